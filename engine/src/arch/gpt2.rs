@@ -1,0 +1,118 @@
+//! GPT-2: learned positions, pre-norm blocks, fused q/k/v projection, GELU (tanh).
+//! Weight names follow Hugging Face's `GPT2Model` (`h.N.attn.c_attn.weight`, ...),
+//! with or without a `transformer.` prefix. Its `Conv1D` weights are stored
+//! [in, out], the transpose of a `Linear`'s.
+
+use candle_core::{Device, IndexOp, Module, Tensor};
+use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use serde::Deserialize;
+
+use super::{id_tensor, position_tensor, Forward, Network};
+use crate::attention::{additive_mask, append_probs, attend, merge_heads, split_heads};
+use crate::error::Result;
+use crate::report::Mask;
+
+/// The part of a GPT-2 config.json the network needs.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Gpt2Config {
+    pub vocab_size: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_positions: usize,
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+
+/// A `Conv1D` ([in, out] weight) loaded as a `Linear`.
+fn conv1d(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
+    let weight = vb.get((in_dim, out_dim), "weight")?.t()?.contiguous()?;
+    Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
+}
+
+fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
+    candle_nn::layer_norm(size, LayerNormConfig { eps, ..Default::default() }, vb)
+}
+
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    c_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+impl Block {
+    fn load(vb: VarBuilder, cfg: &Gpt2Config) -> candle_core::Result<Self> {
+        let (h, eps) = (cfg.n_embd, cfg.layer_norm_epsilon);
+        let inner = cfg.n_inner.unwrap_or(4 * h);
+        Ok(Self {
+            ln_1: layer_norm(vb.pp("ln_1"), h, eps)?,
+            c_attn: conv1d(vb.pp("attn.c_attn"), h, 3 * h)?,
+            c_proj: conv1d(vb.pp("attn.c_proj"), h, h)?,
+            ln_2: layer_norm(vb.pp("ln_2"), h, eps)?,
+            c_fc: conv1d(vb.pp("mlp.c_fc"), h, inner)?,
+            mlp_proj: conv1d(vb.pp("mlp.c_proj"), inner, h)?,
+        })
+    }
+}
+
+pub struct Gpt2 {
+    cfg: Gpt2Config,
+    wte: Tensor, // [vocab, hidden], also the language-model head
+    wpe: Tensor, // [positions, hidden]
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    device: Device,
+}
+
+impl Gpt2 {
+    pub fn load(vb: VarBuilder, cfg: Gpt2Config) -> Result<Self> {
+        let vb = if vb.contains_tensor("transformer.wte.weight") { vb.pp("transformer") } else { vb };
+        let blocks = (0..cfg.n_layer)
+            .map(|i| Block::load(vb.pp(format!("h.{i}")), &cfg))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            wte: vb.get((cfg.vocab_size, cfg.n_embd), "wte.weight")?,
+            wpe: vb.get((cfg.n_positions, cfg.n_embd), "wpe.weight")?,
+            ln_f: layer_norm(vb.pp("ln_f"), cfg.n_embd, cfg.layer_norm_epsilon)?,
+            device: vb.device().clone(),
+            blocks,
+            cfg,
+        })
+    }
+}
+
+impl Network for Gpt2 {
+    fn forward(&self, ids: &[u32], mask: Mask) -> Result<Forward> {
+        let cfg = &self.cfg;
+        let t = ids.len();
+        let mask = additive_mask(mask, t, &self.device)?;
+        let mut x = (self.wte.index_select(&id_tensor(ids, &self.device)?, 0)?
+            + self.wpe.index_select(&position_tensor(t, &self.device)?, 0)?)?; // [t, hidden]
+
+        let mut attention = Vec::with_capacity(cfg.n_layer * cfg.n_head * t * t);
+        for block in &self.blocks {
+            let qkv = block.c_attn.forward(&block.ln_1.forward(&x)?)?; // [t, 3 * hidden]
+            let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, t, d]
+            let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
+            let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
+            let (out, probs) = attend(&q, &k, &v, mask.as_ref())?;
+            append_probs(&probs, &mut attention)?;
+            x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
+            let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
+            x = (&x + block.mlp_proj.forward(&inner)?)?;
+        }
+
+        let last = self.ln_f.forward(&x.i(t - 1)?.unsqueeze(0)?)?; // [1, hidden]
+        let logits = last.matmul(&self.wte.t()?)?.squeeze(0)?;
+        Ok(Forward { attention, last_logits: Some(logits.to_vec1()?) })
+    }
+}

@@ -1,0 +1,35 @@
+//! One file per architecture family. Each turns token ids into every layer's
+//! attention probabilities (and, for a language model, the last position's logits).
+
+pub mod bert;
+pub mod gpt2;
+pub mod llama;
+
+use candle_core::{Device, Tensor};
+
+use crate::error::Result;
+use crate::report::Mask;
+
+/// What one forward pass hands back.
+pub struct Forward {
+    /// Every layer's probabilities, flat [layer, head, query, key].
+    pub attention: Vec<f32>,
+    /// Logits at the last position, [vocab]; `None` for a model with no language-model head.
+    pub last_logits: Option<Vec<f32>>,
+}
+
+/// A network the engine can run.
+pub trait Network: Send + Sync {
+    /// Runs `ids` under `mask`.
+    fn forward(&self, ids: &[u32], mask: Mask) -> Result<Forward>;
+}
+
+/// The token ids as a tensor, [t].
+pub(crate) fn id_tensor(ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
+    Tensor::new(ids, device)
+}
+
+/// The positions 0..t as a tensor, [t].
+pub(crate) fn position_tensor(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    Tensor::arange(0u32, t as u32, device)
+}

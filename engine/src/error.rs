@@ -1,0 +1,48 @@
+//! The engine's one error type. Every message is meant to be read by a person
+//! and to say what to do about it.
+
+/// What can go wrong while loading a model or running a text.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The text is empty or only white space, so there is nothing to run.
+    #[error("the text is empty: type a sentence to see its attention")]
+    EmptyText,
+
+    /// The text gave no tokens at all (every character was dropped by the tokenizer).
+    #[error("the text gives no tokens for this model: try letters or digits")]
+    NoTokens,
+
+    /// A token id is not in the model's vocabulary.
+    #[error("token id {id} is out of range: this model's vocabulary has {vocab} tokens (0..{vocab})")]
+    TokenOutOfRange { id: u32, vocab: usize },
+
+    /// More token ids than the model has positions for.
+    #[error("{given} token ids are more than this model's {limit} positions")]
+    TooManyTokens { given: usize, limit: usize },
+
+    /// Running a text needs a tokenizer and this model came without one.
+    #[error("this model has no tokenizer (no tokenizer.json beside it): give token ids instead of text")]
+    NoTokenizer,
+
+    /// The file's architecture is not one the engine knows.
+    #[error("this model's architecture `{0}` is not supported; supported: llama, bert, gpt2")]
+    UnsupportedArchitecture(String),
+
+    /// The model file could not be read: truncated, corrupt, or not the format it claims.
+    #[error("cannot read the model file: {0}")]
+    BadModelFile(String),
+
+    /// A setting the architecture needs is missing from the model's metadata or config.json.
+    #[error("the model's {source_name} lacks `{key}`")]
+    MissingSetting { source_name: &'static str, key: String },
+
+    /// The tokenizer could not be built or failed on the text.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// A tensor operation failed; a bug or a model whose shapes do not fit its config.
+    #[error("compute: {0}")]
+    Compute(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;

@@ -1,0 +1,137 @@
+//! attnscope's engine: load a real Transformer from bytes, run a text through it,
+//! and get every head's attention as an [`AttentionReport`]. No web crates:
+//! the same code runs natively (the CLI, the tests) and in wasm (the page's worker).
+//!
+//! ```no_run
+//! let model = engine::Model::from_path("smollm2-135m", "assets/models/smollm2-135m".as_ref())?;
+//! let report = model.run_text("The cat sat on the mat", engine::Mask::Causal, None)?;
+//! println!("{}", report.attention.weight(0, 0, 5, 1));
+//! # Ok::<(), engine::EngineError>(())
+//! ```
+
+pub mod arch;
+pub mod attention;
+pub mod error;
+pub mod load;
+pub mod report;
+
+pub use error::{EngineError, Result};
+pub use report::{AttentionMaps, AttentionReport, Mask, ModelInfo, NextToken, Token, Truncation};
+
+use arch::Network;
+use load::tokenizer::TextTokenizer;
+
+/// How many next-token candidates a report lists.
+pub const NEXT_TOKENS: usize = 10;
+
+/// A loaded model: its facts, its network and (usually) its tokenizer.
+pub struct Model {
+    info: ModelInfo,
+    network: Box<dyn Network>,
+    tokenizer: Option<TextTokenizer>,
+}
+
+impl Model {
+    pub(crate) fn new(info: ModelInfo, network: Box<dyn Network>, tokenizer: Option<TextTokenizer>) -> Self {
+        Self { info, network, tokenizer }
+    }
+
+    /// Loads a GGUF file (weights and tokenizer) from its bytes.
+    pub fn from_gguf(name: &str, bytes: &[u8]) -> Result<Self> {
+        load::gguf::load(name, bytes)
+    }
+
+    /// Loads Hugging Face's config.json + model.safetensors (+ tokenizer.json) from their bytes.
+    pub fn from_safetensors(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>) -> Result<Self> {
+        load::safetensors::load(name, config, weights, tokenizer)
+    }
+
+    /// Loads a .gguf file, or a folder with config.json + model.safetensors, or a folder with one .gguf.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
+        load::path::load(name, path)
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The mask the model was trained with: causal for a decoder, none for an encoder.
+    pub fn native_mask(&self) -> Mask {
+        if self.info.causal {
+            Mask::Causal
+        } else {
+            Mask::None
+        }
+    }
+
+    /// Tokenizes `text` and runs it under `mask`. At most `limit` tokens are run
+    /// (and never more than the model's positions); a longer text is cut and the
+    /// report says so.
+    pub fn run_text(&self, text: &str, mask: Mask, limit: Option<usize>) -> Result<AttentionReport> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
+        let limit = limit.unwrap_or(usize::MAX).min(self.info.max_positions).max(1);
+        let (tokens, truncated) = tokenizer.encode(text, limit)?;
+        if tokens.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        self.run_tokens(tokens, truncated, mask)
+    }
+
+    /// Runs the token ids as they are, under `mask`.
+    pub fn run_ids(&self, ids: &[u32], mask: Mask) -> Result<AttentionReport> {
+        if ids.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        if ids.len() > self.info.max_positions {
+            return Err(EngineError::TooManyTokens { given: ids.len(), limit: self.info.max_positions });
+        }
+        let tokens = ids.iter().map(|&id| Token { id, text: self.token_text(id), span: None }).collect();
+        self.run_tokens(tokens, None, mask)
+    }
+
+    fn run_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask) -> Result<AttentionReport> {
+        let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab_size) {
+            return Err(EngineError::TokenOutOfRange { id, vocab: self.info.vocab_size });
+        }
+        let forward = self.network.forward(&ids, mask)?;
+        let attention = AttentionMaps::from_flat(self.info.layers, self.info.heads, ids.len(), forward.attention)
+            .expect("every architecture returns layers × heads × t × t probabilities");
+        // A next-token guess only means something where the model cannot see ahead.
+        let next_tokens = match (mask, forward.last_logits) {
+            (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(&logits, NEXT_TOKENS)),
+            _ => None,
+        };
+        Ok(AttentionReport { model: self.info.clone(), mask, tokens, truncated, attention, next_tokens })
+    }
+
+    /// The text a person reads for a token id.
+    pub fn token_text(&self, id: u32) -> String {
+        match &self.tokenizer {
+            Some(tokenizer) => tokenizer.token_text(id),
+            None => format!("#{id}"),
+        }
+    }
+
+    /// The `k` likeliest tokens, with softmax probabilities over the whole vocabulary.
+    fn top_tokens(&self, logits: &[f32], k: usize) -> Vec<NextToken> {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        order
+            .into_iter()
+            .take(k)
+            .map(|i| NextToken {
+                id: i as u32,
+                text: self.token_text(i as u32),
+                logit: logits[i],
+                probability: (((logits[i] - max) as f64).exp() / total) as f32,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,102 @@
+//! GGUF: metadata, quantized tensors and the tokenizer, from one file's bytes.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use super::tokenizer::TextTokenizer;
+use crate::arch::llama::{Llama, LlamaConfig};
+use crate::error::{EngineError, Result};
+use crate::report::ModelInfo;
+use crate::Model;
+
+/// The GGUF magic number, "GGUF" read as a little-endian u32.
+const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+
+fn setting<'a>(metadata: &'a HashMap<String, Value>, key: &str) -> Result<&'a Value> {
+    metadata.get(key).ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: key.into() })
+}
+
+fn number(metadata: &HashMap<String, Value>, key: &str) -> Result<usize> {
+    let value = setting(metadata, key)?;
+    value
+        .to_u32()
+        .map(|v| v as usize)
+        .or_else(|_| value.to_u64().map(|v| v as usize))
+        .map_err(|_| EngineError::BadModelFile(format!("`{key}` is not a whole number")))
+}
+
+fn float(metadata: &HashMap<String, Value>, key: &str) -> Result<f32> {
+    setting(metadata, key)?.to_f32().map_err(|_| EngineError::BadModelFile(format!("`{key}` is not a number")))
+}
+
+/// Loads a GGUF model from its bytes. Weights are de-quantized to float32,
+/// which keeps the attention within 1e-4 of the float32 reference.
+pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
+    if bytes.len() < 4 || &bytes[..4] != GGUF_MAGIC {
+        return Err(EngineError::BadModelFile("not a GGUF file (it does not start with `GGUF`)".into()));
+    }
+    let mut reader = Cursor::new(bytes);
+    let content = Content::read(&mut reader).map_err(|e| EngineError::BadModelFile(e.to_string()))?;
+    let metadata = &content.metadata;
+
+    let architecture = setting(metadata, "general.architecture")?
+        .to_string()
+        .map_err(|_| EngineError::BadModelFile("`general.architecture` is not text".into()))?
+        .clone();
+    if architecture != "llama" {
+        return Err(EngineError::UnsupportedArchitecture(architecture));
+    }
+    let key = |k: &str| format!("llama.{k}");
+    let tokenizer = TextTokenizer::from_gguf_metadata(metadata)?;
+    let vocab = match metadata.get("tokenizer.ggml.tokens").map(|v| v.to_vec()) {
+        Some(Ok(tokens)) => tokens.len(),
+        _ => number(metadata, &key("vocab_size"))?,
+    };
+    let cfg = LlamaConfig {
+        layers: number(metadata, &key("block_count"))?,
+        heads: number(metadata, &key("attention.head_count"))?,
+        kv_heads: number(metadata, &key("attention.head_count_kv"))?,
+        hidden: number(metadata, &key("embedding_length"))?,
+        intermediate: number(metadata, &key("feed_forward_length"))?,
+        vocab,
+        rope_base: float(metadata, &key("rope.freq_base")).unwrap_or(10_000.0),
+        rms_eps: float(metadata, &key("attention.layer_norm_rms_epsilon"))? as f64,
+        max_positions: number(metadata, &key("context_length"))?,
+    };
+    if cfg.heads == 0 || cfg.kv_heads == 0 || cfg.heads % cfg.kv_heads != 0 || cfg.hidden % cfg.heads != 0 {
+        return Err(EngineError::BadModelFile(format!(
+            "inconsistent head counts: {} heads, {} key/value heads, hidden size {}",
+            cfg.heads, cfg.kv_heads, cfg.hidden
+        )));
+    }
+
+    let device = Device::Cpu;
+    let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
+    for tensor_name in content.tensor_infos.keys() {
+        let qtensor = content
+            .tensor(&mut reader, tensor_name, &device)
+            .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {e}")))?;
+        let tensor: Tensor = qtensor.dequantize(&device)?;
+        tensors.insert(tensor_name.clone(), tensor);
+    }
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+    let info = ModelInfo {
+        name: name.to_string(),
+        architecture,
+        layers: cfg.layers,
+        heads: cfg.heads,
+        kv_heads: cfg.kv_heads,
+        causal: true,
+        max_positions: cfg.max_positions,
+        vocab_size: cfg.vocab,
+    };
+    let network = Llama::load(vb, cfg).map_err(|e| match e {
+        EngineError::Compute(e) => EngineError::BadModelFile(e.to_string()),
+        other => other,
+    })?;
+    Ok(Model::new(info, Box::new(network), tokenizer))
+}

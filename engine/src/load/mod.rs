@@ -1,0 +1,10 @@
+//! Reading model files into networks: GGUF (weights and tokenizer in one file),
+//! or Hugging Face's config.json + model.safetensors (+ tokenizer.json).
+//! Everything here reads bytes, so the same code runs natively and in wasm.
+
+pub mod gguf;
+pub mod safetensors;
+pub mod tokenizer;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod path;

@@ -1,0 +1,71 @@
+//! Hugging Face's layout: config.json names the architecture, model.safetensors
+//! holds the weights, tokenizer.json (optional) the tokenizer.
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use super::tokenizer::TextTokenizer;
+use crate::arch::bert::{Bert, BertConfig};
+use crate::arch::gpt2::{Gpt2, Gpt2Config};
+use crate::error::{EngineError, Result};
+use crate::report::ModelInfo;
+use crate::Model;
+
+#[derive(Deserialize)]
+struct ModelType {
+    model_type: Option<String>,
+}
+
+fn parse<'a, T: Deserialize<'a>>(config: &'a [u8]) -> Result<T> {
+    serde_json::from_slice(config).map_err(|e| EngineError::BadModelFile(format!("config.json: {e}")))
+}
+
+/// Loads a model from config.json, model.safetensors and, when there is one, tokenizer.json.
+pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>) -> Result<Model> {
+    let model_type = parse::<ModelType>(config)?
+        .model_type
+        .ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
+    let device = Device::Cpu;
+    let tensors = candle_core::safetensors::load_buffer(weights, &device)
+        .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {e}")))?;
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+    let tokenizer = tokenizer.map(TextTokenizer::from_json).transpose()?;
+    let bad_weights = |e: EngineError| match e {
+        EngineError::Compute(e) => EngineError::BadModelFile(format!("model.safetensors does not fit config.json: {e}")),
+        other => other,
+    };
+
+    let (info, network): (ModelInfo, Box<dyn crate::arch::Network>) = match model_type.as_str() {
+        "bert" => {
+            let cfg: BertConfig = parse(config)?;
+            let info = ModelInfo {
+                name: name.into(),
+                architecture: "bert".into(),
+                layers: cfg.num_hidden_layers,
+                heads: cfg.num_attention_heads,
+                kv_heads: cfg.num_attention_heads,
+                causal: false,
+                max_positions: cfg.max_position_embeddings,
+                vocab_size: cfg.vocab_size,
+            };
+            (info, Box::new(Bert::load(vb, cfg).map_err(bad_weights)?))
+        }
+        "gpt2" => {
+            let cfg: Gpt2Config = parse(config)?;
+            let info = ModelInfo {
+                name: name.into(),
+                architecture: "gpt2".into(),
+                layers: cfg.n_layer,
+                heads: cfg.n_head,
+                kv_heads: cfg.n_head,
+                causal: true,
+                max_positions: cfg.n_positions,
+                vocab_size: cfg.vocab_size,
+            };
+            (info, Box::new(Gpt2::load(vb, cfg).map_err(bad_weights)?))
+        }
+        other => return Err(EngineError::UnsupportedArchitecture(other.into())),
+    };
+    Ok(Model::new(info, network, tokenizer))
+}

@@ -1,0 +1,220 @@
+//! The report: the one serde type every output shares (the CLI's JSON, the
+//! web worker's answer, the tests). Its attention layout is Hugging Face's
+//! `output_attentions` layout, [layer][head][query][key], so an exported file
+//! feeds BertViz or CircuitsVis as it is.
+
+use serde::de::Deserializer;
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// Which keys a query may attend to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Mask {
+    /// Query i sees keys 0..=i (a decoder's own mask).
+    Causal,
+    /// Every query sees every key (an encoder's own mode).
+    None,
+}
+
+impl Mask {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mask::Causal => "causal",
+            Mask::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Mask {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "causal" => Ok(Mask::Causal),
+            "none" => Ok(Mask::None),
+            other => Err(format!("unknown mask `{other}`: use causal or none")),
+        }
+    }
+}
+
+/// Facts about the model that produced a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    /// The architecture family: `llama`, `bert` or `gpt2`.
+    pub architecture: String,
+    pub layers: usize,
+    /// Query heads per layer: the heads whose attention the report holds.
+    pub heads: usize,
+    /// Key/value heads per layer (fewer than `heads` under grouped-query attention).
+    pub kv_heads: usize,
+    /// Whether the model was trained with the causal mask (a decoder).
+    pub causal: bool,
+    /// How many positions the model can take.
+    pub max_positions: usize,
+    /// The vocabulary size.
+    pub vocab_size: usize,
+}
+
+/// One token of the input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    pub id: u32,
+    /// The text shown to a person: byte-level BPE decoded to readable text
+    /// (" cat", not "Ġcat"), WordPiece pieces as they are ("##45").
+    pub text: String,
+    /// The byte range of the input the token came from, when it came from text.
+    pub span: Option<[usize; 2]>,
+}
+
+/// Said when the input was cut to fit a limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Truncation {
+    /// The most tokens a run takes (the model's positions, or a smaller limit asked for).
+    pub limit: usize,
+    /// How many tokens the whole text gives.
+    pub total_tokens: usize,
+}
+
+/// A candidate for the next token, from the last position's logits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NextToken {
+    pub id: u32,
+    pub text: String,
+    pub logit: f32,
+    /// Softmax of the logits over the whole vocabulary.
+    pub probability: f32,
+}
+
+/// Everything one run of one text through one model shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttentionReport {
+    pub model: ModelInfo,
+    pub mask: Mask,
+    pub tokens: Vec<Token>,
+    /// Present when the text was cut to fit.
+    pub truncated: Option<Truncation>,
+    /// Attention probabilities, [layer][head][query][key].
+    pub attention: AttentionMaps,
+    /// The 10 likeliest next tokens: for a causal model under the causal mask only.
+    pub next_tokens: Option<Vec<NextToken>>,
+}
+
+/// Every head's attention probabilities, stored flat and row-major as
+/// [layer, head, query, key]; serialized as nested arrays in that order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttentionMaps {
+    layers: usize,
+    heads: usize,
+    tokens: usize,
+    data: Vec<f32>,
+}
+
+impl AttentionMaps {
+    /// Wraps flat [layer, head, query, key] data; `None` when its length does not fit the shape.
+    pub fn from_flat(layers: usize, heads: usize, tokens: usize, data: Vec<f32>) -> Option<Self> {
+        (data.len() == layers * heads * tokens * tokens).then_some(Self { layers, heads, tokens, data })
+    }
+
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// The flat data, [layer, head, query, key] row-major.
+    pub fn as_flat(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Splits off the data (for a zero-copy hand-over), leaving the maps empty.
+    pub fn take_flat(&mut self) -> ([usize; 3], Vec<f32>) {
+        let shape = [self.layers, self.heads, self.tokens];
+        let data = std::mem::take(&mut self.data);
+        *self = Self::default();
+        (shape, data)
+    }
+
+    /// One head's map, [query, key] row-major.
+    pub fn head(&self, layer: usize, head: usize) -> &[f32] {
+        let n = self.tokens * self.tokens;
+        let start = (layer * self.heads + head) * n;
+        &self.data[start..start + n]
+    }
+
+    /// One weight: how much `query` attends to `key` in a head.
+    pub fn weight(&self, layer: usize, head: usize, query: usize, key: usize) -> f32 {
+        self.head(layer, head)[query * self.tokens + key]
+    }
+}
+
+impl Serialize for AttentionMaps {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let layers: Vec<Vec<Vec<&[f32]>>> = (0..self.layers)
+            .map(|l| {
+                (0..self.heads)
+                    .map(|h| self.head(l, h).chunks(self.tokens.max(1)).collect())
+                    .collect()
+            })
+            .collect();
+        let mut seq = serializer.serialize_seq(Some(layers.len()))?;
+        for layer in &layers {
+            seq.serialize_element(layer)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AttentionMaps {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let nested = Vec::<Vec<Vec<Vec<f32>>>>::deserialize(deserializer)?;
+        let layers = nested.len();
+        let heads = nested.first().map_or(0, Vec::len);
+        let tokens = nested.first().and_then(|l| l.first()).map_or(0, Vec::len);
+        let mut data = Vec::with_capacity(layers * heads * tokens * tokens);
+        for layer in nested {
+            if layer.len() != heads {
+                return Err(D::Error::custom("every layer must have the same number of heads"));
+            }
+            for head in layer {
+                if head.len() != tokens || head.iter().any(|row| row.len() != tokens) {
+                    return Err(D::Error::custom("every head must be a square tokens × tokens map"));
+                }
+                data.extend(head.into_iter().flatten());
+            }
+        }
+        Ok(Self { layers, heads, tokens, data })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_round_trip_through_nested_json() {
+        // 2 layers × 1 head × 2 tokens: the values say where they stand.
+        let maps = AttentionMaps::from_flat(2, 1, 2, vec![0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 13.0]).unwrap();
+        let json = serde_json::to_string(&maps).unwrap();
+        assert_eq!(json, "[[[[0.0,1.0],[2.0,3.0]]],[[[10.0,11.0],[12.0,13.0]]]]");
+        let back: AttentionMaps = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, maps);
+        assert_eq!(back.weight(1, 0, 1, 0), 12.0);
+    }
+
+    #[test]
+    fn ragged_maps_are_refused() {
+        let err = serde_json::from_str::<AttentionMaps>("[[[[0.5,0.5],[1.0]]]]").unwrap_err();
+        assert!(err.to_string().contains("square"), "{err}");
+    }
+
+    #[test]
+    fn wrong_flat_length_is_refused() {
+        assert!(AttentionMaps::from_flat(1, 1, 2, vec![1.0; 3]).is_none());
+    }
+}

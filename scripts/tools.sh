@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs, idempotently, everything the build and the tests use:
+# the wasm32 target, Trunk, wasm-bindgen-cli (the exact version in Cargo.lock),
+# binaryen's wasm-opt, and Debian's Chromium with its driver.
+# Each step is skipped when what it installs is already there.
+set -euo pipefail
+
+want_browser=${1:-}
+cd "$(dirname "$0")/.."
+
+say() { printf '[tools] %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# Trunk 0.22 refuses the rustc on these machines; 0.21 builds and works.
+if ! command -v trunk >/dev/null || ! trunk --version | grep -q '^trunk 0\.21\.'; then
+  say "installing trunk 0.21 (a few minutes of compiling, once)"
+  cargo install trunk --version '~0.21' --locked
+fi
+
+# wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock to the patch level,
+# or Trunk tries to download its own copy (and there is no internet here).
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
+if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$bindgen_version" ]; then
+  say "installing wasm-bindgen-cli $bindgen_version"
+  # Without --locked: the registry here lacks one of its locked dependencies.
+  cargo install wasm-bindgen-cli --version "=$bindgen_version" --force
+fi
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} from Debian"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+apt_install binaryen
+if [ "$want_browser" = "--browser" ]; then
+  apt_install chromium chromium-driver
+fi
+say "tools ready"

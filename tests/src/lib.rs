@@ -1,0 +1,50 @@
+//! Helpers the integration tests share: where things are, the reference maps,
+//! and comparisons that print readable failures.
+
+pub mod reference;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use engine::Model;
+
+/// The workspace's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
+}
+
+/// The folder of a fetched model (`make models` puts them there).
+pub fn model_dir(name: &str) -> PathBuf {
+    let dir = root().join("assets").join("models").join(name);
+    assert!(dir.is_dir(), "{} is missing: run `make models` (or `make test`, which fetches them)", dir.display());
+    dir
+}
+
+/// The tiny random GPT-2 of the reference set, a model folder without a tokenizer.
+pub fn tiny_gpt2_dir() -> PathBuf {
+    root().join("tests").join("fixtures").join("reference").join("tiny-gpt2")
+}
+
+/// Loads each real model once per test binary: SmolLM2 takes a second to de-quantize.
+pub fn shared_model(name: &str) -> Arc<Model> {
+    static MODELS: OnceLock<Mutex<Vec<(String, Arc<Model>)>>> = OnceLock::new();
+    let models = MODELS.get_or_init(Default::default);
+    let mut models = models.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, model)) = models.iter().find(|(n, _)| n == name) {
+        return model.clone();
+    }
+    let dir = if name == "tiny-gpt2" { tiny_gpt2_dir() } else { model_dir(name) };
+    let model = Arc::new(Model::from_path(name, &dir).unwrap_or_else(|e| panic!("loading {name}: {e}")));
+    models.push((name.to_string(), model.clone()));
+    model
+}
+
+/// The largest absolute difference between two equally long slices, and where it is.
+pub fn max_abs_diff(ours: &[f32], theirs: &[f32]) -> (f32, usize) {
+    assert_eq!(ours.len(), theirs.len(), "the maps differ in size");
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold((0.0, 0), |(best, at), (i, d)| if d > best || d.is_nan() { (d, i) } else { (best, at) })
+}
