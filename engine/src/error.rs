@@ -41,8 +41,14 @@ pub enum EngineError {
     Tokenizer(String),
 
     /// A tensor operation failed; a bug or a model whose shapes do not fit its config.
-    #[error("compute: {0}")]
+    #[error("compute: {}", first_line(.0))]
     Compute(#[from] candle_core::Error),
+}
+
+/// The first line of an error's message: candle appends a backtrace to some of its
+/// errors, which is noise to a person reading one line on stderr or in the page.
+pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().trim_end().to_string()
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;

@@ -24,6 +24,11 @@ use load::tokenizer::TextTokenizer;
 /// How many next-token candidates a report lists.
 pub const NEXT_TOKENS: usize = 10;
 
+/// The most tokens a text run takes unless a caller asks otherwise. The maps grow
+/// with the square of the length (SmolLM2 at 512 tokens: 270 heads × 512² weights,
+/// 280 MB), so a model's full context (8192 for SmolLM2) is no sensible default.
+pub const DEFAULT_MAX_TOKENS: usize = 512;
+
 /// A loaded model: its facts, its network and (usually) its tokenizer.
 pub struct Model {
     info: ModelInfo,
@@ -66,14 +71,14 @@ impl Model {
     }
 
     /// Tokenizes `text` and runs it under `mask`. At most `limit` tokens are run
-    /// (and never more than the model's positions); a longer text is cut and the
-    /// report says so.
+    /// ([`DEFAULT_MAX_TOKENS`] when `None`, and never more than the model's positions);
+    /// a longer text is cut and the report says so.
     pub fn run_text(&self, text: &str, mask: Mask, limit: Option<usize>) -> Result<AttentionReport> {
         if text.trim().is_empty() {
             return Err(EngineError::EmptyText);
         }
         let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
-        let limit = limit.unwrap_or(usize::MAX).min(self.info.max_positions).max(1);
+        let limit = limit.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
         let (tokens, truncated) = tokenizer.encode(text, limit)?;
         if tokens.is_empty() {
             return Err(EngineError::NoTokens);

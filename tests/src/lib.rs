@@ -48,3 +48,37 @@ pub fn max_abs_diff(ours: &[f32], theirs: &[f32]) -> (f32, usize) {
         .enumerate()
         .fold((0.0, 0), |(best, at), (i, d)| if d > best || d.is_nan() { (d, i) } else { (best, at) })
 }
+
+/// The built `attnscope` binary. `make test` builds it before the tests run
+/// (a test binary cannot ask cargo to build another package's binary);
+/// $ATTNSCOPE_BIN overrides.
+pub fn cli_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ATTNSCOPE_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/integration-<hash> -> target/<profile>/attnscope
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let bin = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").join("attnscope");
+    assert!(bin.is_file(), "{} is missing: run `cargo build -p attnscope-engine` first (make test does)", bin.display());
+    bin
+}
+
+/// Checks what every attention map must be: finite, in [0, 1], rows summing to 1,
+/// and zero above the diagonal under the causal mask.
+pub fn assert_valid_maps(report: &engine::AttentionReport) {
+    let maps = &report.attention;
+    let n = maps.tokens();
+    assert_eq!(n, report.tokens.len());
+    for layer in 0..maps.layers() {
+        for head in 0..maps.heads() {
+            for (q, row) in maps.head(layer, head).chunks(n).enumerate() {
+                assert!(row.iter().all(|w| w.is_finite() && (0.0..=1.0 + 1e-6).contains(w)), "layer {layer} head {head} row {q}: {row:?}");
+                let sum: f32 = row.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-4, "layer {layer} head {head} row {q} sums to {sum}");
+                if report.mask == engine::Mask::Causal {
+                    assert!(row[q + 1..].iter().all(|&w| w == 0.0), "layer {layer} head {head} row {q} looks ahead");
+                }
+            }
+        }
+    }
+}

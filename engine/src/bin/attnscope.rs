@@ -1,1 +1,161 @@
-fn main(){}
+//! attnscope on the command line: run a text through a real model and print
+//! every head's attention as the report's JSON.
+//!
+//!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--out FILE]
+//!
+//! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
+//! 1 when the computation itself fails.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use engine::{EngineError, Mask, Model};
+
+const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--max-tokens N] [--out FILE]
+  NAME_OR_PATH  smollm2-135m or all-minilm-l6-v2 (from assets/models), a .gguf file,
+                or a folder with config.json + model.safetensors (+ tokenizer.json)
+  --mask        causal or none; default: the model's own (causal for decoders, none for BERT)
+  --text        the text to tokenize and run
+  --ids         comma-separated token ids, run as they are
+  --max-tokens  cut the text to at most N tokens (default 512; the report says so)
+  --out         write the JSON report to FILE instead of stdout";
+
+/// What went wrong, and so which exit status to give.
+enum Failure {
+    /// The user's words or files: exit 2.
+    Input(String),
+    /// The computation: exit 1.
+    Internal(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Compute(_) => Failure::Internal(e.to_string()),
+            _ => Failure::Input(e.to_string()),
+        }
+    }
+}
+
+/// The parsed `run` command.
+struct RunArgs {
+    model: String,
+    mask: Option<Mask>,
+    input: Input,
+    max_tokens: Option<usize>,
+    out: Option<PathBuf>,
+}
+
+enum Input {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
+    let usage = |msg: String| Failure::Input(format!("{msg} (see `attnscope --help`)"));
+    let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--model" => model = Some(value()?),
+            "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
+            "--text" => text = Some(value()?),
+            "--ids" => ids = Some(parse_ids(&value()?).map_err(usage)?),
+            "--max-tokens" => {
+                let v = value()?;
+                max_tokens = Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    usage(format!("--max-tokens takes a positive whole number, not `{v}`"))
+                })?)
+            }
+            "--out" => out = Some(PathBuf::from(value()?)),
+            other => return Err(usage(format!("unknown argument `{other}`"))),
+        }
+    }
+    let input = match (text, ids) {
+        (Some(text), None) => Input::Text(text),
+        (None, Some(ids)) => Input::Ids(ids),
+        (Some(_), Some(_)) => return Err(usage("give --text or --ids, not both".into())),
+        (None, None) => return Err(usage("give --text TEXT or --ids 1,2,3".into())),
+    };
+    let model = model.ok_or_else(|| usage("--model is required".into()))?;
+    Ok(RunArgs { model, mask, input, max_tokens, out })
+}
+
+fn parse_ids(list: &str) -> Result<Vec<u32>, String> {
+    let ids = list
+        .split(',')
+        .map(|s| s.trim().parse::<u32>().map_err(|_| format!("--ids takes comma-separated token ids, not `{}`", s.trim())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids)
+}
+
+/// Where named models live: $ATTNSCOPE_MODELS, ./assets/models, or this workspace's assets/models.
+fn model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("ATTNSCOPE_MODELS") {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(PathBuf::from("assets/models"));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models"));
+    dirs
+}
+
+/// A path that exists is loaded as it is; otherwise the name is looked up in the model folders.
+fn load_model(name_or_path: &str) -> Result<Model, Failure> {
+    let path = Path::new(name_or_path);
+    if path.exists() {
+        let name = path.file_stem().map_or(name_or_path.into(), |s| s.to_string_lossy().into_owned());
+        return Ok(Model::from_path(&name, path)?);
+    }
+    match model_dirs().into_iter().map(|d| d.join(name_or_path)).find(|p| p.is_dir()) {
+        Some(dir) => Ok(Model::from_path(name_or_path, &dir)?),
+        None => Err(Failure::Input(format!(
+            "no model `{name_or_path}`: not a file or folder, and not a fetched model name \
+             (smollm2-135m, all-minilm-l6-v2; `make models` fetches them)"
+        ))),
+    }
+}
+
+fn run(args: RunArgs) -> Result<(), Failure> {
+    let model = load_model(&args.model)?;
+    let mask = args.mask.unwrap_or_else(|| model.native_mask());
+    let report = match &args.input {
+        Input::Text(text) => model.run_text(text, mask, args.max_tokens)?,
+        Input::Ids(ids) => model.run_ids(ids, mask)?,
+    };
+    if let Some(cut) = &report.truncated {
+        eprintln!("note: the text gives {} tokens; only the first {} were run", cut.total_tokens, cut.limit);
+    }
+    let json = serde_json::to_string(&report).map_err(|e| Failure::Internal(e.to_string()))?;
+    let written = match &args.out {
+        Some(path) => std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => writeln!(std::io::stdout().lock(), "{json}").map_err(|e| format!("cannot write the report: {e}")),
+    };
+    written.map_err(Failure::Input)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => parse_run(&args[1..]).and_then(run),
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the command is `run` (see `attnscope --help`)"))),
+        None => Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprintln!("attnscope: {}", message.replace('\n', " "));
+            ExitCode::from(2)
+        }
+        Err(Failure::Internal(message)) => {
+            eprintln!("attnscope: internal error: {}", message.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -9,7 +9,7 @@ use candle_nn::VarBuilder;
 
 use super::tokenizer::TextTokenizer;
 use crate::arch::llama::{Llama, LlamaConfig};
-use crate::error::{EngineError, Result};
+use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelInfo;
 use crate::Model;
 
@@ -40,7 +40,7 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
         return Err(EngineError::BadModelFile("not a GGUF file (it does not start with `GGUF`)".into()));
     }
     let mut reader = Cursor::new(bytes);
-    let content = Content::read(&mut reader).map_err(|e| EngineError::BadModelFile(e.to_string()))?;
+    let content = Content::read(&mut reader).map_err(|e| EngineError::BadModelFile(first_line(&e)))?;
     let metadata = &content.metadata;
 
     let architecture = setting(metadata, "general.architecture")?
@@ -79,7 +79,7 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
     for tensor_name in content.tensor_infos.keys() {
         let qtensor = content
             .tensor(&mut reader, tensor_name, &device)
-            .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {e}")))?;
+            .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
         let tensor: Tensor = qtensor.dequantize(&device)?;
         tensors.insert(tensor_name.clone(), tensor);
     }
@@ -95,7 +95,7 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
         vocab_size: cfg.vocab,
     };
     let network = Llama::load(vb, cfg).map_err(|e| match e {
-        EngineError::Compute(e) => EngineError::BadModelFile(e.to_string()),
+        EngineError::Compute(e) => EngineError::BadModelFile(first_line(&e)),
         other => other,
     })?;
     Ok(Model::new(info, Box::new(network), tokenizer))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::tokenizer::TextTokenizer;
 use crate::arch::bert::{Bert, BertConfig};
 use crate::arch::gpt2::{Gpt2, Gpt2Config};
-use crate::error::{EngineError, Result};
+use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelInfo;
 use crate::Model;
 
@@ -26,13 +26,16 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
     let model_type = parse::<ModelType>(config)?
         .model_type
         .ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
+    if !matches!(model_type.as_str(), "bert" | "gpt2") {
+        return Err(EngineError::UnsupportedArchitecture(model_type));
+    }
     let device = Device::Cpu;
     let tensors = candle_core::safetensors::load_buffer(weights, &device)
-        .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {e}")))?;
+        .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {}", first_line(&e))))?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
     let tokenizer = tokenizer.map(TextTokenizer::from_json).transpose()?;
     let bad_weights = |e: EngineError| match e {
-        EngineError::Compute(e) => EngineError::BadModelFile(format!("model.safetensors does not fit config.json: {e}")),
+        EngineError::Compute(e) => EngineError::BadModelFile(format!("model.safetensors does not fit config.json: {}", first_line(&e))),
         other => other,
     };
 

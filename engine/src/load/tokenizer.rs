@@ -9,7 +9,7 @@ use serde_json::json;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
-use crate::error::{EngineError, Result};
+use crate::error::{first_line, EngineError, Result};
 use crate::report::{Token, Truncation};
 
 /// A tokenizer and how its tokens are shown to a person.
@@ -20,7 +20,7 @@ pub struct TextTokenizer {
 }
 
 fn tokenizer_error(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Tokenizer(e.to_string())
+    EngineError::Tokenizer(first_line(&e))
 }
 
 impl TextTokenizer {
@@ -47,10 +47,10 @@ impl TextTokenizer {
                 .get(key)
                 .ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: key.into() })?
                 .to_vec()
-                .map_err(|e| EngineError::BadModelFile(e.to_string()))?;
+                .map_err(|e| EngineError::BadModelFile(first_line(&e)))?;
             values
                 .iter()
-                .map(|v| v.to_string().cloned().map_err(|e| EngineError::BadModelFile(e.to_string())))
+                .map(|v| v.to_string().cloned().map_err(|e| EngineError::BadModelFile(first_line(&e))))
                 .collect()
         };
         let tokens = strings("tokenizer.ggml.tokens")?;

@@ -1,3 +1,5 @@
 //! One integration-test binary, a module per topic (as ripgrep does).
 
 mod parity;
+mod bad_input;
+mod cli;

@@ -1,0 +1,109 @@
+//! The command line: `attnscope run` prints the engine's report as JSON;
+//! usage and input errors exit 2 with one line on stderr.
+
+use std::process::{Command, Output};
+
+use attnscope_tests::{cli_binary, model_dir, shared_model, tiny_gpt2_dir};
+use engine::{AttentionReport, Mask};
+
+fn attnscope(args: &[&str]) -> Output {
+    Command::new(cli_binary()).args(args).output().expect("the attnscope binary runs")
+}
+
+fn report_of(output: &Output) -> AttentionReport {
+    assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON report")
+}
+
+/// Exit 2 and exactly one line on stderr that contains `expected`.
+fn assert_input_error(args: &[&str], expected: &str) {
+    let output = attnscope(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: one line, got {stderr:?}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr:?} lacks {expected:?}");
+    assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+}
+
+#[test]
+fn run_prints_the_engines_numbers_for_a_named_model() {
+    let report = report_of(&attnscope(&["run", "--model", "smollm2-135m", "--text", "The cat sat on the mat"]));
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    assert_eq!(report, native);
+    assert_eq!(report.mask, Mask::Causal, "a decoder's own mask is the default");
+    assert_eq!(report.model.heads, 9);
+    let texts: Vec<&str> = report.tokens.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(texts, ["The", " cat", " sat", " on", " the", " mat"]);
+    assert_eq!(report.tokens[1].span, Some([3, 7]));
+    assert_eq!(report.next_tokens.unwrap()[0].text, ".");
+}
+
+#[test]
+fn run_takes_the_mask_and_an_encoders_default_is_none() {
+    let report = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--text", "The cat sat"]));
+    assert_eq!(report.mask, Mask::None);
+    assert_eq!(report.tokens.first().unwrap().text, "[CLS]");
+    let causal = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--mask", "causal", "--text", "The cat sat"]));
+    assert_eq!(causal.mask, Mask::Causal);
+    assert_eq!(causal.attention.weight(0, 0, 0, 1), 0.0);
+    assert!(report.attention.weight(0, 0, 0, 1) > 0.0);
+}
+
+#[test]
+fn run_takes_ids_paths_and_writes_to_a_file() {
+    let gguf = model_dir("smollm2-135m").join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let report = report_of(&attnscope(&["run", "--model", gguf.to_str().unwrap(), "--ids", "504, 2644,2643"]));
+    let ids: Vec<u32> = report.tokens.iter().map(|t| t.id).collect();
+    assert_eq!(ids, [504, 2644, 2643]);
+    assert_eq!(report.tokens[1].text, " cat");
+
+    let out = std::env::temp_dir().join(format!("attnscope-cli-{}.json", std::process::id()));
+    let gpt2 = tiny_gpt2_dir();
+    let output = attnscope(&["run", "--model", gpt2.to_str().unwrap(), "--mask", "none", "--ids", "1,2,3", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success() && output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: AttentionReport = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    std::fs::remove_file(&out).ok();
+    assert_eq!(report.model.architecture, "gpt2");
+    assert_eq!(report.mask, Mask::None);
+    assert_eq!(report, shared_model("tiny-gpt2").run_ids(&[1, 2, 3], Mask::None).unwrap());
+}
+
+#[test]
+fn long_text_is_cut_with_a_note() {
+    let text = "word ".repeat(100);
+    let output = attnscope(&["run", "--model", "all-minilm-l6-v2", "--max-tokens", "10", "--text", &text]);
+    let report = report_of(&output);
+    assert_eq!(report.tokens.len(), 10);
+    assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "note: the text gives 102 tokens; only the first 10 were run");
+}
+
+#[test]
+fn usage_and_input_errors_exit_2_with_one_line() {
+    let gpt2 = tiny_gpt2_dir();
+    let gpt2 = gpt2.to_str().unwrap();
+    assert_input_error(&[], "no command given");
+    assert_input_error(&["explain"], "unknown command `explain`");
+    assert_input_error(&["run", "--text", "hi"], "--model is required");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2"], "give --text TEXT or --ids 1,2,3");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text", "a", "--ids", "1"], "not both");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text"], "--text needs a value");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--mask", "diagonal", "--text", "a"], "unknown mask `diagonal`");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--ids", "1,x"], "not `x`");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--bogus"], "unknown argument `--bogus`");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text", "   "], "the text is empty");
+    assert_input_error(&["run", "--model", "no-such-model", "--text", "a"], "no model `no-such-model`");
+    assert_input_error(&["run", "--model", gpt2, "--text", "a"], "no tokenizer");
+    assert_input_error(&["run", "--model", gpt2, "--ids", "5000"], "out of range");
+
+    let bad = std::env::temp_dir().join(format!("attnscope-bad-{}.gguf", std::process::id()));
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00 and then nothing sensible").unwrap();
+    assert_input_error(&["run", "--model", bad.to_str().unwrap(), "--text", "a"], "cannot read the model file");
+    std::fs::remove_file(&bad).ok();
+}
+
+#[test]
+fn help_lists_the_usage() {
+    let output = attnscope(&["--help"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("usage: attnscope run --model NAME_OR_PATH"));
+}
