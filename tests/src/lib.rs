@@ -2,6 +2,8 @@
 //! and comparisons that print readable failures.
 
 pub mod reference;
+pub mod serve;
+pub mod webdriver;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -3,3 +3,4 @@
 mod parity;
 mod bad_input;
 mod cli;
+mod browser;

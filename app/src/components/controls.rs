@@ -1,0 +1,106 @@
+//! The model, layer, head and mask pickers, and the table toggle.
+
+use engine::Mask;
+use leptos::prelude::*;
+
+use crate::AppState;
+
+/// A labelled `<select>` over `options` (value, text) bound to `selected`.
+#[component]
+fn Picker(
+    /// Shown beside the select.
+    label: &'static str,
+    /// The test id of the select.
+    test_id: &'static str,
+    /// The choices: (value, text shown).
+    #[prop(into)]
+    options: Signal<Vec<(String, String)>>,
+    /// The chosen value.
+    #[prop(into)]
+    selected: Signal<String>,
+    /// Called with the new value.
+    on_pick: impl Fn(String) + 'static,
+) -> impl IntoView {
+    view! {
+        <label class="picker">
+            <span class="label">{label}</span>
+            <select
+                data-testid=test_id
+                on:change=move |ev| on_pick(event_target_value(&ev))
+                prop:value=move || selected.get()
+            >
+                {move || {
+                    let current = selected.get();
+                    options
+                        .get()
+                        .into_iter()
+                        .map(|(value, text)| {
+                            let is_selected = value == current;
+                            view! { <option value=value selected=is_selected>{text}</option> }
+                        })
+                        .collect_view()
+                }}
+            </select>
+        </label>
+    }
+}
+
+fn numbered(prefix: &str, count: usize) -> Vec<(String, String)> {
+    (0..count).map(|i| (i.to_string(), format!("{prefix} {i}"))).collect()
+}
+
+/// Model, layer, head and mask.
+#[component]
+pub fn Controls() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let models = Signal::derive(move || {
+        state.catalog.get().into_iter().map(|m| (m.id, m.label)).collect::<Vec<_>>()
+    });
+    let counts = move || state.loaded.get().map_or((0, 0), |(info, _)| (info.layers, info.heads));
+    let masks = Signal::derive(|| {
+        vec![
+            ("causal".to_string(), "causal (query sees earlier keys)".to_string()),
+            ("none".to_string(), "none (every query sees every key)".to_string()),
+        ]
+    });
+    view! {
+        <div class="controls">
+            <Picker
+                label="Model"
+                test_id="model-select"
+                options=models
+                selected=Signal::derive(move || state.model.get())
+                on_pick=move |id| state.model.set(id)
+            />
+            <Picker
+                label="Layer"
+                test_id="layer-select"
+                options=Signal::derive(move || numbered("Layer", counts().0))
+                selected=Signal::derive(move || state.layer.get().to_string())
+                on_pick=move |v| state.layer.set(v.parse().unwrap_or(0))
+            />
+            <Picker
+                label="Head"
+                test_id="head-select"
+                options=Signal::derive(move || numbered("Head", counts().1))
+                selected=Signal::derive(move || state.head.get().to_string())
+                on_pick=move |v| state.head.set(v.parse().unwrap_or(0))
+            />
+            <Picker
+                label="Mask"
+                test_id="mask-select"
+                options=masks
+                selected=Signal::derive(move || state.mask.get().name().to_string())
+                on_pick=move |v| state.mask.set(v.parse().unwrap_or(Mask::Causal))
+            />
+            <button
+                data-testid="table-toggle"
+                class="toggle"
+                aria-pressed=move || state.show_table.get().to_string()
+                on:click=move |_| state.show_table.update(|shown| *shown = !*shown)
+            >
+                {move || if state.show_table.get() { "Hide table" } else { "Table" }}
+            </button>
+        </div>
+    }
+}

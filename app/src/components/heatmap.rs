@@ -1,0 +1,188 @@
+//! The selected head's attention as a heatmap, drawn with plotters on a canvas:
+//! queries as rows, keys as columns, token labels on both axes, a colour legend
+//! from 0 to 1. Hovering a cell shows `query → key: weight`.
+
+use std::sync::Arc;
+
+use engine::AttentionReport;
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters_canvas::CanvasBackend;
+
+use super::token_label;
+use crate::colormap::viridis;
+use crate::AppState;
+
+/// The canvas's size in CSS pixels.
+const SIZE: u32 = 640;
+/// Room for the query labels (left) and the key labels (bottom).
+const LABELS: u32 = 110;
+/// Room for the legend (right).
+const LEGEND: u32 = 70;
+
+/// Where the grid of cells sits on the canvas: shared by drawing and hit-testing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    pub left: f64,
+    pub top: f64,
+    pub cell: f64,
+    pub tokens: usize,
+}
+
+impl Layout {
+    pub fn new(tokens: usize) -> Self {
+        let room = (SIZE - LABELS - LEGEND - 10) as f64;
+        Self { left: LABELS as f64, top: 10.0, cell: room / tokens.max(1) as f64, tokens }
+    }
+
+    /// The (query, key) cell under a point of the canvas, if any.
+    pub fn cell_at(&self, x: f64, y: f64) -> Option<(usize, usize)> {
+        let key = ((x - self.left) / self.cell).floor();
+        let query = ((y - self.top) / self.cell).floor();
+        let inside = |v: f64| v >= 0.0 && (v as usize) < self.tokens;
+        (inside(key) && inside(query)).then_some((query as usize, key as usize))
+    }
+
+    fn pixel(&self, index: usize, origin: f64) -> i32 {
+        (origin + index as f64 * self.cell).round() as i32
+    }
+}
+
+fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usize, head: usize) -> Option<()> {
+    let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
+    root.fill(&WHITE).ok()?;
+    let n = report.tokens.len();
+    let layout = Layout::new(n);
+    let weights = report.attention.head(layer, head);
+
+    for q in 0..n {
+        for k in 0..n {
+            let (r, g, b) = viridis(weights[q * n + k]);
+            let corner = (layout.pixel(k, layout.left), layout.pixel(q, layout.top));
+            let opposite = (layout.pixel(k + 1, layout.left), layout.pixel(q + 1, layout.top));
+            root.draw(&Rectangle::new([corner, opposite], RGBColor(r, g, b).filled())).ok()?;
+        }
+    }
+
+    // Thin the labels when the cells are too small to read each one.
+    let font_px = (layout.cell * 0.8).clamp(7.0, 13.0);
+    let every = ((font_px + 2.0) / layout.cell).ceil().max(1.0) as usize;
+    let font = ("sans-serif", font_px).into_font().color(&BLACK);
+    let grid_bottom = layout.pixel(n, layout.top);
+    for (i, token) in report.tokens.iter().enumerate().step_by(every) {
+        let label = token_label(&token.text);
+        let centre = layout.top + (i as f64 + 0.5) * layout.cell;
+        let row_style = font.clone().pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(label.clone(), (layout.left as i32 - 6, centre as i32), row_style)).ok()?;
+        let centre = layout.left + (i as f64 + 0.5) * layout.cell;
+        let column_style = font.clone().transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(label, (centre as i32, grid_bottom + 6), column_style)).ok()?;
+    }
+
+    // The legend: 0 at the bottom, 1 at the top.
+    let (x0, x1) = ((SIZE - LEGEND + 16) as i32, (SIZE - LEGEND + 34) as i32);
+    let (top, bottom) = (layout.top as i32, grid_bottom);
+    let steps = 64;
+    for s in 0..steps {
+        let (r, g, b) = viridis((s as f32 + 0.5) / steps as f32);
+        let y = |s: i32| bottom - (bottom - top) * s / steps;
+        root.draw(&Rectangle::new([(x0, y(s + 1)), (x1, y(s))], RGBColor(r, g, b).filled())).ok()?;
+    }
+    let tick_style = ("sans-serif", 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (value, y) in [("1", top), ("0.5", (top + bottom) / 2), ("0", bottom)] {
+        root.draw(&Text::new(value, (x1 + 4, y), tick_style.clone())).ok()?;
+    }
+    root.present().ok()
+}
+
+/// The heatmap of the selected head, with its tooltip.
+#[component]
+pub fn Heatmap() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas_ref = NodeRef::<Canvas>::new();
+    // (query, key) under the pointer.
+    let hovered = RwSignal::new(None::<(usize, usize, f64, f64)>);
+
+    let shown = move || -> Option<(Arc<AttentionReport>, usize, usize)> {
+        let report = state.report.get()?;
+        let (layer, head) = (state.layer.get(), state.head.get());
+        (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
+    };
+
+    Effect::new(move |_| {
+        let (Some(canvas), Some((report, layer, head))) = (canvas_ref.get(), shown()) else { return };
+        if draw(canvas, &report, layer, head).is_none() {
+            state.status.set(crate::Status::Failed("the heatmap could not be drawn".into()));
+        }
+    });
+
+    let on_move = move |ev: web_sys::MouseEvent| {
+        let Some((report, _, _)) = shown() else { return };
+        let layout = Layout::new(report.tokens.len());
+        let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
+        hovered.set(layout.cell_at(x, y).map(|(q, k)| (q, k, x, y)));
+    };
+
+    let tooltip = move || {
+        let (q, k, x, y) = hovered.get()?;
+        let (report, layer, head) = shown()?;
+        let weight = report.attention.weight(layer, head, q, k);
+        let text = format!(
+            "{} → {}: {weight:.4}",
+            token_label(&report.tokens.get(q)?.text),
+            token_label(&report.tokens.get(k)?.text)
+        );
+        let style = format!("left: {}px; top: {}px", x + 14.0, y + 14.0);
+        Some(view! { <div data-testid="heatmap-tooltip" class="tooltip" style=style>{text}</div> })
+    };
+
+    view! {
+        <figure
+            class="heatmap"
+            data-testid="heatmap"
+            data-layer=move || state.layer.get().to_string()
+            data-head=move || state.head.get().to_string()
+            data-mask=move || state.mask.get().name()
+            class:empty=move || shown().is_none()
+        >
+            <div class="canvas-wrap">
+                <canvas
+                    node_ref=canvas_ref
+                    width=SIZE
+                    height=SIZE
+                    role="img"
+                    aria-label=move || format!(
+                        "Attention of layer {}, head {}: open the table for the numbers",
+                        state.layer.get(),
+                        state.head.get()
+                    )
+                    on:mousemove=on_move
+                    on:mouseleave=move |_| hovered.set(None)
+                ></canvas>
+                {tooltip}
+            </div>
+            <figcaption>"Rows: queries (the token that looks). Columns: keys (the token looked at)."</figcaption>
+        </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Layout;
+
+    #[test]
+    fn cells_are_found_under_the_pointer() {
+        let layout = Layout::new(4);
+        let centre = |q: usize, k: usize| {
+            (layout.left + (k as f64 + 0.5) * layout.cell, layout.top + (q as f64 + 0.5) * layout.cell)
+        };
+        for (q, k) in [(0, 0), (3, 1), (2, 3)] {
+            let (x, y) = centre(q, k);
+            assert_eq!(layout.cell_at(x, y), Some((q, k)));
+        }
+        assert_eq!(layout.cell_at(layout.left - 1.0, layout.top + 1.0), None);
+        assert_eq!(layout.cell_at(layout.left + 4.0 * layout.cell + 1.0, layout.top), None);
+    }
+}

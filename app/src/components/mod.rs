@@ -1,0 +1,38 @@
+//! One file per view.
+
+mod controls;
+mod heatmap;
+mod prompt;
+mod status;
+mod weights_table;
+
+pub use controls::Controls;
+pub use heatmap::Heatmap;
+pub use prompt::PromptInput;
+pub use status::StatusLine;
+pub use weights_table::WeightsTable;
+
+/// A token's text as an axis or table label: white space made visible, long ones cut.
+pub fn token_label(text: &str) -> String {
+    let shown: String = text.replace('\n', "↵").replace('\t', "⇥");
+    let shown = shown.trim();
+    let shown = if shown.is_empty() { "␣" } else { shown };
+    if shown.chars().count() > 14 {
+        format!("{}…", shown.chars().take(13).collect::<String>())
+    } else {
+        shown.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_label;
+
+    #[test]
+    fn labels_show_white_space_and_stay_short() {
+        assert_eq!(token_label(" cat"), "cat");
+        assert_eq!(token_label(" "), "␣");
+        assert_eq!(token_label("\n"), "↵");
+        assert_eq!(token_label("internationalisation"), "international…");
+    }
+}

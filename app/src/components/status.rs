@@ -1,0 +1,64 @@
+//! The status line: loading progress, compute time, notices and errors.
+
+use leptos::prelude::*;
+
+use crate::protocol::LoadStage;
+use crate::{AppState, Status, PAGE_MAX_TOKENS};
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// What the status line says for a status.
+pub fn describe(status: &Status) -> String {
+    match status {
+        Status::Starting => "Starting the engine…".into(),
+        Status::Loading { model, stage: LoadStage::Fetching, loaded, total } => match total {
+            Some(total) => format!("Loading {model}: {} of {}", megabytes(*loaded), megabytes(*total)),
+            None => format!("Loading {model}: {}", megabytes(*loaded)),
+        },
+        Status::Loading { model, stage: LoadStage::Parsing, .. } => format!("Loading {model}: reading the weights…"),
+        Status::Computing => "Computing…".into(),
+        Status::Done { millis } => format!("Computed in {millis:.0} ms"),
+        Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
+        Status::Failed(message) => format!("Error: {message}"),
+    }
+}
+
+/// Progress, timings and errors, always in the page (never only in the console).
+#[component]
+pub fn StatusLine() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let progress = move || match state.status.get() {
+        Status::Loading { stage: LoadStage::Fetching, loaded, total: Some(total), .. } if total > 0 => {
+            Some(view! { <progress max=total.to_string() value=loaded.to_string()></progress> })
+        }
+        _ => None,
+    };
+    let load_time = move || {
+        state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0))
+    };
+    let token_count = move || state.report.get().map(|r| format!("{} tokens", r.tokens.len()));
+    let notice = move || {
+        state.report.get().and_then(|r| r.truncated.clone()).map(|cut| {
+            let whose = if cut.limit == PAGE_MAX_TOKENS { "this page's limit" } else { "the model's limit" };
+            format!(
+                "The text gives {} tokens; only the first {} ({whose}) are shown.",
+                cut.total_tokens, cut.limit
+            )
+        })
+    };
+    let failed = move || matches!(state.status.get(), Status::Failed(_));
+    view! {
+        <div class="status-bar" role="status" aria-live="polite">
+            <span data-testid="status" class="status" class:error=failed>
+                {move || describe(&state.status.get())}
+            </span>
+            {progress}
+            <span class="facts">
+                {move || [load_time(), token_count()].into_iter().flatten().collect::<Vec<_>>().join(" · ")}
+            </span>
+            {move || notice().map(|text| view! { <p data-testid="notice" class="notice">{text}</p> })}
+        </div>
+    }
+}

@@ -1,0 +1,44 @@
+//! The selected head's weights as an HTML table: the canvas's text alternative.
+
+use leptos::prelude::*;
+
+use super::token_label;
+use crate::AppState;
+
+/// Rows are queries, columns keys, one cell per weight, four decimals.
+#[component]
+pub fn WeightsTable() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        if !state.show_table.get() {
+            return None;
+        }
+        let report = state.report.get()?;
+        let (layer, head) = (state.layer.get(), state.head.get());
+        if layer >= report.attention.layers() || head >= report.attention.heads() {
+            return None;
+        }
+        let labels: Vec<String> = report.tokens.iter().map(|t| token_label(&t.text)).collect();
+        let n = labels.len();
+        let weights = report.attention.head(layer, head);
+        let header = labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view();
+        let rows = (0..n)
+            .map(|q| {
+                let cells = weights[q * n..(q + 1) * n]
+                    .iter()
+                    .map(|w| view! { <td>{format!("{w:.4}")}</td> })
+                    .collect_view();
+                view! { <tr><th scope="row">{labels[q].clone()}</th>{cells}</tr> }
+            })
+            .collect_view();
+        Some(view! {
+            <div class="table-wrap">
+                <table data-testid="weights-table" class="weights">
+                    <caption>{format!("Layer {layer}, head {head}: rows are queries, columns are keys")}</caption>
+                    <thead><tr><th scope="col">"query \\ key"</th>{header}</tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        })
+    }
+}

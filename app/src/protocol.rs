@@ -1,0 +1,86 @@
+//! The messages between the page and the engine's Web Worker.
+//!
+//! Each message is a JS object `{ json, attention? }`: `json` holds the message as
+//! serde JSON; a report's attention travels beside it as a transferred
+//! `Float32Array` (flat [layer, head, query, key]), so that 270 heads of maps
+//! cross the thread boundary without being turned into text and back.
+
+use engine::{AttentionMaps, AttentionReport, Mask, ModelInfo};
+use js_sys::{Array, Float32Array, Object, Reflect};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+/// What the page asks of the worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Fetch a model's files (URLs relative to the page) and load it.
+    Load { model: String, files: Vec<String> },
+    /// Run a text through the loaded model. `run` numbers requests so the page
+    /// can drop answers to texts it no longer shows.
+    Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize },
+}
+
+/// What the worker answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker has started and takes requests.
+    Ready,
+    /// Loading goes on: `loaded` of `total` bytes fetched (total unknown: `None`), or parsing.
+    Progress { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
+    /// The model is loaded.
+    Loaded { model: String, info: ModelInfo, millis: f64 },
+    /// A run's report. Its attention arrives empty here and is filled in from the array beside.
+    Report { run: u64, report: AttentionReport, shape: [usize; 3], millis: f64 },
+    /// Something failed: a load (`run` is `None`) or a run.
+    Failed { model: String, run: Option<u64>, message: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadStage {
+    Fetching,
+    Parsing,
+}
+
+const JSON: &str = "json";
+const ATTENTION: &str = "attention";
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+/// Packs a message for `postMessage`; returns it and the buffers to transfer.
+pub fn encode<T: Serialize>(message: &T, attention: Option<&[f32]>) -> (JsValue, Array) {
+    let object = Object::new();
+    let json = serde_json::to_string(message).unwrap_or_else(|e| format!("{{\"encode error\": \"{e}\"}}"));
+    set(&object, JSON, &JsValue::from_str(&json));
+    let transfer = Array::new();
+    if let Some(data) = attention {
+        let array = Float32Array::from(data);
+        transfer.push(&array.buffer());
+        set(&object, ATTENTION, &array);
+    }
+    (object.into(), transfer)
+}
+
+/// Unpacks a message: the serde part, and the attention array if one came along.
+pub fn decode<T: for<'de> Deserialize<'de>>(data: &JsValue) -> Result<(T, Option<Vec<f32>>), String> {
+    let json = Reflect::get(data, &JsValue::from_str(JSON))
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or("a message without its json part")?;
+    let message = serde_json::from_str(&json).map_err(|e| format!("a message that does not parse: {e}"))?;
+    let attention = Reflect::get(data, &JsValue::from_str(ATTENTION))
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .map(|v| Float32Array::from(v).to_vec());
+    Ok((message, attention))
+}
+
+/// Puts a report's attention, sent apart, back in place.
+pub fn reassemble(mut report: AttentionReport, shape: [usize; 3], data: Vec<f32>) -> Result<AttentionReport, String> {
+    let [layers, heads, tokens] = shape;
+    report.attention = AttentionMaps::from_flat(layers, heads, tokens, data)
+        .ok_or("the attention array does not fit the report's shape")?;
+    Ok(report)
+}

@@ -1,0 +1,166 @@
+//! The engine behind a Web Worker: the page never runs the model itself, so a
+//! forward pass of a second never freezes typing.
+//!
+//! The worker fetches a model's files (reporting progress), loads them with the
+//! engine's byte loaders, and answers each run with a report.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use engine::Model;
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader, Response};
+
+use crate::protocol::{decode, encode, FromWorker, LoadStage, ToWorker};
+
+/// The worker's one piece of state: the loaded model, and which model the page wants.
+#[derive(Default)]
+struct State {
+    loaded: Option<(String, Model)>,
+    wanted: Option<String>,
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn post(message: &FromWorker, attention: Option<&[f32]>) {
+    let (value, transfer) = encode(message, attention);
+    // A worker can always post to its page; if it could not, there is no one to tell.
+    let _ = scope().post_message_with_transfer(&value, &transfer);
+}
+
+/// Starts the worker: installs the message handler and says it is ready.
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        // A panic poisons the wasm instance: tell the page, which shows it.
+        post(
+            &FromWorker::Failed { model: String::new(), run: None, message: format!("the engine crashed: {info}") },
+            None,
+        );
+    }));
+    let state = Rc::new(RefCell::new(State::default()));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        match decode::<ToWorker>(&event.data()) {
+            Ok((request, _)) => handle(state.clone(), request),
+            Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget(); // lives as long as the worker
+    post(&FromWorker::Ready, None);
+}
+
+fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
+    match request {
+        ToWorker::Load { model, files } => {
+            state.borrow_mut().wanted = Some(model.clone());
+            if state.borrow().loaded.as_ref().is_some_and(|(name, _)| *name == model) {
+                let info = state.borrow().loaded.as_ref().map(|(_, m)| m.info().clone()).unwrap();
+                post(&FromWorker::Loaded { model, info, millis: 0.0 }, None);
+                return;
+            }
+            wasm_bindgen_futures::spawn_local(async move {
+                let started = now();
+                match load(&model, &files).await {
+                    Ok(loaded) => {
+                        // A newer request for another model wins over this one.
+                        if state.borrow().wanted.as_deref() != Some(model.as_str()) {
+                            return;
+                        }
+                        let info = loaded.info().clone();
+                        state.borrow_mut().loaded = Some((model.clone(), loaded));
+                        post(&FromWorker::Loaded { model, info, millis: now() - started }, None);
+                    }
+                    Err(message) => post(&FromWorker::Failed { model, run: None, message }, None),
+                }
+            });
+        }
+        ToWorker::Run { run, model, text, mask, max_tokens } => {
+            let state = state.borrow();
+            let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+                let message = format!("the model {model} is not loaded yet");
+                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+            };
+            let started = now();
+            match loaded.run_text(&text, mask, Some(max_tokens)) {
+                Ok(mut report) => {
+                    let millis = now() - started;
+                    let (shape, data) = report.attention.take_flat();
+                    post(&FromWorker::Report { run, report, shape, millis }, Some(&data));
+                }
+                Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
+            }
+        }
+    }
+}
+
+fn now() -> f64 {
+    scope().performance().map_or(0.0, |p| p.now())
+}
+
+/// Fetches every file, then hands the bytes to the engine's loader for their format.
+async fn load(model: &str, files: &[String]) -> Result<Model, String> {
+    let mut contents = Vec::with_capacity(files.len());
+    for url in files {
+        contents.push((url.as_str(), fetch(model, url).await?));
+    }
+    post(&FromWorker::Progress { model: model.into(), stage: LoadStage::Parsing, loaded: 0, total: None }, None);
+    let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.as_slice());
+    let loaded = if let Some(gguf) = find(".gguf") {
+        Model::from_gguf(model, gguf)
+    } else {
+        let config = find("config.json").ok_or("the model's files include no config.json")?;
+        let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?;
+        Model::from_safetensors(model, config, weights, find("tokenizer.json"))
+    };
+    loaded.map_err(|e| e.to_string())
+}
+
+fn js_error(context: &str, value: JsValue) -> String {
+    let detail = value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"));
+    format!("{context}: {detail}")
+}
+
+/// Fetches one file, posting progress as its bytes arrive.
+async fn fetch(model: &str, url: &str) -> Result<Vec<u8>, String> {
+    let response: Response = JsFuture::from(scope().fetch_with_str(url))
+        .await
+        .map_err(|e| js_error(&format!("cannot fetch {url}"), e))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!(
+            "cannot fetch {url}: {} {} (are the models fetched? `make run` fetches them)",
+            response.status(),
+            response.status_text()
+        ));
+    }
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    let body = response.body().ok_or_else(|| format!("{url}: an empty response"))?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut last_report = 0u64;
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_error(&format!("reading {url}"), e))?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_error(url, e))?;
+        bytes.extend(Uint8Array::new(&value).to_vec());
+        // Progress every megabyte is plenty for a bar and cheap for the page.
+        if bytes.len() as u64 - last_report >= 1 << 20 {
+            last_report = bytes.len() as u64;
+            let progress = FromWorker::Progress { model: model.into(), stage: LoadStage::Fetching, loaded: last_report, total };
+            post(&progress, None);
+        }
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,240 @@
+//! A small WebDriver client for Debian's chromedriver and headless Chromium:
+//! enough to open a page, find elements, type, click, hover, run a script and
+//! take a screenshot. Synchronous, so a test reads top to bottom.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The W3C element key in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    profile: std::path::PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Element {
+    id: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a fresh profile.
+    pub fn start() -> Self {
+        let port = free_port();
+        let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (make test installs Debian's chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = std::env::temp_dir().join(format!("attnscope-chromium-{}-{port}", std::process::id()));
+        let mut browser = Self { driver, base, profile: profile.clone() };
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let answer = browser.post_raw(
+            "/session",
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+                "goog:loggingPrefs": {"browser": "ALL"}
+            }}}),
+        );
+        let session = answer["sessionId"].as_str().expect("a WebDriver session").to_string();
+        browser.base = format!("{}/session/{session}", browser.base);
+        browser
+    }
+
+    fn post_raw(&self, path: &str, body: Value) -> Value {
+        let response = ureq::post(&format!("{}{path}", self.base)).send_json(body);
+        let value: Value = match response {
+            Ok(r) => r.into_json().unwrap(),
+            Err(ureq::Error::Status(_, r)) => r.into_json().unwrap(),
+            Err(e) => panic!("WebDriver {path}: {e}"),
+        };
+        if let Some(error) = value["value"]["error"].as_str() {
+            panic!("WebDriver {path}: {error}: {}", value["value"]["message"]);
+        }
+        value["value"].clone()
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        self.post_raw(path, body)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let value: Value = ureq::get(&format!("{}{path}", self.base)).call().unwrap().into_json().unwrap();
+        value["value"].clone()
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.post("/url", json!({"url": url}));
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
+    pub fn execute(&self, script: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+    }
+
+    /// The elements matching a CSS selector, now.
+    pub fn find_all(&self, css: &str) -> Vec<Element> {
+        let found = self.post("/elements", json!({"using": "css selector", "value": css}));
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| Element { id: e[ELEMENT].as_str().unwrap().to_string() })
+            .collect()
+    }
+
+    /// The element with `data-testid="id"`, waiting up to 10 s for it to appear.
+    pub fn by_test_id(&self, id: &str) -> Element {
+        let css = format!("[data-testid=\"{id}\"]");
+        self.wait_for(&format!("element {id}"), Duration::from_secs(10), || self.find_all(&css).into_iter().next())
+    }
+
+    /// Polls `probe` until it gives `Some`, or panics after `timeout` with `what` and the page's logs.
+    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+        let started = Instant::now();
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            if started.elapsed() > timeout {
+                panic!("waited {timeout:?} for {what}; the page's console:\n{}", self.console().join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn click(&self, element: &Element) {
+        self.post(&format!("/element/{}/click", element.id), json!({}));
+    }
+
+    pub fn clear(&self, element: &Element) {
+        self.post(&format!("/element/{}/clear", element.id), json!({}));
+    }
+
+    /// Types `text` into the element as key presses.
+    pub fn type_text(&self, element: &Element, text: &str) {
+        self.post(&format!("/element/{}/value", element.id), json!({"text": text}));
+    }
+
+    pub fn text(&self, element: &Element) -> String {
+        self.get(&format!("/element/{}/text", element.id)).as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn attribute(&self, element: &Element, name: &str) -> Option<String> {
+        self.get(&format!("/element/{}/attribute/{name}", element.id)).as_str().map(String::from)
+    }
+
+    /// Chooses the `<option>` with `value` in a `<select>`, by clicking it as a person would.
+    pub fn select(&self, select: &Element, value: &str) {
+        self.click(select);
+        let option = self.post(
+            &format!("/element/{}/element", select.id),
+            json!({"using": "css selector", "value": format!("option[value=\"{value}\"]")}),
+        );
+        self.click(&Element { id: option[ELEMENT].as_str().unwrap().to_string() });
+    }
+
+    /// Moves the pointer to (x, y) pixels from the element's top-left corner.
+    pub fn hover(&self, element: &Element, x: i64, y: i64) {
+        let rect = self.get(&format!("/element/{}/rect", element.id));
+        let (w, h) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
+        // The actions API measures from the element's centre.
+        let (dx, dy) = (x - (w / 2.0) as i64, y - (h / 2.0) as i64);
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [{"type": "pointerMove", "duration": 0,
+                             "origin": {ELEMENT: element.id}, "x": dx, "y": dy}]}]}),
+        );
+    }
+
+    /// Saves a PNG of the window.
+    pub fn screenshot(&self, path: &Path) {
+        use std::io::Write;
+        let data = self.get("/screenshot");
+        let png = base64_decode(data.as_str().unwrap());
+        std::fs::File::create(path).and_then(|mut f| f.write_all(&png)).unwrap();
+    }
+
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height}));
+    }
+
+    /// The page's console messages so far (chromedriver's log endpoint).
+    pub fn console(&self) -> Vec<String> {
+        let response = ureq::post(&format!("{}/se/log", self.base)).send_json(json!({"type": "browser"}));
+        let Ok(response) = response else { return vec!["(no console log)".into()] };
+        let value: Value = response.into_json().unwrap_or_default();
+        value["value"]
+            .as_array()
+            .map(|entries| entries.iter().map(|e| e["message"].as_str().unwrap_or_default().to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&self.base).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let v: Vec<u32> = chunk.iter().map(|&c| value(c) as u32).collect();
+        let n = v.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | x << (18 - 6 * i));
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_decodes() {
+        assert_eq!(super::base64_decode("aGVsbG8="), b"hello");
+        assert_eq!(super::base64_decode("aGk="), b"hi");
+        assert_eq!(super::base64_decode("YWJj"), b"abc");
+    }
+}
