@@ -23,6 +23,13 @@ pub struct Element {
     id: String,
 }
 
+impl Element {
+    /// The element as a script argument.
+    pub fn as_arg(&self) -> Value {
+        json!({ELEMENT: self.id})
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -119,6 +126,20 @@ impl Browser {
         self.wait_for(&format!("element {id}"), Duration::from_secs(10), || self.find_all(&css).into_iter().next())
     }
 
+    /// Polls `probe` until it gives `Some`, or gives `None` after `timeout`.
+    pub fn wait_for_or<T>(&self, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+        let started = Instant::now();
+        loop {
+            if let Some(value) = probe() {
+                return Some(value);
+            }
+            if started.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Polls `probe` until it gives `Some`, or panics after `timeout` with `what` and the page's logs.
     pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
         let started = Instant::now();
@@ -148,6 +169,11 @@ impl Browser {
 
     pub fn text(&self, element: &Element) -> String {
         self.get(&format!("/element/{}/text", element.id)).as_str().unwrap_or_default().to_string()
+    }
+
+    /// A DOM property (`value` of a text box, say), as text.
+    pub fn property(&self, element: &Element, name: &str) -> Option<String> {
+        self.get(&format!("/element/{}/property/{name}", element.id)).as_str().map(String::from)
     }
 
     pub fn attribute(&self, element: &Element, name: &str) -> Option<String> {

@@ -122,7 +122,12 @@ pub fn Heatmap() -> impl IntoView {
         let Some((report, _, _)) = shown() else { return };
         let layout = Layout::new(report.tokens.len());
         let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
-        hovered.set(layout.cell_at(x, y).map(|(q, k)| (q, k, x, y)));
+        // The canvas may be drawn smaller than its pixels (a narrow window): scale back.
+        let scale = canvas_ref
+            .get()
+            .map(|c| c.width() as f64 / c.get_bounding_client_rect().width().max(1.0))
+            .unwrap_or(1.0);
+        hovered.set(layout.cell_at(x * scale, y * scale).map(|(q, k)| (q, k, x, y)));
     };
 
     let tooltip = move || {
