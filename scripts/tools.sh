@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs, idempotently, everything the build and the tests use:
-# the wasm32 target, Trunk, wasm-bindgen-cli (the exact version in Cargo.lock),
-# binaryen's wasm-opt, and Debian's Chromium with its driver.
+# Installs, idempotently, everything the build uses: the wasm32 target, Trunk and
+# wasm-bindgen-cli (the exact version in Cargo.lock); with --browser also Debian's
+# Chromium and its driver, for the end-to-end tests.
 # Each step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -40,7 +40,6 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
-apt_install binaryen
 if [ "$want_browser" = "--browser" ]; then
   apt_install chromium chromium-driver
 fi

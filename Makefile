@@ -1,0 +1,44 @@
+# attnscope: the README's two commands, `make run` and `make test`, and their helpers.
+# Every target installs what it is missing first, so a fresh machine needs nothing else.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ADDRESS := 127.0.0.1
+PORT := 8080
+
+.PHONY: help run test tools browser models app cli clean
+
+help:
+	@echo "make run    build the app and serve it at http://$(ADDRESS):$(PORT)"
+	@echo "make test   every test: engine, parity with Hugging Face, CLI, the page in headless Chromium"
+
+## The wasm32 target, Trunk and wasm-bindgen-cli.
+tools:
+	@bash scripts/tools.sh
+
+## The same, and Debian's Chromium with chromedriver, for the end-to-end tests.
+browser:
+	@bash scripts/tools.sh --browser
+
+## SmolLM2-135M and all-MiniLM-L6-v2 into assets/models/, checksums verified.
+models:
+	@python3 scripts/fetch_models.py
+
+## The release build of the page and its worker, into dist/.
+app: tools models
+	trunk build --release
+
+## The native command-line tool, target/debug/attnscope (the CLI tests run it).
+cli:
+	cargo build -p attnscope-engine --bin attnscope
+
+run: app
+	@echo "attnscope: serving at http://$(ADDRESS):$(PORT) (Ctrl-C stops)"
+	trunk serve --release --address $(ADDRESS) --port $(PORT) --no-autoreload
+
+## Unit tests (engine, app), then the integration tests: parity, bad input, CLI, the page.
+test: browser app cli
+	cargo test
+
+clean:
+	rm -rf dist target
