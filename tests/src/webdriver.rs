@@ -182,7 +182,6 @@ impl Browser {
 
     /// Chooses the `<option>` with `value` in a `<select>`, by clicking it as a person would.
     pub fn select(&self, select: &Element, value: &str) {
-        self.click(select);
         let option = self.post(
             &format!("/element/{}/element", select.id),
             json!({"using": "css selector", "value": format!("option[value=\"{value}\"]")}),

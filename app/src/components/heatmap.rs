@@ -15,12 +15,16 @@ use super::token_label;
 use crate::colormap::viridis;
 use crate::AppState;
 
-/// The canvas's size in CSS pixels.
+/// The canvas's width in CSS pixels.
 const SIZE: u32 = 640;
 /// Room for the query labels (left) and the key labels (bottom).
 const LABELS: u32 = 110;
 /// Room for the legend (right).
 const LEGEND: u32 = 70;
+/// The grid's side: what the width leaves beside labels and legend.
+const GRID: u32 = SIZE - LABELS - LEGEND - 10;
+/// The canvas's height: the grid, and the key labels under it.
+const HEIGHT: u32 = 10 + GRID + LABELS;
 
 /// Where the grid of cells sits on the canvas: shared by drawing and hit-testing.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,8 +37,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(tokens: usize) -> Self {
-        let room = (SIZE - LABELS - LEGEND - 10) as f64;
-        Self { left: LABELS as f64, top: 10.0, cell: room / tokens.max(1) as f64, tokens }
+        Self { left: LABELS as f64, top: 10.0, cell: GRID as f64 / tokens.max(1) as f64, tokens }
     }
 
     /// The (query, key) cell under a point of the canvas, if any.
@@ -156,7 +159,7 @@ pub fn Heatmap() -> impl IntoView {
                 <canvas
                     node_ref=canvas_ref
                     width=SIZE
-                    height=SIZE
+                    height=HEIGHT
                     role="img"
                     aria-label=move || format!(
                         "Attention of layer {}, head {}: open the table for the numbers",

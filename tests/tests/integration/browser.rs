@@ -112,6 +112,17 @@ fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, mask:
     .unwrap_or_else(|| panic!("{model} layer {layer} head {head} {mask:?} {text:?}: {last_mismatch}"));
 }
 
+/// Saves a screenshot under target/screenshots/ (the README's pictures come from here)
+/// and prints what the status line says, timings included.
+fn keep_screenshot(browser: &Browser, name: &str) {
+    let dir = root().join("target").join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    browser.screenshot(&dir.join(format!("{name}.png")));
+    let status = browser.text(&browser.by_test_id("status"));
+    let facts = browser.text(&browser.find_all(".facts")[0]);
+    println!("{name}: {status} · {facts}");
+}
+
 fn heatmap_attributes(browser: &Browser) -> (String, String, String) {
     let heatmap = browser.by_test_id("heatmap");
     let attribute = |name| browser.attribute(&heatmap, name).unwrap_or_default();
@@ -138,14 +149,16 @@ fn default_page_shows_smollm2_and_its_numbers_match_the_engine() {
     assert!(browser.find_all("[data-testid=weights-table]").is_empty(), "the table starts hidden");
     browser.click(&browser.by_test_id("table-toggle"));
     assert_table_matches_engine(&browser, "smollm2-135m", "The cat sat on the mat", Mask::Causal, 3, 2);
-    let next = browser.find_all("[data-testid=weights-table] td").len();
-    assert_eq!(next, 36, "one cell per weight");
+    let cells = browser.find_all("[data-testid=weights-table] td").len();
+    assert_eq!(cells, 36, "one cell per weight");
+    keep_screenshot(&browser, "smollm2-table");
 }
 
 #[test]
 fn typing_recomputes_and_the_unmasked_run_matches_the_engine() {
     let browser = open_page();
     wait_for_run(&browser);
+    keep_screenshot(&browser, "smollm2-default");
     let text = "When Mary and John went to the store, John gave a drink to";
     type_text(&browser, &browser.by_test_id("prompt-input"), text);
     choose(&browser, "mask-select", "none");
@@ -154,6 +167,9 @@ fn typing_recomputes_and_the_unmasked_run_matches_the_engine() {
     browser.click(&browser.by_test_id("table-toggle"));
     assert_table_matches_engine(&browser, "smollm2-135m", text, Mask::None, 29, 8);
     assert_eq!(heatmap_attributes(&browser), ("29".into(), "8".into(), "none".into()));
+    browser.click(&browser.by_test_id("table-toggle"));
+    keep_screenshot(&browser, "smollm2-unmasked");
+    browser.click(&browser.by_test_id("table-toggle"));
     // Unmasked, an early query looks ahead: the cell above the diagonal is not zero.
     let rows = table_numbers(&browser);
     assert!(rows[0][1] > 0.0);
@@ -183,6 +199,7 @@ fn minilm_matches_the_engine_under_both_masks() {
     );
     assert_eq!(headers[1], "[CLS]");
     assert_eq!(headers[8], "[SEP]");
+    keep_screenshot(&browser, "minilm-table");
 }
 
 #[test]
@@ -198,6 +215,7 @@ fn hovering_a_cell_shows_query_key_and_weight() {
     let tooltip = browser.by_test_id("heatmap-tooltip");
     let expected = format!("mat → cat: {:.4}", native.attention.weight(0, 0, q, k));
     assert_eq!(browser.text(&tooltip), expected);
+    keep_screenshot(&browser, "smollm2-hover");
 }
 
 #[test]
@@ -228,7 +246,7 @@ fn long_and_odd_text_is_cut_with_a_notice_and_never_breaks_the_page() {
     assert!(text.contains("only the first 128 (this page's limit)"), "{text}");
     assert!(browser.text(&browser.find_all(".facts")[0]).contains("128 tokens"));
 
-    for odd in ["I 🙂 attention 👩‍👩‍👧", "注意力就是你所需要的一切", "الانتباه هو كل ما تحتاجه", "\u{301}"] {
+    for odd in ["I 🙂 attention 👩‍👩‍👧", "注意力就是你所需要的一切", "الانتباه هو كل ما تحتاجه", "\u{301}", "tab\there\u{0}nul\u{7}bell\u{1b}[31m"] {
         paste(&browser, &input, odd);
         browser.click(&browser.by_test_id("table-toggle"));
         assert_table_matches_engine(&browser, "smollm2-135m", odd, Mask::Causal, 0, 0);
