@@ -58,8 +58,8 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
     match request {
         ToWorker::Load { model, files } => {
             state.borrow_mut().wanted = Some(model.clone());
-            if state.borrow().loaded.as_ref().is_some_and(|(name, _)| *name == model) {
-                let info = state.borrow().loaded.as_ref().map(|(_, m)| m.info().clone()).unwrap();
+            let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info().clone());
+            if let Some(info) = already {
                 post(&FromWorker::Loaded { model, info, millis: 0.0 }, None);
                 return;
             }

@@ -20,22 +20,64 @@ pub fn additive_mask(mask: Mask, tokens: usize, device: &Device) -> candle_core:
     }
 }
 
-/// softmax(q·kᵀ / √d + mask) · v, keeping the softmax.
+/// softmax(q·kᵀ / √d + mask) · v, keeping the softmax (and, when asked, q·kᵀ).
 ///
 /// `q`: [heads, q, d]; `k`, `v`: [heads, k, d] (key/value heads already repeated
-/// to match the query heads). Returns (output [heads, q, d], probabilities [heads, q, k]).
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<(Tensor, Tensor)> {
+/// to match the query heads). Returns (output [heads, q, d], probabilities
+/// [heads, q, k], raw scores q·kᵀ [heads, q, k] when `keep_scores`).
+pub fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    keep_scores: bool,
+) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
     let (_heads, _queries, head_dim) = q.dims3()?;
     let scale = 1.0 / (head_dim as f64).sqrt();
-    // [heads, q, k]
-    let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
+    let raw = q.contiguous()?.matmul(&k.t()?.contiguous()?)?; // [heads, q, k]
+    let scores = (&raw * scale)?;
     let scores = match mask {
         Some(mask) => scores.broadcast_add(mask)?,
         None => scores,
     };
     let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?;
     let out = probs.matmul(&v.contiguous()?)?;
-    Ok((out, probs))
+    Ok((out, probs, keep_scores.then_some(raw)))
+}
+
+/// What a forward pass keeps of its attention, layer after layer: every layer's
+/// probabilities, and the raw scores q·kᵀ of one layer when asked for. Every
+/// architecture attends through it, so they all keep the same things the same way.
+pub struct Recorder {
+    layer: usize,
+    probabilities: Vec<f32>,
+    scores_layer: Option<usize>,
+    scores: Option<(usize, Vec<f32>)>,
+}
+
+impl Recorder {
+    /// `capacity`: layers × heads × t × t; `scores_layer`: the layer whose q·kᵀ to keep.
+    pub fn new(capacity: usize, scores_layer: Option<usize>) -> Self {
+        Self { layer: 0, probabilities: Vec::with_capacity(capacity), scores_layer, scores: None }
+    }
+
+    /// Attends for the next layer (see [`attend`]) and keeps what is asked for.
+    pub fn attend(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let keep_scores = self.scores_layer == Some(self.layer);
+        let (out, probs, raw) = attend(q, k, v, mask, keep_scores)?;
+        self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+        if let Some(raw) = raw {
+            let head_dim = q.dim(2)?;
+            self.scores = Some((head_dim, raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?));
+        }
+        self.layer += 1;
+        Ok(out)
+    }
+
+    /// The probabilities, flat [layer, head, query, key], and the kept scores with the head size.
+    pub fn finish(self) -> (Vec<f32>, Option<(usize, Vec<f32>)>) {
+        (self.probabilities, self.scores)
+    }
 }
 
 /// Repeats each key/value head `groups` times along the head axis, so that
@@ -63,11 +105,6 @@ pub fn merge_heads(x: &Tensor) -> candle_core::Result<Tensor> {
     x.transpose(0, 1)?.contiguous()?.reshape((t, heads * d))
 }
 
-/// Rows of `probs` [heads, q, k] as one flat f32 vector, appended to `out`.
-pub fn append_probs(probs: &Tensor, out: &mut Vec<f32>) -> candle_core::Result<()> {
-    out.extend(probs.flatten_all()?.to_vec1::<f32>()?);
-    Ok(())
-}
 
 
 #[cfg(test)]
@@ -82,7 +119,7 @@ mod tests {
         let k = q.clone();
         let v = Tensor::new(&[[[1f32, 0.], [0., 1.], [0.5, 0.5]]], &dev)?;
         let mask = additive_mask(Mask::Causal, 3, &dev)?;
-        let (_, probs) = attend(&q, &k, &v, mask.as_ref())?;
+        let (_, probs, _) = attend(&q, &k, &v, mask.as_ref(), false)?;
         let p = probs.squeeze(0)?.to_vec2::<f32>()?;
         assert_eq!(p[0], vec![1.0, 0.0, 0.0]);
         assert_eq!(p[1][2], 0.0);
@@ -100,7 +137,7 @@ mod tests {
         let dev = Device::Cpu;
         let q = Tensor::new(&[[[1f32, 2.], [3., 4.]]], &dev)?;
         let k = Tensor::new(&[[[1f32, 1.], [1., 1.]]], &dev)?;
-        let (_, probs) = attend(&q, &k, &k, None)?;
+        let (_, probs, _) = attend(&q, &k, &k, None, false)?;
         assert_eq!(probs.flatten_all()?.to_vec1::<f32>()?, vec![0.5; 4]);
         Ok(())
     }

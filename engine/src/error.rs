@@ -20,6 +20,10 @@ pub enum EngineError {
     #[error("{given} token ids are more than this model's {limit} positions")]
     TooManyTokens { given: usize, limit: usize },
 
+    /// A layer was asked for that the model does not have.
+    #[error("layer {layer} does not exist: this model has {layers} layers (0..{layers})")]
+    NoSuchLayer { layer: usize, layers: usize },
+
     /// Running a text needs a tokenizer and this model came without one.
     #[error("this model has no tokenizer (no tokenizer.json beside it): give token ids instead of text")]
     NoTokenizer,

@@ -9,6 +9,7 @@
 //! # Ok::<(), engine::EngineError>(())
 //! ```
 
+pub mod analysis;
 pub mod arch;
 pub mod attention;
 pub mod error;
@@ -16,9 +17,10 @@ pub mod load;
 pub mod report;
 
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, Mask, ModelInfo, NextToken, Token, Truncation};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation};
 
 use arch::Network;
+use attention::Recorder;
 use load::tokenizer::TextTokenizer;
 
 /// How many next-token candidates a report lists.
@@ -28,6 +30,15 @@ pub const NEXT_TOKENS: usize = 10;
 /// with the square of the length (SmolLM2 at 512 tokens: 270 heads × 512² weights,
 /// 280 MB), so a model's full context (8192 for SmolLM2) is no sensible default.
 pub const DEFAULT_MAX_TOKENS: usize = 512;
+
+/// How a run goes, beyond its input and mask.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The most tokens a text runs ([`DEFAULT_MAX_TOKENS`] when `None`).
+    pub max_tokens: Option<usize>,
+    /// Keep this layer's raw scores q·kᵀ in the report (for the arithmetic view).
+    pub scores_of_layer: Option<usize>,
+}
 
 /// A loaded model: its facts, its network and (usually) its tokenizer.
 pub struct Model {
@@ -74,20 +85,30 @@ impl Model {
     /// ([`DEFAULT_MAX_TOKENS`] when `None`, and never more than the model's positions);
     /// a longer text is cut and the report says so.
     pub fn run_text(&self, text: &str, mask: Mask, limit: Option<usize>) -> Result<AttentionReport> {
+        self.run_text_with(text, mask, RunOptions { max_tokens: limit, ..RunOptions::default() })
+    }
+
+    /// [`Model::run_text`] with every option.
+    pub fn run_text_with(&self, text: &str, mask: Mask, options: RunOptions) -> Result<AttentionReport> {
         if text.trim().is_empty() {
             return Err(EngineError::EmptyText);
         }
         let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
-        let limit = limit.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
+        let limit = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
         let (tokens, truncated) = tokenizer.encode(text, limit)?;
         if tokens.is_empty() {
             return Err(EngineError::NoTokens);
         }
-        self.run_tokens(tokens, truncated, mask)
+        self.run_tokens(tokens, truncated, mask, options)
     }
 
     /// Runs the token ids as they are, under `mask`.
     pub fn run_ids(&self, ids: &[u32], mask: Mask) -> Result<AttentionReport> {
+        self.run_ids_with(ids, mask, RunOptions::default())
+    }
+
+    /// [`Model::run_ids`] with every option (`max_tokens` does not apply: ids are never cut).
+    pub fn run_ids_with(&self, ids: &[u32], mask: Mask, options: RunOptions) -> Result<AttentionReport> {
         if ids.is_empty() {
             return Err(EngineError::NoTokens);
         }
@@ -95,23 +116,40 @@ impl Model {
             return Err(EngineError::TooManyTokens { given: ids.len(), limit: self.info.max_positions });
         }
         let tokens = ids.iter().map(|&id| Token { id, text: self.token_text(id), span: None }).collect();
-        self.run_tokens(tokens, None, mask)
+        self.run_tokens(tokens, None, mask, options)
     }
 
-    fn run_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask) -> Result<AttentionReport> {
+    fn run_tokens(
+        &self,
+        tokens: Vec<Token>,
+        truncated: Option<Truncation>,
+        mask: Mask,
+        options: RunOptions,
+    ) -> Result<AttentionReport> {
+        let ModelInfo { layers, heads, .. } = self.info;
         let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab_size) {
             return Err(EngineError::TokenOutOfRange { id, vocab: self.info.vocab_size });
         }
-        let forward = self.network.forward(&ids, mask)?;
-        let attention = AttentionMaps::from_flat(self.info.layers, self.info.heads, ids.len(), forward.attention)
-            .expect("every architecture returns layers × heads × t × t probabilities");
+        if let Some(layer) = options.scores_of_layer.filter(|&layer| layer >= layers) {
+            return Err(EngineError::NoSuchLayer { layer, layers });
+        }
+        let t = ids.len();
+        let mut recorder = Recorder::new(layers * heads * t * t, options.scores_of_layer);
+        let last_logits = self.network.forward(&ids, mask, &mut recorder)?;
+        let (probabilities, scores) = recorder.finish();
+        let attention = AttentionMaps::from_flat(layers, heads, t, probabilities)
+            .ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
+        let scores = options
+            .scores_of_layer
+            .zip(scores)
+            .map(|(layer, (head_dim, flat))| LayerScores::from_flat(layer, head_dim, heads, t, &flat));
         // A next-token guess only means something where the model cannot see ahead.
-        let next_tokens = match (mask, forward.last_logits) {
+        let next_tokens = match (mask, last_logits) {
             (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(&logits, NEXT_TOKENS)),
             _ => None,
         };
-        Ok(AttentionReport { model: self.info.clone(), mask, tokens, truncated, attention, next_tokens })
+        Ok(AttentionReport { model: self.info.clone(), mask, tokens, truncated, attention, next_tokens, scores })
     }
 
     /// The text a person reads for a token id.

@@ -98,6 +98,28 @@ pub struct AttentionReport {
     pub attention: AttentionMaps,
     /// The 10 likeliest next tokens: for a causal model under the causal mask only.
     pub next_tokens: Option<Vec<NextToken>>,
+    /// One layer's raw scores, when the run asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<LayerScores>,
+}
+
+/// One layer's attention scores before scaling, mask and softmax: the numbers the
+/// arithmetic of attention starts from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerScores {
+    pub layer: usize,
+    /// The length of a head's query and key vectors: the d_k of the √d_k scaling.
+    pub head_dim: usize,
+    /// q·k for every head, query and key (the masked keys too), [head][query][key].
+    pub dot: Vec<Vec<Vec<f32>>>,
+}
+
+impl LayerScores {
+    /// Wraps flat [head, query, key] scores.
+    pub fn from_flat(layer: usize, head_dim: usize, heads: usize, tokens: usize, flat: &[f32]) -> Self {
+        let dot = flat.chunks(tokens * tokens).take(heads).map(|head| head.chunks(tokens).map(<[f32]>::to_vec).collect()).collect();
+        Self { layer, head_dim, dot }
+    }
 }
 
 /// Every head's attention probabilities, stored flat and row-major as

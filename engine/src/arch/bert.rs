@@ -6,8 +6,8 @@ use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
-use super::{id_tensor, position_tensor, Forward, Network};
-use crate::attention::{additive_mask, append_probs, attend, merge_heads, split_heads};
+use super::{id_tensor, position_tensor, Network};
+use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -100,7 +100,7 @@ impl Bert {
 }
 
 impl Network for Bert {
-    fn forward(&self, ids: &[u32], mask: Mask) -> Result<Forward> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
         let heads = cfg.num_attention_heads;
@@ -112,19 +112,17 @@ impl Network for Bert {
             .broadcast_add(&self.token_type_embeddings.i(0)?)?;
         let mut x = self.embeddings_norm.forward(&x)?; // [t, hidden]
 
-        let mut attention = Vec::with_capacity(cfg.num_hidden_layers * heads * t * t);
         for layer in &self.layers {
             let q = split_heads(&layer.query.forward(&x)?, heads)?; // [heads, t, d]
             let k = split_heads(&layer.key.forward(&x)?, heads)?;
             let v = split_heads(&layer.value.forward(&x)?, heads)?;
-            let (out, probs) = attend(&q, &k, &v, mask.as_ref())?;
-            append_probs(&probs, &mut attention)?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref())?;
             x = layer.attention_norm.forward(&(layer.attention_output.forward(&merge_heads(&out)?)? + &x)?)?;
             let inner = layer.intermediate.forward(&x)?;
             let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };
             x = layer.output_norm.forward(&(layer.output.forward(&inner)? + &x)?)?;
         }
         // An encoder has no language-model head here: no next-token guess.
-        Ok(Forward { attention, last_logits: None })
+        Ok(None)
     }
 }

@@ -7,8 +7,8 @@ use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
-use super::{id_tensor, position_tensor, Forward, Network};
-use crate::attention::{additive_mask, append_probs, attend, merge_heads, split_heads};
+use super::{id_tensor, position_tensor, Network};
+use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -91,21 +91,19 @@ impl Gpt2 {
 }
 
 impl Network for Gpt2 {
-    fn forward(&self, ids: &[u32], mask: Mask) -> Result<Forward> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
         let mask = additive_mask(mask, t, &self.device)?;
         let mut x = (self.wte.index_select(&id_tensor(ids, &self.device)?, 0)?
             + self.wpe.index_select(&position_tensor(t, &self.device)?, 0)?)?; // [t, hidden]
 
-        let mut attention = Vec::with_capacity(cfg.n_layer * cfg.n_head * t * t);
         for block in &self.blocks {
             let qkv = block.c_attn.forward(&block.ln_1.forward(&x)?)?; // [t, 3 * hidden]
             let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, t, d]
             let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
-            let (out, probs) = attend(&q, &k, &v, mask.as_ref())?;
-            append_probs(&probs, &mut attention)?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref())?;
             x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
             let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
             x = (&x + block.mlp_proj.forward(&inner)?)?;
@@ -113,6 +111,6 @@ impl Network for Gpt2 {
 
         let last = self.ln_f.forward(&x.i(t - 1)?.unsqueeze(0)?)?; // [1, hidden]
         let logits = last.matmul(&self.wte.t()?)?.squeeze(0)?;
-        Ok(Forward { attention, last_logits: Some(logits.to_vec1()?) })
+        Ok(Some(logits.to_vec1()?))
     }
 }

@@ -9,8 +9,8 @@
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::{id_tensor, Forward, Network};
-use crate::attention::{additive_mask, append_probs, attend, merge_heads, repeat_kv, split_heads};
+use super::{id_tensor, Network};
+use crate::attention::{additive_mask, merge_heads, repeat_kv, split_heads, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -110,7 +110,7 @@ impl Llama {
 }
 
 impl Network for Llama {
-    fn forward(&self, ids: &[u32], mask: Mask) -> Result<Forward> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
         let groups = cfg.heads / cfg.kv_heads;
@@ -122,14 +122,12 @@ impl Network for Llama {
         };
 
         let mut x = self.token_embd.index_select(&id_tensor(ids, &self.device)?, 0)?; // [t, hidden]
-        let mut attention = Vec::with_capacity(cfg.layers * cfg.heads * t * t);
         for block in &self.blocks {
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, cfg.rms_eps as f32)?;
             let q = rotate(&split_heads(&block.attn_q.forward(&h)?, cfg.heads)?)?; // [heads, t, d]
             let k = rotate(&split_heads(&block.attn_k.forward(&h)?, cfg.kv_heads)?)?; // [kv_heads, t, d]
             let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
-            let (out, probs) = attend(&q, &repeat_kv(&k, groups)?, &repeat_kv(&v, groups)?, mask.as_ref())?;
-            append_probs(&probs, &mut attention)?;
+            let out = recorder.attend(&q, &repeat_kv(&k, groups)?, &repeat_kv(&v, groups)?, mask.as_ref())?;
             x = (x + block.attn_output.forward(&merge_heads(&out)?)?)?;
 
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, cfg.rms_eps as f32)?;
@@ -140,6 +138,6 @@ impl Network for Llama {
         let last = x.i(t - 1)?.unsqueeze(0)?; // [1, hidden]
         let last = candle_nn::ops::rms_norm(&last, &self.output_norm, cfg.rms_eps as f32)?;
         let logits = last.matmul(&self.output.t()?)?.squeeze(0)?.to_dtype(DType::F32)?;
-        Ok(Forward { attention, last_logits: Some(logits.to_vec1()?) })
+        Ok(Some(logits.to_vec1()?))
     }
 }

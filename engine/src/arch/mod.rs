@@ -10,18 +10,14 @@ use candle_core::{Device, Tensor};
 use crate::error::Result;
 use crate::report::Mask;
 
-/// What one forward pass hands back.
-pub struct Forward {
-    /// Every layer's probabilities, flat [layer, head, query, key].
-    pub attention: Vec<f32>,
-    /// Logits at the last position, [vocab]; `None` for a model with no language-model head.
-    pub last_logits: Option<Vec<f32>>,
-}
+use crate::attention::Recorder;
 
 /// A network the engine can run.
 pub trait Network: Send + Sync {
-    /// Runs `ids` under `mask`.
-    fn forward(&self, ids: &[u32], mask: Mask) -> Result<Forward>;
+    /// Runs `ids` under `mask`, attending through `recorder` (which keeps every
+    /// layer's attention), and returns the logits at the last position, [vocab]
+    /// (`None` for a model with no language-model head).
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>>;
 }
 
 /// The token ids as a tensor, [t].

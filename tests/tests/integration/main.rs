@@ -4,3 +4,4 @@ mod parity;
 mod bad_input;
 mod cli;
 mod browser;
+mod arithmetic;

@@ -1,0 +1,5 @@
+//! Pure functions over reports: the arithmetic of one attention row, and
+//! per-head summaries. No tensors here: numbers in, numbers out.
+
+pub mod arithmetic;
+pub mod summary;
