@@ -18,7 +18,7 @@ use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
 use catalog::{CatalogModel, DEFAULT_MODEL};
-use components::{Controls, Heatmap, PromptInput, StatusLine, WeightsTable};
+use components::{Controls, HeadGrid, Heatmap, NextTokens, PromptInput, StatusLine, WeightsTable};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 
@@ -160,10 +160,14 @@ pub fn App() -> impl IntoView {
             <PromptInput />
             <Controls />
             <StatusLine />
-            <section class="views">
-                <Heatmap />
-                <WeightsTable />
-            </section>
+            <div class="workspace">
+                <HeadGrid />
+                <section class="views">
+                    <Heatmap />
+                    <WeightsTable />
+                    <NextTokens />
+                </section>
+            </div>
         </main>
     }
 }

@@ -1,13 +1,17 @@
 //! One file per view.
 
 mod controls;
+mod head_grid;
 mod heatmap;
+mod next_tokens;
 mod prompt;
 mod status;
 mod weights_table;
 
 pub use controls::Controls;
+pub use head_grid::HeadGrid;
 pub use heatmap::Heatmap;
+pub use next_tokens::NextTokens;
 pub use prompt::PromptInput;
 pub use status::StatusLine;
 pub use weights_table::WeightsTable;

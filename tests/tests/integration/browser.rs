@@ -266,3 +266,92 @@ fn a_missing_model_file_is_reported_in_the_page() {
     });
     assert!(text.contains("cannot fetch models/missing-model/missing.gguf: 404"), "{text}");
 }
+
+/// The colour a weight is painted with (the app's viridis, nine points, linear between).
+fn viridis(weight: f32) -> [i64; 3] {
+    const POINTS: [[f32; 3]; 9] = [
+        [68., 1., 84.], [71., 44., 122.], [59., 81., 139.], [44., 113., 142.], [33., 144., 141.],
+        [39., 173., 129.], [92., 200., 99.], [170., 220., 50.], [253., 231., 37.],
+    ];
+    let x = weight.clamp(0.0, 1.0) * 8.0;
+    let i = (x.floor() as usize).min(7);
+    let t = x - i as f32;
+    [0, 1, 2].map(|c| (POINTS[i][c] + (POINTS[i + 1][c] - POINTS[i][c]) * t).round() as i64)
+}
+
+#[test]
+fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let grid = browser.by_test_id("head-grid");
+    assert_eq!(browser.find_all("[data-testid=head-thumb]").len(), 270, "30 layers × 9 heads");
+    assert_eq!(browser.find_all("[data-testid=layer-mean]").len(), 30);
+
+    // Every thumbnail is the head's map, a pixel per weight: check one against the engine.
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let (layer, head) = (12, 4);
+    let pixels = browser.execute(
+        "const c = document.querySelector(`[data-testid=head-thumb][data-layer='${arguments[0]}'][data-head='${arguments[1]}'] canvas`);
+         return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];",
+        vec![serde_json::json!(layer), serde_json::json!(head)],
+    );
+    assert_eq!(pixels[0], 6);
+    let rgba: Vec<i64> = pixels[1].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    for q in 0..6 {
+        for k in 0..6 {
+            let expected = viridis(native.attention.weight(layer, head, q, k));
+            let at = (q * 6 + k) * 4;
+            for c in 0..3 {
+                assert!((rgba[at + c] - expected[c]).abs() <= 1, "pixel ({q}, {k}) is {:?}, expected {expected:?}", &rgba[at..at + 3]);
+            }
+        }
+    }
+
+    // A click selects the head everywhere: the pickers, the heatmap, the outline.
+    let thumb = browser.find_all("[data-testid=head-thumb][data-layer='4'][data-head='5']").remove(0);
+    browser.click(&thumb);
+    assert_eq!(heatmap_attributes(&browser), ("4".into(), "5".into(), "causal".into()));
+    assert_eq!(browser.property(&browser.by_test_id("layer-select"), "value").as_deref(), Some("4"));
+    assert_eq!(browser.attribute(&thumb, "aria-selected").as_deref(), Some("true"));
+    assert!(browser.attribute(&thumb, "class").unwrap().contains("selected"));
+
+    // The arrow keys move it: right, right, down, left, up.
+    const RIGHT: &str = "\u{E014}";
+    const LEFT: &str = "\u{E012}";
+    const UP: &str = "\u{E013}";
+    const DOWN: &str = "\u{E015}";
+    browser.type_text(&grid, &format!("{RIGHT}{RIGHT}{DOWN}"));
+    assert_eq!(heatmap_attributes(&browser), ("5".into(), "7".into(), "causal".into()));
+    browser.type_text(&grid, &format!("{LEFT}{UP}{UP}"));
+    assert_eq!(heatmap_attributes(&browser), ("3".into(), "6".into(), "causal".into()));
+    let selected = browser.find_all("[data-testid=head-thumb][aria-selected=true]");
+    assert_eq!(selected.len(), 1);
+    assert_eq!(browser.attribute(&selected[0], "data-layer").as_deref(), Some("3"));
+    keep_screenshot(&browser, "head-grid");
+}
+
+#[test]
+fn next_token_bars_show_the_engines_guess() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let expected = native.next_tokens.unwrap();
+    let list = browser.by_test_id("next-tokens");
+    let items = browser.execute(
+        "return [...arguments[0].querySelectorAll('li')].map(li => [li.dataset.tokenId, li.dataset.probability, li.textContent]);",
+        vec![list.as_arg()],
+    );
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    for (item, token) in items.iter().zip(&expected) {
+        assert_eq!(item[0].as_str().unwrap(), token.id.to_string());
+        let shown: f32 = item[1].as_str().unwrap().parse().unwrap();
+        assert!((shown - token.probability).abs() < 1e-4, "{}: {shown} vs {}", token.text, token.probability);
+    }
+    assert!(items[0][2].as_str().unwrap().starts_with('.'), "the top guess after 'The cat sat on the mat' is '.'");
+    // Unmasked, there is no guess to show.
+    choose(&browser, "mask-select", "none");
+    browser.wait_for("the guess to go", Duration::from_secs(30), || {
+        browser.find_all("[data-testid=next-tokens]").is_empty().then_some(())
+    });
+}

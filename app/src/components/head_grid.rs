@@ -1,0 +1,136 @@
+//! The model view: every layer × head as a thumbnail of its map, and each layer's
+//! mean over its heads. Click a thumbnail to select the head; with the grid
+//! focused, the arrow keys move the selection.
+
+use engine::analysis::summary::layer_mean;
+use leptos::html::Canvas;
+use leptos::prelude::*;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
+
+use crate::colormap::viridis;
+use crate::AppState;
+
+/// Paints a [query, key] map onto a canvas one pixel per weight; CSS scales it up.
+/// Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
+pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize) -> Option<()> {
+    let side = tokens.max(1) as u32;
+    canvas.set_width(side);
+    canvas.set_height(side);
+    let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+    let mut rgba = Vec::with_capacity(map.len() * 4);
+    for &weight in map {
+        let (r, g, b) = viridis(weight);
+        rgba.extend([r, g, b, 255]);
+    }
+    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side).ok()?;
+    context.put_image_data(&image, 0.0, 0.0).ok()
+}
+
+/// One head's thumbnail.
+#[component]
+fn Thumb(layer: usize, head: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas = NodeRef::<Canvas>::new();
+    Effect::new(move |_| {
+        let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
+        if layer < report.attention.layers() && head < report.attention.heads() {
+            paint_pixels(&canvas, report.attention.head(layer, head), report.tokens.len());
+        }
+    });
+    let selected = move || state.layer.get() == layer && state.head.get() == head;
+    view! {
+        <div
+            class="thumb"
+            class:selected=selected
+            role="gridcell"
+            aria-selected=move || selected().to_string()
+            data-testid="head-thumb"
+            data-layer=layer.to_string()
+            data-head=head.to_string()
+            title=format!("Layer {layer}, head {head}")
+            on:click=move |_| {
+                state.layer.set(layer);
+                state.head.set(head);
+            }
+        >
+            <canvas node_ref=canvas aria-hidden="true"></canvas>
+        </div>
+    }
+}
+
+/// A layer's mean over its heads.
+#[component]
+fn LayerMean(layer: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas = NodeRef::<Canvas>::new();
+    Effect::new(move |_| {
+        let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
+        if layer < report.attention.layers() {
+            paint_pixels(&canvas, &layer_mean(&report.attention, layer), report.tokens.len());
+        }
+    });
+    view! {
+        <div class="thumb mean" role="gridcell" data-testid="layer-mean" data-layer=layer.to_string()
+             title=format!("Layer {layer}: mean of its heads")>
+            <canvas node_ref=canvas aria-hidden="true"></canvas>
+        </div>
+    }
+}
+
+/// The grid of every head.
+#[component]
+pub fn HeadGrid() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let shape = move || state.loaded.get().map(|(info, _)| (info.layers, info.heads));
+
+    let on_key = move |ev: KeyboardEvent| {
+        let Some((layers, heads)) = shape() else { return };
+        let (layer, head) = (state.layer.get_untracked(), state.head.get_untracked());
+        let (layer, head) = match ev.key().as_str() {
+            "ArrowRight" => (layer, (head + 1).min(heads - 1)),
+            "ArrowLeft" => (layer, head.saturating_sub(1)),
+            "ArrowDown" => ((layer + 1).min(layers - 1), head),
+            "ArrowUp" => (layer.saturating_sub(1), head),
+            _ => return,
+        };
+        ev.prevent_default(); // the arrows move the selection, not the page
+        state.layer.set(layer);
+        state.head.set(head);
+    };
+
+    move || {
+        let (layers, heads) = shape()?;
+        let rows = (0..layers)
+            .map(|layer| {
+                let thumbs = (0..heads).map(|head| view! { <Thumb layer=layer head=head /> }).collect_view();
+                view! {
+                    <div class="layer-label" role="rowheader">{format!("L{layer}")}</div>
+                    {thumbs}
+                    <LayerMean layer=layer />
+                }
+            })
+            .collect_view();
+        let header = (0..heads).map(|head| view! { <div class="head-label" role="columnheader">{format!("H{head}")}</div> }).collect_view();
+        Some(view! {
+            <section class="model-view" aria-label="Every head">
+                <h2>"Every head"</h2>
+                <p class="hint">"Click a head, or focus the grid and use the arrow keys. The last column is each layer's mean."</p>
+                <div
+                    data-testid="head-grid"
+                    class="head-grid"
+                    role="grid"
+                    tabindex="0"
+                    aria-label="Heads by layer: arrow keys move the selection"
+                    style=format!("grid-template-columns: auto repeat({}, 1fr)", heads + 1)
+                    on:keydown=on_key
+                >
+                    <div></div>
+                    {header}
+                    <div class="head-label" role="columnheader">"mean"</div>
+                    {rows}
+                </div>
+            </section>
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! The model's guess for the next token, as bars: a causal model under the causal
+//! mask only (with the mask off, the last position has seen nothing it must predict).
+
+use leptos::prelude::*;
+
+use super::token_label;
+use crate::AppState;
+
+#[component]
+pub fn NextTokens() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let report = state.report.get()?;
+        let Some(next) = report.next_tokens.clone() else {
+            let why = if report.model.causal {
+                "Next-token guesses are shown under the causal mask."
+            } else {
+                "An encoder (BERT) makes no next-token guess."
+            };
+            return Some(view! { <section class="next-tokens"><h2>"Next token"</h2><p class="hint">{why}</p></section> }.into_any());
+        };
+        let top = next.first().map_or(1.0, |t| t.probability).max(1e-6);
+        let bars = next
+            .into_iter()
+            .map(|token| {
+                let width = format!("width: {:.1}%", 100.0 * token.probability / top);
+                view! {
+                    <li data-token-id=token.id.to_string() data-probability=format!("{:.6}", token.probability)>
+                        <span class="next-label">{token_label(&token.text)}</span>
+                        <span class="bar-track"><span class="bar" style=width></span></span>
+                        <span class="next-p">{format!("{:.1}%", 100.0 * token.probability)}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <section class="next-tokens">
+                <h2>"Next token"</h2>
+                <ol data-testid="next-tokens">{bars}</ol>
+            </section>
+        }
+        .into_any())
+    }
+}
