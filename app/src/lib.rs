@@ -18,7 +18,7 @@ use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
 use catalog::{CatalogModel, DEFAULT_MODEL};
-use components::{Controls, HeadGrid, Heatmap, NextTokens, PromptInput, StatusLine, WeightsTable};
+use components::{Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 
@@ -31,6 +31,37 @@ pub const PAGE_MAX_TOKENS: usize = 128;
 
 /// How long typing must pause before the text runs.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// The tabs of the head detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Heatmap,
+    Lines,
+    Table,
+    Math,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Heatmap, Tab::Lines, Tab::Table, Tab::Math];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Heatmap => "heatmap",
+            Tab::Lines => "lines",
+            Tab::Table => "table",
+            Tab::Math => "math",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Heatmap => "Heatmap",
+            Tab::Lines => "Lines",
+            Tab::Table => "Table",
+            Tab::Math => "Math",
+        }
+    }
+}
 
 /// What the status line says.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +91,8 @@ pub struct AppState {
     /// The report of the text in the box; `None` while there is none.
     pub report: RwSignal<Option<Arc<AttentionReport>>>,
     pub status: RwSignal<Status>,
-    pub show_table: RwSignal<bool>,
+    /// The head detail's tab.
+    pub tab: RwSignal<Tab>,
 }
 
 impl AppState {
@@ -76,7 +108,7 @@ impl AppState {
             loaded: RwSignal::new(None),
             report: RwSignal::new(None),
             status: RwSignal::new(Status::Starting),
-            show_table: RwSignal::new(false),
+            tab: RwSignal::new(Tab::Heatmap),
         }
     }
 }
@@ -122,10 +154,12 @@ pub fn App() -> impl IntoView {
         send(ToWorker::Load { model, files: entry.urls() });
     });
 
-    // Run the text whenever it, the mask or the loaded model changes.
+    // Run the text whenever it, the mask or the loaded model changes (and, while the
+    // arithmetic is shown, the layer: its raw scores come with the run).
     Effect::new(move |_| {
         let text = state.text.get();
         let mask = state.mask.get();
+        let scores_of_layer = (state.tab.get() == Tab::Math).then(|| state.layer.get());
         let Some((info, _)) = state.loaded.get() else { return };
         if text.trim().is_empty() {
             state.report.set(None);
@@ -135,7 +169,7 @@ pub fn App() -> impl IntoView {
         let run = latest_run.get_value() + 1;
         latest_run.set_value(run);
         state.status.set(Status::Computing);
-        send(ToWorker::Run { run, model: info.name, text, mask, max_tokens: PAGE_MAX_TOKENS });
+        send(ToWorker::Run { run, model: info.name, text, mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer });
     });
 
     // Debounce: the draft runs once typing pauses.
@@ -163,8 +197,7 @@ pub fn App() -> impl IntoView {
             <div class="workspace">
                 <HeadGrid />
                 <section class="views">
-                    <Heatmap />
-                    <WeightsTable />
+                    <HeadDetail />
                     <NextTokens />
                 </section>
             </div>

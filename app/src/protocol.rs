@@ -16,8 +16,9 @@ pub enum ToWorker {
     /// Fetch a model's files (URLs relative to the page) and load it.
     Load { model: String, files: Vec<String> },
     /// Run a text through the loaded model. `run` numbers requests so the page
-    /// can drop answers to texts it no longer shows.
-    Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize },
+    /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
+    /// that layer's raw scores (the arithmetic view).
+    Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize, scores_of_layer: Option<usize> },
 }
 
 /// What the worker answers.

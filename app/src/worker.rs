@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use engine::Model;
+use engine::{Model, RunOptions};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -79,14 +79,15 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 }
             });
         }
-        ToWorker::Run { run, model, text, mask, max_tokens } => {
+        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             };
             let started = now();
-            match loaded.run_text(&text, mask, Some(max_tokens)) {
+            let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer };
+            match loaded.run_text_with(&text, mask, options) {
                 Ok(mut report) => {
                     let millis = now() - started;
                     let (shape, data) = report.attention.take_flat();

@@ -189,17 +189,29 @@ impl Browser {
         self.click(&Element { id: option[ELEMENT].as_str().unwrap().to_string() });
     }
 
-    /// Moves the pointer to (x, y) pixels from the element's top-left corner.
+    /// Moves the pointer to (x, y) CSS pixels from the element's top-left corner.
     pub fn hover(&self, element: &Element, x: i64, y: i64) {
-        let rect = self.get(&format!("/element/{}/rect", element.id));
-        let (w, h) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
-        // The actions API measures from the element's centre.
-        let (dx, dy) = (x - (w / 2.0) as i64, y - (h / 2.0) as i64);
+        // WebDriver measures from the centre of the element's visible part, which moves
+        // when the element is cut by the window's edge: aim from the viewport instead.
+        let corner = self.execute(
+            "arguments[0].scrollIntoView({block: 'center'}); const r = arguments[0].getBoundingClientRect(); return [r.left, r.top];",
+            vec![element.as_arg()],
+        );
+        let (left, top) = (corner[0].as_f64().unwrap(), corner[1].as_f64().unwrap());
         self.post(
             "/actions",
             json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-                "actions": [{"type": "pointerMove", "duration": 0,
-                             "origin": {ELEMENT: element.id}, "x": dx, "y": dy}]}]}),
+                "actions": [{"type": "pointerMove", "duration": 0, "origin": "viewport",
+                             "x": (left + x as f64).round() as i64, "y": (top + y as f64).round() as i64}]}]}),
+        );
+    }
+
+    /// Moves the pointer to the element's centre.
+    pub fn hover_centre(&self, element: &Element) {
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [{"type": "pointerMove", "duration": 0, "origin": {ELEMENT: element.id}, "x": 0, "y": 0}]}]}),
         );
     }
 

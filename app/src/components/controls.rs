@@ -3,7 +3,7 @@
 use engine::Mask;
 use leptos::prelude::*;
 
-use crate::AppState;
+use crate::{AppState, Tab};
 
 /// A labelled `<select>` over `options` (value, text) bound to `selected`.
 #[component]
@@ -93,13 +93,14 @@ pub fn Controls() -> impl IntoView {
                 selected=Signal::derive(move || state.mask.get().name().to_string())
                 on_pick=move |v| state.mask.set(v.parse().unwrap_or(Mask::Causal))
             />
+            // A shortcut between the map and its numbers (the Table tab).
             <button
                 data-testid="table-toggle"
                 class="toggle"
-                aria-pressed=move || state.show_table.get().to_string()
-                on:click=move |_| state.show_table.update(|shown| *shown = !*shown)
+                aria-pressed=move || (state.tab.get() == Tab::Table).to_string()
+                on:click=move |_| state.tab.update(|tab| *tab = if *tab == Tab::Table { Tab::Heatmap } else { Tab::Table })
             >
-                {move || if state.show_table.get() { "Hide table" } else { "Table" }}
+                {move || if state.tab.get() == Tab::Table { "Show map" } else { "Table" }}
             </button>
         </div>
     }

@@ -1,16 +1,22 @@
 //! One file per view.
 
 mod controls;
+mod head_detail;
 mod head_grid;
 mod heatmap;
+mod lines;
+mod math;
 mod next_tokens;
 mod prompt;
 mod status;
 mod weights_table;
 
 pub use controls::Controls;
+pub use head_detail::HeadDetail;
 pub use head_grid::HeadGrid;
 pub use heatmap::Heatmap;
+pub use lines::LinesView;
+pub use math::MathView;
 pub use next_tokens::NextTokens;
 pub use prompt::PromptInput;
 pub use status::StatusLine;

@@ -3,14 +3,14 @@
 use leptos::prelude::*;
 
 use super::token_label;
-use crate::AppState;
+use crate::{AppState, Tab};
 
 /// Rows are queries, columns keys, one cell per weight, four decimals.
 #[component]
 pub fn WeightsTable() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
-        if !state.show_table.get() {
+        if state.tab.get() != Tab::Table {
             return None;
         }
         let report = state.report.get()?;

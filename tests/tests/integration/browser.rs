@@ -208,10 +208,14 @@ fn hovering_a_cell_shows_query_key_and_weight() {
     wait_for_run(&browser);
     let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
     let canvas = browser.find_all("[data-testid=heatmap] canvas").remove(0);
-    // The app's layout for 6 tokens: cells start at (110, 10) and are 450 / 6 pixels wide.
+    // The app's layout for 6 tokens: cells start at (110, 10) canvas pixels and are
+    // 450 / 6 wide; the page may draw the 640-pixel canvas smaller.
+    let shown = browser.execute("return arguments[0].getBoundingClientRect().width", vec![canvas.as_arg()]);
+    let ratio = shown.as_f64().unwrap() / 640.0;
     let cell = 450.0 / 6.0;
     let (q, k) = (5usize, 1usize);
-    browser.hover(&canvas, (110.0 + (k as f64 + 0.5) * cell) as i64, (10.0 + (q as f64 + 0.5) * cell) as i64);
+    let (x, y) = (110.0 + (k as f64 + 0.5) * cell, 10.0 + (q as f64 + 0.5) * cell);
+    browser.hover(&canvas, (x * ratio) as i64, (y * ratio) as i64);
     let tooltip = browser.by_test_id("heatmap-tooltip");
     let expected = format!("mat → cat: {:.4}", native.attention.weight(0, 0, q, k));
     assert_eq!(browser.text(&tooltip), expected);
@@ -354,4 +358,99 @@ fn next_token_bars_show_the_engines_guess() {
     browser.wait_for("the guess to go", Duration::from_secs(30), || {
         browser.find_all("[data-testid=next-tokens]").is_empty().then_some(())
     });
+}
+
+#[test]
+fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "2");
+    choose(&browser, "head-select", "1");
+    browser.click(&browser.by_test_id("tab-lines"));
+    let view = browser.by_test_id("lines-view");
+    assert!(browser.find_all("[data-testid=heatmap]").iter().all(|h| browser.text(h).is_empty()), "the map is hidden");
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let lines = |browser: &Browser| -> Vec<(usize, usize, f32)> {
+        let found = browser.execute(
+            "return [...arguments[0].querySelectorAll('line')].map(l => [l.dataset.query, l.dataset.key, l.getAttribute('stroke-opacity')]);",
+            vec![view.as_arg()],
+        );
+        found.as_array().unwrap().iter()
+            .map(|l| (l[0].as_str().unwrap().parse().unwrap(), l[1].as_str().unwrap().parse().unwrap(), l[2].as_str().unwrap().parse().unwrap()))
+            .collect()
+    };
+    let all = lines(&browser);
+    let visible = (0..6).flat_map(|q| (0..6).map(move |k| (q, k))).filter(|&(q, k)| native.attention.weight(2, 1, q, k) >= 0.005).count();
+    assert_eq!(all.len(), visible, "a line for every visible weight");
+    for (q, k, opacity) in &all {
+        assert!((opacity - native.attention.weight(2, 1, *q, *k)).abs() < 1e-3, "line ({q}, {k})");
+    }
+    // Hover the query "mat": only its lines stay.
+    let mat = browser.find_all("[data-testid=lines-view] text.query-token[data-index='5']").remove(0);
+    browser.hover_centre(&mat);
+    let only = browser.wait_for("the hovered token's lines", Duration::from_secs(5), || {
+        let shown = lines(&browser);
+        (shown.len() < all.len()).then_some(shown)
+    });
+    assert!(!only.is_empty() && only.iter().all(|(q, _, _)| *q == 5), "{only:?}");
+    keep_screenshot(&browser, "lines");
+}
+
+/// The math view's rows: (q·k, scaled, weight, model's weight) per key.
+fn math_rows(browser: &Browser) -> Vec<[f32; 4]> {
+    let rows = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=math-view] tbody tr')].map(tr =>
+            ['dot', 'scaled', 'weight', 'model'].map(c => tr.querySelector('td.' + c).textContent));",
+        vec![],
+    );
+    rows.as_array().unwrap().iter()
+        .map(|r| [0, 1, 2, 3].map(|i| r[i].as_str().unwrap().parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
+    use engine::analysis::arithmetic::{steps, visible_keys, Recipe};
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "4");
+    choose(&browser, "head-select", "3");
+    browser.click(&browser.by_test_id("tab-math"));
+    let text = "The cat sat on the mat";
+    let options = engine::RunOptions { scores_of_layer: Some(4), max_tokens: Some(PAGE_MAX_TOKENS) };
+    let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
+    let scores = native.scores.as_ref().unwrap();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * b.abs().max(1.0);
+
+    let check = |query: usize, recipe: Recipe, what: &str| {
+        let expected = steps(&scores.dot[3][query], &visible_keys(query, 6, true), scores.head_dim, recipe);
+        let mut last = Vec::new();
+        let matched = browser.wait_for_or(Duration::from_secs(30), || {
+            last = math_rows(&browser);
+            let ok = last.len() == 6
+                && last.iter().enumerate().all(|(k, r)| {
+                    close(r[0], expected.dot[k]) && close(r[1], expected.scaled[k]) && close(r[2], expected.weights[k])
+                        && close(r[3], native.attention.weight(4, 3, query, k))
+                });
+            ok.then_some(())
+        });
+        assert!(matched.is_some(), "{what}: the page shows {last:?}, expected {expected:?}");
+    };
+    // The model's own arithmetic: the weights are the model's row, for the last token.
+    check(5, Recipe::default(), "defaults");
+    choose(&browser, "math-query", "3");
+    check(3, Recipe::default(), "query 3");
+    browser.click(&browser.by_test_id("math-scale"));
+    check(3, Recipe { scale: false, ..Recipe::default() }, "without the scaling");
+    browser.click(&browser.by_test_id("math-scale"));
+    browser.click(&browser.by_test_id("math-hard"));
+    check(3, Recipe { hard: true, ..Recipe::default() }, "hard attention");
+    browser.click(&browser.by_test_id("math-hard"));
+    let slider = browser.by_test_id("math-temperature");
+    browser.execute(
+        "const el = arguments[0]; el.value = '2'; el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![slider.as_arg()],
+    );
+    check(3, Recipe { temperature: 2.0, ..Recipe::default() }, "temperature 2");
+    keep_screenshot(&browser, "math");
 }
