@@ -24,9 +24,28 @@ pub fn viridis(weight: f32) -> (u8, u8, u8) {
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// A diverging colour for a difference in [-1, 1]: blue below 0, white at 0, red above.
+pub fn diverging(difference: f32) -> (u8, u8, u8) {
+    let d = if difference.is_finite() { difference.clamp(-1.0, 1.0) } else { 0.0 };
+    let fade = |full: f32| (255.0 - (255.0 - full) * d.abs()).round() as u8;
+    if d >= 0.0 {
+        (fade(178.0), fade(24.0), fade(43.0)) // towards #b2182b
+    } else {
+        (fade(33.0), fade(102.0), fade(172.0)) // towards #2166ac
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diverging_is_white_at_zero_and_saturated_at_the_ends() {
+        assert_eq!(diverging(0.0), (255, 255, 255));
+        assert_eq!(diverging(1.0), (178, 24, 43));
+        assert_eq!(diverging(-1.0), (33, 102, 172));
+        assert_eq!(diverging(-7.0), diverging(-1.0));
+    }
 
     #[test]
     fn ends_and_middle_are_viridis() {

@@ -18,7 +18,7 @@ use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
 use catalog::{CatalogModel, DEFAULT_MODEL};
-use components::{Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine};
+use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 
@@ -93,10 +93,61 @@ pub struct AppState {
     pub status: RwSignal<Status>,
     /// The head detail's tab.
     pub tab: RwSignal<Tab>,
+    /// Whether the mask comparison is shown (and so the other mask runs too).
+    pub compare: RwSignal<bool>,
+    /// The report under the other mask, while comparing.
+    pub compare_report: RwSignal<Option<Arc<AttentionReport>>>,
+    /// What the head grid's thumbnails show.
+    pub grid_colour: RwSignal<GridColour>,
+    /// Every head's look-ahead mass, [layer][head], while both masks' reports are there.
+    pub lookahead: Memo<Option<Vec<Vec<f32>>>>,
+}
+
+/// What the head grid's thumbnails show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridColour {
+    /// Each head's map.
+    Maps,
+    /// Each head's look-ahead mass in the unmasked run (a flat colour).
+    Lookahead,
+}
+
+/// The latest run of each kind, so that an answer to an older request is never shown.
+#[derive(Clone, Copy, Default)]
+struct LatestRuns {
+    main: u64,
+    compare: u64,
 }
 
 impl AppState {
+    /// The causal and the unmasked report of the same tokens, while comparing.
+    pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
+        let (main, other) = (self.report.get()?, self.compare_report.get()?);
+        let same_tokens = main.tokens.iter().map(|t| t.id).eq(other.tokens.iter().map(|t| t.id));
+        if !same_tokens || main.mask == other.mask {
+            return None; // the other run is still on its way
+        }
+        Some(if main.mask == Mask::Causal { (main, other) } else { (other, main) })
+    }
+
+    /// The report and the selected (layer, head), when the report has that head.
+    /// Reads the signals, so a view that calls it follows them.
+    pub fn selected_head(&self) -> Option<(Arc<AttentionReport>, usize, usize)> {
+        let report = self.report.get()?;
+        let (layer, head) = (self.layer.get(), self.head.get());
+        (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
+    }
+
     fn new() -> Self {
+        let report = RwSignal::new(None::<Arc<AttentionReport>>);
+        let compare_report = RwSignal::new(None::<Arc<AttentionReport>>);
+        let lookahead = Memo::new(move |_| {
+            [report.get(), compare_report.get()]
+                .into_iter()
+                .flatten()
+                .find(|r| r.mask == Mask::None)
+                .map(|unmasked| engine::analysis::summary::lookahead_mass(&unmasked.attention))
+        });
         Self {
             catalog: RwSignal::new(Vec::new()),
             model: RwSignal::new(DEFAULT_MODEL.to_string()),
@@ -106,9 +157,13 @@ impl AppState {
             layer: RwSignal::new(0),
             head: RwSignal::new(0),
             loaded: RwSignal::new(None),
-            report: RwSignal::new(None),
+            report,
             status: RwSignal::new(Status::Starting),
             tab: RwSignal::new(Tab::Heatmap),
+            compare: RwSignal::new(false),
+            compare_report,
+            lookahead,
+            grid_colour: RwSignal::new(GridColour::Maps),
         }
     }
 }
@@ -119,7 +174,7 @@ pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
     // Numbers the runs, so that an answer to an older text is never shown.
-    let latest_run = StoredValue::new(0u64);
+    let latest_run = StoredValue::new(LatestRuns::default());
     let worker_ready = RwSignal::new(false);
 
     let client = EngineClient::start(move |answer| on_answer(state, latest_run, worker_ready, answer));
@@ -166,10 +221,20 @@ pub fn App() -> impl IntoView {
             state.status.set(Status::EmptyText);
             return;
         }
-        let run = latest_run.get_value() + 1;
-        latest_run.set_value(run);
+        let run = latest_run.get_value().main.max(latest_run.get_value().compare) + 1;
         state.status.set(Status::Computing);
-        send(ToWorker::Run { run, model: info.name, text, mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer });
+        let compare = state.compare.get().then_some(run + 1);
+        latest_run.set_value(LatestRuns { main: run, compare: compare.unwrap_or(0) });
+        let model = info.name;
+        let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer };
+        send(main); // first, so the map in view comes back first
+        match compare {
+            Some(compare) => {
+                let other = if mask == Mask::Causal { Mask::None } else { Mask::Causal };
+                send(ToWorker::Run { run: compare, model, text, mask: other, max_tokens: PAGE_MAX_TOKENS, scores_of_layer: None });
+            }
+            None => state.compare_report.set(None),
+        }
     });
 
     // Debounce: the draft runs once typing pauses.
@@ -198,6 +263,7 @@ pub fn App() -> impl IntoView {
                 <HeadGrid />
                 <section class="views">
                     <HeadDetail />
+                    <CompareView />
                     <NextTokens />
                 </section>
             </div>
@@ -206,7 +272,8 @@ pub fn App() -> impl IntoView {
 }
 
 /// Applies one answer of the worker to the page's state.
-fn on_answer(state: AppState, latest_run: StoredValue<u64>, worker_ready: RwSignal<bool>, answer: FromWorker) {
+fn on_answer(state: AppState, latest_run: StoredValue<LatestRuns>, worker_ready: RwSignal<bool>, answer: FromWorker) {
+    let latest = latest_run.get_value();
     match answer {
         FromWorker::Ready => worker_ready.set(true),
         FromWorker::Progress { model, stage, loaded, total } => {
@@ -227,13 +294,15 @@ fn on_answer(state: AppState, latest_run: StoredValue<u64>, worker_ready: RwSign
             }
         }
         FromWorker::Report { run, report, millis, .. } => {
-            if run == latest_run.get_value() {
+            if run == latest.main {
                 state.report.set(Some(Arc::new(report)));
                 state.status.set(Status::Done { millis });
+            } else if run == latest.compare {
+                state.compare_report.set(Some(Arc::new(report)));
             }
         }
         FromWorker::Failed { run, message, .. } => {
-            if run.is_none_or(|run| run == latest_run.get_value()) {
+            if run.is_none_or(|run| run == latest.main || run == latest.compare) {
                 state.report.set(None);
                 state.status.set(Status::Failed(message));
             }

@@ -9,18 +9,23 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
 
 use crate::colormap::viridis;
-use crate::AppState;
+use crate::{AppState, GridColour};
 
 /// Paints a [query, key] map onto a canvas one pixel per weight; CSS scales it up.
 /// Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
 pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize) -> Option<()> {
+    paint_pixels_with(canvas, map, tokens, viridis)
+}
+
+/// [`paint_pixels`] with another colour scale.
+pub fn paint_pixels_with(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize, colour: fn(f32) -> (u8, u8, u8)) -> Option<()> {
     let side = tokens.max(1) as u32;
     canvas.set_width(side);
     canvas.set_height(side);
     let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
     let mut rgba = Vec::with_capacity(map.len() * 4);
     for &weight in map {
-        let (r, g, b) = viridis(weight);
+        let (r, g, b) = colour(weight);
         rgba.extend([r, g, b, 255]);
     }
     let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side).ok()?;
@@ -33,7 +38,17 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
-        let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
+        let Some(canvas) = canvas.get() else { return };
+        if state.grid_colour.get() == GridColour::Lookahead {
+            // One flat colour: the head's look-ahead mass, on the scale of the largest.
+            if let Some(mass) = state.lookahead.get() {
+                let value = mass.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
+                let top = mass.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
+                paint_pixels(&canvas, &[value / top], 1);
+            }
+            return;
+        }
+        let Some(report) = state.report.get() else { return };
         if layer < report.attention.layers() && head < report.attention.heads() {
             paint_pixels(&canvas, report.attention.head(layer, head), report.tokens.len());
         }

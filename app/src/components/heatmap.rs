@@ -2,8 +2,6 @@
 //! queries as rows, keys as columns, token labels on both axes, a colour legend
 //! from 0 to 1. Hovering a cell shows `query → key: weight`.
 
-use std::sync::Arc;
-
 use engine::AttentionReport;
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -108,11 +106,7 @@ pub fn Heatmap() -> impl IntoView {
     // (query, key) under the pointer.
     let hovered = RwSignal::new(None::<(usize, usize, f64, f64)>);
 
-    let shown = move || -> Option<(Arc<AttentionReport>, usize, usize)> {
-        let report = state.report.get()?;
-        let (layer, head) = (state.layer.get(), state.head.get());
-        (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
-    };
+    let shown = move || state.selected_head();
 
     Effect::new(move |_| {
         let (Some(canvas), Some((report, layer, head))) = (canvas_ref.get(), shown()) else { return };

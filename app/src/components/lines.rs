@@ -28,11 +28,7 @@ pub fn LinesView() -> impl IntoView {
         if state.tab.get() != Tab::Lines {
             return None;
         }
-        let report = state.report.get()?;
-        let (layer, head) = (state.layer.get(), state.head.get());
-        if layer >= report.attention.layers() || head >= report.attention.heads() {
-            return None;
-        }
+        let (report, layer, head) = state.selected_head()?;
         let n = report.tokens.len();
         let row = (560.0 / n as f64).clamp(6.0, 36.0);
         let height = row * n as f64 + 10.0;

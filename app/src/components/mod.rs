@@ -1,8 +1,9 @@
 //! One file per view.
 
+mod compare;
 mod controls;
 mod head_detail;
-mod head_grid;
+pub mod head_grid;
 mod heatmap;
 mod lines;
 mod math;
@@ -11,6 +12,7 @@ mod prompt;
 mod status;
 mod weights_table;
 
+pub use compare::CompareView;
 pub use controls::Controls;
 pub use head_detail::HeadDetail;
 pub use head_grid::HeadGrid;

@@ -13,11 +13,7 @@ pub fn WeightsTable() -> impl IntoView {
         if state.tab.get() != Tab::Table {
             return None;
         }
-        let report = state.report.get()?;
-        let (layer, head) = (state.layer.get(), state.head.get());
-        if layer >= report.attention.layers() || head >= report.attention.heads() {
-            return None;
-        }
+        let (report, layer, head) = state.selected_head()?;
         let labels: Vec<String> = report.tokens.iter().map(|t| token_label(&t.text)).collect();
         let n = labels.len();
         let weights = report.attention.head(layer, head);

@@ -115,6 +115,15 @@ fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, mask:
 /// Saves a screenshot under target/screenshots/ (the README's pictures come from here)
 /// and prints what the status line says, timings included.
 fn keep_screenshot(browser: &Browser, name: &str) {
+    keep_screenshot_of(browser, name, None);
+}
+
+/// [`keep_screenshot`] with the element of a test id scrolled to the top of the window first.
+fn keep_screenshot_of(browser: &Browser, name: &str, test_id: Option<&str>) {
+    if let Some(id) = test_id {
+        let element = browser.by_test_id(id);
+        browser.execute("arguments[0].scrollIntoView({block: 'start'});", vec![element.as_arg()]);
+    }
     let dir = root().join("target").join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     browser.screenshot(&dir.join(format!("{name}.png")));
@@ -453,4 +462,82 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
     );
     check(3, Recipe { temperature: 2.0, ..Recipe::default() }, "temperature 2");
     keep_screenshot(&browser, "math");
+}
+
+/// The app's diverging scale: blue below 0, white at 0, red above.
+fn diverging(d: f32) -> [i64; 3] {
+    let d = d.clamp(-1.0, 1.0);
+    let fade = |full: f32| (255.0 - (255.0 - full) * d.abs()).round() as i64;
+    if d >= 0.0 { [fade(178.0), fade(24.0), fade(43.0)] } else { [fade(33.0), fade(102.0), fade(172.0)] }
+}
+
+/// A canvas's pixels as [r, g, b] rows: (side, pixels).
+fn canvas_pixels(browser: &Browser, css: &str) -> (usize, Vec<[i64; 3]>) {
+    let found = browser.execute(
+        "const c = document.querySelector(arguments[0]);
+         return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];",
+        vec![serde_json::json!(css)],
+    );
+    let rgba: Vec<i64> = found[1].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    (found[0].as_u64().unwrap() as usize, rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect())
+}
+
+fn assert_pixels(what: &str, pixels: &[[i64; 3]], expected: impl Iterator<Item = [i64; 3]>) {
+    for (i, (got, want)) in pixels.iter().zip(expected).enumerate() {
+        assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1), "{what}: pixel {i} is {got:?}, expected {want:?}");
+    }
+}
+
+#[test]
+fn comparing_masks_shows_both_maps_their_difference_and_the_lookahead_mass() {
+    use engine::analysis::summary::lookahead_mass;
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "10");
+    choose(&browser, "head-select", "2");
+    assert!(browser.find_all("[data-testid=compare-view]").is_empty(), "the comparison starts hidden");
+    browser.click(&browser.by_test_id("compare-toggle"));
+    let view = browser.by_test_id("compare-view");
+    browser.wait_for("both masks", LOAD, || browser.text(&view).starts_with("Layer 10, head 2").then_some(()));
+
+    let model = shared_model("smollm2-135m");
+    let text = "The cat sat on the mat";
+    let causal = model.run_text(text, Mask::Causal, None).unwrap();
+    let unmasked = model.run_text(text, Mask::None, None).unwrap();
+    let (side, pixels) = canvas_pixels(&browser, "[data-testid=diff-map] canvas");
+    assert_eq!(side, 6);
+    let diff = unmasked.attention.head(10, 2).iter().zip(causal.attention.head(10, 2)).map(|(u, c)| diverging(u - c));
+    assert_pixels("diff-map", &pixels, diff);
+    let (_, pixels) = canvas_pixels(&browser, "[data-testid=unmasked-map] canvas");
+    assert_pixels("unmasked-map", &pixels, unmasked.attention.head(10, 2).iter().map(|&w| viridis(w)));
+    let (_, pixels) = canvas_pixels(&browser, "[data-testid=causal-map] canvas");
+    assert_pixels("causal-map", &pixels, causal.attention.head(10, 2).iter().map(|&w| viridis(w)));
+
+    let mass = lookahead_mass(&unmasked.attention);
+    let rows = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=lookahead-table] tr')].map(tr => [tr.dataset.layer, tr.dataset.head, tr.dataset.mass]);",
+        vec![],
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 9, "one row per head of the layer");
+    for row in rows {
+        let (layer, head): (usize, usize) = (row[0].as_str().unwrap().parse().unwrap(), row[1].as_str().unwrap().parse().unwrap());
+        let shown: f32 = row[2].as_str().unwrap().parse().unwrap();
+        assert_eq!(layer, 10);
+        assert!((shown - mass[10][head]).abs() < 1e-4, "head {head}: {shown} vs {}", mass[10][head]);
+    }
+    keep_screenshot_of(&browser, "compare", Some("compare-view"));
+
+    // The grid coloured by that mass: each thumbnail one colour, the largest mass brightest.
+    choose(&browser, "grid-colour", "lookahead");
+    let top = mass.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
+    for (layer, head) in [(0, 0), (10, 2), (29, 8)] {
+        let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
+        let (side, pixels) = browser.wait_for("a one-colour thumbnail", Duration::from_secs(10), || {
+            let found = canvas_pixels(&browser, &css);
+            (found.0 == 1).then_some(found)
+        });
+        assert_eq!(side, 1);
+        assert_pixels(&format!("thumb {layer}/{head}"), &pixels, std::iter::once(viridis(mass[layer][head] / top)));
+    }
 }

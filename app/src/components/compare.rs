@@ -1,0 +1,127 @@
+//! Masked and unmasked attention side by side: the selected head under the causal
+//! mask, the same head with the mask off, and their difference (unmasked − causal)
+//! in a diverging scale centred on 0. Beside them, per head of the layer, how much
+//! weight the unmasked run puts on later tokens: the mass the causal mask forbids.
+
+use engine::analysis::summary::{difference, lookahead_mass};
+use leptos::html::Canvas;
+use leptos::prelude::*;
+
+use super::head_grid::paint_pixels_with;
+use crate::colormap::{diverging, viridis};
+use crate::{AppState, GridColour};
+
+/// A small map painted a pixel per weight, with a caption.
+#[component]
+fn SmallMap(
+    /// Shown under the map.
+    caption: &'static str,
+    /// The test id of the figure.
+    test_id: &'static str,
+    /// The map ([query, key] row-major) and its side.
+    #[prop(into)]
+    map: Signal<Option<(Vec<f32>, usize)>>,
+    /// Paints a value.
+    colour: fn(f32) -> (u8, u8, u8),
+) -> impl IntoView {
+    let canvas = NodeRef::<Canvas>::new();
+    Effect::new(move |_| {
+        if let (Some(canvas), Some((values, side))) = (canvas.get(), map.get()) {
+            paint_pixels_with(&canvas, &values, side, colour);
+        }
+    });
+    view! {
+        <figure class="small-map" data-testid=test_id>
+            <canvas node_ref=canvas role="img" aria-label=caption></canvas>
+            <figcaption>{caption}</figcaption>
+        </figure>
+    }
+}
+
+#[component]
+pub fn CompareView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let head_map = move |unmasked: bool| {
+        let (causal, none) = state.both_masks()?;
+        let report = if unmasked { none } else { causal };
+        let (layer, head) = (state.layer.get(), state.head.get());
+        (layer < report.attention.layers() && head < report.attention.heads())
+            .then(|| (report.attention.head(layer, head).to_vec(), report.tokens.len()))
+    };
+    let causal = Signal::derive(move || head_map(false));
+    let unmasked = Signal::derive(move || head_map(true));
+    let diff = Signal::derive(move || {
+        let ((a, side), (b, _)) = (unmasked.get()?, causal.get()?);
+        Some((difference(&a, &b), side))
+    });
+    let lookahead = move || {
+        let (_, none) = state.both_masks()?;
+        let layer = state.layer.get();
+        let mass = lookahead_mass(&none.attention);
+        let rows = mass
+            .get(layer)?
+            .iter()
+            .enumerate()
+            .map(|(head, &m)| {
+                let selected = move || state.head.get() == head;
+                view! {
+                    <tr data-layer=layer.to_string() data-head=head.to_string() data-mass=format!("{m:.6}")
+                        class:selected=selected on:click=move |_| state.head.set(head)>
+                        <th scope="row">{format!("L{layer} H{head}")}</th>
+                        <td><span class="bar-track"><span class="bar" style=format!("width: {:.1}%", 100.0 * m)></span></span></td>
+                        <td>{format!("{m:.4}")}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <table data-testid="lookahead-table" class="weights lookahead">
+                <caption>{format!("Layer {layer}: mean weight on later tokens with the mask off")}</caption>
+                <tbody>{rows}</tbody>
+            </table>
+        })
+    };
+
+    view! {
+        <section class="compare">
+            <div class="compare-controls">
+                <button
+                    class="toggle"
+                    data-testid="compare-toggle"
+                    aria-pressed=move || state.compare.get().to_string()
+                    on:click=move |_| state.compare.update(|on| *on = !*on)
+                >
+                    {move || if state.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
+                </button>
+                <label class="picker">
+                    <span class="label">"Grid shows"</span>
+                    <select data-testid="grid-colour" on:change=move |ev| {
+                        let lookahead = event_target_value(&ev) == "lookahead";
+                        if lookahead {
+                            state.compare.set(true); // the look-ahead mass needs the unmasked run
+                        }
+                        state.grid_colour.set(if lookahead { GridColour::Lookahead } else { GridColour::Maps });
+                    }>
+                        <option value="maps">"each head's map"</option>
+                        <option value="lookahead">"look-ahead mass (mask off)"</option>
+                    </select>
+                </label>
+            </div>
+            <Show when=move || state.compare.get()>
+                <div class="compare-view" data-testid="compare-view">
+                    <p class="hint">{move || if state.both_masks().is_some() {
+                        format!("Layer {}, head {}: the same head under both masks.", state.layer.get(), state.head.get())
+                    } else {
+                        "Running the other mask…".to_string()
+                    }}</p>
+                    <div class="compare-maps">
+                        <SmallMap caption="causal" test_id="causal-map" map=causal colour=viridis />
+                        <SmallMap caption="no mask" test_id="unmasked-map" map=unmasked colour=viridis />
+                        <SmallMap caption="difference: red where the unmasked run looks more" test_id="diff-map" map=diff colour=diverging />
+                    </div>
+                    {lookahead}
+                </div>
+            </Show>
+        </section>
+    }
+}
