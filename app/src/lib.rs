@@ -9,6 +9,7 @@ pub mod colormap;
 pub mod components;
 pub mod engine_client;
 pub mod protocol;
+pub mod url_state;
 pub mod worker;
 
 use std::sync::Arc;
@@ -17,10 +18,11 @@ use std::time::Duration;
 use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
-use catalog::{CatalogModel, DEFAULT_MODEL};
-use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine};
+use catalog::CatalogModel;
+use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine, TokenStrip};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
+use url_state::ViewState;
 
 /// The sentence the page opens with.
 pub const DEFAULT_TEXT: &str = "The cat sat on the mat";
@@ -101,6 +103,12 @@ pub struct AppState {
     pub grid_colour: RwSignal<GridColour>,
     /// Every head's look-ahead mass, [layer][head], while both masks' reports are there.
     pub lookahead: Memo<Option<Vec<Vec<f32>>>>,
+    /// The token under the pointer in the token strip.
+    pub hovered_token: RwSignal<Option<usize>>,
+    /// The token clicked in the token strip (or chosen as the arithmetic's query).
+    pub pinned_token: RwSignal<Option<usize>>,
+    /// A link to this view, once the Copy link button made one.
+    pub copied_link: RwSignal<Option<String>>,
 }
 
 /// What the head grid's thumbnails show.
@@ -130,6 +138,25 @@ impl AppState {
         Some(if main.mask == Mask::Causal { (main, other) } else { (other, main) })
     }
 
+    /// The token every view highlights: the hovered one, else the pinned one.
+    pub fn focused_token(&self) -> Option<usize> {
+        let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens.len()));
+        self.hovered_token.get().or(self.pinned_token.get()).filter(|&i| i < tokens)
+    }
+
+    /// The view as the URL holds it.
+    pub fn view_state(&self) -> ViewState {
+        ViewState {
+            text: self.text.get(),
+            model: self.model.get(),
+            layer: self.layer.get(),
+            head: self.head.get(),
+            mask: self.mask.get(),
+            tab: self.tab.get(),
+            token: self.pinned_token.get(),
+        }
+    }
+
     /// The report and the selected (layer, head), when the report has that head.
     /// Reads the signals, so a view that calls it follows them.
     pub fn selected_head(&self) -> Option<(Arc<AttentionReport>, usize, usize)> {
@@ -138,7 +165,7 @@ impl AppState {
         (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
     }
 
-    fn new() -> Self {
+    fn new(initial: ViewState) -> Self {
         let report = RwSignal::new(None::<Arc<AttentionReport>>);
         let compare_report = RwSignal::new(None::<Arc<AttentionReport>>);
         let lookahead = Memo::new(move |_| {
@@ -150,20 +177,23 @@ impl AppState {
         });
         Self {
             catalog: RwSignal::new(Vec::new()),
-            model: RwSignal::new(DEFAULT_MODEL.to_string()),
-            draft: RwSignal::new(DEFAULT_TEXT.to_string()),
-            text: RwSignal::new(DEFAULT_TEXT.to_string()),
-            mask: RwSignal::new(Mask::Causal),
-            layer: RwSignal::new(0),
-            head: RwSignal::new(0),
+            model: RwSignal::new(initial.model),
+            draft: RwSignal::new(initial.text.clone()),
+            text: RwSignal::new(initial.text),
+            mask: RwSignal::new(initial.mask),
+            layer: RwSignal::new(initial.layer),
+            head: RwSignal::new(initial.head),
             loaded: RwSignal::new(None),
             report,
             status: RwSignal::new(Status::Starting),
-            tab: RwSignal::new(Tab::Heatmap),
+            tab: RwSignal::new(initial.tab),
             compare: RwSignal::new(false),
             compare_report,
             lookahead,
             grid_colour: RwSignal::new(GridColour::Maps),
+            hovered_token: RwSignal::new(None),
+            pinned_token: RwSignal::new(initial.token),
+            copied_link: RwSignal::new(None),
         }
     }
 }
@@ -171,8 +201,10 @@ impl AppState {
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
-    let state = AppState::new();
+    let state = AppState::new(url_state::read_location());
     provide_context(state);
+    // The URL follows the view.
+    Effect::new(move |_| url_state::write_location(&state.view_state()));
     // Numbers the runs, so that an answer to an older text is never shown.
     let latest_run = StoredValue::new(LatestRuns::default());
     let worker_ready = RwSignal::new(false);
@@ -201,6 +233,9 @@ pub fn App() -> impl IntoView {
             return;
         }
         let Some(entry) = state.catalog.with(|c| c.iter().find(|m| m.id == model).cloned()) else {
+            if !state.catalog.with(Vec::is_empty) {
+                state.status.set(Status::Failed(format!("there is no model `{model}` in models.json")));
+            }
             return;
         };
         state.loaded.set(None);
@@ -259,6 +294,7 @@ pub fn App() -> impl IntoView {
             <PromptInput />
             <Controls />
             <StatusLine />
+            <TokenStrip />
             <div class="workspace">
                 <HeadGrid />
                 <section class="views">

@@ -45,6 +45,15 @@ fn Picker(
     }
 }
 
+/// Puts the link to this view on the clipboard and shows it (the clipboard may be
+/// out of reach, in a page without focus, say: the shown link still serves).
+fn copy_link(state: AppState) {
+    let Some(window) = web_sys::window() else { return };
+    let Ok(link) = window.location().href() else { return };
+    let _ = window.navigator().clipboard().write_text(&link);
+    state.copied_link.set(Some(link));
+}
+
 fn numbered(prefix: &str, count: usize) -> Vec<(String, String)> {
     (0..count).map(|i| (i.to_string(), format!("{prefix} {i}"))).collect()
 }
@@ -102,6 +111,10 @@ pub fn Controls() -> impl IntoView {
             >
                 {move || if state.tab.get() == Tab::Table { "Show map" } else { "Table" }}
             </button>
+            <button data-testid="copy-link" class="toggle" on:click=move |_| copy_link(state)>"Copy link"</button>
+            {move || state.copied_link.get().map(|link| view! {
+                <span class="copied">"Link copied: " <a data-testid="copied-link" href=link.clone()>{link.clone()}</a></span>
+            })}
         </div>
     }
 }

@@ -51,7 +51,7 @@ impl Layout {
     }
 }
 
-fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usize, head: usize) -> Option<()> {
+fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usize, head: usize, focus: Option<usize>) -> Option<()> {
     let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
     root.fill(&WHITE).ok()?;
     let n = report.tokens.len();
@@ -65,6 +65,17 @@ fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usi
             let opposite = (layout.pixel(k + 1, layout.left), layout.pixel(q + 1, layout.top));
             root.draw(&Rectangle::new([corner, opposite], RGBColor(r, g, b).filled())).ok()?;
         }
+    }
+
+    // The focused token: its row (what it attends to) and column (what attends to it).
+    if let Some(i) = focus.filter(|&i| i < n) {
+        let outline = ShapeStyle::from(&WHITE).stroke_width(2);
+        let (left, right) = (layout.pixel(0, layout.left), layout.pixel(n, layout.left));
+        let (top, bottom) = (layout.pixel(0, layout.top), layout.pixel(n, layout.top));
+        let row = [(left, layout.pixel(i, layout.top)), (right, layout.pixel(i + 1, layout.top))];
+        let column = [(layout.pixel(i, layout.left), top), (layout.pixel(i + 1, layout.left), bottom)];
+        root.draw(&Rectangle::new(row, outline)).ok()?;
+        root.draw(&Rectangle::new(column, outline)).ok()?;
     }
 
     // Thin the labels when the cells are too small to read each one.
@@ -110,7 +121,7 @@ pub fn Heatmap() -> impl IntoView {
 
     Effect::new(move |_| {
         let (Some(canvas), Some((report, layer, head))) = (canvas_ref.get(), shown()) else { return };
-        if draw(canvas, &report, layer, head).is_none() {
+        if draw(canvas, &report, layer, head, state.focused_token()).is_none() {
             state.status.set(crate::Status::Failed("the heatmap could not be drawn".into()));
         }
     });
@@ -147,6 +158,7 @@ pub fn Heatmap() -> impl IntoView {
             data-layer=move || state.layer.get().to_string()
             data-head=move || state.head.get().to_string()
             data-mask=move || state.mask.get().name()
+            data-focus=move || state.focused_token().map(|i| i.to_string())
             class:empty=move || shown().is_none()
         >
             <div class="canvas-wrap">

@@ -37,7 +37,8 @@ pub fn LinesView() -> impl IntoView {
         let weights = report.attention.head(layer, head).to_vec();
 
         let lines = move || {
-            let shown = focus.get();
+            // The strip's token shows its row of lines when no label here is hovered.
+            let shown = focus.get().or_else(|| state.focused_token().map(Focus::Query));
             let mut lines = Vec::new();
             for q in 0..n {
                 for k in 0..n {

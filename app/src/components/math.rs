@@ -16,8 +16,9 @@ fn number(value: f32) -> String {
 #[component]
 pub fn MathView() -> impl IntoView {
     let state = expect_context::<AppState>();
-    // `None`: the last token, the one whose row matters most for a next-token guess.
-    let query = RwSignal::new(None::<usize>);
+    // The query is the pinned token (the token strip and this view share it); without
+    // one, the last token, the one whose row matters most for a next-token guess.
+    let query = state.pinned_token;
     let scale = RwSignal::new(true);
     let hard = RwSignal::new(false);
     let temperature = RwSignal::new(1.0f32);

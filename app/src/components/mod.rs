@@ -10,6 +10,7 @@ mod math;
 mod next_tokens;
 mod prompt;
 mod status;
+mod token_strip;
 mod weights_table;
 
 pub use compare::CompareView;
@@ -22,6 +23,7 @@ pub use math::MathView;
 pub use next_tokens::NextTokens;
 pub use prompt::PromptInput;
 pub use status::StatusLine;
+pub use token_strip::TokenStrip;
 pub use weights_table::WeightsTable;
 
 /// A token's text as an axis or table label: white space made visible, long ones cut.

@@ -18,13 +18,15 @@ pub fn WeightsTable() -> impl IntoView {
         let n = labels.len();
         let weights = report.attention.head(layer, head);
         let header = labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view();
+        let focus = state.focused_token();
         let rows = (0..n)
             .map(|q| {
                 let cells = weights[q * n..(q + 1) * n]
                     .iter()
-                    .map(|w| view! { <td>{format!("{w:.4}")}</td> })
+                    .enumerate()
+                    .map(|(k, w)| view! { <td class:focused=focus == Some(k)>{format!("{w:.4}")}</td> })
                     .collect_view();
-                view! { <tr><th scope="row">{labels[q].clone()}</th>{cells}</tr> }
+                view! { <tr class:focused=focus == Some(q)><th scope="row">{labels[q].clone()}</th>{cells}</tr> }
             })
             .collect_view();
         Some(view! {

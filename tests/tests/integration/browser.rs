@@ -541,3 +541,71 @@ fn comparing_masks_shows_both_maps_their_difference_and_the_lookahead_mass() {
         assert_pixels(&format!("thumb {layer}/{head}"), &pixels, std::iter::once(viridis(mass[layer][head] / top)));
     }
 }
+
+#[test]
+fn hovering_a_token_highlights_it_everywhere_and_a_click_pins_it() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    browser.click(&browser.by_test_id("table-toggle"));
+    let tokens = browser.find_all("[data-testid=token-strip] [data-testid=token]");
+    assert_eq!(tokens.len(), 6);
+    assert_eq!(browser.text(&tokens[1]), "cat");
+    let focus = |browser: &Browser| browser.attribute(&browser.by_test_id("heatmap"), "data-focus");
+    let table_focus = |browser: &Browser| {
+        browser.execute(
+            "const t = document.querySelector('[data-testid=weights-table]');
+             return [[...t.querySelectorAll('tbody tr')].findIndex(tr => tr.classList.contains('focused')),
+                     [...t.querySelectorAll('tbody tr:first-child td')].findIndex(td => td.classList.contains('focused'))];",
+            vec![],
+        )
+    };
+    browser.hover_centre(&tokens[1]);
+    browser.wait_for("the hovered token", Duration::from_secs(5), || (focus(&browser).as_deref() == Some("1")).then_some(()));
+    assert_eq!(table_focus(&browser), serde_json::json!([1, 1]), "row 1 (what it attends to) and column 1 (what attends to it)");
+    browser.hover_centre(&browser.by_test_id("status"));
+    browser.wait_for("no focus", Duration::from_secs(5), || focus(&browser).is_none().then_some(()));
+
+    browser.click(&tokens[4]);
+    browser.hover_centre(&browser.by_test_id("status"));
+    assert_eq!(focus(&browser).as_deref(), Some("4"), "a pinned token stays highlighted");
+    assert_eq!(browser.attribute(&tokens[4], "aria-pressed").as_deref(), Some("true"));
+    assert_eq!(table_focus(&browser), serde_json::json!([4, 4]));
+    keep_screenshot_of(&browser, "tokens", Some("token-strip"));
+    browser.click(&tokens[4]);
+    browser.hover_centre(&browser.by_test_id("status"));
+    browser.wait_for("the pin released", Duration::from_secs(5), || focus(&browser).is_none().then_some(()));
+}
+
+#[test]
+fn a_copied_link_opens_the_same_view_in_a_fresh_page() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let text = "Attention is all you need: 12345 tokens, naïve café";
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    choose(&browser, "mask-select", "none");
+    choose(&browser, "layer-select", "7");
+    choose(&browser, "head-select", "4");
+    browser.click(&browser.by_test_id("tab-lines"));
+    browser.wait_for("the new text's tokens", Duration::from_secs(30), || {
+        (browser.find_all("[data-testid=token]").len() > 10).then_some(())
+    });
+    browser.click(&browser.find_all("[data-testid=token][data-index='3']").remove(0));
+    browser.click(&browser.by_test_id("copy-link"));
+    let link = browser.attribute(&browser.by_test_id("copied-link"), "href").expect("the link is shown");
+    assert!(link.starts_with(&app_url()), "{link}");
+    drop(browser);
+
+    let fresh = Browser::start();
+    fresh.goto(&link);
+    wait_for_run(&fresh);
+    assert_eq!(fresh.property(&fresh.by_test_id("prompt-input"), "value").as_deref(), Some(text));
+    assert_eq!(heatmap_attributes(&fresh), ("7".into(), "4".into(), "none".into()));
+    assert_eq!(fresh.attribute(&fresh.by_test_id("tab-lines"), "aria-selected").as_deref(), Some("true"));
+    fresh.by_test_id("lines-view");
+    let pinned = fresh.find_all("[data-testid=token][aria-pressed=true]");
+    assert_eq!(pinned.len(), 1);
+    assert_eq!(fresh.attribute(&pinned[0], "data-index").as_deref(), Some("3"));
+    // And the numbers are this text's under this mask.
+    fresh.click(&fresh.by_test_id("tab-table"));
+    assert_table_matches_engine(&fresh, "smollm2-135m", text, Mask::None, 7, 4);
+}

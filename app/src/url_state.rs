@@ -1,0 +1,147 @@
+//! The view in the URL: text, model, layer, head, mask, tab and pinned token live
+//! in the query string, so a link brings a colleague to exactly the same view.
+
+use engine::Mask;
+
+use crate::catalog::DEFAULT_MODEL;
+use crate::{Tab, DEFAULT_TEXT};
+
+/// Everything the URL holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewState {
+    pub text: String,
+    pub model: String,
+    pub layer: usize,
+    pub head: usize,
+    pub mask: Mask,
+    pub tab: Tab,
+    pub token: Option<usize>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            text: DEFAULT_TEXT.into(),
+            model: DEFAULT_MODEL.into(),
+            layer: 0,
+            head: 0,
+            mask: Mask::Causal,
+            tab: Tab::Heatmap,
+            token: None,
+        }
+    }
+}
+
+/// Percent-encodes all but the unreserved characters, as UTF-8.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Undoes [`encode`] (and reads `+` as a space, as forms write it). Bad escapes stay as they are.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl ViewState {
+    /// Reads a query string (with or without its `?`); what is missing or unreadable keeps its default.
+    pub fn from_query(query: &str) -> Self {
+        let mut state = Self::default();
+        for pair in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = decode(value);
+            match key {
+                "text" => state.text = value,
+                "model" if !value.is_empty() => state.model = value,
+                "layer" => state.layer = value.parse().unwrap_or(0),
+                "head" => state.head = value.parse().unwrap_or(0),
+                "mask" => state.mask = value.parse().unwrap_or(Mask::Causal),
+                "view" => state.tab = Tab::ALL.into_iter().find(|t| t.name() == value).unwrap_or(Tab::Heatmap),
+                "token" => state.token = value.parse().ok(),
+                _ => {}
+            }
+        }
+        state
+    }
+
+    /// Writes the query string, `?` included.
+    pub fn to_query(&self) -> String {
+        let mut query = format!(
+            "?model={}&text={}&layer={}&head={}&mask={}&view={}",
+            encode(&self.model),
+            encode(&self.text),
+            self.layer,
+            self.head,
+            self.mask.name(),
+            self.tab.name()
+        );
+        if let Some(token) = self.token {
+            query.push_str(&format!("&token={token}"));
+        }
+        query
+    }
+}
+
+/// The view the page's URL asks for.
+pub fn read_location() -> ViewState {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    ViewState::from_query(&search)
+}
+
+/// Puts the view in the URL without adding a history entry for every keystroke.
+pub fn write_location(state: &ViewState) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&state.to_query()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_round_trips_through_the_query() {
+        let state = ViewState {
+            text: "naïve café & 🙂 = 100% + more?".into(),
+            model: "all-minilm-l6-v2".into(),
+            layer: 5,
+            head: 11,
+            mask: Mask::None,
+            tab: Tab::Math,
+            token: Some(3),
+        };
+        assert_eq!(ViewState::from_query(&state.to_query()), state);
+    }
+
+    #[test]
+    fn missing_and_broken_fields_keep_their_defaults() {
+        assert_eq!(ViewState::from_query(""), ViewState::default());
+        let state = ViewState::from_query("?layer=x&mask=sideways&view=nope&text=a+b%2&junk");
+        assert_eq!((state.layer, state.mask, state.tab), (0, Mask::Causal, Tab::Heatmap));
+        assert_eq!(state.text, "a b%2");
+    }
+}
