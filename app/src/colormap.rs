@@ -1,5 +1,6 @@
-//! Colours for weights in [0, 1]: viridis, dark purple (0) to yellow (1),
-//! perceptually uniform and readable by colour-blind eyes.
+//! Colours for weights in [0, 1]: viridis (the default: dark purple to yellow,
+//! perceptually uniform and readable by colour-blind eyes), magma and greys; and a
+//! diverging scale for differences.
 
 /// Viridis at nine evenly spaced points.
 const VIRIDIS: [(u8, u8, u8); 9] = [
@@ -14,14 +15,64 @@ const VIRIDIS: [(u8, u8, u8); 9] = [
     (253, 231, 37),
 ];
 
-/// The colour of `weight`, clamped to [0, 1], linearly between the nine points.
-pub fn viridis(weight: f32) -> (u8, u8, u8) {
-    let x = if weight.is_finite() { weight.clamp(0.0, 1.0) } else { 0.0 } * (VIRIDIS.len() - 1) as f32;
-    let i = (x.floor() as usize).min(VIRIDIS.len() - 2);
+/// Magma at nine evenly spaced points: black through purple and orange to pale yellow.
+const MAGMA: [(u8, u8, u8); 9] = [
+    (0, 0, 4),
+    (28, 16, 68),
+    (79, 18, 123),
+    (129, 37, 129),
+    (181, 54, 122),
+    (229, 80, 100),
+    (251, 135, 97),
+    (254, 194, 135),
+    (252, 253, 191),
+];
+
+/// Greys: white (0) to black (1), for print.
+const GREYS: [(u8, u8, u8); 2] = [(255, 255, 255), (0, 0, 0)];
+
+/// `weight`, clamped to [0, 1], linearly between evenly spaced `points`.
+fn interpolate(points: &[(u8, u8, u8)], weight: f32) -> (u8, u8, u8) {
+    let x = if weight.is_finite() { weight.clamp(0.0, 1.0) } else { 0.0 } * (points.len() - 1) as f32;
+    let i = (x.floor() as usize).min(points.len() - 2);
     let t = x - i as f32;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let (a, b) = (points[i], points[i + 1]);
     let mix = |p: u8, q: u8| (p as f32 + (q as f32 - p as f32) * t).round() as u8;
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// The viridis colour of `weight`.
+pub fn viridis(weight: f32) -> (u8, u8, u8) {
+    interpolate(&VIRIDIS, weight)
+}
+
+/// The colour scales a person can choose for the maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColourScale {
+    Viridis,
+    Magma,
+    Greys,
+}
+
+impl ColourScale {
+    pub const ALL: [ColourScale; 3] = [ColourScale::Viridis, ColourScale::Magma, ColourScale::Greys];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourScale::Viridis => "viridis",
+            ColourScale::Magma => "magma",
+            ColourScale::Greys => "greys",
+        }
+    }
+
+    /// The colour of a weight in [0, 1].
+    pub fn colour(self, weight: f32) -> (u8, u8, u8) {
+        match self {
+            ColourScale::Viridis => interpolate(&VIRIDIS, weight),
+            ColourScale::Magma => interpolate(&MAGMA, weight),
+            ColourScale::Greys => interpolate(&GREYS, weight),
+        }
+    }
 }
 
 /// A diverging colour for a difference in [-1, 1]: blue below 0, white at 0, red above.
@@ -54,5 +105,7 @@ mod tests {
         assert_eq!(viridis(0.5), (33, 144, 141));
         assert_eq!(viridis(-3.0), viridis(0.0));
         assert_eq!(viridis(f32::NAN), viridis(0.0));
+        assert_eq!(ColourScale::Greys.colour(0.5), (128, 128, 128));
+        assert_eq!(ColourScale::Magma.colour(1.0), (252, 253, 191));
     }
 }

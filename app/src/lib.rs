@@ -109,6 +109,8 @@ pub struct AppState {
     pub pinned_token: RwSignal<Option<usize>>,
     /// A link to this view, once the Copy link button made one.
     pub copied_link: RwSignal<Option<String>>,
+    /// The colour scale of the maps.
+    pub colour_scale: RwSignal<colormap::ColourScale>,
 }
 
 /// What the head grid's thumbnails show.
@@ -194,6 +196,7 @@ impl AppState {
             hovered_token: RwSignal::new(None),
             pinned_token: RwSignal::new(initial.token),
             copied_link: RwSignal::new(None),
+            colour_scale: RwSignal::new(colormap::ColourScale::Viridis),
         }
     }
 }

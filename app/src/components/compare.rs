@@ -7,7 +7,7 @@ use engine::analysis::summary::{difference, lookahead_mass};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
-use super::head_grid::paint_pixels_with;
+use super::head_grid::paint_pixels;
 use crate::colormap::{diverging, viridis};
 use crate::{AppState, GridColour};
 
@@ -27,7 +27,7 @@ fn SmallMap(
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         if let (Some(canvas), Some((values, side))) = (canvas.get(), map.get()) {
-            paint_pixels_with(&canvas, &values, side, colour);
+            paint_pixels(&canvas, &values, side, &colour);
         }
     });
     view! {

@@ -13,12 +13,7 @@ use crate::{AppState, GridColour};
 
 /// Paints a [query, key] map onto a canvas one pixel per weight; CSS scales it up.
 /// Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
-pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize) -> Option<()> {
-    paint_pixels_with(canvas, map, tokens, viridis)
-}
-
-/// [`paint_pixels`] with another colour scale.
-pub fn paint_pixels_with(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize, colour: fn(f32) -> (u8, u8, u8)) -> Option<()> {
+pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize, colour: &dyn Fn(f32) -> (u8, u8, u8)) -> Option<()> {
     let side = tokens.max(1) as u32;
     canvas.set_width(side);
     canvas.set_height(side);
@@ -44,13 +39,14 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             if let Some(mass) = state.lookahead.get() {
                 let value = mass.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
                 let top = mass.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
-                paint_pixels(&canvas, &[value / top], 1);
+                paint_pixels(&canvas, &[value / top], 1, &viridis);
             }
             return;
         }
         let Some(report) = state.report.get() else { return };
+        let scale = state.colour_scale.get();
         if layer < report.attention.layers() && head < report.attention.heads() {
-            paint_pixels(&canvas, report.attention.head(layer, head), report.tokens.len());
+            paint_pixels(&canvas, report.attention.head(layer, head), report.tokens.len(), &|w| scale.colour(w));
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
@@ -81,8 +77,9 @@ fn LayerMean(layer: usize) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
+        let scale = state.colour_scale.get();
         if layer < report.attention.layers() {
-            paint_pixels(&canvas, &layer_mean(&report.attention, layer), report.tokens.len());
+            paint_pixels(&canvas, &layer_mean(&report.attention, layer), report.tokens.len(), &|w| scale.colour(w));
         }
     });
     view! {

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_canvas::CanvasBackend;
 
 use super::token_label;
-use crate::colormap::viridis;
+use crate::colormap::ColourScale;
 use crate::AppState;
 
 /// The canvas's width in CSS pixels.
@@ -51,7 +51,17 @@ impl Layout {
     }
 }
 
-fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usize, head: usize, focus: Option<usize>) -> Option<()> {
+/// What one drawing of the heatmap shows.
+struct Drawing<'a> {
+    report: &'a AttentionReport,
+    layer: usize,
+    head: usize,
+    focus: Option<usize>,
+    scale: ColourScale,
+}
+
+fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
+    let Drawing { report, layer, head, focus, scale } = drawing;
     let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
     root.fill(&WHITE).ok()?;
     let n = report.tokens.len();
@@ -60,7 +70,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usi
 
     for q in 0..n {
         for k in 0..n {
-            let (r, g, b) = viridis(weights[q * n + k]);
+            let (r, g, b) = scale.colour(weights[q * n + k]);
             let corner = (layout.pixel(k, layout.left), layout.pixel(q, layout.top));
             let opposite = (layout.pixel(k + 1, layout.left), layout.pixel(q + 1, layout.top));
             root.draw(&Rectangle::new([corner, opposite], RGBColor(r, g, b).filled())).ok()?;
@@ -69,7 +79,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usi
 
     // The focused token: its row (what it attends to) and column (what attends to it).
     if let Some(i) = focus.filter(|&i| i < n) {
-        let outline = ShapeStyle::from(&WHITE).stroke_width(2);
+        let outline = ShapeStyle::from(&RGBColor(230, 57, 70)).stroke_width(2);
         let (left, right) = (layout.pixel(0, layout.left), layout.pixel(n, layout.left));
         let (top, bottom) = (layout.pixel(0, layout.top), layout.pixel(n, layout.top));
         let row = [(left, layout.pixel(i, layout.top)), (right, layout.pixel(i + 1, layout.top))];
@@ -98,7 +108,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, report: &AttentionReport, layer: usi
     let (top, bottom) = (layout.top as i32, grid_bottom);
     let steps = 64;
     for s in 0..steps {
-        let (r, g, b) = viridis((s as f32 + 0.5) / steps as f32);
+        let (r, g, b) = scale.colour((s as f32 + 0.5) / steps as f32);
         let y = |s: i32| bottom - (bottom - top) * s / steps;
         root.draw(&Rectangle::new([(x0, y(s + 1)), (x1, y(s))], RGBColor(r, g, b).filled())).ok()?;
     }
@@ -121,7 +131,8 @@ pub fn Heatmap() -> impl IntoView {
 
     Effect::new(move |_| {
         let (Some(canvas), Some((report, layer, head))) = (canvas_ref.get(), shown()) else { return };
-        if draw(canvas, &report, layer, head, state.focused_token()).is_none() {
+        let drawing = Drawing { report: &report, layer, head, focus: state.focused_token(), scale: state.colour_scale.get() };
+        if draw(canvas, drawing).is_none() {
             state.status.set(crate::Status::Failed("the heatmap could not be drawn".into()));
         }
     });
@@ -161,6 +172,16 @@ pub fn Heatmap() -> impl IntoView {
             data-focus=move || state.focused_token().map(|i| i.to_string())
             class:empty=move || shown().is_none()
         >
+            <label class="picker scale-picker">
+                <span class="label">"Colour scale"</span>
+                <select data-testid="colour-scale" on:change=move |ev| {
+                    let name = event_target_value(&ev);
+                    let scale = ColourScale::ALL.into_iter().find(|s| s.name() == name).unwrap_or(ColourScale::Viridis);
+                    state.colour_scale.set(scale);
+                }>
+                    {ColourScale::ALL.map(|s| view! { <option value=s.name() selected=move || state.colour_scale.get() == s>{s.name()}</option> })}
+                </select>
+            </label>
             <div class="canvas-wrap">
                 <canvas
                     node_ref=canvas_ref

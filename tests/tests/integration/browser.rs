@@ -609,3 +609,57 @@ fn a_copied_link_opens_the_same_view_in_a_fresh_page() {
     fresh.click(&fresh.by_test_id("tab-table"));
     assert_table_matches_engine(&fresh, "smollm2-135m", text, Mask::None, 7, 4);
 }
+
+#[test]
+fn the_colour_scale_can_be_chosen() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    choose(&browser, "colour-scale", "greys");
+    // The cell (query 5, key 0) of layer 0, head 0, read at its centre on the canvas.
+    let (q, k) = (5.0, 0.0);
+    let (x, y) = (110.0 + (k + 0.5) * 75.0, 10.0 + (q + 0.5) * 75.0);
+    let expected = ((1.0 - native.attention.weight(0, 0, 5, 0)) * 255.0).round() as i64;
+    let pixel = browser.wait_for("the grey map", Duration::from_secs(10), || {
+        let found = browser.execute(
+            "const c = document.querySelector('[data-testid=heatmap] canvas');
+             return Array.from(c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data);",
+            vec![serde_json::json!(x), serde_json::json!(y)],
+        );
+        let p: Vec<i64> = found.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        (p[0] == p[1] && p[1] == p[2]).then_some(p)
+    });
+    assert!((pixel[0] - expected).abs() <= 1, "grey {} for weight {}", pixel[0], native.attention.weight(0, 0, 5, 0));
+}
+
+#[test]
+fn a_phone_sized_window_never_scrolls_sideways() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    for (width, height) in [(390, 844), (1280, 800)] {
+        browser.set_window_size(width, height);
+        for tab in ["heatmap", "lines", "table", "math"] {
+            browser.click(&browser.by_test_id(&format!("tab-{tab}")));
+            if tab == "math" {
+                browser.wait_for("the math table", Duration::from_secs(30), || {
+                    (!browser.find_all("[data-testid=math-view] tbody tr").is_empty()).then_some(())
+                });
+            }
+            let overflow = browser.execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            );
+            let (scroll, client) = (overflow[0].as_i64().unwrap(), overflow[1].as_i64().unwrap());
+            let culprits = browser.execute(
+                "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                    .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+                vec![],
+            );
+            assert!(scroll <= client, "{width}×{height}, {tab} tab: the page is {scroll} wide in a {client} window: {culprits}");
+        }
+        if width == 390 {
+            browser.click(&browser.by_test_id("tab-heatmap"));
+            keep_screenshot(&browser, "phone");
+        }
+    }
+}
