@@ -24,6 +24,9 @@ const GRID: u32 = SIZE - LABELS - LEGEND - 10;
 /// The canvas's height: the grid, and the key labels under it.
 const HEIGHT: u32 = 10 + GRID + LABELS;
 
+/// The smallest label font: below it, labels are thinned instead.
+const MIN_FONT_PX: f64 = 9.0;
+
 /// Where the grid of cells sits on the canvas: shared by drawing and hit-testing.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layout {
@@ -44,6 +47,14 @@ impl Layout {
         let query = ((y - self.top) / self.cell).floor();
         let inside = |v: f64| v >= 0.0 && (v as usize) < self.tokens;
         (inside(key) && inside(query)).then_some((query as usize, key as usize))
+    }
+
+    /// The label font size and which labels to draw (every `n`th): when the cells are
+    /// too small for a readable font, labels are thinned rather than shrunk.
+    pub fn labels(&self) -> (f64, usize) {
+        let font_px = (self.cell * 0.8).clamp(MIN_FONT_PX, 13.0);
+        let every = ((font_px + 2.0) / self.cell).ceil().max(1.0) as usize;
+        (font_px, every)
     }
 
     fn pixel(&self, index: usize, origin: f64) -> i32 {
@@ -88,9 +99,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
         root.draw(&Rectangle::new(column, outline)).ok()?;
     }
 
-    // Thin the labels when the cells are too small to read each one.
-    let font_px = (layout.cell * 0.8).clamp(7.0, 13.0);
-    let every = ((font_px + 2.0) / layout.cell).ceil().max(1.0) as usize;
+    let (font_px, every) = layout.labels();
     let font = ("sans-serif", font_px).into_font().color(&BLACK);
     let grid_bottom = layout.pixel(n, layout.top);
     for (i, token) in report.tokens.iter().enumerate().step_by(every) {
@@ -219,5 +228,16 @@ mod tests {
         }
         assert_eq!(layout.cell_at(layout.left - 1.0, layout.top + 1.0), None);
         assert_eq!(layout.cell_at(layout.left + 4.0 * layout.cell + 1.0, layout.top), None);
+    }
+
+    #[test]
+    fn labels_stay_readable_at_a_hundred_tokens() {
+        // Few tokens: every label, at a comfortable size.
+        assert_eq!(Layout::new(6).labels(), (13.0, 1));
+        // 100 tokens: 4.5-pixel cells; labels 9 pixels high every third token, never overlapping.
+        let layout = Layout::new(100);
+        let (font, every) = layout.labels();
+        assert_eq!((font, every), (9.0, 3));
+        assert!(every as f64 * layout.cell >= font + 2.0);
     }
 }

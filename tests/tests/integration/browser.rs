@@ -258,6 +258,7 @@ fn long_and_odd_text_is_cut_with_a_notice_and_never_breaks_the_page() {
     let text = browser.text(&notice);
     assert!(text.contains("only the first 128 (this page's limit)"), "{text}");
     assert!(browser.text(&browser.find_all(".facts")[0]).contains("128 tokens"));
+    keep_screenshot_of(&browser, "long", Some("heatmap"));
 
     for odd in ["I 🙂 attention 👩‍👩‍👧", "注意力就是你所需要的一切", "الانتباه هو كل ما تحتاجه", "\u{301}", "tab\there\u{0}nul\u{7}bell\u{1b}[31m"] {
         paste(&browser, &input, odd);
