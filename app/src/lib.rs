@@ -249,10 +249,19 @@ pub fn App() -> impl IntoView {
 
     // Run the text whenever it, the mask or the loaded model changes (and, while the
     // arithmetic is shown, the layer: its raw scores come with the run).
+    // The layer whose raw scores come with each run: the selected one while the Math
+    // tab is open, and it stays so after (leaving the tab is no reason to run again).
+    let scores_of_layer = Memo::new(move |previous: Option<&Option<usize>>| {
+        if state.tab.get() == Tab::Math {
+            Some(state.layer.get())
+        } else {
+            previous.copied().flatten()
+        }
+    });
     Effect::new(move |_| {
         let text = state.text.get();
         let mask = state.mask.get();
-        let scores_of_layer = (state.tab.get() == Tab::Math).then(|| state.layer.get());
+        let scores_of_layer = scores_of_layer.get();
         let Some((info, _)) = state.loaded.get() else { return };
         if text.trim().is_empty() {
             state.report.set(None);

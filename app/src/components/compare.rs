@@ -8,6 +8,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
+use super::FocusBands;
 use crate::colormap::{diverging, viridis};
 use crate::{AppState, GridColour};
 
@@ -32,7 +33,10 @@ fn SmallMap(
     });
     view! {
         <figure class="small-map" data-testid=test_id>
-            <canvas node_ref=canvas role="img" aria-label=caption></canvas>
+            <div class="map-frame">
+                <canvas node_ref=canvas role="img" aria-label=caption></canvas>
+                <FocusBands />
+            </div>
             <figcaption>{caption}</figcaption>
         </figure>
     }

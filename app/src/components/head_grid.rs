@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
 
+use super::FocusBands;
 use crate::colormap::viridis;
 use crate::{AppState, GridColour};
 
@@ -66,6 +67,7 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             }
         >
             <canvas node_ref=canvas aria-hidden="true"></canvas>
+            <FocusBands />
         </div>
     }
 }

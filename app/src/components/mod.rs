@@ -2,6 +2,7 @@
 
 mod compare;
 mod controls;
+mod focus_bands;
 mod head_detail;
 pub mod head_grid;
 mod heatmap;
@@ -15,6 +16,7 @@ mod weights_table;
 
 pub use compare::CompareView;
 pub use controls::Controls;
+pub use focus_bands::FocusBands;
 pub use head_detail::HeadDetail;
 pub use head_grid::HeadGrid;
 pub use heatmap::Heatmap;

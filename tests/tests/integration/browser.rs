@@ -572,6 +572,16 @@ fn hovering_a_token_highlights_it_everywhere_and_a_click_pins_it() {
     assert_eq!(browser.attribute(&tokens[4], "aria-pressed").as_deref(), Some("true"));
     assert_eq!(table_focus(&browser), serde_json::json!([4, 4]));
     keep_screenshot_of(&browser, "tokens", Some("token-strip"));
+    // The pixel maps show it too: the selected thumbnail and the comparison's three maps.
+    browser.click(&browser.by_test_id("compare-toggle"));
+    browser.wait_for("the comparison", LOAD, || browser.text(&browser.by_test_id("compare-view")).starts_with("Layer").then_some(()));
+    for map in ["[data-testid=head-thumb][aria-selected=true]", "[data-testid=causal-map]", "[data-testid=unmasked-map]", "[data-testid=diff-map]"] {
+        let bands = browser.find_all(&format!("{map} .focus-row"));
+        assert_eq!(bands.len(), 1, "{map}");
+        let style = browser.attribute(&bands[0], "style").unwrap();
+        assert!(style.contains("top: 66.667%"), "{map}: token 4 of 6 starts two thirds down: {style}");
+    }
+    browser.click(&browser.by_test_id("compare-toggle"));
     browser.click(&tokens[4]);
     browser.hover_centre(&browser.by_test_id("status"));
     browser.wait_for("the pin released", Duration::from_secs(5), || focus(&browser).is_none().then_some(()));
@@ -660,7 +670,7 @@ fn a_phone_sized_window_never_scrolls_sideways() {
         }
         if width == 390 {
             browser.click(&browser.by_test_id("tab-heatmap"));
-            keep_screenshot(&browser, "phone");
+            keep_screenshot_of(&browser, "phone", Some("prompt-input"));
         }
     }
 }
