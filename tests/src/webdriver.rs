@@ -37,6 +37,11 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a fresh profile.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Browser::start`] with more Chromium switches.
+    pub fn start_with(extra_args: &[&str]) -> Self {
         let port = free_port();
         let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
             .arg(format!("--port={port}"))
@@ -52,7 +57,7 @@ impl Browser {
         }
         let profile = std::env::temp_dir().join(format!("attnscope-chromium-{}-{port}", std::process::id()));
         let mut browser = Self { driver, base, profile: profile.clone() };
-        let args = [
+        let mut args = vec![
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -63,8 +68,10 @@ impl Browser {
             "--disable-sync",
             "--disable-dev-shm-usage",
             "--window-size=1280,1000",
-            &format!("--user-data-dir={}", profile.display()),
         ];
+        let profile_arg = format!("--user-data-dir={}", profile.display());
+        args.push(&profile_arg);
+        args.extend_from_slice(extra_args);
         let answer = browser.post_raw(
             "/session",
             json!({"capabilities": {"alwaysMatch": {
@@ -102,6 +109,12 @@ impl Browser {
 
     pub fn goto(&self, url: &str) {
         self.post("/url", json!({"url": url}));
+    }
+
+    /// Runs `script` as an async function body: it calls `arguments[arguments.length - 1]`
+    /// with its result.
+    pub fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": args}))
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.

@@ -74,7 +74,9 @@ struct Drawing<'a> {
 fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
     let Drawing { report, layer, head, focus, scale } = drawing;
     let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
-    root.fill(&WHITE).ok()?;
+    // The page's panel and text colours, light or dark as the system says.
+    let (paper, ink) = if prefers_dark() { (RGBColor(30, 32, 41), RGBColor(232, 233, 240)) } else { (WHITE, BLACK) };
+    root.fill(&paper).ok()?;
     let n = report.tokens.len();
     let layout = Layout::new(n);
     let weights = report.attention.head(layer, head);
@@ -100,7 +102,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
     }
 
     let (font_px, every) = layout.labels();
-    let font = ("sans-serif", font_px).into_font().color(&BLACK);
+    let font = ("sans-serif", font_px).into_font().color(&ink);
     let grid_bottom = layout.pixel(n, layout.top);
     for (i, token) in report.tokens.iter().enumerate().step_by(every) {
         let label = token_label(&token.text);
@@ -121,11 +123,18 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
         let y = |s: i32| bottom - (bottom - top) * s / steps;
         root.draw(&Rectangle::new([(x0, y(s + 1)), (x1, y(s))], RGBColor(r, g, b).filled())).ok()?;
     }
-    let tick_style = ("sans-serif", 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    let tick_style = ("sans-serif", 12).into_font().color(&ink).pos(Pos::new(HPos::Left, VPos::Center));
     for (value, y) in [("1", top), ("0.5", (top + bottom) / 2), ("0", bottom)] {
         root.draw(&Text::new(value, (x1 + 4, y), tick_style.clone())).ok()?;
     }
     root.present().ok()
+}
+
+/// Whether the system asks for a dark theme.
+fn prefers_dark() -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        .is_some_and(|query| query.matches())
 }
 
 /// The heatmap of the selected head, with its tooltip.

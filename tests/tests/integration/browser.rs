@@ -674,3 +674,18 @@ fn a_phone_sized_window_never_scrolls_sideways() {
         }
     }
 }
+
+#[test]
+fn the_theme_follows_the_system() {
+    for (scheme, background) in [("1", "rgb(251, 251, 253)"), ("0", "rgb(21, 22, 28)")] {
+        // Chromium's preferredColorScheme: 0 is dark, 1 is light.
+        let browser = Browser::start_with(&[&format!("--blink-settings=preferredColorScheme={scheme}")]);
+        browser.goto(&app_url());
+        wait_for_run(&browser);
+        let shown = browser.execute("return getComputedStyle(document.documentElement).backgroundColor", vec![]);
+        assert_eq!(shown, background, "preferredColorScheme={scheme}");
+        if scheme == "0" {
+            keep_screenshot(&browser, "dark");
+        }
+    }
+}
