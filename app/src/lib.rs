@@ -9,20 +9,21 @@ pub mod colormap;
 pub mod components;
 pub mod engine_client;
 pub mod protocol;
+pub mod state;
 pub mod url_state;
 pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{AttentionReport, Mask, ModelInfo};
+use engine::Mask;
 use leptos::prelude::*;
 
-use catalog::CatalogModel;
+pub use state::{AppState, GridColour, Status, Tab};
+
 use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine, TokenStrip};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
-use url_state::ViewState;
 
 /// The sentence the page opens with.
 pub const DEFAULT_TEXT: &str = "The cat sat on the mat";
@@ -34,94 +35,6 @@ pub const PAGE_MAX_TOKENS: usize = 128;
 /// How long typing must pause before the text runs.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 
-/// The tabs of the head detail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tab {
-    Heatmap,
-    Lines,
-    Table,
-    Math,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Heatmap, Tab::Lines, Tab::Table, Tab::Math];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tab::Heatmap => "heatmap",
-            Tab::Lines => "lines",
-            Tab::Table => "table",
-            Tab::Math => "math",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Heatmap => "Heatmap",
-            Tab::Lines => "Lines",
-            Tab::Table => "Table",
-            Tab::Math => "Math",
-        }
-    }
-}
-
-/// What the status line says.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Status {
-    Starting,
-    Loading { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
-    Computing,
-    Done { millis: f64 },
-    EmptyText,
-    Failed(String),
-}
-
-/// The page's state, shared by its views through context.
-#[derive(Clone, Copy)]
-pub struct AppState {
-    pub catalog: RwSignal<Vec<CatalogModel>>,
-    pub model: RwSignal<String>,
-    /// The text as typed.
-    pub draft: RwSignal<String>,
-    /// The text last sent to run (the draft once typing pauses).
-    pub text: RwSignal<String>,
-    pub mask: RwSignal<Mask>,
-    pub layer: RwSignal<usize>,
-    pub head: RwSignal<usize>,
-    /// The model the worker has loaded and its load time, once it has.
-    pub loaded: RwSignal<Option<(ModelInfo, f64)>>,
-    /// The report of the text in the box; `None` while there is none.
-    pub report: RwSignal<Option<Arc<AttentionReport>>>,
-    pub status: RwSignal<Status>,
-    /// The head detail's tab.
-    pub tab: RwSignal<Tab>,
-    /// Whether the mask comparison is shown (and so the other mask runs too).
-    pub compare: RwSignal<bool>,
-    /// The report under the other mask, while comparing.
-    pub compare_report: RwSignal<Option<Arc<AttentionReport>>>,
-    /// What the head grid's thumbnails show.
-    pub grid_colour: RwSignal<GridColour>,
-    /// Every head's look-ahead mass, [layer][head], while both masks' reports are there.
-    pub lookahead: Memo<Option<Vec<Vec<f32>>>>,
-    /// The token under the pointer in the token strip.
-    pub hovered_token: RwSignal<Option<usize>>,
-    /// The token clicked in the token strip (or chosen as the arithmetic's query).
-    pub pinned_token: RwSignal<Option<usize>>,
-    /// A link to this view, once the Copy link button made one.
-    pub copied_link: RwSignal<Option<String>>,
-    /// The colour scale of the maps.
-    pub colour_scale: RwSignal<colormap::ColourScale>,
-}
-
-/// What the head grid's thumbnails show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GridColour {
-    /// Each head's map.
-    Maps,
-    /// Each head's look-ahead mass in the unmasked run (a flat colour).
-    Lookahead,
-}
-
 /// The latest run of each kind, so that an answer to an older request is never shown.
 #[derive(Clone, Copy, Default)]
 struct LatestRuns {
@@ -129,77 +42,6 @@ struct LatestRuns {
     compare: u64,
 }
 
-impl AppState {
-    /// The causal and the unmasked report of the same tokens, while comparing.
-    pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
-        let (main, other) = (self.report.get()?, self.compare_report.get()?);
-        let same_tokens = main.tokens.iter().map(|t| t.id).eq(other.tokens.iter().map(|t| t.id));
-        if !same_tokens || main.mask == other.mask {
-            return None; // the other run is still on its way
-        }
-        Some(if main.mask == Mask::Causal { (main, other) } else { (other, main) })
-    }
-
-    /// The token every view highlights: the hovered one, else the pinned one.
-    pub fn focused_token(&self) -> Option<usize> {
-        let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens.len()));
-        self.hovered_token.get().or(self.pinned_token.get()).filter(|&i| i < tokens)
-    }
-
-    /// The view as the URL holds it.
-    pub fn view_state(&self) -> ViewState {
-        ViewState {
-            text: self.text.get(),
-            model: self.model.get(),
-            layer: self.layer.get(),
-            head: self.head.get(),
-            mask: self.mask.get(),
-            tab: self.tab.get(),
-            token: self.pinned_token.get(),
-        }
-    }
-
-    /// The report and the selected (layer, head), when the report has that head.
-    /// Reads the signals, so a view that calls it follows them.
-    pub fn selected_head(&self) -> Option<(Arc<AttentionReport>, usize, usize)> {
-        let report = self.report.get()?;
-        let (layer, head) = (self.layer.get(), self.head.get());
-        (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
-    }
-
-    fn new(initial: ViewState) -> Self {
-        let report = RwSignal::new(None::<Arc<AttentionReport>>);
-        let compare_report = RwSignal::new(None::<Arc<AttentionReport>>);
-        let lookahead = Memo::new(move |_| {
-            [report.get(), compare_report.get()]
-                .into_iter()
-                .flatten()
-                .find(|r| r.mask == Mask::None)
-                .map(|unmasked| engine::analysis::summary::lookahead_mass(&unmasked.attention))
-        });
-        Self {
-            catalog: RwSignal::new(Vec::new()),
-            model: RwSignal::new(initial.model),
-            draft: RwSignal::new(initial.text.clone()),
-            text: RwSignal::new(initial.text),
-            mask: RwSignal::new(initial.mask),
-            layer: RwSignal::new(initial.layer),
-            head: RwSignal::new(initial.head),
-            loaded: RwSignal::new(None),
-            report,
-            status: RwSignal::new(Status::Starting),
-            tab: RwSignal::new(initial.tab),
-            compare: RwSignal::new(false),
-            compare_report,
-            lookahead,
-            grid_colour: RwSignal::new(GridColour::Maps),
-            hovered_token: RwSignal::new(None),
-            pinned_token: RwSignal::new(initial.token),
-            copied_link: RwSignal::new(None),
-            colour_scale: RwSignal::new(colormap::ColourScale::Viridis),
-        }
-    }
-}
 
 /// The whole page.
 #[component]

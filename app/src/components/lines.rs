@@ -13,11 +13,13 @@ const WIDTH: f64 = 460.0;
 const LEFT: f64 = 130.0;
 const RIGHT: f64 = 330.0;
 
-/// Which token the pointer is on: a query (left) or a key (right).
+/// Which token the lines are for: a query (left) or a key (right) under the pointer,
+/// or the token strip's token (its lines on both sides).
 #[derive(Clone, Copy, PartialEq)]
 enum Focus {
     Query(usize),
     Key(usize),
+    Token(usize),
 }
 
 #[component]
@@ -37,8 +39,8 @@ pub fn LinesView() -> impl IntoView {
         let weights = report.attention.head(layer, head).to_vec();
 
         let lines = move || {
-            // The strip's token shows its row of lines when no label here is hovered.
-            let shown = focus.get().or_else(|| state.focused_token().map(Focus::Query));
+            // The strip's token shows its lines, both ways, when no label here is hovered.
+            let shown = focus.get().or_else(|| state.focused_token().map(Focus::Token));
             let mut lines = Vec::new();
             for q in 0..n {
                 for k in 0..n {
@@ -46,6 +48,7 @@ pub fn LinesView() -> impl IntoView {
                     let wanted = match shown {
                         Some(Focus::Query(i)) => i == q,
                         Some(Focus::Key(i)) => i == k,
+                        Some(Focus::Token(i)) => i == q || i == k,
                         None => true,
                     };
                     if wanted && w >= FAINTEST {

@@ -1,0 +1,152 @@
+//! The foundation: the page computes real maps in its worker and shows the engine's
+//! numbers; hover, masks, both models, empty, long and odd text, a missing model.
+
+use std::time::Duration;
+
+use attnscope_tests::shared_model;
+use engine::Mask;
+
+use super::*;
+
+#[test]
+fn default_page_shows_smollm2_and_its_numbers_match_the_engine() {
+    let browser = open_page();
+    let input = browser.by_test_id("prompt-input");
+    assert_eq!(browser.property(&input, "value").as_deref(), Some("The cat sat on the mat"));
+    let status = wait_for_run(&browser);
+    let facts = browser.text(&browser.find_all(".facts")[0]);
+    assert!(facts.contains("smollm2-135m loaded in") && facts.contains("6 tokens"), "{facts}");
+    assert!(status.ends_with(" ms"), "the compute time is shown: {status}");
+    assert_eq!(heatmap_attributes(&browser), ("0".into(), "0".into(), "causal".into()));
+    // SmolLM2: 30 layers, 9 heads.
+    assert_eq!(browser.find_all("[data-testid=layer-select] option").len(), 30);
+    assert_eq!(browser.find_all("[data-testid=head-select] option").len(), 9);
+
+    choose(&browser, "layer-select", "3");
+    choose(&browser, "head-select", "2");
+    assert_eq!(heatmap_attributes(&browser), ("3".into(), "2".into(), "causal".into()));
+    assert!(browser.find_all("[data-testid=weights-table]").is_empty(), "the table starts hidden");
+    browser.click(&browser.by_test_id("table-toggle"));
+    assert_table_matches_engine(&browser, "smollm2-135m", "The cat sat on the mat", Mask::Causal, 3, 2);
+    let cells = browser.find_all("[data-testid=weights-table] td").len();
+    assert_eq!(cells, 36, "one cell per weight");
+    keep_screenshot(&browser, "smollm2-table");
+}
+
+#[test]
+fn typing_recomputes_and_the_unmasked_run_matches_the_engine() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    keep_screenshot(&browser, "smollm2-default");
+    let text = "When Mary and John went to the store, John gave a drink to";
+    type_text(&browser, &browser.by_test_id("prompt-input"), text);
+    choose(&browser, "mask-select", "none");
+    choose(&browser, "layer-select", "29");
+    choose(&browser, "head-select", "8");
+    browser.click(&browser.by_test_id("table-toggle"));
+    assert_table_matches_engine(&browser, "smollm2-135m", text, Mask::None, 29, 8);
+    assert_eq!(heatmap_attributes(&browser), ("29".into(), "8".into(), "none".into()));
+    browser.click(&browser.by_test_id("table-toggle"));
+    keep_screenshot(&browser, "smollm2-unmasked");
+    browser.click(&browser.by_test_id("table-toggle"));
+    // Unmasked, an early query looks ahead: the cell above the diagonal is not zero.
+    let rows = table_numbers(&browser);
+    assert!(rows[0][1] > 0.0);
+}
+
+#[test]
+fn minilm_matches_the_engine_under_both_masks() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "all-minilm-l6-v2");
+    let text = "The cat sat on the mat";
+    browser.wait_for("MiniLM's 6 layers", LOAD, || {
+        (browser.find_all("[data-testid=layer-select] option").len() == 6).then_some(())
+    });
+    wait_for_run(&browser);
+    assert_eq!(browser.find_all("[data-testid=head-select] option").len(), 12);
+    choose(&browser, "layer-select", "5");
+    choose(&browser, "head-select", "11");
+    browser.click(&browser.by_test_id("table-toggle"));
+    assert_table_matches_engine(&browser, "all-minilm-l6-v2", text, Mask::Causal, 5, 11);
+    choose(&browser, "mask-select", "none");
+    assert_table_matches_engine(&browser, "all-minilm-l6-v2", text, Mask::None, 5, 11);
+    // WordPiece pieces are shown as they are, with [CLS] and [SEP].
+    let headers = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=weights-table] thead th')].map(th => th.textContent)",
+        vec![],
+    );
+    assert_eq!(headers[1], "[CLS]");
+    assert_eq!(headers[8], "[SEP]");
+    keep_screenshot(&browser, "minilm-table");
+}
+
+#[test]
+fn hovering_a_cell_shows_query_key_and_weight() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let canvas = browser.find_all("[data-testid=heatmap] canvas").remove(0);
+    // The app's layout for 6 tokens: cells start at (110, 10) canvas pixels and are
+    // 450 / 6 wide; the page may draw the 640-pixel canvas smaller.
+    let shown = browser.execute("return arguments[0].getBoundingClientRect().width", vec![canvas.as_arg()]);
+    let ratio = shown.as_f64().unwrap() / 640.0;
+    let cell = 450.0 / 6.0;
+    let (q, k) = (5usize, 1usize);
+    let (x, y) = (110.0 + (k as f64 + 0.5) * cell, 10.0 + (q as f64 + 0.5) * cell);
+    browser.hover(&canvas, (x * ratio) as i64, (y * ratio) as i64);
+    let tooltip = browser.by_test_id("heatmap-tooltip");
+    let expected = format!("mat → cat: {:.4}", native.attention.weight(0, 0, q, k));
+    assert_eq!(browser.text(&tooltip), expected);
+    keep_screenshot(&browser, "smollm2-hover");
+}
+
+#[test]
+fn empty_text_shows_a_message_and_runs_nothing() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let input = browser.by_test_id("prompt-input");
+    browser.clear(&input);
+    browser.type_text(&input, "   ");
+    let status = browser.by_test_id("status");
+    browser.wait_for("the empty-text message", Duration::from_secs(10), || {
+        (browser.text(&status) == "The text is empty: type a sentence to see its attention.").then_some(())
+    });
+    let heatmap = browser.by_test_id("heatmap");
+    assert!(browser.attribute(&heatmap, "class").unwrap().contains("empty"), "no map is shown for no text");
+}
+
+#[test]
+fn long_and_odd_text_is_cut_with_a_notice_and_never_breaks_the_page() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let input = browser.by_test_id("prompt-input");
+    // Pasted at once (typing 10,000 characters key by key would only test patience).
+    let long = "The cat sat on the mat. ".repeat(420);
+    paste(&browser, &input, &long);
+    let notice = browser.by_test_id("notice");
+    let text = browser.text(&notice);
+    assert!(text.contains("only the first 128 (this page's limit)"), "{text}");
+    assert!(browser.text(&browser.find_all(".facts")[0]).contains("128 tokens"));
+    keep_screenshot_of(&browser, "long", Some("heatmap"));
+
+    for odd in ["I 🙂 attention 👩‍👩‍👧", "注意力就是你所需要的一切", "الانتباه هو كل ما تحتاجه", "\u{301}", "tab\there\u{0}nul\u{7}bell\u{1b}[31m"] {
+        paste(&browser, &input, odd);
+        browser.click(&browser.by_test_id("table-toggle"));
+        assert_table_matches_engine(&browser, "smollm2-135m", odd, Mask::Causal, 0, 0);
+        browser.click(&browser.by_test_id("table-toggle"));
+    }
+}
+
+#[test]
+fn a_missing_model_file_is_reported_in_the_page() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "missing-model");
+    let status = browser.by_test_id("status");
+    let text = browser.wait_for("the error", LOAD, || {
+        let text = browser.text(&status);
+        text.starts_with("Error").then_some(text)
+    });
+    assert!(text.contains("cannot fetch models/missing-model/missing.gguf: 404"), "{text}");
+}

@@ -1,0 +1,204 @@
+//! The model view and the head detail: the grid of every head, the next-token bars,
+//! the lines, the arithmetic, the colour scale.
+
+use std::time::Duration;
+
+use attnscope_tests::shared_model;
+use attnscope_tests::webdriver::Browser;
+use engine::Mask;
+
+use super::*;
+
+#[test]
+fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let grid = browser.by_test_id("head-grid");
+    assert_eq!(browser.find_all("[data-testid=head-thumb]").len(), 270, "30 layers × 9 heads");
+    assert_eq!(browser.find_all("[data-testid=layer-mean]").len(), 30);
+
+    // Every thumbnail is the head's map, a pixel per weight: check one against the engine.
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let (layer, head) = (12, 4);
+    let pixels = browser.execute(
+        "const c = document.querySelector(`[data-testid=head-thumb][data-layer='${arguments[0]}'][data-head='${arguments[1]}'] canvas`);
+         return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];",
+        vec![serde_json::json!(layer), serde_json::json!(head)],
+    );
+    assert_eq!(pixels[0], 6);
+    let rgba: Vec<i64> = pixels[1].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    for q in 0..6 {
+        for k in 0..6 {
+            let expected = viridis(native.attention.weight(layer, head, q, k));
+            let at = (q * 6 + k) * 4;
+            for c in 0..3 {
+                assert!((rgba[at + c] - expected[c]).abs() <= 1, "pixel ({q}, {k}) is {:?}, expected {expected:?}", &rgba[at..at + 3]);
+            }
+        }
+    }
+
+    // A click selects the head everywhere: the pickers, the heatmap, the outline.
+    let thumb = browser.find_all("[data-testid=head-thumb][data-layer='4'][data-head='5']").remove(0);
+    browser.click(&thumb);
+    assert_eq!(heatmap_attributes(&browser), ("4".into(), "5".into(), "causal".into()));
+    assert_eq!(browser.property(&browser.by_test_id("layer-select"), "value").as_deref(), Some("4"));
+    assert_eq!(browser.attribute(&thumb, "aria-selected").as_deref(), Some("true"));
+    assert!(browser.attribute(&thumb, "class").unwrap().contains("selected"));
+
+    // The arrow keys move it: right, right, down, left, up.
+    const RIGHT: &str = "\u{E014}";
+    const LEFT: &str = "\u{E012}";
+    const UP: &str = "\u{E013}";
+    const DOWN: &str = "\u{E015}";
+    browser.type_text(&grid, &format!("{RIGHT}{RIGHT}{DOWN}"));
+    assert_eq!(heatmap_attributes(&browser), ("5".into(), "7".into(), "causal".into()));
+    browser.type_text(&grid, &format!("{LEFT}{UP}{UP}"));
+    assert_eq!(heatmap_attributes(&browser), ("3".into(), "6".into(), "causal".into()));
+    let selected = browser.find_all("[data-testid=head-thumb][aria-selected=true]");
+    assert_eq!(selected.len(), 1);
+    assert_eq!(browser.attribute(&selected[0], "data-layer").as_deref(), Some("3"));
+    keep_screenshot(&browser, "head-grid");
+}
+
+#[test]
+fn next_token_bars_show_the_engines_guess() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let expected = native.next_tokens.unwrap();
+    let list = browser.by_test_id("next-tokens");
+    let items = browser.execute(
+        "return [...arguments[0].querySelectorAll('li')].map(li => [li.dataset.tokenId, li.dataset.probability, li.textContent]);",
+        vec![list.as_arg()],
+    );
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    for (item, token) in items.iter().zip(&expected) {
+        assert_eq!(item[0].as_str().unwrap(), token.id.to_string());
+        let shown: f32 = item[1].as_str().unwrap().parse().unwrap();
+        assert!((shown - token.probability).abs() < 1e-4, "{}: {shown} vs {}", token.text, token.probability);
+    }
+    assert!(items[0][2].as_str().unwrap().starts_with('.'), "the top guess after 'The cat sat on the mat' is '.'");
+    // Unmasked, there is no guess to show.
+    choose(&browser, "mask-select", "none");
+    browser.wait_for("the guess to go", Duration::from_secs(30), || {
+        browser.find_all("[data-testid=next-tokens]").is_empty().then_some(())
+    });
+}
+
+#[test]
+fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "2");
+    choose(&browser, "head-select", "1");
+    browser.click(&browser.by_test_id("tab-lines"));
+    let view = browser.by_test_id("lines-view");
+    assert!(browser.find_all("[data-testid=heatmap]").iter().all(|h| browser.text(h).is_empty()), "the map is hidden");
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let lines = |browser: &Browser| -> Vec<(usize, usize, f32)> {
+        let found = browser.execute(
+            "return [...arguments[0].querySelectorAll('line')].map(l => [l.dataset.query, l.dataset.key, l.getAttribute('stroke-opacity')]);",
+            vec![view.as_arg()],
+        );
+        found.as_array().unwrap().iter()
+            .map(|l| (l[0].as_str().unwrap().parse().unwrap(), l[1].as_str().unwrap().parse().unwrap(), l[2].as_str().unwrap().parse().unwrap()))
+            .collect()
+    };
+    let all = lines(&browser);
+    let visible = (0..6).flat_map(|q| (0..6).map(move |k| (q, k))).filter(|&(q, k)| native.attention.weight(2, 1, q, k) >= 0.005).count();
+    assert_eq!(all.len(), visible, "a line for every visible weight");
+    for (q, k, opacity) in &all {
+        assert!((opacity - native.attention.weight(2, 1, *q, *k)).abs() < 1e-3, "line ({q}, {k})");
+    }
+    // Hover the query "mat": only its lines stay.
+    let mat = browser.find_all("[data-testid=lines-view] text.query-token[data-index='5']").remove(0);
+    browser.hover_centre(&mat);
+    let only = browser.wait_for("the hovered token's lines", Duration::from_secs(5), || {
+        let shown = lines(&browser);
+        (shown.len() < all.len()).then_some(shown)
+    });
+    assert!(!only.is_empty() && only.iter().all(|(q, _, _)| *q == 5), "{only:?}");
+    keep_screenshot(&browser, "lines");
+}
+
+/// The math view's rows: (q·k, scaled, weight, model's weight) per key.
+fn math_rows(browser: &Browser) -> Vec<[f32; 4]> {
+    let rows = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=math-view] tbody tr')].map(tr =>
+            ['dot', 'scaled', 'weight', 'model'].map(c => tr.querySelector('td.' + c).textContent));",
+        vec![],
+    );
+    rows.as_array().unwrap().iter()
+        .map(|r| [0, 1, 2, 3].map(|i| r[i].as_str().unwrap().parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
+    use engine::analysis::arithmetic::{steps, visible_keys, Recipe};
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "4");
+    choose(&browser, "head-select", "3");
+    browser.click(&browser.by_test_id("tab-math"));
+    let text = "The cat sat on the mat";
+    let options = engine::RunOptions { scores_of_layer: Some(4), max_tokens: Some(PAGE_MAX_TOKENS) };
+    let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
+    let scores = native.scores.as_ref().unwrap();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * b.abs().max(1.0);
+
+    let check = |query: usize, recipe: Recipe, what: &str| {
+        let expected = steps(&scores.dot[3][query], &visible_keys(query, 6, true), scores.head_dim, recipe);
+        let mut last = Vec::new();
+        let matched = browser.wait_for_or(Duration::from_secs(30), || {
+            last = math_rows(&browser);
+            let ok = last.len() == 6
+                && last.iter().enumerate().all(|(k, r)| {
+                    close(r[0], expected.dot[k]) && close(r[1], expected.scaled[k]) && close(r[2], expected.weights[k])
+                        && close(r[3], native.attention.weight(4, 3, query, k))
+                });
+            ok.then_some(())
+        });
+        assert!(matched.is_some(), "{what}: the page shows {last:?}, expected {expected:?}");
+    };
+    // The model's own arithmetic: the weights are the model's row, for the last token.
+    check(5, Recipe::default(), "defaults");
+    choose(&browser, "math-query", "3");
+    check(3, Recipe::default(), "query 3");
+    browser.click(&browser.by_test_id("math-scale"));
+    check(3, Recipe { scale: false, ..Recipe::default() }, "without the scaling");
+    browser.click(&browser.by_test_id("math-scale"));
+    browser.click(&browser.by_test_id("math-hard"));
+    check(3, Recipe { hard: true, ..Recipe::default() }, "hard attention");
+    browser.click(&browser.by_test_id("math-hard"));
+    let slider = browser.by_test_id("math-temperature");
+    browser.execute(
+        "const el = arguments[0]; el.value = '2'; el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![slider.as_arg()],
+    );
+    check(3, Recipe { temperature: 2.0, ..Recipe::default() }, "temperature 2");
+    keep_screenshot(&browser, "math");
+}
+
+#[test]
+fn the_colour_scale_can_be_chosen() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    choose(&browser, "colour-scale", "greys");
+    // The cell (query 5, key 0) of layer 0, head 0, read at its centre on the canvas.
+    let (q, k) = (5.0, 0.0);
+    let (x, y) = (110.0 + (k + 0.5) * 75.0, 10.0 + (q + 0.5) * 75.0);
+    let expected = ((1.0 - native.attention.weight(0, 0, 5, 0)) * 255.0).round() as i64;
+    let pixel = browser.wait_for("the grey map", Duration::from_secs(10), || {
+        let found = browser.execute(
+            "const c = document.querySelector('[data-testid=heatmap] canvas');
+             return Array.from(c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data);",
+            vec![serde_json::json!(x), serde_json::json!(y)],
+        );
+        let p: Vec<i64> = found.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        (p[0] == p[1] && p[1] == p[2]).then_some(p)
+    });
+    assert!((pixel[0] - expected).abs() <= 1, "grey {} for weight {}", pixel[0], native.attention.weight(0, 0, 5, 0));
+}

@@ -1,0 +1,180 @@
+//! End to end, in headless Chromium against the built app (dist/, which `make test`
+//! builds): type, choose model, layer, head and mask, open the table, and compare
+//! the numbers the page shows with the engine's own, run natively.
+
+mod compare_and_share;
+mod foundation;
+mod head_views;
+mod looks;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use attnscope_tests::serve::StaticServer;
+use attnscope_tests::webdriver::{Browser, Element};
+use attnscope_tests::{root, shared_model};
+use engine::Mask;
+
+/// The page's own limit on tokens (app's PAGE_MAX_TOKENS).
+pub const PAGE_MAX_TOKENS: usize = 128;
+/// Loading SmolLM2 in wasm takes seconds; a slow machine gets room.
+pub const LOAD: Duration = Duration::from_secs(180);
+
+/// The app, served once for every test of this binary.
+pub fn app_url() -> String {
+    static SERVER: OnceLock<StaticServer> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            let dist = root().join("dist");
+            assert!(dist.join("index.html").is_file(), "dist/ is missing: build the app first (`make test` does)");
+            let mut overrides = HashMap::new();
+            // A catalogue with one model more, whose file is missing: the page must say so.
+            let catalog = std::fs::read_to_string(dist.join("models.json")).unwrap();
+            let mut catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+            catalog["models"].as_array_mut().unwrap().push(serde_json::json!({
+                "id": "missing-model", "label": "A model whose file is missing",
+                "files": [{"name": "missing.gguf"}]
+            }));
+            overrides.insert("models.json".to_string(), serde_json::to_vec(&catalog).unwrap());
+            StaticServer::start(dist, overrides)
+        })
+        .url()
+}
+
+/// Waits until the status line reports a finished run and returns its text.
+pub fn wait_for_run(browser: &Browser) -> String {
+    let status = browser.by_test_id("status");
+    browser.wait_for("a finished run", LOAD, || {
+        let text = browser.text(&status);
+        assert!(!text.starts_with("Error"), "the page shows an error: {text}");
+        text.starts_with("Computed in").then_some(text)
+    })
+}
+
+/// The numbers of the weights table, row by row.
+pub fn table_numbers(browser: &Browser) -> Vec<Vec<f32>> {
+    let rows = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=weights-table] tbody tr')]
+            .map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent));",
+        vec![],
+    );
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().iter().map(|c| c.as_str().unwrap().parse().unwrap()).collect())
+        .collect()
+}
+
+pub fn open_page() -> Browser {
+    let browser = Browser::start();
+    browser.goto(&app_url());
+    browser
+}
+
+pub fn choose(browser: &Browser, test_id: &str, value: &str) {
+    let select = browser.by_test_id(test_id);
+    browser.select(&select, value);
+}
+
+pub fn type_text(browser: &Browser, input: &Element, text: &str) {
+    browser.clear(input);
+    browser.type_text(input, text);
+}
+
+/// Puts `text` in the box at once, as a paste does. (chromedriver types only the
+/// Basic Multilingual Plane, so emoji cannot be typed key by key.)
+pub fn paste(browser: &Browser, input: &Element, text: &str) {
+    browser.execute(
+        "const el = arguments[0]; el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![input.as_arg(), serde_json::json!(text)],
+    );
+}
+
+/// Eventually the page's table for (layer, head) equals the engine's native numbers
+/// within 1e-3 (the page recomputes after a debounce, so the check polls).
+pub fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, mask: Mask, layer: usize, head: usize) {
+    let native = shared_model(model).run_text(text, mask, Some(PAGE_MAX_TOKENS)).unwrap();
+    let n = native.tokens.len();
+    let mut last_mismatch = String::new();
+    browser.wait_for_or(Duration::from_secs(60), || {
+        let rows = table_numbers(browser);
+        if rows.len() != n || rows.iter().any(|r| r.len() != n) {
+            last_mismatch = format!("the table has {} rows, the engine {n} tokens", rows.len());
+            return None;
+        }
+        for (q, row) in rows.iter().enumerate() {
+            for (k, &weight) in row.iter().enumerate() {
+                let expected = native.attention.weight(layer, head, q, k);
+                if (weight - expected).abs() > 1e-3 {
+                    last_mismatch = format!("cell ({q}, {k}) shows {weight}, the engine says {expected}");
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
+    .unwrap_or_else(|| panic!("{model} layer {layer} head {head} {mask:?} {text:?}: {last_mismatch}"));
+}
+
+/// Saves a screenshot under target/screenshots/ (the README's pictures come from here)
+/// and prints what the status line says, timings included.
+pub fn keep_screenshot(browser: &Browser, name: &str) {
+    keep_screenshot_of(browser, name, None);
+}
+
+/// [`keep_screenshot`] with the element of a test id scrolled to the top of the window first.
+pub fn keep_screenshot_of(browser: &Browser, name: &str, test_id: Option<&str>) {
+    if let Some(id) = test_id {
+        let element = browser.by_test_id(id);
+        browser.execute("arguments[0].scrollIntoView({block: 'start'});", vec![element.as_arg()]);
+    }
+    let dir = root().join("target").join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    browser.screenshot(&dir.join(format!("{name}.png")));
+    let status = browser.text(&browser.by_test_id("status"));
+    let facts = browser.text(&browser.find_all(".facts")[0]);
+    println!("{name}: {status} · {facts}");
+}
+
+pub fn heatmap_attributes(browser: &Browser) -> (String, String, String) {
+    let heatmap = browser.by_test_id("heatmap");
+    let attribute = |name| browser.attribute(&heatmap, name).unwrap_or_default();
+    (attribute("data-layer"), attribute("data-head"), attribute("data-mask"))
+}
+
+/// The colour a weight is painted with (the app's viridis, nine points, linear between).
+pub fn viridis(weight: f32) -> [i64; 3] {
+    const POINTS: [[f32; 3]; 9] = [
+        [68., 1., 84.], [71., 44., 122.], [59., 81., 139.], [44., 113., 142.], [33., 144., 141.],
+        [39., 173., 129.], [92., 200., 99.], [170., 220., 50.], [253., 231., 37.],
+    ];
+    let x = weight.clamp(0.0, 1.0) * 8.0;
+    let i = (x.floor() as usize).min(7);
+    let t = x - i as f32;
+    [0, 1, 2].map(|c| (POINTS[i][c] + (POINTS[i + 1][c] - POINTS[i][c]) * t).round() as i64)
+}
+
+/// The app's diverging scale: blue below 0, white at 0, red above.
+pub fn diverging(d: f32) -> [i64; 3] {
+    let d = d.clamp(-1.0, 1.0);
+    let fade = |full: f32| (255.0 - (255.0 - full) * d.abs()).round() as i64;
+    if d >= 0.0 { [fade(178.0), fade(24.0), fade(43.0)] } else { [fade(33.0), fade(102.0), fade(172.0)] }
+}
+
+/// A canvas's pixels as [r, g, b] rows: (side, pixels).
+pub fn canvas_pixels(browser: &Browser, css: &str) -> (usize, Vec<[i64; 3]>) {
+    let found = browser.execute(
+        "const c = document.querySelector(arguments[0]);
+         return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];",
+        vec![serde_json::json!(css)],
+    );
+    let rgba: Vec<i64> = found[1].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    (found[0].as_u64().unwrap() as usize, rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect())
+}
+
+pub fn assert_pixels(what: &str, pixels: &[[i64; 3]], expected: impl Iterator<Item = [i64; 3]>) {
+    for (i, (got, want)) in pixels.iter().zip(expected).enumerate() {
+        assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1), "{what}: pixel {i} is {got:?}, expected {want:?}");
+    }
+}
