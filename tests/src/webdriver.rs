@@ -24,6 +24,11 @@ pub struct Element {
 }
 
 impl Element {
+    /// The element a script returned.
+    pub fn from_reference(value: &Value) -> Self {
+        Element { id: value[ELEMENT].as_str().expect("a script returned an element").to_string() }
+    }
+
     /// The element as a script argument.
     pub fn as_arg(&self) -> Value {
         json!({ELEMENT: self.id})

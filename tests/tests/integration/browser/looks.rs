@@ -52,3 +52,26 @@ fn the_theme_follows_the_system() {
         }
     }
 }
+
+#[test]
+fn every_control_is_reachable_with_the_tab_key() {
+    const TAB: &str = "\u{E004}";
+    let browser = open_page();
+    wait_for_run(&browser);
+    let input = browser.by_test_id("prompt-input");
+    browser.click(&input);
+    let mut reached = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let active = browser.execute("return document.activeElement", vec![]);
+        let element = attnscope_tests::webdriver::Element::from_reference(&active);
+        browser.type_text(&element, TAB);
+        let id = browser.execute("return document.activeElement.dataset.testid || document.activeElement.tagName", vec![]);
+        reached.insert(id.as_str().unwrap_or_default().to_string());
+    }
+    for id in [
+        "model-select", "layer-select", "head-select", "mask-select", "table-toggle", "copy-link", "token",
+        "head-grid", "tab-heatmap", "tab-lines", "tab-table", "tab-math", "colour-scale", "compare-toggle",
+    ] {
+        assert!(reached.contains(id), "{id} is not reached by Tab; reached: {reached:?}");
+    }
+}
