@@ -2,4 +2,5 @@
 //! per-head summaries. No tensors here: numbers in, numbers out.
 
 pub mod arithmetic;
+pub mod heads;
 pub mod summary;

@@ -1,0 +1,179 @@
+//! What each head does, as TransformerLens's head detector scores it, plus a few
+//! plain summaries. Pure functions over one head's map ([query, key] row-major).
+//!
+//! The detector's default `mul` measure: zero the excluded cells (the first key,
+//! the diagonal) if asked, then score = Σ(A ⊙ P) / Σ A, the share of the head's
+//! attention that falls on the pattern P's cells.
+
+/// Options of the detector, as TransformerLens names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exclusions {
+    /// Leave out attention to the first token (often a sink).
+    pub exclude_bos: bool,
+    /// Leave out attention to the query's own token.
+    pub exclude_current_token: bool,
+}
+
+/// Which cells a pattern holds: `pattern(query, key)` for the keys a query may see.
+type Pattern<'a> = &'a dyn Fn(usize, usize) -> bool;
+
+/// The `mul` score of `map` ([n, n]) against `pattern`.
+fn detector_score(map: &[f32], n: usize, pattern: Pattern, exclusions: Exclusions) -> f32 {
+    let (mut on_pattern, mut total) = (0.0f64, 0.0f64);
+    for q in 0..n {
+        for k in 0..n {
+            let excluded = (exclusions.exclude_bos && k == 0) || (exclusions.exclude_current_token && k == q);
+            if excluded {
+                continue;
+            }
+            let w = map[q * n + k] as f64;
+            total += w;
+            // Every pattern is lower-triangular (TransformerLens takes `tril` of each).
+            if k <= q && pattern(q, k) {
+                on_pattern += w;
+            }
+        }
+    }
+    if total > 0.0 {
+        (on_pattern / total) as f32
+    } else {
+        0.0
+    }
+}
+
+/// Previous-token score: attention on the key just before the query.
+pub fn previous_token(map: &[f32], n: usize, exclusions: Exclusions) -> f32 {
+    detector_score(map, n, &|q, k| k + 1 == q, exclusions)
+}
+
+/// Duplicate-token score: attention on earlier occurrences of the query's own token.
+pub fn duplicate_token(map: &[f32], ids: &[u32], exclusions: Exclusions) -> f32 {
+    detector_score(map, ids.len(), &|q, k| k < q && ids[k] == ids[q], exclusions)
+}
+
+/// Induction score: attention on the token right after an earlier occurrence of the
+/// query's token (the duplicate pattern shifted one key to the right).
+pub fn induction(map: &[f32], ids: &[u32], exclusions: Exclusions) -> f32 {
+    detector_score(map, ids.len(), &|q, k| k >= 1 && k - 1 < q && ids[k - 1] == ids[q], exclusions)
+}
+
+/// Attention-sink score: mean attention on key 0.
+pub fn first_token(map: &[f32], n: usize) -> f32 {
+    (0..n).map(|q| map[q * n]).sum::<f32>() / n.max(1) as f32
+}
+
+/// Current-token score: mean of the diagonal.
+pub fn current_token(map: &[f32], n: usize) -> f32 {
+    (0..n).map(|q| map[q * n + q]).sum::<f32>() / n.max(1) as f32
+}
+
+/// Mean entropy of the rows, in bits: 0 for one-hot rows, log2(k) for a row spread
+/// evenly over k keys.
+pub fn mean_entropy_bits(map: &[f32], n: usize) -> f32 {
+    let row_entropy = |row: &[f32]| -> f32 { row.iter().filter(|&&w| w > 0.0).map(|&w| -w * w.log2()).sum() };
+    map.chunks(n.max(1)).map(row_entropy).sum::<f32>() / n.max(1) as f32
+}
+
+/// Every score of one head.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeadScores {
+    pub layer: usize,
+    pub head: usize,
+    pub previous_token: f32,
+    pub duplicate_token: f32,
+    pub induction: f32,
+    pub first_token: f32,
+    pub current_token: f32,
+    pub entropy_bits: f32,
+}
+
+/// Scores every head of a report, in (layer, head) order.
+pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> Vec<HeadScores> {
+    let maps = &report.attention;
+    let n = maps.tokens();
+    let ids: Vec<u32> = report.tokens.iter().map(|t| t.id).collect();
+    (0..maps.layers())
+        .flat_map(|layer| (0..maps.heads()).map(move |head| (layer, head)))
+        .map(|(layer, head)| {
+            let map = maps.head(layer, head);
+            HeadScores {
+                layer,
+                head,
+                previous_token: previous_token(map, n, exclusions),
+                duplicate_token: duplicate_token(map, &ids, exclusions),
+                induction: induction(map, &ids, exclusions),
+                first_token: first_token(map, n),
+                current_token: current_token(map, n),
+                entropy_bits: mean_entropy_bits(map, n),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A causal map whose every query puts all its weight on one key: `key_of(query)`.
+    fn one_hot(n: usize, key_of: impl Fn(usize) -> usize) -> Vec<f32> {
+        let mut map = vec![0.0; n * n];
+        for q in 0..n {
+            map[q * n + key_of(q)] = 1.0;
+        }
+        map
+    }
+
+    /// The causal uniform map: query q spreads over keys 0..=q.
+    fn uniform(n: usize) -> Vec<f32> {
+        (0..n).flat_map(|q| (0..n).map(move |k| if k <= q { 1.0 / (q + 1) as f32 } else { 0.0 })).collect()
+    }
+
+    const NONE: Exclusions = Exclusions { exclude_bos: false, exclude_current_token: false };
+
+    #[test]
+    fn a_perfect_previous_token_head_scores_one() {
+        // Query 0 has no previous token and looks at itself; leave the current token out.
+        let map = one_hot(5, |q| q.saturating_sub(1));
+        let exclude_self = Exclusions { exclude_current_token: true, ..NONE };
+        assert_eq!(previous_token(&map, 5, exclude_self), 1.0);
+        // Counted in, that one self-look is 1 of 5 rows.
+        assert_eq!(previous_token(&map, 5, NONE), 0.8);
+        assert_eq!(current_token(&map, 5), 0.2);
+        assert_eq!(first_token(&map, 5), 0.4);
+        assert_eq!(mean_entropy_bits(&map, 5), 0.0);
+    }
+
+    #[test]
+    fn a_uniform_head_scores_what_it_must() {
+        // n = 4, query q spreads 1/(q+1) over q+1 keys. Previous-token cells (q, q-1)
+        // hold 1/2 + 1/3 + 1/4; the map sums to 4.
+        let map = uniform(4);
+        let expected = (1.0 / 2.0 + 1.0 / 3.0 + 1.0 / 4.0) / 4.0;
+        assert!((previous_token(&map, 4, NONE) - expected).abs() < 1e-6);
+        // Sink: (1 + 1/2 + 1/3 + 1/4) / 4, the same as the diagonal.
+        let sink = (1.0 + 0.5 + 1.0 / 3.0 + 0.25) / 4.0;
+        assert!((first_token(&map, 4) - sink).abs() < 1e-6);
+        assert!((current_token(&map, 4) - sink).abs() < 1e-6);
+        // Entropy: rows of 1, 2, 3, 4 equal weights: (0 + 1 + log2 3 + 2) / 4 bits.
+        let bits = (0.0 + 1.0 + 3f32.log2() + 2.0) / 4.0;
+        assert!((mean_entropy_bits(&map, 4) - bits).abs() < 1e-5);
+    }
+
+    #[test]
+    fn induction_and_duplicate_heads_on_a_repeated_sequence() {
+        // A B C A B C: in the second copy, query 3 (A) duplicates key 0 and inducts to key 1.
+        let ids = [10, 11, 12, 10, 11, 12];
+        let n = ids.len();
+        let inducting = one_hot(n, |q| if q >= 3 { q - 2 } else { 0 });
+        let duplicating = one_hot(n, |q| if q >= 3 { q - 3 } else { 0 });
+        let no_bos = Exclusions { exclude_bos: true, ..NONE };
+        assert_eq!(induction(&inducting, &ids, no_bos), 1.0);
+        assert_eq!(duplicate_token(&inducting, &ids, no_bos), 0.0);
+        // The duplicating head's second-copy queries all land on key 0..=2; leaving out
+        // key 0 leaves keys 1 and 2 (queries 4 and 5), both duplicates.
+        assert_eq!(duplicate_token(&duplicating, &ids, no_bos), 1.0);
+        assert_eq!(induction(&duplicating, &ids, no_bos), 0.0);
+        // Counted in, the first copy's look at key 0 is no induction: 3 of 6 rows score.
+        assert_eq!(induction(&inducting, &ids, NONE), 0.5);
+    }
+}
