@@ -45,11 +45,34 @@ pub struct Model {
     info: ModelInfo,
     network: Box<dyn Network>,
     tokenizer: Option<TextTokenizer>,
+    /// The beginning-of-sequence token the model was trained with, when its files name one.
+    bos: Option<u32>,
 }
 
 impl Model {
     pub(crate) fn new(info: ModelInfo, network: Box<dyn Network>, tokenizer: Option<TextTokenizer>) -> Self {
-        Self { info, network, tokenizer }
+        Self { info, network, tokenizer, bos: None }
+    }
+
+    /// Names the beginning-of-sequence token (ignored when it is not in the vocabulary).
+    pub(crate) fn with_bos(mut self, bos: Option<u32>) -> Self {
+        self.bos = bos.filter(|&id| (id as usize) < self.info.vocab_size);
+        self
+    }
+
+    /// The tokens that frame any input: what the tokenizer puts before and after a text
+    /// ([CLS] … [SEP] for BERT), or else the beginning-of-sequence token before it.
+    pub fn frame(&self) -> (Vec<u32>, Vec<u32>) {
+        let from_tokenizer = self.tokenizer.as_ref().and_then(|t| t.encode("a", usize::MAX).ok()).map(|(tokens, _)| {
+            let first_text = tokens.iter().position(|t| t.span.is_some()).unwrap_or(tokens.len());
+            let last_text = tokens.iter().rposition(|t| t.span.is_some()).map_or(first_text, |i| i + 1);
+            let ids = |range: &[Token]| range.iter().map(|t| t.id).collect::<Vec<_>>();
+            (ids(&tokens[..first_text]), ids(&tokens[last_text..]))
+        });
+        match from_tokenizer {
+            Some((before, after)) if !before.is_empty() || !after.is_empty() => (before, after),
+            _ => (self.bos.into_iter().collect(), Vec::new()),
+        }
     }
 
     /// Loads a GGUF file (weights and tokenizer) from its bytes.
@@ -176,5 +199,26 @@ impl Model {
                 probability: (((logits[i] - max) as f64).exp() / total) as f32,
             })
             .collect()
+    }
+}
+
+impl Model {
+    /// Runs the induction probe (see [`analysis::probe`]) once per seed under the causal
+    /// mask and returns every head's mean scores; `progress(done, total)` after each run.
+    pub fn induction_probe(
+        &self,
+        spec: &analysis::probe::ProbeSpec,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<analysis::probe::ProbeScores>> {
+        use analysis::probe::{mean_scores, probe_ids, score_probe};
+        let (before, after) = self.frame();
+        let mut runs = Vec::with_capacity(spec.seeds.len());
+        for (done, &seed) in spec.seeds.iter().enumerate() {
+            let ids = probe_ids(&before, &after, self.info.vocab_size, spec.length, seed);
+            let report = self.run_ids(&ids, Mask::Causal)?;
+            runs.push(score_probe(&report.attention, before.len(), spec.length));
+            progress(done + 1, spec.seeds.len());
+        }
+        Ok(mean_scores(&runs))
     }
 }

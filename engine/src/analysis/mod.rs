@@ -3,4 +3,5 @@
 
 pub mod arithmetic;
 pub mod heads;
+pub mod probe;
 pub mod summary;

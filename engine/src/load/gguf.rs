@@ -98,5 +98,6 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
         EngineError::Compute(e) => EngineError::BadModelFile(first_line(&e)),
         other => other,
     })?;
-    Ok(Model::new(info, Box::new(network), tokenizer))
+    let bos = metadata.get("tokenizer.ggml.bos_token_id").and_then(|v| v.to_u32().ok());
+    Ok(Model::new(info, Box::new(network), tokenizer).with_bos(bos))
 }

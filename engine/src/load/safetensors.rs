@@ -15,6 +15,8 @@ use crate::Model;
 #[derive(Deserialize)]
 struct ModelType {
     model_type: Option<String>,
+    #[serde(default)]
+    bos_token_id: Option<u32>,
 }
 
 fn parse<'a, T: Deserialize<'a>>(config: &'a [u8]) -> Result<T> {
@@ -23,9 +25,9 @@ fn parse<'a, T: Deserialize<'a>>(config: &'a [u8]) -> Result<T> {
 
 /// Loads a model from config.json, model.safetensors and, when there is one, tokenizer.json.
 pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>) -> Result<Model> {
-    let model_type = parse::<ModelType>(config)?
-        .model_type
-        .ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
+    let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
+    let model_type =
+        model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
     if !matches!(model_type.as_str(), "bert" | "gpt2") {
         return Err(EngineError::UnsupportedArchitecture(model_type));
     }
@@ -70,5 +72,5 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
         }
         other => return Err(EngineError::UnsupportedArchitecture(other.into())),
     };
-    Ok(Model::new(info, network, tokenizer))
+    Ok(Model::new(info, network, tokenizer).with_bos(bos_token_id))
 }

@@ -107,3 +107,49 @@ fn help_lists_the_usage() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("usage: attnscope run --model NAME_OR_PATH"));
 }
+
+#[test]
+fn scores_rank_the_heads_on_the_induction_probe_as_the_engine_does() {
+    use engine::analysis::probe::ProbeSpec;
+    let output = attnscope(&["scores", "--model", "smollm2-135m", "--probe", "induction", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rows.len(), 270);
+    let induction: Vec<f64> = rows.iter().map(|r| r["induction"].as_f64().unwrap()).collect();
+    assert!(induction.windows(2).all(|w| w[0] >= w[1]), "ranked by induction, highest first");
+
+    // The same numbers as the engine's own probe, in the same order.
+    let mut native = shared_model("smollm2-135m").induction_probe(&ProbeSpec::default(), |_, _| {}).unwrap();
+    native.sort_by(|a, b| b.induction.total_cmp(&a.induction));
+    for (row, head) in rows.iter().zip(&native) {
+        assert_eq!((row["layer"].as_u64().unwrap() as usize, row["head"].as_u64().unwrap() as usize), (head.layer, head.head));
+        assert_eq!(row["induction"].as_f64().unwrap() as f32, head.induction);
+    }
+    // And the top head is one the reference maps' own probe ranks highest too
+    // (there: L18H7 0.97, L17H3 0.93, L18H6 0.87, L17H4 0.83).
+    let top = (rows[0]["layer"].as_u64().unwrap(), rows[0]["head"].as_u64().unwrap());
+    assert!([(18, 7), (17, 3), (18, 6), (17, 4)].contains(&top), "top induction head {top:?}");
+    assert!(induction[0] > 0.8, "a real induction head: {}", induction[0]);
+}
+
+#[test]
+fn scores_on_a_text_print_a_ranked_table() {
+    let output = attnscope(&["scores", "--model", "all-minilm-l6-v2", "--text", "The cat sat. The cat sat.", "--sort", "previous_token"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["rank", "layer", "head", "induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"]);
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 6 * 12);
+    assert!(rows.windows(2).all(|w| w[0][4] >= w[1][4]), "ranked by previous_token");
+    assert_eq!(rows[0][0], 1.0);
+}
+
+#[test]
+fn scores_usage_errors_exit_2_with_one_line() {
+    assert_input_error(&["scores", "--model", "all-minilm-l6-v2"], "give --probe induction or --text TEXT");
+    assert_input_error(&["scores", "--model", "all-minilm-l6-v2", "--probe", "copying"], "unknown probe `copying`");
+    assert_input_error(&["scores", "--model", "all-minilm-l6-v2", "--probe", "induction", "--sort", "entropy_bits"], "cannot sort by `entropy_bits`");
+    assert_input_error(&["scores", "--model", "all-minilm-l6-v2", "--probe", "induction", "--seeds", "0"], "--seeds takes a positive whole number");
+}

@@ -1,7 +1,8 @@
 //! attnscope on the command line: run a text through a real model and print
-//! every head's attention as the report's JSON.
+//! every head's attention as the report's JSON, or every head's scores.
 //!
 //!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--out FILE]
+//!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
 //! 1 when the computation itself fails.
@@ -12,6 +13,8 @@ use std::process::ExitCode;
 
 use engine::{EngineError, Mask, Model};
 
+mod scores;
+
 const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--max-tokens N] [--out FILE]
   NAME_OR_PATH  smollm2-135m or all-minilm-l6-v2 (from assets/models), a .gguf file,
                 or a folder with config.json + model.safetensors (+ tokenizer.json)
@@ -19,10 +22,19 @@ const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|no
   --text        the text to tokenize and run
   --ids         comma-separated token ids, run as they are
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
-  --out         write the JSON report to FILE instead of stdout";
+  --out         write the JSON report to FILE instead of stdout
+
+usage: attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
+                        [--mask causal|none] [--seeds N] [--length N]
+  --probe       induction: a first token, N random tokens, the same N again (--length, default 50),
+                once per seed (--seeds, default 4); scores: induction, previous_token
+  --text        score the heads on a text: previous_token, duplicate_token, induction (TransformerLens's
+                head detector, mul measure), first_token, current_token, entropy_bits
+  --sort        the score to rank by (default induction)
+  --json        print the ranked scores as JSON instead of a table";
 
 /// What went wrong, and so which exit status to give.
-enum Failure {
+pub(crate) enum Failure {
     /// The user's words or files: exit 2.
     Input(String),
     /// The computation: exit 1.
@@ -52,8 +64,12 @@ enum Input {
     Ids(Vec<u32>),
 }
 
+/// A usage error: the message and where to read more.
+pub(crate) fn usage(message: String) -> Failure {
+    Failure::Input(format!("{message} (see `attnscope --help`)"))
+}
+
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
-    let usage = |msg: String| Failure::Input(format!("{msg} (see `attnscope --help`)"));
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -103,7 +119,7 @@ fn model_dirs() -> Vec<PathBuf> {
 }
 
 /// A path that exists is loaded as it is; otherwise the name is looked up in the model folders.
-fn load_model(name_or_path: &str) -> Result<Model, Failure> {
+pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
     let path = Path::new(name_or_path);
     if path.exists() {
         let name = path.file_stem().map_or(name_or_path.into(), |s| s.to_string_lossy().into_owned());
@@ -140,11 +156,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(run),
+        Some("scores") => scores::parse(&args[1..]).and_then(scores::run).and_then(|text| {
+            std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))
+        }),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the command is `run` (see `attnscope --help`)"))),
+        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run` and `scores` (see `attnscope --help`)"))),
         None => Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into())),
     };
     match result {

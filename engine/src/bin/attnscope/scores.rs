@@ -1,0 +1,123 @@
+//! `attnscope scores`: every head's scores, ranked, on the induction probe or on a text.
+//!
+//!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
+//!                      [--mask causal|none] [--seeds N] [--length N]
+
+use engine::analysis::heads::{score_report, Exclusions};
+use engine::analysis::probe::ProbeSpec;
+use engine::Mask;
+use serde_json::Value;
+
+use super::{load_model, usage, Failure};
+
+/// The parsed `scores` command.
+pub struct ScoresArgs {
+    model: String,
+    source: Source,
+    sort: String,
+    json: bool,
+    mask: Option<Mask>,
+}
+
+enum Source {
+    Probe(ProbeSpec),
+    Text(String),
+}
+
+impl Source {
+    /// The scores each source gives, in the order the table shows them.
+    fn keys(&self) -> &'static [&'static str] {
+        match self {
+            Source::Probe(_) => &["induction", "previous_token"],
+            Source::Text(_) => &["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"],
+        }
+    }
+}
+
+fn positive(flag: &str, value: &str) -> Result<usize, Failure> {
+    value.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("{flag} takes a positive whole number, not `{value}`")))
+}
+
+pub fn parse(args: &[String]) -> Result<ScoresArgs, Failure> {
+    let (mut model, mut probe, mut text, mut sort, mut json, mut mask) = (None, None, None, None, false, None);
+    let mut spec = ProbeSpec::default();
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--model" => model = Some(value()?),
+            "--probe" => probe = Some(value()?),
+            "--text" => text = Some(value()?),
+            "--sort" => sort = Some(value()?),
+            "--json" => json = true,
+            "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
+            "--seeds" => spec.seeds = (0..positive(flag, &value()?)? as u64).collect(),
+            "--length" => spec.length = positive(flag, &value()?)?,
+            other => return Err(usage(format!("unknown argument `{other}`"))),
+        }
+    }
+    let source = match (probe.as_deref(), text) {
+        (Some("induction"), None) => Source::Probe(spec),
+        (Some(other), None) => return Err(usage(format!("unknown probe `{other}`: the probe is `induction`"))),
+        (None, Some(text)) => Source::Text(text),
+        (Some(_), Some(_)) => return Err(usage("give --probe or --text, not both".into())),
+        (None, None) => return Err(usage("give --probe induction or --text TEXT".into())),
+    };
+    let model = model.ok_or_else(|| usage("--model is required".into()))?;
+    let sort = sort.unwrap_or_else(|| "induction".into());
+    if !source.keys().contains(&sort.as_str()) {
+        return Err(usage(format!("cannot sort by `{sort}`: the scores here are {}", source.keys().join(", "))));
+    }
+    Ok(ScoresArgs { model, source, sort, json, mask })
+}
+
+/// Every head's scores as JSON objects ({layer, head, score…}), in (layer, head) order.
+fn scores(args: &ScoresArgs) -> Result<Vec<Value>, Failure> {
+    let model = load_model(&args.model)?;
+    let rows: Vec<Value> = match &args.source {
+        Source::Probe(spec) => {
+            let scores = model.induction_probe(spec, |done, total| eprintln!("probe: run {done} of {total}"))?;
+            scores.iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
+        }
+        Source::Text(text) => {
+            let report = model.run_text(text, args.mask.unwrap_or_else(|| model.native_mask()), None)?;
+            // TransformerLens's defaults: nothing left out.
+            score_report(&report, Exclusions::default()).iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
+        }
+    };
+    Ok(rows)
+}
+
+/// Sorts by `key`, highest first.
+fn rank(mut rows: Vec<Value>, key: &str) -> Vec<Value> {
+    let score = |row: &Value| row[key].as_f64().unwrap_or(f64::NEG_INFINITY);
+    rows.sort_by(|a, b| score(b).total_cmp(&score(a)));
+    rows
+}
+
+/// A plain table: rank, layer, head, then each score with four decimals.
+fn table(rows: &[Value], keys: &[&str]) -> String {
+    let mut out = format!("{:>4} {:>5} {:>4}", "rank", "layer", "head");
+    for key in keys {
+        out.push_str(&format!(" {key:>15}"));
+    }
+    out.push('\n');
+    for (rank, row) in rows.iter().enumerate() {
+        let index = |name: &str| row[name].as_u64().unwrap_or_default();
+        out.push_str(&format!("{:>4} {:>5} {:>4}", rank + 1, index("layer"), index("head")));
+        for key in keys {
+            out.push_str(&format!(" {:>15.4}", row[*key].as_f64().unwrap_or(f64::NAN)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn run(args: ScoresArgs) -> Result<String, Failure> {
+    let rows = rank(scores(&args)?, &args.sort);
+    if args.json {
+        Ok(serde_json::to_string(&rows).map_err(|e| Failure::Internal(e.to_string()))? + "\n")
+    } else {
+        Ok(table(&rows, args.source.keys()))
+    }
+}
