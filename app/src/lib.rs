@@ -21,7 +21,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, Status, Tab};
 
-use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, StatusLine, TokenStrip};
+use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, ScoresPanel, StatusLine, TokenStrip};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 
@@ -155,6 +155,7 @@ pub fn App() -> impl IntoView {
                     <HeadDetail />
                     <CompareView />
                     <NextTokens />
+                    <ScoresPanel />
                 </section>
             </div>
         </main>

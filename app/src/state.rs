@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
@@ -80,6 +81,10 @@ pub struct AppState {
     pub grid_colour: RwSignal<GridColour>,
     /// Every head's look-ahead mass, [layer][head], while both masks' reports are there.
     pub lookahead: Memo<Option<Vec<Vec<f32>>>>,
+    /// Every head's scores on the current text, in (layer, head) order.
+    pub head_scores: Memo<Option<Vec<HeadScores>>>,
+    /// The value each thumbnail shows as a flat colour, [layer][head]; `None` while they show maps.
+    pub grid_values: Memo<Option<Vec<Vec<f32>>>>,
     /// The token under the pointer in the token strip.
     pub hovered_token: RwSignal<Option<usize>>,
     /// The token clicked in the token strip (or chosen as the arithmetic's query).
@@ -97,6 +102,8 @@ pub enum GridColour {
     Maps,
     /// Each head's look-ahead mass in the unmasked run (a flat colour).
     Lookahead,
+    /// One of each head's scores on the current text (a flat colour), by name.
+    Score(&'static str),
 }
 
 
@@ -148,6 +155,18 @@ impl AppState {
                 .find(|r| r.mask == Mask::None)
                 .map(|unmasked| engine::analysis::summary::lookahead_mass(&unmasked.attention))
         });
+        // TransformerLens's defaults: nothing left out.
+        let head_scores = Memo::new(move |_| report.get().map(|r| score_report(&r, Exclusions::default())));
+        let grid_colour = RwSignal::new(GridColour::Maps);
+        let grid_values = Memo::new(move |_| match grid_colour.get() {
+            GridColour::Maps => None,
+            GridColour::Lookahead => lookahead.get(),
+            GridColour::Score(name) => {
+                let heads = report.with(|r| r.as_ref().map(|r| r.model.heads))?.max(1);
+                let values: Vec<f32> = head_scores.get()?.iter().map(|s| s.get(name).unwrap_or(0.0)).collect();
+                Some(values.chunks(heads).map(<[f32]>::to_vec).collect())
+            }
+        });
         Self {
             catalog: RwSignal::new(Vec::new()),
             model: RwSignal::new(initial.model),
@@ -163,7 +182,9 @@ impl AppState {
             compare: RwSignal::new(false),
             compare_report,
             lookahead,
-            grid_colour: RwSignal::new(GridColour::Maps),
+            grid_colour,
+            head_scores,
+            grid_values,
             hovered_token: RwSignal::new(None),
             pinned_token: RwSignal::new(initial.token),
             copied_link: RwSignal::new(None),

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::head_grid::paint_pixels;
 use super::FocusBands;
 use crate::colormap::{diverging, viridis};
-use crate::{AppState, GridColour};
+use crate::AppState;
 
 /// A small map painted a pixel per weight, with a caption.
 #[component]
@@ -97,19 +97,6 @@ pub fn CompareView() -> impl IntoView {
                 >
                     {move || if state.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
                 </button>
-                <label class="picker">
-                    <span class="label">"Grid shows"</span>
-                    <select data-testid="grid-colour" on:change=move |ev| {
-                        let lookahead = event_target_value(&ev) == "lookahead";
-                        if lookahead {
-                            state.compare.set(true); // the look-ahead mass needs the unmasked run
-                        }
-                        state.grid_colour.set(if lookahead { GridColour::Lookahead } else { GridColour::Maps });
-                    }>
-                        <option value="maps">"each head's map"</option>
-                        <option value="lookahead">"look-ahead mass (mask off)"</option>
-                    </select>
-                </label>
             </div>
             <Show when=move || state.compare.get()>
                 <div class="compare-view" data-testid="compare-view">

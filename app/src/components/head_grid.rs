@@ -8,7 +8,9 @@ use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
 
+use super::scores::title;
 use super::FocusBands;
+use engine::analysis::heads::HeadScores;
 use crate::colormap::viridis;
 use crate::{AppState, GridColour};
 
@@ -35,11 +37,11 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
-        if state.grid_colour.get() == GridColour::Lookahead {
-            // One flat colour: the head's look-ahead mass, on the scale of the largest.
-            if let Some(mass) = state.lookahead.get() {
-                let value = mass.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
-                let top = mass.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
+        if state.grid_colour.get() != GridColour::Maps {
+            // One flat colour: the head's value (look-ahead mass, a score) on the scale of the largest.
+            if let Some(values) = state.grid_values.get() {
+                let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
+                let top = values.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
                 paint_pixels(&canvas, &[value / top], 1, &viridis);
             }
             return;
@@ -92,6 +94,18 @@ fn LayerMean(layer: usize) -> impl IntoView {
     }
 }
 
+/// Colours the grid by `choice`: `maps`, `lookahead` or a score's name.
+fn pick_colouring(state: AppState, choice: &str) {
+    let colouring = match choice {
+        "lookahead" => {
+            state.compare.set(true); // the look-ahead mass needs the unmasked run
+            GridColour::Lookahead
+        }
+        name => HeadScores::NAMES.into_iter().find(|n| *n == name).map_or(GridColour::Maps, GridColour::Score),
+    };
+    state.grid_colour.set(colouring);
+}
+
 /// The grid of every head.
 #[component]
 pub fn HeadGrid() -> impl IntoView {
@@ -130,6 +144,16 @@ pub fn HeadGrid() -> impl IntoView {
             <section class="model-view" aria-label="Every head">
                 <h2>"Every head"</h2>
                 <p class="hint">"Click a head, or focus the grid and use the arrow keys. The last column is each layer's mean."</p>
+                <label class="picker grid-picker">
+                    <span class="label">"Grid shows"</span>
+                    <select data-testid="score-select" on:change=move |ev| pick_colouring(state, &event_target_value(&ev))>
+                        <option value="maps" selected=move || state.grid_colour.get() == GridColour::Maps>"each head's map"</option>
+                        <option value="lookahead" selected=move || state.grid_colour.get() == GridColour::Lookahead>"look-ahead mass (mask off)"</option>
+                        {HeadScores::NAMES.map(|name| view! {
+                            <option value=name selected=move || state.grid_colour.get() == GridColour::Score(name)>{title(name)}</option>
+                        })}
+                    </select>
+                </label>
                 <div
                     data-testid="head-grid"
                     class="head-grid"

@@ -87,6 +87,25 @@ pub struct HeadScores {
     pub entropy_bits: f32,
 }
 
+impl HeadScores {
+    /// The scores' names, as the CLI and the page show them.
+    pub const NAMES: [&'static str; 6] =
+        ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"];
+
+    /// A score by its name.
+    pub fn get(&self, name: &str) -> Option<f32> {
+        Some(match name {
+            "induction" => self.induction,
+            "previous_token" => self.previous_token,
+            "duplicate_token" => self.duplicate_token,
+            "first_token" => self.first_token,
+            "current_token" => self.current_token,
+            "entropy_bits" => self.entropy_bits,
+            _ => return None,
+        })
+    }
+}
+
 /// Scores every head of a report, in (layer, head) order.
 pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> Vec<HeadScores> {
     let maps = &report.attention;

@@ -3,7 +3,7 @@
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!                      [--mask causal|none] [--seeds N] [--length N]
 
-use engine::analysis::heads::{score_report, Exclusions};
+use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::analysis::probe::ProbeSpec;
 use engine::Mask;
 use serde_json::Value;
@@ -29,7 +29,7 @@ impl Source {
     fn keys(&self) -> &'static [&'static str] {
         match self {
             Source::Probe(_) => &["induction", "previous_token"],
-            Source::Text(_) => &["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"],
+            Source::Text(_) => &HeadScores::NAMES,
         }
     }
 }

@@ -49,7 +49,7 @@ fn comparing_masks_shows_both_maps_their_difference_and_the_lookahead_mass() {
     keep_screenshot_of(&browser, "compare", Some("compare-view"));
 
     // The grid coloured by that mass: each thumbnail one colour, the largest mass brightest.
-    choose(&browser, "grid-colour", "lookahead");
+    choose(&browser, "score-select", "lookahead");
     let top = mass.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
     for (layer, head) in [(0, 0), (10, 2), (29, 8)] {
         let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");

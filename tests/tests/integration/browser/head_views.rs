@@ -202,3 +202,50 @@ fn the_colour_scale_can_be_chosen() {
     });
     assert!((pixel[0] - expected).abs() <= 1, "grey {} for weight {}", pixel[0], native.attention.weight(0, 0, 5, 0));
 }
+
+#[test]
+fn the_scores_panel_ranks_every_head_as_the_engine_does_and_colours_the_grid() {
+    use engine::analysis::heads::{score_report, Exclusions};
+    let browser = open_page();
+    wait_for_run(&browser);
+    let text = "The cat sat on the mat. The cat sat on the mat.";
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
+    let native = score_report(&report, Exclusions::default());
+
+    choose(&browser, "score-select", "previous_token");
+    let read = |browser: &Browser| {
+        browser.execute(
+            "return [...document.querySelectorAll('[data-testid=scores-table] tbody tr')].map(tr =>
+                [+tr.dataset.layer, +tr.dataset.head, +tr.querySelector('td[data-score=previous_token]').textContent,
+                 +tr.querySelector('td[data-score=induction]').textContent]);",
+            vec![],
+        )
+    };
+    let rows = browser.wait_for("the new text's scores", Duration::from_secs(30), || {
+        let rows = read(&browser);
+        let rows = rows.as_array().unwrap().clone();
+        let (layer, head) = (rows[0][0].as_u64().unwrap() as usize, rows[0][1].as_u64().unwrap() as usize);
+        let expected = native.iter().find(|s| (s.layer, s.head) == (layer, head)).unwrap();
+        ((rows[0][2].as_f64().unwrap() as f32 - expected.previous_token).abs() < 1e-3).then_some(rows)
+    });
+    assert_eq!(rows.len(), 270);
+    let shown: Vec<f32> = rows.iter().map(|r| r[2].as_f64().unwrap() as f32).collect();
+    assert!(shown.windows(2).all(|w| w[0] >= w[1]), "sorted by previous_token");
+    for row in &rows {
+        let (layer, head) = (row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize);
+        let expected = &native[layer * 9 + head];
+        assert!((row[2].as_f64().unwrap() as f32 - expected.previous_token).abs() < 1e-3, "L{layer}H{head} previous");
+        assert!((row[3].as_f64().unwrap() as f32 - expected.induction).abs() < 1e-3, "L{layer}H{head} induction");
+    }
+    // The grid shows the score: the top head brightest.
+    let top = native.iter().map(|s| s.previous_token).fold(f32::MIN_POSITIVE, f32::max);
+    let (layer, head) = (rows[0][0].as_u64().unwrap(), rows[0][1].as_u64().unwrap());
+    let (side, pixels) = canvas_pixels(&browser, &format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas"));
+    assert_eq!(side, 1);
+    assert_pixels("top thumb", &pixels, std::iter::once(viridis(native[layer as usize * 9 + head as usize].previous_token / top)));
+    // A row selects its head.
+    browser.click(&browser.find_all("[data-testid=scores-table] tbody tr").remove(0));
+    assert_eq!(heatmap_attributes(&browser), (layer.to_string(), head.to_string(), "causal".into()));
+    keep_screenshot_of(&browser, "scores", Some("scores-table"));
+}
