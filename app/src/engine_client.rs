@@ -29,6 +29,12 @@ impl EngineClient {
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }
+                Ok((FromWorker::ProbeResult { run, scores, report, shape, offset, millis }, Some(data))) => {
+                    match reassemble(report, shape, data) {
+                        Ok(report) => FromWorker::ProbeResult { run, scores, report, shape, offset, millis },
+                        Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
+                    }
+                }
                 Ok((message, _)) => message,
                 Err(message) => FromWorker::Failed { model: String::new(), run: None, message },
             };

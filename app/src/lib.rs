@@ -19,9 +19,9 @@ use std::time::Duration;
 use engine::Mask;
 use leptos::prelude::*;
 
-pub use state::{AppState, GridColour, Status, Tab};
+pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, PromptInput, ScoresPanel, StatusLine, TokenStrip};
+use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, ScoresPanel, StatusLine, TokenStrip};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 
@@ -40,7 +40,18 @@ pub const DEBOUNCE: Duration = Duration::from_millis(300);
 struct LatestRuns {
     main: u64,
     compare: u64,
+    probe: u64,
 }
+
+impl LatestRuns {
+    fn next(&self) -> u64 {
+        self.main.max(self.compare).max(self.probe) + 1
+    }
+}
+
+/// The probe's size: TransformerLens's usual 50 random tokens, over four seeds.
+pub const PROBE_LENGTH: usize = 50;
+pub const PROBE_SEEDS: [u64; 4] = [0, 1, 2, 3];
 
 
 /// The whole page.
@@ -84,6 +95,7 @@ pub fn App() -> impl IntoView {
             return;
         };
         state.loaded.set(None);
+        state.probe.set(ProbeState::Idle);
         state.report.set(None);
         state.status.set(Status::Loading { model: model.clone(), stage: LoadStage::Fetching, loaded: 0, total: None });
         send(ToWorker::Load { model, files: entry.urls() });
@@ -110,10 +122,13 @@ pub fn App() -> impl IntoView {
             state.status.set(Status::EmptyText);
             return;
         }
-        let run = latest_run.get_value().main.max(latest_run.get_value().compare) + 1;
+        let run = latest_run.get_value().next();
         state.status.set(Status::Computing);
         let compare = state.compare.get().then_some(run + 1);
-        latest_run.set_value(LatestRuns { main: run, compare: compare.unwrap_or(0) });
+        latest_run.update_value(|latest| {
+            latest.main = run;
+            latest.compare = compare.unwrap_or(0);
+        });
         let model = info.name;
         let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer };
         send(main); // first, so the map in view comes back first
@@ -124,6 +139,20 @@ pub fn App() -> impl IntoView {
             }
             None => state.compare_report.set(None),
         }
+    });
+
+    // The induction probe, when asked for (not on the first render).
+    Effect::new(move |previous: Option<u64>| {
+        let asked = state.probe_asked.get();
+        if previous.is_some_and(|p| p != asked) {
+            if let Some((info, _)) = state.loaded.get_untracked() {
+                let run = latest_run.get_value().next();
+                latest_run.update_value(|latest| latest.probe = run);
+                state.probe.set(ProbeState::Running { done: 0, total: PROBE_SEEDS.len() });
+                send(ToWorker::Probe { run, model: info.name, length: PROBE_LENGTH, seeds: PROBE_SEEDS.to_vec() });
+            }
+        }
+        asked
     });
 
     // Debounce: the draft runs once typing pauses.
@@ -156,6 +185,7 @@ pub fn App() -> impl IntoView {
                     <CompareView />
                     <NextTokens />
                     <ScoresPanel />
+                    <ProbePanel />
                 </section>
             </div>
         </main>
@@ -191,6 +221,20 @@ fn on_answer(state: AppState, latest_run: StoredValue<LatestRuns>, worker_ready:
             } else if run == latest.compare {
                 state.compare_report.set(Some(Arc::new(report)));
             }
+        }
+        FromWorker::ProbeProgress { run, done, total } => {
+            if run == latest.probe {
+                state.probe.set(ProbeState::Running { done, total });
+            }
+        }
+        FromWorker::ProbeResult { run, scores, report, offset, millis, .. } => {
+            if run == latest.probe {
+                let outcome = ProbeOutcome { scores, report, offset, length: PROBE_LENGTH, millis };
+                state.probe.set(ProbeState::Done(Arc::new(outcome)));
+            }
+        }
+        FromWorker::Failed { run: Some(run), message, .. } if run == latest.probe => {
+            state.probe.set(ProbeState::Failed(message));
         }
         FromWorker::Failed { run, message, .. } => {
             if run.is_none_or(|run| run == latest.main || run == latest.compare) {

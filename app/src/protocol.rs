@@ -5,6 +5,7 @@
 //! `Float32Array` (flat [layer, head, query, key]), so that 270 heads of maps
 //! cross the thread boundary without being turned into text and back.
 
+use engine::analysis::probe::ProbeScores;
 use engine::{AttentionMaps, AttentionReport, Mask, ModelInfo};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ pub enum ToWorker {
     /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
     /// that layer's raw scores (the arithmetic view).
     Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize, scores_of_layer: Option<usize> },
+    /// Run the induction probe (`length` random tokens twice, one run per seed).
+    Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
 }
 
 /// What the worker answers.
@@ -32,6 +35,11 @@ pub enum FromWorker {
     Loaded { model: String, info: ModelInfo, millis: f64 },
     /// A run's report. Its attention arrives empty here and is filled in from the array beside.
     Report { run: u64, report: AttentionReport, shape: [usize; 3], millis: f64 },
+    /// The probe goes on: `done` of `total` runs.
+    ProbeProgress { run: u64, done: usize, total: usize },
+    /// The probe's scores, and its first run's report (attention beside, as for a run).
+    /// `offset`: where the random copy starts (after the model's first token).
+    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shape: [usize; 3], offset: usize, millis: f64 },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
 }

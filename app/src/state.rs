@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use engine::analysis::heads::{score_report, Exclusions, HeadScores};
+use engine::analysis::probe::ProbeScores;
 use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
@@ -91,8 +92,33 @@ pub struct AppState {
     pub pinned_token: RwSignal<Option<usize>>,
     /// A link to this view, once the Copy link button made one.
     pub copied_link: RwSignal<Option<String>>,
+    /// The induction probe's state; `probe_asked` counts the Find button's presses.
+    pub probe: RwSignal<ProbeState>,
+    pub probe_asked: RwSignal<u64>,
     /// The colour scale of the maps.
     pub colour_scale: RwSignal<ColourScale>,
+}
+
+/// Where the induction probe is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeState {
+    Idle,
+    Running { done: usize, total: usize },
+    Done(Arc<ProbeOutcome>),
+    Failed(String),
+}
+
+/// What the induction probe found.
+#[derive(Debug, PartialEq)]
+pub struct ProbeOutcome {
+    /// Every head's mean scores over the probe's runs.
+    pub scores: Vec<ProbeScores>,
+    /// The first run's report, to show the pattern.
+    pub report: AttentionReport,
+    /// Where the random copy starts, and its length.
+    pub offset: usize,
+    pub length: usize,
+    pub millis: f64,
 }
 
 /// What the head grid's thumbnails show.
@@ -189,6 +215,8 @@ impl AppState {
             pinned_token: RwSignal::new(initial.token),
             copied_link: RwSignal::new(None),
             colour_scale: RwSignal::new(ColourScale::Viridis),
+            probe: RwSignal::new(ProbeState::Idle),
+            probe_asked: RwSignal::new(0),
         }
     }
 }

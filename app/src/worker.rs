@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use engine::analysis::probe::ProbeSpec;
 use engine::{Model, RunOptions};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
@@ -78,6 +79,25 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                     Err(message) => post(&FromWorker::Failed { model, run: None, message }, None),
                 }
             });
+        }
+        ToWorker::Probe { run, model, length, seeds } => {
+            let state = state.borrow();
+            let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+                let message = format!("the model {model} is not loaded yet");
+                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+            };
+            let started = now();
+            let spec = ProbeSpec { length, seeds };
+            let progress = |done, total| post(&FromWorker::ProbeProgress { run, done, total }, None);
+            match loaded.induction_probe(&spec, progress) {
+                Ok((scores, mut report)) => {
+                    let millis = now() - started;
+                    let (shape, data) = report.attention.take_flat();
+                    let offset = loaded.frame().0.len();
+                    post(&FromWorker::ProbeResult { run, scores, report, shape, offset, millis }, Some(&data));
+                }
+                Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
+            }
         }
         ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer } => {
             let state = state.borrow();

@@ -204,21 +204,25 @@ impl Model {
 
 impl Model {
     /// Runs the induction probe (see [`analysis::probe`]) once per seed under the causal
-    /// mask and returns every head's mean scores; `progress(done, total)` after each run.
+    /// mask; returns every head's mean scores and the first seed's report (to show the
+    /// pattern); `progress(done, total)` after each run.
     pub fn induction_probe(
         &self,
         spec: &analysis::probe::ProbeSpec,
         mut progress: impl FnMut(usize, usize),
-    ) -> Result<Vec<analysis::probe::ProbeScores>> {
+    ) -> Result<(Vec<analysis::probe::ProbeScores>, AttentionReport)> {
         use analysis::probe::{mean_scores, probe_ids, score_probe};
         let (before, after) = self.frame();
         let mut runs = Vec::with_capacity(spec.seeds.len());
+        let mut first = None;
         for (done, &seed) in spec.seeds.iter().enumerate() {
             let ids = probe_ids(&before, &after, self.info.vocab_size, spec.length, seed);
             let report = self.run_ids(&ids, Mask::Causal)?;
             runs.push(score_probe(&report.attention, before.len(), spec.length));
+            first.get_or_insert(report);
             progress(done + 1, spec.seeds.len());
         }
-        Ok(mean_scores(&runs))
+        let first = first.ok_or(EngineError::NoTokens)?;
+        Ok((mean_scores(&runs), first))
     }
 }

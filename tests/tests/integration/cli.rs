@@ -119,7 +119,7 @@ fn scores_rank_the_heads_on_the_induction_probe_as_the_engine_does() {
     assert!(induction.windows(2).all(|w| w[0] >= w[1]), "ranked by induction, highest first");
 
     // The same numbers as the engine's own probe, in the same order.
-    let mut native = shared_model("smollm2-135m").induction_probe(&ProbeSpec::default(), |_, _| {}).unwrap();
+    let (mut native, _) = shared_model("smollm2-135m").induction_probe(&ProbeSpec::default(), |_, _| {}).unwrap();
     native.sort_by(|a, b| b.induction.total_cmp(&a.induction));
     for (row, head) in rows.iter().zip(&native) {
         assert_eq!((row["layer"].as_u64().unwrap() as usize, row["head"].as_u64().unwrap() as usize), (head.layer, head.head));

@@ -76,7 +76,7 @@ fn scores(args: &ScoresArgs) -> Result<Vec<Value>, Failure> {
     let model = load_model(&args.model)?;
     let rows: Vec<Value> = match &args.source {
         Source::Probe(spec) => {
-            let scores = model.induction_probe(spec, |done, total| eprintln!("probe: run {done} of {total}"))?;
+            let (scores, _) = model.induction_probe(spec, |done, total| eprintln!("probe: run {done} of {total}"))?;
             scores.iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
         }
         Source::Text(text) => {
