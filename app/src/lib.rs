@@ -21,7 +21,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, ScoresPanel, StatusLine, TokenStrip};
+use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 
@@ -184,6 +184,7 @@ pub fn App() -> impl IntoView {
                     <HeadDetail />
                     <CompareView />
                     <NextTokens />
+                    <RolloutView />
                     <ScoresPanel />
                     <ProbePanel />
                 </section>

@@ -4,4 +4,5 @@
 pub mod arithmetic;
 pub mod heads;
 pub mod probe;
+pub mod rollout;
 pub mod summary;

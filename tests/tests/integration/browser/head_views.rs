@@ -295,3 +295,40 @@ fn find_induction_heads_ranks_them_as_the_cli_does_and_shows_the_pattern() {
     assert!(first.attention.weight(layer, head, q, k) > 0.3, "the top head looks where induction says");
     keep_screenshot_of(&browser, "probe", Some("probe-view"));
 }
+
+#[test]
+fn rollout_shows_how_much_of_each_token_reaches_the_chosen_one() {
+    use engine::analysis::rollout::rollout_row;
+    let browser = open_page();
+    wait_for_run(&browser);
+    let report = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let read = |browser: &Browser| -> (u64, Vec<f32>) {
+        let view = browser.by_test_id("rollout-view");
+        let values = browser.execute(
+            "return [...arguments[0].querySelectorAll('li')].map(li => +li.dataset.value);",
+            vec![view.as_arg()],
+        );
+        let query = browser.attribute(&view, "data-query").unwrap().parse().unwrap();
+        (query, values.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect())
+    };
+    // The last token by default; a pinned token otherwise.
+    for (pin, query) in [(None, 5usize), (Some(2usize), 2usize)] {
+        if let Some(i) = pin {
+            browser.click(&browser.find_all(&format!("[data-testid=token][data-index='{i}']")).remove(0));
+        }
+        let expected = rollout_row(&report.attention, query);
+        let (shown_query, values) = browser.wait_for("the rollout", Duration::from_secs(10), || {
+            let (q, v) = read(&browser);
+            (q == query as u64).then_some((q, v))
+        });
+        assert_eq!(shown_query, query as u64);
+        assert_eq!(values.len(), 6);
+        for (i, (a, b)) in values.iter().zip(&expected).enumerate() {
+            assert!((a - b).abs() < 1e-4, "token {i}: {a} vs {b}");
+        }
+        assert!((values.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+        // Causal: nothing flows back from later tokens.
+        assert!(values[query + 1..].iter().all(|&v| v == 0.0));
+    }
+    keep_screenshot_of(&browser, "rollout", Some("rollout-view"));
+}

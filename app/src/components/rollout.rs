@@ -1,0 +1,44 @@
+//! Attention rollout for one query token: how much of each input token reaches it
+//! through every layer (head means plus the residual, multiplied across layers), as
+//! a bar over each input token. The query is the pinned token, else the last.
+
+use engine::analysis::rollout::rollout_row;
+use leptos::prelude::*;
+
+use super::token_label;
+use crate::AppState;
+
+#[component]
+pub fn RolloutView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let report = state.report.get()?;
+        let n = report.tokens.len();
+        let query = state.pinned_token.get().filter(|&q| q < n).unwrap_or(n - 1);
+        let flow = rollout_row(&report.attention, query);
+        let top = flow.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+        let bars = report
+            .tokens
+            .iter()
+            .zip(&flow)
+            .enumerate()
+            .map(|(i, (token, &value))| {
+                view! {
+                    <li data-index=i.to_string() data-value=format!("{value:.6}") title=format!("{value:.4}")>
+                        <span class="rollout-bar" style=format!("height: {:.1}%", 100.0 * value / top)></span>
+                        <span class="rollout-token">{token_label(&token.text)}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <section class="rollout" aria-label="Attention rollout">
+                <h2>"Attention rollout"</h2>
+                <p class="hint">{format!(
+                    "How much of each token reaches “{}” (token {query}) through all {} layers. Pin a token to choose another.",
+                    token_label(&report.tokens[query].text), report.attention.layers())}</p>
+                <ol class="rollout-bars" data-testid="rollout-view" data-query=query.to_string()>{bars}</ol>
+            </section>
+        })
+    }
+}
