@@ -20,22 +20,10 @@ fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
     // Every thumbnail is the head's map, a pixel per weight: check one against the engine.
     let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
     let (layer, head) = (12, 4);
-    let pixels = browser.execute(
-        "const c = document.querySelector(`[data-testid=head-thumb][data-layer='${arguments[0]}'][data-head='${arguments[1]}'] canvas`);
-         return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];",
-        vec![serde_json::json!(layer), serde_json::json!(head)],
-    );
-    assert_eq!(pixels[0], 6);
-    let rgba: Vec<i64> = pixels[1].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-    for q in 0..6 {
-        for k in 0..6 {
-            let expected = viridis(native.attention.weight(layer, head, q, k));
-            let at = (q * 6 + k) * 4;
-            for c in 0..3 {
-                assert!((rgba[at + c] - expected[c]).abs() <= 1, "pixel ({q}, {k}) is {:?}, expected {expected:?}", &rgba[at..at + 3]);
-            }
-        }
-    }
+    let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
+    let (side, pixels) = canvas_pixels(&browser, &css);
+    assert_eq!(side, 6);
+    assert_pixels("thumb 12/4", &pixels, native.attention.head(layer, head).iter().map(|&w| viridis(w)));
 
     // A click selects the head everywhere: the pickers, the heatmap, the outline.
     let thumb = browser.find_all("[data-testid=head-thumb][data-layer='4'][data-head='5']").remove(0);

@@ -174,6 +174,8 @@ pub fn canvas_pixels(browser: &Browser, css: &str) -> (usize, Vec<[i64; 3]>) {
 }
 
 pub fn assert_pixels(what: &str, pixels: &[[i64; 3]], expected: impl Iterator<Item = [i64; 3]>) {
+    let expected: Vec<[i64; 3]> = expected.collect();
+    assert_eq!(pixels.len(), expected.len(), "{what}: a pixel per expected colour");
     for (i, (got, want)) in pixels.iter().zip(expected).enumerate() {
         assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1), "{what}: pixel {i} is {got:?}, expected {want:?}");
     }
