@@ -45,24 +45,68 @@ pub fn attend(
     Ok((out, probs, keep_scores.then_some(raw)))
 }
 
+/// The length of what each token's value carries into the residual stream through
+/// each head: ‖f_h(x_j)‖ with f_h(x) = (x W_V + b_V)_h W_O,h (Kobayashi et al., 2020),
+/// W_O,h being the columns of the output projection that read head h.
+///
+/// `v`: [heads, t, d] (bias included, key/value heads repeated); `output_weight`:
+/// the output projection as a `Linear` holds it, [hidden, heads * d]. Returns [heads, t].
+pub fn value_norms(v: &Tensor, output_weight: &Tensor) -> candle_core::Result<Tensor> {
+    let (heads, _t, d) = v.dims3()?;
+    let hidden = output_weight.dim(0)?;
+    // [hidden, heads, d] -> [heads, d, hidden]: head h's slice of W_O, transposed.
+    let per_head = output_weight.reshape((hidden, heads, d))?.permute((1, 2, 0))?.contiguous()?;
+    let f = v.contiguous()?.to_dtype(DType::F32)?.matmul(&per_head.to_dtype(DType::F32)?)?; // [heads, t, hidden]
+    f.sqr()?.sum(2)?.sqrt()
+}
+
 /// What a forward pass keeps of its attention, layer after layer: every layer's
-/// probabilities, and the raw scores q·kᵀ of one layer when asked for. Every
-/// architecture attends through it, so they all keep the same things the same way.
+/// probabilities; the raw scores q·kᵀ of one layer, and every head's value norms,
+/// when asked for. Every architecture attends through it, so they all keep the same
+/// things the same way, and a plain run computes nothing it does not keep.
 pub struct Recorder {
     layer: usize,
     probabilities: Vec<f32>,
     scores_layer: Option<usize>,
     scores: Option<(usize, Vec<f32>)>,
+    /// ‖f_h(x_j)‖, flat [layer, head, token], when asked for.
+    value_norms: Option<Vec<f32>>,
+}
+
+/// What a forward pass kept: see [`Recorder::finish`].
+pub struct Recorded {
+    /// Flat [layer, head, query, key].
+    pub probabilities: Vec<f32>,
+    /// The asked-for layer's q·kᵀ, flat [head, query, key], with the head size.
+    pub scores: Option<(usize, Vec<f32>)>,
+    /// Flat [layer, head, token].
+    pub value_norms: Option<Vec<f32>>,
 }
 
 impl Recorder {
-    /// `capacity`: layers × heads × t × t; `scores_layer`: the layer whose q·kᵀ to keep.
-    pub fn new(capacity: usize, scores_layer: Option<usize>) -> Self {
-        Self { layer: 0, probabilities: Vec::with_capacity(capacity), scores_layer, scores: None }
+    /// `capacity`: layers × heads × t × t; `scores_layer`: the layer whose q·kᵀ to keep;
+    /// `value_norms`: whether to keep every head's ‖f(x_j)‖.
+    pub fn new(capacity: usize, scores_layer: Option<usize>, value_norms: bool) -> Self {
+        Self {
+            layer: 0,
+            probabilities: Vec::with_capacity(capacity),
+            scores_layer,
+            scores: None,
+            value_norms: value_norms.then(Vec::new),
+        }
     }
 
     /// Attends for the next layer (see [`attend`]) and keeps what is asked for.
-    pub fn attend(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    /// `output_weight`: the layer's output projection, [hidden, heads * d], read only
+    /// for the value norms.
+    pub fn attend(
+        &mut self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        output_weight: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let keep_scores = self.scores_layer == Some(self.layer);
         let (out, probs, raw) = attend(q, k, v, mask, keep_scores)?;
         self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
@@ -70,13 +114,15 @@ impl Recorder {
             let head_dim = q.dim(2)?;
             self.scores = Some((head_dim, raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?));
         }
+        if let Some(norms) = self.value_norms.as_mut() {
+            norms.extend(value_norms(v, output_weight)?.flatten_all()?.to_vec1::<f32>()?);
+        }
         self.layer += 1;
         Ok(out)
     }
 
-    /// The probabilities, flat [layer, head, query, key], and the kept scores with the head size.
-    pub fn finish(self) -> (Vec<f32>, Option<(usize, Vec<f32>)>) {
-        (self.probabilities, self.scores)
+    pub fn finish(self) -> Recorded {
+        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms }
     }
 }
 
@@ -139,6 +185,36 @@ mod tests {
         let k = Tensor::new(&[[[1f32, 1.], [1., 1.]]], &dev)?;
         let (_, probs, _) = attend(&q, &k, &k, None, false)?;
         assert_eq!(probs.flatten_all()?.to_vec1::<f32>()?, vec![0.5; 4]);
+        Ok(())
+    }
+
+    #[test]
+    fn value_norms_read_each_heads_slice_of_the_output_projection() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // Two heads of d = 1, two tokens; values: head 0 [1, 2], head 1 [3, 4].
+        let v = Tensor::new(&[[[1f32], [2.]], [[3.], [4.]]], &dev)?;
+        // W_O [hidden = 2, heads * d = 2]: head 0 writes (3, 4), head 1 writes (0, 1).
+        let w = Tensor::new(&[[3f32, 0.], [4., 1.]], &dev)?;
+        // Head 0: ‖1·(3, 4)‖ = 5, ‖2·(3, 4)‖ = 10; head 1: ‖3·(0, 1)‖ = 3, 4.
+        let norms = value_norms(&v, &w)?.to_vec2::<f32>()?;
+        assert_eq!(norms, vec![vec![5.0, 10.0], vec![3.0, 4.0]]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_recorder_keeps_value_norms_only_when_asked() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let q = Tensor::new(&[[[1f32, 0.], [0., 1.]]], &dev)?; // one head, d = 2
+        let v = Tensor::new(&[[[1f32, 0.], [0., 2.]]], &dev)?;
+        let w = Tensor::eye(2, DType::F32, &dev)?;
+        for asked in [false, true] {
+            let mut recorder = Recorder::new(8, None, asked);
+            recorder.attend(&q, &q, &v, None, &w)?;
+            recorder.attend(&q, &q, &v, None, &w)?;
+            let kept = recorder.finish();
+            assert_eq!(kept.probabilities.len(), 8);
+            assert_eq!(kept.value_norms, asked.then(|| vec![1.0, 2.0, 1.0, 2.0]));
+        }
         Ok(())
     }
 

@@ -17,7 +17,7 @@ pub mod load;
 pub mod report;
 
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation, ValueNorms};
 
 use arch::Network;
 use attention::Recorder;
@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub max_tokens: Option<usize>,
     /// Keep this layer's raw scores q·kᵀ in the report (for the arithmetic view).
     pub scores_of_layer: Option<usize>,
+    /// Keep every head's value norms ‖f(x_j)‖ in the report (for value-weighted maps).
+    pub value_norms: bool,
 }
 
 /// A loaded model: its facts, its network and (usually) its tokenizer.
@@ -158,21 +160,22 @@ impl Model {
             return Err(EngineError::NoSuchLayer { layer, layers });
         }
         let t = ids.len();
-        let mut recorder = Recorder::new(layers * heads * t * t, options.scores_of_layer);
+        let mut recorder = Recorder::new(layers * heads * t * t, options.scores_of_layer, options.value_norms);
         let last_logits = self.network.forward(&ids, mask, &mut recorder)?;
-        let (probabilities, scores) = recorder.finish();
+        let attention::Recorded { probabilities, scores, value_norms } = recorder.finish();
         let attention = AttentionMaps::from_flat(layers, heads, t, probabilities)
             .ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
         let scores = options
             .scores_of_layer
             .zip(scores)
             .map(|(layer, (head_dim, flat))| LayerScores::from_flat(layer, head_dim, heads, t, &flat));
+        let value_norms = value_norms.map(|flat| ValueNorms::from_flat(heads, t, &flat));
         // A next-token guess only means something where the model cannot see ahead.
         let next_tokens = match (mask, last_logits) {
             (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(&logits, NEXT_TOKENS)),
             _ => None,
         };
-        Ok(AttentionReport { model: self.info.clone(), mask, tokens, truncated, attention, next_tokens, scores })
+        Ok(AttentionReport { model: self.info.clone(), mask, tokens, truncated, attention, next_tokens, scores, value_norms })
     }
 
     /// The text a person reads for a token id.

@@ -101,6 +101,32 @@ pub struct AttentionReport {
     /// One layer's raw scores, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<LayerScores>,
+    /// Every head's value norms, when the run asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_norms: Option<ValueNorms>,
+}
+
+/// How much each token's value weighs as each head writes it into the residual
+/// stream: ‖f_h(x_j)‖, with f_h(x) = (x W_V + b_V)_h W_O,h (Kobayashi et al., 2020).
+/// Attention α_ij says where head h looks; α_ij ‖f_h(x_j)‖ says how much token j then
+/// moves query i's output (see [`crate::analysis::norms`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueNorms {
+    /// [layer][head][token].
+    pub norms: Vec<Vec<Vec<f32>>>,
+}
+
+impl ValueNorms {
+    /// Wraps flat [layer, head, token] norms.
+    pub fn from_flat(heads: usize, tokens: usize, flat: &[f32]) -> Self {
+        let norms = flat.chunks(heads * tokens).map(|layer| layer.chunks(tokens).map(<[f32]>::to_vec).collect()).collect();
+        Self { norms }
+    }
+
+    /// One head's norms, one per token; empty when the head is not there.
+    pub fn head(&self, layer: usize, head: usize) -> &[f32] {
+        self.norms.get(layer).and_then(|l| l.get(head)).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// One layer's attention scores before scaling, mask and softmax: the numbers the

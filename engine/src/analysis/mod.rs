@@ -3,6 +3,7 @@
 
 pub mod arithmetic;
 pub mod heads;
+pub mod norms;
 pub mod probe;
 pub mod rollout;
 pub mod summary;

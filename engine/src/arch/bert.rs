@@ -116,7 +116,7 @@ impl Network for Bert {
             let q = split_heads(&layer.query.forward(&x)?, heads)?; // [heads, t, d]
             let k = split_heads(&layer.key.forward(&x)?, heads)?;
             let v = split_heads(&layer.value.forward(&x)?, heads)?;
-            let out = recorder.attend(&q, &k, &v, mask.as_ref())?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), layer.attention_output.weight())?;
             x = layer.attention_norm.forward(&(layer.attention_output.forward(&merge_heads(&out)?)? + &x)?)?;
             let inner = layer.intermediate.forward(&x)?;
             let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };

@@ -103,7 +103,7 @@ impl Network for Gpt2 {
             let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, t, d]
             let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
-            let out = recorder.attend(&q, &k, &v, mask.as_ref())?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), block.c_proj.weight())?;
             x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
             let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
             x = (&x + block.mlp_proj.forward(&inner)?)?;

@@ -127,7 +127,7 @@ impl Network for Llama {
             let q = rotate(&split_heads(&block.attn_q.forward(&h)?, cfg.heads)?)?; // [heads, t, d]
             let k = rotate(&split_heads(&block.attn_k.forward(&h)?, cfg.kv_heads)?)?; // [kv_heads, t, d]
             let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
-            let out = recorder.attend(&q, &repeat_kv(&k, groups)?, &repeat_kv(&v, groups)?, mask.as_ref())?;
+            let out = recorder.attend(&q, &repeat_kv(&k, groups)?, &repeat_kv(&v, groups)?, mask.as_ref(), block.attn_output.weight())?;
             x = (x + block.attn_output.forward(&merge_heads(&out)?)?)?;
 
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, cfg.rms_eps as f32)?;

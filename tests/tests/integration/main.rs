@@ -6,3 +6,4 @@ mod cli;
 mod browser;
 mod arithmetic;
 mod analysis;
+mod norms;
