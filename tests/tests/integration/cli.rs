@@ -69,6 +69,19 @@ fn run_takes_ids_paths_and_writes_to_a_file() {
 }
 
 #[test]
+fn run_adds_value_norms_when_asked() {
+    let text = "The cat sat on the mat";
+    let report = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--text", text, "--value-norms"]));
+    let options = engine::RunOptions { value_norms: true, ..engine::RunOptions::default() };
+    let native = shared_model("all-minilm-l6-v2").run_text_with(text, Mask::None, options).unwrap();
+    assert_eq!(report, native);
+    let norms = report.value_norms.expect("--value-norms puts them in the report");
+    assert_eq!((norms.norms.len(), norms.norms[0].len(), norms.norms[0][0].len()), (6, 12, report.tokens.len()));
+    let plain = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--text", text]));
+    assert!(plain.value_norms.is_none(), "only when asked");
+}
+
+#[test]
 fn long_text_is_cut_with_a_note() {
     let text = "word ".repeat(100);
     let output = attnscope(&["run", "--model", "all-minilm-l6-v2", "--max-tokens", "10", "--text", &text]);

@@ -1,7 +1,7 @@
 //! attnscope on the command line: run a text through a real model and print
 //! every head's attention as the report's JSON, or every head's scores.
 //!
-//!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--out FILE]
+//!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--value-norms] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
@@ -11,17 +11,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use engine::{EngineError, Mask, Model};
+use engine::{EngineError, Mask, Model, RunOptions};
 
 mod scores;
 
-const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--max-tokens N] [--out FILE]
+const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--max-tokens N]
+                     [--value-norms] [--out FILE]
   NAME_OR_PATH  smollm2-135m or all-minilm-l6-v2 (from assets/models), a .gguf file,
                 or a folder with config.json + model.safetensors (+ tokenizer.json)
   --mask        causal or none; default: the model's own (causal for decoders, none for BERT)
   --text        the text to tokenize and run
   --ids         comma-separated token ids, run as they are
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
+  --value-norms add value_norms to the report: every head's ‖f(x_j)‖ = ‖(x_j W_V + b_V) W_O‖ per
+                token (Kobayashi et al. 2020); α_ij · ‖f(x_j)‖ is the value-weighted map
   --out         write the JSON report to FILE instead of stdout
 
 usage: attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
@@ -56,6 +59,7 @@ struct RunArgs {
     mask: Option<Mask>,
     input: Input,
     max_tokens: Option<usize>,
+    value_norms: bool,
     out: Option<PathBuf>,
 }
 
@@ -71,6 +75,7 @@ pub(crate) fn usage(message: String) -> Failure {
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
+    let mut value_norms = false;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
@@ -85,6 +90,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
                     usage(format!("--max-tokens takes a positive whole number, not `{v}`"))
                 })?)
             }
+            "--value-norms" => value_norms = true,
             "--out" => out = Some(PathBuf::from(value()?)),
             other => return Err(usage(format!("unknown argument `{other}`"))),
         }
@@ -96,7 +102,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
         (None, None) => return Err(usage("give --text TEXT or --ids 1,2,3".into())),
     };
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
-    Ok(RunArgs { model, mask, input, max_tokens, out })
+    Ok(RunArgs { model, mask, input, max_tokens, value_norms, out })
 }
 
 fn parse_ids(list: &str) -> Result<Vec<u32>, String> {
@@ -137,9 +143,10 @@ pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
 fn run(args: RunArgs) -> Result<(), Failure> {
     let model = load_model(&args.model)?;
     let mask = args.mask.unwrap_or_else(|| model.native_mask());
+    let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
     let report = match &args.input {
-        Input::Text(text) => model.run_text(text, mask, args.max_tokens)?,
-        Input::Ids(ids) => model.run_ids(ids, mask)?,
+        Input::Text(text) => model.run_text_with(text, mask, options)?,
+        Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
     };
     if let Some(cut) = &report.truncated {
         eprintln!("note: the text gives {} tokens; only the first {} were run", cut.total_tokens, cut.limit);
