@@ -11,6 +11,7 @@ pub mod engine_client;
 pub mod protocol;
 pub mod state;
 pub mod url_state;
+pub mod weighting;
 pub mod worker;
 
 use std::sync::Arc;
@@ -112,10 +113,15 @@ pub fn App() -> impl IntoView {
             previous.copied().flatten()
         }
     });
+    // Value norms come with each run once the map has been weighted by them (and stay).
+    let value_norms = Memo::new(move |previous: Option<&bool>| {
+        previous.copied().unwrap_or(false) || state.weighting.get() == weighting::Weighting::ValueNorms
+    });
     Effect::new(move |_| {
         let text = state.text.get();
         let mask = state.mask.get();
         let scores_of_layer = scores_of_layer.get();
+        let value_norms = value_norms.get();
         let Some((info, _)) = state.loaded.get() else { return };
         if text.trim().is_empty() {
             state.report.set(None);
@@ -130,12 +136,12 @@ pub fn App() -> impl IntoView {
             latest.compare = compare.unwrap_or(0);
         });
         let model = info.name;
-        let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer };
+        let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer, value_norms };
         send(main); // first, so the map in view comes back first
         match compare {
             Some(compare) => {
                 let other = if mask == Mask::Causal { Mask::None } else { Mask::Causal };
-                send(ToWorker::Run { run: compare, model, text, mask: other, max_tokens: PAGE_MAX_TOKENS, scores_of_layer: None });
+                send(ToWorker::Run { run: compare, model, text, mask: other, max_tokens: PAGE_MAX_TOKENS, scores_of_layer: None, value_norms: false });
             }
             None => state.compare_report.set(None),
         }

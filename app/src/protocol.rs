@@ -18,8 +18,9 @@ pub enum ToWorker {
     Load { model: String, files: Vec<String> },
     /// Run a text through the loaded model. `run` numbers requests so the page
     /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
-    /// that layer's raw scores (the arithmetic view).
-    Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize, scores_of_layer: Option<usize> },
+    /// that layer's raw scores (the arithmetic view), `value_norms` every head's value
+    /// norms (the value-weighted map).
+    Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize, scores_of_layer: Option<usize>, value_norms: bool },
     /// Run the induction probe (`length` random tokens twice, one run per seed).
     Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
 }

@@ -12,6 +12,7 @@ use crate::catalog::CatalogModel;
 use crate::colormap::ColourScale;
 use crate::protocol::LoadStage;
 use crate::url_state::ViewState;
+use crate::weighting::{ShownMap, Weighting};
 
 /// The tabs of the head detail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +98,8 @@ pub struct AppState {
     pub probe_asked: RwSignal<u64>,
     /// The colour scale of the maps.
     pub colour_scale: RwSignal<ColourScale>,
+    /// What the selected head's map is weighted by.
+    pub weighting: RwSignal<Weighting>,
 }
 
 /// Where the induction probe is.
@@ -159,6 +162,7 @@ impl AppState {
             head: self.head.get(),
             mask: self.mask.get(),
             tab: self.tab.get(),
+            weighting: self.weighting.get(),
             token: self.pinned_token.get(),
         }
     }
@@ -169,6 +173,13 @@ impl AppState {
         let report = self.report.get()?;
         let (layer, head) = (self.layer.get(), self.head.get());
         (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
+    }
+
+    /// The selected head's map as the heatmap and the table show it, weighted as chosen.
+    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, ShownMap)> {
+        let (report, layer, head) = self.selected_head()?;
+        let shown = ShownMap::of(&report, layer, head, self.weighting.get());
+        Some((report, layer, head, shown))
     }
 
     pub(crate) fn new(initial: ViewState) -> Self {
@@ -215,6 +226,7 @@ impl AppState {
             pinned_token: RwSignal::new(initial.token),
             copied_link: RwSignal::new(None),
             colour_scale: RwSignal::new(ColourScale::Viridis),
+            weighting: RwSignal::new(initial.weighting),
             probe: RwSignal::new(ProbeState::Idle),
             probe_asked: RwSignal::new(0),
         }

@@ -1,9 +1,10 @@
-//! The view in the URL: text, model, layer, head, mask, tab and pinned token live
+//! The view in the URL: text, model, layer, head, mask, tab, weighting and pinned token live
 //! in the query string, so a link brings a colleague to exactly the same view.
 
 use engine::Mask;
 
 use crate::catalog::DEFAULT_MODEL;
+use crate::weighting::Weighting;
 use crate::{Tab, DEFAULT_TEXT};
 
 /// Everything the URL holds.
@@ -15,6 +16,7 @@ pub struct ViewState {
     pub head: usize,
     pub mask: Mask,
     pub tab: Tab,
+    pub weighting: Weighting,
     pub token: Option<usize>,
 }
 
@@ -27,6 +29,7 @@ impl Default for ViewState {
             head: 0,
             mask: Mask::Causal,
             tab: Tab::Heatmap,
+            weighting: Weighting::Attention,
             token: None,
         }
     }
@@ -81,6 +84,7 @@ impl ViewState {
                 "head" => state.head = value.parse().unwrap_or(0),
                 "mask" => state.mask = value.parse().unwrap_or(Mask::Causal),
                 "view" => state.tab = Tab::ALL.into_iter().find(|t| t.name() == value).unwrap_or(Tab::Heatmap),
+                "weigh" => state.weighting = Weighting::from_name(&value).unwrap_or(Weighting::Attention),
                 "token" => state.token = value.parse().ok(),
                 _ => {}
             }
@@ -99,6 +103,9 @@ impl ViewState {
             self.mask.name(),
             self.tab.name()
         );
+        if self.weighting != Weighting::Attention {
+            query.push_str(&format!("&weigh={}", self.weighting.name()));
+        }
         if let Some(token) = self.token {
             query.push_str(&format!("&token={token}"));
         }
@@ -132,6 +139,7 @@ mod tests {
             head: 11,
             mask: Mask::None,
             tab: Tab::Math,
+            weighting: Weighting::ValueNorms,
             token: Some(3),
         };
         assert_eq!(ViewState::from_query(&state.to_query()), state);
@@ -140,8 +148,8 @@ mod tests {
     #[test]
     fn missing_and_broken_fields_keep_their_defaults() {
         assert_eq!(ViewState::from_query(""), ViewState::default());
-        let state = ViewState::from_query("?layer=x&mask=sideways&view=nope&text=a+b%2&junk");
-        assert_eq!((state.layer, state.mask, state.tab), (0, Mask::Causal, Tab::Heatmap));
+        let state = ViewState::from_query("?layer=x&mask=sideways&view=nope&weigh=mass&text=a+b%2&junk");
+        assert_eq!((state.layer, state.mask, state.tab, state.weighting), (0, Mask::Causal, Tab::Heatmap, Weighting::Attention));
         assert_eq!(state.text, "a b%2");
     }
 }

@@ -99,14 +99,14 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }
         }
-        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer } => {
+        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             };
             let started = now();
-            let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer };
+            let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms };
             match loaded.run_text_with(&text, mask, options) {
                 Ok(mut report) => {
                     let millis = now() - started;

@@ -1,6 +1,7 @@
 //! The selected head's attention as a heatmap, drawn with plotters on a canvas:
 //! queries as rows, keys as columns, token labels on both axes, a colour legend
-//! from 0 to 1. Hovering a cell shows `query → key: weight`.
+//! from 0 to 1 (to the map's largest value when weighted by value norms). Hovering a
+//! cell shows `query → key: weight`.
 
 use engine::AttentionReport;
 use leptos::html::Canvas;
@@ -11,6 +12,7 @@ use plotters_canvas::CanvasBackend;
 
 use super::token_label;
 use crate::colormap::ColourScale;
+use crate::weighting::{ShownMap, Weighting};
 use crate::AppState;
 
 /// The canvas's width in CSS pixels.
@@ -65,25 +67,22 @@ impl Layout {
 /// What one drawing of the heatmap shows.
 struct Drawing<'a> {
     report: &'a AttentionReport,
-    layer: usize,
-    head: usize,
+    map: &'a ShownMap,
     focus: Option<usize>,
     scale: ColourScale,
 }
 
 fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
-    let Drawing { report, layer, head, focus, scale } = drawing;
+    let Drawing { report, map, focus, scale } = drawing;
     let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
     // The page's panel and text colours, light or dark as the system says.
     let (paper, ink) = if prefers_dark() { (RGBColor(30, 32, 41), RGBColor(232, 233, 240)) } else { (WHITE, BLACK) };
     root.fill(&paper).ok()?;
     let n = report.tokens.len();
     let layout = Layout::new(n);
-    let weights = report.attention.head(layer, head);
-
     for q in 0..n {
         for k in 0..n {
-            let (r, g, b) = scale.colour(weights[q * n + k]);
+            let (r, g, b) = scale.colour(map.scaled(map.values[q * n + k]));
             let corner = (layout.pixel(k, layout.left), layout.pixel(q, layout.top));
             let opposite = (layout.pixel(k + 1, layout.left), layout.pixel(q + 1, layout.top));
             root.draw(&Rectangle::new([corner, opposite], RGBColor(r, g, b).filled())).ok()?;
@@ -114,7 +113,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
         root.draw(&Text::new(label, (centre as i32, grid_bottom + 6), column_style)).ok()?;
     }
 
-    // The legend: 0 at the bottom, 1 at the top.
+    // The legend: 0 at the bottom, the scale's top (1 for attention) at the top.
     let (x0, x1) = ((SIZE - LEGEND + 16) as i32, (SIZE - LEGEND + 34) as i32);
     let (top, bottom) = (layout.top as i32, grid_bottom);
     let steps = 64;
@@ -124,10 +123,22 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
         root.draw(&Rectangle::new([(x0, y(s + 1)), (x1, y(s))], RGBColor(r, g, b).filled())).ok()?;
     }
     let tick_style = ("sans-serif", 12).into_font().color(&ink).pos(Pos::new(HPos::Left, VPos::Center));
-    for (value, y) in [("1", top), ("0.5", (top + bottom) / 2), ("0", bottom)] {
-        root.draw(&Text::new(value, (x1 + 4, y), tick_style.clone())).ok()?;
+    for (value, y) in [(map.top, top), (map.top / 2.0, (top + bottom) / 2), (0.0, bottom)] {
+        root.draw(&Text::new(tick(value), (x1 + 4, y), tick_style.clone())).ok()?;
     }
     root.present().ok()
+}
+
+/// A legend value, short: 1, 0.5, 0, or three significant digits (12.3, 0.417).
+fn tick(value: f32) -> String {
+    let text = if value == 0.0 || value >= 100.0 {
+        format!("{value:.0}")
+    } else {
+        let decimals = (2 - value.abs().log10().floor() as i32).clamp(0, 4) as usize;
+        format!("{value:.decimals$}")
+    };
+    // 1.00 -> 1, 0.500 -> 0.5
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 /// Whether the system asks for a dark theme.
@@ -148,8 +159,8 @@ pub fn Heatmap() -> impl IntoView {
     let shown = move || state.selected_head();
 
     Effect::new(move |_| {
-        let (Some(canvas), Some((report, layer, head))) = (canvas_ref.get(), shown()) else { return };
-        let drawing = Drawing { report: &report, layer, head, focus: state.focused_token(), scale: state.colour_scale.get() };
+        let (Some(canvas), Some((report, _, _, map))) = (canvas_ref.get(), state.shown_map()) else { return };
+        let drawing = Drawing { report: &report, map: &map, focus: state.focused_token(), scale: state.colour_scale.get() };
         if draw(canvas, drawing).is_none() {
             state.status.set(crate::Status::Failed("the heatmap could not be drawn".into()));
         }
@@ -171,11 +182,12 @@ pub fn Heatmap() -> impl IntoView {
         let (q, k, x, y) = hovered.get()?;
         let (report, layer, head) = shown()?;
         let weight = report.attention.weight(layer, head, q, k);
-        let text = format!(
-            "{} → {}: {weight:.4}",
-            token_label(&report.tokens.get(q)?.text),
-            token_label(&report.tokens.get(k)?.text)
-        );
+        let pair = format!("{} → {}", token_label(&report.tokens.get(q)?.text), token_label(&report.tokens.get(k)?.text));
+        let norm = report.value_norms.as_ref().map(|n| n.head(layer, head)).and_then(|n| n.get(k).copied());
+        let text = match (state.weighting.get(), norm) {
+            (Weighting::ValueNorms, Some(norm)) => format!("{pair}: {:.4} (α {weight:.4} × ‖f(x)‖ {norm:.4})", weight * norm),
+            _ => format!("{pair}: {weight:.4}"),
+        };
         let style = format!("left: {}px; top: {}px", x + 14.0, y + 14.0);
         Some(view! { <div data-testid="heatmap-tooltip" class="tooltip" style=style>{text}</div> })
     };
@@ -187,6 +199,8 @@ pub fn Heatmap() -> impl IntoView {
             data-layer=move || state.layer.get().to_string()
             data-head=move || state.head.get().to_string()
             data-mask=move || state.mask.get().name()
+            data-weighting=move || state.shown_map().map(|(_, _, _, map)| map.weighting.name())
+            data-top=move || state.shown_map().map(|(_, _, _, map)| map.top.to_string())
             data-focus=move || state.focused_token().map(|i| i.to_string())
             class:empty=move || shown().is_none()
         >
@@ -198,6 +212,14 @@ pub fn Heatmap() -> impl IntoView {
                     state.colour_scale.set(scale);
                 }>
                     {ColourScale::ALL.map(|s| view! { <option value=s.name() selected=move || state.colour_scale.get() == s>{s.name()}</option> })}
+                </select>
+            </label>
+            <label class="picker scale-picker">
+                <span class="label">"Weigh by"</span>
+                <select data-testid="weighting-select" on:change=move |ev| {
+                    state.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
+                }>
+                    {Weighting::ALL.map(|w| view! { <option value=w.name() selected=move || state.weighting.get() == w>{w.title()}</option> })}
                 </select>
             </label>
             <div class="canvas-wrap">
@@ -216,7 +238,16 @@ pub fn Heatmap() -> impl IntoView {
                 ></canvas>
                 {tooltip}
             </div>
-            <figcaption>"Rows: queries (the token that looks). Columns: keys (the token looked at)."</figcaption>
+            <figcaption>
+                "Rows: queries (the token that looks). Columns: keys (the token looked at)."
+                {move || (state.weighting.get() == Weighting::ValueNorms).then(|| view! {
+                    <span class="weighting-note" data-testid="weighting-note">
+                        " Each cell is α·‖f(x_key)‖: the attention times the length of what the key's value adds to \
+                        the output through this head (Kobayashi et al., 2020), scaled to the map's largest cell. \
+                        A key that draws much attention but carries a short value (a sink) fades."
+                    </span>
+                })}
+            </figcaption>
         </figure>
     }
 }
@@ -237,6 +268,12 @@ mod tests {
         }
         assert_eq!(layout.cell_at(layout.left - 1.0, layout.top + 1.0), None);
         assert_eq!(layout.cell_at(layout.left + 4.0 * layout.cell + 1.0, layout.top), None);
+    }
+
+    #[test]
+    fn legend_ticks_are_short() {
+        let ticks: Vec<String> = [1.0, 0.5, 0.0, 12.345, 0.41666, 250.2, 3.0].into_iter().map(super::tick).collect();
+        assert_eq!(ticks, ["1", "0.5", "0", "12.3", "0.417", "250", "3"]);
     }
 
     #[test]

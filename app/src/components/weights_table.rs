@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::token_label;
 use crate::{AppState, Tab};
 
-/// Rows are queries, columns keys, one cell per weight, four decimals.
+/// Rows are queries, columns keys, one cell per weight (or value-weighted norm), four decimals.
 #[component]
 pub fn WeightsTable() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -13,10 +13,10 @@ pub fn WeightsTable() -> impl IntoView {
         if state.tab.get() != Tab::Table {
             return None;
         }
-        let (report, layer, head) = state.selected_head()?;
+        let (report, layer, head, map) = state.shown_map()?;
         let labels: Vec<String> = report.tokens.iter().map(|t| token_label(&t.text)).collect();
         let n = labels.len();
-        let weights = report.attention.head(layer, head);
+        let weights = &map.values;
         let header = labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view();
         let focus = state.focused_token();
         let rows = (0..n)
@@ -32,7 +32,7 @@ pub fn WeightsTable() -> impl IntoView {
         Some(view! {
             <div class="table-wrap">
                 <table data-testid="weights-table" class="weights">
-                    <caption>{format!("Layer {layer}, head {head}: rows are queries, columns are keys")}</caption>
+                    <caption>{format!("Layer {layer}, head {head}: {}; rows are queries, columns are keys", map.weighting.title())}</caption>
                     <thead><tr><th scope="col">"query \\ key"</th>{header}</tr></thead>
                     <tbody>{rows}</tbody>
                 </table>

@@ -320,3 +320,56 @@ fn rollout_shows_how_much_of_each_token_reaches_the_chosen_one() {
     }
     keep_screenshot_of(&browser, "rollout", Some("rollout-view"));
 }
+
+#[test]
+fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
+    use engine::analysis::norms::{row_shares, value_weighted};
+    let browser = open_page();
+    wait_for_run(&browser);
+    let text = "The cat sat on the mat";
+    let options = engine::RunOptions { value_norms: true, max_tokens: Some(PAGE_MAX_TOKENS), ..Default::default() };
+    let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
+    let norms = native.value_norms.as_ref().unwrap();
+    let n = native.tokens.len();
+    // The head where weighting by value norms takes most from the first token (a sink):
+    // the last query's attention share on key 0 minus its value-weighted share.
+    let sink_drop = |layer: usize, head: usize| {
+        let shares = row_shares(&value_weighted(&native.attention, norms, layer, head), n);
+        native.attention.weight(layer, head, n - 1, 0) - shares[(n - 1) * n]
+    };
+    let (layer, head) = (0..30).flat_map(|l| (0..9).map(move |h| (l, h))).max_by(|a, b| sink_drop(a.0, a.1).total_cmp(&sink_drop(b.0, b.1))).unwrap();
+    assert!(sink_drop(layer, head) > 0.3, "L{layer}H{head}: a sink that the norms discount");
+    choose(&browser, "layer-select", &layer.to_string());
+    choose(&browser, "head-select", &head.to_string());
+    choose(&browser, "weighting-select", "norms");
+
+    let expected = value_weighted(&native.attention, norms, layer, head);
+    let top = expected.iter().copied().fold(0.0, f32::max);
+    let heatmap = browser.by_test_id("heatmap");
+    let shown_top: f32 = browser.wait_for("the value-weighted map", Duration::from_secs(30), || {
+        let weighting = browser.attribute(&heatmap, "data-weighting")?;
+        let head_shown = browser.attribute(&heatmap, "data-head")?;
+        (weighting == "norms" && head_shown == head.to_string()).then(|| browser.attribute(&heatmap, "data-top")?.parse().ok())?
+    });
+    assert!((shown_top - top).abs() <= 1e-4 * top, "the scale's top {shown_top}, the map's largest cell {top}");
+    assert!(browser.text(&browser.by_test_id("weighting-note")).contains("Kobayashi"));
+    let query = browser.execute("return window.location.search;", vec![]);
+    assert!(query.as_str().unwrap().contains("weigh=norms"), "the link keeps the weighting: {query}");
+
+    // Every cell's colour: its value-weighted norm over the top, in viridis.
+    let colours = heatmap_cell_colours(&browser, n);
+    assert_pixels("value-weighted cells", &colours, expected.iter().map(|&v| viridis(v / top)));
+    keep_screenshot_of(&browser, "value-norms", Some("heatmap"));
+
+    // The table shows the same numbers.
+    browser.click(&browser.by_test_id("table-toggle"));
+    let rows = browser.wait_for("the table", Duration::from_secs(10), || Some(table_numbers(&browser)).filter(|r| r.len() == n));
+    for (q, row) in rows.iter().enumerate() {
+        for (k, &shown) in row.iter().enumerate() {
+            let want = expected[q * n + k];
+            assert!((shown - want).abs() <= 1e-3 * want.max(1.0), "cell ({q}, {k}): the table shows {shown}, the engine {want}");
+        }
+    }
+    let caption = browser.text(&browser.find_all("[data-testid=weights-table] caption").remove(0));
+    assert!(caption.contains("value-weighted"), "{caption}");
+}

@@ -180,3 +180,19 @@ pub fn assert_pixels(what: &str, pixels: &[[i64; 3]], expected: impl Iterator<It
         assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1), "{what}: pixel {i} is {got:?}, expected {want:?}");
     }
 }
+
+/// The colour at the centre of every cell of the head-detail heatmap, [query, key]
+/// row-major (the canvas is drawn at its own size: 110-pixel labels, a 450-pixel grid).
+pub fn heatmap_cell_colours(browser: &Browser, tokens: usize) -> Vec<[i64; 3]> {
+    let found = browser.execute(
+        "const [n, c] = [arguments[0], document.querySelector('[data-testid=heatmap] canvas')];
+         const ctx = c.getContext('2d'), cell = 450 / n, out = [];
+         for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) {
+             const d = ctx.getImageData(Math.floor(110 + (k + 0.5) * cell), Math.floor(10 + (q + 0.5) * cell), 1, 1).data;
+             out.push([d[0], d[1], d[2]]);
+         }
+         return out;",
+        vec![serde_json::json!(tokens)],
+    );
+    found.as_array().unwrap().iter().map(|p| [0, 1, 2].map(|c| p[c].as_i64().unwrap())).collect()
+}
