@@ -6,11 +6,12 @@ SHELL := /bin/bash
 ADDRESS := 127.0.0.1
 PORT := 8080
 
-.PHONY: help run test tools browser models app cli clean
+.PHONY: help run test bench tools browser models app cli clean
 
 help:
 	@echo "make run    build the app and serve it at http://$(ADDRESS):$(PORT)"
 	@echo "make test   every test: engine, parity with Hugging Face, CLI, the page in headless Chromium"
+	@echo "make bench  the benchmark: the page's worker beside llama.cpp's wasm build (wllama), and natively"
 
 ## The wasm32 target, Trunk and wasm-bindgen-cli.
 tools:
@@ -39,6 +40,12 @@ run: app
 ## Unit tests (engine, app), then the integration tests: parity, bad input, CLI, the page.
 test: browser app cli
 	cargo test
+
+## Medians of timed runs in headless Chromium (the app's worker and wllama on the same
+## GGUF) and natively; writes docs/benchmark.md and the README's table.
+bench: app
+	@bash scripts/tools.sh --bench
+	cargo run --release -p attnscope-tests --bin bench
 
 clean:
 	rm -rf dist target

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, everything the build uses: the wasm32 target, Trunk and
 # wasm-bindgen-cli (the exact version in Cargo.lock); with --browser also Debian's
-# Chromium and its driver, for the end-to-end tests.
+# Chromium and its driver, for the end-to-end tests; with --bench those, npm and the
+# benchmark's anchor, wllama (llama.cpp in WebAssembly) from npm, into .cache/wllama.
 # Each step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -40,7 +41,18 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
-if [ "$want_browser" = "--browser" ]; then
+if [ "$want_browser" = "--browser" ] || [ "$want_browser" = "--bench" ]; then
   apt_install chromium chromium-driver
+fi
+
+# The version the anchor numbers were measured with.
+WLLAMA_VERSION=3.8.1
+if [ "$want_browser" = "--bench" ]; then
+  command -v npm >/dev/null || apt_install npm
+  if ! grep -qs "\"version\": \"$WLLAMA_VERSION\"" .cache/wllama/node_modules/@wllama/wllama/package.json; then
+    say "installing @wllama/wllama $WLLAMA_VERSION from npm"
+    mkdir -p .cache/wllama
+    npm install --prefix .cache/wllama --no-save --no-audit --no-fund "@wllama/wllama@$WLLAMA_VERSION"
+  fi
 fi
 say "tools ready"

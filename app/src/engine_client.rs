@@ -23,9 +23,9 @@ impl EngineClient {
         let answer = on_answer.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let message = match decode::<FromWorker>(&event.data()) {
-                Ok((FromWorker::Report { run, report, shape, millis }, Some(data))) => {
+                Ok((FromWorker::Report { run, report, shape, millis, memory_bytes }, Some(data))) => {
                     match reassemble(report, shape, data) {
-                        Ok(report) => FromWorker::Report { run, report, shape, millis },
+                        Ok(report) => FromWorker::Report { run, report, shape, millis, memory_bytes },
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use engine::Mask;
 use leptos::prelude::*;
 
-pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
+pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, RunFacts, Status, Tab};
 
 use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip};
 use engine_client::EngineClient;
@@ -136,12 +136,12 @@ pub fn App() -> impl IntoView {
             latest.compare = compare.unwrap_or(0);
         });
         let model = info.name;
-        let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer, value_norms };
+        let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer, value_norms, reuse_prefix: true };
         send(main); // first, so the map in view comes back first
         match compare {
             Some(compare) => {
                 let other = if mask == Mask::Causal { Mask::None } else { Mask::Causal };
-                send(ToWorker::Run { run: compare, model, text, mask: other, max_tokens: PAGE_MAX_TOKENS, scores_of_layer: None, value_norms: false });
+                send(ToWorker::Run { run: compare, model, text, mask: other, max_tokens: PAGE_MAX_TOKENS, scores_of_layer: None, value_norms: false, reuse_prefix: true });
             }
             None => state.compare_report.set(None),
         }
@@ -209,7 +209,8 @@ fn on_answer(state: AppState, latest_run: StoredValue<LatestRuns>, worker_ready:
                 state.status.set(Status::Loading { model, stage, loaded, total });
             }
         }
-        FromWorker::Loaded { model, info, millis } => {
+        FromWorker::Loaded { model, info, millis, memory_bytes } => {
+            state.wasm_memory.set(memory_bytes);
             if model == state.model.get_untracked() {
                 // Keep the selection inside the new model's layers and heads.
                 if state.layer.get_untracked() >= info.layers {
@@ -221,10 +222,12 @@ fn on_answer(state: AppState, latest_run: StoredValue<LatestRuns>, worker_ready:
                 state.loaded.set(Some((info, millis)));
             }
         }
-        FromWorker::Report { run, report, millis, .. } => {
+        FromWorker::Report { run, report, millis, memory_bytes, .. } => {
+            state.wasm_memory.set(memory_bytes);
             if run == latest.main {
+                let run = RunFacts { millis, tokens: report.tokens.len(), reused: report.reused_tokens, mask: report.mask };
                 state.report.set(Some(Arc::new(report)));
-                state.status.set(Status::Done { millis });
+                state.status.set(Status::Done(run));
             } else if run == latest.compare {
                 state.compare_report.set(Some(Arc::new(report)));
             }

@@ -19,8 +19,18 @@ pub enum ToWorker {
     /// Run a text through the loaded model. `run` numbers requests so the page
     /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
     /// that layer's raw scores (the arithmetic view), `value_norms` every head's value
-    /// norms (the value-weighted map).
-    Run { run: u64, model: String, text: String, mask: Mask, max_tokens: usize, scores_of_layer: Option<usize>, value_norms: bool },
+    /// norms (the value-weighted map); `reuse_prefix` lets a causal run reuse the
+    /// beginning it shares with the previous one.
+    Run {
+        run: u64,
+        model: String,
+        text: String,
+        mask: Mask,
+        max_tokens: usize,
+        scores_of_layer: Option<usize>,
+        value_norms: bool,
+        reuse_prefix: bool,
+    },
     /// Run the induction probe (`length` random tokens twice, one run per seed).
     Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
 }
@@ -32,10 +42,11 @@ pub enum FromWorker {
     Ready,
     /// Loading goes on: `loaded` of `total` bytes fetched (total unknown: `None`), or parsing.
     Progress { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
-    /// The model is loaded.
-    Loaded { model: String, info: ModelInfo, millis: f64 },
+    /// The model is loaded; `memory_bytes`: the worker's wasm memory now (it never shrinks,
+    /// so this is its peak so far).
+    Loaded { model: String, info: ModelInfo, millis: f64, memory_bytes: u64 },
     /// A run's report. Its attention arrives empty here and is filled in from the array beside.
-    Report { run: u64, report: AttentionReport, shape: [usize; 3], millis: f64 },
+    Report { run: u64, report: AttentionReport, shape: [usize; 3], millis: f64, memory_bytes: u64 },
     /// The probe goes on: `done` of `total` runs.
     ProbeProgress { run: u64, done: usize, total: usize },
     /// The probe's scores, and its first run's report (attention beside, as for a run).

@@ -51,9 +51,19 @@ pub enum Status {
     Starting,
     Loading { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
     Computing,
-    Done { millis: f64 },
+    Done(RunFacts),
     EmptyText,
     Failed(String),
+}
+
+/// What the status line says of a finished run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFacts {
+    pub millis: f64,
+    pub tokens: usize,
+    /// Leading positions reused from the previous run (causal runs only).
+    pub reused: usize,
+    pub mask: Mask,
 }
 
 /// The page's state, shared by its views through context.
@@ -100,6 +110,8 @@ pub struct AppState {
     pub colour_scale: RwSignal<ColourScale>,
     /// What the selected head's map is weighted by.
     pub weighting: RwSignal<Weighting>,
+    /// The worker's wasm memory in bytes, as its last answer said.
+    pub wasm_memory: RwSignal<u64>,
 }
 
 /// Where the induction probe is.
@@ -227,6 +239,7 @@ impl AppState {
             copied_link: RwSignal::new(None),
             colour_scale: RwSignal::new(ColourScale::Viridis),
             weighting: RwSignal::new(initial.weighting),
+            wasm_memory: RwSignal::new(0),
             probe: RwSignal::new(ProbeState::Idle),
             probe_asked: RwSignal::new(0),
         }

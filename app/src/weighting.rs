@@ -95,6 +95,7 @@ mod tests {
             next_tokens: None,
             scores: None,
             value_norms: norms,
+            reused_tokens: 0,
         }
     }
 

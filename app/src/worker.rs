@@ -61,9 +61,11 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             state.borrow_mut().wanted = Some(model.clone());
             let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info().clone());
             if let Some(info) = already {
-                post(&FromWorker::Loaded { model, info, millis: 0.0 }, None);
+                post(&FromWorker::Loaded { model, info, millis: 0.0, memory_bytes: memory_bytes() }, None);
                 return;
             }
+            // The model the page no longer wants goes first, so two never sit in memory at once.
+            state.borrow_mut().loaded = None;
             wasm_bindgen_futures::spawn_local(async move {
                 let started = now();
                 match load(&model, &files).await {
@@ -74,7 +76,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                         }
                         let info = loaded.info().clone();
                         state.borrow_mut().loaded = Some((model.clone(), loaded));
-                        post(&FromWorker::Loaded { model, info, millis: now() - started }, None);
+                        post(&FromWorker::Loaded { model, info, millis: now() - started, memory_bytes: memory_bytes() }, None);
                     }
                     Err(message) => post(&FromWorker::Failed { model, run: None, message }, None),
                 }
@@ -99,24 +101,29 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }
         }
-        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms } => {
+        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             };
             let started = now();
-            let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms };
+            let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms, reuse_prefix };
             match loaded.run_text_with(&text, mask, options) {
                 Ok(mut report) => {
                     let millis = now() - started;
                     let (shape, data) = report.attention.take_flat();
-                    post(&FromWorker::Report { run, report, shape, millis }, Some(&data));
+                    post(&FromWorker::Report { run, report, shape, millis, memory_bytes: memory_bytes() }, Some(&data));
                 }
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }
         }
     }
+}
+
+/// The size of this worker's wasm memory, in bytes.
+fn memory_bytes() -> u64 {
+    wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
 }
 
 fn now() -> f64 {

@@ -8,15 +8,68 @@ use crate::report::Mask;
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
 /// `None` for the unmasked run, which needs no addition at all.
 pub fn additive_mask(mask: Mask, tokens: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
+    additive_mask_from(mask, 0, tokens, device)
+}
+
+/// The additive mask for the queries at positions `start..tokens` over all `tokens` keys
+/// (a run that continues from cached keys and values): [tokens - start, tokens].
+pub fn additive_mask_from(mask: Mask, start: usize, tokens: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
     match mask {
         Mask::None => Ok(None),
         Mask::Causal => {
-            let values: Vec<f32> = (0..tokens)
+            let values: Vec<f32> = (start..tokens)
                 .flat_map(|q| (0..tokens).map(move |k| if k > q { f32::NEG_INFINITY } else { 0.0 }))
                 .collect();
             // [q, k], broadcast over heads.
-            Tensor::from_vec(values, (tokens, tokens), device).map(Some)
+            Tensor::from_vec(values, (tokens - start, tokens), device).map(Some)
         }
+    }
+}
+
+/// Every layer's keys (after any rotation) and values for positions 0..len of a causal
+/// run: what a run of a text that starts the same way reads instead of computing again.
+/// Under the causal mask a position's keys and values depend only on the tokens up to
+/// it, so they hold for any text with the same beginning.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    /// Per layer: keys and values, each [kv_heads, len, d].
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// How many positions the cache holds.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dim(1).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the first `len` positions only.
+    pub fn truncate(&mut self, len: usize) -> candle_core::Result<()> {
+        if len >= self.len() {
+            return Ok(());
+        }
+        for (k, v) in &mut self.layers {
+            *k = k.narrow(1, 0, len)?;
+            *v = v.narrow(1, 0, len)?;
+        }
+        Ok(())
+    }
+
+    /// Adds layer `layer`'s keys and values of the new positions ([kv_heads, new, d]) and
+    /// returns that layer's keys and values of every position.
+    pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let both = match self.layers.get(layer) {
+            Some((past_k, past_v)) => (Tensor::cat(&[past_k, &k], 1)?, Tensor::cat(&[past_v, &v], 1)?),
+            None => (k, v),
+        };
+        match self.layers.get_mut(layer) {
+            Some(slot) => *slot = both.clone(),
+            None => self.layers.push(both.clone()),
+        }
+        Ok(both)
     }
 }
 
@@ -175,6 +228,31 @@ mod tests {
         for row in &p {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_continued_run_masks_as_the_rows_of_the_full_run() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let full = additive_mask(Mask::Causal, 4, &dev)?.unwrap();
+        let tail = additive_mask_from(Mask::Causal, 2, 4, &dev)?.unwrap();
+        assert_eq!(tail.to_vec2::<f32>()?, full.narrow(0, 2, 2)?.to_vec2::<f32>()?);
+        Ok(())
+    }
+
+    #[test]
+    fn the_cache_grows_by_appending_and_truncates() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let part = |values: &[f32]| Tensor::from_slice(values, (1, values.len(), 1), &dev);
+        let mut cache = KvCache::default();
+        cache.append(0, part(&[1., 2.])?, part(&[10., 20.])?)?;
+        let (k, v) = cache.append(0, part(&[3.])?, part(&[30.])?)?;
+        assert_eq!(k.flatten_all()?.to_vec1::<f32>()?, vec![1., 2., 3.]);
+        assert_eq!(v.flatten_all()?.to_vec1::<f32>()?, vec![10., 20., 30.]);
+        assert_eq!(cache.len(), 3);
+        cache.truncate(1)?;
+        let (k, _) = cache.append(0, part(&[7.])?, part(&[70.])?)?;
+        assert_eq!(k.flatten_all()?.to_vec1::<f32>()?, vec![1., 7.]);
         Ok(())
     }
 

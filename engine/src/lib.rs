@@ -14,13 +14,17 @@ pub mod arch;
 pub mod attention;
 pub mod error;
 pub mod load;
+pub mod prefix;
 pub mod report;
 
 pub use error::{EngineError, Result};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation, ValueNorms};
 
+use std::sync::Mutex;
+
 use arch::Network;
-use attention::Recorder;
+use attention::{KvCache, Recorder};
+use prefix::PrefixCache;
 use load::tokenizer::TextTokenizer;
 
 /// How many next-token candidates a report lists.
@@ -40,6 +44,10 @@ pub struct RunOptions {
     pub scores_of_layer: Option<usize>,
     /// Keep every head's value norms ‖f(x_j)‖ in the report (for value-weighted maps).
     pub value_norms: bool,
+    /// Under the causal mask, reuse the keys, values and attention rows of the previous
+    /// such run for the beginning the two texts share (see [`prefix`]). Runs that ask
+    /// for raw scores or value norms always run whole.
+    pub reuse_prefix: bool,
 }
 
 /// A loaded model: its facts, its network and (usually) its tokenizer.
@@ -49,11 +57,13 @@ pub struct Model {
     tokenizer: Option<TextTokenizer>,
     /// The beginning-of-sequence token the model was trained with, when its files name one.
     bos: Option<u32>,
+    /// What the last run that asked to reuse its beginning left behind.
+    prefix: Mutex<Option<PrefixCache>>,
 }
 
 impl Model {
     pub(crate) fn new(info: ModelInfo, network: Box<dyn Network>, tokenizer: Option<TextTokenizer>) -> Self {
-        Self { info, network, tokenizer, bos: None }
+        Self { info, network, tokenizer, bos: None, prefix: Mutex::new(None) }
     }
 
     /// Names the beginning-of-sequence token (ignored when it is not in the vocabulary).
@@ -160,11 +170,32 @@ impl Model {
             return Err(EngineError::NoSuchLayer { layer, layers });
         }
         let t = ids.len();
-        let mut recorder = Recorder::new(layers * heads * t * t, options.scores_of_layer, options.value_norms);
-        let last_logits = self.network.forward(&ids, mask, &mut recorder)?;
+        let reuse = options.reuse_prefix
+            && mask == Mask::Causal
+            && options.scores_of_layer.is_none()
+            && !options.value_norms
+            && self.network.caches();
+        // The previous run's leftovers, taken out while this run uses them.
+        let previous = if reuse { self.prefix.lock().ok().and_then(|mut kept| kept.take()) } else { None };
+        let (start, mut kv, previous_maps) = match previous {
+            Some(kept) => (kept.reusable(&ids), kept.kv, Some(kept.maps)),
+            None => (0, KvCache::default(), None),
+        };
+        kv.truncate(start)?;
+        let mut recorder = Recorder::new(layers * heads * (t - start) * t, options.scores_of_layer, options.value_norms);
+        let last_logits = self.network.forward(&ids, mask, &mut recorder, reuse.then_some(&mut kv))?;
         let attention::Recorded { probabilities, scores, value_norms } = recorder.finish();
+        let probabilities = match previous_maps {
+            Some(previous) if start > 0 => prefix::assemble(&previous, start, &probabilities, t),
+            _ => probabilities,
+        };
         let attention = AttentionMaps::from_flat(layers, heads, t, probabilities)
             .ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
+        if reuse && attention.as_flat().len() <= prefix::MAX_KEPT_WEIGHTS {
+            if let Ok(mut kept) = self.prefix.lock() {
+                *kept = Some(PrefixCache { ids: ids.clone(), kv, maps: attention.clone() });
+            }
+        }
         let scores = options
             .scores_of_layer
             .zip(scores)
@@ -175,7 +206,17 @@ impl Model {
             (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(&logits, NEXT_TOKENS)),
             _ => None,
         };
-        Ok(AttentionReport { model: self.info.clone(), mask, tokens, truncated, attention, next_tokens, scores, value_norms })
+        Ok(AttentionReport {
+            model: self.info.clone(),
+            mask,
+            tokens,
+            truncated,
+            attention,
+            next_tokens,
+            scores,
+            value_norms,
+            reused_tokens: start,
+        })
     }
 
     /// The text a person reads for a token id.

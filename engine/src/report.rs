@@ -104,6 +104,10 @@ pub struct AttentionReport {
     /// Every head's value norms, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_norms: Option<ValueNorms>,
+    /// How many leading positions came from the previous run's keys, values and
+    /// attention rows instead of running again (0: the whole text ran).
+    #[serde(default)]
+    pub reused_tokens: usize,
 }
 
 /// How much each token's value weighs as each head writes it into the residual

@@ -1,6 +1,7 @@
 //! Helpers the integration tests share: where things are, the reference maps,
 //! and comparisons that print readable failures.
 
+pub mod bench;
 pub mod reference;
 pub mod serve;
 pub mod webdriver;

@@ -1,6 +1,7 @@
 //! A small static file server for the built app (dist/), on 127.0.0.1 and a free
-//! port, so the browser tests need no server installed. `overrides` replaces a
-//! path's content (a catalogue naming a missing model, say).
+//! port, so the browser tests and the benchmark need no server installed. A [`Site`]
+//! can replace a path's content (a catalogue naming a missing model, say), serve more
+//! folders under a prefix, and make its pages cross-origin isolated.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -10,6 +11,35 @@ use std::sync::Arc;
 
 pub struct StaticServer {
     pub port: u16,
+}
+
+/// What a server serves.
+#[derive(Default)]
+pub struct Site {
+    /// The folder behind `/`.
+    pub root: PathBuf,
+    /// Paths (no leading `/`) whose content is replaced.
+    pub overrides: HashMap<String, Vec<u8>>,
+    /// More folders: (`prefix`, folder) serves `/prefix/...` from the folder.
+    pub mounts: Vec<(String, PathBuf)>,
+    /// Sends COOP/COEP, so pages may use `SharedArrayBuffer` (threads in wasm).
+    pub isolated: bool,
+}
+
+impl Site {
+    /// The file behind a request path, or its replaced content.
+    fn content(&self, path: &str) -> Option<Vec<u8>> {
+        if PathBuf::from(path).components().any(|c| !matches!(c, Component::Normal(_))) {
+            return None;
+        }
+        if let Some(content) = self.overrides.get(path) {
+            return Some(content.clone());
+        }
+        let mounted = self.mounts.iter().find_map(|(prefix, dir)| {
+            path.strip_prefix(prefix.as_str()).and_then(|rest| rest.strip_prefix('/')).map(|rest| dir.join(rest))
+        });
+        std::fs::read(mounted.unwrap_or_else(|| self.root.join(path))).ok()
+    }
 }
 
 fn content_type(path: &Path) -> &'static str {
@@ -25,16 +55,21 @@ fn content_type(path: &Path) -> &'static str {
 }
 
 impl StaticServer {
-    /// Serves `root` until the test process ends.
+    /// Serves `root` until the process ends.
     pub fn start(root: PathBuf, overrides: HashMap<String, Vec<u8>>) -> Self {
+        Self::serve(Site { root, overrides, ..Site::default() })
+    }
+
+    /// Serves a [`Site`] until the process ends.
+    pub fn serve(site: Site) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let port = listener.local_addr().unwrap().port();
-        let (root, overrides) = (Arc::new(root), Arc::new(overrides));
+        let site = Arc::new(site);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (root, overrides) = (root.clone(), overrides.clone());
+                let site = site.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &root, &overrides);
+                    let _ = serve_one(stream, &site);
                 });
             }
         });
@@ -46,7 +81,7 @@ impl StaticServer {
     }
 }
 
-fn serve_one(mut stream: TcpStream, root: &Path, overrides: &HashMap<String, Vec<u8>>) -> std::io::Result<()> {
+fn serve_one(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut request_line = String::new();
@@ -65,18 +100,17 @@ fn serve_one(mut stream: TcpStream, root: &Path, overrides: &HashMap<String, Vec
         let path = target.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
         let path = if path.is_empty() { "index.html" } else { path };
         let relative = PathBuf::from(path);
-        let body = if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-            None
-        } else if let Some(content) = overrides.get(path) {
-            Some(content.clone())
-        } else {
-            std::fs::read(root.join(&relative)).ok()
-        };
+        let body = site.content(path);
         let head_only = method == "HEAD";
+        let isolation = if site.isolated {
+            "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
+        } else {
+            ""
+        };
         match body {
             Some(body) => {
                 let header = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{isolation}\r\n",
                     content_type(&relative),
                     body.len()
                 );

@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 
 use crate::protocol::LoadStage;
-use crate::{AppState, Status, PAGE_MAX_TOKENS};
+use crate::{AppState, RunFacts, Status, PAGE_MAX_TOKENS};
+use engine::Mask;
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -19,9 +20,18 @@ pub fn describe(status: &Status) -> String {
         },
         Status::Loading { model, stage: LoadStage::Parsing, .. } => format!("Loading {model}: reading the weights…"),
         Status::Computing => "Computing…".into(),
-        Status::Done { millis } => format!("Computed in {millis:.0} ms"),
+        Status::Done(run) => format!("Computed in {:.0} ms{}", run.millis, how_it_ran(run)),
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
         Status::Failed(message) => format!("Error: {message}"),
+    }
+}
+
+/// Whether the run reused the previous one's beginning: the page says which it shows.
+fn how_it_ran(run: &RunFacts) -> String {
+    match (run.reused, run.mask) {
+        (0, Mask::Causal) => String::new(),
+        (0, Mask::None) => " (unmasked: every token runs again, as earlier ones see the new)".into(),
+        (reused, _) => format!(" ({} new of {} tokens; the first {reused} reused from the last run)", run.tokens - reused, run.tokens),
     }
 }
 
@@ -39,6 +49,7 @@ pub fn StatusLine() -> impl IntoView {
         state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0))
     };
     let token_count = move || state.report.get().map(|r| format!("{} tokens", r.tokens.len()));
+    let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     let notice = move || {
         state.report.get().and_then(|r| r.truncated.clone()).map(|cut| {
             let whose = if cut.limit == PAGE_MAX_TOKENS { "this page's limit" } else { "the model's limit" };
@@ -56,7 +67,7 @@ pub fn StatusLine() -> impl IntoView {
             </span>
             {progress}
             <span class="facts">
-                {move || [load_time(), token_count()].into_iter().flatten().collect::<Vec<_>>().join(" · ")}
+                {move || [load_time(), token_count(), memory()].into_iter().flatten().collect::<Vec<_>>().join(" · ")}
             </span>
             {move || notice().map(|text| view! { <p data-testid="notice" class="notice">{text}</p> })}
         </div>

@@ -7,7 +7,7 @@ use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::{id_tensor, position_tensor, Network};
-use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
+use crate::attention::{additive_mask, merge_heads, split_heads, KvCache, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -100,7 +100,7 @@ impl Bert {
 }
 
 impl Network for Bert {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, _cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
         let heads = cfg.num_attention_heads;

@@ -8,7 +8,7 @@ use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::{id_tensor, position_tensor, Network};
-use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
+use crate::attention::{additive_mask, merge_heads, split_heads, KvCache, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -91,7 +91,7 @@ impl Gpt2 {
 }
 
 impl Network for Gpt2 {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, _cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
         let mask = additive_mask(mask, t, &self.device)?;

@@ -10,7 +10,7 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::{id_tensor, Network};
-use crate::attention::{additive_mask, merge_heads, repeat_kv, split_heads, Recorder};
+use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, KvCache, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -110,24 +110,36 @@ impl Llama {
 }
 
 impl Network for Llama {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, mut cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
+        // The positions already in the cache are not run again.
+        let start = cache.as_ref().map_or(0, |c| c.len()).min(t.saturating_sub(1));
+        if let Some(cache) = cache.as_mut() {
+            cache.truncate(start)?;
+        }
+        let new = t - start;
         let groups = cfg.heads / cfg.kv_heads;
         let (cos, sin) = self.rotary_tables(t)?;
-        let mask = additive_mask(mask, t, &self.device)?;
+        let (cos, sin) = (cos.narrow(0, start, new)?, sin.narrow(0, start, new)?);
+        let mask = additive_mask_from(mask, start, t, &self.device)?; // [new, t]
         let rotate = |x: &Tensor| -> candle_core::Result<Tensor> {
-            // rope_i wants [batch, heads, t, d].
+            // rope_i wants [batch, heads, new, d].
             candle_nn::rotary_emb::rope_i(&x.unsqueeze(0)?.contiguous()?, &cos, &sin)?.squeeze(0)
         };
 
-        let mut x = self.token_embd.index_select(&id_tensor(ids, &self.device)?, 0)?; // [t, hidden]
-        for block in &self.blocks {
+        let mut x = self.token_embd.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?; // [new, hidden]
+        for (index, block) in self.blocks.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, cfg.rms_eps as f32)?;
-            let q = rotate(&split_heads(&block.attn_q.forward(&h)?, cfg.heads)?)?; // [heads, t, d]
-            let k = rotate(&split_heads(&block.attn_k.forward(&h)?, cfg.kv_heads)?)?; // [kv_heads, t, d]
+            let q = rotate(&split_heads(&block.attn_q.forward(&h)?, cfg.heads)?)?; // [heads, new, d]
+            let k = rotate(&split_heads(&block.attn_k.forward(&h)?, cfg.kv_heads)?)?; // [kv_heads, new, d]
             let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
-            let out = recorder.attend(&q, &repeat_kv(&k, groups)?, &repeat_kv(&v, groups)?, mask.as_ref(), block.attn_output.weight())?;
+            let (k, v) = match cache.as_mut() {
+                Some(cache) => cache.append(index, k, v)?, // [kv_heads, t, d]
+                None => (k, v),
+            };
+            let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), block.attn_output.weight())?; // [heads, new, d]
             x = (x + block.attn_output.forward(&merge_heads(&out)?)?)?;
 
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, cfg.rms_eps as f32)?;
@@ -135,9 +147,13 @@ impl Network for Llama {
             x = (x + block.ffn_down.forward(&gated)?)?;
         }
 
-        let last = x.i(t - 1)?.unsqueeze(0)?; // [1, hidden]
+        let last = x.i(new - 1)?.unsqueeze(0)?; // [1, hidden]
         let last = candle_nn::ops::rms_norm(&last, &self.output_norm, cfg.rms_eps as f32)?;
         let logits = last.matmul(&self.output.t()?)?.squeeze(0)?.to_dtype(DType::F32)?;
         Ok(Some(logits.to_vec1()?))
+    }
+
+    fn caches(&self) -> bool {
+        true
     }
 }

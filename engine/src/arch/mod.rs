@@ -10,14 +10,23 @@ use candle_core::{Device, Tensor};
 use crate::error::Result;
 use crate::report::Mask;
 
-use crate::attention::Recorder;
+use crate::attention::{KvCache, Recorder};
 
 /// A network the engine can run.
 pub trait Network: Send + Sync {
     /// Runs `ids` under `mask`, attending through `recorder` (which keeps every
     /// layer's attention), and returns the logits at the last position, [vocab]
     /// (`None` for a model with no language-model head).
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder) -> Result<Option<Vec<f32>>>;
+    ///
+    /// With a `cache` (only passed when [`Network::caches`], under the causal mask), the
+    /// cache already holds the keys and values of `ids[..cache.len()]`: only the rest
+    /// run, the recorder gets their rows only, and the cache grows to all of `ids`.
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>>;
+
+    /// Whether [`Network::forward`] can continue from a [`KvCache`].
+    fn caches(&self) -> bool {
+        false
+    }
 }
 
 /// The token ids as a tensor, [t].

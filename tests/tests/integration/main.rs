@@ -7,3 +7,4 @@ mod browser;
 mod arithmetic;
 mod analysis;
 mod norms;
+mod reuse;

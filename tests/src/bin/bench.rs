@@ -1,0 +1,201 @@
+//! `make bench`: how fast attnscope is, side by side with its anchor, in one run.
+//!
+//! In headless Chromium against the built app (dist/: its worker, its models), through
+//! the worker's own protocol (tests/bench/attnscope.html): SmolLM2-135M on every bench
+//! prompt, one word appended to the 21-token prompt, MiniLM at 8, 16, 64 and 128 tokens,
+//! model load (fetch + parse) and the worker's peak wasm memory. In the same browser,
+//! wllama (llama.cpp in WebAssembly, tests/bench/wllama.html) on the same GGUF and
+//! prompts, with 1 and 2 threads. Natively, the engine's forward pass on one thread.
+//! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
+//! docs/benchmark.md and the README.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use attnscope_tests::bench::{markdown, median, Row};
+use attnscope_tests::root;
+use attnscope_tests::serve::{Site, StaticServer};
+use attnscope_tests::webdriver::Browser;
+use serde_json::{json, Value};
+
+/// One word appended to the 21-token prompt.
+const APPENDED: &str = " The";
+/// MiniLM's lengths, cut from the longest prompt.
+const MINILM_TOKENS: [usize; 4] = [8, 16, 64, 128];
+/// transformers 5.23 on torch, eager, every attention map returned, one thread, on the
+/// 21-token prompt: the measurement on this machine (torch is not installed here).
+const TORCH_21_TOKENS_MS: f64 = 132.0;
+
+fn main() {
+    // The anchor's native number is one thread: so is ours. (Before any thread starts.)
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
+    let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
+    let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
+    assert!(wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
+
+    eprintln!("bench: native engine, one thread");
+    let native = native_runs(&prompts, runs);
+
+    let site = Site {
+        root: root().join("dist"),
+        mounts: vec![("bench".into(), root().join("tests/bench")), ("wllama".into(), wllama)],
+        isolated: true, // wllama's threads need SharedArrayBuffer
+        ..Site::default()
+    };
+    assert!(site.root.join("index.html").is_file(), "dist/ is missing: `make bench` builds the app first");
+    let server = StaticServer::serve(site);
+    let browser = Browser::start();
+    let catalog: Value = serde_json::from_slice(&std::fs::read(root().join("dist/models.json")).unwrap()).unwrap();
+    let files = |id: &str| -> Vec<String> {
+        let entry = catalog["models"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap();
+        entry["files"].as_array().unwrap().iter().map(|f| format!("/models/{id}/{}", f["name"].as_str().unwrap())).collect()
+    };
+    let gguf = files("smollm2-135m")[0].clone();
+
+    eprintln!("bench: attnscope in the browser");
+    let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
+    let minilm: Vec<Value> = MINILM_TOKENS.iter().map(|n| json!({"label": format!("{n} tokens"), "text": prompts[prompts.len() - 1], "max_tokens": n})).collect();
+    let config = json!({"runs": runs, "models": [
+        {"model": "smollm2-135m", "files": files("smollm2-135m"), "mask": "causal", "texts": labelled, "append": {"base": prompts[1], "word": APPENDED}},
+        {"model": "all-minilm-l6-v2", "files": files("all-minilm-l6-v2"), "mask": "none", "texts": minilm},
+    ]});
+    let ours = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", config);
+
+    let mut anchor = Vec::new();
+    for threads in [1, 2] {
+        eprintln!("bench: wllama, {threads} thread(s)");
+        let config = json!({"gguf": gguf, "threads": threads, "prompts": labelled, "runs": runs});
+        anchor.push(in_page(&browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", config));
+    }
+
+    let rows = rows(&ours, &anchor, &native);
+    let facts = machine_facts(&browser);
+    let table = markdown(&rows);
+    println!("{facts}\n\n{table}");
+    write_results(&facts, &table, runs);
+}
+
+/// The engine natively: SmolLM2's forward pass on every prompt, one thread.
+fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
+    let model = engine::Model::from_path("smollm2-135m", &attnscope_tests::model_dir("smollm2-135m")).unwrap();
+    prompts
+        .iter()
+        .map(|text| {
+            let mut times = Vec::new();
+            let mut tokens = 0;
+            for i in 0..=runs {
+                let started = Instant::now();
+                let report = model.run_text(text, engine::Mask::Causal, None).unwrap();
+                if i > 0 {
+                    times.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                tokens = report.tokens.len();
+            }
+            (tokens, times)
+        })
+        .collect()
+}
+
+/// Opens a bench page, starts `function(config)` there and waits for its result,
+/// printing its progress.
+fn in_page(browser: &Browser, url: &str, function: &str, config: Value) -> Value {
+    browser.goto(url);
+    browser.wait_for("the bench page", Duration::from_secs(30), || browser.execute("return window.benchReady === true || null;", vec![]).as_bool());
+    browser.execute(
+        &format!("window.benchOut = null; {function}(arguments[0]).then(r => window.benchOut = {{ok: r}}, e => window.benchOut = {{error: String(e && e.stack || e)}});"),
+        vec![config],
+    );
+    let mut said = String::new();
+    let out = browser.wait_for("the bench's result", Duration::from_secs(1800), || {
+        let progress = browser.execute("return window.benchProgress || '';", vec![]).as_str().unwrap_or("").to_string();
+        if progress != said {
+            eprintln!("  {progress}");
+            said = progress;
+        }
+        let out = browser.execute("return window.benchOut;", vec![]);
+        std::thread::sleep(Duration::from_millis(250));
+        (!out.is_null()).then_some(out)
+    });
+    if let Some(error) = out.get("error") {
+        panic!("{function} failed in the page: {}", error.as_str().unwrap_or_default());
+    }
+    out["ok"].clone()
+}
+
+fn numbers(value: &Value) -> Vec<f64> {
+    value.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default()
+}
+
+/// The table's rows: ours beside the anchors, with the targets.
+fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)]) -> Vec<Row> {
+    let smollm2 = &ours["models"][0];
+    let minilm = &ours["models"][1];
+    let mut rows = Vec::new();
+    for (i, text) in smollm2["texts"].as_array().unwrap().iter().enumerate() {
+        let ms = median(&numbers(&text["ms"]));
+        let wllama: Vec<f64> = anchor.iter().map(|a| median(&numbers(&a["prompts"][i]["promptMs"]))).collect();
+        let tokens = text["tokens"].as_u64().unwrap_or(0);
+        let target = (tokens == 21).then(|| format!("≤ ½ wllama 1 thread ({:.0} ms)", wllama[0] / 2.0));
+        let met = target.as_ref().map(|_| ms <= wllama[0] / 2.0);
+        rows.push(Row::new(format!("SmolLM2, {tokens} tokens, all 270 heads' maps"), ms).anchors(&wllama).target(target, met));
+    }
+    let append = &smollm2["append"];
+    let ms = median(&numbers(&append["ms"]));
+    let (tokens, reused) = (append["tokens"].as_u64().unwrap_or(0), append["reused"].as_u64().unwrap_or(0));
+    rows.push(Row::new(format!("SmolLM2, one word appended ({reused} of {tokens} tokens reused)"), ms).target(Some("≤ 100 ms".into()), Some(ms <= 100.0)));
+    for text in minilm["texts"].as_array().unwrap() {
+        let ms = median(&numbers(&text["ms"]));
+        let tokens = text["tokens"].as_u64().unwrap_or(0);
+        let target = (tokens == 16).then(|| "≤ 50 ms".to_string());
+        rows.push(Row::new(format!("MiniLM, {tokens} tokens, all 72 heads' maps"), ms).target(target, (tokens == 16).then_some(ms <= 50.0)));
+    }
+    let load = median(&numbers(&smollm2["loads"]));
+    let wllama_loads: Vec<f64> = anchor.iter().map(|a| a["loadMs"].as_f64().unwrap_or(f64::NAN)).collect();
+    rows.push(Row::new("SmolLM2 load (fetch + parse)".into(), load).anchors(&wllama_loads).target(Some("≤ 2000 ms".into()), Some(load <= 2000.0)));
+    rows.push(Row::new("MiniLM load (fetch + parse)".into(), median(&numbers(&minilm["loads"]))));
+    let peak = ours["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
+    rows.push(Row::memory("Peak wasm memory of the worker (MB)".into(), peak).target(Some("< 600 MB".into()), Some(peak < 600.0)));
+    for (tokens, times) in native {
+        let ms = median(times);
+        let row = Row::new(format!("Native engine, SmolLM2, {tokens} tokens (1 thread)"), ms);
+        rows.push(if *tokens == 21 {
+            let ratio = ms / TORCH_21_TOKENS_MS;
+            row.target(Some(format!("≤ transformers on torch, 1 thread: 132 ms (ratio {ratio:.2})")), Some(ratio <= 1.0))
+        } else {
+            row
+        });
+    }
+    rows
+}
+
+/// The date, the machine and the browser the table was measured on.
+fn machine_facts(browser: &Browser) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let agent = browser.execute("return navigator.userAgent;", vec![]);
+    let chromium = agent.as_str().and_then(|a| a.split("Chrome/").nth(1)).and_then(|v| v.split(' ').next()).unwrap_or("?").to_string();
+    let date = std::process::Command::new("date").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    format!("Measured {date} on {cpu}, {cores} cores, headless Chromium {chromium}; attnscope's worker runs on one thread.")
+}
+
+/// docs/benchmark.md, and the README's copy between its bench markers.
+fn write_results(facts: &str, table: &str, runs: usize) {
+    let body = format!("{facts} Medians of {runs} runs after a warm-up; `make bench` measures again.\n\n{table}\n");
+    let doc = format!("# Benchmark\n\nWritten by `make bench` (tests/src/bin/bench.rs).\n\n{body}");
+    std::fs::write(root().join("docs/benchmark.md"), doc).unwrap();
+    let readme_path = root().join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (start, end) = ("<!-- bench:start -->", "<!-- bench:end -->");
+    if let (Some(a), Some(b)) = (readme.find(start), readme.find(end)) {
+        let updated = format!("{}{start}\n{body}{}", &readme[..a], &readme[b..]);
+        std::fs::write(&readme_path, updated).unwrap();
+    }
+    eprintln!("bench: wrote {} and the README's table", Path::new("docs/benchmark.md").display());
+}
