@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod colormap;
 pub mod components;
 pub mod engine_client;
+pub mod js_bytes;
 pub mod protocol;
 pub mod state;
 pub mod url_state;

@@ -5,6 +5,7 @@
 //! engine's byte loaders, and answers each run with a report.
 
 use std::cell::RefCell;
+use std::io::BufReader;
 use std::rc::Rc;
 
 use engine::analysis::probe::ProbeSpec;
@@ -15,6 +16,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader, Response};
 
+use crate::js_bytes::JsBytes;
 use crate::protocol::{decode, encode, FromWorker, LoadStage, ToWorker};
 
 /// The worker's one piece of state: the loaded model, and which model the page wants.
@@ -130,20 +132,23 @@ fn now() -> f64 {
     scope().performance().map_or(0.0, |p| p.now())
 }
 
-/// Fetches every file, then hands the bytes to the engine's loader for their format.
+/// Fetches every file (into JavaScript's memory), then hands them to the engine's
+/// loader for their format: a GGUF is read from there a tensor at a time.
 async fn load(model: &str, files: &[String]) -> Result<Model, String> {
     let mut contents = Vec::with_capacity(files.len());
     for url in files {
         contents.push((url.as_str(), fetch(model, url).await?));
     }
     post(&FromWorker::Progress { model: model.into(), stage: LoadStage::Parsing, loaded: 0, total: None }, None);
-    let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.as_slice());
+    let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.clone());
     let loaded = if let Some(gguf) = find(".gguf") {
-        Model::from_gguf(model, gguf)
+        // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
+        Model::from_gguf_reader(model, BufReader::with_capacity(1 << 16, JsBytes::new(gguf)))
     } else {
-        let config = find("config.json").ok_or("the model's files include no config.json")?;
-        let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?;
-        Model::from_safetensors(model, config, weights, find("tokenizer.json"))
+        let config = find("config.json").ok_or("the model's files include no config.json")?.to_vec();
+        let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?.to_vec();
+        let tokenizer = find("tokenizer.json").map(|t| t.to_vec());
+        Model::from_safetensors(model, &config, &weights, tokenizer.as_deref())
     };
     loaded.map_err(|e| e.to_string())
 }
@@ -157,8 +162,8 @@ fn js_error(context: &str, value: JsValue) -> String {
     format!("{context}: {detail}")
 }
 
-/// Fetches one file, posting progress as its bytes arrive.
-async fn fetch(model: &str, url: &str) -> Result<Vec<u8>, String> {
+/// Fetches one file into JavaScript's memory, posting progress as its bytes arrive.
+async fn fetch(model: &str, url: &str) -> Result<Uint8Array, String> {
     let response: Response = JsFuture::from(scope().fetch_with_str(url))
         .await
         .map_err(|e| js_error(&format!("cannot fetch {url}"), e))?
@@ -173,22 +178,30 @@ async fn fetch(model: &str, url: &str) -> Result<Vec<u8>, String> {
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     let body = response.body().ok_or_else(|| format!("{url}: an empty response"))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
-    let mut last_report = 0u64;
+    let mut chunks = Vec::new();
+    let (mut loaded, mut last_report) = (0u64, 0u64);
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_error(&format!("reading {url}"), e))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
         if done {
             break;
         }
-        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_error(url, e))?;
-        bytes.extend(Uint8Array::new(&value).to_vec());
+        let value = Uint8Array::new(&js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_error(url, e))?);
+        loaded += value.length() as u64;
+        chunks.push(value);
         // Progress every megabyte is plenty for a bar and cheap for the page.
-        if bytes.len() as u64 - last_report >= 1 << 20 {
-            last_report = bytes.len() as u64;
-            let progress = FromWorker::Progress { model: model.into(), stage: LoadStage::Fetching, loaded: last_report, total };
+        if loaded - last_report >= 1 << 20 {
+            last_report = loaded;
+            let progress = FromWorker::Progress { model: model.into(), stage: LoadStage::Fetching, loaded, total };
             post(&progress, None);
         }
     }
-    Ok(bytes)
+    // One array of the whole file, still in JavaScript's memory.
+    let whole = Uint8Array::new_with_length(loaded as u32);
+    let mut offset = 0;
+    for chunk in chunks {
+        whole.set(&chunk, offset);
+        offset += chunk.length();
+    }
+    Ok(whole)
 }

@@ -89,7 +89,13 @@ impl Model {
 
     /// Loads a GGUF file (weights and tokenizer) from its bytes.
     pub fn from_gguf(name: &str, bytes: &[u8]) -> Result<Self> {
-        load::gguf::load(name, bytes)
+        load::gguf::load(name, std::io::Cursor::new(bytes))
+    }
+
+    /// Loads a GGUF file from a reader, a tensor at a time: the file's bytes need not
+    /// all be in memory (the web worker reads them from JavaScript's).
+    pub fn from_gguf_reader<R: std::io::Read + std::io::Seek>(name: &str, reader: R) -> Result<Self> {
+        load::gguf::load(name, reader)
     }
 
     /// Loads Hugging Face's config.json + model.safetensors (+ tokenizer.json) from their bytes.

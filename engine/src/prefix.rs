@@ -5,9 +5,9 @@
 use crate::attention::KvCache;
 use crate::report::AttentionMaps;
 
-/// The most weights a kept report may hold (32 MB of f32): the page's 128 tokens of
-/// SmolLM2 need 4.4 M; a longer run is not kept.
-pub const MAX_KEPT_WEIGHTS: usize = 8 << 20;
+/// The most weights a kept run may hold: the page's 128 tokens of SmolLM2 need 4.42 M
+/// (17.7 MB). A longer run is not kept, so the cache never costs the worker more.
+pub const MAX_KEPT_WEIGHTS: usize = 4_500_000;
 
 /// What a causal run leaves for the next: its token ids, keys and values, and maps.
 pub struct PrefixCache {

@@ -1,7 +1,8 @@
-//! GGUF: metadata, quantized tensors and the tokenizer, from one file's bytes.
+//! GGUF: metadata, quantized tensors and the tokenizer, from one file, read a tensor
+//! at a time (so the file never has to sit in memory whole beside its weights).
 
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::io::{Read, Seek, SeekFrom};
 
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
@@ -33,13 +34,15 @@ fn float(metadata: &HashMap<String, Value>, key: &str) -> Result<f32> {
     setting(metadata, key)?.to_f32().map_err(|_| EngineError::BadModelFile(format!("`{key}` is not a number")))
 }
 
-/// Loads a GGUF model from its bytes. Weights are de-quantized to float32,
+/// Loads a GGUF model from a reader of its file. Weights are de-quantized to float32,
 /// which keeps the attention within 1e-4 of the float32 reference.
-pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
-    if bytes.len() < 4 || &bytes[..4] != GGUF_MAGIC {
+pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
+    let mut magic = [0u8; 4];
+    let start = reader.stream_position().map_err(|e| EngineError::BadModelFile(e.to_string()))?;
+    if reader.read_exact(&mut magic).is_err() || &magic != GGUF_MAGIC {
         return Err(EngineError::BadModelFile("not a GGUF file (it does not start with `GGUF`)".into()));
     }
-    let mut reader = Cursor::new(bytes);
+    reader.seek(SeekFrom::Start(start)).map_err(|e| EngineError::BadModelFile(e.to_string()))?;
     let content = Content::read(&mut reader).map_err(|e| EngineError::BadModelFile(first_line(&e)))?;
     let metadata = &content.metadata;
 
@@ -76,7 +79,11 @@ pub fn load(name: &str, bytes: &[u8]) -> Result<Model> {
 
     let device = Device::Cpu;
     let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
-    for tensor_name in content.tensor_infos.keys() {
+    // Largest first: each tensor's quantized bytes live only while it is de-quantized,
+    // and what the big ones leave behind, the small ones fill (wasm memory never shrinks).
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort_by_key(|name| std::cmp::Reverse(content.tensor_infos[*name].shape.elem_count()));
+    for tensor_name in names {
         let qtensor = content
             .tensor(&mut reader, tensor_name, &device)
             .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;

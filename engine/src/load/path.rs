@@ -11,10 +11,16 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))
 }
 
+/// A GGUF file, read a tensor at a time.
+fn gguf(name: &str, path: &Path) -> Result<Model> {
+    let file = fs::File::open(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))?;
+    super::gguf::load(name, std::io::BufReader::new(file))
+}
+
 /// Loads the model at `path`, named `name` in its reports.
 pub fn load(name: &str, path: &Path) -> Result<Model> {
     if path.is_file() {
-        return super::gguf::load(name, &read(path)?);
+        return gguf(name, path);
     }
     if !path.is_dir() {
         return Err(EngineError::BadModelFile(format!("{}: no such file or folder", path.display())));
@@ -32,7 +38,7 @@ pub fn load(name: &str, path: &Path) -> Result<Model> {
         .filter(|p| p.extension().is_some_and(|ext| ext == "gguf"))
         .collect();
     match ggufs.as_slice() {
-        [one] => super::gguf::load(name, &read(one)?),
+        [one] => gguf(name, one),
         [] => Err(EngineError::BadModelFile(format!(
             "{}: holds neither config.json + model.safetensors nor a .gguf file",
             path.display()

@@ -157,6 +157,8 @@ fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)]) -> Vec<Row
     let wllama_loads: Vec<f64> = anchor.iter().map(|a| a["loadMs"].as_f64().unwrap_or(f64::NAN)).collect();
     rows.push(Row::new("SmolLM2 load (fetch + parse)".into(), load).anchors(&wllama_loads).target(Some("≤ 2000 ms".into()), Some(load <= 2000.0)));
     rows.push(Row::new("MiniLM load (fetch + parse)".into(), median(&numbers(&minilm["loads"]))));
+    let loaded = smollm2["loadMemory"].as_f64().unwrap_or(0.0) / 1e6;
+    rows.push(Row::memory("Wasm memory of the worker once SmolLM2 is loaded (MB)".into(), loaded));
     let peak = ours["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
     rows.push(Row::memory("Peak wasm memory of the worker (MB)".into(), peak).target(Some("< 600 MB".into()), Some(peak < 600.0)));
     for (tokens, times) in native {
