@@ -10,15 +10,14 @@ pub mod components;
 pub mod engine_client;
 pub mod js_bytes;
 pub mod protocol;
+pub mod runs;
 pub mod state;
 pub mod url_state;
 pub mod weighting;
 pub mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use engine::Mask;
 use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, RunFacts, Status, Tab};
@@ -26,6 +25,7 @@ pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, RunFacts, Status
 use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
+use runs::{RunPlan, Scheduler};
 
 /// The sentence the page opens with.
 pub const DEFAULT_TEXT: &str = "The cat sat on the mat";
@@ -33,23 +33,6 @@ pub const DEFAULT_TEXT: &str = "The cat sat on the mat";
 /// The most tokens the page runs: the maps grow with the square of the length,
 /// and the page should answer while a person types.
 pub const PAGE_MAX_TOKENS: usize = 128;
-
-/// How long typing must pause before the text runs.
-pub const DEBOUNCE: Duration = Duration::from_millis(300);
-
-/// The latest run of each kind, so that an answer to an older request is never shown.
-#[derive(Clone, Copy, Default)]
-struct LatestRuns {
-    main: u64,
-    compare: u64,
-    probe: u64,
-}
-
-impl LatestRuns {
-    fn next(&self) -> u64 {
-        self.main.max(self.compare).max(self.probe) + 1
-    }
-}
 
 /// The probe's size: TransformerLens's usual 50 random tokens, over four seeds.
 pub const PROBE_LENGTH: usize = 50;
@@ -63,19 +46,15 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     // The URL follows the view.
     Effect::new(move |_| url_state::write_location(&state.view_state()));
-    // Numbers the runs, so that an answer to an older text is never shown.
-    let latest_run = StoredValue::new(LatestRuns::default());
+    // Numbers the runs and holds texts back while the worker is busy (see runs.rs).
+    let scheduler = StoredValue::new(Scheduler::default());
     let worker_ready = RwSignal::new(false);
-
-    let client = EngineClient::start(move |answer| on_answer(state, latest_run, worker_ready, answer));
-    let client = match client {
-        Ok(client) => StoredValue::new_local(Some(client)),
-        Err(message) => {
-            state.status.set(Status::Failed(message));
-            StoredValue::new_local(None)
-        }
-    };
+    let client = StoredValue::new_local(None::<EngineClient>);
     let send = move |request: ToWorker| client.with_value(|c| c.as_ref().map(|c| c.send(&request)));
+    match EngineClient::start(move |answer| on_answer(state, scheduler, worker_ready, answer, send)) {
+        Ok(started) => client.set_value(Some(started)),
+        Err(message) => state.status.set(Status::Failed(message)),
+    }
 
     leptos::task::spawn_local(async move {
         match catalog::fetch_catalog().await {
@@ -103,8 +82,6 @@ pub fn App() -> impl IntoView {
         send(ToWorker::Load { model, files: entry.urls() });
     });
 
-    // Run the text whenever it, the mask or the loaded model changes (and, while the
-    // arithmetic is shown, the layer: its raw scores come with the run).
     // The layer whose raw scores come with each run: the selected one while the Math
     // tab is open, and it stays so after (leaving the tab is no reason to run again).
     let scores_of_layer = Memo::new(move |previous: Option<&Option<usize>>| {
@@ -118,33 +95,32 @@ pub fn App() -> impl IntoView {
     let value_norms = Memo::new(move |previous: Option<&bool>| {
         previous.copied().unwrap_or(false) || state.weighting.get() == weighting::Weighting::ValueNorms
     });
+    // Run the text whenever it, the mask or the loaded model changes (and what the
+    // views ask of the run: raw scores, value norms, the other mask).
     Effect::new(move |_| {
         let text = state.text.get();
-        let mask = state.mask.get();
-        let scores_of_layer = scores_of_layer.get();
-        let value_norms = value_norms.get();
         let Some((info, _)) = state.loaded.get() else { return };
         if text.trim().is_empty() {
             state.report.set(None);
             state.status.set(Status::EmptyText);
             return;
         }
-        let run = latest_run.get_value().next();
+        let compare = state.compare.get();
+        if !compare {
+            state.compare_report.set(None);
+        }
+        let plan = RunPlan {
+            model: info.name,
+            text,
+            mask: state.mask.get(),
+            max_tokens: PAGE_MAX_TOKENS,
+            scores_of_layer: scores_of_layer.get(),
+            value_norms: value_norms.get(),
+            compare,
+        };
         state.status.set(Status::Computing);
-        let compare = state.compare.get().then_some(run + 1);
-        latest_run.update_value(|latest| {
-            latest.main = run;
-            latest.compare = compare.unwrap_or(0);
-        });
-        let model = info.name;
-        let main = ToWorker::Run { run, model: model.clone(), text: text.clone(), mask, max_tokens: PAGE_MAX_TOKENS, scores_of_layer, value_norms, reuse_prefix: true };
-        send(main); // first, so the map in view comes back first
-        match compare {
-            Some(compare) => {
-                let other = if mask == Mask::Causal { Mask::None } else { Mask::Causal };
-                send(ToWorker::Run { run: compare, model, text, mask: other, max_tokens: PAGE_MAX_TOKENS, scores_of_layer: None, value_norms: false, reuse_prefix: true });
-            }
-            None => state.compare_report.set(None),
+        for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
+            send(request);
         }
     });
 
@@ -153,8 +129,7 @@ pub fn App() -> impl IntoView {
         let asked = state.probe_asked.get();
         if previous.is_some_and(|p| p != asked) {
             if let Some((info, _)) = state.loaded.get_untracked() {
-                let run = latest_run.get_value().next();
-                latest_run.update_value(|latest| latest.probe = run);
+                let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
                 state.probe.set(ProbeState::Running { done: 0, total: PROBE_SEEDS.len() });
                 send(ToWorker::Probe { run, model: info.name, length: PROBE_LENGTH, seeds: PROBE_SEEDS.to_vec() });
             }
@@ -162,17 +137,13 @@ pub fn App() -> impl IntoView {
         asked
     });
 
-    // Debounce: the draft runs once typing pauses.
+    // Every keystroke's text runs (the scheduler keeps only the newest while the
+    // worker is busy): the maps follow the keyboard.
     Effect::new(move |_| {
         let draft = state.draft.get();
-        set_timeout(
-            move || {
-                if state.draft.get_untracked() == draft && state.text.get_untracked() != draft {
-                    state.text.set(draft);
-                }
-            },
-            DEBOUNCE,
-        );
+        if state.text.get_untracked() != draft {
+            state.text.set(draft);
+        }
     });
 
     view! {
@@ -185,7 +156,16 @@ pub fn App() -> impl IntoView {
             <Controls />
             <StatusLine />
             <TokenStrip />
-            <div class="workspace">
+            // While the text in the box computes, the maps of the text before stay, dimmed
+            // and marked, so none is taken for the box's.
+            <div
+                class="workspace"
+                class:stale=move || state.stale()
+                aria-busy=move || state.stale().to_string()
+                data-testid="workspace"
+                data-stale=move || state.stale().to_string()
+                data-text=move || state.report_text.get()
+            >
                 <HeadGrid />
                 <section class="views">
                     <HeadDetail />
@@ -200,9 +180,31 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Applies one answer of the worker to the page's state.
-fn on_answer(state: AppState, latest_run: StoredValue<LatestRuns>, worker_ready: RwSignal<bool>, answer: FromWorker) {
-    let latest = latest_run.get_value();
+/// Applies one answer of the worker to the page's state, and sends the text that
+/// waited for it, if any.
+fn on_answer(
+    state: AppState,
+    scheduler: StoredValue<Scheduler>,
+    worker_ready: RwSignal<bool>,
+    answer: FromWorker,
+    send: impl Fn(ToWorker) -> Option<()>,
+) {
+    let next = match &answer {
+        FromWorker::Report { run, .. } | FromWorker::Failed { run: Some(run), .. } => {
+            scheduler.try_update_value(|s| s.answered(*run))
+        }
+        FromWorker::Failed { run: None, .. } => scheduler.try_update_value(Scheduler::lost),
+        _ => None,
+    };
+    let (is_main, is_compare, is_probe, main_text) = scheduler
+        .with_value(|s| {
+            let run = match &answer {
+                FromWorker::Report { run, .. } | FromWorker::ProbeProgress { run, .. } | FromWorker::ProbeResult { run, .. } => *run,
+                FromWorker::Failed { run: Some(run), .. } => *run,
+                _ => 0,
+            };
+            (s.is_main(run), s.is_compare(run), s.is_probe(run), s.main_text().to_string())
+        });
     match answer {
         FromWorker::Ready => worker_ready.set(true),
         FromWorker::Progress { model, stage, loaded, total } => {
@@ -223,35 +225,41 @@ fn on_answer(state: AppState, latest_run: StoredValue<LatestRuns>, worker_ready:
                 state.loaded.set(Some((info, millis)));
             }
         }
-        FromWorker::Report { run, report, millis, memory_bytes, .. } => {
+        FromWorker::Report { report, millis, memory_bytes, .. } => {
             state.wasm_memory.set(memory_bytes);
-            if run == latest.main {
+            if is_main {
                 let run = RunFacts { millis, tokens: report.tokens.len(), reused: report.reused_tokens, mask: report.mask };
                 state.report.set(Some(Arc::new(report)));
+                state.report_text.set(main_text);
                 state.status.set(Status::Done(run));
-            } else if run == latest.compare {
+            } else if is_compare {
                 state.compare_report.set(Some(Arc::new(report)));
             }
         }
-        FromWorker::ProbeProgress { run, done, total } => {
-            if run == latest.probe {
+        FromWorker::ProbeProgress { done, total, .. } => {
+            if is_probe {
                 state.probe.set(ProbeState::Running { done, total });
             }
         }
-        FromWorker::ProbeResult { run, scores, report, offset, millis, .. } => {
-            if run == latest.probe {
+        FromWorker::ProbeResult { scores, report, offset, millis, .. } => {
+            if is_probe {
                 let outcome = ProbeOutcome { scores, report, offset, length: PROBE_LENGTH, millis };
                 state.probe.set(ProbeState::Done(Arc::new(outcome)));
             }
         }
-        FromWorker::Failed { run: Some(run), message, .. } if run == latest.probe => {
+        FromWorker::Failed { run: Some(_), message, .. } if is_probe => {
             state.probe.set(ProbeState::Failed(message));
         }
         FromWorker::Failed { run, message, .. } => {
-            if run.is_none_or(|run| run == latest.main || run == latest.compare) {
+            if run.is_none() || is_main || is_compare {
                 state.report.set(None);
                 state.status.set(Status::Failed(message));
             }
         }
+    }
+    // The text that waited for this answer runs now (after this answer is shown).
+    for request in next.unwrap_or_default() {
+        send(request);
+        state.status.set(Status::Computing);
     }
 }

@@ -80,8 +80,11 @@ pub struct AppState {
     pub head: RwSignal<usize>,
     /// The model the worker has loaded and its load time, once it has.
     pub loaded: RwSignal<Option<(ModelInfo, f64)>>,
-    /// The report of the text in the box; `None` while there is none.
+    /// The report of the text in the box (or, while it computes, of the text before);
+    /// `None` while there is none.
     pub report: RwSignal<Option<Arc<AttentionReport>>>,
+    /// The text the report is of.
+    pub report_text: RwSignal<String>,
     pub status: RwSignal<Status>,
     /// The head detail's tab.
     pub tab: RwSignal<Tab>,
@@ -159,6 +162,12 @@ impl AppState {
         Some(if main.mask == Mask::Causal { (main, other) } else { (other, main) })
     }
 
+    /// Whether the maps in view are of a text other than the one in the box (the box's
+    /// text is still computing): the views dim and say so.
+    pub fn stale(&self) -> bool {
+        self.report.with(Option::is_some) && self.report_text.get() != self.draft.get()
+    }
+
     /// The token every view highlights: the hovered one, else the pinned one.
     pub fn focused_token(&self) -> Option<usize> {
         let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens.len()));
@@ -226,6 +235,7 @@ impl AppState {
             head: RwSignal::new(initial.head),
             loaded: RwSignal::new(None),
             report,
+            report_text: RwSignal::new(String::new()),
             status: RwSignal::new(Status::Starting),
             tab: RwSignal::new(initial.tab),
             compare: RwSignal::new(false),

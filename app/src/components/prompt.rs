@@ -4,7 +4,8 @@ use leptos::prelude::*;
 
 use crate::AppState;
 
-/// The prompt input: what is typed becomes the draft, which runs once typing pauses.
+/// The prompt input: what is typed becomes the draft, which runs at once (or, while the
+/// worker is busy, as soon as it is free, if nothing newer was typed by then).
 #[component]
 pub fn PromptInput() -> impl IntoView {
     let state = expect_context::<AppState>();

@@ -6,6 +6,7 @@ mod compare_and_share;
 mod foundation;
 mod head_views;
 mod looks;
+mod typing;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -92,7 +93,7 @@ pub fn paste(browser: &Browser, input: &Element, text: &str) {
 }
 
 /// Eventually the page's table for (layer, head) equals the engine's native numbers
-/// within 1e-3 (the page recomputes after a debounce, so the check polls).
+/// within 1e-3 (the page recomputes as it is typed, so the check polls).
 pub fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, mask: Mask, layer: usize, head: usize) {
     let native = shared_model(model).run_text(text, mask, Some(PAGE_MAX_TOKENS)).unwrap();
     let n = native.tokens.len();

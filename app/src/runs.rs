@@ -1,0 +1,196 @@
+//! Which runs the worker does, and when. A text runs as soon as it is typed if the
+//! worker is free; while it is busy, only the newest text waits (a waiting one that a
+//! newer text replaces is never run), so the maps follow the keyboard one run behind
+//! at most, and no queue of stale texts builds up. Answers to anything but the runs
+//! last sent are never shown.
+
+use engine::Mask;
+
+use crate::protocol::ToWorker;
+
+/// Everything one text's runs need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPlan {
+    pub model: String,
+    pub text: String,
+    pub mask: Mask,
+    pub max_tokens: usize,
+    /// The layer whose raw scores come with the main run (the arithmetic view).
+    pub scores_of_layer: Option<usize>,
+    /// Whether the main run brings value norms (the value-weighted map).
+    pub value_norms: bool,
+    /// Whether the other mask runs too (the comparison).
+    pub compare: bool,
+}
+
+/// The runs in flight and the plan waiting for them.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    last_run: u64,
+    /// The latest main and comparison runs sent (0: none), and the main run's text.
+    main: u64,
+    compare: u64,
+    main_text: String,
+    probe: u64,
+    /// Main and comparison runs sent and not yet answered.
+    awaiting: Vec<u64>,
+    waiting: Option<RunPlan>,
+}
+
+impl Scheduler {
+    fn next(&mut self) -> u64 {
+        self.last_run += 1;
+        self.last_run
+    }
+
+    /// A text to run: the requests to send now, or none while earlier runs are in
+    /// flight (the plan then waits, replacing any plan waiting before it).
+    pub fn plan(&mut self, plan: RunPlan) -> Vec<ToWorker> {
+        if self.awaiting.is_empty() {
+            self.send(plan)
+        } else {
+            self.waiting = Some(plan);
+            Vec::new()
+        }
+    }
+
+    fn send(&mut self, plan: RunPlan) -> Vec<ToWorker> {
+        let RunPlan { model, text, mask, max_tokens, scores_of_layer, value_norms, compare } = plan;
+        self.main = self.next();
+        self.main_text = text.clone();
+        let main = ToWorker::Run {
+            run: self.main,
+            model: model.clone(),
+            text: text.clone(),
+            mask,
+            max_tokens,
+            scores_of_layer,
+            value_norms,
+            reuse_prefix: true,
+        };
+        let mut requests = vec![main]; // first, so the map in view comes back first
+        self.compare = 0;
+        if compare {
+            self.compare = self.next();
+            let other = if mask == Mask::Causal { Mask::None } else { Mask::Causal };
+            requests.push(ToWorker::Run {
+                run: self.compare,
+                model,
+                text,
+                mask: other,
+                max_tokens,
+                scores_of_layer: None,
+                value_norms: false,
+                reuse_prefix: true,
+            });
+        }
+        self.awaiting = [self.main, self.compare].into_iter().filter(|&r| r != 0).collect();
+        requests
+    }
+
+    /// An answer (a report or a failure) to `run` came: the requests to send now,
+    /// the waiting plan's once nothing else is awaited.
+    pub fn answered(&mut self, run: u64) -> Vec<ToWorker> {
+        self.awaiting.retain(|&r| r != run);
+        match self.waiting.take() {
+            Some(plan) if self.awaiting.is_empty() => self.send(plan),
+            waiting => {
+                self.waiting = waiting;
+                Vec::new()
+            }
+        }
+    }
+
+    /// The worker failed outside any run (a crash): nothing it was doing will answer.
+    pub fn lost(&mut self) -> Vec<ToWorker> {
+        self.awaiting.clear();
+        self.waiting.take().map(|plan| self.send(plan)).unwrap_or_default()
+    }
+
+    /// Numbers a probe run (probes are not held back: a person asks for them one at a time).
+    pub fn probe(&mut self) -> u64 {
+        self.probe = self.next();
+        self.probe
+    }
+
+    pub fn is_main(&self, run: u64) -> bool {
+        run == self.main
+    }
+    pub fn is_compare(&self, run: u64) -> bool {
+        run == self.compare && run != 0
+    }
+    pub fn is_probe(&self, run: u64) -> bool {
+        run == self.probe && run != 0
+    }
+
+    /// The text of the latest main run sent.
+    pub fn main_text(&self) -> &str {
+        &self.main_text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str, compare: bool) -> RunPlan {
+        RunPlan {
+            model: "m".into(),
+            text: text.into(),
+            mask: Mask::Causal,
+            max_tokens: 128,
+            scores_of_layer: None,
+            value_norms: false,
+            compare,
+        }
+    }
+
+    fn texts(requests: &[ToWorker]) -> Vec<(u64, String, Mask)> {
+        requests
+            .iter()
+            .map(|r| match r {
+                ToWorker::Run { run, text, mask, .. } => (*run, text.clone(), *mask),
+                other => panic!("not a run: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_free_worker_runs_at_once_and_a_busy_one_gets_only_the_newest_text() {
+        let mut s = Scheduler::default();
+        assert_eq!(texts(&s.plan(plan("T", false))), [(1, "T".into(), Mask::Causal)]);
+        // Typed on while run 1 computes: "Th" is superseded by "The" before it ever runs.
+        assert!(s.plan(plan("Th", false)).is_empty());
+        assert!(s.plan(plan("The", false)).is_empty());
+        assert_eq!(s.main_text(), "T");
+        assert_eq!(texts(&s.answered(1)), [(2, "The".into(), Mask::Causal)]);
+        assert!(s.is_main(2) && !s.is_main(1));
+        assert_eq!(s.main_text(), "The");
+        assert!(s.answered(2).is_empty(), "nothing waits");
+        assert_eq!(texts(&s.plan(plan("The c", false))), [(3, "The c".into(), Mask::Causal)]);
+    }
+
+    #[test]
+    fn with_the_comparison_both_masks_must_answer_before_the_next_text() {
+        let mut s = Scheduler::default();
+        assert_eq!(
+            texts(&s.plan(plan("a", true))),
+            [(1, "a".into(), Mask::Causal), (2, "a".into(), Mask::None)]
+        );
+        assert!(s.is_compare(2));
+        assert!(s.plan(plan("ab", true)).is_empty());
+        assert!(s.answered(1).is_empty(), "the comparison is still out");
+        assert_eq!(texts(&s.answered(2)).len(), 2);
+        assert!(s.is_main(3) && s.is_compare(4));
+    }
+
+    #[test]
+    fn a_crash_frees_the_queue_and_probes_are_numbered_apart() {
+        let mut s = Scheduler::default();
+        s.plan(plan("a", false));
+        s.plan(plan("b", false));
+        let probe = s.probe();
+        assert!(s.is_probe(probe) && !s.is_main(probe));
+        assert_eq!(texts(&s.lost()), [(3, "b".into(), Mask::Causal)]);
+    }
+}

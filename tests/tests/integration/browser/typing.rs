@@ -1,0 +1,78 @@
+//! Typing at speed: no keystroke is lost, a text typed while the worker is busy
+//! supersedes the ones before it (which never run), a causal run after an appended
+//! word reuses the beginning and says so, and the maps are never shown as the box's
+//! while they are of another text.
+
+use std::time::Duration;
+
+use engine::Mask;
+
+use super::*;
+
+/// Records, at every change of the views' text or staleness, what they show and
+/// what the box holds at that moment.
+const RECORD: &str = "
+    const ws = document.querySelector('[data-testid=workspace]');
+    const box = document.querySelector('[data-testid=prompt-input]');
+    window.seen = [];
+    new MutationObserver(() => window.seen.push({ text: ws.dataset.text, stale: ws.dataset.stale, box: box.value }))
+        .observe(ws, { attributes: true, attributeFilter: ['data-text', 'data-stale'] });";
+
+#[test]
+fn fast_typing_loses_no_key_and_the_maps_follow_the_box() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    browser.execute(RECORD, vec![]);
+    let input = browser.by_test_id("prompt-input");
+    let text = "The cat sat on the mat. The dog sat on the rug.";
+    type_text(&browser, &input, text);
+    assert_eq!(browser.property(&input, "value").as_deref(), Some(text), "every keystroke landed");
+
+    let workspace = browser.by_test_id("workspace");
+    browser.wait_for("the typed text's maps", Duration::from_secs(60), || {
+        let done = browser.attribute(&workspace, "data-text").as_deref() == Some(text)
+            && browser.attribute(&workspace, "data-stale").as_deref() == Some("false");
+        done.then_some(())
+    });
+    let seen = browser.execute("return window.seen;", vec![]);
+    let seen = seen.as_array().unwrap();
+    for record in seen {
+        if record["stale"] == "false" {
+            assert_eq!(record["text"], record["box"], "maps shown as current for another text: {record}");
+        }
+    }
+    let shown: std::collections::BTreeSet<&str> = seen.iter().filter_map(|r| r["text"].as_str()).collect();
+    assert!(
+        shown.len() < text.len(),
+        "texts typed while the worker was busy were superseded: {} texts ran for {} keystrokes",
+        shown.len(),
+        text.len()
+    );
+    assert_table_after_toggle(&browser, text);
+
+    // One more word: only the new tokens run, and the status says so.
+    type_text_at_end(&browser, &input, " The");
+    let status = browser.by_test_id("status");
+    let said = browser.wait_for("a run that reused the beginning", Duration::from_secs(30), || {
+        let said = browser.text(&status);
+        said.contains("reused from the last run").then_some(said)
+    });
+    assert!(said.starts_with("Computed in") && said.contains("new of 15 tokens"), "{said}");
+    assert_table_matches_engine(&browser, "smollm2-135m", &format!("{text} The"), Mask::Causal, 0, 0);
+
+    // Without the mask every token runs again, and the status says that too.
+    choose(&browser, "mask-select", "none");
+    browser.wait_for("the unmasked run", Duration::from_secs(30), || browser.text(&status).contains("every token runs again").then_some(()));
+    assert_table_matches_engine(&browser, "smollm2-135m", &format!("{text} The"), Mask::None, 0, 0);
+}
+
+fn assert_table_after_toggle(browser: &Browser, text: &str) {
+    browser.click(&browser.by_test_id("table-toggle"));
+    assert_table_matches_engine(browser, "smollm2-135m", text, Mask::Causal, 0, 0);
+}
+
+/// Types at the end of what the box holds.
+fn type_text_at_end(browser: &Browser, input: &attnscope_tests::webdriver::Element, text: &str) {
+    browser.execute("const el = arguments[0]; el.focus(); el.setSelectionRange(el.value.length, el.value.length);", vec![input.as_arg()]);
+    browser.type_text(input, text);
+}
