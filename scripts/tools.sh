@@ -2,7 +2,8 @@
 # Installs, idempotently, everything the build uses: the wasm32 target, Trunk and
 # wasm-bindgen-cli (the exact version in Cargo.lock); with --browser also Debian's
 # Chromium and its driver, for the end-to-end tests; with --bench those, npm and the
-# benchmark's anchor, wllama (llama.cpp in WebAssembly) from npm, into .cache/wllama.
+# benchmark's anchors: wllama (llama.cpp in WebAssembly) from npm into .cache/wllama, and
+# torch with transformers from PyPI into the venv .cache/torch.
 # Each step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -53,6 +54,12 @@ if [ "$want_browser" = "--bench" ]; then
     say "installing @wllama/wllama $WLLAMA_VERSION from npm"
     mkdir -p .cache/wllama
     npm install --prefix .cache/wllama --no-save --no-audit --no-fund "@wllama/wllama@$WLLAMA_VERSION"
+  fi
+  # The native anchor: transformers on torch, the versions the reference maps were made with.
+  if ! .cache/torch/bin/python -c "import torch, transformers, gguf, accelerate" 2>/dev/null; then
+    say "installing torch and transformers from PyPI into .cache/torch (several GB, once)"
+    python3 -m venv .cache/torch 2>/dev/null || { apt_install python3-venv; python3 -m venv .cache/torch; }
+    .cache/torch/bin/pip install -q torch==2.15.0 transformers==5.23.0 gguf safetensors accelerate
   fi
 fi
 say "tools ready"

@@ -12,7 +12,8 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 /// One line of the table: what was measured, our median, the anchor's medians beside
-/// it (wllama with 1 and 2 threads), and the target with whether it was met.
+/// it (wllama with 1 and 2 threads in the browser; transformers on torch natively), and
+/// the target with whether it was met.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub what: String,
@@ -59,7 +60,7 @@ fn amount(value: f64, unit: &str) -> String {
 /// The rows as a markdown table.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| measure | attnscope (wasm, 1 thread) | wllama, 1 thread | wllama, 2 threads | target | met |\n| --- | --- | --- | --- | --- | --- |\n",
+        "| measure | attnscope (1 thread) | anchor: wllama 1 thread, or torch natively | wllama, 2 threads | target | met |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for row in rows {
         let anchor = |i: usize| row.anchors.get(i).map_or(String::new(), |&a| amount(a, row.unit));

@@ -5,7 +5,9 @@
 //! prompt, one word appended to the 21-token prompt, MiniLM at 8, 16, 64 and 128 tokens,
 //! model load (fetch + parse) and the worker's peak wasm memory. In the same browser,
 //! wllama (llama.cpp in WebAssembly, tests/bench/wllama.html) on the same GGUF and
-//! prompts, with 1 and 2 threads. Natively, the engine's forward pass on one thread.
+//! prompts, with 1 and 2 threads. Natively, on one thread: the engine's forward pass,
+//! the `attnscope run` command as a whole (load included), and Hugging Face
+//! transformers on torch (tests/bench/torch_forward.py, in the venv `make bench` makes).
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
 //! docs/benchmark.md and the README.
 
@@ -22,9 +24,8 @@ use serde_json::{json, Value};
 const APPENDED: &str = " The";
 /// MiniLM's lengths, cut from the longest prompt.
 const MINILM_TOKENS: [usize; 4] = [8, 16, 64, 128];
-/// transformers 5.23 on torch, eager, every attention map returned, one thread, on the
-/// 21-token prompt: the measurement on this machine (torch is not installed here).
-const TORCH_21_TOKENS_MS: f64 = 132.0;
+/// The venv with torch and transformers that `make bench` makes.
+const TORCH_PYTHON: &str = ".cache/torch/bin/python";
 
 fn main() {
     // The anchor's native number is one thread: so is ours. (Before any thread starts.)
@@ -39,6 +40,10 @@ fn main() {
 
     eprintln!("bench: native engine, one thread");
     let native = native_runs(&prompts, runs);
+    eprintln!("bench: the attnscope command, load and run");
+    let command = command_runs(&prompts[1], runs);
+    eprintln!("bench: transformers on torch, one thread");
+    let torch = torch_runs(runs);
 
     let site = Site {
         root: root().join("dist"),
@@ -72,7 +77,7 @@ fn main() {
         anchor.push(in_page(&browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", config));
     }
 
-    let rows = rows(&ours, &anchor, &native);
+    let rows = rows(&ours, &anchor, &native, &torch, &command);
     let facts = machine_facts(&browser);
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
@@ -98,6 +103,42 @@ fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
             (tokens, times)
         })
         .collect()
+}
+
+/// `attnscope run` as a process, on one thread: load, tokenize, run, write the JSON.
+fn command_runs(text: &str, runs: usize) -> Vec<f64> {
+    let binary = root().join("target/release/attnscope");
+    assert!(binary.is_file(), "{} is missing: `make bench` builds it", binary.display());
+    (0..=runs)
+        .map(|_| {
+            let started = Instant::now();
+            let status = std::process::Command::new(&binary)
+                .args(["run", "--model", "smollm2-135m", "--text", text, "--out", "/dev/null"])
+                .current_dir(root())
+                .status()
+                .unwrap();
+            assert!(status.success(), "attnscope run failed");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .skip(1)
+        .collect()
+}
+
+/// transformers on torch on every prompt: (tokens, times) per prompt.
+fn torch_runs(runs: usize) -> Vec<(usize, Vec<f64>)> {
+    let python = root().join(TORCH_PYTHON);
+    assert!(python.is_file(), "{} is missing: `make bench` installs torch and transformers", python.display());
+    let output = std::process::Command::new(python)
+        .arg(root().join("tests/bench/torch_forward.py"))
+        .arg(attnscope_tests::model_dir("smollm2-135m"))
+        .arg("SmolLM2-135M-Instruct.Q4_1.gguf")
+        .arg(root().join("tests/fixtures/bench/prompts.json"))
+        .arg(runs.to_string())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "torch_forward.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    let results: Value = serde_json::from_slice(&output.stdout).unwrap();
+    results.as_array().unwrap().iter().map(|r| (r["tokens"].as_u64().unwrap() as usize, numbers(&r["ms"]))).collect()
 }
 
 /// Opens a bench page, starts `function(config)` there and waits for its result,
@@ -131,7 +172,7 @@ fn numbers(value: &Value) -> Vec<f64> {
 }
 
 /// The table's rows: ours beside the anchors, with the targets.
-fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)]) -> Vec<Row> {
+fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)], torch: &[(usize, Vec<f64>)], command: &[f64]) -> Vec<Row> {
     let smollm2 = &ours["models"][0];
     let minilm = &ours["models"][1];
     let mut rows = Vec::new();
@@ -161,16 +202,15 @@ fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)]) -> Vec<Row
     rows.push(Row::memory("Wasm memory of the worker once SmolLM2 is loaded (MB)".into(), loaded));
     let peak = ours["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
     rows.push(Row::memory("Peak wasm memory of the worker (MB)".into(), peak).target(Some("< 600 MB".into()), Some(peak < 600.0)));
-    for (tokens, times) in native {
-        let ms = median(times);
-        let row = Row::new(format!("Native engine, SmolLM2, {tokens} tokens (1 thread)"), ms);
-        rows.push(if *tokens == 21 {
-            let ratio = ms / TORCH_21_TOKENS_MS;
-            row.target(Some(format!("≤ transformers on torch, 1 thread: 132 ms (ratio {ratio:.2})")), Some(ratio <= 1.0))
-        } else {
-            row
-        });
+    for ((tokens, times), (torch_tokens, torch_times)) in native.iter().zip(torch) {
+        let (ms, torch_ms) = (median(times), median(torch_times));
+        let ratio = ms / torch_ms;
+        let what = format!("Native engine, SmolLM2, {tokens} tokens (transformers: {torch_tokens}), 1 thread");
+        let row = Row::new(what, ms).anchors(&[torch_ms]);
+        let target = format!("≤ transformers on torch (ratio {ratio:.2})");
+        rows.push(if *tokens == 21 { row.target(Some(target), Some(ratio <= 1.0)) } else { row.target(Some(format!("ratio {ratio:.2}")), None) });
     }
+    rows.push(Row::new("`attnscope run`, SmolLM2, 21 tokens, load included (a process)".into(), median(command)));
     rows
 }
 

@@ -1,0 +1,34 @@
+"""The native anchor of `make bench`: Hugging Face transformers on torch, on the CPU,
+one thread, eager attention, every attention map returned, SmolLM2-135M de-quantized
+from the same GGUF to float32 (as the reference maps were made). Prints, as JSON, the
+forward pass's times per prompt: [{"tokens": n, "ms": [...]}, ...].
+
+    python torch_forward.py MODEL_DIR GGUF_NAME PROMPTS_JSON RUNS
+"""
+
+import json
+import sys
+import time
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model_dir, gguf_name, prompts_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+torch.set_num_threads(1)
+tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf_name)
+model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=gguf_name, torch_dtype=torch.float32, attn_implementation="eager")
+model.eval()
+
+results = []
+with torch.inference_mode():
+    for text in json.load(open(prompts_path)):
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+        times = []
+        for i in range(runs + 1):
+            started = time.perf_counter()
+            out = model(ids, output_attentions=True)
+            assert len(out.attentions) == model.config.num_hidden_layers
+            if i > 0:  # the first is a warm-up
+                times.append((time.perf_counter() - started) * 1000)
+        results.append({"tokens": ids.shape[1], "ms": times})
+print(json.dumps(results))
