@@ -38,6 +38,12 @@ fn default_act() -> String {
     "gelu".into()
 }
 
+/// A projection with its weight kept column-major (see [`super::column_major`]).
+fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Linear> {
+    let weight = super::column_major(&vb.get((out_dim, in_dim), "weight")?)?;
+    Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
+}
+
 fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
     candle_nn::layer_norm(size, LayerNormConfig { eps, ..Default::default() }, vb)
 }
@@ -58,13 +64,13 @@ impl Layer {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let attn = vb.pp("attention");
         Ok(Self {
-            query: candle_nn::linear(h, h, attn.pp("self.query"))?,
-            key: candle_nn::linear(h, h, attn.pp("self.key"))?,
-            value: candle_nn::linear(h, h, attn.pp("self.value"))?,
-            attention_output: candle_nn::linear(h, h, attn.pp("output.dense"))?,
+            query: linear(h, h, attn.pp("self.query"))?,
+            key: linear(h, h, attn.pp("self.key"))?,
+            value: linear(h, h, attn.pp("self.value"))?,
+            attention_output: linear(h, h, attn.pp("output.dense"))?,
             attention_norm: layer_norm(attn.pp("output.LayerNorm"), h, eps)?,
-            intermediate: candle_nn::linear(h, i, vb.pp("intermediate.dense"))?,
-            output: candle_nn::linear(i, h, vb.pp("output.dense"))?,
+            intermediate: linear(h, i, vb.pp("intermediate.dense"))?,
+            output: linear(i, h, vb.pp("output.dense"))?,
             output_norm: layer_norm(vb.pp("output.LayerNorm"), h, eps)?,
         })
     }

@@ -30,9 +30,10 @@ fn default_eps() -> f64 {
     1e-5
 }
 
-/// A `Conv1D` ([in, out] weight) loaded as a `Linear`.
+/// A `Conv1D` ([in, out] weight) loaded as a `Linear`: its storage is already what
+/// [`super::column_major`] makes, so it is only viewed transposed.
 fn conv1d(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
-    let weight = vb.get((in_dim, out_dim), "weight")?.t()?.contiguous()?;
+    let weight = vb.get((in_dim, out_dim), "weight")?.t()?;
     Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
 }
 

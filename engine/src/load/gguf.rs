@@ -9,10 +9,15 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::tokenizer::TextTokenizer;
+use crate::arch::column_major;
 use crate::arch::llama::{Llama, LlamaConfig};
 use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelInfo;
 use crate::Model;
+
+/// Matrices read a row at a time (by token id, and for the one last position's
+/// logits), kept as they are; every other matrix is a projection (see [`column_major`]).
+const EMBEDDINGS: [&str; 2] = ["token_embd.weight", "output.weight"];
 
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -87,7 +92,12 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
         let qtensor = content
             .tensor(&mut reader, tensor_name, &device)
             .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
-        let tensor: Tensor = qtensor.dequantize(&device)?;
+        let mut tensor: Tensor = qtensor.dequantize(&device)?;
+        drop(qtensor);
+        // Tensor by tensor, so only one extra copy ever lives at a time.
+        if tensor.rank() == 2 && !EMBEDDINGS.contains(&tensor_name.as_str()) {
+            tensor = column_major(&tensor)?;
+        }
         tensors.insert(tensor_name.clone(), tensor);
     }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
