@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
         };
         state.loaded.set(None);
         state.probe.set(ProbeState::Idle);
+        scheduler.update_value(Scheduler::withdraw);
         state.report.set(None);
         state.status.set(Status::Loading { model: model.clone(), stage: LoadStage::Fetching, loaded: 0, total: None });
         send(ToWorker::Load { model, files: entry.urls() });
@@ -101,6 +102,7 @@ pub fn App() -> impl IntoView {
         let text = state.text.get();
         let Some((info, _)) = state.loaded.get() else { return };
         if text.trim().is_empty() {
+            scheduler.update_value(Scheduler::withdraw);
             state.report.set(None);
             state.status.set(Status::EmptyText);
             return;

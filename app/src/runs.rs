@@ -101,6 +101,14 @@ impl Scheduler {
         }
     }
 
+    /// The text is gone (emptied, or another model is loading): the runs in flight
+    /// still count as busy, but their answers are no longer shown, and nothing waits.
+    pub fn withdraw(&mut self) {
+        self.main = 0;
+        self.compare = 0;
+        self.waiting = None;
+    }
+
     /// The worker failed outside any run (a crash): nothing it was doing will answer.
     pub fn lost(&mut self) -> Vec<ToWorker> {
         self.awaiting.clear();
@@ -114,7 +122,7 @@ impl Scheduler {
     }
 
     pub fn is_main(&self, run: u64) -> bool {
-        run == self.main
+        run == self.main && run != 0
     }
     pub fn is_compare(&self, run: u64) -> bool {
         run == self.compare && run != 0
@@ -182,6 +190,17 @@ mod tests {
         assert!(s.answered(1).is_empty(), "the comparison is still out");
         assert_eq!(texts(&s.answered(2)).len(), 2);
         assert!(s.is_main(3) && s.is_compare(4));
+    }
+
+    #[test]
+    fn a_withdrawn_text_is_not_shown_and_its_waiting_text_never_runs() {
+        let mut s = Scheduler::default();
+        s.plan(plan("a", true));
+        s.plan(plan("ab", true));
+        s.withdraw();
+        assert!(!s.is_main(1) && !s.is_compare(2));
+        assert!(s.answered(1).is_empty() && s.answered(2).is_empty(), "nothing waits");
+        assert_eq!(texts(&s.plan(plan("x", false))), [(3, "x".into(), Mask::Causal)]);
     }
 
     #[test]

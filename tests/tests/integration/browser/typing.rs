@@ -76,3 +76,24 @@ fn type_text_at_end(browser: &Browser, input: &attnscope_tests::webdriver::Eleme
     browser.execute("const el = arguments[0]; el.focus(); el.setSelectionRange(el.value.length, el.value.length);", vec![input.as_arg()]);
     browser.type_text(input, text);
 }
+
+#[test]
+fn emptying_the_box_while_a_long_text_computes_never_brings_its_maps_back() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let input = browser.by_test_id("prompt-input");
+    let long = "Attention mechanisms allow a model to focus on the parts of its input that matter. ".repeat(6);
+    paste(&browser, &input, &long);
+    paste(&browser, &input, "");
+    let status = browser.by_test_id("status");
+    // The long run (about a second here) answers during this time; its maps must not show.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        assert!(browser.text(&status).starts_with("The text is empty"), "status: {}", browser.text(&status));
+        assert!(browser.find_all("[data-testid=token-strip]").is_empty(), "the long text's tokens came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And the next text runs as usual.
+    paste(&browser, &input, "The cat sat");
+    assert_table_after_toggle(&browser, "The cat sat");
+}
