@@ -12,6 +12,7 @@ use super::scores::title;
 use super::FocusBands;
 use engine::analysis::heads::HeadScores;
 use crate::colormap::viridis;
+use crate::weighting::ShownMap;
 use crate::{AppState, GridColour};
 
 /// Paints a [query, key] map onto a canvas one pixel per weight; CSS scales it up.
@@ -49,7 +50,9 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         let Some(report) = state.report.get() else { return };
         let scale = state.colour_scale.get();
         if layer < report.attention.layers() && head < report.attention.heads() {
-            paint_pixels(&canvas, report.attention.head(layer, head), report.tokens.len(), &|w| scale.colour(w));
+            // Weighted as the heatmap is (by value norms, each on the scale of its own largest cell).
+            let map = ShownMap::of(&report, layer, head, state.weighting.get());
+            paint_pixels(&canvas, &map.values, report.tokens.len(), &|w| scale.colour(map.scaled(w)));
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;

@@ -359,6 +359,10 @@ fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
     // Every cell's colour: its value-weighted norm over the top, in viridis.
     let colours = heatmap_cell_colours(&browser, n);
     assert_pixels("value-weighted cells", &colours, expected.iter().map(|&v| viridis(v / top)));
+    // The grid's thumbnails are weighted the same way, a pixel per cell.
+    let (side, pixels) = canvas_pixels(&browser, &format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas"));
+    assert_eq!(side, n);
+    assert_pixels("value-weighted thumbnail", &pixels, expected.iter().map(|&v| viridis(v / top)));
     keep_screenshot_of(&browser, "value-norms", Some("heatmap"));
 
     // The table shows the same numbers.
