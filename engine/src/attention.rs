@@ -58,6 +58,25 @@ impl KvCache {
         Ok(())
     }
 
+    /// Where a run over `tokens` positions starts with this cache: after the positions it
+    /// holds (never all of them: the last position always runs, for its logits), the
+    /// cache cut to that. Without a cache, at 0.
+    pub fn resume(cache: Option<&mut KvCache>, tokens: usize) -> candle_core::Result<usize> {
+        let Some(cache) = cache else { return Ok(0) };
+        let start = cache.len().min(tokens.saturating_sub(1));
+        cache.truncate(start)?;
+        Ok(start)
+    }
+
+    /// A layer's keys and values of every position: the cached ones followed by the new
+    /// ones (which join the cache); without a cache, the new ones as they are.
+    pub fn join(cache: Option<&mut KvCache>, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        match cache {
+            Some(cache) => cache.append(layer, k, v),
+            None => Ok((k, v)),
+        }
+    }
+
     /// Adds layer `layer`'s keys and values of the new positions ([kv_heads, new, d]) and
     /// returns that layer's keys and values of every position.
     pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {

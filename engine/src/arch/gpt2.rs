@@ -8,7 +8,7 @@ use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::{id_tensor, position_tensor, Network};
-use crate::attention::{additive_mask, merge_heads, split_heads, KvCache, Recorder};
+use crate::attention::{additive_mask_from, merge_heads, split_heads, KvCache, Recorder};
 use crate::error::Result;
 use crate::report::Mask;
 
@@ -92,26 +92,35 @@ impl Gpt2 {
 }
 
 impl Network for Gpt2 {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, _cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
+    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, mut cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
         let cfg = &self.cfg;
         let t = ids.len();
-        let mask = additive_mask(mask, t, &self.device)?;
-        let mut x = (self.wte.index_select(&id_tensor(ids, &self.device)?, 0)?
-            + self.wpe.index_select(&position_tensor(t, &self.device)?, 0)?)?; // [t, hidden]
+        // The positions already in the cache are not run again.
+        let start = KvCache::resume(cache.as_deref_mut(), t)?;
+        let new = t - start;
+        let mask = additive_mask_from(mask, start, t, &self.device)?; // [new, t]
+        let positions = position_tensor(t, &self.device)?.narrow(0, start, new)?;
+        let mut x = (self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?
+            + self.wpe.index_select(&positions, 0)?)?; // [new, hidden]
 
-        for block in &self.blocks {
-            let qkv = block.c_attn.forward(&block.ln_1.forward(&x)?)?; // [t, 3 * hidden]
-            let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, t, d]
+        for (index, block) in self.blocks.iter().enumerate() {
+            let qkv = block.c_attn.forward(&block.ln_1.forward(&x)?)?; // [new, 3 * hidden]
+            let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, new, d]
             let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
+            let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [heads, t, d]
             let out = recorder.attend(&q, &k, &v, mask.as_ref(), block.c_proj.weight())?;
             x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
             let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
             x = (&x + block.mlp_proj.forward(&inner)?)?;
         }
 
-        let last = self.ln_f.forward(&x.i(t - 1)?.unsqueeze(0)?)?; // [1, hidden]
+        let last = self.ln_f.forward(&x.i(new - 1)?.unsqueeze(0)?)?; // [1, hidden]
         let logits = last.matmul(&self.wte.t()?)?.squeeze(0)?;
         Ok(Some(logits.to_vec1()?))
+    }
+
+    fn caches(&self) -> bool {
+        true
     }
 }

@@ -114,10 +114,7 @@ impl Network for Llama {
         let cfg = &self.cfg;
         let t = ids.len();
         // The positions already in the cache are not run again.
-        let start = cache.as_ref().map_or(0, |c| c.len()).min(t.saturating_sub(1));
-        if let Some(cache) = cache.as_mut() {
-            cache.truncate(start)?;
-        }
+        let start = KvCache::resume(cache.as_deref_mut(), t)?;
         let new = t - start;
         let groups = cfg.heads / cfg.kv_heads;
         let (cos, sin) = self.rotary_tables(t)?;
@@ -134,10 +131,7 @@ impl Network for Llama {
             let q = rotate(&split_heads(&block.attn_q.forward(&h)?, cfg.heads)?)?; // [heads, new, d]
             let k = rotate(&split_heads(&block.attn_k.forward(&h)?, cfg.kv_heads)?)?; // [kv_heads, new, d]
             let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
-            let (k, v) = match cache.as_mut() {
-                Some(cache) => cache.append(index, k, v)?, // [kv_heads, t, d]
-                None => (k, v),
-            };
+            let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [kv_heads, t, d]
             let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
             let out = recorder.attend(&q, &k, &v, mask.as_ref(), block.attn_output.weight())?; // [heads, new, d]
             x = (x + block.attn_output.forward(&merge_heads(&out)?)?)?;

@@ -1,4 +1,4 @@
-//! Reusing the beginning of the previous causal run (what typing at the end of a text
+//! Reusing the beginning of the previous causal run (Llama and GPT-2) (what typing at the end of a text
 //! does): the maps and the next-token guess are the whole run's, within float32's
 //! reach, and equal Hugging Face's reference maps as the whole run does.
 
@@ -70,11 +70,25 @@ fn unmasked_runs_and_runs_that_need_more_run_whole() {
     assert!(with_norms.value_norms.is_some());
     let with_scores = model.run_text_with(text, Mask::Causal, RunOptions { scores_of_layer: Some(3), ..REUSE }).unwrap();
     assert_eq!(with_scores.reused_tokens, 0);
-    // GPT-2 and BERT keep no cache: they run whole.
-    for name in ["tiny-gpt2", "all-minilm-l6-v2"] {
-        let other = shared_model(name);
-        let ids = [1, 2, 3];
-        other.run_ids_with(&ids, Mask::Causal, REUSE).unwrap();
-        assert_eq!(other.run_ids_with(&ids, Mask::Causal, REUSE).unwrap().reused_tokens, 0, "{name}");
-    }
+    // BERT keeps no cache (an encoder's own mode is unmasked): it runs whole.
+    let bert = shared_model("all-minilm-l6-v2");
+    bert.run_ids_with(&[101, 1996, 102], Mask::Causal, REUSE).unwrap();
+    assert_eq!(bert.run_ids_with(&[101, 1996, 102], Mask::Causal, REUSE).unwrap().reused_tokens, 0);
+}
+
+#[test]
+fn gpt2_continues_from_its_cache_as_the_whole_run_and_the_reference_do() {
+    let model = Model::from_path("tiny-gpt2", &attnscope_tests::tiny_gpt2_dir()).unwrap();
+    let reference = Reference::load("tiny-gpt2");
+    let case = reference.cases.iter().max_by_key(|c| c.ids.len()).unwrap();
+    let half = &case.ids[..case.ids.len() / 2];
+    model.run_ids_with(half, Mask::Causal, REUSE).unwrap();
+    let continued = model.run_ids_with(&case.ids, Mask::Causal, REUSE).unwrap();
+    assert_eq!(continued.reused_tokens, half.len());
+    let (to_reference, _) = max_abs_diff(continued.attention.as_flat(), &reference.attention(case, Mask::Causal));
+    assert!(to_reference <= 1e-4, "continued run vs the reference: max |Δ| = {to_reference:e}");
+    let whole = shared_model("tiny-gpt2").run_ids(&case.ids, Mask::Causal).unwrap();
+    assert!(max_abs_diff(continued.attention.as_flat(), whole.attention.as_flat()).0 <= 1e-5);
+    let top = |r: &engine::AttentionReport| r.next_tokens.as_ref().unwrap().iter().take(5).map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(top(&continued), top(&whole));
 }
