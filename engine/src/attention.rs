@@ -26,72 +26,6 @@ pub fn additive_mask_from(mask: Mask, start: usize, tokens: usize, device: &Devi
     }
 }
 
-/// Every layer's keys (after any rotation) and values for positions 0..len of a causal
-/// run: what a run of a text that starts the same way reads instead of computing again.
-/// Under the causal mask a position's keys and values depend only on the tokens up to
-/// it, so they hold for any text with the same beginning.
-#[derive(Clone, Debug, Default)]
-pub struct KvCache {
-    /// Per layer: keys and values, each [kv_heads, len, d].
-    layers: Vec<(Tensor, Tensor)>,
-}
-
-impl KvCache {
-    /// How many positions the cache holds.
-    pub fn len(&self) -> usize {
-        self.layers.first().map_or(0, |(k, _)| k.dim(1).unwrap_or(0))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Keeps the first `len` positions only.
-    pub fn truncate(&mut self, len: usize) -> candle_core::Result<()> {
-        if len >= self.len() {
-            return Ok(());
-        }
-        for (k, v) in &mut self.layers {
-            *k = k.narrow(1, 0, len)?;
-            *v = v.narrow(1, 0, len)?;
-        }
-        Ok(())
-    }
-
-    /// Where a run over `tokens` positions starts with this cache: after the positions it
-    /// holds (never all of them: the last position always runs, for its logits), the
-    /// cache cut to that. Without a cache, at 0.
-    pub fn resume(cache: Option<&mut KvCache>, tokens: usize) -> candle_core::Result<usize> {
-        let Some(cache) = cache else { return Ok(0) };
-        let start = cache.len().min(tokens.saturating_sub(1));
-        cache.truncate(start)?;
-        Ok(start)
-    }
-
-    /// A layer's keys and values of every position: the cached ones followed by the new
-    /// ones (which join the cache); without a cache, the new ones as they are.
-    pub fn join(cache: Option<&mut KvCache>, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        match cache {
-            Some(cache) => cache.append(layer, k, v),
-            None => Ok((k, v)),
-        }
-    }
-
-    /// Adds layer `layer`'s keys and values of the new positions ([kv_heads, new, d]) and
-    /// returns that layer's keys and values of every position.
-    pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let both = match self.layers.get(layer) {
-            Some((past_k, past_v)) => (Tensor::cat(&[past_k, &k], 1)?, Tensor::cat(&[past_v, &v], 1)?),
-            None => (k, v),
-        };
-        match self.layers.get_mut(layer) {
-            Some(slot) => *slot = both.clone(),
-            None => self.layers.push(both.clone()),
-        }
-        Ok(both)
-    }
-}
-
 /// softmax(q·kᵀ / √d + mask) · v, keeping the softmax (and, when asked, q·kᵀ).
 ///
 /// `q`: [heads, q, d]; `k`, `v`: [heads, k, d] (key/value heads already repeated
@@ -256,22 +190,6 @@ mod tests {
         let full = additive_mask(Mask::Causal, 4, &dev)?.unwrap();
         let tail = additive_mask_from(Mask::Causal, 2, 4, &dev)?.unwrap();
         assert_eq!(tail.to_vec2::<f32>()?, full.narrow(0, 2, 2)?.to_vec2::<f32>()?);
-        Ok(())
-    }
-
-    #[test]
-    fn the_cache_grows_by_appending_and_truncates() -> candle_core::Result<()> {
-        let dev = Device::Cpu;
-        let part = |values: &[f32]| Tensor::from_slice(values, (1, values.len(), 1), &dev);
-        let mut cache = KvCache::default();
-        cache.append(0, part(&[1., 2.])?, part(&[10., 20.])?)?;
-        let (k, v) = cache.append(0, part(&[3.])?, part(&[30.])?)?;
-        assert_eq!(k.flatten_all()?.to_vec1::<f32>()?, vec![1., 2., 3.]);
-        assert_eq!(v.flatten_all()?.to_vec1::<f32>()?, vec![10., 20., 30.]);
-        assert_eq!(cache.len(), 3);
-        cache.truncate(1)?;
-        let (k, _) = cache.append(0, part(&[7.])?, part(&[70.])?)?;
-        assert_eq!(k.flatten_all()?.to_vec1::<f32>()?, vec![1., 7.]);
         Ok(())
     }
 

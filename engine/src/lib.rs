@@ -20,11 +20,9 @@ pub mod report;
 pub use error::{EngineError, Result};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation, ValueNorms};
 
-use std::sync::Mutex;
-
 use arch::Network;
-use attention::{KvCache, Recorder};
-use prefix::PrefixCache;
+use attention::Recorder;
+use prefix::{PrefixSlot, Resumed};
 use load::tokenizer::TextTokenizer;
 
 /// How many next-token candidates a report lists.
@@ -58,12 +56,12 @@ pub struct Model {
     /// The beginning-of-sequence token the model was trained with, when its files name one.
     bos: Option<u32>,
     /// What the last run that asked to reuse its beginning left behind.
-    prefix: Mutex<Option<PrefixCache>>,
+    prefix: PrefixSlot,
 }
 
 impl Model {
     pub(crate) fn new(info: ModelInfo, network: Box<dyn Network>, tokenizer: Option<TextTokenizer>) -> Self {
-        Self { info, network, tokenizer, bos: None, prefix: Mutex::new(None) }
+        Self { info, network, tokenizer, bos: None, prefix: PrefixSlot::default() }
     }
 
     /// Names the beginning-of-sequence token (ignored when it is not in the vocabulary).
@@ -181,13 +179,7 @@ impl Model {
             && options.scores_of_layer.is_none()
             && !options.value_norms
             && self.network.caches();
-        // The previous run's leftovers, taken out while this run uses them.
-        let previous = if reuse { self.prefix.lock().ok().and_then(|mut kept| kept.take()) } else { None };
-        let (start, mut kv, previous_maps) = match previous {
-            Some(kept) => (kept.reusable(&ids), kept.kv, Some(kept.maps)),
-            None => (0, KvCache::default(), None),
-        };
-        kv.truncate(start)?;
+        let Resumed { start, mut kv, maps: previous_maps } = if reuse { self.prefix.take(&ids)? } else { Resumed::default() };
         let mut recorder = Recorder::new(layers * heads * (t - start) * t, options.scores_of_layer, options.value_norms);
         let last_logits = self.network.forward(&ids, mask, &mut recorder, reuse.then_some(&mut kv))?;
         let attention::Recorded { probabilities, scores, value_norms } = recorder.finish();
@@ -197,10 +189,8 @@ impl Model {
         };
         let attention = AttentionMaps::from_flat(layers, heads, t, probabilities)
             .ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
-        if reuse && attention.as_flat().len() <= prefix::MAX_KEPT_WEIGHTS {
-            if let Ok(mut kept) = self.prefix.lock() {
-                *kept = Some(PrefixCache { ids: ids.clone(), kv, maps: attention.clone() });
-            }
+        if reuse {
+            self.prefix.keep(ids, kv, &attention);
         }
         let scores = options
             .scores_of_layer

@@ -2,8 +2,78 @@
 //! text: under the causal mask the unchanged beginning has the same keys, values and
 //! attention rows as before, so only the new positions need to run.
 
-use crate::attention::KvCache;
+use std::sync::Mutex;
+
+use candle_core::Tensor;
+
 use crate::report::AttentionMaps;
+
+/// Every layer's keys (after any rotation) and values for positions 0..len of a causal
+/// run: what a run of a text that starts the same way reads instead of computing again.
+/// Under the causal mask a position's keys and values depend only on the tokens up to
+/// it, so they hold for any text with the same beginning.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    /// Per layer: keys and values, each [kv_heads, len, d].
+    layers: Vec<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// How many positions the cache holds.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dim(1).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the first `len` positions only.
+    pub fn truncate(&mut self, len: usize) -> candle_core::Result<()> {
+        if len >= self.len() {
+            return Ok(());
+        }
+        for (k, v) in &mut self.layers {
+            *k = k.narrow(1, 0, len)?;
+            *v = v.narrow(1, 0, len)?;
+        }
+        Ok(())
+    }
+
+    /// Where a run over `tokens` positions starts with this cache: after the positions it
+    /// holds (never all of them: the last position always runs, for its logits), the
+    /// cache cut to that. Without a cache, at 0.
+    pub fn resume(cache: Option<&mut KvCache>, tokens: usize) -> candle_core::Result<usize> {
+        let Some(cache) = cache else { return Ok(0) };
+        let start = cache.len().min(tokens.saturating_sub(1));
+        cache.truncate(start)?;
+        Ok(start)
+    }
+
+    /// A layer's keys and values of every position: the cached ones followed by the new
+    /// ones (which join the cache); without a cache, the new ones as they are.
+    pub fn join(cache: Option<&mut KvCache>, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        match cache {
+            Some(cache) => cache.append(layer, k, v),
+            None => Ok((k, v)),
+        }
+    }
+
+    /// Adds layer `layer`'s keys and values of the new positions ([kv_heads, new, d]) and
+    /// returns that layer's keys and values of every position.
+    pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let both = match self.layers.get(layer) {
+            Some((past_k, past_v)) => (Tensor::cat(&[past_k, &k], 1)?, Tensor::cat(&[past_v, &v], 1)?),
+            None => (k, v),
+        };
+        match self.layers.get_mut(layer) {
+            Some(slot) => *slot = both.clone(),
+            None => self.layers.push(both.clone()),
+        }
+        Ok(both)
+    }
+}
+
 
 /// The most weights a kept run may hold: the page's 128 tokens of SmolLM2 need 4.42 M
 /// (17.7 MB). A longer run is not kept, so the cache never costs the worker more.
@@ -14,6 +84,42 @@ pub struct PrefixCache {
     pub ids: Vec<u32>,
     pub kv: KvCache,
     pub maps: AttentionMaps,
+}
+
+/// Where a model keeps what its last reusing run left (one run's worth).
+#[derive(Default)]
+pub struct PrefixSlot(Mutex<Option<PrefixCache>>);
+
+/// What a run gets from the slot: how many leading positions it may skip, their keys
+/// and values, and the maps whose rows they were (nothing, by default).
+#[derive(Default)]
+pub struct Resumed {
+    pub start: usize,
+    pub kv: KvCache,
+    pub maps: Option<AttentionMaps>,
+}
+
+impl PrefixSlot {
+    /// Takes what the slot holds for `ids` (it is empty while the run uses it): the
+    /// keys and values cut to the beginning the texts share, since the network
+    /// continues from whatever the cache holds.
+    pub fn take(&self, ids: &[u32]) -> candle_core::Result<Resumed> {
+        let kept = self.0.lock().ok().and_then(|mut kept| kept.take());
+        let Some(kept) = kept else { return Ok(Resumed::default()) };
+        let start = kept.reusable(ids);
+        let mut kv = kept.kv;
+        kv.truncate(start)?;
+        Ok(Resumed { start, kv, maps: Some(kept.maps) })
+    }
+
+    /// Keeps a finished run for the next, unless its maps are too large to keep.
+    pub fn keep(&self, ids: Vec<u32>, kv: KvCache, maps: &AttentionMaps) {
+        if maps.as_flat().len() <= MAX_KEPT_WEIGHTS {
+            if let Ok(mut kept) = self.0.lock() {
+                *kept = Some(PrefixCache { ids, kv, maps: maps.clone() });
+            }
+        }
+    }
 }
 
 impl PrefixCache {
@@ -48,6 +154,23 @@ pub fn assemble(previous: &AttentionMaps, start: usize, rows: &[f32], tokens: us
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn the_cache_grows_by_appending_and_truncates() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let part = |values: &[f32]| Tensor::from_slice(values, (1, values.len(), 1), &dev);
+        let mut cache = KvCache::default();
+        cache.append(0, part(&[1., 2.])?, part(&[10., 20.])?)?;
+        let (k, v) = cache.append(0, part(&[3.])?, part(&[30.])?)?;
+        assert_eq!(k.flatten_all()?.to_vec1::<f32>()?, vec![1., 2., 3.]);
+        assert_eq!(v.flatten_all()?.to_vec1::<f32>()?, vec![10., 20., 30.]);
+        assert_eq!(cache.len(), 3);
+        cache.truncate(1)?;
+        let (k, _) = cache.append(0, part(&[7.])?, part(&[70.])?)?;
+        assert_eq!(k.flatten_all()?.to_vec1::<f32>()?, vec![1., 7.]);
+        Ok(())
+    }
 
     #[test]
     fn the_common_beginning_is_reused_but_never_the_last_position() {

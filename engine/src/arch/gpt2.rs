@@ -8,7 +8,8 @@ use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::{id_tensor, position_tensor, Network};
-use crate::attention::{additive_mask_from, merge_heads, split_heads, KvCache, Recorder};
+use crate::attention::{additive_mask_from, merge_heads, split_heads, Recorder};
+use crate::prefix::KvCache;
 use crate::error::Result;
 use crate::report::Mask;
 

@@ -10,7 +10,8 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::{id_tensor, Network};
-use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, KvCache, Recorder};
+use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, Recorder};
+use crate::prefix::KvCache;
 use crate::error::Result;
 use crate::report::Mask;
 

@@ -10,7 +10,8 @@ use candle_core::{Device, Tensor};
 use crate::error::Result;
 use crate::report::Mask;
 
-use crate::attention::{KvCache, Recorder};
+use crate::attention::Recorder;
+use crate::prefix::KvCache;
 
 /// A network the engine can run.
 pub trait Network: Send + Sync {
