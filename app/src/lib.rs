@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, RunFacts, Status, Tab};
+pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
 use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip};
 use engine_client::EngineClient;
@@ -191,22 +191,21 @@ fn on_answer(
     answer: FromWorker,
     send: impl Fn(ToWorker) -> Option<()>,
 ) {
-    let next = match &answer {
-        FromWorker::Report { run, .. } | FromWorker::Failed { run: Some(run), .. } => {
-            scheduler.try_update_value(|s| s.answered(*run))
-        }
-        FromWorker::Failed { run: None, .. } => scheduler.try_update_value(Scheduler::lost),
+    let run = match &answer {
+        FromWorker::Report { run, .. } | FromWorker::ProbeProgress { run, .. } | FromWorker::ProbeResult { run, .. } => Some(*run),
+        FromWorker::Failed { run, .. } => *run,
         _ => None,
     };
-    let (is_main, is_compare, is_probe, main_text) = scheduler
-        .with_value(|s| {
-            let run = match &answer {
-                FromWorker::Report { run, .. } | FromWorker::ProbeProgress { run, .. } | FromWorker::ProbeResult { run, .. } => *run,
-                FromWorker::Failed { run: Some(run), .. } => *run,
-                _ => 0,
-            };
-            (s.is_main(run), s.is_compare(run), s.is_probe(run), s.main_text().to_string())
-        });
+    // Which run this answers, asked before the scheduler moves on to a waiting text.
+    let (is_main, is_compare, is_probe, main_text) = scheduler.with_value(|s| {
+        let run = run.unwrap_or(0);
+        (s.is_main(run), s.is_compare(run), s.is_probe(run), s.main_text().to_string())
+    });
+    let next = match (&answer, run) {
+        (FromWorker::Report { .. } | FromWorker::Failed { .. }, Some(run)) => scheduler.try_update_value(|s| s.answered(run)),
+        (FromWorker::Failed { .. }, None) => scheduler.try_update_value(Scheduler::lost),
+        _ => None,
+    };
     match answer {
         FromWorker::Ready => worker_ready.set(true),
         FromWorker::Progress { model, stage, loaded, total } => {
@@ -230,10 +229,9 @@ fn on_answer(
         FromWorker::Report { report, millis, memory_bytes, .. } => {
             state.wasm_memory.set(memory_bytes);
             if is_main {
-                let run = RunFacts { millis, tokens: report.tokens.len(), reused: report.reused_tokens, mask: report.mask };
                 state.report.set(Some(Arc::new(report)));
                 state.report_text.set(main_text);
-                state.status.set(Status::Done(run));
+                state.status.set(Status::Done { millis });
             } else if is_compare {
                 state.compare_report.set(Some(Arc::new(report)));
             }

@@ -51,19 +51,10 @@ pub enum Status {
     Starting,
     Loading { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
     Computing,
-    Done(RunFacts),
+    /// The report in view came back after `millis`.
+    Done { millis: f64 },
     EmptyText,
     Failed(String),
-}
-
-/// What the status line says of a finished run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunFacts {
-    pub millis: f64,
-    pub tokens: usize,
-    /// Leading positions reused from the previous run (causal runs only).
-    pub reused: usize,
-    pub mask: Mask,
 }
 
 /// The page's state, shared by its views through context.
@@ -197,9 +188,9 @@ impl AppState {
     }
 
     /// The selected head's map as the heatmap and the table show it, weighted as chosen.
-    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, ShownMap)> {
+    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, ShownMap<'static>)> {
         let (report, layer, head) = self.selected_head()?;
-        let shown = ShownMap::of(&report, layer, head, self.weighting.get());
+        let shown = ShownMap::of(&report, layer, head, self.weighting.get()).into_owned();
         Some((report, layer, head, shown))
     }
 

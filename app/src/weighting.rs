@@ -2,6 +2,8 @@
 //! ‖α_ij f(x_j)‖ (Kobayashi et al., 2020), which the engine computes when asked.
 //! The heatmap and the table show the same [`ShownMap`].
 
+use std::borrow::Cow;
+
 use engine::analysis::norms::value_weighted;
 use engine::AttentionReport;
 
@@ -36,20 +38,21 @@ impl Weighting {
     }
 }
 
-/// One head's map as a view shows it.
+/// One head's map as a view shows it. Attention is borrowed from the report, so the
+/// 270 thumbnails copy nothing.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ShownMap {
+pub struct ShownMap<'a> {
     /// What the values are (value norms until the report carries them: attention).
     pub weighting: Weighting,
     /// [query, key] row-major.
-    pub values: Vec<f32>,
+    pub values: Cow<'a, [f32]>,
     /// The top of the colour scale: 1 for attention, the map's largest value for norms.
     pub top: f32,
 }
 
-impl ShownMap {
+impl<'a> ShownMap<'a> {
     /// The map of `layer`, `head` under `weighting`; attention when the report has no norms.
-    pub fn of(report: &AttentionReport, layer: usize, head: usize, weighting: Weighting) -> Self {
+    pub fn of(report: &'a AttentionReport, layer: usize, head: usize, weighting: Weighting) -> Self {
         let weighted = match (weighting, &report.value_norms) {
             (Weighting::ValueNorms, Some(norms)) => Some(value_weighted(&report.attention, norms, layer, head)),
             _ => None,
@@ -58,10 +61,15 @@ impl ShownMap {
             Some(values) => {
                 let top = values.iter().copied().fold(0.0, f32::max);
                 // An all-zero map (every value empty) still needs a scale.
-                Self { weighting: Weighting::ValueNorms, values, top: if top > 0.0 { top } else { 1.0 } }
+                Self { weighting: Weighting::ValueNorms, values: Cow::Owned(values), top: if top > 0.0 { top } else { 1.0 } }
             }
-            None => Self { weighting: Weighting::Attention, values: report.attention.head(layer, head).to_vec(), top: 1.0 },
+            None => Self { weighting: Weighting::Attention, values: Cow::Borrowed(report.attention.head(layer, head)), top: 1.0 },
         }
+    }
+
+    /// The same map, owning its values.
+    pub fn into_owned(self) -> ShownMap<'static> {
+        ShownMap { weighting: self.weighting, values: Cow::Owned(self.values.into_owned()), top: self.top }
     }
 
     /// A value as a fraction of the colour scale, in [0, 1].
@@ -102,17 +110,20 @@ mod tests {
     #[test]
     fn norms_weigh_each_key_and_set_the_top_of_the_scale() {
         let norms = ValueNorms { norms: vec![vec![vec![2.0, 4.0]]] };
-        let shown = ShownMap::of(&report(Some(norms)), 0, 0, Weighting::ValueNorms);
-        assert_eq!(shown.values, vec![2.0, 0.0, 0.5, 3.0]);
+        let report = report(Some(norms));
+        let shown = ShownMap::of(&report, 0, 0, Weighting::ValueNorms);
+        assert_eq!(*shown.values, [2.0, 0.0, 0.5, 3.0]);
         assert_eq!(shown.top, 3.0);
         assert_eq!(shown.scaled(1.5), 0.5);
     }
 
     #[test]
     fn without_norms_the_map_is_the_attention() {
+        let report = report(None);
         for weighting in Weighting::ALL {
-            let shown = ShownMap::of(&report(None), 0, 0, weighting);
-            assert_eq!((shown.weighting, shown.values, shown.top), (Weighting::Attention, vec![1.0, 0.0, 0.25, 0.75], 1.0));
+            let shown = ShownMap::of(&report, 0, 0, weighting);
+            assert_eq!((shown.weighting, &*shown.values, shown.top), (Weighting::Attention, &[1.0, 0.0, 0.25, 0.75][..], 1.0));
+            assert!(matches!(shown.values, std::borrow::Cow::Borrowed(_)), "attention is not copied");
         }
     }
 }

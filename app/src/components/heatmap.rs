@@ -67,7 +67,7 @@ impl Layout {
 /// What one drawing of the heatmap shows.
 struct Drawing<'a> {
     report: &'a AttentionReport,
-    map: &'a ShownMap,
+    map: &'a ShownMap<'a>,
     focus: Option<usize>,
     scale: ColourScale,
 }

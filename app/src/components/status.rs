@@ -3,15 +3,15 @@
 use leptos::prelude::*;
 
 use crate::protocol::LoadStage;
-use crate::{AppState, RunFacts, Status, PAGE_MAX_TOKENS};
-use engine::Mask;
+use crate::{AppState, Status, PAGE_MAX_TOKENS};
+use engine::{AttentionReport, Mask};
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-/// What the status line says for a status.
-pub fn describe(status: &Status) -> String {
+/// What the status line says for a status (and, once a run is done, its report).
+pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
     match status {
         Status::Starting => "Starting the engine…".into(),
         Status::Loading { model, stage: LoadStage::Fetching, loaded, total } => match total {
@@ -20,18 +20,19 @@ pub fn describe(status: &Status) -> String {
         },
         Status::Loading { model, stage: LoadStage::Parsing, .. } => format!("Loading {model}: reading the weights…"),
         Status::Computing => "Computing…".into(),
-        Status::Done(run) => format!("Computed in {:.0} ms{}", run.millis, how_it_ran(run)),
+        Status::Done { millis } => format!("Computed in {millis:.0} ms{}", report.map_or(String::new(), how_it_ran)),
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
         Status::Failed(message) => format!("Error: {message}"),
     }
 }
 
 /// Whether the run reused the previous one's beginning: the page says which it shows.
-fn how_it_ran(run: &RunFacts) -> String {
-    match (run.reused, run.mask) {
+fn how_it_ran(report: &AttentionReport) -> String {
+    let tokens = report.tokens.len();
+    match (report.reused_tokens, report.mask) {
         (0, Mask::Causal) => String::new(),
         (0, Mask::None) => " (unmasked: every token runs again, as earlier ones see the new)".into(),
-        (reused, _) => format!(" ({} new of {} tokens; the first {reused} reused from the last run)", run.tokens - reused, run.tokens),
+        (reused, _) => format!(" ({} new of {tokens} tokens; the first {reused} reused from the last run)", tokens - reused),
     }
 }
 
@@ -63,7 +64,7 @@ pub fn StatusLine() -> impl IntoView {
     view! {
         <div class="status-bar" role="status" aria-live="polite">
             <span data-testid="status" class="status" class:error=failed>
-                {move || describe(&state.status.get())}
+                {move || state.report.with(|report| describe(&state.status.get(), report.as_deref()))}
             </span>
             {progress}
             <span class="facts">

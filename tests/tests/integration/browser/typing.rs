@@ -97,3 +97,25 @@ fn emptying_the_box_while_a_long_text_computes_never_brings_its_maps_back() {
     paste(&browser, &input, "The cat sat");
     assert_table_after_toggle(&browser, "The cat sat");
 }
+
+#[test]
+fn keys_typed_during_a_long_run_wait_for_it_and_its_maps_still_show_meanwhile() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    browser.execute(RECORD, vec![]);
+    let input = browser.by_test_id("prompt-input");
+    // About a second of work: the keys below arrive while it runs, so their text waits.
+    let long = "Attention mechanisms allow a model to focus on the parts of its input that matter. ".repeat(5);
+    paste(&browser, &input, long.trim_end());
+    type_text_at_end(&browser, &input, " Yes");
+    let last = format!("{} Yes", long.trim_end());
+    let workspace = browser.by_test_id("workspace");
+    browser.wait_for("the last text's maps", Duration::from_secs(60), || {
+        (browser.attribute(&workspace, "data-text").as_deref() == Some(last.as_str())).then_some(())
+    });
+    let seen = browser.execute("return window.seen;", vec![]);
+    let shown: Vec<&str> = seen.as_array().unwrap().iter().filter_map(|r| r["text"].as_str()).collect();
+    // The long run's answer came while a newer text waited: it is still the newest
+    // answer there is, so it shows (marked stale) until the waiting text's comes.
+    assert!(shown.contains(&long.trim_end()), "the long text's maps never showed: {shown:?}");
+}
