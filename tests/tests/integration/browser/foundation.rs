@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use attnscope_tests::shared_model;
 use engine::Mask;
 
 use super::*;
@@ -85,7 +84,7 @@ fn minilm_matches_the_engine_under_both_masks() {
 fn hovering_a_cell_shows_query_key_and_weight() {
     let browser = open_page();
     wait_for_run(&browser);
-    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let native = opening_report();
     let canvas = browser.find_all("[data-testid=heatmap] canvas").remove(0);
     // The app's layout for 6 tokens: cells start at (110, 10) canvas pixels and are
     // 450 / 6 wide; the page may draw the 640-pixel canvas smaller.

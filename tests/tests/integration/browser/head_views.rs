@@ -18,7 +18,7 @@ fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
     assert_eq!(browser.find_all("[data-testid=layer-mean]").len(), 30);
 
     // Every thumbnail is the head's map, a pixel per weight: check one against the engine.
-    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let native = opening_report();
     let (layer, head) = (12, 4);
     let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
     let (side, pixels) = canvas_pixels(&browser, &css);
@@ -52,7 +52,7 @@ fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
 fn next_token_bars_show_the_engines_guess() {
     let browser = open_page();
     wait_for_run(&browser);
-    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let native = opening_report();
     let expected = native.next_tokens.unwrap();
     let list = browser.by_test_id("next-tokens");
     let items = browser.execute(
@@ -83,7 +83,7 @@ fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
     browser.click(&browser.by_test_id("tab-lines"));
     let view = browser.by_test_id("lines-view");
     assert!(browser.find_all("[data-testid=heatmap]").iter().all(|h| browser.text(h).is_empty()), "the map is hidden");
-    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let native = opening_report();
     let lines = |browser: &Browser| -> Vec<(usize, usize, f32)> {
         let found = browser.execute(
             "return [...arguments[0].querySelectorAll('line')].map(l => [l.dataset.query, l.dataset.key, l.getAttribute('stroke-opacity')]);",
@@ -173,22 +173,16 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
 fn the_colour_scale_can_be_chosen() {
     let browser = open_page();
     wait_for_run(&browser);
-    let native = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let native = opening_report();
     choose(&browser, "colour-scale", "greys");
-    // The cell (query 5, key 0) of layer 0, head 0, read at its centre on the canvas.
-    let (q, k) = (5.0, 0.0);
-    let (x, y) = (110.0 + (k + 0.5) * 75.0, 10.0 + (q + 0.5) * 75.0);
-    let expected = ((1.0 - native.attention.weight(0, 0, 5, 0)) * 255.0).round() as i64;
-    let pixel = browser.wait_for("the grey map", Duration::from_secs(10), || {
-        let found = browser.execute(
-            "const c = document.querySelector('[data-testid=heatmap] canvas');
-             return Array.from(c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data);",
-            vec![serde_json::json!(x), serde_json::json!(y)],
-        );
-        let p: Vec<i64> = found.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-        (p[0] == p[1] && p[1] == p[2]).then_some(p)
+    // Every cell of layer 0, head 0, read at its centre: white for 0, black for 1.
+    let n = native.tokens.len();
+    let grey = |w: f32| ((1.0 - w) * 255.0).round() as i64;
+    let colours = browser.wait_for("the grey map", Duration::from_secs(10), || {
+        let colours = heatmap_cell_colours(&browser, n);
+        colours.iter().all(|[r, g, b]| r == g && g == b).then_some(colours)
     });
-    assert!((pixel[0] - expected).abs() <= 1, "grey {} for weight {}", pixel[0], native.attention.weight(0, 0, 5, 0));
+    assert_pixels("grey cells", &colours, native.attention.head(0, 0).iter().map(|&w| [grey(w); 3]));
 }
 
 #[test]
@@ -289,7 +283,7 @@ fn rollout_shows_how_much_of_each_token_reaches_the_chosen_one() {
     use engine::analysis::rollout::rollout_row;
     let browser = open_page();
     wait_for_run(&browser);
-    let report = shared_model("smollm2-135m").run_text("The cat sat on the mat", Mask::Causal, None).unwrap();
+    let report = opening_report();
     let read = |browser: &Browser| -> (u64, Vec<f32>) {
         let view = browser.by_test_id("rollout-view");
         let values = browser.execute(

@@ -17,6 +17,15 @@ use attnscope_tests::webdriver::{Browser, Element};
 use attnscope_tests::{root, shared_model};
 use engine::Mask;
 
+/// The text the page opens with (app's DEFAULT_TEXT).
+pub const OPENING_TEXT: &str = "The cat sat on the mat";
+
+/// The engine's own report of the page's opening text on its default model and mask:
+/// what the page must show before anything is touched.
+pub fn opening_report() -> engine::AttentionReport {
+    shared_model("smollm2-135m").run_text(OPENING_TEXT, Mask::Causal, None).unwrap()
+}
+
 /// The page's own limit on tokens (app's PAGE_MAX_TOKENS).
 pub const PAGE_MAX_TOKENS: usize = 128;
 /// Loading SmolLM2 in wasm takes seconds; a slow machine gets room.
