@@ -1,16 +1,39 @@
 //! A small static file server for the built app (dist/), on 127.0.0.1 and a free
 //! port, so the browser tests and the benchmark need no server installed. A [`Site`]
 //! can replace a path's content (a catalogue naming a missing model, say), serve more
-//! folders under a prefix, and make its pages cross-origin isolated.
+//! folders under a prefix, make its pages cross-origin isolated, and hold one path's
+//! answer back until a test opens its [`Gate`] (a model that is still loading). The
+//! server keeps every request's path and status, so a test can see what a page asked
+//! for and what it did not get.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 pub struct StaticServer {
     pub port: u16,
+    requests: Arc<Mutex<Vec<(String, u16)>>>,
+}
+
+/// Holds answers back until it is opened; clones share one state.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    /// Lets every held answer, and all later ones, through.
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = self.0 .0.lock().unwrap();
+        while !*open {
+            open = self.0 .1.wait(open).unwrap();
+        }
+    }
 }
 
 /// What a server serves.
@@ -24,6 +47,8 @@ pub struct Site {
     pub mounts: Vec<(String, PathBuf)>,
     /// Sends COOP/COEP, so pages may use `SharedArrayBuffer` (threads in wasm).
     pub isolated: bool,
+    /// Paths starting with this are answered only once the gate is open.
+    pub held: Option<(String, Gate)>,
 }
 
 impl Site {
@@ -50,6 +75,7 @@ fn content_type(path: &Path) -> &'static str {
         "css" => "text/css",
         "json" => "application/json",
         "png" => "image/png",
+        "svg" => "image/svg+xml",
         _ => "application/octet-stream",
     }
 }
@@ -65,15 +91,22 @@ impl StaticServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         let port = listener.local_addr().unwrap().port();
         let site = Arc::new(site);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let site = site.clone();
+                let (site, log) = (site.clone(), log.clone());
                 std::thread::spawn(move || {
-                    let _ = serve_one(stream, &site);
+                    let _ = serve_one(stream, &site, &log);
                 });
             }
         });
-        Self { port }
+        Self { port, requests }
+    }
+
+    /// Every request so far: its path (no leading `/`) and the status it was answered with.
+    pub fn requests(&self) -> Vec<(String, u16)> {
+        self.requests.lock().unwrap().clone()
     }
 
     pub fn url(&self) -> String {
@@ -81,7 +114,7 @@ impl StaticServer {
     }
 }
 
-fn serve_one(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
+fn serve_one(mut stream: TcpStream, site: &Site, log: &Mutex<Vec<(String, u16)>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     loop {
         let mut request_line = String::new();
@@ -100,7 +133,13 @@ fn serve_one(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
         let path = target.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
         let path = if path.is_empty() { "index.html" } else { path };
         let relative = PathBuf::from(path);
+        if let Some((prefix, gate)) = &site.held {
+            if path.starts_with(prefix.as_str()) {
+                gate.wait();
+            }
+        }
         let body = site.content(path);
+        log.lock().unwrap().push((path.to_string(), if body.is_some() { 200 } else { 404 }));
         let head_only = method == "HEAD";
         let isolation = if site.isolated {
             "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"

@@ -64,6 +64,13 @@ pub struct ProbeScores {
     pub previous_token: f32,
 }
 
+/// The (query, key) cells an induction head attends to on a probe whose random copy
+/// starts at `offset`: query `offset + length + i` repeats token `offset + i`, and
+/// what followed that earlier occurrence is key `offset + i + 1`.
+pub fn induction_cells(offset: usize, length: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..length).map(move |i| (offset + length + i, offset + i + 1))
+}
+
 /// Scores every head on one probe run; the random copy starts at `offset`.
 pub fn score_probe(maps: &AttentionMaps, offset: usize, length: usize) -> Vec<ProbeScores> {
     let n = maps.tokens();
@@ -71,8 +78,7 @@ pub fn score_probe(maps: &AttentionMaps, offset: usize, length: usize) -> Vec<Pr
     for layer in 0..maps.layers() {
         for head in 0..maps.heads() {
             let map = maps.head(layer, head);
-            // Query offset + length + i repeats token offset + i; what followed it is at offset + i + 1.
-            let induction = (0..length).map(|i| map[(offset + length + i) * n + offset + i + 1]).sum::<f32>() / length.max(1) as f32;
+            let induction = induction_cells(offset, length).map(|(q, k)| map[q * n + k]).sum::<f32>() / length.max(1) as f32;
             let previous_token = (1..n).map(|q| map[q * n + q - 1]).sum::<f32>() / (n - 1).max(1) as f32;
             scores.push(ProbeScores { layer, head, induction, previous_token });
         }
@@ -111,6 +117,12 @@ mod tests {
         assert_ne!(ids, probe_ids(&[1], &[], 49_152, 50, 8));
         let bert = probe_ids(&[101], &[102], 30_522, 5, 0);
         assert_eq!((bert.len(), bert[0], bert[11]), (12, 101, 102));
+    }
+
+    #[test]
+    fn the_induction_cells_point_past_the_earlier_occurrence() {
+        // First token, copy "A B", copy "A B": the second A (3) looks at the first B (2).
+        assert_eq!(induction_cells(1, 2).collect::<Vec<_>>(), vec![(3, 2), (4, 3)]);
     }
 
     #[test]
