@@ -76,7 +76,10 @@ pub fn App() -> impl IntoView {
             return;
         };
         state.loaded.set(None);
-        state.probe.set(ProbeState::Idle);
+        // A probe asked for while loading still runs, on the model now loading.
+        if !state.probe.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
+            state.probe.set(ProbeState::Idle);
+        }
         scheduler.update_value(Scheduler::withdraw);
         state.report.set(None);
         state.status.set(Status::Loading { model: model.clone(), stage: LoadStage::Fetching, loaded: 0, total: None });
@@ -126,17 +129,15 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    // The induction probe, when asked for (not on the first render).
-    Effect::new(move |previous: Option<u64>| {
-        let asked = state.probe_asked.get();
-        if previous.is_some_and(|p| p != asked) {
-            if let Some((info, _)) = state.loaded.get_untracked() {
-                let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
-                state.probe.set(ProbeState::Running { done: 0, total: PROBE_SEEDS.len() });
-                send(ToWorker::Probe { run, model: info.name, length: PROBE_LENGTH, seeds: PROBE_SEEDS.to_vec() });
-            }
+    // The induction probe runs once it is asked for and the model is there: a press of
+    // Find while the model loads waits for it (the probe panel says so).
+    Effect::new(move |_| {
+        let waiting = state.probe.with(|p| matches!(p, ProbeState::Waiting));
+        if let (true, Some((info, _))) = (waiting, state.loaded.get()) {
+            let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
+            state.probe.set(ProbeState::Running { done: 0, total: PROBE_SEEDS.len() });
+            send(ToWorker::Probe { run, model: info.name, length: PROBE_LENGTH, seeds: PROBE_SEEDS.to_vec() });
         }
-        asked
     });
 
     // Every keystroke's text runs (the scheduler keeps only the newest while the
@@ -244,6 +245,9 @@ fn on_answer(
         FromWorker::ProbeResult { scores, report, offset, millis, .. } => {
             if is_probe {
                 let outcome = ProbeOutcome { scores, report, offset, length: PROBE_LENGTH, millis };
+                if let Some(top) = outcome.ranked().first() {
+                    state.probe_head.set((top.layer, top.head));
+                }
                 state.probe.set(ProbeState::Done(Arc::new(outcome)));
             }
         }

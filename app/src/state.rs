@@ -97,9 +97,11 @@ pub struct AppState {
     pub pinned_token: RwSignal<Option<usize>>,
     /// A link to this view, once the Copy link button made one.
     pub copied_link: RwSignal<Option<String>>,
-    /// The induction probe's state; `probe_asked` counts the Find button's presses.
+    /// The induction probe's state.
     pub probe: RwSignal<ProbeState>,
-    pub probe_asked: RwSignal<u64>,
+    /// The head the probe view shows: the strongest induction head once the probe has
+    /// run, then whichever row of its ranking is clicked.
+    pub probe_head: RwSignal<(usize, usize)>,
     /// The colour scale of the maps.
     pub colour_scale: RwSignal<ColourScale>,
     /// What the selected head's map is weighted by.
@@ -112,6 +114,8 @@ pub struct AppState {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProbeState {
     Idle,
+    /// Asked for before the model had loaded: it runs once the model is there.
+    Waiting,
     Running { done: usize, total: usize },
     Done(Arc<ProbeOutcome>),
     Failed(String),
@@ -128,6 +132,15 @@ pub struct ProbeOutcome {
     pub offset: usize,
     pub length: usize,
     pub millis: f64,
+}
+
+impl ProbeOutcome {
+    /// Every head's scores, the strongest induction head first.
+    pub fn ranked(&self) -> Vec<ProbeScores> {
+        let mut scores = self.scores.clone();
+        scores.sort_by(|a, b| b.induction.total_cmp(&a.induction));
+        scores
+    }
 }
 
 /// What the head grid's thumbnails show.
@@ -242,7 +255,7 @@ impl AppState {
             weighting: RwSignal::new(initial.weighting),
             wasm_memory: RwSignal::new(0),
             probe: RwSignal::new(ProbeState::Idle),
-            probe_asked: RwSignal::new(0),
+            probe_head: RwSignal::new((0, 0)),
         }
     }
 }

@@ -8,11 +8,14 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
-use super::FocusBands;
+use super::LabelledMap;
 use crate::colormap::{diverging, viridis};
 use crate::AppState;
 
-/// A small map painted a pixel per weight, with a caption.
+/// The side of a small map in CSS pixels (the stylesheet's `.small-map canvas`).
+const SMALL_MAP_PX: f64 = 180.0;
+
+/// A small map painted a pixel per weight, with its tokens on both axes and a caption.
 #[component]
 fn SmallMap(
     /// Shown under the map.
@@ -24,6 +27,9 @@ fn SmallMap(
     map: Signal<Option<(Vec<f32>, usize)>>,
     /// Paints a value.
     colour: fn(f32) -> (u8, u8, u8),
+    /// The tokens of the rows and of the columns (one list: both maps are self-attention).
+    #[prop(into)]
+    tokens: Signal<Vec<String>>,
 ) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
@@ -33,11 +39,10 @@ fn SmallMap(
     });
     view! {
         <figure class="small-map" data-testid=test_id>
-            <div class="map-frame">
-                <canvas node_ref=canvas role="img" aria-label=caption></canvas>
-                <FocusBands />
-            </div>
             <figcaption>{caption}</figcaption>
+            <LabelledMap queries=tokens keys=tokens side_px=SMALL_MAP_PX>
+                <canvas node_ref=canvas role="img" aria-label=caption></canvas>
+            </LabelledMap>
         </figure>
     }
 }
@@ -52,6 +57,9 @@ pub fn CompareView() -> impl IntoView {
         (layer < report.attention.layers() && head < report.attention.heads())
             .then(|| (report.attention.head(layer, head).to_vec(), report.tokens.len()))
     };
+    let tokens = Signal::derive(move || {
+        state.both_masks().map(|(causal, _)| causal.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
+    });
     let causal = Signal::derive(move || head_map(false));
     let unmasked = Signal::derive(move || head_map(true));
     let diff = Signal::derive(move || {
@@ -106,9 +114,9 @@ pub fn CompareView() -> impl IntoView {
                         "Running the other mask…".to_string()
                     }}</p>
                     <div class="compare-maps">
-                        <SmallMap caption="causal" test_id="causal-map" map=causal colour=viridis />
-                        <SmallMap caption="no mask" test_id="unmasked-map" map=unmasked colour=viridis />
-                        <SmallMap caption="difference: red where the unmasked run looks more" test_id="diff-map" map=diff colour=diverging />
+                        <SmallMap caption="causal" test_id="causal-map" map=causal tokens=tokens colour=viridis />
+                        <SmallMap caption="no mask" test_id="unmasked-map" map=unmasked tokens=tokens colour=viridis />
+                        <SmallMap caption="difference: red where the unmasked run looks more" test_id="diff-map" map=diff tokens=tokens colour=diverging />
                     </div>
                     {lookahead}
                 </div>

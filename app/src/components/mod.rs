@@ -1,5 +1,6 @@
 //! One file per view.
 
+pub mod axis_labels;
 mod compare;
 mod controls;
 mod focus_bands;
@@ -17,6 +18,7 @@ mod status;
 mod token_strip;
 mod weights_table;
 
+pub use axis_labels::LabelledMap;
 pub use compare::CompareView;
 pub use controls::Controls;
 pub use focus_bands::FocusBands;

@@ -3,28 +3,28 @@
 //! head's map on the probe with the induction cells marked, so that a person can see
 //! why the top head earned its score.
 
-use engine::analysis::probe::ProbeScores;
+use engine::analysis::probe::induction_cells;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
+use super::LabelledMap;
 use crate::colormap::viridis;
 use crate::{AppState, ProbeOutcome, ProbeState};
 
 /// The canvas's side in pixels, at most.
 const SIDE: f64 = 420.0;
 
-/// The (query, key) cells an induction head attends to on the probe: from each token
-/// of the second copy to the token after its earlier occurrence.
-pub fn induction_cells(offset: usize, length: usize) -> Vec<(usize, usize)> {
-    (0..length).map(|i| (offset + length + i, offset + i + 1)).collect()
+/// A cell's side in pixels for a probe of `n` tokens: whole pixels, so the squares stay sharp.
+fn cell_px(n: usize) -> f64 {
+    (SIDE / n.max(1) as f64).floor().max(2.0)
 }
 
 /// Draws one head's probe map, a square per weight, and outlines the induction cells.
 fn draw(canvas: &web_sys::HtmlCanvasElement, outcome: &ProbeOutcome, layer: usize, head: usize) -> Option<()> {
     let n = outcome.report.tokens.len();
-    let cell = (SIDE / n as f64).floor().max(2.0);
+    let cell = cell_px(n);
     let side = (cell * n as f64) as u32;
     canvas.set_width(side);
     canvas.set_height(side);
@@ -45,39 +45,74 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, outcome: &ProbeOutcome, layer: usiz
     Some(())
 }
 
+/// The probe view: the chosen head's map on the probe (the strongest induction head
+/// until another row of the ranking is clicked), named, with its induction cells marked.
+#[component]
+fn ProbeView(
+    /// The probe's result.
+    outcome: std::sync::Arc<ProbeOutcome>,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas = NodeRef::<Canvas>::new();
+    let drawn = outcome.clone();
+    Effect::new(move |_| {
+        let (layer, head) = state.probe_head.get();
+        if let Some(canvas) = canvas.get() {
+            draw(&canvas, &drawn, layer, head);
+        }
+    });
+    // The marked cells as "query,key" pairs, for whoever reads the page's data (tests).
+    let cells: Vec<String> = induction_cells(outcome.offset, outcome.length).map(|(q, k)| format!("{q},{k}")).collect();
+    let top = outcome.ranked().first().map(|s| (s.layer, s.head));
+    let tokens: Vec<String> = outcome.report.tokens.iter().map(|t| t.text.clone()).collect();
+    let side_px = cell_px(tokens.len()) * tokens.len() as f64;
+    let tokens = Signal::stored(tokens);
+    let caption = move || {
+        let (layer, head) = state.probe_head.get();
+        let score = outcome.scores.iter().find(|s| s.layer == layer && s.head == head).map_or(0.0, |s| s.induction);
+        let which = if top == Some((layer, head)) { "the strongest induction head" } else { "an induction head" };
+        format!(
+            "Layer {layer}, head {head}, {which} (score {score:.3}), on the first probe: red squares mark where an induction head looks, from each token of the second copy to the token after its first occurrence."
+        )
+    };
+    view! {
+        <figure class="probe-view" data-testid="probe-view"
+            data-layer=move || state.probe_head.get().0.to_string() data-head=move || state.probe_head.get().1.to_string()
+            data-marked=cells.len().to_string() data-cells=cells.join(";")>
+            <LabelledMap queries=tokens keys=tokens side_px=side_px focus_bands=false>
+                <canvas node_ref=canvas role="img" aria-label="The head's map on the probe; red squares mark the induction pattern"></canvas>
+            </LabelledMap>
+            <figcaption>{caption}</figcaption>
+        </figure>
+    }
+}
+
 #[component]
 pub fn ProbePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let canvas = NodeRef::<Canvas>::new();
     let outcome = move || match state.probe.get() {
         ProbeState::Done(outcome) => Some(outcome),
         _ => None,
     };
-    Effect::new(move |_| {
-        if let (Some(canvas), Some(outcome)) = (canvas.get(), outcome()) {
-            draw(&canvas, &outcome, state.layer.get(), state.head.get());
-        }
-    });
-    let running = move || matches!(state.probe.get(), ProbeState::Running { .. });
+    let busy = move || matches!(state.probe.get(), ProbeState::Running { .. } | ProbeState::Waiting);
     let status = move || match state.probe.get() {
         ProbeState::Idle => "Runs 50 random tokens twice, four times, and ranks every head.".to_string(),
+        ProbeState::Waiting => "Waiting for the model to load; the probe runs as soon as it has.".to_string(),
         ProbeState::Running { done, total } => format!("Probing: run {done} of {total}…"),
         ProbeState::Done(outcome) => format!("Probed in {:.1} s: {} tokens a run.", outcome.millis / 1000.0, outcome.report.tokens.len()),
         ProbeState::Failed(message) => format!("Error: {message}"),
     };
-    let ranking = move || {
-        let outcome = outcome()?;
-        let mut scores: Vec<ProbeScores> = outcome.scores.clone();
-        scores.sort_by(|a, b| b.induction.total_cmp(&a.induction));
-        let rows = scores
+    let ranking = move |outcome: &ProbeOutcome| {
+        let rows = outcome
+            .ranked()
             .into_iter()
             .take(10)
             .map(|s| {
                 let (layer, head) = (s.layer, s.head);
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string() data-induction=format!("{:.6}", s.induction)
-                        class:selected=move || state.layer.get() == layer && state.head.get() == head
-                        on:click=move |_| { state.layer.set(layer); state.head.set(head); }>
+                        class:selected=move || state.probe_head.get() == (layer, head)
+                        on:click=move |_| { state.probe_head.set((layer, head)); state.layer.set(layer); state.head.set(head); }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         <td>{format!("{:.4}", s.induction)}</td>
                         <td>{format!("{:.4}", s.previous_token)}</td>
@@ -85,42 +120,27 @@ pub fn ProbePanel() -> impl IntoView {
                 }
             })
             .collect_view();
-        Some(view! {
+        view! {
             <table data-testid="probe-table" class="weights probe">
                 <caption>"The ten strongest induction heads (click one to see its pattern)"</caption>
                 <thead><tr><th scope="col">"head"</th><th scope="col">"induction"</th><th scope="col">"previous token"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
-        })
+        }
     };
     view! {
         <section class="probe-panel" aria-label="Induction heads">
             <h2>"Induction heads"</h2>
-            <button class="toggle" data-testid="find-induction" disabled=running
-                on:click=move |_| state.probe_asked.update(|n| *n += 1)>"Find induction heads"</button>
-            <span class="hint" data-testid="probe-status">{status}</span>
-            <div class="probe-results" class:hidden=move || outcome().is_none()>
-                {ranking}
-                <figure class="probe-view" data-testid="probe-view"
-                    data-layer=move || state.layer.get().to_string() data-head=move || state.head.get().to_string()
-                    data-marked=move || outcome().map(|o| o.length.to_string())>
-                    <canvas node_ref=canvas role="img" aria-label="The selected head on the probe; red squares mark the induction pattern"></canvas>
-                    <figcaption>{move || format!(
-                        "Layer {}, head {} on the probe: red squares mark where an induction head looks (each second-copy token to the token after its first occurrence).",
-                        state.layer.get(), state.head.get())}</figcaption>
-                </figure>
-            </div>
+            <button class="toggle" data-testid="find-induction" disabled=busy
+                on:click=move |_| state.probe.set(ProbeState::Waiting)>"Find induction heads"</button>
+            <span class="hint" data-testid="probe-status" role="status">{status}</span>
+            // Nothing of the results is in the page until the probe has run.
+            {move || outcome().map(|outcome| view! {
+                <div class="probe-results">
+                    {ranking(&outcome)}
+                    <ProbeView outcome=outcome />
+                </div>
+            })}
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::induction_cells;
-
-    #[test]
-    fn the_induction_cells_point_past_the_earlier_occurrence() {
-        // First token, copy "A B", copy "A B": the second A (3) looks at the first B (2).
-        assert_eq!(induction_cells(1, 2), vec![(3, 2), (4, 3)]);
     }
 }

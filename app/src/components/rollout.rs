@@ -24,8 +24,11 @@ pub fn RolloutView() -> impl IntoView {
             .enumerate()
             .map(|(i, (token, &value))| {
                 view! {
-                    <li data-index=i.to_string() data-value=format!("{value:.6}") title=format!("{value:.4}")>
-                        <span class="rollout-bar" style=format!("height: {:.1}%", 100.0 * value / top)></span>
+                    <li data-index=i.to_string() data-value=format!("{value:.6}") title=format!("{}: {value:.4}", token_label(&token.text))>
+                        <span class="rollout-track">
+                            <span class="rollout-bar" style=format!("height: {:.1}%", 100.0 * value / top)></span>
+                        </span>
+                        // Read upwards, as the heatmap's column labels: a label is as narrow as its bar.
                         <span class="rollout-token">{token_label(&token.text)}</span>
                     </li>
                 }

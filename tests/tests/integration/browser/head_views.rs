@@ -233,52 +233,6 @@ fn the_scores_panel_ranks_every_head_as_the_engine_does_and_colours_the_grid() {
 }
 
 #[test]
-fn find_induction_heads_ranks_them_as_the_cli_does_and_shows_the_pattern() {
-    use engine::analysis::probe::ProbeSpec;
-    let browser = open_page();
-    wait_for_run(&browser);
-    browser.click(&browser.by_test_id("find-induction"));
-    let status = browser.by_test_id("probe-status");
-    browser.wait_for("the probe", LOAD, || browser.text(&status).starts_with("Probed in").then_some(()));
-
-    // The CLI's numbers: the engine's probe with the same length and seeds.
-    let (mut native, first) = shared_model("smollm2-135m").induction_probe(&ProbeSpec::default(), |_, _| {}).unwrap();
-    native.sort_by(|a, b| b.induction.total_cmp(&a.induction));
-    let rows = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=probe-table] tbody tr')].map(tr => [+tr.dataset.layer, +tr.dataset.head, +tr.dataset.induction]);",
-        vec![],
-    );
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 10);
-    for (row, head) in rows.iter().zip(&native) {
-        assert_eq!((row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize), (head.layer, head.head));
-        assert!((row[2].as_f64().unwrap() as f32 - head.induction).abs() < 1e-3, "L{}H{}", head.layer, head.head);
-    }
-
-    // The top head's pattern: its map on the probe, the induction cells marked.
-    let top = browser.find_all("[data-testid=probe-table] tbody tr").remove(0);
-    browser.click(&top);
-    let (layer, head) = (native[0].layer, native[0].head);
-    assert_eq!(heatmap_attributes(&browser).0, layer.to_string());
-    let view = browser.by_test_id("probe-view");
-    assert_eq!(browser.attribute(&view, "data-marked").as_deref(), Some("50"));
-    let n = first.tokens.len();
-    assert_eq!(n, 101, "a first token and 50 random tokens twice");
-    // The centre of one induction cell (query 51 + 10, key 1 + 10 + 1) is that weight's colour.
-    let (q, k) = (61usize, 12usize);
-    let cell = (420.0 / n as f64).floor().max(2.0);
-    let found = browser.execute(
-        "const c = document.querySelector('[data-testid=probe-view] canvas');
-         return Array.from(c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data);",
-        vec![serde_json::json!((k as f64 + 0.5) * cell), serde_json::json!((q as f64 + 0.5) * cell)],
-    );
-    let pixel: Vec<i64> = found.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-    assert_pixels("induction cell", &[[pixel[0], pixel[1], pixel[2]]], std::iter::once(viridis(first.attention.weight(layer, head, q, k))));
-    assert!(first.attention.weight(layer, head, q, k) > 0.3, "the top head looks where induction says");
-    keep_screenshot_of(&browser, "probe", Some("probe-view"));
-}
-
-#[test]
 fn rollout_shows_how_much_of_each_token_reaches_the_chosen_one() {
     use engine::analysis::rollout::rollout_row;
     let browser = open_page();

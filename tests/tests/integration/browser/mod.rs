@@ -3,6 +3,7 @@
 //! the numbers the page shows with the engine's own, run natively.
 
 mod compare_and_share;
+mod first_visit;
 mod foundation;
 mod head_views;
 mod looks;
@@ -60,6 +61,17 @@ pub fn wait_for_run(browser: &Browser) -> String {
         assert!(!text.starts_with("Error"), "the page shows an error: {text}");
         text.starts_with("Computed in").then_some(text)
     })
+}
+
+/// Waits until the maps in view are those of `text` (typed or pasted), not of a text
+/// typed on the way to it.
+pub fn wait_until_shown(browser: &Browser, text: &str) {
+    let workspace = browser.by_test_id("workspace");
+    browser.wait_for("the text's maps", LOAD, || {
+        let done = browser.attribute(&workspace, "data-text").as_deref() == Some(text)
+            && browser.attribute(&workspace, "data-stale").as_deref() == Some("false");
+        done.then_some(())
+    });
 }
 
 /// The numbers of the weights table, row by row.

@@ -28,12 +28,7 @@ fn fast_typing_loses_no_key_and_the_maps_follow_the_box() {
     type_text(&browser, &input, text);
     assert_eq!(browser.property(&input, "value").as_deref(), Some(text), "every keystroke landed");
 
-    let workspace = browser.by_test_id("workspace");
-    browser.wait_for("the typed text's maps", Duration::from_secs(60), || {
-        let done = browser.attribute(&workspace, "data-text").as_deref() == Some(text)
-            && browser.attribute(&workspace, "data-stale").as_deref() == Some("false");
-        done.then_some(())
-    });
+    wait_until_shown(&browser, text);
     let seen = browser.execute("return window.seen;", vec![]);
     let seen = seen.as_array().unwrap();
     for record in seen {

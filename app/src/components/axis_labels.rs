@@ -1,0 +1,92 @@
+//! Token labels around a map that is painted without them (a pixel per weight, scaled
+//! up by CSS): the query tokens down its left side, the key tokens along its bottom,
+//! read upwards. The two lists are separate, so a map whose rows and columns are
+//! different sequences (cross-attention) is labelled the same way. When the cells
+//! are too small for a readable font the labels are thinned, never shrunk, by the
+//! same rule as the heatmap's.
+
+use leptos::prelude::*;
+
+use super::{token_label, FocusBands};
+use crate::AppState;
+
+/// The smallest label font: below it, labels are thinned instead.
+pub const MIN_FONT_PX: f64 = 9.0;
+/// The largest label font, for maps with few, large cells.
+pub const MAX_FONT_PX: f64 = 13.0;
+
+/// For cells `cell` pixels tall: the label font size, and which labels to draw (every
+/// `n`th), so that neighbouring labels never overlap.
+pub fn label_stride(cell: f64) -> (f64, usize) {
+    let font_px = (cell * 0.8).clamp(MIN_FONT_PX, MAX_FONT_PX);
+    let every = ((font_px + 2.0) / cell.max(f64::MIN_POSITIVE)).ceil().max(1.0) as usize;
+    (font_px, every)
+}
+
+/// One axis's labels, absolutely placed at their cells' centres.
+fn axis(labels: &[String], side_px: f64, class: &'static str, focus: Option<usize>) -> impl IntoView {
+    let n = labels.len().max(1);
+    let (font_px, every) = label_stride(side_px / n as f64);
+    let items = labels
+        .iter()
+        .enumerate()
+        .step_by(every)
+        .map(|(i, label)| {
+            let centre = 100.0 * (i as f64 + 0.5) / n as f64;
+            view! {
+                <li data-index=i.to_string() class:focused=focus == Some(i) style=format!("--at: {centre:.3}%")>
+                    {token_label(label)}
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ol class=format!("axis-labels {class}") aria-hidden="true" style=format!("font-size: {font_px:.1}px")>{items}</ol> }
+}
+
+/// A map with its query labels (left) and key labels (bottom); the map itself is the child.
+#[component]
+pub fn LabelledMap(
+    /// The tokens of the rows, in order.
+    #[prop(into)]
+    queries: Signal<Vec<String>>,
+    /// The tokens of the columns, in order.
+    #[prop(into)]
+    keys: Signal<Vec<String>>,
+    /// The map's side in CSS pixels, as the stylesheet draws it.
+    side_px: f64,
+    /// Whether the focused token's row and column are outlined over the map (for self-attention).
+    #[prop(default = true)]
+    focus_bands: bool,
+    children: Children,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let focus = move || focus_bands.then(|| state.focused_token()).flatten();
+    view! {
+        <div class="labelled-map" style=format!("--side: {side_px}px")>
+            {move || axis(&queries.get(), side_px, "query-labels", focus())}
+            <div class="map-frame">
+                {children()}
+                {focus_bands.then(|| view! { <FocusBands /> })}
+            </div>
+            {move || axis(&keys.get(), side_px, "key-labels", focus())}
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_stride;
+
+    #[test]
+    fn labels_are_thinned_not_shrunk() {
+        // Few tokens: every label, at a comfortable size.
+        assert_eq!(label_stride(75.0), (13.0, 1));
+        // 100 tokens on 450 pixels: 9-pixel labels every third token, never overlapping.
+        let cell = 4.5;
+        let (font, every) = label_stride(cell);
+        assert_eq!((font, every), (9.0, 3));
+        assert!(every as f64 * cell >= font + 2.0);
+        // 128 tokens on a 180-pixel map: every eighth.
+        assert_eq!(label_stride(180.0 / 128.0).1, 8);
+    }
+}
