@@ -35,7 +35,7 @@ pub fn RolloutView() -> impl IntoView {
             })
             .collect_view();
         Some(view! {
-            <section class="rollout" aria-label="Attention rollout">
+            <section class="rollout" aria-label="Attention rollout" data-testid="rollout-panel">
                 <h2>"Attention rollout"</h2>
                 <p class="hint">{format!(
                     "How much of each token reaches “{}” (token {query}) through all {} layers. Pin a token to choose another.",

@@ -197,7 +197,7 @@ fn the_rollouts_labels_are_legible_at_fourteen_tokens() {
         let centre = (l + r) / 2.0;
         assert!(*bl <= centre && centre <= *br, "“{text}” is not under its bar");
     }
-    keep_screenshot_of(&browser, "rollout", Some("rollout-view"));
+    keep_screenshot_of(&browser, "rollout-long", Some("rollout-panel"));
 }
 
 #[test]
