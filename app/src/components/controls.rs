@@ -54,8 +54,11 @@ fn copy_link(state: AppState) {
     state.copied_link.set(Some(link));
 }
 
-fn numbered(prefix: &str, count: usize) -> Vec<(String, String)> {
-    (0..count).map(|i| (i.to_string(), format!("{prefix} {i}"))).collect()
+/// `count` numbered choices; before the model is loaded (`count` 0), only the current
+/// one, so the picker shows what is selected rather than nothing.
+fn numbered(prefix: &str, count: usize, current: usize) -> Vec<(String, String)> {
+    let choices = if count == 0 { current..current + 1 } else { 0..count };
+    choices.map(|i| (i.to_string(), format!("{prefix} {i}"))).collect()
 }
 
 /// Model, layer, head and mask.
@@ -84,14 +87,14 @@ pub fn Controls() -> impl IntoView {
             <Picker
                 label="Layer"
                 test_id="layer-select"
-                options=Signal::derive(move || numbered("Layer", counts().0))
+                options=Signal::derive(move || numbered("Layer", counts().0, state.layer.get()))
                 selected=Signal::derive(move || state.layer.get().to_string())
                 on_pick=move |v| state.layer.set(v.parse().unwrap_or(0))
             />
             <Picker
                 label="Head"
                 test_id="head-select"
-                options=Signal::derive(move || numbered("Head", counts().1))
+                options=Signal::derive(move || numbered("Head", counts().1, state.head.get()))
                 selected=Signal::derive(move || state.head.get().to_string())
                 on_pick=move |v| state.head.set(v.parse().unwrap_or(0))
             />

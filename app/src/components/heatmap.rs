@@ -14,7 +14,7 @@ use super::axis_labels::label_stride;
 use super::token_label;
 use crate::colormap::ColourScale;
 use crate::weighting::{ShownMap, Weighting};
-use crate::AppState;
+use crate::{AppState, Status};
 
 /// The canvas's width in CSS pixels.
 const SIZE: u32 = 640;
@@ -188,6 +188,20 @@ pub fn Heatmap() -> impl IntoView {
         Some(view! { <div data-testid="heatmap-tooltip" class="tooltip" style=style>{text}</div> })
     };
 
+    // Until there is a map, the frame says what it waits for instead of standing empty.
+    let placeholder = move || {
+        if shown().is_some() {
+            return None;
+        }
+        let waiting_for = match state.status.get() {
+            Status::Starting | Status::Loading { .. } => "The map appears here once the model has loaded.",
+            Status::Computing | Status::Done { .. } => "Computing the map…",
+            Status::EmptyText => "Type a sentence above to see its attention here.",
+            Status::Failed(_) => "No map: the status above says what went wrong.",
+        };
+        Some(view! { <p class="map-placeholder" data-testid="map-placeholder" role="status">{waiting_for}</p> })
+    };
+
     view! {
         <figure
             class="heatmap"
@@ -200,6 +214,7 @@ pub fn Heatmap() -> impl IntoView {
             data-focus=move || state.focused_token().map(|i| i.to_string())
             class:empty=move || shown().is_none()
         >
+            <div class="map-pickers">
             <label class="picker scale-picker">
                 <span class="label">"Colour scale"</span>
                 <select data-testid="colour-scale" on:change=move |ev| {
@@ -218,6 +233,7 @@ pub fn Heatmap() -> impl IntoView {
                     {Weighting::ALL.map(|w| view! { <option value=w.name() selected=move || state.weighting.get() == w>{w.title()}</option> })}
                 </select>
             </label>
+            </div>
             <div class="canvas-wrap">
                 <canvas
                     node_ref=canvas_ref
@@ -233,8 +249,9 @@ pub fn Heatmap() -> impl IntoView {
                     on:mouseleave=move |_| hovered.set(None)
                 ></canvas>
                 {tooltip}
+                {placeholder}
             </div>
-            <figcaption>
+            <figcaption class:hidden=move || shown().is_none()>
                 "Rows: queries (the token that looks). Columns: keys (the token looked at)."
                 {move || (state.weighting.get() == Weighting::ValueNorms).then(|| view! {
                     <span class="weighting-note" data-testid="weighting-note">

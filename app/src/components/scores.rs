@@ -70,6 +70,9 @@ pub fn ScoresPanel() -> impl IntoView {
     view! {
         <section class="scores-panel" aria-label="Head scores">
             <h2>"Head scores"</h2>
+            {move || state.head_scores.with(Option::is_none).then(|| view! {
+                <p class="hint" data-testid="scores-placeholder">"Every head's scores on the text appear here once it has run."</p>
+            })}
             {table}
         </section>
     }

@@ -53,6 +53,16 @@ fn find_induction_heads_pressed_while_the_model_loads_waits_and_then_runs() {
     let status = browser.by_test_id("status");
     browser.wait_for("the model loading", Duration::from_secs(60), || browser.text(&status).starts_with("Loading").then_some(()));
 
+    // While it loads, the map's frame says what it waits for; no caption describes a map
+    // that is not there, and the pickers show what is selected.
+    let placeholder = browser.text(&browser.by_test_id("map-placeholder"));
+    assert_eq!(placeholder, "The map appears here once the model has loaded.");
+    let caption = browser.find_all("[data-testid=heatmap] figcaption").remove(0);
+    assert_eq!(browser.text(&caption), "", "the heatmap's caption is hidden while there is no map");
+    assert!(browser.text(&browser.by_test_id("scores-placeholder")).starts_with("Every head's scores"));
+    let layer = browser.execute("return document.querySelector('[data-testid=layer-select]').selectedOptions[0]?.textContent ?? '';", vec![]);
+    assert_eq!(layer, serde_json::json!("Layer 0"));
+
     let find = browser.by_test_id("find-induction");
     browser.click(&find);
     let probe_status = browser.text(&browser.by_test_id("probe-status"));
@@ -62,6 +72,9 @@ fn find_induction_heads_pressed_while_the_model_loads_waits_and_then_runs() {
 
     gate.open();
     wait_for_probe(&browser);
+    wait_for_run(&browser);
+    assert!(browser.find_all("[data-testid=map-placeholder]").is_empty(), "the map replaces the placeholder");
+    assert!(browser.find_all("[data-testid=scores-placeholder]").is_empty(), "the scores replace theirs");
     let (scores, _, cells) = native_probe();
     assert_probe_view_shows(&browser, scores[0].layer, scores[0].head, &cells);
     assert_eq!(browser.find_all("[data-testid=probe-table] tbody tr").len(), 10);
