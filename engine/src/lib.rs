@@ -16,6 +16,7 @@ pub mod error;
 pub mod load;
 pub mod prefix;
 pub mod report;
+pub mod translator;
 
 pub use error::{EngineError, Result};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation, ValueNorms};

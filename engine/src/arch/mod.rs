@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod gpt2;
 pub mod llama;
+pub mod marian;
 
 use candle_core::{Device, Tensor};
 

@@ -124,6 +124,12 @@ impl TextTokenizer {
         Ok((tokens, truncated))
     }
 
+    /// The text of a sequence of ids, as the tokenizer's decoder joins them (special
+    /// tokens kept: the caller leaves out what it does not want).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, false).map_err(tokenizer_error)
+    }
+
     /// The text a person reads for one token id.
     pub fn token_text(&self, id: u32) -> String {
         if self.byte_level {

@@ -8,3 +8,4 @@ mod arithmetic;
 mod analysis;
 mod norms;
 mod reuse;
+mod translation;

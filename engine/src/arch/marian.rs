@@ -1,0 +1,369 @@
+//! Marian's transformer as Bergamot ships it (Mozilla's Firefox Translations "tiny"
+//! models): a post-norm encoder, and a decoder whose self-attention is an SSRU (a
+//! simple recurrent unit), each step then attending to the encoder's output. Greedy
+//! search over the lexical shortlist, as the package's engine translates.
+//!
+//! The equations, established from browsermt/marian-dev and checked token for token
+//! against the package (scripts/marian_reference.py writes them out in full):
+//! - input: x = √d · E[id] + PE(position), PE's first half sin, second half cos, with
+//!   frequencies exp(-k · ln(10⁴) / (d/2 − 1)); one table E serves encoder, decoder and output;
+//! - encoder layer: x = LN(x + MHA(x, x)); x = LN(x + W₂ relu(W₁ x + b₁) + b₂); no final norm;
+//! - decoder step t: e = √d · E[y_{t−1}] + PE(t), E[y_{−1}] = 0 (no start token); per layer
+//!   f = σ(e W_f + b_f), c = f c + (1 − f) e W, e = LN(e + relu(c)), then
+//!   e = LN(e + MHA(e, encoder output)), e = LN(e + FFN(e));
+//! - logits = e Eᵀ + b_out over the shortlist's candidates, `<unk>` never chosen, at most
+//!   ⌈2.5 · source length (with `</s>`)⌉ tokens.
+//!
+//! Weights are [in, out] (x W), as Marian stores them.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::LayerNorm;
+
+use crate::attention::{attend, merge_heads, split_heads};
+use crate::error::{EngineError, Result};
+use crate::load::marian::{MarianFile, Shortlist};
+
+/// Marian's layer-norm epsilon.
+const LN_EPS: f64 = 1e-6;
+/// The end-of-sentence id: it ends every source and the translation.
+pub const EOS: u32 = 0;
+/// The unknown-token id: never chosen.
+pub const UNK: u32 = 1;
+/// How long a translation may grow, relative to its source (Bergamot's max-length-factor).
+const MAX_LENGTH_FACTOR: f64 = 2.5;
+
+/// The network's sizes, read from the weights' shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarianSizes {
+    pub vocab: usize,
+    pub width: usize,
+    pub heads: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+}
+
+/// A float32 tensor of a model item, in the shape its header gives.
+fn tensor(file: &MarianFile, name: &str, device: &Device) -> Result<Tensor> {
+    let (values, shape) = file.floats(name)?;
+    // Biases and norms are [1, n]: vectors.
+    let shape = if shape.len() == 2 && shape[0] == 1 { vec![shape[1]] } else { shape };
+    Ok(Tensor::from_vec(values, shape, device)?)
+}
+
+/// A matrix [in, out] and its bias [out]: x W + b.
+struct Affine {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Affine {
+    fn load(file: &MarianFile, weight: &str, bias: Option<&str>, device: &Device) -> Result<Self> {
+        let weight = tensor(file, weight, device)?;
+        let bias = bias.map(|b| tensor(file, b, device)).transpose()?;
+        Ok(Self { weight, bias })
+    }
+
+    /// [t, in] -> [t, out]
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.matmul(&self.weight)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+fn layer_norm(file: &MarianFile, prefix: &str, device: &Device) -> Result<LayerNorm> {
+    let scale = tensor(file, &format!("{prefix}_ln_scale"), device)?;
+    let bias = tensor(file, &format!("{prefix}_ln_bias"), device)?;
+    Ok(LayerNorm::new(scale, bias, LN_EPS))
+}
+
+/// Multi-head attention with its projections (`<prefix>_{Wq,bq,Wk,bk,Wv,bv,Wo,bo}`).
+struct MultiHead {
+    query: Affine,
+    key: Affine,
+    value: Affine,
+    output: Affine,
+    heads: usize,
+}
+
+impl MultiHead {
+    fn load(file: &MarianFile, prefix: &str, heads: usize, device: &Device) -> Result<Self> {
+        let affine = |w: &str, b: &str| Affine::load(file, &format!("{prefix}_{w}"), Some(&format!("{prefix}_{b}")), device);
+        Ok(Self { query: affine("Wq", "bq")?, key: affine("Wk", "bk")?, value: affine("Wv", "bv")?, output: affine("Wo", "bo")?, heads })
+    }
+
+    /// The keys and values of `memory` [k, d], split into heads: [heads, k, d / heads] each.
+    fn keys_values(&self, memory: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((split_heads(&self.key.forward(memory)?, self.heads)?, split_heads(&self.value.forward(memory)?, self.heads)?))
+    }
+
+    /// `x` [q, d] attends to keys and values [heads, k, d / heads]: (output [q, d], probabilities [heads, q, k]).
+    fn attend(&self, x: &Tensor, keys: &Tensor, values: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let q = split_heads(&self.query.forward(x)?, self.heads)?;
+        let (out, probs, _) = attend(&q, keys, values, None, false)?;
+        Ok((self.output.forward(&merge_heads(&out)?)?, probs))
+    }
+}
+
+/// relu(x W₁ + b₁) W₂ + b₂
+struct FeedForward {
+    up: Affine,
+    down: Affine,
+}
+
+impl FeedForward {
+    fn load(file: &MarianFile, prefix: &str, device: &Device) -> Result<Self> {
+        let affine = |w: &str, b: &str| Affine::load(file, &format!("{prefix}_{w}"), Some(&format!("{prefix}_{b}")), device);
+        Ok(Self { up: affine("W1", "b1")?, down: affine("W2", "b2")? })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.down.forward(&self.up.forward(x)?.relu()?)
+    }
+}
+
+struct EncoderLayer {
+    attention: MultiHead,
+    attention_norm: LayerNorm,
+    feed_forward: FeedForward,
+    feed_forward_norm: LayerNorm,
+}
+
+/// The decoder's recurrent unit: c = f c + (1 − f) x W with f = σ(x W_f + b_f); out relu(c).
+struct Ssru {
+    input: Affine,
+    forget: Affine,
+}
+
+struct DecoderLayer {
+    ssru: Ssru,
+    ssru_norm: LayerNorm,
+    cross: MultiHead,
+    cross_norm: LayerNorm,
+    feed_forward: FeedForward,
+    feed_forward_norm: LayerNorm,
+}
+
+/// What one translation computed: the ids both ways and every attention map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Translated {
+    /// The source ids, ending with `</s>`.
+    pub source: Vec<u32>,
+    /// The target ids, ending with `</s>` when the decoder emitted it.
+    pub target: Vec<u32>,
+    /// The encoder's self-attention, flat [layer, head, source, source].
+    pub encoder: Vec<f32>,
+    /// Each target token's cross-attention over the source, flat [layer, head, target, source]:
+    /// row t is the step that produced target token t.
+    pub cross: Vec<f32>,
+    /// Whether the length limit, not `</s>`, ended the translation.
+    pub cut_by_limit: bool,
+}
+
+/// The translator's network.
+pub struct MarianNetwork {
+    pub sizes: MarianSizes,
+    /// The shared embedding table, [vocab, width].
+    embeddings: Tensor,
+    /// The output bias, [vocab].
+    output_bias: Tensor,
+    encoder: Vec<EncoderLayer>,
+    decoder: Vec<DecoderLayer>,
+    device: Device,
+}
+
+/// How many layers have an item named `<part>_l{N}_<suffix>`, counting N from 1.
+fn count_layers(file: &MarianFile, part: &str, suffix: &str) -> usize {
+    (1..).take_while(|n| file.item(&format!("{part}_l{n}_{suffix}")).is_ok()).count()
+}
+
+impl MarianNetwork {
+    /// Builds the network from a parsed model file; `heads` is not in the weights
+    /// (Bergamot's tiny models have 8: `transformer-heads` in their model.yml).
+    pub fn load(file: &MarianFile, device: &Device) -> Result<Self> {
+        let embeddings = tensor(file, "Wemb", device)?;
+        let (vocab, width) = embeddings.dims2()?;
+        let heads = heads_from_yml(file.model_yml().as_deref()).unwrap_or(8);
+        if heads == 0 || width % heads != 0 || width % 2 != 0 {
+            return Err(EngineError::BadModelFile(format!("a width of {width} cannot be split into {heads} heads")));
+        }
+        let sizes = MarianSizes {
+            vocab,
+            width,
+            heads,
+            encoder_layers: count_layers(file, "encoder", "self_Wq"),
+            decoder_layers: count_layers(file, "decoder", "context_Wq"),
+        };
+        if sizes.encoder_layers == 0 || sizes.decoder_layers == 0 {
+            return Err(EngineError::BadModelFile("this Marian model has no encoder or no decoder layers".into()));
+        }
+        let encoder = (1..=sizes.encoder_layers)
+            .map(|n| {
+                let p = format!("encoder_l{n}");
+                Ok(EncoderLayer {
+                    attention: MultiHead::load(file, &format!("{p}_self"), heads, device)?,
+                    attention_norm: layer_norm(file, &format!("{p}_self_Wo"), device)?,
+                    feed_forward: FeedForward::load(file, &format!("{p}_ffn"), device)?,
+                    feed_forward_norm: layer_norm(file, &format!("{p}_ffn_ffn"), device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (1..=sizes.decoder_layers)
+            .map(|n| {
+                let p = format!("decoder_l{n}");
+                Ok(DecoderLayer {
+                    ssru: Ssru {
+                        input: Affine::load(file, &format!("{p}_rnn_W"), None, device)?,
+                        forget: Affine::load(file, &format!("{p}_rnn_Wf"), Some(&format!("{p}_rnn_bf")), device)?,
+                    },
+                    ssru_norm: layer_norm(file, &format!("{p}_rnn_ffn"), device)?,
+                    cross: MultiHead::load(file, &format!("{p}_context"), heads, device)?,
+                    cross_norm: layer_norm(file, &format!("{p}_context_Wo"), device)?,
+                    feed_forward: FeedForward::load(file, &format!("{p}_ffn"), device)?,
+                    feed_forward_norm: layer_norm(file, &format!("{p}_ffn_ffn"), device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output_bias = tensor(file, "decoder_ff_logit_out_b", device)?;
+        if output_bias.dims() != [vocab] {
+            return Err(EngineError::BadModelFile(format!("the output bias has shape {:?}, not [{vocab}]", output_bias.dims())));
+        }
+        Ok(Self { sizes, embeddings, output_bias, encoder, decoder, device: device.clone() })
+    }
+
+    /// The sinusoidal encodings of `count` positions from `start`, [count, width].
+    fn positions(&self, start: usize, count: usize) -> candle_core::Result<Tensor> {
+        let half = self.sizes.width / 2;
+        let step = -(10_000f64.ln()) / (half as f64 - 1.0).max(1.0);
+        let mut values = Vec::with_capacity(count * self.sizes.width);
+        for p in start..start + count {
+            let angles = (0..half).map(|k| p as f64 * (k as f64 * step).exp());
+            values.extend(angles.clone().map(|a| a.sin() as f32));
+            values.extend(angles.map(|a| a.cos() as f32));
+        }
+        Tensor::from_vec(values, (count, self.sizes.width), &self.device)
+    }
+
+    /// √width · E[ids], [t, width].
+    fn embed(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        let ids = Tensor::new(ids, &self.device)?;
+        self.embeddings.index_select(&ids, 0)? * (self.sizes.width as f64).sqrt()
+    }
+
+    /// Runs the encoder over `source`: (its output [source, width], its maps flat
+    /// [layer, head, source, source]).
+    fn encode(&self, source: &[u32]) -> candle_core::Result<(Tensor, Vec<f32>)> {
+        let mut x = (self.embed(source)? + self.positions(0, source.len())?)?;
+        let mut maps = Vec::with_capacity(self.encoder.len() * self.sizes.heads * source.len() * source.len());
+        for layer in &self.encoder {
+            let (k, v) = layer.attention.keys_values(&x)?;
+            let (a, probs) = layer.attention.attend(&x, &k, &v)?;
+            maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+            x = layer.attention_norm.forward(&(x + a)?)?;
+            x = layer.feed_forward_norm.forward(&(&x + layer.feed_forward.forward(&x)?)?)?;
+        }
+        Ok((x, maps))
+    }
+
+    /// Translates `source` (ids ending with `</s>`) greedily; with a shortlist, the
+    /// output chooses among its candidates only.
+    pub fn translate(&self, source: &[u32], shortlist: Option<&Shortlist>) -> Result<Translated> {
+        let MarianSizes { vocab, width, heads, .. } = self.sizes;
+        if let Some(&id) = source.iter().find(|&&id| id as usize >= vocab) {
+            return Err(EngineError::TokenOutOfRange { id, vocab });
+        }
+        let (memory, encoder) = self.encode(source)?;
+        // Every decoder layer attends to the same memory: its keys and values once.
+        let memory_kv = self.decoder.iter().map(|l| l.cross.keys_values(&memory)).collect::<candle_core::Result<Vec<_>>>()?;
+
+        let candidates: Vec<u32> = match shortlist {
+            Some(list) => list.candidates(source, vocab),
+            None => (0..vocab as u32).collect(),
+        };
+        let candidate_ids = Tensor::new(candidates.as_slice(), &self.device)?;
+        let output_weight = self.embeddings.index_select(&candidate_ids, 0)?.t()?.contiguous()?; // [width, candidates]
+        let output_bias = self.output_bias.index_select(&candidate_ids, 0)?; // [candidates]
+
+        let limit = (MAX_LENGTH_FACTOR * source.len() as f64).ceil() as usize;
+        let mut cells: Vec<Tensor> = (0..self.decoder.len()).map(|_| Tensor::zeros((1, width), DType::F32, &self.device)).collect::<candle_core::Result<_>>()?;
+        let (mut target, mut steps) = (Vec::new(), Vec::new()); // steps: per step, [layer, head, source]
+        let mut previous: Option<u32> = None;
+        for t in 0..limit {
+            let embedded = match previous {
+                Some(id) => self.embed(&[id])?,
+                None => Tensor::zeros((1, width), DType::F32, &self.device)?,
+            };
+            let mut e = (embedded + self.positions(t, 1)?)?; // [1, width]
+            let mut step = Vec::with_capacity(self.decoder.len() * heads * source.len());
+            for ((layer, cell), (k, v)) in self.decoder.iter().zip(cells.iter_mut()).zip(&memory_kv) {
+                let forget = candle_nn::ops::sigmoid(&layer.ssru.forget.forward(&e)?)?;
+                let kept = (&forget * &*cell)?;
+                let fresh = ((1.0 - &forget)? * layer.ssru.input.forward(&e)?)?;
+                *cell = (kept + fresh)?;
+                e = layer.ssru_norm.forward(&(e + cell.relu()?)?)?;
+                let (a, probs) = layer.cross.attend(&e, k, v)?; // probs [heads, 1, source]
+                step.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+                e = layer.cross_norm.forward(&(e + a)?)?;
+                e = layer.feed_forward_norm.forward(&(&e + layer.feed_forward.forward(&e)?)?)?;
+            }
+            let logits = e.matmul(&output_weight)?.squeeze(0)?.add(&output_bias)?.to_vec1::<f32>()?;
+            let best = candidates
+                .iter()
+                .zip(&logits)
+                .filter(|(&id, _)| id != UNK)
+                .fold(None, |best: Option<(u32, f32)>, (&id, &l)| match best {
+                    Some((_, top)) if top >= l => best,
+                    _ => Some((id, l)),
+                })
+                .map(|(id, _)| id)
+                .ok_or_else(|| EngineError::BadModelFile("the shortlist leaves no token to choose".into()))?;
+            target.push(best);
+            steps.push(step);
+            if best == EOS {
+                break;
+            }
+            previous = Some(best);
+        }
+        let cut_by_limit = target.last() != Some(&EOS);
+        let cross = steps_to_maps(&steps, self.decoder.len(), heads, source.len());
+        Ok(Translated { source: source.to_vec(), target, encoder, cross, cut_by_limit })
+    }
+}
+
+/// Per-step rows [step][layer, head, source] into maps flat [layer, head, step, source].
+fn steps_to_maps(steps: &[Vec<f32>], layers: usize, heads: usize, source: usize) -> Vec<f32> {
+    let mut maps = Vec::with_capacity(steps.len() * layers * heads * source);
+    for lh in 0..layers * heads {
+        for step in steps {
+            maps.extend_from_slice(&step[lh * source..(lh + 1) * source]);
+        }
+    }
+    maps
+}
+
+/// `transformer-heads: N` in the model's model.yml.
+fn heads_from_yml(yml: Option<&str>) -> Option<usize> {
+    yml?.lines().find_map(|line| line.trim().strip_prefix("transformer-heads:")?.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_become_maps_layer_head_step_source() {
+        // 2 steps, 1 layer, 2 heads, 3 source tokens: value = 100 step + 10 head + source.
+        let steps: Vec<Vec<f32>> = (0..2).map(|s| (0..2).flat_map(|h| (0..3).map(move |k| (100 * s + 10 * h + k) as f32)).collect()).collect();
+        let maps = steps_to_maps(&steps, 1, 2, 3);
+        assert_eq!(maps, vec![0., 1., 2., 100., 101., 102., 10., 11., 12., 110., 111., 112.]);
+    }
+
+    #[test]
+    fn the_head_count_comes_from_model_yml() {
+        assert_eq!(heads_from_yml(Some("type: transformer\ntransformer-heads: 8\n")), Some(8));
+        assert_eq!(heads_from_yml(Some("dim-emb: 256")), None);
+        assert_eq!(heads_from_yml(None), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! A translation model (an encoder–decoder): a source text in, its translation out,
+//! with the encoder's self-attention over the source and every target token's
+//! cross-attention over the source. Today: Marian's models as Bergamot ships them
+//! (see [`crate::arch::marian`]).
+
+use candle_core::Device;
+
+use crate::arch::marian::{MarianNetwork, MarianSizes, Translated, EOS};
+use crate::error::{EngineError, Result};
+use crate::load::marian::{MarianFile, Shortlist};
+use crate::load::tokenizer::TextTokenizer;
+use crate::report::{Token, Truncation};
+
+/// The files of a translation model, as bytes.
+pub struct TranslatorFiles<'a> {
+    /// The Marian binary model (`model.*.intgemm.alphas.bin`).
+    pub model: &'a [u8],
+    /// The lexical shortlist (`lex.*.s2t.bin`), when there is one.
+    pub shortlist: Option<&'a [u8]>,
+    /// The SentencePiece vocabulary as a Hugging Face `tokenizer.json`.
+    pub tokenizer: &'a [u8],
+}
+
+/// A loaded translation model.
+pub struct Translator {
+    pub name: String,
+    network: MarianNetwork,
+    shortlist: Option<Shortlist>,
+    tokenizer: TextTokenizer,
+}
+
+/// A translation, with the tokens on both sides and every attention map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Translation {
+    /// The source tokens, ending with `</s>`.
+    pub source: Vec<Token>,
+    /// The target tokens, ending with `</s>` when the model emitted it.
+    pub target: Vec<Token>,
+    /// The translated text (the target without `</s>`).
+    pub text: String,
+    /// Present when the source was cut to fit.
+    pub truncated: Option<Truncation>,
+    /// The ids and maps as the network computed them.
+    pub computed: Translated,
+}
+
+impl Translator {
+    pub fn from_bytes(name: &str, files: TranslatorFiles) -> Result<Self> {
+        let file = MarianFile::parse(files.model)?;
+        let network = MarianNetwork::load(&file, &Device::Cpu)?;
+        let shortlist = files.shortlist.map(Shortlist::parse).transpose()?;
+        if let Some(list) = &shortlist {
+            if list.vocab() != network.sizes.vocab {
+                return Err(EngineError::BadModelFile(format!(
+                    "the shortlist is for {} source tokens, the model has {}",
+                    list.vocab(),
+                    network.sizes.vocab
+                )));
+            }
+        }
+        let tokenizer = TextTokenizer::from_json(files.tokenizer)?;
+        Ok(Self { name: name.to_string(), network, shortlist, tokenizer })
+    }
+
+    /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
+    /// `lex.*.s2t.bin` and `tokenizer.json`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
+        let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())));
+        let entries = std::fs::read_dir(dir).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", dir.display())))?;
+        let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let find = |test: &dyn Fn(&str) -> bool| names.iter().find(|n| test(n)).map(|n| dir.join(n));
+        let model = find(&|n| n.starts_with("model") && n.ends_with(".bin"))
+            .ok_or_else(|| EngineError::BadModelFile(format!("{} has no model*.bin", dir.display())))?;
+        let shortlist = find(&|n| n.starts_with("lex.") && n.ends_with(".bin"));
+        let tokenizer = dir.join("tokenizer.json");
+        let (model, tokenizer) = (read(&model)?, read(&tokenizer)?);
+        let shortlist = shortlist.map(|p| read(&p)).transpose()?;
+        Self::from_bytes(name, TranslatorFiles { model: &model, shortlist: shortlist.as_deref(), tokenizer: &tokenizer })
+    }
+
+    pub fn sizes(&self) -> MarianSizes {
+        self.network.sizes
+    }
+
+    /// The source tokens of `text`, at most `limit` of them with the final `</s>`.
+    pub fn source_tokens(&self, text: &str, limit: usize) -> Result<(Vec<Token>, Option<Truncation>)> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        let limit = limit.max(2);
+        let (mut tokens, truncated) = self.tokenizer.encode(text, limit - 1)?;
+        // Each token as the model sees it: a character the vocabulary lacks is `<unk>`
+        // (its span still says which characters it stands for).
+        for token in &mut tokens {
+            token.text = self.tokenizer.token_text(token.id);
+        }
+        let truncated = truncated.map(|t| Truncation { limit, total_tokens: t.total_tokens + 1 });
+        tokens.push(self.token(EOS));
+        Ok((tokens, truncated))
+    }
+
+    /// A token as the report shows it.
+    fn token(&self, id: u32) -> Token {
+        Token { id, text: self.tokenizer.token_text(id), span: None }
+    }
+
+    /// Translates source ids (ending with `</s>`) as they are.
+    pub fn translate_ids(&self, source: &[u32], use_shortlist: bool) -> Result<Translated> {
+        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist))
+    }
+
+    /// Translates `text` greedily, over the shortlist unless `use_shortlist` is false
+    /// (or the model came without one).
+    pub fn translate(&self, text: &str, limit: usize, use_shortlist: bool) -> Result<Translation> {
+        let (source, truncated) = self.source_tokens(text, limit)?;
+        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
+        let computed = self.translate_ids(&ids, use_shortlist)?;
+        let target = computed.target.iter().map(|&id| self.token(id)).collect();
+        let words: Vec<u32> = computed.target.iter().copied().filter(|&id| id != EOS).collect();
+        let text = self.tokenizer.decode(&words)?;
+        Ok(Translation { source, target, text, truncated, computed })
+    }
+}

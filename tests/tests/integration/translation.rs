@@ -1,0 +1,168 @@
+//! The translators (Marian, English ↔ Portuguese): translations equal to the package's
+//! own engine byte for byte, and both attention sites equal to the float64 reference
+//! (scripts/marian_reference.py, which first reproduces the package's translations).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use attnscope_tests::{max_abs_diff, model_dir, root};
+use candle_core::{Device, Tensor};
+use engine::translator::Translator;
+use serde::Deserialize;
+
+const DIRECTIONS: [&str; 2] = ["en-pt", "pt-en"];
+/// Long enough for every fixture sentence: the package cuts nothing.
+const NO_LIMIT: usize = 100_000;
+
+#[derive(Deserialize)]
+struct Fixture {
+    directions: HashMap<String, Direction>,
+}
+
+#[derive(Deserialize)]
+struct Direction {
+    sentences: Vec<Sentence>,
+}
+
+#[derive(Deserialize)]
+struct Sentence {
+    source: String,
+    package_output: String,
+    source_ids: Vec<u32>,
+    target_ids: Vec<u32>,
+    target_ids_no_shortlist: Vec<u32>,
+    ended_by_length_limit: bool,
+}
+
+fn fixture() -> Fixture {
+    let path = root().join("tests/fixtures/marian/translations.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Each direction loaded once per test binary.
+fn translator(direction: &str) -> Arc<Translator> {
+    static LOADED: OnceLock<Mutex<HashMap<String, Arc<Translator>>>> = OnceLock::new();
+    let mut loaded = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    loaded
+        .entry(direction.to_string())
+        .or_insert_with(|| Arc::new(Translator::from_dir(direction, &model_dir(direction)).unwrap_or_else(|e| panic!("{direction}: {e}"))))
+        .clone()
+}
+
+#[test]
+fn translations_equal_the_packages_own_engine_byte_for_byte() {
+    let fixture = fixture();
+    for direction in DIRECTIONS {
+        let model = translator(direction);
+        let sentences = &fixture.directions[direction].sentences;
+        assert!(sentences.len() >= 40, "{direction}: at least 40 sentences");
+        for s in sentences {
+            if s.source.trim().is_empty() {
+                // The package translates nothing into nothing; the engine says why it does not run.
+                assert_eq!(s.package_output, "");
+                assert!(matches!(model.translate(&s.source, NO_LIMIT, true), Err(engine::EngineError::EmptyText)));
+                continue;
+            }
+            let shown = model.translate(&s.source, NO_LIMIT, true).unwrap();
+            let ids: Vec<u32> = shown.source.iter().map(|t| t.id).collect();
+            assert_eq!(ids, s.source_ids, "{direction} source ids of {:?}", s.source);
+            assert_eq!(shown.computed.target, s.target_ids, "{direction} target ids of {:?}", s.source);
+            assert_eq!(shown.text, s.package_output, "{direction}: {:?}", s.source);
+            assert_eq!(shown.computed.cut_by_limit, s.ended_by_length_limit, "{direction}: {:?}", s.source);
+            assert_eq!(shown.target.len(), s.target_ids.len());
+        }
+    }
+}
+
+#[test]
+fn without_the_shortlist_the_translations_equal_the_references() {
+    let fixture = fixture();
+    let mut changed = 0;
+    for direction in DIRECTIONS {
+        let model = translator(direction);
+        for s in fixture.directions[direction].sentences.iter().filter(|s| !s.source.trim().is_empty()) {
+            let whole = model.translate(&s.source, NO_LIMIT, false).unwrap();
+            assert_eq!(whole.computed.target, s.target_ids_no_shortlist, "{direction} without the shortlist: {:?}", s.source);
+            changed += usize::from(s.target_ids_no_shortlist != s.target_ids);
+        }
+    }
+    assert!(changed > 0, "the fixtures hold sentences the shortlist changes");
+}
+
+#[test]
+fn both_attention_sites_equal_the_float64_reference() {
+    let path = root().join("tests/fixtures/marian/attention.safetensors");
+    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let ids = |t: &Tensor| -> Vec<u32> { t.flatten_all().unwrap().to_dtype(candle_core::DType::U32).unwrap().to_vec1().unwrap() };
+    let flat = |t: &Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    let (mut checked, mut worst) = (0, [0f32; 2]);
+    for direction in DIRECTIONS {
+        let model = translator(direction);
+        for i in 0.. {
+            let Some(source) = tensors.get(&format!("{direction}/{i}/source_ids")) else { break };
+            let (source, target) = (ids(source), ids(&tensors[&format!("{direction}/{i}/target_ids")]));
+            let encoder = &tensors[&format!("{direction}/{i}/encoder_self")];
+            let cross = &tensors[&format!("{direction}/{i}/cross")];
+            let sizes = model.sizes();
+            assert_eq!(encoder.dims(), [sizes.encoder_layers, sizes.heads, source.len(), source.len()]);
+            assert_eq!(cross.dims(), [sizes.decoder_layers, sizes.heads, target.len(), source.len()]);
+            let text = model.translate_ids(&source, true).unwrap();
+            assert_eq!(text.target, target, "{direction}/{i}: the same translation");
+            let (error, at) = max_abs_diff(&text.encoder, &flat(encoder));
+            assert!(error <= 1e-4, "{direction}/{i} encoder self-attention: |Δ| {error} at {at}");
+            worst[0] = worst[0].max(error);
+            let (error, at) = max_abs_diff(&text.cross, &flat(cross));
+            assert!(error <= 1e-4, "{direction}/{i} cross-attention: |Δ| {error} at {at}");
+            worst[1] = worst[1].max(error);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "maps of {checked} sentences checked");
+    println!("largest |Δ| against the float64 reference: encoder {:.2e}, cross {:.2e}", worst[0], worst[1]);
+}
+
+#[test]
+fn odd_and_long_input_gives_a_sound_translation_or_a_clear_message() {
+    let model = translator("en-pt");
+    for text in ["مرحبا بالعالم", "\u{301}", "a\u{0}b\u{7}c", "🐈‍⬛🐈‍⬛", "数学 and 猫", "\u{200F}right to left\u{200E}"] {
+        let shown = model.translate(text, NO_LIMIT, true).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let sizes = model.sizes();
+        let (s, t) = (shown.source.len(), shown.target.len());
+        assert_eq!(shown.computed.encoder.len(), sizes.encoder_layers * sizes.heads * s * s, "{text:?}");
+        assert_eq!(shown.computed.cross.len(), sizes.decoder_layers * sizes.heads * t * s, "{text:?}");
+        for row in shown.computed.cross.chunks(s) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{text:?}: a cross-attention row sums to 1");
+        }
+    }
+    // Characters the vocabulary lacks are its unknown token, shown as such.
+    let unknown = model.translate("猫", NO_LIMIT, true).unwrap();
+    assert!(unknown.source.iter().any(|t| t.id == engine::arch::marian::UNK && t.text == "<unk>"), "{:?}", unknown.source);
+    // A text past the limit is cut, and says so, with `</s>` kept at its end.
+    let long = "The cat sat on the mat. ".repeat(40);
+    let cut = model.translate(&long, 64, true).unwrap();
+    assert_eq!(cut.source.len(), 64);
+    assert_eq!(cut.source.last().unwrap().id, engine::arch::marian::EOS);
+    let truncated = cut.truncated.expect("the cut is reported");
+    assert_eq!(truncated.limit, 64);
+    assert!(truncated.total_tokens > 64);
+    // Nothing to translate: a message, not a run.
+    assert!(matches!(model.translate(" \n\t", NO_LIMIT, true), Err(engine::EngineError::EmptyText)));
+}
+
+#[test]
+fn a_damaged_translator_file_is_a_clear_error() {
+    let dir = model_dir("en-pt");
+    let model = std::fs::read(dir.join("model.enpt.intgemm.alphas.bin")).unwrap();
+    let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
+    let shortlist = std::fs::read(dir.join("lex.50.50.enpt.s2t.bin")).unwrap();
+    use engine::translator::TranslatorFiles;
+    let load = |model: &[u8], shortlist: Option<&[u8]>| Translator::from_bytes("damaged", TranslatorFiles { model, shortlist, tokenizer: &tokenizer }).err().map(|e| e.to_string());
+    for cut in [0, 7, 100, 12_544, model.len() / 2, model.len() - 1] {
+        let message = load(&model[..cut], None).unwrap_or_else(|| panic!("a model cut at {cut} bytes loads"));
+        assert!(message.starts_with("cannot read the model file"), "{message}");
+    }
+    let message = load(&model, Some(&shortlist[..shortlist.len() - 8])).expect("a cut shortlist is refused");
+    assert!(message.contains("shortlist"), "{message}");
+    let message = load(b"not a model at all, just text", None).unwrap();
+    assert!(message.contains("not a Marian"), "{message}");
+}
