@@ -46,12 +46,12 @@ pub enum FromWorker {
     /// so this is its peak so far).
     Loaded { model: String, info: ModelInfo, millis: f64, memory_bytes: u64 },
     /// A run's report. Its attention arrives empty here and is filled in from the array beside.
-    Report { run: u64, report: AttentionReport, shape: [usize; 3], millis: f64, memory_bytes: u64 },
+    Report { run: u64, report: AttentionReport, shape: [usize; 4], millis: f64, memory_bytes: u64 },
     /// The probe goes on: `done` of `total` runs.
     ProbeProgress { run: u64, done: usize, total: usize },
     /// The probe's scores, and its first run's report (attention beside, as for a run).
     /// `offset`: where the random copy starts (after the model's first token).
-    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shape: [usize; 3], offset: usize, millis: f64 },
+    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shape: [usize; 4], offset: usize, millis: f64 },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
 }
@@ -99,9 +99,8 @@ pub fn decode<T: for<'de> Deserialize<'de>>(data: &JsValue) -> Result<(T, Option
 }
 
 /// Puts a report's attention, sent apart, back in place.
-pub fn reassemble(mut report: AttentionReport, shape: [usize; 3], data: Vec<f32>) -> Result<AttentionReport, String> {
-    let [layers, heads, tokens] = shape;
-    report.attention = AttentionMaps::from_flat(layers, heads, tokens, data)
+pub fn reassemble(mut report: AttentionReport, shape: [usize; 4], data: Vec<f32>) -> Result<AttentionReport, String> {
+    report.attention = AttentionMaps::from_shape(shape, data)
         .ok_or("the attention array does not fit the report's shape")?;
     Ok(report)
 }

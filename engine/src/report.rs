@@ -153,19 +153,31 @@ impl LayerScores {
 }
 
 /// Every head's attention probabilities, stored flat and row-major as
-/// [layer, head, query, key]; serialized as nested arrays in that order.
+/// [layer, head, query, key]; serialized as nested arrays in that order. A map is
+/// `queries` × `keys`: square for self-attention, rectangular where one sequence
+/// attends to another (a translation's target to its source).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AttentionMaps {
     layers: usize,
     heads: usize,
-    tokens: usize,
+    queries: usize,
+    keys: usize,
     data: Vec<f32>,
 }
 
 impl AttentionMaps {
-    /// Wraps flat [layer, head, query, key] data; `None` when its length does not fit the shape.
+    /// Wraps flat [layer, head, query, key] self-attention (`tokens` × `tokens`);
+    /// `None` when its length does not fit the shape.
     pub fn from_flat(layers: usize, heads: usize, tokens: usize, data: Vec<f32>) -> Option<Self> {
-        (data.len() == layers * heads * tokens * tokens).then_some(Self { layers, heads, tokens, data })
+        Self::from_shape([layers, heads, tokens, tokens], data)
+    }
+
+    /// Wraps flat data of shape [layers, heads, queries, keys]; `None` when its length
+    /// does not fit the shape.
+    pub fn from_shape(shape: [usize; 4], data: Vec<f32>) -> Option<Self> {
+        let [layers, heads, queries, keys] = shape;
+        let size = layers.checked_mul(heads)?.checked_mul(queries)?.checked_mul(keys)?;
+        (data.len() == size).then_some(Self { layers, heads, queries, keys, data })
     }
 
     pub fn layers(&self) -> usize {
@@ -174,8 +186,23 @@ impl AttentionMaps {
     pub fn heads(&self) -> usize {
         self.heads
     }
+    /// How many rows a map has: the tokens that look.
+    pub fn queries(&self) -> usize {
+        self.queries
+    }
+    /// How many columns a map has: the tokens looked at.
+    pub fn keys(&self) -> usize {
+        self.keys
+    }
+    /// [layers, heads, queries, keys]
+    pub fn shape(&self) -> [usize; 4] {
+        [self.layers, self.heads, self.queries, self.keys]
+    }
+    /// The side of a self-attention map (queries = keys); analyses that only mean
+    /// something for self-attention (rollout, look-ahead, induction) read it.
     pub fn tokens(&self) -> usize {
-        self.tokens
+        debug_assert_eq!(self.queries, self.keys, "a self-attention measure asked of cross-attention maps");
+        self.queries
     }
 
     /// The flat data, [layer, head, query, key] row-major.
@@ -184,8 +211,8 @@ impl AttentionMaps {
     }
 
     /// Splits off the data (for a zero-copy hand-over), leaving the maps empty.
-    pub fn take_flat(&mut self) -> ([usize; 3], Vec<f32>) {
-        let shape = [self.layers, self.heads, self.tokens];
+    pub fn take_flat(&mut self) -> ([usize; 4], Vec<f32>) {
+        let shape = self.shape();
         let data = std::mem::take(&mut self.data);
         *self = Self::default();
         (shape, data)
@@ -193,14 +220,14 @@ impl AttentionMaps {
 
     /// One head's map, [query, key] row-major.
     pub fn head(&self, layer: usize, head: usize) -> &[f32] {
-        let n = self.tokens * self.tokens;
+        let n = self.queries * self.keys;
         let start = (layer * self.heads + head) * n;
         &self.data[start..start + n]
     }
 
     /// One weight: how much `query` attends to `key` in a head.
     pub fn weight(&self, layer: usize, head: usize, query: usize, key: usize) -> f32 {
-        self.head(layer, head)[query * self.tokens + key]
+        self.head(layer, head)[query * self.keys + key]
     }
 }
 
@@ -209,7 +236,7 @@ impl Serialize for AttentionMaps {
         let layers: Vec<Vec<Vec<&[f32]>>> = (0..self.layers)
             .map(|l| {
                 (0..self.heads)
-                    .map(|h| self.head(l, h).chunks(self.tokens.max(1)).collect())
+                    .map(|h| self.head(l, h).chunks(self.keys.max(1)).collect())
                     .collect()
             })
             .collect();
@@ -227,20 +254,21 @@ impl<'de> Deserialize<'de> for AttentionMaps {
         let nested = Vec::<Vec<Vec<Vec<f32>>>>::deserialize(deserializer)?;
         let layers = nested.len();
         let heads = nested.first().map_or(0, Vec::len);
-        let tokens = nested.first().and_then(|l| l.first()).map_or(0, Vec::len);
-        let mut data = Vec::with_capacity(layers * heads * tokens * tokens);
+        let queries = nested.first().and_then(|l| l.first()).map_or(0, Vec::len);
+        let keys = nested.first().and_then(|l| l.first()).and_then(|h| h.first()).map_or(0, Vec::len);
+        let mut data = Vec::with_capacity(layers * heads * queries * keys);
         for layer in nested {
             if layer.len() != heads {
                 return Err(D::Error::custom("every layer must have the same number of heads"));
             }
             for head in layer {
-                if head.len() != tokens || head.iter().any(|row| row.len() != tokens) {
-                    return Err(D::Error::custom("every head must be a square tokens × tokens map"));
+                if head.len() != queries || head.iter().any(|row| row.len() != keys) {
+                    return Err(D::Error::custom("every head must be a map of the same queries × keys"));
                 }
                 data.extend(head.into_iter().flatten());
             }
         }
-        Ok(Self { layers, heads, tokens, data })
+        Ok(Self { layers, heads, queries, keys, data })
     }
 }
 
@@ -260,13 +288,19 @@ mod tests {
     }
 
     #[test]
-    fn ragged_maps_are_refused() {
+    fn ragged_maps_are_refused_and_rectangular_ones_kept() {
         let err = serde_json::from_str::<AttentionMaps>("[[[[0.5,0.5],[1.0]]]]").unwrap_err();
-        assert!(err.to_string().contains("square"), "{err}");
+        assert!(err.to_string().contains("queries × keys"), "{err}");
+        // Two queries over three keys (a target of 2 tokens looking at a source of 3).
+        let cross: AttentionMaps = serde_json::from_str("[[[[0.5,0.25,0.25],[0.0,0.0,1.0]]]]").unwrap();
+        assert_eq!(cross.shape(), [1, 1, 2, 3]);
+        assert_eq!(cross.weight(0, 0, 1, 2), 1.0);
+        assert_eq!(AttentionMaps::from_shape([1, 1, 2, 3], cross.as_flat().to_vec()), Some(cross));
     }
 
     #[test]
     fn wrong_flat_length_is_refused() {
         assert!(AttentionMaps::from_flat(1, 1, 2, vec![1.0; 3]).is_none());
+        assert!(AttentionMaps::from_shape([usize::MAX, 2, 2, 2], vec![]).is_none(), "an overflowing shape");
     }
 }

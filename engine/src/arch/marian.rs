@@ -22,6 +22,7 @@ use candle_nn::LayerNorm;
 use crate::attention::{attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::load::marian::{MarianFile, Shortlist};
+use crate::report::AttentionMaps;
 
 /// Marian's layer-norm epsilon.
 const LN_EPS: f64 = 1e-6;
@@ -153,11 +154,11 @@ pub struct Translated {
     pub source: Vec<u32>,
     /// The target ids, ending with `</s>` when the decoder emitted it.
     pub target: Vec<u32>,
-    /// The encoder's self-attention, flat [layer, head, source, source].
-    pub encoder: Vec<f32>,
-    /// Each target token's cross-attention over the source, flat [layer, head, target, source]:
+    /// The encoder's self-attention, [layer][head][source][source].
+    pub encoder: AttentionMaps,
+    /// Each target token's cross-attention over the source, [layer][head][target][source]:
     /// row t is the step that produced target token t.
-    pub cross: Vec<f32>,
+    pub cross: AttentionMaps,
     /// Whether the length limit, not `</s>`, ended the translation.
     pub cut_by_limit: bool,
 }
@@ -328,6 +329,10 @@ impl MarianNetwork {
         }
         let cut_by_limit = target.last() != Some(&EOS);
         let cross = steps_to_maps(&steps, self.decoder.len(), heads, source.len());
+        let (s, t) = (source.len(), target.len());
+        let wrong_size = || candle_core::Error::Msg("the translator kept attention of the wrong size".into());
+        let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
+        let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
         Ok(Translated { source: source.to_vec(), target, encoder, cross, cut_by_limit })
     }
 }

@@ -108,10 +108,10 @@ fn both_attention_sites_equal_the_float64_reference() {
             assert_eq!(cross.dims(), [sizes.decoder_layers, sizes.heads, target.len(), source.len()]);
             let text = model.translate_ids(&source, true).unwrap();
             assert_eq!(text.target, target, "{direction}/{i}: the same translation");
-            let (error, at) = max_abs_diff(&text.encoder, &flat(encoder));
+            let (error, at) = max_abs_diff(text.encoder.as_flat(), &flat(encoder));
             assert!(error <= 1e-4, "{direction}/{i} encoder self-attention: |Δ| {error} at {at}");
             worst[0] = worst[0].max(error);
-            let (error, at) = max_abs_diff(&text.cross, &flat(cross));
+            let (error, at) = max_abs_diff(text.cross.as_flat(), &flat(cross));
             assert!(error <= 1e-4, "{direction}/{i} cross-attention: |Δ| {error} at {at}");
             worst[1] = worst[1].max(error);
             checked += 1;
@@ -128,9 +128,9 @@ fn odd_and_long_input_gives_a_sound_translation_or_a_clear_message() {
         let shown = model.translate(text, NO_LIMIT, true).unwrap_or_else(|e| panic!("{text:?}: {e}"));
         let sizes = model.sizes();
         let (s, t) = (shown.source.len(), shown.target.len());
-        assert_eq!(shown.computed.encoder.len(), sizes.encoder_layers * sizes.heads * s * s, "{text:?}");
-        assert_eq!(shown.computed.cross.len(), sizes.decoder_layers * sizes.heads * t * s, "{text:?}");
-        for row in shown.computed.cross.chunks(s) {
+        assert_eq!(shown.computed.encoder.shape(), [sizes.encoder_layers, sizes.heads, s, s], "{text:?}");
+        assert_eq!(shown.computed.cross.shape(), [sizes.decoder_layers, sizes.heads, t, s], "{text:?}");
+        for row in shown.computed.cross.as_flat().chunks(s) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{text:?}: a cross-attention row sums to 1");
         }
     }
