@@ -23,15 +23,15 @@ impl EngineClient {
         let answer = on_answer.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let message = match decode::<FromWorker>(&event.data()) {
-                Ok((FromWorker::Report { run, report, shape, millis, memory_bytes }, Some(data))) => {
-                    match reassemble(report, shape, data) {
-                        Ok(report) => FromWorker::Report { run, report, shape, millis, memory_bytes },
+                Ok((FromWorker::Report { run, report, shapes, millis, memory_bytes }, Some(data))) => {
+                    match reassemble(report, &shapes, data) {
+                        Ok(report) => FromWorker::Report { run, report, shapes, millis, memory_bytes },
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }
-                Ok((FromWorker::ProbeResult { run, scores, report, shape, offset, millis }, Some(data))) => {
-                    match reassemble(report, shape, data) {
-                        Ok(report) => FromWorker::ProbeResult { run, scores, report, shape, offset, millis },
+                Ok((FromWorker::ProbeResult { run, scores, report, shapes, offset, millis }, Some(data))) => {
+                    match reassemble(report, &shapes, data) {
+                        Ok(report) => FromWorker::ProbeResult { run, scores, report, shapes, offset, millis },
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }

@@ -6,7 +6,7 @@
 //! cross the thread boundary without being turned into text and back.
 
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionMaps, AttentionReport, Mask, ModelInfo};
+use engine::{AttentionReport, Mask, ModelInfo};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
@@ -45,13 +45,14 @@ pub enum FromWorker {
     /// The model is loaded; `memory_bytes`: the worker's wasm memory now (it never shrinks,
     /// so this is its peak so far).
     Loaded { model: String, info: ModelInfo, millis: f64, memory_bytes: u64 },
-    /// A run's report. Its attention arrives empty here and is filled in from the array beside.
-    Report { run: u64, report: AttentionReport, shape: [usize; 4], millis: f64, memory_bytes: u64 },
+    /// A run's report. Its sites' maps arrive empty here and are filled in from the array
+    /// beside (every site's data one after another; `shapes` says where each ends).
+    Report { run: u64, report: AttentionReport, shapes: Vec<[usize; 4]>, millis: f64, memory_bytes: u64 },
     /// The probe goes on: `done` of `total` runs.
     ProbeProgress { run: u64, done: usize, total: usize },
     /// The probe's scores, and its first run's report (attention beside, as for a run).
     /// `offset`: where the random copy starts (after the model's first token).
-    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shape: [usize; 4], offset: usize, millis: f64 },
+    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, millis: f64 },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
 }
@@ -99,8 +100,7 @@ pub fn decode<T: for<'de> Deserialize<'de>>(data: &JsValue) -> Result<(T, Option
 }
 
 /// Puts a report's attention, sent apart, back in place.
-pub fn reassemble(mut report: AttentionReport, shape: [usize; 4], data: Vec<f32>) -> Result<AttentionReport, String> {
-    report.attention = AttentionMaps::from_shape(shape, data)
-        .ok_or("the attention array does not fit the report's shape")?;
+pub fn reassemble(mut report: AttentionReport, shapes: &[[usize; 4]], data: Vec<f32>) -> Result<AttentionReport, String> {
+    report.put_maps(shapes, data)?;
     Ok(report)
 }

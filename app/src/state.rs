@@ -159,7 +159,7 @@ impl AppState {
     /// The causal and the unmasked report of the same tokens, while comparing.
     pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
         let (main, other) = (self.report.get()?, self.compare_report.get()?);
-        let same_tokens = main.tokens.iter().map(|t| t.id).eq(other.tokens.iter().map(|t| t.id));
+        let same_tokens = main.tokens().iter().map(|t| t.id).eq(other.tokens().iter().map(|t| t.id));
         if !same_tokens || main.mask == other.mask {
             return None; // the other run is still on its way
         }
@@ -174,7 +174,7 @@ impl AppState {
 
     /// The token every view highlights: the hovered one, else the pinned one.
     pub fn focused_token(&self) -> Option<usize> {
-        let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens.len()));
+        let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
         self.hovered_token.get().or(self.pinned_token.get()).filter(|&i| i < tokens)
     }
 
@@ -197,7 +197,7 @@ impl AppState {
     pub fn selected_head(&self) -> Option<(Arc<AttentionReport>, usize, usize)> {
         let report = self.report.get()?;
         let (layer, head) = (self.layer.get(), self.head.get());
-        (layer < report.attention.layers() && head < report.attention.heads()).then_some((report, layer, head))
+        (layer < report.attention().layers() && head < report.attention().heads()).then_some((report, layer, head))
     }
 
     /// The selected head's map as the heatmap and the table show it, weighted as chosen.
@@ -215,7 +215,7 @@ impl AppState {
                 .into_iter()
                 .flatten()
                 .find(|r| r.mask == Mask::None)
-                .map(|unmasked| engine::analysis::summary::lookahead_mass(&unmasked.attention))
+                .map(|unmasked| engine::analysis::summary::lookahead_mass(&unmasked.attention()))
         });
         // TransformerLens's defaults: nothing left out.
         let head_scores = Memo::new(move |_| report.get().map(|r| score_report(&r, Exclusions::default())));

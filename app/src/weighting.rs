@@ -54,7 +54,7 @@ impl<'a> ShownMap<'a> {
     /// The map of `layer`, `head` under `weighting`; attention when the report has no norms.
     pub fn of(report: &'a AttentionReport, layer: usize, head: usize, weighting: Weighting) -> Self {
         let weighted = match (weighting, &report.value_norms) {
-            (Weighting::ValueNorms, Some(norms)) => Some(value_weighted(&report.attention, norms, layer, head)),
+            (Weighting::ValueNorms, Some(norms)) => Some(value_weighted(&report.attention(), norms, layer, head)),
             _ => None,
         };
         match weighted.filter(|w| !w.is_empty()) {
@@ -63,7 +63,7 @@ impl<'a> ShownMap<'a> {
                 // An all-zero map (every value empty) still needs a scale.
                 Self { weighting: Weighting::ValueNorms, values: Cow::Owned(values), top: if top > 0.0 { top } else { 1.0 } }
             }
-            None => Self { weighting: Weighting::Attention, values: Cow::Borrowed(report.attention.head(layer, head)), top: 1.0 },
+            None => Self { weighting: Weighting::Attention, values: Cow::Borrowed(report.attention().head(layer, head)), top: 1.0 },
         }
     }
 
@@ -94,17 +94,8 @@ mod tests {
             max_positions: 8,
             vocab_size: 8,
         };
-        AttentionReport {
-            model: info,
-            mask: Mask::Causal,
-            tokens: Vec::new(),
-            truncated: None,
-            attention: AttentionMaps::from_flat(1, 1, 2, vec![1.0, 0.0, 0.25, 0.75]).unwrap(),
-            next_tokens: None,
-            scores: None,
-            value_norms: norms,
-            reused_tokens: 0,
-        }
+        let maps = AttentionMaps::from_flat(1, 1, 2, vec![1.0, 0.0, 0.25, 0.75]).unwrap();
+        AttentionReport { value_norms: norms, ..AttentionReport::one_sequence(info, Mask::Causal, Vec::new(), maps) }
     }
 
     #[test]

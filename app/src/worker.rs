@@ -96,9 +96,9 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             match loaded.induction_probe(&spec, progress) {
                 Ok((scores, mut report)) => {
                     let millis = now() - started;
-                    let (shape, data) = report.attention.take_flat();
+                    let (shapes, data) = report.take_maps();
                     let offset = loaded.frame().0.len();
-                    post(&FromWorker::ProbeResult { run, scores, report, shape, offset, millis }, Some(&data));
+                    post(&FromWorker::ProbeResult { run, scores, report, shapes, offset, millis }, Some(&data));
                 }
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }
@@ -114,8 +114,8 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             match loaded.run_text_with(&text, mask, options) {
                 Ok(mut report) => {
                     let millis = now() - started;
-                    let (shape, data) = report.attention.take_flat();
-                    post(&FromWorker::Report { run, report, shape, millis, memory_bytes: memory_bytes() }, Some(&data));
+                    let (shapes, data) = report.take_maps();
+                    post(&FromWorker::Report { run, report, shapes, millis, memory_bytes: memory_bytes() }, Some(&data));
                 }
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }

@@ -5,7 +5,7 @@
 //! ```no_run
 //! let model = engine::Model::from_path("smollm2-135m", "assets/models/smollm2-135m".as_ref())?;
 //! let report = model.run_text("The cat sat on the mat", engine::Mask::Causal, None)?;
-//! println!("{}", report.attention.weight(0, 0, 5, 1));
+//! println!("{}", report.attention().weight(0, 0, 5, 1));
 //! # Ok::<(), engine::EngineError>(())
 //! ```
 
@@ -19,7 +19,7 @@ pub mod report;
 pub mod translator;
 
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Token, Truncation, ValueNorms};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms};
 
 use arch::Network;
 use attention::Recorder;
@@ -204,15 +204,12 @@ impl Model {
             _ => None,
         };
         Ok(AttentionReport {
-            model: self.info.clone(),
-            mask,
-            tokens,
             truncated,
-            attention,
             next_tokens,
             scores,
             value_norms,
             reused_tokens: start,
+            ..AttentionReport::one_sequence(self.info.clone(), mask, tokens, attention)
         })
     }
 
@@ -259,7 +256,7 @@ impl Model {
         for (done, &seed) in spec.seeds.iter().enumerate() {
             let ids = probe_ids(&before, &after, self.info.vocab_size, spec.length, seed);
             let report = self.run_ids(&ids, Mask::Causal)?;
-            runs.push(score_probe(&report.attention, before.len(), spec.length));
+            runs.push(score_probe(&report.attention(), before.len(), spec.length));
             first.get_or_insert(report);
             progress(done + 1, spec.seeds.len());
         }

@@ -86,28 +86,151 @@ pub struct NextToken {
     pub probability: f32,
 }
 
-/// Everything one run of one text through one model shows.
+/// A named sequence the model reads or writes: text tokens now (audio frames and
+/// image patches later). A one-sequence model has one, `tokens`; a translation has
+/// `source` and `target`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    pub name: String,
+    pub tokens: Vec<Token>,
+}
+
+/// One kind of attention in the model: which sequence's tokens look (the queries),
+/// which sequence they look at (the keys), the mask the run applied, and every layer
+/// and head's map, [layer][head][query][key]. Self-attention is the case where both
+/// sequences are the same; a translation's cross-attention has the target query the
+/// source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    /// `self` for a one-sequence model; `encoder` and `cross` for a translation.
+    pub name: String,
+    /// The name of the sequence whose tokens are the rows.
+    pub queries: String,
+    /// The name of the sequence whose tokens are the columns.
+    pub keys: String,
+    pub mask: Mask,
+    pub maps: AttentionMaps,
+}
+
+impl Site {
+    /// Whether the rows and columns are the same tokens.
+    pub fn is_self_attention(&self) -> bool {
+        self.queries == self.keys
+    }
+}
+
+/// What the model wrote, when it writes something whole (a translation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranslationOutput {
+    /// The target's text, without its end-of-sentence token.
+    pub text: String,
+    /// Whether the length limit, not the end-of-sentence token, ended it.
+    pub cut_by_limit: bool,
+}
+
+/// Everything one run of one input through one model shows: the sequences, every
+/// attention site over them, and what the model made of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttentionReport {
     pub model: ModelInfo,
+    /// The mask of the run (the first site's; a translation's encoder runs unmasked).
     pub mask: Mask,
-    pub tokens: Vec<Token>,
-    /// Present when the text was cut to fit.
+    /// The input's sequence first, then any the model wrote.
+    pub sequences: Vec<Sequence>,
+    /// Present when the input was cut to fit.
     pub truncated: Option<Truncation>,
-    /// Attention probabilities, [layer][head][query][key].
-    pub attention: AttentionMaps,
+    /// Every attention site; the first is the input's self-attention.
+    pub sites: Vec<Site>,
     /// The 10 likeliest next tokens: for a causal model under the causal mask only.
     pub next_tokens: Option<Vec<NextToken>>,
-    /// One layer's raw scores, when the run asked for them.
+    /// The translation, for a translation model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<TranslationOutput>,
+    /// One layer's raw scores of the first site, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<LayerScores>,
-    /// Every head's value norms, when the run asked for them.
+    /// Every head's value norms in the first site, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_norms: Option<ValueNorms>,
     /// How many leading positions came from the previous run's keys, values and
     /// attention rows instead of running again (0: the whole text ran).
     #[serde(default)]
     pub reused_tokens: usize,
+}
+
+impl AttentionReport {
+    /// A one-sequence model's report: its tokens and their self-attention.
+    pub fn one_sequence(model: ModelInfo, mask: Mask, tokens: Vec<Token>, maps: AttentionMaps) -> Self {
+        let name = "tokens".to_string();
+        Self {
+            model,
+            mask,
+            sequences: vec![Sequence { name: name.clone(), tokens }],
+            truncated: None,
+            sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask, maps }],
+            next_tokens: None,
+            translation: None,
+            scores: None,
+            value_norms: None,
+            reused_tokens: 0,
+        }
+    }
+
+    /// The input's tokens (the first sequence).
+    pub fn tokens(&self) -> &[Token] {
+        self.sequences.first().map_or(&[], |s| s.tokens.as_slice())
+    }
+
+    /// The input's self-attention (the first site), which every one-sequence view shows.
+    pub fn attention(&self) -> &AttentionMaps {
+        static EMPTY: AttentionMaps = AttentionMaps::EMPTY;
+        self.sites.first().map_or(&EMPTY, |s| &s.maps)
+    }
+
+    /// A sequence by name.
+    pub fn sequence(&self, name: &str) -> Option<&Sequence> {
+        self.sequences.iter().find(|s| s.name == name)
+    }
+
+    /// A site by name.
+    pub fn site(&self, name: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.name == name)
+    }
+
+    /// Takes every site's maps out (for a zero-copy hand-over): their shapes, and
+    /// their data one after another.
+    pub fn take_maps(&mut self) -> (Vec<[usize; 4]>, Vec<f32>) {
+        let mut shapes = Vec::with_capacity(self.sites.len());
+        let mut data = Vec::new();
+        for site in &mut self.sites {
+            let (shape, flat) = site.maps.take_flat();
+            shapes.push(shape);
+            if data.is_empty() {
+                data = flat;
+            } else {
+                data.extend(flat);
+            }
+        }
+        (shapes, data)
+    }
+
+    /// Puts maps taken by [`AttentionReport::take_maps`] back, site by site.
+    pub fn put_maps(&mut self, shapes: &[[usize; 4]], mut data: Vec<f32>) -> Result<(), String> {
+        if shapes.len() != self.sites.len() {
+            return Err(format!("{} shapes for {} attention sites", shapes.len(), self.sites.len()));
+        }
+        let sizes: Option<Vec<usize>> = shapes.iter().map(|s| s.iter().try_fold(1usize, |n, &d| n.checked_mul(d))).collect();
+        let sizes = sizes.ok_or("an attention shape is too large")?;
+        if sizes.iter().try_fold(0usize, |n, &s| n.checked_add(s)) != Some(data.len()) {
+            return Err("the attention array does not fit the report's shapes".into());
+        }
+        // Back to front: each site's data is the end of what is left.
+        for ((site, &shape), &size) in self.sites.iter_mut().zip(shapes).zip(&sizes).rev() {
+            let own = data.split_off(data.len() - size);
+            site.maps = AttentionMaps::from_shape(shape, own).ok_or("a site's attention does not fit its shape")?;
+        }
+        Ok(())
+    }
 }
 
 /// How much each token's value weighs as each head writes it into the residual
@@ -166,6 +289,9 @@ pub struct AttentionMaps {
 }
 
 impl AttentionMaps {
+    /// No maps at all.
+    pub const EMPTY: Self = Self { layers: 0, heads: 0, queries: 0, keys: 0, data: Vec::new() };
+
     /// Wraps flat [layer, head, query, key] self-attention (`tokens` × `tokens`);
     /// `None` when its length does not fit the shape.
     pub fn from_flat(layers: usize, heads: usize, tokens: usize, data: Vec<f32>) -> Option<Self> {
@@ -296,6 +422,58 @@ mod tests {
         assert_eq!(cross.shape(), [1, 1, 2, 3]);
         assert_eq!(cross.weight(0, 0, 1, 2), 1.0);
         assert_eq!(AttentionMaps::from_shape([1, 1, 2, 3], cross.as_flat().to_vec()), Some(cross));
+    }
+
+    /// A translation-shaped report: a source of 3 tokens, a target of 2, two sites.
+    fn two_sites() -> AttentionReport {
+        let info = ModelInfo {
+            name: "hand-made".into(),
+            architecture: "marian".into(),
+            layers: 1,
+            heads: 1,
+            kv_heads: 1,
+            causal: false,
+            max_positions: 8,
+            vocab_size: 8,
+        };
+        let token = |id| Token { id, text: format!("t{id}"), span: None };
+        let encoder = AttentionMaps::from_flat(1, 1, 3, (0..9).map(|v| v as f32).collect()).unwrap();
+        let cross = AttentionMaps::from_shape([1, 1, 2, 3], (100..106).map(|v| v as f32).collect()).unwrap();
+        let mut report = AttentionReport::one_sequence(info, Mask::None, (0..3).map(token).collect(), encoder);
+        report.sequences[0].name = "source".into();
+        report.sites[0] = Site { name: "encoder".into(), queries: "source".into(), keys: "source".into(), mask: Mask::None, maps: report.sites[0].maps.clone() };
+        report.sequences.push(Sequence { name: "target".into(), tokens: (5..7).map(token).collect() });
+        report.sites.push(Site { name: "cross".into(), queries: "target".into(), keys: "source".into(), mask: Mask::None, maps: cross });
+        report
+    }
+
+    #[test]
+    fn every_sites_maps_leave_and_come_back_in_one_array() {
+        let original = two_sites();
+        let mut report = original.clone();
+        let (shapes, data) = report.take_maps();
+        assert_eq!(shapes, [[1, 1, 3, 3], [1, 1, 2, 3]]);
+        assert_eq!(data.len(), 9 + 6);
+        assert!(report.sites.iter().all(|s| s.maps.as_flat().is_empty()));
+        let mut back = report.clone();
+        back.put_maps(&shapes, data.clone()).unwrap();
+        assert_eq!(back, original);
+        assert_eq!(back.site("cross").unwrap().maps.weight(0, 0, 1, 2), 105.0);
+        // Shapes that do not fit the array are refused, not trusted.
+        assert!(report.clone().put_maps(&shapes[..1], data.clone()).is_err());
+        assert!(report.clone().put_maps(&[[1, 1, 3, 3], [1, 1, 3, 3]], data.clone()).is_err());
+        assert!(report.put_maps(&[[usize::MAX, 2, 1, 1], [1, 1, 1, 1]], data).is_err());
+    }
+
+    #[test]
+    fn a_report_of_two_sequences_round_trips_through_json() {
+        let report = two_sites();
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains(r#""sites":[{"name":"encoder","queries":"source","keys":"source""#), "{json}");
+        let back: AttentionReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        assert!(back.site("cross").is_some_and(|s| !s.is_self_attention()));
+        assert_eq!(back.tokens().len(), 3, "the input's tokens are the first sequence's");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::arch::marian::{MarianNetwork, MarianSizes, Translated, EOS};
 use crate::error::{EngineError, Result};
 use crate::load::marian::{MarianFile, Shortlist};
 use crate::load::tokenizer::TextTokenizer;
-use crate::report::{Token, Truncation};
+use crate::report::{AttentionReport, Mask, ModelInfo, Sequence, Site, Token, TranslationOutput, Truncation};
 
 /// The files of a translation model, as bytes.
 pub struct TranslatorFiles<'a> {
@@ -27,21 +27,6 @@ pub struct Translator {
     network: MarianNetwork,
     shortlist: Option<Shortlist>,
     tokenizer: TextTokenizer,
-}
-
-/// A translation, with the tokens on both sides and every attention map.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Translation {
-    /// The source tokens, ending with `</s>`.
-    pub source: Vec<Token>,
-    /// The target tokens, ending with `</s>` when the model emitted it.
-    pub target: Vec<Token>,
-    /// The translated text (the target without `</s>`).
-    pub text: String,
-    /// Present when the source was cut to fit.
-    pub truncated: Option<Truncation>,
-    /// The ids and maps as the network computed them.
-    pub computed: Translated,
 }
 
 impl Translator {
@@ -110,15 +95,45 @@ impl Translator {
         self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist))
     }
 
+    /// The facts a report gives about the model: the encoder's layers and heads (the
+    /// cross-attention site's own layer count is in its maps' shape).
+    pub fn info(&self) -> ModelInfo {
+        let sizes = self.network.sizes;
+        ModelInfo {
+            name: self.name.clone(),
+            architecture: "marian".into(),
+            layers: sizes.encoder_layers,
+            heads: sizes.heads,
+            kv_heads: sizes.heads,
+            causal: false,
+            max_positions: usize::MAX,
+            vocab_size: sizes.vocab,
+        }
+    }
+
     /// Translates `text` greedily, over the shortlist unless `use_shortlist` is false
-    /// (or the model came without one).
-    pub fn translate(&self, text: &str, limit: usize, use_shortlist: bool) -> Result<Translation> {
+    /// (or the model came without one): a report with the `source` and `target`
+    /// sequences, the `encoder` site (source over source) and the `cross` site (target
+    /// over source), and the translation.
+    pub fn translate(&self, text: &str, limit: usize, use_shortlist: bool) -> Result<AttentionReport> {
         let (source, truncated) = self.source_tokens(text, limit)?;
         let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-        let computed = self.translate_ids(&ids, use_shortlist)?;
-        let target = computed.target.iter().map(|&id| self.token(id)).collect();
-        let words: Vec<u32> = computed.target.iter().copied().filter(|&id| id != EOS).collect();
+        let Translated { target, encoder, cross, cut_by_limit, .. } = self.translate_ids(&ids, use_shortlist)?;
+        let words: Vec<u32> = target.iter().copied().filter(|&id| id != EOS).collect();
         let text = self.tokenizer.decode(&words)?;
-        Ok(Translation { source, target, text, truncated, computed })
+        let target = target.iter().map(|&id| self.token(id)).collect();
+        let site = |name: &str, queries: &str, maps| Site { name: name.into(), queries: queries.into(), keys: "source".into(), mask: Mask::None, maps };
+        Ok(AttentionReport {
+            model: self.info(),
+            mask: Mask::None,
+            sequences: vec![Sequence { name: "source".into(), tokens: source }, Sequence { name: "target".into(), tokens: target }],
+            truncated,
+            sites: vec![site("encoder", "source", encoder), site("cross", "target", cross)],
+            next_tokens: None,
+            translation: Some(TranslationOutput { text, cut_by_limit }),
+            scores: None,
+            value_norms: None,
+            reused_tokens: 0,
+        })
     }
 }

@@ -69,9 +69,9 @@ pub fn cli_binary() -> PathBuf {
 /// Checks what every attention map must be: finite, in [0, 1], rows summing to 1,
 /// and zero above the diagonal under the causal mask.
 pub fn assert_valid_maps(report: &engine::AttentionReport) {
-    let maps = &report.attention;
+    let maps = &report.attention();
     let n = maps.tokens();
-    assert_eq!(n, report.tokens.len());
+    assert_eq!(n, report.tokens().len());
     for layer in 0..maps.layers() {
         for head in 0..maps.heads() {
             for (q, row) in maps.head(layer, head).chunks(n).enumerate() {

@@ -54,11 +54,11 @@ pub fn CompareView() -> impl IntoView {
         let (causal, none) = state.both_masks()?;
         let report = if unmasked { none } else { causal };
         let (layer, head) = (state.layer.get(), state.head.get());
-        (layer < report.attention.layers() && head < report.attention.heads())
-            .then(|| (report.attention.head(layer, head).to_vec(), report.tokens.len()))
+        (layer < report.attention().layers() && head < report.attention().heads())
+            .then(|| (report.attention().head(layer, head).to_vec(), report.tokens().len()))
     };
     let tokens = Signal::derive(move || {
-        state.both_masks().map(|(causal, _)| causal.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
+        state.both_masks().map(|(causal, _)| causal.tokens().iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
     });
     let causal = Signal::derive(move || head_map(false));
     let unmasked = Signal::derive(move || head_map(true));
@@ -69,7 +69,7 @@ pub fn CompareView() -> impl IntoView {
     let lookahead = move || {
         let (_, none) = state.both_masks()?;
         let layer = state.layer.get();
-        let mass = lookahead_mass(&none.attention);
+        let mass = lookahead_mass(&none.attention());
         let rows = mass
             .get(layer)?
             .iter()

@@ -12,7 +12,7 @@ pub fn FocusBands() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         let focus = state.focused_token()?;
-        let tokens = state.report.with(|r| r.as_ref().map(|r| r.tokens.len()))?;
+        let tokens = state.report.with(|r| r.as_ref().map(|r| r.tokens().len()))?;
         let (start, size) = (100.0 * focus as f64 / tokens as f64, 100.0 / tokens as f64);
         Some(view! {
             <div class="focus-band focus-row" style=format!("top: {start:.3}%; height: {size:.3}%")></div>

@@ -49,10 +49,10 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         }
         let Some(report) = state.report.get() else { return };
         let scale = state.colour_scale.get();
-        if layer < report.attention.layers() && head < report.attention.heads() {
+        if layer < report.attention().layers() && head < report.attention().heads() {
             // Weighted as the heatmap is (by value norms, each on the scale of its own largest cell).
             let map = ShownMap::of(&report, layer, head, state.weighting.get());
-            paint_pixels(&canvas, &map.values, report.tokens.len(), &|w| scale.colour(map.scaled(w)));
+            paint_pixels(&canvas, &map.values, report.tokens().len(), &|w| scale.colour(map.scaled(w)));
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
@@ -85,8 +85,8 @@ fn LayerMean(layer: usize) -> impl IntoView {
     Effect::new(move |_| {
         let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
         let scale = state.colour_scale.get();
-        if layer < report.attention.layers() {
-            paint_pixels(&canvas, &layer_mean(&report.attention, layer), report.tokens.len(), &|w| scale.colour(w));
+        if layer < report.attention().layers() {
+            paint_pixels(&canvas, &layer_mean(&report.attention(), layer), report.tokens().len(), &|w| scale.colour(w));
         }
     });
     view! {

@@ -74,7 +74,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
     // The page's panel and text colours, light or dark as the system says.
     let (paper, ink) = if prefers_dark() { (RGBColor(30, 32, 41), RGBColor(232, 233, 240)) } else { (WHITE, BLACK) };
     root.fill(&paper).ok()?;
-    let n = report.tokens.len();
+    let n = report.tokens().len();
     let layout = Layout::new(n);
     for q in 0..n {
         for k in 0..n {
@@ -99,7 +99,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
     let (font_px, every) = layout.labels();
     let font = ("sans-serif", font_px).into_font().color(&ink);
     let grid_bottom = layout.pixel(n, layout.top);
-    for (i, token) in report.tokens.iter().enumerate().step_by(every) {
+    for (i, token) in report.tokens().iter().enumerate().step_by(every) {
         let label = token_label(&token.text);
         let centre = layout.top + (i as f64 + 0.5) * layout.cell;
         let row_style = font.clone().pos(Pos::new(HPos::Right, VPos::Center));
@@ -164,7 +164,7 @@ pub fn Heatmap() -> impl IntoView {
 
     let on_move = move |ev: web_sys::MouseEvent| {
         let Some((report, _, _)) = shown() else { return };
-        let layout = Layout::new(report.tokens.len());
+        let layout = Layout::new(report.tokens().len());
         let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
         // The canvas may be drawn smaller than its pixels (a narrow window): scale back.
         let scale = canvas_ref
@@ -177,8 +177,8 @@ pub fn Heatmap() -> impl IntoView {
     let tooltip = move || {
         let (q, k, x, y) = hovered.get()?;
         let (report, layer, head) = shown()?;
-        let weight = report.attention.weight(layer, head, q, k);
-        let pair = format!("{} → {}", token_label(&report.tokens.get(q)?.text), token_label(&report.tokens.get(k)?.text));
+        let weight = report.attention().weight(layer, head, q, k);
+        let pair = format!("{} → {}", token_label(&report.tokens().get(q)?.text), token_label(&report.tokens().get(k)?.text));
         let norm = report.value_norms.as_ref().map(|n| n.head(layer, head)).and_then(|n| n.get(k).copied());
         let text = match (state.weighting.get(), norm) {
             (Weighting::ValueNorms, Some(norm)) => format!("{pair}: {:.4} (α {weight:.4} × ‖f(x)‖ {norm:.4})", weight * norm),

@@ -31,12 +31,12 @@ pub fn LinesView() -> impl IntoView {
             return None;
         }
         let (report, layer, head) = state.selected_head()?;
-        let n = report.tokens.len();
+        let n = report.tokens().len();
         let row = (560.0 / n as f64).clamp(6.0, 36.0);
         let height = row * n as f64 + 10.0;
         let y = move |i: usize| 5.0 + row * (i as f64 + 0.5);
         let font = format!("font-size: {:.0}px", (row * 0.75).clamp(6.0, 15.0));
-        let weights = report.attention.head(layer, head).to_vec();
+        let weights = report.attention().head(layer, head).to_vec();
 
         let lines = move || {
             // The strip's token shows its lines, both ways, when no label here is hovered.
@@ -65,7 +65,7 @@ pub fn LinesView() -> impl IntoView {
             lines.collect_view()
         };
         let labels = report
-            .tokens
+            .tokens()
             .iter()
             .enumerate()
             .map(|(i, token)| {

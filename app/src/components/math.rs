@@ -29,7 +29,7 @@ pub fn MathView() -> impl IntoView {
         }
         let report = state.report.get()?;
         let (layer, head) = (state.layer.get(), state.head.get());
-        let n = report.tokens.len();
+        let n = report.tokens().len();
         let Some(scores) = report.scores.as_ref().filter(|s| s.layer == layer && head < s.dot.len()) else {
             return Some(view! { <div class="math-view" data-testid="math-view"><p class="hint">"Computing this layer's scores…"</p></div> }.into_any());
         };
@@ -37,11 +37,11 @@ pub fn MathView() -> impl IntoView {
         let recipe = Recipe { scale: scale.get(), temperature: temperature.get(), hard: hard.get() };
         let visible = visible_keys(q, n, report.mask == Mask::Causal);
         let row = steps(&scores.dot[head][q], &visible, scores.head_dim, recipe);
-        let model_row = report.attention.head(layer, head)[q * n..(q + 1) * n].to_vec();
+        let model_row = report.attention().head(layer, head)[q * n..(q + 1) * n].to_vec();
         let d = scores.head_dim;
 
         let options = report
-            .tokens
+            .tokens()
             .iter()
             .enumerate()
             .map(|(i, t)| view! { <option value=i.to_string() selected=i == q>{format!("{i}: {}", token_label(&t.text))}</option> })
@@ -54,7 +54,7 @@ pub fn MathView() -> impl IntoView {
                 };
                 view! {
                     <tr data-key=k.to_string()>
-                        <th scope="row">{token_label(&report.tokens[k].text)}</th>
+                        <th scope="row">{token_label(&report.tokens()[k].text)}</th>
                         <td class="dot">{number(row.dot[k])}</td>
                         <td class="scaled">{number(row.scaled[k])}</td>
                         <td class="masked">{masked}</td>

@@ -23,13 +23,13 @@ fn cell_px(n: usize) -> f64 {
 
 /// Draws one head's probe map, a square per weight, and outlines the induction cells.
 fn draw(canvas: &web_sys::HtmlCanvasElement, outcome: &ProbeOutcome, layer: usize, head: usize) -> Option<()> {
-    let n = outcome.report.tokens.len();
+    let n = outcome.report.tokens().len();
     let cell = cell_px(n);
     let side = (cell * n as f64) as u32;
     canvas.set_width(side);
     canvas.set_height(side);
     let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let map = outcome.report.attention.head(layer, head);
+    let map = outcome.report.attention().head(layer, head);
     for q in 0..n {
         for k in 0..n {
             let (r, g, b) = viridis(map[q * n + k]);
@@ -64,7 +64,7 @@ fn ProbeView(
     // The marked cells as "query,key" pairs, for whoever reads the page's data (tests).
     let cells: Vec<String> = induction_cells(outcome.offset, outcome.length).map(|(q, k)| format!("{q},{k}")).collect();
     let top = outcome.ranked().first().map(|s| (s.layer, s.head));
-    let tokens: Vec<String> = outcome.report.tokens.iter().map(|t| t.text.clone()).collect();
+    let tokens: Vec<String> = outcome.report.tokens().iter().map(|t| t.text.clone()).collect();
     let side_px = cell_px(tokens.len()) * tokens.len() as f64;
     let tokens = Signal::stored(tokens);
     let caption = move || {
@@ -99,7 +99,7 @@ pub fn ProbePanel() -> impl IntoView {
         ProbeState::Idle => "Runs 50 random tokens twice, four times, and ranks every head.".to_string(),
         ProbeState::Waiting => "Waiting for the model to load; the probe runs as soon as it has.".to_string(),
         ProbeState::Running { done, total } => format!("Probing: run {done} of {total}…"),
-        ProbeState::Done(outcome) => format!("Probed in {:.1} s: {} tokens a run.", outcome.millis / 1000.0, outcome.report.tokens.len()),
+        ProbeState::Done(outcome) => format!("Probed in {:.1} s: {} tokens a run.", outcome.millis / 1000.0, outcome.report.tokens().len()),
         ProbeState::Failed(message) => format!("Error: {message}"),
     };
     let ranking = move |outcome: &ProbeOutcome| {

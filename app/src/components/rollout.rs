@@ -13,12 +13,12 @@ pub fn RolloutView() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         let report = state.report.get()?;
-        let n = report.tokens.len();
+        let n = report.tokens().len();
         let query = state.pinned_token.get().filter(|&q| q < n).unwrap_or(n - 1);
-        let flow = rollout_row(&report.attention, query);
+        let flow = rollout_row(&report.attention(), query);
         let top = flow.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
         let bars = report
-            .tokens
+            .tokens()
             .iter()
             .zip(&flow)
             .enumerate()
@@ -39,7 +39,7 @@ pub fn RolloutView() -> impl IntoView {
                 <h2>"Attention rollout"</h2>
                 <p class="hint">{format!(
                     "How much of each token reaches “{}” (token {query}) through all {} layers. Pin a token to choose another.",
-                    token_label(&report.tokens[query].text), report.attention.layers())}</p>
+                    token_label(&report.tokens()[query].text), report.attention().layers())}</p>
                 <ol class="rollout-bars" data-testid="rollout-view" data-query=query.to_string()>{bars}</ol>
             </section>
         })

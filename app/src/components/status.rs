@@ -28,7 +28,7 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
 
 /// Whether the run reused the previous one's beginning: the page says which it shows.
 fn how_it_ran(report: &AttentionReport) -> String {
-    let tokens = report.tokens.len();
+    let tokens = report.tokens().len();
     match (report.reused_tokens, report.mask) {
         (0, Mask::Causal) => String::new(),
         (0, Mask::None) => " (unmasked: every token runs again, as earlier ones see the new)".into(),
@@ -49,7 +49,7 @@ pub fn StatusLine() -> impl IntoView {
     let load_time = move || {
         state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0))
     };
-    let token_count = move || state.report.get().map(|r| format!("{} tokens", r.tokens.len()));
+    let token_count = move || state.report.get().map(|r| format!("{} tokens", r.tokens().len()));
     let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     let notice = move || {
         state.report.get().and_then(|r| r.truncated.clone()).map(|cut| {

@@ -13,7 +13,7 @@ pub fn TokenStrip() -> impl IntoView {
     move || {
         let report = state.report.get()?;
         let tokens = report
-            .tokens
+            .tokens()
             .iter()
             .enumerate()
             .map(|(i, token)| {

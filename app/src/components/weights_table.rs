@@ -14,7 +14,7 @@ pub fn WeightsTable() -> impl IntoView {
             return None;
         }
         let (report, layer, head, map) = state.shown_map()?;
-        let labels: Vec<String> = report.tokens.iter().map(|t| token_label(&t.text)).collect();
+        let labels: Vec<String> = report.tokens().iter().map(|t| token_label(&t.text)).collect();
         let n = labels.len();
         let weights = &map.values;
         let header = labels.iter().map(|l| view! { <th scope="col">{l.clone()}</th> }).collect_view();

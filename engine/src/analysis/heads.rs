@@ -108,9 +108,9 @@ impl HeadScores {
 
 /// Scores every head of a report, in (layer, head) order.
 pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> Vec<HeadScores> {
-    let maps = &report.attention;
+    let maps = &report.attention();
     let n = maps.tokens();
-    let ids: Vec<u32> = report.tokens.iter().map(|t| t.id).collect();
+    let ids: Vec<u32> = report.tokens().iter().map(|t| t.id).collect();
     (0..maps.layers())
         .flat_map(|layer| (0..maps.heads()).map(move |head| (layer, head)))
         .map(|(layer, head)| {

@@ -98,7 +98,7 @@ fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
                 if i > 0 {
                     times.push(started.elapsed().as_secs_f64() * 1000.0);
                 }
-                tokens = report.tokens.len();
+                tokens = report.tokens().len();
             }
             (tokens, times)
         })

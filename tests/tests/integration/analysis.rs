@@ -28,7 +28,7 @@ fn induction_and_previous_token_rankings_match_the_reference_on_the_repeated_ran
         ("previous-token", |map, _, n, ex| previous_token(map, n, ex)),
     ];
     for (name, score) in scores {
-        let ours: Vec<f32> = (0..heads).map(|h| score(report.attention.head(h / 9, h % 9), &case.ids, n, exclusions)).collect();
+        let ours: Vec<f32> = (0..heads).map(|h| score(report.attention().head(h / 9, h % 9), &case.ids, n, exclusions)).collect();
         let golden: Vec<f32> = (0..heads).map(|h| score(&theirs[h * n * n..(h + 1) * n * n], &case.ids, n, exclusions)).collect();
         let worst = ours.iter().zip(&golden).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-4, "{name}: scores differ by up to {worst}");

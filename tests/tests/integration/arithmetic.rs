@@ -22,7 +22,7 @@ fn stepping_the_raw_scores_gives_the_reference_rows() {
             .unwrap();
             let scores = report.scores.as_ref().expect("the scores asked for");
             assert_eq!((scores.layer, scores.dot.len()), (layer, report.model.heads));
-            let n = report.tokens.len();
+            let n = report.tokens().len();
             let expected = reference.attention(case, mask);
             for (head, rows) in scores.dot.iter().enumerate() {
                 for (query, dot) in rows.iter().enumerate() {

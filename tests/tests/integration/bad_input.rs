@@ -33,9 +33,9 @@ fn odd_unicode_runs_and_gives_sound_maps() {
         for text in texts {
             for mask in [Mask::Causal, Mask::None] {
                 let report = model.run_text(text, mask, None).unwrap_or_else(|e| panic!("{name} {text:?}: {e}"));
-                assert!(!report.tokens.is_empty(), "{name} {text:?}");
+                assert!(!report.tokens().is_empty(), "{name} {text:?}");
                 assert_valid_maps(&report);
-                for token in &report.tokens {
+                for token in report.tokens() {
                     if let Some([start, end]) = token.span {
                         assert!(start <= end && end <= text.len(), "{name} {text:?}: span {start}..{end}");
                     }
@@ -52,7 +52,7 @@ fn long_text_is_cut_to_the_limit_and_says_so() {
     for (name, limit) in [("smollm2-135m", 64), ("all-minilm-l6-v2", 64)] {
         let model = shared_model(name);
         let report = model.run_text(&text, Mask::Causal, Some(limit)).unwrap();
-        assert_eq!(report.tokens.len(), limit, "{name}");
+        assert_eq!(report.tokens().len(), limit, "{name}");
         let cut = report.truncated.as_ref().expect("the report says the text was cut");
         assert_eq!(cut.limit, limit);
         assert!(cut.total_tokens > 2000, "{name}: {} tokens in all", cut.total_tokens);
@@ -60,8 +60,8 @@ fn long_text_is_cut_to_the_limit_and_says_so() {
     }
     // BERT keeps its closing [SEP] when cut.
     let report = shared_model("all-minilm-l6-v2").run_text(&text, Mask::None, Some(16)).unwrap();
-    assert_eq!(report.tokens.first().unwrap().text, "[CLS]");
-    assert_eq!(report.tokens.last().unwrap().text, "[SEP]");
+    assert_eq!(report.tokens().first().unwrap().text, "[CLS]");
+    assert_eq!(report.tokens().last().unwrap().text, "[SEP]");
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn the_model_limit_applies_when_asked_for_more() {
     // MiniLM has 512 positions: asking for 100,000 tokens still runs 512.
     let text = "word ".repeat(2_000);
     let report = shared_model("all-minilm-l6-v2").run_text(&text, Mask::None, Some(100_000)).unwrap();
-    assert_eq!(report.tokens.len(), 512);
+    assert_eq!(report.tokens().len(), 512);
     assert_eq!(report.truncated.unwrap().limit, 512);
 }
 

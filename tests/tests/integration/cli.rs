@@ -32,9 +32,9 @@ fn run_prints_the_engines_numbers_for_a_named_model() {
     assert_eq!(report, native);
     assert_eq!(report.mask, Mask::Causal, "a decoder's own mask is the default");
     assert_eq!(report.model.heads, 9);
-    let texts: Vec<&str> = report.tokens.iter().map(|t| t.text.as_str()).collect();
+    let texts: Vec<&str> = report.tokens().iter().map(|t| t.text.as_str()).collect();
     assert_eq!(texts, ["The", " cat", " sat", " on", " the", " mat"]);
-    assert_eq!(report.tokens[1].span, Some([3, 7]));
+    assert_eq!(report.tokens()[1].span, Some([3, 7]));
     assert_eq!(report.next_tokens.unwrap()[0].text, ".");
 }
 
@@ -42,20 +42,20 @@ fn run_prints_the_engines_numbers_for_a_named_model() {
 fn run_takes_the_mask_and_an_encoders_default_is_none() {
     let report = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--text", "The cat sat"]));
     assert_eq!(report.mask, Mask::None);
-    assert_eq!(report.tokens.first().unwrap().text, "[CLS]");
+    assert_eq!(report.tokens().first().unwrap().text, "[CLS]");
     let causal = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--mask", "causal", "--text", "The cat sat"]));
     assert_eq!(causal.mask, Mask::Causal);
-    assert_eq!(causal.attention.weight(0, 0, 0, 1), 0.0);
-    assert!(report.attention.weight(0, 0, 0, 1) > 0.0);
+    assert_eq!(causal.attention().weight(0, 0, 0, 1), 0.0);
+    assert!(report.attention().weight(0, 0, 0, 1) > 0.0);
 }
 
 #[test]
 fn run_takes_ids_paths_and_writes_to_a_file() {
     let gguf = model_dir("smollm2-135m").join("SmolLM2-135M-Instruct.Q4_1.gguf");
     let report = report_of(&attnscope(&["run", "--model", gguf.to_str().unwrap(), "--ids", "504, 2644,2643"]));
-    let ids: Vec<u32> = report.tokens.iter().map(|t| t.id).collect();
+    let ids: Vec<u32> = report.tokens().iter().map(|t| t.id).collect();
     assert_eq!(ids, [504, 2644, 2643]);
-    assert_eq!(report.tokens[1].text, " cat");
+    assert_eq!(report.tokens()[1].text, " cat");
 
     let out = std::env::temp_dir().join(format!("attnscope-cli-{}.json", std::process::id()));
     let gpt2 = tiny_gpt2_dir();
@@ -75,8 +75,8 @@ fn run_adds_value_norms_when_asked() {
     let options = engine::RunOptions { value_norms: true, ..engine::RunOptions::default() };
     let native = shared_model("all-minilm-l6-v2").run_text_with(text, Mask::None, options).unwrap();
     assert_eq!(report, native);
-    let norms = report.value_norms.expect("--value-norms puts them in the report");
-    assert_eq!((norms.norms.len(), norms.norms[0].len(), norms.norms[0][0].len()), (6, 12, report.tokens.len()));
+    let norms = report.value_norms.as_ref().expect("--value-norms puts them in the report");
+    assert_eq!((norms.norms.len(), norms.norms[0].len(), norms.norms[0][0].len()), (6, 12, report.tokens().len()));
     let plain = report_of(&attnscope(&["run", "--model", "all-minilm-l6-v2", "--text", text]));
     assert!(plain.value_norms.is_none(), "only when asked");
 }
@@ -86,7 +86,7 @@ fn long_text_is_cut_with_a_note() {
     let text = "word ".repeat(100);
     let output = attnscope(&["run", "--model", "all-minilm-l6-v2", "--max-tokens", "10", "--text", &text]);
     let report = report_of(&output);
-    assert_eq!(report.tokens.len(), 10);
+    assert_eq!(report.tokens().len(), 10);
     assert_eq!(String::from_utf8_lossy(&output.stderr).trim(), "note: the text gives 102 tokens; only the first 10 were run");
 }
 

@@ -78,13 +78,13 @@ fn value_norms_cost_nothing_unless_asked_and_change_no_weight() {
     assert!(plain.value_norms.is_none());
     let options = RunOptions { value_norms: true, ..RunOptions::default() };
     let weighted = model.run_text_with(text, Mask::Causal, options).unwrap();
-    assert_eq!(plain.attention, weighted.attention);
+    assert_eq!(plain.attention(), weighted.attention());
     // α_ij ‖f(x_j)‖ by hand for one cell of one head.
     let norms = weighted.value_norms.as_ref().unwrap();
-    let map = value_weighted(&weighted.attention, norms, 3, 5);
-    let n = weighted.tokens.len();
+    let map = value_weighted(&weighted.attention(), norms, 3, 5);
+    let n = weighted.tokens().len();
     assert_eq!(map.len(), n * n);
-    let expected = weighted.attention.weight(3, 5, 4, 2) * norms.norms[3][5][2];
+    let expected = weighted.attention().weight(3, 5, 4, 2) * norms.norms[3][5][2];
     assert_eq!(map[4 * n + 2], expected);
     // Causal: nothing from the future, whatever the norms.
     assert!((0..n).all(|q| (q + 1..n).all(|k| map[q * n + k] == 0.0)));

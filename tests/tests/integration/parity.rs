@@ -23,9 +23,9 @@ fn assert_parity(model_name: &str, bound: f32) {
     for case in &reference.cases {
         for mask in [Mask::Causal, Mask::None] {
             let report = run(model_name, case, mask);
-            let ids: Vec<u32> = report.tokens.iter().map(|t| t.id).collect();
+            let ids: Vec<u32> = report.tokens().iter().map(|t| t.id).collect();
             assert_eq!(ids, case.ids, "{model_name} {} ({:?}): token ids", case.key, case.name);
-            let a = &report.attention;
+            let a = &report.attention();
             assert_eq!(
                 vec![a.layers(), a.heads(), a.tokens(), a.tokens()],
                 reference.shape(case, mask),

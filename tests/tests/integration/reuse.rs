@@ -24,13 +24,13 @@ fn appending_reuses_the_beginning_and_matches_the_reference_and_the_whole_run() 
     assert_eq!(first.reused_tokens, 0, "nothing to reuse yet");
 
     let continued = model.run_text_with(text, Mask::Causal, REUSE).unwrap();
-    assert_eq!(continued.reused_tokens, first.tokens.len(), "the whole first text is reused");
-    let ids: Vec<u32> = continued.tokens.iter().map(|t| t.id).collect();
+    assert_eq!(continued.reused_tokens, first.tokens().len(), "the whole first text is reused");
+    let ids: Vec<u32> = continued.tokens().iter().map(|t| t.id).collect();
     assert_eq!(ids, case.ids);
-    let (to_reference, _) = max_abs_diff(continued.attention.as_flat(), &reference.attention(case, Mask::Causal));
+    let (to_reference, _) = max_abs_diff(continued.attention().as_flat(), &reference.attention(case, Mask::Causal));
     assert!(to_reference <= 1e-4, "continued run vs the reference: max |Δ| = {to_reference:e}");
     let whole = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
-    let (to_whole, _) = max_abs_diff(continued.attention.as_flat(), whole.attention.as_flat());
+    let (to_whole, _) = max_abs_diff(continued.attention().as_flat(), whole.attention().as_flat());
     assert!(to_whole <= 1e-5, "continued run vs the whole run: max |Δ| = {to_whole:e}");
     let (a, b) = (continued.next_tokens.unwrap(), whole.next_tokens.unwrap());
     assert_eq!(a[0].id, b[0].id);
@@ -41,20 +41,20 @@ fn appending_reuses_the_beginning_and_matches_the_reference_and_the_whole_run() 
 fn an_edit_in_the_middle_reuses_only_what_comes_before_it() {
     let model = own_smollm2();
     let before = model.run_text_with("The cat sat on the mat", Mask::Causal, REUSE).unwrap();
-    assert_eq!(before.tokens.len(), 6);
+    assert_eq!(before.tokens().len(), 6);
     let edited = model.run_text_with("The dog sat on the mat", Mask::Causal, REUSE).unwrap();
     assert_eq!(edited.reused_tokens, 1, "only \"The\" stays");
     let whole = shared_model("smollm2-135m").run_text("The dog sat on the mat", Mask::Causal, None).unwrap();
-    assert!(max_abs_diff(edited.attention.as_flat(), whole.attention.as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(edited.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
     // The same text again: all but the last position (its logits make the guess).
     let again = model.run_text_with("The dog sat on the mat", Mask::Causal, REUSE).unwrap();
     assert_eq!(again.reused_tokens, 5);
-    assert!(max_abs_diff(again.attention.as_flat(), whole.attention.as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(again.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
     // Cut back: the beginning still serves.
     let shorter = model.run_text_with("The dog sat", Mask::Causal, REUSE).unwrap();
     assert_eq!(shorter.reused_tokens, 2);
     let whole = shared_model("smollm2-135m").run_text("The dog sat", Mask::Causal, None).unwrap();
-    assert!(max_abs_diff(shorter.attention.as_flat(), whole.attention.as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(shorter.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
 }
 
 #[test]
@@ -85,10 +85,10 @@ fn gpt2_continues_from_its_cache_as_the_whole_run_and_the_reference_do() {
     model.run_ids_with(half, Mask::Causal, REUSE).unwrap();
     let continued = model.run_ids_with(&case.ids, Mask::Causal, REUSE).unwrap();
     assert_eq!(continued.reused_tokens, half.len());
-    let (to_reference, _) = max_abs_diff(continued.attention.as_flat(), &reference.attention(case, Mask::Causal));
+    let (to_reference, _) = max_abs_diff(continued.attention().as_flat(), &reference.attention(case, Mask::Causal));
     assert!(to_reference <= 1e-4, "continued run vs the reference: max |Δ| = {to_reference:e}");
     let whole = shared_model("tiny-gpt2").run_ids(&case.ids, Mask::Causal).unwrap();
-    assert!(max_abs_diff(continued.attention.as_flat(), whole.attention.as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(continued.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
     let top = |r: &engine::AttentionReport| r.next_tokens.as_ref().unwrap().iter().take(5).map(|t| t.id).collect::<Vec<_>>();
     assert_eq!(top(&continued), top(&whole));
 }

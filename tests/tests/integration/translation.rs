@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use attnscope_tests::{max_abs_diff, model_dir, root};
 use candle_core::{Device, Tensor};
 use engine::translator::Translator;
+use engine::AttentionReport;
 use serde::Deserialize;
 
 const DIRECTIONS: [&str; 2] = ["en-pt", "pt-en"];
@@ -49,6 +50,11 @@ fn translator(direction: &str) -> Arc<Translator> {
         .clone()
 }
 
+/// The ids of a report's sequence.
+fn ids(report: &AttentionReport, sequence: &str) -> Vec<u32> {
+    report.sequence(sequence).unwrap().tokens.iter().map(|t| t.id).collect()
+}
+
 #[test]
 fn translations_equal_the_packages_own_engine_byte_for_byte() {
     let fixture = fixture();
@@ -63,13 +69,12 @@ fn translations_equal_the_packages_own_engine_byte_for_byte() {
                 assert!(matches!(model.translate(&s.source, NO_LIMIT, true), Err(engine::EngineError::EmptyText)));
                 continue;
             }
-            let shown = model.translate(&s.source, NO_LIMIT, true).unwrap();
-            let ids: Vec<u32> = shown.source.iter().map(|t| t.id).collect();
-            assert_eq!(ids, s.source_ids, "{direction} source ids of {:?}", s.source);
-            assert_eq!(shown.computed.target, s.target_ids, "{direction} target ids of {:?}", s.source);
-            assert_eq!(shown.text, s.package_output, "{direction}: {:?}", s.source);
-            assert_eq!(shown.computed.cut_by_limit, s.ended_by_length_limit, "{direction}: {:?}", s.source);
-            assert_eq!(shown.target.len(), s.target_ids.len());
+            let report = model.translate(&s.source, NO_LIMIT, true).unwrap();
+            assert_eq!(ids(&report, "source"), s.source_ids, "{direction} source ids of {:?}", s.source);
+            assert_eq!(ids(&report, "target"), s.target_ids, "{direction} target ids of {:?}", s.source);
+            let translation = report.translation.as_ref().unwrap();
+            assert_eq!(translation.text, s.package_output, "{direction}: {:?}", s.source);
+            assert_eq!(translation.cut_by_limit, s.ended_by_length_limit, "{direction}: {:?}", s.source);
         }
     }
 }
@@ -82,7 +87,7 @@ fn without_the_shortlist_the_translations_equal_the_references() {
         let model = translator(direction);
         for s in fixture.directions[direction].sentences.iter().filter(|s| !s.source.trim().is_empty()) {
             let whole = model.translate(&s.source, NO_LIMIT, false).unwrap();
-            assert_eq!(whole.computed.target, s.target_ids_no_shortlist, "{direction} without the shortlist: {:?}", s.source);
+            assert_eq!(ids(&whole, "target"), s.target_ids_no_shortlist, "{direction} without the shortlist: {:?}", s.source);
             changed += usize::from(s.target_ids_no_shortlist != s.target_ids);
         }
     }
@@ -125,23 +130,27 @@ fn both_attention_sites_equal_the_float64_reference() {
 fn odd_and_long_input_gives_a_sound_translation_or_a_clear_message() {
     let model = translator("en-pt");
     for text in ["مرحبا بالعالم", "\u{301}", "a\u{0}b\u{7}c", "🐈‍⬛🐈‍⬛", "数学 and 猫", "\u{200F}right to left\u{200E}"] {
-        let shown = model.translate(text, NO_LIMIT, true).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let report = model.translate(text, NO_LIMIT, true).unwrap_or_else(|e| panic!("{text:?}: {e}"));
         let sizes = model.sizes();
-        let (s, t) = (shown.source.len(), shown.target.len());
-        assert_eq!(shown.computed.encoder.shape(), [sizes.encoder_layers, sizes.heads, s, s], "{text:?}");
-        assert_eq!(shown.computed.cross.shape(), [sizes.decoder_layers, sizes.heads, t, s], "{text:?}");
-        for row in shown.computed.cross.as_flat().chunks(s) {
+        let (s, t) = (ids(&report, "source").len(), ids(&report, "target").len());
+        let (encoder, cross) = (report.site("encoder").unwrap(), report.site("cross").unwrap());
+        assert_eq!(encoder.maps.shape(), [sizes.encoder_layers, sizes.heads, s, s], "{text:?}");
+        assert_eq!(cross.maps.shape(), [sizes.decoder_layers, sizes.heads, t, s], "{text:?}");
+        assert!(encoder.is_self_attention() && !cross.is_self_attention());
+        assert_eq!((cross.queries.as_str(), cross.keys.as_str()), ("target", "source"));
+        for row in cross.maps.as_flat().chunks(s) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{text:?}: a cross-attention row sums to 1");
         }
     }
     // Characters the vocabulary lacks are its unknown token, shown as such.
     let unknown = model.translate("猫", NO_LIMIT, true).unwrap();
-    assert!(unknown.source.iter().any(|t| t.id == engine::arch::marian::UNK && t.text == "<unk>"), "{:?}", unknown.source);
+    assert!(unknown.sequence("source").unwrap().tokens.iter().any(|t| t.id == engine::arch::marian::UNK && t.text == "<unk>"), "{:?}", unknown.sequences[0]);
     // A text past the limit is cut, and says so, with `</s>` kept at its end.
     let long = "The cat sat on the mat. ".repeat(40);
     let cut = model.translate(&long, 64, true).unwrap();
-    assert_eq!(cut.source.len(), 64);
-    assert_eq!(cut.source.last().unwrap().id, engine::arch::marian::EOS);
+    let source = ids(&cut, "source");
+    assert_eq!(source.len(), 64);
+    assert_eq!(source.last(), Some(&engine::arch::marian::EOS));
     let truncated = cut.truncated.expect("the cut is reported");
     assert_eq!(truncated.limit, 64);
     assert!(truncated.total_tokens > 64);

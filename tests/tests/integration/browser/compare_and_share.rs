@@ -26,14 +26,14 @@ fn comparing_masks_shows_both_maps_their_difference_and_the_lookahead_mass() {
     let unmasked = model.run_text(text, Mask::None, None).unwrap();
     let (side, pixels) = canvas_pixels(&browser, "[data-testid=diff-map] canvas");
     assert_eq!(side, 6);
-    let diff = unmasked.attention.head(10, 2).iter().zip(causal.attention.head(10, 2)).map(|(u, c)| diverging(u - c));
+    let diff = unmasked.attention().head(10, 2).iter().zip(causal.attention().head(10, 2)).map(|(u, c)| diverging(u - c));
     assert_pixels("diff-map", &pixels, diff);
     let (_, pixels) = canvas_pixels(&browser, "[data-testid=unmasked-map] canvas");
-    assert_pixels("unmasked-map", &pixels, unmasked.attention.head(10, 2).iter().map(|&w| viridis(w)));
+    assert_pixels("unmasked-map", &pixels, unmasked.attention().head(10, 2).iter().map(|&w| viridis(w)));
     let (_, pixels) = canvas_pixels(&browser, "[data-testid=causal-map] canvas");
-    assert_pixels("causal-map", &pixels, causal.attention.head(10, 2).iter().map(|&w| viridis(w)));
+    assert_pixels("causal-map", &pixels, causal.attention().head(10, 2).iter().map(|&w| viridis(w)));
 
-    let mass = lookahead_mass(&unmasked.attention);
+    let mass = lookahead_mass(&unmasked.attention());
     let rows = browser.execute(
         "return [...document.querySelectorAll('[data-testid=lookahead-table] tr')].map(tr => [tr.dataset.layer, tr.dataset.head, tr.dataset.mass]);",
         vec![],

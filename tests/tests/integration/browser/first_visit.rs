@@ -107,7 +107,7 @@ fn the_probe_opens_on_the_strongest_induction_head_and_shows_nothing_before_it_r
     let (layer, head) = (scores[0].layer, scores[0].head);
     assert_eq!(heatmap_attributes(&browser).0, "0");
     assert_probe_view_shows(&browser, layer, head, &cells);
-    let n = first.tokens.len();
+    let n = first.tokens().len();
     assert_eq!(n, 101, "a first token and 50 random tokens twice");
     let cell = (420.0 / n as f64).floor().max(2.0);
     let pixel = |x: f64, y: f64| -> [i64; 3] {
@@ -121,8 +121,8 @@ fn the_probe_opens_on_the_strongest_induction_head_and_shows_nothing_before_it_r
     };
     // An induction cell's centre is its weight's colour, and its edge is outlined in red.
     let (q, k) = cells[10];
-    assert_pixels("induction cell", &[pixel((k as f64 + 0.5) * cell, (q as f64 + 0.5) * cell)], std::iter::once(viridis(first.attention.weight(layer, head, q, k))));
-    assert!(first.attention.weight(layer, head, q, k) > 0.3, "the top head looks where induction says");
+    assert_pixels("induction cell", &[pixel((k as f64 + 0.5) * cell, (q as f64 + 0.5) * cell)], std::iter::once(viridis(first.attention().weight(layer, head, q, k))));
+    assert!(first.attention().weight(layer, head, q, k) > 0.3, "the top head looks where induction says");
     assert_pixels("outline", &[pixel(k as f64 * cell, (q as f64 + 0.5) * cell)], std::iter::once([230, 57, 70]));
     keep_screenshot_of(&browser, "probe", Some("probe-view"));
 
@@ -195,12 +195,12 @@ fn the_rollouts_labels_are_legible_at_fourteen_tokens() {
     type_text(&browser, &browser.by_test_id("prompt-input"), FOURTEEN_TOKENS);
     wait_until_shown(&browser, FOURTEEN_TOKENS);
     let report = shared_model("smollm2-135m").run_text(FOURTEEN_TOKENS, Mask::Causal, None).unwrap();
-    assert_eq!(report.tokens.len(), 14);
+    assert_eq!(report.tokens().len(), 14);
     let labels = browser.wait_for("the rollout of the new text", Duration::from_secs(60), || {
         let labels = labels(&browser, "[data-testid=rollout-view] .rollout-token");
         (labels.len() == 14).then_some(labels)
     });
-    let expected: Vec<String> = report.tokens.iter().map(|t| token_label(&t.text)).collect();
+    let expected: Vec<String> = report.tokens().iter().map(|t| token_label(&t.text)).collect();
     assert_eq!(labels.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), expected);
     // Side by side, a quarter of the 12-pixel font between words, as a space would be.
     assert_apart("rollout", &labels, 3.0);
@@ -221,7 +221,7 @@ fn the_mask_comparisons_maps_have_their_tokens_on_both_axes() {
     for text in [OPENING_TEXT, "The quick brown fox jumps over the lazy dog while the cat sat on the mat and the bird sang in the tall green tree near the river"] {
         type_text(&browser, &browser.by_test_id("prompt-input"), text);
         let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
-        let n = report.tokens.len();
+        let n = report.tokens().len();
         // The text's own maps under both masks (not those of a text typed on the way).
         wait_until_shown(&browser, text);
         let view = browser.by_test_id("compare-view");
@@ -245,7 +245,7 @@ fn the_mask_comparisons_maps_have_their_tokens_on_both_axes() {
                 assert_apart(&format!("{map} {axis}"), &labels, 2.0);
                 for (index, (text, [l, t, r, b])) in indices.as_array().unwrap().iter().zip(&labels) {
                     let i = index.as_u64().unwrap() as usize;
-                    assert_eq!(text, &token_label(&report.tokens[i].text), "{map} {axis} label {i}");
+                    assert_eq!(text, &token_label(&report.tokens()[i].text), "{map} {axis} label {i}");
                     // Beside its own row (left of the map) or under its own column.
                     let (centre, start, before) = if rows {
                         ((t + b) / 2.0, canvas[1] + i as f64 * cell, *r <= canvas[0] + 0.5)

@@ -95,7 +95,7 @@ fn hovering_a_cell_shows_query_key_and_weight() {
     let (x, y) = (110.0 + (k as f64 + 0.5) * cell, 10.0 + (q as f64 + 0.5) * cell);
     browser.hover(&canvas, (x * ratio) as i64, (y * ratio) as i64);
     let tooltip = browser.by_test_id("heatmap-tooltip");
-    let expected = format!("mat → cat: {:.4}", native.attention.weight(0, 0, q, k));
+    let expected = format!("mat → cat: {:.4}", native.attention().weight(0, 0, q, k));
     assert_eq!(browser.text(&tooltip), expected);
     keep_screenshot(&browser, "smollm2-hover");
 }

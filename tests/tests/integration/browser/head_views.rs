@@ -23,7 +23,7 @@ fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
     let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
     let (side, pixels) = canvas_pixels(&browser, &css);
     assert_eq!(side, 6);
-    assert_pixels("thumb 12/4", &pixels, native.attention.head(layer, head).iter().map(|&w| viridis(w)));
+    assert_pixels("thumb 12/4", &pixels, native.attention().head(layer, head).iter().map(|&w| viridis(w)));
 
     // A click selects the head everywhere: the pickers, the heatmap, the outline.
     let thumb = browser.find_all("[data-testid=head-thumb][data-layer='4'][data-head='5']").remove(0);
@@ -94,10 +94,10 @@ fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
             .collect()
     };
     let all = lines(&browser);
-    let visible = (0..6).flat_map(|q| (0..6).map(move |k| (q, k))).filter(|&(q, k)| native.attention.weight(2, 1, q, k) >= 0.005).count();
+    let visible = (0..6).flat_map(|q| (0..6).map(move |k| (q, k))).filter(|&(q, k)| native.attention().weight(2, 1, q, k) >= 0.005).count();
     assert_eq!(all.len(), visible, "a line for every visible weight");
     for (q, k, opacity) in &all {
-        assert!((opacity - native.attention.weight(2, 1, *q, *k)).abs() < 1e-3, "line ({q}, {k})");
+        assert!((opacity - native.attention().weight(2, 1, *q, *k)).abs() < 1e-3, "line ({q}, {k})");
     }
     // Hover the query "mat": only its lines stay.
     let mat = browser.find_all("[data-testid=lines-view] text.query-token[data-index='5']").remove(0);
@@ -144,7 +144,7 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
             let ok = last.len() == 6
                 && last.iter().enumerate().all(|(k, r)| {
                     close(r[0], expected.dot[k]) && close(r[1], expected.scaled[k]) && close(r[2], expected.weights[k])
-                        && close(r[3], native.attention.weight(4, 3, query, k))
+                        && close(r[3], native.attention().weight(4, 3, query, k))
                 });
             ok.then_some(())
         });
@@ -176,13 +176,13 @@ fn the_colour_scale_can_be_chosen() {
     let native = opening_report();
     choose(&browser, "colour-scale", "greys");
     // Every cell of layer 0, head 0, read at its centre: white for 0, black for 1.
-    let n = native.tokens.len();
+    let n = native.tokens().len();
     let grey = |w: f32| ((1.0 - w) * 255.0).round() as i64;
     let colours = browser.wait_for("the grey map", Duration::from_secs(10), || {
         let colours = heatmap_cell_colours(&browser, n);
         colours.iter().all(|[r, g, b]| r == g && g == b).then_some(colours)
     });
-    assert_pixels("grey cells", &colours, native.attention.head(0, 0).iter().map(|&w| [grey(w); 3]));
+    assert_pixels("grey cells", &colours, native.attention().head(0, 0).iter().map(|&w| [grey(w); 3]));
 }
 
 #[test]
@@ -252,7 +252,7 @@ fn rollout_shows_how_much_of_each_token_reaches_the_chosen_one() {
         if let Some(i) = pin {
             browser.click(&browser.find_all(&format!("[data-testid=token][data-index='{i}']")).remove(0));
         }
-        let expected = rollout_row(&report.attention, query);
+        let expected = rollout_row(&report.attention(), query);
         let (shown_query, values) = browser.wait_for("the rollout", Duration::from_secs(10), || {
             let (q, v) = read(&browser);
             (q == query as u64).then_some((q, v))
@@ -278,12 +278,12 @@ fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
     let options = engine::RunOptions { value_norms: true, max_tokens: Some(PAGE_MAX_TOKENS), ..Default::default() };
     let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
     let norms = native.value_norms.as_ref().unwrap();
-    let n = native.tokens.len();
+    let n = native.tokens().len();
     // The head where weighting by value norms takes most from the first token (a sink):
     // the last query's attention share on key 0 minus its value-weighted share.
     let sink_drop = |layer: usize, head: usize| {
-        let shares = row_shares(&value_weighted(&native.attention, norms, layer, head), n);
-        native.attention.weight(layer, head, n - 1, 0) - shares[(n - 1) * n]
+        let shares = row_shares(&value_weighted(&native.attention(), norms, layer, head), n);
+        native.attention().weight(layer, head, n - 1, 0) - shares[(n - 1) * n]
     };
     let (layer, head) = (0..30).flat_map(|l| (0..9).map(move |h| (l, h))).max_by(|a, b| sink_drop(a.0, a.1).total_cmp(&sink_drop(b.0, b.1))).unwrap();
     assert!(sink_drop(layer, head) > 0.3, "L{layer}H{head}: a sink that the norms discount");
@@ -291,7 +291,7 @@ fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
     choose(&browser, "head-select", &head.to_string());
     choose(&browser, "weighting-select", "norms");
 
-    let expected = value_weighted(&native.attention, norms, layer, head);
+    let expected = value_weighted(&native.attention(), norms, layer, head);
     let top = expected.iter().copied().fold(0.0, f32::max);
     let heatmap = browser.by_test_id("heatmap");
     let shown_top: f32 = browser.wait_for("the value-weighted map", Duration::from_secs(30), || {

@@ -117,7 +117,7 @@ pub fn paste(browser: &Browser, input: &Element, text: &str) {
 /// within 1e-3 (the page recomputes as it is typed, so the check polls).
 pub fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, mask: Mask, layer: usize, head: usize) {
     let native = shared_model(model).run_text(text, mask, Some(PAGE_MAX_TOKENS)).unwrap();
-    let n = native.tokens.len();
+    let n = native.tokens().len();
     let mut last_mismatch = String::new();
     browser.wait_for_or(Duration::from_secs(60), || {
         let rows = table_numbers(browser);
@@ -127,7 +127,7 @@ pub fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, m
         }
         for (q, row) in rows.iter().enumerate() {
             for (k, &weight) in row.iter().enumerate() {
-                let expected = native.attention.weight(layer, head, q, k);
+                let expected = native.attention().weight(layer, head, q, k);
                 if (weight - expected).abs() > 1e-3 {
                     last_mismatch = format!("cell ({q}, {k}) shows {weight}, the engine says {expected}");
                     return None;
