@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod arch;
 pub mod attention;
 pub mod error;
+pub mod export;
 pub mod load;
 pub mod prefix;
 pub mod report;

@@ -47,6 +47,14 @@ impl Translator {
         Ok(Self { name: name.to_string(), network, shortlist, tokenizer })
     }
 
+    /// Whether a folder holds a translation model (a Marian `model*.bin`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn is_translator_dir(dir: &std::path::Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("model") && n.ends_with(".bin")))
+        })
+    }
+
     /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
     /// `lex.*.s2t.bin` and `tokenizer.json`.
     #[cfg(not(target_arch = "wasm32"))]

@@ -82,6 +82,56 @@ fn run_adds_value_norms_when_asked() {
 }
 
 #[test]
+fn a_translator_runs_from_the_command_line_with_both_sites_and_its_translation() {
+    let text = "The cat sat on the mat.";
+    let report = report_of(&attnscope(&["run", "--model", "en-pt", "--text", text]));
+    let native = engine::translator::Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap().translate(text, engine::DEFAULT_MAX_TOKENS, true).unwrap();
+    assert_eq!(report, native);
+    // The package's own translation (tests/fixtures/marian/translations.json).
+    assert_eq!(report.translation.as_ref().unwrap().text, "O gato sentou-se no tapete.");
+    let names: Vec<(&str, &str, &str)> = report.sites.iter().map(|s| (s.name.as_str(), s.queries.as_str(), s.keys.as_str())).collect();
+    assert_eq!(names, [("encoder", "source", "source"), ("cross", "target", "source")]);
+
+    // BertViz's names, the same numbers.
+    let output = attnscope(&["run", "--model", "en-pt", "--format", "hf", "--text", text]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let hf: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut keys: Vec<&str> = hf.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["cross_attentions", "decoder_tokens", "encoder_attentions", "encoder_tokens"]);
+    let texts = |name: &str| -> Vec<String> { report.sequence(name).unwrap().tokens.iter().map(|t| t.text.clone()).collect() };
+    assert_eq!(hf["encoder_tokens"], serde_json::json!(texts("source")));
+    assert_eq!(hf["decoder_tokens"], serde_json::json!(texts("target")));
+    let cross: engine::AttentionMaps = serde_json::from_value(hf["cross_attentions"].clone()).unwrap();
+    assert_eq!(&cross, &report.site("cross").unwrap().maps);
+    let encoder: engine::AttentionMaps = serde_json::from_value(hf["encoder_attentions"].clone()).unwrap();
+    assert_eq!(&encoder, &report.site("encoder").unwrap().maps);
+
+    // Without the shortlist, as the reference has it for a sentence the shortlist changes.
+    let changed = report_of(&attnscope(&["run", "--model", "en-pt", "--no-shortlist", "--text", "WARNING: DO NOT OPEN THIS DOOR."]));
+    let shortlisted = report_of(&attnscope(&["run", "--model", "en-pt", "--text", "WARNING: DO NOT OPEN THIS DOOR."]));
+    assert_ne!(changed.translation, shortlisted.translation);
+    assert_input_error(&["run", "--model", "en-pt", "--ids", "1,2"], "a translator takes --text");
+    assert_input_error(&["run", "--model", "en-pt", "--mask", "causal", "--text", "a"], "its own masks");
+    assert_input_error(&["scores", "--model", "en-pt", "--text", "a"], "is a translator");
+}
+
+#[test]
+fn the_hf_format_of_a_one_sequence_model_is_tokens_and_attentions() {
+    let text = "The cat sat";
+    let output = attnscope(&["run", "--model", "all-minilm-l6-v2", "--format", "hf", "--text", text]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let hf: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let native = shared_model("all-minilm-l6-v2").run_text(text, Mask::None, None).unwrap();
+    assert_eq!(hf.as_object().unwrap().len(), 2);
+    let tokens: Vec<&str> = native.tokens().iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(hf["tokens"], serde_json::json!(tokens));
+    let attentions: engine::AttentionMaps = serde_json::from_value(hf["attentions"].clone()).unwrap();
+    assert_eq!(&attentions, native.attention());
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--format", "png", "--text", "a"], "unknown format `png`");
+}
+
+#[test]
 fn long_text_is_cut_with_a_note() {
     let text = "word ".repeat(100);
     let output = attnscope(&["run", "--model", "all-minilm-l6-v2", "--max-tokens", "10", "--text", &text]);

@@ -1,7 +1,8 @@
 //! attnscope on the command line: run a text through a real model and print
 //! every head's attention as the report's JSON, or every head's scores.
 //!
-//!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--value-norms] [--out FILE]
+//!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--value-norms]
+//!                   [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
@@ -11,21 +12,26 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use engine::{EngineError, Mask, Model, RunOptions};
+use engine::translator::Translator;
+use engine::{AttentionReport, EngineError, Mask, Model, RunOptions};
 
 mod scores;
 
 const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--max-tokens N]
-                     [--value-norms] [--out FILE]
-  NAME_OR_PATH  smollm2-135m or all-minilm-l6-v2 (from assets/models), a .gguf file,
-                or a folder with config.json + model.safetensors (+ tokenizer.json)
+                     [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
+  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, en-pt or pt-en (from assets/models), a .gguf file,
+                a folder with config.json + model.safetensors (+ tokenizer.json), or a Marian
+                translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json)
   --mask        causal or none; default: the model's own (causal for decoders, none for BERT)
   --text        the text to tokenize and run
   --ids         comma-separated token ids, run as they are
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
   --value-norms add value_norms to the report: every head's ‖f(x_j)‖ = ‖(x_j W_V + b_V) W_O‖ per
                 token (Kobayashi et al. 2020); α_ij · ‖f(x_j)‖ is the value-weighted map
-  --out         write the JSON report to FILE instead of stdout
+  --format      json (the report, default) or hf (BertViz's names: tokens + attentions, or
+                encoder_tokens, decoder_tokens, encoder_attentions, cross_attentions)
+  --no-shortlist  a translator chooses among its whole vocabulary, not its lexical shortlist
+  --out         write the JSON to FILE instead of stdout
 
 usage: attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
                         [--mask causal|none] [--seeds N] [--length N]
@@ -60,7 +66,18 @@ struct RunArgs {
     input: Input,
     max_tokens: Option<usize>,
     value_norms: bool,
+    format: Format,
+    shortlist: bool,
     out: Option<PathBuf>,
+}
+
+/// What `run` writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// The report.
+    Json,
+    /// BertViz's names (see engine::export::Hf).
+    Hf,
 }
 
 enum Input {
@@ -75,7 +92,7 @@ pub(crate) fn usage(message: String) -> Failure {
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
-    let mut value_norms = false;
+    let (mut value_norms, mut format, mut shortlist) = (false, Format::Json, true);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
@@ -91,6 +108,14 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
                 })?)
             }
             "--value-norms" => value_norms = true,
+            "--no-shortlist" => shortlist = false,
+            "--format" => {
+                format = match value()?.as_str() {
+                    "json" => Format::Json,
+                    "hf" => Format::Hf,
+                    other => return Err(usage(format!("unknown format `{other}`: use json or hf"))),
+                }
+            }
             "--out" => out = Some(PathBuf::from(value()?)),
             other => return Err(usage(format!("unknown argument `{other}`"))),
         }
@@ -102,7 +127,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
         (None, None) => return Err(usage("give --text TEXT or --ids 1,2,3".into())),
     };
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
-    Ok(RunArgs { model, mask, input, max_tokens, value_norms, out })
+    Ok(RunArgs { model, mask, input, max_tokens, value_norms, format, shortlist, out })
 }
 
 fn parse_ids(list: &str) -> Result<Vec<u32>, String> {
@@ -124,34 +149,80 @@ fn model_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// A path that exists is loaded as it is; otherwise the name is looked up in the model folders.
-pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
+/// A loaded model: one sequence (a decoder or an encoder) or a translator.
+pub(crate) enum Loaded {
+    OneSequence(Model),
+    Translator(Translator),
+}
+
+/// The folder or file behind a name: a path that exists, else a fetched model's folder.
+fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
     let path = Path::new(name_or_path);
     if path.exists() {
         let name = path.file_stem().map_or(name_or_path.into(), |s| s.to_string_lossy().into_owned());
-        return Ok(Model::from_path(&name, path)?);
+        return Ok((name, path.to_path_buf()));
     }
     match model_dirs().into_iter().map(|d| d.join(name_or_path)).find(|p| p.is_dir()) {
-        Some(dir) => Ok(Model::from_path(name_or_path, &dir)?),
+        Some(dir) => Ok((name_or_path.to_string(), dir)),
         None => Err(Failure::Input(format!(
             "no model `{name_or_path}`: not a file or folder, and not a fetched model name \
-             (smollm2-135m, all-minilm-l6-v2; `make models` fetches them)"
+             (smollm2-135m, all-minilm-l6-v2, en-pt, pt-en; `make models` fetches them)"
         ))),
     }
 }
 
+/// Loads a model of any kind.
+pub(crate) fn load_any(name_or_path: &str) -> Result<Loaded, Failure> {
+    let (name, path) = locate(name_or_path)?;
+    if path.is_dir() && Translator::is_translator_dir(&path) {
+        return Ok(Loaded::Translator(Translator::from_dir(&name, &path)?));
+    }
+    Ok(Loaded::OneSequence(Model::from_path(&name, &path)?))
+}
+
+/// Loads a one-sequence model (what `scores` reads).
+pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
+    match load_any(name_or_path)? {
+        Loaded::OneSequence(model) => Ok(model),
+        Loaded::Translator(_) => Err(Failure::Input(format!(
+            "`{name_or_path}` is a translator: head scores are for one-sequence models (`run` shows a translator's attention)"
+        ))),
+    }
+}
+
+fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
+    match load_any(&args.model)? {
+        Loaded::OneSequence(model) => {
+            let mask = args.mask.unwrap_or_else(|| model.native_mask());
+            let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
+            Ok(match &args.input {
+                Input::Text(text) => model.run_text_with(text, mask, options)?,
+                Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
+            })
+        }
+        Loaded::Translator(translator) => {
+            let Input::Text(text) = &args.input else {
+                return Err(usage("a translator takes --text, not --ids".into()));
+            };
+            if args.mask.is_some() || args.value_norms {
+                return Err(usage("a translator runs with its own masks and has no --value-norms".into()));
+            }
+            let limit = args.max_tokens.unwrap_or(engine::DEFAULT_MAX_TOKENS);
+            Ok(translator.translate(text, limit, args.shortlist)?)
+        }
+    }
+}
+
 fn run(args: RunArgs) -> Result<(), Failure> {
-    let model = load_model(&args.model)?;
-    let mask = args.mask.unwrap_or_else(|| model.native_mask());
-    let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
-    let report = match &args.input {
-        Input::Text(text) => model.run_text_with(text, mask, options)?,
-        Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
-    };
+    let report = report_of(&args)?;
     if let Some(cut) = &report.truncated {
         eprintln!("note: the text gives {} tokens; only the first {} were run", cut.total_tokens, cut.limit);
     }
-    let json = serde_json::to_string(&report).map_err(|e| Failure::Internal(e.to_string()))?;
+    let json = match args.format {
+        Format::Json => serde_json::to_string(&report),
+        Format::Hf => serde_json::to_string(&engine::export::Hf::of(&report)),
+    };
+    let json = json.map_err(|e| Failure::Internal(e.to_string()))?;
     let written = match &args.out {
         Some(path) => std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display())),
         None => writeln!(std::io::stdout().lock(), "{json}").map_err(|e| format!("cannot write the report: {e}")),

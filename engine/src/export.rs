@@ -1,0 +1,53 @@
+//! The report in other tools' formats. [`Hf`] is what BertViz's `model_view` and
+//! `head_view` take (and Hugging Face's `output_attentions` names), without the batch
+//! dimension: `tokens` + `attentions` for a one-sequence model; `encoder_tokens`,
+//! `decoder_tokens`, `encoder_attentions`, `cross_attentions` (and
+//! `decoder_attentions` where the model has decoder self-attention) for an
+//! encoder–decoder. Every attention is [layer][head][query][key].
+
+use serde::Serialize;
+
+use crate::report::{AttentionMaps, AttentionReport};
+
+/// A report under BertViz's names; it borrows the report's maps.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Hf<'a> {
+    OneSequence {
+        tokens: Vec<&'a str>,
+        attentions: &'a AttentionMaps,
+    },
+    EncoderDecoder {
+        encoder_tokens: Vec<&'a str>,
+        decoder_tokens: Vec<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        encoder_attentions: Option<&'a AttentionMaps>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        decoder_attentions: Option<&'a AttentionMaps>,
+        cross_attentions: &'a AttentionMaps,
+    },
+}
+
+/// The token texts of a sequence (none when the report has no such sequence).
+fn texts<'a>(report: &'a AttentionReport, sequence: &str) -> Vec<&'a str> {
+    report.sequence(sequence).map(|s| s.tokens.iter().map(|t| t.text.as_str()).collect()).unwrap_or_default()
+}
+
+impl<'a> Hf<'a> {
+    /// The report's sites under BertViz's names: a `cross` site makes it an encoder–decoder.
+    pub fn of(report: &'a AttentionReport) -> Self {
+        match report.site("cross") {
+            Some(cross) => Hf::EncoderDecoder {
+                encoder_tokens: texts(report, &cross.keys),
+                decoder_tokens: texts(report, &cross.queries),
+                encoder_attentions: report.site("encoder").map(|s| &s.maps),
+                decoder_attentions: report.site("decoder").map(|s| &s.maps),
+                cross_attentions: &cross.maps,
+            },
+            None => Hf::OneSequence {
+                tokens: report.sites.first().map_or_else(|| texts(report, "tokens"), |s| texts(report, &s.queries)),
+                attentions: report.attention(),
+            },
+        }
+    }
+}
