@@ -100,7 +100,13 @@ impl Translator {
 
     /// Translates source ids (ending with `</s>`) as they are.
     pub fn translate_ids(&self, source: &[u32], use_shortlist: bool) -> Result<Translated> {
-        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist))
+        self.translate_ids_with(source, use_shortlist, |_, _, _| {})
+    }
+
+    /// [`Translator::translate_ids`], telling `on_token(step, id, limit)` each target
+    /// token as it is chosen.
+    pub fn translate_ids_with(&self, source: &[u32], use_shortlist: bool, on_token: impl FnMut(usize, u32, usize)) -> Result<Translated> {
+        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist), on_token)
     }
 
     /// The facts a report gives about the model: the encoder's layers and heads (the
@@ -124,9 +130,16 @@ impl Translator {
     /// sequences, the `encoder` site (source over source) and the `cross` site (target
     /// over source), and the translation.
     pub fn translate(&self, text: &str, limit: usize, use_shortlist: bool) -> Result<AttentionReport> {
+        self.translate_with(text, limit, use_shortlist, |_, _, _| {})
+    }
+
+    /// [`Translator::translate`], telling `on_token(step, token, limit)` each target token
+    /// as it is chosen (with its text), so a page can show the translation growing.
+    pub fn translate_with(&self, text: &str, limit: usize, use_shortlist: bool, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
         let (source, truncated) = self.source_tokens(text, limit)?;
         let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-        let Translated { target, encoder, cross, cut_by_limit, .. } = self.translate_ids(&ids, use_shortlist)?;
+        let heard = |step, id, limit| on_token(step, &self.token(id), limit);
+        let Translated { target, encoder, cross, cut_by_limit, .. } = self.translate_ids_with(&ids, use_shortlist, heard)?;
         let words: Vec<u32> = target.iter().copied().filter(|&id| id != EOS).collect();
         let text = self.tokenizer.decode(&words)?;
         let target = target.iter().map(|&id| self.token(id)).collect();

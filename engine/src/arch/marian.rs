@@ -269,8 +269,10 @@ impl MarianNetwork {
     }
 
     /// Translates `source` (ids ending with `</s>`) greedily; with a shortlist, the
-    /// output chooses among its candidates only.
-    pub fn translate(&self, source: &[u32], shortlist: Option<&Shortlist>) -> Result<Translated> {
+    /// output chooses among its candidates only. `on_token(step, id, limit)` hears each
+    /// target token as it is chosen (a page shows the translation growing), `limit`
+    /// being the most steps the translation may take.
+    pub fn translate(&self, source: &[u32], shortlist: Option<&Shortlist>, mut on_token: impl FnMut(usize, u32, usize)) -> Result<Translated> {
         let MarianSizes { vocab, width, heads, .. } = self.sizes;
         if let Some(&id) = source.iter().find(|&&id| id as usize >= vocab) {
             return Err(EngineError::TokenOutOfRange { id, vocab });
@@ -322,6 +324,7 @@ impl MarianNetwork {
                 .ok_or_else(|| EngineError::BadModelFile("the shortlist leaves no token to choose".into()))?;
             target.push(best);
             steps.push(step);
+            on_token(t, best, limit);
             if best == EOS {
                 break;
             }

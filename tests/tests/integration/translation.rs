@@ -80,6 +80,18 @@ fn translations_equal_the_packages_own_engine_byte_for_byte() {
 }
 
 #[test]
+fn each_target_token_is_heard_as_it_is_chosen() {
+    let model = translator("pt-en");
+    let mut heard = Vec::new();
+    let report = model.translate_with("O gato sentou-se no tapete.", NO_LIMIT, true, |step, token, limit| heard.push((step, token.clone(), limit))).unwrap();
+    let target = &report.sequence("target").unwrap().tokens;
+    assert_eq!(heard.iter().map(|(_, t, _)| t.clone()).collect::<Vec<_>>(), *target, "every token, in order, as the report has them");
+    assert!(heard.iter().enumerate().all(|(i, (step, _, _))| *step == i));
+    let source = report.sequence("source").unwrap().tokens.len();
+    assert!(heard.iter().all(|(_, _, limit)| *limit == (2.5 * source as f64).ceil() as usize), "the limit is the source's length × 2.5");
+}
+
+#[test]
 fn without_the_shortlist_the_translations_equal_the_references() {
     let fixture = fixture();
     let mut changed = 0;
