@@ -8,6 +8,7 @@ use attnscope_tests::serve::{Gate, Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
 use attnscope_tests::{root, shared_model};
 use engine::analysis::probe::{induction_cells, ProbeScores, ProbeSpec};
+use app::components::token_label;
 use serde_json::Value;
 
 use super::*;
@@ -176,14 +177,6 @@ fn assert_apart(what: &str, labels: &[(String, [f64; 4])], gap: f64) {
             assert!(apart >= gap - 0.01, "{what}: “{text}” and “{other}” are {apart:.1} px apart, less than {gap}");
         }
     }
-}
-
-/// The label the page gives a token (app's token_label): white space shown, long ones cut.
-fn token_label(text: &str) -> String {
-    let shown = text.replace('\n', "↵").replace('\t', "⇥");
-    let shown = shown.trim();
-    let shown = if shown.is_empty() { "␣" } else { shown };
-    if shown.chars().count() > 14 { format!("{}…", shown.chars().take(13).collect::<String>()) } else { shown.to_string() }
 }
 
 const FOURTEEN_TOKENS: &str = "When Mary and John went to the store, John gave a drink to";

@@ -18,8 +18,8 @@ use attnscope_tests::webdriver::{Browser, Element};
 use attnscope_tests::{root, shared_model};
 use engine::Mask;
 
-/// The text the page opens with (app's DEFAULT_TEXT).
-pub const OPENING_TEXT: &str = "The cat sat on the mat";
+/// The text the page opens with.
+pub const OPENING_TEXT: &str = app::DEFAULT_TEXT;
 
 /// The engine's own report of the page's opening text on its default model and mask:
 /// what the page must show before anything is touched.
@@ -27,8 +27,8 @@ pub fn opening_report() -> engine::AttentionReport {
     shared_model("smollm2-135m").run_text(OPENING_TEXT, Mask::Causal, None).unwrap()
 }
 
-/// The page's own limit on tokens (app's PAGE_MAX_TOKENS).
-pub const PAGE_MAX_TOKENS: usize = 128;
+/// The page's own limit on tokens.
+pub const PAGE_MAX_TOKENS: usize = app::PAGE_MAX_TOKENS;
 /// Loading SmolLM2 in wasm takes seconds; a slow machine gets room.
 pub const LOAD: Duration = Duration::from_secs(180);
 
@@ -165,23 +165,16 @@ pub fn heatmap_attributes(browser: &Browser) -> (String, String, String) {
     (attribute("data-layer"), attribute("data-head"), attribute("data-mask"))
 }
 
-/// The colour a weight is painted with (the app's viridis, nine points, linear between).
+/// The colour the page paints a weight with (its viridis).
 pub fn viridis(weight: f32) -> [i64; 3] {
-    const POINTS: [[f32; 3]; 9] = [
-        [68., 1., 84.], [71., 44., 122.], [59., 81., 139.], [44., 113., 142.], [33., 144., 141.],
-        [39., 173., 129.], [92., 200., 99.], [170., 220., 50.], [253., 231., 37.],
-    ];
-    let x = weight.clamp(0.0, 1.0) * 8.0;
-    let i = (x.floor() as usize).min(7);
-    let t = x - i as f32;
-    [0, 1, 2].map(|c| (POINTS[i][c] + (POINTS[i + 1][c] - POINTS[i][c]) * t).round() as i64)
+    let (r, g, b) = app::colormap::viridis(weight);
+    [r, g, b].map(i64::from)
 }
 
-/// The app's diverging scale: blue below 0, white at 0, red above.
+/// The page's diverging scale: blue below 0, white at 0, red above.
 pub fn diverging(d: f32) -> [i64; 3] {
-    let d = d.clamp(-1.0, 1.0);
-    let fade = |full: f32| (255.0 - (255.0 - full) * d.abs()).round() as i64;
-    if d >= 0.0 { [fade(178.0), fade(24.0), fade(43.0)] } else { [fade(33.0), fade(102.0), fade(172.0)] }
+    let (r, g, b) = app::colormap::diverging(d);
+    [r, g, b].map(i64::from)
 }
 
 /// A canvas's pixels as [r, g, b] rows: (side, pixels).
