@@ -50,8 +50,5 @@ pub async fn fetch_catalog() -> Result<Vec<CatalogModel>, String> {
         .map_err(|_| "cannot read models.json".to_string())?
         .as_string()
         .unwrap_or_default();
-    let catalog = serde_json::from_str::<Catalog>(&text).map_err(|e| format!("models.json: {e}"))?;
-    // The page's views draw one-sequence models; the translators (encoder–decoder) are
-    // the engine's and the command line's until the page can draw two sequences.
-    Ok(catalog.models.into_iter().filter(|m| m.kind.is_none()).collect())
+    serde_json::from_str::<Catalog>(&text).map(|c| c.models).map_err(|e| format!("models.json: {e}"))
 }

@@ -22,7 +22,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip};
+use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 use runs::{RunPlan, Scheduler};
@@ -110,7 +110,8 @@ pub fn App() -> impl IntoView {
             state.status.set(Status::EmptyText);
             return;
         }
-        let compare = state.compare.get();
+        // A translator has one way to run: nothing to compare.
+        let compare = state.compare.get() && !state.is_translator();
         if !compare {
             state.compare_report.set(None);
         }
@@ -158,6 +159,7 @@ pub fn App() -> impl IntoView {
             <PromptInput />
             <Controls />
             <StatusLine />
+            <TranslationPanel />
             <TokenStrip />
             // While the text in the box computes, the maps of the text before stay, dimmed
             // and marked, so none is taken for the box's.
@@ -193,7 +195,10 @@ fn on_answer(
     send: impl Fn(ToWorker) -> Option<()>,
 ) {
     let run = match &answer {
-        FromWorker::Report { run, .. } | FromWorker::ProbeProgress { run, .. } | FromWorker::ProbeResult { run, .. } => Some(*run),
+        FromWorker::Report { run, .. }
+        | FromWorker::Translating { run, .. }
+        | FromWorker::ProbeProgress { run, .. }
+        | FromWorker::ProbeResult { run, .. } => Some(*run),
         FromWorker::Failed { run, .. } => *run,
         _ => None,
     };
@@ -235,6 +240,16 @@ fn on_answer(
                 state.status.set(Status::Done { millis });
             } else if is_compare {
                 state.compare_report.set(Some(Arc::new(report)));
+            }
+        }
+        FromWorker::Translating { step, limit, token, .. } => {
+            if is_main {
+                let mut tokens = match state.status.get_untracked() {
+                    Status::Translating { tokens, .. } if step > 0 => tokens,
+                    _ => Vec::new(),
+                };
+                tokens.push(token);
+                state.status.set(Status::Translating { tokens, limit });
             }
         }
         FromWorker::ProbeProgress { done, total, .. } => {

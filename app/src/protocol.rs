@@ -48,6 +48,8 @@ pub enum FromWorker {
     /// A run's report. Its sites' maps arrive empty here and are filled in from the array
     /// beside (every site's data one after another; `shapes` says where each ends).
     Report { run: u64, report: AttentionReport, shapes: Vec<[usize; 4]>, millis: f64, memory_bytes: u64 },
+    /// A translation goes on: target token `step` (from 0) is `token`, of at most `limit`.
+    Translating { run: u64, step: usize, limit: usize, token: String },
     /// The probe goes on: `done` of `total` runs.
     ProbeProgress { run: u64, done: usize, total: usize },
     /// The probe's scores, and its first run's report (attention beside, as for a run).

@@ -51,6 +51,8 @@ pub enum Status {
     Starting,
     Loading { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
     Computing,
+    /// A translation grows: the target tokens so far, of at most `limit`.
+    Translating { tokens: Vec<String>, limit: usize },
     /// The report in view came back after `millis`.
     Done { millis: f64 },
     EmptyText,
@@ -156,6 +158,13 @@ pub enum GridColour {
 
 
 impl AppState {
+    /// Whether the chosen model is a translator (an encoder–decoder): the views that
+    /// need one sequence or a causal language model say so instead of running.
+    pub fn is_translator(&self) -> bool {
+        let model = self.model.get();
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("translation")))
+    }
+
     /// The causal and the unmasked report of the same tokens, while comparing.
     pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
         let (main, other) = (self.report.get()?, self.compare_report.get()?);

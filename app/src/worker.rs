@@ -9,7 +9,8 @@ use std::io::BufReader;
 use std::rc::Rc;
 
 use engine::analysis::probe::ProbeSpec;
-use engine::{Model, RunOptions};
+use engine::translator::{Translator, TranslatorFiles};
+use engine::{AnyModel, Model, RunOptions};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -22,7 +23,7 @@ use crate::protocol::{decode, encode, FromWorker, LoadStage, ToWorker};
 /// The worker's one piece of state: the loaded model, and which model the page wants.
 #[derive(Default)]
 struct State {
-    loaded: Option<(String, Model)>,
+    loaded: Option<(String, AnyModel)>,
     wanted: Option<String>,
 }
 
@@ -61,7 +62,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
     match request {
         ToWorker::Load { model, files } => {
             state.borrow_mut().wanted = Some(model.clone());
-            let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info().clone());
+            let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info());
             if let Some(info) = already {
                 post(&FromWorker::Loaded { model, info, millis: 0.0, memory_bytes: memory_bytes() }, None);
                 return;
@@ -76,7 +77,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                         if state.borrow().wanted.as_deref() != Some(model.as_str()) {
                             return;
                         }
-                        let info = loaded.info().clone();
+                        let info = loaded.info();
                         state.borrow_mut().loaded = Some((model.clone(), loaded));
                         post(&FromWorker::Loaded { model, info, millis: now() - started, memory_bytes: memory_bytes() }, None);
                     }
@@ -88,6 +89,10 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
+                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+            };
+            let AnyModel::OneSequence(loaded) = loaded else {
+                let message = "the induction probe is for language models, not translators".to_string();
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             };
             let started = now();
@@ -111,7 +116,11 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             };
             let started = now();
             let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms, reuse_prefix };
-            match loaded.run_text_with(&text, mask, options) {
+            // A translator tells each target token as it comes: the page shows its progress.
+            let translating = |step, token: &engine::Token, limit| {
+                post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
+            };
+            match loaded.run_text(&text, mask, options, translating) {
                 Ok(mut report) => {
                     let millis = now() - started;
                     let (shapes, data) = report.take_maps();
@@ -134,13 +143,22 @@ fn now() -> f64 {
 
 /// Fetches every file (into JavaScript's memory), then hands them to the engine's
 /// loader for their format: a GGUF is read from there a tensor at a time.
-async fn load(model: &str, files: &[String]) -> Result<Model, String> {
+async fn load(model: &str, files: &[String]) -> Result<AnyModel, String> {
     let mut contents = Vec::with_capacity(files.len());
     for url in files {
         contents.push((url.as_str(), fetch(model, url).await?));
     }
     post(&FromWorker::Progress { model: model.into(), stage: LoadStage::Parsing, loaded: 0, total: None }, None);
     let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.clone());
+    let file_name = |url: &str| url.rsplit('/').next().unwrap_or(url).to_string();
+    let find_named = |test: &dyn Fn(&str) -> bool| contents.iter().find(|(url, _)| test(&file_name(url))).map(|(_, bytes)| bytes.to_vec());
+    // A Marian translator: its model*.bin, its lexical shortlist and its tokenizer.
+    if let Some(weights) = find_named(&|n| n.starts_with("model") && n.ends_with(".bin")) {
+        let tokenizer = find("tokenizer.json").ok_or("the translator's files include no tokenizer.json")?.to_vec();
+        let shortlist = find_named(&|n| n.starts_with("lex.") && n.ends_with(".bin"));
+        let files = TranslatorFiles { model: &weights, shortlist: shortlist.as_deref(), tokenizer: &tokenizer };
+        return Translator::from_bytes(model, files).map(AnyModel::Translator).map_err(|e| e.to_string());
+    }
     let loaded = if let Some(gguf) = find(".gguf") {
         // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
         Model::from_gguf_reader(model, BufReader::with_capacity(1 << 16, JsBytes::new(gguf)))
@@ -150,7 +168,7 @@ async fn load(model: &str, files: &[String]) -> Result<Model, String> {
         let tokenizer = find("tokenizer.json").map(|t| t.to_vec());
         Model::from_safetensors(model, &config, &weights, tokenizer.as_deref())
     };
-    loaded.map_err(|e| e.to_string())
+    loaded.map(AnyModel::OneSequence).map_err(|e| e.to_string())
 }
 
 fn js_error(context: &str, value: JsValue) -> String {

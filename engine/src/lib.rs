@@ -10,6 +10,7 @@
 //! ```
 
 pub mod analysis;
+pub mod any_model;
 pub mod arch;
 pub mod attention;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod prefix;
 pub mod report;
 pub mod translator;
 
+pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms};
 

@@ -21,6 +21,17 @@ pub struct TranslatorFiles<'a> {
     pub tokenizer: &'a [u8],
 }
 
+/// How a translation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TranslateOptions {
+    /// The most source tokens, `</s>` included; a longer text is cut and the report says so.
+    pub max_tokens: usize,
+    /// Choose among the lexical shortlist's candidates (as the package does), or the whole vocabulary.
+    pub shortlist: bool,
+    /// Keep this encoder layer's raw scores q·k (for the arithmetic view).
+    pub scores_of_layer: Option<usize>,
+}
+
 /// A loaded translation model.
 pub struct Translator {
     pub name: String,
@@ -100,13 +111,19 @@ impl Translator {
 
     /// Translates source ids (ending with `</s>`) as they are.
     pub fn translate_ids(&self, source: &[u32], use_shortlist: bool) -> Result<Translated> {
-        self.translate_ids_with(source, use_shortlist, |_, _, _| {})
+        self.translate_ids_with(source, use_shortlist, None, |_, _, _| {})
     }
 
-    /// [`Translator::translate_ids`], telling `on_token(step, id, limit)` each target
-    /// token as it is chosen.
-    pub fn translate_ids_with(&self, source: &[u32], use_shortlist: bool, on_token: impl FnMut(usize, u32, usize)) -> Result<Translated> {
-        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist), on_token)
+    /// [`Translator::translate_ids`], keeping an encoder layer's raw scores when asked,
+    /// and telling `on_token(step, id, limit)` each target token as it is chosen.
+    pub fn translate_ids_with(
+        &self,
+        source: &[u32],
+        use_shortlist: bool,
+        scores_of_layer: Option<usize>,
+        on_token: impl FnMut(usize, u32, usize),
+    ) -> Result<Translated> {
+        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist), scores_of_layer, on_token)
     }
 
     /// The facts a report gives about the model: the encoder's layers and heads (the
@@ -130,16 +147,19 @@ impl Translator {
     /// sequences, the `encoder` site (source over source) and the `cross` site (target
     /// over source), and the translation.
     pub fn translate(&self, text: &str, limit: usize, use_shortlist: bool) -> Result<AttentionReport> {
-        self.translate_with(text, limit, use_shortlist, |_, _, _| {})
+        let options = TranslateOptions { max_tokens: limit, shortlist: use_shortlist, scores_of_layer: None };
+        self.translate_with(text, options, |_, _, _| {})
     }
 
-    /// [`Translator::translate`], telling `on_token(step, token, limit)` each target token
-    /// as it is chosen (with its text), so a page can show the translation growing.
-    pub fn translate_with(&self, text: &str, limit: usize, use_shortlist: bool, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
-        let (source, truncated) = self.source_tokens(text, limit)?;
+    /// [`Translator::translate`] with every option, telling `on_token(step, token, limit)`
+    /// each target token as it is chosen (with its text), so a page can show the
+    /// translation growing.
+    pub fn translate_with(&self, text: &str, options: TranslateOptions, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
+        let (source, truncated) = self.source_tokens(text, options.max_tokens)?;
         let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
         let heard = |step, id, limit| on_token(step, &self.token(id), limit);
-        let Translated { target, encoder, cross, cut_by_limit, .. } = self.translate_ids_with(&ids, use_shortlist, heard)?;
+        let computed = self.translate_ids_with(&ids, options.shortlist, options.scores_of_layer, heard)?;
+        let Translated { target, encoder, cross, encoder_scores, cut_by_limit, .. } = computed;
         let words: Vec<u32> = target.iter().copied().filter(|&id| id != EOS).collect();
         let text = self.tokenizer.decode(&words)?;
         let target = target.iter().map(|&id| self.token(id)).collect();
@@ -152,7 +172,7 @@ impl Translator {
             sites: vec![site("encoder", "source", encoder), site("cross", "target", cross)],
             next_tokens: None,
             translation: Some(TranslationOutput { text, cut_by_limit }),
-            scores: None,
+            scores: encoder_scores,
             value_norms: None,
             reused_tokens: 0,
         })

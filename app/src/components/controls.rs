@@ -20,12 +20,17 @@ fn Picker(
     selected: Signal<String>,
     /// Called with the new value.
     on_pick: impl Fn(String) + 'static,
+    /// Whether the choice is not the person's to make (and why, as a tooltip).
+    #[prop(into, optional)]
+    fixed: Signal<Option<&'static str>>,
 ) -> impl IntoView {
     view! {
         <label class="picker">
             <span class="label">{label}</span>
             <select
                 data-testid=test_id
+                disabled=move || fixed.get().is_some()
+                title=move || fixed.get()
                 on:change=move |ev| on_pick(event_target_value(&ev))
                 prop:value=move || selected.get()
             >
@@ -102,8 +107,9 @@ pub fn Controls() -> impl IntoView {
                 label="Mask"
                 test_id="mask-select"
                 options=masks
-                selected=Signal::derive(move || state.mask.get().name().to_string())
+                selected=Signal::derive(move || if state.is_translator() { "none".into() } else { state.mask.get().name().to_string() })
                 on_pick=move |v| state.mask.set(v.parse().unwrap_or(Mask::Causal))
+                fixed=Signal::derive(move || state.is_translator().then_some("A translator's encoder sees the whole source; its decoder, the tokens before"))
             />
             // A shortcut between the map and its numbers (the Table tab).
             <button

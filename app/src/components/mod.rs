@@ -16,6 +16,7 @@ mod rollout;
 mod scores;
 mod status;
 mod token_strip;
+pub mod translation;
 mod weights_table;
 
 pub use axis_labels::LabelledMap;
@@ -34,6 +35,7 @@ pub use rollout::RolloutView;
 pub use scores::ScoresPanel;
 pub use status::StatusLine;
 pub use token_strip::TokenStrip;
+pub use translation::TranslationPanel;
 pub use weights_table::WeightsTable;
 
 /// A token's text as an axis or table label: white space made visible, long ones cut.

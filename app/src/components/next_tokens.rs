@@ -11,6 +11,10 @@ pub fn NextTokens() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         let report = state.report.get()?;
+        // A translator's output is its translation, shown above.
+        if report.translation.is_some() {
+            return None;
+        }
         let Some(next) = report.next_tokens.clone() else {
             let why = if report.model.causal {
                 "Next-token guesses are shown under the causal mask."

@@ -20,6 +20,11 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
         },
         Status::Loading { model, stage: LoadStage::Parsing, .. } => format!("Loading {model}: reading the weights…"),
         Status::Computing => "Computing…".into(),
+        Status::Translating { tokens, limit } => format!(
+            "Translating: “{}” ({} of at most {limit} tokens)…",
+            crate::components::translation::joined(tokens),
+            tokens.len()
+        ),
         Status::Done { millis } => format!("Computed in {millis:.0} ms{}", report.map_or(String::new(), how_it_ran)),
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
         Status::Failed(message) => format!("Error: {message}"),
@@ -28,6 +33,9 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
 
 /// Whether the run reused the previous one's beginning: the page says which it shows.
 fn how_it_ran(report: &AttentionReport) -> String {
+    if report.translation.is_some() {
+        return " (the source through the encoder, then the translation token by token)".into();
+    }
     let tokens = report.tokens().len();
     match (report.reused_tokens, report.mask) {
         (0, Mask::Causal) => String::new(),

@@ -22,7 +22,7 @@ use candle_nn::LayerNorm;
 use crate::attention::{attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::load::marian::{MarianFile, Shortlist};
-use crate::report::AttentionMaps;
+use crate::report::{AttentionMaps, LayerScores};
 
 /// Marian's layer-norm epsilon.
 const LN_EPS: f64 = 1e-6;
@@ -102,9 +102,15 @@ impl MultiHead {
 
     /// `x` [q, d] attends to keys and values [heads, k, d / heads]: (output [q, d], probabilities [heads, q, k]).
     fn attend(&self, x: &Tensor, keys: &Tensor, values: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let (out, probs, _) = self.attend_keeping(x, keys, values, false)?;
+        Ok((out, probs))
+    }
+
+    /// [`MultiHead::attend`], keeping the raw scores q·kᵀ [heads, q, k] when asked.
+    fn attend_keeping(&self, x: &Tensor, keys: &Tensor, values: &Tensor, keep: bool) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
         let q = split_heads(&self.query.forward(x)?, self.heads)?;
-        let (out, probs, _) = attend(&q, keys, values, None, false)?;
-        Ok((self.output.forward(&merge_heads(&out)?)?, probs))
+        let (out, probs, raw) = attend(&q, keys, values, None, keep)?;
+        Ok((self.output.forward(&merge_heads(&out)?)?, probs, raw))
     }
 }
 
@@ -159,6 +165,8 @@ pub struct Translated {
     /// Each target token's cross-attention over the source, [layer][head][target][source]:
     /// row t is the step that produced target token t.
     pub cross: AttentionMaps,
+    /// One encoder layer's raw scores q·k, when asked for.
+    pub encoder_scores: Option<LayerScores>,
     /// Whether the length limit, not `</s>`, ended the translation.
     pub cut_by_limit: bool,
 }
@@ -254,30 +262,46 @@ impl MarianNetwork {
     }
 
     /// Runs the encoder over `source`: (its output [source, width], its maps flat
-    /// [layer, head, source, source]).
-    fn encode(&self, source: &[u32]) -> candle_core::Result<(Tensor, Vec<f32>)> {
+    /// [layer, head, source, source], and layer `scores_of_layer`'s raw q·k flat
+    /// [head, source, source] when asked).
+    fn encode(&self, source: &[u32], scores_of_layer: Option<usize>) -> candle_core::Result<(Tensor, Vec<f32>, Option<Vec<f32>>)> {
         let mut x = (self.embed(source)? + self.positions(0, source.len())?)?;
         let mut maps = Vec::with_capacity(self.encoder.len() * self.sizes.heads * source.len() * source.len());
-        for layer in &self.encoder {
+        let mut scores = None;
+        for (index, layer) in self.encoder.iter().enumerate() {
             let (k, v) = layer.attention.keys_values(&x)?;
-            let (a, probs) = layer.attention.attend(&x, &k, &v)?;
+            let keep = scores_of_layer == Some(index);
+            let (a, probs, raw) = layer.attention.attend_keeping(&x, &k, &v, keep)?;
+            if let Some(raw) = raw {
+                scores = Some(raw.flatten_all()?.to_vec1::<f32>()?);
+            }
             maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
             x = layer.attention_norm.forward(&(x + a)?)?;
             x = layer.feed_forward_norm.forward(&(&x + layer.feed_forward.forward(&x)?)?)?;
         }
-        Ok((x, maps))
+        Ok((x, maps, scores))
     }
 
     /// Translates `source` (ids ending with `</s>`) greedily; with a shortlist, the
     /// output chooses among its candidates only. `on_token(step, id, limit)` hears each
     /// target token as it is chosen (a page shows the translation growing), `limit`
     /// being the most steps the translation may take.
-    pub fn translate(&self, source: &[u32], shortlist: Option<&Shortlist>, mut on_token: impl FnMut(usize, u32, usize)) -> Result<Translated> {
+    /// With `scores_of_layer`, that encoder layer's raw scores are kept too.
+    pub fn translate(
+        &self,
+        source: &[u32],
+        shortlist: Option<&Shortlist>,
+        scores_of_layer: Option<usize>,
+        mut on_token: impl FnMut(usize, u32, usize),
+    ) -> Result<Translated> {
         let MarianSizes { vocab, width, heads, .. } = self.sizes;
         if let Some(&id) = source.iter().find(|&&id| id as usize >= vocab) {
             return Err(EngineError::TokenOutOfRange { id, vocab });
         }
-        let (memory, encoder) = self.encode(source)?;
+        if let Some(layer) = scores_of_layer.filter(|&l| l >= self.encoder.len()) {
+            return Err(EngineError::NoSuchLayer { layer, layers: self.encoder.len() });
+        }
+        let (memory, encoder, encoder_scores) = self.encode(source, scores_of_layer)?;
         // Every decoder layer attends to the same memory: its keys and values once.
         let memory_kv = self.decoder.iter().map(|l| l.cross.keys_values(&memory)).collect::<candle_core::Result<Vec<_>>>()?;
 
@@ -336,7 +360,8 @@ impl MarianNetwork {
         let wrong_size = || candle_core::Error::Msg("the translator kept attention of the wrong size".into());
         let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
         let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
-        Ok(Translated { source: source.to_vec(), target, encoder, cross, cut_by_limit })
+        let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, width / heads, heads, s, &flat));
+        Ok(Translated { source: source.to_vec(), target, encoder, cross, encoder_scores, cut_by_limit })
     }
 }
 

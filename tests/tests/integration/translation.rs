@@ -83,7 +83,24 @@ fn translations_equal_the_packages_own_engine_byte_for_byte() {
 fn each_target_token_is_heard_as_it_is_chosen() {
     let model = translator("pt-en");
     let mut heard = Vec::new();
-    let report = model.translate_with("O gato sentou-se no tapete.", NO_LIMIT, true, |step, token, limit| heard.push((step, token.clone(), limit))).unwrap();
+    let options = engine::translator::TranslateOptions { max_tokens: NO_LIMIT, shortlist: true, scores_of_layer: Some(5) };
+    let report = model.translate_with("O gato sentou-se no tapete.", options, |step, token, limit| heard.push((step, token.clone(), limit))).unwrap();
+    // The raw scores of the layer asked for give back that layer's maps: softmax(q·k / √32).
+    let scores = report.scores.as_ref().expect("the encoder layer's raw scores");
+    assert_eq!((scores.layer, scores.head_dim), (5, 32));
+    let encoder = &report.site("encoder").unwrap().maps;
+    let n = encoder.keys();
+    for (head, rows) in scores.dot.iter().enumerate() {
+        for (q, row) in rows.iter().enumerate() {
+            let top = row.iter().copied().fold(f32::MIN, f32::max);
+            let total: f32 = row.iter().map(|s| ((s - top) / 32f32.sqrt()).exp()).sum();
+            for (k, s) in row.iter().enumerate() {
+                let weight = ((s - top) / 32f32.sqrt()).exp() / total;
+                assert!((weight - encoder.weight(5, head, q, k)).abs() < 1e-5, "head {head} ({q}, {k})");
+            }
+        }
+        assert_eq!(rows.len(), n);
+    }
     let target = &report.sequence("target").unwrap().tokens;
     assert_eq!(heard.iter().map(|(_, t, _)| t.clone()).collect::<Vec<_>>(), *target, "every token, in order, as the report has them");
     assert!(heard.iter().enumerate().all(|(i, (step, _, _))| *step == i));

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use engine::translator::Translator;
-use engine::{AttentionReport, EngineError, Mask, Model, RunOptions};
+use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions};
 
 mod scores;
 
@@ -149,12 +149,6 @@ fn model_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// A loaded model: one sequence (a decoder or an encoder) or a translator.
-pub(crate) enum Loaded {
-    OneSequence(Model),
-    Translator(Translator),
-}
-
 /// The folder or file behind a name: a path that exists, else a fetched model's folder.
 fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
     let path = Path::new(name_or_path);
@@ -172,19 +166,19 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
 }
 
 /// Loads a model of any kind.
-pub(crate) fn load_any(name_or_path: &str) -> Result<Loaded, Failure> {
+pub(crate) fn load_any(name_or_path: &str) -> Result<AnyModel, Failure> {
     let (name, path) = locate(name_or_path)?;
     if path.is_dir() && Translator::is_translator_dir(&path) {
-        return Ok(Loaded::Translator(Translator::from_dir(&name, &path)?));
+        return Ok(AnyModel::Translator(Translator::from_dir(&name, &path)?));
     }
-    Ok(Loaded::OneSequence(Model::from_path(&name, &path)?))
+    Ok(AnyModel::OneSequence(Model::from_path(&name, &path)?))
 }
 
 /// Loads a one-sequence model (what `scores` reads).
 pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
     match load_any(name_or_path)? {
-        Loaded::OneSequence(model) => Ok(model),
-        Loaded::Translator(_) => Err(Failure::Input(format!(
+        AnyModel::OneSequence(model) => Ok(model),
+        AnyModel::Translator(_) => Err(Failure::Input(format!(
             "`{name_or_path}` is a translator: head scores are for one-sequence models (`run` shows a translator's attention)"
         ))),
     }
@@ -192,7 +186,7 @@ pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
 
 fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
     match load_any(&args.model)? {
-        Loaded::OneSequence(model) => {
+        AnyModel::OneSequence(model) => {
             let mask = args.mask.unwrap_or_else(|| model.native_mask());
             let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
             Ok(match &args.input {
@@ -200,7 +194,7 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
                 Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
             })
         }
-        Loaded::Translator(translator) => {
+        AnyModel::Translator(translator) => {
             let Input::Text(text) = &args.input else {
                 return Err(usage("a translator takes --text, not --ids".into()));
             };

@@ -111,7 +111,7 @@ fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
 }
 
 /// The math view's rows: (q·k, scaled, weight, model's weight) per key.
-fn math_rows(browser: &Browser) -> Vec<[f32; 4]> {
+pub fn math_rows(browser: &Browser) -> Vec<[f32; 4]> {
     let rows = browser.execute(
         "return [...document.querySelectorAll('[data-testid=math-view] tbody tr')].map(tr =>
             ['dot', 'scaled', 'weight', 'model'].map(c => tr.querySelector('td.' + c).textContent));",

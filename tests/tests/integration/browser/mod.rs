@@ -7,6 +7,7 @@ mod first_visit;
 mod foundation;
 mod head_views;
 mod looks;
+mod translation;
 mod typing;
 
 use std::collections::HashMap;

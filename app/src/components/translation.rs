@@ -1,0 +1,51 @@
+//! A translator's output: the translation, token by token, above the views of the
+//! encoder's self-attention over the source (the first site, which every
+//! one-sequence view shows).
+
+use leptos::prelude::*;
+
+use super::token_label;
+use crate::AppState;
+
+/// SentencePiece pieces joined into text: `▁` starts a word.
+pub fn joined(pieces: &[String]) -> String {
+    pieces.concat().replace('▁', " ").trim().to_string()
+}
+
+#[component]
+pub fn TranslationPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let report = state.report.get()?;
+        let translation = report.translation.clone()?;
+        let target = report.sequence("target")?.tokens.clone();
+        let tokens = target
+            .iter()
+            .enumerate()
+            .map(|(i, token)| view! { <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()>{token_label(&token.text)}</span> })
+            .collect_view();
+        let limit_note = translation.cut_by_limit.then(|| view! {
+            <p class="notice" data-testid="translation-cut">"The translation reached its length limit (2.5 × the source's tokens) before it ended."</p>
+        });
+        Some(view! {
+            <section class="translation" aria-label="Translation">
+                <h2>"Translation"</h2>
+                <p class="translation-text" data-testid="translation-text" lang="und">{translation.text.clone()}</p>
+                <div class="token-strip" data-testid="translation-output" aria-label="The translation's tokens">{tokens}</div>
+                {limit_note}
+                <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. The views below show the encoder's self-attention: how each source token looks at the others."</p>
+            </section>
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::joined;
+
+    #[test]
+    fn pieces_join_into_words() {
+        let pieces = ["▁O", "▁gato", "▁sent", "ou", "-", "se", "."].map(String::from);
+        assert_eq!(joined(&pieces), "O gato sentou-se.");
+    }
+}

@@ -1,0 +1,46 @@
+//! Any model the engine loads, behind one face: a one-sequence model (a decoder or an
+//! encoder, [`Model`]) or a translator ([`Translator`]). The command line and the
+//! page's worker load and run through it, so neither needs to know which it holds.
+
+use crate::error::Result;
+use crate::report::{AttentionReport, Mask, ModelInfo, Token};
+use crate::translator::{TranslateOptions, Translator};
+use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};
+
+pub enum AnyModel {
+    OneSequence(Model),
+    Translator(Translator),
+}
+
+impl AnyModel {
+    pub fn info(&self) -> ModelInfo {
+        match self {
+            AnyModel::OneSequence(model) => model.info().clone(),
+            AnyModel::Translator(translator) => translator.info(),
+        }
+    }
+
+    /// The mask a run takes by default: the model's own.
+    pub fn native_mask(&self) -> Mask {
+        match self {
+            AnyModel::OneSequence(model) => model.native_mask(),
+            AnyModel::Translator(_) => Mask::None,
+        }
+    }
+
+    /// Runs `text`. A one-sequence model runs it under `mask` with every option; a
+    /// translator translates it over its shortlist (its encoder sees the whole source
+    /// and its decoder the tokens before, whatever `mask` says; it keeps an encoder
+    /// layer's raw scores when asked, no value norms, and reuses nothing), telling
+    /// `on_token(step, token, limit)` each target token.
+    pub fn run_text(&self, text: &str, mask: Mask, options: RunOptions, on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
+        match self {
+            AnyModel::OneSequence(model) => model.run_text_with(text, mask, options),
+            AnyModel::Translator(translator) => {
+                let max_tokens = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+                let options = TranslateOptions { max_tokens, shortlist: true, scores_of_layer: options.scores_of_layer };
+                translator.translate_with(text, options, on_token)
+            }
+        }
+    }
+}
