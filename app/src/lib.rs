@@ -22,7 +22,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
+use components::{AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 use runs::{RunPlan, Scheduler};
@@ -160,6 +160,7 @@ pub fn App() -> impl IntoView {
             <Controls />
             <StatusLine />
             <TranslationPanel />
+            <AlignmentView />
             <TokenStrip />
             // While the text in the box computes, the maps of the text before stay, dimmed
             // and marked, so none is taken for the box's.

@@ -9,6 +9,7 @@ use engine::{AttentionReport, Mask, ModelInfo};
 use leptos::prelude::*;
 
 use crate::catalog::CatalogModel;
+use crate::components::alignment::Alignment;
 use crate::colormap::ColourScale;
 use crate::protocol::LoadStage;
 use crate::url_state::ViewState;
@@ -108,6 +109,10 @@ pub struct AppState {
     pub colour_scale: RwSignal<ColourScale>,
     /// What the selected head's map is weighted by.
     pub weighting: RwSignal<Weighting>,
+    /// What a translation's alignment map shows.
+    pub alignment: RwSignal<Alignment>,
+    /// The translated token under the pointer.
+    pub hovered_target: RwSignal<Option<usize>>,
     /// The worker's wasm memory in bytes, as its last answer said.
     pub wasm_memory: RwSignal<u64>,
 }
@@ -263,6 +268,8 @@ impl AppState {
             colour_scale: RwSignal::new(ColourScale::Viridis),
             weighting: RwSignal::new(initial.weighting),
             wasm_memory: RwSignal::new(0),
+            alignment: RwSignal::new(Alignment::AllHeads),
+            hovered_target: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),
         }

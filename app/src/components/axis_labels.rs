@@ -7,6 +7,7 @@
 
 use leptos::prelude::*;
 
+use super::focus_bands::{self_attention_focus, Band};
 use super::{token_label, FocusBands};
 use crate::AppState;
 
@@ -52,23 +53,31 @@ pub fn LabelledMap(
     /// The tokens of the columns, in order.
     #[prop(into)]
     keys: Signal<Vec<String>>,
-    /// The map's side in CSS pixels, as the stylesheet draws it.
+    /// The map's width in CSS pixels, as it is drawn.
     side_px: f64,
-    /// Whether the focused token's row and column are outlined over the map (for self-attention).
+    /// The map's height, when it is not square.
+    #[prop(optional)]
+    height_px: Option<f64>,
+    /// Whether focused tokens are outlined over the map and their labels lit.
     #[prop(default = true)]
     focus_bands: bool,
+    /// The focused row and column; the input's focused token for both (self-attention) when not given.
+    #[prop(optional, into)]
+    focus: Option<Signal<(Band, Band)>>,
     children: Children,
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let focus = move || focus_bands.then(|| state.focused_token()).flatten();
+    let height_px = height_px.unwrap_or(side_px);
+    let focus = focus.unwrap_or_else(|| self_attention_focus(state));
+    let lit = move |pick: fn((Band, Band)) -> Band| focus_bands.then(|| pick(focus.get()).map(|(i, _)| i)).flatten();
     view! {
-        <div class="labelled-map" style=format!("--side: {side_px}px")>
-            {move || axis(&queries.get(), side_px, "query-labels", focus())}
+        <div class="labelled-map" style=format!("--width: {side_px}px; --height: {height_px}px")>
+            {move || axis(&queries.get(), height_px, "query-labels", lit(|(row, _)| row))}
             <div class="map-frame">
                 {children()}
-                {focus_bands.then(|| view! { <FocusBands /> })}
+                {focus_bands.then(|| view! { <FocusBands focus=focus /> })}
             </div>
-            {move || axis(&keys.get(), side_px, "key-labels", focus())}
+            {move || axis(&keys.get(), side_px, "key-labels", lit(|(_, column)| column))}
         </div>
     }
 }

@@ -34,7 +34,7 @@ fn SmallMap(
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         if let (Some(canvas), Some((values, side))) = (canvas.get(), map.get()) {
-            paint_pixels(&canvas, &values, side, &colour);
+            paint_pixels(&canvas, &values, (side, side), &colour);
         }
     });
     view! {

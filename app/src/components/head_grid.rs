@@ -15,19 +15,19 @@ use crate::colormap::viridis;
 use crate::weighting::ShownMap;
 use crate::{AppState, GridColour};
 
-/// Paints a [query, key] map onto a canvas one pixel per weight; CSS scales it up.
-/// Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
-pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], tokens: usize, colour: &dyn Fn(f32) -> (u8, u8, u8)) -> Option<()> {
-    let side = tokens.max(1) as u32;
-    canvas.set_width(side);
-    canvas.set_height(side);
+/// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
+/// CSS scales it up. Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
+pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], (rows, columns): (usize, usize), colour: &dyn Fn(f32) -> (u8, u8, u8)) -> Option<()> {
+    let (height, width) = (rows.max(1) as u32, columns.max(1) as u32);
+    canvas.set_width(width);
+    canvas.set_height(height);
     let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
     let mut rgba = Vec::with_capacity(map.len() * 4);
     for &weight in map {
         let (r, g, b) = colour(weight);
         rgba.extend([r, g, b, 255]);
     }
-    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side).ok()?;
+    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width, height).ok()?;
     context.put_image_data(&image, 0.0, 0.0).ok()
 }
 
@@ -43,7 +43,7 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             if let Some(values) = state.grid_values.get() {
                 let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
                 let top = values.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
-                paint_pixels(&canvas, &[value / top], 1, &viridis);
+                paint_pixels(&canvas, &[value / top], (1, 1), &viridis);
             }
             return;
         }
@@ -52,7 +52,8 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         if layer < report.attention().layers() && head < report.attention().heads() {
             // Weighted as the heatmap is (by value norms, each on the scale of its own largest cell).
             let map = ShownMap::of(&report, layer, head, state.weighting.get());
-            paint_pixels(&canvas, &map.values, report.tokens().len(), &|w| scale.colour(map.scaled(w)));
+            let n = report.tokens().len();
+            paint_pixels(&canvas, &map.values, (n, n), &|w| scale.colour(map.scaled(w)));
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
@@ -86,7 +87,8 @@ fn LayerMean(layer: usize) -> impl IntoView {
         let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
         let scale = state.colour_scale.get();
         if layer < report.attention().layers() {
-            paint_pixels(&canvas, &layer_mean(&report.attention(), layer), report.tokens().len(), &|w| scale.colour(w));
+            let n = report.tokens().len();
+            paint_pixels(&canvas, &layer_mean(report.attention(), layer), (n, n), &|w| scale.colour(w));
         }
     });
     view! {

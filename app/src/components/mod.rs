@@ -1,5 +1,6 @@
 //! One file per view.
 
+pub mod alignment;
 pub mod axis_labels;
 mod compare;
 mod controls;
@@ -19,6 +20,7 @@ mod token_strip;
 pub mod translation;
 mod weights_table;
 
+pub use alignment::AlignmentView;
 pub use axis_labels::LabelledMap;
 pub use compare::CompareView;
 pub use controls::Controls;

@@ -22,7 +22,14 @@ pub fn TranslationPanel() -> impl IntoView {
         let tokens = target
             .iter()
             .enumerate()
-            .map(|(i, token)| view! { <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()>{token_label(&token.text)}</span> })
+            .map(|(i, token)| view! {
+                <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
+                    class:focused=move || state.hovered_target.get() == Some(i)
+                    on:mouseenter=move |_| state.hovered_target.set(Some(i))
+                    on:mouseleave=move |_| state.hovered_target.set(None)>
+                    {token_label(&token.text)}
+                </span>
+            })
             .collect_view();
         let limit_note = translation.cut_by_limit.then(|| view! {
             <p class="notice" data-testid="translation-cut">"The translation reached its length limit (2.5 × the source's tokens) before it ended."</p>
@@ -33,7 +40,7 @@ pub fn TranslationPanel() -> impl IntoView {
                 <p class="translation-text" data-testid="translation-text" lang="und">{translation.text.clone()}</p>
                 <div class="token-strip" data-testid="translation-output" aria-label="The translation's tokens">{tokens}</div>
                 {limit_note}
-                <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. The views below show the encoder's self-attention: how each source token looks at the others."</p>
+                <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token to see where the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at the others."</p>
             </section>
         })
     }

@@ -4,15 +4,27 @@ use crate::report::AttentionMaps;
 
 /// The mean of a layer's heads: one [query, key] map, row-major.
 pub fn layer_mean(maps: &AttentionMaps, layer: usize) -> Vec<f32> {
-    let n = maps.tokens() * maps.tokens();
-    let mut mean = vec![0.0; n];
-    for head in 0..maps.heads() {
+    mean_of(maps, (0..maps.heads()).map(|head| (layer, head)))
+}
+
+/// The mean of every head of every layer: one [query, key] map, row-major (for a
+/// translation's cross-attention, the soft alignment of target to source words).
+pub fn all_heads_mean(maps: &AttentionMaps) -> Vec<f32> {
+    mean_of(maps, (0..maps.layers()).flat_map(|layer| (0..maps.heads()).map(move |head| (layer, head))))
+}
+
+/// The mean of the given (layer, head) maps; any queries × keys.
+fn mean_of(maps: &AttentionMaps, heads: impl Iterator<Item = (usize, usize)>) -> Vec<f32> {
+    let mut mean = vec![0.0; maps.queries() * maps.keys()];
+    let mut count = 0usize;
+    for (layer, head) in heads {
         for (m, w) in mean.iter_mut().zip(maps.head(layer, head)) {
             *m += w;
         }
+        count += 1;
     }
-    let heads = maps.heads().max(1) as f32;
-    mean.iter_mut().for_each(|m| *m /= heads);
+    let count = count.max(1) as f32;
+    mean.iter_mut().for_each(|m| *m /= count);
     mean
 }
 
@@ -42,6 +54,15 @@ pub fn difference(a: &[f32], b: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn means_of_rectangular_maps() {
+        // 2 layers × 2 heads of a 1 × 2 map (one target token over two source tokens).
+        let maps = AttentionMaps::from_shape([2, 2, 1, 2], vec![1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 1.0, 0.0]).unwrap();
+        assert_eq!(layer_mean(&maps, 0), vec![0.5, 0.5]);
+        assert_eq!(layer_mean(&maps, 1), vec![0.75, 0.25]);
+        assert_eq!(all_heads_mean(&maps), vec![0.625, 0.375]);
+    }
 
     fn maps(heads: Vec<Vec<f32>>, tokens: usize) -> AttentionMaps {
         let count = heads.len();

@@ -77,3 +77,65 @@ fn a_translator_translates_in_the_page_and_its_encoder_fills_the_views() {
         (browser.find_all("[data-testid=translation-text]").is_empty() && browser.text(&browser.by_test_id("status")).starts_with("Computed in")).then_some(())
     });
 }
+
+#[test]
+fn the_alignment_map_shows_where_each_translated_token_looked() {
+    use engine::analysis::summary::all_heads_mean;
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "pt-en");
+    let text = "O gato sentou-se no tapete.";
+    type_text(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    let native = Translator::from_dir("pt-en", &model_dir("pt-en")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let cross = &native.site("cross").unwrap().maps;
+    let [layers, heads, rows, columns] = cross.shape();
+    assert_eq!((layers, heads), (2, 8));
+
+    // At first the mean of every head: a pixel per weight, the engine's numbers in viridis.
+    let attribute = |name: &str| browser.attribute(&browser.by_test_id("alignment-map"), name).unwrap_or_default();
+    assert_eq!((attribute("data-site"), attribute("data-layer"), attribute("data-head")), ("cross".into(), "mean".into(), "mean".into()));
+    assert_eq!((attribute("data-rows"), attribute("data-columns")), (rows.to_string(), columns.to_string()));
+    let css = "[data-testid=alignment-map] canvas";
+    let (width, pixels) = canvas_pixels(&browser, css);
+    assert_eq!(width, columns);
+    assert_pixels("the mean alignment", &pixels, all_heads_mean(cross).into_iter().map(viridis));
+
+    // Labels: the translation's tokens down the side, the source's along the bottom.
+    let labels = |axis: &str| -> Vec<String> {
+        let found = browser.execute(
+            "return [...document.querySelectorAll(arguments[0])].map(li => li.textContent);",
+            vec![serde_json::json!(format!("[data-testid=alignment-map] .{axis} li"))],
+        );
+        found.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    let names = |sequence: &str| -> Vec<String> { native.sequence(sequence).unwrap().tokens.iter().map(|t| token_label(&t.text)).collect() };
+    assert_eq!(labels("query-labels"), names("target"));
+    assert_eq!(labels("key-labels"), names("source"));
+    browser.execute("document.querySelector('section.alignment').scrollIntoView({block: 'start'});", vec![]);
+    keep_screenshot(&browser, "alignment");
+
+    // One head, from the picker and from the grid of every cross-attention head.
+    choose(&browser, "alignment-select", "L1H3");
+    let (_, pixels) = browser.wait_for("layer 1, head 3", Duration::from_secs(10), || {
+        (attribute("data-head") == "3").then(|| canvas_pixels(&browser, css))
+    });
+    assert_eq!(attribute("data-layer"), "1");
+    assert_pixels("L1H3", &pixels, cross.head(1, 3).iter().map(|&w| viridis(w)));
+    assert_eq!(browser.find_all("[data-testid=cross-grid] [data-testid=cross-thumb]").len(), layers * heads + layers + 1);
+    browser.click(&browser.find_all("[data-testid=cross-thumb][data-layer='0'][data-head='5']").remove(0));
+    let (_, pixels) = browser.wait_for("layer 0, head 5", Duration::from_secs(10), || {
+        (attribute("data-layer") == "0" && attribute("data-head") == "5").then(|| canvas_pixels(&browser, css))
+    });
+    assert_pixels("L0H5", &pixels, cross.head(0, 5).iter().map(|&w| viridis(w)));
+
+    // Hovering a translated token lights its row, with its label.
+    let token = browser.find_all("[data-testid=translation-output] [data-testid=token][data-index='1']").remove(0);
+    browser.hover_centre(&token);
+    let band = browser.wait_for("the row's band", Duration::from_secs(10), || {
+        browser.find_all("[data-testid=alignment-map] .focus-row").first().and_then(|b| browser.attribute(b, "style"))
+    });
+    assert!(band.contains(&format!("top: {:.3}%", 100.0 / rows as f64)), "{band}");
+    let lit = browser.execute("return document.querySelector('[data-testid=alignment-map] .query-labels li.focused')?.dataset.index;", vec![]);
+    assert_eq!(lit, serde_json::json!("1"));
+}

@@ -1,0 +1,188 @@
+//! Where each translated token looked: a translation's cross-attention as the picture
+//! Bahdanau et al. (2014, figure 3) made famous, the translation's tokens as rows and
+//! the source's as columns, for one head, a layer's mean or the mean of every head; and
+//! a grid of every cross-attention head to choose from. Hovering a translated token
+//! lights its row; hovering a source token in the token strip, its column.
+
+use engine::analysis::summary::{all_heads_mean, layer_mean};
+use engine::AttentionMaps;
+use leptos::html::Canvas;
+use leptos::prelude::*;
+
+use super::head_grid::paint_pixels;
+use super::LabelledMap;
+use crate::AppState;
+
+/// The alignment map's larger side in CSS pixels.
+const ALIGNMENT_PX: f64 = 360.0;
+
+/// What the alignment map shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alignment {
+    /// The mean of every head of every layer.
+    AllHeads,
+    /// The mean of one layer's heads.
+    LayerMean(usize),
+    /// One head.
+    Head(usize, usize),
+}
+
+impl Alignment {
+    /// The choice as a value (select options, test ids): `mean`, `L1`, `L1H3`.
+    pub fn name(self) -> String {
+        match self {
+            Alignment::AllHeads => "mean".into(),
+            Alignment::LayerMean(layer) => format!("L{layer}"),
+            Alignment::Head(layer, head) => format!("L{layer}H{head}"),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name == "mean" {
+            return Some(Alignment::AllHeads);
+        }
+        let rest = name.strip_prefix('L')?;
+        match rest.split_once('H') {
+            Some((layer, head)) => Some(Alignment::Head(layer.parse().ok()?, head.parse().ok()?)),
+            None => Some(Alignment::LayerMean(rest.parse().ok()?)),
+        }
+    }
+
+    pub fn title(self) -> String {
+        match self {
+            Alignment::AllHeads => "the mean of every head".into(),
+            Alignment::LayerMean(layer) => format!("layer {layer}'s mean"),
+            Alignment::Head(layer, head) => format!("layer {layer}, head {head}"),
+        }
+    }
+
+    /// The map it shows, [target, source] row-major; `None` when the maps lack it.
+    pub fn map(self, maps: &AttentionMaps) -> Option<Vec<f32>> {
+        match self {
+            Alignment::AllHeads => Some(all_heads_mean(maps)),
+            Alignment::LayerMean(layer) => (layer < maps.layers()).then(|| layer_mean(maps, layer)),
+            Alignment::Head(layer, head) => (layer < maps.layers() && head < maps.heads()).then(|| maps.head(layer, head).to_vec()),
+        }
+    }
+
+    /// Every choice for maps of `layers` × `heads`.
+    fn all(layers: usize, heads: usize) -> Vec<Self> {
+        let mut all = vec![Alignment::AllHeads];
+        all.extend((0..layers).map(Alignment::LayerMean));
+        all.extend((0..layers).flat_map(|l| (0..heads).map(move |h| Alignment::Head(l, h))));
+        all
+    }
+}
+
+/// A map painted a pixel per weight, scaled up by CSS to `width` × `height`.
+#[component]
+fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f64, label: String) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas = NodeRef::<Canvas>::new();
+    Effect::new(move |_| {
+        let scale = state.colour_scale.get();
+        if let Some(canvas) = canvas.get() {
+            paint_pixels(&canvas, &values, (rows, columns), &|w| scale.colour(w));
+        }
+    });
+    view! { <canvas node_ref=canvas role="img" aria-label=label style=format!("width: {width:.0}px; height: {height:.0}px")></canvas> }
+}
+
+#[component]
+pub fn AlignmentView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let report = state.report.get()?;
+        let cross = report.site("cross")?.clone();
+        let labels = |name: &str| -> Vec<String> {
+            report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
+        };
+        let (target, source) = (labels(&cross.queries), labels(&cross.keys));
+        let [layers, heads, rows, columns] = cross.maps.shape();
+        let choice = state.alignment.get();
+        let choice = if choice.map(&cross.maps).is_some() { choice } else { Alignment::AllHeads };
+        let values = choice.map(&cross.maps).unwrap_or_default();
+        // Square cells, the larger side ALIGNMENT_PX at most.
+        let cell = (ALIGNMENT_PX / rows.max(columns).max(1) as f64).min(40.0);
+        let (width, height) = (cell * columns as f64, cell * rows as f64);
+        let focus = Signal::derive(move || {
+            let row = state.hovered_target.get().filter(|&i| i < rows).map(|i| (i, rows));
+            let column = state.focused_token().filter(|&i| i < columns).map(|i| (i, columns));
+            (row, column)
+        });
+        let (layer_attr, head_attr) = match choice {
+            Alignment::AllHeads => ("mean".to_string(), "mean".to_string()),
+            Alignment::LayerMean(l) => (l.to_string(), "mean".to_string()),
+            Alignment::Head(l, h) => (l.to_string(), h.to_string()),
+        };
+        let options = Alignment::all(layers, heads)
+            .into_iter()
+            .map(|a| view! { <option value=a.name() selected=a == choice>{a.title()}</option> })
+            .collect_view();
+        let thumb = move |a: Alignment, maps: &AttentionMaps| {
+            let values = a.map(maps).unwrap_or_default();
+            let (layer, head) = match a {
+                Alignment::AllHeads => ("mean".to_string(), "mean".to_string()),
+                Alignment::LayerMean(l) => (l.to_string(), "mean".to_string()),
+                Alignment::Head(l, h) => (l.to_string(), h.to_string()),
+            };
+            view! {
+                <button class="thumb cross-thumb" class:selected=move || state.alignment.get() == a
+                    data-testid="cross-thumb" data-layer=layer data-head=head title=a.title()
+                    on:click=move |_| state.alignment.set(a)>
+                    <PixelMap values=values rows=rows columns=columns width=44.0 height=44.0 label=a.title() />
+                </button>
+            }
+        };
+        let grid = (0..layers)
+            .map(|l| {
+                let cells = (0..heads).map(|h| thumb(Alignment::Head(l, h), &cross.maps)).collect_view();
+                view! { <div class="cross-row"><span class="cross-layer">{format!("L{l}")}</span>{cells}{thumb(Alignment::LayerMean(l), &cross.maps)}</div> }
+            })
+            .collect_view();
+        let all_heads = thumb(Alignment::AllHeads, &cross.maps);
+        let title = format!("Cross-attention of the translation over the source: {}", choice.title());
+        Some(view! {
+            <section class="alignment" aria-label="Where each translated token looked">
+                <h2>"Where each translated token looked"</h2>
+                <label class="picker">
+                    <span class="label">"Cross-attention"</span>
+                    <select data-testid="alignment-select" on:change=move |ev| {
+                        if let Some(a) = Alignment::from_name(&event_target_value(&ev)) {
+                            state.alignment.set(a);
+                        }
+                    }>{options}</select>
+                </label>
+                <div class="alignment-body">
+                    <figure class="alignment-map" data-testid="alignment-map" data-site=cross.name.clone()
+                        data-layer=layer_attr data-head=head_attr data-rows=rows.to_string() data-columns=columns.to_string()>
+                        <LabelledMap queries=target keys=source side_px=width height_px=height focus=focus>
+                            <PixelMap values=values rows=rows columns=columns width=width height=height label=title />
+                        </LabelledMap>
+                        <figcaption>"Rows: the translation's tokens. Columns: the source's. Each row is where the decoder looked, over "
+                            {choice.title()}", while it wrote that token."</figcaption>
+                    </figure>
+                    <div class="cross-grid" data-testid="cross-grid" role="group" aria-label="Every cross-attention head">
+                        {grid}
+                        <div class="cross-row"><span class="cross-layer">"all"</span>{all_heads}</div>
+                    </div>
+                </div>
+            </section>
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Alignment;
+
+    #[test]
+    fn choices_round_trip_through_their_names() {
+        for a in Alignment::all(2, 8) {
+            assert_eq!(Alignment::from_name(&a.name()), Some(a));
+        }
+        assert_eq!(Alignment::all(2, 8).len(), 1 + 2 + 16);
+        assert_eq!(Alignment::from_name("L1H3"), Some(Alignment::Head(1, 3)));
+        assert_eq!(Alignment::from_name("bogus"), None);
+    }
+}
