@@ -65,6 +65,15 @@ impl Alignment {
         }
     }
 
+    /// Its layer and head as the page's data attributes say them (`mean` for a mean).
+    fn attributes(self) -> (String, String) {
+        match self {
+            Alignment::AllHeads => ("mean".into(), "mean".into()),
+            Alignment::LayerMean(layer) => (layer.to_string(), "mean".into()),
+            Alignment::Head(layer, head) => (layer.to_string(), head.to_string()),
+        }
+    }
+
     /// Every choice for maps of `layers` × `heads`.
     fn all(layers: usize, heads: usize) -> Vec<Self> {
         let mut all = vec![Alignment::AllHeads];
@@ -110,22 +119,14 @@ pub fn AlignmentView() -> impl IntoView {
             let column = state.focused_token().filter(|&i| i < columns).map(|i| (i, columns));
             (row, column)
         });
-        let (layer_attr, head_attr) = match choice {
-            Alignment::AllHeads => ("mean".to_string(), "mean".to_string()),
-            Alignment::LayerMean(l) => (l.to_string(), "mean".to_string()),
-            Alignment::Head(l, h) => (l.to_string(), h.to_string()),
-        };
+        let (layer_attr, head_attr) = choice.attributes();
         let options = Alignment::all(layers, heads)
             .into_iter()
             .map(|a| view! { <option value=a.name() selected=a == choice>{a.title()}</option> })
             .collect_view();
         let thumb = move |a: Alignment, maps: &AttentionMaps| {
             let values = a.map(maps).unwrap_or_default();
-            let (layer, head) = match a {
-                Alignment::AllHeads => ("mean".to_string(), "mean".to_string()),
-                Alignment::LayerMean(l) => (l.to_string(), "mean".to_string()),
-                Alignment::Head(l, h) => (l.to_string(), h.to_string()),
-            };
+            let (layer, head) = a.attributes();
             view! {
                 <button class="thumb cross-thumb" class:selected=move || state.alignment.get() == a
                     data-testid="cross-thumb" data-layer=layer data-head=head title=a.title()

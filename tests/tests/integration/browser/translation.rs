@@ -10,15 +10,20 @@ use engine::translator::Translator;
 use super::head_views::math_rows;
 use super::*;
 
-#[test]
-fn a_translator_translates_in_the_page_and_its_encoder_fills_the_views() {
+/// The page with a translator chosen and `text` translated, and the engine's own report of it.
+fn translated_in_the_page(direction: &str, text: &str) -> (Browser, engine::AttentionReport) {
     let browser = open_page();
     wait_for_run(&browser);
-    choose(&browser, "model-select", "en-pt");
-    let text = "The cat sat on the mat.";
+    choose(&browser, "model-select", direction);
     type_text(&browser, &browser.by_test_id("prompt-input"), text);
     wait_until_shown(&browser, text);
-    let native = Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let native = Translator::from_dir(direction, &model_dir(direction)).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    (browser, native)
+}
+
+#[test]
+fn a_translator_translates_in_the_page_and_its_encoder_fills_the_views() {
+    let (browser, native) = translated_in_the_page("en-pt", "The cat sat on the mat.");
 
     // The translation, as the package's engine gives it, and its tokens one by one.
     let shown = browser.wait_for("the translation", LOAD, || {
@@ -81,13 +86,7 @@ fn a_translator_translates_in_the_page_and_its_encoder_fills_the_views() {
 #[test]
 fn the_alignment_map_shows_where_each_translated_token_looked() {
     use engine::analysis::summary::all_heads_mean;
-    let browser = open_page();
-    wait_for_run(&browser);
-    choose(&browser, "model-select", "pt-en");
-    let text = "O gato sentou-se no tapete.";
-    type_text(&browser, &browser.by_test_id("prompt-input"), text);
-    wait_until_shown(&browser, text);
-    let native = Translator::from_dir("pt-en", &model_dir("pt-en")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let (browser, native) = translated_in_the_page("pt-en", "O gato sentou-se no tapete.");
     let cross = &native.site("cross").unwrap().maps;
     let [layers, heads, rows, columns] = cross.shape();
     assert_eq!((layers, heads), (2, 8));
