@@ -203,6 +203,7 @@ impl AppState {
             tab: self.tab.get(),
             weighting: self.weighting.get(),
             token: self.pinned_token.get(),
+            alignment: self.alignment.get(),
         }
     }
 
@@ -268,7 +269,7 @@ impl AppState {
             colour_scale: RwSignal::new(ColourScale::Viridis),
             weighting: RwSignal::new(initial.weighting),
             wasm_memory: RwSignal::new(0),
-            alignment: RwSignal::new(Alignment::AllHeads),
+            alignment: RwSignal::new(initial.alignment),
             hovered_target: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),

@@ -1,9 +1,11 @@
-//! The view in the URL: text, model, layer, head, mask, tab, weighting and pinned token live
-//! in the query string, so a link brings a colleague to exactly the same view.
+//! The view in the URL: text, model, layer, head, mask, tab, weighting, pinned token and a
+//! translation's alignment choice live in the query string, so a link brings a colleague
+//! to exactly the same view.
 
 use engine::Mask;
 
 use crate::catalog::DEFAULT_MODEL;
+use crate::components::alignment::Alignment;
 use crate::weighting::Weighting;
 use crate::{Tab, DEFAULT_TEXT};
 
@@ -18,6 +20,7 @@ pub struct ViewState {
     pub tab: Tab,
     pub weighting: Weighting,
     pub token: Option<usize>,
+    pub alignment: Alignment,
 }
 
 impl Default for ViewState {
@@ -31,6 +34,7 @@ impl Default for ViewState {
             tab: Tab::Heatmap,
             weighting: Weighting::Attention,
             token: None,
+            alignment: Alignment::AllHeads,
         }
     }
 }
@@ -86,6 +90,7 @@ impl ViewState {
                 "view" => state.tab = Tab::ALL.into_iter().find(|t| t.name() == value).unwrap_or(Tab::Heatmap),
                 "weigh" => state.weighting = Weighting::from_name(&value).unwrap_or(Weighting::Attention),
                 "token" => state.token = value.parse().ok(),
+                "align" => state.alignment = Alignment::from_name(&value).unwrap_or(Alignment::AllHeads),
                 _ => {}
             }
         }
@@ -108,6 +113,9 @@ impl ViewState {
         }
         if let Some(token) = self.token {
             query.push_str(&format!("&token={token}"));
+        }
+        if self.alignment != Alignment::AllHeads {
+            query.push_str(&format!("&align={}", self.alignment.name()));
         }
         query
     }
@@ -141,6 +149,7 @@ mod tests {
             tab: Tab::Math,
             weighting: Weighting::ValueNorms,
             token: Some(3),
+            alignment: Alignment::Head(1, 7),
         };
         assert_eq!(ViewState::from_query(&state.to_query()), state);
     }
@@ -148,7 +157,8 @@ mod tests {
     #[test]
     fn missing_and_broken_fields_keep_their_defaults() {
         assert_eq!(ViewState::from_query(""), ViewState::default());
-        let state = ViewState::from_query("?layer=x&mask=sideways&view=nope&weigh=mass&text=a+b%2&junk");
+        let state = ViewState::from_query("?layer=x&mask=sideways&view=nope&weigh=mass&text=a+b%2&align=L&junk");
+        assert_eq!(state.alignment, Alignment::AllHeads);
         assert_eq!((state.layer, state.mask, state.tab, state.weighting), (0, Mask::Causal, Tab::Heatmap, Weighting::Attention));
         assert_eq!(state.text, "a b%2");
     }

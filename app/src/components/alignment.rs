@@ -10,7 +10,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
-use super::LabelledMap;
+use super::{token_label, LabelledMap};
 use crate::AppState;
 
 /// The alignment map's larger side in CSS pixels.
@@ -142,6 +142,28 @@ pub fn AlignmentView() -> impl IntoView {
             })
             .collect_view();
         let all_heads = thumb(Alignment::AllHeads, &cross.maps);
+        // The numbers, as the table's text alternative to the picture.
+        let header = source.iter().map(|l| view! { <th scope="col">{token_label(l)}</th> }).collect_view();
+        let body = target
+            .iter()
+            .enumerate()
+            .map(|(q, label)| {
+                let cells = values[q * columns..(q + 1) * columns].iter().map(|w| view! { <td>{format!("{w:.4}")}</td> }).collect_view();
+                view! { <tr><th scope="row">{token_label(label)}</th>{cells}</tr> }
+            })
+            .collect_view();
+        let table = view! {
+            <details class="alignment-numbers">
+                <summary>"The numbers"</summary>
+                <div class="table-wrap">
+                    <table data-testid="alignment-table" class="weights">
+                        <caption>{format!("Cross-attention, {}: rows are the translation's tokens, columns the source's", choice.title())}</caption>
+                        <thead><tr><th scope="col">"target \\ source"</th>{header}</tr></thead>
+                        <tbody>{body}</tbody>
+                    </table>
+                </div>
+            </details>
+        };
         let title = format!("Cross-attention of the translation over the source: {}", choice.title());
         Some(view! {
             <section class="alignment" aria-label="Where each translated token looked">
@@ -162,6 +184,7 @@ pub fn AlignmentView() -> impl IntoView {
                         </LabelledMap>
                         <figcaption>"Rows: the translation's tokens. Columns: the source's. Each row is where the decoder looked, over "
                             {choice.title()}", while it wrote that token."</figcaption>
+                        {table}
                     </figure>
                     <div class="cross-grid" data-testid="cross-grid" role="group" aria-label="Every cross-attention head">
                         {grid}

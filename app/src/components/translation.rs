@@ -5,17 +5,40 @@
 use leptos::prelude::*;
 
 use super::token_label;
-use crate::AppState;
+use crate::{AppState, Status};
 
 /// SentencePiece pieces joined into text: `▁` starts a word.
 pub fn joined(pieces: &[String]) -> String {
     pieces.concat().replace('▁', " ").trim().to_string()
 }
 
+/// The translation as it grows: the tokens so far, and how far it may still go.
+fn growing(tokens: Vec<String>, limit: usize) -> impl IntoView {
+    let count = tokens.len();
+    let text = format!("{}…", joined(&tokens));
+    let strip = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, token)| view! { <span class="token" data-testid="token" data-index=i.to_string()>{token_label(&token)}</span> })
+        .collect_view();
+    view! {
+        <section class="translation" aria-label="Translation" aria-busy="true">
+            <h2>"Translation"</h2>
+            <p class="translation-text growing" data-testid="translation-text" data-streaming="true">{text}</p>
+            <div class="token-strip" data-testid="translation-output" data-streaming="true">{strip}</div>
+            <progress max=limit.to_string() value=count.to_string() aria-label="Tokens so far, of the most the translation may take"></progress>
+        </section>
+    }
+}
+
 #[component]
 pub fn TranslationPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
+        // While a translation grows, its tokens so far (the status carries them).
+        if let Status::Translating { tokens, limit } = state.status.get() {
+            return Some(growing(tokens, limit).into_any());
+        }
         let report = state.report.get()?;
         let translation = report.translation.clone()?;
         let target = report.sequence("target")?.tokens.clone();
@@ -37,12 +60,12 @@ pub fn TranslationPanel() -> impl IntoView {
         Some(view! {
             <section class="translation" aria-label="Translation">
                 <h2>"Translation"</h2>
-                <p class="translation-text" data-testid="translation-text" lang="und">{translation.text.clone()}</p>
-                <div class="token-strip" data-testid="translation-output" aria-label="The translation's tokens">{tokens}</div>
+                <p class="translation-text" data-testid="translation-text" data-streaming="false">{translation.text.clone()}</p>
+                <div class="token-strip" data-testid="translation-output" data-streaming="false" aria-label="The translation's tokens">{tokens}</div>
                 {limit_note}
                 <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token to see where the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at the others."</p>
             </section>
-        })
+        }.into_any())
     }
 }
 

@@ -128,6 +128,33 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
     });
     assert_pixels("L0H5", &pixels, cross.head(0, 5).iter().map(|&w| viridis(w)));
 
+    // The numbers behind the picture, and the choice in the URL.
+    browser.click(&browser.find_all("[data-testid=alignment-map] details summary").remove(0));
+    let numbers = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=alignment-table] tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => +td.textContent));",
+        vec![],
+    );
+    let numbers = numbers.as_array().unwrap();
+    assert_eq!(numbers.len(), rows);
+    for (q, row) in numbers.iter().enumerate() {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), columns);
+        for (k, cell) in row.iter().enumerate() {
+            assert!((cell.as_f64().unwrap() as f32 - cross.weight(0, 5, q, k)).abs() < 1e-4, "L0H5 ({q}, {k})");
+        }
+    }
+    let search = browser.execute("return window.location.search;", vec![]);
+    assert!(search.as_str().unwrap().contains("align=L0H5"), "{search}");
+    let link = browser.execute("return window.location.href;", vec![]);
+    let again = Browser::start();
+    again.goto(link.as_str().unwrap());
+    wait_for_run(&again);
+    let shown = again.wait_for("the linked alignment", LOAD, || {
+        let map = again.find_all("[data-testid=alignment-map]");
+        map.first().map(|m| (again.attribute(m, "data-layer").unwrap_or_default(), again.attribute(m, "data-head").unwrap_or_default()))
+    });
+    assert_eq!(shown, ("0".to_string(), "5".to_string()), "a link brings back the head");
+
     // Hovering a translated token lights its row, with its label.
     let token = browser.find_all("[data-testid=translation-output] [data-testid=token][data-index='1']").remove(0);
     browser.hover_centre(&token);
@@ -137,4 +164,31 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
     assert!(band.contains(&format!("top: {:.3}%", 100.0 / rows as f64)), "{band}");
     let lit = browser.execute("return document.querySelector('[data-testid=alignment-map] .query-labels li.focused')?.dataset.index;", vec![]);
     assert_eq!(lit, serde_json::json!("1"));
+}
+
+#[test]
+fn a_long_translation_grows_token_by_token_in_the_page() {
+    let (browser, _) = translated_in_the_page("en-pt", "Hello.");
+    // Record every state of the translation's tokens as the page changes.
+    browser.execute(
+        "window.grown = [];
+         new MutationObserver(() => {
+             const out = document.querySelector('[data-testid=translation-output]');
+             if (out) window.grown.push([out.dataset.streaming, out.querySelectorAll('[data-testid=token]').length]);
+         }).observe(document.querySelector('main'), { childList: true, subtree: true, attributes: true });",
+        vec![],
+    );
+    let text = "Although the weather forecast had promised a sunny afternoon, heavy clouds rolled in from the sea, \
+                and by four o'clock the whole town was soaked by a storm that nobody had expected.";
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    let native = Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let total = native.sequence("target").unwrap().tokens.len();
+    let grown = browser.execute("return window.grown;", vec![]);
+    let grown: Vec<(String, usize)> = grown.as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap() as usize)).collect();
+    let growing: Vec<usize> = grown.iter().filter(|(streaming, _)| streaming == "true").map(|&(_, n)| n).collect();
+    assert!(growing.len() >= 3, "the translation was seen growing: {grown:?}");
+    assert!(growing.windows(2).all(|w| w[0] <= w[1]), "it only grows: {growing:?}");
+    assert!(growing.iter().all(|&n| n > 0 && n <= total), "{growing:?} of {total}");
+    assert_eq!(grown.last(), Some(&("false".to_string(), total)), "it ends as the engine's whole translation");
 }
