@@ -10,6 +10,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
+use super::lines::LinePairs;
 use super::{token_label, LabelledMap};
 use crate::AppState;
 
@@ -152,6 +153,20 @@ pub fn AlignmentView() -> impl IntoView {
                 view! { <tr><th scope="row">{token_label(label)}</th>{cells}</tr> }
             })
             .collect_view();
+        // The same weights as lines: the source on the left, the translation on the right.
+        let mut by_source = vec![0.0; rows * columns];
+        for (q, row) in values.chunks(columns.max(1)).enumerate() {
+            for (k, &w) in row.iter().enumerate() {
+                by_source[k * rows + q] = w;
+            }
+        }
+        let outside = Signal::derive(move || (state.focused_token().filter(|&i| i < columns), state.hovered_target.get().filter(|&i| i < rows)));
+        let lines = view! {
+            <LinePairs left=source.clone() right=target.clone() weights=by_source outside=outside test_id="cross-lines"
+                classes=("source-token", "target-token")
+                label=format!("Cross-attention, {}, as lines from the source (left) to the translation (right)", choice.title())
+                caption="Left: the source. Right: the translation. A line's strength is how much the decoder looked at that source token while writing that translated token." />
+        };
         let table = view! {
             <details class="alignment-numbers">
                 <summary>"The numbers"</summary>
@@ -190,6 +205,7 @@ pub fn AlignmentView() -> impl IntoView {
                         {grid}
                         <div class="cross-row"><span class="cross-layer">"all"</span>{all_heads}</div>
                     </div>
+                    {lines}
                 </div>
             </section>
         })

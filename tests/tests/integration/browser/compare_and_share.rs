@@ -104,7 +104,7 @@ fn hovering_a_token_highlights_it_everywhere_and_a_click_pins_it() {
     // The lines: only the pinned token's, both what it attends to and what attends to it.
     browser.click(&browser.by_test_id("tab-lines"));
     let ends = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=lines-view] line')].map(l => [+l.dataset.query, +l.dataset.key]);",
+        "return [...document.querySelectorAll('[data-testid=lines-view] line')].map(l => [+l.dataset.left, +l.dataset.right]);",
         vec![],
     );
     let ends = ends.as_array().unwrap();

@@ -86,7 +86,7 @@ fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
     let native = opening_report();
     let lines = |browser: &Browser| -> Vec<(usize, usize, f32)> {
         let found = browser.execute(
-            "return [...arguments[0].querySelectorAll('line')].map(l => [l.dataset.query, l.dataset.key, l.getAttribute('stroke-opacity')]);",
+            "return [...arguments[0].querySelectorAll('line')].map(l => [l.dataset.left, l.dataset.right, l.getAttribute('stroke-opacity')]);",
             vec![view.as_arg()],
         );
         found.as_array().unwrap().iter()

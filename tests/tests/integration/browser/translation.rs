@@ -121,6 +121,20 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
     });
     assert_eq!(attribute("data-layer"), "1");
     assert_pixels("L1H3", &pixels, cross.head(1, 3).iter().map(|&w| viridis(w)));
+    // The same head as lines, the source on the left and the translation on the right.
+    let lines = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=cross-lines] line')].map(l => [+l.dataset.left, +l.dataset.right, +l.getAttribute('stroke-opacity')]);",
+        vec![],
+    );
+    let lines = lines.as_array().unwrap();
+    let visible = (0..rows).flat_map(|q| (0..columns).map(move |k| (q, k))).filter(|&(q, k)| cross.weight(1, 3, q, k) >= 0.005).count();
+    assert_eq!(lines.len(), visible, "a line for every visible weight");
+    for line in lines {
+        let (k, q, opacity) = (line[0].as_u64().unwrap() as usize, line[1].as_u64().unwrap() as usize, line[2].as_f64().unwrap() as f32);
+        assert!((opacity - cross.weight(1, 3, q, k)).abs() < 1e-3, "line from source {k} to target {q}");
+    }
+    let source_labels = browser.execute("return [...document.querySelectorAll('[data-testid=cross-lines] text.source-token')].map(t => t.textContent);", vec![]);
+    assert_eq!(source_labels, serde_json::json!(names("source")));
     assert_eq!(browser.find_all("[data-testid=cross-grid] [data-testid=cross-thumb]").len(), layers * heads + layers + 1);
     browser.click(&browser.find_all("[data-testid=cross-thumb][data-layer='0'][data-head='5']").remove(0));
     let (_, pixels) = browser.wait_for("layer 0, head 5", Duration::from_secs(10), || {
