@@ -137,7 +137,8 @@ impl Translator {
             heads: sizes.heads,
             kv_heads: sizes.heads,
             causal: false,
-            max_positions: usize::MAX,
+            // Sinusoidal positions have no end; u32's largest keeps the JSON readable everywhere (wasm's usize is 32 bits).
+            max_positions: u32::MAX as usize,
             vocab_size: sizes.vocab,
         }
     }
