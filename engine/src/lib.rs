@@ -206,14 +206,15 @@ impl Model {
             (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(&logits, NEXT_TOKENS)),
             _ => None,
         };
-        Ok(AttentionReport {
+        let mut report = AttentionReport {
             truncated,
             next_tokens,
-            scores,
             value_norms,
             reused_tokens: start,
             ..AttentionReport::one_sequence(self.info.clone(), mask, tokens, attention)
-        })
+        };
+        report.sites[0].scores.extend(scores);
+        Ok(report)
     }
 
     /// The text a person reads for a token id.

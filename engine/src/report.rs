@@ -110,9 +110,19 @@ pub struct Site {
     pub keys: String,
     pub mask: Mask,
     pub maps: AttentionMaps,
+    /// Raw scores q·k of the layers the run kept (for the arithmetic view): none unless
+    /// asked for, one layer of a one-sequence model, every layer of a translation's
+    /// cross-attention.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<LayerScores>,
 }
 
 impl Site {
+    /// The raw scores of `layer`, when the run kept them.
+    pub fn scores_of(&self, layer: usize) -> Option<&LayerScores> {
+        self.scores.iter().find(|s| s.layer == layer)
+    }
+
     /// Whether the rows and columns are the same tokens.
     pub fn is_self_attention(&self) -> bool {
         self.queries == self.keys
@@ -146,9 +156,6 @@ pub struct AttentionReport {
     /// The translation, for a translation model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<TranslationOutput>,
-    /// One layer's raw scores of the first site, when the run asked for them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scores: Option<LayerScores>,
     /// Every head's value norms in the first site, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_norms: Option<ValueNorms>,
@@ -167,10 +174,9 @@ impl AttentionReport {
             mask,
             sequences: vec![Sequence { name: name.clone(), tokens }],
             truncated: None,
-            sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask, maps }],
+            sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask, maps, scores: Vec::new() }],
             next_tokens: None,
             translation: None,
-            scores: None,
             value_norms: None,
             reused_tokens: 0,
         }
@@ -268,9 +274,15 @@ pub struct LayerScores {
 }
 
 impl LayerScores {
-    /// Wraps flat [head, query, key] scores.
+    /// Wraps flat [head, query, key] scores of self-attention (`tokens` × `tokens`).
     pub fn from_flat(layer: usize, head_dim: usize, heads: usize, tokens: usize, flat: &[f32]) -> Self {
-        let dot = flat.chunks(tokens * tokens).take(heads).map(|head| head.chunks(tokens).map(<[f32]>::to_vec).collect()).collect();
+        Self::from_shape(layer, head_dim, [heads, tokens, tokens], flat)
+    }
+
+    /// Wraps flat scores of shape [heads, queries, keys].
+    pub fn from_shape(layer: usize, head_dim: usize, [heads, queries, keys]: [usize; 3], flat: &[f32]) -> Self {
+        let per_head = (queries * keys).max(1);
+        let dot = flat.chunks(per_head).take(heads).map(|head| head.chunks(keys.max(1)).map(<[f32]>::to_vec).collect()).collect();
         Self { layer, head_dim, dot }
     }
 }
@@ -441,9 +453,9 @@ mod tests {
         let cross = AttentionMaps::from_shape([1, 1, 2, 3], (100..106).map(|v| v as f32).collect()).unwrap();
         let mut report = AttentionReport::one_sequence(info, Mask::None, (0..3).map(token).collect(), encoder);
         report.sequences[0].name = "source".into();
-        report.sites[0] = Site { name: "encoder".into(), queries: "source".into(), keys: "source".into(), mask: Mask::None, maps: report.sites[0].maps.clone() };
+        report.sites[0] = Site { name: "encoder".into(), queries: "source".into(), keys: "source".into(), mask: Mask::None, maps: report.sites[0].maps.clone(), scores: Vec::new() };
         report.sequences.push(Sequence { name: "target".into(), tokens: (5..7).map(token).collect() });
-        report.sites.push(Site { name: "cross".into(), queries: "target".into(), keys: "source".into(), mask: Mask::None, maps: cross });
+        report.sites.push(Site { name: "cross".into(), queries: "target".into(), keys: "source".into(), mask: Mask::None, maps: cross, scores: Vec::new() });
         report
     }
 

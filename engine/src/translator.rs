@@ -160,20 +160,22 @@ impl Translator {
         let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
         let heard = |step, id, limit| on_token(step, &self.token(id), limit);
         let computed = self.translate_ids_with(&ids, options.shortlist, options.scores_of_layer, heard)?;
-        let Translated { target, encoder, cross, encoder_scores, cut_by_limit, .. } = computed;
+        let Translated { target, encoder, cross, encoder_scores, cross_scores, cut_by_limit, .. } = computed;
         let words: Vec<u32> = target.iter().copied().filter(|&id| id != EOS).collect();
         let text = self.tokenizer.decode(&words)?;
         let target = target.iter().map(|&id| self.token(id)).collect();
-        let site = |name: &str, queries: &str, maps| Site { name: name.into(), queries: queries.into(), keys: "source".into(), mask: Mask::None, maps };
+        let site = |name: &str, queries: &str, maps, scores| Site { name: name.into(), queries: queries.into(), keys: "source".into(), mask: Mask::None, maps, scores };
         Ok(AttentionReport {
             model: self.info(),
             mask: Mask::None,
             sequences: vec![Sequence { name: "source".into(), tokens: source }, Sequence { name: "target".into(), tokens: target }],
             truncated,
-            sites: vec![site("encoder", "source", encoder), site("cross", "target", cross)],
+            sites: vec![
+                site("encoder", "source", encoder, encoder_scores.into_iter().collect()),
+                site("cross", "target", cross, cross_scores),
+            ],
             next_tokens: None,
             translation: Some(TranslationOutput { text, cut_by_limit }),
-            scores: encoder_scores,
             value_norms: None,
             reused_tokens: 0,
         })

@@ -4,8 +4,9 @@
 //! a grid of every cross-attention head to choose from. Hovering a translated token
 //! lights its row; hovering a source token in the token strip, its column.
 
+use engine::analysis::arithmetic::{steps, Recipe};
 use engine::analysis::summary::{all_heads_mean, layer_mean};
-use engine::AttentionMaps;
+use engine::{AttentionMaps, LayerScores};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
@@ -98,9 +99,43 @@ fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f
     view! { <canvas node_ref=canvas role="img" aria-label=label style=format!("width: {width:.0}px; height: {height:.0}px")></canvas> }
 }
 
+/// The arithmetic of one row of a cross-attention head: for a translated token, every
+/// source token's raw q·k (q from the decoder, k from the encoder), scaled by 1/√d_k
+/// and softmaxed (nothing is masked: the decoder sees the whole source), beside the
+/// model's own weight.
+fn row_arithmetic(scores: &LayerScores, maps: &AttentionMaps, head: usize, query: usize, source: &[String]) -> impl IntoView {
+    let dot = &scores.dot[head][query];
+    let row = steps(dot, &vec![true; dot.len()], scores.head_dim, Recipe::default());
+    let rows = source
+        .iter()
+        .enumerate()
+        .map(|(k, label)| {
+            let model = maps.weight(scores.layer, head, query, k);
+            view! {
+                <tr data-key=k.to_string()>
+                    <th scope="row">{token_label(label)}</th>
+                    <td class="dot">{format!("{:.4}", row.dot[k])}</td>
+                    <td class="scaled">{format!("{:.4}", row.scaled[k])}</td>
+                    <td class="weight">{format!("{:.4}", row.weights[k])}</td>
+                    <td class="model">{format!("{model:.4}")}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table data-testid="alignment-math" class="weights math">
+            <caption>{format!("q·k with q from the decoder and k from the encoder, ÷ √{}, softmax over the source", scores.head_dim)}</caption>
+            <thead><tr><th scope="col">"source token"</th><th scope="col">"q·k"</th><th scope="col">{format!("÷ √{}", scores.head_dim)}</th><th scope="col">"softmax"</th><th scope="col">"model"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
 #[component]
 pub fn AlignmentView() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // The translated token whose row the arithmetic shows.
+    let math_query = RwSignal::new(0usize);
     move || {
         let report = state.report.get()?;
         let cross = report.site("cross")?.clone();
@@ -167,6 +202,28 @@ pub fn AlignmentView() -> impl IntoView {
                 label=format!("Cross-attention, {}, as lines from the source (left) to the translation (right)", choice.title())
                 caption="Left: the source. Right: the translation. A line's strength is how much the decoder looked at that source token while writing that translated token." />
         };
+        // For one head: the arithmetic of a row, from the real scores.
+        let arithmetic = match choice {
+            Alignment::Head(layer, head) => cross.scores_of(layer).filter(|s| head < s.dot.len()).map(|scores| {
+                let query = math_query.get().min(rows.saturating_sub(1));
+                let choices = target
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| view! { <option value=i.to_string() selected=i == query>{format!("{i}: {}", token_label(t))}</option> })
+                    .collect_view();
+                view! {
+                    <details class="alignment-arithmetic" open>
+                        <summary>"The arithmetic of a row"</summary>
+                        <label class="picker">
+                            <span class="label">"Translated token"</span>
+                            <select data-testid="alignment-math-query" on:change=move |ev| math_query.set(event_target_value(&ev).parse().unwrap_or(0))>{choices}</select>
+                        </label>
+                        {row_arithmetic(scores, &cross.maps, head, query, &source)}
+                    </details>
+                }
+            }),
+            _ => None,
+        };
         let table = view! {
             <details class="alignment-numbers">
                 <summary>"The numbers"</summary>
@@ -200,6 +257,7 @@ pub fn AlignmentView() -> impl IntoView {
                         <figcaption>"Rows: the translation's tokens. Columns: the source's. Each row is where the decoder looked, over "
                             {choice.title()}", while it wrote that token."</figcaption>
                         {table}
+                        {arithmetic}
                     </figure>
                     <div class="cross-grid" data-testid="cross-grid" role="group" aria-label="Every cross-attention head">
                         {grid}

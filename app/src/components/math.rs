@@ -30,7 +30,7 @@ pub fn MathView() -> impl IntoView {
         let report = state.report.get()?;
         let (layer, head) = (state.layer.get(), state.head.get());
         let n = report.tokens().len();
-        let Some(scores) = report.scores.as_ref().filter(|s| s.layer == layer && head < s.dot.len()) else {
+        let Some(scores) = report.sites.first().and_then(|s| s.scores_of(layer)).filter(|s| head < s.dot.len()) else {
             return Some(view! { <div class="math-view" data-testid="math-view"><p class="hint">"Computing this layer's scores…"</p></div> }.into_any());
         };
         let q = query.get().filter(|&q| q < n).unwrap_or(n - 1);

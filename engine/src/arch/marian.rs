@@ -100,13 +100,8 @@ impl MultiHead {
         Ok((split_heads(&self.key.forward(memory)?, self.heads)?, split_heads(&self.value.forward(memory)?, self.heads)?))
     }
 
-    /// `x` [q, d] attends to keys and values [heads, k, d / heads]: (output [q, d], probabilities [heads, q, k]).
-    fn attend(&self, x: &Tensor, keys: &Tensor, values: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let (out, probs, _) = self.attend_keeping(x, keys, values, false)?;
-        Ok((out, probs))
-    }
-
-    /// [`MultiHead::attend`], keeping the raw scores q·kᵀ [heads, q, k] when asked.
+    /// `x` [q, d] attends to keys and values [heads, k, d / heads]: (output [q, d],
+    /// probabilities [heads, q, k], and the raw scores q·kᵀ [heads, q, k] when asked).
     fn attend_keeping(&self, x: &Tensor, keys: &Tensor, values: &Tensor, keep: bool) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
         let q = split_heads(&self.query.forward(x)?, self.heads)?;
         let (out, probs, raw) = attend(&q, keys, values, None, keep)?;
@@ -167,6 +162,8 @@ pub struct Translated {
     pub cross: AttentionMaps,
     /// One encoder layer's raw scores q·k, when asked for.
     pub encoder_scores: Option<LayerScores>,
+    /// Every decoder layer's cross-attention raw scores q·k, [head][target][source] each.
+    pub cross_scores: Vec<LayerScores>,
     /// Whether the length limit, not `</s>`, ended the translation.
     pub cut_by_limit: bool,
 }
@@ -315,7 +312,8 @@ impl MarianNetwork {
 
         let limit = (MAX_LENGTH_FACTOR * source.len() as f64).ceil() as usize;
         let mut cells: Vec<Tensor> = (0..self.decoder.len()).map(|_| Tensor::zeros((1, width), DType::F32, &self.device)).collect::<candle_core::Result<_>>()?;
-        let (mut target, mut steps) = (Vec::new(), Vec::new()); // steps: per step, [layer, head, source]
+        // Per step, [layer, head, source]: the cross-attention and its raw scores.
+        let (mut target, mut steps, mut scores_steps) = (Vec::new(), Vec::new(), Vec::new());
         let mut previous: Option<u32> = None;
         for t in 0..limit {
             let embedded = match previous {
@@ -324,14 +322,19 @@ impl MarianNetwork {
             };
             let mut e = (embedded + self.positions(t, 1)?)?; // [1, width]
             let mut step = Vec::with_capacity(self.decoder.len() * heads * source.len());
+            let mut step_scores = Vec::with_capacity(self.decoder.len() * heads * source.len());
             for ((layer, cell), (k, v)) in self.decoder.iter().zip(cells.iter_mut()).zip(&memory_kv) {
                 let forget = candle_nn::ops::sigmoid(&layer.ssru.forget.forward(&e)?)?;
                 let kept = (&forget * &*cell)?;
                 let fresh = ((1.0 - &forget)? * layer.ssru.input.forward(&e)?)?;
                 *cell = (kept + fresh)?;
                 e = layer.ssru_norm.forward(&(e + cell.relu()?)?)?;
-                let (a, probs) = layer.cross.attend(&e, k, v)?; // probs [heads, 1, source]
+                // probs and raw q·k [heads, 1, source]: the cross scores are tiny, every layer's is kept.
+                let (a, probs, raw) = layer.cross.attend_keeping(&e, k, v, true)?;
                 step.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+                if let Some(raw) = raw {
+                    step_scores.extend(raw.flatten_all()?.to_vec1::<f32>()?);
+                }
                 e = layer.cross_norm.forward(&(e + a)?)?;
                 e = layer.feed_forward_norm.forward(&(&e + layer.feed_forward.forward(&e)?)?)?;
             }
@@ -348,6 +351,7 @@ impl MarianNetwork {
                 .ok_or_else(|| EngineError::BadModelFile("the shortlist leaves no token to choose".into()))?;
             target.push(best);
             steps.push(step);
+            scores_steps.push(step_scores);
             on_token(t, best, limit);
             if best == EOS {
                 break;
@@ -356,12 +360,20 @@ impl MarianNetwork {
         }
         let cut_by_limit = target.last() != Some(&EOS);
         let cross = steps_to_maps(&steps, self.decoder.len(), heads, source.len());
+        let cross_scores_flat = steps_to_maps(&scores_steps, self.decoder.len(), heads, source.len());
         let (s, t) = (source.len(), target.len());
         let wrong_size = || candle_core::Error::Msg("the translator kept attention of the wrong size".into());
         let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
         let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
-        let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, width / heads, heads, s, &flat));
-        Ok(Translated { source: source.to_vec(), target, encoder, cross, encoder_scores, cut_by_limit })
+        let head_dim = width / heads;
+        let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, heads, s, &flat));
+        let cross_scores = cross_scores_flat
+            .chunks((heads * t * s).max(1))
+            .take(self.decoder.len())
+            .enumerate()
+            .map(|(layer, flat)| LayerScores::from_shape(layer, head_dim, [heads, t, s], flat))
+            .collect();
+        Ok(Translated { source: source.to_vec(), target, encoder, cross, encoder_scores, cross_scores, cut_by_limit })
     }
 }
 

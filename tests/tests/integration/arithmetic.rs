@@ -20,7 +20,7 @@ fn stepping_the_raw_scores_gives_the_reference_rows() {
                 None => model.run_ids_with(&case.ids, mask, options),
             }
             .unwrap();
-            let scores = report.scores.as_ref().expect("the scores asked for");
+            let scores = report.sites[0].scores.first().expect("the scores asked for");
             assert_eq!((scores.layer, scores.dot.len()), (layer, report.model.heads));
             let n = report.tokens().len();
             let expected = reference.attention(case, mask);

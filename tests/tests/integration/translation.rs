@@ -86,7 +86,7 @@ fn each_target_token_is_heard_as_it_is_chosen() {
     let options = engine::translator::TranslateOptions { max_tokens: NO_LIMIT, shortlist: true, scores_of_layer: Some(5) };
     let report = model.translate_with("O gato sentou-se no tapete.", options, |step, token, limit| heard.push((step, token.clone(), limit))).unwrap();
     // The raw scores of the layer asked for give back that layer's maps: softmax(q·k / √32).
-    let scores = report.scores.as_ref().expect("the encoder layer's raw scores");
+    let scores = report.site("encoder").unwrap().scores_of(5).expect("the encoder layer's raw scores");
     assert_eq!((scores.layer, scores.head_dim), (5, 32));
     let encoder = &report.site("encoder").unwrap().maps;
     let n = encoder.keys();
@@ -203,4 +203,29 @@ fn a_damaged_translator_file_is_a_clear_error() {
     assert!(message.contains("shortlist"), "{message}");
     let message = load(b"not a model at all, just text", None).unwrap();
     assert!(message.contains("not a Marian"), "{message}");
+}
+
+#[test]
+fn every_cross_layers_raw_scores_give_back_its_maps() {
+    let report = translator("en-pt").translate("The cat sat on the mat.", NO_LIMIT, true).unwrap();
+    let cross = report.site("cross").unwrap();
+    let [layers, heads, rows, columns] = cross.maps.shape();
+    assert_eq!(cross.scores.len(), layers, "every cross layer's raw scores");
+    for layer in 0..layers {
+        let scores = cross.scores_of(layer).unwrap();
+        assert_eq!((scores.head_dim, scores.dot.len()), (32, heads));
+        for head in 0..heads {
+            assert_eq!((scores.dot[head].len(), scores.dot[head][0].len()), (rows, columns));
+            for (q, row) in scores.dot[head].iter().enumerate() {
+                // softmax(q·k / √32) over the whole source (the decoder masks none of it).
+                let top = row.iter().copied().fold(f32::MIN, f32::max);
+                let total: f32 = row.iter().map(|s| ((s - top) / 32f32.sqrt()).exp()).sum();
+                for (k, s) in row.iter().enumerate() {
+                    let weight = ((s - top) / 32f32.sqrt()).exp() / total;
+                    assert!((weight - cross.maps.weight(layer, head, q, k)).abs() < 1e-5, "L{layer}H{head} ({q}, {k})");
+                }
+            }
+        }
+    }
+    assert!(report.site("encoder").unwrap().scores.is_empty(), "the encoder's only when asked");
 }

@@ -133,7 +133,7 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
     let text = "The cat sat on the mat";
     let options = engine::RunOptions { scores_of_layer: Some(4), max_tokens: Some(PAGE_MAX_TOKENS), ..Default::default() };
     let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
-    let scores = native.scores.as_ref().unwrap();
+    let scores = native.sites[0].scores.first().unwrap();
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * b.abs().max(1.0);
 
     let check = |query: usize, recipe: Recipe, what: &str| {

@@ -121,6 +121,26 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
     });
     assert_eq!(attribute("data-layer"), "1");
     assert_pixels("L1H3", &pixels, cross.head(1, 3).iter().map(|&w| viridis(w)));
+    // Its arithmetic for the third translated token: the engine's raw q·k, scaled, softmaxed.
+    choose(&browser, "alignment-math-query", "2");
+    let scores = native.site("cross").unwrap().scores_of(1).unwrap();
+    let math = browser.wait_for("the row's arithmetic", Duration::from_secs(10), || {
+        let found = browser.execute(
+            "const s = document.querySelector('[data-testid=alignment-math-query]');
+             if (!s || s.value !== '2') return null;
+             return [...document.querySelectorAll('[data-testid=alignment-math] tbody tr')].map(tr =>
+                 ['dot', 'weight', 'model'].map(c => +tr.querySelector('td.' + c).textContent));",
+            vec![],
+        );
+        found.as_array().cloned()
+    });
+    assert_eq!(math.len(), columns);
+    for (k, row) in math.iter().enumerate() {
+        let [dot, weight, model] = [0, 1, 2].map(|i| row[i].as_f64().unwrap() as f32);
+        assert!((dot - scores.dot[3][2][k]).abs() < 1e-3, "q·k for source token {k}: {dot}");
+        assert!((weight - cross.weight(1, 3, 2, k)).abs() < 1e-3 && (model - weight).abs() < 1e-3, "source token {k}");
+    }
+
     // The same head as lines, the source on the left and the translation on the right.
     let lines = browser.execute(
         "return [...document.querySelectorAll('[data-testid=cross-lines] line')].map(l => [+l.dataset.left, +l.dataset.right, +l.getAttribute('stroke-opacity')]);",
