@@ -111,8 +111,9 @@ pub struct AppState {
     pub weighting: RwSignal<Weighting>,
     /// What a translation's alignment map shows.
     pub alignment: RwSignal<Alignment>,
-    /// The translated token under the pointer.
+    /// The translated token under the pointer, and the one clicked (pinned).
     pub hovered_target: RwSignal<Option<usize>>,
+    pub pinned_target: RwSignal<Option<usize>>,
     /// The worker's wasm memory in bytes, as its last answer said.
     pub wasm_memory: RwSignal<u64>,
 }
@@ -184,6 +185,11 @@ impl AppState {
     /// text is still computing): the views dim and say so.
     pub fn stale(&self) -> bool {
         self.report.with(Option::is_some) && self.report_text.get() != self.draft.get()
+    }
+
+    /// The translated token the alignment views highlight: the hovered one, else the pinned one.
+    pub fn focused_target(&self) -> Option<usize> {
+        self.hovered_target.get().or(self.pinned_target.get())
     }
 
     /// The token every view highlights: the hovered one, else the pinned one.
@@ -271,6 +277,7 @@ impl AppState {
             wasm_memory: RwSignal::new(0),
             alignment: RwSignal::new(initial.alignment),
             hovered_target: RwSignal::new(None),
+            pinned_target: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),
         }

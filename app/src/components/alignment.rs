@@ -151,7 +151,7 @@ pub fn AlignmentView() -> impl IntoView {
         let cell = (ALIGNMENT_PX / rows.max(columns).max(1) as f64).min(40.0);
         let (width, height) = (cell * columns as f64, cell * rows as f64);
         let focus = Signal::derive(move || {
-            let row = state.hovered_target.get().filter(|&i| i < rows).map(|i| (i, rows));
+            let row = state.focused_target().filter(|&i| i < rows).map(|i| (i, rows));
             let column = state.focused_token().filter(|&i| i < columns).map(|i| (i, columns));
             (row, column)
         });
@@ -195,7 +195,7 @@ pub fn AlignmentView() -> impl IntoView {
                 by_source[k * rows + q] = w;
             }
         }
-        let outside = Signal::derive(move || (state.focused_token().filter(|&i| i < columns), state.hovered_target.get().filter(|&i| i < rows)));
+        let outside = Signal::derive(move || (state.focused_token().filter(|&i| i < columns), state.focused_target().filter(|&i| i < rows)));
         let lines = view! {
             <LinePairs left=source.clone() right=target.clone() weights=by_source outside=outside test_id="cross-lines"
                 classes=("source-token", "target-token")

@@ -48,8 +48,18 @@ pub fn TranslationPanel() -> impl IntoView {
             .map(|(i, token)| view! {
                 <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
                     class:focused=move || state.hovered_target.get() == Some(i)
+                    class:pinned=move || state.pinned_target.get() == Some(i)
+                    aria-pressed=move || (state.pinned_target.get() == Some(i)).to_string()
+                    role="button" tabindex="0"
                     on:mouseenter=move |_| state.hovered_target.set(Some(i))
-                    on:mouseleave=move |_| state.hovered_target.set(None)>
+                    on:mouseleave=move |_| state.hovered_target.set(None)
+                    on:click=move |_| state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                    on:keydown=move |ev: web_sys::KeyboardEvent| {
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
+                        }
+                    }>
                     {token_label(&token.text)}
                 </span>
             })
@@ -63,7 +73,7 @@ pub fn TranslationPanel() -> impl IntoView {
                 <p class="translation-text" data-testid="translation-text" data-streaming="false">{translation.text.clone()}</p>
                 <div class="token-strip" data-testid="translation-output" data-streaming="false" aria-label="The translation's tokens">{tokens}</div>
                 {limit_note}
-                <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token to see where the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at the others."</p>
+                <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token (or click to pin it) to see where the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at the others."</p>
             </section>
         }.into_any())
     }

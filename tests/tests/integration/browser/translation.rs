@@ -198,6 +198,15 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
     assert!(band.contains(&format!("top: {:.3}%", 100.0 / rows as f64)), "{band}");
     let lit = browser.execute("return document.querySelector('[data-testid=alignment-map] .query-labels li.focused')?.dataset.index;", vec![]);
     assert_eq!(lit, serde_json::json!("1"));
+    // A click pins it: the row stays lit when the pointer leaves.
+    browser.click(&token);
+    browser.hover_centre(&browser.by_test_id("status"));
+    let pinned = browser.wait_for("the pinned row", Duration::from_secs(10), || {
+        let pressed = browser.attribute(&token, "aria-pressed");
+        let band = browser.find_all("[data-testid=alignment-map] .focus-row").first().and_then(|b| browser.attribute(b, "style"));
+        (pressed.as_deref() == Some("true")).then_some(band).flatten()
+    });
+    assert!(pinned.contains(&format!("top: {:.3}%", 100.0 / rows as f64)), "{pinned}");
 }
 
 #[test]
@@ -225,4 +234,34 @@ fn a_long_translation_grows_token_by_token_in_the_page() {
     assert!(growing.windows(2).all(|w| w[0] <= w[1]), "it only grows: {growing:?}");
     assert!(growing.iter().all(|&n| n > 0 && n <= total), "{growing:?} of {total}");
     assert_eq!(grown.last(), Some(&("false".to_string(), total)), "it ends as the engine's whole translation");
+}
+
+#[test]
+fn odd_text_in_a_translator_gives_a_sound_translation_or_a_clear_message() {
+    let (browser, _) = translated_in_the_page("en-pt", "Hello.");
+    let model = Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap();
+    let input = browser.by_test_id("prompt-input");
+    let long = "The cat sat on the mat. ".repeat(30);
+    for text in ["I love pizza 🍕 and 猫!", "مرحبا بالعالم", "a\u{301}\u{200F}b", long.as_str()] {
+        paste(&browser, &input, text);
+        wait_until_shown(&browser, text);
+        let status = browser.text(&browser.by_test_id("status"));
+        assert!(status.starts_with("Computed in"), "{text:?}: {status}");
+        let native = model.translate(text, PAGE_MAX_TOKENS, true).unwrap();
+        let shown = browser.text(&browser.by_test_id("translation-text"));
+        assert_eq!(shown, native.translation.as_ref().unwrap().text, "{text:?}");
+        let rows = browser.attribute(&browser.by_test_id("alignment-map"), "data-rows").unwrap();
+        assert_eq!(rows, native.sequence("target").unwrap().tokens.len().to_string(), "{text:?}");
+        // The long text is cut to the page's limit, and the page says so.
+        if let Some(cut) = &native.truncated {
+            let notice = browser.text(&browser.by_test_id("notice"));
+            assert_eq!(notice, format!("The text gives {} tokens; only the first {PAGE_MAX_TOKENS} (this page's limit) are shown.", cut.total_tokens));
+        }
+    }
+    assert!(model.translate(&long, PAGE_MAX_TOKENS, true).unwrap().truncated.is_some(), "the long text was cut");
+    // Nothing to translate: a message, and nothing runs.
+    paste(&browser, &input, "   ");
+    let status = browser.by_test_id("status");
+    browser.wait_for("the empty-text message", Duration::from_secs(10), || browser.text(&status).starts_with("The text is empty").then_some(()));
+    assert!(browser.find_all("[data-testid=translation-text]").is_empty(), "no translation of nothing");
 }
