@@ -311,6 +311,8 @@ impl MarianNetwork {
         let output_bias = self.output_bias.index_select(&candidate_ids, 0)?; // [candidates]
 
         let limit = (MAX_LENGTH_FACTOR * source.len() as f64).ceil() as usize;
+        // Every step's position encoding at once: [limit, width].
+        let positions = self.positions(0, limit)?;
         let mut cells: Vec<Tensor> = (0..self.decoder.len()).map(|_| Tensor::zeros((1, width), DType::F32, &self.device)).collect::<candle_core::Result<_>>()?;
         // Per step, [layer, head, source]: the cross-attention and its raw scores.
         let (mut target, mut steps, mut scores_steps) = (Vec::new(), Vec::new(), Vec::new());
@@ -320,7 +322,7 @@ impl MarianNetwork {
                 Some(id) => self.embed(&[id])?,
                 None => Tensor::zeros((1, width), DType::F32, &self.device)?,
             };
-            let mut e = (embedded + self.positions(t, 1)?)?; // [1, width]
+            let mut e = (embedded + positions.narrow(0, t, 1)?)?; // [1, width]
             let mut step = Vec::with_capacity(self.decoder.len() * heads * source.len());
             let mut step_scores = Vec::with_capacity(self.decoder.len() * heads * source.len());
             for ((layer, cell), (k, v)) in self.decoder.iter().zip(cells.iter_mut()).zip(&memory_kv) {
