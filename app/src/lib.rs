@@ -272,6 +272,10 @@ fn on_answer(
         }
         FromWorker::Failed { run, message, .. } => {
             if run.is_none() || is_main || is_compare {
+                // A probe that waited for a model which did not load cannot run: say so.
+                if run.is_none() && state.probe.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
+                    state.probe.set(ProbeState::Failed("the model did not load, so the probe cannot run".into()));
+                }
                 state.report.set(None);
                 state.status.set(Status::Failed(message));
             }

@@ -227,7 +227,10 @@ pub fn Heatmap() -> impl IntoView {
             </label>
             <label class="picker scale-picker">
                 <span class="label">"Weigh by"</span>
-                <select data-testid="weighting-select" on:change=move |ev| {
+                // A translator keeps no value norms: its maps are attention only.
+                <select data-testid="weighting-select" disabled=move || state.is_translator()
+                    title=move || state.is_translator().then_some("A translator's run keeps no value norms")
+                    on:change=move |ev| {
                     state.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
                 }>
                     {Weighting::ALL.map(|w| view! { <option value=w.name() selected=move || state.weighting.get() == w>{w.title()}</option> })}
@@ -253,7 +256,8 @@ pub fn Heatmap() -> impl IntoView {
             </div>
             <figcaption class:hidden=move || shown().is_none()>
                 "Rows: queries (the token that looks). Columns: keys (the token looked at)."
-                {move || (state.weighting.get() == Weighting::ValueNorms).then(|| view! {
+                // Said only of a map that really is weighted (a run without norms shows attention).
+                {move || (state.shown_map().map(|(_, _, _, map)| map.weighting) == Some(Weighting::ValueNorms)).then(|| view! {
                     <span class="weighting-note" data-testid="weighting-note">
                         " Each cell is α·‖f(x_key)‖: the attention times the length of what the key's value adds to \
                         the output through this head (Kobayashi et al., 2020), scaled to the map's largest cell. \

@@ -133,7 +133,11 @@ pub fn ProbePanel() -> impl IntoView {
         <section class="probe-panel" aria-label="Induction heads">
             <h2>"Induction heads"</h2>
             <button class="toggle" data-testid="find-induction" disabled=busy
-                on:click=move |_| state.probe.set(ProbeState::Waiting)>"Find induction heads"</button>
+                on:click=move |_| {
+                    // Without a model, and none loading (it failed), waiting would be forever.
+                    let failed = state.loaded.with_untracked(Option::is_none) && matches!(state.status.get_untracked(), crate::Status::Failed(_));
+                    state.probe.set(if failed { ProbeState::Failed("no model is loaded: choose one that loads".into()) } else { ProbeState::Waiting });
+                }>"Find induction heads"</button>
             <span class="hint" data-testid="probe-status" role="status">{status}</span>
             // Nothing of the results is in the page until the probe has run.
             {move || outcome().map(|outcome| view! {

@@ -268,3 +268,19 @@ fn every_request_of_a_first_visit_is_answered_and_the_page_has_an_icon() {
     let missing: Vec<String> = server.requests().into_iter().filter(|(_, status)| *status != 200).map(|(path, _)| path).collect();
     assert!(missing.is_empty(), "a first visit asks for what is not there: {missing:?}");
 }
+
+#[test]
+fn find_induction_heads_with_a_model_that_cannot_load_says_so_instead_of_waiting() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "missing-model");
+    let status = browser.by_test_id("status");
+    browser.wait_for("the load error", LOAD, || browser.text(&status).starts_with("Error").then_some(()));
+    browser.click(&browser.by_test_id("find-induction"));
+    let probe = browser.by_test_id("probe-status");
+    let said = browser.wait_for("the probe's answer", Duration::from_secs(10), || {
+        let text = browser.text(&probe);
+        text.starts_with("Error").then_some(text)
+    });
+    assert!(said.contains("no model is loaded"), "{said}");
+}

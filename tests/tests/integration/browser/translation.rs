@@ -70,7 +70,7 @@ fn a_translator_translates_in_the_page_and_its_encoder_fills_the_views() {
     }
 
     // What does not apply to a translator says so and cannot be pressed.
-    for id in ["compare-toggle", "find-induction", "mask-select"] {
+    for id in ["compare-toggle", "find-induction", "mask-select", "weighting-select"] {
         let disabled = browser.execute("return arguments[0].disabled;", vec![browser.by_test_id(id).as_arg()]);
         assert_eq!(disabled, serde_json::json!(true), "{id} is disabled for a translator");
     }
