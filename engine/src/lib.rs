@@ -15,6 +15,7 @@ pub mod arch;
 pub mod attention;
 pub mod error;
 pub mod export;
+pub mod kernels;
 pub mod load;
 pub mod prefix;
 pub mod report;

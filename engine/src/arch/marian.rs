@@ -21,9 +21,12 @@ use candle_nn::LayerNorm;
 
 use crate::attention::{attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
+use crate::kernels::{relu, rows_times_matrix};
 use crate::load::marian::{MarianFile, Shortlist};
 use crate::report::{AttentionMaps, LayerScores};
 
+/// Products with this many rows or fewer go through [`rows_times_matrix`].
+const ONE_ROW_PRODUCTS_UP_TO: usize = 1;
 /// Marian's layer-norm epsilon.
 const LN_EPS: f64 = 1e-6;
 /// The end-of-sentence id: it ends every source and the translation.
@@ -66,7 +69,8 @@ impl Affine {
 
     /// [t, in] -> [t, out]
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.weight)?;
+        // A decoder step is one row: gemm's one-row path is scalar in wasm.
+        let y = if x.dim(0)? <= ONE_ROW_PRODUCTS_UP_TO { rows_times_matrix(x, &self.weight)? } else { x.matmul(&self.weight)? };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -96,8 +100,11 @@ impl MultiHead {
     }
 
     /// The keys and values of `memory` [k, d], split into heads: [heads, k, d / heads] each.
+    /// The keys are a transposed view of [heads, d / heads, k] in memory, the layout q·kᵀ
+    /// reads, so that a decoder step attending to them again and again copies nothing.
     fn keys_values(&self, memory: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        Ok((split_heads(&self.key.forward(memory)?, self.heads)?, split_heads(&self.value.forward(memory)?, self.heads)?))
+        let keys = split_heads(&self.key.forward(memory)?, self.heads)?.t()?.contiguous()?.t()?;
+        Ok((keys, split_heads(&self.value.forward(memory)?, self.heads)?))
     }
 
     /// `x` [q, d] attends to keys and values [heads, k, d / heads]: (output [q, d],
@@ -122,7 +129,7 @@ impl FeedForward {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.down.forward(&self.up.forward(x)?.relu()?)
+        self.down.forward(&relu(&self.up.forward(x)?)?)
     }
 }
 
@@ -330,7 +337,7 @@ impl MarianNetwork {
                 let kept = (&forget * &*cell)?;
                 let fresh = ((1.0 - &forget)? * layer.ssru.input.forward(&e)?)?;
                 *cell = (kept + fresh)?;
-                e = layer.ssru_norm.forward(&(e + cell.relu()?)?)?;
+                e = layer.ssru_norm.forward(&(e + relu(cell)?)?)?;
                 // probs and raw q·k [heads, 1, source]: the cross scores are tiny, every layer's is kept.
                 let (a, probs, raw) = layer.cross.attend_keeping(&e, k, v, true)?;
                 step.extend(probs.flatten_all()?.to_vec1::<f32>()?);
@@ -340,7 +347,7 @@ impl MarianNetwork {
                 e = layer.cross_norm.forward(&(e + a)?)?;
                 e = layer.feed_forward_norm.forward(&(&e + layer.feed_forward.forward(&e)?)?)?;
             }
-            let logits = e.matmul(&output_weight)?.squeeze(0)?.add(&output_bias)?.to_vec1::<f32>()?;
+            let logits = rows_times_matrix(&e, &output_weight)?.squeeze(0)?.add(&output_bias)?.to_vec1::<f32>()?;
             let best = candidates
                 .iter()
                 .zip(&logits)
