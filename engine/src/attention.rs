@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::report::Mask;
+use crate::report::{Mask, Scoring};
 
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
 /// `None` for the unmasked run, which needs no addition at all.
@@ -26,7 +26,8 @@ pub fn additive_mask_from(mask: Mask, start: usize, tokens: usize, device: &Devi
     }
 }
 
-/// softmax(q·kᵀ / √d + mask) · v, keeping the softmax (and, when asked, q·kᵀ).
+/// softmax(scoring(q·kᵀ) + mask) · v, keeping the softmax (and, when asked, q·kᵀ);
+/// `scoring` is × 1/√d for most models (see [`Scoring`]).
 ///
 /// `q`: [heads, q, d]; `k`, `v`: [heads, k, d] (key/value heads already repeated
 /// to match the query heads). Returns (output [heads, q, d], probabilities
@@ -36,12 +37,15 @@ pub fn attend(
     k: &Tensor,
     v: &Tensor,
     mask: Option<&Tensor>,
+    scoring: Scoring,
     keep_scores: bool,
 ) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
-    let (_heads, _queries, head_dim) = q.dims3()?;
-    let scale = 1.0 / (head_dim as f64).sqrt();
     let raw = q.contiguous()?.matmul(&k.t()?.contiguous()?)?; // [heads, q, k]
-    let scores = (&raw * scale)?;
+    let scores = (&raw * scoring.scale as f64)?;
+    let scores = match scoring.softcap {
+        Some(cap) => ((scores / cap as f64)?.tanh()? * cap as f64)?,
+        None => scores,
+    };
     let scores = match mask {
         Some(mask) => scores.broadcast_add(mask)?,
         None => scores,
@@ -74,7 +78,7 @@ pub struct Recorder {
     layer: usize,
     probabilities: Vec<f32>,
     scores_layer: Option<usize>,
-    scores: Option<(usize, Vec<f32>)>,
+    scores: Option<(usize, Scoring, Vec<f32>)>,
     /// ‖f_h(x_j)‖, flat [layer, head, token], when asked for.
     value_norms: Option<Vec<f32>>,
 }
@@ -83,8 +87,8 @@ pub struct Recorder {
 pub struct Recorded {
     /// Flat [layer, head, query, key].
     pub probabilities: Vec<f32>,
-    /// The asked-for layer's q·kᵀ, flat [head, query, key], with the head size.
-    pub scores: Option<(usize, Vec<f32>)>,
+    /// The asked-for layer's q·kᵀ, flat [head, query, key], with the head size and scoring.
+    pub scores: Option<(usize, Scoring, Vec<f32>)>,
     /// Flat [layer, head, token].
     pub value_norms: Option<Vec<f32>>,
 }
@@ -111,14 +115,15 @@ impl Recorder {
         k: &Tensor,
         v: &Tensor,
         mask: Option<&Tensor>,
+        scoring: Scoring,
         output_weight: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let keep_scores = self.scores_layer == Some(self.layer);
-        let (out, probs, raw) = attend(q, k, v, mask, keep_scores)?;
+        let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_scores)?;
         self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
         if let Some(raw) = raw {
             let head_dim = q.dim(2)?;
-            self.scores = Some((head_dim, raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?));
+            self.scores = Some((head_dim, scoring, raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?));
         }
         if let Some(norms) = self.value_norms.as_mut() {
             norms.extend(value_norms(v, output_weight)?.flatten_all()?.to_vec1::<f32>()?);
@@ -171,7 +176,7 @@ mod tests {
         let k = q.clone();
         let v = Tensor::new(&[[[1f32, 0.], [0., 1.], [0.5, 0.5]]], &dev)?;
         let mask = additive_mask(Mask::Causal, 3, &dev)?;
-        let (_, probs, _) = attend(&q, &k, &v, mask.as_ref(), false)?;
+        let (_, probs, _) = attend(&q, &k, &v, mask.as_ref(), Scoring::standard(2), false)?;
         let p = probs.squeeze(0)?.to_vec2::<f32>()?;
         assert_eq!(p[0], vec![1.0, 0.0, 0.0]);
         assert_eq!(p[1][2], 0.0);
@@ -198,7 +203,7 @@ mod tests {
         let dev = Device::Cpu;
         let q = Tensor::new(&[[[1f32, 2.], [3., 4.]]], &dev)?;
         let k = Tensor::new(&[[[1f32, 1.], [1., 1.]]], &dev)?;
-        let (_, probs, _) = attend(&q, &k, &k, None, false)?;
+        let (_, probs, _) = attend(&q, &k, &k, None, Scoring::standard(2), false)?;
         assert_eq!(probs.flatten_all()?.to_vec1::<f32>()?, vec![0.5; 4]);
         Ok(())
     }
@@ -224,8 +229,8 @@ mod tests {
         let w = Tensor::eye(2, DType::F32, &dev)?;
         for asked in [false, true] {
             let mut recorder = Recorder::new(8, None, asked);
-            recorder.attend(&q, &q, &v, None, &w)?;
-            recorder.attend(&q, &q, &v, None, &w)?;
+            recorder.attend(&q, &q, &v, None, Scoring::standard(2), &w)?;
+            recorder.attend(&q, &q, &v, None, Scoring::standard(2), &w)?;
             let kept = recorder.finish();
             assert_eq!(kept.probabilities.len(), 8);
             assert_eq!(kept.value_norms, asked.then(|| vec![1.0, 2.0, 1.0, 2.0]));

@@ -23,7 +23,7 @@ pub mod translator;
 
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms};
 
 use arch::Network;
 use attention::Recorder;
@@ -200,7 +200,7 @@ impl Model {
         let scores = options
             .scores_of_layer
             .zip(scores)
-            .map(|(layer, (head_dim, flat))| LayerScores::from_flat(layer, head_dim, heads, t, &flat));
+            .map(|(layer, (head_dim, scoring, flat))| LayerScores::from_flat(layer, head_dim, scoring, heads, t, &flat));
         let value_norms = value_norms.map(|flat| ValueNorms::from_flat(heads, t, &flat));
         // A next-token guess only means something where the model cannot see ahead.
         let next_tokens = match (mask, last_logits) {

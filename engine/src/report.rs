@@ -262,28 +262,61 @@ impl ValueNorms {
     }
 }
 
+/// How a model turns a raw score q·k into what its softmax sees (before the mask):
+/// × `scale` (1/√d_k in the original Transformer; Gemma's own query scaling), then,
+/// where the model caps its attention logits (Gemma 2), `softcap` · tanh(· / `softcap`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scoring {
+    pub scale: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub softcap: Option<f32>,
+}
+
+impl Scoring {
+    /// The original Transformer's: × 1/√d_k, no cap.
+    pub fn standard(head_dim: usize) -> Self {
+        Self { scale: (1.0 / (head_dim.max(1) as f64).sqrt()) as f32, softcap: None }
+    }
+
+    /// The logit a raw score becomes.
+    pub fn apply(self, dot: f32) -> f32 {
+        let scaled = dot * self.scale;
+        match self.softcap {
+            Some(cap) => cap * (scaled / cap).tanh(),
+            None => scaled,
+        }
+    }
+
+    /// Whether this is the standard 1/√`head_dim` (to float rounding) with no cap.
+    pub fn is_standard(self, head_dim: usize) -> bool {
+        self.softcap.is_none() && (self.scale - Self::standard(head_dim).scale).abs() <= 1e-6 * self.scale.abs()
+    }
+}
+
 /// One layer's attention scores before scaling, mask and softmax: the numbers the
 /// arithmetic of attention starts from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerScores {
     pub layer: usize,
-    /// The length of a head's query and key vectors: the d_k of the √d_k scaling.
+    /// The length of a head's query and key vectors (d_k).
     pub head_dim: usize,
+    /// How the model scaled (and capped) these scores.
+    pub scoring: Scoring,
     /// q·k for every head, query and key (the masked keys too), [head][query][key].
     pub dot: Vec<Vec<Vec<f32>>>,
 }
 
 impl LayerScores {
     /// Wraps flat [head, query, key] scores of self-attention (`tokens` × `tokens`).
-    pub fn from_flat(layer: usize, head_dim: usize, heads: usize, tokens: usize, flat: &[f32]) -> Self {
-        Self::from_shape(layer, head_dim, [heads, tokens, tokens], flat)
+    pub fn from_flat(layer: usize, head_dim: usize, scoring: Scoring, heads: usize, tokens: usize, flat: &[f32]) -> Self {
+        Self::from_shape(layer, head_dim, scoring, [heads, tokens, tokens], flat)
     }
 
     /// Wraps flat scores of shape [heads, queries, keys].
-    pub fn from_shape(layer: usize, head_dim: usize, [heads, queries, keys]: [usize; 3], flat: &[f32]) -> Self {
+    pub fn from_shape(layer: usize, head_dim: usize, scoring: Scoring, [heads, queries, keys]: [usize; 3], flat: &[f32]) -> Self {
         let per_head = (queries * keys).max(1);
         let dot = flat.chunks(per_head).take(heads).map(|head| head.chunks(keys.max(1)).map(<[f32]>::to_vec).collect()).collect();
-        Self { layer, head_dim, dot }
+        Self { layer, head_dim, scoring, dot }
     }
 }
 

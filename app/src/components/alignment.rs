@@ -4,7 +4,7 @@
 //! a grid of every cross-attention head to choose from. Hovering a translated token
 //! lights its row; hovering a source token in the token strip, its column.
 
-use engine::analysis::arithmetic::{steps, Recipe};
+use engine::analysis::arithmetic::{scoring_text, steps, Recipe};
 use engine::analysis::summary::{all_heads_mean, layer_mean};
 use engine::{AttentionMaps, LayerScores};
 use leptos::html::Canvas;
@@ -100,12 +100,13 @@ fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f
 }
 
 /// The arithmetic of one row of a cross-attention head: for a translated token, every
-/// source token's raw q·k (q from the decoder, k from the encoder), scaled by 1/√d_k
+/// source token's raw q·k (q from the decoder, k from the encoder), scaled as the model does (1/√d_k)
 /// and softmaxed (nothing is masked: the decoder sees the whole source), beside the
 /// model's own weight.
 fn row_arithmetic(scores: &LayerScores, maps: &AttentionMaps, head: usize, query: usize, source: &[String]) -> impl IntoView {
     let dot = &scores.dot[head][query];
-    let row = steps(dot, &vec![true; dot.len()], scores.head_dim, Recipe::default());
+    let row = steps(dot, &vec![true; dot.len()], scores.scoring, Recipe::default());
+    let scaling = scoring_text(scores.scoring, scores.head_dim);
     let rows = source
         .iter()
         .enumerate()
@@ -124,8 +125,8 @@ fn row_arithmetic(scores: &LayerScores, maps: &AttentionMaps, head: usize, query
         .collect_view();
     view! {
         <table data-testid="alignment-math" class="weights math">
-            <caption>{format!("q·k with q from the decoder and k from the encoder, ÷ √{}, softmax over the source", scores.head_dim)}</caption>
-            <thead><tr><th scope="col">"source token"</th><th scope="col">"q·k"</th><th scope="col">{format!("÷ √{}", scores.head_dim)}</th><th scope="col">"softmax"</th><th scope="col">"model"</th></tr></thead>
+            <caption>{format!("q·k with q from the decoder and k from the encoder, {scaling}, softmax over the source")}</caption>
+            <thead><tr><th scope="col">"source token"</th><th scope="col">"q·k"</th><th scope="col">{scaling.clone()}</th><th scope="col">"softmax"</th><th scope="col">"model"</th></tr></thead>
             <tbody>{rows}</tbody>
         </table>
     }

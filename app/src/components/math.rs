@@ -1,8 +1,9 @@
 //! The arithmetic of one attention row, with the model's real numbers: for a chosen
-//! query, every key's raw score q·k, the scaling by 1/√d_k, the mask and the softmax,
-//! and what changes without the scaling, with hard attention, or at another temperature.
+//! query, every key's raw score q·k, the model's scaling (1/√d_k for most), the mask and
+//! the softmax, and what changes without the scaling, with hard attention, or at another
+//! temperature.
 
-use engine::analysis::arithmetic::{steps, visible_keys, Recipe};
+use engine::analysis::arithmetic::{scoring_text, steps, visible_keys, Recipe};
 use engine::Mask;
 use leptos::prelude::*;
 
@@ -36,9 +37,9 @@ pub fn MathView() -> impl IntoView {
         let q = query.get().filter(|&q| q < n).unwrap_or(n - 1);
         let recipe = Recipe { scale: scale.get(), temperature: temperature.get(), hard: hard.get() };
         let visible = visible_keys(q, n, report.mask == Mask::Causal);
-        let row = steps(&scores.dot[head][q], &visible, scores.head_dim, recipe);
+        let row = steps(&scores.dot[head][q], &visible, scores.scoring, recipe);
         let model_row = report.attention().head(layer, head)[q * n..(q + 1) * n].to_vec();
-        let d = scores.head_dim;
+        let scaling = scoring_text(scores.scoring, scores.head_dim);
 
         let options = report
             .tokens()
@@ -64,9 +65,9 @@ pub fn MathView() -> impl IntoView {
                 }
             })
             .collect_view();
-        let divisor = if recipe.scale { format!("√{d} = {:.3}", (d as f32).sqrt()) } else { "1 (no scaling)".into() };
+        let scaled = if recipe.scale { format!("(q·k {scaling})") } else { "q·k (no scaling)".into() };
         let formula = format!(
-            "weight = softmax((q·k ÷ {divisor}) ÷ T + mask), T = {:.2}{}",
+            "weight = softmax({scaled} ÷ T + mask), T = {:.2}{}",
             recipe.temperature,
             if recipe.hard { "; hard: all weight on the largest" } else { "" }
         );
@@ -77,7 +78,7 @@ pub fn MathView() -> impl IntoView {
                         <select data-testid="math-query" on:change=move |ev| query.set(event_target_value(&ev).parse().ok())>{options}</select>
                     </label>
                     <label><input type="checkbox" data-testid="math-scale" prop:checked=move || scale.get()
-                        on:change=move |ev| scale.set(event_target_checked(&ev)) />" divide by √d_k"</label>
+                        on:change=move |ev| scale.set(event_target_checked(&ev)) />{format!(" scale ({scaling})")}</label>
                     <label><input type="checkbox" data-testid="math-hard" prop:checked=move || hard.get()
                         on:change=move |ev| hard.set(event_target_checked(&ev)) />" hard attention"</label>
                     <label>"temperature "

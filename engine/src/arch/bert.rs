@@ -10,7 +10,7 @@ use super::{id_tensor, position_tensor, Network};
 use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
-use crate::report::Mask;
+use crate::report::{Mask, Scoring};
 
 /// The part of a BERT config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -123,7 +123,7 @@ impl Network for Bert {
             let q = split_heads(&layer.query.forward(&x)?, heads)?; // [heads, t, d]
             let k = split_heads(&layer.key.forward(&x)?, heads)?;
             let v = split_heads(&layer.value.forward(&x)?, heads)?;
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), layer.attention_output.weight())?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), layer.attention_output.weight())?;
             x = layer.attention_norm.forward(&(layer.attention_output.forward(&merge_heads(&out)?)? + &x)?)?;
             let inner = layer.intermediate.forward(&x)?;
             let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };

@@ -11,7 +11,7 @@ use super::{id_tensor, position_tensor, Network};
 use crate::attention::{additive_mask_from, merge_heads, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
-use crate::report::Mask;
+use crate::report::{Mask, Scoring};
 
 /// The part of a GPT-2 config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -110,7 +110,7 @@ impl Network for Gpt2 {
             let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [heads, t, d]
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), block.c_proj.weight())?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), block.c_proj.weight())?;
             x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
             let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
             x = (&x + block.mlp_proj.forward(&inner)?)?;

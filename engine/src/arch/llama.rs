@@ -13,7 +13,7 @@ use super::{id_tensor, Network};
 use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
-use crate::report::Mask;
+use crate::report::{Mask, Scoring};
 
 /// The settings a Llama network needs, read from GGUF metadata.
 #[derive(Clone, Debug)]
@@ -134,7 +134,7 @@ impl Network for Llama {
             let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
             let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [kv_heads, t, d]
             let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), block.attn_output.weight())?; // [heads, new, d]
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), block.attn_output.weight())?; // [heads, new, d]
             x = (x + block.attn_output.forward(&merge_heads(&out)?)?)?;
 
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, cfg.rms_eps as f32)?;

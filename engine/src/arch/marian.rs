@@ -23,7 +23,7 @@ use crate::attention::{attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::kernels::{relu, rows_times_matrix};
 use crate::load::marian::{MarianFile, Shortlist};
-use crate::report::{AttentionMaps, LayerScores};
+use crate::report::{AttentionMaps, LayerScores, Scoring};
 
 /// Products with this many rows or fewer go through [`rows_times_matrix`].
 const ONE_ROW_PRODUCTS_UP_TO: usize = 1;
@@ -111,7 +111,7 @@ impl MultiHead {
     /// probabilities [heads, q, k], and the raw scores q·kᵀ [heads, q, k] when asked).
     fn attend_keeping(&self, x: &Tensor, keys: &Tensor, values: &Tensor, keep: bool) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
         let q = split_heads(&self.query.forward(x)?, self.heads)?;
-        let (out, probs, raw) = attend(&q, keys, values, None, keep)?;
+        let (out, probs, raw) = attend(&q, keys, values, None, Scoring::standard(q.dim(2)?), keep)?;
         Ok((self.output.forward(&merge_heads(&out)?)?, probs, raw))
     }
 }
@@ -375,12 +375,12 @@ impl MarianNetwork {
         let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
         let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
         let head_dim = width / heads;
-        let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, heads, s, &flat));
+        let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, Scoring::standard(head_dim), heads, s, &flat));
         let cross_scores = cross_scores_flat
             .chunks((heads * t * s).max(1))
             .take(self.decoder.len())
             .enumerate()
-            .map(|(layer, flat)| LayerScores::from_shape(layer, head_dim, [heads, t, s], flat))
+            .map(|(layer, flat)| LayerScores::from_shape(layer, head_dim, Scoring::standard(head_dim), [heads, t, s], flat))
             .collect();
         Ok(Translated { source: source.to_vec(), target, encoder, cross, encoder_scores, cross_scores, cut_by_limit })
     }

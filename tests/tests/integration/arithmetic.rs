@@ -27,7 +27,7 @@ fn stepping_the_raw_scores_gives_the_reference_rows() {
             for (head, rows) in scores.dot.iter().enumerate() {
                 for (query, dot) in rows.iter().enumerate() {
                     let visible = visible_keys(query, n, mask == Mask::Causal);
-                    let row = steps(dot, &visible, scores.head_dim, Recipe::default()).weights;
+                    let row = steps(dot, &visible, scores.scoring, Recipe::default()).weights;
                     let start = ((layer * report.model.heads + head) * n + query) * n;
                     for (key, (ours, theirs)) in row.iter().zip(&expected[start..start + n]).enumerate() {
                         assert!(
