@@ -5,6 +5,7 @@ pub mod bert;
 pub mod gpt2;
 pub mod llama;
 pub mod marian;
+pub mod rotary;
 
 use candle_core::{Device, Tensor};
 

@@ -9,15 +9,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::tokenizer::TextTokenizer;
-use crate::arch::column_major;
-use crate::arch::llama::{Llama, LlamaConfig};
+use crate::arch::llama::{self, Llama, LlamaConfig};
+use crate::arch::rotary::RopeScaling;
 use crate::error::{first_line, EngineError, Result};
-use crate::report::ModelInfo;
 use crate::Model;
-
-/// Matrices read a row at a time (by token id, and for the one last position's
-/// logits), kept as they are; every other matrix is a projection (see [`column_major`]).
-const EMBEDDINGS: [&str; 2] = ["token_embd.weight", "output.weight"];
 
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -55,32 +50,34 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
         .to_string()
         .map_err(|_| EngineError::BadModelFile("`general.architecture` is not text".into()))?
         .clone();
-    if architecture != "llama" {
+    if !llama::FAMILIES.contains(&architecture.as_str()) {
         return Err(EngineError::UnsupportedArchitecture(architecture));
     }
-    let key = |k: &str| format!("llama.{k}");
+    let key = |k: &str| format!("{architecture}.{k}");
     let tokenizer = TextTokenizer::from_gguf_metadata(metadata)?;
     let vocab = match metadata.get("tokenizer.ggml.tokens").map(|v| v.to_vec()) {
         Some(Ok(tokens)) => tokens.len(),
         _ => number(metadata, &key("vocab_size"))?,
     };
+    let heads = number(metadata, &key("attention.head_count"))?;
+    let hidden = number(metadata, &key("embedding_length"))?;
     let cfg = LlamaConfig {
         layers: number(metadata, &key("block_count"))?,
-        heads: number(metadata, &key("attention.head_count"))?,
-        kv_heads: number(metadata, &key("attention.head_count_kv"))?,
-        hidden: number(metadata, &key("embedding_length"))?,
+        heads,
+        kv_heads: number(metadata, &key("attention.head_count_kv")).unwrap_or(heads),
+        hidden,
+        head_dim: number(metadata, &key("attention.key_length")).unwrap_or(if heads == 0 { 0 } else { hidden / heads }),
         intermediate: number(metadata, &key("feed_forward_length"))?,
         vocab,
         rope_base: float(metadata, &key("rope.freq_base")).unwrap_or(10_000.0),
+        // `rope_freqs.weight`, where a GGUF has it, replaces this (Llama 3).
+        rope_scaling: RopeScaling::None,
+        // llama.cpp permutes a Llama's q and k rows for adjacent pairs; its Qwens turn halves.
+        rope_interleaved: architecture == "llama" || architecture == "mistral",
         rms_eps: float(metadata, &key("attention.layer_norm_rms_epsilon"))? as f64,
         max_positions: number(metadata, &key("context_length"))?,
     };
-    if cfg.heads == 0 || cfg.kv_heads == 0 || cfg.heads % cfg.kv_heads != 0 || cfg.hidden % cfg.heads != 0 {
-        return Err(EngineError::BadModelFile(format!(
-            "inconsistent head counts: {} heads, {} key/value heads, hidden size {}",
-            cfg.heads, cfg.kv_heads, cfg.hidden
-        )));
-    }
+    cfg.check()?;
 
     let device = Device::Cpu;
     let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
@@ -92,25 +89,12 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
         let qtensor = content
             .tensor(&mut reader, tensor_name, &device)
             .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
-        let mut tensor: Tensor = qtensor.dequantize(&device)?;
+        let tensor: Tensor = qtensor.dequantize(&device)?;
         drop(qtensor);
-        // Tensor by tensor, so only one extra copy ever lives at a time.
-        if tensor.rank() == 2 && !EMBEDDINGS.contains(&tensor_name.as_str()) {
-            tensor = column_major(&tensor)?;
-        }
-        tensors.insert(tensor_name.clone(), tensor);
+        tensors.insert(tensor_name.clone(), llama::prepare(tensor_name, tensor)?);
     }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-    let info = ModelInfo {
-        name: name.to_string(),
-        architecture,
-        layers: cfg.layers,
-        heads: cfg.heads,
-        kv_heads: cfg.kv_heads,
-        causal: true,
-        max_positions: cfg.max_positions,
-        vocab_size: cfg.vocab,
-    };
+    let info = cfg.info(name, &architecture);
     let network = Llama::load(vb, cfg).map_err(|e| match e {
         EngineError::Compute(e) => EngineError::BadModelFile(first_line(&e)),
         other => other,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::tokenizer::TextTokenizer;
 use crate::arch::bert::{Bert, BertConfig};
 use crate::arch::gpt2::{Gpt2, Gpt2Config};
+use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelInfo;
 use crate::Model;
@@ -28,12 +29,21 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
     let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
     let model_type =
         model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
-    if !matches!(model_type.as_str(), "bert" | "gpt2") {
+    let is_llama_family = llama::FAMILIES.contains(&model_type.as_str());
+    if !is_llama_family && !matches!(model_type.as_str(), "bert" | "gpt2") {
         return Err(EngineError::UnsupportedArchitecture(model_type));
     }
     let device = Device::Cpu;
-    let tensors = candle_core::safetensors::load_buffer(weights, &device)
+    let mut tensors = candle_core::safetensors::load_buffer(weights, &device)
         .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {}", first_line(&e))))?;
+    if is_llama_family {
+        // The family's network reads llama.cpp's names; what it does not use is left out.
+        tensors = tensors
+            .into_iter()
+            .filter_map(|(hf, tensor)| llama::gguf_name(&hf).map(|name| (name, tensor)))
+            .map(|(name, tensor)| llama::prepare(&name, tensor.to_dtype(DType::F32)?).map(|t| (name, t)))
+            .collect::<candle_core::Result<_>>()?;
+    }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
     let tokenizer = tokenizer.map(TextTokenizer::from_json).transpose()?;
     let bad_weights = |e: EngineError| match e {
@@ -69,6 +79,10 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
                 vocab_size: cfg.vocab_size,
             };
             (info, Box::new(Gpt2::load(vb, cfg).map_err(bad_weights)?))
+        }
+        family if is_llama_family => {
+            let cfg = LlamaConfig::from_hf(config)?;
+            (cfg.info(name, family), Box::new(Llama::load(vb, cfg).map_err(bad_weights)?))
         }
         other => return Err(EngineError::UnsupportedArchitecture(other.into())),
     };

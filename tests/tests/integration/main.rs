@@ -1,6 +1,7 @@
 //! One integration-test binary, a module per topic (as ripgrep does).
 
 mod parity;
+mod families;
 mod bad_input;
 mod cli;
 mod browser;

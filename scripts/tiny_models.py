@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Tiny random models of every architecture family the engine loads, and their reference maps.
+
+Usage, from the project root (needs the venv `make bench` makes, .cache/torch, with torch and
+transformers at the versions the other reference maps were made with):
+
+    .cache/torch/bin/python scripts/tiny_models.py            # every family
+    .cache/torch/bin/python scripts/tiny_models.py qwen3 ...   # some
+
+For each family it builds a model with transformers from a small config (2 layers, width 32,
+4 query heads, random weights from a fixed seed, float32), saves it as Hugging Face does
+(config.json + model.safetensors) into tests/fixtures/tiny/<name>/, and runs it with eager
+attention on fixed token ids, writing tests/fixtures/tiny/<name>/reference.safetensors:
+
+- `ids` (int64 [t]);
+- `causal` (float32 [layer, head, t, t]): the model's own mask (for a causal language model:
+  its causal mask, sliding windows included where its config has them; for an encoder, the
+  same weights run as a decoder, `is_decoder = true`);
+- `none`: every query sees every key (for a causal model an all-zero 4D additive mask, the
+  model run bidirectionally; an encoder's own mode);
+- `logits` (float32 [vocab]): a causal language model's last position under its own mask.
+
+The files are a few tens of kilobytes each and the same bytes on every run (fixed seeds,
+single-threaded torch); the tests read them, never this script.
+"""
+
+import os
+import sys
+
+import torch
+import transformers
+from safetensors.torch import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "fixtures", "tiny")
+TOKENS = 12
+SEED = 0
+
+# What every tiny decoder shares: small enough to commit, big enough to have groups of heads.
+DECODER = dict(
+    vocab_size=96,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    initializer_range=0.3,  # peaked attention, so that a wrong map shows
+    tie_word_embeddings=False,
+)
+
+# name -> (model class, config class, config arguments). Each is a family the engine reads
+# from Hugging Face's layout, with the switches that family is known for turned on.
+FAMILIES = {
+    # Llama 2: rotate-half RoPE, grouped-query attention, RMSNorm, SwiGLU.
+    "llama": ("LlamaForCausalLM", "LlamaConfig", dict(DECODER, rope_theta=10_000.0)),
+    # Llama 3: RoPE frequencies rescaled (its "llama3" rope type), a large base.
+    "llama3": ("LlamaForCausalLM", "LlamaConfig", dict(DECODER, rope_parameters={
+        "rope_type": "llama3", "rope_theta": 500_000.0, "factor": 8.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
+    # Mistral: Llama's layers (its sliding window off, as in its later versions).
+    "mistral": ("MistralForCausalLM", "MistralConfig", dict(DECODER, sliding_window=None)),
+    # Qwen2: biases on the query, key and value projections; tied embeddings.
+    "qwen2": ("Qwen2ForCausalLM", "Qwen2Config", dict(DECODER, tie_word_embeddings=True)),
+    # Qwen3: RMSNorm on each head's queries and keys; a head size not width / heads.
+    "qwen3": ("Qwen3ForCausalLM", "Qwen3Config", dict(DECODER, head_dim=12)),
+}
+
+
+def log(message):
+    print(f"[tiny] {message}", flush=True)
+
+
+def seed_of(name):
+    """A seed per family, so that no two share their weights."""
+    return SEED + list(FAMILIES).index(name)
+
+
+def build(name):
+    model_class, config_class, arguments = FAMILIES[name]
+    torch.manual_seed(seed_of(name))
+    config = getattr(transformers, config_class)(**arguments)
+    config._attn_implementation = "eager"
+    model = getattr(transformers, model_class)(config).eval().to(torch.float32)
+    return model
+
+
+def run(model, ids, mask):
+    """Every layer's attention [layer, head, t, t] and the last position's logits."""
+    t = ids.shape[-1]
+    kwargs = {}
+    if mask == "none":
+        # An all-zero additive mask: nothing hidden.
+        kwargs["attention_mask"] = torch.zeros(1, 1, t, t, dtype=torch.float32)
+    with torch.no_grad():
+        out = model(input_ids=ids, output_attentions=True, use_cache=False, **kwargs)
+    maps = torch.stack([a[0] for a in out.attentions]).contiguous()
+    return maps, out.logits[0, -1].contiguous()
+
+
+def write(name):
+    model = build(name)
+    folder = os.path.join(OUT, name)
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    for extra in ("generation_config.json",):
+        path = os.path.join(folder, extra)
+        if os.path.exists(path):
+            os.remove(path)
+    generator = torch.Generator().manual_seed(seed_of(name) + 1000)
+    ids = torch.randint(3, model.config.vocab_size, (1, TOKENS), generator=generator)
+    causal, logits = run(model, ids, "causal")
+    none, _ = run(model, ids, "none")
+    # The unmasked run must really differ, or the test of the mask would prove nothing.
+    assert (causal - none).abs().max() > 1e-2, f"{name}: the masks give the same maps"
+    tensors = {"ids": ids[0].contiguous(), "causal": causal, "none": none, "logits": logits}
+    save_file(tensors, os.path.join(folder, "reference.safetensors"),
+              # One key: the writer orders several differently from run to run.
+              metadata={"made_by": f"scripts/tiny_models.py, transformers {transformers.__version__}, torch {torch.__version__}"})
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    log(f"{name}: {model.config.num_hidden_layers} layers, {size // 1024} KB in tests/fixtures/tiny/{name}")
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    names = sys.argv[1:] or list(FAMILIES)
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        sys.exit(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    for name in names:
+        write(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+//! Every architecture family the engine loads, each as a tiny random model made by
+//! transformers (scripts/tiny_models.py): its maps under both masks, and its next-token
+//! logits, equal transformers' eager float32 run of the same weights.
+
+use attnscope_tests::{max_abs_diff, root};
+use candle_core::Device;
+use engine::{Mask, Model};
+
+/// Float32 against float32, as for every model.
+const EXACT: f32 = 1e-4;
+
+/// A tiny model's folder and its reference tensors.
+fn tiny(name: &str) -> (Model, std::collections::HashMap<String, candle_core::Tensor>) {
+    let folder = root().join("tests/fixtures/tiny").join(name);
+    let model = Model::from_path(name, &folder).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let reference = candle_core::safetensors::load(folder.join("reference.safetensors"), &Device::Cpu).unwrap();
+    (model, reference)
+}
+
+fn floats(reference: &std::collections::HashMap<String, candle_core::Tensor>, key: &str) -> Vec<f32> {
+    reference[key].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// The family's maps under its own mask and none, and its logits, against transformers.
+fn assert_family_matches(name: &str, architecture: &str) {
+    let (model, reference) = tiny(name);
+    assert_eq!(model.info().architecture, architecture, "{name}");
+    let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
+    for (mask, key) in [(Mask::Causal, "causal"), (Mask::None, "none")] {
+        let report = model.run_ids(&ids, mask).unwrap_or_else(|e| panic!("{name} {key}: {e}"));
+        let maps = report.attention();
+        assert_eq!(maps.shape().to_vec(), reference[key].dims().to_vec(), "{name} {key}: shape");
+        let (diff, at) = max_abs_diff(maps.as_flat(), &floats(&reference, key));
+        assert!(diff <= EXACT, "{name} {key}: max |Δ| = {diff:e} at flat index {at}");
+        if mask == Mask::Causal {
+            // The next-token guess: its ten logits are transformers' logits of those ids.
+            let logits = floats(&reference, "logits");
+            let next = report.next_tokens.as_ref().expect("a causal run guesses the next token");
+            for guess in next {
+                let theirs = logits[guess.id as usize];
+                assert!((guess.logit - theirs).abs() <= EXACT * theirs.abs().max(1.0), "{name}: logit of {} {} vs {theirs}", guess.id, guess.logit);
+            }
+            let best = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+            assert_eq!(next[0].id as usize, best, "{name}: the likeliest next token");
+        }
+    }
+}
+
+#[test]
+fn llama_2_matches_transformers() {
+    assert_family_matches("llama", "llama");
+}
+
+#[test]
+fn llama_3_with_its_rescaled_rotary_frequencies_matches_transformers() {
+    assert_family_matches("llama3", "llama");
+}
+
+#[test]
+fn mistral_matches_transformers() {
+    assert_family_matches("mistral", "mistral");
+}
+
+#[test]
+fn qwen2_with_its_projection_biases_matches_transformers() {
+    assert_family_matches("qwen2", "qwen2");
+}
+
+#[test]
+fn qwen3_with_its_per_head_norms_matches_transformers() {
+    assert_family_matches("qwen3", "qwen3");
+}
