@@ -16,6 +16,8 @@ attention on fixed token ids, writing tests/fixtures/tiny/<name>/reference.safet
 - `causal` (float32 [layer, head, t, t]): the model's own mask (for a causal language model:
   its causal mask, sliding windows included where its config has them; for an encoder, the
   same weights run as a decoder, `is_decoder = true`);
+- `plain-causal`: query i sees keys 0..=i on every layer, windows or not (a 4D additive
+  causal mask given to the model);
 - `none`: every query sees every key (for a causal model an all-zero 4D additive mask, the
   model run bidirectionally; an encoder's own mode);
 - `logits` (float32 [vocab]): a causal language model's last position under its own mask.
@@ -58,12 +60,24 @@ FAMILIES = {
     "llama3": ("LlamaForCausalLM", "LlamaConfig", dict(DECODER, rope_parameters={
         "rope_type": "llama3", "rope_theta": 500_000.0, "factor": 8.0, "low_freq_factor": 1.0,
         "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
-    # Mistral: Llama's layers (its sliding window off, as in its later versions).
-    "mistral": ("MistralForCausalLM", "MistralConfig", dict(DECODER, sliding_window=None)),
+    # Mistral: Llama's layers with a sliding window (5 keys here) on every layer.
+    "mistral": ("MistralForCausalLM", "MistralConfig", dict(DECODER, sliding_window=5)),
     # Qwen2: biases on the query, key and value projections; tied embeddings.
     "qwen2": ("Qwen2ForCausalLM", "Qwen2Config", dict(DECODER, tie_word_embeddings=True)),
     # Qwen3: RMSNorm on each head's queries and keys; a head size not width / heads.
     "qwen3": ("Qwen3ForCausalLM", "Qwen3Config", dict(DECODER, head_dim=12)),
+    # Gemma: embeddings × √width, norms multiplying by 1 + w, tanh-approximated GELU, tied output.
+    "gemma": ("GemmaForCausalLM", "GemmaConfig", dict(DECODER, head_dim=8, tie_word_embeddings=True,
+                                                      hidden_activation="gelu_pytorch_tanh")),
+    # Gemma 2: norms on both sides of each sublayer, its own query scaling, soft-capped
+    # attention and logits (caps low enough to bite here), a window on every other layer.
+    "gemma2": ("Gemma2ForCausalLM", "Gemma2Config", dict(DECODER, head_dim=8, tie_word_embeddings=True,
+                                                         query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
+                                                         final_logit_softcapping=4.0, sliding_window=4)),
+    # Gemma 3: q/k norms, a windowed layer with its own rotary base, then a global one.
+    "gemma3": ("Gemma3ForCausalLM", "Gemma3TextConfig", dict(DECODER, head_dim=8, tie_word_embeddings=True,
+                                                             query_pre_attn_scalar=12, sliding_window=4,
+                                                             layer_types=["sliding_attention", "full_attention"])),
 }
 
 
@@ -82,6 +96,12 @@ def build(name):
     config = getattr(transformers, config_class)(**arguments)
     config._attn_implementation = "eager"
     model = getattr(transformers, model_class)(config).eval().to(torch.float32)
+    # Norm weights start as ones (or zeros, for Gemma's 1 + w): give them values, so
+    # that a norm read wrongly shows in the maps.
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name:
+                parameter.add_(0.2 * torch.randn(parameter.shape))
     return model
 
 
@@ -92,6 +112,10 @@ def run(model, ids, mask):
     if mask == "none":
         # An all-zero additive mask: nothing hidden.
         kwargs["attention_mask"] = torch.zeros(1, 1, t, t, dtype=torch.float32)
+    elif mask == "plain-causal":
+        # The causal mask, the same on every layer: no window.
+        hidden = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+        kwargs["attention_mask"] = hidden.reshape(1, 1, t, t)
     with torch.no_grad():
         out = model(input_ids=ids, output_attentions=True, use_cache=False, **kwargs)
     maps = torch.stack([a[0] for a in out.attentions]).contiguous()
@@ -111,9 +135,14 @@ def write(name):
     ids = torch.randint(3, model.config.vocab_size, (1, TOKENS), generator=generator)
     causal, logits = run(model, ids, "causal")
     none, _ = run(model, ids, "none")
+    plain, _ = run(model, ids, "plain-causal")
     # The unmasked run must really differ, or the test of the mask would prove nothing.
     assert (causal - none).abs().max() > 1e-2, f"{name}: the masks give the same maps"
-    tensors = {"ids": ids[0].contiguous(), "causal": causal, "none": none, "logits": logits}
+    windowed = any(t == "sliding_attention" for t in getattr(model.config, "layer_types", None) or [])
+    windowed = windowed or getattr(model.config, "model_type", "") == "mistral"
+    # A window must really hide keys here, or the test of it would prove nothing.
+    assert not windowed or (causal - plain).abs().max() > 1e-2, f"{name}: the window hides nothing"
+    tensors = {"ids": ids[0].contiguous(), "causal": causal, "plain-causal": plain, "none": none, "logits": logits}
     save_file(tensors, os.path.join(folder, "reference.safetensors"),
               # One key: the writer orders several differently from run to run.
               metadata={"made_by": f"scripts/tiny_models.py, transformers {transformers.__version__}, torch {torch.__version__}"})

@@ -8,22 +8,21 @@ use crate::report::{Mask, Scoring};
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
 /// `None` for the unmasked run, which needs no addition at all.
 pub fn additive_mask(mask: Mask, tokens: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
-    additive_mask_from(mask, 0, tokens, device)
+    additive_mask_from(mask, None, 0, tokens, device)
 }
 
 /// The additive mask for the queries at positions `start..tokens` over all `tokens` keys
-/// (a run that continues from cached keys and values): [tokens - start, tokens].
-pub fn additive_mask_from(mask: Mask, start: usize, tokens: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
-    match mask {
-        Mask::None => Ok(None),
-        Mask::Causal => {
-            let values: Vec<f32> = (start..tokens)
-                .flat_map(|q| (0..tokens).map(move |k| if k > q { f32::NEG_INFINITY } else { 0.0 }))
-                .collect();
-            // [q, k], broadcast over heads.
-            Tensor::from_vec(values, (tokens - start, tokens), device).map(Some)
-        }
+/// (a run that continues from cached keys and values), on a layer with sliding window
+/// `window` (see [`Mask::sees`]): [tokens - start, tokens].
+pub fn additive_mask_from(mask: Mask, window: Option<usize>, start: usize, tokens: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
+    if mask == Mask::None {
+        return Ok(None);
     }
+    let values: Vec<f32> = (start..tokens)
+        .flat_map(|q| (0..tokens).map(move |k| if mask.sees(q, k, window) { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    // [q, k], broadcast over heads.
+    Tensor::from_vec(values, (tokens - start, tokens), device).map(Some)
 }
 
 /// softmax(scoring(q·kᵀ) + mask) · v, keeping the softmax (and, when asked, q·kᵀ);
@@ -193,8 +192,23 @@ mod tests {
     fn a_continued_run_masks_as_the_rows_of_the_full_run() -> candle_core::Result<()> {
         let dev = Device::Cpu;
         let full = additive_mask(Mask::Causal, 4, &dev)?.unwrap();
-        let tail = additive_mask_from(Mask::Causal, 2, 4, &dev)?.unwrap();
+        let tail = additive_mask_from(Mask::Causal, None, 2, 4, &dev)?.unwrap();
         assert_eq!(tail.to_vec2::<f32>()?, full.narrow(0, 2, 2)?.to_vec2::<f32>()?);
+        Ok(())
+    }
+
+    #[test]
+    fn a_sliding_window_hides_keys_older_than_it_under_the_models_own_mask_only() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let visible = |mask: Mask| -> candle_core::Result<Vec<Vec<bool>>> {
+            let m = additive_mask_from(mask, Some(2), 0, 4, &dev)?.unwrap().to_vec2::<f32>()?;
+            Ok(m.iter().map(|row| row.iter().map(|&v| v == 0.0).collect()).collect())
+        };
+        // Window 2: query 3 sees keys 2 and 3 only.
+        assert_eq!(visible(Mask::Causal)?[3], [false, false, true, true]);
+        assert_eq!(visible(Mask::Causal)?[0], [true, false, false, false]);
+        assert_eq!(visible(Mask::PlainCausal)?[3], [true, true, true, true]);
+        assert!(additive_mask_from(Mask::None, Some(2), 0, 4, &dev)?.is_none());
         Ok(())
     }
 

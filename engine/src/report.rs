@@ -9,10 +9,13 @@ use serde::{Deserialize, Serialize};
 
 /// Which keys a query may attend to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Mask {
-    /// Query i sees keys 0..=i (a decoder's own mask).
+    /// A decoder's own mask: query i sees keys 0..=i, and on a layer with a sliding
+    /// window w (Mistral, Gemma 2 and 3) only the last w of them, i-w+1..=i.
     Causal,
+    /// Query i sees keys 0..=i on every layer, windows or not.
+    PlainCausal,
     /// Every query sees every key (an encoder's own mode).
     None,
 }
@@ -21,7 +24,22 @@ impl Mask {
     pub fn name(self) -> &'static str {
         match self {
             Mask::Causal => "causal",
+            Mask::PlainCausal => "plain-causal",
             Mask::None => "none",
+        }
+    }
+
+    /// Whether a query never sees a later key.
+    pub fn is_causal(self) -> bool {
+        self != Mask::None
+    }
+
+    /// Whether key `key` is visible to query `query` on a layer with sliding window `window`.
+    pub fn sees(self, query: usize, key: usize, window: Option<usize>) -> bool {
+        match self {
+            Mask::None => true,
+            Mask::PlainCausal => key <= query,
+            Mask::Causal => key <= query && window.is_none_or(|w| query - key < w),
         }
     }
 }
@@ -31,8 +49,9 @@ impl std::str::FromStr for Mask {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "causal" => Ok(Mask::Causal),
+            "plain-causal" => Ok(Mask::PlainCausal),
             "none" => Ok(Mask::None),
-            other => Err(format!("unknown mask `{other}`: use causal or none")),
+            other => Err(format!("unknown mask `{other}`: use causal, plain-causal or none")),
         }
     }
 }
@@ -54,6 +73,17 @@ pub struct ModelInfo {
     pub max_positions: usize,
     /// The vocabulary size.
     pub vocab_size: usize,
+    /// Each layer's sliding window under the model's own mask (`None`: the layer sees
+    /// every earlier key); empty when no layer has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_windows: Vec<Option<usize>>,
+}
+
+impl ModelInfo {
+    /// Layer `layer`'s sliding window, if it has one.
+    pub fn window_of(&self, layer: usize) -> Option<usize> {
+        self.layer_windows.get(layer).copied().flatten()
+    }
 }
 
 /// One token of the input.
@@ -480,6 +510,7 @@ mod tests {
             causal: false,
             max_positions: 8,
             vocab_size: 8,
+            layer_windows: Vec::new(),
         };
         let token = |id| Token { id, text: format!("t{id}"), span: None };
         let encoder = AttentionMaps::from_flat(1, 1, 3, (0..9).map(|v| v as f32).collect()).unwrap();

@@ -4,7 +4,6 @@
 //! temperature.
 
 use engine::analysis::arithmetic::{scoring_text, steps, visible_keys, Recipe};
-use engine::Mask;
 use leptos::prelude::*;
 
 use super::token_label;
@@ -36,7 +35,7 @@ pub fn MathView() -> impl IntoView {
         };
         let q = query.get().filter(|&q| q < n).unwrap_or(n - 1);
         let recipe = Recipe { scale: scale.get(), temperature: temperature.get(), hard: hard.get() };
-        let visible = visible_keys(q, n, report.mask == Mask::Causal);
+        let visible = visible_keys(q, n, report.mask, report.model.window_of(layer));
         let row = steps(&scores.dot[head][q], &visible, scores.scoring, recipe);
         let model_row = report.attention().head(layer, head)[q * n..(q + 1) * n].to_vec();
         let scaling = scoring_text(scores.scoring, scores.head_dim);

@@ -3,7 +3,7 @@
 //! softmax. The variants a student asks about (no scaling, hard attention, a
 //! temperature) are the same steps with one thing changed.
 
-use crate::report::Scoring;
+use crate::report::{Mask, Scoring};
 
 /// How to turn raw scores into weights.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,9 +65,10 @@ pub fn scoring_text(scoring: Scoring, head_dim: usize) -> String {
     }
 }
 
-/// Which keys query `query` sees among `tokens` under the causal mask (or all of them).
-pub fn visible_keys(query: usize, tokens: usize, causal: bool) -> Vec<bool> {
-    (0..tokens).map(|k| !causal || k <= query).collect()
+/// Which keys query `query` sees among `tokens` under `mask`, on a layer with sliding
+/// window `window` (see [`Mask::sees`]).
+pub fn visible_keys(query: usize, tokens: usize, mask: Mask, window: Option<usize>) -> Vec<bool> {
+    (0..tokens).map(|k| mask.sees(query, k, window)).collect()
 }
 
 #[cfg(test)]
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn masked_keys_get_nothing_and_the_rest_sum_to_one() {
-        let s = steps(&[1.0, 5.0, 3.0], &visible_keys(1, 3, true), Scoring::standard(1), Recipe::default());
+        let s = steps(&[1.0, 5.0, 3.0], &visible_keys(1, 3, Mask::Causal, None), Scoring::standard(1), Recipe::default());
         assert_eq!(s.masked, vec![Some(1.0), Some(5.0), None]);
         assert_eq!(s.weights[2], 0.0);
         assert!((s.weights.iter().sum::<f32>() - 1.0).abs() < 1e-6);

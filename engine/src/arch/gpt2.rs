@@ -99,7 +99,7 @@ impl Network for Gpt2 {
         // The positions already in the cache are not run again.
         let start = KvCache::resume(cache.as_deref_mut(), t)?;
         let new = t - start;
-        let mask = additive_mask_from(mask, start, t, &self.device)?; // [new, t]
+        let mask = additive_mask_from(mask, None, start, t, &self.device)?; // [new, t]
         let positions = position_tensor(t, &self.device)?.narrow(0, start, new)?;
         let mut x = (self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?
             + self.wpe.index_select(&positions, 0)?)?; // [new, hidden]

@@ -4,6 +4,7 @@
 pub mod bert;
 pub mod gpt2;
 pub mod llama;
+pub mod llama_config;
 pub mod marian;
 pub mod rotary;
 

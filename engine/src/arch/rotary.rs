@@ -9,6 +9,8 @@ use candle_core::{Device, Tensor};
 pub enum RopeScaling {
     /// base^(-2i/d) as they are.
     None,
+    /// Every frequency divided by the factor (positions stretched; Gemma 3's global layers).
+    Linear(f32),
     /// Llama 3.1's: low frequencies divided by `factor`, high ones kept, a smooth blend between.
     Llama3 { factor: f32, low_freq_factor: f32, high_freq_factor: f32, original_max_positions: f32 },
     /// Each frequency divided by its own factor (llama.cpp's `rope_freqs.weight`, which is
@@ -35,6 +37,11 @@ impl Rotary {
         let mut inv_freq: Vec<f32> = (0..rotated / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / rotated as f32)).collect();
         match scaling {
             RopeScaling::None => {}
+            &RopeScaling::Linear(factor) => {
+                for f in inv_freq.iter_mut() {
+                    *f /= factor;
+                }
+            }
             RopeScaling::Divisors(divisors) => {
                 for (f, d) in inv_freq.iter_mut().zip(divisors) {
                     *f /= d;

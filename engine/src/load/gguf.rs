@@ -4,35 +4,18 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 
-use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::gguf_file::Content;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::tokenizer::TextTokenizer;
 use crate::arch::llama::{self, Llama, LlamaConfig};
-use crate::arch::rotary::RopeScaling;
+use crate::arch::llama_config::number;
 use crate::error::{first_line, EngineError, Result};
 use crate::Model;
 
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
-
-fn setting<'a>(metadata: &'a HashMap<String, Value>, key: &str) -> Result<&'a Value> {
-    metadata.get(key).ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: key.into() })
-}
-
-fn number(metadata: &HashMap<String, Value>, key: &str) -> Result<usize> {
-    let value = setting(metadata, key)?;
-    value
-        .to_u32()
-        .map(|v| v as usize)
-        .or_else(|_| value.to_u64().map(|v| v as usize))
-        .map_err(|_| EngineError::BadModelFile(format!("`{key}` is not a whole number")))
-}
-
-fn float(metadata: &HashMap<String, Value>, key: &str) -> Result<f32> {
-    setting(metadata, key)?.to_f32().map_err(|_| EngineError::BadModelFile(format!("`{key}` is not a number")))
-}
 
 /// Loads a GGUF model from a reader of its file. Weights are de-quantized to float32,
 /// which keeps the attention within 1e-4 of the float32 reference.
@@ -46,38 +29,21 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
     let content = Content::read(&mut reader).map_err(|e| EngineError::BadModelFile(first_line(&e)))?;
     let metadata = &content.metadata;
 
-    let architecture = setting(metadata, "general.architecture")?
+    let architecture = metadata
+        .get("general.architecture")
+        .ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: "general.architecture".into() })?
         .to_string()
         .map_err(|_| EngineError::BadModelFile("`general.architecture` is not text".into()))?
         .clone();
     if !llama::FAMILIES.contains(&architecture.as_str()) {
         return Err(EngineError::UnsupportedArchitecture(architecture));
     }
-    let key = |k: &str| format!("{architecture}.{k}");
     let tokenizer = TextTokenizer::from_gguf_metadata(metadata)?;
     let vocab = match metadata.get("tokenizer.ggml.tokens").map(|v| v.to_vec()) {
         Some(Ok(tokens)) => tokens.len(),
-        _ => number(metadata, &key("vocab_size"))?,
+        _ => number(metadata, &format!("{architecture}.vocab_size"))?,
     };
-    let heads = number(metadata, &key("attention.head_count"))?;
-    let hidden = number(metadata, &key("embedding_length"))?;
-    let cfg = LlamaConfig {
-        layers: number(metadata, &key("block_count"))?,
-        heads,
-        kv_heads: number(metadata, &key("attention.head_count_kv")).unwrap_or(heads),
-        hidden,
-        head_dim: number(metadata, &key("attention.key_length")).unwrap_or(if heads == 0 { 0 } else { hidden / heads }),
-        intermediate: number(metadata, &key("feed_forward_length"))?,
-        vocab,
-        rope_base: float(metadata, &key("rope.freq_base")).unwrap_or(10_000.0),
-        // `rope_freqs.weight`, where a GGUF has it, replaces this (Llama 3).
-        rope_scaling: RopeScaling::None,
-        // llama.cpp permutes a Llama's q and k rows for adjacent pairs; its Qwens turn halves.
-        rope_interleaved: architecture == "llama" || architecture == "mistral",
-        rms_eps: float(metadata, &key("attention.layer_norm_rms_epsilon"))? as f64,
-        max_positions: number(metadata, &key("context_length"))?,
-    };
-    cfg.check()?;
+    let cfg = LlamaConfig::from_gguf(&architecture, metadata, vocab)?;
 
     let device = Device::Cpu;
     let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
@@ -94,7 +60,7 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
         tensors.insert(tensor_name.clone(), llama::prepare(tensor_name, tensor)?);
     }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-    let info = cfg.info(name, &architecture);
+    let info = cfg.info(name);
     let network = Llama::load(vb, cfg).map_err(|e| match e {
         EngineError::Compute(e) => EngineError::BadModelFile(first_line(&e)),
         other => other,

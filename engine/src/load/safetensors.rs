@@ -9,6 +9,7 @@ use super::tokenizer::TextTokenizer;
 use crate::arch::bert::{Bert, BertConfig};
 use crate::arch::gpt2::{Gpt2, Gpt2Config};
 use crate::arch::llama::{self, Llama, LlamaConfig};
+use crate::arch::llama_config;
 use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelInfo;
 use crate::Model;
@@ -29,7 +30,7 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
     let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
     let model_type =
         model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
-    let is_llama_family = llama::FAMILIES.contains(&model_type.as_str());
+    let is_llama_family = llama::FAMILIES.contains(&model_type.as_str()) || model_type == "gemma3_text";
     if !is_llama_family && !matches!(model_type.as_str(), "bert" | "gpt2") {
         return Err(EngineError::UnsupportedArchitecture(model_type));
     }
@@ -37,11 +38,17 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
     let mut tensors = candle_core::safetensors::load_buffer(weights, &device)
         .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {}", first_line(&e))))?;
     if is_llama_family {
-        // The family's network reads llama.cpp's names; what it does not use is left out.
+        // The family's network reads llama.cpp's names, and Gemma's norms as llama.cpp
+        // stores them (1 + w); what the network does not use is left out.
+        let gemma = model_type.starts_with("gemma");
         tensors = tensors
             .into_iter()
-            .filter_map(|(hf, tensor)| llama::gguf_name(&hf).map(|name| (name, tensor)))
-            .map(|(name, tensor)| llama::prepare(&name, tensor.to_dtype(DType::F32)?).map(|t| (name, t)))
+            .filter_map(|(hf, tensor)| llama_config::gguf_name(&hf, &model_type).map(|name| (name, tensor)))
+            .map(|(name, tensor)| {
+                let tensor = tensor.to_dtype(DType::F32)?;
+                let tensor = if gemma && llama_config::is_norm(&name) { (tensor + 1.0)? } else { tensor };
+                llama::prepare(&name, tensor).map(|t| (name, t))
+            })
             .collect::<candle_core::Result<_>>()?;
     }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
@@ -63,6 +70,7 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
                 causal: false,
                 max_positions: cfg.max_position_embeddings,
                 vocab_size: cfg.vocab_size,
+                layer_windows: Vec::new(),
             };
             (info, Box::new(Bert::load(vb, cfg).map_err(bad_weights)?))
         }
@@ -77,12 +85,13 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
                 causal: true,
                 max_positions: cfg.n_positions,
                 vocab_size: cfg.vocab_size,
+                layer_windows: Vec::new(),
             };
             (info, Box::new(Gpt2::load(vb, cfg).map_err(bad_weights)?))
         }
-        family if is_llama_family => {
+        _ if is_llama_family => {
             let cfg = LlamaConfig::from_hf(config)?;
-            (cfg.info(name, family), Box::new(Llama::load(vb, cfg).map_err(bad_weights)?))
+            (cfg.info(name), Box::new(Llama::load(vb, cfg).map_err(bad_weights)?))
         }
         other => return Err(EngineError::UnsupportedArchitecture(other.into())),
     };

@@ -26,7 +26,7 @@ fn stepping_the_raw_scores_gives_the_reference_rows() {
             let expected = reference.attention(case, mask);
             for (head, rows) in scores.dot.iter().enumerate() {
                 for (query, dot) in rows.iter().enumerate() {
-                    let visible = visible_keys(query, n, mask == Mask::Causal);
+                    let visible = visible_keys(query, n, mask, report.model.window_of(scores.layer));
                     let row = steps(dot, &visible, scores.scoring, Recipe::default()).weights;
                     let start = ((layer * report.model.heads + head) * n + query) * n;
                     for (key, (ours, theirs)) in row.iter().zip(&expected[start..start + n]).enumerate() {

@@ -1,6 +1,7 @@
 //! Every architecture family the engine loads, each as a tiny random model made by
-//! transformers (scripts/tiny_models.py): its maps under both masks, and its next-token
-//! logits, equal transformers' eager float32 run of the same weights.
+//! transformers (scripts/tiny_models.py): its maps under its own mask (sliding windows
+//! included), plain causal and none, and its next-token logits, equal transformers'
+//! eager float32 run of the same weights.
 
 use attnscope_tests::{max_abs_diff, root};
 use candle_core::Device;
@@ -26,7 +27,7 @@ fn assert_family_matches(name: &str, architecture: &str) {
     let (model, reference) = tiny(name);
     assert_eq!(model.info().architecture, architecture, "{name}");
     let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
-    for (mask, key) in [(Mask::Causal, "causal"), (Mask::None, "none")] {
+    for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
         let report = model.run_ids(&ids, mask).unwrap_or_else(|e| panic!("{name} {key}: {e}"));
         let maps = report.attention();
         assert_eq!(maps.shape().to_vec(), reference[key].dims().to_vec(), "{name} {key}: shape");
@@ -57,8 +58,10 @@ fn llama_3_with_its_rescaled_rotary_frequencies_matches_transformers() {
 }
 
 #[test]
-fn mistral_matches_transformers() {
+fn mistral_with_its_sliding_window_matches_transformers() {
     assert_family_matches("mistral", "mistral");
+    let (model, _) = tiny("mistral");
+    assert_eq!(model.info().layer_windows, [Some(5), Some(5)]);
 }
 
 #[test]
@@ -69,4 +72,52 @@ fn qwen2_with_its_projection_biases_matches_transformers() {
 #[test]
 fn qwen3_with_its_per_head_norms_matches_transformers() {
     assert_family_matches("qwen3", "qwen3");
+}
+
+#[test]
+fn gemma_with_its_scaled_embeddings_and_shifted_norms_matches_transformers() {
+    assert_family_matches("gemma", "gemma");
+}
+
+#[test]
+fn gemma_2_with_soft_caps_sandwich_norms_and_alternating_windows_matches_transformers() {
+    assert_family_matches("gemma2", "gemma2");
+    let (model, _) = tiny("gemma2");
+    assert_eq!(model.info().layer_windows, [Some(4), None]);
+}
+
+#[test]
+fn gemma_3_with_local_and_global_layers_matches_transformers() {
+    assert_family_matches("gemma3", "gemma3");
+    let (model, _) = tiny("gemma3");
+    assert_eq!(model.info().layer_windows, [Some(4), None]);
+}
+
+/// The arithmetic view's steps (q·k, the model's own scale and cap, its mask and window,
+/// softmax) give back the model's maps, for the families that scale, cap and slide.
+#[test]
+fn the_arithmetic_of_each_row_uses_the_models_own_scale_cap_and_window() {
+    use engine::analysis::arithmetic::{steps, visible_keys, Recipe};
+    for name in ["gemma2", "gemma3", "mistral", "qwen3"] {
+        let (model, reference) = tiny(name);
+        let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
+        for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
+            let expected = floats(&reference, key);
+            for layer in 0..model.info().layers {
+                let options = engine::RunOptions { scores_of_layer: Some(layer), ..Default::default() };
+                let report = model.run_ids_with(&ids, mask, options).unwrap();
+                let scores = report.sites[0].scores_of(layer).expect("the scores asked for");
+                let (n, heads) = (ids.len(), model.info().heads);
+                for (head, rows) in scores.dot.iter().enumerate() {
+                    for (query, dot) in rows.iter().enumerate() {
+                        let visible = visible_keys(query, n, mask, model.info().window_of(layer));
+                        let row = steps(dot, &visible, scores.scoring, Recipe::default()).weights;
+                        let start = ((layer * heads + head) * n + query) * n;
+                        let (diff, at) = max_abs_diff(&row, &expected[start..start + n]);
+                        assert!(diff <= EXACT, "{name} {key} layer {layer} head {head} query {query} key {at}: |Δ| = {diff:e}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -137,7 +137,7 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * b.abs().max(1.0);
 
     let check = |query: usize, recipe: Recipe, what: &str| {
-        let expected = steps(&scores.dot[3][query], &visible_keys(query, 6, true), scores.scoring, recipe);
+        let expected = steps(&scores.dot[3][query], &visible_keys(query, 6, Mask::Causal, None), scores.scoring, recipe);
         let mut last = Vec::new();
         let matched = browser.wait_for_or(Duration::from_secs(30), || {
             last = math_rows(&browser);
