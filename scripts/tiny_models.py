@@ -22,6 +22,9 @@ attention on fixed token ids, writing tests/fixtures/tiny/<name>/reference.safet
   model run bidirectionally; an encoder's own mode);
 - `logits` (float32 [vocab]): a causal language model's last position under its own mask.
 
+Encoders (BERT, RoBERTa, DistilBERT) are run without a head; their own mode is `none`, and
+`causal` is for them the plain causal mask, given as a 4D additive mask.
+
 The files are a few tens of kilobytes each and the same bytes on every run (fixed seeds,
 single-threaded torch); the tests read them, never this script.
 """
@@ -78,7 +81,32 @@ FAMILIES = {
     "gemma3": ("Gemma3ForCausalLM", "Gemma3TextConfig", dict(DECODER, head_dim=8, tie_word_embeddings=True,
                                                              query_pre_attn_scalar=12, sliding_window=4,
                                                              layer_types=["sliding_attention", "full_attention"])),
+    # Phi-3: fused q|k|v and gate|up projections; here half of each head rotates (as Phi-4-mini's 3/4).
+    "phi3": ("Phi3ForCausalLM", "Phi3Config", dict(DECODER, partial_rotary_factor=0.5, sliding_window=None,
+                                                     pad_token_id=0, bos_token_id=1, eos_token_id=2)),
+    # GPT-NeoX (Pythia): LayerNorm, fused per-head q|k|v with biases, a quarter of each head
+    # rotating, attention and feed-forward side by side from the same input.
+    "gpt_neox": ("GPTNeoXForCausalLM", "GPTNeoXConfig", dict(
+        vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=64, initializer_range=0.3, rotary_pct=0.25, use_parallel_residual=True,
+        tie_word_embeddings=False)),
 }
+
+# Encoders: their own mode is unmasked; `causal` and `plain-causal` give them the causal
+# mask as a 4D additive mask. They have no language-model head here.
+ENCODER = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+               max_position_embeddings=64, initializer_range=0.3)
+ENCODERS = {
+    "bert": ("BertModel", "BertConfig", dict(ENCODER, type_vocab_size=2)),
+    # RoBERTa: positions counted from the padding id + 1, one token type.
+    "roberta": ("RobertaModel", "RobertaConfig", dict(ENCODER, max_position_embeddings=66, pad_token_id=1,
+                                                      type_vocab_size=1)),
+    # DistilBERT: BERT's layers under other names, no token types.
+    "distilbert": ("DistilBertModel", "DistilBertConfig", dict(
+        vocab_size=96, dim=32, hidden_dim=64, n_layers=2, n_heads=4, max_position_embeddings=64,
+        initializer_range=0.3)),
+}
+FAMILIES.update(ENCODERS)
 
 
 def log(message):
@@ -99,8 +127,8 @@ def build(name):
     # Norm weights start as ones (or zeros, for Gemma's 1 + w): give them values, so
     # that a norm read wrongly shows in the maps.
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "norm" in name:
+        for parameter_name, parameter in model.named_parameters():
+            if "norm" in parameter_name.lower():
                 parameter.add_(0.2 * torch.randn(parameter.shape))
     return model
 
@@ -119,7 +147,8 @@ def run(model, ids, mask):
     with torch.no_grad():
         out = model(input_ids=ids, output_attentions=True, use_cache=False, **kwargs)
     maps = torch.stack([a[0] for a in out.attentions]).contiguous()
-    return maps, out.logits[0, -1].contiguous()
+    logits = out.logits[0, -1].contiguous() if hasattr(out, "logits") else None
+    return maps, logits
 
 
 def write(name):
@@ -133,7 +162,8 @@ def write(name):
             os.remove(path)
     generator = torch.Generator().manual_seed(seed_of(name) + 1000)
     ids = torch.randint(3, model.config.vocab_size, (1, TOKENS), generator=generator)
-    causal, logits = run(model, ids, "causal")
+    encoder = name in ENCODERS
+    causal, logits = run(model, ids, "plain-causal" if encoder else "causal")
     none, _ = run(model, ids, "none")
     plain, _ = run(model, ids, "plain-causal")
     # The unmasked run must really differ, or the test of the mask would prove nothing.
@@ -142,7 +172,9 @@ def write(name):
     windowed = windowed or getattr(model.config, "model_type", "") == "mistral"
     # A window must really hide keys here, or the test of it would prove nothing.
     assert not windowed or (causal - plain).abs().max() > 1e-2, f"{name}: the window hides nothing"
-    tensors = {"ids": ids[0].contiguous(), "causal": causal, "plain-causal": plain, "none": none, "logits": logits}
+    tensors = {"ids": ids[0].contiguous(), "causal": causal, "plain-causal": plain, "none": none}
+    if logits is not None:
+        tensors["logits"] = logits
     save_file(tensors, os.path.join(folder, "reference.safetensors"),
               # One key: the writer orders several differently from run to run.
               metadata={"made_by": f"scripts/tiny_models.py, transformers {transformers.__version__}, torch {torch.__version__}"})

@@ -1,16 +1,23 @@
-//! BERT: learned positions, post-norm layers, GELU (erf). Weight names follow
-//! Hugging Face's `BertModel` (`encoder.layer.N.attention.self.query.weight`, ...),
-//! with or without a `bert.` prefix.
+//! BERT and its kin: learned positions, post-norm layers, GELU (erf). Weight names
+//! follow Hugging Face's `BertModel` (`encoder.layer.N.attention.self.query.weight`,
+//! ...); RoBERTa's are the same (its positions count from the padding id + 1, and it has
+//! one token type), DistilBERT's are renamed to them at load ([`bert_names`]; it has no
+//! token types).
+
+use std::collections::HashMap;
 
 use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
 use serde::Deserialize;
 
-use super::{id_tensor, position_tensor, Network};
+use super::{id_tensor, Network};
 use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
+use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
-use crate::error::Result;
-use crate::report::{Mask, Scoring};
+use crate::report::{Mask, ModelInfo, Scoring};
+
+/// The families this network runs, by their `model_type`.
+pub const FAMILIES: [&str; 3] = ["bert", "roberta", "distilbert"];
 
 /// The part of a BERT config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -27,6 +34,110 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     #[serde(default = "default_act")]
     pub hidden_act: String,
+    /// The first position's row in the position table (RoBERTa: its padding id + 1).
+    #[serde(skip)]
+    pub position_offset: usize,
+    #[serde(default)]
+    pub pad_token_id: Option<usize>,
+    /// `bert`, `roberta` or `distilbert`.
+    #[serde(skip)]
+    pub family: String,
+}
+
+/// DistilBERT's config.json, in its own words.
+#[derive(Deserialize)]
+struct DistilBertConfig {
+    vocab_size: usize,
+    dim: usize,
+    n_layers: usize,
+    n_heads: usize,
+    hidden_dim: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "default_act")]
+    activation: String,
+    #[serde(default)]
+    sinusoidal_pos_embds: bool,
+}
+
+impl BertConfig {
+    /// From the config.json of a model of `family` (one of [`FAMILIES`]).
+    pub fn from_hf(config: &[u8], family: &str) -> Result<Self> {
+        let bad = |e: serde_json::Error| EngineError::BadModelFile(format!("config.json: {e}"));
+        let mut cfg = if family == "distilbert" {
+            let d: DistilBertConfig = serde_json::from_slice(config).map_err(bad)?;
+            if d.sinusoidal_pos_embds {
+                return Err(EngineError::BadModelFile("config.json: DistilBERT with sinusoidal positions is not supported".into()));
+            }
+            BertConfig {
+                vocab_size: d.vocab_size,
+                hidden_size: d.dim,
+                num_hidden_layers: d.n_layers,
+                num_attention_heads: d.n_heads,
+                intermediate_size: d.hidden_dim,
+                max_position_embeddings: d.max_position_embeddings,
+                type_vocab_size: 0,
+                layer_norm_eps: 1e-12,
+                hidden_act: d.activation,
+                position_offset: 0,
+                pad_token_id: None,
+                family: String::new(),
+            }
+        } else {
+            serde_json::from_slice(config).map_err(bad)?
+        };
+        cfg.family = family.into();
+        if family == "roberta" {
+            cfg.position_offset = cfg.pad_token_id.unwrap_or(1) + 1;
+        }
+        let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
+        if heads == 0 || h % heads != 0 || cfg.num_hidden_layers == 0 || cfg.max_position_embeddings <= cfg.position_offset {
+            return Err(EngineError::BadModelFile(format!("config.json: inconsistent sizes ({} layers, {heads} heads, width {h})", cfg.num_hidden_layers)));
+        }
+        Ok(cfg)
+    }
+
+    pub fn info(&self, name: &str) -> ModelInfo {
+        ModelInfo {
+            name: name.into(),
+            architecture: self.family.clone(),
+            layers: self.num_hidden_layers,
+            heads: self.num_attention_heads,
+            kv_heads: self.num_attention_heads,
+            causal: false,
+            max_positions: self.max_position_embeddings - self.position_offset,
+            vocab_size: self.vocab_size,
+            layer_windows: Vec::new(),
+        }
+    }
+}
+
+/// The weights of a model of `family` under `BertModel`'s names, without a `bert.`,
+/// `roberta.` or `distilbert.` prefix.
+pub fn bert_names(tensors: HashMap<String, Tensor>, family: &str) -> HashMap<String, Tensor> {
+    const DISTILBERT: [(&str, &str); 8] = [
+        ("attention.q_lin", "attention.self.query"),
+        ("attention.k_lin", "attention.self.key"),
+        ("attention.v_lin", "attention.self.value"),
+        ("attention.out_lin", "attention.output.dense"),
+        ("sa_layer_norm", "attention.output.LayerNorm"),
+        ("ffn.lin1", "intermediate.dense"),
+        ("ffn.lin2", "output.dense"),
+        ("output_layer_norm", "output.LayerNorm"),
+    ];
+    tensors
+        .into_iter()
+        .map(|(name, tensor)| {
+            let name = ["bert.", "roberta.", "distilbert."].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(&name).to_string();
+            let name = match name.strip_prefix("transformer.layer.") {
+                Some(rest) if family == "distilbert" => {
+                    let renamed = DISTILBERT.iter().fold(rest.to_string(), |n, (theirs, ours)| n.replacen(theirs, ours, 1));
+                    format!("encoder.layer.{renamed}")
+                }
+                _ => name,
+            };
+            (name, tensor)
+        })
+        .collect()
 }
 
 fn default_type_vocab() -> usize {
@@ -81,7 +192,7 @@ pub struct Bert {
     cfg: BertConfig,
     word_embeddings: Tensor,       // [vocab, hidden]
     position_embeddings: Tensor,   // [positions, hidden]
-    token_type_embeddings: Tensor, // [types, hidden]
+    token_type_embeddings: Option<Tensor>, // [types, hidden]; DistilBERT has none
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
     device: Device,
@@ -89,7 +200,6 @@ pub struct Bert {
 
 impl Bert {
     pub fn load(vb: VarBuilder, cfg: BertConfig) -> Result<Self> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
         let (h, emb) = (cfg.hidden_size, vb.pp("embeddings"));
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), &cfg))
@@ -97,7 +207,7 @@ impl Bert {
         Ok(Self {
             word_embeddings: emb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
             position_embeddings: emb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,
-            token_type_embeddings: emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?,
+            token_type_embeddings: if cfg.type_vocab_size > 0 { Some(emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?) } else { None },
             embeddings_norm: layer_norm(emb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             device: vb.device().clone(),
             layers,
@@ -113,10 +223,14 @@ impl Network for Bert {
         let heads = cfg.num_attention_heads;
         let mask = additive_mask(mask, t, &self.device)?;
 
+        let offset = cfg.position_offset as u32;
+        let positions = Tensor::arange(offset, offset + t as u32, &self.device)?;
+        let x = (self.word_embeddings.index_select(&id_tensor(ids, &self.device)?, 0)? + self.position_embeddings.index_select(&positions, 0)?)?;
         // Every token is of segment 0: one sentence.
-        let x = (self.word_embeddings.index_select(&id_tensor(ids, &self.device)?, 0)?
-            + self.position_embeddings.index_select(&position_tensor(t, &self.device)?, 0)?)?
-            .broadcast_add(&self.token_type_embeddings.i(0)?)?;
+        let x = match &self.token_type_embeddings {
+            Some(types) => x.broadcast_add(&types.i(0)?)?,
+            None => x,
+        };
         let mut x = self.embeddings_norm.forward(&x)?; // [t, hidden]
 
         for layer in &self.layers {

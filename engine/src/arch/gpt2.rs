@@ -11,7 +11,7 @@ use super::{id_tensor, position_tensor, Network};
 use crate::attention::{additive_mask_from, merge_heads, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
-use crate::report::{Mask, Scoring};
+use crate::report::{Mask, ModelInfo, Scoring};
 
 /// The part of a GPT-2 config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -29,6 +29,22 @@ pub struct Gpt2Config {
 
 fn default_eps() -> f64 {
     1e-5
+}
+
+impl Gpt2Config {
+    pub fn info(&self, name: &str) -> ModelInfo {
+        ModelInfo {
+            name: name.into(),
+            architecture: "gpt2".into(),
+            layers: self.n_layer,
+            heads: self.n_head,
+            kv_heads: self.n_head,
+            causal: true,
+            max_positions: self.n_positions,
+            vocab_size: self.vocab_size,
+            layer_windows: Vec::new(),
+        }
+    }
 }
 
 /// A `Conv1D` ([in, out] weight) loaded as a `Linear`: its storage is already what

@@ -4,6 +4,7 @@
 //! - Llama 2 and 3 (3.1's rescaled rotary frequencies), Mistral (a sliding window);
 //! - Qwen2 (biases on the query, key and value projections);
 //! - Qwen3 (an RMSNorm over each head's queries and keys, a head size of its own);
+//! - Phi-3 (fused q|k|v and gate|up projections, split at load; part of each head rotating);
 //! - Gemma (embeddings × √hidden, GELU), Gemma 2 (norms on both sides of each sublayer,
 //!   its own query scaling, soft-capped attention and logits, a window on every other
 //!   layer), Gemma 3 (q/k norms, five windowed layers of six with their own rotary base).
@@ -32,14 +33,32 @@ use crate::report::Mask;
 /// logits), kept as they are; every other matrix is a projection (see [`column_major`]).
 const EMBEDDINGS: [&str; 2] = ["token_embd.weight", "output.weight"];
 
-/// Readies a loaded weight (by its GGUF name): a projection goes column-major. Called
-/// tensor by tensor as they load, so only one extra copy ever lives at a time.
-pub fn prepare(name: &str, tensor: Tensor) -> candle_core::Result<Tensor> {
-    if tensor.rank() == 2 && !EMBEDDINGS.contains(&name) {
-        column_major(&tensor)
+/// Readies a loaded weight (by its GGUF name): Phi-3's fused projections are split
+/// (`attn_qkv` into q, k, v; a double-height `ffn_up` into gate, then up), and every
+/// projection goes column-major. Called tensor by tensor as they load, so only one
+/// extra copy ever lives at a time.
+pub fn prepare(name: &str, tensor: Tensor, cfg: &LlamaConfig) -> candle_core::Result<Vec<(String, Tensor)>> {
+    let renamed = |part: &str| name.replacen(if name.contains("attn_qkv") { "attn_qkv" } else { "ffn_up" }, part, 1);
+    let rows = tensor.dim(0)?;
+    let parts: Vec<(String, Tensor)> = if name.ends_with("attn_qkv.weight") || name.ends_with("attn_qkv.bias") {
+        let (q, kv) = (cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
+        if rows != q + 2 * kv {
+            candle_core::bail!("`{name}` has {rows} rows, not the {} its heads need", q + 2 * kv)
+        }
+        vec![(renamed("attn_q"), tensor.narrow(0, 0, q)?), (renamed("attn_k"), tensor.narrow(0, q, kv)?), (renamed("attn_v"), tensor.narrow(0, q + kv, kv)?)]
+    } else if name.ends_with("ffn_up.weight") && rows == 2 * cfg.intermediate {
+        let half = cfg.intermediate;
+        vec![(renamed("ffn_gate"), tensor.narrow(0, 0, half)?), (renamed("ffn_up"), tensor.narrow(0, half, half)?)]
     } else {
-        Ok(tensor)
-    }
+        vec![(name.to_string(), tensor)]
+    };
+    parts
+        .into_iter()
+        .map(|(name, tensor)| {
+            let tensor = if tensor.rank() == 2 && !EMBEDDINGS.contains(&name.as_str()) { column_major(&tensor)? } else { tensor.contiguous()? };
+            Ok((name, tensor))
+        })
+        .collect()
 }
 
 struct Block {
@@ -120,7 +139,7 @@ impl Llama {
         };
         // A GGUF carries Llama 3's rescaled frequencies as divisors.
         if vb.contains_tensor("rope_freqs.weight") {
-            let divisors = vb.get(cfg.head_dim / 2, "rope_freqs.weight")?.to_dtype(DType::F32)?.to_vec1()?;
+            let divisors = vb.get(cfg.rotary_dims / 2, "rope_freqs.weight")?.to_dtype(DType::F32)?.to_vec1()?;
             cfg.rope_scaling = RopeScaling::Divisors(divisors);
         }
         let blocks = (0..cfg.layers)
@@ -128,8 +147,8 @@ impl Llama {
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             output_norm: vb.get(cfg.hidden, "output_norm.weight")?,
-            rotary: Rotary::new(cfg.rope_base, cfg.head_dim, cfg.rope_interleaved, &cfg.rope_scaling),
-            local_rotary: cfg.local_rope_base.map(|base| Rotary::new(base, cfg.head_dim, cfg.rope_interleaved, &RopeScaling::None)),
+            rotary: Rotary::new(cfg.rope_base, cfg.rotary_dims, cfg.rope_interleaved, &cfg.rope_scaling),
+            local_rotary: cfg.local_rope_base.map(|base| Rotary::new(base, cfg.rotary_dims, cfg.rope_interleaved, &RopeScaling::None)),
             device: vb.device().clone(),
             cfg,
             token_embd,

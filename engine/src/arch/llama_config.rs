@@ -12,7 +12,7 @@ use crate::error::{EngineError, Result};
 use crate::report::{ModelInfo, Scoring};
 
 /// The families the network runs, by their GGUF names (`gemma3_text` in config.json is `gemma3`).
-pub const FAMILIES: [&str; 7] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3"];
+pub const FAMILIES: [&str; 8] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"];
 
 /// The feed-forward's gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct LlamaConfig {
     pub hidden: usize,
     /// Each head's query, key and value size (hidden / heads unless the model says otherwise).
     pub head_dim: usize,
+    /// How many leading dimensions of each head rotate (all but a part in Phi).
+    pub rotary_dims: usize,
     pub intermediate: usize,
     pub vocab: usize,
     pub rope_base: f32,
@@ -71,7 +73,8 @@ impl LlamaConfig {
     /// Refuses sizes that cannot make a network (before any weight is read).
     pub fn check(&self) -> Result<()> {
         let (heads, kv_heads) = (self.heads, self.kv_heads);
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || self.head_dim == 0 || self.head_dim % 2 != 0 || self.layers == 0 {
+        let rotary_odd = self.rotary_dims % 2 != 0 || self.rotary_dims > self.head_dim;
+        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || self.head_dim == 0 || self.head_dim % 2 != 0 || self.layers == 0 || rotary_odd {
             return Err(EngineError::BadModelFile(format!(
                 "inconsistent sizes: {} layers, {heads} heads, {kv_heads} key/value heads, head size {}, hidden size {}",
                 self.layers, self.head_dim, self.hidden
@@ -130,6 +133,7 @@ impl LlamaConfig {
         // llama.cpp's layer patterns: Gemma 2 slides on even layers, Gemma 3 on five of six.
         let window = number(metadata, &key("attention.sliding_window")).ok();
         let layer_windows = match family {
+            "phi3" => Self::windows(layers, window, |_| true),
             "gemma2" => Self::windows(layers, window, |l| l % 2 == 0),
             "gemma3" => {
                 let pattern = number(metadata, &key("attention.sliding_window_pattern")).unwrap_or(6).max(1);
@@ -144,6 +148,7 @@ impl LlamaConfig {
             kv_heads: number(metadata, &key("attention.head_count_kv")).unwrap_or(heads),
             hidden,
             head_dim,
+            rotary_dims: number(metadata, &key("rope.dimension_count")).unwrap_or(head_dim).min(head_dim),
             intermediate: number(metadata, &key("feed_forward_length"))?,
             vocab,
             rope_base: float(metadata, &key("rope.freq_base")).unwrap_or(10_000.0),
@@ -193,6 +198,7 @@ struct HfConfig {
     rope_scaling: Option<serde_json::Value>,
     rope_parameters: Option<serde_json::Value>,
     rope_local_base_freq: Option<f32>,
+    partial_rotary_factor: Option<f64>,
     query_pre_attn_scalar: Option<f64>,
     attn_logit_softcapping: Option<f32>,
     final_logit_softcapping: Option<f32>,
@@ -246,7 +252,7 @@ impl LlamaConfig {
         let layers = hf.num_hidden_layers;
         let layer_windows = match (&hf.layer_types, family.as_str()) {
             (Some(types), _) => Self::windows(layers, hf.sliding_window, |l| types.get(l).is_some_and(|t| t == "sliding_attention")),
-            (None, "mistral") => Self::windows(layers, hf.sliding_window, |_| true),
+            (None, "mistral" | "phi3") => Self::windows(layers, hf.sliding_window, |_| true),
             (None, "gemma2") => Self::windows(layers, hf.sliding_window, |l| l % 2 == 0),
             (None, "gemma3") => {
                 let pattern = hf.sliding_window_pattern.unwrap_or(6).max(1);
@@ -262,12 +268,14 @@ impl LlamaConfig {
             Some(s) if gemma && family != "gemma" => (1.0 / s.sqrt()) as f32,
             _ => Scoring::standard(head_dim).scale,
         };
+        let partial = global.and_then(|r| r.get("partial_rotary_factor")).and_then(serde_json::Value::as_f64).or(hf.partial_rotary_factor);
         let cfg = Self {
             layers,
             heads,
             kv_heads: hf.num_key_value_heads.unwrap_or(heads),
             hidden: hf.hidden_size,
             head_dim,
+            rotary_dims: partial.map_or(head_dim, |p| ((head_dim as f64 * p) as usize).min(head_dim)),
             intermediate: hf.intermediate_size,
             vocab: hf.vocab_size,
             rope_base: theta(global).or(hf.rope_theta).unwrap_or(if family == "gemma3" { 1_000_000.0 } else { 10_000.0 }),
@@ -313,6 +321,8 @@ pub fn gguf_name(hf: &str, family: &str) -> Option<String> {
         "post_attention_layernorm" => "ffn_norm",
         "pre_feedforward_layernorm" => "ffn_norm",
         "post_feedforward_layernorm" => "post_ffw_norm",
+        "self_attn.qkv_proj" => "attn_qkv",
+        "mlp.gate_up_proj" => "ffn_up",
         "self_attn.q_proj" => "attn_q",
         "self_attn.k_proj" => "attn_k",
         "self_attn.v_proj" => "attn_v",

@@ -3,6 +3,7 @@
 
 pub mod bert;
 pub mod gpt2;
+pub mod gpt_neox;
 pub mod llama;
 pub mod llama_config;
 pub mod marian;

@@ -57,7 +57,7 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
             .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
         let tensor: Tensor = qtensor.dequantize(&device)?;
         drop(qtensor);
-        tensors.insert(tensor_name.clone(), llama::prepare(tensor_name, tensor)?);
+        tensors.extend(llama::prepare(tensor_name, tensor, &cfg)?);
     }
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
     let info = cfg.info(name);

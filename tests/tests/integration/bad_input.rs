@@ -104,7 +104,7 @@ fn corrupt_and_unsupported_model_files_are_refused_with_a_message() {
 
     let config = br#"{"model_type": "mamba"}"#;
     let err = engine::Model::from_safetensors("bad", config, &[], None).err().unwrap();
-    assert!(err.to_string().contains("`mamba` is not supported; supported: llama, bert, gpt2"), "{err}");
+    assert!(err.to_string().contains("`mamba` is not supported; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt2, gpt_neox, bert, roberta, distilbert"), "{err}");
     let config = std::fs::read(attnscope_tests::tiny_gpt2_dir().join("config.json")).unwrap();
     let err = engine::Model::from_safetensors("bad", &config, b"not safetensors", None).err().unwrap();
     assert!(err.to_string().starts_with("cannot read the model file: model.safetensors"), "{err}");
