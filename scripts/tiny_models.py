@@ -74,13 +74,19 @@ FAMILIES = {
                                                       hidden_activation="gelu_pytorch_tanh")),
     # Gemma 2: norms on both sides of each sublayer, its own query scaling, soft-capped
     # attention and logits (caps low enough to bite here), a window on every other layer.
+    # Its query scaling is 1/√head_dim here, as in the real 2B and 9B (and what llama.cpp's
+    # GGUF assumes, which has no place for it); gemma2_scaled scales by another number.
     "gemma2": ("Gemma2ForCausalLM", "Gemma2Config", dict(DECODER, head_dim=8, tie_word_embeddings=True,
-                                                         query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
+                                                         query_pre_attn_scalar=8, attn_logit_softcapping=3.0,
                                                          final_logit_softcapping=4.0, sliding_window=4)),
-    # Gemma 3: q/k norms, a windowed layer with its own rotary base, then a global one.
+    "gemma2_scaled": ("Gemma2ForCausalLM", "Gemma2Config", dict(DECODER, head_dim=8, tie_word_embeddings=True,
+                                                                query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
+                                                                final_logit_softcapping=4.0, sliding_window=4)),
+    # Gemma 3: q/k norms, five windowed layers with their own rotary base, then a global one
+    # (six layers: its default pattern, which llama.cpp assumes for every Gemma 3 GGUF).
     "gemma3": ("Gemma3ForCausalLM", "Gemma3TextConfig", dict(DECODER, head_dim=8, tie_word_embeddings=True,
-                                                             query_pre_attn_scalar=12, sliding_window=4,
-                                                             layer_types=["sliding_attention", "full_attention"])),
+                                                             num_hidden_layers=6, query_pre_attn_scalar=8,
+                                                             sliding_window=4)),
     # Phi-3: fused q|k|v and gate|up projections; here half of each head rotates (as Phi-4-mini's 3/4).
     "phi3": ("Phi3ForCausalLM", "Phi3Config", dict(DECODER, partial_rotary_factor=0.5, sliding_window=None,
                                                      pad_token_id=0, bos_token_id=1, eos_token_id=2)),

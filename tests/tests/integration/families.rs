@@ -22,18 +22,32 @@ fn floats(reference: &std::collections::HashMap<String, candle_core::Tensor>, ke
     reference[key].flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }
 
-/// The family's maps under its own mask and none, and its logits, against transformers.
+/// The family's maps under its own mask, plain causal and none, and its logits, against transformers.
 fn assert_family_matches(name: &str, architecture: &str) {
     let (model, reference) = tiny(name);
+    assert_matches(name, &model, &reference, architecture, "causal");
+}
+
+/// The same for the family's GGUF (llama.cpp's conversion of the same weights);
+/// `own`: the reference its own mask must equal.
+fn assert_gguf_matches(name: &str, architecture: &str, own: &str) {
+    let (_, reference) = tiny(name);
+    let path = root().join("tests/fixtures/tiny").join(name).join("model.gguf");
+    let model = Model::from_path(name, &path).unwrap_or_else(|e| panic!("{name} GGUF: {e}"));
+    assert_matches(&format!("{name} (GGUF)"), &model, &reference, architecture, own);
+}
+
+fn assert_matches(name: &str, model: &Model, reference: &std::collections::HashMap<String, candle_core::Tensor>, architecture: &str, own: &str) {
     assert_eq!(model.info().architecture, architecture, "{name}");
     let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
-    for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
+    for (mask, key) in [(Mask::Causal, own), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
         let report = model.run_ids(&ids, mask).unwrap_or_else(|e| panic!("{name} {key}: {e}"));
         let maps = report.attention();
         assert_eq!(maps.shape().to_vec(), reference[key].dims().to_vec(), "{name} {key}: shape");
         let (diff, at) = max_abs_diff(maps.as_flat(), &floats(&reference, key));
         assert!(diff <= EXACT, "{name} {key}: max |Δ| = {diff:e} at flat index {at}");
-        if mask == Mask::Causal && reference.contains_key("logits") {
+        // The logits are those of the model's own mask as transformers runs it.
+        if mask == Mask::Causal && own == "causal" && reference.contains_key("logits") {
             // The next-token guess: its ten logits are transformers' logits of those ids.
             let logits = floats(&reference, "logits");
             let next = report.next_tokens.as_ref().expect("a causal run guesses the next token");
@@ -87,10 +101,15 @@ fn gemma_2_with_soft_caps_sandwich_norms_and_alternating_windows_matches_transfo
 }
 
 #[test]
+fn gemma_2_with_its_own_query_scaling_matches_transformers() {
+    assert_family_matches("gemma2_scaled", "gemma2");
+}
+
+#[test]
 fn gemma_3_with_local_and_global_layers_matches_transformers() {
     assert_family_matches("gemma3", "gemma3");
     let (model, _) = tiny("gemma3");
-    assert_eq!(model.info().layer_windows, [Some(4), None]);
+    assert_eq!(model.info().layer_windows, [Some(4), Some(4), Some(4), Some(4), Some(4), None]);
 }
 
 #[test]
@@ -118,12 +137,25 @@ fn distilbert_under_bert_names_matches_transformers() {
     assert_family_matches("distilbert", "distilbert");
 }
 
+/// llama.cpp's own conversion of each tiny model to GGUF (scripts/tiny_gguf.py): the
+/// same maps and logits from its names, its permuted Llama rows, its 1 + w Gemma norms,
+/// its fused Phi-3 projections and its metadata.
+#[test]
+fn every_family_llama_cpp_converts_matches_transformers_from_its_gguf() {
+    for (name, architecture) in [("llama", "llama"), ("llama3", "llama"), ("qwen2", "qwen2"), ("qwen3", "qwen3"), ("gemma", "gemma"), ("gemma2", "gemma2"), ("gemma3", "gemma3"), ("phi3", "phi3")] {
+        assert_gguf_matches(name, architecture, "causal");
+    }
+    // llama.cpp converts a Mistral as a Llama and keeps no sliding window: its GGUF's own
+    // mask is the plain causal one.
+    assert_gguf_matches("mistral", "llama", "plain-causal");
+}
+
 /// The arithmetic view's steps (q·k, the model's own scale and cap, its mask and window,
 /// softmax) give back the model's maps, for the families that scale, cap and slide.
 #[test]
 fn the_arithmetic_of_each_row_uses_the_models_own_scale_cap_and_window() {
     use engine::analysis::arithmetic::{steps, visible_keys, Recipe};
-    for name in ["gemma2", "gemma3", "mistral", "qwen3"] {
+    for name in ["gemma2", "gemma2_scaled", "gemma3", "mistral", "qwen3"] {
         let (model, reference) = tiny(name);
         let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
         for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
