@@ -15,6 +15,8 @@ pub mod arch;
 pub mod attention;
 pub mod error;
 pub mod export;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod inspect;
 pub mod kernels;
 pub mod load;
 pub mod prefix;

@@ -2,7 +2,7 @@
 //! config.json and model.safetensors (and tokenizer.json), or a folder holding one .gguf.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{EngineError, Result};
 use crate::Model;
@@ -27,10 +27,11 @@ pub fn load(name: &str, path: &Path) -> Result<Model> {
     }
     let config = path.join("config.json");
     if config.is_file() {
-        let weights = path.join("model.safetensors");
+        let shards = safetensors_files(path)?.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+        let shards: Vec<&[u8]> = shards.iter().map(Vec::as_slice).collect();
         let tokenizer = path.join("tokenizer.json");
         let tokenizer = if tokenizer.is_file() { Some(read(&tokenizer)?) } else { None };
-        return super::safetensors::load(name, &read(&config)?, &read(&weights)?, tokenizer.as_deref());
+        return super::safetensors::load_shards(name, &read(&config)?, &shards, tokenizer.as_deref());
     }
     let ggufs: Vec<_> = fs::read_dir(path)
         .map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))?
@@ -45,4 +46,38 @@ pub fn load(name: &str, path: &Path) -> Result<Model> {
         ))),
         _ => Err(EngineError::BadModelFile(format!("{}: holds more than one .gguf file; name one", path.display()))),
     }
+}
+
+/// A folder's weights: model.safetensors, or the shards its index names.
+pub fn safetensors_files(folder: &Path) -> Result<Vec<PathBuf>> {
+    let single = folder.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = folder.join("model.safetensors.index.json");
+    if !index.is_file() {
+        return Err(EngineError::BadModelFile(format!("{}: has config.json but no model.safetensors (nor model.safetensors.index.json)", folder.display())));
+    }
+    let index: serde_json::Value = serde_json::from_slice(&read(&index)?)
+        .map_err(|e| EngineError::BadModelFile(format!("model.safetensors.index.json: {e}")))?;
+    let mut shards: Vec<String> = index
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| EngineError::BadModelFile("model.safetensors.index.json has no weight_map".into()))?
+        .values()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    shards.sort();
+    shards.dedup();
+    shards
+        .into_iter()
+        .map(|shard| {
+            // A shard is a file in the folder, never a path out of it.
+            let path = folder.join(&shard);
+            if shard.contains('/') || shard.contains('\\') || !path.is_file() {
+                return Err(EngineError::BadModelFile(format!("model.safetensors.index.json names `{shard}`, which is not a file in {}", folder.display())));
+            }
+            Ok(path)
+        })
+        .collect()
 }

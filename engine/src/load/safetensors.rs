@@ -31,6 +31,11 @@ fn parse<'a, T: Deserialize<'a>>(config: &'a [u8]) -> Result<T> {
 
 /// Loads a model from config.json, model.safetensors and, when there is one, tokenizer.json.
 pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>) -> Result<Model> {
+    load_shards(name, config, &[weights], tokenizer)
+}
+
+/// [`load`] with the weights in one or more files (a sharded checkpoint's shards).
+pub fn load_shards(name: &str, config: &[u8], shards: &[&[u8]], tokenizer: Option<&[u8]>) -> Result<Model> {
     let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
     let model_type =
         model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
@@ -40,8 +45,13 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
         return Err(EngineError::UnsupportedArchitecture(model_type));
     }
     let device = Device::Cpu;
-    let tensors = candle_core::safetensors::load_buffer(weights, &device)
-        .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {}", first_line(&e))))?;
+    let mut tensors = HashMap::new();
+    for shard in shards {
+        tensors.extend(
+            candle_core::safetensors::load_buffer(shard, &device)
+                .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {}", first_line(&e))))?,
+        );
+    }
     let tokenizer = tokenizer.map(TextTokenizer::from_json).transpose()?;
     let bad_weights = |e: EngineError| match e {
         EngineError::Compute(e) => EngineError::BadModelFile(format!("model.safetensors does not fit config.json: {}", first_line(&e))),

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use attnscope_tests::{cli_binary, model_dir, shared_model, tiny_gpt2_dir};
+use attnscope_tests::{cli_binary, model_dir, root, shared_model, tiny_gpt2_dir};
 use engine::{AttentionReport, Mask};
 
 fn attnscope(args: &[&str]) -> Output {
@@ -215,4 +215,41 @@ fn scores_usage_errors_exit_2_with_one_line() {
     assert_input_error(&["scores", "--model", "all-minilm-l6-v2", "--probe", "copying"], "unknown probe `copying`");
     assert_input_error(&["scores", "--model", "all-minilm-l6-v2", "--probe", "induction", "--sort", "entropy_bits"], "cannot sort by `entropy_bits`");
     assert_input_error(&["scores", "--model", "all-minilm-l6-v2", "--probe", "induction", "--seeds", "0"], "--seeds takes a positive whole number");
+}
+
+#[test]
+fn inspect_says_what_a_model_is_from_its_headers() {
+    let text = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let smollm2 = text(attnscope(&["inspect", "smollm2-135m"]));
+    for line in ["format:        GGUF file", "architecture:  llama", "layers:        30", "heads:         9 query, 3 key/value", "head size:     64", "Q4_1 × 210"] {
+        assert!(smollm2.contains(line), "`{line}` missing from:\n{smollm2}");
+    }
+    assert!(smollm2.contains("pre-tokenizer `smollm`") && smollm2.contains("from text"), "{smollm2}");
+
+    // llama.cpp's conversion of the tiny Gemma 3: five windowed layers of six, its scale.
+    let gguf = root().join("tests/fixtures/tiny/gemma3/model.gguf");
+    let gemma3 = text(attnscope(&["inspect", gguf.to_str().unwrap()]));
+    assert!(gemma3.contains("windows:       5 of 6 layers (layer:window) 0:4 1:4 2:4 3:4 4:4"), "{gemma3}");
+    assert!(gemma3.contains("from token ids only"), "{gemma3}");
+    let folder = root().join("tests/fixtures/tiny/gemma2");
+    let gemma2 = text(attnscope(&["inspect", folder.to_str().unwrap()]));
+    assert!(gemma2.contains("then capped at 3·tanh(·/3)") && gemma2.contains("no tokenizer.json"), "{gemma2}");
+
+    // A file that is not a model, and an architecture attnscope does not run.
+    let junk = std::env::temp_dir().join(format!("attnscope-inspect-{}.gguf", std::process::id()));
+    std::fs::write(&junk, b"not a model").unwrap();
+    let output = attnscope(&["inspect", junk.to_str().unwrap()]);
+    std::fs::remove_file(&junk).ok();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a GGUF file"), "{}", String::from_utf8_lossy(&output.stderr));
+    let mamba = std::env::temp_dir().join(format!("attnscope-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&mamba).unwrap();
+    std::fs::write(mamba.join("config.json"), br#"{"model_type": "mamba"}"#).unwrap();
+    std::fs::copy(root().join("tests/fixtures/tiny/llama/model.safetensors"), mamba.join("model.safetensors")).unwrap();
+    let said = text(attnscope(&["inspect", mamba.to_str().unwrap()]));
+    std::fs::remove_dir_all(&mamba).ok();
+    assert!(said.contains("architecture:  mamba") && said.contains("nothing yet: this model's architecture `mamba` is not supported"), "{said}");
 }

@@ -178,3 +178,33 @@ fn the_arithmetic_of_each_row_uses_the_models_own_scale_cap_and_window() {
         }
     }
 }
+
+/// A checkpoint in shards (model.safetensors.index.json naming model-0000N-of-00002.safetensors)
+/// loads as the same weights in one file do.
+#[test]
+fn a_sharded_checkpoint_loads_as_its_single_file_does() {
+    let folder = root().join("tests/fixtures/tiny/qwen2");
+    let tensors = candle_core::safetensors::load(folder.join("model.safetensors"), &Device::Cpu).unwrap();
+    let sharded = std::env::temp_dir().join(format!("attnscope-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&sharded).unwrap();
+    std::fs::copy(folder.join("config.json"), sharded.join("config.json")).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut shards = [std::collections::HashMap::new(), std::collections::HashMap::new()];
+    let mut weight_map = serde_json::Map::new();
+    for (i, name) in names.into_iter().enumerate() {
+        shards[i % 2].insert(name.clone(), tensors[name].clone());
+        weight_map.insert(name.clone(), format!("model-{:05}-of-00002.safetensors", i % 2 + 1).into());
+    }
+    for (i, shard) in shards.iter().enumerate() {
+        candle_core::safetensors::save(shard, sharded.join(format!("model-{:05}-of-00002.safetensors", i + 1))).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(sharded.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let from_shards = Model::from_path("qwen2", &sharded);
+    std::fs::remove_dir_all(&sharded).ok();
+    let ids = [5, 17, 3, 40, 8];
+    let ours = from_shards.unwrap().run_ids(&ids, Mask::Causal).unwrap();
+    let whole = Model::from_path("qwen2", &folder).unwrap().run_ids(&ids, Mask::Causal).unwrap();
+    assert_eq!(ours.attention().as_flat(), whole.attention().as_flat());
+}

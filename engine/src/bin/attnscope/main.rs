@@ -4,6 +4,7 @@
 //!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--value-norms]
 //!                   [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
+//!     attnscope inspect NAME_OR_PATH
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
 //! 1 when the computation itself fails.
@@ -40,7 +41,12 @@ usage: attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [
   --text        score the heads on a text: previous_token, duplicate_token, induction (TransformerLens's
                 head detector, mul measure), first_token, current_token, entropy_bits
   --sort        the score to rank by (default induction)
-  --json        print the ranked scores as JSON instead of a table";
+  --json        print the ranked scores as JSON instead of a table
+
+usage: attnscope inspect NAME_OR_PATH
+  what a model is, from its headers alone: architecture, layers, heads, key/value heads, head size,
+  how its scores are scaled, sliding windows, vocabulary, tensor types, tokenizer, and what attnscope
+  can show of it (or why not)";
 
 /// What went wrong, and so which exit status to give.
 pub(crate) enum Failure {
@@ -231,11 +237,15 @@ fn main() -> ExitCode {
         Some("scores") => scores::parse(&args[1..]).and_then(scores::run).and_then(|text| {
             std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))
         }),
+        Some("inspect") => match &args[1..] {
+            [path] => locate(path).and_then(|(_, path)| engine::inspect::inspect(&path).map_err(Failure::from)).map(|inspection| println!("{inspection}")),
+            _ => Err(usage("inspect takes one model: a name, a .gguf file or a folder".into())),
+        },
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run` and `scores` (see `attnscope --help`)"))),
+        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run`, `scores` and `inspect` (see `attnscope --help`)"))),
         None => Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into())),
     };
     match result {
