@@ -152,7 +152,7 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
     let mut inspection = Inspection { format: "GGUF file".into(), architecture: architecture.clone(), ..Inspection::default() };
     for tensor in content.tensor_infos.values() {
         *inspection.tensor_types.entry(format!("{:?}", tensor.ggml_dtype)).or_default() += 1;
-        inspection.parameters += tensor.shape.elem_count() as u64;
+        inspection.parameters += crate::load::gguf::elements(tensor).unwrap_or(0) as u64;
     }
     let tokens = metadata.get("tokenizer.ggml.tokens").and_then(|v| v.to_vec().ok()).map_or(0, Vec::len);
     let model = text("tokenizer.ggml.model").unwrap_or_else(|| "none".into());

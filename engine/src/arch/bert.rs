@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 
 use candle_core::{Device, IndexOp, Module, Tensor};
-use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
-use super::{id_tensor, Network};
+use super::{id_tensor, layer_norm, linear_with_bias, Network};
 use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
 use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
@@ -150,16 +150,6 @@ fn default_act() -> String {
     "gelu".into()
 }
 
-/// A projection with its weight kept column-major (see [`super::column_major`]).
-fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Linear> {
-    let weight = super::column_major(&vb.get((out_dim, in_dim), "weight")?)?;
-    Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
-}
-
-fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
-    candle_nn::layer_norm(size, LayerNormConfig { eps, ..Default::default() }, vb)
-}
-
 struct Layer {
     query: Linear,
     key: Linear,
@@ -176,13 +166,13 @@ impl Layer {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let attn = vb.pp("attention");
         Ok(Self {
-            query: linear(h, h, attn.pp("self.query"))?,
-            key: linear(h, h, attn.pp("self.key"))?,
-            value: linear(h, h, attn.pp("self.value"))?,
-            attention_output: linear(h, h, attn.pp("output.dense"))?,
+            query: linear_with_bias(attn.pp("self.query"), h, h)?,
+            key: linear_with_bias(attn.pp("self.key"), h, h)?,
+            value: linear_with_bias(attn.pp("self.value"), h, h)?,
+            attention_output: linear_with_bias(attn.pp("output.dense"), h, h)?,
             attention_norm: layer_norm(attn.pp("output.LayerNorm"), h, eps)?,
-            intermediate: linear(h, i, vb.pp("intermediate.dense"))?,
-            output: linear(i, h, vb.pp("output.dense"))?,
+            intermediate: linear_with_bias(vb.pp("intermediate.dense"), h, i)?,
+            output: linear_with_bias(vb.pp("output.dense"), i, h)?,
             output_norm: layer_norm(vb.pp("output.LayerNorm"), h, eps)?,
         })
     }

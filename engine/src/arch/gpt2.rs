@@ -4,10 +4,10 @@
 //! [in, out], the transpose of a `Linear`'s.
 
 use candle_core::{Device, IndexOp, Module, Tensor};
-use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
-use super::{id_tensor, position_tensor, Network};
+use super::{id_tensor, layer_norm, position_tensor, Network};
 use crate::attention::{additive_mask_from, merge_heads, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
@@ -52,10 +52,6 @@ impl Gpt2Config {
 fn conv1d(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
     let weight = vb.get((in_dim, out_dim), "weight")?.t()?;
     Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
-}
-
-fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
-    candle_nn::layer_norm(size, LayerNormConfig { eps, ..Default::default() }, vb)
 }
 
 struct Block {

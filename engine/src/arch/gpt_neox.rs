@@ -5,11 +5,11 @@
 //! `GPTNeoXForCausalLM` (`gpt_neox.layers.N.attention.query_key_value.weight`, ...).
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::rotary::{RopeScaling, Rotary};
-use super::{column_major, id_tensor, Network};
+use super::{id_tensor, layer_norm, linear_with_bias, Network};
 use crate::attention::{additive_mask_from, merge_heads, Recorder};
 use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
@@ -79,15 +79,6 @@ impl GptNeoXConfig {
     }
 }
 
-fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
-    candle_nn::layer_norm(size, LayerNormConfig { eps, ..Default::default() }, vb)
-}
-
-/// A projection with its weight kept column-major (see [`super::column_major`]).
-fn linear(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
-    let weight = column_major(&vb.get((out_dim, in_dim), "weight")?)?;
-    Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
-}
 
 struct Layer {
     input_layernorm: LayerNorm,
@@ -121,10 +112,10 @@ impl GptNeoX {
                 Ok(Layer {
                     input_layernorm: layer_norm(vb.pp("input_layernorm"), h, cfg.layer_norm_eps)?,
                     post_attention_layernorm: layer_norm(vb.pp("post_attention_layernorm"), h, cfg.layer_norm_eps)?,
-                    query_key_value: linear(vb.pp("attention.query_key_value"), h, 3 * h)?,
-                    dense: linear(vb.pp("attention.dense"), h, h)?,
-                    dense_h_to_4h: linear(vb.pp("mlp.dense_h_to_4h"), h, cfg.intermediate_size)?,
-                    dense_4h_to_h: linear(vb.pp("mlp.dense_4h_to_h"), cfg.intermediate_size, h)?,
+                    query_key_value: linear_with_bias(vb.pp("attention.query_key_value"), h, 3 * h)?,
+                    dense: linear_with_bias(vb.pp("attention.dense"), h, h)?,
+                    dense_h_to_4h: linear_with_bias(vb.pp("mlp.dense_h_to_4h"), h, cfg.intermediate_size)?,
+                    dense_4h_to_h: linear_with_bias(vb.pp("mlp.dense_4h_to_h"), cfg.intermediate_size, h)?,
                 })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;

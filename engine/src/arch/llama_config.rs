@@ -14,6 +14,18 @@ use crate::report::{ModelInfo, Scoring};
 /// The families the network runs, by their GGUF names (`gemma3_text` in config.json is `gemma3`).
 pub const FAMILIES: [&str; 8] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"];
 
+/// The most layers, heads or head size a file may claim: far above any real model, and
+/// low enough that nothing sized by them is large before the weights have been checked.
+const MOST: usize = 1 << 14;
+
+/// Refuses a count a lying header made up, before anything is sized by it.
+fn plausible(what: &str, value: usize) -> Result<usize> {
+    if value > MOST {
+        return Err(EngineError::BadModelFile(format!("{what} of {value} is not plausible (at most {MOST})")));
+    }
+    Ok(value)
+}
+
 /// The feed-forward's gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -125,10 +137,10 @@ impl LlamaConfig {
     /// From a GGUF's metadata; `vocab` is the tokenizer's size.
     pub fn from_gguf(family: &str, metadata: &HashMap<String, Value>, vocab: usize) -> Result<Self> {
         let key = |k: &str| format!("{family}.{k}");
-        let heads = number(metadata, &key("attention.head_count"))?;
+        let heads = plausible("a head count", number(metadata, &key("attention.head_count"))?)?;
         let hidden = number(metadata, &key("embedding_length"))?;
-        let layers = number(metadata, &key("block_count"))?;
-        let head_dim = number(metadata, &key("attention.key_length")).unwrap_or(if heads == 0 { 0 } else { hidden / heads });
+        let layers = plausible("a layer count", number(metadata, &key("block_count"))?)?;
+        let head_dim = plausible("a head size", number(metadata, &key("attention.key_length")).unwrap_or(if heads == 0 { 0 } else { hidden / heads }))?;
         let gemma = Self::is_gemma(family);
         // llama.cpp's layer patterns: Gemma 2 slides on even layers, Gemma 3 on five of six.
         let window = number(metadata, &key("attention.sliding_window")).ok();
@@ -247,9 +259,9 @@ impl LlamaConfig {
             None => (hf.rope_parameters.as_ref().or(hf.rope_scaling.as_ref()), None),
         };
         let theta = |r: Option<&serde_json::Value>| r.and_then(|r| r.get("rope_theta")).and_then(serde_json::Value::as_f64).map(|v| v as f32);
-        let heads = hf.num_attention_heads;
-        let head_dim = hf.head_dim.unwrap_or(if heads == 0 { 0 } else { hf.hidden_size / heads });
-        let layers = hf.num_hidden_layers;
+        let heads = plausible("a head count", hf.num_attention_heads)?;
+        let head_dim = plausible("a head size", hf.head_dim.unwrap_or(if heads == 0 { 0 } else { hf.hidden_size / heads }))?;
+        let layers = plausible("a layer count", hf.num_hidden_layers)?;
         let layer_windows = match (&hf.layer_types, family.as_str()) {
             (Some(types), _) => Self::windows(layers, hf.sliding_window, |l| types.get(l).is_some_and(|t| t == "sliding_attention")),
             (None, "mistral" | "phi3") => Self::windows(layers, hf.sliding_window, |_| true),

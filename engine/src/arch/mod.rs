@@ -42,6 +42,18 @@ pub(crate) fn column_major(weight: &Tensor) -> candle_core::Result<Tensor> {
     weight.t()?.contiguous()?.t()
 }
 
+/// A projection `<vb>.weight` [out, in] with its bias `<vb>.bias` [out], the weight kept
+/// column-major (see [`column_major`]).
+pub(crate) fn linear_with_bias(vb: candle_nn::VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<candle_nn::Linear> {
+    let weight = column_major(&vb.get((out_dim, in_dim), "weight")?)?;
+    Ok(candle_nn::Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
+}
+
+/// A LayerNorm with its weight and bias under `vb`.
+pub(crate) fn layer_norm(vb: candle_nn::VarBuilder, size: usize, eps: f64) -> candle_core::Result<candle_nn::LayerNorm> {
+    candle_nn::layer_norm(size, candle_nn::LayerNormConfig { eps, ..Default::default() }, vb)
+}
+
 /// The token ids as a tensor, [t].
 pub(crate) fn id_tensor(ids: &[u32], device: &Device) -> candle_core::Result<Tensor> {
     Tensor::new(ids, device)

@@ -17,6 +17,11 @@ use crate::Model;
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
+/// A tensor's element count, `None` when its dimensions multiply past any memory (a lie).
+pub fn elements(info: &candle_core::quantized::gguf_file::TensorInfo) -> Option<usize> {
+    info.shape.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// Loads a GGUF model from a reader of its file. Weights are de-quantized to float32,
 /// which keeps the attention within 1e-4 of the float32 reference.
 pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
@@ -28,6 +33,22 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
     reader.seek(SeekFrom::Start(start)).map_err(|e| EngineError::BadModelFile(e.to_string()))?;
     let content = Content::read(&mut reader).map_err(|e| EngineError::BadModelFile(first_line(&e)))?;
     let metadata = &content.metadata;
+    // Before candle reads a tensor: sizes that overflow, bytes the file does not hold, and
+    // empty tensors (whose bytes candle would view through a dangling pointer) are lies a
+    // model file cannot mean.
+    let file_size = reader.seek(SeekFrom::End(0)).map_err(|e| EngineError::BadModelFile(e.to_string()))?;
+    for (name, info) in &content.tensor_infos {
+        let lie = |what: String| EngineError::BadModelFile(format!("tensor `{name}` {what}"));
+        let count = elements(info).ok_or_else(|| lie("claims more elements than any memory holds".into()))?;
+        if count == 0 {
+            return Err(lie(format!("has no elements (shape {:?})", info.shape.dims())));
+        }
+        let bytes = (count / info.ggml_dtype.block_size()).checked_mul(info.ggml_dtype.type_size()).map(|b| b as u64);
+        let end = bytes.and_then(|b| content.tensor_data_offset.checked_add(info.offset)?.checked_add(b));
+        if end.is_none_or(|end| end > file_size) {
+            return Err(lie(format!("claims bytes past the end of the file ({file_size} bytes)")));
+        }
+    }
 
     let architecture = metadata
         .get("general.architecture")
@@ -50,7 +71,7 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
     // Largest first: each tensor's quantized bytes live only while it is de-quantized,
     // and what the big ones leave behind, the small ones fill (wasm memory never shrinks).
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort_by_key(|name| std::cmp::Reverse(content.tensor_infos[*name].shape.elem_count()));
+    names.sort_by_key(|name| std::cmp::Reverse(elements(&content.tensor_infos[*name])));
     for tensor_name in names {
         let qtensor = content
             .tensor(&mut reader, tensor_name, &device)

@@ -93,7 +93,7 @@ fn corrupt_and_unsupported_model_files_are_refused_with_a_message() {
         ("empty", vec![], "not a GGUF file"),
         ("random", (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(), "not a GGUF file"),
         ("header only", gguf[..64].to_vec(), "cannot read the model file"),
-        ("cut in the middle", gguf[..gguf.len() / 2].to_vec(), "remaining in file"),
+        ("cut in the middle", gguf[..gguf.len() / 2].to_vec(), "past the end of the file"),
     ];
     for (what, bytes, expected) in cases {
         let err = engine::Model::from_gguf("bad", &bytes).err().unwrap_or_else(|| panic!("{what}: loaded"));

@@ -2,6 +2,7 @@
 
 mod parity;
 mod families;
+mod mutations;
 mod bad_input;
 mod cli;
 mod browser;
