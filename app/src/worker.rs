@@ -142,7 +142,7 @@ fn now() -> f64 {
 }
 
 /// Fetches every file (into JavaScript's memory), then hands them to the engine's
-/// loader for their format: a GGUF is read from there a tensor at a time.
+/// loader for their format: a GGUF or a safetensors file is read from there a tensor at a time.
 async fn load(model: &str, files: &[String]) -> Result<AnyModel, String> {
     let mut contents = Vec::with_capacity(files.len());
     for url in files {
@@ -164,9 +164,11 @@ async fn load(model: &str, files: &[String]) -> Result<AnyModel, String> {
         Model::from_gguf_reader(model, BufReader::with_capacity(1 << 16, JsBytes::new(gguf)))
     } else {
         let config = find("config.json").ok_or("the model's files include no config.json")?.to_vec();
-        let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?.to_vec();
+        let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?;
         let tokenizer = find("tokenizer.json").map(|t| t.to_vec());
-        Model::from_safetensors(model, &config, &weights, tokenizer.as_deref())
+        // Read from JavaScript's memory a tensor at a time, as a GGUF is.
+        let weights = BufReader::with_capacity(1 << 16, JsBytes::new(weights));
+        Model::from_safetensors_readers(model, &config, vec![weights], tokenizer.as_deref())
     };
     loaded.map(AnyModel::OneSequence).map_err(|e| e.to_string())
 }

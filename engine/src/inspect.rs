@@ -15,10 +15,8 @@ use crate::arch::llama::{self, LlamaConfig};
 use crate::error::{first_line, EngineError, Result};
 use crate::report::{ModelInfo, Scoring};
 use crate::load::path::safetensors_files;
+use crate::load::safetensors_file::SafetensorsFile;
 use crate::translator::Translator;
-
-/// The most a safetensors header may claim (the format's own readers use 100 MB).
-const MAX_HEADER: u64 = 100_000_000;
 
 /// What a model file or folder is.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -172,39 +170,16 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
     Ok(inspection)
 }
 
-/// The tensors of a safetensors file, from its header alone: (dtype, elements) each.
-pub fn safetensors_header(path: &Path) -> Result<Vec<(String, u64)>> {
-    let mut file = std::fs::File::open(path).map_err(|e| unreadable(path, e))?;
-    let size = file.metadata().map_err(|e| unreadable(path, e))?.len();
-    let mut length = [0u8; 8];
-    file.read_exact(&mut length).map_err(|e| unreadable(path, e))?;
-    let length = u64::from_le_bytes(length);
-    if length > MAX_HEADER || length + 8 > size {
-        return Err(EngineError::BadModelFile(format!("{}: its header claims {length} bytes, more than the file holds", path.display())));
-    }
-    let mut header = vec![0u8; length as usize];
-    file.read_exact(&mut header).map_err(|e| unreadable(path, e))?;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header).map_err(|e| unreadable(path, e))?;
-    Ok(header
-        .iter()
-        .filter(|(name, _)| *name != "__metadata__")
-        .map(|(_, t)| {
-            let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("?").to_string();
-            let elements = t.get("shape").and_then(|s| s.as_array()).map_or(0, |s| s.iter().map(|d| d.as_u64().unwrap_or(0)).product());
-            (dtype, elements)
-        })
-        .collect())
-}
-
 fn inspect_hf(folder: &Path) -> Result<Inspection> {
     let config = std::fs::read(folder.join("config.json")).map_err(|e| unreadable(folder, e))?;
     let value: serde_json::Value = serde_json::from_slice(&config).map_err(|e| EngineError::BadModelFile(format!("config.json: {e}")))?;
     let architecture = value.get("model_type").and_then(|m| m.as_str()).unwrap_or("unknown").to_string();
     let mut inspection = Inspection { format: "Hugging Face folder".into(), architecture: architecture.clone(), ..Inspection::default() };
-    for file in safetensors_files(folder)? {
-        for (dtype, elements) in safetensors_header(&file)? {
-            *inspection.tensor_types.entry(dtype).or_default() += 1;
-            inspection.parameters += elements;
+    for path in safetensors_files(folder)? {
+        let file = std::io::BufReader::new(std::fs::File::open(&path).map_err(|e| unreadable(&path, e))?);
+        for entry in SafetensorsFile::open(file)?.entries {
+            *inspection.tensor_types.entry(format!("{:?}", entry.dtype).to_uppercase()).or_default() += 1;
+            inspection.parameters += entry.shape.iter().product::<usize>() as u64;
         }
     }
     let tokenizer = folder.join("tokenizer.json");

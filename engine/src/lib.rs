@@ -108,6 +108,12 @@ impl Model {
         load::safetensors::load(name, config, weights, tokenizer)
     }
 
+    /// The same with the weights read a tensor at a time from readers (one per shard):
+    /// the files' bytes need not all be in memory (the web worker reads them from JavaScript's).
+    pub fn from_safetensors_readers<R: std::io::Read + std::io::Seek>(name: &str, config: &[u8], shards: Vec<R>, tokenizer: Option<&[u8]>) -> Result<Self> {
+        load::safetensors::load_from(name, config, shards, tokenizer)
+    }
+
     /// Loads a .gguf file, or a folder with config.json + model.safetensors, or a folder with one .gguf.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {

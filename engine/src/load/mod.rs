@@ -5,6 +5,7 @@
 pub mod gguf;
 pub mod marian;
 pub mod safetensors;
+pub mod safetensors_file;
 pub mod tokenizer;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -27,11 +27,14 @@ pub fn load(name: &str, path: &Path) -> Result<Model> {
     }
     let config = path.join("config.json");
     if config.is_file() {
-        let shards = safetensors_files(path)?.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
-        let shards: Vec<&[u8]> = shards.iter().map(Vec::as_slice).collect();
+        // Each shard read a tensor at a time, never whole.
+        let shards = safetensors_files(path)?
+            .iter()
+            .map(|p| fs::File::open(p).map(std::io::BufReader::new).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", p.display()))))
+            .collect::<Result<Vec<_>>>()?;
         let tokenizer = path.join("tokenizer.json");
         let tokenizer = if tokenizer.is_file() { Some(read(&tokenizer)?) } else { None };
-        return super::safetensors::load_shards(name, &read(&config)?, &shards, tokenizer.as_deref());
+        return super::safetensors::load_from(name, &read(&config)?, shards, tokenizer.as_deref());
     }
     let ggufs: Vec<_> = fs::read_dir(path)
         .map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))?

@@ -2,11 +2,13 @@
 //! model.safetensors holds the weights, tokenizer.json (optional) the tokenizer.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::safetensors_file::SafetensorsFile;
 use super::tokenizer::TextTokenizer;
 use crate::arch::bert::{self, Bert, BertConfig};
 use crate::arch::gpt2::{Gpt2, Gpt2Config};
@@ -31,11 +33,12 @@ fn parse<'a, T: Deserialize<'a>>(config: &'a [u8]) -> Result<T> {
 
 /// Loads a model from config.json, model.safetensors and, when there is one, tokenizer.json.
 pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>) -> Result<Model> {
-    load_shards(name, config, &[weights], tokenizer)
+    load_from(name, config, vec![std::io::Cursor::new(weights)], tokenizer)
 }
 
-/// [`load`] with the weights in one or more files (a sharded checkpoint's shards).
-pub fn load_shards(name: &str, config: &[u8], shards: &[&[u8]], tokenizer: Option<&[u8]>) -> Result<Model> {
+/// [`load`] with the weights read a tensor at a time from one or more readers (a sharded
+/// checkpoint's shards): a file natively, a browser's File in the worker.
+pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, tokenizer: Option<&[u8]>) -> Result<Model> {
     let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
     let model_type =
         model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
@@ -45,13 +48,11 @@ pub fn load_shards(name: &str, config: &[u8], shards: &[&[u8]], tokenizer: Optio
         return Err(EngineError::UnsupportedArchitecture(model_type));
     }
     let device = Device::Cpu;
-    let mut tensors = HashMap::new();
-    for shard in shards {
-        tensors.extend(
-            candle_core::safetensors::load_buffer(shard, &device)
-                .map_err(|e| EngineError::BadModelFile(format!("model.safetensors: {}", first_line(&e))))?,
-        );
-    }
+    let mut files = shards.into_iter().map(SafetensorsFile::open).collect::<Result<Vec<_>>>()?;
+    // Every tensor of every shard, each handed to `keep` as it is read.
+    let mut each_tensor = |keep: &mut dyn FnMut(String, Tensor) -> Result<()>| -> Result<()> {
+        files.iter_mut().try_for_each(|file| file.each_tensor(&device, &mut *keep))
+    };
     let tokenizer = tokenizer.map(TextTokenizer::from_json).transpose()?;
     let bad_weights = |e: EngineError| match e {
         EngineError::Compute(e) => EngineError::BadModelFile(format!("model.safetensors does not fit config.json: {}", first_line(&e))),
@@ -61,15 +62,15 @@ pub fn load_shards(name: &str, config: &[u8], shards: &[&[u8]], tokenizer: Optio
     let (info, network): (ModelInfo, Box<dyn Network>) = match family {
         "gpt2" => {
             let cfg: Gpt2Config = parse(config)?;
-            (cfg.info(name), Box::new(Gpt2::load(builder(tensors), cfg).map_err(bad_weights)?))
+            (cfg.info(name), Box::new(Gpt2::load(builder(all(&mut each_tensor)?), cfg).map_err(bad_weights)?))
         }
         "gpt_neox" => {
             let cfg: GptNeoXConfig = parse(config)?;
-            (cfg.info(name), Box::new(GptNeoX::load(builder(tensors), cfg).map_err(bad_weights)?))
+            (cfg.info(name), Box::new(GptNeoX::load(builder(all(&mut each_tensor)?), cfg).map_err(bad_weights)?))
         }
         encoder if bert::FAMILIES.contains(&encoder) => {
             let cfg = BertConfig::from_hf(config, encoder)?;
-            let tensors = bert::bert_names(tensors, encoder);
+            let tensors = bert::bert_names(all(&mut each_tensor)?, encoder);
             (cfg.info(name), Box::new(Bert::load(builder(tensors), cfg).map_err(bad_weights)?))
         }
         _ => {
@@ -78,14 +79,24 @@ pub fn load_shards(name: &str, config: &[u8], shards: &[&[u8]], tokenizer: Optio
             // stores them (1 + w); what the network does not use is left out.
             let gemma = family.starts_with("gemma");
             let mut named = HashMap::new();
-            for (hf, tensor) in tensors {
-                let Some(gguf) = llama_config::gguf_name(&hf, family) else { continue };
-                let tensor = tensor.to_dtype(DType::F32)?;
+            each_tensor(&mut |hf, tensor| {
+                let Some(gguf) = llama_config::gguf_name(&hf, family) else { return Ok(()) };
                 let tensor = if gemma && llama_config::is_norm(&gguf) { (tensor + 1.0)? } else { tensor };
                 named.extend(llama::prepare(&gguf, tensor, &cfg).map_err(|e| bad_weights(e.into()))?);
-            }
+                Ok(())
+            })?;
             (cfg.info(name), Box::new(Llama::load(builder(named), cfg).map_err(bad_weights)?))
         }
     };
     Ok(Model::new(info, network, tokenizer).with_bos(bos_token_id))
+}
+
+/// Every tensor, by name.
+fn all(each_tensor: &mut dyn FnMut(&mut dyn FnMut(String, Tensor) -> Result<()>) -> Result<()>) -> Result<HashMap<String, Tensor>> {
+    let mut tensors = HashMap::new();
+    each_tensor(&mut |name, tensor| {
+        tensors.insert(name, tensor);
+        Ok(())
+    })?;
+    Ok(tensors)
 }
