@@ -11,6 +11,9 @@ pub struct CatalogModel {
     /// `translation` for an encoder–decoder model; none for a one-sequence model.
     #[serde(default)]
     pub kind: Option<String>,
+    /// A model from the person's own files (opened or dropped), for this session only.
+    #[serde(default)]
+    pub local: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

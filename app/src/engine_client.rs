@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use crate::protocol::{decode, encode, reassemble, FromWorker, ToWorker};
+use crate::protocol::{decode, encode, encode_with_files, reassemble, FromWorker, ToWorker};
 
 /// The engine's worker. Cheap to clone.
 #[derive(Clone)]
@@ -55,5 +55,10 @@ impl EngineClient {
         let (value, _) = encode(request, None);
         // Posting to a live worker does not fail; a dead one has reported through onerror.
         let _ = self.worker.post_message(&value);
+    }
+
+    /// Sends a request with the person's `File` objects beside it.
+    pub fn send_with_files(&self, request: &ToWorker, files: &js_sys::Array) {
+        let _ = self.worker.post_message(&encode_with_files(request, files));
     }
 }

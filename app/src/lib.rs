@@ -9,10 +9,12 @@ pub mod colormap;
 pub mod components;
 pub mod engine_client;
 pub mod js_bytes;
+pub mod js_file;
 pub mod protocol;
 pub mod runs;
 pub mod state;
 pub mod url_state;
+pub mod user_files;
 pub mod weighting;
 pub mod worker;
 
@@ -63,14 +65,21 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // What of the catalogue decides a load: its entries without their labels (a person's
+    // model is relabelled once it has loaded, which must not load it again).
+    let loadable = Memo::new(move |_| state.catalog.with(|c| c.iter().map(|m| (m.id.clone(), m.local)).collect::<Vec<_>>()));
     // Load the chosen model once the worker and the catalogue are there.
     Effect::new(move |_| {
         let model = state.model.get();
         if !worker_ready.get() {
             return;
         }
-        let Some(entry) = state.catalog.with(|c| c.iter().find(|m| m.id == model).cloned()) else {
-            if !state.catalog.with(Vec::is_empty) {
+        loadable.track();
+        let Some(entry) = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).cloned()) else {
+            if let Some(name) = model.strip_prefix("file:") {
+                // A link to a model from someone's own files: the files are not here.
+                state.status.set(Status::Failed(format!("`{name}` was opened from a person's own files, which this page does not have: open it again (Open a model…)")));
+            } else if !state.catalog.with(Vec::is_empty) {
                 state.status.set(Status::Failed(format!("there is no model `{model}` in models.json")));
             }
             return;
@@ -83,7 +92,14 @@ pub fn App() -> impl IntoView {
         scheduler.update_value(Scheduler::withdraw);
         state.report.set(None);
         state.status.set(Status::Loading { model: model.clone(), stage: LoadStage::Fetching, loaded: 0, total: None });
-        send(ToWorker::Load { model, files: entry.urls() });
+        if entry.local {
+            let names = entry.files.iter().map(|f| f.name.clone()).collect();
+            let files = state.local_files.with_value(|f| f.get(&model).cloned()).unwrap_or_default();
+            let request = ToWorker::Open { model, names };
+            client.with_value(|c| c.as_ref().map(|c| c.send_with_files(&request, &files)));
+        } else {
+            send(ToWorker::Load { model, files: entry.urls() });
+        }
     });
 
     // The layer whose raw scores come with each run: the selected one while the Math
@@ -150,8 +166,15 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // Model files dropped anywhere on the page open as a model (see components::open_model).
+    let on_drop = move |event: web_sys::DragEvent| {
+        event.prevent_default();
+        let files = event.data_transfer().and_then(|d| d.files());
+        components::open_model::open_files(state, components::open_model::files_of(files));
+    };
+
     view! {
-        <main class="page">
+        <main class="page" on:dragover=|event: web_sys::DragEvent| event.prevent_default() on:drop=on_drop>
             <header class="masthead">
                 <h1>"attnscope"</h1>
                 <p class="tagline">"What every head of a real Transformer attends to, computed in your browser."</p>
@@ -229,6 +252,11 @@ fn on_answer(
                 }
                 if state.head.get_untracked() >= info.heads {
                     state.head.set(0);
+                }
+                // A person's own model is named in the picker by what it turned out to be.
+                let label = components::open_model::label(&model, &info);
+                if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
+                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }
                 state.loaded.set(Some((info, millis)));
             }

@@ -9,13 +9,16 @@ use engine::analysis::probe::ProbeScores;
 use engine::{AttentionReport, Mask, ModelInfo};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// What the page asks of the worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Fetch a model's files (URLs relative to the page) and load it.
     Load { model: String, files: Vec<String> },
+    /// Load a model from files the person picked or dropped: the `File` objects travel
+    /// beside the message (see [`encode_with_files`]), `names` are theirs in order.
+    Open { model: String, names: Vec<String> },
     /// Run a text through the loaded model. `run` numbers requests so the page
     /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
     /// that layer's raw scores (the arithmetic view), `value_norms` every head's value
@@ -67,6 +70,7 @@ pub enum LoadStage {
 
 const JSON: &str = "json";
 const ATTENTION: &str = "attention";
+const FILES: &str = "files";
 
 fn set(target: &Object, key: &str, value: &JsValue) {
     // Setting a property on a fresh plain object cannot fail.
@@ -85,6 +89,22 @@ pub fn encode<T: Serialize>(message: &T, attention: Option<&[f32]>) -> (JsValue,
         set(&object, ATTENTION, &array);
     }
     (object.into(), transfer)
+}
+
+/// Packs a message with `File` objects beside it (structured-cloned, never read here).
+pub fn encode_with_files<T: Serialize>(message: &T, files: &Array) -> JsValue {
+    let (value, _) = encode(message, None);
+    set(value.unchecked_ref(), FILES, files);
+    value
+}
+
+/// The `File` objects a message carries (empty when it carries none).
+pub fn files_of(data: &JsValue) -> Vec<web_sys::File> {
+    Reflect::get(data, &JsValue::from_str(FILES))
+        .ok()
+        .filter(|v| v.is_object())
+        .map(|v| Array::from(&v).iter().map(|f| f.unchecked_into()).collect())
+        .unwrap_or_default()
 }
 
 /// Unpacks a message: the serde part, and the attention array if one came along.

@@ -116,6 +116,8 @@ pub struct AppState {
     pub pinned_target: RwSignal<Option<usize>>,
     /// The worker's wasm memory in bytes, as its last answer said.
     pub wasm_memory: RwSignal<u64>,
+    /// The `File` objects of the models the person opened, by model id.
+    pub local_files: StoredValue<std::collections::HashMap<String, js_sys::Array>, LocalStorage>,
 }
 
 /// Where the induction probe is.
@@ -280,6 +282,7 @@ impl AppState {
             pinned_target: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),
+            local_files: StoredValue::new_local(Default::default()),
         }
     }
 }

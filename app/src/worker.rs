@@ -18,7 +18,9 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader, Response};
 
 use crate::js_bytes::JsBytes;
-use crate::protocol::{decode, encode, FromWorker, LoadStage, ToWorker};
+use crate::js_file::JsFile;
+use crate::protocol::{decode, encode, files_of, FromWorker, LoadStage, ToWorker};
+use crate::user_files::{classify, UserModel};
 
 /// The worker's one piece of state: the loaded model, and which model the page wants.
 #[derive(Default)]
@@ -49,6 +51,7 @@ pub fn start() {
     let state = Rc::new(RefCell::new(State::default()));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         match decode::<ToWorker>(&event.data()) {
+            Ok((ToWorker::Open { model, names }, _)) => open(state.clone(), model, names, files_of(&event.data())),
             Ok((request, _)) => handle(state.clone(), request),
             Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
         }
@@ -58,33 +61,65 @@ pub fn start() {
     post(&FromWorker::Ready, None);
 }
 
+/// Loads `model` unless it is loaded already: `load` makes it (the model the page no
+/// longer wants goes first, so two never sit in memory at once; a newer request for
+/// another model wins over this one).
+fn load_as<F>(state: Rc<RefCell<State>>, model: String, load: impl FnOnce() -> F + 'static)
+where
+    F: std::future::Future<Output = Result<AnyModel, String>>,
+{
+    state.borrow_mut().wanted = Some(model.clone());
+    let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info());
+    if let Some(info) = already {
+        post(&FromWorker::Loaded { model, info, millis: 0.0, memory_bytes: memory_bytes() }, None);
+        return;
+    }
+    state.borrow_mut().loaded = None;
+    wasm_bindgen_futures::spawn_local(async move {
+        let started = now();
+        match load().await {
+            Ok(loaded) => {
+                if state.borrow().wanted.as_deref() != Some(model.as_str()) {
+                    return;
+                }
+                let info = loaded.info();
+                state.borrow_mut().loaded = Some((model.clone(), loaded));
+                post(&FromWorker::Loaded { model, info, millis: now() - started, memory_bytes: memory_bytes() }, None);
+            }
+            Err(message) => post(&FromWorker::Failed { model, run: None, message }, None),
+        }
+    });
+}
+
+/// A model from the person's own files, read from them a piece at a time.
+fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, files: Vec<web_sys::File>) {
+    let name = model.clone();
+    load_as(state, model, move || async move {
+        if files.len() != names.len() {
+            return Err("the files did not arrive in the engine's worker".to_string());
+        }
+        post(&FromWorker::Progress { model: name.clone(), stage: LoadStage::Parsing, loaded: 0, total: None }, None);
+        let file = |i: usize| JsFile::new(files[i].clone());
+        let whole = |i: usize| file(i)?.read_all().map_err(|e| format!("{}: {e}", names[i]));
+        let loaded = match classify(&names)? {
+            // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
+            UserModel::Gguf(i) => Model::from_gguf_reader(&name, BufReader::with_capacity(1 << 16, file(i)?)),
+            UserModel::HuggingFace { config, weights, tokenizer } => {
+                let shards = weights.iter().map(|&i| file(i).map(|f| BufReader::with_capacity(1 << 16, f))).collect::<Result<Vec<_>, _>>()?;
+                Model::from_safetensors_readers(&name, &whole(config)?, shards, Some(&whole(tokenizer)?))
+            }
+        };
+        loaded.map(AnyModel::OneSequence).map_err(|e| e.to_string())
+    });
+}
+
 fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
     match request {
         ToWorker::Load { model, files } => {
-            state.borrow_mut().wanted = Some(model.clone());
-            let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info());
-            if let Some(info) = already {
-                post(&FromWorker::Loaded { model, info, millis: 0.0, memory_bytes: memory_bytes() }, None);
-                return;
-            }
-            // The model the page no longer wants goes first, so two never sit in memory at once.
-            state.borrow_mut().loaded = None;
-            wasm_bindgen_futures::spawn_local(async move {
-                let started = now();
-                match load(&model, &files).await {
-                    Ok(loaded) => {
-                        // A newer request for another model wins over this one.
-                        if state.borrow().wanted.as_deref() != Some(model.as_str()) {
-                            return;
-                        }
-                        let info = loaded.info();
-                        state.borrow_mut().loaded = Some((model.clone(), loaded));
-                        post(&FromWorker::Loaded { model, info, millis: now() - started, memory_bytes: memory_bytes() }, None);
-                    }
-                    Err(message) => post(&FromWorker::Failed { model, run: None, message }, None),
-                }
-            });
+            let name = model.clone();
+            load_as(state, model, move || async move { load(&name, &files).await });
         }
+        ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),
         ToWorker::Probe { run, model, length, seeds } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {

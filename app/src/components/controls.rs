@@ -89,6 +89,7 @@ pub fn Controls() -> impl IntoView {
                 selected=Signal::derive(move || state.model.get())
                 on_pick=move |id| state.model.set(id)
             />
+            <super::open_model::OpenModel />
             <Picker
                 label="Layer"
                 test_id="layer-select"

@@ -11,6 +11,7 @@ mod heatmap;
 mod lines;
 mod math;
 mod next_tokens;
+pub mod open_model;
 mod probe;
 mod prompt;
 mod rollout;

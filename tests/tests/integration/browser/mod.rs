@@ -7,6 +7,7 @@ mod first_visit;
 mod foundation;
 mod head_views;
 mod looks;
+mod open_model;
 mod translation;
 mod typing;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use attnscope_tests::serve::StaticServer;
 use attnscope_tests::webdriver::{Browser, Element};
-use attnscope_tests::{root, shared_model};
+use attnscope_tests::{model_dir, root, shared_model};
 use engine::Mask;
 
 /// The text the page opens with.

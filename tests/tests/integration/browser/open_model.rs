@@ -1,0 +1,91 @@
+//! A person's own model: files given to "Open a model…" load in the worker (read where
+//! they are, never uploaded), join the picker and show the engine's numbers; files that
+//! do not make a model, or a model attnscope does not run, are named in the page.
+
+use std::path::{Path, PathBuf};
+
+use engine::Mask;
+
+use super::*;
+
+/// Gives `files` to the page's file input, as a person picking them would.
+fn open_files(browser: &Browser, files: &[PathBuf]) {
+    let input = browser.by_test_id("open-model-input");
+    // chromedriver hands files only to an input it can see.
+    browser.execute("arguments[0].classList.remove('hidden');", vec![input.as_arg()]);
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    browser.type_text(&input, &paths.join("\n"));
+}
+
+fn status_text(browser: &Browser) -> String {
+    browser.text(&browser.by_test_id("status"))
+}
+
+/// Waits until the picker has chosen `id` and its label says `label`.
+fn wait_for_model(browser: &Browser, id: &str, label: &str) {
+    browser.wait_for(&format!("{id} chosen and loaded"), LOAD, || {
+        let select = browser.by_test_id("model-select");
+        let chosen = browser.property(&select, "value").as_deref() == Some(id);
+        let labels: Vec<String> = browser.find_all("[data-testid=model-select] option").iter().map(|o| browser.text(o)).collect();
+        (chosen && labels.iter().any(|l| l.contains(label))).then_some(())
+    });
+}
+
+#[test]
+fn a_hugging_face_folder_and_a_gguf_given_to_open_a_model_show_the_engines_numbers() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    // MiniLM's folder as a person has it: config.json, model.safetensors, tokenizer.json.
+    let minilm = model_dir("all-minilm-l6-v2");
+    open_files(&browser, &["config.json", "model.safetensors", "tokenizer.json"].map(|f| minilm.join(f)));
+    wait_for_model(&browser, "file:model", "model: bert, 6 layers × 12 heads (your file)");
+    wait_for_run(&browser);
+    choose(&browser, "mask-select", "none");
+    choose(&browser, "layer-select", "4");
+    choose(&browser, "head-select", "7");
+    browser.click(&browser.by_test_id("table-toggle"));
+    assert_table_matches_engine(&browser, "all-minilm-l6-v2", "The cat sat on the mat", Mask::None, 4, 7);
+
+    // SmolLM2's GGUF, as a file of the person's: read a piece at a time.
+    let gguf = model_dir("smollm2-135m").join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    open_files(&browser, &[gguf]);
+    wait_for_model(&browser, "file:SmolLM2-135M-Instruct.Q4_1", "llama, 30 layers × 9 heads (your file)");
+    wait_for_run(&browser);
+    choose(&browser, "mask-select", "causal");
+    choose(&browser, "layer-select", "17");
+    choose(&browser, "head-select", "3");
+    assert_table_matches_engine(&browser, "smollm2-135m", "The cat sat on the mat", Mask::Causal, 17, 3);
+    // The built-in models are still there to go back to.
+    choose(&browser, "model-select", "smollm2-135m");
+    wait_for_run(&browser);
+}
+
+#[test]
+fn files_that_make_no_model_or_an_unsupported_one_are_named_in_the_page() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let minilm = model_dir("all-minilm-l6-v2");
+    // No tokenizer.json: the page cannot read text.
+    open_files(&browser, &["config.json", "model.safetensors"].map(|f| minilm.join(f)));
+    browser.wait_for("the missing tokenizer named", LOAD, || status_text(&browser).contains("no tokenizer.json").then_some(()));
+
+    // A model of an architecture attnscope does not run, with all its companions.
+    let folder = std::env::temp_dir().join(format!("attnscope-mamba-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("config.json"), br#"{"model_type": "mamba"}"#).unwrap();
+    let copy = |name: &str, from: &Path| std::fs::copy(from.join(name), folder.join(name)).unwrap();
+    copy("model.safetensors", &root().join("tests/fixtures/tiny/llama"));
+    copy("tokenizer.json", &minilm);
+    open_files(&browser, &["config.json", "model.safetensors", "tokenizer.json"].map(|f| folder.join(f)));
+    browser.wait_for("the unsupported architecture named", LOAD, || {
+        status_text(&browser).contains("`mamba` is not supported; supported: llama").then_some(())
+    });
+    std::fs::remove_dir_all(&folder).ok();
+
+    // A file that is no model at all.
+    let notes = std::env::temp_dir().join(format!("attnscope-notes-{}.txt", std::process::id()));
+    std::fs::write(&notes, "not a model").unwrap();
+    open_files(&browser, &[notes.clone()]);
+    browser.wait_for("what opens, said", LOAD, || status_text(&browser).contains("attnscope opens a .gguf file").then_some(()));
+    std::fs::remove_file(&notes).ok();
+}
