@@ -34,12 +34,18 @@ impl Read for JsBytes {
 
 impl Seek for JsBytes {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(offset) => Some(offset),
-            SeekFrom::End(delta) => self.len().checked_add_signed(delta),
-            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
-        };
-        self.position = target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a seek before the start"))?;
+        self.position = seek_target(self.position, self.len(), to)?;
         Ok(self.position)
     }
+}
+
+/// Where a seek `to` lands from `position` in something `len` bytes long (past the end
+/// is allowed, as for files; before the start is an error).
+pub fn seek_target(position: u64, len: u64, to: SeekFrom) -> std::io::Result<u64> {
+    let target = match to {
+        SeekFrom::Start(offset) => Some(offset),
+        SeekFrom::End(delta) => len.checked_add_signed(delta),
+        SeekFrom::Current(delta) => position.checked_add_signed(delta),
+    };
+    target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a seek before the start"))
 }

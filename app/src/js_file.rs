@@ -7,6 +7,8 @@ use std::io::{Read, Seek, SeekFrom};
 use js_sys::Uint8Array;
 use web_sys::{File, FileReaderSync};
 
+use crate::js_bytes::seek_target;
+
 pub struct JsFile {
     file: File,
     reader: FileReaderSync,
@@ -55,12 +57,7 @@ impl Read for JsFile {
 
 impl Seek for JsFile {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(offset) => Some(offset),
-            SeekFrom::End(delta) => self.len().checked_add_signed(delta),
-            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
-        };
-        self.position = target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "a seek before the start"))?;
+        self.position = seek_target(self.position, self.len(), to)?;
         Ok(self.position)
     }
 }

@@ -65,7 +65,7 @@ pub fn OpenModel() -> impl IntoView {
     let input = NodeRef::<Input>::new();
     view! {
         <div class="open-model">
-            <button type="button" data-testid="open-model" title="A .gguf file, or a Hugging Face model's config.json, safetensors and tokenizer.json; or drop them anywhere on the page. Nothing is uploaded."
+            <button type="button" class="toggle" data-testid="open-model" title="A .gguf file, or a Hugging Face model's config.json, safetensors and tokenizer.json; or drop them anywhere on the page. Nothing is uploaded."
                 on:click=move |_| {
                     if let Some(input) = input.get() {
                         input.click();
