@@ -91,7 +91,8 @@ pub fn App() -> impl IntoView {
         }
         scheduler.update_value(Scheduler::withdraw);
         state.report.set(None);
-        state.status.set(Status::Loading { model: model.clone(), stage: LoadStage::Fetching, loaded: 0, total: None });
+        let stage = if entry.local { LoadStage::Reading } else { LoadStage::Fetching };
+        state.status.set(Status::Loading { model: model.clone(), stage, loaded: 0, total: None });
         if entry.local {
             let names = entry.files.iter().map(|f| f.name.clone()).collect();
             let files = state.local_files.with_value(|f| f.get(&model).cloned()).unwrap_or_default();

@@ -65,6 +65,8 @@ pub enum FromWorker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoadStage {
     Fetching,
+    /// Reading a person's own files (opened or dropped), `loaded` of `total` bytes.
+    Reading,
     Parsing,
 }
 

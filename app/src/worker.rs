@@ -18,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultReader, Response};
 
 use crate::js_bytes::JsBytes;
-use crate::js_file::JsFile;
+use crate::js_file::{JsFile, ReadProgress};
 use crate::protocol::{decode, encode, files_of, FromWorker, LoadStage, ToWorker};
 use crate::user_files::{classify, UserModel};
 
@@ -98,8 +98,12 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, files: Vec
         if files.len() != names.len() {
             return Err("the files did not arrive in the engine's worker".to_string());
         }
-        post(&FromWorker::Progress { model: name.clone(), stage: LoadStage::Parsing, loaded: 0, total: None }, None);
-        let file = |i: usize| JsFile::new(files[i].clone());
+        let total = files.iter().map(|f| f.size() as u64).sum();
+        let told = name.clone();
+        let progress = ReadProgress::new(total, move |loaded, total| {
+            post(&FromWorker::Progress { model: told.clone(), stage: LoadStage::Reading, loaded, total: Some(total) }, None);
+        });
+        let file = |i: usize| JsFile::new(files[i].clone()).map(|f| f.counted(&progress));
         let whole = |i: usize| file(i)?.read_all().map_err(|e| format!("{}: {e}", names[i]));
         let loaded = match classify(&names)? {
             // Buffered: the metadata is read in many small pieces, each a call into JavaScript.

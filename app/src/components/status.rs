@@ -18,6 +18,10 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
             Some(total) => format!("Loading {model}: {} of {}", megabytes(*loaded), megabytes(*total)),
             None => format!("Loading {model}: {}", megabytes(*loaded)),
         },
+        Status::Loading { model, stage: LoadStage::Reading, loaded, total } => {
+            let of = total.map_or(String::new(), |t| format!(" of {}", megabytes(t)));
+            format!("Reading {} from your files: {}{of}", model.trim_start_matches("file:"), megabytes(*loaded))
+        }
         Status::Loading { model, stage: LoadStage::Parsing, .. } => format!("Loading {model}: reading the weights…"),
         Status::Computing => "Computing…".into(),
         Status::Translating { tokens, limit } => format!(
@@ -49,7 +53,7 @@ fn how_it_ran(report: &AttentionReport) -> String {
 pub fn StatusLine() -> impl IntoView {
     let state = expect_context::<AppState>();
     let progress = move || match state.status.get() {
-        Status::Loading { stage: LoadStage::Fetching, loaded, total: Some(total), .. } if total > 0 => {
+        Status::Loading { stage: LoadStage::Fetching | LoadStage::Reading, loaded, total: Some(total), .. } if total > 0 => {
             Some(view! { <progress max=total.to_string() value=loaded.to_string()></progress> })
         }
         _ => None,

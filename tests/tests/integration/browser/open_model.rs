@@ -46,11 +46,20 @@ fn a_hugging_face_folder_and_a_gguf_given_to_open_a_model_show_the_engines_numbe
     browser.click(&browser.by_test_id("table-toggle"));
     assert_table_matches_engine(&browser, "all-minilm-l6-v2", "The cat sat on the mat", Mask::None, 4, 7);
 
-    // SmolLM2's GGUF, as a file of the person's: read a piece at a time.
+    // SmolLM2's GGUF, as a file of the person's: read a piece at a time, the status line
+    // counting the megabytes read (every status it shows is kept, to look at after).
+    browser.execute(
+        "const el = arguments[0]; window.statuses = [];
+         new MutationObserver(() => window.statuses.push(el.textContent)).observe(el, {subtree: true, childList: true, characterData: true});",
+        vec![browser.by_test_id("status").as_arg()],
+    );
     let gguf = model_dir("smollm2-135m").join("SmolLM2-135M-Instruct.Q4_1.gguf");
     open_files(&browser, &[gguf]);
     wait_for_model(&browser, "file:SmolLM2-135M-Instruct.Q4_1", "llama, 30 layers × 9 heads (your file)");
     wait_for_run(&browser);
+    let statuses = browser.execute("return window.statuses;", vec![]);
+    let reading: Vec<&str> = statuses.as_array().unwrap().iter().filter_map(|s| s.as_str()).filter(|s| s.contains("from your files:") && s.contains(" MB of ")).collect();
+    assert!(reading.len() >= 2, "the status line counts what is read: {statuses}");
     choose(&browser, "mask-select", "causal");
     choose(&browser, "layer-select", "17");
     choose(&browser, "head-select", "3");
