@@ -72,7 +72,8 @@ impl Scheduler {
         self.compare = 0;
         if compare {
             self.compare = self.next();
-            let other = if mask == Mask::Causal { Mask::None } else { Mask::Causal };
+            // The comparison is always a causal mask (the one chosen) against none.
+            let other = if mask.is_causal() { Mask::None } else { Mask::Causal };
             requests.push(ToWorker::Run {
                 run: self.compare,
                 model,

@@ -180,7 +180,7 @@ impl AppState {
         if !same_tokens || main.mask == other.mask {
             return None; // the other run is still on its way
         }
-        Some(if main.mask == Mask::Causal { (main, other) } else { (other, main) })
+        Some(if main.mask.is_causal() { (main, other) } else { (other, main) })
     }
 
     /// Whether the maps in view are of a text other than the one in the box (the box's

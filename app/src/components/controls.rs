@@ -74,11 +74,17 @@ pub fn Controls() -> impl IntoView {
         state.catalog.get().into_iter().map(|m| (m.id, m.label)).collect::<Vec<_>>()
     });
     let counts = move || state.loaded.get().map_or((0, 0), |(info, _)| (info.layers, info.heads));
-    let masks = Signal::derive(|| {
-        vec![
-            ("causal".to_string(), "causal (query sees earlier keys)".to_string()),
-            ("none".to_string(), "none (every query sees every key)".to_string()),
-        ]
+    // A model with sliding windows has three masks: its own (windows included), the plain
+    // causal one without them, and none.
+    let masks = Signal::derive(move || {
+        let windowed = state.loaded.with(|l| l.as_ref().is_some_and(|(info, _)| !info.layer_windows.is_empty()));
+        let mut masks = vec![("causal".to_string(), "causal (query sees earlier keys)".to_string())];
+        if windowed {
+            masks[0].1 = "the model's own (causal, sliding windows)".into();
+            masks.push(("plain-causal".into(), "plain causal (no sliding windows)".into()));
+        }
+        masks.push(("none".to_string(), "none (every query sees every key)".to_string()));
+        masks
     });
     view! {
         <div class="controls">

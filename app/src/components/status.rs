@@ -42,7 +42,7 @@ fn how_it_ran(report: &AttentionReport) -> String {
     }
     let tokens = report.tokens().len();
     match (report.reused_tokens, report.mask) {
-        (0, Mask::Causal) => String::new(),
+        (0, Mask::Causal | Mask::PlainCausal) => String::new(),
         (0, Mask::None) => " (unmasked: every token runs again, as earlier ones see the new)".into(),
         (reused, _) => format!(" ({} new of {tokens} tokens; the first {reused} reused from the last run)", tokens - reused),
     }

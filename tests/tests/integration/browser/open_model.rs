@@ -98,3 +98,53 @@ fn files_that_make_no_model_or_an_unsupported_one_are_named_in_the_page() {
     browser.wait_for("what opens, said", LOAD, || status_text(&browser).contains("attnscope opens a .gguf file").then_some(()));
     std::fs::remove_file(&notes).ok();
 }
+
+/// A model with a sliding window (the tiny Mistral, a window of 5) opened in the page: the
+/// mask picker offers its own mask, plain causal and none, and each shows the engine's numbers.
+#[test]
+fn a_windowed_model_offers_its_own_mask_and_plain_causal() {
+    // The tiny model, with a word-level tokenizer of its 96 ids ("w0" … "w95").
+    let folder = std::env::temp_dir().join(format!("attnscope-windowed-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let tiny = root().join("tests/fixtures/tiny/mistral");
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(tiny.join(file), folder.join(file)).unwrap();
+    }
+    let vocab: serde_json::Map<String, serde_json::Value> = (0..96).map(|i| (format!("w{i}"), i.into())).collect();
+    let tokenizer = serde_json::json!({"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}});
+    std::fs::write(folder.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let text = "w5 w17 w3 w40 w8 w22 w9 w11 w30 w2 w60 w7";
+    let model = engine::Model::from_path("model", &folder).unwrap();
+
+    let browser = open_page();
+    wait_for_run(&browser);
+    open_files(&browser, &["config.json", "model.safetensors", "tokenizer.json"].map(|f| folder.join(f)));
+    wait_for_model(&browser, "file:model", "model: mistral, 2 layers × 4 heads (your file)");
+    let masks: Vec<String> = browser.find_all("[data-testid=mask-select] option").iter().filter_map(|o| browser.attribute(o, "value")).collect();
+    assert_eq!(masks, ["causal", "plain-causal", "none"]);
+    type_text(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    choose(&browser, "layer-select", "1");
+    choose(&browser, "head-select", "2");
+    browser.click(&browser.by_test_id("table-toggle"));
+    for (value, mask) in [("causal", Mask::Causal), ("plain-causal", Mask::PlainCausal), ("none", Mask::None)] {
+        choose(&browser, "mask-select", value);
+        let expected = model.run_text(text, mask, None).unwrap();
+        let n = expected.tokens().len();
+        let mut last = Vec::new();
+        let shown = browser.wait_for_or(std::time::Duration::from_secs(60), || {
+            last = table_numbers(&browser);
+            let matches = last.len() == n
+                && last.iter().enumerate().all(|(q, row)| row.len() == n && row.iter().enumerate().all(|(k, w)| (w - expected.attention().weight(1, 2, q, k)).abs() <= 1e-3));
+            matches.then_some(())
+        });
+        assert!(shown.is_some(), "{value}: the table shows {last:?}");
+        if mask == Mask::Causal {
+            // The window of 5: the last token sees only the last five.
+            assert!(last[11][..7].iter().all(|&w| w == 0.0) && last[11][7..].iter().any(|&w| w > 0.0), "{:?}", last[11]);
+        }
+    }
+    std::fs::remove_dir_all(&folder).ok();
+}
