@@ -10,7 +10,8 @@ llama.cpp's `convert_hf_to_gguf.py` (with its `conversion` package and `gguf-py`
 the source distribution of the PyPI package llama-cpp-python (pinned below, sha256 checked),
 which vendors llama.cpp; it is unpacked once into .cache/llama-cpp/. Each tiny model folder
 (tests/fixtures/tiny/<name>/, config.json + model.safetensors) is converted at float32 into
-tests/fixtures/tiny/<name>/model.gguf: the weights, their names, llama.cpp's permutation of a
+tests/fixtures/tiny/<name>/ (see `unpack`: the file's tensors and metadata, which the tests
+write back into a GGUF): the weights, their names, llama.cpp's permutation of a
 Llama's q and k rows, Gemma's norms stored as 1 + w, the metadata, all as llama.cpp writes them.
 
 The tiny models have no tokenizer, which the converter insists on: its `set_vocab` is replaced
@@ -105,7 +106,34 @@ def convert(converter_dir, name):
         convert_hf_to_gguf.main()
     finally:
         os.remove(tokenizer)
-    log(f"{name}: {os.path.getsize(out) // 1024} KB in tests/fixtures/tiny/{name}/model.gguf")
+    unpack(out, folder)
+    os.remove(out)
+    log(f"{name}: unpacked into tests/fixtures/tiny/{name}/gguf.safetensors and gguf-metadata.json")
+
+
+def unpack(gguf_path, folder):
+    """The converted file's contents, kept as what the project commits (no .gguf weights):
+    gguf.safetensors (every tensor by its GGUF name, float32, in the file's order of
+    dimensions) and gguf-metadata.json (every key with its GGUF type and value, in the
+    file's order). The tests write them back into a GGUF with candle's writer: llama.cpp's
+    names, permutations, 1 + w norms, fused projections and metadata, in candle's layout."""
+    import json
+    import numpy as np
+    from safetensors.numpy import save_file
+    import gguf
+    reader = gguf.GGUFReader(gguf_path)
+    metadata = []
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.alignment":
+            continue
+        types = [t.name for t in field.types]
+        value = field.contents()
+        metadata.append({"key": key, "type": types, "value": value})
+    tensors = {t.name: np.ascontiguousarray(np.asarray(t.data, dtype=np.float32)) for t in reader.tensors}
+    save_file(tensors, os.path.join(folder, "gguf.safetensors"), metadata={"made_by": "scripts/tiny_gguf.py"})
+    with open(os.path.join(folder, "gguf-metadata.json"), "w") as f:
+        json.dump(metadata, f, indent=0)
+        f.write("\n")
 
 
 def main():

@@ -85,3 +85,45 @@ pub fn assert_valid_maps(report: &engine::AttentionReport) {
         }
     }
 }
+
+/// A tiny model's GGUF, as llama.cpp's converter wrote it: its tensors and metadata
+/// (tests/fixtures/tiny/<name>/gguf.safetensors and gguf-metadata.json, unpacked by
+/// scripts/tiny_gguf.py) written back with candle's GGUF writer. The repository keeps no
+/// .gguf files; the contents are llama.cpp's, the byte layout candle's.
+pub fn tiny_gguf(name: &str) -> Vec<u8> {
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::{GgmlDType, QTensor};
+    let folder = root().join("tests/fixtures/tiny").join(name);
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(folder.join("gguf-metadata.json")).unwrap()).unwrap();
+    let scalar = |kind: &str, v: &serde_json::Value| -> Value {
+        match kind {
+            "UINT32" => Value::U32(v.as_u64().unwrap() as u32),
+            "INT32" => Value::I32(v.as_i64().unwrap() as i32),
+            "FLOAT32" => Value::F32(v.as_f64().unwrap() as f32),
+            "STRING" => Value::String(v.as_str().unwrap().to_string()),
+            "BOOL" => Value::Bool(v.as_bool().unwrap()),
+            other => panic!("{name}: a metadata type {other} the fixtures do not use"),
+        }
+    };
+    let metadata: Vec<(String, Value)> = entries
+        .iter()
+        .map(|e| {
+            let kinds: Vec<&str> = e["type"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+            let value = match kinds.as_slice() {
+                ["ARRAY", inner] => Value::Array(e["value"].as_array().unwrap().iter().map(|v| scalar(inner, v)).collect()),
+                [kind] => scalar(kind, &e["value"]),
+                other => panic!("{name}: metadata type {other:?}"),
+            };
+            (e["key"].as_str().unwrap().to_string(), value)
+        })
+        .collect();
+    let tensors = candle_core::safetensors::load(folder.join("gguf.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let quantized: Vec<(String, QTensor)> = names.into_iter().map(|n| (n.clone(), QTensor::quantize(&tensors[n], GgmlDType::F32).unwrap())).collect();
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    let metadata_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = quantized.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    gguf_file::write(&mut bytes, &metadata_refs, &tensor_refs).unwrap();
+    bytes.into_inner()
+}

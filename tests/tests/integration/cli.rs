@@ -230,8 +230,10 @@ fn inspect_says_what_a_model_is_from_its_headers() {
     assert!(smollm2.contains("pre-tokenizer `smollm`") && smollm2.contains("from text"), "{smollm2}");
 
     // llama.cpp's conversion of the tiny Gemma 3: five windowed layers of six, its scale.
-    let gguf = root().join("tests/fixtures/tiny/gemma3/model.gguf");
+    let gguf = std::env::temp_dir().join(format!("attnscope-gemma3-{}.gguf", std::process::id()));
+    std::fs::write(&gguf, attnscope_tests::tiny_gguf("gemma3")).unwrap();
     let gemma3 = text(attnscope(&["inspect", gguf.to_str().unwrap()]));
+    std::fs::remove_file(&gguf).ok();
     assert!(gemma3.contains("windows:       5 of 6 layers (layer:window) 0:4 1:4 2:4 3:4 4:4"), "{gemma3}");
     assert!(gemma3.contains("from token ids only"), "{gemma3}");
     let folder = root().join("tests/fixtures/tiny/gemma2");

@@ -32,8 +32,7 @@ fn assert_family_matches(name: &str, architecture: &str) {
 /// `own`: the reference its own mask must equal.
 fn assert_gguf_matches(name: &str, architecture: &str, own: &str) {
     let (_, reference) = tiny(name);
-    let path = root().join("tests/fixtures/tiny").join(name).join("model.gguf");
-    let model = Model::from_path(name, &path).unwrap_or_else(|e| panic!("{name} GGUF: {e}"));
+    let model = Model::from_gguf(name, &attnscope_tests::tiny_gguf(name)).unwrap_or_else(|e| panic!("{name} GGUF: {e}"));
     assert_matches(&format!("{name} (GGUF)"), &model, &reference, architecture, own);
 }
 

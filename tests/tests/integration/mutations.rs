@@ -135,8 +135,8 @@ fn tiny(path: &str) -> Vec<u8> {
 #[test]
 fn mutated_gguf_files_are_refused_or_load_and_never_panic() {
     for (i, name) in ["llama", "gemma3", "phi3"].iter().enumerate() {
-        let original = tiny(&format!("{name}/model.gguf"));
-        assert_no_mutant_panics(&format!("{name}/model.gguf"), &original, 1_000_000 * (i as u64 + 1), |bytes| Model::from_gguf("mutant", bytes));
+        let original = attnscope_tests::tiny_gguf(name);
+        assert_no_mutant_panics(&format!("{name}'s GGUF"), &original, 1_000_000 * (i as u64 + 1), |bytes| Model::from_gguf("mutant", bytes));
     }
 }
 
