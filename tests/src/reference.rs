@@ -21,6 +21,9 @@ pub struct Case {
     pub ids: Vec<u32>,
     #[serde(default)]
     pub next_token_top10: Option<TopTokens>,
+    /// A long case keeps only its last query rows, from this one on.
+    #[serde(default)]
+    pub rows_from: Option<usize>,
     /// tiny-gpt2 lists only the top 5 ids.
     #[serde(default)]
     pub logits_last_top5: Option<Vec<u32>>,
@@ -48,7 +51,7 @@ fn dir() -> PathBuf {
 }
 
 impl Reference {
-    /// `smollm2-135m`, `all-minilm-l6-v2` or `tiny-gpt2`.
+    /// `smollm2-135m`, `all-minilm-l6-v2`, `gemma3-270m` or `tiny-gpt2`.
     pub fn load(model: &str) -> Self {
         let (json, tensors) = if model == "tiny-gpt2" {
             (dir().join("tiny-gpt2/reference.json"), dir().join("tiny-gpt2/reference.safetensors"))

@@ -59,7 +59,7 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
     if !llama::FAMILIES.contains(&architecture.as_str()) {
         return Err(EngineError::UnsupportedArchitecture(architecture));
     }
-    let tokenizer = TextTokenizer::from_gguf_metadata(metadata)?;
+    let tokenizer = TextTokenizer::from_gguf_metadata(&architecture, metadata)?;
     let vocab = match metadata.get("tokenizer.ggml.tokens").map(|v| v.to_vec()) {
         Some(Ok(tokens)) => tokens.len(),
         _ => number(metadata, &format!("{architecture}.vocab_size"))?,

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use candle_core::quantized::gguf_file::Value;
-use serde_json::json;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
@@ -34,68 +33,17 @@ impl TextTokenizer {
         Ok(Self { inner, byte_level })
     }
 
-    /// Builds the tokenizer a GGUF file describes in its `tokenizer.ggml.*` metadata.
-    /// Only byte-level BPE (`tokenizer.ggml.model = gpt2`) is built; `Ok(None)` for others,
-    /// whose models still run from token ids.
-    pub fn from_gguf_metadata(metadata: &HashMap<String, Value>) -> Result<Option<Self>> {
-        let text = |key: &str| metadata.get(key).and_then(|v| v.to_string().ok()).cloned();
-        if text("tokenizer.ggml.model").as_deref() != Some("gpt2") {
-            return Ok(None);
+    /// Builds the tokenizer a GGUF file describes in its `tokenizer.ggml.*` metadata: byte-level
+    /// BPE (`gpt2`) and SentencePiece (`llama`) vocabularies; `Ok(None)` for others, whose
+    /// models still run from token ids.
+    pub fn from_gguf_metadata(architecture: &str, metadata: &HashMap<String, Value>) -> Result<Option<Self>> {
+        match super::gguf_tokenizer::tokenizer_json(architecture, metadata)? {
+            Some(spec) => {
+                let bytes = serde_json::to_vec(&spec).map_err(tokenizer_error)?;
+                Self::from_json(&bytes).map(Some)
+            }
+            None => Ok(None),
         }
-        let strings = |key: &str| -> Result<Vec<String>> {
-            let values = metadata
-                .get(key)
-                .ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: key.into() })?
-                .to_vec()
-                .map_err(|e| EngineError::BadModelFile(first_line(&e)))?;
-            values
-                .iter()
-                .map(|v| v.to_string().cloned().map_err(|e| EngineError::BadModelFile(first_line(&e))))
-                .collect()
-        };
-        let tokens = strings("tokenizer.ggml.tokens")?;
-        let merges = strings("tokenizer.ggml.merges")?;
-        let token_types: Vec<i64> = match metadata.get("tokenizer.ggml.token_type").map(|v| v.to_vec()) {
-            Some(Ok(values)) => values.iter().map(|v| v.to_i32().map(i64::from).unwrap_or(1)).collect(),
-            _ => vec![1; tokens.len()],
-        };
-
-        // GGUF token types: 1 normal, 3 control (special), 4 user-defined.
-        let added: Vec<_> = tokens
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| matches!(token_types.get(*i), Some(3) | Some(4)))
-            .map(|(i, content)| {
-                json!({"id": i, "content": content, "single_word": false, "lstrip": false,
-                       "rstrip": false, "normalized": false, "special": token_types[i] == 3})
-            })
-            .collect();
-        let vocab: serde_json::Map<String, serde_json::Value> =
-            tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
-
-        let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
-        // The `smollm` pre-tokenizer splits digits one by one before the byte-level split;
-        // others (llama.cpp's `default`, `gpt2`) are the plain GPT-2 split.
-        let pre_tokenizer = match text("tokenizer.ggml.pre").as_deref() {
-            Some("smollm") => json!({"type": "Sequence", "pretokenizers": [
-                {"type": "Digits", "individual_digits": true}, byte_level]}),
-            _ => byte_level,
-        };
-        let spec = json!({
-            "version": "1.0",
-            "truncation": null,
-            "padding": null,
-            "added_tokens": added,
-            "normalizer": null,
-            "pre_tokenizer": pre_tokenizer,
-            "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
-            "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-            "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                      "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-                      "ignore_merges": false, "vocab": vocab, "merges": merges}
-        });
-        let bytes = serde_json::to_vec(&spec).map_err(tokenizer_error)?;
-        Self::from_json(&bytes).map(Some)
     }
 
     /// Tokenizes `text`, keeping at most `limit` tokens (special tokens included).

@@ -235,7 +235,13 @@ fn inspect_says_what_a_model_is_from_its_headers() {
     let gemma3 = text(attnscope(&["inspect", gguf.to_str().unwrap()]));
     std::fs::remove_file(&gguf).ok();
     assert!(gemma3.contains("windows:       5 of 6 layers (layer:window) 0:4 1:4 2:4 3:4 4:4"), "{gemma3}");
-    assert!(gemma3.contains("from token ids only"), "{gemma3}");
+    assert!(gemma3.contains("tokenizer:     `llama` in the metadata, 96 tokens") && gemma3.contains("from text"), "{gemma3}");
+    // The real one: 5 local : 1 global layers with 512-token windows, and its SentencePiece vocabulary.
+    let real = text(attnscope(&["inspect", "gemma3-270m"]));
+    for line in ["layers:        18", "heads:         4 query, 1 key/value", "head size:     256", "scores:        × 0.0625",
+                 "windows:       15 of 18 layers", "vocabulary:    262144", "Q4K × 27", "Q6K × 9", "`llama` in the metadata, 262144 tokens"] {
+        assert!(real.contains(line), "`{line}` missing from:\n{real}");
+    }
     let folder = root().join("tests/fixtures/tiny/gemma2");
     let gemma2 = text(attnscope(&["inspect", folder.to_str().unwrap()]));
     assert!(gemma2.contains("then capped at 3·tanh(·/3)") && gemma2.contains("no tokenizer.json"), "{gemma2}");

@@ -1,6 +1,7 @@
 //! One integration-test binary, a module per topic (as ripgrep does).
 
 mod parity;
+mod gemma3;
 mod families;
 mod mutations;
 mod bad_input;

@@ -1,0 +1,110 @@
+//! Gemma 3 270M, built in: its tokenizer (built from the GGUF's metadata) and its maps agree
+//! with transformers reading the same GGUF (scripts/gemma3_reference.py), under its own mask
+//! (512-token windows on five of every six layers), plain causal and none, past the window too.
+
+use attnscope_tests::reference::Reference;
+use attnscope_tests::{max_abs_diff, shared_model};
+use engine::{Mask, RunOptions};
+
+const MODEL: &str = "gemma3-270m";
+/// Float32 against float32, as for every model.
+const EXACT: f32 = 1e-4;
+
+fn reference_json() -> serde_json::Value {
+    let path = attnscope_tests::root().join("tests/fixtures/reference/gemma3-270m.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn tokenizer_from_gguf_metadata_gives_transformers_ids() {
+    let model = shared_model(MODEL);
+    let cases = reference_json()["tokenizer_cases"].as_array().unwrap().clone();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let expected: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+        let ours: Vec<u32> = model.tokenize(text).unwrap().iter().map(|t| t.id).collect();
+        assert_eq!(ours, expected, "{text:?}");
+    }
+}
+
+#[test]
+fn maps_match_transformers_under_every_mask() {
+    let model = shared_model(MODEL);
+    let reference = Reference::load(MODEL);
+    let options = RunOptions { max_tokens: Some(1024), ..RunOptions::default() };
+    let mut long_cases = 0;
+    for case in &reference.cases {
+        let text = case.text.as_deref().unwrap();
+        for mask in [Mask::Causal, Mask::PlainCausal, Mask::None] {
+            if case.rows_from.is_some() && mask == Mask::None {
+                continue; // the long case keeps the two causal masks only
+            }
+            let report = model.run_text_with(text, mask, options.clone()).unwrap();
+            let ids: Vec<u32> = report.tokens().iter().map(|t| t.id).collect();
+            assert_eq!(ids, case.ids, "{}: token ids", case.key);
+            let a = report.attention();
+            let (n, from) = (a.tokens(), case.rows_from.unwrap_or(0));
+            // Our maps' rows from `from` on, [layer, head, query ≥ from, key].
+            let ours: Vec<f32> = (0..a.layers() * a.heads())
+                .flat_map(|lh| a.as_flat()[lh * n * n + from * n..(lh + 1) * n * n].to_vec())
+                .collect();
+            let theirs = reference.attention(case, mask);
+            assert_eq!(ours.len(), theirs.len(), "{} {mask:?}: shape", case.key);
+            let (diff, at) = max_abs_diff(&ours, &theirs);
+            let rows = n - from;
+            assert!(
+                diff <= EXACT,
+                "{} {mask:?}: max |Δ| = {diff:e} at layer {} head {} query {} key {}",
+                case.key,
+                at / (a.heads() * rows * n),
+                at / (rows * n) % a.heads(),
+                from + at / n % rows,
+                at % n
+            );
+        }
+        long_cases += usize::from(case.rows_from.is_some());
+    }
+    assert_eq!(long_cases, 1, "one case runs past the 512-token window");
+}
+
+#[test]
+fn window_hides_the_oldest_keys_on_local_layers_only() {
+    let model = shared_model(MODEL);
+    let info = model.info();
+    let windows: Vec<Option<usize>> = (0..info.layers).map(|l| info.window_of(l)).collect();
+    // 5 local : 1 global, the global layers every sixth.
+    let expected: Vec<Option<usize>> = (0..18).map(|l| (l % 6 != 5).then_some(512)).collect();
+    assert_eq!(windows, expected);
+    let reference = Reference::load(MODEL);
+    let long = reference.cases.iter().find(|c| c.rows_from.is_some()).unwrap();
+    let report = model
+        .run_text_with(long.text.as_deref().unwrap(), Mask::Causal, RunOptions { max_tokens: Some(1024), ..RunOptions::default() })
+        .unwrap();
+    let a = report.attention();
+    let q = a.tokens() - 1;
+    for layer in 0..a.layers() {
+        let row = &a.head(layer, 0)[q * a.tokens()..];
+        let hidden: f32 = row[..=q - 512].iter().sum();
+        if windows[layer].is_some() {
+            assert_eq!(hidden, 0.0, "layer {layer}: keys older than the window get no weight");
+        } else {
+            assert!(hidden > 0.0, "global layer {layer} sees every key");
+        }
+    }
+}
+
+#[test]
+fn next_token_matches_transformers() {
+    let model = shared_model(MODEL);
+    let reference = Reference::load(MODEL);
+    for case in reference.cases.iter().filter(|c| c.rows_from.is_none()) {
+        let expected = case.next_token_top10.as_ref().unwrap();
+        let report = model.run_text(case.text.as_deref().unwrap(), Mask::Causal, None).unwrap();
+        let next = report.next_tokens.unwrap();
+        for (ours, (&id, &logit)) in next.iter().zip(expected.ids.iter().zip(&expected.logits)).take(3) {
+            assert_eq!(ours.id, id, "{}: ranking", case.key);
+            assert!((ours.logit - logit).abs() < 1e-2, "{}: logit of {id}: {} vs {logit}", case.key, ours.logit);
+        }
+    }
+}
