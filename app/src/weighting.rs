@@ -94,6 +94,7 @@ mod tests {
             max_positions: 8,
             vocab_size: 8,
             layer_windows: Vec::new(),
+            weights: engine::WeightPath::Float32,
         };
         let maps = AttentionMaps::from_flat(1, 1, 2, vec![1.0, 0.0, 0.25, 0.75]).unwrap();
         AttentionReport { value_norms: norms, ..AttentionReport::one_sequence(info, Mask::Causal, Vec::new(), maps) }

@@ -106,8 +106,8 @@ impl Recorder {
     }
 
     /// Attends for the next layer (see [`attend`]) and keeps what is asked for.
-    /// `output_weight`: the layer's output projection, [hidden, heads * d], read only
-    /// for the value norms.
+    /// `output_weight`: gives the layer's output projection, [hidden, heads * d], called
+    /// only for the value norms (a quantized weight is de-quantized only then).
     pub fn attend(
         &mut self,
         q: &Tensor,
@@ -115,7 +115,7 @@ impl Recorder {
         v: &Tensor,
         mask: Option<&Tensor>,
         scoring: Scoring,
-        output_weight: &Tensor,
+        output_weight: impl FnOnce() -> candle_core::Result<Tensor>,
     ) -> candle_core::Result<Tensor> {
         let keep_scores = self.scores_layer == Some(self.layer);
         let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_scores)?;
@@ -125,7 +125,7 @@ impl Recorder {
             self.scores = Some((head_dim, scoring, raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?));
         }
         if let Some(norms) = self.value_norms.as_mut() {
-            norms.extend(value_norms(v, output_weight)?.flatten_all()?.to_vec1::<f32>()?);
+            norms.extend(value_norms(v, &output_weight()?)?.flatten_all()?.to_vec1::<f32>()?);
         }
         self.layer += 1;
         Ok(out)
@@ -243,8 +243,8 @@ mod tests {
         let w = Tensor::eye(2, DType::F32, &dev)?;
         for asked in [false, true] {
             let mut recorder = Recorder::new(8, None, asked);
-            recorder.attend(&q, &q, &v, None, Scoring::standard(2), &w)?;
-            recorder.attend(&q, &q, &v, None, Scoring::standard(2), &w)?;
+            recorder.attend(&q, &q, &v, None, Scoring::standard(2), || Ok(w.clone()))?;
+            recorder.attend(&q, &q, &v, None, Scoring::standard(2), || Ok(w.clone()))?;
             let kept = recorder.finish();
             assert_eq!(kept.probabilities.len(), 8);
             assert_eq!(kept.value_norms, asked.then(|| vec![1.0, 2.0, 1.0, 2.0]));

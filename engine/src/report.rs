@@ -77,6 +77,36 @@ pub struct ModelInfo {
     /// every earlier key); empty when no layer has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layer_windows: Vec<Option<usize>>,
+    /// How the weights were held for the run: de-quantized to float32 (the exact path) or
+    /// kept as the file stores them.
+    #[serde(default)]
+    pub weights: WeightPath,
+}
+
+/// The two ways a quantized model file's weights can be run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightPath {
+    /// Every weight de-quantized to float32 at load: the model's own numbers, to 1e-4.
+    #[default]
+    Float32,
+    /// Matrices kept in the file's quantized formats and multiplied by quantized kernels
+    /// (activations quantized on the fly): a quarter to an eighth of the memory, and
+    /// attention that differs from the float32 path by a measured amount.
+    Quantized,
+}
+
+impl WeightPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Float32 => "float32",
+            Self::Quantized => "quantized",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Float32, Self::Quantized].into_iter().find(|w| w.name() == name)
+    }
 }
 
 impl ModelInfo {
@@ -511,6 +541,7 @@ mod tests {
             max_positions: 8,
             vocab_size: 8,
             layer_windows: Vec::new(),
+            weights: WeightPath::Float32,
         };
         let token = |id| Token { id, text: format!("t{id}"), span: None };
         let encoder = AttentionMaps::from_flat(1, 1, 3, (0..9).map(|v| v as f32).collect()).unwrap();

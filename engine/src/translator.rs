@@ -141,6 +141,7 @@ impl Translator {
             max_positions: u32::MAX as usize,
             vocab_size: sizes.vocab,
             layer_windows: Vec::new(),
+            weights: crate::report::WeightPath::Float32,
         }
     }
 

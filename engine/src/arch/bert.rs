@@ -107,6 +107,7 @@ impl BertConfig {
             max_positions: self.max_position_embeddings - self.position_offset,
             vocab_size: self.vocab_size,
             layer_windows: Vec::new(),
+            weights: crate::report::WeightPath::Float32,
         }
     }
 }
@@ -227,7 +228,7 @@ impl Network for Bert {
             let q = split_heads(&layer.query.forward(&x)?, heads)?; // [heads, t, d]
             let k = split_heads(&layer.key.forward(&x)?, heads)?;
             let v = split_heads(&layer.value.forward(&x)?, heads)?;
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), layer.attention_output.weight())?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(layer.attention_output.weight().clone()))?;
             x = layer.attention_norm.forward(&(layer.attention_output.forward(&merge_heads(&out)?)? + &x)?)?;
             let inner = layer.intermediate.forward(&x)?;
             let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };

@@ -43,6 +43,7 @@ impl Gpt2Config {
             max_positions: self.n_positions,
             vocab_size: self.vocab_size,
             layer_windows: Vec::new(),
+            weights: crate::report::WeightPath::Float32,
         }
     }
 }
@@ -122,7 +123,7 @@ impl Network for Gpt2 {
             let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
             let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [heads, t, d]
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), block.c_proj.weight())?;
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(block.c_proj.weight().clone()))?;
             x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
             let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
             x = (&x + block.mlp_proj.forward(&inner)?)?;

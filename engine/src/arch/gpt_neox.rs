@@ -75,6 +75,7 @@ impl GptNeoXConfig {
             max_positions: self.max_position_embeddings,
             vocab_size: self.vocab_size,
             layer_windows: Vec::new(),
+            weights: crate::report::WeightPath::Float32,
         }
     }
 }
@@ -156,7 +157,7 @@ impl Network for GptNeoX {
             let q = self.rotary.apply(&part(0)?, &cos, &sin)?;
             let k = self.rotary.apply(&part(1)?, &cos, &sin)?;
             let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, part(2)?)?; // [heads, t, d]
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), scoring, layer.dense.weight())?; // [heads, new, d]
+            let out = recorder.attend(&q, &k, &v, mask.as_ref(), scoring, || Ok(layer.dense.weight().clone()))?; // [heads, new, d]
             let attended = layer.dense.forward(&merge_heads(&out)?)?;
             x = if cfg.use_parallel_residual {
                 let beside = self.feed_forward(layer, &layer.post_attention_layernorm.forward(&x)?)?;

@@ -18,10 +18,11 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{DType, Device, IndexOp, Tensor};
 
 pub use super::llama_config::{Activation, LlamaConfig, FAMILIES};
+use super::projection::{Projection, Table, Weights};
+use candle_nn::VarBuilder;
 use super::rotary::{RopeScaling, Rotary};
 use super::{column_major, id_tensor, Network};
 use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, Recorder};
@@ -32,6 +33,11 @@ use crate::report::Mask;
 /// Matrices read a row at a time (by token id, and for the one last position's
 /// logits), kept as they are; every other matrix is a projection (see [`column_major`]).
 const EMBEDDINGS: [&str; 2] = ["token_embd.weight", "output.weight"];
+
+/// Whether `name` is a fused projection [`prepare`] splits (so it cannot stay quantized).
+pub fn is_fused(name: &str, rows: usize, cfg: &LlamaConfig) -> bool {
+    name.contains("attn_qkv") || (name.ends_with("ffn_up.weight") && rows == 2 * cfg.intermediate)
+}
 
 /// Readies a loaded weight (by its GGUF name): Phi-3's fused projections are split
 /// (`attn_qkv` into q, k, v; a double-height `ffn_up` into gate, then up), and every
@@ -63,10 +69,10 @@ pub fn prepare(name: &str, tensor: Tensor, cfg: &LlamaConfig) -> candle_core::Re
 
 struct Block {
     attn_norm: Tensor,
-    attn_q: Linear,
-    attn_k: Linear,
-    attn_v: Linear,
-    attn_output: Linear,
+    attn_q: Projection,
+    attn_k: Projection,
+    attn_v: Projection,
+    attn_output: Projection,
     /// Qwen3's and Gemma 3's RMSNorm over each head's queries and keys, [head_dim] each.
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
@@ -75,17 +81,9 @@ struct Block {
     ffn_norm: Tensor,
     /// Gemma 2 and 3: so is the feed-forward's.
     post_ffw_norm: Option<Tensor>,
-    ffn_gate: Linear,
-    ffn_up: Linear,
-    ffn_down: Linear,
-}
-
-/// A projection [out, in], with its bias where the model has one (Qwen2's q, k, v).
-fn linear(vb: &VarBuilder, name: &str, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
-    let weight = vb.get((out_dim, in_dim), &format!("{name}.weight"))?;
-    let bias_name = format!("{name}.bias");
-    let bias = if vb.contains_tensor(&bias_name) { Some(vb.get(out_dim, &bias_name)?) } else { None };
-    Ok(Linear::new(weight, bias))
+    ffn_gate: Projection,
+    ffn_up: Projection,
+    ffn_down: Projection,
 }
 
 fn optional(vb: &VarBuilder, size: usize, name: &str) -> candle_core::Result<Option<Tensor>> {
@@ -97,32 +95,33 @@ fn optional(vb: &VarBuilder, size: usize, name: &str) -> candle_core::Result<Opt
 }
 
 impl Block {
-    fn load(vb: VarBuilder, cfg: &LlamaConfig) -> candle_core::Result<Self> {
+    fn load(w: Weights, cfg: &LlamaConfig) -> candle_core::Result<Self> {
         let (h, q, kv) = (cfg.hidden, cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
+        let vb = &w.dense;
         Ok(Self {
             attn_norm: vb.get(h, "attn_norm.weight")?,
-            attn_q: linear(&vb, "attn_q", h, q)?,
-            attn_k: linear(&vb, "attn_k", h, kv)?,
-            attn_v: linear(&vb, "attn_v", h, kv)?,
-            attn_output: linear(&vb, "attn_output", q, h)?,
-            q_norm: optional(&vb, cfg.head_dim, "attn_q_norm.weight")?,
-            k_norm: optional(&vb, cfg.head_dim, "attn_k_norm.weight")?,
-            post_attention_norm: optional(&vb, h, "post_attention_norm.weight")?,
+            attn_q: w.projection("attn_q", h, q)?,
+            attn_k: w.projection("attn_k", h, kv)?,
+            attn_v: w.projection("attn_v", h, kv)?,
+            attn_output: w.projection("attn_output", q, h)?,
+            q_norm: optional(vb, cfg.head_dim, "attn_q_norm.weight")?,
+            k_norm: optional(vb, cfg.head_dim, "attn_k_norm.weight")?,
+            post_attention_norm: optional(vb, h, "post_attention_norm.weight")?,
             ffn_norm: vb.get(h, "ffn_norm.weight")?,
-            post_ffw_norm: optional(&vb, h, "post_ffw_norm.weight")?,
-            ffn_gate: linear(&vb, "ffn_gate", h, cfg.intermediate)?,
-            ffn_up: linear(&vb, "ffn_up", h, cfg.intermediate)?,
-            ffn_down: linear(&vb, "ffn_down", cfg.intermediate, h)?,
+            post_ffw_norm: optional(vb, h, "post_ffw_norm.weight")?,
+            ffn_gate: w.projection("ffn_gate", h, cfg.intermediate)?,
+            ffn_up: w.projection("ffn_up", h, cfg.intermediate)?,
+            ffn_down: w.projection("ffn_down", cfg.intermediate, h)?,
         })
     }
 }
 
 pub struct Llama {
     cfg: LlamaConfig,
-    token_embd: Tensor, // [vocab, hidden]
+    token_embd: Table, // [vocab, hidden]
     blocks: Vec<Block>,
     output_norm: Tensor,
-    output: Tensor, // [vocab, hidden]; the embedding itself when tied
+    output: Table, // [vocab, hidden]; the embedding itself when tied
     rotary: Rotary,
     /// Gemma 3's windowed layers turn at their own base.
     local_rotary: Option<Rotary>,
@@ -130,20 +129,22 @@ pub struct Llama {
 }
 
 impl Llama {
-    pub fn load(vb: VarBuilder, mut cfg: LlamaConfig) -> Result<Self> {
-        let token_embd = vb.get((cfg.vocab, cfg.hidden), "token_embd.weight")?;
-        let output = if vb.contains_tensor("output.weight") {
-            vb.get((cfg.vocab, cfg.hidden), "output.weight")?
+    /// The network from its weights, float32 or partly quantized (see [`Weights`]).
+    pub fn load(weights: Weights, mut cfg: LlamaConfig) -> Result<Self> {
+        let token_embd = weights.table("token_embd.weight", cfg.vocab, cfg.hidden)?;
+        let output = if weights.contains("output.weight") {
+            weights.table("output.weight", cfg.vocab, cfg.hidden)?
         } else {
             token_embd.clone()
         };
+        let vb = &weights.dense;
         // A GGUF carries Llama 3's rescaled frequencies as divisors.
         if vb.contains_tensor("rope_freqs.weight") {
             let divisors = vb.get(cfg.rotary_dims / 2, "rope_freqs.weight")?.to_dtype(DType::F32)?.to_vec1()?;
             cfg.rope_scaling = RopeScaling::Divisors(divisors);
         }
         let blocks = (0..cfg.layers)
-            .map(|i| Block::load(vb.pp(format!("blk.{i}")), &cfg))
+            .map(|i| Block::load(weights.pp(&format!("blk.{i}")), &cfg))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             output_norm: vb.get(cfg.hidden, "output_norm.weight")?,
@@ -195,7 +196,7 @@ impl Network for Llama {
             }
         }
 
-        let mut x = self.token_embd.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?; // [new, hidden]
+        let mut x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
         if let Some(scale) = cfg.embedding_scale {
             x = (x * scale as f64)?;
         }
@@ -220,7 +221,7 @@ impl Network for Llama {
             let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
             let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [kv_heads, t, d]
             let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
-            let out = recorder.attend(&q, &k, &v, masks[&window].as_ref(), cfg.scoring, block.attn_output.weight())?; // [heads, new, d]
+            let out = recorder.attend(&q, &k, &v, masks[&window].as_ref(), cfg.scoring, || block.attn_output.dense_weight())?; // [heads, new, d]
             x = add_sublayer(&x, block.attn_output.forward(&merge_heads(&out)?)?, &block.post_attention_norm, cfg.rms_eps)?;
 
             let h = rms_norm(&x, &block.ffn_norm, cfg.rms_eps)?;
@@ -235,7 +236,7 @@ impl Network for Llama {
 
         let last = x.i(new - 1)?.unsqueeze(0)?; // [1, hidden]
         let last = rms_norm(&last, &self.output_norm, cfg.rms_eps)?;
-        let mut logits = last.matmul(&self.output.t()?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        let mut logits = self.output.times_transposed(&last)?.squeeze(0)?.to_dtype(DType::F32)?;
         if let Some(cap) = cfg.final_softcap {
             logits = softcap(&logits, cap)?;
         }

@@ -107,6 +107,7 @@ impl LlamaConfig {
             max_positions: self.max_positions,
             vocab_size: self.vocab,
             layer_windows: self.layer_windows.clone(),
+            weights: crate::report::WeightPath::Float32,
         }
     }
 }

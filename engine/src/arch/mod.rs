@@ -6,6 +6,7 @@ pub mod gpt2;
 pub mod gpt_neox;
 pub mod llama;
 pub mod llama_config;
+pub mod projection;
 pub mod marian;
 pub mod rotary;
 

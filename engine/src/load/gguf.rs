@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{DType, Device, Tensor};
@@ -11,8 +12,9 @@ use candle_nn::VarBuilder;
 use super::tokenizer::TextTokenizer;
 use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config::number;
+use crate::arch::projection::{stays_quantized, Weights};
 use crate::error::{first_line, EngineError, Result};
-use crate::Model;
+use crate::{Model, ModelInfo, WeightPath};
 
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -22,9 +24,10 @@ pub fn elements(info: &candle_core::quantized::gguf_file::TensorInfo) -> Option<
     info.shape.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
-/// Loads a GGUF model from a reader of its file. Weights are de-quantized to float32,
-/// which keeps the attention within 1e-4 of the float32 reference.
-pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
+/// Loads a GGUF model from a reader of its file. On the float32 path every weight is
+/// de-quantized, which keeps the attention within 1e-4 of the float32 reference; on the
+/// quantized path the projections and embedding tables stay as the file stores them.
+pub fn load<R: Read + Seek>(name: &str, mut reader: R, path: WeightPath) -> Result<Model> {
     let mut magic = [0u8; 4];
     let start = reader.stream_position().map_err(|e| EngineError::BadModelFile(e.to_string()))?;
     if reader.read_exact(&mut magic).is_err() || &magic != GGUF_MAGIC {
@@ -68,6 +71,7 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
 
     let device = Device::Cpu;
     let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
+    let mut quantized = HashMap::new();
     // Largest first: each tensor's quantized bytes live only while it is de-quantized,
     // and what the big ones leave behind, the small ones fill (wasm memory never shrinks).
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
@@ -76,13 +80,20 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R) -> Result<Model> {
         let qtensor = content
             .tensor(&mut reader, tensor_name, &device)
             .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
+        let rows = qtensor.shape().dims().first().copied().unwrap_or(0);
+        if path == WeightPath::Quantized && stays_quantized(tensor_name, &qtensor, llama::is_fused(tensor_name, rows, &cfg)) {
+            quantized.insert(tensor_name.clone(), Arc::new(qtensor));
+            continue;
+        }
         let tensor: Tensor = qtensor.dequantize(&device)?;
         drop(qtensor);
         tensors.extend(llama::prepare(tensor_name, tensor, &cfg)?);
     }
-    let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-    let info = cfg.info(name);
-    let network = Llama::load(vb, cfg).map_err(|e| match e {
+    // A file with no quantized matrices runs the float32 path whatever was asked.
+    let path = if quantized.is_empty() { WeightPath::Float32 } else { path };
+    let weights = Weights::new(VarBuilder::from_tensors(tensors, DType::F32, &device), quantized);
+    let info = ModelInfo { weights: path, ..cfg.info(name) };
+    let network = Llama::load(weights, cfg).map_err(|e| match e {
         EngineError::Compute(e) => EngineError::BadModelFile(first_line(&e)),
         other => other,
     })?;

@@ -5,22 +5,23 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{EngineError, Result};
-use crate::Model;
+use crate::{Model, WeightPath};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))
 }
 
 /// A GGUF file, read a tensor at a time.
-fn gguf(name: &str, path: &Path) -> Result<Model> {
+fn gguf(name: &str, path: &Path, weights: WeightPath) -> Result<Model> {
     let file = fs::File::open(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))?;
-    super::gguf::load(name, std::io::BufReader::new(file))
+    super::gguf::load(name, std::io::BufReader::new(file), weights)
 }
 
-/// Loads the model at `path`, named `name` in its reports.
-pub fn load(name: &str, path: &Path) -> Result<Model> {
+/// Loads the model at `path`, named `name` in its reports; `weights` matters for GGUF only
+/// (safetensors hold float weights).
+pub fn load(name: &str, path: &Path, weights: WeightPath) -> Result<Model> {
     if path.is_file() {
-        return gguf(name, path);
+        return gguf(name, path, weights);
     }
     if !path.is_dir() {
         return Err(EngineError::BadModelFile(format!("{}: no such file or folder", path.display())));
@@ -42,7 +43,7 @@ pub fn load(name: &str, path: &Path) -> Result<Model> {
         .filter(|p| p.extension().is_some_and(|ext| ext == "gguf"))
         .collect();
     match ggufs.as_slice() {
-        [one] => gguf(name, one),
+        [one] => gguf(name, one, weights),
         [] => Err(EngineError::BadModelFile(format!(
             "{}: holds neither config.json + model.safetensors nor a .gguf file",
             path.display()

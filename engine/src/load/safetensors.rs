@@ -15,6 +15,7 @@ use crate::arch::gpt2::{Gpt2, Gpt2Config};
 use crate::arch::gpt_neox::{GptNeoX, GptNeoXConfig};
 use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config;
+use crate::arch::projection::Weights;
 use crate::arch::Network;
 use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelInfo;
@@ -85,7 +86,7 @@ pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, toke
                 named.extend(llama::prepare(&gguf, tensor, &cfg).map_err(|e| bad_weights(e.into()))?);
                 Ok(())
             })?;
-            (cfg.info(name), Box::new(Llama::load(builder(named), cfg).map_err(bad_weights)?))
+            (cfg.info(name), Box::new(Llama::load(Weights::new(builder(named), Default::default()), cfg).map_err(bad_weights)?))
         }
     };
     Ok(Model::new(info, network, tokenizer).with_bos(bos_token_id))

@@ -108,3 +108,34 @@ fn next_token_matches_transformers() {
         }
     }
 }
+
+/// The quantized path keeps the file's matrices as stored and de-quantizes each as it is
+/// used: the same weights as the float32 path, so the same maps to float rounding (the
+/// issue allows 2e-2; candle's int8 kernels, which quantize activations too, missed that).
+#[test]
+fn quantized_path_gives_the_float32_maps() {
+    let path = attnscope_tests::model_dir(MODEL).join("gemma-3-270m-q4_k_m.gguf");
+    let quantized = engine::Model::from_path_on(MODEL, &path, engine::WeightPath::Quantized).unwrap();
+    assert_eq!(quantized.info().weights, engine::WeightPath::Quantized);
+    let exact = shared_model(MODEL);
+    assert_eq!(exact.info().weights, engine::WeightPath::Float32);
+    let reference = Reference::load(MODEL);
+    for case in reference.cases.iter().filter(|c| c.rows_from.is_none()) {
+        let text = case.text.as_deref().unwrap();
+        for mask in [Mask::Causal, Mask::None] {
+            let a = exact.run_text(text, mask, None).unwrap();
+            let b = quantized.run_text(text, mask, None).unwrap();
+            let (diff, _) = max_abs_diff(a.attention().as_flat(), b.attention().as_flat());
+            assert!(diff <= QUANTIZED_BOUND, "{} {mask:?}: quantized path differs by {diff:e}", case.key);
+            // And so against transformers too.
+            if mask == Mask::Causal {
+                let (diff, _) = max_abs_diff(b.attention().as_flat(), &reference.attention(case, mask));
+                assert!(diff <= EXACT, "{}: quantized path against transformers: {diff:e}", case.key);
+                assert_eq!(a.next_tokens.unwrap()[0].id, b.next_tokens.unwrap()[0].id);
+            }
+        }
+    }
+}
+
+/// What the README and the page state for the quantized path's largest difference.
+const QUANTIZED_BOUND: f32 = 1e-5;

@@ -98,3 +98,21 @@ fn unmasked_runs_and_encoders_make_no_next_token_guess() {
     let reference = Reference::load("all-minilm-l6-v2");
     assert!(run("all-minilm-l6-v2", &reference.cases[0], Mask::Causal).next_tokens.is_none());
 }
+
+#[test]
+fn smollm2_quantized_path_matches_reference_too() {
+    // Q4_1 matrices kept as stored and de-quantized as they are used: the reference's numbers.
+    let path = attnscope_tests::model_dir("smollm2-135m");
+    let model = engine::Model::from_path_on("smollm2-135m", &path, engine::WeightPath::Quantized).unwrap();
+    assert_eq!(model.info().weights, engine::WeightPath::Quantized);
+    let reference = Reference::load("smollm2-135m");
+    for case in &reference.cases {
+        let report = match &case.text {
+            Some(text) => model.run_text(text, Mask::Causal, None),
+            None => model.run_ids(&case.ids, Mask::Causal),
+        }
+        .unwrap();
+        let (diff, _) = max_abs_diff(report.attention().as_flat(), &reference.attention(case, Mask::Causal));
+        assert!(diff <= EXACT, "{}: {diff:e}", case.key);
+    }
+}

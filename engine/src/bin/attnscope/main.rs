@@ -1,8 +1,8 @@
 //! attnscope on the command line: run a text through a real model and print
 //! every head's attention as the report's JSON, or every head's scores.
 //!
-//!     attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--value-norms]
-//!                   [--format json|hf] [--no-shortlist] [--out FILE]
+//!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
+//!                   [--weights float32|quantized] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!     attnscope inspect NAME_OR_PATH
 //!
@@ -14,16 +14,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use engine::translator::Translator;
-use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions};
+use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightPath};
 
 mod scores;
 
-const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|none] (--text TEXT | --ids 1,2,3) [--max-tokens N]
-                     [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
-  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, en-pt or pt-en (from assets/models), a .gguf file,
-                a folder with config.json + model.safetensors (+ tokenizer.json), or a Marian
-                translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json)
-  --mask        causal or none; default: the model's own (causal for decoders, none for BERT)
+const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
+                     [--max-tokens N] [--weights float32|quantized] [--value-norms] [--format json|hf]
+                     [--no-shortlist] [--out FILE]
+  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt or pt-en (from assets/models), a
+                .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json), or a
+                Marian translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json)
+  --mask        causal (the model's own, sliding windows included), plain-causal (no window) or
+                none; default: the model's own (causal for decoders, none for BERT)
+  --weights     float32 (default: a GGUF's weights de-quantized, the exact path) or quantized (its
+                matrices kept as stored and multiplied quantized: far less memory, not exact)
   --text        the text to tokenize and run
   --ids         comma-separated token ids, run as they are
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
@@ -74,6 +78,7 @@ struct RunArgs {
     value_norms: bool,
     format: Format,
     shortlist: bool,
+    weights: WeightPath,
     out: Option<PathBuf>,
 }
 
@@ -98,7 +103,7 @@ pub(crate) fn usage(message: String) -> Failure {
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
-    let (mut value_norms, mut format, mut shortlist) = (false, Format::Json, true);
+    let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightPath::Float32);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
@@ -115,6 +120,10 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             }
             "--value-norms" => value_norms = true,
             "--no-shortlist" => shortlist = false,
+            "--weights" => {
+                let v = value()?;
+                weights = WeightPath::from_name(&v).ok_or_else(|| usage(format!("unknown weights `{v}`: use float32 or quantized")))?
+            }
             "--format" => {
                 format = match value()?.as_str() {
                     "json" => Format::Json,
@@ -133,7 +142,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
         (None, None) => return Err(usage("give --text TEXT or --ids 1,2,3".into())),
     };
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
-    Ok(RunArgs { model, mask, input, max_tokens, value_norms, format, shortlist, out })
+    Ok(RunArgs { model, mask, input, max_tokens, value_norms, format, shortlist, weights, out })
 }
 
 fn parse_ids(list: &str) -> Result<Vec<u32>, String> {
@@ -166,23 +175,23 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
         Some(dir) => Ok((name_or_path.to_string(), dir)),
         None => Err(Failure::Input(format!(
             "no model `{name_or_path}`: not a file or folder, and not a fetched model name \
-             (smollm2-135m, all-minilm-l6-v2, en-pt, pt-en; `make models` fetches them)"
+             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en; `make models` fetches them)"
         ))),
     }
 }
 
-/// Loads a model of any kind.
-pub(crate) fn load_any(name_or_path: &str) -> Result<AnyModel, Failure> {
+/// Loads a model of any kind, a GGUF's weights on `weights`' path.
+pub(crate) fn load_any(name_or_path: &str, weights: WeightPath) -> Result<AnyModel, Failure> {
     let (name, path) = locate(name_or_path)?;
     if path.is_dir() && Translator::is_translator_dir(&path) {
         return Ok(AnyModel::Translator(Translator::from_dir(&name, &path)?));
     }
-    Ok(AnyModel::OneSequence(Model::from_path(&name, &path)?))
+    Ok(AnyModel::OneSequence(Model::from_path_on(&name, &path, weights)?))
 }
 
 /// Loads a one-sequence model (what `scores` reads).
 pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
-    match load_any(name_or_path)? {
+    match load_any(name_or_path, WeightPath::Float32)? {
         AnyModel::OneSequence(model) => Ok(model),
         AnyModel::Translator(_) => Err(Failure::Input(format!(
             "`{name_or_path}` is a translator: head scores are for one-sequence models (`run` shows a translator's attention)"
@@ -191,7 +200,7 @@ pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
 }
 
 fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
-    match load_any(&args.model)? {
+    match load_any(&args.model, args.weights)? {
         AnyModel::OneSequence(model) => {
             let mask = args.mask.unwrap_or_else(|| model.native_mask());
             let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
