@@ -71,6 +71,7 @@ pub fn App() -> impl IntoView {
     // Load the chosen model once the worker and the catalogue are there.
     Effect::new(move |_| {
         let model = state.model.get();
+        let weights = state.weights.get();
         if !worker_ready.get() {
             return;
         }
@@ -96,10 +97,10 @@ pub fn App() -> impl IntoView {
         if entry.local {
             let names = entry.files.iter().map(|f| f.name.clone()).collect();
             let files = state.local_files.with_value(|f| f.get(&model).cloned()).unwrap_or_default();
-            let request = ToWorker::Open { model, names };
+            let request = ToWorker::Open { model, names, weights };
             client.with_value(|c| c.as_ref().map(|c| c.send_with_files(&request, &files)));
         } else {
-            send(ToWorker::Load { model, files: entry.urls() });
+            send(ToWorker::Load { model, files: entry.urls(), weights });
         }
     });
 

@@ -6,7 +6,7 @@
 //! cross the thread boundary without being turned into text and back.
 
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Mask, ModelInfo};
+use engine::{AttentionReport, Mask, ModelInfo, WeightChoice};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -15,10 +15,21 @@ use wasm_bindgen::{JsCast, JsValue};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Fetch a model's files (URLs relative to the page) and load it.
-    Load { model: String, files: Vec<String> },
+    /// `weights`: the path a GGUF's weights load on (float32, quantized, or what fits).
+    Load {
+        model: String,
+        files: Vec<String>,
+        #[serde(default)]
+        weights: WeightChoice,
+    },
     /// Load a model from files the person picked or dropped: the `File` objects travel
     /// beside the message (see [`encode_with_files`]), `names` are theirs in order.
-    Open { model: String, names: Vec<String> },
+    Open {
+        model: String,
+        names: Vec<String>,
+        #[serde(default)]
+        weights: WeightChoice,
+    },
     /// Run a text through the loaded model. `run` numbers requests so the page
     /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
     /// that layer's raw scores (the arithmetic view), `value_norms` every head's value

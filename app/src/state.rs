@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Mask, ModelInfo};
+use engine::{AttentionReport, Mask, ModelInfo, WeightChoice};
 use leptos::prelude::*;
 
 use crate::catalog::CatalogModel;
@@ -70,6 +70,8 @@ pub struct AppState {
     /// The text last sent to run (the draft once typing pauses).
     pub text: RwSignal<String>,
     pub mask: RwSignal<Mask>,
+    /// The path a GGUF's weights load on: float32, quantized, or what fits (the default).
+    pub weights: RwSignal<WeightChoice>,
     pub layer: RwSignal<usize>,
     pub head: RwSignal<usize>,
     /// The model the worker has loaded and its load time, once it has.
@@ -173,6 +175,12 @@ impl AppState {
         self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("translation")))
     }
 
+    /// Whether the chosen model is a GGUF file (whose weights may stay quantized).
+    pub fn model_is_gguf(&self) -> bool {
+        let model = self.model.get();
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.files.iter().any(|f| f.name.to_lowercase().ends_with(".gguf"))))
+    }
+
     /// The causal and the unmasked report of the same tokens, while comparing.
     pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
         let (main, other) = (self.report.get()?, self.compare_report.get()?);
@@ -258,6 +266,7 @@ impl AppState {
             draft: RwSignal::new(initial.text.clone()),
             text: RwSignal::new(initial.text),
             mask: RwSignal::new(initial.mask),
+            weights: RwSignal::new(WeightChoice::Fit),
             layer: RwSignal::new(initial.layer),
             head: RwSignal::new(initial.head),
             loaded: RwSignal::new(None),

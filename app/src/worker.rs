@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use engine::analysis::probe::ProbeSpec;
 use engine::translator::{Translator, TranslatorFiles};
-use engine::{AnyModel, Model, RunOptions};
+use engine::{AnyModel, Model, RunOptions, WeightChoice};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -27,6 +27,10 @@ use crate::user_files::{classify, UserModel};
 struct State {
     loaded: Option<(String, AnyModel)>,
     wanted: Option<String>,
+    /// The request the loaded model came from, when asking it again may answer at once:
+    /// a built-in model on the same weight path (a person's files are read again: they
+    /// may be other files under the same name).
+    reusable: Option<(String, WeightChoice)>,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -51,7 +55,7 @@ pub fn start() {
     let state = Rc::new(RefCell::new(State::default()));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         match decode::<ToWorker>(&event.data()) {
-            Ok((ToWorker::Open { model, names }, _)) => open(state.clone(), model, names, files_of(&event.data())),
+            Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
             Ok((request, _)) => handle(state.clone(), request),
             Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
         }
@@ -64,17 +68,26 @@ pub fn start() {
 /// Loads `model` unless it is loaded already: `load` makes it (the model the page no
 /// longer wants goes first, so two never sit in memory at once; a newer request for
 /// another model wins over this one).
-fn load_as<F>(state: Rc<RefCell<State>>, model: String, load: impl FnOnce() -> F + 'static)
+/// Loads `model` with `load`, unless the same reusable request (`reusable`: the model's
+/// weight path, for a built-in model) loaded it last.
+fn load_as<F>(state: Rc<RefCell<State>>, model: String, reusable: Option<WeightChoice>, load: impl FnOnce() -> F + 'static)
 where
     F: std::future::Future<Output = Result<AnyModel, String>>,
 {
     state.borrow_mut().wanted = Some(model.clone());
-    let already = state.borrow().loaded.as_ref().filter(|(name, _)| *name == model).map(|(_, m)| m.info());
+    let request = reusable.map(|weights| (model.clone(), weights));
+    let already = {
+        let state = state.borrow();
+        let same = request.is_some() && state.reusable == request;
+        state.loaded.as_ref().filter(|(name, _)| same && *name == model).map(|(_, m)| m.info())
+    };
     if let Some(info) = already {
         post(&FromWorker::Loaded { model, info, millis: 0.0, memory_bytes: memory_bytes() }, None);
         return;
     }
+    // The model loaded before goes first: two at once may not fit.
     state.borrow_mut().loaded = None;
+    state.borrow_mut().reusable = None;
     wasm_bindgen_futures::spawn_local(async move {
         let started = now();
         match load().await {
@@ -84,6 +97,7 @@ where
                 }
                 let info = loaded.info();
                 state.borrow_mut().loaded = Some((model.clone(), loaded));
+                state.borrow_mut().reusable = request;
                 post(&FromWorker::Loaded { model, info, millis: now() - started, memory_bytes: memory_bytes() }, None);
             }
             Err(message) => post(&FromWorker::Failed { model, run: None, message }, None),
@@ -92,9 +106,9 @@ where
 }
 
 /// A model from the person's own files, read from them a piece at a time.
-fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, files: Vec<web_sys::File>) {
+fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: WeightChoice, files: Vec<web_sys::File>) {
     let name = model.clone();
-    load_as(state, model, move || async move {
+    load_as(state, model, None, move || async move {
         if files.len() != names.len() {
             return Err("the files did not arrive in the engine's worker".to_string());
         }
@@ -107,7 +121,7 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, files: Vec
         let whole = |i: usize| file(i)?.read_all().map_err(|e| format!("{}: {e}", names[i]));
         let loaded = match classify(&names)? {
             // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
-            UserModel::Gguf(i) => Model::from_gguf_reader(&name, BufReader::with_capacity(1 << 16, file(i)?)),
+            UserModel::Gguf(i) => Model::from_gguf_reader_on(&name, BufReader::with_capacity(1 << 16, file(i)?), weights),
             UserModel::HuggingFace { config, weights, tokenizer } => {
                 let shards = weights.iter().map(|&i| file(i).map(|f| BufReader::with_capacity(1 << 16, f))).collect::<Result<Vec<_>, _>>()?;
                 Model::from_safetensors_readers(&name, &whole(config)?, shards, Some(&whole(tokenizer)?))
@@ -119,9 +133,9 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, files: Vec
 
 fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
     match request {
-        ToWorker::Load { model, files } => {
+        ToWorker::Load { model, files, weights } => {
             let name = model.clone();
-            load_as(state, model, move || async move { load(&name, &files).await });
+            load_as(state, model, Some(weights), move || async move { load(&name, &files, weights).await });
         }
         ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),
         ToWorker::Probe { run, model, length, seeds } => {
@@ -182,7 +196,7 @@ fn now() -> f64 {
 
 /// Fetches every file (into JavaScript's memory), then hands them to the engine's
 /// loader for their format: a GGUF or a safetensors file is read from there a tensor at a time.
-async fn load(model: &str, files: &[String]) -> Result<AnyModel, String> {
+async fn load(model: &str, files: &[String], weights: WeightChoice) -> Result<AnyModel, String> {
     let mut contents = Vec::with_capacity(files.len());
     for url in files {
         contents.push((url.as_str(), fetch(model, url).await?));
@@ -200,7 +214,7 @@ async fn load(model: &str, files: &[String]) -> Result<AnyModel, String> {
     }
     let loaded = if let Some(gguf) = find(".gguf") {
         // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
-        Model::from_gguf_reader(model, BufReader::with_capacity(1 << 16, JsBytes::new(gguf)))
+        Model::from_gguf_reader_on(model, BufReader::with_capacity(1 << 16, JsBytes::new(gguf)), weights)
     } else {
         let config = find("config.json").ok_or("the model's files include no config.json")?.to_vec();
         let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?;

@@ -25,7 +25,7 @@ pub mod translator;
 
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms, WeightPath};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 
 use arch::Network;
 use attention::Recorder;
@@ -94,19 +94,19 @@ impl Model {
 
     /// Loads a GGUF file (weights and tokenizer) from its bytes.
     pub fn from_gguf(name: &str, bytes: &[u8]) -> Result<Self> {
-        load::gguf::load(name, std::io::Cursor::new(bytes), WeightPath::Float32)
+        load::gguf::load(name, std::io::Cursor::new(bytes), WeightChoice::Float32)
     }
 
     /// Loads a GGUF file from a reader, a tensor at a time: the file's bytes need not
     /// all be in memory (the web worker reads them from JavaScript's).
     pub fn from_gguf_reader<R: std::io::Read + std::io::Seek>(name: &str, reader: R) -> Result<Self> {
-        load::gguf::load(name, reader, WeightPath::Float32)
+        load::gguf::load(name, reader, WeightChoice::Float32)
     }
 
-    /// The same on either weight path ([`WeightPath::Quantized`] keeps the file's quantized
-    /// matrices as they are: a fraction of the memory, not the exact numbers).
-    pub fn from_gguf_reader_on<R: std::io::Read + std::io::Seek>(name: &str, reader: R, path: WeightPath) -> Result<Self> {
-        load::gguf::load(name, reader, path)
+    /// The same on the weight path `choice` gives ([`WeightPath::Quantized`] keeps the file's
+    /// quantized matrices as they are stored; the report's `ModelInfo::weights` says which ran).
+    pub fn from_gguf_reader_on<R: std::io::Read + std::io::Seek>(name: &str, reader: R, choice: WeightChoice) -> Result<Self> {
+        load::gguf::load(name, reader, choice)
     }
 
     /// Loads Hugging Face's config.json + model.safetensors (+ tokenizer.json) from their bytes.
@@ -123,12 +123,12 @@ impl Model {
     /// Loads a .gguf file, or a folder with config.json + model.safetensors, or a folder with one .gguf.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
-        load::path::load(name, path, WeightPath::Float32)
+        load::path::load(name, path, WeightChoice::Float32)
     }
 
-    /// The same on either weight path (it matters only for a GGUF file).
+    /// The same on the weight path `weights` gives (it matters only for a GGUF file).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_path_on(name: &str, path: &std::path::Path, weights: WeightPath) -> Result<Self> {
+    pub fn from_path_on(name: &str, path: &std::path::Path, weights: WeightChoice) -> Result<Self> {
         load::path::load(name, path, weights)
     }
 

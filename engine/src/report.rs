@@ -96,6 +96,45 @@ pub enum WeightPath {
     Quantized,
 }
 
+/// Which path a GGUF's weights are asked to load on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightChoice {
+    /// Float32 when its de-quantized weights fit [`FLOAT32_BUDGET_BYTES`], else quantized:
+    /// what a browser tab (wasm32, 4 GB at most, less in practice) can hold.
+    #[default]
+    Fit,
+    Float32,
+    Quantized,
+}
+
+/// The most de-quantized weights [`WeightChoice::Fit`] holds in float32: SmolLM2-135M
+/// (540 MB) fits, Gemma 3 270M (1.07 GB) and larger go quantized.
+pub const FLOAT32_BUDGET_BYTES: u64 = 800_000_000;
+
+impl WeightChoice {
+    /// The path for weights that take `float32_bytes` de-quantized.
+    pub fn resolve(self, float32_bytes: u64) -> WeightPath {
+        match self {
+            Self::Fit if float32_bytes > FLOAT32_BUDGET_BYTES => WeightPath::Quantized,
+            Self::Fit | Self::Float32 => WeightPath::Float32,
+            Self::Quantized => WeightPath::Quantized,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fit => "fit",
+            Self::Float32 => "float32",
+            Self::Quantized => "quantized",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Fit, Self::Float32, Self::Quantized].into_iter().find(|w| w.name() == name)
+    }
+}
+
 impl WeightPath {
     pub fn name(self) -> &'static str {
         match self {

@@ -1,6 +1,6 @@
 //! The model, layer, head and mask pickers, and the table toggle.
 
-use engine::Mask;
+use engine::{Mask, WeightChoice};
 use leptos::prelude::*;
 
 use crate::{AppState, Tab};
@@ -66,6 +66,16 @@ fn numbered(prefix: &str, count: usize, current: usize) -> Vec<(String, String)>
     choices.map(|i| (i.to_string(), format!("{prefix} {i}"))).collect()
 }
 
+/// How a GGUF's weights may be held (see engine's `WeightChoice`).
+fn weight_choices() -> Vec<(String, String)> {
+    let budget = engine::FLOAT32_BUDGET_BYTES / 1_000_000;
+    vec![
+        ("fit".into(), format!("float32 if it fits ({budget} MB), else quantized")),
+        ("float32".into(), "float32 (de-quantized at load: most memory)".into()),
+        ("quantized".into(), "quantized as stored (de-quantized as used: least memory)".into()),
+    ]
+}
+
 /// Model, layer, head and mask.
 #[component]
 pub fn Controls() -> impl IntoView {
@@ -94,6 +104,14 @@ pub fn Controls() -> impl IntoView {
                 options=models
                 selected=Signal::derive(move || state.model.get())
                 on_pick=move |id| state.model.set(id)
+            />
+            <Picker
+                label="Weights"
+                test_id="weights-select"
+                options=Signal::derive(weight_choices)
+                selected=Signal::derive(move || state.weights.get().name().to_string())
+                on_pick=move |v| state.weights.set(WeightChoice::from_name(&v).unwrap_or_default())
+                fixed=Signal::derive(move || (!state.model_is_gguf()).then_some("This model's file holds float32 weights: there is nothing to de-quantize"))
             />
             <super::open_model::OpenModel />
             <Picker

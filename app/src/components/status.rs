@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::protocol::LoadStage;
 use crate::{AppState, Status, PAGE_MAX_TOKENS};
-use engine::{AttentionReport, Mask};
+use engine::{AttentionReport, Mask, WeightPath};
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -35,6 +35,24 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
     }
 }
 
+/// Which weight path the loaded model runs, short and in full (the tooltip). The quantized
+/// path's difference is the one its tests hold (tests/tests/integration/gemma3.rs).
+pub fn weights_note(path: WeightPath) -> (String, String) {
+    match path {
+        WeightPath::Float32 => (
+            "float32 weights".into(),
+            "Every weight de-quantized to float32 at load: the model's own numbers.".into(),
+        ),
+        WeightPath::Quantized => (
+            "quantized weights (as stored; maps within 1e-5 of float32)".into(),
+            "The file's quantized matrices stay as stored and each is de-quantized as it is used: \
+             a fraction of the memory, the same maps as the float32 path to float rounding \
+             (measured: at most 1e-5), a little slower."
+                .into(),
+        ),
+    }
+}
+
 /// Whether the run reused the previous one's beginning: the page says which it shows.
 fn how_it_ran(report: &AttentionReport) -> String {
     if report.translation.is_some() {
@@ -62,6 +80,7 @@ pub fn StatusLine() -> impl IntoView {
         state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0))
     };
     let token_count = move || state.report.get().map(|r| format!("{} tokens", r.tokens().len()));
+    let weights = move || state.loaded.get().map(|(info, _)| weights_note(info.weights));
     let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     let notice = move || {
         state.report.get().and_then(|r| r.truncated.clone()).map(|cut| {
@@ -82,6 +101,7 @@ pub fn StatusLine() -> impl IntoView {
             <span class="facts">
                 {move || [load_time(), token_count(), memory()].into_iter().flatten().collect::<Vec<_>>().join(" · ")}
             </span>
+            {move || weights().map(|(short, long)| view! { <span data-testid="weights-note" class="facts" title=long>{short}</span> })}
             {move || notice().map(|text| view! { <p data-testid="notice" class="notice">{text}</p> })}
         </div>
     }

@@ -14,7 +14,7 @@ use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config::number;
 use crate::arch::projection::{stays_quantized, Weights};
 use crate::error::{first_line, EngineError, Result};
-use crate::{Model, ModelInfo, WeightPath};
+use crate::{Model, ModelInfo, WeightChoice, WeightPath};
 
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -27,7 +27,7 @@ pub fn elements(info: &candle_core::quantized::gguf_file::TensorInfo) -> Option<
 /// Loads a GGUF model from a reader of its file. On the float32 path every weight is
 /// de-quantized, which keeps the attention within 1e-4 of the float32 reference; on the
 /// quantized path the projections and embedding tables stay as the file stores them.
-pub fn load<R: Read + Seek>(name: &str, mut reader: R, path: WeightPath) -> Result<Model> {
+pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> Result<Model> {
     let mut magic = [0u8; 4];
     let start = reader.stream_position().map_err(|e| EngineError::BadModelFile(e.to_string()))?;
     if reader.read_exact(&mut magic).is_err() || &magic != GGUF_MAGIC {
@@ -69,6 +69,8 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, path: WeightPath) -> Resu
     };
     let cfg = LlamaConfig::from_gguf(&architecture, metadata, vocab)?;
 
+    let float32_bytes: u64 = content.tensor_infos.values().map(|info| elements(info).unwrap_or(0) as u64 * 4).sum();
+    let path = choice.resolve(float32_bytes);
     let device = Device::Cpu;
     let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
     let mut quantized = HashMap::new();

@@ -15,6 +15,7 @@ use serde_json::{json, Value as Json};
 use crate::error::{first_line, EngineError, Result};
 
 /// The `tokenizer.ggml.model` kinds built here.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub const KINDS: [&str; 2] = ["gpt2", "llama"];
 
 /// GGUF token types: 3 control (a special token), 4 user-defined (an added token).

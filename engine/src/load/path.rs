@@ -5,21 +5,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{EngineError, Result};
-use crate::{Model, WeightPath};
+use crate::{Model, WeightChoice};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))
 }
 
 /// A GGUF file, read a tensor at a time.
-fn gguf(name: &str, path: &Path, weights: WeightPath) -> Result<Model> {
+fn gguf(name: &str, path: &Path, weights: WeightChoice) -> Result<Model> {
     let file = fs::File::open(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())))?;
     super::gguf::load(name, std::io::BufReader::new(file), weights)
 }
 
 /// Loads the model at `path`, named `name` in its reports; `weights` matters for GGUF only
 /// (safetensors hold float weights).
-pub fn load(name: &str, path: &Path, weights: WeightPath) -> Result<Model> {
+pub fn load(name: &str, path: &Path, weights: WeightChoice) -> Result<Model> {
     if path.is_file() {
         return gguf(name, path, weights);
     }

@@ -115,7 +115,7 @@ fn next_token_matches_transformers() {
 #[test]
 fn quantized_path_gives_the_float32_maps() {
     let path = attnscope_tests::model_dir(MODEL).join("gemma-3-270m-q4_k_m.gguf");
-    let quantized = engine::Model::from_path_on(MODEL, &path, engine::WeightPath::Quantized).unwrap();
+    let quantized = engine::Model::from_path_on(MODEL, &path, engine::WeightChoice::Quantized).unwrap();
     assert_eq!(quantized.info().weights, engine::WeightPath::Quantized);
     let exact = shared_model(MODEL);
     assert_eq!(exact.info().weights, engine::WeightPath::Float32);

@@ -103,7 +103,7 @@ fn unmasked_runs_and_encoders_make_no_next_token_guess() {
 fn smollm2_quantized_path_matches_reference_too() {
     // Q4_1 matrices kept as stored and de-quantized as they are used: the reference's numbers.
     let path = attnscope_tests::model_dir("smollm2-135m");
-    let model = engine::Model::from_path_on("smollm2-135m", &path, engine::WeightPath::Quantized).unwrap();
+    let model = engine::Model::from_path_on("smollm2-135m", &path, engine::WeightChoice::Quantized).unwrap();
     assert_eq!(model.info().weights, engine::WeightPath::Quantized);
     let reference = Reference::load("smollm2-135m");
     for case in &reference.cases {

@@ -2,7 +2,7 @@
 //! every head's attention as the report's JSON, or every head's scores.
 //!
 //!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
-//!                   [--weights float32|quantized] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
+//!                   [--weights float32|quantized|fit] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!     attnscope inspect NAME_OR_PATH
 //!
@@ -14,20 +14,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use engine::translator::Translator;
-use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightPath};
+use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightChoice};
 
 mod scores;
 
 const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
-                     [--max-tokens N] [--weights float32|quantized] [--value-norms] [--format json|hf]
+                     [--max-tokens N] [--weights float32|quantized|fit] [--value-norms] [--format json|hf]
                      [--no-shortlist] [--out FILE]
   NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt or pt-en (from assets/models), a
                 .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json), or a
                 Marian translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json)
   --mask        causal (the model's own, sliding windows included), plain-causal (no window) or
                 none; default: the model's own (causal for decoders, none for BERT)
-  --weights     float32 (default: a GGUF's weights de-quantized, the exact path) or quantized (its
-                matrices kept as stored and multiplied quantized: far less memory, not exact)
+  --weights     float32 (default: a GGUF's weights de-quantized at load), quantized (its matrices
+                kept as stored, each de-quantized as it is used: a fraction of the memory, the
+                same maps to float rounding, slower) or fit (float32 when it fits 800 MB)
   --text        the text to tokenize and run
   --ids         comma-separated token ids, run as they are
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
@@ -78,7 +79,7 @@ struct RunArgs {
     value_norms: bool,
     format: Format,
     shortlist: bool,
-    weights: WeightPath,
+    weights: WeightChoice,
     out: Option<PathBuf>,
 }
 
@@ -103,7 +104,7 @@ pub(crate) fn usage(message: String) -> Failure {
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
-    let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightPath::Float32);
+    let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightChoice::Float32);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
@@ -122,7 +123,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             "--no-shortlist" => shortlist = false,
             "--weights" => {
                 let v = value()?;
-                weights = WeightPath::from_name(&v).ok_or_else(|| usage(format!("unknown weights `{v}`: use float32 or quantized")))?
+                weights = WeightChoice::from_name(&v).ok_or_else(|| usage(format!("unknown weights `{v}`: use float32, quantized or fit")))?
             }
             "--format" => {
                 format = match value()?.as_str() {
@@ -181,7 +182,7 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
 }
 
 /// Loads a model of any kind, a GGUF's weights on `weights`' path.
-pub(crate) fn load_any(name_or_path: &str, weights: WeightPath) -> Result<AnyModel, Failure> {
+pub(crate) fn load_any(name_or_path: &str, weights: WeightChoice) -> Result<AnyModel, Failure> {
     let (name, path) = locate(name_or_path)?;
     if path.is_dir() && Translator::is_translator_dir(&path) {
         return Ok(AnyModel::Translator(Translator::from_dir(&name, &path)?));
@@ -191,7 +192,7 @@ pub(crate) fn load_any(name_or_path: &str, weights: WeightPath) -> Result<AnyMod
 
 /// Loads a one-sequence model (what `scores` reads).
 pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
-    match load_any(name_or_path, WeightPath::Float32)? {
+    match load_any(name_or_path, WeightChoice::Float32)? {
         AnyModel::OneSequence(model) => Ok(model),
         AnyModel::Translator(_) => Err(Failure::Input(format!(
             "`{name_or_path}` is a translator: head scores are for one-sequence models (`run` shows a translator's attention)"

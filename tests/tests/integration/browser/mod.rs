@@ -10,6 +10,7 @@ mod looks;
 mod open_model;
 mod translation;
 mod typing;
+mod weights;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
