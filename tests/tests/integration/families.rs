@@ -207,3 +207,29 @@ fn a_sharded_checkpoint_loads_as_its_single_file_does() {
     let whole = Model::from_path("qwen2", &folder).unwrap().run_ids(&ids, Mask::Causal).unwrap();
     assert_eq!(ours.attention().as_flat(), whole.attention().as_flat());
 }
+
+/// A Hugging Face folder may carry a tokenizer_config.json beside tokenizer.json. With
+/// tokenizer.json there, transformers 5.23 tokenizes by it alone: the config's add_bos_token /
+/// add_eos_token change nothing (scripts/tokenizer_config_reference.py), and so it is here.
+#[test]
+fn a_tokenizer_config_beside_tokenizer_json_tokenizes_as_transformers_does() {
+    let cases: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/tokenizer_config/cases.json")).unwrap()).unwrap();
+    let source = attnscope_tests::model_dir("all-minilm-l6-v2");
+    let folder = std::env::temp_dir().join(format!("attnscope-tokenizer-config-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(source.join(file), folder.join(file)).unwrap();
+    }
+    let list = cases["cases"].as_array().unwrap();
+    assert!(list.len() >= 3);
+    for case in list {
+        std::fs::write(folder.join("tokenizer_config.json"), case["config"].to_string()).unwrap();
+        let model = Model::from_path("minilm", &folder).unwrap();
+        for (text, ids) in case["texts"].as_array().unwrap().iter().zip(case["ids"].as_array().unwrap()) {
+            let expected: Vec<u32> = serde_json::from_value(ids.clone()).unwrap();
+            let ours: Vec<u32> = model.tokenize(text.as_str().unwrap()).unwrap().iter().map(|t| t.id).collect();
+            assert_eq!(ours, expected, "{} {text}", case["name"]);
+        }
+    }
+    std::fs::remove_dir_all(&folder).ok();
+}
