@@ -45,6 +45,7 @@ test: browser app cli
 ## GGUF) and natively; writes docs/benchmark.md and the README's table.
 bench: app
 	@bash scripts/tools.sh --bench
+	@python3 scripts/fetch_models.py --catalog tests/bench/models.json --into .cache/bench-models
 	cargo build --release -p attnscope-engine --bin attnscope
 	cargo run --release -p attnscope-tests --bin bench
 

