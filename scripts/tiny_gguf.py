@@ -35,9 +35,9 @@ SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 # What to take from it: the converter, its package and the gguf writer.
 MEMBERS = ("vendor/llama.cpp/convert_hf_to_gguf.py", "vendor/llama.cpp/conversion/", "vendor/llama.cpp/gguf-py/")
 
-# The families llama.cpp converts (its converter has no DistilBERT; GPT-NeoX and the
-# BERTs have converters, but the engine reads those from Hugging Face's layout only).
-FAMILIES = ["llama", "llama3", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"]
+# The families llama.cpp converts.
+FAMILIES = ["llama", "llama3", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3",
+            "gpt2", "gpt_neox", "bert", "roberta", "distilbert"]
 
 
 def log(message):
@@ -153,6 +153,21 @@ def main():
         return cls
 
     conversion.get_model_class = pick_with_plain_vocabulary
+
+    # GPT-NeoX's converter reads `rotary_pct`, which the config transformers 5 hands it no
+    # longer has (it is `rope_parameters.partial_rotary_factor` there): given back under the
+    # old name. Nothing else of the settings changes.
+    from conversion.base import ModelBase
+    load_hparams = ModelBase.load_hparams
+
+    def with_rotary_pct(*args, **kwargs):
+        hparams = load_hparams(*args, **kwargs)
+        share = (hparams.get("rope_parameters") or {}).get("partial_rotary_factor")
+        if hparams.get("model_type") == "gpt_neox" and "rotary_pct" not in hparams and share is not None:
+            hparams["rotary_pct"] = share
+        return hparams
+
+    ModelBase.load_hparams = staticmethod(with_rotary_pct)
     for name in names:
         if name not in FAMILIES:
             sys.exit(f"unknown family {name}; llama.cpp converts: {', '.join(FAMILIES)}")

@@ -113,6 +113,11 @@ ENCODERS = {
         initializer_range=0.3)),
 }
 FAMILIES.update(ENCODERS)
+# GPT-2 (its own tiny model in tests/fixtures/reference/tiny-gpt2 predates these; this one has
+# the same layout as the others, for its GGUF). Last, so no other family's seed moves.
+FAMILIES["gpt2"] = ("GPT2LMHeadModel", "GPT2Config", dict(
+    vocab_size=96, n_embd=32, n_layer=2, n_head=4, n_positions=64, n_ctx=64, initializer_range=0.3,
+    tie_word_embeddings=True))
 
 
 def log(message):

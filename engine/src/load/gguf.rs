@@ -9,6 +9,7 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+use super::gguf_hf;
 use super::tokenizer::TextTokenizer;
 use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config::number;
@@ -59,7 +60,8 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
         .to_string()
         .map_err(|_| EngineError::BadModelFile("`general.architecture` is not text".into()))?
         .clone();
-    if !llama::FAMILIES.contains(&architecture.as_str()) {
+    let through_hf = gguf_hf::FAMILIES.contains(&architecture.as_str());
+    if !llama::FAMILIES.contains(&architecture.as_str()) && !through_hf {
         return Err(EngineError::UnsupportedArchitecture(architecture));
     }
     let tokenizer = TextTokenizer::from_gguf_metadata(&architecture, metadata)?;
@@ -67,6 +69,20 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
         Some(Ok(tokens)) => tokens.len(),
         _ => number(metadata, &format!("{architecture}.vocab_size"))?,
     };
+    let bos = metadata.get("tokenizer.ggml.bos_token_id").and_then(|v| v.to_u32().ok());
+    if through_hf {
+        // Float32 always: these networks have no quantized path (their files are small).
+        let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
+        for tensor_name in content.tensor_infos.keys() {
+            let qtensor = content
+                .tensor(&mut reader, tensor_name, &Device::Cpu)
+                .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
+            tensors.insert(tensor_name.clone(), qtensor.dequantize(&Device::Cpu)?);
+        }
+        let (config, tensors) = gguf_hf::to_hugging_face(&architecture, metadata, vocab, tensors)?;
+        let (info, network) = super::safetensors::hf_network(name, gguf_hf::hf_family(&architecture), &config, tensors)?;
+        return Ok(Model::new(info, network, tokenizer).with_bos(bos));
+    }
     let cfg = LlamaConfig::from_gguf(&architecture, metadata, vocab)?;
 
     let float32_bytes: u64 = content.tensor_infos.values().map(|info| elements(info).unwrap_or(0) as u64 * 4).sum();
@@ -99,6 +115,5 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
         EngineError::Compute(e) => EngineError::BadModelFile(first_line(&e)),
         other => other,
     })?;
-    let bos = metadata.get("tokenizer.ggml.bos_token_id").and_then(|v| v.to_u32().ok());
     Ok(Model::new(info, Box::new(network), tokenizer).with_bos(bos))
 }

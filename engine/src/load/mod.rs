@@ -3,6 +3,7 @@
 //! Everything here reads bytes, so the same code runs natively and in wasm.
 
 pub mod gguf;
+pub(crate) mod gguf_hf;
 pub(crate) mod gguf_tokenizer;
 pub mod marian;
 pub mod safetensors;

@@ -61,19 +61,8 @@ pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, toke
     };
     let builder = |tensors: HashMap<String, Tensor>| VarBuilder::from_tensors(tensors, DType::F32, &device);
     let (info, network): (ModelInfo, Box<dyn Network>) = match family {
-        "gpt2" => {
-            let cfg: Gpt2Config = parse(config)?;
-            (cfg.info(name), Box::new(Gpt2::load(builder(all(&mut each_tensor)?), cfg).map_err(bad_weights)?))
-        }
-        "gpt_neox" => {
-            let cfg: GptNeoXConfig = parse(config)?;
-            (cfg.info(name), Box::new(GptNeoX::load(builder(all(&mut each_tensor)?), cfg).map_err(bad_weights)?))
-        }
-        encoder if bert::FAMILIES.contains(&encoder) => {
-            let cfg = BertConfig::from_hf(config, encoder)?;
-            let tensors = bert::bert_names(all(&mut each_tensor)?, encoder);
-            (cfg.info(name), Box::new(Bert::load(builder(tensors), cfg).map_err(bad_weights)?))
-        }
+        "gpt2" | "gpt_neox" => hf_network(name, family, config, all(&mut each_tensor)?)?,
+        encoder if bert::FAMILIES.contains(&encoder) => hf_network(name, family, config, all(&mut each_tensor)?)?,
         _ => {
             let cfg = LlamaConfig::from_hf(config)?;
             // The family's network reads llama.cpp's names, and Gemma's norms as llama.cpp
@@ -90,6 +79,31 @@ pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, toke
         }
     };
     Ok(Model::new(info, network, tokenizer).with_bos(bos_token_id))
+}
+
+/// The network of a family read by Hugging Face's names whole (GPT-2, GPT-NeoX, the BERTs),
+/// from its config.json and every tensor; weights that do not fit the config make a bad file.
+pub(crate) fn hf_network(name: &str, family: &str, config: &[u8], tensors: HashMap<String, Tensor>) -> Result<(ModelInfo, Box<dyn Network>)> {
+    let bad_weights = |e: EngineError| match e {
+        EngineError::Compute(e) => EngineError::BadModelFile(format!("the weights do not fit the model's settings: {}", first_line(&e))),
+        other => other,
+    };
+    let builder = |tensors: HashMap<String, Tensor>| VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+    Ok(match family {
+        "gpt2" => {
+            let cfg: Gpt2Config = parse(config)?;
+            (cfg.info(name), Box::new(Gpt2::load(builder(tensors), cfg).map_err(bad_weights)?))
+        }
+        "gpt_neox" => {
+            let cfg: GptNeoXConfig = parse(config)?;
+            (cfg.info(name), Box::new(GptNeoX::load(builder(tensors), cfg).map_err(bad_weights)?))
+        }
+        encoder => {
+            let cfg = BertConfig::from_hf(config, encoder)?;
+            let tensors = bert::bert_names(tensors, encoder);
+            (cfg.info(name), Box::new(Bert::load(builder(tensors), cfg).map_err(bad_weights)?))
+        }
+    })
 }
 
 /// Every tensor, by name.

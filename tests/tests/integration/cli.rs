@@ -236,6 +236,14 @@ fn inspect_says_what_a_model_is_from_its_headers() {
     std::fs::remove_file(&gguf).ok();
     assert!(gemma3.contains("windows:       5 of 6 layers (layer:window) 0:4 1:4 2:4 3:4 4:4"), "{gemma3}");
     assert!(gemma3.contains("tokenizer:     `llama` in the metadata, 96 tokens") && gemma3.contains("from text"), "{gemma3}");
+    // GPT-NeoX from llama.cpp's GGUF, read through Hugging Face's layout.
+    let gguf = std::env::temp_dir().join(format!("attnscope-neox-{}.gguf", std::process::id()));
+    std::fs::write(&gguf, attnscope_tests::tiny_gguf("gpt_neox")).unwrap();
+    let neox = text(attnscope(&["inspect", gguf.to_str().unwrap()]));
+    std::fs::remove_file(&gguf).ok();
+    for line in ["architecture:  gptneox", "layers:        2", "heads:         4 query, 4 key/value", "head size:     8", "every head's attention (2 layers × 4 heads)"] {
+        assert!(neox.contains(line), "`{line}` missing from:\n{neox}");
+    }
     // The real one: 5 local : 1 global layers with 512-token windows, and its SentencePiece vocabulary.
     let real = text(attnscope(&["inspect", "gemma3-270m"]));
     for line in ["layers:        18", "heads:         4 query, 1 key/value", "head size:     256", "scores:        × 0.0625",

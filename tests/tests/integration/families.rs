@@ -122,6 +122,11 @@ fn gpt_neox_with_parallel_residual_and_partial_rotary_matches_transformers() {
 }
 
 #[test]
+fn gpt2_matches_transformers() {
+    assert_family_matches("gpt2", "gpt2");
+}
+
+#[test]
 fn bert_matches_transformers() {
     assert_family_matches("bert", "bert");
 }
@@ -147,6 +152,17 @@ fn every_family_llama_cpp_converts_matches_transformers_from_its_gguf() {
     // llama.cpp converts a Mistral as a Llama and keeps no sliding window: its GGUF's own
     // mask is the plain causal one.
     assert_gguf_matches("mistral", "llama", "plain-causal");
+}
+
+/// The families whose networks read Hugging Face's layout, from llama.cpp's GGUF of them:
+/// GPT-2's transposed Conv1D weights, GPT-NeoX's regrouped q|k|v, and RoBERTa's and
+/// DistilBERT's conversion as BERT (RoBERTa's position table cut by its offset; no token
+/// types in DistilBERT's) all come back to transformers' maps.
+#[test]
+fn gpt2_gpt_neox_and_the_berts_match_transformers_from_their_gguf() {
+    for (name, architecture) in [("gpt2", "gpt2"), ("gpt_neox", "gpt_neox"), ("bert", "bert"), ("roberta", "bert"), ("distilbert", "bert")] {
+        assert_gguf_matches(name, architecture, "causal");
+    }
 }
 
 /// The arithmetic view's steps (q·k, the model's own scale and cap, its mask and window,
