@@ -14,6 +14,9 @@ pub struct CatalogModel {
     /// A model from the person's own files (opened or dropped), for this session only.
     #[serde(default)]
     pub local: bool,
+    /// The size of a person's files, in bytes (what its label says).
+    #[serde(default)]
+    pub bytes: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -256,7 +256,8 @@ fn on_answer(
                     state.head.set(0);
                 }
                 // A person's own model is named in the picker by what it turned out to be.
-                let label = components::open_model::label(&model, &info);
+                let bytes = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).and_then(|m| m.bytes));
+                let label = components::open_model::label(&model, &info, bytes);
                 if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
                     state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }

@@ -13,10 +13,20 @@ use crate::state::Status;
 use crate::user_files::{classify, model_name};
 use crate::AppState;
 
-/// The picker's label for a person's model once loaded: what it turned out to be.
-pub fn label(id: &str, info: &ModelInfo) -> String {
+/// The picker's label for a person's model once loaded: what it turned out to be, and the
+/// size of its files.
+pub fn label(id: &str, info: &ModelInfo, bytes: Option<f64>) -> String {
     let name = id.strip_prefix("file:").unwrap_or(id);
-    format!("{name}: {}, {} layers × {} heads (your file)", info.architecture, info.layers, info.heads)
+    let size = bytes.map_or(String::new(), |b| format!(", {}", megabytes(b)));
+    format!("{name}: {}, {} layers × {} heads (your file{size})", info.architecture, info.layers, info.heads)
+}
+
+fn megabytes(bytes: f64) -> String {
+    if bytes < 1e6 {
+        format!("{:.0} KB", bytes / 1e3)
+    } else {
+        format!("{:.0} MB", bytes / 1e6)
+    }
 }
 
 /// The files of a `FileList` (from the picker or a drop).
@@ -47,10 +57,11 @@ pub fn open_files(state: AppState, files: Vec<web_sys::File>) {
     });
     let entry = CatalogModel {
         id: id.clone(),
-        label: format!("{} ({:.0} MB, your file, loading)", id.trim_start_matches("file:"), size / 1e6),
+        label: format!("{} ({}, your file, loading)", id.trim_start_matches("file:"), megabytes(size)),
         files: names.into_iter().map(|name| CatalogFile { name }).collect(),
         kind: None,
         local: true,
+        bytes: Some(size),
     };
     state.catalog.update(|catalog| {
         catalog.retain(|m| m.id != id);

@@ -38,7 +38,7 @@ fn a_hugging_face_folder_and_a_gguf_given_to_open_a_model_show_the_engines_numbe
     // MiniLM's folder as a person has it: config.json, model.safetensors, tokenizer.json.
     let minilm = model_dir("all-minilm-l6-v2");
     open_files(&browser, &["config.json", "model.safetensors", "tokenizer.json"].map(|f| minilm.join(f)));
-    wait_for_model(&browser, "file:model", "model: bert, 6 layers × 12 heads (your file)");
+    wait_for_model(&browser, "file:model", "model: bert, 6 layers × 12 heads (your file, 91 MB)");
     wait_for_run(&browser);
     choose(&browser, "mask-select", "none");
     choose(&browser, "layer-select", "4");
@@ -55,7 +55,7 @@ fn a_hugging_face_folder_and_a_gguf_given_to_open_a_model_show_the_engines_numbe
     );
     let gguf = model_dir("smollm2-135m").join("SmolLM2-135M-Instruct.Q4_1.gguf");
     open_files(&browser, &[gguf]);
-    wait_for_model(&browser, "file:SmolLM2-135M-Instruct.Q4_1", "llama, 30 layers × 9 heads (your file)");
+    wait_for_model(&browser, "file:SmolLM2-135M-Instruct.Q4_1", "llama, 30 layers × 9 heads (your file, 98 MB)");
     wait_for_run(&browser);
     let statuses = browser.execute("return window.statuses;", vec![]);
     let reading: Vec<&str> = statuses.as_array().unwrap().iter().filter_map(|s| s.as_str()).filter(|s| s.contains("from your files:") && s.contains(" MB of ")).collect();
@@ -121,7 +121,7 @@ fn a_windowed_model_offers_its_own_mask_and_plain_causal() {
     let browser = open_page();
     wait_for_run(&browser);
     open_files(&browser, &["config.json", "model.safetensors", "tokenizer.json"].map(|f| folder.join(f)));
-    wait_for_model(&browser, "file:model", "model: mistral, 2 layers × 4 heads (your file)");
+    wait_for_model(&browser, "file:model", "model: mistral, 2 layers × 4 heads (your file, ");
     let masks: Vec<String> = browser.find_all("[data-testid=mask-select] option").iter().filter_map(|o| browser.attribute(o, "value")).collect();
     assert_eq!(masks, ["causal", "plain-causal", "none"]);
     type_text(&browser, &browser.by_test_id("prompt-input"), text);
