@@ -32,6 +32,9 @@ import transformers
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_models import run  # noqa: E402  (every layer's maps under a mask, and the last logits)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.path.join(ROOT, "assets", "models", "gemma3-270m")
 GGUF = "gemma-3-270m-q4_k_m.gguf"
@@ -66,18 +69,6 @@ TOKENIZER_TEXTS = [
 
 def log(message):
     print(f"[gemma3-reference] {message}", file=sys.stderr)
-
-
-def run(model, ids, mask):
-    t = ids.shape[-1]
-    kwargs = {}
-    if mask == "none":
-        kwargs["attention_mask"] = torch.zeros(1, 1, t, t, dtype=torch.float32)
-    elif mask == "plain-causal":
-        kwargs["attention_mask"] = torch.triu(torch.full((t, t), float("-inf")), diagonal=1).reshape(1, 1, t, t)
-    with torch.no_grad():
-        out = model(input_ids=ids, output_attentions=True, use_cache=False, **kwargs)
-    return torch.stack([a[0] for a in out.attentions]).contiguous(), out.logits[0, -1]
 
 
 def main():

@@ -118,86 +118,72 @@ fn per_head_qkv(tensor: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
     tensor.reshape(grouped)?.transpose(0, 1)?.contiguous()?.reshape(shape)
 }
 
-fn block(name: &str) -> Option<(usize, &str)> {
-    let rest = name.strip_prefix("blk.")?;
-    let (index, part) = rest.split_once('.')?;
-    Some((index.parse().ok()?, part))
+/// A GGUF name's Hugging Face name: whole-model tensors from `top`, a block's
+/// (`blk.N.<stem>.<kind>`) as `<prefix>.N.<part>.<kind>` from `parts`.
+fn renamed(name: &str, top: &[(&str, &str)], prefix: &str, parts: &[(&str, &str)]) -> Option<String> {
+    if let Some((_, hf)) = top.iter().find(|(gguf, _)| *gguf == name) {
+        return Some(hf.to_string());
+    }
+    let (index, rest) = name.strip_prefix("blk.")?.split_once('.')?;
+    let index: usize = index.parse().ok()?;
+    let (stem, kind) = rest.rsplit_once('.')?;
+    let (_, part) = parts.iter().find(|(gguf, _)| *gguf == stem)?;
+    Some(format!("{prefix}.{index}.{part}.{kind}"))
 }
 
 fn gpt2_name(name: &str) -> Option<String> {
-    let top = match name {
-        "token_embd.weight" => Some("wte.weight"),
-        "position_embd.weight" => Some("wpe.weight"),
-        "output_norm.weight" => Some("ln_f.weight"),
-        "output_norm.bias" => Some("ln_f.bias"),
-        _ => None,
-    };
-    if let Some(top) = top {
-        return Some(top.into());
-    }
-    let (i, part) = block(name)?;
-    let (stem, kind) = part.rsplit_once('.')?;
-    let hf = match stem {
-        "attn_norm" => "ln_1",
-        "attn_qkv" => "attn.c_attn",
-        "attn_output" => "attn.c_proj",
-        "ffn_norm" => "ln_2",
-        "ffn_up" => "mlp.c_fc",
-        "ffn_down" => "mlp.c_proj",
-        _ => return None,
-    };
-    Some(format!("h.{i}.{hf}.{kind}"))
+    const TOP: [(&str, &str); 4] = [
+        ("token_embd.weight", "wte.weight"),
+        ("position_embd.weight", "wpe.weight"),
+        ("output_norm.weight", "ln_f.weight"),
+        ("output_norm.bias", "ln_f.bias"),
+    ];
+    const PARTS: [(&str, &str); 6] = [
+        ("attn_norm", "ln_1"),
+        ("attn_qkv", "attn.c_attn"),
+        ("attn_output", "attn.c_proj"),
+        ("ffn_norm", "ln_2"),
+        ("ffn_up", "mlp.c_fc"),
+        ("ffn_down", "mlp.c_proj"),
+    ];
+    renamed(name, &TOP, "h", &PARTS)
 }
 
 fn neox_name(name: &str) -> Option<String> {
-    let top = match name {
-        "token_embd.weight" => Some("gpt_neox.embed_in.weight"),
-        "output.weight" => Some("embed_out.weight"),
-        "output_norm.weight" => Some("gpt_neox.final_layer_norm.weight"),
-        "output_norm.bias" => Some("gpt_neox.final_layer_norm.bias"),
-        _ => None,
-    };
-    if let Some(top) = top {
-        return Some(top.into());
-    }
-    let (i, part) = block(name)?;
-    let (stem, kind) = part.rsplit_once('.')?;
-    let hf = match stem {
-        "attn_norm" => "input_layernorm",
-        "attn_qkv" => "attention.query_key_value",
-        "attn_output" => "attention.dense",
-        "ffn_norm" => "post_attention_layernorm",
-        "ffn_up" => "mlp.dense_h_to_4h",
-        "ffn_down" => "mlp.dense_4h_to_h",
-        _ => return None,
-    };
-    Some(format!("gpt_neox.layers.{i}.{hf}.{kind}"))
+    const TOP: [(&str, &str); 4] = [
+        ("token_embd.weight", "gpt_neox.embed_in.weight"),
+        ("output.weight", "embed_out.weight"),
+        ("output_norm.weight", "gpt_neox.final_layer_norm.weight"),
+        ("output_norm.bias", "gpt_neox.final_layer_norm.bias"),
+    ];
+    const PARTS: [(&str, &str); 6] = [
+        ("attn_norm", "input_layernorm"),
+        ("attn_qkv", "attention.query_key_value"),
+        ("attn_output", "attention.dense"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("ffn_up", "mlp.dense_h_to_4h"),
+        ("ffn_down", "mlp.dense_4h_to_h"),
+    ];
+    renamed(name, &TOP, "gpt_neox.layers", &PARTS)
 }
 
 fn bert_name(name: &str) -> Option<String> {
-    let top = match name {
-        "token_embd.weight" => Some("embeddings.word_embeddings.weight"),
-        "position_embd.weight" => Some("embeddings.position_embeddings.weight"),
-        "token_types.weight" => Some("embeddings.token_type_embeddings.weight"),
-        "token_embd_norm.weight" => Some("embeddings.LayerNorm.weight"),
-        "token_embd_norm.bias" => Some("embeddings.LayerNorm.bias"),
-        _ => None,
-    };
-    if let Some(top) = top {
-        return Some(top.into());
-    }
-    let (i, part) = block(name)?;
-    let (stem, kind) = part.rsplit_once('.')?;
-    let hf = match stem {
-        "attn_q" => "attention.self.query",
-        "attn_k" => "attention.self.key",
-        "attn_v" => "attention.self.value",
-        "attn_output" => "attention.output.dense",
-        "attn_output_norm" => "attention.output.LayerNorm",
-        "ffn_up" => "intermediate.dense",
-        "ffn_down" => "output.dense",
-        "layer_output_norm" => "output.LayerNorm",
-        _ => return None,
-    };
-    Some(format!("encoder.layer.{i}.{hf}.{kind}"))
+    const TOP: [(&str, &str); 5] = [
+        ("token_embd.weight", "embeddings.word_embeddings.weight"),
+        ("position_embd.weight", "embeddings.position_embeddings.weight"),
+        ("token_types.weight", "embeddings.token_type_embeddings.weight"),
+        ("token_embd_norm.weight", "embeddings.LayerNorm.weight"),
+        ("token_embd_norm.bias", "embeddings.LayerNorm.bias"),
+    ];
+    const PARTS: [(&str, &str); 8] = [
+        ("attn_q", "attention.self.query"),
+        ("attn_k", "attention.self.key"),
+        ("attn_v", "attention.self.value"),
+        ("attn_output", "attention.output.dense"),
+        ("attn_output_norm", "attention.output.LayerNorm"),
+        ("ffn_up", "intermediate.dense"),
+        ("ffn_down", "output.dense"),
+        ("layer_output_norm", "output.LayerNorm"),
+    ];
+    renamed(name, &TOP, "encoder.layer", &PARTS)
 }
