@@ -1,6 +1,8 @@
-//! The tokenizer a GGUF file describes in its `tokenizer.ggml.*` metadata, written out as
-//! the tokenizer.json Hugging Face transformers builds from the same metadata (its
-//! `integrations/gguf`), so that token ids agree with the reference maps.
+//! The tokenizer a GGUF file describes in its `tokenizer.ggml.*` metadata, as Hugging Face
+//! transformers builds it from the same metadata (its `integrations/gguf`), so that token ids
+//! agree with the reference maps. Its pipeline (normalizer, pre-tokenizer, post-processor,
+//! decoder) is written as tokenizer.json's parts; its BPE vocabulary and merges, the bulk
+//! (262,144 tokens for Gemma 3), go straight to the model, never through JSON.
 //!
 //! Two vocabularies are read: `gpt2` (byte-level BPE, with the file's merges and the split
 //! its `tokenizer.ggml.pre` names) and `llama` (SentencePiece pieces with byte fallback, whose
@@ -53,17 +55,35 @@ struct Vocabulary {
     special_ids: Vec<usize>,
 }
 
-/// The tokenizer.json of the tokenizer `metadata` describes, or `None` when the file names a
-/// vocabulary kind the engine does not build (its model then runs from token ids).
-pub fn tokenizer_json(architecture: &str, metadata: &HashMap<String, Value>) -> Result<Option<Json>> {
+/// A GGUF's tokenizer in parts: the pipeline as a tokenizer.json with an empty BPE model, and
+/// what the model and the added tokens hold.
+pub struct GgufTokenizer {
+    /// tokenizer.json without vocabulary, merges or added tokens.
+    pub pipeline: Json,
+    /// Every token by id, spelled as the tokenizer looks it up.
+    pub vocab: Vec<String>,
+    pub merges: Vec<(String, String)>,
+    pub unk_token: Option<String>,
+    /// SentencePiece's byte fallback (and fusing unknown pieces), off for byte-level BPE.
+    pub byte_fallback: bool,
+    /// The added tokens, (content, special), matched whole in the text.
+    pub added: Vec<(String, bool)>,
+}
+
+/// The tokenizer `metadata` describes, or `None` when the file names a vocabulary kind the
+/// engine does not build (its model then runs from token ids).
+pub fn gguf_tokenizer(architecture: &str, metadata: &HashMap<String, Value>) -> Result<Option<GgufTokenizer>> {
     let kind = metadata.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).cloned();
     match kind.as_deref() {
         Some("gpt2") => {
             let vocabulary = Vocabulary::read(metadata)?;
-            let merges = strings(metadata, "tokenizer.ggml.merges")?;
-            Ok(Some(byte_level(&vocabulary, merges)))
+            let merges = strings(metadata, "tokenizer.ggml.merges")?
+                .into_iter()
+                .map(|m| m.split_once(' ').map(|(l, r)| (l.to_string(), r.to_string())).ok_or_else(|| bad(format!("a merge without a space: `{m}`"))))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(byte_level(vocabulary, merges)))
         }
-        Some("llama") => Ok(Some(sentencepiece(architecture, &Vocabulary::read(metadata)?))),
+        Some("llama") => Ok(Some(sentencepiece(architecture, Vocabulary::read(metadata)?))),
         _ => Ok(None),
     }
 }
@@ -112,16 +132,14 @@ impl Vocabulary {
     }
 
     /// Control tokens as special added tokens, user-defined ones as plain added tokens, and
-    /// the bos/eos/unk/pad tokens special, none of them normalized: llama.cpp matches them
-    /// whole in the text. `spelled` is the vocabulary as the tokenizer spells it.
-    fn added_tokens(&self, spelled: &[String]) -> Vec<Json> {
+    /// the bos/eos/unk/pad tokens special (none of them normalized: llama.cpp matches them
+    /// whole in the text), as (content, special). `spelled` is the vocabulary as the
+    /// tokenizer spells it.
+    fn added_tokens(&self, spelled: &[String]) -> Vec<(String, bool)> {
         (0..self.tokens.len())
             .filter_map(|i| {
                 let special = self.token_types[i] == CONTROL || self.special_ids.contains(&i);
-                (special || self.token_types[i] == USER_DEFINED).then(|| {
-                    json!({"id": i, "content": spelled[i], "single_word": false, "lstrip": false,
-                           "rstrip": false, "normalized": false, "special": special})
-                })
+                (special || self.token_types[i] == USER_DEFINED).then(|| (spelled[i].clone(), special))
             })
             .collect()
     }
@@ -146,13 +164,20 @@ impl Vocabulary {
     }
 }
 
-fn vocab_map(spelled: &[String]) -> serde_json::Map<String, Json> {
-    spelled.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect()
+/// A tokenizer.json around an empty BPE model (the vocabulary and merges go to the model
+/// directly).
+fn pipeline(normalizer: Json, pre_tokenizer: Json, post_processor: Json, decoder: Json) -> Json {
+    json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": normalizer, "pre_tokenizer": pre_tokenizer, "post_processor": post_processor, "decoder": decoder,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "vocab": {}, "merges": []}
+    })
 }
 
 /// Byte-level BPE with the file's merges (SmolLM2, GPT-2, Llama 3, Qwen2).
-fn byte_level(vocabulary: &Vocabulary, merges: Vec<String>) -> Json {
-    let spelled = &vocabulary.tokens;
+fn byte_level(vocabulary: Vocabulary, merges: Vec<(String, String)>) -> GgufTokenizer {
     let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
     // The split the vocabulary's merges were learned on: Llama 3's and Qwen2's regexes, or
     // SmolLM2's digits one by one, before the byte-level step; else GPT-2's own split.
@@ -164,23 +189,22 @@ fn byte_level(vocabulary: &Vocabulary, merges: Vec<String>) -> Json {
             {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
         _ => byte_level,
     };
-    json!({
-        "version": "1.0", "truncation": null, "padding": null,
-        "added_tokens": vocabulary.added_tokens(spelled),
-        "normalizer": null,
-        "pre_tokenizer": pre_tokenizer,
-        "post_processor": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
-        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                  "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-                  "ignore_merges": false, "vocab": vocab_map(spelled), "merges": merges}
-    })
+    let post_processor = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true});
+    let decoder = json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true});
+    GgufTokenizer {
+        pipeline: pipeline(Json::Null, pre_tokenizer, post_processor, decoder),
+        added: vocabulary.added_tokens(&vocabulary.tokens),
+        vocab: vocabulary.tokens,
+        merges,
+        unk_token: None,
+        byte_fallback: false,
+    }
 }
 
 /// SentencePiece pieces as a byte-fallback BPE. Gemma spells runs of spaces with the mark,
 /// normalizes spaces to it, and ranks merges by the file's token order; Llama ranks them by
 /// score and marks word starts in a pre-tokenizer; Phi-3 prepends the mark in its normalizer.
-fn sentencepiece(architecture: &str, vocabulary: &Vocabulary) -> Json {
+fn sentencepiece(architecture: &str, vocabulary: Vocabulary) -> GgufTokenizer {
     let gemma = architecture.starts_with("gemma");
     let spelled: Vec<String> = if gemma {
         // A token of spaces only is stored with real spaces; Gemma looks it up as marks.
@@ -214,25 +238,23 @@ fn sentencepiece(architecture: &str, vocabulary: &Vocabulary) -> Json {
     if !gemma {
         decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
     }
-    let unk = gemma.then(|| spelled.iter().position(|t| t == "<unk>")).flatten().map(|i| spelled[i].clone());
-    json!({
-        "version": "1.0", "truncation": null, "padding": null,
-        "added_tokens": vocabulary.added_tokens(&spelled),
-        "normalizer": normalizer,
-        "pre_tokenizer": pre_tokenizer,
-        "post_processor": vocabulary.post_processor(&spelled, true),
-        "decoder": {"type": "Sequence", "decoders": decoders},
-        "model": {"type": "BPE", "dropout": null, "unk_token": unk, "continuing_subword_prefix": null,
-                  "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true,
-                  "ignore_merges": false, "vocab": vocab_map(&spelled), "merges": merges}
-    })
+    let unk_token = gemma.then(|| spelled.iter().position(|t| t == "<unk>")).flatten().map(|i| spelled[i].clone());
+    let post_processor = vocabulary.post_processor(&spelled, true);
+    GgufTokenizer {
+        pipeline: pipeline(normalizer, pre_tokenizer, post_processor, json!({"type": "Sequence", "decoders": decoders})),
+        added: vocabulary.added_tokens(&spelled),
+        vocab: spelled,
+        merges,
+        unk_token,
+        byte_fallback: true,
+    }
 }
 
 /// Merges a SentencePiece vocabulary implies, best first: every split of a token into two
 /// pieces of the vocabulary, ranked by the merged token's `rank` (higher first), then by the
 /// lengths of the two pieces (longer first), ties kept in vocabulary order. A token listed
 /// twice counts with its last index and rank, as a Python dict built from the list keeps it.
-pub(crate) fn recovered_merges(tokens: &[String], ranks: &[f64]) -> Vec<[String; 2]> {
+pub(crate) fn recovered_merges(tokens: &[String], ranks: &[f64]) -> Vec<(String, String)> {
     let mut last_index: HashMap<&str, usize> = HashMap::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
         last_index.insert(t.as_str(), i);
@@ -257,5 +279,5 @@ pub(crate) fn recovered_merges(tokens: &[String], ranks: &[f64]) -> Vec<[String;
         merges.extend(local);
     }
     merges.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.3.cmp(&a.3)).then(b.4.cmp(&a.4)));
-    merges.into_iter().map(|(l, r, ..)| [l.to_string(), r.to_string()]).collect()
+    merges.into_iter().map(|(l, r, ..)| (l.to_string(), r.to_string())).collect()
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use candle_core::quantized::gguf_file::Value;
+use super::gguf_tokenizer::GgufTokenizer;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
@@ -37,13 +38,24 @@ impl TextTokenizer {
     /// BPE (`gpt2`) and SentencePiece (`llama`) vocabularies; `Ok(None)` for others, whose
     /// models still run from token ids.
     pub fn from_gguf_metadata(architecture: &str, metadata: &HashMap<String, Value>) -> Result<Option<Self>> {
-        match super::gguf_tokenizer::tokenizer_json(architecture, metadata)? {
-            Some(spec) => {
-                let bytes = serde_json::to_vec(&spec).map_err(tokenizer_error)?;
-                Self::from_json(&bytes).map(Some)
-            }
-            None => Ok(None),
+        let Some(parts) = super::gguf_tokenizer::gguf_tokenizer(architecture, metadata)? else { return Ok(None) };
+        let GgufTokenizer { pipeline, vocab, merges, unk_token, byte_fallback, added } = parts;
+        let mut tokenizer = Self::from_json(&serde_json::to_vec(&pipeline).map_err(tokenizer_error)?)?;
+        let mut ids = tokenizers::models::bpe::Vocab::with_capacity(vocab.len());
+        for (id, token) in vocab.into_iter().enumerate() {
+            ids.insert(token, id as u32);
         }
+        let mut bpe = tokenizers::models::bpe::BPE::builder().vocab_and_merges(ids, merges).byte_fallback(byte_fallback).fuse_unk(byte_fallback);
+        if let Some(unk) = unk_token {
+            bpe = bpe.unk_token(unk);
+        }
+        tokenizer.inner.with_model(bpe.build().map_err(tokenizer_error)?);
+        // Added after the model, so each takes the id the vocabulary gives it.
+        let token = |(content, special): &(String, bool)| tokenizers::AddedToken::from(content.clone(), *special).normalized(false);
+        let (special, plain): (Vec<_>, Vec<_>) = added.iter().partition(|(_, special)| *special);
+        tokenizer.inner.add_special_tokens(&special.into_iter().map(token).collect::<Vec<_>>());
+        tokenizer.inner.add_tokens(&plain.into_iter().map(token).collect::<Vec<_>>());
+        Ok(Some(tokenizer))
     }
 
     /// Tokenizes `text`, keeping at most `limit` tokens (special tokens included).
