@@ -134,7 +134,7 @@ fn tiny(path: &str) -> Vec<u8> {
 
 #[test]
 fn mutated_gguf_files_are_refused_or_load_and_never_panic() {
-    for (i, name) in ["llama", "gemma3", "phi3"].iter().enumerate() {
+    for (i, name) in ["llama", "gemma3", "phi3", "gpt_neox", "bert"].iter().enumerate() {
         let original = attnscope_tests::tiny_gguf(name);
         assert_no_mutant_panics(&format!("{name}'s GGUF"), &original, 1_000_000 * (i as u64 + 1), |bytes| Model::from_gguf("mutant", bytes));
     }
