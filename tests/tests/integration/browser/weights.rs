@@ -28,6 +28,10 @@ fn gemma3_runs_quantized_by_default_and_float32_on_request_with_the_same_numbers
         choose(&browser, "head-select", &head.to_string());
         assert_table_matches_engine(&browser, "gemma3-270m", "The cat sat on the mat", Mask::Causal, layer, head);
     }
+    // The README's picture of it: the map, the weights picker and what the status bar says.
+    browser.click(&browser.by_test_id("table-toggle"));
+    keep_screenshot(&browser, "gemma3");
+    browser.click(&browser.by_test_id("table-toggle"));
 
     choose(&browser, "weights-select", "float32");
     browser.wait_for("Gemma 3 reloaded in float32", LOAD, || weights_note(&browser).starts_with("float32").then_some(()));
