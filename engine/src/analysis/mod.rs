@@ -5,5 +5,6 @@ pub mod arithmetic;
 pub mod heads;
 pub mod norms;
 pub mod probe;
+pub mod reading;
 pub mod rollout;
 pub mod summary;

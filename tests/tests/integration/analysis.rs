@@ -37,3 +37,29 @@ fn induction_and_previous_token_rankings_match_the_reference_on_the_repeated_ran
         assert!(ours[ranking(&ours)[0]] > 0.3, "{name}: the top head scores {}", ours[ranking(&ours)[0]]);
     }
 }
+
+/// Words from the real tokenizers' pieces: byte-level BPE (SmolLM2), WordPiece (MiniLM) and
+/// SentencePiece (Gemma 3) cut "unbelievably" and "naïveté" differently, and all give back the
+/// text's own words; pooled by words, every row of a real map still sums to 1.
+#[test]
+fn every_tokenizer_kind_reads_as_the_texts_words() {
+    use engine::analysis::reading::{pooled, words};
+    let text = "The unbelievably naïveté cat sat, on the mat.";
+    let expected = ["The", "unbelievably", "naïveté", "cat", "sat,", "on", "the", "mat."];
+    for model_name in ["smollm2-135m", "all-minilm-l6-v2", "gemma3-270m"] {
+        let model = attnscope_tests::shared_model(model_name);
+        let report = model.run_text(text, model.native_mask(), None).unwrap();
+        let grouped = words(report.tokens(), text);
+        let from_text: Vec<&str> = grouped.iter().filter(|w| report.tokens()[w.tokens.start].span.is_some()).map(|w| w.text.as_str()).collect();
+        // MiniLM lower-cases, but the words are the text's.
+        assert_eq!(from_text, expected, "{model_name}");
+        assert!(grouped.len() < report.tokens().len(), "{model_name}: some word has several pieces");
+        let n = report.tokens().len();
+        let map = report.attention().head(0, 0);
+        let by_words = pooled(map, n, &grouped, &grouped);
+        for row in by_words.chunks(grouped.len()) {
+            let total: f32 = row.iter().sum();
+            assert!((total - 1.0).abs() < 1e-4, "{model_name}: a pooled row sums to {total}");
+        }
+    }
+}
