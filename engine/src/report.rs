@@ -142,10 +142,6 @@ impl WeightPath {
             Self::Quantized => "quantized",
         }
     }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Float32, Self::Quantized].into_iter().find(|w| w.name() == name)
-    }
 }
 
 impl ModelInfo {

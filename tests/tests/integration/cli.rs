@@ -269,3 +269,21 @@ fn inspect_says_what_a_model_is_from_its_headers() {
     std::fs::remove_dir_all(&mamba).ok();
     assert!(said.contains("architecture:  mamba") && said.contains("nothing yet: this model's architecture `mamba` is not supported"), "{said}");
 }
+
+/// `--weights quantized` keeps SmolLM2's Q4_1 matrices as stored: the report says so, and its
+/// maps are the float32 run's (the same weights, de-quantized as they are used); `fit` keeps a
+/// model that fits in float32; a word that is no weight path is a usage error.
+#[test]
+fn run_takes_the_weight_path() {
+    let text = "The cat sat on the mat";
+    let float32 = report_of(&attnscope(&["run", "--model", "smollm2-135m", "--text", text]));
+    let quantized = report_of(&attnscope(&["run", "--model", "smollm2-135m", "--weights", "quantized", "--text", text]));
+    let fit = report_of(&attnscope(&["run", "--model", "smollm2-135m", "--weights", "fit", "--text", text]));
+    assert_eq!(float32.model.weights, engine::WeightPath::Float32);
+    assert_eq!(quantized.model.weights, engine::WeightPath::Quantized);
+    assert_eq!(fit.model.weights, engine::WeightPath::Float32, "SmolLM2 fits float32");
+    let (diff, _) = attnscope_tests::max_abs_diff(quantized.attention().as_flat(), float32.attention().as_flat());
+    assert!(diff <= 1e-5, "the quantized path's maps differ by {diff:e}");
+    assert_eq!(quantized.next_tokens.unwrap()[0].id, float32.next_tokens.unwrap()[0].id);
+    assert_input_error(&["run", "--model", "smollm2-135m", "--weights", "int8", "--text", text], "unknown weights `int8`");
+}
