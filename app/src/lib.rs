@@ -5,7 +5,6 @@
 //! report that comes back.
 
 pub mod catalog;
-pub mod colormap;
 pub mod components;
 pub mod engine_client;
 pub mod js_bytes;
@@ -15,7 +14,8 @@ pub mod runs;
 pub mod state;
 pub mod url_state;
 pub mod user_files;
-pub mod weighting;
+/// What a head's map shows (the engine's, so the CLI's figures are the page's).
+pub use engine::analysis::shown as weighting;
 pub mod worker;
 
 use std::sync::Arc;

@@ -10,7 +10,8 @@ use leptos::prelude::*;
 
 use crate::catalog::CatalogModel;
 use crate::components::alignment::Alignment;
-use crate::colormap::ColourScale;
+use engine::analysis::reading::Reading;
+use engine::figure::colour::{ColourScale, ValueScale};
 use crate::protocol::LoadStage;
 use crate::url_state::ViewState;
 use crate::weighting::{ShownMap, Weighting};
@@ -111,6 +112,10 @@ pub struct AppState {
     pub colour_scale: RwSignal<ColourScale>,
     /// What the selected head's map is weighted by.
     pub weighting: RwSignal<Weighting>,
+    /// How every map is read: the first token hidden, pieces merged into words.
+    pub reading: RwSignal<Reading>,
+    /// Linear or logarithmic colour.
+    pub value_scale: RwSignal<ValueScale>,
     /// What a translation's alignment map shows.
     pub alignment: RwSignal<Alignment>,
     /// The translated token under the pointer, and the one clicked (pinned).
@@ -220,6 +225,8 @@ impl AppState {
             weighting: self.weighting.get(),
             token: self.pinned_token.get(),
             alignment: self.alignment.get(),
+            reading: self.reading.get(),
+            value_scale: self.value_scale.get(),
         }
     }
 
@@ -231,11 +238,16 @@ impl AppState {
         (layer < report.attention().layers() && head < report.attention().heads()).then_some((report, layer, head))
     }
 
-    /// The selected head's map as the heatmap and the table show it, weighted as chosen.
-    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, ShownMap<'static>)> {
+    /// The selected head's map as its views show it, weighted and read as chosen.
+    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, ShownMap)> {
         let (report, layer, head) = self.selected_head()?;
-        let shown = ShownMap::of(&report, layer, head, self.weighting.get()).into_owned();
+        let shown = self.map_of(&report, layer, head);
         Some((report, layer, head, shown))
+    }
+
+    /// Any head's map of `report`, weighted and read as chosen.
+    pub fn map_of(&self, report: &AttentionReport, layer: usize, head: usize) -> ShownMap {
+        self.report_text.with(|text| ShownMap::of(report, layer, head, self.weighting.get(), self.reading.get(), text))
     }
 
     pub(crate) fn new(initial: ViewState) -> Self {
@@ -285,6 +297,8 @@ impl AppState {
             copied_link: RwSignal::new(None),
             colour_scale: RwSignal::new(ColourScale::Viridis),
             weighting: RwSignal::new(initial.weighting),
+            reading: RwSignal::new(initial.reading),
+            value_scale: RwSignal::new(initial.value_scale),
             wasm_memory: RwSignal::new(0),
             alignment: RwSignal::new(initial.alignment),
             hovered_target: RwSignal::new(None),

@@ -1,7 +1,9 @@
-//! The view in the URL: text, model, layer, head, mask, tab, weighting, pinned token and a
-//! translation's alignment choice live in the query string, so a link brings a colleague
+//! The view in the URL: text, model, layer, head, mask, tab, weighting, pinned token, a
+//! translation's alignment choice and the reading switches live in the query string, so a link brings a colleague
 //! to exactly the same view.
 
+use engine::analysis::reading::Reading;
+use engine::figure::ValueScale;
 use engine::Mask;
 
 use crate::catalog::DEFAULT_MODEL;
@@ -21,6 +23,9 @@ pub struct ViewState {
     pub weighting: Weighting,
     pub token: Option<usize>,
     pub alignment: Alignment,
+    /// The reading switches: the first token hidden (`sink=hide`), words (`pool=words`).
+    pub reading: Reading,
+    pub value_scale: ValueScale,
 }
 
 impl Default for ViewState {
@@ -35,6 +40,8 @@ impl Default for ViewState {
             weighting: Weighting::Attention,
             token: None,
             alignment: Alignment::AllHeads,
+            reading: Reading::default(),
+            value_scale: ValueScale::Linear,
         }
     }
 }
@@ -91,6 +98,9 @@ impl ViewState {
                 "weigh" => state.weighting = Weighting::from_name(&value).unwrap_or(Weighting::Attention),
                 "token" => state.token = value.parse().ok(),
                 "align" => state.alignment = Alignment::from_name(&value).unwrap_or(Alignment::AllHeads),
+                "sink" => state.reading.hide_first_key = value == "hide",
+                "pool" => state.reading.by_words = value == "words",
+                "scale" => state.value_scale = ValueScale::from_name(&value).unwrap_or_default(),
                 _ => {}
             }
         }
@@ -116,6 +126,15 @@ impl ViewState {
         }
         if self.alignment != Alignment::AllHeads {
             query.push_str(&format!("&align={}", self.alignment.name()));
+        }
+        if self.reading.hide_first_key {
+            query.push_str("&sink=hide");
+        }
+        if self.reading.by_words {
+            query.push_str("&pool=words");
+        }
+        if self.value_scale != ValueScale::Linear {
+            query.push_str(&format!("&scale={}", self.value_scale.name()));
         }
         query
     }
@@ -150,6 +169,8 @@ mod tests {
             weighting: Weighting::ValueNorms,
             token: Some(3),
             alignment: Alignment::Head(1, 7),
+            reading: Reading { hide_first_key: true, by_words: true },
+            value_scale: ValueScale::Log,
         };
         assert_eq!(ViewState::from_query(&state.to_query()), state);
     }

@@ -15,6 +15,7 @@ pub mod arch;
 pub mod attention;
 pub mod error;
 pub mod export;
+pub mod figure;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inspect;
 pub mod kernels;

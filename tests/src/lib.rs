@@ -2,6 +2,7 @@
 //! and comparisons that print readable failures.
 
 pub mod bench;
+pub mod figures;
 pub mod reference;
 pub mod serve;
 pub mod webdriver;

@@ -11,18 +11,7 @@ use super::focus_bands::{self_attention_focus, Band};
 use super::{token_label, FocusBands};
 use crate::AppState;
 
-/// The smallest label font: below it, labels are thinned instead.
-pub const MIN_FONT_PX: f64 = 9.0;
-/// The largest label font, for maps with few, large cells.
-pub const MAX_FONT_PX: f64 = 13.0;
-
-/// For cells `cell` pixels tall: the label font size, and which labels to draw (every
-/// `n`th), so that neighbouring labels never overlap.
-pub fn label_stride(cell: f64) -> (f64, usize) {
-    let font_px = (cell * 0.8).clamp(MIN_FONT_PX, MAX_FONT_PX);
-    let every = ((font_px + 2.0) / cell.max(f64::MIN_POSITIVE)).ceil().max(1.0) as usize;
-    (font_px, every)
-}
+pub use engine::figure::labels::{label_stride, MAX_FONT_PX, MIN_FONT_PX};
 
 /// One axis's labels, absolutely placed at their cells' centres.
 fn axis(labels: &[String], side_px: f64, class: &'static str, focus: Option<usize>) -> impl IntoView {
@@ -79,23 +68,5 @@ pub fn LabelledMap(
             </div>
             {move || axis(&keys.get(), side_px, "key-labels", lit(|(_, column)| column))}
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::label_stride;
-
-    #[test]
-    fn labels_are_thinned_not_shrunk() {
-        // Few tokens: every label, at a comfortable size.
-        assert_eq!(label_stride(75.0), (13.0, 1));
-        // 100 tokens on 450 pixels: 9-pixel labels every third token, never overlapping.
-        let cell = 4.5;
-        let (font, every) = label_stride(cell);
-        assert_eq!((font, every), (9.0, 3));
-        assert!(every as f64 * cell >= font + 2.0);
-        // 128 tokens on a 180-pixel map: every eighth.
-        assert_eq!(label_stride(180.0 / 128.0).1, 8);
     }
 }

@@ -8,8 +8,11 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
-use super::LabelledMap;
-use crate::colormap::{diverging, viridis};
+use super::{LabelledMap, ReadingNote};
+use crate::weighting::{ShownMap, Weighting};
+use engine::analysis::reading::ReadMap;
+use engine::figure::ValueScale;
+use engine::figure::colour::{diverging, viridis};
 use crate::AppState;
 
 /// The side of a small map in CSS pixels (the stylesheet's `.small-map canvas`).
@@ -22,25 +25,32 @@ fn SmallMap(
     caption: &'static str,
     /// The test id of the figure.
     test_id: &'static str,
-    /// The map ([query, key] row-major) and its side.
+    /// The map as read ([row, column] row-major, with its labels).
     #[prop(into)]
-    map: Signal<Option<(Vec<f32>, usize)>>,
+    map: Signal<Option<ReadMap>>,
     /// Paints a value.
     colour: fn(f32) -> (u8, u8, u8),
-    /// The tokens of the rows and of the columns (one list: both maps are self-attention).
-    #[prop(into)]
-    tokens: Signal<Vec<String>>,
+    /// Whether the linear/log choice applies (a difference stays linear around 0).
+    #[prop(default = true)]
+    follows_scale: bool,
 ) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
+    let state = expect_context::<AppState>();
     Effect::new(move |_| {
-        if let (Some(canvas), Some((values, side))) = (canvas.get(), map.get()) {
-            paint_pixels(&canvas, &values, (side, side), &colour);
+        if let (Some(canvas), Some(map)) = (canvas.get(), map.get()) {
+            let value_scale = if follows_scale { state.value_scale.get() } else { ValueScale::Linear };
+            paint_pixels(&canvas, &map.values, (map.rows.len(), map.columns.len()), &|v| colour(match value_scale {
+                ValueScale::Linear => v,
+                ValueScale::Log => value_scale.fraction(v, 1.0),
+            }));
         }
     });
+    let queries = Signal::derive(move || map.get().map(|m| m.rows.labels).unwrap_or_default());
+    let keys = Signal::derive(move || map.get().map(|m| m.columns.labels).unwrap_or_default());
     view! {
         <figure class="small-map" data-testid=test_id>
             <figcaption>{caption}</figcaption>
-            <LabelledMap queries=tokens keys=tokens side_px=SMALL_MAP_PX>
+            <LabelledMap queries=queries keys=keys side_px=SMALL_MAP_PX>
                 <canvas node_ref=canvas role="img" aria-label=caption></canvas>
             </LabelledMap>
         </figure>
@@ -54,17 +64,16 @@ pub fn CompareView() -> impl IntoView {
         let (causal, none) = state.both_masks()?;
         let report = if unmasked { none } else { causal };
         let (layer, head) = (state.layer.get(), state.head.get());
-        (layer < report.attention().layers() && head < report.attention().heads())
-            .then(|| (report.attention().head(layer, head).to_vec(), report.tokens().len()))
+        // Attention under both masks, read as every map is (the first token hidden, words).
+        (layer < report.attention().layers() && head < report.attention().heads()).then(|| {
+            state.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, state.reading.get(), text).read)
+        })
     };
-    let tokens = Signal::derive(move || {
-        state.both_masks().map(|(causal, _)| causal.tokens().iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
-    });
     let causal = Signal::derive(move || head_map(false));
     let unmasked = Signal::derive(move || head_map(true));
     let diff = Signal::derive(move || {
-        let ((a, side), (b, _)) = (unmasked.get()?, causal.get()?);
-        Some((difference(&a, &b), side))
+        let (a, b) = (unmasked.get()?, causal.get()?);
+        Some(ReadMap { values: difference(&a.values, &b.values), before_renormalising: None, ..a })
     });
     let lookahead = move || {
         let (_, none) = state.both_masks()?;
@@ -114,11 +123,11 @@ pub fn CompareView() -> impl IntoView {
                         format!("Layer {}, head {}: the same head under both masks.", state.layer.get(), state.head.get())
                     } else {
                         "Running the other mask…".to_string()
-                    }}</p>
+                    }}<ReadingNote /></p>
                     <div class="compare-maps">
-                        <SmallMap caption="causal" test_id="causal-map" map=causal tokens=tokens colour=viridis />
-                        <SmallMap caption="no mask" test_id="unmasked-map" map=unmasked tokens=tokens colour=viridis />
-                        <SmallMap caption="difference: red where the unmasked run looks more" test_id="diff-map" map=diff tokens=tokens colour=diverging />
+                        <SmallMap caption="causal" test_id="causal-map" map=causal colour=viridis />
+                        <SmallMap caption="no mask" test_id="unmasked-map" map=unmasked colour=viridis />
+                        <SmallMap caption="difference: red where the unmasked run looks more" test_id="diff-map" map=diff colour=diverging follows_scale=false />
                     </div>
                     {lookahead}
                 </div>

@@ -2,6 +2,7 @@
 //! mean over its heads. Click a thumbnail to select the head; with the grid
 //! focused, the arrow keys move the selection.
 
+use engine::analysis::reading::{read, Side};
 use engine::analysis::summary::layer_mean;
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -9,10 +10,9 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
 
 use super::scores::title;
-use super::FocusBands;
+use super::{FocusBands, ReadingNote};
 use engine::analysis::heads::HeadScores;
-use crate::colormap::viridis;
-use crate::weighting::ShownMap;
+use engine::figure::colour::viridis;
 use crate::{AppState, GridColour};
 
 /// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
@@ -50,10 +50,11 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         let Some(report) = state.report.get() else { return };
         let scale = state.colour_scale.get();
         if layer < report.attention().layers() && head < report.attention().heads() {
-            // Weighted as the heatmap is (by value norms, each on the scale of its own largest cell).
-            let map = ShownMap::of(&report, layer, head, state.weighting.get());
-            let n = report.tokens().len();
-            paint_pixels(&canvas, &map.values, (n, n), &|w| scale.colour(map.scaled(w)));
+            // Weighted and read as the heatmap is (by value norms, each on the scale of its
+            // own largest cell; the first token hidden; by words).
+            let map = state.map_of(&report, layer, head);
+            let value_scale = state.value_scale.get();
+            paint_pixels(&canvas, map.values(), (map.rows(), map.columns()), &|w| scale.colour(value_scale.fraction(w, map.top)));
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
@@ -85,10 +86,14 @@ fn LayerMean(layer: usize) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
-        let scale = state.colour_scale.get();
+        let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
         if layer < report.attention().layers() {
-            let n = report.tokens().len();
-            paint_pixels(&canvas, &layer_mean(report.attention(), layer), (n, n), &|w| scale.colour(w));
+            // Read as the heads are: the mean's rows renormalised without the first token
+            // (pooling and the mean commute).
+            let mean = layer_mean(report.attention(), layer);
+            let side = Side { tokens: report.tokens(), text: "" };
+            let read = state.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.reading.get(), true));
+            paint_pixels(&canvas, &read.values, (read.rows.len(), read.columns.len()), &|w| scale.colour(value_scale.fraction(w, 1.0)));
         }
     });
     view! {
@@ -148,7 +153,7 @@ pub fn HeadGrid() -> impl IntoView {
         Some(view! {
             <section class="model-view" aria-label="Every head">
                 <h2>"Every head"</h2>
-                <p class="hint">"Click a head, or focus the grid and use the arrow keys. The last column is each layer's mean."</p>
+                <p class="hint">"Click a head, or focus the grid and use the arrow keys. The last column is each layer's mean."<ReadingNote /></p>
                 <label class="picker grid-picker">
                     <span class="label">"Grid shows"</span>
                     <select data-testid="score-select" on:change=move |ev| pick_colouring(state, &event_target_value(&ev))>

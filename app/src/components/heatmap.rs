@@ -3,138 +3,38 @@
 //! from 0 to 1 (to the map's largest value when weighted by value norms). Hovering a
 //! cell shows `query → key: weight`.
 
-use engine::AttentionReport;
+use engine::figure::heatmap::{self, HeatmapFigure, Layout};
+use engine::figure::Theme;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters_canvas::CanvasBackend;
 
-use super::axis_labels::label_stride;
-use super::token_label;
-use crate::colormap::ColourScale;
+use super::{token_label, ReadingNote};
+use engine::figure::ColourScale;
 use crate::weighting::{ShownMap, Weighting};
 use crate::{AppState, Status};
 
-/// The canvas's width in CSS pixels.
-const SIZE: u32 = 640;
-/// Room for the query labels (left) and the key labels (bottom).
-const LABELS: u32 = 110;
-/// Room for the legend (right).
-const LEGEND: u32 = 70;
-/// The grid's side: what the width leaves beside labels and legend.
-const GRID: u32 = SIZE - LABELS - LEGEND - 10;
-/// The canvas's height: the grid, and the key labels under it.
-const HEIGHT: u32 = 10 + GRID + LABELS;
-
-/// Where the grid of cells sits on the canvas: shared by drawing and hit-testing.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Layout {
-    pub left: f64,
-    pub top: f64,
-    pub cell: f64,
-    pub tokens: usize,
-}
-
-impl Layout {
-    pub fn new(tokens: usize) -> Self {
-        Self { left: LABELS as f64, top: 10.0, cell: GRID as f64 / tokens.max(1) as f64, tokens }
-    }
-
-    /// The (query, key) cell under a point of the canvas, if any.
-    pub fn cell_at(&self, x: f64, y: f64) -> Option<(usize, usize)> {
-        let key = ((x - self.left) / self.cell).floor();
-        let query = ((y - self.top) / self.cell).floor();
-        let inside = |v: f64| v >= 0.0 && (v as usize) < self.tokens;
-        (inside(key) && inside(query)).then_some((query as usize, key as usize))
-    }
-
-    /// The label font size and which labels to draw (every `n`th): when the cells are
-    /// too small for a readable font, labels are thinned rather than shrunk.
-    pub fn labels(&self) -> (f64, usize) {
-        label_stride(self.cell)
-    }
-
-    fn pixel(&self, index: usize, origin: f64) -> i32 {
-        (origin + index as f64 * self.cell).round() as i32
-    }
-}
-
-/// What one drawing of the heatmap shows.
-struct Drawing<'a> {
-    report: &'a AttentionReport,
-    map: &'a ShownMap<'a>,
-    focus: Option<usize>,
-    scale: ColourScale,
-}
-
-fn draw(canvas: web_sys::HtmlCanvasElement, drawing: Drawing) -> Option<()> {
-    let Drawing { report, map, focus, scale } = drawing;
-    let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
-    // The page's panel and text colours, light or dark as the system says.
-    let (paper, ink) = if prefers_dark() { (RGBColor(30, 32, 41), RGBColor(232, 233, 240)) } else { (WHITE, BLACK) };
-    root.fill(&paper).ok()?;
-    let n = report.tokens().len();
-    let layout = Layout::new(n);
-    for q in 0..n {
-        for k in 0..n {
-            let (r, g, b) = scale.colour(map.scaled(map.values[q * n + k]));
-            let corner = (layout.pixel(k, layout.left), layout.pixel(q, layout.top));
-            let opposite = (layout.pixel(k + 1, layout.left), layout.pixel(q + 1, layout.top));
-            root.draw(&Rectangle::new([corner, opposite], RGBColor(r, g, b).filled())).ok()?;
+impl AppState {
+    /// The selected head's map as a figure: the page draws it, the export saves it.
+    pub fn heatmap_figure(&self, map: &ShownMap) -> HeatmapFigure {
+        let focus = self.focused_token();
+        HeatmapFigure {
+            focus: (focus.and_then(|t| map.read.rows.index_of(t)), focus.and_then(|t| map.read.columns.index_of(t))),
+            ..HeatmapFigure::of(map, self.value_scale.get(), self.colour_scale.get())
         }
     }
-
-    // The focused token: its row (what it attends to) and column (what attends to it).
-    if let Some(i) = focus.filter(|&i| i < n) {
-        let outline = ShapeStyle::from(&RGBColor(230, 57, 70)).stroke_width(2);
-        let (left, right) = (layout.pixel(0, layout.left), layout.pixel(n, layout.left));
-        let (top, bottom) = (layout.pixel(0, layout.top), layout.pixel(n, layout.top));
-        let row = [(left, layout.pixel(i, layout.top)), (right, layout.pixel(i + 1, layout.top))];
-        let column = [(layout.pixel(i, layout.left), top), (layout.pixel(i + 1, layout.left), bottom)];
-        root.draw(&Rectangle::new(row, outline)).ok()?;
-        root.draw(&Rectangle::new(column, outline)).ok()?;
-    }
-
-    let (font_px, every) = layout.labels();
-    let font = ("sans-serif", font_px).into_font().color(&ink);
-    let grid_bottom = layout.pixel(n, layout.top);
-    for (i, token) in report.tokens().iter().enumerate().step_by(every) {
-        let label = token_label(&token.text);
-        let centre = layout.top + (i as f64 + 0.5) * layout.cell;
-        let row_style = font.clone().pos(Pos::new(HPos::Right, VPos::Center));
-        root.draw(&Text::new(label.clone(), (layout.left as i32 - 6, centre as i32), row_style)).ok()?;
-        let centre = layout.left + (i as f64 + 0.5) * layout.cell;
-        let column_style = font.clone().transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center));
-        root.draw(&Text::new(label, (centre as i32, grid_bottom + 6), column_style)).ok()?;
-    }
-
-    // The legend: 0 at the bottom, the scale's top (1 for attention) at the top.
-    let (x0, x1) = ((SIZE - LEGEND + 16) as i32, (SIZE - LEGEND + 34) as i32);
-    let (top, bottom) = (layout.top as i32, grid_bottom);
-    let steps = 64;
-    for s in 0..steps {
-        let (r, g, b) = scale.colour((s as f32 + 0.5) / steps as f32);
-        let y = |s: i32| bottom - (bottom - top) * s / steps;
-        root.draw(&Rectangle::new([(x0, y(s + 1)), (x1, y(s))], RGBColor(r, g, b).filled())).ok()?;
-    }
-    let tick_style = ("sans-serif", 12).into_font().color(&ink).pos(Pos::new(HPos::Left, VPos::Center));
-    for (value, y) in [(map.top, top), (map.top / 2.0, (top + bottom) / 2), (0.0, bottom)] {
-        root.draw(&Text::new(tick(value), (x1 + 4, y), tick_style.clone())).ok()?;
-    }
-    root.present().ok()
 }
 
-/// A legend value, short: 1, 0.5, 0, or three significant digits (12.3, 0.417).
-fn tick(value: f32) -> String {
-    let text = if value == 0.0 || value >= 100.0 {
-        format!("{value:.0}")
-    } else {
-        let decimals = (2 - value.abs().log10().floor() as i32).clamp(0, 4) as usize;
-        format!("{value:.decimals$}")
-    };
-    // 1.00 -> 1, 0.500 -> 0.5
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+/// Draws a figure on the canvas, sized to it.
+fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -> Option<()> {
+    let (width, height) = Layout::of(figure, 1.0).size();
+    canvas.set_width(width);
+    canvas.set_height(height);
+    let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
+    // The page's panel and text colours, light or dark as the system says.
+    let theme = if prefers_dark() { Theme::DARK } else { Theme::LIGHT };
+    heatmap::draw(&root, figure, theme, 1.0).ok()
 }
 
 /// Whether the system asks for a dark theme.
@@ -155,16 +55,15 @@ pub fn Heatmap() -> impl IntoView {
     let shown = move || state.selected_head();
 
     Effect::new(move |_| {
-        let (Some(canvas), Some((report, _, _, map))) = (canvas_ref.get(), state.shown_map()) else { return };
-        let drawing = Drawing { report: &report, map: &map, focus: state.focused_token(), scale: state.colour_scale.get() };
-        if draw(canvas, drawing).is_none() {
+        let (Some(canvas), Some((_, _, _, map))) = (canvas_ref.get(), state.shown_map()) else { return };
+        if draw(canvas, &state.heatmap_figure(&map)).is_none() {
             state.status.set(crate::Status::Failed("the heatmap could not be drawn".into()));
         }
     });
 
     let on_move = move |ev: web_sys::MouseEvent| {
-        let Some((report, _, _)) = shown() else { return };
-        let layout = Layout::new(report.tokens().len());
+        let Some((_, _, _, map)) = state.shown_map() else { return };
+        let layout = Layout::of(&state.heatmap_figure(&map), 1.0);
         let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
         // The canvas may be drawn smaller than its pixels (a narrow window): scale back.
         let scale = canvas_ref
@@ -175,14 +74,21 @@ pub fn Heatmap() -> impl IntoView {
     };
 
     let tooltip = move || {
-        let (q, k, x, y) = hovered.get()?;
-        let (report, layer, head) = shown()?;
-        let weight = report.attention().weight(layer, head, q, k);
-        let pair = format!("{} → {}", token_label(&report.tokens().get(q)?.text), token_label(&report.tokens().get(k)?.text));
-        let norm = report.value_norms.as_ref().map(|n| n.head(layer, head)).and_then(|n| n.get(k).copied());
-        let text = match (state.weighting.get(), norm) {
-            (Weighting::ValueNorms, Some(norm)) => format!("{pair}: {:.4} (α {weight:.4} × ‖f(x)‖ {norm:.4})", weight * norm),
-            _ => format!("{pair}: {weight:.4}"),
+        let (row, column, x, y) = hovered.get()?;
+        let (report, layer, head, map) = state.shown_map()?;
+        let read = &map.read;
+        let value = *map.values().get(row * read.columns.len() + column)?;
+        let pair = format!("{} → {}", token_label(read.rows.labels.get(row)?), token_label(read.columns.labels.get(column)?));
+        // One token each way, as computed: the value's parts can be named.
+        let as_computed = read.reading == Default::default();
+        let norm = report.value_norms.as_ref().map(|n| n.head(layer, head)).and_then(|n| n.get(column).copied());
+        let before = read.before_renormalising.as_ref().and_then(|b| b.get(row * read.columns.len() + column));
+        let text = match (map.weighting, norm, before) {
+            (Weighting::ValueNorms, Some(norm), _) if as_computed => {
+                format!("{pair}: {value:.4} (α {:.4} × ‖f(x)‖ {norm:.4})", report.attention().weight(layer, head, row, column))
+            }
+            (_, _, Some(before)) => format!("{pair}: {value:.4} (before renormalising: {before:.4})"),
+            _ => format!("{pair}: {value:.4}"),
         };
         let style = format!("left: {}px; top: {}px", x + 14.0, y + 14.0);
         Some(view! { <div data-testid="heatmap-tooltip" class="tooltip" style=style>{text}</div> })
@@ -240,8 +146,8 @@ pub fn Heatmap() -> impl IntoView {
             <div class="canvas-wrap">
                 <canvas
                     node_ref=canvas_ref
-                    width=SIZE
-                    height=HEIGHT
+                    width=heatmap::WIDTH
+                    height=heatmap::WIDTH
                     role="img"
                     aria-label=move || format!(
                         "Attention of layer {}, head {}: open the table for the numbers",
@@ -256,6 +162,7 @@ pub fn Heatmap() -> impl IntoView {
             </div>
             <figcaption class:hidden=move || shown().is_none()>
                 "Rows: queries (the token that looks). Columns: keys (the token looked at)."
+                <ReadingNote />
                 // Said only of a map that really is weighted (a run without norms shows attention).
                 {move || (state.shown_map().map(|(_, _, _, map)| map.weighting) == Some(Weighting::ValueNorms)).then(|| view! {
                     <span class="weighting-note" data-testid="weighting-note">
@@ -266,38 +173,5 @@ pub fn Heatmap() -> impl IntoView {
                 })}
             </figcaption>
         </figure>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Layout;
-
-    #[test]
-    fn cells_are_found_under_the_pointer() {
-        let layout = Layout::new(4);
-        let centre = |q: usize, k: usize| {
-            (layout.left + (k as f64 + 0.5) * layout.cell, layout.top + (q as f64 + 0.5) * layout.cell)
-        };
-        for (q, k) in [(0, 0), (3, 1), (2, 3)] {
-            let (x, y) = centre(q, k);
-            assert_eq!(layout.cell_at(x, y), Some((q, k)));
-        }
-        assert_eq!(layout.cell_at(layout.left - 1.0, layout.top + 1.0), None);
-        assert_eq!(layout.cell_at(layout.left + 4.0 * layout.cell + 1.0, layout.top), None);
-    }
-
-    #[test]
-    fn legend_ticks_are_short() {
-        let ticks: Vec<String> = [1.0, 0.5, 0.0, 12.345, 0.41666, 250.2, 3.0].into_iter().map(super::tick).collect();
-        assert_eq!(ticks, ["1", "0.5", "0", "12.3", "0.417", "250", "3"]);
-    }
-
-    #[test]
-    fn labels_stay_readable_at_a_hundred_tokens() {
-        // Few tokens: every label, at a comfortable size.
-        assert_eq!(Layout::new(6).labels(), (13.0, 1));
-        // 100 tokens: 4.5-pixel cells; labels 9 pixels high every third token.
-        assert_eq!(Layout::new(100).labels(), (9.0, 3));
     }
 }

@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 
-use super::token_label;
+use super::{token_label, ReadingNote};
 use crate::{AppState, Tab};
 
 /// Lines lighter than this are not drawn: invisible anyway, and 128 tokens make 16,384 lines.
@@ -102,26 +102,104 @@ pub fn LinePairs(
     }
 }
 
-/// The selected head of the input's self-attention: queries left, keys right.
+/// How many lines each query keeps, so a long text's map stays legible.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LineLimit {
+    All,
+    /// The `k` strongest keys of each query.
+    Top(usize),
+    /// Keys with at least this weight.
+    AtLeast(f32),
+}
+
+impl LineLimit {
+    const CHOICES: [(LineLimit, &'static str, &'static str); 6] = [
+        (LineLimit::All, "all", "all lines"),
+        (LineLimit::Top(1), "top1", "strongest key"),
+        (LineLimit::Top(3), "top3", "3 strongest keys"),
+        (LineLimit::Top(5), "top5", "5 strongest keys"),
+        (LineLimit::AtLeast(0.1), "min0.1", "weights ≥ 0.1"),
+        (LineLimit::AtLeast(0.3), "min0.3", "weights ≥ 0.3"),
+    ];
+
+    /// The weights with every line this limit drops set to 0, [rows, columns].
+    pub fn apply(self, weights: &[f32], columns: usize) -> Vec<f32> {
+        match self {
+            LineLimit::All => weights.to_vec(),
+            LineLimit::AtLeast(t) => weights.iter().map(|&w| if w >= t { w } else { 0.0 }).collect(),
+            LineLimit::Top(k) => weights.chunks(columns.max(1)).flat_map(|row| strongest(row, k)).collect(),
+        }
+    }
+}
+
+/// `row` with all but its `k` largest values set to 0 (ties to the earlier key).
+fn strongest(row: &[f32], k: usize) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    let mut kept = vec![0.0; row.len()];
+    for &i in order.iter().take(k) {
+        kept[i] = row[i];
+    }
+    kept
+}
+
+/// The selected head of the input's self-attention: queries left, keys right (tokens or
+/// words, the first token hidden or not, as the reading says).
 #[component]
 pub fn LinesView() -> impl IntoView {
     let state = expect_context::<AppState>();
-    // The strip's token shows its lines, both ways.
-    let outside = Signal::derive(move || {
-        let token = state.focused_token();
-        (token, token)
-    });
-    move || {
+    let limit = RwSignal::new(LineLimit::All);
+    let picker = view! {
+        <label class="picker">
+            <span class="label">"Lines"</span>
+            <select data-testid="lines-limit" on:change=move |ev| {
+                let name = event_target_value(&ev);
+                limit.set(LineLimit::CHOICES.into_iter().find(|c| c.1 == name).map_or(LineLimit::All, |c| c.0));
+            }>
+                {LineLimit::CHOICES.map(|(l, name, text)| view! { <option value=name selected=move || limit.get() == l>{text}</option> })}
+            </select>
+        </label>
+    };
+    let lines = move || {
         if state.tab.get() != Tab::Lines {
             return None;
         }
-        let (report, layer, head) = state.selected_head()?;
-        let tokens: Vec<String> = report.tokens().iter().map(|t| t.text.clone()).collect();
-        let weights = report.attention().head(layer, head).to_vec();
+        let (_, layer, head, map) = state.shown_map()?;
+        let read = map.read.clone();
+        // The strip's token shows its lines, both ways (as the row and the column that hold it).
+        let outside = Signal::derive(move || {
+            let token = state.focused_token();
+            (token.and_then(|t| read.rows.index_of(t)), token.and_then(|t| read.columns.index_of(t)))
+        });
+        // Lines are drawn by opacity: on the scale's top (a norm map's largest cell is 1).
+        let weights: Vec<f32> = map.values().iter().map(|&v| v / map.top).collect();
+        let weights = limit.get().apply(&weights, map.columns());
         Some(view! {
-            <LinePairs left=tokens.clone() right=tokens weights=weights outside=outside test_id="lines-view"
+            <LinePairs left=map.read.rows.labels.clone() right=map.read.columns.labels.clone() weights=weights outside=outside test_id="lines-view"
                 label=format!("Layer {layer}, head {head} as lines from queries (left) to keys (right)")
                 caption="Left: queries. Right: keys. A line's strength is the weight; hover a token for its lines only." />
         })
+    };
+    view! {
+        <div class="lines-panel" class:hidden=move || state.tab.get() != Tab::Lines>
+            <div class="map-pickers">{picker}</div>
+            {lines}
+            <p class="lines-note"><ReadingNote /></p>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineLimit;
+
+    #[test]
+    fn limits_keep_the_strongest_lines_of_each_query() {
+        let weights = [0.5, 0.2, 0.3, 0.1, 0.1, 0.8];
+        assert_eq!(LineLimit::Top(1).apply(&weights, 3), [0.5, 0.0, 0.0, 0.0, 0.0, 0.8]);
+        // A tie goes to the earlier key.
+        assert_eq!(LineLimit::Top(2).apply(&weights, 3), [0.5, 0.0, 0.3, 0.1, 0.0, 0.8]);
+        assert_eq!(LineLimit::AtLeast(0.3).apply(&weights, 3), [0.5, 0.0, 0.3, 0.0, 0.0, 0.8]);
+        assert_eq!(LineLimit::All.apply(&weights, 3), weights);
     }
 }

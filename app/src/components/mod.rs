@@ -14,6 +14,7 @@ mod next_tokens;
 pub mod open_model;
 mod probe;
 mod prompt;
+mod reading;
 mod rollout;
 mod scores;
 mod status;
@@ -34,6 +35,7 @@ pub use math::MathView;
 pub use next_tokens::NextTokens;
 pub use probe::ProbePanel;
 pub use prompt::PromptInput;
+pub use reading::{ReadingBar, ReadingNote};
 pub use rollout::RolloutView;
 pub use scores::ScoresPanel;
 pub use status::StatusLine;
@@ -41,27 +43,4 @@ pub use token_strip::TokenStrip;
 pub use translation::TranslationPanel;
 pub use weights_table::WeightsTable;
 
-/// A token's text as an axis or table label: white space made visible, long ones cut.
-pub fn token_label(text: &str) -> String {
-    let shown: String = text.replace('\n', "↵").replace('\t', "⇥");
-    let shown = shown.trim();
-    let shown = if shown.is_empty() { "␣" } else { shown };
-    if shown.chars().count() > 14 {
-        format!("{}…", shown.chars().take(13).collect::<String>())
-    } else {
-        shown.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::token_label;
-
-    #[test]
-    fn labels_show_white_space_and_stay_short() {
-        assert_eq!(token_label(" cat"), "cat");
-        assert_eq!(token_label(" "), "␣");
-        assert_eq!(token_label("\n"), "↵");
-        assert_eq!(token_label("internationalisation"), "international…");
-    }
-}
+pub use engine::figure::labels::token_label;

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use super::LabelledMap;
-use crate::colormap::viridis;
+use engine::figure::colour::viridis;
 use crate::{AppState, ProbeOutcome, ProbeState};
 
 /// The canvas's side in pixels, at most.

@@ -7,4 +7,5 @@ pub mod norms;
 pub mod probe;
 pub mod reading;
 pub mod rollout;
+pub mod shown;
 pub mod summary;

@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
+
 use crate::report::Token;
 
 /// One head's map [queries, keys] without its first key column, each row renormalised over
@@ -79,6 +81,132 @@ pub fn pooled(map: &[f32], keys: usize, query_words: &[Word], key_words: &[Word]
     out
 }
 
+/// How a person asked to read a map: as the model computed it, or with the first key set
+/// aside, or by words, or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The first key's column left out, each row renormalised over the rest.
+    pub hide_first_key: bool,
+    /// Sub-word tokens merged into the text's words.
+    pub by_words: bool,
+}
+
+impl Reading {
+    /// What the reading does, for a view's caption; `None` when it shows the map as computed.
+    pub fn describe(self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.hide_first_key {
+            parts.push("first token hidden, each row renormalised over the other keys");
+        }
+        if self.by_words {
+            parts.push("read by words (to a word: the sum over its pieces; from a word: the mean)");
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// The rows or the columns of a read map: a label for each, and the input tokens each
+/// stands for (one token, or a word's pieces), so a view can point back at the tokens.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Axis {
+    pub labels: Vec<String>,
+    pub tokens: Vec<Range<usize>>,
+}
+
+impl Axis {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The row or column that holds input token `token`.
+    pub fn index_of(&self, token: usize) -> Option<usize> {
+        self.tokens.iter().position(|r| r.contains(&token))
+    }
+}
+
+/// One head's map as a reading shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadMap {
+    pub rows: Axis,
+    pub columns: Axis,
+    /// [rows, columns] row-major.
+    pub values: Vec<f32>,
+    /// The same cells before their rows were renormalised, when the first key is hidden
+    /// and the rows renormalised (the table shows both).
+    pub before_renormalising: Option<Vec<f32>>,
+    /// Rows with no weight left once the first key is hidden.
+    pub empty_rows: Vec<usize>,
+    pub reading: Reading,
+}
+
+/// One side of a map: its tokens, and the text they came from (for words).
+#[derive(Clone, Copy, Debug)]
+pub struct Side<'a> {
+    pub tokens: &'a [Token],
+    pub text: &'a str,
+}
+
+/// One head's map [queries, keys] as `reading` asks: the first key left out (each row
+/// renormalised over the rest when `renormalise`; attention is, value-weighted norms are
+/// not), then tokens pooled into words. Hiding comes first, so the first token is the one
+/// set aside even when it is a piece of a longer word.
+pub fn read(map: &[f32], queries: Side, keys: Side, reading: Reading, renormalise: bool) -> ReadMap {
+    let (nq, nk) = (queries.tokens.len(), keys.tokens.len());
+    let group = |side: Side| -> Vec<Word> {
+        if reading.by_words {
+            words(side.tokens, side.text)
+        } else {
+            side.tokens.iter().enumerate().map(|(i, t)| Word { tokens: i..i + 1, text: t.text.clone() }).collect()
+        }
+    };
+    let (query_words, mut key_words) = (group(queries), group(keys));
+    let hide = reading.hide_first_key && nk > 0;
+    let (kept, before, empty_tokens) = if hide {
+        let (renormalised, empty) = without_first_key(map, nq, nk);
+        let dropped: Vec<f32> = (0..nq).flat_map(|q| map[q * nk + 1..(q + 1) * nk].iter().copied()).collect();
+        if renormalise { (renormalised, Some(dropped), empty) } else { (dropped, None, empty) }
+    } else {
+        (map.to_vec(), None, Vec::new())
+    };
+    if hide {
+        // The first key's word loses that piece (and goes if it had no other).
+        if let Some(first) = key_words.first_mut() {
+            first.tokens.start = 1;
+            first.text = keys.tokens[first.tokens.clone()].iter().map(|t| t.text.as_str()).collect::<String>().trim().to_string();
+        }
+        key_words.retain(|w| !w.tokens.is_empty());
+    }
+    // A query row with nothing left takes no part in its word's mean.
+    let query_pieces: Vec<Word> = query_words
+        .iter()
+        .cloned()
+        .map(|mut w| {
+            while w.tokens.start < w.tokens.end && empty_tokens.contains(&w.tokens.start) {
+                w.tokens.start += 1;
+            }
+            w
+        })
+        .collect();
+    let offset = usize::from(hide);
+    let shifted: Vec<Word> = key_words.iter().map(|w| Word { tokens: w.tokens.start - offset..w.tokens.end - offset, text: w.text.clone() }).collect();
+    let columns = nk - offset;
+    let pool = |cells: &[f32]| pooled(cells, columns, &query_pieces, &shifted);
+    let empty_rows = query_pieces.iter().enumerate().filter(|(_, w)| w.tokens.is_empty()).map(|(i, _)| i).collect();
+    let axis = |words: &[Word]| Axis { labels: words.iter().map(|w| w.text.clone()).collect(), tokens: words.iter().map(|w| w.tokens.clone()).collect() };
+    ReadMap {
+        rows: axis(&query_words),
+        columns: axis(&key_words),
+        values: pool(&kept),
+        before_renormalising: before.as_deref().map(pool),
+        empty_rows,
+        reading,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +258,42 @@ mod tests {
         // From A: [1, 0]. From B: the mean of rows 1 and 2 = ([0.5, 0.5] + [0.2, 0.8]) / 2.
         let expected = [1.0, 0.0, 0.35, 0.65];
         assert!(pooled.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{pooled:?}");
+    }
+
+    #[test]
+    fn reading_hides_the_first_key_then_pools_the_rest_into_words() {
+        // "ab c": tokens "a", "b" (one word), " c". A causal map.
+        let tokens = [token("a", Some([0, 1])), token("b", Some([1, 2])), token(" c", Some([2, 4]))];
+        let side = Side { tokens: &tokens, text: "ab c" };
+        let map = [1.0, 0.0, 0.0, 0.6, 0.4, 0.0, 0.5, 0.1, 0.4];
+        let as_computed = read(&map, side, side, Reading::default(), true);
+        assert_eq!((as_computed.values.as_slice(), as_computed.rows.labels.len()), (&map[..], 3));
+
+        let hidden = read(&map, side, side, Reading { hide_first_key: true, by_words: false }, true);
+        // Columns "b", " c"; row 0 empty; row 1 [0.4, 0]/0.4; row 2 [0.1, 0.4]/0.5.
+        assert_eq!(hidden.columns.labels, ["b", " c"]);
+        assert_eq!(hidden.columns.tokens, [1..2, 2..3]);
+        assert_close(&hidden.values, &[0.0, 0.0, 1.0, 0.0, 0.2, 0.8]);
+        assert_close(hidden.before_renormalising.as_deref().unwrap(), &[0.0, 0.0, 0.4, 0.0, 0.1, 0.4]);
+        assert_eq!(hidden.empty_rows, [0]);
+
+        let both = read(&map, side, side, Reading { hide_first_key: true, by_words: true }, true);
+        // Rows: words "ab" (tokens 0..2, but row 0 is empty, so only row 1 counts) and "c".
+        // Columns: "b" (the first word without its first piece) and "c".
+        assert_eq!((both.rows.labels.clone(), both.columns.labels.clone()), (vec!["ab".to_string(), "c".into()], vec!["b".to_string(), "c".into()]));
+        assert_close(&both.values, &[1.0, 0.0, 0.2, 0.8]);
+        assert!(both.empty_rows.is_empty());
+        assert_eq!(both.rows.index_of(1), Some(0));
+        assert_eq!(both.columns.index_of(0), None);
+
+        // Value-weighted norms are not renormalised: the column just goes.
+        let norms = read(&map, side, side, Reading { hide_first_key: true, by_words: false }, false);
+        assert_close(&norms.values, &[0.0, 0.0, 0.4, 0.0, 0.1, 0.4]);
+        assert_eq!(norms.before_renormalising, None);
+    }
+
+    fn assert_close(got: &[f32], expected: &[f32]) {
+        assert_eq!(got.len(), expected.len(), "{got:?}");
+        assert!(got.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{got:?} != {expected:?}");
     }
 }

@@ -6,6 +6,7 @@ mod families;
 mod mutations;
 mod bad_input;
 mod cli;
+mod plot;
 mod browser;
 mod arithmetic;
 mod analysis;

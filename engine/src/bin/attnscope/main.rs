@@ -4,6 +4,8 @@
 //!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
 //!                   [--weights float32|quantized|fit] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
+//!     attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site S] [--hide-sink]
+//!                    [--words] [--scale linear|log] --out FILE.svg|FILE.png
 //!     attnscope inspect NAME_OR_PATH
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
@@ -16,6 +18,7 @@ use std::process::ExitCode;
 use engine::translator::Translator;
 use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightChoice};
 
+mod plot;
 mod scores;
 
 const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
@@ -247,15 +250,16 @@ fn main() -> ExitCode {
         Some("scores") => scores::parse(&args[1..]).and_then(scores::run).and_then(|text| {
             std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))
         }),
+        Some("plot") => plot::parse(&args[1..]).and_then(plot::run),
         Some("inspect") => match &args[1..] {
             [path] => locate(path).and_then(|(_, path)| engine::inspect::inspect(&path).map_err(Failure::from)).map(|inspection| println!("{inspection}")),
             _ => Err(usage("inspect takes one model: a name, a .gguf file or a folder".into())),
         },
         Some("--help" | "-h" | "help") => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}", plot::USAGE);
             return ExitCode::SUCCESS;
         }
-        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run`, `scores` and `inspect` (see `attnscope --help`)"))),
+        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run`, `plot`, `scores` and `inspect` (see `attnscope --help`)"))),
         None => Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into())),
     };
     match result {

@@ -8,6 +8,7 @@ mod foundation;
 mod head_views;
 mod looks;
 mod open_model;
+mod reading;
 mod translation;
 mod typing;
 mod weights;
@@ -77,11 +78,23 @@ pub fn wait_until_shown(browser: &Browser, text: &str) {
     });
 }
 
-/// The numbers of the weights table, row by row.
+/// The numbers of the weights table, row by row (with the first token hidden, the
+/// renormalised ones; [`table_numbers_before`] gives the ones under them).
 pub fn table_numbers(browser: &Browser) -> Vec<Vec<f32>> {
+    table_cells(browser, "td.firstChild.textContent")
+}
+
+/// The weights as computed, which the table shows under the renormalised ones.
+pub fn table_numbers_before(browser: &Browser) -> Vec<Vec<f32>> {
+    table_cells(browser, "td.querySelector('small.before').textContent")
+}
+
+fn table_cells(browser: &Browser, cell: &str) -> Vec<Vec<f32>> {
     let rows = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=weights-table] tbody tr')]
-            .map(tr => [...tr.querySelectorAll('td')].map(td => td.textContent));",
+        &format!(
+            "return [...document.querySelectorAll('[data-testid=weights-table] tbody tr')]
+                .map(tr => [...tr.querySelectorAll('td')].map(td => {cell}));"
+        ),
         vec![],
     );
     rows.as_array()
@@ -170,13 +183,13 @@ pub fn heatmap_attributes(browser: &Browser) -> (String, String, String) {
 
 /// The colour the page paints a weight with (its viridis).
 pub fn viridis(weight: f32) -> [i64; 3] {
-    let (r, g, b) = app::colormap::viridis(weight);
+    let (r, g, b) = engine::figure::colour::viridis(weight);
     [r, g, b].map(i64::from)
 }
 
 /// The page's diverging scale: blue below 0, white at 0, red above.
 pub fn diverging(d: f32) -> [i64; 3] {
-    let (r, g, b) = app::colormap::diverging(d);
+    let (r, g, b) = engine::figure::colour::diverging(d);
     [r, g, b].map(i64::from)
 }
 
@@ -200,17 +213,22 @@ pub fn assert_pixels(what: &str, pixels: &[[i64; 3]], expected: impl Iterator<It
 }
 
 /// The colour at the centre of every cell of the head-detail heatmap, [query, key]
-/// row-major (the canvas is drawn at its own size: 110-pixel labels, a 450-pixel grid).
+/// row-major (the canvas is drawn at its own size: 110-pixel labels, a 450-pixel grid
+/// whose longer side holds `rows` or `columns` cells).
 pub fn heatmap_cell_colours(browser: &Browser, tokens: usize) -> Vec<[i64; 3]> {
+    heatmap_cells(browser, tokens, tokens)
+}
+
+pub fn heatmap_cells(browser: &Browser, rows: usize, columns: usize) -> Vec<[i64; 3]> {
     let found = browser.execute(
-        "const [n, c] = [arguments[0], document.querySelector('[data-testid=heatmap] canvas')];
-         const ctx = c.getContext('2d'), cell = 450 / n, out = [];
-         for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) {
+        "const [rows, columns, c] = [arguments[0], arguments[1], document.querySelector('[data-testid=heatmap] canvas')];
+         const ctx = c.getContext('2d'), cell = 450 / Math.max(rows, columns), out = [];
+         for (let q = 0; q < rows; q++) for (let k = 0; k < columns; k++) {
              const d = ctx.getImageData(Math.floor(110 + (k + 0.5) * cell), Math.floor(10 + (q + 0.5) * cell), 1, 1).data;
              out.push([d[0], d[1], d[2]]);
          }
          return out;",
-        vec![serde_json::json!(tokens)],
+        vec![serde_json::json!(rows), serde_json::json!(columns)],
     );
     found.as_array().unwrap().iter().map(|p| [0, 1, 2].map(|c| p[c].as_i64().unwrap())).collect()
 }

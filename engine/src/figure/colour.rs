@@ -1,6 +1,7 @@
 //! Colours for weights in [0, 1]: viridis (the default: dark purple to yellow,
-//! perceptually uniform and readable by colour-blind eyes), magma and greys; and a
-//! diverging scale for differences.
+//! perceptually uniform and readable by colour-blind eyes), magma and greys; a
+//! diverging scale for differences; and how a value becomes a place on the scale
+//! (linearly, or by its logarithm, so the small weights show).
 
 /// Viridis at nine evenly spaced points.
 const VIRIDIS: [(u8, u8, u8); 9] = [
@@ -75,6 +76,55 @@ impl ColourScale {
     }
 }
 
+/// How a value becomes a fraction of the colour scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ValueScale {
+    /// value / top.
+    #[default]
+    Linear,
+    /// log10(value / top), the lowest [`ValueScale::DECADES`] decades spread over the
+    /// scale: a weight of 0.001 is as visible as one of 0.1 is linearly.
+    Log,
+}
+
+impl ValueScale {
+    pub const ALL: [ValueScale; 2] = [ValueScale::Linear, ValueScale::Log];
+    /// How many decades below the top the logarithmic scale shows.
+    pub const DECADES: f32 = 3.0;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueScale::Linear => "linear",
+            ValueScale::Log => "log",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Where `value` sits on a scale from 0 to `top`, in [0, 1].
+    pub fn fraction(self, value: f32, top: f32) -> f32 {
+        if !(value > 0.0 && top > 0.0) {
+            return 0.0;
+        }
+        match self {
+            ValueScale::Linear => (value / top).min(1.0),
+            ValueScale::Log => ((value / top).log10() / Self::DECADES + 1.0).clamp(0.0, 1.0),
+        }
+    }
+
+    /// The legend's ticks for a scale topped by `top`: (value, fraction), bottom first.
+    pub fn ticks(self, top: f32) -> Vec<(f32, f32)> {
+        match self {
+            ValueScale::Linear => vec![(0.0, 0.0), (top / 2.0, 0.5), (top, 1.0)],
+            ValueScale::Log => (0..=Self::DECADES as i32)
+                .map(|d| (top * 10f32.powi(d - Self::DECADES as i32), d as f32 / Self::DECADES))
+                .collect(),
+        }
+    }
+}
+
 /// A diverging colour for a difference in [-1, 1]: blue below 0, white at 0, red above.
 pub fn diverging(difference: f32) -> (u8, u8, u8) {
     let d = if difference.is_finite() { difference.clamp(-1.0, 1.0) } else { 0.0 };
@@ -107,5 +157,21 @@ mod tests {
         assert_eq!(viridis(f32::NAN), viridis(0.0));
         assert_eq!(ColourScale::Greys.colour(0.5), (128, 128, 128));
         assert_eq!(ColourScale::Magma.colour(1.0), (252, 253, 191));
+    }
+
+    #[test]
+    fn the_log_scale_spreads_three_decades() {
+        let log = ValueScale::Log;
+        assert_eq!(log.fraction(1.0, 1.0), 1.0);
+        assert!((log.fraction(0.1, 1.0) - 2.0 / 3.0).abs() < 1e-6);
+        assert!((log.fraction(0.01, 1.0) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(log.fraction(0.0001, 1.0), 0.0);
+        assert_eq!(log.fraction(0.0, 1.0), 0.0);
+        // Relative to the top: norms topped by 4.
+        assert!((log.fraction(0.4, 4.0) - 2.0 / 3.0).abs() < 1e-6);
+        assert_eq!(ValueScale::Linear.fraction(0.25, 0.5), 0.5);
+        let ticks: Vec<(f32, f32)> = log.ticks(1.0);
+        assert_eq!(ticks.len(), 4);
+        assert!((ticks[1].0 - 0.01).abs() < 1e-7 && (ticks[1].1 - 1.0 / 3.0).abs() < 1e-6);
     }
 }

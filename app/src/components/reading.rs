@@ -1,0 +1,74 @@
+//! The reading switches every map follows: hide the first token (the attention sink that
+//! swamps the colour scale of most heads), read pieces as words, colour linearly or by the
+//! logarithm. And the note each view shows while a switch is on, so no picture is taken
+//! for the map as the model computed it.
+
+use engine::analysis::reading::Reading;
+use engine::figure::ValueScale;
+use leptos::prelude::*;
+
+use crate::AppState;
+
+/// A checkbox over one of the reading's switches.
+#[component]
+fn Switch(
+    /// Shown beside the box, and its tooltip.
+    label: &'static str,
+    title: &'static str,
+    test_id: &'static str,
+    /// Reads and sets the switch in a reading.
+    get: fn(&Reading) -> bool,
+    set: fn(&mut Reading, bool),
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <label class="switch" title=title>
+            <input type="checkbox" data-testid=test_id
+                prop:checked=move || get(&state.reading.get())
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    state.reading.update(|r| set(r, on));
+                } />
+            <span>{label}</span>
+        </label>
+    }
+}
+
+/// The switches, above the views of the selected head (the grid follows them too).
+#[component]
+pub fn ReadingBar() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <div class="reading-bar" role="group" aria-label="How to read the maps">
+            <Switch label="Hide first token" test_id="hide-sink"
+                title="Leave the first key out and renormalise each row over the rest: most heads pour their weight into the first token (an attention sink)"
+                get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
+            <Switch label="Words" test_id="word-pool"
+                title="Merge sub-word pieces into the text's words: attention to a word is the sum over its pieces, from a word the mean"
+                get=|r| r.by_words set=|r, on| r.by_words = on />
+            <label class="picker">
+                <span class="label">"Scale"</span>
+                <select data-testid="scale-select" on:change=move |ev| {
+                    state.value_scale.set(ValueScale::from_name(&event_target_value(&ev)).unwrap_or_default());
+                }>
+                    {ValueScale::ALL.map(|s| view! {
+                        <option value=s.name() selected=move || state.value_scale.get() == s>
+                            {match s { ValueScale::Linear => "linear", ValueScale::Log => "log (3 decades)" }}
+                        </option>
+                    })}
+                </select>
+            </label>
+        </div>
+    }
+}
+
+/// What the reading does to the map in view, said in the view's caption; nothing when the
+/// map is shown as computed.
+#[component]
+pub fn ReadingNote() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    move || {
+        let note = engine::figure::reading_note(state.reading.get(), state.value_scale.get())?;
+        Some(view! { <span class="reading-note" data-testid="reading-note">{format!(" {note}")}</span> })
+    }
+}

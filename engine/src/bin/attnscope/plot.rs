@@ -1,0 +1,155 @@
+//! `attnscope plot`: one head's heatmap, or the grid of every head, as an SVG or a PNG,
+//! drawn by the same figure code as the page.
+
+use std::path::PathBuf;
+
+use engine::analysis::reading::Reading;
+use engine::analysis::shown::{ShownMap, Weighting};
+use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, Thumbnail, ValueScale};
+use engine::{AttentionReport, Mask, RunOptions, WeightChoice};
+
+use crate::{load_any, usage, Failure};
+
+pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site SITE]
+                      [--mask causal|plain-causal|none] [--weights float32|quantized|fit] [--hide-sink] [--words]
+                      [--scale linear|log] [--colours viridis|magma|greys] [--value-norms] [--zoom 1|2|4] --out FILE.svg|FILE.png
+  --layer, --head  the head to draw as a heatmap (default 0, 0)
+  --grid        every head's map as a thumbnail, layers down and heads across
+  --site        which attention: self (one-sequence models), encoder or cross (a translator; default: the first)
+  --hide-sink   leave the first key out and renormalise each row over the rest
+  --words       merge sub-word tokens into the text's words (to a word: the sum; from a word: the mean)
+  --scale       colour linearly (default) or by the logarithm over three decades
+  --value-norms weigh each map by its keys' value norms ‖α·f(x)‖ (one-sequence models)
+  --zoom        a PNG this many times the SVG's size (default 1)
+  --out         FILE.svg (cells as <rect>, labels as <text>) or FILE.png";
+
+/// The parsed `plot` command.
+pub struct PlotArgs {
+    model: String,
+    text: String,
+    head: Option<(usize, usize)>,
+    site: Option<String>,
+    mask: Option<Mask>,
+    weights: WeightChoice,
+    reading: Reading,
+    value_scale: ValueScale,
+    colours: ColourScale,
+    weighting: Weighting,
+    zoom: u32,
+    out: PathBuf,
+}
+
+pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
+    let (mut model, mut text, mut layer, mut head, mut grid, mut site, mut mask, mut out) = (None, None, None, None, false, None, None, None);
+    let (mut weights, mut reading, mut value_scale, mut colours, mut weighting, mut zoom) =
+        (WeightChoice::Float32, Reading::default(), ValueScale::Linear, ColourScale::Viridis, Weighting::Attention, 1);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
+        let number = |v: String| v.parse::<usize>().map_err(|_| usage(format!("{flag} takes a whole number, not `{v}`")));
+        match flag.as_str() {
+            "--model" => model = Some(value()?),
+            "--text" => text = Some(value()?),
+            "--layer" => layer = Some(number(value()?)?),
+            "--head" => head = Some(number(value()?)?),
+            "--grid" => grid = true,
+            "--site" => site = Some(value()?),
+            "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
+            "--weights" => {
+                let v = value()?;
+                weights = WeightChoice::from_name(&v).ok_or_else(|| usage(format!("unknown weights `{v}`: use float32, quantized or fit")))?
+            }
+            "--hide-sink" => reading.hide_first_key = true,
+            "--words" => reading.by_words = true,
+            "--value-norms" => weighting = Weighting::ValueNorms,
+            "--scale" => {
+                let v = value()?;
+                value_scale = ValueScale::from_name(&v).ok_or_else(|| usage(format!("unknown scale `{v}`: use linear or log")))?
+            }
+            "--colours" | "--colors" => {
+                let v = value()?;
+                colours = ColourScale::ALL.into_iter().find(|c| c.name() == v).ok_or_else(|| usage(format!("unknown colours `{v}`: use viridis, magma or greys")))?
+            }
+            "--zoom" => {
+                let v = value()?;
+                zoom = v.parse::<u32>().ok().filter(|z| (1..=8).contains(z)).ok_or_else(|| usage(format!("--zoom takes 1 to 8, not `{v}`")))?
+            }
+            "--out" => out = Some(PathBuf::from(value()?)),
+            other => return Err(usage(format!("unknown argument `{other}`"))),
+        }
+    }
+    if grid && (layer.is_some() || head.is_some()) {
+        return Err(usage("give --layer and --head, or --grid, not both".into()));
+    }
+    let out = out.ok_or_else(|| usage("--out FILE.svg or FILE.png is required".into()))?;
+    let is_picture = |ext: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
+    if !is_picture("svg") && !is_picture("png") {
+        return Err(usage(format!("--out {} must end in .svg or .png", out.display())));
+    }
+    Ok(PlotArgs {
+        model: model.ok_or_else(|| usage("--model is required".into()))?,
+        text: text.ok_or_else(|| usage("--text is required".into()))?,
+        head: (!grid).then(|| (layer.unwrap_or(0), head.unwrap_or(0))),
+        site,
+        mask,
+        weights,
+        reading,
+        value_scale,
+        colours,
+        weighting,
+        zoom,
+        out,
+    })
+}
+
+fn report_of(args: &PlotArgs) -> Result<AttentionReport, Failure> {
+    let model = load_any(&args.model, args.weights)?;
+    let is_translator = matches!(model, engine::AnyModel::Translator(_));
+    if is_translator && (args.mask.is_some() || args.weighting == Weighting::ValueNorms) {
+        return Err(usage("a translator runs with its own masks and has no --value-norms".into()));
+    }
+    let mask = args.mask.unwrap_or_else(|| model.native_mask());
+    let options = RunOptions { value_norms: args.weighting == Weighting::ValueNorms, ..RunOptions::default() };
+    Ok(model.run_text(&args.text, mask, options, |_, _, _| {})?)
+}
+
+/// Draws the figure and writes it.
+pub fn run(args: PlotArgs) -> Result<(), Failure> {
+    let report = report_of(&args)?;
+    let names: Vec<&str> = report.sites.iter().map(|s| s.name.as_str()).collect();
+    let site = match &args.site {
+        None => 0,
+        Some(name) => names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Failure::Input(format!("this model has no site `{name}`: its sites are {}", names.join(", "))))?,
+    };
+    let maps = &report.sites[site].maps;
+    let (layers, heads) = (maps.layers(), maps.heads());
+    let shown = |layer: usize, head: usize| {
+        ShownMap::of_site(&report, site, layer, head, args.weighting, args.reading, &args.text)
+            .ok_or_else(|| Failure::Input(format!("no layer {layer}, head {head}: the model has layers 0–{} and heads 0–{}", layers - 1, heads - 1)))
+    };
+    let what = if args.weighting == Weighting::ValueNorms { "value-weighted norms" } else { "attention" };
+    let title = |place: &str| format!("{} · {place} · {} {what}", report.model.name, names[site]);
+    let note = reading_note(args.reading, args.value_scale);
+    let figure = match args.head {
+        Some((layer, head)) => Figure::Heatmap(HeatmapFigure {
+            title: Some(title(&format!("layer {layer}, head {head}"))),
+            note,
+            ..HeatmapFigure::of(&shown(layer, head)?, args.value_scale, args.colours)
+        }),
+        None => Figure::Grid(GridFigure {
+            heads: (0..layers).map(|l| (0..heads).map(|h| shown(l, h).map(|m| Thumbnail::of(&m))).collect()).collect::<Result<_, _>>()?,
+            value_scale: args.value_scale,
+            colours: args.colours,
+            selected: None,
+            title: Some(title("every head")),
+            note,
+        }),
+    };
+    let is_png = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let bytes = if is_png { figure.png(args.zoom) } else { figure.svg().map(String::into_bytes) };
+    let bytes = bytes.map_err(Failure::Internal)?;
+    std::fs::write(&args.out, bytes).map_err(|e| Failure::Input(format!("cannot write {}: {e}", args.out.display())))
+}

@@ -1,0 +1,149 @@
+//! Every head at once: a thumbnail of each head's map, layers as rows and heads as
+//! columns, as the page's grid shows them. Each thumbnail cell is its own rectangle.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::colour::{ColourScale, ValueScale};
+use crate::analysis::shown::ShownMap;
+use super::Theme;
+
+/// The figure's width in pixels (at zoom 1): the heads share it.
+pub const WIDTH: u32 = 720;
+/// Room for the layer labels (left) and head labels (top).
+const LEFT: f64 = 44.0;
+const HEADER: f64 = 20.0;
+const GAP: f64 = 3.0;
+const TITLE: f64 = 28.0;
+const NOTE: f64 = 22.0;
+
+/// One head's thumbnail: its map and the top of its colour scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thumbnail {
+    pub rows: usize,
+    pub columns: usize,
+    /// [rows, columns] row-major.
+    pub values: Vec<f32>,
+    pub top: f32,
+}
+
+impl Thumbnail {
+    pub fn of(map: &ShownMap) -> Self {
+        Self { rows: map.rows(), columns: map.columns(), values: map.values().to_vec(), top: map.top }
+    }
+}
+
+/// What a grid of heads shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridFigure {
+    /// [layer][head].
+    pub heads: Vec<Vec<Thumbnail>>,
+    pub value_scale: ValueScale,
+    pub colours: ColourScale,
+    /// The head outlined, (layer, head).
+    pub selected: Option<(usize, usize)>,
+    pub title: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Where each thumbnail sits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    pub top: f64,
+    pub thumb: f64,
+    pub layers: usize,
+    pub heads: usize,
+    pub zoom: f64,
+    noted: bool,
+}
+
+impl Layout {
+    pub fn of(figure: &GridFigure, zoom: f64) -> Self {
+        let layers = figure.heads.len();
+        let heads = figure.heads.iter().map(Vec::len).max().unwrap_or(0);
+        let thumb = ((WIDTH as f64 - LEFT - 10.0) / heads.max(1) as f64 - GAP).min(96.0);
+        let top = 10.0 + HEADER + if figure.title.is_some() { TITLE } else { 0.0 };
+        Self { top: top * zoom, thumb: thumb * zoom, layers, heads, zoom, noted: figure.note.is_some() }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        let height = self.top / self.zoom + self.layers as f64 * (self.thumb / self.zoom + GAP) + 10.0 + if self.noted { NOTE } else { 0.0 };
+        ((WIDTH as f64 * self.zoom).round() as u32, (height * self.zoom).round() as u32)
+    }
+
+    /// The top-left corner of a head's thumbnail.
+    pub fn corner(&self, layer: usize, head: usize) -> (f64, f64) {
+        let step = self.thumb + GAP * self.zoom;
+        (LEFT * self.zoom + head as f64 * step, self.top + layer as f64 * step)
+    }
+}
+
+/// Draws `figure` on `area` (sized as [`Layout::size`] says, at `zoom`).
+pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigure, theme: Theme, zoom: f64) -> Result<(), String> {
+    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the grid could not be drawn: {e}");
+    let layout = Layout::of(figure, zoom);
+    let px = |v: f64| (v * zoom).round() as i32;
+    area.fill(&theme.paper).map_err(fail)?;
+    let font = |size: f64| ("sans-serif", size * zoom).into_font().color(&theme.ink);
+    if let Some(title) = &figure.title {
+        area.draw(&Text::new(title.clone(), (px(10.0), px(10.0 + TITLE / 2.0)), font(15.0).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(fail)?;
+    }
+    for head in 0..layout.heads {
+        let (x, y) = layout.corner(0, head);
+        let style = font(11.0).pos(Pos::new(HPos::Center, VPos::Bottom));
+        area.draw(&Text::new(format!("H{head}"), ((x + layout.thumb / 2.0) as i32, y as i32 - px(4.0)), style)).map_err(fail)?;
+    }
+    for (layer, heads) in figure.heads.iter().enumerate() {
+        let (_, y) = layout.corner(layer, 0);
+        let style = font(11.0).pos(Pos::new(HPos::Right, VPos::Center));
+        area.draw(&Text::new(format!("L{layer}"), (px(LEFT - 6.0), (y + layout.thumb / 2.0) as i32), style)).map_err(fail)?;
+        for (head, thumb) in heads.iter().enumerate() {
+            let (x0, y0) = layout.corner(layer, head);
+            let cell = layout.thumb / thumb.rows.max(thumb.columns).max(1) as f64;
+            let at = |i: usize, origin: f64| (origin + i as f64 * cell).round() as i32;
+            for r in 0..thumb.rows {
+                for c in 0..thumb.columns {
+                    let value = thumb.values.get(r * thumb.columns + c).copied().unwrap_or(0.0);
+                    let (red, green, blue) = figure.colours.colour(figure.value_scale.fraction(value, thumb.top));
+                    let corners = [(at(c, x0), at(r, y0)), (at(c + 1, x0), at(r + 1, y0))];
+                    area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+                }
+            }
+            if figure.selected == Some((layer, head)) {
+                let outline = ShapeStyle::from(&RGBColor(230, 57, 70)).stroke_width((2.0 * zoom).round() as u32);
+                let corners = [(x0 as i32 - 1, y0 as i32 - 1), ((x0 + layout.thumb) as i32 + 1, (y0 + layout.thumb) as i32 + 1)];
+                area.draw(&Rectangle::new(corners, outline)).map_err(fail)?;
+            }
+        }
+    }
+    if let Some(note) = &figure.note {
+        let (_, height) = layout.size();
+        area.draw(&Text::new(note.clone(), (px(10.0), height as i32 - px(NOTE / 2.0)), font(12.0).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(fail)?;
+    }
+    area.present().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnails_share_the_width_and_do_not_overlap() {
+        let thumb = Thumbnail { rows: 6, columns: 6, values: vec![0.0; 36], top: 1.0 };
+        let figure = GridFigure {
+            heads: vec![vec![thumb; 9]; 30],
+            value_scale: ValueScale::Linear,
+            colours: ColourScale::Viridis,
+            selected: None,
+            title: None,
+            note: None,
+        };
+        let layout = Layout::of(&figure, 1.0);
+        let (right, _) = layout.corner(0, 8);
+        assert!(right + layout.thumb <= WIDTH as f64, "the last head fits");
+        assert!(layout.corner(0, 1).0 - layout.corner(0, 0).0 > layout.thumb, "a gap between heads");
+        let (_, bottom) = layout.corner(29, 0);
+        assert!(bottom + layout.thumb <= layout.size().1 as f64);
+    }
+}

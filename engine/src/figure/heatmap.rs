@@ -1,0 +1,243 @@
+//! One map as a heatmap: queries as rows, keys as columns, labels on both axes, a colour
+//! legend. Drawn on any plotters backend, so the page's canvas, the exported SVG and the
+//! CLI's PNG are one picture.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::colour::{ColourScale, ValueScale};
+use crate::analysis::shown::ShownMap;
+use super::labels::{label_stride, tick, token_label};
+use super::Theme;
+
+/// The figure's width in pixels (at zoom 1).
+pub const WIDTH: u32 = 640;
+/// Room for the query labels (left) and the key labels (bottom).
+const LABELS: f64 = 110.0;
+/// Room for the legend (right).
+const LEGEND: f64 = 70.0;
+/// The largest side of the grid: what the width leaves beside labels and legend.
+const GRID: f64 = WIDTH as f64 - LABELS - LEGEND - 10.0;
+/// Room for a title above the grid, and for a note under the key labels.
+const TITLE: f64 = 28.0;
+const NOTE: f64 = 22.0;
+
+/// What a heatmap shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeatmapFigure {
+    /// The rows' labels (queries), as the text has them ([`token_label`] makes them short).
+    pub rows: Vec<String>,
+    /// The columns' labels (keys).
+    pub columns: Vec<String>,
+    /// [rows, columns] row-major.
+    pub values: Vec<f32>,
+    /// The top of the colour scale (1 for attention).
+    pub top: f32,
+    pub value_scale: ValueScale,
+    pub colours: ColourScale,
+    /// A row and a column outlined (the focused token).
+    pub focus: (Option<usize>, Option<usize>),
+    /// Above the grid (an exported figure says what it is; the page has its pickers).
+    pub title: Option<String>,
+    /// Under the labels: what the reading did to the map.
+    pub note: Option<String>,
+}
+
+impl HeatmapFigure {
+    /// A head's map as shown, untitled and unfocused.
+    pub fn of(map: &ShownMap, value_scale: ValueScale, colours: ColourScale) -> Self {
+        Self {
+            rows: map.read.rows.labels.clone(),
+            columns: map.read.columns.labels.clone(),
+            values: map.values().to_vec(),
+            top: map.top,
+            value_scale,
+            colours,
+            focus: (None, None),
+            title: None,
+            note: None,
+        }
+    }
+}
+
+/// Where the grid of cells sits: shared by drawing and hit-testing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Layout {
+    pub left: f64,
+    pub top: f64,
+    pub cell: f64,
+    pub rows: usize,
+    pub columns: usize,
+    /// Everything is drawn this many times larger (a PNG at 2×).
+    pub zoom: f64,
+    titled: bool,
+    noted: bool,
+}
+
+impl Layout {
+    pub fn of(figure: &HeatmapFigure, zoom: f64) -> Self {
+        let (rows, columns) = (figure.rows.len(), figure.columns.len());
+        let cell = GRID / rows.max(columns).max(1) as f64;
+        let (titled, noted) = (figure.title.is_some(), figure.note.is_some());
+        let top = 10.0 + if titled { TITLE } else { 0.0 };
+        Self { left: LABELS * zoom, top: top * zoom, cell: cell * zoom, rows, columns, zoom, titled, noted }
+    }
+
+    /// The figure's size in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        let height = self.top / self.zoom + GRID + LABELS + if self.noted { NOTE } else { 0.0 };
+        ((WIDTH as f64 * self.zoom).round() as u32, (height * self.zoom).round() as u32)
+    }
+
+    /// The (row, column) cell under a point, if any.
+    pub fn cell_at(&self, x: f64, y: f64) -> Option<(usize, usize)> {
+        let column = ((x - self.left) / self.cell).floor();
+        let row = ((y - self.top) / self.cell).floor();
+        (column >= 0.0 && row >= 0.0 && (row as usize) < self.rows && (column as usize) < self.columns)
+            .then_some((row as usize, column as usize))
+    }
+
+    /// The label font size (pixels, zoomed) and which labels to draw (every `n`th): when
+    /// cells are too small for a readable font, labels are thinned rather than shrunk.
+    pub fn labels(&self) -> (f64, usize) {
+        let (font, every) = label_stride(self.cell / self.zoom);
+        (font * self.zoom, every)
+    }
+
+    fn x(&self, column: usize) -> i32 {
+        (self.left + column as f64 * self.cell).round() as i32
+    }
+
+    fn y(&self, row: usize) -> i32 {
+        (self.top + row as f64 * self.cell).round() as i32
+    }
+}
+
+/// Draws `figure` on `area` (sized as [`Layout::size`] says, at `zoom`).
+pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapFigure, theme: Theme, zoom: f64) -> Result<(), String> {
+    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the heatmap could not be drawn: {e}");
+    let layout = Layout::of(figure, zoom);
+    let (rows, columns) = (layout.rows, layout.columns);
+    let px = |v: f64| (v * zoom).round() as i32;
+    area.fill(&theme.paper).map_err(fail)?;
+    let font = |size: f64| ("sans-serif", size).into_font().color(&theme.ink);
+
+    if let Some(title) = &figure.title {
+        let style = font(15.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(title.clone(), (px(10.0), px(10.0 + TITLE / 2.0)), style)).map_err(fail)?;
+    }
+    for r in 0..rows {
+        for c in 0..columns {
+            let value = figure.values.get(r * columns + c).copied().unwrap_or(0.0);
+            let (red, green, blue) = figure.colours.colour(figure.value_scale.fraction(value, figure.top));
+            let corners = [(layout.x(c), layout.y(r)), (layout.x(c + 1), layout.y(r + 1))];
+            area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+        }
+    }
+
+    // The focused token: its row (what it attends to) and column (what attends to it).
+    let outline = ShapeStyle::from(&RGBColor(230, 57, 70)).stroke_width((2.0 * zoom).round() as u32);
+    if let Some(r) = figure.focus.0.filter(|&r| r < rows) {
+        area.draw(&Rectangle::new([(layout.x(0), layout.y(r)), (layout.x(columns), layout.y(r + 1))], outline)).map_err(fail)?;
+    }
+    if let Some(c) = figure.focus.1.filter(|&c| c < columns) {
+        area.draw(&Rectangle::new([(layout.x(c), layout.y(0)), (layout.x(c + 1), layout.y(rows))], outline)).map_err(fail)?;
+    }
+
+    let (font_px, every) = layout.labels();
+    let grid_bottom = layout.y(rows);
+    for (r, label) in figure.rows.iter().enumerate().step_by(every) {
+        let centre = layout.top + (r as f64 + 0.5) * layout.cell;
+        let style = font(font_px).pos(Pos::new(HPos::Right, VPos::Center));
+        area.draw(&Text::new(token_label(label), (layout.left as i32 - px(6.0), centre as i32), style)).map_err(fail)?;
+    }
+    for (c, label) in figure.columns.iter().enumerate().step_by(every) {
+        let centre = layout.left + (c as f64 + 0.5) * layout.cell;
+        let style = font(font_px).transform(FontTransform::Rotate270).pos(Pos::new(HPos::Right, VPos::Center));
+        area.draw(&Text::new(token_label(label), (centre as i32, grid_bottom + px(6.0)), style)).map_err(fail)?;
+    }
+
+    // The legend: the bottom of the scale at the bottom, its top (1 for attention) at the top.
+    let (x0, x1) = (px(WIDTH as f64 - LEGEND + 16.0), px(WIDTH as f64 - LEGEND + 34.0));
+    let (top, bottom) = (layout.y(0), layout.y(rows.max(columns)));
+    let steps = 64;
+    let y = |fraction: f64| bottom - ((bottom - top) as f64 * fraction).round() as i32;
+    for s in 0..steps {
+        let (red, green, blue) = figure.colours.colour((s as f32 + 0.5) / steps as f32);
+        let corners = [(x0, y((s + 1) as f64 / steps as f64)), (x1, y(s as f64 / steps as f64))];
+        area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+    }
+    let tick_style = font(12.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center));
+    for (value, fraction) in figure.value_scale.ticks(figure.top) {
+        area.draw(&Text::new(tick(value), (x1 + px(4.0), y(fraction as f64)), tick_style.clone())).map_err(fail)?;
+    }
+
+    if let Some(note) = &figure.note {
+        let (_, height) = layout.size();
+        let style = font(12.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(note.clone(), (px(10.0), height as i32 - px(NOTE / 2.0)), style)).map_err(fail)?;
+    }
+    area.present().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure(rows: usize, columns: usize) -> HeatmapFigure {
+        HeatmapFigure {
+            rows: vec!["q".into(); rows],
+            columns: vec!["k".into(); columns],
+            values: vec![0.0; rows * columns],
+            top: 1.0,
+            value_scale: ValueScale::Linear,
+            colours: ColourScale::Viridis,
+            focus: (None, None),
+            title: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn cells_are_found_under_the_pointer() {
+        let layout = Layout::of(&figure(4, 4), 1.0);
+        let centre = |r: usize, c: usize| (layout.left + (c as f64 + 0.5) * layout.cell, layout.top + (r as f64 + 0.5) * layout.cell);
+        for (r, c) in [(0, 0), (3, 1), (2, 3)] {
+            let (x, y) = centre(r, c);
+            assert_eq!(layout.cell_at(x, y), Some((r, c)));
+        }
+        assert_eq!(layout.cell_at(layout.left - 1.0, layout.top + 1.0), None);
+        assert_eq!(layout.cell_at(layout.left + 4.0 * layout.cell + 1.0, layout.top), None);
+    }
+
+    #[test]
+    fn a_rectangular_map_keeps_square_cells() {
+        // 3 target tokens over 6 source tokens: the longer side fills the grid.
+        let layout = Layout::of(&figure(3, 6), 1.0);
+        assert_eq!(layout.cell, GRID / 6.0);
+        assert_eq!(layout.cell_at(layout.left + 5.5 * layout.cell, layout.top + 2.5 * layout.cell), Some((2, 5)));
+        assert_eq!(layout.cell_at(layout.left + 0.5 * layout.cell, layout.top + 3.5 * layout.cell), None);
+    }
+
+    #[test]
+    fn zoom_scales_the_figure_and_title_and_note_make_room() {
+        let plain = Layout::of(&figure(4, 4), 1.0);
+        let doubled = Layout::of(&figure(4, 4), 2.0);
+        assert_eq!(doubled.size(), (plain.size().0 * 2, plain.size().1 * 2));
+        let mut told = figure(4, 4);
+        told.title = Some("t".into());
+        told.note = Some("n".into());
+        let told = Layout::of(&told, 1.0);
+        assert_eq!(told.size().1, plain.size().1 + (TITLE + NOTE) as u32);
+        assert_eq!(told.top, plain.top + TITLE);
+    }
+
+    #[test]
+    fn labels_stay_readable_at_a_hundred_tokens() {
+        assert_eq!(Layout::of(&figure(6, 6), 1.0).labels(), (13.0, 1));
+        // 100 tokens: 4.5-pixel cells; labels 9 pixels high every third token.
+        assert_eq!(Layout::of(&figure(100, 100), 1.0).labels(), (9.0, 3));
+        assert_eq!(Layout::of(&figure(100, 100), 2.0).labels(), (18.0, 3));
+    }
+}

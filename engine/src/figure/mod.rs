@@ -1,0 +1,165 @@
+//! Figures of maps, drawn with plotters on whatever backend asks: the page's canvas, an
+//! SVG (the page's export and the CLI: cells are `<rect>`s whose fill is their colour,
+//! labels are `<text>`), a PNG natively. One drawing, so every copy is the same picture.
+
+pub mod colour;
+pub mod grid;
+pub mod heatmap;
+pub mod labels;
+
+use plotters::prelude::*;
+
+pub use colour::{ColourScale, ValueScale};
+pub use grid::{GridFigure, Thumbnail};
+pub use heatmap::HeatmapFigure;
+
+use crate::analysis::reading::Reading;
+pub use labels::token_label;
+
+/// The paper and the ink a figure is drawn with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Theme {
+    pub paper: RGBColor,
+    pub ink: RGBColor,
+}
+
+impl Theme {
+    /// Black on white: every exported figure.
+    pub const LIGHT: Theme = Theme { paper: RGBColor(255, 255, 255), ink: RGBColor(0, 0, 0) };
+    /// The page's panel colours under a dark system theme.
+    pub const DARK: Theme = Theme { paper: RGBColor(30, 32, 41), ink: RGBColor(232, 233, 240) };
+}
+
+/// What the reading switches and the scale do to a map, said under every view and
+/// figure; `None` for a map shown as computed, linearly.
+pub fn reading_note(reading: Reading, value_scale: ValueScale) -> Option<String> {
+    let mut said: Vec<String> = reading.describe().into_iter().collect();
+    if value_scale == ValueScale::Log {
+        said.push(format!("colour on a log scale over {} decades", ValueScale::DECADES));
+    }
+    (!said.is_empty()).then(|| format!("Shown: {}.", said.join("; ")))
+}
+
+/// A figure that can be drawn on any backend at any zoom.
+pub enum Figure {
+    Heatmap(HeatmapFigure),
+    Grid(GridFigure),
+}
+
+impl Figure {
+    /// Its size in pixels at `zoom`.
+    pub fn size(&self, zoom: f64) -> (u32, u32) {
+        match self {
+            Figure::Heatmap(f) => heatmap::Layout::of(f, zoom).size(),
+            Figure::Grid(f) => grid::Layout::of(f, zoom).size(),
+        }
+    }
+
+    pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, plotters::coord::Shift>, theme: Theme, zoom: f64) -> Result<(), String> {
+        match self {
+            Figure::Heatmap(f) => heatmap::draw(area, f, theme, zoom),
+            Figure::Grid(f) => grid::draw(area, f, theme, zoom),
+        }
+    }
+
+    /// The figure as an SVG document: cells are `<rect>`s filled with their colour,
+    /// labels `<text>`; black on white.
+    pub fn svg(&self) -> Result<String, String> {
+        let mut svg = String::new();
+        {
+            let area = SVGBackend::with_string(&mut svg, self.size(1.0)).into_drawing_area();
+            self.draw(&area, Theme::LIGHT, 1.0)?;
+        }
+        Ok(svg)
+    }
+
+    /// The figure as a PNG, `zoom` times the size of the SVG (1, 2 or 4 for print).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn png(&self, zoom: u32) -> Result<Vec<u8>, String> {
+        let zoom = zoom.clamp(1, 8);
+        let (width, height) = self.size(zoom as f64);
+        let mut rgb = vec![0u8; width as usize * height as usize * 3];
+        register_fonts();
+        {
+            let area = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+            self.draw(&area, Theme::LIGHT, zoom as f64)?;
+        }
+        encode_png(&rgb, width, height)
+    }
+}
+
+/// Natively, text is drawn with DejaVu Sans from inside the binary: a machine with no
+/// fonts draws the same labels.
+#[cfg(not(target_arch = "wasm32"))]
+fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is the crate's own, known good: a failure here would be a broken build.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let fail = |e: png::EncodingError| format!("the PNG could not be written: {e}");
+    let mut writer = encoder.write_header().map_err(fail)?;
+    writer.write_image_data(rgb).map_err(fail)?;
+    writer.finish().map_err(fail)?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure() -> HeatmapFigure {
+        HeatmapFigure {
+            rows: vec!["The".into(), " cat".into()],
+            columns: vec!["The".into(), " cat".into()],
+            values: vec![1.0, 0.0, 0.25, 0.75],
+            top: 1.0,
+            value_scale: ValueScale::Linear,
+            colours: ColourScale::Viridis,
+            focus: (None, None),
+            title: Some("a & b <test>".into()),
+            note: None,
+        }
+    }
+
+    fn hex((r, g, b): (u8, u8, u8)) -> String {
+        format!("#{r:02X}{g:02X}{b:02X}")
+    }
+
+    #[test]
+    fn the_svg_has_a_rect_per_cell_in_its_colour_and_the_labels_as_text() {
+        let svg = Figure::Heatmap(figure()).svg().unwrap();
+        for value in [1.0, 0.0, 0.25, 0.75] {
+            let fill = hex(ColourScale::Viridis.colour(value));
+            assert!(svg.contains(&format!("fill=\"{fill}\"")), "no cell filled {fill}");
+        }
+        assert_eq!(svg.matches(">\nThe\n</text>").count() + svg.matches(">The\n</text>").count(), 2, "{svg}");
+        assert!(svg.contains("a &amp; b &lt;test&gt;"), "the title is escaped");
+    }
+
+    #[test]
+    fn the_png_is_zoomed_and_its_cells_are_their_colours() {
+        let figure = figure();
+        for zoom in [1, 2] {
+            let bytes = Figure::Heatmap(figure.clone()).png(zoom).unwrap();
+            let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+            let mut reader = decoder.read_info().unwrap();
+            let mut pixels = vec![0; reader.output_buffer_size()];
+            let info = reader.next_frame(&mut pixels).unwrap();
+            let layout = heatmap::Layout::of(&figure, zoom as f64);
+            assert_eq!((info.width, info.height), layout.size());
+            // The centre of cell (1, 1) is 0.75's colour.
+            let (x, y) = ((layout.left + 1.5 * layout.cell) as usize, (layout.top + 1.5 * layout.cell) as usize);
+            let at = (y * info.width as usize + x) * 3;
+            assert_eq!((pixels[at], pixels[at + 1], pixels[at + 2]), ColourScale::Viridis.colour(0.75));
+        }
+    }
+}
