@@ -47,6 +47,16 @@ impl Browser {
 
     /// [`Browser::start`] with more Chromium switches.
     pub fn start_with(extra_args: &[&str]) -> Self {
+        Self::launch(extra_args, None)
+    }
+
+    /// [`Browser::start`] saving downloads into `dir` without asking, as a person's
+    /// browser set to save does.
+    pub fn start_downloading_to(dir: &Path) -> Self {
+        Self::launch(&[], Some(dir))
+    }
+
+    fn launch(extra_args: &[&str], downloads: Option<&Path>) -> Self {
         let port = free_port();
         let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
             .arg(format!("--port={port}"))
@@ -77,11 +87,20 @@ impl Browser {
         let profile_arg = format!("--user-data-dir={}", profile.display());
         args.push(&profile_arg);
         args.extend_from_slice(extra_args);
+        let prefs = match downloads {
+            // A person who saves several exports from one page has allowed it to download
+            // more than one file (Chromium asks once, then remembers).
+            Some(dir) => json!({
+                "download.default_directory": dir, "download.prompt_for_download": false, "download.directory_upgrade": true,
+                "profile.default_content_setting_values.automatic_downloads": 1
+            }),
+            None => json!({}),
+        };
         let answer = browser.post_raw(
             "/session",
             json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
-                "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+                "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args, "prefs": prefs},
                 "goog:loggingPrefs": {"browser": "ALL"}
             }}}),
         );

@@ -10,7 +10,7 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
 
 use super::scores::title;
-use super::{FocusBands, ReadingNote};
+use super::{ExportMenu, FocusBands, ReadingNote, Subject};
 use engine::analysis::heads::HeadScores;
 use engine::figure::colour::viridis;
 use crate::{AppState, GridColour};
@@ -164,6 +164,7 @@ pub fn HeadGrid() -> impl IntoView {
                         })}
                     </select>
                 </label>
+                <ExportMenu subject=Subject::Grid test_id="grid-export" />
                 <div
                     data-testid="head-grid"
                     class="head-grid"

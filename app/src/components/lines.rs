@@ -9,11 +9,9 @@ use leptos::prelude::*;
 use super::{token_label, ReadingNote};
 use crate::{AppState, Tab};
 
-/// Lines lighter than this are not drawn: invisible anyway, and 128 tokens make 16,384 lines.
-const FAINTEST: f32 = 0.005;
-const WIDTH: f64 = 460.0;
-const LEFT: f64 = 130.0;
-const RIGHT: f64 = 330.0;
+// The exported figure's measures: the page's lines and the figure's stand alike.
+use engine::figure::lines::{FAINTEST, LEFT, RIGHT};
+const WIDTH: f64 = engine::figure::lines::WIDTH as f64;
 
 /// Which side of the lines a token stands on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -7,6 +7,7 @@ use engine::analysis::reading::Reading;
 use engine::figure::ValueScale;
 use leptos::prelude::*;
 
+use super::{ExportMenu, Subject};
 use crate::AppState;
 
 /// A checkbox over one of the reading's switches.
@@ -58,6 +59,7 @@ pub fn ReadingBar() -> impl IntoView {
                     })}
                 </select>
             </label>
+            <ExportMenu subject=Subject::SelectedHead test_id="export-menu" />
         </div>
     }
 }

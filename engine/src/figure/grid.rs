@@ -16,7 +16,6 @@ const LEFT: f64 = 44.0;
 const HEADER: f64 = 20.0;
 const GAP: f64 = 3.0;
 const TITLE: f64 = 28.0;
-const NOTE: f64 = 22.0;
 
 /// One head's thumbnail: its map and the top of its colour scale.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,7 +54,8 @@ pub struct Layout {
     pub layers: usize,
     pub heads: usize,
     pub zoom: f64,
-    noted: bool,
+    /// The room the note takes under the figure (zoom 1).
+    note: f64,
 }
 
 impl Layout {
@@ -64,11 +64,11 @@ impl Layout {
         let heads = figure.heads.iter().map(Vec::len).max().unwrap_or(0);
         let thumb = ((WIDTH as f64 - LEFT - 10.0) / heads.max(1) as f64 - GAP).min(96.0);
         let top = 10.0 + HEADER + if figure.title.is_some() { TITLE } else { 0.0 };
-        Self { top: top * zoom, thumb: thumb * zoom, layers, heads, zoom, noted: figure.note.is_some() }
+        Self { top: top * zoom, thumb: thumb * zoom, layers, heads, zoom, note: super::note_height(figure.note.as_deref()) }
     }
 
     pub fn size(&self) -> (u32, u32) {
-        let height = self.top / self.zoom + self.layers as f64 * (self.thumb / self.zoom + GAP) + 10.0 + if self.noted { NOTE } else { 0.0 };
+        let height = self.top / self.zoom + self.layers as f64 * (self.thumb / self.zoom + GAP) + 10.0 + self.note;
         ((WIDTH as f64 * self.zoom).round() as u32, (height * self.zoom).round() as u32)
     }
 
@@ -119,7 +119,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigu
     }
     if let Some(note) = &figure.note {
         let (_, height) = layout.size();
-        area.draw(&Text::new(note.clone(), (px(10.0), height as i32 - px(NOTE / 2.0)), font(12.0).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(fail)?;
+        super::draw_note(area, note, height as f64 - layout.note * zoom, theme, zoom)?;
     }
     area.present().map_err(fail)
 }

@@ -19,9 +19,8 @@ const LABELS: f64 = 110.0;
 const LEGEND: f64 = 70.0;
 /// The largest side of the grid: what the width leaves beside labels and legend.
 const GRID: f64 = WIDTH as f64 - LABELS - LEGEND - 10.0;
-/// Room for a title above the grid, and for a note under the key labels.
+/// Room for a title above the grid.
 const TITLE: f64 = 28.0;
-const NOTE: f64 = 22.0;
 
 /// What a heatmap shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,21 +71,22 @@ pub struct Layout {
     /// Everything is drawn this many times larger (a PNG at 2×).
     pub zoom: f64,
     titled: bool,
-    noted: bool,
+    /// The room the note takes under the figure (zoom 1).
+    note: f64,
 }
 
 impl Layout {
     pub fn of(figure: &HeatmapFigure, zoom: f64) -> Self {
         let (rows, columns) = (figure.rows.len(), figure.columns.len());
         let cell = GRID / rows.max(columns).max(1) as f64;
-        let (titled, noted) = (figure.title.is_some(), figure.note.is_some());
+        let (titled, note) = (figure.title.is_some(), super::note_height(figure.note.as_deref()));
         let top = 10.0 + if titled { TITLE } else { 0.0 };
-        Self { left: LABELS * zoom, top: top * zoom, cell: cell * zoom, rows, columns, zoom, titled, noted }
+        Self { left: LABELS * zoom, top: top * zoom, cell: cell * zoom, rows, columns, zoom, titled, note }
     }
 
     /// The figure's size in pixels.
     pub fn size(&self) -> (u32, u32) {
-        let height = self.top / self.zoom + GRID + LABELS + if self.noted { NOTE } else { 0.0 };
+        let height = self.top / self.zoom + GRID + LABELS + self.note;
         ((WIDTH as f64 * self.zoom).round() as u32, (height * self.zoom).round() as u32)
     }
 
@@ -175,8 +175,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
 
     if let Some(note) = &figure.note {
         let (_, height) = layout.size();
-        let style = font(12.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(note.clone(), (px(10.0), height as i32 - px(NOTE / 2.0)), style)).map_err(fail)?;
+        super::draw_note(area, note, height as f64 - layout.note * zoom, theme, zoom)?;
     }
     area.present().map_err(fail)
 }
@@ -229,7 +228,7 @@ mod tests {
         told.title = Some("t".into());
         told.note = Some("n".into());
         let told = Layout::of(&told, 1.0);
-        assert_eq!(told.size().1, plain.size().1 + (TITLE + NOTE) as u32);
+        assert_eq!(told.size().1, plain.size().1 + (TITLE + super::super::note_height(Some("n"))) as u32);
         assert_eq!(told.top, plain.top + TITLE);
     }
 

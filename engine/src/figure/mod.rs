@@ -6,12 +6,14 @@ pub mod colour;
 pub mod grid;
 pub mod heatmap;
 pub mod labels;
+pub mod lines;
 
 use plotters::prelude::*;
 
 pub use colour::{ColourScale, ValueScale};
 pub use grid::{GridFigure, Thumbnail};
 pub use heatmap::HeatmapFigure;
+pub use lines::LinesFigure;
 
 use crate::analysis::reading::Reading;
 pub use labels::token_label;
@@ -40,10 +42,56 @@ pub fn reading_note(reading: Reading, value_scale: ValueScale) -> Option<String>
     (!said.is_empty()).then(|| format!("Shown: {}.", said.join("; ")))
 }
 
+/// A figure's title: the model, the place (`layer 3, head 5`, `every head`), the site
+/// when the model has more than one, and what the values are.
+pub fn title(model: &str, place: &str, site: Option<&str>, what: &str) -> String {
+    match site {
+        Some(site) => format!("{model} · {place} · {site} · {what}"),
+        None => format!("{model} · {place} · {what}"),
+    }
+}
+
+/// The height a figure's note takes under it, at zoom 1: a line per `NOTE_CHARACTERS`.
+const NOTE_LINE: f64 = 17.0;
+/// At 12 pixels, about this many characters fit in the narrowest figure (460 pixels).
+const NOTE_CHARACTERS: usize = 68;
+
+/// The lines of a note, broken at spaces.
+fn note_lines(note: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in note.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= NOTE_CHARACTERS => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+/// The room a note takes (zoom 1): nothing without one.
+pub(crate) fn note_height(note: Option<&str>) -> f64 {
+    note.map_or(0.0, |n| note_lines(n).len() as f64 * NOTE_LINE + 8.0)
+}
+
+/// Draws a note's lines from `top` (pixels, zoomed) down, at the figure's left.
+pub(crate) fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, note: &str, top: f64, theme: Theme, zoom: f64) -> Result<(), String> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let style = ("sans-serif", 12.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, line) in note_lines(note).into_iter().enumerate() {
+        let y = top + (i as f64 + 0.5) * NOTE_LINE * zoom;
+        area.draw(&Text::new(line, ((10.0 * zoom) as i32, y as i32), style.clone())).map_err(|e| format!("the note could not be drawn: {e}"))?;
+    }
+    Ok(())
+}
+
 /// A figure that can be drawn on any backend at any zoom.
 pub enum Figure {
     Heatmap(HeatmapFigure),
     Grid(GridFigure),
+    Lines(LinesFigure),
 }
 
 impl Figure {
@@ -52,6 +100,7 @@ impl Figure {
         match self {
             Figure::Heatmap(f) => heatmap::Layout::of(f, zoom).size(),
             Figure::Grid(f) => grid::Layout::of(f, zoom).size(),
+            Figure::Lines(f) => lines::Layout::of(f, zoom).size(),
         }
     }
 
@@ -59,6 +108,7 @@ impl Figure {
         match self {
             Figure::Heatmap(f) => heatmap::draw(area, f, theme, zoom),
             Figure::Grid(f) => grid::draw(area, f, theme, zoom),
+            Figure::Lines(f) => lines::draw(area, f, theme, zoom),
         }
     }
 
@@ -132,6 +182,15 @@ mod tests {
 
     fn hex((r, g, b): (u8, u8, u8)) -> String {
         format!("#{r:02X}{g:02X}{b:02X}")
+    }
+
+    #[test]
+    fn notes_break_at_spaces_to_fit_the_narrowest_figure() {
+        let note = reading_note(Reading { hide_first_key: true, by_words: true }, ValueScale::Log).unwrap();
+        let lines = note_lines(&note);
+        assert!(lines.len() >= 3 && lines.iter().all(|l| l.chars().count() <= NOTE_CHARACTERS), "{lines:?}");
+        assert_eq!(lines.join(" "), note);
+        assert_eq!(note_height(None), 0.0);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use engine::analysis::reading::Reading;
 use engine::analysis::shown::{ShownMap, Weighting};
-use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, Thumbnail, ValueScale};
+use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, Thumbnail, ValueScale};
 use engine::{AttentionReport, Mask, RunOptions, WeightChoice};
 
 use crate::{load_any, usage, Failure};
@@ -130,8 +130,10 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
         ShownMap::of_site(&report, site, layer, head, args.weighting, args.reading, &args.text)
             .ok_or_else(|| Failure::Input(format!("no layer {layer}, head {head}: the model has layers 0–{} and heads 0–{}", layers - 1, heads - 1)))
     };
-    let what = if args.weighting == Weighting::ValueNorms { "value-weighted norms" } else { "attention" };
-    let title = |place: &str| format!("{} · {place} · {} {what}", report.model.name, names[site]);
+    // The site is named when there is a choice (a translator's encoder or cross-attention).
+    let site_name = (names.len() > 1).then_some(names[site]);
+    let weighting = if report.value_norms.is_some() { args.weighting } else { Weighting::Attention };
+    let title = |place: &str| figure::title(&report.model.name, place, site_name, weighting.title());
     let note = reading_note(args.reading, args.value_scale);
     let figure = match args.head {
         Some((layer, head)) => Figure::Heatmap(HeatmapFigure {

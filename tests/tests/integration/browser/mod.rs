@@ -3,6 +3,7 @@
 //! the numbers the page shows with the engine's own, run natively.
 
 mod compare_and_share;
+mod export;
 mod first_visit;
 mod foundation;
 mod head_views;

@@ -1,0 +1,190 @@
+//! Taking a view away: the figure on screen as an SVG (labels as text, each cell a
+//! rectangle of its colour) or a PNG at 1×, 2× or 4×, drawn by the same figure code as
+//! the page and the CLI; the run's report as JSON, or under the Hugging Face / BertViz
+//! names for a notebook.
+
+use engine::figure::{reading_note, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail};
+use leptos::prelude::*;
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use wasm_bindgen::JsCast;
+
+use crate::{AppState, Tab};
+
+/// What the menu can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    Svg,
+    Png(u32),
+    Report,
+    Hf,
+}
+
+impl Export {
+    const ALL: [(Export, &'static str, &'static str); 6] = [
+        (Export::Svg, "svg", "SVG (vector)"),
+        (Export::Png(1), "png1", "PNG 1×"),
+        (Export::Png(2), "png2", "PNG 2×"),
+        (Export::Png(4), "png4", "PNG 4×"),
+        (Export::Report, "json", "Report (JSON)"),
+        (Export::Hf, "hf", "BertViz / Hugging Face (JSON)"),
+    ];
+}
+
+/// Which figure an export menu makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The selected head, as its tab shows it (the lines tab as lines, the others as a heatmap).
+    SelectedHead,
+    /// Every head.
+    Grid,
+}
+
+impl AppState {
+    /// The model's name and the figure's title, as the CLI titles its figures.
+    fn titled(&self, report: &engine::AttentionReport, place: &str) -> (String, String) {
+        let model = report.model.name.clone();
+        // The page's head views show the first site (a translator's encoder): named when there are more.
+        let site = (report.sites.len() > 1).then(|| report.sites[0].name.as_str());
+        let title = engine::figure::title(&model, place, site, self.weighting_shown(report).title());
+        (model, title)
+    }
+
+    /// What the maps really show: norms only when the report carries them.
+    fn weighting_shown(&self, report: &engine::AttentionReport) -> crate::weighting::Weighting {
+        match report.value_norms {
+            Some(_) => self.weighting.get_untracked(),
+            None => crate::weighting::Weighting::Attention,
+        }
+    }
+
+    /// The figure an export of `subject` saves, and the file name it goes under (without
+    /// its extension).
+    pub fn figure_of(&self, subject: Subject) -> Option<(Figure, String)> {
+        let note = reading_note(self.reading.get_untracked(), self.value_scale.get_untracked());
+        match subject {
+            Subject::SelectedHead => {
+                let (report, layer, head, map) = self.shown_map()?;
+                let (model, title) = self.titled(&report, &format!("layer {layer}, head {head}"));
+                let name = format!("attnscope-{model}-L{layer}H{head}");
+                if self.tab.get_untracked() == Tab::Lines {
+                    let weights = map.values().iter().map(|v| v / map.top).collect();
+                    let lines = LinesFigure { left: map.read.rows.labels.clone(), right: map.read.columns.labels.clone(), weights, title: Some(title), note };
+                    return Some((Figure::Lines(lines), format!("{name}-lines")));
+                }
+                let figure = HeatmapFigure { title: Some(title), note, ..self.heatmap_figure(&map) };
+                Some((Figure::Heatmap(figure), name))
+            }
+            Subject::Grid => {
+                let report = self.report.get_untracked()?;
+                let maps = report.attention();
+                let heads = (0..maps.layers()).map(|l| (0..maps.heads()).map(|h| Thumbnail::of(&self.map_of(&report, l, h))).collect()).collect();
+                let (model, title) = self.titled(&report, "every head");
+                let grid = GridFigure {
+                    heads,
+                    value_scale: self.value_scale.get_untracked(),
+                    colours: self.colour_scale.get_untracked(),
+                    selected: Some((self.layer.get_untracked(), self.head.get_untracked())),
+                    title: Some(title),
+                    note,
+                };
+                Some((Figure::Grid(grid), format!("attnscope-{model}-grid")))
+            }
+        }
+    }
+}
+
+/// Hands `blob` to the browser as a download called `name`.
+fn download_blob(blob: &web_sys::Blob, name: &str) -> Option<()> {
+    let url = web_sys::Url::create_object_url_with_blob(blob).ok()?;
+    download_url(&url, name);
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Some(())
+}
+
+fn download_url(url: &str, name: &str) -> Option<()> {
+    let document = web_sys::window()?.document()?;
+    let anchor: web_sys::HtmlAnchorElement = document.create_element("a").ok()?.dyn_into().ok()?;
+    anchor.set_href(url);
+    anchor.set_download(name);
+    anchor.click();
+    Some(())
+}
+
+/// A download of `text` as a file of type `mime`.
+pub fn download_text(text: &str, mime: &str, name: &str) -> Option<()> {
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
+    download_blob(&blob, name)
+}
+
+/// The figure drawn on a canvas of its own at `zoom`, saved as a PNG.
+fn download_png(figure: &Figure, zoom: u32, name: &str) -> Option<()> {
+    let document = web_sys::window()?.document()?;
+    let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").ok()?.dyn_into().ok()?;
+    let (width, height) = figure.size(zoom as f64);
+    canvas.set_width(width);
+    canvas.set_height(height);
+    {
+        let area = CanvasBackend::with_canvas_object(canvas.clone())?.into_drawing_area();
+        figure.draw(&area, Theme::LIGHT, zoom as f64).ok()?;
+    }
+    download_url(&canvas.to_data_url_with_type("image/png").ok()?, name)
+}
+
+/// Makes and downloads one export; says why not when it cannot.
+fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String> {
+    let report = state.report.get_untracked().ok_or("there is no map to export yet")?;
+    let model = state.model.get_untracked();
+    let done = match what {
+        Export::Report => {
+            let json = serde_json::to_string(&*report).map_err(|e| e.to_string())?;
+            download_text(&json, "application/json", &format!("attnscope-{model}-report.json"))
+        }
+        Export::Hf => {
+            let json = serde_json::to_string(&engine::export::Hf::of(&report)).map_err(|e| e.to_string())?;
+            download_text(&json, "application/json", &format!("attnscope-{model}-hf.json"))
+        }
+        Export::Svg | Export::Png(_) => {
+            let (figure, name) = state.figure_of(subject).ok_or("there is no map to export yet")?;
+            match what {
+                Export::Svg => download_text(&figure.svg()?, "image/svg+xml", &format!("{name}.svg")),
+                Export::Png(zoom) => download_png(&figure, zoom, &format!("{name}@{zoom}x.png")),
+                _ => unreachable!("handled above"),
+            }
+        }
+    };
+    done.ok_or_else(|| "the browser refused the download".to_string())
+}
+
+/// A menu of exports of `subject`: choosing one downloads it and the menu resets.
+#[component]
+pub fn ExportMenu(
+    /// What the figures show.
+    subject: Subject,
+    /// The test id of the `<select>`.
+    test_id: &'static str,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let failed = RwSignal::new(None::<String>);
+    let on_change = move |ev: leptos::ev::Event| {
+        let target: web_sys::HtmlSelectElement = event_target(&ev);
+        let chosen = Export::ALL.into_iter().find(|e| e.1 == target.value()).map(|e| e.0);
+        target.set_value("");
+        if let Some(what) = chosen {
+            failed.set(export(state, subject, what).err());
+        }
+    };
+    view! {
+        <label class="picker export-picker">
+            <span class="label">"Export"</span>
+            <select data-testid=test_id on:change=on_change disabled=move || state.report.with(Option::is_none)>
+                <option value="" selected=true>"Save as…"</option>
+                {Export::ALL.map(|(_, value, text)| view! { <option value=value>{text}</option> })}
+            </select>
+            {move || failed.get().map(|why| view! { <span class="export-error" role="alert">{format!("Not exported: {why}")}</span> })}
+        </label>
+    }
+}

@@ -1,0 +1,162 @@
+//! Export from the page, as a person gets it: the browser saves the file into a folder,
+//! and the file is read back as XML, as pixels and as JSON and checked against the
+//! engine's native numbers and against the command line's figure of the same head.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use attnscope_tests::figures::{decode_png, grid_cells, hex, parse_svg, pixel, Svg};
+use attnscope_tests::webdriver::Browser;
+use attnscope_tests::cli_binary;
+use engine::figure::colour::viridis;
+use engine::AttentionReport;
+
+use super::*;
+
+/// A fresh folder for one test's downloads.
+fn downloads(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("attnscope-downloads-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Chooses `what` in the export menu `menu` and waits for the file `name` to be saved whole.
+fn export(browser: &Browser, dir: &Path, menu: &str, what: &str, name: &str) -> Vec<u8> {
+    choose(browser, menu, what);
+    let path = dir.join(name);
+    browser.wait_for(&format!("{name} to be saved"), Duration::from_secs(30), || {
+        let partial = std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+        (!partial && path.is_file()).then(|| std::fs::read(&path).unwrap()).filter(|b| !b.is_empty())
+    })
+}
+
+/// SmolLM2's (layer, head) on the opening text without its first key, rows renormalised.
+fn renormalised(layer: usize, head: usize) -> (Vec<f32>, usize) {
+    let report = opening_report();
+    let n = report.tokens().len();
+    let values = report
+        .attention()
+        .head(layer, head)
+        .chunks(n)
+        .flat_map(|row| {
+            let rest: f32 = row[1..].iter().sum();
+            row[1..].iter().map(move |w| if rest > 0.0 { w / rest } else { 0.0 }).collect::<Vec<_>>()
+        })
+        .collect();
+    (values, n - 1)
+}
+
+fn near((a, b, c): (u8, u8, u8), (x, y, z): (u8, u8, u8)) -> bool {
+    a.abs_diff(x) <= 1 && b.abs_diff(y) <= 1 && c.abs_diff(z) <= 1
+}
+
+fn parse_hex(fill: &str) -> (u8, u8, u8) {
+    let channel = |i: usize| u8::from_str_radix(&fill[i..i + 2], 16).unwrap();
+    (channel(1), channel(3), channel(5))
+}
+
+/// Two SVGs draw the same: the same texts, and the same rectangles in the same places
+/// with colours within 1 (the page's wasm maps and the native ones may round apart).
+fn assert_same_figure(page: &Svg, cli: &Svg) {
+    assert_eq!((page.width, page.height), (cli.width, cli.height), "the same size");
+    let texts = |svg: &Svg| svg.labels.iter().map(|l| (l.text.clone(), l.x as i64, l.y as i64, l.rotated)).collect::<Vec<_>>();
+    assert_eq!(texts(page), texts(cli), "the same labels, title and ticks in the same places");
+    assert_eq!(page.rects.len(), cli.rects.len());
+    for (a, b) in page.rects.iter().zip(&cli.rects) {
+        assert_eq!((a.x, a.y, a.width, a.height), (b.x, b.y, b.width, b.height));
+        assert!(near(parse_hex(&a.fill), parse_hex(&b.fill)), "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn the_heatmap_leaves_as_svg_and_png_and_the_cli_draws_the_same_figure() {
+    let dir = downloads("heatmap");
+    let browser = Browser::start_downloading_to(&dir);
+    browser.goto(&app_url());
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "10");
+    choose(&browser, "head-select", "3");
+    browser.click(&browser.by_test_id("hide-sink"));
+    let (expected, columns) = renormalised(10, 3);
+
+    let svg_text = String::from_utf8(export(&browser, &dir, "export-menu", "svg", "attnscope-smollm2-135m-L10H3.svg")).unwrap();
+    let svg = parse_svg(&svg_text);
+    let cells = grid_cells(&svg, (110.0, 38.0, 450.0));
+    assert_eq!(cells.len(), expected.len(), "a rect per cell");
+    for (i, (cell, &value)) in cells.iter().zip(&expected).enumerate() {
+        assert!(near(parse_hex(&cell.fill), viridis(value)), "cell ({}, {}): {} for {value}", i / columns, i % columns, cell.fill);
+    }
+    let keys: Vec<&str> = svg.labels.iter().filter(|l| l.rotated).map(|l| l.text.as_str()).collect();
+    assert_eq!(keys, ["cat", "sat", "on", "the", "mat"]);
+    assert!(svg.labels.iter().any(|l| l.text.contains("first token hidden")), "the figure says what it shows");
+
+    // The command line's figure of the same head and reading is the same picture.
+    let out = dir.join("cli.svg");
+    let status = Command::new(cli_binary())
+        .args(["plot", "--model", "smollm2-135m", "--text", OPENING_TEXT, "--layer", "10", "--head", "3", "--hide-sink", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_same_figure(&svg, &parse_svg(&std::fs::read_to_string(&out).unwrap()));
+
+    // A PNG at 2×: twice the SVG's size, each cell's centre its colour.
+    let png = decode_png(&export(&browser, &dir, "export-menu", "png2", "attnscope-smollm2-135m-L10H3@2x.png"));
+    assert_eq!((png.0 as f64, png.1 as f64), (svg.width * 2.0, svg.height * 2.0));
+    for (i, &value) in expected.iter().enumerate() {
+        let (row, column) = (i / columns, i % columns);
+        let (x, y) = ((110.0 + (column as f64 + 0.5) * 75.0) * 2.0, (38.0 + (row as f64 + 0.5) * 75.0) * 2.0);
+        assert!(near(pixel(&png, x as usize, y as usize), viridis(value)), "PNG cell ({row}, {column})");
+    }
+    // The menu is ready for the next export.
+    assert_eq!(browser.property(&browser.by_test_id("export-menu"), "value").as_deref(), Some(""));
+}
+
+#[test]
+fn the_report_leaves_as_json_in_both_formats_and_the_grid_and_lines_as_svg() {
+    let dir = downloads("report");
+    let browser = Browser::start_downloading_to(&dir);
+    browser.goto(&app_url());
+    wait_for_run(&browser);
+    let native = opening_report();
+
+    // The report: the one report type, with the engine's tokens and maps.
+    let report: AttentionReport = serde_json::from_slice(&export(&browser, &dir, "export-menu", "json", "attnscope-smollm2-135m-report.json")).unwrap();
+    assert_eq!(report.tokens(), native.tokens());
+    let (page, engine) = (report.attention().as_flat(), native.attention().as_flat());
+    assert_eq!(page.len(), engine.len());
+    assert!(page.iter().zip(engine).all(|(a, b)| (a - b).abs() < 1e-4), "the page's maps are the engine's");
+
+    // BertViz's names: tokens and attentions, [layer][head][query][key].
+    let hf: serde_json::Value = serde_json::from_slice(&export(&browser, &dir, "export-menu", "hf", "attnscope-smollm2-135m-hf.json")).unwrap();
+    let texts: Vec<&str> = native.tokens().iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(hf["tokens"], serde_json::json!(texts));
+    let attentions = &hf["attentions"];
+    assert_eq!(attentions.as_array().unwrap().len(), 30);
+    let weight = attentions[12][4][5][1].as_f64().unwrap() as f32;
+    assert!((weight - native.attention().weight(12, 4, 5, 1)).abs() < 1e-4);
+
+    // The grid: every weight of every head, a rect each.
+    let grid = parse_svg(&String::from_utf8(export(&browser, &dir, "grid-export", "svg", "attnscope-smollm2-135m-grid.svg")).unwrap());
+    let mut drawn: Vec<String> = grid.rects.iter().filter(|r| r.fill != "#FFFFFF").map(|r| r.fill.clone()).collect();
+    let mut expected: Vec<String> = engine.iter().map(|&w| hex(viridis(w))).collect();
+    assert_eq!(drawn.len(), expected.len(), "a rect per weight");
+    drawn.sort_unstable();
+    expected.sort_unstable();
+    let differing = drawn.iter().zip(&expected).filter(|(a, b)| !near(parse_hex(a), parse_hex(b))).count();
+    assert_eq!(differing, 0, "every weight's colour");
+
+    // The lines tab exports lines: a line per visible weight, the tokens as text.
+    choose(&browser, "layer-select", "2");
+    choose(&browser, "head-select", "1");
+    browser.click(&browser.by_test_id("tab-lines"));
+    let text = String::from_utf8(export(&browser, &dir, "export-menu", "svg", "attnscope-smollm2-135m-L2H1-lines.svg")).unwrap();
+    let lines = parse_svg(&text);
+    let visible = native.attention().head(2, 1).iter().filter(|&&w| w >= engine::figure::lines::FAINTEST).count();
+    assert_eq!(text.matches("<polyline").count(), visible, "a line per visible weight");
+    let tokens: Vec<String> = native.tokens().iter().map(|t| engine::figure::token_label(&t.text)).collect();
+    let labels: Vec<String> = lines.labels.iter().map(|l| l.text.clone()).filter(|t| tokens.contains(t)).collect();
+    assert_eq!(labels.len(), 2 * tokens.len(), "each token on both sides");
+}
