@@ -11,6 +11,7 @@ pub mod js_bytes;
 pub mod js_file;
 pub mod protocol;
 pub mod runs;
+pub mod snapshot;
 pub mod state;
 pub mod url_state;
 pub mod user_files;

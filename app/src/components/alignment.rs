@@ -12,7 +12,7 @@ use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
 use super::lines::LinePairs;
-use super::{token_label, LabelledMap};
+use super::{token_label, ExportMenu, LabelledMap, Subject};
 use crate::AppState;
 
 /// The alignment map's larger side in CSS pixels.
@@ -91,9 +91,9 @@ fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
-        let scale = state.colour_scale.get();
+        let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
         if let Some(canvas) = canvas.get() {
-            paint_pixels(&canvas, &values, (rows, columns), &|w| scale.colour(w));
+            paint_pixels(&canvas, &values, (rows, columns), &|w| scale.colour(value_scale.fraction(w, 1.0)));
         }
     });
     view! { <canvas node_ref=canvas role="img" aria-label=label style=format!("width: {width:.0}px; height: {height:.0}px")></canvas> }
@@ -249,6 +249,7 @@ pub fn AlignmentView() -> impl IntoView {
                         }
                     }>{options}</select>
                 </label>
+                <ExportMenu subject=Subject::Alignment test_id="alignment-export" />
                 <div class="alignment-body">
                     <figure class="alignment-map" data-testid="alignment-map" data-site=cross.name.clone()
                         data-layer=layer_attr data-head=head_attr data-rows=rows.to_string() data-columns=columns.to_string()>

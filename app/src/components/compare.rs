@@ -8,7 +8,7 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
-use super::{LabelledMap, ReadingNote};
+use super::{ExportMenu, LabelledMap, ReadingNote, Subject};
 use crate::weighting::{ShownMap, Weighting};
 use engine::analysis::reading::ReadMap;
 use engine::figure::ValueScale;
@@ -39,9 +39,10 @@ fn SmallMap(
     Effect::new(move |_| {
         if let (Some(canvas), Some(map)) = (canvas.get(), map.get()) {
             let value_scale = if follows_scale { state.value_scale.get() } else { ValueScale::Linear };
+            // A difference in [-1, 1] goes to the diverging scale as it is.
             paint_pixels(&canvas, &map.values, (map.rows.len(), map.columns.len()), &|v| colour(match value_scale {
-                ValueScale::Linear => v,
                 ValueScale::Log => value_scale.fraction(v, 1.0),
+                _ => v,
             }));
         }
     });
@@ -124,6 +125,7 @@ pub fn CompareView() -> impl IntoView {
                     } else {
                         "Running the other mask…".to_string()
                     }}<ReadingNote /></p>
+                    <ExportMenu subject=Subject::Compare test_id="compare-export" />
                     <div class="compare-maps">
                         <SmallMap caption="causal" test_id="causal-map" map=causal colour=viridis />
                         <SmallMap caption="no mask" test_id="unmasked-map" map=unmasked colour=viridis />

@@ -3,7 +3,8 @@
 //! the page and the CLI; the run's report as JSON, or under the Hugging Face / BertViz
 //! names for a notebook.
 
-use engine::figure::{reading_note, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail};
+use engine::analysis::shown::{ShownMap, Weighting};
+use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use leptos::prelude::*;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
@@ -18,16 +19,19 @@ pub enum Export {
     Png(u32),
     Report,
     Hf,
+    /// One HTML file that shows this run's maps offline.
+    Html,
 }
 
 impl Export {
-    const ALL: [(Export, &'static str, &'static str); 6] = [
+    const ALL: [(Export, &'static str, &'static str); 7] = [
         (Export::Svg, "svg", "SVG (vector)"),
         (Export::Png(1), "png1", "PNG 1×"),
         (Export::Png(2), "png2", "PNG 2×"),
         (Export::Png(4), "png4", "PNG 4×"),
         (Export::Report, "json", "Report (JSON)"),
         (Export::Hf, "hf", "BertViz / Hugging Face (JSON)"),
+        (Export::Html, "html", "Offline page (HTML)"),
     ];
 }
 
@@ -38,6 +42,10 @@ pub enum Subject {
     SelectedHead,
     /// Every head.
     Grid,
+    /// The selected head under both masks, and their difference.
+    Compare,
+    /// A translation's cross-attention as the alignment view shows it.
+    Alignment,
 }
 
 impl AppState {
@@ -51,10 +59,10 @@ impl AppState {
     }
 
     /// What the maps really show: norms only when the report carries them.
-    fn weighting_shown(&self, report: &engine::AttentionReport) -> crate::weighting::Weighting {
+    fn weighting_shown(&self, report: &engine::AttentionReport) -> Weighting {
         match report.value_norms {
             Some(_) => self.weighting.get_untracked(),
-            None => crate::weighting::Weighting::Attention,
+            None => Weighting::Attention,
         }
     }
 
@@ -89,6 +97,48 @@ impl AppState {
                     note,
                 };
                 Some((Figure::Grid(grid), format!("attnscope-{model}-grid")))
+            }
+            Subject::Compare => {
+                let (causal, unmasked) = self.both_masks()?;
+                let (layer, head) = (self.layer.get_untracked(), self.head.get_untracked());
+                let (value_scale, colours) = (self.value_scale.get_untracked(), self.colour_scale.get_untracked());
+                let map = |report: &engine::AttentionReport| {
+                    self.report_text.with_untracked(|text| ShownMap::of(report, layer, head, Weighting::Attention, self.reading.get_untracked(), text))
+                };
+                let (causal, unmasked) = (map(&causal), map(&unmasked));
+                let titled = |map: &ShownMap, title: &str, value_scale, colours| HeatmapFigure { title: Some(title.into()), ..HeatmapFigure::of(map, value_scale, colours) };
+                let difference = HeatmapFigure {
+                    values: engine::analysis::summary::difference(unmasked.values(), causal.values()),
+                    note: note.clone(),
+                    ..titled(&unmasked, "difference (red: the unmasked run looks more)", ValueScale::Signed, ColourScale::Diverging)
+                };
+                let figures = vec![
+                    Figure::Heatmap(titled(&causal, "causal mask", value_scale, colours)),
+                    Figure::Heatmap(titled(&unmasked, "no mask", value_scale, colours)),
+                    Figure::Heatmap(difference),
+                ];
+                let (model, title) = self.titled(&*self.report.get_untracked()?, &format!("layer {layer}, head {head} under both masks"));
+                Some((Figure::Row { title: Some(title), figures }, format!("attnscope-{model}-L{layer}H{head}-masks")))
+            }
+            Subject::Alignment => {
+                let report = self.report.get_untracked()?;
+                let cross = report.site("cross")?;
+                // As the view shows it: a choice the maps lack falls back to every head's mean.
+                let choice = Some(self.alignment.get_untracked()).filter(|a| a.map(&cross.maps).is_some()).unwrap_or(crate::components::alignment::Alignment::AllHeads);
+                let labels = |name: &str| report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>());
+                let model = report.model.name.clone();
+                let figure = HeatmapFigure {
+                    rows: labels(&cross.queries)?,
+                    columns: labels(&cross.keys)?,
+                    values: choice.map(&cross.maps)?,
+                    top: 1.0,
+                    value_scale: self.value_scale.get_untracked(),
+                    colours: self.colour_scale.get_untracked(),
+                    focus: (self.focused_target(), None),
+                    title: Some(engine::figure::title(&model, &choice.title(), Some("cross"), Weighting::Attention.title())),
+                    note: reading_note(Default::default(), self.value_scale.get_untracked()),
+                };
+                Some((Figure::Heatmap(figure), format!("attnscope-{model}-alignment-{}", choice.name())))
             }
         }
     }
@@ -130,6 +180,7 @@ fn download_png(figure: &Figure, zoom: u32, name: &str) -> Option<()> {
     {
         let area = CanvasBackend::with_canvas_object(canvas.clone())?.into_drawing_area();
         figure.draw(&area, Theme::LIGHT, zoom as f64).ok()?;
+        area.present().ok()?;
     }
     download_url(&canvas.to_data_url_with_type("image/png").ok()?, name)
 }
@@ -146,6 +197,16 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
         Export::Hf => {
             let json = serde_json::to_string(&engine::export::Hf::of(&report)).map_err(|e| e.to_string())?;
             download_text(&json, "application/json", &format!("attnscope-{model}-hf.json"))
+        }
+        Export::Html => {
+            let maps: Vec<Vec<_>> = (0..report.attention().layers())
+                .map(|l| (0..report.attention().heads()).map(|h| state.attention_map_of(&report, l, h)).collect())
+                .collect();
+            let tokens: Vec<String> = report.tokens().iter().map(|t| t.text.clone()).collect();
+            let reading = reading_note(state.reading.get_untracked(), engine::figure::ValueScale::Linear);
+            let text = state.report_text.get_untracked();
+            let html = crate::snapshot::snapshot(&report.model.name, &text, &tokens, &maps, reading.as_deref(), state.colour_scale.get_untracked());
+            download_text(&html, "text/html", &format!("attnscope-{model}-snapshot.html"))
         }
         Export::Svg | Export::Png(_) => {
             let (figure, name) = state.figure_of(subject).ok_or("there is no map to export yet")?;

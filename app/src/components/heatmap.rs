@@ -34,7 +34,8 @@ fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -> Option<()
     let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
     // The page's panel and text colours, light or dark as the system says.
     let theme = if prefers_dark() { Theme::DARK } else { Theme::LIGHT };
-    heatmap::draw(&root, figure, theme, 1.0).ok()
+    heatmap::draw(&root, figure, theme, 1.0).ok()?;
+    root.present().ok()
 }
 
 /// Whether the system asks for a dark theme.

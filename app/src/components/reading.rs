@@ -54,7 +54,7 @@ pub fn ReadingBar() -> impl IntoView {
                 }>
                     {ValueScale::ALL.map(|s| view! {
                         <option value=s.name() selected=move || state.value_scale.get() == s>
-                            {match s { ValueScale::Linear => "linear", ValueScale::Log => "log (3 decades)" }}
+                            {if s == ValueScale::Log { "log (3 decades)" } else { "linear" }}
                         </option>
                     })}
                 </select>

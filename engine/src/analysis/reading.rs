@@ -74,7 +74,8 @@ pub fn pooled(map: &[f32], keys: usize, query_words: &[Word], key_words: &[Word]
     for qw in query_words {
         let pieces = qw.tokens.len().max(1) as f64;
         for kw in key_words {
-            let sum: f64 = qw.tokens.clone().flat_map(|q| kw.tokens.clone().map(move |k| f64::from(map[q * keys + k]))).sum();
+            // Folded from +0: an empty word's sum would be -0 (Rust's float sum starts there), shown "-0.0000".
+            let sum = qw.tokens.clone().flat_map(|q| kw.tokens.clone().map(move |k| f64::from(map[q * keys + k]))).fold(0.0, |a, b| a + b);
             out.push((sum / pieces) as f32);
         }
     }
@@ -274,6 +275,7 @@ mod tests {
         assert_eq!(hidden.columns.labels, ["b", " c"]);
         assert_eq!(hidden.columns.tokens, [1..2, 2..3]);
         assert_close(&hidden.values, &[0.0, 0.0, 1.0, 0.0, 0.2, 0.8]);
+        assert!(hidden.values[..2].iter().all(|v| v.is_sign_positive()), "an empty row is +0, not -0");
         assert_close(hidden.before_renormalising.as_deref().unwrap(), &[0.0, 0.0, 0.4, 0.0, 0.1, 0.4]);
         assert_eq!(hidden.empty_rows, [0]);
 

@@ -53,6 +53,9 @@ pub enum ColourScale {
     Viridis,
     Magma,
     Greys,
+    /// Blue below the middle, white at it, red above: for differences (not a choice of
+    /// the picker; a figure of a difference takes it with [`ValueScale::Signed`]).
+    Diverging,
 }
 
 impl ColourScale {
@@ -63,6 +66,7 @@ impl ColourScale {
             ColourScale::Viridis => "viridis",
             ColourScale::Magma => "magma",
             ColourScale::Greys => "greys",
+            ColourScale::Diverging => "diverging",
         }
     }
 
@@ -72,6 +76,7 @@ impl ColourScale {
             ColourScale::Viridis => interpolate(&VIRIDIS, weight),
             ColourScale::Magma => interpolate(&MAGMA, weight),
             ColourScale::Greys => interpolate(&GREYS, weight),
+            ColourScale::Diverging => diverging(2.0 * weight - 1.0),
         }
     }
 }
@@ -85,6 +90,8 @@ pub enum ValueScale {
     /// log10(value / top), the lowest [`ValueScale::DECADES`] decades spread over the
     /// scale: a weight of 0.001 is as visible as one of 0.1 is linearly.
     Log,
+    /// A difference from −top to top, 0 in the middle (not a choice of the picker).
+    Signed,
 }
 
 impl ValueScale {
@@ -96,6 +103,7 @@ impl ValueScale {
         match self {
             ValueScale::Linear => "linear",
             ValueScale::Log => "log",
+            ValueScale::Signed => "signed",
         }
     }
 
@@ -105,10 +113,13 @@ impl ValueScale {
 
     /// Where `value` sits on a scale from 0 to `top`, in [0, 1].
     pub fn fraction(self, value: f32, top: f32) -> f32 {
-        if !(value > 0.0 && top > 0.0) {
-            return 0.0;
-        }
+        let positive = value > 0.0 && top > 0.0;
         match self {
+            ValueScale::Signed => {
+                let d = if value.is_finite() && top > 0.0 { (value / top).clamp(-1.0, 1.0) } else { 0.0 };
+                (d + 1.0) / 2.0
+            }
+            _ if !positive => 0.0,
             ValueScale::Linear => (value / top).min(1.0),
             ValueScale::Log => ((value / top).log10() / Self::DECADES + 1.0).clamp(0.0, 1.0),
         }
@@ -118,6 +129,7 @@ impl ValueScale {
     pub fn ticks(self, top: f32) -> Vec<(f32, f32)> {
         match self {
             ValueScale::Linear => vec![(0.0, 0.0), (top / 2.0, 0.5), (top, 1.0)],
+            ValueScale::Signed => vec![(-top, 0.0), (0.0, 0.5), (top, 1.0)],
             ValueScale::Log => (0..=Self::DECADES as i32)
                 .map(|d| (top * 10f32.powi(d - Self::DECADES as i32), d as f32 / Self::DECADES))
                 .collect(),
@@ -170,6 +182,10 @@ mod tests {
         // Relative to the top: norms topped by 4.
         assert!((log.fraction(0.4, 4.0) - 2.0 / 3.0).abs() < 1e-6);
         assert_eq!(ValueScale::Linear.fraction(0.25, 0.5), 0.5);
+        // A difference: −1 at the bottom, 0 in the middle (white), 1 at the top.
+        assert_eq!(ValueScale::Signed.fraction(-1.0, 1.0), 0.0);
+        assert_eq!(ColourScale::Diverging.colour(ValueScale::Signed.fraction(0.0, 1.0)), (255, 255, 255));
+        assert_eq!(ColourScale::Diverging.colour(ValueScale::Signed.fraction(0.4, 1.0)), diverging(0.4));
         let ticks: Vec<(f32, f32)> = log.ticks(1.0);
         assert_eq!(ticks.len(), 4);
         assert!((ticks[1].0 - 0.01).abs() < 1e-7 && (ticks[1].1 - 1.0 / 3.0).abs() < 1e-6);

@@ -121,7 +121,9 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigu
         let (_, height) = layout.size();
         super::draw_note(area, note, height as f64 - layout.note * zoom, theme, zoom)?;
     }
-    area.present().map_err(fail)
+    // No present() here: a figure may be one of several on the area (a row of figures);
+    // whoever made the backend presents it once.
+    Ok(())
 }
 
 #[cfg(test)]

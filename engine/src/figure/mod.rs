@@ -51,6 +51,9 @@ pub fn title(model: &str, place: &str, site: Option<&str>, what: &str) -> String
     }
 }
 
+/// Room for the title above a row of figures.
+const ROW_TITLE: f64 = 30.0;
+
 /// The height a figure's note takes under it, at zoom 1: a line per `NOTE_CHARACTERS`.
 const NOTE_LINE: f64 = 17.0;
 /// At 12 pixels, about this many characters fit in the narrowest figure (460 pixels).
@@ -92,6 +95,8 @@ pub enum Figure {
     Heatmap(HeatmapFigure),
     Grid(GridFigure),
     Lines(LinesFigure),
+    /// Figures side by side (the mask comparison's three maps), under one title.
+    Row { title: Option<String>, figures: Vec<Figure> },
 }
 
 impl Figure {
@@ -101,6 +106,11 @@ impl Figure {
             Figure::Heatmap(f) => heatmap::Layout::of(f, zoom).size(),
             Figure::Grid(f) => grid::Layout::of(f, zoom).size(),
             Figure::Lines(f) => lines::Layout::of(f, zoom).size(),
+            Figure::Row { title, figures } => {
+                let sizes: Vec<(u32, u32)> = figures.iter().map(|f| f.size(zoom)).collect();
+                let above = if title.is_some() { (ROW_TITLE * zoom).round() as u32 } else { 0 };
+                (sizes.iter().map(|s| s.0).sum(), above + sizes.iter().map(|s| s.1).max().unwrap_or(0))
+            }
         }
     }
 
@@ -109,6 +119,23 @@ impl Figure {
             Figure::Heatmap(f) => heatmap::draw(area, f, theme, zoom),
             Figure::Grid(f) => grid::draw(area, f, theme, zoom),
             Figure::Lines(f) => lines::draw(area, f, theme, zoom),
+            Figure::Row { title, figures } => {
+                use plotters::style::text_anchor::{HPos, Pos, VPos};
+                let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the figures could not be drawn: {e}");
+                area.fill(&theme.paper).map_err(fail)?;
+                let mut rest = area.clone();
+                if let Some(title) = title {
+                    let style = ("sans-serif", 15.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
+                    area.draw(&Text::new(title.clone(), ((10.0 * zoom) as i32, (ROW_TITLE * zoom / 2.0) as i32), style)).map_err(fail)?;
+                    rest = area.split_vertically((ROW_TITLE * zoom).round() as u32).1;
+                }
+                for figure in figures {
+                    let (left, right) = rest.split_horizontally(figure.size(zoom).0);
+                    figure.draw(&left, theme, zoom)?;
+                    rest = right;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -119,6 +146,7 @@ impl Figure {
         {
             let area = SVGBackend::with_string(&mut svg, self.size(1.0)).into_drawing_area();
             self.draw(&area, Theme::LIGHT, 1.0)?;
+            area.present().map_err(|e| format!("the SVG could not be written: {e}"))?;
         }
         Ok(svg)
     }
@@ -133,6 +161,7 @@ impl Figure {
         {
             let area = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
             self.draw(&area, Theme::LIGHT, zoom as f64)?;
+            area.present().map_err(|e| format!("the PNG could not be drawn: {e}"))?;
         }
         encode_png(&rgb, width, height)
     }
@@ -202,6 +231,18 @@ mod tests {
         }
         assert_eq!(svg.matches(">\nThe\n</text>").count() + svg.matches(">The\n</text>").count(), 2, "{svg}");
         assert!(svg.contains("a &amp; b &lt;test&gt;"), "the title is escaped");
+    }
+
+    #[test]
+    fn a_row_of_figures_is_one_svg_as_wide_as_its_figures() {
+        let row = Figure::Row { title: Some("both".into()), figures: vec![Figure::Heatmap(figure()), Figure::Heatmap(figure())] };
+        let svg = row.svg().unwrap();
+        assert_eq!(svg.matches("</svg>").count(), 1, "one document");
+        let one = Figure::Heatmap(figure()).size(1.0);
+        assert_eq!(row.size(1.0), (2 * one.0, one.1 + ROW_TITLE as u32));
+        // The second map's cells stand a figure's width to the right.
+        let second = format!("x=\"{}\"", one.0 + 110);
+        assert!(svg.contains(&second), "{second}");
     }
 
     #[test]

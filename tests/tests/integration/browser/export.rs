@@ -160,3 +160,124 @@ fn the_report_leaves_as_json_in_both_formats_and_the_grid_and_lines_as_svg() {
     let labels: Vec<String> = lines.labels.iter().map(|l| l.text.clone()).filter(|t| tokens.contains(t)).collect();
     assert_eq!(labels.len(), 2 * tokens.len(), "each token on both sides");
 }
+
+#[test]
+fn the_offline_html_opens_from_a_file_with_no_network_and_shows_the_live_pages_table() {
+    let dir = downloads("snapshot");
+    let browser = Browser::start_downloading_to(&dir);
+    browser.goto(&app_url());
+    wait_for_run(&browser);
+    // 21 tokens, the size the issue names.
+    let text = "The quick brown fox jumps over the lazy dog while the cat sat on the warm mat today, and slept";
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    let tokens = opening_tokens(text);
+    assert_eq!(tokens, 21, "the text is 21 tokens");
+    choose(&browser, "layer-select", "17");
+    choose(&browser, "head-select", "3");
+    browser.click(&browser.by_test_id("hide-sink"));
+    browser.click(&browser.by_test_id("tab-table"));
+    let live = table_strings(&browser, "[data-testid=weights-table]");
+
+    let html = export(&browser, &dir, "export-menu", "html", "attnscope-smollm2-135m-snapshot.html");
+    assert!(html.len() < 5_000_000, "{} bytes", html.len());
+    let path = dir.join("attnscope-smollm2-135m-snapshot.html");
+
+    // Opened from the disk by a browser whose every connection fails.
+    let offline = Browser::start_with(&["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]);
+    offline.goto(&format!("file://{}", path.display()));
+    offline.wait_for("the snapshot's grid", Duration::from_secs(30), || {
+        (offline.find_all("[data-testid=snapshot-thumb]").len() == 270).then_some(())
+    });
+    let thumb = offline.find_all("[data-testid=snapshot-thumb][data-layer='17'][data-head='3']").remove(0);
+    offline.click(&thumb);
+    offline.click(&offline.find_all("#tab-table").remove(0));
+    let snapshot = table_strings(&offline, "[data-testid=snapshot-table]");
+    assert_eq!(snapshot, live, "the same table as the live page, the first token hidden");
+    let fetched = offline.execute("return performance.getEntriesByType('resource').map(e => e.name)", vec![]);
+    assert_eq!(fetched, serde_json::json!([]), "nothing fetched");
+    let facts = offline.text(&offline.find_all("#facts").remove(0));
+    assert!(facts.contains("float32") && facts.contains("first token hidden"), "{facts}");
+
+    // The heatmap and the lines are drawn from the stored maps.
+    offline.click(&offline.find_all("#tab-lines").remove(0));
+    let lines = offline.find_all("[data-testid=snapshot-lines] line").len();
+    assert!(lines >= 20, "{lines} lines");
+    offline.click(&offline.find_all("#tab-heatmap").remove(0));
+    let (width, _) = canvas_pixels(&offline, "[data-testid=snapshot-heatmap]");
+    assert_eq!(width, 570);
+}
+
+/// How many tokens SmolLM2 makes of `text`.
+fn opening_tokens(text: &str) -> usize {
+    attnscope_tests::shared_model("smollm2-135m").run_text(text, engine::Mask::Causal, None).unwrap().tokens().len()
+}
+
+/// A table's header and cells as the page shows them, row by row.
+fn table_strings(browser: &Browser, css: &str) -> Vec<Vec<String>> {
+    let rows = browser.execute(
+        &format!(
+            "return [...document.querySelector('{css}').querySelectorAll('tr')]
+                .map(tr => [...tr.children].map(c => (c.firstChild ? c.firstChild.textContent : '').trim()));"
+        ),
+        vec![],
+    );
+    rows.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect()).collect()
+}
+
+#[test]
+fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
+    let dir = downloads("compare");
+    let browser = Browser::start_downloading_to(&dir);
+    browser.goto(&app_url());
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "2");
+    choose(&browser, "head-select", "1");
+    browser.click(&browser.by_test_id("compare-toggle"));
+    browser.wait_for("both masks", Duration::from_secs(60), || browser.find_all("[data-testid=lookahead-table]").first().map(|_| ()));
+    let model = attnscope_tests::shared_model("smollm2-135m");
+    let causal = model.run_text(OPENING_TEXT, engine::Mask::Causal, None).unwrap();
+    let unmasked = model.run_text(OPENING_TEXT, engine::Mask::None, None).unwrap();
+    let (a, b) = (causal.attention().head(2, 1), unmasked.attention().head(2, 1));
+
+    let svg = parse_svg(&String::from_utf8(export(&browser, &dir, "compare-export", "svg", "attnscope-smollm2-135m-L2H1-masks.svg")).unwrap());
+    // Three 640-pixel heatmaps side by side under a 30-pixel title, each with its own title.
+    for (i, expected) in [
+        a.iter().map(|&w| viridis(w)).collect::<Vec<_>>(),
+        b.iter().map(|&w| viridis(w)).collect(),
+        b.iter().zip(a).map(|(u, c)| engine::figure::colour::diverging(u - c)).collect(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cells = grid_cells(&svg, (640.0 * i as f64 + 110.0, 30.0 + 38.0, 450.0));
+        assert_eq!(cells.len(), 36, "map {i}: a rect per cell");
+        for (j, (cell, want)) in cells.iter().zip(expected).enumerate() {
+            assert!(near(parse_hex(&cell.fill), want), "map {i}, cell {j}: {} for {want:?}", cell.fill);
+        }
+    }
+    let titles: Vec<&str> = svg.labels.iter().map(|l| l.text.as_str()).filter(|t| ["causal mask", "no mask"].contains(t) || t.starts_with("difference")).collect();
+    assert_eq!(titles.len(), 3, "each map says what it is");
+    assert!(svg.labels.iter().any(|l| l.text == "-1"), "the difference's legend runs from -1");
+
+    // A translation's cross-attention, as the alignment view shows it.
+    let text = "The cat sat on the mat.";
+    choose(&browser, "model-select", "en-pt");
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    browser.wait_for("the alignment", LOAD, || browser.find_all("[data-testid=alignment-map]").first().map(|_| ()));
+    choose(&browser, "alignment-select", "L1H7");
+    let native = engine::translator::Translator::from_dir("en-pt", &attnscope_tests::model_dir("en-pt")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let cross = native.site("cross").unwrap();
+    let (rows, columns) = (cross.maps.queries(), cross.maps.keys());
+    let svg = parse_svg(&String::from_utf8(export(&browser, &dir, "alignment-export", "svg", "attnscope-en-pt-alignment-L1H7.svg")).unwrap());
+    let cells = grid_cells(&svg, (110.0, 38.0, 450.0));
+    assert_eq!(cells.len(), rows * columns, "target rows over source columns");
+    for (i, cell) in cells.iter().enumerate() {
+        assert!(near(parse_hex(&cell.fill), viridis(cross.maps.weight(1, 7, i / columns, i % columns))), "cross cell {i}");
+    }
+    let target: Vec<String> = native.sequence("target").unwrap().tokens.iter().map(|t| engine::figure::token_label(&t.text)).collect();
+    let upright: Vec<String> = svg.labels.iter().filter(|l| !l.rotated && target.contains(&l.text)).map(|l| l.text.clone()).collect();
+    assert_eq!(upright, target, "the translation's tokens down the side");
+    assert!(svg.labels.iter().any(|l| l.text.contains("layer 1, head 7") && l.text.contains("cross")));
+}
