@@ -23,10 +23,12 @@ pub enum Tab {
     Lines,
     Table,
     Math,
+    /// Several heads of the layer at once.
+    Overlay,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Heatmap, Tab::Lines, Tab::Table, Tab::Math];
+    pub const ALL: [Tab; 5] = [Tab::Heatmap, Tab::Lines, Tab::Table, Tab::Math, Tab::Overlay];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +36,7 @@ impl Tab {
             Tab::Lines => "lines",
             Tab::Table => "table",
             Tab::Math => "math",
+            Tab::Overlay => "overlay",
         }
     }
 
@@ -43,6 +46,7 @@ impl Tab {
             Tab::Lines => "Lines",
             Tab::Table => "Table",
             Tab::Math => "Math",
+            Tab::Overlay => "Overlay",
         }
     }
 }
@@ -116,6 +120,8 @@ pub struct AppState {
     pub reading: RwSignal<Reading>,
     /// Linear or logarithmic colour.
     pub value_scale: RwSignal<ValueScale>,
+    /// The heads of the selected layer the overlay draws together.
+    pub overlay_heads: RwSignal<Vec<usize>>,
     /// What a translation's alignment map shows.
     pub alignment: RwSignal<Alignment>,
     /// The translated token under the pointer, and the one clicked (pinned).
@@ -304,6 +310,7 @@ impl AppState {
             weighting: RwSignal::new(initial.weighting),
             reading: RwSignal::new(initial.reading),
             value_scale: RwSignal::new(initial.value_scale),
+            overlay_heads: RwSignal::new(vec![0, 1, 2]),
             wasm_memory: RwSignal::new(0),
             alignment: RwSignal::new(initial.alignment),
             hovered_target: RwSignal::new(None),

@@ -75,6 +75,12 @@ impl AppState {
                 let (report, layer, head, map) = self.shown_map()?;
                 let (model, title) = self.titled(&report, &format!("layer {layer}, head {head}"));
                 let name = format!("attnscope-{model}-L{layer}H{head}");
+                if self.tab.get_untracked() == Tab::Overlay {
+                    let heads = self.overlay_heads.get_untracked().iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+                    let (_, title) = self.titled(&report, &format!("layer {layer}, heads {heads}"));
+                    let figure = HeatmapFigure { title: Some(title), note, ..self.overlay_figure()? };
+                    return Some((Figure::Heatmap(figure), format!("attnscope-{model}-L{layer}-overlay")));
+                }
                 if self.tab.get_untracked() == Tab::Lines {
                     let weights = map.values().iter().map(|v| v / map.top).collect();
                     let lines = LinesFigure { left: map.read.rows.labels.clone(), right: map.read.columns.labels.clone(), weights, title: Some(title), note };
@@ -137,6 +143,7 @@ impl AppState {
                     focus: (self.focused_target(), None),
                     title: Some(engine::figure::title(&model, &choice.title(), Some("cross"), Weighting::Attention.title())),
                     note: reading_note(Default::default(), self.value_scale.get_untracked()),
+                    overlay: None,
                 };
                 Some((Figure::Heatmap(figure), format!("attnscope-{model}-alignment-{}", choice.name())))
             }

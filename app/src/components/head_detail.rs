@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{Heatmap, LinesView, MathView, ReadingBar, WeightsTable};
+use super::{Heatmap, LinesView, MathView, OverlayView, ReadingBar, WeightsTable};
 use crate::{AppState, Tab};
 
 /// The tab bar and the selected tab's view. The heatmap stays in the page (hidden)
@@ -39,6 +39,7 @@ pub fn HeadDetail() -> impl IntoView {
                 <WeightsTable />
                 <LinesView />
                 <MathView />
+                <OverlayView />
             </div>
         </div>
     }

@@ -81,6 +81,40 @@ impl ColourScale {
     }
 }
 
+/// A hue per head for overlays (Tableau's ten): head `h` takes `HEAD_HUES[h % 10]`.
+pub const HEAD_HUES: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
+
+/// `hue` as strong as `fraction` in [0, 1]: white at 0, the hue itself at 1.
+pub fn tint(hue: (u8, u8, u8), fraction: f32) -> (u8, u8, u8) {
+    let f = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+    let mix = |c: u8| (255.0 - (255.0 - c as f32) * f).round() as u8;
+    (mix(hue.0), mix(hue.1), mix(hue.2))
+}
+
+/// Several heads' maps as one ([rows, columns] each): every cell takes the hue of the
+/// head that attends most there, as strong as that head's weight there (CircuitsVis's
+/// multi-head view). `heads` pairs each map with its head's number, for its hue.
+pub fn overlay(heads: &[(usize, &[f32])], value_scale: ValueScale, top: f32) -> Vec<(u8, u8, u8)> {
+    let cells = heads.iter().map(|(_, m)| m.len()).min().unwrap_or(0);
+    (0..cells)
+        .map(|i| {
+            let (head, value) = heads.iter().map(|(h, m)| (*h, m[i])).fold((0, f32::NEG_INFINITY), |best, c| if c.1 > best.1 { c } else { best });
+            tint(HEAD_HUES[head % HEAD_HUES.len()], value_scale.fraction(value, top))
+        })
+        .collect()
+}
+
 /// How a value becomes a fraction of the colour scale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ValueScale {
@@ -169,6 +203,16 @@ mod tests {
         assert_eq!(viridis(f32::NAN), viridis(0.0));
         assert_eq!(ColourScale::Greys.colour(0.5), (128, 128, 128));
         assert_eq!(ColourScale::Magma.colour(1.0), (252, 253, 191));
+    }
+
+    #[test]
+    fn an_overlay_takes_the_strongest_heads_hue_as_strong_as_its_weight() {
+        let (a, b) = ([1.0, 0.2, 0.0], [0.0, 0.6, 0.0]);
+        let cells = overlay(&[(3, &a[..]), (7, &b[..])], ValueScale::Linear, 1.0);
+        assert_eq!(cells[0], HEAD_HUES[3], "head 3, at full strength");
+        assert_eq!(cells[1], tint(HEAD_HUES[7], 0.6));
+        assert_eq!(cells[2], (255, 255, 255), "nothing anywhere: white");
+        assert_eq!(tint((0, 100, 200), 0.5), (128, 178, 228));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::colour::{ColourScale, ValueScale};
+use super::colour::{overlay, ColourScale, ValueScale, HEAD_HUES};
 use crate::analysis::shown::ShownMap;
 use super::labels::{label_stride, tick, token_label};
 use super::Theme;
@@ -41,6 +41,18 @@ pub struct HeatmapFigure {
     pub title: Option<String>,
     /// Under the labels: what the reading did to the map.
     pub note: Option<String>,
+    /// Several heads at once: each cell's own colour, and the legend's heads instead of
+    /// the scale (see [`super::colour::overlay`]).
+    pub overlay: Option<Overlay>,
+}
+
+/// The cells' colours of several heads drawn as one, and which hue is which head.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Overlay {
+    /// [rows, columns].
+    pub colours: Vec<(u8, u8, u8)>,
+    /// Each head's name (`L3 H5`) and hue, for the legend.
+    pub heads: Vec<(String, (u8, u8, u8))>,
 }
 
 impl HeatmapFigure {
@@ -56,7 +68,23 @@ impl HeatmapFigure {
             focus: (None, None),
             title: None,
             note: None,
+            overlay: None,
         }
+    }
+
+    /// Several heads of `layer` drawn as one: each cell the hue of the head that attends
+    /// most there (see [`super::colour::overlay`]). `heads` pairs each head's number with its
+    /// map; `None` when there is none.
+    pub fn overlaid(layer: usize, heads: &[(usize, ShownMap)], value_scale: ValueScale, colours: ColourScale) -> Option<Self> {
+        let (_, first) = heads.first()?;
+        let pairs: Vec<(usize, &[f32])> = heads.iter().map(|(h, m)| (*h, m.values())).collect();
+        let top = heads.iter().map(|(_, m)| m.top).fold(0.0, f32::max);
+        let names = heads.iter().map(|(h, _)| (format!("L{layer} H{h}"), HEAD_HUES[h % HEAD_HUES.len()])).collect();
+        Some(Self {
+            top,
+            overlay: Some(Overlay { colours: overlay(&pairs, value_scale, top), heads: names }),
+            ..Self::of(first, value_scale, colours)
+        })
     }
 }
 
@@ -130,7 +158,8 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
     for r in 0..rows {
         for c in 0..columns {
             let value = figure.values.get(r * columns + c).copied().unwrap_or(0.0);
-            let (red, green, blue) = figure.colours.colour(figure.value_scale.fraction(value, figure.top));
+            let painted = figure.overlay.as_ref().and_then(|o| o.colours.get(r * columns + c).copied());
+            let (red, green, blue) = painted.unwrap_or_else(|| figure.colours.colour(figure.value_scale.fraction(value, figure.top)));
             let corners = [(layout.x(c), layout.y(r)), (layout.x(c + 1), layout.y(r + 1))];
             area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
         }
@@ -158,19 +187,28 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
         area.draw(&Text::new(token_label(label), (centre as i32, grid_bottom + px(6.0)), style)).map_err(fail)?;
     }
 
-    // The legend: the bottom of the scale at the bottom, its top (1 for attention) at the top.
+    // The legend: the bottom of the scale at the bottom, its top (1 for attention) at the
+    // top; for an overlay, a swatch per head.
     let (x0, x1) = (px(WIDTH as f64 - LEGEND + 16.0), px(WIDTH as f64 - LEGEND + 34.0));
     let (top, bottom) = (layout.y(0), layout.y(rows.max(columns)));
-    let steps = 64;
-    let y = |fraction: f64| bottom - ((bottom - top) as f64 * fraction).round() as i32;
-    for s in 0..steps {
-        let (red, green, blue) = figure.colours.colour((s as f32 + 0.5) / steps as f32);
-        let corners = [(x0, y((s + 1) as f64 / steps as f64)), (x1, y(s as f64 / steps as f64))];
-        area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
-    }
     let tick_style = font(12.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center));
-    for (value, fraction) in figure.value_scale.ticks(figure.top) {
-        area.draw(&Text::new(tick(value), (x1 + px(4.0), y(fraction as f64)), tick_style.clone())).map_err(fail)?;
+    if let Some(overlay) = &figure.overlay {
+        for (i, (name, hue)) in overlay.heads.iter().enumerate() {
+            let y = top + px(22.0 * i as f64);
+            area.draw(&Rectangle::new([(x0, y), (x0 + px(14.0), y + px(14.0))], RGBColor(hue.0, hue.1, hue.2).filled())).map_err(fail)?;
+            area.draw(&Text::new(name.clone(), (x0 + px(18.0), y + px(7.0)), tick_style.clone())).map_err(fail)?;
+        }
+    } else {
+        let steps = 64;
+        let y = |fraction: f64| bottom - ((bottom - top) as f64 * fraction).round() as i32;
+        for s in 0..steps {
+            let (red, green, blue) = figure.colours.colour((s as f32 + 0.5) / steps as f32);
+            let corners = [(x0, y((s + 1) as f64 / steps as f64)), (x1, y(s as f64 / steps as f64))];
+            area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+        }
+        for (value, fraction) in figure.value_scale.ticks(figure.top) {
+            area.draw(&Text::new(tick(value), (x1 + px(4.0), y(fraction as f64)), tick_style.clone())).map_err(fail)?;
+        }
     }
 
     if let Some(note) = &figure.note {
@@ -197,6 +235,7 @@ mod tests {
             focus: (None, None),
             title: None,
             note: None,
+            overlay: None,
         }
     }
 

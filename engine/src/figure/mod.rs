@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 pub use colour::{ColourScale, ValueScale};
 pub use grid::{GridFigure, Thumbnail};
-pub use heatmap::HeatmapFigure;
+pub use heatmap::{HeatmapFigure, Overlay};
 pub use lines::LinesFigure;
 
 use crate::analysis::reading::Reading;
@@ -206,6 +206,7 @@ mod tests {
             focus: (None, None),
             title: Some("a & b <test>".into()),
             note: None,
+            overlay: None,
         }
     }
 

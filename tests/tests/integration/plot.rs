@@ -128,6 +128,9 @@ fn plot_usage_errors_exit_2_with_one_line() {
         (vec!["plot", "--model", "smollm2-135m", "--text", "a", "--layer", "30", "--out", "x.svg"], "no layer 30, head 0"),
         (vec!["plot", "--model", "smollm2-135m", "--text", "a", "--scale", "cubic", "--out", "x.svg"], "unknown scale"),
         (vec!["plot", "--model", "smollm2-135m", "--text", "a", "--zoom", "0", "--out", "x.png"], "--zoom takes 1 to 8"),
+        (vec!["plot", "--model", "smollm2-135m", "--text", "a", "--heads", "1,x", "--out", "x.svg"], "--heads takes comma-separated"),
+        (vec!["plot", "--model", "smollm2-135m", "--text", "a", "--head", "1", "--heads", "1,2", "--out", "x.svg"], "not both"),
+        (vec!["plot", "--model", "smollm2-135m", "--text", "a", "--heads", "1,9", "--out", "x.svg"], "no layer 0, head 9"),
     ] {
         let output = attnscope(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -136,4 +139,29 @@ fn plot_usage_errors_exit_2_with_one_line() {
         assert!(stderr.contains(expected), "{args:?}: {stderr:?} lacks {expected:?}");
         assert!(!std::path::Path::new("x.svg").exists() && !std::path::Path::new("x.png").exists());
     }
+}
+
+#[test]
+fn lines_and_an_overlay_of_heads_plot_as_the_page_draws_them() {
+    let report = shared_model("smollm2-135m").run_text(TEXT, Mask::Causal, None).unwrap();
+    let text = String::from_utf8(plot(&["--model", "smollm2-135m", "--text", TEXT, "--layer", "2", "--head", "1", "--lines"], "lines.svg")).unwrap();
+    let visible = report.attention().head(2, 1).iter().filter(|&&w| w >= engine::figure::lines::FAINTEST).count();
+    assert_eq!(text.matches("<polyline").count(), visible, "a line per visible weight");
+    let svg = parse_svg(&text);
+    assert_eq!(svg.labels.iter().filter(|l| l.text == "cat").count(), 2, "each token on both sides");
+
+    // Heads 0, 2 and 5 of layer 3: each cell the strongest head's hue, as strong as its weight.
+    let svg = parse_svg(&String::from_utf8(plot(&["--model", "smollm2-135m", "--text", TEXT, "--layer", "3", "--heads", "0,2,5"], "overlay.svg")).unwrap());
+    let cells = grid_cells(&svg, (110.0, 38.0, 450.0));
+    assert_eq!(cells.len(), 36);
+    let hues = engine::figure::colour::HEAD_HUES;
+    for (i, cell) in cells.iter().enumerate() {
+        let (q, k) = (i / 6, i % 6);
+        let (head, w) = [0usize, 2, 5].iter().map(|&h| (h, report.attention().weight(3, h, q, k))).fold((0, f32::MIN), |b, c| if c.1 > b.1 { c } else { b });
+        let hue = hues[head];
+        let mix = |c: u8| (255.0 - (255.0 - c as f32) * w).round() as u8;
+        assert_eq!(cell.fill, hex((mix(hue.0), mix(hue.1), mix(hue.2))), "cell ({q}, {k}): head {head} at {w}");
+    }
+    let legend: Vec<&str> = svg.labels.iter().map(|l| l.text.as_str()).filter(|t| t.starts_with("L3 H")).collect();
+    assert_eq!(legend, ["L3 H0", "L3 H2", "L3 H5"], "a swatch per head");
 }

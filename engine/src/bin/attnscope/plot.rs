@@ -5,15 +5,17 @@ use std::path::PathBuf;
 
 use engine::analysis::reading::Reading;
 use engine::analysis::shown::{ShownMap, Weighting};
-use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, Thumbnail, ValueScale};
+use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Thumbnail, ValueScale};
 use engine::{AttentionReport, Mask, RunOptions, WeightChoice};
 
 use crate::{load_any, usage, Failure};
 
-pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site SITE]
+pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH --text TEXT [--layer L (--head H [--lines] | --heads H,H,..) | --grid] [--site SITE]
                       [--mask causal|plain-causal|none] [--weights float32|quantized|fit] [--hide-sink] [--words]
                       [--scale linear|log] [--colours viridis|magma|greys] [--value-norms] [--zoom 1|2|4] --out FILE.svg|FILE.png
   --layer, --head  the head to draw as a heatmap (default 0, 0)
+  --lines       the head as lines from queries (left) to keys (right) instead of a heatmap
+  --heads       several heads of --layer overlaid: each cell the hue of the head that attends most there
   --grid        every head's map as a thumbnail, layers down and heads across
   --site        which attention: self (one-sequence models), encoder or cross (a translator; default: the first)
   --hide-sink   leave the first key out and renormalise each row over the rest
@@ -23,11 +25,19 @@ pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH --text TEXT 
   --zoom        a PNG this many times the SVG's size (default 1)
   --out         FILE.svg (cells as <rect>, labels as <text>) or FILE.png";
 
+/// What `plot` draws.
+enum Picture {
+    Heatmap(usize, usize),
+    Lines(usize, usize),
+    Overlay(usize, Vec<usize>),
+    Grid,
+}
+
 /// The parsed `plot` command.
 pub struct PlotArgs {
     model: String,
     text: String,
-    head: Option<(usize, usize)>,
+    picture: Picture,
     site: Option<String>,
     mask: Option<Mask>,
     weights: WeightChoice,
@@ -41,6 +51,7 @@ pub struct PlotArgs {
 
 pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     let (mut model, mut text, mut layer, mut head, mut grid, mut site, mut mask, mut out) = (None, None, None, None, false, None, None, None);
+    let (mut lines, mut heads) = (false, None::<Vec<usize>>);
     let (mut weights, mut reading, mut value_scale, mut colours, mut weighting, mut zoom) =
         (WeightChoice::Float32, Reading::default(), ValueScale::Linear, ColourScale::Viridis, Weighting::Attention, 1);
     let mut rest = args.iter();
@@ -53,6 +64,12 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
             "--layer" => layer = Some(number(value()?)?),
             "--head" => head = Some(number(value()?)?),
             "--grid" => grid = true,
+            "--lines" => lines = true,
+            "--heads" => {
+                let v = value()?;
+                let list = v.split(',').map(|h| h.trim().parse::<usize>()).collect::<Result<Vec<_>, _>>();
+                heads = Some(list.ok().filter(|l| !l.is_empty()).ok_or_else(|| usage(format!("--heads takes comma-separated head numbers, not `{v}`")))?);
+            }
             "--site" => site = Some(value()?),
             "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
             "--weights" => {
@@ -78,9 +95,19 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
             other => return Err(usage(format!("unknown argument `{other}`"))),
         }
     }
-    if grid && (layer.is_some() || head.is_some()) {
+    if grid && (layer.is_some() || head.is_some() || heads.is_some() || lines) {
         return Err(usage("give --layer and --head, or --grid, not both".into()));
     }
+    if heads.is_some() && (head.is_some() || lines) {
+        return Err(usage("give --head (one head, as a heatmap or --lines) or --heads (several, overlaid), not both".into()));
+    }
+    let (layer, head) = (layer.unwrap_or(0), head.unwrap_or(0));
+    let picture = match (grid, heads, lines) {
+        (true, _, _) => Picture::Grid,
+        (_, Some(heads), _) => Picture::Overlay(layer, heads),
+        (_, None, true) => Picture::Lines(layer, head),
+        (_, None, false) => Picture::Heatmap(layer, head),
+    };
     let out = out.ok_or_else(|| usage("--out FILE.svg or FILE.png is required".into()))?;
     let is_picture = |ext: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
     if !is_picture("svg") && !is_picture("png") {
@@ -89,7 +116,7 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     Ok(PlotArgs {
         model: model.ok_or_else(|| usage("--model is required".into()))?,
         text: text.ok_or_else(|| usage("--text is required".into()))?,
-        head: (!grid).then(|| (layer.unwrap_or(0), head.unwrap_or(0))),
+        picture,
         site,
         mask,
         weights,
@@ -135,16 +162,33 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
     let weighting = if report.value_norms.is_some() { args.weighting } else { Weighting::Attention };
     let title = |place: &str| figure::title(&report.model.name, place, site_name, weighting.title());
     let note = reading_note(args.reading, args.value_scale);
-    let figure = match args.head {
-        Some((layer, head)) => Figure::Heatmap(HeatmapFigure {
+    let (value_scale, colours) = (args.value_scale, args.colours);
+    let figure = match &args.picture {
+        &Picture::Heatmap(layer, head) => Figure::Heatmap(HeatmapFigure {
             title: Some(title(&format!("layer {layer}, head {head}"))),
             note,
-            ..HeatmapFigure::of(&shown(layer, head)?, args.value_scale, args.colours)
+            ..HeatmapFigure::of(&shown(layer, head)?, value_scale, colours)
         }),
-        None => Figure::Grid(GridFigure {
+        &Picture::Lines(layer, head) => {
+            let map = shown(layer, head)?;
+            Figure::Lines(LinesFigure {
+                left: map.read.rows.labels.clone(),
+                right: map.read.columns.labels.clone(),
+                weights: map.values().iter().map(|v| v / map.top).collect(),
+                title: Some(title(&format!("layer {layer}, head {head}"))),
+                note,
+            })
+        }
+        Picture::Overlay(layer, heads) => {
+            let maps = heads.iter().map(|&h| shown(*layer, h).map(|m| (h, m))).collect::<Result<Vec<_>, _>>()?;
+            let names = heads.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+            let overlaid = HeatmapFigure::overlaid(*layer, &maps, value_scale, colours).ok_or_else(|| usage("--heads names no head".into()))?;
+            Figure::Heatmap(HeatmapFigure { title: Some(title(&format!("layer {layer}, heads {names}"))), note, ..overlaid })
+        }
+        Picture::Grid => Figure::Grid(GridFigure {
             heads: (0..layers).map(|l| (0..heads).map(|h| shown(l, h).map(|m| Thumbnail::of(&m))).collect()).collect::<Result<_, _>>()?,
-            value_scale: args.value_scale,
-            colours: args.colours,
+            value_scale,
+            colours,
             selected: None,
             title: Some(title("every head")),
             note,

@@ -221,15 +221,20 @@ pub fn heatmap_cell_colours(browser: &Browser, tokens: usize) -> Vec<[i64; 3]> {
 }
 
 pub fn heatmap_cells(browser: &Browser, rows: usize, columns: usize) -> Vec<[i64; 3]> {
+    canvas_cells(browser, "[data-testid=heatmap] canvas", rows, columns)
+}
+
+/// [`heatmap_cells`] of any canvas the heatmap figure is drawn on (untitled).
+pub fn canvas_cells(browser: &Browser, css: &str, rows: usize, columns: usize) -> Vec<[i64; 3]> {
     let found = browser.execute(
-        "const [rows, columns, c] = [arguments[0], arguments[1], document.querySelector('[data-testid=heatmap] canvas')];
+        "const [rows, columns, c] = [arguments[0], arguments[1], document.querySelector(arguments[2])];
          const ctx = c.getContext('2d'), cell = 450 / Math.max(rows, columns), out = [];
          for (let q = 0; q < rows; q++) for (let k = 0; k < columns; k++) {
              const d = ctx.getImageData(Math.floor(110 + (k + 0.5) * cell), Math.floor(10 + (q + 0.5) * cell), 1, 1).data;
              out.push([d[0], d[1], d[2]]);
          }
          return out;",
-        vec![serde_json::json!(rows), serde_json::json!(columns)],
+        vec![serde_json::json!(rows), serde_json::json!(columns), serde_json::json!(css)],
     );
     found.as_array().unwrap().iter().map(|p| [0, 1, 2].map(|c| p[c].as_i64().unwrap())).collect()
 }

@@ -171,3 +171,34 @@ fn words_pool_pieces_and_the_log_scale_shows_small_weights() {
     assert!(notes(&browser).iter().any(|t| t.contains("log scale")));
     keep_screenshot_of(&browser, "words-log", Some("heatmap"));
 }
+
+#[test]
+fn the_overlay_colours_each_cell_by_the_chosen_head_that_attends_most() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "layer-select", "3");
+    browser.click(&browser.by_test_id("tab-overlay"));
+    // Heads 0, 1, 2 to start with; take 1 away and add 5.
+    let head = |h: usize| browser.find_all(&format!("[data-testid=overlay-head][data-head='{h}']")).remove(0);
+    browser.click(&head(1));
+    browser.click(&head(5));
+    let (_, map) = native_rows(OPENING_TEXT, 3, 0);
+    let n = map.len();
+    let maps: Vec<Vec<Vec<f32>>> = [0, 2, 5].iter().map(|&h| native_rows(OPENING_TEXT, 3, h).1).collect();
+    // By hand: the strongest of the three heads, its hue mixed from white by its weight.
+    let hues = engine::figure::colour::HEAD_HUES;
+    let expected: Vec<[i64; 3]> = (0..n * n)
+        .map(|i| {
+            let (q, k) = (i / n, i % n);
+            let (which, w) = [0usize, 2, 5].iter().zip(&maps).map(|(&h, m)| (h, m[q][k])).fold((0, f32::MIN), |b, c| if c.1 > b.1 { c } else { b });
+            let hue = hues[which];
+            [hue.0, hue.1, hue.2].map(|c| (255.0 - (255.0 - c as f32) * w).round() as i64)
+        })
+        .collect();
+    let colours = browser.wait_for("the overlay of heads 0, 2 and 5", Duration::from_secs(10), || {
+        let colours = canvas_cells(&browser, "[data-testid=overlay-view] canvas", n, n);
+        colours.iter().zip(&expected).all(|(a, b)| near(*a, *b)).then_some(colours)
+    });
+    assert_pixels("overlay", &colours, expected.into_iter());
+    keep_screenshot_of(&browser, "overlay", Some("overlay-view"));
+}
