@@ -1,6 +1,17 @@
 //! Reading exported figures back: an SVG's rectangles and texts, a PNG's pixels, and the
 //! heatmap's cells found in them by where they sit, to be checked against the engine.
 
+/// A map [queries, keys] without its first key, each row renormalised over the rest (a
+/// row with nothing left all zeros), computed here by hand to judge the engine's reading.
+pub fn without_first_key_by_hand(map: &[f32], keys: usize) -> Vec<f32> {
+    map.chunks(keys)
+        .flat_map(|row| {
+            let rest: f32 = row[1..].iter().sum();
+            row[1..].iter().map(move |w| if rest > 0.0 { w / rest } else { 0.0 }).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// A filled rectangle of an SVG.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rect {

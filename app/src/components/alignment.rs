@@ -6,13 +6,14 @@
 
 use engine::analysis::arithmetic::{scoring_text, steps, Recipe};
 use engine::analysis::summary::{all_heads_mean, layer_mean};
-use engine::{AttentionMaps, LayerScores};
+use engine::analysis::reading::{read, ReadMap, Reading, Side};
+use engine::{AttentionMaps, AttentionReport, LayerScores};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
 use super::head_grid::paint_pixels;
 use super::lines::LinePairs;
-use super::{token_label, ExportMenu, LabelledMap, Subject};
+use super::{token_label, ExportMenu, LabelledMap, ReadingNote, Subject};
 use crate::AppState;
 
 /// The alignment map's larger side in CSS pixels.
@@ -85,6 +86,15 @@ impl Alignment {
     }
 }
 
+/// A map of the report's cross-attention ([target, source]) read as every map is: the
+/// first source token hidden, pieces as words (the translation's from its own text).
+pub fn read_cross(report: &AttentionReport, values: &[f32], reading: Reading, input: &str) -> ReadMap {
+    let translation = report.translation.as_ref().map_or("", |t| t.text.as_str());
+    let tokens_of = |name: &str| report.sequence(name).map_or(&[][..], |s| s.tokens.as_slice());
+    let (queries, keys) = report.site("cross").map_or(("target", "source"), |c| (c.queries.as_str(), c.keys.as_str()));
+    read(values, Side { tokens: tokens_of(queries), text: translation }, Side { tokens: tokens_of(keys), text: input }, reading, true)
+}
+
 /// A map painted a pixel per weight, scaled up by CSS to `width` × `height`.
 #[component]
 fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f64, label: String) -> impl IntoView {
@@ -143,17 +153,24 @@ pub fn AlignmentView() -> impl IntoView {
         let labels = |name: &str| -> Vec<String> {
             report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
         };
-        let (target, source) = (labels(&cross.queries), labels(&cross.keys));
-        let [layers, heads, rows, columns] = cross.maps.shape();
+        // The model's own source tokens, for the arithmetic of a row (which the reading leaves alone).
+        let (model_target, model_source) = (labels(&cross.queries), labels(&cross.keys));
+        let [layers, heads, ..] = cross.maps.shape();
         let choice = state.alignment.get();
         let choice = if choice.map(&cross.maps).is_some() { choice } else { Alignment::AllHeads };
-        let values = choice.map(&cross.maps).unwrap_or_default();
+        let (reading, input) = (state.reading.get(), state.report_text.get());
+        let read_map = |values: &[f32]| read_cross(&report, values, reading, &input);
+        let shown = read_map(&choice.map(&cross.maps).unwrap_or_default());
+        let (target, source) = (shown.rows.labels.clone(), shown.columns.labels.clone());
+        let (rows, columns) = (target.len(), source.len());
+        let values = shown.values.clone();
         // Square cells, the larger side ALIGNMENT_PX at most.
         let cell = (ALIGNMENT_PX / rows.max(columns).max(1) as f64).min(40.0);
         let (width, height) = (cell * columns as f64, cell * rows as f64);
+        let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
         let focus = Signal::derive(move || {
-            let row = state.focused_target().filter(|&i| i < rows).map(|i| (i, rows));
-            let column = state.focused_token().filter(|&i| i < columns).map(|i| (i, columns));
+            let row = state.focused_target().and_then(|i| row_axis.index_of(i)).map(|i| (i, rows));
+            let column = state.focused_token().and_then(|i| column_axis.index_of(i)).map(|i| (i, columns));
             (row, column)
         });
         let (layer_attr, head_attr) = choice.attributes();
@@ -161,8 +178,8 @@ pub fn AlignmentView() -> impl IntoView {
             .into_iter()
             .map(|a| view! { <option value=a.name() selected=a == choice>{a.title()}</option> })
             .collect_view();
-        let thumb = move |a: Alignment, maps: &AttentionMaps| {
-            let values = a.map(maps).unwrap_or_default();
+        let thumb = |a: Alignment, maps: &AttentionMaps| {
+            let values = read_map(&a.map(maps).unwrap_or_default()).values;
             let (layer, head) = a.attributes();
             view! {
                 <button class="thumb cross-thumb" class:selected=move || state.alignment.get() == a
@@ -196,7 +213,10 @@ pub fn AlignmentView() -> impl IntoView {
                 by_source[k * rows + q] = w;
             }
         }
-        let outside = Signal::derive(move || (state.focused_token().filter(|&i| i < columns), state.focused_target().filter(|&i| i < rows)));
+        let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
+        let outside = Signal::derive(move || {
+            (state.focused_token().and_then(|i| column_axis.index_of(i)), state.focused_target().and_then(|i| row_axis.index_of(i)))
+        });
         let lines = view! {
             <LinePairs left=source.clone() right=target.clone() weights=by_source outside=outside test_id="cross-lines"
                 classes=("source-token", "target-token")
@@ -206,8 +226,8 @@ pub fn AlignmentView() -> impl IntoView {
         // For one head: the arithmetic of a row, from the real scores.
         let arithmetic = match choice {
             Alignment::Head(layer, head) => cross.scores_of(layer).filter(|s| head < s.dot.len()).map(|scores| {
-                let query = math_query.get().min(rows.saturating_sub(1));
-                let choices = target
+                let query = math_query.get().min(model_target.len().saturating_sub(1));
+                let choices = model_target
                     .iter()
                     .enumerate()
                     .map(|(i, t)| view! { <option value=i.to_string() selected=i == query>{format!("{i}: {}", token_label(t))}</option> })
@@ -219,7 +239,7 @@ pub fn AlignmentView() -> impl IntoView {
                             <span class="label">"Translated token"</span>
                             <select data-testid="alignment-math-query" on:change=move |ev| math_query.set(event_target_value(&ev).parse().unwrap_or(0))>{choices}</select>
                         </label>
-                        {row_arithmetic(scores, &cross.maps, head, query, &source)}
+                        {row_arithmetic(scores, &cross.maps, head, query, &model_source)}
                     </details>
                 }
             }),
@@ -257,7 +277,7 @@ pub fn AlignmentView() -> impl IntoView {
                             <PixelMap values=values rows=rows columns=columns width=width height=height label=title />
                         </LabelledMap>
                         <figcaption>"Rows: the translation's tokens. Columns: the source's. Each row is where the decoder looked, over "
-                            {choice.title()}", while it wrote that token."</figcaption>
+                            {choice.title()}", while it wrote that token."<ReadingNote /></figcaption>
                         {table}
                         {arithmetic}
                     </figure>

@@ -4,6 +4,7 @@
 //! names for a notebook.
 
 use engine::analysis::shown::{ShownMap, Weighting};
+use super::alignment::read_cross;
 use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use leptos::prelude::*;
 use plotters::prelude::*;
@@ -102,7 +103,7 @@ impl AppState {
                     title: Some(title),
                     note,
                 };
-                Some((Figure::Grid(grid), format!("attnscope-{model}-grid")))
+                Some((Figure::Grid(grid.fitted()), format!("attnscope-{model}-grid")))
             }
             Subject::Compare => {
                 let (causal, unmasked) = self.both_masks()?;
@@ -131,18 +132,20 @@ impl AppState {
                 let cross = report.site("cross")?;
                 // As the view shows it: a choice the maps lack falls back to every head's mean.
                 let choice = Some(self.alignment.get_untracked()).filter(|a| a.map(&cross.maps).is_some()).unwrap_or(crate::components::alignment::Alignment::AllHeads);
-                let labels = |name: &str| report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>());
+                let values = choice.map(&cross.maps)?;
+                let shown = self.report_text.with_untracked(|input| read_cross(&report, &values, self.reading.get_untracked(), input));
+                let focus = self.focused_target().and_then(|t| shown.rows.index_of(t));
                 let model = report.model.name.clone();
                 let figure = HeatmapFigure {
-                    rows: labels(&cross.queries)?,
-                    columns: labels(&cross.keys)?,
-                    values: choice.map(&cross.maps)?,
+                    rows: shown.rows.labels,
+                    columns: shown.columns.labels,
+                    values: shown.values,
                     top: 1.0,
                     value_scale: self.value_scale.get_untracked(),
                     colours: self.colour_scale.get_untracked(),
-                    focus: (self.focused_target(), None),
+                    focus: (focus, None),
                     title: Some(engine::figure::title(&model, &choice.title(), Some("cross"), Weighting::Attention.title())),
-                    note: reading_note(Default::default(), self.value_scale.get_untracked()),
+                    note: reading_note(self.reading.get_untracked(), self.value_scale.get_untracked()),
                     overlay: None,
                 };
                 Some((Figure::Heatmap(figure), format!("attnscope-{model}-alignment-{}", choice.name())))

@@ -5,7 +5,9 @@
 use engine::analysis::rollout::rollout_row;
 use leptos::prelude::*;
 
-use super::token_label;
+use engine::analysis::reading::{read, Side};
+
+use super::{token_label, ReadingNote};
 use crate::AppState;
 
 #[component]
@@ -16,20 +18,29 @@ pub fn RolloutView() -> impl IntoView {
         let n = report.tokens().len();
         let query = state.pinned_token.get().filter(|&q| q < n).unwrap_or(n - 1);
         let flow = rollout_row(&report.attention(), query);
-        let top = flow.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
-        let bars = report
-            .tokens()
+        // Read as every map is: one row, the query's, over every token (the first hidden
+        // and the rest renormalised, or by words).
+        let tokens = report.tokens();
+        let read = state.report_text.with(|text| {
+            read(&flow, Side { tokens: &tokens[query..=query], text }, Side { tokens, text }, state.reading.get(), true)
+        });
+        let top = read.values.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+        let bars = read
+            .columns
+            .labels
             .iter()
-            .zip(&flow)
+            .zip(&read.values)
             .enumerate()
-            .map(|(i, (token, &value))| {
+            .map(|(i, (label, &value))| {
+                let label = token_label(label);
+                let title = format!("{label}: {value:.4}");
                 view! {
-                    <li data-index=i.to_string() data-value=format!("{value:.6}") title=format!("{}: {value:.4}", token_label(&token.text))>
+                    <li data-index=i.to_string() data-value=format!("{value:.6}") title=title>
                         <span class="rollout-track">
                             <span class="rollout-bar" style=format!("height: {:.1}%", 100.0 * value / top)></span>
                         </span>
                         // Read upwards, as the heatmap's column labels: a label is as narrow as its bar.
-                        <span class="rollout-token">{token_label(&token.text)}</span>
+                        <span class="rollout-token">{label}</span>
                     </li>
                 }
             })
@@ -39,7 +50,7 @@ pub fn RolloutView() -> impl IntoView {
                 <h2>"Attention rollout"</h2>
                 <p class="hint">{format!(
                     "How much of each token reaches “{}” (token {query}) through all {} layers. Pin a token to choose another.",
-                    token_label(&report.tokens()[query].text), report.attention().layers())}</p>
+                    token_label(&report.tokens()[query].text), report.attention().layers())}<ReadingNote /></p>
                 <ol class="rollout-bars" data-testid="rollout-view" data-query=query.to_string()>{bars}</ol>
             </section>
         })

@@ -31,7 +31,26 @@ impl Thumbnail {
     pub fn of(map: &ShownMap) -> Self {
         Self { rows: map.rows(), columns: map.columns(), values: map.values().to_vec(), top: map.top }
     }
+
+    /// The map in blocks of at most `side` × `side` cells, each the mean of the cells it covers.
+    pub fn pooled(&self, side: usize) -> Self {
+        let (rows, columns) = (self.rows.min(side).max(1), self.columns.min(side).max(1));
+        let mut sums = vec![(0.0f64, 0usize); rows * columns];
+        for r in 0..self.rows {
+            for c in 0..self.columns {
+                let cell = &mut sums[(r * rows / self.rows) * columns + c * columns / self.columns];
+                cell.0 += f64::from(self.values[r * self.columns + c]);
+                cell.1 += 1;
+            }
+        }
+        let values = sums.into_iter().map(|(sum, n)| (sum / n.max(1) as f64) as f32).collect();
+        Self { rows, columns, values, top: self.top }
+    }
 }
+
+/// The most cells a grid draws: past it, thumbnails are pooled (a rect a cell, so an SVG of
+/// 270 heads of 128 tokens would otherwise hold 4.4 million rects).
+pub const MAX_CELLS: usize = 120_000;
 
 /// What a grid of heads shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +63,28 @@ pub struct GridFigure {
     pub selected: Option<(usize, usize)>,
     pub title: Option<String>,
     pub note: Option<String>,
+}
+
+impl GridFigure {
+    /// The figure with its thumbnails pooled into blocks when they would pass
+    /// [`MAX_CELLS`], and its note saying so.
+    pub fn fitted(mut self) -> Self {
+        let cells: usize = self.heads.iter().flatten().map(|t| t.rows * t.columns).sum();
+        let count = self.heads.iter().map(Vec::len).sum::<usize>().max(1);
+        if cells <= MAX_CELLS {
+            return self;
+        }
+        let side = ((MAX_CELLS / count) as f64).sqrt().floor().max(1.0) as usize;
+        for thumb in self.heads.iter_mut().flatten() {
+            *thumb = thumb.pooled(side);
+        }
+        let said = format!("Thumbnails pooled to at most {side} × {side} cells (each the mean of those it covers).");
+        self.note = Some(match self.note.take() {
+            Some(note) => format!("{note} {said}"),
+            None => said,
+        });
+        self
+    }
 }
 
 /// Where each thumbnail sits.
@@ -86,9 +127,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigu
     let px = |v: f64| (v * zoom).round() as i32;
     area.fill(&theme.paper).map_err(fail)?;
     let font = |size: f64| ("sans-serif", size * zoom).into_font().color(&theme.ink);
-    if let Some(title) = &figure.title {
-        area.draw(&Text::new(title.clone(), (px(10.0), px(10.0 + TITLE / 2.0)), font(15.0).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(fail)?;
-    }
+    super::draw_title(area, figure.title.as_deref(), 10.0 + TITLE / 2.0, theme, zoom)?;
     for head in 0..layout.heads {
         let (x, y) = layout.corner(0, head);
         let style = font(11.0).pos(Pos::new(HPos::Center, VPos::Bottom));
@@ -117,18 +156,28 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigu
             }
         }
     }
-    if let Some(note) = &figure.note {
-        let (_, height) = layout.size();
-        super::draw_note(area, note, height as f64 - layout.note * zoom, theme, zoom)?;
-    }
-    // No present() here: a figure may be one of several on the area (a row of figures);
-    // whoever made the backend presents it once.
+    super::draw_note(area, figure.note.as_deref(), layout.size().1, layout.note, theme, zoom)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooling_takes_block_means_and_a_large_grid_is_fitted() {
+        let thumb = Thumbnail { rows: 4, columns: 4, values: (0..16).map(|v| v as f32).collect(), top: 15.0 };
+        let pooled = thumb.pooled(2);
+        // Block (0, 0) covers 0, 1, 4, 5.
+        assert_eq!((pooled.rows, pooled.columns, pooled.values), (2, 2, vec![2.5, 4.5, 10.5, 12.5]));
+        assert_eq!(thumb.pooled(8), thumb, "a small map stays as it is");
+        let big = Thumbnail { rows: 128, columns: 128, values: vec![0.5; 128 * 128], top: 1.0 };
+        let figure = GridFigure { heads: vec![vec![big; 9]; 30], value_scale: ValueScale::Linear, colours: ColourScale::Viridis, selected: None, title: None, note: None }.fitted();
+        let cells: usize = figure.heads.iter().flatten().map(|t| t.rows * t.columns).sum();
+        assert!(cells <= MAX_CELLS, "{cells}");
+        assert_eq!(figure.heads[0][0].rows, 21);
+        assert!(figure.note.unwrap().contains("pooled to at most 21 × 21"));
+    }
 
     #[test]
     fn thumbnails_share_the_width_and_do_not_overlap() {

@@ -151,10 +151,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
     area.fill(&theme.paper).map_err(fail)?;
     let font = |size: f64| ("sans-serif", size).into_font().color(&theme.ink);
 
-    if let Some(title) = &figure.title {
-        let style = font(15.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(title.clone(), (px(10.0), px(10.0 + TITLE / 2.0)), style)).map_err(fail)?;
-    }
+    super::draw_title(area, figure.title.as_deref(), 10.0 + TITLE / 2.0, theme, zoom)?;
     for r in 0..rows {
         for c in 0..columns {
             let value = figure.values.get(r * columns + c).copied().unwrap_or(0.0);
@@ -211,12 +208,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
         }
     }
 
-    if let Some(note) = &figure.note {
-        let (_, height) = layout.size();
-        super::draw_note(area, note, height as f64 - layout.note * zoom, theme, zoom)?;
-    }
-    // No present() here: a figure may be one of several on the area (a row of figures);
-    // whoever made the backend presents it once.
+    super::draw_note(area, figure.note.as_deref(), layout.size().1, layout.note, theme, zoom)?;
     Ok(())
 }
 

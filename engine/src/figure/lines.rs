@@ -66,9 +66,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &LinesFig
     area.fill(&theme.paper).map_err(fail)?;
     let font_px = (layout.row / zoom * 0.75).clamp(6.0, 15.0) * zoom;
     let font = |size: f64| ("sans-serif", size).into_font().color(&theme.ink);
-    if let Some(title) = &figure.title {
-        area.draw(&Text::new(title.clone(), (px(10.0), px(5.0 + TITLE / 2.0)), font(15.0 * zoom).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(fail)?;
-    }
+    super::draw_title(area, figure.title.as_deref(), 5.0 + TITLE / 2.0, theme, zoom)?;
     let stroke = RGBColor(52, 84, 209);
     let columns = figure.right.len();
     for l in 0..figure.left.len() {
@@ -86,11 +84,6 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &LinesFig
     for (i, token) in figure.right.iter().enumerate() {
         area.draw(&Text::new(token_label(token), (px(RIGHT), layout.y(i)), font(font_px).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(fail)?;
     }
-    if let Some(note) = &figure.note {
-        let (_, height) = layout.size();
-        super::draw_note(area, note, height as f64 - layout.note * zoom, theme, zoom)?;
-    }
-    // No present() here: a figure may be one of several on the area (a row of figures);
-    // whoever made the backend presents it once.
+    super::draw_note(area, figure.note.as_deref(), layout.size().1, layout.note, theme, zoom)?;
     Ok(())
 }

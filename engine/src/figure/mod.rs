@@ -79,9 +79,12 @@ pub(crate) fn note_height(note: Option<&str>) -> f64 {
     note.map_or(0.0, |n| note_lines(n).len() as f64 * NOTE_LINE + 8.0)
 }
 
-/// Draws a note's lines from `top` (pixels, zoomed) down, at the figure's left.
-pub(crate) fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, note: &str, top: f64, theme: Theme, zoom: f64) -> Result<(), String> {
+/// Draws a figure's note, if it has one, in the `room` (zoom 1) at the bottom of a figure
+/// `height` pixels high (zoomed), a line at a time from the left.
+pub(crate) fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, note: Option<&str>, height: u32, room: f64, theme: Theme, zoom: f64) -> Result<(), String> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let Some(note) = note else { return Ok(()) };
+    let top = height as f64 - room * zoom;
     let style = ("sans-serif", 12.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
     for (i, line) in note_lines(note).into_iter().enumerate() {
         let y = top + (i as f64 + 0.5) * NOTE_LINE * zoom;
@@ -90,7 +93,17 @@ pub(crate) fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coo
     Ok(())
 }
 
-/// A figure that can be drawn on any backend at any zoom.
+/// Draws a figure's title, if it has one, at the left, centred on `y` (zoom 1).
+pub(crate) fn draw_title<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, title: Option<&str>, y: f64, theme: Theme, zoom: f64) -> Result<(), String> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    let Some(title) = title else { return Ok(()) };
+    let style = ("sans-serif", 15.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
+    area.draw(&Text::new(title.to_string(), ((10.0 * zoom) as i32, (y * zoom) as i32), style)).map_err(|e| format!("the title could not be drawn: {e}"))
+}
+
+/// A figure that can be drawn on any backend at any zoom. Drawing never presents the
+/// area (a figure may be one of several on it, in a row); whoever made the backend
+/// presents it once, as [`Figure::svg`] and [`Figure::png`] do.
 pub enum Figure {
     Heatmap(HeatmapFigure),
     Grid(GridFigure),
@@ -120,13 +133,10 @@ impl Figure {
             Figure::Grid(f) => grid::draw(area, f, theme, zoom),
             Figure::Lines(f) => lines::draw(area, f, theme, zoom),
             Figure::Row { title, figures } => {
-                use plotters::style::text_anchor::{HPos, Pos, VPos};
-                let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the figures could not be drawn: {e}");
-                area.fill(&theme.paper).map_err(fail)?;
+                area.fill(&theme.paper).map_err(|e| format!("the figures could not be drawn: {e}"))?;
+                draw_title(area, title.as_deref(), ROW_TITLE / 2.0, theme, zoom)?;
                 let mut rest = area.clone();
-                if let Some(title) = title {
-                    let style = ("sans-serif", 15.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
-                    area.draw(&Text::new(title.clone(), ((10.0 * zoom) as i32, (ROW_TITLE * zoom / 2.0) as i32), style)).map_err(fail)?;
+                if title.is_some() {
                     rest = area.split_vertically((ROW_TITLE * zoom).round() as u32).1;
                 }
                 for figure in figures {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use attnscope_tests::figures::{decode_png, grid_cells, hex, parse_svg, pixel};
+use attnscope_tests::figures::{decode_png, grid_cells, hex, parse_svg, pixel, without_first_key_by_hand};
 use attnscope_tests::{cli_binary, shared_model};
 use engine::figure::colour::viridis;
 use engine::Mask;
@@ -36,15 +36,7 @@ fn plot(args: &[&str], name: &str) -> Vec<u8> {
 fn without_sink(layer: usize, head: usize) -> (Vec<f32>, usize, usize) {
     let report = shared_model("smollm2-135m").run_text(TEXT, Mask::Causal, None).unwrap();
     let n = report.tokens().len();
-    let values = report
-        .attention()
-        .head(layer, head)
-        .chunks(n)
-        .flat_map(|row| {
-            let rest: f32 = row[1..].iter().sum();
-            row[1..].iter().map(move |w| if rest > 0.0 { w / rest } else { 0.0 }).collect::<Vec<_>>()
-        })
-        .collect();
+    let values = without_first_key_by_hand(report.attention().head(layer, head), n);
     (values, n, n - 1)
 }
 

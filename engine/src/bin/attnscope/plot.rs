@@ -192,7 +192,8 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
             selected: None,
             title: Some(title("every head")),
             note,
-        }),
+        }
+        .fitted()),
     };
     let is_png = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
     let bytes = if is_png { figure.png(args.zoom) } else { figure.svg().map(String::into_bytes) };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use attnscope_tests::figures::{decode_png, grid_cells, hex, parse_svg, pixel, Svg};
+use attnscope_tests::figures::{decode_png, grid_cells, hex, parse_svg, pixel, without_first_key_by_hand, Svg};
 use attnscope_tests::webdriver::Browser;
 use attnscope_tests::cli_binary;
 use engine::figure::colour::viridis;
@@ -20,6 +20,15 @@ fn downloads(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The page after its first run, in a browser that saves downloads into a fresh folder.
+fn page_saving_to(name: &str) -> (Browser, PathBuf) {
+    let dir = downloads(name);
+    let browser = Browser::start_downloading_to(&dir);
+    browser.goto(&app_url());
+    wait_for_run(&browser);
+    (browser, dir)
 }
 
 /// Chooses `what` in the export menu `menu` and waits for the file `name` to be saved whole.
@@ -36,16 +45,7 @@ fn export(browser: &Browser, dir: &Path, menu: &str, what: &str, name: &str) -> 
 fn renormalised(layer: usize, head: usize) -> (Vec<f32>, usize) {
     let report = opening_report();
     let n = report.tokens().len();
-    let values = report
-        .attention()
-        .head(layer, head)
-        .chunks(n)
-        .flat_map(|row| {
-            let rest: f32 = row[1..].iter().sum();
-            row[1..].iter().map(move |w| if rest > 0.0 { w / rest } else { 0.0 }).collect::<Vec<_>>()
-        })
-        .collect();
-    (values, n - 1)
+    (without_first_key_by_hand(report.attention().head(layer, head), n), n - 1)
 }
 
 fn near((a, b, c): (u8, u8, u8), (x, y, z): (u8, u8, u8)) -> bool {
@@ -72,10 +72,7 @@ fn assert_same_figure(page: &Svg, cli: &Svg) {
 
 #[test]
 fn the_heatmap_leaves_as_svg_and_png_and_the_cli_draws_the_same_figure() {
-    let dir = downloads("heatmap");
-    let browser = Browser::start_downloading_to(&dir);
-    browser.goto(&app_url());
-    wait_for_run(&browser);
+    let (browser, dir) = page_saving_to("heatmap");
     choose(&browser, "layer-select", "10");
     choose(&browser, "head-select", "3");
     browser.click(&browser.by_test_id("hide-sink"));
@@ -116,10 +113,7 @@ fn the_heatmap_leaves_as_svg_and_png_and_the_cli_draws_the_same_figure() {
 
 #[test]
 fn the_report_leaves_as_json_in_both_formats_and_the_grid_and_lines_as_svg() {
-    let dir = downloads("report");
-    let browser = Browser::start_downloading_to(&dir);
-    browser.goto(&app_url());
-    wait_for_run(&browser);
+    let (browser, dir) = page_saving_to("report");
     let native = opening_report();
 
     // The report: the one report type, with the engine's tokens and maps.
@@ -163,10 +157,7 @@ fn the_report_leaves_as_json_in_both_formats_and_the_grid_and_lines_as_svg() {
 
 #[test]
 fn the_offline_html_opens_from_a_file_with_no_network_and_shows_the_live_pages_table() {
-    let dir = downloads("snapshot");
-    let browser = Browser::start_downloading_to(&dir);
-    browser.goto(&app_url());
-    wait_for_run(&browser);
+    let (browser, dir) = page_saving_to("snapshot");
     // 21 tokens, the size the issue names.
     let text = "The quick brown fox jumps over the lazy dog while the cat sat on the warm mat today, and slept";
     paste(&browser, &browser.by_test_id("prompt-input"), text);
@@ -227,10 +218,7 @@ fn table_strings(browser: &Browser, css: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
-    let dir = downloads("compare");
-    let browser = Browser::start_downloading_to(&dir);
-    browser.goto(&app_url());
-    wait_for_run(&browser);
+    let (browser, dir) = page_saving_to("compare");
     choose(&browser, "layer-select", "2");
     choose(&browser, "head-select", "1");
     browser.click(&browser.by_test_id("compare-toggle"));
@@ -280,4 +268,23 @@ fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
     let upright: Vec<String> = svg.labels.iter().filter(|l| !l.rotated && target.contains(&l.text)).map(|l| l.text.clone()).collect();
     assert_eq!(upright, target, "the translation's tokens down the side");
     assert!(svg.labels.iter().any(|l| l.text.contains("layer 1, head 7") && l.text.contains("cross")));
+
+    // With the first token hidden, the alignment's numbers lose the first source column and
+    // each row is renormalised over the rest.
+    browser.click(&browser.by_test_id("hide-sink"));
+    let rows_shown = browser.wait_for("the alignment without its first column", Duration::from_secs(10), || {
+        let found = browser.execute(
+            "return [...document.querySelectorAll('[data-testid=alignment-table] tbody tr')].map(tr => [...tr.querySelectorAll('td')].map(td => +td.textContent));",
+            vec![],
+        );
+        let rows: Vec<Vec<f64>> = serde_json::from_value(found).unwrap();
+        (rows.first().map(Vec::len) == Some(columns - 1)).then_some(rows)
+    });
+    for (q, row) in rows_shown.iter().enumerate() {
+        let model: Vec<f32> = (1..columns).map(|k| cross.maps.weight(1, 7, q, k)).collect();
+        let rest: f32 = model.iter().sum();
+        for (k, (&shown, want)) in row.iter().zip(model.iter().map(|w| w / rest)).enumerate() {
+            assert!((shown as f32 - want).abs() < 1e-3, "alignment ({q}, {k}): {shown} vs {want}");
+        }
+    }
 }

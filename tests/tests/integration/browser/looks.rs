@@ -12,7 +12,7 @@ fn a_phone_sized_window_never_scrolls_sideways() {
     wait_for_run(&browser);
     for (width, height) in [(390, 844), (1280, 800)] {
         browser.set_window_size(width, height);
-        for tab in ["heatmap", "lines", "table", "math"] {
+        for tab in ["heatmap", "lines", "table", "math", "overlay"] {
             browser.click(&browser.by_test_id(&format!("tab-{tab}")));
             if tab == "math" {
                 browser.wait_for("the math table", Duration::from_secs(30), || {

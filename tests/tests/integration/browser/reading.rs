@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use attnscope_tests::figures::without_first_key_by_hand;
 use attnscope_tests::shared_model;
 use attnscope_tests::webdriver::Browser;
 use engine::Mask;
@@ -57,13 +58,8 @@ fn hiding_the_first_token_renormalises_every_view_and_the_table_says_both() {
 
     switch(&browser, "hide-sink");
     // By hand: each row without its first key, over what is left; row 0 has nothing left.
-    let renormalised: Vec<Vec<f32>> = native
-        .iter()
-        .map(|row| {
-            let rest: f32 = row[1..].iter().sum();
-            row[1..].iter().map(|w| if rest > 0.0 { w / rest } else { 0.0 }).collect()
-        })
-        .collect();
+    let flat: Vec<f32> = native.iter().flatten().copied().collect();
+    let renormalised: Vec<Vec<f32>> = without_first_key_by_hand(&flat, n).chunks(n - 1).map(<[f32]>::to_vec).collect();
     let before: Vec<Vec<f32>> = native.iter().map(|row| row[1..].to_vec()).collect();
 
     // The heatmap: n rows, n − 1 columns, each cell the renormalised weight's colour.
@@ -100,6 +96,13 @@ fn hiding_the_first_token_renormalises_every_view_and_the_table_says_both() {
     let strongest = |row: &[f32]| (0..row.len()).fold(0, |best, k| if row[k] > row[best] { k } else { best });
     let expected: Vec<(usize, usize)> = (1..n).map(|q| (q, strongest(&renormalised[q]))).collect();
     assert_eq!(lines, expected, "the first query has nothing left to draw");
+
+    // The rollout's bars: the query's row of the rollout without the first token, renormalised.
+    let flow = engine::analysis::rollout::rollout_row(opening_report().attention(), n - 1);
+    let rest: f32 = flow[1..].iter().sum();
+    let bars = browser.execute("return [...document.querySelectorAll('[data-testid=rollout-view] li')].map(li => +li.dataset.value)", vec![]);
+    let bars: Vec<f32> = bars.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    assert_close("rollout", &[bars], &[flow[1..].iter().map(|f| f / rest).collect()]);
 
     // The switch is in the link: a fresh page opens with it on.
     let url = browser.execute("return location.href", vec![]).as_str().unwrap().to_string();
