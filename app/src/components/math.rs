@@ -88,6 +88,11 @@ pub fn MathView() -> impl IntoView {
                     </label>
                 </div>
                 <p class="formula">{formula}</p>
+                // The arithmetic is the model's: a reading switch that is on does not apply here.
+                {(state.reading.get() != Default::default()).then(|| view! {
+                    <p class="hint" data-testid="math-reading-note">"The arithmetic is the model's own, every token and every key: \
+                        the reading switches (first token hidden, words) do not apply here."</p>
+                })}
                 <table class="weights math">
                     <caption>{format!("Layer {layer}, head {head}, query {q}: every key's score, step by step")}</caption>
                     <thead><tr>

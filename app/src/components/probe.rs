@@ -82,7 +82,10 @@ fn ProbeView(
             <LabelledMap queries=tokens keys=tokens side_px=side_px focus_bands=false>
                 <canvas node_ref=canvas role="img" aria-label="The head's map on the probe; red squares mark the induction pattern"></canvas>
             </LabelledMap>
-            <figcaption>{caption}</figcaption>
+            <figcaption>{caption}
+                // The induction cells are the model's: the map stays as computed.
+                {move || (state.reading.get() != Default::default()).then_some(" The reading switches do not apply here: the map is as the model computed it, so the induction cells stand where the scores found them.")}
+            </figcaption>
         </figure>
     }
 }

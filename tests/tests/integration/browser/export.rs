@@ -247,6 +247,11 @@ fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
     let titles: Vec<&str> = svg.labels.iter().map(|l| l.text.as_str()).filter(|t| ["causal mask", "no mask"].contains(t) || t.starts_with("difference")).collect();
     assert_eq!(titles.len(), 3, "each map says what it is");
     assert!(svg.labels.iter().any(|l| l.text == "-1"), "the difference's legend runs from -1");
+    // The same three maps as a PNG: the SVG's size, the difference's first cell in its colour.
+    let png = decode_png(&export(&browser, &dir, "compare-export", "png1", "attnscope-smollm2-135m-L2H1-masks@1x.png"));
+    assert_eq!((png.0 as f64, png.1 as f64), (svg.width, svg.height));
+    let corner = (2.0 * 640.0 + 110.0 + 37.5, 30.0 + 38.0 + 37.5);
+    assert!(near(pixel(&png, corner.0 as usize, corner.1 as usize), engine::figure::colour::diverging(b[0] - a[0])));
 
     // A translation's cross-attention, as the alignment view shows it.
     let text = "The cat sat on the mat.";

@@ -114,6 +114,7 @@ fn hiding_the_first_token_renormalises_every_view_and_the_table_says_both() {
     assert_eq!(checked.as_bool(), Some(true));
     fresh.click(&fresh.by_test_id("tab-table"));
     assert_close("the link's table", &table_numbers(&fresh), &renormalised);
+    browser.click(&browser.by_test_id("tab-heatmap"));
     keep_screenshot_of(&browser, "hide-sink", Some("heatmap"));
 }
 
