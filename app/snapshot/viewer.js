@@ -4,13 +4,17 @@
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("attnscope-data").textContent);
-  const [layers, heads, rows, columns] = data.shape;
-  const bytes = Uint8Array.from(atob(data.maps), (c) => c.charCodeAt(0));
-  // The maps as stored: float32, or quantized to 16 or 8 bits over [0, 1].
-  const values = data.encoding === "f32" ? new Float32Array(bytes.buffer)
-    : data.encoding === "u16" ? Float32Array.from(new Uint16Array(bytes.buffer), (v) => v / 65535)
-    : Float32Array.from(bytes, (v) => v / 255);
-  const headMap = (l, h) => values.subarray((l * heads + h) * rows * columns, (l * heads + h + 1) * rows * columns);
+  // Each site's maps as stored: float32, or quantized to 16 or 8 bits over [0, 1].
+  const decode = (site) => {
+    const bytes = Uint8Array.from(atob(site.maps), (c) => c.charCodeAt(0));
+    return data.encoding === "f32" ? new Float32Array(bytes.buffer)
+      : data.encoding === "u16" ? Float32Array.from(new Uint16Array(bytes.buffer), (v) => v / 65535)
+      : Float32Array.from(bytes, (v) => v / 255);
+  };
+  const sites = data.sites.map((site) => ({ ...site, values: decode(site) }));
+  let site = sites[0];
+  let [layers, heads, rows, columns] = site.shape;
+  const headMap = (l, h) => site.values.subarray((l * heads + h) * rows * columns, (l * heads + h + 1) * rows * columns);
   const colour = (w) => data.palette[Math.max(0, Math.min(255, Math.round(w * 255)))];
   const el = (tag, attrs, ...children) => {
     const e = document.createElementNS(tag === "svg" || tag === "line" || tag === "text" ? "http://www.w3.org/2000/svg" : "http://www.w3.org/1999/xhtml", tag);
@@ -33,6 +37,7 @@
 
   function grid() {
     const g = document.getElementById("grid");
+    g.replaceChildren();
     g.style.gridTemplateColumns = `auto repeat(${heads}, auto)`;
     g.append(el("span"), ...Array.from({ length: heads }, (_, h) => el("span", {}, `H${h}`)));
     for (let l = 0; l < layers; l++) {
@@ -65,8 +70,8 @@
     const font = Math.max(9, Math.min(13, cell * 0.8)), every = Math.max(1, Math.ceil((font + 2) / cell));
     ctx.fillStyle = "#000"; ctx.font = `${font}px sans-serif`; ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    data.rows.forEach((t, i) => { if (i % every === 0) ctx.fillText(t, labels - 6, 10 + (i + 0.5) * cell); });
-    data.columns.forEach((t, i) => {
+    site.rows.forEach((t, i) => { if (i % every === 0) ctx.fillText(t, labels - 6, 10 + (i + 0.5) * cell); });
+    site.columns.forEach((t, i) => {
       if (i % every) return;
       ctx.save(); ctx.translate(labels + (i + 0.5) * cell, 10 + rows * cell + 6); ctx.rotate(-Math.PI / 2); ctx.fillText(t, 0, 0); ctx.restore();
     });
@@ -75,8 +80,8 @@
   function table(map) {
     const t = document.getElementById("table");
     t.replaceChildren(
-      el("thead", {}, el("tr", {}, el("th", {}, "query \\ key"), ...data.columns.map((c) => el("th", { scope: "col" }, c)))),
-      el("tbody", {}, ...data.rows.map((r, q) => el("tr", {}, el("th", { scope: "row" }, r),
+      el("thead", {}, el("tr", {}, el("th", {}, "query \\ key"), ...site.columns.map((c) => el("th", { scope: "col" }, c)))),
+      el("tbody", {}, ...site.rows.map((r, q) => el("tr", {}, el("th", { scope: "row" }, r),
         ...Array.from({ length: columns }, (_, k) => el("td", {}, map[q * columns + k].toFixed(4)))))));
   }
 
@@ -87,8 +92,8 @@
       const w = map[q * columns + k];
       if (w >= 0.005) svg.append(el("line", { x1: 136, y1: y(q), x2: 324, y2: y(k), "stroke-opacity": w.toFixed(4) }));
     }
-    data.rows.forEach((t, i) => svg.append(el("text", { x: 130, y: y(i), "text-anchor": "end", "dominant-baseline": "middle" }, t)));
-    data.columns.forEach((t, i) => svg.append(el("text", { x: 330, y: y(i), "dominant-baseline": "middle" }, t)));
+    site.rows.forEach((t, i) => svg.append(el("text", { x: 130, y: y(i), "text-anchor": "end", "dominant-baseline": "middle" }, t)));
+    site.columns.forEach((t, i) => svg.append(el("text", { x: 330, y: y(i), "dominant-baseline": "middle" }, t)));
     document.getElementById("lines").replaceChildren(svg);
   }
 
@@ -110,6 +115,17 @@
   document.getElementById("text").textContent = data.text;
   document.getElementById("tokens").append(...data.tokens.map((t) => el("span", {}, t)));
   for (const name of ["heatmap", "table", "lines"]) document.getElementById(`tab-${name}`).onclick = () => { tab = name; show(); };
+  // A translation has several sites (encoder, cross): a picker chooses which the views show.
+  const picker = document.getElementById("site");
+  picker.append(...sites.map((s, i) => el("option", { value: i }, s.name)));
+  document.getElementById("site-picker").hidden = sites.length < 2;
+  picker.onchange = () => {
+    site = sites[+picker.value];
+    [layers, heads, rows, columns] = site.shape;
+    selected = [0, 0];
+    grid();
+    show();
+  };
   grid();
   show();
 })();

@@ -1,6 +1,6 @@
 //! A run as one self-contained HTML file that opens offline from `file://`: the text, its
-//! tokens and every head's map of the input's self-attention, read as the page reads
-//! them, with a small viewer (the grid of heads, the heatmap, the table and the lines) in
+//! tokens and every head's map of every attention site (self-attention; a translation's
+//! encoder and cross-attention), read as the page reads them, with a small viewer (the grid of heads, the heatmap, the table and the lines) in
 //! plain JavaScript. Nothing in it is fetched: the styles, the script and the maps are in
 //! the file. The maps are stored as float32 while the file stays under
 //! [`BUDGET_BYTES`]; past that they are quantized over [0, 1] to 16 bits (steps of
@@ -60,6 +60,19 @@ impl Encoding {
     }
 }
 
+/// One site's maps as the viewer reads them.
+#[derive(Serialize)]
+struct SiteData {
+    name: String,
+    /// The rows' and columns' labels of every map (tokens, or words).
+    rows: Vec<String>,
+    columns: Vec<String>,
+    /// [layers, heads, rows, columns].
+    shape: [usize; 4],
+    /// Base64 of the maps, [layer][head][row][column], little-endian, as `encoding` says.
+    maps: String,
+}
+
 /// What the viewer reads.
 #[derive(Serialize)]
 struct Data<'a> {
@@ -67,28 +80,41 @@ struct Data<'a> {
     facts: String,
     text: &'a str,
     tokens: Vec<String>,
-    /// The rows' and columns' labels of every map (tokens, or words).
-    rows: Vec<String>,
-    columns: Vec<String>,
-    /// [layers, heads, rows, columns].
-    shape: [usize; 4],
     encoding: Encoding,
-    /// Base64 of the maps, [layer][head][row][column], little-endian.
-    maps: String,
+    sites: Vec<SiteData>,
     /// 256 colours, `#rrggbb`, of the colour scale from 0 to 1.
     palette: Vec<String>,
 }
 
-/// The snapshot of `maps` ([layer][head], every head read the same way) of a run of
-/// `model` on `text`, whose tokens are `tokens`; `reading` says how they were read.
-pub fn snapshot(model: &str, text: &str, tokens: &[String], maps: &[Vec<ShownMap>], reading: Option<&str>, colours: ColourScale) -> String {
-    let (layers, heads) = (maps.len(), maps.first().map_or(0, Vec::len));
-    let first = maps.first().and_then(|l| l.first());
-    let (rows, columns) = first.map_or((0, 0), |m| (m.rows(), m.columns()));
-    let encoding = Encoding::fitting(layers * heads * rows * columns);
-    let bytes = encoding.encode(maps.iter().flatten().flat_map(|m| m.values().iter().copied()));
+/// One site of a run: its name and every head's map, [layer][head], all read alike.
+pub struct SiteMaps {
+    pub name: String,
+    pub maps: Vec<Vec<ShownMap>>,
+}
+
+/// The snapshot of a run of `model` on `text`, whose tokens are `tokens`: every site's
+/// maps; `reading` says how they were read.
+pub fn snapshot(model: &str, text: &str, tokens: &[String], sites: &[SiteMaps], reading: Option<&str>, colours: ColourScale) -> String {
+    let weights: usize = sites.iter().flat_map(|s| s.maps.iter().flatten()).map(|m| m.values().len()).sum();
+    let encoding = Encoding::fitting(weights);
     let labels = |axis: &[String]| axis.iter().map(|l| token_label(l)).collect::<Vec<_>>();
-    let mut facts = format!("{layers} layers × {heads} heads, {} tokens; attention α; {}", tokens.len(), encoding.describe());
+    let site_data = sites
+        .iter()
+        .map(|site| {
+            let (layers, heads) = (site.maps.len(), site.maps.first().map_or(0, Vec::len));
+            let first = site.maps.first().and_then(|l| l.first());
+            let (rows, columns) = first.map_or((0, 0), |m| (m.rows(), m.columns()));
+            SiteData {
+                name: site.name.clone(),
+                rows: first.map(|m| labels(&m.read.rows.labels)).unwrap_or_default(),
+                columns: first.map(|m| labels(&m.read.columns.labels)).unwrap_or_default(),
+                shape: [layers, heads, rows, columns],
+                maps: base64(&encoding.encode(site.maps.iter().flatten().flat_map(|m| m.values().iter().copied()))),
+            }
+        })
+        .collect::<Vec<_>>();
+    let shapes: Vec<String> = site_data.iter().map(|s| format!("{} ({} layers × {} heads)", s.name, s.shape[0], s.shape[1])).collect();
+    let mut facts = format!("{}; {} tokens; attention α; {}", shapes.join(", "), tokens.len(), encoding.describe());
     if let Some(reading) = reading {
         facts.push_str(&format!(". {reading}"));
     }
@@ -97,11 +123,8 @@ pub fn snapshot(model: &str, text: &str, tokens: &[String], maps: &[Vec<ShownMap
         facts,
         text,
         tokens: labels(tokens),
-        rows: first.map(|m| labels(&m.read.rows.labels)).unwrap_or_default(),
-        columns: first.map(|m| labels(&m.read.columns.labels)).unwrap_or_default(),
-        shape: [layers, heads, rows, columns],
         encoding,
-        maps: base64(&bytes),
+        sites: site_data,
         palette: (0..256).map(|i| { let (r, g, b) = colours.colour(i as f32 / 255.0); format!("#{r:02x}{g:02x}{b:02x}") }).collect(),
     };
     // Inside <script>, "</" would end it early.
@@ -110,6 +133,7 @@ pub fn snapshot(model: &str, text: &str, tokens: &[String], maps: &[Vec<ShownMap
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>attnscope · {title}</title>\n<style>\n{VIEWER_CSS}</style>\n</head>\n<body>\n\
          <h1 id=\"title\"></h1>\n<p class=\"muted\" id=\"facts\"></p>\n<p id=\"text\"></p>\n<p class=\"tokens\" id=\"tokens\"></p>\n\
+         <label id=\"site-picker\" hidden>Attention <select id=\"site\" data-testid=\"snapshot-site\"></select></label>\n\
          <div class=\"columns\">\n<section><h2>Every head</h2><div class=\"grid\" id=\"grid\" data-testid=\"snapshot-grid\" aria-label=\"Heads by layer: click one, or use the arrow keys\"></div></section>\n\
          <section><h2 id=\"head\"></h2>\n<div class=\"tabs\" role=\"tablist\"><button id=\"tab-heatmap\" role=\"tab\">Heatmap</button><button id=\"tab-table\" role=\"tab\">Table</button><button id=\"tab-lines\" role=\"tab\">Lines</button></div>\n\
          <figure id=\"heatmap-panel\"><canvas id=\"heatmap\" data-testid=\"snapshot-heatmap\"></canvas><figcaption>Rows: queries. Columns: keys.</figcaption></figure>\n\
@@ -171,6 +195,7 @@ mod tests {
     #[test]
     fn the_data_cannot_close_its_script_early() {
         let html = snapshot("m</script><b>", "a </script> b", &["a".into()], &[], None, ColourScale::Viridis);
+        assert!(html.contains("\"sites\":[]"));
         assert_eq!(html.matches("</script>").count(), 2, "only the two scripts' own ends");
         assert!(html.contains("<title>attnscope · m&lt;/script&gt;&lt;b&gt;</title>"));
     }

@@ -251,11 +251,6 @@ impl AppState {
         Some((report, layer, head, shown))
     }
 
-    /// Any head's attention (never value-weighted) of `report`, read as chosen.
-    pub fn attention_map_of(&self, report: &AttentionReport, layer: usize, head: usize) -> ShownMap {
-        self.report_text.with_untracked(|text| ShownMap::of(report, layer, head, Weighting::Attention, self.reading.get_untracked(), text))
-    }
-
     /// Any head's map of `report`, weighted and read as chosen.
     pub fn map_of(&self, report: &AttentionReport, layer: usize, head: usize) -> ShownMap {
         self.report_text.with(|text| ShownMap::of(report, layer, head, self.weighting.get(), self.reading.get(), text))

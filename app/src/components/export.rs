@@ -5,6 +5,7 @@
 
 use engine::analysis::shown::{ShownMap, Weighting};
 use super::alignment::read_cross;
+use crate::snapshot::SiteMaps;
 use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use leptos::prelude::*;
 use plotters::prelude::*;
@@ -209,13 +210,22 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
             download_text(&json, "application/json", &format!("attnscope-{model}-hf.json"))
         }
         Export::Html => {
-            let maps: Vec<Vec<_>> = (0..report.attention().layers())
-                .map(|l| (0..report.attention().heads()).map(|h| state.attention_map_of(&report, l, h)).collect())
+            // Every site, every head: attention α, read as the page reads it.
+            let (text, reading) = (state.report_text.get_untracked(), state.reading.get_untracked());
+            let sites: Vec<SiteMaps> = report
+                .sites
+                .iter()
+                .enumerate()
+                .map(|(i, site)| SiteMaps {
+                    name: site.name.clone(),
+                    maps: (0..site.maps.layers())
+                        .map(|l| (0..site.maps.heads()).filter_map(|h| ShownMap::of_site(&report, i, l, h, Weighting::Attention, reading, &text)).collect())
+                        .collect(),
+                })
                 .collect();
             let tokens: Vec<String> = report.tokens().iter().map(|t| t.text.clone()).collect();
-            let reading = reading_note(state.reading.get_untracked(), engine::figure::ValueScale::Linear);
-            let text = state.report_text.get_untracked();
-            let html = crate::snapshot::snapshot(&report.model.name, &text, &tokens, &maps, reading.as_deref(), state.colour_scale.get_untracked());
+            let note = reading_note(reading, ValueScale::Linear);
+            let html = crate::snapshot::snapshot(&report.model.name, &text, &tokens, &sites, note.as_deref(), state.colour_scale.get_untracked());
             download_text(&html, "text/html", &format!("attnscope-{model}-snapshot.html"))
         }
         Export::Svg | Export::Png(_) => {

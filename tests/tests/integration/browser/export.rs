@@ -109,6 +109,17 @@ fn the_heatmap_leaves_as_svg_and_png_and_the_cli_draws_the_same_figure() {
     }
     // The menu is ready for the next export.
     assert_eq!(browser.property(&browser.by_test_id("export-menu"), "value").as_deref(), Some(""));
+
+    // The saved SVG opens in the browser as an image of its own size, its labels laid out as text.
+    browser.goto(&format!("file://{}", dir.join("attnscope-smollm2-135m-L10H3.svg").display()));
+    let opened = browser.execute(
+        "const svg = document.documentElement;
+         return [svg.tagName, svg.getBoundingClientRect().width, [...svg.querySelectorAll('text')].filter(t => t.getComputedTextLength() > 0).length];",
+        vec![],
+    );
+    assert_eq!(opened[0], "svg");
+    assert_eq!(opened[1].as_f64(), Some(svg.width));
+    assert_eq!(opened[2].as_u64(), Some(svg.labels.len() as u64), "every label is laid out");
 }
 
 #[test]
@@ -291,5 +302,22 @@ fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
         for (k, (&shown, want)) in row.iter().zip(model.iter().map(|w| w / rest)).enumerate() {
             assert!((shown as f32 - want).abs() < 1e-3, "alignment ({q}, {k}): {shown} vs {want}");
         }
+    }
+
+    // The offline page holds both sites; its cross-attention table is the alignment's.
+    export(&browser, &dir, "export-menu", "html", "attnscope-en-pt-snapshot.html");
+    let offline = Browser::start_with(&["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]);
+    offline.goto(&format!("file://{}", dir.join("attnscope-en-pt-snapshot.html").display()));
+    offline.wait_for("the snapshot's grid", Duration::from_secs(30), || (!offline.find_all("[data-testid=snapshot-thumb]").is_empty()).then_some(()));
+    let sites = offline.execute("return [...document.querySelectorAll('[data-testid=snapshot-site] option')].map(o => o.textContent)", vec![]);
+    assert_eq!(sites, serde_json::json!(["encoder", "cross"]));
+    offline.select(&offline.by_test_id("snapshot-site"), "1");
+    offline.click(&offline.find_all("[data-testid=snapshot-thumb][data-layer='1'][data-head='7']").remove(0));
+    offline.click(&offline.find_all("#tab-table").remove(0));
+    let snapshot = table_strings(&offline, "[data-testid=snapshot-table]");
+    let numbers: Vec<Vec<f64>> = snapshot[1..].iter().map(|r| r[1..].iter().map(|c| c.parse().unwrap()).collect()).collect();
+    assert_eq!(numbers.len(), rows_shown.len(), "a row per target token");
+    for (q, (row, live)) in numbers.iter().zip(&rows_shown).enumerate() {
+        assert!(row.iter().zip(live).all(|(a, b)| (a - b).abs() < 1e-4), "cross row {q}: {row:?} vs {live:?}");
     }
 }
