@@ -206,3 +206,31 @@ fn the_overlay_colours_each_cell_by_the_chosen_head_that_attends_most() {
     assert_pixels("overlay", &colours, expected.into_iter());
     keep_screenshot_of(&browser, "overlay", Some("overlay-view"));
 }
+
+#[test]
+fn words_read_wordpiece_pieces_as_the_texts_words_with_the_special_tokens_apart() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "all-minilm-l6-v2");
+    browser.wait_for("MiniLM's 6 layers", LOAD, || (browser.find_all("[data-testid=layer-select] option").len() == 6).then_some(()));
+    let text = "Tokenization splits unbelievable words";
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    choose(&browser, "layer-select", "2");
+    choose(&browser, "head-select", "4");
+    let report = shared_model("all-minilm-l6-v2").run_text(text, Mask::None, Some(PAGE_MAX_TOKENS)).unwrap();
+    let pieces: Vec<&str> = report.tokens().iter().map(|t| t.text.as_str()).collect();
+    assert!(pieces.iter().any(|p| p.starts_with("##")), "WordPiece cuts a word here: {pieces:?}");
+    switch(&browser, "word-pool");
+    browser.click(&browser.by_test_id("tab-table"));
+    let labels = browser.execute("return [...document.querySelectorAll('[data-testid=weights-table] tbody th')].map(th => th.textContent)", vec![]);
+    let mut expected = vec!["[CLS]".to_string()];
+    expected.extend(text.split_whitespace().map(str::to_string));
+    expected.push("[SEP]".into());
+    assert_eq!(labels, serde_json::json!(expected), "WordPiece's (lower-cased) pieces merged into the text's own words");
+    // Unmasked, a word's row still sums to 1 (the mean of its pieces' rows).
+    for (q, row) in table_numbers(&browser).iter().enumerate() {
+        let sum: f32 = row.iter().sum();
+        assert!((sum - 1.0).abs() < 2e-3, "row {q} sums to {sum}");
+    }
+}
