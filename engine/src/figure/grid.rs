@@ -6,6 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::colour::{ColourScale, ValueScale};
+use super::labels::tick;
 use crate::analysis::shown::ShownMap;
 use super::Theme;
 
@@ -16,6 +17,9 @@ const LEFT: f64 = 44.0;
 const HEADER: f64 = 20.0;
 const GAP: f64 = 3.0;
 const TITLE: f64 = 28.0;
+/// Room for the colour legend under the thumbnails: a bar and its ticks.
+const LEGEND: f64 = 40.0;
+const LEGEND_BAR: f64 = 240.0;
 
 /// One head's thumbnail: its map and the top of its colour scale.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,8 +113,13 @@ impl Layout {
     }
 
     pub fn size(&self) -> (u32, u32) {
-        let height = self.top / self.zoom + self.layers as f64 * (self.thumb / self.zoom + GAP) + 10.0 + self.note;
+        let height = self.legend_top() / self.zoom + LEGEND + self.note;
         ((WIDTH as f64 * self.zoom).round() as u32, (height * self.zoom).round() as u32)
+    }
+
+    /// Where the legend starts, under the last layer (pixels, zoomed).
+    fn legend_top(&self) -> f64 {
+        self.top + self.layers as f64 * (self.thumb + GAP * self.zoom) + 10.0 * self.zoom
     }
 
     /// The top-left corner of a head's thumbnail.
@@ -156,7 +165,34 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigu
             }
         }
     }
+    draw_legend(area, figure, &layout, theme)?;
     super::draw_note(area, figure.note.as_deref(), layout.size().1, layout.note, theme, zoom)?;
+    Ok(())
+}
+
+/// A horizontal colour bar under the thumbnails with the scale's ticks; when the heads'
+/// scales differ (value norms: each to its own largest cell), the ticks are fractions of it.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &GridFigure, layout: &Layout, theme: Theme) -> Result<(), String> {
+    let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the grid's legend could not be drawn: {e}");
+    let zoom = layout.zoom;
+    let (left, top) = (LEFT * zoom, layout.legend_top());
+    let x = |fraction: f64| (left + LEGEND_BAR * zoom * fraction).round() as i32;
+    let steps = super::LEGEND_STEPS;
+    for (s, (red, green, blue)) in super::legend_colours(figure.colours).enumerate() {
+        let corners = [(x(s as f64 / steps as f64), top as i32), (x((s + 1) as f64 / steps as f64), (top + 12.0 * zoom) as i32)];
+        area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+    }
+    let tops: Vec<f32> = figure.heads.iter().flatten().map(|t| t.top).collect();
+    let shared = tops.windows(2).all(|w| w[0] == w[1]);
+    let top_value = if shared { tops.first().copied().unwrap_or(1.0) } else { 1.0 };
+    let style = ("sans-serif", 11.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Center, VPos::Top));
+    for (value, fraction) in figure.value_scale.ticks(top_value) {
+        area.draw(&Text::new(tick(value), (x(fraction as f64), (top + 15.0 * zoom) as i32), style.clone())).map_err(fail)?;
+    }
+    if !shared {
+        let style = ("sans-serif", 11.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new("of each head's largest cell", (x(1.0) + (10.0 * zoom) as i32, (top + 6.0 * zoom) as i32), style)).map_err(fail)?;
+    }
     Ok(())
 }
 

@@ -196,10 +196,9 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
             area.draw(&Text::new(name.clone(), (x0 + px(18.0), y + px(7.0)), tick_style.clone())).map_err(fail)?;
         }
     } else {
-        let steps = 64;
+        let steps = super::LEGEND_STEPS;
         let y = |fraction: f64| bottom - ((bottom - top) as f64 * fraction).round() as i32;
-        for s in 0..steps {
-            let (red, green, blue) = figure.colours.colour((s as f32 + 0.5) / steps as f32);
+        for (s, (red, green, blue)) in super::legend_colours(figure.colours).enumerate() {
             let corners = [(x0, y((s + 1) as f64 / steps as f64)), (x1, y(s as f64 / steps as f64))];
             area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
         }

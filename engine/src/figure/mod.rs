@@ -51,6 +51,14 @@ pub fn title(model: &str, place: &str, site: Option<&str>, what: &str) -> String
     }
 }
 
+/// How many steps a colour legend's bar is drawn in.
+pub const LEGEND_STEPS: usize = 64;
+
+/// The colour of each step of a legend's bar, bottom (or left) first.
+pub fn legend_colours(colours: ColourScale) -> impl Iterator<Item = (u8, u8, u8)> {
+    (0..LEGEND_STEPS).map(move |s| colours.colour((s as f32 + 0.5) / LEGEND_STEPS as f32))
+}
+
 /// Room for the title above a row of figures.
 const ROW_TITLE: f64 = 30.0;
 

@@ -82,12 +82,15 @@ fn a_png_is_zoomed_and_its_pixels_are_the_engines_colours() {
 fn the_grid_draws_every_heads_map_and_a_translators_cross_attention_plots_too() {
     let svg = parse_svg(&String::from_utf8(plot(&["--model", "smollm2-135m", "--text", TEXT, "--grid"], "grid.svg")).unwrap());
     let report = shared_model("smollm2-135m").run_text(TEXT, Mask::Causal, None).unwrap();
-    let mut expected: Vec<String> = report.attention().as_flat().iter().map(|&w| hex(viridis(w))).collect();
+    // Every weight's colour once, and the legend's bar.
+    let legend = engine::figure::legend_colours(engine::figure::ColourScale::Viridis).map(hex);
+    let mut expected: Vec<String> = report.attention().as_flat().iter().map(|&w| hex(viridis(w))).chain(legend).collect();
     let mut drawn: Vec<String> = svg.rects.iter().filter(|r| r.fill != "#FFFFFF").map(|r| r.fill.clone()).collect();
     expected.sort_unstable();
     drawn.sort_unstable();
-    assert_eq!(drawn.len(), 30 * 9 * 36, "a rect per weight of every head");
+    assert_eq!(drawn.len(), 30 * 9 * 36 + engine::figure::LEGEND_STEPS, "a rect per weight of every head, and the legend's");
     assert_eq!(drawn, expected, "every weight's colour, once");
+    assert!(svg.labels.iter().any(|l| l.text == "0.5"), "the legend's ticks");
     let labels: Vec<&str> = svg.labels.iter().map(|l| l.text.as_str()).collect();
     assert!(labels.contains(&"L29") && labels.contains(&"H8"), "layers and heads are labelled");
 

@@ -146,8 +146,9 @@ fn the_report_leaves_as_json_in_both_formats_and_the_grid_and_lines_as_svg() {
     // The grid: every weight of every head, a rect each.
     let grid = parse_svg(&String::from_utf8(export(&browser, &dir, "grid-export", "svg", "attnscope-smollm2-135m-grid.svg")).unwrap());
     let mut drawn: Vec<String> = grid.rects.iter().filter(|r| r.fill != "#FFFFFF").map(|r| r.fill.clone()).collect();
-    let mut expected: Vec<String> = engine.iter().map(|&w| hex(viridis(w))).collect();
-    assert_eq!(drawn.len(), expected.len(), "a rect per weight");
+    let legend = engine::figure::legend_colours(engine::figure::ColourScale::Viridis).map(hex);
+    let mut expected: Vec<String> = engine.iter().map(|&w| hex(viridis(w))).chain(legend).collect();
+    assert_eq!(drawn.len(), expected.len(), "a rect per weight, and the legend's bar");
     drawn.sort_unstable();
     expected.sort_unstable();
     let differing = drawn.iter().zip(&expected).filter(|(a, b)| !near(parse_hex(a), parse_hex(b))).count();
