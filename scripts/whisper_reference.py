@@ -11,7 +11,14 @@ clip to 16 kHz mono, computes the log-mel with WhisperFeatureExtractor, and deco
 from <|startoftranscript|> <|notimestamps|> with the model's suppress lists, printing the
 transcript. Not run by the tests.
 
-    python scripts/whisper_reference.py MODEL_DIR CLIP.wav
+    python scripts/whisper_reference.py transcribe MODEL_DIR CLIP.wav
+    python scripts/whisper_reference.py mel CLIP.wav tests/fixtures/whisper   # the mel fixture
+
+tests/fixtures/whisper/ (clip.wav, mel.safetensors) was made with
+    espeak-ng -w cat.wav "The cat sat on the mat."
+    python scripts/whisper_reference.py mel cat.wav tests/fixtures/whisper
+the clip resampled to 16 kHz and stored as 16-bit PCM (the samples the engine reads), the
+mel computed by transformers' WhisperFeatureExtractor from those samples.
 
 On espeak-ng's "The cat sat on the mat." (22,050 Hz) tiny.en hears
 " The cut is hot on the mat." (ids 383 2005 318 3024 319 262 2603 13); at -s 130,
@@ -69,8 +76,8 @@ def read_ct2(path):
     return spec, revision, variables
 
 
-def main():
-    model_dir = sys.argv[1]
+def load_model(model_dir):
+    """The CTranslate2 model as transformers' WhisperForConditionalGeneration, eager, float32."""
     spec, revision, v = read_ct2(f"{model_dir}/model.bin")
     f = lambda name: torch.from_numpy(np.array(v[name], dtype=np.float32))
     d = v["decoder/embeddings/weight"].shape[1]
@@ -127,11 +134,16 @@ def main():
     model = WhisperForConditionalGeneration(config).eval()
     model.config._attn_implementation = "eager"
     missing, unexpected = model.load_state_dict(state, strict=False)
-    print("missing", missing, "unexpected", unexpected)
+    assert not missing and not unexpected, (missing, unexpected)
+    return model, config
 
-    # Audio: 16-bit WAV, resampled to 16 kHz by windowed sinc.
-    w = wave.open(sys.argv[2]); rate = w.getframerate()
-    x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64) / 32768.0
+
+
+def read_clip(path):
+    """A 16-bit WAV as float samples at 16 kHz, mono (resampled by windowed sinc)."""
+    w = wave.open(path); rate = w.getframerate()
+    assert w.getsampwidth() == 2, "16-bit PCM"
+    x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64).reshape(-1, w.getnchannels()).mean(1) / 32768.0
     if rate != 16000:
         n = int(round(len(x) * 16000 / rate)); t = np.arange(n) * rate / 16000
         taps = np.arange(-32, 33)
@@ -141,7 +153,31 @@ def main():
         kernel = cutoff * np.sinc(cutoff * frac) * (0.5 + 0.5 * np.cos(np.pi * frac / 33))
         valid = (idx >= 0) & (idx < len(x))
         x = (np.where(valid, x[np.clip(idx, 0, len(x) - 1)], 0.0) * kernel).sum(1)
-    audio = x.astype(np.float32)
+    return x
+
+
+def write_mel_reference(clip, out_dir):
+    """The clip at 16 kHz as 16-bit PCM (what the engine reads) and transformers' log-mel of
+    it: the frames that hold sound, and the one value every padding frame takes."""
+    import os
+    from safetensors.numpy import save_file
+    pcm = np.clip(np.round(read_clip(clip) * 32768.0), -32768, 32767).astype(np.int16)
+    os.makedirs(out_dir, exist_ok=True)
+    with wave.open(f"{out_dir}/clip.wav", "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(pcm.tobytes())
+    audio = pcm.astype(np.float32) / 32768.0
+    mel = WhisperFeatureExtractor(feature_size=80)(audio, sampling_rate=16000, return_tensors="np").input_features[0]
+    # Frames past the sound (and the STFT's reach into it) are padding: one value.
+    frames = len(audio) // 160 + 4
+    tail = mel[:, frames:]
+    assert np.all(tail == tail[0, 0]), "the padding frames share one value"
+    save_file({"mel_head": np.ascontiguousarray(mel[:, :frames]), "padding_value": np.array([tail[0, 0]], dtype=np.float32)}, f"{out_dir}/mel.safetensors")
+    print(f"{out_dir}: {len(audio)} samples, mel {mel.shape}, {frames} frames kept, padding {tail[0, 0]}")
+
+
+def transcribe(model_dir, clip):
+    model, config = load_model(model_dir)
+    audio = read_clip(clip).astype(np.float32)
     features = WhisperFeatureExtractor(feature_size=config.num_mel_bins)(audio, sampling_rate=16000, return_tensors="pt").input_features
     cfg = json.load(open(f"{model_dir}/config.json"))
     tokens = [50257, 50362]  # <|startoftranscript|>, <|notimestamps|> (English-only)
@@ -162,4 +198,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["mel"]:
+        write_mel_reference(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["transcribe"]:
+        transcribe(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)

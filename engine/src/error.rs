@@ -36,6 +36,10 @@ pub enum EngineError {
     #[error("cannot read the model file: {0}")]
     BadModelFile(String),
 
+    /// The sound could not be read: not audio, a format the engine does not decode, or cut short.
+    #[error("cannot read the sound: {0}")]
+    BadAudio(String),
+
     /// A setting the architecture needs is missing from the model's metadata or config.json.
     #[error("the model's {source_name} lacks `{key}`")]
     MissingSetting { source_name: &'static str, key: String },

@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod any_model;
 pub mod arch;
+pub mod audio;
 pub mod attention;
 pub mod error;
 pub mod export;

@@ -10,6 +10,7 @@ mod plot;
 mod browser;
 mod arithmetic;
 mod analysis;
+mod audio;
 mod norms;
 mod reuse;
 mod translation;
