@@ -2,6 +2,7 @@
 //! or Hugging Face's config.json + model.safetensors (+ tokenizer.json).
 //! Everything here reads bytes, so the same code runs natively and in wasm.
 
+pub mod ctranslate2;
 pub mod gguf;
 pub(crate) mod gguf_hf;
 pub(crate) mod gguf_tokenizer;
