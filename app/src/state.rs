@@ -116,6 +116,8 @@ pub struct AppState {
     pub colour_scale: RwSignal<ColourScale>,
     /// What the selected head's map is weighted by.
     pub weighting: RwSignal<Weighting>,
+    /// The selected head's map as shown (see [`AppState::shown_map`]).
+    shown: Memo<SelectedMap>,
     /// How every map is read: the first token hidden, pieces merged into words.
     pub reading: RwSignal<Reading>,
     /// Linear or logarithmic colour.
@@ -131,6 +133,21 @@ pub struct AppState {
     pub wasm_memory: RwSignal<u64>,
     /// The `File` objects of the models the person opened, by model id.
     pub local_files: StoredValue<std::collections::HashMap<String, js_sys::Array>, LocalStorage>,
+}
+
+/// The selected head's map, compared by identity: a new one is made only when what it is
+/// made of changed, so comparing its numbers again would be work for nothing.
+#[derive(Clone)]
+struct SelectedMap(Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)>);
+
+impl PartialEq for SelectedMap {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.3, &b.3),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Where the induction probe is.
@@ -244,10 +261,16 @@ impl AppState {
         (layer < report.attention().layers() && head < report.attention().heads()).then_some((report, layer, head))
     }
 
-    /// The selected head's map as its views show it, weighted and read as chosen.
-    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, ShownMap)> {
+    /// The selected head's map as its views show it, weighted and read as chosen. Computed
+    /// once per change of what it depends on ([`AppState::shown`]), not per view or per
+    /// pointer move.
+    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)> {
+        self.shown.get().0
+    }
+
+    fn compute_shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)> {
         let (report, layer, head) = self.selected_head()?;
-        let shown = self.map_of(&report, layer, head);
+        let shown = Arc::new(self.map_of(&report, layer, head));
         Some((report, layer, head, shown))
     }
 
@@ -278,7 +301,7 @@ impl AppState {
                 Some(values.chunks(heads).map(<[f32]>::to_vec).collect())
             }
         });
-        Self {
+        let mut state = Self {
             catalog: RwSignal::new(Vec::new()),
             model: RwSignal::new(initial.model),
             draft: RwSignal::new(initial.text.clone()),
@@ -303,6 +326,7 @@ impl AppState {
             copied_link: RwSignal::new(None),
             colour_scale: RwSignal::new(ColourScale::Viridis),
             weighting: RwSignal::new(initial.weighting),
+            shown: Memo::new(|_| SelectedMap(None)),
             reading: RwSignal::new(initial.reading),
             value_scale: RwSignal::new(initial.value_scale),
             overlay_heads: RwSignal::new(vec![0, 1, 2]),
@@ -313,6 +337,9 @@ impl AppState {
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),
             local_files: StoredValue::new_local(Default::default()),
-        }
+        };
+        // The memo reads the state's own signals, so it is made once they exist.
+        state.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));
+        state
     }
 }

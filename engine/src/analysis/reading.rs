@@ -157,6 +157,11 @@ pub struct Side<'a> {
 /// set aside even when it is a piece of a longer word.
 pub fn read(map: &[f32], queries: Side, keys: Side, reading: Reading, renormalise: bool) -> ReadMap {
     let (nq, nk) = (queries.tokens.len(), keys.tokens.len());
+    // A map that is not [queries, keys] (a report whose parts disagree) reads as nothing
+    // rather than indexing past its end.
+    if map.len() != nq * nk {
+        return ReadMap { reading, ..ReadMap::default() };
+    }
     let group = |side: Side| -> Vec<Word> {
         if reading.by_words {
             words(side.tokens, side.text)
@@ -292,6 +297,14 @@ mod tests {
         let norms = read(&map, side, side, Reading { hide_first_key: true, by_words: false }, false);
         assert_close(&norms.values, &[0.0, 0.0, 0.4, 0.0, 0.1, 0.4]);
         assert_eq!(norms.before_renormalising, None);
+    }
+
+    #[test]
+    fn a_map_of_the_wrong_size_reads_as_nothing() {
+        let tokens = [token("a", Some([0, 1])), token("b", Some([1, 2]))];
+        let side = Side { tokens: &tokens, text: "ab" };
+        let read = read(&[1.0, 0.0, 0.5], side, side, Reading { hide_first_key: true, by_words: true }, true);
+        assert!(read.values.is_empty() && read.rows.is_empty() && read.columns.is_empty());
     }
 
     fn assert_close(got: &[f32], expected: &[f32]) {
