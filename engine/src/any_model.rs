@@ -1,8 +1,9 @@
 //! Any model the engine loads, behind one face: a one-sequence model (a decoder or an
-//! encoder, [`Model`]) or a translator ([`Translator`]). The command line and the
+//! encoder, [`Model`]), a translator ([`Translator`]) or a speech model ([`Transcriber`]). The command line and the
 //! page's worker load and run through it, so neither needs to know which it holds.
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
+use crate::transcriber::Transcriber;
 use crate::report::{AttentionReport, Mask, ModelInfo, Token};
 use crate::translator::{TranslateOptions, Translator};
 use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};
@@ -10,6 +11,7 @@ use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};
 pub enum AnyModel {
     OneSequence(Model),
     Translator(Translator),
+    Transcriber(Transcriber),
 }
 
 impl AnyModel {
@@ -17,6 +19,7 @@ impl AnyModel {
         match self {
             AnyModel::OneSequence(model) => model.info().clone(),
             AnyModel::Translator(translator) => translator.info(),
+            AnyModel::Transcriber(transcriber) => transcriber.info(),
         }
     }
 
@@ -24,7 +27,7 @@ impl AnyModel {
     pub fn native_mask(&self) -> Mask {
         match self {
             AnyModel::OneSequence(model) => model.native_mask(),
-            AnyModel::Translator(_) => Mask::None,
+            AnyModel::Translator(_) | AnyModel::Transcriber(_) => Mask::None,
         }
     }
 
@@ -41,6 +44,7 @@ impl AnyModel {
                 let options = TranslateOptions { max_tokens, shortlist: true, scores_of_layer: options.scores_of_layer };
                 translator.translate_with(text, options, on_token)
             }
+            AnyModel::Transcriber(_) => Err(EngineError::NeedsSound),
         }
     }
 }

@@ -24,6 +24,10 @@ pub enum EngineError {
     #[error("layer {layer} does not exist: this model has {layers} layers (0..{layers})")]
     NoSuchLayer { layer: usize, layers: usize },
 
+    /// A head was asked for that the layer does not have.
+    #[error("head {head} does not exist: this model has {heads} heads per layer (0..{heads})")]
+    NoSuchHead { head: usize, heads: usize },
+
     /// Running a text needs a tokenizer and this model came without one.
     #[error("this model has no tokenizer (no tokenizer.json beside it): give token ids instead of text")]
     NoTokenizer,
@@ -39,6 +43,10 @@ pub enum EngineError {
     /// The sound could not be read: not audio, a format the engine does not decode, or cut short.
     #[error("cannot read the sound: {0}")]
     BadAudio(String),
+
+    /// A speech model was given text.
+    #[error("this model listens: give it sound (a recording or an audio file), not text")]
+    NeedsSound,
 
     /// A setting the architecture needs is missing from the model's metadata or config.json.
     #[error("the model's {source_name} lacks `{key}`")]

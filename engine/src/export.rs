@@ -40,7 +40,9 @@ impl<'a> Hf<'a> {
             Some(cross) => Hf::EncoderDecoder {
                 encoder_tokens: texts(report, &cross.keys),
                 decoder_tokens: texts(report, &cross.queries),
-                encoder_attentions: report.site("encoder").map(|s| &s.maps),
+                // Only an encoder site over the same items as the cross-attention's keys (a
+                // speech model's encoder maps are pooled into blocks: they are left out).
+                encoder_attentions: report.site("encoder").filter(|s| s.keys == cross.keys).map(|s| &s.maps),
                 decoder_attentions: report.site("decoder").map(|s| &s.maps),
                 cross_attentions: &cross.maps,
             },

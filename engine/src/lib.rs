@@ -23,11 +23,12 @@ pub mod kernels;
 pub mod load;
 pub mod prefix;
 pub mod report;
+pub mod transcriber;
 pub mod translator;
 
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 
 use arch::Network;
 use attention::Recorder;

@@ -181,13 +181,32 @@ pub struct NextToken {
     pub probability: f32,
 }
 
-/// A named sequence the model reads or writes: text tokens now (audio frames and
-/// image patches later). A one-sequence model has one, `tokens`; a translation has
-/// `source` and `target`.
+/// A named sequence the model reads or writes: text tokens, or stretches of sound (image
+/// patches later). A one-sequence model has one, `tokens`; a translation has `source` and
+/// `target`; a transcription has `audio` (the encoder's frames), `audio-blocks` (the same
+/// sound in coarser blocks) and `transcript`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
     pub name: String,
+    /// The items: a text's tokens; for sound, one per stretch of time (`id` its index,
+    /// `text` its start, "1.24 s").
     pub tokens: Vec<Token>,
+    /// For sound: how many seconds each item covers (item i covers [i·s, (i+1)·s)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds_per_item: Option<f64>,
+}
+
+impl Sequence {
+    /// A sequence of text tokens.
+    pub fn text(name: &str, tokens: Vec<Token>) -> Self {
+        Self { name: name.into(), tokens, seconds_per_item: None }
+    }
+
+    /// `count` stretches of sound of `seconds` each, labelled by their start.
+    pub fn timed(name: &str, count: usize, seconds: f64) -> Self {
+        let tokens = (0..count).map(|i| Token { id: i as u32, text: format!("{:.2} s", i as f64 * seconds), span: None }).collect();
+        Self { name: name.into(), tokens, seconds_per_item: Some(seconds) }
+    }
 }
 
 /// One kind of attention in the model: which sequence's tokens look (the queries),
@@ -233,6 +252,50 @@ pub struct TranslationOutput {
     pub cut_by_limit: bool,
 }
 
+/// What a speech model heard: the text, each word's place in the sound, and the
+/// spectrogram the encoder read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    /// The transcript's text, without the special tokens.
+    pub text: String,
+    /// Whether the length limit, not the end-of-text token, ended it.
+    pub cut_by_limit: bool,
+    /// How many seconds of sound the model heard (its window is 30 s; the rest is silence).
+    pub audio_seconds: f64,
+    /// How long the sound was, when it was longer than the window and cut to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_from_seconds: Option<f64>,
+    /// Each word's start and end, as Whisper finds them (see [`crate::analysis::word_timing`]).
+    pub words: Vec<WordTiming>,
+    /// The path dynamic time warping took through the alignment heads' attention:
+    /// (text token, audio frame) pairs, the text token counted from the first written one.
+    pub path: Vec<[u32; 2]>,
+    /// The log-mel spectrogram of the sound heard (not of the padding).
+    pub spectrogram: Spectrogram,
+}
+
+/// One word of a transcript and where in the sound it was said.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WordTiming {
+    /// The word as written, with its leading space.
+    pub word: String,
+    /// Its tokens' positions in the `transcript` sequence.
+    pub tokens: Vec<usize>,
+    pub start: f64,
+    pub end: f64,
+    /// The mean probability the model gave its tokens.
+    pub probability: f32,
+}
+
+/// A log-mel spectrogram, [mels][frames] flat, `seconds_per_frame` apart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spectrogram {
+    pub mels: usize,
+    pub frames: usize,
+    pub seconds_per_frame: f64,
+    pub values: Vec<f32>,
+}
+
 /// Everything one run of one input through one model shows: the sequences, every
 /// attention site over them, and what the model made of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,6 +314,9 @@ pub struct AttentionReport {
     /// The translation, for a translation model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub translation: Option<TranslationOutput>,
+    /// The transcript, for a speech model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Transcript>,
     /// Every head's value norms in the first site, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_norms: Option<ValueNorms>,
@@ -267,11 +333,12 @@ impl AttentionReport {
         Self {
             model,
             mask,
-            sequences: vec![Sequence { name: name.clone(), tokens }],
+            sequences: vec![Sequence::text(&name, tokens)],
             truncated: None,
             sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask, maps, scores: Vec::new() }],
             next_tokens: None,
             translation: None,
+            transcript: None,
             value_norms: None,
             reused_tokens: 0,
         }
@@ -584,7 +651,7 @@ mod tests {
         let mut report = AttentionReport::one_sequence(info, Mask::None, (0..3).map(token).collect(), encoder);
         report.sequences[0].name = "source".into();
         report.sites[0] = Site { name: "encoder".into(), queries: "source".into(), keys: "source".into(), mask: Mask::None, maps: report.sites[0].maps.clone(), scores: Vec::new() };
-        report.sequences.push(Sequence { name: "target".into(), tokens: (5..7).map(token).collect() });
+        report.sequences.push(Sequence::text("target", (5..7).map(token).collect()));
         report.sites.push(Site { name: "cross".into(), queries: "target".into(), keys: "source".into(), mask: Mask::None, maps: cross, scores: Vec::new() });
         report
     }

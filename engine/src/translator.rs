@@ -170,7 +170,7 @@ impl Translator {
         Ok(AttentionReport {
             model: self.info(),
             mask: Mask::None,
-            sequences: vec![Sequence { name: "source".into(), tokens: source }, Sequence { name: "target".into(), tokens: target }],
+            sequences: vec![Sequence::text("source", source), Sequence::text("target", target)],
             truncated,
             sites: vec![
                 site("encoder", "source", encoder, encoder_scores.into_iter().collect()),
@@ -178,6 +178,7 @@ impl Translator {
             ],
             next_tokens: None,
             translation: Some(TranslationOutput { text, cut_by_limit }),
+            transcript: None,
             value_norms: None,
             reused_tokens: 0,
         })

@@ -9,3 +9,4 @@ pub mod reading;
 pub mod rollout;
 pub mod shown;
 pub mod summary;
+pub mod word_timing;

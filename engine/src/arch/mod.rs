@@ -9,6 +9,7 @@ pub mod llama_config;
 pub mod projection;
 pub mod marian;
 pub mod rotary;
+pub mod whisper;
 
 use candle_core::{Device, Tensor};
 

@@ -10,6 +10,7 @@ pub mod marian;
 pub mod safetensors;
 pub mod safetensors_file;
 pub mod tokenizer;
+pub mod whisper;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod path;

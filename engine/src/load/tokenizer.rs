@@ -90,6 +90,11 @@ impl TextTokenizer {
         self.inner.decode(ids, false).map_err(tokenizer_error)
     }
 
+    /// The id of a token given by its text (`<|endoftext|>`), when the vocabulary has it.
+    pub fn id_of(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// The text a person reads for one token id.
     pub fn token_text(&self, id: u32) -> String {
         if self.byte_level {

@@ -1,7 +1,7 @@
 //! attnscope on the command line: run a text through a real model and print
 //! every head's attention as the report's JSON, or every head's scores.
 //!
-//!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
+//!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav)
 //!                   [--weights float32|quantized|fit] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!     attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site S] [--hide-sink]
@@ -15,18 +15,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use engine::transcriber::Transcriber;
 use engine::translator::Translator;
 use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightChoice};
 
 mod plot;
 mod scores;
 
-const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3)
+const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav)
                      [--max-tokens N] [--weights float32|quantized|fit] [--value-norms] [--format json|hf]
                      [--no-shortlist] [--out FILE]
-  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt or pt-en (from assets/models), a
-                .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json), or a
-                Marian translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json)
+  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en or whisper-tiny-en (from
+                assets/models), a .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json),
+                a Marian translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json), or a Whisper folder
+                (faster-whisper's model.bin + config.json + tokenizer.json, or Hugging Face's)
   --mask        causal (the model's own, sliding windows included), plain-causal (no window) or
                 none; default: the model's own (causal for decoders, none for BERT)
   --weights     float32 (default: a GGUF's weights de-quantized at load), quantized (its matrices
@@ -34,6 +36,9 @@ const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|pl
                 same maps to float rounding, slower) or fit (float32 when it fits 800 MB)
   --text        the text to tokenize and run
   --ids         comma-separated token ids, run as they are
+  --audio       a WAV file for a speech model (any rate, channels averaged; the first 30 s are heard):
+                the report holds the transcript with each word's time, the encoder's self-attention
+                pooled to 0.2 s blocks, the decoder's, and the cross-attention over 1500 frames of 20 ms
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
   --value-norms add value_norms to the report: every head's ‖f(x_j)‖ = ‖(x_j W_V + b_V) W_O‖ per
                 token (Kobayashi et al. 2020); α_ij · ‖f(x_j)‖ is the value-weighted map
@@ -98,6 +103,7 @@ enum Format {
 enum Input {
     Text(String),
     Ids(Vec<u32>),
+    Audio(PathBuf),
 }
 
 /// A usage error: the message and where to read more.
@@ -107,6 +113,7 @@ pub(crate) fn usage(message: String) -> Failure {
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
+    let mut audio = None;
     let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightChoice::Float32);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -116,6 +123,7 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
             "--text" => text = Some(value()?),
             "--ids" => ids = Some(parse_ids(&value()?).map_err(usage)?),
+            "--audio" => audio = Some(PathBuf::from(value()?)),
             "--max-tokens" => {
                 let v = value()?;
                 max_tokens = Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
@@ -139,11 +147,12 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             other => return Err(usage(format!("unknown argument `{other}`"))),
         }
     }
-    let input = match (text, ids) {
-        (Some(text), None) => Input::Text(text),
-        (None, Some(ids)) => Input::Ids(ids),
-        (Some(_), Some(_)) => return Err(usage("give --text or --ids, not both".into())),
-        (None, None) => return Err(usage("give --text TEXT or --ids 1,2,3".into())),
+    let input = match (text, ids, audio) {
+        (Some(text), None, None) => Input::Text(text),
+        (None, Some(ids), None) => Input::Ids(ids),
+        (None, None, Some(audio)) => Input::Audio(audio),
+        (None, None, None) => return Err(usage("give --text TEXT, --ids 1,2,3 or --audio FILE.wav".into())),
+        _ => return Err(usage("give one of --text, --ids and --audio".into())),
     };
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
     Ok(RunArgs { model, mask, input, max_tokens, value_norms, format, shortlist, weights, out })
@@ -187,6 +196,10 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
 /// Loads a model of any kind, a GGUF's weights on `weights`' path.
 pub(crate) fn load_any(name_or_path: &str, weights: WeightChoice) -> Result<AnyModel, Failure> {
     let (name, path) = locate(name_or_path)?;
+    // Whisper's faster-whisper folder has a model.bin too: ask the speech model first.
+    if path.is_dir() && Transcriber::is_transcriber_dir(&path) {
+        return Ok(AnyModel::Transcriber(Transcriber::from_dir(&name, &path)?));
+    }
     if path.is_dir() && Translator::is_translator_dir(&path) {
         return Ok(AnyModel::Translator(Translator::from_dir(&name, &path)?));
     }
@@ -200,6 +213,9 @@ pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
         AnyModel::Translator(_) => Err(Failure::Input(format!(
             "`{name_or_path}` is a translator: head scores are for one-sequence models (`run` shows a translator's attention)"
         ))),
+        AnyModel::Transcriber(_) => Err(Failure::Input(format!(
+            "`{name_or_path}` is a speech model: head scores are for one-sequence models (`run --audio` shows its attention)"
+        ))),
     }
 }
 
@@ -211,17 +227,33 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             Ok(match &args.input {
                 Input::Text(text) => model.run_text_with(text, mask, options)?,
                 Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
+                Input::Audio(_) => return Err(usage(format!("`{}` reads text: --audio is for a speech model (whisper-tiny-en)", args.model))),
             })
         }
         AnyModel::Translator(translator) => {
             let Input::Text(text) = &args.input else {
-                return Err(usage("a translator takes --text, not --ids".into()));
+                return Err(usage("a translator takes --text, not --ids or --audio".into()));
             };
             if args.mask.is_some() || args.value_norms {
                 return Err(usage("a translator runs with its own masks and has no --value-norms".into()));
             }
             let limit = args.max_tokens.unwrap_or(engine::DEFAULT_MAX_TOKENS);
             Ok(translator.translate(text, limit, args.shortlist)?)
+        }
+        AnyModel::Transcriber(transcriber) => {
+            let Input::Audio(path) = &args.input else {
+                return Err(usage(format!("`{}` is a speech model: give it --audio FILE.wav", args.model)));
+            };
+            if args.mask.is_some() || args.value_norms {
+                return Err(usage("a speech model runs with its own masks and has no --value-norms".into()));
+            }
+            let bytes = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+            let samples = engine::audio::wav::read_wav(&bytes)?;
+            let report = transcriber.transcribe(&samples)?;
+            if let Some(seconds) = report.transcript.as_ref().and_then(|t| t.cut_from_seconds) {
+                eprintln!("note: the sound lasts {seconds:.1} s; the model hears its first 30 s");
+            }
+            Ok(report)
         }
     }
 }
