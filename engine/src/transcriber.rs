@@ -208,7 +208,7 @@ impl Transcriber {
         let text = self.tokenizer.decode(&text_ids)?;
 
         let mel_frames = heard.len() / HOP;
-        let (words, path) = self.words(&cross_maps, &text_ids, &probabilities, prompt.len(), mel_frames / 2)?;
+        let (words, path) = self.words(&cross_maps, &text_ids, &probabilities, prompt.len(), mel_frames)?;
         let transcript = Transcript {
             text,
             cut_by_limit,
@@ -263,9 +263,11 @@ impl Transcriber {
     }
 
     /// The words and their times: the alignment heads' cross-attention from the row that
-    /// wrote the first text token (the prompt's last) to the one that wrote the end of text.
-    fn words(&self, cross: &[f32], text: &[u32], probabilities: &[f32], prompt: usize, frames_heard: usize) -> Result<(Vec<crate::report::WordTiming>, Vec<[u32; 2]>)> {
+    /// wrote the first text token (the prompt's last) to the one that wrote the end of text,
+    /// over the encoder frames that hold the `mel_frames` frames of sound heard.
+    fn words(&self, cross: &[f32], text: &[u32], probabilities: &[f32], prompt: usize, mel_frames: usize) -> Result<(Vec<crate::report::WordTiming>, Vec<[u32; 2]>)> {
         let s = self.network.sizes;
+        let frames_heard = mel_frames / 2;
         let (rows, frames) = (prompt + text.len() + 1, s.max_source_positions);
         if text.is_empty() || self.rules.alignment_heads.is_empty() || frames_heard == 0 {
             return Ok((Vec::new(), Vec::new()));
@@ -296,7 +298,7 @@ impl Transcriber {
             .map(|(word, pieces)| (word, pieces.iter().flat_map(|&p| piece_tokens[p].clone()).collect()))
             .collect();
         let (aligned, path) = find_alignment(matrix, frames_heard, &words, probabilities);
-        let duration = (frames_heard * 2) as f64 * HOP as f64 / f64::from(SAMPLE_RATE);
+        let duration = (mel_frames * HOP) as f64 / f64::from(SAMPLE_RATE);
         let path = path.into_iter().map(|(t, f)| [t as u32, f as u32]).collect();
         Ok((tidy(aligned, duration, prompt), path))
     }

@@ -266,7 +266,7 @@ impl Whisper {
         }
         let q = l.self_attn.queries(h)?.narrow(0, head, 1)?;
         let (k, v) = l.self_attn.keys_values(h)?;
-        let (_, probs) = l.self_attn.attend(&q, &k.narrow(0, head, 1)?, &v.narrow(0, head, 1)?, None)?;
+        let (_, probs, _) = attend(&q, &k.narrow(0, head, 1)?, &v.narrow(0, head, 1)?, None, Scoring::standard(q.dim(2)?), false)?;
         Ok(probs.flatten_all()?.to_vec1()?)
     }
 

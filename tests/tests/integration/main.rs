@@ -11,6 +11,7 @@ mod browser;
 mod arithmetic;
 mod analysis;
 mod audio;
+mod speech;
 mod norms;
 mod reuse;
 mod translation;

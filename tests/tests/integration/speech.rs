@@ -1,0 +1,173 @@
+//! Whisper tiny.en (faster-whisper's CTranslate2 file) against transformers'
+//! WhisperForConditionalGeneration, eager and float32, on the same weights and sound
+//! (tests/fixtures/whisper/<clip>.*, written by scripts/whisper_reference.py reference):
+//! the transcript token for token, every attention map to 1e-4, and the word timings as
+//! openai-whisper's own code derives them from those maps.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use attnscope_tests::{max_abs_diff, model_dir, root};
+use candle_core::{Device, Tensor};
+use engine::audio::wav::read_wav;
+use engine::transcriber::{Transcriber, ENCODER_BLOCK};
+use engine::AttentionReport;
+use serde::Deserialize;
+
+/// The reference clips: espeak-ng's voice, and real speech.
+pub const CLIPS: [&str; 1] = ["espeak-cat"];
+/// The reference pools the encoder's maps into blocks of 30 frames.
+const REFERENCE_BLOCK: usize = 30;
+
+#[derive(Deserialize)]
+pub struct Record {
+    pub samples: usize,
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub encoder_rows: Vec<usize>,
+    pub words: Vec<RecordWord>,
+    pub path: Vec<[u32; 2]>,
+}
+
+#[derive(Deserialize)]
+pub struct RecordWord {
+    pub word: String,
+    pub start: f64,
+    pub end: f64,
+    pub probability: f64,
+}
+
+pub fn transcriber() -> Arc<Transcriber> {
+    static LOADED: OnceLock<Arc<Transcriber>> = OnceLock::new();
+    LOADED.get_or_init(|| Arc::new(Transcriber::from_dir("whisper-tiny-en", &model_dir("whisper-tiny-en")).expect("whisper-tiny-en loads"))).clone()
+}
+
+pub fn record(clip: &str) -> Record {
+    let path = root().join(format!("tests/fixtures/whisper/{clip}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn reference(clip: &str) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(root().join(format!("tests/fixtures/whisper/{clip}.safetensors")), &Device::Cpu).unwrap()
+}
+
+pub fn samples(clip: &str) -> Vec<f32> {
+    read_wav(&std::fs::read(root().join(format!("tests/fixtures/whisper/{clip}.wav"))).unwrap()).unwrap()
+}
+
+/// Each clip transcribed once per test binary (the lock keeps the encoder's kept state
+/// the one of the report at hand).
+fn transcribed(clip: &str) -> Arc<AttentionReport> {
+    static DONE: OnceLock<std::sync::Mutex<HashMap<String, Arc<AttentionReport>>>> = OnceLock::new();
+    let mut done = DONE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    done.entry(clip.to_string()).or_insert_with(|| Arc::new(transcriber().transcribe(&samples(clip)).unwrap())).clone()
+}
+
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+#[test]
+fn transcripts_are_transformers_token_for_token() {
+    for clip in CLIPS {
+        let record = record(clip);
+        let report = transcribed(clip);
+        let ids: Vec<u32> = report.sequence("transcript").unwrap().tokens.iter().map(|t| t.id).collect();
+        assert_eq!(ids, record.ids, "{clip}");
+        let transcript = report.transcript.as_ref().unwrap();
+        assert_eq!(transcript.text, record.text, "{clip}");
+        assert!(!transcript.cut_by_limit);
+        assert_eq!(samples(clip).len(), record.samples, "{clip}: the clip's samples");
+        assert!((transcript.audio_seconds - record.samples as f64 / 16_000.0).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn decoder_and_cross_maps_are_transformers_to_1e_4() {
+    for clip in CLIPS {
+        let reference = reference(clip);
+        let report = transcribed(clip);
+        for (site, name) in [("decoder", "decoder"), ("cross", "cross")] {
+            let maps = &report.site(site).unwrap().maps;
+            let want = &reference[name];
+            assert_eq!(maps.shape().to_vec(), want.dims().to_vec(), "{clip} {site}");
+            let (diff, at) = max_abs_diff(maps.as_flat(), &flat(want));
+            eprintln!("{clip} {site}: largest difference {diff:.2e}");
+            assert!(diff <= 1e-4, "{clip} {site}: off by {diff} at flat index {at}");
+        }
+    }
+}
+
+#[test]
+fn encoder_maps_pooled_and_whole_are_transformers_to_1e_4() {
+    // A transcriber of its own: encoder_map reads the state its last run left, which the
+    // other tests' runs on the shared one would replace.
+    let model = Transcriber::from_dir("whisper-tiny-en", &model_dir("whisper-tiny-en")).unwrap();
+    for clip in CLIPS {
+        let (reference, record) = (reference(clip), record(clip));
+        let report = model.transcribe(&samples(clip)).unwrap();
+        let maps = &report.site("encoder").unwrap().maps;
+        let [layers, heads, blocks, _] = maps.shape();
+        assert_eq!(blocks, 1500 / ENCODER_BLOCK);
+        // The engine's 10-frame blocks pooled again into the reference's 30-frame blocks.
+        let by = REFERENCE_BLOCK / ENCODER_BLOCK;
+        let coarse = blocks / by;
+        let mut pooled = vec![0.0f32; layers * heads * coarse * coarse];
+        for l in 0..layers {
+            for h in 0..heads {
+                let head = maps.head(l, h);
+                for r in 0..blocks {
+                    for c in 0..blocks {
+                        pooled[((l * heads + h) * coarse + r / by) * coarse + c / by] += head[r * blocks + c] / by as f32;
+                    }
+                }
+            }
+        }
+        let (diff, at) = max_abs_diff(&pooled, &flat(&reference["encoder_pooled"]));
+        eprintln!("{clip} encoder pooled: largest difference {diff:.2e}");
+        assert!(diff <= 1e-4, "{clip} encoder pooled: off by {diff} at {at}");
+        // Whole maps, computed on demand, at the reference's rows.
+        let rows = flat(&reference["encoder_rows"]); // [layer, head, row, 1500]
+        let per_head = record.encoder_rows.len() * 1500;
+        let mut worst = 0.0f32;
+        for l in 0..layers {
+            for h in 0..heads {
+                let whole = model.encoder_map(l, h).unwrap();
+                assert_eq!(whole.len(), 1500 * 1500);
+                for (i, &row) in record.encoder_rows.iter().enumerate() {
+                    let ours = &whole[row * 1500..(row + 1) * 1500];
+                    let theirs = &rows[(l * heads + h) * per_head + i * 1500..][..1500];
+                    worst = worst.max(max_abs_diff(ours, theirs).0);
+                }
+            }
+        }
+        eprintln!("{clip} encoder rows: largest difference {worst:.2e}");
+        assert!(worst <= 1e-4, "{clip}: a whole encoder row is off by {worst}");
+    }
+}
+
+#[test]
+fn word_timings_are_openai_whispers_on_the_same_maps() {
+    for clip in CLIPS {
+        let record = record(clip);
+        let report = transcribed(clip);
+        let transcript = report.transcript.as_ref().unwrap();
+        let ours: Vec<(&str, f64, f64)> = transcript.words.iter().map(|w| (w.word.as_str(), w.start, w.end)).collect();
+        let theirs: Vec<(&str, f64, f64)> = record.words.iter().map(|w| (w.word.as_str(), w.start, w.end)).collect();
+        assert_eq!(ours.len(), theirs.len(), "{clip}: {ours:?} against {theirs:?}");
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!(o.0, t.0, "{clip}");
+            assert!((o.1 - t.1).abs() < 1e-9 && (o.2 - t.2).abs() < 1e-9, "{clip}: {o:?} against {t:?}");
+        }
+        for (o, t) in transcript.words.iter().zip(&record.words) {
+            assert!((f64::from(o.probability) - t.probability).abs() < 1e-3, "{clip} {}: probability {} against {}", o.word, o.probability, t.probability);
+        }
+        assert_eq!(transcript.path, record.path, "{clip}: the alignment path");
+        // Each word's tokens are its own in the transcript.
+        let tokens = &report.sequence("transcript").unwrap().tokens;
+        for w in &transcript.words {
+            let text: String = w.tokens.iter().map(|&i| tokens[i].text.as_str()).collect();
+            assert_eq!(text, w.word, "{clip}");
+        }
+    }
+}
