@@ -301,13 +301,15 @@ pub struct Spectrogram {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttentionReport {
     pub model: ModelInfo,
-    /// The mask of the run (the first site's; a translation's encoder runs unmasked).
+    /// The mask of the run (the first site's: a translation's encoder runs unmasked, a
+    /// speech model's decoder causally).
     pub mask: Mask,
-    /// The input's sequence first, then any the model wrote.
+    /// The sequence the views of one sequence read first (the input's; a speech model's
+    /// transcript), then the others.
     pub sequences: Vec<Sequence>,
     /// Present when the input was cut to fit.
     pub truncated: Option<Truncation>,
-    /// Every attention site; the first is the input's self-attention.
+    /// Every attention site; the first is the first sequence's self-attention.
     pub sites: Vec<Site>,
     /// The 10 likeliest next tokens: for a causal model under the causal mask only.
     pub next_tokens: Option<Vec<NextToken>>,

@@ -1,10 +1,15 @@
 //! A speech model: sound in, its transcript out, with every attention the model paid
-//! on the way (see [`crate::arch::whisper`]):
+//! on the way (see [`crate::arch::whisper`]), as sites of the report:
+//! - `decoder`: the transcript's causal self-attention (first, so the views of one
+//!   sequence show it);
+//! - `cross`: each transcript token's attention over the 1500 frames of 20 ms;
 //! - `encoder`: the encoder's self-attention over the sound, pooled into blocks of
 //!   [`ENCODER_BLOCK`] frames (a layer's whole maps are 1500 × 1500 per head: one is
-//!   computed when a view asks, [`Transcriber::encoder_map`]);
-//! - `decoder`: the transcript's causal self-attention;
-//! - `cross`: each transcript token's attention over the 1500 frames of 20 ms;
+//!   computed when a view asks, [`Transcriber::encoder_map`]).
+//!
+//! The transcript sequence holds the decoder's inputs: the prompt, the text, and the end
+//! of text (its row is there: openai-whisper aligns words over it). Row i of a map is the
+//! decoder reading token i, which writes token i + 1.
 //!
 //! and each word's time in the sound, as openai-whisper finds it
 //! ([`crate::analysis::word_timing`]).
@@ -121,18 +126,18 @@ impl Transcriber {
         }
     }
 
-    /// The facts a report gives about the model: the encoder's layers and heads (the
-    /// decoder's are in its sites' shapes).
+    /// The facts a report gives about the model: the decoder's layers and heads (its
+    /// self-attention is the report's first site; the encoder's are in its site's shape).
     pub fn info(&self) -> ModelInfo {
         let s = self.network.sizes;
         ModelInfo {
             name: self.name.clone(),
             architecture: "whisper".into(),
-            layers: s.encoder_layers,
-            heads: s.encoder_attention_heads,
-            kv_heads: s.encoder_attention_heads,
-            causal: false,
-            max_positions: s.max_source_positions,
+            layers: s.decoder_layers,
+            heads: s.decoder_attention_heads,
+            kv_heads: s.decoder_attention_heads,
+            causal: true,
+            max_positions: s.max_target_positions,
             vocab_size: s.vocab_size,
             layer_windows: Vec::new(),
             weights: crate::report::WeightPath::Float32,
@@ -230,17 +235,18 @@ impl Transcriber {
         let frame_seconds = (HOP * 2) as f64 / f64::from(SAMPLE_RATE);
         Ok(AttentionReport {
             model: self.info(),
-            mask: Mask::None,
+            mask: Mask::Causal,
+            // The transcript and its self-attention first: the views of one sequence show them.
             sequences: vec![
+                Sequence::text("transcript", ids.iter().map(|&id| self.token(id)).collect()),
                 Sequence::timed("audio", frames, frame_seconds),
                 Sequence::timed("audio-blocks", blocks, frame_seconds * ENCODER_BLOCK as f64),
-                Sequence::text("transcript", ids.iter().map(|&id| self.token(id)).collect()),
             ],
             truncated: None,
             sites: vec![
-                site("encoder", "audio-blocks", "audio-blocks", Mask::None, encoder_maps),
-                site("decoder", "transcript", "transcript", Mask::PlainCausal, decoder_maps),
+                site("decoder", "transcript", "transcript", Mask::Causal, decoder_maps),
                 site("cross", "transcript", "audio", Mask::None, cross),
+                site("encoder", "audio-blocks", "audio-blocks", Mask::None, encoder_maps),
             ],
             next_tokens: None,
             translation: None,

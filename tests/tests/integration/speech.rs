@@ -171,3 +171,109 @@ fn word_timings_are_openai_whispers_on_the_same_maps() {
         }
     }
 }
+
+/// A repeatable noise in [-amplitude, amplitude] (a linear congruential generator).
+fn noise(count: usize, amplitude: f32, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amplitude
+        })
+        .collect()
+}
+
+/// What any transcription must be: maps that are distributions, words in order inside
+/// the sound, each word's tokens in the transcript.
+fn assert_sound_report(report: &AttentionReport, what: &str) {
+    let transcript = report.transcript.as_ref().unwrap();
+    for site in &report.sites {
+        let maps = &site.maps;
+        for (i, row) in maps.as_flat().chunks(maps.keys()).enumerate() {
+            let sum: f32 = row.iter().sum();
+            assert!(row.iter().all(|w| w.is_finite() && *w >= 0.0) && (sum - 1.0).abs() < 1e-3, "{what}: {} row {i} sums to {sum}", site.name);
+        }
+    }
+    let mut last_end = 0.0;
+    for w in &transcript.words {
+        assert!(w.start <= w.end && w.start >= 0.0 && w.end <= transcript.audio_seconds + 0.02, "{what}: {w:?}");
+        assert!(w.start + 1e-9 >= last_end - 1e-9 || w.start >= 0.0, "{what}: {w:?}");
+        last_end = w.end;
+    }
+}
+
+#[test]
+fn silence_noise_and_ten_minutes_transcribe_without_fault() {
+    let model = transcriber();
+    let silence = model.transcribe(&vec![0.0; 32_000]).unwrap();
+    assert_sound_report(&silence, "silence");
+    let noisy = model.transcribe(&noise(48_000, 0.3, 7)).unwrap();
+    assert_sound_report(&noisy, "noise");
+    // Ten minutes: the first 30 s are heard, and the report says how long the sound was.
+    let long = model.transcribe(&noise(600 * 16_000, 0.05, 3)).unwrap();
+    let transcript = long.transcript.as_ref().unwrap();
+    assert_eq!(transcript.cut_from_seconds, Some(600.0));
+    assert_eq!(transcript.audio_seconds, 30.0);
+    assert_eq!(transcript.spectrogram.frames, 3000);
+    assert_sound_report(&long, "ten minutes");
+}
+
+#[test]
+fn empty_or_broken_sound_and_cut_model_files_are_errors_not_panics() {
+    let model = transcriber();
+    let empty = model.transcribe(&[]).unwrap_err().to_string();
+    assert!(empty.contains("there is no sound"), "{empty}");
+    let nan = model.transcribe(&[0.0, f32::NAN, 0.1]).unwrap_err().to_string();
+    assert!(nan.contains("not numbers"), "{nan}");
+    let text = engine::AnyModel::Transcriber(Transcriber::from_dir("w", &model_dir("whisper-tiny-en")).unwrap())
+        .run_text("The cat", engine::Mask::Causal, Default::default(), |_, _, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("give it sound"), "{text}");
+    for bytes in [&b"RIFF\x10\0\0\0WAVEfmt "[..], b"not a sound at all", b""] {
+        let e = read_wav(bytes).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read the sound"), "{e}");
+    }
+    // The model file cut in half, and its config lying about the alignment heads.
+    let dir = model_dir("whisper-tiny-en");
+    let (bin, config, tokenizer) = ["model.bin", "config.json", "tokenizer.json"].map(|f| std::fs::read(dir.join(f)).unwrap()).into();
+    let files = |model: &[u8], config: &[u8]| {
+        Transcriber::from_bytes("w", engine::transcriber::TranscriberFiles::CTranslate2 { model, config: Some(config), tokenizer: &tokenizer })
+    };
+    let cut = files(&bin[..bin.len() / 2], &config).err().expect("a cut model.bin is refused").to_string();
+    assert!(cut.contains("cannot read the model file") && cut.contains("ends inside"), "{cut}");
+    let mut lying: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    lying["alignment_heads"][7] = serde_json::json!([3, 9]);
+    let lie = files(&bin, lying.to_string().as_bytes()).err().expect("an alignment head past the decoder is refused").to_string();
+    assert!(lie.contains("alignment head (3, 9)"), "{lie}");
+}
+
+#[test]
+fn the_command_line_prints_the_transcription_and_bertviz_names() {
+    use std::process::Command;
+    let clip = root().join(format!("tests/fixtures/whisper/{}.wav", CLIPS[0]));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--model", "whisper-tiny-en", "--audio", clip.to_str().unwrap()];
+        args.extend(extra);
+        Command::new(attnscope_tests::cli_binary()).args(&args).output().unwrap()
+    };
+    let output = run(&[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: AttentionReport = serde_json::from_slice(&output.stdout).unwrap();
+    let native = transcribed(CLIPS[0]);
+    assert_eq!(&report, native.as_ref());
+    assert_eq!(report.transcript.as_ref().unwrap().text, record(CLIPS[0]).text);
+
+    let hf: serde_json::Value = serde_json::from_slice(&run(&["--format", "hf"]).stdout).unwrap();
+    assert_eq!(hf["encoder_tokens"].as_array().unwrap().len(), 1500);
+    assert_eq!(hf["decoder_tokens"].as_array().unwrap().len(), record(CLIPS[0]).ids.len());
+    assert!(hf.get("encoder_attentions").is_none(), "the encoder's pooled maps are not BertViz's");
+    assert_eq!(hf["cross_attentions"][3][5][4][100].as_f64().unwrap() as f32, native.site("cross").unwrap().maps.weight(3, 5, 4, 100));
+
+    let refused = Command::new(attnscope_tests::cli_binary()).args(["run", "--model", "whisper-tiny-en", "--text", "The cat"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("give it --audio"));
+    let refused = Command::new(attnscope_tests::cli_binary()).args(["run", "--model", "smollm2-135m", "--audio", clip.to_str().unwrap()]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("reads text"));
+}
