@@ -22,9 +22,7 @@ text, the word timings and the alignment path, from openai-whisper's own timing 
 transformers' cross-attention; needs `pip install --no-deps openai-whisper` and numba,
 tiktoken, more-itertools in the venv).
 
-The clips (see tests/fixtures/whisper/README.md for where each comes from):
-    espeak-ng -w cat.wav "The cat sat on the mat."   # espeak-cat: tiny.en hears
-        " The cut is hot on the mat." (espeak's voice is rough for the tiny model)
+The clips, and where each comes from, are in tests/fixtures/whisper/README.md.
 """
 import json
 import re

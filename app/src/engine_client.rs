@@ -35,6 +35,9 @@ impl EngineClient {
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }
+                Ok((FromWorker::EncoderMap { run, layer, head, frames, .. }, Some(values))) => {
+                    FromWorker::EncoderMap { run, layer, head, frames, values }
+                }
                 Ok((message, _)) => message,
                 Err(message) => FromWorker::Failed { model: String::new(), run: None, message },
             };
@@ -55,6 +58,12 @@ impl EngineClient {
         let (value, _) = encode(request, None);
         // Posting to a live worker does not fail; a dead one has reported through onerror.
         let _ = self.worker.post_message(&value);
+    }
+
+    /// Sends a request with samples beside it (transferred, not copied).
+    pub fn send_with_samples(&self, request: &ToWorker, samples: &[f32]) {
+        let (value, transfer) = encode(request, Some(samples));
+        let _ = self.worker.post_message_with_transfer(&value, &transfer);
     }
 
     /// Sends a request with the person's `File` objects beside it.

@@ -4,6 +4,7 @@
 //! The app knows nothing of tensors: it sends text to the worker and draws the
 //! report that comes back.
 
+pub mod audio;
 pub mod catalog;
 pub mod components;
 pub mod engine_client;
@@ -25,7 +26,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
+use components::{AudioPanel, SpeechView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 use runs::{RunPlan, Scheduler};
@@ -123,6 +124,10 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| {
         let text = state.text.get();
         let Some((info, _)) = state.loaded.get() else { return };
+        // A speech model hears sound: the effect below sends it.
+        if state.is_speech() {
+            return;
+        }
         if text.trim().is_empty() {
             scheduler.update_value(Scheduler::withdraw);
             state.report.set(None);
@@ -130,7 +135,7 @@ pub fn App() -> impl IntoView {
             return;
         }
         // A translator has one way to run: nothing to compare.
-        let compare = state.compare.get() && !state.is_translator();
+        let compare = state.compare.get() && !state.is_encoder_decoder();
         if !compare {
             state.compare_report.set(None);
         }
@@ -146,6 +151,36 @@ pub fn App() -> impl IntoView {
         state.status.set(Status::Computing);
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
             send(request);
+        }
+    });
+
+    // A speech model transcribes the sound whenever the sound or the loaded model changes;
+    // with no sound yet, the sample clip is fetched (a first visit shows the feature working).
+    Effect::new(move |_| {
+        let Some((info, _)) = state.loaded.get() else { return };
+        if !state.is_speech() {
+            return;
+        }
+        let Some(clip) = state.audio.get() else {
+            components::speech::load_sample(state);
+            return;
+        };
+        let run = scheduler.try_update_value(|s| s.transcribe(&clip.name)).unwrap_or_default();
+        state.encoder_whole.set(None);
+        state.status.set(Status::Computing);
+        client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone() }, &clip.samples)));
+    });
+
+    // The encoder's whole map for the selected head, when the zoom asks for it (again after
+    // each transcription: the worker keeps the last one's encoder).
+    Effect::new(move |_| {
+        let (zoom, layer, head) = (state.encoder_zoom.get(), state.layer.get(), state.head.get());
+        let has_report = state.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
+        let Some((info, _)) = state.loaded.get_untracked() else { return };
+        let have = state.encoder_whole.with_untracked(|w| w.as_ref().is_some_and(|(l, h, ..)| (*l, *h) == (layer, head)));
+        if zoom && has_report && !have {
+            let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
+            send(ToWorker::EncoderMap { run, model: info.name, layer, head });
         }
     });
 
@@ -172,8 +207,13 @@ pub fn App() -> impl IntoView {
     // Model files dropped anywhere on the page open as a model (see components::open_model).
     let on_drop = move |event: web_sys::DragEvent| {
         event.prevent_default();
-        let files = event.data_transfer().and_then(|d| d.files());
-        components::open_model::open_files(state, components::open_model::files_of(files));
+        let files = components::open_model::files_of(event.data_transfer().and_then(|d| d.files()));
+        // A speech model takes a dropped sound; anything else is a model's files.
+        let sound = files.iter().find(|f| f.type_().starts_with("audio/") || f.type_().starts_with("video/")).cloned();
+        match sound {
+            Some(file) if state.is_speech() => components::speech::open_audio(state, file),
+            _ => components::open_model::open_files(state, files),
+        }
     };
 
     view! {
@@ -182,10 +222,13 @@ pub fn App() -> impl IntoView {
                 <h1>"attnscope"</h1>
                 <p class="tagline">"What every head of a real Transformer attends to, computed in your browser."</p>
             </header>
-            <PromptInput />
+            <Show when=move || state.is_speech() fallback=|| view! { <PromptInput /> }>
+                <AudioPanel />
+            </Show>
             <Controls />
             <StatusLine />
             <TranslationPanel />
+            <SpeechView />
             <AlignmentView />
             <TokenStrip />
             // While the text in the box computes, the maps of the text before stay, dimmed
@@ -224,6 +267,7 @@ fn on_answer(
     let run = match &answer {
         FromWorker::Report { run, .. }
         | FromWorker::Translating { run, .. }
+        | FromWorker::EncoderMap { run, .. }
         | FromWorker::ProbeProgress { run, .. }
         | FromWorker::ProbeResult { run, .. } => Some(*run),
         FromWorker::Failed { run, .. } => *run,
@@ -278,12 +322,16 @@ fn on_answer(
         FromWorker::Translating { step, limit, token, .. } => {
             if is_main {
                 let mut tokens = match state.status.get_untracked() {
-                    Status::Translating { tokens, .. } if step > 0 => tokens,
+                    Status::Translating { tokens, .. } | Status::Transcribing { tokens, .. } if step > 0 => tokens,
                     _ => Vec::new(),
                 };
                 tokens.push(token);
-                state.status.set(Status::Translating { tokens, limit });
+                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.architecture == "whisper"));
+                state.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
+        }
+        FromWorker::EncoderMap { layer, head, frames, values, .. } => {
+            state.encoder_whole.set(Some((layer, head, frames, Arc::new(values))));
         }
         FromWorker::ProbeProgress { done, total, .. } => {
             if is_probe {

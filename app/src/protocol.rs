@@ -3,7 +3,8 @@
 //! Each message is a JS object `{ json, attention? }`: `json` holds the message as
 //! serde JSON; a report's attention travels beside it as a transferred
 //! `Float32Array` (flat [layer, head, query, key]), so that 270 heads of maps
-//! cross the thread boundary without being turned into text and back.
+//! cross the thread boundary without being turned into text and back. Sound to
+//! transcribe, and an encoder map asked for, travel in the same place.
 
 use engine::analysis::probe::ProbeScores;
 use engine::{AttentionReport, Mask, ModelInfo, WeightChoice};
@@ -47,6 +48,12 @@ pub enum ToWorker {
     },
     /// Run the induction probe (`length` random tokens twice, one run per seed).
     Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
+    /// Transcribe sound with the loaded speech model: the samples (16 kHz mono) travel
+    /// beside the message as a transferred `Float32Array`.
+    Transcribe { run: u64, model: String },
+    /// One encoder head's whole self-attention from the last transcription (its report
+    /// holds the encoder's maps pooled).
+    EncoderMap { run: u64, model: String, layer: usize, head: usize },
 }
 
 /// What the worker answers.
@@ -69,6 +76,16 @@ pub enum FromWorker {
     /// The probe's scores, and its first run's report (attention beside, as for a run).
     /// `offset`: where the random copy starts (after the model's first token).
     ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, millis: f64 },
+    /// An encoder head's whole map, [frames, frames] flat, beside the message (put in
+    /// `values` by the page's client).
+    EncoderMap {
+        run: u64,
+        layer: usize,
+        head: usize,
+        frames: usize,
+        #[serde(skip)]
+        values: Vec<f32>,
+    },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
 }

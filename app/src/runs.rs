@@ -116,6 +116,18 @@ impl Scheduler {
         self.waiting.take().map(|plan| self.send(plan)).unwrap_or_default()
     }
 
+    /// Numbers a transcription, which becomes the main run: sound is transcribed when it
+    /// arrives (a recording, a file), not per keystroke, so nothing is held back; the
+    /// answer to an earlier one is no longer shown.
+    pub fn transcribe(&mut self, name: &str) -> u64 {
+        self.main = self.next();
+        self.main_text = name.to_string();
+        self.compare = 0;
+        self.waiting = None;
+        self.awaiting = vec![self.main];
+        self.main
+    }
+
     /// Numbers a probe run (probes are not held back: a person asks for them one at a time).
     pub fn probe(&mut self) -> u64 {
         self.probe = self.next();
@@ -202,6 +214,16 @@ mod tests {
         assert!(!s.is_main(1) && !s.is_compare(2));
         assert!(s.answered(1).is_empty() && s.answered(2).is_empty(), "nothing waits");
         assert_eq!(texts(&s.plan(plan("x", false))), [(3, "x".into(), Mask::Causal)]);
+    }
+
+    #[test]
+    fn a_transcription_is_the_main_run_and_replaces_the_one_before() {
+        let mut s = Scheduler::default();
+        let first = s.transcribe("the sample");
+        let second = s.transcribe("your recording");
+        assert!(s.is_main(second) && !s.is_main(first));
+        assert_eq!(s.main_text(), "your recording");
+        assert!(s.answered(second).is_empty());
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub enum Status {
     Computing,
     /// A translation grows: the target tokens so far, of at most `limit`.
     Translating { tokens: Vec<String>, limit: usize },
+    /// A transcript grows: its tokens so far, of at most `limit`.
+    Transcribing { tokens: Vec<String>, limit: usize },
     /// The report in view came back after `millis`.
     Done { millis: f64 },
     EmptyText,
@@ -131,6 +133,17 @@ pub struct AppState {
     pub pinned_target: RwSignal<Option<usize>>,
     /// The worker's wasm memory in bytes, as its last answer said.
     pub wasm_memory: RwSignal<u64>,
+    /// The sound a speech model hears (16 kHz mono), once there is one.
+    pub audio: RwSignal<Option<Arc<crate::audio::Clip>>>,
+    /// What the audio panel has to say: a refused microphone, a file it cannot decode,
+    /// a sound cut to 30 s.
+    pub audio_notice: RwSignal<Option<String>>,
+    /// What the cross-attention map shows: one head, its layer's mean, or the alignment heads' mean.
+    pub cross_view: RwSignal<crate::components::speech::CrossView>,
+    /// Whether the encoder's map is shown whole (every frame) rather than pooled.
+    pub encoder_zoom: RwSignal<bool>,
+    /// An encoder head's whole map, asked for by the zoom: (layer, head, frames, values).
+    pub encoder_whole: RwSignal<Option<(usize, usize, usize, Arc<Vec<f32>>)>>,
     /// The `File` objects of the models the person opened, by model id.
     pub local_files: StoredValue<std::collections::HashMap<String, js_sys::Array>, LocalStorage>,
 }
@@ -203,6 +216,18 @@ impl AppState {
         self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("translation")))
     }
 
+    /// Whether the chosen model is a speech model (its input is sound, not text).
+    pub fn is_speech(&self) -> bool {
+        let model = self.model.get();
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("speech")))
+    }
+
+    /// Whether the chosen model is an encoder–decoder (a translator, a speech model): it runs
+    /// with its own masks and keeps no value norms.
+    pub fn is_encoder_decoder(&self) -> bool {
+        self.is_translator() || self.is_speech()
+    }
+
     /// Whether the chosen model is a GGUF file (whose weights may stay quantized).
     pub fn model_is_gguf(&self) -> bool {
         let model = self.model.get();
@@ -222,6 +247,10 @@ impl AppState {
     /// Whether the maps in view are of a text other than the one in the box (the box's
     /// text is still computing): the views dim and say so.
     pub fn stale(&self) -> bool {
+        // A speech model's report is of the sound named in `report_text`, not of the box's text.
+        if self.is_speech() {
+            return false;
+        }
         self.report.with(Option::is_some) && self.report_text.get() != self.draft.get()
     }
 
@@ -337,6 +366,11 @@ impl AppState {
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),
             local_files: StoredValue::new_local(Default::default()),
+            audio: RwSignal::new(None),
+            audio_notice: RwSignal::new(None),
+            cross_view: RwSignal::new(Default::default()),
+            encoder_whole: RwSignal::new(None),
+            encoder_zoom: RwSignal::new(false),
         };
         // The memo reads the state's own signals, so it is made once they exist.
         state.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));

@@ -9,6 +9,7 @@ use std::io::BufReader;
 use std::rc::Rc;
 
 use engine::analysis::probe::ProbeSpec;
+use engine::transcriber::{Transcriber, TranscriberFiles};
 use engine::translator::{Translator, TranslatorFiles};
 use engine::{AnyModel, Model, RunOptions, WeightChoice};
 use js_sys::Uint8Array;
@@ -56,6 +57,7 @@ pub fn start() {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         match decode::<ToWorker>(&event.data()) {
             Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
+            Ok((ToWorker::Transcribe { run, model }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default()),
             Ok((request, _)) => handle(state.clone(), request),
             Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
         }
@@ -161,6 +163,21 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }
         }
+        ToWorker::Transcribe { run, model } => transcribe(&state.borrow(), run, model, Vec::new()),
+        ToWorker::EncoderMap { run, model, layer, head } => {
+            let state = state.borrow();
+            let Some((_, AnyModel::Transcriber(transcriber))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+                let message = format!("the speech model {model} is not loaded");
+                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+            };
+            match transcriber.encoder_map(layer, head) {
+                Ok(values) => {
+                    let frames = (values.len() as f64).sqrt() as usize;
+                    post(&FromWorker::EncoderMap { run, layer, head, frames, values: Vec::new() }, Some(&values));
+                }
+                Err(e) => post(&FromWorker::Failed { model, run: Some(run), message: e.to_string() }, None),
+            }
+        }
         ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
@@ -185,6 +202,24 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
     }
 }
 
+/// Transcribes `samples` with the loaded speech model, telling each token as it is written.
+fn transcribe(state: &State, run: u64, model: String, samples: Vec<f32>) {
+    let Some((name, AnyModel::Transcriber(transcriber))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+        let message = format!("the speech model {model} is not loaded yet");
+        return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+    };
+    let started = now();
+    let writing = |step, token: &engine::Token, limit| post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
+    match transcriber.transcribe_with(&samples, Default::default(), writing) {
+        Ok(mut report) => {
+            let millis = now() - started;
+            let (shapes, data) = report.take_maps();
+            post(&FromWorker::Report { run, report, shapes, millis, memory_bytes: memory_bytes() }, Some(&data));
+        }
+        Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
+    }
+}
+
 /// The size of this worker's wasm memory, in bytes.
 fn memory_bytes() -> u64 {
     wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
@@ -205,6 +240,15 @@ async fn load(model: &str, files: &[String], weights: WeightChoice) -> Result<An
     let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.clone());
     let file_name = |url: &str| url.rsplit('/').next().unwrap_or(url).to_string();
     let find_named = |test: &dyn Fn(&str) -> bool| contents.iter().find(|(url, _)| test(&file_name(url))).map(|(_, bytes)| bytes.to_vec());
+    // Whisper as faster-whisper ships it: model.bin, config.json (with its alignment heads), tokenizer.json.
+    if let (Some(bin), Some(config)) = (find("/model.bin"), find("config.json")) {
+        let (bin, config) = (bin.to_vec(), config.to_vec());
+        if String::from_utf8_lossy(&config).contains("alignment_heads") {
+            let tokenizer = find("tokenizer.json").ok_or("the speech model's files include no tokenizer.json")?.to_vec();
+            let files = TranscriberFiles::CTranslate2 { model: &bin, config: Some(&config), tokenizer: &tokenizer };
+            return Transcriber::from_bytes(model, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
+        }
+    }
     // A Marian translator: its model*.bin, its lexical shortlist and its tokenizer.
     if let Some(weights) = find_named(&|n| n.starts_with("model") && n.ends_with(".bin")) {
         let tokenizer = find("tokenizer.json").ok_or("the translator's files include no tokenizer.json")?.to_vec();

@@ -267,6 +267,8 @@ pub struct Transcript {
     pub cut_from_seconds: Option<f64>,
     /// Each word's start and end, as Whisper finds them (see [`crate::analysis::word_timing`]).
     pub words: Vec<WordTiming>,
+    /// The decoder's (layer, head) pairs whose cross-attention follows the words.
+    pub alignment_heads: Vec<[usize; 2]>,
     /// The path dynamic time warping took through the alignment heads' attention:
     /// (text token, audio frame) pairs, the text token counted from the first written one.
     pub path: Vec<[u32; 2]>,

@@ -220,6 +220,7 @@ impl Transcriber {
             audio_seconds: seconds(heard.len()),
             cut_from_seconds,
             words,
+            alignment_heads: self.rules.alignment_heads.iter().map(|&(l, h)| [l, h]).collect(),
             path,
             spectrogram: spectrogram(&mel.values, mel.mels, mel.frames, heard.len().div_ceil(HOP).min(mel.frames)),
         };

@@ -110,15 +110,15 @@ pub fn CompareView() -> impl IntoView {
                 <button
                     class="toggle"
                     data-testid="compare-toggle"
-                    disabled=move || state.is_translator()
-                    title=move || state.is_translator().then_some("A translator runs with its own masks: its encoder sees the whole source")
+                    disabled=move || state.is_encoder_decoder()
+                    title=move || state.is_encoder_decoder().then_some("An encoder–decoder runs with its own masks")
                     aria-pressed=move || state.compare.get().to_string()
                     on:click=move |_| state.compare.update(|on| *on = !*on)
                 >
                     {move || if state.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
                 </button>
             </div>
-            <Show when=move || state.compare.get() && !state.is_translator()>
+            <Show when=move || state.compare.get() && !state.is_encoder_decoder()>
                 <div class="compare-view" data-testid="compare-view">
                     <p class="hint">{move || if state.both_masks().is_some() {
                         format!("Layer {}, head {}: the same head under both masks.", state.layer.get(), state.head.get())

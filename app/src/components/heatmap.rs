@@ -27,7 +27,7 @@ impl AppState {
 }
 
 /// Draws a figure on the canvas, sized to it.
-fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -> Option<()> {
+pub(crate) fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -> Option<()> {
     let (width, height) = Layout::of(figure, 1.0).size();
     canvas.set_width(width);
     canvas.set_height(height);
@@ -39,7 +39,7 @@ fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -> Option<()
 }
 
 /// Whether the system asks for a dark theme.
-fn prefers_dark() -> bool {
+pub(crate) fn prefers_dark() -> bool {
     web_sys::window()
         .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
         .is_some_and(|query| query.matches())
@@ -102,7 +102,7 @@ pub fn Heatmap() -> impl IntoView {
         }
         let waiting_for = match state.status.get() {
             Status::Starting | Status::Loading { .. } => "The map appears here once the model has loaded.",
-            Status::Computing | Status::Translating { .. } | Status::Done { .. } => "Computing the map…",
+            Status::Computing | Status::Translating { .. } | Status::Transcribing { .. } | Status::Done { .. } => "Computing the map…",
             Status::EmptyText => "Type a sentence above to see its attention here.",
             Status::Failed(_) => "No map: the status above says what went wrong.",
         };
@@ -135,8 +135,8 @@ pub fn Heatmap() -> impl IntoView {
             <label class="picker scale-picker">
                 <span class="label">"Weigh by"</span>
                 // A translator keeps no value norms: its maps are attention only.
-                <select data-testid="weighting-select" disabled=move || state.is_translator()
-                    title=move || state.is_translator().then_some("A translator's run keeps no value norms")
+                <select data-testid="weighting-select" disabled=move || state.is_encoder_decoder()
+                    title=move || state.is_encoder_decoder().then_some("An encoder–decoder's run keeps no value norms")
                     on:change=move |ev| {
                     state.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
                 }>

@@ -29,6 +29,11 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
             crate::components::translation::joined(tokens),
             tokens.len()
         ),
+        Status::Transcribing { tokens, limit } => format!(
+            "Transcribing: “{}” ({} of at most {limit} tokens)…",
+            tokens.concat().trim(),
+            tokens.len()
+        ),
         Status::Done { millis } => format!("Computed in {millis:.0} ms{}", report.map_or(String::new(), how_it_ran)),
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
         Status::Failed(message) => format!("Error: {message}"),

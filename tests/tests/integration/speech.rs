@@ -14,8 +14,8 @@ use engine::transcriber::{Transcriber, ENCODER_BLOCK};
 use engine::AttentionReport;
 use serde::Deserialize;
 
-/// The reference clips: espeak-ng's voice, and real speech.
-pub const CLIPS: [&str; 1] = ["espeak-cat"];
+/// The reference clips: a synthesized voice, and real speech (see tests/fixtures/whisper/README.md).
+pub const CLIPS: [&str; 2] = ["flite-cat", "librivox-amiable"];
 /// The reference pools the encoder's maps into blocks of 30 frames.
 const REFERENCE_BLOCK: usize = 30;
 

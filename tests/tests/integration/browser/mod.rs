@@ -10,6 +10,7 @@ mod head_views;
 mod looks;
 mod open_model;
 mod reading;
+mod speech;
 mod translation;
 mod typing;
 mod weights;

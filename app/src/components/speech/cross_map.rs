@@ -1,0 +1,146 @@
+//! The cross-attention as a map: each written token (a row) over the sound heard (the
+//! columns, 20 ms each), for one head, the layer's mean, or the mean of the model's
+//! alignment heads (those whose attention follows the words; word timings come from them).
+
+use engine::figure::heatmap::HeatmapFigure;
+use engine::AttentionReport;
+use leptos::html::Canvas;
+use leptos::prelude::*;
+
+use super::super::heatmap::draw;
+use super::super::token_label;
+use crate::AppState;
+
+/// What the cross map shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CrossView {
+    /// The selected layer and head.
+    #[default]
+    Head,
+    /// The mean of the selected layer's heads.
+    LayerMean,
+    /// The mean of the alignment heads (of every layer).
+    AlignmentHeads,
+}
+
+impl CrossView {
+    pub const ALL: [CrossView; 3] = [CrossView::Head, CrossView::LayerMean, CrossView::AlignmentHeads];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CrossView::Head => "head",
+            CrossView::LayerMean => "layer-mean",
+            CrossView::AlignmentHeads => "alignment",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            CrossView::Head => "the selected head",
+            CrossView::LayerMean => "the layer's mean",
+            CrossView::AlignmentHeads => "the alignment heads' mean",
+        }
+    }
+}
+
+/// Encoder frames that hold the sound heard (20 ms each), at most the model's 1500.
+pub fn frames_heard(report: &AttentionReport) -> usize {
+    let frames = report.site("cross").map_or(0, |s| s.maps.keys());
+    let seconds = report.transcript.as_ref().map_or(0.0, |t| t.audio_seconds);
+    ((seconds / 0.02).ceil() as usize).clamp(1, frames.max(1))
+}
+
+/// The cross-attention the map shows: one row per written token (row r is where the
+/// decoder listened while writing transcript token r + 1), over the frames heard;
+/// [rows, frames] flat, with the rows and frames counted.
+pub fn cross_values(report: &AttentionReport, view: CrossView, layer: usize, head: usize) -> Option<(Vec<f32>, usize, usize)> {
+    let maps = &report.site("cross")?.maps;
+    let [layers, heads, queries, keys] = maps.shape();
+    let heads_shown: Vec<(usize, usize)> = match view {
+        CrossView::Head => vec![(layer, head)],
+        CrossView::LayerMean => (0..heads).map(|h| (layer, h)).collect(),
+        CrossView::AlignmentHeads => report.transcript.as_ref()?.alignment_heads.iter().map(|&[l, h]| (l, h)).collect(),
+    };
+    if heads_shown.is_empty() || heads_shown.iter().any(|&(l, h)| l >= layers || h >= heads) || queries < 2 {
+        return None;
+    }
+    let (rows, frames) = (queries - 1, frames_heard(report));
+    let mut values = vec![0.0f32; rows * frames];
+    for &(l, h) in &heads_shown {
+        let map = maps.head(l, h);
+        for r in 0..rows {
+            for f in 0..frames {
+                values[r * frames + f] += map[r * keys + f] / heads_shown.len() as f32;
+            }
+        }
+    }
+    Some((values, rows, frames))
+}
+
+/// The cross map of the transcription, with its picker.
+#[component]
+pub fn CrossMap() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas_ref = NodeRef::<Canvas>::new();
+    let shown = Memo::new(move |_| {
+        let report = state.report.get()?;
+        let (values, rows, frames) = cross_values(&report, state.cross_view.get(), state.layer.get(), state.head.get())?;
+        let tokens = &report.sequence("transcript")?.tokens;
+        Some((values, rows, frames, tokens[1..=rows].iter().map(|t| token_label(&t.text)).collect::<Vec<_>>()))
+    });
+    Effect::new(move |_| {
+        let (Some(canvas), Some((values, _, frames, labels))) = (canvas_ref.get(), shown.get()) else { return };
+        let focus = state.focused_token().and_then(|t| t.checked_sub(1));
+        let figure = HeatmapFigure {
+            rows: labels,
+            columns: (0..frames).map(|f| format!("{:.2} s", f as f64 * 0.02)).collect(),
+            values,
+            top: 1.0,
+            value_scale: state.value_scale.get(),
+            colours: state.colour_scale.get(),
+            focus: (focus, None),
+            title: None,
+            note: None,
+            overlay: None,
+        };
+        draw(canvas, &figure);
+    });
+    let head_name = move || match state.cross_view.get() {
+        CrossView::Head => state.head.get().to_string(),
+        CrossView::LayerMean => "mean".into(),
+        CrossView::AlignmentHeads => "alignment".into(),
+    };
+    // The numbers drawn, for a reader that wants them (and the tests): 6 decimals.
+    let numbers = move || shown.with(|s| s.as_ref().map(|(values, ..)| format!("[{}]", values.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(","))));
+    view! {
+        <figure
+            class="cross-map"
+            data-testid="cross-map"
+            data-site="cross"
+            data-layer=move || if state.cross_view.get() == CrossView::AlignmentHeads { "all".to_string() } else { state.layer.get().to_string() }
+            data-head=head_name
+            data-rows=move || shown.with(|s| s.as_ref().map(|s| s.1.to_string()))
+            data-frames=move || shown.with(|s| s.as_ref().map(|s| s.2.to_string()))
+            data-values=numbers
+        >
+            <div class="map-pickers">
+                <label class="picker">
+                    <span class="label">"Cross-attention of"</span>
+                    <select data-testid="cross-view" on:change=move |ev| {
+                        let name = event_target_value(&ev);
+                        state.cross_view.set(CrossView::ALL.into_iter().find(|v| v.name() == name).unwrap_or_default());
+                    }>
+                        {CrossView::ALL.map(|v| view! { <option value=v.name() selected=move || state.cross_view.get() == v>{v.title()}</option> })}
+                    </select>
+                </label>
+            </div>
+            <div class="canvas-wrap">
+                <canvas node_ref=canvas_ref role="img" aria-label="Cross-attention: each written token over the sound heard"></canvas>
+            </div>
+            <figcaption>
+                "Rows: the tokens written, each where the decoder listened while writing it. Columns: the sound heard, 20 ms each \
+                (the rest of Whisper's 30-s window is silence it also attends to)."
+            </figcaption>
+        </figure>
+    }
+}

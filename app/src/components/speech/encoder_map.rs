@@ -1,0 +1,117 @@
+//! The encoder's self-attention over the sound, for the selected layer and head: pooled
+//! into 0.2-s blocks as the report carries it, or, zoomed, the whole map (20 ms frames)
+//! the worker computes on demand, a window of it at a time.
+
+use engine::figure::heatmap::HeatmapFigure;
+use engine::AttentionReport;
+use leptos::html::Canvas;
+use leptos::prelude::*;
+
+use super::super::heatmap::draw;
+use super::cross_map::frames_heard;
+use crate::AppState;
+
+/// The most frames a whole-resolution window shows across (6 s).
+pub const WINDOW_FRAMES: usize = 300;
+
+/// The pooled map of `layer`, `head` over the blocks that hold the sound heard:
+/// ([blocks, blocks] flat, blocks, seconds per block).
+fn pooled(report: &AttentionReport, layer: usize, head: usize) -> Option<(Vec<f32>, usize, f64)> {
+    let site = report.site("encoder")?;
+    let seconds = report.sequence(&site.keys)?.seconds_per_item?;
+    let [layers, heads, blocks, _] = site.maps.shape();
+    if layer >= layers || head >= heads {
+        return None;
+    }
+    let heard = ((frames_heard(report) as f64 * 0.02 / seconds).ceil() as usize).clamp(1, blocks);
+    let map = site.maps.head(layer, head);
+    let values = (0..heard).flat_map(|r| map[r * blocks..r * blocks + heard].iter().copied()).collect();
+    Some((values, heard, seconds))
+}
+
+#[component]
+pub fn EncoderMap() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas_ref = NodeRef::<Canvas>::new();
+    // Where the whole-resolution window starts, in frames.
+    let start = RwSignal::new(0usize);
+    let whole = move || {
+        state.encoder_whole.get().filter(|(l, h, ..)| state.encoder_zoom.get() && *l == state.layer.get() && *h == state.head.get())
+    };
+    let figure = Memo::new(move |_| {
+        let report = state.report.get()?;
+        let axis = |count: usize, step: f64, from: usize| (0..count).map(|i| format!("{:.2} s", (from + i) as f64 * step)).collect::<Vec<_>>();
+        let (values, rows, columns) = match whole() {
+            Some((_, _, frames, values)) => {
+                let heard = frames_heard(&report).min(frames);
+                let from = start.get().min(heard.saturating_sub(1));
+                let count = WINDOW_FRAMES.min(heard - from);
+                let cells = (from..from + count).flat_map(|q| values[q * frames + from..q * frames + from + count].iter().copied()).collect();
+                (cells, axis(count, 0.02, from), axis(count, 0.02, from))
+            }
+            None => {
+                let (values, blocks, seconds) = pooled(&report, state.layer.get(), state.head.get())?;
+                (values, axis(blocks, seconds, 0), axis(blocks, seconds, 0))
+            }
+        };
+        Some(HeatmapFigure {
+            rows,
+            columns,
+            values,
+            top: 1.0,
+            value_scale: state.value_scale.get(),
+            colours: state.colour_scale.get(),
+            focus: (None, None),
+            title: None,
+            note: None,
+            overlay: None,
+        })
+    });
+    Effect::new(move |_| {
+        if let (Some(canvas), Some(figure)) = (canvas_ref.get(), figure.get()) {
+            draw(canvas, &figure);
+        }
+    });
+    let heard = move || state.report.with(|r| r.as_ref().map(|r| frames_heard(r))).unwrap_or(0usize);
+    let windowed = move || whole().is_some() && heard() > WINDOW_FRAMES;
+    view! {
+        <figure
+            class="encoder-map"
+            data-testid="encoder-map"
+            data-site="encoder"
+            data-layer=move || state.layer.get().to_string()
+            data-head=move || state.head.get().to_string()
+            data-resolution=move || if whole().is_some() { "whole" } else { "pooled" }
+            data-start=move || start.get().to_string()
+            data-cells=move || figure.with(|f| f.as_ref().map(|f| f.rows.len().to_string()))
+        >
+            <div class="map-pickers">
+                <button data-testid="encoder-zoom" class="toggle" aria-pressed=move || state.encoder_zoom.get().to_string()
+                    on:click=move |_| state.encoder_zoom.update(|z| *z = !*z)>
+                    {move || if state.encoder_zoom.get() { "Pooled 0.2-s blocks" } else { "Zoom: every 20-ms frame" }}
+                </button>
+                <Show when=windowed>
+                    <label class="picker">
+                        <span class="label">"From"</span>
+                        <input data-testid="encoder-window" type="range" min="0" step="25"
+                            max=move || heard().saturating_sub(WINDOW_FRAMES).to_string()
+                            prop:value=move || start.get().to_string()
+                            on:input=move |ev| start.set(event_target_value(&ev).parse().unwrap_or(0)) />
+                    </label>
+                </Show>
+                {move || (state.encoder_zoom.get() && whole().is_none()).then(|| view! { <span class="hint" role="status">"Computing the whole map…"</span> })}
+            </div>
+            <div class="canvas-wrap">
+                <canvas node_ref=canvas_ref role="img" aria-label="The encoder's self-attention over the sound"></canvas>
+            </div>
+            <figcaption>
+                {move || format!(
+                    "The encoder's self-attention, layer {}, head {}: {}. Rows look, columns are looked at; only the sound heard is shown.",
+                    state.layer.get(),
+                    state.head.get(),
+                    if whole().is_some() { "every 20-ms frame (a window of at most 6 s; computed when asked)" } else { "pooled into 0.2-s blocks (the mean of a block's rows, the sum of its columns)" }
+                )}
+            </figcaption>
+        </figure>
+    }
+}
