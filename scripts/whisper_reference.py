@@ -13,6 +13,7 @@ first step). Not run by the tests (they read what it wrote).
 
     python scripts/whisper_reference.py transcribe MODEL_DIR CLIP.wav       # print the transcript
     python scripts/whisper_reference.py reference MODEL_DIR CLIP.wav NAME tests/fixtures/whisper
+    python scripts/whisper_reference.py names MODEL_DIR tests/fixtures/whisper/hf-names.json
 
 `reference` writes NAME.wav (the clip at 16 kHz, 16-bit: the samples the engine reads),
 NAME.safetensors (the log-mel's frames of sound and the padding's one value; transformers'
@@ -291,7 +292,20 @@ def write_reference(model_dir, clip, name, out_dir):
         print(f"  {w['word']!r} {w['start']:.2f}-{w['end']:.2f} p={w['probability']:.3f}")
 
 
+def write_names(model_dir, out):
+    """transformers' own names and shapes of WhisperForConditionalGeneration's weights, as
+    save_pretrained writes them (the tied output projection is not saved): the names a
+    Hugging Face folder's model.safetensors holds."""
+    model, _ = load_model(model_dir)
+    names = {k: list(v.shape) for k, v in model.state_dict().items() if k != "proj_out.weight"}
+    json.dump(names, open(out, "w"), indent=0, sort_keys=True)
+    print(f"{out}: {len(names)} weights")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["names"]:
+        write_names(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     if sys.argv[1:2] == ["reference"]:
         write_reference(*sys.argv[2:6])
         sys.exit(0)

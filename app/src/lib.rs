@@ -306,6 +306,10 @@ fn on_answer(
                 if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
                     state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }
+                // A person's Whisper is a speech model: the page takes sound for it.
+                if info.architecture == "whisper" && state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
+                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = Some("speech".into())));
+                }
                 state.loaded.set(Some((info, millis)));
             }
         }

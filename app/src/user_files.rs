@@ -10,9 +10,11 @@ pub enum UserModel {
     /// Hugging Face's layout: config.json, one or more safetensors files (the shards of a
     /// sharded checkpoint), tokenizer.json.
     HuggingFace { config: usize, weights: Vec<usize>, tokenizer: usize },
+    /// Whisper as faster-whisper ships it (CTranslate2): model.bin, config.json, tokenizer.json.
+    CTranslate2 { model: usize, config: usize, tokenizer: usize },
 }
 
-const WHAT_OPENS: &str = "attnscope opens a .gguf file, or a Hugging Face model's config.json + model.safetensors (or all its shards) + tokenizer.json";
+const WHAT_OPENS: &str = "attnscope opens a .gguf file, a Hugging Face model's config.json + model.safetensors (or all its shards) + tokenizer.json, or faster-whisper's model.bin + config.json + tokenizer.json";
 
 /// Which files make a model; `Err` says what is missing or wrong, in a sentence.
 pub fn classify(names: &[String]) -> Result<UserModel, String> {
@@ -22,6 +24,9 @@ pub fn classify(names: &[String]) -> Result<UserModel, String> {
         [one] => return Ok(UserModel::Gguf(*one)),
         [_, _, ..] => return Err(format!("these are {} .gguf files: open one model at a time", ggufs.len())),
         [] => {}
+    }
+    if let (Some(model), Some(config), Some(tokenizer)) = (find("model.bin"), find("config.json"), find("tokenizer.json")) {
+        return Ok(UserModel::CTranslate2 { model, config, tokenizer });
     }
     let weights: Vec<usize> = (0..names.len()).filter(|&i| names[i].ends_with(".safetensors")).collect();
     let Some(config) = find("config.json") else {
@@ -43,6 +48,7 @@ pub fn model_name(names: &[String], model: &UserModel) -> String {
     let file = match model {
         UserModel::Gguf(i) => &names[*i],
         UserModel::HuggingFace { weights, .. } => &names[weights[0]],
+        UserModel::CTranslate2 { model, .. } => &names[*model],
     };
     let stem = file.rsplit_once('.').map_or(file.as_str(), |(stem, _)| stem);
     let stem = stem.split("-0000").next().unwrap_or(stem);
@@ -66,6 +72,8 @@ mod tests {
         assert_eq!(classify(&shards), Ok(UserModel::HuggingFace { config: 0, weights: vec![1, 3], tokenizer: 4 }));
         assert_eq!(model_name(&shards, &classify(&shards).unwrap()), "file:model");
         assert_eq!(model_name(&names(&["a.b.gguf"]), &UserModel::Gguf(0)), "file:a.b");
+        let whisper = names(&["vocabulary.txt", "model.bin", "tokenizer.json", "config.json"]);
+        assert_eq!(classify(&whisper), Ok(UserModel::CTranslate2 { model: 1, config: 3, tokenizer: 2 }));
     }
 
     #[test]

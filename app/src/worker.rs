@@ -125,8 +125,20 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: W
             // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
             UserModel::Gguf(i) => Model::from_gguf_reader_on(&name, BufReader::with_capacity(1 << 16, file(i)?), weights),
             UserModel::HuggingFace { config, weights, tokenizer } => {
+                let config = whole(config)?;
+                // A Hugging Face Whisper: a speech model (its generation_config.json, when given, names the alignment heads).
+                if engine::transcriber::is_whisper_config(&config) {
+                    let [weights] = weights.as_slice() else { return Err("a Whisper model's weights must be one model.safetensors".into()) };
+                    let generation = names.iter().position(|n| n == "generation_config.json").map(whole).transpose()?;
+                    let files = TranscriberFiles::HuggingFace { config: &config, weights: &whole(*weights)?, generation: generation.as_deref(), tokenizer: &whole(tokenizer)? };
+                    return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
+                }
                 let shards = weights.iter().map(|&i| file(i).map(|f| BufReader::with_capacity(1 << 16, f))).collect::<Result<Vec<_>, _>>()?;
-                Model::from_safetensors_readers(&name, &whole(config)?, shards, Some(&whole(tokenizer)?))
+                Model::from_safetensors_readers(&name, &config, shards, Some(&whole(tokenizer)?))
+            }
+            UserModel::CTranslate2 { model, config, tokenizer } => {
+                let files = TranscriberFiles::CTranslate2 { model: &whole(model)?, config: Some(&whole(config)?), tokenizer: &whole(tokenizer)? };
+                return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
             }
         };
         loaded.map(AnyModel::OneSequence).map_err(|e| e.to_string())

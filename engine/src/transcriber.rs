@@ -102,12 +102,13 @@ impl Transcriber {
         Ok(Self { name: name.into(), network, tokenizer, rules, specials, last_encoded: Mutex::new(None) })
     }
 
-    /// Whether a folder holds a speech model: CTranslate2's Whisper or Hugging Face's.
+    /// Whether a folder holds a speech model: CTranslate2's Whisper (model.bin beside a
+    /// config.json naming alignment heads) or Hugging Face's.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn is_transcriber_dir(dir: &std::path::Path) -> bool {
         let config = std::fs::read(dir.join("config.json")).unwrap_or_default();
-        let text = String::from_utf8_lossy(&config);
-        (dir.join("model.bin").is_file() && text.contains("alignment_heads")) || text.contains("\"model_type\": \"whisper\"") || text.contains("\"model_type\":\"whisper\"")
+        let ctranslate2 = serde_json::from_slice::<serde_json::Value>(&config).is_ok_and(|c| c.get("alignment_heads").is_some());
+        (dir.join("model.bin").is_file() && ctranslate2) || is_whisper_config(&config)
     }
 
     /// Loads a folder: `model.bin` + `config.json` + `tokenizer.json` (faster-whisper's), or
@@ -340,6 +341,11 @@ impl Transcriber {
         let encoded = kept.as_ref().ok_or_else(|| EngineError::BadAudio("nothing has been transcribed yet".into()))?;
         self.network.encoder_map(encoded, layer, head)
     }
+}
+
+/// Whether a Hugging Face config.json is a Whisper's (`"model_type": "whisper"`).
+pub fn is_whisper_config(config: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(config).is_ok_and(|c| c["model_type"] == "whisper")
 }
 
 /// The probability of `id` among the text tokens (those before the end of text), as

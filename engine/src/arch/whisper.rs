@@ -246,7 +246,8 @@ impl Whisper {
             let q = layer.self_attn.queries(&h)?;
             let (k, v) = layer.self_attn.keys_values(&h)?;
             let (out, probs) = layer.self_attn.attend(&q, &k, &v, None)?; // probs [heads, 1500, 1500]
-            pooled.extend(pool_blocks(&probs.flatten_all()?.to_vec1::<f32>()?, self.sizes.encoder_attention_heads, frames, block));
+            // Pooled where the probabilities lie: a copy of 54 MB per layer costs more than the pooling.
+            pooled.extend(with_slice(&probs, |maps| pool_blocks(maps, self.sizes.encoder_attention_heads, frames, block))?);
             layer_inputs.push(h);
             x = (x + out)?;
             x = (&x + layer.mlp.forward(&layer.final_layer_norm.forward(&x)?)?)?;
@@ -326,6 +327,16 @@ impl Whisper {
     }
 }
 
+/// Calls `f` with a float32 tensor's values, in place when it is contiguous on the CPU.
+fn with_slice<T>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> T) -> candle_core::Result<T> {
+    let (storage, layout) = tensor.storage_and_layout();
+    if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+        return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
+    }
+    drop(storage);
+    Ok(f(&tensor.flatten_all()?.to_vec1::<f32>()?))
+}
+
 /// Maps flat [heads, n, n] pooled into blocks of `block`: a block row is the mean of its
 /// rows, a block column the sum of its columns, so rows still sum to 1. Flat [heads, b, b].
 pub fn pool_blocks(maps: &[f32], heads: usize, n: usize, block: usize) -> Vec<f32> {
@@ -334,8 +345,8 @@ pub fn pool_blocks(maps: &[f32], heads: usize, n: usize, block: usize) -> Vec<f3
     for h in 0..heads {
         for row in 0..n {
             let target = &mut pooled[(h * blocks + row / block) * blocks..][..blocks];
-            for (col, &p) in maps[(h * n + row) * n..][..n].iter().enumerate() {
-                target[col / block] += p;
+            for (sum, keys) in target.iter_mut().zip(maps[(h * n + row) * n..][..n].chunks(block)) {
+                *sum += keys.iter().sum::<f32>();
             }
         }
         for b in 0..blocks {

@@ -15,7 +15,7 @@
 //! beside wllama on the same GGUF; load time and peak wasm memory of each path; the same for a
 //! 0.5B-parameter Q4_K_M GGUF on the path the page chooses for it (tests/bench/models.json).
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
-//! docs/benchmark.md and the README. `bench translation` and `bench larger` (Gemma 3 and the 0.5B) measure only
+//! docs/benchmark.md and the README. `bench translation`, `bench speech` and `bench larger` (Gemma 3 and the 0.5B) measure only
 //! those rows and print them.
 
 use std::path::{Path, PathBuf};
@@ -60,12 +60,14 @@ fn main() {
     // `bench translation`: the translation rows alone, printed and not written anywhere.
     let translation_only = std::env::args().skip(1).any(|a| a == "translation");
     let larger_only = std::env::args().skip(1).any(|a| a == "larger");
+    // `bench speech`: Whisper's rows alone, printed.
+    let speech_only = std::env::args().skip(1).any(|a| a == "speech");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    if !translation_only && !larger_only {
+    if !translation_only && !larger_only && !speech_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs);
         eprintln!("bench: the attnscope command, load and run");
@@ -73,7 +75,11 @@ fn main() {
         eprintln!("bench: transformers on torch, one thread");
         torch = torch_runs(runs);
     }
-    let translation = if larger_only {
+    let speech = (!larger_only && !translation_only).then(|| {
+        eprintln!("bench: Whisper natively, and transformers on torch");
+        speech_runs(runs)
+    });
+    let translation = if larger_only || speech_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -100,6 +106,12 @@ fn main() {
     };
     let gguf = files("smollm2-135m")[0].clone();
     let browser_facts = machine_facts(&browser);
+    if let (true, Some(speech)) = (speech_only, &speech) {
+        let config = json!({"runs": runs, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
+        let in_page = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSpeech", config);
+        println!("{browser_facts}\n\n{}", markdown(&speech_rows(&in_page, speech)));
+        return;
+    }
     if larger_only {
         let rows = larger_model_rows(&browser, &server, &files, &prompts[1], runs);
         println!("{browser_facts}\n\n{}", markdown(&rows));
@@ -141,6 +153,12 @@ fn main() {
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
     rows.extend(translation_rows);
+    if let Some(speech) = &speech {
+        eprintln!("bench: Whisper in the browser");
+        let config = json!({"runs": runs, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
+        let in_page = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSpeech", config);
+        rows.extend(speech_rows(&in_page, speech));
+    }
     rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
@@ -207,6 +225,86 @@ fn translation_runs(runs: usize) -> TranslationTimes {
     let package_text = result["translation"].as_str().unwrap_or_default().to_string();
     assert_eq!(text, package_text, "the engine's translation differs from the package's");
     TranslationTimes { tokens, native, package: numbers(&result["ms"]), package_text }
+}
+
+/// Whisper natively (one thread) and transformers on torch (one thread), on the 5-s clip.
+struct SpeechTimes {
+    seconds: f64,
+    ids: Vec<u32>,
+    native: Vec<f64>,
+    torch: Vec<f64>,
+}
+
+/// The bench clip: the LibriVox reading, then flite's sentence (5 s), written where the
+/// bench page can fetch it.
+fn speech_clip() -> (PathBuf, Vec<f32>) {
+    let read = |name: &str| engine::audio::wav::read_wav(&std::fs::read(root().join(format!("tests/fixtures/whisper/{name}.wav"))).unwrap()).unwrap();
+    let samples: Vec<f32> = [read("librivox-amiable"), read("flite-cat")].concat();
+    let pcm: Vec<u8> = samples.iter().flat_map(|s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect();
+    let mut wav = Vec::with_capacity(44 + pcm.len());
+    wav.extend(b"RIFF");
+    wav.extend((36 + pcm.len() as u32).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes()); // PCM
+    wav.extend(1u16.to_le_bytes()); // mono
+    wav.extend(16_000u32.to_le_bytes());
+    wav.extend(32_000u32.to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend((pcm.len() as u32).to_le_bytes());
+    wav.extend(pcm);
+    let path = root().join(".cache/bench-models/speech-5s.wav");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, wav).unwrap();
+    (path, samples)
+}
+
+fn speech_runs(runs: usize) -> SpeechTimes {
+    let (path, samples) = speech_clip();
+    let dir = attnscope_tests::model_dir("whisper-tiny-en");
+    let model = engine::transcriber::Transcriber::from_dir("whisper-tiny-en", &dir).unwrap();
+    let (mut native, mut ids) = (Vec::new(), Vec::new());
+    for i in 0..=runs {
+        let started = Instant::now();
+        let report = model.transcribe(&samples).unwrap();
+        if i > 0 {
+            native.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        ids = report.tokens().iter().map(|t| t.id).collect();
+    }
+    let output = std::process::Command::new(root().join(TORCH_PYTHON))
+        .arg(root().join("tests/bench/whisper_torch.py"))
+        .arg(&dir)
+        .arg(&path)
+        .arg(runs.to_string())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "whisper_torch.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let torch_ids: Vec<u32> = serde_json::from_value(result["ids"].clone()).unwrap();
+    assert_eq!(ids, torch_ids, "the engine's transcript differs from transformers'");
+    SpeechTimes { seconds: samples.len() as f64 / 16_000.0, ids, native, torch: numbers(&result["ms"]) }
+}
+
+/// Whisper's rows: in the page beside transformers on one thread (the aim: the page
+/// under 2 s), and natively.
+fn speech_rows(in_page: &Value, speech: &SpeechTimes) -> Vec<Row> {
+    let page_ids: Vec<u32> = serde_json::from_value(in_page["ids"].clone()).unwrap_or_default();
+    assert_eq!(page_ids, speech.ids, "the page's transcript differs from the engine's");
+    let torch = median(&speech.torch);
+    let page = median(&numbers(&in_page["ms"]));
+    let what = format!(
+        "Whisper tiny.en, a {:.1}-s clip ({} tokens), transcript and every map (encoder pooled), in the page; anchor: transformers on torch, 1 thread",
+        speech.seconds,
+        speech.ids.len()
+    );
+    let mut rows = vec![Row::new(what, page).anchors(&[torch]).target(Some("under 2 s".into()), Some(page < 2000.0))];
+    let ms = median(&speech.native);
+    rows.push(Row::new(format!("Native engine, the same transcription, 1 thread (ratio to transformers {:.2})", ms / torch), ms).anchors(&[torch]));
+    rows.push(Row::new("Whisper tiny.en load (fetch + parse)".into(), in_page["loadMs"].as_f64().unwrap_or(f64::NAN)));
+    rows
 }
 
 /// `attnscope run` as a process, on one thread: load, tokenize, run, write the JSON.

@@ -277,3 +277,41 @@ fn the_command_line_prints_the_transcription_and_bertviz_names() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("reads text"));
 }
+
+#[test]
+fn a_hugging_face_folder_of_the_same_weights_transcribes_the_same() {
+    let dir = model_dir("whisper-tiny-en");
+    let (bin, config) = (std::fs::read(dir.join("model.bin")).unwrap(), std::fs::read(dir.join("config.json")).unwrap());
+    let weights = engine::load::whisper::from_ctranslate2(&bin, Some(&config)).unwrap();
+    // The CTranslate2 file read under transformers' own names and shapes (as its
+    // save_pretrained writes them: tests/fixtures/whisper/hf-names.json).
+    let theirs: std::collections::BTreeMap<String, Vec<usize>> =
+        serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/whisper/hf-names.json")).unwrap()).unwrap();
+    let ours: std::collections::BTreeMap<String, Vec<usize>> = weights.tensors.iter().map(|(k, t)| (k.clone(), t.dims().to_vec())).collect();
+    assert_eq!(ours, theirs);
+
+    // Those weights as a Hugging Face folder, loaded as a person's would be.
+    let folder = std::env::temp_dir().join(format!("attnscope-whisper-hf-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    candle_core::safetensors::save(&weights.tensors, folder.join("model.safetensors")).unwrap();
+    let s = weights.sizes;
+    let hf_config = serde_json::json!({
+        "model_type": "whisper", "vocab_size": s.vocab_size, "num_mel_bins": s.num_mel_bins, "d_model": s.d_model,
+        "encoder_layers": s.encoder_layers, "decoder_layers": s.decoder_layers,
+        "encoder_attention_heads": s.encoder_attention_heads, "decoder_attention_heads": s.decoder_attention_heads,
+        "encoder_ffn_dim": s.encoder_ffn_dim, "decoder_ffn_dim": s.decoder_ffn_dim,
+        "max_source_positions": s.max_source_positions, "max_target_positions": s.max_target_positions,
+    });
+    let ct2: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    let generation = serde_json::json!({
+        "alignment_heads": ct2["alignment_heads"], "suppress_tokens": ct2["suppress_ids"], "begin_suppress_tokens": ct2["suppress_ids_begin"],
+    });
+    std::fs::write(folder.join("config.json"), hf_config.to_string()).unwrap();
+    std::fs::write(folder.join("generation_config.json"), generation.to_string()).unwrap();
+    std::fs::copy(dir.join("tokenizer.json"), folder.join("tokenizer.json")).unwrap();
+    assert!(Transcriber::is_transcriber_dir(&folder));
+    let hf = Transcriber::from_dir("whisper-tiny-en", &folder).unwrap();
+    let report = hf.transcribe(&samples(CLIPS[0])).unwrap();
+    std::fs::remove_dir_all(&folder).ok();
+    assert_eq!(&report, transcribed(CLIPS[0]).as_ref());
+}

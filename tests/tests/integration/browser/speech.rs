@@ -187,3 +187,21 @@ fn the_microphone_records_through_chromiums_fake_capture_and_a_refusal_is_explai
     });
     assert!(notice.contains("not allowed") || notice.contains("no microphone"), "{notice}");
 }
+
+#[test]
+fn a_persons_whisper_files_open_as_a_speech_model() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let input = browser.by_test_id("open-model-input");
+    // chromedriver hands files only to an input it can see.
+    browser.execute("arguments[0].classList.remove('hidden');", vec![input.as_arg()]);
+    let dir = model_dir("whisper-tiny-en");
+    let paths: Vec<String> = ["model.bin", "config.json", "tokenizer.json"].iter().map(|f| dir.join(f).display().to_string()).collect();
+    browser.type_text(&input, &paths.join("\n"));
+    // The sample clip is transcribed by the person's model, as by the built-in one.
+    let shown = wait_for_transcript(&browser, "The cat sat on the mat.");
+    assert_eq!(shown, ids(&native("flite-cat")));
+    let select = browser.by_test_id("model-select");
+    assert_eq!(browser.property(&select, "value").as_deref(), Some("file:model"));
+    assert_eq!(browser.find_all("[data-testid=audio-input]").len(), 1, "the audio panel replaces the text box");
+}
