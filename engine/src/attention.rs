@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::kernels::softmax_scaled;
 use crate::report::{Mask, Scoring};
 
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
@@ -39,17 +40,22 @@ pub fn attend(
     scoring: Scoring,
     keep_scores: bool,
 ) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
-    let raw = q.contiguous()?.matmul(&k.t()?.contiguous()?)?; // [heads, q, k]
-    let scores = (&raw * scoring.scale as f64)?;
-    let scores = match scoring.softcap {
-        Some(cap) => ((scores / cap as f64)?.tanh()? * cap as f64)?,
-        None => scores,
+    let raw = q.contiguous()?.matmul(&k.t()?.contiguous()?)?.to_dtype(DType::F32)?; // [heads, q, k]
+    // Scaled inside the softmax when nothing else comes between: one pass over the scores.
+    let probs = if scoring.softcap.is_none() && mask.is_none() {
+        softmax_scaled(&raw, scoring.scale)?
+    } else {
+        let scores = (&raw * scoring.scale as f64)?;
+        let scores = match scoring.softcap {
+            Some(cap) => ((scores / cap as f64)?.tanh()? * cap as f64)?,
+            None => scores,
+        };
+        let scores = match mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
+        };
+        softmax_scaled(&scores.contiguous()?, 1.0)?
     };
-    let scores = match mask {
-        Some(mask) => scores.broadcast_add(mask)?,
-        None => scores,
-    };
-    let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?;
     let out = probs.matmul(&v.contiguous()?)?;
     Ok((out, probs, keep_scores.then_some(raw)))
 }

@@ -18,7 +18,7 @@ use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear, VarBuilder};
 use super::{column_major, layer_norm, linear_with_bias};
 use crate::attention::{additive_mask_from, attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
-use crate::kernels::rows_times_matrix;
+use crate::kernels::{gelu_erf, rows_times_matrix};
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
 use crate::report::{Mask, Scoring};
 
@@ -89,7 +89,7 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        forward(&self.fc2, &forward(&self.fc1, x)?.gelu_erf()?)
+        forward(&self.fc2, &gelu_erf(&forward(&self.fc1, x)?)?)
     }
 }
 
@@ -234,8 +234,8 @@ impl Whisper {
         if mels != self.sizes.num_mel_bins || width != 2 * frames {
             return Err(EngineError::BadAudio(format!("the spectrogram is {mels} × {width}; this model reads {} × {}", self.sizes.num_mel_bins, 2 * frames)));
         }
-        let x = self.conv1.forward(&mel.unsqueeze(0)?)?.gelu_erf()?; // [1, d, 3000]
-        let x = self.conv2.forward(&x)?.gelu_erf()?; // [1, d, 1500]
+        let x = gelu_erf(&self.conv1.forward(&mel.unsqueeze(0)?)?)?; // [1, d, 3000]
+        let x = gelu_erf(&self.conv2.forward(&x)?)?; // [1, d, 1500]
         let mut x = (x.squeeze(0)?.t()? + &self.encoder_positions)?.contiguous()?; // [1500, d]
         let block = block.max(1);
         let blocks = frames.div_ceil(block);

@@ -52,8 +52,22 @@ pub fn log_mel(samples: &[f32], mels: usize) -> LogMel {
     let mut power = vec![0.0f64; BINS];
     // [mels, frames], log10 of the mel energies.
     let mut values = vec![0.0f64; mels * FRAMES];
+    // Each triangle covers a few bins: its first and last non-zero one.
+    let spans: Vec<(usize, usize)> = (0..mels)
+        .map(|m| {
+            let row = &filters[m * BINS..(m + 1) * BINS];
+            let first = row.iter().position(|&f| f != 0.0).unwrap_or(0);
+            (first, row.iter().rposition(|&f| f != 0.0).map_or(first, |last| last + 1))
+        })
+        .collect();
     for frame in 0..FRAMES {
         let start = frame * HOP;
+        // A window of silence (the padding after a short sound) transforms to zeros: its
+        // energies are the floor, with no transform to run.
+        if (start..start + N_FFT).all(|i| reflected(i) == 0.0) {
+            (0..mels).for_each(|m| values[m * FRAMES + frame] = 1e-10f64.log10());
+            continue;
+        }
         for (n, slot) in buffer.iter_mut().enumerate() {
             *slot = Complex::new(reflected(start + n) * window[n], 0.0);
         }
@@ -61,8 +75,8 @@ pub fn log_mel(samples: &[f32], mels: usize) -> LogMel {
         for (k, p) in power.iter_mut().enumerate() {
             *p = buffer[k].norm_sqr();
         }
-        for m in 0..mels {
-            let energy: f64 = filters[m * BINS..(m + 1) * BINS].iter().zip(&power).map(|(f, p)| f * p).sum();
+        for (m, &(first, last)) in spans.iter().enumerate() {
+            let energy: f64 = filters[m * BINS + first..m * BINS + last].iter().zip(&power[first..last]).map(|(f, p)| f * p).sum();
             values[m * FRAMES + frame] = energy.max(1e-10).log10();
         }
     }

@@ -147,8 +147,9 @@ fn usage_and_input_errors_exit_2_with_one_line() {
     assert_input_error(&[], "no command given");
     assert_input_error(&["explain"], "unknown command `explain`");
     assert_input_error(&["run", "--text", "hi"], "--model is required");
-    assert_input_error(&["run", "--model", "all-minilm-l6-v2"], "give --text TEXT or --ids 1,2,3");
-    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text", "a", "--ids", "1"], "not both");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2"], "give --text TEXT, --ids 1,2,3 or --audio FILE.wav");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text", "a", "--ids", "1"], "give one of --text, --ids and --audio");
+    assert_input_error(&["run", "--model", "whisper-tiny-en", "--audio", "no-such.wav"], "cannot read no-such.wav");
     assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text"], "--text needs a value");
     assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--mask", "diagonal", "--text", "a"], "unknown mask `diagonal`");
     assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--ids", "1,x"], "not `x`");

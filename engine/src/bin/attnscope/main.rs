@@ -188,7 +188,7 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
         Some(dir) => Ok((name_or_path.to_string(), dir)),
         None => Err(Failure::Input(format!(
             "no model `{name_or_path}`: not a file or folder, and not a fetched model name \
-             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en; `make models` fetches them)"
+             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en; `make models` fetches them)"
         ))),
     }
 }
