@@ -128,3 +128,23 @@ pub fn tiny_gguf(name: &str) -> Vec<u8> {
     gguf_file::write(&mut bytes, &metadata_refs, &tensor_refs).unwrap();
     bytes.into_inner()
 }
+
+/// `samples` (16 kHz mono, in [-1, 1]) as a 16-bit PCM WAV file's bytes.
+pub fn wav_16k(samples: &[f32]) -> Vec<u8> {
+    let pcm: Vec<u8> = samples.iter().flat_map(|s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect();
+    let mut wav = Vec::with_capacity(44 + pcm.len());
+    wav.extend(b"RIFF");
+    wav.extend((36 + pcm.len() as u32).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes()); // PCM
+    wav.extend(1u16.to_le_bytes()); // mono
+    wav.extend(16_000u32.to_le_bytes());
+    wav.extend(32_000u32.to_le_bytes()); // bytes per second
+    wav.extend(2u16.to_le_bytes()); // bytes per frame
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend((pcm.len() as u32).to_le_bytes());
+    wav.extend(pcm);
+    wav
+}

@@ -240,24 +240,9 @@ struct SpeechTimes {
 fn speech_clip() -> (PathBuf, Vec<f32>) {
     let read = |name: &str| engine::audio::wav::read_wav(&std::fs::read(root().join(format!("tests/fixtures/whisper/{name}.wav"))).unwrap()).unwrap();
     let samples: Vec<f32> = [read("librivox-amiable"), read("flite-cat")].concat();
-    let pcm: Vec<u8> = samples.iter().flat_map(|s| ((s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()).collect();
-    let mut wav = Vec::with_capacity(44 + pcm.len());
-    wav.extend(b"RIFF");
-    wav.extend((36 + pcm.len() as u32).to_le_bytes());
-    wav.extend(b"WAVEfmt ");
-    wav.extend(16u32.to_le_bytes());
-    wav.extend(1u16.to_le_bytes()); // PCM
-    wav.extend(1u16.to_le_bytes()); // mono
-    wav.extend(16_000u32.to_le_bytes());
-    wav.extend(32_000u32.to_le_bytes());
-    wav.extend(2u16.to_le_bytes());
-    wav.extend(16u16.to_le_bytes());
-    wav.extend(b"data");
-    wav.extend((pcm.len() as u32).to_le_bytes());
-    wav.extend(pcm);
     let path = root().join(".cache/bench-models/speech-5s.wav");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, wav).unwrap();
+    std::fs::write(&path, attnscope_tests::wav_16k(&samples)).unwrap();
     (path, samples)
 }
 

@@ -2,12 +2,10 @@
 //! columns, 20 ms each), for one head, the layer's mean, or the mean of the model's
 //! alignment heads (those whose attention follows the words; word timings come from them).
 
-use engine::figure::heatmap::HeatmapFigure;
 use engine::AttentionReport;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
-use super::super::heatmap::draw;
 use super::super::token_label;
 use crate::AppState;
 
@@ -77,6 +75,25 @@ pub fn cross_values(report: &AttentionReport, view: CrossView, layer: usize, hea
     Some((values, rows, frames))
 }
 
+/// Paints the map as an image, a pixel a frame and a row a token (stretched by CSS to the
+/// spectrogram's width, so each column sits under the sound it is), each cell's colour
+/// scaled to the map's largest value.
+fn paint(canvas: web_sys::HtmlCanvasElement, values: &[f32], rows: usize, frames: usize, top: f32, colours: engine::figure::ColourScale) -> Option<()> {
+    use wasm_bindgen::{Clamped, JsCast};
+    canvas.set_width(frames.max(1) as u32);
+    canvas.set_height(rows.max(1) as u32);
+    let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+    let pixels: Vec<u8> = values
+        .iter()
+        .flat_map(|&v| {
+            let (r, g, b) = colours.colour((v / top).clamp(0.0, 1.0));
+            [r, g, b, 255]
+        })
+        .collect();
+    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), frames as u32, rows as u32).ok()?;
+    context.put_image_data(&image, 0.0, 0.0).ok()
+}
+
 /// The cross map of the transcription, with its picker.
 #[component]
 pub fn CrossMap() -> impl IntoView {
@@ -86,25 +103,35 @@ pub fn CrossMap() -> impl IntoView {
         let report = state.report.get()?;
         let (values, rows, frames) = cross_values(&report, state.cross_view.get(), state.layer.get(), state.head.get())?;
         let tokens = &report.sequence("transcript")?.tokens;
-        Some((values, rows, frames, tokens[1..=rows].iter().map(|t| token_label(&t.text)).collect::<Vec<_>>()))
+        let labels: Vec<String> = tokens[1..=rows].iter().map(|t| token_label(&t.text)).collect();
+        let top = values.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+        Some((values, rows, frames, labels, top))
     });
     Effect::new(move |_| {
-        let (Some(canvas), Some((values, _, frames, labels))) = (canvas_ref.get(), shown.get()) else { return };
-        let focus = state.focused_token().and_then(|t| t.checked_sub(1));
-        let figure = HeatmapFigure {
-            rows: labels,
-            columns: (0..frames).map(|f| format!("{:.2} s", f as f64 * 0.02)).collect(),
-            values,
-            top: 1.0,
-            value_scale: state.value_scale.get(),
-            colours: state.colour_scale.get(),
-            focus: (focus, None),
-            title: None,
-            note: None,
-            overlay: None,
-        };
-        draw(canvas, &figure);
+        let Some(canvas) = canvas_ref.get() else { return };
+        shown.with(|s| {
+            if let Some((values, rows, frames, _, top)) = s {
+                paint(canvas, values, *rows, *frames, *top, state.colour_scale.get());
+            }
+        });
     });
+    // The cell under the pointer: (row, frame, x, y).
+    let hovered = RwSignal::new(None::<(usize, usize, i32, i32)>);
+    let on_move = move |ev: web_sys::MouseEvent| {
+        let Some(canvas) = canvas_ref.get() else { return };
+        let rect = canvas.get_bounding_client_rect();
+        let (x, y) = (ev.offset_x() as f64 / rect.width().max(1.0), ev.offset_y() as f64 / rect.height().max(1.0));
+        let cell = shown.with(|s| s.as_ref().map(|(_, rows, frames, ..)| ((y * *rows as f64) as usize, (x * *frames as f64) as usize)));
+        hovered.set(cell.map(|(r, f)| (r, f, ev.offset_x(), ev.offset_y())));
+    };
+    let tooltip = move || {
+        let (row, frame, x, y) = hovered.get()?;
+        let text = shown.with(|s| {
+            let (values, rows, frames, labels, _) = s.as_ref()?;
+            (row < *rows && frame < *frames).then(|| format!("{} · {:.2} s: {:.4}", labels[row], frame as f64 * 0.02, values[row * frames + frame]))
+        })?;
+        Some(view! { <div class="tooltip" data-testid="cross-tooltip" style=format!("left: {}px; top: {}px", x + 14, y + 14)>{text}</div> })
+    };
     let head_name = move || match state.cross_view.get() {
         CrossView::Head => state.head.get().to_string(),
         CrossView::LayerMean => "mean".into(),
@@ -112,6 +139,8 @@ pub fn CrossMap() -> impl IntoView {
     };
     // The numbers drawn, for a reader that wants them (and the tests): 6 decimals.
     let numbers = move || shown.with(|s| s.as_ref().map(|(values, ..)| format!("[{}]", values.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(","))));
+    let labels = move || shown.with(|s| s.as_ref().map(|(_, _, _, labels, _)| labels.iter().map(|l| view! { <span>{l.clone()}</span> }).collect_view()));
+    let rows = move || shown.with(|s| s.as_ref().map_or(1, |s| s.1));
     view! {
         <figure
             class="cross-map"
@@ -121,6 +150,7 @@ pub fn CrossMap() -> impl IntoView {
             data-head=head_name
             data-rows=move || shown.with(|s| s.as_ref().map(|s| s.1.to_string()))
             data-frames=move || shown.with(|s| s.as_ref().map(|s| s.2.to_string()))
+            data-top=move || shown.with(|s| s.as_ref().map(|s| s.4.to_string()))
             data-values=numbers
         >
             <div class="map-pickers">
@@ -134,12 +164,21 @@ pub fn CrossMap() -> impl IntoView {
                     </select>
                 </label>
             </div>
-            <div class="canvas-wrap">
-                <canvas node_ref=canvas_ref role="img" aria-label="Cross-attention: each written token over the sound heard"></canvas>
+            <div class="cross-body" style=move || format!("--rows: {}", rows())>
+                <div class="cross-labels" aria-hidden="true">{labels}</div>
+                <div class="canvas-wrap">
+                    <canvas node_ref=canvas_ref role="img" aria-label="Cross-attention: each written token over the sound heard"
+                        on:mousemove=on_move on:mouseleave=move |_| hovered.set(None)></canvas>
+                    {tooltip}
+                </div>
             </div>
             <figcaption>
-                "Rows: the tokens written, each where the decoder listened while writing it. Columns: the sound heard, 20 ms each \
-                (the rest of Whisper's 30-s window is silence it also attends to)."
+                {move || format!(
+                    "Rows: the tokens written, each where the decoder listened while writing it. Columns: the sound heard, 20 ms each, \
+                    under the spectrogram's own time axis (the rest of Whisper's 30-s window is silence it also attends to). \
+                    Colour scaled to the map's largest weight, {:.3}.",
+                    shown.with(|s| s.as_ref().map_or(0.0, |s| s.4))
+                )}
             </figcaption>
         </figure>
     }
