@@ -5,6 +5,7 @@ onnxruntime on the ONNX graph with every layer's attention softmax exposed as an
 and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run by the tests.
 
     python scripts/vit_reference.py check MODEL.onnx PICTURE.png
+    python scripts/vit_reference.py names MODEL.onnx tests/fixtures/vit/backbone-names.json
 
 What the graph says (established here, not assumed):
 - The backbone's layer norms, biases, LayerScale, class token and patch embedding carry
@@ -130,8 +131,23 @@ def check(onnx_path, picture):
     print(" ", " ".join(f"{np.abs(ours[l] - theirs[l]).max():.1e}" for l in range(len(ours))))
 
 
+def write_names(onnx_path, out):
+    """The backbone's weights as this mapping names them (Hugging Face's on-disk names; the
+    mask token, which the graph lacks, left out): each name's shape and the float64 sum of
+    its values, for the engine's own reading of the ONNX file to equal."""
+    import json
+    import os
+    state, _, _ = backbone_weights(onnx_path)
+    names = {k: [list(v.shape), float(v.double().sum())] for k, v in state.items() if k != "embeddings.mask_token"}
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    json.dump(names, open(out, "w"), indent=0, sort_keys=True)
+    print(f"{out}: {len(names)} weights")
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["check"]:
+    if sys.argv[1:2] == ["names"]:
+        write_names(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["check"]:
         check(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -56,5 +56,17 @@ pub async fn fetch_catalog() -> Result<Vec<CatalogModel>, String> {
         .map_err(|_| "cannot read models.json".to_string())?
         .as_string()
         .unwrap_or_default();
-    serde_json::from_str::<Catalog>(&text).map(|c| c.models).map_err(|e| format!("models.json: {e}"))
+    let models = serde_json::from_str::<Catalog>(&text).map(|c| c.models).map_err(|e| format!("models.json: {e}"))?;
+    Ok(models.into_iter().filter(CatalogModel::shown_in_page).collect())
+}
+
+/// The kinds of model the page has views for (none: a one-sequence model).
+const PAGE_KINDS: [&str; 2] = ["translation", "speech"];
+
+impl CatalogModel {
+    /// Whether the page offers the model: the kinds it has views for (the Vision
+    /// Transformer, fetched for the engine and the command line, waits for its views).
+    pub fn shown_in_page(&self) -> bool {
+        self.kind.as_deref().is_none_or(|kind| PAGE_KINDS.contains(&kind))
+    }
 }

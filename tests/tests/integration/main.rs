@@ -12,6 +12,7 @@ mod arithmetic;
 mod analysis;
 mod audio;
 mod speech;
+mod vision;
 mod norms;
 mod reuse;
 mod translation;
