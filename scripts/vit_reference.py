@@ -24,6 +24,10 @@ Needs the venv's torch and transformers, and `pip install onnx onnxruntime pillo
 Measured (2026-11-22, transformers 5.23, onnxruntime from PyPI): on scikit-image 0.26's
 chelsea.png, coffee.png and astronaut.png (CC0 / public domain), every layer's maps
 (12 × 6 × 257 × 257) agree to 2.3e-5 at most (layer 3), 6e-6 elsewhere: the mapping holds.
+transformers 5.23's Dinov2Embeddings.interpolate_pos_encoding: the 37 × 37 patch table to
+(224 / 14)² = 16 × 16 by torch's interpolate(size=(16, 16), mode="bicubic",
+align_corners=False), no antialiasing, in float32 (source coordinate (i + 0.5) · 37/16 − 0.5,
+cubic coefficient −0.75, indices clamped at the borders), the class token's row kept.
 Still to come (issue 14): the package's exact preprocessing (OpenCV's INTER_AREA), the
 reference files for the tests, and the engine's own reading of the ONNX file.
 """
