@@ -6,6 +6,7 @@ and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run 
 
     python scripts/vit_reference.py check MODEL.onnx PICTURE.png
     python scripts/vit_reference.py names MODEL.onnx tests/fixtures/vit/backbone-names.json
+    python scripts/vit_reference.py reference MODEL.onnx PICTURE.png NAME tests/fixtures/vit
 
 What the graph says (established here, not assumed):
 - The backbone's layer norms, biases, LayerScale, class token and patch embedding carry
@@ -135,6 +136,27 @@ def check(onnx_path, picture):
     print(" ", " ".join(f"{np.abs(ours[l] - theirs[l]).max():.1e}" for l in range(len(ours))))
 
 
+ROWS = [0, 1, 120, 256]  # the class token, the first patch, one near the middle, the last
+
+
+def write_reference(onnx_path, picture, name, out_dir):
+    """One picture's reference: the input tensor as fed ([3, 224, 224], the letterbox above),
+    and transformers' maps at a few query rows (every layer and head: [12, 6, 4, 257]), with
+    the ONNX graph's own at the same rows for comparison."""
+    import os
+    from safetensors.numpy import save_file
+    pixels = letterbox(picture)
+    with torch.no_grad():
+        out = dinov2(onnx_path)(torch.from_numpy(pixels), output_attentions=True)
+    ours = np.stack([a[0].numpy() for a in out.attentions])
+    theirs = onnx_attentions(onnx_path, pixels)
+    os.makedirs(out_dir, exist_ok=True)
+    save_file({"pixels": np.ascontiguousarray(pixels[0]), "rows": np.array(ROWS, dtype=np.int32),
+               "transformers": np.ascontiguousarray(ours[:, :, ROWS, :]), "onnxruntime": np.ascontiguousarray(theirs[:, :, ROWS, :])},
+              f"{out_dir}/{name}.safetensors")
+    print(f"{name}: transformers against onnxruntime at the kept rows: {np.abs(ours[:, :, ROWS] - theirs[:, :, ROWS]).max():.1e}")
+
+
 def write_names(onnx_path, out):
     """The backbone's weights as this mapping names them (Hugging Face's on-disk names; the
     mask token, which the graph lacks, left out): each name's shape and the float64 sum of
@@ -149,7 +171,9 @@ def write_names(onnx_path, out):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["names"]:
+    if sys.argv[1:2] == ["reference"]:
+        write_reference(*sys.argv[2:6])
+    elif sys.argv[1:2] == ["names"]:
         write_names(sys.argv[2], sys.argv[3])
     elif sys.argv[1:2] == ["check"]:
         check(sys.argv[2], sys.argv[3])

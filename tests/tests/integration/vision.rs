@@ -35,3 +35,34 @@ fn a_cut_onnx_file_is_an_error() {
         assert!(e.starts_with("cannot read the model file: ONNX file"), "cut at {cut}: {e}");
     }
 }
+
+/// The engine's DINOv2 on the reference's own input tensors (scikit-image's chelsea and
+/// coffee, letterboxed to 224): every layer and head at the reference's rows equals
+/// transformers' Dinov2Model, and the ONNX graph's own attention, to 1e-4.
+#[test]
+fn dinov2_maps_equal_transformers_and_the_onnx_graph_on_two_photos() {
+    let bytes = std::fs::read(model_dir("dinov2-small").join("vit_s_focus.onnx")).unwrap();
+    let weights = engine::load::dinov2::from_onnx(&OnnxFile::parse(&bytes).unwrap()).unwrap();
+    let model = engine::arch::dinov2::Dinov2::load(weights, 6, &candle_core::Device::Cpu).unwrap();
+    for picture in ["chelsea", "coffee"] {
+        let reference = candle_core::safetensors::load(root().join(format!("tests/fixtures/vit/{picture}.safetensors")), &candle_core::Device::Cpu).unwrap();
+        let pixels = reference["pixels"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let rows: Vec<usize> = reference["rows"].to_vec1::<i32>().unwrap().into_iter().map(|r| r as usize).collect();
+        let seen = model.forward(&pixels, 224, 224).unwrap();
+        let n = seen.tokens;
+        assert_eq!(n, 257);
+        for source in ["transformers", "onnxruntime"] {
+            let theirs = reference[source].flatten_all().unwrap().to_vec1::<f32>().unwrap(); // [layer, head, row, key]
+            let mut worst = 0.0f32;
+            for lh in 0..12 * 6 {
+                for (i, &row) in rows.iter().enumerate() {
+                    let ours = &seen.maps[(lh * n + row) * n..][..n];
+                    let want = &theirs[(lh * rows.len() + i) * n..][..n];
+                    worst = worst.max(attnscope_tests::max_abs_diff(ours, want).0);
+                }
+            }
+            eprintln!("{picture}: against {source}, largest difference {worst:.2e}");
+            assert!(worst <= 1e-4, "{picture}: off by {worst} against {source}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! DINOv2, a Vision Transformer (Hugging Face's `Dinov2Model`, the on-disk names):
+//! - patches: the picture [3, H, W] cut into p × p patches, each projected (a convolution
+//!   with stride p, done as one product); a class token in front; learned positions, the
+//!   patch table interpolated bicubically from its trained grid to the picture's;
+//! - pre-norm layers with LayerScale: x += λ₁ · attn(LN₁ x); x += λ₂ · fc₂ GELU(fc₁ LN₂ x);
+//! - attention scaled by 1/√d_head; layer norms with ε = 1e-6; GELU is erf's.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{LayerNorm, Linear, VarBuilder};
+
+use super::{layer_norm, linear_with_bias};
+use crate::attention::{attend, merge_heads, split_heads};
+use crate::error::{EngineError, Result};
+use crate::kernels::gelu_erf;
+use crate::report::Scoring;
+
+const LN_EPS: f64 = 1e-6;
+
+/// The sizes, read from the weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dinov2Sizes {
+    pub width: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub patch: usize,
+    /// The side of the trained position grid (37 for 518-pixel training).
+    pub grid: usize,
+}
+
+struct Layer {
+    norm1: LayerNorm,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    output: Linear,
+    scale1: Tensor, // [width]
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    scale2: Tensor, // [width]
+}
+
+pub struct Dinov2 {
+    pub sizes: Dinov2Sizes,
+    /// The patch projection as a matrix [3 · p · p, width] and its bias [width].
+    patch_weight: Tensor,
+    patch_bias: Tensor,
+    cls_token: Tensor,  // [1, width]
+    positions: Tensor,  // [1 + grid², width]
+    layers: Vec<Layer>,
+    norm: LayerNorm,
+    device: Device,
+}
+
+/// What a forward pass gives: every layer's attention, flat [layer, head, tokens, tokens].
+pub struct Seen {
+    pub tokens: usize,
+    pub maps: Vec<f32>,
+}
+
+impl Dinov2 {
+    /// From the weights under Hugging Face's on-disk names; `heads` is not in the weights
+    /// (6 for ViT-S: a width of 384 in heads of 64).
+    pub fn load(weights: HashMap<String, Tensor>, heads: usize, device: &Device) -> Result<Self> {
+        let bad = |message: String| EngineError::BadModelFile(message);
+        let dims = |name: &str| weights.get(name).map(|t| t.dims().to_vec()).ok_or_else(|| bad(format!("the weights lack `{name}`")));
+        let patch_dims = dims("embeddings.patch_embeddings.projection.weight")?; // [width, 3, p, p]
+        let position_dims = dims("embeddings.position_embeddings")?; // [1, 1 + grid², width]
+        let [width, 3, patch, patch2] = patch_dims[..] else {
+            return Err(bad(format!("the patch projection is {patch_dims:?}, not [width, 3, p, p]")));
+        };
+        let grid = ((position_dims.get(1).copied().unwrap_or(1) - 1) as f64).sqrt().round() as usize;
+        if patch != patch2 || heads == 0 || width % heads != 0 || grid * grid + 1 != position_dims.get(1).copied().unwrap_or(0) {
+            return Err(bad(format!("these weights do not make a DINOv2 of {heads} heads (patch {patch_dims:?}, positions {position_dims:?})")));
+        }
+        let layers = (0..).take_while(|i| weights.contains_key(&format!("encoder.layer.{i}.norm1.weight"))).count();
+        let hidden = dims("encoder.layer.0.mlp.fc1.bias")?.first().copied().unwrap_or(0);
+        let sizes = Dinov2Sizes { width, heads, layers, patch, grid };
+        let vb = VarBuilder::from_tensors(weights, DType::F32, device);
+        let misfit = |e: candle_core::Error| bad(format!("the weights do not fit a DINOv2: {}", crate::error::first_line(&e)));
+        let layer = |i: usize| -> candle_core::Result<Layer> {
+            let vb = vb.pp(format!("encoder.layer.{i}"));
+            let attention = vb.pp("attention");
+            Ok(Layer {
+                norm1: layer_norm(vb.pp("norm1"), width, LN_EPS)?,
+                query: linear_with_bias(attention.pp("attention.query"), width, width)?,
+                key: linear_with_bias(attention.pp("attention.key"), width, width)?,
+                value: linear_with_bias(attention.pp("attention.value"), width, width)?,
+                output: linear_with_bias(attention.pp("output.dense"), width, width)?,
+                scale1: vb.get(width, "layer_scale1.lambda1")?,
+                norm2: layer_norm(vb.pp("norm2"), width, LN_EPS)?,
+                fc1: linear_with_bias(vb.pp("mlp.fc1"), width, hidden)?,
+                fc2: linear_with_bias(vb.pp("mlp.fc2"), hidden, width)?,
+                scale2: vb.get(width, "layer_scale2.lambda1")?,
+            })
+        };
+        let layers = (0..layers).map(layer).collect::<candle_core::Result<Vec<_>>>().map_err(misfit)?;
+        let patch_weight = vb.get((width, 3, patch, patch), "embeddings.patch_embeddings.projection.weight").map_err(misfit)?;
+        Ok(Self {
+            patch_weight: patch_weight.reshape((width, 3 * patch * patch))?.t()?.contiguous()?,
+            patch_bias: vb.get(width, "embeddings.patch_embeddings.projection.bias").map_err(misfit)?,
+            cls_token: vb.get((1, 1, width), "embeddings.cls_token").map_err(misfit)?.reshape((1, width))?,
+            positions: vb.get((1, 1 + grid * grid, width), "embeddings.position_embeddings").map_err(misfit)?.squeeze(0)?,
+            layers,
+            norm: layer_norm(vb.pp("layernorm"), width, LN_EPS).map_err(misfit)?,
+            sizes,
+            device: device.clone(),
+        })
+    }
+
+    /// The patches of `pixels` [3, H, W] (H and W multiples of the patch), each flattened
+    /// channel by channel, row by row as the convolution's weight is: [patches, 3 · p · p].
+    fn patches(&self, pixels: &[f32], height: usize, width: usize) -> Result<Tensor> {
+        let p = self.sizes.patch;
+        let (rows, columns) = (height / p, width / p);
+        let mut out = Vec::with_capacity(rows * columns * 3 * p * p);
+        for r in 0..rows {
+            for c in 0..columns {
+                for channel in 0..3 {
+                    for y in 0..p {
+                        let at = (channel * height + r * p + y) * width + c * p;
+                        out.extend_from_slice(&pixels[at..at + p]);
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (rows * columns, 3 * p * p), &self.device)?)
+    }
+
+    /// The position table for a grid of `rows` × `columns` patches: the trained table as it
+    /// is when it fits, else its patch part resized bicubically (see [`bicubic`]).
+    fn positions_for(&self, rows: usize, columns: usize) -> Result<Tensor> {
+        let (grid, width) = (self.sizes.grid, self.sizes.width);
+        if rows == grid && columns == grid {
+            return Ok(self.positions.clone());
+        }
+        let table = self.positions.narrow(0, 1, grid * grid)?.t()?.contiguous()?.to_vec2::<f32>()?; // [width][grid²]
+        let resized: Vec<f32> = table.iter().flat_map(|channel| bicubic(channel, grid, grid, rows, columns)).collect();
+        let patches = Tensor::from_vec(resized, (width, rows * columns), &self.device)?.t()?;
+        Ok(Tensor::cat(&[&self.positions.narrow(0, 0, 1)?, &patches], 0)?)
+    }
+
+    /// Runs a picture `pixels` [3, height, width] (normalised as the model was trained):
+    /// every layer's attention over the class token and the patches.
+    pub fn forward(&self, pixels: &[f32], height: usize, width: usize) -> Result<Seen> {
+        let p = self.sizes.patch;
+        if height % p != 0 || width % p != 0 || height == 0 || width == 0 || pixels.len() != 3 * height * width {
+            return Err(EngineError::BadModelFile(format!("a picture of {height} × {width} does not cut into {p}-pixel patches")));
+        }
+        let patches = self.patches(pixels, height, width)?.matmul(&self.patch_weight)?.broadcast_add(&self.patch_bias)?; // [n, width]
+        let mut x = (Tensor::cat(&[&self.cls_token, &patches], 0)? + self.positions_for(height / p, width / p)?)?; // [1 + n, width]
+        let tokens = x.dim(0)?;
+        let heads = self.sizes.heads;
+        let mut maps = Vec::with_capacity(self.layers.len() * heads * tokens * tokens);
+        for layer in &self.layers {
+            let h = layer.norm1.forward(&x)?;
+            let (q, k, v) = (split_heads(&layer.query.forward(&h)?, heads)?, split_heads(&layer.key.forward(&h)?, heads)?, split_heads(&layer.value.forward(&h)?, heads)?);
+            let (out, probs, _) = attend(&q, &k, &v, None, Scoring::standard(q.dim(2)?), false)?;
+            maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+            let out = layer.output.forward(&merge_heads(&out)?)?;
+            x = (x + out.broadcast_mul(&layer.scale1)?)?;
+            let inner = gelu_erf(&layer.fc1.forward(&layer.norm2.forward(&x)?)?)?;
+            x = (&x + layer.fc2.forward(&inner)?.broadcast_mul(&layer.scale2)?)?;
+        }
+        // The final norm changes no attention; it is applied for whoever reads the output next.
+        let _ = self.norm.forward(&x)?;
+        Ok(Seen { tokens, maps })
+    }
+}
+
+/// A `rows` × `columns` grid resized to `to_rows` × `to_columns` as torch's
+/// `interpolate(mode="bicubic", align_corners=False)` does: source coordinate
+/// (i + ½) · in/out − ½, Keys' cubic with a = −0.75, neighbours clamped at the borders.
+pub fn bicubic(values: &[f32], rows: usize, columns: usize, to_rows: usize, to_columns: usize) -> Vec<f32> {
+    const A: f64 = -0.75;
+    let weights = |t: f64| -> [f64; 4] {
+        let near = |x: f64| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+        let far = |x: f64| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
+        [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+    };
+    let taps = |i: usize, from: usize, to: usize| -> ([usize; 4], [f64; 4]) {
+        let source = (i as f64 + 0.5) * from as f64 / to as f64 - 0.5;
+        let floor = source.floor();
+        let clamp = |k: f64| (k.max(0.0) as usize).min(from - 1);
+        ([clamp(floor - 1.0), clamp(floor), clamp(floor + 1.0), clamp(floor + 2.0)], weights(source - floor))
+    };
+    let mut out = Vec::with_capacity(to_rows * to_columns);
+    for r in 0..to_rows {
+        let (ys, wy) = taps(r, rows, to_rows);
+        for c in 0..to_columns {
+            let (xs, wx) = taps(c, columns, to_columns);
+            let mut sum = 0.0f64;
+            for (y, wyy) in ys.iter().zip(wy) {
+                let row: f64 = xs.iter().zip(wx).map(|(&x, wxx)| f64::from(values[y * columns + x]) * wxx).sum();
+                sum += row * wyy;
+            }
+            out.push(sum as f32);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bicubic_keeps_a_plane_and_the_same_size_is_the_same() {
+        // A linear ramp stays a ramp (cubic convolution reproduces linear functions away
+        // from the clamped borders), and 3 × 3 to 3 × 3 is the identity.
+        let grid: Vec<f32> = (0..9).map(|i| i as f32).collect();
+        assert_eq!(bicubic(&grid, 3, 3, 3, 3), grid);
+        let ramp: Vec<f32> = (0..64).map(|i| (i % 8) as f32).collect();
+        let half = bicubic(&ramp, 8, 8, 4, 4);
+        // Output column 1 samples x = 2.5, away from the borders.
+        assert!((half[1] - 2.5).abs() < 1e-6, "{half:?}");
+    }
+}
