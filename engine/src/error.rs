@@ -48,6 +48,10 @@ pub enum EngineError {
     #[error("this model listens: give it sound (a recording or an audio file), not text")]
     NeedsSound,
 
+    /// The picture could not be read: not an image, cut short, or of no size.
+    #[error("cannot read the picture: {0}")]
+    BadImage(String),
+
     /// A setting the architecture needs is missing from the model's metadata or config.json.
     #[error("the model's {source_name} lacks `{key}`")]
     MissingSetting { source_name: &'static str, key: String },

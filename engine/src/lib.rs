@@ -17,6 +17,7 @@ pub mod attention;
 pub mod error;
 pub mod export;
 pub mod figure;
+pub mod image;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inspect;
 pub mod kernels;

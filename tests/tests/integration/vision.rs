@@ -66,3 +66,19 @@ fn dinov2_maps_equal_transformers_and_the_onnx_graph_on_two_photos() {
         }
     }
 }
+
+/// The letterbox equals the package's own preprocessing (albumentations and OpenCV, run by
+/// scripts/vit_reference.py preprocessed) on chelsea.png.
+#[test]
+fn the_letterbox_is_the_packages_preprocessing() {
+    let (width, height, pixels, channels) = attnscope_tests::figures::decode_png(&std::fs::read(root().join("tests/fixtures/vit/chelsea.png")).unwrap());
+    assert_eq!(channels, 3);
+    let (ours, placed) = engine::image::letterbox::letterbox(&pixels, width as usize, height as usize, 224).unwrap();
+    assert_eq!(placed, [37, 0, 149, 224], "451 × 300 scaled to 224 × 149 and centred");
+    let reference = candle_core::safetensors::load(root().join("tests/fixtures/vit/chelsea-preprocessed.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let theirs = reference["pixels"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (worst, at) = attnscope_tests::max_abs_diff(&ours, &theirs);
+    let off = ours.iter().zip(&theirs).filter(|(a, b)| (*a - *b).abs() > 1e-5).count();
+    eprintln!("letterbox: largest difference {worst:.2e} at {at}; {off} of {} values off by more than 1e-5", ours.len());
+    assert!(worst <= 1e-5, "off by {worst} at {at} ({off} values)");
+}
