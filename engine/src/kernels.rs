@@ -115,28 +115,8 @@ fn row_times_matrix_in_tiles(x: &[f32], w: &[f32], out: &mut [f32]) {
 
 /// max(x, 0) elementwise, for contiguous float32 (anything else goes to candle's relu).
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 && x.is_contiguous() {
-        x.apply_op1_no_bwd(&Relu)
-    } else {
-        x.relu()
-    }
-}
-
-struct Relu;
-
-impl CustomOp1 for Relu {
-    fn name(&self) -> &'static str {
-        "relu-select"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("relu-select needs contiguous float32")
-        };
-        // NaN > 0 is false: a NaN becomes 0, as `f32::max(NaN, 0)` gives.
-        let out = values[start..end].iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
+    // NaN > 0 is false: a NaN becomes 0, as `f32::max(NaN, 0)` gives.
+    elementwise(x, &Elementwise { name: "relu-select", f: |v| if v > 0.0 { v } else { 0.0 } }, Tensor::relu)
 }
 
 /// GELU with the exact erf, x · (1 + erf(x / √2)) / 2, for contiguous float32 (anything else
@@ -144,25 +124,36 @@ impl CustomOp1 for Relu {
 /// WebAssembly took a tenth of a Whisper transcription; [`erf`] here is float32, within
 /// 1e-6 of it, and vectorises.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    let gelu = |v: f32| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+    elementwise(x, &Elementwise { name: "gelu-erf", f: gelu }, Tensor::gelu_erf)
+}
+
+/// `op` on contiguous float32, `otherwise` on anything else.
+fn elementwise<F: Fn(f32) -> f32 + Send + Sync>(x: &Tensor, op: &Elementwise<F>, otherwise: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
     if x.dtype() == candle_core::DType::F32 && x.is_contiguous() {
-        x.apply_op1_no_bwd(&GeluErf)
+        x.apply_op1_no_bwd(op)
     } else {
-        x.gelu_erf()
+        otherwise(x)
     }
 }
 
-struct GeluErf;
+/// A function of each value, in a loop the compiler can vectorise (generic, so that the
+/// function is inlined into the loop, not called through a pointer).
+struct Elementwise<F> {
+    name: &'static str,
+    f: F,
+}
 
-impl CustomOp1 for GeluErf {
+impl<F: Fn(f32) -> f32 + Send + Sync> CustomOp1 for Elementwise<F> {
     fn name(&self) -> &'static str {
-        "gelu-erf"
+        self.name
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            candle_core::bail!("gelu-erf needs contiguous float32")
+            candle_core::bail!("{} needs contiguous float32", self.name)
         };
-        let out = values[start..end].iter().map(|&v| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2))).collect();
+        let out = values[start..end].iter().map(|&v| (self.f)(v)).collect();
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }

@@ -79,10 +79,6 @@ pub fn cross_values(report: &AttentionReport, view: CrossView, layer: usize, hea
 /// spectrogram's width, so each column sits under the sound it is), each cell's colour
 /// scaled to the map's largest value.
 fn paint(canvas: web_sys::HtmlCanvasElement, values: &[f32], rows: usize, frames: usize, top: f32, colours: engine::figure::ColourScale) -> Option<()> {
-    use wasm_bindgen::{Clamped, JsCast};
-    canvas.set_width(frames.max(1) as u32);
-    canvas.set_height(rows.max(1) as u32);
-    let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
     let pixels: Vec<u8> = values
         .iter()
         .flat_map(|&v| {
@@ -90,8 +86,7 @@ fn paint(canvas: web_sys::HtmlCanvasElement, values: &[f32], rows: usize, frames
             [r, g, b, 255]
         })
         .collect();
-    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), frames as u32, rows as u32).ok()?;
-    context.put_image_data(&image, 0.0, 0.0).ok()
+    super::put_pixels(canvas, frames.max(1), rows.max(1), &pixels)
 }
 
 /// The cross map of the transcription, with its picker.

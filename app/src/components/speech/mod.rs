@@ -15,6 +15,17 @@ use crate::AppState;
 
 pub use cross_map::{cross_values, CrossView};
 
+/// Puts `pixels` (RGBA, `width` × `height`) on `canvas`, sized to them: the spectrogram and
+/// the cross map are images a pixel a cell, stretched by CSS.
+fn put_pixels(canvas: web_sys::HtmlCanvasElement, width: usize, height: usize, pixels: &[u8]) -> Option<()> {
+    use wasm_bindgen::{Clamped, JsCast};
+    canvas.set_width(width as u32);
+    canvas.set_height(height as u32);
+    let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(pixels), width as u32, height as u32).ok()?;
+    context.put_image_data(&image, 0.0, 0.0).ok()
+}
+
 /// The sample clip served beside the page, and what the page calls it.
 pub const SAMPLE_URL: &str = "samples/flite-cat.wav";
 pub const SAMPLE_NAME: &str = "the sample clip (“The cat sat on the mat.”, synthesized by flite)";

@@ -5,7 +5,6 @@
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
 
 use super::cross_map::{cross_values, frames_heard};
 use super::super::token_label;
@@ -54,9 +53,6 @@ pub fn Transcript() -> impl IntoView {
 /// Paints the spectrogram (frames of 10 ms across, mel bins up) and the waveform under it.
 fn paint(canvas: web_sys::HtmlCanvasElement, mels: usize, frames: usize, values: &[f32], samples: &[f32]) -> Option<()> {
     let (width, height) = (frames.max(1), mels * MEL_ROW + WAVE_HEIGHT);
-    canvas.set_width(width as u32);
-    canvas.set_height(height as u32);
-    let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
     let mut pixels = vec![0u8; width * height * 4];
     // Whisper's log-mel lies in about [-1, 1.5]: shown over that range.
     for m in 0..mels {
@@ -83,8 +79,7 @@ fn paint(canvas: web_sys::HtmlCanvasElement, mels: usize, frames: usize, values:
             pixels[at..at + 4].copy_from_slice(&[90, 140, 200, 255]);
         }
     }
-    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), width as u32, height as u32).ok()?;
-    context.put_image_data(&image, 0.0, 0.0).ok()
+    super::put_pixels(canvas, width, height, &pixels)
 }
 
 /// The spectrogram with the words, the alignment path and the focused token's listening.
