@@ -158,7 +158,9 @@ pub fn App() -> impl IntoView {
     // with no sound yet, the sample clip is fetched (a first visit shows the feature working).
     Effect::new(move |_| {
         let Some((info, _)) = state.loaded.get() else { return };
-        if !state.is_speech() {
+        // Untracked: a catalogue relabelled after a person's Whisper loads must not
+        // transcribe the same sound again (the loaded model changes whenever the kind does).
+        if !untrack(|| state.is_speech()) {
             return;
         }
         let Some(clip) = state.audio.get() else {

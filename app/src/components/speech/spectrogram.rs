@@ -89,11 +89,13 @@ pub fn Spectrogram() -> impl IntoView {
     let canvas_ref = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
-        let samples = state.audio.get().map(|c| c.samples.clone()).unwrap_or_default();
+        // The clip is read where it lies (ten minutes of sound is 38 MB: no copy per redraw).
+        let clip = state.audio.get();
+        let samples = clip.as_ref().map_or(&[][..], |c| c.samples.as_slice());
         state.report.with(|r| {
             if let Some(t) = r.as_ref().and_then(|r| r.transcript.as_ref()) {
                 let s = &t.spectrogram;
-                paint(canvas, s.mels, s.frames, &s.values, &samples);
+                paint(canvas, s.mels, s.frames, &s.values, samples);
             }
         });
     });
