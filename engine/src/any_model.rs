@@ -1,17 +1,19 @@
 //! Any model the engine loads, behind one face: a one-sequence model (a decoder or an
-//! encoder, [`Model`]), a translator ([`Translator`]) or a speech model ([`Transcriber`]). The command line and the
-//! page's worker load and run through it, so neither needs to know which it holds.
+//! encoder, [`Model`]), a translator ([`Translator`]), a speech model ([`Transcriber`]) or a vision model
+//! ([`VisionModel`]). The command line and the page's worker load and run through it, so neither needs to know which it holds.
 
 use crate::error::{EngineError, Result};
 use crate::transcriber::Transcriber;
 use crate::report::{AttentionReport, Mask, ModelInfo, Token};
 use crate::translator::{TranslateOptions, Translator};
+use crate::vision::VisionModel;
 use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};
 
 pub enum AnyModel {
     OneSequence(Model),
     Translator(Translator),
     Transcriber(Transcriber),
+    Vision(VisionModel),
 }
 
 impl AnyModel {
@@ -20,6 +22,7 @@ impl AnyModel {
             AnyModel::OneSequence(model) => model.info().clone(),
             AnyModel::Translator(translator) => translator.info(),
             AnyModel::Transcriber(transcriber) => transcriber.info(),
+            AnyModel::Vision(vision) => vision.info(),
         }
     }
 
@@ -27,7 +30,7 @@ impl AnyModel {
     pub fn native_mask(&self) -> Mask {
         match self {
             AnyModel::OneSequence(model) => model.native_mask(),
-            AnyModel::Translator(_) | AnyModel::Transcriber(_) => Mask::None,
+            AnyModel::Translator(_) | AnyModel::Transcriber(_) | AnyModel::Vision(_) => Mask::None,
         }
     }
 
@@ -45,6 +48,7 @@ impl AnyModel {
                 translator.translate_with(text, options, on_token)
             }
             AnyModel::Transcriber(_) => Err(EngineError::NeedsSound),
+            AnyModel::Vision(_) => Err(EngineError::NeedsPicture),
         }
     }
 }

@@ -33,7 +33,7 @@ pub enum EngineError {
     NoTokenizer,
 
     /// The file's architecture is not one the engine knows.
-    #[error("this model's architecture `{0}` is not supported; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt2, gpt_neox, bert, roberta, distilbert (and marian translators, whisper speech models)")]
+    #[error("this model's architecture `{0}` is not supported; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt2, gpt_neox, bert, roberta, distilbert (and marian translators, whisper speech models, dinov2 vision transformers)")]
     UnsupportedArchitecture(String),
 
     /// The model file could not be read: truncated, corrupt, or not the format it claims.
@@ -47,6 +47,10 @@ pub enum EngineError {
     /// A speech model was given text.
     #[error("this model listens: give it sound (a recording or an audio file), not text")]
     NeedsSound,
+
+    /// A vision model was given text or sound.
+    #[error("this model looks: give it a picture (a photo or an image file), not text")]
+    NeedsPicture,
 
     /// The picture could not be read: not an image, cut short, or of no size.
     #[error("cannot read the picture: {0}")]

@@ -26,10 +26,11 @@ pub mod prefix;
 pub mod report;
 pub mod transcriber;
 pub mod translator;
+pub mod vision;
 
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
+pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Framing, PatchGrid, PictureInput, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 
 use arch::Network;
 use attention::Recorder;

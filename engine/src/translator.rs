@@ -179,6 +179,7 @@ impl Translator {
             next_tokens: None,
             translation: Some(TranslationOutput { text, cut_by_limit }),
             transcript: None,
+            picture: None,
             value_norms: None,
             reused_tokens: 0,
         })

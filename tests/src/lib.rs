@@ -148,3 +148,41 @@ pub fn wav_16k(samples: &[f32]) -> Vec<u8> {
     wav.extend(pcm);
     wav
 }
+
+/// An 8-bit RGBA PNG of `width` × `height` pixels, every one `rgba`.
+pub fn png_rgba(width: u32, height: u32, rgba: &[u8; 4]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&rgba.repeat((width * height) as usize)).unwrap();
+    writer.finish().unwrap();
+    bytes
+}
+
+/// A PNG's signature and a well-formed header (its checksum right) claiming `width` ×
+/// `height` RGB pixels, and no pixels at all: a file that lies about its size.
+pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend(width.to_be_bytes());
+    chunk.extend(height.to_be_bytes());
+    chunk.extend([8, 2, 0, 0, 0]); // 8 bits, RGB, deflate, no filter, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&chunk);
+    png.extend(crc32(&chunk).to_be_bytes());
+    png
+}
+
+/// The CRC-32 PNG's chunks carry (ISO 3309), bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}

@@ -78,20 +78,53 @@ pub fn letterbox(rgb: &[u8], width: usize, height: usize, target: usize) -> Resu
     let scale = target as f64 / width.max(height) as f64;
     let half_even = |v: f64| v.round_ties_even().max(1.0) as usize;
     let (to_width, to_height) = (half_even(width as f64 * scale).min(target), half_even(height as f64 * scale).min(target));
-    let resized = if scale < 1.0 { shrink(rgb, width, height, to_width, to_height) } else { enlarge(rgb, width, height, to_width, to_height) };
+    let resized = resize(rgb, width, height, to_width, to_height);
     let (top, left) = ((target - to_height) / 2, (target - to_width) / 2);
+    let pixel = |y: usize, x: usize, c: usize| {
+        let inside = y >= top && y < top + to_height && x >= left && x < left + to_width;
+        if inside { resized[((y - top) * to_width + x - left) * 3 + c] } else { 0 }
+    };
+    Ok((normalise(target, pixel), [top, left, to_height, to_width]))
+}
+
+/// The picture's shorter side scaled to `target` (the same resize as [`letterbox`]) and the
+/// middle `target` square kept: ([3, target, target] normalised, the square's (left, top) in
+/// the resized picture, the resized picture's (width, height)).
+pub fn centre_crop(rgb: &[u8], width: usize, height: usize, target: usize) -> Result<(Vec<f32>, [usize; 4])> {
+    if width == 0 || height == 0 || rgb.len() != width * height * 3 {
+        return Err(EngineError::BadImage(format!("{width} × {height} pixels do not make a picture of {} bytes", rgb.len())));
+    }
+    let scale = target as f64 / width.min(height) as f64;
+    let half_even = |v: f64| (v.round_ties_even() as usize).max(target);
+    let (to_width, to_height) = (half_even(width as f64 * scale), half_even(height as f64 * scale));
+    let resized = resize(rgb, width, height, to_width, to_height);
+    let (left, top) = ((to_width - target) / 2, (to_height - target) / 2);
+    let pixel = |y: usize, x: usize, c: usize| resized[((y + top) * to_width + x + left) * 3 + c];
+    Ok((normalise(target, pixel), [left, top, to_width, to_height]))
+}
+
+/// OpenCV's INTER_AREA: an area mean when shrinking, bilinear when enlarging.
+fn resize(rgb: &[u8], width: usize, height: usize, to_width: usize, to_height: usize) -> Vec<u8> {
+    if to_width <= width && to_height <= height {
+        shrink(rgb, width, height, to_width, to_height)
+    } else {
+        enlarge(rgb, width, height, to_width, to_height)
+    }
+}
+
+/// [3, target, target] from 8-bit `pixel(y, x, channel)`, each channel normalised by
+/// ImageNet's mean and deviation.
+fn normalise(target: usize, pixel: impl Fn(usize, usize, usize) -> u8) -> Vec<f32> {
     let mut out = vec![0f32; 3 * target * target];
     for c in 0..3 {
         let (mean, std) = (IMAGENET_MEAN[c] * 255.0, 1.0 / (IMAGENET_STD[c] * 255.0));
         for y in 0..target {
             for x in 0..target {
-                let inside = y >= top && y < top + to_height && x >= left && x < left + to_width;
-                let value = if inside { f32::from(resized[((y - top) * to_width + x - left) * 3 + c]) } else { 0.0 };
-                out[(c * target + y) * target + x] = (value - mean) * std;
+                out[(c * target + y) * target + x] = (f32::from(pixel(y, x, c)) - mean) * std;
             }
         }
     }
-    Ok((out, [top, left, to_height, to_width]))
+    out
 }
 
 /// A picture smaller than the target, enlarged (OpenCV's INTER_AREA is bilinear then):

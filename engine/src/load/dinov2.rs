@@ -73,3 +73,53 @@ pub fn from_onnx(file: &OnnxFile) -> Result<HashMap<String, Tensor>> {
     weights.insert("embeddings.position_embeddings".into(), Tensor::cat(&[class, patches], 1)?);
     Ok(weights)
 }
+
+/// What a Hugging Face DINOv2 `config.json` says that the weights do not.
+#[derive(serde::Deserialize)]
+struct Dinov2Config {
+    model_type: Option<String>,
+    num_attention_heads: usize,
+    #[serde(default)]
+    use_swiglu_ffn: bool,
+    #[serde(default = "gelu")]
+    hidden_act: String,
+    #[serde(default = "layer_norm_eps")]
+    layer_norm_eps: f64,
+}
+
+fn gelu() -> String {
+    "gelu".into()
+}
+
+fn layer_norm_eps() -> f64 {
+    1e-6
+}
+
+/// Whether a Hugging Face config.json is a DINOv2's.
+pub fn is_dinov2_config(config: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(config).is_ok_and(|c| c["model_type"] == "dinov2")
+}
+
+/// A person's DINOv2 folder (config.json + model.safetensors, a bare `Dinov2Model` or one
+/// under a classifier's `dinov2.`): the weights under the same names as [`from_onnx`]'s,
+/// and the number of heads.
+pub fn from_hugging_face<R: std::io::Read + std::io::Seek>(config: &[u8], weights: R) -> Result<(HashMap<String, Tensor>, usize)> {
+    let config: Dinov2Config = super::parse_json("config.json", config)?;
+    if config.model_type.as_deref() != Some("dinov2") {
+        return Err(EngineError::BadModelFile(format!("config.json's model_type is {:?}, not \"dinov2\"", config.model_type.unwrap_or_default())));
+    }
+    // What the architecture does not do is refused by name rather than run wrongly.
+    if config.use_swiglu_ffn || config.hidden_act != "gelu" || (config.layer_norm_eps - 1e-6).abs() > 1e-12 {
+        return Err(EngineError::UnsupportedArchitecture(format!(
+            "dinov2 with use_swiglu_ffn {}, hidden_act {}, layer_norm_eps {} (supported: the plain MLP, gelu, 1e-6)",
+            config.use_swiglu_ffn, config.hidden_act, config.layer_norm_eps
+        )));
+    }
+    let mut tensors = HashMap::new();
+    super::safetensors_file::SafetensorsFile::open(weights)?.each_tensor(&candle_core::Device::Cpu, |name, tensor| {
+        let name = name.strip_prefix("dinov2.").map(str::to_string).unwrap_or(name);
+        tensors.insert(name, tensor.to_dtype(candle_core::DType::F32)?);
+        Ok(())
+    })?;
+    Ok((tensors, config.num_attention_heads))
+}

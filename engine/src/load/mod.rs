@@ -16,3 +16,8 @@ pub mod whisper;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod path;
+
+/// A JSON file of a model's (`what`: its name, for the message) read into `T`.
+pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> crate::error::Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| crate::error::EngineError::BadModelFile(format!("{what}: {e}")))
+}

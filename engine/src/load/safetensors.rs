@@ -29,7 +29,7 @@ struct ModelType {
 }
 
 fn parse<'a, T: Deserialize<'a>>(config: &'a [u8]) -> Result<T> {
-    serde_json::from_slice(config).map_err(|e| EngineError::BadModelFile(format!("config.json: {e}")))
+    super::parse_json("config.json", config)
 }
 
 /// Loads a model from config.json, model.safetensors and, when there is one, tokenizer.json.

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 use serde::Deserialize;
 
+use super::parse_json;
+
 use super::ctranslate2::Ct2File;
 use super::safetensors_file::SafetensorsFile;
 use crate::error::{EngineError, Result};
@@ -77,10 +79,6 @@ struct GenerationConfig {
     suppress_tokens: Vec<u32>,
     #[serde(default)]
     begin_suppress_tokens: Vec<u32>,
-}
-
-fn parse_json<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| bad(format!("{what}: {e}")))
 }
 
 /// Reads CTranslate2's `model.bin` and its `config.json`.

