@@ -61,11 +61,10 @@ pub async fn fetch_catalog() -> Result<Vec<CatalogModel>, String> {
 }
 
 /// The kinds of model the page has views for (none: a one-sequence model).
-const PAGE_KINDS: [&str; 2] = ["translation", "speech"];
+const PAGE_KINDS: [&str; 3] = ["translation", "speech", "vision"];
 
 impl CatalogModel {
-    /// Whether the page offers the model: the kinds it has views for (the Vision
-    /// Transformer, fetched for the engine and the command line, waits for its views).
+    /// Whether the page offers the model: the kinds it has views for.
     pub fn shown_in_page(&self) -> bool {
         self.kind.as_deref().is_none_or(|kind| PAGE_KINDS.contains(&kind))
     }

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use crate::protocol::{decode, encode, encode_with_files, reassemble, FromWorker, ToWorker};
+use crate::protocol::{decode, encode, encode_with_files, encode_with_pixels, reassemble, FromWorker, ToWorker};
 
 /// The engine's worker. Cheap to clone.
 #[derive(Clone)]
@@ -63,6 +63,12 @@ impl EngineClient {
     /// Sends a request with samples beside it (transferred, not copied).
     pub fn send_with_samples(&self, request: &ToWorker, samples: &[f32]) {
         let (value, transfer) = encode(request, Some(samples));
+        let _ = self.worker.post_message_with_transfer(&value, &transfer);
+    }
+
+    /// Sends a request with pixels beside it (transferred, not copied).
+    pub fn send_with_pixels(&self, request: &ToWorker, pixels: &[u8]) {
+        let (value, transfer) = encode_with_pixels(request, pixels);
         let _ = self.worker.post_message_with_transfer(&value, &transfer);
     }
 

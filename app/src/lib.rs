@@ -10,6 +10,7 @@ pub mod components;
 pub mod engine_client;
 pub mod js_bytes;
 pub mod js_file;
+pub mod picture;
 pub mod protocol;
 pub mod runs;
 pub mod snapshot;
@@ -26,7 +27,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{AudioPanel, SpeechView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
+use components::{AudioPanel, ImagePanel, SpeechView, VisionView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 use runs::{RunPlan, Scheduler};
@@ -124,8 +125,8 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| {
         let text = state.text.get();
         let Some((info, _)) = state.loaded.get() else { return };
-        // A speech model hears sound: the effect below sends it.
-        if state.is_speech() {
+        // A speech model hears sound, a vision model looks at a picture: the effects below send them.
+        if state.takes_whole_input() {
             return;
         }
         if text.trim().is_empty() {
@@ -167,11 +168,42 @@ pub fn App() -> impl IntoView {
             components::speech::load_sample(state);
             return;
         };
-        let run = scheduler.try_update_value(|s| s.transcribe(&clip.name)).unwrap_or_default();
+        let run = scheduler.try_update_value(|s| s.whole_input(&clip.name)).unwrap_or_default();
         state.encoder_whole.set(None);
         state.status.set(Status::Computing);
         client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone() }, &clip.samples)));
     });
+
+    // A vision model looks at the picture whenever the picture, its framing or the loaded
+    // model changes; with no picture yet, the sample photo is fetched.
+    Effect::new(move |_| {
+        let Some((info, _)) = state.loaded.get() else { return };
+        if !untrack(|| state.is_vision()) {
+            return;
+        }
+        let Some(picture) = state.picture.get() else {
+            components::vision::load_sample(state);
+            return;
+        };
+        let framing = state.framing.get();
+        let run = scheduler.try_update_value(|s| s.whole_input(&picture.name)).unwrap_or_default();
+        state.status.set(Status::Computing);
+        let request = ToWorker::Look { run, model: info.name.clone(), width: picture.width, height: picture.height, framing };
+        client.with_value(|c| c.as_ref().map(|c| c.send_with_pixels(&request, &picture.rgba)));
+    });
+
+    // A picture pasted anywhere on the page goes to a vision model.
+    let paste = window_event_listener(leptos::ev::paste, move |event: web_sys::ClipboardEvent| {
+        if !state.is_vision() {
+            return;
+        }
+        let files = components::open_model::files_of(event.clipboard_data().and_then(|d| d.files()));
+        if let Some(file) = components::vision::picture_file(&files) {
+            event.prevent_default();
+            components::vision::open_picture(state, "a pasted picture".into(), file.into());
+        }
+    });
+    on_cleanup(move || paste.remove());
 
     // The encoder's whole map for the selected head, when the zoom asks for it (again after
     // each transcription: the worker keeps the last one's encoder).
@@ -210,10 +242,11 @@ pub fn App() -> impl IntoView {
     let on_drop = move |event: web_sys::DragEvent| {
         event.prevent_default();
         let files = components::open_model::files_of(event.data_transfer().and_then(|d| d.files()));
-        // A speech model takes a dropped sound; anything else is a model's files.
+        // A speech model takes a dropped sound, a vision model a picture; anything else is a model's files.
         let sound = files.iter().find(|f| f.type_().starts_with("audio/") || f.type_().starts_with("video/")).cloned();
-        match sound {
-            Some(file) if state.is_speech() => components::speech::open_audio(state, file),
+        match (sound, components::vision::picture_file(&files)) {
+            (Some(file), _) if state.is_speech() => components::speech::open_audio(state, file),
+            (_, Some(file)) if state.is_vision() => components::vision::open_picture(state, file.name(), file.into()),
             _ => components::open_model::open_files(state, files),
         }
     };
@@ -224,15 +257,23 @@ pub fn App() -> impl IntoView {
                 <h1>"attnscope"</h1>
                 <p class="tagline">"What every head of a real Transformer attends to, computed in your browser."</p>
             </header>
-            <Show when=move || state.is_speech() fallback=|| view! { <PromptInput /> }>
-                <AudioPanel />
-            </Show>
+            {move || if state.is_speech() {
+                view! { <AudioPanel /> }.into_any()
+            } else if state.is_vision() {
+                view! { <ImagePanel /> }.into_any()
+            } else {
+                view! { <PromptInput /> }.into_any()
+            }}
             <Controls />
             <StatusLine />
             <TranslationPanel />
             <SpeechView />
+            <VisionView />
             <AlignmentView />
-            <TokenStrip />
+            // A picture's 257 items are shown by the overlay, not as a strip of chips.
+            <Show when=move || !state.is_vision()>
+                <TokenStrip />
+            </Show>
             // While the text in the box computes, the maps of the text before stay, dimmed
             // and marked, so none is taken for the box's.
             <div
@@ -248,8 +289,11 @@ pub fn App() -> impl IntoView {
                     <HeadDetail />
                     <CompareView />
                     <NextTokens />
-                    <RolloutView />
-                    <ScoresPanel />
+                    // Over a picture, the rollout and the head scores are the overlay's and no text's.
+                    <Show when=move || !state.is_vision()>
+                        <RolloutView />
+                        <ScoresPanel />
+                    </Show>
                     <ProbePanel />
                 </section>
             </div>
@@ -308,9 +352,14 @@ fn on_answer(
                 if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
                     state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }
-                // A person's Whisper is a speech model: the page takes sound for it.
-                if info.architecture == "whisper" && state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
-                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = Some("speech".into())));
+                // A person's Whisper is a speech model, their DINOv2 a vision model: the page takes sound or a picture.
+                let kind = match info.architecture.as_str() {
+                    "whisper" => Some("speech"),
+                    "dinov2" => Some("vision"),
+                    _ => None,
+                };
+                if let Some(kind) = kind.filter(|_| state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none()))) {
+                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = Some(kind.into())));
                 }
                 state.loaded.set(Some((info, millis)));
             }

@@ -7,7 +7,7 @@
 //! transcribe, and an encoder map asked for, travel in the same place.
 
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Mask, ModelInfo, WeightChoice};
+use engine::{AttentionReport, Framing, Mask, ModelInfo, WeightChoice};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -51,6 +51,9 @@ pub enum ToWorker {
     /// Transcribe sound with the loaded speech model: the samples (16 kHz mono) travel
     /// beside the message as a transferred `Float32Array`.
     Transcribe { run: u64, model: String },
+    /// Look at a picture with the loaded vision model: its pixels (8-bit RGBA, `width` ×
+    /// `height`) travel beside the message as a transferred `Uint8Array`.
+    Look { run: u64, model: String, width: usize, height: usize, framing: Framing },
     /// One encoder head's whole self-attention from the last transcription (its report
     /// holds the encoder's maps pooled).
     EncoderMap { run: u64, model: String, layer: usize, head: usize },
@@ -101,6 +104,7 @@ pub enum LoadStage {
 const JSON: &str = "json";
 const ATTENTION: &str = "attention";
 const FILES: &str = "files";
+const PIXELS: &str = "pixels";
 
 fn set(target: &Object, key: &str, value: &JsValue) {
     // Setting a property on a fresh plain object cannot fail.
@@ -126,6 +130,24 @@ pub fn encode_with_files<T: Serialize>(message: &T, files: &Array) -> JsValue {
     let (value, _) = encode(message, None);
     set(value.unchecked_ref(), FILES, files);
     value
+}
+
+/// Packs a message with pixels beside it; returns it and the buffer to transfer.
+pub fn encode_with_pixels<T: Serialize>(message: &T, pixels: &[u8]) -> (JsValue, Array) {
+    let (value, transfer) = encode(message, None);
+    let array = js_sys::Uint8Array::from(pixels);
+    transfer.push(&array.buffer());
+    set(value.unchecked_ref(), PIXELS, &array);
+    (value, transfer)
+}
+
+/// The pixels a message carries (empty when it carries none).
+pub fn pixels_of(data: &JsValue) -> Vec<u8> {
+    Reflect::get(data, &JsValue::from_str(PIXELS))
+        .ok()
+        .filter(|v| v.is_object())
+        .map(|v| js_sys::Uint8Array::new(&v).to_vec())
+        .unwrap_or_default()
 }
 
 /// The `File` objects a message carries (empty when it carries none).

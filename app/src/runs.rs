@@ -116,10 +116,10 @@ impl Scheduler {
         self.waiting.take().map(|plan| self.send(plan)).unwrap_or_default()
     }
 
-    /// Numbers a transcription, which becomes the main run: sound is transcribed when it
-    /// arrives (a recording, a file), not per keystroke, so nothing is held back; the
-    /// answer to an earlier one is no longer shown.
-    pub fn transcribe(&mut self, name: &str) -> u64 {
+    /// Numbers a run of a whole input (a sound to transcribe, a picture to look at), which
+    /// becomes the main run: such an input runs when it arrives (a recording, a file), not
+    /// per keystroke, so nothing is held back; the answer to an earlier one is no longer shown.
+    pub fn whole_input(&mut self, name: &str) -> u64 {
         self.main = self.next();
         self.main_text = name.to_string();
         self.compare = 0;
@@ -219,8 +219,8 @@ mod tests {
     #[test]
     fn a_transcription_is_the_main_run_and_replaces_the_one_before() {
         let mut s = Scheduler::default();
-        let first = s.transcribe("the sample");
-        let second = s.transcribe("your recording");
+        let first = s.whole_input("the sample");
+        let second = s.whole_input("your recording");
         assert!(s.is_main(second) && !s.is_main(first));
         assert_eq!(s.main_text(), "your recording");
         assert!(s.answered(second).is_empty());

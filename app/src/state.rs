@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Mask, ModelInfo, WeightChoice};
+use engine::{AttentionReport, Framing, Mask, ModelInfo, WeightChoice};
 use leptos::prelude::*;
 
 use crate::catalog::CatalogModel;
@@ -144,6 +144,14 @@ pub struct AppState {
     pub encoder_zoom: RwSignal<bool>,
     /// An encoder head's whole map, asked for by the zoom: (layer, head, frames, values).
     pub encoder_whole: RwSignal<Option<(usize, usize, usize, Arc<Vec<f32>>)>>,
+    /// The picture a vision model looks at, once there is one.
+    pub picture: RwSignal<Option<Arc<crate::picture::Picture>>>,
+    /// What the image panel has to say: a file it cannot decode, a picture scaled down.
+    pub picture_notice: RwSignal<Option<String>>,
+    /// How the picture is framed into the model's square input.
+    pub framing: RwSignal<Framing>,
+    /// What the picture's overlay shows: the selected head, its layer's mean, or the rollout.
+    pub patch_view: RwSignal<crate::components::vision::PatchView>,
     /// The `File` objects of the models the person opened, by model id.
     pub local_files: StoredValue<std::collections::HashMap<String, js_sys::Array>, LocalStorage>,
 }
@@ -222,10 +230,27 @@ impl AppState {
         self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("speech")))
     }
 
-    /// Whether the chosen model is an encoder–decoder (a translator, a speech model): it runs
-    /// with its own masks and keeps no value norms.
+    /// Whether the chosen model is a Vision Transformer (its input is a picture).
+    pub fn is_vision(&self) -> bool {
+        let model = self.model.get();
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("vision")))
+    }
+
+    /// Whether the chosen model is an encoder–decoder (a translator, a speech model).
     pub fn is_encoder_decoder(&self) -> bool {
         self.is_translator() || self.is_speech()
+    }
+
+    /// Whether the chosen model runs with its own masks only and keeps no value norms (an
+    /// encoder–decoder, a Vision Transformer): no mask to compare, no value-weighted map.
+    pub fn runs_own_masks(&self) -> bool {
+        self.is_encoder_decoder() || self.is_vision()
+    }
+
+    /// Whether the input is a whole thing that runs as it arrives (a sound, a picture), not
+    /// a text typed.
+    pub fn takes_whole_input(&self) -> bool {
+        self.is_speech() || self.is_vision()
     }
 
     /// Whether the chosen model is a GGUF file (whose weights may stay quantized).
@@ -247,8 +272,8 @@ impl AppState {
     /// Whether the maps in view are of a text other than the one in the box (the box's
     /// text is still computing): the views dim and say so.
     pub fn stale(&self) -> bool {
-        // A speech model's report is of the sound named in `report_text`, not of the box's text.
-        if self.is_speech() {
+        // A speech or vision model's report is of the input named in `report_text`, not of the box's text.
+        if self.takes_whole_input() {
             return false;
         }
         self.report.with(Option::is_some) && self.report_text.get() != self.draft.get()
@@ -371,6 +396,10 @@ impl AppState {
             cross_view: RwSignal::new(Default::default()),
             encoder_whole: RwSignal::new(None),
             encoder_zoom: RwSignal::new(false),
+            picture: RwSignal::new(None),
+            picture_notice: RwSignal::new(None),
+            framing: RwSignal::new(Framing::Letterbox),
+            patch_view: RwSignal::new(Default::default()),
         };
         // The memo reads the state's own signals, so it is made once they exist.
         state.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));

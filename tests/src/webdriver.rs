@@ -243,6 +243,16 @@ impl Browser {
         );
     }
 
+    /// Clicks (x, y) CSS pixels from the element's top-left corner.
+    pub fn click_at(&self, element: &Element, x: i64, y: i64) {
+        self.hover(element, x, y);
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [{"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]}),
+        );
+    }
+
     /// Moves the pointer to the element's centre.
     pub fn hover_centre(&self, element: &Element) {
         self.post(

@@ -110,15 +110,15 @@ pub fn CompareView() -> impl IntoView {
                 <button
                     class="toggle"
                     data-testid="compare-toggle"
-                    disabled=move || state.is_encoder_decoder()
-                    title=move || state.is_encoder_decoder().then_some("An encoder–decoder runs with its own masks")
+                    disabled=move || state.runs_own_masks()
+                    title=move || state.runs_own_masks().then_some("This model runs with its own masks only")
                     aria-pressed=move || state.compare.get().to_string()
                     on:click=move |_| state.compare.update(|on| *on = !*on)
                 >
                     {move || if state.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
                 </button>
             </div>
-            <Show when=move || state.compare.get() && !state.is_encoder_decoder()>
+            <Show when=move || state.compare.get() && !state.runs_own_masks()>
                 <div class="compare-view" data-testid="compare-view">
                     <p class="hint">{move || if state.both_masks().is_some() {
                         format!("Layer {}, head {}: the same head under both masks.", state.layer.get(), state.head.get())

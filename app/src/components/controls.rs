@@ -132,9 +132,9 @@ pub fn Controls() -> impl IntoView {
                 label="Mask"
                 test_id="mask-select"
                 options=masks
-                selected=Signal::derive(move || if state.is_translator() { "none".into() } else if state.is_speech() { "causal".into() } else { state.mask.get().name().to_string() })
+                selected=Signal::derive(move || if state.is_translator() || state.is_vision() { "none".into() } else if state.is_speech() { "causal".into() } else { state.mask.get().name().to_string() })
                 on_pick=move |v| state.mask.set(v.parse().unwrap_or(Mask::Causal))
-                fixed=Signal::derive(move || if state.is_translator() { Some("A translator's encoder sees the whole source; its decoder, the tokens before") } else { state.is_speech().then_some("Whisper's decoder sees the tokens before; its encoder and the cross-attention, all the sound") })
+                fixed=Signal::derive(move || if state.is_translator() { Some("A translator's encoder sees the whole source; its decoder, the tokens before") } else if state.is_vision() { Some("A Vision Transformer sees every patch from every patch") } else { state.is_speech().then_some("Whisper's decoder sees the tokens before; its encoder and the cross-attention, all the sound") })
             />
             // A shortcut between the map and its numbers (the Table tab).
             <button

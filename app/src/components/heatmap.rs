@@ -135,8 +135,8 @@ pub fn Heatmap() -> impl IntoView {
             <label class="picker scale-picker">
                 <span class="label">"Weigh by"</span>
                 // A translator keeps no value norms: its maps are attention only.
-                <select data-testid="weighting-select" disabled=move || state.is_encoder_decoder()
-                    title=move || state.is_encoder_decoder().then_some("An encoder–decoder's run keeps no value norms")
+                <select data-testid="weighting-select" disabled=move || state.runs_own_masks()
+                    title=move || state.runs_own_masks().then_some("This model's run keeps no value norms")
                     on:change=move |ev| {
                     state.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
                 }>

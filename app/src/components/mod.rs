@@ -22,6 +22,7 @@ mod scores;
 pub mod speech;
 mod status;
 mod token_strip;
+pub mod vision;
 pub mod translation;
 mod weights_table;
 
@@ -46,6 +47,7 @@ pub use scores::ScoresPanel;
 pub use speech::{AudioPanel, SpeechView};
 pub use status::StatusLine;
 pub use token_strip::TokenStrip;
+pub use vision::{ImagePanel, VisionView};
 pub use translation::TranslationPanel;
 pub use weights_table::WeightsTable;
 

@@ -83,7 +83,7 @@ pub fn OpenModel() -> impl IntoView {
                     }
                 }>"Open a model…"</button>
             <input node_ref=input type="file" multiple class="hidden" data-testid="open-model-input"
-                accept=".gguf,.safetensors,.json"
+                accept=".gguf,.safetensors,.json,.onnx,.bin"
                 on:change=move |_| {
                     if let Some(element) = input.get() {
                         open_files(state, files_of(element.files()));

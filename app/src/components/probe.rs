@@ -97,10 +97,11 @@ pub fn ProbePanel() -> impl IntoView {
         ProbeState::Done(outcome) => Some(outcome),
         _ => None,
     };
-    let busy = move || matches!(state.probe.get(), ProbeState::Running { .. } | ProbeState::Waiting) || state.is_encoder_decoder();
+    let busy = move || matches!(state.probe.get(), ProbeState::Running { .. } | ProbeState::Waiting) || state.runs_own_masks();
     let status = move || match state.probe.get() {
         _ if state.is_translator() => "The probe looks for induction heads in language models; a translator's encoder has none to find.".to_string(),
         _ if state.is_speech() => "The probe looks for induction heads in language models; it does not run on a speech model.".to_string(),
+        _ if state.is_vision() => "The probe looks for induction heads in language models; a picture's patches have no order to copy.".to_string(),
         ProbeState::Idle => "Runs 50 random tokens twice, four times, and ranks every head.".to_string(),
         ProbeState::Waiting => "Waiting for the model to load; the probe runs as soon as it has.".to_string(),
         ProbeState::Running { done, total } => format!("Probing: run {done} of {total}…"),

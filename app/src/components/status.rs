@@ -63,6 +63,9 @@ fn how_it_ran(report: &AttentionReport) -> String {
     if report.translation.is_some() {
         return " (the source through the encoder, then the translation token by token)".into();
     }
+    if let Some(grid) = report.sequences.first().and_then(|s| s.grid) {
+        return format!(" (the picture as {} × {} patches of {} pixels, and the class token)", grid.rows, grid.columns, grid.patch_pixels);
+    }
     let tokens = report.tokens().len();
     match (report.reused_tokens, report.mask) {
         (0, Mask::Causal | Mask::PlainCausal) => String::new(),
@@ -84,7 +87,9 @@ pub fn StatusLine() -> impl IntoView {
     let load_time = move || {
         state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0))
     };
-    let token_count = move || state.report.get().map(|r| format!("{} tokens", r.tokens().len()));
+    let token_count = move || {
+        state.report.get().map(|r| if r.picture.is_some() { format!("{} items", r.tokens().len()) } else { format!("{} tokens", r.tokens().len()) })
+    };
     let weights = move || state.loaded.get().map(|(info, _)| weights_note(info.weights));
     let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     let notice = move || {

@@ -4,6 +4,7 @@
 pub mod arithmetic;
 pub mod heads;
 pub mod norms;
+pub mod patches;
 pub mod probe;
 pub mod reading;
 pub mod rollout;

@@ -11,6 +11,7 @@ mod looks;
 mod open_model;
 mod reading;
 mod speech;
+mod vision;
 mod translation;
 mod typing;
 mod weights;

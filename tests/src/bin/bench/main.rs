@@ -27,12 +27,14 @@ use attnscope_tests::serve::{Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
 use serde_json::{json, Value};
 
+mod vision;
+
 /// One word appended to the 21-token prompt.
 const APPENDED: &str = " The";
 /// MiniLM's lengths, cut from the longest prompt.
 const MINILM_TOKENS: [usize; 4] = [8, 16, 64, 128];
 /// The venv with torch and transformers that `make bench` makes.
-const TORCH_PYTHON: &str = ".cache/torch/bin/python";
+pub(crate) const TORCH_PYTHON: &str = ".cache/torch/bin/python";
 /// The venv with the translators' package that scripts/marian_reference.py makes.
 const MARIAN_PYTHON: &str = ".cache/marian-venv/bin/python";
 /// The translation benchmark's text: 20 English words.
@@ -62,12 +64,15 @@ fn main() {
     let larger_only = std::env::args().skip(1).any(|a| a == "larger");
     // `bench speech`: Whisper's rows alone, printed.
     let speech_only = std::env::args().skip(1).any(|a| a == "speech");
+    // `bench vision`: the Vision Transformer's rows alone, printed.
+    let vision_only = std::env::args().skip(1).any(|a| a == "vision");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    if !translation_only && !larger_only && !speech_only {
+    let others_only = translation_only || larger_only || speech_only || vision_only;
+    if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs);
         eprintln!("bench: the attnscope command, load and run");
@@ -75,11 +80,15 @@ fn main() {
         eprintln!("bench: transformers on torch, one thread");
         torch = torch_runs(runs);
     }
-    let speech = (!larger_only && !translation_only).then(|| {
+    let vision = (!others_only || vision_only).then(|| {
+        eprintln!("bench: DINOv2 natively, transformers on torch, onnxruntime");
+        vision::vision_runs(runs)
+    });
+    let speech = (!others_only || speech_only).then(|| {
         eprintln!("bench: Whisper natively, and transformers on torch");
         speech_runs(runs)
     });
-    let translation = if larger_only || speech_only {
+    let translation = if larger_only || speech_only || vision_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -110,6 +119,15 @@ fn main() {
         let config = json!({"runs": runs, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
         let in_page = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSpeech", config);
         println!("{browser_facts}\n\n{}", markdown(&speech_rows(&in_page, speech)));
+        return;
+    }
+    let vision_in_page = |vision: &vision::VisionTimes| {
+        eprintln!("bench: DINOv2 in the browser");
+        let config = json!({"runs": runs, "model": "dinov2-small", "files": files("dinov2-small"), "picture": vision::PICTURE_URL});
+        vision::vision_rows(&in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchVision", config), vision)
+    };
+    if let (true, Some(vision)) = (vision_only, &vision) {
+        println!("{browser_facts}\n\n{}", markdown(&vision_in_page(vision)));
         return;
     }
     if larger_only {
@@ -158,6 +176,9 @@ fn main() {
         let config = json!({"runs": runs, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
         let in_page = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSpeech", config);
         rows.extend(speech_rows(&in_page, speech));
+    }
+    if let Some(vision) = &vision {
+        rows.extend(vision_in_page(vision));
     }
     rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
     let table = markdown(&rows);
@@ -354,7 +375,7 @@ fn in_page(browser: &Browser, url: &str, function: &str, config: Value) -> Value
     out["ok"].clone()
 }
 
-fn numbers(value: &Value) -> Vec<f64> {
+pub(crate) fn numbers(value: &Value) -> Vec<f64> {
     value.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default()
 }
 

@@ -1,0 +1,158 @@
+//! A Vision Transformer in the page: the image panel (the sample photo, a file, a drop or a
+//! paste), and the views of where each head looks over the picture: the selected head (or
+//! its layer's mean, or the rollout) laid over it, every head of the layer side by side,
+//! and every head of every layer.
+
+mod overlay;
+
+use std::sync::Arc;
+
+use engine::analysis::patches::PatchSource;
+use engine::Framing;
+use leptos::prelude::*;
+
+use crate::picture::{self, Picture};
+use crate::AppState;
+
+pub use overlay::PatchOverlay;
+
+/// The sample photo served beside the page, and what the page calls it.
+pub const SAMPLE_URL: &str = "samples/chelsea.png";
+pub const SAMPLE_NAME: &str = "the sample photo (Chelsea the cat, scikit-image, CC0)";
+
+/// What the main overlay shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PatchView {
+    /// The selected head.
+    #[default]
+    Head,
+    /// The mean of the selected layer's heads.
+    LayerMean,
+    /// Attention rollout through every layer.
+    Rollout,
+}
+
+impl PatchView {
+    pub const ALL: [PatchView; 3] = [PatchView::Head, PatchView::LayerMean, PatchView::Rollout];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PatchView::Head => "head",
+            PatchView::LayerMean => "layer-mean",
+            PatchView::Rollout => "rollout",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            PatchView::Head => "The selected head",
+            PatchView::LayerMean => "The layer's mean",
+            PatchView::Rollout => "Rollout through every layer",
+        }
+    }
+
+    /// The engine's source for the selected head.
+    pub fn source(self, head: usize) -> PatchSource {
+        match self {
+            PatchView::Head => PatchSource::Head(head),
+            PatchView::LayerMean => PatchSource::LayerMean,
+            PatchView::Rollout => PatchSource::Rollout,
+        }
+    }
+}
+
+/// Hands a decoded picture to the page: it becomes the picture the model looks at.
+fn use_picture(state: AppState, picture: Result<Picture, String>) {
+    match picture {
+        Ok(picture) => {
+            state.picture_notice.set(picture.scaled_from.map(|(w, h)| {
+                format!("{} is {w} × {h} pixels: the browser scaled it to {} × {} first (the model reads 224 × 224 of it).", picture.name, picture.width, picture.height)
+            }));
+            // A new picture starts from the class token's view.
+            state.pinned_token.set(None);
+            if let Some(old) = state.picture.get_untracked() {
+                let _ = web_sys::Url::revoke_object_url(&old.url);
+            }
+            state.picture.set(Some(Arc::new(picture)));
+        }
+        Err(message) => state.picture_notice.set(Some(message)),
+    }
+}
+
+/// Fetches and decodes the sample photo (a first visit shows the feature working).
+pub fn load_sample(state: AppState) {
+    leptos::task::spawn_local(async move { use_picture(state, picture::fetch_and_decode(SAMPLE_URL, SAMPLE_NAME).await) });
+}
+
+/// Decodes a picture the person opened, dropped or pasted.
+pub fn open_picture(state: AppState, name: String, blob: web_sys::Blob) {
+    state.picture_notice.set(Some(format!("Decoding {name}…")));
+    leptos::task::spawn_local(async move {
+        let picture = picture::decode(&name, &blob).await;
+        if picture.is_ok() {
+            state.picture_notice.set(None);
+        }
+        use_picture(state, picture);
+    });
+}
+
+/// The first picture among dropped or pasted files, if any.
+pub fn picture_file(files: &[web_sys::File]) -> Option<web_sys::File> {
+    files.iter().find(|f| f.type_().starts_with("image/")).cloned()
+}
+
+/// The input of a vision model: the sample, a file, a drop, a paste; and the framing.
+#[component]
+pub fn ImagePanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let on_file = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            open_picture(state, file.name(), file.into());
+        }
+        input.set_value("");
+    };
+    let on_framing = move |ev: leptos::ev::Event| {
+        if let Some(framing) = Framing::from_name(&event_target_value(&ev)) {
+            state.framing.set(framing);
+        }
+    };
+    let seen = move || state.picture.get().map(|p| format!("Seeing {}: {} × {} pixels", p.name, p.width, p.height));
+    view! {
+        <section class="image-input" data-testid="image-input" aria-label="Picture">
+            <div class="audio-buttons">
+                <button data-testid="sample-picture" class="toggle" on:click=move |_| load_sample(state)>"Sample photo"</button>
+                <label class="file-button toggle">
+                    "Open a picture…"
+                    <input data-testid="image-file" type="file" accept="image/*" on:change=on_file />
+                </label>
+                <label class="framing">
+                    "Framing "
+                    <select data-testid="framing" on:change=on_framing prop:value=move || state.framing.get().name()>
+                        <option value="letterbox">"Letterbox: the whole picture on black (the model's own)"</option>
+                        <option value="centre-crop">"Centre crop: the middle square"</option>
+                    </select>
+                </label>
+                <span class="audio-heard" data-testid="picture-seen">{seen}</span>
+            </div>
+            <p class="hint">"Or drop a picture anywhere on the page, or paste one (Ctrl+V). PNG, JPEG, WebP: whatever this browser decodes."</p>
+            {move || state.picture_notice.get().map(|notice| view! { <p class="notice" data-testid="picture-notice" role="status">{notice}</p> })}
+        </section>
+    }
+}
+
+/// Everything a picture's run shows.
+#[component]
+pub fn VisionView() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let has_picture = move || state.report.with(|r| r.as_ref().is_some_and(|r| r.picture.is_some()));
+    view! {
+        <Show when=move || state.is_vision() && has_picture()>
+            <section class="vision" aria-label="Where each head looks">
+                <overlay::MainOverlay />
+                <overlay::LayerHeads />
+                <overlay::AllHeads />
+            </section>
+        </Show>
+    }
+}
