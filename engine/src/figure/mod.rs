@@ -7,6 +7,8 @@ pub mod grid;
 pub mod heatmap;
 pub mod labels;
 pub mod lines;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod picture;
 
 use plotters::prelude::*;
 
@@ -197,7 +199,7 @@ fn register_fonts() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
     encoder.set_color(png::ColorType::Rgb);

@@ -186,6 +186,51 @@ fn run_looks_at_a_picture_as_the_engine_does() {
     assert_input_error(&["scores", "--model", "dinov2-small", "--text", "a"], "is a vision model");
 }
 
+/// `plot --image`: the picture with a query's attention over it, as the page draws it. The
+/// SVG's cells are the engine's values in their colours; the PNG mixes them into the picture
+/// (on the letterbox's black band, the colour at the heat layer's opacity).
+#[test]
+fn plot_lays_a_heads_attention_over_the_picture() {
+    use engine::analysis::patches::{PatchMap, PatchSource};
+    use engine::figure::picture::HEAT_OPACITY;
+    let chelsea = root().join("tests/fixtures/vit/chelsea.png");
+    let dir = std::env::temp_dir().join(format!("attnscope-plot-picture-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = engine::vision::VisionModel::from_path("dinov2-small", &model_dir("dinov2-small")).unwrap();
+    let report = model.look(&engine::image::decode::decode(&std::fs::read(&chelsea).unwrap()).unwrap(), engine::Framing::Letterbox).unwrap();
+    let query = 1 + 16 * 6 + 9;
+    let map = PatchMap::of(&report, 11, PatchSource::Head(3), query).unwrap();
+    let colour = |v: f32| engine::figure::colour::viridis(v / map.top);
+
+    let svg_path = dir.join("over.svg");
+    let args = ["plot", "--model", "dinov2-small", "--image", chelsea.to_str().unwrap(), "--layer", "11", "--head", "3", "--query", &query.to_string()];
+    let output = attnscope(&[&args[..], &["--out", svg_path.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let svg = attnscope_tests::figures::parse_svg(&std::fs::read_to_string(&svg_path).unwrap());
+    assert_eq!(svg.rects.len(), 256);
+    for (rect, &value) in svg.rects.iter().zip(&map.values) {
+        assert_eq!(rect.fill, attnscope_tests::figures::hex(colour(value)));
+    }
+    assert!(svg.labels.iter().any(|l| l.text.contains("layer 11, head 3 · from row 6, col 9")), "{:?}", svg.labels);
+
+    let png_path = dir.join("over.png");
+    let output = attnscope(&[&args[..], &["--out", png_path.to_str().unwrap()]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let png = attnscope_tests::figures::decode_png(&std::fs::read(&png_path).unwrap());
+    assert_eq!((png.0, png.1), (448, 448));
+    // Row 0 lies in the black band above the picture (which starts 37 input pixels down).
+    for column in 0..16 {
+        let (r, g, b) = colour(map.at(0, column));
+        let want = [r, g, b].map(|c| (f32::from(c) * HEAT_OPACITY).round() as i64);
+        let (pr, pg, pb) = attnscope_tests::figures::pixel(&png, column * 28 + 14, 14);
+        let got = [pr, pg, pb].map(i64::from);
+        assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1), "patch (0, {column}): {got:?} against {want:?}");
+    }
+    assert_input_error(&["plot", "--model", "dinov2-small", "--image", chelsea.to_str().unwrap(), "--mean", "--rollout", "--out", "x.png"], "give --head, --mean or --rollout");
+    assert_input_error(&["plot", "--model", "smollm2-135m", "--text", "a", "--rollout", "--out", "x.png"], "are for --image");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn help_lists_the_usage() {
     let output = attnscope(&["--help"]);

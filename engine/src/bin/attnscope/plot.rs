@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use engine::analysis::reading::Reading;
 use engine::analysis::shown::{ShownMap, Weighting};
 use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Thumbnail, ValueScale};
-use engine::{AttentionReport, Mask, RunOptions, WeightChoice};
+use engine::analysis::patches::{PatchMap, PatchSource};
+use engine::figure::picture::PictureFigure;
+use engine::{AttentionReport, Framing, Mask, RunOptions, WeightChoice};
 
 use crate::{load_any, usage, Failure};
 
-pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH --text TEXT [--layer L (--head H [--lines] | --heads H,H,..) | --grid] [--site SITE]
+pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH (--text TEXT | --image FILE) [--layer L (--head H [--lines] | --heads H,H,..) | --grid] [--site SITE]
                       [--mask causal|plain-causal|none] [--weights float32|quantized|fit] [--hide-sink] [--words]
                       [--scale linear|log] [--colours viridis|magma|greys] [--value-norms] [--zoom 1|2|4] --out FILE.svg|FILE.png
   --layer, --head  the head to draw as a heatmap (default 0, 0)
@@ -23,6 +25,10 @@ pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH --text TEXT 
   --scale       colour linearly (default) or by the logarithm over three decades
   --value-norms weigh each map by its keys' value norms ‖α·f(x)‖ (one-sequence models)
   --zoom        a PNG this many times the SVG's size (default 1)
+  --image       a picture for a vision model: its attention laid over the picture as the model saw it,
+                from --query (default 0, the class token; patch r, c is 1 + 16·r + c) to every patch, for
+                --layer and --head, or --mean (the layer's heads' mean) or --rollout (through every layer);
+                --framing letterbox (default) or centre-crop; the PNG is 448 pixels square times --zoom
   --out         FILE.svg (cells as <rect>, labels as <text>) or FILE.png";
 
 /// What `plot` draws.
@@ -31,12 +37,14 @@ enum Picture {
     Lines(usize, usize),
     Overlay(usize, Vec<usize>),
     Grid,
+    /// A query's attention over a picture.
+    OverPicture(usize, PatchSource, usize),
 }
 
 /// The parsed `plot` command.
 pub struct PlotArgs {
     model: String,
-    text: String,
+    input: Input,
     picture: Picture,
     site: Option<String>,
     mask: Option<Mask>,
@@ -52,6 +60,7 @@ pub struct PlotArgs {
 pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     let (mut model, mut text, mut layer, mut head, mut grid, mut site, mut mask, mut out) = (None, None, None, None, false, None, None, None);
     let (mut lines, mut heads) = (false, None::<Vec<usize>>);
+    let (mut image, mut framing, mut query, mut mean, mut rollout) = (None, None, None, false, false);
     let (mut weights, mut reading, mut value_scale, mut colours, mut weighting, mut zoom) =
         (WeightChoice::Float32, Reading::default(), ValueScale::Linear, ColourScale::Viridis, Weighting::Attention, 1);
     let mut rest = args.iter();
@@ -61,6 +70,14 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
         match flag.as_str() {
             "--model" => model = Some(value()?),
             "--text" => text = Some(value()?),
+            "--image" => image = Some(PathBuf::from(value()?)),
+            "--framing" => {
+                let v = value()?;
+                framing = Some(Framing::from_name(&v).ok_or_else(|| usage(format!("unknown framing `{v}`: use letterbox or centre-crop")))?)
+            }
+            "--query" => query = Some(number(value()?)?),
+            "--mean" => mean = true,
+            "--rollout" => rollout = true,
             "--layer" => layer = Some(number(value()?)?),
             "--head" => head = Some(number(value()?)?),
             "--grid" => grid = true,
@@ -101,8 +118,18 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     if heads.is_some() && (head.is_some() || lines) {
         return Err(usage("give --head (one head, as a heatmap or --lines) or --heads (several, overlaid), not both".into()));
     }
+    let head_given = head.is_some();
     let (layer, head) = (layer.unwrap_or(0), head.unwrap_or(0));
+    let over_picture = image.is_some() && !grid;
+    if !over_picture && (query.is_some() || mean || rollout || framing.is_some()) {
+        return Err(usage("--query, --mean, --rollout and --framing are for --image".into()));
+    }
+    if over_picture && (heads.is_some() || lines || (mean && rollout) || (head_given && (mean || rollout))) {
+        return Err(usage("over a picture, give --head, --mean or --rollout (one of them)".into()));
+    }
+    let source = if mean { PatchSource::LayerMean } else if rollout { PatchSource::Rollout } else { PatchSource::Head(head) };
     let picture = match (grid, heads, lines) {
+        _ if over_picture => Picture::OverPicture(layer, source, query.unwrap_or(0)),
         (true, _, _) => Picture::Grid,
         (_, Some(heads), _) => Picture::Overlay(layer, heads),
         (_, None, true) => Picture::Lines(layer, head),
@@ -113,9 +140,15 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     if !is_picture("svg") && !is_picture("png") {
         return Err(usage(format!("--out {} must end in .svg or .png", out.display())));
     }
+    let input = match (text, image) {
+        (Some(text), None) => Input::Text(text),
+        (None, Some(image)) => Input::Image(image, framing.unwrap_or_default()),
+        (None, None) => return Err(usage("--text (or --image, for a vision model) is required".into())),
+        (Some(_), Some(_)) => return Err(usage("give --text or --image, not both".into())),
+    };
     Ok(PlotArgs {
         model: model.ok_or_else(|| usage("--model is required".into()))?,
-        text: text.ok_or_else(|| usage("--text is required".into()))?,
+        input,
         picture,
         site,
         mask,
@@ -129,20 +162,41 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     })
 }
 
-fn report_of(args: &PlotArgs) -> Result<AttentionReport, Failure> {
+/// What a plot runs: a text, or a picture (decoded) and how it is framed.
+enum Input {
+    Text(String),
+    Image(PathBuf, Framing),
+}
+
+fn report_of(args: &PlotArgs, picture: Option<&engine::image::Rgb>) -> Result<AttentionReport, Failure> {
     let model = load_any(&args.model, args.weights)?;
+    match (&model, &args.input, picture) {
+        (engine::AnyModel::Vision(vision), Input::Image(_, framing), Some(picture)) => return Ok(vision.look(picture, *framing)?),
+        (engine::AnyModel::Vision(_), _, _) => return Err(usage(format!("`{}` is a vision model: give it --image FILE", args.model))),
+        (_, Input::Image(..), _) => return Err(usage(format!("`{}` reads text: --image is for a vision model (dinov2-small)", args.model))),
+        _ => {}
+    }
+    let Input::Text(text) = &args.input else { unreachable!("a text model's input is text, checked above") };
     let is_translator = matches!(model, engine::AnyModel::Translator(_));
     if is_translator && (args.mask.is_some() || args.weighting == Weighting::ValueNorms) {
         return Err(usage("a translator runs with its own masks and has no --value-norms".into()));
     }
     let mask = args.mask.unwrap_or_else(|| model.native_mask());
     let options = RunOptions { value_norms: args.weighting == Weighting::ValueNorms, ..RunOptions::default() };
-    Ok(model.run_text(&args.text, mask, options, |_, _, _| {})?)
+    Ok(model.run_text(text, mask, options, |_, _, _| {})?)
 }
 
 /// Draws the figure and writes it.
 pub fn run(args: PlotArgs) -> Result<(), Failure> {
-    let report = report_of(&args)?;
+    let picture = match &args.input {
+        Input::Image(path, _) => Some(crate::read_image(path)?),
+        Input::Text(_) => None,
+    };
+    let report = report_of(&args, picture.as_ref())?;
+    let text = match &args.input {
+        Input::Text(text) => text.as_str(),
+        Input::Image(..) => "",
+    };
     let names: Vec<&str> = report.sites.iter().map(|s| s.name.as_str()).collect();
     let site = match &args.site {
         None => 0,
@@ -154,7 +208,7 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
     let maps = &report.sites[site].maps;
     let (layers, heads) = (maps.layers(), maps.heads());
     let shown = |layer: usize, head: usize| {
-        ShownMap::of_site(&report, site, layer, head, args.weighting, args.reading, &args.text)
+        ShownMap::of_site(&report, site, layer, head, args.weighting, args.reading, text)
             .ok_or_else(|| Failure::Input(format!("no layer {layer}, head {head}: the model has layers 0–{} and heads 0–{}", layers - 1, heads - 1)))
     };
     // The site is named when there is a choice (a translator's encoder or cross-attention).
@@ -163,7 +217,24 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
     let title = |place: &str| figure::title(&report.model.name, place, site_name, weighting.title());
     let note = reading_note(args.reading, args.value_scale);
     let (value_scale, colours) = (args.value_scale, args.colours);
+    let is_png = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if let (&Picture::OverPicture(layer, source, query), Some(picture)) = (&args.picture, &picture) {
+        let map = PatchMap::of(&report, layer, source, query).ok_or_else(|| {
+            Failure::Input(format!("no layer {layer}, {} or query {query}: the model has layers 0–{}, heads 0–{} and items 0–{}", source.name(), layers - 1, heads - 1, maps.queries() - 1))
+        })?;
+        let placement = report.picture.ok_or_else(|| Failure::Internal("the vision report says nothing of its picture".into()))?;
+        let query_name = report.tokens().get(query).map_or(String::new(), |t| t.text.clone());
+        let place = match source {
+            PatchSource::Rollout => format!("rollout from {query_name}"),
+            _ => format!("layer {layer}, {} · from {query_name}", source.name()),
+        };
+        let figure = PictureFigure { map: &map, placement, picture, value_scale: args.value_scale, colours: args.colours, title: Some(title(&place)) };
+        let side = 448 * args.zoom as usize;
+        let bytes = if is_png { figure.png(side) } else { figure.svg(448).map(String::into_bytes) };
+        return std::fs::write(&args.out, bytes.map_err(Failure::Internal)?).map_err(|e| Failure::Input(format!("cannot write {}: {e}", args.out.display())));
+    }
     let figure = match &args.picture {
+        Picture::OverPicture(..) => unreachable!("drawn above: a picture comes with --image"),
         &Picture::Heatmap(layer, head) => Figure::Heatmap(HeatmapFigure {
             title: Some(title(&format!("layer {layer}, head {head}"))),
             note,
@@ -195,7 +266,6 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
         }
         .fitted()),
     };
-    let is_png = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
     let bytes = if is_png { figure.png(args.zoom) } else { figure.svg().map(String::into_bytes) };
     let bytes = bytes.map_err(Failure::Internal)?;
     std::fs::write(&args.out, bytes).map_err(|e| Failure::Input(format!("cannot write {}: {e}", args.out.display())))
