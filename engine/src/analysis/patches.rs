@@ -53,8 +53,8 @@ impl PatchMap {
         let row: Vec<f32> = match source {
             PatchSource::Head(head) if head < maps.heads() => maps.head(layer, head)[query * n..(query + 1) * n].to_vec(),
             PatchSource::Head(_) => return None,
-            PatchSource::LayerMean => layer_mean(&maps, layer)[query * n..(query + 1) * n].to_vec(),
-            PatchSource::Rollout => rollout_row(&maps, query),
+            PatchSource::LayerMean => layer_mean(maps, layer)[query * n..(query + 1) * n].to_vec(),
+            PatchSource::Rollout => rollout_row(maps, query),
         };
         let values = row[grid.leading..grid.leading + grid.rows * grid.columns].to_vec();
         let top = values.iter().copied().fold(0.0f32, f32::max);

@@ -14,9 +14,13 @@
 //! Gemma 3 270M on the 21-token prompt (its own tokens), on both weight paths, in the page,
 //! beside wllama on the same GGUF; load time and peak wasm memory of each path; the same for a
 //! 0.5B-parameter Q4_K_M GGUF on the path the page chooses for it (tests/bench/models.json).
+//! Whisper tiny.en on a 5-s clip beside transformers; DINOv2-small on a photo beside
+//! transformers and onnxruntime on the package's graph (tests/bench/vit_torch.py).
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
-//! docs/benchmark.md and the README. `bench translation`, `bench speech` and `bench larger` (Gemma 3 and the 0.5B) measure only
-//! those rows and print them.
+//! docs/benchmark.md and the README. `bench translation`, `bench speech`, `bench vision` and
+//! `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
+//! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
+//! see what V8's speculative inlining of WebAssembly costs).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -107,7 +111,8 @@ fn main() {
     };
     assert!(site.root.join("index.html").is_file(), "dist/ is missing: `make bench` builds the app first");
     let server = StaticServer::serve(site);
-    let browser = Browser::start();
+    let flags: Vec<String> = std::env::var("BENCH_CHROMIUM_FLAGS").map(|f| f.split_whitespace().map(String::from).collect()).unwrap_or_default();
+    let browser = Browser::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
     let catalog: Value = serde_json::from_slice(&std::fs::read(root().join("dist/models.json")).unwrap()).unwrap();
     let files = |id: &str| -> Vec<String> {
         let entry = catalog["models"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap();
