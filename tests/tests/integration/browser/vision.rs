@@ -73,7 +73,12 @@ fn a_vision_model_looks_at_the_sample_and_a_file_and_the_overlays_hold_the_engin
     // Every head of the layer side by side, every head of every layer below.
     assert_eq!(browser.find_all("[data-testid=layer-head]").len(), 6);
     assert_eq!(browser.find_all("[data-testid=all-heads-cell]").len(), 72);
+    // The README's picture: head 0 of the last layer, which outlines the cat's head.
+    choose(&browser, "head-select", "0");
+    wait_for_overlay(&browser, "11", "0", 0);
     keep_screenshot_of(&browser, "vision", Some("image-input"));
+    choose(&browser, "head-select", "3");
+    wait_for_overlay(&browser, "11", "3", 0);
 
     // A click on a patch makes it the query: row 5, column 8 of 16, on a 448-pixel overlay.
     let main = browser.by_test_id("patch-overlay");
