@@ -38,7 +38,7 @@ enum Picture {
     Overlay(usize, Vec<usize>),
     Grid,
     /// A query's attention over a picture.
-    AttentionOverPicture(usize, PatchSource, usize),
+    OverImage(usize, PatchSource, usize),
 }
 
 /// The parsed `plot` command.
@@ -129,7 +129,7 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     }
     let source = if mean { PatchSource::LayerMean } else if rollout { PatchSource::Rollout } else { PatchSource::Head(head) };
     let picture = match (grid, heads, lines) {
-        _ if over_picture => Picture::AttentionOverPicture(layer, source, query.unwrap_or(0)),
+        _ if over_picture => Picture::OverImage(layer, source, query.unwrap_or(0)),
         (true, _, _) => Picture::Grid,
         (_, Some(heads), _) => Picture::Overlay(layer, heads),
         (_, None, true) => Picture::Lines(layer, head),
@@ -218,7 +218,7 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
     let note = reading_note(args.reading, args.value_scale);
     let (value_scale, colours) = (args.value_scale, args.colours);
     let is_png = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if let (&Picture::AttentionOverPicture(layer, source, query), Some(picture)) = (&args.picture, &picture) {
+    if let (&Picture::OverImage(layer, source, query), Some(picture)) = (&args.picture, &picture) {
         let map = PatchMap::of(&report, layer, source, query).ok_or_else(|| {
             Failure::Input(format!("no layer {layer}, {} or query {query}: the model has layers 0–{}, heads 0–{} and items 0–{}", source.name(), layers - 1, heads - 1, maps.queries() - 1))
         })?;
@@ -234,7 +234,7 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
         return std::fs::write(&args.out, bytes.map_err(Failure::Internal)?).map_err(|e| Failure::Input(format!("cannot write {}: {e}", args.out.display())));
     }
     let figure = match &args.picture {
-        Picture::AttentionOverPicture(..) => unreachable!("drawn above: a picture comes with --image"),
+        Picture::OverImage(..) => unreachable!("drawn above: a picture comes with --image"),
         &Picture::Heatmap(layer, head) => Figure::Heatmap(HeatmapFigure {
             title: Some(title(&format!("layer {layer}, head {head}"))),
             note,
