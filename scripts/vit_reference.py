@@ -5,6 +5,7 @@ onnxruntime on the ONNX graph with every layer's attention softmax exposed as an
 and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run by the tests.
 
     python scripts/vit_reference.py check MODEL.onnx PICTURE.png
+    python scripts/vit_reference.py tiny tests/fixtures/vit
     python scripts/vit_reference.py names MODEL.onnx tests/fixtures/vit/backbone-names.json
     python scripts/vit_reference.py reference MODEL.onnx PICTURE.png NAME tests/fixtures/vit
 
@@ -179,11 +180,43 @@ def write_names(onnx_path, out):
     print(f"{out}: {len(names)} weights")
 
 
+def write_tiny(out_dir):
+    """Tiny random Vision Transformers as transformers builds and saves them, for the engine's
+    reading of a person's Hugging Face folder: a ViT classifier (`vit.` names, layer norms of
+    eps 1e-12, no LayerScale) and a distilled DeiT (`deit.`, a distillation token after the
+    class token), 64-pixel inputs in 16-pixel patches. Beside each folder, reference.safetensors:
+    a seeded input tensor [3, 64, 64] and every layer's maps [layers, heads, tokens, tokens]
+    from transformers (eager, float32)."""
+    import os
+    from safetensors.numpy import save_file
+    from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher, ViTConfig, ViTForImageClassification
+    torch.manual_seed(0)
+    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=64,
+                 patch_size=16, num_labels=3, attn_implementation="eager")
+    for name, config, model_class in [("tiny-vit", ViTConfig(**shape), ViTForImageClassification),
+                                      ("tiny-deit", DeiTConfig(**shape), DeiTForImageClassificationWithTeacher)]:
+        model = model_class(config).eval()
+        # Random weights of a wider spread than the initialiser's, so the maps are not flat.
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.normal_(0, 0.5)
+        folder = os.path.join(out_dir, name)
+        model.save_pretrained(folder)
+        pixels = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            out = model(pixels, output_attentions=True)
+        maps = np.stack([a[0].numpy() for a in out.attentions])
+        save_file({"pixels": np.ascontiguousarray(pixels[0].numpy()), "maps": np.ascontiguousarray(maps)}, os.path.join(folder, "reference.safetensors"))
+        print(f"{folder}: maps {maps.shape}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["reference"]:
         write_reference(*sys.argv[2:6])
     elif sys.argv[1:2] == ["names"]:
         write_names(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["tiny"]:
+        write_tiny(sys.argv[2])
     elif sys.argv[1:2] == ["check"]:
         check(sys.argv[2], sys.argv[3])
     else:

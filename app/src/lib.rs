@@ -352,10 +352,10 @@ fn on_answer(
                 if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
                     state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }
-                // A person's Whisper is a speech model, their DINOv2 a vision model: the page takes sound or a picture.
+                // A person's Whisper is a speech model, their ViT, DeiT or DINOv2 a vision model: the page takes sound or a picture.
                 let kind = match info.architecture.as_str() {
                     "whisper" => Some("speech"),
-                    "dinov2" => Some("vision"),
+                    "dinov2" | "vit" | "deit" => Some("vision"),
                     _ => None,
                 };
                 if let Some(kind) = kind.filter(|_| state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none()))) {

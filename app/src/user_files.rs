@@ -17,7 +17,7 @@ pub enum UserModel {
     Onnx(usize),
 }
 
-const WHAT_OPENS: &str = "attnscope opens a .gguf file, a Hugging Face model's config.json + model.safetensors (or all its shards) + tokenizer.json (a DINOv2 needs none), faster-whisper's model.bin + config.json + tokenizer.json, or a Vision Transformer's .onnx file";
+const WHAT_OPENS: &str = "attnscope opens a .gguf file, a Hugging Face model's config.json + model.safetensors (or all its shards) + tokenizer.json (a Vision Transformer needs none), faster-whisper's model.bin + config.json + tokenizer.json, or a Vision Transformer's .onnx file";
 
 /// What the worker says when a text model's files lack their tokenizer.
 pub const NO_TOKENIZER: &str = "these files have no tokenizer.json: the page reads text through it (the command line runs such a model on token ids: attnscope run --model FOLDER --ids 1,2,3)";
@@ -79,7 +79,7 @@ mod tests {
         assert_eq!(classify(&folder), Ok(UserModel::HuggingFace { config: 2, weights: vec![1], tokenizer: Some(0) }));
         let shards = names(&["config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json", "model-00002-of-00002.safetensors", "tokenizer.json"]);
         assert_eq!(classify(&shards), Ok(UserModel::HuggingFace { config: 0, weights: vec![1, 3], tokenizer: Some(4) }));
-        // A DINOv2 folder has no tokenizer; an ONNX graph is one file.
+        // A Vision Transformer folder has no tokenizer; an ONNX graph is one file.
         assert_eq!(classify(&names(&["config.json", "model.safetensors"])), Ok(UserModel::HuggingFace { config: 0, weights: vec![1], tokenizer: None }));
         assert_eq!(classify(&names(&["notes.txt", "vit_s_focus.onnx"])), Ok(UserModel::Onnx(1)));
         assert_eq!(model_name(&names(&["vit_s_focus.onnx"]), &UserModel::Onnx(0)), "file:vit_s_focus");

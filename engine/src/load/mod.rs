@@ -8,7 +8,7 @@ pub(crate) mod gguf_hf;
 pub(crate) mod gguf_tokenizer;
 pub mod marian;
 pub mod onnx;
-pub mod dinov2;
+pub mod vit;
 pub mod safetensors;
 pub mod safetensors_file;
 pub mod tokenizer;

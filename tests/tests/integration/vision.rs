@@ -14,7 +14,7 @@ use engine::{Framing, Mask, PatchGrid};
 fn the_onnx_backbone_is_read_under_the_references_names_with_the_same_values() {
     let bytes = std::fs::read(model_dir("dinov2-small").join("vit_s_focus.onnx")).unwrap();
     let file = OnnxFile::parse(&bytes).unwrap();
-    let weights = engine::load::dinov2::from_onnx(&file).unwrap();
+    let weights = engine::load::vit::from_onnx(&file).unwrap();
     let reference: BTreeMap<String, (Vec<usize>, f64)> =
         serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/vit/backbone-names.json")).unwrap()).unwrap();
     let names: Vec<&String> = weights.keys().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -129,7 +129,7 @@ fn a_photo_file_gives_the_references_maps_and_says_where_it_lies() {
 #[test]
 fn a_hugging_face_dinov2_folder_loads_as_the_onnx_file_does() {
     let bytes = std::fs::read(model_dir("dinov2-small").join("vit_s_focus.onnx")).unwrap();
-    let weights = engine::load::dinov2::from_onnx(&OnnxFile::parse(&bytes).unwrap()).unwrap();
+    let weights = engine::load::vit::from_onnx(&OnnxFile::parse(&bytes).unwrap()).unwrap();
     let folder = std::env::temp_dir().join(format!("attnscope-dinov2-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     candle_core::safetensors::save(&weights, folder.join("model.safetensors")).unwrap();
@@ -148,13 +148,41 @@ fn a_hugging_face_dinov2_folder_loads_as_the_onnx_file_does() {
     std::fs::remove_dir_all(&folder).unwrap();
 }
 
+/// A person's ViT (a classifier: `vit.` names, no LayerScale, ε 1e-12) and distilled DeiT (a
+/// distillation token after the class token), tiny and random as transformers builds and
+/// saves them (scripts/vit_reference.py tiny): every layer's maps equal transformers' on the
+/// same input tensor.
+#[test]
+fn a_persons_vit_and_deit_folders_give_transformers_maps() {
+    for (name, leading) in [("tiny-vit", vec!["[CLS]"]), ("tiny-deit", vec!["[CLS]", "[DIST]"])] {
+        let folder = root().join(format!("tests/fixtures/vit/{name}"));
+        let model = VisionModel::from_path(name, &folder).unwrap();
+        let tensors = candle_core::safetensors::load(folder.join("reference.safetensors"), &candle_core::Device::Cpu).unwrap();
+        let flat = |n: &str| tensors[n].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let report = model.look_at_input(&flat("pixels"), 64, 64).unwrap();
+        let tokens = leading.len() + 16;
+        assert_eq!(report.attention().shape(), [2, 4, tokens, tokens], "{name}");
+        assert_eq!(tensors["maps"].dims(), [2, 4, tokens, tokens], "{name}");
+        let (worst, at) = attnscope_tests::max_abs_diff(report.attention().as_flat(), &flat("maps"));
+        eprintln!("{name}: largest difference {worst:.2e} at {at}");
+        assert!(worst <= 1e-4, "{name}: off by {worst} at {at}");
+        let texts: Vec<&str> = report.tokens().iter().take(leading.len() + 1).map(|t| t.text.as_str()).collect();
+        assert_eq!(texts[..leading.len()], leading[..], "{name}");
+        assert_eq!(report.sequences[0].grid.unwrap().leading, leading.len());
+        assert_eq!(report.model.architecture, name.trim_start_matches("tiny-"));
+        // A picture is framed into the model's own 64 pixels.
+        let dot = model.look(&decode(&attnscope_tests::png_rgba(10, 5, &[9, 99, 199, 255])).unwrap(), Framing::Letterbox).unwrap();
+        assert_eq!(dot.picture.unwrap().input_size, 64);
+    }
+}
+
 /// The letterbox equals the package's own preprocessing (albumentations and OpenCV, run by
 /// scripts/vit_reference.py) on chelsea.png and coins.png, to float rounding.
 #[test]
 fn the_letterbox_is_the_packages_preprocessing() {
     for picture in ["chelsea", "coins"] {
         let rgb = decode(&std::fs::read(root().join(format!("tests/fixtures/vit/{picture}.png"))).unwrap()).unwrap();
-        let (ours, _) = engine::image::letterbox::letterbox(&rgb.pixels, rgb.width, rgb.height, 224).unwrap();
+        let (ours, _) = engine::image::letterbox::letterbox(&rgb.pixels, rgb.width, rgb.height, 224, &engine::image::Normalisation::IMAGENET).unwrap();
         let theirs = reference(picture).pixels;
         let (worst, at) = attnscope_tests::max_abs_diff(&ours, &theirs);
         eprintln!("{picture} letterbox: largest difference {worst:.2e} at {at}");

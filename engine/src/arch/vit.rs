@@ -1,9 +1,16 @@
-//! DINOv2, a Vision Transformer (Hugging Face's `Dinov2Model`, the on-disk names):
+//! The Vision Transformer family: ViT, DeiT and DINOv2 (Hugging Face's `ViTModel`,
+//! `DeiTModel`, `Dinov2Model`), one network with switches read from the weights and the config:
 //! - patches: the picture [3, H, W] cut into p × p patches, each projected (a convolution
-//!   with stride p, done as one product); a class token in front; learned positions, the
-//!   patch table interpolated bicubically from its trained grid to the picture's;
-//! - pre-norm layers with LayerScale: x += λ₁ · attn(LN₁ x); x += λ₂ · fc₂ GELU(fc₁ LN₂ x);
-//! - attention scaled by 1/√d_head; layer norms with ε = 1e-6; GELU is erf's.
+//!   with stride p, done as one product); a class token in front (DeiT's distillation token
+//!   after it); learned positions, the patch table interpolated bicubically from its trained
+//!   grid to the picture's when they differ (DINOv2 is trained at 518 pixels and read at 224);
+//! - pre-norm layers: x += λ₁ · attn(LN₁ x); x += λ₂ · fc₂ GELU(fc₁ LN₂ x), with DINOv2's
+//!   LayerScale λ (ViT and DeiT have none: λ = 1);
+//! - attention scaled by 1/√d_head; layer norms with the config's ε (DINOv2 1e-6, ViT and DeiT
+//!   1e-12); GELU is erf's.
+//!
+//! The weights come under DINOv2's on-disk names (`load::vit` renames ViT's and DeiT's:
+//! `layernorm_before` is `norm1`, `intermediate.dense` is `mlp.fc1`, …).
 
 use std::collections::HashMap;
 
@@ -16,17 +23,24 @@ use crate::error::{EngineError, Result};
 use crate::kernels::gelu_erf;
 use crate::report::Scoring;
 
-const LN_EPS: f64 = 1e-6;
+/// What the weights do not say: the heads, the layer norms' ε.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VitSettings {
+    pub heads: usize,
+    pub layer_norm_eps: f64,
+}
 
 /// The sizes, read from the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Dinov2Sizes {
+pub struct VitSizes {
     pub width: usize,
     pub heads: usize,
     pub layers: usize,
     pub patch: usize,
-    /// The side of the trained position grid (37 for 518-pixel training).
+    /// The side of the trained position grid (37 for DINOv2's 518-pixel training).
     pub grid: usize,
+    /// The tokens before the patches: the class token, and DeiT's distillation token.
+    pub leading: usize,
 }
 
 struct Layer {
@@ -35,20 +49,22 @@ struct Layer {
     key: Linear,
     value: Linear,
     output: Linear,
-    scale1: Tensor, // [width]
+    /// LayerScale's λ₁ [width] (DINOv2), none for ViT and DeiT.
+    scale1: Option<Tensor>,
     norm2: LayerNorm,
     fc1: Linear,
     fc2: Linear,
-    scale2: Tensor, // [width]
+    scale2: Option<Tensor>, // [width]
 }
 
-pub struct Dinov2 {
-    pub sizes: Dinov2Sizes,
+pub struct VisionTransformer {
+    pub sizes: VitSizes,
     /// The patch projection as a matrix [3 · p · p, width] and its bias [width].
     patch_weight: Tensor,
     patch_bias: Tensor,
-    cls_token: Tensor,  // [1, width]
-    positions: Tensor,  // [1 + grid², width]
+    /// The class token, and DeiT's distillation token: [leading, width].
+    leading_tokens: Tensor,
+    positions: Tensor, // [leading + grid², width]
     layers: Vec<Layer>,
     norm: LayerNorm,
     device: Device,
@@ -60,51 +76,58 @@ pub struct Seen {
     pub maps: Vec<f32>,
 }
 
-impl Dinov2 {
-    /// From the weights under Hugging Face's on-disk names; `heads` is not in the weights
-    /// (6 for ViT-S: a width of 384 in heads of 64).
-    pub fn load(weights: HashMap<String, Tensor>, heads: usize, device: &Device) -> Result<Self> {
+impl VisionTransformer {
+    /// From the weights under DINOv2's on-disk names, with what they do not say.
+    pub fn load(weights: HashMap<String, Tensor>, settings: VitSettings, device: &Device) -> Result<Self> {
+        let VitSettings { heads, layer_norm_eps } = settings;
         let bad = |message: String| EngineError::BadModelFile(message);
         let dims = |name: &str| weights.get(name).map(|t| t.dims().to_vec()).ok_or_else(|| bad(format!("the weights lack `{name}`")));
         let patch_dims = dims("embeddings.patch_embeddings.projection.weight")?; // [width, 3, p, p]
-        let position_dims = dims("embeddings.position_embeddings")?; // [1, 1 + grid², width]
+        let position_dims = dims("embeddings.position_embeddings")?; // [1, leading + grid², width]
+        let leading = 1 + usize::from(weights.contains_key("embeddings.distillation_token"));
         let [width, 3, patch, patch2] = patch_dims[..] else {
             return Err(bad(format!("the patch projection is {patch_dims:?}, not [width, 3, p, p]")));
         };
-        let grid = ((position_dims.get(1).copied().unwrap_or(1) - 1) as f64).sqrt().round() as usize;
-        if patch != patch2 || heads == 0 || width % heads != 0 || grid * grid + 1 != position_dims.get(1).copied().unwrap_or(0) {
-            return Err(bad(format!("these weights do not make a DINOv2 of {heads} heads (patch {patch_dims:?}, positions {position_dims:?})")));
+        let positions = position_dims.get(1).copied().unwrap_or(0);
+        let grid = (positions.saturating_sub(leading) as f64).sqrt().round() as usize;
+        if patch != patch2 || heads == 0 || width % heads != 0 || grid * grid + leading != positions {
+            return Err(bad(format!("these weights do not make a Vision Transformer of {heads} heads (patch {patch_dims:?}, positions {position_dims:?})")));
         }
         let layers = (0..).take_while(|i| weights.contains_key(&format!("encoder.layer.{i}.norm1.weight"))).count();
         let hidden = dims("encoder.layer.0.mlp.fc1.bias")?.first().copied().unwrap_or(0);
-        let sizes = Dinov2Sizes { width, heads, layers, patch, grid };
+        let sizes = VitSizes { width, heads, layers, patch, grid, leading };
         let vb = VarBuilder::from_tensors(weights, DType::F32, device);
-        let misfit = |e: candle_core::Error| bad(format!("the weights do not fit a DINOv2: {}", crate::error::first_line(&e)));
+        let misfit = |e: candle_core::Error| bad(format!("the weights do not fit a Vision Transformer: {}", crate::error::first_line(&e)));
+        let eps = layer_norm_eps;
         let layer = |i: usize| -> candle_core::Result<Layer> {
             let vb = vb.pp(format!("encoder.layer.{i}"));
             let attention = vb.pp("attention");
             Ok(Layer {
-                norm1: layer_norm(vb.pp("norm1"), width, LN_EPS)?,
+                norm1: layer_norm(vb.pp("norm1"), width, eps)?,
                 query: linear_with_bias(attention.pp("attention.query"), width, width)?,
                 key: linear_with_bias(attention.pp("attention.key"), width, width)?,
                 value: linear_with_bias(attention.pp("attention.value"), width, width)?,
                 output: linear_with_bias(attention.pp("output.dense"), width, width)?,
-                scale1: vb.get(width, "layer_scale1.lambda1")?,
-                norm2: layer_norm(vb.pp("norm2"), width, LN_EPS)?,
+                scale1: vb.contains_tensor("layer_scale1.lambda1").then(|| vb.get(width, "layer_scale1.lambda1")).transpose()?,
+                norm2: layer_norm(vb.pp("norm2"), width, eps)?,
                 fc1: linear_with_bias(vb.pp("mlp.fc1"), width, hidden)?,
                 fc2: linear_with_bias(vb.pp("mlp.fc2"), hidden, width)?,
-                scale2: vb.get(width, "layer_scale2.lambda1")?,
+                scale2: vb.contains_tensor("layer_scale2.lambda1").then(|| vb.get(width, "layer_scale2.lambda1")).transpose()?,
             })
         };
         let layers = (0..layers).map(layer).collect::<candle_core::Result<Vec<_>>>().map_err(misfit)?;
         let patch_weight = vb.get((width, 3, patch, patch), "embeddings.patch_embeddings.projection.weight").map_err(misfit)?;
+        let mut leading_tokens = vec![vb.get((1, 1, width), "embeddings.cls_token").map_err(misfit)?.reshape((1, width))?];
+        if leading == 2 {
+            leading_tokens.push(vb.get((1, 1, width), "embeddings.distillation_token").map_err(misfit)?.reshape((1, width))?);
+        }
         Ok(Self {
             patch_weight: patch_weight.reshape((width, 3 * patch * patch))?.t()?.contiguous()?,
             patch_bias: vb.get(width, "embeddings.patch_embeddings.projection.bias").map_err(misfit)?,
-            cls_token: vb.get((1, 1, width), "embeddings.cls_token").map_err(misfit)?.reshape((1, width))?,
-            positions: vb.get((1, 1 + grid * grid, width), "embeddings.position_embeddings").map_err(misfit)?.squeeze(0)?,
+            leading_tokens: Tensor::cat(&leading_tokens, 0)?,
+            positions: vb.get((1, leading + grid * grid, width), "embeddings.position_embeddings").map_err(misfit)?.squeeze(0)?,
             layers,
-            norm: layer_norm(vb.pp("layernorm"), width, LN_EPS).map_err(misfit)?,
+            norm: layer_norm(vb.pp("layernorm"), width, eps).map_err(misfit)?,
             sizes,
             device: device.clone(),
         })
@@ -132,25 +155,25 @@ impl Dinov2 {
     /// The position table for a grid of `rows` × `columns` patches: the trained table as it
     /// is when it fits, else its patch part resized bicubically (see [`bicubic`]).
     fn positions_for(&self, rows: usize, columns: usize) -> Result<Tensor> {
-        let (grid, width) = (self.sizes.grid, self.sizes.width);
+        let (grid, width, leading) = (self.sizes.grid, self.sizes.width, self.sizes.leading);
         if rows == grid && columns == grid {
             return Ok(self.positions.clone());
         }
-        let table = self.positions.narrow(0, 1, grid * grid)?.t()?.contiguous()?.to_vec2::<f32>()?; // [width][grid²]
+        let table = self.positions.narrow(0, leading, grid * grid)?.t()?.contiguous()?.to_vec2::<f32>()?; // [width][grid²]
         let resized: Vec<f32> = table.iter().flat_map(|channel| bicubic(channel, grid, grid, rows, columns)).collect();
         let patches = Tensor::from_vec(resized, (width, rows * columns), &self.device)?.t()?;
-        Ok(Tensor::cat(&[&self.positions.narrow(0, 0, 1)?, &patches], 0)?)
+        Ok(Tensor::cat(&[&self.positions.narrow(0, 0, leading)?, &patches], 0)?)
     }
 
     /// Runs a picture `pixels` [3, height, width] (normalised as the model was trained):
-    /// every layer's attention over the class token and the patches.
+    /// every layer's attention over the leading tokens and the patches.
     pub fn forward(&self, pixels: &[f32], height: usize, width: usize) -> Result<Seen> {
         let p = self.sizes.patch;
         if height % p != 0 || width % p != 0 || height == 0 || width == 0 || pixels.len() != 3 * height * width {
             return Err(EngineError::BadModelFile(format!("a picture of {height} × {width} does not cut into {p}-pixel patches")));
         }
         let patches = self.patches(pixels, height, width)?.matmul(&self.patch_weight)?.broadcast_add(&self.patch_bias)?; // [n, width]
-        let mut x = (Tensor::cat(&[&self.cls_token, &patches], 0)? + self.positions_for(height / p, width / p)?)?; // [1 + n, width]
+        let mut x = (Tensor::cat(&[&self.leading_tokens, &patches], 0)? + self.positions_for(height / p, width / p)?)?; // [leading + n, width]
         let tokens = x.dim(0)?;
         let heads = self.sizes.heads;
         let mut maps = Vec::with_capacity(self.layers.len() * heads * tokens * tokens);
@@ -160,13 +183,21 @@ impl Dinov2 {
             let (out, probs, _) = attend(&q, &k, &v, None, Scoring::standard(q.dim(2)?), false)?;
             maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
             let out = layer.output.forward(&merge_heads(&out)?)?;
-            x = (x + out.broadcast_mul(&layer.scale1)?)?;
+            x = (x + scaled(out, layer.scale1.as_ref())?)?;
             let inner = gelu_erf(&layer.fc1.forward(&layer.norm2.forward(&x)?)?)?;
-            x = (&x + layer.fc2.forward(&inner)?.broadcast_mul(&layer.scale2)?)?;
+            x = (&x + scaled(layer.fc2.forward(&inner)?, layer.scale2.as_ref())?)?;
         }
         // The final norm changes no attention; it is applied for whoever reads the output next.
         let _ = self.norm.forward(&x)?;
         Ok(Seen { tokens, maps })
+    }
+}
+
+/// A branch's output times LayerScale's λ, when the model has one.
+fn scaled(branch: Tensor, scale: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    match scale {
+        Some(scale) => branch.broadcast_mul(scale),
+        None => Ok(branch),
     }
 }
 
