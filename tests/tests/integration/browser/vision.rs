@@ -128,11 +128,35 @@ fn a_vision_model_looks_at_the_sample_and_a_file_and_the_overlays_hold_the_engin
         (shown.len() == 256 && shown.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4)).then_some(())
     });
 
+    // A picture dropped on the page, then one pasted: the sample's bytes under other names,
+    // handed over as a person's drag and a paste hand them (a DataTransfer holding a File).
+    for (event, name) in [("drop", "dropped.png"), ("paste", "a pasted picture")] {
+        browser.execute_async(
+            "const [event, done] = [arguments[0], arguments[arguments.length - 1]];
+             fetch('samples/chelsea.png').then(r => r.blob()).then(blob => {
+                 const data = new DataTransfer();
+                 data.items.add(new File([blob], 'dropped.png', { type: 'image/png' }));
+                 const fired = event === 'drop'
+                     ? new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true })
+                     : new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true });
+                 (event === 'drop' ? document.querySelector('main') : document).dispatchEvent(fired);
+                 done(true);
+             });",
+            vec![serde_json::json!(event)],
+        );
+        browser.wait_for(&format!("the {event}ped picture seen"), LOAD, || browser.text(&browser.by_test_id("picture-seen")).contains(name).then_some(()));
+        let want = expected(&native("chelsea", Framing::CentreCrop), 11, PatchSource::Head(3), 0).values;
+        browser.wait_for(&format!("the {event}ped picture's overlay"), LOAD, || {
+            let shown = overlay(&browser, "patch-overlay").3;
+            (shown.len() == 256 && shown.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-4)).then_some(())
+        });
+    }
+
     // Something that is not a picture: a clear message, and the picture before stays.
     browser.type_text(&input, &root().join("assets/models.json").display().to_string());
     let notice = browser.wait_for("the notice", Duration::from_secs(30), || {
         browser.find_all("[data-testid=picture-notice]").first().map(|n| browser.text(n)).filter(|t| t.contains("is not a picture"))
     });
     assert!(notice.contains("models.json"), "{notice}");
-    assert!(browser.text(&browser.by_test_id("picture-seen")).contains("coins.png"));
+    assert!(browser.text(&browser.by_test_id("picture-seen")).contains("a pasted picture"));
 }
