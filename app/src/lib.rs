@@ -367,6 +367,11 @@ fn on_answer(
         FromWorker::Report { report, millis, memory_bytes, .. } => {
             state.wasm_memory.set(memory_bytes);
             if is_main {
+                // A newer picture is sent the moment it arrives, so the main run's answer is of
+                // the picture in the panel now.
+                if report.picture.is_some() {
+                    components::vision::show_picture(state, state.picture.get_untracked());
+                }
                 state.report.set(Some(Arc::new(report)));
                 state.report_text.set(main_text);
                 state.status.set(Status::Done { millis });

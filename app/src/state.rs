@@ -146,6 +146,9 @@ pub struct AppState {
     pub encoder_whole: RwSignal<Option<(usize, usize, usize, Arc<Vec<f32>>)>>,
     /// The picture a vision model looks at, once there is one.
     pub picture: RwSignal<Option<Arc<crate::picture::Picture>>>,
+    /// The picture the report in view is of (while a newer one computes, `picture` is ahead
+    /// of it: the overlays keep the picture their numbers belong to).
+    pub looked_at: RwSignal<Option<Arc<crate::picture::Picture>>>,
     /// What the image panel has to say: a file it cannot decode, a picture scaled down.
     pub picture_notice: RwSignal<Option<String>>,
     /// How the picture is framed into the model's square input.
@@ -397,6 +400,7 @@ impl AppState {
             encoder_whole: RwSignal::new(None),
             encoder_zoom: RwSignal::new(false),
             picture: RwSignal::new(None),
+            looked_at: RwSignal::new(None),
             picture_notice: RwSignal::new(None),
             framing: RwSignal::new(Framing::Letterbox),
             patch_view: RwSignal::new(Default::default()),

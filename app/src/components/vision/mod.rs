@@ -70,13 +70,26 @@ fn use_picture(state: AppState, picture: Result<Picture, String>) {
             }));
             // A new picture starts from the class token's view.
             state.pinned_token.set(None);
-            if let Some(old) = state.picture.get_untracked() {
+            // The picture replaced before the model looked at it is let go; the one the
+            // overlays show goes when their next report comes (see `release_picture`).
+            if let Some(old) = state.picture.get_untracked().filter(|old| !state.looked_at.with_untracked(|l| l.as_ref().is_some_and(|l| Arc::ptr_eq(l, old)))) {
                 let _ = web_sys::Url::revoke_object_url(&old.url);
             }
             state.picture.set(Some(Arc::new(picture)));
         }
         Err(message) => state.picture_notice.set(Some(message)),
     }
+}
+
+/// Makes `picture` the one the overlays show, letting the one before go unless it is still
+/// the panel's.
+pub fn show_picture(state: AppState, picture: Option<Arc<Picture>>) {
+    let old = state.looked_at.get_untracked();
+    let kept = |p: &Arc<Picture>| picture.as_ref().is_some_and(|n| Arc::ptr_eq(n, p)) || state.picture.with_untracked(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)));
+    if let Some(old) = old.filter(|old| !kept(old)) {
+        let _ = web_sys::Url::revoke_object_url(&old.url);
+    }
+    state.looked_at.set(picture);
 }
 
 /// Fetches and decodes the sample photo (a first visit shows the feature working).

@@ -36,6 +36,15 @@ fn picture_box(picture: &PictureInput, size: f64) -> (f64, f64, f64, f64) {
     ((pl - sl * sx) * k, (pt - st * sy) * k, picture.width as f64 * sx * k, picture.height as f64 * sy * k)
 }
 
+/// The query's attention in `layer` from `source`, over the patches of the report in view:
+/// computed once per change, for an overlay and whatever else shows it (the caption's scale).
+fn patch_map(state: AppState, layer: Signal<usize>, source: Signal<PatchSource>) -> Memo<Option<PatchMap>> {
+    Memo::new(move |_| {
+        let report = state.report.get()?;
+        PatchMap::of(&report, layer.get(), source.get(), state.patch_query())
+    })
+}
+
 /// One query's attention over the picture. `select`: what a click does on a small overlay
 /// (select its head); without it, a click picks the query and the pointer highlights patches.
 #[component]
@@ -46,6 +55,9 @@ pub fn PatchOverlay(
     /// Whose attention: a head, the layer's mean, the rollout.
     #[prop(into)]
     source: Signal<PatchSource>,
+    /// Its values (see [`patch_map`]); made here when not given.
+    #[prop(optional)]
+    map: Option<Memo<Option<PatchMap>>>,
     /// The side in CSS pixels.
     size: f64,
     /// The overlay's `data-testid`.
@@ -56,10 +68,7 @@ pub fn PatchOverlay(
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
-    let map = Memo::new(move |_| {
-        let report = state.report.get()?;
-        PatchMap::of(&report, layer.get(), source.get(), state.patch_query())
-    });
+    let map = map.unwrap_or_else(|| patch_map(state, layer, source));
     Effect::new(move |_| {
         let (Some(canvas), Some(map)) = (canvas.get(), map.get()) else { return };
         let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
@@ -80,7 +89,13 @@ pub fn PatchOverlay(
         let (row, column) = ((y * grid.rows as f64).floor(), (x * grid.columns as f64).floor());
         (row >= 0.0 && column >= 0.0).then(|| grid.index_of(row as usize, column as usize)).flatten()
     };
-    let on_move = move |event: MouseEvent| state.hovered_token.set(patch_at(&event));
+    // Only a move onto another patch is news: every view that marks the hovered item redraws.
+    let on_move = move |event: MouseEvent| {
+        let patch = patch_at(&event);
+        if state.hovered_token.get_untracked() != patch {
+            state.hovered_token.set(patch);
+        }
+    };
     let on_click = move |event: MouseEvent| match select {
         Some(select) => select.run(()),
         None => state.pinned_token.set(patch_at(&event)),
@@ -116,7 +131,7 @@ pub fn PatchOverlay(
             on:mouseleave=move |_| state.hovered_token.set(None)
             on:click=on_click
         >
-            {move || report().and_then(|r| r.picture).and(state.picture.get()).map(|p| view! { <img src=p.url.clone() alt="" draggable="false" style=picture_style /> })}
+            {move || report().and_then(|r| r.picture).and(state.looked_at.get()).map(|p| view! { <img src=p.url.clone() alt="" draggable="false" style=picture_style /> })}
             <canvas class="heat" node_ref=canvas aria-hidden="true"></canvas>
             {move || state.hovered_token.get().and_then(square).map(|style| view! { <div class="patch-focus" style=style></div> })}
             {move || square(state.patch_query()).map(|style| view! { <div class="patch-query" style=style></div> })}
@@ -131,6 +146,7 @@ pub fn MainOverlay() -> impl IntoView {
     let state = expect_context::<AppState>();
     let layer = Signal::derive(move || state.layer.get());
     let source = Signal::derive(move || state.patch_view.get().source(state.head.get()));
+    let map = patch_map(state, layer, source);
     let buttons = PatchView::ALL
         .into_iter()
         .map(|view| {
@@ -177,7 +193,7 @@ pub fn MainOverlay() -> impl IntoView {
         }
     };
     let caption = move || {
-        let top = state.report.with(|r| r.as_ref().and_then(|r| PatchMap::of(r, layer.get(), source.get(), state.patch_query())).map(|m| m.top));
+        let top = map.with(|m| m.as_ref().map(|m| m.top));
         let what = match state.patch_view.get() {
             PatchView::Head => format!("Layer {}, head {}", state.layer.get(), state.head.get()),
             PatchView::LayerMean => format!("Layer {}, the mean of its heads", state.layer.get()),
@@ -189,7 +205,7 @@ pub fn MainOverlay() -> impl IntoView {
         <div class="vision-main" tabindex="0" on:keydown=on_key aria-label="The picture with the attention over it; arrow keys move the query">
             <div class="vision-controls" role="group" aria-label="What the overlay shows">{buttons}</div>
             <p class="hint" data-testid="patch-query-label">{query_label}</p>
-            <PatchOverlay layer=layer source=source size=MAIN_SIZE testid="patch-overlay" />
+            <PatchOverlay layer=layer source=source map=map size=MAIN_SIZE testid="patch-overlay" />
             <p class="caption" data-testid="patch-caption">{caption}</p>
         </div>
     }
