@@ -14,17 +14,34 @@ use engine::AttentionReport;
 
 use super::*;
 
-/// A fresh folder for one test's downloads.
-fn downloads(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("attnscope-downloads-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder for one test's downloads, removed when the test is done with it.
+struct Downloads(PathBuf);
+
+impl Downloads {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("attnscope-downloads-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Downloads(dir)
+    }
+}
+
+impl std::ops::Deref for Downloads {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Downloads {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The page after its first run, in a browser that saves downloads into a fresh folder.
-fn page_saving_to(name: &str) -> (Browser, PathBuf) {
-    let dir = downloads(name);
+fn page_saving_to(name: &str) -> (Browser, Downloads) {
+    let dir = Downloads::new(name);
     let browser = Browser::start_downloading_to(&dir);
     browser.goto(&app_url());
     wait_for_run(&browser);
