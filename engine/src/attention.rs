@@ -3,6 +3,8 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::intervention::attribution::{last_row, LastPosition};
+use crate::intervention::Changes;
 use crate::kernels::softmax_scaled;
 use crate::report::{Mask, Scoring};
 
@@ -68,24 +70,47 @@ pub fn attend(
 /// the output projection as a `Linear` holds it, [hidden, heads * d]. Returns [heads, t].
 pub fn value_norms(v: &Tensor, output_weight: &Tensor) -> candle_core::Result<Tensor> {
     let (heads, _t, d) = v.dims3()?;
-    let hidden = output_weight.dim(0)?;
-    // [hidden, heads, d] -> [heads, d, hidden]: head h's slice of W_O, transposed.
-    let per_head = output_weight.reshape((hidden, heads, d))?.permute((1, 2, 0))?.contiguous()?;
-    let f = v.contiguous()?.to_dtype(DType::F32)?.matmul(&per_head.to_dtype(DType::F32)?)?; // [heads, t, hidden]
+    let f = v.contiguous()?.to_dtype(DType::F32)?.matmul(&per_head_output_weight(output_weight, heads, d)?)?; // [heads, t, hidden]
     f.sqr()?.sum(2)?.sqrt()
+}
+
+/// Each head's slice of the output projection, transposed: [hidden, heads * d] (as a
+/// `Linear` holds it) -> [heads, d, hidden], so that z_h · W_O,h is one batched product.
+fn per_head_output_weight(output_weight: &Tensor, heads: usize, d: usize) -> candle_core::Result<Tensor> {
+    let hidden = output_weight.dim(0)?;
+    output_weight.reshape((hidden, heads, d))?.permute((1, 2, 0))?.contiguous()?.to_dtype(DType::F32)
 }
 
 /// What a forward pass keeps of its attention, layer after layer: every layer's
 /// probabilities; the raw scores q·kᵀ of one layer, and every head's value norms,
 /// when asked for. Every architecture attends through it, so they all keep the same
 /// things the same way, and a plain run computes nothing it does not keep.
+///
+/// It also carries what an intervention needs (see [`crate::intervention`]): heads to
+/// change as they attend, a layer to start from with the residual stream entering it,
+/// and, for a traced run, the streams, the head outputs and the last position by writer.
+/// A network that can be changed tells it where each layer and sublayer begins and ends
+/// ([`Recorder::entering_layer`], [`Recorder::attention_added`], [`Recorder::leaving`]).
 pub struct Recorder {
     layer: usize,
+    keep_maps: bool,
     probabilities: Vec<f32>,
     scores_layer: Option<usize>,
     scores: Option<(usize, Scoring, Vec<f32>)>,
     /// ‖f_h(x_j)‖, flat [layer, head, token], when asked for.
     value_norms: Option<Vec<f32>>,
+    changes: Option<Changes>,
+    resume: Option<(usize, Tensor)>,
+    traced: Option<Traced>,
+}
+
+/// What a traced run keeps for changed runs to start from.
+pub struct Traced {
+    /// The residual stream entering each layer, [t, hidden].
+    pub residuals: Vec<Tensor>,
+    /// Each layer's head outputs, [heads, t, d].
+    pub outputs: Vec<Tensor>,
+    pub last: LastPosition,
 }
 
 /// What a forward pass kept: see [`Recorder::finish`].
@@ -96,6 +121,7 @@ pub struct Recorded {
     pub scores: Option<(usize, Scoring, Vec<f32>)>,
     /// Flat [layer, head, token].
     pub value_norms: Option<Vec<f32>>,
+    pub traced: Option<Traced>,
 }
 
 impl Recorder {
@@ -104,16 +130,80 @@ impl Recorder {
     pub fn new(capacity: usize, scores_layer: Option<usize>, value_norms: bool) -> Self {
         Self {
             layer: 0,
+            keep_maps: true,
             probabilities: Vec::with_capacity(capacity),
             scores_layer,
             scores: None,
             value_norms: value_norms.then(Vec::new),
+            changes: None,
+            resume: None,
+            traced: None,
         }
     }
 
-    /// Attends for the next layer (see [`attend`]) and keeps what is asked for.
-    /// `output_weight`: gives the layer's output projection, [hidden, heads * d], called
-    /// only for the value norms (a quantized weight is de-quantized only then).
+    /// Keeps no maps (a sweep reads only the logits).
+    pub fn without_maps(mut self) -> Self {
+        self.keep_maps = false;
+        self
+    }
+
+    /// Changes heads as they attend.
+    pub(crate) fn changing(mut self, changes: Changes) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Starts the run at `layer`, the residual stream entering it being `x`, [t, hidden]
+    /// (the layers before are not run, and their maps not kept).
+    pub(crate) fn resuming(mut self, layer: usize, x: Tensor) -> Self {
+        self.layer = layer;
+        self.resume = Some((layer, x));
+        self
+    }
+
+    /// Keeps what changed runs start from (see [`Traced`]).
+    pub(crate) fn tracing(mut self) -> Self {
+        self.traced = Some(Traced { residuals: Vec::new(), outputs: Vec::new(), last: LastPosition::default() });
+        self
+    }
+
+    /// Where a network starts: the layer and the residual stream entering it, when the run
+    /// resumes (else it embeds the tokens and starts at layer 0).
+    pub fn take_resume(&mut self) -> Option<(usize, Tensor)> {
+        self.resume.take()
+    }
+
+    /// The residual stream entering the next layer, [new, hidden].
+    pub fn entering_layer(&mut self, x: &Tensor) -> candle_core::Result<()> {
+        if let Some(traced) = self.traced.as_mut() {
+            traced.residuals.push(x.clone());
+            traced.last.entering(last_row(x)?);
+        }
+        Ok(())
+    }
+
+    /// The residual stream after the layer's attention joined it, [new, hidden]; `post_norm`:
+    /// the RMSNorm weight the attention's output went through first, where the model has one.
+    pub fn attention_added(&mut self, x: &Tensor, post_norm: Option<&Tensor>, eps: f64) -> candle_core::Result<()> {
+        if let Some(traced) = self.traced.as_mut() {
+            let post_norm = post_norm.map(|w| w.to_dtype(DType::F32)?.to_vec1::<f32>()).transpose()?;
+            traced.last.attention_added(last_row(x)?, post_norm.map(|w| (w, eps)))?;
+        }
+        Ok(())
+    }
+
+    /// The residual stream leaving the last layer, [new, hidden].
+    pub fn leaving(&mut self, x: &Tensor) -> candle_core::Result<()> {
+        if let Some(traced) = self.traced.as_mut() {
+            traced.last.leaving(last_row(x)?);
+        }
+        Ok(())
+    }
+
+    /// Attends for the next layer (see [`attend`]), changes the heads an intervention
+    /// names, and keeps what is asked for. `output_weight`: gives the layer's output
+    /// projection, [hidden, heads * d], called only for the value norms and a trace (a
+    /// quantized weight is de-quantized only then).
     pub fn attend(
         &mut self,
         q: &Tensor,
@@ -125,20 +215,34 @@ impl Recorder {
     ) -> candle_core::Result<Tensor> {
         let keep_scores = self.scores_layer == Some(self.layer);
         let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_scores)?;
-        self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+        let (out, probs) = match self.changes.as_ref().and_then(|c| c.layer(self.layer)) {
+            Some(changes) => changes.apply(out, probs, v)?,
+            None => (out, probs),
+        };
+        if self.keep_maps {
+            self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+        }
         if let Some(raw) = raw {
             let head_dim = q.dim(2)?;
             self.scores = Some((head_dim, scoring, raw.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?));
         }
-        if let Some(norms) = self.value_norms.as_mut() {
-            norms.extend(value_norms(v, &output_weight()?)?.flatten_all()?.to_vec1::<f32>()?);
+        let weight = if self.value_norms.is_some() || self.traced.is_some() { Some(output_weight()?) } else { None };
+        if let (Some(norms), Some(weight)) = (self.value_norms.as_mut(), &weight) {
+            norms.extend(value_norms(v, weight)?.flatten_all()?.to_vec1::<f32>()?);
+        }
+        if let (Some(traced), Some(weight)) = (self.traced.as_mut(), &weight) {
+            // Each head's write at the last position: z_h · W_O,h, [heads, hidden].
+            let (heads, new, d) = out.dims3()?;
+            let last = out.narrow(1, new - 1, 1)?.to_dtype(DType::F32)?; // [heads, 1, d]
+            traced.last.heads_written(last.matmul(&per_head_output_weight(weight, heads, d)?)?.squeeze(1)?);
+            traced.outputs.push(out.clone());
         }
         self.layer += 1;
         Ok(out)
     }
 
     pub fn finish(self) -> Recorded {
-        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms }
+        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced }
     }
 }
 

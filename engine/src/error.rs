@@ -60,6 +60,18 @@ pub enum EngineError {
     #[error("the model's {source_name} lacks `{key}`")]
     MissingSetting { source_name: &'static str, key: String },
 
+    /// An intervention that cannot be made as asked (its message says why).
+    #[error("{0}")]
+    Intervention(String),
+
+    /// Something that reads the next-token logits was asked of a model without them.
+    #[error("this model has no next-token logits (an encoder, or a run under a mask that sees ahead): sweeps and attribution need a causal language model")]
+    NoLogits,
+
+    /// A long computation was stopped before it ended.
+    #[error("cancelled")]
+    Cancelled,
+
     /// The tokenizer could not be built or failed on the text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

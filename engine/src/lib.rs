@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod figure;
 pub mod image;
+pub mod intervention;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inspect;
 pub mod kernels;
@@ -30,6 +31,8 @@ pub mod vision;
 
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
+pub use intervention::run::{Answer, AnswerToken, EffectMethod, HeadEffects, Sweep, Trace};
+pub use intervention::{Ablation, HeadId, Intervention};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Framing, PatchGrid, PictureInput, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 
 use arch::Network;
@@ -159,15 +162,7 @@ impl Model {
 
     /// [`Model::run_text`] with every option.
     pub fn run_text_with(&self, text: &str, mask: Mask, options: RunOptions) -> Result<AttentionReport> {
-        if text.trim().is_empty() {
-            return Err(EngineError::EmptyText);
-        }
-        let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
-        let limit = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
-        let (tokens, truncated) = tokenizer.encode(text, limit)?;
-        if tokens.is_empty() {
-            return Err(EngineError::NoTokens);
-        }
+        let (tokens, truncated) = self.tokens_of(text, options.max_tokens)?;
         self.run_tokens(tokens, truncated, mask, options)
     }
 
@@ -188,11 +183,27 @@ impl Model {
         if ids.is_empty() {
             return Err(EngineError::NoTokens);
         }
+        self.run_tokens(self.tokens_of_ids(ids)?, None, mask, options)
+    }
+
+    /// The ids as tokens, checked against the model's positions.
+    pub(crate) fn tokens_of_ids(&self, ids: &[u32]) -> Result<Vec<Token>> {
+        if ids.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
         if ids.len() > self.info.max_positions {
             return Err(EngineError::TooManyTokens { given: ids.len(), limit: self.info.max_positions });
         }
-        let tokens = ids.iter().map(|&id| Token { id, text: self.token_text(id), span: None }).collect();
-        self.run_tokens(tokens, None, mask, options)
+        Ok(ids.iter().map(|&id| Token { id, text: self.token_text(id), span: None }).collect())
+    }
+
+    /// The tokens' ids, each checked against the vocabulary.
+    pub(crate) fn checked_ids(&self, tokens: &[Token]) -> Result<Vec<u32>> {
+        let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab_size) {
+            return Err(EngineError::TokenOutOfRange { id, vocab: self.info.vocab_size });
+        }
+        Ok(ids)
     }
 
     fn run_tokens(
@@ -203,10 +214,7 @@ impl Model {
         options: RunOptions,
     ) -> Result<AttentionReport> {
         let ModelInfo { layers, heads, .. } = self.info;
-        let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
-        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab_size) {
-            return Err(EngineError::TokenOutOfRange { id, vocab: self.info.vocab_size });
-        }
+        let ids = self.checked_ids(&tokens)?;
         if let Some(layer) = options.scores_of_layer.filter(|&layer| layer >= layers) {
             return Err(EngineError::NoSuchLayer { layer, layers });
         }
@@ -219,7 +227,7 @@ impl Model {
         let Resumed { start, mut kv, maps: previous_maps } = if reuse { self.prefix.take(&ids)? } else { Resumed::default() };
         let mut recorder = Recorder::new(layers * heads * (t - start) * t, options.scores_of_layer, options.value_norms);
         let last_logits = self.network.forward(&ids, mask, &mut recorder, reuse.then_some(&mut kv))?;
-        let attention::Recorded { probabilities, scores, value_norms } = recorder.finish();
+        let attention::Recorded { probabilities, scores, value_norms, .. } = recorder.finish();
         let probabilities = match previous_maps {
             Some(previous) if start > 0 => prefix::assemble(&previous, start, &probabilities, t),
             _ => probabilities,
@@ -234,20 +242,19 @@ impl Model {
             .zip(scores)
             .map(|(layer, (head_dim, scoring, flat))| LayerScores::from_flat(layer, head_dim, scoring, heads, t, &flat));
         let value_norms = value_norms.map(|flat| ValueNorms::from_flat(heads, t, &flat));
-        // A next-token guess only means something where the model cannot see ahead.
-        let next_tokens = match (mask, last_logits) {
-            (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(&logits, NEXT_TOKENS)),
-            _ => None,
-        };
-        let mut report = AttentionReport {
-            truncated,
-            next_tokens,
-            value_norms,
-            reused_tokens: start,
-            ..AttentionReport::one_sequence(self.info.clone(), mask, tokens, attention)
-        };
+        let mut report = AttentionReport { value_norms, reused_tokens: start, ..self.assemble(tokens, truncated, mask, attention, last_logits.as_deref()) };
         report.sites[0].scores.extend(scores);
         Ok(report)
+    }
+
+    /// The report of a run: its tokens, maps and, where the model cannot see ahead, the
+    /// next-token guess from `logits`.
+    pub(crate) fn assemble(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, attention: AttentionMaps, logits: Option<&[f32]>) -> AttentionReport {
+        let next_tokens = match (mask, logits) {
+            (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(logits, NEXT_TOKENS)),
+            _ => None,
+        };
+        AttentionReport { truncated, next_tokens, ..AttentionReport::one_sequence(self.info.clone(), mask, tokens, attention) }
     }
 
     /// The text a person reads for a token id.

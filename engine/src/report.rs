@@ -7,6 +7,9 @@ use serde::de::Deserializer;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::intervention::run::HeadEffects;
+use crate::intervention::Intervention;
+
 /// Which keys a query may attend to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "kebab-case")]
@@ -414,6 +417,12 @@ pub struct AttentionReport {
     /// attention rows instead of running again (0: the whole text ran).
     #[serde(default)]
     pub reused_tokens: usize,
+    /// What this run changed, when heads were ablated or patched (see [`crate::intervention`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<Intervention>,
+    /// Every head's effect on an answer: a sweep's or direct logit attribution's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_effects: Option<HeadEffects>,
 }
 
 impl AttentionReport {
@@ -432,6 +441,8 @@ impl AttentionReport {
             picture: None,
             value_norms: None,
             reused_tokens: 0,
+            intervention: None,
+            head_effects: None,
         }
     }
 

@@ -256,6 +256,8 @@ impl Transcriber {
             picture: None,
             value_norms: None,
             reused_tokens: 0,
+            intervention: None,
+            head_effects: None,
         })
     }
 

@@ -182,6 +182,8 @@ impl Translator {
             picture: None,
             value_norms: None,
             reused_tokens: 0,
+            intervention: None,
+            head_effects: None,
         })
     }
 }

@@ -214,6 +214,7 @@ impl Network for Bert {
         let heads = cfg.num_attention_heads;
         let mask = additive_mask(mask, t, &self.device)?;
 
+        let resumed = recorder.take_resume();
         let offset = cfg.position_offset as u32;
         let positions = Tensor::arange(offset, offset + t as u32, &self.device)?;
         let x = (self.word_embeddings.index_select(&id_tensor(ids, &self.device)?, 0)? + self.position_embeddings.index_select(&positions, 0)?)?;
@@ -222,18 +223,24 @@ impl Network for Bert {
             Some(types) => x.broadcast_add(&types.i(0)?)?,
             None => x,
         };
-        let mut x = self.embeddings_norm.forward(&x)?; // [t, hidden]
+        let (first, mut x) = match resumed {
+            Some(resumed) => resumed,
+            None => (0, self.embeddings_norm.forward(&x)?), // [t, hidden]
+        };
 
-        for layer in &self.layers {
+        for layer in self.layers.iter().skip(first) {
+            recorder.entering_layer(&x)?;
             let q = split_heads(&layer.query.forward(&x)?, heads)?; // [heads, t, d]
             let k = split_heads(&layer.key.forward(&x)?, heads)?;
             let v = split_heads(&layer.value.forward(&x)?, heads)?;
             let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(layer.attention_output.weight().clone()))?;
             x = layer.attention_norm.forward(&(layer.attention_output.forward(&merge_heads(&out)?)? + &x)?)?;
+            recorder.attention_added(&x, None, 0.0)?;
             let inner = layer.intermediate.forward(&x)?;
             let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };
             x = layer.output_norm.forward(&(layer.output.forward(&inner)? + &x)?)?;
         }
+        recorder.leaving(&x)?;
         // An encoder has no language-model head here: no next-token guess.
         Ok(None)
     }

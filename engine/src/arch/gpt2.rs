@@ -7,7 +7,8 @@ use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
-use super::{id_tensor, layer_norm, position_tensor, Network};
+use super::{id_tensor, layer_norm, layer_norm_readout, position_tensor, Network};
+use crate::intervention::attribution::Readout;
 use crate::attention::{additive_mask_from, merge_heads, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
@@ -114,10 +115,13 @@ impl Network for Gpt2 {
         let new = t - start;
         let mask = additive_mask_from(mask, None, start, t, &self.device)?; // [new, t]
         let positions = position_tensor(t, &self.device)?.narrow(0, start, new)?;
-        let mut x = (self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?
-            + self.wpe.index_select(&positions, 0)?)?; // [new, hidden]
+        let (first, mut x) = match recorder.take_resume() {
+            Some(resumed) => resumed,
+            None => (0, (self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)?)?), // [new, hidden]
+        };
 
-        for (index, block) in self.blocks.iter().enumerate() {
+        for (index, block) in self.blocks.iter().enumerate().skip(first) {
+            recorder.entering_layer(&x)?;
             let qkv = block.c_attn.forward(&block.ln_1.forward(&x)?)?; // [new, 3 * hidden]
             let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, new, d]
             let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
@@ -125,10 +129,12 @@ impl Network for Gpt2 {
             let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [heads, t, d]
             let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(block.c_proj.weight().clone()))?;
             x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
+            recorder.attention_added(&x, None, 0.0)?;
             let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
             x = (&x + block.mlp_proj.forward(&inner)?)?;
         }
 
+        recorder.leaving(&x)?;
         let last = self.ln_f.forward(&x.i(new - 1)?.unsqueeze(0)?)?; // [1, hidden]
         let logits = last.matmul(&self.wte.t()?)?.squeeze(0)?;
         Ok(Some(logits.to_vec1()?))
@@ -136,5 +142,10 @@ impl Network for Gpt2 {
 
     fn caches(&self) -> bool {
         true
+    }
+
+    fn readout(&self, ids: &[u32]) -> Result<Option<Readout>> {
+        let rows = self.wte.index_select(&id_tensor(ids, &self.device)?, 0)?.to_vec2()?;
+        Ok(Some(Readout { norm: layer_norm_readout(&self.ln_f, self.cfg.layer_norm_epsilon)?, rows }))
     }
 }

@@ -9,7 +9,8 @@ use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::rotary::{RopeScaling, Rotary};
-use super::{id_tensor, layer_norm, linear_with_bias, Network};
+use super::{id_tensor, layer_norm, layer_norm_readout, linear_with_bias, Network};
+use crate::intervention::attribution::Readout;
 use crate::attention::{additive_mask_from, merge_heads, Recorder};
 use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
@@ -149,8 +150,12 @@ impl Network for GptNeoX {
         let mask = additive_mask_from(mask, None, start, t, &self.device)?; // [new, t]
         let scoring = Scoring::standard(d);
 
-        let mut x = self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?; // [new, hidden]
-        for (index, layer) in self.layers.iter().enumerate() {
+        let (first, mut x) = match recorder.take_resume() {
+            Some(resumed) => resumed,
+            None => (0, self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?), // [new, hidden]
+        };
+        for (index, layer) in self.layers.iter().enumerate().skip(first) {
+            recorder.entering_layer(&x)?;
             // The fused projection is laid out head by head: [new, heads, (q | k | v) of d each].
             let qkv = layer.query_key_value.forward(&layer.input_layernorm.forward(&x)?)?.reshape((new, heads, 3 * d))?.transpose(0, 1)?; // [heads, new, 3d]
             let part = |i: usize| qkv.narrow(2, i * d, d)?.contiguous();
@@ -161,12 +166,16 @@ impl Network for GptNeoX {
             let attended = layer.dense.forward(&merge_heads(&out)?)?;
             x = if cfg.use_parallel_residual {
                 let beside = self.feed_forward(layer, &layer.post_attention_layernorm.forward(&x)?)?;
-                ((&x + attended)? + beside)?
+                let with_attention = (&x + attended)?;
+                recorder.attention_added(&with_attention, None, 0.0)?;
+                (with_attention + beside)?
             } else {
                 let x = (&x + attended)?;
+                recorder.attention_added(&x, None, 0.0)?;
                 (&x + self.feed_forward(layer, &layer.post_attention_layernorm.forward(&x)?)?)?
             };
         }
+        recorder.leaving(&x)?;
         let last = self.final_layer_norm.forward(&x.i(new - 1)?.unsqueeze(0)?)?; // [1, hidden]
         let logits = last.matmul(&self.embed_out.t()?)?.squeeze(0)?.to_dtype(DType::F32)?;
         Ok(Some(logits.to_vec1()?))
@@ -174,5 +183,10 @@ impl Network for GptNeoX {
 
     fn caches(&self) -> bool {
         true
+    }
+
+    fn readout(&self, ids: &[u32]) -> Result<Option<Readout>> {
+        let rows = self.embed_out.index_select(&id_tensor(ids, &self.device)?, 0)?.to_dtype(DType::F32)?.to_vec2()?;
+        Ok(Some(Readout { norm: layer_norm_readout(&self.final_layer_norm, self.cfg.layer_norm_eps)?, rows }))
     }
 }

@@ -27,6 +27,7 @@ use super::rotary::{RopeScaling, Rotary};
 use super::{column_major, id_tensor, Network};
 use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, Recorder};
 use crate::error::Result;
+use crate::intervention::attribution::{FinalNorm, Readout};
 use crate::prefix::KvCache;
 use crate::report::Mask;
 
@@ -196,11 +197,18 @@ impl Network for Llama {
             }
         }
 
-        let mut x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
-        if let Some(scale) = cfg.embedding_scale {
-            x = (x * scale as f64)?;
-        }
-        for (index, block) in self.blocks.iter().enumerate() {
+        let (first, mut x) = match recorder.take_resume() {
+            Some(resumed) => resumed,
+            None => {
+                let x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
+                (0, match cfg.embedding_scale {
+                    Some(scale) => (x * scale as f64)?,
+                    None => x,
+                })
+            }
+        };
+        for (index, block) in self.blocks.iter().enumerate().skip(first) {
+            recorder.entering_layer(&x)?;
             let window = window_of(index);
             // Gemma 3's windowed layers turn at their local base.
             let (rotary, (cos, sin)) = match (&self.local_rotary, &local_tables) {
@@ -223,6 +231,7 @@ impl Network for Llama {
             let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
             let out = recorder.attend(&q, &k, &v, masks[&window].as_ref(), cfg.scoring, || block.attn_output.dense_weight())?; // [heads, new, d]
             x = add_sublayer(&x, block.attn_output.forward(&merge_heads(&out)?)?, &block.post_attention_norm, cfg.rms_eps)?;
+            recorder.attention_added(&x, block.post_attention_norm.as_ref(), cfg.rms_eps)?;
 
             let h = rms_norm(&x, &block.ffn_norm, cfg.rms_eps)?;
             let gate = block.ffn_gate.forward(&h)?;
@@ -234,6 +243,7 @@ impl Network for Llama {
             x = add_sublayer(&x, out, &block.post_ffw_norm, cfg.rms_eps)?;
         }
 
+        recorder.leaving(&x)?;
         let last = x.i(new - 1)?.unsqueeze(0)?; // [1, hidden]
         let last = rms_norm(&last, &self.output_norm, cfg.rms_eps)?;
         let mut logits = self.output.times_transposed(&last)?.squeeze(0)?.to_dtype(DType::F32)?;
@@ -245,5 +255,11 @@ impl Network for Llama {
 
     fn caches(&self) -> bool {
         true
+    }
+
+    fn readout(&self, ids: &[u32]) -> Result<Option<Readout>> {
+        let weight = self.output_norm.to_dtype(DType::F32)?.to_vec1()?;
+        let rows = self.output.rows(&id_tensor(ids, &self.device)?)?.to_dtype(DType::F32)?.to_vec2()?;
+        Ok(Some(Readout { norm: FinalNorm::Rms { weight, eps: self.cfg.rms_eps }, rows }))
     }
 }

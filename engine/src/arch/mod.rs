@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::report::Mask;
 
 use crate::attention::Recorder;
+use crate::intervention::attribution::{FinalNorm, Readout};
 use crate::prefix::KvCache;
 
 /// A network the engine can run.
@@ -29,11 +30,22 @@ pub trait Network: Send + Sync {
     /// With a `cache` (only passed when [`Network::caches`], under the causal mask), the
     /// cache already holds the keys and values of `ids[..cache.len()]`: only the rest
     /// run, the recorder gets their rows only, and the cache grows to all of `ids`.
+    ///
+    /// When the recorder resumes ([`Recorder::take_resume`]), the run starts at its layer
+    /// from its residual stream instead of the embeddings (never with a cache); a network
+    /// that can be changed head by head tells the recorder where each layer begins and ends.
     fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>>;
 
     /// Whether [`Network::forward`] can continue from a [`KvCache`].
     fn caches(&self) -> bool {
         false
+    }
+
+    /// How the last residual stream becomes the logits of `ids`: the final norm and those
+    /// tokens' unembedding rows, for direct logit attribution (`None` without a
+    /// language-model head).
+    fn readout(&self, _ids: &[u32]) -> Result<Option<Readout>> {
+        Ok(None)
     }
 }
 
@@ -50,6 +62,14 @@ pub(crate) fn column_major(weight: &Tensor) -> candle_core::Result<Tensor> {
 pub(crate) fn linear_with_bias(vb: candle_nn::VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<candle_nn::Linear> {
     let weight = column_major(&vb.get((out_dim, in_dim), "weight")?)?;
     Ok(candle_nn::Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
+}
+
+/// A final LayerNorm as direct logit attribution reads it.
+pub(crate) fn layer_norm_readout(norm: &candle_nn::LayerNorm, eps: f64) -> candle_core::Result<FinalNorm> {
+    let vector = |t: &Tensor| t.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>();
+    let weight = vector(norm.weight())?;
+    let bias = norm.bias().map(vector).transpose()?.unwrap_or_else(|| vec![0.0; weight.len()]);
+    Ok(FinalNorm::Layer { weight, bias, eps })
 }
 
 /// A LayerNorm with its weight and bias under `vb`.

@@ -16,3 +16,4 @@ mod vision;
 mod norms;
 mod reuse;
 mod translation;
+mod intervention;

@@ -7,6 +7,7 @@
 //!     attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site S] [--hide-sink]
 //!                    [--words] [--scale linear|log] --out FILE.svg|FILE.png
 //!     attnscope inspect NAME_OR_PATH
+//!     attnscope ablate | sweep | attribute --model NAME_OR_PATH --text TEXT ... (see intervene.rs)
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
 //! 1 when the computation itself fails.
@@ -20,6 +21,7 @@ use engine::translator::Translator;
 use engine::vision::VisionModel;
 use engine::{AnyModel, AttentionReport, EngineError, Framing, Mask, Model, RunOptions, WeightChoice};
 
+mod intervene;
 mod plot;
 mod scores;
 
@@ -322,15 +324,16 @@ fn main() -> ExitCode {
             std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))
         }),
         Some("plot") => plot::parse(&args[1..]).and_then(plot::run),
+        Some(command @ ("ablate" | "sweep" | "attribute")) => intervene::run(command, &args[1..]),
         Some("inspect") => match &args[1..] {
             [path] => locate(path).and_then(|(_, path)| engine::inspect::inspect(&path).map_err(Failure::from)).map(|inspection| println!("{inspection}")),
             _ => Err(usage("inspect takes one model: a name, a .gguf file or a folder".into())),
         },
         Some("--help" | "-h" | "help") => {
-            println!("{USAGE}\n\n{}", plot::USAGE);
+            println!("{USAGE}\n\n{}\n\n{}", plot::USAGE, intervene::USAGE);
             return ExitCode::SUCCESS;
         }
-        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run`, `plot`, `scores` and `inspect` (see `attnscope --help`)"))),
+        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run`, `plot`, `scores`, `inspect`, `ablate`, `sweep` and `attribute` (see `attnscope --help`)"))),
         None => Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into())),
     };
     match result {

@@ -1,0 +1,326 @@
+//! Changed runs of a one-sequence model. An unchanged run is kept as a [`Trace`]: its
+//! report, its logits, the residual stream entering every layer, every head's output
+//! and the last position split by writer. A changed run starts from the trace at the
+//! first layer it changes (everything before would come out the same), so a sweep that
+//! changes each head alone costs about half of (heads × one run).
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::attribution::{attribute, Contribution, LastPosition};
+use super::{Ablation, Changes, HeadId, Intervention, Taken};
+use crate::attention::{Recorded, Recorder};
+use crate::error::{EngineError, Result};
+use crate::report::{AttentionMaps, AttentionReport, Token, Truncation};
+use crate::{Model, DEFAULT_MAX_TOKENS};
+
+/// One unchanged run, kept whole for changed runs, sweeps and attribution to start from.
+pub struct Trace {
+    /// The run's report, as [`Model::run_text`] gives it.
+    pub report: AttentionReport,
+    /// The text it ran (for the record of a patch or a mean taken from it).
+    pub text: String,
+    ids: Vec<u32>,
+    logits: Option<Vec<f32>>,
+    /// The residual stream entering each layer, [t, hidden].
+    residuals: Vec<Tensor>,
+    /// Each layer's head outputs [heads, t, d] and attention patterns [heads, t, t].
+    outputs: Vec<Tensor>,
+    patterns: Vec<Tensor>,
+    last: LastPosition,
+}
+
+impl Trace {
+    /// How many tokens ran.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The last position's logits, [vocab] (`None` for a model with no language-model head).
+    pub fn logits(&self) -> Option<&[f32]> {
+        self.logits.as_deref()
+    }
+
+    fn taken(&self) -> Taken<'_> {
+        Taken { outputs: &self.outputs, patterns: &self.patterns }
+    }
+}
+
+/// A token named by its id and its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerToken {
+    pub id: u32,
+    pub text: String,
+}
+
+/// What a changed run is judged by: the answer's logit at the last position, or its
+/// logit minus another token's (the logit difference, " Mary" against " John").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub token: AnswerToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versus: Option<AnswerToken>,
+}
+
+impl Answer {
+    /// The measure on `logits` [vocab].
+    pub fn measure(&self, logits: &[f32]) -> f32 {
+        logits[self.token.id as usize] - self.versus.as_ref().map_or(0.0, |v| logits[v.id as usize])
+    }
+
+    /// In words: "logit of ' Mary' − logit of ' John'".
+    pub fn describe(&self) -> String {
+        let one = |t: &AnswerToken| format!("logit of {:?}", t.text);
+        match &self.versus {
+            Some(versus) => format!("{} − {}", one(&self.token), one(versus)),
+            None => one(&self.token),
+        }
+    }
+}
+
+/// How each head's effect was found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EffectMethod {
+    /// Each head ablated alone; the effect is the change of the measure.
+    Ablation { ablation: Ablation },
+    /// Each head's output alone taken from the run of `source`; the effect is the change.
+    Patching { source: String },
+    /// No run changed: each head's direct contribution to the measure.
+    DirectAttribution,
+}
+
+/// Every head's effect on the answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadEffects {
+    pub method: EffectMethod,
+    pub answer: Answer,
+    /// The measure in the unchanged run.
+    pub baseline: f32,
+    pub layers: usize,
+    pub heads: usize,
+    /// Flat [layer, head].
+    pub per_head: Vec<f32>,
+    /// Direct attribution only: the other writers' contributions (embeddings, each
+    /// feed-forward, biases), which with the heads' add up to `baseline`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<Contribution>,
+}
+
+impl HeadEffects {
+    pub fn of(&self, layer: usize, head: usize) -> f32 {
+        self.per_head[layer * self.heads + head]
+    }
+
+    /// The heads, largest effect (in size) first.
+    pub fn ranked(&self) -> Vec<(HeadId, f32)> {
+        let mut all: Vec<(HeadId, f32)> = self.per_head.iter().enumerate().map(|(i, &e)| (HeadId { layer: i / self.heads, head: i % self.heads }, e)).collect();
+        all.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        all
+    }
+}
+
+/// What a sweep does to each head in turn.
+pub enum Sweep<'a> {
+    Ablation(Ablation),
+    /// Takes the head's output from this run (of a text as long in tokens).
+    Patching(&'a Trace),
+}
+
+impl Model {
+    /// Runs `text` under the model's own mask and keeps it whole as a [`Trace`].
+    pub fn trace(&self, text: &str, max_tokens: Option<usize>) -> Result<Trace> {
+        let (tokens, truncated) = self.tokens_of(text, max_tokens)?;
+        self.trace_tokens(text, tokens, truncated)
+    }
+
+    /// The same for token ids as they are (a model without a tokenizer, a probe).
+    pub fn trace_ids(&self, ids: &[u32]) -> Result<Trace> {
+        let tokens = self.tokens_of_ids(ids)?;
+        let text = tokens.iter().map(|t| t.text.as_str()).collect::<String>();
+        self.trace_tokens(&text, tokens, None)
+    }
+
+    fn trace_tokens(&self, text: &str, tokens: Vec<Token>, truncated: Option<Truncation>) -> Result<Trace> {
+        let (layers, heads, t) = (self.info.layers, self.info.heads, tokens.len());
+        let ids = self.checked_ids(&tokens)?;
+        let mask = self.native_mask();
+        let mut recorder = Recorder::new(layers * heads * t * t, None, false).tracing();
+        let logits = self.network.forward(&ids, mask, &mut recorder, None)?;
+        let Recorded { probabilities, traced, .. } = recorder.finish();
+        let traced = traced.ok_or_else(|| candle_core::Error::Msg("the network kept no trace".into()))?;
+        if traced.residuals.len() != layers || traced.outputs.len() != layers {
+            return Err(EngineError::Intervention(format!("the {} network cannot be changed head by head yet", self.info.architecture)));
+        }
+        let attention = AttentionMaps::from_flat(layers, heads, t, probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
+        let patterns = (0..layers)
+            .map(|l| Tensor::from_slice(&attention.as_flat()[l * heads * t * t..(l + 1) * heads * t * t], (heads, t, t), &candle_core::Device::Cpu))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let report = self.assemble(tokens, truncated, mask, attention, logits.as_deref());
+        Ok(Trace { report, text: text.to_string(), ids, logits, residuals: traced.residuals, outputs: traced.outputs, patterns, last: traced.last })
+    }
+
+    /// The run of `trace` with `intervention` made: patches taken from `source`, means
+    /// (for mean ablation) from `means` (else from the run itself). Its report carries the
+    /// intervention, with the unchanged run's next tokens beside its own.
+    pub fn change(&self, trace: &Trace, intervention: &Intervention, source: Option<&Trace>, means: Option<&Trace>) -> Result<AttentionReport> {
+        let (layers, heads, t) = (self.info.layers, self.info.heads, trace.len());
+        intervention.check(layers, heads)?;
+        same_length(trace, source)?;
+        if intervention.means_from.is_some() && means.is_none() {
+            return Err(EngineError::Intervention("mean ablation over another text needs that text's run".into()));
+        }
+        if !(intervention.patched_outputs.is_empty() && intervention.patched_patterns.is_empty()) && source.is_none() {
+            return Err(EngineError::Intervention("patching needs the run of the text the patches come from".into()));
+        }
+        let record = Intervention { next_tokens_before: trace.report.next_tokens.clone(), ..intervention.clone() };
+        let Some(from) = intervention.first_layer() else {
+            return Ok(AttentionReport { intervention: Some(record), ..trace.report.clone() });
+        };
+        let changes = Changes::new(intervention, layers, source.map(Trace::taken).as_ref(), means.map(Trace::taken).as_ref())?;
+        let mut recorder = Recorder::new((layers - from) * heads * t * t, None, false).changing(changes).resuming(from, trace.residuals[from].clone());
+        let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?;
+        // The layers before `from` ran as in the unchanged run: their maps are the trace's.
+        let mut flat = trace.report.attention().as_flat()[..from * heads * t * t].to_vec();
+        flat.extend(recorder.finish().probabilities);
+        let attention = AttentionMaps::from_flat(layers, heads, t, flat).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
+        let mut report = self.assemble(trace.report.tokens().to_vec(), trace.report.truncated.clone(), trace.report.mask, attention, logits.as_deref());
+        report.intervention = Some(record);
+        Ok(report)
+    }
+
+    /// Changes every head alone as `sweep` says and measures `answer` after each:
+    /// `progress(done, total)` after each head; when it returns false the sweep stops
+    /// with [`EngineError::Cancelled`].
+    pub fn sweep(&self, trace: &Trace, sweep: Sweep, answer: &Answer, mut progress: impl FnMut(usize, usize) -> bool) -> Result<HeadEffects> {
+        let (layers, heads) = (self.info.layers, self.info.heads);
+        let logits = trace.logits().ok_or(EngineError::NoLogits)?;
+        let baseline = answer.measure(logits);
+        let source = match &sweep {
+            Sweep::Patching(source) => {
+                same_length(trace, Some(source))?;
+                Some(source.taken())
+            }
+            Sweep::Ablation(_) => None,
+        };
+        let mut per_head = Vec::with_capacity(layers * heads);
+        for layer in 0..layers {
+            for head in 0..heads {
+                let id = HeadId { layer, head };
+                let intervention = match &sweep {
+                    Sweep::Ablation(ablation) => Intervention::ablate(vec![id], *ablation),
+                    Sweep::Patching(source) => Intervention { patched_outputs: vec![id], source: Some(source.text.clone()), ..Intervention::default() },
+                };
+                let changes = Changes::new(&intervention, layers, source.as_ref(), None)?;
+                let mut recorder = Recorder::new(0, None, false).without_maps().changing(changes).resuming(layer, trace.residuals[layer].clone());
+                let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?.ok_or(EngineError::NoLogits)?;
+                per_head.push(answer.measure(&logits) - baseline);
+                if !progress(per_head.len(), layers * heads) {
+                    return Err(EngineError::Cancelled);
+                }
+            }
+        }
+        let method = match sweep {
+            Sweep::Ablation(ablation) => EffectMethod::Ablation { ablation },
+            Sweep::Patching(source) => EffectMethod::Patching { source: source.text.clone() },
+        };
+        Ok(HeadEffects { method, answer: answer.clone(), baseline, layers, heads, per_head, others: Vec::new() })
+    }
+
+    /// Each head's direct contribution to `answer` at the last position of `trace` (see
+    /// [`super::attribution`]); with the other writers' they add up to the measure.
+    pub fn attribute(&self, trace: &Trace, answer: &Answer) -> Result<HeadEffects> {
+        let logits = trace.logits().ok_or(EngineError::NoLogits)?;
+        let ids: Vec<u32> = std::iter::once(&answer.token).chain(&answer.versus).map(|t| t.id).collect();
+        let readout = self.network.readout(&ids)?.ok_or(EngineError::NoLogits)?;
+        let split = attribute(&trace.last, &readout, self.info.heads);
+        let (layers, heads) = (self.info.layers, self.info.heads);
+        Ok(HeadEffects {
+            method: EffectMethod::DirectAttribution,
+            answer: answer.clone(),
+            baseline: answer.measure(logits),
+            layers,
+            heads,
+            per_head: split.per_head,
+            others: split.others,
+        })
+    }
+
+    /// The answer a person names by its text (" Mary", a leading space included), which
+    /// must be one token, and the token it is measured against, if any.
+    pub fn answer(&self, text: &str, versus: Option<&str>) -> Result<Answer> {
+        let one = |text: &str| -> Result<AnswerToken> {
+            let tokens: Vec<Token> = self.tokenize(text)?.into_iter().filter(|t| t.span.is_some()).collect();
+            match tokens.as_slice() {
+                [token] => Ok(AnswerToken { id: token.id, text: token.text.clone() }),
+                [] => Err(EngineError::Intervention(format!("the answer {text:?} gives no token"))),
+                many => {
+                    let pieces: Vec<&str> = many.iter().map(|t| t.text.as_str()).collect();
+                    Err(EngineError::Intervention(format!("the answer {text:?} is {} tokens ({}): name one token, such as {:?}", many.len(), pieces.join(" | "), pieces[0])))
+                }
+            }
+        };
+        Ok(Answer { token: one(text)?, versus: versus.map(one).transpose()? })
+    }
+
+    /// The likeliest next token of `trace` as the answer (and the second likeliest to
+    /// measure it against, when `against_second`).
+    pub fn likeliest_answer(&self, trace: &Trace, against_second: bool) -> Result<Answer> {
+        let next = trace.report.next_tokens.as_deref().ok_or(EngineError::NoLogits)?;
+        let token = |i: usize| next.get(i).map(|n| AnswerToken { id: n.id, text: n.text.clone() });
+        Ok(Answer { token: token(0).ok_or(EngineError::NoLogits)?, versus: if against_second { token(1) } else { None } })
+    }
+
+    /// The tokens of `text` as a run takes them, cut at `max_tokens`.
+    pub(crate) fn tokens_of(&self, text: &str, max_tokens: Option<usize>) -> Result<(Vec<Token>, Option<Truncation>)> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
+        let limit = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
+        let (tokens, truncated) = tokenizer.encode(text, limit)?;
+        if tokens.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        Ok((tokens, truncated))
+    }
+}
+
+/// Patching needs the same positions in both runs.
+fn same_length(trace: &Trace, source: Option<&Trace>) -> Result<()> {
+    match source {
+        Some(source) if source.len() != trace.len() => Err(EngineError::Intervention(format!(
+            "patching needs two texts of the same length in tokens: this one has {}, the other {}",
+            trace.len(),
+            source.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effects_rank_by_size_and_answers_measure_differences() {
+        let effects = HeadEffects {
+            method: EffectMethod::DirectAttribution,
+            answer: Answer { token: AnswerToken { id: 1, text: " Mary".into() }, versus: Some(AnswerToken { id: 2, text: " John".into() }) },
+            baseline: 0.0,
+            layers: 2,
+            heads: 2,
+            per_head: vec![0.1, -3.0, 2.0, 0.0],
+            others: Vec::new(),
+        };
+        let ranked: Vec<String> = effects.ranked().iter().map(|(id, _)| id.to_string()).collect();
+        assert_eq!(ranked, ["0.1", "1.0", "0.0", "1.1"]);
+        assert_eq!(effects.of(1, 0), 2.0);
+        assert_eq!(effects.answer.measure(&[0.0, 5.0, 1.5]), 3.5);
+        assert_eq!(effects.answer.describe(), "logit of \" Mary\" − logit of \" John\"");
+    }
+}
