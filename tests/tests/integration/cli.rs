@@ -6,17 +6,17 @@ use std::process::{Command, Output};
 use attnscope_tests::{cli_binary, model_dir, root, shared_model, tiny_gpt2_dir};
 use engine::{AttentionReport, Mask};
 
-fn attnscope(args: &[&str]) -> Output {
+pub(crate) fn attnscope(args: &[&str]) -> Output {
     Command::new(cli_binary()).args(args).output().expect("the attnscope binary runs")
 }
 
-fn report_of(output: &Output) -> AttentionReport {
+pub(crate) fn report_of(output: &Output) -> AttentionReport {
     assert!(output.status.success(), "exit {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON report")
 }
 
 /// Exit 2 and exactly one line on stderr that contains `expected`.
-fn assert_input_error(args: &[&str], expected: &str) {
+pub(crate) fn assert_input_error(args: &[&str], expected: &str) {
     let output = attnscope(args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");

@@ -17,3 +17,4 @@ mod norms;
 mod reuse;
 mod translation;
 mod intervention;
+mod cli_intervention;
