@@ -332,7 +332,7 @@ def main():
     for name in ("gpt2", "gpt_neox", "qwen2", "gemma3"):
         folder = os.path.join(ROOT, "tests", "fixtures", "tiny", name)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
-        reference(f"tiny-{name}", model, ModuloTokenizer(tokenizer, model.config.vocab_size), tiny_cases(Family(model).heads), sweeps=False, patterns=False)
+        reference(f"tiny-{name}", model, ModuloTokenizer(tokenizer, model.config.vocab_size), tiny_cases(Family(model).heads), sweeps=True, patterns=False)
 
 
 class ModuloTokenizer:

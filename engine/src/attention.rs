@@ -99,7 +99,8 @@ pub struct Recorder {
     scores: Option<(usize, Scoring, Vec<f32>)>,
     /// ‖f_h(x_j)‖, flat [layer, head, token], when asked for.
     value_norms: Option<Vec<f32>>,
-    changes: Option<Changes>,
+    /// Per copy of the input in the batch (see [`Recorder::batched`]): what to change.
+    changes: Vec<Changes>,
     resume: Option<(usize, Tensor)>,
     traced: Option<Traced>,
 }
@@ -135,7 +136,7 @@ impl Recorder {
             scores_layer,
             scores: None,
             value_norms: value_norms.then(Vec::new),
-            changes: None,
+            changes: Vec::new(),
             resume: None,
             traced: None,
         }
@@ -149,8 +150,37 @@ impl Recorder {
 
     /// Changes heads as they attend.
     pub(crate) fn changing(mut self, changes: Changes) -> Self {
-        self.changes = Some(changes);
+        self.changes = vec![changes];
         self
+    }
+
+    /// Runs several copies of one input at once, each changed its own way: the residual
+    /// stream holds the copies one after another ([copies · t, hidden]), so every
+    /// projection reads its weights once for all of them (a sweep's heads of one layer).
+    /// Only attention tells the copies apart. A resumed run only (see [`Recorder::resuming`]).
+    pub(crate) fn batched(mut self, changes: Vec<Changes>) -> Self {
+        self.changes = changes;
+        self
+    }
+
+    /// How many copies of the input run together (1 but in a batched sweep).
+    pub fn copies(&self) -> usize {
+        self.changes.len().max(1)
+    }
+
+    /// Per-position tables ([t, ..]) repeated for every copy in the batch ([copies · t, ..]).
+    pub fn for_each_copy(&self, table: Tensor) -> candle_core::Result<Tensor> {
+        match self.copies() {
+            1 => Ok(table),
+            copies => table.repeat((copies, 1)),
+        }
+    }
+
+    /// The last position of every copy of `x` [copies · t, hidden]: [copies, hidden].
+    pub fn last_rows(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (rows, hidden) = x.dims2()?;
+        let copies = self.copies();
+        x.reshape((copies, rows / copies, hidden))?.narrow(1, rows / copies - 1, 1)?.squeeze(1)
     }
 
     /// Starts the run at `layer`, the residual stream entering it being `x`, [t, hidden]
@@ -214,10 +244,18 @@ impl Recorder {
         output_weight: impl FnOnce() -> candle_core::Result<Tensor>,
     ) -> candle_core::Result<Tensor> {
         let keep_scores = self.scores_layer == Some(self.layer);
-        let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_scores)?;
-        let (out, probs) = match self.changes.as_ref().and_then(|c| c.layer(self.layer)) {
-            Some(changes) => changes.apply(out, probs, v)?,
-            None => (out, probs),
+        let (out, probs, raw) = if self.copies() == 1 {
+            let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_scores)?;
+            match self.changes.first().and_then(|c| c.layer(self.layer)) {
+                Some(changes) => {
+                    let (out, probs) = changes.apply(out, probs, v)?;
+                    (out, probs, raw)
+                }
+                None => (out, probs, raw),
+            }
+        } else {
+            let (out, probs) = self.attend_copies(q, k, v, mask, scoring)?;
+            (out, probs, None)
         };
         if self.keep_maps {
             self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
@@ -239,6 +277,32 @@ impl Recorder {
         }
         self.layer += 1;
         Ok(out)
+    }
+
+    /// [`attend`] for each copy of a batch apart, each changed its own way: `q`, `k`, `v`
+    /// [heads, copies · t, d] -> output [heads, copies · t, d], probabilities [copies · heads, t, t].
+    fn attend_copies(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scoring: Scoring) -> candle_core::Result<(Tensor, Tensor)> {
+        let copies = self.copies();
+        let (heads, rows, d) = q.dims3()?;
+        let t = rows / copies;
+        // [heads, copies · t, d] -> [copies · heads, t, d]: each copy's heads one after another.
+        let apart = |x: &Tensor| x.reshape((heads, copies, t, d))?.transpose(0, 1)?.reshape((copies * heads, t, d));
+        let v = apart(v)?;
+        let (out, probs, _) = attend(&apart(q)?, &apart(k)?, &v, mask, scoring, false)?;
+        let mut outs = Vec::with_capacity(copies);
+        let mut all_probs = Vec::with_capacity(copies);
+        for (copy, changes) in self.changes.iter().enumerate() {
+            let (o, p) = (out.narrow(0, copy * heads, heads)?, probs.narrow(0, copy * heads, heads)?);
+            let (o, p) = match changes.layer(self.layer) {
+                Some(layer) => layer.apply(o, p, &v.narrow(0, copy * heads, heads)?)?,
+                None => (o, p),
+            };
+            outs.push(o);
+            all_probs.push(p);
+        }
+        // Back to [heads, copies · t, d].
+        let out = Tensor::cat(&outs, 0)?.reshape((copies, heads, t, d))?.transpose(0, 1)?.reshape((heads, rows, d))?;
+        Ok((out, Tensor::cat(&all_probs, 0)?))
     }
 
     pub fn finish(self) -> Recorded {

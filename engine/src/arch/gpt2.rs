@@ -3,7 +3,7 @@
 //! with or without a `transformer.` prefix. Its `Conv1D` weights are stored
 //! [in, out], the transpose of a `Linear`'s.
 
-use candle_core::{Device, IndexOp, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
@@ -135,9 +135,9 @@ impl Network for Gpt2 {
         }
 
         recorder.leaving(&x)?;
-        let last = self.ln_f.forward(&x.i(new - 1)?.unsqueeze(0)?)?; // [1, hidden]
-        let logits = last.matmul(&self.wte.t()?)?.squeeze(0)?;
-        Ok(Some(logits.to_vec1()?))
+        let last = self.ln_f.forward(&recorder.last_rows(&x)?)?; // [copies, hidden]: one but in a batched run
+        let logits = last.matmul(&self.wte.t()?)?; // [copies, vocab]
+        Ok(Some(logits.flatten_all()?.to_vec1()?))
     }
 
     fn caches(&self) -> bool {

@@ -4,7 +4,7 @@
 //! input: x + attn(ln₁(x)) + mlp(ln₂(x)). Weight names follow Hugging Face's
 //! `GPTNeoXForCausalLM` (`gpt_neox.layers.N.attention.query_key_value.weight`, ...).
 
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
@@ -145,8 +145,8 @@ impl Network for GptNeoX {
         let cfg = &self.cfg;
         let (t, heads, d) = (ids.len(), cfg.num_attention_heads, cfg.head_dim());
         let start = KvCache::resume(cache.as_deref_mut(), t)?;
-        let new = t - start;
-        let (cos, sin) = self.rotary.tables(start, t, &self.device)?;
+        let (cos, sin) = self.rotary.tables(start, t, &self.device)?; // [new, d / 2] each
+        let (cos, sin) = (recorder.for_each_copy(cos)?, recorder.for_each_copy(sin)?);
         let mask = additive_mask_from(mask, None, start, t, &self.device)?; // [new, t]
         let scoring = Scoring::standard(d);
 
@@ -157,7 +157,7 @@ impl Network for GptNeoX {
         for (index, layer) in self.layers.iter().enumerate().skip(first) {
             recorder.entering_layer(&x)?;
             // The fused projection is laid out head by head: [new, heads, (q | k | v) of d each].
-            let qkv = layer.query_key_value.forward(&layer.input_layernorm.forward(&x)?)?.reshape((new, heads, 3 * d))?.transpose(0, 1)?; // [heads, new, 3d]
+            let qkv = layer.query_key_value.forward(&layer.input_layernorm.forward(&x)?)?.reshape((x.dim(0)?, heads, 3 * d))?.transpose(0, 1)?; // [heads, new, 3d]
             let part = |i: usize| qkv.narrow(2, i * d, d)?.contiguous();
             let q = self.rotary.apply(&part(0)?, &cos, &sin)?;
             let k = self.rotary.apply(&part(1)?, &cos, &sin)?;
@@ -176,9 +176,9 @@ impl Network for GptNeoX {
             };
         }
         recorder.leaving(&x)?;
-        let last = self.final_layer_norm.forward(&x.i(new - 1)?.unsqueeze(0)?)?; // [1, hidden]
-        let logits = last.matmul(&self.embed_out.t()?)?.squeeze(0)?.to_dtype(DType::F32)?;
-        Ok(Some(logits.to_vec1()?))
+        let last = self.final_layer_norm.forward(&recorder.last_rows(&x)?)?; // [copies, hidden]: one but in a batched run
+        let logits = last.matmul(&self.embed_out.t()?)?.to_dtype(DType::F32)?; // [copies, vocab]
+        Ok(Some(logits.flatten_all()?.to_vec1()?))
     }
 
     fn caches(&self) -> bool {

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 pub use super::llama_config::{Activation, LlamaConfig, FAMILIES};
 use super::projection::{Projection, Table, Weights};
@@ -184,10 +184,11 @@ impl Network for Llama {
         let t = ids.len();
         // The positions already in the cache are not run again.
         let start = KvCache::resume(cache.as_deref_mut(), t)?;
-        let new = t - start;
         let groups = cfg.heads / cfg.kv_heads;
-        let tables = self.rotary.tables(start, t, &self.device)?; // cos, sin: [new, d / 2] each
-        let local_tables = self.local_rotary.as_ref().map(|r| r.tables(start, t, &self.device)).transpose()?;
+        // cos, sin: [new, d / 2] each, repeated for each copy of a batched run.
+        let each_copy = |(cos, sin): (Tensor, Tensor)| -> candle_core::Result<(Tensor, Tensor)> { Ok((recorder.for_each_copy(cos)?, recorder.for_each_copy(sin)?)) };
+        let tables = each_copy(self.rotary.tables(start, t, &self.device)?)?;
+        let local_tables = self.local_rotary.as_ref().map(|r| r.tables(start, t, &self.device).and_then(each_copy)).transpose()?;
         // One mask per window size ([new, t]); most models have only the one without.
         let window_of = |layer: usize| cfg.layer_windows.get(layer).copied().flatten();
         let mut masks = HashMap::new();
@@ -244,13 +245,13 @@ impl Network for Llama {
         }
 
         recorder.leaving(&x)?;
-        let last = x.i(new - 1)?.unsqueeze(0)?; // [1, hidden]
+        let last = recorder.last_rows(&x)?; // [copies, hidden]: one but in a batched run
         let last = rms_norm(&last, &self.output_norm, cfg.rms_eps)?;
-        let mut logits = self.output.times_transposed(&last)?.squeeze(0)?.to_dtype(DType::F32)?;
+        let mut logits = self.output.times_transposed(&last)?.to_dtype(DType::F32)?; // [copies, vocab]
         if let Some(cap) = cfg.final_softcap {
             logits = softcap(&logits, cap)?;
         }
-        Ok(Some(logits.to_vec1()?))
+        Ok(Some(logits.flatten_all()?.to_vec1()?))
     }
 
     fn caches(&self) -> bool {

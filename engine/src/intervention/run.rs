@@ -14,6 +14,9 @@ use crate::error::{EngineError, Result};
 use crate::report::{AttentionMaps, AttentionReport, Token, Truncation};
 use crate::{Model, DEFAULT_MAX_TOKENS};
 
+/// The most rows (copies × tokens) a sweep runs at once.
+const BATCH_ROWS: usize = 2048;
+
 /// One unchanged run, kept whole for changed runs, sweeps and attribution to start from.
 pub struct Trace {
     /// The run's report, as [`Model::run_text`] gives it.
@@ -207,18 +210,33 @@ impl Model {
             }
             Sweep::Ablation(_) => None,
         };
+        let vocab = self.info.vocab_size;
+        // The heads of a layer run together, as copies of the input each changed its own
+        // way: the projections then read their weights once per group, not once per head.
+        let group = (BATCH_ROWS / trace.len()).clamp(1, heads);
         let mut per_head = Vec::with_capacity(layers * heads);
         for layer in 0..layers {
-            for head in 0..heads {
-                let id = HeadId { layer, head };
-                let intervention = match &sweep {
-                    Sweep::Ablation(ablation) => Intervention::ablate(vec![id], *ablation),
-                    Sweep::Patching(source) => Intervention { patched_outputs: vec![id], source: Some(source.text.clone()), ..Intervention::default() },
-                };
-                let changes = Changes::new(&intervention, layers, source.as_ref(), None)?;
-                let mut recorder = Recorder::new(0, None, false).without_maps().changing(changes).resuming(layer, trace.residuals[layer].clone());
+            for first in (0..heads).step_by(group) {
+                let members = first..(first + group).min(heads);
+                let changes = members
+                    .clone()
+                    .map(|head| {
+                        let id = HeadId { layer, head };
+                        let intervention = match &sweep {
+                            Sweep::Ablation(ablation) => Intervention::ablate(vec![id], *ablation),
+                            Sweep::Patching(source) => Intervention { patched_outputs: vec![id], source: Some(source.text.clone()), ..Intervention::default() },
+                        };
+                        Changes::new(&intervention, layers, source.as_ref(), None)
+                    })
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                let copies = changes.len();
+                let residual = trace.residuals[layer].repeat((copies, 1))?; // [copies · t, hidden]
+                let mut recorder = Recorder::new(0, None, false).without_maps().batched(changes).resuming(layer, residual);
                 let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?.ok_or(EngineError::NoLogits)?;
-                per_head.push(answer.measure(&logits) - baseline);
+                if logits.len() != copies * vocab {
+                    return Err(EngineError::Intervention(format!("the {} network cannot run heads side by side yet", self.info.architecture)));
+                }
+                per_head.extend(logits.chunks(vocab).map(|logits| answer.measure(logits) - baseline));
                 if !progress(per_head.len(), layers * heads) {
                     return Err(EngineError::Cancelled);
                 }

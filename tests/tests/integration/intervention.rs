@@ -122,6 +122,29 @@ fn every_family_changes_heads_as_transformers_does() {
         let fixture = fixture(&format!("tiny-{family}"));
         check_cases(family, &model, &fixture);
         assert_attribution(family, &model, &fixture);
+        assert_sweeps(family, &model, &fixture);
+    }
+}
+
+/// Zero-ablation and patching sweeps of the fixture's text (the heads of a layer run side
+/// by side as copies of the input) against transformers' one run per head.
+fn assert_sweeps(name: &str, model: &Model, fixture: &Fixture) {
+    let (trace, source, _) = traces(model, &fixture.json);
+    let answer = mary_versus_john(&fixture.json);
+    let (layers, heads) = (model.info().layers, model.info().heads);
+    for (key, sweep) in [("zero", Sweep::Ablation(Ablation::Zero)), ("patch", Sweep::Patching(&source))] {
+        let mut seen = 0;
+        let effects = model.sweep(&trace, sweep, &answer, |done, total| {
+            assert!(done > seen && total == layers * heads, "{name} {key}: progress {done}/{total} after {seen}");
+            seen = done;
+            true
+        }).unwrap();
+        assert_eq!(seen, layers * heads, "{name} {key}: the progress reaches every head");
+        let theirs: Vec<f32> = serde_json::from_value::<Vec<Vec<f32>>>(fixture.json["sweeps"][key].clone()).unwrap().concat();
+        let (diff, at) = max_abs_diff(&effects.per_head, &theirs);
+        assert!(diff <= 5e-4, "{name} {key} sweep: head {}.{} differs by {diff:e}", at / heads, at % heads);
+        // Something moved: the sweep found heads that matter.
+        assert!(effects.ranked()[0].1.abs() > 0.1, "{name} {key}: no head matters?");
     }
 }
 
@@ -129,24 +152,10 @@ fn every_family_changes_heads_as_transformers_does() {
 fn sweeps_give_transformers_effects_head_by_head() {
     let model = shared_model("smollm2-135m");
     let fixture = fixture("smollm2-135m");
-    let (trace, source, _) = traces(&model, &fixture.json);
-    let answer = mary_versus_john(&fixture.json);
-    let (layers, heads) = (model.info().layers, model.info().heads);
-    for (key, sweep) in [("zero", Sweep::Ablation(Ablation::Zero)), ("patch", Sweep::Patching(&source))] {
-        let mut calls = 0;
-        let effects = model.sweep(&trace, sweep, &answer, |done, total| {
-            calls += 1;
-            assert_eq!((done, total), (calls, layers * heads));
-            true
-        }).unwrap();
-        let theirs: Vec<f32> = serde_json::from_value::<Vec<Vec<f32>>>(fixture.json["sweeps"][key].clone()).unwrap().concat();
-        let (diff, at) = max_abs_diff(&effects.per_head, &theirs);
-        assert!(diff <= 5e-4, "{key} sweep: head {}.{} differs by {diff:e}", at / heads, at % heads);
-        // Something moved: the sweep found heads that matter.
-        assert!(effects.ranked()[0].1.abs() > 0.5, "{key}: no head matters?");
-    }
+    assert_sweeps("smollm2-135m", &model, &fixture);
     // A sweep stops when asked to.
-    let stopped = model.sweep(&trace, Sweep::Ablation(Ablation::Zero), &answer, |done, _| done < 5);
+    let trace = model.trace_ids(&ids(&fixture.json["ids"])).unwrap();
+    let stopped = model.sweep(&trace, Sweep::Ablation(Ablation::Zero), &mary_versus_john(&fixture.json), |done, _| done < 20);
     assert!(matches!(stopped, Err(EngineError::Cancelled)));
 }
 
