@@ -201,45 +201,12 @@ impl Model {
     /// with [`EngineError::Cancelled`].
     pub fn sweep(&self, trace: &Trace, sweep: Sweep, answer: &Answer, mut progress: impl FnMut(usize, usize) -> bool) -> Result<HeadEffects> {
         let (layers, heads) = (self.info.layers, self.info.heads);
-        let logits = trace.logits().ok_or(EngineError::NoLogits)?;
-        let baseline = answer.measure(logits);
-        let source = match &sweep {
-            Sweep::Patching(source) => {
-                same_length(trace, Some(source))?;
-                Some(source.taken())
-            }
-            Sweep::Ablation(_) => None,
-        };
-        let vocab = self.info.vocab_size;
-        // The heads of a layer run together, as copies of the input each changed its own
-        // way: the projections then read their weights once per group, not once per head.
-        let group = (BATCH_ROWS / trace.len()).clamp(1, heads);
+        let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
         let mut per_head = Vec::with_capacity(layers * heads);
         for layer in 0..layers {
-            for first in (0..heads).step_by(group) {
-                let members = first..(first + group).min(heads);
-                let changes = members
-                    .clone()
-                    .map(|head| {
-                        let id = HeadId { layer, head };
-                        let intervention = match &sweep {
-                            Sweep::Ablation(ablation) => Intervention::ablate(vec![id], *ablation),
-                            Sweep::Patching(source) => Intervention { patched_outputs: vec![id], source: Some(source.text.clone()), ..Intervention::default() },
-                        };
-                        Changes::new(&intervention, layers, source.as_ref(), None)
-                    })
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                let copies = changes.len();
-                let residual = trace.residuals[layer].repeat((copies, 1))?; // [copies · t, hidden]
-                let mut recorder = Recorder::new(0, None, false).without_maps().batched(changes).resuming(layer, residual);
-                let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?.ok_or(EngineError::NoLogits)?;
-                if logits.len() != copies * vocab {
-                    return Err(EngineError::Intervention(format!("the {} network cannot run heads side by side yet", self.info.architecture)));
-                }
-                per_head.extend(logits.chunks(vocab).map(|logits| answer.measure(logits) - baseline));
-                if !progress(per_head.len(), layers * heads) {
-                    return Err(EngineError::Cancelled);
-                }
+            per_head.extend(self.sweep_layer(trace, &sweep, answer, layer)?);
+            if !progress(per_head.len(), layers * heads) {
+                return Err(EngineError::Cancelled);
             }
         }
         let method = match sweep {
@@ -247,6 +214,49 @@ impl Model {
             Sweep::Patching(source) => EffectMethod::Patching { source: source.text.clone() },
         };
         Ok(HeadEffects { method, answer: answer.clone(), baseline, layers, heads, per_head, others: Vec::new() })
+    }
+
+    /// One layer of a sweep: each head of `layer` changed alone, and how far the measure
+    /// moved for each (a caller that must stay responsive, as the page's worker, runs a
+    /// sweep a layer at a time).
+    pub fn sweep_layer(&self, trace: &Trace, sweep: &Sweep, answer: &Answer, layer: usize) -> Result<Vec<f32>> {
+        let (layers, heads, vocab) = (self.info.layers, self.info.heads, self.info.vocab_size);
+        if layer >= layers {
+            return Err(EngineError::NoSuchLayer { layer, layers });
+        }
+        let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
+        let source = match sweep {
+            Sweep::Patching(source) => {
+                same_length(trace, Some(source))?;
+                Some(source.taken())
+            }
+            Sweep::Ablation(_) => None,
+        };
+        // The heads run together, as copies of the input each changed its own way: the
+        // projections then read their weights once per group, not once per head.
+        let group = (BATCH_ROWS / trace.len()).clamp(1, heads);
+        let mut effects = Vec::with_capacity(heads);
+        for first in (0..heads).step_by(group) {
+            let changes = (first..(first + group).min(heads))
+                .map(|head| {
+                    let id = HeadId { layer, head };
+                    let intervention = match sweep {
+                        Sweep::Ablation(ablation) => Intervention::ablate(vec![id], *ablation),
+                        Sweep::Patching(source) => Intervention { patched_outputs: vec![id], source: Some(source.text.clone()), ..Intervention::default() },
+                    };
+                    Changes::new(&intervention, layers, source.as_ref(), None)
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let copies = changes.len();
+            let residual = trace.residuals[layer].repeat((copies, 1))?; // [copies · t, hidden]
+            let mut recorder = Recorder::new(0, None, false).without_maps().batched(changes).resuming(layer, residual);
+            let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?.ok_or(EngineError::NoLogits)?;
+            if logits.len() != copies * vocab {
+                return Err(EngineError::Intervention(format!("the {} network cannot run heads side by side yet", self.info.architecture)));
+            }
+            effects.extend(logits.chunks(vocab).map(|logits| answer.measure(logits) - baseline));
+        }
+        Ok(effects)
     }
 
     /// Each head's direct contribution to `answer` at the last position of `trace` (see

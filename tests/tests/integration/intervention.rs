@@ -155,8 +155,14 @@ fn sweeps_give_transformers_effects_head_by_head() {
     assert_sweeps("smollm2-135m", &model, &fixture);
     // A sweep stops when asked to.
     let trace = model.trace_ids(&ids(&fixture.json["ids"])).unwrap();
-    let stopped = model.sweep(&trace, Sweep::Ablation(Ablation::Zero), &mary_versus_john(&fixture.json), |done, _| done < 20);
+    let answer = mary_versus_john(&fixture.json);
+    let stopped = model.sweep(&trace, Sweep::Ablation(Ablation::Zero), &answer, |done, _| done < 20);
     assert!(matches!(stopped, Err(EngineError::Cancelled)));
+    // A layer at a time (as the page's worker runs it): layer 23's row of the reference.
+    let layer = model.sweep_layer(&trace, &Sweep::Ablation(Ablation::Zero), &answer, 23).unwrap();
+    let theirs: Vec<f32> = serde_json::from_value(fixture.json["sweeps"]["zero"][23].clone()).unwrap();
+    assert!(max_abs_diff(&layer, &theirs).0 <= 5e-4);
+    assert!(matches!(model.sweep_layer(&trace, &Sweep::Ablation(Ablation::Zero), &answer, 30), Err(EngineError::NoSuchLayer { layer: 30, layers: 30 })));
 }
 
 fn assert_attribution(name: &str, model: &Model, fixture: &Fixture) {
