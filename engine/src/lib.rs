@@ -186,6 +186,20 @@ impl Model {
         self.run_tokens(self.tokens_of_ids(ids)?, None, mask, options)
     }
 
+    /// The tokens of `text` as a run takes them, cut at `max_tokens`.
+    pub(crate) fn tokens_of(&self, text: &str, max_tokens: Option<usize>) -> Result<(Vec<Token>, Option<Truncation>)> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
+        let limit = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
+        let (tokens, truncated) = tokenizer.encode(text, limit)?;
+        if tokens.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        Ok((tokens, truncated))
+    }
+
     /// The ids as tokens, checked against the model's positions.
     pub(crate) fn tokens_of_ids(&self, ids: &[u32]) -> Result<Vec<Token>> {
         if ids.is_empty() {

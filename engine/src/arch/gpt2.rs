@@ -146,6 +146,6 @@ impl Network for Gpt2 {
 
     fn readout(&self, ids: &[u32]) -> Result<Option<Readout>> {
         let rows = self.wte.index_select(&id_tensor(ids, &self.device)?, 0)?.to_vec2()?;
-        Ok(Some(Readout { norm: layer_norm_readout(&self.ln_f, self.cfg.layer_norm_epsilon)?, rows }))
+        Ok(Some(Readout { norm: layer_norm_readout(&self.ln_f, self.cfg.layer_norm_epsilon)?, rows, softcap: None }))
     }
 }

@@ -187,6 +187,6 @@ impl Network for GptNeoX {
 
     fn readout(&self, ids: &[u32]) -> Result<Option<Readout>> {
         let rows = self.embed_out.index_select(&id_tensor(ids, &self.device)?, 0)?.to_dtype(DType::F32)?.to_vec2()?;
-        Ok(Some(Readout { norm: layer_norm_readout(&self.final_layer_norm, self.cfg.layer_norm_eps)?, rows }))
+        Ok(Some(Readout { norm: layer_norm_readout(&self.final_layer_norm, self.cfg.layer_norm_eps)?, rows, softcap: None }))
     }
 }

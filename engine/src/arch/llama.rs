@@ -261,6 +261,6 @@ impl Network for Llama {
     fn readout(&self, ids: &[u32]) -> Result<Option<Readout>> {
         let weight = self.output_norm.to_dtype(DType::F32)?.to_vec1()?;
         let rows = self.output.rows(&id_tensor(ids, &self.device)?)?.to_dtype(DType::F32)?.to_vec2()?;
-        Ok(Some(Readout { norm: FinalNorm::Rms { weight, eps: self.cfg.rms_eps }, rows }))
+        Ok(Some(Readout { norm: FinalNorm::Rms { weight, eps: self.cfg.rms_eps }, rows, softcap: self.cfg.final_softcap }))
     }
 }

@@ -11,6 +11,18 @@ pub struct Readout {
     pub norm: FinalNorm,
     /// The unembedding rows of the tokens asked for, [tokens][hidden].
     pub rows: Vec<Vec<f32>>,
+    /// Gemma 2 caps its logits at cap · tanh(logit / cap): the split is of the logit before.
+    pub softcap: Option<f32>,
+}
+
+impl Readout {
+    /// The logit before the cap, from the one the model gave.
+    pub fn uncapped(&self, logit: f32) -> f32 {
+        match self.softcap {
+            Some(cap) => cap * (logit / cap).atanh(),
+            None => logit,
+        }
+    }
 }
 
 /// The norm before the unembedding.
@@ -190,7 +202,7 @@ mod tests {
             let logit = |row: &[f32]| normed.iter().zip(row).map(|(n, r)| n * *r as f64).sum::<f64>();
             let expected = logit(&rows[0]) - logit(&rows[1]);
 
-            let split = attribute(&parts, &Readout { norm, rows: rows.clone() }, 2);
+            let split = attribute(&parts, &Readout { norm, rows: rows.clone(), softcap: None }, 2);
             assert_eq!(split.per_head.len(), 2);
             assert!((split.total() - expected).abs() < 1e-5, "{} vs {expected}", split.total());
             let bias = split.others.iter().find(|c| c.name == "attention bias 0").unwrap();

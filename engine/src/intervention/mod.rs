@@ -25,7 +25,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::report::NextToken;
+use crate::report::{AttentionMaps, NextToken};
 
 /// A head: its layer and its place in the layer, both from 0 (`18.6` on the command line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,10 +196,10 @@ pub(crate) struct Changes {
 }
 
 /// What one run gives a changed run to take from: each layer's head outputs
-/// [heads, t, d] and attention patterns [heads, t, t].
+/// [heads, t, d], and its report's maps for the patterns.
 pub(crate) struct Taken<'a> {
     pub outputs: &'a [Tensor],
-    pub patterns: &'a [Tensor],
+    pub maps: &'a AttentionMaps,
 }
 
 impl Changes {
@@ -219,7 +219,9 @@ impl Changes {
         }
         if let Some(source) = source {
             for id in &intervention.patched_patterns {
-                changes.layers[id.layer].patterns.push((id.head, source.patterns[id.layer].narrow(0, id.head, 1)?));
+                let t = source.maps.tokens();
+                let pattern = Tensor::from_slice(source.maps.head(id.layer, id.head), (1, t, t), &candle_core::Device::Cpu)?;
+                changes.layers[id.layer].patterns.push((id.head, pattern));
             }
             for id in &intervention.patched_outputs {
                 let given = source.outputs[id.layer].narrow(0, id.head, 1)?;

@@ -12,7 +12,7 @@ use super::{Ablation, Changes, HeadId, Intervention, Taken};
 use crate::attention::{Recorded, Recorder};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionMaps, AttentionReport, Token, Truncation};
-use crate::{Model, DEFAULT_MAX_TOKENS};
+use crate::Model;
 
 /// The most rows (copies × tokens) a sweep runs at once.
 const BATCH_ROWS: usize = 2048;
@@ -27,9 +27,8 @@ pub struct Trace {
     logits: Option<Vec<f32>>,
     /// The residual stream entering each layer, [t, hidden].
     residuals: Vec<Tensor>,
-    /// Each layer's head outputs [heads, t, d] and attention patterns [heads, t, t].
+    /// Each layer's head outputs, [heads, t, d] (its patterns are the report's maps).
     outputs: Vec<Tensor>,
-    patterns: Vec<Tensor>,
     last: LastPosition,
 }
 
@@ -49,7 +48,7 @@ impl Trace {
     }
 
     fn taken(&self) -> Taken<'_> {
-        Taken { outputs: &self.outputs, patterns: &self.patterns }
+        Taken { outputs: &self.outputs, maps: self.report.attention() }
     }
 }
 
@@ -102,7 +101,8 @@ pub enum EffectMethod {
 pub struct HeadEffects {
     pub method: EffectMethod,
     pub answer: Answer,
-    /// The measure in the unchanged run.
+    /// The measure in the unchanged run (for direct attribution in a model that caps its
+    /// logits, Gemma 2, the measure before the cap, which the terms split).
     pub baseline: f32,
     pub layers: usize,
     pub heads: usize,
@@ -160,11 +160,8 @@ impl Model {
             return Err(EngineError::Intervention(format!("the {} network cannot be changed head by head yet", self.info.architecture)));
         }
         let attention = AttentionMaps::from_flat(layers, heads, t, probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
-        let patterns = (0..layers)
-            .map(|l| Tensor::from_slice(&attention.as_flat()[l * heads * t * t..(l + 1) * heads * t * t], (heads, t, t), &candle_core::Device::Cpu))
-            .collect::<candle_core::Result<Vec<_>>>()?;
         let report = self.assemble(tokens, truncated, mask, attention, logits.as_deref());
-        Ok(Trace { report, text: text.to_string(), ids, logits, residuals: traced.residuals, outputs: traced.outputs, patterns, last: traced.last })
+        Ok(Trace { report, text: text.to_string(), ids, logits, residuals: traced.residuals, outputs: traced.outputs, last: traced.last })
     }
 
     /// The run of `trace` with `intervention` made: patches taken from `source`, means
@@ -267,10 +264,11 @@ impl Model {
         let readout = self.network.readout(&ids)?.ok_or(EngineError::NoLogits)?;
         let split = attribute(&trace.last, &readout, self.info.heads);
         let (layers, heads) = (self.info.layers, self.info.heads);
+        let logit = |token: &AnswerToken| readout.uncapped(logits[token.id as usize]);
         Ok(HeadEffects {
             method: EffectMethod::DirectAttribution,
             answer: answer.clone(),
-            baseline: answer.measure(logits),
+            baseline: logit(&answer.token) - answer.versus.as_ref().map_or(0.0, logit),
             layers,
             heads,
             per_head: split.per_head,
@@ -295,26 +293,10 @@ impl Model {
         Ok(Answer { token: one(text)?, versus: versus.map(one).transpose()? })
     }
 
-    /// The likeliest next token of `trace` as the answer (and the second likeliest to
-    /// measure it against, when `against_second`).
-    pub fn likeliest_answer(&self, trace: &Trace, against_second: bool) -> Result<Answer> {
-        let next = trace.report.next_tokens.as_deref().ok_or(EngineError::NoLogits)?;
-        let token = |i: usize| next.get(i).map(|n| AnswerToken { id: n.id, text: n.text.clone() });
-        Ok(Answer { token: token(0).ok_or(EngineError::NoLogits)?, versus: if against_second { token(1) } else { None } })
-    }
-
-    /// The tokens of `text` as a run takes them, cut at `max_tokens`.
-    pub(crate) fn tokens_of(&self, text: &str, max_tokens: Option<usize>) -> Result<(Vec<Token>, Option<Truncation>)> {
-        if text.trim().is_empty() {
-            return Err(EngineError::EmptyText);
-        }
-        let tokenizer = self.tokenizer.as_ref().ok_or(EngineError::NoTokenizer)?;
-        let limit = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).min(self.info.max_positions).max(1);
-        let (tokens, truncated) = tokenizer.encode(text, limit)?;
-        if tokens.is_empty() {
-            return Err(EngineError::NoTokens);
-        }
-        Ok((tokens, truncated))
+    /// The likeliest next token of `trace` as the answer.
+    pub fn likeliest_answer(&self, trace: &Trace) -> Result<Answer> {
+        let next = trace.report.next_tokens.as_deref().and_then(<[_]>::first).ok_or(EngineError::NoLogits)?;
+        Ok(Answer { token: AnswerToken { id: next.id, text: next.text.clone() }, versus: None })
     }
 }
 

@@ -104,7 +104,7 @@ pub fn run(command: &str, args: &[String]) -> Result<(), Failure> {
         _ => {
             let mut answer = match &c.answer {
                 Some(answer) => model.answer(answer, None)?,
-                None => model.likeliest_answer(&trace, false)?,
+                None => model.likeliest_answer(&trace)?,
             };
             if let Some(versus) = &c.versus {
                 answer.versus = Some(model.answer(versus, None)?.token);
@@ -141,9 +141,7 @@ fn sweep(model: &Model, trace: &Trace, c: &Common, source: Option<&Trace>, answe
     };
     let mut stderr = std::io::stderr();
     let effects = model.sweep(trace, how, answer, |done, total| {
-        if done % 10 == 0 || done == total {
-            let _ = write!(stderr, "\rsweep: {done}/{total} heads");
-        }
+        let _ = write!(stderr, "\rsweep: {done}/{total} heads");
         true
     });
     let _ = writeln!(stderr);

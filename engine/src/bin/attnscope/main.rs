@@ -228,20 +228,15 @@ pub(crate) fn load_any(name_or_path: &str, weights: WeightChoice) -> Result<AnyM
     Ok(AnyModel::OneSequence(Model::from_path_on(&name, &path, weights)?))
 }
 
-/// Loads a one-sequence model (what `scores` reads).
+/// Loads a one-sequence model (what `scores`, `ablate`, `sweep` and `attribute` read).
 pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
-    match load_any(name_or_path, WeightChoice::Float32)? {
-        AnyModel::OneSequence(model) => Ok(model),
-        AnyModel::Translator(_) => Err(Failure::Input(format!(
-            "`{name_or_path}` is a translator: head scores are for one-sequence models (`run` shows a translator's attention)"
-        ))),
-        AnyModel::Transcriber(_) => Err(Failure::Input(format!(
-            "`{name_or_path}` is a speech model: head scores are for one-sequence models (`run --audio` shows its attention)"
-        ))),
-        AnyModel::Vision(_) => Err(Failure::Input(format!(
-            "`{name_or_path}` is a vision model: head scores are for text models (`run --image` shows its attention)"
-        ))),
-    }
+    let (kind, shows) = match load_any(name_or_path, WeightChoice::Float32)? {
+        AnyModel::OneSequence(model) => return Ok(model),
+        AnyModel::Translator(_) => ("a translator", "`run` shows a translator's attention"),
+        AnyModel::Transcriber(_) => ("a speech model", "`run --audio` shows its attention"),
+        AnyModel::Vision(_) => ("a vision model", "`run --image` shows its attention"),
+    };
+    Err(Failure::Input(format!("`{name_or_path}` is {kind}: this command reads text models of one sequence ({shows})")))
 }
 
 fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
