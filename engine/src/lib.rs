@@ -32,7 +32,7 @@ pub mod vision;
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
 pub use intervention::run::{Answer, AnswerToken, EffectMethod, HeadEffects, Sweep, Trace};
-pub use intervention::{Ablation, HeadId, Intervention};
+pub use intervention::{Ablation, HeadId, Intervention, NextTokenChange};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Framing, PatchGrid, PictureInput, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 
 use arch::Network;
@@ -281,8 +281,7 @@ impl Model {
 
     /// The `k` likeliest tokens, with softmax probabilities over the whole vocabulary.
     fn top_tokens(&self, logits: &[f32], k: usize) -> Vec<NextToken> {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let total: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+        let total = intervention::SoftmaxTotal::of(logits);
         let mut order: Vec<usize> = (0..logits.len()).collect();
         order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
         order
@@ -292,7 +291,7 @@ impl Model {
                 id: i as u32,
                 text: self.token_text(i as u32),
                 logit: logits[i],
-                probability: (((logits[i] - max) as f64).exp() / total) as f32,
+                probability: total.probability(logits[i]),
             })
             .collect()
     }

@@ -97,6 +97,54 @@ pub struct Intervention {
     /// the changed run's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_tokens_before: Option<Vec<NextToken>>,
+    /// The tokens either run ranks likeliest, with their logits and probabilities in both
+    /// runs (the unchanged run's order first, then the tokens only the changed run ranks):
+    /// the next-token bars before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_token_changes: Vec<NextTokenChange>,
+}
+
+/// A candidate for the next token in the unchanged and the changed run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NextTokenChange {
+    pub id: u32,
+    pub text: String,
+    pub logit_before: f32,
+    pub logit_after: f32,
+    /// Softmax of each run's logits over the whole vocabulary.
+    pub probability_before: f32,
+    pub probability_after: f32,
+}
+
+impl NextTokenChange {
+    /// `ids` as the unchanged (`before`) and changed (`after`) runs' logits [vocab] score them.
+    pub fn compare(ids: &[u32], text: impl Fn(u32) -> String, before: &[f32], after: &[f32]) -> Vec<Self> {
+        let (before_total, after_total) = (SoftmaxTotal::of(before), SoftmaxTotal::of(after));
+        ids.iter()
+            .filter(|&&id| (id as usize) < before.len().min(after.len()))
+            .map(|&id| {
+                let (b, a) = (before[id as usize], after[id as usize]);
+                NextTokenChange { id, text: text(id), logit_before: b, logit_after: a, probability_before: before_total.probability(b), probability_after: after_total.probability(a) }
+            })
+            .collect()
+    }
+}
+
+/// What a softmax over a whole vocabulary divides by (its largest logit taken out first).
+pub(crate) struct SoftmaxTotal {
+    max: f32,
+    total: f64,
+}
+
+impl SoftmaxTotal {
+    pub(crate) fn of(logits: &[f32]) -> Self {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        Self { max, total: logits.iter().map(|&l| ((l - max) as f64).exp()).sum() }
+    }
+
+    pub(crate) fn probability(&self, logit: f32) -> f32 {
+        (((logit - self.max) as f64).exp() / self.total) as f32
+    }
 }
 
 impl Intervention {

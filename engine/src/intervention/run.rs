@@ -8,7 +8,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::attribution::{attribute, Contribution, LastPosition};
-use super::{Ablation, Changes, HeadId, Intervention, Taken};
+use super::{Ablation, Changes, HeadId, Intervention, NextTokenChange, Taken};
 use crate::attention::{Recorded, Recorder};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionMaps, AttentionReport, Token, Truncation};
@@ -177,7 +177,7 @@ impl Model {
         if !(intervention.patched_outputs.is_empty() && intervention.patched_patterns.is_empty()) && source.is_none() {
             return Err(EngineError::Intervention("patching needs the run of the text the patches come from".into()));
         }
-        let record = Intervention { next_tokens_before: trace.report.next_tokens.clone(), ..intervention.clone() };
+        let mut record = Intervention { next_tokens_before: trace.report.next_tokens.clone(), ..intervention.clone() };
         let Some(from) = intervention.first_layer() else {
             return Ok(AttentionReport { intervention: Some(record), ..trace.report.clone() });
         };
@@ -189,6 +189,11 @@ impl Model {
         flat.extend(recorder.finish().probabilities);
         let attention = AttentionMaps::from_flat(layers, heads, t, flat).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
         let mut report = self.assemble(trace.report.tokens().to_vec(), trace.report.truncated.clone(), trace.report.mask, attention, logits.as_deref());
+        if let (Some(before), Some(after), Some(ranked_before), Some(ranked_after)) = (trace.logits(), logits.as_deref(), &trace.report.next_tokens, &report.next_tokens) {
+            let mut ids: Vec<u32> = ranked_before.iter().map(|t| t.id).collect();
+            ids.extend(ranked_after.iter().map(|t| t.id).filter(|id| !ranked_before.iter().any(|t| t.id == *id)));
+            record.next_token_changes = NextTokenChange::compare(&ids, |id| self.token_text(id), before, after);
+        }
         report.intervention = Some(record);
         Ok(report)
     }

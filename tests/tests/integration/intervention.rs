@@ -45,7 +45,7 @@ pub fn intervention_of(case: &Value, source: &str, means: &str) -> Intervention 
     let patched_outputs = heads(case.get("patch_outputs"));
     let patched_patterns = heads(case.get("patch_patterns"));
     let source = (!patched_outputs.is_empty() || !patched_patterns.is_empty()).then(|| source.to_string());
-    Intervention { ablated, ablation, means_from, patched_outputs, patched_patterns, source, next_tokens_before: None }
+    Intervention { ablated, ablation, means_from, patched_outputs, patched_patterns, source, next_tokens_before: None, next_token_changes: Vec::new() }
 }
 
 /// The report's next tokens against the reference's ten: the same ids, the same logits.
@@ -97,6 +97,24 @@ fn check_cases(name: &str, model: &Model, fixture: &Fixture) {
         let record = report.intervention.as_ref().unwrap();
         assert_eq!((&record.ablated, &record.patched_outputs, &record.patched_patterns), (&intervention.ablated, &intervention.patched_outputs, &intervention.patched_patterns));
         assert_eq!(record.next_tokens_before, trace.report.next_tokens, "{what}");
+        assert_bars_before_and_after(&what, record, &report);
+    }
+}
+
+/// The bars' list holds every token of both runs' top lists, once, each with the numbers
+/// those lists give it.
+fn assert_bars_before_and_after(what: &str, record: &Intervention, report: &engine::AttentionReport) {
+    let (before, after) = (record.next_tokens_before.as_deref().unwrap(), report.next_tokens.as_deref().unwrap());
+    let changes = &record.next_token_changes;
+    let mut ids: Vec<u32> = changes.iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), changes.len(), "{what}: a token twice");
+    assert_eq!(changes.iter().take(before.len()).map(|c| c.id).collect::<Vec<_>>(), before.iter().map(|t| t.id).collect::<Vec<_>>(), "{what}: the unchanged run's order first");
+    for (token, after_run) in before.iter().map(|t| (t, false)).chain(after.iter().map(|t| (t, true))) {
+        let change = changes.iter().find(|c| c.id == token.id).unwrap_or_else(|| panic!("{what}: {:?} has no bar", token.text));
+        let (logit, probability) = if after_run { (change.logit_after, change.probability_after) } else { (change.logit_before, change.probability_before) };
+        assert_eq!((logit, probability, &change.text), (token.logit, token.probability, &token.text), "{what}");
     }
 }
 
