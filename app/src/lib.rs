@@ -8,6 +8,7 @@ pub mod audio;
 pub mod catalog;
 pub mod components;
 pub mod engine_client;
+pub mod interventions;
 pub mod js_bytes;
 pub mod js_file;
 pub mod picture;
@@ -27,7 +28,7 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
 
-use components::{AudioPanel, ImagePanel, SpeechView, VisionView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
+use components::{InterventionPanel, AudioPanel, ImagePanel, SpeechView, VisionView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 use runs::{RunPlan, Scheduler};
@@ -140,6 +141,9 @@ pub fn App() -> impl IntoView {
         if !compare {
             state.compare_report.set(None);
         }
+        // Heads switched off change the run under the model's own mask only (the one it
+        // was trained with; the panel says so under the other).
+        let own_mask = state.mask.get() == own_mask(&info);
         let plan = RunPlan {
             model: info.name,
             text,
@@ -148,6 +152,7 @@ pub fn App() -> impl IntoView {
             scores_of_layer: scores_of_layer.get(),
             value_norms: value_norms.get(),
             compare,
+            intervention: state.interventions.intervention().filter(|_| own_mask),
         };
         state.status.set(Status::Computing);
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
@@ -215,6 +220,58 @@ pub fn App() -> impl IntoView {
         if zoom && has_report && !have {
             let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
             send(ToWorker::EncoderMap { run, model: info.name, layer, head });
+        }
+    });
+
+    // A sweep (or the attribution) runs once it is asked for and the model is there.
+    Effect::new(move |_| {
+        let interventions = state.interventions;
+        let Some(kind) = interventions.sweep.with(|s| match s {
+            interventions::SweepState::Asked(kind) => Some(*kind),
+            _ => None,
+        }) else {
+            return;
+        };
+        let Some((info, _)) = state.loaded.get() else { return };
+        let text = state.text.get_untracked();
+        let source = interventions.patch_source.get_untracked();
+        if kind == interventions::EffectKind::Patching && source.trim().is_empty() {
+            interventions.sweep.set(interventions::SweepState::Failed("patching needs a second text: type it in the box beside the button".into()));
+            return;
+        }
+        let run = scheduler.try_update_value(Scheduler::effects).unwrap_or_default();
+        let total = if kind == interventions::EffectKind::Attribution { 0 } else { info.layers * info.heads };
+        interventions.sweep.set(interventions::SweepState::Running { kind, done: 0, total });
+        send(ToWorker::Effects {
+            run,
+            model: info.name,
+            text,
+            max_tokens: PAGE_MAX_TOKENS,
+            method: kind.method(interventions.ablation.get_untracked(), &source),
+            answer: interventions.answer.get_untracked(),
+            versus: interventions.versus.get_untracked(),
+        });
+    });
+
+    // A new text stops the sweep of the old one, and what was found of it goes.
+    Effect::new(move |previous: Option<String>| {
+        let text = state.text.get();
+        if previous.is_some_and(|p| p != text) {
+            if state.interventions.sweep.with_untracked(|s| matches!(s, interventions::SweepState::Running { .. })) {
+                state.interventions.sweep.set(interventions::SweepState::Stopped("stopped: the text changed".into()));
+            }
+            state.interventions.found.set(Vec::new());
+        }
+        text
+    });
+    // A stopped sweep (by the person, or by a new text) stops in the worker too.
+    Effect::new(move |_| {
+        if state.interventions.sweep.with(|s| matches!(s, interventions::SweepState::Stopped(_))) {
+            let running = scheduler.with_value(Scheduler::current_effects);
+            if running != 0 {
+                send(ToWorker::StopEffects { run: running });
+                scheduler.update_value(Scheduler::effects_ended);
+            }
         }
     });
 
@@ -294,11 +351,19 @@ pub fn App() -> impl IntoView {
                         <RolloutView />
                         <ScoresPanel />
                     </Show>
+                    <Show when=move || !state.is_vision()>
+                        <InterventionPanel />
+                    </Show>
                     <ProbePanel />
                 </section>
             </div>
         </main>
     }
+}
+
+/// The mask a model was trained with: the causal mask for a decoder, none for an encoder.
+pub fn own_mask(info: &engine::ModelInfo) -> engine::Mask {
+    if info.causal { engine::Mask::Causal } else { engine::Mask::None }
 }
 
 /// Applies one answer of the worker to the page's state, and sends the text that
@@ -315,6 +380,8 @@ fn on_answer(
         | FromWorker::Translating { run, .. }
         | FromWorker::EncoderMap { run, .. }
         | FromWorker::ProbeProgress { run, .. }
+        | FromWorker::EffectsProgress { run, .. }
+        | FromWorker::Effects { run, .. }
         | FromWorker::ProbeResult { run, .. } => Some(*run),
         FromWorker::Failed { run, .. } => *run,
         _ => None,
@@ -324,6 +391,7 @@ fn on_answer(
         let run = run.unwrap_or(0);
         (s.is_main(run), s.is_compare(run), s.is_probe(run), s.main_text().to_string())
     });
+    let (is_unchanged, is_effects) = scheduler.with_value(|s| (s.is_unchanged(run.unwrap_or(0)), s.is_effects(run.unwrap_or(0))));
     let next = match (&answer, run) {
         (FromWorker::Report { .. } | FromWorker::Failed { .. }, Some(run)) => scheduler.try_update_value(|s| s.answered(run)),
         (FromWorker::Failed { .. }, None) => scheduler.try_update_value(Scheduler::lost),
@@ -346,6 +414,11 @@ fn on_answer(
                 if state.head.get_untracked() >= info.heads {
                     state.head.set(0);
                 }
+                // Heads switched off stay off only where the new model has them.
+                if state.interventions.ablated.with_untracked(|a| a.iter().any(|h| h.layer >= info.layers || h.head >= info.heads)) {
+                    state.interventions.ablated.update(|a| a.retain(|h| h.layer < info.layers && h.head < info.heads));
+                }
+                state.interventions.found.set(Vec::new());
                 // A person's own model is named in the picker by what it turned out to be.
                 let bytes = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).and_then(|m| m.bytes));
                 let label = components::open_model::label(&model, &info, bytes);
@@ -377,7 +450,38 @@ fn on_answer(
                 state.status.set(Status::Done { millis });
             } else if is_compare {
                 state.compare_report.set(Some(Arc::new(report)));
+            } else if is_unchanged {
+                state.interventions.unchanged.set(Some(Arc::new(report)));
             }
+        }
+        FromWorker::EffectsProgress { done, total, .. } => {
+            if is_effects {
+                let kind = state.interventions.sweep.with_untracked(|s| match s {
+                    interventions::SweepState::Running { kind, .. } => Some(*kind),
+                    _ => None,
+                });
+                if let Some(kind) = kind {
+                    state.interventions.sweep.set(interventions::SweepState::Running { kind, done, total });
+                }
+            }
+        }
+        FromWorker::Effects { effects, millis, .. } => {
+            if is_effects {
+                scheduler.update_value(Scheduler::effects_ended);
+                let kind = match effects.method {
+                    engine::EffectMethod::Ablation { .. } => interventions::EffectKind::Ablation,
+                    engine::EffectMethod::Patching { .. } => interventions::EffectKind::Patching,
+                    engine::EffectMethod::DirectAttribution => interventions::EffectKind::Attribution,
+                };
+                let text = state.text.get_untracked();
+                state.interventions.keep(interventions::Found { kind, text, effects: Arc::new(effects), millis });
+                state.interventions.sweep.set(interventions::SweepState::Idle);
+                state.grid_colour.set(GridColour::Effect(kind));
+            }
+        }
+        FromWorker::Failed { message, .. } if is_effects => {
+            scheduler.update_value(Scheduler::effects_ended);
+            state.interventions.sweep.set(interventions::SweepState::Failed(message));
         }
         FromWorker::Translating { step, limit, token, .. } => {
             if is_main {

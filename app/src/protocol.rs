@@ -7,7 +7,7 @@
 //! transcribe, and an encoder map asked for, travel in the same place.
 
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Framing, Mask, ModelInfo, WeightChoice};
+use engine::{AttentionReport, EffectMethod, Framing, HeadEffects, Intervention, Mask, ModelInfo, WeightChoice};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -45,7 +45,26 @@ pub enum ToWorker {
         scores_of_layer: Option<usize>,
         value_norms: bool,
         reuse_prefix: bool,
+        /// Heads to change in the run (a causal language model or an encoder, under its own
+        /// mask): the report is the changed run's, and says what was changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intervention: Option<Intervention>,
     },
+    /// Every head's effect on an answer in the run of `text`: each ablated or patched from
+    /// the run of another text in turn (a sweep, a layer at a time, stopped by
+    /// [`ToWorker::StopEffects`]), or each one's direct logit attribution. `answer`: the
+    /// token's text (the likeliest next token when `None`); `versus`: a token to subtract.
+    Effects {
+        run: u64,
+        model: String,
+        text: String,
+        max_tokens: usize,
+        method: EffectMethod,
+        answer: Option<String>,
+        versus: Option<String>,
+    },
+    /// Stop the sweep numbered `run` (a new text, or the person's Stop).
+    StopEffects { run: u64 },
     /// Run the induction probe (`length` random tokens twice, one run per seed).
     Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
     /// Transcribe sound with the loaded speech model: the samples (16 kHz mono) travel
@@ -74,6 +93,10 @@ pub enum FromWorker {
     Report { run: u64, report: AttentionReport, shapes: Vec<[usize; 4]>, millis: f64, memory_bytes: u64 },
     /// A translation goes on: target token `step` (from 0) is `token`, of at most `limit`.
     Translating { run: u64, step: usize, limit: usize, token: String },
+    /// A sweep goes on: `done` of `total` heads changed.
+    EffectsProgress { run: u64, done: usize, total: usize },
+    /// Every head's effect, and how long finding them took.
+    Effects { run: u64, effects: HeadEffects, millis: f64 },
     /// The probe goes on: `done` of `total` runs.
     ProbeProgress { run: u64, done: usize, total: usize },
     /// The probe's scores, and its first run's report (attention beside, as for a run).

@@ -4,7 +4,7 @@
 //! at most, and no queue of stale texts builds up. Answers to anything but the runs
 //! last sent are never shown.
 
-use engine::Mask;
+use engine::{Intervention, Mask};
 
 use crate::protocol::ToWorker;
 
@@ -21,6 +21,9 @@ pub struct RunPlan {
     pub value_norms: bool,
     /// Whether the other mask runs too (the comparison).
     pub compare: bool,
+    /// Heads to change in the main run; the unchanged run then runs too (the bars' and
+    /// the maps' before).
+    pub intervention: Option<Intervention>,
 }
 
 /// The runs in flight and the plan waiting for them.
@@ -30,8 +33,11 @@ pub struct Scheduler {
     /// The latest main and comparison runs sent (0: none), and the main run's text.
     main: u64,
     compare: u64,
+    /// The unchanged run beside a changed main run (0: none).
+    unchanged: u64,
     main_text: String,
     probe: u64,
+    effects: u64,
     /// Main and comparison runs sent and not yet answered.
     awaiting: Vec<u64>,
     waiting: Option<RunPlan>,
@@ -55,11 +61,11 @@ impl Scheduler {
     }
 
     fn send(&mut self, plan: RunPlan) -> Vec<ToWorker> {
-        let RunPlan { model, text, mask, max_tokens, scores_of_layer, value_norms, compare } = plan;
-        self.main = self.next();
-        self.main_text = text.clone();
-        let main = ToWorker::Run {
-            run: self.main,
+        let RunPlan { model, text, mask, max_tokens, scores_of_layer, value_norms, compare, intervention } = plan;
+        // The main run asks for raw scores, norms and changes; the other runs of the same
+        // text for none.
+        let run_of = |run, mask, scores_of_layer, value_norms, intervention| ToWorker::Run {
+            run,
             model: model.clone(),
             text: text.clone(),
             mask,
@@ -67,25 +73,23 @@ impl Scheduler {
             scores_of_layer,
             value_norms,
             reuse_prefix: true,
+            intervention,
         };
-        let mut requests = vec![main]; // first, so the map in view comes back first
-        self.compare = 0;
+        let plain = |run, mask| run_of(run, mask, None, false, None);
+        self.main = self.next();
+        self.main_text = text.clone();
+        self.compare = if compare { self.next() } else { 0 };
+        self.unchanged = if intervention.is_some() { self.next() } else { 0 };
+        // First, so the map in view comes back first.
+        let mut requests = vec![run_of(self.main, mask, scores_of_layer, value_norms, intervention)];
         if compare {
-            self.compare = self.next();
             // The comparison is always a causal mask (the one chosen) against none.
-            let other = if mask.is_causal() { Mask::None } else { Mask::Causal };
-            requests.push(ToWorker::Run {
-                run: self.compare,
-                model,
-                text,
-                mask: other,
-                max_tokens,
-                scores_of_layer: None,
-                value_norms: false,
-                reuse_prefix: true,
-            });
+            requests.push(plain(self.compare, if mask.is_causal() { Mask::None } else { Mask::Causal }));
         }
-        self.awaiting = [self.main, self.compare].into_iter().filter(|&r| r != 0).collect();
+        if self.unchanged != 0 {
+            requests.push(plain(self.unchanged, mask));
+        }
+        self.awaiting = [self.main, self.compare, self.unchanged].into_iter().filter(|&r| r != 0).collect();
         requests
     }
 
@@ -107,6 +111,7 @@ impl Scheduler {
     pub fn withdraw(&mut self) {
         self.main = 0;
         self.compare = 0;
+        self.unchanged = 0;
         self.waiting = None;
     }
 
@@ -123,6 +128,7 @@ impl Scheduler {
         self.main = self.next();
         self.main_text = name.to_string();
         self.compare = 0;
+        self.unchanged = 0;
         self.waiting = None;
         self.awaiting = vec![self.main];
         self.main
@@ -134,6 +140,28 @@ impl Scheduler {
         self.probe
     }
 
+    /// Numbers a sweep or an attribution (one at a time: a new one overtakes the one before).
+    pub fn effects(&mut self) -> u64 {
+        self.effects = self.next();
+        self.effects
+    }
+
+    /// The sweep in flight, if any (0: none).
+    pub fn current_effects(&self) -> u64 {
+        self.effects
+    }
+
+    /// The sweep is over, stopped or overtaken.
+    pub fn effects_ended(&mut self) {
+        self.effects = 0;
+    }
+
+    pub fn is_effects(&self, run: u64) -> bool {
+        run == self.effects && run != 0
+    }
+    pub fn is_unchanged(&self, run: u64) -> bool {
+        run == self.unchanged && run != 0
+    }
     pub fn is_main(&self, run: u64) -> bool {
         run == self.main && run != 0
     }
@@ -163,6 +191,7 @@ mod tests {
             scores_of_layer: None,
             value_norms: false,
             compare,
+            intervention: None,
         }
     }
 
@@ -224,6 +253,21 @@ mod tests {
         assert!(s.is_main(second) && !s.is_main(first));
         assert_eq!(s.main_text(), "your recording");
         assert!(s.answered(second).is_empty());
+    }
+
+    #[test]
+    fn a_changed_run_brings_its_unchanged_run_and_both_must_answer() {
+        let mut s = Scheduler::default();
+        let changed = RunPlan { intervention: Some(engine::Intervention::ablate(vec!["1.2".parse().unwrap()], engine::Ablation::Zero)), ..plan("a", false) };
+        let requests = s.plan(changed);
+        assert_eq!(texts(&requests), [(1, "a".into(), Mask::Causal), (2, "a".into(), Mask::Causal)]);
+        let changes = |r: &ToWorker| matches!(r, ToWorker::Run { intervention: Some(_), .. });
+        assert!(changes(&requests[0]) && !changes(&requests[1]), "only the main run is changed");
+        assert!(s.is_unchanged(2) && !s.is_main(2));
+        assert!(s.plan(plan("ab", false)).is_empty());
+        assert!(s.answered(1).is_empty(), "the unchanged run is still out");
+        assert_eq!(texts(&s.answered(2)), [(3, "ab".into(), Mask::Causal)]);
+        assert!(!s.is_unchanged(4), "a plan that changes nothing runs once");
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct AppState {
     pub framing: RwSignal<Framing>,
     /// What the picture's overlay shows: the selected head, its layer's mean, or the rollout.
     pub patch_view: RwSignal<crate::components::vision::PatchView>,
+    /// Heads switched off, the answer, the patch source and what the sweeps found.
+    pub interventions: crate::interventions::Interventions,
     /// The `File` objects of the models the person opened, by model id.
     pub local_files: StoredValue<std::collections::HashMap<String, js_sys::Array>, LocalStorage>,
 }
@@ -216,6 +218,18 @@ pub enum GridColour {
     Lookahead,
     /// One of each head's scores on the current text (a flat colour), by name.
     Score(&'static str),
+    /// How far each head's map moved from the run with no head switched off.
+    Change,
+    /// Each head's effect on the answer, as a sweep or the attribution found it (blue
+    /// where the answer lost, red where it gained).
+    Effect(crate::interventions::EffectKind),
+}
+
+impl GridColour {
+    /// Whether its values are signed (drawn blue–white–red around 0).
+    pub fn is_signed(self) -> bool {
+        matches!(self, GridColour::Effect(_))
+    }
 }
 
 
@@ -307,6 +321,15 @@ impl AppState {
             alignment: self.alignment.get(),
             reading: self.reading.get(),
             value_scale: self.value_scale.get(),
+            ablated: self.interventions.ablated.get(),
+            ablation: self.interventions.ablation.get(),
+            answer: self.interventions.answer.get(),
+            versus: self.interventions.versus.get(),
+            patch_source: self.interventions.patch_source.get(),
+            effects: match self.grid_colour.get() {
+                GridColour::Effect(kind) => Some(kind),
+                _ => None,
+            },
         }
     }
 
@@ -348,8 +371,24 @@ impl AppState {
         });
         // TransformerLens's defaults: nothing left out.
         let head_scores = Memo::new(move |_| report.get().map(|r| score_report(&r, Exclusions::default())));
-        let grid_colour = RwSignal::new(GridColour::Maps);
+        let interventions = crate::interventions::Interventions::new(
+            initial.ablated.clone(),
+            initial.ablation,
+            (initial.answer.clone(), initial.versus.clone()),
+            initial.patch_source.clone(),
+            initial.effects,
+        );
+        let grid_colour = RwSignal::new(initial.effects.map_or(GridColour::Maps, GridColour::Effect));
         let grid_values = Memo::new(move |_| match grid_colour.get() {
+            GridColour::Change => {
+                let (changed, unchanged) = (report.get()?, interventions.unchanged.get()?);
+                changed.intervention.as_ref()?;
+                engine::analysis::summary::map_change(changed.attention(), unchanged.attention())
+            }
+            GridColour::Effect(kind) => {
+                let found = interventions.found_by(kind)?;
+                Some(found.effects.per_head.chunks(found.effects.heads.max(1)).map(<[f32]>::to_vec).collect())
+            }
             GridColour::Maps => None,
             GridColour::Lookahead => lookahead.get(),
             GridColour::Score(name) => {
@@ -404,6 +443,7 @@ impl AppState {
             picture_notice: RwSignal::new(None),
             framing: RwSignal::new(Framing::Letterbox),
             patch_view: RwSignal::new(Default::default()),
+            interventions,
         };
         // The memo reads the state's own signals, so it is made once they exist.
         state.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));

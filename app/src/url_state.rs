@@ -4,10 +4,11 @@
 
 use engine::analysis::reading::Reading;
 use engine::figure::ValueScale;
-use engine::Mask;
+use engine::{Ablation, HeadId, Mask};
 
 use crate::catalog::DEFAULT_MODEL;
 use crate::components::alignment::Alignment;
+use crate::interventions::EffectKind;
 use crate::weighting::Weighting;
 use crate::{Tab, DEFAULT_TEXT};
 
@@ -26,6 +27,16 @@ pub struct ViewState {
     /// The reading switches: the first token hidden (`sink=hide`), words (`pool=words`).
     pub reading: Reading,
     pub value_scale: ValueScale,
+    /// Heads switched off (`ablate=23.3,18.6`), and how (`ablation=mean`).
+    pub ablated: Vec<HeadId>,
+    pub ablation: Ablation,
+    /// The answer effects are measured on, and the token it is measured against.
+    pub answer: Option<String>,
+    pub versus: Option<String>,
+    /// The second text, for patching.
+    pub patch_source: String,
+    /// The effects the grid is coloured by (`effects=ablation`): a link runs their sweep.
+    pub effects: Option<EffectKind>,
 }
 
 impl Default for ViewState {
@@ -42,6 +53,12 @@ impl Default for ViewState {
             alignment: Alignment::AllHeads,
             reading: Reading::default(),
             value_scale: ValueScale::Linear,
+            ablated: Vec::new(),
+            ablation: Ablation::Zero,
+            answer: None,
+            versus: None,
+            patch_source: String::new(),
+            effects: None,
         }
     }
 }
@@ -101,6 +118,12 @@ impl ViewState {
                 "sink" => state.reading.hide_first_key = value == "hide",
                 "pool" => state.reading.by_words = value == "words",
                 "scale" => state.value_scale = ValueScale::from_name(&value).unwrap_or_default(),
+                "ablate" => state.ablated = value.split(',').filter_map(|h| h.parse().ok()).collect(),
+                "ablation" => state.ablation = if value == "mean" { Ablation::Mean } else { Ablation::Zero },
+                "answer" if !value.is_empty() => state.answer = Some(value),
+                "versus" if !value.is_empty() => state.versus = Some(value),
+                "patch" => state.patch_source = value,
+                "effects" => state.effects = EffectKind::from_name(&value),
                 _ => {}
             }
         }
@@ -135,6 +158,24 @@ impl ViewState {
         }
         if self.value_scale != ValueScale::Linear {
             query.push_str(&format!("&scale={}", self.value_scale.name()));
+        }
+        if !self.ablated.is_empty() {
+            let heads: Vec<String> = self.ablated.iter().map(HeadId::to_string).collect();
+            query.push_str(&format!("&ablate={}", encode(&heads.join(","))));
+        }
+        if self.ablation != Ablation::Zero {
+            query.push_str(&format!("&ablation={}", self.ablation.name()));
+        }
+        for (key, token) in [("answer", &self.answer), ("versus", &self.versus)] {
+            if let Some(token) = token {
+                query.push_str(&format!("&{key}={}", encode(token)));
+            }
+        }
+        if !self.patch_source.is_empty() {
+            query.push_str(&format!("&patch={}", encode(&self.patch_source)));
+        }
+        if let Some(kind) = self.effects {
+            query.push_str(&format!("&effects={}", kind.name()));
         }
         query
     }
@@ -171,6 +212,12 @@ mod tests {
             alignment: Alignment::Head(1, 7),
             reading: Reading { hide_first_key: true, by_words: true },
             value_scale: ValueScale::Log,
+            ablated: vec![HeadId { layer: 23, head: 3 }, HeadId { layer: 18, head: 6 }],
+            ablation: Ablation::Mean,
+            answer: Some(" Mary".into()),
+            versus: Some(" John".into()),
+            patch_source: "When Mary and John went to the store, Mary gave a drink to".into(),
+            effects: Some(EffectKind::Patching),
         };
         assert_eq!(ViewState::from_query(&state.to_query()), state);
     }

@@ -24,6 +24,8 @@ use crate::js_file::{JsFile, ReadProgress};
 use crate::protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker};
 use crate::user_files::{classify, UserModel, NO_TOKENIZER};
 
+mod interventions;
+
 /// The worker's one piece of state: the loaded model, and which model the page wants.
 #[derive(Default)]
 struct State {
@@ -33,13 +35,15 @@ struct State {
     /// a built-in model on the same weight path (a person's files are read again: they
     /// may be other files under the same name).
     reusable: Option<(String, WeightChoice)>,
+    /// The runs changed runs and sweeps start from (see [`interventions`]).
+    traces: interventions::Traces,
 }
 
-fn scope() -> DedicatedWorkerGlobalScope {
+pub(crate) fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-fn post(message: &FromWorker, attention: Option<&[f32]>) {
+pub(crate) fn post(message: &FromWorker, attention: Option<&[f32]>) {
     let (value, transfer) = encode(message, attention);
     // A worker can always post to its page; if it could not, there is no one to tell.
     let _ = scope().post_message_with_transfer(&value, &transfer);
@@ -60,6 +64,10 @@ pub fn start() {
             Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
             Ok((ToWorker::Transcribe { run, model }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default()),
             Ok((ToWorker::Look { run, model, width, height, framing }, _)) => look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data())),
+            Ok((ToWorker::Effects { run, model, text, max_tokens, method, answer, versus }, _)) => {
+                interventions::effects(state.clone(), run, model, (text, max_tokens), method, (answer, versus))
+            }
+            Ok((ToWorker::StopEffects { run }, _)) => state.borrow().traces.stop(run),
             Ok((request, _)) => handle(state.clone(), request),
             Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
         }
@@ -91,6 +99,7 @@ where
     }
     // The model loaded before goes first: two at once may not fit.
     state.borrow_mut().loaded = None;
+    state.borrow().traces.clear();
     state.borrow_mut().reusable = None;
     wasm_bindgen_futures::spawn_local(async move {
         let started = now();
@@ -168,6 +177,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let name = model.clone();
             load_as(state, model, Some(weights), move || async move { load(&name, &files, weights).await });
         }
+        ToWorker::Effects { run, .. } | ToWorker::StopEffects { run } => post(&FromWorker::Failed { model: String::new(), run: Some(run), message: "a sweep the worker did not start".into() }, None),
         ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),
         ToWorker::Probe { run, model, length, seeds } => {
             let state = state.borrow();
@@ -208,13 +218,17 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Err(e) => post(&FromWorker::Failed { model, run: Some(run), message: e.to_string() }, None),
             }
         }
-        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix } => {
+        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix, intervention } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             };
             let started = now();
+            if let Some(intervention) = intervention.filter(|i| !i.is_empty()) {
+                let changed = interventions::change(&state.traces, loaded, (&text, max_tokens), &intervention);
+                return answer(run, name, started, changed);
+            }
             let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms, reuse_prefix };
             // A translator tells each target token as it comes: the page shows its progress.
             let translating = |step, token: &engine::Token, limit| {
@@ -266,7 +280,7 @@ fn memory_bytes() -> u64 {
     wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
 }
 
-fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     scope().performance().map_or(0.0, |p| p.now())
 }
 

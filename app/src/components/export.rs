@@ -68,6 +68,28 @@ impl AppState {
         }
     }
 
+    /// The grid as the page colours it by one value per head ([layer][head]): what the
+    /// values are in its title; an effect's blue–white–red around 0.
+    fn values_grid(&self, report: &engine::AttentionReport, values: &[Vec<f32>], note: Option<String>) -> (Figure, String) {
+        let colouring = self.grid_colour.get_untracked();
+        let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
+        let heads = values.iter().map(|layer| layer.iter().map(|&v| Thumbnail { rows: 1, columns: 1, values: vec![v], top }).collect()).collect();
+        let (what, slug) = match colouring {
+            crate::GridColour::Effect(kind) => {
+                let answer = self.interventions.found_by(kind).map(|f| format!(" on the {}", f.effects.answer.describe())).unwrap_or_default();
+                (format!("{}{answer}", kind.title()), kind.name().to_string())
+            }
+            crate::GridColour::Change => ("change of each map with the heads switched off".to_string(), "change".to_string()),
+            crate::GridColour::Lookahead => ("look-ahead mass".to_string(), "lookahead".to_string()),
+            crate::GridColour::Score(name) => (super::scores::title(name).to_string(), name.to_string()),
+            crate::GridColour::Maps => (String::new(), String::new()),
+        };
+        let (value_scale, colours) = if colouring.is_signed() { (ValueScale::Signed, ColourScale::Diverging) } else { (ValueScale::Linear, ColourScale::Viridis) };
+        let model = report.model.name.clone();
+        let grid = GridFigure { heads, value_scale, colours, selected: Some((self.layer.get_untracked(), self.head.get_untracked())), title: Some(format!("{model}: every head, {what}")), note };
+        (Figure::Grid(grid), format!("attnscope-{model}-grid-{slug}"))
+    }
+
     /// The figure an export of `subject` saves, and the file name it goes under (without
     /// its extension).
     pub fn figure_of(&self, subject: Subject) -> Option<(Figure, String)> {
@@ -93,6 +115,10 @@ impl AppState {
             }
             Subject::Grid => {
                 let report = self.report.get_untracked()?;
+                // Coloured by a value per head (a score, an effect), the grid is a flat square per head.
+                if let Some(values) = self.grid_values.get_untracked() {
+                    return Some(self.values_grid(&report, &values, note));
+                }
                 let maps = report.attention();
                 let heads = (0..maps.layers()).map(|l| (0..maps.heads()).map(|h| Thumbnail::of(&self.map_of(&report, l, h))).collect()).collect();
                 let (model, title) = self.titled(&report, "every head");
@@ -202,7 +228,14 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
     let model = state.model.get_untracked();
     let done = match what {
         Export::Report => {
-            let json = serde_json::to_string(&*report).map_err(|e| e.to_string())?;
+            // With the effects the grid shows (else the last found), as the CLI's sweep writes them.
+            let shown = match state.grid_colour.get_untracked() {
+                crate::GridColour::Effect(kind) => state.interventions.found_by(kind),
+                _ => None,
+            };
+            let effects = shown.or_else(|| state.interventions.found.with_untracked(|f| f.last().cloned())).map(|f| (*f.effects).clone());
+            let report = engine::AttentionReport { head_effects: effects.or_else(|| report.head_effects.clone()), ..(*report).clone() };
+            let json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
             download_text(&json, "application/json", &format!("attnscope-{model}-report.json"))
         }
         Export::Hf => {

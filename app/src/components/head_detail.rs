@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{Heatmap, LinesView, MathView, OverlayView, ReadingBar, WeightsTable};
+use super::{AblateToggle, Heatmap, LinesView, MathView, OverlayView, ReadingBar, WeightsTable};
 use crate::{AppState, Tab};
 
 /// The tab bar and the selected tab's view. The heatmap stays in the page (hidden)
@@ -31,6 +31,7 @@ pub fn HeadDetail() -> impl IntoView {
     view! {
         <div class="head-detail">
             <ReadingBar />
+            <AblateToggle />
             <div class="tabs" role="tablist" aria-label="Ways to look at the selected head">{tabs}</div>
             <div class="tab-panel" role="tabpanel">
                 <div class:hidden=move || state.tab.get() != Tab::Heatmap>

@@ -12,7 +12,8 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEv
 use super::scores::title;
 use super::{ExportMenu, FocusBands, ReadingNote, Subject};
 use engine::analysis::heads::HeadScores;
-use engine::figure::colour::viridis;
+use engine::figure::colour::{diverging, viridis};
+use crate::interventions::{EffectKind, SweepState};
 use crate::{AppState, GridColour};
 
 /// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
@@ -38,12 +39,18 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
-        if state.grid_colour.get() != GridColour::Maps {
-            // One flat colour: the head's value (look-ahead mass, a score) on the scale of the largest.
+        let colouring = state.grid_colour.get();
+        if colouring != GridColour::Maps {
+            // One flat colour: the head's value (look-ahead mass, a score, an effect) on the
+            // scale of the largest; signed values blue–white–red around 0.
             if let Some(values) = state.grid_values.get() {
                 let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
-                let top = values.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
-                paint_pixels(&canvas, &[value / top], (1, 1), &viridis);
+                let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
+                if colouring.is_signed() {
+                    paint_pixels(&canvas, &[value / top], (1, 1), &diverging);
+                } else {
+                    paint_pixels(&canvas, &[value / top], (1, 1), &viridis);
+                }
             }
             return;
         }
@@ -58,10 +65,15 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
+    let id = engine::HeadId { layer, head };
+    let value = move || state.grid_values.with(|v| v.as_ref().and_then(|v| v.get(layer)?.get(head).copied())).map(|v| format!("{v:.6}"));
     view! {
         <div
             class="thumb"
             class:selected=selected
+            class:ablated=move || state.interventions.is_ablated(id)
+            data-ablated=move || state.interventions.is_ablated(id).to_string()
+            data-value=value
             role="gridcell"
             aria-selected=move || selected().to_string()
             data-testid="head-thumb"
@@ -110,6 +122,15 @@ fn pick_colouring(state: AppState, choice: &str) {
         "lookahead" => {
             state.compare.set(true); // the look-ahead mass needs the unmasked run
             GridColour::Lookahead
+        }
+        "change" => GridColour::Change,
+        effect if EffectKind::from_name(effect).is_some() => {
+            let kind = EffectKind::from_name(effect).unwrap_or(EffectKind::Ablation);
+            // Colouring by a sweep not run yet runs it.
+            if state.interventions.found_by(kind).is_none() {
+                state.interventions.sweep.set(SweepState::Asked(kind));
+            }
+            GridColour::Effect(kind)
         }
         name => HeadScores::NAMES.into_iter().find(|n| *n == name).map_or(GridColour::Maps, GridColour::Score),
     };
@@ -161,6 +182,11 @@ pub fn HeadGrid() -> impl IntoView {
                         <option value="lookahead" selected=move || state.grid_colour.get() == GridColour::Lookahead>"look-ahead mass (mask off)"</option>
                         {HeadScores::NAMES.map(|name| view! {
                             <option value=name selected=move || state.grid_colour.get() == GridColour::Score(name)>{title(name)}</option>
+                        })}
+                        <option value="change" selected=move || state.grid_colour.get() == GridColour::Change
+                            disabled=move || state.interventions.ablated.with(Vec::is_empty)>"change from every head on"</option>
+                        {EffectKind::ALL.map(|kind| view! {
+                            <option value=kind.name() selected=move || state.grid_colour.get() == GridColour::Effect(kind)>{kind.title()}</option>
                         })}
                     </select>
                 </label>

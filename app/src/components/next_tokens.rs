@@ -23,13 +23,42 @@ pub fn NextTokens() -> impl IntoView {
             };
             return Some(view! { <section class="next-tokens"><h2>"Next token"</h2><p class="hint">{why}</p></section> }.into_any());
         };
+        // A changed run: each token's bar before (the unchanged run) and after.
+        if let Some(changes) = report.intervention.as_ref().map(|i| i.next_token_changes.clone()).filter(|c| !c.is_empty()) {
+            let top = changes.iter().map(|c| c.probability_before.max(c.probability_after)).fold(1e-6f32, f32::max);
+            let bars = changes
+                .into_iter()
+                .map(|c| {
+                    let width = |p: f32| format!("width: {:.1}%", 100.0 * p / top);
+                    view! {
+                        <li data-token-id=c.id.to_string() data-probability=format!("{:.6}", c.probability_after) data-probability-before=format!("{:.6}", c.probability_before)
+                            data-logit=format!("{:.6}", c.logit_after) data-logit-before=format!("{:.6}", c.logit_before)>
+                            <span class="next-label">{token_label(&c.text)}</span>
+                            <span class="bar-track two">
+                                <span class="bar before" style=width(c.probability_before) title="before"></span>
+                                <span class="bar" style=width(c.probability_after) title="after"></span>
+                            </span>
+                            <span class="next-p">{format!("{:.1}% → {:.1}%", 100.0 * c.probability_before, 100.0 * c.probability_after)}</span>
+                        </li>
+                    }
+                })
+                .collect_view();
+            return Some(view! {
+                <section class="next-tokens">
+                    <h2>"Next token, before and after"</h2>
+                    <p class="hint">"Grey: with every head on; coloured: with the heads switched off."</p>
+                    <ol data-testid="next-tokens" data-changed="true">{bars}</ol>
+                </section>
+            }
+            .into_any());
+        }
         let top = next.first().map_or(1.0, |t| t.probability).max(1e-6);
         let bars = next
             .into_iter()
             .map(|token| {
                 let width = format!("width: {:.1}%", 100.0 * token.probability / top);
                 view! {
-                    <li data-token-id=token.id.to_string() data-probability=format!("{:.6}", token.probability)>
+                    <li data-token-id=token.id.to_string() data-probability=format!("{:.6}", token.probability) data-logit=format!("{:.6}", token.logit)>
                         <span class="next-label">{token_label(&token.text)}</span>
                         <span class="bar-track"><span class="bar" style=width></span></span>
                         <span class="next-p">{format!("{:.1}%", 100.0 * token.probability)}</span>
@@ -40,7 +69,7 @@ pub fn NextTokens() -> impl IntoView {
         Some(view! {
             <section class="next-tokens">
                 <h2>"Next token"</h2>
-                <ol data-testid="next-tokens">{bars}</ol>
+                <ol data-testid="next-tokens" data-changed="false">{bars}</ol>
             </section>
         }
         .into_any())

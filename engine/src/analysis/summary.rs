@@ -51,9 +51,38 @@ pub fn difference(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| x - y).collect()
 }
 
+/// How far each head's map moved between two runs of the same tokens, [layer][head]:
+/// the mean over queries of the total variation distance between the rows (half the sum
+/// of absolute differences), 0 for a map unchanged, 1 for rows with nothing in common.
+/// `None` when the maps' shapes differ.
+pub fn map_change(changed: &AttentionMaps, unchanged: &AttentionMaps) -> Option<Vec<Vec<f32>>> {
+    let shape = |m: &AttentionMaps| (m.layers(), m.heads(), m.queries(), m.keys());
+    if shape(changed) != shape(unchanged) {
+        return None;
+    }
+    let (queries, keys) = (changed.queries(), changed.keys());
+    let change = |layer, head| {
+        let (a, b) = (changed.head(layer, head), unchanged.head(layer, head));
+        let moved: f32 = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum();
+        if queries == 0 || keys == 0 { 0.0 } else { 0.5 * moved / queries as f32 }
+    };
+    Some((0..changed.layers()).map(|layer| (0..changed.heads()).map(|head| change(layer, head)).collect()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_change_is_the_mean_total_variation_of_the_rows() {
+        // 1 layer × 2 heads of a 2 × 2 map: head 0 unchanged; head 1's first row moved
+        // wholly (distance 1), its second by a quarter (distance 0.25).
+        let unchanged = AttentionMaps::from_shape([1, 2, 2, 2], vec![1.0, 0.0, 0.5, 0.5, 1.0, 0.0, 0.5, 0.5]).unwrap();
+        let changed = AttentionMaps::from_shape([1, 2, 2, 2], vec![1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 0.75, 0.25]).unwrap();
+        assert_eq!(map_change(&changed, &unchanged), Some(vec![vec![0.0, 0.625]]));
+        let other = AttentionMaps::from_shape([1, 2, 1, 2], vec![1.0, 0.0, 1.0, 0.0]).unwrap();
+        assert_eq!(map_change(&changed, &other), None);
+    }
 
     #[test]
     fn means_of_rectangular_maps() {

@@ -203,7 +203,7 @@ impl Model {
     /// with [`EngineError::Cancelled`].
     pub fn sweep(&self, trace: &Trace, sweep: Sweep, answer: &Answer, mut progress: impl FnMut(usize, usize) -> bool) -> Result<HeadEffects> {
         let (layers, heads) = (self.info.layers, self.info.heads);
-        let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
+        trace.logits().ok_or(EngineError::NoLogits)?;
         let mut per_head = Vec::with_capacity(layers * heads);
         for layer in 0..layers {
             per_head.extend(self.sweep_layer(trace, &sweep, answer, layer)?);
@@ -211,8 +211,19 @@ impl Model {
                 return Err(EngineError::Cancelled);
             }
         }
+        self.swept(trace, &sweep, answer, per_head)
+    }
+
+    /// A sweep's finding from its layers' effects (`per_head`, flat [layer, head], as
+    /// [`Model::sweep_layer`] gives them layer after layer).
+    pub fn swept(&self, trace: &Trace, sweep: &Sweep, answer: &Answer, per_head: Vec<f32>) -> Result<HeadEffects> {
+        let (layers, heads) = (self.info.layers, self.info.heads);
+        if per_head.len() != layers * heads {
+            return Err(EngineError::Intervention(format!("a sweep of {} heads where the model has {}", per_head.len(), layers * heads)));
+        }
+        let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
         let method = match sweep {
-            Sweep::Ablation(ablation) => EffectMethod::Ablation { ablation },
+            Sweep::Ablation(ablation) => EffectMethod::Ablation { ablation: *ablation },
             Sweep::Patching(source) => EffectMethod::Patching { source: source.text.clone() },
         };
         Ok(HeadEffects { method, answer: answer.clone(), baseline, layers, heads, per_head, others: Vec::new() })
@@ -296,6 +307,22 @@ impl Model {
             }
         };
         Ok(Answer { token: one(text)?, versus: versus.map(one).transpose()? })
+    }
+
+    /// The answer to measure in `trace`: `answer` by its text (the likeliest next token
+    /// when `None`), measured against `versus`. A text among the run's likeliest next tokens
+    /// is that token, whatever tokenizing it again would give.
+    pub fn answer_in(&self, trace: &Trace, answer: Option<&str>, versus: Option<&str>) -> Result<Answer> {
+        let ranked = trace.report.next_tokens.as_deref().unwrap_or(&[]);
+        let one = |text: &str| match ranked.iter().find(|t| t.text == text) {
+            Some(t) => Ok(AnswerToken { id: t.id, text: t.text.clone() }),
+            None => self.answer(text, None).map(|a| a.token),
+        };
+        let token = match answer {
+            Some(text) => one(text)?,
+            None => self.likeliest_answer(trace)?.token,
+        };
+        Ok(Answer { token, versus: versus.map(one).transpose()? })
     }
 
     /// The likeliest next token of `trace` as the answer.

@@ -102,13 +102,7 @@ pub fn run(command: &str, args: &[String]) -> Result<(), Failure> {
             (report, table)
         }
         _ => {
-            let mut answer = match &c.answer {
-                Some(answer) => model.answer(answer, None)?,
-                None => model.likeliest_answer(&trace)?,
-            };
-            if let Some(versus) = &c.versus {
-                answer.versus = Some(model.answer(versus, None)?.token);
-            }
+            let answer = model.answer_in(&trace, c.answer.as_deref(), c.versus.as_deref())?;
             let effects = if command == "attribute" {
                 model.attribute(&trace, &answer)?
             } else {

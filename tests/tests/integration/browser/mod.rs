@@ -7,6 +7,7 @@ mod export;
 mod first_visit;
 mod foundation;
 mod head_views;
+mod interventions;
 mod looks;
 mod open_model;
 mod reading;
