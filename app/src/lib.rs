@@ -346,13 +346,13 @@ pub fn App() -> impl IntoView {
                     <HeadDetail />
                     <CompareView />
                     <NextTokens />
+                    <Show when=move || !state.is_vision()>
+                        <InterventionPanel />
+                    </Show>
                     // Over a picture, the rollout and the head scores are the overlay's and no text's.
                     <Show when=move || !state.is_vision()>
                         <RolloutView />
                         <ScoresPanel />
-                    </Show>
-                    <Show when=move || !state.is_vision()>
-                        <InterventionPanel />
                     </Show>
                     <ProbePanel />
                 </section>

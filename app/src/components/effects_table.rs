@@ -31,7 +31,8 @@ fn describe(found: &Found) -> String {
         },
         EffectKind::Attribution => "each head's direct contribution at the last position".into(),
     };
-    format!("{}: {how}, on the {} ({:.4} unchanged); {:.1} s.", found.kind.title(), found.effects.answer.describe(), found.effects.baseline, found.millis / 1000.0)
+    let took = if found.millis < 1000.0 { format!("{:.0} ms", found.millis) } else { format!("{:.1} s", found.millis / 1000.0) };
+    format!("{}: {how}, on the {} ({:.4} unchanged); {took}.", found.kind.title(), found.effects.answer.describe(), found.effects.baseline)
 }
 
 #[component]
@@ -75,9 +76,14 @@ pub fn EffectsTable() -> impl IntoView {
                     })
                     .collect_view();
                 view! {
-                    <tr data-layer=layer.to_string() data-head=head.to_string()
+                    <tr data-layer=layer.to_string() data-head=head.to_string() tabindex="0"
                         class:selected=move || state.layer.get() == layer && state.head.get() == head
-                        on:click=move |_| { state.layer.set(layer); state.head.set(head); }>
+                        on:click=move |_| { state.layer.set(layer); state.head.set(head); }
+                        on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            state.layer.set(layer);
+                            state.head.set(head);
+                        }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         {cells}
                     </tr>
@@ -105,7 +111,7 @@ pub fn EffectsTable() -> impl IntoView {
                 <ul class="hint effects-captions">{captions}</ul>
                 <ExportMenu subject=Subject::Grid test_id="effects-export" />
                 <table data-testid="effects-table" class="weights effects-table">
-                    <caption>"Each head's effect on the answer (blue: the answer lost; red: it gained). Click a row to select the head."</caption>
+                    <caption>"Each head's effect on the answer (blue: the answer lost; red: it gained). Click a row, or Enter on it, to select the head."</caption>
                     <thead>{header}</thead>
                     <tbody>{body}</tbody>
                 </table>

@@ -87,6 +87,8 @@ pub fn InterventionPanel() -> impl IntoView {
     let interventions = state.interventions;
     let running = move || matches!(interventions.sweep.get(), SweepState::Running { .. } | SweepState::Asked(_));
     let unsuited = move || why_not(state).filter(|_| state.is_encoder_decoder() || state.is_vision());
+    // Sweeps measure the answer's logit: a causal language model's.
+    let speaks = move || state.loaded.get().is_none_or(|(info, _)| info.causal);
     let ask = move |kind: EffectKind| interventions.sweep.set(SweepState::Asked(kind));
     let stop = move |_| interventions.sweep.set(SweepState::Stopped("stopped".into()));
     let ablated = move || {
@@ -124,7 +126,10 @@ pub fn InterventionPanel() -> impl IntoView {
             {move || unsuited().map(|why| view! { <p class="hint">{why}</p> })}
             <Show when=move || unsuited().is_none()>
                 <p class="hint">"Switch heads off with the switch above the selected head's map, or sweep every head: each knocked out (or patched from a second text) in turn, and how far the answer's logit moved."</p>
-                <div class="row">
+                {move || (!speaks()).then_some(view! {
+                    <p class="hint" data-testid="no-answer">"An encoder (BERT) guesses no next token: switch heads off and colour the grid by each map's change; sweeps and attribution need a language model's answer."</p>
+                })}
+                <div class="row" class:hidden=move || !speaks()>
                     <label class="picker">
                         <span class="label">"Answer"</span>
                         <TokenSelect chosen=interventions.answer none="the likeliest next token" test_id="answer-select" />
@@ -133,6 +138,11 @@ pub fn InterventionPanel() -> impl IntoView {
                         <span class="label">"minus"</span>
                         <TokenSelect chosen=interventions.versus none="nothing" test_id="versus-select" />
                     </label>
+                </div>
+                <div class="row">
+                    <span class="label">"Switched off:"</span>
+                    <ul class="chips" aria-label="Heads switched off">{ablated}</ul>
+                    {move || interventions.ablated.with(Vec::is_empty).then_some(view! { <span class="hint">"none"</span> })}
                     <label class="picker">
                         <span class="label">"Switched off means"</span>
                         <select data-testid="ablation-select" on:change=move |ev| {
@@ -142,19 +152,14 @@ pub fn InterventionPanel() -> impl IntoView {
                             <option value="mean" selected=move || interventions.ablation.get() == Ablation::Mean>"output replaced by its mean over the text"</option>
                         </select>
                     </label>
-                </div>
-                <div class="row">
-                    <span class="label">"Switched off:"</span>
-                    <ul class="chips" aria-label="Heads switched off">{ablated}</ul>
-                    {move || interventions.ablated.with(Vec::is_empty).then_some(view! { <span class="hint">"none"</span> })}
                     <button class="toggle" data-testid="ablate-clear" disabled=move || interventions.ablated.with(Vec::is_empty)
                         on:click=move |_| interventions.ablated.set(Vec::new())>"Switch all on"</button>
                 </div>
-                <div class="row">
+                <div class="row" class:hidden=move || !speaks()>
                     <button class="toggle" data-testid="sweep-ablation" disabled=running on:click=move |_| ask(EffectKind::Ablation)>"Sweep: switch each head off"</button>
                     <button class="toggle" data-testid="sweep-attribution" disabled=running on:click=move |_| ask(EffectKind::Attribution)>"Attribute the logit"</button>
                 </div>
-                <div class="row">
+                <div class="row" class:hidden=move || !speaks()>
                     <label class="picker patch-source">
                         <span class="label">"Second text"</span>
                         <input type="text" data-testid="patch-source" placeholder="as long in tokens: When Mary and John went to the store, Mary gave a drink to"

@@ -16,9 +16,12 @@
 //! 0.5B-parameter Q4_K_M GGUF on the path the page chooses for it (tests/bench/models.json).
 //! Whisper tiny.en on a 5-s clip beside transformers; DINOv2-small on a photo beside
 //! transformers and onnxruntime on the package's graph (tests/bench/vit_torch.py).
+//! SmolLM2's ablation sweep of all 270 heads on the 15-token indirect-object prompt, in the
+//! page and natively, beside the same sweep as TransformerLens runs it on torch
+//! (tests/bench/sweep_torch.py).
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
-//! docs/benchmark.md and the README. `bench translation`, `bench speech`, `bench vision` and
-//! `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
+//! docs/benchmark.md and the README. `bench translation`, `bench speech`, `bench vision`,
+//! `bench sweep` and `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
 //! see what V8's speculative inlining of WebAssembly costs).
 
@@ -31,6 +34,7 @@ use attnscope_tests::serve::{Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
 use serde_json::{json, Value};
 
+mod sweep;
 mod vision;
 
 /// One word appended to the 21-token prompt.
@@ -70,12 +74,14 @@ fn main() {
     let speech_only = std::env::args().skip(1).any(|a| a == "speech");
     // `bench vision`: the Vision Transformer's rows alone, printed.
     let vision_only = std::env::args().skip(1).any(|a| a == "vision");
+    // `bench sweep`: the sweep's rows alone, printed.
+    let sweep_only = std::env::args().skip(1).any(|a| a == "sweep");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let others_only = translation_only || larger_only || speech_only || vision_only;
+    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs);
@@ -92,7 +98,11 @@ fn main() {
         eprintln!("bench: Whisper natively, and transformers on torch");
         speech_runs(runs)
     });
-    let translation = if larger_only || speech_only || vision_only {
+    let sweep = (!others_only || sweep_only).then(|| {
+        eprintln!("bench: the sweep natively, and on torch as TransformerLens runs it");
+        sweep::sweep_runs(runs)
+    });
+    let translation = if larger_only || speech_only || vision_only || sweep_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -133,6 +143,16 @@ fn main() {
     };
     if let (true, Some(vision)) = (vision_only, &vision) {
         println!("{browser_facts}\n\n{}", markdown(&vision_in_page(vision)));
+        return;
+    }
+    let sweep_in_page = |times: &sweep::SweepTimes| {
+        eprintln!("bench: the sweep in the browser");
+        sweep::sweep_rows(&in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSweep", sweep::page_config(runs, files("smollm2-135m"))), times)
+    };
+    if let (true, Some(times)) = (sweep_only, &sweep) {
+        println!("{browser_facts}
+
+{}", markdown(&sweep_in_page(times)));
         return;
     }
     if larger_only {
@@ -185,6 +205,9 @@ fn main() {
     if let Some(vision) = &vision {
         rows.extend(vision_in_page(vision));
     }
+    if let Some(times) = &sweep {
+        rows.extend(sweep_in_page(times));
+    }
     rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
@@ -236,18 +259,8 @@ fn translation_runs(runs: usize) -> TranslationTimes {
         tokens = (length("source"), length("target"));
         text = report.translation.map(|t| t.text).unwrap_or_default();
     }
-    let python = root().join(MARIAN_PYTHON);
-    assert!(python.is_file(), "{} is missing: `make bench` makes it", python.display());
-    let output = std::process::Command::new(python)
-        .arg(root().join("tests/bench/marian_native.py"))
-        .arg(&dir)
-        .arg(TRANSLATION_TEXT)
-        .arg(runs.to_string())
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "marian_native.py failed: {}", String::from_utf8_lossy(&output.stderr));
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = runs.to_string();
+    let result = python_script(MARIAN_PYTHON, "marian_native.py", &[dir.as_os_str(), TRANSLATION_TEXT.as_ref(), runs.as_ref()]);
     let package_text = result["translation"].as_str().unwrap_or_default().to_string();
     assert_eq!(text, package_text, "the engine's translation differs from the package's");
     TranslationTimes { tokens, native, package: numbers(&result["ms"]), package_text }
@@ -285,15 +298,8 @@ fn speech_runs(runs: usize) -> SpeechTimes {
         }
         ids = report.tokens().iter().map(|t| t.id).collect();
     }
-    let output = std::process::Command::new(root().join(TORCH_PYTHON))
-        .arg(root().join("tests/bench/whisper_torch.py"))
-        .arg(&dir)
-        .arg(&path)
-        .arg(runs.to_string())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "whisper_torch.py failed: {}", String::from_utf8_lossy(&output.stderr));
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = runs.to_string();
+    let result = python_script(TORCH_PYTHON, "whisper_torch.py", &[dir.as_os_str(), path.as_os_str(), runs.as_ref()]);
     let torch_ids: Vec<u32> = serde_json::from_value(result["ids"].clone()).unwrap();
     assert_eq!(ids, torch_ids, "the engine's transcript differs from transformers'");
     SpeechTimes { seconds: samples.len() as f64 / 16_000.0, ids, native, torch: numbers(&result["ms"]) }
@@ -339,19 +345,19 @@ fn command_runs(text: &str, runs: usize) -> Vec<f64> {
 
 /// transformers on torch on every prompt: (tokens, times) per prompt.
 fn torch_runs(runs: usize) -> Vec<(usize, Vec<f64>)> {
-    let python = root().join(TORCH_PYTHON);
-    assert!(python.is_file(), "{} is missing: `make bench` installs torch and transformers", python.display());
-    let output = std::process::Command::new(python)
-        .arg(root().join("tests/bench/torch_forward.py"))
-        .arg(attnscope_tests::model_dir("smollm2-135m"))
-        .arg("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .arg(root().join("tests/fixtures/bench/prompts.json"))
-        .arg(runs.to_string())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "torch_forward.py failed: {}", String::from_utf8_lossy(&output.stderr));
-    let results: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (dir, prompts, runs) = (attnscope_tests::model_dir("smollm2-135m"), root().join("tests/fixtures/bench/prompts.json"), runs.to_string());
+    let results = python_script(TORCH_PYTHON, "torch_forward.py", &[dir.as_os_str(), "SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), prompts.as_os_str(), runs.as_ref()]);
     results.as_array().unwrap().iter().map(|r| (r["tokens"].as_u64().unwrap() as usize, numbers(&r["ms"]))).collect()
+}
+
+/// Runs one of tests/bench's Python scripts with `python` (a venv's, from the project's root)
+/// on one thread and reads the JSON it prints.
+pub(crate) fn python_script(python: &str, script: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let python = root().join(python);
+    assert!(python.is_file(), "{} is missing: `make bench` makes it", python.display());
+    let output = std::process::Command::new(python).arg(root().join("tests/bench").join(script)).args(args).env("OMP_NUM_THREADS", "1").output().unwrap();
+    assert!(output.status.success(), "{script} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON: {e}"))
 }
 
 /// Opens a bench page, starts `function(config)` there and waits for its result,

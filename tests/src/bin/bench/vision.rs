@@ -10,7 +10,7 @@ use engine::vision::VisionModel;
 use engine::Framing;
 use serde_json::Value;
 
-use crate::{numbers, TORCH_PYTHON};
+use crate::{numbers, python_script, TORCH_PYTHON};
 
 /// The picture, as the bench page fetches it (dist/ holds it as the page's sample).
 pub const PICTURE_URL: &str = "/samples/chelsea.png";
@@ -37,16 +37,8 @@ pub fn vision_runs(runs: usize) -> VisionTimes {
         }
         class_row = report.attention().head(0, 0)[..257].to_vec();
     }
-    let output = std::process::Command::new(root().join(TORCH_PYTHON))
-        .arg(root().join("tests/bench/vit_torch.py"))
-        .arg(model_dir("dinov2-small").join("vit_s_focus.onnx"))
-        .arg(&picture_path)
-        .arg(runs.to_string())
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "vit_torch.py failed: {}", String::from_utf8_lossy(&output.stderr));
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (graph, runs) = (model_dir("dinov2-small").join("vit_s_focus.onnx"), runs.to_string());
+    let result = python_script(TORCH_PYTHON, "vit_torch.py", &[graph.as_os_str(), picture_path.as_os_str(), runs.as_ref()]);
     VisionTimes { native, torch: numbers(&result["torch_ms"]), onnx: numbers(&result["onnx_ms"]), class_row }
 }
 

@@ -15,10 +15,10 @@ use engine::AttentionReport;
 use super::*;
 
 /// A fresh folder for one test's downloads, removed when the test is done with it.
-struct Downloads(PathBuf);
+pub(super) struct Downloads(PathBuf);
 
 impl Downloads {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("attnscope-downloads-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -49,7 +49,7 @@ fn page_saving_to(name: &str) -> (Browser, Downloads) {
 }
 
 /// Chooses `what` in the export menu `menu` and waits for the file `name` to be saved whole.
-fn export(browser: &Browser, dir: &Path, menu: &str, what: &str, name: &str) -> Vec<u8> {
+pub(super) fn export(browser: &Browser, dir: &Path, menu: &str, what: &str, name: &str) -> Vec<u8> {
     choose(browser, menu, what);
     let path = dir.join(name);
     browser.wait_for(&format!("{name} to be saved"), Duration::from_secs(30), || {

@@ -9,7 +9,8 @@ use attnscope_tests::webdriver::Browser;
 use engine::{Ablation, Answer, HeadId, Intervention, Sweep};
 use serde_json::Value;
 
-use super::{choose, open_page, paste, wait_for_run, wait_until_shown, PAGE_MAX_TOKENS};
+use super::export::{export, Downloads};
+use super::{choose, paste, wait_for_run, wait_until_shown, PAGE_MAX_TOKENS};
 
 /// The indirect-object sentence, and the same with the other name as the subject.
 const IOI: &str = "When Mary and John went to the store, John gave a drink to";
@@ -19,7 +20,12 @@ const SWEEP: Duration = Duration::from_secs(400);
 
 /// What a page with the sentence in the box shows, once its run is in view.
 fn page_with(text: &str) -> Browser {
-    let browser = open_page();
+    page_in(Browser::start(), text)
+}
+
+/// The same in `browser`.
+fn page_in(browser: Browser, text: &str) -> Browser {
+    browser.goto(&super::app_url());
     wait_for_run(&browser);
     paste(&browser, &browser.by_test_id("prompt-input"), text);
     wait_until_shown(&browser, text);
@@ -39,12 +45,39 @@ fn changed_bars(browser: &Browser) -> Vec<(u32, f32, f32)> {
     })
 }
 
+/// Waits until the bars are the engine's changed run's: the same tokens in the same order,
+/// each logit before and after within 2e-3.
+fn wait_for_bars(browser: &Browser, what: &str, expected: &[engine::NextTokenChange]) {
+    let mut mismatch = String::new();
+    browser
+        .wait_for_or(Duration::from_secs(60), || {
+            let bars = changed_bars(browser);
+            if bars.iter().map(|b| b.0).ne(expected.iter().map(|c| c.id)) {
+                mismatch = format!("the tokens {:?}, the engine's {:?}", bars.iter().map(|b| b.0).collect::<Vec<_>>(), expected.iter().map(|c| c.id).collect::<Vec<_>>());
+                return None;
+            }
+            for ((_, after, before), change) in bars.iter().zip(expected) {
+                if (after - change.logit_after).abs() > 2e-3 || (before - change.logit_before).abs() > 2e-3 {
+                    mismatch = format!("{:?}: the page shows {before} → {after}, the engine {} → {}", change.text, change.logit_before, change.logit_after);
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .unwrap_or_else(|| panic!("{what}: {mismatch}"));
+}
+
 /// Every thumbnail's value, [layer][head], once the grid is coloured by values.
 fn grid_values(browser: &Browser, layers: usize, heads: usize) -> Vec<Vec<f32>> {
     let values = browser.execute("return [...document.querySelectorAll('[data-testid=head-thumb]')].map(t => t.dataset.value || null);", vec![]);
     let flat: Vec<f32> = values.as_array().unwrap().iter().map(|v| v.as_str().expect("a thumbnail without a value").parse().unwrap()).collect();
     assert_eq!(flat.len(), layers * heads);
     flat.chunks(heads).map(<[f32]>::to_vec).collect()
+}
+
+fn worst(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn assert_close(what: &str, shown: f32, expected: f32, tolerance: f32) {
@@ -66,16 +99,18 @@ fn a_head_switched_off_moves_the_bars_and_the_later_maps_as_the_engine_does() {
     let head = HeadId { layer: 23, head: 3 };
     let changed = model.change(&trace, &Intervention::ablate(vec![head], Ablation::Zero), None, None).unwrap();
     let expected = changed.intervention.as_ref().unwrap().next_token_changes.clone();
-    let bars = changed_bars(&browser);
-    assert_eq!(bars.iter().map(|b| b.0).collect::<Vec<_>>(), expected.iter().map(|c| c.id).collect::<Vec<_>>(), "the same tokens, in the same order");
-    for ((_, after, before), change) in bars.iter().zip(&expected) {
-        assert_close(&format!("{:?} after", change.text), *after, change.logit_after, 2e-3);
-        assert_close(&format!("{:?} before", change.text), *before, change.logit_before, 2e-3);
-    }
+    wait_for_bars(&browser, "zero-ablated", &expected);
     // " Mary" loses to the switch: " John" gains more than it does, and its bar shrinks.
     let (mary, john) = (&expected[0], expected.iter().find(|c| c.text == " John").unwrap());
     assert!(mary.text == " Mary" && mary.probability_after < mary.probability_before, "{mary:?}");
     assert!(mary.logit_after - john.logit_after < mary.logit_before - john.logit_before - 1.0, "{mary:?} {john:?}");
+    // Mean ablation: the head's output replaced by its mean over the text's positions.
+    choose(&browser, "ablation-select", "mean");
+    let mean = model.change(&trace, &Intervention::ablate(vec![head], Ablation::Mean), None, None).unwrap();
+    wait_for_bars(&browser, "mean-ablated", &mean.intervention.unwrap().next_token_changes);
+    assert!(browser.execute("return location.search;", vec![]).as_str().unwrap().contains("ablation=mean"));
+    choose(&browser, "ablation-select", "zero");
+    wait_for_bars(&browser, "zero-ablated again", &expected);
     let thumb = browser.find_all("[data-testid=head-thumb][data-layer='23'][data-head='3']").remove(0);
     assert_eq!(browser.attribute(&thumb, "data-ablated").as_deref(), Some("true"));
     assert_eq!(browser.find_all("[data-testid=ablated-head]").len(), 1);
@@ -161,7 +196,8 @@ fn assert_effects(browser: &Browser, kind: &str, rows: &[(usize, usize, f32)], e
 
 #[test]
 fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
-    let browser = page_with(IOI);
+    let downloads = Downloads::new("effects");
+    let browser = page_in(Browser::start_downloading_to(&downloads), IOI);
     choose(&browser, "answer-select", " Mary");
     choose(&browser, "versus-select", " John");
     let model = shared_model("smollm2-135m");
@@ -201,7 +237,23 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
     for part in ["effects=patching", "answer=%20Mary", "versus=%20John", "patch=When%20Mary"] {
         assert!(search.contains(part), "{part} in {search}");
     }
+    // A row selects its head (the README's picture shows head 23.3 so chosen).
+    browser.click(&browser.find_all("[data-testid=effects-table] tbody tr").remove(0));
+    browser.wait_for("head 23.3 selected", Duration::from_secs(10), || (super::heatmap_attributes(&browser).0 == "23").then_some(()));
+    browser.set_window_size(1280, 1400);
     super::keep_screenshot_of(&browser, "sweep", Some("interventions"));
+
+    // Exported: the report with the effects the grid shows, and the grid so coloured.
+    let json = export(&browser, &downloads, "effects-export", "json", "attnscope-smollm2-135m-report.json");
+    let report: engine::AttentionReport = serde_json::from_slice(&json).unwrap();
+    let saved = report.head_effects.expect("the report carries the effects");
+    assert_eq!(saved.method, engine::EffectMethod::Patching { source: OTHER.into() });
+    assert_eq!(saved.answer, answer);
+    assert!(worst(&saved.per_head, &expected.per_head) < 2e-3);
+    let svg = String::from_utf8(export(&browser, &downloads, "effects-export", "svg", "attnscope-smollm2-135m-grid-patching.svg")).unwrap();
+    assert!(svg.contains("patching effect on the logit of"), "the figure says what it shows");
+    let png = export(&browser, &downloads, "effects-export", "png2", "attnscope-smollm2-135m-grid-patching@2x.png");
+    std::fs::write(attnscope_tests::root().join("target/screenshots/sweep-grid.png"), png).unwrap();
 
     // A new text stops nothing it should not: the findings of the old one go.
     paste(&browser, &browser.by_test_id("prompt-input"), "The cat sat on the mat");
