@@ -41,6 +41,7 @@ pub fn AblateToggle() -> impl IntoView {
                     on:change=move |_| interventions.toggle(selected())
                 />
                 {format!(" Switch layer {}, head {} off", head.layer, head.head)}
+                {blocked.clone().map(|why| view! { <span class="hint" data-testid="ablate-why">{format!(" — {why}")}</span> })}
             </label>
         }
     }

@@ -254,39 +254,45 @@ fn tiny_ids(name: &str) -> Vec<u32> {
     reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect()
 }
 
-/// A hand-made case whose answer is known without the intervention code: in a Llama (no
-/// bias on the output projection) zero-ablating every head of a layer leaves the layer's
-/// attention block writing nothing, as a copy of the model whose output projection of
-/// that layer is all zeros does.
+/// A hand-made case whose answer is known without the intervention code: zero-ablating
+/// every head of layer 0 leaves the layer's attention block writing nothing but its output
+/// projection's bias, as a copy of the model whose output projection of that layer is all
+/// zeros (its bias kept) does. A Llama (no bias there) under its causal mask, and a BERT
+/// (a bias) unmasked.
 #[test]
 fn ablating_every_head_of_a_layer_equals_zeroing_its_output_projection() {
-    let folder = root().join("tests/fixtures/tiny/llama");
-    let model = Model::from_path("llama", &folder).unwrap();
-    let mut tensors = candle_core::safetensors::load(folder.join("model.safetensors"), &Device::Cpu).unwrap();
-    let name = "model.layers.0.self_attn.o_proj.weight".to_string();
-    let zeros = tensors[&name].zeros_like().unwrap();
-    tensors.insert(name, zeros);
-    let dir = std::env::temp_dir().join(format!("attnscope-silent-layer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(folder.join("config.json"), dir.join("config.json")).unwrap();
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
-    let silent = Model::from_path("llama", &dir);
-    std::fs::remove_dir_all(&dir).unwrap();
-    let silent = silent.unwrap();
+    for (family, projection, mask) in [
+        ("llama", "model.layers.0.self_attn.o_proj.weight", engine::Mask::Causal),
+        ("bert", "encoder.layer.0.attention.output.dense.weight", engine::Mask::None),
+    ] {
+        let folder = root().join("tests/fixtures/tiny").join(family);
+        let model = Model::from_path(family, &folder).unwrap();
+        let mut tensors = candle_core::safetensors::load(folder.join("model.safetensors"), &Device::Cpu).unwrap();
+        let zeros = tensors[projection].zeros_like().unwrap();
+        tensors.insert(projection.to_string(), zeros);
+        let dir = std::env::temp_dir().join(format!("attnscope-silent-layer-{family}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(folder.join("config.json"), dir.join("config.json")).unwrap();
+        candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+        let silent = Model::from_path(family, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let silent = silent.unwrap();
 
-    let ids = tiny_ids("llama");
-    let trace = model.trace_ids(&ids).unwrap();
-    let every_head = (0..model.info().heads).map(|head| HeadId { layer: 0, head }).collect();
-    let changed = model.change(&trace, &Intervention::ablate(every_head, Ablation::Zero), None, None).unwrap();
-    let expected = silent.run_ids(&ids, engine::Mask::Causal).unwrap();
-    let (diff, _) = max_abs_diff(changed.attention().as_flat(), expected.attention().as_flat());
-    assert!(diff <= 1e-6, "maps differ by {diff:e}");
-    for (ours, theirs) in changed.next_tokens.as_ref().unwrap().iter().zip(expected.next_tokens.as_ref().unwrap()) {
-        assert_eq!(ours.id, theirs.id);
-        assert!((ours.logit - theirs.logit).abs() <= 1e-5, "{} vs {}", ours.logit, theirs.logit);
+        let ids = tiny_ids(family);
+        let trace = model.trace_ids(&ids).unwrap();
+        let every_head = (0..model.info().heads).map(|head| HeadId { layer: 0, head }).collect();
+        let changed = model.change(&trace, &Intervention::ablate(every_head, Ablation::Zero), None, None).unwrap();
+        let expected = silent.run_ids(&ids, mask).unwrap();
+        let (diff, _) = max_abs_diff(changed.attention().as_flat(), expected.attention().as_flat());
+        assert!(diff <= 1e-6, "{family}: maps differ by {diff:e}");
+        assert_eq!(changed.next_tokens.is_some(), family == "llama", "{family}: a decoder guesses, an encoder does not");
+        for (ours, theirs) in changed.next_tokens.iter().flatten().zip(expected.next_tokens.iter().flatten()) {
+            assert_eq!(ours.id, theirs.id);
+            assert!((ours.logit - theirs.logit).abs() <= 1e-5, "{family}: {} vs {}", ours.logit, theirs.logit);
+        }
+        // And the change is real: the layer after sees it.
+        assert!(max_abs_diff(changed.attention().head(1, 0), trace.report.attention().head(1, 0)).0 > 1e-3, "{family}");
     }
-    // And the change is real: the layer after sees it.
-    assert!(max_abs_diff(changed.attention().head(1, 0), trace.report.attention().head(1, 0)).0 > 1e-3);
 }
 
 /// Gemma 2 caps its logits: the terms split the logit before the cap.

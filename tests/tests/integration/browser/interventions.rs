@@ -259,3 +259,57 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
     paste(&browser, &browser.by_test_id("prompt-input"), "The cat sat on the mat");
     browser.wait_for("the table to go", Duration::from_secs(60), || browser.find_all("[data-testid=effects-table]").is_empty().then_some(()));
 }
+
+#[test]
+fn an_encoders_heads_are_switched_off_under_its_own_mask_and_the_later_maps_move_as_the_engines() {
+    let browser = Browser::start();
+    browser.goto(&super::app_url());
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "all-minilm-l6-v2");
+    browser.wait_for("MiniLM's 6 layers", super::LOAD, || (browser.find_all("[data-testid=layer-select] option").len() == 6).then_some(()));
+    wait_for_run(&browser);
+    // Under the causal mask, which MiniLM was not trained with, the switch says why it is off.
+    let toggle = browser.by_test_id("ablate-toggle");
+    assert!(browser.attribute(&toggle, "disabled").is_some(), "the switch is off under a mask not the model's");
+    let why = browser.text(&browser.by_test_id("ablate-why"));
+    assert!(why.contains("own mask (none)"), "and says why: {why}");
+    choose(&browser, "mask-select", "none");
+    choose(&browser, "layer-select", "2");
+    choose(&browser, "head-select", "5");
+    browser.wait_for("the switch", Duration::from_secs(30), || {
+        let toggle = browser.by_test_id("ablate-toggle");
+        (browser.attribute(&toggle, "disabled").is_none() && browser.attribute(&toggle, "data-layer").as_deref() == Some("2")).then_some(toggle)
+    });
+    browser.click(&browser.by_test_id("ablate-toggle"));
+    // No answer to sweep: the panel says so, and the sweeps are hidden.
+    browser.by_test_id("no-answer");
+    let hidden = browser.execute("return arguments[0].offsetParent === null;", vec![browser.by_test_id("sweep-ablation").as_arg()]);
+    assert_eq!(hidden, Value::Bool(true), "no sweep for an encoder");
+
+    let model = shared_model("all-minilm-l6-v2");
+    let trace = model.trace(super::OPENING_TEXT, Some(PAGE_MAX_TOKENS)).unwrap();
+    let changed = model.change(&trace, &Intervention::ablate(vec![HeadId { layer: 2, head: 5 }], Ablation::Zero), None, None).unwrap();
+    let expected = engine::analysis::summary::map_change(changed.attention(), trace.report.attention()).unwrap();
+    choose(&browser, "score-select", "change");
+    let mut mismatch = String::new();
+    browser
+        .wait_for_or(Duration::from_secs(60), || {
+            let all = browser.execute("return [...document.querySelectorAll('[data-testid=head-thumb]')].every(t => t.dataset.value);", vec![]);
+            if all != Value::Bool(true) {
+                mismatch = "the grid has no values yet".into();
+                return None;
+            }
+            let shown = grid_values(&browser, 6, 12);
+            for (layer, (row, expected_row)) in shown.iter().zip(&expected).enumerate() {
+                for (head, (value, expected)) in row.iter().zip(expected_row).enumerate() {
+                    if (value - expected).abs() > 1e-3 {
+                        mismatch = format!("L{layer} H{head}: the page shows {value}, the engine {expected}");
+                        return None;
+                    }
+                }
+            }
+            Some(())
+        })
+        .unwrap_or_else(|| panic!("{mismatch}"));
+    assert!(expected[..3].iter().flatten().all(|&c| c == 0.0) && expected[3].iter().any(|&c| c > 1e-3), "only the layers after the switch move");
+}
