@@ -265,7 +265,12 @@ pub struct Site {
     /// The name of the sequence whose tokens are the columns.
     pub keys: String,
     pub mask: Mask,
+    /// [layer][head][query][key] as `form` says: every weight, or block means.
     pub maps: AttentionMaps,
+    /// Whether `maps` holds every weight or block means (a long text's); absent in JSON
+    /// when whole.
+    #[serde(default, skip_serializing_if = "MapForm::is_whole")]
+    pub form: MapForm,
     /// Raw scores q·k of the layers the run kept (for the arithmetic view): none unless
     /// asked for, one layer of a one-sequence model, every layer of a translation's
     /// cross-attention.
@@ -273,7 +278,33 @@ pub struct Site {
     pub scores: Vec<LayerScores>,
 }
 
+/// How a site holds its maps. A long text's maps are too big to keep whole (SmolLM2 at
+/// 4,096 tokens: 270 heads × 4,096² weights, 18 GB), so a run may keep block means for the
+/// overviews and compute a head's whole map again when a view asks for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum MapForm {
+    /// Every weight, as computed.
+    #[default]
+    Whole,
+    /// `block` × `block` squares of weights pooled ([`AttentionMaps::pooled`]: rows
+    /// averaged, columns summed, so rows still sum to 1): maps of ⌈queries / block⌉ ×
+    /// ⌈keys / block⌉; `queries` × `keys` is the whole map's size.
+    Pooled { block: usize, queries: usize, keys: usize },
+}
+
+impl MapForm {
+    pub fn is_whole(&self) -> bool {
+        *self == MapForm::Whole
+    }
+}
+
 impl Site {
+    /// A site whose maps are whole, with no raw scores.
+    pub fn whole(name: &str, queries: &str, keys: &str, mask: Mask, maps: AttentionMaps) -> Self {
+        Self { name: name.into(), queries: queries.into(), keys: keys.into(), mask, maps, form: MapForm::Whole, scores: Vec::new() }
+    }
+
     /// The raw scores of `layer`, when the run kept them.
     pub fn scores_of(&self, layer: usize) -> Option<&LayerScores> {
         self.scores.iter().find(|s| s.layer == layer)
@@ -434,7 +465,7 @@ impl AttentionReport {
             mask,
             sequences: vec![Sequence::text(&name, tokens)],
             truncated: None,
-            sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask, maps, scores: Vec::new() }],
+            sites: vec![Site::whole("self", &name, &name, mask, maps)],
             next_tokens: None,
             translation: None,
             transcript: None,
@@ -597,7 +628,36 @@ pub struct AttentionMaps {
     data: Vec<f32>,
 }
 
+/// Maps flat [heads, queries, keys] pooled into `block` × `block` squares: a block row is
+/// the mean of its rows, a block column the sum of its columns, so each row still sums to
+/// 1 (the last blocks cover what is left). Flat [heads, ⌈queries / block⌉, ⌈keys / block⌉].
+pub fn pool_blocks(maps: &[f32], heads: usize, (queries, keys): (usize, usize), block: usize) -> Vec<f32> {
+    let block = block.max(1);
+    let (row_blocks, column_blocks) = (queries.div_ceil(block), keys.div_ceil(block));
+    let mut pooled = vec![0.0f32; heads * row_blocks * column_blocks];
+    for h in 0..heads {
+        for row in 0..queries {
+            let target = &mut pooled[(h * row_blocks + row / block) * column_blocks..][..column_blocks];
+            for (sum, weights) in target.iter_mut().zip(maps[(h * queries + row) * keys..][..keys].chunks(block)) {
+                *sum += weights.iter().sum::<f32>();
+            }
+        }
+        for b in 0..row_blocks {
+            let rows = block.min(queries - b * block) as f32;
+            pooled[(h * row_blocks + b) * column_blocks..][..column_blocks].iter_mut().for_each(|p| *p /= rows);
+        }
+    }
+    pooled
+}
+
 impl AttentionMaps {
+    /// Every map pooled as [`pool_blocks`] says.
+    pub fn pooled(&self, block: usize) -> Self {
+        let (rows, columns) = (self.queries.div_ceil(block.max(1)), self.keys.div_ceil(block.max(1)));
+        let data = pool_blocks(&self.data, self.layers * self.heads, (self.queries, self.keys), block);
+        Self { layers: self.layers, heads: self.heads, queries: rows, keys: columns, data }
+    }
+
     /// No maps at all.
     pub const EMPTY: Self = Self { layers: 0, heads: 0, queries: 0, keys: 0, data: Vec::new() };
 
@@ -712,6 +772,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pooling_averages_rows_and_sums_columns() {
+        // One head, 3 × 3 pooled by 2: blocks {0,1} and {2}.
+        let map = [0.5, 0.5, 0.0, 0.0, 1.0, 0.0, 0.2, 0.3, 0.5];
+        // Block row 0: rows 0 and 1, columns summed [1.0, 0.0] and [1.0, 0.0], averaged.
+        // Block row 1: row 2 alone: [0.5, 0.5].
+        assert_eq!(pool_blocks(&map, 1, (3, 3), 2), vec![1.0, 0.0, 0.5, 0.5]);
+        // Rectangular, two heads (2 queries × 3 keys each), as a report's maps pool.
+        let maps = AttentionMaps::from_shape([1, 2, 2, 3], vec![0.2, 0.3, 0.5, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.5, 0.5, 0.0]).unwrap();
+        let pooled = maps.pooled(2);
+        assert_eq!(pooled.shape(), [1, 2, 1, 2]);
+        assert_eq!(pooled.as_flat(), [0.25, 0.75, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_sites_form_is_left_out_when_whole_and_kept_when_pooled() {
+        let report = two_sites();
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(!json.contains("form"), "{json}");
+        let mut pooled = report.clone();
+        pooled.sites[0].maps = pooled.sites[0].maps.pooled(2);
+        pooled.sites[0].form = MapForm::Pooled { block: 8, queries: 100, keys: 100 };
+        let json = serde_json::to_string(&pooled).unwrap();
+        assert!(json.contains(r#""form":{"kind":"pooled","block":8,"queries":100,"keys":100}"#), "{json}");
+        assert_eq!(serde_json::from_str::<AttentionReport>(&json).unwrap(), pooled);
+    }
+
+    #[test]
     fn maps_round_trip_through_nested_json() {
         // 2 layers × 1 head × 2 tokens: the values say where they stand.
         let maps = AttentionMaps::from_flat(2, 1, 2, vec![0.0, 1.0, 2.0, 3.0, 10.0, 11.0, 12.0, 13.0]).unwrap();
@@ -752,9 +839,9 @@ mod tests {
         let cross = AttentionMaps::from_shape([1, 1, 2, 3], (100..106).map(|v| v as f32).collect()).unwrap();
         let mut report = AttentionReport::one_sequence(info, Mask::None, (0..3).map(token).collect(), encoder);
         report.sequences[0].name = "source".into();
-        report.sites[0] = Site { name: "encoder".into(), queries: "source".into(), keys: "source".into(), mask: Mask::None, maps: report.sites[0].maps.clone(), scores: Vec::new() };
+        report.sites[0] = Site::whole("encoder", "source", "source", Mask::None, report.sites[0].maps.clone());
         report.sequences.push(Sequence::text("target", (5..7).map(token).collect()));
-        report.sites.push(Site { name: "cross".into(), queries: "target".into(), keys: "source".into(), mask: Mask::None, maps: cross, scores: Vec::new() });
+        report.sites.push(Site::whole("cross", "target", "source", Mask::None, cross));
         report
     }
 

@@ -233,7 +233,7 @@ impl Transcriber {
         let cross = AttentionMaps::from_shape([s.decoder_layers, s.decoder_attention_heads, t, frames], cross_maps).ok_or_else(wrong)?;
         let blocks = encoded.blocks;
         *self.last_encoded.lock().unwrap_or_else(|e| e.into_inner()) = Some(encoded);
-        let site = |name: &str, queries: &str, keys: &str, mask, maps| Site { name: name.into(), queries: queries.into(), keys: keys.into(), mask, maps, scores: Vec::new() };
+        let site = Site::whole;
         let frame_seconds = (HOP * 2) as f64 / f64::from(SAMPLE_RATE);
         Ok(AttentionReport {
             model: self.info(),

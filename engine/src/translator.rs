@@ -166,7 +166,7 @@ impl Translator {
         let words: Vec<u32> = target.iter().copied().filter(|&id| id != EOS).collect();
         let text = self.tokenizer.decode(&words)?;
         let target = target.iter().map(|&id| self.token(id)).collect();
-        let site = |name: &str, queries: &str, maps, scores| Site { name: name.into(), queries: queries.into(), keys: "source".into(), mask: Mask::None, maps, scores };
+        let site = |name: &str, queries: &str, maps, scores| Site { scores, ..Site::whole(name, queries, "source", Mask::None, maps) };
         Ok(AttentionReport {
             model: self.info(),
             mask: Mask::None,

@@ -121,7 +121,7 @@ impl VisionModel {
         let name = patches.name.clone();
         Ok(AttentionReport {
             sequences: vec![patches],
-            sites: vec![Site { name: "self".into(), queries: name.clone(), keys: name, mask: Mask::None, maps, scores: Vec::new() }],
+            sites: vec![Site::whole("self", &name, &name, Mask::None, maps)],
             ..AttentionReport::one_sequence(self.info(), Mask::None, Vec::new(), AttentionMaps::EMPTY)
         })
     }

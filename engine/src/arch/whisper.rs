@@ -20,7 +20,7 @@ use crate::attention::{additive_mask_from, attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::kernels::{gelu_erf, rows_times_matrix};
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
-use crate::report::{Mask, Scoring};
+use crate::report::{pool_blocks, Mask, Scoring};
 
 /// Whisper's layer-norm epsilon.
 const LN_EPS: f64 = 1e-5;
@@ -247,7 +247,7 @@ impl Whisper {
             let (k, v) = layer.self_attn.keys_values(&h)?;
             let (out, probs) = layer.self_attn.attend(&q, &k, &v, None)?; // probs [heads, 1500, 1500]
             // Pooled where the probabilities lie: a copy of 54 MB per layer costs more than the pooling.
-            pooled.extend(with_slice(&probs, |maps| pool_blocks(maps, self.sizes.encoder_attention_heads, frames, block))?);
+            pooled.extend(with_slice(&probs, |maps| pool_blocks(maps, self.sizes.encoder_attention_heads, (frames, frames), block))?);
             layer_inputs.push(h);
             x = (x + out)?;
             x = (&x + layer.mlp.forward(&layer.final_layer_norm.forward(&x)?)?)?;
@@ -337,26 +337,6 @@ fn with_slice<T>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> T) -> candle_core::R
     Ok(f(&tensor.flatten_all()?.to_vec1::<f32>()?))
 }
 
-/// Maps flat [heads, n, n] pooled into blocks of `block`: a block row is the mean of its
-/// rows, a block column the sum of its columns, so rows still sum to 1. Flat [heads, b, b].
-pub fn pool_blocks(maps: &[f32], heads: usize, n: usize, block: usize) -> Vec<f32> {
-    let blocks = n.div_ceil(block);
-    let mut pooled = vec![0.0f32; heads * blocks * blocks];
-    for h in 0..heads {
-        for row in 0..n {
-            let target = &mut pooled[(h * blocks + row / block) * blocks..][..blocks];
-            for (sum, keys) in target.iter_mut().zip(maps[(h * n + row) * n..][..n].chunks(block)) {
-                *sum += keys.iter().sum::<f32>();
-            }
-        }
-        for b in 0..blocks {
-            let rows = (block.min(n - b * block)) as f32;
-            pooled[(h * blocks + b) * blocks..][..blocks].iter_mut().for_each(|p| *p /= rows);
-        }
-    }
-    pooled
-}
-
 /// The index of the largest value (the first of equals).
 pub fn argmax(values: &[f32]) -> Option<usize> {
     values.iter().enumerate().fold(None, |best: Option<(usize, f32)>, (i, &v)| match best {
@@ -368,16 +348,6 @@ pub fn argmax(values: &[f32]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pooling_averages_rows_and_sums_columns() {
-        // One head, 3 × 3 pooled by 2: blocks {0,1} and {2}.
-        let map = [0.5, 0.5, 0.0, 0.0, 1.0, 0.0, 0.2, 0.3, 0.5];
-        let pooled = pool_blocks(&map, 1, 3, 2);
-        // Block row 0: rows 0 and 1, columns summed [1.0, 0.0] and [1.0, 0.0], averaged.
-        // Block row 1: row 2 alone: [0.5, 0.5].
-        assert_eq!(pooled, vec![1.0, 0.0, 0.5, 0.5]);
-    }
 
     #[test]
     fn argmax_takes_the_first_of_equals() {
