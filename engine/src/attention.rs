@@ -42,6 +42,14 @@ pub fn attend(
     scoring: Scoring,
     keep_scores: bool,
 ) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
+    let (probs, raw) = probabilities(q, k, mask, scoring)?;
+    let out = probs.matmul(&v.contiguous()?)?;
+    Ok((out, probs, keep_scores.then_some(raw)))
+}
+
+/// softmax(scoring(q·kᵀ) + mask) and q·kᵀ, [heads, q, k]: the maps [`attend`] weighs the
+/// values by, and a head's map computed again from the queries and keys a run kept.
+pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring) -> candle_core::Result<(Tensor, Tensor)> {
     let raw = q.contiguous()?.matmul(&k.t()?.contiguous()?)?.to_dtype(DType::F32)?; // [heads, q, k]
     // Scaled inside the softmax when nothing else comes between: one pass over the scores.
     let probs = if scoring.softcap.is_none() && mask.is_none() {
@@ -58,8 +66,7 @@ pub fn attend(
         };
         softmax_scaled(&scores.contiguous()?, 1.0)?
     };
-    let out = probs.matmul(&v.contiguous()?)?;
-    Ok((out, probs, keep_scores.then_some(raw)))
+    Ok((probs, raw))
 }
 
 /// The length of what each token's value carries into the residual stream through
@@ -103,6 +110,36 @@ pub struct Recorder {
     changes: Vec<Changes>,
     resume: Option<(usize, Tensor)>,
     traced: Option<Traced>,
+    /// Keep each map pooled into blocks of this size, not whole (a long text).
+    pool: Option<usize>,
+    /// Each layer's queries and keys as attention saw them, when kept.
+    kept: Option<Vec<KeptLayer>>,
+}
+
+/// What computes any head's map of a layer again: its queries and keys after position
+/// encoding (keys repeated to the query heads), its mask and scoring.
+#[derive(Clone)]
+pub struct KeptLayer {
+    /// [heads, q, d].
+    q: Tensor,
+    /// [heads, k, d].
+    k: Tensor,
+    mask: Option<Tensor>,
+    scoring: Scoring,
+}
+
+impl KeptLayer {
+    /// Head `head`'s whole map, flat [q, k], as the run computed it.
+    pub fn map(&self, head: usize) -> candle_core::Result<Vec<f32>> {
+        let one = |x: &Tensor| x.narrow(0, head, 1);
+        let (probs, _) = probabilities(&one(&self.q)?, &one(&self.k)?, self.mask.as_ref(), self.scoring)?;
+        probs.flatten_all()?.to_vec1::<f32>()
+    }
+
+    /// How many heads the layer has.
+    pub fn heads(&self) -> usize {
+        self.q.dims().first().copied().unwrap_or(0)
+    }
 }
 
 /// What a traced run keeps for changed runs to start from.
@@ -123,6 +160,8 @@ pub struct Recorded {
     /// Flat [layer, head, token].
     pub value_norms: Option<Vec<f32>>,
     pub traced: Option<Traced>,
+    /// Each layer's queries and keys, when kept ([`Recorder::keeping_queries_and_keys`]).
+    pub kept: Option<Vec<KeptLayer>>,
 }
 
 impl Recorder {
@@ -139,7 +178,21 @@ impl Recorder {
             changes: Vec::new(),
             resume: None,
             traced: None,
+            pool: None,
+            kept: None,
         }
+    }
+
+    /// Keeps each map pooled into `block` × `block` blocks ([`crate::report::pool_blocks`]).
+    pub fn pooling(mut self, block: usize) -> Self {
+        self.pool = Some(block.max(1));
+        self
+    }
+
+    /// Keeps each layer's queries and keys, to compute any head's whole map again.
+    pub fn keeping_queries_and_keys(mut self) -> Self {
+        self.kept = Some(Vec::new());
+        self
     }
 
     /// Keeps no maps (a sweep reads only the logits).
@@ -258,7 +311,17 @@ impl Recorder {
             (out, probs, None)
         };
         if self.keep_maps {
-            self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+            let flat = probs.flatten_all()?.to_vec1::<f32>()?;
+            match self.pool {
+                Some(block) => {
+                    let (heads, queries, keys) = probs.dims3()?;
+                    self.probabilities.extend(crate::report::pool_blocks(&flat, heads, (queries, keys), block));
+                }
+                None => self.probabilities.extend(flat),
+            }
+        }
+        if let Some(kept) = self.kept.as_mut() {
+            kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask: mask.cloned(), scoring });
         }
         if let Some(raw) = raw {
             let head_dim = q.dim(2)?;
@@ -306,7 +369,7 @@ impl Recorder {
     }
 
     pub fn finish(self) -> Recorded {
-        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced }
+        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced, kept: self.kept }
     }
 }
 

@@ -18,3 +18,4 @@ mod reuse;
 mod translation;
 mod intervention;
 mod cli_intervention;
+mod long_texts;

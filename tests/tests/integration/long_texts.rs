@@ -1,0 +1,68 @@
+//! Long texts: a run that keeps its maps pooled holds the whole run's maps pooled, and
+//! gives any head's whole map again, equal to the whole run's and to transformers'.
+
+use attnscope_tests::{max_abs_diff, root, shared_model};
+use candle_core::Device;
+use engine::{EngineError, MapForm, Mask, Model};
+
+/// The benchmark's longest prompt (148 tokens of SmolLM2's).
+fn long_prompt() -> String {
+    let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
+    prompts.last().unwrap().clone()
+}
+
+#[test]
+fn a_pooled_run_holds_the_whole_runs_maps_pooled_and_gives_any_head_whole_again() {
+    let model = shared_model("smollm2-135m");
+    let text = long_prompt();
+    for mask in [Mask::Causal, Mask::None] {
+        let whole = model.run_text(&text, mask, Some(512)).unwrap();
+        let pooled = model.run_pooled(&text, mask, 8, Some(512)).unwrap();
+        let t = whole.tokens().len();
+        assert!(t > 100, "a long text: {t} tokens");
+        assert_eq!(pooled.report.sites[0].form, MapForm::Pooled { block: 8, queries: t, keys: t });
+        assert_eq!(pooled.report.attention().shape(), [30, 9, t.div_ceil(8), t.div_ceil(8)]);
+        let (diff, at) = max_abs_diff(pooled.report.attention().as_flat(), whole.attention().pooled(8).as_flat());
+        assert!(diff <= 1e-6, "{mask:?}: pooled maps differ by {diff:e} at {at}");
+        for (layer, head) in [(0, 0), (10, 3), (23, 3), (29, 8)] {
+            let (diff, at) = max_abs_diff(&pooled.head_map(layer, head).unwrap(), whole.attention().head(layer, head));
+            assert!(diff <= 1e-6, "{mask:?} layer {layer} head {head}: the map asked for differs by {diff:e} at {at}");
+        }
+        assert_eq!(pooled.report.next_tokens, whole.next_tokens, "{mask:?}: the same run");
+    }
+    let pooled = model.run_pooled("The cat sat on the mat", Mask::Causal, 8, None).unwrap();
+    assert!(matches!(pooled.head_map(30, 0), Err(EngineError::NoSuchLayer { layer: 30, layers: 30 })));
+    assert!(matches!(pooled.head_map(0, 9), Err(EngineError::NoSuchHead { head: 9, heads: 9 })));
+    // Seven tokens in blocks of eight: one block, each row of it summing to 1.
+    assert_eq!(pooled.report.attention().shape(), [30, 9, 1, 1]);
+    assert!(pooled.report.attention().as_flat().iter().all(|&w| (w - 1.0).abs() < 1e-5));
+}
+
+/// Every family's attention, sliding windows included, asked for head by head under each
+/// mask, equals the whole run's and transformers' (tests/fixtures/tiny).
+#[test]
+fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
+    for family in ["llama", "mistral", "gemma2", "gemma3", "qwen2", "phi3", "gpt2", "gpt_neox"] {
+        let folder = root().join("tests/fixtures/tiny").join(family);
+        let model = Model::from_path(family, &folder).unwrap_or_else(|e| panic!("{family}: {e}"));
+        let reference = candle_core::safetensors::load(folder.join("reference.safetensors"), &Device::Cpu).unwrap();
+        let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
+        for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
+            let whole = model.run_ids(&ids, mask).unwrap();
+            let pooled = model.run_pooled_ids(&ids, mask, 3).unwrap();
+            let theirs = reference[key].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let (diff, _) = max_abs_diff(pooled.report.attention().as_flat(), whole.attention().pooled(3).as_flat());
+            assert!(diff <= 1e-6, "{family} {key}: pooled maps differ by {diff:e}");
+            let (layers, heads, t) = (whole.attention().layers(), whole.attention().heads(), ids.len());
+            for layer in 0..layers {
+                for head in 0..heads {
+                    let asked = pooled.head_map(layer, head).unwrap();
+                    let what = format!("{family} {key} layer {layer} head {head}");
+                    assert!(max_abs_diff(&asked, whole.attention().head(layer, head)).0 <= 1e-6, "{what}: against the whole run");
+                    let start = (layer * heads + head) * t * t;
+                    assert!(max_abs_diff(&asked, &theirs[start..start + t * t]).0 <= 1e-4, "{what}: against transformers");
+                }
+            }
+        }
+    }
+}
