@@ -354,3 +354,20 @@ fn run_takes_the_weight_path() {
     assert_eq!(quantized.next_tokens.unwrap()[0].id, float32.next_tokens.unwrap()[0].id);
     assert_input_error(&["run", "--model", "smollm2-135m", "--weights", "int8", "--text", text], "unknown weights `int8`");
 }
+
+#[test]
+fn run_keeps_a_long_texts_maps_pooled_when_asked() {
+    let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
+    let text = prompts.last().unwrap();
+    let report = report_of(&attnscope(&["run", "--model", "smollm2-135m", "--text", text, "--pool", "16"]));
+    let whole = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
+    let t = whole.tokens().len();
+    assert_eq!(report.sites[0].form, engine::MapForm::Pooled { block: 16, queries: t, keys: t });
+    assert_eq!(report.tokens().len(), t, "every token is in the report, only the maps are pooled");
+    let (diff, _) = attnscope_tests::max_abs_diff(report.attention().as_flat(), whole.attention().pooled(16).as_flat());
+    assert!(diff <= 1e-6, "the CLI's pooled maps differ from the whole run's by {diff:e}");
+    assert_eq!(report.next_tokens, whole.next_tokens);
+    assert_input_error(&["run", "--model", "smollm2-135m", "--text", "a", "--pool", "0"], "--pool takes a block size");
+    assert_input_error(&["run", "--model", "smollm2-135m", "--text", "a", "--pool", "8", "--format", "hf"], "BertViz reads whole maps");
+    assert_input_error(&["run", "--model", "en-pt", "--text", "a", "--pool", "8"], "no --value-norms or --pool");
+}

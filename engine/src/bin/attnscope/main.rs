@@ -2,7 +2,7 @@
 //! every head's attention as the report's JSON, or every head's scores.
 //!
 //!     attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav | --image FILE)
-//!                   [--weights float32|quantized|fit] [--value-norms] [--format json|hf] [--no-shortlist] [--out FILE]
+//!                   [--weights float32|quantized|fit] [--value-norms | --pool N] [--format json|hf] [--no-shortlist] [--out FILE]
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!     attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site S] [--hide-sink]
 //!                    [--words] [--scale linear|log] --out FILE.svg|FILE.png
@@ -26,7 +26,7 @@ mod plot;
 mod scores;
 
 const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav | --image FILE)
-                     [--framing letterbox|centre-crop] [--max-tokens N] [--weights float32|quantized|fit] [--value-norms] [--format json|hf]
+                     [--framing letterbox|centre-crop] [--max-tokens N] [--weights float32|quantized|fit] [--value-norms | --pool N] [--format json|hf]
                      [--no-shortlist] [--out FILE]
   NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en or dinov2-small (from
                 assets/models), a .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json),
@@ -51,6 +51,8 @@ const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|pl
   --max-tokens  cut the text to at most N tokens (default 512; the report says so)
   --value-norms add value_norms to the report: every head's ‖f(x_j)‖ = ‖(x_j W_V + b_V) W_O‖ per
                 token (Kobayashi et al. 2020); α_ij · ‖f(x_j)‖ is the value-weighted map
+  --pool        keep every map pooled into N × N blocks (rows averaged, columns summed; the site's `form`
+                says so): a long text's maps whole would not fit (SmolLM2 at 4,096 tokens: 18 GB)
   --format      json (the report, default) or hf (BertViz's names: tokens + attentions, or
                 encoder_tokens, decoder_tokens, encoder_attentions, cross_attentions)
   --no-shortlist  a translator chooses among its whole vocabulary, not its lexical shortlist
@@ -94,6 +96,8 @@ struct RunArgs {
     input: Input,
     max_tokens: Option<usize>,
     value_norms: bool,
+    /// Keep the maps pooled into blocks of this size.
+    pool: Option<usize>,
     format: Format,
     shortlist: bool,
     weights: WeightChoice,
@@ -122,7 +126,7 @@ pub(crate) fn usage(message: String) -> Failure {
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
-    let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out) = (None, None, None, None, None, None);
+    let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out, mut pool) = (None, None, None, None, None, None, None);
     let (mut audio, mut image, mut framing) = (None, None, None);
     let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightChoice::Float32);
     let mut rest = args.iter();
@@ -146,6 +150,10 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
                 })?)
             }
             "--value-norms" => value_norms = true,
+            "--pool" => {
+                let v = value()?;
+                pool = Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("--pool takes a block size (a positive whole number), not `{v}`")))?)
+            }
             "--no-shortlist" => shortlist = false,
             "--weights" => {
                 let v = value()?;
@@ -173,8 +181,11 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
     if framing.is_some() && !matches!(input, Input::Image(..)) {
         return Err(usage("--framing is for --image".into()));
     }
+    if pool.is_some() && (value_norms || format == Format::Hf) {
+        return Err(usage("--pool keeps block means: it takes neither --value-norms nor --format hf (BertViz reads whole maps)".into()));
+    }
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
-    Ok(RunArgs { model, mask, input, max_tokens, value_norms, format, shortlist, weights, out })
+    Ok(RunArgs { model, mask, input, max_tokens, value_norms, pool, format, shortlist, weights, out })
 }
 
 fn parse_ids(list: &str) -> Result<Vec<u32>, String> {
@@ -244,6 +255,12 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
         AnyModel::OneSequence(model) => {
             let mask = args.mask.unwrap_or_else(|| model.native_mask());
             let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
+            if let (Some(block), Input::Text(text)) = (args.pool, &args.input) {
+                return Ok(model.run_pooled(text, mask, block, args.max_tokens)?.report);
+            }
+            if let (Some(block), Input::Ids(ids)) = (args.pool, &args.input) {
+                return Ok(model.run_pooled_ids(ids, mask, block)?.report);
+            }
             Ok(match &args.input {
                 Input::Text(text) => model.run_text_with(text, mask, options)?,
                 Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
@@ -255,8 +272,8 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             let Input::Text(text) = &args.input else {
                 return Err(usage("a translator takes --text, not --ids, --audio or --image".into()));
             };
-            if args.mask.is_some() || args.value_norms {
-                return Err(usage("a translator runs with its own masks and has no --value-norms".into()));
+            if args.mask.is_some() || args.value_norms || args.pool.is_some() {
+                return Err(usage("a translator runs with its own masks and has no --value-norms or --pool".into()));
             }
             let limit = args.max_tokens.unwrap_or(engine::DEFAULT_MAX_TOKENS);
             Ok(translator.translate(text, limit, args.shortlist)?)
@@ -265,8 +282,8 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             let Input::Audio(path) = &args.input else {
                 return Err(usage(format!("`{}` is a speech model: give it --audio FILE.wav", args.model)));
             };
-            if args.mask.is_some() || args.value_norms {
-                return Err(usage("a speech model runs with its own masks and has no --value-norms".into()));
+            if args.mask.is_some() || args.value_norms || args.pool.is_some() {
+                return Err(usage("a speech model runs with its own masks and has no --value-norms or --pool (its encoder's maps are pooled already)".into()));
             }
             let bytes = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
             let samples = engine::audio::wav::read_wav(&bytes)?;
@@ -280,8 +297,8 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             let Input::Image(path, framing) = &args.input else {
                 return Err(usage(format!("`{}` is a vision model: give it --image FILE", args.model)));
             };
-            if args.mask.is_some() || args.value_norms {
-                return Err(usage("a vision model sees every patch from every patch and has no --value-norms".into()));
+            if args.mask.is_some() || args.value_norms || args.pool.is_some() {
+                return Err(usage("a vision model sees every patch from every patch and has no --value-norms or --pool".into()));
             }
             Ok(vision.look(&read_image(path)?, *framing)?)
         }
