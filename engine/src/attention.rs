@@ -114,7 +114,12 @@ pub struct Recorder {
     pool: Option<usize>,
     /// Each layer's queries and keys as attention saw them, when kept.
     kept: Option<Vec<KeptLayer>>,
+    /// Told each layer's number once it has attended (a long run's progress).
+    progress: Option<Box<dyn FnMut(usize)>>,
 }
+
+/// How many query rows a pooled run attends at once (see [`Recorder::attend_pooled`]).
+pub const QUERY_ROWS: usize = 256;
 
 /// What computes any head's map of a layer again: its queries and keys after position
 /// encoding (keys repeated to the query heads), its mask and scoring.
@@ -180,7 +185,14 @@ impl Recorder {
             traced: None,
             pool: None,
             kept: None,
+            progress: None,
         }
+    }
+
+    /// Tells `progress` each layer's number once the layer has attended.
+    pub fn telling(mut self, progress: impl FnMut(usize) + 'static) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
     }
 
     /// Keeps each map pooled into `block` × `block` blocks ([`crate::report::pool_blocks`]).
@@ -189,7 +201,8 @@ impl Recorder {
         self
     }
 
-    /// Keeps each layer's queries and keys, to compute any head's whole map again.
+    /// Keeps each layer's queries and keys, to compute any head's whole map again (a pooled
+    /// run's: see [`Recorder::attend_pooled`]).
     pub fn keeping_queries_and_keys(mut self) -> Self {
         self.kept = Some(Vec::new());
         self
@@ -296,6 +309,9 @@ impl Recorder {
         scoring: Scoring,
         output_weight: impl FnOnce() -> candle_core::Result<Tensor>,
     ) -> candle_core::Result<Tensor> {
+        if let Some(block) = self.pool {
+            return self.attend_pooled(q, k, v, mask, scoring, block);
+        }
         let keep_scores = self.scores_layer == Some(self.layer);
         let (out, probs, raw) = if self.copies() == 1 {
             let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_scores)?;
@@ -311,17 +327,7 @@ impl Recorder {
             (out, probs, None)
         };
         if self.keep_maps {
-            let flat = probs.flatten_all()?.to_vec1::<f32>()?;
-            match self.pool {
-                Some(block) => {
-                    let (heads, queries, keys) = probs.dims3()?;
-                    self.probabilities.extend(crate::report::pool_blocks(&flat, heads, (queries, keys), block));
-                }
-                None => self.probabilities.extend(flat),
-            }
-        }
-        if let Some(kept) = self.kept.as_mut() {
-            kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask: mask.cloned(), scoring });
+            self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
         }
         if let Some(raw) = raw {
             let head_dim = q.dim(2)?;
@@ -340,6 +346,49 @@ impl Recorder {
         }
         self.layer += 1;
         Ok(out)
+    }
+
+    /// A pooled run's attention ([`Recorder::pooling`]), a stretch of query rows at a time:
+    /// a long text's whole probabilities at once would be 604 MB a layer at 4,096 tokens of
+    /// SmolLM2 (and its raw scores as much again); a stretch of [`QUERY_ROWS`] rows is a
+    /// few tens of MB. Each row's softmax is its own, so the rows come out as the whole
+    /// layer's would; the stretches are whole blocks, so each block row is pooled from one.
+    fn attend_pooled(&mut self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scoring: Scoring, block: usize) -> candle_core::Result<Tensor> {
+        if !self.changes.is_empty() || self.traced.is_some() || self.value_norms.is_some() || self.scores_layer.is_some() {
+            return Err(candle_core::Error::Msg("a pooled run keeps block means only: it cannot be changed, traced, or keep norms or raw scores".into()));
+        }
+        let (heads, rows, _) = q.dims3()?; // q: [heads, rows, d]
+        let keys = k.dim(1)?;
+        let stretch = (QUERY_ROWS / block).max(1) * block;
+        let (row_blocks, column_blocks) = (rows.div_ceil(block), keys.div_ceil(block));
+        let mut pooled = vec![0.0f32; heads * row_blocks * column_blocks]; // [heads, row blocks, column blocks]
+        let v = v.contiguous()?;
+        let mut outs = Vec::with_capacity(rows.div_ceil(stretch));
+        for start in (0..rows).step_by(stretch) {
+            let n = stretch.min(rows - start);
+            // The mask's rows for these queries, [n, keys] (a mask of one row is broadcast).
+            let mask = match mask {
+                Some(m) if m.dim(m.rank() - 2)? == rows => Some(m.narrow(m.rank() - 2, start, n)?),
+                other => other.cloned(),
+            };
+            let (probs, _) = probabilities(&q.narrow(1, start, n)?, k, mask.as_ref(), scoring)?; // [heads, n, keys]
+            outs.push(probs.matmul(&v)?);
+            let part = crate::report::pool_blocks(&probs.flatten_all()?.to_vec1::<f32>()?, heads, (n, keys), block);
+            let (first, count) = (start / block, n.div_ceil(block));
+            for h in 0..heads {
+                let to = (h * row_blocks + first) * column_blocks;
+                pooled[to..to + count * column_blocks].copy_from_slice(&part[h * count * column_blocks..(h + 1) * count * column_blocks]);
+            }
+        }
+        self.probabilities.extend(pooled);
+        if let Some(kept) = self.kept.as_mut() {
+            kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask: mask.cloned(), scoring });
+        }
+        if let Some(progress) = self.progress.as_mut() {
+            progress(self.layer);
+        }
+        self.layer += 1;
+        Tensor::cat(&outs, 1) // [heads, rows, d]
     }
 
     /// [`attend`] for each copy of a batch apart, each changed its own way: `q`, `k`, `v`

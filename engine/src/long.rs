@@ -6,7 +6,8 @@
 //! thumbnails and the overviews read them) and each layer's queries and keys after
 //! position encoding, with the layer's mask and scoring ([`KeptLayer`]): a head's whole
 //! map is then one q·kᵀ and one softmax, computed by the same function as in the run,
-//! so it equals the whole run's map.
+//! so it equals the whole run's map. The run attends a stretch of query rows at a time
+//! ([`crate::attention::QUERY_ROWS`]), so no layer ever holds every weight at once.
 
 use crate::attention::{KeptLayer, Recorded, Recorder};
 use crate::error::{EngineError, Result};
@@ -35,21 +36,29 @@ impl Model {
     /// Runs `text` (at most `max_tokens`, as [`Model::run_text`] cuts it) under `mask`,
     /// keeping every map pooled into `block` × `block` blocks.
     pub fn run_pooled(&self, text: &str, mask: Mask, block: usize, max_tokens: Option<usize>) -> Result<PooledRun> {
+        self.run_pooled_telling(text, mask, block, max_tokens, |_, _| ())
+    }
+
+    /// [`Model::run_pooled`], telling `progress(layers done, layers)` as each layer attends.
+    pub fn run_pooled_telling(&self, text: &str, mask: Mask, block: usize, max_tokens: Option<usize>, progress: impl FnMut(usize, usize) + 'static) -> Result<PooledRun> {
         let (tokens, truncated) = self.tokens_of(text, max_tokens)?;
-        self.run_pooled_tokens(tokens, truncated, mask, block)
+        self.run_pooled_tokens(tokens, truncated, mask, block, progress)
     }
 
     /// The same for token ids as they are.
     pub fn run_pooled_ids(&self, ids: &[u32], mask: Mask, block: usize) -> Result<PooledRun> {
-        self.run_pooled_tokens(self.tokens_of_ids(ids)?, None, mask, block)
+        self.run_pooled_tokens(self.tokens_of_ids(ids)?, None, mask, block, |_, _| ())
     }
 
-    fn run_pooled_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, block: usize) -> Result<PooledRun> {
+    fn run_pooled_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, block: usize, mut progress: impl FnMut(usize, usize) + 'static) -> Result<PooledRun> {
         let (layers, heads, t) = (self.info.layers, self.info.heads, tokens.len());
         let ids = self.checked_ids(&tokens)?;
         let block = block.max(1);
         let blocks = t.div_ceil(block);
-        let mut recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys();
+        let mut recorder = Recorder::new(layers * heads * blocks * blocks, None, false)
+            .pooling(block)
+            .keeping_queries_and_keys()
+            .telling(move |layer| progress(layer + 1, layers));
         let logits = self.network.forward(&ids, mask, &mut recorder, None)?;
         let Recorded { probabilities, kept, .. } = recorder.finish();
         let kept = kept.unwrap_or_default();

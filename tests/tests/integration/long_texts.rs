@@ -66,3 +66,26 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
         }
     }
 }
+
+/// A text longer than a stretch of query rows: the pooled run attends it a stretch at a
+/// time (blocks of 24: stretches of 240 rows), tells each layer as it goes, and still holds
+/// the whole run's maps pooled and gives any head's whole map again.
+#[test]
+fn a_text_longer_than_a_stretch_attends_a_stretch_at_a_time_and_loses_nothing() {
+    let model = shared_model("smollm2-135m");
+    let text = vec![long_prompt(); 4].join(" ");
+    let whole = model.run_text(&text, Mask::Causal, Some(1024)).unwrap();
+    let t = whole.tokens().len();
+    assert!(t > 2 * engine::attention::QUERY_ROWS, "{t} tokens: more than two stretches");
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let told_in = told.clone();
+    let pooled = model.run_pooled_telling(&text, Mask::Causal, 24, Some(1024), move |done, layers| told_in.lock().unwrap().push((done, layers))).unwrap();
+    assert_eq!(*told.lock().unwrap(), (1..=30).map(|l| (l, 30)).collect::<Vec<_>>(), "every layer told, in order");
+    let (diff, at) = max_abs_diff(pooled.report.attention().as_flat(), whole.attention().pooled(24).as_flat());
+    assert!(diff <= 1e-6, "pooled maps differ by {diff:e} at {at}");
+    for (layer, head) in [(0, 0), (17, 4), (29, 8)] {
+        let (diff, at) = max_abs_diff(&pooled.head_map(layer, head).unwrap(), whole.attention().head(layer, head));
+        assert!(diff <= 1e-6, "layer {layer} head {head}: differs by {diff:e} at {at}");
+    }
+    assert_eq!(pooled.report.next_tokens, whole.next_tokens);
+}

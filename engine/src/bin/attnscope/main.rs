@@ -256,7 +256,13 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             let mask = args.mask.unwrap_or_else(|| model.native_mask());
             let options = RunOptions { max_tokens: args.max_tokens, value_norms: args.value_norms, ..RunOptions::default() };
             if let (Some(block), Input::Text(text)) = (args.pool, &args.input) {
-                return Ok(model.run_pooled(text, mask, block, args.max_tokens)?.report);
+                // A long text takes a while: say how far the run has got, a layer at a time.
+                let tell = |done, layers| {
+                    let _ = write!(std::io::stderr(), "\rattending: layer {done}/{layers}");
+                };
+                let run = model.run_pooled_telling(text, mask, block, args.max_tokens, tell);
+                let _ = writeln!(std::io::stderr());
+                return Ok(run?.report);
             }
             if let (Some(block), Input::Ids(ids)) = (args.pool, &args.input) {
                 return Ok(model.run_pooled_ids(ids, mask, block)?.report);
