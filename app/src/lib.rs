@@ -261,8 +261,18 @@ pub fn App() -> impl IntoView {
                 state.interventions.sweep.set(interventions::SweepState::Stopped("stopped: the text changed".into()));
             }
             state.interventions.found.set(Vec::new());
+            // The grid shows maps again, as its picker then says.
+            if matches!(state.grid_colour.get_untracked(), GridColour::Effect(_)) {
+                state.grid_colour.set(GridColour::Maps);
+            }
         }
         text
+    });
+    // With every head on again there is no change to colour the grid by.
+    Effect::new(move |_| {
+        if state.interventions.ablated.with(Vec::is_empty) && state.grid_colour.get_untracked() == GridColour::Change {
+            state.grid_colour.set(GridColour::Maps);
+        }
     });
     // A stopped sweep (by the person, or by a new text) stops in the worker too.
     Effect::new(move |_| {

@@ -40,17 +40,16 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let colouring = state.grid_colour.get();
-        if colouring != GridColour::Maps {
-            // One flat colour: the head's value (look-ahead mass, a score, an effect) on the
-            // scale of the largest; signed values blue–white–red around 0.
-            if let Some(values) = state.grid_values.get() {
-                let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
-                let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
-                if colouring.is_signed() {
-                    paint_pixels(&canvas, &[value / top], (1, 1), &diverging);
-                } else {
-                    paint_pixels(&canvas, &[value / top], (1, 1), &viridis);
-                }
+        // One flat colour: the head's value (look-ahead mass, a score, an effect) on the
+        // scale of the largest; signed values blue–white–red around 0. Until the values are
+        // there (the other mask still running, a sweep of this text not run), the maps.
+        if let Some(values) = state.grid_values.get().filter(|_| colouring != GridColour::Maps) {
+            let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
+            let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
+            if colouring.is_signed() {
+                paint_pixels(&canvas, &[value / top], (1, 1), &diverging);
+            } else {
+                paint_pixels(&canvas, &[value / top], (1, 1), &viridis);
             }
             return;
         }

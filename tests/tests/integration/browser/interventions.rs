@@ -147,6 +147,7 @@ fn a_head_switched_off_moves_the_bars_and_the_later_maps_as_the_engine_does() {
     browser.click(&browser.by_test_id("ablate-clear"));
     browser.wait_for("the unchanged bars", Duration::from_secs(60), || browser.find_all("[data-testid=next-tokens][data-changed=false]").pop());
     assert!(browser.find_all("[data-testid=ablated-head]").is_empty());
+    assert_eq!(browser.property(&browser.by_test_id("score-select"), "value").as_deref(), Some("maps"), "no change to colour by");
 }
 
 /// The effects table's rows: (layer, head, value of the column of `kind`).
@@ -258,6 +259,8 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
     // A new text stops nothing it should not: the findings of the old one go.
     paste(&browser, &browser.by_test_id("prompt-input"), "The cat sat on the mat");
     browser.wait_for("the table to go", Duration::from_secs(60), || browser.find_all("[data-testid=effects-table]").is_empty().then_some(()));
+    assert!(browser.find_all("[data-testid=head-thumb][data-value]").is_empty(), "the grid shows maps again, not the old text's effects");
+    assert_eq!(browser.property(&browser.by_test_id("score-select"), "value").as_deref(), Some("maps"));
 }
 
 #[test]
