@@ -5,7 +5,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::intervention::attribution::{last_row, LastPosition};
 use crate::intervention::Changes;
-use crate::kernels::softmax_scaled;
+use crate::kernels::{softmax_scaled, softmax_scaled_masked};
 use crate::report::{Mask, Scoring};
 
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
@@ -54,6 +54,8 @@ pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Sco
     // Scaled inside the softmax when nothing else comes between: one pass over the scores.
     let probs = if scoring.softcap.is_none() && mask.is_none() {
         softmax_scaled(&raw, scoring.scale)?
+    } else if let (None, Some(mask)) = (scoring.softcap, mask) {
+        softmax_scaled_masked(&raw, scoring.scale, mask)?
     } else {
         let scores = (&raw * scoring.scale as f64)?;
         let scores = match scoring.softcap {
@@ -67,6 +69,17 @@ pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Sco
         softmax_scaled(&scores.contiguous()?, 1.0)?
     };
     Ok((probs, raw))
+}
+
+/// Calls `f` with a float32 tensor's values, in place when it is contiguous on the CPU (a
+/// long text's maps are too big to copy twice: 1.1 GB at 1,024 tokens of SmolLM2).
+pub fn with_slice<T>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> T) -> candle_core::Result<T> {
+    let (storage, layout) = tensor.storage_and_layout();
+    if let (candle_core::Storage::Cpu(cpu), Some((start, end)), DType::F32) = (&*storage, layout.contiguous_offsets(), tensor.dtype()) {
+        return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
+    }
+    drop(storage);
+    Ok(f(&tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?))
 }
 
 /// The length of what each token's value carries into the residual stream through
@@ -327,7 +340,7 @@ impl Recorder {
             (out, probs, None)
         };
         if self.keep_maps {
-            self.probabilities.extend(probs.flatten_all()?.to_vec1::<f32>()?);
+            with_slice(&probs, |maps| self.probabilities.extend_from_slice(maps))?;
         }
         if let Some(raw) = raw {
             let head_dim = q.dim(2)?;
@@ -373,7 +386,7 @@ impl Recorder {
             };
             let (probs, _) = probabilities(&q.narrow(1, start, n)?, k, mask.as_ref(), scoring)?; // [heads, n, keys]
             outs.push(probs.matmul(&v)?);
-            let part = crate::report::pool_blocks(&probs.flatten_all()?.to_vec1::<f32>()?, heads, (n, keys), block);
+            let part = with_slice(&probs, |maps| crate::report::pool_blocks(maps, heads, (n, keys), block))?;
             let (first, count) = (start / block, n.div_ceil(block));
             for h in 0..heads {
                 let to = (h * row_blocks + first) * column_blocks;

@@ -16,7 +16,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear, VarBuilder};
 
 use super::{column_major, layer_norm, linear_with_bias};
-use crate::attention::{additive_mask_from, attend, merge_heads, split_heads};
+use crate::attention::{additive_mask_from, attend, merge_heads, split_heads, with_slice};
 use crate::error::{EngineError, Result};
 use crate::kernels::{gelu_erf, rows_times_matrix};
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
@@ -325,16 +325,6 @@ impl Whisper {
     pub fn device(&self) -> &Device {
         &self.device
     }
-}
-
-/// Calls `f` with a float32 tensor's values, in place when it is contiguous on the CPU.
-fn with_slice<T>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> T) -> candle_core::Result<T> {
-    let (storage, layout) = tensor.storage_and_layout();
-    if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
-        return Ok(f(&cpu.as_slice::<f32>()?[start..end]));
-    }
-    drop(storage);
-    Ok(f(&tensor.flatten_all()?.to_vec1::<f32>()?))
 }
 
 /// The index of the largest value (the first of equals).

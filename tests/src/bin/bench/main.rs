@@ -21,7 +21,8 @@
 //! (tests/bench/sweep_torch.py).
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
 //! docs/benchmark.md and the README. `bench translation`, `bench speech`, `bench vision`,
-//! `bench sweep` and `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
+//! `bench sweep`, `bench threads` (the native engine and transformers on two threads, at 21 and
+//! 1,024 tokens) and `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
 //! see what V8's speculative inlining of WebAssembly costs).
 
@@ -61,6 +62,20 @@ const TRANSLATOR: &str = "en-pt";
 const TRANSLATION_WARMUPS: usize = 10;
 
 fn main() {
+    // `bench native-threads N RUNS`: this binary again, as a child whose thread pool starts
+    // with N threads (see threads_rows); prints the native times as JSON.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("native-threads") {
+        let (threads, runs) = (args[2].clone(), args[3].parse().unwrap());
+        unsafe {
+            std::env::set_var("RAYON_NUM_THREADS", &threads);
+            std::env::set_var("CANDLE_NUM_THREADS", &threads);
+        }
+        let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
+        let times: Vec<Value> = native_runs(&threads_texts(&prompts), runs, Some(THREADS_MAX_TOKENS)).into_iter().map(|(tokens, ms)| json!({"tokens": tokens, "ms": ms})).collect();
+        println!("{}", Value::Array(times));
+        return;
+    }
     // The anchor's native number is one thread: so is ours. (Before any thread starts.)
     unsafe {
         std::env::set_var("RAYON_NUM_THREADS", "1");
@@ -77,6 +92,11 @@ fn main() {
     // `bench sweep`: the sweep's rows alone, printed.
     let sweep_only = std::env::args().skip(1).any(|a| a == "sweep");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
+    // `bench threads`: the native engine and transformers on two threads, printed.
+    if std::env::args().skip(1).any(|a| a == "threads") {
+        println!("{}", markdown(&threads_rows(&prompts, runs)));
+        return;
+    }
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
@@ -84,7 +104,7 @@ fn main() {
     let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
-        native = native_runs(&prompts, runs);
+        native = native_runs(&prompts, runs, None);
         eprintln!("bench: the attnscope command, load and run");
         command = command_runs(&prompts[1], runs);
         eprintln!("bench: transformers on torch, one thread");
@@ -195,6 +215,8 @@ fn main() {
     }
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
+    eprintln!("bench: the native engine and transformers on two threads");
+    rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);
     if let Some(speech) = &speech {
         eprintln!("bench: Whisper in the browser");
@@ -214,8 +236,40 @@ fn main() {
     write_results(&facts, &table, runs);
 }
 
-/// The engine natively: SmolLM2's forward pass on every prompt, one thread.
-fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
+/// The longest text the two-thread rows run.
+const THREADS_MAX_TOKENS: usize = 1024;
+
+/// The two-thread rows' texts: the 21-token prompt, and every prompt again and again, cut
+/// at [`THREADS_MAX_TOKENS`] tokens.
+fn threads_texts(prompts: &[String]) -> Vec<String> {
+    vec![prompts[1].clone(), vec![prompts.join(" "); 6].join(" ")]
+}
+
+/// The native engine on two threads (a child process, whose thread pool starts so) beside
+/// transformers on torch with two threads, at 21 and 1,024 tokens, every map kept by both.
+fn threads_rows(prompts: &[String], runs: usize) -> Vec<Row> {
+    let output = std::process::Command::new(std::env::current_exe().unwrap()).args(["native-threads", "2", &runs.to_string()]).output().unwrap();
+    assert!(output.status.success(), "the two-thread child failed: {}", String::from_utf8_lossy(&output.stderr));
+    let ours: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let texts = std::env::temp_dir().join(format!("attnscope-bench-threads-{}.json", std::process::id()));
+    std::fs::write(&texts, serde_json::to_vec(&threads_texts(prompts)).unwrap()).unwrap();
+    let (dir, runs_text, max) = (attnscope_tests::model_dir("smollm2-135m"), runs.to_string(), THREADS_MAX_TOKENS.to_string());
+    let torch = python_script(TORCH_PYTHON, "torch_forward.py", &[dir.as_os_str(), "SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), texts.as_os_str(), runs_text.as_ref(), "2".as_ref(), max.as_ref()]);
+    let _ = std::fs::remove_file(&texts);
+    let (ours, torch) = (ours.as_array().unwrap(), torch.as_array().unwrap());
+    ours.iter()
+        .zip(torch)
+        .map(|(ours, torch)| {
+            let (ms, torch_ms) = (median(&numbers(&ours["ms"])), median(&numbers(&torch["ms"])));
+            let what = format!("Native engine, SmolLM2, {} tokens (transformers: {}), every map, 2 threads; anchor: transformers on torch, 2 threads", ours["tokens"], torch["tokens"]);
+            Row::new(what, ms).anchors(&[torch_ms]).target(Some(format!("≤ transformers on torch, 2 threads (ratio {:.2})", ms / torch_ms)), Some(ms <= torch_ms))
+        })
+        .collect()
+}
+
+/// The engine natively: SmolLM2's forward pass on every prompt, one thread (or as many as
+/// the process was started with), each cut at `max_tokens` (the engine's default when `None`).
+fn native_runs(prompts: &[String], runs: usize, max_tokens: Option<usize>) -> Vec<(usize, Vec<f64>)> {
     let model = engine::Model::from_path("smollm2-135m", &attnscope_tests::model_dir("smollm2-135m")).unwrap();
     prompts
         .iter()
@@ -224,7 +278,7 @@ fn native_runs(prompts: &[String], runs: usize) -> Vec<(usize, Vec<f64>)> {
             let mut tokens = 0;
             for i in 0..=runs {
                 let started = Instant::now();
-                let report = model.run_text(text, engine::Mask::Causal, None).unwrap();
+                let report = model.run_text(text, engine::Mask::Causal, max_tokens).unwrap();
                 if i > 0 {
                     times.push(started.elapsed().as_secs_f64() * 1000.0);
                 }
