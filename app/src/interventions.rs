@@ -42,6 +42,15 @@ impl EffectKind {
         }
     }
 
+    /// The kind a finding's method is of (the inverse of [`EffectKind::method`]).
+    pub fn of(method: &EffectMethod) -> Self {
+        match method {
+            EffectMethod::Ablation { .. } => EffectKind::Ablation,
+            EffectMethod::Patching { .. } => EffectKind::Patching,
+            EffectMethod::DirectAttribution => EffectKind::Attribution,
+        }
+    }
+
     /// The method the worker is asked for.
     pub fn method(self, ablation: Ablation, source: &str) -> EffectMethod {
         match self {

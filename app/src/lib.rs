@@ -143,7 +143,7 @@ pub fn App() -> impl IntoView {
         }
         // Heads switched off change the run under the model's own mask only (the one it
         // was trained with; the panel says so under the other).
-        let own_mask = state.mask.get() == own_mask(&info);
+        let own_mask = state.mask.get() == info.native_mask();
         let plan = RunPlan {
             model: info.name,
             text,
@@ -371,11 +371,6 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The mask a model was trained with: the causal mask for a decoder, none for an encoder.
-pub fn own_mask(info: &engine::ModelInfo) -> engine::Mask {
-    if info.causal { engine::Mask::Causal } else { engine::Mask::None }
-}
-
 /// Applies one answer of the worker to the page's state, and sends the text that
 /// waited for it, if any.
 fn on_answer(
@@ -478,11 +473,7 @@ fn on_answer(
         FromWorker::Effects { effects, millis, .. } => {
             if is_effects {
                 scheduler.update_value(Scheduler::effects_ended);
-                let kind = match effects.method {
-                    engine::EffectMethod::Ablation { .. } => interventions::EffectKind::Ablation,
-                    engine::EffectMethod::Patching { .. } => interventions::EffectKind::Patching,
-                    engine::EffectMethod::DirectAttribution => interventions::EffectKind::Attribution,
-                };
+                let kind = interventions::EffectKind::of(&effects.method);
                 let text = state.text.get_untracked();
                 state.interventions.keep(interventions::Found { kind, text, effects: Arc::new(effects), millis });
                 state.interventions.sweep.set(interventions::SweepState::Idle);

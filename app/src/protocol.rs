@@ -49,6 +49,10 @@ pub enum ToWorker {
         /// mask): the report is the changed run's, and says what was changed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         intervention: Option<Intervention>,
+        /// With an intervention: the number to answer the unchanged run of the same text
+        /// under (the run the changed one starts from, so the text runs once unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unchanged: Option<u64>,
     },
     /// Every head's effect on an answer in the run of `text`: each ablated or patched from
     /// the run of another text in turn (a sweep, a layer at a time, stopped by

@@ -21,8 +21,8 @@ pub struct RunPlan {
     pub value_norms: bool,
     /// Whether the other mask runs too (the comparison).
     pub compare: bool,
-    /// Heads to change in the main run; the unchanged run then runs too (the bars' and
-    /// the maps' before).
+    /// Heads to change in the main run; the unchanged run then comes back too (the bars'
+    /// and the maps' before), under a number of its own.
     pub intervention: Option<Intervention>,
 }
 
@@ -64,7 +64,7 @@ impl Scheduler {
         let RunPlan { model, text, mask, max_tokens, scores_of_layer, value_norms, compare, intervention } = plan;
         // The main run asks for raw scores, norms and changes; the other runs of the same
         // text for none.
-        let run_of = |run, mask, scores_of_layer, value_norms, intervention| ToWorker::Run {
+        let run_of = |run, mask, scores_of_layer, value_norms, intervention, unchanged| ToWorker::Run {
             run,
             model: model.clone(),
             text: text.clone(),
@@ -74,20 +74,20 @@ impl Scheduler {
             value_norms,
             reuse_prefix: true,
             intervention,
+            unchanged,
         };
-        let plain = |run, mask| run_of(run, mask, None, false, None);
         self.main = self.next();
         self.main_text = text.clone();
         self.compare = if compare { self.next() } else { 0 };
-        self.unchanged = if intervention.is_some() { self.next() } else { 0 };
+        // A changed run's answer brings the unchanged run it started from, numbered apart.
+        let changed = intervention.as_ref().is_some_and(|i| !i.is_empty());
+        self.unchanged = if changed { self.next() } else { 0 };
+        let unchanged = changed.then_some(self.unchanged);
         // First, so the map in view comes back first.
-        let mut requests = vec![run_of(self.main, mask, scores_of_layer, value_norms, intervention)];
+        let mut requests = vec![run_of(self.main, mask, scores_of_layer, value_norms, intervention.filter(|_| changed), unchanged)];
         if compare {
             // The comparison is always a causal mask (the one chosen) against none.
-            requests.push(plain(self.compare, if mask.is_causal() { Mask::None } else { Mask::Causal }));
-        }
-        if self.unchanged != 0 {
-            requests.push(plain(self.unchanged, mask));
+            requests.push(run_of(self.compare, if mask.is_causal() { Mask::None } else { Mask::Causal }, None, false, None, None));
         }
         self.awaiting = [self.main, self.compare, self.unchanged].into_iter().filter(|&r| r != 0).collect();
         requests
@@ -260,14 +260,17 @@ mod tests {
         let mut s = Scheduler::default();
         let changed = RunPlan { intervention: Some(engine::Intervention::ablate(vec!["1.2".parse().unwrap()], engine::Ablation::Zero)), ..plan("a", false) };
         let requests = s.plan(changed);
-        assert_eq!(texts(&requests), [(1, "a".into(), Mask::Causal), (2, "a".into(), Mask::Causal)]);
-        let changes = |r: &ToWorker| matches!(r, ToWorker::Run { intervention: Some(_), .. });
-        assert!(changes(&requests[0]) && !changes(&requests[1]), "only the main run is changed");
+        // One request: the worker answers the unchanged run from the trace the changed one starts from.
+        assert_eq!(texts(&requests), [(1, "a".into(), Mask::Causal)]);
+        assert!(matches!(&requests[0], ToWorker::Run { intervention: Some(_), unchanged: Some(2), .. }));
         assert!(s.is_unchanged(2) && !s.is_main(2));
         assert!(s.plan(plan("ab", false)).is_empty());
         assert!(s.answered(1).is_empty(), "the unchanged run is still out");
         assert_eq!(texts(&s.answered(2)), [(3, "ab".into(), Mask::Causal)]);
         assert!(!s.is_unchanged(4), "a plan that changes nothing runs once");
+        let nothing = RunPlan { intervention: Some(engine::Intervention::default()), ..plan("abc", false) };
+        s.answered(3);
+        assert!(matches!(&s.plan(nothing)[..], [ToWorker::Run { intervention: None, unchanged: None, .. }]), "an empty intervention changes nothing");
     }
 
     #[test]

@@ -218,16 +218,18 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Err(e) => post(&FromWorker::Failed { model, run: Some(run), message: e.to_string() }, None),
             }
         }
-        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix, intervention } => {
+        ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix, intervention, unchanged } => {
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
-                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+                for run in std::iter::once(run).chain(unchanged) {
+                    post(&FromWorker::Failed { model: model.clone(), run: Some(run), message: message.clone() }, None);
+                }
+                return;
             };
             let started = now();
-            if let Some(intervention) = intervention.filter(|i| !i.is_empty()) {
-                let changed = interventions::change(&state.traces, loaded, (&text, max_tokens), &intervention);
-                return answer(run, name, started, changed);
+            if let (Some(intervention), Some(unchanged)) = (intervention.filter(|i| !i.is_empty()), unchanged) {
+                return interventions::answer_changed(&state.traces, (name, loaded), (&text, max_tokens), &intervention, (run, unchanged), started);
             }
             let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms, reuse_prefix };
             // A translator tells each target token as it comes: the page shows its progress.

@@ -148,11 +148,7 @@ impl Model {
 
     /// The mask the model was trained with: causal for a decoder, none for an encoder.
     pub fn native_mask(&self) -> Mask {
-        if self.info.causal {
-            Mask::Causal
-        } else {
-            Mask::None
-        }
+        self.info.native_mask()
     }
 
     /// Tokenizes `text` and runs it under `mask`. At most `limit` tokens are run

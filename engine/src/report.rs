@@ -148,6 +148,15 @@ impl WeightPath {
 }
 
 impl ModelInfo {
+    /// The mask the model was trained with: causal for a decoder, none for an encoder.
+    pub fn native_mask(&self) -> Mask {
+        if self.causal {
+            Mask::Causal
+        } else {
+            Mask::None
+        }
+    }
+
     /// Layer `layer`'s sliding window, if it has one.
     pub fn window_of(&self, layer: usize) -> Option<usize> {
         self.layer_windows.get(layer).copied().flatten()

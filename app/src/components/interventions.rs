@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::effects_table::EffectsTable;
 use super::token_label;
 use crate::interventions::{unchanged_next_tokens, EffectKind, SweepState};
-use crate::{own_mask, AppState};
+use crate::AppState;
 
 /// Why heads cannot be switched off for the model and mask in view, if they cannot.
 pub fn why_not(state: AppState) -> Option<String> {
@@ -16,7 +16,7 @@ pub fn why_not(state: AppState) -> Option<String> {
         return Some("Heads are switched off and swept in language models and encoders; this model is neither.".into());
     }
     let (info, _) = state.loaded.get()?;
-    let own = own_mask(&info);
+    let own = info.native_mask();
     (state.mask.get() != own).then(|| format!("Heads are switched off under the model's own mask ({}): choose it to change the run.", own.name()))
 }
 

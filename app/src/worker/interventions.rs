@@ -65,13 +65,31 @@ fn one_sequence(model: &AnyModel) -> engine::Result<&Model> {
     }
 }
 
-/// The run of `text` with `intervention` made.
-pub(super) fn change(traces: &Traces, model: &AnyModel, (text, max_tokens): (&str, usize), intervention: &Intervention) -> engine::Result<AttentionReport> {
+/// The run of `text` with `intervention` made, and the unchanged run it started from.
+fn change(traces: &Traces, model: &AnyModel, (text, max_tokens): (&str, usize), intervention: &Intervention) -> engine::Result<(AttentionReport, Rc<Trace>)> {
     let model = one_sequence(model)?;
     let trace = traces.of(model, text, max_tokens)?;
     let other = |text: &Option<String>| text.as_deref().map(|t| traces.of(model, t, max_tokens)).transpose();
     let (source, means) = (other(&intervention.source)?, other(&intervention.means_from)?);
-    model.change(&trace, intervention, source.as_deref(), means.as_deref())
+    Ok((model.change(&trace, intervention, source.as_deref(), means.as_deref())?, trace))
+}
+
+/// Answers the changed run (`run`) and the unchanged one (`unchanged`): the trace's own
+/// report, so the text runs once unchanged, not once for the change and again for the page.
+/// A failure answers both, so the page waits for neither.
+pub(super) fn answer_changed(traces: &Traces, (name, model): (&str, &AnyModel), input: (&str, usize), intervention: &Intervention, (run, unchanged): (u64, u64), started: f64) {
+    match change(traces, model, input, intervention) {
+        Ok((report, trace)) => {
+            super::answer(run, name, started, Ok(report));
+            super::answer(unchanged, name, started, Ok(trace.report.clone()));
+        }
+        Err(error) => {
+            let message = error.to_string();
+            for run in [run, unchanged] {
+                post(&FromWorker::Failed { model: name.to_string(), run: Some(run), message: message.clone() }, None);
+            }
+        }
+    }
 }
 
 /// Lets the worker's message loop take the messages waiting (a Stop, a new text's run).

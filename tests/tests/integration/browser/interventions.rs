@@ -256,6 +256,13 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
     let png = export(&browser, &downloads, "effects-export", "png2", "attnscope-smollm2-135m-grid-patching@2x.png");
     std::fs::write(attnscope_tests::root().join("target/screenshots/sweep-grid.png"), png).unwrap();
 
+    // A link to a finding runs it in a fresh page: the attribution, on the linked answer.
+    let fresh = Browser::start();
+    fresh.goto(&format!("{}?model=smollm2-135m&text={}&answer=%20Mary&versus=%20John&effects=attribution", super::app_url(), IOI.replace(' ', "%20").replace(',', "%2C")));
+    let rows = wait_for_column(&fresh, "attribution");
+    assert_effects(&fresh, "attribution from a link", &rows, &model.attribute(&trace, &answer).unwrap());
+    drop(fresh);
+
     // A new text stops nothing it should not: the findings of the old one go.
     paste(&browser, &browser.by_test_id("prompt-input"), "The cat sat on the mat");
     browser.wait_for("the table to go", Duration::from_secs(60), || browser.find_all("[data-testid=effects-table]").is_empty().then_some(()));
