@@ -127,9 +127,15 @@ pub struct Recorder {
     pool: Option<usize>,
     /// Each layer's queries and keys as attention saw them, when kept.
     kept: Option<Vec<KeptLayer>>,
-    /// Told each layer's number once it has attended (a long run's progress).
-    progress: Option<Box<dyn FnMut(usize)>>,
+    /// The layer before which the run pauses (a long run goes a few layers at a time, so
+    /// its caller can answer other requests between them), and the residual stream the run
+    /// paused with: see [`Recorder::pausing_before`].
+    pause_before: Option<usize>,
+    paused: Option<(usize, Tensor)>,
 }
+
+/// What a paused run's forward returns as its error (see [`Recorder::pausing_before`]).
+const PAUSED: &str = "the run paused between layers";
 
 /// How many query rows a pooled run attends at once (see [`Recorder::attend_pooled`]).
 pub const QUERY_ROWS: usize = 256;
@@ -198,14 +204,9 @@ impl Recorder {
             traced: None,
             pool: None,
             kept: None,
-            progress: None,
+            pause_before: None,
+            paused: None,
         }
-    }
-
-    /// Tells `progress` each layer's number once the layer has attended.
-    pub fn telling(mut self, progress: impl FnMut(usize) + 'static) -> Self {
-        self.progress = Some(Box::new(progress));
-        self
     }
 
     /// Keeps each map pooled into `block` × `block` blocks ([`crate::report::pool_blocks`]).
@@ -219,6 +220,19 @@ impl Recorder {
     pub fn keeping_queries_and_keys(mut self) -> Self {
         self.kept = Some(Vec::new());
         self
+    }
+
+    /// Pauses the run as it enters `layer`: the network's forward returns an error, and
+    /// [`Recorder::take_paused`] holds the layer and the residual stream entering it, from
+    /// which the same recorder resumes ([`Recorder::resuming`]). A network that can resume
+    /// tells [`Recorder::entering_layer`] each layer, so every such network can pause.
+    pub(crate) fn pausing_before(&mut self, layer: Option<usize>) {
+        self.pause_before = layer;
+    }
+
+    /// Where the run paused, if it did: the layer and the residual stream entering it.
+    pub(crate) fn take_paused(&mut self) -> Option<(usize, Tensor)> {
+        self.paused.take()
     }
 
     /// Keeps no maps (a sweep reads only the logits).
@@ -265,9 +279,14 @@ impl Recorder {
     /// Starts the run at `layer`, the residual stream entering it being `x`, [t, hidden]
     /// (the layers before are not run, and their maps not kept).
     pub(crate) fn resuming(mut self, layer: usize, x: Tensor) -> Self {
+        self.resume_at(layer, x);
+        self
+    }
+
+    /// [`Recorder::resuming`] for a recorder kept across calls (a paused run's).
+    pub(crate) fn resume_at(&mut self, layer: usize, x: Tensor) {
         self.layer = layer;
         self.resume = Some((layer, x));
-        self
     }
 
     /// Keeps what changed runs start from (see [`Traced`]).
@@ -284,6 +303,10 @@ impl Recorder {
 
     /// The residual stream entering the next layer, [new, hidden].
     pub fn entering_layer(&mut self, x: &Tensor) -> candle_core::Result<()> {
+        if self.pause_before == Some(self.layer) {
+            self.paused = Some((self.layer, x.clone()));
+            return Err(candle_core::Error::Msg(PAUSED.into()));
+        }
         if let Some(traced) = self.traced.as_mut() {
             traced.residuals.push(x.clone());
             traced.last.entering(last_row(x)?);
@@ -396,9 +419,6 @@ impl Recorder {
         self.probabilities.extend(pooled);
         if let Some(kept) = self.kept.as_mut() {
             kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask: mask.cloned(), scoring });
-        }
-        if let Some(progress) = self.progress.as_mut() {
-            progress(self.layer);
         }
         self.layer += 1;
         Tensor::cat(&outs, 1) // [heads, rows, d]

@@ -9,6 +9,8 @@
 //! so it equals the whole run's map. The run attends a stretch of query rows at a time
 //! ([`crate::attention::QUERY_ROWS`]), so no layer ever holds every weight at once.
 
+use candle_core::Tensor;
+
 use crate::attention::{KeptLayer, Recorded, Recorder};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionMaps, AttentionReport, MapForm, Mask, Token, Truncation};
@@ -32,6 +34,34 @@ impl PooledRun {
     }
 }
 
+/// A pooled run under way, a few layers at a time ([`Model::go_on`]): a caller that must
+/// answer other requests meanwhile (the page's worker, which has one thread) runs a layer,
+/// answers, and goes on, or drops the run for a newer text.
+pub struct LongRun {
+    tokens: Vec<Token>,
+    truncated: Option<Truncation>,
+    ids: Vec<u32>,
+    mask: Mask,
+    block: usize,
+    recorder: Recorder,
+    /// The layer to go on from and the residual stream entering it (`None` before the first
+    /// layer).
+    resume: Option<(usize, Tensor)>,
+    layers_done: usize,
+}
+
+impl LongRun {
+    /// How many layers have attended.
+    pub fn layers_done(&self) -> usize {
+        self.layers_done
+    }
+
+    /// How many tokens the run reads.
+    pub fn tokens(&self) -> usize {
+        self.tokens.len()
+    }
+}
+
 impl Model {
     /// Runs `text` (at most `max_tokens`, as [`Model::run_text`] cuts it) under `mask`,
     /// keeping every map pooled into `block` × `block` blocks.
@@ -40,35 +70,76 @@ impl Model {
     }
 
     /// [`Model::run_pooled`], telling `progress(layers done, layers)` as each layer attends.
-    pub fn run_pooled_telling(&self, text: &str, mask: Mask, block: usize, max_tokens: Option<usize>, progress: impl FnMut(usize, usize) + 'static) -> Result<PooledRun> {
-        let (tokens, truncated) = self.tokens_of(text, max_tokens)?;
-        self.run_pooled_tokens(tokens, truncated, mask, block, progress)
+    pub fn run_pooled_telling(&self, text: &str, mask: Mask, block: usize, max_tokens: Option<usize>, mut progress: impl FnMut(usize, usize)) -> Result<PooledRun> {
+        let mut run = self.start_pooled(text, mask, block, max_tokens)?;
+        loop {
+            let done = self.go_on(&mut run, 1)?;
+            progress(run.layers_done(), self.info.layers);
+            if let Some(done) = done {
+                return Ok(done);
+            }
+        }
     }
 
     /// The same for token ids as they are.
     pub fn run_pooled_ids(&self, ids: &[u32], mask: Mask, block: usize) -> Result<PooledRun> {
-        self.run_pooled_tokens(self.tokens_of_ids(ids)?, None, mask, block, |_, _| ())
+        let mut run = self.start_pooled_ids(ids, mask, block)?;
+        loop {
+            if let Some(done) = self.go_on(&mut run, self.info.layers)? {
+                return Ok(done);
+            }
+        }
     }
 
-    fn run_pooled_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, block: usize, mut progress: impl FnMut(usize, usize) + 'static) -> Result<PooledRun> {
+    /// A pooled run of token ids as they are, not begun.
+    pub fn start_pooled_ids(&self, ids: &[u32], mask: Mask, block: usize) -> Result<LongRun> {
+        self.start_pooled_tokens(self.tokens_of_ids(ids)?, None, mask, block)
+    }
+
+    /// A pooled run of `text` that has not begun: [`Model::go_on`] runs it.
+    pub fn start_pooled(&self, text: &str, mask: Mask, block: usize, max_tokens: Option<usize>) -> Result<LongRun> {
+        let (tokens, truncated) = self.tokens_of(text, max_tokens)?;
+        self.start_pooled_tokens(tokens, truncated, mask, block)
+    }
+
+    fn start_pooled_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, block: usize) -> Result<LongRun> {
         let (layers, heads, t) = (self.info.layers, self.info.heads, tokens.len());
         let ids = self.checked_ids(&tokens)?;
         let block = block.max(1);
         let blocks = t.div_ceil(block);
-        let mut recorder = Recorder::new(layers * heads * blocks * blocks, None, false)
-            .pooling(block)
-            .keeping_queries_and_keys()
-            .telling(move |layer| progress(layer + 1, layers));
-        let logits = self.network.forward(&ids, mask, &mut recorder, None)?;
+        let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys();
+        Ok(LongRun { tokens, truncated, ids, mask, block, recorder, resume: None, layers_done: 0 })
+    }
+
+    /// Runs `layers` more layers of `run` (at least one): the finished run once its last
+    /// layer has attended, `None` while layers remain.
+    pub fn go_on(&self, run: &mut LongRun, layers: usize) -> Result<Option<PooledRun>> {
+        let total = self.info.layers;
+        let stop = run.layers_done + layers.max(1);
+        run.recorder.pausing_before((stop < total).then_some(stop));
+        if let Some((layer, x)) = run.resume.take() {
+            run.recorder.resume_at(layer, x);
+        }
+        let forward = self.network.forward(&run.ids, run.mask, &mut run.recorder, None);
+        if let Some((layer, x)) = run.recorder.take_paused() {
+            run.layers_done = layer;
+            run.resume = Some((layer, x));
+            return Ok(None);
+        }
+        let logits = forward?;
+        run.layers_done = total;
+        let recorder = std::mem::replace(&mut run.recorder, Recorder::new(0, None, false));
         let Recorded { probabilities, kept, .. } = recorder.finish();
         let kept = kept.unwrap_or_default();
-        if kept.len() != layers {
-            let why = format!("the {} network kept {} of its {layers} layers' queries and keys", self.info.architecture, kept.len());
+        if kept.len() != total {
+            let why = format!("the {} network kept {} of its {total} layers' queries and keys", self.info.architecture, kept.len());
             return Err(candle_core::Error::Msg(why).into());
         }
-        let maps = AttentionMaps::from_shape([layers, heads, blocks, blocks], probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned pooled attention of the wrong size".into()))?;
-        let mut report = self.assemble(tokens, truncated, mask, maps, logits.as_deref());
+        let (heads, t, block) = (self.info.heads, run.tokens.len(), run.block);
+        let blocks = t.div_ceil(block);
+        let maps = AttentionMaps::from_shape([total, heads, blocks, blocks], probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned pooled attention of the wrong size".into()))?;
+        let mut report = self.assemble(std::mem::take(&mut run.tokens), run.truncated.take(), run.mask, maps, logits.as_deref());
         report.sites[0].form = MapForm::Pooled { block, queries: t, keys: t };
-        Ok(PooledRun { report, layers: kept })
+        Ok(Some(PooledRun { report, layers: kept }))
     }
 }

@@ -49,7 +49,17 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
         let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
         for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
             let whole = model.run_ids(&ids, mask).unwrap();
-            let pooled = model.run_pooled_ids(&ids, mask, 3).unwrap();
+            // Two layers at a time here (a pause between them), all at once in the next check.
+            let mut run = model.start_pooled_ids(&ids, mask, 3).unwrap();
+            let pooled = loop {
+                if let Some(done) = model.go_on(&mut run, 2).unwrap() {
+                    break done;
+                }
+                assert!(run.layers_done() % 2 == 0 && run.layers_done() < model.info().layers, "{family}: paused after {}", run.layers_done());
+            };
+            let at_once = model.run_pooled_ids(&ids, mask, 3).unwrap();
+            assert_eq!(at_once.report.attention().as_flat(), pooled.report.attention().as_flat(), "{family} {key}: paused or not, the same maps");
+            assert_eq!(at_once.report.next_tokens, pooled.report.next_tokens);
             let theirs = reference[key].flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let (diff, _) = max_abs_diff(pooled.report.attention().as_flat(), whole.attention().pooled(3).as_flat());
             assert!(diff <= 1e-6, "{family} {key}: pooled maps differ by {diff:e}");
@@ -65,6 +75,22 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
             }
         }
     }
+}
+
+/// An encoder's pooled run, paused after every layer, holds its whole run's maps.
+#[test]
+fn an_encoders_pooled_run_goes_a_layer_at_a_time_and_holds_the_whole_runs_maps() {
+    let model = shared_model("all-minilm-l6-v2");
+    let text = long_prompt();
+    let whole = model.run_text(&text, Mask::None, Some(512)).unwrap();
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let told_in = told.clone();
+    let pooled = model.run_pooled_telling(&text, Mask::None, 16, Some(512), move |done, layers| told_in.lock().unwrap().push((done, layers))).unwrap();
+    assert_eq!(*told.lock().unwrap(), (1..=6).map(|l| (l, 6)).collect::<Vec<_>>());
+    let (diff, at) = max_abs_diff(pooled.report.attention().as_flat(), whole.attention().pooled(16).as_flat());
+    assert!(diff <= 1e-6, "pooled maps differ by {diff:e} at {at}");
+    let (diff, at) = max_abs_diff(&pooled.head_map(5, 11).unwrap(), whole.attention().head(5, 11));
+    assert!(diff <= 1e-6, "layer 5 head 11 differs by {diff:e} at {at}");
 }
 
 /// A text longer than a stretch of query rows: the pooled run attends it a stretch at a
