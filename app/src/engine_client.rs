@@ -35,8 +35,8 @@ impl EngineClient {
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }
-                Ok((FromWorker::EncoderMap { run, layer, head, frames, .. }, Some(values))) => {
-                    FromWorker::EncoderMap { run, layer, head, frames, values }
+                Ok((FromWorker::WholeMap { run, layer, head, queries, keys, millis, .. }, Some(values))) => {
+                    FromWorker::WholeMap { run, layer, head, queries, keys, millis, values }
                 }
                 Ok((message, _)) => message,
                 Err(message) => FromWorker::Failed { model: String::new(), run: None, message },

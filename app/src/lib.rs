@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab};
+pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab, WholeMap};
 
 use components::{InterventionPanel, AudioPanel, ImagePanel, SpeechView, VisionView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
 use engine_client::EngineClient;
@@ -36,9 +36,17 @@ use runs::{RunPlan, Scheduler};
 /// The sentence the page opens with.
 pub const DEFAULT_TEXT: &str = "The cat sat on the mat";
 
-/// The most tokens the page runs: the maps grow with the square of the length,
-/// and the page should answer while a person types.
-pub const PAGE_MAX_TOKENS: usize = 128;
+/// The most tokens whose maps the page keeps whole: the maps grow with the square of the
+/// length, and the page should answer while a person types. A translation, a change of
+/// heads and a sweep read at most this many.
+pub const WHOLE_MAX_TOKENS: usize = 128;
+
+/// The most tokens of a language model's or an encoder's text the page runs (the model's
+/// own limit where smaller). Beyond [`WHOLE_MAX_TOKENS`] a text is long: its maps are kept
+/// pooled, at most [`POOLED_ACROSS`] blocks across, and a head's whole map is computed when
+/// a view shows it.
+pub const LONG_MAX_TOKENS: usize = 4096;
+pub const POOLED_ACROSS: usize = 128;
 
 /// The probe's size: TransformerLens's usual 50 random tokens, over four seeds.
 pub const PROBE_LENGTH: usize = 50;
@@ -144,11 +152,13 @@ pub fn App() -> impl IntoView {
         // Heads switched off change the run under the model's own mask only (the one it
         // was trained with; the panel says so under the other).
         let own_mask = state.mask.get() == info.native_mask();
+        // A translator reads at most what the page keeps whole; other models, long texts too.
+        let max_tokens = if state.is_encoder_decoder() { WHOLE_MAX_TOKENS } else { LONG_MAX_TOKENS };
         let plan = RunPlan {
             model: info.name,
             text,
             mask: state.mask.get(),
-            max_tokens: PAGE_MAX_TOKENS,
+            max_tokens,
             scores_of_layer: scores_of_layer.get(),
             value_norms: value_norms.get(),
             compare,
@@ -174,7 +184,7 @@ pub fn App() -> impl IntoView {
             return;
         };
         let run = scheduler.try_update_value(|s| s.whole_input(&clip.name)).unwrap_or_default();
-        state.encoder_whole.set(None);
+        state.whole_map.set(None);
         state.status.set(Status::Computing);
         client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone() }, &clip.samples)));
     });
@@ -216,11 +226,28 @@ pub fn App() -> impl IntoView {
         let (zoom, layer, head) = (state.encoder_zoom.get(), state.layer.get(), state.head.get());
         let has_report = state.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
         let Some((info, _)) = state.loaded.get_untracked() else { return };
-        let have = state.encoder_whole.with_untracked(|w| w.as_ref().is_some_and(|(l, h, ..)| (*l, *h) == (layer, head)));
+        let have = state.whole_map.with_untracked(|w| w.as_ref().is_some_and(|w| w.is_of(layer, head)));
         if zoom && has_report && !have {
-            let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
-            send(ToWorker::EncoderMap { run, model: info.name, layer, head });
+            let run = scheduler.try_update_value(Scheduler::whole_map).unwrap_or_default();
+            send(ToWorker::WholeMap { run, model: info.name, of: 0, layer, head });
         }
+    });
+
+    // A long text's selected head: its whole map, computed by the worker from the run's kept
+    // queries and keys when the head is selected (the report holds every map pooled).
+    Effect::new(move |_| {
+        let (layer, head) = (state.layer.get(), state.head.get());
+        if !state.is_long() {
+            return;
+        }
+        let of = state.report_run.get_untracked();
+        let Some((info, _)) = state.loaded.get_untracked() else { return };
+        if state.whole_map.with_untracked(|w| w.as_ref().is_some_and(|w| w.is_of(layer, head))) {
+            return;
+        }
+        state.whole_map_failed.set(None);
+        let run = scheduler.try_update_value(Scheduler::whole_map).unwrap_or_default();
+        send(ToWorker::WholeMap { run, model: info.name, of, layer, head });
     });
 
     // A sweep (or the attribution) runs once it is asked for and the model is there.
@@ -246,7 +273,7 @@ pub fn App() -> impl IntoView {
             run,
             model: info.name,
             text,
-            max_tokens: PAGE_MAX_TOKENS,
+            max_tokens: WHOLE_MAX_TOKENS,
             method: kind.method(interventions.ablation.get_untracked(), &source),
             answer: interventions.answer.get_untracked(),
             versus: interventions.versus.get_untracked(),
@@ -383,7 +410,8 @@ fn on_answer(
     let run = match &answer {
         FromWorker::Report { run, .. }
         | FromWorker::Translating { run, .. }
-        | FromWorker::EncoderMap { run, .. }
+        | FromWorker::WholeMap { run, .. }
+        | FromWorker::Attending { run, .. }
         | FromWorker::ProbeProgress { run, .. }
         | FromWorker::EffectsProgress { run, .. }
         | FromWorker::Effects { run, .. }
@@ -396,10 +424,15 @@ fn on_answer(
         let run = run.unwrap_or(0);
         (s.is_main(run), s.is_compare(run), s.is_probe(run), s.main_text().to_string())
     });
-    let (is_unchanged, is_effects) = scheduler.with_value(|s| (s.is_unchanged(run.unwrap_or(0)), s.is_effects(run.unwrap_or(0))));
+    let (is_unchanged, is_effects, is_whole_map) = scheduler.with_value(|s| {
+        let run = run.unwrap_or(0);
+        (s.is_unchanged(run), s.is_effects(run), s.is_whole_map(run))
+    });
     let next = match (&answer, run) {
         (FromWorker::Report { .. } | FromWorker::Failed { .. }, Some(run)) => scheduler.try_update_value(|s| s.answered(run)),
         (FromWorker::Failed { .. }, None) => scheduler.try_update_value(Scheduler::lost),
+        // A long text's run answers other requests between its layers: the next text goes now.
+        (FromWorker::Attending { .. }, Some(run)) => scheduler.try_update_value(|s| s.attending(run)),
         _ => None,
     };
     match answer {
@@ -450,6 +483,9 @@ fn on_answer(
                 if report.picture.is_some() {
                     components::vision::show_picture(state, state.picture.get_untracked());
                 }
+                // A whole map asked of the report before is not this one's.
+                state.whole_map.set(None);
+                state.report_run.set(run.unwrap_or(0));
                 state.report.set(Some(Arc::new(report)));
                 state.report_text.set(main_text);
                 state.status.set(Status::Done { millis });
@@ -495,8 +531,15 @@ fn on_answer(
                 state.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
         }
-        FromWorker::EncoderMap { layer, head, frames, values, .. } => {
-            state.encoder_whole.set(Some((layer, head, frames, Arc::new(values))));
+        FromWorker::WholeMap { layer, head, queries, keys, values, millis, .. } => {
+            if is_whole_map {
+                state.whole_map.set(Some(Arc::new(state::WholeMap { layer, head, queries, keys, values, millis })));
+            }
+        }
+        FromWorker::Attending { done, total, tokens, cut, .. } => {
+            if is_main {
+                state.status.set(Status::Attending { done, total, tokens, cut });
+            }
         }
         FromWorker::ProbeProgress { done, total, .. } => {
             if is_probe {
@@ -511,6 +554,9 @@ fn on_answer(
                 }
                 state.probe.set(ProbeState::Done(Arc::new(outcome)));
             }
+        }
+        FromWorker::Failed { message, .. } if is_whole_map => {
+            state.whole_map_failed.set(Some(message));
         }
         FromWorker::Failed { run: Some(_), message, .. } if is_probe => {
             state.probe.set(ProbeState::Failed(message));

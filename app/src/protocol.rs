@@ -7,7 +7,7 @@
 //! transcribe, and an encoder map asked for, travel in the same place.
 
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, EffectMethod, Framing, HeadEffects, Intervention, Mask, ModelInfo, WeightChoice};
+use engine::{AttentionReport, EffectMethod, Framing, HeadEffects, Intervention, Mask, ModelInfo, Truncation, WeightChoice};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -77,9 +77,10 @@ pub enum ToWorker {
     /// Look at a picture with the loaded vision model: its pixels (8-bit RGBA, `width` ×
     /// `height`) travel beside the message as a transferred `Uint8Array`.
     Look { run: u64, model: String, width: usize, height: usize, framing: Framing },
-    /// One encoder head's whole self-attention from the last transcription (its report
-    /// holds the encoder's maps pooled).
-    EncoderMap { run: u64, model: String, layer: usize, head: usize },
+    /// One head's whole map where a report holds its maps pooled: the encoder's
+    /// self-attention of the last transcription, or the self-attention of the long text
+    /// whose run was numbered `of` (the worker keeps the last long run's queries and keys).
+    WholeMap { run: u64, model: String, of: u64, layer: usize, head: usize },
 }
 
 /// What the worker answers.
@@ -106,16 +107,22 @@ pub enum FromWorker {
     /// The probe's scores, and its first run's report (attention beside, as for a run).
     /// `offset`: where the random copy starts (after the model's first token).
     ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, millis: f64 },
-    /// An encoder head's whole map, [frames, frames] flat, beside the message (put in
-    /// `values` by the page's client).
-    EncoderMap {
+    /// A head's whole map, [queries, keys] flat, beside the message (put in `values` by
+    /// the page's client).
+    WholeMap {
         run: u64,
         layer: usize,
         head: usize,
-        frames: usize,
+        queries: usize,
+        keys: usize,
+        millis: f64,
         #[serde(skip)]
         values: Vec<f32>,
     },
+    /// A long text's run goes on (its maps kept pooled): `done` of `total` layers have
+    /// attended its `tokens` tokens. Between layers the worker answers other requests, and
+    /// a run of another text ends this one.
+    Attending { run: u64, done: usize, total: usize, tokens: usize, cut: Option<Truncation> },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
 }

@@ -38,6 +38,7 @@ pub struct Scheduler {
     main_text: String,
     probe: u64,
     effects: u64,
+    whole_map: u64,
     /// Main and comparison runs sent and not yet answered.
     awaiting: Vec<u64>,
     waiting: Option<RunPlan>,
@@ -64,7 +65,7 @@ impl Scheduler {
         let RunPlan { model, text, mask, max_tokens, scores_of_layer, value_norms, compare, intervention } = plan;
         // The main run asks for raw scores, norms and changes; the other runs of the same
         // text for none.
-        let run_of = |run, mask, scores_of_layer, value_norms, intervention, unchanged| ToWorker::Run {
+        let run_of = |run, mask, max_tokens, scores_of_layer, value_norms, intervention, unchanged| ToWorker::Run {
             run,
             model: model.clone(),
             text: text.clone(),
@@ -84,10 +85,12 @@ impl Scheduler {
         self.unchanged = if changed { self.next() } else { 0 };
         let unchanged = changed.then_some(self.unchanged);
         // First, so the map in view comes back first.
-        let mut requests = vec![run_of(self.main, mask, scores_of_layer, value_norms, intervention.filter(|_| changed), unchanged)];
+        let mut requests = vec![run_of(self.main, mask, max_tokens, scores_of_layer, value_norms, intervention.filter(|_| changed), unchanged)];
         if compare {
-            // The comparison is always a causal mask (the one chosen) against none.
-            requests.push(run_of(self.compare, if mask.is_causal() { Mask::None } else { Mask::Causal }, None, false, None, None));
+            // The comparison is always a causal mask (the one chosen) against none, of a
+            // text the page keeps whole (a long text's maps are pooled: nothing to compare).
+            let other = if mask.is_causal() { Mask::None } else { Mask::Causal };
+            requests.push(run_of(self.compare, other, max_tokens.min(crate::WHOLE_MAX_TOKENS), None, false, None, None));
         }
         self.awaiting = [self.main, self.compare, self.unchanged].into_iter().filter(|&r| r != 0).collect();
         requests
@@ -104,6 +107,16 @@ impl Scheduler {
                 Vec::new()
             }
         }
+    }
+
+    /// The worker said `run` is a long text's, run a layer at a time: it answers other
+    /// requests between layers, and a run of another text ends it, so the waiting text is
+    /// sent now rather than after it.
+    pub fn attending(&mut self, run: u64) -> Vec<ToWorker> {
+        if !self.awaiting.contains(&run) {
+            return Vec::new();
+        }
+        self.answered(run)
     }
 
     /// The text is gone (emptied, or another model is loading): the runs in flight
@@ -138,6 +151,16 @@ impl Scheduler {
     pub fn probe(&mut self) -> u64 {
         self.probe = self.next();
         self.probe
+    }
+
+    /// Numbers a request for a head's whole map (the newest is the one shown).
+    pub fn whole_map(&mut self) -> u64 {
+        self.whole_map = self.next();
+        self.whole_map
+    }
+
+    pub fn is_whole_map(&self, run: u64) -> bool {
+        run == self.whole_map && run != 0
     }
 
     /// Numbers a sweep or an attribution (one at a time: a new one overtakes the one before).
@@ -271,6 +294,20 @@ mod tests {
         let nothing = RunPlan { intervention: Some(engine::Intervention::default()), ..plan("abc", false) };
         s.answered(3);
         assert!(matches!(&s.plan(nothing)[..], [ToWorker::Run { intervention: None, unchanged: None, .. }]), "an empty intervention changes nothing");
+    }
+
+    #[test]
+    fn a_long_texts_run_lets_the_next_text_go_at_once_and_the_comparison_stays_whole() {
+        let mut s = Scheduler::default();
+        let long = RunPlan { max_tokens: 4096, ..plan("long", true) };
+        let requests = s.plan(long);
+        assert!(matches!(&requests[..], [ToWorker::Run { max_tokens: 4096, .. }, ToWorker::Run { max_tokens: 128, .. }]), "{requests:?}");
+        assert!(s.plan(plan("longer", false)).is_empty(), "waits while both are out");
+        assert!(s.answered(2).is_empty(), "the main run is still out");
+        // The worker says run 1 goes a layer at a time: the waiting text goes now.
+        assert_eq!(texts(&s.attending(1)), [(3, "longer".into(), Mask::Causal)]);
+        assert!(s.attending(1).is_empty(), "told again, nothing more to send");
+        assert!(!s.is_main(1) && s.is_main(3));
     }
 
     #[test]

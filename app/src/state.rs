@@ -57,6 +57,9 @@ pub enum Status {
     Starting,
     Loading { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
     Computing,
+    /// A long text's run goes on: `done` of `total` layers have attended its `tokens`
+    /// tokens (`cut`: where the text was cut to the page's limit).
+    Attending { done: usize, total: usize, tokens: usize, cut: Option<engine::Truncation> },
     /// A translation grows: the target tokens so far, of at most `limit`.
     Translating { tokens: Vec<String>, limit: usize },
     /// A transcript grows: its tokens so far, of at most `limit`.
@@ -65,6 +68,30 @@ pub enum Status {
     Done { millis: f64 },
     EmptyText,
     Failed(String),
+}
+
+/// One head's whole map, computed by the worker when a view asks for it (the report holds
+/// the maps pooled): flat [queries, keys].
+#[derive(Clone, Debug, PartialEq)]
+pub struct WholeMap {
+    pub layer: usize,
+    pub head: usize,
+    pub queries: usize,
+    pub keys: usize,
+    pub values: Vec<f32>,
+    /// How long the worker took to compute it.
+    pub millis: f64,
+}
+
+impl WholeMap {
+    /// The weight of `query` on `key`.
+    pub fn at(&self, query: usize, key: usize) -> Option<f32> {
+        (query < self.queries && key < self.keys).then(|| self.values[query * self.keys + key])
+    }
+
+    pub fn is_of(&self, layer: usize, head: usize) -> bool {
+        (self.layer, self.head) == (layer, head)
+    }
 }
 
 /// The page's state, shared by its views through context.
@@ -142,8 +169,13 @@ pub struct AppState {
     pub cross_view: RwSignal<crate::components::speech::CrossView>,
     /// Whether the encoder's map is shown whole (every frame) rather than pooled.
     pub encoder_zoom: RwSignal<bool>,
-    /// An encoder head's whole map, asked for by the zoom: (layer, head, frames, values).
-    pub encoder_whole: RwSignal<Option<(usize, usize, usize, Arc<Vec<f32>>)>>,
+    /// A head's whole map where the report holds its maps pooled (a speech model's encoder,
+    /// a long text), asked for by the view that shows it.
+    pub whole_map: RwSignal<Option<Arc<WholeMap>>>,
+    /// Why the whole map asked for did not come (the view says so).
+    pub whole_map_failed: RwSignal<Option<String>>,
+    /// The number of the run whose report is in view (a long text's whole maps are asked of it).
+    pub report_run: RwSignal<u64>,
     /// The picture a vision model looks at, once there is one.
     pub picture: RwSignal<Option<Arc<crate::picture::Picture>>>,
     /// The picture the report in view is of (while a newer one computes, `picture` is ahead
@@ -277,6 +309,11 @@ impl AppState {
     }
 
     /// The causal and the unmasked report of the same tokens, while comparing.
+    /// Whether the report in view is a long text's (its maps pooled; see `LONG_MAX_TOKENS`).
+    pub fn is_long(&self) -> bool {
+        self.report.with(|r| r.as_ref().and_then(|r| r.sites.first()).is_some_and(|s| !s.form.is_whole()))
+    }
+
     pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
         let (main, other) = (self.report.get()?, self.compare_report.get()?);
         let same_tokens = main.tokens().iter().map(|t| t.id).eq(other.tokens().iter().map(|t| t.id));
@@ -436,7 +473,9 @@ impl AppState {
             audio: RwSignal::new(None),
             audio_notice: RwSignal::new(None),
             cross_view: RwSignal::new(Default::default()),
-            encoder_whole: RwSignal::new(None),
+            whole_map: RwSignal::new(None),
+            whole_map_failed: RwSignal::new(None),
+            report_run: RwSignal::new(0),
             encoder_zoom: RwSignal::new(false),
             picture: RwSignal::new(None),
             looked_at: RwSignal::new(None),

@@ -25,6 +25,7 @@ use crate::protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage
 use crate::user_files::{classify, UserModel, NO_TOKENIZER};
 
 mod interventions;
+mod long;
 
 /// The worker's one piece of state: the loaded model, and which model the page wants.
 #[derive(Default)]
@@ -37,6 +38,8 @@ struct State {
     reusable: Option<(String, WeightChoice)>,
     /// The runs changed runs and sweeps start from (see [`interventions`]).
     traces: interventions::Traces,
+    /// The long text's run going on, and the last one finished (see [`long`]).
+    long: long::LongRuns,
 }
 
 pub(crate) fn scope() -> DedicatedWorkerGlobalScope {
@@ -100,6 +103,7 @@ where
     // The model loaded before goes first: two at once may not fit.
     state.borrow_mut().loaded = None;
     state.borrow().traces.clear();
+    state.borrow().long.clear();
     state.borrow_mut().reusable = None;
     wasm_bindgen_futures::spawn_local(async move {
         let started = now();
@@ -204,21 +208,36 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
         }
         ToWorker::Transcribe { run, model } => transcribe(&state.borrow(), run, model, Vec::new()),
         ToWorker::Look { run, model, width, height, framing } => look(&state.borrow(), run, model, (width, height, framing), Vec::new()),
-        ToWorker::EncoderMap { run, model, layer, head } => {
+        ToWorker::WholeMap { run, model, of, layer, head } => {
             let state = state.borrow();
-            let Some((_, AnyModel::Transcriber(transcriber))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
-                let message = format!("the speech model {model} is not loaded");
-                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+            let started = now();
+            // A transcription's encoder, or the last long text's self-attention: square maps.
+            let whole = match state.loaded.as_ref().filter(|(name, _)| *name == model) {
+                Some((_, AnyModel::Transcriber(transcriber))) => transcriber.encoder_map(layer, head).map_err(|e| e.to_string()).map(|v| ((v.len() as f64).sqrt() as usize, v)),
+                Some(_) => state.long.head_map(of, layer, head),
+                None => Err(format!("the model {model} is not loaded")),
             };
-            match transcriber.encoder_map(layer, head) {
-                Ok(values) => {
-                    let frames = (values.len() as f64).sqrt() as usize;
-                    post(&FromWorker::EncoderMap { run, layer, head, frames, values: Vec::new() }, Some(&values));
+            match whole {
+                Ok((side, values)) => {
+                    let millis = now() - started;
+                    post(&FromWorker::WholeMap { run, layer, head, queries: side, keys: side, millis, values: Vec::new() }, Some(&values));
                 }
-                Err(e) => post(&FromWorker::Failed { model, run: Some(run), message: e.to_string() }, None),
+                Err(message) => post(&FromWorker::Failed { model, run: Some(run), message }, None),
             }
         }
         ToWorker::Run { run, model, text, mask, max_tokens, scores_of_layer, value_norms, reuse_prefix, intervention, unchanged } => {
+            // A run of another text ends a long text's run going on.
+            state.borrow().long.asked(&text);
+            let changed = intervention.as_ref().is_some_and(|i| !i.is_empty());
+            let long = match state.borrow().loaded.as_ref().filter(|(name, _)| *name == model) {
+                Some((_, AnyModel::OneSequence(loaded))) if !changed => long::long_tokens(loaded, &text, max_tokens),
+                _ => None,
+            };
+            if let Some(tokens) = long {
+                return long::run(state, run, model, (text, tokens), mask, max_tokens);
+            }
+            // Heads are switched off in texts the page keeps whole (their runs are traced).
+            let max_tokens = if changed { max_tokens.min(crate::WHOLE_MAX_TOKENS) } else { max_tokens };
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
@@ -275,6 +294,19 @@ fn look(state: &State, run: u64, model: String, (width, height, framing): (usize
     let started = now();
     let looked = engine::image::Rgb::from_rgba(width, height, &rgba).and_then(|picture| vision.look(&picture, framing));
     answer(run, name, started, looked);
+}
+
+/// Lets the worker's message loop take the messages waiting (a Stop, a new text's run):
+/// a sweep or a long text's run awaits this between layers.
+pub(crate) async fn give_a_turn() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        // A worker's timer cannot fail to be set; if it did, the sweep would wait forever,
+        // so resolve at once instead.
+        if scope().set_timeout_with_callback(&resolve).is_err() {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
 }
 
 /// The size of this worker's wasm memory, in bytes.

@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::analysis::heads::{Exclusions, HeadScores, Matches, ScoreSums};
 use crate::intervention::attribution::{last_row, LastPosition};
 use crate::intervention::Changes;
 use crate::kernels::{softmax_scaled, softmax_scaled_masked};
@@ -132,6 +133,9 @@ pub struct Recorder {
     /// paused with: see [`Recorder::pausing_before`].
     pause_before: Option<usize>,
     paused: Option<(usize, Tensor)>,
+    /// A pooled run's head scores, summed stretch by stretch: the text's matches and each
+    /// head's sums, [layer · heads + head] (see [`Recorder::scoring_heads`]).
+    head_sums: Option<(Matches, Vec<ScoreSums>)>,
 }
 
 /// What a paused run's forward returns as its error (see [`Recorder::pausing_before`]).
@@ -186,6 +190,8 @@ pub struct Recorded {
     pub traced: Option<Traced>,
     /// Each layer's queries and keys, when kept ([`Recorder::keeping_queries_and_keys`]).
     pub kept: Option<Vec<KeptLayer>>,
+    /// Every head's scores, in (layer, head) order, when summed ([`Recorder::scoring_heads`]).
+    pub head_scores: Option<Vec<HeadScores>>,
 }
 
 impl Recorder {
@@ -206,7 +212,15 @@ impl Recorder {
             kept: None,
             pause_before: None,
             paused: None,
+            head_sums: None,
         }
+    }
+
+    /// Sums every head's scores as it attends (a pooled run's maps cannot be scored after):
+    /// `ids` are the text's tokens.
+    pub fn scoring_heads(mut self, ids: &[u32]) -> Self {
+        self.head_sums = Some((Matches::of(ids), Vec::new()));
+        self
     }
 
     /// Keeps each map pooled into `block` × `block` blocks ([`crate::report::pool_blocks`]).
@@ -409,7 +423,18 @@ impl Recorder {
             };
             let (probs, _) = probabilities(&q.narrow(1, start, n)?, k, mask.as_ref(), scoring)?; // [heads, n, keys]
             outs.push(probs.matmul(&v)?);
-            let part = with_slice(&probs, |maps| crate::report::pool_blocks(maps, heads, (n, keys), block))?;
+            let part = with_slice(&probs, |maps| {
+                if let Some((matches, sums)) = self.head_sums.as_mut() {
+                    let first = self.layer * heads;
+                    if sums.len() < first + heads {
+                        sums.resize(first + heads, ScoreSums::default());
+                    }
+                    for (h, rows) in maps.chunks_exact(n * keys).enumerate() {
+                        sums[first + h].add_rows(rows, start, matches, Exclusions::default());
+                    }
+                }
+                crate::report::pool_blocks(maps, heads, (n, keys), block)
+            })?;
             let (first, count) = (start / block, n.div_ceil(block));
             for h in 0..heads {
                 let to = (h * row_blocks + first) * column_blocks;
@@ -451,7 +476,13 @@ impl Recorder {
     }
 
     pub fn finish(self) -> Recorded {
-        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced, kept: self.kept }
+        // Every layer attended by now: the sums are [layer · heads + head].
+        let layers = self.layer.max(1);
+        let head_scores = self.head_sums.map(|(_, sums)| {
+            let heads = (sums.len() / layers).max(1);
+            sums.iter().enumerate().map(|(i, s)| s.scores(i / heads, i % heads)).collect()
+        });
+        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced, kept: self.kept, head_scores }
     }
 }
 

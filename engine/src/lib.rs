@@ -33,7 +33,7 @@ pub mod vision;
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
 pub use intervention::run::{Answer, AnswerToken, EffectMethod, HeadEffects, Sweep, Trace};
-pub use long::PooledRun;
+pub use long::{LongRun, PooledRun};
 pub use intervention::{Ablation, HeadId, Intervention, NextTokenChange};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, MapForm, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Framing, PatchGrid, PictureInput, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 

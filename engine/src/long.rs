@@ -60,6 +60,11 @@ impl LongRun {
     pub fn tokens(&self) -> usize {
         self.tokens.len()
     }
+
+    /// Where the text was cut to the tokens asked for, if it was.
+    pub fn truncated(&self) -> Option<&Truncation> {
+        self.truncated.as_ref()
+    }
 }
 
 impl Model {
@@ -107,7 +112,7 @@ impl Model {
         let ids = self.checked_ids(&tokens)?;
         let block = block.max(1);
         let blocks = t.div_ceil(block);
-        let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys();
+        let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys().scoring_heads(&ids);
         Ok(LongRun { tokens, truncated, ids, mask, block, recorder, resume: None, layers_done: 0 })
     }
 
@@ -129,7 +134,7 @@ impl Model {
         let logits = forward?;
         run.layers_done = total;
         let recorder = std::mem::replace(&mut run.recorder, Recorder::new(0, None, false));
-        let Recorded { probabilities, kept, .. } = recorder.finish();
+        let Recorded { probabilities, kept, head_scores, .. } = recorder.finish();
         let kept = kept.unwrap_or_default();
         if kept.len() != total {
             let why = format!("the {} network kept {} of its {total} layers' queries and keys", self.info.architecture, kept.len());
@@ -140,6 +145,7 @@ impl Model {
         let maps = AttentionMaps::from_shape([total, heads, blocks, blocks], probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned pooled attention of the wrong size".into()))?;
         let mut report = self.assemble(std::mem::take(&mut run.tokens), run.truncated.take(), run.mask, maps, logits.as_deref());
         report.sites[0].form = MapForm::Pooled { block, queries: t, keys: t };
+        report.head_scores = head_scores;
         Ok(Some(PooledRun { report, layers: kept }))
     }
 }

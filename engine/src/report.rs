@@ -463,6 +463,10 @@ pub struct AttentionReport {
     /// Every head's effect on an answer: a sweep's or direct logit attribution's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_effects: Option<HeadEffects>,
+    /// Every head's scores as a long text's run summed them stretch by stretch (its maps are
+    /// pooled, so they cannot be scored after): see [`crate::analysis::heads::score_report`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_scores: Option<Vec<crate::analysis::heads::HeadScores>>,
 }
 
 impl AttentionReport {
@@ -483,6 +487,7 @@ impl AttentionReport {
             reused_tokens: 0,
             intervention: None,
             head_effects: None,
+            head_scores: None,
         }
     }
 

@@ -258,6 +258,7 @@ impl Transcriber {
             reused_tokens: 0,
             intervention: None,
             head_effects: None,
+            head_scores: None,
         })
     }
 

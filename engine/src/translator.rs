@@ -184,6 +184,7 @@ impl Translator {
             reused_tokens: 0,
             intervention: None,
             head_effects: None,
+            head_scores: None,
         })
     }
 }

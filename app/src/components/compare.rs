@@ -120,7 +120,9 @@ pub fn CompareView() -> impl IntoView {
             </div>
             <Show when=move || state.compare.get() && !state.runs_own_masks()>
                 <div class="compare-view" data-testid="compare-view">
-                    <p class="hint">{move || if state.both_masks().is_some() {
+                    <p class="hint">{move || if state.is_long() {
+                        format!("A long text: the mask comparison is for texts of at most {} tokens, whose maps the page keeps whole.", crate::WHOLE_MAX_TOKENS)
+                    } else if state.both_masks().is_some() {
                         format!("Layer {}, head {}: the same head under both masks.", state.layer.get(), state.head.get())
                     } else {
                         "Running the other mask…".to_string()

@@ -2,15 +2,16 @@
 
 use leptos::prelude::*;
 
-use super::{AblateToggle, Heatmap, LinesView, MathView, OverlayView, ReadingBar, WeightsTable};
+use super::{AblateToggle, Heatmap, LinesView, LongMap, MathView, OverlayView, ReadingBar, WeightsTable};
 use crate::{AppState, Tab};
 
 /// The tab bar and the selected tab's view. The heatmap stays in the page (hidden)
-/// under the other tabs, so that switching back is instant.
+/// under the other tabs, so that switching back is instant. A long text's head is shown
+/// on its own canvas instead (see [`LongMap`]).
 #[component]
 pub fn HeadDetail() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let tabs = Tab::ALL
+    let tabs = move || Tab::ALL
         .into_iter()
         .map(|tab| {
             let selected = move || state.tab.get() == tab;
@@ -28,11 +29,23 @@ pub fn HeadDetail() -> impl IntoView {
             }
         })
         .collect_view();
+    // A long text's maps are pooled: its selected head is shown whole, on a canvas of its own.
+    let long = move || state.is_long();
+    let long_view = move || view! {
+        <div class="head-detail">
+            <LongMap />
+            <p class="hint" data-testid="long-note">
+                "A long text: the heatmap, table, lines and arithmetic tabs are for texts of at most "
+                {crate::WHOLE_MAX_TOKENS}" tokens, whose maps the page keeps whole."
+            </p>
+        </div>
+    };
     view! {
+        <Show when=move || !long() fallback=long_view>
         <div class="head-detail">
             <ReadingBar />
             <AblateToggle />
-            <div class="tabs" role="tablist" aria-label="Ways to look at the selected head">{tabs}</div>
+            <div class="tabs" role="tablist" aria-label="Ways to look at the selected head">{tabs()}</div>
             <div class="tab-panel" role="tabpanel">
                 <div class:hidden=move || state.tab.get() != Tab::Heatmap>
                     <Heatmap />
@@ -43,5 +56,6 @@ pub fn HeadDetail() -> impl IntoView {
                 <OverlayView />
             </div>
         </div>
+        </Show>
     }
 }

@@ -102,6 +102,12 @@ fn LayerMean(layer: usize) -> impl IntoView {
             // Read as the heads are: the mean's rows renormalised without the first token
             // (pooling and the mean commute).
             let mean = layer_mean(report.attention(), layer);
+            // A long text's maps are pooled blocks: its mean is painted as it is.
+            if !report.sites[0].form.is_whole() {
+                let blocks = report.attention().tokens();
+                paint_pixels(&canvas, &mean, (blocks, blocks), &|w| scale.colour(value_scale.fraction(w, 1.0)));
+                return;
+            }
             let side = Side { tokens: report.tokens(), text: "" };
             let read = state.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.reading.get(), true));
             paint_pixels(&canvas, &read.values, (read.rows.len(), read.columns.len()), &|w| scale.colour(value_scale.fraction(w, 1.0)));

@@ -102,7 +102,7 @@ pub fn Heatmap() -> impl IntoView {
         }
         let waiting_for = match state.status.get() {
             Status::Starting | Status::Loading { .. } => "The map appears here once the model has loaded.",
-            Status::Computing | Status::Translating { .. } | Status::Transcribing { .. } | Status::Done { .. } => "Computing the map…",
+            Status::Computing | Status::Attending { .. } | Status::Translating { .. } | Status::Transcribing { .. } | Status::Done { .. } => "Computing the map…",
             Status::EmptyText => "Type a sentence above to see its attention here.",
             Status::Failed(_) => "No map: the status above says what went wrong.",
         };

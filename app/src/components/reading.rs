@@ -38,7 +38,6 @@ fn Switch(
 /// The switches, above the views of the selected head (the grid follows them too).
 #[component]
 pub fn ReadingBar() -> impl IntoView {
-    let state = expect_context::<AppState>();
     view! {
         <div class="reading-bar" role="group" aria-label="How to read the maps">
             <Switch label="Hide first token" test_id="hide-sink"
@@ -47,20 +46,29 @@ pub fn ReadingBar() -> impl IntoView {
             <Switch label="Words" test_id="word-pool"
                 title="Merge sub-word pieces into the text's words: attention to a word is the sum over its pieces, from a word the mean"
                 get=|r| r.by_words set=|r, on| r.by_words = on />
-            <label class="picker">
-                <span class="label">"Scale"</span>
-                <select data-testid="scale-select" on:change=move |ev| {
-                    state.value_scale.set(ValueScale::from_name(&event_target_value(&ev)).unwrap_or_default());
-                }>
-                    {ValueScale::ALL.map(|s| view! {
-                        <option value=s.name() selected=move || state.value_scale.get() == s>
-                            {if s == ValueScale::Log { "log (3 decades)" } else { "linear" }}
-                        </option>
-                    })}
-                </select>
-            </label>
+            <ScalePicker test_id="scale-select" />
             <ExportMenu subject=Subject::SelectedHead test_id="export-menu" />
         </div>
+    }
+}
+
+/// Linear or logarithmic colour, for every map (the reading bar's, and a long text's map's).
+#[component]
+pub fn ScalePicker(test_id: &'static str) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <label class="picker">
+            <span class="label">"Scale"</span>
+            <select data-testid=test_id on:change=move |ev| {
+                state.value_scale.set(ValueScale::from_name(&event_target_value(&ev)).unwrap_or_default());
+            }>
+                {ValueScale::ALL.map(|s| view! {
+                    <option value=s.name() selected=move || state.value_scale.get() == s>
+                        {if s == ValueScale::Log { "log (3 decades)" } else { "linear" }}
+                    </option>
+                })}
+            </select>
+        </label>
     }
 }
 

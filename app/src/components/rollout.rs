@@ -16,14 +16,26 @@ pub fn RolloutView() -> impl IntoView {
     move || {
         let report = state.report.get()?;
         let n = report.tokens().len();
-        let query = state.pinned_token.get().filter(|&q| q < n).unwrap_or(n - 1);
-        let flow = rollout_row(&report.attention(), query);
-        // Read as every map is: one row, the query's, over every token (the first hidden
-        // and the rest renormalised, or by words).
-        let tokens = report.tokens();
-        let read = state.report_text.with(|text| {
-            read(&flow, Side { tokens: &tokens[query..=query], text }, Side { tokens, text }, state.reading.get(), true)
-        });
+        let query = state.pinned_token.get().filter(|&q| q < n).unwrap_or(n.checked_sub(1)?);
+        // A long text's maps are pooled: its rollout multiplies the layers' block maps, from
+        // the query's block to every block (read as the block map is).
+        let block = match report.sites.first().map(|s| s.form) {
+            Some(engine::MapForm::Pooled { block, .. }) => Some(block),
+            _ => None,
+        };
+        let flow = rollout_row(report.attention(), query / block.unwrap_or(1));
+        let read = match block {
+            Some(_) => {
+                let shown = engine::analysis::shown::ShownMap::of(&report, 0, 0, crate::weighting::Weighting::Attention, Default::default(), "");
+                engine::analysis::reading::ReadMap { values: flow, columns: shown.read.columns, ..Default::default() }
+            }
+            // Read as every map is: one row, the query's, over every token (the first hidden
+            // and the rest renormalised, or by words).
+            None => {
+                let tokens = report.tokens();
+                state.report_text.with(|text| read(&flow, Side { tokens: &tokens[query..=query], text }, Side { tokens, text }, state.reading.get(), true))
+            }
+        };
         let top = read.values.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
         let bars = read
             .columns
@@ -50,7 +62,11 @@ pub fn RolloutView() -> impl IntoView {
                 <h2>"Attention rollout"</h2>
                 <p class="hint">{format!(
                     "How much of each token reaches “{}” (token {query}) through all {} layers. Pin a token to choose another.",
-                    token_label(&report.tokens()[query].text), report.attention().layers())}<ReadingNote /></p>
+                    token_label(&report.tokens()[query].text), report.attention().layers())}
+                    {block.map(|block| format!(
+                        " A long text: rolled out over blocks of {block} tokens (each layer's pooled map multiplied; an approximation of the tokens' rollout), from the query's block."
+                    ))}
+                    <ReadingNote /></p>
                 <ol class="rollout-bars" data-testid="rollout-view" data-query=query.to_string()>{bars}</ol>
             </section>
         })

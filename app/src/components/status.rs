@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::protocol::LoadStage;
-use crate::{AppState, Status, PAGE_MAX_TOKENS};
+use crate::{AppState, Status, LONG_MAX_TOKENS, WHOLE_MAX_TOKENS};
 use engine::{AttentionReport, Mask, WeightPath};
 
 fn megabytes(bytes: u64) -> String {
@@ -24,6 +24,9 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
         }
         Status::Loading { model, stage: LoadStage::Parsing, .. } => format!("Loading {model}: reading the weights…"),
         Status::Computing => "Computing…".into(),
+        Status::Attending { done, total, tokens, .. } => {
+            format!("A long text ({tokens} tokens, its maps kept pooled): {done} of {total} layers have attended…")
+        }
         Status::Translating { tokens, limit } => format!(
             "Translating: “{}” ({} of at most {limit} tokens)…",
             crate::components::translation::joined(tokens),
@@ -67,6 +70,9 @@ fn how_it_ran(report: &AttentionReport) -> String {
         return format!(" (the picture as {} × {} patches of {} pixels, and the class token)", grid.rows, grid.columns, grid.patch_pixels);
     }
     let tokens = report.tokens().len();
+    if let Some(engine::MapForm::Pooled { block, .. }) = report.sites.first().map(|s| s.form) {
+        return format!(" (a long text: every map kept pooled into blocks of {block} tokens; a head's whole map is computed when it is selected)");
+    }
     match (report.reused_tokens, report.mask) {
         (0, Mask::Causal | Mask::PlainCausal) => String::new(),
         (0, Mask::None) => " (unmasked: every token runs again, as earlier ones see the new)".into(),
@@ -80,8 +86,9 @@ pub fn StatusLine() -> impl IntoView {
     let state = expect_context::<AppState>();
     let progress = move || match state.status.get() {
         Status::Loading { stage: LoadStage::Fetching | LoadStage::Reading, loaded, total: Some(total), .. } if total > 0 => {
-            Some(view! { <progress max=total.to_string() value=loaded.to_string()></progress> })
+            Some(view! { <progress max=total.to_string() value=loaded.to_string()></progress> }.into_any())
         }
+        Status::Attending { done, total, .. } => Some(view! { <progress data-testid="layers-progress" max=total.to_string() value=done.to_string()></progress> }.into_any()),
         _ => None,
     };
     let load_time = move || {
@@ -93,8 +100,13 @@ pub fn StatusLine() -> impl IntoView {
     let weights = move || state.loaded.get().map(|(info, _)| weights_note(info.weights));
     let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     let notice = move || {
-        state.report.get().and_then(|r| r.truncated.clone()).map(|cut| {
-            let whose = if cut.limit == PAGE_MAX_TOKENS { "this page's limit" } else { "the model's limit" };
+        // A long text says where it was cut as soon as its run begins.
+        let cut = match state.status.get() {
+            Status::Attending { cut, .. } => cut,
+            _ => state.report.get().and_then(|r| r.truncated.clone()),
+        };
+        cut.map(|cut| {
+            let whose = if cut.limit == LONG_MAX_TOKENS || cut.limit == WHOLE_MAX_TOKENS { "this page's limit" } else { "the model's limit" };
             format!(
                 "The text gives {} tokens; only the first {} ({whose}) are shown.",
                 cut.total_tokens, cut.limit

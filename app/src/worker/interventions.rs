@@ -10,9 +10,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use engine::{AnyModel, Answer, AttentionReport, EffectMethod, EngineError, Intervention, Model, Sweep, Trace};
-use wasm_bindgen_futures::JsFuture;
 
-use super::{now, post, scope, State};
+use super::{give_a_turn, now, post, State};
 use crate::protocol::FromWorker;
 
 /// How many unchanged runs are kept: the text, the patch source, and one more.
@@ -90,18 +89,6 @@ pub(super) fn answer_changed(traces: &Traces, (name, model): (&str, &AnyModel), 
             }
         }
     }
-}
-
-/// Lets the worker's message loop take the messages waiting (a Stop, a new text's run).
-async fn give_a_turn() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        // A worker's timer cannot fail to be set; if it did, the sweep would wait forever,
-        // so resolve at once instead.
-        if scope().set_timeout_with_callback(&resolve).is_err() {
-            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
-        }
-    });
-    let _ = JsFuture::from(promise).await;
 }
 
 /// Finds every head's effect on the answer in the run of `text` (see

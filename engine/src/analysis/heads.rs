@@ -106,27 +106,119 @@ impl HeadScores {
     }
 }
 
-/// Scores every head of a report, in (layer, head) order.
+/// Scores every head of a report, in (layer, head) order. A long text's report holds its
+/// maps pooled and its scores as its run summed them ([`ScoreSums`]), under TransformerLens's
+/// defaults (nothing left out): other exclusions have no scores there.
 pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> Vec<HeadScores> {
+    if !report.sites.first().is_some_and(|s| s.form.is_whole()) {
+        return if exclusions == Exclusions::default() { report.head_scores.clone().unwrap_or_default() } else { Vec::new() };
+    }
     let maps = &report.attention();
-    let n = maps.tokens();
     let ids: Vec<u32> = report.tokens().iter().map(|t| t.id).collect();
+    let matches = Matches::of(&ids);
     (0..maps.layers())
         .flat_map(|layer| (0..maps.heads()).map(move |head| (layer, head)))
         .map(|(layer, head)| {
-            let map = maps.head(layer, head);
-            HeadScores {
-                layer,
-                head,
-                previous_token: previous_token(map, n, exclusions),
-                duplicate_token: duplicate_token(map, &ids, exclusions),
-                induction: induction(map, &ids, exclusions),
-                first_token: first_token(map, n),
-                current_token: current_token(map, n),
-                entropy_bits: mean_entropy_bits(map, n),
-            }
+            let mut sums = ScoreSums::default();
+            sums.add_rows(maps.head(layer, head), 0, &matches, exclusions);
+            sums.scores(layer, head)
         })
         .collect()
+}
+
+/// For each query, the earlier keys holding its own token (duplicates) and the keys right
+/// after them (induction): found once per text, for every head.
+#[derive(Clone, Debug, Default)]
+pub struct Matches {
+    duplicates: Vec<Vec<usize>>,
+    inductions: Vec<Vec<usize>>,
+}
+
+impl Matches {
+    pub fn of(ids: &[u32]) -> Self {
+        let mut seen: std::collections::HashMap<u32, Vec<usize>> = std::collections::HashMap::new();
+        let (mut duplicates, mut inductions) = (Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
+        for (q, id) in ids.iter().enumerate() {
+            let earlier = seen.entry(*id).or_default();
+            duplicates.push(earlier.clone());
+            // Key k inducts when token k - 1 is the query's own (k - 1 < q; k = q counts too).
+            inductions.push(earlier.iter().map(|&k| k + 1).collect::<Vec<_>>());
+            earlier.push(q);
+        }
+        Self { duplicates, inductions }
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.duplicates.len()
+    }
+}
+
+/// One head's scores summed over rows of its map: a long run adds each stretch of rows as it
+/// attends them, and gets the whole map's scores ([`score_report`] adds every row at once).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScoreSums {
+    previous: f64,
+    duplicate: f64,
+    induction: f64,
+    /// The detector's denominator: the weight on every cell not left out.
+    total: f64,
+    first: f64,
+    current: f64,
+    entropy_bits: f64,
+    rows: usize,
+}
+
+impl ScoreSums {
+    /// Adds the map's rows `first_row..` (`rows`: [count, keys] row-major, keys being the
+    /// text's tokens, as `matches` found them).
+    pub fn add_rows(&mut self, rows: &[f32], first_row: usize, matches: &Matches, exclusions: Exclusions) {
+        let keys = matches.tokens();
+        if keys == 0 {
+            return;
+        }
+        for (i, row) in rows.chunks_exact(keys).enumerate() {
+            let q = first_row + i;
+            let left_out = |k: usize| (exclusions.exclude_bos && k == 0) || (exclusions.exclude_current_token && k == q);
+            let counted = |k: usize| if k < keys && !left_out(k) { row[k] as f64 } else { 0.0 };
+            let mut sum = 0.0f64;
+            let mut entropy = 0.0f32;
+            for &w in row {
+                sum += w as f64;
+                if w > 0.0 {
+                    entropy -= w * w.log2();
+                }
+            }
+            let left = if exclusions.exclude_bos { row[0] as f64 } else { 0.0 } + if exclusions.exclude_current_token && q < keys && !(exclusions.exclude_bos && q == 0) { row[q] as f64 } else { 0.0 };
+            self.total += sum - left;
+            if q >= 1 {
+                self.previous += counted(q - 1);
+            }
+            if let (Some(duplicates), Some(inductions)) = (matches.duplicates.get(q), matches.inductions.get(q)) {
+                self.duplicate += duplicates.iter().map(|&k| counted(k)).sum::<f64>();
+                self.induction += inductions.iter().map(|&k| counted(k)).sum::<f64>();
+            }
+            self.first += row[0] as f64;
+            self.current += if q < keys { row[q] as f64 } else { 0.0 };
+            self.entropy_bits += entropy as f64;
+            self.rows += 1;
+        }
+    }
+
+    /// The scores of the rows added.
+    pub fn scores(&self, layer: usize, head: usize) -> HeadScores {
+        let share = |on: f64| if self.total > 0.0 { (on / self.total) as f32 } else { 0.0 };
+        let mean = |sum: f64| (sum / self.rows.max(1) as f64) as f32;
+        HeadScores {
+            layer,
+            head,
+            previous_token: share(self.previous),
+            duplicate_token: share(self.duplicate),
+            induction: share(self.induction),
+            first_token: mean(self.first),
+            current_token: mean(self.current),
+            entropy_bits: mean(self.entropy_bits),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,5 +286,27 @@ mod tests {
         assert_eq!(induction(&duplicating, &ids, no_bos), 0.0);
         // Counted in, the first copy's look at key 0 is no induction: 3 of 6 rows score.
         assert_eq!(induction(&inducting, &ids, NONE), 0.5);
+    }
+
+    #[test]
+    fn sums_of_stretches_of_rows_score_as_the_functions_of_the_whole_map_do() {
+        let ids = [10, 11, 12, 10, 11, 12, 10];
+        let n = ids.len();
+        // A causal map of uneven rows.
+        let map: Vec<f32> = (0..n).flat_map(|q| (0..n).map(move |k| if k <= q { (1 + (q * 7 + k * 3) % 5) as f32 } else { 0.0 })).collect();
+        let map: Vec<f32> = map.chunks(n).flat_map(|row| { let s: f32 = row.iter().sum(); row.iter().map(move |w| w / s).collect::<Vec<_>>() }).collect();
+        let matches = Matches::of(&ids);
+        for exclusions in [NONE, Exclusions { exclude_bos: true, exclude_current_token: true }, Exclusions { exclude_bos: true, ..NONE }] {
+            let mut sums = ScoreSums::default();
+            sums.add_rows(&map[..3 * n], 0, &matches, exclusions);
+            sums.add_rows(&map[3 * n..], 3, &matches, exclusions);
+            let s = sums.scores(0, 0);
+            let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+            assert!(close(s.previous_token, previous_token(&map, n, exclusions)), "{exclusions:?}");
+            assert!(close(s.duplicate_token, duplicate_token(&map, &ids, exclusions)), "{exclusions:?}");
+            assert!(close(s.induction, induction(&map, &ids, exclusions)), "{exclusions:?}");
+            assert!(close(s.first_token, first_token(&map, n)) && close(s.current_token, current_token(&map, n)));
+            assert!((s.entropy_bits - mean_entropy_bits(&map, n)).abs() < 1e-5);
+        }
     }
 }

@@ -3,8 +3,8 @@
 //! Every view of a head shows the same [`ShownMap`].
 
 use super::norms::value_weighted;
-use super::reading::{read, ReadMap, Reading, Side};
-use crate::AttentionReport;
+use super::reading::{read, Axis, ReadMap, Reading, Side};
+use crate::{AttentionReport, MapForm, Token};
 
 /// What the selected head's map is weighted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +82,9 @@ impl ShownMap {
             Some(Side { tokens: &sequence.tokens, text })
         };
         let (queries, keys) = (side(&at.queries)?, side(&at.keys)?);
+        if let MapForm::Pooled { block, .. } = at.form {
+            return Some(Self::pooled(at.maps.head(layer, head), block, queries.tokens, keys.tokens));
+        }
         let weighted = match (weighting, &report.value_norms) {
             (Weighting::ValueNorms, Some(norms)) if site == 0 => Some(value_weighted(&at.maps, norms, layer, head)),
             _ => None,
@@ -98,6 +101,21 @@ impl ShownMap {
         } else {
             Self { weighting: Weighting::Attention, read, top: 1.0 }
         })
+    }
+
+    /// A pooled map ([row blocks, column blocks]) as it is: a row or column per block of
+    /// `block` tokens, labelled by its first and last token's numbers (a reading of words or
+    /// without the first key needs the tokens' own weights, which a pooled map has not).
+    fn pooled(values: &[f32], block: usize, queries: &[Token], keys: &[Token]) -> Self {
+        let axis = |tokens: &[Token]| {
+            let ranges: Vec<_> = (0..tokens.len()).step_by(block.max(1)).map(|from| from..(from + block).min(tokens.len())).collect();
+            Axis { labels: ranges.iter().map(|r| format!("{}–{}", r.start, r.end - 1)).collect(), tokens: ranges }
+        };
+        let (rows, columns) = (axis(queries), axis(keys));
+        // A map of another size (a report whose parts disagree) reads as nothing.
+        let values = if values.len() == rows.len() * columns.len() { values.to_vec() } else { Vec::new() };
+        let (rows, columns) = if values.is_empty() { (Axis::default(), Axis::default()) } else { (rows, columns) };
+        Self { weighting: Weighting::Attention, read: ReadMap { rows, columns, values, ..ReadMap::default() }, top: 1.0 }
     }
 
     /// [rows, columns] row-major.
@@ -159,5 +177,21 @@ mod tests {
             let hidden = ShownMap::of(&report, 0, 0, weighting, Reading { hide_first_key: true, by_words: false }, "");
             assert_eq!((hidden.values(), hidden.read.empty_rows.as_slice()), (&[0.0, 1.0][..], &[0][..]));
         }
+    }
+
+    #[test]
+    fn a_pooled_map_shows_its_blocks_labelled_by_the_tokens_they_hold() {
+        let mut report = report(None);
+        let tokens: Vec<Token> = (0..5).map(|i| Token { id: i, text: format!("t{i}"), span: None }).collect();
+        report.sequences[0].tokens = tokens;
+        // Five tokens in blocks of two: three blocks, the last of one token.
+        report.sites[0].maps = AttentionMaps::from_flat(1, 1, 3, (0..9).map(|v| v as f32).collect()).unwrap();
+        report.sites[0].form = MapForm::Pooled { block: 2, queries: 5, keys: 5 };
+        let hidden = Reading { hide_first_key: true, by_words: true };
+        let shown = ShownMap::of(&report, 0, 0, Weighting::ValueNorms, hidden, "t0t1t2t3t4");
+        assert_eq!(shown.read.rows.labels, ["0–1", "2–3", "4–4"]);
+        assert_eq!(shown.read.columns.tokens, [0..2, 2..4, 4..5]);
+        assert_eq!((shown.values(), shown.weighting), (&(0..9).map(|v| v as f32).collect::<Vec<_>>()[..], Weighting::Attention));
+        assert_eq!(shown.read.rows.index_of(3), Some(1));
     }
 }

@@ -3,6 +3,7 @@
 
 use attnscope_tests::{max_abs_diff, root, shared_model};
 use candle_core::Device;
+use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::{EngineError, MapForm, Mask, Model};
 
 /// The benchmark's longest prompt (148 tokens of SmolLM2's).
@@ -29,6 +30,16 @@ fn a_pooled_run_holds_the_whole_runs_maps_pooled_and_gives_any_head_whole_again(
             assert!(diff <= 1e-6, "{mask:?} layer {layer} head {head}: the map asked for differs by {diff:e} at {at}");
         }
         assert_eq!(pooled.report.next_tokens, whole.next_tokens, "{mask:?}: the same run");
+        // The scores the run summed stretch by stretch are the whole maps' scores.
+        let (summed, scored) = (score_report(&pooled.report, Exclusions::default()), score_report(&whole, Exclusions::default()));
+        assert_eq!(summed.len(), 270);
+        for (a, b) in summed.iter().zip(&scored) {
+            for name in HeadScores::NAMES {
+                let (x, y) = (a.get(name).unwrap(), b.get(name).unwrap());
+                assert!((x - y).abs() <= 1e-5, "{mask:?} layer {} head {} {name}: {x} against {y}", a.layer, a.head);
+            }
+        }
+        assert!(score_report(&pooled.report, Exclusions { exclude_bos: true, exclude_current_token: false }).is_empty(), "other exclusions: no scores rather than wrong ones");
     }
     let pooled = model.run_pooled("The cat sat on the mat", Mask::Causal, 8, None).unwrap();
     assert!(matches!(pooled.head_map(30, 0), Err(EngineError::NoSuchLayer { layer: 30, layers: 30 })));

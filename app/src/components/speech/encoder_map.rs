@@ -36,13 +36,14 @@ pub fn EncoderMap() -> impl IntoView {
     // Where the whole-resolution window starts, in frames.
     let start = RwSignal::new(0usize);
     let whole = move || {
-        state.encoder_whole.get().filter(|(l, h, ..)| state.encoder_zoom.get() && *l == state.layer.get() && *h == state.head.get())
+        state.whole_map.get().filter(|whole| state.encoder_zoom.get() && whole.is_of(state.layer.get(), state.head.get()))
     };
     let figure = Memo::new(move |_| {
         let report = state.report.get()?;
         let axis = |count: usize, step: f64, from: usize| (0..count).map(|i| format!("{:.2} s", (from + i) as f64 * step)).collect::<Vec<_>>();
         let (values, rows, columns) = match whole() {
-            Some((_, _, frames, values)) => {
+            Some(whole) => {
+                let (frames, values) = (whole.keys, &whole.values);
                 let heard = frames_heard(&report).min(frames);
                 let from = start.get().min(heard.saturating_sub(1));
                 let count = WINDOW_FRAMES.min(heard - from);

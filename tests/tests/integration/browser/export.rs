@@ -289,7 +289,7 @@ fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
     wait_until_shown(&browser, text);
     browser.wait_for("the alignment", LOAD, || browser.find_all("[data-testid=alignment-map]").first().map(|_| ()));
     choose(&browser, "alignment-select", "L1H7");
-    let native = engine::translator::Translator::from_dir("en-pt", &attnscope_tests::model_dir("en-pt")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let native = engine::translator::Translator::from_dir("en-pt", &attnscope_tests::model_dir("en-pt")).unwrap().translate(text, WHOLE_MAX_TOKENS, true).unwrap();
     let cross = native.site("cross").unwrap();
     let (rows, columns) = (cross.maps.queries(), cross.maps.keys());
     let svg = parse_svg(&String::from_utf8(export(&browser, &dir, "alignment-export", "svg", "attnscope-en-pt-alignment-L1H7.svg")).unwrap());

@@ -131,7 +131,7 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
     choose(&browser, "head-select", "3");
     browser.click(&browser.by_test_id("tab-math"));
     let text = "The cat sat on the mat";
-    let options = engine::RunOptions { scores_of_layer: Some(4), max_tokens: Some(PAGE_MAX_TOKENS), ..Default::default() };
+    let options = engine::RunOptions { scores_of_layer: Some(4), max_tokens: Some(WHOLE_MAX_TOKENS), ..Default::default() };
     let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
     let scores = native.sites[0].scores.first().unwrap();
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * b.abs().max(1.0);
@@ -275,7 +275,7 @@ fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
     let browser = open_page();
     wait_for_run(&browser);
     let text = "The cat sat on the mat";
-    let options = engine::RunOptions { value_norms: true, max_tokens: Some(PAGE_MAX_TOKENS), ..Default::default() };
+    let options = engine::RunOptions { value_norms: true, max_tokens: Some(WHOLE_MAX_TOKENS), ..Default::default() };
     let native = shared_model("smollm2-135m").run_text_with(text, Mask::Causal, options).unwrap();
     let norms = native.value_norms.as_ref().unwrap();
     let n = native.tokens().len();

@@ -10,7 +10,7 @@ use engine::{Ablation, Answer, HeadId, Intervention, Sweep};
 use serde_json::Value;
 
 use super::export::{export, Downloads};
-use super::{choose, paste, wait_for_run, wait_until_shown, PAGE_MAX_TOKENS};
+use super::{choose, paste, wait_for_run, wait_until_shown, WHOLE_MAX_TOKENS};
 
 /// The indirect-object sentence, and the same with the other name as the subject.
 const IOI: &str = "When Mary and John went to the store, John gave a drink to";
@@ -95,7 +95,7 @@ fn a_head_switched_off_moves_the_bars_and_the_later_maps_as_the_engine_does() {
 
     // The engine's changed run of the same text, natively.
     let model = shared_model("smollm2-135m");
-    let trace = model.trace(IOI, Some(PAGE_MAX_TOKENS)).unwrap();
+    let trace = model.trace(IOI, Some(WHOLE_MAX_TOKENS)).unwrap();
     let head = HeadId { layer: 23, head: 3 };
     let changed = model.change(&trace, &Intervention::ablate(vec![head], Ablation::Zero), None, None).unwrap();
     let expected = changed.intervention.as_ref().unwrap().next_token_changes.clone();
@@ -202,7 +202,7 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
     choose(&browser, "answer-select", " Mary");
     choose(&browser, "versus-select", " John");
     let model = shared_model("smollm2-135m");
-    let trace = model.trace(IOI, Some(PAGE_MAX_TOKENS)).unwrap();
+    let trace = model.trace(IOI, Some(WHOLE_MAX_TOKENS)).unwrap();
     let answer: Answer = model.answer(" Mary", Some(" John")).unwrap();
 
     // Every head switched off in turn, with progress shown on the way.
@@ -229,7 +229,7 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
     assert!(browser.find_all("[data-testid=effects-table] td[data-kind=patching]").is_empty());
     browser.click(&browser.by_test_id("sweep-patching"));
     let rows = wait_for_column(&browser, "patching");
-    let source = model.trace(OTHER, Some(PAGE_MAX_TOKENS)).unwrap();
+    let source = model.trace(OTHER, Some(WHOLE_MAX_TOKENS)).unwrap();
     let expected = model.sweep(&trace, Sweep::Patching(&source), &answer, |_, _| true).unwrap();
     assert_effects(&browser, "patching", &rows, &expected);
     assert_eq!((rows[0].0, rows[0].1), (23, 3), "head 23.3 carries the indirect object (the README says so)");
@@ -297,7 +297,7 @@ fn an_encoders_heads_are_switched_off_under_its_own_mask_and_the_later_maps_move
     assert_eq!(hidden, Value::Bool(true), "no sweep for an encoder");
 
     let model = shared_model("all-minilm-l6-v2");
-    let trace = model.trace(super::OPENING_TEXT, Some(PAGE_MAX_TOKENS)).unwrap();
+    let trace = model.trace(super::OPENING_TEXT, Some(WHOLE_MAX_TOKENS)).unwrap();
     let changed = model.change(&trace, &Intervention::ablate(vec![HeadId { layer: 2, head: 5 }], Ablation::Zero), None, None).unwrap();
     let expected = engine::analysis::summary::map_change(changed.attention(), trace.report.attention()).unwrap();
     choose(&browser, "score-select", "change");

@@ -8,6 +8,7 @@ mod first_visit;
 mod foundation;
 mod head_views;
 mod interventions;
+mod long_texts;
 mod looks;
 mod open_model;
 mod reading;
@@ -36,7 +37,7 @@ pub fn opening_report() -> engine::AttentionReport {
 }
 
 /// The page's own limit on tokens.
-pub const PAGE_MAX_TOKENS: usize = app::PAGE_MAX_TOKENS;
+pub const WHOLE_MAX_TOKENS: usize = app::WHOLE_MAX_TOKENS;
 /// Loading SmolLM2 in wasm takes seconds; a slow machine gets room.
 pub const LOAD: Duration = Duration::from_secs(180);
 
@@ -136,7 +137,7 @@ pub fn paste(browser: &Browser, input: &Element, text: &str) {
 /// Eventually the page's table for (layer, head) equals the engine's native numbers
 /// within 1e-3 (the page recomputes as it is typed, so the check polls).
 pub fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, mask: Mask, layer: usize, head: usize) {
-    let native = shared_model(model).run_text(text, mask, Some(PAGE_MAX_TOKENS)).unwrap();
+    let native = shared_model(model).run_text(text, mask, Some(WHOLE_MAX_TOKENS)).unwrap();
     let n = native.tokens().len();
     let mut last_mismatch = String::new();
     browser.wait_for_or(Duration::from_secs(60), || {

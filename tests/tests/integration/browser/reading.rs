@@ -14,7 +14,7 @@ use super::*;
 
 /// The native map of SmolLM2's (layer, head) on `text`, [query][key].
 fn native_rows(text: &str, layer: usize, head: usize) -> (Vec<String>, Vec<Vec<f32>>) {
-    let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, Some(PAGE_MAX_TOKENS)).unwrap();
+    let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, Some(WHOLE_MAX_TOKENS)).unwrap();
     let n = report.tokens().len();
     let rows = report.attention().head(layer, head).chunks(n).map(<[f32]>::to_vec).collect();
     (report.tokens().iter().map(|t| t.text.clone()).collect(), rows)
@@ -128,7 +128,7 @@ fn words_pool_pieces_and_the_log_scale_shows_small_weights() {
     let (layer, head) = (3, 2);
     choose(&browser, "layer-select", &layer.to_string());
     choose(&browser, "head-select", &head.to_string());
-    let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, Some(PAGE_MAX_TOKENS)).unwrap();
+    let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, Some(WHOLE_MAX_TOKENS)).unwrap();
     let n = report.tokens().len();
     let map: Vec<&[f32]> = report.attention().head(layer, head).chunks(n).collect();
 
@@ -218,7 +218,7 @@ fn words_read_wordpiece_pieces_as_the_texts_words_with_the_special_tokens_apart(
     wait_until_shown(&browser, text);
     choose(&browser, "layer-select", "2");
     choose(&browser, "head-select", "4");
-    let report = shared_model("all-minilm-l6-v2").run_text(text, Mask::None, Some(PAGE_MAX_TOKENS)).unwrap();
+    let report = shared_model("all-minilm-l6-v2").run_text(text, Mask::None, Some(WHOLE_MAX_TOKENS)).unwrap();
     let pieces: Vec<&str> = report.tokens().iter().map(|t| t.text.as_str()).collect();
     assert!(pieces.iter().any(|p| p.starts_with("##")), "WordPiece cuts a word here: {pieces:?}");
     switch(&browser, "word-pool");

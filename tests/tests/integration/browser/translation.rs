@@ -17,7 +17,7 @@ fn translated_in_the_page(direction: &str, text: &str) -> (Browser, engine::Atte
     choose(&browser, "model-select", direction);
     type_text(&browser, &browser.by_test_id("prompt-input"), text);
     wait_until_shown(&browser, text);
-    let native = Translator::from_dir(direction, &model_dir(direction)).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let native = Translator::from_dir(direction, &model_dir(direction)).unwrap().translate(text, WHOLE_MAX_TOKENS, true).unwrap();
     (browser, native)
 }
 
@@ -225,7 +225,7 @@ fn a_long_translation_grows_token_by_token_in_the_page() {
                 and by four o'clock the whole town was soaked by a storm that nobody had expected.";
     paste(&browser, &browser.by_test_id("prompt-input"), text);
     wait_until_shown(&browser, text);
-    let native = Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap().translate(text, PAGE_MAX_TOKENS, true).unwrap();
+    let native = Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap().translate(text, WHOLE_MAX_TOKENS, true).unwrap();
     let total = native.sequence("target").unwrap().tokens.len();
     let grown = browser.execute("return window.grown;", vec![]);
     let grown: Vec<(String, usize)> = grown.as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap() as usize)).collect();
@@ -247,7 +247,7 @@ fn odd_text_in_a_translator_gives_a_sound_translation_or_a_clear_message() {
         wait_until_shown(&browser, text);
         let status = browser.text(&browser.by_test_id("status"));
         assert!(status.starts_with("Computed in"), "{text:?}: {status}");
-        let native = model.translate(text, PAGE_MAX_TOKENS, true).unwrap();
+        let native = model.translate(text, WHOLE_MAX_TOKENS, true).unwrap();
         let shown = browser.text(&browser.by_test_id("translation-text"));
         assert_eq!(shown, native.translation.as_ref().unwrap().text, "{text:?}");
         let rows = browser.attribute(&browser.by_test_id("alignment-map"), "data-rows").unwrap();
@@ -255,10 +255,10 @@ fn odd_text_in_a_translator_gives_a_sound_translation_or_a_clear_message() {
         // The long text is cut to the page's limit, and the page says so.
         if let Some(cut) = &native.truncated {
             let notice = browser.text(&browser.by_test_id("notice"));
-            assert_eq!(notice, format!("The text gives {} tokens; only the first {PAGE_MAX_TOKENS} (this page's limit) are shown.", cut.total_tokens));
+            assert_eq!(notice, format!("The text gives {} tokens; only the first {WHOLE_MAX_TOKENS} (this page's limit) are shown.", cut.total_tokens));
         }
     }
-    assert!(model.translate(&long, PAGE_MAX_TOKENS, true).unwrap().truncated.is_some(), "the long text was cut");
+    assert!(model.translate(&long, WHOLE_MAX_TOKENS, true).unwrap().truncated.is_some(), "the long text was cut");
     // Nothing to translate: a message, and nothing runs.
     paste(&browser, &input, "   ");
     let status = browser.by_test_id("status");

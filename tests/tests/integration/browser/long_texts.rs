@@ -1,0 +1,155 @@
+//! A long text in the page: its run goes a layer at a time with its progress shown, its
+//! maps are kept pooled, the selected head's whole map is computed when asked and shown on a
+//! canvas with zoom, pan, a tooltip and a table around the cell under the pointer; the head
+//! scores are summed as the run goes. Every number is checked against the engine's native run.
+
+use std::time::Duration;
+
+use attnscope_tests::{root, shared_model};
+use engine::analysis::heads::{score_report, Exclusions};
+use engine::Mask;
+
+use super::{keep_screenshot_of, open_page, paste, wait_for_run, wait_until_shown, LOAD};
+
+/// About 2,000 tokens of SmolLM2's: the benchmark's longest prompt, fourteen times.
+fn long_text() -> String {
+    let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
+    vec![prompts.last().unwrap().clone(); 14].join(" ")
+}
+
+/// The long table's cells: (query, key, value).
+fn table_cells(browser: &attnscope_tests::webdriver::Browser) -> Vec<(usize, usize, f32)> {
+    let cells = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=long-table] td')].map(td => [td.dataset.query, td.dataset.key, td.dataset.value]);",
+        vec![],
+    );
+    cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c[0].as_str().unwrap().parse().unwrap(), c[1].as_str().unwrap().parse().unwrap(), c[2].as_str().unwrap().parse().unwrap()))
+        .collect()
+}
+
+/// Waits for the long map of (layer, head) at full resolution.
+fn wait_for_whole_map(browser: &attnscope_tests::webdriver::Browser, layer: usize, head: usize) {
+    browser.wait_for("the head's whole map", LOAD, || {
+        let map = browser.find_all("[data-testid=long-map]").into_iter().next()?;
+        let at = |name: &str| browser.attribute(&map, name).unwrap_or_default();
+        (at("data-resolution") == "whole" && at("data-layer") == layer.to_string() && at("data-head") == head.to_string()).then_some(())
+    });
+}
+
+#[test]
+fn a_long_text_runs_layer_by_layer_and_any_heads_whole_map_equals_the_engines() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let text = long_text();
+    let model = shared_model("smollm2-135m");
+    let t = model.tokenize(&text).unwrap().len();
+    assert!((1900..=2200).contains(&t), "{t} tokens");
+    let native = model.run_pooled(&text, Mask::Causal, t.div_ceil(app::POOLED_ACROSS), Some(app::LONG_MAX_TOKENS)).unwrap();
+
+    let input = browser.by_test_id("prompt-input");
+    paste(&browser, &input, &text);
+    // The run tells each layer as it goes, with a bar.
+    let status = browser.by_test_id("status");
+    let told = browser.wait_for("the layers' progress", LOAD, || {
+        let said = browser.text(&status);
+        said.starts_with(&format!("A long text ({t} tokens")).then_some(said)
+    });
+    assert!(told.contains("of 30 layers have attended"), "{told}");
+    assert_eq!(browser.find_all("[data-testid=layers-progress]").len(), 1);
+    let done = wait_for_run(&browser);
+    assert!(done.contains("every map kept pooled into blocks of"), "{done}");
+    wait_until_shown(&browser, &text);
+    assert!(browser.text(&browser.find_all(".facts")[0]).contains(&format!("{t} tokens")));
+
+    // The selected head's whole map, cell by cell around the middle of the view, is the engine's.
+    let (layer, head) = (0, 0);
+    wait_for_whole_map(&browser, layer, head);
+    let map = browser.by_test_id("long-map");
+    assert_eq!(browser.attribute(&map, "data-tokens"), Some(t.to_string()));
+    let expected = native.head_map(layer, head).unwrap();
+    let check = |layer: usize, head: usize, expected: &[f32]| {
+        let cells = table_cells(&browser);
+        assert_eq!(cells.len(), 81, "nine rows of nine around the cell");
+        for (q, k, value) in cells {
+            let theirs = expected[q * t + k];
+            assert!((value - theirs).abs() <= 1e-5, "layer {layer} head {head} ({q}, {k}): {value} against {theirs}");
+        }
+    };
+    check(layer, head, &expected);
+
+    // The pointer over a cell: the tooltip names both tokens and the weight, the table follows.
+    let canvas = browser.by_test_id("long-map-canvas");
+    let side = browser.execute("return arguments[0].getBoundingClientRect().width;", vec![canvas.as_arg()]).as_f64().unwrap();
+    let (x, y) = (side * 0.25, side * 0.75);
+    browser.hover(&canvas, x as i64, y as i64);
+    let tooltip = browser.wait_for("the tooltip", Duration::from_secs(10), || browser.find_all("[data-testid=long-map-tooltip]").into_iter().next());
+    let table = browser.by_test_id("long-table");
+    let (q, k): (usize, usize) = (browser.attribute(&table, "data-query").unwrap().parse().unwrap(), browser.attribute(&table, "data-key").unwrap().parse().unwrap());
+    let cell = |at: f64| (at / side * t as f64).floor() as usize;
+    assert!(q.abs_diff(cell(y.round())) <= 1 && k.abs_diff(cell(x.round())) <= 1, "({q}, {k}) under the pointer");
+    let said = browser.text(&tooltip);
+    assert!(said.starts_with(&format!("#{q} ")) && said.contains(&format!(" → #{k} ")), "{said}");
+    assert!(said.ends_with(&format!("{:.4}", expected[q * t + k])), "{said}");
+    check(layer, head, &expected);
+
+    // The keyboard zooms in around the middle and pans; 0 shows the whole map again.
+    let wrap = browser.find_all("[data-testid=long-map] .canvas-wrap").remove(0);
+    browser.type_text(&wrap, "++");
+    let span: usize = browser.attribute(&map, "data-span").unwrap().parse().unwrap();
+    assert!(span < t * 2 / 3, "zoomed in: {span} of {t} tokens across");
+    browser.type_text(&wrap, "\u{E015}\u{E014}"); // down, right
+    let origin = browser.attribute(&map, "data-origin").unwrap();
+    assert_ne!(origin, "0,0", "panned");
+    browser.type_text(&wrap, "0");
+    assert_eq!(browser.attribute(&map, "data-span"), Some(t.to_string()));
+    keep_screenshot_of(&browser, "long-text", Some("long-map"));
+
+    // Another head: its whole map comes when it is clicked.
+    let (layer, head) = (23, 3);
+    let thumb = browser.find_all(&format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}']")).remove(0);
+    browser.click(&thumb);
+    wait_for_whole_map(&browser, layer, head);
+    check(layer, head, &native.head_map(layer, head).unwrap());
+
+    // The head scores are the whole maps' scores, summed as the run went.
+    let scores = score_report(&native.report, Exclusions::default());
+    let shown = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=scores-table] tbody tr')].map(tr => [tr.dataset.layer, tr.dataset.head, tr.querySelector('td[data-score=induction]').textContent]);",
+        vec![],
+    );
+    let shown = shown.as_array().unwrap();
+    assert_eq!(shown.len(), 270);
+    for row in shown {
+        let (l, h): (usize, usize) = (row[0].as_str().unwrap().parse().unwrap(), row[1].as_str().unwrap().parse().unwrap());
+        let value: f32 = row[2].as_str().unwrap().parse().unwrap();
+        let theirs = scores[l * 9 + h].induction;
+        assert!((value - theirs).abs() <= 1e-4, "layer {l} head {h} induction: {value} against {theirs}");
+    }
+    // The token strip shows a window of the tokens, not two thousand buttons.
+    assert_eq!(browser.find_all("[data-testid=token]").len(), 200);
+    // The views that need whole maps say so.
+    assert!(browser.text(&browser.by_test_id("long-note")).contains("at most 128 tokens"));
+}
+
+/// A newer text ends a long text's run between its layers: the page shows the newer one,
+/// without waiting for the old run to finish.
+#[test]
+fn a_newer_text_ends_a_long_run_and_is_shown() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let input = browser.by_test_id("prompt-input");
+    paste(&browser, &input, &long_text());
+    let status = browser.by_test_id("status");
+    browser.wait_for("the long run under way", LOAD, || browser.text(&status).contains("layers have attended").then_some(()));
+    let short = "The cat sat on the mat, and then it slept";
+    paste(&browser, &input, short);
+    wait_until_shown(&browser, short);
+    assert!(wait_for_run(&browser).starts_with("Computed in"));
+    // A text the page keeps whole: its heatmap, not the long map.
+    assert_eq!(browser.find_all("[data-testid=long-map]").len(), 0);
+    assert_eq!(browser.find_all("[data-testid=heatmap]").len(), 1);
+}
