@@ -37,9 +37,12 @@ run: app
 	@echo "attnscope: serving at http://$(ADDRESS):$(PORT) (Ctrl-C stops)"
 	trunk serve --release --address $(ADDRESS) --port $(PORT) --no-autoreload
 
-## Unit tests (engine, app), then the integration tests: parity, bad input, CLI, the page.
+## Unit tests (engine, app), then the integration tests: parity, bad input, CLI, the page
+## (cross-origin isolated, the engine's worker on every core); then the page's tests again
+## without isolation, on the one-thread worker every other browser gets.
 test: browser app cli
 	cargo test
+	ATTNSCOPE_ONE_THREAD=1 cargo test -p attnscope-tests --test integration browser::
 
 ## Medians of timed runs in headless Chromium (the app's worker and wllama on the same
 ## GGUF) and natively; writes docs/benchmark.md and the README's table.

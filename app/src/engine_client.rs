@@ -15,10 +15,21 @@ pub struct EngineClient {
 }
 
 impl EngineClient {
-    /// Starts the worker (Trunk's loader shim for the `worker` binary) and calls
-    /// `on_answer` with each answer, reports already reassembled.
+    /// Starts the worker and calls `on_answer` with each answer, reports already
+    /// reassembled. Where the page is cross-origin isolated (it may share memory between
+    /// threads), the worker with threads (scripts/build_threads.sh), one per core; elsewhere
+    /// Trunk's loader shim for the one-thread `worker` binary. The worker's `Ready` says which.
     pub fn start(on_answer: impl Fn(FromWorker) + 'static) -> Result<Self, String> {
-        let worker = Worker::new("./worker_loader.js").map_err(|_| "cannot start the engine's worker".to_string())?;
+        let isolated = js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
+        let worker = if isolated {
+            let cores = web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency()).max(1.0);
+            let options = web_sys::WorkerOptions::new();
+            options.set_type(web_sys::WorkerType::Module);
+            Worker::new_with_options(&format!("./threads/loader.js?threads={cores}"), &options)
+        } else {
+            Worker::new("./worker_loader.js")
+        }
+        .map_err(|_| "cannot start the engine's worker".to_string())?;
         let on_answer = Rc::new(on_answer);
         let answer = on_answer.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {

@@ -436,7 +436,10 @@ fn on_answer(
         _ => None,
     };
     match answer {
-        FromWorker::Ready => worker_ready.set(true),
+        FromWorker::Ready { threads } => {
+            state.threads.set(threads);
+            worker_ready.set(true);
+        }
         FromWorker::Progress { model, stage, loaded, total } => {
             if model == state.model.get_untracked() {
                 state.status.set(Status::Loading { model, stage, loaded, total });

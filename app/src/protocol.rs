@@ -86,8 +86,9 @@ pub enum ToWorker {
 /// What the worker answers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// The worker has started and takes requests.
-    Ready,
+    /// The worker has started and takes requests, computing on `threads` threads (more
+    /// than one where the page is cross-origin isolated and the worker has threads).
+    Ready { threads: usize },
     /// Loading goes on: `loaded` of `total` bytes fetched (total unknown: `None`), or parsing.
     Progress { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
     /// The model is loaded; `memory_bytes`: the worker's wasm memory now (it never shrinks,

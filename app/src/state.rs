@@ -158,6 +158,8 @@ pub struct AppState {
     /// The translated token under the pointer, and the one clicked (pinned).
     pub hovered_target: RwSignal<Option<usize>>,
     pub pinned_target: RwSignal<Option<usize>>,
+    /// How many threads the engine's worker computes on (0 until it has started).
+    pub threads: RwSignal<usize>,
     /// The worker's wasm memory in bytes, as its last answer said.
     pub wasm_memory: RwSignal<u64>,
     /// The sound a speech model hears (16 kHz mono), once there is one.
@@ -474,6 +476,7 @@ impl AppState {
             audio_notice: RwSignal::new(None),
             cross_view: RwSignal::new(Default::default()),
             whole_map: RwSignal::new(None),
+            threads: RwSignal::new(0),
             whole_map_failed: RwSignal::new(None),
             report_run: RwSignal::new(0),
             encoder_zoom: RwSignal::new(false),

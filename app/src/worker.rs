@@ -52,6 +52,17 @@ pub(crate) fn post(message: &FromWorker, attention: Option<&[f32]>) {
     let _ = scope().post_message_with_transfer(&value, &transfer);
 }
 
+/// The thread pool's start, for the loader of a worker with threads (wasm-bindgen-rayon's).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Starts a worker with threads, once its loader has started the thread pool.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = startWorker)]
+pub fn start_worker() {
+    start();
+}
+
 /// Starts the worker: installs the message handler and says it is ready.
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
@@ -77,7 +88,7 @@ pub fn start() {
     });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget(); // lives as long as the worker
-    post(&FromWorker::Ready, None);
+    post(&FromWorker::Ready { threads: threads() }, None);
 }
 
 /// Loads `model` unless it is loaded already: `load` makes it (the model the page no
@@ -309,6 +320,14 @@ pub(crate) async fn give_a_turn() {
     let _ = JsFuture::from(promise).await;
 }
 
+/// How many threads the engine computes on.
+fn threads() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
+}
+
 /// The size of this worker's wasm memory, in bytes.
 fn memory_bytes() -> u64 {
     wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as u64
@@ -372,9 +391,24 @@ fn js_error(context: &str, value: JsValue) -> String {
     format!("{context}: {detail}")
 }
 
+/// Where a worker with threads is served from, under the page (scripts/build_threads.sh):
+/// the page's relative URLs are resolved from the folder above it.
+#[cfg(feature = "threads")]
+const PAGE_FROM_WORKER: &str = "../";
+#[cfg(not(feature = "threads"))]
+const PAGE_FROM_WORKER: &str = "./";
+
+/// A URL relative to the page (the page's requests name files so), as this worker fetches it.
+fn from_page(url: &str) -> String {
+    let worker = scope().location().href();
+    web_sys::Url::new_with_base(PAGE_FROM_WORKER, &worker)
+        .and_then(|page| web_sys::Url::new_with_base(url, &page.href()))
+        .map_or_else(|_| url.to_string(), |u| u.href())
+}
+
 /// Fetches one file into JavaScript's memory, posting progress as its bytes arrive.
 async fn fetch(model: &str, url: &str) -> Result<Uint8Array, String> {
-    let response: Response = JsFuture::from(scope().fetch_with_str(url))
+    let response: Response = JsFuture::from(scope().fetch_with_str(&from_page(url)))
         .await
         .map_err(|e| js_error(&format!("cannot fetch {url}"), e))?
         .unchecked_into();

@@ -43,9 +43,22 @@ pub fn attend(
     scoring: Scoring,
     keep_scores: bool,
 ) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
-    let (probs, raw) = probabilities(q, k, mask, scoring)?;
-    let out = probs.matmul(&v.contiguous()?)?;
-    Ok((out, probs, keep_scores.then_some(raw)))
+    let heads = q.dim(0)?;
+    let ranges = crate::parallel::ranges(heads, crate::parallel::parts());
+    // Heads attend apart: with several threads, a group of heads on each.
+    let groups = crate::parallel::each_part(ranges.len(), |part| -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let range = ranges[part].clone();
+        let group = |x: &Tensor| if ranges.len() == 1 { Ok(x.clone()) } else { x.narrow(0, range.start, range.len()) };
+        let (probs, raw) = probabilities(&group(q)?, &group(k)?, mask, scoring)?;
+        let out = probs.matmul(&group(v)?.contiguous()?)?;
+        Ok((out, probs, raw))
+    });
+    let groups = groups.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
+    if let [(out, probs, raw)] = &groups[..] {
+        return Ok((out.clone(), probs.clone(), keep_scores.then(|| raw.clone())));
+    }
+    let join = |pick: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| Tensor::cat(&groups.iter().map(pick).collect::<Vec<_>>(), 0);
+    Ok((join(|g| &g.0)?, join(|g| &g.1)?, keep_scores.then(|| join(|g| &g.2)).transpose()?))
 }
 
 /// softmax(scoring(q·kᵀ) + mask) and q·kᵀ, [heads, q, k]: the maps [`attend`] weighs the
@@ -414,6 +427,10 @@ impl Recorder {
         let mut pooled = vec![0.0f32; heads * row_blocks * column_blocks]; // [heads, row blocks, column blocks]
         let v = v.contiguous()?;
         let mut outs = Vec::with_capacity(rows.div_ceil(stretch));
+        // Heads attend apart: with several threads, a group of heads on each.
+        let groups = crate::parallel::ranges(heads, crate::parallel::parts());
+        let matches = self.head_sums.as_ref().map(|(m, _)| m);
+        let mut sums_of_layer = vec![ScoreSums::default(); heads];
         for start in (0..rows).step_by(stretch) {
             let n = stretch.min(rows - start);
             // The mask's rows for these queries, [n, keys] (a mask of one row is broadcast).
@@ -421,29 +438,61 @@ impl Recorder {
                 Some(m) if m.dim(m.rank() - 2)? == rows => Some(m.narrow(m.rank() - 2, start, n)?),
                 other => other.cloned(),
             };
-            let (probs, _) = probabilities(&q.narrow(1, start, n)?, k, mask.as_ref(), scoring)?; // [heads, n, keys]
-            outs.push(probs.matmul(&v)?);
-            let part = with_slice(&probs, |maps| {
-                if let Some((matches, sums)) = self.head_sums.as_mut() {
-                    let first = self.layer * heads;
-                    if sums.len() < first + heads {
-                        sums.resize(first + heads, ScoreSums::default());
-                    }
-                    for (h, rows) in maps.chunks_exact(n * keys).enumerate() {
-                        sums[first + h].add_rows(rows, start, matches, Exclusions::default());
-                    }
-                }
-                crate::report::pool_blocks(maps, heads, (n, keys), block)
-            })?;
             let (first, count) = (start / block, n.div_ceil(block));
-            for h in 0..heads {
-                let to = (h * row_blocks + first) * column_blocks;
-                pooled[to..to + count * column_blocks].copy_from_slice(&part[h * count * column_blocks..(h + 1) * count * column_blocks]);
+            let attended = crate::parallel::each_part(groups.len(), |g| -> candle_core::Result<(Tensor, Vec<f32>, Vec<ScoreSums>)> {
+                let range = groups[g].clone();
+                let group = |x: &Tensor| x.narrow(0, range.start, range.len());
+                let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &group(k)?, mask.as_ref(), scoring)?; // [group, n, keys]
+                let out = probs.matmul(&group(&v)?)?;
+                let (part, sums) = with_slice(&probs, |maps| {
+                    // Each head's scores over these rows, from the weights as they are here.
+                    let sums = maps
+                        .chunks_exact(n * keys)
+                        .map(|rows| {
+                            let mut sums = ScoreSums::default();
+                            if let Some(matches) = matches {
+                                sums.add_rows(rows, start, matches, Exclusions::default());
+                            }
+                            sums
+                        })
+                        .collect();
+                    (crate::report::pool_blocks(maps, range.len(), (n, keys), block), sums)
+                })?;
+                Ok((out, part, sums))
+            });
+            let mut group_outs = Vec::with_capacity(groups.len());
+            for (range, attended) in groups.iter().zip(attended) {
+                let (out, part, sums) = attended?;
+                group_outs.push(out);
+                for (i, h) in range.clone().enumerate() {
+                    let to = (h * row_blocks + first) * column_blocks;
+                    pooled[to..to + count * column_blocks].copy_from_slice(&part[i * count * column_blocks..(i + 1) * count * column_blocks]);
+                    sums_of_layer[h].merge(&sums[i]);
+                }
             }
+            outs.push(if group_outs.len() == 1 { group_outs.remove(0) } else { Tensor::cat(&group_outs, 0)? });
+        }
+        if let Some((_, sums)) = self.head_sums.as_mut() {
+            sums.extend(sums_of_layer);
         }
         self.probabilities.extend(pooled);
         if let Some(kept) = self.kept.as_mut() {
-            kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask: mask.cloned(), scoring });
+            // One mask for all the layers that have the same: a long text's is tens of MB
+            // (67 MB at 4,096 tokens), and a run that goes a layer at a time makes it anew for each.
+            let same = |a: &Tensor, b: &Tensor| -> candle_core::Result<bool> {
+                Ok(a.dims() == b.dims() && with_slice(a, |a| with_slice(b, |b| a == b))??)
+            };
+            let mut shared = None;
+            if let Some(mask) = mask {
+                for earlier in kept.iter().rev().filter_map(|k| k.mask.as_ref()) {
+                    if same(earlier, mask)? {
+                        shared = Some(earlier.clone());
+                        break;
+                    }
+                }
+            }
+            let mask = shared.or_else(|| mask.cloned());
+            kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask, scoring });
         }
         self.layer += 1;
         Tensor::cat(&outs, 1) // [heads, rows, d]

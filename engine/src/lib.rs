@@ -20,6 +20,7 @@ pub mod figure;
 pub mod image;
 pub mod intervention;
 pub mod long;
+pub mod parallel;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inspect;
 pub mod kernels;

@@ -3,7 +3,7 @@
 //! and pan (a drag, the arrow keys), a tooltip, and a table of the weights around the cell
 //! under the pointer. Until the whole map arrives, the report's pooled map stands in.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -73,12 +73,7 @@ struct Drawn {
     image: HtmlCanvasElement,
 }
 
-/// Compared by identity (a memo's value must be comparable; each map makes a new image).
-impl PartialEq for Drawn {
-    fn eq(&self, other: &Self) -> bool {
-        self.image == other.image
-    }
-}
+
 
 /// The map as an image a pixel a cell, on a canvas of its own (drawn scaled from there).
 fn image_of(values: &[f32], cells: usize, colour: impl Fn(f32) -> (u8, u8, u8)) -> Option<HtmlCanvasElement> {
@@ -109,12 +104,14 @@ pub fn LongMap() -> impl IntoView {
     let dragging = RwSignal::new(None::<(f64, f64, Viewport)>);
     let whole = move || state.whole_map.get().filter(|w| w.is_of(state.layer.get(), state.head.get()) && w.queries == tokens());
 
-    // The image to draw, made once per map and colouring (not per zoom or pan).
-    let drawn = Memo::new(move |_| -> Option<Arc<Drawn>> {
+    // The image to draw, made once per map and colouring (not per zoom or pan). A canvas is
+    // a JavaScript object, which stays on its thread: the signal is a local one.
+    let drawn = RwSignal::new_local(None::<Rc<Drawn>>);
+    let image = move || -> Option<Rc<Drawn>> {
         let (scale, values) = (state.colour_scale.get(), state.value_scale.get());
         let colour = move |w: f32| scale.colour(values.fraction(w, 1.0));
         if let Some(whole) = whole() {
-            return image_of(&whole.values, whole.queries, colour).map(|image| Arc::new(Drawn { block: 1, image }));
+            return image_of(&whole.values, whole.queries, colour).map(|image| Rc::new(Drawn { block: 1, image }));
         }
         let report = state.report.get()?;
         let site = report.sites.first()?;
@@ -124,8 +121,9 @@ pub fn LongMap() -> impl IntoView {
             return None;
         }
         let cells = site.maps.shape()[2];
-        image_of(site.maps.head(layer, head), cells, colour).map(|image| Arc::new(Drawn { block, image }))
-    });
+        image_of(site.maps.head(layer, head), cells, colour).map(|image| Rc::new(Drawn { block, image }))
+    };
+    Effect::new(move |_| drawn.set(image()));
 
     Effect::new(move |_| {
         let (Some(canvas), Some(drawn)) = (canvas_ref.get(), drawn.get()) else { return };
@@ -265,7 +263,11 @@ pub fn LongMap() -> impl IntoView {
                 <button data-testid="long-whole" class="toggle" title="The whole map (0)" on:click=move |_| view_of.set(Viewport::whole(tokens()))>"Whole map"</button>
                 // A long text's weights are mostly small: the log scale shows them.
                 <ScalePicker test_id="long-scale" />
-                {move || (whole().is_none()).then(|| view! { <span class="hint" role="status" data-testid="long-map-waiting">"Computing this head's whole map…"</span> })}
+                {move || (whole().is_none()).then(|| view! {
+                    <span class="hint" role="status" data-testid="long-map-waiting">
+                        {move || state.whole_map_failed.get().map_or("Computing this head's whole map…".to_string(), |why| format!("No whole map: {why}. The pooled map stands in."))}
+                    </span>
+                })}
             </div>
             <div
                 class="canvas-wrap"

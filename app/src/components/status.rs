@@ -99,6 +99,12 @@ pub fn StatusLine() -> impl IntoView {
     };
     let weights = move || state.loaded.get().map(|(info, _)| weights_note(info.weights));
     let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
+    // One thread where the page may not share memory between threads: say why.
+    let threads = move || match state.threads.get() {
+        0 => None,
+        1 => Some("1 thread (the page is not cross-origin isolated, so the engine cannot share memory between threads)".to_string()),
+        n => Some(format!("{n} threads")),
+    };
     let notice = move || {
         // A long text says where it was cut as soon as its run begins.
         let cut = match state.status.get() {
@@ -122,6 +128,9 @@ pub fn StatusLine() -> impl IntoView {
             {progress}
             <span class="facts">
                 {move || [load_time(), token_count(), memory()].into_iter().flatten().collect::<Vec<_>>().join(" · ")}
+            </span>
+            <span class="facts" data-testid="threads" data-threads=move || state.threads.get().to_string()>
+                {threads}
             </span>
             {move || weights().map(|(short, long)| view! { <span data-testid="weights-note" class="facts" title=long>{short}</span> })}
             {move || notice().map(|text| view! { <p data-testid="notice" class="notice">{text}</p> })}

@@ -46,7 +46,7 @@ impl LongRuns {
     pub(super) fn head_map(&self, of: u64, layer: usize, head: usize) -> Result<(usize, Vec<f32>), String> {
         let finished = self.finished.borrow();
         let Some((_, run)) = finished.as_ref().filter(|(r, _)| *r == of) else {
-            return Err("that long text's run is no longer kept: a newer text has run since".into());
+            return Err("that long text's run is no longer kept: a newer long text has started since".into());
         };
         let tokens = run.report.tokens().len();
         run.head_map(layer, head).map(|values| (tokens, values)).map_err(|e| e.to_string())
@@ -69,6 +69,9 @@ pub(super) fn run(state: Rc<RefCell<State>>, run: u64, name: String, (text, toke
         Ok(long) => long,
         Err(message) => return post(&FromWorker::Failed { model: name, run: Some(run), message }, None),
     };
+    // The run before goes: two long runs' queries and keys would not fit beside each other at
+    // 4,096 tokens (its report stays in view, and its heads' whole maps are no longer asked of it).
+    state.borrow().long.finished.take();
     *state.borrow().long.going.borrow_mut() = Some((run, text));
     wasm_bindgen_futures::spawn_local(async move {
         loop {

@@ -204,6 +204,18 @@ impl ScoreSums {
         }
     }
 
+    /// Adds the rows another sum holds (the rows of another stretch of the same head).
+    pub fn merge(&mut self, other: &ScoreSums) {
+        self.previous += other.previous;
+        self.duplicate += other.duplicate;
+        self.induction += other.induction;
+        self.total += other.total;
+        self.first += other.first;
+        self.current += other.current;
+        self.entropy_bits += other.entropy_bits;
+        self.rows += other.rows;
+    }
+
     /// The scores of the rows added.
     pub fn scores(&self, layer: usize, head: usize) -> HeadScores {
         let share = |on: f64| if self.total > 0.0 { (on / self.total) as f32 } else { 0.0 };

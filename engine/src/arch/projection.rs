@@ -78,7 +78,10 @@ impl Projection {
     /// x [.., in] → [.., out]
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::Dense(linear) => linear.forward(x),
+            Self::Dense(linear) => match crate::parallel::parts() {
+                parts if parts > 1 && x.rank() == 2 && linear.weight().dim(0)? >= MIN_SPLIT_OUTPUTS * parts => split_forward(linear, x, parts),
+                _ => linear.forward(x),
+            },
             Self::Quantized { weight, bias } => Linear::new(weight.dequantize(&weight.device())?, bias.clone()).forward(x),
         }
     }
@@ -90,6 +93,26 @@ impl Projection {
             Self::Quantized { weight, .. } => weight.dequantize(&weight.device()),
         }
     }
+}
+
+/// The fewest outputs per part worth a thread of their own.
+const MIN_SPLIT_OUTPUTS: usize = 64;
+
+/// x·Wᵀ (+ b) with W's outputs cut into `parts`, one product per thread: each thread reads
+/// its share of the weights once, which is what a product of a few tokens waits on.
+/// x [t, in] → [t, out]
+fn split_forward(linear: &Linear, x: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
+    let weight = linear.weight(); // [out, in], column-major: a part's rows are a slice
+    let ranges = crate::parallel::ranges(weight.dim(0)?, parts);
+    let pieces = crate::parallel::each_part(ranges.len(), |part| -> candle_core::Result<Tensor> {
+        let range = ranges[part].clone();
+        let y = x.matmul(&weight.narrow(0, range.start, range.len())?.t()?)?; // [t, part's out]
+        match linear.bias() {
+            Some(bias) => y.broadcast_add(&bias.narrow(0, range.start, range.len())?),
+            None => Ok(y),
+        }
+    });
+    Tensor::cat(&pieces.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 1)
 }
 
 /// Rows of a vocabulary-sized table de-quantized at a time for a product: 16 MB of float32

@@ -35,6 +35,7 @@ use attnscope_tests::serve::{Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
 use serde_json::{json, Value};
 
+mod page_threads;
 mod sweep;
 mod vision;
 
@@ -91,6 +92,7 @@ fn main() {
     let vision_only = std::env::args().skip(1).any(|a| a == "vision");
     // `bench sweep`: the sweep's rows alone, printed.
     let sweep_only = std::env::args().skip(1).any(|a| a == "sweep");
+    let page_threads_only = std::env::args().skip(1).any(|a| a == "page-threads");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     // `bench threads`: the native engine and transformers on two threads, printed.
     if std::env::args().skip(1).any(|a| a == "threads") {
@@ -101,7 +103,7 @@ fn main() {
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only;
+    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);
@@ -122,7 +124,7 @@ fn main() {
         eprintln!("bench: the sweep natively, and on torch as TransformerLens runs it");
         sweep::sweep_runs(runs)
     });
-    let translation = if larger_only || speech_only || vision_only || sweep_only {
+    let translation = if larger_only || speech_only || vision_only || sweep_only || page_threads_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -175,6 +177,14 @@ fn main() {
 {}", markdown(&sweep_in_page(times)));
         return;
     }
+    if page_threads_only {
+        let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
+        eprintln!("bench: wllama, 2 threads");
+        let wllama = in_page(&browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", json!({"gguf": gguf, "threads": 2, "prompts": labelled, "runs": runs}));
+        let rows = page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &wllama, &files("smollm2-135m"), &prompts, runs);
+        println!("{browser_facts}\n\n{}", markdown(&rows));
+        return;
+    }
     if larger_only {
         let rows = larger_model_rows(&browser, &server, &files, &prompts[1], runs);
         println!("{browser_facts}\n\n{}", markdown(&rows));
@@ -215,6 +225,7 @@ fn main() {
     }
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
+    rows.extend(page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &anchor[1], &files("smollm2-135m"), &prompts, runs));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use attnscope_tests::serve::StaticServer;
+use attnscope_tests::serve::{Site, StaticServer};
 use attnscope_tests::webdriver::{Browser, Element};
 use attnscope_tests::{model_dir, root, shared_model};
 use engine::Mask;
@@ -41,25 +41,33 @@ pub const WHOLE_MAX_TOKENS: usize = app::WHOLE_MAX_TOKENS;
 /// Loading SmolLM2 in wasm takes seconds; a slow machine gets room.
 pub const LOAD: Duration = Duration::from_secs(180);
 
-/// The app, served once for every test of this binary.
+/// The app, served once for every test of this binary, cross-origin isolated as `make run`
+/// serves it (the engine's worker computes on every core), unless `ATTNSCOPE_ONE_THREAD` is
+/// set: then without isolation, so the whole suite runs on the one-thread fallback.
 pub fn app_url() -> String {
     static SERVER: OnceLock<StaticServer> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            let dist = root().join("dist");
-            assert!(dist.join("index.html").is_file(), "dist/ is missing: build the app first (`make test` does)");
-            let mut overrides = HashMap::new();
-            // A catalogue with one model more, whose file is missing: the page must say so.
-            let catalog = std::fs::read_to_string(dist.join("models.json")).unwrap();
-            let mut catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
-            catalog["models"].as_array_mut().unwrap().push(serde_json::json!({
-                "id": "missing-model", "label": "A model whose file is missing",
-                "files": [{"name": "missing.gguf"}]
-            }));
-            overrides.insert("models.json".to_string(), serde_json::to_vec(&catalog).unwrap());
-            StaticServer::start(dist, overrides)
-        })
-        .url()
+    SERVER.get_or_init(|| serve_app(std::env::var_os("ATTNSCOPE_ONE_THREAD").is_none())).url()
+}
+
+/// The app served without cross-origin isolation: the engine's worker on one thread.
+pub fn app_url_one_thread() -> String {
+    static SERVER: OnceLock<StaticServer> = OnceLock::new();
+    SERVER.get_or_init(|| serve_app(false)).url()
+}
+
+fn serve_app(isolated: bool) -> StaticServer {
+    let dist = root().join("dist");
+    assert!(dist.join("index.html").is_file(), "dist/ is missing: build the app first (`make test` does)");
+    let mut overrides = HashMap::new();
+    // A catalogue with one model more, whose file is missing: the page must say so.
+    let catalog = std::fs::read_to_string(dist.join("models.json")).unwrap();
+    let mut catalog: serde_json::Value = serde_json::from_str(&catalog).unwrap();
+    catalog["models"].as_array_mut().unwrap().push(serde_json::json!({
+        "id": "missing-model", "label": "A model whose file is missing",
+        "files": [{"name": "missing.gguf"}]
+    }));
+    overrides.insert("models.json".to_string(), serde_json::to_vec(&catalog).unwrap());
+    StaticServer::serve(Site { root: dist, overrides, isolated, ..Site::default() })
 }
 
 /// Waits until the status line reports a finished run and returns its text.
