@@ -151,3 +151,28 @@ fn a_missing_model_file_is_reported_in_the_page() {
     });
     assert!(text.contains("cannot fetch models/missing-model/missing.gguf: 404"), "{text}");
 }
+
+/// Where the page is cross-origin isolated its engine computes on every core, elsewhere on
+/// one, and the status line says which and why; the numbers are the engine's either way.
+#[test]
+fn the_engine_uses_every_core_where_the_page_is_isolated_and_says_which() {
+    let threads_of = |url: &str| {
+        let browser = Browser::start();
+        browser.goto(url);
+        wait_for_run(&browser);
+        let threads = browser.by_test_id("threads");
+        let said = browser.text(&threads);
+        browser.click(&browser.by_test_id("table-toggle"));
+        assert_table_matches_engine(&browser, "smollm2-135m", OPENING_TEXT, Mask::Causal, 0, 0);
+        (browser.attribute(&threads, "data-threads").unwrap(), said)
+    };
+    let (count, said) = threads_of(&app_url_one_thread());
+    assert_eq!(count, "1");
+    assert_eq!(said, "1 thread (the page is not cross-origin isolated, so the engine cannot share memory between threads)");
+    if std::env::var_os("ATTNSCOPE_ONE_THREAD").is_none() {
+        let (count, said) = threads_of(&app_url());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(count, cores.to_string(), "{said}");
+        assert_eq!(said, format!("{cores} threads"));
+    }
+}
