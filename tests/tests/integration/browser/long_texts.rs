@@ -9,7 +9,7 @@ use attnscope_tests::{root, shared_model};
 use engine::analysis::heads::{score_report, Exclusions};
 use engine::Mask;
 
-use super::{keep_screenshot_of, open_page, paste, wait_for_run, wait_until_shown, LOAD};
+use super::{choose, keep_screenshot_of, open_page, paste, wait_for_run, wait_until_shown, LOAD};
 
 /// About 2,000 tokens of SmolLM2's: the benchmark's longest prompt, fourteen times.
 fn long_text() -> String {
@@ -108,6 +108,10 @@ fn a_long_text_runs_layer_by_layer_and_any_heads_whole_map_equals_the_engines() 
     assert_ne!(origin, "0,0", "panned");
     browser.type_text(&wrap, "0");
     assert_eq!(browser.attribute(&map, "data-span"), Some(t.to_string()));
+    // A long text's weights are mostly small: on the log scale they show.
+    choose(&browser, "long-scale", "log");
+    assert_eq!(browser.property(&browser.by_test_id("long-scale"), "value").as_deref(), Some("log"));
+    browser.hover(&canvas, x as i64, y as i64);
     keep_screenshot_of(&browser, "long-text", Some("long-map"));
 
     // Another head: its whole map comes when it is clicked.
