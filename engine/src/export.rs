@@ -35,8 +35,12 @@ fn texts<'a>(report: &'a AttentionReport, sequence: &str) -> Vec<&'a str> {
 
 impl<'a> Hf<'a> {
     /// The report's sites under BertViz's names: a `cross` site makes it an encoder–decoder.
-    pub fn of(report: &'a AttentionReport) -> Self {
-        match report.site("cross") {
+    /// A long text's report, whose maps are pooled, has no whole maps to give.
+    pub fn of(report: &'a AttentionReport) -> Result<Self, String> {
+        if report.sites.first().is_some_and(|s| !s.form.is_whole()) {
+            return Err("BertViz's format holds every weight, and a long text's maps are kept pooled: export the report instead".into());
+        }
+        Ok(match report.site("cross") {
             Some(cross) => Hf::EncoderDecoder {
                 encoder_tokens: texts(report, &cross.keys),
                 decoder_tokens: texts(report, &cross.queries),
@@ -50,6 +54,6 @@ impl<'a> Hf<'a> {
                 tokens: report.sites.first().map_or_else(|| texts(report, "tokens"), |s| texts(report, &s.queries)),
                 attentions: report.attention(),
             },
-        }
+        })
     }
 }

@@ -60,7 +60,7 @@ fn amount(value: f64, unit: &str) -> String {
 /// The rows as a markdown table.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| measure | attnscope (1 thread) | anchor: wllama 1 thread; natively torch; a translation the package's engine | wllama, 2 threads | target | met |\n| --- | --- | --- | --- | --- | --- |\n",
+        "| measure | attnscope (1 thread unless the row says 2) | anchor: wllama 1 thread; natively torch; a translation the package's engine; the page on 1 thread (2-thread rows) | wllama, 2 threads | target | met |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for row in rows {
         let anchor = |i: usize| row.anchors.get(i).map_or(String::new(), |&a| amount(a, row.unit));

@@ -239,7 +239,7 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
             download_text(&json, "application/json", &format!("attnscope-{model}-report.json"))
         }
         Export::Hf => {
-            let json = serde_json::to_string(&engine::export::Hf::of(&report)).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string(&engine::export::Hf::of(&report)?).map_err(|e| e.to_string())?;
             download_text(&json, "application/json", &format!("attnscope-{model}-hf.json"))
         }
         Export::Html => {

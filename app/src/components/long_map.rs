@@ -7,9 +7,10 @@ use std::rc::Rc;
 
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
+use super::head_grid::paint_pixels;
 use super::{token_label, ScalePicker};
 use crate::AppState;
 
@@ -78,17 +79,7 @@ struct Drawn {
 /// The map as an image a pixel a cell, on a canvas of its own (drawn scaled from there).
 fn image_of(values: &[f32], cells: usize, colour: impl Fn(f32) -> (u8, u8, u8)) -> Option<HtmlCanvasElement> {
     let image: HtmlCanvasElement = document().create_element("canvas").ok()?.dyn_into().ok()?;
-    let side = cells.max(1) as u32;
-    image.set_width(side);
-    image.set_height(side);
-    let context: CanvasRenderingContext2d = image.get_context("2d").ok()??.dyn_into().ok()?;
-    let mut rgba = Vec::with_capacity(values.len() * 4);
-    for &weight in values {
-        let (r, g, b) = colour(weight);
-        rgba.extend([r, g, b, 255]);
-    }
-    let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), side, side).ok()?;
-    context.put_image_data(&data, 0.0, 0.0).ok()?;
+    paint_pixels(&image, values, (cells, cells), &colour)?;
     Some(image)
 }
 

@@ -40,6 +40,9 @@ fn a_pooled_run_holds_the_whole_runs_maps_pooled_and_gives_any_head_whole_again(
             }
         }
         assert!(score_report(&pooled.report, Exclusions { exclude_bos: true, exclude_current_token: false }).is_empty(), "other exclusions: no scores rather than wrong ones");
+        // BertViz's format holds whole maps: a pooled report is refused, with the reason.
+        let refused = engine::export::Hf::of(&pooled.report).unwrap_err();
+        assert!(refused.contains("pooled"), "{refused}");
     }
     let pooled = model.run_pooled("The cat sat on the mat", Mask::Causal, 8, None).unwrap();
     assert!(matches!(pooled.head_map(30, 0), Err(EngineError::NoSuchLayer { layer: 30, layers: 30 })));

@@ -324,7 +324,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let json = match args.format {
         Format::Json => serde_json::to_string(&report),
-        Format::Hf => serde_json::to_string(&engine::export::Hf::of(&report)),
+        Format::Hf => serde_json::to_string(&engine::export::Hf::of(&report).map_err(Failure::Internal)?),
     };
     let json = json.map_err(|e| Failure::Internal(e.to_string()))?;
     let written = match &args.out {

@@ -571,7 +571,7 @@ fn machine_facts(browser: &Browser) -> String {
     let agent = browser.execute("return navigator.userAgent;", vec![]);
     let chromium = agent.as_str().and_then(|a| a.split("Chrome/").nth(1)).and_then(|v| v.split(' ').next()).unwrap_or("?").to_string();
     let date = std::process::Command::new("date").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    format!("Measured {date} on {cpu}, {cores} cores, headless Chromium {chromium}; attnscope's worker runs on one thread.")
+    format!("Measured {date} on {cpu}, {cores} cores, headless Chromium {chromium}; attnscope's worker runs on one thread but in the rows that say 2 threads (the worker with wasm threads, as a cross-origin isolated page runs it).")
 }
 
 /// docs/benchmark.md, and the README's copy between its bench markers.
