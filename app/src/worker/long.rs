@@ -53,9 +53,17 @@ impl LongRuns {
     }
 }
 
+/// More than any tokenizer here adds around a text.
+const FRAMING_TOKENS: usize = 4;
+
 /// How many tokens `text` gives (at most `max_tokens`, as a run cuts it), when it gives
 /// more than the page keeps whole: then it runs long.
 pub(super) fn long_tokens(model: &Model, text: &str, max_tokens: usize) -> Option<usize> {
+    // A token holds at least one byte of the text, plus a few framing tokens (BOS, CLS, SEP):
+    // a short text is not tokenized twice on every keystroke to find it is not long.
+    if text.len() + FRAMING_TOKENS <= WHOLE_MAX_TOKENS {
+        return None;
+    }
     let tokens = model.tokenize(text).ok()?.len().min(max_tokens).min(model.info().max_positions);
     (tokens > WHOLE_MAX_TOKENS).then_some(tokens)
 }
