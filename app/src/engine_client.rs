@@ -49,6 +49,9 @@ impl EngineClient {
                 Ok((FromWorker::WholeMap { run, layer, head, queries, keys, millis, .. }, Some(values))) => {
                     FromWorker::WholeMap { run, layer, head, queries, keys, millis, values }
                 }
+                Ok((FromWorker::Attending { run, done, total, tokens, cut, blocks, .. }, Some(layer_maps))) => {
+                    FromWorker::Attending { run, done, total, tokens, cut, blocks, layer_maps }
+                }
                 Ok((message, _)) => message,
                 Err(message) => FromWorker::Failed { model: String::new(), run: None, message },
             };

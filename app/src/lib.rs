@@ -488,6 +488,7 @@ fn on_answer(
                 }
                 // A whole map asked of the report before is not this one's.
                 state.whole_map.set(None);
+                state.filling.set(None);
                 state.report_run.set(run.unwrap_or(0));
                 state.report.set(Some(Arc::new(report)));
                 state.report_text.set(main_text);
@@ -539,9 +540,13 @@ fn on_answer(
                 state.whole_map.set(Some(Arc::new(state::WholeMap { layer, head, queries, keys, values, millis })));
             }
         }
-        FromWorker::Attending { done, total, tokens, cut, .. } => {
+        FromWorker::Attending { done, total, tokens, cut, blocks, layer_maps, .. } => {
             if is_main {
                 state.status.set(Status::Attending { done, total, tokens, cut });
+                if !layer_maps.is_empty() {
+                    let run = run.unwrap_or(0);
+                    state.filling.update(|f| *f = Some(Arc::new(state::Filling::with_layer(f.as_deref(), run, blocks, layer_maps))));
+                }
             }
         }
         FromWorker::ProbeProgress { done, total, .. } => {
@@ -571,6 +576,7 @@ fn on_answer(
                     state.probe.set(ProbeState::Failed("the model did not load, so the probe cannot run".into()));
                 }
                 state.report.set(None);
+                state.filling.set(None);
                 state.status.set(Status::Failed(message));
             }
         }

@@ -122,8 +122,19 @@ pub enum FromWorker {
     },
     /// A long text's run goes on (its maps kept pooled): `done` of `total` layers have
     /// attended its `tokens` tokens. Between layers the worker answers other requests, and
-    /// a run of another text ends this one.
-    Attending { run: u64, done: usize, total: usize, tokens: usize, cut: Option<Truncation> },
+    /// a run of another text ends this one. Beside the message, the pooled maps of the
+    /// layer just done, [heads, blocks, blocks] (put in `layer_maps` by the page's client),
+    /// which the grid shows as the run goes on.
+    Attending {
+        run: u64,
+        done: usize,
+        total: usize,
+        tokens: usize,
+        cut: Option<Truncation>,
+        blocks: usize,
+        #[serde(skip)]
+        layer_maps: Vec<f32>,
+    },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
 }

@@ -70,6 +70,38 @@ pub enum Status {
     Failed(String),
 }
 
+/// The layers a long text's run has attended so far, each layer's pooled maps
+/// [heads, blocks, blocks] as its report will hold them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filling {
+    pub run: u64,
+    pub blocks: usize,
+    pub layers: Vec<Arc<[f32]>>,
+}
+
+impl Filling {
+    /// `layers` and the maps of the next one, for run `run` (a run of another number starts afresh).
+    pub fn with_layer(earlier: Option<&Filling>, run: u64, blocks: usize, maps: Vec<f32>) -> Self {
+        let mut layers = earlier.filter(|f| f.run == run && f.blocks == blocks).map(|f| f.layers.clone()).unwrap_or_default();
+        layers.push(maps.into());
+        Self { run, blocks, layers }
+    }
+
+    /// Head `head`'s pooled map in `layer`, once the run has attended that layer.
+    pub fn head(&self, layer: usize, head: usize) -> Option<&[f32]> {
+        let size = self.blocks * self.blocks;
+        self.layers.get(layer)?.get(head * size..(head + 1) * size)
+    }
+
+    /// The mean of `layer`'s heads, [blocks, blocks].
+    pub fn layer_mean(&self, layer: usize) -> Option<Vec<f32>> {
+        let maps = self.layers.get(layer)?;
+        let heads = maps.len() / (self.blocks * self.blocks).max(1);
+        let maps = engine::AttentionMaps::from_shape([1, heads, self.blocks, self.blocks], maps.to_vec())?;
+        Some(engine::analysis::summary::layer_mean(&maps, 0))
+    }
+}
+
 /// One head's whole map, computed by the worker when a view asks for it (the report holds
 /// the maps pooled): flat [queries, keys].
 #[derive(Clone, Debug, PartialEq)]
@@ -116,6 +148,9 @@ pub struct AppState {
     /// The text the report is of.
     pub report_text: RwSignal<String>,
     pub status: RwSignal<Status>,
+    /// A long text's run going on: the pooled maps of the layers it has attended so far,
+    /// which the grid shows until the report comes.
+    pub filling: RwSignal<Option<Arc<Filling>>>,
     /// The head detail's tab.
     pub tab: RwSignal<Tab>,
     /// Whether the mask comparison is shown (and so the other mask runs too).
@@ -449,6 +484,7 @@ impl AppState {
             report,
             report_text: RwSignal::new(String::new()),
             status: RwSignal::new(Status::Starting),
+            filling: RwSignal::new(None),
             tab: RwSignal::new(initial.tab),
             compare: RwSignal::new(false),
             compare_report,
@@ -490,5 +526,24 @@ impl AppState {
         // The memo reads the state's own signals, so it is made once they exist.
         state.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filling;
+
+    #[test]
+    fn a_long_runs_layers_fill_in_one_after_another_and_a_new_run_starts_afresh() {
+        // Two heads of 2 × 2 blocks a layer.
+        let first = Filling::with_layer(None, 7, 2, vec![1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 0.5, 0.5]);
+        let second = Filling::with_layer(Some(&first), 7, 2, vec![0.25; 8]);
+        assert_eq!(second.layers.len(), 2);
+        assert_eq!(second.head(0, 1), Some(&[0.0, 1.0, 0.5, 0.5][..]));
+        assert_eq!(second.head(1, 0), Some(&[0.25; 4][..]));
+        assert_eq!(second.head(2, 0), None, "a layer not attended yet");
+        assert_eq!(second.layer_mean(0), Some(vec![0.5, 0.5, 0.5, 0.5]));
+        let other = Filling::with_layer(Some(&second), 8, 2, vec![0.25; 8]);
+        assert_eq!(other.layers.len(), 1, "another run's layers start afresh");
     }
 }

@@ -96,6 +96,26 @@ pub fn with_slice<T>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> T) -> candle_cor
     Ok(f(&tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?))
 }
 
+/// The keys `mask` ([.., rows, keys]: 0 where a query may look, -inf where not) lets any of
+/// its rows see, widened to whole blocks of `block` keys. A stretch of rows attends to these
+/// only: a causal one sees no key after its last query, a sliding window none far before its
+/// first; the softmax over the rest is the same, as the keys left out weigh exactly 0.
+fn visible_keys(mask: Option<&Tensor>, keys: usize, block: usize) -> candle_core::Result<std::ops::Range<usize>> {
+    let Some(mask) = mask.filter(|m| m.dims().last() == Some(&keys) && keys > 0) else { return Ok(0..keys) };
+    let seen = |m: &f32| *m != f32::NEG_INFINITY;
+    let (first, end) = with_slice(mask, |values| {
+        values.chunks_exact(keys).fold((keys, 0), |(first, end), row| match (row.iter().position(seen), row.iter().rposition(seen)) {
+            (Some(f), Some(l)) => (first.min(f), end.max(l + 1)),
+            _ => (first, end),
+        })
+    })?;
+    if first >= end {
+        return Ok(0..keys);
+    }
+    let block = block.max(1);
+    Ok(first / block * block..(end.div_ceil(block) * block).min(keys))
+}
+
 /// The length of what each token's value carries into the residual stream through
 /// each head: ‖f_h(x_j)‖ with f_h(x) = (x W_V + b_V)_h W_O,h (Kobayashi et al., 2020),
 /// W_O,h being the columns of the output projection that read head h.
@@ -260,6 +280,11 @@ impl Recorder {
     /// Where the run paused, if it did: the layer and the residual stream entering it.
     pub(crate) fn take_paused(&mut self) -> Option<(usize, Tensor)> {
         self.paused.take()
+    }
+
+    /// The maps kept so far, flat [layer, head, ..] (a paused run's layers before the pause).
+    pub(crate) fn maps_so_far(&self) -> &[f32] {
+        &self.probabilities
     }
 
     /// Keeps no maps (a sweep reads only the logits).
@@ -439,24 +464,32 @@ impl Recorder {
                 other => other.cloned(),
             };
             let (first, count) = (start / block, n.div_ceil(block));
+            // Only the keys these rows may see: a causal stretch none after its last query.
+            let seen = visible_keys(mask.as_ref(), keys, block)?;
+            let (k, v) = (k.narrow(1, seen.start, seen.len())?, v.narrow(1, seen.start, seen.len())?);
+            let mask = match mask {
+                Some(m) if seen.len() < keys => Some(m.narrow(m.rank() - 1, seen.start, seen.len())?.contiguous()?),
+                other => other,
+            };
+            let (first_column, columns) = (seen.start / block, seen.len().div_ceil(block));
             let attended = crate::parallel::each_part(groups.len(), |g| -> candle_core::Result<(Tensor, Vec<f32>, Vec<ScoreSums>)> {
                 let range = groups[g].clone();
                 let group = |x: &Tensor| x.narrow(0, range.start, range.len());
-                let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &group(k)?, mask.as_ref(), scoring)?; // [group, n, keys]
-                let out = probs.matmul(&group(&v)?)?;
+                let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &group(&k)?, mask.as_ref(), scoring)?; // [group, n, seen]
+                let out = probs.matmul(&group(&v)?.contiguous()?)?;
                 let (part, sums) = with_slice(&probs, |maps| {
                     // Each head's scores over these rows, from the weights as they are here.
                     let sums = maps
-                        .chunks_exact(n * keys)
+                        .chunks_exact(n * seen.len())
                         .map(|rows| {
                             let mut sums = ScoreSums::default();
                             if let Some(matches) = matches {
-                                sums.add_rows(rows, start, matches, Exclusions::default());
+                                sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default());
                             }
                             sums
                         })
                         .collect();
-                    (crate::report::pool_blocks(maps, range.len(), (n, keys), block), sums)
+                    (crate::report::pool_blocks(maps, range.len(), (n, seen.len()), block), sums) // [group, count, columns]
                 })?;
                 Ok((out, part, sums))
             });
@@ -465,8 +498,10 @@ impl Recorder {
                 let (out, part, sums) = attended?;
                 group_outs.push(out);
                 for (i, h) in range.clone().enumerate() {
-                    let to = (h * row_blocks + first) * column_blocks;
-                    pooled[to..to + count * column_blocks].copy_from_slice(&part[i * count * column_blocks..(i + 1) * count * column_blocks]);
+                    for row in 0..count {
+                        let to = (h * row_blocks + first + row) * column_blocks + first_column;
+                        pooled[to..to + columns].copy_from_slice(&part[(i * count + row) * columns..][..columns]);
+                    }
                     sums_of_layer[h].merge(&sums[i]);
                 }
             }

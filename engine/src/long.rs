@@ -65,6 +65,18 @@ impl LongRun {
     pub fn truncated(&self) -> Option<&Truncation> {
         self.truncated.as_ref()
     }
+
+    /// The pooled maps of `layer` once the run has gone past it, [heads, blocks, blocks]
+    /// with blocks = [`LongRun::blocks`]: what the grid shows while the run goes on.
+    pub fn pooled_layer(&self, layer: usize) -> Option<&[f32]> {
+        let size = self.recorder.maps_so_far().len() / self.layers_done.max(1);
+        (layer < self.layers_done).then(|| &self.recorder.maps_so_far()[layer * size..(layer + 1) * size])
+    }
+
+    /// How many blocks of tokens each pooled map has a row and a column for.
+    pub fn blocks(&self) -> usize {
+        self.tokens.len().div_ceil(self.block)
+    }
 }
 
 impl Model {

@@ -32,6 +32,9 @@ pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], (rows, columns): (u
     context.put_image_data(&image, 0.0, 0.0).ok()
 }
 
+/// The colour of a thumbnail whose layer a long text's run has not attended yet.
+const NOT_YET: (u8, u8, u8) = (236, 236, 236);
+
 /// One head's thumbnail.
 #[component]
 fn Thumb(layer: usize, head: usize) -> impl IntoView {
@@ -53,8 +56,18 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             }
             return;
         }
-        let Some(report) = state.report.get() else { return };
         let scale = state.colour_scale.get();
+        // A long text's run going on: the layers it has attended, pooled as the report will
+        // hold them (painted as they are); the layers still to come blank.
+        if let Some(filling) = state.filling.get() {
+            let value_scale = state.value_scale.get();
+            match filling.head(layer, head) {
+                Some(map) => paint_pixels(&canvas, map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
+                None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),
+            };
+            return;
+        }
+        let Some(report) = state.report.get() else { return };
         if layer < report.attention().layers() && head < report.attention().heads() {
             // Weighted and read as the heatmap is (by value norms, each on the scale of its
             // own largest cell; the first token hidden; by words).
@@ -65,6 +78,10 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
     let id = engine::HeadId { layer, head };
+    // While a long text's run goes on: whether this head's layer is shown yet, and its map's
+    // largest block mean (what a test compares with the engine's).
+    let filled = move || state.filling.with(|f| f.as_ref().map(|f| f.head(layer, head).is_some().to_string()));
+    let filled_peak = move || state.filling.with(|f| f.as_ref()?.head(layer, head).map(|map| format!("{:.6}", map.iter().copied().fold(0.0f32, f32::max))));
     let value = move || state.grid_values.with(|v| v.as_ref().and_then(|v| v.get(layer)?.get(head).copied())).map(|v| format!("{v:.6}"));
     view! {
         <div
@@ -73,6 +90,8 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             class:ablated=move || state.interventions.is_ablated(id)
             data-ablated=move || state.interventions.is_ablated(id).to_string()
             data-value=value
+            data-filled=filled
+            data-filled-peak=filled_peak
             role="gridcell"
             aria-selected=move || selected().to_string()
             data-testid="head-thumb"
@@ -96,8 +115,16 @@ fn LayerMean(layer: usize) -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
-        let (Some(canvas), Some(report)) = (canvas.get(), state.report.get()) else { return };
+        let Some(canvas) = canvas.get() else { return };
         let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
+        if let Some(filling) = state.filling.get() {
+            match filling.layer_mean(layer) {
+                Some(mean) => paint_pixels(&canvas, &mean, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
+                None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),
+            };
+            return;
+        }
+        let Some(report) = state.report.get() else { return };
         if layer < report.attention().layers() {
             // Read as the heads are: the mean's rows renormalised without the first token
             // (pooling and the mean commute).

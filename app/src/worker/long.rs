@@ -84,7 +84,9 @@ pub(super) fn run(state: Rc<RefCell<State>>, run: u64, name: String, (text, toke
     wasm_bindgen_futures::spawn_local(async move {
         loop {
             let total = state.borrow().loaded.as_ref().map_or(0, |(_, m)| m.info().layers);
-            post(&FromWorker::Attending { run, done: long.layers_done(), total, tokens: long.tokens(), cut: long.truncated().cloned() }, None);
+            let done = long.layers_done();
+            let attending = FromWorker::Attending { run, done, total, tokens: long.tokens(), cut: long.truncated().cloned(), blocks: long.blocks(), layer_maps: Vec::new() };
+            post(&attending, done.checked_sub(1).and_then(|layer| long.pooled_layer(layer)));
             give_a_turn().await;
             if !state.borrow().long.is_going(run) {
                 return; // a newer text, or another model: nobody waits for this one

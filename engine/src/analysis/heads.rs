@@ -70,8 +70,7 @@ pub fn current_token(map: &[f32], n: usize) -> f32 {
 /// Mean entropy of the rows, in bits: 0 for one-hot rows, log2(k) for a row spread
 /// evenly over k keys.
 pub fn mean_entropy_bits(map: &[f32], n: usize) -> f32 {
-    let row_entropy = |row: &[f32]| -> f32 { row.iter().filter(|&&w| w > 0.0).map(|&w| -w * w.log2()).sum() };
-    map.chunks(n.max(1)).map(row_entropy).sum::<f32>() / n.max(1) as f32
+    map.chunks(n.max(1)).map(|row| crate::kernels::sum_and_entropy_bits(row).1).sum::<f32>() / n.max(1) as f32
 }
 
 /// Every score of one head.
@@ -120,7 +119,7 @@ pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> 
         .flat_map(|layer| (0..maps.heads()).map(move |head| (layer, head)))
         .map(|(layer, head)| {
             let mut sums = ScoreSums::default();
-            sums.add_rows(maps.head(layer, head), 0, &matches, exclusions);
+            sums.add_rows(maps.head(layer, head), 0, 0..maps.keys(), &matches, exclusions);
             sums.scores(layer, head)
         })
         .collect()
@@ -169,26 +168,22 @@ pub struct ScoreSums {
 }
 
 impl ScoreSums {
-    /// Adds the map's rows `first_row..` (`rows`: [count, keys] row-major, keys being the
-    /// text's tokens, as `matches` found them).
-    pub fn add_rows(&mut self, rows: &[f32], first_row: usize, matches: &Matches, exclusions: Exclusions) {
+    /// Adds the map's rows `first_row..` (`rows`: [count, columns] row-major) holding the
+    /// weights on keys `columns` of the text's tokens (as `matches` found them): every key
+    /// outside them has weight 0 (a causal stretch of rows holds no key after its last query).
+    pub fn add_rows(&mut self, rows: &[f32], first_row: usize, columns: std::ops::Range<usize>, matches: &Matches, exclusions: Exclusions) {
         let keys = matches.tokens();
-        if keys == 0 {
+        if keys == 0 || columns.is_empty() {
             return;
         }
-        for (i, row) in rows.chunks_exact(keys).enumerate() {
+        for (i, row) in rows.chunks_exact(columns.len()).enumerate() {
             let q = first_row + i;
+            let weight = |k: usize| if columns.contains(&k) { row[k - columns.start] } else { 0.0 };
             let left_out = |k: usize| (exclusions.exclude_bos && k == 0) || (exclusions.exclude_current_token && k == q);
-            let counted = |k: usize| if k < keys && !left_out(k) { row[k] as f64 } else { 0.0 };
-            let mut sum = 0.0f64;
-            let mut entropy = 0.0f32;
-            for &w in row {
-                sum += w as f64;
-                if w > 0.0 {
-                    entropy -= w * w.log2();
-                }
-            }
-            let left = if exclusions.exclude_bos { row[0] as f64 } else { 0.0 } + if exclusions.exclude_current_token && q < keys && !(exclusions.exclude_bos && q == 0) { row[q] as f64 } else { 0.0 };
+            let counted = |k: usize| if k < keys && !left_out(k) { weight(k) as f64 } else { 0.0 };
+            let (sum, entropy) = crate::kernels::sum_and_entropy_bits(row);
+            let sum = sum as f64;
+            let left = if exclusions.exclude_bos { weight(0) as f64 } else { 0.0 } + if exclusions.exclude_current_token && q < keys && !(exclusions.exclude_bos && q == 0) { weight(q) as f64 } else { 0.0 };
             self.total += sum - left;
             if q >= 1 {
                 self.previous += counted(q - 1);
@@ -197,8 +192,8 @@ impl ScoreSums {
                 self.duplicate += duplicates.iter().map(|&k| counted(k)).sum::<f64>();
                 self.induction += inductions.iter().map(|&k| counted(k)).sum::<f64>();
             }
-            self.first += row[0] as f64;
-            self.current += if q < keys { row[q] as f64 } else { 0.0 };
+            self.first += weight(0) as f64;
+            self.current += if q < keys { weight(q) as f64 } else { 0.0 };
             self.entropy_bits += entropy as f64;
             self.rows += 1;
         }
@@ -310,8 +305,10 @@ mod tests {
         let matches = Matches::of(&ids);
         for exclusions in [NONE, Exclusions { exclude_bos: true, exclude_current_token: true }, Exclusions { exclude_bos: true, ..NONE }] {
             let mut sums = ScoreSums::default();
-            sums.add_rows(&map[..3 * n], 0, &matches, exclusions);
-            sums.add_rows(&map[3 * n..], 3, &matches, exclusions);
+            // The first three rows as a causal stretch holds them: only keys 0..3, up to its last query.
+            let first_rows: Vec<f32> = map[..3 * n].chunks(n).flat_map(|row| row[..3].to_vec()).collect();
+            sums.add_rows(&first_rows, 0, 0..3, &matches, exclusions);
+            sums.add_rows(&map[3 * n..], 3, 0..n, &matches, exclusions);
             let s = sums.scores(0, 0);
             let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
             assert!(close(s.previous_token, previous_token(&map, n, exclusions)), "{exclusions:?}");

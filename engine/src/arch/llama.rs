@@ -237,7 +237,7 @@ impl Network for Llama {
             let h = rms_norm(&x, &block.ffn_norm, cfg.rms_eps)?;
             let gate = block.ffn_gate.forward(&h)?;
             let gate = match cfg.activation {
-                Activation::Silu => candle_nn::ops::silu(&gate)?,
+                Activation::Silu => crate::kernels::silu(&gate)?,
                 Activation::GeluTanh => gate.gelu()?,
             };
             let out = block.ffn_down.forward(&(gate * block.ffn_up.forward(&h)?)?)?;

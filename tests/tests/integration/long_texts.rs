@@ -63,15 +63,23 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
         let ids: Vec<u32> = reference["ids"].to_vec1::<i64>().unwrap().into_iter().map(|id| id as u32).collect();
         for (mask, key) in [(Mask::Causal, "causal"), (Mask::PlainCausal, "plain-causal"), (Mask::None, "none")] {
             let whole = model.run_ids(&ids, mask).unwrap();
-            // Two layers at a time here (a pause between them), all at once in the next check.
+            let at_once = model.run_pooled_ids(&ids, mask, 3).unwrap();
+            let layer_size = at_once.report.attention().as_flat().len() / model.info().layers;
+            // Two layers at a time here (a pause between them), all at once above.
             let mut run = model.start_pooled_ids(&ids, mask, 3).unwrap();
             let pooled = loop {
                 if let Some(done) = model.go_on(&mut run, 2).unwrap() {
                     break done;
                 }
-                assert!(run.layers_done() % 2 == 0 && run.layers_done() < model.info().layers, "{family}: paused after {}", run.layers_done());
+                let done = run.layers_done();
+                assert!(done % 2 == 0 && done < model.info().layers, "{family}: paused after {done}");
+                // The layers attended so far, as the page's grid shows them while the run goes on.
+                assert_eq!(run.pooled_layer(done), None, "{family}: layer {done} is not attended yet");
+                for layer in 0..done {
+                    let so_far = run.pooled_layer(layer).unwrap();
+                    assert_eq!(so_far, &at_once.report.attention().as_flat()[layer * layer_size..][..layer_size], "{family} {key}: layer {layer} while the run goes on");
+                }
             };
-            let at_once = model.run_pooled_ids(&ids, mask, 3).unwrap();
             assert_eq!(at_once.report.attention().as_flat(), pooled.report.attention().as_flat(), "{family} {key}: paused or not, the same maps");
             assert_eq!(at_once.report.next_tokens, pooled.report.next_tokens);
             let theirs = reference[key].flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -123,6 +131,14 @@ fn a_text_longer_than_a_stretch_attends_a_stretch_at_a_time_and_loses_nothing() 
     assert_eq!(*told.lock().unwrap(), (1..=30).map(|l| (l, 30)).collect::<Vec<_>>(), "every layer told, in order");
     let (diff, at) = max_abs_diff(pooled.report.attention().as_flat(), whole.attention().pooled(24).as_flat());
     assert!(diff <= 1e-6, "pooled maps differ by {diff:e} at {at}");
+    // Each stretch attends only the keys it can see (none after its last query), and its
+    // scores still add up to the whole maps'.
+    for (a, b) in score_report(&pooled.report, Exclusions::default()).iter().zip(&score_report(&whole, Exclusions::default())) {
+        for name in HeadScores::NAMES {
+            let (x, y) = (a.get(name).unwrap(), b.get(name).unwrap());
+            assert!((x - y).abs() <= 1e-5, "layer {} head {} {name}: {x} against {y}", a.layer, a.head);
+        }
+    }
     for (layer, head) in [(0, 0), (17, 4), (29, 8)] {
         let (diff, at) = max_abs_diff(&pooled.head_map(layer, head).unwrap(), whole.attention().head(layer, head));
         assert!(diff <= 1e-6, "layer {layer} head {head}: differs by {diff:e} at {at}");
