@@ -7,6 +7,7 @@ use crate::analysis::heads::{Exclusions, HeadScores, Matches, ScoreSums};
 use crate::intervention::attribution::{last_row, LastPosition};
 use crate::intervention::Changes;
 use crate::kernels::{softmax_scaled, softmax_scaled_masked};
+use crate::matrix_product::product;
 use crate::report::{Mask, Scoring};
 
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
@@ -22,9 +23,10 @@ pub fn additive_mask_from(mask: Mask, window: Option<usize>, start: usize, token
     if mask == Mask::None {
         return Ok(None);
     }
-    let values: Vec<f32> = (start..tokens)
-        .flat_map(|q| (0..tokens).map(move |k| if mask.sees(q, k, window) { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
+    let mut values = Vec::with_capacity((tokens - start) * tokens);
+    for q in start..tokens {
+        values.extend((0..tokens).map(|k| if mask.sees(q, k, window) { 0.0 } else { f32::NEG_INFINITY }));
+    }
     // [q, k], broadcast over heads.
     Tensor::from_vec(values, (tokens - start, tokens), device).map(Some)
 }
@@ -50,7 +52,7 @@ pub fn attend(
         let range = ranges[part].clone();
         let group = |x: &Tensor| if ranges.len() == 1 { Ok(x.clone()) } else { x.narrow(0, range.start, range.len()) };
         let (probs, raw) = probabilities(&group(q)?, &group(k)?, mask, scoring)?;
-        let out = probs.matmul(&group(v)?.contiguous()?)?;
+        let out = product(&probs, &group(v)?.contiguous()?)?;
         Ok((out, probs, raw))
     });
     let groups = groups.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
@@ -64,7 +66,7 @@ pub fn attend(
 /// softmax(scoring(q·kᵀ) + mask) and q·kᵀ, [heads, q, k]: the maps [`attend`] weighs the
 /// values by, and a head's map computed again from the queries and keys a run kept.
 pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring) -> candle_core::Result<(Tensor, Tensor)> {
-    let raw = q.contiguous()?.matmul(&k.t()?.contiguous()?)?.to_dtype(DType::F32)?; // [heads, q, k]
+    let raw = product(&q.contiguous()?, &k.t()?.contiguous()?)?.to_dtype(DType::F32)?; // [heads, q, k]
     // Scaled inside the softmax when nothing else comes between: one pass over the scores.
     let probs = if scoring.softcap.is_none() && mask.is_none() {
         softmax_scaled(&raw, scoring.scale)?
@@ -169,6 +171,8 @@ pub struct Recorder {
     /// A pooled run's head scores, summed stretch by stretch: the text's matches and each
     /// head's sums, [layer · heads + head] (see [`Recorder::scoring_heads`]).
     head_sums: Option<(Matches, Vec<ScoreSums>)>,
+    /// The masks this run's forward passes made, by what they are of (see [`Recorder::mask`]).
+    masks: Vec<((Mask, Option<usize>, usize, usize), Option<Tensor>)>,
 }
 
 /// What a paused run's forward returns as its error (see [`Recorder::pausing_before`]).
@@ -246,6 +250,7 @@ impl Recorder {
             pause_before: None,
             paused: None,
             head_sums: None,
+            masks: Vec::new(),
         }
     }
 
@@ -345,6 +350,20 @@ impl Recorder {
     pub(crate) fn tracing(mut self) -> Self {
         self.traced = Some(Traced { residuals: Vec::new(), outputs: Vec::new(), last: LastPosition::default() });
         self
+    }
+
+    /// The additive mask ([`additive_mask_from`]) of queries `start..tokens` on a layer with
+    /// sliding window `window`, made once per run: a run that pauses between layers calls its
+    /// network's forward again for each stretch of layers, and a long text's mask is tens of
+    /// MB (67 MB at 4,096 tokens) that took longer to make than some of its layers.
+    pub fn mask(&mut self, mask: Mask, window: Option<usize>, start: usize, tokens: usize, device: &Device) -> candle_core::Result<Option<Tensor>> {
+        let key = (mask, window, start, tokens);
+        if let Some((_, made)) = self.masks.iter().find(|(k, _)| *k == key) {
+            return Ok(made.clone());
+        }
+        let made = additive_mask_from(mask, window, start, tokens, device)?;
+        self.masks.push((key, made.clone()));
+        Ok(made)
     }
 
     /// Where a network starts: the layer and the residual stream entering it, when the run
@@ -476,7 +495,7 @@ impl Recorder {
                 let range = groups[g].clone();
                 let group = |x: &Tensor| x.narrow(0, range.start, range.len());
                 let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &group(&k)?, mask.as_ref(), scoring)?; // [group, n, seen]
-                let out = probs.matmul(&group(&v)?.contiguous()?)?;
+                let out = product(&probs, &group(&v)?.contiguous()?)?;
                 let (part, sums) = with_slice(&probs, |maps| {
                     // Each head's scores over these rows, from the weights as they are here.
                     let sums = maps
@@ -515,7 +534,7 @@ impl Recorder {
             // One mask for all the layers that have the same: a long text's is tens of MB
             // (67 MB at 4,096 tokens), and a run that goes a layer at a time makes it anew for each.
             let same = |a: &Tensor, b: &Tensor| -> candle_core::Result<bool> {
-                Ok(a.dims() == b.dims() && with_slice(a, |a| with_slice(b, |b| a == b))??)
+                Ok(a.id() == b.id() || (a.dims() == b.dims() && with_slice(a, |a| with_slice(b, |b| a == b))??))
             };
             let mut shared = None;
             if let Some(mask) = mask {

@@ -25,6 +25,7 @@ pub mod parallel;
 pub mod inspect;
 pub mod kernels;
 pub mod load;
+pub mod matrix_product;
 pub mod prefix;
 pub mod report;
 pub mod transcriber;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{id_tensor, layer_norm, layer_norm_readout, position_tensor, Network};
 use crate::intervention::attribution::Readout;
-use crate::attention::{additive_mask_from, merge_heads, split_heads, Recorder};
+use crate::attention::{merge_heads, split_heads, Recorder};
 use crate::prefix::KvCache;
 use crate::error::Result;
 use crate::report::{Mask, ModelInfo, Scoring};
@@ -113,7 +113,7 @@ impl Network for Gpt2 {
         // The positions already in the cache are not run again.
         let start = KvCache::resume(cache.as_deref_mut(), t)?;
         let new = t - start;
-        let mask = additive_mask_from(mask, None, start, t, &self.device)?; // [new, t]
+        let mask = recorder.mask(mask, None, start, t, &self.device)?; // [new, t]
         let positions = position_tensor(t, &self.device)?.narrow(0, start, new)?;
         let (first, mut x) = match recorder.take_resume() {
             Some(resumed) => resumed,

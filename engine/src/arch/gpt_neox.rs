@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::rotary::{RopeScaling, Rotary};
 use super::{id_tensor, layer_norm, layer_norm_readout, linear_with_bias, Network};
 use crate::intervention::attribution::Readout;
-use crate::attention::{additive_mask_from, merge_heads, Recorder};
+use crate::attention::{merge_heads, Recorder};
 use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
 use crate::report::{Mask, ModelInfo, Scoring};
@@ -147,7 +147,7 @@ impl Network for GptNeoX {
         let start = KvCache::resume(cache.as_deref_mut(), t)?;
         let (cos, sin) = self.rotary.tables(start, t, &self.device)?; // [new, d / 2] each
         let (cos, sin) = (recorder.for_each_copy(cos)?, recorder.for_each_copy(sin)?);
-        let mask = additive_mask_from(mask, None, start, t, &self.device)?; // [new, t]
+        let mask = recorder.mask(mask, None, start, t, &self.device)?; // [new, t]
         let scoring = Scoring::standard(d);
 
         let (first, mut x) = match recorder.take_resume() {

@@ -25,7 +25,7 @@ use super::projection::{Projection, Table, Weights};
 use candle_nn::VarBuilder;
 use super::rotary::{RopeScaling, Rotary};
 use super::{column_major, id_tensor, Network};
-use crate::attention::{additive_mask_from, merge_heads, repeat_kv, split_heads, Recorder};
+use crate::attention::{merge_heads, repeat_kv, split_heads, Recorder};
 use crate::error::Result;
 use crate::intervention::attribution::{FinalNorm, Readout};
 use crate::prefix::KvCache;
@@ -194,7 +194,7 @@ impl Network for Llama {
         let mut masks = HashMap::new();
         for layer in 0..cfg.layers {
             if let std::collections::hash_map::Entry::Vacant(slot) = masks.entry(window_of(layer)) {
-                slot.insert(additive_mask_from(mask, window_of(layer), start, t, &self.device)?);
+                slot.insert(recorder.mask(mask, window_of(layer), start, t, &self.device)?);
             }
         }
 

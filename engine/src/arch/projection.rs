@@ -14,8 +14,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, QTensor};
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Linear, VarBuilder};
+
+use crate::matrix_product::product;
 
 /// Float32 tensors (by name, through a `VarBuilder`) and the matrices kept quantized.
 pub struct Weights<'a> {
@@ -80,9 +82,15 @@ impl Projection {
         match self {
             Self::Dense(linear) => match crate::parallel::parts() {
                 parts if parts > 1 && x.rank() == 2 && linear.weight().dim(0)? >= MIN_SPLIT_OUTPUTS * parts => split_forward(linear, x, parts),
-                _ => linear.forward(x),
+                _ => with_bias(times_transposed(x, linear.weight())?, linear.bias()),
             },
-            Self::Quantized { weight, bias } => Linear::new(weight.dequantize(&weight.device())?, bias.clone()).forward(x),
+            Self::Quantized { weight, bias } => {
+                let weight = weight.dequantize(&weight.device())?;
+                // In WebAssembly the engine's product reads Wᵀ a row at a time: stored so.
+                #[cfg(target_arch = "wasm32")]
+                let weight = super::column_major(&weight)?;
+                with_bias(times_transposed(x, &weight)?, bias.as_ref())
+            }
         }
     }
 
@@ -106,13 +114,27 @@ fn split_forward(linear: &Linear, x: &Tensor, parts: usize) -> candle_core::Resu
     let ranges = crate::parallel::ranges(weight.dim(0)?, parts);
     let pieces = crate::parallel::each_part(ranges.len(), |part| -> candle_core::Result<Tensor> {
         let range = ranges[part].clone();
-        let y = x.matmul(&weight.narrow(0, range.start, range.len())?.t()?)?; // [t, part's out]
-        match linear.bias() {
-            Some(bias) => y.broadcast_add(&bias.narrow(0, range.start, range.len())?),
-            None => Ok(y),
-        }
+        let y = times_transposed(x, &weight.narrow(0, range.start, range.len())?)?; // [t, part's out]
+        with_bias(y, linear.bias().map(|b| b.narrow(0, range.start, range.len())).transpose()?.as_ref())
     });
     Tensor::cat(&pieces.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 1)
+}
+
+/// x [.., in] · Wᵀ for W [out, in] → [.., out], every leading dimension of x as rows of one
+/// product (see [`product`]: in WebAssembly the engine's own).
+fn times_transposed(x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let Some(last) = dims.last_mut() else { candle_core::bail!("a projection of a scalar") };
+    let inner = std::mem::replace(last, weight.dim(0)?);
+    product(&x.reshape(((), inner))?, &weight.t()?)?.reshape(dims)
+}
+
+/// y [.., out] + b [out], where there is a bias.
+fn with_bias(y: Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    match bias {
+        Some(bias) => y.broadcast_add(bias),
+        None => Ok(y),
+    }
 }
 
 /// Rows of a vocabulary-sized table de-quantized at a time for a product: 16 MB of float32

@@ -1,0 +1,286 @@
+//! The projections' matrix product in WebAssembly.
+//!
+//! candle hands every product to gemm, whose simd128 path measured about 11 GFLOP/s on
+//! one core here (SmolLM2's 21 × 576 × 1536 projection, in Chromium and in Node alike),
+//! where a plain register-blocked loop written with simd128 intrinsics reaches about 45:
+//! four rows of `x` times eight columns of the weights, sixteen running sums in eight
+//! vector registers, the weights read in place (no packing), blocked so that a stretch of
+//! rows of `x` and a stretch of the weights' rows stay in the caches. Elsewhere the same
+//! blocking runs with plain arrays (the unit tests' target); natively candle's own
+//! products (gemm with AVX, on every core) stay the faster, and the projections use them.
+//!
+//! Each output is summed over the inner dimension one term after the other, as the naive
+//! loop sums, so the product agrees with gemm to float rounding.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+
+/// `x` [m, k] (contiguous float32) times `w` [k, n] (float32, row-major, its rows possibly
+/// further apart than n: the columns of a wider matrix, one thread's share) → [m, n]; or
+/// each of a batch, [b, m, k] times [b, k, n] → [b, m, n].
+pub fn matrix_product(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    x.apply_op2_no_bwd(w, &MatrixProduct)
+}
+
+/// `a` · `b`, [.., m, k] · [.., k, n] with the same batch: in WebAssembly by
+/// [`matrix_product`] (float32, at most one batch dimension), elsewhere by candle's product.
+pub fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    #[cfg(target_arch = "wasm32")]
+    if a.dtype() == candle_core::DType::F32 && b.dtype() == candle_core::DType::F32 && a.rank() == b.rank() && (2..=3).contains(&a.rank()) {
+        let b = if b.stride().last() == Some(&1) { b.clone() } else { b.contiguous()? };
+        return matrix_product(&a.contiguous()?, &b);
+    }
+    a.matmul(b)
+}
+
+struct MatrixProduct;
+
+impl CustomOp2 for MatrixProduct {
+    fn name(&self) -> &'static str {
+        "matrix-product"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let ((batch, m, k), (batch2, k2, n)) = match (l1.dims(), l2.dims()) {
+            (&[m, k], &[k2, n]) => ((1, m, k), (1, k2, n)),
+            (&[b, m, k], &[b2, k2, n]) => ((b, m, k), (b2, k2, n)),
+            (a, b) => candle_core::bail!("matrix-product takes two matrices or two batches of them, not {a:?} and {b:?}"),
+        };
+        if k != k2 || batch != batch2 {
+            candle_core::bail!("matrix-product: {:?} cannot multiply {:?}", l1.dims(), l2.dims())
+        }
+        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
+            candle_core::bail!("matrix-product is for float32")
+        };
+        let Some((x0, x1)) = l1.contiguous_offsets() else {
+            candle_core::bail!("matrix-product needs a contiguous left operand")
+        };
+        // The right operand's rows are `row_stride` apart, its columns next to each other;
+        // each of a batch `batch_stride` after the one before.
+        let stride = l2.stride();
+        let (batch_stride, row_stride, column_stride) = match stride {
+            &[rows, columns] => (0, rows, columns),
+            &[matrices, rows, columns] => (matrices, rows, columns),
+            _ => unreachable!("two or three dimensions, as matched above"),
+        };
+        let row_stride = match (row_stride, column_stride) {
+            (rows, 1) if rows >= n => rows,
+            (rows, _) if n == 1 => rows,
+            _ if k <= 1 => n,
+            _ => candle_core::bail!("matrix-product needs the right operand's columns side by side, not strides {stride:?}"),
+        };
+        let matrix_len = if k == 0 || n == 0 { 0 } else { (k - 1) * row_stride + n };
+        let w0 = l2.start_offset();
+        let mut out = vec![0f32; batch * m * n];
+        for (i, (x, out)) in x[x0..x1].chunks_exact((m * k).max(1)).zip(out.chunks_exact_mut((m * n).max(1))).enumerate().take(batch) {
+            let start = w0 + i * batch_stride;
+            let Some(w) = w.get(start..start + matrix_len) else {
+                candle_core::bail!("matrix-product: the right operand runs past its storage")
+            };
+            multiply(x, (m, k), Strided { values: w, row_stride, columns: n }, out);
+        }
+        Ok((CpuStorage::F32(out), Shape::from(if l1.dims().len() == 2 { vec![m, n] } else { vec![batch, m, n] })))
+    }
+}
+
+/// A matrix whose rows are `row_stride` apart in `values`, `columns` wide.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    values: &'a [f32],
+    row_stride: usize,
+    columns: usize,
+}
+
+/// Rows of `x` in a block: their stretch of the inner dimension stays in L2 (48 × 384 floats, 72 KB).
+const ROWS_IN_BLOCK: usize = 48;
+/// The inner dimension in stretches: eight columns of the weights over it stay in L1 (12 KB).
+const DEPTH_IN_BLOCK: usize = 384;
+/// A tile: rows of `x` by columns of `w`, its sums held in registers.
+const TILE_ROWS: usize = 4;
+const TILE_COLUMNS: usize = 8;
+
+/// out [m, n] = x [m, k] · w [k, n].
+fn multiply(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32]) {
+    let n = w.columns;
+    let whole = n / TILE_COLUMNS * TILE_COLUMNS;
+    for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
+        let depth = DEPTH_IN_BLOCK.min(k - depth_start);
+        let first = depth_start == 0;
+        for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
+            let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
+            for column in (0..whole).step_by(TILE_COLUMNS) {
+                let w_tile = &w.values[depth_start * w.row_stride + column..];
+                let mut row = row_start;
+                while row < row_start + rows_in_block {
+                    let rows = TILE_ROWS.min(row_start + rows_in_block - row);
+                    let x_tile = &x[row * k + depth_start..];
+                    let out_tile = &mut out[row * n + column..];
+                    let tile = Tile { x: x_tile, x_stride: k, w: w_tile, w_stride: w.row_stride, out: out_tile, out_stride: n, depth, first };
+                    match rows {
+                        4 => tile.multiply::<4>(),
+                        3 => tile.multiply::<3>(),
+                        2 => tile.multiply::<2>(),
+                        _ => tile.multiply::<1>(),
+                    }
+                    row += rows;
+                }
+            }
+        }
+    }
+    // The columns past the last whole tile, one at a time, summed in the same order.
+    for row in 0..m {
+        for column in whole..n {
+            let mut sum = 0.0f32;
+            for i in 0..k {
+                sum += x[row * k + i] * w.values[i * w.row_stride + column];
+            }
+            out[row * n + column] = sum;
+        }
+    }
+}
+
+/// ROWS rows of x (`x_stride` apart) times TILE_COLUMNS columns of w over `depth` of the
+/// inner dimension, into `out` (or added to what it holds, past the first stretch).
+struct Tile<'a> {
+    x: &'a [f32],
+    x_stride: usize,
+    w: &'a [f32],
+    w_stride: usize,
+    out: &'a mut [f32],
+    out_stride: usize,
+    depth: usize,
+    first: bool,
+}
+
+impl Tile<'_> {
+    /// Checked once here, so that the loops need no checks.
+    fn fits<const ROWS: usize>(&self) -> bool {
+        self.depth >= 1
+            && self.x.len() >= (ROWS - 1) * self.x_stride + self.depth
+            && self.w.len() >= (self.depth - 1) * self.w_stride + TILE_COLUMNS
+            && self.out.len() >= (ROWS - 1) * self.out_stride + TILE_COLUMNS
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[inline(always)]
+    fn multiply<const ROWS: usize>(self) {
+        use core::arch::wasm32::*;
+        assert!(self.fits::<ROWS>(), "a tile past its operands");
+        // SAFETY: `fits` has checked every load and store below against the slices' lengths.
+        unsafe {
+            let (x, w, out) = (self.x.as_ptr(), self.w.as_ptr(), self.out.as_mut_ptr());
+            let mut sums = [[f32x4_splat(0.0); 2]; ROWS];
+            if !self.first {
+                for (r, sum) in sums.iter_mut().enumerate() {
+                    *sum = [v128_load(out.add(r * self.out_stride) as *const v128), v128_load(out.add(r * self.out_stride + 4) as *const v128)];
+                }
+            }
+            let mut w_row = w;
+            for i in 0..self.depth {
+                let (w0, w1) = (v128_load(w_row as *const v128), v128_load(w_row.add(4) as *const v128));
+                for (r, sum) in sums.iter_mut().enumerate() {
+                    let xi = v128_load32_splat(x.add(r * self.x_stride + i) as *const u32);
+                    sum[0] = f32x4_add(sum[0], f32x4_mul(xi, w0));
+                    sum[1] = f32x4_add(sum[1], f32x4_mul(xi, w1));
+                }
+                w_row = w_row.add(self.w_stride);
+            }
+            for (r, sum) in sums.iter().enumerate() {
+                v128_store(out.add(r * self.out_stride) as *mut v128, sum[0]);
+                v128_store(out.add(r * self.out_stride + 4) as *mut v128, sum[1]);
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn multiply<const ROWS: usize>(self) {
+        assert!(self.fits::<ROWS>(), "a tile past its operands");
+        let mut sums = [[0f32; TILE_COLUMNS]; ROWS];
+        if !self.first {
+            for (r, sum) in sums.iter_mut().enumerate() {
+                sum.copy_from_slice(&self.out[r * self.out_stride..][..TILE_COLUMNS]);
+            }
+        }
+        for i in 0..self.depth {
+            let w_row = &self.w[i * self.w_stride..][..TILE_COLUMNS];
+            for (r, sum) in sums.iter_mut().enumerate() {
+                let xi = self.x[r * self.x_stride + i];
+                for (s, &wv) in sum.iter_mut().zip(w_row) {
+                    *s += xi * wv;
+                }
+            }
+        }
+        for (r, sum) in sums.iter().enumerate() {
+            self.out[r * self.out_stride..][..TILE_COLUMNS].copy_from_slice(sum);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The naive product, each output summed one term after the other.
+    fn naive(x: &[f32], (m, k): (usize, usize), w: &[f32], n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
+        for row in 0..m {
+            for column in 0..n {
+                let mut sum = 0.0f32;
+                for i in 0..k {
+                    sum += x[row * k + i] * w[i * n + column];
+                }
+                out[row * n + column] = sum;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_blocked_product_sums_as_the_naive_loop_does_for_every_edge() {
+        // Rows not a multiple of the tile's or the block's, an inner dimension of two
+        // stretches and a bit, columns past the last whole tile.
+        for (m, k, n) in [(1, 1, 1), (5, 3, 8), (21, 800, 19), (53, 384, 24), (4, 385, 8)] {
+            let x: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.37).collect();
+            let w: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.21).collect();
+            let ours = matrix_product(&Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap(), &Tensor::from_vec(w.clone(), (k, n), &Device::Cpu).unwrap()).unwrap();
+            assert_eq!(ours.to_vec2::<f32>().unwrap().concat(), naive(&x, (m, k), &w, n), "{m} × {k} × {n}: the same sums, to the bit");
+            let candles = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap().matmul(&Tensor::from_vec(w, (k, n), &Device::Cpu).unwrap()).unwrap();
+            let worst = (ours - candles).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(worst < 1e-3, "{m} × {k} × {n}: gemm differs by {worst}");
+        }
+    }
+
+    #[test]
+    fn each_of_a_batch_multiplies_as_candle_does() {
+        // Three heads' queries [3, 5, 4] times their keys transposed [3, 4, 9], then as
+        // probabilities times values [3, 9, 4]: small integers, exact either way.
+        let cpu = &Device::Cpu;
+        let numbers = |count: usize, seed: usize| (0..count).map(|i| ((i * seed % 9) as f32) - 4.0).collect::<Vec<_>>();
+        let q = Tensor::from_vec(numbers(60, 5), (3, 5, 4), cpu).unwrap();
+        let k = Tensor::from_vec(numbers(108, 7), (3, 9, 4), cpu).unwrap();
+        let kt = k.t().unwrap().contiguous().unwrap();
+        let ours = matrix_product(&q, &kt).unwrap();
+        assert_eq!(ours.dims(), [3, 5, 9]);
+        assert_eq!(ours.to_vec3::<f32>().unwrap(), q.matmul(&kt).unwrap().to_vec3::<f32>().unwrap());
+        assert_eq!(matrix_product(&ours, &k).unwrap().to_vec3::<f32>().unwrap(), ours.matmul(&k).unwrap().to_vec3::<f32>().unwrap());
+        assert_eq!(product(&q, &k.t().unwrap()).unwrap().to_vec3::<f32>().unwrap(), q.matmul(&kt).unwrap().to_vec3::<f32>().unwrap());
+        assert!(matrix_product(&q, &kt.narrow(0, 0, 2).unwrap()).is_err(), "batches of two sizes");
+    }
+
+    #[test]
+    fn a_share_of_a_wider_matrixs_columns_multiplies_in_place() {
+        // W [out 24, in 6] stored column-major, as the projections keep it; a thread's share
+        // is outputs 8..20, whose transpose has rows 24 apart.
+        let (m, k, out) = (3, 6, 24);
+        let x = Tensor::from_vec((0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect::<Vec<_>>(), (m, k), &Device::Cpu).unwrap();
+        let weight = Tensor::from_vec((0..out * k).map(|i| ((i * 3 % 7) as f32) - 3.0).collect::<Vec<_>>(), (out, k), &Device::Cpu).unwrap();
+        let column_major = weight.t().unwrap().contiguous().unwrap().t().unwrap();
+        let share = column_major.narrow(0, 8, 12).unwrap().t().unwrap(); // [in, 12], rows 24 apart
+        assert_eq!(share.stride(), [24, 1]);
+        let ours = matrix_product(&x, &share).unwrap().to_vec2::<f32>().unwrap();
+        let theirs = x.matmul(&weight.narrow(0, 8, 12).unwrap().t().unwrap()).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(ours, theirs, "small integers: exact either way");
+        let wrong = matrix_product(&x, &weight.t().unwrap()); // [6, 24] with columns 6 apart
+        assert!(wrong.unwrap_err().to_string().contains("side by side"));
+    }
+}
