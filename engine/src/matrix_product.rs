@@ -13,6 +13,7 @@
 //! loop sums, so the product agrees with gemm to float rounding.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_nn::Linear;
 
 /// `x` [m, k] (contiguous float32) times `w` [k, n] (float32, row-major, its rows possibly
 /// further apart than n: the columns of a wider matrix, one thread's share) → [m, n]; or
@@ -30,6 +31,28 @@ pub fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         return matrix_product(&a.contiguous()?, &b);
     }
     a.matmul(b)
+}
+
+/// x [.., in] · Wᵀ (+ b) for a `Linear` holding W [out, in] (best column-major: see
+/// [`crate::arch`]'s `column_major`), every leading dimension of x as rows of one product.
+pub fn linear(linear: &Linear, x: &Tensor) -> Result<Tensor> {
+    with_bias(times_transposed(x, linear.weight())?, linear.bias())
+}
+
+/// x [.., in] · Wᵀ for W [out, in] → [.., out] (see [`product`]).
+pub fn times_transposed(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let Some(last) = dims.last_mut() else { candle_core::bail!("a projection of a scalar") };
+    let inner = std::mem::replace(last, weight.dim(0)?);
+    product(&x.reshape(((), inner))?, &weight.t()?)?.reshape(dims)
+}
+
+/// y [.., out] + b [out], where there is a bias.
+pub fn with_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(bias) => y.broadcast_add(bias),
+        None => Ok(y),
+    }
 }
 
 struct MatrixProduct;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::{id_tensor, layer_norm, linear_with_bias, Network};
 use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
+use crate::matrix_product::linear;
 use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
 use crate::report::{Mask, ModelInfo, Scoring};
@@ -230,15 +231,15 @@ impl Network for Bert {
 
         for layer in self.layers.iter().skip(first) {
             recorder.entering_layer(&x)?;
-            let q = split_heads(&layer.query.forward(&x)?, heads)?; // [heads, t, d]
-            let k = split_heads(&layer.key.forward(&x)?, heads)?;
-            let v = split_heads(&layer.value.forward(&x)?, heads)?;
+            let q = split_heads(&linear(&layer.query, &x)?, heads)?; // [heads, t, d]
+            let k = split_heads(&linear(&layer.key, &x)?, heads)?;
+            let v = split_heads(&linear(&layer.value, &x)?, heads)?;
             let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(layer.attention_output.weight().clone()))?;
-            x = layer.attention_norm.forward(&(layer.attention_output.forward(&merge_heads(&out)?)? + &x)?)?;
+            x = layer.attention_norm.forward(&(linear(&layer.attention_output, &merge_heads(&out)?)? + &x)?)?;
             recorder.attention_added(&x, None, 0.0)?;
-            let inner = layer.intermediate.forward(&x)?;
+            let inner = linear(&layer.intermediate, &x)?;
             let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };
-            x = layer.output_norm.forward(&(layer.output.forward(&inner)? + &x)?)?;
+            x = layer.output_norm.forward(&(linear(&layer.output, &inner)? + &x)?)?;
         }
         recorder.leaving(&x)?;
         // An encoder has no language-model head here: no next-token guess.

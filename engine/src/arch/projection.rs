@@ -17,7 +17,7 @@ use candle_core::quantized::{ggml_file::qtensor_from_ggml, QTensor};
 use candle_core::Tensor;
 use candle_nn::{Linear, VarBuilder};
 
-use crate::matrix_product::product;
+use crate::matrix_product::{times_transposed, with_bias};
 
 /// Float32 tensors (by name, through a `VarBuilder`) and the matrices kept quantized.
 pub struct Weights<'a> {
@@ -118,23 +118,6 @@ fn split_forward(linear: &Linear, x: &Tensor, parts: usize) -> candle_core::Resu
         with_bias(y, linear.bias().map(|b| b.narrow(0, range.start, range.len())).transpose()?.as_ref())
     });
     Tensor::cat(&pieces.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 1)
-}
-
-/// x [.., in] · Wᵀ for W [out, in] → [.., out], every leading dimension of x as rows of one
-/// product (see [`product`]: in WebAssembly the engine's own).
-fn times_transposed(x: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-    let mut dims = x.dims().to_vec();
-    let Some(last) = dims.last_mut() else { candle_core::bail!("a projection of a scalar") };
-    let inner = std::mem::replace(last, weight.dim(0)?);
-    product(&x.reshape(((), inner))?, &weight.t()?)?.reshape(dims)
-}
-
-/// y [.., out] + b [out], where there is a bias.
-fn with_bias(y: Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    match bias {
-        Some(bias) => y.broadcast_add(bias),
-        None => Ok(y),
-    }
 }
 
 /// Rows of a vocabulary-sized table de-quantized at a time for a product: 16 MB of float32

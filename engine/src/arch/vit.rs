@@ -18,6 +18,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, Linear, VarBuilder};
 
 use super::{layer_norm, linear_with_bias};
+use crate::matrix_product::linear;
 use crate::attention::{attend, merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::kernels::gelu_erf;
@@ -179,13 +180,13 @@ impl VisionTransformer {
         let mut maps = Vec::with_capacity(self.layers.len() * heads * tokens * tokens);
         for layer in &self.layers {
             let h = layer.norm1.forward(&x)?;
-            let (q, k, v) = (split_heads(&layer.query.forward(&h)?, heads)?, split_heads(&layer.key.forward(&h)?, heads)?, split_heads(&layer.value.forward(&h)?, heads)?);
+            let (q, k, v) = (split_heads(&linear(&layer.query, &h)?, heads)?, split_heads(&linear(&layer.key, &h)?, heads)?, split_heads(&linear(&layer.value, &h)?, heads)?);
             let (out, probs, _) = attend(&q, &k, &v, None, Scoring::standard(q.dim(2)?), false)?;
             maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
-            let out = layer.output.forward(&merge_heads(&out)?)?;
+            let out = linear(&layer.output, &merge_heads(&out)?)?;
             x = (x + scaled(out, layer.scale1.as_ref())?)?;
-            let inner = gelu_erf(&layer.fc1.forward(&layer.norm2.forward(&x)?)?)?;
-            x = (&x + scaled(layer.fc2.forward(&inner)?, layer.scale2.as_ref())?)?;
+            let inner = gelu_erf(&linear(&layer.fc1, &layer.norm2.forward(&x)?)?)?;
+            x = (&x + scaled(linear(&layer.fc2, &inner)?, layer.scale2.as_ref())?)?;
         }
         // The final norm changes no attention; it is applied for whoever reads the output next.
         let _ = self.norm.forward(&x)?;

@@ -19,6 +19,7 @@ use super::{column_major, layer_norm, linear_with_bias};
 use crate::attention::{additive_mask_from, attend, merge_heads, split_heads, with_slice};
 use crate::error::{EngineError, Result};
 use crate::kernels::{gelu_erf, rows_times_matrix};
+use crate::matrix_product::with_bias;
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
 use crate::report::{pool_blocks, Mask, Scoring};
 
@@ -69,12 +70,9 @@ fn forward(linear: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
     if x.dim(0)? == 1 {
         // `Linear` holds [out, in] column-major: its transpose is [in, out] contiguous.
         let y = rows_times_matrix(x, &linear.weight().t()?)?;
-        return match linear.bias() {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        };
+        return with_bias(y, linear.bias());
     }
-    linear.forward(x)
+    crate::matrix_product::linear(linear, x)
 }
 
 /// fc₂ GELU(fc₁ x)
