@@ -93,6 +93,14 @@ impl Filling {
         self.layers.get(layer)?.get(head * size..(head + 1) * size)
     }
 
+    /// Where a pooled map ([blocks, blocks]) looks on average: the column block its weight
+    /// falls on, weighted by it.
+    pub fn centre(map: &[f32]) -> f32 {
+        let blocks = (map.len() as f64).sqrt().round().max(1.0) as usize;
+        let (weighted, total) = map.iter().enumerate().fold((0.0f64, 0.0f64), |(w, t), (i, &v)| (w + (i % blocks) as f64 * v as f64, t + v as f64));
+        if total > 0.0 { (weighted / total) as f32 } else { 0.0 }
+    }
+
     /// The mean of `layer`'s heads, [blocks, blocks].
     pub fn layer_mean(&self, layer: usize) -> Option<Vec<f32>> {
         let maps = self.layers.get(layer)?;
@@ -543,6 +551,8 @@ mod tests {
         assert_eq!(second.head(1, 0), Some(&[0.25; 4][..]));
         assert_eq!(second.head(2, 0), None, "a layer not attended yet");
         assert_eq!(second.layer_mean(0), Some(vec![0.5, 0.5, 0.5, 0.5]));
+        // Head 0 of layer 0: weight 1 on column 0 in row 0, 0.5 on each column in row 1.
+        assert_eq!(Filling::centre(second.head(0, 0).unwrap()), 0.25);
         let other = Filling::with_layer(Some(&second), 8, 2, vec![0.25; 8]);
         assert_eq!(other.layers.len(), 1, "another run's layers start afresh");
     }

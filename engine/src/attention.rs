@@ -531,21 +531,9 @@ impl Recorder {
         }
         self.probabilities.extend(pooled);
         if let Some(kept) = self.kept.as_mut() {
-            // One mask for all the layers that have the same: a long text's is tens of MB
-            // (67 MB at 4,096 tokens), and a run that goes a layer at a time makes it anew for each.
-            let same = |a: &Tensor, b: &Tensor| -> candle_core::Result<bool> {
-                Ok(a.id() == b.id() || (a.dims() == b.dims() && with_slice(a, |a| with_slice(b, |b| a == b))??))
-            };
-            let mut shared = None;
-            if let Some(mask) = mask {
-                for earlier in kept.iter().rev().filter_map(|k| k.mask.as_ref()) {
-                    if same(earlier, mask)? {
-                        shared = Some(earlier.clone());
-                        break;
-                    }
-                }
-            }
-            let mask = shared.or_else(|| mask.cloned());
+            // The layers that share a mask share its storage: the run makes each mask once
+            // ([`Recorder::mask`]), and a long text's is tens of MB (67 MB at 4,096 tokens).
+            let mask = mask.cloned();
             kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask, scoring });
         }
         self.layer += 1;

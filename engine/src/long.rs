@@ -43,6 +43,8 @@ pub struct LongRun {
     ids: Vec<u32>,
     mask: Mask,
     block: usize,
+    /// The model's heads a layer.
+    heads: usize,
     recorder: Recorder,
     /// The layer to go on from and the residual stream entering it (`None` before the first
     /// layer).
@@ -69,8 +71,8 @@ impl LongRun {
     /// The pooled maps of `layer` once the run has gone past it, [heads, blocks, blocks]
     /// with blocks = [`LongRun::blocks`]: what the grid shows while the run goes on.
     pub fn pooled_layer(&self, layer: usize) -> Option<&[f32]> {
-        let size = self.recorder.maps_so_far().len() / self.layers_done.max(1);
-        (layer < self.layers_done).then(|| &self.recorder.maps_so_far()[layer * size..(layer + 1) * size])
+        let size = self.heads * self.blocks() * self.blocks();
+        self.recorder.maps_so_far().get(layer * size..(layer + 1) * size).filter(|_| layer < self.layers_done)
     }
 
     /// How many blocks of tokens each pooled map has a row and a column for.
@@ -125,7 +127,7 @@ impl Model {
         let block = block.max(1);
         let blocks = t.div_ceil(block);
         let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys().scoring_heads(&ids);
-        Ok(LongRun { tokens, truncated, ids, mask, block, recorder, resume: None, layers_done: 0 })
+        Ok(LongRun { tokens, truncated, ids, mask, block, heads, recorder, resume: None, layers_done: 0 })
     }
 
     /// Runs `layers` more layers of `run` (at least one): the finished run once its last

@@ -14,6 +14,7 @@ use super::{ExportMenu, FocusBands, ReadingNote, Subject};
 use engine::analysis::heads::HeadScores;
 use engine::figure::colour::{diverging, viridis};
 use crate::interventions::{EffectKind, SweepState};
+use crate::state::Filling;
 use crate::{AppState, GridColour};
 
 /// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
@@ -32,6 +33,13 @@ pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], (rows, columns): (u
     context.put_image_data(&image, 0.0, 0.0).ok()
 }
 
+/// While a long text's run goes on: its number and whether it has attended `layer` yet
+/// (`None` when no long run is going on). What a thumbnail repaints on: the run's later
+/// layers arriving change nothing here.
+fn filling_of(state: AppState, layer: usize) -> Memo<Option<(u64, bool)>> {
+    Memo::new(move |_| state.filling.with(|f| f.as_ref().map(|f| (f.run, f.layers.len() > layer))))
+}
+
 /// The colour of a thumbnail whose layer a long text's run has not attended yet.
 const NOT_YET: (u8, u8, u8) = (236, 236, 236);
 
@@ -40,6 +48,7 @@ const NOT_YET: (u8, u8, u8) = (236, 236, 236);
 fn Thumb(layer: usize, head: usize) -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
+    let filling_of_layer = filling_of(state, layer);
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let colouring = state.grid_colour.get();
@@ -58,8 +67,10 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         }
         let scale = state.colour_scale.get();
         // A long text's run going on: the layers it has attended, pooled as the report will
-        // hold them (painted as they are); the layers still to come blank.
-        if let Some(filling) = state.filling.get() {
+        // hold them (painted as they are); the layers still to come blank. Painted again only
+        // when this layer arrives, not on every layer after it.
+        if filling_of_layer.get().is_some() {
+            let Some(filling) = state.filling.get_untracked() else { return };
             let value_scale = state.value_scale.get();
             match filling.head(layer, head) {
                 Some(map) => paint_pixels(&canvas, map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
@@ -78,10 +89,13 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
     let id = engine::HeadId { layer, head };
-    // While a long text's run goes on: whether this head's layer is shown yet, and its map's
-    // largest block mean (what a test compares with the engine's).
-    let filled = move || state.filling.with(|f| f.as_ref().map(|f| f.head(layer, head).is_some().to_string()));
-    let filled_peak = move || state.filling.with(|f| f.as_ref()?.head(layer, head).map(|map| format!("{:.6}", map.iter().copied().fold(0.0f32, f32::max))));
+    // While a long text's run goes on: whether this head's layer is shown yet, and where its
+    // map looks on average (the weighted mean column block, what a test compares with the engine's).
+    let filled = move || filling_of_layer.get().map(|(_, arrived)| arrived.to_string());
+    let filled_centre = move || {
+        filling_of_layer.get().filter(|(_, arrived)| *arrived)?;
+        state.filling.with_untracked(|f| f.as_ref()?.head(layer, head).map(|map| format!("{:.6}", Filling::centre(map))))
+    };
     let value = move || state.grid_values.with(|v| v.as_ref().and_then(|v| v.get(layer)?.get(head).copied())).map(|v| format!("{v:.6}"));
     view! {
         <div
@@ -91,7 +105,7 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             data-ablated=move || state.interventions.is_ablated(id).to_string()
             data-value=value
             data-filled=filled
-            data-filled-peak=filled_peak
+            data-filled-centre=filled_centre
             role="gridcell"
             aria-selected=move || selected().to_string()
             data-testid="head-thumb"
@@ -114,10 +128,12 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
 fn LayerMean(layer: usize) -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
+    let filling_of_layer = filling_of(state, layer);
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
-        if let Some(filling) = state.filling.get() {
+        if filling_of_layer.get().is_some() {
+            let Some(filling) = state.filling.get_untracked() else { return };
             match filling.layer_mean(layer) {
                 Some(mean) => paint_pixels(&canvas, &mean, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
                 None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),

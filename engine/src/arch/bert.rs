@@ -11,7 +11,7 @@ use candle_nn::{LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::{id_tensor, layer_norm, linear_with_bias, Network};
-use crate::attention::{additive_mask, merge_heads, split_heads, Recorder};
+use crate::attention::{merge_heads, split_heads, Recorder};
 use crate::matrix_product::linear;
 use crate::error::{EngineError, Result};
 use crate::prefix::KvCache;
@@ -213,7 +213,7 @@ impl Network for Bert {
         let cfg = &self.cfg;
         let t = ids.len();
         let heads = cfg.num_attention_heads;
-        let mask = additive_mask(mask, t, &self.device)?;
+        let mask = recorder.mask(mask, None, 0, t, &self.device)?;
 
         let resumed = recorder.take_resume();
         let offset = cfg.position_offset as u32;
