@@ -292,6 +292,11 @@ impl Recorder {
         &self.probabilities
     }
 
+    /// The queries and keys kept so far (a paused run's attended layers; none when not kept).
+    pub(crate) fn kept_so_far(&self) -> &[KeptLayer] {
+        self.kept.as_deref().unwrap_or_default()
+    }
+
     /// Keeps no maps (a sweep reads only the logits).
     pub fn without_maps(mut self) -> Self {
         self.keep_maps = false;

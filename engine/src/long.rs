@@ -26,12 +26,18 @@ pub struct PooledRun {
 impl PooledRun {
     /// Head `head` of `layer`'s whole map, flat [query, key], as the run computed it.
     pub fn head_map(&self, layer: usize, head: usize) -> Result<Vec<f32>> {
-        let kept = self.layers.get(layer).ok_or(EngineError::NoSuchLayer { layer, layers: self.layers.len() })?;
-        if head >= kept.heads() {
-            return Err(EngineError::NoSuchHead { head, heads: kept.heads() });
-        }
-        Ok(kept.map(head)?)
+        head_map_of(&self.layers, layer, head)
     }
+}
+
+/// Head `head` of `layer`'s whole map from the layers kept (all of a finished run's, the
+/// attended ones of a run under way).
+fn head_map_of(layers: &[KeptLayer], layer: usize, head: usize) -> Result<Vec<f32>> {
+    let kept = layers.get(layer).ok_or(EngineError::NoSuchLayer { layer, layers: layers.len() })?;
+    if head >= kept.heads() {
+        return Err(EngineError::NoSuchHead { head, heads: kept.heads() });
+    }
+    Ok(kept.map(head)?)
 }
 
 /// A pooled run under way, a few layers at a time ([`Model::go_on`]): a caller that must
@@ -73,6 +79,12 @@ impl LongRun {
     pub fn pooled_layer(&self, layer: usize) -> Option<&[f32]> {
         let size = self.heads * self.blocks() * self.blocks();
         self.recorder.maps_so_far().get(layer * size..(layer + 1) * size).filter(|_| layer < self.layers_done)
+    }
+
+    /// Head `head` of `layer`'s whole map once the run has gone past the layer: a head of
+    /// the grid's filled part can be read before the run ends.
+    pub fn head_map(&self, layer: usize, head: usize) -> Result<Vec<f32>> {
+        head_map_of(self.recorder.kept_so_far(), layer, head)
     }
 
     /// How many blocks of tokens each pooled map has a row and a column for.

@@ -78,7 +78,12 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
                 for layer in 0..done {
                     let so_far = run.pooled_layer(layer).unwrap();
                     assert_eq!(so_far, &at_once.report.attention().as_flat()[layer * layer_size..][..layer_size], "{family} {key}: layer {layer} while the run goes on");
+                    // Its heads' whole maps can be asked for already, and are the finished run's.
+                    for head in 0..model.info().heads {
+                        assert_eq!(run.head_map(layer, head).unwrap(), at_once.head_map(layer, head).unwrap(), "{family} {key}: layer {layer} head {head} while the run goes on");
+                    }
                 }
+                assert!(run.head_map(done, 0).is_err(), "{family}: layer {done}'s map before it attends");
             };
             assert_eq!(at_once.report.attention().as_flat(), pooled.report.attention().as_flat(), "{family} {key}: paused or not, the same maps");
             assert_eq!(at_once.report.next_tokens, pooled.report.next_tokens);

@@ -176,3 +176,72 @@ fn a_newer_text_ends_a_long_run_and_is_shown() {
     assert_eq!(browser.find_all("[data-testid=long-map]").len(), 0);
     assert_eq!(browser.find_all("[data-testid=heatmap]").len(), 1);
 }
+
+/// Gemma 3 at its longest in the page: 4,096 tokens, on the quantized path the page loads it
+/// on. Its windowed layers (five of six) look back at most 512 tokens: their whole maps hold
+/// a band along the diagonal and nothing before it, while a global layer reads the whole
+/// text. The cells shown equal the engine's native run of the same weights.
+#[test]
+fn gemma3_at_4096_tokens_shows_its_sliding_window_as_a_band() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "gemma3-270m");
+    browser.wait_for("Gemma 3 loaded", LOAD, || browser.text(&browser.by_test_id("weights-note")).starts_with("quantized").then_some(()));
+    wait_for_run(&browser);
+    let text = vec![long_text(); 2].join(" ");
+    let dir = attnscope_tests::model_dir("gemma3-270m");
+    let model = engine::Model::from_path_on("gemma3-270m", &dir, engine::WeightChoice::Quantized).unwrap();
+    let max = app::LONG_MAX_TOKENS;
+    assert!(model.tokenize(&text).unwrap().len() > max, "the text is longer than the page takes");
+    // The engine natively, the same weights: the first six layers (five windowed, one global).
+    let mut native = model.start_pooled(&text, Mask::Causal, max.div_ceil(app::POOLED_ACROSS), Some(max)).unwrap();
+    assert!(model.go_on(&mut native, 6).unwrap().is_none());
+    let window = 512;
+
+    let input = browser.by_test_id("prompt-input");
+    paste(&browser, &input, &text);
+    let done = wait_for_run(&browser);
+    assert!(done.contains("every map kept pooled into blocks of"), "{done}");
+    wait_until_shown(&browser, &text);
+    let map = browser.by_test_id("long-map");
+    let canvas = browser.by_test_id("long-map-canvas");
+    let side = browser.execute("return arguments[0].getBoundingClientRect().width;", vec![canvas.as_arg()]).as_f64().unwrap();
+    // The table around the cell under the pointer at (query, key), against the engine's map.
+    let table_at = |layer: usize, head: usize, query: usize, key: usize| -> Vec<(usize, usize, f32)> {
+        let at = |token: usize| (token as f64 + 0.5) / max as f64 * side;
+        browser.hover(&canvas, at(key) as i64, at(query) as i64);
+        let expected = native.head_map(layer, head).unwrap();
+        browser.wait_for("the table around the pointer", LOAD, || {
+            let cells = table_cells(&browser);
+            let near = cells.iter().any(|&(q, k, _)| q.abs_diff(query) <= 4 && k.abs_diff(key) <= 4);
+            (cells.len() == 81 && near).then_some(())
+        });
+        let cells = table_cells(&browser);
+        for &(q, k, value) in &cells {
+            let theirs = expected[q * max + k];
+            assert!((value - theirs).abs() <= 1e-5, "layer {layer} head {head} ({q}, {k}): {value} against {theirs}");
+        }
+        cells
+    };
+    for (layer, head) in [(5, 2), (0, 1)] {
+        let thumb = browser.find_all(&format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}']")).remove(0);
+        browser.click(&thumb);
+        wait_for_whole_map(&browser, layer, head);
+        assert_eq!(browser.attribute(&map, "data-tokens"), Some(max.to_string()));
+        // Near the diagonal, both kinds of layer attend.
+        let near = table_at(layer, head, 3600, 3400);
+        assert!(near.iter().any(|&(_, _, w)| w > 0.0), "layer {layer} head {head} attends within the window");
+        // Far before it, a windowed layer attends to nothing; the global one does.
+        let far = table_at(layer, head, 3600, 1000);
+        let attended = far.iter().filter(|&&(q, k, w)| q > k + window && w > 0.0).count();
+        if layer == 5 {
+            assert!(attended > 0, "global layer {layer} reads beyond the window");
+        } else {
+            assert_eq!(attended, 0, "windowed layer {layer} reads nothing more than {window} tokens back");
+        }
+    }
+    // The README's picture: a windowed layer's band, with the log scale bringing out the
+    // small weights within it.
+    choose(&browser, "long-scale", "log");
+    keep_screenshot_of(&browser, "gemma3-long", Some("long-map"));
+}
