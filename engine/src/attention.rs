@@ -98,6 +98,15 @@ pub fn with_slice<T>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> T) -> candle_cor
     Ok(f(&tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?))
 }
 
+/// A stretch of a pooled run's query rows: its first row, how many, the keys they may see and
+/// the mask's rows for them (narrowed to those keys).
+struct Stretch {
+    start: usize,
+    n: usize,
+    seen: std::ops::Range<usize>,
+    mask: Option<Tensor>,
+}
+
 /// The keys `mask` ([.., rows, keys]: 0 where a query may look, -inf where not) lets any of
 /// its rows see, widened to whole blocks of `block` keys. A stretch of rows attends to these
 /// only: a causal one sees no key after its last query, a sliding window none far before its
@@ -475,11 +484,9 @@ impl Recorder {
         let (row_blocks, column_blocks) = (rows.div_ceil(block), keys.div_ceil(block));
         let mut pooled = vec![0.0f32; heads * row_blocks * column_blocks]; // [heads, row blocks, column blocks]
         let v = v.contiguous()?;
-        let mut outs = Vec::with_capacity(rows.div_ceil(stretch));
-        // Heads attend apart: with several threads, a group of heads on each.
-        let groups = crate::parallel::ranges(heads, crate::parallel::parts());
-        let matches = self.head_sums.as_ref().map(|(m, _)| m);
-        let mut sums_of_layer = vec![ScoreSums::default(); heads];
+        // Each stretch's mask rows and the keys they may see (a causal stretch none after its
+        // last query), found once for all its heads.
+        let mut stretches = Vec::with_capacity(rows.div_ceil(stretch));
         for start in (0..rows).step_by(stretch) {
             let n = stretch.min(rows - start);
             // The mask's rows for these queries, [n, keys] (a mask of one row is broadcast).
@@ -487,50 +494,58 @@ impl Recorder {
                 Some(m) if m.dim(m.rank() - 2)? == rows => Some(m.narrow(m.rank() - 2, start, n)?),
                 other => other.cloned(),
             };
-            let (first, count) = (start / block, n.div_ceil(block));
-            // Only the keys these rows may see: a causal stretch none after its last query.
             let seen = visible_keys(mask.as_ref(), keys, block)?;
-            let (k, v) = (k.narrow(1, seen.start, seen.len())?, v.narrow(1, seen.start, seen.len())?);
             let mask = match mask {
                 Some(m) if seen.len() < keys => Some(m.narrow(m.rank() - 1, seen.start, seen.len())?.contiguous()?),
                 other => other,
             };
-            let (first_column, columns) = (seen.start / block, seen.len().div_ceil(block));
-            let attended = crate::parallel::each_part(groups.len(), |g| -> candle_core::Result<(Tensor, Vec<f32>, Vec<ScoreSums>)> {
-                let range = groups[g].clone();
-                let group = |x: &Tensor| x.narrow(0, range.start, range.len());
-                let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &group(&k)?, mask.as_ref(), scoring)?; // [group, n, seen]
-                let out = product(&probs, &group(&v)?.contiguous()?)?;
-                let (part, sums) = with_slice(&probs, |maps| {
-                    // Each head's scores over these rows, from the weights as they are here.
-                    let sums = maps
-                        .chunks_exact(n * seen.len())
-                        .map(|rows| {
-                            let mut sums = ScoreSums::default();
-                            if let Some(matches) = matches {
-                                sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default());
-                            }
-                            sums
-                        })
-                        .collect();
-                    (crate::report::pool_blocks(maps, range.len(), (n, seen.len()), block), sums) // [group, count, columns]
-                })?;
-                Ok((out, part, sums))
-            });
-            let mut group_outs = Vec::with_capacity(groups.len());
-            for (range, attended) in groups.iter().zip(attended) {
-                let (out, part, sums) = attended?;
-                group_outs.push(out);
-                for (i, h) in range.clone().enumerate() {
-                    for row in 0..count {
-                        let to = (h * row_blocks + first + row) * column_blocks + first_column;
-                        pooled[to..to + columns].copy_from_slice(&part[(i * count + row) * columns..][..columns]);
-                    }
-                    sums_of_layer[h].merge(&sums[i]);
-                }
-            }
-            outs.push(if group_outs.len() == 1 { group_outs.remove(0) } else { Tensor::cat(&group_outs, 0)? });
+            stretches.push(Stretch { start, n, seen, mask });
         }
+        // On one thread a stretch's heads attend together; with several, each (stretch, head)
+        // is a piece of its own and the threads take pieces as they finish: nine heads split
+        // five and four, and late causal stretches cost more than early ones.
+        let groups = if crate::parallel::parts() > 1 { (0..heads).map(|h| h..h + 1).collect() } else { vec![0..heads] };
+        let pieces: Vec<(usize, std::ops::Range<usize>)> = (0..stretches.len()).flat_map(|s| groups.iter().map(move |g| (s, g.clone()))).collect();
+        let matches = self.head_sums.as_ref().map(|(m, _)| m);
+        let attended = crate::parallel::each_piece(pieces.len(), |p| -> candle_core::Result<(Tensor, Vec<f32>, Vec<ScoreSums>)> {
+            let (Stretch { start, n, seen, mask }, range) = (&stretches[pieces[p].0], pieces[p].1.clone());
+            let (start, n) = (*start, *n);
+            let group = |x: &Tensor| x.narrow(0, range.start, range.len());
+            let (k, v) = (group(k)?.narrow(1, seen.start, seen.len())?, group(&v)?.narrow(1, seen.start, seen.len())?);
+            let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &k, mask.as_ref(), scoring)?; // [group, n, seen]
+            let out = product(&probs, &v.contiguous()?)?; // [group, n, d]
+            let (part, sums) = with_slice(&probs, |maps| {
+                // Each head's scores over these rows, from the weights as they are here.
+                let sums = maps
+                    .chunks_exact(n * seen.len())
+                    .map(|rows| {
+                        let mut sums = ScoreSums::default();
+                        if let Some(matches) = matches {
+                            sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default());
+                        }
+                        sums
+                    })
+                    .collect();
+                (crate::report::pool_blocks(maps, range.len(), (n, seen.len()), block), sums) // [group, count, columns]
+            })?;
+            Ok((out, part, sums))
+        });
+        let mut sums_of_layer = vec![ScoreSums::default(); heads];
+        let mut outs = vec![Vec::with_capacity(stretches.len()); groups.len()]; // [group][stretch]: [group, n, d]
+        for ((s, range), attended) in pieces.iter().zip(attended) {
+            let (out, part, sums) = attended?;
+            let Stretch { start, n, seen, .. } = &stretches[*s];
+            let (first, count, first_column, columns) = (start / block, n.div_ceil(block), seen.start / block, seen.len().div_ceil(block));
+            for (i, h) in range.clone().enumerate() {
+                for row in 0..count {
+                    let to = (h * row_blocks + first + row) * column_blocks + first_column;
+                    pooled[to..to + columns].copy_from_slice(&part[(i * count + row) * columns..][..columns]);
+                }
+                sums_of_layer[h].merge(&sums[i]);
+            }
+            outs[range.start / groups[0].len()].push(out);
+        }
+        let outs = outs.iter().map(|stretches| Tensor::cat(stretches, 1)).collect::<candle_core::Result<Vec<_>>>()?; // [group, rows, d] each
         if let Some((_, sums)) = self.head_sums.as_mut() {
             sums.extend(sums_of_layer);
         }
@@ -542,7 +557,7 @@ impl Recorder {
             kept.push(KeptLayer { q: q.clone(), k: k.clone(), mask, scoring });
         }
         self.layer += 1;
-        Tensor::cat(&outs, 1) // [heads, rows, d]
+        Tensor::cat(&outs, 0) // [heads, rows, d]
     }
 
     /// [`attend`] for each copy of a batch apart, each changed its own way: `q`, `k`, `v`

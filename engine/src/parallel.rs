@@ -27,6 +27,19 @@ pub fn each_part<T: Send>(parts: usize, work: impl Fn(usize) -> T + Sync + Send)
     (0..parts).map(work).collect()
 }
 
+/// `work(piece)` for each of many pieces of unequal cost, on the threads when there are
+/// several (each takes the next piece as it finishes one); the results in order.
+pub fn each_piece<T: Send>(pieces: usize, work: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        if parts() > 1 {
+            return (0..pieces).into_par_iter().with_max_len(1).map(work).collect();
+        }
+    }
+    (0..pieces).map(work).collect()
+}
+
 /// `total` items cut into at most `parts` ranges of nearly equal size, none empty.
 pub fn ranges(total: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
     let size = total.div_ceil(parts.max(1)).max(1);

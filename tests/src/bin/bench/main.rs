@@ -181,7 +181,7 @@ fn main() {
         let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
         eprintln!("bench: wllama, 2 threads");
         let wllama = in_page(&browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", json!({"gguf": gguf, "threads": 2, "prompts": labelled, "runs": runs}));
-        let rows = page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &wllama, &files("smollm2-135m"), &prompts, runs);
+        let rows = page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &wllama, (&files("smollm2-135m"), &files("gemma3-270m")), &prompts, runs);
         println!("{browser_facts}\n\n{}", markdown(&rows));
         return;
     }
@@ -225,7 +225,7 @@ fn main() {
     }
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
-    rows.extend(page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &anchor[1], &files("smollm2-135m"), &prompts, runs));
+    rows.extend(page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &anchor[1], (&files("smollm2-135m"), &files("gemma3-270m")), &prompts, runs));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);

@@ -20,7 +20,7 @@ pub fn long_text(prompts: &[String]) -> String {
 /// Heads whose whole maps are asked for after the long text's run (the grid's clicks).
 const HEADS: [[usize; 2]; 3] = [[23, 3], [5, 7], [29, 8]];
 
-pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, gguf: &[String], prompts: &[String], runs: usize) -> Vec<Row> {
+pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, gemma): (&[String], &[String]), prompts: &[String], runs: usize) -> Vec<Row> {
     let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
     let smollm2 = |threads: usize| {
         eprintln!("bench: SmolLM2 in the page, {} thread(s)", threads.max(1));
@@ -45,7 +45,7 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, gguf: &[
     let text = long_text(prompts);
     let long = |threads: usize| {
         eprintln!("bench: a long text in the page, {} thread(s)", threads.max(1));
-        let config = json!({"runs": (runs / 2).max(1), "threads": threads, "model": "smollm2-135m", "files": gguf, "text": text, "heads": HEADS});
+        let config = json!({"runs": runs, "threads": threads, "model": "smollm2-135m", "files": gguf, "text": text, "heads": HEADS});
         in_page(browser, page, "benchLong", config)
     };
     let (long_two, long_one) = (long(THREADS), long(0));
@@ -73,6 +73,18 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, gguf: &[
     rows.push(
         Row::memory(format!("Wasm memory of the worker after {longest_tokens} tokens, {THREADS} threads (MB)"), memory(&longest, "memory"))
             .target(Some("< 2000 MB".into()), Some(memory(&longest, "memory") < 2000.0)),
+    );
+    // Gemma 3 at its longest in the page, on the quantized path the page loads it on, and a
+    // windowed layer's whole map.
+    eprintln!("bench: Gemma 3 at 4,096 tokens in the page, {THREADS} threads");
+    let config = json!({"runs": 1, "threads": THREADS, "model": "gemma3-270m", "files": gemma, "text": vec![text.clone(); 2].join(" "), "heads": [[0, 1]]});
+    let gemma = in_page(browser, page, "benchLong", config);
+    let gemma_tokens = gemma["tokens"].as_u64().unwrap_or(0);
+    rows.push(Row::new(format!("Gemma 3 270M in the page, quantized weights, {gemma_tokens} tokens to the end, every map pooled, {THREADS} threads"), median(&numbers(&gemma["ms"]))));
+    rows.push(Row::new(format!("Gemma 3 270M: a windowed head's whole map ({gemma_tokens} × {gemma_tokens}) after the click, {THREADS} threads"), gemma["maps"][0]["ms"].as_f64().unwrap_or(f64::NAN)));
+    rows.push(
+        Row::memory(format!("Wasm memory of the worker after Gemma 3's {gemma_tokens} tokens, {THREADS} threads (MB)"), memory(&gemma, "memory"))
+            .target(Some("< 2000 MB".into()), Some(memory(&gemma, "memory") < 2000.0)),
     );
     eprintln!("bench: wasm memory once loaded: {:.0} MB (2 threads), {:.0} MB (1 thread)", memory(&long_two, "loadMemory"), memory(&long_one, "loadMemory"));
     rows.push(
