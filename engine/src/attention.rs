@@ -48,25 +48,30 @@ pub fn attend(
     let heads = q.dim(0)?;
     let ranges = crate::parallel::ranges(heads, crate::parallel::parts());
     // Heads attend apart: with several threads, a group of heads on each.
-    let groups = crate::parallel::each_part(ranges.len(), |part| -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let groups = crate::parallel::each_part(ranges.len(), |part| -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
         let range = ranges[part].clone();
         let group = |x: &Tensor| if ranges.len() == 1 { Ok(x.clone()) } else { x.narrow(0, range.start, range.len()) };
-        let (probs, raw) = probabilities(&group(q)?, &group(k)?, mask, scoring)?;
+        let (probs, raw) = probabilities(&group(q)?, &group(k)?, mask, scoring, keep_scores)?;
         let out = product(&probs, &group(v)?.contiguous()?)?;
         Ok((out, probs, raw))
     });
-    let groups = groups.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
-    if let [(out, probs, raw)] = &groups[..] {
-        return Ok((out.clone(), probs.clone(), keep_scores.then(|| raw.clone())));
+    let mut groups = groups.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
+    if groups.len() == 1 {
+        return Ok(groups.remove(0));
     }
-    let join = |pick: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| Tensor::cat(&groups.iter().map(pick).collect::<Vec<_>>(), 0);
-    Ok((join(|g| &g.0)?, join(|g| &g.1)?, keep_scores.then(|| join(|g| &g.2)).transpose()?))
+    let join = |pick: fn(&(Tensor, Tensor, Option<Tensor>)) -> Option<&Tensor>| groups.iter().map(pick).collect::<Option<Vec<_>>>().map(|parts| Tensor::cat(&parts, 0)).transpose();
+    Ok((join(|g| Some(&g.0))?.expect("every part has an output"), join(|g| Some(&g.1))?.expect("every part has weights"), join(|g| g.2.as_ref())?))
 }
 
-/// softmax(scoring(q·kᵀ) + mask) and q·kᵀ, [heads, q, k]: the maps [`attend`] weighs the
-/// values by, and a head's map computed again from the queries and keys a run kept.
-pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring) -> candle_core::Result<(Tensor, Tensor)> {
+/// softmax(scoring(q·kᵀ) + mask) and, when `keep_raw`, q·kᵀ, [heads, q, k]: the maps
+/// [`attend`] weighs the values by, and a head's map computed again from the queries and
+/// keys a run kept.
+pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring, keep_raw: bool) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     let raw = product(&q.contiguous()?, &k.t()?.contiguous()?)?.to_dtype(DType::F32)?; // [heads, q, k]
+    // The scores not kept become the weights where they lie (the product's own tensor).
+    if !keep_raw && scoring.softcap.is_none() && crate::kernels::softmax_in_place_where_possible(&raw, scoring.scale, mask)? {
+        return Ok((raw, None));
+    }
     // Scaled inside the softmax when nothing else comes between: one pass over the scores.
     let probs = if scoring.softcap.is_none() && mask.is_none() {
         softmax_scaled(&raw, scoring.scale)?
@@ -84,7 +89,7 @@ pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Sco
         };
         softmax_scaled(&scores.contiguous()?, 1.0)?
     };
-    Ok((probs, raw))
+    Ok((probs, keep_raw.then_some(raw)))
 }
 
 /// Calls `f` with a float32 tensor's values, in place when it is contiguous on the CPU (a
@@ -206,7 +211,7 @@ impl KeptLayer {
     /// Head `head`'s whole map, flat [q, k], as the run computed it.
     pub fn map(&self, head: usize) -> candle_core::Result<Vec<f32>> {
         let one = |x: &Tensor| x.narrow(0, head, 1);
-        let (probs, _) = probabilities(&one(&self.q)?, &one(&self.k)?, self.mask.as_ref(), self.scoring)?;
+        let (probs, _) = probabilities(&one(&self.q)?, &one(&self.k)?, self.mask.as_ref(), self.scoring, false)?;
         probs.flatten_all()?.to_vec1::<f32>()
     }
 
@@ -512,7 +517,7 @@ impl Recorder {
             let (start, n) = (*start, *n);
             let group = |x: &Tensor| x.narrow(0, range.start, range.len());
             let (k, v) = (group(k)?.narrow(1, seen.start, seen.len())?, group(&v)?.narrow(1, seen.start, seen.len())?);
-            let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &k, mask.as_ref(), scoring)?; // [group, n, seen]
+            let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &k, mask.as_ref(), scoring, false)?; // [group, n, seen]
             let out = product(&probs, &v.contiguous()?)?; // [group, n, d]
             let (part, sums) = with_slice(&probs, |maps| {
                 // Each head's scores over these rows, from the weights as they are here.

@@ -15,7 +15,7 @@
 //! scales, exponentiates (Cephes' polynomial, within 2 ulp of `expf`, in plain float
 //! arithmetic the compiler vectorises) and normalises each row in one pass.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, InplaceOp1, InplaceOp2, Layout, Result, Shape, Tensor};
 
 /// `x` [m, k] times `w` [k, n] (both float32, row-major) for a few rows `m`, [m, n].
 pub fn rows_times_matrix(x: &Tensor, w: &Tensor) -> Result<Tensor> {
@@ -222,11 +222,39 @@ impl CustomOp1 for SoftmaxScaled {
             candle_core::bail!("softmax-scaled needs contiguous float32")
         };
         let n = layout.dims().last().copied().unwrap_or(1).max(1);
-        let mut out = vec![0f32; end - start];
-        for (row, out_row) in values[start..end].chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-            softmax_row(row, self.scale, out_row);
-        }
+        let mut out = values[start..end].to_vec();
+        each_row(&mut out, n, |_, row| softmax_in_place(row, self.scale));
         Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+impl InplaceOp1 for SoftmaxScaled {
+    fn name(&self) -> &'static str {
+        "softmax-scaled-in-place"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("softmax-scaled needs contiguous float32")
+        };
+        let n = layout.dims().last().copied().unwrap_or(1).max(1);
+        each_row(&mut values[start..end], n, |_, row| softmax_in_place(row, self.scale));
+        Ok(())
+    }
+}
+
+/// [`softmax_scaled`] or (with `mask`) [`softmax_scaled_masked`] where `x`'s values lie, when
+/// they are contiguous float32 (true); otherwise `x` is left as it was (false). The scores
+/// become the weights with no second tensor as large (38 MB a layer at 1,024 tokens of
+/// SmolLM2, each a fresh allocation the system must zero).
+pub fn softmax_in_place_where_possible(x: &Tensor, scale: f32, mask: Option<&Tensor>) -> Result<bool> {
+    let fits = x.dtype() == candle_core::DType::F32 && x.is_contiguous() && scale > 0.0;
+    match mask {
+        None if fits => x.inplace_op1(&SoftmaxScaled { scale }).map(|_| true),
+        Some(mask) if fits && mask.dtype() == candle_core::DType::F32 && mask.is_contiguous() && x.rank() >= 2 && mask.dims() == &x.dims()[x.rank() - 2..] => {
+            x.inplace_op2(mask, &SoftmaxScaledMasked { scale }).map(|_| true)
+        }
+        _ => Ok(false),
     }
 }
 
@@ -259,37 +287,80 @@ impl CustomOp2 for SoftmaxScaledMasked {
         else {
             candle_core::bail!("softmax-scaled-masked needs contiguous float32")
         };
-        let n = scores_layout.dims().last().copied().unwrap_or(1).max(1);
-        let mask = &masks[mask_start..mask_end];
-        let mut out = vec![0f32; end - start];
-        let mut shifted = vec![0f32; n];
-        // Row r of the scores takes row r mod q of the mask.
-        for ((row, out_row), mask_row) in values[start..end].chunks_exact(n).zip(out.chunks_exact_mut(n)).zip(mask.chunks_exact(n).cycle()) {
-            for ((s, &v), &m) in shifted.iter_mut().zip(row).zip(mask_row) {
-                *s = v * self.scale + m;
-            }
-            softmax_row(&shifted, 1.0, out_row);
-        }
+        let mut out = values[start..end].to_vec();
+        self.apply(&mut out, scores_layout, &masks[mask_start..mask_end]);
         Ok((CpuStorage::F32(out), scores_layout.shape().clone()))
     }
 }
 
-/// One row of [`softmax_scaled`]. Each pass is a loop the compiler vectorises: the
+impl InplaceOp2 for SoftmaxScaledMasked {
+    fn name(&self) -> &'static str {
+        "softmax-scaled-masked-in-place"
+    }
+
+    fn cpu_fwd(&self, scores: &mut CpuStorage, scores_layout: &Layout, mask: &CpuStorage, mask_layout: &Layout) -> Result<()> {
+        let (CpuStorage::F32(values), Some((start, end)), CpuStorage::F32(masks), Some((mask_start, mask_end))) =
+            (scores, scores_layout.contiguous_offsets(), mask, mask_layout.contiguous_offsets())
+        else {
+            candle_core::bail!("softmax-scaled-masked needs contiguous float32")
+        };
+        self.apply(&mut values[start..end], scores_layout, &masks[mask_start..mask_end]);
+        Ok(())
+    }
+}
+
+impl SoftmaxScaledMasked {
+    /// Turns `scores` (rows of the layout's last axis) into weights where they lie.
+    fn apply(&self, scores: &mut [f32], layout: &Layout, mask: &[f32]) {
+        let n = layout.dims().last().copied().unwrap_or(1).max(1);
+        let mask_rows = (mask.len() / n).max(1);
+        each_row(scores, n, |r, row| {
+            // Row r of the scores takes row r mod q of the mask.
+            let mask_row = &mask[(r % mask_rows) * n..][..n];
+            for (s, &m) in row.iter_mut().zip(mask_row) {
+                *s = *s * self.scale + m;
+            }
+            softmax_in_place(row, 1.0);
+        });
+    }
+}
+
+/// `op(r, row r)` for every row of `n` values. Natively the rows are spread over rayon's
+/// threads (candle runs a custom op on one, and the softmax was an eighth of a 1,024-token
+/// run there); in wasm they run in order, as the engine splits attention across the threads
+/// itself (see [`crate::parallel`]).
+fn each_row(values: &mut [f32], n: usize, op: impl Fn(usize, &mut [f32]) + Sync) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        // Below this many values a split costs more than it saves.
+        const SPLIT_FROM: usize = 1 << 16;
+        if values.len() >= SPLIT_FROM && rayon::current_num_threads() > 1 {
+            values.par_chunks_exact_mut(n).enumerate().with_min_len((SPLIT_FROM / n).max(1)).for_each(|(r, row)| op(r, row));
+            return;
+        }
+    }
+    for (r, row) in values.chunks_exact_mut(n).enumerate() {
+        op(r, row);
+    }
+}
+
+/// A row of [`softmax_scaled`], in place. Each pass is a loop the compiler vectorises: the
 /// exponentials a plain map, the largest value and the sum kept in [`LANES`] running lanes
 /// (a loop that folds into one float waits on each addition before the next, and one that
 /// sums as it exponentiates ran scalar: a third of a long text's time natively).
 #[inline(always)]
-fn softmax_row(row: &[f32], scale: f32, out: &mut [f32]) {
+fn softmax_in_place(row: &mut [f32], scale: f32) {
     let max = largest(row);
     if max == f32::NEG_INFINITY {
-        out.fill(0.0); // nothing to attend to (every key masked): no weight anywhere
+        row.fill(0.0); // nothing to attend to (every key masked): no weight anywhere
         return;
     }
-    for (o, &v) in out.iter_mut().zip(row) {
-        *o = exp_nonpositive((v - max) * scale);
+    for v in row.iter_mut() {
+        *v = exp_nonpositive((*v - max) * scale);
     }
-    let inverse = 1.0 / lane_sum(out);
-    out.iter_mut().for_each(|o| *o *= inverse);
+    let inverse = 1.0 / lane_sum(row);
+    row.iter_mut().for_each(|v| *v *= inverse);
 }
 
 /// The sum of `row`, in [`LANES`] running sums.
