@@ -40,9 +40,9 @@ impl EngineClient {
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }
-                Ok((FromWorker::ProbeResult { run, scores, report, shapes, offset, millis }, Some(data))) => {
+                Ok((FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis }, Some(data))) => {
                     match reassemble(report, &shapes, data) {
-                        Ok(report) => FromWorker::ProbeResult { run, scores, report, shapes, offset, millis },
+                        Ok(report) => FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis },
                         Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
                     }
                 }

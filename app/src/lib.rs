@@ -51,6 +51,15 @@ pub const POOLED_ACROSS: usize = 128;
 /// The probe's size: TransformerLens's usual 50 random tokens, over four seeds.
 pub const PROBE_LENGTH: usize = 50;
 pub const PROBE_SEEDS: [u64; 4] = [0, 1, 2, 3];
+/// The probe's lengths to choose from (random tokens a copy): the longest reads 2,001 tokens
+/// or more, a long text's length.
+pub const PROBE_LENGTHS: [usize; 3] = [PROBE_LENGTH, 500, 1000];
+
+/// Whether a probe of `length` random tokens a copy runs pooled, as a long text does: its
+/// two copies (and a token or two around them) are more than the page keeps whole.
+pub fn probe_runs_pooled(length: usize) -> bool {
+    2 * length + 2 > WHOLE_MAX_TOKENS
+}
 
 
 /// The whole page.
@@ -318,8 +327,11 @@ pub fn App() -> impl IntoView {
         let waiting = state.probe.with(|p| matches!(p, ProbeState::Waiting));
         if let (true, Some((info, _))) = (waiting, state.loaded.get()) {
             let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
-            state.probe.set(ProbeState::Running { done: 0, total: PROBE_SEEDS.len() });
-            send(ToWorker::Probe { run, model: info.name, length: PROBE_LENGTH, seeds: PROBE_SEEDS.to_vec() });
+            let length = state.probe_length.get_untracked();
+            // A pooled probe tells each layer of each seed's run, a whole one each run.
+            let (layers, total) = if probe_runs_pooled(length) { (true, PROBE_SEEDS.len() * info.layers) } else { (false, PROBE_SEEDS.len()) };
+            state.probe.set(ProbeState::Running { done: 0, total, layers });
+            send(ToWorker::Probe { run, model: info.name, length, seeds: PROBE_SEEDS.to_vec() });
         }
     });
 
@@ -551,12 +563,13 @@ fn on_answer(
         }
         FromWorker::ProbeProgress { done, total, .. } => {
             if is_probe {
-                state.probe.set(ProbeState::Running { done, total });
+                let layers = state.probe.with_untracked(|p| matches!(p, ProbeState::Running { layers: true, .. }));
+                state.probe.set(ProbeState::Running { done, total, layers });
             }
         }
-        FromWorker::ProbeResult { scores, report, offset, millis, .. } => {
+        FromWorker::ProbeResult { scores, report, offset, length, millis, .. } => {
             if is_probe {
-                let outcome = ProbeOutcome { scores, report, offset, length: PROBE_LENGTH, millis };
+                let outcome = ProbeOutcome { scores, report, offset, length, millis };
                 if let Some(top) = outcome.ranked().first() {
                     state.probe_head.set((top.layer, top.head));
                 }

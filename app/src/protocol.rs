@@ -103,11 +103,12 @@ pub enum FromWorker {
     EffectsProgress { run: u64, done: usize, total: usize },
     /// Every head's effect, and how long finding them took.
     Effects { run: u64, effects: HeadEffects, millis: f64 },
-    /// The probe goes on: `done` of `total` runs.
+    /// The probe goes on: `done` of `total` runs (of all its runs' layers, when pooled).
     ProbeProgress { run: u64, done: usize, total: usize },
-    /// The probe's scores, and its first run's report (attention beside, as for a run).
-    /// `offset`: where the random copy starts (after the model's first token).
-    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, millis: f64 },
+    /// The probe's scores, and its first run's report (attention beside, as for a run;
+    /// pooled when the probe is long). `offset`: where the random copy of `length` tokens
+    /// starts (after the model's first token).
+    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, length: usize, millis: f64 },
     /// A head's whole map, [queries, keys] flat, beside the message (put in `values` by
     /// the page's client).
     WholeMap {

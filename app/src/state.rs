@@ -184,6 +184,8 @@ pub struct AppState {
     /// The head the probe view shows: the strongest induction head once the probe has
     /// run, then whichever row of its ranking is clicked.
     pub probe_head: RwSignal<(usize, usize)>,
+    /// Random tokens a copy in the next probe ([`crate::PROBE_LENGTHS`]).
+    pub probe_length: RwSignal<usize>,
     /// The colour scale of the maps.
     pub colour_scale: RwSignal<ColourScale>,
     /// What the selected head's map is weighted by.
@@ -259,7 +261,8 @@ pub enum ProbeState {
     Idle,
     /// Asked for before the model had loaded: it runs once the model is there.
     Waiting,
-    Running { done: usize, total: usize },
+    /// `done` of `total` runs, or of all the runs' layers when the probe is pooled (`layers`).
+    Running { done: usize, total: usize, layers: bool },
     Done(Arc<ProbeOutcome>),
     Failed(String),
 }
@@ -515,6 +518,7 @@ impl AppState {
             pinned_target: RwSignal::new(None),
             probe: RwSignal::new(ProbeState::Idle),
             probe_head: RwSignal::new((0, 0)),
+            probe_length: RwSignal::new(crate::PROBE_LENGTH),
             local_files: StoredValue::new_local(Default::default()),
             audio: RwSignal::new(None),
             audio_notice: RwSignal::new(None),

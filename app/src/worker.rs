@@ -195,6 +195,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
         ToWorker::Effects { run, .. } | ToWorker::StopEffects { run } => post(&FromWorker::Failed { model: String::new(), run: Some(run), message: "a sweep the worker did not start".into() }, None),
         ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),
         ToWorker::Probe { run, model, length, seeds } => {
+            let state_handle = state.clone();
             let state = state.borrow();
             let Some((name, loaded)) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
                 let message = format!("the model {model} is not loaded yet");
@@ -204,6 +205,16 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 let message = "the induction probe is for language models, not translators".to_string();
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             };
+            let (before, after) = loaded.frame();
+            let tokens = before.len() + 2 * length + after.len();
+            if tokens > loaded.info().max_positions {
+                let message = format!("a probe of {length} random tokens twice is {tokens} tokens, more than the model's {} positions", loaded.info().max_positions);
+                return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+            }
+            if crate::probe_runs_pooled(length) {
+                drop(state);
+                return long::probe(state_handle, run, model, length, seeds);
+            }
             let started = now();
             let spec = ProbeSpec { length, seeds };
             let progress = |done, total| post(&FromWorker::ProbeProgress { run, done, total }, None);
@@ -211,8 +222,8 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Ok((scores, mut report)) => {
                     let millis = now() - started;
                     let (shapes, data) = report.take_maps();
-                    let offset = loaded.frame().0.len();
-                    post(&FromWorker::ProbeResult { run, scores, report, shapes, offset, millis }, Some(&data));
+                    let offset = before.len();
+                    post(&FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis }, Some(&data));
                 }
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }

@@ -243,6 +243,8 @@ pub struct Recorded {
     pub kept: Option<Vec<KeptLayer>>,
     /// Every head's scores, in (layer, head) order, when summed ([`Recorder::scoring_heads`]).
     pub head_scores: Option<Vec<HeadScores>>,
+    /// The sums they come from, in the same order.
+    pub head_sums: Option<Vec<ScoreSums>>,
 }
 
 impl Recorder {
@@ -270,8 +272,13 @@ impl Recorder {
 
     /// Sums every head's scores as it attends (a pooled run's maps cannot be scored after):
     /// `ids` are the text's tokens.
-    pub fn scoring_heads(mut self, ids: &[u32]) -> Self {
-        self.head_sums = Some((Matches::of(ids), Vec::new()));
+    pub fn scoring_heads(self, ids: &[u32]) -> Self {
+        self.scoring_with(Matches::of(ids))
+    }
+
+    /// The same with the cells to score given (the induction probe's, [`Matches::probe`]).
+    pub fn scoring_with(mut self, matches: Matches) -> Self {
+        self.head_sums = Some((matches, Vec::new()));
         self
     }
 
@@ -594,11 +601,12 @@ impl Recorder {
     pub fn finish(self) -> Recorded {
         // Every layer attended by now: the sums are [layer · heads + head].
         let layers = self.layer.max(1);
-        let head_scores = self.head_sums.map(|(_, sums)| {
+        let head_sums = self.head_sums.map(|(_, sums)| sums);
+        let head_scores = head_sums.as_ref().map(|sums| {
             let heads = (sums.len() / layers).max(1);
             sums.iter().enumerate().map(|(i, s)| s.scores(i / heads, i % heads)).collect()
         });
-        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced, kept: self.kept, head_scores }
+        Recorded { probabilities: self.probabilities, scores: self.scores, value_norms: self.value_norms, traced: self.traced, kept: self.kept, head_scores, head_sums }
     }
 }
 

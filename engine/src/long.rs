@@ -11,6 +11,7 @@
 
 use candle_core::Tensor;
 
+use crate::analysis::heads::{Matches, ScoreSums};
 use crate::attention::{KeptLayer, Recorded, Recorder};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionMaps, AttentionReport, MapForm, Mask, Token, Truncation};
@@ -21,9 +22,17 @@ use crate::Model;
 pub struct PooledRun {
     pub report: AttentionReport,
     layers: Vec<KeptLayer>,
+    /// Each head's score sums, [layer · heads + head], over every row of its map.
+    sums: Vec<ScoreSums>,
 }
 
 impl PooledRun {
+    /// Each head's score sums over its whole map, in (layer, head) order: what the report's
+    /// head scores are shares of, and what the induction probe reads at any length.
+    pub fn head_sums(&self) -> &[ScoreSums] {
+        &self.sums
+    }
+
     /// Head `head` of `layer`'s whole map, flat [query, key], as the run computed it.
     pub fn head_map(&self, layer: usize, head: usize) -> Result<Vec<f32>> {
         head_map_of(&self.layers, layer, head)
@@ -134,11 +143,18 @@ impl Model {
     }
 
     fn start_pooled_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, block: usize) -> Result<LongRun> {
+        self.start_pooled_scoring(tokens, truncated, (mask, block), None)
+    }
+
+    /// A pooled run whose heads are scored on `matches`' cells (the text's own repeats when
+    /// `None`).
+    fn start_pooled_scoring(&self, tokens: Vec<Token>, truncated: Option<Truncation>, (mask, block): (Mask, usize), matches: Option<Matches>) -> Result<LongRun> {
         let (layers, heads, t) = (self.info.layers, self.info.heads, tokens.len());
         let ids = self.checked_ids(&tokens)?;
         let block = block.max(1);
         let blocks = t.div_ceil(block);
-        let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys().scoring_heads(&ids);
+        let matches = matches.unwrap_or_else(|| Matches::of(&ids));
+        let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys().scoring_with(matches);
         Ok(LongRun { tokens, truncated, ids, mask, block, heads, recorder, resume: None, layers_done: 0 })
     }
 
@@ -160,7 +176,7 @@ impl Model {
         let logits = forward?;
         run.layers_done = total;
         let recorder = std::mem::replace(&mut run.recorder, Recorder::new(0, None, false));
-        let Recorded { probabilities, kept, head_scores, .. } = recorder.finish();
+        let Recorded { probabilities, kept, head_scores, head_sums, .. } = recorder.finish();
         let kept = kept.unwrap_or_default();
         if kept.len() != total {
             let why = format!("the {} network kept {} of its {total} layers' queries and keys", self.info.architecture, kept.len());
@@ -172,6 +188,42 @@ impl Model {
         let mut report = self.assemble(std::mem::take(&mut run.tokens), run.truncated.take(), run.mask, maps, logits.as_deref());
         report.sites[0].form = MapForm::Pooled { block, queries: t, keys: t };
         report.head_scores = head_scores;
-        Ok(Some(PooledRun { report, layers: kept }))
+        Ok(Some(PooledRun { report, layers: kept, sums: head_sums.unwrap_or_default() }))
+    }
+}
+
+/// The induction probe at any length: each seed's probe sequence runs pooled, its heads
+/// scored on the probe's cells as they attend, so no whole map is ever held.
+impl Model {
+    /// The probe sequence of `seed` with `length` random tokens a copy, as a pooled run
+    /// (under the causal mask) that has not begun: [`Model::go_on`] runs it, and
+    /// [`crate::analysis::probe::score_pooled_probe`] scores the finished run.
+    pub fn start_probe(&self, length: usize, seed: u64, block: usize) -> Result<LongRun> {
+        let (before, after) = self.frame();
+        let ids = crate::analysis::probe::probe_ids(&before, &after, self.info.vocab_size, length, seed);
+        let matches = Matches::probe(before.len(), length, ids.len());
+        self.start_pooled_scoring(self.tokens_of_ids(&ids)?, None, (Mask::Causal, block), Some(matches))
+    }
+
+    /// [`Model::induction_probe`] with every run pooled into `block` × `block` blocks: the
+    /// scores (the seeds' mean) and the first seed's run, telling `progress(layers done,
+    /// layers)` over all the seeds' layers.
+    pub fn induction_probe_pooled(&self, spec: &crate::analysis::probe::ProbeSpec, block: usize, mut progress: impl FnMut(usize, usize)) -> Result<(Vec<crate::analysis::probe::ProbeScores>, PooledRun)> {
+        use crate::analysis::probe::{mean_scores, score_pooled_probe};
+        let layers = self.info.layers;
+        let (mut runs, mut first) = (Vec::with_capacity(spec.seeds.len()), None);
+        for (i, &seed) in spec.seeds.iter().enumerate() {
+            let mut run = self.start_probe(spec.length, seed, block)?;
+            let finished = loop {
+                let done = self.go_on(&mut run, 1)?;
+                progress(i * layers + run.layers_done(), spec.seeds.len() * layers);
+                if let Some(done) = done {
+                    break done;
+                }
+            };
+            runs.push(score_pooled_probe(&finished, spec.length));
+            first.get_or_insert(finished);
+        }
+        Ok((mean_scores(&runs), first.ok_or(EngineError::NoTokens)?))
     }
 }

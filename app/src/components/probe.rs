@@ -1,7 +1,8 @@
 //! Find induction heads: the standard probe (a first token, 50 random tokens, the
 //! same 50 again, four seeds) run in the worker, every head ranked, and the selected
 //! head's map on the probe with the induction cells marked, so that a person can see
-//! why the top head earned its score.
+//! why the top head earned its score. Longer probes (500 or 1,000 tokens a copy) run
+//! pooled, as a long text does, and show the map in blocks.
 
 use engine::analysis::probe::induction_cells;
 use leptos::html::Canvas;
@@ -21,15 +22,17 @@ fn cell_px(n: usize) -> f64 {
     (SIDE / n.max(1) as f64).floor().max(2.0)
 }
 
-/// Draws one head's probe map, a square per weight, and outlines the induction cells.
+/// Draws one head's probe map, a square per weight (per block of tokens when the probe ran
+/// pooled), and outlines the induction cells (marks the blocks that hold them).
 fn draw(canvas: &web_sys::HtmlCanvasElement, outcome: &ProbeOutcome, layer: usize, head: usize) -> Option<()> {
-    let n = outcome.report.tokens().len();
+    let maps = outcome.report.attention();
+    let (n, block) = (maps.tokens(), pooled_block(outcome).unwrap_or(1));
     let cell = cell_px(n);
     let side = (cell * n as f64) as u32;
     canvas.set_width(side);
     canvas.set_height(side);
     let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let map = outcome.report.attention().head(layer, head);
+    let map = maps.head(layer, head);
     for q in 0..n {
         for k in 0..n {
             let (r, g, b) = viridis(map[q * n + k]);
@@ -39,10 +42,31 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, outcome: &ProbeOutcome, layer: usiz
     }
     context.set_stroke_style_str("rgb(230,57,70)");
     context.set_line_width(1.0);
+    if block > 1 {
+        // Blocks of a few pixels: outlines would hide them, so a line runs beside the blocks
+        // that hold the induction cells, two blocks below them.
+        let (first, last) = (induction_cells(outcome.offset, outcome.length).next()?, induction_cells(outcome.offset, outcome.length).last()?);
+        let at = |(q, k): (usize, usize)| ((k / block) as f64 * cell + cell / 2.0, ((q / block) as f64 + 2.5) * cell);
+        let ((x0, y0), (x1, y1)) = (at(first), at(last));
+        context.begin_path();
+        // (The canvas clips the end that falls past its edge.)
+        context.move_to(x0, y0);
+        context.line_to(x1, y1);
+        context.stroke();
+        return Some(());
+    }
     for (q, k) in induction_cells(outcome.offset, outcome.length) {
         context.stroke_rect(k as f64 * cell + 0.5, q as f64 * cell + 0.5, cell - 1.0, cell - 1.0);
     }
     Some(())
+}
+
+/// The block size of a probe that ran pooled (its report's maps are block means).
+fn pooled_block(outcome: &ProbeOutcome) -> Option<usize> {
+    match outcome.report.sites.first()?.form {
+        engine::MapForm::Pooled { block, .. } => Some(block),
+        _ => None,
+    }
 }
 
 /// The probe view: the chosen head's map on the probe (the strongest induction head
@@ -64,24 +88,38 @@ fn ProbeView(
     // The marked cells as "query,key" pairs, for whoever reads the page's data (tests).
     let cells: Vec<String> = induction_cells(outcome.offset, outcome.length).map(|(q, k)| format!("{q},{k}")).collect();
     let top = outcome.ranked().first().map(|s| (s.layer, s.head));
+    let block = pooled_block(&outcome);
     let tokens: Vec<String> = outcome.report.tokens().iter().map(|t| t.text.clone()).collect();
-    let side_px = cell_px(tokens.len()) * tokens.len() as f64;
+    let (count, side_px) = (tokens.len(), cell_px(tokens.len()) * tokens.len() as f64);
     let tokens = Signal::stored(tokens);
     let caption = move || {
         let (layer, head) = state.probe_head.get();
         let score = outcome.scores.iter().find(|s| s.layer == layer && s.head == head).map_or(0.0, |s| s.induction);
         let which = if top == Some((layer, head)) { "the strongest induction head" } else { "an induction head" };
-        format!(
-            "Layer {layer}, head {head}, {which} (score {score:.3}), on the first probe: red squares mark where an induction head looks, from each token of the second copy to the token after its first occurrence."
-        )
+        match block {
+            Some(b) => format!(
+                "Layer {layer}, head {head}, {which} (score {score:.3}), on the first probe, its {count} tokens in blocks of {b} (each square the mean over its rows of the weight on its keys): an induction head's weight lies on the blocks just above the red line, from each token of the second copy to the token after its first occurrence."
+            ),
+            None => format!(
+                "Layer {layer}, head {head}, {which} (score {score:.3}), on the first probe: red squares mark where an induction head looks, from each token of the second copy to the token after its first occurrence."
+            ),
+        }
+    };
+    let canvas_view = move || match block {
+        // Two thousand token labels would be unreadable: the pooled map stands alone.
+        Some(_) => view! { <canvas node_ref=canvas role="img" aria-label="The head's map on the probe, pooled into blocks; a red line runs beside the induction pattern"></canvas> }.into_any(),
+        None => view! {
+            <LabelledMap queries=tokens keys=tokens side_px=side_px focus_bands=false>
+                <canvas node_ref=canvas role="img" aria-label="The head's map on the probe; red squares mark the induction pattern"></canvas>
+            </LabelledMap>
+        }
+        .into_any(),
     };
     view! {
         <figure class="probe-view" data-testid="probe-view"
             data-layer=move || state.probe_head.get().0.to_string() data-head=move || state.probe_head.get().1.to_string()
             data-marked=cells.len().to_string() data-cells=cells.join(";")>
-            <LabelledMap queries=tokens keys=tokens side_px=side_px focus_bands=false>
-                <canvas node_ref=canvas role="img" aria-label="The head's map on the probe; red squares mark the induction pattern"></canvas>
-            </LabelledMap>
+            {canvas_view()}
             <figcaption>{caption}
                 // The induction cells are the model's: the map stays as computed.
                 {move || (state.reading.get() != Default::default()).then_some(" The reading switches do not apply here: the map is as the model computed it, so the induction cells stand where the scores found them.")}
@@ -102,9 +140,10 @@ pub fn ProbePanel() -> impl IntoView {
         _ if state.is_translator() => "The probe looks for induction heads in language models; a translator's encoder has none to find.".to_string(),
         _ if state.is_speech() => "The probe looks for induction heads in language models; it does not run on a speech model.".to_string(),
         _ if state.is_vision() => "The probe looks for induction heads in language models; a picture's patches have no order to copy.".to_string(),
-        ProbeState::Idle => "Runs 50 random tokens twice, four times, and ranks every head.".to_string(),
+        ProbeState::Idle => format!("Runs {} random tokens twice, four times, and ranks every head.", state.probe_length.get()),
         ProbeState::Waiting => "Waiting for the model to load; the probe runs as soon as it has.".to_string(),
-        ProbeState::Running { done, total } => format!("Probing: run {done} of {total}…"),
+        ProbeState::Running { done, total, layers: false } => format!("Probing: run {done} of {total}…"),
+        ProbeState::Running { done, total, layers: true } => format!("Probing: {done} of {total} layers (four runs, their maps pooled)…"),
         ProbeState::Done(outcome) => format!("Probed in {:.1} s: {} tokens a run.", outcome.millis / 1000.0, outcome.report.tokens().len()),
         ProbeState::Failed(message) => format!("Error: {message}"),
     };
@@ -143,6 +182,20 @@ pub fn ProbePanel() -> impl IntoView {
                     let failed = state.loaded.with_untracked(Option::is_none) && matches!(state.status.get_untracked(), crate::Status::Failed(_));
                     state.probe.set(if failed { ProbeState::Failed("no model is loaded: choose one that loads".into()) } else { ProbeState::Waiting });
                 }>"Find induction heads"</button>
+            <label class="probe-length">"Random tokens a copy "
+                <select data-testid="probe-length" disabled=busy
+                    on:change=move |event| {
+                        if let Ok(length) = event_target_value(&event).parse() {
+                            state.probe_length.set(length);
+                        }
+                    }>
+                    {crate::PROBE_LENGTHS.iter().map(|&length| view! {
+                        <option value=length.to_string() selected=move || state.probe_length.get() == length>
+                            {format!("{length}{}", if crate::probe_runs_pooled(length) { " (pooled, as a long text)" } else { "" })}
+                        </option>
+                    }).collect_view()}
+                </select>
+            </label>
             <span class="hint" data-testid="probe-status" role="status">{status}</span>
             // Nothing of the results is in the page until the probe has run.
             {move || outcome().map(|outcome| view! {

@@ -110,6 +110,48 @@ pub(super) fn run(state: Rc<RefCell<State>>, run: u64, name: String, (text, toke
     });
 }
 
+/// The induction probe of `length` random tokens a copy, pooled (see [`crate::probe_runs_pooled`]):
+/// each seed's run goes a layer at a time, telling each layer, with the message loop's turn
+/// between layers as a long text's run has; the seeds' mean scores and the first run's report.
+pub(super) fn probe(state: Rc<RefCell<State>>, run: u64, name: String, length: usize, seeds: Vec<u64>) {
+    use engine::analysis::probe::{mean_scores, score_pooled_probe};
+    let started = now();
+    wasm_bindgen_futures::spawn_local(async move {
+        let layers = state.borrow().loaded.as_ref().map_or(0, |(_, m)| m.info().layers);
+        let total = seeds.len() * layers;
+        let (mut runs, mut first, mut offset) = (Vec::with_capacity(seeds.len()), None, 0);
+        for (i, &seed) in seeds.iter().enumerate() {
+            let begun = with_model(&state, &name, |model| {
+                let (before, after) = model.frame();
+                offset = before.len();
+                model.start_probe(length, seed, (before.len() + 2 * length + after.len()).div_ceil(POOLED_ACROSS))
+            });
+            let mut long = match begun {
+                Ok(long) => long,
+                Err(message) => return post(&FromWorker::Failed { model: name, run: Some(run), message }, None),
+            };
+            let finished = loop {
+                post(&FromWorker::ProbeProgress { run, done: i * layers + long.layers_done(), total }, None);
+                give_a_turn().await;
+                match with_model(&state, &name, |model| model.go_on(&mut long, 1)) {
+                    Ok(None) => continue,
+                    Ok(Some(finished)) => break finished,
+                    Err(message) => return post(&FromWorker::Failed { model: name, run: Some(run), message }, None),
+                }
+            };
+            runs.push(score_pooled_probe(&finished, length));
+            // Only the first run's report is shown: the others' maps go as soon as scored.
+            first.get_or_insert(finished.report);
+        }
+        let Some(mut report) = first else {
+            return post(&FromWorker::Failed { model: name, run: Some(run), message: "the probe has no seeds".into() }, None);
+        };
+        let millis = now() - started;
+        let (shapes, data) = report.take_maps();
+        post(&FromWorker::ProbeResult { run, scores: mean_scores(&runs), report, shapes, offset, length, millis }, Some(&data));
+    });
+}
+
 /// `work` on the loaded model named `name`, a language model or an encoder.
 fn with_model<T>(state: &Rc<RefCell<State>>, name: &str, work: impl FnOnce(&Model) -> engine::Result<T>) -> Result<T, String> {
     let state = state.borrow();

@@ -147,6 +147,16 @@ impl Matches {
         Self { duplicates, inductions }
     }
 
+    /// The induction probe's cells only (see [`crate::analysis::probe`]): in a text of
+    /// `tokens` whose random copy of `length` starts at `offset`, each query of the second
+    /// copy matches its earlier occurrence and inducts on the key after it. A token drawn
+    /// twice within a copy is not matched, as the probe's own score reads one cell a query.
+    pub fn probe(offset: usize, length: usize, tokens: usize) -> Self {
+        let second = offset + length..offset + 2 * length;
+        let (duplicates, inductions) = (0..tokens).map(|q| if second.contains(&q) { (vec![q - length], vec![q - length + 1]) } else { (Vec::new(), Vec::new()) }).unzip();
+        Self { duplicates, inductions }
+    }
+
     pub fn tokens(&self) -> usize {
         self.duplicates.len()
     }
@@ -211,6 +221,17 @@ impl ScoreSums {
         self.rows += other.rows;
     }
 
+    /// The weight on the matched keys right after an earlier occurrence, summed over the
+    /// rows added (not a share: the probe divides it by its own count).
+    pub fn induction_sum(&self) -> f64 {
+        self.induction
+    }
+
+    /// The weight on each row's previous token, summed over the rows added.
+    pub fn previous_sum(&self) -> f64 {
+        self.previous
+    }
+
     /// The scores of the rows added.
     pub fn scores(&self, layer: usize, head: usize) -> HeadScores {
         let share = |on: f64| if self.total > 0.0 { (on / self.total) as f32 } else { 0.0 };
@@ -247,6 +268,18 @@ mod tests {
     }
 
     const NONE: Exclusions = Exclusions { exclude_bos: false, exclude_current_token: false };
+
+    #[test]
+    fn the_probes_matches_are_its_second_copy_and_nothing_else() {
+        // A first token, three random ones (the middle one drawn twice), the same three again.
+        let probe = Matches::probe(1, 3, 7);
+        assert_eq!(probe.duplicates, [vec![], vec![], vec![], vec![], vec![1], vec![2], vec![3]]);
+        assert_eq!(probe.inductions, [vec![], vec![], vec![], vec![], vec![2], vec![3], vec![4]]);
+        // The text's own repeats would also match the token drawn twice within a copy.
+        let own = Matches::of(&[0, 5, 6, 6, 5, 6, 6]);
+        assert_eq!(own.duplicates[3], [2]);
+        assert_eq!(probe.duplicates[3], Vec::<usize>::new());
+    }
 
     #[test]
     fn a_perfect_previous_token_head_scores_one() {

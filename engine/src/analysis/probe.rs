@@ -86,6 +86,23 @@ pub fn score_probe(maps: &AttentionMaps, offset: usize, length: usize) -> Vec<Pr
     scores
 }
 
+/// Scores every head on one pooled probe run ([`crate::Model::start_probe`]): from the sums
+/// its heads were scored with as they attended, the same numbers as [`score_probe`] on the
+/// whole maps.
+pub fn score_pooled_probe(run: &crate::PooledRun, length: usize) -> Vec<ProbeScores> {
+    let (n, heads) = (run.report.tokens().len(), run.report.attention().heads().max(1));
+    run.head_sums()
+        .iter()
+        .enumerate()
+        .map(|(i, sums)| ProbeScores {
+            layer: i / heads,
+            head: i % heads,
+            induction: (sums.induction_sum() / length.max(1) as f64) as f32,
+            previous_token: (sums.previous_sum() / (n - 1).max(1) as f64) as f32,
+        })
+        .collect()
+}
+
 /// The mean of several runs' scores, head by head.
 pub fn mean_scores(runs: &[Vec<ProbeScores>]) -> Vec<ProbeScores> {
     let Some(first) = runs.first() else { return Vec::new() };

@@ -262,6 +262,26 @@ fn scores_rank_the_heads_on_the_induction_probe_as_the_engine_does() {
     assert!(induction[0] > 0.8, "a real induction head: {}", induction[0]);
 }
 
+/// A long probe (300 random tokens a copy) runs pooled and gives the engine's pooled probe's
+/// scores, which the whole probe's equal (tests/integration/long_texts.rs).
+#[test]
+fn scores_on_a_long_probe_run_pooled() {
+    use engine::analysis::probe::ProbeSpec;
+    let output = attnscope(&["scores", "--model", "smollm2-135m", "--probe", "induction", "--length", "300", "--seeds", "1", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("probe: 30 of 30 layers"), "its progress is told a layer at a time");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let spec = ProbeSpec { length: 300, seeds: vec![0] };
+    let (mut native, _) = shared_model("smollm2-135m").induction_probe_pooled(&spec, 5, |_, _| {}).unwrap();
+    native.sort_by(|a, b| b.induction.total_cmp(&a.induction));
+    assert_eq!(rows.len(), native.len());
+    for (row, head) in rows.iter().zip(&native) {
+        assert_eq!((row["layer"].as_u64().unwrap() as usize, row["head"].as_u64().unwrap() as usize), (head.layer, head.head));
+        assert!((row["induction"].as_f64().unwrap() as f32 - head.induction).abs() <= 1e-6);
+    }
+    assert!(rows[0]["induction"].as_f64().unwrap() > 0.8, "a real induction head at 601 tokens: {}", rows[0]);
+}
+
 #[test]
 fn scores_on_a_text_print_a_ranked_table() {
     let output = attnscope(&["scores", "--model", "all-minilm-l6-v2", "--text", "The cat sat. The cat sat.", "--sort", "previous_token"]);

@@ -150,3 +150,28 @@ fn a_text_longer_than_a_stretch_attends_a_stretch_at_a_time_and_loses_nothing() 
     }
     assert_eq!(pooled.report.next_tokens, whole.next_tokens);
 }
+
+/// The induction probe run pooled (as the page runs a probe of 500 or 1,000 tokens a copy)
+/// scores every head as the whole probe does, from sums kept as its layers attend.
+#[test]
+fn a_pooled_probe_scores_every_head_as_the_whole_probe() {
+    let model = attnscope_tests::shared_model("smollm2-135m");
+    let spec = engine::analysis::probe::ProbeSpec::default();
+    let (whole, first) = model.induction_probe(&spec, |_, _| {}).unwrap();
+    let mut told = Vec::new();
+    let (pooled, first_pooled) = model.induction_probe_pooled(&spec, 4, |done, total| told.push((done, total))).unwrap();
+    let layers = model.info().layers;
+    assert_eq!(told.len(), spec.seeds.len() * layers, "a step a layer");
+    assert_eq!(told.last(), Some(&(spec.seeds.len() * layers, spec.seeds.len() * layers)));
+    assert_eq!(whole.len(), pooled.len());
+    for (w, p) in whole.iter().zip(&pooled) {
+        assert_eq!((w.layer, w.head), (p.layer, p.head));
+        assert!((w.induction - p.induction).abs() <= 1e-6, "L{}H{} induction: {} pooled against {} whole", w.layer, w.head, p.induction, w.induction);
+        assert!((w.previous_token - p.previous_token).abs() <= 1e-6, "L{}H{} previous token: {} pooled against {}", w.layer, w.head, p.previous_token, w.previous_token);
+    }
+    // The strongest heads really are induction heads: the probe is not scoring noise.
+    let best = whole.iter().map(|s| s.induction).fold(0.0f32, f32::max);
+    assert!(best > 0.5, "the strongest induction score {best}");
+    let (diff, _) = max_abs_diff(first_pooled.report.attention().as_flat(), first.attention().pooled(4).as_flat());
+    assert!(diff <= 1e-6, "the first run's pooled maps differ by {diff:e}");
+}

@@ -61,7 +61,8 @@ const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|pl
 usage: attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
                         [--mask causal|none] [--seeds N] [--length N]
   --probe       induction: a first token, N random tokens, the same N again (--length, default 50),
-                once per seed (--seeds, default 4); scores: induction, previous_token
+                once per seed (--seeds, default 4; past 256 a copy each run is pooled and its heads
+                scored as they attend); scores: induction, previous_token
   --text        score the heads on a text: previous_token, duplicate_token, induction (TransformerLens's
                 head detector, mul measure), first_token, current_token, entropy_bits
   --sort        the score to rank by (default induction)

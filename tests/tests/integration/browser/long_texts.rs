@@ -9,7 +9,7 @@ use attnscope_tests::{root, shared_model};
 use engine::analysis::heads::{score_report, Exclusions};
 use engine::Mask;
 
-use super::{choose, keep_screenshot_of, open_page, paste, wait_for_run, wait_until_shown, LOAD};
+use super::{assert_pixels, choose, keep_screenshot_of, open_page, paste, viridis, wait_for_run, wait_until_shown, LOAD};
 
 /// About 2,000 tokens of SmolLM2's: the benchmark's longest prompt, fourteen times.
 fn long_text() -> String {
@@ -244,4 +244,68 @@ fn gemma3_at_4096_tokens_shows_its_sliding_window_as_a_band() {
     // small weights within it.
     choose(&browser, "long-scale", "log");
     keep_screenshot_of(&browser, "gemma3-long", Some("long-map"));
+}
+
+/// The induction probe at a long text's length: 1,000 random tokens twice (2,001 tokens),
+/// run pooled a layer at a time with its progress shown; the ranking is the engine's.
+#[test]
+fn the_probe_runs_a_thousand_tokens_a_copy_pooled_and_ranks_the_heads_as_the_engine() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let length = 1000;
+    choose(&browser, "probe-length", &length.to_string());
+    let status = browser.by_test_id("probe-status");
+    assert!(browser.text(&status).starts_with("Runs 1000 random tokens twice"), "{}", browser.text(&status));
+    browser.click(&browser.by_test_id("find-induction"));
+    let told = browser.wait_for("the probe's progress", LOAD, || {
+        let said = browser.text(&status);
+        said.contains("layers (four runs, their maps pooled)").then_some(said)
+    });
+    assert!(told.ends_with("of 120 layers (four runs, their maps pooled)…"), "{told}");
+    browser.wait_for("the probe", LOAD, || {
+        let said = browser.text(&status);
+        assert!(!said.starts_with("Error"), "the probe failed: {said}");
+        said.starts_with("Probed in").then_some(())
+    });
+    assert!(browser.text(&status).ends_with("2001 tokens a run."), "{}", browser.text(&status));
+
+    // The engine's probe, pooled as the worker runs it.
+    let model = shared_model("smollm2-135m");
+    let spec = engine::analysis::probe::ProbeSpec { length, ..Default::default() };
+    let (mut scores, first) = model.induction_probe_pooled(&spec, (2 * length + 1).div_ceil(app::POOLED_ACROSS), |_, _| {}).unwrap();
+    scores.sort_by(|a, b| b.induction.total_cmp(&a.induction));
+    let rows = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=probe-table] tbody tr')].map(tr => [+tr.dataset.layer, +tr.dataset.head, +tr.dataset.induction]);",
+        vec![],
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    for (row, head) in rows.iter().zip(&scores) {
+        assert_eq!((row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize), (head.layer, head.head));
+        assert!((row[2].as_f64().unwrap() as f32 - head.induction).abs() <= 1e-5, "L{}H{}", head.layer, head.head);
+    }
+    assert!(scores[0].induction > 0.5, "the strongest head inducts at this length too: {}", scores[0].induction);
+    // The view: the top head's pooled map, its induction cells marked (a thousand of them).
+    let view = browser.by_test_id("probe-view");
+    assert_eq!(browser.attribute(&view, "data-marked"), Some(length.to_string()));
+    assert_eq!((browser.attribute(&view, "data-layer"), browser.attribute(&view, "data-head")), (Some(scores[0].layer.to_string()), Some(scores[0].head.to_string())));
+    let caption = browser.text(&browser.find_all("[data-testid=probe-view] figcaption").remove(0));
+    assert!(caption.contains("its 2001 tokens in blocks of 16"), "{caption}");
+    assert_eq!(first.report.tokens().len(), 2 * length + 1);
+    // A block on the induction diagonal is painted with the engine's pooled weight there, a
+    // bright one: the top head's weight lies on it.
+    let (layer, head, block) = (scores[0].layer, scores[0].head, (2 * length + 1).div_ceil(app::POOLED_ACROSS));
+    let (q, k) = engine::analysis::probe::induction_cells(model.frame().0.len(), length).nth(length / 2).unwrap();
+    let (qb, kb) = (q / block, k / block);
+    let pooled = first.report.attention().weight(layer, head, qb, kb);
+    assert!(pooled > 0.2, "the top head's block on the diagonal holds {pooled}");
+    let cell = (420.0 / first.report.attention().tokens() as f64).floor().max(2.0);
+    let painted = browser.execute(
+        "const c = document.querySelector('[data-testid=probe-view] canvas');
+         return Array.from(c.getContext('2d').getImageData(arguments[0], arguments[1], 1, 1).data).slice(0, 3);",
+        vec![serde_json::json!((kb as f64 + 0.5) * cell), serde_json::json!((qb as f64 + 0.5) * cell)],
+    );
+    let painted: Vec<i64> = painted.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    assert_pixels("the diagonal's block", &[[painted[0], painted[1], painted[2]]], std::iter::once(viridis(pooled)));
+    keep_screenshot_of(&browser, "probe-long", Some("probe-view"));
 }
