@@ -93,16 +93,7 @@ fn the_probe_opens_on_the_strongest_induction_head_and_shows_nothing_before_it_r
 
     // The ranking: the CLI's numbers (the engine's probe with the same length and seeds).
     let (scores, first, cells) = native_probe();
-    let rows = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=probe-table] tbody tr')].map(tr => [+tr.dataset.layer, +tr.dataset.head, +tr.dataset.induction]);",
-        vec![],
-    );
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 10);
-    for (row, head) in rows.iter().zip(&scores) {
-        assert_eq!((row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize), (head.layer, head.head));
-        assert!((row[2].as_f64().unwrap() as f32 - head.induction).abs() < 1e-3, "L{}H{}", head.layer, head.head);
-    }
+    assert_probe_ranking(&browser, &scores, 1e-3);
 
     // Without a click, the view shows the top head (the grid still has L0 H0 selected).
     let (layer, head) = (scores[0].layer, scores[0].head);

@@ -9,7 +9,7 @@ use attnscope_tests::{root, shared_model};
 use engine::analysis::heads::{score_report, Exclusions};
 use engine::Mask;
 
-use super::{assert_pixels, choose, keep_screenshot_of, open_page, paste, viridis, wait_for_run, wait_until_shown, LOAD};
+use super::{assert_pixels, assert_probe_ranking, choose, keep_screenshot_of, open_page, paste, viridis, wait_for_run, wait_until_shown, LOAD};
 
 /// About 2,000 tokens of SmolLM2's: the benchmark's longest prompt, fourteen times.
 fn long_text() -> String {
@@ -274,16 +274,7 @@ fn the_probe_runs_a_thousand_tokens_a_copy_pooled_and_ranks_the_heads_as_the_eng
     let spec = engine::analysis::probe::ProbeSpec { length, ..Default::default() };
     let (mut scores, first) = model.induction_probe_pooled(&spec, (2 * length + 1).div_ceil(app::POOLED_ACROSS), |_, _| {}).unwrap();
     scores.sort_by(|a, b| b.induction.total_cmp(&a.induction));
-    let rows = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=probe-table] tbody tr')].map(tr => [+tr.dataset.layer, +tr.dataset.head, +tr.dataset.induction]);",
-        vec![],
-    );
-    let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 10);
-    for (row, head) in rows.iter().zip(&scores) {
-        assert_eq!((row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize), (head.layer, head.head));
-        assert!((row[2].as_f64().unwrap() as f32 - head.induction).abs() <= 1e-5, "L{}H{}", head.layer, head.head);
-    }
+    assert_probe_ranking(&browser, &scores, 1e-5);
     assert!(scores[0].induction > 0.5, "the strongest head inducts at this length too: {}", scores[0].induction);
     // The view: the top head's pooled map, its induction cells marked (a thousand of them).
     let view = browser.by_test_id("probe-view");

@@ -217,6 +217,21 @@ pub fn canvas_pixels(browser: &Browser, css: &str) -> (usize, Vec<[i64; 3]>) {
     (found[0].as_u64().unwrap() as usize, rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect())
 }
 
+/// The probe's ten strongest heads as the page ranks them are the first ten of `scores`
+/// (ranked), with their induction scores within `tolerance`.
+pub fn assert_probe_ranking(browser: &Browser, scores: &[engine::analysis::probe::ProbeScores], tolerance: f32) {
+    let rows = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=probe-table] tbody tr')].map(tr => [+tr.dataset.layer, +tr.dataset.head, +tr.dataset.induction]);",
+        vec![],
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    for (row, head) in rows.iter().zip(scores) {
+        assert_eq!((row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize), (head.layer, head.head));
+        assert!((row[2].as_f64().unwrap() as f32 - head.induction).abs() <= tolerance, "L{}H{}", head.layer, head.head);
+    }
+}
+
 pub fn assert_pixels(what: &str, pixels: &[[i64; 3]], expected: impl Iterator<Item = [i64; 3]>) {
     let expected: Vec<[i64; 3]> = expected.collect();
     assert_eq!(pixels.len(), expected.len(), "{what}: a pixel per expected colour");
