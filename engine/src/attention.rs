@@ -59,8 +59,10 @@ pub fn attend(
     if groups.len() == 1 {
         return Ok(groups.remove(0));
     }
-    let join = |pick: fn(&(Tensor, Tensor, Option<Tensor>)) -> Option<&Tensor>| groups.iter().map(pick).collect::<Option<Vec<_>>>().map(|parts| Tensor::cat(&parts, 0)).transpose();
-    Ok((join(|g| Some(&g.0))?.expect("every part has an output"), join(|g| Some(&g.1))?.expect("every part has weights"), join(|g| g.2.as_ref())?))
+    let join = |parts: Vec<&Tensor>| Tensor::cat(&parts, 0);
+    let (out, probs) = (join(groups.iter().map(|g| &g.0).collect())?, join(groups.iter().map(|g| &g.1).collect())?);
+    let raw = groups.iter().map(|g| g.2.as_ref()).collect::<Option<Vec<_>>>().map(join).transpose()?;
+    Ok((out, probs, raw))
 }
 
 /// softmax(scoring(q·kᵀ) + mask) and, when `keep_raw`, q·kᵀ, [heads, q, k]: the maps
