@@ -74,6 +74,9 @@ pub fn parse(args: &[String]) -> Result<ScoresArgs, Failure> {
 /// The longest probe (random tokens a copy) run with whole maps.
 const WHOLE_PROBE_LENGTH: usize = 256;
 
+/// A longer probe's maps are pooled to at most this many blocks across (as the page's are).
+const POOLED_ACROSS: usize = 128;
+
 /// Every head's scores as JSON objects ({layer, head, score…}), in (layer, head) order.
 fn scores(args: &ScoresArgs) -> Result<Vec<Value>, Failure> {
     let model = load_model(&args.model)?;
@@ -81,7 +84,7 @@ fn scores(args: &ScoresArgs) -> Result<Vec<Value>, Failure> {
         // A long probe runs pooled (its whole maps would be 270 × 2,001² floats, 4.3 GB, at
         // 1,000 tokens a copy of SmolLM2), its heads scored as they attend: the same scores.
         Source::Probe(spec) if spec.length > WHOLE_PROBE_LENGTH => {
-            let block = (2 * spec.length + 2).div_ceil(128);
+            let block = (2 * spec.length + 2).div_ceil(POOLED_ACROSS);
             let (scores, _) = model.induction_probe_pooled(spec, block, |done, total| eprint!("\rprobe: {done} of {total} layers"))?;
             eprintln!();
             scores.iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()

@@ -64,8 +64,8 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, g
     );
     // The page's longest: 4,096 tokens (the text above, twice, cut there), once, on both threads.
     eprintln!("bench: 4,096 tokens in the page, {THREADS} threads");
-    let longest = vec![text.clone(); 2].join(" ");
-    let config = json!({"runs": 1, "threads": THREADS, "model": "smollm2-135m", "files": gguf, "text": longest, "heads": [[23, 3]]});
+    let longest_text = vec![text.clone(); 2].join(" ");
+    let config = json!({"runs": 1, "threads": THREADS, "model": "smollm2-135m", "files": gguf, "text": longest_text, "heads": [[23, 3]]});
     let longest = in_page(browser, page, "benchLong", config);
     let longest_tokens = longest["tokens"].as_u64().unwrap_or(0);
     rows.push(Row::new(format!("SmolLM2 in the page, {longest_tokens} tokens to the end, every map pooled, {THREADS} threads"), median(&numbers(&longest["ms"]))));
@@ -77,7 +77,7 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, g
     // Gemma 3 at its longest in the page, on the quantized path the page loads it on, and a
     // windowed layer's whole map.
     eprintln!("bench: Gemma 3 at 4,096 tokens in the page, {THREADS} threads");
-    let config = json!({"runs": 1, "threads": THREADS, "model": "gemma3-270m", "files": gemma, "text": vec![text.clone(); 2].join(" "), "heads": [[0, 1]]});
+    let config = json!({"runs": 1, "threads": THREADS, "model": "gemma3-270m", "files": gemma, "text": longest_text, "heads": [[0, 1]]});
     let gemma = in_page(browser, page, "benchLong", config);
     let gemma_tokens = gemma["tokens"].as_u64().unwrap_or(0);
     rows.push(Row::new(format!("Gemma 3 270M in the page, quantized weights, {gemma_tokens} tokens to the end, every map pooled, {THREADS} threads"), median(&numbers(&gemma["ms"]))));
