@@ -6,11 +6,12 @@ SHELL := /bin/bash
 ADDRESS := 127.0.0.1
 PORT := 8080
 
-.PHONY: help run test bench tools browser models app cli clean
+.PHONY: help run test test-matrix setup bench tools browser models app cli clean
 
 help:
 	@echo "make run    build the app and serve it at http://$(ADDRESS):$(PORT)"
 	@echo "make test   every test: engine, parity with Hugging Face, CLI, the page in headless Chromium"
+	@echo "make test-matrix   the native tests on other terms: 1 and 4 threads, a baseline x86-64 build"
 	@echo "make bench  the benchmark: the page's worker beside llama.cpp's wasm build (wllama), and natively"
 
 ## The wasm32 target, Trunk and wasm-bindgen-cli.
@@ -21,7 +22,7 @@ tools:
 browser:
 	@bash scripts/tools.sh --browser
 
-## SmolLM2-135M and all-MiniLM-L6-v2 into assets/models/, checksums verified.
+## The models of assets/models.json into assets/models/, checksums verified.
 models:
 	@python3 scripts/fetch_models.py
 
@@ -29,7 +30,7 @@ models:
 app: tools models
 	trunk build --release
 
-## The native command-line tool, target/debug/attnscope (the CLI tests run it).
+## The native command-line tool, target/debug/attnscope (`cargo test` builds it too).
 cli:
 	cargo build -p attnscope-engine --bin attnscope
 
@@ -37,12 +38,34 @@ run: app
 	@echo "attnscope: serving at http://$(ADDRESS):$(PORT) (Ctrl-C stops)"
 	trunk serve --release --address $(ADDRESS) --port $(PORT) --no-autoreload
 
-## Unit tests (engine, app), then the integration tests: parity, bad input, CLI, the page
-## (cross-origin isolated, the engine's worker on every core); then the page's tests again
-## without isolation, on the one-thread worker every other browser gets.
-test: browser app cli
-	cargo test
-	ATTNSCOPE_ONE_THREAD=1 cargo test -p attnscope-tests --test integration browser::
+## Tools, Chromium and the models at once: the models download while Trunk compiles.
+setup:
+	@python3 scripts/fetch_models.py & models=$$!; status=0; \
+	bash scripts/tools.sh --browser || status=1; wait $$models || status=1; exit $$status
+
+## The native tests first (`cargo test`: the engine's and the app's unit tests, parity with
+## transformers, bad input, the CLI), then the page's in headless Chromium (the `browser`
+## target): cross-origin isolated, the engine's worker on every core; then again without
+## isolation, on the one-thread worker every other browser gets. Each phase says its time.
+PHASE := bash scripts/phase.sh
+test:
+	@$(PHASE) "tools and models" $(MAKE) --no-print-directory setup
+	@$(PHASE) "native build" cargo test --no-run
+	@$(PHASE) "native tests" cargo test
+	@$(PHASE) "wasm build" trunk build --release
+	@$(PHASE) "browser tests" cargo test -p attnscope-tests --test browser
+	@$(PHASE) "browser tests, one thread" env ATTNSCOPE_ONE_THREAD=1 cargo test -p attnscope-tests --test browser
+
+## The native tests as other machines run them, for a change to the engine's numbers: a
+## bound that holds only for this processor's summation order or this many threads fails
+## here. On one thread and on four (candle's products and the engine's split follow
+## RAYON_NUM_THREADS), and built for a baseline x86-64 processor (no AVX or FMA assumed at
+## compile time; into target/baseline, so the usual build stays). Not part of `make test`:
+## it runs the suite three times.
+test-matrix: models
+	@$(PHASE) "one thread" env RAYON_NUM_THREADS=1 cargo test
+	@$(PHASE) "four threads" env RAYON_NUM_THREADS=4 cargo test
+	@$(PHASE) "baseline x86-64" env RUSTFLAGS="-C target-cpu=x86-64" CARGO_TARGET_DIR=target/baseline cargo test
 
 ## Medians of timed runs in headless Chromium (the app's worker and wllama on the same
 ## GGUF) and natively; writes docs/benchmark.md and the README's table.

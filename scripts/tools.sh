@@ -13,6 +13,30 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[tools] %s\n' "$*"; }
 
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} from Debian"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+# Downloads that need no core start first and go on while Trunk and wasm-bindgen compile:
+# Chromium from Debian, and the nightly toolchain the worker with threads is built with.
+downloads=()
+if [ "$want_browser" = "--browser" ] || [ "$want_browser" = "--bench" ]; then
+  apt_install chromium chromium-driver &
+  downloads+=($!)
+fi
+NIGHTLY=$(awk -F= '/^NIGHTLY=/ {print $2; exit}' scripts/build_threads.sh)
+if ! rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 || ! rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src'; then
+  say "installing $NIGHTLY with rust-src (for the worker with threads)"
+  rustup toolchain install "$NIGHTLY" --profile minimal -c rust-src >/dev/null &
+  downloads+=($!)
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
@@ -33,19 +57,9 @@ if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{p
   cargo install wasm-bindgen-cli --version "=$bindgen_version" --force
 fi
 
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing ${missing[*]} from Debian"
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-}
-
-if [ "$want_browser" = "--browser" ] || [ "$want_browser" = "--bench" ]; then
-  apt_install chromium chromium-driver
-fi
+for download in "${downloads[@]}"; do
+  wait "$download" || { say "a download above failed (Chromium from Debian, or the nightly toolchain)"; exit 1; }
+done
 
 # The version the issue's anchor numbers were measured with.
 WLLAMA_VERSION=3.8.1

@@ -7,7 +7,7 @@ use crate::analysis::heads::{Exclusions, HeadScores, Matches, ScoreSums};
 use crate::intervention::attribution::{last_row, LastPosition};
 use crate::intervention::Changes;
 use crate::kernels::{softmax_scaled, softmax_scaled_masked};
-use crate::matrix_product::product;
+use crate::matrix_product::attention_product;
 use crate::report::{Mask, Scoring};
 
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.
@@ -52,7 +52,7 @@ pub fn attend(
         let range = ranges[part].clone();
         let group = |x: &Tensor| if ranges.len() == 1 { Ok(x.clone()) } else { x.narrow(0, range.start, range.len()) };
         let (probs, raw) = probabilities(&group(q)?, &group(k)?, mask, scoring, keep_scores)?;
-        let out = product(&probs, &group(v)?.contiguous()?)?;
+        let out = attention_product(&probs, &group(v)?)?;
         Ok((out, probs, raw))
     });
     let mut groups = groups.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
@@ -69,7 +69,7 @@ pub fn attend(
 /// [`attend`] weighs the values by, and a head's map computed again from the queries and
 /// keys a run kept.
 pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring, keep_raw: bool) -> candle_core::Result<(Tensor, Option<Tensor>)> {
-    let raw = product(&q.contiguous()?, &k.t()?.contiguous()?)?.to_dtype(DType::F32)?; // [heads, q, k]
+    let raw = attention_product(q, &k.t()?.contiguous()?)?; // [heads, q, k]
     // The scores not kept become the weights where they lie (the product's own tensor).
     if !keep_raw && scoring.softcap.is_none() && crate::kernels::softmax_in_place_where_possible(&raw, scoring.scale, mask)? {
         return Ok((raw, None));
@@ -131,7 +131,22 @@ fn visible_keys(mask: Option<&Tensor>, keys: usize, block: usize) -> candle_core
         return Ok(0..keys);
     }
     let block = block.max(1);
-    Ok(first / block * block..(end.div_ceil(block) * block).min(keys))
+    // The first key a multiple of the block (each block of columns is pooled from one
+    // stretch) and of the softmax's lanes (a row's sum then takes its values in the lanes
+    // the whole row would: the same bits, see `kernels::lane_sum`).
+    let align = lcm(block, crate::kernels::LANES);
+    Ok(first / align * align..(end.div_ceil(block) * block).min(keys))
+}
+
+/// The least common multiple of two positive numbers.
+fn lcm(a: usize, b: usize) -> usize {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    a / gcd(a, b) * b
 }
 
 /// The length of what each token's value carries into the residual stream through
@@ -527,7 +542,7 @@ impl Recorder {
             let group = |x: &Tensor| x.narrow(0, range.start, range.len());
             let (k, v) = (group(k)?.narrow(1, seen.start, seen.len())?, group(&v)?.narrow(1, seen.start, seen.len())?);
             let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &k, mask.as_ref(), scoring, false)?; // [group, n, seen]
-            let out = product(&probs, &v.contiguous()?)?; // [group, n, d]
+            let out = attention_product(&probs, &v)?; // [group, n, d]
             let (part, sums) = with_slice(&probs, |maps| {
                 // Each head's scores over these rows, from the weights as they are here.
                 let sums = maps
@@ -642,6 +657,52 @@ pub fn merge_heads(x: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [heads, t, d] of values spread over a few orders of magnitude (a cheap generator, so
+    /// the sums have rounding to lose), and large enough that gemm would cut the keys.
+    fn spread(heads: usize, t: usize, d: usize, seed: u64, dev: &Device) -> candle_core::Result<Tensor> {
+        let mut state = seed;
+        let values: Vec<f32> = (0..heads * t * d)
+            .map(|_| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let unit = (state >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
+                (unit - 0.5) * 8.0 * (1.0 + (state >> 20 & 3) as f32)
+            })
+            .collect();
+        Tensor::from_vec(values, (heads, t, d), dev)
+    }
+
+    /// A stretch of rows attending only the keys it can see gives its rows' weights and
+    /// outputs to the bit as the whole run does: the products sum each output in one order
+    /// whatever their sizes, and a row's sum takes its values in the same lanes (the keys
+    /// cut start at a multiple of them). This is what lets a long text's pooled run, a head's
+    /// map asked for again and the whole run agree exactly, on any processor.
+    #[test]
+    fn a_stretch_of_rows_attends_to_the_bit_as_the_whole_run() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (heads, t, d) = (3, 600, 64);
+        let (q, k, v) = (spread(heads, t, d, 1, &dev)?, spread(heads, t, d, 2, &dev)?, spread(heads, t, d, 3, &dev)?);
+        for (mask, window, block) in [(Mask::Causal, None, 24), (Mask::Causal, Some(100), 12), (Mask::None, None, 5)] {
+            let whole_mask = additive_mask_from(mask, window, 0, t, &dev)?;
+            let scoring = Scoring::standard(d);
+            let (out, probs, _) = attend(&q, &k, &v, whole_mask.as_ref(), scoring, false)?;
+            for (start, n) in [(0, 240), (240, 240), (480, 120)] {
+                let rows = whole_mask.as_ref().map(|m| m.narrow(0, start, n)).transpose()?;
+                let seen = visible_keys(rows.as_ref(), t, block)?;
+                assert_eq!(seen.start % block, 0);
+                let rows = rows.map(|m| m.narrow(1, seen.start, seen.len())?.contiguous()).transpose()?;
+                let (k_seen, v_seen) = (k.narrow(1, seen.start, seen.len())?, v.narrow(1, seen.start, seen.len())?);
+                let (stretch_out, stretch_probs, _) = attend(&q.narrow(1, start, n)?, &k_seen, &v_seen, rows.as_ref(), scoring, false)?;
+                let what = format!("{mask:?} window {window:?}, rows {start}.. seeing keys {seen:?}");
+                assert_eq!(stretch_out.to_vec3::<f32>()?, out.narrow(1, start, n)?.to_vec3::<f32>()?, "{what}: outputs");
+                assert_eq!(stretch_probs.to_vec3::<f32>()?, probs.narrow(1, start, n)?.narrow(2, seen.start, seen.len())?.to_vec3::<f32>()?, "{what}: weights");
+            }
+            // A head's map alone is the same bits as in the run of all heads.
+            let (_, one, _) = attend(&q.narrow(0, 1, 1)?, &k.narrow(0, 1, 1)?, &v.narrow(0, 1, 1)?, whole_mask.as_ref(), scoring, false)?;
+            assert_eq!(one.to_vec3::<f32>()?, probs.narrow(0, 1, 1)?.to_vec3::<f32>()?);
+        }
+        Ok(())
+    }
 
     #[test]
     fn causal_mask_hides_later_keys_and_rows_sum_to_one() -> candle_core::Result<()> {

@@ -363,7 +363,11 @@ fn softmax_in_place(row: &mut [f32], scale: f32) {
     row.iter_mut().for_each(|v| *v *= inverse);
 }
 
-/// The sum of `row`, in [`LANES`] running sums.
+/// The sum of `row`, in [`LANES`] running sums: value i goes to lane i mod [`LANES`], the
+/// last few too, and the lanes are added in order. Zeros at the row's end (masked keys)
+/// then change no lane, so a row cut short after its last weight, as a long text's stretch
+/// cuts it (see `attention::visible_keys`, which starts a cut row at a multiple of
+/// [`LANES`]), sums to the same bits as the whole row.
 #[inline(always)]
 fn lane_sum(row: &[f32]) -> f32 {
     let mut sums = [0.0f32; LANES];
@@ -374,11 +378,14 @@ fn lane_sum(row: &[f32]) -> f32 {
             sums[lane] += v[lane];
         }
     }
-    sums.iter().chain(rest).sum()
+    for (sum, v) in sums.iter_mut().zip(rest) {
+        *sum += v;
+    }
+    sums.iter().sum()
 }
 
 /// Lanes of the row loops that run as one vector (two of simd128, one of AVX).
-const LANES: usize = 8;
+pub const LANES: usize = 8;
 
 /// The largest of `row` (-inf for none), lane by lane.
 #[inline(always)]

@@ -11,6 +11,17 @@
 //!
 //! Each output is summed over the inner dimension one term after the other, as the naive
 //! loop sums, so the product agrees with gemm to float rounding.
+//!
+//! Attention's two products go through this product everywhere, natively too
+//! ([`attention_product`]): an output's sum depends only on its own row and column, never on
+//! the matrices' sizes, the blocking or the threads. gemm blocks the inner dimension by a
+//! length it derives from the processor's caches and the operands' sizes (past 512 keys it
+//! may cut them in two), so the same probabilities times the same values summed over 480
+//! keys of a stretch and over 600 keys of a whole row (the masked ones 0) came out a few
+//! ulp apart on some processors and not on others. Here they are the same bits: a term of
+//! weight 0 adds nothing, wherever it stands, and no multiply is fused into an addition
+//! (Rust does not contract them), so the sums are the same on every processor, natively
+//! (any SIMD level) and in WebAssembly.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::Linear;
@@ -31,6 +42,18 @@ pub fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         return matrix_product(&a.contiguous()?, &b);
     }
     a.matmul(b)
+}
+
+/// `a` · `b` for attention (q · kᵀ, then weights · values), [.., m, k] · [.., k, n] with at
+/// most one batch dimension: by [`matrix_product`] on every target, in float32, so that an
+/// output is the same whatever else is multiplied with it (see the module's notes): a
+/// stretch of a long text's rows, a head's map asked for again and the whole run's map
+/// are the same bits.
+pub fn attention_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let as_f32 = |x: &Tensor| x.to_dtype(candle_core::DType::F32);
+    let (a, b) = (as_f32(a)?.contiguous()?, as_f32(b)?);
+    let b = if b.stride().last() == Some(&1) { b } else { b.contiguous()? };
+    matrix_product(&a, &b)
 }
 
 /// x [.., in] · Wᵀ (+ b) for a `Linear` holding W [out, in] (best column-major: see
@@ -93,16 +116,44 @@ impl CustomOp2 for MatrixProduct {
         };
         let matrix_len = if k == 0 || n == 0 { 0 } else { (k - 1) * row_stride + n };
         let w0 = l2.start_offset();
+        if batch > 0 && w0 + (batch - 1) * batch_stride + matrix_len > w.len() {
+            candle_core::bail!("matrix-product: the right operand runs past its storage")
+        }
+        let x = &x[x0..x1];
         let mut out = vec![0f32; batch * m * n];
-        for (i, (x, out)) in x[x0..x1].chunks_exact((m * k).max(1)).zip(out.chunks_exact_mut((m * n).max(1))).enumerate().take(batch) {
+        // A piece is a stretch of one matrix's rows; each output is one piece's, summed in
+        // the same order whichever thread takes it.
+        let rows_in_piece = ROWS_IN_BLOCK;
+        let pieces_of_matrix = m.div_ceil(rows_in_piece).max(1);
+        let piece = |index: usize, out: &mut [f32]| {
+            let (i, first_row) = (index / pieces_of_matrix, index % pieces_of_matrix * rows_in_piece);
+            let rows = rows_in_piece.min(m - first_row);
             let start = w0 + i * batch_stride;
-            let Some(w) = w.get(start..start + matrix_len) else {
-                candle_core::bail!("matrix-product: the right operand runs past its storage")
-            };
-            multiply(x, (m, k), Strided { values: w, row_stride, columns: n }, out);
+            let w = Strided { values: &w[start..start + matrix_len], row_stride, columns: n };
+            multiply(&x[(i * m + first_row) * k..][..rows * k], (rows, k), w, out);
+        };
+        if m > 0 && n > 0 {
+            each_piece(&mut out, rows_in_piece * n, m * n, piece);
         }
         Ok((CpuStorage::F32(out), Shape::from(if l1.dims().len() == 2 { vec![m, n] } else { vec![batch, m, n] })))
     }
+}
+
+/// `piece(index, its outputs)` for each piece of `out`: pieces of `piece_len` outputs, each
+/// matrix (`matrix_len` outputs) cut apart so that no piece spans two. Natively the pieces
+/// are spread over rayon's threads (attention's products are most of a long text's work);
+/// in WebAssembly they run in order, as the engine splits attention across its threads
+/// itself (see [`crate::parallel`]).
+fn each_piece(out: &mut [f32], piece_len: usize, matrix_len: usize, piece: impl Fn(usize, &mut [f32]) + Sync) {
+    // Below this many outputs a split costs more than it saves.
+    #[cfg(not(target_arch = "wasm32"))]
+    if out.len() >= 1 << 14 && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        let pieces: Vec<&mut [f32]> = out.chunks_mut(matrix_len).flat_map(|matrix| matrix.chunks_mut(piece_len)).collect();
+        pieces.into_par_iter().enumerate().for_each(|(i, out)| piece(i, out));
+        return;
+    }
+    out.chunks_mut(matrix_len).flat_map(|matrix| matrix.chunks_mut(piece_len)).enumerate().for_each(|(i, out)| piece(i, out));
 }
 
 /// A matrix whose rows are `row_stride` apart in `values`, `columns` wide.
@@ -121,16 +172,134 @@ const DEPTH_IN_BLOCK: usize = 384;
 const TILE_ROWS: usize = 4;
 const TILE_COLUMNS: usize = 8;
 
-/// out [m, n] = x [m, k] · w [k, n].
-fn multiply(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32]) {
+/// out [m, n] = x [m, k] · w [k, n]. On x86-64 with AVX2, tiles of sixteen columns in its
+/// wider registers (picked as the program runs, so a build for any x86-64 has both), and
+/// the columns past the last of them as everywhere else: the same multiplies and additions
+/// in the same order, so the same sums.
+fn multiply(x: &[f32], shape: (usize, usize), w: Strided, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, checked just above.
+        let done = unsafe { avx2::multiply(x, shape, w, out) };
+        return multiply_portable(x, shape, w, out, done);
+    }
+    multiply_portable(x, shape, w, out, 0)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Strided, DEPTH_IN_BLOCK, ROWS_IN_BLOCK, TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// Columns of a tile: two AVX registers, so that four rows keep eight running sums
+    /// (enough independent additions to keep the adders busy).
+    const COLUMNS: usize = 16;
+
+    /// The columns 0..returned of out [m, n] = x [m, k] · w [k, n], in tiles of
+    /// [`TILE_ROWS`] × [`COLUMNS`], each output summed one term after the other.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn multiply(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32]) -> usize {
+        let n = w.columns;
+        let whole = n / COLUMNS * COLUMNS;
+        if whole == 0 || k == 0 {
+            return 0;
+        }
+        // Every load and store below lies inside these bounds, checked once.
+        assert!(x.len() >= m * k && out.len() >= m * n && w.values.len() >= (k - 1) * w.row_stride + n, "a product past its operands");
+        for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
+            let depth = DEPTH_IN_BLOCK.min(k - depth_start);
+            let first = depth_start == 0;
+            for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
+                let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
+                for column in (0..whole).step_by(COLUMNS) {
+                    let mut row = row_start;
+                    while row < row_start + rows_in_block {
+                        let rows = TILE_ROWS.min(row_start + rows_in_block - row);
+                        // SAFETY: rows row..row + rows < m, columns column..column + 16 <= n,
+                        // depth depth_start..depth_start + depth <= k: inside the bounds above.
+                        unsafe {
+                            let tile = Tile {
+                                x: x.as_ptr().add(row * k + depth_start),
+                                x_stride: k,
+                                w: w.values.as_ptr().add(depth_start * w.row_stride + column),
+                                w_stride: w.row_stride,
+                                out: out.as_mut_ptr().add(row * n + column),
+                                out_stride: n,
+                                depth,
+                                first,
+                            };
+                            match rows {
+                                4 => tile.multiply::<4>(),
+                                3 => tile.multiply::<3>(),
+                                2 => tile.multiply::<2>(),
+                                _ => tile.multiply::<1>(),
+                            }
+                        }
+                        row += rows;
+                    }
+                }
+            }
+        }
+        whole
+    }
+
+    struct Tile {
+        x: *const f32,
+        x_stride: usize,
+        w: *const f32,
+        w_stride: usize,
+        out: *mut f32,
+        out_stride: usize,
+        depth: usize,
+        first: bool,
+    }
+
+    impl Tile {
+        /// ROWS rows of x times [`COLUMNS`] columns of w over `depth` terms, into `out` (or
+        /// added to what it holds, past the first stretch of the inner dimension): a multiply
+        /// and then an addition, never fused, as the other targets compute them.
+        #[inline(always)]
+        unsafe fn multiply<const ROWS: usize>(self) {
+            // SAFETY (the whole body): the caller keeps every offset inside its operands.
+            unsafe {
+                let mut sums = [[_mm256_setzero_ps(); 2]; ROWS];
+                if !self.first {
+                    for (r, sum) in sums.iter_mut().enumerate() {
+                        let row = self.out.add(r * self.out_stride);
+                        *sum = [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))];
+                    }
+                }
+                let mut w_row = self.w;
+                for i in 0..self.depth {
+                    let (w0, w1) = (_mm256_loadu_ps(w_row), _mm256_loadu_ps(w_row.add(8)));
+                    for (r, sum) in sums.iter_mut().enumerate() {
+                        let xi = _mm256_broadcast_ss(&*self.x.add(r * self.x_stride + i));
+                        sum[0] = _mm256_add_ps(sum[0], _mm256_mul_ps(xi, w0));
+                        sum[1] = _mm256_add_ps(sum[1], _mm256_mul_ps(xi, w1));
+                    }
+                    w_row = w_row.add(self.w_stride);
+                }
+                for (r, sum) in sums.iter().enumerate() {
+                    let row = self.out.add(r * self.out_stride);
+                    _mm256_storeu_ps(row, sum[0]);
+                    _mm256_storeu_ps(row.add(8), sum[1]);
+                }
+            }
+        }
+    }
+}
+
+/// The columns `first_column..` of out [m, n] = x [m, k] · w [k, n] (the columns before are
+/// another kernel's).
+fn multiply_portable(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32], first_column: usize) {
     let n = w.columns;
-    let whole = n / TILE_COLUMNS * TILE_COLUMNS;
+    let whole = first_column + (n - first_column) / TILE_COLUMNS * TILE_COLUMNS;
     for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
         let depth = DEPTH_IN_BLOCK.min(k - depth_start);
         let first = depth_start == 0;
         for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
             let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
-            for column in (0..whole).step_by(TILE_COLUMNS) {
+            for column in (first_column..whole).step_by(TILE_COLUMNS) {
                 let w_tile = &w.values[depth_start * w.row_stride + column..];
                 let mut row = row_start;
                 while row < row_start + rows_in_block {
@@ -215,6 +384,7 @@ impl Tile<'_> {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
+    #[inline(always)]
     fn multiply<const ROWS: usize>(self) {
         assert!(self.fits::<ROWS>(), "a tile past its operands");
         let mut sums = [[0f32; TILE_COLUMNS]; ROWS];
@@ -270,6 +440,22 @@ mod tests {
             let candles = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap().matmul(&Tensor::from_vec(w, (k, n), &Device::Cpu).unwrap()).unwrap();
             let worst = (ours - candles).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
             assert!(worst < 1e-3, "{m} × {k} × {n}: gemm differs by {worst}");
+        }
+    }
+
+    /// The processor's own tiles (AVX2 where it has it) and the portable ones give the same
+    /// bits: the same terms summed in the same order, whatever the registers.
+    #[test]
+    fn every_kernel_sums_to_the_same_bits() {
+        for (m, k, n) in [(7, 390, 37), (48, 64, 16), (5, 1, 33)] {
+            let x: Vec<f32> = (0..m * k).map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 1.37e-3).collect();
+            let w: Vec<f32> = (0..k * n).map(|i| ((i * 104_729 % 997) as f32 - 498.0) * 2.11e-2).collect();
+            let strided = Strided { values: &w, row_stride: n, columns: n };
+            let (mut dispatched, mut portable) = (vec![0f32; m * n], vec![0f32; m * n]);
+            multiply(&x, (m, k), strided, &mut dispatched);
+            multiply_portable(&x, (m, k), strided, &mut portable, 0);
+            assert_eq!(dispatched, portable, "{m} × {k} × {n}");
+            assert_eq!(portable, naive(&x, (m, k), &w, n), "{m} × {k} × {n}");
         }
     }
 

@@ -17,11 +17,37 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
 }
 
-/// The folder of a fetched model (`make models` puts them there).
+/// The folder of a fetched model. `make models` puts them there; a test run that finds one
+/// missing (plain `cargo test` on a fresh clone) fetches them itself, once, with the same
+/// script, which checks every file's sha256.
 pub fn model_dir(name: &str) -> PathBuf {
     let dir = root().join("assets").join("models").join(name);
-    assert!(dir.is_dir(), "{} is missing: run `make models` (or `make test`, which fetches them)", dir.display());
+    if !dir.is_dir() {
+        fetch_models();
+    }
+    assert!(dir.is_dir(), "{} is missing after `python3 scripts/fetch_models.py`: is {name} in assets/models.json?", dir.display());
     dir
+}
+
+/// Runs scripts/fetch_models.py once for this test binary (the tests that ask at the same
+/// time wait for it), failing with what it said.
+fn fetch_models() {
+    static FETCHED: OnceLock<Result<(), String>> = OnceLock::new();
+    let fetched = FETCHED.get_or_init(|| {
+        eprintln!("[tests] a model is missing: fetching them with scripts/fetch_models.py (as `make models` does)");
+        let output = std::process::Command::new("python3")
+            .arg(root().join("scripts").join("fetch_models.py"))
+            .output()
+            .map_err(|e| format!("python3 did not run ({e}): install Python 3, or run `make models`"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!("scripts/fetch_models.py failed:\n{}", String::from_utf8_lossy(&output.stderr)))
+        }
+    });
+    if let Err(why) = fetched {
+        panic!("{why}");
+    }
 }
 
 /// The tiny random GPT-2 of the reference set, a model folder without a tokenizer.
@@ -43,6 +69,19 @@ pub fn shared_model(name: &str) -> Arc<Model> {
     model
 }
 
+/// Asserts that two computations that are the same by construction (the same kernels in
+/// the same order, on any processor and any number of threads: see
+/// `engine::matrix_product::attention_product`) gave the same bits, naming the first cell
+/// that differs.
+#[track_caller]
+pub fn assert_same_bits(ours: &[f32], theirs: &[f32], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: the maps differ in size");
+    if let Some(at) = ours.iter().zip(theirs).position(|(a, b)| a.to_bits() != b.to_bits()) {
+        let differing = ours.iter().zip(theirs).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        panic!("{what}: {differing} values differ, the first at {at}: {:e} against {:e}", ours[at], theirs[at]);
+    }
+}
+
 /// The largest absolute difference between two equally long slices, and where it is.
 pub fn max_abs_diff(ours: &[f32], theirs: &[f32]) -> (f32, usize) {
     assert_eq!(ours.len(), theirs.len(), "the maps differ in size");
@@ -57,13 +96,15 @@ pub fn max_abs_diff(ours: &[f32], theirs: &[f32]) -> (f32, usize) {
 /// (a test binary cannot ask cargo to build another package's binary);
 /// $ATTNSCOPE_BIN overrides.
 pub fn cli_binary() -> PathBuf {
+    // The CLI's tests name the fetched models (`--model smollm2-135m`): fetch them first.
+    model_dir("smollm2-135m");
     if let Some(path) = std::env::var_os("ATTNSCOPE_BIN") {
         return PathBuf::from(path);
     }
     // target/<profile>/deps/integration-<hash> -> target/<profile>/attnscope
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let bin = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").join("attnscope");
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p attnscope-engine` first (make test does)", bin.display());
+    assert!(bin.is_file(), "{} is missing: `cargo test` builds it with the engine's tests; alone, run `cargo build -p attnscope-engine --bin attnscope` first", bin.display());
     bin
 }
 

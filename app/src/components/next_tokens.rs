@@ -11,15 +11,16 @@ pub fn NextTokens() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         let report = state.report.get()?;
-        // A translator's output is its translation, shown above.
-        if report.translation.is_some() {
+        // A translator's output is its translation, shown above; a picture's model guesses no
+        // token at all.
+        if report.translation.is_some() || state.is_vision() {
             return None;
         }
         let Some(next) = report.next_tokens.clone() else {
             let why = if report.model.causal {
-                "Next-token guesses are shown under the causal mask."
+                "Next-token guesses are shown under the causal mask.".to_string()
             } else {
-                "An encoder (BERT) makes no next-token guess."
+                format!("{} is an encoder: it reads the whole text at once and makes no next-token guess.", report.model.name)
             };
             return Some(view! { <section class="next-tokens"><h2>"Next token"</h2><p class="hint">{why}</p></section> }.into_any());
         };

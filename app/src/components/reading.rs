@@ -35,17 +35,30 @@ fn Switch(
     }
 }
 
+/// The "Hide first token" switch: in the reading bar, and again where a view is swamped by
+/// the first token (the rollout), the same switch of the same reading.
+#[component]
+pub fn HideSinkSwitch(test_id: &'static str) -> impl IntoView {
+    view! {
+        <Switch label="Hide first token" test_id=test_id
+            title="Leave the first key out and renormalise each row over the rest: most heads pour their weight into the first token (an attention sink)"
+            get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
+    }
+}
+
 /// The switches, above the views of the selected head (the grid follows them too).
 #[component]
 pub fn ReadingBar() -> impl IntoView {
+    let state = expect_context::<AppState>();
     view! {
         <div class="reading-bar" role="group" aria-label="How to read the maps">
-            <Switch label="Hide first token" test_id="hide-sink"
-                title="Leave the first key out and renormalise each row over the rest: most heads pour their weight into the first token (an attention sink)"
-                get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
-            <Switch label="Words" test_id="word-pool"
-                title="Merge sub-word pieces into the text's words: attention to a word is the sum over its pieces, from a word the mean"
-                get=|r| r.by_words set=|r, on| r.by_words = on />
+            <HideSinkSwitch test_id="hide-sink" />
+            // Words are a text's: over a picture's patches the switch would mean nothing.
+            <Show when=move || !state.is_vision()>
+                <Switch label="Words" test_id="word-pool"
+                    title="Merge sub-word pieces into the text's words: attention to a word is the sum over its pieces, from a word the mean"
+                    get=|r| r.by_words set=|r, on| r.by_words = on />
+            </Show>
             <ScalePicker test_id="scale-select" />
             <ExportMenu subject=Subject::SelectedHead test_id="export-menu" />
         </div>

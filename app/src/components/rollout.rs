@@ -7,8 +7,12 @@ use leptos::prelude::*;
 
 use engine::analysis::reading::{read, Side};
 
+use super::reading::HideSinkSwitch;
 use super::{token_label, ReadingNote};
 use crate::AppState;
+
+/// From this share of the flow on the first token, the rollout says the sink swamps it.
+const SWAMPED_FROM: f32 = 0.5;
 
 #[component]
 pub fn RolloutView() -> impl IntoView {
@@ -37,6 +41,20 @@ pub fn RolloutView() -> impl IntoView {
             }
         };
         let top = read.values.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+        // The first token's share of what reaches the query, when it is shown: most causal
+        // models pour their weight into it (an attention sink), and its bar then swamps the rest.
+        let hiding = state.reading.with(|r| r.hide_first_key);
+        let total: f32 = read.values.iter().sum();
+        let sink_share = (block.is_none() && !hiding && total > 0.0).then(|| read.values.first().copied().unwrap_or(0.0) / total);
+        let swamped = sink_share.filter(|&share| share >= SWAMPED_FROM).map(|share| {
+            view! {
+                <p class="hint sink-note" data-testid="rollout-sink-note">
+                    {format!("The first token takes {:.0}% of the flow (an attention sink), so the other bars are barely there: hide it to see how the rest is shared.", 100.0 * share)}
+                </p>
+            }
+        });
+        // The switch where the rollout stands; the reading bar's, the same reading.
+        let switch = block.is_none().then(|| view! { <div class="reading-bar"><HideSinkSwitch test_id="rollout-hide-sink" /></div> });
         let bars = read
             .columns
             .labels
@@ -67,6 +85,8 @@ pub fn RolloutView() -> impl IntoView {
                         " A long text: rolled out over blocks of {block} tokens (each layer's pooled map multiplied; an approximation of the tokens' rollout), from the query's block."
                     ))}
                     <ReadingNote /></p>
+                {switch}
+                {swamped}
                 <ol class="rollout-bars" data-testid="rollout-view" data-query=query.to_string()>{bars}</ol>
             </section>
         })

@@ -1,21 +1,30 @@
-//! One integration-test binary, a module per topic (as ripgrep does).
+//! The integration tests that need no browser, one binary with a module per topic (as
+//! ripgrep does): plain `cargo test` runs them. The page's tests, in headless Chromium, are
+//! the `browser` target (tests/browser/), which `make test` runs.
 
+// Each architecture's maps against transformers' and the reference set.
 mod parity;
-mod gemma3;
 mod families;
+mod gemma3;
+mod translation;
+mod speech;
+mod audio;
+mod vision;
+// Long texts: pooled runs, stretches, heads asked for again.
+mod long_texts;
+// Reusing a run's beginning for a longer text.
+mod reuse;
+// Analysis over reports: head scores, arithmetic of a score, value norms.
+mod analysis;
+mod arithmetic;
+mod norms;
+// Interventions: heads changed, patched and attributed.
+mod intervention;
+// Files that lie, are cut short or are not models, and other bad input.
 mod mutations;
 mod bad_input;
+// The command line, as a person runs it.
 mod cli;
-mod plot;
-mod browser;
-mod arithmetic;
-mod analysis;
-mod audio;
-mod speech;
-mod vision;
-mod norms;
-mod reuse;
-mod translation;
-mod intervention;
 mod cli_intervention;
-mod long_texts;
+// Figures: the CLI's pictures and the engine's drawing.
+mod plot;
