@@ -69,6 +69,17 @@ pub fn shared_model(name: &str) -> Arc<Model> {
     model
 }
 
+/// The bound between two float32 runs of the same maps whose projections sum in different
+/// orders: the engine natively (gemm blocks a product's inner dimension by the operands'
+/// sizes and the processor's caches, so a run continued from a cached beginning, with a few
+/// rows, sums otherwise than the whole run), the page (its own product in WebAssembly) and
+/// transformers (torch). Each projection's sum of 576 to 1,536 terms rounds differently in
+/// the last bits, and the difference travels through every layer: measured, the engine and
+/// transformers differ by at most about 5e-6 on SmolLM2's and Gemma 3's maps. 1e-4 is
+/// twenty times that, so that another processor's order passes and a wrong map (a wrong
+/// mask or position is off by 1e-2 and more) does not.
+pub const REORDERED: f32 = 1e-4;
+
 /// Asserts that two computations that are the same by construction (the same kernels in
 /// the same order, on any processor and any number of threads: see
 /// `engine::matrix_product::attention_product`) gave the same bits, naming the first cell

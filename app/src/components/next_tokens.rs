@@ -11,9 +11,9 @@ pub fn NextTokens() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         let report = state.report.get()?;
-        // A translator's output is its translation, shown above; a picture's model guesses no
-        // token at all.
-        if report.translation.is_some() || state.is_vision() {
+        // A translator's output is its translation and a speech model's its transcript, both
+        // shown above; a picture's model guesses no token at all.
+        if report.translation.is_some() || report.transcript.is_some() || state.is_vision() {
             return None;
         }
         let Some(next) = report.next_tokens.clone() else {

@@ -39,10 +39,20 @@ fn Switch(
 /// the first token (the rollout), the same switch of the same reading.
 #[component]
 pub fn HideSinkSwitch(test_id: &'static str) -> impl IntoView {
-    view! {
-        <Switch label="Hide first token" test_id=test_id
-            title="Leave the first key out and renormalise each row over the rest: most heads pour their weight into the first token (an attention sink)"
-            get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
+    let state = expect_context::<AppState>();
+    // Over a picture the first item is the class token, not a word's.
+    move || if state.is_vision() {
+        view! {
+            <Switch label="Hide the class token" test_id=test_id
+                title="Leave the class token out and renormalise each row over the patches: many heads pour their weight into it"
+                get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
+        }.into_any()
+    } else {
+        view! {
+            <Switch label="Hide first token" test_id=test_id
+                title="Leave the first key out and renormalise each row over the rest: most heads pour their weight into the first token (an attention sink)"
+                get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
+        }.into_any()
     }
 }
 

@@ -52,7 +52,7 @@ pub fn weights_note(path: WeightPath) -> (String, String) {
             "Every weight de-quantized to float32 at load: the model's own numbers.".into(),
         ),
         WeightPath::Quantized => (
-            "quantized weights (as stored; maps within 1e-5 of float32)".into(),
+            "quantized weights (as stored; the float32 maps to float rounding)".into(),
             "The file's quantized matrices stay as stored and each is de-quantized as it is used: \
              a fraction of the memory, the same maps as the float32 path to float rounding \
              (measured: at most 1e-5), a little slower."

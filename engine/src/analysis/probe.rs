@@ -78,8 +78,10 @@ pub fn score_probe(maps: &AttentionMaps, offset: usize, length: usize) -> Vec<Pr
     for layer in 0..maps.layers() {
         for head in 0..maps.heads() {
             let map = maps.head(layer, head);
-            let induction = induction_cells(offset, length).map(|(q, k)| map[q * n + k]).sum::<f32>() / length.max(1) as f32;
-            let previous_token = (1..n).map(|q| map[q * n + q - 1]).sum::<f32>() / (n - 1).max(1) as f32;
+            // Summed in float64, query by query, as a pooled probe's sums are
+            // ([`crate::analysis::heads::ScoreSums`]): on the same weights, the same scores.
+            let induction = (induction_cells(offset, length).fold(0.0f64, |sum, (q, k)| sum + f64::from(map[q * n + k])) / length.max(1) as f64) as f32;
+            let previous_token = ((1..n).fold(0.0f64, |sum, q| sum + f64::from(map[q * n + q - 1])) / (n - 1).max(1) as f64) as f32;
             scores.push(ProbeScores { layer, head, induction, previous_token });
         }
     }

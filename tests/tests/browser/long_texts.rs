@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use attnscope_tests::{root, shared_model};
+use attnscope_tests::{root, shared_model, REORDERED};
 use engine::analysis::heads::{score_report, Exclusions};
 use engine::Mask;
 
@@ -93,7 +93,8 @@ fn a_long_text_runs_layer_by_layer_and_any_heads_whole_map_equals_the_engines() 
         assert_eq!(cells.len(), 81, "nine rows of nine around the cell");
         for (q, k, value) in cells {
             let theirs = expected[q * t + k];
-            assert!((value - theirs).abs() <= 1e-5, "layer {layer} head {head} ({q}, {k}): {value} against {theirs}");
+            // The page's products (WebAssembly) and the engine's native ones sum in different orders.
+            assert!((value - theirs).abs() <= REORDERED, "layer {layer} head {head} ({q}, {k}): {value} against {theirs}");
         }
     };
     check(layer, head, &expected);
@@ -219,7 +220,7 @@ fn gemma3_at_4096_tokens_shows_its_sliding_window_as_a_band() {
         let cells = table_cells(&browser);
         for &(q, k, value) in &cells {
             let theirs = expected[q * max + k];
-            assert!((value - theirs).abs() <= 1e-5, "layer {layer} head {head} ({q}, {k}): {value} against {theirs}");
+            assert!((value - theirs).abs() <= REORDERED, "layer {layer} head {head} ({q}, {k}): {value} against {theirs}");
         }
         cells
     };
@@ -274,7 +275,9 @@ fn the_probe_runs_a_thousand_tokens_a_copy_pooled_and_ranks_the_heads_as_the_eng
     let spec = engine::analysis::probe::ProbeSpec { length, ..Default::default() };
     let (mut scores, first) = model.induction_probe_pooled(&spec, (2 * length + 1).div_ceil(app::POOLED_ACROSS), |_, _| {}).unwrap();
     scores.sort_by(|a, b| b.induction.total_cmp(&a.induction));
-    assert_probe_ranking(&browser, &scores, 1e-5);
+    // The page's weights and the engine's native ones differ in their last bits (their products
+    // sum in different orders), and the page shows six decimals.
+    assert_probe_ranking(&browser, &scores, REORDERED);
     assert!(scores[0].induction > 0.5, "the strongest head inducts at this length too: {}", scores[0].induction);
     // The view: the top head's pooled map, its induction cells marked (a thousand of them).
     let view = browser.by_test_id("probe-view");

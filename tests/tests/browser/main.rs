@@ -4,6 +4,7 @@
 
 mod compare_and_share;
 mod export;
+mod first_look;
 mod first_visit;
 mod foundation;
 mod head_views;

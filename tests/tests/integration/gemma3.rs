@@ -137,5 +137,7 @@ fn quantized_path_gives_the_float32_maps() {
     }
 }
 
-/// What the README and the page state for the quantized path's largest difference.
-const QUANTIZED_BOUND: f32 = 1e-5;
+/// The quantized path's weights are the float32 path's very numbers, laid out otherwise (the
+/// float32 path keeps them column-major), so gemm may sum their products in another order:
+/// the bound between any two orders.
+const QUANTIZED_BOUND: f32 = attnscope_tests::REORDERED;

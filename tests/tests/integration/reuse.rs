@@ -1,9 +1,11 @@
 //! Reusing the beginning of the previous causal run (Llama and GPT-2) (what typing at the end of a text
 //! does): the maps and the next-token guess are the whole run's, within float32's
-//! reach, and equal Hugging Face's reference maps as the whole run does.
+//! reach, and equal Hugging Face's reference maps as the whole run does. A continued run
+//! projects only its new rows, and gemm sums a product of a few rows in another order than
+//! one of every row: the two compare within [`REORDERED`].
 
 use attnscope_tests::reference::Reference;
-use attnscope_tests::{max_abs_diff, model_dir, shared_model};
+use attnscope_tests::{max_abs_diff, model_dir, shared_model, REORDERED};
 use engine::{Mask, Model, RunOptions};
 
 const REUSE: RunOptions = RunOptions { max_tokens: None, scores_of_layer: None, value_norms: false, reuse_prefix: true };
@@ -31,7 +33,7 @@ fn appending_reuses_the_beginning_and_matches_the_reference_and_the_whole_run() 
     assert!(to_reference <= 1e-4, "continued run vs the reference: max |Δ| = {to_reference:e}");
     let whole = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
     let (to_whole, _) = max_abs_diff(continued.attention().as_flat(), whole.attention().as_flat());
-    assert!(to_whole <= 1e-5, "continued run vs the whole run: max |Δ| = {to_whole:e}");
+    assert!(to_whole <= REORDERED, "continued run vs the whole run: max |Δ| = {to_whole:e}");
     let (a, b) = (continued.next_tokens.unwrap(), whole.next_tokens.unwrap());
     assert_eq!(a[0].id, b[0].id);
     assert!((a[0].logit - b[0].logit).abs() < 1e-3, "{} vs {}", a[0].logit, b[0].logit);
@@ -45,16 +47,16 @@ fn an_edit_in_the_middle_reuses_only_what_comes_before_it() {
     let edited = model.run_text_with("The dog sat on the mat", Mask::Causal, REUSE).unwrap();
     assert_eq!(edited.reused_tokens, 1, "only \"The\" stays");
     let whole = shared_model("smollm2-135m").run_text("The dog sat on the mat", Mask::Causal, None).unwrap();
-    assert!(max_abs_diff(edited.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(edited.attention().as_flat(), whole.attention().as_flat()).0 <= REORDERED);
     // The same text again: all but the last position (its logits make the guess).
     let again = model.run_text_with("The dog sat on the mat", Mask::Causal, REUSE).unwrap();
     assert_eq!(again.reused_tokens, 5);
-    assert!(max_abs_diff(again.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(again.attention().as_flat(), whole.attention().as_flat()).0 <= REORDERED);
     // Cut back: the beginning still serves.
     let shorter = model.run_text_with("The dog sat", Mask::Causal, REUSE).unwrap();
     assert_eq!(shorter.reused_tokens, 2);
     let whole = shared_model("smollm2-135m").run_text("The dog sat", Mask::Causal, None).unwrap();
-    assert!(max_abs_diff(shorter.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(shorter.attention().as_flat(), whole.attention().as_flat()).0 <= REORDERED);
 }
 
 #[test]
@@ -88,7 +90,7 @@ fn gpt2_continues_from_its_cache_as_the_whole_run_and_the_reference_do() {
     let (to_reference, _) = max_abs_diff(continued.attention().as_flat(), &reference.attention(case, Mask::Causal));
     assert!(to_reference <= 1e-4, "continued run vs the reference: max |Δ| = {to_reference:e}");
     let whole = shared_model("tiny-gpt2").run_ids(&case.ids, Mask::Causal).unwrap();
-    assert!(max_abs_diff(continued.attention().as_flat(), whole.attention().as_flat()).0 <= 1e-5);
+    assert!(max_abs_diff(continued.attention().as_flat(), whole.attention().as_flat()).0 <= REORDERED);
     let top = |r: &engine::AttentionReport| r.next_tokens.as_ref().unwrap().iter().take(5).map(|t| t.id).collect::<Vec<_>>();
     assert_eq!(top(&continued), top(&whole));
 }
