@@ -59,13 +59,22 @@ test:
 ## The native tests as other machines run them, for a change to the engine's numbers: a
 ## bound that holds only for this processor's summation order or this many threads fails
 ## here. On one thread and on four (candle's products and the engine's split follow
-## RAYON_NUM_THREADS), and built for a baseline x86-64 processor (no AVX or FMA assumed at
-## compile time; into target/baseline, so the usual build stays). Not part of `make test`:
-## it runs the suite three times.
+## RAYON_NUM_THREADS); then built for a baseline x86-64 (into target/baseline, so the usual
+## build stays) and run on an emulated processor with neither AVX nor FMA (qemu-user's
+## Nehalem, so that gemm and the engine pick their baseline kernels as the program runs):
+## the engine's unit tests and the integration modules that compare two ways of computing
+## bit for bit (long texts, every family's tiny model). Not part of `make test`: it runs the
+## suite twice more, and emulation is slow.
+EMULATED := env RUSTFLAGS="-C target-cpu=x86-64" CARGO_TARGET_DIR=target/baseline \
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="qemu-x86_64 -cpu Nehalem"
 test-matrix: models
 	@$(PHASE) "one thread" env RAYON_NUM_THREADS=1 cargo test
 	@$(PHASE) "four threads" env RAYON_NUM_THREADS=4 cargo test
-	@$(PHASE) "baseline x86-64" env RUSTFLAGS="-C target-cpu=x86-64" CARGO_TARGET_DIR=target/baseline cargo test
+	@if [ "$$(uname -m)" = x86_64 ]; then \
+	  bash scripts/apt.sh qemu-user && \
+	  $(PHASE) "no AVX or FMA: the engine" $(EMULATED) cargo test -p attnscope-engine && \
+	  $(PHASE) "no AVX or FMA: long texts, every family" $(EMULATED) cargo test -p attnscope-tests --test integration -- long_texts families; \
+	else echo "[phase] no AVX or FMA: an x86-64 check, skipped on $$(uname -m)"; fi
 
 ## Medians of timed runs in headless Chromium (the app's worker and wllama on the same
 ## GGUF) and natively; writes docs/benchmark.md and the README's table.

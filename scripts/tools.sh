@@ -13,15 +13,8 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[tools] %s\n' "$*"; }
 
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing ${missing[*]} from Debian"
-  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-}
+# Debian's packages, installed when missing (scripts/apt.sh).
+apt_install() { bash scripts/apt.sh "$@"; }
 
 # Downloads that need no core start first and go on while Trunk and wasm-bindgen compile:
 # Chromium from Debian, and the nightly toolchain the worker with threads is built with.

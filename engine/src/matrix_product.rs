@@ -172,6 +172,41 @@ const DEPTH_IN_BLOCK: usize = 384;
 const TILE_ROWS: usize = 4;
 const TILE_COLUMNS: usize = 8;
 
+/// Where a tile lies: its first row and how many rows (at most [`TILE_ROWS`]), its first
+/// column, and the stretch of the inner dimension it sums (`first`: the stretch the sums
+/// start with; a later one adds to what the tile's outputs hold).
+#[derive(Clone, Copy)]
+struct TilePlace {
+    row: usize,
+    rows: usize,
+    column: usize,
+    depth_start: usize,
+    depth: usize,
+    first: bool,
+}
+
+/// Every tile of the columns `columns` (a whole number of tiles `tile_columns` wide) of
+/// out [m, n] = x [m, k] · w, in an order that keeps each output's sum in the naive order:
+/// the inner dimension a stretch at a time, outermost; within it blocks of rows that stay in
+/// the caches.
+#[inline(always)]
+fn each_tile((m, k): (usize, usize), columns: std::ops::Range<usize>, tile_columns: usize, mut tile: impl FnMut(TilePlace)) {
+    for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
+        let depth = DEPTH_IN_BLOCK.min(k - depth_start);
+        for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
+            let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
+            for column in columns.clone().step_by(tile_columns) {
+                let mut row = row_start;
+                while row < row_start + rows_in_block {
+                    let rows = TILE_ROWS.min(row_start + rows_in_block - row);
+                    tile(TilePlace { row, rows, column, depth_start, depth, first: depth_start == 0 });
+                    row += rows;
+                }
+            }
+        }
+    }
+}
+
 /// out [m, n] = x [m, k] · w [k, n]. On x86-64 with AVX2, tiles of sixteen columns in its
 /// wider registers (picked as the program runs, so a build for any x86-64 has both), and
 /// the columns past the last of them as everywhere else: the same multiplies and additions
@@ -188,7 +223,7 @@ fn multiply(x: &[f32], shape: (usize, usize), w: Strided, out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Strided, DEPTH_IN_BLOCK, ROWS_IN_BLOCK, TILE_ROWS};
+    use super::{each_tile, Strided};
     use std::arch::x86_64::*;
 
     /// Columns of a tile: two AVX registers, so that four rows keep eight running sums
@@ -196,7 +231,7 @@ mod avx2 {
     const COLUMNS: usize = 16;
 
     /// The columns 0..returned of out [m, n] = x [m, k] · w [k, n], in tiles of
-    /// [`TILE_ROWS`] × [`COLUMNS`], each output summed one term after the other.
+    /// [`super::TILE_ROWS`] × [`COLUMNS`], each output summed one term after the other.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn multiply(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32]) -> usize {
         let n = w.columns;
@@ -206,40 +241,28 @@ mod avx2 {
         }
         // Every load and store below lies inside these bounds, checked once.
         assert!(x.len() >= m * k && out.len() >= m * n && w.values.len() >= (k - 1) * w.row_stride + n, "a product past its operands");
-        for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
-            let depth = DEPTH_IN_BLOCK.min(k - depth_start);
-            let first = depth_start == 0;
-            for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
-                let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
-                for column in (0..whole).step_by(COLUMNS) {
-                    let mut row = row_start;
-                    while row < row_start + rows_in_block {
-                        let rows = TILE_ROWS.min(row_start + rows_in_block - row);
-                        // SAFETY: rows row..row + rows < m, columns column..column + 16 <= n,
-                        // depth depth_start..depth_start + depth <= k: inside the bounds above.
-                        unsafe {
-                            let tile = Tile {
-                                x: x.as_ptr().add(row * k + depth_start),
-                                x_stride: k,
-                                w: w.values.as_ptr().add(depth_start * w.row_stride + column),
-                                w_stride: w.row_stride,
-                                out: out.as_mut_ptr().add(row * n + column),
-                                out_stride: n,
-                                depth,
-                                first,
-                            };
-                            match rows {
-                                4 => tile.multiply::<4>(),
-                                3 => tile.multiply::<3>(),
-                                2 => tile.multiply::<2>(),
-                                _ => tile.multiply::<1>(),
-                            }
-                        }
-                        row += rows;
-                    }
+        each_tile((m, k), 0..whole, COLUMNS, |at| {
+            // SAFETY: rows at.row.. < m, columns at.column..at.column + 16 <= n, the inner
+            // dimension at.depth_start..at.depth_start + at.depth <= k: inside the bounds above.
+            unsafe {
+                let tile = Tile {
+                    x: x.as_ptr().add(at.row * k + at.depth_start),
+                    x_stride: k,
+                    w: w.values.as_ptr().add(at.depth_start * w.row_stride + at.column),
+                    w_stride: w.row_stride,
+                    out: out.as_mut_ptr().add(at.row * n + at.column),
+                    out_stride: n,
+                    depth: at.depth,
+                    first: at.first,
+                };
+                match at.rows {
+                    4 => tile.multiply::<4>(),
+                    3 => tile.multiply::<3>(),
+                    2 => tile.multiply::<2>(),
+                    _ => tile.multiply::<1>(),
                 }
             }
-        }
+        });
         whole
     }
 
@@ -294,30 +317,24 @@ mod avx2 {
 fn multiply_portable(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32], first_column: usize) {
     let n = w.columns;
     let whole = first_column + (n - first_column) / TILE_COLUMNS * TILE_COLUMNS;
-    for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
-        let depth = DEPTH_IN_BLOCK.min(k - depth_start);
-        let first = depth_start == 0;
-        for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
-            let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
-            for column in (first_column..whole).step_by(TILE_COLUMNS) {
-                let w_tile = &w.values[depth_start * w.row_stride + column..];
-                let mut row = row_start;
-                while row < row_start + rows_in_block {
-                    let rows = TILE_ROWS.min(row_start + rows_in_block - row);
-                    let x_tile = &x[row * k + depth_start..];
-                    let out_tile = &mut out[row * n + column..];
-                    let tile = Tile { x: x_tile, x_stride: k, w: w_tile, w_stride: w.row_stride, out: out_tile, out_stride: n, depth, first };
-                    match rows {
-                        4 => tile.multiply::<4>(),
-                        3 => tile.multiply::<3>(),
-                        2 => tile.multiply::<2>(),
-                        _ => tile.multiply::<1>(),
-                    }
-                    row += rows;
-                }
-            }
+    each_tile((m, k), first_column..whole, TILE_COLUMNS, |at| {
+        let tile = Tile {
+            x: &x[at.row * k + at.depth_start..],
+            x_stride: k,
+            w: &w.values[at.depth_start * w.row_stride + at.column..],
+            w_stride: w.row_stride,
+            out: &mut out[at.row * n + at.column..],
+            out_stride: n,
+            depth: at.depth,
+            first: at.first,
+        };
+        match at.rows {
+            4 => tile.multiply::<4>(),
+            3 => tile.multiply::<3>(),
+            2 => tile.multiply::<2>(),
+            _ => tile.multiply::<1>(),
         }
-    }
+    });
     // The columns past the last whole tile, one at a time, summed in the same order.
     for row in 0..m {
         for column in whole..n {
