@@ -12,6 +12,10 @@ pub enum EngineError {
     #[error("the text gives no tokens for this model: try letters or digits")]
     NoTokens,
 
+    /// The induction probe draws random tokens, and the vocabulary has too few.
+    #[error("the induction probe draws random tokens from the vocabulary, and this model's has {vocab} (it needs two at least)")]
+    VocabularyTooSmall { vocab: usize },
+
     /// A token id is not in the model's vocabulary.
     #[error("token id {id} is out of range: this model's vocabulary has {vocab} tokens (0..{vocab})")]
     TokenOutOfRange { id: u32, vocab: usize },

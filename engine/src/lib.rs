@@ -311,7 +311,7 @@ impl Model {
         let mut runs = Vec::with_capacity(spec.seeds.len());
         let mut first = None;
         for (done, &seed) in spec.seeds.iter().enumerate() {
-            let ids = probe_ids(&before, &after, self.info.vocab_size, spec.length, seed);
+            let ids = probe_ids(&before, &after, self.info.vocab_size, spec.length, seed).ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
             let report = self.run_ids(&ids, Mask::Causal)?;
             runs.push(score_probe(&report.attention(), before.len(), spec.length));
             first.get_or_insert(report);

@@ -200,7 +200,7 @@ impl Model {
     /// [`crate::analysis::probe::score_pooled_probe`] scores the finished run.
     pub fn start_probe(&self, length: usize, seed: u64, block: usize) -> Result<LongRun> {
         let (before, after) = self.frame();
-        let ids = crate::analysis::probe::probe_ids(&before, &after, self.info.vocab_size, length, seed);
+        let ids = crate::analysis::probe::probe_ids(&before, &after, self.info.vocab_size, length, seed).ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
         let matches = Matches::probe(before.len(), length, ids.len());
         self.start_pooled_scoring(self.tokens_of_ids(&ids)?, None, (Mask::Causal, block), Some(matches))
     }

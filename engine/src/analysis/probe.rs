@@ -45,12 +45,16 @@ fn token_range(vocab: usize) -> std::ops::Range<u64> {
     }
 }
 
-/// One probe sequence: `before`, the random copy, the copy again, `after`.
-pub fn probe_ids(before: &[u32], after: &[u32], vocab: usize, length: usize, seed: u64) -> Vec<u32> {
+/// One probe sequence: `before`, the random copy, the copy again, `after`; `None` for a
+/// vocabulary of fewer than two tokens, which has no random tokens to draw.
+pub fn probe_ids(before: &[u32], after: &[u32], vocab: usize, length: usize, seed: u64) -> Option<Vec<u32>> {
+    if vocab < 2 {
+        return None;
+    }
     let mut rng = SplitMix64(seed);
-    let range = token_range(vocab);
+    let range = token_range(vocab); // at least one id: vocab / 10 (at least 1) .. vocab
     let copy: Vec<u32> = (0..length).map(|_| (range.start + rng.next() % (range.end - range.start)) as u32).collect();
-    [before, &copy, &copy, after].concat()
+    Some([before, &copy, &copy, after].concat())
 }
 
 /// A head's probe scores.
@@ -127,15 +131,23 @@ mod tests {
 
     #[test]
     fn a_probe_is_a_first_token_and_the_same_random_copy_twice() {
-        let ids = probe_ids(&[1], &[], 49_152, 50, 7);
+        let ids = probe_ids(&[1], &[], 49_152, 50, 7).unwrap();
         assert_eq!(ids.len(), 101);
         assert_eq!(ids[0], 1);
         assert_eq!(ids[1..51], ids[51..101]);
         assert!(ids[1..].iter().all(|&id| (1000..10_000).contains(&id)));
-        assert_eq!(ids, probe_ids(&[1], &[], 49_152, 50, 7), "the same seed gives the same probe");
-        assert_ne!(ids, probe_ids(&[1], &[], 49_152, 50, 8));
-        let bert = probe_ids(&[101], &[102], 30_522, 5, 0);
+        assert_eq!(Some(&ids), probe_ids(&[1], &[], 49_152, 50, 7).as_ref(), "the same seed gives the same probe");
+        assert_ne!(Some(ids), probe_ids(&[1], &[], 49_152, 50, 8));
+        let bert = probe_ids(&[101], &[102], 30_522, 5, 0).unwrap();
         assert_eq!((bert.len(), bert[0], bert[11]), (12, 101, 102));
+    }
+
+    #[test]
+    fn a_vocabulary_too_small_to_draw_from_gives_no_probe() {
+        assert_eq!(probe_ids(&[], &[], 0, 5, 0), None);
+        assert_eq!(probe_ids(&[], &[], 1, 5, 0), None);
+        // Two tokens: the copies draw the one past the first tenth.
+        assert_eq!(probe_ids(&[], &[], 2, 3, 0), Some(vec![1; 6]));
     }
 
     #[test]

@@ -69,7 +69,17 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The measure on `logits` [vocab].
+    /// Whether the answer's tokens are among a model's `vocab` logits: an answer is data (the
+    /// page sends one, a file may hold one) and a tokenizer may add tokens past the model's
+    /// embedding rows, so every run that measures one checks it first.
+    pub fn check(&self, vocab: usize) -> Result<()> {
+        match std::iter::once(&self.token).chain(&self.versus).find(|t| t.id as usize >= vocab) {
+            Some(t) => Err(EngineError::TokenOutOfRange { id: t.id, vocab }),
+            None => Ok(()),
+        }
+    }
+
+    /// The measure on `logits` [vocab], for an answer [`Answer::check`]ed against them.
     pub fn measure(&self, logits: &[f32]) -> f32 {
         logits[self.token.id as usize] - self.versus.as_ref().map_or(0.0, |v| logits[v.id as usize])
     }
@@ -221,6 +231,7 @@ impl Model {
         if per_head.len() != layers * heads {
             return Err(EngineError::Intervention(format!("a sweep of {} heads where the model has {}", per_head.len(), layers * heads)));
         }
+        answer.check(self.info.vocab_size)?;
         let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
         let method = match sweep {
             Sweep::Ablation(ablation) => EffectMethod::Ablation { ablation: *ablation },
@@ -237,6 +248,7 @@ impl Model {
         if layer >= layers {
             return Err(EngineError::NoSuchLayer { layer, layers });
         }
+        answer.check(self.info.vocab_size)?;
         let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
         let source = match sweep {
             Sweep::Patching(source) => {
@@ -275,6 +287,7 @@ impl Model {
     /// Each head's direct contribution to `answer` at the last position of `trace` (see
     /// [`super::attribution`]); with the other writers' they add up to the measure.
     pub fn attribute(&self, trace: &Trace, answer: &Answer) -> Result<HeadEffects> {
+        answer.check(self.info.vocab_size)?;
         let logits = trace.logits().ok_or(EngineError::NoLogits)?;
         let ids: Vec<u32> = std::iter::once(&answer.token).chain(&answer.versus).map(|t| t.id).collect();
         let readout = self.network.readout(&ids)?.ok_or(EngineError::NoLogits)?;
@@ -306,7 +319,9 @@ impl Model {
                 }
             }
         };
-        Ok(Answer { token: one(text)?, versus: versus.map(one).transpose()? })
+        let answer = Answer { token: one(text)?, versus: versus.map(one).transpose()? };
+        answer.check(self.info.vocab_size)?;
+        Ok(answer)
     }
 
     /// The answer to measure in `trace`: `answer` by its text (the likeliest next token

@@ -309,3 +309,21 @@ fn attribution_adds_up_to_the_logit_before_gemma_2s_cap() {
     let capped = answer.measure(trace.logits().unwrap());
     assert!((effects.baseline - capped).abs() > 1e-3, "{} vs {capped}", effects.baseline);
 }
+
+/// An answer is data (the page sends one, and a tokenizer may add tokens past the model's
+/// embedding rows): a token past the model's logits is refused with its reason by every run
+/// that measures it, never a panic.
+#[test]
+fn an_answer_past_the_vocabulary_is_refused() {
+    let model = shared_model("smollm2-135m");
+    let trace = model.trace("The cat sat on the mat", None).unwrap();
+    let vocab = model.info().vocab_size;
+    let past = AnswerToken { id: vocab as u32 + 7, text: "?".into() };
+    let refused = |result: Result<(), EngineError>| matches!(result, Err(EngineError::TokenOutOfRange { id, vocab: v }) if id == vocab as u32 + 7 && v == vocab);
+    let alone = Answer { token: past.clone(), versus: None };
+    let versus = Answer { token: AnswerToken { id: 1, text: "x".into() }, versus: Some(past) };
+    for answer in [alone, versus] {
+        assert!(refused(model.attribute(&trace, &answer).map(|_| ())), "attribute {answer:?}");
+        assert!(refused(model.sweep_layer(&trace, &Sweep::Ablation(Ablation::Zero), &answer, 0).map(|_| ())), "sweep {answer:?}");
+    }
+}
