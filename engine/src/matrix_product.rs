@@ -207,6 +207,18 @@ fn each_tile((m, k): (usize, usize), columns: std::ops::Range<usize>, tile_colum
     }
 }
 
+/// `tile.kernel::<rows>()` for a tile of 1 to [`TILE_ROWS`] rows (the kernels unroll their rows).
+macro_rules! by_rows {
+    ($rows:expr, $tile:ident . $kernel:ident) => {
+        match $rows {
+            4 => $tile.$kernel::<4>(),
+            3 => $tile.$kernel::<3>(),
+            2 => $tile.$kernel::<2>(),
+            _ => $tile.$kernel::<1>(),
+        }
+    };
+}
+
 /// out [m, n] = x [m, k] · w [k, n]. On x86-64 with AVX2, tiles of sixteen columns in its
 /// wider registers (picked as the program runs, so a build for any x86-64 has both), and
 /// the columns past the last of them as everywhere else: the same multiplies and additions
@@ -223,7 +235,7 @@ fn multiply(x: &[f32], shape: (usize, usize), w: Strided, out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{each_tile, Strided};
+    use super::{each_tile, Strided, Tile};
     use std::arch::x86_64::*;
 
     /// Columns of a tile: two AVX registers, so that four rows keep eight running sums
@@ -239,71 +251,45 @@ mod avx2 {
         if whole == 0 || k == 0 {
             return 0;
         }
-        // Every load and store below lies inside these bounds, checked once.
-        assert!(x.len() >= m * k && out.len() >= m * n && w.values.len() >= (k - 1) * w.row_stride + n, "a product past its operands");
         each_tile((m, k), 0..whole, COLUMNS, |at| {
-            // SAFETY: rows at.row.. < m, columns at.column..at.column + 16 <= n, the inner
-            // dimension at.depth_start..at.depth_start + at.depth <= k: inside the bounds above.
-            unsafe {
-                let tile = Tile {
-                    x: x.as_ptr().add(at.row * k + at.depth_start),
-                    x_stride: k,
-                    w: w.values.as_ptr().add(at.depth_start * w.row_stride + at.column),
-                    w_stride: w.row_stride,
-                    out: out.as_mut_ptr().add(at.row * n + at.column),
-                    out_stride: n,
-                    depth: at.depth,
-                    first: at.first,
-                };
-                match at.rows {
-                    4 => tile.multiply::<4>(),
-                    3 => tile.multiply::<3>(),
-                    2 => tile.multiply::<2>(),
-                    _ => tile.multiply::<1>(),
-                }
-            }
+            let tile = Tile::at(x, k, w, out, at);
+            // SAFETY: the processor has AVX2 (this function's contract); `multiply_avx2`
+            // checks the tile's reach against its operands.
+            unsafe { by_rows!(at.rows, tile.multiply_avx2) }
         });
         whole
     }
 
-    struct Tile {
-        x: *const f32,
-        x_stride: usize,
-        w: *const f32,
-        w_stride: usize,
-        out: *mut f32,
-        out_stride: usize,
-        depth: usize,
-        first: bool,
-    }
-
-    impl Tile {
+    impl Tile<'_> {
         /// ROWS rows of x times [`COLUMNS`] columns of w over `depth` terms, into `out` (or
         /// added to what it holds, past the first stretch of the inner dimension): a multiply
         /// and then an addition, never fused, as the other targets compute them.
         #[inline(always)]
-        unsafe fn multiply<const ROWS: usize>(self) {
-            // SAFETY (the whole body): the caller keeps every offset inside its operands.
+        pub(super) unsafe fn multiply_avx2<const ROWS: usize>(self) {
+            assert!(self.fits::<ROWS>(COLUMNS), "a tile past its operands");
+            // SAFETY: `fits` has checked every load and store below against the slices'
+            // lengths; the caller, that the processor has AVX2.
             unsafe {
+                let (x, w, out) = (self.x.as_ptr(), self.w.as_ptr(), self.out.as_mut_ptr());
                 let mut sums = [[_mm256_setzero_ps(); 2]; ROWS];
                 if !self.first {
                     for (r, sum) in sums.iter_mut().enumerate() {
-                        let row = self.out.add(r * self.out_stride);
+                        let row = out.add(r * self.out_stride);
                         *sum = [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))];
                     }
                 }
-                let mut w_row = self.w;
+                let mut w_row = w;
                 for i in 0..self.depth {
                     let (w0, w1) = (_mm256_loadu_ps(w_row), _mm256_loadu_ps(w_row.add(8)));
                     for (r, sum) in sums.iter_mut().enumerate() {
-                        let xi = _mm256_broadcast_ss(&*self.x.add(r * self.x_stride + i));
+                        let xi = _mm256_broadcast_ss(&*x.add(r * self.x_stride + i));
                         sum[0] = _mm256_add_ps(sum[0], _mm256_mul_ps(xi, w0));
                         sum[1] = _mm256_add_ps(sum[1], _mm256_mul_ps(xi, w1));
                     }
                     w_row = w_row.add(self.w_stride);
                 }
                 for (r, sum) in sums.iter().enumerate() {
-                    let row = self.out.add(r * self.out_stride);
+                    let row = out.add(r * self.out_stride);
                     _mm256_storeu_ps(row, sum[0]);
                     _mm256_storeu_ps(row.add(8), sum[1]);
                 }
@@ -318,22 +304,8 @@ fn multiply_portable(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f
     let n = w.columns;
     let whole = first_column + (n - first_column) / TILE_COLUMNS * TILE_COLUMNS;
     each_tile((m, k), first_column..whole, TILE_COLUMNS, |at| {
-        let tile = Tile {
-            x: &x[at.row * k + at.depth_start..],
-            x_stride: k,
-            w: &w.values[at.depth_start * w.row_stride + at.column..],
-            w_stride: w.row_stride,
-            out: &mut out[at.row * n + at.column..],
-            out_stride: n,
-            depth: at.depth,
-            first: at.first,
-        };
-        match at.rows {
-            4 => tile.multiply::<4>(),
-            3 => tile.multiply::<3>(),
-            2 => tile.multiply::<2>(),
-            _ => tile.multiply::<1>(),
-        }
+        let tile = Tile::at(x, k, w, out, at);
+        by_rows!(at.rows, tile.multiply)
     });
     // The columns past the last whole tile, one at a time, summed in the same order.
     for row in 0..m {
@@ -360,20 +332,40 @@ struct Tile<'a> {
     first: bool,
 }
 
-impl Tile<'_> {
-    /// Checked once here, so that the loops need no checks.
-    fn fits<const ROWS: usize>(&self) -> bool {
+
+impl<'a> Tile<'a> {
+    /// The tile `at` of out [m, n] = x [m, k] · w (n = w's columns): its operands from its
+    /// first row, column and term on.
+    #[inline(always)]
+    fn at(x: &'a [f32], k: usize, w: Strided<'a>, out: &'a mut [f32], at: TilePlace) -> Self {
+        let n = w.columns;
+        Tile {
+            x: &x[at.row * k + at.depth_start..],
+            x_stride: k,
+            w: &w.values[at.depth_start * w.row_stride + at.column..],
+            w_stride: w.row_stride,
+            out: &mut out[at.row * n + at.column..],
+            out_stride: n,
+            depth: at.depth,
+            first: at.first,
+        }
+    }
+
+    /// Whether ROWS rows of `columns` columns lie inside the operands: checked once, so that
+    /// the loops need no checks.
+    #[inline(always)]
+    fn fits<const ROWS: usize>(&self, columns: usize) -> bool {
         self.depth >= 1
             && self.x.len() >= (ROWS - 1) * self.x_stride + self.depth
-            && self.w.len() >= (self.depth - 1) * self.w_stride + TILE_COLUMNS
-            && self.out.len() >= (ROWS - 1) * self.out_stride + TILE_COLUMNS
+            && self.w.len() >= (self.depth - 1) * self.w_stride + columns
+            && self.out.len() >= (ROWS - 1) * self.out_stride + columns
     }
 
     #[cfg(target_arch = "wasm32")]
     #[inline(always)]
     fn multiply<const ROWS: usize>(self) {
         use core::arch::wasm32::*;
-        assert!(self.fits::<ROWS>(), "a tile past its operands");
+        assert!(self.fits::<ROWS>(TILE_COLUMNS), "a tile past its operands");
         // SAFETY: `fits` has checked every load and store below against the slices' lengths.
         unsafe {
             let (x, w, out) = (self.x.as_ptr(), self.w.as_ptr(), self.out.as_mut_ptr());
@@ -403,7 +395,7 @@ impl Tile<'_> {
     #[cfg(not(target_arch = "wasm32"))]
     #[inline(always)]
     fn multiply<const ROWS: usize>(self) {
-        assert!(self.fits::<ROWS>(), "a tile past its operands");
+        assert!(self.fits::<ROWS>(TILE_COLUMNS), "a tile past its operands");
         let mut sums = [[0f32; TILE_COLUMNS]; ROWS];
         if !self.first {
             for (r, sum) in sums.iter_mut().enumerate() {
