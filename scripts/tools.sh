@@ -16,17 +16,11 @@ say() { printf '[tools] %s\n' "$*"; }
 # Debian's packages, installed when missing (scripts/apt.sh).
 apt_install() { bash scripts/apt.sh "$@"; }
 
-# Downloads that need no core start first and go on while Trunk and wasm-bindgen compile:
-# Chromium from Debian, and the nightly toolchain the worker with threads is built with.
+# Chromium installs from Debian while Trunk and wasm-bindgen compile (it needs no core, and
+# apt shares nothing with cargo).
 downloads=()
 if [ "$want_browser" = "--browser" ] || [ "$want_browser" = "--bench" ]; then
   apt_install chromium chromium-driver &
-  downloads+=($!)
-fi
-NIGHTLY=$(awk -F= '/^NIGHTLY=/ {print $2; exit}' scripts/build_threads.sh)
-if ! rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 || ! rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src'; then
-  say "installing $NIGHTLY with rust-src (for the worker with threads)"
-  rustup toolchain install "$NIGHTLY" --profile minimal -c rust-src >/dev/null &
   downloads+=($!)
 fi
 
@@ -50,8 +44,15 @@ if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{p
   cargo install wasm-bindgen-cli --version "=$bindgen_version" --force
 fi
 
+# The nightly toolchain the worker with threads is built with (build_threads.sh pins it).
+NIGHTLY=$(awk -F= '/^NIGHTLY=/ {print $2; exit}' scripts/build_threads.sh)
+if ! rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 || ! rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src'; then
+  say "installing $NIGHTLY with rust-src (for the worker with threads)"
+  rustup toolchain install "$NIGHTLY" --profile minimal -c rust-src
+fi
+
 for download in "${downloads[@]}"; do
-  wait "$download" || { say "a download above failed (Chromium from Debian, or the nightly toolchain)"; exit 1; }
+  wait "$download" || { say "installing Chromium from Debian failed"; exit 1; }
 done
 
 # The version the issue's anchor numbers were measured with.
