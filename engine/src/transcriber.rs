@@ -9,10 +9,8 @@
 //!
 //! The transcript sequence holds the decoder's inputs: the prompt, the text, and the end
 //! of text (its row is there: openai-whisper aligns words over it). Row i of a map is the
-//! decoder reading token i, which writes token i + 1.
-//!
-//! and each word's time in the sound, as openai-whisper finds it
-//! ([`crate::analysis::word_timing`]).
+//! decoder reading token i, which writes token i + 1. The report also holds each word's time
+//! in the sound, as openai-whisper finds it ([`crate::analysis::word_timing`]).
 
 use std::sync::Mutex;
 
