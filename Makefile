@@ -11,7 +11,7 @@ PORT := 8080
 help:
 	@echo "make run    build the app and serve it at http://$(ADDRESS):$(PORT)"
 	@echo "make test   every test: engine, parity with Hugging Face, CLI, the page in headless Chromium"
-	@echo "make test-matrix   the native tests on other terms: 1 and 4 threads, a baseline x86-64 build"
+	@echo "make test-matrix   the native tests on other terms: 1 and 4 threads, an emulated processor without AVX or FMA"
 	@echo "make bench  the benchmark: the page's worker beside llama.cpp's wasm build (wllama), and natively"
 
 ## The wasm32 target, Trunk and wasm-bindgen-cli.

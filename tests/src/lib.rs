@@ -17,24 +17,30 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
 }
 
-/// The folder of a fetched model. `make models` puts them there; a test run that finds one
-/// missing (plain `cargo test` on a fresh clone) fetches them itself, once, with the same
-/// script, which checks every file's sha256.
+/// The folder of a fetched model. `make models` puts them there; a test run that finds a
+/// file of assets/models.json missing (plain `cargo test` on a fresh clone) fetches them
+/// itself first, once, with the same script, which checks every file's sha256.
 pub fn model_dir(name: &str) -> PathBuf {
+    models_ready();
     let dir = root().join("assets").join("models").join(name);
-    if !dir.is_dir() {
-        fetch_models();
-    }
     assert!(dir.is_dir(), "{} is missing after `python3 scripts/fetch_models.py`: is {name} in assets/models.json?", dir.display());
     dir
 }
 
-/// Runs scripts/fetch_models.py once for this test binary (the tests that ask at the same
-/// time wait for it), failing with what it said.
-fn fetch_models() {
-    static FETCHED: OnceLock<Result<(), String>> = OnceLock::new();
-    let fetched = FETCHED.get_or_init(|| {
-        eprintln!("[tests] a model is missing: fetching them with scripts/fetch_models.py (as `make models` does)");
+/// Every file assets/models.json lists is in place, fetched by scripts/fetch_models.py if one
+/// was not: checked once for this test binary, and every test that asks meanwhile waits (a
+/// model's folder appears before its last file does), failing with what the script said.
+fn models_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let catalog: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("assets/models.json")).map_err(|e| format!("assets/models.json: {e}"))?)
+            .map_err(|e| format!("assets/models.json: {e}"))?;
+        let models = catalog["models"].as_array().into_iter().flatten();
+        let files = models.flat_map(|m| m["files"].as_array().into_iter().flatten().map(move |f| root().join("assets/models").join(m["id"].as_str().unwrap_or("")).join(f["name"].as_str().unwrap_or(""))));
+        if files.into_iter().all(|path| path.is_file()) {
+            return Ok(());
+        }
+        eprintln!("[tests] a model file is missing: fetching them with scripts/fetch_models.py (as `make models` does)");
         let output = std::process::Command::new("python3")
             .arg(root().join("scripts").join("fetch_models.py"))
             .output()
@@ -45,7 +51,7 @@ fn fetch_models() {
             Err(format!("scripts/fetch_models.py failed:\n{}", String::from_utf8_lossy(&output.stderr)))
         }
     });
-    if let Err(why) = fetched {
+    if let Err(why) = ready {
         panic!("{why}");
     }
 }
@@ -108,7 +114,7 @@ pub fn max_abs_diff(ours: &[f32], theirs: &[f32]) -> (f32, usize) {
 /// $ATTNSCOPE_BIN overrides.
 pub fn cli_binary() -> PathBuf {
     // The CLI's tests name the fetched models (`--model smollm2-135m`): fetch them first.
-    model_dir("smollm2-135m");
+    models_ready();
     if let Some(path) = std::env::var_os("ATTNSCOPE_BIN") {
         return PathBuf::from(path);
     }

@@ -148,12 +148,10 @@ pub fn AlignmentView() -> impl IntoView {
     // The translated token whose row the arithmetic shows.
     let math_query = RwSignal::new(0usize);
     move || {
+        let report = state.report.get()?;
         // A translation's block: a speech model's cross-attention reads 1,500 frames of sound,
         // which the speech views pool and label with times.
-        if !state.is_translator() {
-            return None;
-        }
-        let report = state.report.get()?;
+        report.translation.as_ref()?;
         let cross = report.site("cross")?.clone();
         let labels = |name: &str| -> Vec<String> {
             report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default()

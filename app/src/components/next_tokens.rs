@@ -13,7 +13,7 @@ pub fn NextTokens() -> impl IntoView {
         let report = state.report.get()?;
         // A translator's output is its translation and a speech model's its transcript, both
         // shown above; a picture's model guesses no token at all.
-        if report.translation.is_some() || report.transcript.is_some() || state.is_vision() {
+        if report.translation.is_some() || report.transcript.is_some() || report.picture.is_some() {
             return None;
         }
         let Some(next) = report.next_tokens.clone() else {
