@@ -17,9 +17,11 @@ pub mod attention;
 pub mod error;
 pub mod export;
 pub mod figure;
+pub mod forward;
 pub mod image;
 pub mod intervention;
 pub mod long;
+pub mod observe;
 pub mod parallel;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inspect;
@@ -39,8 +41,8 @@ pub use long::{LongRun, PooledRun};
 pub use intervention::{Ablation, HeadId, Intervention, NextTokenChange};
 pub use report::{AttentionMaps, AttentionReport, LayerScores, MapForm, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Framing, PatchGrid, PictureInput, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
 
-use arch::Network;
-use attention::Recorder;
+use forward::{Network, Pass, Start};
+use observe::{KeepMaps, KeepRawScores, KeepValueNorms};
 use prefix::{PrefixSlot, Resumed};
 use load::tokenizer::TextTokenizer;
 
@@ -239,9 +241,17 @@ impl Model {
             && !options.value_norms
             && self.network.caches();
         let Resumed { start, mut kv, maps: previous_maps } = if reuse { self.prefix.take(&ids)? } else { Resumed::default() };
-        let mut recorder = Recorder::new(layers * heads * (t - start) * t, options.scores_of_layer, options.value_norms);
-        let last_logits = self.network.forward(&ids, mask, &mut recorder, reuse.then_some(&mut kv))?;
-        let attention::Recorded { probabilities, scores, value_norms, .. } = recorder.finish();
+        let mut pass = Pass::new().observing(KeepMaps::with_capacity(layers * heads * (t - start) * t));
+        if let Some(layer) = options.scores_of_layer {
+            pass = pass.observing(KeepRawScores::of_layer(layer));
+        }
+        if options.value_norms {
+            pass = pass.observing(KeepValueNorms::default());
+        }
+        let last_logits = pass.run(&*self.network, &ids, mask, reuse.then_some(&mut kv), Start::Embeddings, None)?.logits()?;
+        let probabilities = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+        let scores = pass.observers.take::<KeepRawScores>().and_then(KeepRawScores::into_kept);
+        let value_norms = pass.observers.take::<KeepValueNorms>().map(KeepValueNorms::into_flat);
         let probabilities = match previous_maps {
             Some(previous) if start > 0 => prefix::assemble(&previous, start, &probabilities, t),
             _ => probabilities,

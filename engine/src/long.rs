@@ -12,8 +12,9 @@
 use candle_core::Tensor;
 
 use crate::analysis::heads::{Matches, ScoreSums};
-use crate::attention::{KeptLayer, Recorded, Recorder};
 use crate::error::{EngineError, Result};
+use crate::forward::{Pass, Ran, Start};
+use crate::observe::{KeepHeadSums, KeepMaps, KeepQueriesKeys, KeptLayer};
 use crate::report::{AttentionMaps, AttentionReport, MapForm, Mask, Token, Truncation};
 use crate::Model;
 
@@ -60,7 +61,7 @@ pub struct LongRun {
     block: usize,
     /// The model's heads a layer.
     heads: usize,
-    recorder: Recorder,
+    pass: Pass,
     /// The layer to go on from and the residual stream entering it (`None` before the first
     /// layer).
     resume: Option<(usize, Tensor)>,
@@ -87,13 +88,13 @@ impl LongRun {
     /// with blocks = [`LongRun::blocks`]: what the grid shows while the run goes on.
     pub fn pooled_layer(&self, layer: usize) -> Option<&[f32]> {
         let size = self.heads * self.blocks() * self.blocks();
-        self.recorder.maps_so_far().get(layer * size..(layer + 1) * size).filter(|_| layer < self.layers_done)
+        self.pass.observers.get::<KeepMaps>()?.as_slice().get(layer * size..(layer + 1) * size).filter(|_| layer < self.layers_done)
     }
 
     /// Head `head` of `layer`'s whole map once the run has gone past the layer: a head of
     /// the grid's filled part can be read before the run ends.
     pub fn head_map(&self, layer: usize, head: usize) -> Result<Vec<f32>> {
-        head_map_of(self.recorder.kept_so_far(), layer, head)
+        head_map_of(self.pass.observers.get::<KeepQueriesKeys>().map_or(&[], KeepQueriesKeys::layers), layer, head)
     }
 
     /// How many blocks of tokens each pooled map has a row and a column for.
@@ -154,8 +155,12 @@ impl Model {
         let block = block.max(1);
         let blocks = t.div_ceil(block);
         let matches = matches.unwrap_or_else(|| Matches::of(&ids));
-        let recorder = Recorder::new(layers * heads * blocks * blocks, None, false).pooling(block).keeping_queries_and_keys().scoring_with(matches);
-        Ok(LongRun { tokens, truncated, ids, mask, block, heads, recorder, resume: None, layers_done: 0 })
+        let pass = Pass::new()
+            .pooled(block, Some(matches))
+            .observing(KeepMaps::with_capacity(layers * heads * blocks * blocks))
+            .observing(KeepQueriesKeys::default())
+            .observing(KeepHeadSums::default());
+        Ok(LongRun { tokens, truncated, ids, mask, block, heads, pass, resume: None, layers_done: 0 })
     }
 
     /// Runs `layers` more layers of `run` (at least one): the finished run once its last
@@ -163,21 +168,23 @@ impl Model {
     pub fn go_on(&self, run: &mut LongRun, layers: usize) -> Result<Option<PooledRun>> {
         let total = self.info.layers;
         let stop = run.layers_done + layers.max(1);
-        run.recorder.pausing_before((stop < total).then_some(stop));
-        if let Some((layer, x)) = run.resume.take() {
-            run.recorder.resume_at(layer, x);
-        }
-        let forward = self.network.forward(&run.ids, run.mask, &mut run.recorder, None);
-        if let Some((layer, x)) = run.recorder.take_paused() {
-            run.layers_done = layer;
-            run.resume = Some((layer, x));
-            return Ok(None);
-        }
-        let logits = forward?;
+        let start = match run.resume.take() {
+            Some((layer, x)) => Start::Layer(layer, x),
+            None => Start::Embeddings,
+        };
+        let logits = match run.pass.run(&*self.network, &run.ids, run.mask, None, start, Some(stop))? {
+            Ran::Paused { layer, x } => {
+                run.layers_done = layer;
+                run.resume = Some((layer, x));
+                return Ok(None);
+            }
+            Ran::Finished { logits } => logits,
+        };
         run.layers_done = total;
-        let recorder = std::mem::replace(&mut run.recorder, Recorder::new(0, None, false));
-        let Recorded { probabilities, kept, head_scores, head_sums, .. } = recorder.finish();
-        let kept = kept.unwrap_or_default();
+        let observers = &mut run.pass.observers;
+        let probabilities = observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+        let kept = observers.take::<KeepQueriesKeys>().map(KeepQueriesKeys::into_layers).unwrap_or_default();
+        let (head_scores, head_sums) = observers.take::<KeepHeadSums>().map(KeepHeadSums::into_scores).unzip();
         if kept.len() != total {
             let why = format!("the {} network kept {} of its {total} layers' queries and keys", self.info.architecture, kept.len());
             return Err(candle_core::Error::Msg(why).into());

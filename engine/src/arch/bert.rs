@@ -7,15 +7,13 @@
 use std::collections::HashMap;
 
 use candle_core::{Device, IndexOp, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::{id_tensor, layer_norm, linear_with_bias, Network};
-use crate::attention::{merge_heads, split_heads, Recorder};
-use crate::matrix_product::linear;
+use super::nn::{gelu_erf, gelu_tanh, id_tensor, layer_norm, merge_heads, position_tensor, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
-use crate::prefix::KvCache;
-use crate::report::{Mask, ModelInfo, Scoring};
+use crate::forward::{Attending, Layer, Network};
+use crate::report::{ModelInfo, Scoring};
 
 /// The families this network runs, by their `model_type`.
 pub const FAMILIES: [&str; 3] = ["bert", "roberta", "distilbert"];
@@ -152,7 +150,8 @@ fn default_act() -> String {
     "gelu".into()
 }
 
-struct Layer {
+/// A post-norm layer: x = LN(x + attn(x)); x = LN(x + W₂ GELU(W₁ x)).
+struct Block {
     query: Linear,
     key: Linear,
     value: Linear,
@@ -161,22 +160,43 @@ struct Layer {
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
+    heads: usize,
+    /// GELU with tanh's approximation (`gelu_new`), else the exact erf.
+    tanh_gelu: bool,
 }
 
-impl Layer {
+impl Block {
     fn load(vb: VarBuilder, cfg: &BertConfig) -> candle_core::Result<Self> {
         let (h, i, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
         let attn = vb.pp("attention");
         Ok(Self {
-            query: linear_with_bias(attn.pp("self.query"), h, h)?,
-            key: linear_with_bias(attn.pp("self.key"), h, h)?,
-            value: linear_with_bias(attn.pp("self.value"), h, h)?,
-            attention_output: linear_with_bias(attn.pp("output.dense"), h, h)?,
+            query: Linear::load(attn.pp("self.query"), h, h)?,
+            key: Linear::load(attn.pp("self.key"), h, h)?,
+            value: Linear::load(attn.pp("self.value"), h, h)?,
+            attention_output: Linear::load(attn.pp("output.dense"), h, h)?,
             attention_norm: layer_norm(attn.pp("output.LayerNorm"), h, eps)?,
-            intermediate: linear_with_bias(vb.pp("intermediate.dense"), h, i)?,
-            output: linear_with_bias(vb.pp("output.dense"), i, h)?,
+            intermediate: Linear::load(vb.pp("intermediate.dense"), h, i)?,
+            output: Linear::load(vb.pp("output.dense"), i, h)?,
             output_norm: layer_norm(vb.pp("output.LayerNorm"), h, eps)?,
+            heads: cfg.num_attention_heads,
+            tanh_gelu: cfg.hidden_act == "gelu_new",
         })
+    }
+}
+
+impl Layer for Block {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let heads = |linear: &Linear| split_heads(&linear.forward(x)?, self.heads); // [heads, t, d]
+        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        let mask = at.mask(None)?;
+        let out = at.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || self.attention_output.weight())?;
+        self.attention_norm.forward(&(self.attention_output.forward(&merge_heads(&out)?)? + x)?)
+    }
+
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        let inner = self.intermediate.forward(x)?;
+        let inner = if self.tanh_gelu { gelu_tanh(&inner)? } else { gelu_erf(&inner)? };
+        self.output_norm.forward(&(self.output.forward(&inner)? + x)?)
     }
 }
 
@@ -186,15 +206,15 @@ pub struct Bert {
     position_embeddings: Tensor,   // [positions, hidden]
     token_type_embeddings: Option<Tensor>, // [types, hidden]; DistilBERT has none
     embeddings_norm: LayerNorm,
-    layers: Vec<Layer>,
+    blocks: Vec<Block>,
     device: Device,
 }
 
 impl Bert {
     pub fn load(vb: VarBuilder, cfg: BertConfig) -> Result<Self> {
         let (h, emb) = (cfg.hidden_size, vb.pp("embeddings"));
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), &cfg))
+        let blocks = (0..cfg.num_hidden_layers)
+            .map(|i| Block::load(vb.pp(format!("encoder.layer.{i}")), &cfg))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             word_embeddings: emb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
@@ -202,47 +222,40 @@ impl Bert {
             token_type_embeddings: if cfg.type_vocab_size > 0 { Some(emb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?) } else { None },
             embeddings_norm: layer_norm(emb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
             device: vb.device().clone(),
-            layers,
+            blocks,
             cfg,
         })
     }
 }
 
 impl Network for Bert {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, _cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
-        let cfg = &self.cfg;
-        let t = ids.len();
-        let heads = cfg.num_attention_heads;
-        let mask = recorder.mask(mask, None, 0, t, &self.device)?;
-
-        let resumed = recorder.take_resume();
-        let offset = cfg.position_offset as u32;
-        let positions = Tensor::arange(offset, offset + t as u32, &self.device)?;
-        let x = (self.word_embeddings.index_select(&id_tensor(ids, &self.device)?, 0)? + self.position_embeddings.index_select(&positions, 0)?)?;
+    /// An encoder never continues from a cache: `start` is 0.
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        let offset = self.cfg.position_offset;
+        let positions = position_tensor(offset + start, offset + ids.len(), &self.device)?;
+        let x = (self.word_embeddings.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.position_embeddings.index_select(&positions, 0)?)?;
         // Every token is of segment 0: one sentence.
         let x = match &self.token_type_embeddings {
             Some(types) => x.broadcast_add(&types.i(0)?)?,
             None => x,
         };
-        let (first, mut x) = match resumed {
-            Some(resumed) => resumed,
-            None => (0, self.embeddings_norm.forward(&x)?), // [t, hidden]
-        };
+        self.embeddings_norm.forward(&x) // [t, hidden]
+    }
 
-        for layer in self.layers.iter().skip(first) {
-            recorder.entering_layer(&x)?;
-            let q = split_heads(&linear(&layer.query, &x)?, heads)?; // [heads, t, d]
-            let k = split_heads(&linear(&layer.key, &x)?, heads)?;
-            let v = split_heads(&linear(&layer.value, &x)?, heads)?;
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(layer.attention_output.weight().clone()))?;
-            x = layer.attention_norm.forward(&(linear(&layer.attention_output, &merge_heads(&out)?)? + &x)?)?;
-            recorder.attention_added(&x, None, 0.0)?;
-            let inner = linear(&layer.intermediate, &x)?;
-            let inner = if cfg.hidden_act == "gelu_new" { inner.gelu()? } else { inner.gelu_erf()? };
-            x = layer.output_norm.forward(&(linear(&layer.output, &inner)? + &x)?)?;
-        }
-        recorder.leaving(&x)?;
-        // An encoder has no language-model head here: no next-token guess.
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
+
+    /// An encoder has no language-model head here: no next-token guess.
+    fn logits(&self, _last: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(None)
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
     }
 }

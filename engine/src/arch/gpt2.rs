@@ -4,15 +4,14 @@
 //! [in, out], the transpose of a `Linear`'s.
 
 use candle_core::{Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::{id_tensor, layer_norm, layer_norm_readout, position_tensor, Network};
-use crate::intervention::attribution::Readout;
-use crate::attention::{merge_heads, split_heads, Recorder};
-use crate::prefix::KvCache;
+use super::nn::{gelu_tanh, id_tensor, layer_norm, layer_norm_readout, merge_heads, position_tensor, split_heads, LayerNorm, Linear};
 use crate::error::Result;
-use crate::report::{Mask, ModelInfo, Scoring};
+use crate::forward::{Attending, Layer, Network};
+use crate::intervention::attribution::Readout;
+use crate::report::{ModelInfo, Scoring};
 
 /// The part of a GPT-2 config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -49,13 +48,6 @@ impl Gpt2Config {
     }
 }
 
-/// A `Conv1D` ([in, out] weight) loaded as a `Linear`: its storage is already what
-/// [`super::column_major`] makes, so it is only viewed transposed.
-fn conv1d(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
-    let weight = vb.get((in_dim, out_dim), "weight")?.t()?;
-    Ok(Linear::new(weight, Some(vb.get(out_dim, "bias")?)))
-}
-
 struct Block {
     ln_1: LayerNorm,
     c_attn: Linear,
@@ -63,6 +55,7 @@ struct Block {
     ln_2: LayerNorm,
     c_fc: Linear,
     mlp_proj: Linear,
+    heads: usize,
 }
 
 impl Block {
@@ -71,12 +64,31 @@ impl Block {
         let inner = cfg.n_inner.unwrap_or(4 * h);
         Ok(Self {
             ln_1: layer_norm(vb.pp("ln_1"), h, eps)?,
-            c_attn: conv1d(vb.pp("attn.c_attn"), h, 3 * h)?,
-            c_proj: conv1d(vb.pp("attn.c_proj"), h, h)?,
+            c_attn: Linear::load_conv1d(vb.pp("attn.c_attn"), h, 3 * h)?,
+            c_proj: Linear::load_conv1d(vb.pp("attn.c_proj"), h, h)?,
             ln_2: layer_norm(vb.pp("ln_2"), h, eps)?,
-            c_fc: conv1d(vb.pp("mlp.c_fc"), h, inner)?,
-            mlp_proj: conv1d(vb.pp("mlp.c_proj"), inner, h)?,
+            c_fc: Linear::load_conv1d(vb.pp("mlp.c_fc"), h, inner)?,
+            mlp_proj: Linear::load_conv1d(vb.pp("mlp.c_proj"), inner, h)?,
+            heads: cfg.n_head,
         })
+    }
+}
+
+impl Layer for Block {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?; // [new, 3 * hidden]
+        let width = qkv.dim(1)? / 3;
+        let part = |i: usize| split_heads(&qkv.narrow(1, i * width, width)?, self.heads); // [heads, new, d]
+        let q = part(0)?;
+        let (k, v) = at.keys_values(part(1)?, part(2)?)?; // [heads, t, d]
+        let mask = at.mask(None)?; // [new, t]
+        let out = at.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || self.c_proj.weight())?;
+        x + self.c_proj.forward(&merge_heads(&out)?)?
+    }
+
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        let inner = gelu_tanh(&self.c_fc.forward(&self.ln_2.forward(x)?)?)?;
+        x + self.mlp_proj.forward(&inner)?
     }
 }
 
@@ -107,37 +119,25 @@ impl Gpt2 {
 }
 
 impl Network for Gpt2 {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, mut cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
-        let cfg = &self.cfg;
-        let t = ids.len();
-        // The positions already in the cache are not run again.
-        let start = KvCache::resume(cache.as_deref_mut(), t)?;
-        let new = t - start;
-        let mask = recorder.mask(mask, None, start, t, &self.device)?; // [new, t]
-        let positions = position_tensor(t, &self.device)?.narrow(0, start, new)?;
-        let (first, mut x) = match recorder.take_resume() {
-            Some(resumed) => resumed,
-            None => (0, (self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)?)?), // [new, hidden]
-        };
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        let positions = position_tensor(start, ids.len(), &self.device)?;
+        self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)? // [new, hidden]
+    }
 
-        for (index, block) in self.blocks.iter().enumerate().skip(first) {
-            recorder.entering_layer(&x)?;
-            let qkv = block.c_attn.forward(&block.ln_1.forward(&x)?)?; // [new, 3 * hidden]
-            let q = split_heads(&qkv.narrow(1, 0, cfg.n_embd)?, cfg.n_head)?; // [heads, new, d]
-            let k = split_heads(&qkv.narrow(1, cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
-            let v = split_heads(&qkv.narrow(1, 2 * cfg.n_embd, cfg.n_embd)?, cfg.n_head)?;
-            let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [heads, t, d]
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(q.dim(2)?), || Ok(block.c_proj.weight().clone()))?;
-            x = (&x + block.c_proj.forward(&merge_heads(&out)?)?)?;
-            recorder.attention_added(&x, None, 0.0)?;
-            let inner = block.c_fc.forward(&block.ln_2.forward(&x)?)?.gelu()?;
-            x = (&x + block.mlp_proj.forward(&inner)?)?;
-        }
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
 
-        recorder.leaving(&x)?;
-        let last = self.ln_f.forward(&recorder.last_rows(&x)?)?; // [copies, hidden]: one but in a batched run
-        let logits = last.matmul(&self.wte.t()?)?; // [copies, vocab]
-        Ok(Some(logits.flatten_all()?.to_vec1()?))
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
+
+    fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        self.ln_f.forward(last)?.matmul(&self.wte.t()?).map(Some) // [copies, vocab]
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
     }
 
     fn caches(&self) -> bool {

@@ -4,17 +4,18 @@
 //! input: x + attn(ln₁(x)) + mlp(ln₂(x)). Weight names follow Hugging Face's
 //! `GPTNeoXForCausalLM` (`gpt_neox.layers.N.attention.query_key_value.weight`, ...).
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::nn::{gelu_erf, gelu_tanh, id_tensor, layer_norm, layer_norm_readout, merge_heads, LayerNorm, Linear};
 use super::rotary::{RopeScaling, Rotary};
-use super::{id_tensor, layer_norm, layer_norm_readout, linear_with_bias, Network};
-use crate::intervention::attribution::Readout;
-use crate::attention::{merge_heads, Recorder};
 use crate::error::{EngineError, Result};
-use crate::prefix::KvCache;
-use crate::report::{Mask, ModelInfo, Scoring};
+use crate::forward::{Attending, Layer, Network};
+use crate::intervention::attribution::Readout;
+use crate::report::{ModelInfo, Scoring};
 
 /// The part of a GPT-NeoX config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -82,22 +83,75 @@ impl GptNeoXConfig {
 }
 
 
-struct Layer {
+struct Block {
     input_layernorm: LayerNorm,
     post_attention_layernorm: LayerNorm,
     query_key_value: Linear,
     dense: Linear,
     dense_h_to_4h: Linear,
     dense_4h_to_h: Linear,
+    /// Shared by every layer (the run makes its tables once).
+    rotary: Arc<Rotary>,
+    heads: usize,
+    /// The feed-forward reads the layer's input (beside attention) rather than attention's output.
+    parallel: bool,
+    /// GELU with the exact erf (`gelu`), else tanh's.
+    exact_gelu: bool,
+}
+
+impl Block {
+    fn load(vb: VarBuilder, cfg: &GptNeoXConfig, rotary: Arc<Rotary>) -> candle_core::Result<Self> {
+        let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
+        Ok(Self {
+            input_layernorm: layer_norm(vb.pp("input_layernorm"), h, eps)?,
+            post_attention_layernorm: layer_norm(vb.pp("post_attention_layernorm"), h, eps)?,
+            query_key_value: Linear::load(vb.pp("attention.query_key_value"), h, 3 * h)?,
+            dense: Linear::load(vb.pp("attention.dense"), h, h)?,
+            dense_h_to_4h: Linear::load(vb.pp("mlp.dense_h_to_4h"), h, cfg.intermediate_size)?,
+            dense_4h_to_h: Linear::load(vb.pp("mlp.dense_4h_to_h"), cfg.intermediate_size, h)?,
+            rotary,
+            heads: cfg.num_attention_heads,
+            parallel: cfg.use_parallel_residual,
+            exact_gelu: cfg.hidden_act == "gelu",
+        })
+    }
+
+    /// dense_4h_to_h(GELU(dense_h_to_4h(LN₂ x)))
+    fn mlp(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let inner = self.dense_h_to_4h.forward(&self.post_attention_layernorm.forward(x)?)?;
+        let inner = if self.exact_gelu { gelu_erf(&inner)? } else { gelu_tanh(&inner)? };
+        self.dense_4h_to_h.forward(&inner)
+    }
+}
+
+impl Layer for Block {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let (new, width) = x.dims2()?;
+        let d = width / self.heads;
+        let (cos, sin) = at.rotary_tables(&self.rotary)?; // [new, rotated / 2] each
+        // The fused projection is laid out head by head: [new, heads, (q | k | v) of d each].
+        let qkv = self.query_key_value.forward(&self.input_layernorm.forward(x)?)?.reshape((new, self.heads, 3 * d))?.transpose(0, 1)?; // [heads, new, 3d]
+        let part = |i: usize| qkv.narrow(2, i * d, d)?.contiguous();
+        let q = self.rotary.apply(&part(0)?, &cos, &sin)?;
+        let k = self.rotary.apply(&part(1)?, &cos, &sin)?;
+        let (k, v) = at.keys_values(k, part(2)?)?; // [heads, t, d]
+        let mask = at.mask(None)?; // [new, t]
+        let out = at.attend(&q, &k, &v, mask.as_ref(), Scoring::standard(d), || self.dense.weight())?; // [heads, new, d]
+        x + self.dense.forward(&merge_heads(&out)?)?
+    }
+
+    fn feed_forward(&self, input: &Tensor, attended: &Tensor) -> candle_core::Result<Tensor> {
+        // Parallel: x + attn(ln₁(x)) + mlp(ln₂(x)); else the MLP reads attention's output.
+        attended + self.mlp(if self.parallel { input } else { attended })?
+    }
 }
 
 pub struct GptNeoX {
     cfg: GptNeoXConfig,
     embed_in: Tensor,  // [vocab, hidden]
     embed_out: Tensor, // [vocab, hidden]
-    layers: Vec<Layer>,
+    blocks: Vec<Block>,
     final_layer_norm: LayerNorm,
-    rotary: Rotary,
     device: Device,
 }
 
@@ -108,77 +162,43 @@ impl GptNeoX {
             return Err(EngineError::BadModelFile(format!("a width of {h} cannot be split into {heads} heads")));
         }
         let model = vb.pp("gpt_neox");
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| {
-                let vb = model.pp(format!("layers.{i}"));
-                Ok(Layer {
-                    input_layernorm: layer_norm(vb.pp("input_layernorm"), h, cfg.layer_norm_eps)?,
-                    post_attention_layernorm: layer_norm(vb.pp("post_attention_layernorm"), h, cfg.layer_norm_eps)?,
-                    query_key_value: linear_with_bias(vb.pp("attention.query_key_value"), h, 3 * h)?,
-                    dense: linear_with_bias(vb.pp("attention.dense"), h, h)?,
-                    dense_h_to_4h: linear_with_bias(vb.pp("mlp.dense_h_to_4h"), h, cfg.intermediate_size)?,
-                    dense_4h_to_h: linear_with_bias(vb.pp("mlp.dense_4h_to_h"), cfg.intermediate_size, h)?,
-                })
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        // The embeddings first: their shape proves the width before anything is sized by it.
+        let embed_in = model.get((cfg.vocab_size, h), "embed_in.weight")?;
         let base = cfg.rope("rope_theta").map(|b| b as f32).or(cfg.rotary_emb_base).unwrap_or(10_000.0);
+        let rotary = Arc::new(Rotary::new(base, cfg.rotary_dims(), false, &RopeScaling::None));
+        let blocks = (0..cfg.num_hidden_layers)
+            .map(|i| Block::load(model.pp(format!("layers.{i}")), &cfg, rotary.clone()))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
-            embed_in: model.get((cfg.vocab_size, h), "embed_in.weight")?,
+            embed_in,
             embed_out: vb.get((cfg.vocab_size, h), "embed_out.weight")?,
             final_layer_norm: layer_norm(model.pp("final_layer_norm"), h, cfg.layer_norm_eps)?,
-            rotary: Rotary::new(base, cfg.rotary_dims(), false, &RopeScaling::None),
             device: vb.device().clone(),
-            layers,
+            blocks,
             cfg,
         })
-    }
-
-    fn feed_forward(&self, layer: &Layer, x: &Tensor) -> candle_core::Result<Tensor> {
-        let inner = layer.dense_h_to_4h.forward(x)?;
-        let inner = if self.cfg.hidden_act == "gelu" { inner.gelu_erf()? } else { inner.gelu()? };
-        layer.dense_4h_to_h.forward(&inner)
     }
 }
 
 impl Network for GptNeoX {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, mut cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
-        let cfg = &self.cfg;
-        let (t, heads, d) = (ids.len(), cfg.num_attention_heads, cfg.head_dim());
-        let start = KvCache::resume(cache.as_deref_mut(), t)?;
-        let (cos, sin) = self.rotary.tables(start, t, &self.device)?; // [new, d / 2] each
-        let (cos, sin) = (recorder.for_each_copy(cos)?, recorder.for_each_copy(sin)?);
-        let mask = recorder.mask(mask, None, start, t, &self.device)?; // [new, t]
-        let scoring = Scoring::standard(d);
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0) // [new, hidden]
+    }
 
-        let (first, mut x) = match recorder.take_resume() {
-            Some(resumed) => resumed,
-            None => (0, self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0)?), // [new, hidden]
-        };
-        for (index, layer) in self.layers.iter().enumerate().skip(first) {
-            recorder.entering_layer(&x)?;
-            // The fused projection is laid out head by head: [new, heads, (q | k | v) of d each].
-            let qkv = layer.query_key_value.forward(&layer.input_layernorm.forward(&x)?)?.reshape((x.dim(0)?, heads, 3 * d))?.transpose(0, 1)?; // [heads, new, 3d]
-            let part = |i: usize| qkv.narrow(2, i * d, d)?.contiguous();
-            let q = self.rotary.apply(&part(0)?, &cos, &sin)?;
-            let k = self.rotary.apply(&part(1)?, &cos, &sin)?;
-            let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, part(2)?)?; // [heads, t, d]
-            let out = recorder.attend(&q, &k, &v, mask.as_ref(), scoring, || Ok(layer.dense.weight().clone()))?; // [heads, new, d]
-            let attended = layer.dense.forward(&merge_heads(&out)?)?;
-            x = if cfg.use_parallel_residual {
-                let beside = self.feed_forward(layer, &layer.post_attention_layernorm.forward(&x)?)?;
-                let with_attention = (&x + attended)?;
-                recorder.attention_added(&with_attention, None, 0.0)?;
-                (with_attention + beside)?
-            } else {
-                let x = (&x + attended)?;
-                recorder.attention_added(&x, None, 0.0)?;
-                (&x + self.feed_forward(layer, &layer.post_attention_layernorm.forward(&x)?)?)?
-            };
-        }
-        recorder.leaving(&x)?;
-        let last = self.final_layer_norm.forward(&recorder.last_rows(&x)?)?; // [copies, hidden]: one but in a batched run
-        let logits = last.matmul(&self.embed_out.t()?)?.to_dtype(DType::F32)?; // [copies, vocab]
-        Ok(Some(logits.flatten_all()?.to_vec1()?))
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
+
+    fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        self.final_layer_norm.forward(last)?.matmul(&self.embed_out.t()?)?.to_dtype(DType::F32).map(Some) // [copies, vocab]
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
     }
 
     fn caches(&self) -> bool {

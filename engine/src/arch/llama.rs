@@ -16,20 +16,18 @@
 //! ([`Rotary`] does either). Gemma's norms multiply by 1 + w: llama.cpp stores 1 + w,
 //! and so does this network (Hugging Face's w gets its 1 at load).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 
 pub use super::llama_config::{Activation, LlamaConfig, FAMILIES};
-use super::projection::{Projection, Table, Weights};
-use candle_nn::VarBuilder;
+use super::nn::{column_major, gelu_tanh, id_tensor, merge_heads, repeat_kv, rms_norm, silu, split_heads, Linear};
+use super::projection::{Table, Weights};
 use super::rotary::{RopeScaling, Rotary};
-use super::{column_major, id_tensor, Network};
-use crate::attention::{merge_heads, repeat_kv, split_heads, Recorder};
 use crate::error::Result;
+use crate::forward::{Attending, Layer, Network};
 use crate::intervention::attribution::{FinalNorm, Readout};
-use crate::prefix::KvCache;
-use crate::report::Mask;
 
 /// Matrices read a row at a time (by token id, and for the one last position's
 /// logits), kept as they are; every other matrix is a projection (see [`column_major`]).
@@ -68,23 +66,40 @@ pub fn prepare(name: &str, tensor: Tensor, cfg: &LlamaConfig) -> candle_core::Re
         .collect()
 }
 
-struct Block {
+/// One layer's attention: RMSNorm, q/k/v (queries and keys normed per head where the model
+/// does, then turned), grouped-query attention, the output projection (normed again before
+/// it joins the stream, Gemma 2 and 3).
+struct Attention {
     attn_norm: Tensor,
-    attn_q: Projection,
-    attn_k: Projection,
-    attn_v: Projection,
-    attn_output: Projection,
+    attn_q: Linear,
+    attn_k: Linear,
+    attn_v: Linear,
+    attn_output: Linear,
     /// Qwen3's and Gemma 3's RMSNorm over each head's queries and keys, [head_dim] each.
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
     /// Gemma 2 and 3: the attention's output is normed before it joins the residual.
     post_attention_norm: Option<Tensor>,
+    /// The layer's rotary embedding (Gemma 3's windowed layers turn at their own base).
+    rotary: Arc<Rotary>,
+    /// The layer's sliding window, if it has one.
+    window: Option<usize>,
+}
+
+/// One layer's gated feed-forward: down(act(gate(h)) · up(h)), h = RMSNorm(x).
+struct FeedForward {
     ffn_norm: Tensor,
-    /// Gemma 2 and 3: so is the feed-forward's.
+    ffn_gate: Linear,
+    ffn_up: Linear,
+    ffn_down: Linear,
+    /// Gemma 2 and 3: its output is normed too.
     post_ffw_norm: Option<Tensor>,
-    ffn_gate: Projection,
-    ffn_up: Projection,
-    ffn_down: Projection,
+}
+
+struct Block {
+    attention: Attention,
+    feed_forward: FeedForward,
+    cfg: Arc<LlamaConfig>,
 }
 
 fn optional(vb: &VarBuilder, size: usize, name: &str) -> candle_core::Result<Option<Tensor>> {
@@ -96,10 +111,10 @@ fn optional(vb: &VarBuilder, size: usize, name: &str) -> candle_core::Result<Opt
 }
 
 impl Block {
-    fn load(w: Weights, cfg: &LlamaConfig) -> candle_core::Result<Self> {
+    fn load(w: Weights, cfg: &Arc<LlamaConfig>, rotary: Arc<Rotary>, window: Option<usize>) -> candle_core::Result<Self> {
         let (h, q, kv) = (cfg.hidden, cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim);
         let vb = &w.dense;
-        Ok(Self {
+        let attention = Attention {
             attn_norm: vb.get(h, "attn_norm.weight")?,
             attn_q: w.projection("attn_q", h, q)?,
             attn_k: w.projection("attn_k", h, kv)?,
@@ -108,24 +123,26 @@ impl Block {
             q_norm: optional(vb, cfg.head_dim, "attn_q_norm.weight")?,
             k_norm: optional(vb, cfg.head_dim, "attn_k_norm.weight")?,
             post_attention_norm: optional(vb, h, "post_attention_norm.weight")?,
+            rotary,
+            window,
+        };
+        let feed_forward = FeedForward {
             ffn_norm: vb.get(h, "ffn_norm.weight")?,
-            post_ffw_norm: optional(vb, h, "post_ffw_norm.weight")?,
             ffn_gate: w.projection("ffn_gate", h, cfg.intermediate)?,
             ffn_up: w.projection("ffn_up", h, cfg.intermediate)?,
             ffn_down: w.projection("ffn_down", cfg.intermediate, h)?,
-        })
+            post_ffw_norm: optional(vb, h, "post_ffw_norm.weight")?,
+        };
+        Ok(Self { attention, feed_forward, cfg: cfg.clone() })
     }
 }
 
 pub struct Llama {
-    cfg: LlamaConfig,
+    cfg: Arc<LlamaConfig>,
     token_embd: Table, // [vocab, hidden]
     blocks: Vec<Block>,
     output_norm: Tensor,
     output: Table, // [vocab, hidden]; the embedding itself when tied
-    rotary: Rotary,
-    /// Gemma 3's windowed layers turn at their own base.
-    local_rotary: Option<Rotary>,
     device: Device,
 }
 
@@ -144,25 +161,22 @@ impl Llama {
             let divisors = vb.get(cfg.rotary_dims / 2, "rope_freqs.weight")?.to_dtype(DType::F32)?.to_vec1()?;
             cfg.rope_scaling = RopeScaling::Divisors(divisors);
         }
+        let rotary = Arc::new(Rotary::new(cfg.rope_base, cfg.rotary_dims, cfg.rope_interleaved, &cfg.rope_scaling));
+        // Gemma 3's windowed layers turn at their local base.
+        let local_rotary = cfg.local_rope_base.map(|base| Arc::new(Rotary::new(base, cfg.rotary_dims, cfg.rope_interleaved, &RopeScaling::None)));
+        let cfg = Arc::new(cfg);
         let blocks = (0..cfg.layers)
-            .map(|i| Block::load(weights.pp(&format!("blk.{i}")), &cfg))
+            .map(|i| {
+                let window = cfg.layer_windows.get(i).copied().flatten();
+                let rotary = match (&local_rotary, window) {
+                    (Some(local), Some(_)) => local.clone(),
+                    _ => rotary.clone(),
+                };
+                Block::load(weights.pp(&format!("blk.{i}")), &cfg, rotary, window)
+            })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self {
-            output_norm: vb.get(cfg.hidden, "output_norm.weight")?,
-            rotary: Rotary::new(cfg.rope_base, cfg.rotary_dims, cfg.rope_interleaved, &cfg.rope_scaling),
-            local_rotary: cfg.local_rope_base.map(|base| Rotary::new(base, cfg.rotary_dims, cfg.rope_interleaved, &RopeScaling::None)),
-            device: vb.device().clone(),
-            cfg,
-            token_embd,
-            blocks,
-            output,
-        })
+        Ok(Self { output_norm: vb.get(cfg.hidden, "output_norm.weight")?, device: vb.device().clone(), cfg, token_embd, blocks, output })
     }
-}
-
-/// RMSNorm over the last dimension of `x` (each head's vector, for q/k norms).
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
-    candle_nn::ops::rms_norm(&x.contiguous()?, weight, eps as f32)
 }
 
 /// x with the norm's output added, normed first where the model norms both sides (Gemma 2, 3).
@@ -178,80 +192,75 @@ fn softcap(x: &Tensor, cap: f32) -> candle_core::Result<Tensor> {
     (x / cap as f64)?.tanh()? * cap as f64
 }
 
-impl Network for Llama {
-    fn forward(&self, ids: &[u32], mask: Mask, recorder: &mut Recorder, mut cache: Option<&mut KvCache>) -> Result<Option<Vec<f32>>> {
-        let cfg = &self.cfg;
-        let t = ids.len();
-        // The positions already in the cache are not run again.
-        let start = KvCache::resume(cache.as_deref_mut(), t)?;
-        let groups = cfg.heads / cfg.kv_heads;
-        // cos, sin: [new, d / 2] each, repeated for each copy of a batched run.
-        let each_copy = |(cos, sin): (Tensor, Tensor)| -> candle_core::Result<(Tensor, Tensor)> { Ok((recorder.for_each_copy(cos)?, recorder.for_each_copy(sin)?)) };
-        let tables = each_copy(self.rotary.tables(start, t, &self.device)?)?;
-        let local_tables = self.local_rotary.as_ref().map(|r| r.tables(start, t, &self.device).and_then(each_copy)).transpose()?;
-        // One mask per window size ([new, t]); most models have only the one without.
-        let window_of = |layer: usize| cfg.layer_windows.get(layer).copied().flatten();
-        let mut masks = HashMap::new();
-        for layer in 0..cfg.layers {
-            if let std::collections::hash_map::Entry::Vacant(slot) = masks.entry(window_of(layer)) {
-                slot.insert(recorder.mask(mask, window_of(layer), start, t, &self.device)?);
-            }
-        }
-
-        let (first, mut x) = match recorder.take_resume() {
-            Some(resumed) => resumed,
-            None => {
-                let x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
-                (0, match cfg.embedding_scale {
-                    Some(scale) => (x * scale as f64)?,
-                    None => x,
-                })
-            }
+impl Layer for Block {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let (cfg, a) = (&*self.cfg, &self.attention);
+        let (cos, sin) = at.rotary_tables(&a.rotary)?; // [new, rotated / 2] each
+        // Queries or keys [heads, new, d]: normed per head where the model does (Qwen3, Gemma 3), then turned.
+        let position = |x: Tensor, norm: &Option<Tensor>| -> candle_core::Result<Tensor> {
+            let x = match norm {
+                Some(w) => rms_norm(&x, w, cfg.rms_eps)?,
+                None => x,
+            };
+            a.rotary.apply(&x, &cos, &sin)
         };
-        for (index, block) in self.blocks.iter().enumerate().skip(first) {
-            recorder.entering_layer(&x)?;
-            let window = window_of(index);
-            // Gemma 3's windowed layers turn at their local base.
-            let (rotary, (cos, sin)) = match (&self.local_rotary, &local_tables) {
-                (Some(local), Some(local_tables)) if window.is_some() => (local, local_tables),
-                _ => (&self.rotary, &tables),
-            };
-            // Queries or keys [heads, new, d]: normed per head where the model does (Qwen3, Gemma 3), then turned.
-            let position = |x: Tensor, norm: &Option<Tensor>| -> candle_core::Result<Tensor> {
-                let x = match norm {
-                    Some(w) => rms_norm(&x, w, cfg.rms_eps)?,
-                    None => x,
-                };
-                rotary.apply(&x, cos, sin)
-            };
-            let h = rms_norm(&x, &block.attn_norm, cfg.rms_eps)?;
-            let q = position(split_heads(&block.attn_q.forward(&h)?, cfg.heads)?, &block.q_norm)?; // [heads, new, d]
-            let k = position(split_heads(&block.attn_k.forward(&h)?, cfg.kv_heads)?, &block.k_norm)?; // [kv_heads, new, d]
-            let v = split_heads(&block.attn_v.forward(&h)?, cfg.kv_heads)?;
-            let (k, v) = KvCache::join(cache.as_deref_mut(), index, k, v)?; // [kv_heads, t, d]
-            let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
-            let out = recorder.attend(&q, &k, &v, masks[&window].as_ref(), cfg.scoring, || block.attn_output.dense_weight())?; // [heads, new, d]
-            x = add_sublayer(&x, block.attn_output.forward(&merge_heads(&out)?)?, &block.post_attention_norm, cfg.rms_eps)?;
-            recorder.attention_added(&x, block.post_attention_norm.as_ref(), cfg.rms_eps)?;
+        let h = rms_norm(x, &a.attn_norm, cfg.rms_eps)?;
+        let q = position(split_heads(&a.attn_q.forward(&h)?, cfg.heads)?, &a.q_norm)?; // [heads, new, d]
+        let k = position(split_heads(&a.attn_k.forward(&h)?, cfg.kv_heads)?, &a.k_norm)?; // [kv_heads, new, d]
+        let v = split_heads(&a.attn_v.forward(&h)?, cfg.kv_heads)?;
+        let (k, v) = at.keys_values(k, v)?; // [kv_heads, t, d]
+        let groups = cfg.heads / cfg.kv_heads;
+        let (k, v) = (repeat_kv(&k, groups)?, repeat_kv(&v, groups)?);
+        let mask = at.mask(a.window)?; // [new, t]
+        let out = at.attend(&q, &k, &v, mask.as_ref(), cfg.scoring, || a.attn_output.weight())?; // [heads, new, d]
+        add_sublayer(x, a.attn_output.forward(&merge_heads(&out)?)?, &a.post_attention_norm, cfg.rms_eps)
+    }
 
-            let h = rms_norm(&x, &block.ffn_norm, cfg.rms_eps)?;
-            let gate = block.ffn_gate.forward(&h)?;
-            let gate = match cfg.activation {
-                Activation::Silu => crate::kernels::silu(&gate)?,
-                Activation::GeluTanh => gate.gelu()?,
-            };
-            let out = block.ffn_down.forward(&(gate * block.ffn_up.forward(&h)?)?)?;
-            x = add_sublayer(&x, out, &block.post_ffw_norm, cfg.rms_eps)?;
-        }
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (cfg, f) = (&*self.cfg, &self.feed_forward);
+        let h = rms_norm(x, &f.ffn_norm, cfg.rms_eps)?;
+        let gate = f.ffn_gate.forward(&h)?;
+        let gate = match cfg.activation {
+            Activation::Silu => silu(&gate)?,
+            Activation::GeluTanh => gelu_tanh(&gate)?,
+        };
+        let out = f.ffn_down.forward(&(gate * f.ffn_up.forward(&h)?)?)?;
+        add_sublayer(x, out, &f.post_ffw_norm, cfg.rms_eps)
+    }
 
-        recorder.leaving(&x)?;
-        let last = recorder.last_rows(&x)?; // [copies, hidden]: one but in a batched run
-        let last = rms_norm(&last, &self.output_norm, cfg.rms_eps)?;
-        let mut logits = self.output.times_transposed(&last)?.to_dtype(DType::F32)?; // [copies, vocab]
-        if let Some(cap) = cfg.final_softcap {
-            logits = softcap(&logits, cap)?;
+    fn attention_post_norm(&self) -> Option<(&Tensor, f64)> {
+        self.attention.post_attention_norm.as_ref().map(|w| (w, self.cfg.rms_eps))
+    }
+}
+
+impl Network for Llama {
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        let x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
+        match self.cfg.embedding_scale {
+            Some(scale) => x * scale as f64,
+            None => Ok(x),
         }
-        Ok(Some(logits.flatten_all()?.to_vec1()?))
+    }
+
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
+
+    fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let last = rms_norm(last, &self.output_norm, self.cfg.rms_eps)?;
+        let logits = self.output.times_transposed(&last)?.to_dtype(DType::F32)?; // [copies, vocab]
+        Ok(Some(match self.cfg.final_softcap {
+            Some(cap) => softcap(&logits, cap)?,
+            None => logits,
+        }))
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
     }
 
     fn caches(&self) -> bool {

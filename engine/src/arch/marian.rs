@@ -19,7 +19,8 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
-use crate::attention::{attend, merge_heads, split_heads};
+use super::nn::{merge_heads, split_heads};
+use crate::attention::attend;
 use crate::error::{EngineError, Result};
 use crate::kernels::{relu, rows_times_matrix};
 use crate::load::marian::{MarianFile, Shortlist};

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, QTensor};
 use candle_core::Tensor;
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
-use crate::matrix_product::{times_transposed, with_bias};
+use super::nn::Linear;
 
 /// Float32 tensors (by name, through a `VarBuilder`) and the matrices kept quantized.
 pub struct Weights<'a> {
@@ -49,15 +49,13 @@ impl<'a> Weights<'a> {
     }
 
     /// The projection `<name>.weight` [out, in] (with `<name>.bias` [out] where there is one).
-    pub fn projection(&self, name: &str, in_dim: usize, out_dim: usize) -> candle_core::Result<Projection> {
+    pub fn projection(&self, name: &str, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
         let bias_name = format!("{name}.bias");
         let bias = if self.dense.contains_tensor(&bias_name) { Some(self.dense.get(out_dim, &bias_name)?) } else { None };
         match self.quantized(&format!("{name}.weight"), (out_dim, in_dim))? {
-            Some(q) => Ok(Projection::Quantized { weight: q, bias }),
-            None => {
-                let weight = self.dense.get((out_dim, in_dim), &format!("{name}.weight"))?;
-                Ok(Projection::Dense(Linear::new(weight, bias)))
-            }
+            // Stored column-major already (see `super::llama::prepare`).
+            None => Ok(Linear::Dense { weight: self.dense.get((out_dim, in_dim), &format!("{name}.weight"))?, bias }),
+            Some(q) => Ok(Linear::Quantized { weight: q, bias }),
         }
     }
 
@@ -68,56 +66,6 @@ impl<'a> Weights<'a> {
             None => Ok(Table::Dense(self.dense.get((rows, width), name)?)),
         }
     }
-}
-
-/// x·Wᵀ (+ b), with W float32 (column-major, see [`super::column_major`]) or quantized.
-pub enum Projection {
-    Dense(Linear),
-    Quantized { weight: Arc<QTensor>, bias: Option<Tensor> },
-}
-
-impl Projection {
-    /// x [.., in] → [.., out]
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Self::Dense(linear) => match crate::parallel::parts() {
-                parts if parts > 1 && x.rank() == 2 && linear.weight().dim(0)? >= MIN_SPLIT_OUTPUTS * parts => split_forward(linear, x, parts),
-                _ => with_bias(times_transposed(x, linear.weight())?, linear.bias()),
-            },
-            Self::Quantized { weight, bias } => {
-                let weight = weight.dequantize(&weight.device())?;
-                // In WebAssembly the engine's product reads Wᵀ a row at a time: stored so.
-                #[cfg(target_arch = "wasm32")]
-                let weight = super::column_major(&weight)?;
-                with_bias(times_transposed(x, &weight)?, bias.as_ref())
-            }
-        }
-    }
-
-    /// W [out, in] in float32: the dense weight itself, or a quantized one de-quantized.
-    pub fn dense_weight(&self) -> candle_core::Result<Tensor> {
-        match self {
-            Self::Dense(linear) => Ok(linear.weight().clone()),
-            Self::Quantized { weight, .. } => weight.dequantize(&weight.device()),
-        }
-    }
-}
-
-/// The fewest outputs per part worth a thread of their own.
-const MIN_SPLIT_OUTPUTS: usize = 64;
-
-/// x·Wᵀ (+ b) with W's outputs cut into `parts`, one product per thread: each thread reads
-/// its share of the weights once, which is what a product of a few tokens waits on.
-/// x [t, in] → [t, out]
-fn split_forward(linear: &Linear, x: &Tensor, parts: usize) -> candle_core::Result<Tensor> {
-    let weight = linear.weight(); // [out, in], column-major: a part's rows are a slice
-    let ranges = crate::parallel::ranges(weight.dim(0)?, parts);
-    let pieces = crate::parallel::each_part(ranges.len(), |part| -> candle_core::Result<Tensor> {
-        let range = ranges[part].clone();
-        let y = times_transposed(x, &weight.narrow(0, range.start, range.len())?)?; // [t, part's out]
-        with_bias(y, linear.bias().map(|b| b.narrow(0, range.start, range.len())).transpose()?.as_ref())
-    });
-    Tensor::cat(&pieces.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 1)
 }
 
 /// Rows of a vocabulary-sized table de-quantized at a time for a product: 16 MB of float32

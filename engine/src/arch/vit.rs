@@ -15,13 +15,11 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::{layer_norm, linear_with_bias};
-use crate::matrix_product::linear;
-use crate::attention::{attend, merge_heads, split_heads};
+use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
+use crate::attention::attend;
 use crate::error::{EngineError, Result};
-use crate::kernels::gelu_erf;
 use crate::report::Scoring;
 
 /// What the weights do not say: the heads, the layer norms' ε.
@@ -105,14 +103,14 @@ impl VisionTransformer {
             let attention = vb.pp("attention");
             Ok(Layer {
                 norm1: layer_norm(vb.pp("norm1"), width, eps)?,
-                query: linear_with_bias(attention.pp("attention.query"), width, width)?,
-                key: linear_with_bias(attention.pp("attention.key"), width, width)?,
-                value: linear_with_bias(attention.pp("attention.value"), width, width)?,
-                output: linear_with_bias(attention.pp("output.dense"), width, width)?,
+                query: Linear::load(attention.pp("attention.query"), width, width)?,
+                key: Linear::load(attention.pp("attention.key"), width, width)?,
+                value: Linear::load(attention.pp("attention.value"), width, width)?,
+                output: Linear::load(attention.pp("output.dense"), width, width)?,
                 scale1: vb.contains_tensor("layer_scale1.lambda1").then(|| vb.get(width, "layer_scale1.lambda1")).transpose()?,
                 norm2: layer_norm(vb.pp("norm2"), width, eps)?,
-                fc1: linear_with_bias(vb.pp("mlp.fc1"), width, hidden)?,
-                fc2: linear_with_bias(vb.pp("mlp.fc2"), hidden, width)?,
+                fc1: Linear::load(vb.pp("mlp.fc1"), width, hidden)?,
+                fc2: Linear::load(vb.pp("mlp.fc2"), hidden, width)?,
                 scale2: vb.contains_tensor("layer_scale2.lambda1").then(|| vb.get(width, "layer_scale2.lambda1")).transpose()?,
             })
         };
@@ -180,13 +178,13 @@ impl VisionTransformer {
         let mut maps = Vec::with_capacity(self.layers.len() * heads * tokens * tokens);
         for layer in &self.layers {
             let h = layer.norm1.forward(&x)?;
-            let (q, k, v) = (split_heads(&linear(&layer.query, &h)?, heads)?, split_heads(&linear(&layer.key, &h)?, heads)?, split_heads(&linear(&layer.value, &h)?, heads)?);
+            let (q, k, v) = (split_heads(&layer.query.forward(&h)?, heads)?, split_heads(&layer.key.forward(&h)?, heads)?, split_heads(&layer.value.forward(&h)?, heads)?);
             let (out, probs, _) = attend(&q, &k, &v, None, Scoring::standard(q.dim(2)?), false)?;
             maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
-            let out = linear(&layer.output, &merge_heads(&out)?)?;
+            let out = layer.output.forward(&merge_heads(&out)?)?;
             x = (x + scaled(out, layer.scale1.as_ref())?)?;
-            let inner = gelu_erf(&linear(&layer.fc1, &layer.norm2.forward(&x)?)?)?;
-            x = (&x + scaled(linear(&layer.fc2, &inner)?, layer.scale2.as_ref())?)?;
+            let inner = gelu_erf(&layer.fc1.forward(&layer.norm2.forward(&x)?)?)?;
+            x = (&x + scaled(layer.fc2.forward(&inner)?, layer.scale2.as_ref())?)?;
         }
         // The final norm changes no attention; it is applied for whoever reads the output next.
         let _ = self.norm.forward(&x)?;

@@ -13,12 +13,12 @@
 //! - every attention scaled by 1/√d_head; the key projections have no bias; GELU is erf's.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Conv1d, Conv1dConfig, VarBuilder};
 
-use super::{column_major, layer_norm, linear_with_bias};
-use crate::attention::{additive_mask_from, attend, merge_heads, split_heads, with_slice};
+use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
+use crate::attention::{additive_mask_from, attend, with_slice};
 use crate::error::{EngineError, Result};
-use crate::kernels::{gelu_erf, rows_times_matrix};
+use crate::kernels::rows_times_matrix;
 use crate::matrix_product::with_bias;
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
 use crate::report::{pool_blocks, Mask, Scoring};
@@ -37,12 +37,12 @@ struct Attention {
 
 impl Attention {
     fn load(vb: VarBuilder, d: usize, heads: usize) -> candle_core::Result<Self> {
-        let k_proj = Linear::new(column_major(&vb.get((d, d), "k_proj.weight")?)?, None);
+        let k_proj = Linear::load_without_bias(vb.pp("k_proj"), d, d)?;
         Ok(Self {
-            q_proj: linear_with_bias(vb.pp("q_proj"), d, d)?,
+            q_proj: Linear::load(vb.pp("q_proj"), d, d)?,
             k_proj,
-            v_proj: linear_with_bias(vb.pp("v_proj"), d, d)?,
-            out_proj: linear_with_bias(vb.pp("out_proj"), d, d)?,
+            v_proj: Linear::load(vb.pp("v_proj"), d, d)?,
+            out_proj: Linear::load(vb.pp("out_proj"), d, d)?,
             heads,
         })
     }
@@ -69,10 +69,10 @@ impl Attention {
 fn forward(linear: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
     if x.dim(0)? == 1 {
         // `Linear` holds [out, in] column-major: its transpose is [in, out] contiguous.
-        let y = rows_times_matrix(x, &linear.weight().t()?)?;
+        let y = rows_times_matrix(x, &linear.weight()?.t()?)?;
         return with_bias(y, linear.bias());
     }
-    crate::matrix_product::linear(linear, x)
+    linear.forward(x)
 }
 
 /// fc₂ GELU(fc₁ x)
@@ -83,7 +83,7 @@ struct Mlp {
 
 impl Mlp {
     fn load(vb: VarBuilder, d: usize, ffn: usize) -> candle_core::Result<Self> {
-        Ok(Self { fc1: linear_with_bias(vb.pp("fc1"), d, ffn)?, fc2: linear_with_bias(vb.pp("fc2"), ffn, d)? })
+        Ok(Self { fc1: Linear::load(vb.pp("fc1"), d, ffn)?, fc2: Linear::load(vb.pp("fc2"), ffn, d)? })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {

@@ -33,8 +33,8 @@ pub enum FinalNorm {
     Layer { weight: Vec<f32>, bias: Vec<f32>, eps: f64 },
 }
 
-/// The residual stream at the last position, split into what wrote it. The recorder
-/// fills it as the run goes; a network tells it where each sublayer ends.
+/// The residual stream at the last position, split into what wrote it. A trace
+/// ([`super::trace::Tracing`]) fills it as the forward loop tells it where each sublayer ends.
 #[derive(Clone, Debug, Default)]
 pub struct LastPosition {
     /// The stream entering the first layer: the embeddings, [hidden].

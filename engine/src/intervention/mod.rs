@@ -2,8 +2,8 @@
 //!
 //! A head's output here is what TransformerLens calls `z`: the head's attention-weighted
 //! values, [t, d], before the output projection mixes the heads into the residual stream.
-//! A head is changed there, in the recorder every architecture attends through
-//! ([`crate::attention::Recorder`]), so every model the engine runs can be changed alike:
+//! A head is changed there, where the forward loop attends for every architecture
+//! ([`crate::forward::Attending::attend`]), so every model the loop runs can be changed alike:
 //! - ablated: its output zeroed, or replaced by its mean over the positions of this run
 //!   (or of another text's run);
 //! - patched: its output, or its attention pattern (then its own values are weighted by
@@ -16,7 +16,9 @@
 //! [`Model::change`]: crate::Model::change
 
 pub mod attribution;
+pub(crate) mod copies;
 pub mod run;
+pub mod trace;
 
 use std::fmt;
 use std::str::FromStr;
@@ -237,7 +239,7 @@ fn replace_heads(x: &Tensor, new: impl Iterator<Item = (usize, candle_core::Resu
     Tensor::cat(&parts, 0)
 }
 
-/// Every layer's changes, as the recorder applies them.
+/// Every layer's changes, as the forward loop's attention applies them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Changes {
     layers: Vec<LayerChanges>,

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::attribution::{attribute, Contribution, LastPosition};
 use super::{Ablation, Changes, HeadId, Intervention, NextTokenChange, Taken};
-use crate::attention::{Recorded, Recorder};
+use super::trace::Tracing;
 use crate::error::{EngineError, Result};
+use crate::forward::{Pass, Start};
+use crate::observe::KeepMaps;
 use crate::report::{AttentionMaps, AttentionReport, Token, Truncation};
 use crate::Model;
 
@@ -162,10 +164,10 @@ impl Model {
         let (layers, heads, t) = (self.info.layers, self.info.heads, tokens.len());
         let ids = self.checked_ids(&tokens)?;
         let mask = self.native_mask();
-        let mut recorder = Recorder::new(layers * heads * t * t, None, false).tracing();
-        let logits = self.network.forward(&ids, mask, &mut recorder, None)?;
-        let Recorded { probabilities, traced, .. } = recorder.finish();
-        let traced = traced.ok_or_else(|| candle_core::Error::Msg("the network kept no trace".into()))?;
+        let mut pass = Pass::new().observing(KeepMaps::with_capacity(layers * heads * t * t)).observing(Tracing::default());
+        let logits = pass.run(&*self.network, &ids, mask, None, Start::Embeddings, None)?.logits()?;
+        let probabilities = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+        let traced = pass.observers.take::<Tracing>().ok_or_else(|| candle_core::Error::Msg("the run kept no trace".into()))?;
         if traced.residuals.len() != layers || traced.outputs.len() != layers {
             return Err(EngineError::Intervention(format!("the {} network cannot be changed head by head yet", self.info.architecture)));
         }
@@ -192,11 +194,11 @@ impl Model {
             return Ok(AttentionReport { intervention: Some(record), ..trace.report.clone() });
         };
         let changes = Changes::new(intervention, layers, source.map(Trace::taken).as_ref(), means.map(Trace::taken).as_ref())?;
-        let mut recorder = Recorder::new((layers - from) * heads * t * t, None, false).changing(changes).resuming(from, trace.residuals[from].clone());
-        let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?;
+        let mut pass = Pass::new().observing(KeepMaps::with_capacity((layers - from) * heads * t * t)).changing(vec![changes]);
+        let logits = pass.run(&*self.network, &trace.ids, trace.report.mask, None, Start::Layer(from, trace.residuals[from].clone()), None)?.logits()?;
         // The layers before `from` ran as in the unchanged run: their maps are the trace's.
         let mut flat = trace.report.attention().as_flat()[..from * heads * t * t].to_vec();
-        flat.extend(recorder.finish().probabilities);
+        flat.extend(pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default());
         let attention = AttentionMaps::from_flat(layers, heads, t, flat).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
         let mut report = self.assemble(trace.report.tokens().to_vec(), trace.report.truncated.clone(), trace.report.mask, attention, logits.as_deref());
         if let (Some(before), Some(after), Some(ranked_before), Some(ranked_after)) = (trace.logits(), logits.as_deref(), &trace.report.next_tokens, &report.next_tokens) {
@@ -274,8 +276,8 @@ impl Model {
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let copies = changes.len();
             let residual = trace.residuals[layer].repeat((copies, 1))?; // [copies · t, hidden]
-            let mut recorder = Recorder::new(0, None, false).without_maps().batched(changes).resuming(layer, residual);
-            let logits = self.network.forward(&trace.ids, trace.report.mask, &mut recorder, None)?.ok_or(EngineError::NoLogits)?;
+            let mut pass = Pass::new().changing(changes);
+            let logits = pass.run(&*self.network, &trace.ids, trace.report.mask, None, Start::Layer(layer, residual), None)?.logits()?.ok_or(EngineError::NoLogits)?;
             if logits.len() != copies * vocab {
                 return Err(EngineError::Intervention(format!("the {} network cannot run heads side by side yet", self.info.architecture)));
             }
