@@ -12,31 +12,45 @@ use crate::report::AttentionMaps;
 /// run: what a run of a text that starts the same way reads instead of computing again.
 /// Under the causal mask a position's keys and values depend only on the tokens up to
 /// it, so they hold for any text with the same beginning.
+///
+/// A decoder's cache also holds, per layer, the keys and values of the memory its
+/// cross-attention reads (computed once for every step), and a recurrent layer's state
+/// after the last position (Marian's SSRU).
 #[derive(Clone, Debug, Default)]
 pub struct KvCache {
     /// Per layer: keys and values, each [kv_heads, len, d].
     layers: Vec<(Tensor, Tensor)>,
+    /// Per layer: the memory's keys and values, [heads, memory, d] each.
+    memory: Vec<Option<(Tensor, Tensor)>>,
+    /// Per layer: the recurrent state after the last position.
+    states: Vec<Option<Tensor>>,
+    /// How many positions have run (what a network with no keys of its own holds).
+    steps: usize,
 }
 
 impl KvCache {
     /// How many positions the cache holds.
     pub fn len(&self) -> usize {
-        self.layers.first().map_or(0, |(k, _)| k.dim(1).unwrap_or(0))
+        self.layers.first().map_or(self.steps, |(k, _)| k.dim(1).unwrap_or(0))
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Keeps the first `len` positions only.
+    /// Keeps the first `len` positions only. A recurrent state cannot go back.
     pub fn truncate(&mut self, len: usize) -> candle_core::Result<()> {
         if len >= self.len() {
             return Ok(());
+        }
+        if self.states.iter().any(Option::is_some) {
+            candle_core::bail!("a recurrent layer's state cannot go back to position {len}")
         }
         for (k, v) in &mut self.layers {
             *k = k.narrow(1, 0, len)?;
             *v = v.narrow(1, 0, len)?;
         }
+        self.steps = len;
         Ok(())
     }
 
@@ -48,6 +62,11 @@ impl KvCache {
         let start = cache.len().min(tokens.saturating_sub(1));
         cache.truncate(start)?;
         Ok(start)
+    }
+
+    /// A run has gone through all of its `tokens` positions.
+    pub(crate) fn ran_to(&mut self, tokens: usize) {
+        self.steps = tokens;
     }
 
     /// A layer's keys and values of every position: the cached ones followed by the new
@@ -66,11 +85,40 @@ impl KvCache {
             Some((past_k, past_v)) => (Tensor::cat(&[past_k, &k], 1)?, Tensor::cat(&[past_v, &v], 1)?),
             None => (k, v),
         };
+        let held = self.layers.len();
         match self.layers.get_mut(layer) {
             Some(slot) => *slot = both.clone(),
-            None => self.layers.push(both.clone()),
+            None if layer == held => self.layers.push(both.clone()),
+            None => candle_core::bail!("layer {layer}'s keys joined the cache before layer {held}'s"),
         }
         Ok(both)
+    }
+
+    /// Layer `layer`'s keys and values of the memory, made by `make` the first time.
+    pub(crate) fn memory_keys_values(&mut self, layer: usize, make: impl FnOnce() -> candle_core::Result<(Tensor, Tensor)>) -> candle_core::Result<(Tensor, Tensor)> {
+        if self.memory.len() <= layer {
+            self.memory.resize(layer + 1, None);
+        }
+        match &self.memory[layer] {
+            Some(kept) => Ok(kept.clone()),
+            None => {
+                let made = make()?;
+                self.memory[layer] = Some(made.clone());
+                Ok(made)
+            }
+        }
+    }
+
+    /// Layer `layer`'s recurrent state after the last position, if it has run.
+    pub(crate) fn state(&self, layer: usize) -> Option<&Tensor> {
+        self.states.get(layer).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn set_state(&mut self, layer: usize, state: Tensor) {
+        if self.states.len() <= layer {
+            self.states.resize(layer + 1, None);
+        }
+        self.states[layer] = Some(state);
     }
 }
 

@@ -109,7 +109,7 @@ impl VisionModel {
     /// Runs an input already framed and normalised, [3, height, width].
     pub fn look_at_input(&self, pixels: &[f32], height: usize, width: usize) -> Result<AttentionReport> {
         let p = self.network.sizes.patch;
-        let seen = self.network.forward(pixels, height, width)?;
+        let seen = self.network.maps(pixels, height, width)?;
         let leading = self.network.sizes.leading;
         let grid = PatchGrid { leading, rows: height / p, columns: width / p, patch_pixels: p };
         let (layers, heads, t) = (self.network.sizes.layers, self.network.sizes.heads, seen.tokens);

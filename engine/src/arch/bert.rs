@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::nn::{gelu_erf, gelu_tanh, id_tensor, layer_norm, merge_heads, position_tensor, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
-use crate::forward::{Attending, Layer, Network};
+use crate::forward::{Attending, Layer, Network, Stack};
 use crate::report::{ModelInfo, Scoring};
 
 /// The families this network runs, by their `model_type`.
@@ -228,6 +228,16 @@ impl Bert {
     }
 }
 
+impl Stack for Bert {
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
+}
+
 impl Network for Bert {
     /// An encoder never continues from a cache: `start` is 0.
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
@@ -240,14 +250,6 @@ impl Network for Bert {
             None => x,
         };
         self.embeddings_norm.forward(&x) // [t, hidden]
-    }
-
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
     }
 
     /// An encoder has no language-model head here: no next-token guess.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::nn::{gelu_tanh, id_tensor, layer_norm, layer_norm_readout, merge_heads, position_tensor, split_heads, LayerNorm, Linear};
 use crate::error::Result;
-use crate::forward::{Attending, Layer, Network};
+use crate::forward::{Attending, Layer, Network, Stack};
 use crate::intervention::attribution::Readout;
 use crate::report::{ModelInfo, Scoring};
 
@@ -118,18 +118,20 @@ impl Gpt2 {
     }
 }
 
-impl Network for Gpt2 {
-    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
-        let positions = position_tensor(start, ids.len(), &self.device)?;
-        self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)? // [new, hidden]
-    }
-
+impl Stack for Gpt2 {
     fn depth(&self) -> usize {
         self.blocks.len()
     }
 
     fn layer(&self, index: usize) -> &dyn Layer {
         &self.blocks[index]
+    }
+}
+
+impl Network for Gpt2 {
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        let positions = position_tensor(start, ids.len(), &self.device)?;
+        self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)? // [new, hidden]
     }
 
     fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::nn::{gelu_erf, gelu_tanh, id_tensor, layer_norm, layer_norm_readout, merge_heads, LayerNorm, Linear};
 use super::rotary::{RopeScaling, Rotary};
 use crate::error::{EngineError, Result};
-use crate::forward::{Attending, Layer, Network};
+use crate::forward::{Attending, Layer, Network, Stack};
 use crate::intervention::attribution::Readout;
 use crate::report::{ModelInfo, Scoring};
 
@@ -180,17 +180,19 @@ impl GptNeoX {
     }
 }
 
-impl Network for GptNeoX {
-    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
-        self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0) // [new, hidden]
-    }
-
+impl Stack for GptNeoX {
     fn depth(&self) -> usize {
         self.blocks.len()
     }
 
     fn layer(&self, index: usize) -> &dyn Layer {
         &self.blocks[index]
+    }
+}
+
+impl Network for GptNeoX {
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0) // [new, hidden]
     }
 
     fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {

@@ -26,7 +26,7 @@ use super::nn::{column_major, gelu_tanh, id_tensor, merge_heads, repeat_kv, rms_
 use super::projection::{Table, Weights};
 use super::rotary::{RopeScaling, Rotary};
 use crate::error::Result;
-use crate::forward::{Attending, Layer, Network};
+use crate::forward::{Attending, Layer, Network, Stack};
 use crate::intervention::attribution::{FinalNorm, Readout};
 
 /// Matrices read a row at a time (by token id, and for the one last position's
@@ -233,6 +233,16 @@ impl Layer for Block {
     }
 }
 
+impl Stack for Llama {
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
+}
+
 impl Network for Llama {
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
@@ -240,14 +250,6 @@ impl Network for Llama {
             Some(scale) => x * scale as f64,
             None => Ok(x),
         }
-    }
-
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
     }
 
     fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {

@@ -20,11 +20,13 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::nn::{merge_heads, split_heads};
-use crate::attention::attend;
 use crate::error::{EngineError, Result};
+use crate::forward::{Attending, Layer, Network, Pass, Span, Stack, Start};
+use crate::observe::{KeepMaps, KeepRawScores, Keys};
+use crate::prefix::KvCache;
 use crate::kernels::{relu, rows_times_matrix};
 use crate::load::marian::{MarianFile, Shortlist};
-use crate::report::{AttentionMaps, LayerScores, Scoring};
+use crate::report::{AttentionMaps, LayerScores, Mask, Scoring};
 
 /// Products with this many rows or fewer go through [`rows_times_matrix`].
 const ONE_ROW_PRODUCTS_UP_TO: usize = 1;
@@ -108,13 +110,25 @@ impl MultiHead {
         Ok((keys, split_heads(&self.value.forward(memory)?, self.heads)?))
     }
 
-    /// `x` [q, d] attends to keys and values [heads, k, d / heads]: (output [q, d],
-    /// probabilities [heads, q, k], and the raw scores q·kᵀ [heads, q, k] when asked).
-    fn attend_keeping(&self, x: &Tensor, keys: &Tensor, values: &Tensor, keep: bool) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
-        let q = split_heads(&self.query.forward(x)?, self.heads)?;
-        let (out, probs, raw) = attend(&q, keys, values, None, Scoring::standard(q.dim(2)?), keep)?;
-        Ok((self.output.forward(&merge_heads(&out)?)?, probs, raw))
+    /// The queries of `x` [q, d]: [heads, q, d / heads].
+    fn queries(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        split_heads(&self.query.forward(x)?, self.heads)
     }
+
+    /// The heads' outputs [heads, q, d / heads] projected back into the stream: [q, d].
+    fn output(&self, out: &Tensor) -> candle_core::Result<Tensor> {
+        self.output.forward(&merge_heads(out)?)
+    }
+
+    /// The output projection as a projection's weight [out, in] (Marian stores [in, out]).
+    fn output_weight(&self) -> candle_core::Result<Tensor> {
+        self.output.weight.t()
+    }
+}
+
+/// Every attention of Marian's is scaled by 1/√d_head.
+fn scoring(q: &Tensor) -> candle_core::Result<Scoring> {
+    Ok(Scoring::standard(q.dim(2)?))
 }
 
 /// relu(x W₁ + b₁) W₂ + b₂
@@ -134,11 +148,37 @@ impl FeedForward {
     }
 }
 
+/// A post-norm encoder layer: x = LN(x + MHA(x, x)); x = LN(x + FFN(x)).
 struct EncoderLayer {
     attention: MultiHead,
     attention_norm: LayerNorm,
     feed_forward: FeedForward,
     feed_forward_norm: LayerNorm,
+}
+
+impl Layer for EncoderLayer {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let q = self.attention.queries(x)?;
+        let (k, v) = self.attention.keys_values(x)?;
+        let out = at.attend(&q, &k, &v, None, scoring(&q)?, || self.attention.output_weight())?;
+        self.attention_norm.forward(&(x + self.attention.output(&out)?)?)
+    }
+
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.feed_forward_norm.forward(&(x + self.feed_forward.forward(x)?)?)
+    }
+}
+
+struct EncoderLayers(Vec<EncoderLayer>);
+
+impl Stack for EncoderLayers {
+    fn depth(&self) -> usize {
+        self.0.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.0[index]
+    }
 }
 
 /// The decoder's recurrent unit: c = f c + (1 − f) x W with f = σ(x W_f + b_f); out relu(c).
@@ -147,6 +187,25 @@ struct Ssru {
     forget: Affine,
 }
 
+impl Ssru {
+    /// The cell after each row of `x` [n, width] from `cell` [1, width]: [n, width], one
+    /// position after another.
+    fn cells(&self, x: &Tensor, mut cell: Tensor) -> candle_core::Result<Tensor> {
+        let mut cells = Vec::with_capacity(x.dim(0)?);
+        for row in 0..x.dim(0)? {
+            let e = x.narrow(0, row, 1)?;
+            let forget = candle_nn::ops::sigmoid(&self.forget.forward(&e)?)?;
+            let kept = (&forget * &cell)?;
+            let fresh = ((1.0 - &forget)? * self.input.forward(&e)?)?;
+            cell = (kept + fresh)?;
+            cells.push(cell.clone());
+        }
+        Tensor::cat(&cells, 0)
+    }
+}
+
+/// A decoder layer: e = LN(e + relu(SSRU(e))); e = LN(e + MHA(e, encoder output));
+/// e = LN(e + FFN(e)). Its attention half is the recurrent unit and the cross-attention.
 struct DecoderLayer {
     ssru: Ssru,
     ssru_norm: LayerNorm,
@@ -154,6 +213,70 @@ struct DecoderLayer {
     cross_norm: LayerNorm,
     feed_forward: FeedForward,
     feed_forward_norm: LayerNorm,
+}
+
+impl Layer for DecoderLayer {
+    fn attention(&self, e: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let width = e.dim(1)?;
+        let cell = match at.state() {
+            Some(cell) => cell.clone(),
+            None => Tensor::zeros((1, width), DType::F32, e.device())?,
+        };
+        let cells = self.ssru.cells(e, cell)?; // [n, width]
+        at.keep_state(cells.narrow(0, cells.dim(0)? - 1, 1)?);
+        let e = self.ssru_norm.forward(&(e + relu(&cells)?)?)?;
+        // The memory's keys and values, once for every step.
+        let (k, v) = at.memory_keys_values(|memory| self.cross.keys_values(memory))?;
+        let q = self.cross.queries(&e)?;
+        let out = at.attend_memory(&q, &k, &v, scoring(&q)?, || self.cross.output_weight())?;
+        self.cross_norm.forward(&(e + self.cross.output(&out)?)?)
+    }
+
+    fn feed_forward(&self, _input: &Tensor, e: &Tensor) -> candle_core::Result<Tensor> {
+        self.feed_forward_norm.forward(&(e + self.feed_forward.forward(e)?)?)
+    }
+}
+
+/// The decoder of one translation: its inputs are the target so far after a first step
+/// that reads nothing (E[y₋₁] = 0), and its logits are over the shortlist's candidates.
+struct Decoder<'a> {
+    network: &'a MarianNetwork,
+    /// The candidates' embeddings transposed, [width, candidates], and their biases.
+    output_weight: Tensor,
+    output_bias: Tensor,
+}
+
+impl Stack for Decoder<'_> {
+    fn depth(&self) -> usize {
+        self.network.decoder.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.network.decoder[index]
+    }
+}
+
+impl Network for Decoder<'_> {
+    /// √width · E[ids[p]] + PE(p) for p in `start..`, the first position's input being 0.
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        let width = self.network.sizes.width;
+        let rows = (start..ids.len())
+            .map(|p| if p == 0 { Tensor::zeros((1, width), DType::F32, &self.network.device) } else { self.network.embed(&ids[p..=p]) })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Tensor::cat(&rows, 0)? + self.network.positions(start, ids.len() - start)?
+    }
+
+    fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        rows_times_matrix(last, &self.output_weight)?.broadcast_add(&self.output_bias).map(Some)
+    }
+
+    fn device(&self) -> &Device {
+        &self.network.device
+    }
+
+    fn caches(&self) -> bool {
+        true
+    }
 }
 
 /// What one translation computed: the ids both ways and every attention map.
@@ -183,7 +306,7 @@ pub struct MarianNetwork {
     embeddings: Tensor,
     /// The output bias, [vocab].
     output_bias: Tensor,
-    encoder: Vec<EncoderLayer>,
+    encoder: EncoderLayers,
     decoder: Vec<DecoderLayer>,
     device: Device,
 }
@@ -244,7 +367,7 @@ impl MarianNetwork {
         if output_bias.dims() != [vocab] {
             return Err(EngineError::BadModelFile(format!("the output bias has shape {:?}, not [{vocab}]", output_bias.dims())));
         }
-        Ok(Self { sizes, embeddings, output_bias, encoder, decoder, device: device.clone() })
+        Ok(Self { sizes, embeddings, output_bias, encoder: EncoderLayers(encoder), decoder, device: device.clone() })
     }
 
     /// The sinusoidal encodings of `count` positions from `start`, [count, width].
@@ -269,21 +392,15 @@ impl MarianNetwork {
     /// Runs the encoder over `source`: (its output [source, width], its maps flat
     /// [layer, head, source, source], and layer `scores_of_layer`'s raw q·k flat
     /// [head, source, source] when asked).
-    fn encode(&self, source: &[u32], scores_of_layer: Option<usize>) -> candle_core::Result<(Tensor, Vec<f32>, Option<Vec<f32>>)> {
-        let mut x = (self.embed(source)? + self.positions(0, source.len())?)?;
-        let mut maps = Vec::with_capacity(self.encoder.len() * self.sizes.heads * source.len() * source.len());
-        let mut scores = None;
-        for (index, layer) in self.encoder.iter().enumerate() {
-            let (k, v) = layer.attention.keys_values(&x)?;
-            let keep = scores_of_layer == Some(index);
-            let (a, probs, raw) = layer.attention.attend_keeping(&x, &k, &v, keep)?;
-            if let Some(raw) = raw {
-                scores = Some(raw.flatten_all()?.to_vec1::<f32>()?);
-            }
-            maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
-            x = layer.attention_norm.forward(&(x + a)?)?;
-            x = layer.feed_forward_norm.forward(&(&x + layer.feed_forward.forward(&x)?)?)?;
+    fn encode(&self, source: &[u32], scores_of_layer: Option<usize>) -> Result<(Tensor, Vec<f32>, Option<Vec<f32>>)> {
+        let x = (self.embed(source)? + self.positions(0, source.len())?)?;
+        let mut pass = Pass::new().observing(KeepMaps::with_capacity(self.encoder.depth() * self.sizes.heads * source.len() * source.len()));
+        if let Some(layer) = scores_of_layer {
+            pass = pass.observing(KeepRawScores::of_layer(layer));
         }
+        let x = pass.through(&self.encoder, x, 0..self.encoder.depth(), Span::whole(Mask::None, source.len()), None, &self.device)?;
+        let maps = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+        let scores = pass.observers.take::<KeepRawScores>().and_then(KeepRawScores::into_kept).map(|(_, _, flat)| flat);
         Ok((x, maps, scores))
     }
 
@@ -303,52 +420,34 @@ impl MarianNetwork {
         if let Some(&id) = source.iter().find(|&&id| id as usize >= vocab) {
             return Err(EngineError::TokenOutOfRange { id, vocab });
         }
-        if let Some(layer) = scores_of_layer.filter(|&l| l >= self.encoder.len()) {
-            return Err(EngineError::NoSuchLayer { layer, layers: self.encoder.len() });
+        if let Some(layer) = scores_of_layer.filter(|&l| l >= self.encoder.depth()) {
+            return Err(EngineError::NoSuchLayer { layer, layers: self.encoder.depth() });
         }
         let (memory, encoder, encoder_scores) = self.encode(source, scores_of_layer)?;
-        // Every decoder layer attends to the same memory: its keys and values once.
-        let memory_kv = self.decoder.iter().map(|l| l.cross.keys_values(&memory)).collect::<candle_core::Result<Vec<_>>>()?;
 
         let candidates: Vec<u32> = match shortlist {
             Some(list) => list.candidates(source, vocab),
             None => (0..vocab as u32).collect(),
         };
         let candidate_ids = Tensor::new(candidates.as_slice(), &self.device)?;
-        let output_weight = self.embeddings.index_select(&candidate_ids, 0)?.t()?.contiguous()?; // [width, candidates]
-        let output_bias = self.output_bias.index_select(&candidate_ids, 0)?; // [candidates]
+        let decoder = Decoder {
+            network: self,
+            output_weight: self.embeddings.index_select(&candidate_ids, 0)?.t()?.contiguous()?, // [width, candidates]
+            output_bias: self.output_bias.index_select(&candidate_ids, 0)?,                     // [candidates]
+        };
 
         let limit = (MAX_LENGTH_FACTOR * source.len() as f64).ceil() as usize;
-        // Every step's position encoding at once: [limit, width].
-        let positions = self.positions(0, limit)?;
-        let mut cells: Vec<Tensor> = (0..self.decoder.len()).map(|_| Tensor::zeros((1, width), DType::F32, &self.device)).collect::<candle_core::Result<_>>()?;
+        // The decoder reads the target so far after a first input of nothing (its id unread).
+        let mut inputs = vec![EOS];
+        let mut cache = KvCache::default();
         // Per step, [layer, head, source]: the cross-attention and its raw scores.
         let (mut target, mut steps, mut scores_steps) = (Vec::new(), Vec::new(), Vec::new());
-        let mut previous: Option<u32> = None;
         for t in 0..limit {
-            let embedded = match previous {
-                Some(id) => self.embed(&[id])?,
-                None => Tensor::zeros((1, width), DType::F32, &self.device)?,
-            };
-            let mut e = (embedded + positions.narrow(0, t, 1)?)?; // [1, width]
-            let mut step = Vec::with_capacity(self.decoder.len() * heads * source.len());
-            let mut step_scores = Vec::with_capacity(self.decoder.len() * heads * source.len());
-            for ((layer, cell), (k, v)) in self.decoder.iter().zip(cells.iter_mut()).zip(&memory_kv) {
-                let forget = candle_nn::ops::sigmoid(&layer.ssru.forget.forward(&e)?)?;
-                let kept = (&forget * &*cell)?;
-                let fresh = ((1.0 - &forget)? * layer.ssru.input.forward(&e)?)?;
-                *cell = (kept + fresh)?;
-                e = layer.ssru_norm.forward(&(e + relu(cell)?)?)?;
-                // probs and raw q·k [heads, 1, source]: the cross scores are tiny, every layer's is kept.
-                let (a, probs, raw) = layer.cross.attend_keeping(&e, k, v, true)?;
-                step.extend(probs.flatten_all()?.to_vec1::<f32>()?);
-                if let Some(raw) = raw {
-                    step_scores.extend(raw.flatten_all()?.to_vec1::<f32>()?);
-                }
-                e = layer.cross_norm.forward(&(e + a)?)?;
-                e = layer.feed_forward_norm.forward(&(&e + layer.feed_forward.forward(&e)?)?)?;
-            }
-            let logits = rows_times_matrix(&e, &output_weight)?.squeeze(0)?.add(&output_bias)?.to_vec1::<f32>()?;
+            // probs and raw q·k [heads, 1, source]: the cross scores are tiny, every layer's is kept.
+            let mut pass = Pass::new().observing(KeepMaps::of(Keys::Memory)).observing(KeepRawScores::every_layer(Keys::Memory));
+            let logits = pass.run_reading(&decoder, &inputs, Mask::None, Some(&mut cache), Start::Embeddings, None, Some(&memory))?.logits()?.ok_or(EngineError::NoLogits)?;
+            let step = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+            let step_scores: Vec<f32> = pass.observers.take::<KeepRawScores>().map(KeepRawScores::into_all).unwrap_or_default().into_iter().flat_map(|(_, _, _, flat)| flat).collect();
             let best = candidates
                 .iter()
                 .zip(&logits)
@@ -366,14 +465,14 @@ impl MarianNetwork {
             if best == EOS {
                 break;
             }
-            previous = Some(best);
+            inputs.push(best);
         }
         let cut_by_limit = target.last() != Some(&EOS);
         let cross = steps_to_maps(&steps, self.decoder.len(), heads, source.len());
         let cross_scores_flat = steps_to_maps(&scores_steps, self.decoder.len(), heads, source.len());
         let (s, t) = (source.len(), target.len());
         let wrong_size = || candle_core::Error::Msg("the translator kept attention of the wrong size".into());
-        let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
+        let encoder = AttentionMaps::from_shape([self.encoder.depth(), heads, s, s], encoder).ok_or_else(wrong_size)?;
         let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
         let head_dim = width / heads;
         let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, Scoring::standard(head_dim), heads, s, &flat));

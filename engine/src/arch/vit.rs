@@ -18,9 +18,10 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
-use crate::attention::attend;
 use crate::error::{EngineError, Result};
-use crate::report::Scoring;
+use crate::forward::{Attending, Layer, Pass, Span, Stack};
+use crate::observe::KeepMaps;
+use crate::report::{Mask, Scoring};
 
 /// What the weights do not say: the heads, the layer norms' ε.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,7 +43,8 @@ pub struct VitSizes {
     pub leading: usize,
 }
 
-struct Layer {
+/// A pre-norm layer: x += λ₁ · attn(LN₁ x); x += λ₂ · fc₂ GELU(fc₁ LN₂ x).
+struct Block {
     norm1: LayerNorm,
     query: Linear,
     key: Linear,
@@ -54,6 +56,22 @@ struct Layer {
     fc1: Linear,
     fc2: Linear,
     scale2: Option<Tensor>, // [width]
+    heads: usize,
+}
+
+impl Layer for Block {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let h = self.norm1.forward(x)?;
+        let heads = |linear: &Linear| split_heads(&linear.forward(&h)?, self.heads); // [heads, tokens, d]
+        let (q, k, v) = (heads(&self.query)?, heads(&self.key)?, heads(&self.value)?);
+        let out = at.attend(&q, &k, &v, None, Scoring::standard(q.dim(2)?), || self.output.weight())?;
+        x + scaled(self.output.forward(&merge_heads(&out)?)?, self.scale1.as_ref())?
+    }
+
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        let inner = gelu_erf(&self.fc1.forward(&self.norm2.forward(x)?)?)?;
+        x + scaled(self.fc2.forward(&inner)?, self.scale2.as_ref())?
+    }
 }
 
 pub struct VisionTransformer {
@@ -64,9 +82,18 @@ pub struct VisionTransformer {
     /// The class token, and DeiT's distillation token: [leading, width].
     leading_tokens: Tensor,
     positions: Tensor, // [leading + grid², width]
-    layers: Vec<Layer>,
-    norm: LayerNorm,
+    blocks: Vec<Block>,
     device: Device,
+}
+
+impl Stack for VisionTransformer {
+    fn depth(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.blocks[index]
+    }
 }
 
 /// What a forward pass gives: every layer's attention, flat [layer, head, tokens, tokens].
@@ -98,10 +125,11 @@ impl VisionTransformer {
         let vb = VarBuilder::from_tensors(weights, DType::F32, device);
         let misfit = |e: candle_core::Error| bad(format!("the weights do not fit a Vision Transformer: {}", crate::error::first_line(&e)));
         let eps = layer_norm_eps;
-        let layer = |i: usize| -> candle_core::Result<Layer> {
+        let layer = |i: usize| -> candle_core::Result<Block> {
             let vb = vb.pp(format!("encoder.layer.{i}"));
             let attention = vb.pp("attention");
-            Ok(Layer {
+            Ok(Block {
+                heads,
                 norm1: layer_norm(vb.pp("norm1"), width, eps)?,
                 query: Linear::load(attention.pp("attention.query"), width, width)?,
                 key: Linear::load(attention.pp("attention.key"), width, width)?,
@@ -114,7 +142,7 @@ impl VisionTransformer {
                 scale2: vb.contains_tensor("layer_scale2.lambda1").then(|| vb.get(width, "layer_scale2.lambda1")).transpose()?,
             })
         };
-        let layers = (0..layers).map(layer).collect::<candle_core::Result<Vec<_>>>().map_err(misfit)?;
+        let blocks = (0..layers).map(layer).collect::<candle_core::Result<Vec<_>>>().map_err(misfit)?;
         let patch_weight = vb.get((width, 3, patch, patch), "embeddings.patch_embeddings.projection.weight").map_err(misfit)?;
         let mut leading_tokens = vec![vb.get((1, 1, width), "embeddings.cls_token").map_err(misfit)?.reshape((1, width))?];
         if leading == 2 {
@@ -125,8 +153,7 @@ impl VisionTransformer {
             patch_bias: vb.get(width, "embeddings.patch_embeddings.projection.bias").map_err(misfit)?,
             leading_tokens: Tensor::cat(&leading_tokens, 0)?,
             positions: vb.get((1, leading + grid * grid, width), "embeddings.position_embeddings").map_err(misfit)?.squeeze(0)?,
-            layers,
-            norm: layer_norm(vb.pp("layernorm"), width, eps).map_err(misfit)?,
+            blocks,
             sizes,
             device: device.clone(),
         })
@@ -164,31 +191,27 @@ impl VisionTransformer {
         Ok(Tensor::cat(&[&self.positions.narrow(0, 0, leading)?, &patches], 0)?)
     }
 
-    /// Runs a picture `pixels` [3, height, width] (normalised as the model was trained):
-    /// every layer's attention over the leading tokens and the patches.
-    pub fn forward(&self, pixels: &[f32], height: usize, width: usize) -> Result<Seen> {
+    /// Runs a picture `pixels` [3, height, width] (normalised as the model was trained)
+    /// through every layer in `pass` (whose observers keep what the run asks for): the
+    /// tokens that ran, the leading ones and the patches. The final norm changes no attention
+    /// and nothing reads the output after it, so it does not run.
+    pub fn forward(&self, pixels: &[f32], height: usize, width: usize, pass: &mut Pass) -> Result<usize> {
         let p = self.sizes.patch;
         if height % p != 0 || width % p != 0 || height == 0 || width == 0 || pixels.len() != 3 * height * width {
             return Err(EngineError::BadModelFile(format!("a picture of {height} × {width} does not cut into {p}-pixel patches")));
         }
         let patches = self.patches(pixels, height, width)?.matmul(&self.patch_weight)?.broadcast_add(&self.patch_bias)?; // [n, width]
-        let mut x = (Tensor::cat(&[&self.leading_tokens, &patches], 0)? + self.positions_for(height / p, width / p)?)?; // [leading + n, width]
+        let x = (Tensor::cat(&[&self.leading_tokens, &patches], 0)? + self.positions_for(height / p, width / p)?)?; // [leading + n, width]
         let tokens = x.dim(0)?;
-        let heads = self.sizes.heads;
-        let mut maps = Vec::with_capacity(self.layers.len() * heads * tokens * tokens);
-        for layer in &self.layers {
-            let h = layer.norm1.forward(&x)?;
-            let (q, k, v) = (split_heads(&layer.query.forward(&h)?, heads)?, split_heads(&layer.key.forward(&h)?, heads)?, split_heads(&layer.value.forward(&h)?, heads)?);
-            let (out, probs, _) = attend(&q, &k, &v, None, Scoring::standard(q.dim(2)?), false)?;
-            maps.extend(probs.flatten_all()?.to_vec1::<f32>()?);
-            let out = layer.output.forward(&merge_heads(&out)?)?;
-            x = (x + scaled(out, layer.scale1.as_ref())?)?;
-            let inner = gelu_erf(&layer.fc1.forward(&layer.norm2.forward(&x)?)?)?;
-            x = (&x + scaled(layer.fc2.forward(&inner)?, layer.scale2.as_ref())?)?;
-        }
-        // The final norm changes no attention; it is applied for whoever reads the output next.
-        let _ = self.norm.forward(&x)?;
-        Ok(Seen { tokens, maps })
+        pass.through(self, x, 0..self.blocks.len(), Span::whole(Mask::None, tokens), None, &self.device)?;
+        Ok(tokens)
+    }
+
+    /// [`VisionTransformer::forward`] keeping every layer's maps only.
+    pub fn maps(&self, pixels: &[f32], height: usize, width: usize) -> Result<Seen> {
+        let mut pass = Pass::new().observing(KeepMaps::default());
+        let tokens = self.forward(pixels, height, width, &mut pass)?;
+        Ok(Seen { tokens, maps: pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default() })
     }
 }
 

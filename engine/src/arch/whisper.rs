@@ -16,12 +16,14 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, VarBuilder};
 
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
-use crate::attention::{additive_mask_from, attend, with_slice};
 use crate::error::{EngineError, Result};
+use crate::forward::{Attending, Layer, Network, Pass, Ran, Span, Stack, Start};
 use crate::kernels::rows_times_matrix;
-use crate::matrix_product::with_bias;
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
-use crate::report::{pool_blocks, Mask, Scoring};
+use crate::matrix_product::with_bias;
+use crate::observe::{KeepMaps, KeepQueriesKeys, KeptLayer, Keys};
+use crate::prefix::KvCache;
+use crate::report::{Mask, Scoring};
 
 /// Whisper's layer-norm epsilon.
 const LN_EPS: f64 = 1e-5;
@@ -37,10 +39,9 @@ struct Attention {
 
 impl Attention {
     fn load(vb: VarBuilder, d: usize, heads: usize) -> candle_core::Result<Self> {
-        let k_proj = Linear::load_without_bias(vb.pp("k_proj"), d, d)?;
         Ok(Self {
             q_proj: Linear::load(vb.pp("q_proj"), d, d)?,
-            k_proj,
+            k_proj: Linear::load_without_bias(vb.pp("k_proj"), d, d)?,
             v_proj: Linear::load(vb.pp("v_proj"), d, d)?,
             out_proj: Linear::load(vb.pp("out_proj"), d, d)?,
             heads,
@@ -57,12 +58,15 @@ impl Attention {
         Ok((split_heads(&forward(&self.k_proj, x)?, self.heads)?, split_heads(&forward(&self.v_proj, x)?, self.heads)?))
     }
 
-    /// Queries `q` [heads, q, dh] attend to keys and values [heads, k, dh]: (the output
-    /// [q, d], the probabilities [heads, q, k]).
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<(Tensor, Tensor)> {
-        let (out, probs, _) = attend(q, k, v, mask, Scoring::standard(q.dim(2)?), false)?;
-        Ok((forward(&self.out_proj, &merge_heads(&out)?)?, probs))
+    /// The heads' outputs [heads, t, dh] projected back into the stream: [t, d].
+    fn output(&self, out: &Tensor) -> candle_core::Result<Tensor> {
+        forward(&self.out_proj, &merge_heads(out)?)
     }
+}
+
+/// Every attention of Whisper's is scaled by 1/√d_head.
+fn scoring(q: &Tensor) -> candle_core::Result<Scoring> {
+    Ok(Scoring::standard(q.dim(2)?))
 }
 
 /// A projection of `x` [t, in]; one row goes through the one-row kernel (a decoder step).
@@ -91,6 +95,7 @@ impl Mlp {
     }
 }
 
+/// A pre-norm encoder layer: x += attn(LN x); x += MLP(LN x).
 struct EncoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
@@ -98,6 +103,22 @@ struct EncoderLayer {
     final_layer_norm: LayerNorm,
 }
 
+impl Layer for EncoderLayer {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let h = self.self_attn_layer_norm.forward(x)?;
+        let q = self.self_attn.queries(&h)?;
+        let (k, v) = self.self_attn.keys_values(&h)?;
+        let out = at.attend(&q, &k, &v, None, scoring(&q)?, || self.self_attn.out_proj.weight())?;
+        x + self.self_attn.output(&out)?
+    }
+
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        x + self.mlp.forward(&self.final_layer_norm.forward(x)?)?
+    }
+}
+
+/// A pre-norm decoder layer: x += self-attn(LN x) (causal); x += cross-attn(LN x, the
+/// encoder's output); x += MLP(LN x). Its attention half is both attentions.
 struct DecoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
@@ -105,6 +126,81 @@ struct DecoderLayer {
     encoder_attn_layer_norm: LayerNorm,
     mlp: Mlp,
     final_layer_norm: LayerNorm,
+}
+
+impl Layer for DecoderLayer {
+    fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
+        let h = self.self_attn_layer_norm.forward(x)?;
+        let q = self.self_attn.queries(&h)?;
+        let (k, v) = self.self_attn.keys_values(&h)?;
+        let (k, v) = at.keys_values(k, v)?; // [heads, t, dh]
+        let mask = at.mask(None)?;
+        let out = at.attend(&q, &k, &v, mask.as_ref(), scoring(&q)?, || self.self_attn.out_proj.weight())?;
+        let x = (x + self.self_attn.output(&out)?)?;
+        let h = self.encoder_attn_layer_norm.forward(&x)?;
+        let q = self.encoder_attn.queries(&h)?;
+        // The encoder output's keys and values, once for every step.
+        let (k, v) = at.memory_keys_values(|memory| self.encoder_attn.keys_values(memory))?; // [heads, frames, dh]
+        let out = at.attend_memory(&q, &k, &v, scoring(&q)?, || self.encoder_attn.out_proj.weight())?;
+        x + self.encoder_attn.output(&out)?
+    }
+
+    fn feed_forward(&self, _input: &Tensor, x: &Tensor) -> candle_core::Result<Tensor> {
+        x + self.mlp.forward(&self.final_layer_norm.forward(x)?)?
+    }
+}
+
+/// The encoder's layers.
+struct EncoderLayers(Vec<EncoderLayer>);
+
+impl Stack for EncoderLayers {
+    fn depth(&self) -> usize {
+        self.0.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.0[index]
+    }
+}
+
+/// The decoder: token embeddings and learned positions, its layers, and the readout through
+/// the embedding table.
+struct Decoder {
+    embed_tokens: Tensor,  // [vocab, d]
+    output_weight: Tensor, // [d, vocab]: the embeddings, transposed
+    positions: Tensor,     // [448, d]
+    layers: Vec<DecoderLayer>,
+    norm: LayerNorm,
+    device: Device,
+}
+
+impl Stack for Decoder {
+    fn depth(&self) -> usize {
+        self.layers.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self.layers[index]
+    }
+}
+
+impl Network for Decoder {
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+        let tokens = self.embed_tokens.index_select(&Tensor::new(&ids[start..], &self.device)?, 0)?;
+        tokens + self.positions.narrow(0, start, ids.len() - start)? // [new, d]
+    }
+
+    fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        rows_times_matrix(&self.norm.forward(last)?, &self.output_weight).map(Some) // [1, vocab]
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn caches(&self) -> bool {
+        true
+    }
 }
 
 /// What the encoder leaves for the decoder and the views.
@@ -116,27 +212,26 @@ pub struct Encoded {
     /// [layer, head, blocks, blocks].
     pub pooled: Vec<f32>,
     pub blocks: usize,
-    /// Each layer's normalised input, [frames, d]: a whole map is computed from it when a
-    /// view asks (see [`Whisper::encoder_map`]).
-    pub layer_inputs: Vec<Tensor>,
+    /// Each layer's queries and keys: a whole map is computed from them when a view asks
+    /// (see [`Whisper::encoder_map`]).
+    layers: Vec<KeptLayer>,
 }
 
-/// The decoder's keys and values so far, per layer: [heads, t, dh] each.
-#[derive(Default)]
+/// The decoder's state between steps: the tokens it has read, their keys and values, and
+/// the encoder's output its cross-attention reads (with its keys and values, made once).
 pub struct DecoderCache {
-    self_kv: Vec<(Tensor, Tensor)>,
-    /// The encoder output's keys and values, per layer, computed once.
-    cross_kv: Vec<(Tensor, Tensor)>,
-    len: usize,
+    ids: Vec<u32>,
+    kv: KvCache,
+    memory: Tensor,
 }
 
 impl DecoderCache {
     pub fn len(&self) -> usize {
-        self.len
+        self.ids.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ids.is_empty()
     }
 }
 
@@ -155,13 +250,9 @@ pub struct Whisper {
     conv1: Conv1d,
     conv2: Conv1d,
     encoder_positions: Tensor, // [1500, d]
-    encoder_layers: Vec<EncoderLayer>,
+    encoder: EncoderLayers,
     encoder_norm: LayerNorm,
-    embed_tokens: Tensor,      // [vocab, d]
-    output_weight: Tensor,     // [d, vocab]: the embeddings, transposed
-    decoder_positions: Tensor, // [448, d]
-    decoder_layers: Vec<DecoderLayer>,
-    decoder_norm: LayerNorm,
+    decoder: Decoder,
     device: Device,
 }
 
@@ -208,17 +299,21 @@ impl Whisper {
             .collect::<candle_core::Result<Vec<_>>>()
             .map_err(bad)?;
         let embed_tokens = dec.get((s.vocab_size, d), "embed_tokens.weight").map_err(bad)?;
+        let decoder = Decoder {
+            output_weight: embed_tokens.t()?.contiguous()?,
+            embed_tokens,
+            positions: dec.get((s.max_target_positions, d), "embed_positions.weight").map_err(bad)?,
+            layers: decoder_layers,
+            norm: layer_norm(dec.pp("layer_norm"), d, LN_EPS).map_err(bad)?,
+            device: device.clone(),
+        };
         Ok(Self {
             conv1: conv("conv1", s.num_mel_bins, 1).map_err(bad)?,
             conv2: conv("conv2", d, 2).map_err(bad)?,
             encoder_positions: enc.get((s.max_source_positions, d), "embed_positions.weight").map_err(bad)?,
-            encoder_layers,
+            encoder: EncoderLayers(encoder_layers),
             encoder_norm: layer_norm(enc.pp("layer_norm"), d, LN_EPS).map_err(bad)?,
-            output_weight: embed_tokens.t()?.contiguous()?,
-            embed_tokens,
-            decoder_positions: dec.get((s.max_target_positions, d), "embed_positions.weight").map_err(bad)?,
-            decoder_layers,
-            decoder_norm: layer_norm(dec.pp("layer_norm"), d, LN_EPS).map_err(bad)?,
+            decoder,
             sizes: s,
             device: device.clone(),
         })
@@ -234,50 +329,36 @@ impl Whisper {
         }
         let x = gelu_erf(&self.conv1.forward(&mel.unsqueeze(0)?)?)?; // [1, d, 3000]
         let x = gelu_erf(&self.conv2.forward(&x)?)?; // [1, d, 1500]
-        let mut x = (x.squeeze(0)?.t()? + &self.encoder_positions)?.contiguous()?; // [1500, d]
+        let x = (x.squeeze(0)?.t()? + &self.encoder_positions)?.contiguous()?; // [1500, d]
         let block = block.max(1);
-        let blocks = frames.div_ceil(block);
-        let mut pooled = Vec::with_capacity(self.encoder_layers.len() * self.sizes.encoder_attention_heads * blocks * blocks);
-        let mut layer_inputs = Vec::with_capacity(self.encoder_layers.len());
-        for layer in &self.encoder_layers {
-            let h = layer.self_attn_layer_norm.forward(&x)?;
-            let q = layer.self_attn.queries(&h)?;
-            let (k, v) = layer.self_attn.keys_values(&h)?;
-            let (out, probs) = layer.self_attn.attend(&q, &k, &v, None)?; // probs [heads, 1500, 1500]
-            // Pooled where the probabilities lie: a copy of 54 MB per layer costs more than the pooling.
-            pooled.extend(with_slice(&probs, |maps| pool_blocks(maps, self.sizes.encoder_attention_heads, (frames, frames), block))?);
-            layer_inputs.push(h);
-            x = (x + out)?;
-            x = (&x + layer.mlp.forward(&layer.final_layer_norm.forward(&x)?)?)?;
-        }
-        Ok(Encoded { output: self.encoder_norm.forward(&x)?, pooled, blocks, layer_inputs })
+        // Pooled where the probabilities lie, a stretch of frames at a time: a whole layer's
+        // maps (54 MB) are never held, and its queries and keys give any head's map again.
+        let mut pass = Pass::new().pooled(block, None).observing(KeepMaps::default()).observing(KeepQueriesKeys::default());
+        let x = pass.through(&self.encoder, x, 0..self.encoder.depth(), Span::whole(Mask::None, frames), None, &self.device)?;
+        let pooled = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+        let layers = pass.observers.take::<KeepQueriesKeys>().map(KeepQueriesKeys::into_layers).unwrap_or_default();
+        Ok(Encoded { output: self.encoder_norm.forward(&x)?, pooled, blocks: frames.div_ceil(block), layers })
     }
 
     /// Encoder layer `layer`'s whole self-attention for head `head` from what [`Whisper::encode`]
     /// kept, flat [frames, frames].
     pub fn encoder_map(&self, encoded: &Encoded, layer: usize, head: usize) -> Result<Vec<f32>> {
         let heads = self.sizes.encoder_attention_heads;
-        let (Some(h), Some(l)) = (encoded.layer_inputs.get(layer), self.encoder_layers.get(layer)) else {
-            return Err(EngineError::NoSuchLayer { layer, layers: self.encoder_layers.len() });
-        };
+        let kept = encoded.layers.get(layer).ok_or(EngineError::NoSuchLayer { layer, layers: self.encoder.depth() })?;
         if head >= heads {
             return Err(EngineError::NoSuchHead { head, heads });
         }
-        let q = l.self_attn.queries(h)?.narrow(0, head, 1)?;
-        let (k, v) = l.self_attn.keys_values(h)?;
-        let (_, probs, _) = attend(&q, &k.narrow(0, head, 1)?, &v.narrow(0, head, 1)?, None, Scoring::standard(q.dim(2)?), false)?;
-        Ok(probs.flatten_all()?.to_vec1()?)
+        Ok(kept.map(head)?)
     }
 
-    /// Starts a decoder over the encoder's output: each layer's cross keys and values, once.
+    /// Starts a decoder over the encoder's output.
     pub fn start_decoder(&self, encoded: &Encoded) -> Result<DecoderCache> {
-        let cross_kv = self.decoder_layers.iter().map(|l| l.encoder_attn.keys_values(&encoded.output)).collect::<candle_core::Result<_>>()?;
-        Ok(DecoderCache { self_kv: Vec::new(), cross_kv, len: 0 })
+        Ok(DecoderCache { ids: Vec::new(), kv: KvCache::default(), memory: encoded.output.clone() })
     }
 
     /// Runs the decoder over `ids`, the tokens after those in `cache`, which grows by them.
     pub fn decode(&self, ids: &[u32], cache: &mut DecoderCache) -> Result<DecoderStep> {
-        let (start, n) = (cache.len, ids.len());
+        let (start, n) = (cache.len(), ids.len());
         if n == 0 {
             return Err(EngineError::NoTokens);
         }
@@ -287,37 +368,24 @@ impl Whisper {
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.sizes.vocab_size) {
             return Err(EngineError::TokenOutOfRange { id, vocab: self.sizes.vocab_size });
         }
-        let tokens = self.embed_tokens.index_select(&Tensor::new(ids, &self.device)?, 0)?;
-        let mut x = (tokens + self.decoder_positions.narrow(0, start, n)?)?; // [n, d]
-        let mask = additive_mask_from(Mask::PlainCausal, None, start, start + n, &self.device)?;
-        let (mut self_attention, mut cross_attention) = (Vec::new(), Vec::new());
-        for (index, layer) in self.decoder_layers.iter().enumerate() {
-            let h = layer.self_attn_layer_norm.forward(&x)?;
-            let q = layer.self_attn.queries(&h)?;
-            let (k, v) = layer.self_attn.keys_values(&h)?;
-            let (k, v) = match cache.self_kv.get(index) {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 1)?, Tensor::cat(&[pv, &v], 1)?),
-                None => (k, v),
-            };
-            let (out, probs) = layer.self_attn.attend(&q, &k, &v, mask.as_ref())?;
-            if index < cache.self_kv.len() {
-                cache.self_kv[index] = (k, v);
-            } else {
-                cache.self_kv.push((k, v));
+        cache.ids.extend_from_slice(ids);
+        let mut pass = Pass::new().observing(KeepMaps::default()).observing(KeepMaps::of(Keys::Memory));
+        let ran = pass.run_reading(&self.decoder, &cache.ids, Mask::PlainCausal, Some(&mut cache.kv), Start::Embeddings, None, Some(&cache.memory));
+        let logits = match ran.and_then(Ran::logits) {
+            Ok(Some(logits)) => logits,
+            failed => {
+                // The cache holds no new position: the step can be tried again.
+                cache.ids.truncate(start);
+                return Err(failed.err().unwrap_or(EngineError::NoLogits));
             }
-            self_attention.push(probs);
-            x = (x + out)?;
-            let h = layer.encoder_attn_layer_norm.forward(&x)?;
-            let (ck, cv) = &cache.cross_kv[index];
-            let (out, probs) = layer.encoder_attn.attend(&layer.encoder_attn.queries(&h)?, ck, cv, None)?;
-            cross_attention.push(probs);
-            x = (x + out)?;
-            x = (&x + layer.mlp.forward(&layer.final_layer_norm.forward(&x)?)?)?;
-        }
-        cache.len += n;
-        let last = self.decoder_norm.forward(&x.narrow(0, n - 1, 1)?)?; // [1, d]
-        let logits = rows_times_matrix(&last, &self.output_weight)?.squeeze(0)?.to_vec1::<f32>()?;
-        Ok(DecoderStep { logits, self_attention, cross_attention })
+        };
+        let (heads, frames, t) = (self.sizes.decoder_attention_heads, cache.memory.dim(0)?, start + n);
+        let mut maps = |keys: Keys, width: usize| -> Result<Vec<Tensor>> {
+            let flat = pass.observers.take_where(|m: &KeepMaps| m.keys() == keys).map(KeepMaps::into_flat).unwrap_or_default();
+            let per_layer = heads * n * width;
+            Ok(flat.chunks(per_layer.max(1)).map(|layer| Tensor::from_slice(layer, (heads, n, width), &self.device)).collect::<candle_core::Result<_>>()?)
+        };
+        Ok(DecoderStep { logits, self_attention: maps(Keys::Own, t)?, cross_attention: maps(Keys::Memory, frames)? })
     }
 
     pub fn device(&self) -> &Device {

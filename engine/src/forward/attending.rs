@@ -4,17 +4,19 @@
 
 use candle_core::{Device, Tensor};
 
-use super::Pass;
+use super::{Pass, Span};
 use crate::arch::rotary::Rotary;
 use crate::attention::{additive_mask_from, attend_pooled, Pooled};
 use crate::intervention::copies::attend_changed;
-use crate::observe::{Attended, Maps};
+use crate::observe::{Attended, Keys, Maps};
 use crate::prefix::KvCache;
 use crate::report::{Mask, Scoring};
 
-/// The positions of one call of [`Pass::run`], and what is made from them once per call.
+/// The positions of one call of [`Pass::through`], and what is made from them once per call.
 pub(super) struct Positions {
     mask: Mask,
+    /// What a decoder's cross-attention reads, [memory, hidden].
+    memory: Option<Tensor>,
     /// The first position that runs (after those a cache holds), and how many there are in all.
     start: usize,
     tokens: usize,
@@ -25,8 +27,9 @@ pub(super) struct Positions {
 }
 
 impl Positions {
-    pub(super) fn new(mask: Mask, start: usize, tokens: usize, copies: usize, device: &Device) -> Self {
-        Self { mask, start, tokens, copies, device: device.clone(), tables: Vec::new() }
+    pub(super) fn new(span: Span, copies: usize, device: &Device) -> Self {
+        let Span { mask, positions, memory } = span;
+        Self { mask, memory: memory.cloned(), start: positions.start, tokens: positions.end, copies, device: device.clone(), tables: Vec::new() }
     }
 }
 
@@ -112,9 +115,9 @@ impl<'a> Attending<'a> {
     ) -> candle_core::Result<Tensor> {
         let layer = self.layer;
         let pass = &mut *self.pass;
-        let wants = pass.observers.wants(layer);
+        let wants = pass.observers.wants(layer, Keys::Own);
         let output_weight = if wants.output_weight { Some(output_weight()?) } else { None };
-        let seen = |out, maps, raw| Attended { layer, q, k, v, mask, scoring, out, maps, raw, output_weight: output_weight.as_ref() };
+        let seen = |out, maps, raw| Attended { layer, keys: Keys::Own, q, k, v, mask, scoring, out, maps, raw, output_weight: output_weight.as_ref() };
         if let Some(pool) = &pass.pool {
             if !pass.changes.is_empty() || pass.observers.need_whole_maps() {
                 candle_core::bail!("a pooled run keeps block means only: it cannot be changed, traced, or keep norms or raw scores")
@@ -126,5 +129,52 @@ impl<'a> Attending<'a> {
         let (out, probs, raw) = attend_changed(q, k, v, mask, scoring, wants.raw_scores, &pass.changes, layer)?;
         pass.observers.attended(&seen(&out, Maps::Whole(&probs), raw.as_ref()))?;
         Ok(out)
+    }
+
+    /// The memory a decoder's cross-attention reads, [memory, hidden] (`None` but in a decoder).
+    pub fn memory(&self) -> Option<&Tensor> {
+        self.positions.memory.as_ref()
+    }
+
+    /// The memory's keys and values for this layer, [heads, memory, d] each, made by `make`
+    /// from the memory once per run (once for every step of a decoder with a cache).
+    pub fn memory_keys_values(&mut self, make: impl FnOnce(&Tensor) -> candle_core::Result<(Tensor, Tensor)>) -> candle_core::Result<(Tensor, Tensor)> {
+        let Some(memory) = self.positions.memory.clone() else { candle_core::bail!("layer {} reads a memory, and the run has none", self.layer) };
+        match self.cache.as_deref_mut() {
+            Some(cache) => cache.memory_keys_values(self.layer, || make(&memory)),
+            None => make(&memory),
+        }
+    }
+
+    /// Cross-attention: the queries `q` [heads, new, d] attend to the memory's keys and
+    /// values [heads, memory, d], unmasked; returns the heads' outputs [heads, new, d].
+    pub fn attend_memory(
+        &mut self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scoring: Scoring,
+        output_weight: impl FnOnce() -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let layer = self.layer;
+        let wants = self.pass.observers.wants(layer, Keys::Memory);
+        let output_weight = if wants.output_weight { Some(output_weight()?) } else { None };
+        let (out, probs, raw) = crate::attention::attend(q, k, v, None, scoring, wants.raw_scores)?;
+        let seen = Attended { layer, keys: Keys::Memory, q, k, v, mask: None, scoring, out: &out, maps: Maps::Whole(&probs), raw: raw.as_ref(), output_weight: output_weight.as_ref() };
+        self.pass.observers.attended(&seen)?;
+        Ok(out)
+    }
+
+    /// This layer's recurrent state after the position before those that run (`None` at
+    /// the first position, or without a cache).
+    pub fn state(&self) -> Option<&Tensor> {
+        self.cache.as_deref().and_then(|cache| cache.state(self.layer))
+    }
+
+    /// Keeps this layer's recurrent state after the last position that ran, for the next call.
+    pub fn keep_state(&mut self, state: Tensor) {
+        if let Some(cache) = self.cache.as_deref_mut() {
+            cache.set_state(self.layer, state);
+        }
     }
 }

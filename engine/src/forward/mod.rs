@@ -38,16 +38,20 @@ pub trait Layer: Send + Sync {
     }
 }
 
-/// A network the engine runs over token ids.
-pub trait Network: Send + Sync {
-    /// The embeddings of `ids[start..]` at positions `start..`, [new, hidden].
-    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor>;
-
+/// A stack of layers the loop runs one after another ([`Pass::through`]): a text network's,
+/// an encoder's or a decoder's.
+pub trait Stack: Send + Sync {
     /// How many layers it has.
     fn depth(&self) -> usize;
 
-    /// Layer `index` (below [`Network::depth`]).
+    /// Layer `index` (below [`Stack::depth`]).
     fn layer(&self, index: usize) -> &dyn Layer;
+}
+
+/// A network the engine runs over token ids: its embedding, its layers and its readout.
+pub trait Network: Stack {
+    /// The embeddings of `ids[start..]` at positions `start..`, [new, hidden].
+    fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor>;
 
     /// The logits of the last residual streams `last` [copies, hidden]: [copies, vocab]
     /// (`None` for a model with no language-model head).
@@ -152,35 +156,74 @@ impl Pass {
     }
 
     /// Runs `ids` under `mask` from `start` through the layers before `until` (all when
-    /// `None`). With a `cache` (a causal network, from the embeddings), the cache already
-    /// holds the keys and values of `ids[..cache.len()]`: only the rest run, observers see
-    /// their rows only, and the cache grows to all of `ids`.
+    /// `None`), and reads the last position's logits. With a `cache` (a causal network, from
+    /// the embeddings), the cache already holds the keys and values of `ids[..cache.len()]`:
+    /// only the rest run, observers see their rows only, and the cache grows to all of `ids`.
+    /// `memory`: the sequence a decoder's cross-attention reads, [memory, hidden].
     pub fn run(&mut self, network: &dyn Network, ids: &[u32], mask: Mask, mut cache: Option<&mut KvCache>, start: Start, until: Option<usize>) -> Result<Ran> {
+        self.run_reading(network, ids, mask, cache.as_deref_mut(), start, until, None)
+    }
+
+    /// [`Pass::run`] for a decoder whose layers also attend to `memory` [memory, hidden].
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_reading(&mut self, network: &dyn Network, ids: &[u32], mask: Mask, mut cache: Option<&mut KvCache>, start: Start, until: Option<usize>, memory: Option<&Tensor>) -> Result<Ran> {
         let tokens = ids.len();
-        let depth = network.depth();
         // The positions already in the cache are not run again.
         let first_new = KvCache::resume(cache.as_deref_mut(), tokens)?;
-        let (first, mut x) = match start {
+        let (first, x) = match start {
             Start::Embeddings => (0, network.embed(ids, first_new)?),
             Start::Layer(layer, x) => (layer, x),
         };
+        let span = Span { mask, positions: first_new..tokens, memory };
+        let depth = network.depth();
         let until = until.unwrap_or(depth).min(depth);
-        let mut positions = attending::Positions::new(mask, first_new, tokens, self.copies(), network.device());
-        for index in first..until {
-            let layer = network.layer(index);
+        let x = self.through(network, x, first..until, span, cache.as_deref_mut(), network.device())?;
+        if until < depth {
+            return Ok(Ran::Paused { layer: until, x });
+        }
+        if let Some(cache) = cache {
+            cache.ran_to(tokens);
+        }
+        let logits = network.logits(&last_rows(&x, self.copies())?)?;
+        let logits = logits.map(|l| l.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()).transpose()?;
+        Ok(Ran::Finished { logits })
+    }
+
+    /// Runs `x` [copies · new, hidden] through `stack`'s layers `layers` (cut to its depth):
+    /// the stream after them (the observers hear it leave when the last layer ran).
+    pub fn through(&mut self, stack: &dyn Stack, mut x: Tensor, layers: std::ops::Range<usize>, span: Span, mut cache: Option<&mut KvCache>, device: &Device) -> Result<Tensor> {
+        let depth = stack.depth();
+        let until = layers.end.min(depth);
+        let mut positions = attending::Positions::new(span, self.copies(), device);
+        for index in layers.start..until {
+            let layer = stack.layer(index);
             self.observers.entering_layer(index, &x)?;
             let mut at = Attending::new(index, self, &mut positions, cache.as_deref_mut());
             let attended = layer.attention(&x, &mut at)?;
             self.observers.attention_added(index, &attended, layer.attention_post_norm())?;
             x = layer.feed_forward(&x, &attended)?;
         }
-        if until < depth {
-            return Ok(Ran::Paused { layer: until, x });
+        if until == depth {
+            self.observers.leaving(&x)?;
         }
-        self.observers.leaving(&x)?;
-        let logits = network.logits(&last_rows(&x, self.copies())?)?;
-        let logits = logits.map(|l| l.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()).transpose()?;
-        Ok(Ran::Finished { logits })
+        Ok(x)
+    }
+}
+
+/// What a stack's layers attend over: the mask, the positions that run (`start..tokens`,
+/// `start` > 0 where a cache holds the ones before) and, for a decoder, the memory its
+/// cross-attention reads.
+#[derive(Clone)]
+pub struct Span<'a> {
+    pub mask: Mask,
+    pub positions: std::ops::Range<usize>,
+    pub memory: Option<&'a Tensor>,
+}
+
+impl Span<'_> {
+    /// `tokens` positions from 0 under `mask`, with no memory.
+    pub fn whole(mask: Mask, tokens: usize) -> Span<'static> {
+        Span { mask, positions: 0..tokens, memory: None }
     }
 }
 
@@ -218,16 +261,19 @@ mod tests {
         }
     }
 
-    impl Network for Toy {
-        fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
-            let rows: Vec<f32> = ids[start..].iter().flat_map(|&id| [id as f32 * 0.5, 1.0 - id as f32 * 0.25]).collect();
-            Tensor::from_vec(rows, (ids.len() - start, 2), &self.device)
-        }
+    impl Stack for Toy {
         fn depth(&self) -> usize {
             self.layers.len()
         }
         fn layer(&self, index: usize) -> &dyn Layer {
             &self.layers[index]
+        }
+    }
+
+    impl Network for Toy {
+        fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
+            let rows: Vec<f32> = ids[start..].iter().flat_map(|&id| [id as f32 * 0.5, 1.0 - id as f32 * 0.25]).collect();
+            Tensor::from_vec(rows, (ids.len() - start, 2), &self.device)
         }
         fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
             Ok(Some(last.clone()))

@@ -6,7 +6,7 @@ use candle_core::{DType, Tensor};
 
 use super::attribution::{last_row, LastPosition};
 use crate::attention::per_head_output_weight;
-use crate::observe::{Attended, Observer, Wants};
+use crate::observe::{Attended, Keys, Observer, Wants};
 
 #[derive(Default)]
 pub struct Tracing {
@@ -18,8 +18,8 @@ pub struct Tracing {
 }
 
 impl Observer for Tracing {
-    fn wants(&self, _layer: usize) -> Wants {
-        Wants { output_weight: true, ..Wants::default() }
+    fn wants(&self, _layer: usize, keys: Keys) -> Wants {
+        Wants { output_weight: keys == Keys::Own, ..Wants::default() }
     }
 
     fn needs_whole_maps(&self) -> bool {
@@ -33,6 +33,9 @@ impl Observer for Tracing {
     }
 
     fn attended(&mut self, seen: &Attended) -> candle_core::Result<()> {
+        if seen.keys != Keys::Own {
+            return Ok(());
+        }
         let weight = seen.output_weight.ok_or_else(|| candle_core::Error::Msg("a trace needs the output projection".into()))?;
         // Each head's write at the last position: z_h · W_O,h, [heads, hidden].
         let (heads, new, d) = seen.out.dims3()?;

@@ -1,18 +1,29 @@
 //! Every layer's attention weights, flat [layer, head, query, key] (or, in a pooled run,
 //! [layer, head, row block, column block]).
 
-use super::{Attended, Maps, Observer};
+use super::{Attended, Keys, Maps, Observer};
 use crate::attention::with_slice;
 
+/// The maps of the attention over `keys` (self-attention's unless asked otherwise).
 #[derive(Default)]
 pub struct KeepMaps {
+    keys: Keys,
     flat: Vec<f32>,
 }
 
 impl KeepMaps {
     /// Room for `capacity` weights (layers × heads × queries × keys).
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { flat: Vec::with_capacity(capacity) }
+        Self { keys: Keys::Own, flat: Vec::with_capacity(capacity) }
+    }
+
+    /// The maps of the attention over `keys` (a decoder's cross-attention: [`Keys::Memory`]).
+    pub fn of(keys: Keys) -> Self {
+        Self { keys, flat: Vec::new() }
+    }
+
+    pub fn keys(&self) -> Keys {
+        self.keys
     }
 
     /// The maps kept so far (a paused run's layers before the pause).
@@ -27,6 +38,9 @@ impl KeepMaps {
 
 impl Observer for KeepMaps {
     fn attended(&mut self, seen: &Attended) -> candle_core::Result<()> {
+        if seen.keys != self.keys {
+            return Ok(());
+        }
         match seen.maps {
             Maps::Whole(probs) => with_slice(probs, |maps| self.flat.extend_from_slice(maps)),
             Maps::Pooled { blocks, .. } => {

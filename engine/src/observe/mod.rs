@@ -27,9 +27,20 @@ pub use queries_keys::{KeepQueriesKeys, KeptLayer};
 pub use raw_scores::KeepRawScores;
 pub use value_norms::KeepValueNorms;
 
+/// Where an attention's keys come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Keys {
+    /// The same sequence as the queries: self-attention.
+    #[default]
+    Own,
+    /// Another sequence, a decoder's memory: cross-attention.
+    Memory,
+}
+
 /// What one layer's attention computed, as the parts see it.
 pub struct Attended<'a> {
     pub layer: usize,
+    pub keys: Keys,
     /// The queries [heads, new, d], and the keys and values [heads, keys, d] (key/value
     /// heads repeated to the query heads; in a batched run, every copy's rows one after another).
     pub q: &'a Tensor,
@@ -74,8 +85,8 @@ impl Wants {
 /// A part of a run that looks at the forward pass as it goes. Every method does nothing
 /// unless the part needs it.
 pub trait Observer: Any + Send {
-    /// What the part needs computed at `layer`.
-    fn wants(&self, _layer: usize) -> Wants {
+    /// What the part needs computed at `layer`'s attention over `keys`.
+    fn wants(&self, _layer: usize, _keys: Keys) -> Wants {
         Wants::default()
     }
 
@@ -125,13 +136,18 @@ impl Observers {
 
     /// Takes the part of type `T` out of the run (its findings, once the run is over).
     pub fn take<T: Observer>(&mut self) -> Option<T> {
-        let index = self.parts.iter().position(|part| (&**part as &dyn Any).is::<T>())?;
+        self.take_where(|_: &T| true)
+    }
+
+    /// Takes the first part of type `T` that `which` picks (one of two parts of a type).
+    pub fn take_where<T: Observer>(&mut self, which: impl Fn(&T) -> bool) -> Option<T> {
+        let index = self.parts.iter().position(|part| (&**part as &dyn Any).downcast_ref::<T>().is_some_and(&which))?;
         let part: Box<dyn Any> = self.parts.remove(index);
         part.downcast::<T>().ok().map(|part| *part)
     }
 
-    pub(crate) fn wants(&self, layer: usize) -> Wants {
-        self.parts.iter().fold(Wants::default(), |wants, part| wants.or(part.wants(layer)))
+    pub(crate) fn wants(&self, layer: usize, keys: Keys) -> Wants {
+        self.parts.iter().fold(Wants::default(), |wants, part| wants.or(part.wants(layer, keys)))
     }
 
     pub(crate) fn need_whole_maps(&self) -> bool {

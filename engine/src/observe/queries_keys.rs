@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::{Attended, Observer};
+use super::{Attended, Keys, Observer};
 use crate::attention::probabilities;
 use crate::report::Scoring;
 
@@ -51,6 +51,9 @@ impl KeepQueriesKeys {
 
 impl Observer for KeepQueriesKeys {
     fn attended(&mut self, seen: &Attended) -> candle_core::Result<()> {
+        if seen.keys != Keys::Own {
+            return Ok(());
+        }
         // The layers that share a mask share its storage: the run makes each mask once
         // ([`crate::forward::Attending::mask`]), and a long text's is tens of MB (67 MB at 4,096 tokens).
         self.layers.push(KeptLayer { q: seen.q.clone(), k: seen.k.clone(), mask: seen.mask.cloned(), scoring: seen.scoring });

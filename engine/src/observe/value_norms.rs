@@ -1,7 +1,7 @@
 //! Every head's value norms ‖f_h(x_j)‖ (see [`crate::attention::value_norms`]), flat
 //! [layer, head, token]: what value-weighted maps weigh by.
 
-use super::{Attended, Observer, Wants};
+use super::{Attended, Keys, Observer, Wants};
 use crate::attention::value_norms;
 
 #[derive(Default)]
@@ -16,8 +16,8 @@ impl KeepValueNorms {
 }
 
 impl Observer for KeepValueNorms {
-    fn wants(&self, _layer: usize) -> Wants {
-        Wants { output_weight: true, ..Wants::default() }
+    fn wants(&self, _layer: usize, keys: Keys) -> Wants {
+        Wants { output_weight: keys == Keys::Own, ..Wants::default() }
     }
 
     fn needs_whole_maps(&self) -> bool {
@@ -25,6 +25,9 @@ impl Observer for KeepValueNorms {
     }
 
     fn attended(&mut self, seen: &Attended) -> candle_core::Result<()> {
+        if seen.keys != Keys::Own {
+            return Ok(());
+        }
         let weight = seen.output_weight.ok_or_else(|| candle_core::Error::Msg("value norms need the output projection".into()))?;
         self.flat.extend(value_norms(seen.v, weight)?.flatten_all()?.to_vec1::<f32>()?);
         Ok(())
