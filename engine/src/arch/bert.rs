@@ -228,17 +228,11 @@ impl Bert {
     }
 }
 
-impl Stack for Bert {
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
-    }
-}
-
 impl Network for Bert {
+    fn layers(&self) -> &dyn Stack {
+        &self.blocks
+    }
+
     /// An encoder never continues from a cache: `start` is 0.
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let offset = self.cfg.position_offset;

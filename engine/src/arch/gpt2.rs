@@ -118,17 +118,11 @@ impl Gpt2 {
     }
 }
 
-impl Stack for Gpt2 {
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
-    }
-}
-
 impl Network for Gpt2 {
+    fn layers(&self) -> &dyn Stack {
+        &self.blocks
+    }
+
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let positions = position_tensor(start, ids.len(), &self.device)?;
         self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)? // [new, hidden]

@@ -180,17 +180,11 @@ impl GptNeoX {
     }
 }
 
-impl Stack for GptNeoX {
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
-    }
-}
-
 impl Network for GptNeoX {
+    fn layers(&self) -> &dyn Stack {
+        &self.blocks
+    }
+
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0) // [new, hidden]
     }

@@ -233,17 +233,11 @@ impl Layer for Block {
     }
 }
 
-impl Stack for Llama {
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
-    }
-}
-
 impl Network for Llama {
+    fn layers(&self) -> &dyn Stack {
+        &self.blocks
+    }
+
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let x = self.token_embd.rows(&id_tensor(&ids[start..], &self.device)?)?; // [new, hidden]
         match self.cfg.embedding_scale {

@@ -169,18 +169,6 @@ impl Layer for EncoderLayer {
     }
 }
 
-struct EncoderLayers(Vec<EncoderLayer>);
-
-impl Stack for EncoderLayers {
-    fn depth(&self) -> usize {
-        self.0.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.0[index]
-    }
-}
-
 /// The decoder's recurrent unit: c = f c + (1 − f) x W with f = σ(x W_f + b_f); out relu(c).
 struct Ssru {
     input: Affine,
@@ -246,17 +234,11 @@ struct Decoder<'a> {
     output_bias: Tensor,
 }
 
-impl Stack for Decoder<'_> {
-    fn depth(&self) -> usize {
-        self.network.decoder.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.network.decoder[index]
-    }
-}
-
 impl Network for Decoder<'_> {
+    fn layers(&self) -> &dyn Stack {
+        &self.network.decoder
+    }
+
     /// √width · E[ids[p]] + PE(p) for p in `start..`, the first position's input being 0.
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let width = self.network.sizes.width;
@@ -306,7 +288,7 @@ pub struct MarianNetwork {
     embeddings: Tensor,
     /// The output bias, [vocab].
     output_bias: Tensor,
-    encoder: EncoderLayers,
+    encoder: Vec<EncoderLayer>,
     decoder: Vec<DecoderLayer>,
     device: Device,
 }
@@ -367,7 +349,7 @@ impl MarianNetwork {
         if output_bias.dims() != [vocab] {
             return Err(EngineError::BadModelFile(format!("the output bias has shape {:?}, not [{vocab}]", output_bias.dims())));
         }
-        Ok(Self { sizes, embeddings, output_bias, encoder: EncoderLayers(encoder), decoder, device: device.clone() })
+        Ok(Self { sizes, embeddings, output_bias, encoder, decoder, device: device.clone() })
     }
 
     /// The sinusoidal encodings of `count` positions from `start`, [count, width].
@@ -394,11 +376,11 @@ impl MarianNetwork {
     /// [head, source, source] when asked).
     fn encode(&self, source: &[u32], scores_of_layer: Option<usize>) -> Result<(Tensor, Vec<f32>, Option<Vec<f32>>)> {
         let x = (self.embed(source)? + self.positions(0, source.len())?)?;
-        let mut pass = Pass::new().observing(KeepMaps::with_capacity(self.encoder.depth() * self.sizes.heads * source.len() * source.len()));
+        let mut pass = Pass::new().observing(KeepMaps::with_capacity(self.encoder.len() * self.sizes.heads * source.len() * source.len()));
         if let Some(layer) = scores_of_layer {
             pass = pass.observing(KeepRawScores::of_layer(layer));
         }
-        let x = pass.through(&self.encoder, x, 0..self.encoder.depth(), Span::whole(Mask::None, source.len()), None, &self.device)?;
+        let x = pass.through(&self.encoder, x, 0..self.encoder.len(), Span::whole(Mask::None, source.len()), None, &self.device)?;
         let maps = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
         let scores = pass.observers.take::<KeepRawScores>().and_then(KeepRawScores::into_kept).map(|(_, _, flat)| flat);
         Ok((x, maps, scores))
@@ -420,8 +402,8 @@ impl MarianNetwork {
         if let Some(&id) = source.iter().find(|&&id| id as usize >= vocab) {
             return Err(EngineError::TokenOutOfRange { id, vocab });
         }
-        if let Some(layer) = scores_of_layer.filter(|&l| l >= self.encoder.depth()) {
-            return Err(EngineError::NoSuchLayer { layer, layers: self.encoder.depth() });
+        if let Some(layer) = scores_of_layer.filter(|&l| l >= self.encoder.len()) {
+            return Err(EngineError::NoSuchLayer { layer, layers: self.encoder.len() });
         }
         let (memory, encoder, encoder_scores) = self.encode(source, scores_of_layer)?;
 
@@ -472,7 +454,7 @@ impl MarianNetwork {
         let cross_scores_flat = steps_to_maps(&scores_steps, self.decoder.len(), heads, source.len());
         let (s, t) = (source.len(), target.len());
         let wrong_size = || candle_core::Error::Msg("the translator kept attention of the wrong size".into());
-        let encoder = AttentionMaps::from_shape([self.encoder.depth(), heads, s, s], encoder).ok_or_else(wrong_size)?;
+        let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
         let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
         let head_dim = width / heads;
         let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, Scoring::standard(head_dim), heads, s, &flat));

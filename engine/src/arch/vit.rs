@@ -19,7 +19,7 @@ use candle_nn::VarBuilder;
 
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
-use crate::forward::{Attending, Layer, Pass, Span, Stack};
+use crate::forward::{Attending, Layer, Pass, Span};
 use crate::observe::KeepMaps;
 use crate::report::{Mask, Scoring};
 
@@ -86,15 +86,6 @@ pub struct VisionTransformer {
     device: Device,
 }
 
-impl Stack for VisionTransformer {
-    fn depth(&self) -> usize {
-        self.blocks.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.blocks[index]
-    }
-}
 
 /// What a forward pass gives: every layer's attention, flat [layer, head, tokens, tokens].
 pub struct Seen {
@@ -203,7 +194,7 @@ impl VisionTransformer {
         let patches = self.patches(pixels, height, width)?.matmul(&self.patch_weight)?.broadcast_add(&self.patch_bias)?; // [n, width]
         let x = (Tensor::cat(&[&self.leading_tokens, &patches], 0)? + self.positions_for(height / p, width / p)?)?; // [leading + n, width]
         let tokens = x.dim(0)?;
-        pass.through(self, x, 0..self.blocks.len(), Span::whole(Mask::None, tokens), None, &self.device)?;
+        pass.through(&self.blocks, x, 0..self.blocks.len(), Span::whole(Mask::None, tokens), None, &self.device)?;
         Ok(tokens)
     }
 

@@ -150,19 +150,6 @@ impl Layer for DecoderLayer {
     }
 }
 
-/// The encoder's layers.
-struct EncoderLayers(Vec<EncoderLayer>);
-
-impl Stack for EncoderLayers {
-    fn depth(&self) -> usize {
-        self.0.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.0[index]
-    }
-}
-
 /// The decoder: token embeddings and learned positions, its layers, and the readout through
 /// the embedding table.
 struct Decoder {
@@ -174,17 +161,11 @@ struct Decoder {
     device: Device,
 }
 
-impl Stack for Decoder {
-    fn depth(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn layer(&self, index: usize) -> &dyn Layer {
-        &self.layers[index]
-    }
-}
-
 impl Network for Decoder {
+    fn layers(&self) -> &dyn Stack {
+        &self.layers
+    }
+
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let tokens = self.embed_tokens.index_select(&Tensor::new(&ids[start..], &self.device)?, 0)?;
         tokens + self.positions.narrow(0, start, ids.len() - start)? // [new, d]
@@ -250,7 +231,7 @@ pub struct Whisper {
     conv1: Conv1d,
     conv2: Conv1d,
     encoder_positions: Tensor, // [1500, d]
-    encoder: EncoderLayers,
+    encoder: Vec<EncoderLayer>,
     encoder_norm: LayerNorm,
     decoder: Decoder,
     device: Device,
@@ -311,7 +292,7 @@ impl Whisper {
             conv1: conv("conv1", s.num_mel_bins, 1).map_err(bad)?,
             conv2: conv("conv2", d, 2).map_err(bad)?,
             encoder_positions: enc.get((s.max_source_positions, d), "embed_positions.weight").map_err(bad)?,
-            encoder: EncoderLayers(encoder_layers),
+            encoder: encoder_layers,
             encoder_norm: layer_norm(enc.pp("layer_norm"), d, LN_EPS).map_err(bad)?,
             decoder,
             sizes: s,

@@ -48,8 +48,22 @@ pub trait Stack: Send + Sync {
     fn layer(&self, index: usize) -> &dyn Layer;
 }
 
+/// Any list of layers is a stack.
+impl<L: Layer> Stack for Vec<L> {
+    fn depth(&self) -> usize {
+        self.len()
+    }
+
+    fn layer(&self, index: usize) -> &dyn Layer {
+        &self[index]
+    }
+}
+
 /// A network the engine runs over token ids: its embedding, its layers and its readout.
-pub trait Network: Stack {
+pub trait Network: Send + Sync {
+    /// Its layers.
+    fn layers(&self) -> &dyn Stack;
+
     /// The embeddings of `ids[start..]` at positions `start..`, [new, hidden].
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor>;
 
@@ -175,9 +189,9 @@ impl Pass {
             Start::Layer(layer, x) => (layer, x),
         };
         let span = Span { mask, positions: first_new..tokens, memory };
-        let depth = network.depth();
+        let depth = network.layers().depth();
         let until = until.unwrap_or(depth).min(depth);
-        let x = self.through(network, x, first..until, span, cache.as_deref_mut(), network.device())?;
+        let x = self.through(network.layers(), x, first..until, span, cache.as_deref_mut(), network.device())?;
         if until < depth {
             return Ok(Ran::Paused { layer: until, x });
         }
@@ -243,7 +257,7 @@ mod tests {
     /// writes it back doubled; the logits are the last stream as it is.
     struct Toy {
         device: Device,
-        layers: [ToyLayer; 2],
+        layers: Vec<ToyLayer>,
     }
 
     struct ToyLayer;
@@ -261,16 +275,10 @@ mod tests {
         }
     }
 
-    impl Stack for Toy {
-        fn depth(&self) -> usize {
-            self.layers.len()
-        }
-        fn layer(&self, index: usize) -> &dyn Layer {
-            &self.layers[index]
-        }
-    }
-
     impl Network for Toy {
+        fn layers(&self) -> &dyn Stack {
+            &self.layers
+        }
         fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
             let rows: Vec<f32> = ids[start..].iter().flat_map(|&id| [id as f32 * 0.5, 1.0 - id as f32 * 0.25]).collect();
             Tensor::from_vec(rows, (ids.len() - start, 2), &self.device)
@@ -285,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_paused_run_goes_on_to_the_same_bits_and_its_parts_keep_only_what_they_were_asked() -> Result<()> {
-        let toy = Toy { device: Device::Cpu, layers: [ToyLayer, ToyLayer] };
+        let toy = Toy { device: Device::Cpu, layers: vec![ToyLayer, ToyLayer] };
         let ids = [1, 2, 3];
         let mut whole = Pass::new().observing(KeepMaps::default());
         let logits = whole.run(&toy, &ids, Mask::Causal, None, Start::Embeddings, None)?.logits()?;
