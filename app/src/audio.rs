@@ -32,11 +32,7 @@ impl Clip {
 }
 
 fn js_message(value: JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| "an unknown error".into())
+    value.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| value.as_string()).unwrap_or_else(|| "an unknown error".into())
 }
 
 /// Decodes a file's bytes with the browser: 16 kHz, channels averaged.
@@ -68,10 +64,8 @@ pub async fn decode(name: &str, bytes: ArrayBuffer) -> Result<Clip, String> {
 /// Fetches a file beside the page (the sample clip) and decodes it.
 pub async fn fetch_and_decode(url: &str, name: &str) -> Result<Clip, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|e| format!("cannot fetch {url}: {}", js_message(e)))?
-        .unchecked_into();
+    let response: web_sys::Response =
+        JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("cannot fetch {url}: {}", js_message(e)))?.unchecked_into();
     if !response.ok() {
         return Err(format!("cannot fetch {url}: {}", response.status()));
     }

@@ -44,10 +44,8 @@ pub async fn fetch_catalog() -> Result<Vec<CatalogModel>, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
     let window = web_sys::window().ok_or("no window")?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str("models.json"))
-        .await
-        .map_err(|_| "cannot fetch models.json".to_string())?
-        .unchecked_into();
+    let response: web_sys::Response =
+        JsFuture::from(window.fetch_with_str("models.json")).await.map_err(|_| "cannot fetch models.json".to_string())?.unchecked_into();
     if !response.ok() {
         return Err(format!("cannot fetch models.json: {}", response.status()));
     }

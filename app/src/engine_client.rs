@@ -34,18 +34,14 @@ impl EngineClient {
         let answer = on_answer.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let message = match decode::<FromWorker>(&event.data()) {
-                Ok((FromWorker::Report { run, report, shapes, millis, memory_bytes }, Some(data))) => {
-                    match reassemble(report, &shapes, data) {
-                        Ok(report) => FromWorker::Report { run, report, shapes, millis, memory_bytes },
-                        Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
-                    }
-                }
-                Ok((FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis }, Some(data))) => {
-                    match reassemble(report, &shapes, data) {
-                        Ok(report) => FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis },
-                        Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
-                    }
-                }
+                Ok((FromWorker::Report { run, report, shapes, millis, memory_bytes }, Some(data))) => match reassemble(report, &shapes, data) {
+                    Ok(report) => FromWorker::Report { run, report, shapes, millis, memory_bytes },
+                    Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
+                },
+                Ok((FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis }, Some(data))) => match reassemble(report, &shapes, data) {
+                    Ok(report) => FromWorker::ProbeResult { run, scores, report, shapes, offset, length, millis },
+                    Err(message) => FromWorker::Failed { model: String::new(), run: Some(run), message },
+                },
                 Ok((FromWorker::WholeMap { run, layer, head, queries, keys, millis, .. }, Some(values))) => {
                     FromWorker::WholeMap { run, layer, head, queries, keys, millis, values }
                 }

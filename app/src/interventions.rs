@@ -68,7 +68,11 @@ pub enum SweepState {
     /// Asked for (by a button, or a link) and waiting for the model and the text's run.
     Asked(EffectKind),
     /// Sent; `done` of `total` heads changed so far.
-    Running { kind: EffectKind, done: usize, total: usize },
+    Running {
+        kind: EffectKind,
+        done: usize,
+        total: usize,
+    },
     /// Stopped by the person or by a new text: why.
     Stopped(String),
     Failed(String),
@@ -104,7 +108,13 @@ pub struct Interventions {
 }
 
 impl Interventions {
-    pub fn new(ablated: Vec<HeadId>, ablation: Ablation, (answer, versus): (Option<String>, Option<String>), patch_source: String, asked: Option<EffectKind>) -> Self {
+    pub fn new(
+        ablated: Vec<HeadId>,
+        ablation: Ablation,
+        (answer, versus): (Option<String>, Option<String>),
+        patch_source: String,
+        asked: Option<EffectKind>,
+    ) -> Self {
         Self {
             ablated: RwSignal::new(ablated),
             ablation: RwSignal::new(ablation),

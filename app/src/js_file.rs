@@ -76,14 +76,8 @@ impl Read for JsFile {
         if end == start {
             return Ok(0);
         }
-        let piece = self
-            .file
-            .slice_with_f64_and_f64(start as f64, end as f64)
-            .map_err(|_| std::io::Error::other("cannot cut a piece of the file"))?;
-        let bytes = self
-            .reader
-            .read_as_array_buffer(&piece)
-            .map_err(|_| std::io::Error::other(format!("cannot read {}", self.file.name())))?;
+        let piece = self.file.slice_with_f64_and_f64(start as f64, end as f64).map_err(|_| std::io::Error::other("cannot cut a piece of the file"))?;
+        let bytes = self.reader.read_as_array_buffer(&piece).map_err(|_| std::io::Error::other(format!("cannot read {}", self.file.name())))?;
         let count = (end - start) as usize;
         Uint8Array::new(&bytes).copy_to(&mut buf[..count]);
         self.position = end;

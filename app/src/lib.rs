@@ -28,7 +28,10 @@ use leptos::prelude::*;
 
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab, WholeMap};
 
-use components::{InterventionPanel, AudioPanel, ImagePanel, SpeechView, VisionView, AlignmentView, CompareView, Controls, HeadDetail, HeadGrid, NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, StatusLine, TokenStrip, TranslationPanel};
+use components::{
+    AlignmentView, AudioPanel, CompareView, Controls, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, NextTokens, ProbePanel, PromptInput, RolloutView,
+    ScoresPanel, SpeechView, StatusLine, TokenStrip, TranslationPanel, VisionView,
+};
 use engine_client::EngineClient;
 use protocol::{FromWorker, LoadStage, ToWorker};
 use runs::{RunPlan, Scheduler};
@@ -60,7 +63,6 @@ pub const PROBE_LENGTHS: [usize; 3] = [PROBE_LENGTH, 500, 1000];
 pub fn probe_runs_pooled(length: usize) -> bool {
     2 * length + 2 > WHOLE_MAX_TOKENS
 }
-
 
 /// The whole page.
 #[component]
@@ -100,7 +102,9 @@ pub fn App() -> impl IntoView {
         let Some(entry) = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).cloned()) else {
             if let Some(name) = model.strip_prefix("file:") {
                 // A link to a model from someone's own files: the files are not here.
-                state.status.set(Status::Failed(format!("`{name}` was opened from a person's own files, which this page does not have: open it again (Open a model…)")));
+                state.status.set(Status::Failed(format!(
+                    "`{name}` was opened from a person's own files, which this page does not have: open it again (Open a model…)"
+                )));
             } else if !state.catalog.with(Vec::is_empty) {
                 state.status.set(Status::Failed(format!("there is no model `{model}` in models.json")));
             }
@@ -127,17 +131,10 @@ pub fn App() -> impl IntoView {
 
     // The layer whose raw scores come with each run: the selected one while the Math
     // tab is open, and it stays so after (leaving the tab is no reason to run again).
-    let scores_of_layer = Memo::new(move |previous: Option<&Option<usize>>| {
-        if state.tab.get() == Tab::Math {
-            Some(state.layer.get())
-        } else {
-            previous.copied().flatten()
-        }
-    });
+    let scores_of_layer =
+        Memo::new(move |previous: Option<&Option<usize>>| if state.tab.get() == Tab::Math { Some(state.layer.get()) } else { previous.copied().flatten() });
     // Value norms come with each run once the map has been weighted by them (and stay).
-    let value_norms = Memo::new(move |previous: Option<&bool>| {
-        previous.copied().unwrap_or(false) || state.weighting.get() == weighting::Weighting::ValueNorms
-    });
+    let value_norms = Memo::new(move |previous: Option<&bool>| previous.copied().unwrap_or(false) || state.weighting.get() == weighting::Weighting::ValueNorms);
     // Run the text whenever it, the mask or the loaded model changes (and what the
     // views ask of the run: raw scores, value norms, the other mask).
     Effect::new(move |_| {
@@ -412,13 +409,7 @@ pub fn App() -> impl IntoView {
 
 /// Applies one answer of the worker to the page's state, and sends the text that
 /// waited for it, if any.
-fn on_answer(
-    state: AppState,
-    scheduler: StoredValue<Scheduler>,
-    worker_ready: RwSignal<bool>,
-    answer: FromWorker,
-    send: impl Fn(ToWorker) -> Option<()>,
-) {
+fn on_answer(state: AppState, scheduler: StoredValue<Scheduler>, worker_ready: RwSignal<bool>, answer: FromWorker, send: impl Fn(ToWorker) -> Option<()>) {
     let run = match &answer {
         FromWorker::Report { run, .. }
         | FromWorker::Translating { run, .. }

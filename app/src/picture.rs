@@ -27,11 +27,7 @@ pub struct Picture {
 }
 
 fn js_message(value: wasm_bindgen::JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| "an unknown error".into())
+    value.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| value.as_string()).unwrap_or_else(|| "an unknown error".into())
 }
 
 /// The browser's bitmap of `blob`, its pixels as stored (resized to `size` when given).
@@ -46,9 +42,8 @@ async fn bitmap(name: &str, blob: &Blob, size: Option<(u32, u32)>) -> Result<Ima
         options.set_resize_quality(ResizeQuality::High);
     }
     let promise = window.create_image_bitmap_with_blob_and_image_bitmap_options(blob, &options).map_err(|e| format!("{name}: {}", js_message(e)))?;
-    let bitmap = JsFuture::from(promise)
-        .await
-        .map_err(|e| format!("{name} is not a picture this browser can decode ({}): try PNG, JPEG or WebP", js_message(e)))?;
+    let bitmap =
+        JsFuture::from(promise).await.map_err(|e| format!("{name} is not a picture this browser can decode ({}): try PNG, JPEG or WebP", js_message(e)))?;
     Ok(bitmap.unchecked_into())
 }
 

@@ -58,15 +58,7 @@ pub enum ToWorker {
     /// the run of another text in turn (a sweep, a layer at a time, stopped by
     /// [`ToWorker::StopEffects`]), or each one's direct logit attribution. `answer`: the
     /// token's text (the likeliest next token when `None`); `versus`: a token to subtract.
-    Effects {
-        run: u64,
-        model: String,
-        text: String,
-        max_tokens: usize,
-        method: EffectMethod,
-        answer: Option<String>,
-        versus: Option<String>,
-    },
+    Effects { run: u64, model: String, text: String, max_tokens: usize, method: EffectMethod, answer: Option<String>, versus: Option<String> },
     /// Stop the sweep numbered `run` (a new text, or the person's Stop).
     StopEffects { run: u64 },
     /// Run the induction probe (`length` random tokens twice, one run per seed).
@@ -190,11 +182,7 @@ pub fn encode_with_pixels<T: Serialize>(message: &T, pixels: &[u8]) -> (JsValue,
 
 /// The pixels a message carries (empty when it carries none).
 pub fn pixels_of(data: &JsValue) -> Vec<u8> {
-    Reflect::get(data, &JsValue::from_str(PIXELS))
-        .ok()
-        .filter(|v| v.is_object())
-        .map(|v| js_sys::Uint8Array::new(&v).to_vec())
-        .unwrap_or_default()
+    Reflect::get(data, &JsValue::from_str(PIXELS)).ok().filter(|v| v.is_object()).map(|v| js_sys::Uint8Array::new(&v).to_vec()).unwrap_or_default()
 }
 
 /// The `File` objects a message carries (empty when it carries none).
@@ -208,15 +196,9 @@ pub fn files_of(data: &JsValue) -> Vec<web_sys::File> {
 
 /// Unpacks a message: the serde part, and the attention array if one came along.
 pub fn decode<T: for<'de> Deserialize<'de>>(data: &JsValue) -> Result<(T, Option<Vec<f32>>), String> {
-    let json = Reflect::get(data, &JsValue::from_str(JSON))
-        .ok()
-        .and_then(|v| v.as_string())
-        .ok_or("a message without its json part")?;
+    let json = Reflect::get(data, &JsValue::from_str(JSON)).ok().and_then(|v| v.as_string()).ok_or("a message without its json part")?;
     let message = serde_json::from_str(&json).map_err(|e| format!("a message that does not parse: {e}"))?;
-    let attention = Reflect::get(data, &JsValue::from_str(ATTENTION))
-        .ok()
-        .filter(|v| !v.is_undefined())
-        .map(|v| Float32Array::from(v).to_vec());
+    let attention = Reflect::get(data, &JsValue::from_str(ATTENTION)).ok().filter(|v| !v.is_undefined()).map(|v| Float32Array::from(v).to_vec());
     Ok((message, attention))
 }
 

@@ -246,10 +246,7 @@ mod tests {
     #[test]
     fn with_the_comparison_both_masks_must_answer_before_the_next_text() {
         let mut s = Scheduler::default();
-        assert_eq!(
-            texts(&s.plan(plan("a", true))),
-            [(1, "a".into(), Mask::Causal), (2, "a".into(), Mask::None)]
-        );
+        assert_eq!(texts(&s.plan(plan("a", true))), [(1, "a".into(), Mask::Causal), (2, "a".into(), Mask::None)]);
         assert!(s.is_compare(2));
         assert!(s.plan(plan("ab", true)).is_empty());
         assert!(s.answered(1).is_empty(), "the comparison is still out");

@@ -44,10 +44,7 @@ impl Encoding {
 
     /// The finest encoding whose maps of `weights` values fit the budget.
     pub fn fitting(weights: usize) -> Self {
-        [Encoding::F32, Encoding::U16]
-            .into_iter()
-            .find(|e| (weights * e.bytes_per_weight()).div_ceil(3) * 4 <= BUDGET_BYTES)
-            .unwrap_or(Encoding::U8)
+        [Encoding::F32, Encoding::U16].into_iter().find(|e| (weights * e.bytes_per_weight()).div_ceil(3) * 4 <= BUDGET_BYTES).unwrap_or(Encoding::U8)
     }
 
     fn encode(self, values: impl Iterator<Item = f32>) -> Vec<u8> {
@@ -125,7 +122,12 @@ pub fn snapshot(model: &str, text: &str, tokens: &[String], sites: &[SiteMaps], 
         tokens: labels(tokens),
         encoding,
         sites: site_data,
-        palette: (0..256).map(|i| { let (r, g, b) = colours.colour(i as f32 / 255.0); format!("#{r:02x}{g:02x}{b:02x}") }).collect(),
+        palette: (0..256)
+            .map(|i| {
+                let (r, g, b) = colours.colour(i as f32 / 255.0);
+                format!("#{r:02x}{g:02x}{b:02x}")
+            })
+            .collect(),
     };
     // Inside <script>, "</" would end it early.
     let json = serde_json::to_string(&data).unwrap_or_default().replace("</", "<\\/");

@@ -10,11 +10,11 @@ use leptos::prelude::*;
 
 use crate::catalog::CatalogModel;
 use crate::components::alignment::Alignment;
-use engine::analysis::reading::Reading;
-use engine::figure::colour::{ColourScale, ValueScale};
 use crate::protocol::LoadStage;
 use crate::url_state::ViewState;
 use crate::weighting::{ShownMap, Weighting};
+use engine::analysis::reading::Reading;
+use engine::figure::colour::{ColourScale, ValueScale};
 
 /// The tabs of the head detail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,17 +55,35 @@ impl Tab {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
     Starting,
-    Loading { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
+    Loading {
+        model: String,
+        stage: LoadStage,
+        loaded: u64,
+        total: Option<u64>,
+    },
     Computing,
     /// A long text's run goes on: `done` of `total` layers have attended its `tokens`
     /// tokens (`cut`: where the text was cut to the page's limit).
-    Attending { done: usize, total: usize, tokens: usize, cut: Option<engine::Truncation> },
+    Attending {
+        done: usize,
+        total: usize,
+        tokens: usize,
+        cut: Option<engine::Truncation>,
+    },
     /// A translation grows: the target tokens so far, of at most `limit`.
-    Translating { tokens: Vec<String>, limit: usize },
+    Translating {
+        tokens: Vec<String>,
+        limit: usize,
+    },
     /// A transcript grows: its tokens so far, of at most `limit`.
-    Transcribing { tokens: Vec<String>, limit: usize },
+    Transcribing {
+        tokens: Vec<String>,
+        limit: usize,
+    },
     /// The report in view came back after `millis`.
-    Done { millis: f64 },
+    Done {
+        millis: f64,
+    },
     EmptyText,
     Failed(String),
 }
@@ -98,7 +116,11 @@ impl Filling {
     pub fn centre(map: &[f32]) -> f32 {
         let blocks = (map.len() as f64).sqrt().round().max(1.0) as usize;
         let (weighted, total) = map.iter().enumerate().fold((0.0f64, 0.0f64), |(w, t), (i, &v)| (w + (i % blocks) as f64 * v as f64, t + v as f64));
-        if total > 0.0 { (weighted / total) as f32 } else { 0.0 }
+        if total > 0.0 {
+            (weighted / total) as f32
+        } else {
+            0.0
+        }
     }
 
     /// The mean of `layer`'s heads, [blocks, blocks].
@@ -262,7 +284,11 @@ pub enum ProbeState {
     /// Asked for before the model had loaded: it runs once the model is there.
     Waiting,
     /// `done` of `total` runs, or of all the runs' layers when the probe is pooled (`layers`).
-    Running { done: usize, total: usize, layers: bool },
+    Running {
+        done: usize,
+        total: usize,
+        layers: bool,
+    },
     Done(Arc<ProbeOutcome>),
     Failed(String),
 }
@@ -311,7 +337,6 @@ impl GridColour {
         matches!(self, GridColour::Effect(_))
     }
 }
-
 
 impl AppState {
     /// Whether the chosen model is a translator (an encoder–decoder): the views that

@@ -77,7 +77,8 @@ mod tests {
         assert_eq!(classify(&names(&["readme.md", "SmolLM2.Q4_1.gguf"])), Ok(UserModel::Gguf(1)));
         let folder = names(&["tokenizer.json", "model.safetensors", "config.json", "tokenizer_config.json"]);
         assert_eq!(classify(&folder), Ok(UserModel::HuggingFace { config: 2, weights: vec![1], tokenizer: Some(0) }));
-        let shards = names(&["config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json", "model-00002-of-00002.safetensors", "tokenizer.json"]);
+        let shards =
+            names(&["config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json", "model-00002-of-00002.safetensors", "tokenizer.json"]);
         assert_eq!(classify(&shards), Ok(UserModel::HuggingFace { config: 0, weights: vec![1, 3], tokenizer: Some(4) }));
         // A Vision Transformer folder has no tokenizer; an ONNX graph is one file.
         assert_eq!(classify(&names(&["config.json", "model.safetensors"])), Ok(UserModel::HuggingFace { config: 0, weights: vec![1], tokenizer: None }));

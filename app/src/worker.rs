@@ -67,24 +67,19 @@ pub fn start_worker() {
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         // A panic poisons the wasm instance: tell the page, which shows it.
-        post(
-            &FromWorker::Failed { model: String::new(), run: None, message: format!("the engine crashed: {info}") },
-            None,
-        );
+        post(&FromWorker::Failed { model: String::new(), run: None, message: format!("the engine crashed: {info}") }, None);
     }));
     let state = Rc::new(RefCell::new(State::default()));
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        match decode::<ToWorker>(&event.data()) {
-            Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
-            Ok((ToWorker::Transcribe { run, model }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default()),
-            Ok((ToWorker::Look { run, model, width, height, framing }, _)) => look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data())),
-            Ok((ToWorker::Effects { run, model, text, max_tokens, method, answer, versus }, _)) => {
-                interventions::effects(state.clone(), run, model, (text, max_tokens), method, (answer, versus))
-            }
-            Ok((ToWorker::StopEffects { run }, _)) => state.borrow().traces.stop(run),
-            Ok((request, _)) => handle(state.clone(), request),
-            Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match decode::<ToWorker>(&event.data()) {
+        Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
+        Ok((ToWorker::Transcribe { run, model }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default()),
+        Ok((ToWorker::Look { run, model, width, height, framing }, _)) => look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data())),
+        Ok((ToWorker::Effects { run, model, text, max_tokens, method, answer, versus }, _)) => {
+            interventions::effects(state.clone(), run, model, (text, max_tokens), method, (answer, versus))
         }
+        Ok((ToWorker::StopEffects { run }, _)) => state.borrow().traces.stop(run),
+        Ok((request, _)) => handle(state.clone(), request),
+        Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
     });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget(); // lives as long as the worker
@@ -157,7 +152,12 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: W
                     let tokenizer = tokenizer.ok_or(NO_TOKENIZER)?;
                     let [weights] = weights.as_slice() else { return Err("a Whisper model's weights must be one model.safetensors".into()) };
                     let generation = names.iter().position(|n| n == "generation_config.json").map(whole).transpose()?;
-                    let files = TranscriberFiles::HuggingFace { config: &config, weights: &whole(*weights)?, generation: generation.as_deref(), tokenizer: &whole(tokenizer)? };
+                    let files = TranscriberFiles::HuggingFace {
+                        config: &config,
+                        weights: &whole(*weights)?,
+                        generation: generation.as_deref(),
+                        tokenizer: &whole(tokenizer)?,
+                    };
                     return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
                 }
                 // A Vision Transformer (DINOv2, ViT, DeiT): no tokenizer; its preprocessor_config.json names its normalisation.
@@ -192,7 +192,9 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let name = model.clone();
             load_as(state, model, Some(weights), move || async move { load(&name, &files, weights).await });
         }
-        ToWorker::Effects { run, .. } | ToWorker::StopEffects { run } => post(&FromWorker::Failed { model: String::new(), run: Some(run), message: "a sweep the worker did not start".into() }, None),
+        ToWorker::Effects { run, .. } | ToWorker::StopEffects { run } => {
+            post(&FromWorker::Failed { model: String::new(), run: Some(run), message: "a sweep the worker did not start".into() }, None)
+        }
         ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),
         ToWorker::Probe { run, model, length, seeds } => {
             let state_handle = state.clone();
@@ -208,7 +210,8 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let (before, after) = loaded.frame();
             let tokens = before.len() + 2 * length + after.len();
             if tokens > loaded.info().max_positions {
-                let message = format!("a probe of {length} random tokens twice is {tokens} tokens, more than the model's {} positions", loaded.info().max_positions);
+                let message =
+                    format!("a probe of {length} random tokens twice is {tokens} tokens, more than the model's {} positions", loaded.info().max_positions);
                 return post(&FromWorker::Failed { model, run: Some(run), message }, None);
             }
             if crate::probe_runs_pooled(length) {
@@ -235,7 +238,9 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let started = now();
             // A transcription's encoder, or the last long text's self-attention: square maps.
             let whole = match state.loaded.as_ref().filter(|(name, _)| *name == model) {
-                Some((_, AnyModel::Transcriber(transcriber))) => transcriber.encoder_map(layer, head).map_err(|e| e.to_string()).map(|v| ((v.len() as f64).sqrt() as usize, v)),
+                Some((_, AnyModel::Transcriber(transcriber))) => {
+                    transcriber.encoder_map(layer, head).map_err(|e| e.to_string()).map(|v| ((v.len() as f64).sqrt() as usize, v))
+                }
                 Some(_) => state.long.head_map(of, layer, head),
                 None => Err(format!("the model {model} is not loaded")),
             };
@@ -394,11 +399,7 @@ async fn load(model: &str, files: &[String], weights: WeightChoice) -> Result<An
 }
 
 fn js_error(context: &str, value: JsValue) -> String {
-    let detail = value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"));
+    let detail = value.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| value.as_string()).unwrap_or_else(|| format!("{value:?}"));
     format!("{context}: {detail}")
 }
 
@@ -419,16 +420,10 @@ fn from_page(url: &str) -> String {
 
 /// Fetches one file into JavaScript's memory, posting progress as its bytes arrive.
 async fn fetch(model: &str, url: &str) -> Result<Uint8Array, String> {
-    let response: Response = JsFuture::from(scope().fetch_with_str(&from_page(url)))
-        .await
-        .map_err(|e| js_error(&format!("cannot fetch {url}"), e))?
-        .unchecked_into();
+    let response: Response =
+        JsFuture::from(scope().fetch_with_str(&from_page(url))).await.map_err(|e| js_error(&format!("cannot fetch {url}"), e))?.unchecked_into();
     if !response.ok() {
-        return Err(format!(
-            "cannot fetch {url}: {} {} (are the models fetched? `make run` fetches them)",
-            response.status(),
-            response.status_text()
-        ));
+        return Err(format!("cannot fetch {url}: {} {} (are the models fetched? `make run` fetches them)", response.status(), response.status_text()));
     }
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     let body = response.body().ok_or_else(|| format!("{url}: an empty response"))?;

@@ -3,8 +3,8 @@
 //! ([`VisionModel`]). The command line and the page's worker load and run through it, so neither needs to know which it holds.
 
 use crate::error::{EngineError, Result};
-use crate::transcriber::Transcriber;
 use crate::report::{AttentionReport, Mask, ModelInfo, Token};
+use crate::transcriber::Transcriber;
 use crate::translator::{TranslateOptions, Translator};
 use crate::vision::VisionModel;
 use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};

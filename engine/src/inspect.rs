@@ -13,10 +13,10 @@ use crate::arch::gpt2::Gpt2Config;
 use crate::arch::gpt_neox::GptNeoXConfig;
 use crate::arch::llama::{self, LlamaConfig};
 use crate::error::{first_line, EngineError, Result};
-use crate::report::{ModelInfo, Scoring};
 use crate::load::gguf_hf;
 use crate::load::path::safetensors_files;
 use crate::load::safetensors_file::SafetensorsFile;
+use crate::report::{ModelInfo, Scoring};
 use crate::translator::Translator;
 
 /// What a model file or folder is.
@@ -79,7 +79,11 @@ impl fmt::Display for Inspection {
                 writeln!(f, "scores:        × {}{cap}", s.scale)?;
             }
             let windowed: Vec<String> = info.layer_windows.iter().enumerate().filter_map(|(l, w)| w.map(|w| format!("{l}:{w}"))).collect();
-            let windows = if windowed.is_empty() { "none".to_string() } else { format!("{} of {} layers (layer:window) {}", windowed.len(), info.layers, windowed.join(" ")) };
+            let windows = if windowed.is_empty() {
+                "none".to_string()
+            } else {
+                format!("{} of {} layers (layer:window) {}", windowed.len(), info.layers, windowed.join(" "))
+            };
             writeln!(f, "windows:       {windows}")?;
             let mask = match (self.architecture.as_str(), info.causal) {
                 ("marian", _) => "none in the encoder; each translated token sees the whole source",
@@ -130,7 +134,11 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             ..Inspection::default()
         });
     }
-    match std::fs::read_dir(path).map_err(|e| unreadable(path, e))?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| p.extension().is_some_and(|x| x == "gguf")) {
+    match std::fs::read_dir(path)
+        .map_err(|e| unreadable(path, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "gguf"))
+    {
         Some(gguf) => inspect_gguf(&gguf),
         None => Err(EngineError::BadModelFile(format!("{}: holds neither config.json nor a .gguf file", path.display()))),
     }
@@ -173,8 +181,8 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
         // Read as the config.json Hugging Face would have (see load::gguf_hf).
         let token_types = content.tensor_infos.get("token_types.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0);
         let config = gguf_hf::hf_config(&architecture, metadata, tokens, token_types)?;
-        let (info, head_dim) = facts_of(gguf_hf::hf_family(&architecture), &config, &architecture)?
-            .ok_or_else(|| EngineError::UnsupportedArchitecture(architecture.clone()))?;
+        let (info, head_dim) =
+            facts_of(gguf_hf::hf_family(&architecture), &config, &architecture)?.ok_or_else(|| EngineError::UnsupportedArchitecture(architecture.clone()))?;
         inspection.scoring = Some(Scoring::standard(head_dim));
         inspection.head_dim = Some(head_dim);
         inspection.info = Some(info);

@@ -36,9 +36,7 @@ impl CustomOp2 for RowsTimesMatrix {
         if k != k2 {
             candle_core::bail!("rows-times-matrix: [{m}, {k}] cannot multiply [{k2}, {n}]")
         }
-        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
-            candle_core::bail!("rows-times-matrix is for float32")
-        };
+        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else { candle_core::bail!("rows-times-matrix is for float32") };
         let (Some((x0, x1)), Some((w0, w1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
             candle_core::bail!("rows-times-matrix needs contiguous operands")
         };
@@ -194,7 +192,11 @@ fn erf(x: f32) -> f32 {
     far = far * t + -1.287_175_1e-1;
     far = far * t - t;
     let far = (1.0 - exp_nonpositive(far)).copysign(x);
-    if t > 0.927_734_4 { far } else { near }
+    if t > 0.927_734_4 {
+        far
+    } else {
+        near
+    }
 }
 
 /// softmax(scale · x) along the last axis of contiguous float32 `x` (any other tensor goes
@@ -264,7 +266,12 @@ pub fn softmax_in_place_where_possible(x: &Tensor, scale: f32, mask: Option<&Ten
 /// layer). The same numbers as scaling, adding the mask and [`softmax_scaled`] apart: each
 /// score is rounded to float32 at the same steps. Other tensors go that way.
 pub fn softmax_scaled_masked(x: &Tensor, scale: f32, mask: &Tensor) -> Result<Tensor> {
-    let fits = x.dtype() == candle_core::DType::F32 && mask.dtype() == candle_core::DType::F32 && x.is_contiguous() && mask.is_contiguous() && x.rank() >= 2 && mask.dims() == &x.dims()[x.rank() - 2..];
+    let fits = x.dtype() == candle_core::DType::F32
+        && mask.dtype() == candle_core::DType::F32
+        && x.is_contiguous()
+        && mask.is_contiguous()
+        && x.rank() >= 2
+        && mask.dims() == &x.dims()[x.rank() - 2..];
     if fits {
         x.apply_op2_no_bwd(mask, &SoftmaxScaledMasked { scale })
     } else {
@@ -420,7 +427,11 @@ fn exp_nonpositive(x: f32) -> f32 {
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
     let two_to_n = f32::from_bits(((t.to_bits() as i32 - SHIFTER.to_bits() as i32 + 127) << 23) as u32);
-    if x < -87.0 { 0.0 } else { e * two_to_n }
+    if x < -87.0 {
+        0.0
+    } else {
+        e * two_to_n
+    }
 }
 
 /// A row of attention weights' sum and entropy in bits, -Σ w log2 w over w > 0: a long
@@ -472,7 +483,11 @@ fn entropy_term_bits(w: f32) -> f32 {
     p = p * m + 3.333_333_1e-1;
     let y = p * m * z + e * -2.121_944_4e-4 - 0.5 * z;
     let ln = m + y + e * 0.693_359_4;
-    if w > 0.0 { -w * ln * std::f32::consts::LOG2_E } else { 0.0 }
+    if w > 0.0 {
+        -w * ln * std::f32::consts::LOG2_E
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -546,7 +561,12 @@ mod tests {
         let ninf = f32::NEG_INFINITY;
         let mask = Tensor::new(&[[0.0f32, ninf, ninf, ninf], [0.0, 0.0, ninf, ninf], [0.0, 0.0, 0.0, ninf]], &Device::Cpu).unwrap();
         let fused = softmax_scaled_masked(&x, 0.125, &mask).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let apart = softmax_scaled(&(&x * 0.125).unwrap().broadcast_add(&mask).unwrap().contiguous().unwrap(), 1.0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let apart = softmax_scaled(&(&x * 0.125).unwrap().broadcast_add(&mask).unwrap().contiguous().unwrap(), 1.0)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(fused, apart);
         assert_eq!(fused[1], 0.0, "a masked key gets nothing");
         assert_eq!(fused[0], 1.0, "the first query sees only itself");

@@ -12,22 +12,22 @@
 pub mod analysis;
 pub mod any_model;
 pub mod arch;
-pub mod audio;
 pub mod attention;
+pub mod audio;
 pub mod error;
 pub mod export;
 pub mod figure;
 pub mod forward;
 pub mod image;
-pub mod intervention;
-pub mod long;
-pub mod observe;
-pub mod parallel;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod inspect;
+pub mod intervention;
 pub mod kernels;
 pub mod load;
+pub mod long;
 pub mod matrix_product;
+pub mod observe;
+pub mod parallel;
 pub mod prefix;
 pub mod report;
 pub mod transcriber;
@@ -37,14 +37,17 @@ pub mod vision;
 pub use any_model::AnyModel;
 pub use error::{EngineError, Result};
 pub use intervention::run::{Answer, AnswerToken, EffectMethod, HeadEffects, Sweep, Trace};
-pub use long::{LongRun, PooledRun};
 pub use intervention::{Ablation, HeadId, Intervention, NextTokenChange};
-pub use report::{AttentionMaps, AttentionReport, LayerScores, MapForm, Mask, ModelInfo, NextToken, Scoring, Sequence, Site, Spectrogram, Framing, PatchGrid, PictureInput, Token, Transcript, TranslationOutput, WordTiming, Truncation, ValueNorms, WeightChoice, WeightPath, FLOAT32_BUDGET_BYTES};
+pub use long::{LongRun, PooledRun};
+pub use report::{
+    AttentionMaps, AttentionReport, Framing, LayerScores, MapForm, Mask, ModelInfo, NextToken, PatchGrid, PictureInput, Scoring, Sequence, Site, Spectrogram,
+    Token, Transcript, TranslationOutput, Truncation, ValueNorms, WeightChoice, WeightPath, WordTiming, FLOAT32_BUDGET_BYTES,
+};
 
 use forward::{Network, Pass, Start};
+use load::tokenizer::TextTokenizer;
 use observe::{KeepMaps, KeepRawScores, KeepValueNorms};
 use prefix::{PrefixSlot, Resumed};
-use load::tokenizer::TextTokenizer;
 
 /// How many next-token candidates a report lists.
 pub const NEXT_TOKENS: usize = 10;
@@ -222,24 +225,14 @@ impl Model {
         Ok(ids)
     }
 
-    fn run_tokens(
-        &self,
-        tokens: Vec<Token>,
-        truncated: Option<Truncation>,
-        mask: Mask,
-        options: RunOptions,
-    ) -> Result<AttentionReport> {
+    fn run_tokens(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, options: RunOptions) -> Result<AttentionReport> {
         let ModelInfo { layers, heads, .. } = self.info;
         let ids = self.checked_ids(&tokens)?;
         if let Some(layer) = options.scores_of_layer.filter(|&layer| layer >= layers) {
             return Err(EngineError::NoSuchLayer { layer, layers });
         }
         let t = ids.len();
-        let reuse = options.reuse_prefix
-            && mask == Mask::Causal
-            && options.scores_of_layer.is_none()
-            && !options.value_norms
-            && self.network.caches();
+        let reuse = options.reuse_prefix && mask == Mask::Causal && options.scores_of_layer.is_none() && !options.value_norms && self.network.caches();
         let Resumed { start, mut kv, maps: previous_maps } = if reuse { self.prefix.take(&ids)? } else { Resumed::default() };
         let mut pass = Pass::new().observing(KeepMaps::with_capacity(layers * heads * (t - start) * t));
         if let Some(layer) = options.scores_of_layer {
@@ -261,10 +254,8 @@ impl Model {
         if reuse {
             self.prefix.keep(ids, kv, &attention);
         }
-        let scores = options
-            .scores_of_layer
-            .zip(scores)
-            .map(|(layer, (head_dim, scoring, flat))| LayerScores::from_flat(layer, head_dim, scoring, heads, t, &flat));
+        let scores =
+            options.scores_of_layer.zip(scores).map(|(layer, (head_dim, scoring, flat))| LayerScores::from_flat(layer, head_dim, scoring, heads, t, &flat));
         let value_norms = value_norms.map(|flat| ValueNorms::from_flat(heads, t, &flat));
         let mut report = AttentionReport { value_norms, reused_tokens: start, ..self.assemble(tokens, truncated, mask, attention, last_logits.as_deref()) };
         report.sites[0].scores.extend(scores);
@@ -273,7 +264,14 @@ impl Model {
 
     /// The report of a run: its tokens, maps and, where the model cannot see ahead, the
     /// next-token guess from `logits`.
-    pub(crate) fn assemble(&self, tokens: Vec<Token>, truncated: Option<Truncation>, mask: Mask, attention: AttentionMaps, logits: Option<&[f32]>) -> AttentionReport {
+    pub(crate) fn assemble(
+        &self,
+        tokens: Vec<Token>,
+        truncated: Option<Truncation>,
+        mask: Mask,
+        attention: AttentionMaps,
+        logits: Option<&[f32]>,
+    ) -> AttentionReport {
         let next_tokens = match (mask, logits) {
             (Mask::Causal, Some(logits)) if self.info.causal => Some(self.top_tokens(logits, NEXT_TOKENS)),
             _ => None,
@@ -297,12 +295,7 @@ impl Model {
         order
             .into_iter()
             .take(k)
-            .map(|i| NextToken {
-                id: i as u32,
-                text: self.token_text(i as u32),
-                logit: logits[i],
-                probability: total.probability(logits[i]),
-            })
+            .map(|i| NextToken { id: i as u32, text: self.token_text(i as u32), logit: logits[i], probability: total.probability(logits[i]) })
             .collect()
     }
 }
@@ -321,7 +314,8 @@ impl Model {
         let mut runs = Vec::with_capacity(spec.seeds.len());
         let mut first = None;
         for (done, &seed) in spec.seeds.iter().enumerate() {
-            let ids = probe_ids(&before, &after, self.info.vocab_size, spec.length, seed).ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
+            let ids =
+                probe_ids(&before, &after, self.info.vocab_size, spec.length, seed).ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
             let report = self.run_ids(&ids, Mask::Causal)?;
             runs.push(score_probe(&report.attention(), before.len(), spec.length));
             first.get_or_insert(report);

@@ -111,7 +111,14 @@ impl Model {
     }
 
     /// [`Model::run_pooled`], telling `progress(layers done, layers)` as each layer attends.
-    pub fn run_pooled_telling(&self, text: &str, mask: Mask, block: usize, max_tokens: Option<usize>, mut progress: impl FnMut(usize, usize)) -> Result<PooledRun> {
+    pub fn run_pooled_telling(
+        &self,
+        text: &str,
+        mask: Mask,
+        block: usize,
+        max_tokens: Option<usize>,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<PooledRun> {
         let mut run = self.start_pooled(text, mask, block, max_tokens)?;
         loop {
             let done = self.go_on(&mut run, 1)?;
@@ -149,7 +156,13 @@ impl Model {
 
     /// A pooled run whose heads are scored on `matches`' cells (the text's own repeats when
     /// `None`).
-    fn start_pooled_scoring(&self, tokens: Vec<Token>, truncated: Option<Truncation>, (mask, block): (Mask, usize), matches: Option<Matches>) -> Result<LongRun> {
+    fn start_pooled_scoring(
+        &self,
+        tokens: Vec<Token>,
+        truncated: Option<Truncation>,
+        (mask, block): (Mask, usize),
+        matches: Option<Matches>,
+    ) -> Result<LongRun> {
         let (layers, heads, t) = (self.info.layers, self.info.heads, tokens.len());
         let ids = self.checked_ids(&tokens)?;
         let block = block.max(1);
@@ -191,7 +204,8 @@ impl Model {
         }
         let (heads, t, block) = (self.info.heads, run.tokens.len(), run.block);
         let blocks = t.div_ceil(block);
-        let maps = AttentionMaps::from_shape([total, heads, blocks, blocks], probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned pooled attention of the wrong size".into()))?;
+        let maps = AttentionMaps::from_shape([total, heads, blocks, blocks], probabilities)
+            .ok_or_else(|| candle_core::Error::Msg("the network returned pooled attention of the wrong size".into()))?;
         let mut report = self.assemble(std::mem::take(&mut run.tokens), run.truncated.take(), run.mask, maps, logits.as_deref());
         report.sites[0].form = MapForm::Pooled { block, queries: t, keys: t };
         report.head_scores = head_scores;
@@ -207,7 +221,8 @@ impl Model {
     /// [`crate::analysis::probe::score_pooled_probe`] scores the finished run.
     pub fn start_probe(&self, length: usize, seed: u64, block: usize) -> Result<LongRun> {
         let (before, after) = self.frame();
-        let ids = crate::analysis::probe::probe_ids(&before, &after, self.info.vocab_size, length, seed).ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
+        let ids = crate::analysis::probe::probe_ids(&before, &after, self.info.vocab_size, length, seed)
+            .ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
         let matches = Matches::probe(before.len(), length, ids.len());
         self.start_pooled_scoring(self.tokens_of_ids(&ids)?, None, (Mask::Causal, block), Some(matches))
     }
@@ -215,7 +230,12 @@ impl Model {
     /// [`Model::induction_probe`] with every run pooled into `block` × `block` blocks: the
     /// scores (the seeds' mean) and the first seed's run, telling `progress(layers done,
     /// layers)` over all the seeds' layers.
-    pub fn induction_probe_pooled(&self, spec: &crate::analysis::probe::ProbeSpec, block: usize, mut progress: impl FnMut(usize, usize)) -> Result<(Vec<crate::analysis::probe::ProbeScores>, PooledRun)> {
+    pub fn induction_probe_pooled(
+        &self,
+        spec: &crate::analysis::probe::ProbeSpec,
+        block: usize,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(Vec<crate::analysis::probe::ProbeScores>, PooledRun)> {
         use crate::analysis::probe::{mean_scores, score_pooled_probe};
         let layers = self.info.layers;
         let (mut runs, mut first) = (Vec::with_capacity(spec.seeds.len()), None);

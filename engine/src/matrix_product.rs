@@ -94,12 +94,8 @@ impl CustomOp2 for MatrixProduct {
         if k != k2 || batch != batch2 {
             candle_core::bail!("matrix-product: {:?} cannot multiply {:?}", l1.dims(), l2.dims())
         }
-        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
-            candle_core::bail!("matrix-product is for float32")
-        };
-        let Some((x0, x1)) = l1.contiguous_offsets() else {
-            candle_core::bail!("matrix-product needs a contiguous left operand")
-        };
+        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else { candle_core::bail!("matrix-product is for float32") };
+        let Some((x0, x1)) = l1.contiguous_offsets() else { candle_core::bail!("matrix-product needs a contiguous left operand") };
         // The right operand's rows are `row_stride` apart, its columns next to each other;
         // each of a batch `batch_stride` after the one before.
         let stride = l2.stride();
@@ -332,7 +328,6 @@ struct Tile<'a> {
     first: bool,
 }
 
-
 impl<'a> Tile<'a> {
     /// The tile `at` of out [m, n] = x [m, k] · w (n = w's columns): its operands from its
     /// first row, column and term on.
@@ -444,7 +439,8 @@ mod tests {
         for (m, k, n) in [(1, 1, 1), (5, 3, 8), (21, 800, 19), (53, 384, 24), (4, 385, 8)] {
             let x: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.37).collect();
             let w: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.21).collect();
-            let ours = matrix_product(&Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap(), &Tensor::from_vec(w.clone(), (k, n), &Device::Cpu).unwrap()).unwrap();
+            let ours = matrix_product(&Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap(), &Tensor::from_vec(w.clone(), (k, n), &Device::Cpu).unwrap())
+                .unwrap();
             assert_eq!(ours.to_vec2::<f32>().unwrap().concat(), naive(&x, (m, k), &w, n), "{m} × {k} × {n}: the same sums, to the bit");
             let candles = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap().matmul(&Tensor::from_vec(w, (k, n), &Device::Cpu).unwrap()).unwrap();
             let worst = (ours - candles).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();

@@ -95,7 +95,11 @@ impl KvCache {
     }
 
     /// Layer `layer`'s keys and values of the memory, made by `make` the first time.
-    pub(crate) fn memory_keys_values(&mut self, layer: usize, make: impl FnOnce() -> candle_core::Result<(Tensor, Tensor)>) -> candle_core::Result<(Tensor, Tensor)> {
+    pub(crate) fn memory_keys_values(
+        &mut self,
+        layer: usize,
+        make: impl FnOnce() -> candle_core::Result<(Tensor, Tensor)>,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         if self.memory.len() <= layer {
             self.memory.resize(layer + 1, None);
         }
@@ -121,7 +125,6 @@ impl KvCache {
         self.states[layer] = Some(state);
     }
 }
-
 
 /// The most weights a kept run may hold: the page's 128 tokens of SmolLM2 need 4.42 M
 /// (17.7 MB). A longer run is not kept, so the cache never costs the worker more.

@@ -742,13 +742,8 @@ impl AttentionMaps {
 
 impl Serialize for AttentionMaps {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let layers: Vec<Vec<Vec<&[f32]>>> = (0..self.layers)
-            .map(|l| {
-                (0..self.heads)
-                    .map(|h| self.head(l, h).chunks(self.keys.max(1)).collect())
-                    .collect()
-            })
-            .collect();
+        let layers: Vec<Vec<Vec<&[f32]>>> =
+            (0..self.layers).map(|l| (0..self.heads).map(|h| self.head(l, h).chunks(self.keys.max(1)).collect()).collect()).collect();
         let mut seq = serializer.serialize_seq(Some(layers.len()))?;
         for layer in &layers {
             seq.serialize_element(layer)?;

@@ -94,7 +94,9 @@ impl Transcriber {
         }
         prompt.push(id("<|notimestamps|>")?);
         let specials = Specials { prompt, end_of_text: id("<|endoftext|>")? };
-        if let Some(&(layer, head)) = rules.alignment_heads.iter().find(|&&(l, h)| l >= network.sizes.decoder_layers || h >= network.sizes.decoder_attention_heads) {
+        if let Some(&(layer, head)) =
+            rules.alignment_heads.iter().find(|&&(l, h)| l >= network.sizes.decoder_layers || h >= network.sizes.decoder_attention_heads)
+        {
             return Err(EngineError::BadModelFile(format!("alignment head ({layer}, {head}) is not in the decoder")));
         }
         Ok(Self { name: name.into(), network, tokenizer, rules, specials, last_encoded: Mutex::new(None) })
@@ -121,7 +123,10 @@ impl Transcriber {
             Self::from_bytes(name, TranscriberFiles::CTranslate2 { model: &model, config: config.as_deref(), tokenizer: &tokenizer })
         } else {
             let (config, weights, generation) = (read("config.json")?, read("model.safetensors")?, optional("generation_config.json"));
-            Self::from_bytes(name, TranscriberFiles::HuggingFace { config: &config, weights: &weights, generation: generation.as_deref(), tokenizer: &tokenizer })
+            Self::from_bytes(
+                name,
+                TranscriberFiles::HuggingFace { config: &config, weights: &weights, generation: generation.as_deref(), tokenizer: &tokenizer },
+            )
         }
     }
 
@@ -225,7 +230,8 @@ impl Transcriber {
         };
         let layers_heads = (s.encoder_layers, s.encoder_attention_heads);
         let wrong = || candle_core::Error::Msg("the transcriber kept attention of the wrong size".into());
-        let encoder_maps = AttentionMaps::from_shape([layers_heads.0, layers_heads.1, encoded.blocks, encoded.blocks], std::mem::take(&mut encoded.pooled)).ok_or_else(wrong)?;
+        let encoder_maps = AttentionMaps::from_shape([layers_heads.0, layers_heads.1, encoded.blocks, encoded.blocks], std::mem::take(&mut encoded.pooled))
+            .ok_or_else(wrong)?;
         let t = ids.len();
         let decoder_maps = AttentionMaps::from_shape([s.decoder_layers, s.decoder_attention_heads, t, t], self_maps).ok_or_else(wrong)?;
         let cross = AttentionMaps::from_shape([s.decoder_layers, s.decoder_attention_heads, t, frames], cross_maps).ok_or_else(wrong)?;
@@ -275,7 +281,14 @@ impl Transcriber {
     /// The words and their times: the alignment heads' cross-attention from the row that
     /// wrote the first text token (the prompt's last) to the one that wrote the end of text,
     /// over the encoder frames that hold the `mel_frames` frames of sound heard.
-    fn words(&self, cross: &[f32], text: &[u32], probabilities: &[f32], prompt: usize, mel_frames: usize) -> Result<(Vec<crate::report::WordTiming>, Vec<[u32; 2]>)> {
+    fn words(
+        &self,
+        cross: &[f32],
+        text: &[u32],
+        probabilities: &[f32],
+        prompt: usize,
+        mel_frames: usize,
+    ) -> Result<(Vec<crate::report::WordTiming>, Vec<[u32; 2]>)> {
         let s = self.network.sizes;
         let frames_heard = mel_frames / 2;
         let (rows, frames) = (prompt + text.len() + 1, s.max_source_positions);
@@ -283,12 +296,8 @@ impl Transcriber {
             return Ok((Vec::new(), Vec::new()));
         }
         let per_head = rows * frames;
-        let maps: Vec<&[f32]> = self
-            .rules
-            .alignment_heads
-            .iter()
-            .map(|&(layer, head)| &cross[(layer * s.decoder_attention_heads + head) * per_head..][..per_head])
-            .collect();
+        let maps: Vec<&[f32]> =
+            self.rules.alignment_heads.iter().map(|&(layer, head)| &cross[(layer * s.decoder_attention_heads + head) * per_head..][..per_head]).collect();
         let matrix = alignment_matrix(&maps, rows, frames, frames_heard);
         let frames_heard = frames_heard.min(frames);
         let matrix = &matrix[(prompt - 1) * frames_heard..(rows - 1) * frames_heard];
@@ -303,10 +312,8 @@ impl Transcriber {
             at += count;
         }
         let texts: Vec<(String, bool)> = pieces.iter().map(|(text, _, special)| (text.clone(), *special)).collect();
-        let words: Vec<(String, Vec<usize>)> = group_words(&texts)
-            .into_iter()
-            .map(|(word, pieces)| (word, pieces.iter().flat_map(|&p| piece_tokens[p].clone()).collect()))
-            .collect();
+        let words: Vec<(String, Vec<usize>)> =
+            group_words(&texts).into_iter().map(|(word, pieces)| (word, pieces.iter().flat_map(|&p| piece_tokens[p].clone()).collect())).collect();
         let (aligned, path) = find_alignment(matrix, frames_heard, &words, probabilities);
         let duration = (mel_frames * HOP) as f64 / f64::from(SAMPLE_RATE);
         let path = path.into_iter().map(|(t, f)| [t as u32, f as u32]).collect();

@@ -47,11 +47,7 @@ impl Translator {
         let shortlist = files.shortlist.map(Shortlist::parse).transpose()?;
         if let Some(list) = &shortlist {
             if list.vocab() != network.sizes.vocab {
-                return Err(EngineError::BadModelFile(format!(
-                    "the shortlist is for {} source tokens, the model has {}",
-                    list.vocab(),
-                    network.sizes.vocab
-                )));
+                return Err(EngineError::BadModelFile(format!("the shortlist is for {} source tokens, the model has {}", list.vocab(), network.sizes.vocab)));
             }
         }
         let tokenizer = TextTokenizer::from_json(files.tokenizer)?;
@@ -61,9 +57,8 @@ impl Translator {
     /// Whether a folder holds a translation model (a Marian `model*.bin`).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn is_translator_dir(dir: &std::path::Path) -> bool {
-        std::fs::read_dir(dir).is_ok_and(|entries| {
-            entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("model") && n.ends_with(".bin")))
-        })
+        std::fs::read_dir(dir)
+            .is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("model") && n.ends_with(".bin"))))
     }
 
     /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
@@ -172,10 +167,7 @@ impl Translator {
             mask: Mask::None,
             sequences: vec![Sequence::text("source", source), Sequence::text("target", target)],
             truncated,
-            sites: vec![
-                site("encoder", "source", encoder, encoder_scores.into_iter().collect()),
-                site("cross", "target", cross, cross_scores),
-            ],
+            sites: vec![site("encoder", "source", encoder, encoder_scores.into_iter().collect()), site("cross", "target", cross, cross_scores)],
             next_tokens: None,
             translation: Some(TranslationOutput { text, cut_by_limit }),
             transcript: None,

@@ -78,12 +78,8 @@ pub fn hex((r, g, b): (u8, u8, u8)) -> String {
 /// The heatmap's cells: the rectangles inside the grid's square (left, top, side), row
 /// by row. The background and the legend lie outside it.
 pub fn grid_cells(svg: &Svg, (left, top, side): (f64, f64, f64)) -> Vec<Rect> {
-    let mut cells: Vec<Rect> = svg
-        .rects
-        .iter()
-        .filter(|r| r.x >= left - 0.5 && r.y >= top - 0.5 && r.x < left + side && r.y < top + side && r.width < side)
-        .cloned()
-        .collect();
+    let mut cells: Vec<Rect> =
+        svg.rects.iter().filter(|r| r.x >= left - 0.5 && r.y >= top - 0.5 && r.x < left + side && r.y < top + side && r.width < side).cloned().collect();
     cells.sort_by(|a, b| a.y.total_cmp(&b.y).then(a.x.total_cmp(&b.x)));
     cells
 }

@@ -33,10 +33,17 @@ pub fn model_dir(name: &str) -> PathBuf {
 fn models_ready() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
-        let catalog: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("assets/models.json")).map_err(|e| format!("assets/models.json: {e}"))?)
-            .map_err(|e| format!("assets/models.json: {e}"))?;
+        let catalog: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(root().join("assets/models.json")).map_err(|e| format!("assets/models.json: {e}"))?)
+                .map_err(|e| format!("assets/models.json: {e}"))?;
         let models = catalog["models"].as_array().into_iter().flatten();
-        let files = models.flat_map(|m| m["files"].as_array().into_iter().flatten().map(move |f| root().join("assets/models").join(m["id"].as_str().unwrap_or("")).join(f["name"].as_str().unwrap_or(""))));
+        let files = models.flat_map(|m| {
+            m["files"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |f| root().join("assets/models").join(m["id"].as_str().unwrap_or("")).join(f["name"].as_str().unwrap_or("")))
+        });
         if files.into_iter().all(|path| path.is_file()) {
             return Ok(());
         }
@@ -121,7 +128,11 @@ pub fn cli_binary() -> PathBuf {
     // target/<profile>/deps/integration-<hash> -> target/<profile>/attnscope
     let exe = std::env::current_exe().expect("the test binary knows its path");
     let bin = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").join("attnscope");
-    assert!(bin.is_file(), "{} is missing: `cargo test` builds it with the engine's tests; alone, run `cargo build -p attnscope-engine --bin attnscope` first", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: `cargo test` builds it with the engine's tests; alone, run `cargo build -p attnscope-engine --bin attnscope` first",
+        bin.display()
+    );
     bin
 }
 

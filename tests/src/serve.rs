@@ -60,9 +60,8 @@ impl Site {
         if let Some(content) = self.overrides.get(path) {
             return Some(content.clone());
         }
-        let mounted = self.mounts.iter().find_map(|(prefix, dir)| {
-            path.strip_prefix(prefix.as_str()).and_then(|rest| rest.strip_prefix('/')).map(|rest| dir.join(rest))
-        });
+        let mounted =
+            self.mounts.iter().find_map(|(prefix, dir)| path.strip_prefix(prefix.as_str()).and_then(|rest| rest.strip_prefix('/')).map(|rest| dir.join(rest)));
         std::fs::read(mounted.unwrap_or_else(|| self.root.join(path))).ok()
     }
 }
@@ -141,11 +140,7 @@ fn serve_one(mut stream: TcpStream, site: &Site, log: &Mutex<Vec<(String, u16)>>
         let body = site.content(path);
         log.lock().unwrap().push((path.to_string(), if body.is_some() { 200 } else { 404 }));
         let head_only = method == "HEAD";
-        let isolation = if site.isolated {
-            "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
-        } else {
-            ""
-        };
+        let isolation = if site.isolated { "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n" } else { "" };
         match body {
             Some(body) => {
                 let header = format!(

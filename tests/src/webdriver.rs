@@ -149,12 +149,7 @@ impl Browser {
     /// The elements matching a CSS selector, now.
     pub fn find_all(&self, css: &str) -> Vec<Element> {
         let found = self.post("/elements", json!({"using": "css selector", "value": css}));
-        found
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| Element { id: e[ELEMENT].as_str().unwrap().to_string() })
-            .collect()
+        found.as_array().unwrap().iter().map(|e| Element { id: e[ELEMENT].as_str().unwrap().to_string() }).collect()
     }
 
     /// The element with `data-testid="id"`, waiting up to 10 s for it to appear.
@@ -219,10 +214,7 @@ impl Browser {
 
     /// Chooses the `<option>` with `value` in a `<select>`, by clicking it as a person would.
     pub fn select(&self, select: &Element, value: &str) {
-        let option = self.post(
-            &format!("/element/{}/element", select.id),
-            json!({"using": "css selector", "value": format!("option[value=\"{value}\"]")}),
-        );
+        let option = self.post(&format!("/element/{}/element", select.id), json!({"using": "css selector", "value": format!("option[value=\"{value}\"]")}));
         self.click(&Element { id: option[ELEMENT].as_str().unwrap().to_string() });
     }
 
@@ -279,10 +271,7 @@ impl Browser {
         let response = ureq::post(&format!("{}/se/log", self.base)).send_json(json!({"type": "browser"}));
         let Ok(response) = response else { return vec!["(no console log)".into()] };
         let value: Value = response.into_json().unwrap_or_default();
-        value["value"]
-            .as_array()
-            .map(|entries| entries.iter().map(|e| e["message"].as_str().unwrap_or_default().to_string()).collect())
-            .unwrap_or_default()
+        value["value"].as_array().map(|entries| entries.iter().map(|e| e["message"].as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
     }
 }
 

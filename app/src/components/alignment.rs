@@ -5,8 +5,8 @@
 //! lights its row; hovering a source token in the token strip, its column.
 
 use engine::analysis::arithmetic::{scoring_text, steps, Recipe};
-use engine::analysis::summary::{all_heads_mean, layer_mean};
 use engine::analysis::reading::{read, ReadMap, Reading, Side};
+use engine::analysis::summary::{all_heads_mean, layer_mean};
 use engine::{AttentionMaps, AttentionReport, LayerScores};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -153,9 +153,7 @@ pub fn AlignmentView() -> impl IntoView {
         // which the speech views pool and label with times.
         report.translation.as_ref()?;
         let cross = report.site("cross")?.clone();
-        let labels = |name: &str| -> Vec<String> {
-            report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default()
-        };
+        let labels = |name: &str| -> Vec<String> { report.sequence(name).map(|s| s.tokens.iter().map(|t| t.text.clone()).collect()).unwrap_or_default() };
         // The model's own source tokens, for the arithmetic of a row (which the reading leaves alone).
         let (model_target, model_source) = (labels(&cross.queries), labels(&cross.keys));
         let [layers, heads, ..] = cross.maps.shape();
@@ -177,10 +175,8 @@ pub fn AlignmentView() -> impl IntoView {
             (row, column)
         });
         let (layer_attr, head_attr) = choice.attributes();
-        let options = Alignment::all(layers, heads)
-            .into_iter()
-            .map(|a| view! { <option value=a.name() selected=a == choice>{a.title()}</option> })
-            .collect_view();
+        let options =
+            Alignment::all(layers, heads).into_iter().map(|a| view! { <option value=a.name() selected=a == choice>{a.title()}</option> }).collect_view();
         let thumb = |a: Alignment, maps: &AttentionMaps| {
             let values = read_map(&a.map(maps).unwrap_or_default()).values;
             let (layer, head) = a.attributes();
@@ -217,9 +213,8 @@ pub fn AlignmentView() -> impl IntoView {
             }
         }
         let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
-        let outside = Signal::derive(move || {
-            (state.focused_token().and_then(|i| column_axis.index_of(i)), state.focused_target().and_then(|i| row_axis.index_of(i)))
-        });
+        let outside =
+            Signal::derive(move || (state.focused_token().and_then(|i| column_axis.index_of(i)), state.focused_target().and_then(|i| row_axis.index_of(i))));
         let lines = view! {
             <LinePairs left=source.clone() right=target.clone() weights=by_source outside=outside test_id="cross-lines"
                 classes=("source-token", "target-token")

@@ -10,10 +10,10 @@ use leptos::prelude::*;
 use super::head_grid::paint_pixels;
 use super::{ExportMenu, LabelledMap, ReadingNote, Subject};
 use crate::weighting::{ShownMap, Weighting};
-use engine::analysis::reading::ReadMap;
-use engine::figure::ValueScale;
-use engine::figure::colour::{diverging, viridis};
 use crate::AppState;
+use engine::analysis::reading::ReadMap;
+use engine::figure::colour::{diverging, viridis};
+use engine::figure::ValueScale;
 
 /// The side of a small map in CSS pixels (the stylesheet's `.small-map canvas`).
 const SMALL_MAP_PX: f64 = 180.0;
@@ -40,10 +40,12 @@ fn SmallMap(
         if let (Some(canvas), Some(map)) = (canvas.get(), map.get()) {
             let value_scale = if follows_scale { state.value_scale.get() } else { ValueScale::Linear };
             // A difference in [-1, 1] goes to the diverging scale as it is.
-            paint_pixels(&canvas, &map.values, (map.rows.len(), map.columns.len()), &|v| colour(match value_scale {
-                ValueScale::Log => value_scale.fraction(v, 1.0),
-                _ => v,
-            }));
+            paint_pixels(&canvas, &map.values, (map.rows.len(), map.columns.len()), &|v| {
+                colour(match value_scale {
+                    ValueScale::Log => value_scale.fraction(v, 1.0),
+                    _ => v,
+                })
+            });
         }
     });
     let queries = Signal::derive(move || map.get().map(|m| m.rows.labels).unwrap_or_default());
@@ -66,9 +68,8 @@ pub fn CompareView() -> impl IntoView {
         let report = if unmasked { none } else { causal };
         let (layer, head) = (state.layer.get(), state.head.get());
         // Attention under both masks, read as every map is (the first token hidden, words).
-        (layer < report.attention().layers() && head < report.attention().heads()).then(|| {
-            state.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, state.reading.get(), text).read)
-        })
+        (layer < report.attention().layers() && head < report.attention().heads())
+            .then(|| state.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, state.reading.get(), text).read))
     };
     let causal = Signal::derive(move || head_map(false));
     let unmasked = Signal::derive(move || head_map(true));

@@ -80,9 +80,7 @@ fn weight_choices() -> Vec<(String, String)> {
 #[component]
 pub fn Controls() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let models = Signal::derive(move || {
-        state.catalog.get().into_iter().map(|m| (m.id, m.label)).collect::<Vec<_>>()
-    });
+    let models = Signal::derive(move || state.catalog.get().into_iter().map(|m| (m.id, m.label)).collect::<Vec<_>>());
     let counts = move || state.loaded.get().map_or((0, 0), |(info, _)| (info.layers, info.heads));
     // A model with sliding windows has three masks: its own (windows included), the plain
     // causal one without them, and none.

@@ -21,10 +21,13 @@ enum SortBy {
 /// The caption of a finding: what it measured and how long it took.
 fn describe(found: &Found) -> String {
     let how = match found.kind {
-        EffectKind::Ablation => format!("each head switched off alone ({} ablation)", match found.effects.method {
-            engine::EffectMethod::Ablation { ablation } => ablation.name(),
-            _ => "",
-        }),
+        EffectKind::Ablation => format!(
+            "each head switched off alone ({} ablation)",
+            match found.effects.method {
+                engine::EffectMethod::Ablation { ablation } => ablation.name(),
+                _ => "",
+            }
+        ),
         EffectKind::Patching => match &found.effects.method {
             engine::EffectMethod::Patching { source } => format!("each head's output patched from {source:?}"),
             _ => String::new(),
@@ -93,7 +96,8 @@ pub fn EffectsTable() -> impl IntoView {
         Some((body, shown, layers * heads))
     };
     let header = move || {
-        let head_button = view! { <th scope="col"><button class="link" data-testid="sort-head" on:click=move |_| sort.set(Some(SortBy::Head))>"head"</button></th> };
+        let head_button =
+            view! { <th scope="col"><button class="link" data-testid="sort-head" on:click=move |_| sort.set(Some(SortBy::Head))>"head"</button></th> };
         let effect_buttons = columns()
             .into_iter()
             .map(|column| {

@@ -3,9 +3,9 @@
 //! the page and the CLI; the run's report as JSON, or under the Hugging Face / BertViz
 //! names for a notebook.
 
-use engine::analysis::shown::{ShownMap, Weighting};
 use super::alignment::read_cross;
 use crate::snapshot::SiteMaps;
+use engine::analysis::shown::{ShownMap, Weighting};
 use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use leptos::prelude::*;
 use plotters::prelude::*;
@@ -84,9 +84,17 @@ impl AppState {
             crate::GridColour::Score(name) => (super::scores::title(name).to_string(), name.to_string()),
             crate::GridColour::Maps => (String::new(), String::new()),
         };
-        let (value_scale, colours) = if colouring.is_signed() { (ValueScale::Signed, ColourScale::Diverging) } else { (ValueScale::Linear, ColourScale::Viridis) };
+        let (value_scale, colours) =
+            if colouring.is_signed() { (ValueScale::Signed, ColourScale::Diverging) } else { (ValueScale::Linear, ColourScale::Viridis) };
         let model = report.model.name.clone();
-        let grid = GridFigure { heads, value_scale, colours, selected: Some((self.layer.get_untracked(), self.head.get_untracked())), title: Some(format!("{model}: every head, {what}")), note };
+        let grid = GridFigure {
+            heads,
+            value_scale,
+            colours,
+            selected: Some((self.layer.get_untracked(), self.head.get_untracked())),
+            title: Some(format!("{model}: every head, {what}")),
+            note,
+        };
         (Figure::Grid(grid), format!("attnscope-{model}-grid-{slug}"))
     }
 
@@ -140,7 +148,10 @@ impl AppState {
                     self.report_text.with_untracked(|text| ShownMap::of(report, layer, head, Weighting::Attention, self.reading.get_untracked(), text))
                 };
                 let (causal, unmasked) = (map(&causal), map(&unmasked));
-                let titled = |map: &ShownMap, title: &str, value_scale, colours| HeatmapFigure { title: Some(title.into()), ..HeatmapFigure::of(map, value_scale, colours) };
+                let titled = |map: &ShownMap, title: &str, value_scale, colours| HeatmapFigure {
+                    title: Some(title.into()),
+                    ..HeatmapFigure::of(map, value_scale, colours)
+                };
                 let difference = HeatmapFigure {
                     values: engine::analysis::summary::difference(unmasked.values(), causal.values()),
                     note: note.clone(),
@@ -158,7 +169,8 @@ impl AppState {
                 let report = self.report.get_untracked()?;
                 let cross = report.site("cross")?;
                 // As the view shows it: a choice the maps lack falls back to every head's mean.
-                let choice = Some(self.alignment.get_untracked()).filter(|a| a.map(&cross.maps).is_some()).unwrap_or(crate::components::alignment::Alignment::AllHeads);
+                let choice =
+                    Some(self.alignment.get_untracked()).filter(|a| a.map(&cross.maps).is_some()).unwrap_or(crate::components::alignment::Alignment::AllHeads);
                 let values = choice.map(&cross.maps)?;
                 let shown = self.report_text.with_untracked(|input| read_cross(&report, &values, self.reading.get_untracked(), input));
                 let focus = self.focused_target().and_then(|t| shown.rows.index_of(t));

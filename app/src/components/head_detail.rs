@@ -11,34 +11,38 @@ use crate::{AppState, Tab};
 #[component]
 pub fn HeadDetail() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let tabs = move || Tab::ALL
-        .into_iter()
-        .map(|tab| {
-            let selected = move || state.tab.get() == tab;
-            view! {
-                <button
-                    role="tab"
-                    class="tab"
-                    class:selected=selected
-                    aria-selected=move || selected().to_string()
-                    data-testid=format!("tab-{}", tab.name())
-                    on:click=move |_| state.tab.set(tab)
-                >
-                    {tab.title()}
-                </button>
-            }
-        })
-        .collect_view();
+    let tabs = move || {
+        Tab::ALL
+            .into_iter()
+            .map(|tab| {
+                let selected = move || state.tab.get() == tab;
+                view! {
+                    <button
+                        role="tab"
+                        class="tab"
+                        class:selected=selected
+                        aria-selected=move || selected().to_string()
+                        data-testid=format!("tab-{}", tab.name())
+                        on:click=move |_| state.tab.set(tab)
+                    >
+                        {tab.title()}
+                    </button>
+                }
+            })
+            .collect_view()
+    };
     // A long text's maps are pooled: its selected head is shown whole, on a canvas of its own.
     let long = move || state.is_long();
-    let long_view = move || view! {
-        <div class="head-detail">
-            <LongMap />
-            <p class="hint" data-testid="long-note">
-                "A long text: the heatmap, table, lines and arithmetic tabs are for texts of at most "
-                {crate::WHOLE_MAX_TOKENS}" tokens, whose maps the page keeps whole."
-            </p>
-        </div>
+    let long_view = move || {
+        view! {
+            <div class="head-detail">
+                <LongMap />
+                <p class="hint" data-testid="long-note">
+                    "A long text: the heatmap, table, lines and arithmetic tabs are for texts of at most "
+                    {crate::WHOLE_MAX_TOKENS}" tokens, whose maps the page keeps whole."
+                </p>
+            </div>
+        }
     };
     view! {
         <Show when=move || !long() fallback=long_view>

@@ -11,11 +11,11 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEv
 
 use super::scores::title;
 use super::{ExportMenu, FocusBands, ReadingNote, Subject};
-use engine::analysis::heads::HeadScores;
-use engine::figure::colour::{diverging, viridis};
 use crate::interventions::{EffectKind, SweepState};
 use crate::state::Filling;
 use crate::{AppState, GridColour};
+use engine::analysis::heads::HeadScores;
+use engine::figure::colour::{diverging, viridis};
 
 /// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
 /// CSS scales it up. Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.

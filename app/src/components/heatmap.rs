@@ -11,9 +11,9 @@ use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 
 use super::{token_label, ReadingNote};
-use engine::figure::ColourScale;
 use crate::weighting::{ShownMap, Weighting};
 use crate::{AppState, Status};
+use engine::figure::ColourScale;
 
 impl AppState {
     /// The selected head's map as a figure: the page draws it, the export saves it.
@@ -40,9 +40,7 @@ pub(crate) fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -
 
 /// Whether the system asks for a dark theme.
 pub(crate) fn prefers_dark() -> bool {
-    web_sys::window()
-        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
-        .is_some_and(|query| query.matches())
+    web_sys::window().and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten()).is_some_and(|query| query.matches())
 }
 
 /// The heatmap of the selected head, with its tooltip.
@@ -67,10 +65,7 @@ pub fn Heatmap() -> impl IntoView {
         let layout = Layout::of(&state.heatmap_figure(&map), 1.0);
         let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
         // The canvas may be drawn smaller than its pixels (a narrow window): scale back.
-        let scale = canvas_ref
-            .get()
-            .map(|c| c.width() as f64 / c.get_bounding_client_rect().width().max(1.0))
-            .unwrap_or(1.0);
+        let scale = canvas_ref.get().map(|c| c.width() as f64 / c.get_bounding_client_rect().width().max(1.0)).unwrap_or(1.0);
         hovered.set(layout.cell_at(x * scale, y * scale).map(|(q, k)| (q, k, x, y)));
     };
 
@@ -102,7 +97,9 @@ pub fn Heatmap() -> impl IntoView {
         }
         let waiting_for = match state.status.get() {
             Status::Starting | Status::Loading { .. } => "The map appears here once the model has loaded.",
-            Status::Computing | Status::Attending { .. } | Status::Translating { .. } | Status::Transcribing { .. } | Status::Done { .. } => "Computing the map…",
+            Status::Computing | Status::Attending { .. } | Status::Translating { .. } | Status::Transcribing { .. } | Status::Done { .. } => {
+                "Computing the map…"
+            }
             Status::EmptyText => "Type a sentence above to see its attention here.",
             Status::Failed(_) => "No map: the status above says what went wrong.",
         };

@@ -59,7 +59,8 @@ fn TokenSelect(
 ) -> impl IntoView {
     let state = expect_context::<AppState>();
     let options = move || {
-        let mut texts: Vec<String> = state.report.with(|r| r.as_deref().and_then(unchanged_next_tokens)).unwrap_or_default().into_iter().map(|t| t.text).collect();
+        let mut texts: Vec<String> =
+            state.report.with(|r| r.as_deref().and_then(unchanged_next_tokens)).unwrap_or_default().into_iter().map(|t| t.text).collect();
         if let Some(c) = chosen.get().filter(|c| !texts.contains(c)) {
             texts.push(c);
         }

@@ -74,8 +74,6 @@ struct Drawn {
     image: HtmlCanvasElement,
 }
 
-
-
 /// The map as an image a pixel a cell, on a canvas of its own (drawn scaled from there).
 fn image_of(values: &[f32], cells: usize, colour: impl Fn(f32) -> (u8, u8, u8)) -> Option<HtmlCanvasElement> {
     let image: HtmlCanvasElement = document().create_element("canvas").ok()?.dyn_into().ok()?;
@@ -184,12 +182,8 @@ pub fn LongMap() -> impl IntoView {
     let tooltip = move || {
         let (query, key, x, y) = hovered.get()?;
         let (value, exact) = weight(query, key)?;
-        let text = format!(
-            "#{query} {} → #{key} {}: {value:.4}{}",
-            token(query),
-            token(key),
-            if exact { "" } else { " (its block's, until the whole map arrives)" }
-        );
+        let text =
+            format!("#{query} {} → #{key} {}: {value:.4}{}", token(query), token(key), if exact { "" } else { " (its block's, until the whole map arrives)" });
         let style = format!("left: {}px; top: {}px", x + 14.0, y + 14.0);
         Some(view! { <div data-testid="long-map-tooltip" class="tooltip" style=style>{text}</div> })
     };
@@ -202,9 +196,7 @@ pub fn LongMap() -> impl IntoView {
             return None;
         }
         let reach = |at: usize| at.saturating_sub(TABLE_REACH)..(at + TABLE_REACH + 1).min(n);
-        let header = reach(key)
-            .map(|k| view! { <th scope="col" data-key=k.to_string() title=format!("token {k}")>{token(k)}</th> })
-            .collect_view();
+        let header = reach(key).map(|k| view! { <th scope="col" data-key=k.to_string() title=format!("token {k}")>{token(k)}</th> }).collect_view();
         let rows = reach(query)
             .map(|q| {
                 let cells = reach(key)
@@ -231,9 +223,17 @@ pub fn LongMap() -> impl IntoView {
     let resolution = move || if whole().is_some() { "whole" } else { "pooled" };
     let caption = move || {
         let view = view_of.get();
-        let shown = if view.span >= view.tokens { format!("all {} tokens", view.tokens) } else { format!("tokens {}–{} of {} (queries) × {}–{} (keys)", view.query, view.query + view.span - 1, view.tokens, view.key, view.key + view.span - 1) };
+        let shown = if view.span >= view.tokens {
+            format!("all {} tokens", view.tokens)
+        } else {
+            format!("tokens {}–{} of {} (queries) × {}–{} (keys)", view.query, view.query + view.span - 1, view.tokens, view.key, view.key + view.span - 1)
+        };
         match state.whole_map.get().filter(|_| whole().is_some()).map(|w| w.millis) {
-            Some(millis) => format!("Layer {}, head {}: the whole map, {shown}; computed in {millis:.0} ms when the head was selected.", state.layer.get(), state.head.get()),
+            Some(millis) => format!(
+                "Layer {}, head {}: the whole map, {shown}; computed in {millis:.0} ms when the head was selected.",
+                state.layer.get(),
+                state.head.get()
+            ),
             None => format!("Layer {}, head {}: {shown}, pooled into blocks until the whole map is computed…", state.layer.get(), state.head.get()),
         }
     };

@@ -70,39 +70,41 @@ pub fn MathView() -> impl IntoView {
             recipe.temperature,
             if recipe.hard { "; hard: all weight on the largest" } else { "" }
         );
-        Some(view! {
-            <div class="math-view" data-testid="math-view">
-                <div class="math-controls">
-                    <label>"Query "
-                        <select data-testid="math-query" on:change=move |ev| query.set(event_target_value(&ev).parse().ok())>{options}</select>
-                    </label>
-                    <label><input type="checkbox" data-testid="math-scale" prop:checked=move || scale.get()
-                        on:change=move |ev| scale.set(event_target_checked(&ev)) />{format!(" scale ({scaling})")}</label>
-                    <label><input type="checkbox" data-testid="math-hard" prop:checked=move || hard.get()
-                        on:change=move |ev| hard.set(event_target_checked(&ev)) />" hard attention"</label>
-                    <label>"temperature "
-                        <input type="range" data-testid="math-temperature" min="0.1" max="4" step="0.05"
-                            prop:value=move || temperature.get().to_string()
-                            on:input=move |ev| temperature.set(event_target_value(&ev).parse().unwrap_or(1.0)) />
-                        {format!(" {:.2}", recipe.temperature)}
-                    </label>
+        Some(
+            view! {
+                <div class="math-view" data-testid="math-view">
+                    <div class="math-controls">
+                        <label>"Query "
+                            <select data-testid="math-query" on:change=move |ev| query.set(event_target_value(&ev).parse().ok())>{options}</select>
+                        </label>
+                        <label><input type="checkbox" data-testid="math-scale" prop:checked=move || scale.get()
+                            on:change=move |ev| scale.set(event_target_checked(&ev)) />{format!(" scale ({scaling})")}</label>
+                        <label><input type="checkbox" data-testid="math-hard" prop:checked=move || hard.get()
+                            on:change=move |ev| hard.set(event_target_checked(&ev)) />" hard attention"</label>
+                        <label>"temperature "
+                            <input type="range" data-testid="math-temperature" min="0.1" max="4" step="0.05"
+                                prop:value=move || temperature.get().to_string()
+                                on:input=move |ev| temperature.set(event_target_value(&ev).parse().unwrap_or(1.0)) />
+                            {format!(" {:.2}", recipe.temperature)}
+                        </label>
+                    </div>
+                    <p class="formula">{formula}</p>
+                    // The arithmetic is the model's: a reading switch that is on does not apply here.
+                    {(state.reading.get() != Default::default()).then(|| view! {
+                        <p class="hint" data-testid="math-reading-note">"The arithmetic is the model's own, every token and every key: \
+                            the reading switches (first token hidden, words) do not apply here."</p>
+                    })}
+                    <table class="weights math">
+                        <caption>{format!("Layer {layer}, head {head}, query {q}: every key's score, step by step")}</caption>
+                        <thead><tr>
+                            <th scope="col">"key"</th><th scope="col">"q·k"</th><th scope="col">"scaled"</th>
+                            <th scope="col">"masked"</th><th scope="col">"weight"</th><th scope="col">"model's weight"</th>
+                        </tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
                 </div>
-                <p class="formula">{formula}</p>
-                // The arithmetic is the model's: a reading switch that is on does not apply here.
-                {(state.reading.get() != Default::default()).then(|| view! {
-                    <p class="hint" data-testid="math-reading-note">"The arithmetic is the model's own, every token and every key: \
-                        the reading switches (first token hidden, words) do not apply here."</p>
-                })}
-                <table class="weights math">
-                    <caption>{format!("Layer {layer}, head {head}, query {q}: every key's score, step by step")}</caption>
-                    <thead><tr>
-                        <th scope="col">"key"</th><th scope="col">"q·k"</th><th scope="col">"scaled"</th>
-                        <th scope="col">"masked"</th><th scope="col">"weight"</th><th scope="col">"model's weight"</th>
-                    </tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-        }
-        .into_any())
+            }
+            .into_any(),
+        )
     }
 }

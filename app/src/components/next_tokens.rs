@@ -44,14 +44,16 @@ pub fn NextTokens() -> impl IntoView {
                     }
                 })
                 .collect_view();
-            return Some(view! {
-                <section class="next-tokens">
-                    <h2>"Next token, before and after"</h2>
-                    <p class="hint">"Grey: with every head on; coloured: with the heads switched off."</p>
-                    <ol data-testid="next-tokens" data-changed="true">{bars}</ol>
-                </section>
-            }
-            .into_any());
+            return Some(
+                view! {
+                    <section class="next-tokens">
+                        <h2>"Next token, before and after"</h2>
+                        <p class="hint">"Grey: with every head on; coloured: with the heads switched off."</p>
+                        <ol data-testid="next-tokens" data-changed="true">{bars}</ol>
+                    </section>
+                }
+                .into_any(),
+            );
         }
         let top = next.first().map_or(1.0, |t| t.probability).max(1e-6);
         let bars = next
@@ -67,12 +69,14 @@ pub fn NextTokens() -> impl IntoView {
                 }
             })
             .collect_view();
-        Some(view! {
-            <section class="next-tokens">
-                <h2>"Next token"</h2>
-                <ol data-testid="next-tokens" data-changed="false">{bars}</ol>
-            </section>
-        }
-        .into_any())
+        Some(
+            view! {
+                <section class="next-tokens">
+                    <h2>"Next token"</h2>
+                    <ol data-testid="next-tokens" data-changed="false">{bars}</ol>
+                </section>
+            }
+            .into_any(),
+        )
     }
 }

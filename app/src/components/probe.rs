@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use super::LabelledMap;
-use engine::figure::colour::viridis;
 use crate::{AppState, ProbeOutcome, ProbeState};
+use engine::figure::colour::viridis;
 
 /// The canvas's side in pixels, at most.
 const SIDE: f64 = 420.0;
@@ -105,7 +105,8 @@ fn ProbeView(
             ),
         }
     };
-    let canvas_view = move || match block {
+    let canvas_view = move || {
+        match block {
         // Two thousand token labels would be unreadable: the pooled map stands alone.
         Some(_) => view! { <canvas node_ref=canvas role="img" aria-label="The head's map on the probe, pooled into blocks; a red line runs beside the induction pattern"></canvas> }.into_any(),
         None => view! {
@@ -114,6 +115,7 @@ fn ProbeView(
             </LabelledMap>
         }
         .into_any(),
+    }
     };
     view! {
         <figure class="probe-view" data-testid="probe-view"

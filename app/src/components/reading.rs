@@ -41,18 +41,21 @@ fn Switch(
 pub fn HideSinkSwitch(test_id: &'static str) -> impl IntoView {
     let state = expect_context::<AppState>();
     // Over a picture the first item is the class token, not a word's.
-    move || if state.is_vision() {
-        view! {
-            <Switch label="Hide the class token" test_id=test_id
-                title="Leave the class token out and renormalise each row over the patches: many heads pour their weight into it"
-                get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
-        }.into_any()
-    } else {
-        view! {
+    move || {
+        if state.is_vision() {
+            view! {
+                <Switch label="Hide the class token" test_id=test_id
+                    title="Leave the class token out and renormalise each row over the patches: many heads pour their weight into it"
+                    get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
+            }
+            .into_any()
+        } else {
+            view! {
             <Switch label="Hide first token" test_id=test_id
                 title="Leave the first key out and renormalise each row over the rest: most heads pour their weight into the first token (an attention sink)"
                 get=|r| r.hide_first_key set=|r, on| r.hide_first_key = on />
         }.into_any()
+        }
     }
 }
 

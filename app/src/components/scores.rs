@@ -42,10 +42,8 @@ pub fn ScoresPanel() -> impl IntoView {
             .into_iter()
             .map(|s| {
                 let (layer, head) = (s.layer, s.head);
-                let cells = HeadScores::NAMES
-                    .into_iter()
-                    .map(|name| view! { <td data-score=name>{format!("{:.4}", s.get(name).unwrap_or(0.0))}</td> })
-                    .collect_view();
+                let cells =
+                    HeadScores::NAMES.into_iter().map(|name| view! { <td data-score=name>{format!("{:.4}", s.get(name).unwrap_or(0.0))}</td> }).collect_view();
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string()
                         class:selected=move || state.layer.get() == layer && state.head.get() == head

@@ -27,16 +27,10 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
         Status::Attending { done, total, tokens, .. } => {
             format!("A long text ({tokens} tokens, its maps kept pooled): {done} of {total} layers have attended…")
         }
-        Status::Translating { tokens, limit } => format!(
-            "Translating: “{}” ({} of at most {limit} tokens)…",
-            crate::components::translation::joined(tokens),
-            tokens.len()
-        ),
-        Status::Transcribing { tokens, limit } => format!(
-            "Transcribing: “{}” ({} of at most {limit} tokens)…",
-            tokens.concat().trim(),
-            tokens.len()
-        ),
+        Status::Translating { tokens, limit } => {
+            format!("Translating: “{}” ({} of at most {limit} tokens)…", crate::components::translation::joined(tokens), tokens.len())
+        }
+        Status::Transcribing { tokens, limit } => format!("Transcribing: “{}” ({} of at most {limit} tokens)…", tokens.concat().trim(), tokens.len()),
         Status::Done { millis } => format!("Computed in {millis:.0} ms{}", report.map_or(String::new(), how_it_ran)),
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
         Status::Failed(message) => format!("Error: {message}"),
@@ -47,10 +41,7 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
 /// path's difference is the one its tests hold (tests/tests/integration/gemma3.rs).
 pub fn weights_note(path: WeightPath) -> (String, String) {
     match path {
-        WeightPath::Float32 => (
-            "float32 weights".into(),
-            "Every weight de-quantized to float32 at load: the model's own numbers.".into(),
-        ),
+        WeightPath::Float32 => ("float32 weights".into(), "Every weight de-quantized to float32 at load: the model's own numbers.".into()),
         WeightPath::Quantized => (
             "quantized weights (as stored; the float32 maps to float rounding)".into(),
             "The file's quantized matrices stay as stored and each is de-quantized as it is used: \
@@ -88,15 +79,14 @@ pub fn StatusLine() -> impl IntoView {
         Status::Loading { stage: LoadStage::Fetching | LoadStage::Reading, loaded, total: Some(total), .. } if total > 0 => {
             Some(view! { <progress max=total.to_string() value=loaded.to_string()></progress> }.into_any())
         }
-        Status::Attending { done, total, .. } => Some(view! { <progress data-testid="layers-progress" max=total.to_string() value=done.to_string()></progress> }.into_any()),
+        Status::Attending { done, total, .. } => {
+            Some(view! { <progress data-testid="layers-progress" max=total.to_string() value=done.to_string()></progress> }.into_any())
+        }
         _ => None,
     };
-    let load_time = move || {
-        state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0))
-    };
-    let token_count = move || {
-        state.report.get().map(|r| if r.picture.is_some() { format!("{} items", r.tokens().len()) } else { format!("{} tokens", r.tokens().len()) })
-    };
+    let load_time = move || state.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0));
+    let token_count =
+        move || state.report.get().map(|r| if r.picture.is_some() { format!("{} items", r.tokens().len()) } else { format!("{} tokens", r.tokens().len()) });
     let weights = move || state.loaded.get().map(|(info, _)| weights_note(info.weights));
     let memory = move || Some(state.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     // One thread where the page may not share memory between threads: say why.
@@ -113,10 +103,7 @@ pub fn StatusLine() -> impl IntoView {
         };
         cut.map(|cut| {
             let whose = if cut.limit == LONG_MAX_TOKENS || cut.limit == WHOLE_MAX_TOKENS { "this page's limit" } else { "the model's limit" };
-            format!(
-                "The text gives {} tokens; only the first {} ({whose}) are shown.",
-                cut.total_tokens, cut.limit
-            )
+            format!("The text gives {} tokens; only the first {} ({whose}) are shown.", cut.total_tokens, cut.limit)
         })
     };
     let failed = move || matches!(state.status.get(), Status::Failed(_));

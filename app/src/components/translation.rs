@@ -45,27 +45,31 @@ pub fn TranslationPanel() -> impl IntoView {
         let tokens = target
             .iter()
             .enumerate()
-            .map(|(i, token)| view! {
-                <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
-                    class:focused=move || state.hovered_target.get() == Some(i)
-                    class:pinned=move || state.pinned_target.get() == Some(i)
-                    aria-pressed=move || (state.pinned_target.get() == Some(i)).to_string()
-                    role="button" tabindex="0"
-                    on:mouseenter=move |_| state.hovered_target.set(Some(i))
-                    on:mouseleave=move |_| state.hovered_target.set(None)
-                    on:click=move |_| state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
-                    on:keydown=move |ev: web_sys::KeyboardEvent| {
-                        if ev.key() == "Enter" || ev.key() == " " {
-                            ev.prevent_default();
-                            state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
-                        }
-                    }>
-                    {token_label(&token.text)}
-                </span>
+            .map(|(i, token)| {
+                view! {
+                    <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
+                        class:focused=move || state.hovered_target.get() == Some(i)
+                        class:pinned=move || state.pinned_target.get() == Some(i)
+                        aria-pressed=move || (state.pinned_target.get() == Some(i)).to_string()
+                        role="button" tabindex="0"
+                        on:mouseenter=move |_| state.hovered_target.set(Some(i))
+                        on:mouseleave=move |_| state.hovered_target.set(None)
+                        on:click=move |_| state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                        on:keydown=move |ev: web_sys::KeyboardEvent| {
+                            if ev.key() == "Enter" || ev.key() == " " {
+                                ev.prevent_default();
+                                state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
+                            }
+                        }>
+                        {token_label(&token.text)}
+                    </span>
+                }
             })
             .collect_view();
-        let limit_note = translation.cut_by_limit.then(|| view! {
-            <p class="notice" data-testid="translation-cut">"The translation reached its length limit (2.5 × the source's tokens) before it ended."</p>
+        let limit_note = translation.cut_by_limit.then(|| {
+            view! {
+                <p class="notice" data-testid="translation-cut">"The translation reached its length limit (2.5 × the source's tokens) before it ended."</p>
+            }
         });
         Some(view! {
             <section class="translation" aria-label="Translation">

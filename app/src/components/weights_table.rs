@@ -27,7 +27,10 @@ pub fn WeightsTable() -> impl IntoView {
                 let cells = (0..columns)
                     .map(|k| {
                         let at = q * columns + k;
-                        let before = read.before_renormalising.as_ref().map(|b| view! { <small class="before" title="the model's weight, before renormalising">{format!("{:.4}", b[at])}</small> });
+                        let before = read
+                            .before_renormalising
+                            .as_ref()
+                            .map(|b| view! { <small class="before" title="the model's weight, before renormalising">{format!("{:.4}", b[at])}</small> });
                         view! { <td class:focused=focus_column == Some(k)>{format!("{:.4}", map.values()[at])}{before}</td> }
                     })
                     .collect_view();

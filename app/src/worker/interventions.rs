@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use engine::{AnyModel, Answer, AttentionReport, EffectMethod, EngineError, Intervention, Model, Sweep, Trace};
+use engine::{Answer, AnyModel, AttentionReport, EffectMethod, EngineError, Intervention, Model, Sweep, Trace};
 
 use super::{give_a_turn, now, post, State};
 use crate::protocol::FromWorker;
@@ -76,7 +76,14 @@ fn change(traces: &Traces, model: &AnyModel, (text, max_tokens): (&str, usize), 
 /// Answers the changed run (`run`) and the unchanged one (`unchanged`): the trace's own
 /// report, so the text runs once unchanged, not once for the change and again for the page.
 /// A failure answers both, so the page waits for neither.
-pub(super) fn answer_changed(traces: &Traces, (name, model): (&str, &AnyModel), input: (&str, usize), intervention: &Intervention, (run, unchanged): (u64, u64), started: f64) {
+pub(super) fn answer_changed(
+    traces: &Traces,
+    (name, model): (&str, &AnyModel),
+    input: (&str, usize),
+    intervention: &Intervention,
+    (run, unchanged): (u64, u64),
+    started: f64,
+) {
     match change(traces, model, input, intervention) {
         Ok((report, trace)) => {
             super::answer(run, name, started, Ok(report));
@@ -93,7 +100,14 @@ pub(super) fn answer_changed(traces: &Traces, (name, model): (&str, &AnyModel), 
 
 /// Finds every head's effect on the answer in the run of `text` (see
 /// [`crate::protocol::ToWorker::Effects`]), posting progress after each layer.
-pub(super) fn effects(state: Rc<RefCell<State>>, run: u64, model: String, (text, max_tokens): (String, usize), method: EffectMethod, (answer, versus): (Option<String>, Option<String>)) {
+pub(super) fn effects(
+    state: Rc<RefCell<State>>,
+    run: u64,
+    model: String,
+    (text, max_tokens): (String, usize),
+    method: EffectMethod,
+    (answer, versus): (Option<String>, Option<String>),
+) {
     state.borrow().traces.sweeping.set(Some(run));
     wasm_bindgen_futures::spawn_local(async move {
         let started = now();
@@ -112,14 +126,22 @@ pub(super) fn effects(state: Rc<RefCell<State>>, run: u64, model: String, (text,
 }
 
 /// The work of [`effects`]: `Err(Cancelled)` when stopped or overtaken.
-async fn sweep(state: &Rc<RefCell<State>>, run: u64, name: &str, (text, max_tokens): (&str, usize), method: &EffectMethod, (answer, versus): (Option<&str>, Option<&str>)) -> engine::Result<engine::HeadEffects> {
+async fn sweep(
+    state: &Rc<RefCell<State>>,
+    run: u64,
+    name: &str,
+    (text, max_tokens): (&str, usize),
+    method: &EffectMethod,
+    (answer, versus): (Option<&str>, Option<&str>),
+) -> engine::Result<engine::HeadEffects> {
     // Borrowed afresh after every turn: while the sweep waits, another model may load.
     let with_model = |work: &mut dyn FnMut(&Model, &Traces) -> engine::Result<()>| -> engine::Result<()> {
         let state = state.borrow();
         if state.traces.sweeping.get() != Some(run) {
             return Err(EngineError::Cancelled);
         }
-        let (_, loaded) = state.loaded.as_ref().filter(|(n, _)| n == name).ok_or_else(|| EngineError::Intervention(format!("the model {name} is no longer loaded")))?;
+        let (_, loaded) =
+            state.loaded.as_ref().filter(|(n, _)| n == name).ok_or_else(|| EngineError::Intervention(format!("the model {name} is no longer loaded")))?;
         work(one_sequence(loaded)?, &state.traces)
     };
     let mut setup = None;

@@ -85,7 +85,15 @@ pub(super) fn run(state: Rc<RefCell<State>>, run: u64, name: String, (text, toke
         loop {
             let total = state.borrow().loaded.as_ref().map_or(0, |(_, m)| m.info().layers);
             let done = long.layers_done();
-            let attending = FromWorker::Attending { run, done, total, tokens: long.tokens(), cut: long.truncated().cloned(), blocks: long.blocks(), layer_maps: Vec::new() };
+            let attending = FromWorker::Attending {
+                run,
+                done,
+                total,
+                tokens: long.tokens(),
+                cut: long.truncated().cloned(),
+                blocks: long.blocks(),
+                layer_maps: Vec::new(),
+            };
             post(&attending, done.checked_sub(1).and_then(|layer| long.pooled_layer(layer)));
             give_a_turn().await;
             if !state.borrow().long.is_going(run) {

@@ -88,8 +88,7 @@ pub struct HeadScores {
 
 impl HeadScores {
     /// The scores' names, as the CLI and the page show them.
-    pub const NAMES: [&'static str; 6] =
-        ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"];
+    pub const NAMES: [&'static str; 6] = ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"];
 
     /// A score by its name.
     pub fn get(&self, name: &str) -> Option<f32> {
@@ -153,7 +152,8 @@ impl Matches {
     /// twice within a copy is not matched, as the probe's own score reads one cell a query.
     pub fn probe(offset: usize, length: usize, tokens: usize) -> Self {
         let second = offset + length..offset + 2 * length;
-        let (duplicates, inductions) = (0..tokens).map(|q| if second.contains(&q) { (vec![q - length], vec![q - length + 1]) } else { (Vec::new(), Vec::new()) }).unzip();
+        let (duplicates, inductions) =
+            (0..tokens).map(|q| if second.contains(&q) { (vec![q - length], vec![q - length + 1]) } else { (Vec::new(), Vec::new()) }).unzip();
         Self { duplicates, inductions }
     }
 
@@ -193,7 +193,8 @@ impl ScoreSums {
             let counted = |k: usize| if k < keys && !left_out(k) { weight(k) as f64 } else { 0.0 };
             let (sum, entropy) = crate::kernels::sum_and_entropy_bits(row);
             let sum = sum as f64;
-            let left = if exclusions.exclude_bos { weight(0) as f64 } else { 0.0 } + if exclusions.exclude_current_token && q < keys && !(exclusions.exclude_bos && q == 0) { weight(q) as f64 } else { 0.0 };
+            let left = if exclusions.exclude_bos { weight(0) as f64 } else { 0.0 }
+                + if exclusions.exclude_current_token && q < keys && !(exclusions.exclude_bos && q == 0) { weight(q) as f64 } else { 0.0 };
             self.total += sum - left;
             if q >= 1 {
                 self.previous += counted(q - 1);
@@ -334,7 +335,13 @@ mod tests {
         let n = ids.len();
         // A causal map of uneven rows.
         let map: Vec<f32> = (0..n).flat_map(|q| (0..n).map(move |k| if k <= q { (1 + (q * 7 + k * 3) % 5) as f32 } else { 0.0 })).collect();
-        let map: Vec<f32> = map.chunks(n).flat_map(|row| { let s: f32 = row.iter().sum(); row.iter().map(move |w| w / s).collect::<Vec<_>>() }).collect();
+        let map: Vec<f32> = map
+            .chunks(n)
+            .flat_map(|row| {
+                let s: f32 = row.iter().sum();
+                row.iter().map(move |w| w / s).collect::<Vec<_>>()
+            })
+            .collect();
         let matches = Matches::of(&ids);
         for exclusions in [NONE, Exclusions { exclude_bos: true, exclude_current_token: true }, Exclusions { exclude_bos: true, ..NONE }] {
             let mut sums = ScoreSums::default();

@@ -79,7 +79,18 @@ mod tests {
         let mut data = vec![0.2f32; 2 * n * n];
         data[..n].copy_from_slice(&[0.2, 0.1, 0.3, 0.4, 0.0]);
         data[n * n..n * n + n].copy_from_slice(&[0.0, 0.3, 0.1, 0.2, 0.4]);
-        let info = ModelInfo { name: "t".into(), architecture: "dinov2".into(), layers: 1, heads: 2, kv_heads: 2, causal: false, max_positions: n, vocab_size: 0, layer_windows: vec![], weights: Default::default() };
+        let info = ModelInfo {
+            name: "t".into(),
+            architecture: "dinov2".into(),
+            layers: 1,
+            heads: 2,
+            kv_heads: 2,
+            causal: false,
+            max_positions: n,
+            vocab_size: 0,
+            layer_windows: vec![],
+            weights: Default::default(),
+        };
         let grid = PatchGrid { leading: 1, rows: 2, columns: 2, patch_pixels: 14 };
         let mut report = AttentionReport::one_sequence(info, Mask::None, vec![], AttentionMaps::from_flat(1, 2, n, data).unwrap());
         report.sequences = vec![Sequence::patches("patches", vec![Token { id: 0, text: "[CLS]".into(), span: None }], grid)];

@@ -174,7 +174,11 @@ pub fn read(map: &[f32], queries: Side, keys: Side, reading: Reading, renormalis
     let (kept, before, empty_tokens) = if hide {
         let (renormalised, empty) = without_first_key(map, nq, nk);
         let dropped: Vec<f32> = (0..nq).flat_map(|q| map[q * nk + 1..(q + 1) * nk].iter().copied()).collect();
-        if renormalise { (renormalised, Some(dropped), empty) } else { (dropped, None, empty) }
+        if renormalise {
+            (renormalised, Some(dropped), empty)
+        } else {
+            (dropped, None, empty)
+        }
     } else {
         (map.to_vec(), None, Vec::new())
     };
@@ -203,14 +207,7 @@ pub fn read(map: &[f32], queries: Side, keys: Side, reading: Reading, renormalis
     let pool = |cells: &[f32]| pooled(cells, columns, &query_pieces, &shifted);
     let empty_rows = query_pieces.iter().enumerate().filter(|(_, w)| w.tokens.is_empty()).map(|(i, _)| i).collect();
     let axis = |words: &[Word]| Axis { labels: words.iter().map(|w| w.text.clone()).collect(), tokens: words.iter().map(|w| w.tokens.clone()).collect() };
-    ReadMap {
-        rows: axis(&query_words),
-        columns: axis(&key_words),
-        values: pool(&kept),
-        before_renormalising: before.as_deref().map(pool),
-        empty_rows,
-        reading,
-    }
+    ReadMap { rows: axis(&query_words), columns: axis(&key_words), values: pool(&kept), before_renormalising: before.as_deref().map(pool), empty_rows, reading }
 }
 
 #[cfg(test)]
@@ -236,12 +233,29 @@ mod tests {
     fn byte_level_sentencepiece_and_wordpiece_tokens_group_into_the_same_words() {
         let text = "The cats sat on the mat.";
         // Byte-level BPE: spans include the leading space.
-        let bpe = [token("The", Some([0, 3])), token(" c", Some([3, 5])), token("ats", Some([5, 8])), token(" sat", Some([8, 12])),
-                   token(" on", Some([12, 15])), token(" the", Some([15, 19])), token(" mat", Some([19, 23])), token(".", Some([23, 24]))];
+        let bpe = [
+            token("The", Some([0, 3])),
+            token(" c", Some([3, 5])),
+            token("ats", Some([5, 8])),
+            token(" sat", Some([8, 12])),
+            token(" on", Some([12, 15])),
+            token(" the", Some([15, 19])),
+            token(" mat", Some([19, 23])),
+            token(".", Some([23, 24])),
+        ];
         // WordPiece: [CLS] and [SEP] have no span; spans leave the spaces out.
-        let wordpiece = [token("[CLS]", None), token("the", Some([0, 3])), token("cat", Some([4, 7])), token("##s", Some([7, 8])),
-                         token("sat", Some([9, 12])), token("on", Some([13, 15])), token("the", Some([16, 19])), token("mat", Some([20, 23])),
-                         token(".", Some([23, 24])), token("[SEP]", None)];
+        let wordpiece = [
+            token("[CLS]", None),
+            token("the", Some([0, 3])),
+            token("cat", Some([4, 7])),
+            token("##s", Some([7, 8])),
+            token("sat", Some([9, 12])),
+            token("on", Some([13, 15])),
+            token("the", Some([16, 19])),
+            token("mat", Some([20, 23])),
+            token(".", Some([23, 24])),
+            token("[SEP]", None),
+        ];
         let texts = |words: Vec<Word>| words.into_iter().map(|w| w.text).collect::<Vec<_>>();
         let expected = ["The", "cats", "sat", "on", "the", "mat."];
         assert_eq!(texts(words(&bpe, text)), expected);

@@ -64,7 +64,11 @@ pub fn map_change(changed: &AttentionMaps, unchanged: &AttentionMaps) -> Option<
     let change = |layer, head| {
         let (a, b) = (changed.head(layer, head), unchanged.head(layer, head));
         let moved: f32 = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum();
-        if queries == 0 || keys == 0 { 0.0 } else { 0.5 * moved / queries as f32 }
+        if queries == 0 || keys == 0 {
+            0.0
+        } else {
+            0.5 * moved / queries as f32
+        }
     };
     Some((0..changed.layers()).map(|layer| (0..changed.heads()).map(|head| change(layer, head)).collect()).collect())
 }

@@ -69,7 +69,13 @@ pub fn median_filter(x: &[f64], width: usize) -> Vec<f64> {
     }
     let n = x.len() as i64;
     let reflected = |i: i64| -> f64 {
-        let i = if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i };
+        let i = if i < 0 {
+            -i
+        } else if i >= n {
+            2 * (n - 1) - i
+        } else {
+            i
+        };
         x[i as usize]
     };
     let mut window = vec![0.0; width];
@@ -172,12 +178,7 @@ pub struct AlignedWord {
 /// [`alignment_matrix`]'s rows from the one that wrote the first text token to the one that
 /// wrote the end of text; `words` groups the text tokens (the end of text last, on its own);
 /// `probabilities` are each text token's. Returns the words with their times and the path.
-pub fn find_alignment(
-    matrix: &[f64],
-    frames: usize,
-    words: &[(String, Vec<usize>)],
-    probabilities: &[f32],
-) -> (Vec<AlignedWord>, Vec<(usize, usize)>) {
+pub fn find_alignment(matrix: &[f64], frames: usize, words: &[(String, Vec<usize>)], probabilities: &[f32]) -> (Vec<AlignedWord>, Vec<(usize, usize)>) {
     let rows = if frames == 0 { 0 } else { matrix.len() / frames };
     if words.len() <= 1 || rows == 0 {
         return (Vec::new(), Vec::new());

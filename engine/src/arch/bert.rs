@@ -202,8 +202,8 @@ impl Layer for Block {
 
 pub struct Bert {
     cfg: BertConfig,
-    word_embeddings: Tensor,       // [vocab, hidden]
-    position_embeddings: Tensor,   // [positions, hidden]
+    word_embeddings: Tensor,               // [vocab, hidden]
+    position_embeddings: Tensor,           // [positions, hidden]
     token_type_embeddings: Option<Tensor>, // [types, hidden]; DistilBERT has none
     embeddings_norm: LayerNorm,
     blocks: Vec<Block>,
@@ -213,9 +213,7 @@ pub struct Bert {
 impl Bert {
     pub fn load(vb: VarBuilder, cfg: BertConfig) -> Result<Self> {
         let (h, emb) = (cfg.hidden_size, vb.pp("embeddings"));
-        let blocks = (0..cfg.num_hidden_layers)
-            .map(|i| Block::load(vb.pp(format!("encoder.layer.{i}")), &cfg))
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let blocks = (0..cfg.num_hidden_layers).map(|i| Block::load(vb.pp(format!("encoder.layer.{i}")), &cfg)).collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             word_embeddings: emb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
             position_embeddings: emb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,

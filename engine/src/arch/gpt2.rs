@@ -104,9 +104,7 @@ pub struct Gpt2 {
 impl Gpt2 {
     pub fn load(vb: VarBuilder, cfg: Gpt2Config) -> Result<Self> {
         let vb = if vb.contains_tensor("transformer.wte.weight") { vb.pp("transformer") } else { vb };
-        let blocks = (0..cfg.n_layer)
-            .map(|i| Block::load(vb.pp(format!("h.{i}")), &cfg))
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let blocks = (0..cfg.n_layer).map(|i| Block::load(vb.pp(format!("h.{i}")), &cfg)).collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             wte: vb.get((cfg.vocab_size, cfg.n_embd), "wte.weight")?,
             wpe: vb.get((cfg.n_positions, cfg.n_embd), "wpe.weight")?,
@@ -125,7 +123,8 @@ impl Network for Gpt2 {
 
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let positions = position_tensor(start, ids.len(), &self.device)?;
-        self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)? // [new, hidden]
+        self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)?
+        // [new, hidden]
     }
 
     fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {

@@ -82,7 +82,6 @@ impl GptNeoXConfig {
     }
 }
 
-
 struct Block {
     input_layernorm: LayerNorm,
     post_attention_layernorm: LayerNorm,
@@ -129,7 +128,7 @@ impl Layer for Block {
         let (new, width) = x.dims2()?;
         let d = width / self.heads;
         let (cos, sin) = at.rotary_tables(&self.rotary)?; // [new, rotated / 2] each
-        // The fused projection is laid out head by head: [new, heads, (q | k | v) of d each].
+                                                          // The fused projection is laid out head by head: [new, heads, (q | k | v) of d each].
         let qkv = self.query_key_value.forward(&self.input_layernorm.forward(x)?)?.reshape((new, self.heads, 3 * d))?.transpose(0, 1)?; // [heads, new, 3d]
         let part = |i: usize| qkv.narrow(2, i * d, d)?.contiguous();
         let q = self.rotary.apply(&part(0)?, &cos, &sin)?;
@@ -166,9 +165,8 @@ impl GptNeoX {
         let embed_in = model.get((cfg.vocab_size, h), "embed_in.weight")?;
         let base = cfg.rope("rope_theta").map(|b| b as f32).or(cfg.rotary_emb_base).unwrap_or(10_000.0);
         let rotary = Arc::new(Rotary::new(base, cfg.rotary_dims(), false, &RopeScaling::None));
-        let blocks = (0..cfg.num_hidden_layers)
-            .map(|i| Block::load(model.pp(format!("layers.{i}")), &cfg, rotary.clone()))
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let blocks =
+            (0..cfg.num_hidden_layers).map(|i| Block::load(model.pp(format!("layers.{i}")), &cfg, rotary.clone())).collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             embed_in,
             embed_out: vb.get((cfg.vocab_size, h), "embed_out.weight")?,
@@ -190,7 +188,8 @@ impl Network for GptNeoX {
     }
 
     fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        self.final_layer_norm.forward(last)?.matmul(&self.embed_out.t()?)?.to_dtype(DType::F32).map(Some) // [copies, vocab]
+        self.final_layer_norm.forward(last)?.matmul(&self.embed_out.t()?)?.to_dtype(DType::F32).map(Some)
+        // [copies, vocab]
     }
 
     fn device(&self) -> &Device {

@@ -150,11 +150,7 @@ impl Llama {
     /// The network from its weights, float32 or partly quantized (see [`Weights`]).
     pub fn load(weights: Weights, mut cfg: LlamaConfig) -> Result<Self> {
         let token_embd = weights.table("token_embd.weight", cfg.vocab, cfg.hidden)?;
-        let output = if weights.contains("output.weight") {
-            weights.table("output.weight", cfg.vocab, cfg.hidden)?
-        } else {
-            token_embd.clone()
-        };
+        let output = if weights.contains("output.weight") { weights.table("output.weight", cfg.vocab, cfg.hidden)? } else { token_embd.clone() };
         let vb = &weights.dense;
         // A GGUF carries Llama 3's rescaled frequencies as divisors.
         if vb.contains_tensor("rope_freqs.weight") {
@@ -196,7 +192,7 @@ impl Layer for Block {
     fn attention(&self, x: &Tensor, at: &mut Attending) -> candle_core::Result<Tensor> {
         let (cfg, a) = (&*self.cfg, &self.attention);
         let (cos, sin) = at.rotary_tables(&a.rotary)?; // [new, rotated / 2] each
-        // Queries or keys [heads, new, d]: normed per head where the model does (Qwen3, Gemma 3), then turned.
+                                                       // Queries or keys [heads, new, d]: normed per head where the model does (Qwen3, Gemma 3), then turned.
         let position = |x: Tensor, norm: &Option<Tensor>| -> candle_core::Result<Tensor> {
             let x = match norm {
                 Some(w) => rms_norm(&x, w, cfg.rms_eps)?,

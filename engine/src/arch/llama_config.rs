@@ -243,7 +243,9 @@ fn rope_scaling(rope: Option<&serde_json::Value>) -> Result<RopeScaling> {
             high_freq_factor: need("high_freq_factor")?,
             original_max_positions: need("original_max_position_embeddings")?,
         },
-        other => return Err(EngineError::BadModelFile(format!("config.json: the rotary scaling `{other}` is not supported (supported: default, linear, llama3)"))),
+        other => {
+            return Err(EngineError::BadModelFile(format!("config.json: the rotary scaling `{other}` is not supported (supported: default, linear, llama3)")))
+        }
     })
 }
 

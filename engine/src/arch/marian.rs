@@ -22,10 +22,10 @@ use candle_nn::LayerNorm;
 use super::nn::{merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Span, Stack, Start};
-use crate::observe::{KeepMaps, KeepRawScores, Keys};
-use crate::prefix::KvCache;
 use crate::kernels::{relu, rows_times_matrix};
 use crate::load::marian::{MarianFile, Shortlist};
+use crate::observe::{KeepMaps, KeepRawScores, Keys};
+use crate::prefix::KvCache;
 use crate::report::{AttentionMaps, LayerScores, Mask, Scoring};
 
 /// Products with this many rows or fewer go through [`rows_times_matrix`].
@@ -427,9 +427,13 @@ impl MarianNetwork {
         for t in 0..limit {
             // probs and raw q·k [heads, 1, source]: the cross scores are tiny, every layer's is kept.
             let mut pass = Pass::new().observing(KeepMaps::of(Keys::Memory)).observing(KeepRawScores::every_layer(Keys::Memory));
-            let logits = pass.run_reading(&decoder, &inputs, Mask::None, Some(&mut cache), Start::Embeddings, None, Some(&memory))?.logits()?.ok_or(EngineError::NoLogits)?;
+            let logits = pass
+                .run_reading(&decoder, &inputs, Mask::None, Some(&mut cache), Start::Embeddings, None, Some(&memory))?
+                .logits()?
+                .ok_or(EngineError::NoLogits)?;
             let step = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
-            let step_scores: Vec<f32> = pass.observers.take::<KeepRawScores>().map(KeepRawScores::into_all).unwrap_or_default().into_iter().flat_map(|(_, _, _, flat)| flat).collect();
+            let step_scores: Vec<f32> =
+                pass.observers.take::<KeepRawScores>().map(KeepRawScores::into_all).unwrap_or_default().into_iter().flat_map(|(_, _, _, flat)| flat).collect();
             let best = candidates
                 .iter()
                 .zip(&logits)
@@ -457,7 +461,8 @@ impl MarianNetwork {
         let encoder = AttentionMaps::from_shape([self.encoder.len(), heads, s, s], encoder).ok_or_else(wrong_size)?;
         let cross = AttentionMaps::from_shape([self.decoder.len(), heads, t, s], cross).ok_or_else(wrong_size)?;
         let head_dim = width / heads;
-        let encoder_scores = scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, Scoring::standard(head_dim), heads, s, &flat));
+        let encoder_scores =
+            scores_of_layer.zip(encoder_scores).map(|(layer, flat)| LayerScores::from_flat(layer, head_dim, Scoring::standard(head_dim), heads, s, &flat));
         let cross_scores = cross_scores_flat
             .chunks((heads * t * s).max(1))
             .take(self.decoder.len())

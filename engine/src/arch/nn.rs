@@ -17,8 +17,8 @@ use candle_nn::VarBuilder;
 use crate::intervention::attribution::FinalNorm;
 use crate::matrix_product::{times_transposed, with_bias};
 
-pub use candle_nn::LayerNorm;
 pub use crate::kernels::{gelu_erf, relu, silu};
+pub use candle_nn::LayerNorm;
 
 /// x·Wᵀ (+ b): W [out, in] in float32, stored column-major (see [`column_major`]), or a
 /// quantized matrix de-quantized when used (see [`super::projection`]).

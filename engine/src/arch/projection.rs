@@ -112,9 +112,9 @@ fn dequantized_rows(q: &QTensor, start: usize, count: usize) -> candle_core::Res
     let dtype = q.dtype();
     let row_bytes = width / dtype.block_size() * dtype.type_size();
     let data = q.data()?;
-    let bytes = data.get(start * row_bytes..(start + count) * row_bytes).ok_or_else(|| {
-        candle_core::Error::Msg(format!("rows {start}..{} are past the table's end", start + count))
-    })?;
+    let bytes = data
+        .get(start * row_bytes..(start + count) * row_bytes)
+        .ok_or_else(|| candle_core::Error::Msg(format!("rows {start}..{} are past the table's end", start + count)))?;
     let device = q.device();
     qtensor_from_ggml(dtype, bytes, vec![count, width], &device)?.dequantize(&device)
 }

@@ -79,11 +79,7 @@ impl Rotary {
         let rotate = |part: &Tensor| -> candle_core::Result<Tensor> {
             // candle's kernels want [batch, heads, t, d].
             let part = part.unsqueeze(0)?.contiguous()?;
-            let rotated = if self.interleaved {
-                candle_nn::rotary_emb::rope_i(&part, cos, sin)?
-            } else {
-                candle_nn::rotary_emb::rope(&part, cos, sin)?
-            };
+            let rotated = if self.interleaved { candle_nn::rotary_emb::rope_i(&part, cos, sin)? } else { candle_nn::rotary_emb::rope(&part, cos, sin)? };
             rotated.squeeze(0)
         };
         if self.rotated >= d {
@@ -105,7 +101,9 @@ mod tests {
         // with an original context of 32, low 1 and high 4, the cut-offs are 8 and 32:
         // one kept, two blended, one divided.
         let plain = Rotary::new(10.0, 8, false, &RopeScaling::None).inv_freq;
-        let scaled = Rotary::new(10.0, 8, false, &RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_positions: 32.0 }).inv_freq;
+        let scaled =
+            Rotary::new(10.0, 8, false, &RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_positions: 32.0 })
+                .inv_freq;
         let wavelen: Vec<f32> = plain.iter().map(|f| 2.0 * std::f32::consts::PI / f).collect();
         for i in 0..4 {
             let expected = if wavelen[i] < 8.0 {

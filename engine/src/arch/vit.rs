@@ -86,7 +86,6 @@ pub struct VisionTransformer {
     device: Device,
 }
 
-
 /// What a forward pass gives: every layer's attention, flat [layer, head, tokens, tokens].
 pub struct Seen {
     pub tokens: usize,

@@ -172,7 +172,8 @@ impl Network for Decoder {
     }
 
     fn logits(&self, last: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        rows_times_matrix(&self.norm.forward(last)?, &self.output_weight).map(Some) // [1, vocab]
+        rows_times_matrix(&self.norm.forward(last)?, &self.output_weight).map(Some)
+        // [1, vocab]
     }
 
     fn device(&self) -> &Device {
@@ -248,11 +249,11 @@ impl Whisper {
             return Err(EngineError::BadModelFile("this Whisper model lacks an encoder, a decoder or a vocabulary".into()));
         }
         let vb = VarBuilder::from_tensors(weights.tensors, DType::F32, device);
-        let bad = |e: candle_core::Error| EngineError::BadModelFile(format!("the weights do not fit a Whisper of these sizes: {}", crate::error::first_line(&e)));
+        let bad =
+            |e: candle_core::Error| EngineError::BadModelFile(format!("the weights do not fit a Whisper of these sizes: {}", crate::error::first_line(&e)));
         let (enc, dec) = (vb.pp("model.encoder"), vb.pp("model.decoder"));
-        let conv = |name: &str, inputs: usize, stride: usize| {
-            candle_nn::conv1d(inputs, d, 3, Conv1dConfig { padding: 1, stride, ..Default::default() }, enc.pp(name))
-        };
+        let conv =
+            |name: &str, inputs: usize, stride: usize| candle_nn::conv1d(inputs, d, 3, Conv1dConfig { padding: 1, stride, ..Default::default() }, enc.pp(name));
         let encoder_layers = (0..s.encoder_layers)
             .map(|i| {
                 let vb = enc.pp(format!("layers.{i}"));
@@ -376,10 +377,14 @@ impl Whisper {
 
 /// The index of the largest value (the first of equals).
 pub fn argmax(values: &[f32]) -> Option<usize> {
-    values.iter().enumerate().fold(None, |best: Option<(usize, f32)>, (i, &v)| match best {
-        Some((_, top)) if top >= v => best,
-        _ => Some((i, v)),
-    }).map(|(i, _)| i)
+    values
+        .iter()
+        .enumerate()
+        .fold(None, |best: Option<(usize, f32)>, (i, &v)| match best {
+            Some((_, top)) if top >= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub fn attend(
 /// keys a run kept.
 pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring, keep_raw: bool) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     let raw = attention_product(q, &k.t()?.contiguous()?)?; // [heads, q, k]
-    // The scores not kept become the weights where they lie (the product's own tensor).
+                                                            // The scores not kept become the weights where they lie (the product's own tensor).
     if !keep_raw && scoring.softcap.is_none() && crate::kernels::softmax_in_place_where_possible(&raw, scoring.scale, mask)? {
         return Ok((raw, None));
     }
@@ -198,5 +198,4 @@ mod tests {
         assert_eq!(norms, vec![vec![5.0, 10.0], vec![3.0, 4.0]]);
         Ok(())
     }
-
 }

@@ -26,7 +26,15 @@ pub struct Pooled {
 /// SmolLM2 (and its raw scores as much again); a stretch of [`QUERY_ROWS`] rows is a
 /// few tens of MB. Each row's softmax is its own, so the rows come out as the whole
 /// layer's would; the stretches are whole blocks, so each block row is pooled from one.
-pub fn attend_pooled(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scoring: Scoring, block: usize, matches: Option<&Matches>) -> candle_core::Result<Pooled> {
+pub fn attend_pooled(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    scoring: Scoring,
+    block: usize,
+    matches: Option<&Matches>,
+) -> candle_core::Result<Pooled> {
     let (heads, rows, _) = q.dims3()?; // q: [heads, rows, d]
     let keys = k.dim(1)?;
     let stretch = (QUERY_ROWS / block).max(1) * block;
@@ -94,7 +102,8 @@ pub fn attend_pooled(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, 
         outs[range.start / groups[0].len()].push(out);
     }
     let outs = outs.iter().map(|stretches| Tensor::cat(stretches, 1)).collect::<candle_core::Result<Vec<_>>>()?; // [group, rows, d] each
-    Ok(Pooled { out: Tensor::cat(&outs, 0)?, blocks: pooled, sums: sums_of_layer }) // out: [heads, rows, d]
+    Ok(Pooled { out: Tensor::cat(&outs, 0)?, blocks: pooled, sums: sums_of_layer })
+    // out: [heads, rows, d]
 }
 
 /// A stretch of a pooled run's query rows: its first row, how many, the keys they may see and
@@ -198,5 +207,4 @@ mod tests {
         }
         Ok(())
     }
-
 }

@@ -42,7 +42,13 @@ pub fn log_mel(samples: &[f32], mels: usize) -> LogMel {
     let reflected = |i: usize| -> f64 {
         let at = i as i64 - half as i64;
         let n = CHUNK_SAMPLES as i64;
-        let at = if at < 0 { -at } else if at >= n { 2 * n - 2 - at } else { at };
+        let at = if at < 0 {
+            -at
+        } else if at >= n {
+            2 * n - 2 - at
+        } else {
+            at
+        };
         signal[at as usize]
     };
     let window: Vec<f64> = (0..N_FFT).map(|n| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / N_FFT as f64).cos()).collect();
@@ -87,11 +93,19 @@ pub fn log_mel(samples: &[f32], mels: usize) -> LogMel {
 
 /// Slaney's mel scale: linear to 1 kHz, logarithmic above.
 fn hz_to_mel(hz: f64) -> f64 {
-    if hz < 1000.0 { 3.0 * hz / 200.0 } else { 15.0 + (hz / 1000.0).ln() * 27.0 / 6.4f64.ln() }
+    if hz < 1000.0 {
+        3.0 * hz / 200.0
+    } else {
+        15.0 + (hz / 1000.0).ln() * 27.0 / 6.4f64.ln()
+    }
 }
 
 fn mel_to_hz(mel: f64) -> f64 {
-    if mel < 15.0 { 200.0 * mel / 3.0 } else { 1000.0 * (6.4f64.ln() / 27.0 * (mel - 15.0)).exp() }
+    if mel < 15.0 {
+        200.0 * mel / 3.0
+    } else {
+        1000.0 * (6.4f64.ln() / 27.0 * (mel - 15.0)).exp()
+    }
 }
 
 /// `mels` triangular filters over the transform's bins (0 to 8 kHz), each scaled to unit

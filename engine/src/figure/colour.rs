@@ -4,30 +4,12 @@
 //! (linearly, or by its logarithm, so the small weights show).
 
 /// Viridis at nine evenly spaced points.
-const VIRIDIS: [(u8, u8, u8); 9] = [
-    (68, 1, 84),
-    (71, 44, 122),
-    (59, 81, 139),
-    (44, 113, 142),
-    (33, 144, 141),
-    (39, 173, 129),
-    (92, 200, 99),
-    (170, 220, 50),
-    (253, 231, 37),
-];
+const VIRIDIS: [(u8, u8, u8); 9] =
+    [(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141), (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)];
 
 /// Magma at nine evenly spaced points: black through purple and orange to pale yellow.
-const MAGMA: [(u8, u8, u8); 9] = [
-    (0, 0, 4),
-    (28, 16, 68),
-    (79, 18, 123),
-    (129, 37, 129),
-    (181, 54, 122),
-    (229, 80, 100),
-    (251, 135, 97),
-    (254, 194, 135),
-    (252, 253, 191),
-];
+const MAGMA: [(u8, u8, u8); 9] =
+    [(0, 0, 4), (28, 16, 68), (79, 18, 123), (129, 37, 129), (181, 54, 122), (229, 80, 100), (251, 135, 97), (254, 194, 135), (252, 253, 191)];
 
 /// Greys: white (0) to black (1), for print.
 const GREYS: [(u8, u8, u8); 2] = [(255, 255, 255), (0, 0, 0)];
@@ -164,9 +146,7 @@ impl ValueScale {
         match self {
             ValueScale::Linear => vec![(0.0, 0.0), (top / 2.0, 0.5), (top, 1.0)],
             ValueScale::Signed => vec![(-top, 0.0), (0.0, 0.5), (top, 1.0)],
-            ValueScale::Log => (0..=Self::DECADES as i32)
-                .map(|d| (top * 10f32.powi(d - Self::DECADES as i32), d as f32 / Self::DECADES))
-                .collect(),
+            ValueScale::Log => (0..=Self::DECADES as i32).map(|d| (top * 10f32.powi(d - Self::DECADES as i32), d as f32 / Self::DECADES)).collect(),
         }
     }
 }

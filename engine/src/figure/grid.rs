@@ -7,8 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::colour::{ColourScale, ValueScale};
 use super::labels::tick;
-use crate::analysis::shown::ShownMap;
 use super::Theme;
+use crate::analysis::shown::ShownMap;
 
 /// The figure's width in pixels (at zoom 1): the heads share it.
 pub const WIDTH: u32 = 720;
@@ -208,7 +208,15 @@ mod tests {
         assert_eq!((pooled.rows, pooled.columns, pooled.values), (2, 2, vec![2.5, 4.5, 10.5, 12.5]));
         assert_eq!(thumb.pooled(8), thumb, "a small map stays as it is");
         let big = Thumbnail { rows: 128, columns: 128, values: vec![0.5; 128 * 128], top: 1.0 };
-        let figure = GridFigure { heads: vec![vec![big; 9]; 30], value_scale: ValueScale::Linear, colours: ColourScale::Viridis, selected: None, title: None, note: None }.fitted();
+        let figure = GridFigure {
+            heads: vec![vec![big; 9]; 30],
+            value_scale: ValueScale::Linear,
+            colours: ColourScale::Viridis,
+            selected: None,
+            title: None,
+            note: None,
+        }
+        .fitted();
         let cells: usize = figure.heads.iter().flatten().map(|t| t.rows * t.columns).sum();
         assert!(cells <= MAX_CELLS, "{cells}");
         assert_eq!(figure.heads[0][0].rows, 21);

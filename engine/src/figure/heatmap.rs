@@ -7,9 +7,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::colour::{overlay, ColourScale, ValueScale, HEAD_HUES};
-use crate::analysis::shown::ShownMap;
 use super::labels::{label_stride, tick, token_label};
 use super::Theme;
+use crate::analysis::shown::ShownMap;
 
 /// The figure's width in pixels (at zoom 1).
 pub const WIDTH: u32 = 640;
@@ -80,11 +80,7 @@ impl HeatmapFigure {
         let pairs: Vec<(usize, &[f32])> = heads.iter().map(|(h, m)| (*h, m.values())).collect();
         let top = heads.iter().map(|(_, m)| m.top).fold(0.0, f32::max);
         let names = heads.iter().map(|(h, _)| (format!("L{layer} H{h}"), HEAD_HUES[h % HEAD_HUES.len()])).collect();
-        Some(Self {
-            top,
-            overlay: Some(Overlay { colours: overlay(&pairs, value_scale, top), heads: names }),
-            ..Self::of(first, value_scale, colours)
-        })
+        Some(Self { top, overlay: Some(Overlay { colours: overlay(&pairs, value_scale, top), heads: names }), ..Self::of(first, value_scale, colours) })
     }
 }
 
@@ -122,8 +118,7 @@ impl Layout {
     pub fn cell_at(&self, x: f64, y: f64) -> Option<(usize, usize)> {
         let column = ((x - self.left) / self.cell).floor();
         let row = ((y - self.top) / self.cell).floor();
-        (column >= 0.0 && row >= 0.0 && (row as usize) < self.rows && (column as usize) < self.columns)
-            .then_some((row as usize, column as usize))
+        (column >= 0.0 && row >= 0.0 && (row as usize) < self.rows && (column as usize) < self.columns).then_some((row as usize, column as usize))
     }
 
     /// The label font size (pixels, zoomed) and which labels to draw (every `n`th): when

@@ -35,7 +35,11 @@ pub fn tick(value: f32) -> String {
         format!("{value:.decimals$}")
     };
     // 1.00 -> 1, 0.500 -> 0.5
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]

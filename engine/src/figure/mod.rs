@@ -109,7 +109,14 @@ pub(crate) fn note_height(note: Option<&str>) -> f64 {
 
 /// Draws a figure's note, if it has one, in the `room` (zoom 1) at the bottom of a figure
 /// `height` pixels high (zoomed), a line at a time from the left.
-pub(crate) fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, note: Option<&str>, height: u32, room: f64, theme: Theme, zoom: f64) -> Result<(), String> {
+pub(crate) fn draw_note<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    note: Option<&str>,
+    height: u32,
+    room: f64,
+    theme: Theme,
+    zoom: f64,
+) -> Result<(), String> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     let Some(note) = note else { return Ok(()) };
     let top = height as f64 - room * zoom;
@@ -122,7 +129,13 @@ pub(crate) fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coo
 }
 
 /// Draws a figure's title, if it has one, at the left, centred on `y` (zoom 1).
-pub(crate) fn draw_title<DB: DrawingBackend>(area: &DrawingArea<DB, plotters::coord::Shift>, title: Option<&str>, y: f64, theme: Theme, zoom: f64) -> Result<(), String> {
+pub(crate) fn draw_title<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: Option<&str>,
+    y: f64,
+    theme: Theme,
+    zoom: f64,
+) -> Result<(), String> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     let Some(title) = title else { return Ok(()) };
     let style = ("sans-serif", 15.0 * zoom).into_font().color(&theme.ink).pos(Pos::new(HPos::Left, VPos::Center));
@@ -137,7 +150,10 @@ pub enum Figure {
     Grid(GridFigure),
     Lines(LinesFigure),
     /// Figures side by side (the mask comparison's three maps), under one title.
-    Row { title: Option<String>, figures: Vec<Figure> },
+    Row {
+        title: Option<String>,
+        figures: Vec<Figure>,
+    },
 }
 
 impl Figure {

@@ -83,11 +83,7 @@ impl PictureFigure<'_> {
         let top = if self.title.is_some() { 28 } else { 0 };
         let grid = self.map.grid;
         let (w, h) = (side as f64 / grid.columns as f64, side as f64 / grid.rows as f64);
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{side}\" height=\"{}\" viewBox=\"0 0 {side} {}\">\n",
-            side + top,
-            side + top
-        );
+        let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{side}\" height=\"{}\" viewBox=\"0 0 {side} {}\">\n", side + top, side + top);
         if let Some(title) = &self.title {
             svg += &format!("<text x=\"4\" y=\"19\" font-family=\"sans-serif\" font-size=\"14\">{}</text>\n", escape(title));
         }

@@ -160,7 +160,19 @@ impl<'a> Attending<'a> {
         let wants = self.pass.observers.wants(layer, Keys::Memory);
         let output_weight = if wants.output_weight { Some(output_weight()?) } else { None };
         let (out, probs, raw) = crate::attention::attend(q, k, v, None, scoring, wants.raw_scores)?;
-        let seen = Attended { layer, keys: Keys::Memory, q, k, v, mask: None, scoring, out: &out, maps: Maps::Whole(&probs), raw: raw.as_ref(), output_weight: output_weight.as_ref() };
+        let seen = Attended {
+            layer,
+            keys: Keys::Memory,
+            q,
+            k,
+            v,
+            mask: None,
+            scoring,
+            out: &out,
+            maps: Maps::Whole(&probs),
+            raw: raw.as_ref(),
+            output_weight: output_weight.as_ref(),
+        };
         self.pass.observers.attended(&seen)?;
         Ok(out)
     }

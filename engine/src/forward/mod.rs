@@ -180,7 +180,16 @@ impl Pass {
 
     /// [`Pass::run`] for a decoder whose layers also attend to `memory` [memory, hidden].
     #[allow(clippy::too_many_arguments)]
-    pub fn run_reading(&mut self, network: &dyn Network, ids: &[u32], mask: Mask, mut cache: Option<&mut KvCache>, start: Start, until: Option<usize>, memory: Option<&Tensor>) -> Result<Ran> {
+    pub fn run_reading(
+        &mut self,
+        network: &dyn Network,
+        ids: &[u32],
+        mask: Mask,
+        mut cache: Option<&mut KvCache>,
+        start: Start,
+        until: Option<usize>,
+        memory: Option<&Tensor>,
+    ) -> Result<Ran> {
         let tokens = ids.len();
         // The positions already in the cache are not run again.
         let first_new = KvCache::resume(cache.as_deref_mut(), tokens)?;
@@ -205,7 +214,15 @@ impl Pass {
 
     /// Runs `x` [copies · new, hidden] through `stack`'s layers `layers` (cut to its depth):
     /// the stream after them (the observers hear it leave when the last layer ran).
-    pub fn through(&mut self, stack: &dyn Stack, mut x: Tensor, layers: std::ops::Range<usize>, span: Span, mut cache: Option<&mut KvCache>, device: &Device) -> Result<Tensor> {
+    pub fn through(
+        &mut self,
+        stack: &dyn Stack,
+        mut x: Tensor,
+        layers: std::ops::Range<usize>,
+        span: Span,
+        mut cache: Option<&mut KvCache>,
+        device: &Device,
+    ) -> Result<Tensor> {
         let depth = stack.depth();
         let until = layers.end.min(depth);
         let mut positions = attending::Positions::new(span, self.copies(), device);

@@ -82,7 +82,11 @@ pub fn letterbox(rgb: &[u8], width: usize, height: usize, target: usize, normali
     let (top, left) = ((target - to_height) / 2, (target - to_width) / 2);
     let pixel = |y: usize, x: usize, c: usize| {
         let inside = y >= top && y < top + to_height && x >= left && x < left + to_width;
-        if inside { resized[((y - top) * to_width + x - left) * 3 + c] } else { 0 }
+        if inside {
+            resized[((y - top) * to_width + x - left) * 3 + c]
+        } else {
+            0
+        }
     };
     Ok((normalise(target, normalisation, pixel), [top, left, to_height, to_width]))
 }

@@ -186,10 +186,9 @@ mod tests {
         parts.attention_added(vec![0.5, -1.0, 1.5], None)?; // the heads' sum, no bias
         parts.leaving(vec![0.0, 0.0, 2.0]); // the feed-forward wrote (-0.5, 1, 0.5)
         let rows = vec![vec![1.0f32, 2.0, 3.0], vec![0.0, 1.0, 0.0]];
-        for norm in [
-            FinalNorm::Rms { weight: vec![1.0, 0.5, 2.0], eps: 1e-6 },
-            FinalNorm::Layer { weight: vec![1.0, 0.5, 2.0], bias: vec![0.1, 0.2, 0.3], eps: 1e-6 },
-        ] {
+        for norm in
+            [FinalNorm::Rms { weight: vec![1.0, 0.5, 2.0], eps: 1e-6 }, FinalNorm::Layer { weight: vec![1.0, 0.5, 2.0], bias: vec![0.1, 0.2, 0.3], eps: 1e-6 }]
+        {
             // The logit difference straight through the norm.
             let x = [0.0f64, 0.0, 2.0];
             let (w, b, centred, eps) = match &norm {

@@ -10,7 +10,16 @@ use crate::report::Scoring;
 /// [`attend`] with `changes[c]` made to copy c at `layer`: `q`, `k`, `v` [heads, copies · t, d]
 /// (the copies' rows one after another) → output [heads, copies · t, d], probabilities
 /// [copies · heads, t, keys]. One copy with no changes attends as it is.
-pub(crate) fn attend_changed(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scoring: Scoring, keep_raw: bool, changes: &[Changes], layer: usize) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
+pub(crate) fn attend_changed(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    scoring: Scoring,
+    keep_raw: bool,
+    changes: &[Changes],
+    layer: usize,
+) -> candle_core::Result<(Tensor, Tensor, Option<Tensor>)> {
     let copies = changes.len().max(1);
     if copies == 1 {
         let (out, probs, raw) = attend(q, k, v, mask, scoring, keep_raw)?;

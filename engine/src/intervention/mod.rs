@@ -126,7 +126,14 @@ impl NextTokenChange {
             .filter(|&&id| (id as usize) < before.len().min(after.len()))
             .map(|&id| {
                 let (b, a) = (before[id as usize], after[id as usize]);
-                NextTokenChange { id, text: text(id), logit_before: b, logit_after: a, probability_before: before_total.probability(b), probability_after: after_total.probability(a) }
+                NextTokenChange {
+                    id,
+                    text: text(id),
+                    logit_before: b,
+                    logit_after: a,
+                    probability_before: before_total.probability(b),
+                    probability_after: after_total.probability(a),
+                }
             })
             .collect()
     }

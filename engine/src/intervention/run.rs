@@ -8,8 +8,8 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::attribution::{attribute, Contribution, LastPosition};
-use super::{Ablation, Changes, HeadId, Intervention, NextTokenChange, Taken};
 use super::trace::Tracing;
+use super::{Ablation, Changes, HeadId, Intervention, NextTokenChange, Taken};
 use crate::error::{EngineError, Result};
 use crate::forward::{Pass, Start};
 use crate::observe::KeepMaps;
@@ -171,7 +171,8 @@ impl Model {
         if traced.residuals.len() != layers || traced.outputs.len() != layers {
             return Err(EngineError::Intervention(format!("the {} network cannot be changed head by head yet", self.info.architecture)));
         }
-        let attention = AttentionMaps::from_flat(layers, heads, t, probabilities).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
+        let attention = AttentionMaps::from_flat(layers, heads, t, probabilities)
+            .ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
         let report = self.assemble(tokens, truncated, mask, attention, logits.as_deref());
         Ok(Trace { report, text: text.to_string(), ids, logits, residuals: traced.residuals, outputs: traced.outputs, last: traced.last })
     }
@@ -199,9 +200,12 @@ impl Model {
         // The layers before `from` ran as in the unchanged run: their maps are the trace's.
         let mut flat = trace.report.attention().as_flat()[..from * heads * t * t].to_vec();
         flat.extend(pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default());
-        let attention = AttentionMaps::from_flat(layers, heads, t, flat).ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
+        let attention = AttentionMaps::from_flat(layers, heads, t, flat)
+            .ok_or_else(|| candle_core::Error::Msg("the network returned attention of the wrong size".into()))?;
         let mut report = self.assemble(trace.report.tokens().to_vec(), trace.report.truncated.clone(), trace.report.mask, attention, logits.as_deref());
-        if let (Some(before), Some(after), Some(ranked_before), Some(ranked_after)) = (trace.logits(), logits.as_deref(), &trace.report.next_tokens, &report.next_tokens) {
+        if let (Some(before), Some(after), Some(ranked_before), Some(ranked_after)) =
+            (trace.logits(), logits.as_deref(), &trace.report.next_tokens, &report.next_tokens)
+        {
             let mut ids: Vec<u32> = ranked_before.iter().map(|t| t.id).collect();
             ids.extend(ranked_after.iter().map(|t| t.id).filter(|id| !ranked_before.iter().any(|t| t.id == *id)));
             record.next_token_changes = NextTokenChange::compare(&ids, |id| self.token_text(id), before, after);
@@ -277,7 +281,8 @@ impl Model {
             let copies = changes.len();
             let residual = trace.residuals[layer].repeat((copies, 1))?; // [copies · t, hidden]
             let mut pass = Pass::new().changing(changes);
-            let logits = pass.run(&*self.network, &trace.ids, trace.report.mask, None, Start::Layer(layer, residual), None)?.logits()?.ok_or(EngineError::NoLogits)?;
+            let logits =
+                pass.run(&*self.network, &trace.ids, trace.report.mask, None, Start::Layer(layer, residual), None)?.logits()?.ok_or(EngineError::NoLogits)?;
             if logits.len() != copies * vocab {
                 return Err(EngineError::Intervention(format!("the {} network cannot run heads side by side yet", self.info.architecture)));
             }
@@ -317,7 +322,12 @@ impl Model {
                 [] => Err(EngineError::Intervention(format!("the answer {text:?} gives no token"))),
                 many => {
                     let pieces: Vec<&str> = many.iter().map(|t| t.text.as_str()).collect();
-                    Err(EngineError::Intervention(format!("the answer {text:?} is {} tokens ({}): name one token, such as {:?}", many.len(), pieces.join(" | "), pieces[0])))
+                    Err(EngineError::Intervention(format!(
+                        "the answer {text:?} is {} tokens ({}): name one token, such as {:?}",
+                        many.len(),
+                        pieces.join(" | "),
+                        pieces[0]
+                    )))
                 }
             }
         };

@@ -75,9 +75,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.data.len()).ok_or_else(|| {
-            bad(format!("the file ends inside {what} (at byte {} of {}, {n} more wanted)", self.at, self.data.len()))
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.data.len())
+            .ok_or_else(|| bad(format!("the file ends inside {what} (at byte {} of {}, {n} more wanted)", self.at, self.data.len())))?;
         let bytes = &self.data[self.at..end];
         self.at = end;
         Ok(bytes)
@@ -269,11 +271,14 @@ mod tests {
             (file(&[("w", &[u32::MAX, u32::MAX, u32::MAX], 0, vec![0; 4])], &[]), "does not make its 4 bytes"),
             (file(&[("w", &[1], 9, vec![0; 4])], &[]), "unknown type code 9"),
             (file(&[("w", &[1], 0, vec![0; 4])], &[("v", "u")]), "alias v names u"),
-            ({
-                let mut b = sample();
-                b[0] = 5;
-                b
-            }, "format version 5"),
+            (
+                {
+                    let mut b = sample();
+                    b[0] = 5;
+                    b
+                },
+                "format version 5",
+            ),
         ];
         for (bytes, expected) in cases {
             let error = Ct2File::parse(&bytes).unwrap_err().to_string();

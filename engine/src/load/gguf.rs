@@ -95,9 +95,8 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort_by_key(|name| std::cmp::Reverse(elements(&content.tensor_infos[*name])));
     for tensor_name in names {
-        let qtensor = content
-            .tensor(&mut reader, tensor_name, &device)
-            .map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
+        let qtensor =
+            content.tensor(&mut reader, tensor_name, &device).map_err(|e| EngineError::BadModelFile(format!("tensor `{tensor_name}`: {}", first_line(&e))))?;
         let rows = qtensor.shape().dims().first().copied().unwrap_or(0);
         if path == WeightPath::Quantized && stays_quantized(tensor_name, &qtensor, llama::is_fused(tensor_name, rows, &cfg)) {
             quantized.insert(tensor_name.clone(), Arc::new(qtensor));

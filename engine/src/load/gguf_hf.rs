@@ -132,12 +132,8 @@ fn renamed(name: &str, top: &[(&str, &str)], prefix: &str, parts: &[(&str, &str)
 }
 
 fn gpt2_name(name: &str) -> Option<String> {
-    const TOP: [(&str, &str); 4] = [
-        ("token_embd.weight", "wte.weight"),
-        ("position_embd.weight", "wpe.weight"),
-        ("output_norm.weight", "ln_f.weight"),
-        ("output_norm.bias", "ln_f.bias"),
-    ];
+    const TOP: [(&str, &str); 4] =
+        [("token_embd.weight", "wte.weight"), ("position_embd.weight", "wpe.weight"), ("output_norm.weight", "ln_f.weight"), ("output_norm.bias", "ln_f.bias")];
     const PARTS: [(&str, &str); 6] = [
         ("attn_norm", "ln_1"),
         ("attn_qkv", "attn.c_attn"),

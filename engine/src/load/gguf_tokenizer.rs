@@ -93,11 +93,7 @@ fn bad(e: impl std::fmt::Display) -> EngineError {
 }
 
 fn strings(metadata: &HashMap<String, Value>, key: &str) -> Result<Vec<String>> {
-    let values = metadata
-        .get(key)
-        .ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: key.into() })?
-        .to_vec()
-        .map_err(bad)?;
+    let values = metadata.get(key).ok_or_else(|| EngineError::MissingSetting { source_name: "GGUF metadata", key: key.into() })?.to_vec().map_err(bad)?;
     values.iter().map(|v| v.to_string().cloned().map_err(bad)).collect()
 }
 
@@ -115,9 +111,7 @@ impl Vocabulary {
         let types = numbers("tokenizer.ggml.token_type", |v| v.to_i32().ok().map(f64::from));
         let key = |name: &str| metadata.get(&format!("tokenizer.ggml.{name}"));
         let flag = |name: &str| key(name).and_then(|v| v.to_bool().ok());
-        let id = |name: &str| {
-            key(&format!("{name}_token_id")).and_then(|v| v.to_u32().ok()).map(|i| i as usize).filter(|&i| i < n)
-        };
+        let id = |name: &str| key(&format!("{name}_token_id")).and_then(|v| v.to_u32().ok()).map(|i| i as usize).filter(|&i| i < n);
         Ok(Self {
             scores: (0..n).map(|i| scores.get(i).copied().flatten().unwrap_or(0.0) as f32).collect(),
             token_types: (0..n).map(|i| types.get(i).copied().flatten().unwrap_or(1.0) as i64).collect(),
@@ -155,11 +149,8 @@ impl Vocabulary {
         single.extend(eos.map(piece));
         let mut pair = single.clone();
         pair.push(json!({"Sequence": {"id": "B", "type_id": 1}}));
-        let special_tokens: serde_json::Map<String, Json> = bos
-            .into_iter()
-            .chain(eos)
-            .map(|id| (spelled[id].clone(), json!({"id": spelled[id], "ids": [id], "tokens": [spelled[id]]})))
-            .collect();
+        let special_tokens: serde_json::Map<String, Json> =
+            bos.into_iter().chain(eos).map(|id| (spelled[id].clone(), json!({"id": spelled[id], "ids": [id], "tokens": [spelled[id]]}))).collect();
         json!({"type": "TemplateProcessing", "single": single, "pair": pair, "special_tokens": special_tokens})
     }
 }
@@ -213,26 +204,15 @@ fn sentencepiece(architecture: &str, vocabulary: Vocabulary) -> GgufTokenizer {
     } else {
         vocabulary.tokens.clone()
     };
-    let ranks: Vec<f64> = if gemma {
-        (0..spelled.len()).map(|i| -(i as f64)).collect()
-    } else {
-        vocabulary.scores.iter().map(|&s| f64::from(s)).collect()
-    };
+    let ranks: Vec<f64> = if gemma { (0..spelled.len()).map(|i| -(i as f64)).collect() } else { vocabulary.scores.iter().map(|&s| f64::from(s)).collect() };
     let merges = recovered_merges(&spelled, &ranks);
     let replace = |from: &str, to: &str| json!({"type": "Replace", "pattern": {"String": from}, "content": to});
     let (normalizer, pre_tokenizer) = match architecture {
-        a if a.starts_with("gemma") => (
-            replace(" ", SPACE_MARK),
-            json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}),
-        ),
-        "phi3" => (
-            json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": SPACE_MARK}, replace(" ", SPACE_MARK)]}),
-            Json::Null,
-        ),
-        _ => (
-            Json::Null,
-            json!({"type": "Metaspace", "replacement": SPACE_MARK, "prepend_scheme": "first", "split": false}),
-        ),
+        a if a.starts_with("gemma") => {
+            (replace(" ", SPACE_MARK), json!({"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}))
+        }
+        "phi3" => (json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": SPACE_MARK}, replace(" ", SPACE_MARK)]}), Json::Null),
+        _ => (Json::Null, json!({"type": "Metaspace", "replacement": SPACE_MARK, "prepend_scheme": "first", "split": false})),
     };
     let mut decoders = vec![replace(SPACE_MARK, " "), json!({"type": "ByteFallback"}), json!({"type": "Fuse"})];
     if !gemma {

@@ -46,7 +46,10 @@ impl<'a> Cursor<'a> {
     /// A u64 that counts or measures something in this file: at most its size.
     fn size(&mut self, what: &str) -> Result<usize> {
         let value = self.u64(what)?;
-        usize::try_from(value).ok().filter(|&v| v <= self.bytes.len()).ok_or_else(|| bad(format!("{what} is {value}, more than the file's {} bytes", self.bytes.len())))
+        usize::try_from(value)
+            .ok()
+            .filter(|&v| v <= self.bytes.len())
+            .ok_or_else(|| bad(format!("{what} is {value}, more than the file's {} bytes", self.bytes.len())))
     }
 }
 

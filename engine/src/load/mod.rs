@@ -8,10 +8,10 @@ pub(crate) mod gguf_hf;
 pub(crate) mod gguf_tokenizer;
 pub mod marian;
 pub mod onnx;
-pub mod vit;
 pub mod safetensors;
 pub mod safetensors_file;
 pub mod tokenizer;
+pub mod vit;
 pub mod whisper;
 
 #[cfg(not(target_arch = "wasm32"))]

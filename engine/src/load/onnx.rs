@@ -81,9 +81,11 @@ impl<'a> Fields<'a> {
     }
 
     fn skip(&mut self, n: usize, what: &str) -> Result<Range<usize>> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.end).ok_or_else(|| {
-            bad(format!("{what} of {n} bytes at byte {} runs past the end of its message (byte {})", self.at, self.end))
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.end)
+            .ok_or_else(|| bad(format!("{what} of {n} bytes at byte {} runs past the end of its message (byte {})", self.at, self.end)))?;
         let range = self.at..end;
         self.at = end;
         Ok(range)
@@ -196,7 +198,8 @@ fn initializer(data: &[u8], range: Range<usize>) -> Result<(String, OnnxTensor)>
     if data_type != Some(FLOAT) {
         return Err(bad(format!("`{name}` is of ONNX element type {}, not float32", data_type.unwrap_or(0))));
     }
-    let dims: Vec<usize> = dims.into_iter().map(usize::try_from).collect::<std::result::Result<_, _>>().map_err(|_| bad(format!("`{name}` has a dimension past any file")))?;
+    let dims: Vec<usize> =
+        dims.into_iter().map(usize::try_from).collect::<std::result::Result<_, _>>().map_err(|_| bad(format!("`{name}` has a dimension past any file")))?;
     let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| bad(format!("`{name}`'s shape overflows")))?;
     let bytes = raw.or(floats).ok_or_else(|| bad(format!("`{name}` holds no values")))?;
     if Some(bytes.len()) != count.checked_mul(4) {

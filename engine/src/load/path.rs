@@ -44,10 +44,7 @@ pub fn load(name: &str, path: &Path, weights: WeightChoice) -> Result<Model> {
         .collect();
     match ggufs.as_slice() {
         [one] => gguf(name, one, weights),
-        [] => Err(EngineError::BadModelFile(format!(
-            "{}: holds neither config.json + model.safetensors nor a .gguf file",
-            path.display()
-        ))),
+        [] => Err(EngineError::BadModelFile(format!("{}: holds neither config.json + model.safetensors nor a .gguf file", path.display()))),
         _ => Err(EngineError::BadModelFile(format!("{}: holds more than one .gguf file; name one", path.display()))),
     }
 }
@@ -62,8 +59,8 @@ pub fn safetensors_files(folder: &Path) -> Result<Vec<PathBuf>> {
     if !index.is_file() {
         return Err(EngineError::BadModelFile(format!("{}: has config.json but no model.safetensors (nor model.safetensors.index.json)", folder.display())));
     }
-    let index: serde_json::Value = serde_json::from_slice(&read(&index)?)
-        .map_err(|e| EngineError::BadModelFile(format!("model.safetensors.index.json: {e}")))?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&read(&index)?).map_err(|e| EngineError::BadModelFile(format!("model.safetensors.index.json: {e}")))?;
     let mut shards: Vec<String> = index
         .get("weight_map")
         .and_then(|m| m.as_object())

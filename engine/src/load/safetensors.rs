@@ -41,8 +41,7 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
 /// checkpoint's shards): a file natively, a browser's File in the worker.
 pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, tokenizer: Option<&[u8]>) -> Result<Model> {
     let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
-    let model_type =
-        model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
+    let model_type = model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
     let family = if model_type == "gemma3_text" { "gemma3" } else { model_type.as_str() };
     let known = llama::FAMILIES.contains(&family) || bert::FAMILIES.contains(&family) || matches!(family, "gpt2" | "gpt_neox");
     if !known {
@@ -51,9 +50,8 @@ pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, toke
     let device = Device::Cpu;
     let mut files = shards.into_iter().map(SafetensorsFile::open).collect::<Result<Vec<_>>>()?;
     // Every tensor of every shard, each handed to `keep` as it is read.
-    let mut each_tensor = |keep: &mut dyn FnMut(String, Tensor) -> Result<()>| -> Result<()> {
-        files.iter_mut().try_for_each(|file| file.each_tensor(&device, &mut *keep))
-    };
+    let mut each_tensor =
+        |keep: &mut dyn FnMut(String, Tensor) -> Result<()>| -> Result<()> { files.iter_mut().try_for_each(|file| file.each_tensor(&device, &mut *keep)) };
     let tokenizer = tokenizer.map(TextTokenizer::from_json).transpose()?;
     let bad_weights = |e: EngineError| match e {
         EngineError::Compute(e) => EngineError::BadModelFile(format!("model.safetensors does not fit config.json: {}", first_line(&e))),

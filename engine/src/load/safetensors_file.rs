@@ -60,8 +60,7 @@ impl<R: Read + Seek> SafetensorsFile<R> {
         }
         let mut header = vec![0u8; length as usize];
         reader.read_exact(&mut header).map_err(io)?;
-        let header: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&header).map_err(|e| lie(format!("its header is not JSON: {e}")))?;
+        let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header).map_err(|e| lie(format!("its header is not JSON: {e}")))?;
         let data_start = 8 + length;
         let mut entries = Vec::with_capacity(header.len());
         for (name, value) in &header {
@@ -72,7 +71,10 @@ impl<R: Read + Seek> SafetensorsFile<R> {
             let dtype_name = field("dtype")?.as_str().unwrap_or_default();
             let dtype = dtype_of(dtype_name).ok_or_else(|| lie(format!("tensor `{name}` is of type `{dtype_name}`, which attnscope does not read")))?;
             let numbers = |key: &str| -> Result<Vec<u64>> {
-                field(key)?.as_array().and_then(|a| a.iter().map(|v| v.as_u64()).collect::<Option<Vec<_>>>()).ok_or_else(|| lie(format!("tensor `{name}`: `{key}` is not a list of whole numbers")))
+                field(key)?
+                    .as_array()
+                    .and_then(|a| a.iter().map(|v| v.as_u64()).collect::<Option<Vec<_>>>())
+                    .ok_or_else(|| lie(format!("tensor `{name}`: `{key}` is not a list of whole numbers")))
             };
             let shape = numbers("shape")?;
             let offsets = numbers("data_offsets")?;

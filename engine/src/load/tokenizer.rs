@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use candle_core::quantized::gguf_file::Value;
 use super::gguf_tokenizer::GgufTokenizer;
+use candle_core::quantized::gguf_file::Value;
 use tokenizers::decoders::DecoderWrapper;
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 

@@ -161,7 +161,13 @@ pub fn from_hugging_face<R: std::io::Read + std::io::Seek>(config: &[u8], weight
     };
     let eps = config.layer_norm_eps.unwrap_or(if dinov2 { 1e-6 } else { 1e-12 });
     let input_size = if dinov2 { 224 } else { config.image_size.unwrap_or(224) };
-    Ok(VitCheckpoint { weights: tensors, settings: VitSettings { heads: config.num_attention_heads, layer_norm_eps: eps }, architecture, input_size, normalisation })
+    Ok(VitCheckpoint {
+        weights: tensors,
+        settings: VitSettings { heads: config.num_attention_heads, layer_norm_eps: eps },
+        architecture,
+        input_size,
+        normalisation,
+    })
 }
 
 /// A checkpoint's weight name under DINOv2's names; `None` for what the network does not

@@ -103,10 +103,7 @@ fn hovering_a_token_highlights_it_everywhere_and_a_click_pins_it() {
     browser.click(&browser.by_test_id("compare-toggle"));
     // The lines: only the pinned token's, both what it attends to and what attends to it.
     browser.click(&browser.by_test_id("tab-lines"));
-    let ends = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=lines-view] line')].map(l => [+l.dataset.left, +l.dataset.right]);",
-        vec![],
-    );
+    let ends = browser.execute("return [...document.querySelectorAll('[data-testid=lines-view] line')].map(l => [+l.dataset.left, +l.dataset.right]);", vec![]);
     let ends = ends.as_array().unwrap();
     assert!(!ends.is_empty() && ends.iter().all(|e| e[0] == 4 || e[1] == 4), "{ends:?}");
     assert!(ends.iter().any(|e| e[0] == 4) && ends.iter().any(|e| e[1] == 4 && e[0] == 5), "both ways: {ends:?}");
@@ -125,9 +122,7 @@ fn a_copied_link_opens_the_same_view_in_a_fresh_page() {
     choose(&browser, "layer-select", "7");
     choose(&browser, "head-select", "4");
     browser.click(&browser.by_test_id("tab-lines"));
-    browser.wait_for("the new text's tokens", Duration::from_secs(30), || {
-        (browser.find_all("[data-testid=token]").len() > 10).then_some(())
-    });
+    browser.wait_for("the new text's tokens", Duration::from_secs(30), || (browser.find_all("[data-testid=token]").len() > 10).then_some(()));
     browser.click(&browser.find_all("[data-testid=token][data-index='3']").remove(0));
     browser.click(&browser.by_test_id("copy-link"));
     let link = browser.attribute(&browser.by_test_id("copied-link"), "href").expect("the link is shown");

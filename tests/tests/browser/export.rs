@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use attnscope_tests::cli_binary;
 use attnscope_tests::figures::{decode_png, grid_cells, hex, parse_svg, pixel, without_first_key_by_hand, Svg};
 use attnscope_tests::webdriver::Browser;
-use attnscope_tests::cli_binary;
 use engine::figure::colour::viridis;
 use engine::AttentionReport;
 
@@ -206,9 +206,7 @@ fn the_offline_html_opens_from_a_file_with_no_network_and_shows_the_live_pages_t
     // Opened from the disk by a browser whose every connection fails.
     let offline = Browser::start_with(&["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]);
     offline.goto(&format!("file://{}", path.display()));
-    offline.wait_for("the snapshot's grid", Duration::from_secs(30), || {
-        (offline.find_all("[data-testid=snapshot-thumb]").len() == 270).then_some(())
-    });
+    offline.wait_for("the snapshot's grid", Duration::from_secs(30), || (offline.find_all("[data-testid=snapshot-thumb]").len() == 270).then_some(()));
     let thumb = offline.find_all("[data-testid=snapshot-thumb][data-layer='17'][data-head='3']").remove(0);
     offline.click(&thumb);
     offline.click(&offline.find_all("#tab-table").remove(0));
@@ -273,7 +271,8 @@ fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
             assert!(near(parse_hex(&cell.fill), want), "map {i}, cell {j}: {} for {want:?}", cell.fill);
         }
     }
-    let titles: Vec<&str> = svg.labels.iter().map(|l| l.text.as_str()).filter(|t| ["causal mask", "no mask"].contains(t) || t.starts_with("difference")).collect();
+    let titles: Vec<&str> =
+        svg.labels.iter().map(|l| l.text.as_str()).filter(|t| ["causal mask", "no mask"].contains(t) || t.starts_with("difference")).collect();
     assert_eq!(titles.len(), 3, "each map says what it is");
     assert!(svg.labels.iter().any(|l| l.text == "-1"), "the difference's legend runs from -1");
     // The same three maps as a PNG: the SVG's size, the difference's first cell in its colour.
@@ -289,7 +288,8 @@ fn the_mask_comparison_and_a_translations_alignment_leave_as_svg() {
     wait_until_shown(&browser, text);
     browser.wait_for("the alignment", LOAD, || browser.find_all("[data-testid=alignment-map]").first().map(|_| ()));
     choose(&browser, "alignment-select", "L1H7");
-    let native = engine::translator::Translator::from_dir("en-pt", &attnscope_tests::model_dir("en-pt")).unwrap().translate(text, WHOLE_MAX_TOKENS, true).unwrap();
+    let native =
+        engine::translator::Translator::from_dir("en-pt", &attnscope_tests::model_dir("en-pt")).unwrap().translate(text, WHOLE_MAX_TOKENS, true).unwrap();
     let cross = native.site("cross").unwrap();
     let (rows, columns) = (cross.maps.queries(), cross.maps.keys());
     let svg = parse_svg(&String::from_utf8(export(&browser, &dir, "alignment-export", "svg", "attnscope-en-pt-alignment-L1H7.svg")).unwrap());

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
+use app::components::token_label;
 use attnscope_tests::serve::{Gate, Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
 use attnscope_tests::{root, shared_model};
 use engine::analysis::probe::{induction_cells, ProbeScores, ProbeSpec};
-use app::components::token_label;
 use serde_json::Value;
 
 use super::*;
@@ -113,7 +113,11 @@ fn the_probe_opens_on_the_strongest_induction_head_and_shows_nothing_before_it_r
     };
     // An induction cell's centre is its weight's colour, and its edge is outlined in red.
     let (q, k) = cells[10];
-    assert_pixels("induction cell", &[pixel((k as f64 + 0.5) * cell, (q as f64 + 0.5) * cell)], std::iter::once(viridis(first.attention().weight(layer, head, q, k))));
+    assert_pixels(
+        "induction cell",
+        &[pixel((k as f64 + 0.5) * cell, (q as f64 + 0.5) * cell)],
+        std::iter::once(viridis(first.attention().weight(layer, head, q, k))),
+    );
     assert!(first.attention().weight(layer, head, q, k) > 0.3, "the top head looks where induction says");
     assert_pixels("outline", &[pixel(k as f64 * cell, (q as f64 + 0.5) * cell)], std::iter::once([230, 57, 70]));
     keep_screenshot_of(&browser, "probe", Some("probe-view"));
@@ -202,7 +206,9 @@ fn the_mask_comparisons_maps_have_their_tokens_on_both_axes() {
     let browser = open_page();
     wait_for_run(&browser);
     browser.click(&browser.by_test_id("compare-toggle"));
-    for text in [OPENING_TEXT, "The quick brown fox jumps over the lazy dog while the cat sat on the mat and the bird sang in the tall green tree near the river"] {
+    for text in
+        [OPENING_TEXT, "The quick brown fox jumps over the lazy dog while the cat sat on the mat and the bird sang in the tall green tree near the river"]
+    {
         type_text(&browser, &browser.by_test_id("prompt-input"), text);
         let report = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
         let n = report.tokens().len();
@@ -213,10 +219,8 @@ fn the_mask_comparisons_maps_have_their_tokens_on_both_axes() {
         for map in ["causal-map", "unmasked-map", "diff-map"] {
             for (axis, rows) in [("query-labels", true), ("key-labels", false)] {
                 let css = format!("[data-testid={map}] .{axis} li");
-                let indices = browser.execute(
-                    "return [...document.querySelectorAll(arguments[0])].map(li => +li.dataset.index);",
-                    vec![serde_json::json!(css)],
-                );
+                let indices =
+                    browser.execute("return [...document.querySelectorAll(arguments[0])].map(li => +li.dataset.index);", vec![serde_json::json!(css)]);
                 let (labels, canvas) = (labels(&browser, &css), boxes(&browser, &format!("[data-testid={map}] canvas")).remove(0).1);
                 let cell = (canvas[3] - canvas[1]) / n as f64;
                 // Thinned only as much as legibility asks: every `stride`th token from the first,
@@ -252,9 +256,8 @@ fn every_request_of_a_first_visit_is_answered_and_the_page_has_an_icon() {
     browser.goto(&server.url());
     wait_for_run(&browser);
     // Chromium asks for the icon after the page has loaded.
-    let icon = browser.wait_for("the page's icon to be asked for", Duration::from_secs(30), || {
-        server.requests().into_iter().find(|(path, _)| path.contains("favicon"))
-    });
+    let icon = browser
+        .wait_for("the page's icon to be asked for", Duration::from_secs(30), || server.requests().into_iter().find(|(path, _)| path.contains("favicon")));
     assert_eq!(icon.1, 200, "{} is not served", icon.0);
     let missing: Vec<String> = server.requests().into_iter().filter(|(_, status)| *status != 200).map(|(path, _)| path).collect();
     assert!(missing.is_empty(), "a first visit asks for what is not there: {missing:?}");

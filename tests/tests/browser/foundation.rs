@@ -59,9 +59,7 @@ fn minilm_matches_the_engine_under_both_masks() {
     wait_for_run(&browser);
     choose(&browser, "model-select", "all-minilm-l6-v2");
     let text = "The cat sat on the mat";
-    browser.wait_for("MiniLM's 6 layers", LOAD, || {
-        (browser.find_all("[data-testid=layer-select] option").len() == 6).then_some(())
-    });
+    browser.wait_for("MiniLM's 6 layers", LOAD, || (browser.find_all("[data-testid=layer-select] option").len() == 6).then_some(()));
     wait_for_run(&browser);
     assert_eq!(browser.find_all("[data-testid=head-select] option").len(), 12);
     choose(&browser, "layer-select", "5");
@@ -71,10 +69,7 @@ fn minilm_matches_the_engine_under_both_masks() {
     choose(&browser, "mask-select", "none");
     assert_table_matches_engine(&browser, "all-minilm-l6-v2", text, Mask::None, 5, 11);
     // WordPiece pieces are shown as they are, with [CLS] and [SEP].
-    let headers = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=weights-table] thead th')].map(th => th.textContent)",
-        vec![],
-    );
+    let headers = browser.execute("return [...document.querySelectorAll('[data-testid=weights-table] thead th')].map(th => th.textContent)", vec![]);
     assert_eq!(headers[1], "[CLS]");
     assert_eq!(headers[8], "[SEP]");
     keep_screenshot(&browser, "minilm-table");
@@ -131,7 +126,8 @@ fn long_and_odd_text_is_cut_with_a_notice_and_never_breaks_the_page() {
     let status = browser.text(&browser.by_test_id("status"));
     assert!(status.starts_with("A long text (4096 tokens"), "{status}");
 
-    for odd in ["I 🙂 attention 👩‍👩‍👧", "注意力就是你所需要的一切", "الانتباه هو كل ما تحتاجه", "\u{301}", "tab\there\u{0}nul\u{7}bell\u{1b}[31m"] {
+    for odd in ["I 🙂 attention 👩‍👩‍👧", "注意力就是你所需要的一切", "الانتباه هو كل ما تحتاجه", "\u{301}", "tab\there\u{0}nul\u{7}bell\u{1b}[31m"]
+    {
         paste(&browser, &input, odd);
         browser.click(&browser.by_test_id("table-toggle"));
         assert_table_matches_engine(&browser, "smollm2-135m", odd, Mask::Causal, 0, 0);

@@ -69,9 +69,7 @@ fn next_token_bars_show_the_engines_guess() {
     assert!(items[0][2].as_str().unwrap().starts_with('.'), "the top guess after 'The cat sat on the mat' is '.'");
     // Unmasked, there is no guess to show.
     choose(&browser, "mask-select", "none");
-    browser.wait_for("the guess to go", Duration::from_secs(30), || {
-        browser.find_all("[data-testid=next-tokens]").is_empty().then_some(())
-    });
+    browser.wait_for("the guess to go", Duration::from_secs(30), || browser.find_all("[data-testid=next-tokens]").is_empty().then_some(()));
 }
 
 #[test]
@@ -89,7 +87,10 @@ fn the_lines_tab_draws_each_weight_and_hovering_a_token_keeps_its_lines() {
             "return [...arguments[0].querySelectorAll('line')].map(l => [l.dataset.left, l.dataset.right, l.getAttribute('stroke-opacity')]);",
             vec![view.as_arg()],
         );
-        found.as_array().unwrap().iter()
+        found
+            .as_array()
+            .unwrap()
+            .iter()
             .map(|l| (l[0].as_str().unwrap().parse().unwrap(), l[1].as_str().unwrap().parse().unwrap(), l[2].as_str().unwrap().parse().unwrap()))
             .collect()
     };
@@ -117,9 +118,7 @@ pub fn math_rows(browser: &Browser) -> Vec<[f32; 4]> {
             ['dot', 'scaled', 'weight', 'model'].map(c => tr.querySelector('td.' + c).textContent));",
         vec![],
     );
-    rows.as_array().unwrap().iter()
-        .map(|r| [0, 1, 2, 3].map(|i| r[i].as_str().unwrap().parse().unwrap()))
-        .collect()
+    rows.as_array().unwrap().iter().map(|r| [0, 1, 2, 3].map(|i| r[i].as_str().unwrap().parse().unwrap())).collect()
 }
 
 #[test]
@@ -143,7 +142,9 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
             last = math_rows(&browser);
             let ok = last.len() == 6
                 && last.iter().enumerate().all(|(k, r)| {
-                    close(r[0], expected.dot[k]) && close(r[1], expected.scaled[k]) && close(r[2], expected.weights[k])
+                    close(r[0], expected.dot[k])
+                        && close(r[1], expected.scaled[k])
+                        && close(r[2], expected.weights[k])
                         && close(r[3], native.attention().weight(4, 3, query, k))
                 });
             ok.then_some(())
@@ -161,10 +162,7 @@ fn the_math_tab_steps_the_real_scores_and_its_toggles_do_what_they_say() {
     check(3, Recipe { hard: true, ..Recipe::default() }, "hard attention");
     browser.click(&browser.by_test_id("math-hard"));
     let slider = browser.by_test_id("math-temperature");
-    browser.execute(
-        "const el = arguments[0]; el.value = '2'; el.dispatchEvent(new Event('input', {bubbles: true}));",
-        vec![slider.as_arg()],
-    );
+    browser.execute("const el = arguments[0]; el.value = '2'; el.dispatchEvent(new Event('input', {bubbles: true}));", vec![slider.as_arg()]);
     check(3, Recipe { temperature: 2.0, ..Recipe::default() }, "temperature 2");
     keep_screenshot(&browser, "math");
 }
@@ -240,10 +238,7 @@ fn rollout_shows_how_much_of_each_token_reaches_the_chosen_one() {
     let report = opening_report();
     let read = |browser: &Browser| -> (u64, Vec<f32>) {
         let view = browser.by_test_id("rollout-view");
-        let values = browser.execute(
-            "return [...arguments[0].querySelectorAll('li')].map(li => +li.dataset.value);",
-            vec![view.as_arg()],
-        );
+        let values = browser.execute("return [...arguments[0].querySelectorAll('li')].map(li => +li.dataset.value);", vec![view.as_arg()]);
         let query = browser.attribute(&view, "data-query").unwrap().parse().unwrap();
         (query, values.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect())
     };

@@ -40,7 +40,11 @@ fn changed_bars(browser: &Browser) -> Vec<(u32, f32, f32)> {
              return list && [...list.querySelectorAll('li')].map(li => [li.dataset.tokenId, li.dataset.logit, li.dataset.logitBefore]);",
             vec![],
         );
-        let bars = bars.as_array()?.iter().map(|b| (b[0].as_str().unwrap().parse().unwrap(), b[1].as_str().unwrap().parse().unwrap(), b[2].as_str().unwrap().parse().unwrap())).collect::<Vec<_>>();
+        let bars = bars
+            .as_array()?
+            .iter()
+            .map(|b| (b[0].as_str().unwrap().parse().unwrap(), b[1].as_str().unwrap().parse().unwrap(), b[2].as_str().unwrap().parse().unwrap()))
+            .collect::<Vec<_>>();
         (!bars.is_empty()).then_some(bars)
     })
 }
@@ -53,7 +57,11 @@ fn wait_for_bars(browser: &Browser, what: &str, expected: &[engine::NextTokenCha
         .wait_for_or(Duration::from_secs(60), || {
             let bars = changed_bars(browser);
             if bars.iter().map(|b| b.0).ne(expected.iter().map(|c| c.id)) {
-                mismatch = format!("the tokens {:?}, the engine's {:?}", bars.iter().map(|b| b.0).collect::<Vec<_>>(), expected.iter().map(|c| c.id).collect::<Vec<_>>());
+                mismatch = format!(
+                    "the tokens {:?}, the engine's {:?}",
+                    bars.iter().map(|b| b.0).collect::<Vec<_>>(),
+                    expected.iter().map(|c| c.id).collect::<Vec<_>>()
+                );
                 return None;
             }
             for ((_, after, before), change) in bars.iter().zip(expected) {
@@ -258,7 +266,11 @@ fn sweeps_and_attribution_fill_the_table_with_the_engines_effects() {
 
     // A link to a finding runs it in a fresh page: the attribution, on the linked answer.
     let fresh = Browser::start();
-    fresh.goto(&format!("{}?model=smollm2-135m&text={}&answer=%20Mary&versus=%20John&effects=attribution", super::app_url(), IOI.replace(' ', "%20").replace(',', "%2C")));
+    fresh.goto(&format!(
+        "{}?model=smollm2-135m&text={}&answer=%20Mary&versus=%20John&effects=attribution",
+        super::app_url(),
+        IOI.replace(' ', "%20").replace(',', "%2C")
+    ));
     let rows = wait_for_column(&fresh, "attribution");
     assert_effects(&fresh, "attribution from a link", &rows, &model.attribute(&trace, &answer).unwrap());
     drop(fresh);

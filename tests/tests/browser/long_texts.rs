@@ -106,7 +106,8 @@ fn a_long_text_runs_layer_by_layer_and_any_heads_whole_map_equals_the_engines() 
     browser.hover(&canvas, x as i64, y as i64);
     let tooltip = browser.wait_for("the tooltip", Duration::from_secs(10), || browser.find_all("[data-testid=long-map-tooltip]").into_iter().next());
     let table = browser.by_test_id("long-table");
-    let (q, k): (usize, usize) = (browser.attribute(&table, "data-query").unwrap().parse().unwrap(), browser.attribute(&table, "data-key").unwrap().parse().unwrap());
+    let (q, k): (usize, usize) =
+        (browser.attribute(&table, "data-query").unwrap().parse().unwrap(), browser.attribute(&table, "data-key").unwrap().parse().unwrap());
     // A pixel holds several tokens across (2,072 over 560 pixels): the pointer lands within one.
     let cell = |at: f64| (at / side * t as f64).floor() as usize;
     let per_pixel = (t as f64 / side).ceil() as usize;
@@ -282,7 +283,10 @@ fn the_probe_runs_a_thousand_tokens_a_copy_pooled_and_ranks_the_heads_as_the_eng
     // The view: the top head's pooled map, its induction cells marked (a thousand of them).
     let view = browser.by_test_id("probe-view");
     assert_eq!(browser.attribute(&view, "data-marked"), Some(length.to_string()));
-    assert_eq!((browser.attribute(&view, "data-layer"), browser.attribute(&view, "data-head")), (Some(scores[0].layer.to_string()), Some(scores[0].head.to_string())));
+    assert_eq!(
+        (browser.attribute(&view, "data-layer"), browser.attribute(&view, "data-head")),
+        (Some(scores[0].layer.to_string()), Some(scores[0].head.to_string()))
+    );
     let caption = browser.text(&browser.find_all("[data-testid=probe-view] figcaption").remove(0));
     assert!(caption.contains("its 2001 tokens in blocks of 16"), "{caption}");
     assert_eq!(first.report.tokens().len(), 2 * length + 1);

@@ -15,14 +15,10 @@ fn a_phone_sized_window_never_scrolls_sideways() {
         for tab in ["heatmap", "lines", "table", "math", "overlay"] {
             browser.click(&browser.by_test_id(&format!("tab-{tab}")));
             if tab == "math" {
-                browser.wait_for("the math table", Duration::from_secs(30), || {
-                    (!browser.find_all("[data-testid=math-view] tbody tr").is_empty()).then_some(())
-                });
+                browser
+                    .wait_for("the math table", Duration::from_secs(30), || (!browser.find_all("[data-testid=math-view] tbody tr").is_empty()).then_some(()));
             }
-            let overflow = browser.execute(
-                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
-                vec![],
-            );
+            let overflow = browser.execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth];", vec![]);
             let (scroll, client) = (overflow[0].as_i64().unwrap(), overflow[1].as_i64().unwrap());
             let culprits = browser.execute(
                 "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
@@ -69,8 +65,20 @@ fn every_control_is_reachable_with_the_tab_key() {
         reached.insert(id.as_str().unwrap_or_default().to_string());
     }
     for id in [
-        "model-select", "layer-select", "head-select", "mask-select", "table-toggle", "copy-link", "token",
-        "head-grid", "tab-heatmap", "tab-lines", "tab-table", "tab-math", "colour-scale", "compare-toggle",
+        "model-select",
+        "layer-select",
+        "head-select",
+        "mask-select",
+        "table-toggle",
+        "copy-link",
+        "token",
+        "head-grid",
+        "tab-heatmap",
+        "tab-lines",
+        "tab-table",
+        "tab-math",
+        "colour-scale",
+        "compare-toggle",
     ] {
         assert!(reached.contains(id), "{id} is not reached by Tab; reached: {reached:?}");
     }

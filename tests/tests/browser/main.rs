@@ -14,9 +14,9 @@ mod looks;
 mod open_model;
 mod reading;
 mod speech;
-mod vision;
 mod translation;
 mod typing;
+mod vision;
 mod weights;
 
 use std::collections::HashMap;
@@ -86,8 +86,8 @@ pub fn wait_for_run(browser: &Browser) -> String {
 pub fn wait_until_shown(browser: &Browser, text: &str) {
     let workspace = browser.by_test_id("workspace");
     browser.wait_for("the text's maps", LOAD, || {
-        let done = browser.attribute(&workspace, "data-text").as_deref() == Some(text)
-            && browser.attribute(&workspace, "data-stale").as_deref() == Some("false");
+        let done =
+            browser.attribute(&workspace, "data-text").as_deref() == Some(text) && browser.attribute(&workspace, "data-stale").as_deref() == Some("false");
         done.then_some(())
     });
 }
@@ -111,11 +111,7 @@ fn table_cells(browser: &Browser, cell: &str) -> Vec<Vec<f32>> {
         ),
         vec![],
     );
-    rows.as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|c| c.as_str().unwrap().parse().unwrap()).collect())
-        .collect()
+    rows.as_array().unwrap().iter().map(|row| row.as_array().unwrap().iter().map(|c| c.as_str().unwrap().parse().unwrap()).collect()).collect()
 }
 
 pub fn open_page() -> Browser {
@@ -149,24 +145,25 @@ pub fn assert_table_matches_engine(browser: &Browser, model: &str, text: &str, m
     let native = shared_model(model).run_text(text, mask, Some(WHOLE_MAX_TOKENS)).unwrap();
     let n = native.tokens().len();
     let mut last_mismatch = String::new();
-    browser.wait_for_or(Duration::from_secs(60), || {
-        let rows = table_numbers(browser);
-        if rows.len() != n || rows.iter().any(|r| r.len() != n) {
-            last_mismatch = format!("the table has {} rows, the engine {n} tokens", rows.len());
-            return None;
-        }
-        for (q, row) in rows.iter().enumerate() {
-            for (k, &weight) in row.iter().enumerate() {
-                let expected = native.attention().weight(layer, head, q, k);
-                if (weight - expected).abs() > 1e-3 {
-                    last_mismatch = format!("cell ({q}, {k}) shows {weight}, the engine says {expected}");
-                    return None;
+    browser
+        .wait_for_or(Duration::from_secs(60), || {
+            let rows = table_numbers(browser);
+            if rows.len() != n || rows.iter().any(|r| r.len() != n) {
+                last_mismatch = format!("the table has {} rows, the engine {n} tokens", rows.len());
+                return None;
+            }
+            for (q, row) in rows.iter().enumerate() {
+                for (k, &weight) in row.iter().enumerate() {
+                    let expected = native.attention().weight(layer, head, q, k);
+                    if (weight - expected).abs() > 1e-3 {
+                        last_mismatch = format!("cell ({q}, {k}) shows {weight}, the engine says {expected}");
+                        return None;
+                    }
                 }
             }
-        }
-        Some(())
-    })
-    .unwrap_or_else(|| panic!("{model} layer {layer} head {head} {mask:?} {text:?}: {last_mismatch}"));
+            Some(())
+        })
+        .unwrap_or_else(|| panic!("{model} layer {layer} head {head} {mask:?} {text:?}: {last_mismatch}"));
 }
 
 /// Saves a screenshot under target/screenshots/ (the README's pictures come from here)

@@ -58,7 +58,8 @@ fn a_hugging_face_folder_and_a_gguf_given_to_open_a_model_show_the_engines_numbe
     wait_for_model(&browser, "file:SmolLM2-135M-Instruct.Q4_1", "llama, 30 layers × 9 heads (your file, 98 MB)");
     wait_for_run(&browser);
     let statuses = browser.execute("return window.statuses;", vec![]);
-    let reading: Vec<&str> = statuses.as_array().unwrap().iter().filter_map(|s| s.as_str()).filter(|s| s.contains("from your files:") && s.contains(" MB of ")).collect();
+    let reading: Vec<&str> =
+        statuses.as_array().unwrap().iter().filter_map(|s| s.as_str()).filter(|s| s.contains("from your files:") && s.contains(" MB of ")).collect();
     assert!(reading.len() >= 2, "the status line counts what is read: {statuses}");
     choose(&browser, "mask-select", "causal");
     choose(&browser, "layer-select", "17");
@@ -86,9 +87,7 @@ fn files_that_make_no_model_or_an_unsupported_one_are_named_in_the_page() {
     copy("model.safetensors", &root().join("tests/fixtures/tiny/llama"));
     copy("tokenizer.json", &minilm);
     open_files(&browser, &["config.json", "model.safetensors", "tokenizer.json"].map(|f| folder.join(f)));
-    browser.wait_for("the unsupported architecture named", LOAD, || {
-        status_text(&browser).contains("`mamba` is not supported; supported: llama").then_some(())
-    });
+    browser.wait_for("the unsupported architecture named", LOAD, || status_text(&browser).contains("`mamba` is not supported; supported: llama").then_some(()));
     std::fs::remove_dir_all(&folder).ok();
 
     // A file that is no model at all.
@@ -137,7 +136,10 @@ fn a_windowed_model_offers_its_own_mask_and_plain_causal() {
         let shown = browser.wait_for_or(std::time::Duration::from_secs(60), || {
             last = table_numbers(&browser);
             let matches = last.len() == n
-                && last.iter().enumerate().all(|(q, row)| row.len() == n && row.iter().enumerate().all(|(k, w)| (w - expected.attention().weight(1, 2, q, k)).abs() <= 1e-3));
+                && last
+                    .iter()
+                    .enumerate()
+                    .all(|(q, row)| row.len() == n && row.iter().enumerate().all(|(k, w)| (w - expected.attention().weight(1, 2, q, k)).abs() <= 1e-3));
             matches.then_some(())
         });
         assert!(shown.is_some(), "{value}: the table shows {last:?}");

@@ -88,10 +88,8 @@ fn hiding_the_first_token_renormalises_every_view_and_the_table_says_both() {
     // The lines: one per query with "strongest key", to the renormalised row's largest.
     browser.click(&browser.by_test_id("tab-lines"));
     choose(&browser, "lines-limit", "top1");
-    let lines = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=lines-view] line')].map(l => [+l.dataset.left, +l.dataset.right]);",
-        vec![],
-    );
+    let lines =
+        browser.execute("return [...document.querySelectorAll('[data-testid=lines-view] line')].map(l => [+l.dataset.left, +l.dataset.right]);", vec![]);
     let lines: Vec<(usize, usize)> = lines.as_array().unwrap().iter().map(|l| (l[0].as_u64().unwrap() as usize, l[1].as_u64().unwrap() as usize)).collect();
     let strongest = |row: &[f32]| (0..row.len()).fold(0, |best, k| if row[k] > row[best] { k } else { best });
     let expected: Vec<(usize, usize)> = (1..n).map(|q| (q, strongest(&renormalised[q]))).collect();

@@ -30,10 +30,8 @@ fn wait_for_transcript(browser: &Browser, expected: &str) -> Vec<(usize, u32)> {
         let shown = browser.find_all("[data-testid=transcript-text]").first().map(|e| browser.text(e))?;
         (shown == expected && status.starts_with("Computed in")).then_some(())
     });
-    let pairs = browser.execute(
-        "return [...document.querySelectorAll('[data-testid=transcript] [data-testid=token]')].map(t => [+t.dataset.index, +t.dataset.id]);",
-        vec![],
-    );
+    let pairs = browser
+        .execute("return [...document.querySelectorAll('[data-testid=transcript] [data-testid=token]')].map(t => [+t.dataset.index, +t.dataset.id]);", vec![]);
     serde_json::from_value(pairs).unwrap()
 }
 
@@ -54,9 +52,7 @@ fn cross_map_numbers(browser: &Browser) -> (usize, usize, Vec<f32>) {
 fn expected_cross(report: &AttentionReport, heads: &[(usize, usize)], frames: usize) -> Vec<f32> {
     let maps = &report.site("cross").unwrap().maps;
     let rows = maps.queries() - 1;
-    (0..rows)
-        .flat_map(|r| (0..frames).map(move |f| heads.iter().map(|&(l, h)| maps.weight(l, h, r, f)).sum::<f32>() / heads.len() as f32))
-        .collect()
+    (0..rows).flat_map(|r| (0..frames).map(move |f| heads.iter().map(|&(l, h)| maps.weight(l, h, r, f)).sum::<f32>() / heads.len() as f32)).collect()
 }
 
 fn assert_close(ours: &[f32], theirs: &[f32], what: &str) {

@@ -116,9 +116,7 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
 
     // One head, from the picker and from the grid of every cross-attention head.
     choose(&browser, "alignment-select", "L1H3");
-    let (_, pixels) = browser.wait_for("layer 1, head 3", Duration::from_secs(10), || {
-        (attribute("data-head") == "3").then(|| canvas_pixels(&browser, css))
-    });
+    let (_, pixels) = browser.wait_for("layer 1, head 3", Duration::from_secs(10), || (attribute("data-head") == "3").then(|| canvas_pixels(&browser, css)));
     assert_eq!(attribute("data-layer"), "1");
     assert_pixels("L1H3", &pixels, cross.head(1, 3).iter().map(|&w| viridis(w)));
     // Its arithmetic for the third translated token: the engine's raw q·k, scaled, softmaxed.
@@ -153,7 +151,8 @@ fn the_alignment_map_shows_where_each_translated_token_looked() {
         let (k, q, opacity) = (line[0].as_u64().unwrap() as usize, line[1].as_u64().unwrap() as usize, line[2].as_f64().unwrap() as f32);
         assert!((opacity - cross.weight(1, 3, q, k)).abs() < 1e-3, "line from source {k} to target {q}");
     }
-    let source_labels = browser.execute("return [...document.querySelectorAll('[data-testid=cross-lines] text.source-token')].map(t => t.textContent);", vec![]);
+    let source_labels =
+        browser.execute("return [...document.querySelectorAll('[data-testid=cross-lines] text.source-token')].map(t => t.textContent);", vec![]);
     assert_eq!(source_labels, serde_json::json!(names("source")));
     assert_eq!(browser.find_all("[data-testid=cross-grid] [data-testid=cross-thumb]").len(), layers * heads + layers + 1);
     browser.click(&browser.find_all("[data-testid=cross-thumb][data-layer='0'][data-head='5']").remove(0));

@@ -37,12 +37,7 @@ fn fast_typing_loses_no_key_and_the_maps_follow_the_box() {
         }
     }
     let shown: std::collections::BTreeSet<&str> = seen.iter().filter_map(|r| r["text"].as_str()).collect();
-    assert!(
-        shown.len() < text.len(),
-        "texts typed while the worker was busy were superseded: {} texts ran for {} keystrokes",
-        shown.len(),
-        text.len()
-    );
+    assert!(shown.len() < text.len(), "texts typed while the worker was busy were superseded: {} texts ran for {} keystrokes", shown.len(), text.len());
     assert_table_after_toggle(&browser, text);
 
     // One more word: only the new tokens run, and the status says so.

@@ -88,9 +88,7 @@ fn a_vision_model_looks_at_the_sample_and_a_file_and_the_overlays_hold_the_engin
     assert_close(&shown, &expected(&chelsea, 11, PatchSource::Head(3), query).values, "patch (5, 8)");
     // Hovering a patch marks it in every overlay.
     browser.hover(&main, 2 * 28 + 14, 3 * 28 + 14);
-    browser.wait_for("the hovered patch marked", Duration::from_secs(10), || {
-        (browser.find_all(".patch-focus").len() == 1 + 6 + 72).then_some(())
-    });
+    browser.wait_for("the hovered patch marked", Duration::from_secs(10), || (browser.find_all(".patch-focus").len() == 1 + 6 + 72).then_some(()));
     // The layer's mean and the rollout, from the class token again (Escape).
     browser.execute("arguments[0].focus();", vec![browser.find_all(".vision-main")[0].as_arg()]);
     browser.type_text(&browser.find_all(".vision-main")[0], "\u{E00C}");

@@ -23,10 +23,7 @@ fn induction_and_previous_token_rankings_match_the_reference_on_the_repeated_ran
     let heads = report.model.layers * report.model.heads;
     let exclusions = Exclusions { exclude_bos: true, exclude_current_token: false };
     type Score = fn(&[f32], &[u32], usize, Exclusions) -> f32;
-    let scores: [(&str, Score); 2] = [
-        ("induction", |map, ids, _, ex| induction(map, ids, ex)),
-        ("previous-token", |map, _, n, ex| previous_token(map, n, ex)),
-    ];
+    let scores: [(&str, Score); 2] = [("induction", |map, ids, _, ex| induction(map, ids, ex)), ("previous-token", |map, _, n, ex| previous_token(map, n, ex))];
     for (name, score) in scores {
         let ours: Vec<f32> = (0..heads).map(|h| score(report.attention().head(h / 9, h % 9), &case.ids, n, exclusions)).collect();
         let golden: Vec<f32> = (0..heads).map(|h| score(&theirs[h * n * n..(h + 1) * n * n], &case.ids, n, exclusions)).collect();

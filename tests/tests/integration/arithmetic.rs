@@ -30,10 +30,7 @@ fn stepping_the_raw_scores_gives_the_reference_rows() {
                     let row = steps(dot, &visible, scores.scoring, Recipe::default()).weights;
                     let start = ((layer * report.model.heads + head) * n + query) * n;
                     for (key, (ours, theirs)) in row.iter().zip(&expected[start..start + n]).enumerate() {
-                        assert!(
-                            (ours - theirs).abs() < 1e-4,
-                            "{model_name} {mask:?} layer {layer} head {head} ({query}, {key}): {ours} vs {theirs}"
-                        );
+                        assert!((ours - theirs).abs() < 1e-4, "{model_name} {mask:?} layer {layer} head {head} ({query}, {key}): {ours} vs {theirs}");
                     }
                 }
             }

@@ -20,13 +20,13 @@ fn empty_and_blank_text_are_refused_with_a_message() {
 #[test]
 fn odd_unicode_runs_and_gives_sound_maps() {
     let texts = [
-        "I 🙂 attention 👩‍👩‍👧 🇫🇷",                 // emoji, ZWJ sequences, flags
-        "注意力就是你所需要的一切",                      // CJK
-        "الانتباه هو كل ما تحتاجه",                      // right-to-left
-        "שלום עולם",                                     // right-to-left
-        "tab\there\u{0}nul\u{7}bell\u{1b}[31mred",       // control characters
-        "\u{301}",                                       // a lone combining mark
-        "\u{200b}\u{feff}zero width",                    // invisible characters
+        "I 🙂 attention 👩‍👩‍👧 🇫🇷",                    // emoji, ZWJ sequences, flags
+        "注意力就是你所需要的一切",                // CJK
+        "الانتباه هو كل ما تحتاجه",                 // right-to-left
+        "שלום עולם",                               // right-to-left
+        "tab\there\u{0}nul\u{7}bell\u{1b}[31mred", // control characters
+        "\u{301}",                                 // a lone combining mark
+        "\u{200b}\u{feff}zero width",              // invisible characters
     ];
     for name in MODELS {
         let model = shared_model(name);
@@ -104,7 +104,12 @@ fn corrupt_and_unsupported_model_files_are_refused_with_a_message() {
 
     let config = br#"{"model_type": "mamba"}"#;
     let err = engine::Model::from_safetensors("bad", config, &[], None).err().unwrap();
-    assert!(err.to_string().contains("`mamba` is not supported; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt2, gpt_neox, bert, roberta, distilbert"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "`mamba` is not supported; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt2, gpt_neox, bert, roberta, distilbert"
+        ),
+        "{err}"
+    );
     let config = std::fs::read(attnscope_tests::tiny_gpt2_dir().join("config.json")).unwrap();
     let err = engine::Model::from_safetensors("bad", &config, b"not safetensors", None).err().unwrap();
     assert!(err.to_string().starts_with("cannot read the model file: model.safetensors"), "{err}");

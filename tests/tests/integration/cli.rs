@@ -226,7 +226,10 @@ fn plot_lays_a_heads_attention_over_the_picture() {
         let got = [pr, pg, pb].map(i64::from);
         assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1), "patch (0, {column}): {got:?} against {want:?}");
     }
-    assert_input_error(&["plot", "--model", "dinov2-small", "--image", chelsea.to_str().unwrap(), "--mean", "--rollout", "--out", "x.png"], "give --head, --mean or --rollout");
+    assert_input_error(
+        &["plot", "--model", "dinov2-small", "--image", chelsea.to_str().unwrap(), "--mean", "--rollout", "--out", "x.png"],
+        "give --head, --mean or --rollout",
+    );
     assert_input_error(&["plot", "--model", "smollm2-135m", "--text", "a", "--rollout", "--out", "x.png"], "are for --image");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -311,7 +314,9 @@ fn inspect_says_what_a_model_is_from_its_headers() {
         String::from_utf8(output.stdout).unwrap()
     };
     let smollm2 = text(attnscope(&["inspect", "smollm2-135m"]));
-    for line in ["format:        GGUF file", "architecture:  llama", "layers:        30", "heads:         9 query, 3 key/value", "head size:     64", "Q4_1 × 210"] {
+    for line in
+        ["format:        GGUF file", "architecture:  llama", "layers:        30", "heads:         9 query, 3 key/value", "head size:     64", "Q4_1 × 210"]
+    {
         assert!(smollm2.contains(line), "`{line}` missing from:\n{smollm2}");
     }
     assert!(smollm2.contains("pre-tokenizer `smollm`") && smollm2.contains("from text"), "{smollm2}");
@@ -328,13 +333,24 @@ fn inspect_says_what_a_model_is_from_its_headers() {
     std::fs::write(&gguf, attnscope_tests::tiny_gguf("gpt_neox")).unwrap();
     let neox = text(attnscope(&["inspect", gguf.to_str().unwrap()]));
     std::fs::remove_file(&gguf).ok();
-    for line in ["architecture:  gptneox", "layers:        2", "heads:         4 query, 4 key/value", "head size:     8", "every head's attention (2 layers × 4 heads)"] {
+    for line in
+        ["architecture:  gptneox", "layers:        2", "heads:         4 query, 4 key/value", "head size:     8", "every head's attention (2 layers × 4 heads)"]
+    {
         assert!(neox.contains(line), "`{line}` missing from:\n{neox}");
     }
     // The real one: 5 local : 1 global layers with 512-token windows, and its SentencePiece vocabulary.
     let real = text(attnscope(&["inspect", "gemma3-270m"]));
-    for line in ["layers:        18", "heads:         4 query, 1 key/value", "head size:     256", "scores:        × 0.0625",
-                 "windows:       15 of 18 layers", "vocabulary:    262144", "Q4K × 27", "Q6K × 9", "`llama` in the metadata, 262144 tokens"] {
+    for line in [
+        "layers:        18",
+        "heads:         4 query, 1 key/value",
+        "head size:     256",
+        "scores:        × 0.0625",
+        "windows:       15 of 18 layers",
+        "vocabulary:    262144",
+        "Q4K × 27",
+        "Q6K × 9",
+        "`llama` in the metadata, 262144 tokens",
+    ] {
         assert!(real.contains(line), "`{line}` missing from:\n{real}");
     }
     let folder = root().join("tests/fixtures/tiny/gemma2");

@@ -22,7 +22,11 @@ fn ablate_prints_the_next_tokens_before_and_after() {
     assert_next_tokens("ablate --json", &report, &zero["next_token_top10"]);
     let record = report.intervention.as_ref().expect("the report says what was changed");
     assert_eq!(record.ablated.iter().map(|h| h.to_string()).collect::<Vec<_>>(), ["3.2", "10.4", "20.1"]);
-    assert_next_tokens("ablate --json, before", &engine::AttentionReport { next_tokens: record.next_tokens_before.clone(), ..report.clone() }, &fixture.json["clean"]["next_token_top10"]);
+    assert_next_tokens(
+        "ablate --json, before",
+        &engine::AttentionReport { next_tokens: record.next_tokens_before.clone(), ..report.clone() },
+        &fixture.json["clean"]["next_token_top10"],
+    );
     // The table: the heads, then each rank before and after.
     let table = stdout(&args);
     assert!(table.starts_with("heads 3.2, 10.4, 20.1 zero-ablated\n"), "{table}");
@@ -46,7 +50,12 @@ fn sweep_and_attribute_rank_the_heads_as_transformers_does() {
     assert!(lines[0].starts_with("each head's direct contribution to logit of \" Mary\" − logit of \" John\""), "{table}");
     // The largest direct contribution, as the decomposition in transformers ranks it.
     let per_head: Vec<Vec<f64>> = serde_json::from_value(fixture.json["attribution"]["mary-john"]["per_head"].clone()).unwrap();
-    let (best, value) = per_head.iter().enumerate().flat_map(|(l, row)| row.iter().enumerate().map(move |(h, v)| (format!("{l}.{h}"), *v))).max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap();
+    let (best, value) = per_head
+        .iter()
+        .enumerate()
+        .flat_map(|(l, row)| row.iter().enumerate().map(move |(h, v)| (format!("{l}.{h}"), *v)))
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .unwrap();
     assert!(lines[2].contains(&format!(" {best} ")) && lines[2].contains(&format!("{value:+.4}")), "{}: {best} {value}", lines[2]);
     assert_eq!(lines.len(), 2 + 3 + 1, "{table}");
 }

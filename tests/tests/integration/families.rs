@@ -146,7 +146,16 @@ fn distilbert_under_bert_names_matches_transformers() {
 /// its fused Phi-3 projections and its metadata.
 #[test]
 fn every_family_llama_cpp_converts_matches_transformers_from_its_gguf() {
-    for (name, architecture) in [("llama", "llama"), ("llama3", "llama"), ("qwen2", "qwen2"), ("qwen3", "qwen3"), ("gemma", "gemma"), ("gemma2", "gemma2"), ("gemma3", "gemma3"), ("phi3", "phi3")] {
+    for (name, architecture) in [
+        ("llama", "llama"),
+        ("llama3", "llama"),
+        ("qwen2", "qwen2"),
+        ("qwen3", "qwen3"),
+        ("gemma", "gemma"),
+        ("gemma2", "gemma2"),
+        ("gemma3", "gemma3"),
+        ("phi3", "phi3"),
+    ] {
         assert_gguf_matches(name, architecture, "causal");
     }
     // llama.cpp converts a Mistral as a Llama and keeps no sliding window: its GGUF's own

@@ -46,9 +46,7 @@ fn maps_match_transformers_under_every_mask() {
             let a = report.attention();
             let (n, from) = (a.tokens(), case.rows_from.unwrap_or(0));
             // Our maps' rows from `from` on, [layer, head, query ≥ from, key].
-            let ours: Vec<f32> = (0..a.layers() * a.heads())
-                .flat_map(|lh| a.as_flat()[lh * n * n + from * n..(lh + 1) * n * n].to_vec())
-                .collect();
+            let ours: Vec<f32> = (0..a.layers() * a.heads()).flat_map(|lh| a.as_flat()[lh * n * n + from * n..(lh + 1) * n * n].to_vec()).collect();
             let theirs = reference.attention(case, mask);
             assert_eq!(ours.len(), theirs.len(), "{} {mask:?}: shape", case.key);
             let (diff, at) = max_abs_diff(&ours, &theirs);
@@ -78,9 +76,7 @@ fn window_hides_the_oldest_keys_on_local_layers_only() {
     assert_eq!(windows, expected);
     let reference = Reference::load(MODEL);
     let long = reference.cases.iter().find(|c| c.rows_from.is_some()).unwrap();
-    let report = model
-        .run_text_with(long.text.as_deref().unwrap(), Mask::Causal, RunOptions { max_tokens: Some(1024), ..RunOptions::default() })
-        .unwrap();
+    let report = model.run_text_with(long.text.as_deref().unwrap(), Mask::Causal, RunOptions { max_tokens: Some(1024), ..RunOptions::default() }).unwrap();
     let a = report.attention();
     let q = a.tokens() - 1;
     for layer in 0..a.layers() {

@@ -30,7 +30,9 @@ fn ids(value: &Value) -> Vec<u32> {
 }
 
 fn heads(value: Option<&Value>) -> Vec<HeadId> {
-    value.and_then(Value::as_array).map_or(Vec::new(), |list| list.iter().map(|pair| HeadId { layer: pair[0].as_u64().unwrap() as usize, head: pair[1].as_u64().unwrap() as usize }).collect())
+    value.and_then(Value::as_array).map_or(Vec::new(), |list| {
+        list.iter().map(|pair| HeadId { layer: pair[0].as_u64().unwrap() as usize, head: pair[1].as_u64().unwrap() as usize }).collect()
+    })
 }
 
 /// A reference case as the engine's intervention.
@@ -95,7 +97,10 @@ fn check_cases(name: &str, model: &Model, fixture: &Fixture) {
         assert_last_rows(&what, &report, &fixture.tensors[&format!("{key}.attn")]);
         // The report says what was changed, and what the unchanged run said.
         let record = report.intervention.as_ref().unwrap();
-        assert_eq!((&record.ablated, &record.patched_outputs, &record.patched_patterns), (&intervention.ablated, &intervention.patched_outputs, &intervention.patched_patterns));
+        assert_eq!(
+            (&record.ablated, &record.patched_outputs, &record.patched_patterns),
+            (&intervention.ablated, &intervention.patched_outputs, &intervention.patched_patterns)
+        );
         assert_eq!(record.next_tokens_before, trace.report.next_tokens, "{what}");
         assert_bars_before_and_after(&what, record, &report);
     }
@@ -110,7 +115,11 @@ fn assert_bars_before_and_after(what: &str, record: &Intervention, report: &engi
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), changes.len(), "{what}: a token twice");
-    assert_eq!(changes.iter().take(before.len()).map(|c| c.id).collect::<Vec<_>>(), before.iter().map(|t| t.id).collect::<Vec<_>>(), "{what}: the unchanged run's order first");
+    assert_eq!(
+        changes.iter().take(before.len()).map(|c| c.id).collect::<Vec<_>>(),
+        before.iter().map(|t| t.id).collect::<Vec<_>>(),
+        "{what}: the unchanged run's order first"
+    );
     for (token, after_run) in before.iter().map(|t| (t, false)).chain(after.iter().map(|t| (t, true))) {
         let change = changes.iter().find(|c| c.id == token.id).unwrap_or_else(|| panic!("{what}: {:?} has no bar", token.text));
         let (logit, probability) = if after_run { (change.logit_after, change.probability_after) } else { (change.logit_before, change.probability_before) };
@@ -152,11 +161,13 @@ fn assert_sweeps(name: &str, model: &Model, fixture: &Fixture) {
     let (layers, heads) = (model.info().layers, model.info().heads);
     for (key, sweep) in [("zero", Sweep::Ablation(Ablation::Zero)), ("patch", Sweep::Patching(&source))] {
         let mut seen = 0;
-        let effects = model.sweep(&trace, sweep, &answer, |done, total| {
-            assert!(done > seen && total == layers * heads, "{name} {key}: progress {done}/{total} after {seen}");
-            seen = done;
-            true
-        }).unwrap();
+        let effects = model
+            .sweep(&trace, sweep, &answer, |done, total| {
+                assert!(done > seen && total == layers * heads, "{name} {key}: progress {done}/{total} after {seen}");
+                seen = done;
+                true
+            })
+            .unwrap();
         assert_eq!(seen, layers * heads, "{name} {key}: the progress reaches every head");
         let theirs: Vec<f32> = serde_json::from_value::<Vec<Vec<f32>>>(fixture.json["sweeps"][key].clone()).unwrap().concat();
         let (diff, at) = max_abs_diff(&effects.per_head, &theirs);
@@ -227,7 +238,10 @@ fn interventions_that_cannot_be_made_say_why() {
     assert!(matches!(e, EngineError::NoSuchLayer { layer: 30, layers: 30 }), "{e}");
     let e = model.change(&trace, &Intervention::ablate(vec![HeadId { layer: 2, head: 9 }], Ablation::Zero), None, None).unwrap_err();
     assert!(matches!(e, EngineError::NoSuchHead { head: 9, heads: 9 }), "{e}");
-    let e = model.change(&trace, &Intervention { patched_outputs: vec![HeadId { layer: 1, head: 1 }], ..Intervention::default() }, None, None).unwrap_err().to_string();
+    let e = model
+        .change(&trace, &Intervention { patched_outputs: vec![HeadId { layer: 1, head: 1 }], ..Intervention::default() }, None, None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("second text"), "{e}");
     let e = model.answer(" Maryanne-Louise", None).unwrap_err().to_string();
     assert!(e.contains("tokens") && e.contains("name one token"), "{e}");
@@ -301,7 +315,8 @@ fn attribution_adds_up_to_the_logit_before_gemma_2s_cap() {
     let model = Model::from_path("gemma2", &root().join("tests/fixtures/tiny/gemma2")).unwrap();
     let trace = model.trace_ids(&tiny_ids("gemma2")).unwrap();
     let next = trace.report.next_tokens.clone().unwrap();
-    let answer = Answer { token: AnswerToken { id: next[0].id, text: next[0].text.clone() }, versus: Some(AnswerToken { id: next[1].id, text: next[1].text.clone() }) };
+    let answer =
+        Answer { token: AnswerToken { id: next[0].id, text: next[0].text.clone() }, versus: Some(AnswerToken { id: next[1].id, text: next[1].text.clone() }) };
     let effects = model.attribute(&trace, &answer).unwrap();
     let total: f64 = effects.per_head.iter().chain(effects.others.iter().map(|c| &c.value)).map(|&v| v as f64).sum();
     assert!((total - effects.baseline as f64).abs() <= 1e-4 * (effects.baseline.abs() as f64).max(1.0), "{total} vs {}", effects.baseline);
@@ -319,7 +334,8 @@ fn an_answer_past_the_vocabulary_is_refused() {
     let trace = model.trace("The cat sat on the mat", None).unwrap();
     let vocab = model.info().vocab_size;
     let past = AnswerToken { id: vocab as u32 + 7, text: "?".into() };
-    let refused = |result: Result<(), EngineError>| matches!(result, Err(EngineError::TokenOutOfRange { id, vocab: v }) if id == vocab as u32 + 7 && v == vocab);
+    let refused =
+        |result: Result<(), EngineError>| matches!(result, Err(EngineError::TokenOutOfRange { id, vocab: v }) if id == vocab as u32 + 7 && v == vocab);
     let alone = Answer { token: past.clone(), versus: None };
     let versus = Answer { token: AnswerToken { id: 1, text: "x".into() }, versus: Some(past) };
     for answer in [alone, versus] {

@@ -33,7 +33,11 @@ fn a_pooled_run_holds_the_whole_runs_maps_pooled_and_gives_any_head_whole_again(
         // The same kernels in the same order either way: the same bits (see the module's notes).
         assert_same_bits(pooled.report.attention().as_flat(), whole.attention().pooled(8).as_flat(), &format!("{mask:?}: pooled maps"));
         for (layer, head) in [(0, 0), (10, 3), (23, 3), (29, 8)] {
-            assert_same_bits(&pooled.head_map(layer, head).unwrap(), whole.attention().head(layer, head), &format!("{mask:?} layer {layer} head {head}: the map asked for"));
+            assert_same_bits(
+                &pooled.head_map(layer, head).unwrap(),
+                whole.attention().head(layer, head),
+                &format!("{mask:?} layer {layer} head {head}: the map asked for"),
+            );
         }
         assert_eq!(pooled.report.next_tokens, whole.next_tokens, "{mask:?}: the same run");
         // The scores the run summed stretch by stretch are the whole maps' scores.
@@ -45,7 +49,10 @@ fn a_pooled_run_holds_the_whole_runs_maps_pooled_and_gives_any_head_whole_again(
                 assert!((x - y).abs() <= 1e-5, "{mask:?} layer {} head {} {name}: {x} against {y}", a.layer, a.head);
             }
         }
-        assert!(score_report(&pooled.report, Exclusions { exclude_bos: true, exclude_current_token: false }).is_empty(), "other exclusions: no scores rather than wrong ones");
+        assert!(
+            score_report(&pooled.report, Exclusions { exclude_bos: true, exclude_current_token: false }).is_empty(),
+            "other exclusions: no scores rather than wrong ones"
+        );
         // BertViz's format holds whole maps: a pooled report is refused, with the reason.
         let refused = engine::export::Hf::of(&pooled.report).unwrap_err();
         assert!(refused.contains("pooled"), "{refused}");
@@ -83,10 +90,18 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
                 assert_eq!(run.pooled_layer(done), None, "{family}: layer {done} is not attended yet");
                 for layer in 0..done {
                     let so_far = run.pooled_layer(layer).unwrap();
-                    assert_eq!(so_far, &at_once.report.attention().as_flat()[layer * layer_size..][..layer_size], "{family} {key}: layer {layer} while the run goes on");
+                    assert_eq!(
+                        so_far,
+                        &at_once.report.attention().as_flat()[layer * layer_size..][..layer_size],
+                        "{family} {key}: layer {layer} while the run goes on"
+                    );
                     // Its heads' whole maps can be asked for already, and are the finished run's.
                     for head in 0..model.info().heads {
-                        assert_eq!(run.head_map(layer, head).unwrap(), at_once.head_map(layer, head).unwrap(), "{family} {key}: layer {layer} head {head} while the run goes on");
+                        assert_eq!(
+                            run.head_map(layer, head).unwrap(),
+                            at_once.head_map(layer, head).unwrap(),
+                            "{family} {key}: layer {layer} head {head} while the run goes on"
+                        );
                     }
                 }
                 assert!(run.head_map(done, 0).is_err(), "{family}: layer {done}'s map before it attends");
@@ -172,7 +187,15 @@ fn a_pooled_probe_scores_every_head_as_the_whole_probe() {
         // The same weights (one stretch: a probe of 101 tokens), summed in the same order in
         // float64 either way: the same scores.
         assert_eq!(w.induction.to_bits(), p.induction.to_bits(), "L{}H{} induction: {} pooled against {} whole", w.layer, w.head, p.induction, w.induction);
-        assert_eq!(w.previous_token.to_bits(), p.previous_token.to_bits(), "L{}H{} previous token: {} pooled against {}", w.layer, w.head, p.previous_token, w.previous_token);
+        assert_eq!(
+            w.previous_token.to_bits(),
+            p.previous_token.to_bits(),
+            "L{}H{} previous token: {} pooled against {}",
+            w.layer,
+            w.head,
+            p.previous_token,
+            w.previous_token
+        );
     }
     // The strongest heads really are induction heads: the probe is not scoring noise.
     let best = whole.iter().map(|s| s.induction).fold(0.0f32, f32::max);

@@ -3,12 +3,12 @@
 //! the `browser` target (tests/browser/), which `make test` runs.
 
 // Each architecture's maps against transformers' and the reference set.
-mod parity;
+mod audio;
 mod families;
 mod gemma3;
-mod translation;
+mod parity;
 mod speech;
-mod audio;
+mod translation;
 mod vision;
 // Long texts: pooled runs, stretches, heads asked for again.
 mod long_texts;
@@ -21,8 +21,8 @@ mod norms;
 // Interventions: heads changed, patched and attributed.
 mod intervention;
 // Files that lie, are cut short or are not models, and other bad input.
-mod mutations;
 mod bad_input;
+mod mutations;
 // The command line, as a person runs it.
 mod cli;
 mod cli_intervention;

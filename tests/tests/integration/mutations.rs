@@ -29,7 +29,11 @@ impl Rng {
 
 /// Where to strike: mostly the header and the tables at the front, where lies do harm.
 fn offset(rng: &mut Rng, len: usize) -> usize {
-    if rng.below(10) < 7 { rng.below(len.min(4096)) } else { rng.below(len) }
+    if rng.below(10) < 7 {
+        rng.below(len.min(4096))
+    } else {
+        rng.below(len)
+    }
 }
 
 /// One mutation of `bytes`, and what it was.
@@ -155,7 +159,15 @@ fn mutated_safetensors_files_are_refused_or_load_and_never_panic() {
 /// huge, fractional, the wrong type, absent): refused or loaded, never a panic.
 #[test]
 fn lying_config_files_are_refused_or_load_and_never_panic() {
-    let lies = [serde_json::json!(0), serde_json::json!(-1), serde_json::json!(1_000_000_000_000u64), serde_json::json!(3.5), serde_json::json!("x"), serde_json::json!(null), serde_json::json!([])];
+    let lies = [
+        serde_json::json!(0),
+        serde_json::json!(-1),
+        serde_json::json!(1_000_000_000_000u64),
+        serde_json::json!(3.5),
+        serde_json::json!("x"),
+        serde_json::json!(null),
+        serde_json::json!([]),
+    ];
     let mut panics = Vec::new();
     for name in ["llama3", "qwen3", "gemma2", "gemma3", "phi3", "gpt_neox", "bert", "distilbert"] {
         let weights = tiny(&format!("{name}/model.safetensors"));

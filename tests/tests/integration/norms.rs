@@ -42,12 +42,7 @@ fn assert_norms_match_golden(model_name: &str) {
                 for (token, (&a, &b)) in ours.iter().zip(theirs).enumerate() {
                     let error = (a - b).abs() / b.abs().max(1.0);
                     worst = worst.max(error);
-                    assert!(
-                        error <= RELATIVE,
-                        "{model_name} {} {:?}: layer {layer} head {head} token {token}: {a} ≠ {b}",
-                        case.key,
-                        case.mask
-                    );
+                    assert!(error <= RELATIVE, "{model_name} {} {:?}: layer {layer} head {head} token {token}: {a} ≠ {b}", case.key, case.mask);
                 }
             }
         }

@@ -26,22 +26,11 @@ fn assert_parity(model_name: &str, bound: f32) {
             let ids: Vec<u32> = report.tokens().iter().map(|t| t.id).collect();
             assert_eq!(ids, case.ids, "{model_name} {} ({:?}): token ids", case.key, case.name);
             let a = &report.attention();
-            assert_eq!(
-                vec![a.layers(), a.heads(), a.tokens(), a.tokens()],
-                reference.shape(case, mask),
-                "{model_name} {}: shape",
-                case.key
-            );
+            assert_eq!(vec![a.layers(), a.heads(), a.tokens(), a.tokens()], reference.shape(case, mask), "{model_name} {}: shape", case.key);
             let (diff, at) = max_abs_diff(a.as_flat(), &reference.attention(case, mask));
             let n = a.tokens();
             let (layer, head) = (at / (a.heads() * n * n), at / (n * n) % a.heads());
-            assert!(
-                diff <= bound,
-                "{model_name} {} {mask:?}: max |Δ| = {diff:e} at layer {layer} head {head} query {} key {}",
-                case.key,
-                at / n % n,
-                at % n
-            );
+            assert!(diff <= bound, "{model_name} {} {mask:?}: max |Δ| = {diff:e} at layer {layer} head {head} query {} key {}", case.key, at / n % n, at % n);
         }
     }
 }

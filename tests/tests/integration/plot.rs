@@ -66,9 +66,13 @@ fn a_heads_svg_has_a_rect_per_cell_in_the_engines_colour_and_its_tokens_as_text(
 #[test]
 fn a_png_is_zoomed_and_its_pixels_are_the_engines_colours() {
     let (expected, _, columns) = without_sink(10, 3);
-    let svg = parse_svg(&String::from_utf8(plot(&["--model", "smollm2-135m", "--text", TEXT, "--layer", "10", "--head", "3", "--hide-sink"], "sized.svg")).unwrap());
+    let svg =
+        parse_svg(&String::from_utf8(plot(&["--model", "smollm2-135m", "--text", TEXT, "--layer", "10", "--head", "3", "--hide-sink"], "sized.svg")).unwrap());
     for zoom in [1usize, 2, 4] {
-        let png = decode_png(&plot(&["--model", "smollm2-135m", "--text", TEXT, "--layer", "10", "--head", "3", "--hide-sink", "--zoom", &zoom.to_string()], "head.png"));
+        let png = decode_png(&plot(
+            &["--model", "smollm2-135m", "--text", TEXT, "--layer", "10", "--head", "3", "--hide-sink", "--zoom", &zoom.to_string()],
+            "head.png",
+        ));
         assert_eq!((png.0 as f64, png.1 as f64), (svg.width * zoom as f64, svg.height * zoom as f64), "{zoom}×");
         for (i, &value) in expected.iter().enumerate() {
             let (row, column) = (i / columns, i % columns);
@@ -99,7 +103,8 @@ fn the_grid_draws_every_heads_map_and_a_translators_cross_attention_plots_too() 
     let run = attnscope(&["run", "--model", "en-pt", "--text", text]);
     let report: engine::AttentionReport = serde_json::from_slice(&run.stdout).unwrap();
     let cross = report.site("cross").unwrap();
-    let svg = parse_svg(&String::from_utf8(plot(&["--model", "en-pt", "--text", text, "--site", "cross", "--layer", "1", "--head", "7"], "cross.svg")).unwrap());
+    let svg =
+        parse_svg(&String::from_utf8(plot(&["--model", "en-pt", "--text", text, "--site", "cross", "--layer", "1", "--head", "7"], "cross.svg")).unwrap());
     let (rows, columns) = (cross.maps.queries(), cross.maps.keys());
     let cell = 450.0 / rows.max(columns) as f64;
     let cells = grid_cells(&svg, (110.0, 38.0, 450.0));

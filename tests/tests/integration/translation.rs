@@ -194,7 +194,9 @@ fn a_damaged_translator_file_is_a_clear_error() {
     let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
     let shortlist = std::fs::read(dir.join("lex.50.50.enpt.s2t.bin")).unwrap();
     use engine::translator::TranslatorFiles;
-    let load = |model: &[u8], shortlist: Option<&[u8]>| Translator::from_bytes("damaged", TranslatorFiles { model, shortlist, tokenizer: &tokenizer }).err().map(|e| e.to_string());
+    let load = |model: &[u8], shortlist: Option<&[u8]>| {
+        Translator::from_bytes("damaged", TranslatorFiles { model, shortlist, tokenizer: &tokenizer }).err().map(|e| e.to_string())
+    };
     for cut in [0, 7, 100, 12_544, model.len() / 2, model.len() - 1] {
         let message = load(&model[..cut], None).unwrap_or_else(|| panic!("a model cut at {cut} bytes loads"));
         assert!(message.starts_with("cannot read the model file"), "{message}");

@@ -133,7 +133,8 @@ pub fn CrossMap() -> impl IntoView {
         CrossView::AlignmentHeads => "alignment".into(),
     };
     // The numbers drawn, for a reader that wants them (and the tests): 6 decimals.
-    let numbers = move || shown.with(|s| s.as_ref().map(|(values, ..)| format!("[{}]", values.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(","))));
+    let numbers =
+        move || shown.with(|s| s.as_ref().map(|(values, ..)| format!("[{}]", values.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(","))));
     let labels = move || shown.with(|s| s.as_ref().map(|(_, _, _, labels, _)| labels.iter().map(|l| view! { <span>{l.clone()}</span> }).collect_view()));
     let rows = move || shown.with(|s| s.as_ref().map_or(1, |s| s.1));
     view! {

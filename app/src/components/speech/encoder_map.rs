@@ -35,9 +35,7 @@ pub fn EncoderMap() -> impl IntoView {
     let canvas_ref = NodeRef::<Canvas>::new();
     // Where the whole-resolution window starts, in frames.
     let start = RwSignal::new(0usize);
-    let whole = move || {
-        state.whole_map.get().filter(|whole| state.encoder_zoom.get() && whole.is_of(state.layer.get(), state.head.get()))
-    };
+    let whole = move || state.whole_map.get().filter(|whole| state.encoder_zoom.get() && whole.is_of(state.layer.get(), state.head.get()));
     let figure = Memo::new(move |_| {
         let report = state.report.get()?;
         let axis = |count: usize, step: f64, from: usize| (0..count).map(|i| format!("{:.2} s", (from + i) as f64 * step)).collect::<Vec<_>>();

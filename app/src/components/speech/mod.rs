@@ -36,9 +36,10 @@ fn use_clip(state: AppState, clip: Result<Clip, String>) {
     match clip {
         Ok(clip) => {
             let seconds = clip.seconds();
-            state.audio_notice.set((seconds > WINDOW_SECONDS).then(|| {
-                format!("{} lasts {seconds:.1} s: Whisper hears 30 s at once, so the first 30 s are transcribed.", clip.name)
-            }));
+            state.audio_notice.set(
+                (seconds > WINDOW_SECONDS)
+                    .then(|| format!("{} lasts {seconds:.1} s: Whisper hears 30 s at once, so the first 30 s are transcribed.", clip.name)),
+            );
             state.audio.set(Some(Arc::new(clip)));
         }
         Err(message) => state.audio_notice.set(Some(message)),
@@ -94,9 +95,7 @@ pub fn AudioPanel() -> impl IntoView {
         }
         input.set_value("");
     };
-    let heard = move || {
-        state.audio.get().map(|clip| format!("Hearing {}: {:.2} s", clip.name, clip.seconds().min(WINDOW_SECONDS)))
-    };
+    let heard = move || state.audio.get().map(|clip| format!("Hearing {}: {:.2} s", clip.name, clip.seconds().min(WINDOW_SECONDS)));
     view! {
         <section class="audio-input" data-testid="audio-input" aria-label="Sound">
             <div class="audio-buttons">

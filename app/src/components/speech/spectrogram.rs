@@ -6,8 +6,8 @@
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
-use super::cross_map::{cross_values, frames_heard};
 use super::super::token_label;
+use super::cross_map::{cross_values, frames_heard};
 use crate::AppState;
 
 /// Pixels per mel bin, and the waveform's height.
@@ -100,46 +100,61 @@ pub fn Spectrogram() -> impl IntoView {
         });
     });
     // The overlay is drawn in mel frames (10 ms) across and mel rows up, as the canvas.
-    let size = move || state.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| (t.spectrogram.frames.max(1), t.spectrogram.mels * MEL_ROW)));
-    let overlay = move || {
-        let report = state.report.get()?;
-        let transcript = report.transcript.as_ref()?;
-        let (width, height) = size()?;
-        let full = height + WAVE_HEIGHT;
-        // Words: their spans (the SVG stretches with the canvas; the labels, HTML, do not).
-        let words = transcript.words.iter().enumerate().map(|(i, w)| {
-            let (x0, x1) = (w.start * 100.0, w.end * 100.0);
-            view! {
-                <rect class="word-span" data-index=i.to_string() x=x0.to_string() y="0" width=(x1 - x0).max(1.0).to_string() height=full.to_string() />
-            }
-        }).collect_view();
-        let labels = transcript.words.iter().map(|w| {
-            let left = format!("left: {:.3}%", w.start * 100.0 / width as f64 * 100.0);
-            view! { <span class="word-label" style=left>{w.word.trim().to_string()}</span> }
-        }).collect_view();
-        // The path DTW took: text token (down the spectrogram's height) against time.
-        let text_rows = transcript.path.iter().map(|p| p[0]).max().unwrap_or(0) + 1;
-        let points = transcript.path.iter().map(|&[t, f]| {
-            format!("{},{}", f as f64 * 2.0 + 1.0, (t as f64 + 0.5) / text_rows as f64 * height as f64)
-        }).collect::<Vec<_>>().join(" ");
-        // What the focused token listened to while it was written: its frames, lit.
-        let lit = state.focused_token().filter(|&t| t >= 1).and_then(|t| {
-            let (values, _, frames) = cross_values(&report, state.cross_view.get(), state.layer.get(), state.head.get())?;
-            let row = values.get((t - 1) * frames..t * frames)?.to_vec();
-            let top = row.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
-            Some(row.into_iter().enumerate().filter(|(_, v)| *v / top > 0.05).map(|(f, v)| view! {
+    let size =
+        move || state.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| (t.spectrogram.frames.max(1), t.spectrogram.mels * MEL_ROW)));
+    let overlay =
+        move || {
+            let report = state.report.get()?;
+            let transcript = report.transcript.as_ref()?;
+            let (width, height) = size()?;
+            let full = height + WAVE_HEIGHT;
+            // Words: their spans (the SVG stretches with the canvas; the labels, HTML, do not).
+            let words = transcript
+                .words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let (x0, x1) = (w.start * 100.0, w.end * 100.0);
+                    view! {
+                        <rect class="word-span" data-index=i.to_string() x=x0.to_string() y="0" width=(x1 - x0).max(1.0).to_string() height=full.to_string() />
+                    }
+                })
+                .collect_view();
+            let labels = transcript
+                .words
+                .iter()
+                .map(|w| {
+                    let left = format!("left: {:.3}%", w.start * 100.0 / width as f64 * 100.0);
+                    view! { <span class="word-label" style=left>{w.word.trim().to_string()}</span> }
+                })
+                .collect_view();
+            // The path DTW took: text token (down the spectrogram's height) against time.
+            let text_rows = transcript.path.iter().map(|p| p[0]).max().unwrap_or(0) + 1;
+            let points = transcript
+                .path
+                .iter()
+                .map(|&[t, f]| format!("{},{}", f as f64 * 2.0 + 1.0, (t as f64 + 0.5) / text_rows as f64 * height as f64))
+                .collect::<Vec<_>>()
+                .join(" ");
+            // What the focused token listened to while it was written: its frames, lit.
+            let lit =
+                state.focused_token().filter(|&t| t >= 1).and_then(|t| {
+                    let (values, _, frames) = cross_values(&report, state.cross_view.get(), state.layer.get(), state.head.get())?;
+                    let row = values.get((t - 1) * frames..t * frames)?.to_vec();
+                    let top = row.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+                    Some(row.into_iter().enumerate().filter(|(_, v)| *v / top > 0.05).map(|(f, v)| view! {
                 <rect class="listened" x=(f * 2).to_string() y="0" width="2" height=full.to_string() opacity=format!("{:.3}", 0.75 * v / top) />
             }).collect_view())
-        });
-        Some(view! {
-            <svg class="spectrogram-overlay" viewBox=format!("0 0 {width} {full}") preserveAspectRatio="none" aria-hidden="true">
-                {lit}
-                {words}
-                <polyline class="alignment-path" data-testid="alignment-path" points=points />
-            </svg>
-            <div class="word-labels" aria-hidden="true">{labels}</div>
-        })
-    };
+                });
+            Some(view! {
+                <svg class="spectrogram-overlay" viewBox=format!("0 0 {width} {full}") preserveAspectRatio="none" aria-hidden="true">
+                    {lit}
+                    {words}
+                    <polyline class="alignment-path" data-testid="alignment-path" points=points />
+                </svg>
+                <div class="word-labels" aria-hidden="true">{labels}</div>
+            })
+        };
     view! {
         <figure
             class="spectrogram"
@@ -175,24 +190,31 @@ pub fn WordTimings() -> impl IntoView {
     let words = move || {
         let report = state.report.get()?;
         let transcript = report.transcript.as_ref()?;
-        Some(transcript.words.iter().enumerate().map(|(i, w)| {
-            let (start, end) = (w.start, w.end);
-            let first_token = w.tokens.first().copied();
-            view! {
-                <li>
-                    <button class="word" data-testid="word" data-index=i.to_string()
-                        data-start=format!("{start:.2}") data-end=format!("{end:.2}")
-                        title="Play this word"
-                        on:click=move |_| play(start, end)
-                        on:mouseenter=move |_| state.hovered_token.set(first_token)
-                        on:mouseleave=move |_| state.hovered_token.set(None)
-                    >
-                        <span class="word-text">{w.word.trim().to_string()}</span>
-                        <span class="word-time">{format!("{start:.2}–{end:.2} s")}</span>
-                    </button>
-                </li>
-            }
-        }).collect_view())
+        Some(
+            transcript
+                .words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let (start, end) = (w.start, w.end);
+                    let first_token = w.tokens.first().copied();
+                    view! {
+                        <li>
+                            <button class="word" data-testid="word" data-index=i.to_string()
+                                data-start=format!("{start:.2}") data-end=format!("{end:.2}")
+                                title="Play this word"
+                                on:click=move |_| play(start, end)
+                                on:mouseenter=move |_| state.hovered_token.set(first_token)
+                                on:mouseleave=move |_| state.hovered_token.set(None)
+                            >
+                                <span class="word-text">{w.word.trim().to_string()}</span>
+                                <span class="word-time">{format!("{start:.2}–{end:.2} s")}</span>
+                            </button>
+                        </li>
+                    }
+                })
+                .collect_view(),
+        )
     };
     view! {
         <section class="word-timings" data-testid="word-timings" aria-label="Words and their times"

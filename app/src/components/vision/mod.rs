@@ -66,13 +66,17 @@ fn use_picture(state: AppState, picture: Result<Picture, String>) {
     match picture {
         Ok(picture) => {
             state.picture_notice.set(picture.scaled_from.map(|(w, h)| {
-                format!("{} is {w} × {h} pixels: the browser scaled it to {} × {} first (the model reads 224 × 224 of it).", picture.name, picture.width, picture.height)
+                format!(
+                    "{} is {w} × {h} pixels: the browser scaled it to {} × {} first (the model reads 224 × 224 of it).",
+                    picture.name, picture.width, picture.height
+                )
             }));
             // A new picture starts from the class token's view.
             state.pinned_token.set(None);
             // The picture replaced before the model looked at it is let go; the one the
             // overlays show goes when their next report comes (see `release_picture`).
-            if let Some(old) = state.picture.get_untracked().filter(|old| !state.looked_at.with_untracked(|l| l.as_ref().is_some_and(|l| Arc::ptr_eq(l, old)))) {
+            if let Some(old) = state.picture.get_untracked().filter(|old| !state.looked_at.with_untracked(|l| l.as_ref().is_some_and(|l| Arc::ptr_eq(l, old))))
+            {
                 let _ = web_sys::Url::revoke_object_url(&old.url);
             }
             state.picture.set(Some(Arc::new(picture)));
@@ -85,7 +89,9 @@ fn use_picture(state: AppState, picture: Result<Picture, String>) {
 /// the panel's.
 pub fn show_picture(state: AppState, picture: Option<Arc<Picture>>) {
     let old = state.looked_at.get_untracked();
-    let kept = |p: &Arc<Picture>| picture.as_ref().is_some_and(|n| Arc::ptr_eq(n, p)) || state.picture.with_untracked(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)));
+    let kept = |p: &Arc<Picture>| {
+        picture.as_ref().is_some_and(|n| Arc::ptr_eq(n, p)) || state.picture.with_untracked(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)))
+    };
     if let Some(old) = old.filter(|old| !kept(old)) {
         let _ = web_sys::Url::revoke_object_url(&old.url);
     }

@@ -187,7 +187,9 @@ pub fn MainOverlay() -> impl IntoView {
         let query = state.patch_query();
         let text = state.report.with(|r| r.as_ref().and_then(|r| r.tokens().get(query).map(|t| t.text.clone()))).unwrap_or_default();
         if query == 0 {
-            format!("Query: {text}, the class token: where it looks is what the model gathers of the whole picture. Click a patch to see where that patch looks.")
+            format!(
+                "Query: {text}, the class token: where it looks is what the model gathers of the whole picture. Click a patch to see where that patch looks."
+            )
         } else {
             format!("Query: the patch at {text}. Escape returns to the class token.")
         }

@@ -46,7 +46,20 @@ struct Common {
 }
 
 fn parse(command: &str, args: &[String]) -> Result<Common, Failure> {
-    let mut c = Common { model: String::new(), text: String::new(), max_tokens: None, json: false, top: 20, answer: None, versus: None, patch_from: None, mean: false, means_from: None, heads: Vec::new(), patterns: false };
+    let mut c = Common {
+        model: String::new(),
+        text: String::new(),
+        max_tokens: None,
+        json: false,
+        top: 20,
+        answer: None,
+        versus: None,
+        patch_from: None,
+        mean: false,
+        means_from: None,
+        heads: Vec::new(),
+        patterns: false,
+    };
     let (mut model, mut text) = (None, None);
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -103,11 +116,7 @@ pub fn run(command: &str, args: &[String]) -> Result<(), Failure> {
         }
         _ => {
             let answer = model.answer_in(&trace, c.answer.as_deref(), c.versus.as_deref())?;
-            let effects = if command == "attribute" {
-                model.attribute(&trace, &answer)?
-            } else {
-                sweep(&model, &trace, &c, source.as_ref(), &answer)?
-            };
+            let effects = if command == "attribute" { model.attribute(&trace, &answer)? } else { sweep(&model, &trace, &c, source.as_ref(), &answer)? };
             let table = effects_table(&effects, c.top);
             (AttentionReport { head_effects: Some(effects), ..trace.report }, table)
         }
@@ -120,10 +129,9 @@ fn intervention(c: &Common) -> Intervention {
     match (&c.patch_from, c.patterns) {
         (Some(source), true) => Intervention { patched_patterns: c.heads.clone(), source: Some(source.clone()), ..Intervention::default() },
         (Some(source), false) => Intervention { patched_outputs: c.heads.clone(), source: Some(source.clone()), ..Intervention::default() },
-        (None, _) => Intervention {
-            means_from: c.means_from.clone(),
-            ..Intervention::ablate(c.heads.clone(), if c.mean { Ablation::Mean } else { Ablation::Zero })
-        },
+        (None, _) => {
+            Intervention { means_from: c.means_from.clone(), ..Intervention::ablate(c.heads.clone(), if c.mean { Ablation::Mean } else { Ablation::Zero }) }
+        }
     }
 }
 
@@ -149,7 +157,8 @@ fn next_line(rank: usize, token: &NextToken) -> String {
 /// The next tokens before and after, side by side.
 fn ablation_table(report: &AttentionReport) -> String {
     let intervention = report.intervention.as_ref();
-    let heads: Vec<String> = intervention.map(|i| i.ablated.iter().chain(&i.patched_outputs).chain(&i.patched_patterns).map(|h| h.to_string()).collect()).unwrap_or_default();
+    let heads: Vec<String> =
+        intervention.map(|i| i.ablated.iter().chain(&i.patched_outputs).chain(&i.patched_patterns).map(|h| h.to_string()).collect()).unwrap_or_default();
     let how = match intervention {
         Some(i) if !i.patched_patterns.is_empty() => "patterns patched from the other text".to_string(),
         Some(i) if !i.patched_outputs.is_empty() => "outputs patched from the other text".to_string(),
@@ -182,7 +191,12 @@ fn effects_table(effects: &HeadEffects, top: usize) -> String {
     if !effects.others.is_empty() {
         let heads: f64 = effects.per_head.iter().map(|&v| v as f64).sum();
         let sum_of = |prefix: &str| effects.others.iter().filter(|c| c.name.starts_with(prefix)).map(|c| c.value as f64).sum::<f64>();
-        out += &format!("all heads {heads:+.4}, feed-forwards {:+.4}, embeddings {:+.4}, biases {:+.4}\n", sum_of("feed-forward"), sum_of("embeddings"), sum_of("attention bias") + sum_of("final norm bias"));
+        out += &format!(
+            "all heads {heads:+.4}, feed-forwards {:+.4}, embeddings {:+.4}, biases {:+.4}\n",
+            sum_of("feed-forward"),
+            sum_of("embeddings"),
+            sum_of("attention bias") + sum_of("final norm bias")
+        );
     }
     out
 }

@@ -146,14 +146,18 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
             }
             "--max-tokens" => {
                 let v = value()?;
-                max_tokens = Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                    usage(format!("--max-tokens takes a positive whole number, not `{v}`"))
-                })?)
+                max_tokens =
+                    Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("--max-tokens takes a positive whole number, not `{v}`")))?)
             }
             "--value-norms" => value_norms = true,
             "--pool" => {
                 let v = value()?;
-                pool = Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("--pool takes a block size (a positive whole number), not `{v}`")))?)
+                pool = Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| usage(format!("--pool takes a block size (a positive whole number), not `{v}`")))?,
+                )
             }
             "--no-shortlist" => shortlist = false,
             "--weights" => {
@@ -339,9 +343,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(run),
-        Some("scores") => scores::parse(&args[1..]).and_then(scores::run).and_then(|text| {
-            std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))
-        }),
+        Some("scores") => scores::parse(&args[1..])
+            .and_then(scores::run)
+            .and_then(|text| std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))),
         Some("plot") => plot::parse(&args[1..]).and_then(plot::run),
         Some(command @ ("ablate" | "sweep" | "attribute")) => intervene::run(command, &args[1..]),
         Some("inspect") => match &args[1..] {
@@ -352,8 +356,12 @@ fn main() -> ExitCode {
             println!("{USAGE}\n\n{}\n\n{}", plot::USAGE, intervene::USAGE);
             return ExitCode::SUCCESS;
         }
-        Some(other) => Err(Failure::Input(format!("unknown command `{other}`: the commands are `run`, `plot`, `scores`, `inspect`, `ablate`, `sweep` and `attribute` (see `attnscope --help`)"))),
-        None => Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into())),
+        Some(other) => Err(Failure::Input(format!(
+            "unknown command `{other}`: the commands are `run`, `plot`, `scores`, `inspect`, `ablate`, `sweep` and `attribute` (see `attnscope --help`)"
+        ))),
+        None => {
+            Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

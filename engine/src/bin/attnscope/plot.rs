@@ -3,16 +3,17 @@
 
 use std::path::PathBuf;
 
+use engine::analysis::patches::{PatchMap, PatchSource};
 use engine::analysis::reading::Reading;
 use engine::analysis::shown::{ShownMap, Weighting};
-use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Thumbnail, ValueScale};
-use engine::analysis::patches::{PatchMap, PatchSource};
 use engine::figure::picture::PictureFigure;
+use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Thumbnail, ValueScale};
 use engine::{AttentionReport, Framing, Mask, RunOptions, WeightChoice};
 
 use crate::{load_any, usage, Failure};
 
-pub const USAGE: &str = "usage: attnscope plot --model NAME_OR_PATH (--text TEXT | --image FILE) [--layer L (--head H [--lines] | --heads H,H,..) | --grid] [--site SITE]
+pub const USAGE: &str =
+    "usage: attnscope plot --model NAME_OR_PATH (--text TEXT | --image FILE) [--layer L (--head H [--lines] | --heads H,H,..) | --grid] [--site SITE]
                       [--mask causal|plain-causal|none] [--weights float32|quantized|fit] [--hide-sink] [--words]
                       [--scale linear|log] [--colours viridis|magma|greys] [--value-norms] [--zoom 1|2|4] --out FILE.svg|FILE.png
   --layer, --head  the head to draw as a heatmap (default 0, 0)
@@ -102,7 +103,8 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
             }
             "--colours" | "--colors" => {
                 let v = value()?;
-                colours = ColourScale::ALL.into_iter().find(|c| c.name() == v).ok_or_else(|| usage(format!("unknown colours `{v}`: use viridis, magma or greys")))?
+                colours =
+                    ColourScale::ALL.into_iter().find(|c| c.name() == v).ok_or_else(|| usage(format!("unknown colours `{v}`: use viridis, magma or greys")))?
             }
             "--zoom" => {
                 let v = value()?;
@@ -127,7 +129,13 @@ pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
     if over_picture && (heads.is_some() || lines || (mean && rollout) || (head_given && (mean || rollout))) {
         return Err(usage("over a picture, give --head, --mean or --rollout (one of them)".into()));
     }
-    let source = if mean { PatchSource::LayerMean } else if rollout { PatchSource::Rollout } else { PatchSource::Head(head) };
+    let source = if mean {
+        PatchSource::LayerMean
+    } else if rollout {
+        PatchSource::Rollout
+    } else {
+        PatchSource::Head(head)
+    };
     let picture = match (grid, heads, lines) {
         _ if over_picture => Picture::OverImage(layer, source, query.unwrap_or(0)),
         (true, _, _) => Picture::Grid,
@@ -220,7 +228,13 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
     let is_png = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if let (&Picture::OverImage(layer, source, query), Some(picture)) = (&args.picture, &picture) {
         let map = PatchMap::of(&report, layer, source, query).ok_or_else(|| {
-            Failure::Input(format!("no layer {layer}, {} or query {query}: the model has layers 0–{}, heads 0–{} and items 0–{}", source.name(), layers - 1, heads - 1, maps.queries() - 1))
+            Failure::Input(format!(
+                "no layer {layer}, {} or query {query}: the model has layers 0–{}, heads 0–{} and items 0–{}",
+                source.name(),
+                layers - 1,
+                heads - 1,
+                maps.queries() - 1
+            ))
         })?;
         let placement = report.picture.ok_or_else(|| Failure::Internal("the vision report says nothing of its picture".into()))?;
         let query_name = report.tokens().get(query).map_or(String::new(), |t| t.text.clone());
@@ -256,15 +270,17 @@ pub fn run(args: PlotArgs) -> Result<(), Failure> {
             let overlaid = HeatmapFigure::overlaid(*layer, &maps, value_scale, colours).ok_or_else(|| usage("--heads names no head".into()))?;
             Figure::Heatmap(HeatmapFigure { title: Some(title(&format!("layer {layer}, heads {names}"))), note, ..overlaid })
         }
-        Picture::Grid => Figure::Grid(GridFigure {
-            heads: (0..layers).map(|l| (0..heads).map(|h| shown(l, h).map(|m| Thumbnail::of(&m))).collect()).collect::<Result<_, _>>()?,
-            value_scale,
-            colours,
-            selected: None,
-            title: Some(title("every head")),
-            note,
-        }
-        .fitted()),
+        Picture::Grid => Figure::Grid(
+            GridFigure {
+                heads: (0..layers).map(|l| (0..heads).map(|h| shown(l, h).map(|m| Thumbnail::of(&m))).collect()).collect::<Result<_, _>>()?,
+                value_scale,
+                colours,
+                selected: None,
+                title: Some(title("every head")),
+                note,
+            }
+            .fitted(),
+        ),
     };
     let bytes = if is_png { figure.png(args.zoom) } else { figure.svg().map(String::into_bytes) };
     let bytes = bytes.map_err(Failure::Internal)?;

@@ -48,8 +48,7 @@ pub(crate) const TORCH_PYTHON: &str = ".cache/torch/bin/python";
 /// The venv with the translators' package that scripts/marian_reference.py makes.
 const MARIAN_PYTHON: &str = ".cache/marian-venv/bin/python";
 /// The translation benchmark's text: 20 English words.
-const TRANSLATION_TEXT: &str =
-    "The old man walked slowly along the quiet river every morning, watching the birds and thinking about his long life.";
+const TRANSLATION_TEXT: &str = "The old man walked slowly along the quiet river every morning, watching the birds and thinking about his long life.";
 /// The larger built-in model, benchmarked on both weight paths.
 const GEMMA3: &str = "gemma3-270m";
 /// A 0.5B-parameter Q4_K_M GGUF, as a person might bring one (tests/bench/models.json): its
@@ -73,7 +72,8 @@ fn main() {
             std::env::set_var("CANDLE_NUM_THREADS", &threads);
         }
         let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
-        let times: Vec<Value> = native_runs(&threads_texts(&prompts), runs, Some(THREADS_MAX_TOKENS)).into_iter().map(|(tokens, ms)| json!({"tokens": tokens, "ms": ms})).collect();
+        let times: Vec<Value> =
+            native_runs(&threads_texts(&prompts), runs, Some(THREADS_MAX_TOKENS)).into_iter().map(|(tokens, ms)| json!({"tokens": tokens, "ms": ms})).collect();
         println!("{}", Value::Array(times));
         return;
     }
@@ -133,11 +133,7 @@ fn main() {
 
     let site = Site {
         root: root().join("dist"),
-        mounts: vec![
-            ("bench".into(), root().join("tests/bench")),
-            ("wllama".into(), wllama),
-            ("bench-models".into(), root().join(".cache/bench-models")),
-        ],
+        mounts: vec![("bench".into(), root().join("tests/bench")), ("wllama".into(), wllama), ("bench-models".into(), root().join(".cache/bench-models"))],
         isolated: true, // wllama's threads need SharedArrayBuffer
         ..Site::default()
     };
@@ -169,19 +165,38 @@ fn main() {
     }
     let sweep_in_page = |times: &sweep::SweepTimes| {
         eprintln!("bench: the sweep in the browser");
-        sweep::sweep_rows(&in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSweep", sweep::page_config(runs, files("smollm2-135m"))), times)
+        sweep::sweep_rows(
+            &in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSweep", sweep::page_config(runs, files("smollm2-135m"))),
+            times,
+        )
     };
     if let (true, Some(times)) = (sweep_only, &sweep) {
-        println!("{browser_facts}
+        println!(
+            "{browser_facts}
 
-{}", markdown(&sweep_in_page(times)));
+{}",
+            markdown(&sweep_in_page(times))
+        );
         return;
     }
     if page_threads_only {
-        let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
+        let labelled: Vec<Value> =
+            prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
         eprintln!("bench: wllama, 2 threads");
-        let wllama = in_page(&browser, &format!("{}bench/wllama.html", server.url()), "benchWllama", json!({"gguf": gguf, "threads": 2, "prompts": labelled, "runs": runs}));
-        let rows = page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &wllama, (&files("smollm2-135m"), &files("gemma3-270m")), &prompts, runs);
+        let wllama = in_page(
+            &browser,
+            &format!("{}bench/wllama.html", server.url()),
+            "benchWllama",
+            json!({"gguf": gguf, "threads": 2, "prompts": labelled, "runs": runs}),
+        );
+        let rows = page_threads::page_threads_rows(
+            &browser,
+            &format!("{}bench/attnscope.html", server.url()),
+            &wllama,
+            (&files("smollm2-135m"), &files("gemma3-270m")),
+            &prompts,
+            runs,
+        );
         println!("{browser_facts}\n\n{}", markdown(&rows));
         return;
     }
@@ -193,7 +208,8 @@ fn main() {
 
     eprintln!("bench: attnscope in the browser");
     let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
-    let minilm: Vec<Value> = MINILM_TOKENS.iter().map(|n| json!({"label": format!("{n} tokens"), "text": prompts[prompts.len() - 1], "max_tokens": n})).collect();
+    let minilm: Vec<Value> =
+        MINILM_TOKENS.iter().map(|n| json!({"label": format!("{n} tokens"), "text": prompts[prompts.len() - 1], "max_tokens": n})).collect();
     let translator = json!({"model": TRANSLATOR, "files": files(TRANSLATOR), "mask": "none", "warmups": TRANSLATION_WARMUPS,
         "texts": [{"label": "20 words", "text": TRANSLATION_TEXT, "max_tokens": 512}]});
     let models = if translation_only {
@@ -212,7 +228,10 @@ fn main() {
     let translation_rows = translation_rows(&in_page_translator, &translation);
     let facts = browser_facts;
     if translation_only {
-        eprintln!("in the page: {:?} ms; of which in the worker's engine: {:?} ms", in_page_translator["texts"][0]["ms"], in_page_translator["texts"][0]["engineMs"]);
+        eprintln!(
+            "in the page: {:?} ms; of which in the worker's engine: {:?} ms",
+            in_page_translator["texts"][0]["ms"], in_page_translator["texts"][0]["engineMs"]
+        );
         println!("{facts}\n\n{}", markdown(&translation_rows));
         return;
     }
@@ -225,7 +244,14 @@ fn main() {
     }
 
     let mut rows = rows(&ours, &anchor, &native, &torch, &command);
-    rows.extend(page_threads::page_threads_rows(&browser, &format!("{}bench/attnscope.html", server.url()), &anchor[1], (&files("smollm2-135m"), &files("gemma3-270m")), &prompts, runs));
+    rows.extend(page_threads::page_threads_rows(
+        &browser,
+        &format!("{}bench/attnscope.html", server.url()),
+        &anchor[1],
+        (&files("smollm2-135m"), &files("gemma3-270m")),
+        &prompts,
+        runs,
+    ));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);
@@ -265,15 +291,24 @@ fn threads_rows(prompts: &[String], runs: usize) -> Vec<Row> {
     let texts = std::env::temp_dir().join(format!("attnscope-bench-threads-{}.json", std::process::id()));
     std::fs::write(&texts, serde_json::to_vec(&threads_texts(prompts)).unwrap()).unwrap();
     let (dir, runs_text, max) = (attnscope_tests::model_dir("smollm2-135m"), runs.to_string(), THREADS_MAX_TOKENS.to_string());
-    let torch = python_script(TORCH_PYTHON, "torch_forward.py", &[dir.as_os_str(), "SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), texts.as_os_str(), runs_text.as_ref(), "2".as_ref(), max.as_ref()]);
+    let torch = python_script(
+        TORCH_PYTHON,
+        "torch_forward.py",
+        &[dir.as_os_str(), "SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), texts.as_os_str(), runs_text.as_ref(), "2".as_ref(), max.as_ref()],
+    );
     let _ = std::fs::remove_file(&texts);
     let (ours, torch) = (ours.as_array().unwrap(), torch.as_array().unwrap());
     ours.iter()
         .zip(torch)
         .map(|(ours, torch)| {
             let (ms, torch_ms) = (median(&numbers(&ours["ms"])), median(&numbers(&torch["ms"])));
-            let what = format!("Native engine, SmolLM2, {} tokens (transformers: {}), every map, 2 threads; anchor: transformers on torch, 2 threads", ours["tokens"], torch["tokens"]);
-            Row::new(what, ms).anchors(&[torch_ms]).target(Some(format!("≤ transformers on torch, 2 threads (ratio {:.2})", ms / torch_ms)), Some(ms <= torch_ms))
+            let what = format!(
+                "Native engine, SmolLM2, {} tokens (transformers: {}), every map, 2 threads; anchor: transformers on torch, 2 threads",
+                ours["tokens"], torch["tokens"]
+            );
+            Row::new(what, ms)
+                .anchors(&[torch_ms])
+                .target(Some(format!("≤ transformers on torch, 2 threads (ratio {:.2})", ms / torch_ms)), Some(ms <= torch_ms))
         })
         .collect()
 }
@@ -411,7 +446,8 @@ fn command_runs(text: &str, runs: usize) -> Vec<f64> {
 /// transformers on torch on every prompt: (tokens, times) per prompt.
 fn torch_runs(runs: usize) -> Vec<(usize, Vec<f64>)> {
     let (dir, prompts, runs) = (attnscope_tests::model_dir("smollm2-135m"), root().join("tests/fixtures/bench/prompts.json"), runs.to_string());
-    let results = python_script(TORCH_PYTHON, "torch_forward.py", &[dir.as_os_str(), "SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), prompts.as_os_str(), runs.as_ref()]);
+    let results =
+        python_script(TORCH_PYTHON, "torch_forward.py", &[dir.as_os_str(), "SmolLM2-135M-Instruct.Q4_1.gguf".as_ref(), prompts.as_os_str(), runs.as_ref()]);
     results.as_array().unwrap().iter().map(|r| (r["tokens"].as_u64().unwrap() as usize, numbers(&r["ms"]))).collect()
 }
 

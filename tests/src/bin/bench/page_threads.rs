@@ -34,7 +34,8 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, g
         let one_ms = median(&numbers(&one["models"][0]["texts"][i]["ms"]));
         let wllama_ms = median(&numbers(&wllama["prompts"][i]["promptMs"]));
         let tokens = text["tokens"].as_u64().unwrap_or(0);
-        let what = format!("SmolLM2 in the page, {tokens} tokens, all 270 heads' maps, {THREADS} threads; anchors: the page on 1 thread, wllama {THREADS} threads");
+        let what =
+            format!("SmolLM2 in the page, {tokens} tokens, all 270 heads' maps, {THREADS} threads; anchors: the page on 1 thread, wllama {THREADS} threads");
         let (target, met) = if tokens == 21 {
             (Some(format!("≤ ⅕ wllama {THREADS} threads ({:.0} ms; ratio {:.2})", wllama_ms / 5.0, ms / wllama_ms)), Some(ms <= wllama_ms / 5.0))
         } else {
@@ -68,7 +69,10 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, g
     let config = json!({"runs": 1, "threads": THREADS, "model": "smollm2-135m", "files": gguf, "text": longest_text, "heads": [[23, 3]]});
     let longest = in_page(browser, page, "benchLong", config);
     let longest_tokens = longest["tokens"].as_u64().unwrap_or(0);
-    rows.push(Row::new(format!("SmolLM2 in the page, {longest_tokens} tokens to the end, every map pooled, {THREADS} threads"), median(&numbers(&longest["ms"]))));
+    rows.push(Row::new(
+        format!("SmolLM2 in the page, {longest_tokens} tokens to the end, every map pooled, {THREADS} threads"),
+        median(&numbers(&longest["ms"])),
+    ));
     let memory = |run: &Value, key: &str| run[key].as_f64().unwrap_or(0.0) / 1e6;
     rows.push(
         Row::memory(format!("Wasm memory of the worker after {longest_tokens} tokens, {THREADS} threads (MB)"), memory(&longest, "memory"))
@@ -80,8 +84,14 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, g
     let config = json!({"runs": 1, "threads": THREADS, "model": "gemma3-270m", "files": gemma, "text": longest_text, "heads": [[0, 1]]});
     let gemma = in_page(browser, page, "benchLong", config);
     let gemma_tokens = gemma["tokens"].as_u64().unwrap_or(0);
-    rows.push(Row::new(format!("Gemma 3 270M in the page, quantized weights, {gemma_tokens} tokens to the end, every map pooled, {THREADS} threads"), median(&numbers(&gemma["ms"]))));
-    rows.push(Row::new(format!("Gemma 3 270M: a windowed head's whole map ({gemma_tokens} × {gemma_tokens}) after the click, {THREADS} threads"), gemma["maps"][0]["ms"].as_f64().unwrap_or(f64::NAN)));
+    rows.push(Row::new(
+        format!("Gemma 3 270M in the page, quantized weights, {gemma_tokens} tokens to the end, every map pooled, {THREADS} threads"),
+        median(&numbers(&gemma["ms"])),
+    ));
+    rows.push(Row::new(
+        format!("Gemma 3 270M: a windowed head's whole map ({gemma_tokens} × {gemma_tokens}) after the click, {THREADS} threads"),
+        gemma["maps"][0]["ms"].as_f64().unwrap_or(f64::NAN),
+    ));
     rows.push(
         Row::memory(format!("Wasm memory of the worker after Gemma 3's {gemma_tokens} tokens, {THREADS} threads (MB)"), memory(&gemma, "memory"))
             .target(Some("< 2000 MB".into()), Some(memory(&gemma, "memory") < 2000.0)),

@@ -70,7 +70,10 @@ pub fn sweep_rows(in_page: &Value, times: &SweepTimes) -> Vec<Row> {
     let tokens = in_page["tokens"].as_u64().unwrap_or(0);
     let heads = page_effects.len();
     let torch = median(&times.torch);
-    eprintln!("sweep in the page: {:?} ms (first, keeping the text's run: {:?}); in the worker: {:?} ms", in_page["ms"], in_page["firstMs"], in_page["engineMs"]);
+    eprintln!(
+        "sweep in the page: {:?} ms (first, keeping the text's run: {:?}); in the worker: {:?} ms",
+        in_page["ms"], in_page["firstMs"], in_page["engineMs"]
+    );
     let what = format!(
         "SmolLM2 ablation sweep, all {heads} heads one at a time, {tokens}-token prompt, in the page \
          ({:.2} of {heads} × one run of {one_run:.0} ms); anchor: the same sweep as TransformerLens runs it, transformers on torch, 1 thread",

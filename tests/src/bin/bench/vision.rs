@@ -57,7 +57,10 @@ pub fn vision_rows(in_page: &Value, times: &VisionTimes) -> Vec<Row> {
     );
     let mut rows = vec![Row::new(what, page).anchors(&[torch]).target(Some("under 500 ms".into()), Some(page < 500.0))];
     let ms = median(&times.native);
-    rows.push(Row::new(format!("Native engine, the same look, 1 thread (ratio to transformers {:.2}, to onnxruntime {:.2})", ms / torch, ms / onnx), ms).anchors(&[torch]));
+    rows.push(
+        Row::new(format!("Native engine, the same look, 1 thread (ratio to transformers {:.2}, to onnxruntime {:.2})", ms / torch, ms / onnx), ms)
+            .anchors(&[torch]),
+    );
     rows.push(Row::new("DINOv2-small load (fetch + parse the 97 MB ONNX file)".into(), in_page["loadMs"].as_f64().unwrap_or(f64::NAN)));
     rows
 }
