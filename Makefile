@@ -6,13 +6,21 @@ SHELL := /bin/bash
 ADDRESS := 127.0.0.1
 PORT := 8080
 
-.PHONY: help run test test-matrix setup bench tools browser models app cli clean
+.PHONY: help run test test-matrix lint setup bench tools browser models app cli clean
 
 help:
 	@echo "make run    build the app and serve it at http://$(ADDRESS):$(PORT)"
 	@echo "make test   every test: engine, parity with Hugging Face, CLI, the page in headless Chromium"
 	@echo "make test-matrix   the native tests on other terms: 1 and 4 threads, an emulated processor without AVX or FMA"
+	@echo "make lint   the code's habits: rustfmt's layout, clippy with every warning an error"
 	@echo "make bench  the benchmark: the page's worker beside llama.cpp's wasm build (wllama), and natively"
+
+## The code's habits, as CI checks them before the tests: rustfmt's layout (rustfmt.toml)
+## and clippy on every target with every warning an error.
+lint:
+	@rustup component add rustfmt clippy >/dev/null 2>&1 || true
+	@$(PHASE) "rustfmt" cargo fmt --all --check
+	@$(PHASE) "clippy" cargo clippy --workspace --all-targets -- -D warnings
 
 ## The wasm32 target, Trunk and wasm-bindgen-cli.
 tools:

@@ -477,7 +477,7 @@ impl AppState {
                 .into_iter()
                 .flatten()
                 .find(|r| r.mask == Mask::None)
-                .map(|unmasked| engine::analysis::summary::lookahead_mass(&unmasked.attention()))
+                .map(|unmasked| engine::analysis::summary::lookahead_mass(unmasked.attention()))
         });
         // TransformerLens's defaults: nothing left out.
         let head_scores = Memo::new(move |_| report.get().map(|r| score_report(&r, Exclusions::default())));

@@ -9,6 +9,8 @@ use crate::translator::{TranslateOptions, Translator};
 use crate::vision::VisionModel;
 use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};
 
+// One model is loaded at a time, and moved rarely: its size is no cost worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyModel {
     OneSequence(Model),
     Translator(Translator),

@@ -317,7 +317,7 @@ impl Model {
             let ids =
                 probe_ids(&before, &after, self.info.vocab_size, spec.length, seed).ok_or(EngineError::VocabularyTooSmall { vocab: self.info.vocab_size })?;
             let report = self.run_ids(&ids, Mask::Causal)?;
-            runs.push(score_probe(&report.attention(), before.len(), spec.length));
+            runs.push(score_probe(report.attention(), before.len(), spec.length));
             first.get_or_insert(report);
             progress(done + 1, spec.seeds.len());
         }

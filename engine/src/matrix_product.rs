@@ -99,9 +99,9 @@ impl CustomOp2 for MatrixProduct {
         // The right operand's rows are `row_stride` apart, its columns next to each other;
         // each of a batch `batch_stride` after the one before.
         let stride = l2.stride();
-        let (batch_stride, row_stride, column_stride) = match stride {
-            &[rows, columns] => (0, rows, columns),
-            &[matrices, rows, columns] => (matrices, rows, columns),
+        let (batch_stride, row_stride, column_stride) = match *stride {
+            [rows, columns] => (0, rows, columns),
+            [matrices, rows, columns] => (matrices, rows, columns),
             _ => unreachable!("two or three dimensions, as matched above"),
         };
         let row_stride = match (row_stride, column_stride) {

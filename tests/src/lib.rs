@@ -70,7 +70,8 @@ pub fn tiny_gpt2_dir() -> PathBuf {
 
 /// Loads each real model once per test binary: SmolLM2 takes a second to de-quantize.
 pub fn shared_model(name: &str) -> Arc<Model> {
-    static MODELS: OnceLock<Mutex<Vec<(String, Arc<Model>)>>> = OnceLock::new();
+    type Loaded = Vec<(String, Arc<Model>)>;
+    static MODELS: OnceLock<Mutex<Loaded>> = OnceLock::new();
     let models = MODELS.get_or_init(Default::default);
     let mut models = models.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, model)) = models.iter().find(|(n, _)| n == name) {

@@ -80,7 +80,7 @@ pub fn CompareView() -> impl IntoView {
     let lookahead = move || {
         let (_, none) = state.both_masks()?;
         let layer = state.layer.get();
-        let mass = lookahead_mass(&none.attention());
+        let mass = lookahead_mass(none.attention());
         let rows = mass
             .get(layer)?
             .iter()

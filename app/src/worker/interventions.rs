@@ -159,7 +159,10 @@ async fn sweep(
     let mut found = None;
     let how = match (method, source.as_deref()) {
         (EffectMethod::DirectAttribution, _) => {
-            with_model(&mut |model, _| Ok(found = Some(model.attribute(&trace, &answer)?)))?;
+            with_model(&mut |model, _| {
+                found = Some(model.attribute(&trace, &answer)?);
+                Ok(())
+            })?;
             return found.ok_or(EngineError::Cancelled);
         }
         (EffectMethod::Ablation { ablation }, _) => Sweep::Ablation(*ablation),
@@ -170,10 +173,16 @@ async fn sweep(
     let mut per_head = Vec::with_capacity(layers * heads);
     for layer in 0..layers {
         give_a_turn().await;
-        with_model(&mut |model, _| Ok(per_head.extend(model.sweep_layer(&trace, &how, &answer, layer)?)))?;
+        with_model(&mut |model, _| {
+            per_head.extend(model.sweep_layer(&trace, &how, &answer, layer)?);
+            Ok(())
+        })?;
         post(&FromWorker::EffectsProgress { run, done: per_head.len(), total: layers * heads }, None);
     }
-    with_model(&mut |model, _| Ok(found = Some(model.swept(&trace, &how, &answer, std::mem::take(&mut per_head))?)))?;
+    with_model(&mut |model, _| {
+        found = Some(model.swept(&trace, &how, &answer, std::mem::take(&mut per_head))?);
+        Ok(())
+    })?;
     state.borrow().traces.stop(run);
     found.ok_or(EngineError::Cancelled)
 }

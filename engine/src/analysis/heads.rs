@@ -317,7 +317,7 @@ mod tests {
         let ids = [10, 11, 12, 10, 11, 12];
         let n = ids.len();
         let inducting = one_hot(n, |q| if q >= 3 { q - 2 } else { 0 });
-        let duplicating = one_hot(n, |q| if q >= 3 { q - 3 } else { 0 });
+        let duplicating = one_hot(n, |q| q.saturating_sub(3));
         let no_bos = Exclusions { exclude_bos: true, ..NONE };
         assert_eq!(induction(&inducting, &ids, no_bos), 1.0);
         assert_eq!(duplicate_token(&inducting, &ids, no_bos), 0.0);

@@ -119,8 +119,8 @@ pub fn dtw(cost: &[f64], rows: usize, columns: usize) -> Vec<(usize, usize)> {
             trace[i * width + j] = t;
         }
     }
-    for j in 0..=columns {
-        trace[j] = 2;
+    for first_row in trace.iter_mut().take(columns + 1) {
+        *first_row = 2;
     }
     for i in 0..=rows {
         trace[i * width] = 1;
@@ -179,7 +179,7 @@ pub struct AlignedWord {
 /// wrote the end of text; `words` groups the text tokens (the end of text last, on its own);
 /// `probabilities` are each text token's. Returns the words with their times and the path.
 pub fn find_alignment(matrix: &[f64], frames: usize, words: &[(String, Vec<usize>)], probabilities: &[f32]) -> (Vec<AlignedWord>, Vec<(usize, usize)>) {
-    let rows = if frames == 0 { 0 } else { matrix.len() / frames };
+    let rows = matrix.len().checked_div(frames).unwrap_or(0);
     if words.len() <= 1 || rows == 0 {
         return (Vec::new(), Vec::new());
     }

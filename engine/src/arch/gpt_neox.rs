@@ -157,7 +157,7 @@ pub struct GptNeoX {
 impl GptNeoX {
     pub fn load(vb: VarBuilder, cfg: GptNeoXConfig) -> Result<Self> {
         let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
-        if heads == 0 || h % heads != 0 || cfg.head_dim() % 2 != 0 {
+        if heads == 0 || h % heads != 0 || !cfg.head_dim().is_multiple_of(2) {
             return Err(EngineError::BadModelFile(format!("a width of {h} cannot be split into {heads} heads")));
         }
         let model = vb.pp("gpt_neox");

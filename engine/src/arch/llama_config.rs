@@ -85,8 +85,8 @@ impl LlamaConfig {
     /// Refuses sizes that cannot make a network (before any weight is read).
     pub fn check(&self) -> Result<()> {
         let (heads, kv_heads) = (self.heads, self.kv_heads);
-        let rotary_odd = self.rotary_dims % 2 != 0 || self.rotary_dims > self.head_dim;
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || self.head_dim == 0 || self.head_dim % 2 != 0 || self.layers == 0 || rotary_odd {
+        let rotary_odd = !self.rotary_dims.is_multiple_of(2) || self.rotary_dims > self.head_dim;
+        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || self.head_dim == 0 || !self.head_dim.is_multiple_of(2) || self.layers == 0 || rotary_odd {
             return Err(EngineError::BadModelFile(format!(
                 "inconsistent sizes: {} layers, {heads} heads, {kv_heads} key/value heads, head size {}, hidden size {}",
                 self.layers, self.head_dim, self.hidden
@@ -141,7 +141,7 @@ impl LlamaConfig {
         let heads = plausible("a head count", number(metadata, &key("attention.head_count"))?)?;
         let hidden = number(metadata, &key("embedding_length"))?;
         let layers = plausible("a layer count", number(metadata, &key("block_count"))?)?;
-        let head_dim = plausible("a head size", number(metadata, &key("attention.key_length")).unwrap_or(if heads == 0 { 0 } else { hidden / heads }))?;
+        let head_dim = plausible("a head size", number(metadata, &key("attention.key_length")).unwrap_or(hidden.checked_div(heads).unwrap_or(0)))?;
         let gemma = Self::is_gemma(family);
         // llama.cpp's layer patterns: Gemma 2 slides on even layers, Gemma 3 on five of six.
         let window = number(metadata, &key("attention.sliding_window")).ok();
@@ -263,7 +263,7 @@ impl LlamaConfig {
         };
         let theta = |r: Option<&serde_json::Value>| r.and_then(|r| r.get("rope_theta")).and_then(serde_json::Value::as_f64).map(|v| v as f32);
         let heads = plausible("a head count", hf.num_attention_heads)?;
-        let head_dim = plausible("a head size", hf.head_dim.unwrap_or(if heads == 0 { 0 } else { hf.hidden_size / heads }))?;
+        let head_dim = plausible("a head size", hf.head_dim.unwrap_or(hf.hidden_size.checked_div(heads).unwrap_or(0)))?;
         let layers = plausible("a layer count", hf.num_hidden_layers)?;
         let layer_windows = match (&hf.layer_types, family.as_str()) {
             (Some(types), _) => Self::windows(layers, hf.sliding_window, |l| types.get(l).is_some_and(|t| t == "sliding_attention")),

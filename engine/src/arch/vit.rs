@@ -187,7 +187,7 @@ impl VisionTransformer {
     /// and nothing reads the output after it, so it does not run.
     pub fn forward(&self, pixels: &[f32], height: usize, width: usize, pass: &mut Pass) -> Result<usize> {
         let p = self.sizes.patch;
-        if height % p != 0 || width % p != 0 || height == 0 || width == 0 || pixels.len() != 3 * height * width {
+        if !height.is_multiple_of(p) || !width.is_multiple_of(p) || height == 0 || width == 0 || pixels.len() != 3 * height * width {
             return Err(EngineError::BadModelFile(format!("a picture of {height} × {width} does not cut into {p}-pixel patches")));
         }
         let patches = self.patches(pixels, height, width)?.matmul(&self.patch_weight)?.broadcast_add(&self.patch_bias)?; // [n, width]

@@ -242,7 +242,11 @@ impl Whisper {
     pub fn load(weights: WhisperWeights, device: &Device) -> Result<Self> {
         let s = weights.sizes;
         let d = s.d_model;
-        if s.encoder_attention_heads == 0 || s.decoder_attention_heads == 0 || d % s.encoder_attention_heads != 0 || d % s.decoder_attention_heads != 0 {
+        if s.encoder_attention_heads == 0
+            || s.decoder_attention_heads == 0
+            || !d.is_multiple_of(s.encoder_attention_heads)
+            || !d.is_multiple_of(s.decoder_attention_heads)
+        {
             return Err(EngineError::BadModelFile(format!("a width of {d} cannot be split into {} heads", s.encoder_attention_heads)));
         }
         if s.encoder_layers == 0 || s.decoder_layers == 0 || s.vocab_size == 0 || s.num_mel_bins == 0 || s.max_source_positions == 0 {

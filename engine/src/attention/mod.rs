@@ -122,11 +122,6 @@ pub(crate) fn per_head_output_weight(output_weight: &Tensor, heads: usize, d: us
     output_weight.reshape((hidden, heads, d))?.permute((1, 2, 0))?.contiguous()?.to_dtype(DType::F32)
 }
 
-/// What a forward pass keeps of its attention, layer after layer: every layer's
-/// probabilities; the raw scores q·kᵀ of one layer, and every head's value norms,
-/// when asked for. Every architecture attends through it, so they all keep the same
-/// things the same way, and a plain run computes nothing it does not keep.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,7 +61,8 @@ pub fn attend_pooled(
     // On one thread a stretch's heads attend together; with several, each (stretch, head)
     // is a piece of its own and the threads take pieces as they finish: nine heads split
     // five and four, and late causal stretches cost more than early ones.
-    let groups = if crate::parallel::parts() > 1 { (0..heads).map(|h| h..h + 1).collect() } else { vec![0..heads] };
+    let groups: Vec<std::ops::Range<usize>> =
+        if crate::parallel::parts() > 1 { (0..heads).map(|h| h..h + 1).collect() } else { std::iter::once(0..heads).collect() };
     let pieces: Vec<(usize, std::ops::Range<usize>)> = (0..stretches.len()).flat_map(|s| groups.iter().map(move |g| (s, g.clone()))).collect();
     let attended = crate::parallel::each_piece(pieces.len(), |p| -> candle_core::Result<(Tensor, Vec<f32>, Vec<ScoreSums>)> {
         let (Stretch { start, n, seen, mask }, range) = (&stretches[pieces[p].0], pieces[p].1.clone());
@@ -149,11 +150,6 @@ fn lcm(a: usize, b: usize) -> usize {
     };
     a / gcd(a, b) * b
 }
-
-/// The length of what each token's value carries into the residual stream through
-/// each head: ‖f_h(x_j)‖ with f_h(x) = (x W_V + b_V)_h W_O,h (Kobayashi et al., 2020),
-/// W_O,h being the columns of the output projection that read head h.
-///
 
 #[cfg(test)]
 mod tests {

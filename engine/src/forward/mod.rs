@@ -174,8 +174,8 @@ impl Pass {
     /// the embeddings), the cache already holds the keys and values of `ids[..cache.len()]`:
     /// only the rest run, observers see their rows only, and the cache grows to all of `ids`.
     /// `memory`: the sequence a decoder's cross-attention reads, [memory, hidden].
-    pub fn run(&mut self, network: &dyn Network, ids: &[u32], mask: Mask, mut cache: Option<&mut KvCache>, start: Start, until: Option<usize>) -> Result<Ran> {
-        self.run_reading(network, ids, mask, cache.as_deref_mut(), start, until, None)
+    pub fn run(&mut self, network: &dyn Network, ids: &[u32], mask: Mask, cache: Option<&mut KvCache>, start: Start, until: Option<usize>) -> Result<Ran> {
+        self.run_reading(network, ids, mask, cache, start, until, None)
     }
 
     /// [`Pass::run`] for a decoder whose layers also attend to `memory` [memory, hidden].

@@ -10,6 +10,8 @@ use crate::report::Scoring;
 /// [`attend`] with `changes[c]` made to copy c at `layer`: `q`, `k`, `v` [heads, copies · t, d]
 /// (the copies' rows one after another) → output [heads, copies · t, d], probabilities
 /// [copies · heads, t, keys]. One copy with no changes attends as it is.
+// The attention's own arguments (as `attend` takes them) and the changes to make.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn attend_changed(
     q: &Tensor,
     k: &Tensor,

@@ -104,8 +104,11 @@ pub(crate) fn hf_network(name: &str, family: &str, config: &[u8], tensors: HashM
     })
 }
 
+/// What is told each tensor of a file in turn, by name.
+type TensorSink<'a> = &'a mut dyn FnMut(String, Tensor) -> Result<()>;
+
 /// Every tensor, by name.
-fn all(each_tensor: &mut dyn FnMut(&mut dyn FnMut(String, Tensor) -> Result<()>) -> Result<()>) -> Result<HashMap<String, Tensor>> {
+fn all(each_tensor: &mut dyn FnMut(TensorSink) -> Result<()>) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
     each_tensor(&mut |name, tensor| {
         tensors.insert(name, tensor);

@@ -43,12 +43,12 @@ fn assert_matches(name: &str, model: &Model, reference: &std::collections::HashM
         let report = model.run_ids(&ids, mask).unwrap_or_else(|e| panic!("{name} {key}: {e}"));
         let maps = report.attention();
         assert_eq!(maps.shape().to_vec(), reference[key].dims().to_vec(), "{name} {key}: shape");
-        let (diff, at) = max_abs_diff(maps.as_flat(), &floats(&reference, key));
+        let (diff, at) = max_abs_diff(maps.as_flat(), &floats(reference, key));
         assert!(diff <= EXACT, "{name} {key}: max |Δ| = {diff:e} at flat index {at}");
         // The logits are those of the model's own mask as transformers runs it.
         if mask == Mask::Causal && own == "causal" && reference.contains_key("logits") {
             // The next-token guess: its ten logits are transformers' logits of those ids.
-            let logits = floats(&reference, "logits");
+            let logits = floats(reference, "logits");
             let next = report.next_tokens.as_ref().expect("a causal run guesses the next token");
             for guess in next {
                 let theirs = logits[guess.id as usize];

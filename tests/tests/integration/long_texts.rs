@@ -85,7 +85,7 @@ fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
                     break done;
                 }
                 let done = run.layers_done();
-                assert!(done % 2 == 0 && done < model.info().layers, "{family}: paused after {done}");
+                assert!(done.is_multiple_of(2) && done < model.info().layers, "{family}: paused after {done}");
                 // The layers attended so far, as the page's grid shows them while the run goes on.
                 assert_eq!(run.pooled_layer(done), None, "{family}: layer {done} is not attended yet");
                 for layer in 0..done {

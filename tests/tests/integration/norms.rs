@@ -76,7 +76,7 @@ fn value_norms_cost_nothing_unless_asked_and_change_no_weight() {
     assert_eq!(plain.attention(), weighted.attention());
     // α_ij ‖f(x_j)‖ by hand for one cell of one head.
     let norms = weighted.value_norms.as_ref().unwrap();
-    let map = value_weighted(&weighted.attention(), norms, 3, 5);
+    let map = value_weighted(weighted.attention(), norms, 3, 5);
     let n = weighted.tokens().len();
     assert_eq!(map.len(), n * n);
     let expected = weighted.attention().weight(3, 5, 4, 2) * norms.norms[3][5][2];
