@@ -4,7 +4,8 @@
 Usage, from the project root, after `make models` (needs the venv `make bench` makes,
 .cache/torch, with torch, transformers and gguf):
 
-    .cache/torch/bin/python scripts/intervention_reference.py
+    .cache/torch/bin/python scripts/intervention_reference.py            # every model
+    .cache/torch/bin/python scripts/intervention_reference.py stablelm   # some tiny ones only
 
 A head's output is the slice of the output projection's input that the head writes
 (TransformerLens's `z`): a forward pre-hook on that projection zeroes it, replaces it by
@@ -17,7 +18,8 @@ with its scale frozen at the run's. Everything runs in float32, eagerly, one thr
 
 Models: SmolLM2-135M (its GGUF, de-quantized by transformers) and the tiny random
 models of tests/fixtures/tiny of the families whose attention is built differently
-(GPT-2, GPT-NeoX, Qwen2 with biases, Gemma 3 with norms after each sublayer). Written
+(GPT-2, GPT-NeoX, Qwen2 with biases, Gemma 3 with norms after each sublayer, StableLM with
+its per-head norms). Written
 into tests/fixtures/intervention/: `<model>.json` (texts, ids, what each case changed,
 the ten likeliest next tokens with logits, the answers' logits, attributions, sweeps)
 and `<model>.safetensors` (`<case>.attn`: the changed run's last `ROWS` query rows of
@@ -318,18 +320,23 @@ def tiny_cases(heads):
     ]
 
 
+TINY = ("gpt2", "gpt_neox", "qwen2", "gemma3", "stablelm")
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     smollm2 = os.path.join(ROOT, "assets", "models", "smollm2-135m")
     gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
     tokenizer = AutoTokenizer.from_pretrained(smollm2, gguf_file=gguf)
-    model = AutoModelForCausalLM.from_pretrained(smollm2, gguf_file=gguf, dtype=torch.float32, attn_implementation="eager").eval()
-    reference("smollm2-135m", model, tokenizer, SMOLLM2_CASES, sweeps=True, patterns=True)
+    only = sys.argv[1:]
+    if not only:
+        model = AutoModelForCausalLM.from_pretrained(smollm2, gguf_file=gguf, dtype=torch.float32, attn_implementation="eager").eval()
+        reference("smollm2-135m", model, tokenizer, SMOLLM2_CASES, sweeps=True, patterns=True)
 
     # The tiny models read SmolLM2's tokenizer: their vocabularies are smaller, so the
     # texts' ids are taken modulo theirs (what matters is that both runs read the same ids).
-    for name in ("gpt2", "gpt_neox", "qwen2", "gemma3"):
+    for name in only or TINY:
         folder = os.path.join(ROOT, "tests", "fixtures", "tiny", name)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
         reference(f"tiny-{name}", model, ModuloTokenizer(tokenizer, model.config.vocab_size), tiny_cases(Family(model).heads), sweeps=True, patterns=False)

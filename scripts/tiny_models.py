@@ -120,6 +120,15 @@ FAMILIES["gpt2"] = ("GPT2LMHeadModel", "GPT2Config", dict(
     tie_word_embeddings=True))
 
 
+# StableLM (after GPT-2, so no other family's seed moves): LayerNorms with biases, half of
+# each head rotating, biases on q, k, v, a LayerNorm of its own on each head's queries and
+# keys; then the same with attention and feed-forward side by side from one normed input.
+FAMILIES["stablelm"] = ("StableLmForCausalLM", "StableLmConfig", dict(
+    DECODER, partial_rotary_factor=0.5, use_qkv_bias=True, qk_layernorm=True, use_parallel_residual=False))
+FAMILIES["stablelm_parallel"] = ("StableLmForCausalLM", "StableLmConfig", dict(
+    DECODER, partial_rotary_factor=0.25, use_parallel_residual=True, tie_word_embeddings=True))
+
+
 def log(message):
     print(f"[tiny] {message}", flush=True)
 

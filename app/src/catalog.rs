@@ -1,5 +1,6 @@
 //! The models the page offers: assets/models.json, served beside the page.
 
+use engine::ModelKind;
 use serde::Deserialize;
 
 /// One entry of models.json (the fields the page needs).
@@ -8,9 +9,10 @@ pub struct CatalogModel {
     pub id: String,
     pub label: String,
     pub files: Vec<CatalogFile>,
-    /// `translation` for an encoder–decoder model; none for a one-sequence model.
+    /// What the model reads and writes; none in models.json for a text model, and for a
+    /// person's own model until it has loaded.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<ModelKind>,
     /// A model from the person's own files (opened or dropped), for this session only.
     #[serde(default)]
     pub local: bool,
@@ -54,16 +56,5 @@ pub async fn fetch_catalog() -> Result<Vec<CatalogModel>, String> {
         .map_err(|_| "cannot read models.json".to_string())?
         .as_string()
         .unwrap_or_default();
-    let models = serde_json::from_str::<Catalog>(&text).map(|c| c.models).map_err(|e| format!("models.json: {e}"))?;
-    Ok(models.into_iter().filter(CatalogModel::shown_in_page).collect())
-}
-
-/// The kinds of model the page has views for (none: a one-sequence model).
-const PAGE_KINDS: [&str; 3] = ["translation", "speech", "vision"];
-
-impl CatalogModel {
-    /// Whether the page offers the model: the kinds it has views for.
-    pub fn shown_in_page(&self) -> bool {
-        self.kind.as_deref().is_none_or(|kind| PAGE_KINDS.contains(&kind))
-    }
+    serde_json::from_str::<Catalog>(&text).map(|c| c.models).map_err(|e| format!("models.json: {e}"))
 }

@@ -469,14 +469,10 @@ fn on_answer(state: AppState, scheduler: StoredValue<Scheduler>, worker_ready: R
                 if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
                     state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }
-                // A person's Whisper is a speech model, their ViT, DeiT or DINOv2 a vision model: the page takes sound or a picture.
-                let kind = match info.architecture.as_str() {
-                    "whisper" => Some("speech"),
-                    "dinov2" | "vit" | "deit" => Some("vision"),
-                    _ => None,
-                };
-                if let Some(kind) = kind.filter(|_| state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none()))) {
-                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = Some(kind.into())));
+                // A person's model is of the kind it turned out to be: a Whisper takes sound, a ViT a picture.
+                if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
+                    let kind = Some(info.kind).filter(|&k| k != engine::ModelKind::Text);
+                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = kind));
                 }
                 state.loaded.set(Some((info, millis)));
             }
@@ -534,7 +530,7 @@ fn on_answer(state: AppState, scheduler: StoredValue<Scheduler>, worker_ready: R
                     _ => Vec::new(),
                 };
                 tokens.push(token);
-                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.architecture == "whisper"));
+                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == engine::ModelKind::Speech));
                 state.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Framing, Mask, ModelInfo, WeightChoice};
+use engine::{AttentionReport, Framing, Mask, ModelInfo, ModelKind, WeightChoice};
 use leptos::prelude::*;
 
 use crate::catalog::CatalogModel;
@@ -343,19 +343,19 @@ impl AppState {
     /// need one sequence or a causal language model say so instead of running.
     pub fn is_translator(&self) -> bool {
         let model = self.model.get();
-        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("translation")))
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind == Some(ModelKind::Translation)))
     }
 
     /// Whether the chosen model is a speech model (its input is sound, not text).
     pub fn is_speech(&self) -> bool {
         let model = self.model.get();
-        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("speech")))
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind == Some(ModelKind::Speech)))
     }
 
     /// Whether the chosen model is a Vision Transformer (its input is a picture).
     pub fn is_vision(&self) -> bool {
         let model = self.model.get();
-        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind.as_deref() == Some("vision")))
+        self.catalog.with(|c| c.iter().any(|m| m.id == model && m.kind == Some(ModelKind::Vision)))
     }
 
     /// Whether the chosen model is an encoder–decoder (a translator, a speech model).

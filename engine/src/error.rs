@@ -37,7 +37,7 @@ pub enum EngineError {
     NoTokenizer,
 
     /// The file's architecture is not one the engine knows.
-    #[error("this model's architecture `{0}` is not supported; supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3, gpt2, gpt_neox, bert, roberta, distilbert (and marian translators, whisper speech models, vision transformers: dinov2, vit, deit)")]
+    #[error("this model's architecture `{0}` is not supported; supported: {list}", list = crate::arch::family::supported())]
     UnsupportedArchitecture(String),
 
     /// The model file could not be read: truncated, corrupt, or not the format it claims.

@@ -8,15 +8,13 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use crate::arch::bert::{self, BertConfig};
-use crate::arch::gpt2::Gpt2Config;
-use crate::arch::gpt_neox::GptNeoXConfig;
-use crate::arch::llama::{self, LlamaConfig};
+use crate::arch::family::{self, Builder};
+use crate::arch::llama::LlamaConfig;
 use crate::error::{first_line, EngineError, Result};
 use crate::load::gguf_hf;
 use crate::load::path::safetensors_files;
 use crate::load::safetensors_file::SafetensorsFile;
-use crate::report::{ModelInfo, Scoring};
+use crate::report::{ModelInfo, ModelKind, Scoring};
 use crate::translator::Translator;
 
 /// What a model file or folder is.
@@ -172,49 +170,25 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
         format!("; attnscope builds tokenizers only of the kinds {:?} from GGUF", crate::load::gguf_tokenizer::KINDS)
     };
     inspection.tokenizer = format!("`{model}` in the metadata, {tokens} tokens{pre}{read}");
-    if llama::FAMILIES.contains(&architecture.as_str()) {
-        let cfg = LlamaConfig::from_gguf(&architecture, metadata, tokens)?;
-        inspection.head_dim = Some(cfg.head_dim);
-        inspection.scoring = Some(cfg.scoring);
-        inspection.info = Some(cfg.info(&architecture));
-    } else if gguf_hf::FAMILIES.contains(&architecture.as_str()) {
-        // Read as the config.json Hugging Face would have (see load::gguf_hf).
-        let token_types = content.tensor_infos.get("token_types.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0);
-        let config = gguf_hf::hf_config(&architecture, metadata, tokens, token_types)?;
-        let (info, head_dim) =
-            facts_of(gguf_hf::hf_family(&architecture), &config, &architecture)?.ok_or_else(|| EngineError::UnsupportedArchitecture(architecture.clone()))?;
-        inspection.scoring = Some(Scoring::standard(head_dim));
-        inspection.head_dim = Some(head_dim);
-        inspection.info = Some(info);
-    } else {
-        inspection.unsupported = Some(EngineError::UnsupportedArchitecture(architecture).to_string());
+    match family::by_gguf(&architecture).filter(|f| f.kind == ModelKind::Text).map(|f| (f, f.builder)) {
+        Some((_, Builder::Llama)) => {
+            let cfg = LlamaConfig::from_gguf(&architecture, metadata, tokens)?;
+            inspection.head_dim = Some(cfg.head_dim);
+            inspection.scoring = Some(cfg.scoring);
+            inspection.info = Some(cfg.info(&architecture));
+        }
+        Some((family, Builder::Whole { .. })) => {
+            // Read as the config.json Hugging Face would have (see load::gguf_hf).
+            let token_types = content.tensor_infos.get("token_types.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0);
+            let config = gguf_hf::hf_config(&architecture, metadata, tokens, token_types)?;
+            let (info, head_dim) = family.facts(&architecture, &config)?.ok_or_else(|| EngineError::UnsupportedArchitecture(architecture.clone()))?;
+            inspection.scoring = Some(Scoring::standard(head_dim));
+            inspection.head_dim = Some(head_dim);
+            inspection.info = Some(info);
+        }
+        _ => inspection.unsupported = Some(EngineError::UnsupportedArchitecture(architecture).to_string()),
     }
     Ok(inspection)
-}
-
-/// A Hugging Face family's facts and head size from its config.json; `None` for a family
-/// attnscope does not run.
-fn facts_of(family: &str, config: &[u8], name: &str) -> Result<Option<(ModelInfo, usize)>> {
-    let parse = |e: serde_json::Error| EngineError::BadModelFile(format!("config.json: {e}"));
-    Ok(Some(match family {
-        f if llama::FAMILIES.contains(&f) => {
-            let cfg = LlamaConfig::from_hf(config)?;
-            (cfg.info(name), cfg.head_dim)
-        }
-        f if bert::FAMILIES.contains(&f) => {
-            let cfg = BertConfig::from_hf(config, f)?;
-            (cfg.info(name), cfg.hidden_size / cfg.num_attention_heads)
-        }
-        "gpt2" => {
-            let cfg: Gpt2Config = serde_json::from_slice(config).map_err(parse)?;
-            (cfg.info(name), cfg.n_embd / cfg.n_head.max(1))
-        }
-        "gpt_neox" => {
-            let cfg: GptNeoXConfig = serde_json::from_slice(config).map_err(parse)?;
-            (cfg.info(name), cfg.hidden_size / cfg.num_attention_heads.max(1))
-        }
-        _ => return Ok(None),
-    }))
 }
 
 fn inspect_hf(folder: &Path) -> Result<Inspection> {
@@ -232,12 +206,12 @@ fn inspect_hf(folder: &Path) -> Result<Inspection> {
     let tokenizer = folder.join("tokenizer.json");
     inspection.reads_text = tokenizer.is_file();
     inspection.tokenizer = if inspection.reads_text { "tokenizer.json".into() } else { "none: this folder has no tokenizer.json".into() };
-    let family = if architecture == "gemma3_text" { "gemma3" } else { architecture.as_str() };
     let name = folder.file_name().map_or("model".into(), |n| n.to_string_lossy().to_string());
-    if llama::FAMILIES.contains(&family) {
+    let family = family::by_model_type(&architecture).filter(|f| f.kind == ModelKind::Text);
+    if let Some(Builder::Llama) = family.map(|f| f.builder) {
         inspection.scoring = Some(LlamaConfig::from_hf(&config)?.scoring);
     }
-    let Some((info, head_dim)) = facts_of(family, &config, &name)? else {
+    let Some((info, head_dim)) = family.map(|f| f.facts(&name, &config)).transpose()?.flatten() else {
         inspection.unsupported = Some(EngineError::UnsupportedArchitecture(architecture).to_string());
         return Ok(inspection);
     };

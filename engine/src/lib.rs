@@ -39,7 +39,7 @@ pub use error::{EngineError, Result};
 pub use intervention::run::{Answer, AnswerToken, EffectMethod, HeadEffects, Sweep, Trace};
 pub use intervention::{Ablation, HeadId, Intervention, NextTokenChange};
 pub use long::{LongRun, PooledRun};
-pub use report::{
+pub use report::{ModelKind, 
     AttentionMaps, AttentionReport, Framing, LayerScores, MapForm, Mask, ModelInfo, NextToken, PatchGrid, PictureInput, Scoring, Sequence, Site, Spectrogram,
     Token, Transcript, TranslationOutput, Truncation, ValueNorms, WeightChoice, WeightPath, WordTiming, FLOAT32_BUDGET_BYTES,
 };

@@ -59,12 +59,32 @@ impl std::str::FromStr for Mask {
     }
 }
 
+/// What a model reads and writes, which says which input panel and views the page shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Text in, one sequence of tokens: a decoder or an encoder.
+    #[default]
+    Text,
+    /// A translator: a source sentence in, a translation out.
+    Translation,
+    /// A speech model: a sound in, a transcript out.
+    Speech,
+    /// A vision model: a picture in, its patches' attention out.
+    Vision,
+}
+
 /// Facts about the model that produced a report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
-    /// The architecture family: `llama`, `bert` or `gpt2`.
+    /// The architecture family, by its name in the engine's registry
+    /// ([`crate::arch::family::FAMILIES`]): `llama`, `qwen2`, `gemma3`, `gpt2`, `bert`,
+    /// `marian`, `whisper`, `dinov2`, ...
     pub architecture: String,
+    /// What the model reads and writes.
+    #[serde(default)]
+    pub kind: ModelKind,
     pub layers: usize,
     /// Query heads per layer: the heads whose attention the report holds.
     pub heads: usize,
@@ -840,8 +860,7 @@ mod tests {
             causal: false,
             max_positions: 8,
             vocab_size: 8,
-            layer_windows: Vec::new(),
-            weights: WeightPath::Float32,
+            ..ModelInfo::default()
         };
         let token = |id| Token { id, text: format!("t{id}"), span: None };
         let encoder = AttentionMaps::from_flat(1, 1, 3, (0..9).map(|v| v as f32).collect()).unwrap();

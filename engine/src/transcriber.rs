@@ -143,8 +143,8 @@ impl Transcriber {
             causal: true,
             max_positions: s.max_target_positions,
             vocab_size: s.vocab_size,
-            layer_windows: Vec::new(),
-            weights: crate::report::WeightPath::Float32,
+            kind: crate::report::ModelKind::Speech,
+            ..ModelInfo::default()
         }
     }
 

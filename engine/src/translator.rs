@@ -135,8 +135,8 @@ impl Translator {
             // Sinusoidal positions have no end; u32's largest keeps the JSON readable everywhere (wasm's usize is 32 bits).
             max_positions: u32::MAX as usize,
             vocab_size: sizes.vocab,
-            layer_windows: Vec::new(),
-            weights: crate::report::WeightPath::Float32,
+            kind: crate::report::ModelKind::Translation,
+            ..ModelInfo::default()
         }
     }
 

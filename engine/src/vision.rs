@@ -95,8 +95,8 @@ impl VisionModel {
             causal: false,
             max_positions: s.leading + s.grid * s.grid,
             vocab_size: 0,
-            layer_windows: Vec::new(),
-            weights: crate::report::WeightPath::Float32,
+            kind: crate::report::ModelKind::Vision,
+            ..ModelInfo::default()
         }
     }
 

@@ -88,8 +88,7 @@ mod tests {
             causal: false,
             max_positions: n,
             vocab_size: 0,
-            layer_windows: vec![],
-            weights: Default::default(),
+            ..ModelInfo::default()
         };
         let grid = PatchGrid { leading: 1, rows: 2, columns: 2, patch_pixels: 14 };
         let mut report = AttentionReport::one_sequence(info, Mask::None, vec![], AttentionMaps::from_flat(1, 2, n, data).unwrap());

@@ -147,8 +147,7 @@ mod tests {
             causal: true,
             max_positions: 8,
             vocab_size: 8,
-            layer_windows: Vec::new(),
-            weights: crate::WeightPath::Float32,
+            ..ModelInfo::default()
         };
         let maps = AttentionMaps::from_flat(1, 1, 2, vec![1.0, 0.0, 0.25, 0.75]).unwrap();
         let tokens = vec![Token { id: 1, text: "a".into(), span: None }, Token { id: 2, text: "b".into(), span: None }];

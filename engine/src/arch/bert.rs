@@ -10,13 +10,31 @@ use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::family::{self, Builder, Family};
 use super::nn::{gelu_erf, gelu_tanh, id_tensor, layer_norm, merge_heads, position_tensor, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Stack};
-use crate::report::{ModelInfo, Scoring};
+use crate::report::{ModelInfo, ModelKind, Scoring};
 
-/// The families this network runs, by their `model_type`.
-pub const FAMILIES: [&str; 3] = ["bert", "roberta", "distilbert"];
+/// A family this network runs: its name is its `model_type`.
+const fn bert_family(name: &'static str, model_types: &'static [&'static str], gguf: Option<&'static str>) -> Family {
+    Family { name, model_types, gguf, kind: ModelKind::Text, builder: Builder::Whole { facts, load } }
+}
+
+pub const BERT: Family = bert_family("bert", &["bert"], Some("bert"));
+pub const ROBERTA: Family = bert_family("roberta", &["roberta"], None);
+pub const DISTILBERT: Family = bert_family("distilbert", &["distilbert"], None);
+
+fn facts(family: &str, name: &str, config: &[u8]) -> Result<(ModelInfo, usize)> {
+    let cfg = BertConfig::from_hf(config, family)?;
+    Ok((cfg.info(name), cfg.hidden_size / cfg.num_attention_heads))
+}
+
+fn load(family: &str, name: &str, config: &[u8], tensors: HashMap<String, Tensor>) -> Result<(ModelInfo, Box<dyn Network>)> {
+    let cfg = BertConfig::from_hf(config, family)?;
+    let tensors = bert_names(tensors, family);
+    Ok((cfg.info(name), Box::new(Bert::load(family::weights(tensors), cfg)?)))
+}
 
 /// The part of a BERT config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -105,8 +123,7 @@ impl BertConfig {
             causal: false,
             max_positions: self.max_position_embeddings - self.position_offset,
             vocab_size: self.vocab_size,
-            layer_windows: Vec::new(),
-            weights: crate::report::WeightPath::Float32,
+            ..ModelInfo::default()
         }
     }
 }

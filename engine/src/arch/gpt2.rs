@@ -3,15 +3,37 @@
 //! with or without a `transformer.` prefix. Its `Conv1D` weights are stored
 //! [in, out], the transpose of a `Linear`'s.
 
+use std::collections::HashMap;
+
 use candle_core::{Device, Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::family::{self, Builder, Family};
 use super::nn::{gelu_tanh, id_tensor, layer_norm, layer_norm_readout, merge_heads, position_tensor, split_heads, LayerNorm, Linear};
 use crate::error::Result;
 use crate::forward::{Attending, Layer, Network, Stack};
 use crate::intervention::attribution::Readout;
-use crate::report::{ModelInfo, Scoring};
+use crate::report::{ModelInfo, ModelKind, Scoring};
+
+pub const FAMILY: Family = Family {
+    name: "gpt2",
+    model_types: &["gpt2"],
+    gguf: Some("gpt2"),
+    kind: ModelKind::Text,
+    builder: Builder::Whole {
+        facts: |_, name, config| facts(name, family::config(config)?),
+        load: |_, name, config, tensors| load(name, family::config(config)?, tensors),
+    },
+};
+
+fn facts(name: &str, cfg: Gpt2Config) -> Result<(ModelInfo, usize)> {
+    Ok((cfg.info(name), cfg.n_embd / cfg.n_head.max(1)))
+}
+
+fn load(name: &str, cfg: Gpt2Config, tensors: HashMap<String, Tensor>) -> Result<(ModelInfo, Box<dyn Network>)> {
+    Ok((cfg.info(name), Box::new(Gpt2::load(family::weights(tensors), cfg)?)))
+}
 
 /// The part of a GPT-2 config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -42,8 +64,7 @@ impl Gpt2Config {
             causal: true,
             max_positions: self.n_positions,
             vocab_size: self.vocab_size,
-            layer_windows: Vec::new(),
-            weights: crate::report::WeightPath::Float32,
+            ..ModelInfo::default()
         }
     }
 }

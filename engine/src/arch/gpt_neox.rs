@@ -4,18 +4,39 @@
 //! input: x + attn(ln₁(x)) + mlp(ln₂(x)). Weight names follow Hugging Face's
 //! `GPTNeoXForCausalLM` (`gpt_neox.layers.N.attention.query_key_value.weight`, ...).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::family::{self, Builder, Family};
 use super::nn::{gelu_erf, gelu_tanh, id_tensor, layer_norm, layer_norm_readout, merge_heads, LayerNorm, Linear};
 use super::rotary::{RopeScaling, Rotary};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Stack};
 use crate::intervention::attribution::Readout;
-use crate::report::{ModelInfo, Scoring};
+use crate::report::{ModelInfo, ModelKind, Scoring};
+
+pub const FAMILY: Family = Family {
+    name: "gpt_neox",
+    model_types: &["gpt_neox"],
+    gguf: Some("gptneox"),
+    kind: ModelKind::Text,
+    builder: Builder::Whole {
+        facts: |_, name, config| facts(name, family::config(config)?),
+        load: |_, name, config, tensors| load(name, family::config(config)?, tensors),
+    },
+};
+
+fn facts(name: &str, cfg: GptNeoXConfig) -> Result<(ModelInfo, usize)> {
+    Ok((cfg.info(name), cfg.head_dim()))
+}
+
+fn load(name: &str, cfg: GptNeoXConfig, tensors: HashMap<String, Tensor>) -> Result<(ModelInfo, Box<dyn Network>)> {
+    Ok((cfg.info(name), Box::new(GptNeoX::load(family::weights(tensors), cfg)?)))
+}
 
 /// The part of a GPT-NeoX config.json the network needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -76,8 +97,7 @@ impl GptNeoXConfig {
             causal: true,
             max_positions: self.max_position_embeddings,
             vocab_size: self.vocab_size,
-            layer_windows: Vec::new(),
-            weights: crate::report::WeightPath::Float32,
+            ..ModelInfo::default()
         }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-pub use super::llama_config::{Activation, LlamaConfig, FAMILIES};
+pub use super::llama_config::{Activation, LlamaConfig};
 use super::nn::{column_major, gelu_tanh, id_tensor, merge_heads, repeat_kv, rms_norm, silu, split_heads, Linear};
 use super::projection::{Table, Weights};
 use super::rotary::{RopeScaling, Rotary};

@@ -7,12 +7,24 @@ use std::collections::HashMap;
 use candle_core::quantized::gguf_file::Value;
 use serde::Deserialize;
 
+use super::family::{Builder, Family};
 use super::rotary::RopeScaling;
 use crate::error::{EngineError, Result};
-use crate::report::{ModelInfo, Scoring};
+use crate::report::{ModelInfo, ModelKind, Scoring};
 
-/// The families the network runs, by their GGUF names (`gemma3_text` in config.json is `gemma3`).
-pub const FAMILIES: [&str; 8] = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"];
+/// A family the Llama network runs with its switches: its GGUF name is its name.
+const fn llama_family(name: &'static str, model_types: &'static [&'static str]) -> Family {
+    Family { name, model_types, gguf: Some(name), kind: ModelKind::Text, builder: Builder::Llama }
+}
+
+pub const LLAMA: Family = llama_family("llama", &["llama"]);
+pub const MISTRAL: Family = llama_family("mistral", &["mistral"]);
+pub const QWEN2: Family = llama_family("qwen2", &["qwen2"]);
+pub const QWEN3: Family = llama_family("qwen3", &["qwen3"]);
+pub const GEMMA: Family = llama_family("gemma", &["gemma"]);
+pub const GEMMA2: Family = llama_family("gemma2", &["gemma2"]);
+pub const GEMMA3: Family = llama_family("gemma3", &["gemma3", "gemma3_text"]);
+pub const PHI3: Family = llama_family("phi3", &["phi3"]);
 
 /// The most layers, heads or head size a file may claim: far above any real model, and
 /// low enough that nothing sized by them is large before the weights have been checked.
@@ -107,7 +119,7 @@ impl LlamaConfig {
             max_positions: self.max_positions,
             vocab_size: self.vocab,
             layer_windows: self.layer_windows.clone(),
-            weights: crate::report::WeightPath::Float32,
+            ..ModelInfo::default()
         }
     }
 }

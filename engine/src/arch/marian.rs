@@ -19,6 +19,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
+use super::family::{Builder, Family};
 use super::nn::{merge_heads, split_heads};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Span, Stack, Start};
@@ -26,7 +27,10 @@ use crate::kernels::{relu, rows_times_matrix};
 use crate::load::marian::{MarianFile, Shortlist};
 use crate::observe::{KeepMaps, KeepRawScores, Keys};
 use crate::prefix::KvCache;
-use crate::report::{AttentionMaps, LayerScores, Mask, Scoring};
+use crate::report::{AttentionMaps, LayerScores, Mask, ModelKind, Scoring};
+
+/// Marian's translators: read from their own files (`model*.bin`), not config.json.
+pub const FAMILY: Family = Family { name: "marian", model_types: &[], gguf: None, kind: ModelKind::Translation, builder: Builder::Own };
 
 /// Products with this many rows or fewer go through [`rows_times_matrix`].
 const ONE_ROW_PRODUCTS_UP_TO: usize = 1;

@@ -3,6 +3,7 @@
 //! each layer's attention half and feed-forward half, and its readout.
 
 pub mod bert;
+pub mod family;
 pub mod gpt2;
 pub mod gpt_neox;
 pub mod llama;
@@ -11,6 +12,7 @@ pub mod marian;
 pub mod nn;
 pub mod projection;
 pub mod rotary;
+pub mod stablelm;
 pub mod vit;
 pub mod whisper;
 

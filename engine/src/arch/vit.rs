@@ -17,11 +17,21 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
+use super::family::{Builder, Family};
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Pass, Span};
 use crate::observe::KeepMaps;
-use crate::report::{Mask, Scoring};
+use crate::report::{Mask, ModelKind, Scoring};
+
+/// A family of vision transformers, read by [`crate::load::vit`].
+const fn vision_family(name: &'static str, model_types: &'static [&'static str]) -> Family {
+    Family { name, model_types, gguf: None, kind: ModelKind::Vision, builder: Builder::Own }
+}
+
+pub const DINOV2: Family = vision_family("dinov2", &["dinov2"]);
+pub const VIT: Family = vision_family("vit", &["vit"]);
+pub const DEIT: Family = vision_family("deit", &["deit"]);
 
 /// What the weights do not say: the heads, the layer norms' ε.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -15,6 +15,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, VarBuilder};
 
+use super::family::{Builder, Family};
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Ran, Span, Stack, Start};
@@ -23,7 +24,9 @@ use crate::load::whisper::{WhisperSizes, WhisperWeights};
 use crate::matrix_product::with_bias;
 use crate::observe::{KeepMaps, KeepQueriesKeys, KeptLayer, Keys};
 use crate::prefix::KvCache;
-use crate::report::{Mask, Scoring};
+use crate::report::{Mask, ModelKind, Scoring};
+
+pub const FAMILY: Family = Family { name: "whisper", model_types: &["whisper"], gguf: None, kind: ModelKind::Speech, builder: Builder::Own };
 
 /// Whisper's layer-norm epsilon.
 const LN_EPS: f64 = 1e-5;

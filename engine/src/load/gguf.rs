@@ -11,10 +11,12 @@ use candle_nn::VarBuilder;
 
 use super::gguf_hf;
 use super::tokenizer::TextTokenizer;
+use crate::arch::family::{self, Builder};
 use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config::number;
 use crate::arch::projection::{stays_quantized, Weights};
 use crate::error::{first_line, EngineError, Result};
+use crate::report::ModelKind;
 use crate::{Model, ModelInfo, WeightChoice, WeightPath};
 
 /// The GGUF magic number, "GGUF" read as a little-endian u32.
@@ -60,10 +62,11 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
         .to_string()
         .map_err(|_| EngineError::BadModelFile("`general.architecture` is not text".into()))?
         .clone();
-    let through_hf = gguf_hf::FAMILIES.contains(&architecture.as_str());
-    if !llama::FAMILIES.contains(&architecture.as_str()) && !through_hf {
-        return Err(EngineError::UnsupportedArchitecture(architecture));
-    }
+    let family = match family::by_gguf(&architecture) {
+        Some(family) if family.kind == ModelKind::Text => family,
+        _ => return Err(EngineError::UnsupportedArchitecture(architecture)),
+    };
+    let through_hf = matches!(family.builder, Builder::Whole { .. });
     let tokenizer = TextTokenizer::from_gguf_metadata(&architecture, metadata)?;
     let vocab = match metadata.get("tokenizer.ggml.tokens").map(|v| v.to_vec()) {
         Some(Ok(tokens)) => tokens.len(),
@@ -80,7 +83,7 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
             tensors.insert(tensor_name.clone(), qtensor.dequantize(&Device::Cpu)?);
         }
         let (config, tensors) = gguf_hf::to_hugging_face(&architecture, metadata, vocab, tensors)?;
-        let (info, network) = super::safetensors::hf_network(name, gguf_hf::hf_family(&architecture), &config, tensors)?;
+        let (info, network) = family.network(name, &config, tensors)?;
         return Ok(Model::new(info, network, tokenizer).with_bos(bos));
     }
     let cfg = LlamaConfig::from_gguf(&architecture, metadata, vocab)?;

@@ -18,18 +18,6 @@ use serde_json::json;
 use crate::arch::llama_config::number;
 use crate::error::{EngineError, Result};
 
-/// The GGUF architectures read through Hugging Face's layout.
-pub const FAMILIES: [&str; 3] = ["gpt2", "gptneox", "bert"];
-
-/// The Hugging Face family (`model_type`) a GGUF architecture of [`FAMILIES`] loads as.
-pub fn hf_family(architecture: &str) -> &'static str {
-    match architecture {
-        "gpt2" => "gpt2",
-        "gptneox" => "gpt_neox",
-        _ => "bert",
-    }
-}
-
 fn float(metadata: &HashMap<String, Value>, key: &str) -> Option<f64> {
     metadata.get(key).and_then(|v| v.to_f32().ok().map(f64::from).or_else(|| v.to_f64().ok()))
 }
@@ -38,7 +26,7 @@ fn bad(what: String) -> EngineError {
     EngineError::BadModelFile(what)
 }
 
-/// config.json (as bytes) and the tensors by Hugging Face's names, from a GGUF of [`FAMILIES`].
+/// config.json (as bytes) and the tensors by Hugging Face's names, from a GGUF of a family read whole ([`crate::arch::family::Builder::Whole`]).
 pub fn to_hugging_face(
     architecture: &str,
     metadata: &HashMap<String, Value>,
@@ -73,7 +61,7 @@ pub fn to_hugging_face(
     Ok((config, out))
 }
 
-/// The config.json Hugging Face would have for a GGUF of [`FAMILIES`] (`token_types`: the
+/// The config.json Hugging Face would have for such a GGUF (`token_types`: the
 /// rows of its token-type table, 0 for none), as bytes.
 pub fn hf_config(architecture: &str, metadata: &HashMap<String, Value>, vocab: usize, token_types: usize) -> Result<Vec<u8>> {
     let key = |name: &str| format!("{architecture}.{name}");

@@ -141,6 +141,17 @@ fn distilbert_under_bert_names_matches_transformers() {
     assert_family_matches("distilbert", "distilbert");
 }
 
+/// StableLM, the family added last (its own file, its row in the registry, these tests):
+/// LayerNorms with biases, a partial rotary, biased q/k/v and a LayerNorm of its own on each
+/// head's queries and keys; then side by side attention and feed-forward with a tied head.
+#[test]
+fn stablelm_with_per_head_norms_and_partial_rotary_matches_transformers() {
+    assert_family_matches("stablelm", "stablelm");
+    assert_family_matches("stablelm_parallel", "stablelm");
+    let (model, _) = tiny("stablelm");
+    assert_eq!((model.info().heads, model.info().kv_heads), (4, 2));
+}
+
 /// llama.cpp's own conversion of each tiny model to GGUF (scripts/tiny_gguf.py): the
 /// same maps and logits from its names, its permuted Llama rows, its 1 + w Gemma norms,
 /// its fused Phi-3 projections and its metadata.

@@ -144,7 +144,7 @@ fn ablated_and_patched_heads_give_transformers_logits_and_maps() {
 
 #[test]
 fn every_family_changes_heads_as_transformers_does() {
-    for family in ["gpt2", "gpt_neox", "qwen2", "gemma3"] {
+    for family in ["gpt2", "gpt_neox", "qwen2", "gemma3", "stablelm"] {
         let model = Model::from_path(family, &root().join("tests/fixtures/tiny").join(family)).unwrap();
         let fixture = fixture(&format!("tiny-{family}"));
         check_cases(family, &model, &fixture);

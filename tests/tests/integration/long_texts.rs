@@ -69,7 +69,7 @@ fn a_pooled_run_holds_the_whole_runs_maps_pooled_and_gives_any_head_whole_again(
 /// mask, equals the whole run's and transformers' (tests/fixtures/tiny).
 #[test]
 fn every_familys_heads_asked_for_equal_the_whole_run_and_transformers() {
-    for family in ["llama", "mistral", "gemma2", "gemma3", "qwen2", "phi3", "gpt2", "gpt_neox"] {
+    for family in ["llama", "mistral", "gemma2", "gemma3", "qwen2", "phi3", "gpt2", "gpt_neox", "stablelm", "stablelm_parallel"] {
         let folder = root().join("tests/fixtures/tiny").join(family);
         let model = Model::from_path(family, &folder).unwrap_or_else(|e| panic!("{family}: {e}"));
         let reference = candle_core::safetensors::load(folder.join("reference.safetensors"), &Device::Cpu).unwrap();
