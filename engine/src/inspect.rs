@@ -118,7 +118,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     if path.join("config.json").is_file() {
         return inspect_hf(path);
     }
-    if Translator::is_translator_dir(path) {
+    let files = crate::load::files::Folder::at(path).ok().and_then(|(_, names)| crate::load::files::classify(&names).ok());
+    if matches!(files, Some(crate::load::files::ModelFiles::Marian { .. })) {
         let translator = Translator::from_dir("translator", path)?;
         let sizes = translator.sizes();
         return Ok(Inspection {

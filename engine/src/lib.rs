@@ -39,9 +39,9 @@ pub use error::{EngineError, Result};
 pub use intervention::run::{Answer, AnswerToken, EffectMethod, HeadEffects, Sweep, Trace};
 pub use intervention::{Ablation, HeadId, Intervention, NextTokenChange};
 pub use long::{LongRun, PooledRun};
-pub use report::{ModelKind, 
-    AttentionMaps, AttentionReport, Framing, LayerScores, MapForm, Mask, ModelInfo, NextToken, PatchGrid, PictureInput, Scoring, Sequence, Site, Spectrogram,
-    Token, Transcript, TranslationOutput, Truncation, ValueNorms, WeightChoice, WeightPath, WordTiming, FLOAT32_BUDGET_BYTES,
+pub use report::{
+    AttentionMaps, AttentionReport, Framing, LayerScores, MapForm, Mask, ModelInfo, ModelKind, NextToken, PatchGrid, PictureInput, Scoring, Sequence, Site,
+    Spectrogram, Token, Transcript, TranslationOutput, Truncation, ValueNorms, WeightChoice, WeightPath, WordTiming, FLOAT32_BUDGET_BYTES,
 };
 
 use forward::{Network, Pass, Start};
@@ -151,6 +151,11 @@ impl Model {
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// Whether it reads text (it has a tokenizer; without one it runs on token ids only).
+    pub fn reads_text(&self) -> bool {
+        self.tokenizer.is_some()
     }
 
     /// The mask the model was trained with: causal for a decoder, none for an encoder.

@@ -102,31 +102,13 @@ impl Transcriber {
         Ok(Self { name: name.into(), network, tokenizer, rules, specials, last_encoded: Mutex::new(None) })
     }
 
-    /// Whether a folder holds a speech model: CTranslate2's Whisper (model.bin beside a
-    /// config.json naming alignment heads) or Hugging Face's.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn is_transcriber_dir(dir: &std::path::Path) -> bool {
-        let config = std::fs::read(dir.join("config.json")).unwrap_or_default();
-        let ctranslate2 = serde_json::from_slice::<serde_json::Value>(&config).is_ok_and(|c| c.get("alignment_heads").is_some());
-        (dir.join("model.bin").is_file() && ctranslate2) || is_whisper_config(&config)
-    }
-
     /// Loads a folder: `model.bin` + `config.json` + `tokenizer.json` (faster-whisper's), or
     /// `config.json` + `model.safetensors` + `tokenizer.json` (+ `generation_config.json`).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
-        let read = |file: &str| std::fs::read(dir.join(file)).map_err(|e| EngineError::BadModelFile(format!("{file}: {e}")));
-        let optional = |file: &str| std::fs::read(dir.join(file)).ok();
-        let tokenizer = read("tokenizer.json")?;
-        if dir.join("model.bin").is_file() {
-            let (model, config) = (read("model.bin")?, optional("config.json"));
-            Self::from_bytes(name, TranscriberFiles::CTranslate2 { model: &model, config: config.as_deref(), tokenizer: &tokenizer })
-        } else {
-            let (config, weights, generation) = (read("config.json")?, read("model.safetensors")?, optional("generation_config.json"));
-            Self::from_bytes(
-                name,
-                TranscriberFiles::HuggingFace { config: &config, weights: &weights, generation: generation.as_deref(), tokenizer: &tokenizer },
-            )
+        match crate::load::files::open_path(name, dir, crate::WeightChoice::Float32)? {
+            crate::AnyModel::Transcriber(transcriber) => Ok(transcriber),
+            _ => Err(EngineError::BadModelFile(format!("{} holds no Whisper model", dir.display()))),
         }
     }
 
@@ -350,11 +332,6 @@ impl Transcriber {
         let encoded = kept.as_ref().ok_or_else(|| EngineError::BadAudio("nothing has been transcribed yet".into()))?;
         self.network.encoder_map(encoded, layer, head)
     }
-}
-
-/// Whether a Hugging Face config.json is a Whisper's (`"model_type": "whisper"`).
-pub fn is_whisper_config(config: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(config).is_ok_and(|c| c["model_type"] == "whisper")
 }
 
 /// The probability of `id` among the text tokens (those before the end of text), as

@@ -54,28 +54,14 @@ impl Translator {
         Ok(Self { name: name.to_string(), network, shortlist, tokenizer })
     }
 
-    /// Whether a folder holds a translation model (a Marian `model*.bin`).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn is_translator_dir(dir: &std::path::Path) -> bool {
-        std::fs::read_dir(dir)
-            .is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("model") && n.ends_with(".bin"))))
-    }
-
     /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
-    /// `lex.*.s2t.bin` and `tokenizer.json`.
+    /// `lex.*.s2t.bin` and `tokenizer.json` (told apart as everywhere: [`crate::load::files`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
-        let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", path.display())));
-        let entries = std::fs::read_dir(dir).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", dir.display())))?;
-        let names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        let find = |test: &dyn Fn(&str) -> bool| names.iter().find(|n| test(n)).map(|n| dir.join(n));
-        let model = find(&|n| n.starts_with("model") && n.ends_with(".bin"))
-            .ok_or_else(|| EngineError::BadModelFile(format!("{} has no model*.bin", dir.display())))?;
-        let shortlist = find(&|n| n.starts_with("lex.") && n.ends_with(".bin"));
-        let tokenizer = dir.join("tokenizer.json");
-        let (model, tokenizer) = (read(&model)?, read(&tokenizer)?);
-        let shortlist = shortlist.map(|p| read(&p)).transpose()?;
-        Self::from_bytes(name, TranslatorFiles { model: &model, shortlist: shortlist.as_deref(), tokenizer: &tokenizer })
+        match crate::load::files::open_path(name, dir, crate::WeightChoice::Float32)? {
+            crate::AnyModel::Translator(translator) => Ok(translator),
+            _ => Err(EngineError::BadModelFile(format!("{} holds no Marian model*.bin", dir.display()))),
+        }
     }
 
     pub fn sizes(&self) -> MarianSizes {

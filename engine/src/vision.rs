@@ -53,34 +53,14 @@ impl VisionModel {
         Ok(Self { name: name.into(), network, architecture, input_size, normalisation })
     }
 
-    /// Whether a folder holds a Vision Transformer: an `.onnx` file, or a config.json of a
-    /// DINOv2, a ViT or a DeiT.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn is_vision_dir(dir: &std::path::Path) -> bool {
-        Self::onnx_in(dir).is_some() || std::fs::read(dir.join("config.json")).is_ok_and(|c| vit::is_vision_config(&c))
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn onnx_in(dir: &std::path::Path) -> Option<std::path::PathBuf> {
-        let mut found: Vec<_> = std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
-        found.sort();
-        found.into_iter().next()
-    }
-
     /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors, with
-    /// preprocessor_config.json when there is one) or an `.onnx` file.
+    /// preprocessor_config.json when there is one) or an `.onnx` file (told apart as
+    /// everywhere: [`crate::load::files`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
-        use crate::error::EngineError;
-        let read = |file: &std::path::Path| std::fs::read(file).map_err(|e| EngineError::BadModelFile(format!("{}: {e}", file.display())));
-        let onnx = if path.is_dir() { Self::onnx_in(path) } else { Some(path.to_path_buf()) };
-        match onnx {
-            Some(file) => Self::from_bytes(name, VisionFiles::Onnx(&read(&file)?)),
-            None => {
-                let (config, weights) = (read(&path.join("config.json"))?, read(&path.join("model.safetensors"))?);
-                let preprocessor = std::fs::read(path.join("preprocessor_config.json")).ok();
-                Self::from_bytes(name, VisionFiles::HuggingFace { config: &config, weights: &weights, preprocessor: preprocessor.as_deref() })
-            }
+        match crate::load::files::open_path(name, path, crate::WeightChoice::Float32)? {
+            crate::AnyModel::Vision(model) => Ok(model),
+            _ => Err(crate::error::EngineError::BadModelFile(format!("{} holds no Vision Transformer", path.display()))),
         }
     }
 

@@ -10,8 +10,9 @@ use wasm_bindgen::JsCast;
 
 use crate::catalog::{CatalogFile, CatalogModel};
 use crate::state::Status;
-use crate::user_files::{classify, model_name};
+use crate::user_files::model_name;
 use crate::AppState;
+use engine::load::files::classify;
 
 /// The picker's label for a person's model once loaded: what it turned out to be, and the
 /// size of its files.

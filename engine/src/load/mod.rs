@@ -3,6 +3,7 @@
 //! Everything here reads bytes, so the same code runs natively and in wasm.
 
 pub mod ctranslate2;
+pub mod files;
 pub mod gguf;
 pub(crate) mod gguf_hf;
 pub(crate) mod gguf_tokenizer;

@@ -16,9 +16,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use engine::transcriber::Transcriber;
-use engine::translator::Translator;
-use engine::vision::VisionModel;
 use engine::{AnyModel, AttentionReport, EngineError, Framing, Mask, Model, RunOptions, WeightChoice};
 
 mod intervene;
@@ -231,17 +228,7 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
 /// Loads a model of any kind, a GGUF's weights on `weights`' path.
 pub(crate) fn load_any(name_or_path: &str, weights: WeightChoice) -> Result<AnyModel, Failure> {
     let (name, path) = locate(name_or_path)?;
-    if path.extension().is_some_and(|e| e == "onnx") || (path.is_dir() && VisionModel::is_vision_dir(&path)) {
-        return Ok(AnyModel::Vision(VisionModel::from_path(&name, &path)?));
-    }
-    // Whisper's faster-whisper folder has a model.bin too: ask the speech model first.
-    if path.is_dir() && Transcriber::is_transcriber_dir(&path) {
-        return Ok(AnyModel::Transcriber(Transcriber::from_dir(&name, &path)?));
-    }
-    if path.is_dir() && Translator::is_translator_dir(&path) {
-        return Ok(AnyModel::Translator(Translator::from_dir(&name, &path)?));
-    }
-    Ok(AnyModel::OneSequence(Model::from_path_on(&name, &path, weights)?))
+    Ok(engine::load::files::open_path(&name, &path, weights)?)
 }
 
 /// Loads a one-sequence model (what `scores`, `ablate`, `sweep` and `attribute` read).
