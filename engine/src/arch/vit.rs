@@ -21,7 +21,6 @@ use super::family::{Builder, Family};
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Pass, Span};
-use crate::observe::KeepMaps;
 use crate::report::{Mask, ModelKind, Scoring};
 
 /// A family of vision transformers, read by [`crate::load::vit`].
@@ -94,12 +93,6 @@ pub struct VisionTransformer {
     positions: Tensor, // [leading + grid², width]
     blocks: Vec<Block>,
     device: Device,
-}
-
-/// What a forward pass gives: every layer's attention, flat [layer, head, tokens, tokens].
-pub struct Seen {
-    pub tokens: usize,
-    pub maps: Vec<f32>,
 }
 
 impl VisionTransformer {
@@ -205,13 +198,6 @@ impl VisionTransformer {
         let tokens = x.dim(0)?;
         pass.through(&self.blocks, x, 0..self.blocks.len(), Span::whole(Mask::None, tokens), None, &self.device)?;
         Ok(tokens)
-    }
-
-    /// [`VisionTransformer::forward`] keeping every layer's maps only.
-    pub fn maps(&self, pixels: &[f32], height: usize, width: usize) -> Result<Seen> {
-        let mut pass = Pass::new().observing(KeepMaps::default());
-        let tokens = self.forward(pixels, height, width, &mut pass)?;
-        Ok(Seen { tokens, maps: pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default() })
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use attnscope_tests::{model_dir, root};
+use attnscope_tests::{max_abs_diff, model_dir, root, REORDERED as EXACT};
 use engine::image::decode::decode;
 use engine::load::onnx::OnnxFile;
 use engine::vision::VisionModel;
@@ -212,4 +212,46 @@ fn bad_pictures_are_refused_and_odd_ones_taken() {
     let dot = model.look(&decode(&attnscope_tests::png_rgba(1, 1, &[200, 30, 30, 255])).unwrap(), Framing::CentreCrop).unwrap();
     attnscope_tests::assert_valid_maps(&dot);
     assert_eq!(dot.picture.unwrap().source, [0.0, 0.0, 1.0, 1.0]);
+}
+
+/// A picture runs the engine's one loop as a text does, so its heads are weighed and changed
+/// the same way: a tiny ViT's value norms ‖f_h(x_j)‖, and its maps with heads zeroed or
+/// averaged over the patches, against transformers with hooks (scripts/vit_reference.py
+/// changes). Patching, which needs a second picture's run, is refused with a message.
+#[test]
+fn a_pictures_heads_are_weighed_and_changed_as_transformers_does() {
+    use engine::vision::LookOptions;
+    use engine::{Ablation, HeadId, Intervention};
+    let folder = root().join("tests/fixtures/vit/tiny-vit");
+    let model = VisionModel::from_path("tiny-vit", &folder).unwrap();
+    let load = |file: &str| candle_core::safetensors::load(folder.join(file), &candle_core::Device::Cpu).unwrap();
+    let (reference, changes) = (load("reference.safetensors"), load("changes.safetensors"));
+    let flat = |tensors: &std::collections::HashMap<String, candle_core::Tensor>, n: &str| tensors[n].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let pixels = flat(&reference, "pixels");
+
+    let weighed = model.look_at_input_with(&pixels, 64, 64, &LookOptions { value_norms: true, ..LookOptions::default() }).unwrap();
+    let norms: Vec<f32> = weighed.value_norms.as_ref().expect("value norms asked for").norms.iter().flatten().flatten().copied().collect();
+    let expected = flat(&changes, "value_norms");
+    assert_eq!(norms.len(), expected.len());
+    for (i, (ours, theirs)) in norms.iter().zip(&expected).enumerate() {
+        // Float32 sums of 32 products of values near 1: relative rounding.
+        assert!((ours - theirs).abs() <= EXACT * theirs.abs().max(1.0), "value norm {i}: {ours} against {theirs}");
+    }
+    assert_eq!(weighed.attention().as_flat(), model.look_at_input(&pixels, 64, 64).unwrap().attention().as_flat(), "keeping norms changes no map");
+
+    let head = |layer, head| HeadId { layer, head };
+    for (key, intervention) in [
+        ("zero.maps", Intervention::ablate(vec![head(0, 1), head(1, 3)], Ablation::Zero)),
+        ("mean.maps", Intervention::ablate(vec![head(0, 2)], Ablation::Mean)),
+    ] {
+        let changed = model.look_at_input_with(&pixels, 64, 64, &LookOptions { intervention: Some(intervention.clone()), ..LookOptions::default() }).unwrap();
+        let (diff, at) = max_abs_diff(changed.attention().as_flat(), &flat(&changes, key));
+        assert!(diff <= EXACT, "{key}: max |Δ| = {diff:e} at flat index {at}");
+        assert_eq!(changed.intervention.as_ref().map(|i| &i.ablated), Some(&intervention.ablated), "the report says what changed");
+    }
+    let patch = Intervention { patched_outputs: vec![head(0, 0)], source: Some("another picture".into()), ..Intervention::default() };
+    let refused = model.look_at_input_with(&pixels, 64, 64, &LookOptions { intervention: Some(patch), ..LookOptions::default() }).unwrap_err().to_string();
+    assert!(refused.contains("needs a second picture"), "{refused}");
+    let beyond = Intervention::ablate(vec![head(2, 0)], Ablation::Zero);
+    assert!(model.look_at_input_with(&pixels, 64, 64, &LookOptions { intervention: Some(beyond), ..LookOptions::default() }).is_err());
 }
