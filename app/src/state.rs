@@ -381,12 +381,12 @@ impl AppState {
         self.catalog.with(|c| c.iter().any(|m| m.id == model && m.files.iter().any(|f| f.name.to_lowercase().ends_with(".gguf"))))
     }
 
-    /// The causal and the unmasked report of the same tokens, while comparing.
     /// Whether the report in view is a long text's (its maps pooled; see `LONG_MAX_TOKENS`).
     pub fn is_long(&self) -> bool {
         self.report.with(|r| r.as_ref().and_then(|r| r.sites.first()).is_some_and(|s| !s.form.is_whole()))
     }
 
+    /// The causal and the unmasked report of the same tokens, while comparing.
     pub fn both_masks(&self) -> Option<(Arc<AttentionReport>, Arc<AttentionReport>)> {
         let (main, other) = (self.report.get()?, self.compare_report.get()?);
         let same_tokens = main.tokens().iter().map(|t| t.id).eq(other.tokens().iter().map(|t| t.id));

@@ -1,6 +1,8 @@
-//! The view in the URL: text, model, layer, head, mask, tab, weighting, pinned token, a
-//! translation's alignment choice and the reading switches live in the query string, so a link brings a colleague
-//! to exactly the same view.
+//! The view in the URL: text, model, layer, head, mask, tab, weighting, colour and value
+//! scales, pinned token, a translation's alignment choice, the reading switches, the heads
+//! switched off and how (`ablate`, `ablation`), the answer and what it is measured against
+//! (`answer`, `versus`), the text patched from (`patch`) and the effects the grid is coloured
+//! by (`effects`) live in the query string, so a link brings a colleague to exactly the same view.
 
 use engine::analysis::reading::Reading;
 use engine::figure::ValueScale;

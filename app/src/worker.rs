@@ -85,11 +85,9 @@ pub fn start() {
     post(&FromWorker::Ready { threads: threads() }, None);
 }
 
-/// Loads `model` unless it is loaded already: `load` makes it (the model the page no
-/// longer wants goes first, so two never sit in memory at once; a newer request for
-/// another model wins over this one).
 /// Loads `model` with `load`, unless the same reusable request (`reusable`: the model's
-/// weight path, for a built-in model) loaded it last.
+/// weight path, for a built-in model) loaded it last. The model loaded before goes first, so
+/// two never sit in memory at once; a newer request for another model wins over this one.
 fn load_as<F>(state: Rc<RefCell<State>>, model: String, reusable: Option<WeightChoice>, load: impl FnOnce() -> F + 'static)
 where
     F: std::future::Future<Output = Result<AnyModel, String>>,

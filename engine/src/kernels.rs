@@ -1,4 +1,6 @@
-//! Kernels candle lacks where a step of generation needs them.
+//! Kernels candle lacks or runs slowly in WebAssembly: the one-row product a step of
+//! generation needs, the activations, the softmax (copying and in place, scaled and masked),
+//! and the entropy sums of head scores.
 //!
 //! A decoder writing one token at a time multiplies a single row by each weight matrix.
 //! candle hands that to gemm, whose one-row path (gemv) is vectorised natively but runs

@@ -114,13 +114,9 @@ impl Model {
         load::gguf::load(name, std::io::Cursor::new(bytes), WeightChoice::Float32)
     }
 
-    /// Loads a GGUF file from a reader, a tensor at a time: the file's bytes need not
-    /// all be in memory (the web worker reads them from JavaScript's).
-    pub fn from_gguf_reader<R: std::io::Read + std::io::Seek>(name: &str, reader: R) -> Result<Self> {
-        load::gguf::load(name, reader, WeightChoice::Float32)
-    }
-
-    /// The same on the weight path `choice` gives ([`WeightPath::Quantized`] keeps the file's
+    /// Loads a GGUF file from a reader, a tensor at a time (the file's bytes need not all be
+    /// in memory: the web worker reads them from JavaScript's), on the weight path `choice`
+    /// gives ([`WeightPath::Quantized`] keeps the file's
     /// quantized matrices as they are stored; the report's `ModelInfo::weights` says which ran).
     pub fn from_gguf_reader_on<R: std::io::Read + std::io::Seek>(name: &str, reader: R, choice: WeightChoice) -> Result<Self> {
         load::gguf::load(name, reader, choice)

@@ -613,7 +613,7 @@ fn machine_facts(browser: &Browser) -> String {
 /// docs/benchmark.md, and the README's copy between its bench markers.
 fn write_results(facts: &str, table: &str, runs: usize) {
     let body = format!("{facts} Medians of {runs} runs after a warm-up; `make bench` measures again.\n\n{table}\n");
-    let doc = format!("# Benchmark\n\nWritten by `make bench` (tests/src/bin/bench.rs).\n\n{body}");
+    let doc = format!("# Benchmark\n\nWritten by `make bench` (tests/src/bin/bench/main.rs).\n\n{body}");
     std::fs::write(root().join("docs/benchmark.md"), doc).unwrap();
     let readme_path = root().join("README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
