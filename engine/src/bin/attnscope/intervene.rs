@@ -9,25 +9,8 @@ use std::io::Write;
 
 use engine::{Ablation, AttentionReport, HeadEffects, HeadId, Intervention, Model, NextToken, Sweep, Trace};
 
+use super::flags::{AblateFlags, AnswerFlags, AttributeFlags, ChangeFlags, SweepFlags};
 use super::{load_model, usage, Failure};
-
-pub const USAGE: &str = "usage: attnscope ablate --model NAME_OR_PATH --text TEXT --heads L.H[,L.H...] [--mean [--means-from TEXT]]
-                        [--patch-from TEXT [--patterns]] [--max-tokens N] [--json]
-  the next tokens before and after the heads are changed: zeroed (default), replaced by their mean over
-  the text's positions (--mean) or over another text's (--means-from), or taken from the run of another
-  text as long in tokens (--patch-from: their outputs, or with --patterns their attention patterns).
-  --json prints the changed run's report: its next tokens, and `intervention` with the unchanged ones
-
-usage: attnscope sweep --model NAME_OR_PATH --text TEXT [--answer TOKEN] [--versus TOKEN]
-                       [--patch-from TEXT | --mean] [--top N] [--max-tokens N] [--json]
-  changes every head alone (zero-ablates it, mean-ablates it, or takes its output from the run of
-  --patch-from) and ranks the heads by how much the answer's logit (minus --versus's) moved.
-  --answer defaults to the likeliest next token; name tokens with their leading space (\" Mary\").
-  --json prints the unchanged run's report with `head_effects`
-
-usage: attnscope attribute --model NAME_OR_PATH --text TEXT [--answer TOKEN] [--versus TOKEN] [--top N] [--json]
-  direct logit attribution: what each head (and each feed-forward, and the embeddings) writes toward
-  the answer at the last position, through the final norm with its scale frozen; they add up to the logit";
 
 /// What the three commands share.
 struct Common {
@@ -45,46 +28,59 @@ struct Common {
     patterns: bool,
 }
 
-fn parse(command: &str, args: &[String]) -> Result<Common, Failure> {
-    let mut c = Common {
-        model: String::new(),
-        text: String::new(),
-        max_tokens: None,
-        json: false,
-        top: 20,
-        answer: None,
-        versus: None,
-        patch_from: None,
-        mean: false,
-        means_from: None,
-        heads: Vec::new(),
-        patterns: false,
-    };
-    let (mut model, mut text) = (None, None);
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
-        let number = |v: String| v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("{flag} takes a positive whole number, not `{v}`")));
-        match (command, flag.as_str()) {
-            (_, "--model") => model = Some(value()?),
-            (_, "--text") => text = Some(value()?),
-            (_, "--json") => c.json = true,
-            (_, "--max-tokens") => c.max_tokens = Some(number(value()?)?),
-            ("sweep" | "attribute", "--top") => c.top = number(value()?)?,
-            ("sweep" | "attribute", "--answer") => c.answer = Some(value()?),
-            ("sweep" | "attribute", "--versus") => c.versus = Some(value()?),
-            ("sweep" | "ablate", "--patch-from") => c.patch_from = Some(value()?),
-            ("sweep" | "ablate", "--mean") => c.mean = true,
-            ("ablate", "--means-from") => c.means_from = Some(value()?),
-            ("ablate", "--patterns") => c.patterns = true,
-            ("ablate", "--heads") => {
-                c.heads = value()?.split(',').map(|h| h.parse::<HeadId>().map_err(usage)).collect::<Result<_, _>>()?;
-            }
-            (_, other) => return Err(usage(format!("unknown argument `{other}` for `{command}`"))),
+impl Common {
+    fn of(common: ChangeFlags) -> Self {
+        let ChangeFlags { model, text, max_tokens, json } = common;
+        Self {
+            model: model.unwrap_or_default(),
+            text: text.unwrap_or_default(),
+            max_tokens,
+            json,
+            top: 20,
+            answer: None,
+            versus: None,
+            patch_from: None,
+            mean: false,
+            means_from: None,
+            heads: Vec::new(),
+            patterns: false,
         }
     }
-    c.model = model.ok_or_else(|| usage("--model is required".into()))?;
-    c.text = text.ok_or_else(|| usage("--text is required".into()))?;
+
+    fn answering(mut self, answer: AnswerFlags) -> Self {
+        let AnswerFlags { answer, versus, top } = answer;
+        (self.answer, self.versus, self.top) = (answer, versus, top.unwrap_or(self.top));
+        self
+    }
+}
+
+/// `ablate`'s flags, run.
+pub fn ablate(flags: AblateFlags) -> Result<(), Failure> {
+    let AblateFlags { common, heads, mean, means_from, patch_from, patterns } = flags;
+    let given = (common.model.clone(), common.text.clone());
+    let c = Common { heads: heads.map(|h| h.0).unwrap_or_default(), mean, means_from, patch_from, patterns, ..Common::of(common) };
+    run("ablate", checked("ablate", given, c)?)
+}
+
+/// `sweep`'s flags, run.
+pub fn sweep(flags: SweepFlags) -> Result<(), Failure> {
+    let SweepFlags { common, answer, patch_from, mean } = flags;
+    let given = (common.model.clone(), common.text.clone());
+    let c = Common { patch_from, mean, ..Common::of(common).answering(answer) };
+    run("sweep", checked("sweep", given, c)?)
+}
+
+/// `attribute`'s flags, run.
+pub fn attribute(flags: AttributeFlags) -> Result<(), Failure> {
+    let AttributeFlags { common, answer } = flags;
+    let given = (common.model.clone(), common.text.clone());
+    run("attribute", checked("attribute", given, Common::of(common).answering(answer))?)
+}
+
+/// The flags as they go together: `given` are the model and text as given (or not).
+fn checked(command: &str, (model, text): (Option<String>, Option<String>), mut c: Common) -> Result<Common, Failure> {
+    model.ok_or_else(|| usage("--model is required".into()))?;
+    text.ok_or_else(|| usage("--text is required".into()))?;
     if command == "ablate" && c.heads.is_empty() {
         return Err(usage("--heads is required: the heads to change, as 18.6,17.3".into()));
     }
@@ -101,8 +97,7 @@ fn parse(command: &str, args: &[String]) -> Result<Common, Failure> {
 }
 
 /// Runs `ablate`, `sweep` or `attribute` and prints its table or JSON.
-pub fn run(command: &str, args: &[String]) -> Result<(), Failure> {
-    let c = parse(command, args)?;
+fn run(command: &str, c: Common) -> Result<(), Failure> {
     let model = load_model(&c.model)?;
     let trace = model.trace(&c.text, c.max_tokens)?;
     let other = |text: &Option<String>| text.as_deref().map(|t| model.trace(t, c.max_tokens)).transpose();
@@ -116,7 +111,7 @@ pub fn run(command: &str, args: &[String]) -> Result<(), Failure> {
         }
         _ => {
             let answer = model.answer_in(&trace, c.answer.as_deref(), c.versus.as_deref())?;
-            let effects = if command == "attribute" { model.attribute(&trace, &answer)? } else { sweep(&model, &trace, &c, source.as_ref(), &answer)? };
+            let effects = if command == "attribute" { model.attribute(&trace, &answer)? } else { sweep_heads(&model, &trace, &c, source.as_ref(), &answer)? };
             let table = effects_table(&effects, c.top);
             (AttentionReport { head_effects: Some(effects), ..trace.report }, table)
         }
@@ -136,7 +131,7 @@ fn intervention(c: &Common) -> Intervention {
 }
 
 /// A sweep with its progress on stderr.
-fn sweep(model: &Model, trace: &Trace, c: &Common, source: Option<&Trace>, answer: &engine::Answer) -> Result<HeadEffects, Failure> {
+fn sweep_heads(model: &Model, trace: &Trace, c: &Common, source: Option<&Trace>, answer: &engine::Answer) -> Result<HeadEffects, Failure> {
     let how = match source {
         Some(source) => Sweep::Patching(source),
         None => Sweep::Ablation(if c.mean { Ablation::Mean } else { Ablation::Zero }),

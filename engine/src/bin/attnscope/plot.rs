@@ -10,27 +10,8 @@ use engine::figure::picture::PictureFigure;
 use engine::figure::{self, reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Thumbnail, ValueScale};
 use engine::{AttentionReport, Framing, Mask, RunOptions, WeightChoice};
 
+use crate::flags::PlotFlags;
 use crate::{load_any, usage, Failure};
-
-pub const USAGE: &str =
-    "usage: attnscope plot --model NAME_OR_PATH (--text TEXT | --image FILE) [--layer L (--head H [--lines] | --heads H,H,..) | --grid] [--site SITE]
-                      [--mask causal|plain-causal|none] [--weights float32|quantized|fit] [--hide-sink] [--words]
-                      [--scale linear|log] [--colours viridis|magma|greys] [--value-norms] [--zoom 1|2|4] --out FILE.svg|FILE.png
-  --layer, --head  the head to draw as a heatmap (default 0, 0)
-  --lines       the head as lines from queries (left) to keys (right) instead of a heatmap
-  --heads       several heads of --layer overlaid: each cell the hue of the head that attends most there
-  --grid        every head's map as a thumbnail, layers down and heads across
-  --site        which attention: self (one-sequence models), encoder or cross (a translator; default: the first)
-  --hide-sink   leave the first key out and renormalise each row over the rest
-  --words       merge sub-word tokens into the text's words (to a word: the sum; from a word: the mean)
-  --scale       colour linearly (default) or by the logarithm over three decades
-  --value-norms weigh each map by its keys' value norms ‖α·f(x)‖ (one-sequence models)
-  --zoom        a PNG this many times the SVG's size (default 1)
-  --image       a picture for a vision model: its attention laid over the picture as the model saw it,
-                from --query (default 0, the class token; patch r, c is 1 + 16·r + c) to every patch, for
-                --layer and --head, or --mean (the layer's heads' mean) or --rollout (through every layer);
-                --framing letterbox (default) or centre-crop; the PNG is 448 pixels square times --zoom
-  --out         FILE.svg (cells as <rect>, labels as <text>) or FILE.png";
 
 /// What `plot` draws.
 enum Picture {
@@ -58,62 +39,37 @@ pub struct PlotArgs {
     out: PathBuf,
 }
 
-pub fn parse(args: &[String]) -> Result<PlotArgs, Failure> {
-    let (mut model, mut text, mut layer, mut head, mut grid, mut site, mut mask, mut out) = (None, None, None, None, false, None, None, None);
-    let (mut lines, mut heads) = (false, None::<Vec<usize>>);
-    let (mut image, mut framing, mut query, mut mean, mut rollout) = (None, None, None, false, false);
-    let (mut weights, mut reading, mut value_scale, mut colours, mut weighting, mut zoom) =
-        (WeightChoice::Float32, Reading::default(), ValueScale::Linear, ColourScale::Viridis, Weighting::Attention, 1);
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
-        let number = |v: String| v.parse::<usize>().map_err(|_| usage(format!("{flag} takes a whole number, not `{v}`")));
-        match flag.as_str() {
-            "--model" => model = Some(value()?),
-            "--text" => text = Some(value()?),
-            "--image" => image = Some(PathBuf::from(value()?)),
-            "--framing" => {
-                let v = value()?;
-                framing = Some(Framing::from_name(&v).ok_or_else(|| usage(format!("unknown framing `{v}`: use letterbox or centre-crop")))?)
-            }
-            "--query" => query = Some(number(value()?)?),
-            "--mean" => mean = true,
-            "--rollout" => rollout = true,
-            "--layer" => layer = Some(number(value()?)?),
-            "--head" => head = Some(number(value()?)?),
-            "--grid" => grid = true,
-            "--lines" => lines = true,
-            "--heads" => {
-                let v = value()?;
-                let list = v.split(',').map(|h| h.trim().parse::<usize>()).collect::<Result<Vec<_>, _>>();
-                heads = Some(list.ok().filter(|l| !l.is_empty()).ok_or_else(|| usage(format!("--heads takes comma-separated head numbers, not `{v}`")))?);
-            }
-            "--site" => site = Some(value()?),
-            "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
-            "--weights" => {
-                let v = value()?;
-                weights = WeightChoice::from_name(&v).ok_or_else(|| usage(format!("unknown weights `{v}`: use float32, quantized or fit")))?
-            }
-            "--hide-sink" => reading.hide_first_key = true,
-            "--words" => reading.by_words = true,
-            "--value-norms" => weighting = Weighting::ValueNorms,
-            "--scale" => {
-                let v = value()?;
-                value_scale = ValueScale::from_name(&v).ok_or_else(|| usage(format!("unknown scale `{v}`: use linear or log")))?
-            }
-            "--colours" | "--colors" => {
-                let v = value()?;
-                colours =
-                    ColourScale::ALL.into_iter().find(|c| c.name() == v).ok_or_else(|| usage(format!("unknown colours `{v}`: use viridis, magma or greys")))?
-            }
-            "--zoom" => {
-                let v = value()?;
-                zoom = v.parse::<u32>().ok().filter(|z| (1..=8).contains(z)).ok_or_else(|| usage(format!("--zoom takes 1 to 8, not `{v}`")))?
-            }
-            "--out" => out = Some(PathBuf::from(value()?)),
-            other => return Err(usage(format!("unknown argument `{other}`"))),
-        }
-    }
+/// The `plot` command's flags, as they go together.
+pub fn parse(flags: PlotFlags) -> Result<PlotArgs, Failure> {
+    let PlotFlags {
+        model,
+        text,
+        image,
+        framing,
+        query,
+        mean,
+        rollout,
+        layer,
+        head,
+        grid,
+        lines,
+        heads,
+        site,
+        mask,
+        weights,
+        hide_sink,
+        words,
+        scale,
+        colours,
+        value_norms,
+        zoom,
+        out,
+    } = flags;
+    let heads = heads.map(|h| h.0);
+    let weights = weights.unwrap_or(WeightChoice::Float32);
+    let reading = Reading { hide_first_key: hide_sink, by_words: words };
+    let (value_scale, colours, zoom) = (scale.unwrap_or(ValueScale::Linear), colours.unwrap_or(ColourScale::Viridis), zoom.unwrap_or(1));
+    let weighting = if value_norms { Weighting::ValueNorms } else { Weighting::Attention };
     if grid && (layer.is_some() || head.is_some() || heads.is_some() || lines) {
         return Err(usage("give --layer and --head, or --grid, not both".into()));
     }

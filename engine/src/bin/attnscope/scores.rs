@@ -8,6 +8,7 @@ use engine::analysis::probe::ProbeSpec;
 use engine::Mask;
 use serde_json::Value;
 
+use super::flags::ScoresFlags;
 use super::{load_model, usage, Failure};
 
 /// The parsed `scores` command.
@@ -34,27 +35,15 @@ impl Source {
     }
 }
 
-fn positive(flag: &str, value: &str) -> Result<usize, Failure> {
-    value.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| usage(format!("{flag} takes a positive whole number, not `{value}`")))
-}
-
-pub fn parse(args: &[String]) -> Result<ScoresArgs, Failure> {
-    let (mut model, mut probe, mut text, mut sort, mut json, mut mask) = (None, None, None, None, false, None);
+/// The `scores` command's flags, as they go together.
+pub fn parse(flags: ScoresFlags) -> Result<ScoresArgs, Failure> {
+    let ScoresFlags { model, probe, text, sort, json, mask, seeds, length } = flags;
     let mut spec = ProbeSpec::default();
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || rest.next().cloned().ok_or_else(|| usage(format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--model" => model = Some(value()?),
-            "--probe" => probe = Some(value()?),
-            "--text" => text = Some(value()?),
-            "--sort" => sort = Some(value()?),
-            "--json" => json = true,
-            "--mask" => mask = Some(value()?.parse::<Mask>().map_err(usage)?),
-            "--seeds" => spec.seeds = (0..positive(flag, &value()?)? as u64).collect(),
-            "--length" => spec.length = positive(flag, &value()?)?,
-            other => return Err(usage(format!("unknown argument `{other}`"))),
-        }
+    if let Some(seeds) = seeds {
+        spec.seeds = (0..seeds as u64).collect();
+    }
+    if let Some(length) = length {
+        spec.length = length;
     }
     let source = match (probe.as_deref(), text) {
         (Some("induction"), None) => Source::Probe(spec),
