@@ -65,47 +65,22 @@ impl Default for ViewState {
     }
 }
 
-/// Percent-encodes all but the unreserved characters, as UTF-8.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+/// What a value leaves as it is: the unreserved characters (RFC 3986); the rest is
+/// percent-encoded as UTF-8 (a space is `%20`, as a link a person copies reads best).
+const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// Undoes [`encode`] (and reads `+` as a space, as forms write it). Bad escapes stay as they are.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(byte) => {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
-                None => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
 }
 
 impl ViewState {
     /// Reads a query string (with or without its `?`); what is missing or unreadable keeps its default.
     pub fn from_query(query: &str) -> Self {
         let mut state = Self::default();
-        for pair in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = decode(value);
-            match key {
+        // Decoded as forms write them: `+` is a space, a bad escape stays as it is.
+        for (key, value) in form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
                 "text" => state.text = value,
                 "model" if !value.is_empty() => state.model = value,
                 "layer" => state.layer = value.parse().unwrap_or(0),
