@@ -1,0 +1,198 @@
+//! The worker's answers, applied to the page's state: a report shown, a model loaded, a
+//! probe's or a sweep's progress, a failure said; and the text that waited for an answer sent.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::protocol::{FromWorker, ToWorker};
+use crate::runs::Scheduler;
+use crate::state::{self, AppState, GridColour, ProbeOutcome, ProbeState, Status};
+use crate::{components, interventions};
+
+/// Applies one answer of the worker to the page's state, and sends the text that
+/// waited for it, if any.
+pub(crate) fn on_answer(
+    state: AppState,
+    scheduler: StoredValue<Scheduler>,
+    worker_ready: RwSignal<bool>,
+    answer: FromWorker,
+    send: impl Fn(ToWorker) -> Option<()>,
+) {
+    let run = match &answer {
+        FromWorker::Report { run, .. }
+        | FromWorker::Translating { run, .. }
+        | FromWorker::WholeMap { run, .. }
+        | FromWorker::Attending { run, .. }
+        | FromWorker::ProbeProgress { run, .. }
+        | FromWorker::EffectsProgress { run, .. }
+        | FromWorker::Effects { run, .. }
+        | FromWorker::ProbeResult { run, .. } => Some(*run),
+        FromWorker::Failed { run, .. } => *run,
+        _ => None,
+    };
+    // Which run this answers, asked before the scheduler moves on to a waiting text.
+    let (is_main, is_compare, is_probe, main_text) = scheduler.with_value(|s| {
+        let run = run.unwrap_or(0);
+        (s.is_main(run), s.is_compare(run), s.is_probe(run), s.main_text().to_string())
+    });
+    let (is_unchanged, is_effects, is_whole_map) = scheduler.with_value(|s| {
+        let run = run.unwrap_or(0);
+        (s.is_unchanged(run), s.is_effects(run), s.is_whole_map(run))
+    });
+    let next = match (&answer, run) {
+        (FromWorker::Report { .. } | FromWorker::Failed { .. }, Some(run)) => scheduler.try_update_value(|s| s.answered(run)),
+        (FromWorker::Failed { .. }, None) => scheduler.try_update_value(Scheduler::lost),
+        // A long text's run answers other requests between its layers: the next text goes now.
+        (FromWorker::Attending { .. }, Some(run)) => scheduler.try_update_value(|s| s.attending(run)),
+        _ => None,
+    };
+    match answer {
+        FromWorker::Ready { threads } => {
+            state.threads.set(threads);
+            worker_ready.set(true);
+        }
+        FromWorker::Progress { model, stage, loaded, total } => {
+            if model == state.model.get_untracked() {
+                state.status.set(Status::Loading { model, stage, loaded, total });
+            }
+        }
+        FromWorker::Loaded { model, info, millis, memory_bytes } => {
+            state.wasm_memory.set(memory_bytes);
+            if model == state.model.get_untracked() {
+                // Keep the selection inside the new model's layers and heads.
+                if state.layer.get_untracked() >= info.layers {
+                    state.layer.set(0);
+                }
+                if state.head.get_untracked() >= info.heads {
+                    state.head.set(0);
+                }
+                // Heads switched off stay off only where the new model has them.
+                if state.interventions.ablated.with_untracked(|a| a.iter().any(|h| h.layer >= info.layers || h.head >= info.heads)) {
+                    state.interventions.ablated.update(|a| a.retain(|h| h.layer < info.layers && h.head < info.heads));
+                }
+                state.interventions.found.set(Vec::new());
+                // A person's own model is named in the picker by what it turned out to be.
+                let bytes = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).and_then(|m| m.bytes));
+                let label = components::open_model::label(&model, &info, bytes);
+                if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
+                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
+                }
+                // A person's model is of the kind it turned out to be: a Whisper takes sound, a ViT a picture.
+                if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
+                    let kind = Some(info.kind).filter(|&k| k != engine::ModelKind::Text);
+                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = kind));
+                }
+                state.loaded.set(Some((info, millis)));
+            }
+        }
+        FromWorker::Report { report, millis, memory_bytes, .. } => {
+            state.wasm_memory.set(memory_bytes);
+            if is_main {
+                // A newer picture is sent the moment it arrives, so the main run's answer is of
+                // the picture in the panel now.
+                if report.picture.is_some() {
+                    components::vision::show_picture(state, state.picture.get_untracked());
+                }
+                // A whole map asked of the report before is not this one's.
+                state.whole_map.set(None);
+                state.filling.set(None);
+                state.report_run.set(run.unwrap_or(0));
+                state.report.set(Some(Arc::new(report)));
+                state.report_text.set(main_text);
+                state.status.set(Status::Done { millis });
+            } else if is_compare {
+                state.compare_report.set(Some(Arc::new(report)));
+            } else if is_unchanged {
+                state.interventions.unchanged.set(Some(Arc::new(report)));
+            }
+        }
+        FromWorker::EffectsProgress { done, total, .. } => {
+            if is_effects {
+                let kind = state.interventions.sweep.with_untracked(|s| match s {
+                    interventions::SweepState::Running { kind, .. } => Some(*kind),
+                    _ => None,
+                });
+                if let Some(kind) = kind {
+                    state.interventions.sweep.set(interventions::SweepState::Running { kind, done, total });
+                }
+            }
+        }
+        FromWorker::Effects { effects, millis, .. } => {
+            if is_effects {
+                scheduler.update_value(Scheduler::effects_ended);
+                let kind = interventions::EffectKind::of(&effects.method);
+                let text = state.text.get_untracked();
+                state.interventions.keep(interventions::Found { kind, text, effects: Arc::new(effects), millis });
+                state.interventions.sweep.set(interventions::SweepState::Idle);
+                state.grid_colour.set(GridColour::Effect(kind));
+            }
+        }
+        FromWorker::Failed { message, .. } if is_effects => {
+            scheduler.update_value(Scheduler::effects_ended);
+            state.interventions.sweep.set(interventions::SweepState::Failed(message));
+        }
+        FromWorker::Translating { step, limit, token, .. } => {
+            if is_main {
+                let mut tokens = match state.status.get_untracked() {
+                    Status::Translating { tokens, .. } | Status::Transcribing { tokens, .. } if step > 0 => tokens,
+                    _ => Vec::new(),
+                };
+                tokens.push(token);
+                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == engine::ModelKind::Speech));
+                state.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
+            }
+        }
+        FromWorker::WholeMap { layer, head, queries, keys, values, millis, .. } => {
+            if is_whole_map {
+                state.whole_map.set(Some(Arc::new(state::WholeMap { layer, head, queries, keys, values, millis })));
+            }
+        }
+        FromWorker::Attending { done, total, tokens, cut, blocks, layer_maps, .. } => {
+            if is_main {
+                state.status.set(Status::Attending { done, total, tokens, cut });
+                if !layer_maps.is_empty() {
+                    let run = run.unwrap_or(0);
+                    state.filling.update(|f| *f = Some(Arc::new(state::Filling::with_layer(f.as_deref(), run, blocks, layer_maps))));
+                }
+            }
+        }
+        FromWorker::ProbeProgress { done, total, .. } => {
+            if is_probe {
+                let layers = state.probe.with_untracked(|p| matches!(p, ProbeState::Running { layers: true, .. }));
+                state.probe.set(ProbeState::Running { done, total, layers });
+            }
+        }
+        FromWorker::ProbeResult { scores, report, offset, length, millis, .. } => {
+            if is_probe {
+                let outcome = ProbeOutcome { scores, report, offset, length, millis };
+                if let Some(top) = outcome.ranked().first() {
+                    state.probe_head.set((top.layer, top.head));
+                }
+                state.probe.set(ProbeState::Done(Arc::new(outcome)));
+            }
+        }
+        FromWorker::Failed { message, .. } if is_whole_map => {
+            state.whole_map_failed.set(Some(message));
+        }
+        FromWorker::Failed { run: Some(_), message, .. } if is_probe => {
+            state.probe.set(ProbeState::Failed(message));
+        }
+        FromWorker::Failed { run, message, .. } => {
+            if run.is_none() || is_main || is_compare {
+                // A probe that waited for a model which did not load cannot run: say so.
+                if run.is_none() && state.probe.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
+                    state.probe.set(ProbeState::Failed("the model did not load, so the probe cannot run".into()));
+                }
+                state.report.set(None);
+                state.filling.set(None);
+                state.status.set(Status::Failed(message));
+            }
+        }
+    }
+    // The text that waited for this answer runs now (after this answer is shown).
+    for request in next.unwrap_or_default() {
+        send(request);
+        state.status.set(Status::Computing);
+    }
+}
