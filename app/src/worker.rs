@@ -20,7 +20,7 @@ use crate::js_bytes::JsBytes;
 use crate::js_file::{JsFile, ReadProgress};
 use crate::protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker};
 use crate::user_files::NO_TOKENIZER;
-use engine::load::files::{classify, FileSource, ReadSeek};
+use engine::load::files::{classify, FileSource, ModelFiles, ReadSeek};
 use engine::EngineError;
 
 mod interventions;
@@ -138,7 +138,14 @@ fn open(state: Rc<RefCell<State>>, model: String, names: Vec<String>, weights: W
         let progress = ReadProgress::new(total, move |loaded, total| {
             post(&FromWorker::Progress { model: told.clone(), stage: LoadStage::Reading, loaded, total: Some(total) }, None);
         });
-        let loaded = engine::load::files::open(&name, &which, &mut PersonsFiles { names, files, progress }, weights).map_err(|e| e.to_string())?;
+        let mut source = PersonsFiles { names, files, progress };
+        // A text model's files without its tokenizer are refused before its weights are read.
+        if let ModelFiles::HuggingFace { config, tokenizer: None, .. } = &which {
+            if engine::load::files::kind_of(&source.read(*config).map_err(|e| e.to_string())?) == engine::ModelKind::Text {
+                return Err(NO_TOKENIZER.to_string());
+            }
+        }
+        let loaded = engine::load::files::open(&name, &which, &mut source, weights).map_err(|e| e.to_string())?;
         // The page reads a text model's text through its tokenizer.
         match &loaded {
             AnyModel::OneSequence(model) if !model.reads_text() => Err(NO_TOKENIZER.to_string()),

@@ -148,7 +148,7 @@ pub fn open(name: &str, files: &ModelFiles, source: &mut dyn FileSource, weights
 
 /// The kind of model a config.json describes, by its family (a text model when its family
 /// is not known: loading it then says so).
-fn kind_of(config: &[u8]) -> ModelKind {
+pub fn kind_of(config: &[u8]) -> ModelKind {
     let model_type = serde_json::from_slice::<serde_json::Value>(config).ok().and_then(|c| c.get("model_type")?.as_str().map(str::to_owned));
     model_type.and_then(|t| family::by_model_type(&t)).map_or(ModelKind::Text, |f| f.kind)
 }
