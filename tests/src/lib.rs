@@ -96,7 +96,7 @@ pub const REORDERED: f32 = 1e-4;
 
 /// Asserts that two computations that are the same by construction (the same kernels in
 /// the same order, on any processor and any number of threads: see
-/// `engine::matrix_product::attention_product`) gave the same bits, naming the first cell
+/// `engine::products::attention_product`) gave the same bits, naming the first cell
 /// that differs.
 #[track_caller]
 pub fn assert_same_bits(ours: &[f32], theirs: &[f32], what: &str) {

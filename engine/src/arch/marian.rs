@@ -20,20 +20,19 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::family::{Builder, Family};
-use super::nn::{merge_heads, split_heads};
+use super::nn::{merge_heads, split_heads, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Span, Stack, Start};
-use crate::kernels::{relu, rows_times_matrix};
+use crate::kernels::relu;
 use crate::load::marian::{MarianFile, Shortlist};
 use crate::observe::{KeepMaps, KeepRawScores, Keys};
 use crate::prefix::KvCache;
+use crate::products::rows_times_matrix;
 use crate::report::{AttentionMaps, LayerScores, Mask, ModelKind, Scoring};
 
 /// Marian's translators: read from their own files (`model*.bin`), not config.json.
 pub const FAMILY: Family = Family { name: "marian", model_types: &[], gguf: None, kind: ModelKind::Translation, builder: Builder::Own };
 
-/// Products with this many rows or fewer go through [`rows_times_matrix`].
-const ONE_ROW_PRODUCTS_UP_TO: usize = 1;
 /// Marian's layer-norm epsilon.
 const LN_EPS: f64 = 1e-6;
 /// The end-of-sentence id: it ends every source and the translation.
@@ -61,28 +60,12 @@ fn tensor(file: &MarianFile, name: &str, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(values, shape, device)?)
 }
 
-/// A matrix [in, out] and its bias [out]: x W + b.
-struct Affine {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Affine {
-    fn load(file: &MarianFile, weight: &str, bias: Option<&str>, device: &Device) -> Result<Self> {
-        let weight = tensor(file, weight, device)?;
-        let bias = bias.map(|b| tensor(file, b, device)).transpose()?;
-        Ok(Self { weight, bias })
-    }
-
-    /// [t, in] -> [t, out]
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // A decoder step is one row: gemm's one-row path is scalar in wasm.
-        let y = if x.dim(0)? <= ONE_ROW_PRODUCTS_UP_TO { rows_times_matrix(x, &self.weight)? } else { x.matmul(&self.weight)? };
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
+/// A projection from Marian's matrix [in, out] and its bias [out]: x W + b. The matrix is
+/// already what a projection keeps (W [out, in] column-major), so it is only viewed transposed.
+fn projection(file: &MarianFile, weight: &str, bias: Option<&str>, device: &Device) -> Result<Linear> {
+    let weight = tensor(file, weight, device)?.t()?;
+    let bias = bias.map(|b| tensor(file, b, device)).transpose()?;
+    Ok(Linear::Dense { weight, bias })
 }
 
 fn layer_norm(file: &MarianFile, prefix: &str, device: &Device) -> Result<LayerNorm> {
@@ -93,16 +76,16 @@ fn layer_norm(file: &MarianFile, prefix: &str, device: &Device) -> Result<LayerN
 
 /// Multi-head attention with its projections (`<prefix>_{Wq,bq,Wk,bk,Wv,bv,Wo,bo}`).
 struct MultiHead {
-    query: Affine,
-    key: Affine,
-    value: Affine,
-    output: Affine,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    output: Linear,
     heads: usize,
 }
 
 impl MultiHead {
     fn load(file: &MarianFile, prefix: &str, heads: usize, device: &Device) -> Result<Self> {
-        let affine = |w: &str, b: &str| Affine::load(file, &format!("{prefix}_{w}"), Some(&format!("{prefix}_{b}")), device);
+        let affine = |w: &str, b: &str| projection(file, &format!("{prefix}_{w}"), Some(&format!("{prefix}_{b}")), device);
         Ok(Self { query: affine("Wq", "bq")?, key: affine("Wk", "bk")?, value: affine("Wv", "bv")?, output: affine("Wo", "bo")?, heads })
     }
 
@@ -126,7 +109,7 @@ impl MultiHead {
 
     /// The output projection as a projection's weight [out, in] (Marian stores [in, out]).
     fn output_weight(&self) -> candle_core::Result<Tensor> {
-        self.output.weight.t()
+        self.output.weight()
     }
 }
 
@@ -137,13 +120,13 @@ fn scoring(q: &Tensor) -> candle_core::Result<Scoring> {
 
 /// relu(x W₁ + b₁) W₂ + b₂
 struct FeedForward {
-    up: Affine,
-    down: Affine,
+    up: Linear,
+    down: Linear,
 }
 
 impl FeedForward {
     fn load(file: &MarianFile, prefix: &str, device: &Device) -> Result<Self> {
-        let affine = |w: &str, b: &str| Affine::load(file, &format!("{prefix}_{w}"), Some(&format!("{prefix}_{b}")), device);
+        let affine = |w: &str, b: &str| projection(file, &format!("{prefix}_{w}"), Some(&format!("{prefix}_{b}")), device);
         Ok(Self { up: affine("W1", "b1")?, down: affine("W2", "b2")? })
     }
 
@@ -175,8 +158,8 @@ impl Layer for EncoderLayer {
 
 /// The decoder's recurrent unit: c = f c + (1 − f) x W with f = σ(x W_f + b_f); out relu(c).
 struct Ssru {
-    input: Affine,
-    forget: Affine,
+    input: Linear,
+    forget: Linear,
 }
 
 impl Ssru {
@@ -338,8 +321,8 @@ impl MarianNetwork {
                 let p = format!("decoder_l{n}");
                 Ok(DecoderLayer {
                     ssru: Ssru {
-                        input: Affine::load(file, &format!("{p}_rnn_W"), None, device)?,
-                        forget: Affine::load(file, &format!("{p}_rnn_Wf"), Some(&format!("{p}_rnn_bf")), device)?,
+                        input: projection(file, &format!("{p}_rnn_W"), None, device)?,
+                        forget: projection(file, &format!("{p}_rnn_Wf"), Some(&format!("{p}_rnn_bf")), device)?,
                     },
                     ssru_norm: layer_norm(file, &format!("{p}_rnn_ffn"), device)?,
                     cross: MultiHead::load(file, &format!("{p}_context"), heads, device)?,

@@ -4,7 +4,7 @@
 //! projection of every model).
 //!
 //! A projection multiplies by the engine's own product in WebAssembly and by candle's
-//! natively ([`crate::matrix_product::product`]); with several threads its outputs are cut
+//! natively ([`crate::products::product`]); with several threads its outputs are cut
 //! into one share per thread. The activations are the engine's vectorised kernels
 //! ([`crate::kernels`]), not candle's scalar ones.
 
@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::intervention::attribution::FinalNorm;
-use crate::matrix_product::{times_transposed, with_bias};
+use crate::products::{times_transposed, with_bias};
 
 pub use crate::kernels::{gelu_erf, relu, silu};
 pub use candle_nn::LayerNorm;

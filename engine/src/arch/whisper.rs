@@ -19,11 +19,10 @@ use super::family::{Builder, Family};
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Ran, Span, Stack, Start};
-use crate::kernels::rows_times_matrix;
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
-use crate::matrix_product::with_bias;
 use crate::observe::{KeepMaps, KeepQueriesKeys, KeptLayer, Keys};
 use crate::prefix::KvCache;
+use crate::products::rows_times_matrix;
 use crate::report::{Mask, ModelKind, Scoring};
 
 pub const FAMILY: Family = Family { name: "whisper", model_types: &["whisper"], gguf: None, kind: ModelKind::Speech, builder: Builder::Own };
@@ -53,33 +52,23 @@ impl Attention {
 
     /// `x` [t, d] as heads: [heads, t, d / heads].
     fn queries(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        split_heads(&forward(&self.q_proj, x)?, self.heads)
+        split_heads(&self.q_proj.forward(x)?, self.heads)
     }
 
     /// The keys and values of `x` [t, d]: [heads, t, d / heads] each.
     fn keys_values(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        Ok((split_heads(&forward(&self.k_proj, x)?, self.heads)?, split_heads(&forward(&self.v_proj, x)?, self.heads)?))
+        Ok((split_heads(&self.k_proj.forward(x)?, self.heads)?, split_heads(&self.v_proj.forward(x)?, self.heads)?))
     }
 
     /// The heads' outputs [heads, t, dh] projected back into the stream: [t, d].
     fn output(&self, out: &Tensor) -> candle_core::Result<Tensor> {
-        forward(&self.out_proj, &merge_heads(out)?)
+        self.out_proj.forward(&merge_heads(out)?)
     }
 }
 
 /// Every attention of Whisper's is scaled by 1/√d_head.
 fn scoring(q: &Tensor) -> candle_core::Result<Scoring> {
     Ok(Scoring::standard(q.dim(2)?))
-}
-
-/// A projection of `x` [t, in]; one row goes through the one-row kernel (a decoder step).
-fn forward(linear: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dim(0)? == 1 {
-        // `Linear` holds [out, in] column-major: its transpose is [in, out] contiguous.
-        let y = rows_times_matrix(x, &linear.weight()?.t()?)?;
-        return with_bias(y, linear.bias());
-    }
-    linear.forward(x)
 }
 
 /// fc₂ GELU(fc₁ x)
@@ -94,7 +83,7 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        forward(&self.fc2, &gelu_erf(&forward(&self.fc1, x)?)?)
+        self.fc2.forward(&gelu_erf(&self.fc1.forward(x)?)?)
     }
 }
 

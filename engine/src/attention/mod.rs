@@ -9,7 +9,7 @@ pub mod pooled;
 pub use pooled::{attend_pooled, Pooled, QUERY_ROWS};
 
 use crate::kernels::{softmax_scaled, softmax_scaled_masked};
-use crate::matrix_product::attention_product;
+use crate::products::attention_product;
 use crate::report::{Mask, Scoring};
 
 /// The additive mask for `tokens` positions: 0 where a query may look, -inf where it may not.

@@ -5,7 +5,7 @@ use candle_core::Tensor;
 
 use super::{probabilities, with_slice};
 use crate::analysis::heads::{Exclusions, Matches, ScoreSums};
-use crate::matrix_product::attention_product;
+use crate::products::attention_product;
 use crate::report::{pool_blocks, Scoring};
 
 /// How many query rows a pooled run attends at once (see [`attend_pooled`]).

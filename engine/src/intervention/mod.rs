@@ -218,7 +218,7 @@ impl LayerChanges {
             (probs, out)
         } else {
             let probs = replace_heads(&probs, self.patterns.iter().map(|(h, p)| (*h, Ok(p.clone()))))?;
-            let out = crate::matrix_product::attention_product(&probs, v)?;
+            let out = crate::products::attention_product(&probs, v)?;
             (probs, out)
         };
         if self.outputs.is_empty() {

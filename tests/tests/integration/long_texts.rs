@@ -3,7 +3,7 @@
 //!
 //! A pooled run and a whole run compute attention with the same kernels in the same order
 //! (a stretch of rows, a head alone or every head at once: see
-//! `engine::matrix_product::attention_product` and `kernels::lane_sum`), so their maps are
+//! `engine::products::attention_product` and `kernels::lane_sum`), so their maps are
 //! compared bit for bit, on any processor and any number of threads. Head scores are summed
 //! stretch by stretch in a pooled run and over whole maps otherwise: those compare to a
 //! bound (see where they are compared).

@@ -1,81 +1,18 @@
-//! The projections' matrix product in WebAssembly.
-//!
-//! candle hands every product to gemm, whose simd128 path measured about 11 GFLOP/s on
-//! one core here (SmolLM2's 21 × 576 × 1536 projection, in Chromium and in Node alike),
-//! where a plain register-blocked loop written with simd128 intrinsics reaches about 45:
-//! four rows of `x` times eight columns of the weights, sixteen running sums in eight
-//! vector registers, the weights read in place (no packing), blocked so that a stretch of
-//! rows of `x` and a stretch of the weights' rows stay in the caches. Elsewhere the same
-//! blocking runs with plain arrays (the unit tests' target); natively candle's own
-//! products (gemm with AVX, on every core) stay the faster, and the projections use them.
-//!
-//! Each output is summed over the inner dimension one term after the other, as the naive
-//! loop sums, so the product agrees with gemm to float rounding.
-//!
-//! Attention's two products go through this product everywhere, natively too
-//! ([`attention_product`]): an output's sum depends only on its own row and column, never on
-//! the matrices' sizes, the blocking or the threads. gemm blocks the inner dimension by a
-//! length it derives from the processor's caches and the operands' sizes (past 512 keys it
-//! may cut them in two), so the same probabilities times the same values summed over 480
-//! keys of a stretch and over 600 keys of a whole row (the masked ones 0) came out a few
-//! ulp apart on some processors and not on others. Here they are the same bits: a term of
-//! weight 0 adds nothing, wherever it stands, and no multiply is fused into an addition
-//! (Rust does not contract them), so the sums are the same on every processor, natively
-//! (any SIMD level) and in WebAssembly.
+//! The blocked product: four rows of `x` times eight columns of the weights, sixteen
+//! running sums in eight vector registers (simd128 in WebAssembly, AVX2 where the processor
+//! has it, plain arrays elsewhere), the weights read in place (no packing), blocked so that a
+//! stretch of rows of `x` and a stretch of the weights' rows stay in the caches. Each output
+//! is summed over the inner dimension one term after the other (see [`super`]).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use candle_nn::Linear;
+
+use super::{right_operand, Strided};
 
 /// `x` [m, k] (contiguous float32) times `w` [k, n] (float32, row-major, its rows possibly
 /// further apart than n: the columns of a wider matrix, one thread's share) → [m, n]; or
 /// each of a batch, [b, m, k] times [b, k, n] → [b, m, n].
 pub fn matrix_product(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     x.apply_op2_no_bwd(w, &MatrixProduct)
-}
-
-/// `a` · `b`, [.., m, k] · [.., k, n] with the same batch: in WebAssembly by
-/// [`matrix_product`] (float32, at most one batch dimension), elsewhere by candle's product.
-pub fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    #[cfg(target_arch = "wasm32")]
-    if a.dtype() == candle_core::DType::F32 && b.dtype() == candle_core::DType::F32 && a.rank() == b.rank() && (2..=3).contains(&a.rank()) {
-        let b = if b.stride().last() == Some(&1) { b.clone() } else { b.contiguous()? };
-        return matrix_product(&a.contiguous()?, &b);
-    }
-    a.matmul(b)
-}
-
-/// `a` · `b` for attention (q · kᵀ, then weights · values), [.., m, k] · [.., k, n] with at
-/// most one batch dimension: by [`matrix_product`] on every target, in float32, so that an
-/// output is the same whatever else is multiplied with it (see the module's notes): a
-/// stretch of a long text's rows, a head's map asked for again and the whole run's map
-/// are the same bits.
-pub fn attention_product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let as_f32 = |x: &Tensor| x.to_dtype(candle_core::DType::F32);
-    let (a, b) = (as_f32(a)?.contiguous()?, as_f32(b)?);
-    let b = if b.stride().last() == Some(&1) { b } else { b.contiguous()? };
-    matrix_product(&a, &b)
-}
-
-/// x [.., in] · Wᵀ (+ b) for a `Linear` holding W [out, in] (best column-major: see
-/// [`crate::arch`]'s `column_major`), every leading dimension of x as rows of one product.
-pub fn linear(linear: &Linear, x: &Tensor) -> Result<Tensor> {
-    with_bias(times_transposed(x, linear.weight())?, linear.bias())
-}
-
-/// x [.., in] · Wᵀ for W [out, in] → [.., out] (see [`product`]).
-pub fn times_transposed(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    let mut dims = x.dims().to_vec();
-    let Some(last) = dims.last_mut() else { candle_core::bail!("a projection of a scalar") };
-    let inner = std::mem::replace(last, weight.dim(0)?);
-    product(&x.reshape(((), inner))?, &weight.t()?)?.reshape(dims)
-}
-
-/// y [.., out] + b [out], where there is a bias.
-pub fn with_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    match bias {
-        Some(bias) => y.broadcast_add(bias),
-        None => Ok(y),
-    }
 }
 
 struct MatrixProduct;
@@ -96,22 +33,7 @@ impl CustomOp2 for MatrixProduct {
         }
         let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else { candle_core::bail!("matrix-product is for float32") };
         let Some((x0, x1)) = l1.contiguous_offsets() else { candle_core::bail!("matrix-product needs a contiguous left operand") };
-        // The right operand's rows are `row_stride` apart, its columns next to each other;
-        // each of a batch `batch_stride` after the one before.
-        let stride = l2.stride();
-        let (batch_stride, row_stride, column_stride) = match *stride {
-            [rows, columns] => (0, rows, columns),
-            [matrices, rows, columns] => (matrices, rows, columns),
-            _ => unreachable!("two or three dimensions, as matched above"),
-        };
-        let row_stride = match (row_stride, column_stride) {
-            (rows, 1) if rows >= n => rows,
-            (rows, _) if n == 1 => rows,
-            _ if k <= 1 => n,
-            _ => candle_core::bail!("matrix-product needs the right operand's columns side by side, not strides {stride:?}"),
-        };
-        let matrix_len = if k == 0 || n == 0 { 0 } else { (k - 1) * row_stride + n };
-        let w0 = l2.start_offset();
+        let (w0, row_stride, batch_stride, matrix_len) = right_operand("matrix-product", l2, (k, n))?;
         if batch > 0 && w0 + (batch - 1) * batch_stride + matrix_len > w.len() {
             candle_core::bail!("matrix-product: the right operand runs past its storage")
         }
@@ -150,14 +72,6 @@ fn each_piece(out: &mut [f32], piece_len: usize, matrix_len: usize, piece: impl 
         return;
     }
     out.chunks_mut(matrix_len).flat_map(|matrix| matrix.chunks_mut(piece_len)).enumerate().for_each(|(i, out)| piece(i, out));
-}
-
-/// A matrix whose rows are `row_stride` apart in `values`, `columns` wide.
-#[derive(Clone, Copy)]
-struct Strided<'a> {
-    values: &'a [f32],
-    row_stride: usize,
-    columns: usize,
 }
 
 /// Rows of `x` in a block: their stretch of the inner dimension stays in L2 (48 × 384 floats, 72 KB).
@@ -477,7 +391,7 @@ mod tests {
         assert_eq!(ours.dims(), [3, 5, 9]);
         assert_eq!(ours.to_vec3::<f32>().unwrap(), q.matmul(&kt).unwrap().to_vec3::<f32>().unwrap());
         assert_eq!(matrix_product(&ours, &k).unwrap().to_vec3::<f32>().unwrap(), ours.matmul(&k).unwrap().to_vec3::<f32>().unwrap());
-        assert_eq!(product(&q, &k.t().unwrap()).unwrap().to_vec3::<f32>().unwrap(), q.matmul(&kt).unwrap().to_vec3::<f32>().unwrap());
+        assert_eq!(super::super::product(&q, &k.t().unwrap()).unwrap().to_vec3::<f32>().unwrap(), q.matmul(&kt).unwrap().to_vec3::<f32>().unwrap());
         assert!(matrix_product(&q, &kt.narrow(0, 0, 2).unwrap()).is_err(), "batches of two sizes");
     }
 
