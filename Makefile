@@ -40,7 +40,7 @@ app: tools models
 
 ## The native command-line tool, target/debug/attnscope (`cargo test` builds it too).
 cli:
-	cargo build -p attnscope-engine --bin attnscope
+	cargo build -p attnscope-cli --bin attnscope
 
 run: app
 	@echo "attnscope: serving at http://$(ADDRESS):$(PORT) (Ctrl-C stops)"
@@ -81,7 +81,7 @@ test-matrix: models
 	@$(PHASE) "four threads" env RAYON_NUM_THREADS=4 cargo test
 	@if [ "$$(uname -m)" = x86_64 ]; then \
 	  bash scripts/apt.sh qemu-user && \
-	  $(PHASE) "no AVX or FMA: the engine" $(EMULATED) cargo test -p attnscope-engine && \
+	  $(PHASE) "no AVX or FMA: the engine" $(EMULATED) cargo test -p attnscope-engine -p attnscope-report && \
 	  $(PHASE) "no AVX or FMA: every family's tiny model" $(EMULATED) cargo test -p attnscope-tests --test integration -- families:: long_texts::every_familys_heads; \
 	else echo "[phase] no AVX or FMA: an x86-64 check, skipped on $$(uname -m)"; fi
 
@@ -90,7 +90,7 @@ test-matrix: models
 bench: app
 	@bash scripts/tools.sh --bench
 	@python3 scripts/fetch_models.py --catalog tests/bench/models.json --into .cache/bench-models
-	cargo build --release -p attnscope-engine --bin attnscope
+	cargo build --release -p attnscope-cli --bin attnscope
 	cargo run --release -p attnscope-tests --bin bench
 
 clean:

@@ -80,7 +80,7 @@ pub(crate) fn on_answer(
                 }
                 // A person's model is of the kind it turned out to be: a Whisper takes sound, a ViT a picture.
                 if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
-                    let kind = Some(info.kind).filter(|&k| k != engine::ModelKind::Text);
+                    let kind = Some(info.kind).filter(|&k| k != report::ModelKind::Text);
                     state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = kind));
                 }
                 state.loaded.set(Some((info, millis)));
@@ -139,7 +139,7 @@ pub(crate) fn on_answer(
                     _ => Vec::new(),
                 };
                 tokens.push(token);
-                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == engine::ModelKind::Speech));
+                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == report::ModelKind::Speech));
                 state.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
         }

@@ -1,6 +1,6 @@
 //! The models the page offers: assets/models.json, served beside the page.
 
-use engine::ModelKind;
+use report::ModelKind;
 use serde::Deserialize;
 
 /// One entry of models.json (the fields the page needs).

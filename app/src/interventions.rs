@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use engine::{Ablation, AttentionReport, EffectMethod, HeadEffects, HeadId, Intervention, NextToken};
 use leptos::prelude::*;
+use report::{Ablation, AttentionReport, EffectMethod, HeadEffects, HeadId, Intervention, NextToken};
 
 /// The three ways the page finds each head's effect on the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

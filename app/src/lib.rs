@@ -2,7 +2,8 @@
 //! and see that head's attention, computed by the engine in a Web Worker.
 //!
 //! The app knows nothing of tensors: it sends text to the worker and draws the
-//! report that comes back.
+//! report that comes back. It is built on the report crate and the worker's messages
+//! alone, so candle is not in the page's WebAssembly (the worker is its own crate).
 
 mod answers;
 pub mod audio;
@@ -11,23 +12,20 @@ pub mod components;
 mod controller;
 pub mod engine_client;
 pub mod interventions;
-pub mod js_bytes;
-pub mod js_file;
-pub mod limits;
 pub mod picture;
-pub mod protocol;
 pub mod runs;
 pub mod snapshot;
 pub mod state;
 pub mod url_state;
-pub mod user_files;
+// The worker's messages, the sizes both sides keep to and a person's files, where the page's
+// modules have always found them (`crate::protocol`, `crate::user_files`, `crate::WHOLE_MAX_TOKENS`).
+pub use protocol::limits::{self, *};
+pub use protocol::{self, user_files};
 /// What a head's map shows (the engine's, so the CLI's figures are the page's).
-pub use engine::analysis::shown as weighting;
-pub mod worker;
+pub use report::analysis::shown as weighting;
 
 use leptos::prelude::*;
 
-pub use limits::*;
 pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab, WholeMap};
 
 use components::{

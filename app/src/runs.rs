@@ -4,7 +4,7 @@
 //! at most, and no queue of stale texts builds up. Answers to anything but the runs
 //! last sent are never shown.
 
-use engine::{Intervention, Mask};
+use report::{Intervention, Mask};
 
 use crate::protocol::ToWorker;
 
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn a_changed_run_brings_its_unchanged_run_and_both_must_answer() {
         let mut s = Scheduler::default();
-        let changed = RunPlan { intervention: Some(engine::Intervention::ablate(vec!["1.2".parse().unwrap()], engine::Ablation::Zero)), ..plan("a", false) };
+        let changed = RunPlan { intervention: Some(report::Intervention::ablate(vec!["1.2".parse().unwrap()], report::Ablation::Zero)), ..plan("a", false) };
         let requests = s.plan(changed);
         // One request: the worker answers the unchanged run from the trace the changed one starts from.
         assert_eq!(texts(&requests), [(1, "a".into(), Mask::Causal)]);
@@ -288,7 +288,7 @@ mod tests {
         assert!(s.answered(1).is_empty(), "the unchanged run is still out");
         assert_eq!(texts(&s.answered(2)), [(3, "ab".into(), Mask::Causal)]);
         assert!(!s.is_unchanged(4), "a plan that changes nothing runs once");
-        let nothing = RunPlan { intervention: Some(engine::Intervention::default()), ..plan("abc", false) };
+        let nothing = RunPlan { intervention: Some(report::Intervention::default()), ..plan("abc", false) };
         s.answered(3);
         assert!(matches!(&s.plan(nothing)[..], [ToWorker::Run { intervention: None, unchanged: None, .. }]), "an empty intervention changes nothing");
     }

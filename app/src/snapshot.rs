@@ -6,8 +6,8 @@
 //! [`BUDGET_BYTES`]; past that they are quantized over [0, 1] to 16 bits (steps of
 //! 1.5e-5), then to 8, and the file says so.
 
-use engine::analysis::shown::ShownMap;
-use engine::figure::{base64, token_label, ColourScale};
+use report::analysis::shown::ShownMap;
+use report::figure::{base64, token_label, ColourScale};
 use serde::Serialize;
 
 /// The most a snapshot's maps may take, base64 included.

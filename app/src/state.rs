@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use engine::analysis::heads::{score_report, Exclusions, HeadScores};
-use engine::analysis::probe::ProbeScores;
-use engine::{AttentionReport, Framing, Mask, ModelInfo, ModelKind, WeightChoice};
 use leptos::prelude::*;
+use report::analysis::heads::{score_report, Exclusions, HeadScores};
+use report::analysis::probe::ProbeScores;
+use report::{AttentionReport, Framing, Mask, ModelInfo, ModelKind, WeightChoice};
 
 use crate::catalog::CatalogModel;
 use crate::components::alignment::Alignment;
 use crate::protocol::LoadStage;
 use crate::url_state::ViewState;
 use crate::weighting::{ShownMap, Weighting};
-use engine::analysis::reading::Reading;
-use engine::figure::colour::{ColourScale, ValueScale};
+use report::analysis::reading::Reading;
+use report::figure::colour::{ColourScale, ValueScale};
 
 /// The tabs of the head detail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub enum Status {
         done: usize,
         total: usize,
         tokens: usize,
-        cut: Option<engine::Truncation>,
+        cut: Option<report::Truncation>,
     },
     /// A translation grows: the target tokens so far, of at most `limit`.
     Translating {
@@ -127,8 +127,8 @@ impl Filling {
     pub fn layer_mean(&self, layer: usize) -> Option<Vec<f32>> {
         let maps = self.layers.get(layer)?;
         let heads = maps.len() / (self.blocks * self.blocks).max(1);
-        let maps = engine::AttentionMaps::from_shape([1, heads, self.blocks, self.blocks], maps.to_vec())?;
-        Some(engine::analysis::summary::layer_mean(&maps, 0))
+        let maps = report::AttentionMaps::from_shape([1, heads, self.blocks, self.blocks], maps.to_vec())?;
+        Some(report::analysis::summary::layer_mean(&maps, 0))
     }
 }
 
@@ -477,7 +477,7 @@ impl AppState {
                 .into_iter()
                 .flatten()
                 .find(|r| r.mask == Mask::None)
-                .map(|unmasked| engine::analysis::summary::lookahead_mass(unmasked.attention()))
+                .map(|unmasked| report::analysis::summary::lookahead_mass(unmasked.attention()))
         });
         // TransformerLens's defaults: nothing left out.
         let head_scores = Memo::new(move |_| report.get().map(|r| score_report(&r, Exclusions::default())));
@@ -493,7 +493,7 @@ impl AppState {
             GridColour::Change => {
                 let (changed, unchanged) = (report.get()?, interventions.unchanged.get()?);
                 changed.intervention.as_ref()?;
-                engine::analysis::summary::map_change(changed.attention(), unchanged.attention())
+                report::analysis::summary::map_change(changed.attention(), unchanged.attention())
             }
             GridColour::Effect(kind) => {
                 let found = interventions.found_by(kind)?;

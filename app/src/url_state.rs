@@ -4,9 +4,9 @@
 //! (`answer`, `versus`), the text patched from (`patch`) and the effects the grid is coloured
 //! by (`effects`) live in the query string, so a link brings a colleague to exactly the same view.
 
-use engine::analysis::reading::Reading;
-use engine::figure::ValueScale;
-use engine::{Ablation, HeadId, Mask};
+use report::analysis::reading::Reading;
+use report::figure::ValueScale;
+use report::{Ablation, HeadId, Mask};
 
 use crate::catalog::DEFAULT_MODEL;
 use crate::components::alignment::Alignment;

@@ -1,4 +1,4 @@
 //! The engine's worker with wasm threads (built by scripts/build_threads.sh, started by
 //! app/threads/loader.js): the thread pool's start and the worker's.
 
-pub use app::worker::{init_thread_pool, start_worker};
+pub use attnscope_worker::{init_thread_pool, start_worker};

@@ -92,3 +92,9 @@ pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+impl From<report::image::BadImage> for EngineError {
+    fn from(bad: report::image::BadImage) -> Self {
+        Self::BadImage(bad.0)
+    }
+}

@@ -9,14 +9,14 @@
 //! # Ok::<(), engine::EngineError>(())
 //! ```
 
-pub mod analysis;
 pub mod any_model;
+// The report crate's modules, where the engine's users and its own code have always found
+// them: `engine::report::AttentionReport`, `engine::analysis`, `engine::figure`, `engine::export`.
+pub use report::{self, analysis, export, figure};
 pub mod arch;
 pub mod attention;
 pub mod audio;
 pub mod error;
-pub mod export;
-pub mod figure;
 pub mod forward;
 pub mod image;
 #[cfg(not(target_arch = "wasm32"))]
@@ -29,7 +29,6 @@ pub mod observe;
 pub mod parallel;
 pub mod prefix;
 pub mod products;
-pub mod report;
 pub mod transcriber;
 pub mod translator;
 pub mod vision;

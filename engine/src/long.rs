@@ -248,7 +248,7 @@ impl Model {
                     break done;
                 }
             };
-            runs.push(score_pooled_probe(&finished, spec.length));
+            runs.push(score_pooled_probe(&finished.report, finished.head_sums(), spec.length));
             first.get_or_insert(finished);
         }
         Ok((mean_scores(&runs), first.ok_or(EngineError::NoTokens)?))

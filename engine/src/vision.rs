@@ -114,7 +114,7 @@ impl VisionModel {
             pass = pass.observing(KeepValueNorms::default());
         }
         if let Some(intervention) = &options.intervention {
-            intervention.check(layers, heads)?;
+            crate::intervention::check(intervention, layers, heads)?;
             if !intervention.patched_outputs.is_empty() || !intervention.patched_patterns.is_empty() || intervention.means_from.is_some() {
                 return Err(EngineError::Intervention(
                     "a picture's heads can be ablated; patching them, or means from another run, needs a second picture, which is not offered yet".into(),

@@ -131,7 +131,7 @@ pub fn cli_binary() -> PathBuf {
     let bin = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").join("attnscope");
     assert!(
         bin.is_file(),
-        "{} is missing: `cargo test` builds it with the engine's tests; alone, run `cargo build -p attnscope-engine --bin attnscope` first",
+        "{} is missing: `cargo test` builds it with the CLI's own tests; alone, run `cargo build -p attnscope-cli --bin attnscope` first",
         bin.display()
     );
     bin

@@ -4,12 +4,12 @@
 //! a grid of every cross-attention head to choose from. Hovering a translated token
 //! lights its row; hovering a source token in the token strip, its column.
 
-use engine::analysis::arithmetic::{scoring_text, steps, Recipe};
-use engine::analysis::reading::{read, ReadMap, Reading, Side};
-use engine::analysis::summary::{all_heads_mean, layer_mean};
-use engine::{AttentionMaps, AttentionReport, LayerScores};
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::analysis::arithmetic::{scoring_text, steps, Recipe};
+use report::analysis::reading::{read, ReadMap, Reading, Side};
+use report::analysis::summary::{all_heads_mean, layer_mean};
+use report::{AttentionMaps, AttentionReport, LayerScores};
 
 use super::head_grid::paint_pixels;
 use super::lines::LinePairs;

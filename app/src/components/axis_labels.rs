@@ -11,7 +11,7 @@ use super::focus_bands::{self_attention_focus, Band};
 use super::{token_label, FocusBands};
 use crate::AppState;
 
-pub use engine::figure::labels::{label_stride, MAX_FONT_PX, MIN_FONT_PX};
+pub use report::figure::labels::{label_stride, MAX_FONT_PX, MIN_FONT_PX};
 
 /// One axis's labels, absolutely placed at their cells' centres.
 fn axis(labels: &[String], side_px: f64, class: &'static str, focus: Option<usize>) -> impl IntoView {

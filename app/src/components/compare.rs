@@ -3,17 +3,17 @@
 //! in a diverging scale centred on 0. Beside them, per head of the layer, how much
 //! weight the unmasked run puts on later tokens: the mass the causal mask forbids.
 
-use engine::analysis::summary::{difference, lookahead_mass};
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::analysis::summary::{difference, lookahead_mass};
 
 use super::head_grid::paint_pixels;
 use super::{ExportMenu, LabelledMap, ReadingNote, Subject};
 use crate::weighting::{ShownMap, Weighting};
 use crate::AppState;
-use engine::analysis::reading::ReadMap;
-use engine::figure::colour::{diverging, viridis};
-use engine::figure::ValueScale;
+use report::analysis::reading::ReadMap;
+use report::figure::colour::{diverging, viridis};
+use report::figure::ValueScale;
 
 /// The side of a small map in CSS pixels (the stylesheet's `.small-map canvas`).
 const SMALL_MAP_PX: f64 = 180.0;

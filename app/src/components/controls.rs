@@ -1,7 +1,7 @@
 //! The model, layer, head and mask pickers, and the table toggle.
 
-use engine::{Mask, WeightChoice};
 use leptos::prelude::*;
+use report::{Mask, WeightChoice};
 
 use crate::{AppState, Tab};
 
@@ -68,7 +68,7 @@ fn numbered(prefix: &str, count: usize, current: usize) -> Vec<(String, String)>
 
 /// How a GGUF's weights may be held (see engine's `WeightChoice`).
 fn weight_choices() -> Vec<(String, String)> {
-    let budget = engine::FLOAT32_BUDGET_BYTES / 1_000_000;
+    let budget = report::FLOAT32_BUDGET_BYTES / 1_000_000;
     vec![
         ("fit".into(), format!("float32 if it fits ({budget} MB), else quantized")),
         ("float32".into(), "float32 (de-quantized at load: most memory)".into()),

@@ -24,12 +24,12 @@ fn describe(found: &Found) -> String {
         EffectKind::Ablation => format!(
             "each head switched off alone ({} ablation)",
             match found.effects.method {
-                engine::EffectMethod::Ablation { ablation } => ablation.name(),
+                report::EffectMethod::Ablation { ablation } => ablation.name(),
                 _ => "",
             }
         ),
         EffectKind::Patching => match &found.effects.method {
-            engine::EffectMethod::Patching { source } => format!("each head's output patched from {source:?}"),
+            report::EffectMethod::Patching { source } => format!("each head's output patched from {source:?}"),
             _ => String::new(),
         },
         EffectKind::Attribution => "each head's direct contribution at the last position".into(),
@@ -74,7 +74,7 @@ pub fn EffectsTable() -> impl IntoView {
                     .zip(&top)
                     .map(|(column, top)| {
                         let value = column.effects.of(layer, head);
-                        let (r, g, b) = engine::figure::colour::diverging(value / top);
+                        let (r, g, b) = report::figure::colour::diverging(value / top);
                         view! { <td data-kind=column.kind.name() data-value=format!("{value:.6}") style=format!("background: rgb({r},{g},{b})")>{format!("{value:+.3}")}</td> }
                     })
                     .collect_view();

@@ -5,11 +5,11 @@
 
 use super::alignment::read_cross;
 use crate::snapshot::SiteMaps;
-use engine::analysis::shown::{ShownMap, Weighting};
-use engine::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use leptos::prelude::*;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use report::analysis::shown::{ShownMap, Weighting};
+use report::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use wasm_bindgen::JsCast;
 
 use crate::{AppState, Tab};
@@ -52,16 +52,16 @@ pub enum Subject {
 
 impl AppState {
     /// The model's name and the figure's title, as the CLI titles its figures.
-    fn titled(&self, report: &engine::AttentionReport, place: &str) -> (String, String) {
+    fn titled(&self, report: &report::AttentionReport, place: &str) -> (String, String) {
         let model = report.model.name.clone();
         // The page's head views show the first site (a translator's encoder): named when there are more.
         let site = (report.sites.len() > 1).then(|| report.sites[0].name.as_str());
-        let title = engine::figure::title(&model, place, site, self.weighting_shown(report).title());
+        let title = report::figure::title(&model, place, site, self.weighting_shown(report).title());
         (model, title)
     }
 
     /// What the maps really show: norms only when the report carries them.
-    fn weighting_shown(&self, report: &engine::AttentionReport) -> Weighting {
+    fn weighting_shown(&self, report: &report::AttentionReport) -> Weighting {
         match report.value_norms {
             Some(_) => self.weighting.get_untracked(),
             None => Weighting::Attention,
@@ -70,7 +70,7 @@ impl AppState {
 
     /// The grid as the page colours it by one value per head ([layer][head]): what the
     /// values are in its title; an effect's blue–white–red around 0.
-    fn values_grid(&self, report: &engine::AttentionReport, values: &[Vec<f32>], note: Option<String>) -> (Figure, String) {
+    fn values_grid(&self, report: &report::AttentionReport, values: &[Vec<f32>], note: Option<String>) -> (Figure, String) {
         let colouring = self.grid_colour.get_untracked();
         let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
         let heads = values.iter().map(|layer| layer.iter().map(|&v| Thumbnail { rows: 1, columns: 1, values: vec![v], top }).collect()).collect();
@@ -144,7 +144,7 @@ impl AppState {
                 let (causal, unmasked) = self.both_masks()?;
                 let (layer, head) = (self.layer.get_untracked(), self.head.get_untracked());
                 let (value_scale, colours) = (self.value_scale.get_untracked(), self.colour_scale.get_untracked());
-                let map = |report: &engine::AttentionReport| {
+                let map = |report: &report::AttentionReport| {
                     self.report_text.with_untracked(|text| ShownMap::of(report, layer, head, Weighting::Attention, self.reading.get_untracked(), text))
                 };
                 let (causal, unmasked) = (map(&causal), map(&unmasked));
@@ -153,7 +153,7 @@ impl AppState {
                     ..HeatmapFigure::of(map, value_scale, colours)
                 };
                 let difference = HeatmapFigure {
-                    values: engine::analysis::summary::difference(unmasked.values(), causal.values()),
+                    values: report::analysis::summary::difference(unmasked.values(), causal.values()),
                     note: note.clone(),
                     ..titled(&unmasked, "difference (red: the unmasked run looks more)", ValueScale::Signed, ColourScale::Diverging)
                 };
@@ -183,7 +183,7 @@ impl AppState {
                     value_scale: self.value_scale.get_untracked(),
                     colours: self.colour_scale.get_untracked(),
                     focus: (focus, None),
-                    title: Some(engine::figure::title(&model, &choice.title(), Some("cross"), Weighting::Attention.title())),
+                    title: Some(report::figure::title(&model, &choice.title(), Some("cross"), Weighting::Attention.title())),
                     note: reading_note(self.reading.get_untracked(), self.value_scale.get_untracked()),
                     overlay: None,
                 };
@@ -246,12 +246,12 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
                 _ => None,
             };
             let effects = shown.or_else(|| state.interventions.found.with_untracked(|f| f.last().cloned())).map(|f| (*f.effects).clone());
-            let report = engine::AttentionReport { head_effects: effects.or_else(|| report.head_effects.clone()), ..(*report).clone() };
+            let report = report::AttentionReport { head_effects: effects.or_else(|| report.head_effects.clone()), ..(*report).clone() };
             let json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
             download_text(&json, "application/json", &format!("attnscope-{model}-report.json"))
         }
         Export::Hf => {
-            let json = serde_json::to_string(&engine::export::Hf::of(&report)?).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string(&report::export::Hf::of(&report)?).map_err(|e| e.to_string())?;
             download_text(&json, "application/json", &format!("attnscope-{model}-hf.json"))
         }
         Export::Html => {

@@ -2,10 +2,10 @@
 //! mean over its heads. Click a thumbnail to select the head; with the grid
 //! focused, the arrow keys move the selection.
 
-use engine::analysis::reading::{read, Side};
-use engine::analysis::summary::layer_mean;
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::analysis::reading::{read, Side};
+use report::analysis::summary::layer_mean;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
 
@@ -14,8 +14,8 @@ use super::{ExportMenu, FocusBands, ReadingNote, Subject};
 use crate::interventions::{EffectKind, SweepState};
 use crate::state::Filling;
 use crate::{AppState, GridColour};
-use engine::analysis::heads::HeadScores;
-use engine::figure::colour::{diverging, viridis};
+use report::analysis::heads::HeadScores;
+use report::figure::colour::{diverging, viridis};
 
 /// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
 /// CSS scales it up. Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
@@ -88,7 +88,7 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
         }
     });
     let selected = move || state.layer.get() == layer && state.head.get() == head;
-    let id = engine::HeadId { layer, head };
+    let id = report::HeadId { layer, head };
     // While a long text's run goes on: whether this head's layer is shown yet, and where its
     // map looks on average (the weighted mean column block, what a test compares with the engine's).
     let filled = move || filling_of_layer.get().map(|(_, arrived)| arrived.to_string());

@@ -3,17 +3,17 @@
 //! from 0 to 1 (to the map's largest value when weighted by value norms). Hovering a
 //! cell shows `query → key: weight`.
 
-use engine::figure::heatmap::{self, HeatmapFigure, Layout};
-use engine::figure::Theme;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use report::figure::heatmap::{self, HeatmapFigure, Layout};
+use report::figure::Theme;
 
 use super::{token_label, ReadingNote};
 use crate::weighting::{ShownMap, Weighting};
 use crate::{AppState, Status};
-use engine::figure::ColourScale;
+use report::figure::ColourScale;
 
 impl AppState {
     /// The selected head's map as a figure: the page draws it, the export saves it.

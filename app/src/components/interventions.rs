@@ -2,8 +2,8 @@
 //! answer, sweep every head (ablated, or patched from a second text) or split the answer's
 //! logit among the heads, and read the effects in the grid and in a table.
 
-use engine::{Ablation, HeadId};
 use leptos::prelude::*;
+use report::{Ablation, HeadId};
 
 use super::effects_table::EffectsTable;
 use super::token_label;

@@ -10,8 +10,8 @@ use super::{token_label, ReadingNote};
 use crate::{AppState, Tab};
 
 // The exported figure's measures: the page's lines and the figure's stand alike.
-use engine::figure::lines::{FAINTEST, LEFT, RIGHT};
-const WIDTH: f64 = engine::figure::lines::WIDTH as f64;
+use report::figure::lines::{FAINTEST, LEFT, RIGHT};
+const WIDTH: f64 = report::figure::lines::WIDTH as f64;
 
 /// Which side of the lines a token stands on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

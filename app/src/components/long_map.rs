@@ -104,7 +104,7 @@ pub fn LongMap() -> impl IntoView {
         }
         let report = state.report.get()?;
         let site = report.sites.first()?;
-        let engine::MapForm::Pooled { block, .. } = site.form else { return None };
+        let report::MapForm::Pooled { block, .. } = site.form else { return None };
         let (layer, head) = (state.layer.get(), state.head.get());
         if layer >= site.maps.layers() || head >= site.maps.heads() {
             return None;
@@ -174,7 +174,7 @@ pub fn LongMap() -> impl IntoView {
         }
         let report = state.report.get()?;
         let site = report.sites.first()?;
-        let engine::MapForm::Pooled { block, .. } = site.form else { return None };
+        let report::MapForm::Pooled { block, .. } = site.form else { return None };
         let cells = site.maps.shape()[2];
         site.maps.head(state.layer.get(), state.head.get()).get((query / block) * cells + key / block).map(|w| (*w, false))
     };

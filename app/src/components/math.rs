@@ -3,8 +3,8 @@
 //! the softmax, and what changes without the scaling, with hard attention, or at another
 //! temperature.
 
-use engine::analysis::arithmetic::{scoring_text, steps, visible_keys, Recipe};
 use leptos::prelude::*;
+use report::analysis::arithmetic::{scoring_text, steps, visible_keys, Recipe};
 
 use super::token_label;
 use crate::{AppState, Tab};

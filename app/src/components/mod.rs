@@ -56,4 +56,4 @@ pub use translation::TranslationPanel;
 pub use vision::{ImagePanel, VisionView};
 pub use weights_table::WeightsTable;
 
-pub use engine::figure::labels::token_label;
+pub use report::figure::labels::token_label;

@@ -3,16 +3,16 @@
 //! tokenizer.json). Nothing is uploaded: the worker reads the files where they are, a
 //! piece at a time. The model joins the picker for the session.
 
-use engine::ModelInfo;
 use leptos::html::Input;
 use leptos::prelude::*;
+use report::ModelInfo;
 use wasm_bindgen::JsCast;
 
 use crate::catalog::{CatalogFile, CatalogModel};
 use crate::state::Status;
 use crate::user_files::model_name;
 use crate::AppState;
-use engine::load::files::classify;
+use report::files::classify;
 
 /// The picker's label for a person's model once loaded: what it turned out to be, and the
 /// size of its files.

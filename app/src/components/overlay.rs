@@ -2,13 +2,13 @@
 //! attends most there, as strong as its weight (CircuitsVis's multi-head view), so heads
 //! that split a text between them show their shares in one picture.
 
-use engine::figure::colour::HEAD_HUES;
-use engine::figure::heatmap::{self, HeatmapFigure, Layout};
-use engine::figure::Theme;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use report::figure::colour::HEAD_HUES;
+use report::figure::heatmap::{self, HeatmapFigure, Layout};
+use report::figure::Theme;
 
 use super::ReadingNote;
 use crate::{AppState, Tab};

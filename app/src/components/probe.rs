@@ -4,15 +4,15 @@
 //! why the top head earned its score. Longer probes (500 or 1,000 tokens a copy) run
 //! pooled, as a long text does, and show the map in blocks.
 
-use engine::analysis::probe::induction_cells;
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::analysis::probe::induction_cells;
 use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use super::LabelledMap;
 use crate::{AppState, ProbeOutcome, ProbeState};
-use engine::figure::colour::viridis;
+use report::figure::colour::viridis;
 
 /// The canvas's side in pixels, at most.
 const SIDE: f64 = 420.0;
@@ -64,7 +64,7 @@ fn draw(canvas: &web_sys::HtmlCanvasElement, outcome: &ProbeOutcome, layer: usiz
 /// The block size of a probe that ran pooled (its report's maps are block means).
 fn pooled_block(outcome: &ProbeOutcome) -> Option<usize> {
     match outcome.report.sites.first()?.form {
-        engine::MapForm::Pooled { block, .. } => Some(block),
+        report::MapForm::Pooled { block, .. } => Some(block),
         _ => None,
     }
 }

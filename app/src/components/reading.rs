@@ -3,9 +3,9 @@
 //! logarithm. And the note each view shows while a switch is on, so no picture is taken
 //! for the map as the model computed it.
 
-use engine::analysis::reading::Reading;
-use engine::figure::ValueScale;
 use leptos::prelude::*;
+use report::analysis::reading::Reading;
+use report::figure::ValueScale;
 
 use super::{ExportMenu, Subject};
 use crate::AppState;
@@ -104,7 +104,7 @@ pub fn ScalePicker(test_id: &'static str) -> impl IntoView {
 pub fn ReadingNote() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
-        let note = engine::figure::reading_note(state.reading.get(), state.value_scale.get())?;
+        let note = report::figure::reading_note(state.reading.get(), state.value_scale.get())?;
         Some(view! { <span class="reading-note" data-testid="reading-note">{format!(" {note}")}</span> })
     }
 }

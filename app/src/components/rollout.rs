@@ -2,10 +2,10 @@
 //! through every layer (head means plus the residual, multiplied across layers), as
 //! a bar over each input token. The query is the pinned token, else the last.
 
-use engine::analysis::rollout::rollout_row;
 use leptos::prelude::*;
+use report::analysis::rollout::rollout_row;
 
-use engine::analysis::reading::{read, Side};
+use report::analysis::reading::{read, Side};
 
 use super::reading::HideSinkSwitch;
 use super::{token_label, ReadingNote};
@@ -24,14 +24,14 @@ pub fn RolloutView() -> impl IntoView {
         // A long text's maps are pooled: its rollout multiplies the layers' block maps, from
         // the query's block to every block (read as the block map is).
         let block = match report.sites.first().map(|s| s.form) {
-            Some(engine::MapForm::Pooled { block, .. }) => Some(block),
+            Some(report::MapForm::Pooled { block, .. }) => Some(block),
             _ => None,
         };
         let flow = rollout_row(report.attention(), query / block.unwrap_or(1));
         let read = match block {
             Some(_) => {
-                let shown = engine::analysis::shown::ShownMap::of(&report, 0, 0, crate::weighting::Weighting::Attention, Default::default(), "");
-                engine::analysis::reading::ReadMap { values: flow, columns: shown.read.columns, ..Default::default() }
+                let shown = report::analysis::shown::ShownMap::of(&report, 0, 0, crate::weighting::Weighting::Attention, Default::default(), "");
+                report::analysis::reading::ReadMap { values: flow, columns: shown.read.columns, ..Default::default() }
             }
             // Read as every map is: one row, the query's, over every token (the first hidden
             // and the rest renormalised, or by words).

@@ -2,8 +2,8 @@
 //! by the chosen score. The scores are TransformerLens's head-detector scores (the
 //! `mul` measure, nothing left out) and plain summaries, computed from the report.
 
-use engine::analysis::heads::HeadScores;
 use leptos::prelude::*;
+use report::analysis::heads::HeadScores;
 
 use crate::{AppState, GridColour};
 

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::protocol::LoadStage;
 use crate::{AppState, Status, LONG_MAX_TOKENS, WHOLE_MAX_TOKENS};
-use engine::{AttentionReport, Mask, WeightPath};
+use report::{AttentionReport, Mask, WeightPath};
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -61,7 +61,7 @@ fn how_it_ran(report: &AttentionReport) -> String {
         return format!(" (the picture as {} × {} patches of {} pixels, and the class token)", grid.rows, grid.columns, grid.patch_pixels);
     }
     let tokens = report.tokens().len();
-    if let Some(engine::MapForm::Pooled { block, .. }) = report.sites.first().map(|s| s.form) {
+    if let Some(report::MapForm::Pooled { block, .. }) = report.sites.first().map(|s| s.form) {
         return format!(" (a long text: every map kept pooled into blocks of {block} tokens; a head's whole map is computed when it is selected)");
     }
     match (report.reused_tokens, report.mask) {

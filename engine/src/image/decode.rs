@@ -35,5 +35,5 @@ pub fn decode(bytes: &[u8]) -> Result<Rgb> {
         other => EngineError::BadImage(format!("the file is cut short or corrupt ({other})")),
     })?;
     let rgba = decoded.to_rgba8();
-    Rgb::from_rgba(rgba.width() as usize, rgba.height() as usize, rgba.as_raw())
+    Ok(Rgb::from_rgba(rgba.width() as usize, rgba.height() as usize, rgba.as_raw())?)
 }

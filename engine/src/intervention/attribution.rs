@@ -6,6 +6,8 @@
 
 use candle_core::{IndexOp, Tensor};
 
+pub use report::intervention::Contribution;
+
 /// How a network turns its last residual stream into logits.
 pub struct Readout {
     pub norm: FinalNorm,
@@ -103,14 +105,6 @@ impl LastPosition {
         self.feed_forward.push(difference(&row, &self.middle));
         self.last = row;
     }
-}
-
-/// One writer's direct contribution to the answer.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Contribution {
-    /// "embeddings", "feed-forward 3", "attention bias 3", "final norm bias".
-    pub name: String,
-    pub value: f32,
 }
 
 /// The answer's logit (minus the other token's, when there is one) split into every

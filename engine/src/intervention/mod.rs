@@ -20,176 +20,31 @@ pub(crate) mod copies;
 pub mod run;
 pub mod trace;
 
-use std::fmt;
-use std::str::FromStr;
-
 use candle_core::Tensor;
-use serde::{Deserialize, Serialize};
+
+pub use report::intervention::{Ablation, HeadId, Intervention, NextTokenChange, SoftmaxTotal};
 
 use crate::error::{EngineError, Result};
-use crate::report::{AttentionMaps, NextToken};
+use crate::report::AttentionMaps;
 
-/// A head: its layer and its place in the layer, both from 0 (`18.6` on the command line).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct HeadId {
-    pub layer: usize,
-    pub head: usize,
-}
-
-impl fmt::Display for HeadId {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}.{}", self.layer, self.head)
-    }
-}
-
-impl FromStr for HeadId {
-    type Err = String;
-    /// `L.H`, as TransformerLens and papers write heads.
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (layer, head) = s.trim().split_once('.').ok_or_else(|| format!("`{s}` is not a head: write LAYER.HEAD, as 18.6"))?;
-        let number = |part: &str| part.trim().parse::<usize>().map_err(|_| format!("`{s}` is not a head: write LAYER.HEAD, as 18.6"));
-        Ok(HeadId { layer: number(layer)?, head: number(head)? })
-    }
-}
-
-/// What takes an ablated head's output's place.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ablation {
-    /// Zeros: the head writes nothing.
-    #[default]
-    Zero,
-    /// The head's output averaged over the positions of a run (this one unless the
-    /// intervention names another text): it writes what it writes on average, with
-    /// nothing that depends on the position.
-    Mean,
-}
-
-impl Ablation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Zero => "zero",
-            Self::Mean => "mean",
+/// Every head `intervention` names, checked against the model's shape.
+pub(crate) fn check(intervention: &Intervention, layers: usize, heads: usize) -> Result<()> {
+    let this = intervention;
+    for id in this.ablated.iter().chain(&this.patched_outputs).chain(&this.patched_patterns) {
+        if id.layer >= layers {
+            return Err(EngineError::NoSuchLayer { layer: id.layer, layers });
+        }
+        if id.head >= heads {
+            return Err(EngineError::NoSuchHead { head: id.head, heads });
         }
     }
-}
-
-/// What a run changed. The report of a changed run carries it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Intervention {
-    /// Heads whose output is replaced as `ablation` says.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ablated: Vec<HeadId>,
-    #[serde(default)]
-    pub ablation: Ablation,
-    /// For mean ablation: the text whose run gives the means (this run's own when `None`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub means_from: Option<String>,
-    /// Heads whose output is taken from the run of `source`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub patched_outputs: Vec<HeadId>,
-    /// Heads whose attention pattern is taken from the run of `source`; their own values
-    /// are weighted by it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub patched_patterns: Vec<HeadId>,
-    /// The text the patches come from (as long in tokens as this run's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The next tokens of the same text unchanged, beside the report's own (which are
-    /// the changed run's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_tokens_before: Option<Vec<NextToken>>,
-    /// The tokens either run ranks likeliest, with their logits and probabilities in both
-    /// runs (the unchanged run's order first, then the tokens only the changed run ranks):
-    /// the next-token bars before and after.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub next_token_changes: Vec<NextTokenChange>,
-}
-
-/// A candidate for the next token in the unchanged and the changed run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NextTokenChange {
-    pub id: u32,
-    pub text: String,
-    pub logit_before: f32,
-    pub logit_after: f32,
-    /// Softmax of each run's logits over the whole vocabulary.
-    pub probability_before: f32,
-    pub probability_after: f32,
-}
-
-impl NextTokenChange {
-    /// `ids` as the unchanged (`before`) and changed (`after`) runs' logits [vocab] score them.
-    pub fn compare(ids: &[u32], text: impl Fn(u32) -> String, before: &[f32], after: &[f32]) -> Vec<Self> {
-        let (before_total, after_total) = (SoftmaxTotal::of(before), SoftmaxTotal::of(after));
-        ids.iter()
-            .filter(|&&id| (id as usize) < before.len().min(after.len()))
-            .map(|&id| {
-                let (b, a) = (before[id as usize], after[id as usize]);
-                NextTokenChange {
-                    id,
-                    text: text(id),
-                    logit_before: b,
-                    logit_after: a,
-                    probability_before: before_total.probability(b),
-                    probability_after: after_total.probability(a),
-                }
-            })
-            .collect()
+    if (!this.patched_outputs.is_empty() || !this.patched_patterns.is_empty()) && this.source.is_none() {
+        return Err(EngineError::Intervention("patching needs a second text to take the heads' outputs from".into()));
     }
-}
-
-/// What a softmax over a whole vocabulary divides by (its largest logit taken out first).
-pub(crate) struct SoftmaxTotal {
-    max: f32,
-    total: f64,
-}
-
-impl SoftmaxTotal {
-    pub(crate) fn of(logits: &[f32]) -> Self {
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        Self { max, total: logits.iter().map(|&l| ((l - max) as f64).exp()).sum() }
+    if this.means_from.is_some() && this.ablation != Ablation::Mean {
+        return Err(EngineError::Intervention("means from another text are for mean ablation".into()));
     }
-
-    pub(crate) fn probability(&self, logit: f32) -> f32 {
-        (((logit - self.max) as f64).exp() / self.total) as f32
-    }
-}
-
-impl Intervention {
-    /// Zero- or mean-ablates `heads`.
-    pub fn ablate(heads: Vec<HeadId>, ablation: Ablation) -> Self {
-        Self { ablated: heads, ablation, ..Self::default() }
-    }
-
-    /// Whether it changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.ablated.is_empty() && self.patched_outputs.is_empty() && self.patched_patterns.is_empty()
-    }
-
-    /// Every head it names, checked against the model's shape.
-    pub(crate) fn check(&self, layers: usize, heads: usize) -> Result<()> {
-        for id in self.ablated.iter().chain(&self.patched_outputs).chain(&self.patched_patterns) {
-            if id.layer >= layers {
-                return Err(EngineError::NoSuchLayer { layer: id.layer, layers });
-            }
-            if id.head >= heads {
-                return Err(EngineError::NoSuchHead { head: id.head, heads });
-            }
-        }
-        if (!self.patched_outputs.is_empty() || !self.patched_patterns.is_empty()) && self.source.is_none() {
-            return Err(EngineError::Intervention("patching needs a second text to take the heads' outputs from".into()));
-        }
-        if self.means_from.is_some() && self.ablation != Ablation::Mean {
-            return Err(EngineError::Intervention("means from another text are for mean ablation".into()));
-        }
-        Ok(())
-    }
-
-    /// The first layer it changes: everything before runs as in the unchanged run.
-    pub(crate) fn first_layer(&self) -> Option<usize> {
-        self.ablated.iter().chain(&self.patched_outputs).chain(&self.patched_patterns).map(|id| id.layer).min()
-    }
+    Ok(())
 }
 
 /// What replaces one head's output in a changed run.
@@ -298,14 +153,6 @@ impl Changes {
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    #[test]
-    fn heads_read_as_layer_dot_head() {
-        assert_eq!("18.6".parse::<HeadId>(), Ok(HeadId { layer: 18, head: 6 }));
-        assert_eq!(" 0.0 ".parse::<HeadId>().map(|h| h.to_string()), Ok("0.0".to_string()));
-        assert!("18".parse::<HeadId>().is_err());
-        assert!("a.1".parse::<HeadId>().is_err());
-    }
 
     #[test]
     fn changes_replace_only_the_named_heads() -> candle_core::Result<()> {

@@ -5,11 +5,12 @@
 //! changes each head alone costs about half of (heads × one run).
 
 use candle_core::Tensor;
-use serde::{Deserialize, Serialize};
 
-use super::attribution::{attribute, Contribution, LastPosition};
+pub use report::intervention::{Answer, AnswerToken, EffectMethod, HeadEffects};
+
+use super::attribution::{attribute, LastPosition};
 use super::trace::Tracing;
-use super::{Ablation, Changes, HeadId, Intervention, NextTokenChange, Taken};
+use super::{check, Ablation, Changes, HeadId, Intervention, NextTokenChange, Taken};
 use crate::error::{EngineError, Result};
 use crate::forward::{Pass, Start};
 use crate::observe::KeepMaps;
@@ -54,88 +55,13 @@ impl Trace {
     }
 }
 
-/// A token named by its id and its text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnswerToken {
-    pub id: u32,
-    pub text: String,
-}
-
-/// What a changed run is judged by: the answer's logit at the last position, or its
-/// logit minus another token's (the logit difference, " Mary" against " John").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Answer {
-    pub token: AnswerToken,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub versus: Option<AnswerToken>,
-}
-
-impl Answer {
-    /// Whether the answer's tokens are among a model's `vocab` logits: an answer is data (the
-    /// page sends one, a file may hold one) and a tokenizer may add tokens past the model's
-    /// embedding rows, so every run that measures one checks it first.
-    pub fn check(&self, vocab: usize) -> Result<()> {
-        match std::iter::once(&self.token).chain(&self.versus).find(|t| t.id as usize >= vocab) {
-            Some(t) => Err(EngineError::TokenOutOfRange { id: t.id, vocab }),
-            None => Ok(()),
-        }
-    }
-
-    /// The measure on `logits` [vocab], for an answer [`Answer::check`]ed against them.
-    pub fn measure(&self, logits: &[f32]) -> f32 {
-        logits[self.token.id as usize] - self.versus.as_ref().map_or(0.0, |v| logits[v.id as usize])
-    }
-
-    /// In words: "logit of ' Mary' − logit of ' John'".
-    pub fn describe(&self) -> String {
-        let one = |t: &AnswerToken| format!("logit of {:?}", t.text);
-        match &self.versus {
-            Some(versus) => format!("{} − {}", one(&self.token), one(versus)),
-            None => one(&self.token),
-        }
-    }
-}
-
-/// How each head's effect was found.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum EffectMethod {
-    /// Each head ablated alone; the effect is the change of the measure.
-    Ablation { ablation: Ablation },
-    /// Each head's output alone taken from the run of `source`; the effect is the change.
-    Patching { source: String },
-    /// No run changed: each head's direct contribution to the measure.
-    DirectAttribution,
-}
-
-/// Every head's effect on the answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HeadEffects {
-    pub method: EffectMethod,
-    pub answer: Answer,
-    /// The measure in the unchanged run (for direct attribution in a model that caps its
-    /// logits, Gemma 2, the measure before the cap, which the terms split).
-    pub baseline: f32,
-    pub layers: usize,
-    pub heads: usize,
-    /// Flat [layer, head].
-    pub per_head: Vec<f32>,
-    /// Direct attribution only: the other writers' contributions (embeddings, each
-    /// feed-forward, biases), which with the heads' add up to `baseline`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub others: Vec<Contribution>,
-}
-
-impl HeadEffects {
-    pub fn of(&self, layer: usize, head: usize) -> f32 {
-        self.per_head[layer * self.heads + head]
-    }
-
-    /// The heads, largest effect (in size) first.
-    pub fn ranked(&self) -> Vec<(HeadId, f32)> {
-        let mut all: Vec<(HeadId, f32)> = self.per_head.iter().enumerate().map(|(i, &e)| (HeadId { layer: i / self.heads, head: i % self.heads }, e)).collect();
-        all.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-        all
+/// Whether `answer`'s tokens are among a model's `vocab` logits: an answer is data (the
+/// page sends one, a file may hold one) and a tokenizer may add tokens past the model's
+/// embedding rows, so every run that measures one checks it first.
+pub fn check_answer(answer: &Answer, vocab: usize) -> Result<()> {
+    match std::iter::once(&answer.token).chain(&answer.versus).find(|t| t.id as usize >= vocab) {
+        Some(t) => Err(EngineError::TokenOutOfRange { id: t.id, vocab }),
+        None => Ok(()),
     }
 }
 
@@ -182,7 +108,7 @@ impl Model {
     /// intervention, with the unchanged run's next tokens beside its own.
     pub fn change(&self, trace: &Trace, intervention: &Intervention, source: Option<&Trace>, means: Option<&Trace>) -> Result<AttentionReport> {
         let (layers, heads, t) = (self.info.layers, self.info.heads, trace.len());
-        intervention.check(layers, heads)?;
+        check(intervention, layers, heads)?;
         same_length(trace, source)?;
         if intervention.means_from.is_some() && means.is_none() {
             return Err(EngineError::Intervention("mean ablation over another text needs that text's run".into()));
@@ -237,7 +163,7 @@ impl Model {
         if per_head.len() != layers * heads {
             return Err(EngineError::Intervention(format!("a sweep of {} heads where the model has {}", per_head.len(), layers * heads)));
         }
-        answer.check(self.info.vocab_size)?;
+        check_answer(answer, self.info.vocab_size)?;
         let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
         let method = match sweep {
             Sweep::Ablation(ablation) => EffectMethod::Ablation { ablation: *ablation },
@@ -254,7 +180,7 @@ impl Model {
         if layer >= layers {
             return Err(EngineError::NoSuchLayer { layer, layers });
         }
-        answer.check(self.info.vocab_size)?;
+        check_answer(answer, self.info.vocab_size)?;
         let baseline = answer.measure(trace.logits().ok_or(EngineError::NoLogits)?);
         let source = match sweep {
             Sweep::Patching(source) => {
@@ -294,7 +220,7 @@ impl Model {
     /// Each head's direct contribution to `answer` at the last position of `trace` (see
     /// [`super::attribution`]); with the other writers' they add up to the measure.
     pub fn attribute(&self, trace: &Trace, answer: &Answer) -> Result<HeadEffects> {
-        answer.check(self.info.vocab_size)?;
+        check_answer(answer, self.info.vocab_size)?;
         let logits = trace.logits().ok_or(EngineError::NoLogits)?;
         let ids: Vec<u32> = std::iter::once(&answer.token).chain(&answer.versus).map(|t| t.id).collect();
         let readout = self.network.readout(&ids)?.ok_or(EngineError::NoLogits)?;
@@ -332,7 +258,7 @@ impl Model {
             }
         };
         let answer = Answer { token: one(text)?, versus: versus.map(one).transpose()? };
-        answer.check(self.info.vocab_size)?;
+        check_answer(&answer, self.info.vocab_size)?;
         Ok(answer)
     }
 
@@ -368,28 +294,5 @@ fn same_length(trace: &Trace, source: Option<&Trace>) -> Result<()> {
             source.len()
         ))),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn effects_rank_by_size_and_answers_measure_differences() {
-        let effects = HeadEffects {
-            method: EffectMethod::DirectAttribution,
-            answer: Answer { token: AnswerToken { id: 1, text: " Mary".into() }, versus: Some(AnswerToken { id: 2, text: " John".into() }) },
-            baseline: 0.0,
-            layers: 2,
-            heads: 2,
-            per_head: vec![0.1, -3.0, 2.0, 0.0],
-            others: Vec::new(),
-        };
-        let ranked: Vec<String> = effects.ranked().iter().map(|(id, _)| id.to_string()).collect();
-        assert_eq!(ranked, ["0.1", "1.0", "0.0", "1.1"]);
-        assert_eq!(effects.of(1, 0), 2.0);
-        assert_eq!(effects.answer.measure(&[0.0, 5.0, 1.5]), 3.5);
-        assert_eq!(effects.answer.describe(), "logit of \" Mary\" − logit of \" John\"");
     }
 }

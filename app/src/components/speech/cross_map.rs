@@ -2,9 +2,9 @@
 //! columns, 20 ms each), for one head, the layer's mean, or the mean of the model's
 //! alignment heads (those whose attention follows the words; word timings come from them).
 
-use engine::AttentionReport;
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::AttentionReport;
 
 use super::super::token_label;
 use crate::AppState;
@@ -78,7 +78,7 @@ pub fn cross_values(report: &AttentionReport, view: CrossView, layer: usize, hea
 /// Paints the map as an image, a pixel a frame and a row a token (stretched by CSS to the
 /// spectrogram's width, so each column sits under the sound it is), each cell's colour
 /// scaled to the map's largest value.
-fn paint(canvas: web_sys::HtmlCanvasElement, values: &[f32], rows: usize, frames: usize, top: f32, colours: engine::figure::ColourScale) -> Option<()> {
+fn paint(canvas: web_sys::HtmlCanvasElement, values: &[f32], rows: usize, frames: usize, top: f32, colours: report::figure::ColourScale) -> Option<()> {
     let pixels: Vec<u8> = values
         .iter()
         .flat_map(|&v| {

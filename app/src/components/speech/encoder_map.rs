@@ -2,10 +2,10 @@
 //! into 0.2-s blocks as the report carries it, or, zoomed, the whole map (20 ms frames)
 //! the worker computes on demand, a window of it at a time.
 
-use engine::figure::heatmap::HeatmapFigure;
-use engine::AttentionReport;
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::figure::heatmap::HeatmapFigure;
+use report::AttentionReport;
 
 use super::super::heatmap::draw;
 use super::cross_map::frames_heard;

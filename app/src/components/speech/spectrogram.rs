@@ -58,7 +58,7 @@ fn paint(canvas: web_sys::HtmlCanvasElement, mels: usize, frames: usize, values:
     for m in 0..mels {
         for f in 0..frames {
             let v = values.get(m * frames + f).copied().unwrap_or(-1.0);
-            let (r, g, b) = engine::figure::ColourScale::Magma.colour(((v + 1.0) / 2.5).clamp(0.0, 1.0));
+            let (r, g, b) = report::figure::ColourScale::Magma.colour(((v + 1.0) / 2.5).clamp(0.0, 1.0));
             for dy in 0..MEL_ROW {
                 let y = (mels - 1 - m) * MEL_ROW + dy; // low frequencies at the bottom
                 let at = (y * width + f) * 4;

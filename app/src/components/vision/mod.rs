@@ -7,9 +7,9 @@ mod overlay;
 
 use std::sync::Arc;
 
-use engine::analysis::patches::PatchSource;
-use engine::Framing;
 use leptos::prelude::*;
+use report::analysis::patches::PatchSource;
+use report::Framing;
 
 use crate::picture::{self, Picture};
 use crate::AppState;

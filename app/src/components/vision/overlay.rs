@@ -3,10 +3,10 @@
 //! overlay follows the selected head (or its layer's mean, or the rollout) and takes the
 //! query from a click on a patch; the layer's heads and every head come as small overlays.
 
-use engine::analysis::patches::{PatchMap, PatchSource};
-use engine::{AttentionReport, PictureInput};
 use leptos::html::Canvas;
 use leptos::prelude::*;
+use report::analysis::patches::{PatchMap, PatchSource};
+use report::{AttentionReport, PictureInput};
 use wasm_bindgen::JsCast;
 use web_sys::{KeyboardEvent, MouseEvent};
 

@@ -1,0 +1,212 @@
+//! The messages between the page and the engine's Web Worker.
+//!
+//! Each message is a JS object `{ json, attention? }`: `json` holds the message as
+//! serde JSON; a report's attention travels beside it as a transferred
+//! `Float32Array` (flat [layer, head, query, key]), so that 270 heads of maps
+//! cross the thread boundary without being turned into text and back. Sound to
+//! transcribe, and an encoder map asked for, travel in the same place.
+
+pub mod limits;
+pub mod user_files;
+
+use js_sys::{Array, Float32Array, Object, Reflect};
+use report::analysis::probe::ProbeScores;
+use report::{AttentionReport, EffectMethod, Framing, HeadEffects, Intervention, Mask, ModelInfo, Truncation, WeightChoice};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// What the page asks of the worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Fetch a model's files (URLs relative to the page) and load it.
+    /// `weights`: the path a GGUF's weights load on (float32, quantized, or what fits).
+    Load {
+        model: String,
+        files: Vec<String>,
+        #[serde(default)]
+        weights: WeightChoice,
+    },
+    /// Load a model from files the person picked or dropped: the `File` objects travel
+    /// beside the message (see [`encode_with_files`]), `names` are theirs in order.
+    Open {
+        model: String,
+        names: Vec<String>,
+        #[serde(default)]
+        weights: WeightChoice,
+    },
+    /// Run a text through the loaded model. `run` numbers requests so the page
+    /// can drop answers to texts it no longer shows; `scores_of_layer` asks for
+    /// that layer's raw scores (the arithmetic view), `value_norms` every head's value
+    /// norms (the value-weighted map); `reuse_prefix` lets a causal run reuse the
+    /// beginning it shares with the previous one.
+    Run {
+        run: u64,
+        model: String,
+        text: String,
+        mask: Mask,
+        max_tokens: usize,
+        scores_of_layer: Option<usize>,
+        value_norms: bool,
+        reuse_prefix: bool,
+        /// Heads to change in the run (a causal language model or an encoder, under its own
+        /// mask): the report is the changed run's, and says what was changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intervention: Option<Intervention>,
+        /// With an intervention: the number to answer the unchanged run of the same text
+        /// under (the run the changed one starts from, so the text runs once unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unchanged: Option<u64>,
+    },
+    /// Every head's effect on an answer in the run of `text`: each ablated or patched from
+    /// the run of another text in turn (a sweep, a layer at a time, stopped by
+    /// [`ToWorker::StopEffects`]), or each one's direct logit attribution. `answer`: the
+    /// token's text (the likeliest next token when `None`); `versus`: a token to subtract.
+    Effects { run: u64, model: String, text: String, max_tokens: usize, method: EffectMethod, answer: Option<String>, versus: Option<String> },
+    /// Stop the sweep numbered `run` (a new text, or the person's Stop).
+    StopEffects { run: u64 },
+    /// Run the induction probe (`length` random tokens twice, one run per seed).
+    Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
+    /// Transcribe sound with the loaded speech model: the samples (16 kHz mono) travel
+    /// beside the message as a transferred `Float32Array`.
+    Transcribe { run: u64, model: String },
+    /// Look at a picture with the loaded vision model: its pixels (8-bit RGBA, `width` ×
+    /// `height`) travel beside the message as a transferred `Uint8Array`.
+    Look { run: u64, model: String, width: usize, height: usize, framing: Framing },
+    /// One head's whole map where a report holds its maps pooled: the encoder's
+    /// self-attention of the last transcription, or the self-attention of the long text
+    /// whose run was numbered `of` (the worker keeps the last long run's queries and keys).
+    WholeMap { run: u64, model: String, of: u64, layer: usize, head: usize },
+}
+
+/// What the worker answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker has started and takes requests, computing on `threads` threads (more
+    /// than one where the page is cross-origin isolated and the worker has threads).
+    Ready { threads: usize },
+    /// Loading goes on: `loaded` of `total` bytes fetched (total unknown: `None`), or parsing.
+    Progress { model: String, stage: LoadStage, loaded: u64, total: Option<u64> },
+    /// The model is loaded; `memory_bytes`: the worker's wasm memory now (it never shrinks,
+    /// so this is its peak so far).
+    Loaded { model: String, info: ModelInfo, millis: f64, memory_bytes: u64 },
+    /// A run's report. Its sites' maps arrive empty here and are filled in from the array
+    /// beside (every site's data one after another; `shapes` says where each ends).
+    Report { run: u64, report: AttentionReport, shapes: Vec<[usize; 4]>, millis: f64, memory_bytes: u64 },
+    /// A translation goes on: target token `step` (from 0) is `token`, of at most `limit`.
+    Translating { run: u64, step: usize, limit: usize, token: String },
+    /// A sweep goes on: `done` of `total` heads changed.
+    EffectsProgress { run: u64, done: usize, total: usize },
+    /// Every head's effect, and how long finding them took.
+    Effects { run: u64, effects: HeadEffects, millis: f64 },
+    /// The probe goes on: `done` of `total` runs (of all its runs' layers, when pooled).
+    ProbeProgress { run: u64, done: usize, total: usize },
+    /// The probe's scores, and its first run's report (attention beside, as for a run;
+    /// pooled when the probe is long). `offset`: where the random copy of `length` tokens
+    /// starts (after the model's first token).
+    ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, length: usize, millis: f64 },
+    /// A head's whole map, [queries, keys] flat, beside the message (put in `values` by
+    /// the page's client).
+    WholeMap {
+        run: u64,
+        layer: usize,
+        head: usize,
+        queries: usize,
+        keys: usize,
+        millis: f64,
+        #[serde(skip)]
+        values: Vec<f32>,
+    },
+    /// A long text's run goes on (its maps kept pooled): `done` of `total` layers have
+    /// attended its `tokens` tokens. Between layers the worker answers other requests, and
+    /// a run of another text ends this one. Beside the message, the pooled maps of the
+    /// layer just done, [heads, blocks, blocks] (put in `layer_maps` by the page's client),
+    /// which the grid shows as the run goes on.
+    Attending {
+        run: u64,
+        done: usize,
+        total: usize,
+        tokens: usize,
+        cut: Option<Truncation>,
+        blocks: usize,
+        #[serde(skip)]
+        layer_maps: Vec<f32>,
+    },
+    /// Something failed: a load (`run` is `None`) or a run.
+    Failed { model: String, run: Option<u64>, message: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadStage {
+    Fetching,
+    /// Reading a person's own files (opened or dropped), `loaded` of `total` bytes.
+    Reading,
+    Parsing,
+}
+
+const JSON: &str = "json";
+const ATTENTION: &str = "attention";
+const FILES: &str = "files";
+const PIXELS: &str = "pixels";
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+/// Packs a message for `postMessage`; returns it and the buffers to transfer.
+pub fn encode<T: Serialize>(message: &T, attention: Option<&[f32]>) -> (JsValue, Array) {
+    let object = Object::new();
+    let json = serde_json::to_string(message).unwrap_or_else(|e| format!("{{\"encode error\": \"{e}\"}}"));
+    set(&object, JSON, &JsValue::from_str(&json));
+    let transfer = Array::new();
+    if let Some(data) = attention {
+        let array = Float32Array::from(data);
+        transfer.push(&array.buffer());
+        set(&object, ATTENTION, &array);
+    }
+    (object.into(), transfer)
+}
+
+/// Packs a message with `File` objects beside it (structured-cloned, never read here).
+pub fn encode_with_files<T: Serialize>(message: &T, files: &Array) -> JsValue {
+    let (value, _) = encode(message, None);
+    set(value.unchecked_ref(), FILES, files);
+    value
+}
+
+/// Packs a message with pixels beside it; returns it and the buffer to transfer.
+pub fn encode_with_pixels<T: Serialize>(message: &T, pixels: &[u8]) -> (JsValue, Array) {
+    let (value, transfer) = encode(message, None);
+    let array = js_sys::Uint8Array::from(pixels);
+    transfer.push(&array.buffer());
+    set(value.unchecked_ref(), PIXELS, &array);
+    (value, transfer)
+}
+
+/// The pixels a message carries (empty when it carries none).
+pub fn pixels_of(data: &JsValue) -> Vec<u8> {
+    Reflect::get(data, &JsValue::from_str(PIXELS)).ok().filter(|v| v.is_object()).map(|v| js_sys::Uint8Array::new(&v).to_vec()).unwrap_or_default()
+}
+
+/// The `File` objects a message carries (empty when it carries none).
+pub fn files_of(data: &JsValue) -> Vec<web_sys::File> {
+    Reflect::get(data, &JsValue::from_str(FILES))
+        .ok()
+        .filter(|v| v.is_object())
+        .map(|v| Array::from(&v).iter().map(|f| f.unchecked_into()).collect())
+        .unwrap_or_default()
+}
+
+/// Unpacks a message: the serde part, and the attention array if one came along.
+pub fn decode<T: for<'de> Deserialize<'de>>(data: &JsValue) -> Result<(T, Option<Vec<f32>>), String> {
+    let json = Reflect::get(data, &JsValue::from_str(JSON)).ok().and_then(|v| v.as_string()).ok_or("a message without its json part")?;
+    let message = serde_json::from_str(&json).map_err(|e| format!("a message that does not parse: {e}"))?;
+    let attention = Reflect::get(data, &JsValue::from_str(ATTENTION)).ok().filter(|v| !v.is_undefined()).map(|v| Float32Array::from(v).to_vec());
+    Ok((message, attention))
+}
+
+/// Puts a report's attention, sent apart, back in place.
+pub fn reassemble(mut report: AttentionReport, shapes: &[[usize; 4]], data: Vec<f32>) -> Result<AttentionReport, String> {
+    report.put_maps(shapes, data)?;
+    Ok(report)
+}

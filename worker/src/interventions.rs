@@ -1,0 +1,188 @@
+//! The worker's side of interventions: changed runs, sweeps and attributions.
+//!
+//! Each starts from a [`Trace`] of the unchanged run, kept for the last few texts (the
+//! text in the box, the patch source, the text before), so switching a head off costs
+//! the layers after it, and a sweep never runs the unchanged text again. A sweep runs a
+//! layer at a time and gives the worker's message loop a turn between layers: the page's
+//! runs of new texts are answered while it goes on, and a Stop (or a new sweep) ends it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use engine::{Answer, AnyModel, AttentionReport, EffectMethod, EngineError, Intervention, Model, Sweep, Trace};
+
+use super::{give_a_turn, now, post, State};
+use protocol::FromWorker;
+
+/// How many unchanged runs are kept: the text, the patch source, and one more.
+const KEPT: usize = 3;
+
+/// The kept unchanged runs, newest last, and the sweep that may go on.
+#[derive(Default)]
+pub(super) struct Traces {
+    kept: RefCell<Vec<(String, usize, Rc<Trace>)>>,
+    sweeping: Cell<Option<u64>>,
+}
+
+impl Traces {
+    /// The unchanged run of `text` (at most `max_tokens`), from the kept ones or run now.
+    fn of(&self, model: &Model, text: &str, max_tokens: usize) -> engine::Result<Rc<Trace>> {
+        let mut kept = self.kept.borrow_mut();
+        if let Some(i) = kept.iter().position(|(t, m, _)| t == text && *m == max_tokens) {
+            let entry = kept.remove(i);
+            let trace = entry.2.clone();
+            kept.push(entry);
+            return Ok(trace);
+        }
+        let trace = Rc::new(model.trace(text, Some(max_tokens))?);
+        if kept.len() == KEPT {
+            kept.remove(0);
+        }
+        kept.push((text.to_string(), max_tokens, trace.clone()));
+        Ok(trace)
+    }
+
+    /// Forgets every run (another model is loading).
+    pub(super) fn clear(&self) {
+        self.kept.borrow_mut().clear();
+        self.sweeping.set(None);
+    }
+
+    /// Stops the sweep `run`, if it is the one going on.
+    pub(super) fn stop(&self, run: u64) {
+        if self.sweeping.get() == Some(run) {
+            self.sweeping.set(None);
+        }
+    }
+}
+
+/// The loaded model as a one-sequence model, or why heads cannot be changed in it.
+fn one_sequence(model: &AnyModel) -> engine::Result<&Model> {
+    match model {
+        AnyModel::OneSequence(model) => Ok(model),
+        _ => Err(EngineError::Intervention("heads are switched off and swept in language models and encoders; this model is not one".into())),
+    }
+}
+
+/// The run of `text` with `intervention` made, and the unchanged run it started from.
+fn change(traces: &Traces, model: &AnyModel, (text, max_tokens): (&str, usize), intervention: &Intervention) -> engine::Result<(AttentionReport, Rc<Trace>)> {
+    let model = one_sequence(model)?;
+    let trace = traces.of(model, text, max_tokens)?;
+    let other = |text: &Option<String>| text.as_deref().map(|t| traces.of(model, t, max_tokens)).transpose();
+    let (source, means) = (other(&intervention.source)?, other(&intervention.means_from)?);
+    Ok((model.change(&trace, intervention, source.as_deref(), means.as_deref())?, trace))
+}
+
+/// Answers the changed run (`run`) and the unchanged one (`unchanged`): the trace's own
+/// report, so the text runs once unchanged, not once for the change and again for the page.
+/// A failure answers both, so the page waits for neither.
+pub(super) fn answer_changed(
+    traces: &Traces,
+    (name, model): (&str, &AnyModel),
+    input: (&str, usize),
+    intervention: &Intervention,
+    (run, unchanged): (u64, u64),
+    started: f64,
+) {
+    match change(traces, model, input, intervention) {
+        Ok((report, trace)) => {
+            super::answer(run, name, started, Ok(report));
+            super::answer(unchanged, name, started, Ok(trace.report.clone()));
+        }
+        Err(error) => {
+            let message = error.to_string();
+            for run in [run, unchanged] {
+                post(&FromWorker::Failed { model: name.to_string(), run: Some(run), message: message.clone() }, None);
+            }
+        }
+    }
+}
+
+/// Finds every head's effect on the answer in the run of `text` (see
+/// [`protocol::ToWorker::Effects`]), posting progress after each layer.
+pub(super) fn effects(
+    state: Rc<RefCell<State>>,
+    run: u64,
+    model: String,
+    (text, max_tokens): (String, usize),
+    method: EffectMethod,
+    (answer, versus): (Option<String>, Option<String>),
+) {
+    state.borrow().traces.sweeping.set(Some(run));
+    wasm_bindgen_futures::spawn_local(async move {
+        let started = now();
+        let fail = |error: EngineError| {
+            let message = match error {
+                EngineError::Cancelled => "stopped".to_string(),
+                other => other.to_string(),
+            };
+            post(&FromWorker::Failed { model: model.clone(), run: Some(run), message }, None);
+        };
+        match sweep(&state, run, &model, (&text, max_tokens), &method, (answer.as_deref(), versus.as_deref())).await {
+            Ok(effects) => post(&FromWorker::Effects { run, effects, millis: now() - started }, None),
+            Err(error) => fail(error),
+        }
+    });
+}
+
+/// The work of [`effects`]: `Err(Cancelled)` when stopped or overtaken.
+async fn sweep(
+    state: &Rc<RefCell<State>>,
+    run: u64,
+    name: &str,
+    (text, max_tokens): (&str, usize),
+    method: &EffectMethod,
+    (answer, versus): (Option<&str>, Option<&str>),
+) -> engine::Result<engine::HeadEffects> {
+    // Borrowed afresh after every turn: while the sweep waits, another model may load.
+    let with_model = |work: &mut dyn FnMut(&Model, &Traces) -> engine::Result<()>| -> engine::Result<()> {
+        let state = state.borrow();
+        if state.traces.sweeping.get() != Some(run) {
+            return Err(EngineError::Cancelled);
+        }
+        let (_, loaded) =
+            state.loaded.as_ref().filter(|(n, _)| n == name).ok_or_else(|| EngineError::Intervention(format!("the model {name} is no longer loaded")))?;
+        work(one_sequence(loaded)?, &state.traces)
+    };
+    let mut setup = None;
+    with_model(&mut |model, traces| {
+        let trace = traces.of(model, text, max_tokens)?;
+        let source = match method {
+            EffectMethod::Patching { source } => Some(traces.of(model, source, max_tokens)?),
+            _ => None,
+        };
+        let answer = model.answer_in(&trace, answer, versus)?;
+        setup = Some((trace, source, answer));
+        Ok(())
+    })?;
+    let (trace, source, answer): (Rc<Trace>, Option<Rc<Trace>>, Answer) = setup.ok_or(EngineError::Cancelled)?;
+    let mut found = None;
+    let how = match (method, source.as_deref()) {
+        (EffectMethod::DirectAttribution, _) => {
+            with_model(&mut |model, _| {
+                found = Some(model.attribute(&trace, &answer)?);
+                Ok(())
+            })?;
+            return found.ok_or(EngineError::Cancelled);
+        }
+        (EffectMethod::Ablation { ablation }, _) => Sweep::Ablation(*ablation),
+        (EffectMethod::Patching { .. }, Some(source)) => Sweep::Patching(source),
+        (EffectMethod::Patching { .. }, None) => return Err(EngineError::Intervention("patching needs a second text".into())),
+    };
+    let (layers, heads) = (trace.report.model.layers, trace.report.model.heads);
+    let mut per_head = Vec::with_capacity(layers * heads);
+    for layer in 0..layers {
+        give_a_turn().await;
+        with_model(&mut |model, _| {
+            per_head.extend(model.sweep_layer(&trace, &how, &answer, layer)?);
+            Ok(())
+        })?;
+        post(&FromWorker::EffectsProgress { run, done: per_head.len(), total: layers * heads }, None);
+    }
+    with_model(&mut |model, _| {
+        found = Some(model.swept(&trace, &how, &answer, std::mem::take(&mut per_head))?);
+        Ok(())
+    })?;
+    state.borrow().traces.stop(run);
+    found.ok_or(EngineError::Cancelled)
+}
