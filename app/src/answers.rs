@@ -49,23 +49,23 @@ pub(crate) fn on_answer(
     };
     match answer {
         FromWorker::Ready { threads } => {
-            state.threads.set(threads);
+            state.worker.threads.set(threads);
             worker_ready.set(true);
         }
         FromWorker::Progress { model, stage, loaded, total } => {
-            if model == state.model.get_untracked() {
-                state.status.set(Status::Loading { model, stage, loaded, total });
+            if model == state.selection.model.get_untracked() {
+                state.run.status.set(Status::Loading { model, stage, loaded, total });
             }
         }
         FromWorker::Loaded { model, info, millis, memory_bytes } => {
-            state.wasm_memory.set(memory_bytes);
-            if model == state.model.get_untracked() {
+            state.worker.wasm_memory.set(memory_bytes);
+            if model == state.selection.model.get_untracked() {
                 // Keep the selection inside the new model's layers and heads.
-                if state.layer.get_untracked() >= info.layers {
-                    state.layer.set(0);
+                if state.selection.layer.get_untracked() >= info.layers {
+                    state.selection.layer.set(0);
                 }
-                if state.head.get_untracked() >= info.heads {
-                    state.head.set(0);
+                if state.selection.head.get_untracked() >= info.heads {
+                    state.selection.head.set(0);
                 }
                 // Heads switched off stay off only where the new model has them.
                 if state.interventions.ablated.with_untracked(|a| a.iter().any(|h| h.layer >= info.layers || h.head >= info.heads)) {
@@ -73,36 +73,36 @@ pub(crate) fn on_answer(
                 }
                 state.interventions.found.set(Vec::new());
                 // A person's own model is named in the picker by what it turned out to be.
-                let bytes = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).and_then(|m| m.bytes));
+                let bytes = state.selection.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).and_then(|m| m.bytes));
                 let label = components::open_model::label(&model, &info, bytes);
-                if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
-                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
+                if state.selection.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.local && m.label != label)) {
+                    state.selection.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.label = label.clone()));
                 }
                 // A person's model is of the kind it turned out to be: a Whisper takes sound, a ViT a picture.
-                if state.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
+                if state.selection.catalog.with_untracked(|c| c.iter().any(|m| m.id == model && m.kind.is_none())) {
                     let kind = Some(info.kind).filter(|&k| k != report::ModelKind::Text);
-                    state.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = kind));
+                    state.selection.catalog.update(|c| c.iter_mut().filter(|m| m.id == model).for_each(|m| m.kind = kind));
                 }
-                state.loaded.set(Some((info, millis)));
+                state.run.loaded.set(Some((info, millis)));
             }
         }
         FromWorker::Report { report, millis, memory_bytes, .. } => {
-            state.wasm_memory.set(memory_bytes);
+            state.worker.wasm_memory.set(memory_bytes);
             if is_main {
                 // A newer picture is sent the moment it arrives, so the main run's answer is of
                 // the picture in the panel now.
                 if report.picture.is_some() {
-                    components::vision::show_picture(state, state.picture.get_untracked());
+                    components::vision::show_picture(state, state.vision.picture.get_untracked());
                 }
                 // A whole map asked of the report before is not this one's.
-                state.whole_map.set(None);
-                state.filling.set(None);
-                state.report_run.set(run.unwrap_or(0));
-                state.report.set(Some(Arc::new(report)));
-                state.report_text.set(main_text);
-                state.status.set(Status::Done { millis });
+                state.run.whole_map.set(None);
+                state.run.filling.set(None);
+                state.run.report_run.set(run.unwrap_or(0));
+                state.run.report.set(Some(Arc::new(report)));
+                state.run.report_text.set(main_text);
+                state.run.status.set(Status::Done { millis });
             } else if is_compare {
-                state.compare_report.set(Some(Arc::new(report)));
+                state.run.compare_report.set(Some(Arc::new(report)));
             } else if is_unchanged {
                 state.interventions.unchanged.set(Some(Arc::new(report)));
             }
@@ -122,10 +122,10 @@ pub(crate) fn on_answer(
             if is_effects {
                 scheduler.update_value(Scheduler::effects_ended);
                 let kind = interventions::EffectKind::of(&effects.method);
-                let text = state.text.get_untracked();
+                let text = state.selection.text.get_untracked();
                 state.interventions.keep(interventions::Found { kind, text, effects: Arc::new(effects), millis });
                 state.interventions.sweep.set(interventions::SweepState::Idle);
-                state.grid_colour.set(GridColour::Effect(kind));
+                state.display.grid_colour.set(GridColour::Effect(kind));
             }
         }
         FromWorker::Failed { message, .. } if is_effects => {
@@ -134,65 +134,65 @@ pub(crate) fn on_answer(
         }
         FromWorker::Translating { step, limit, token, .. } => {
             if is_main {
-                let mut tokens = match state.status.get_untracked() {
+                let mut tokens = match state.run.status.get_untracked() {
                     Status::Translating { tokens, .. } | Status::Transcribing { tokens, .. } if step > 0 => tokens,
                     _ => Vec::new(),
                 };
                 tokens.push(token);
-                let speech = state.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == report::ModelKind::Speech));
-                state.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
+                let speech = state.run.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == report::ModelKind::Speech));
+                state.run.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
         }
         FromWorker::WholeMap { layer, head, queries, keys, values, millis, .. } => {
             if is_whole_map {
-                state.whole_map.set(Some(Arc::new(state::WholeMap { layer, head, queries, keys, values, millis })));
+                state.run.whole_map.set(Some(Arc::new(state::WholeMap { layer, head, queries, keys, values, millis })));
             }
         }
         FromWorker::Attending { done, total, tokens, cut, blocks, layer_maps, .. } => {
             if is_main {
-                state.status.set(Status::Attending { done, total, tokens, cut });
+                state.run.status.set(Status::Attending { done, total, tokens, cut });
                 if !layer_maps.is_empty() {
                     let run = run.unwrap_or(0);
-                    state.filling.update(|f| *f = Some(Arc::new(state::Filling::with_layer(f.as_deref(), run, blocks, layer_maps))));
+                    state.run.filling.update(|f| *f = Some(Arc::new(state::Filling::with_layer(f.as_deref(), run, blocks, layer_maps))));
                 }
             }
         }
         FromWorker::ProbeProgress { done, total, .. } => {
             if is_probe {
-                let layers = state.probe.with_untracked(|p| matches!(p, ProbeState::Running { layers: true, .. }));
-                state.probe.set(ProbeState::Running { done, total, layers });
+                let layers = state.probe.status.with_untracked(|p| matches!(p, ProbeState::Running { layers: true, .. }));
+                state.probe.status.set(ProbeState::Running { done, total, layers });
             }
         }
         FromWorker::ProbeResult { scores, report, offset, length, millis, .. } => {
             if is_probe {
                 let outcome = ProbeOutcome { scores, report, offset, length, millis };
                 if let Some(top) = outcome.ranked().first() {
-                    state.probe_head.set((top.layer, top.head));
+                    state.probe.head.set((top.layer, top.head));
                 }
-                state.probe.set(ProbeState::Done(Arc::new(outcome)));
+                state.probe.status.set(ProbeState::Done(Arc::new(outcome)));
             }
         }
         FromWorker::Failed { message, .. } if is_whole_map => {
-            state.whole_map_failed.set(Some(message));
+            state.run.whole_map_failed.set(Some(message));
         }
         FromWorker::Failed { run: Some(_), message, .. } if is_probe => {
-            state.probe.set(ProbeState::Failed(message));
+            state.probe.status.set(ProbeState::Failed(message));
         }
         FromWorker::Failed { run, message, .. } => {
             if run.is_none() || is_main || is_compare {
                 // A probe that waited for a model which did not load cannot run: say so.
-                if run.is_none() && state.probe.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
-                    state.probe.set(ProbeState::Failed("the model did not load, so the probe cannot run".into()));
+                if run.is_none() && state.probe.status.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
+                    state.probe.status.set(ProbeState::Failed("the model did not load, so the probe cannot run".into()));
                 }
-                state.report.set(None);
-                state.filling.set(None);
-                state.status.set(Status::Failed(message));
+                state.run.report.set(None);
+                state.run.filling.set(None);
+                state.run.status.set(Status::Failed(message));
             }
         }
     }
     // The text that waited for this answer runs now (after this answer is shown).
     for request in next.unwrap_or_default() {
         send(request);
-        state.status.set(Status::Computing);
+        state.run.status.set(Status::Computing);
     }
 }

@@ -8,8 +8,9 @@ use crate::engine_client::EngineClient;
 use crate::limits::{probe_runs_pooled, LONG_MAX_TOKENS, PROBE_SEEDS, WHOLE_MAX_TOKENS};
 use crate::protocol::{LoadStage, ToWorker};
 use crate::runs::{RunPlan, Scheduler};
+use crate::state::url as url_state;
 use crate::state::{AppState, GridColour, ProbeState, Status, Tab};
-use crate::{catalog, components, interventions, url_state, weighting};
+use crate::{catalog, components, interventions, weighting};
 
 /// Starts the worker and installs every effect of the page on `state`.
 pub fn start(state: AppState) {
@@ -22,50 +23,50 @@ pub fn start(state: AppState) {
     let send = move |request: ToWorker| client.with_value(|c| c.as_ref().map(|c| c.send(&request)));
     match EngineClient::start(move |answer| crate::answers::on_answer(state, scheduler, worker_ready, answer, send)) {
         Ok(started) => client.set_value(Some(started)),
-        Err(message) => state.status.set(Status::Failed(message)),
+        Err(message) => state.run.status.set(Status::Failed(message)),
     }
 
     leptos::task::spawn_local(async move {
         match catalog::fetch_catalog().await {
-            Ok(models) => state.catalog.set(models),
-            Err(message) => state.status.set(Status::Failed(message)),
+            Ok(models) => state.selection.catalog.set(models),
+            Err(message) => state.run.status.set(Status::Failed(message)),
         }
     });
 
     // What of the catalogue decides a load: its entries without their labels (a person's
     // model is relabelled once it has loaded, which must not load it again).
-    let loadable = Memo::new(move |_| state.catalog.with(|c| c.iter().map(|m| (m.id.clone(), m.local)).collect::<Vec<_>>()));
+    let loadable = Memo::new(move |_| state.selection.catalog.with(|c| c.iter().map(|m| (m.id.clone(), m.local)).collect::<Vec<_>>()));
     // Load the chosen model once the worker and the catalogue are there.
     Effect::new(move |_| {
-        let model = state.model.get();
-        let weights = state.weights.get();
+        let model = state.selection.model.get();
+        let weights = state.selection.weights.get();
         if !worker_ready.get() {
             return;
         }
         loadable.track();
-        let Some(entry) = state.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).cloned()) else {
+        let Some(entry) = state.selection.catalog.with_untracked(|c| c.iter().find(|m| m.id == model).cloned()) else {
             if let Some(name) = model.strip_prefix("file:") {
                 // A link to a model from someone's own files: the files are not here.
-                state.status.set(Status::Failed(format!(
+                state.run.status.set(Status::Failed(format!(
                     "`{name}` was opened from a person's own files, which this page does not have: open it again (Open a model…)"
                 )));
-            } else if !state.catalog.with(Vec::is_empty) {
-                state.status.set(Status::Failed(format!("there is no model `{model}` in models.json")));
+            } else if !state.selection.catalog.with(Vec::is_empty) {
+                state.run.status.set(Status::Failed(format!("there is no model `{model}` in models.json")));
             }
             return;
         };
-        state.loaded.set(None);
+        state.run.loaded.set(None);
         // A probe asked for while loading still runs, on the model now loading.
-        if !state.probe.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
-            state.probe.set(ProbeState::Idle);
+        if !state.probe.status.with_untracked(|p| matches!(p, ProbeState::Waiting)) {
+            state.probe.status.set(ProbeState::Idle);
         }
         scheduler.update_value(Scheduler::withdraw);
-        state.report.set(None);
+        state.run.report.set(None);
         let stage = if entry.local { LoadStage::Reading } else { LoadStage::Fetching };
-        state.status.set(Status::Loading { model: model.clone(), stage, loaded: 0, total: None });
+        state.run.status.set(Status::Loading { model: model.clone(), stage, loaded: 0, total: None });
         if entry.local {
             let names = entry.files.iter().map(|f| f.name.clone()).collect();
-            let files = state.local_files.with_value(|f| f.get(&model).cloned()).unwrap_or_default();
+            let files = state.worker.local_files.with_value(|f| f.get(&model).cloned()).unwrap_or_default();
             let request = ToWorker::Open { model, names, weights };
             client.with_value(|c| c.as_ref().map(|c| c.send_with_files(&request, &files)));
         } else {
@@ -75,46 +76,54 @@ pub fn start(state: AppState) {
 
     // The layer whose raw scores come with each run: the selected one while the Math
     // tab is open, and it stays so after (leaving the tab is no reason to run again).
-    let scores_of_layer =
-        Memo::new(move |previous: Option<&Option<usize>>| if state.tab.get() == Tab::Math { Some(state.layer.get()) } else { previous.copied().flatten() });
+    let scores_of_layer = Memo::new(
+        move |previous: Option<&Option<usize>>| {
+            if state.selection.tab.get() == Tab::Math {
+                Some(state.selection.layer.get())
+            } else {
+                previous.copied().flatten()
+            }
+        },
+    );
     // Value norms come with each run once the map has been weighted by them (and stay).
-    let value_norms = Memo::new(move |previous: Option<&bool>| previous.copied().unwrap_or(false) || state.weighting.get() == weighting::Weighting::ValueNorms);
+    let value_norms =
+        Memo::new(move |previous: Option<&bool>| previous.copied().unwrap_or(false) || state.display.weighting.get() == weighting::Weighting::ValueNorms);
     // Run the text whenever it, the mask or the loaded model changes (and what the
     // views ask of the run: raw scores, value norms, the other mask).
     Effect::new(move |_| {
-        let text = state.text.get();
-        let Some((info, _)) = state.loaded.get() else { return };
+        let text = state.selection.text.get();
+        let Some((info, _)) = state.run.loaded.get() else { return };
         // A speech model hears sound, a vision model looks at a picture: the effects below send them.
-        if state.takes_whole_input() {
+        if state.selection.takes_whole_input() {
             return;
         }
         if text.trim().is_empty() {
             scheduler.update_value(Scheduler::withdraw);
-            state.report.set(None);
-            state.status.set(Status::EmptyText);
+            state.run.report.set(None);
+            state.run.status.set(Status::EmptyText);
             return;
         }
         // A translator has one way to run: nothing to compare.
-        let compare = state.compare.get() && !state.is_encoder_decoder();
+        let compare = state.selection.compare.get() && !state.selection.is_encoder_decoder();
         if !compare {
-            state.compare_report.set(None);
+            state.run.compare_report.set(None);
         }
         // Heads switched off change the run under the model's own mask only (the one it
         // was trained with; the panel says so under the other).
-        let own_mask = state.mask.get() == info.native_mask();
+        let own_mask = state.selection.mask.get() == info.native_mask();
         // A translator reads at most what the page keeps whole; other models, long texts too.
-        let max_tokens = if state.is_encoder_decoder() { WHOLE_MAX_TOKENS } else { LONG_MAX_TOKENS };
+        let max_tokens = if state.selection.is_encoder_decoder() { WHOLE_MAX_TOKENS } else { LONG_MAX_TOKENS };
         let plan = RunPlan {
             model: info.name,
             text,
-            mask: state.mask.get(),
+            mask: state.selection.mask.get(),
             max_tokens,
             scores_of_layer: scores_of_layer.get(),
             value_norms: value_norms.get(),
             compare,
             intervention: state.interventions.intervention().filter(|_| own_mask),
         };
-        state.status.set(Status::Computing);
+        state.run.status.set(Status::Computing);
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
             send(request);
         }
@@ -123,43 +132,43 @@ pub fn start(state: AppState) {
     // A speech model transcribes the sound whenever the sound or the loaded model changes;
     // with no sound yet, the sample clip is fetched (a first visit shows the feature working).
     Effect::new(move |_| {
-        let Some((info, _)) = state.loaded.get() else { return };
+        let Some((info, _)) = state.run.loaded.get() else { return };
         // Untracked: a catalogue relabelled after a person's Whisper loads must not
         // transcribe the same sound again (the loaded model changes whenever the kind does).
-        if !untrack(|| state.is_speech()) {
+        if !untrack(|| state.selection.is_speech()) {
             return;
         }
-        let Some(clip) = state.audio.get() else {
+        let Some(clip) = state.speech.audio.get() else {
             components::speech::load_sample(state);
             return;
         };
         let run = scheduler.try_update_value(|s| s.whole_input(&clip.name)).unwrap_or_default();
-        state.whole_map.set(None);
-        state.status.set(Status::Computing);
+        state.run.whole_map.set(None);
+        state.run.status.set(Status::Computing);
         client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone() }, &clip.samples)));
     });
 
     // A vision model looks at the picture whenever the picture, its framing or the loaded
     // model changes; with no picture yet, the sample photo is fetched.
     Effect::new(move |_| {
-        let Some((info, _)) = state.loaded.get() else { return };
-        if !untrack(|| state.is_vision()) {
+        let Some((info, _)) = state.run.loaded.get() else { return };
+        if !untrack(|| state.selection.is_vision()) {
             return;
         }
-        let Some(picture) = state.picture.get() else {
+        let Some(picture) = state.vision.picture.get() else {
             components::vision::load_sample(state);
             return;
         };
-        let framing = state.framing.get();
+        let framing = state.vision.framing.get();
         let run = scheduler.try_update_value(|s| s.whole_input(&picture.name)).unwrap_or_default();
-        state.status.set(Status::Computing);
+        state.run.status.set(Status::Computing);
         let request = ToWorker::Look { run, model: info.name.clone(), width: picture.width, height: picture.height, framing };
         client.with_value(|c| c.as_ref().map(|c| c.send_with_pixels(&request, &picture.rgba)));
     });
 
     // A picture pasted anywhere on the page goes to a vision model.
     let paste = window_event_listener(leptos::ev::paste, move |event: web_sys::ClipboardEvent| {
-        if !state.is_vision() {
+        if !state.selection.is_vision() {
             return;
         }
         let files = components::open_model::files_of(event.clipboard_data().and_then(|d| d.files()));
@@ -173,10 +182,10 @@ pub fn start(state: AppState) {
     // The encoder's whole map for the selected head, when the zoom asks for it (again after
     // each transcription: the worker keeps the last one's encoder).
     Effect::new(move |_| {
-        let (zoom, layer, head) = (state.encoder_zoom.get(), state.layer.get(), state.head.get());
-        let has_report = state.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
-        let Some((info, _)) = state.loaded.get_untracked() else { return };
-        let have = state.whole_map.with_untracked(|w| w.as_ref().is_some_and(|w| w.is_of(layer, head)));
+        let (zoom, layer, head) = (state.speech.encoder_zoom.get(), state.selection.layer.get(), state.selection.head.get());
+        let has_report = state.run.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
+        let Some((info, _)) = state.run.loaded.get_untracked() else { return };
+        let have = state.run.whole_map.with_untracked(|w| w.as_ref().is_some_and(|w| w.is_of(layer, head)));
         if zoom && has_report && !have {
             let run = scheduler.try_update_value(Scheduler::whole_map).unwrap_or_default();
             send(ToWorker::WholeMap { run, model: info.name, of: 0, layer, head });
@@ -186,16 +195,16 @@ pub fn start(state: AppState) {
     // A long text's selected head: its whole map, computed by the worker from the run's kept
     // queries and keys when the head is selected (the report holds every map pooled).
     Effect::new(move |_| {
-        let (layer, head) = (state.layer.get(), state.head.get());
-        if !state.is_long() {
+        let (layer, head) = (state.selection.layer.get(), state.selection.head.get());
+        if !state.run.is_long() {
             return;
         }
-        let of = state.report_run.get_untracked();
-        let Some((info, _)) = state.loaded.get_untracked() else { return };
-        if state.whole_map.with_untracked(|w| w.as_ref().is_some_and(|w| w.is_of(layer, head))) {
+        let of = state.run.report_run.get_untracked();
+        let Some((info, _)) = state.run.loaded.get_untracked() else { return };
+        if state.run.whole_map.with_untracked(|w| w.as_ref().is_some_and(|w| w.is_of(layer, head))) {
             return;
         }
-        state.whole_map_failed.set(None);
+        state.run.whole_map_failed.set(None);
         let run = scheduler.try_update_value(Scheduler::whole_map).unwrap_or_default();
         send(ToWorker::WholeMap { run, model: info.name, of, layer, head });
     });
@@ -209,8 +218,8 @@ pub fn start(state: AppState) {
         }) else {
             return;
         };
-        let Some((info, _)) = state.loaded.get() else { return };
-        let text = state.text.get_untracked();
+        let Some((info, _)) = state.run.loaded.get() else { return };
+        let text = state.selection.text.get_untracked();
         let source = interventions.patch_source.get_untracked();
         if kind == interventions::EffectKind::Patching && source.trim().is_empty() {
             interventions.sweep.set(interventions::SweepState::Failed("patching needs a second text: type it in the box beside the button".into()));
@@ -232,23 +241,23 @@ pub fn start(state: AppState) {
 
     // A new text stops the sweep of the old one, and what was found of it goes.
     Effect::new(move |previous: Option<String>| {
-        let text = state.text.get();
+        let text = state.selection.text.get();
         if previous.is_some_and(|p| p != text) {
             if state.interventions.sweep.with_untracked(|s| matches!(s, interventions::SweepState::Running { .. })) {
                 state.interventions.sweep.set(interventions::SweepState::Stopped("stopped: the text changed".into()));
             }
             state.interventions.found.set(Vec::new());
             // The grid shows maps again, as its picker then says.
-            if matches!(state.grid_colour.get_untracked(), GridColour::Effect(_)) {
-                state.grid_colour.set(GridColour::Maps);
+            if matches!(state.display.grid_colour.get_untracked(), GridColour::Effect(_)) {
+                state.display.grid_colour.set(GridColour::Maps);
             }
         }
         text
     });
     // With every head on again there is no change to colour the grid by.
     Effect::new(move |_| {
-        if state.interventions.ablated.with(Vec::is_empty) && state.grid_colour.get_untracked() == GridColour::Change {
-            state.grid_colour.set(GridColour::Maps);
+        if state.interventions.ablated.with(Vec::is_empty) && state.display.grid_colour.get_untracked() == GridColour::Change {
+            state.display.grid_colour.set(GridColour::Maps);
         }
     });
     // A stopped sweep (by the person, or by a new text) stops in the worker too.
@@ -265,13 +274,13 @@ pub fn start(state: AppState) {
     // The induction probe runs once it is asked for and the model is there: a press of
     // Find while the model loads waits for it (the probe panel says so).
     Effect::new(move |_| {
-        let waiting = state.probe.with(|p| matches!(p, ProbeState::Waiting));
-        if let (true, Some((info, _))) = (waiting, state.loaded.get()) {
+        let waiting = state.probe.status.with(|p| matches!(p, ProbeState::Waiting));
+        if let (true, Some((info, _))) = (waiting, state.run.loaded.get()) {
             let run = scheduler.try_update_value(Scheduler::probe).unwrap_or_default();
-            let length = state.probe_length.get_untracked();
+            let length = state.probe.length.get_untracked();
             // A pooled probe tells each layer of each seed's run, a whole one each run.
             let (layers, total) = if probe_runs_pooled(length) { (true, PROBE_SEEDS.len() * info.layers) } else { (false, PROBE_SEEDS.len()) };
-            state.probe.set(ProbeState::Running { done: 0, total, layers });
+            state.probe.status.set(ProbeState::Running { done: 0, total, layers });
             send(ToWorker::Probe { run, model: info.name, length, seeds: PROBE_SEEDS.to_vec() });
         }
     });
@@ -279,9 +288,9 @@ pub fn start(state: AppState) {
     // Every keystroke's text runs (the scheduler keeps only the newest while the
     // worker is busy): the maps follow the keyboard.
     Effect::new(move |_| {
-        let draft = state.draft.get();
-        if state.text.get_untracked() != draft {
-            state.text.set(draft);
+        let draft = state.selection.draft.get();
+        if state.selection.text.get_untracked() != draft {
+            state.selection.text.set(draft);
         }
     });
 }
@@ -295,8 +304,8 @@ pub fn on_drop(state: AppState) -> impl Fn(web_sys::DragEvent) + Copy + 'static 
         // A speech model takes a dropped sound, a vision model a picture; anything else is a model's files.
         let sound = files.iter().find(|f| f.type_().starts_with("audio/") || f.type_().starts_with("video/")).cloned();
         match (sound, components::vision::picture_file(&files)) {
-            (Some(file), _) if state.is_speech() => components::speech::open_audio(state, file),
-            (_, Some(file)) if state.is_vision() => components::vision::open_picture(state, file.name(), file.into()),
+            (Some(file), _) if state.selection.is_speech() => components::speech::open_audio(state, file),
+            (_, Some(file)) if state.selection.is_vision() => components::vision::open_picture(state, file.name(), file.into()),
             _ => components::open_model::open_files(state, files),
         }
     }

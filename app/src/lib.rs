@@ -7,6 +7,7 @@
 
 mod answers;
 pub mod audio;
+pub mod canvas;
 pub mod catalog;
 pub mod components;
 mod controller;
@@ -16,7 +17,6 @@ pub mod picture;
 pub mod runs;
 pub mod snapshot;
 pub mod state;
-pub mod url_state;
 // The worker's messages, the sizes both sides keep to and a person's files, where the page's
 // modules have always found them (`crate::protocol`, `crate::user_files`, `crate::WHOLE_MAX_TOKENS`).
 pub use protocol::limits::{self, *};
@@ -26,7 +26,7 @@ pub use report::analysis::shown as weighting;
 
 use leptos::prelude::*;
 
-pub use state::{AppState, GridColour, ProbeOutcome, ProbeState, Status, Tab, WholeMap};
+pub use state::AppState;
 
 use components::{
     AlignmentView, AudioPanel, CompareView, Controls, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, NextTokens, ProbePanel, PromptInput, RolloutView,
@@ -36,8 +36,8 @@ use components::{
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
-    let state = AppState::new(url_state::read_location());
-    provide_context(state);
+    let state = AppState::new(state::url::read_location());
+    state.provide();
     // The effects that talk to the worker (controller.rs) and its answers (answers.rs).
     controller::start(state);
     let on_drop = controller::on_drop(state);
@@ -48,9 +48,9 @@ pub fn App() -> impl IntoView {
                 <h1>"attnscope"</h1>
                 <p class="tagline">"What every head of a real Transformer attends to, computed in your browser."</p>
             </header>
-            {move || if state.is_speech() {
+            {move || if state.selection.is_speech() {
                 view! { <AudioPanel /> }.into_any()
-            } else if state.is_vision() {
+            } else if state.selection.is_vision() {
                 view! { <ImagePanel /> }.into_any()
             } else {
                 view! { <PromptInput /> }.into_any()
@@ -62,7 +62,7 @@ pub fn App() -> impl IntoView {
             <VisionView />
             <AlignmentView />
             // A picture's 257 items are shown by the overlay, not as a strip of chips.
-            <Show when=move || !state.is_vision()>
+            <Show when=move || !state.selection.is_vision()>
                 <TokenStrip />
             </Show>
             // While the text in the box computes, the maps of the text before stay, dimmed
@@ -73,18 +73,18 @@ pub fn App() -> impl IntoView {
                 aria-busy=move || state.stale().to_string()
                 data-testid="workspace"
                 data-stale=move || state.stale().to_string()
-                data-text=move || state.report_text.get()
+                data-text=move || state.run.report_text.get()
             >
                 <HeadGrid />
                 <section class="views">
                     <HeadDetail />
                     <CompareView />
                     <NextTokens />
-                    <Show when=move || !state.is_vision()>
+                    <Show when=move || !state.selection.is_vision()>
                         <InterventionPanel />
                     </Show>
                     // Over a picture, the rollout and the head scores are the overlay's and no text's.
-                    <Show when=move || !state.is_vision()>
+                    <Show when=move || !state.selection.is_vision()>
                         <RolloutView />
                         <ScoresPanel />
                     </Show>

@@ -37,8 +37,9 @@ pub enum EngineError {
     NoTokenizer,
 
     /// The file's architecture is not one the engine knows.
-    #[error("this model's architecture `{0}` is not supported; supported: {list}", list = crate::arch::family::supported())]
-    UnsupportedArchitecture(String),
+    /// (Made by `EngineError::unsupported`, which lists what is supported.)
+    #[error("this model's architecture `{architecture}` is not supported; supported: {supported}")]
+    UnsupportedArchitecture { architecture: String, supported: String },
 
     /// The model file could not be read: truncated, corrupt, or not the format it claims.
     #[error("cannot read the model file: {0}")]

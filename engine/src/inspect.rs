@@ -8,8 +8,9 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use crate::arch::family::{self, Builder};
+use crate::arch::family::Builder;
 use crate::arch::llama::LlamaConfig;
+use crate::arch::registry;
 use crate::error::{first_line, EngineError, Result};
 use crate::load::gguf_hf;
 use crate::load::path::safetensors_files;
@@ -171,7 +172,7 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
         format!("; attnscope builds tokenizers only of the kinds {:?} from GGUF", crate::load::gguf_tokenizer::KINDS)
     };
     inspection.tokenizer = format!("`{model}` in the metadata, {tokens} tokens{pre}{read}");
-    match family::by_gguf(&architecture).filter(|f| f.kind == ModelKind::Text).map(|f| (f, f.builder)) {
+    match registry::by_gguf(&architecture).filter(|f| f.kind == ModelKind::Text).map(|f| (f, f.builder)) {
         Some((_, Builder::Llama)) => {
             let cfg = LlamaConfig::from_gguf(&architecture, metadata, tokens)?;
             inspection.head_dim = Some(cfg.head_dim);
@@ -182,12 +183,12 @@ fn inspect_gguf(path: &Path) -> Result<Inspection> {
             // Read as the config.json Hugging Face would have (see load::gguf_hf).
             let token_types = content.tensor_infos.get("token_types.weight").and_then(|t| t.shape.dims().first().copied()).unwrap_or(0);
             let config = gguf_hf::hf_config(&architecture, metadata, tokens, token_types)?;
-            let (info, head_dim) = family.facts(&architecture, &config)?.ok_or_else(|| EngineError::UnsupportedArchitecture(architecture.clone()))?;
+            let (info, head_dim) = family.facts(&architecture, &config)?.ok_or_else(|| EngineError::unsupported(architecture.clone()))?;
             inspection.scoring = Some(Scoring::standard(head_dim));
             inspection.head_dim = Some(head_dim);
             inspection.info = Some(info);
         }
-        _ => inspection.unsupported = Some(EngineError::UnsupportedArchitecture(architecture).to_string()),
+        _ => inspection.unsupported = Some(EngineError::unsupported(architecture).to_string()),
     }
     Ok(inspection)
 }
@@ -208,12 +209,12 @@ fn inspect_hf(folder: &Path) -> Result<Inspection> {
     inspection.reads_text = tokenizer.is_file();
     inspection.tokenizer = if inspection.reads_text { "tokenizer.json".into() } else { "none: this folder has no tokenizer.json".into() };
     let name = folder.file_name().map_or("model".into(), |n| n.to_string_lossy().to_string());
-    let family = family::by_model_type(&architecture).filter(|f| f.kind == ModelKind::Text);
+    let family = registry::by_model_type(&architecture).filter(|f| f.kind == ModelKind::Text);
     if let Some(Builder::Llama) = family.map(|f| f.builder) {
         inspection.scoring = Some(LlamaConfig::from_hf(&config)?.scoring);
     }
     let Some((info, head_dim)) = family.map(|f| f.facts(&name, &config)).transpose()?.flatten() else {
-        inspection.unsupported = Some(EngineError::UnsupportedArchitecture(architecture).to_string());
+        inspection.unsupported = Some(EngineError::unsupported(architecture).to_string());
         return Ok(inspection);
     };
     inspection.scoring = inspection.scoring.or(Some(Scoring::standard(head_dim)));

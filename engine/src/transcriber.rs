@@ -102,16 +102,6 @@ impl Transcriber {
         Ok(Self { name: name.into(), network, tokenizer, rules, specials, last_encoded: Mutex::new(None) })
     }
 
-    /// Loads a folder: `model.bin` + `config.json` + `tokenizer.json` (faster-whisper's), or
-    /// `config.json` + `model.safetensors` + `tokenizer.json` (+ `generation_config.json`).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
-        match crate::load::files::open_path(name, dir, crate::WeightChoice::Float32)? {
-            crate::AnyModel::Transcriber(transcriber) => Ok(transcriber),
-            _ => Err(EngineError::BadModelFile(format!("{} holds no Whisper model", dir.display()))),
-        }
-    }
-
     /// The facts a report gives about the model: the decoder's layers and heads (its
     /// self-attention is the report's first site; the encoder's are in its site's shape).
     pub fn info(&self) -> ModelInfo {

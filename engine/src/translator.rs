@@ -54,16 +54,6 @@ impl Translator {
         Ok(Self { name: name.to_string(), network, shortlist, tokenizer })
     }
 
-    /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
-    /// `lex.*.s2t.bin` and `tokenizer.json` (told apart as everywhere: [`crate::load::files`]).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
-        match crate::load::files::open_path(name, dir, crate::WeightChoice::Float32)? {
-            crate::AnyModel::Translator(translator) => Ok(translator),
-            _ => Err(EngineError::BadModelFile(format!("{} holds no Marian model*.bin", dir.display()))),
-        }
-    }
-
     pub fn sizes(&self) -> MarianSizes {
         self.network.sizes
     }

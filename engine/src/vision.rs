@@ -65,17 +65,6 @@ impl VisionModel {
         Ok(Self { name: name.into(), network, architecture, input_size, normalisation })
     }
 
-    /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors, with
-    /// preprocessor_config.json when there is one) or an `.onnx` file (told apart as
-    /// everywhere: [`crate::load::files`]).
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
-        match crate::load::files::open_path(name, path, crate::WeightChoice::Float32)? {
-            crate::AnyModel::Vision(model) => Ok(model),
-            _ => Err(crate::error::EngineError::BadModelFile(format!("{} holds no Vision Transformer", path.display()))),
-        }
-    }
-
     pub fn info(&self) -> ModelInfo {
         let s = self.network.sizes;
         ModelInfo {

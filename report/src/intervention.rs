@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::NextToken;
+use crate::next_token::NextToken;
 
 /// A head: its layer and its place in the layer, both from 0 (`18.6` on the command line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ pub mod figure;
 pub mod files;
 pub mod image;
 pub mod intervention;
+mod next_token;
 mod types;
 
 pub use intervention::{Ablation, Answer, AnswerToken, EffectMethod, HeadEffects, HeadId, Intervention, NextTokenChange};

@@ -7,8 +7,8 @@ use serde::de::Deserializer;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::intervention::HeadEffects;
-use crate::intervention::Intervention;
+use crate::intervention::{HeadEffects, Intervention};
+pub use crate::next_token::NextToken;
 
 /// Which keys a query may attend to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -201,16 +201,6 @@ pub struct Truncation {
     pub limit: usize,
     /// How many tokens the whole text gives.
     pub total_tokens: usize,
-}
-
-/// A candidate for the next token, from the last position's logits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NextToken {
-    pub id: u32,
-    pub text: String,
-    pub logit: f32,
-    /// Softmax of the logits over the whole vocabulary.
-    pub probability: f32,
 }
 
 /// A named sequence the model reads or writes: text tokens, stretches of sound, or the
@@ -486,7 +476,7 @@ pub struct AttentionReport {
     /// Every head's scores as a long text's run summed them stretch by stretch (its maps are
     /// pooled, so they cannot be scored after): see [`crate::analysis::heads::score_report`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head_scores: Option<Vec<crate::analysis::heads::HeadScores>>,
+    pub head_scores: Option<Vec<HeadScores>>,
 }
 
 impl AttentionReport {
@@ -793,6 +783,37 @@ impl<'de> Deserialize<'de> for AttentionMaps {
             }
         }
         Ok(Self { layers, heads, queries, keys, data })
+    }
+}
+
+/// Every score of one head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadScores {
+    pub layer: usize,
+    pub head: usize,
+    pub previous_token: f32,
+    pub duplicate_token: f32,
+    pub induction: f32,
+    pub first_token: f32,
+    pub current_token: f32,
+    pub entropy_bits: f32,
+}
+
+impl HeadScores {
+    /// The scores' names, as the CLI and the page show them.
+    pub const NAMES: [&'static str; 6] = ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"];
+
+    /// A score by its name.
+    pub fn get(&self, name: &str) -> Option<f32> {
+        Some(match name {
+            "induction" => self.induction,
+            "previous_token" => self.previous_token,
+            "duplicate_token" => self.duplicate_token,
+            "first_token" => self.first_token,
+            "current_token" => self.current_token,
+            "entropy_bits" => self.entropy_bits,
+            _ => return None,
+        })
     }
 }
 

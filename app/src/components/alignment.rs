@@ -8,83 +8,15 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use report::analysis::arithmetic::{scoring_text, steps, Recipe};
 use report::analysis::reading::{read, ReadMap, Reading, Side};
-use report::analysis::summary::{all_heads_mean, layer_mean};
 use report::{AttentionMaps, AttentionReport, LayerScores};
 
-use super::head_grid::paint_pixels;
 use super::lines::LinePairs;
 use super::{token_label, ExportMenu, LabelledMap, ReadingNote, Subject};
-use crate::AppState;
+use crate::canvas::paint_pixels;
+use crate::state::{Alignment, AppState};
 
 /// The alignment map's larger side in CSS pixels.
 const ALIGNMENT_PX: f64 = 360.0;
-
-/// What the alignment map shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Alignment {
-    /// The mean of every head of every layer.
-    AllHeads,
-    /// The mean of one layer's heads.
-    LayerMean(usize),
-    /// One head.
-    Head(usize, usize),
-}
-
-impl Alignment {
-    /// The choice as a value (select options, test ids): `mean`, `L1`, `L1H3`.
-    pub fn name(self) -> String {
-        match self {
-            Alignment::AllHeads => "mean".into(),
-            Alignment::LayerMean(layer) => format!("L{layer}"),
-            Alignment::Head(layer, head) => format!("L{layer}H{head}"),
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        if name == "mean" {
-            return Some(Alignment::AllHeads);
-        }
-        let rest = name.strip_prefix('L')?;
-        match rest.split_once('H') {
-            Some((layer, head)) => Some(Alignment::Head(layer.parse().ok()?, head.parse().ok()?)),
-            None => Some(Alignment::LayerMean(rest.parse().ok()?)),
-        }
-    }
-
-    pub fn title(self) -> String {
-        match self {
-            Alignment::AllHeads => "the mean of every head".into(),
-            Alignment::LayerMean(layer) => format!("layer {layer}'s mean"),
-            Alignment::Head(layer, head) => format!("layer {layer}, head {head}"),
-        }
-    }
-
-    /// The map it shows, [target, source] row-major; `None` when the maps lack it.
-    pub fn map(self, maps: &AttentionMaps) -> Option<Vec<f32>> {
-        match self {
-            Alignment::AllHeads => Some(all_heads_mean(maps)),
-            Alignment::LayerMean(layer) => (layer < maps.layers()).then(|| layer_mean(maps, layer)),
-            Alignment::Head(layer, head) => (layer < maps.layers() && head < maps.heads()).then(|| maps.head(layer, head).to_vec()),
-        }
-    }
-
-    /// Its layer and head as the page's data attributes say them (`mean` for a mean).
-    fn attributes(self) -> (String, String) {
-        match self {
-            Alignment::AllHeads => ("mean".into(), "mean".into()),
-            Alignment::LayerMean(layer) => (layer.to_string(), "mean".into()),
-            Alignment::Head(layer, head) => (layer.to_string(), head.to_string()),
-        }
-    }
-
-    /// Every choice for maps of `layers` × `heads`.
-    fn all(layers: usize, heads: usize) -> Vec<Self> {
-        let mut all = vec![Alignment::AllHeads];
-        all.extend((0..layers).map(Alignment::LayerMean));
-        all.extend((0..layers).flat_map(|l| (0..heads).map(move |h| Alignment::Head(l, h))));
-        all
-    }
-}
 
 /// A map of the report's cross-attention ([target, source]) read as every map is: the
 /// first source token hidden, pieces as words (the translation's from its own text).
@@ -101,7 +33,7 @@ fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
-        let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
+        let (scale, value_scale) = (state.display.colour_scale.get(), state.display.value_scale.get());
         if let Some(canvas) = canvas.get() {
             paint_pixels(&canvas, &values, (rows, columns), &|w| scale.colour(value_scale.fraction(w, 1.0)));
         }
@@ -148,7 +80,7 @@ pub fn AlignmentView() -> impl IntoView {
     // The translated token whose row the arithmetic shows.
     let math_query = RwSignal::new(0usize);
     move || {
-        let report = state.report.get()?;
+        let report = state.run.report.get()?;
         // A translation's block: a speech model's cross-attention reads 1,500 frames of sound,
         // which the speech views pool and label with times.
         report.translation.as_ref()?;
@@ -157,9 +89,9 @@ pub fn AlignmentView() -> impl IntoView {
         // The model's own source tokens, for the arithmetic of a row (which the reading leaves alone).
         let (model_target, model_source) = (labels(&cross.queries), labels(&cross.keys));
         let [layers, heads, ..] = cross.maps.shape();
-        let choice = state.alignment.get();
+        let choice = state.display.alignment.get();
         let choice = if choice.map(&cross.maps).is_some() { choice } else { Alignment::AllHeads };
-        let (reading, input) = (state.reading.get(), state.report_text.get());
+        let (reading, input) = (state.display.reading.get(), state.run.report_text.get());
         let read_map = |values: &[f32]| read_cross(&report, values, reading, &input);
         let shown = read_map(&choice.map(&cross.maps).unwrap_or_default());
         let (target, source) = (shown.rows.labels.clone(), shown.columns.labels.clone());
@@ -170,7 +102,7 @@ pub fn AlignmentView() -> impl IntoView {
         let (width, height) = (cell * columns as f64, cell * rows as f64);
         let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
         let focus = Signal::derive(move || {
-            let row = state.focused_target().and_then(|i| row_axis.index_of(i)).map(|i| (i, rows));
+            let row = state.selection.focused_target().and_then(|i| row_axis.index_of(i)).map(|i| (i, rows));
             let column = state.focused_token().and_then(|i| column_axis.index_of(i)).map(|i| (i, columns));
             (row, column)
         });
@@ -181,9 +113,9 @@ pub fn AlignmentView() -> impl IntoView {
             let values = read_map(&a.map(maps).unwrap_or_default()).values;
             let (layer, head) = a.attributes();
             view! {
-                <button class="thumb cross-thumb" class:selected=move || state.alignment.get() == a
+                <button class="thumb cross-thumb" class:selected=move || state.display.alignment.get() == a
                     data-testid="cross-thumb" data-layer=layer data-head=head title=a.title()
-                    on:click=move |_| state.alignment.set(a)>
+                    on:click=move |_| state.display.alignment.set(a)>
                     <PixelMap values=values rows=rows columns=columns width=44.0 height=44.0 label=a.title() />
                 </button>
             }
@@ -213,8 +145,9 @@ pub fn AlignmentView() -> impl IntoView {
             }
         }
         let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
-        let outside =
-            Signal::derive(move || (state.focused_token().and_then(|i| column_axis.index_of(i)), state.focused_target().and_then(|i| row_axis.index_of(i))));
+        let outside = Signal::derive(move || {
+            (state.focused_token().and_then(|i| column_axis.index_of(i)), state.selection.focused_target().and_then(|i| row_axis.index_of(i)))
+        });
         let lines = view! {
             <LinePairs left=source.clone() right=target.clone() weights=by_source outside=outside test_id="cross-lines"
                 classes=("source-token", "target-token")
@@ -263,7 +196,7 @@ pub fn AlignmentView() -> impl IntoView {
                     <span class="label">"Cross-attention"</span>
                     <select data-testid="alignment-select" on:change=move |ev| {
                         if let Some(a) = Alignment::from_name(&event_target_value(&ev)) {
-                            state.alignment.set(a);
+                            state.display.alignment.set(a);
                         }
                     }>{options}</select>
                 </label>
@@ -287,20 +220,5 @@ pub fn AlignmentView() -> impl IntoView {
                 </div>
             </section>
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Alignment;
-
-    #[test]
-    fn choices_round_trip_through_their_names() {
-        for a in Alignment::all(2, 8) {
-            assert_eq!(Alignment::from_name(&a.name()), Some(a));
-        }
-        assert_eq!(Alignment::all(2, 8).len(), 1 + 2 + 16);
-        assert_eq!(Alignment::from_name("L1H3"), Some(Alignment::Head(1, 3)));
-        assert_eq!(Alignment::from_name("bogus"), None);
     }
 }

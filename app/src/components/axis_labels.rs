@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::focus_bands::{self_attention_focus, Band};
 use super::{token_label, FocusBands};
-use crate::AppState;
+use crate::state::AppState;
 
 pub use report::figure::labels::{label_stride, MAX_FONT_PX, MIN_FONT_PX};
 

@@ -7,10 +7,10 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use report::analysis::summary::{difference, lookahead_mass};
 
-use super::head_grid::paint_pixels;
 use super::{ExportMenu, LabelledMap, ReadingNote, Subject};
+use crate::canvas::paint_pixels;
+use crate::state::AppState;
 use crate::weighting::{ShownMap, Weighting};
-use crate::AppState;
 use report::analysis::reading::ReadMap;
 use report::figure::colour::{diverging, viridis};
 use report::figure::ValueScale;
@@ -38,7 +38,7 @@ fn SmallMap(
     let state = expect_context::<AppState>();
     Effect::new(move |_| {
         if let (Some(canvas), Some(map)) = (canvas.get(), map.get()) {
-            let value_scale = if follows_scale { state.value_scale.get() } else { ValueScale::Linear };
+            let value_scale = if follows_scale { state.display.value_scale.get() } else { ValueScale::Linear };
             // A difference in [-1, 1] goes to the diverging scale as it is.
             paint_pixels(&canvas, &map.values, (map.rows.len(), map.columns.len()), &|v| {
                 colour(match value_scale {
@@ -64,12 +64,12 @@ fn SmallMap(
 pub fn CompareView() -> impl IntoView {
     let state = expect_context::<AppState>();
     let head_map = move |unmasked: bool| {
-        let (causal, none) = state.both_masks()?;
+        let (causal, none) = state.run.both_masks()?;
         let report = if unmasked { none } else { causal };
-        let (layer, head) = (state.layer.get(), state.head.get());
+        let (layer, head) = (state.selection.layer.get(), state.selection.head.get());
         // Attention under both masks, read as every map is (the first token hidden, words).
         (layer < report.attention().layers() && head < report.attention().heads())
-            .then(|| state.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, state.reading.get(), text).read))
+            .then(|| state.run.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, state.display.reading.get(), text).read))
     };
     let causal = Signal::derive(move || head_map(false));
     let unmasked = Signal::derive(move || head_map(true));
@@ -78,18 +78,18 @@ pub fn CompareView() -> impl IntoView {
         Some(ReadMap { values: difference(&a.values, &b.values), before_renormalising: None, ..a })
     });
     let lookahead = move || {
-        let (_, none) = state.both_masks()?;
-        let layer = state.layer.get();
+        let (_, none) = state.run.both_masks()?;
+        let layer = state.selection.layer.get();
         let mass = lookahead_mass(none.attention());
         let rows = mass
             .get(layer)?
             .iter()
             .enumerate()
             .map(|(head, &m)| {
-                let selected = move || state.head.get() == head;
+                let selected = move || state.selection.head.get() == head;
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string() data-mass=format!("{m:.6}")
-                        class:selected=selected on:click=move |_| state.head.set(head)>
+                        class:selected=selected on:click=move |_| state.selection.head.set(head)>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         <td><span class="bar-track"><span class="bar" style=format!("width: {:.1}%", 100.0 * m)></span></span></td>
                         <td>{format!("{m:.4}")}</td>
@@ -111,20 +111,20 @@ pub fn CompareView() -> impl IntoView {
                 <button
                     class="toggle"
                     data-testid="compare-toggle"
-                    disabled=move || state.runs_own_masks()
-                    title=move || state.runs_own_masks().then_some("This model runs with its own masks only")
-                    aria-pressed=move || state.compare.get().to_string()
-                    on:click=move |_| state.compare.update(|on| *on = !*on)
+                    disabled=move || state.selection.runs_own_masks()
+                    title=move || state.selection.runs_own_masks().then_some("This model runs with its own masks only")
+                    aria-pressed=move || state.selection.compare.get().to_string()
+                    on:click=move |_| state.selection.compare.update(|on| *on = !*on)
                 >
-                    {move || if state.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
+                    {move || if state.selection.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
                 </button>
             </div>
-            <Show when=move || state.compare.get() && !state.runs_own_masks()>
+            <Show when=move || state.selection.compare.get() && !state.selection.runs_own_masks()>
                 <div class="compare-view" data-testid="compare-view">
-                    <p class="hint">{move || if state.is_long() {
+                    <p class="hint">{move || if state.run.is_long() {
                         format!("A long text: the mask comparison is for texts of at most {} tokens, whose maps the page keeps whole.", crate::WHOLE_MAX_TOKENS)
-                    } else if state.both_masks().is_some() {
-                        format!("Layer {}, head {}: the same head under both masks.", state.layer.get(), state.head.get())
+                    } else if state.run.both_masks().is_some() {
+                        format!("Layer {}, head {}: the same head under both masks.", state.selection.layer.get(), state.selection.head.get())
                     } else {
                         "Running the other mask…".to_string()
                     }}<ReadingNote /></p>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::{ExportMenu, Subject};
 use crate::interventions::{EffectKind, Found};
-use crate::{AppState, GridColour};
+use crate::state::{AppState, GridColour};
 
 /// How many rows show before "Show all".
 const FIRST_ROWS: usize = 20;
@@ -54,7 +54,7 @@ pub fn EffectsTable() -> impl IntoView {
         let (layers, heads) = (first.effects.layers, first.effects.heads);
         let mut order: Vec<(usize, usize)> = (0..layers).flat_map(|l| (0..heads).map(move |h| (l, h))).collect();
         // By default, the column the grid shows (else the first), largest in size first.
-        let by = sort.get().unwrap_or(match state.grid_colour.get() {
+        let by = sort.get().unwrap_or(match state.display.grid_colour.get() {
             GridColour::Effect(kind) if columns.iter().any(|c| c.kind == kind) => SortBy::Effect(kind),
             _ => SortBy::Effect(first.kind),
         });
@@ -80,12 +80,12 @@ pub fn EffectsTable() -> impl IntoView {
                     .collect_view();
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string() tabindex="0"
-                        class:selected=move || state.layer.get() == layer && state.head.get() == head
-                        on:click=move |_| { state.layer.set(layer); state.head.set(head); }
+                        class:selected=move || state.selection.layer.get() == layer && state.selection.head.get() == head
+                        on:click=move |_| { state.selection.layer.set(layer); state.selection.head.set(head); }
                         on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " {
                             ev.prevent_default();
-                            state.layer.set(layer);
-                            state.head.set(head);
+                            state.selection.layer.set(layer);
+                            state.selection.head.set(head);
                         }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         {cells}

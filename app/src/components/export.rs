@@ -12,7 +12,7 @@ use report::analysis::shown::{ShownMap, Weighting};
 use report::figure::{reading_note, ColourScale, Figure, GridFigure, HeatmapFigure, LinesFigure, Theme, Thumbnail, ValueScale};
 use wasm_bindgen::JsCast;
 
-use crate::{AppState, Tab};
+use crate::state::{AppState, Tab};
 
 /// What the menu can make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl AppState {
     /// What the maps really show: norms only when the report carries them.
     fn weighting_shown(&self, report: &report::AttentionReport) -> Weighting {
         match report.value_norms {
-            Some(_) => self.weighting.get_untracked(),
+            Some(_) => self.display.weighting.get_untracked(),
             None => Weighting::Attention,
         }
     }
@@ -71,18 +71,18 @@ impl AppState {
     /// The grid as the page colours it by one value per head ([layer][head]): what the
     /// values are in its title; an effect's blue–white–red around 0.
     fn values_grid(&self, report: &report::AttentionReport, values: &[Vec<f32>], note: Option<String>) -> (Figure, String) {
-        let colouring = self.grid_colour.get_untracked();
+        let colouring = self.display.grid_colour.get_untracked();
         let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
         let heads = values.iter().map(|layer| layer.iter().map(|&v| Thumbnail { rows: 1, columns: 1, values: vec![v], top }).collect()).collect();
         let (what, slug) = match colouring {
-            crate::GridColour::Effect(kind) => {
+            crate::state::GridColour::Effect(kind) => {
                 let answer = self.interventions.found_by(kind).map(|f| format!(" on the {}", f.effects.answer.describe())).unwrap_or_default();
                 (format!("{}{answer}", kind.title()), kind.name().to_string())
             }
-            crate::GridColour::Change => ("change of each map with the heads switched off".to_string(), "change".to_string()),
-            crate::GridColour::Lookahead => ("look-ahead mass".to_string(), "lookahead".to_string()),
-            crate::GridColour::Score(name) => (super::scores::title(name).to_string(), name.to_string()),
-            crate::GridColour::Maps => (String::new(), String::new()),
+            crate::state::GridColour::Change => ("change of each map with the heads switched off".to_string(), "change".to_string()),
+            crate::state::GridColour::Lookahead => ("look-ahead mass".to_string(), "lookahead".to_string()),
+            crate::state::GridColour::Score(name) => (super::scores::title(name).to_string(), name.to_string()),
+            crate::state::GridColour::Maps => (String::new(), String::new()),
         };
         let (value_scale, colours) =
             if colouring.is_signed() { (ValueScale::Signed, ColourScale::Diverging) } else { (ValueScale::Linear, ColourScale::Viridis) };
@@ -91,7 +91,7 @@ impl AppState {
             heads,
             value_scale,
             colours,
-            selected: Some((self.layer.get_untracked(), self.head.get_untracked())),
+            selected: Some((self.selection.layer.get_untracked(), self.selection.head.get_untracked())),
             title: Some(format!("{model}: every head, {what}")),
             note,
         };
@@ -101,19 +101,19 @@ impl AppState {
     /// The figure an export of `subject` saves, and the file name it goes under (without
     /// its extension).
     pub fn figure_of(&self, subject: Subject) -> Option<(Figure, String)> {
-        let note = reading_note(self.reading.get_untracked(), self.value_scale.get_untracked());
+        let note = reading_note(self.display.reading.get_untracked(), self.display.value_scale.get_untracked());
         match subject {
             Subject::SelectedHead => {
                 let (report, layer, head, map) = self.shown_map()?;
                 let (model, title) = self.titled(&report, &format!("layer {layer}, head {head}"));
                 let name = format!("attnscope-{model}-L{layer}H{head}");
-                if self.tab.get_untracked() == Tab::Overlay {
-                    let heads = self.overlay_heads.get_untracked().iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
+                if self.selection.tab.get_untracked() == Tab::Overlay {
+                    let heads = self.display.overlay_heads.get_untracked().iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ");
                     let (_, title) = self.titled(&report, &format!("layer {layer}, heads {heads}"));
                     let figure = HeatmapFigure { title: Some(title), note, ..self.overlay_figure()? };
                     return Some((Figure::Heatmap(figure), format!("attnscope-{model}-L{layer}-overlay")));
                 }
-                if self.tab.get_untracked() == Tab::Lines {
+                if self.selection.tab.get_untracked() == Tab::Lines {
                     let weights = map.values().iter().map(|v| v / map.top).collect();
                     let lines = LinesFigure { left: map.read.rows.labels.clone(), right: map.read.columns.labels.clone(), weights, title: Some(title), note };
                     return Some((Figure::Lines(lines), format!("{name}-lines")));
@@ -122,9 +122,9 @@ impl AppState {
                 Some((Figure::Heatmap(figure), name))
             }
             Subject::Grid => {
-                let report = self.report.get_untracked()?;
+                let report = self.run.report.get_untracked()?;
                 // Coloured by a value per head (a score, an effect), the grid is a flat square per head.
-                if let Some(values) = self.grid_values.get_untracked() {
+                if let Some(values) = self.display.grid_values.get_untracked() {
                     return Some(self.values_grid(&report, &values, note));
                 }
                 let maps = report.attention();
@@ -132,20 +132,22 @@ impl AppState {
                 let (model, title) = self.titled(&report, "every head");
                 let grid = GridFigure {
                     heads,
-                    value_scale: self.value_scale.get_untracked(),
-                    colours: self.colour_scale.get_untracked(),
-                    selected: Some((self.layer.get_untracked(), self.head.get_untracked())),
+                    value_scale: self.display.value_scale.get_untracked(),
+                    colours: self.display.colour_scale.get_untracked(),
+                    selected: Some((self.selection.layer.get_untracked(), self.selection.head.get_untracked())),
                     title: Some(title),
                     note,
                 };
                 Some((Figure::Grid(grid.fitted()), format!("attnscope-{model}-grid")))
             }
             Subject::Compare => {
-                let (causal, unmasked) = self.both_masks()?;
-                let (layer, head) = (self.layer.get_untracked(), self.head.get_untracked());
-                let (value_scale, colours) = (self.value_scale.get_untracked(), self.colour_scale.get_untracked());
+                let (causal, unmasked) = self.run.both_masks()?;
+                let (layer, head) = (self.selection.layer.get_untracked(), self.selection.head.get_untracked());
+                let (value_scale, colours) = (self.display.value_scale.get_untracked(), self.display.colour_scale.get_untracked());
                 let map = |report: &report::AttentionReport| {
-                    self.report_text.with_untracked(|text| ShownMap::of(report, layer, head, Weighting::Attention, self.reading.get_untracked(), text))
+                    self.run
+                        .report_text
+                        .with_untracked(|text| ShownMap::of(report, layer, head, Weighting::Attention, self.display.reading.get_untracked(), text))
                 };
                 let (causal, unmasked) = (map(&causal), map(&unmasked));
                 let titled = |map: &ShownMap, title: &str, value_scale, colours| HeatmapFigure {
@@ -162,29 +164,28 @@ impl AppState {
                     Figure::Heatmap(titled(&unmasked, "no mask", value_scale, colours)),
                     Figure::Heatmap(difference),
                 ];
-                let (model, title) = self.titled(&*self.report.get_untracked()?, &format!("layer {layer}, head {head} under both masks"));
+                let (model, title) = self.titled(&*self.run.report.get_untracked()?, &format!("layer {layer}, head {head} under both masks"));
                 Some((Figure::Row { title: Some(title), figures }, format!("attnscope-{model}-L{layer}H{head}-masks")))
             }
             Subject::Alignment => {
-                let report = self.report.get_untracked()?;
+                let report = self.run.report.get_untracked()?;
                 let cross = report.site("cross")?;
                 // As the view shows it: a choice the maps lack falls back to every head's mean.
-                let choice =
-                    Some(self.alignment.get_untracked()).filter(|a| a.map(&cross.maps).is_some()).unwrap_or(crate::components::alignment::Alignment::AllHeads);
+                let choice = Some(self.display.alignment.get_untracked()).filter(|a| a.map(&cross.maps).is_some()).unwrap_or(crate::state::Alignment::AllHeads);
                 let values = choice.map(&cross.maps)?;
-                let shown = self.report_text.with_untracked(|input| read_cross(&report, &values, self.reading.get_untracked(), input));
-                let focus = self.focused_target().and_then(|t| shown.rows.index_of(t));
+                let shown = self.run.report_text.with_untracked(|input| read_cross(&report, &values, self.display.reading.get_untracked(), input));
+                let focus = self.selection.focused_target().and_then(|t| shown.rows.index_of(t));
                 let model = report.model.name.clone();
                 let figure = HeatmapFigure {
                     rows: shown.rows.labels,
                     columns: shown.columns.labels,
                     values: shown.values,
                     top: 1.0,
-                    value_scale: self.value_scale.get_untracked(),
-                    colours: self.colour_scale.get_untracked(),
+                    value_scale: self.display.value_scale.get_untracked(),
+                    colours: self.display.colour_scale.get_untracked(),
                     focus: (focus, None),
                     title: Some(report::figure::title(&model, &choice.title(), Some("cross"), Weighting::Attention.title())),
-                    note: reading_note(self.reading.get_untracked(), self.value_scale.get_untracked()),
+                    note: reading_note(self.display.reading.get_untracked(), self.display.value_scale.get_untracked()),
                     overlay: None,
                 };
                 Some((Figure::Heatmap(figure), format!("attnscope-{model}-alignment-{}", choice.name())))
@@ -236,13 +237,13 @@ fn download_png(figure: &Figure, zoom: u32, name: &str) -> Option<()> {
 
 /// Makes and downloads one export; says why not when it cannot.
 fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String> {
-    let report = state.report.get_untracked().ok_or("there is no map to export yet")?;
-    let model = state.model.get_untracked();
+    let report = state.run.report.get_untracked().ok_or("there is no map to export yet")?;
+    let model = state.selection.model.get_untracked();
     let done = match what {
         Export::Report => {
             // With the effects the grid shows (else the last found), as the CLI's sweep writes them.
-            let shown = match state.grid_colour.get_untracked() {
-                crate::GridColour::Effect(kind) => state.interventions.found_by(kind),
+            let shown = match state.display.grid_colour.get_untracked() {
+                crate::state::GridColour::Effect(kind) => state.interventions.found_by(kind),
                 _ => None,
             };
             let effects = shown.or_else(|| state.interventions.found.with_untracked(|f| f.last().cloned())).map(|f| (*f.effects).clone());
@@ -256,7 +257,7 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
         }
         Export::Html => {
             // Every site, every head: attention α, read as the page reads it.
-            let (text, reading) = (state.report_text.get_untracked(), state.reading.get_untracked());
+            let (text, reading) = (state.run.report_text.get_untracked(), state.display.reading.get_untracked());
             let sites: Vec<SiteMaps> = report
                 .sites
                 .iter()
@@ -270,7 +271,7 @@ fn export(state: AppState, subject: Subject, what: Export) -> Result<(), String>
                 .collect();
             let tokens: Vec<String> = report.tokens().iter().map(|t| t.text.clone()).collect();
             let note = reading_note(reading, ValueScale::Linear);
-            let html = crate::snapshot::snapshot(&report.model.name, &text, &tokens, &sites, note.as_deref(), state.colour_scale.get_untracked());
+            let html = crate::snapshot::snapshot(&report.model.name, &text, &tokens, &sites, note.as_deref(), state.display.colour_scale.get_untracked());
             download_text(&html, "text/html", &format!("attnscope-{model}-snapshot.html"))
         }
         Export::Svg | Export::Png(_) => {
@@ -306,7 +307,7 @@ pub fn ExportMenu(
     view! {
         <label class="picker export-picker">
             <span class="label">"Export"</span>
-            <select data-testid=test_id on:change=on_change disabled=move || state.report.with(Option::is_none)>
+            <select data-testid=test_id on:change=on_change disabled=move || state.run.report.with(Option::is_none)>
                 <option value="" selected=true>"Save as…"</option>
                 {Export::ALL.map(|(_, value, text)| view! { <option value=value>{text}</option> })}
             </select>

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// A band's place: (index, count) along its axis.
 pub type Band = Option<(usize, usize)>;
@@ -12,7 +12,7 @@ pub type Band = Option<(usize, usize)>;
 /// The focused token of the input's self-attention, as both the row and the column.
 pub fn self_attention_focus(state: AppState) -> Signal<(Band, Band)> {
     Signal::derive(move || {
-        let tokens = state.report.with(|r| r.as_ref().map(|r| r.tokens().len()));
+        let tokens = state.run.report.with(|r| r.as_ref().map(|r| r.tokens().len()));
         let band = state.focused_token().zip(tokens);
         (band, band)
     })

@@ -3,19 +3,20 @@
 use leptos::prelude::*;
 
 use super::{AblateToggle, Heatmap, LinesView, LongMap, MathView, OverlayView, ReadingBar, WeightsTable};
-use crate::{AppState, Tab};
+use crate::state::{Run, Selection, Tab};
 
 /// The tab bar and the selected tab's view. The heatmap stays in the page (hidden)
 /// under the other tabs, so that switching back is instant. A long text's head is shown
 /// on its own canvas instead (see [`LongMap`]).
 #[component]
 pub fn HeadDetail() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
     let tabs = move || {
         Tab::ALL
             .into_iter()
             .map(|tab| {
-                let selected = move || state.tab.get() == tab;
+                let selected = move || selection.tab.get() == tab;
                 view! {
                     <button
                         role="tab"
@@ -23,7 +24,7 @@ pub fn HeadDetail() -> impl IntoView {
                         class:selected=selected
                         aria-selected=move || selected().to_string()
                         data-testid=format!("tab-{}", tab.name())
-                        on:click=move |_| state.tab.set(tab)
+                        on:click=move |_| selection.tab.set(tab)
                     >
                         {tab.title()}
                     </button>
@@ -32,7 +33,7 @@ pub fn HeadDetail() -> impl IntoView {
             .collect_view()
     };
     // A long text's maps are pooled: its selected head is shown whole, on a canvas of its own.
-    let long = move || state.is_long();
+    let long = move || run.is_long();
     let long_view = move || {
         view! {
             <div class="head-detail">
@@ -51,7 +52,7 @@ pub fn HeadDetail() -> impl IntoView {
             <AblateToggle />
             <div class="tabs" role="tablist" aria-label="Ways to look at the selected head">{tabs()}</div>
             <div class="tab-panel" role="tabpanel">
-                <div class:hidden=move || state.tab.get() != Tab::Heatmap>
+                <div class:hidden=move || selection.tab.get() != Tab::Heatmap>
                     <Heatmap />
                 </div>
                 <WeightsTable />

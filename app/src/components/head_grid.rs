@@ -6,38 +6,22 @@ use leptos::html::Canvas;
 use leptos::prelude::*;
 use report::analysis::reading::{read, Side};
 use report::analysis::summary::layer_mean;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData, KeyboardEvent};
+use web_sys::KeyboardEvent;
 
 use super::scores::title;
 use super::{ExportMenu, FocusBands, ReadingNote, Subject};
+use crate::canvas::paint_pixels;
 use crate::interventions::{EffectKind, SweepState};
 use crate::state::Filling;
-use crate::{AppState, GridColour};
+use crate::state::{AppState, GridColour};
 use report::analysis::heads::HeadScores;
 use report::figure::colour::{diverging, viridis};
-
-/// Paints a [query, key] map of `rows` × `columns` onto a canvas one pixel per weight;
-/// CSS scales it up. Pixels, not plotters: 270 thumbnails must redraw in a few milliseconds.
-pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], (rows, columns): (usize, usize), colour: &dyn Fn(f32) -> (u8, u8, u8)) -> Option<()> {
-    let (height, width) = (rows.max(1) as u32, columns.max(1) as u32);
-    canvas.set_width(width);
-    canvas.set_height(height);
-    let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let mut rgba = Vec::with_capacity(map.len() * 4);
-    for &weight in map {
-        let (r, g, b) = colour(weight);
-        rgba.extend([r, g, b, 255]);
-    }
-    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width, height).ok()?;
-    context.put_image_data(&image, 0.0, 0.0).ok()
-}
 
 /// While a long text's run goes on: its number and whether it has attended `layer` yet
 /// (`None` when no long run is going on). What a thumbnail repaints on: the run's later
 /// layers arriving change nothing here.
 fn filling_of(state: AppState, layer: usize) -> Memo<Option<(u64, bool)>> {
-    Memo::new(move |_| state.filling.with(|f| f.as_ref().map(|f| (f.run, f.layers.len() > layer))))
+    Memo::new(move |_| state.run.filling.with(|f| f.as_ref().map(|f| (f.run, f.layers.len() > layer))))
 }
 
 /// The colour of a thumbnail whose layer a long text's run has not attended yet.
@@ -51,11 +35,11 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
     let filling_of_layer = filling_of(state, layer);
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
-        let colouring = state.grid_colour.get();
+        let colouring = state.display.grid_colour.get();
         // One flat colour: the head's value (look-ahead mass, a score, an effect) on the
         // scale of the largest; signed values blue–white–red around 0. Until the values are
         // there (the other mask still running, a sweep of this text not run), the maps.
-        if let Some(values) = state.grid_values.get().filter(|_| colouring != GridColour::Maps) {
+        if let Some(values) = state.display.grid_values.get().filter(|_| colouring != GridColour::Maps) {
             let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
             let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
             if colouring.is_signed() {
@@ -65,38 +49,38 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             }
             return;
         }
-        let scale = state.colour_scale.get();
+        let scale = state.display.colour_scale.get();
         // A long text's run going on: the layers it has attended, pooled as the report will
         // hold them (painted as they are); the layers still to come blank. Painted again only
         // when this layer arrives, not on every layer after it.
         if filling_of_layer.get().is_some() {
-            let Some(filling) = state.filling.get_untracked() else { return };
-            let value_scale = state.value_scale.get();
+            let Some(filling) = state.run.filling.get_untracked() else { return };
+            let value_scale = state.display.value_scale.get();
             match filling.head(layer, head) {
                 Some(map) => paint_pixels(&canvas, map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
                 None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),
             };
             return;
         }
-        let Some(report) = state.report.get() else { return };
+        let Some(report) = state.run.report.get() else { return };
         if layer < report.attention().layers() && head < report.attention().heads() {
             // Weighted and read as the heatmap is (by value norms, each on the scale of its
             // own largest cell; the first token hidden; by words).
             let map = state.map_of(&report, layer, head);
-            let value_scale = state.value_scale.get();
+            let value_scale = state.display.value_scale.get();
             paint_pixels(&canvas, map.values(), (map.rows(), map.columns()), &|w| scale.colour(value_scale.fraction(w, map.top)));
         }
     });
-    let selected = move || state.layer.get() == layer && state.head.get() == head;
+    let selected = move || state.selection.layer.get() == layer && state.selection.head.get() == head;
     let id = report::HeadId { layer, head };
     // While a long text's run goes on: whether this head's layer is shown yet, and where its
     // map looks on average (the weighted mean column block, what a test compares with the engine's).
     let filled = move || filling_of_layer.get().map(|(_, arrived)| arrived.to_string());
     let filled_centre = move || {
         filling_of_layer.get().filter(|(_, arrived)| *arrived)?;
-        state.filling.with_untracked(|f| f.as_ref()?.head(layer, head).map(|map| format!("{:.6}", Filling::centre(map))))
+        state.run.filling.with_untracked(|f| f.as_ref()?.head(layer, head).map(|map| format!("{:.6}", Filling::centre(map))))
     };
-    let value = move || state.grid_values.with(|v| v.as_ref().and_then(|v| v.get(layer)?.get(head).copied())).map(|v| format!("{v:.6}"));
+    let value = move || state.display.grid_values.with(|v| v.as_ref().and_then(|v| v.get(layer)?.get(head).copied())).map(|v| format!("{v:.6}"));
     view! {
         <div
             class="thumb"
@@ -113,8 +97,8 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
             data-head=head.to_string()
             title=format!("Layer {layer}, head {head}")
             on:click=move |_| {
-                state.layer.set(layer);
-                state.head.set(head);
+                state.selection.layer.set(layer);
+                state.selection.head.set(head);
             }
         >
             <canvas node_ref=canvas aria-hidden="true"></canvas>
@@ -131,16 +115,16 @@ fn LayerMean(layer: usize) -> impl IntoView {
     let filling_of_layer = filling_of(state, layer);
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
-        let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
+        let (scale, value_scale) = (state.display.colour_scale.get(), state.display.value_scale.get());
         if filling_of_layer.get().is_some() {
-            let Some(filling) = state.filling.get_untracked() else { return };
+            let Some(filling) = state.run.filling.get_untracked() else { return };
             match filling.layer_mean(layer) {
                 Some(mean) => paint_pixels(&canvas, &mean, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
                 None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),
             };
             return;
         }
-        let Some(report) = state.report.get() else { return };
+        let Some(report) = state.run.report.get() else { return };
         if layer < report.attention().layers() {
             // Read as the heads are: the mean's rows renormalised without the first token
             // (pooling and the mean commute).
@@ -152,7 +136,7 @@ fn LayerMean(layer: usize) -> impl IntoView {
                 return;
             }
             let side = Side { tokens: report.tokens(), text: "" };
-            let read = state.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.reading.get(), true));
+            let read = state.run.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.display.reading.get(), true));
             paint_pixels(&canvas, &read.values, (read.rows.len(), read.columns.len()), &|w| scale.colour(value_scale.fraction(w, 1.0)));
         }
     });
@@ -168,7 +152,7 @@ fn LayerMean(layer: usize) -> impl IntoView {
 fn pick_colouring(state: AppState, choice: &str) {
     let colouring = match choice {
         "lookahead" => {
-            state.compare.set(true); // the look-ahead mass needs the unmasked run
+            state.selection.compare.set(true); // the look-ahead mass needs the unmasked run
             GridColour::Lookahead
         }
         "change" => GridColour::Change,
@@ -182,18 +166,18 @@ fn pick_colouring(state: AppState, choice: &str) {
         }
         name => HeadScores::NAMES.into_iter().find(|n| *n == name).map_or(GridColour::Maps, GridColour::Score),
     };
-    state.grid_colour.set(colouring);
+    state.display.grid_colour.set(colouring);
 }
 
 /// The grid of every head.
 #[component]
 pub fn HeadGrid() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let shape = move || state.loaded.get().map(|(info, _)| (info.layers, info.heads));
+    let shape = move || state.run.loaded.get().map(|(info, _)| (info.layers, info.heads));
 
     let on_key = move |ev: KeyboardEvent| {
         let Some((layers, heads)) = shape() else { return };
-        let (layer, head) = (state.layer.get_untracked(), state.head.get_untracked());
+        let (layer, head) = (state.selection.layer.get_untracked(), state.selection.head.get_untracked());
         let (layer, head) = match ev.key().as_str() {
             "ArrowRight" => (layer, (head + 1).min(heads - 1)),
             "ArrowLeft" => (layer, head.saturating_sub(1)),
@@ -202,8 +186,8 @@ pub fn HeadGrid() -> impl IntoView {
             _ => return,
         };
         ev.prevent_default(); // the arrows move the selection, not the page
-        state.layer.set(layer);
-        state.head.set(head);
+        state.selection.layer.set(layer);
+        state.selection.head.set(head);
     };
 
     move || {
@@ -226,15 +210,15 @@ pub fn HeadGrid() -> impl IntoView {
                 <label class="picker grid-picker">
                     <span class="label">"Grid shows"</span>
                     <select data-testid="score-select" on:change=move |ev| pick_colouring(state, &event_target_value(&ev))>
-                        <option value="maps" selected=move || state.grid_colour.get() == GridColour::Maps>"each head's map"</option>
-                        <option value="lookahead" selected=move || state.grid_colour.get() == GridColour::Lookahead>"look-ahead mass (mask off)"</option>
+                        <option value="maps" selected=move || state.display.grid_colour.get() == GridColour::Maps>"each head's map"</option>
+                        <option value="lookahead" selected=move || state.display.grid_colour.get() == GridColour::Lookahead>"look-ahead mass (mask off)"</option>
                         {HeadScores::NAMES.map(|name| view! {
-                            <option value=name selected=move || state.grid_colour.get() == GridColour::Score(name)>{title(name)}</option>
+                            <option value=name selected=move || state.display.grid_colour.get() == GridColour::Score(name)>{title(name)}</option>
                         })}
-                        <option value="change" selected=move || state.grid_colour.get() == GridColour::Change
+                        <option value="change" selected=move || state.display.grid_colour.get() == GridColour::Change
                             disabled=move || state.interventions.ablated.with(Vec::is_empty)>"change from every head on"</option>
                         {EffectKind::ALL.map(|kind| view! {
-                            <option value=kind.name() selected=move || state.grid_colour.get() == GridColour::Effect(kind)>{kind.title()}</option>
+                            <option value=kind.name() selected=move || state.display.grid_colour.get() == GridColour::Effect(kind)>{kind.title()}</option>
                         })}
                     </select>
                 </label>

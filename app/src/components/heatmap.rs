@@ -11,8 +11,8 @@ use report::figure::heatmap::{self, HeatmapFigure, Layout};
 use report::figure::Theme;
 
 use super::{token_label, ReadingNote};
+use crate::state::{AppState, Status};
 use crate::weighting::{ShownMap, Weighting};
-use crate::{AppState, Status};
 use report::figure::ColourScale;
 
 impl AppState {
@@ -21,7 +21,7 @@ impl AppState {
         let focus = self.focused_token();
         HeatmapFigure {
             focus: (focus.and_then(|t| map.read.rows.index_of(t)), focus.and_then(|t| map.read.columns.index_of(t))),
-            ..HeatmapFigure::of(map, self.value_scale.get(), self.colour_scale.get())
+            ..HeatmapFigure::of(map, self.display.value_scale.get(), self.display.colour_scale.get())
         }
     }
 }
@@ -56,7 +56,7 @@ pub fn Heatmap() -> impl IntoView {
     Effect::new(move |_| {
         let (Some(canvas), Some((_, _, _, map))) = (canvas_ref.get(), state.shown_map()) else { return };
         if draw(canvas, &state.heatmap_figure(&map)).is_none() {
-            state.status.set(crate::Status::Failed("the heatmap could not be drawn".into()));
+            state.run.status.set(crate::state::Status::Failed("the heatmap could not be drawn".into()));
         }
     });
 
@@ -95,7 +95,7 @@ pub fn Heatmap() -> impl IntoView {
         if shown().is_some() {
             return None;
         }
-        let waiting_for = match state.status.get() {
+        let waiting_for = match state.run.status.get() {
             Status::Starting | Status::Loading { .. } => "The map appears here once the model has loaded.",
             Status::Computing | Status::Attending { .. } | Status::Translating { .. } | Status::Transcribing { .. } | Status::Done { .. } => {
                 "Computing the map…"
@@ -110,9 +110,9 @@ pub fn Heatmap() -> impl IntoView {
         <figure
             class="heatmap"
             data-testid="heatmap"
-            data-layer=move || state.layer.get().to_string()
-            data-head=move || state.head.get().to_string()
-            data-mask=move || state.mask.get().name()
+            data-layer=move || state.selection.layer.get().to_string()
+            data-head=move || state.selection.head.get().to_string()
+            data-mask=move || state.selection.mask.get().name()
             data-weighting=move || state.shown_map().map(|(_, _, _, map)| map.weighting.name())
             data-top=move || state.shown_map().map(|(_, _, _, map)| map.top.to_string())
             data-focus=move || state.focused_token().map(|i| i.to_string())
@@ -124,20 +124,20 @@ pub fn Heatmap() -> impl IntoView {
                 <select data-testid="colour-scale" on:change=move |ev| {
                     let name = event_target_value(&ev);
                     let scale = ColourScale::ALL.into_iter().find(|s| s.name() == name).unwrap_or(ColourScale::Viridis);
-                    state.colour_scale.set(scale);
+                    state.display.colour_scale.set(scale);
                 }>
-                    {ColourScale::ALL.map(|s| view! { <option value=s.name() selected=move || state.colour_scale.get() == s>{s.name()}</option> })}
+                    {ColourScale::ALL.map(|s| view! { <option value=s.name() selected=move || state.display.colour_scale.get() == s>{s.name()}</option> })}
                 </select>
             </label>
             <label class="picker scale-picker">
                 <span class="label">"Weigh by"</span>
                 // A translator keeps no value norms: its maps are attention only.
-                <select data-testid="weighting-select" disabled=move || state.runs_own_masks()
-                    title=move || state.runs_own_masks().then_some("This model's run keeps no value norms")
+                <select data-testid="weighting-select" disabled=move || state.selection.runs_own_masks()
+                    title=move || state.selection.runs_own_masks().then_some("This model's run keeps no value norms")
                     on:change=move |ev| {
-                    state.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
+                    state.display.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
                 }>
-                    {Weighting::ALL.map(|w| view! { <option value=w.name() selected=move || state.weighting.get() == w>{w.title()}</option> })}
+                    {Weighting::ALL.map(|w| view! { <option value=w.name() selected=move || state.display.weighting.get() == w>{w.title()}</option> })}
                 </select>
             </label>
             </div>
@@ -149,8 +149,8 @@ pub fn Heatmap() -> impl IntoView {
                     role="img"
                     aria-label=move || format!(
                         "Attention of layer {}, head {}: open the table for the numbers",
-                        state.layer.get(),
-                        state.head.get()
+                        state.selection.layer.get(),
+                        state.selection.head.get()
                     )
                     on:mousemove=on_move
                     on:mouseleave=move |_| hovered.set(None)

@@ -8,16 +8,16 @@ use report::{Ablation, HeadId};
 use super::effects_table::EffectsTable;
 use super::token_label;
 use crate::interventions::{unchanged_next_tokens, EffectKind, SweepState};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Why heads cannot be switched off for the model and mask in view, if they cannot.
 pub fn why_not(state: AppState) -> Option<String> {
-    if state.is_encoder_decoder() || state.is_vision() {
+    if state.selection.is_encoder_decoder() || state.selection.is_vision() {
         return Some("Heads are switched off and swept in language models and encoders; this model is neither.".into());
     }
-    let (info, _) = state.loaded.get()?;
+    let (info, _) = state.run.loaded.get()?;
     let own = info.native_mask();
-    (state.mask.get() != own).then(|| format!("Heads are switched off under the model's own mask ({}): choose it to change the run.", own.name()))
+    (state.selection.mask.get() != own).then(|| format!("Heads are switched off under the model's own mask ({}): choose it to change the run.", own.name()))
 }
 
 /// The switch for the selected head: off (ablated) or on.
@@ -25,7 +25,7 @@ pub fn why_not(state: AppState) -> Option<String> {
 pub fn AblateToggle() -> impl IntoView {
     let state = expect_context::<AppState>();
     let interventions = state.interventions;
-    let selected = move || HeadId { layer: state.layer.get(), head: state.head.get() };
+    let selected = move || HeadId { layer: state.selection.layer.get(), head: state.selection.head.get() };
     move || {
         let blocked = why_not(state);
         let head = selected();
@@ -60,7 +60,7 @@ fn TokenSelect(
     let state = expect_context::<AppState>();
     let options = move || {
         let mut texts: Vec<String> =
-            state.report.with(|r| r.as_deref().and_then(unchanged_next_tokens)).unwrap_or_default().into_iter().map(|t| t.text).collect();
+            state.run.report.with(|r| r.as_deref().and_then(unchanged_next_tokens)).unwrap_or_default().into_iter().map(|t| t.text).collect();
         if let Some(c) = chosen.get().filter(|c| !texts.contains(c)) {
             texts.push(c);
         }
@@ -88,9 +88,9 @@ pub fn InterventionPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let interventions = state.interventions;
     let running = move || matches!(interventions.sweep.get(), SweepState::Running { .. } | SweepState::Asked(_));
-    let unsuited = move || why_not(state).filter(|_| state.is_encoder_decoder() || state.is_vision());
+    let unsuited = move || why_not(state).filter(|_| state.selection.is_encoder_decoder() || state.selection.is_vision());
     // Sweeps measure the answer's logit: a causal language model's.
-    let speaks = move || state.loaded.get().is_none_or(|(info, _)| info.causal);
+    let speaks = move || state.run.loaded.get().is_none_or(|(info, _)| info.causal);
     let ask = move |kind: EffectKind| interventions.sweep.set(SweepState::Asked(kind));
     let stop = move |_| interventions.sweep.set(SweepState::Stopped("stopped".into()));
     let ablated = move || {
@@ -101,7 +101,7 @@ pub fn InterventionPanel() -> impl IntoView {
             .map(|head| {
                 view! {
                     <li class="chip" data-testid="ablated-head" data-layer=head.layer.to_string() data-head=head.head.to_string()>
-                        <button class="link" title="Select this head" on:click=move |_| { state.layer.set(head.layer); state.head.set(head.head); }>{format!("L{} H{}", head.layer, head.head)}</button>
+                        <button class="link" title="Select this head" on:click=move |_| { state.selection.layer.set(head.layer); state.selection.head.set(head.head); }>{format!("L{} H{}", head.layer, head.head)}</button>
                         <button class="remove" aria-label=format!("Switch layer {}, head {} back on", head.layer, head.head) on:click=move |_| interventions.toggle(head)>"×"</button>
                     </li>
                 }

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 
 use super::{token_label, ReadingNote};
-use crate::{AppState, Tab};
+use crate::state::{AppState, Tab};
 
 // The exported figure's measures: the page's lines and the figure's stand alike.
 use report::figure::lines::{FAINTEST, LEFT, RIGHT};
@@ -159,7 +159,7 @@ pub fn LinesView() -> impl IntoView {
         </label>
     };
     let lines = move || {
-        if state.tab.get() != Tab::Lines {
+        if state.selection.tab.get() != Tab::Lines {
             return None;
         }
         let (_, layer, head, map) = state.shown_map()?;
@@ -179,7 +179,7 @@ pub fn LinesView() -> impl IntoView {
         })
     };
     view! {
-        <div class="lines-panel" class:hidden=move || state.tab.get() != Tab::Lines>
+        <div class="lines-panel" class:hidden=move || state.selection.tab.get() != Tab::Lines>
             <div class="map-pickers">{picker}</div>
             {lines}
             <p class="lines-note"><ReadingNote /></p>

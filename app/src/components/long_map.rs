@@ -10,9 +10,9 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
-use super::head_grid::paint_pixels;
 use super::{token_label, ScalePicker};
-use crate::AppState;
+use crate::canvas::paint_pixels;
+use crate::state::{Display, Run, Selection};
 
 /// The canvas's side, in CSS pixels.
 const VIEW_PX: f64 = 560.0;
@@ -83,29 +83,31 @@ fn image_of(values: &[f32], cells: usize, colour: impl Fn(f32) -> (u8, u8, u8)) 
 
 #[component]
 pub fn LongMap() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
     let canvas_ref = NodeRef::<Canvas>::new();
-    let tokens = move || state.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
+    let tokens = move || run.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
     let view_of = RwSignal::new(Viewport::whole(0));
     // A new text shows its whole map first.
     Effect::new(move |_| view_of.set(Viewport::whole(tokens())));
     let hovered = RwSignal::new(None::<(usize, usize, f64, f64)>);
     let dragging = RwSignal::new(None::<(f64, f64, Viewport)>);
-    let whole = move || state.whole_map.get().filter(|w| w.is_of(state.layer.get(), state.head.get()) && w.queries == tokens());
+    let whole = move || run.whole_map.get().filter(|w| w.is_of(selection.layer.get(), selection.head.get()) && w.queries == tokens());
 
     // The image to draw, made once per map and colouring (not per zoom or pan). A canvas is
     // a JavaScript object, which stays on its thread: the signal is a local one.
     let drawn = RwSignal::new_local(None::<Rc<Drawn>>);
     let image = move || -> Option<Rc<Drawn>> {
-        let (scale, values) = (state.colour_scale.get(), state.value_scale.get());
+        let (scale, values) = (display.colour_scale.get(), display.value_scale.get());
         let colour = move |w: f32| scale.colour(values.fraction(w, 1.0));
         if let Some(whole) = whole() {
             return image_of(&whole.values, whole.queries, colour).map(|image| Rc::new(Drawn { block: 1, image }));
         }
-        let report = state.report.get()?;
+        let report = run.report.get()?;
         let site = report.sites.first()?;
         let report::MapForm::Pooled { block, .. } = site.form else { return None };
-        let (layer, head) = (state.layer.get(), state.head.get());
+        let (layer, head) = (selection.layer.get(), selection.head.get());
         if layer >= site.maps.layers() || head >= site.maps.heads() {
             return None;
         }
@@ -138,8 +140,8 @@ pub fn LongMap() -> impl IntoView {
         // The token strip and the grid's bands follow the query row (set only when it changes:
         // 270 thumbnails' bands redraw on each set).
         let query = cell.map(|(q, _)| q);
-        if state.hovered_token.get_untracked() != query {
-            state.hovered_token.set(query);
+        if selection.hovered_token.get_untracked() != query {
+            selection.hovered_token.set(query);
         }
     };
     let on_wheel = move |ev: web_sys::WheelEvent| {
@@ -172,13 +174,13 @@ pub fn LongMap() -> impl IntoView {
         if let Some(whole) = whole() {
             return whole.at(query, key).map(|w| (w, true));
         }
-        let report = state.report.get()?;
+        let report = run.report.get()?;
         let site = report.sites.first()?;
         let report::MapForm::Pooled { block, .. } = site.form else { return None };
         let cells = site.maps.shape()[2];
-        site.maps.head(state.layer.get(), state.head.get()).get((query / block) * cells + key / block).map(|w| (*w, false))
+        site.maps.head(selection.layer.get(), selection.head.get()).get((query / block) * cells + key / block).map(|w| (*w, false))
     };
-    let token = move |i: usize| state.report.with(|r| r.as_ref().and_then(|r| r.tokens().get(i).map(|t| token_label(&t.text)))).unwrap_or_default();
+    let token = move |i: usize| run.report.with(|r| r.as_ref().and_then(|r| r.tokens().get(i).map(|t| token_label(&t.text)))).unwrap_or_default();
     let tooltip = move || {
         let (query, key, x, y) = hovered.get()?;
         let (value, exact) = weight(query, key)?;
@@ -228,21 +230,21 @@ pub fn LongMap() -> impl IntoView {
         } else {
             format!("tokens {}–{} of {} (queries) × {}–{} (keys)", view.query, view.query + view.span - 1, view.tokens, view.key, view.key + view.span - 1)
         };
-        match state.whole_map.get().filter(|_| whole().is_some()).map(|w| w.millis) {
+        match run.whole_map.get().filter(|_| whole().is_some()).map(|w| w.millis) {
             Some(millis) => format!(
                 "Layer {}, head {}: the whole map, {shown}; computed in {millis:.0} ms when the head was selected.",
-                state.layer.get(),
-                state.head.get()
+                selection.layer.get(),
+                selection.head.get()
             ),
-            None => format!("Layer {}, head {}: {shown}, pooled into blocks until the whole map is computed…", state.layer.get(), state.head.get()),
+            None => format!("Layer {}, head {}: {shown}, pooled into blocks until the whole map is computed…", selection.layer.get(), selection.head.get()),
         }
     };
     view! {
         <figure
             class="long-map"
             data-testid="long-map"
-            data-layer=move || state.layer.get().to_string()
-            data-head=move || state.head.get().to_string()
+            data-layer=move || selection.layer.get().to_string()
+            data-head=move || selection.head.get().to_string()
             data-tokens=move || tokens().to_string()
             data-resolution=resolution
             data-span=move || view_of.get().span.to_string()
@@ -256,7 +258,7 @@ pub fn LongMap() -> impl IntoView {
                 <ScalePicker test_id="long-scale" />
                 {move || (whole().is_none()).then(|| view! {
                     <span class="hint" role="status" data-testid="long-map-waiting">
-                        {move || state.whole_map_failed.get().map_or("Computing this head's whole map…".to_string(), |why| format!("No whole map: {why}. The pooled map stands in."))}
+                        {move || run.whole_map_failed.get().map_or("Computing this head's whole map…".to_string(), |why| format!("No whole map: {why}. The pooled map stands in."))}
                     </span>
                 })}
             </div>
@@ -270,7 +272,7 @@ pub fn LongMap() -> impl IntoView {
                     node_ref=canvas_ref
                     data-testid="long-map-canvas"
                     role="img"
-                    aria-label=move || format!("Attention of layer {}, head {} over every token", state.layer.get(), state.head.get())
+                    aria-label=move || format!("Attention of layer {}, head {} over every token", selection.layer.get(), selection.head.get())
                     style=format!("width: {VIEW_PX}px")
                     on:mousemove=on_move
                     on:mousedown=move |ev: web_sys::MouseEvent| {
@@ -282,7 +284,7 @@ pub fn LongMap() -> impl IntoView {
                     on:mouseleave=move |_| {
                         dragging.set(None);
                         hovered.set(None);
-                        state.hovered_token.set(None);
+                        selection.hovered_token.set(None);
                     }
                     on:wheel=on_wheel
                 ></canvas>

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use report::analysis::arithmetic::{scoring_text, steps, visible_keys, Recipe};
 
 use super::token_label;
-use crate::{AppState, Tab};
+use crate::state::{Display, Run, Selection, Tab};
 
 fn number(value: f32) -> String {
     format!("{value:.4}")
@@ -15,20 +15,22 @@ fn number(value: f32) -> String {
 
 #[component]
 pub fn MathView() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
     // The query is the pinned token (the token strip and this view share it); without
     // one, the last token, the one whose row matters most for a next-token guess.
-    let query = state.pinned_token;
+    let query = selection.pinned_token;
     let scale = RwSignal::new(true);
     let hard = RwSignal::new(false);
     let temperature = RwSignal::new(1.0f32);
 
     move || {
-        if state.tab.get() != Tab::Math {
+        if selection.tab.get() != Tab::Math {
             return None;
         }
-        let report = state.report.get()?;
-        let (layer, head) = (state.layer.get(), state.head.get());
+        let report = run.report.get()?;
+        let (layer, head) = (selection.layer.get(), selection.head.get());
         let n = report.tokens().len();
         let Some(scores) = report.sites.first().and_then(|s| s.scores_of(layer)).filter(|s| head < s.dot.len()) else {
             return Some(view! { <div class="math-view" data-testid="math-view"><p class="hint">"Computing this layer's scores…"</p></div> }.into_any());
@@ -90,7 +92,7 @@ pub fn MathView() -> impl IntoView {
                     </div>
                     <p class="formula">{formula}</p>
                     // The arithmetic is the model's: a reading switch that is on does not apply here.
-                    {(state.reading.get() != Default::default()).then(|| view! {
+                    {(display.reading.get() != Default::default()).then(|| view! {
                         <p class="hint" data-testid="math-reading-note">"The arithmetic is the model's own, every token and every key: \
                             the reading switches (first token hidden, words) do not apply here."</p>
                     })}

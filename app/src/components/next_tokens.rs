@@ -4,13 +4,13 @@
 use leptos::prelude::*;
 
 use super::token_label;
-use crate::AppState;
+use crate::state::Run;
 
 #[component]
 pub fn NextTokens() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let run = expect_context::<Run>();
     move || {
-        let report = state.report.get()?;
+        let report = run.report.get()?;
         // A translator's output is its translation and a speech model's its transcript, both
         // shown above; a picture's model guesses no token at all.
         if report.translation.is_some() || report.transcript.is_some() || report.picture.is_some() {

@@ -9,9 +9,9 @@ use report::ModelInfo;
 use wasm_bindgen::JsCast;
 
 use crate::catalog::{CatalogFile, CatalogModel};
+use crate::state::AppState;
 use crate::state::Status;
 use crate::user_files::model_name;
-use crate::AppState;
 use report::files::classify;
 
 /// The picker's label for a person's model once loaded: what it turned out to be, and the
@@ -45,7 +45,7 @@ pub fn open_files(state: AppState, files: Vec<web_sys::File>) {
     let names: Vec<String> = files.iter().map(|f| f.name()).collect();
     let model = match classify(&names) {
         Ok(model) => model,
-        Err(message) => return state.status.set(Status::Failed(message)),
+        Err(message) => return state.run.status.set(Status::Failed(message)),
     };
     let id = model_name(&names, &model);
     let array = js_sys::Array::new();
@@ -53,7 +53,7 @@ pub fn open_files(state: AppState, files: Vec<web_sys::File>) {
         array.push(file.unchecked_ref());
     }
     let size: f64 = files.iter().map(|f| f.size()).sum();
-    state.local_files.update_value(|stored| {
+    state.worker.local_files.update_value(|stored| {
         stored.insert(id.clone(), array);
     });
     let entry = CatalogModel {
@@ -64,11 +64,11 @@ pub fn open_files(state: AppState, files: Vec<web_sys::File>) {
         local: true,
         bytes: Some(size),
     };
-    state.catalog.update(|catalog| {
+    state.selection.catalog.update(|catalog| {
         catalog.retain(|m| m.id != id);
         catalog.push(entry);
     });
-    state.model.set(id);
+    state.selection.model.set(id);
 }
 
 #[component]

@@ -11,19 +11,19 @@ use report::figure::heatmap::{self, HeatmapFigure, Layout};
 use report::figure::Theme;
 
 use super::ReadingNote;
-use crate::{AppState, Tab};
+use crate::state::{AppState, Tab};
 
 impl AppState {
     /// The chosen heads of the selected layer as one figure; `None` without a report or heads.
     pub fn overlay_figure(&self) -> Option<HeatmapFigure> {
-        let report = self.report.get()?;
-        let layer = self.layer.get();
-        let heads: Vec<usize> = self.overlay_heads.get().into_iter().filter(|&h| h < report.attention().heads()).collect();
+        let report = self.run.report.get()?;
+        let layer = self.selection.layer.get();
+        let heads: Vec<usize> = self.display.overlay_heads.get().into_iter().filter(|&h| h < report.attention().heads()).collect();
         if heads.is_empty() || layer >= report.attention().layers() {
             return None;
         }
         let maps: Vec<_> = heads.iter().map(|&h| (h, self.map_of(&report, layer, h))).collect();
-        HeatmapFigure::overlaid(layer, &maps, self.value_scale.get(), self.colour_scale.get())
+        HeatmapFigure::overlaid(layer, &maps, self.display.value_scale.get(), self.display.colour_scale.get())
     }
 }
 
@@ -34,7 +34,7 @@ pub fn OverlayView() -> impl IntoView {
     let canvas_ref = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let (Some(canvas), Some(figure)) = (canvas_ref.get(), state.overlay_figure()) else { return };
-        if state.tab.get() != Tab::Overlay {
+        if state.selection.tab.get() != Tab::Overlay {
             return;
         }
         let (width, height) = Layout::of(&figure, 1.0).size();
@@ -45,7 +45,7 @@ pub fn OverlayView() -> impl IntoView {
             let _ = heatmap::draw(&area, &figure, Theme::LIGHT, 1.0).and_then(|_| area.present().map_err(|e| e.to_string()));
         }
     });
-    let heads = move || state.report.with(|r| r.as_ref().map_or(0, |r| r.attention().heads()));
+    let heads = move || state.run.report.with(|r| r.as_ref().map_or(0, |r| r.attention().heads()));
     let picker = move || {
         (0..heads())
             .map(|h| {
@@ -53,10 +53,10 @@ pub fn OverlayView() -> impl IntoView {
                 view! {
                     <label class="switch head-choice">
                         <input type="checkbox" data-testid="overlay-head" data-head=h.to_string()
-                            prop:checked=move || state.overlay_heads.get().contains(&h)
+                            prop:checked=move || state.display.overlay_heads.get().contains(&h)
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
-                                state.overlay_heads.update(|hs| {
+                                state.display.overlay_heads.update(|hs| {
                                     hs.retain(|&x| x != h);
                                     if on {
                                         hs.push(h);
@@ -72,13 +72,13 @@ pub fn OverlayView() -> impl IntoView {
             .collect_view()
     };
     view! {
-        <figure class="overlay-view" data-testid="overlay-view" class:hidden=move || state.tab.get() != Tab::Overlay
-            data-layer=move || state.layer.get().to_string()>
+        <figure class="overlay-view" data-testid="overlay-view" class:hidden=move || state.selection.tab.get() != Tab::Overlay
+            data-layer=move || state.selection.layer.get().to_string()>
             <div class="overlay-heads" role="group" aria-label="Heads to overlay">{picker}</div>
             <canvas node_ref=canvas_ref width=heatmap::WIDTH height=heatmap::WIDTH role="img"
-                aria-label=move || format!("Heads {:?} of layer {} overlaid", state.overlay_heads.get(), state.layer.get())></canvas>
+                aria-label=move || format!("Heads {:?} of layer {} overlaid", state.display.overlay_heads.get(), state.selection.layer.get())></canvas>
             <figcaption>
-                {move || format!("Layer {}: each cell takes the hue of the chosen head that attends most there, as strong as its weight.", state.layer.get())}
+                {move || format!("Layer {}: each cell takes the hue of the chosen head that attends most there, as strong as its weight.", state.selection.layer.get())}
                 <ReadingNote />
             </figcaption>
         </figure>

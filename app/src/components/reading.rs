@@ -8,7 +8,7 @@ use report::analysis::reading::Reading;
 use report::figure::ValueScale;
 
 use super::{ExportMenu, Subject};
-use crate::AppState;
+use crate::state::{Display, Selection};
 
 /// A checkbox over one of the reading's switches.
 #[component]
@@ -21,14 +21,14 @@ fn Switch(
     get: fn(&Reading) -> bool,
     set: fn(&mut Reading, bool),
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let display = expect_context::<Display>();
     view! {
         <label class="switch" title=title>
             <input type="checkbox" data-testid=test_id
-                prop:checked=move || get(&state.reading.get())
+                prop:checked=move || get(&display.reading.get())
                 on:change=move |ev| {
                     let on = event_target_checked(&ev);
-                    state.reading.update(|r| set(r, on));
+                    display.reading.update(|r| set(r, on));
                 } />
             <span>{label}</span>
         </label>
@@ -39,10 +39,10 @@ fn Switch(
 /// the first token (the rollout), the same switch of the same reading.
 #[component]
 pub fn HideSinkSwitch(test_id: &'static str) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
     // Over a picture the first item is the class token, not a word's.
     move || {
-        if state.is_vision() {
+        if selection.is_vision() {
             view! {
                 <Switch label="Hide the class token" test_id=test_id
                     title="Leave the class token out and renormalise each row over the patches: many heads pour their weight into it"
@@ -62,12 +62,12 @@ pub fn HideSinkSwitch(test_id: &'static str) -> impl IntoView {
 /// The switches, above the views of the selected head (the grid follows them too).
 #[component]
 pub fn ReadingBar() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
     view! {
         <div class="reading-bar" role="group" aria-label="How to read the maps">
             <HideSinkSwitch test_id="hide-sink" />
             // Words are a text's: over a picture's patches the switch would mean nothing.
-            <Show when=move || !state.is_vision()>
+            <Show when=move || !selection.is_vision()>
                 <Switch label="Words" test_id="word-pool"
                     title="Merge sub-word pieces into the text's words: attention to a word is the sum over its pieces, from a word the mean"
                     get=|r| r.by_words set=|r, on| r.by_words = on />
@@ -81,15 +81,15 @@ pub fn ReadingBar() -> impl IntoView {
 /// Linear or logarithmic colour, for every map (the reading bar's, and a long text's map's).
 #[component]
 pub fn ScalePicker(test_id: &'static str) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let display = expect_context::<Display>();
     view! {
         <label class="picker">
             <span class="label">"Scale"</span>
             <select data-testid=test_id on:change=move |ev| {
-                state.value_scale.set(ValueScale::from_name(&event_target_value(&ev)).unwrap_or_default());
+                display.value_scale.set(ValueScale::from_name(&event_target_value(&ev)).unwrap_or_default());
             }>
                 {ValueScale::ALL.map(|s| view! {
-                    <option value=s.name() selected=move || state.value_scale.get() == s>
+                    <option value=s.name() selected=move || display.value_scale.get() == s>
                         {if s == ValueScale::Log { "log (3 decades)" } else { "linear" }}
                     </option>
                 })}
@@ -102,9 +102,9 @@ pub fn ScalePicker(test_id: &'static str) -> impl IntoView {
 /// map is shown as computed.
 #[component]
 pub fn ReadingNote() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let display = expect_context::<Display>();
     move || {
-        let note = report::figure::reading_note(state.reading.get(), state.value_scale.get())?;
+        let note = report::figure::reading_note(display.reading.get(), display.value_scale.get())?;
         Some(view! { <span class="reading-note" data-testid="reading-note">{format!(" {note}")}</span> })
     }
 }

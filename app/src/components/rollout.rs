@@ -9,18 +9,20 @@ use report::analysis::reading::{read, Side};
 
 use super::reading::HideSinkSwitch;
 use super::{token_label, ReadingNote};
-use crate::AppState;
+use crate::state::{Display, Run, Selection};
 
 /// From this share of the flow on the first token, the rollout says the sink swamps it.
 const SWAMPED_FROM: f32 = 0.5;
 
 #[component]
 pub fn RolloutView() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
     move || {
-        let report = state.report.get()?;
+        let report = run.report.get()?;
         let n = report.tokens().len();
-        let query = state.pinned_token.get().filter(|&q| q < n).unwrap_or(n.checked_sub(1)?);
+        let query = selection.pinned_token.get().filter(|&q| q < n).unwrap_or(n.checked_sub(1)?);
         // A long text's maps are pooled: its rollout multiplies the layers' block maps, from
         // the query's block to every block (read as the block map is).
         let block = match report.sites.first().map(|s| s.form) {
@@ -37,13 +39,13 @@ pub fn RolloutView() -> impl IntoView {
             // and the rest renormalised, or by words).
             None => {
                 let tokens = report.tokens();
-                state.report_text.with(|text| read(&flow, Side { tokens: &tokens[query..=query], text }, Side { tokens, text }, state.reading.get(), true))
+                run.report_text.with(|text| read(&flow, Side { tokens: &tokens[query..=query], text }, Side { tokens, text }, display.reading.get(), true))
             }
         };
         let top = read.values.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
         // The first token's share of what reaches the query, when it is shown: most causal
         // models pour their weight into it (an attention sink), and its bar then swamps the rest.
-        let hiding = state.reading.with(|r| r.hide_first_key);
+        let hiding = display.reading.with(|r| r.hide_first_key);
         let total: f32 = read.values.iter().sum();
         let sink_share = (block.is_none() && !hiding && total > 0.0).then(|| read.values.first().copied().unwrap_or(0.0) / total);
         let swamped = sink_share.filter(|&share| share >= SWAMPED_FROM).map(|share| {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use report::analysis::heads::HeadScores;
 
-use crate::{AppState, GridColour};
+use crate::state::{AppState, GridColour};
 
 /// A score's column title.
 pub fn title(name: &str) -> String {
@@ -19,13 +19,13 @@ pub fn ScoresPanel() -> impl IntoView {
 
     // Colouring the grid by a score sorts the table by it too.
     Effect::new(move |_| {
-        if let GridColour::Score(name) = state.grid_colour.get() {
+        if let GridColour::Score(name) = state.display.grid_colour.get() {
             sort.set(name);
         }
     });
 
     let table = move || {
-        let mut scores = state.head_scores.get()?;
+        let mut scores = state.run.head_scores.get()?;
         let key = sort.get();
         scores.sort_by(|a, b| b.get(key).unwrap_or(0.0).total_cmp(&a.get(key).unwrap_or(0.0)));
         let header = HeadScores::NAMES
@@ -46,8 +46,8 @@ pub fn ScoresPanel() -> impl IntoView {
                     HeadScores::NAMES.into_iter().map(|name| view! { <td data-score=name>{format!("{:.4}", s.get(name).unwrap_or(0.0))}</td> }).collect_view();
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string()
-                        class:selected=move || state.layer.get() == layer && state.head.get() == head
-                        on:click=move |_| { state.layer.set(layer); state.head.set(head); }>
+                        class:selected=move || state.selection.layer.get() == layer && state.selection.head.get() == head
+                        on:click=move |_| { state.selection.layer.set(layer); state.selection.head.set(head); }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         {cells}
                     </tr>
@@ -68,7 +68,7 @@ pub fn ScoresPanel() -> impl IntoView {
     view! {
         <section class="scores-panel" aria-label="Head scores">
             <h2>"Head scores"</h2>
-            {move || state.head_scores.with(Option::is_none).then(|| view! {
+            {move || state.run.head_scores.with(Option::is_none).then(|| view! {
                 <p class="hint" data-testid="scores-placeholder">"Every head's scores on the text appear here once it has run."</p>
             })}
             {table}

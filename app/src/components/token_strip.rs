@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use super::token_label;
-use crate::AppState;
+use crate::state::AppState;
 
 /// How many tokens the strip shows at once.
 pub const STRIP_WINDOW: usize = 200;
@@ -24,7 +24,7 @@ pub fn window_start(start: usize, token: Option<usize>, tokens: usize, window: u
 #[component]
 pub fn TokenStrip() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let count = move || state.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
+    let count = move || state.run.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
     let start = RwSignal::new(0usize);
     // The window follows the token in focus (from the long map's pointer, say).
     Effect::new(move |_| {
@@ -34,7 +34,7 @@ pub fn TokenStrip() -> impl IntoView {
         }
     });
     let chips = move || {
-        let report = state.report.get()?;
+        let report = state.run.report.get()?;
         let from = start.get().min(report.tokens().len());
         let tokens = report
             .tokens()
@@ -43,7 +43,7 @@ pub fn TokenStrip() -> impl IntoView {
             .skip(from)
             .take(STRIP_WINDOW)
             .map(|(i, token)| {
-                let pinned = move || state.pinned_token.get() == Some(i);
+                let pinned = move || state.selection.pinned_token.get() == Some(i);
                 let title = format!("token {i}: id {}{}", token.id, token.span.map_or(String::new(), |[a, b]| format!(", bytes {a}..{b}")));
                 view! {
                     <button
@@ -54,11 +54,11 @@ pub fn TokenStrip() -> impl IntoView {
                         data-testid="token"
                         data-index=i.to_string()
                         title=title
-                        on:mouseenter=move |_| state.hovered_token.set(Some(i))
-                        on:mouseleave=move |_| state.hovered_token.set(None)
-                        on:focus=move |_| state.hovered_token.set(Some(i))
-                        on:blur=move |_| state.hovered_token.set(None)
-                        on:click=move |_| state.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                        on:mouseenter=move |_| state.selection.hovered_token.set(Some(i))
+                        on:mouseleave=move |_| state.selection.hovered_token.set(None)
+                        on:focus=move |_| state.selection.hovered_token.set(Some(i))
+                        on:blur=move |_| state.selection.hovered_token.set(None)
+                        on:click=move |_| state.selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
                     >
                         {token_label(&token.text)}
                     </button>

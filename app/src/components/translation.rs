@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::token_label;
-use crate::{AppState, Status};
+use crate::state::{Run, Selection, Status};
 
 /// SentencePiece pieces joined into text: `▁` starts a word.
 pub fn joined(pieces: &[String]) -> String {
@@ -33,13 +33,14 @@ fn growing(tokens: Vec<String>, limit: usize) -> impl IntoView {
 
 #[component]
 pub fn TranslationPanel() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
     move || {
         // While a translation grows, its tokens so far (the status carries them).
-        if let Status::Translating { tokens, limit } = state.status.get() {
+        if let Status::Translating { tokens, limit } = run.status.get() {
             return Some(growing(tokens, limit).into_any());
         }
-        let report = state.report.get()?;
+        let report = run.report.get()?;
         let translation = report.translation.clone()?;
         let target = report.sequence("target")?.tokens.clone();
         let tokens = target
@@ -48,17 +49,17 @@ pub fn TranslationPanel() -> impl IntoView {
             .map(|(i, token)| {
                 view! {
                     <span class="token" data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
-                        class:focused=move || state.hovered_target.get() == Some(i)
-                        class:pinned=move || state.pinned_target.get() == Some(i)
-                        aria-pressed=move || (state.pinned_target.get() == Some(i)).to_string()
+                        class:focused=move || selection.hovered_target.get() == Some(i)
+                        class:pinned=move || selection.pinned_target.get() == Some(i)
+                        aria-pressed=move || (selection.pinned_target.get() == Some(i)).to_string()
                         role="button" tabindex="0"
-                        on:mouseenter=move |_| state.hovered_target.set(Some(i))
-                        on:mouseleave=move |_| state.hovered_target.set(None)
-                        on:click=move |_| state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                        on:mouseenter=move |_| selection.hovered_target.set(Some(i))
+                        on:mouseleave=move |_| selection.hovered_target.set(None)
+                        on:click=move |_| selection.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
                         on:keydown=move |ev: web_sys::KeyboardEvent| {
                             if ev.key() == "Enter" || ev.key() == " " {
                                 ev.prevent_default();
-                                state.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
+                                selection.pinned_target.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
                             }
                         }>
                         {token_label(&token.text)}

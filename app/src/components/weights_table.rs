@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::{token_label, ReadingNote};
-use crate::{AppState, Tab};
+use crate::state::{AppState, Tab};
 
 /// Rows are queries, columns keys (tokens, or words), one cell per weight (or
 /// value-weighted norm), four decimals.
@@ -13,7 +13,7 @@ use crate::{AppState, Tab};
 pub fn WeightsTable() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
-        if state.tab.get() != Tab::Table {
+        if state.selection.tab.get() != Tab::Table {
             return None;
         }
         let (_, layer, head, map) = state.shown_map()?;

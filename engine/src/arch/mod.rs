@@ -11,6 +11,7 @@ pub mod llama_config;
 pub mod marian;
 pub mod nn;
 pub mod projection;
+pub mod registry;
 pub mod rotary;
 pub mod stablelm;
 pub mod vit;

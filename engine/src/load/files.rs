@@ -8,7 +8,7 @@ use std::io::{Read, Seek};
 
 pub use report::files::{classify, ModelFiles, WHAT_OPENS};
 
-use crate::arch::family;
+use crate::arch::registry;
 use crate::error::{EngineError, Result};
 use crate::report::ModelKind;
 use crate::transcriber::{Transcriber, TranscriberFiles};
@@ -90,7 +90,7 @@ pub fn open(name: &str, files: &ModelFiles, source: &mut dyn FileSource, weights
 /// is not known: loading it then says so).
 pub fn kind_of(config: &[u8]) -> ModelKind {
     let model_type = serde_json::from_slice::<serde_json::Value>(config).ok().and_then(|c| c.get("model_type")?.as_str().map(str::to_owned));
-    model_type.and_then(|t| family::by_model_type(&t)).map_or(ModelKind::Text, |f| f.kind)
+    model_type.and_then(|t| registry::by_model_type(&t)).map_or(ModelKind::Text, |f| f.kind)
 }
 
 /// The files of a folder or a file on disk, read as they are asked for.
@@ -141,4 +141,44 @@ pub fn open_path(name: &str, path: &std::path::Path, weights: WeightChoice) -> R
     let (mut folder, names) = Folder::at(path)?;
     let files = classify(&names).map_err(|why| EngineError::BadModelFile(format!("{}: {why}", path.display())))?;
     open(name, &files, &mut folder, weights)
+}
+
+// Each kind's loader from a path, here so that the kinds' own files need not know how files
+// are told apart (this module knows them).
+
+impl Transcriber {
+    /// Loads a folder: `model.bin` + `config.json` + `tokenizer.json` (faster-whisper's), or
+    /// `config.json` + `model.safetensors` + `tokenizer.json` (+ `generation_config.json`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
+        match open_path(name, dir, WeightChoice::Float32)? {
+            AnyModel::Transcriber(transcriber) => Ok(transcriber),
+            _ => Err(EngineError::BadModelFile(format!("{} holds no Whisper model", dir.display()))),
+        }
+    }
+}
+
+impl Translator {
+    /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
+    /// `lex.*.s2t.bin` and `tokenizer.json` (told apart as everywhere: this module).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
+        match open_path(name, dir, WeightChoice::Float32)? {
+            AnyModel::Translator(translator) => Ok(translator),
+            _ => Err(EngineError::BadModelFile(format!("{} holds no Marian model*.bin", dir.display()))),
+        }
+    }
+}
+
+impl VisionModel {
+    /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors, with
+    /// preprocessor_config.json when there is one) or an `.onnx` file (told apart as
+    /// everywhere: this module).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
+        match open_path(name, path, WeightChoice::Float32)? {
+            AnyModel::Vision(model) => Ok(model),
+            _ => Err(EngineError::BadModelFile(format!("{} holds no Vision Transformer", path.display()))),
+        }
+    }
 }

@@ -11,10 +11,11 @@ use candle_nn::VarBuilder;
 
 use super::gguf_hf;
 use super::tokenizer::TextTokenizer;
-use crate::arch::family::{self, Builder};
+use crate::arch::family::Builder;
 use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config::number;
 use crate::arch::projection::{stays_quantized, Weights};
+use crate::arch::registry;
 use crate::error::{first_line, EngineError, Result};
 use crate::report::ModelKind;
 use crate::{Model, ModelInfo, WeightChoice, WeightPath};
@@ -62,9 +63,9 @@ pub fn load<R: Read + Seek>(name: &str, mut reader: R, choice: WeightChoice) -> 
         .to_string()
         .map_err(|_| EngineError::BadModelFile("`general.architecture` is not text".into()))?
         .clone();
-    let family = match family::by_gguf(&architecture) {
+    let family = match registry::by_gguf(&architecture) {
         Some(family) if family.kind == ModelKind::Text => family,
-        _ => return Err(EngineError::UnsupportedArchitecture(architecture)),
+        _ => return Err(EngineError::unsupported(architecture)),
     };
     let through_hf = matches!(family.builder, Builder::Whole { .. });
     let tokenizer = TextTokenizer::from_gguf_metadata(&architecture, metadata)?;

@@ -10,10 +10,11 @@ use serde::Deserialize;
 
 use super::safetensors_file::SafetensorsFile;
 use super::tokenizer::TextTokenizer;
-use crate::arch::family::{self, Builder};
+use crate::arch::family::Builder;
 use crate::arch::llama::{self, Llama, LlamaConfig};
 use crate::arch::llama_config;
 use crate::arch::projection::Weights;
+use crate::arch::registry;
 use crate::arch::Network;
 use crate::error::{first_line, EngineError, Result};
 use crate::report::{ModelInfo, ModelKind};
@@ -40,9 +41,9 @@ pub fn load(name: &str, config: &[u8], weights: &[u8], tokenizer: Option<&[u8]>)
 pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, tokenizer: Option<&[u8]>) -> Result<Model> {
     let ModelType { model_type, bos_token_id } = parse::<ModelType>(config)?;
     let model_type = model_type.ok_or_else(|| EngineError::MissingSetting { source_name: "config.json", key: "model_type".into() })?;
-    let family = match family::by_model_type(&model_type) {
+    let family = match registry::by_model_type(&model_type) {
         Some(family) if family.kind == ModelKind::Text => family,
-        _ => return Err(EngineError::UnsupportedArchitecture(model_type)),
+        _ => return Err(EngineError::unsupported(model_type)),
     };
     let device = Device::Cpu;
     let mut files = shards.into_iter().map(SafetensorsFile::open).collect::<Result<Vec<_>>>()?;
@@ -56,7 +57,7 @@ pub fn load_from<R: Read + Seek>(name: &str, config: &[u8], shards: Vec<R>, toke
     };
     let (info, network): (ModelInfo, Box<dyn Network>) = match family.builder {
         Builder::Whole { .. } => family.network(name, config, all(&mut each_tensor)?)?,
-        Builder::Own => return Err(EngineError::UnsupportedArchitecture(model_type)),
+        Builder::Own => return Err(EngineError::unsupported(model_type)),
         Builder::Llama => {
             let cfg = LlamaConfig::from_hf(config)?;
             // The family's network reads llama.cpp's names, and Gemma's norms as llama.cpp

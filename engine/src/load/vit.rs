@@ -139,7 +139,7 @@ pub fn from_hugging_face<R: std::io::Read + std::io::Seek>(config: &[u8], weight
     }
     // What the architecture does not do is refused by name rather than run wrongly.
     if config.use_swiglu_ffn || config.hidden_act != "gelu" || !config.qkv_bias {
-        return Err(EngineError::UnsupportedArchitecture(format!(
+        return Err(EngineError::unsupported(format!(
             "{architecture} with use_swiglu_ffn {}, hidden_act {}, qkv_bias {} (supported: the plain MLP, gelu, biased q, k, v)",
             config.use_swiglu_ffn, config.hidden_act, config.qkv_bias
         )));

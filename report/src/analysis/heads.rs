@@ -5,6 +5,9 @@
 //! the diagonal) if asked, then score = Σ(A ⊙ P) / Σ A, the share of the head's
 //! attention that falls on the pattern P's cells.
 
+/// The scores of one head are a report's field: their type is the report's.
+pub use crate::types::HeadScores;
+
 /// Options of the detector, as TransformerLens names them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Exclusions {
@@ -71,37 +74,6 @@ pub fn current_token(map: &[f32], n: usize) -> f32 {
 /// evenly over k keys.
 pub fn mean_entropy_bits(map: &[f32], n: usize) -> f32 {
     map.chunks(n.max(1)).map(|row| super::entropy::sum_and_entropy_bits(row).1).sum::<f32>() / n.max(1) as f32
-}
-
-/// Every score of one head.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HeadScores {
-    pub layer: usize,
-    pub head: usize,
-    pub previous_token: f32,
-    pub duplicate_token: f32,
-    pub induction: f32,
-    pub first_token: f32,
-    pub current_token: f32,
-    pub entropy_bits: f32,
-}
-
-impl HeadScores {
-    /// The scores' names, as the CLI and the page show them.
-    pub const NAMES: [&'static str; 6] = ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"];
-
-    /// A score by its name.
-    pub fn get(&self, name: &str) -> Option<f32> {
-        Some(match name {
-            "induction" => self.induction,
-            "previous_token" => self.previous_token,
-            "duplicate_token" => self.duplicate_token,
-            "first_token" => self.first_token,
-            "current_token" => self.current_token,
-            "entropy_bits" => self.entropy_bits,
-            _ => return None,
-        })
-    }
 }
 
 /// Scores every head of a report, in (layer, head) order. A long text's report holds its

@@ -105,7 +105,7 @@ fn corrupt_and_unsupported_model_files_are_refused_with_a_message() {
     let config = br#"{"model_type": "mamba"}"#;
     let err = engine::Model::from_safetensors("bad", config, &[], None).err().unwrap();
     // The list is the registry's, every family named in it.
-    let supported = engine::arch::family::supported();
+    let supported = engine::arch::registry::supported();
     assert!(err.to_string().contains(&format!("`mamba` is not supported; supported: {supported}")), "{err}");
     for family in ["llama", "qwen3", "gemma3", "phi3", "gpt2", "gpt_neox", "bert", "distilbert", "stablelm", "marian", "whisper", "dinov2"] {
         assert!(supported.contains(family), "{family} is not in {supported}");

@@ -7,39 +7,7 @@ use leptos::prelude::*;
 use report::AttentionReport;
 
 use super::super::token_label;
-use crate::AppState;
-
-/// What the cross map shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CrossView {
-    /// The selected layer and head.
-    #[default]
-    Head,
-    /// The mean of the selected layer's heads.
-    LayerMean,
-    /// The mean of the alignment heads (of every layer).
-    AlignmentHeads,
-}
-
-impl CrossView {
-    pub const ALL: [CrossView; 3] = [CrossView::Head, CrossView::LayerMean, CrossView::AlignmentHeads];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CrossView::Head => "head",
-            CrossView::LayerMean => "layer-mean",
-            CrossView::AlignmentHeads => "alignment",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            CrossView::Head => "the selected head",
-            CrossView::LayerMean => "the layer's mean",
-            CrossView::AlignmentHeads => "the alignment heads' mean",
-        }
-    }
-}
+use crate::state::{CrossView, Display, Run, Selection, Speech};
 
 /// Encoder frames that hold the sound heard (20 ms each), at most the model's 1500.
 pub fn frames_heard(report: &AttentionReport) -> usize {
@@ -92,11 +60,14 @@ fn paint(canvas: web_sys::HtmlCanvasElement, values: &[f32], rows: usize, frames
 /// The cross map of the transcription, with its picker.
 #[component]
 pub fn CrossMap() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
+    let speech = expect_context::<Speech>();
     let canvas_ref = NodeRef::<Canvas>::new();
     let shown = Memo::new(move |_| {
-        let report = state.report.get()?;
-        let (values, rows, frames) = cross_values(&report, state.cross_view.get(), state.layer.get(), state.head.get())?;
+        let report = run.report.get()?;
+        let (values, rows, frames) = cross_values(&report, speech.cross_view.get(), selection.layer.get(), selection.head.get())?;
         let tokens = &report.sequence("transcript")?.tokens;
         let labels: Vec<String> = tokens[1..=rows].iter().map(|t| token_label(&t.text)).collect();
         let top = values.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
@@ -106,7 +77,7 @@ pub fn CrossMap() -> impl IntoView {
         let Some(canvas) = canvas_ref.get() else { return };
         shown.with(|s| {
             if let Some((values, rows, frames, _, top)) = s {
-                paint(canvas, values, *rows, *frames, *top, state.colour_scale.get());
+                paint(canvas, values, *rows, *frames, *top, display.colour_scale.get());
             }
         });
     });
@@ -127,8 +98,8 @@ pub fn CrossMap() -> impl IntoView {
         })?;
         Some(view! { <div class="tooltip" data-testid="cross-tooltip" style=format!("left: {}px; top: {}px", x + 14, y + 14)>{text}</div> })
     };
-    let head_name = move || match state.cross_view.get() {
-        CrossView::Head => state.head.get().to_string(),
+    let head_name = move || match speech.cross_view.get() {
+        CrossView::Head => selection.head.get().to_string(),
         CrossView::LayerMean => "mean".into(),
         CrossView::AlignmentHeads => "alignment".into(),
     };
@@ -142,7 +113,7 @@ pub fn CrossMap() -> impl IntoView {
             class="cross-map"
             data-testid="cross-map"
             data-site="cross"
-            data-layer=move || if state.cross_view.get() == CrossView::AlignmentHeads { "all".to_string() } else { state.layer.get().to_string() }
+            data-layer=move || if speech.cross_view.get() == CrossView::AlignmentHeads { "all".to_string() } else { selection.layer.get().to_string() }
             data-head=head_name
             data-rows=move || shown.with(|s| s.as_ref().map(|s| s.1.to_string()))
             data-frames=move || shown.with(|s| s.as_ref().map(|s| s.2.to_string()))
@@ -154,9 +125,9 @@ pub fn CrossMap() -> impl IntoView {
                     <span class="label">"Cross-attention of"</span>
                     <select data-testid="cross-view" on:change=move |ev| {
                         let name = event_target_value(&ev);
-                        state.cross_view.set(CrossView::ALL.into_iter().find(|v| v.name() == name).unwrap_or_default());
+                        speech.cross_view.set(CrossView::ALL.into_iter().find(|v| v.name() == name).unwrap_or_default());
                     }>
-                        {CrossView::ALL.map(|v| view! { <option value=v.name() selected=move || state.cross_view.get() == v>{v.title()}</option> })}
+                        {CrossView::ALL.map(|v| view! { <option value=v.name() selected=move || speech.cross_view.get() == v>{v.title()}</option> })}
                     </select>
                 </label>
             </div>

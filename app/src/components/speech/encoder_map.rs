@@ -9,7 +9,7 @@ use report::AttentionReport;
 
 use super::super::heatmap::draw;
 use super::cross_map::frames_heard;
-use crate::AppState;
+use crate::state::{Display, Run, Selection, Speech};
 
 /// The most frames a whole-resolution window shows across (6 s).
 pub const WINDOW_FRAMES: usize = 300;
@@ -31,13 +31,16 @@ fn pooled(report: &AttentionReport, layer: usize, head: usize) -> Option<(Vec<f3
 
 #[component]
 pub fn EncoderMap() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
+    let speech = expect_context::<Speech>();
     let canvas_ref = NodeRef::<Canvas>::new();
     // Where the whole-resolution window starts, in frames.
     let start = RwSignal::new(0usize);
-    let whole = move || state.whole_map.get().filter(|whole| state.encoder_zoom.get() && whole.is_of(state.layer.get(), state.head.get()));
+    let whole = move || run.whole_map.get().filter(|whole| speech.encoder_zoom.get() && whole.is_of(selection.layer.get(), selection.head.get()));
     let figure = Memo::new(move |_| {
-        let report = state.report.get()?;
+        let report = run.report.get()?;
         let axis = |count: usize, step: f64, from: usize| (0..count).map(|i| format!("{:.2} s", (from + i) as f64 * step)).collect::<Vec<_>>();
         let (values, rows, columns) = match whole() {
             Some(whole) => {
@@ -49,7 +52,7 @@ pub fn EncoderMap() -> impl IntoView {
                 (cells, axis(count, 0.02, from), axis(count, 0.02, from))
             }
             None => {
-                let (values, blocks, seconds) = pooled(&report, state.layer.get(), state.head.get())?;
+                let (values, blocks, seconds) = pooled(&report, selection.layer.get(), selection.head.get())?;
                 (values, axis(blocks, seconds, 0), axis(blocks, seconds, 0))
             }
         };
@@ -58,8 +61,8 @@ pub fn EncoderMap() -> impl IntoView {
             columns,
             values,
             top: 1.0,
-            value_scale: state.value_scale.get(),
-            colours: state.colour_scale.get(),
+            value_scale: display.value_scale.get(),
+            colours: display.colour_scale.get(),
             focus: (None, None),
             title: None,
             note: None,
@@ -71,23 +74,23 @@ pub fn EncoderMap() -> impl IntoView {
             draw(canvas, &figure);
         }
     });
-    let heard = move || state.report.with(|r| r.as_ref().map(|r| frames_heard(r))).unwrap_or(0usize);
+    let heard = move || run.report.with(|r| r.as_ref().map(|r| frames_heard(r))).unwrap_or(0usize);
     let windowed = move || whole().is_some() && heard() > WINDOW_FRAMES;
     view! {
         <figure
             class="encoder-map"
             data-testid="encoder-map"
             data-site="encoder"
-            data-layer=move || state.layer.get().to_string()
-            data-head=move || state.head.get().to_string()
+            data-layer=move || selection.layer.get().to_string()
+            data-head=move || selection.head.get().to_string()
             data-resolution=move || if whole().is_some() { "whole" } else { "pooled" }
             data-start=move || start.get().to_string()
             data-cells=move || figure.with(|f| f.as_ref().map(|f| f.rows.len().to_string()))
         >
             <div class="map-pickers">
-                <button data-testid="encoder-zoom" class="toggle" aria-pressed=move || state.encoder_zoom.get().to_string()
-                    on:click=move |_| state.encoder_zoom.update(|z| *z = !*z)>
-                    {move || if state.encoder_zoom.get() { "Pooled 0.2-s blocks" } else { "Zoom: every 20-ms frame" }}
+                <button data-testid="encoder-zoom" class="toggle" aria-pressed=move || speech.encoder_zoom.get().to_string()
+                    on:click=move |_| speech.encoder_zoom.update(|z| *z = !*z)>
+                    {move || if speech.encoder_zoom.get() { "Pooled 0.2-s blocks" } else { "Zoom: every 20-ms frame" }}
                 </button>
                 <Show when=windowed>
                     <label class="picker">
@@ -98,7 +101,7 @@ pub fn EncoderMap() -> impl IntoView {
                             on:input=move |ev| start.set(event_target_value(&ev).parse().unwrap_or(0)) />
                     </label>
                 </Show>
-                {move || (state.encoder_zoom.get() && whole().is_none()).then(|| view! { <span class="hint" role="status">"Computing the whole map…"</span> })}
+                {move || (speech.encoder_zoom.get() && whole().is_none()).then(|| view! { <span class="hint" role="status">"Computing the whole map…"</span> })}
             </div>
             <div class="canvas-wrap">
                 <canvas node_ref=canvas_ref role="img" aria-label="The encoder's self-attention over the sound"></canvas>
@@ -106,8 +109,8 @@ pub fn EncoderMap() -> impl IntoView {
             <figcaption>
                 {move || format!(
                     "The encoder's self-attention, layer {}, head {}: {}. Rows look, columns are looked at; only the sound heard is shown.",
-                    state.layer.get(),
-                    state.head.get(),
+                    selection.layer.get(),
+                    selection.head.get(),
                     if whole().is_some() { "every 20-ms frame (a window of at most 6 s; computed when asked)" } else { "pooled into 0.2-s blocks (the mean of a block's rows, the sum of its columns)" }
                 )}
             </figcaption>

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::audio::{self, Clip, Recording, WINDOW_SECONDS};
-use crate::AppState;
+use crate::state::AppState;
 
-pub use cross_map::{cross_values, CrossView};
+pub use cross_map::cross_values;
 
 /// Puts `pixels` (RGBA, `width` × `height`) on `canvas`, sized to them: the spectrogram and
 /// the cross map are images a pixel a cell, stretched by CSS.
@@ -36,13 +36,13 @@ fn use_clip(state: AppState, clip: Result<Clip, String>) {
     match clip {
         Ok(clip) => {
             let seconds = clip.seconds();
-            state.audio_notice.set(
+            state.speech.notice.set(
                 (seconds > WINDOW_SECONDS)
                     .then(|| format!("{} lasts {seconds:.1} s: Whisper hears 30 s at once, so the first 30 s are transcribed.", clip.name)),
             );
-            state.audio.set(Some(Arc::new(clip)));
+            state.speech.audio.set(Some(Arc::new(clip)));
         }
-        Err(message) => state.audio_notice.set(Some(message)),
+        Err(message) => state.speech.notice.set(Some(message)),
     }
 }
 
@@ -53,11 +53,11 @@ pub fn load_sample(state: AppState) {
 
 /// Decodes a file the person opened or dropped.
 pub fn open_audio(state: AppState, file: web_sys::File) {
-    state.audio_notice.set(Some(format!("Decoding {}…", file.name())));
+    state.speech.notice.set(Some(format!("Decoding {}…", file.name())));
     leptos::task::spawn_local(async move {
         let clip = audio::decode_file(&file).await;
         if clip.is_ok() {
-            state.audio_notice.set(None);
+            state.speech.notice.set(None);
         }
         use_clip(state, clip);
     });
@@ -76,15 +76,15 @@ pub fn AudioPanel() -> impl IntoView {
             leptos::task::spawn_local(async move { use_clip(state, active.finish().await) });
             return;
         }
-        state.audio_notice.set(Some("Asking for the microphone…".into()));
+        state.speech.notice.set(Some("Asking for the microphone…".into()));
         leptos::task::spawn_local(async move {
             match audio::start_recording().await {
                 Ok(active) => {
                     recording.set_value(Some(active));
                     is_recording.set(true);
-                    state.audio_notice.set(Some("Recording: press Stop when you have spoken.".into()));
+                    state.speech.notice.set(Some("Recording: press Stop when you have spoken.".into()));
                 }
-                Err(message) => state.audio_notice.set(Some(message)),
+                Err(message) => state.speech.notice.set(Some(message)),
             }
         });
     };
@@ -95,7 +95,7 @@ pub fn AudioPanel() -> impl IntoView {
         }
         input.set_value("");
     };
-    let heard = move || state.audio.get().map(|clip| format!("Hearing {}: {:.2} s", clip.name, clip.seconds().min(WINDOW_SECONDS)));
+    let heard = move || state.speech.audio.get().map(|clip| format!("Hearing {}: {:.2} s", clip.name, clip.seconds().min(WINDOW_SECONDS)));
     view! {
         <section class="audio-input" data-testid="audio-input" aria-label="Sound">
             <div class="audio-buttons">
@@ -116,7 +116,7 @@ pub fn AudioPanel() -> impl IntoView {
                 <span class="audio-heard" data-testid="audio-heard">{heard}</span>
             </div>
             <p class="hint">"Or drop a sound file anywhere on the page. WAV, FLAC, MP3, OGG: whatever this browser decodes, made 16 kHz mono."</p>
-            {move || state.audio_notice.get().map(|notice| view! { <p class="notice" data-testid="audio-notice" role="status">{notice}</p> })}
+            {move || state.speech.notice.get().map(|notice| view! { <p class="notice" data-testid="audio-notice" role="status">{notice}</p> })}
         </section>
     }
 }
@@ -125,9 +125,9 @@ pub fn AudioPanel() -> impl IntoView {
 #[component]
 pub fn SpeechView() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let has_transcript = move || state.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
+    let has_transcript = move || state.run.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
     view! {
-        <Show when=move || state.is_speech() && has_transcript()>
+        <Show when=move || state.selection.is_speech() && has_transcript()>
             <section class="speech" aria-label="What each word listened to">
                 <spectrogram::Transcript />
                 <spectrogram::Spectrogram />

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use super::super::token_label;
 use super::cross_map::{cross_values, frames_heard};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Pixels per mel bin, and the waveform's height.
 const MEL_ROW: usize = 2;
@@ -18,8 +18,8 @@ const WAVE_HEIGHT: usize = 48;
 #[component]
 pub fn Transcript() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let tokens = move || state.report.with(|r| r.as_ref().and_then(|r| r.sequence("transcript")).map(|s| s.tokens.clone())).unwrap_or_default();
-    let text = move || state.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| t.text.trim().to_string()));
+    let tokens = move || state.run.report.with(|r| r.as_ref().and_then(|r| r.sequence("transcript")).map(|s| s.tokens.clone())).unwrap_or_default();
+    let text = move || state.run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| t.text.trim().to_string()));
     view! {
         <section class="transcript" aria-label="Transcript">
             <h2>"Transcript"</h2>
@@ -29,18 +29,18 @@ pub fn Transcript() -> impl IntoView {
                     let special = token.text.starts_with("<|");
                     view! {
                         <span class="token" class:special=special data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
-                            class:focused=move || state.hovered_token.get() == Some(i)
-                            class:pinned=move || state.pinned_token.get() == Some(i)
+                            class:focused=move || state.selection.hovered_token.get() == Some(i)
+                            class:pinned=move || state.selection.pinned_token.get() == Some(i)
                             role="button" tabindex="0"
-                            aria-pressed=move || (state.pinned_token.get() == Some(i)).to_string()
-                            on:mouseenter=move |_| state.hovered_token.set(Some(i))
-                            on:mouseleave=move |_| state.hovered_token.set(None)
-                            on:focus=move |_| state.hovered_token.set(Some(i))
-                            on:blur=move |_| state.hovered_token.set(None)
-                            on:click=move |_| state.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                            aria-pressed=move || (state.selection.pinned_token.get() == Some(i)).to_string()
+                            on:mouseenter=move |_| state.selection.hovered_token.set(Some(i))
+                            on:mouseleave=move |_| state.selection.hovered_token.set(None)
+                            on:focus=move |_| state.selection.hovered_token.set(Some(i))
+                            on:blur=move |_| state.selection.hovered_token.set(None)
+                            on:click=move |_| state.selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
                             on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " {
                                 ev.prevent_default();
-                                state.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
+                                state.selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
                             }
                         >{token_label(&token.text)}</span>
                     }
@@ -90,9 +90,9 @@ pub fn Spectrogram() -> impl IntoView {
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
         // The clip is read where it lies (ten minutes of sound is 38 MB: no copy per redraw).
-        let clip = state.audio.get();
+        let clip = state.speech.audio.get();
         let samples = clip.as_ref().map_or(&[][..], |c| c.samples.as_slice());
-        state.report.with(|r| {
+        state.run.report.with(|r| {
             if let Some(t) = r.as_ref().and_then(|r| r.transcript.as_ref()) {
                 let s = &t.spectrogram;
                 paint(canvas, s.mels, s.frames, &s.values, samples);
@@ -101,10 +101,10 @@ pub fn Spectrogram() -> impl IntoView {
     });
     // The overlay is drawn in mel frames (10 ms) across and mel rows up, as the canvas.
     let size =
-        move || state.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| (t.spectrogram.frames.max(1), t.spectrogram.mels * MEL_ROW)));
+        move || state.run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| (t.spectrogram.frames.max(1), t.spectrogram.mels * MEL_ROW)));
     let overlay =
         move || {
-            let report = state.report.get()?;
+            let report = state.run.report.get()?;
             let transcript = report.transcript.as_ref()?;
             let (width, height) = size()?;
             let full = height + WAVE_HEIGHT;
@@ -139,7 +139,7 @@ pub fn Spectrogram() -> impl IntoView {
             // What the focused token listened to while it was written: its frames, lit.
             let lit =
                 state.focused_token().filter(|&t| t >= 1).and_then(|t| {
-                    let (values, _, frames) = cross_values(&report, state.cross_view.get(), state.layer.get(), state.head.get())?;
+                    let (values, _, frames) = cross_values(&report, state.speech.cross_view.get(), state.selection.layer.get(), state.selection.head.get())?;
                     let row = values.get((t - 1) * frames..t * frames)?.to_vec();
                     let top = row.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
                     Some(row.into_iter().enumerate().filter(|(_, v)| *v / top > 0.05).map(|(f, v)| view! {
@@ -160,7 +160,7 @@ pub fn Spectrogram() -> impl IntoView {
             class="spectrogram"
             data-testid="spectrogram"
             data-frames=move || size().map(|s| s.0.to_string())
-            data-seconds=move || state.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| format!("{:.3}", t.audio_seconds)))
+            data-seconds=move || state.run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| format!("{:.3}", t.audio_seconds)))
             data-lit=move || state.focused_token().map(|t| t.to_string())
         >
             <div class="spectrogram-stack">
@@ -181,14 +181,14 @@ pub fn Spectrogram() -> impl IntoView {
 pub fn WordTimings() -> impl IntoView {
     let state = expect_context::<AppState>();
     let play = move |start: f64, end: f64| {
-        if let Some(clip) = state.audio.get_untracked() {
+        if let Some(clip) = state.speech.audio.get_untracked() {
             if let Err(message) = crate::audio::play(&clip.samples, start, end - start) {
-                state.audio_notice.set(Some(format!("cannot play the word: {message}")));
+                state.speech.notice.set(Some(format!("cannot play the word: {message}")));
             }
         }
     };
     let words = move || {
-        let report = state.report.get()?;
+        let report = state.run.report.get()?;
         let transcript = report.transcript.as_ref()?;
         Some(
             transcript
@@ -204,8 +204,8 @@ pub fn WordTimings() -> impl IntoView {
                                 data-start=format!("{start:.2}") data-end=format!("{end:.2}")
                                 title="Play this word"
                                 on:click=move |_| play(start, end)
-                                on:mouseenter=move |_| state.hovered_token.set(first_token)
-                                on:mouseleave=move |_| state.hovered_token.set(None)
+                                on:mouseenter=move |_| state.selection.hovered_token.set(first_token)
+                                on:mouseleave=move |_| state.selection.hovered_token.set(None)
                             >
                                 <span class="word-text">{w.word.trim().to_string()}</span>
                                 <span class="word-time">{format!("{start:.2}–{end:.2} s")}</span>
@@ -218,7 +218,7 @@ pub fn WordTimings() -> impl IntoView {
     };
     view! {
         <section class="word-timings" data-testid="word-timings" aria-label="Words and their times"
-            data-frames-heard=move || state.report.with(|r| r.as_ref().map(|r| frames_heard(r).to_string()))
+            data-frames-heard=move || state.run.report.with(|r| r.as_ref().map(|r| frames_heard(r).to_string()))
         >
             <h2>"Words"</h2>
             <ol class="words">{words}</ol>

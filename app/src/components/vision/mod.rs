@@ -8,11 +8,10 @@ mod overlay;
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use report::analysis::patches::PatchSource;
 use report::Framing;
 
 use crate::picture::{self, Picture};
-use crate::AppState;
+use crate::state::AppState;
 
 pub use overlay::PatchOverlay;
 
@@ -20,82 +19,42 @@ pub use overlay::PatchOverlay;
 pub const SAMPLE_URL: &str = "samples/chelsea.png";
 pub const SAMPLE_NAME: &str = "the sample photo (Chelsea the cat, scikit-image, CC0)";
 
-/// What the main overlay shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PatchView {
-    /// The selected head.
-    #[default]
-    Head,
-    /// The mean of the selected layer's heads.
-    LayerMean,
-    /// Attention rollout through every layer.
-    Rollout,
-}
-
-impl PatchView {
-    pub const ALL: [PatchView; 3] = [PatchView::Head, PatchView::LayerMean, PatchView::Rollout];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PatchView::Head => "head",
-            PatchView::LayerMean => "layer-mean",
-            PatchView::Rollout => "rollout",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            PatchView::Head => "The selected head",
-            PatchView::LayerMean => "The layer's mean",
-            PatchView::Rollout => "Rollout through every layer",
-        }
-    }
-
-    /// The engine's source for the selected head.
-    pub fn source(self, head: usize) -> PatchSource {
-        match self {
-            PatchView::Head => PatchSource::Head(head),
-            PatchView::LayerMean => PatchSource::LayerMean,
-            PatchView::Rollout => PatchSource::Rollout,
-        }
-    }
-}
-
 /// Hands a decoded picture to the page: it becomes the picture the model looks at.
 fn use_picture(state: AppState, picture: Result<Picture, String>) {
     match picture {
         Ok(picture) => {
-            state.picture_notice.set(picture.scaled_from.map(|(w, h)| {
+            state.vision.notice.set(picture.scaled_from.map(|(w, h)| {
                 format!(
                     "{} is {w} × {h} pixels: the browser scaled it to {} × {} first (the model reads 224 × 224 of it).",
                     picture.name, picture.width, picture.height
                 )
             }));
             // A new picture starts from the class token's view.
-            state.pinned_token.set(None);
+            state.selection.pinned_token.set(None);
             // The picture replaced before the model looked at it is let go; the one the
             // overlays show goes when their next report comes (see `release_picture`).
-            if let Some(old) = state.picture.get_untracked().filter(|old| !state.looked_at.with_untracked(|l| l.as_ref().is_some_and(|l| Arc::ptr_eq(l, old))))
+            if let Some(old) =
+                state.vision.picture.get_untracked().filter(|old| !state.vision.looked_at.with_untracked(|l| l.as_ref().is_some_and(|l| Arc::ptr_eq(l, old))))
             {
                 let _ = web_sys::Url::revoke_object_url(&old.url);
             }
-            state.picture.set(Some(Arc::new(picture)));
+            state.vision.picture.set(Some(Arc::new(picture)));
         }
-        Err(message) => state.picture_notice.set(Some(message)),
+        Err(message) => state.vision.notice.set(Some(message)),
     }
 }
 
 /// Makes `picture` the one the overlays show, letting the one before go unless it is still
 /// the panel's.
 pub fn show_picture(state: AppState, picture: Option<Arc<Picture>>) {
-    let old = state.looked_at.get_untracked();
+    let old = state.vision.looked_at.get_untracked();
     let kept = |p: &Arc<Picture>| {
-        picture.as_ref().is_some_and(|n| Arc::ptr_eq(n, p)) || state.picture.with_untracked(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)))
+        picture.as_ref().is_some_and(|n| Arc::ptr_eq(n, p)) || state.vision.picture.with_untracked(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, p)))
     };
     if let Some(old) = old.filter(|old| !kept(old)) {
         let _ = web_sys::Url::revoke_object_url(&old.url);
     }
-    state.looked_at.set(picture);
+    state.vision.looked_at.set(picture);
 }
 
 /// Fetches and decodes the sample photo (a first visit shows the feature working).
@@ -105,11 +64,11 @@ pub fn load_sample(state: AppState) {
 
 /// Decodes a picture the person opened, dropped or pasted.
 pub fn open_picture(state: AppState, name: String, blob: web_sys::Blob) {
-    state.picture_notice.set(Some(format!("Decoding {name}…")));
+    state.vision.notice.set(Some(format!("Decoding {name}…")));
     leptos::task::spawn_local(async move {
         let picture = picture::decode(&name, &blob).await;
         if picture.is_ok() {
-            state.picture_notice.set(None);
+            state.vision.notice.set(None);
         }
         use_picture(state, picture);
     });
@@ -133,10 +92,10 @@ pub fn ImagePanel() -> impl IntoView {
     };
     let on_framing = move |ev: leptos::ev::Event| {
         if let Some(framing) = Framing::from_name(&event_target_value(&ev)) {
-            state.framing.set(framing);
+            state.vision.framing.set(framing);
         }
     };
-    let seen = move || state.picture.get().map(|p| format!("Seeing {}: {} × {} pixels", p.name, p.width, p.height));
+    let seen = move || state.vision.picture.get().map(|p| format!("Seeing {}: {} × {} pixels", p.name, p.width, p.height));
     view! {
         <section class="image-input" data-testid="image-input" aria-label="Picture">
             <div class="audio-buttons">
@@ -147,7 +106,7 @@ pub fn ImagePanel() -> impl IntoView {
                 </label>
                 <label class="framing">
                     "Framing "
-                    <select data-testid="framing" on:change=on_framing prop:value=move || state.framing.get().name()>
+                    <select data-testid="framing" on:change=on_framing prop:value=move || state.vision.framing.get().name()>
                         <option value="letterbox">"Letterbox: the whole picture on black (the model's own)"</option>
                         <option value="centre-crop">"Centre crop: the middle square"</option>
                     </select>
@@ -155,7 +114,7 @@ pub fn ImagePanel() -> impl IntoView {
                 <span class="audio-heard" data-testid="picture-seen">{seen}</span>
             </div>
             <p class="hint">"Or drop a picture anywhere on the page, or paste one (Ctrl+V). PNG, JPEG, WebP: whatever this browser decodes."</p>
-            {move || state.picture_notice.get().map(|notice| view! { <p class="notice" data-testid="picture-notice" role="status">{notice}</p> })}
+            {move || state.vision.notice.get().map(|notice| view! { <p class="notice" data-testid="picture-notice" role="status">{notice}</p> })}
         </section>
     }
 }
@@ -164,9 +123,9 @@ pub fn ImagePanel() -> impl IntoView {
 #[component]
 pub fn VisionView() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let has_picture = move || state.report.with(|r| r.as_ref().is_some_and(|r| r.picture.is_some()));
+    let has_picture = move || state.run.report.with(|r| r.as_ref().is_some_and(|r| r.picture.is_some()));
     view! {
-        <Show when=move || state.is_vision() && has_picture()>
+        <Show when=move || state.selection.is_vision() && has_picture()>
             <section class="vision" aria-label="Where each head looks">
                 <overlay::MainOverlay />
                 <overlay::LayerHeads />

@@ -10,9 +10,9 @@ use report::{AttentionReport, PictureInput};
 use wasm_bindgen::JsCast;
 use web_sys::{KeyboardEvent, MouseEvent};
 
-use super::PatchView;
-use crate::components::head_grid::paint_pixels;
-use crate::AppState;
+use crate::canvas::paint_pixels;
+use crate::state::AppState;
+use crate::state::PatchView;
 
 /// The side of the main overlay, and of the small ones, in CSS pixels.
 const MAIN_SIZE: f64 = 448.0;
@@ -22,8 +22,8 @@ const CELL_SIZE: f64 = 76.0;
 impl AppState {
     /// The query whose attention the overlays show: the clicked patch, else the class token.
     pub fn patch_query(&self) -> usize {
-        let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
-        self.pinned_token.get().filter(|&q| q < tokens).unwrap_or(0)
+        let tokens = self.run.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
+        self.selection.pinned_token.get().filter(|&q| q < tokens).unwrap_or(0)
     }
 }
 
@@ -40,7 +40,7 @@ fn picture_box(picture: &PictureInput, size: f64) -> (f64, f64, f64, f64) {
 /// computed once per change, for an overlay and whatever else shows it (the caption's scale).
 fn patch_map(state: AppState, layer: Signal<usize>, source: Signal<PatchSource>) -> Memo<Option<PatchMap>> {
     Memo::new(move |_| {
-        let report = state.report.get()?;
+        let report = state.run.report.get()?;
         PatchMap::of(&report, layer.get(), source.get(), state.patch_query())
     })
 }
@@ -71,10 +71,10 @@ pub fn PatchOverlay(
     let map = map.unwrap_or_else(|| patch_map(state, layer, source));
     Effect::new(move |_| {
         let (Some(canvas), Some(map)) = (canvas.get(), map.get()) else { return };
-        let (scale, value_scale) = (state.colour_scale.get(), state.value_scale.get());
+        let (scale, value_scale) = (state.display.colour_scale.get(), state.display.value_scale.get());
         paint_pixels(&canvas, &map.values, (map.grid.rows, map.grid.columns), &|v| scale.colour(value_scale.fraction(v, map.top)));
     });
-    let report = move || state.report.get();
+    let report = move || state.run.report.get();
     let picture_style = move || {
         let report: std::sync::Arc<AttentionReport> = report()?;
         let (left, top, width, height) = picture_box(report.picture.as_ref()?, size);
@@ -92,13 +92,13 @@ pub fn PatchOverlay(
     // Only a move onto another patch is news: every view that marks the hovered item redraws.
     let on_move = move |event: MouseEvent| {
         let patch = patch_at(&event);
-        if state.hovered_token.get_untracked() != patch {
-            state.hovered_token.set(patch);
+        if state.selection.hovered_token.get_untracked() != patch {
+            state.selection.hovered_token.set(patch);
         }
     };
     let on_click = move |event: MouseEvent| match select {
         Some(select) => select.run(()),
-        None => state.pinned_token.set(patch_at(&event)),
+        None => state.selection.pinned_token.set(patch_at(&event)),
     };
     // A patch's square, as a style, in the overlay's pixels.
     let square = move |item: usize| -> Option<String> {
@@ -128,12 +128,12 @@ pub fn PatchOverlay(
             role="img"
             aria-label=label
             on:mousemove=on_move
-            on:mouseleave=move |_| state.hovered_token.set(None)
+            on:mouseleave=move |_| state.selection.hovered_token.set(None)
             on:click=on_click
         >
-            {move || report().and_then(|r| r.picture).and(state.looked_at.get()).map(|p| view! { <img src=p.url.clone() alt="" draggable="false" style=picture_style /> })}
+            {move || report().and_then(|r| r.picture).and(state.vision.looked_at.get()).map(|p| view! { <img src=p.url.clone() alt="" draggable="false" style=picture_style /> })}
             <canvas class="heat" node_ref=canvas aria-hidden="true"></canvas>
-            {move || state.hovered_token.get().and_then(square).map(|style| view! { <div class="patch-focus" style=style></div> })}
+            {move || state.selection.hovered_token.get().and_then(square).map(|style| view! { <div class="patch-focus" style=style></div> })}
             {move || square(state.patch_query()).map(|style| view! { <div class="patch-query" style=style></div> })}
         </div>
     }
@@ -144,8 +144,8 @@ pub fn PatchOverlay(
 #[component]
 pub fn MainOverlay() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let layer = Signal::derive(move || state.layer.get());
-    let source = Signal::derive(move || state.patch_view.get().source(state.head.get()));
+    let layer = Signal::derive(move || state.selection.layer.get());
+    let source = Signal::derive(move || state.vision.patch_view.get().source(state.selection.head.get()));
     let map = patch_map(state, layer, source);
     let buttons = PatchView::ALL
         .into_iter()
@@ -154,8 +154,8 @@ pub fn MainOverlay() -> impl IntoView {
                 <button
                     class="toggle"
                     data-testid=format!("patch-view-{}", view.name())
-                    aria-pressed=move || (state.patch_view.get() == view).to_string()
-                    on:click=move |_| state.patch_view.set(view)
+                    aria-pressed=move || (state.vision.patch_view.get() == view).to_string()
+                    on:click=move |_| state.vision.patch_view.set(view)
                 >
                     {view.title()}
                 </button>
@@ -163,7 +163,7 @@ pub fn MainOverlay() -> impl IntoView {
         })
         .collect_view();
     let on_key = move |event: KeyboardEvent| {
-        let Some(grid) = state.report.with_untracked(|r| r.as_ref().and_then(|r| r.sequences.first()?.grid)) else { return };
+        let Some(grid) = state.run.report.with_untracked(|r| r.as_ref().and_then(|r| r.sequences.first()?.grid)) else { return };
         let query = state.patch_query();
         // From the class token, the arrows start in the middle of the picture.
         let (row, column) = grid.cell_of(query).unwrap_or((grid.rows / 2, grid.columns / 2));
@@ -173,19 +173,19 @@ pub fn MainOverlay() -> impl IntoView {
             "ArrowLeft" => Some((row, column.saturating_sub(1))),
             "ArrowRight" => Some((row, (column + 1).min(grid.columns - 1))),
             "Escape" => {
-                state.pinned_token.set(None);
+                state.selection.pinned_token.set(None);
                 None
             }
             _ => return,
         };
         event.prevent_default();
         if let Some((row, column)) = moved {
-            state.pinned_token.set(grid.index_of(row, column));
+            state.selection.pinned_token.set(grid.index_of(row, column));
         }
     };
     let query_label = move || {
         let query = state.patch_query();
-        let text = state.report.with(|r| r.as_ref().and_then(|r| r.tokens().get(query).map(|t| t.text.clone()))).unwrap_or_default();
+        let text = state.run.report.with(|r| r.as_ref().and_then(|r| r.tokens().get(query).map(|t| t.text.clone()))).unwrap_or_default();
         if query == 0 {
             format!(
                 "Query: {text}, the class token: where it looks is what the model gathers of the whole picture. Click a patch to see where that patch looks."
@@ -196,9 +196,9 @@ pub fn MainOverlay() -> impl IntoView {
     };
     let caption = move || {
         let top = map.with(|m| m.as_ref().map(|m| m.top));
-        let what = match state.patch_view.get() {
-            PatchView::Head => format!("Layer {}, head {}", state.layer.get(), state.head.get()),
-            PatchView::LayerMean => format!("Layer {}, the mean of its heads", state.layer.get()),
+        let what = match state.vision.patch_view.get() {
+            PatchView::Head => format!("Layer {}, head {}", state.selection.layer.get(), state.selection.head.get()),
+            PatchView::LayerMean => format!("Layer {}, the mean of its heads", state.selection.layer.get()),
             PatchView::Rollout => "Rollout through every layer (each layer's head mean plus the residual, multiplied)".into(),
         };
         format!("{what}. Brighter patches receive more of the query's attention; the colour is scaled to the largest, {:.3}.", top.unwrap_or(0.0))
@@ -217,19 +217,19 @@ pub fn MainOverlay() -> impl IntoView {
 #[component]
 pub fn LayerHeads() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let heads = move || state.report.with(|r| r.as_ref().map_or(0, |r| r.attention().heads()));
+    let heads = move || state.run.report.with(|r| r.as_ref().map_or(0, |r| r.attention().heads()));
     view! {
         <div class="layer-heads" data-testid="layer-heads">
-            <h3>{move || format!("Every head of layer {}", state.layer.get())}</h3>
+            <h3>{move || format!("Every head of layer {}", state.selection.layer.get())}</h3>
             <div class="overlay-row">
                 {move || (0..heads()).map(|head| view! {
-                    <figure class:selected=move || state.head.get() == head>
+                    <figure class:selected=move || state.selection.head.get() == head>
                         <PatchOverlay
-                            layer=Signal::derive(move || state.layer.get())
+                            layer=Signal::derive(move || state.selection.layer.get())
                             source=Signal::derive(move || PatchSource::Head(head))
                             size=HEAD_SIZE
                             testid="layer-head"
-                            select=Callback::new(move |_| state.head.set(head))
+                            select=Callback::new(move |_| state.selection.head.set(head))
                         />
                         <figcaption>{format!("head {head}")}</figcaption>
                     </figure>
@@ -244,7 +244,7 @@ pub fn LayerHeads() -> impl IntoView {
 #[component]
 pub fn AllHeads() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let shape = move || state.report.with(|r| r.as_ref().map_or((0, 0), |r| (r.attention().layers(), r.attention().heads())));
+    let shape = move || state.run.report.with(|r| r.as_ref().map_or((0, 0), |r| (r.attention().layers(), r.attention().heads())));
     view! {
         <details class="all-heads" data-testid="all-heads">
             <summary>"Every head of every layer"</summary>
@@ -259,7 +259,7 @@ pub fn AllHeads() -> impl IntoView {
                                 source=Signal::derive(move || PatchSource::Head(head))
                                 size=CELL_SIZE
                                 testid="all-heads-cell"
-                                select=Callback::new(move |_| { state.layer.set(layer); state.head.set(head); })
+                                select=Callback::new(move |_| { state.selection.layer.set(layer); state.selection.head.set(head); })
                             />
                         }).collect_view()}
                     }).collect_view()

@@ -8,11 +8,12 @@ use report::analysis::reading::Reading;
 use report::figure::ValueScale;
 use report::{Ablation, HeadId, Mask};
 
+use super::display::Alignment;
+use super::selection::Tab;
 use crate::catalog::DEFAULT_MODEL;
-use crate::components::alignment::Alignment;
 use crate::interventions::EffectKind;
 use crate::weighting::Weighting;
-use crate::{Tab, DEFAULT_TEXT};
+use crate::DEFAULT_TEXT;
 
 /// Everything the URL holds.
 #[derive(Clone, Debug, PartialEq)]
