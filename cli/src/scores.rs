@@ -1,15 +1,17 @@
 //! `attnscope scores`: every head's scores, ranked, on the induction probe or on a text.
 //!
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
+//!
+//! On a text, a text model's heads are scored, or a translator's encoder heads.
 //!                      [--mask causal|none] [--seeds N] [--length N]
 
 use engine::analysis::heads::{score_report, Exclusions, HeadScores};
 use engine::analysis::probe::ProbeSpec;
-use engine::Mask;
+use engine::{Mask, RunOptions};
 use serde_json::Value;
 
 use super::flags::ScoresFlags;
-use super::{load_model, usage, Failure};
+use super::{load_model, load_text_model, usage, Failure};
 
 /// The parsed `scores` command.
 pub struct ScoresArgs {
@@ -68,22 +70,25 @@ const POOLED_ACROSS: usize = 128;
 
 /// Every head's scores as JSON objects ({layer, head, score…}), in (layer, head) order.
 fn scores(args: &ScoresArgs) -> Result<Vec<Value>, Failure> {
-    let model = load_model(&args.model)?;
     let rows: Vec<Value> = match &args.source {
         // A long probe runs pooled (its whole maps would be 270 × 2,001² floats, 4.3 GB, at
         // 1,000 tokens a copy of SmolLM2), its heads scored as they attend: the same scores.
         Source::Probe(spec) if spec.length > WHOLE_PROBE_LENGTH => {
+            let model = load_model(&args.model)?;
             let block = (2 * spec.length + 2).div_ceil(POOLED_ACROSS);
             let (scores, _) = model.induction_probe_pooled(spec, block, |done, total| eprint!("\rprobe: {done} of {total} layers"))?;
             eprintln!();
             scores.iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
         }
         Source::Probe(spec) => {
+            let model = load_model(&args.model)?;
             let (scores, _) = model.induction_probe(spec, |done, total| eprintln!("probe: run {done} of {total}"))?;
             scores.iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
         }
+        // A text model's heads, or a translator's encoder heads (the report's first site).
         Source::Text(text) => {
-            let report = model.run_text(text, args.mask.unwrap_or_else(|| model.native_mask()), None)?;
+            let model = load_text_model(&args.model)?;
+            let report = model.run_text(text, args.mask.unwrap_or_else(|| model.native_mask()), RunOptions::default(), |_, _, _| {})?;
             // TransformerLens's defaults: nothing left out.
             score_report(&report, Exclusions::default()).iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
         }

@@ -39,14 +39,15 @@ impl AnyModel {
     /// Runs `text`. A one-sequence model runs it under `mask` with every option; a
     /// translator translates it over its shortlist (its encoder sees the whole source
     /// and its decoder the tokens before, whatever `mask` says; it keeps an encoder
-    /// layer's raw scores when asked, no value norms, and reuses nothing), telling
+    /// layer's raw scores and its value norms when asked, and reuses nothing), telling
     /// `on_token(step, token, limit)` each target token.
     pub fn run_text(&self, text: &str, mask: Mask, options: RunOptions, on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
         match self {
             AnyModel::OneSequence(model) => model.run_text_with(text, mask, options),
             AnyModel::Translator(translator) => {
                 let max_tokens = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-                let options = TranslateOptions { max_tokens, shortlist: true, scores_of_layer: options.scores_of_layer };
+                let options =
+                    TranslateOptions { scores_of_layer: options.scores_of_layer, value_norms: options.value_norms, ..TranslateOptions::new(max_tokens, true) };
                 translator.translate_with(text, options, on_token)
             }
             AnyModel::Transcriber(_) => Err(EngineError::NeedsSound),

@@ -17,13 +17,14 @@ use std::sync::Mutex;
 use candle_core::{Device, Tensor};
 
 use crate::analysis::word_timing::{alignment_matrix, find_alignment, group_words, tidy};
-use crate::arch::whisper::{argmax, Encoded, Whisper};
+use crate::arch::whisper::{argmax, Encoded, StepOptions, Whisper};
 use crate::audio::mel::{log_mel, CHUNK_SAMPLES, HOP};
 use crate::audio::SAMPLE_RATE;
 use crate::error::{EngineError, Result};
+use crate::intervention::{ablation_only, Ablation, Intervention};
 use crate::load::tokenizer::TextTokenizer;
 use crate::load::whisper::{self, DecodingRules, WhisperWeights};
-use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, Sequence, Site, Spectrogram, Token, Transcript};
+use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, Sequence, Site, Spectrogram, Token, Transcript, ValueNorms};
 
 /// Encoder frames pooled into one block of the `encoder` site: 10 frames, 0.2 s.
 pub const ENCODER_BLOCK: usize = 10;
@@ -40,15 +41,21 @@ pub enum TranscriberFiles<'a> {
 }
 
 /// How a transcription runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TranscribeOptions {
     /// The most tokens written after the prompt.
     pub max_new_tokens: usize,
+    /// Keep every decoder self-attention head's value norms (for value-weighted maps).
+    pub value_norms: bool,
+    /// Heads of the decoder's self-attention to zero while it writes; the report carries it.
+    /// (Their mean is not offered: written a token at a time, a head has no mean over the
+    /// positions until the transcription ends. Patching needs a second recording.)
+    pub intervention: Option<Intervention>,
 }
 
 impl Default for TranscribeOptions {
     fn default() -> Self {
-        Self { max_new_tokens: MAX_NEW_TOKENS }
+        Self { max_new_tokens: MAX_NEW_TOKENS, value_norms: false, intervention: None }
     }
 }
 
@@ -150,6 +157,17 @@ impl Transcriber {
         let s = self.network.sizes;
         let mel = log_mel(heard, s.num_mel_bins);
         let mel_tensor = Tensor::from_vec(mel.values.clone(), (mel.mels, mel.frames), self.network.device())?;
+        let (layers, heads) = (s.decoder_layers, s.decoder_attention_heads);
+        let changes = match &options.intervention {
+            Some(i) if i.ablation == Ablation::Mean && !i.ablated.is_empty() => {
+                return Err(EngineError::Intervention(
+                    "a recording's heads can be zeroed; their mean is not offered, as the decoder writes a token at a time and a head has no mean over positions until it ends".into(),
+                ))
+            }
+            Some(intervention) => Some(ablation_only(intervention, layers, heads, "recording")?),
+            None => None,
+        };
+        let step_options = StepOptions { changes: changes.as_ref(), value_norms: options.value_norms };
         let mut encoded = self.network.encode(&mel_tensor, ENCODER_BLOCK)?;
 
         // Greedy decoding from the prompt; the end of text is fed too, so that its row of
@@ -164,7 +182,7 @@ impl Transcriber {
         let mut next_input = prompt.clone();
         let mut ended = false;
         loop {
-            let step = self.network.decode(&next_input, &mut cache)?;
+            let step = self.network.decode_with(&next_input, &mut cache, step_options)?;
             let written = ids.len() - prompt.len();
             let choice = if ended || written >= limit { None } else { Some(self.choose(&step.logits, written == 0)) };
             if let Some(choice) = choice {
@@ -180,11 +198,13 @@ impl Transcriber {
         let cut_by_limit = !ended;
         if cut_by_limit {
             // Aligning words needs the end of text's row: fed, though the model did not write it.
-            steps.push(self.network.decode(&[end_of_text], &mut cache)?);
+            steps.push(self.network.decode_with(&[end_of_text], &mut cache, step_options)?);
             ids.push(end_of_text);
         }
         let frames = s.max_source_positions;
         let (self_maps, cross_maps) = assemble(&steps, s.decoder_layers, s.decoder_attention_heads, ids.len(), frames)?;
+        // The last step's values are every fed token's (the cache holds them all).
+        let value_norms = steps.last().and_then(|step| step.value_norms.as_ref()).map(|flat| ValueNorms::from_flat(heads, ids.len(), flat));
         let text_ids: Vec<u32> = ids[prompt.len()..ids.len() - 1].to_vec();
         let text = self.tokenizer.decode(&text_ids)?;
 
@@ -211,30 +231,22 @@ impl Transcriber {
         *self.last_encoded.lock().unwrap_or_else(|e| e.into_inner()) = Some(encoded);
         let site = Site::whole;
         let frame_seconds = (HOP * 2) as f64 / f64::from(SAMPLE_RATE);
+        // The transcript and its self-attention first: the views of one sequence show them.
+        let sequences = vec![
+            Sequence::text("transcript", ids.iter().map(|&id| self.token(id)).collect()),
+            Sequence::timed("audio", frames, frame_seconds),
+            Sequence::timed("audio-blocks", blocks, frame_seconds * ENCODER_BLOCK as f64),
+        ];
+        let sites = vec![
+            site("decoder", "transcript", "transcript", Mask::Causal, decoder_maps),
+            site("cross", "transcript", "audio", Mask::None, cross),
+            site("encoder", "audio-blocks", "audio-blocks", Mask::None, encoder_maps),
+        ];
         Ok(AttentionReport {
-            model: self.info(),
-            mask: Mask::Causal,
-            // The transcript and its self-attention first: the views of one sequence show them.
-            sequences: vec![
-                Sequence::text("transcript", ids.iter().map(|&id| self.token(id)).collect()),
-                Sequence::timed("audio", frames, frame_seconds),
-                Sequence::timed("audio-blocks", blocks, frame_seconds * ENCODER_BLOCK as f64),
-            ],
-            truncated: None,
-            sites: vec![
-                site("decoder", "transcript", "transcript", Mask::Causal, decoder_maps),
-                site("cross", "transcript", "audio", Mask::None, cross),
-                site("encoder", "audio-blocks", "audio-blocks", Mask::None, encoder_maps),
-            ],
-            next_tokens: None,
-            translation: None,
             transcript: Some(transcript),
-            picture: None,
-            value_norms: None,
-            reused_tokens: 0,
-            intervention: None,
-            head_effects: None,
-            head_scores: None,
+            value_norms,
+            intervention: options.intervention,
+            ..AttentionReport::of(self.info(), Mask::Causal, sequences, sites)
         })
     }
 

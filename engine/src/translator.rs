@@ -5,11 +5,12 @@
 
 use candle_core::Device;
 
-use crate::arch::marian::{MarianNetwork, MarianSizes, Translated, EOS};
+use crate::arch::marian::{EncoderOptions, MarianNetwork, MarianSizes, Translated, EOS};
 use crate::error::{EngineError, Result};
+use crate::intervention::Intervention;
 use crate::load::marian::{MarianFile, Shortlist};
 use crate::load::tokenizer::TextTokenizer;
-use crate::report::{AttentionReport, Mask, ModelInfo, Sequence, Site, Token, TranslationOutput, Truncation};
+use crate::report::{AttentionReport, Mask, ModelInfo, Sequence, Site, Token, TranslationOutput, Truncation, ValueNorms};
 
 /// The files of a translation model, as bytes.
 pub struct TranslatorFiles<'a> {
@@ -22,7 +23,7 @@ pub struct TranslatorFiles<'a> {
 }
 
 /// How a translation runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TranslateOptions {
     /// The most source tokens, `</s>` included; a longer text is cut and the report says so.
     pub max_tokens: usize,
@@ -30,6 +31,18 @@ pub struct TranslateOptions {
     pub shortlist: bool,
     /// Keep this encoder layer's raw scores q·k (for the arithmetic view).
     pub scores_of_layer: Option<usize>,
+    /// Keep every encoder head's value norms (for value-weighted maps).
+    pub value_norms: bool,
+    /// Heads of the encoder to ablate; the report carries it. (Patching needs a second text's
+    /// run, which a translation does not offer yet.)
+    pub intervention: Option<Intervention>,
+}
+
+impl TranslateOptions {
+    /// At most `max_tokens` source tokens, over the shortlist or not, keeping nothing else.
+    pub fn new(max_tokens: usize, shortlist: bool) -> Self {
+        Self { max_tokens, shortlist, scores_of_layer: None, value_norms: false, intervention: None }
+    }
 }
 
 /// A loaded translation model.
@@ -94,7 +107,8 @@ impl Translator {
         scores_of_layer: Option<usize>,
         on_token: impl FnMut(usize, u32, usize),
     ) -> Result<Translated> {
-        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist), scores_of_layer, on_token)
+        let options = EncoderOptions { scores_of_layer, ..EncoderOptions::default() };
+        self.network.translate(source, self.shortlist.as_ref().filter(|_| use_shortlist), &options, on_token)
     }
 
     /// The facts a report gives about the model: the encoder's layers and heads (the
@@ -121,8 +135,7 @@ impl Translator {
     /// sequences, the `encoder` site (source over source) and the `cross` site (target
     /// over source), and the translation.
     pub fn translate(&self, text: &str, limit: usize, use_shortlist: bool) -> Result<AttentionReport> {
-        let options = TranslateOptions { max_tokens: limit, shortlist: use_shortlist, scores_of_layer: None };
-        self.translate_with(text, options, |_, _, _| {})
+        self.translate_with(text, TranslateOptions::new(limit, use_shortlist), |_, _, _| {})
     }
 
     /// [`Translator::translate`] with every option, telling `on_token(step, token, limit)`
@@ -132,27 +145,24 @@ impl Translator {
         let (source, truncated) = self.source_tokens(text, options.max_tokens)?;
         let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
         let heard = |step, id, limit| on_token(step, &self.token(id), limit);
-        let computed = self.translate_ids_with(&ids, options.shortlist, options.scores_of_layer, heard)?;
-        let Translated { target, encoder, cross, encoder_scores, cross_scores, cut_by_limit, .. } = computed;
+        let encoding =
+            EncoderOptions { scores_of_layer: options.scores_of_layer, value_norms: options.value_norms, intervention: options.intervention.as_ref() };
+        let computed = self.network.translate(&ids, self.shortlist.as_ref().filter(|_| options.shortlist), &encoding, heard)?;
+        let Translated { target, encoder, cross, encoder_scores, encoder_value_norms, cross_scores, cut_by_limit, .. } = computed;
+        let heads = self.network.sizes.heads;
+        let value_norms = encoder_value_norms.map(|flat| ValueNorms::from_flat(heads, ids.len(), &flat));
         let words: Vec<u32> = target.iter().copied().filter(|&id| id != EOS).collect();
         let text = self.tokenizer.decode(&words)?;
         let target = target.iter().map(|&id| self.token(id)).collect();
         let site = |name: &str, queries: &str, maps, scores| Site { scores, ..Site::whole(name, queries, "source", Mask::None, maps) };
+        let sequences = vec![Sequence::text("source", source), Sequence::text("target", target)];
+        let sites = vec![site("encoder", "source", encoder, encoder_scores.into_iter().collect()), site("cross", "target", cross, cross_scores)];
         Ok(AttentionReport {
-            model: self.info(),
-            mask: Mask::None,
-            sequences: vec![Sequence::text("source", source), Sequence::text("target", target)],
             truncated,
-            sites: vec![site("encoder", "source", encoder, encoder_scores.into_iter().collect()), site("cross", "target", cross, cross_scores)],
-            next_tokens: None,
             translation: Some(TranslationOutput { text, cut_by_limit }),
-            transcript: None,
-            picture: None,
-            value_norms: None,
-            reused_tokens: 0,
-            intervention: None,
-            head_effects: None,
-            head_scores: None,
+            value_norms,
+            intervention: options.intervention,
+            ..AttentionReport::of(self.info(), Mask::None, sequences, sites)
         })
     }
 }

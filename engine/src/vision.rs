@@ -6,10 +6,10 @@
 use candle_core::Device;
 
 use crate::arch::vit::{VisionTransformer, VitSettings};
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::forward::Pass;
 use crate::image::{Normalisation, Rgb};
-use crate::intervention::{Changes, Intervention};
+use crate::intervention::Intervention;
 use crate::load::onnx::OnnxFile;
 use crate::load::vit::{self, VitCheckpoint};
 use crate::observe::{KeepMaps, KeepValueNorms};
@@ -103,13 +103,7 @@ impl VisionModel {
             pass = pass.observing(KeepValueNorms::default());
         }
         if let Some(intervention) = &options.intervention {
-            crate::intervention::check(intervention, layers, heads)?;
-            if !intervention.patched_outputs.is_empty() || !intervention.patched_patterns.is_empty() || intervention.means_from.is_some() {
-                return Err(EngineError::Intervention(
-                    "a picture's heads can be ablated; patching them, or means from another run, needs a second picture, which is not offered yet".into(),
-                ));
-            }
-            pass = pass.changing(vec![Changes::new(intervention, layers, None, None)?]);
+            pass = pass.changing(vec![crate::intervention::ablation_only(intervention, layers, heads, "picture")?]);
         }
         let t = self.network.forward(pixels, height, width, &mut pass)?;
         let flat = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
@@ -122,12 +116,7 @@ impl VisionModel {
         let named = ["[CLS]", "[DIST]"].iter().enumerate().take(leading).map(|(i, text)| Token { id: i as u32, text: text.to_string(), span: None });
         let patches = Sequence::patches("patches", named.collect(), grid);
         let name = patches.name.clone();
-        Ok(AttentionReport {
-            sequences: vec![patches],
-            sites: vec![Site::whole("self", &name, &name, Mask::None, maps)],
-            value_norms,
-            intervention: options.intervention.clone(),
-            ..AttentionReport::one_sequence(self.info(), Mask::None, Vec::new(), AttentionMaps::EMPTY)
-        })
+        let sites = vec![Site::whole("self", &name, &name, Mask::None, maps)];
+        Ok(AttentionReport { value_norms, intervention: options.intervention.clone(), ..AttentionReport::of(self.info(), Mask::None, vec![patches], sites) })
     }
 }

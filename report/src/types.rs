@@ -483,12 +483,18 @@ impl AttentionReport {
     /// A one-sequence model's report: its tokens and their self-attention.
     pub fn one_sequence(model: ModelInfo, mask: Mask, tokens: Vec<Token>, maps: AttentionMaps) -> Self {
         let name = "tokens".to_string();
+        Self::of(model, mask, vec![Sequence::text(&name, tokens)], vec![Site::whole("self", &name, &name, mask, maps)])
+    }
+
+    /// A report of these sequences and attention sites, with nothing else in it yet (a
+    /// translation, a transcript, a picture's place add theirs).
+    pub fn of(model: ModelInfo, mask: Mask, sequences: Vec<Sequence>, sites: Vec<Site>) -> Self {
         Self {
             model,
             mask,
-            sequences: vec![Sequence::text(&name, tokens)],
+            sequences,
             truncated: None,
-            sites: vec![Site::whole("self", &name, &name, mask, maps)],
+            sites,
             next_tokens: None,
             translation: None,
             transcript: None,

@@ -23,9 +23,10 @@ use super::family::{Builder, Family};
 use super::nn::{merge_heads, split_heads, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Span, Stack, Start};
+use crate::intervention::{ablation_only, Intervention};
 use crate::kernels::relu;
 use crate::load::marian::{MarianFile, Shortlist};
-use crate::observe::{KeepMaps, KeepRawScores, Keys};
+use crate::observe::{KeepMaps, KeepRawScores, KeepValueNorms, Keys};
 use crate::prefix::KvCache;
 use crate::products::rows_times_matrix;
 use crate::report::{AttentionMaps, LayerScores, Mask, ModelKind, Scoring};
@@ -262,6 +263,8 @@ pub struct Translated {
     pub cross: AttentionMaps,
     /// One encoder layer's raw scores q·k, when asked for.
     pub encoder_scores: Option<LayerScores>,
+    /// Every encoder head's value norms ‖f_h(x_j)‖, flat [layer, head, source], when asked for.
+    pub encoder_value_norms: Option<Vec<f32>>,
     /// Every decoder layer's cross-attention raw scores q·k, [head][target][source] each.
     pub cross_scores: Vec<LayerScores>,
     /// Whether the length limit, not `</s>`, ended the translation.
@@ -358,33 +361,42 @@ impl MarianNetwork {
         self.embeddings.index_select(&ids, 0)? * (self.sizes.width as f64).sqrt()
     }
 
-    /// Runs the encoder over `source`: (its output [source, width], its maps flat
-    /// [layer, head, source, source], and layer `scores_of_layer`'s raw q·k flat
-    /// [head, source, source] when asked).
-    fn encode(&self, source: &[u32], scores_of_layer: Option<usize>) -> Result<(Tensor, Vec<f32>, Option<Vec<f32>>)> {
+    /// Runs the encoder over `source` as `options` say: (its output [source, width], its maps
+    /// flat [layer, head, source, source], layer `scores_of_layer`'s raw q·k flat
+    /// [head, source, source] and the value norms flat [layer, head, source] when asked).
+    /// Heads ablated here change what the decoder reads, so the whole translation.
+    fn encode(&self, source: &[u32], options: &EncoderOptions) -> Result<Encoded> {
         let x = (self.embed(source)? + self.positions(0, source.len())?)?;
         let mut pass = Pass::new().observing(KeepMaps::with_capacity(self.encoder.len() * self.sizes.heads * source.len() * source.len()));
-        if let Some(layer) = scores_of_layer {
+        if let Some(layer) = options.scores_of_layer {
             pass = pass.observing(KeepRawScores::of_layer(layer));
         }
-        let x = pass.through(&self.encoder, x, 0..self.encoder.len(), Span::whole(Mask::None, source.len()), None, &self.device)?;
+        if options.value_norms {
+            pass = pass.observing(KeepValueNorms::default());
+        }
+        if let Some(intervention) = options.intervention {
+            pass = pass.changing(vec![ablation_only(intervention, self.encoder.len(), self.sizes.heads, "text")?]);
+        }
+        let output = pass.through(&self.encoder, x, 0..self.encoder.len(), Span::whole(Mask::None, source.len()), None, &self.device)?;
         let maps = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
         let scores = pass.observers.take::<KeepRawScores>().and_then(KeepRawScores::into_kept).map(|(_, _, flat)| flat);
-        Ok((x, maps, scores))
+        let value_norms = pass.observers.take::<KeepValueNorms>().map(KeepValueNorms::into_flat);
+        Ok(Encoded { output, maps, scores, value_norms })
     }
 
     /// Translates `source` (ids ending with `</s>`) greedily; with a shortlist, the
     /// output chooses among its candidates only. `on_token(step, id, limit)` hears each
     /// target token as it is chosen (a page shows the translation growing), `limit`
     /// being the most steps the translation may take.
-    /// With `scores_of_layer`, that encoder layer's raw scores are kept too.
+    /// The encoder keeps and changes what `options` say.
     pub fn translate(
         &self,
         source: &[u32],
         shortlist: Option<&Shortlist>,
-        scores_of_layer: Option<usize>,
+        options: &EncoderOptions,
         mut on_token: impl FnMut(usize, u32, usize),
     ) -> Result<Translated> {
+        let scores_of_layer = options.scores_of_layer;
         let MarianSizes { vocab, width, heads, .. } = self.sizes;
         if let Some(&id) = source.iter().find(|&&id| id as usize >= vocab) {
             return Err(EngineError::TokenOutOfRange { id, vocab });
@@ -392,7 +404,7 @@ impl MarianNetwork {
         if let Some(layer) = scores_of_layer.filter(|&l| l >= self.encoder.len()) {
             return Err(EngineError::NoSuchLayer { layer, layers: self.encoder.len() });
         }
-        let (memory, encoder, encoder_scores) = self.encode(source, scores_of_layer)?;
+        let Encoded { output: memory, maps: encoder, scores: encoder_scores, value_norms: encoder_value_norms } = self.encode(source, options)?;
 
         let candidates: Vec<u32> = match shortlist {
             Some(list) => list.candidates(source, vocab),
@@ -456,8 +468,28 @@ impl MarianNetwork {
             .enumerate()
             .map(|(layer, flat)| LayerScores::from_shape(layer, head_dim, Scoring::standard(head_dim), [heads, t, s], flat))
             .collect();
-        Ok(Translated { source: source.to_vec(), target, encoder, cross, encoder_scores, cross_scores, cut_by_limit })
+        Ok(Translated { source: source.to_vec(), target, encoder, cross, encoder_scores, encoder_value_norms, cross_scores, cut_by_limit })
     }
+}
+
+/// What the encoder keeps or changes beside its maps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EncoderOptions<'a> {
+    /// Keep this layer's raw scores q·k (for the arithmetic view).
+    pub scores_of_layer: Option<usize>,
+    /// Keep every head's value norms (for value-weighted maps).
+    pub value_norms: bool,
+    /// Heads of the encoder's self-attention to ablate (zeroed, or their mean over the source).
+    pub intervention: Option<&'a Intervention>,
+}
+
+/// The encoder's run: its output [source, width] (the memory the decoder reads), its maps
+/// and, when asked, one layer's raw scores and the value norms (all flat).
+struct Encoded {
+    output: Tensor,
+    maps: Vec<f32>,
+    scores: Option<Vec<f32>>,
+    value_norms: Option<Vec<f32>>,
 }
 
 /// Per-step rows [step][layer, head, source] into maps flat [layer, head, step, source].

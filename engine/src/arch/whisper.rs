@@ -19,8 +19,9 @@ use super::family::{Builder, Family};
 use super::nn::{gelu_erf, layer_norm, merge_heads, split_heads, LayerNorm, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Ran, Span, Stack, Start};
+use crate::intervention::Changes;
 use crate::load::whisper::{WhisperSizes, WhisperWeights};
-use crate::observe::{KeepMaps, KeepQueriesKeys, KeptLayer, Keys};
+use crate::observe::{KeepMaps, KeepQueriesKeys, KeepValueNorms, KeptLayer, Keys};
 use crate::prefix::KvCache;
 use crate::products::rows_times_matrix;
 use crate::report::{Mask, ModelKind, Scoring};
@@ -217,6 +218,18 @@ pub struct DecoderStep {
     pub self_attention: Vec<Tensor>,
     /// Per layer: cross-attention probabilities [heads, new, frames].
     pub cross_attention: Vec<Tensor>,
+    /// Every self-attention head's value norms over the cache's tokens so far, flat
+    /// [layer, head, cache length after], when asked for.
+    pub value_norms: Option<Vec<f32>>,
+}
+
+/// What a decoder step keeps or changes beside its maps.
+#[derive(Clone, Copy, Default)]
+pub struct StepOptions<'a> {
+    /// Heads of the decoder's self-attention changed (their rows of this step).
+    pub(crate) changes: Option<&'a Changes>,
+    /// Keep every self-attention head's value norms (of every token so far).
+    pub value_norms: bool,
 }
 
 pub struct Whisper {
@@ -336,6 +349,11 @@ impl Whisper {
 
     /// Runs the decoder over `ids`, the tokens after those in `cache`, which grows by them.
     pub fn decode(&self, ids: &[u32], cache: &mut DecoderCache) -> Result<DecoderStep> {
+        self.decode_with(ids, cache, StepOptions::default())
+    }
+
+    /// [`Whisper::decode`] keeping or changing what `options` say.
+    pub fn decode_with(&self, ids: &[u32], cache: &mut DecoderCache, options: StepOptions) -> Result<DecoderStep> {
         let (start, n) = (cache.len(), ids.len());
         if n == 0 {
             return Err(EngineError::NoTokens);
@@ -348,6 +366,12 @@ impl Whisper {
         }
         cache.ids.extend_from_slice(ids);
         let mut pass = Pass::new().observing(KeepMaps::default()).observing(KeepMaps::of(Keys::Memory));
+        if options.value_norms {
+            pass = pass.observing(KeepValueNorms::default());
+        }
+        if let Some(changes) = options.changes {
+            pass = pass.changing(vec![changes.clone()]);
+        }
         let ran = pass.run_reading(&self.decoder, &cache.ids, Mask::PlainCausal, Some(&mut cache.kv), Start::Embeddings, None, Some(&cache.memory));
         let logits = match ran.and_then(Ran::logits) {
             Ok(Some(logits)) => logits,
@@ -363,7 +387,9 @@ impl Whisper {
             let per_layer = heads * n * width;
             Ok(flat.chunks(per_layer.max(1)).map(|layer| Tensor::from_slice(layer, (heads, n, width), &self.device)).collect::<candle_core::Result<_>>()?)
         };
-        Ok(DecoderStep { logits, self_attention: maps(Keys::Own, t)?, cross_attention: maps(Keys::Memory, frames)? })
+        let (self_attention, cross_attention) = (maps(Keys::Own, t)?, maps(Keys::Memory, frames)?);
+        let value_norms = pass.observers.take::<KeepValueNorms>().map(KeepValueNorms::into_flat);
+        Ok(DecoderStep { logits, self_attention, cross_attention, value_norms })
     }
 
     pub fn device(&self) -> &Device {

@@ -47,6 +47,19 @@ pub(crate) fn check(intervention: &Intervention, layers: usize, heads: usize) ->
     Ok(())
 }
 
+/// The changes of `intervention` to a run that has no second input to patch from or to take
+/// means over (a picture, a translation), after checking its heads against the model's
+/// shape; `input` names that input in the refusal ("picture", "text").
+pub(crate) fn ablation_only(intervention: &Intervention, layers: usize, heads: usize, input: &str) -> Result<Changes> {
+    check(intervention, layers, heads)?;
+    if !intervention.patched_outputs.is_empty() || !intervention.patched_patterns.is_empty() || intervention.means_from.is_some() {
+        return Err(EngineError::Intervention(format!(
+            "a {input}'s heads can be ablated; patching them, or means from another run, needs a second {input}, which is not offered yet"
+        )));
+    }
+    Ok(Changes::new(intervention, layers, None, None)?)
+}
+
 /// What replaces one head's output in a changed run.
 #[derive(Clone, Debug)]
 pub(crate) enum NewOutput {

@@ -146,39 +146,36 @@ pub fn open_path(name: &str, path: &std::path::Path, weights: WeightChoice) -> R
 // Each kind's loader from a path, here so that the kinds' own files need not know how files
 // are told apart (this module knows them).
 
+/// The model at `path` when it is of the kind `pick` takes; otherwise a bad file that holds
+/// no `kind`.
+#[cfg(not(target_arch = "wasm32"))]
+fn open_kind<T>(name: &str, path: &std::path::Path, kind: &str, pick: impl FnOnce(AnyModel) -> Option<T>) -> Result<T> {
+    pick(open_path(name, path, WeightChoice::Float32)?).ok_or_else(|| EngineError::BadModelFile(format!("{} holds no {kind}", path.display())))
+}
+
 impl Transcriber {
     /// Loads a folder: `model.bin` + `config.json` + `tokenizer.json` (faster-whisper's), or
     /// `config.json` + `model.safetensors` + `tokenizer.json` (+ `generation_config.json`).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
-        match open_path(name, dir, WeightChoice::Float32)? {
-            AnyModel::Transcriber(transcriber) => Ok(transcriber),
-            _ => Err(EngineError::BadModelFile(format!("{} holds no Whisper model", dir.display()))),
-        }
+        open_kind(name, dir, "Whisper model", |model| if let AnyModel::Transcriber(transcriber) = model { Some(transcriber) } else { None })
     }
 }
 
 impl Translator {
     /// Loads a folder holding `*.intgemm.alphas.bin` (or another `model*.bin`),
-    /// `lex.*.s2t.bin` and `tokenizer.json` (told apart as everywhere: this module).
+    /// `lex.*.s2t.bin` and `tokenizer.json`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(name: &str, dir: &std::path::Path) -> Result<Self> {
-        match open_path(name, dir, WeightChoice::Float32)? {
-            AnyModel::Translator(translator) => Ok(translator),
-            _ => Err(EngineError::BadModelFile(format!("{} holds no Marian model*.bin", dir.display()))),
-        }
+        open_kind(name, dir, "Marian model*.bin", |model| if let AnyModel::Translator(translator) = model { Some(translator) } else { None })
     }
 }
 
 impl VisionModel {
     /// Loads a folder (an `.onnx` graph, or config.json + model.safetensors, with
-    /// preprocessor_config.json when there is one) or an `.onnx` file (told apart as
-    /// everywhere: this module).
+    /// preprocessor_config.json when there is one) or an `.onnx` file.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(name: &str, path: &std::path::Path) -> Result<Self> {
-        match open_path(name, path, WeightChoice::Float32)? {
-            AnyModel::Vision(model) => Ok(model),
-            _ => Err(EngineError::BadModelFile(format!("{} holds no Vision Transformer", path.display()))),
-        }
+        open_kind(name, path, "Vision Transformer", |model| if let AnyModel::Vision(vision) = model { Some(vision) } else { None })
     }
 }

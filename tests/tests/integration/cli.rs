@@ -113,7 +113,32 @@ fn a_translator_runs_from_the_command_line_with_both_sites_and_its_translation()
     assert_ne!(changed.translation, shortlisted.translation);
     assert_input_error(&["run", "--model", "en-pt", "--ids", "1,2"], "a translator takes --text");
     assert_input_error(&["run", "--model", "en-pt", "--mask", "causal", "--text", "a"], "its own masks");
-    assert_input_error(&["scores", "--model", "en-pt", "--text", "a"], "is a translator");
+    assert_input_error(&["scores", "--model", "en-pt", "--probe", "induction"], "is a translator");
+
+    // On a text, a translator's encoder heads are scored as a text model's heads are: the
+    // numbers of the engine's scores of its report, every head once.
+    let text = "The cat sat on the mat. The cat sat on the mat.";
+    let output = attnscope(&["scores", "--model", "en-pt", "--text", text, "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let translator = engine::translator::Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap();
+    let native = translator.translate(text, engine::DEFAULT_MAX_TOKENS, true).unwrap();
+    let scores = engine::analysis::heads::score_report(&native, engine::analysis::heads::Exclusions::default());
+    let (layers, heads) = (native.attention().layers(), native.attention().heads());
+    assert_eq!((rows.len(), scores.len()), (layers * heads, 6 * 8), "every encoder head once");
+    for row in &rows {
+        let (layer, head) = (row["layer"].as_u64().unwrap() as usize, row["head"].as_u64().unwrap() as usize);
+        let ours = &scores[layer * heads + head];
+        for name in engine::analysis::heads::HeadScores::NAMES {
+            assert_eq!(row[name].as_f64().unwrap() as f32, ours.get(name).unwrap(), "{layer}.{head} {name}");
+        }
+    }
+    // Marian's encoder has a previous-token head, as text models do (5.5 puts 0.81 of its
+    // attention on the token before on this text), and it ranks first by that score.
+    let ranked = attnscope(&["scores", "--model", "en-pt", "--text", text, "--sort", "previous_token", "--json"]);
+    let ranked: Vec<serde_json::Value> = serde_json::from_slice(&ranked.stdout).unwrap();
+    let top = &ranked[0];
+    assert!(top["previous_token"].as_f64().unwrap() > 0.7, "a previous-token head in the encoder: {top}");
 }
 
 #[test]

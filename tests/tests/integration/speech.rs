@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use attnscope_tests::{max_abs_diff, model_dir, root};
+use attnscope_tests::{max_abs_diff, model_dir, root, REORDERED};
 use candle_core::{Device, Tensor};
 use engine::audio::wav::read_wav;
 use engine::transcriber::{Transcriber, ENCODER_BLOCK};
@@ -316,4 +316,54 @@ fn a_hugging_face_folder_of_the_same_weights_transcribes_the_same() {
     let report = hf.transcribe(&samples(CLIPS[0])).unwrap();
     std::fs::remove_dir_all(&folder).ok();
     assert_eq!(&report, transcribed(CLIPS[0]).as_ref());
+}
+
+/// The decoder's heads weighed and changed as transformers does it with hooks
+/// (`scripts/whisper_reference.py changes`): each self-attention head's value norms, and
+/// the transcription written with heads zeroed (a pre-hook on the output projection's input
+/// at every step): its tokens, its decoder maps, and its cross maps summed over blocks of 30
+/// frames. Mean ablation and patching are refused with a message.
+#[test]
+fn a_recordings_heads_are_weighed_and_changed_as_transformers_does() {
+    use engine::transcriber::TranscribeOptions;
+    use engine::{Ablation, HeadId, Intervention};
+    let path = root().join("tests/fixtures/whisper/flite-cat.changes.safetensors");
+    let changes: HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let ids_of = |key: &str| -> Vec<u32> { changes[key].flatten_all().unwrap().to_dtype(candle_core::DType::U32).unwrap().to_vec1().unwrap() };
+    let report_ids = |report: &AttentionReport| -> Vec<u32> { report.sequence("transcript").unwrap().tokens.iter().map(|t| t.id).collect() };
+    let model = transcriber();
+    let clip = samples("flite-cat");
+    let run = |options: TranscribeOptions| model.transcribe_with(&clip, options, |_, _, _| {});
+
+    let weighed = run(TranscribeOptions { value_norms: true, ..TranscribeOptions::default() }).unwrap();
+    assert_eq!(report_ids(&weighed), ids_of("plain.ids"), "the unchanged transcript");
+    let norms: Vec<f32> = weighed.value_norms.as_ref().expect("value norms asked for").norms.iter().flatten().flatten().copied().collect();
+    let expected = flat(&changes["value_norms"]);
+    assert_eq!(norms.len(), expected.len(), "[layer, head, token]");
+    for (i, (ours, theirs)) in norms.iter().zip(&expected).enumerate() {
+        // Float32 sums over 384 and 64 products in another order than torch's: relative rounding.
+        assert!((ours - theirs).abs() <= REORDERED * theirs.abs().max(1.0), "value norm {i}: {ours} against {theirs}");
+    }
+    assert_eq!(weighed.attention().as_flat(), transcribed("flite-cat").attention().as_flat(), "keeping norms changes no map");
+
+    // The heads the script zeroes (its ZEROED; the fixture's metadata names them too).
+    let zeroed = vec![HeadId { layer: 0, head: 1 }, HeadId { layer: 2, head: 3 }];
+    let intervention = Intervention::ablate(zeroed.clone(), Ablation::Zero);
+    let changed = run(TranscribeOptions { intervention: Some(intervention), ..TranscribeOptions::default() }).unwrap();
+    assert_eq!(report_ids(&changed), ids_of("zero.ids"), "the transcript written with {zeroed:?} zeroed");
+    let (diff, at) = max_abs_diff(changed.site("decoder").unwrap().maps.as_flat(), &flat(&changes["zero.decoder"]));
+    assert!(diff <= REORDERED, "zeroed decoder maps: |Δ| {diff} at {at}");
+    // The cross maps summed over blocks of 30 frames, as the reference stores them.
+    let cross = &changed.site("cross").unwrap().maps;
+    let summed: Vec<f32> = cross.as_flat().chunks(30).map(|block| block.iter().map(|&w| f64::from(w)).sum::<f64>() as f32).collect();
+    let (diff, at) = max_abs_diff(&summed, &flat(&changes["zero.cross"]));
+    assert!(diff <= REORDERED, "zeroed cross maps (30-frame sums): |Δ| {diff} at {at}");
+    assert_eq!(changed.intervention.as_ref().map(|i| &i.ablated), Some(&zeroed), "the report says what changed");
+
+    let mean = Intervention::ablate(zeroed.clone(), Ablation::Mean);
+    let refused = run(TranscribeOptions { intervention: Some(mean), ..TranscribeOptions::default() }).unwrap_err().to_string();
+    assert!(refused.contains("mean is not offered"), "{refused}");
+    let patch = Intervention { patched_outputs: vec![HeadId { layer: 0, head: 0 }], source: Some("another clip".into()), ..Intervention::default() };
+    let refused = run(TranscribeOptions { intervention: Some(patch), ..TranscribeOptions::default() }).unwrap_err().to_string();
+    assert!(refused.contains("needs a second recording"), "{refused}");
 }

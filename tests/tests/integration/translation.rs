@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use attnscope_tests::{max_abs_diff, model_dir, root};
+use attnscope_tests::{max_abs_diff, model_dir, root, REORDERED};
 use candle_core::{Device, Tensor};
 use engine::translator::Translator;
 use engine::AttentionReport;
@@ -83,7 +83,7 @@ fn translations_equal_the_packages_own_engine_byte_for_byte() {
 fn each_target_token_is_heard_as_it_is_chosen() {
     let model = translator("pt-en");
     let mut heard = Vec::new();
-    let options = engine::translator::TranslateOptions { max_tokens: NO_LIMIT, shortlist: true, scores_of_layer: Some(5) };
+    let options = engine::translator::TranslateOptions { scores_of_layer: Some(5), ..engine::translator::TranslateOptions::new(NO_LIMIT, true) };
     let report = model.translate_with("O gato sentou-se no tapete.", options, |step, token, limit| heard.push((step, token.clone(), limit))).unwrap();
     // The raw scores of the layer asked for give back that layer's maps: softmax(q·k / √32).
     let scores = report.site("encoder").unwrap().scores_of(5).expect("the encoder layer's raw scores");
@@ -230,4 +230,53 @@ fn every_cross_layers_raw_scores_give_back_its_maps() {
         }
     }
     assert!(report.site("encoder").unwrap().scores.is_empty(), "the encoder's only when asked");
+}
+
+/// The encoder's heads weighed and changed as the float64 reference does it
+/// (`scripts/marian_reference.py changes`, which first reproduces the package's translations):
+/// each head's value norms ‖f_h(x_j)‖, and the translation with heads zeroed or replaced by
+/// their mean over the source: its words, its encoder maps and its cross maps. Patching,
+/// which needs a second text's run, is refused with a message.
+#[test]
+fn a_translations_heads_are_weighed_and_changed_as_the_float64_reference_does() {
+    use engine::translator::TranslateOptions;
+    use engine::{Ablation, HeadId, Intervention};
+    let path = root().join("tests/fixtures/marian/changes.safetensors");
+    let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let int_ids = |key: &str| -> Vec<u32> { tensors[key].flatten_all().unwrap().to_dtype(candle_core::DType::U32).unwrap().to_vec1().unwrap() };
+    let flat = |key: &str| -> Vec<f32> { tensors[key].flatten_all().unwrap().to_vec1().unwrap() };
+    let model = translator("en-pt");
+    let text = "The cat sat on the mat.";
+    let run = |options: TranslateOptions| model.translate_with(text, options, |_, _, _| {});
+
+    let weighed = run(TranslateOptions { value_norms: true, ..TranslateOptions::new(NO_LIMIT, true) }).unwrap();
+    assert_eq!(ids(&weighed, "source"), int_ids("source_ids"), "the reference's source");
+    assert_eq!(ids(&weighed, "target"), int_ids("plain.target_ids"), "the unchanged translation");
+    let norms: Vec<f32> = weighed.value_norms.as_ref().expect("value norms asked for").norms.iter().flatten().flatten().copied().collect();
+    let expected = flat("value_norms");
+    assert_eq!(norms.len(), expected.len(), "[layer, head, source]");
+    for (i, (ours, theirs)) in norms.iter().zip(&expected).enumerate() {
+        // Float32 sums over 256 and 32 products against float64: relative rounding.
+        assert!((ours - theirs).abs() <= REORDERED * theirs.abs().max(1.0), "value norm {i}: {ours} against {theirs}");
+    }
+    let plain = model.translate(text, NO_LIMIT, true).unwrap();
+    assert_eq!(weighed.attention().as_flat(), plain.attention().as_flat(), "keeping norms changes no map");
+
+    let head = |layer, head| HeadId { layer, head };
+    for (name, intervention) in
+        [("zero", Intervention::ablate(vec![head(0, 1), head(3, 5)], Ablation::Zero)), ("mean", Intervention::ablate(vec![head(2, 2)], Ablation::Mean))]
+    {
+        let changed = run(TranslateOptions { intervention: Some(intervention.clone()), ..TranslateOptions::new(NO_LIMIT, true) }).unwrap();
+        assert_eq!(ids(&changed, "target"), int_ids(&format!("{name}.target_ids")), "{name}: the changed translation");
+        for (site, key) in [("encoder", "encoder"), ("cross", "cross")] {
+            let (error, at) = max_abs_diff(changed.site(site).unwrap().maps.as_flat(), &flat(&format!("{name}.{key}")));
+            assert!(error <= REORDERED, "{name} {site}: |Δ| {error} at {at}");
+        }
+        assert_eq!(changed.intervention.as_ref().map(|i| &i.ablated), Some(&intervention.ablated), "the report says what changed");
+    }
+    let patch = Intervention { patched_outputs: vec![head(0, 0)], source: Some("another text".into()), ..Intervention::default() };
+    let refused = run(TranslateOptions { intervention: Some(patch), ..TranslateOptions::new(NO_LIMIT, true) }).unwrap_err().to_string();
+    assert!(refused.contains("needs a second text"), "{refused}");
+    let beyond = Intervention::ablate(vec![head(6, 0)], Ablation::Zero);
+    assert!(run(TranslateOptions { intervention: Some(beyond), ..TranslateOptions::new(NO_LIMIT, true) }).is_err(), "the encoder has 6 layers");
 }
