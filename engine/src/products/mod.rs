@@ -5,7 +5,8 @@
 //! - [`one_row`]: a single row times a matrix (a decoder's step, a readout). candle hands
 //!   that to gemm, whose one-row path is vectorised natively but runs as scalar code in
 //!   WebAssembly (a third of a translation in the page). Loops the compiler vectorises for
-//!   simd128 and AVX alike.
+//!   simd128 and AVX alike: natively every projection of one row, in WebAssembly the
+//!   translator's and Whisper's readouts (a projection of one row there is blocked).
 //! - [`blocked`]: more rows. gemm's simd128 path measured about 11 GFLOP/s on one core here
 //!   (SmolLM2's 21 × 576 × 1536 projection, in Chromium and in Node alike), where the
 //!   register-blocked loop reaches about 45. Natively candle's own products (gemm with AVX,
@@ -33,20 +34,23 @@ use candle_core::{DType, Layout, Result, Tensor};
 pub use blocked::matrix_product;
 pub use one_row::rows_times_matrix;
 
-/// Products of this many rows or fewer go through [`one_row`]: a decoder's step and a
-/// readout of the last token (two rows already fill the blocked product's registers better).
+/// Natively, products of this many rows or fewer go through [`one_row`] (a decoder's step, a
+/// readout of the last token): on par with gemm's one-row path, and on one thread.
+#[cfg(not(target_arch = "wasm32"))]
 const ONE_ROW_PRODUCTS_UP_TO: usize = 1;
 
-/// `a` · `b`, [.., m, k] · [.., k, n] with the same batch: one row by [`rows_times_matrix`];
-/// in WebAssembly by [`matrix_product`] (float32, at most one batch dimension); elsewhere
-/// by candle's product.
+/// `a` · `b`, [.., m, k] · [.., k, n] with the same batch: in WebAssembly by
+/// [`matrix_product`] (float32, at most one batch dimension), a single row too (its simd128
+/// tiles beat the one-row loops there: SmolLM2 with one word appended to a kept prefix took
+/// 52 ms through it and 69 ms through [`rows_times_matrix`], `make bench`); elsewhere one row
+/// by [`rows_times_matrix`] and more by candle's product.
 pub fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let float32 = a.dtype() == DType::F32 && b.dtype() == DType::F32;
-    if float32 && a.rank() == 2 && b.rank() == 2 && a.dim(0)? <= ONE_ROW_PRODUCTS_UP_TO && b.stride()[1] == 1 {
+    #[cfg(not(target_arch = "wasm32"))]
+    if a.dtype() == DType::F32 && b.dtype() == DType::F32 && a.rank() == 2 && b.rank() == 2 && a.dim(0)? <= ONE_ROW_PRODUCTS_UP_TO && b.stride()[1] == 1 {
         return rows_times_matrix(&a.contiguous()?, b);
     }
     #[cfg(target_arch = "wasm32")]
-    if float32 && a.rank() == b.rank() && (2..=3).contains(&a.rank()) {
+    if a.dtype() == DType::F32 && b.dtype() == DType::F32 && a.rank() == b.rank() && (2..=3).contains(&a.rank()) {
         let b = if b.stride().last() == Some(&1) { b.clone() } else { b.contiguous()? };
         return matrix_product(&a.contiguous()?, &b);
     }
