@@ -100,7 +100,7 @@ impl AppState {
     }
 
     /// The selected head's map as its views show it, weighted and read as chosen. Computed
-    /// once per change of what it depends on ([`AppState::shown`]), not per view or per
+    /// once per change of what it depends on (`Run::shown`, a memo), not per view or per
     /// pointer move.
     pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)> {
         self.run.shown.get().0
