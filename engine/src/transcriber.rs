@@ -167,7 +167,9 @@ impl Transcriber {
             Some(intervention) => Some(ablation_only(intervention, layers, heads, "recording")?),
             None => None,
         };
-        let step_options = StepOptions { changes: changes.as_ref(), value_norms: options.value_norms };
+        // Value norms are read from the last step only (its values are every fed token's):
+        // the steps before keep none, so a step costs what it did without them.
+        let step_options = |last: bool| StepOptions { changes: changes.as_ref(), value_norms: options.value_norms && last };
         let mut encoded = self.network.encode(&mel_tensor, ENCODER_BLOCK)?;
 
         // Greedy decoding from the prompt; the end of text is fed too, so that its row of
@@ -182,8 +184,10 @@ impl Transcriber {
         let mut next_input = prompt.clone();
         let mut ended = false;
         loop {
-            let step = self.network.decode_with(&next_input, &mut cache, step_options)?;
             let written = ids.len() - prompt.len();
+            // The step that reads the end of text is the last (a transcription cut by the limit
+            // feeds it once more below).
+            let step = self.network.decode_with(&next_input, &mut cache, step_options(ended))?;
             let choice = if ended || written >= limit { None } else { Some(self.choose(&step.logits, written == 0)) };
             if let Some(choice) = choice {
                 probabilities.push(text_probability(&step.logits, choice, end_of_text));
@@ -198,7 +202,7 @@ impl Transcriber {
         let cut_by_limit = !ended;
         if cut_by_limit {
             // Aligning words needs the end of text's row: fed, though the model did not write it.
-            steps.push(self.network.decode_with(&[end_of_text], &mut cache, step_options)?);
+            steps.push(self.network.decode_with(&[end_of_text], &mut cache, step_options(true))?);
             ids.push(end_of_text);
         }
         let frames = s.max_source_positions;

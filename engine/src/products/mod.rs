@@ -46,7 +46,14 @@ const ONE_ROW_PRODUCTS_UP_TO: usize = 1;
 /// by [`rows_times_matrix`] and more by candle's product.
 pub fn product(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     #[cfg(not(target_arch = "wasm32"))]
-    if a.dtype() == DType::F32 && b.dtype() == DType::F32 && a.rank() == 2 && b.rank() == 2 && a.dim(0)? <= ONE_ROW_PRODUCTS_UP_TO && b.stride()[1] == 1 {
+    if a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && a.rank() == 2
+        && b.rank() == 2
+        && a.dim(0)? <= ONE_ROW_PRODUCTS_UP_TO
+        && b.stride()[1] == 1
+        && b.stride()[0] >= b.dim(1)?
+    {
         return rows_times_matrix(&a.contiguous()?, b);
     }
     #[cfg(target_arch = "wasm32")]
