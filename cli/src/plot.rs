@@ -153,7 +153,7 @@ fn report_of(args: &PlotArgs, picture: Option<&engine::image::Rgb>) -> Result<At
 /// Draws the figure and writes it.
 pub fn run(args: PlotArgs) -> Result<(), Failure> {
     let picture = match &args.input {
-        Input::Image(path, _) => Some(crate::read_image(path)?),
+        Input::Image(path, _) => Some(crate::input::read_image(path)?),
         Input::Text(_) => None,
     };
     let report = report_of(&args, picture.as_ref())?;

@@ -1,8 +1,9 @@
 //! `attnscope scores`: every head's scores, ranked, on the induction probe or on a text.
 //!
-//!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
+//!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT | --audio FILE.wav | --image FILE) [--sort KEY] [--json]
 //!
-//! On a text, a text model's heads are scored, or a translator's encoder heads.
+//! On a text, a text model's heads are scored, or a translator's encoder heads; on a sound,
+//! a speech model's decoder heads over what it wrote; on a picture, a vision model's heads.
 //!                      [--mask causal|none] [--seeds N] [--length N]
 
 use engine::analysis::heads::{score_report, Exclusions, HeadScores};
@@ -11,7 +12,8 @@ use engine::{Mask, RunOptions};
 use serde_json::Value;
 
 use super::flags::ScoresFlags;
-use super::{load_model, load_text_model, usage, Failure};
+use super::input::Input;
+use super::{load_any, load_model, load_text_model, usage, Failure};
 
 /// The parsed `scores` command.
 pub struct ScoresArgs {
@@ -25,6 +27,8 @@ pub struct ScoresArgs {
 enum Source {
     Probe(ProbeSpec),
     Text(String),
+    /// A sound or a picture.
+    Whole(Input),
 }
 
 impl Source {
@@ -32,14 +36,14 @@ impl Source {
     fn keys(&self) -> &'static [&'static str] {
         match self {
             Source::Probe(_) => &["induction", "previous_token"],
-            Source::Text(_) => &HeadScores::NAMES,
+            Source::Text(_) | Source::Whole(_) => &HeadScores::NAMES,
         }
     }
 }
 
 /// The `scores` command's flags, as they go together.
 pub fn parse(flags: ScoresFlags) -> Result<ScoresArgs, Failure> {
-    let ScoresFlags { model, probe, text, sort, json, mask, seeds, length } = flags;
+    let ScoresFlags { model, probe, text, sort, json, mask, seeds, length, whole } = flags;
     let mut spec = ProbeSpec::default();
     if let Some(seeds) = seeds {
         spec.seeds = (0..seeds as u64).collect();
@@ -47,12 +51,20 @@ pub fn parse(flags: ScoresFlags) -> Result<ScoresArgs, Failure> {
     if let Some(length) = length {
         spec.length = length;
     }
-    let source = match (probe.as_deref(), text) {
-        (Some("induction"), None) => Source::Probe(spec),
-        (Some(other), None) => return Err(usage(format!("unknown probe `{other}`: the probe is `induction`"))),
-        (None, Some(text)) => Source::Text(text),
-        (Some(_), Some(_)) => return Err(usage("give --probe or --text, not both".into())),
-        (None, None) => return Err(usage("give --probe induction or --text TEXT".into())),
+    let whole = Input::of(None, None, whole)?;
+    if whole.is_some() && mask.is_some() {
+        return Err(usage("a sound or a picture runs under its model's own masks: --mask is for a text".into()));
+    }
+    let source = match (probe.as_deref(), text, whole) {
+        (Some("induction"), None, None) => Source::Probe(spec),
+        (Some(other), None, None) => return Err(usage(format!("unknown probe `{other}`: the probe is `induction`"))),
+        (None, Some(text), None) => Source::Text(text),
+        (None, None, Some(whole)) => Source::Whole(whole),
+        (Some(_), Some(_), _) => return Err(usage("give --probe or --text, not both".into())),
+        (None, None, None) => {
+            return Err(usage("give --probe induction or --text TEXT (or, for a speech or a vision model, --audio FILE.wav or --image FILE)".into()))
+        }
+        _ => return Err(usage("give one of --probe, --text, --audio and --image".into())),
     };
     let model = model.ok_or_else(|| usage("--model is required".into()))?;
     let sort = sort.unwrap_or_else(|| "induction".into());
@@ -89,11 +101,22 @@ fn scores(args: &ScoresArgs) -> Result<Vec<Value>, Failure> {
         Source::Text(text) => {
             let model = load_text_model(&args.model)?;
             let report = model.run_text(text, args.mask.unwrap_or_else(|| model.native_mask()), RunOptions::default(), |_, _, _| {})?;
-            // TransformerLens's defaults: nothing left out.
-            score_report(&report, Exclusions::default()).iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
+            scored(&report)
+        }
+        // A speech model's decoder heads (the report's first site: the transcript's own
+        // attention), or a vision model's heads.
+        Source::Whole(input) => {
+            let model = load_any(&args.model, engine::WeightChoice::Float32)?;
+            let report = model.run_input(input.read()?.as_input(), model.native_mask(), RunOptions::default(), None, |_, _, _| {})?;
+            scored(&report)
         }
     };
     Ok(rows)
+}
+
+/// The heads of a report's first site scored, with TransformerLens's defaults (nothing left out).
+fn scored(report: &engine::AttentionReport) -> Vec<Value> {
+    score_report(report, Exclusions::default()).iter().map(|s| serde_json::to_value(s).expect("scores serialize")).collect()
 }
 
 /// Sorts by `key`, highest first.

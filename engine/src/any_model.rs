@@ -3,10 +3,12 @@
 //! ([`VisionModel`]). The command line and the page's worker load and run through it, so neither needs to know which it holds.
 
 use crate::error::{EngineError, Result};
-use crate::report::{AttentionReport, Mask, ModelInfo, Token};
-use crate::transcriber::Transcriber;
+use crate::image::Rgb;
+use crate::intervention::Intervention;
+use crate::report::{AttentionReport, Framing, Mask, ModelInfo, Token};
+use crate::transcriber::{TranscribeOptions, Transcriber};
 use crate::translator::{TranslateOptions, Translator};
-use crate::vision::VisionModel;
+use crate::vision::{LookOptions, VisionModel};
 use crate::{Model, RunOptions, DEFAULT_MAX_TOKENS};
 
 // One model is loaded at a time, and moved rarely: its size is no cost worth a box.
@@ -42,16 +44,64 @@ impl AnyModel {
     /// layer's raw scores and its value norms when asked, and reuses nothing), telling
     /// `on_token(step, token, limit)` each target token.
     pub fn run_text(&self, text: &str, mask: Mask, options: RunOptions, on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
-        match self {
-            AnyModel::OneSequence(model) => model.run_text_with(text, mask, options),
-            AnyModel::Translator(translator) => {
-                let max_tokens = options.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-                let options =
-                    TranslateOptions { scores_of_layer: options.scores_of_layer, value_norms: options.value_norms, ..TranslateOptions::new(max_tokens, true) };
+        self.run_input(Input::Text(text), mask, options, None, on_token)
+    }
+
+    /// Runs `input` through the model that takes it, keeping what `options` ask (raw scores
+    /// and reuse are a text's; value norms every model's), with `intervention`'s heads
+    /// changed: a one-sequence model's (under its own mask, from a traced run), a
+    /// translator's encoder heads, a speech model's decoder self-attention heads, a
+    /// picture's heads. `on_token(step, token, limit)` hears each token a translator or a
+    /// speech model writes.
+    pub fn run_input(
+        &self,
+        input: Input,
+        mask: Mask,
+        options: RunOptions,
+        intervention: Option<&Intervention>,
+        on_token: impl FnMut(usize, &Token, usize),
+    ) -> Result<AttentionReport> {
+        let intervention = intervention.filter(|i| !i.is_empty());
+        let RunOptions { max_tokens, scores_of_layer, value_norms, .. } = options;
+        match (self, input) {
+            (AnyModel::OneSequence(model), Input::Text(text)) => match intervention {
+                None => model.run_text_with(text, mask, options),
+                Some(_) if mask != model.native_mask() => Err(EngineError::Intervention(format!(
+                    "heads are changed under the model's own mask ({}), the one it was trained with",
+                    model.native_mask().name()
+                ))),
+                Some(intervention) => {
+                    let trace = model.trace(text, max_tokens)?;
+                    let other = |text: &Option<String>| text.as_deref().map(|t| model.trace(t, max_tokens)).transpose();
+                    model.change(&trace, intervention, other(&intervention.source)?.as_ref(), other(&intervention.means_from)?.as_ref())
+                }
+            },
+            (AnyModel::Translator(translator), Input::Text(text)) => {
+                let shortlist = TranslateOptions::new(max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), true);
+                let options = TranslateOptions { scores_of_layer, value_norms, intervention: intervention.cloned(), ..shortlist };
                 translator.translate_with(text, options, on_token)
             }
-            AnyModel::Transcriber(_) => Err(EngineError::NeedsSound),
-            AnyModel::Vision(_) => Err(EngineError::NeedsPicture),
+            (AnyModel::Transcriber(transcriber), Input::Sound(samples)) => {
+                let options = TranscribeOptions { value_norms, intervention: intervention.cloned(), ..TranscribeOptions::default() };
+                transcriber.transcribe_with(samples, options, on_token)
+            }
+            (AnyModel::Vision(vision), Input::Picture(picture, framing)) => {
+                vision.look_with(picture, framing, &LookOptions { value_norms, intervention: intervention.cloned() })
+            }
+            (AnyModel::Transcriber(_), _) => Err(EngineError::NeedsSound),
+            (AnyModel::Vision(_), _) => Err(EngineError::NeedsPicture),
+            (_, Input::Sound(_)) => Err(EngineError::NeedsText { given: "sound" }),
+            (_, Input::Picture(..)) => Err(EngineError::NeedsText { given: "a picture" }),
         }
     }
+}
+
+/// What a run is of: a text, a sound or a picture.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    Text(&'a str),
+    /// Samples at 16 kHz, mono.
+    Sound(&'a [f32]),
+    /// A picture and how it is framed into the model's input.
+    Picture(&'a Rgb, Framing),
 }

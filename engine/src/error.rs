@@ -57,6 +57,10 @@ pub enum EngineError {
     #[error("this model looks: give it a picture (a photo or an image file), not text")]
     NeedsPicture,
 
+    /// A model that reads text was given sound or a picture (`given`).
+    #[error("this model reads text: give it a text, not {given}")]
+    NeedsText { given: &'static str },
+
     /// The picture could not be read: not an image, cut short, or of no size.
     #[error("cannot read the picture: {0}")]
     BadImage(String),

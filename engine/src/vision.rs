@@ -83,8 +83,13 @@ impl VisionModel {
 
     /// Looks at `picture`, framed into the model's input by `framing`.
     pub fn look(&self, picture: &Rgb, framing: Framing) -> Result<AttentionReport> {
+        self.look_with(picture, framing, &LookOptions::default())
+    }
+
+    /// [`VisionModel::look`] keeping or changing what `options` say.
+    pub fn look_with(&self, picture: &Rgb, framing: Framing, options: &LookOptions) -> Result<AttentionReport> {
         let (pixels, placed) = picture.frame(framing, self.input_size, &self.normalisation)?;
-        self.look_at_input(&pixels, self.input_size, self.input_size).map(|report| AttentionReport { picture: Some(placed), ..report })
+        self.look_at_input_with(&pixels, self.input_size, self.input_size, options).map(|report| AttentionReport { picture: Some(placed), ..report })
     }
 
     /// Runs an input already framed and normalised, [3, height, width].

@@ -507,6 +507,12 @@ impl AttentionReport {
         }
     }
 
+    /// The text the model wrote: a translation, or a transcript (`None` for a model that
+    /// writes none).
+    pub fn written(&self) -> Option<&str> {
+        self.translation.as_ref().map(|t| t.text.as_str()).or(self.transcript.as_ref().map(|t| t.text.as_str()))
+    }
+
     /// The input's tokens (the first sequence).
     pub fn tokens(&self) -> &[Token] {
         self.sequences.first().map_or(&[], |s| s.tokens.as_slice())

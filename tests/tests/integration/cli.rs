@@ -431,5 +431,5 @@ fn run_keeps_a_long_texts_maps_pooled_when_asked() {
     assert_eq!(report.next_tokens, whole.next_tokens);
     assert_input_error(&["run", "--model", "smollm2-135m", "--text", "a", "--pool", "0"], "--pool takes a block size");
     assert_input_error(&["run", "--model", "smollm2-135m", "--text", "a", "--pool", "8", "--format", "hf"], "BertViz reads whole maps");
-    assert_input_error(&["run", "--model", "en-pt", "--text", "a", "--pool", "8"], "no --value-norms or --pool");
+    assert_input_error(&["run", "--model", "en-pt", "--text", "a", "--pool", "8"], "has no --pool");
 }

@@ -343,3 +343,25 @@ fn an_answer_past_the_vocabulary_is_refused() {
         assert!(refused(model.sweep_layer(&trace, &Sweep::Ablation(Ablation::Zero), &answer, 0).map(|_| ())), "sweep {answer:?}");
     }
 }
+
+/// Any model's run with heads changed: a text model's is its traced run changed, under its
+/// own mask only; a sound or a picture given to it is refused.
+#[test]
+fn any_models_run_with_heads_changed_is_its_traced_run_changed() {
+    use engine::any_model::Input;
+    use engine::{AnyModel, Mask, RunOptions};
+    let name = "all-minilm-l6-v2";
+    let any = engine::load::files::open_path(name, &attnscope_tests::model_dir(name), engine::WeightChoice::Float32).unwrap();
+    let AnyModel::OneSequence(model) = &any else { panic!("{name} is a text model") };
+    let text = "The cat sat on the mat";
+    let mean = Intervention::ablate(vec![HeadId { layer: 1, head: 2 }], Ablation::Mean);
+    let run = |mask, intervention| any.run_input(Input::Text(text), mask, RunOptions::default(), intervention, |_, _, _| {});
+    let changed = run(Mask::None, Some(&mean)).unwrap();
+    let traced = model.change(&model.trace(text, None).unwrap(), &mean, None, None).unwrap();
+    assert_eq!(changed.attention().as_flat(), traced.attention().as_flat(), "the traced run, changed");
+    assert_ne!(changed.attention().as_flat(), run(Mask::None, None).unwrap().attention().as_flat(), "layers after head 1.2 attend otherwise");
+    let refused = run(Mask::Causal, Some(&mean)).unwrap_err().to_string();
+    assert!(refused.contains("the model's own mask (none)"), "{refused}");
+    let sound = any.run_input(Input::Sound(&[0.0; 160]), Mask::None, RunOptions::default(), None, |_, _, _| {}).unwrap_err();
+    assert!(matches!(sound, EngineError::NeedsText { given: "sound" }), "{sound}");
+}

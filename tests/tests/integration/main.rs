@@ -26,5 +26,6 @@ mod mutations;
 // The command line, as a person runs it.
 mod cli;
 mod cli_intervention;
+mod cli_other_models;
 // Figures: the CLI's pictures and the engine's drawing.
 mod plot;
