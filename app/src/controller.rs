@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::engine_client::EngineClient;
 use crate::limits::{probe_runs_pooled, LONG_MAX_TOKENS, PROBE_SEEDS, WHOLE_MAX_TOKENS};
-use crate::protocol::{LoadStage, ToWorker};
+use crate::protocol::{LoadStage, ToWorker, WholeRun};
 use crate::runs::{RunPlan, Scheduler};
 use crate::state::url as url_state;
 use crate::state::{AppState, GridColour, ProbeState, Status, Tab};
@@ -110,7 +110,7 @@ pub fn start(state: AppState) {
         }
         // Heads switched off change the run under the model's own mask only (the one it
         // was trained with; the panel says so under the other).
-        let own_mask = state.selection.mask.get() == info.native_mask();
+        let own_mask = state.selection.runs_own_masks() || state.selection.mask.get() == info.native_mask();
         // A translator reads at most what the page keeps whole; other models, long texts too.
         let max_tokens = if state.selection.is_encoder_decoder() { WHOLE_MAX_TOKENS } else { LONG_MAX_TOKENS };
         let plan = RunPlan {
@@ -129,6 +129,15 @@ pub fn start(state: AppState) {
         }
     });
 
+    // A sound's or a picture's run: numbered, with what it keeps (value norms, once asked for)
+    // and the heads it changes (its unchanged run then numbered beside it). Tracked, so
+    // switching a head off or asking for norms runs it again.
+    let whole_run = move |name: &str| {
+        let intervention = state.interventions.intervention();
+        let (run, unchanged) = scheduler.try_update_value(|s| s.whole_input(name, intervention.is_some())).unwrap_or_default();
+        (run, WholeRun { value_norms: value_norms.get(), intervention, unchanged })
+    };
+
     // A speech model transcribes the sound whenever the sound or the loaded model changes;
     // with no sound yet, the sample clip is fetched (a first visit shows the feature working).
     Effect::new(move |_| {
@@ -142,10 +151,10 @@ pub fn start(state: AppState) {
             components::speech::load_sample(state);
             return;
         };
-        let run = scheduler.try_update_value(|s| s.whole_input(&clip.name)).unwrap_or_default();
+        let (run, asked) = whole_run(&clip.name);
         state.run.whole_map.set(None);
         state.run.status.set(Status::Computing);
-        client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone() }, &clip.samples)));
+        client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone(), asked }, &clip.samples)));
     });
 
     // A vision model looks at the picture whenever the picture, its framing or the loaded
@@ -160,9 +169,9 @@ pub fn start(state: AppState) {
             return;
         };
         let framing = state.vision.framing.get();
-        let run = scheduler.try_update_value(|s| s.whole_input(&picture.name)).unwrap_or_default();
+        let (run, asked) = whole_run(&picture.name);
         state.run.status.set(Status::Computing);
-        let request = ToWorker::Look { run, model: info.name.clone(), width: picture.width, height: picture.height, framing };
+        let request = ToWorker::Look { run, model: info.name.clone(), width: picture.width, height: picture.height, framing, asked };
         client.with_value(|c| c.as_ref().map(|c| c.send_with_pixels(&request, &picture.rgba)));
     });
 

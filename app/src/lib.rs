@@ -80,14 +80,12 @@ pub fn App() -> impl IntoView {
                     <HeadDetail />
                     <CompareView />
                     <NextTokens />
-                    <Show when=move || !state.selection.is_vision()>
-                        <InterventionPanel />
-                    </Show>
-                    // Over a picture, the rollout and the head scores are the overlay's and no text's.
+                    <InterventionPanel />
+                    // Over a picture, the rollout is the overlay's and no text's.
                     <Show when=move || !state.selection.is_vision()>
                         <RolloutView />
-                        <ScoresPanel />
                     </Show>
+                    <ScoresPanel />
                     <ProbePanel />
                 </section>
             </div>

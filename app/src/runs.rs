@@ -137,14 +137,15 @@ impl Scheduler {
     /// Numbers a run of a whole input (a sound to transcribe, a picture to look at), which
     /// becomes the main run: such an input runs when it arrives (a recording, a file), not
     /// per keystroke, so nothing is held back; the answer to an earlier one is no longer shown.
-    pub fn whole_input(&mut self, name: &str) -> u64 {
+    /// With heads `changed`, the unchanged run beside it is numbered too.
+    pub fn whole_input(&mut self, name: &str, changed: bool) -> (u64, Option<u64>) {
         self.main = self.next();
         self.main_text = name.to_string();
         self.compare = 0;
-        self.unchanged = 0;
+        self.unchanged = if changed { self.next() } else { 0 };
         self.waiting = None;
-        self.awaiting = vec![self.main];
-        self.main
+        self.awaiting = [self.main, self.unchanged].into_iter().filter(|&r| r != 0).collect();
+        (self.main, changed.then_some(self.unchanged))
     }
 
     /// Numbers a probe run (probes are not held back: a person asks for them one at a time).
@@ -268,11 +269,17 @@ mod tests {
     #[test]
     fn a_transcription_is_the_main_run_and_replaces_the_one_before() {
         let mut s = Scheduler::default();
-        let first = s.whole_input("the sample");
-        let second = s.whole_input("your recording");
+        let (first, _) = s.whole_input("the sample", false);
+        let (second, _) = s.whole_input("your recording", false);
         assert!(s.is_main(second) && !s.is_main(first));
         assert_eq!(s.main_text(), "your recording");
         assert!(s.answered(second).is_empty());
+        // With heads switched off, the unchanged transcription is numbered beside it.
+        let (changed, unchanged) = s.whole_input("your recording", true);
+        let unchanged = unchanged.expect("an unchanged run beside a changed one");
+        assert!(s.is_main(changed) && s.is_unchanged(unchanged) && unchanged != changed);
+        let (again, none) = s.whole_input("your recording", false);
+        assert!(none.is_none() && !s.is_unchanged(unchanged) && s.is_main(again));
     }
 
     #[test]

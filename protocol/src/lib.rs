@@ -49,7 +49,8 @@ pub enum ToWorker {
         value_norms: bool,
         reuse_prefix: bool,
         /// Heads to change in the run (a causal language model or an encoder, under its own
-        /// mask): the report is the changed run's, and says what was changed.
+        /// mask; a translator's encoder heads): the report is the changed run's, and says what
+        /// was changed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         intervention: Option<Intervention>,
         /// With an intervention: the number to answer the unchanged run of the same text
@@ -68,14 +69,43 @@ pub enum ToWorker {
     Probe { run: u64, model: String, length: usize, seeds: Vec<u64> },
     /// Transcribe sound with the loaded speech model: the samples (16 kHz mono) travel
     /// beside the message as a transferred `Float32Array`.
-    Transcribe { run: u64, model: String },
+    Transcribe {
+        run: u64,
+        model: String,
+        #[serde(default)]
+        asked: WholeRun,
+    },
     /// Look at a picture with the loaded vision model: its pixels (8-bit RGBA, `width` ×
     /// `height`) travel beside the message as a transferred `Uint8Array`.
-    Look { run: u64, model: String, width: usize, height: usize, framing: Framing },
+    Look {
+        run: u64,
+        model: String,
+        width: usize,
+        height: usize,
+        framing: Framing,
+        #[serde(default)]
+        asked: WholeRun,
+    },
     /// One head's whole map where a report holds its maps pooled: the encoder's
     /// self-attention of the last transcription, or the self-attention of the long text
     /// whose run was numbered `of` (the worker keeps the last long run's queries and keys).
     WholeMap { run: u64, model: String, of: u64, layer: usize, head: usize },
+}
+
+/// What a run of a sound or a picture keeps or changes beyond its maps, as a text's run
+/// asks in [`ToWorker::Run`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WholeRun {
+    /// Every head's value norms (the value-weighted map).
+    #[serde(default)]
+    pub value_norms: bool,
+    /// Heads to change (a speech model's decoder heads, zeroed while it writes; a picture's
+    /// heads, zeroed or averaged): the report is the changed run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervention: Option<Intervention>,
+    /// With an intervention: the number to answer the unchanged run under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<u64>,
 }
 
 /// What the worker answers.

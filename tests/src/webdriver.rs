@@ -203,6 +203,13 @@ impl Browser {
         self.get(&format!("/element/{}/text", element.id)).as_str().unwrap_or_default().to_string()
     }
 
+    /// The rendered text of the first element `css` matches, read in one step in the page
+    /// (`None` when none matches): a view that re-renders between finding an element and
+    /// reading it cannot leave a stale reference behind.
+    pub fn text_of(&self, css: &str) -> Option<String> {
+        self.execute("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", vec![json!(css)]).as_str().map(String::from)
+    }
+
     /// A DOM property (`value` of a text box, say), as text.
     pub fn property(&self, element: &Element, name: &str) -> Option<String> {
         self.get(&format!("/element/{}/property/{name}", element.id)).as_str().map(String::from)

@@ -9,7 +9,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use engine::{Answer, AnyModel, AttentionReport, EffectMethod, EngineError, Intervention, Model, Sweep, Trace};
+use engine::any_model::Input;
+use engine::{Answer, AnyModel, AttentionReport, EffectMethod, EngineError, Intervention, Mask, Model, RunOptions, Sweep, Token, Trace};
 
 use super::{give_a_turn, now, post, State};
 use protocol::FromWorker;
@@ -95,6 +96,25 @@ pub(super) fn answer_changed(
                 post(&FromWorker::Failed { model: name.to_string(), run: Some(run), message: message.clone() }, None);
             }
         }
+    }
+}
+
+/// A run with nothing kept to start from (a translation, a sound, a picture; or any run with
+/// no heads changed), answered under `run`; with heads changed and `unchanged` asked for, the
+/// unchanged run then answers under that number (the page shows what the model wrote before
+/// and after). `on_token` hears the tokens the changed run writes.
+pub(super) fn answer_whole(
+    (name, model): (&str, &AnyModel),
+    (input, mask, options): (Input, Mask, RunOptions),
+    intervention: Option<&Intervention>,
+    (run, unchanged): (u64, Option<u64>),
+    on_token: impl FnMut(usize, &Token, usize),
+) {
+    let started = now();
+    super::answer(run, name, started, model.run_input(input, mask, options, intervention, on_token));
+    if let (Some(unchanged), Some(_)) = (unchanged, intervention.filter(|i| !i.is_empty())) {
+        let started = now();
+        super::answer(unchanged, name, started, model.run_input(input, mask, RunOptions { scores_of_layer: None, ..options }, None, |_, _, _| {}));
     }
 }
 

@@ -21,7 +21,7 @@ use crate::js_file::{JsFile, ReadProgress};
 use engine::load::files::{classify, FileSource, ModelFiles, ReadSeek};
 use engine::EngineError;
 use protocol::user_files::NO_TOKENIZER;
-use protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker};
+use protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker, WholeRun};
 
 mod interventions;
 pub mod js_bytes;
@@ -73,8 +73,10 @@ pub fn start() {
     let state = Rc::new(RefCell::new(State::default()));
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| match decode::<ToWorker>(&event.data()) {
         Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
-        Ok((ToWorker::Transcribe { run, model }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default()),
-        Ok((ToWorker::Look { run, model, width, height, framing }, _)) => look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data())),
+        Ok((ToWorker::Transcribe { run, model, asked }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default(), &asked),
+        Ok((ToWorker::Look { run, model, width, height, framing, asked }, _)) => {
+            look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data()), &asked)
+        }
         Ok((ToWorker::Effects { run, model, text, max_tokens, method, answer, versus }, _)) => {
             interventions::effects(state.clone(), run, model, (text, max_tokens), method, (answer, versus))
         }
@@ -256,8 +258,8 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 Err(e) => post(&FromWorker::Failed { model: name.clone(), run: Some(run), message: e.to_string() }, None),
             }
         }
-        ToWorker::Transcribe { run, model } => transcribe(&state.borrow(), run, model, Vec::new()),
-        ToWorker::Look { run, model, width, height, framing } => look(&state.borrow(), run, model, (width, height, framing), Vec::new()),
+        ToWorker::Transcribe { run, model, asked } => transcribe(&state.borrow(), run, model, Vec::new(), &asked),
+        ToWorker::Look { run, model, width, height, framing, asked } => look(&state.borrow(), run, model, (width, height, framing), Vec::new(), &asked),
         ToWorker::WholeMap { run, model, of, layer, head } => {
             let state = state.borrow();
             let started = now();
@@ -298,29 +300,36 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 }
                 return;
             };
-            let started = now();
-            if let (Some(intervention), Some(unchanged)) = (intervention.filter(|i| !i.is_empty()), unchanged) {
-                return interventions::answer_changed(&state.traces, (name, loaded), (&text, max_tokens), &intervention, (run, unchanged), started);
+            let intervention = intervention.filter(|i| !i.is_empty());
+            // A text model's heads change from its kept run (so the text runs once unchanged).
+            if let (AnyModel::OneSequence(_), Some(intervention), Some(unchanged)) = (loaded, &intervention, unchanged) {
+                return interventions::answer_changed(&state.traces, (name, loaded), (&text, max_tokens), intervention, (run, unchanged), now());
             }
             let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms, reuse_prefix };
             // A translator tells each target token as it comes: the page shows its progress.
             let translating = |step, token: &engine::Token, limit| {
                 post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
             };
-            answer(run, name, started, loaded.run_text(&text, mask, options, translating));
+            let input = (engine::any_model::Input::Text(&text), mask, options);
+            interventions::answer_whole((name, loaded), input, intervention.as_ref(), (run, unchanged), translating);
         }
     }
 }
 
 /// Transcribes `samples` with the loaded speech model, telling each token as it is written.
-fn transcribe(state: &State, run: u64, model: String, samples: Vec<f32>) {
-    let Some((name, AnyModel::Transcriber(transcriber))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+fn transcribe(state: &State, run: u64, model: String, samples: Vec<f32>, asked: &WholeRun) {
+    let Some((name, loaded @ AnyModel::Transcriber(_))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
         let message = format!("the speech model {model} is not loaded yet");
         return post(&FromWorker::Failed { model, run: Some(run), message }, None);
     };
-    let started = now();
     let writing = |step, token: &engine::Token, limit| post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
-    answer(run, name, started, transcriber.transcribe_with(&samples, Default::default(), writing));
+    let input = (engine::any_model::Input::Sound(&samples), engine::Mask::Causal, whole_options(asked));
+    interventions::answer_whole((name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), writing);
+}
+
+/// What a sound's or a picture's run asks, as run options.
+fn whole_options(asked: &WholeRun) -> RunOptions {
+    RunOptions { value_norms: asked.value_norms, ..RunOptions::default() }
 }
 
 /// Posts a run's answer: its report (the maps transferred beside it), or why it failed.
@@ -338,14 +347,18 @@ fn answer(run: u64, model: &str, started: f64, result: engine::Result<engine::At
 
 /// Looks at a picture (8-bit RGBA, `width` × `height`) with the loaded vision model.
 #[inline(never)]
-fn look(state: &State, run: u64, model: String, (width, height, framing): (usize, usize, engine::Framing), rgba: Vec<u8>) {
-    let Some((name, AnyModel::Vision(vision))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+fn look(state: &State, run: u64, model: String, (width, height, framing): (usize, usize, engine::Framing), rgba: Vec<u8>, asked: &WholeRun) {
+    let Some((name, loaded @ AnyModel::Vision(_))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
         let message = format!("the vision model {model} is not loaded yet");
         return post(&FromWorker::Failed { model, run: Some(run), message }, None);
     };
-    let started = now();
-    let looked = engine::image::Rgb::from_rgba(width, height, &rgba).map_err(engine::EngineError::from).and_then(|picture| vision.look(&picture, framing));
-    answer(run, name, started, looked);
+    match engine::image::Rgb::from_rgba(width, height, &rgba) {
+        Ok(picture) => {
+            let input = (engine::any_model::Input::Picture(&picture, framing), engine::Mask::None, whole_options(asked));
+            interventions::answer_whole((name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), |_, _, _| {});
+        }
+        Err(e) => answer(run, name, now(), Err(e.into())),
+    }
 }
 
 /// Lets the worker's message loop take the messages waiting (a Stop, a new text's run):

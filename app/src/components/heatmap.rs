@@ -131,10 +131,9 @@ pub fn Heatmap() -> impl IntoView {
             </label>
             <label class="picker scale-picker">
                 <span class="label">"Weigh by"</span>
-                // A translator keeps no value norms: its maps are attention only.
-                <select data-testid="weighting-select" disabled=move || state.selection.runs_own_masks()
-                    title=move || state.selection.runs_own_masks().then_some("This model's run keeps no value norms")
-                    on:change=move |ev| {
+                // Every model's run keeps value norms when asked: a translator's encoder heads,
+                // a speech model's decoder heads, a picture's heads.
+                <select data-testid="weighting-select" on:change=move |ev| {
                     state.display.weighting.set(Weighting::from_name(&event_target_value(&ev)).unwrap_or(Weighting::Attention));
                 }>
                     {Weighting::ALL.map(|w| view! { <option value=w.name() selected=move || state.display.weighting.get() == w>{w.title()}</option> })}

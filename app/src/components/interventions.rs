@@ -10,10 +10,11 @@ use super::token_label;
 use crate::interventions::{unchanged_next_tokens, EffectKind, SweepState};
 use crate::state::AppState;
 
-/// Why heads cannot be switched off for the model and mask in view, if they cannot.
+/// Why heads cannot be switched off for the model and mask in view, if they cannot. A
+/// translator, a speech model and a vision model run under their own masks only.
 pub fn why_not(state: AppState) -> Option<String> {
-    if state.selection.is_encoder_decoder() || state.selection.is_vision() {
-        return Some("Heads are switched off and swept in language models and encoders; this model is neither.".into());
+    if state.selection.runs_own_masks() {
+        return None;
     }
     let (info, _) = state.run.loaded.get()?;
     let own = info.native_mask();
@@ -83,14 +84,29 @@ fn TokenSelect(
     }
 }
 
+/// What switching heads off does in a model with no next token to sweep by.
+fn no_answer(state: AppState) -> &'static str {
+    let selection = state.selection;
+    if selection.is_translator() {
+        "A translator's encoder heads switch off here: the translation is written again from the changed encoder, under the unchanged one. Sweeps and attribution need a language model's next token."
+    } else if selection.is_speech() {
+        "A speech model's decoder heads are zeroed here while it writes: the transcript is written again, under the unchanged one. Sweeps and attribution need a language model's next token."
+    } else if selection.is_vision() {
+        "A picture's heads switch off here: colour the grid by each map's change to see the layers after them attend otherwise. Sweeps and attribution need a language model's next token."
+    } else {
+        "An encoder (BERT) guesses no next token: switch heads off and colour the grid by each map's change; sweeps and attribution need a language model's answer."
+    }
+}
+
 #[component]
 pub fn InterventionPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let interventions = state.interventions;
     let running = move || matches!(interventions.sweep.get(), SweepState::Running { .. } | SweepState::Asked(_));
-    let unsuited = move || why_not(state).filter(|_| state.selection.is_encoder_decoder() || state.selection.is_vision());
     // Sweeps measure the answer's logit: a causal language model's.
-    let speaks = move || state.run.loaded.get().is_none_or(|(info, _)| info.causal);
+    let speaks = move || !state.selection.runs_own_masks() && state.run.loaded.get().is_none_or(|(info, _)| info.causal);
+    // A speech model writes a token at a time: a head has no mean over positions until it ends.
+    let zero_only = move || state.selection.is_speech();
     let ask = move |kind: EffectKind| interventions.sweep.set(SweepState::Asked(kind));
     let stop = move |_| interventions.sweep.set(SweepState::Stopped("stopped".into()));
     let ablated = move || {
@@ -125,61 +141,56 @@ pub fn InterventionPanel() -> impl IntoView {
     view! {
         <section class="interventions" aria-label="Which heads matter" data-testid="interventions">
             <h2>"Which heads matter"</h2>
-            {move || unsuited().map(|why| view! { <p class="hint">{why}</p> })}
-            <Show when=move || unsuited().is_none()>
-                <p class="hint">"Switch heads off with the switch above the selected head's map, or sweep every head: each knocked out (or patched from a second text) in turn, and how far the answer's logit moved."</p>
-                {move || (!speaks()).then_some(view! {
-                    <p class="hint" data-testid="no-answer">"An encoder (BERT) guesses no next token: switch heads off and colour the grid by each map's change; sweeps and attribution need a language model's answer."</p>
-                })}
-                <div class="row" class:hidden=move || !speaks()>
-                    <label class="picker">
-                        <span class="label">"Answer"</span>
-                        <TokenSelect chosen=interventions.answer none="the likeliest next token" test_id="answer-select" />
-                    </label>
-                    <label class="picker">
-                        <span class="label">"minus"</span>
-                        <TokenSelect chosen=interventions.versus none="nothing" test_id="versus-select" />
-                    </label>
-                </div>
-                <div class="row">
-                    <span class="label">"Switched off:"</span>
-                    <ul class="chips" aria-label="Heads switched off">{ablated}</ul>
-                    {move || interventions.ablated.with(Vec::is_empty).then_some(view! { <span class="hint">"none"</span> })}
-                    <label class="picker">
-                        <span class="label">"Switched off means"</span>
-                        <select data-testid="ablation-select" on:change=move |ev| {
-                            interventions.ablation.set(if event_target_value(&ev) == "mean" { Ablation::Mean } else { Ablation::Zero });
-                        }>
-                            <option value="zero" selected=move || interventions.ablation.get() == Ablation::Zero>"output zeroed"</option>
-                            <option value="mean" selected=move || interventions.ablation.get() == Ablation::Mean>"output replaced by its mean over the text"</option>
-                        </select>
-                    </label>
-                    <button class="toggle" data-testid="ablate-clear" disabled=move || interventions.ablated.with(Vec::is_empty)
-                        on:click=move |_| interventions.ablated.set(Vec::new())>"Switch all on"</button>
-                </div>
-                <div class="row" class:hidden=move || !speaks()>
-                    <button class="toggle" data-testid="sweep-ablation" disabled=running on:click=move |_| ask(EffectKind::Ablation)>"Sweep: switch each head off"</button>
-                    <button class="toggle" data-testid="sweep-attribution" disabled=running on:click=move |_| ask(EffectKind::Attribution)>"Attribute the logit"</button>
-                </div>
-                <div class="row" class:hidden=move || !speaks()>
-                    <label class="picker patch-source">
-                        <span class="label">"Second text"</span>
-                        <input type="text" data-testid="patch-source" placeholder="as long in tokens: When Mary and John went to the store, Mary gave a drink to"
-                            prop:value=move || interventions.patch_source.get()
-                            on:input=move |ev| interventions.patch_source.set(event_target_value(&ev)) />
-                    </label>
-                    <button class="toggle" data-testid="sweep-patching" disabled=move || running() || interventions.patch_source.with(|s| s.trim().is_empty())
-                        on:click=move |_| ask(EffectKind::Patching)>"Sweep: patch each head from it"</button>
-                </div>
-                <div class="row" role="status">
-                    {progress}
-                    <span class="hint" data-testid="sweep-status">{status}</span>
-                    <Show when=running>
-                        <button class="toggle" data-testid="sweep-stop" on:click=stop>"Stop"</button>
-                    </Show>
-                </div>
-                <EffectsTable />
-            </Show>
+            <p class="hint" class:hidden=move || !speaks()>"Switch heads off with the switch above the selected head's map, or sweep every head: each knocked out (or patched from a second text) in turn, and how far the answer's logit moved."</p>
+            {move || (!speaks()).then(|| view! { <p class="hint" data-testid="no-answer">{no_answer(state)}</p> })}
+            <div class="row" class:hidden=move || !speaks()>
+                <label class="picker">
+                    <span class="label">"Answer"</span>
+                    <TokenSelect chosen=interventions.answer none="the likeliest next token" test_id="answer-select" />
+                </label>
+                <label class="picker">
+                    <span class="label">"minus"</span>
+                    <TokenSelect chosen=interventions.versus none="nothing" test_id="versus-select" />
+                </label>
+            </div>
+            <div class="row">
+                <span class="label">"Switched off:"</span>
+                <ul class="chips" aria-label="Heads switched off">{ablated}</ul>
+                {move || interventions.ablated.with(Vec::is_empty).then_some(view! { <span class="hint">"none"</span> })}
+                <label class="picker">
+                    <span class="label">"Switched off means"</span>
+                    <select data-testid="ablation-select" on:change=move |ev| {
+                        interventions.ablation.set(if event_target_value(&ev) == "mean" { Ablation::Mean } else { Ablation::Zero });
+                    }>
+                        <option value="zero" selected=move || interventions.ablation.get() == Ablation::Zero>"output zeroed"</option>
+                        <option value="mean" disabled=zero_only selected=move || interventions.ablation.get() == Ablation::Mean>"output replaced by its mean over the text"</option>
+                    </select>
+                </label>
+                <button class="toggle" data-testid="ablate-clear" disabled=move || interventions.ablated.with(Vec::is_empty)
+                    on:click=move |_| interventions.ablated.set(Vec::new())>"Switch all on"</button>
+            </div>
+            <div class="row" class:hidden=move || !speaks()>
+                <button class="toggle" data-testid="sweep-ablation" disabled=running on:click=move |_| ask(EffectKind::Ablation)>"Sweep: switch each head off"</button>
+                <button class="toggle" data-testid="sweep-attribution" disabled=running on:click=move |_| ask(EffectKind::Attribution)>"Attribute the logit"</button>
+            </div>
+            <div class="row" class:hidden=move || !speaks()>
+                <label class="picker patch-source">
+                    <span class="label">"Second text"</span>
+                    <input type="text" data-testid="patch-source" placeholder="as long in tokens: When Mary and John went to the store, Mary gave a drink to"
+                        prop:value=move || interventions.patch_source.get()
+                        on:input=move |ev| interventions.patch_source.set(event_target_value(&ev)) />
+                </label>
+                <button class="toggle" data-testid="sweep-patching" disabled=move || running() || interventions.patch_source.with(|s| s.trim().is_empty())
+                    on:click=move |_| ask(EffectKind::Patching)>"Sweep: patch each head from it"</button>
+            </div>
+            <div class="row" role="status">
+                {progress}
+                <span class="hint" data-testid="sweep-status">{status}</span>
+                <Show when=running>
+                    <button class="toggle" data-testid="sweep-stop" on:click=stop>"Stop"</button>
+                </Show>
+            </div>
+            <EffectsTable />
         </section>
     }
 }

@@ -26,6 +26,7 @@ pub mod speech;
 mod status;
 mod token_strip;
 pub mod translation;
+mod unchanged;
 pub mod vision;
 mod weights_table;
 
@@ -53,6 +54,7 @@ pub use speech::{AudioPanel, SpeechView};
 pub use status::StatusLine;
 pub use token_strip::TokenStrip;
 pub use translation::TranslationPanel;
+pub use unchanged::UnchangedWritten;
 pub use vision::{ImagePanel, VisionView};
 pub use weights_table::WeightsTable;
 

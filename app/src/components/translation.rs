@@ -78,6 +78,7 @@ pub fn TranslationPanel() -> impl IntoView {
                 <p class="translation-text" data-testid="translation-text" data-streaming="false">{translation.text.clone()}</p>
                 <div class="token-strip" data-testid="translation-output" data-streaming="false" aria-label="The translation's tokens">{tokens}</div>
                 {limit_note}
+                <super::UnchangedWritten />
                 <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token (or click to pin it) to see where the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at the others."</p>
             </section>
         }.into_any())

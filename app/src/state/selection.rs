@@ -96,8 +96,8 @@ impl Selection {
         self.is_translator() || self.is_speech()
     }
 
-    /// Whether the chosen model runs with its own masks only and keeps no value norms (an
-    /// encoder–decoder, a Vision Transformer): no mask to compare, no value-weighted map.
+    /// Whether the chosen model runs with its own masks only (an encoder–decoder, a Vision
+    /// Transformer): no mask to compare, and its heads change under those masks.
     pub fn runs_own_masks(&self) -> bool {
         self.is_encoder_decoder() || self.is_vision()
     }

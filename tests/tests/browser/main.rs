@@ -12,6 +12,7 @@ mod interventions;
 mod long_texts;
 mod looks;
 mod open_model;
+mod other_models;
 mod reading;
 mod speech;
 mod translation;

@@ -24,6 +24,7 @@ pub fn Transcript() -> impl IntoView {
         <section class="transcript" aria-label="Transcript">
             <h2>"Transcript"</h2>
             <p class="transcript-text" data-testid="transcript-text">{text}</p>
+            <crate::components::UnchangedWritten />
             <div class="token-strip" data-testid="transcript">
                 {move || tokens().into_iter().enumerate().map(|(i, token)| {
                     let special = token.text.starts_with("<|");
