@@ -39,8 +39,13 @@ written), for the clip read, featurised and decoded exactly as `reference` does:
   [layers, heads, T', 50]: the cross-attention summed over blocks of 30 frames (0.6 s;
   summed in float64), since the whole [.., T', 1500] would be megabytes; a test pools the
   engine's maps the same way. A zeroed head's own map does not move, only what it writes.
-The metadata `changes` (JSON) holds ZEROED ([layer, head], 0-based), both transcripts and
-the block of 30 frames.
+- `encoder_zero.*`: the encoder's self-attention heads ENCODER_ZEROED zeroed the same way (a
+  pre-hook on the encoder layers' out_proj): `encoder_zero.ids` int32 (the greedy run again),
+  `encoder_zero.cross` float32 [layers, heads, T'', 50] (30-frame sums, as above) and
+  `encoder_zero.encoder_last` float32 [heads, 50, 50]: the last encoder layer's maps in blocks
+  of 30 frames, rows averaged and columns summed (in float64), as the engine pools its own.
+The metadata `changes` (JSON) holds ZEROED and ENCODER_ZEROED ([layer, head], 0-based), the
+transcripts and the block of 30 frames.
 It fails if the zeroing moves neither the ids nor a decoder self-attention weight of a
 layer after the first by more than 1e-3, or if it moves a map of layer 0 (it cannot).
 
@@ -323,11 +328,16 @@ CHANGES_MIN_EFFECT = 1e-3
 CHANGES_CROSS_BLOCK = 30
 
 
-def zero_heads(model, heads):
-    """Pre-hooks on the decoder's self_attn.out_proj that zero the named heads' slices of its
-    input (TransformerLens's z: each head's attention-weighted values, before out_proj mixes
-    them). Returns the handles, to remove them."""
+# The encoder's self-attention heads (layer, head) zeroed in the `encoder_zero.*` run.
+ENCODER_ZEROED = [(1, 2), (2, 0), (3, 4)]
+
+
+def zero_heads(model, heads, stack="decoder"):
+    """Pre-hooks on the decoder's (or the encoder's) self_attn.out_proj that zero the named
+    heads' slices of its input (TransformerLens's z: each head's attention-weighted values,
+    before out_proj mixes them). Returns the handles, to remove them."""
     width = model.config.d_model // model.config.decoder_attention_heads
+    layers = model.model.encoder.layers if stack == "encoder" else model.model.decoder.layers
     handles = []
     for layer in sorted({l for l, _ in heads}):
         mine = [h for l, h in heads if l == layer]
@@ -336,8 +346,15 @@ def zero_heads(model, heads):
             for h in mine:
                 z[..., h * width:(h + 1) * width] = 0.0
             return (z,) + tuple(args[1:])
-        handles.append(model.model.decoder.layers[layer].self_attn.out_proj.register_forward_pre_hook(pre_hook))
+        handles.append(layers[layer].self_attn.out_proj.register_forward_pre_hook(pre_hook))
     return handles
+
+
+def blocks_of(cross):
+    """Cross maps [.., frames] summed over blocks of CHANGES_CROSS_BLOCK frames, in float64."""
+    cross = cross.astype(np.float64)
+    *lead, frames = cross.shape
+    return cross.reshape(*lead, frames // CHANGES_CROSS_BLOCK, CHANGES_CROSS_BLOCK).sum(-1).astype(np.float32)
 
 
 def write_changes(model_dir, clip, out_dir):
@@ -387,9 +404,7 @@ def write_changes(model_dir, clip, out_dir):
         for h in handles:
             h.remove()
     zero_decoder = stack(out.decoder_attentions)
-    cross = stack(out.cross_attentions).astype(np.float64)
-    *lead, frames = cross.shape
-    zero_cross = cross.reshape(*lead, frames // CHANGES_CROSS_BLOCK, CHANGES_CROSS_BLOCK).sum(-1).astype(np.float32)
+    zero_cross = blocks_of(stack(out.cross_attentions))
 
     plain_text, zero_text = tok.decode(plain_ids[2:-1]), tok.decode(zero_ids[2:-1])
     print(f"plain: {plain_text!r} {plain_ids}")
@@ -404,10 +419,29 @@ def write_changes(model_dir, clip, out_dir):
     assert delta[:first + 1].max() < 1e-5, "a zeroed head's layer and those before it cannot move"
     assert plain_ids != zero_ids or delta[first + 1:].max() > CHANGES_MIN_EFFECT, "the zeroing changes nothing measurable"
 
+    # The encoder's heads zeroed: the transcript written again from the changed encoder.
+    handles = zero_heads(model, ENCODER_ZEROED, "encoder")
+    try:
+        encoder_ids = greedy(model, features, cfg, [50257, 50362], 50256)
+        with torch.no_grad():
+            out = model(input_features=features, decoder_input_ids=torch.tensor([encoder_ids]), output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+    encoder_cross = blocks_of(stack(out.cross_attentions))
+    # The last encoder layer's maps in blocks of 30 frames: rows averaged, columns summed.
+    last = out.encoder_attentions[-1][0].double().numpy()  # [heads, 1500, 1500]
+    h, n, _ = last.shape
+    b = CHANGES_CROSS_BLOCK
+    encoder_last = last.reshape(h, n // b, b, n // b, b).mean(2).sum(-1).astype(np.float32)
+    encoder_text = tok.decode(encoder_ids[2:-1])
+    print(f"encoder zero {ENCODER_ZEROED}: {encoder_text!r} {encoder_ids}")
+
     out_path = f"{out_dir}/{name}.changes.safetensors"
     # One metadata key only: safetensors keeps metadata in a hash map, so two would come out
     # in either order and the bytes would change from run to run.
     meta = json.dumps({"zeroed": [list(p) for p in ZEROED], "plain": plain_text, "zero": zero_text,
+                       "encoder_zeroed": [list(p) for p in ENCODER_ZEROED], "encoder_zero": encoder_text,
                        "cross_block": CHANGES_CROSS_BLOCK}, ensure_ascii=False, separators=(",", ":"))
     save_file({
         "plain.ids": np.array(plain_ids, dtype=np.int32),
@@ -415,6 +449,9 @@ def write_changes(model_dir, clip, out_dir):
         "zero.ids": np.array(zero_ids, dtype=np.int32),
         "zero.decoder": np.ascontiguousarray(zero_decoder),
         "zero.cross": np.ascontiguousarray(zero_cross),
+        "encoder_zero.ids": np.array(encoder_ids, dtype=np.int32),
+        "encoder_zero.cross": np.ascontiguousarray(encoder_cross),
+        "encoder_zero.encoder_last": np.ascontiguousarray(encoder_last),
     }, out_path, metadata={"changes": meta})
     print(f"{out_path}: {os.path.getsize(out_path)} bytes")
 

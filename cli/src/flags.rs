@@ -281,6 +281,10 @@ pub struct AblateFlags {
     /// with --patch-from: take the heads' attention patterns instead of their outputs
     #[arg(long)]
     pub patterns: bool,
+    /// whose heads change: a speech model's encoder (default: the attention `run` reports first, a speech model's
+    /// decoder)
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
     #[command(flatten)]
     pub whole: WholeInputFlags,
 }

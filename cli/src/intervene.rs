@@ -2,7 +2,7 @@
 //! language model says next (see engine::intervention).
 //!
 //!     attnscope ablate --model M --text T --heads 18.6,17.3 [--mean [--means-from TEXT]] [--patch-from TEXT [--patterns]] [--json]
-//!     attnscope ablate --model M (--text T | --audio F.wav | --image F) --heads 0.1,3.5 [--mean] [--json]   (a translator, speech or vision model)
+//!     attnscope ablate --model M (--text T | --audio F.wav [--site encoder] | --image F) --heads 0.1,3.5 [--mean] [--json]   (a translator, speech or vision model)
 //!     attnscope sweep --model M --text T [--answer " Mary"] [--versus " John"] [--patch-from TEXT | --mean] [--top N] [--json]
 //!     attnscope attribute --model M --text T [--answer " Mary"] [--versus " John"] [--top N] [--json]
 
@@ -28,6 +28,7 @@ struct Common {
     means_from: Option<String>,
     heads: Vec<HeadId>,
     patterns: bool,
+    site: Option<String>,
 }
 
 impl Common {
@@ -46,6 +47,7 @@ impl Common {
             means_from: None,
             heads: Vec::new(),
             patterns: false,
+            site: None,
         }
     }
 
@@ -59,10 +61,10 @@ impl Common {
 /// `ablate`'s flags, run: a text model's run changed (see [`run_loaded`]), or a
 /// translator's, a speech model's or a vision model's (see [`ablate_whole`]).
 pub fn ablate(flags: AblateFlags) -> Result<(), Failure> {
-    let AblateFlags { common, heads, mean, means_from, patch_from, patterns, whole } = flags;
+    let AblateFlags { common, heads, mean, means_from, patch_from, patterns, site, whole } = flags;
     let input = Input::of(common.text.clone(), None, whole)?;
     let given = (common.model.clone(), input.is_some());
-    let c = Common { heads: heads.map(|h| h.0).unwrap_or_default(), mean, means_from, patch_from, patterns, ..Common::of(common) };
+    let c = Common { heads: heads.map(|h| h.0).unwrap_or_default(), mean, means_from, patch_from, patterns, site, ..Common::of(common) };
     let c = checked("ablate", given, c)?;
     match (load_any(&c.model, WeightChoice::Float32)?, input) {
         (AnyModel::OneSequence(model), Some(Input::Text(_))) => run_loaded("ablate", &model, c),
@@ -178,6 +180,10 @@ fn run_loaded(command: &str, model: &Model, c: Common) -> Result<(), Failure> {
 }
 
 fn intervention(c: &Common) -> Intervention {
+    Intervention { site: c.site.clone(), ..changes(c) }
+}
+
+fn changes(c: &Common) -> Intervention {
     match (&c.patch_from, c.patterns) {
         (Some(source), true) => Intervention { patched_patterns: c.heads.clone(), source: Some(source.clone()), ..Intervention::default() },
         (Some(source), false) => Intervention { patched_outputs: c.heads.clone(), source: Some(source.clone()), ..Intervention::default() },

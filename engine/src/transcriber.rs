@@ -21,7 +21,7 @@ use crate::arch::whisper::{argmax, Encoded, StepOptions, Whisper};
 use crate::audio::mel::{log_mel, CHUNK_SAMPLES, HOP};
 use crate::audio::SAMPLE_RATE;
 use crate::error::{EngineError, Result};
-use crate::intervention::{ablation_only, Ablation, Intervention};
+use crate::intervention::{ablation_only, site_of, Ablation, Intervention};
 use crate::load::tokenizer::TextTokenizer;
 use crate::load::whisper::{self, DecodingRules, WhisperWeights};
 use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, Sequence, Site, Spectrogram, Token, Transcript, ValueNorms};
@@ -158,19 +158,23 @@ impl Transcriber {
         let mel = log_mel(heard, s.num_mel_bins);
         let mel_tensor = Tensor::from_vec(mel.values.clone(), (mel.mels, mel.frames), self.network.device())?;
         let (layers, heads) = (s.decoder_layers, s.decoder_attention_heads);
-        let changes = match &options.intervention {
-            Some(i) if i.ablation == Ablation::Mean && !i.ablated.is_empty() => {
+        // The decoder's heads (the default), or the encoder's: its heads change as it attends
+        // pooled, a head's output zeroed or replaced by its mean over the 1,500 frames.
+        let site = options.intervention.as_ref().map(|i| site_of(i, &["decoder", "encoder"])).transpose()?;
+        let (changes, encoder_changes) = match (&options.intervention, site) {
+            (Some(i), Some("encoder")) => (None, Some(ablation_only(i, s.encoder_layers, s.encoder_attention_heads, "recording")?)),
+            (Some(i), _) if i.ablation == Ablation::Mean && !i.ablated.is_empty() => {
                 return Err(EngineError::Intervention(
-                    "a recording's heads can be zeroed; their mean is not offered, as the decoder writes a token at a time and a head has no mean over positions until it ends".into(),
+                    "a recording's decoder heads can be zeroed; their mean is not offered, as the decoder writes a token at a time and a head has no mean over positions until it ends (the encoder's heads can be averaged)".into(),
                 ))
             }
-            Some(intervention) => Some(ablation_only(intervention, layers, heads, "recording")?),
-            None => None,
+            (Some(intervention), _) => (Some(ablation_only(intervention, layers, heads, "recording")?), None),
+            (None, _) => (None, None),
         };
         // Value norms are read from the last step only (its values are every fed token's):
         // the steps before keep none, so a step costs what it did without them.
         let step_options = |last: bool| StepOptions { changes: changes.as_ref(), value_norms: options.value_norms && last };
-        let mut encoded = self.network.encode(&mel_tensor, ENCODER_BLOCK)?;
+        let mut encoded = self.network.encode(&mel_tensor, ENCODER_BLOCK, encoder_changes.as_ref())?;
 
         // Greedy decoding from the prompt; the end of text is fed too, so that its row of
         // attention is there (openai-whisper aligns words over it).

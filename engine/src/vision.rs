@@ -108,6 +108,7 @@ impl VisionModel {
             pass = pass.observing(KeepValueNorms::default());
         }
         if let Some(intervention) = &options.intervention {
+            crate::intervention::site_of(intervention, &["self"])?;
             pass = pass.changing(vec![crate::intervention::ablation_only(intervention, layers, heads, "picture")?]);
         }
         let t = self.network.forward(pixels, height, width, &mut pass)?;

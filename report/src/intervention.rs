@@ -78,6 +78,11 @@ pub struct Intervention {
     /// The text the patches come from (as long in tokens as this run's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The attention the heads are of, by its site's name: a speech model's `encoder`, say.
+    /// `None`: the report's first site (the one the page's grid shows: a text model's own, a
+    /// translator's encoder, a speech model's decoder, a picture's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// The next tokens of the same text unchanged, beside the report's own (which are
     /// the changed run's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

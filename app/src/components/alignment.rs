@@ -13,7 +13,7 @@ use report::{AttentionMaps, AttentionReport, LayerScores};
 use super::lines::LinePairs;
 use super::{token_label, ExportMenu, LabelledMap, ReadingNote, Subject};
 use crate::canvas::paint_pixels;
-use crate::state::{Alignment, AppState};
+use crate::state::{Alignment, Display, Run, Selection};
 
 /// The alignment map's larger side in CSS pixels.
 const ALIGNMENT_PX: f64 = 360.0;
@@ -30,10 +30,10 @@ pub fn read_cross(report: &AttentionReport, values: &[f32], reading: Reading, in
 /// A map painted a pixel per weight, scaled up by CSS to `width` × `height`.
 #[component]
 fn PixelMap(values: Vec<f32>, rows: usize, columns: usize, width: f64, height: f64, label: String) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let display = expect_context::<Display>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
-        let (scale, value_scale) = (state.display.colour_scale.get(), state.display.value_scale.get());
+        let (scale, value_scale) = (display.colour_scale.get(), display.value_scale.get());
         if let Some(canvas) = canvas.get() {
             paint_pixels(&canvas, &values, (rows, columns), &|w| scale.colour(value_scale.fraction(w, 1.0)));
         }
@@ -76,11 +76,13 @@ fn row_arithmetic(scores: &LayerScores, maps: &AttentionMaps, head: usize, query
 
 #[component]
 pub fn AlignmentView() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
     // The translated token whose row the arithmetic shows.
     let math_query = RwSignal::new(0usize);
     move || {
-        let report = state.run.report.get()?;
+        let report = run.report.get()?;
         // A translation's block: a speech model's cross-attention reads 1,500 frames of sound,
         // which the speech views pool and label with times.
         report.translation.as_ref()?;
@@ -89,9 +91,9 @@ pub fn AlignmentView() -> impl IntoView {
         // The model's own source tokens, for the arithmetic of a row (which the reading leaves alone).
         let (model_target, model_source) = (labels(&cross.queries), labels(&cross.keys));
         let [layers, heads, ..] = cross.maps.shape();
-        let choice = state.display.alignment.get();
+        let choice = display.alignment.get();
         let choice = if choice.map(&cross.maps).is_some() { choice } else { Alignment::AllHeads };
-        let (reading, input) = (state.display.reading.get(), state.run.report_text.get());
+        let (reading, input) = (display.reading.get(), run.report_text.get());
         let read_map = |values: &[f32]| read_cross(&report, values, reading, &input);
         let shown = read_map(&choice.map(&cross.maps).unwrap_or_default());
         let (target, source) = (shown.rows.labels.clone(), shown.columns.labels.clone());
@@ -102,8 +104,8 @@ pub fn AlignmentView() -> impl IntoView {
         let (width, height) = (cell * columns as f64, cell * rows as f64);
         let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
         let focus = Signal::derive(move || {
-            let row = state.selection.focused_target().and_then(|i| row_axis.index_of(i)).map(|i| (i, rows));
-            let column = state.focused_token().and_then(|i| column_axis.index_of(i)).map(|i| (i, columns));
+            let row = selection.focused_target().and_then(|i| row_axis.index_of(i)).map(|i| (i, rows));
+            let column = run.focused_token(&selection).and_then(|i| column_axis.index_of(i)).map(|i| (i, columns));
             (row, column)
         });
         let (layer_attr, head_attr) = choice.attributes();
@@ -113,9 +115,9 @@ pub fn AlignmentView() -> impl IntoView {
             let values = read_map(&a.map(maps).unwrap_or_default()).values;
             let (layer, head) = a.attributes();
             view! {
-                <button class="thumb cross-thumb" class:selected=move || state.display.alignment.get() == a
+                <button class="thumb cross-thumb" class:selected=move || display.alignment.get() == a
                     data-testid="cross-thumb" data-layer=layer data-head=head title=a.title()
-                    on:click=move |_| state.display.alignment.set(a)>
+                    on:click=move |_| display.alignment.set(a)>
                     <PixelMap values=values rows=rows columns=columns width=44.0 height=44.0 label=a.title() />
                 </button>
             }
@@ -146,7 +148,7 @@ pub fn AlignmentView() -> impl IntoView {
         }
         let (row_axis, column_axis) = (shown.rows.clone(), shown.columns.clone());
         let outside = Signal::derive(move || {
-            (state.focused_token().and_then(|i| column_axis.index_of(i)), state.selection.focused_target().and_then(|i| row_axis.index_of(i)))
+            (run.focused_token(&selection).and_then(|i| column_axis.index_of(i)), selection.focused_target().and_then(|i| row_axis.index_of(i)))
         });
         let lines = view! {
             <LinePairs left=source.clone() right=target.clone() weights=by_source outside=outside test_id="cross-lines"
@@ -196,7 +198,7 @@ pub fn AlignmentView() -> impl IntoView {
                     <span class="label">"Cross-attention"</span>
                     <select data-testid="alignment-select" on:change=move |ev| {
                         if let Some(a) = Alignment::from_name(&event_target_value(&ev)) {
-                            state.display.alignment.set(a);
+                            display.alignment.set(a);
                         }
                     }>{options}</select>
                 </label>

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use super::focus_bands::{self_attention_focus, Band};
 use super::{token_label, FocusBands};
-use crate::state::AppState;
+use crate::state::{Run, Selection};
 
 pub use report::figure::labels::{label_stride, MAX_FONT_PX, MIN_FONT_PX};
 
@@ -55,9 +55,8 @@ pub fn LabelledMap(
     focus: Option<Signal<(Band, Band)>>,
     children: Children,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
     let height_px = height_px.unwrap_or(side_px);
-    let focus = focus.unwrap_or_else(|| self_attention_focus(state));
+    let focus = focus.unwrap_or_else(|| self_attention_focus(expect_context::<Run>(), expect_context::<Selection>()));
     let lit = move |pick: fn((Band, Band)) -> Band| focus_bands.then(|| pick(focus.get()).map(|(i, _)| i)).flatten();
     view! {
         <div class="labelled-map" style=format!("--width: {side_px}px; --height: {height_px}px")>

@@ -9,7 +9,7 @@ use report::analysis::summary::{difference, lookahead_mass};
 
 use super::{ExportMenu, LabelledMap, ReadingNote, Subject};
 use crate::canvas::paint_pixels;
-use crate::state::AppState;
+use crate::state::{Display, Run, Selection};
 use crate::weighting::{ShownMap, Weighting};
 use report::analysis::reading::ReadMap;
 use report::figure::colour::{diverging, viridis};
@@ -35,10 +35,10 @@ fn SmallMap(
     follows_scale: bool,
 ) -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
-    let state = expect_context::<AppState>();
+    let display = expect_context::<Display>();
     Effect::new(move |_| {
         if let (Some(canvas), Some(map)) = (canvas.get(), map.get()) {
-            let value_scale = if follows_scale { state.display.value_scale.get() } else { ValueScale::Linear };
+            let value_scale = if follows_scale { display.value_scale.get() } else { ValueScale::Linear };
             // A difference in [-1, 1] goes to the diverging scale as it is.
             paint_pixels(&canvas, &map.values, (map.rows.len(), map.columns.len()), &|v| {
                 colour(match value_scale {
@@ -62,14 +62,16 @@ fn SmallMap(
 
 #[component]
 pub fn CompareView() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
     let head_map = move |unmasked: bool| {
-        let (causal, none) = state.run.both_masks()?;
+        let (causal, none) = run.both_masks()?;
         let report = if unmasked { none } else { causal };
-        let (layer, head) = (state.selection.layer.get(), state.selection.head.get());
+        let (layer, head) = (selection.layer.get(), selection.head.get());
         // Attention under both masks, read as every map is (the first token hidden, words).
         (layer < report.attention().layers() && head < report.attention().heads())
-            .then(|| state.run.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, state.display.reading.get(), text).read))
+            .then(|| run.report_text.with(|text| ShownMap::of(&report, layer, head, Weighting::Attention, display.reading.get(), text).read))
     };
     let causal = Signal::derive(move || head_map(false));
     let unmasked = Signal::derive(move || head_map(true));
@@ -78,18 +80,18 @@ pub fn CompareView() -> impl IntoView {
         Some(ReadMap { values: difference(&a.values, &b.values), before_renormalising: None, ..a })
     });
     let lookahead = move || {
-        let (_, none) = state.run.both_masks()?;
-        let layer = state.selection.layer.get();
+        let (_, none) = run.both_masks()?;
+        let layer = selection.layer.get();
         let mass = lookahead_mass(none.attention());
         let rows = mass
             .get(layer)?
             .iter()
             .enumerate()
             .map(|(head, &m)| {
-                let selected = move || state.selection.head.get() == head;
+                let selected = move || selection.head.get() == head;
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string() data-mass=format!("{m:.6}")
-                        class:selected=selected on:click=move |_| state.selection.head.set(head)>
+                        class:selected=selected on:click=move |_| selection.head.set(head)>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         <td><span class="bar-track"><span class="bar" style=format!("width: {:.1}%", 100.0 * m)></span></span></td>
                         <td>{format!("{m:.4}")}</td>
@@ -111,20 +113,20 @@ pub fn CompareView() -> impl IntoView {
                 <button
                     class="toggle"
                     data-testid="compare-toggle"
-                    disabled=move || state.selection.runs_own_masks()
-                    title=move || state.selection.runs_own_masks().then_some("This model runs with its own masks only")
-                    aria-pressed=move || state.selection.compare.get().to_string()
-                    on:click=move |_| state.selection.compare.update(|on| *on = !*on)
+                    disabled=move || selection.runs_own_masks()
+                    title=move || selection.runs_own_masks().then_some("This model runs with its own masks only")
+                    aria-pressed=move || selection.compare.get().to_string()
+                    on:click=move |_| selection.compare.update(|on| *on = !*on)
                 >
-                    {move || if state.selection.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
+                    {move || if selection.compare.get() { "Hide the mask comparison" } else { "Compare masks" }}
                 </button>
             </div>
-            <Show when=move || state.selection.compare.get() && !state.selection.runs_own_masks()>
+            <Show when=move || selection.compare.get() && !selection.runs_own_masks()>
                 <div class="compare-view" data-testid="compare-view">
-                    <p class="hint">{move || if state.run.is_long() {
+                    <p class="hint">{move || if run.is_long() {
                         format!("A long text: the mask comparison is for texts of at most {} tokens, whose maps the page keeps whole.", crate::WHOLE_MAX_TOKENS)
-                    } else if state.run.both_masks().is_some() {
-                        format!("Layer {}, head {}: the same head under both masks.", state.selection.layer.get(), state.selection.head.get())
+                    } else if run.both_masks().is_some() {
+                        format!("Layer {}, head {}: the same head under both masks.", selection.layer.get(), selection.head.get())
                     } else {
                         "Running the other mask…".to_string()
                     }}<ReadingNote /></p>

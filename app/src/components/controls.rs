@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use report::{Mask, WeightChoice};
 
-use crate::state::{AppState, Tab};
+use crate::state::{Display, Run, Selection, Tab};
 
 /// A labelled `<select>` over `options` (value, text) bound to `selected`.
 #[component]
@@ -52,11 +52,11 @@ fn Picker(
 
 /// Puts the link to this view on the clipboard and shows it (the clipboard may be
 /// out of reach, in a page without focus, say: the shown link still serves).
-fn copy_link(state: AppState) {
+fn copy_link(display: Display) {
     let Some(window) = web_sys::window() else { return };
     let Ok(link) = window.location().href() else { return };
     let _ = window.navigator().clipboard().write_text(&link);
-    state.display.copied_link.set(Some(link));
+    display.copied_link.set(Some(link));
 }
 
 /// `count` numbered choices; before the model is loaded (`count` 0), only the current
@@ -79,13 +79,15 @@ fn weight_choices() -> Vec<(String, String)> {
 /// Model, layer, head and mask.
 #[component]
 pub fn Controls() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let models = Signal::derive(move || state.selection.catalog.get().into_iter().map(|m| (m.id, m.label)).collect::<Vec<_>>());
-    let counts = move || state.run.loaded.get().map_or((0, 0), |(info, _)| (info.layers, info.heads));
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
+    let models = Signal::derive(move || selection.catalog.get().into_iter().map(|m| (m.id, m.label)).collect::<Vec<_>>());
+    let counts = move || run.loaded.get().map_or((0, 0), |(info, _)| (info.layers, info.heads));
     // A model with sliding windows has three masks: its own (windows included), the plain
     // causal one without them, and none.
     let masks = Signal::derive(move || {
-        let windowed = state.run.loaded.with(|l| l.as_ref().is_some_and(|(info, _)| !info.layer_windows.is_empty()));
+        let windowed = run.loaded.with(|l| l.as_ref().is_some_and(|(info, _)| !info.layer_windows.is_empty()));
         let mut masks = vec![("causal".to_string(), "causal (query sees earlier keys)".to_string())];
         if windowed {
             masks[0].1 = "the model's own (causal, sliding windows)".into();
@@ -100,51 +102,51 @@ pub fn Controls() -> impl IntoView {
                 label="Model"
                 test_id="model-select"
                 options=models
-                selected=Signal::derive(move || state.selection.model.get())
-                on_pick=move |id| state.selection.model.set(id)
+                selected=Signal::derive(move || selection.model.get())
+                on_pick=move |id| selection.model.set(id)
             />
             <Picker
                 label="Weights"
                 test_id="weights-select"
                 options=Signal::derive(weight_choices)
-                selected=Signal::derive(move || state.selection.weights.get().name().to_string())
-                on_pick=move |v| state.selection.weights.set(WeightChoice::from_name(&v).unwrap_or_default())
-                fixed=Signal::derive(move || (!state.selection.model_is_gguf()).then_some("This model's file holds float32 weights: there is nothing to de-quantize"))
+                selected=Signal::derive(move || selection.weights.get().name().to_string())
+                on_pick=move |v| selection.weights.set(WeightChoice::from_name(&v).unwrap_or_default())
+                fixed=Signal::derive(move || (!selection.model_is_gguf()).then_some("This model's file holds float32 weights: there is nothing to de-quantize"))
             />
             <super::open_model::OpenModel />
             <Picker
                 label="Layer"
                 test_id="layer-select"
-                options=Signal::derive(move || numbered("Layer", counts().0, state.selection.layer.get()))
-                selected=Signal::derive(move || state.selection.layer.get().to_string())
-                on_pick=move |v| state.selection.layer.set(v.parse().unwrap_or(0))
+                options=Signal::derive(move || numbered("Layer", counts().0, selection.layer.get()))
+                selected=Signal::derive(move || selection.layer.get().to_string())
+                on_pick=move |v| selection.layer.set(v.parse().unwrap_or(0))
             />
             <Picker
                 label="Head"
                 test_id="head-select"
-                options=Signal::derive(move || numbered("Head", counts().1, state.selection.head.get()))
-                selected=Signal::derive(move || state.selection.head.get().to_string())
-                on_pick=move |v| state.selection.head.set(v.parse().unwrap_or(0))
+                options=Signal::derive(move || numbered("Head", counts().1, selection.head.get()))
+                selected=Signal::derive(move || selection.head.get().to_string())
+                on_pick=move |v| selection.head.set(v.parse().unwrap_or(0))
             />
             <Picker
                 label="Mask"
                 test_id="mask-select"
                 options=masks
-                selected=Signal::derive(move || if state.selection.is_translator() || state.selection.is_vision() { "none".into() } else if state.selection.is_speech() { "causal".into() } else { state.selection.mask.get().name().to_string() })
-                on_pick=move |v| state.selection.mask.set(v.parse().unwrap_or(Mask::Causal))
-                fixed=Signal::derive(move || if state.selection.is_translator() { Some("A translator's encoder sees the whole source; its decoder, the tokens before") } else if state.selection.is_vision() { Some("A Vision Transformer sees every patch from every patch") } else { state.selection.is_speech().then_some("Whisper's decoder sees the tokens before; its encoder and the cross-attention, all the sound") })
+                selected=Signal::derive(move || if selection.is_translator() || selection.is_vision() { "none".into() } else if selection.is_speech() { "causal".into() } else { selection.mask.get().name().to_string() })
+                on_pick=move |v| selection.mask.set(v.parse().unwrap_or(Mask::Causal))
+                fixed=Signal::derive(move || if selection.is_translator() { Some("A translator's encoder sees the whole source; its decoder, the tokens before") } else if selection.is_vision() { Some("A Vision Transformer sees every patch from every patch") } else { selection.is_speech().then_some("Whisper's decoder sees the tokens before; its encoder and the cross-attention, all the sound") })
             />
             // A shortcut between the map and its numbers (the Table tab).
             <button
                 data-testid="table-toggle"
                 class="toggle"
-                aria-pressed=move || (state.selection.tab.get() == Tab::Table).to_string()
-                on:click=move |_| state.selection.tab.update(|tab| *tab = if *tab == Tab::Table { Tab::Heatmap } else { Tab::Table })
+                aria-pressed=move || (selection.tab.get() == Tab::Table).to_string()
+                on:click=move |_| selection.tab.update(|tab| *tab = if *tab == Tab::Table { Tab::Heatmap } else { Tab::Table })
             >
-                {move || if state.selection.tab.get() == Tab::Table { "Show map" } else { "Table" }}
+                {move || if selection.tab.get() == Tab::Table { "Show map" } else { "Table" }}
             </button>
-            <button data-testid="copy-link" class="toggle" on:click=move |_| copy_link(state)>"Copy link"</button>
-            {move || state.display.copied_link.get().map(|link| view! {
+            <button data-testid="copy-link" class="toggle" on:click=move |_| copy_link(display)>"Copy link"</button>
+            {move || display.copied_link.get().map(|link| view! {
                 <span class="copied">"Link copied: " <a data-testid="copied-link" href=link.clone()>{link.clone()}</a></span>
             })}
         </div>

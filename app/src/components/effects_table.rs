@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::{ExportMenu, Subject};
 use crate::interventions::{EffectKind, Found};
-use crate::state::{AppState, GridColour};
+use crate::state::{Display, GridColour, Interventions, Selection};
 
 /// How many rows show before "Show all".
 const FIRST_ROWS: usize = 20;
@@ -40,8 +40,9 @@ fn describe(found: &Found) -> String {
 
 #[component]
 pub fn EffectsTable() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let interventions = state.interventions;
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let interventions = expect_context::<Interventions>();
     let sort = RwSignal::new(None::<SortBy>);
     let show_all = RwSignal::new(false);
     let columns = move || {
@@ -54,7 +55,7 @@ pub fn EffectsTable() -> impl IntoView {
         let (layers, heads) = (first.effects.layers, first.effects.heads);
         let mut order: Vec<(usize, usize)> = (0..layers).flat_map(|l| (0..heads).map(move |h| (l, h))).collect();
         // By default, the column the grid shows (else the first), largest in size first.
-        let by = sort.get().unwrap_or(match state.display.grid_colour.get() {
+        let by = sort.get().unwrap_or(match display.grid_colour.get() {
             GridColour::Effect(kind) if columns.iter().any(|c| c.kind == kind) => SortBy::Effect(kind),
             _ => SortBy::Effect(first.kind),
         });
@@ -80,12 +81,12 @@ pub fn EffectsTable() -> impl IntoView {
                     .collect_view();
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string() tabindex="0"
-                        class:selected=move || state.selection.layer.get() == layer && state.selection.head.get() == head
-                        on:click=move |_| { state.selection.layer.set(layer); state.selection.head.set(head); }
+                        class:selected=move || selection.layer.get() == layer && selection.head.get() == head
+                        on:click=move |_| { selection.layer.set(layer); selection.head.set(head); }
                         on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " {
                             ev.prevent_default();
-                            state.selection.layer.set(layer);
-                            state.selection.head.set(head);
+                            selection.layer.set(layer);
+                            selection.head.set(head);
                         }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         {cells}

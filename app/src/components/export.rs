@@ -81,7 +81,7 @@ impl AppState {
             }
             crate::state::GridColour::Change => ("change of each map with the heads switched off".to_string(), "change".to_string()),
             crate::state::GridColour::Lookahead => ("look-ahead mass".to_string(), "lookahead".to_string()),
-            crate::state::GridColour::Score(name) => (super::scores::title(name).to_string(), name.to_string()),
+            crate::state::GridColour::Score(name) => (super::scores::title(name, report.picture.is_some()), name.to_string()),
             crate::state::GridColour::Maps => (String::new(), String::new()),
         };
         let (value_scale, colours) =
@@ -104,7 +104,7 @@ impl AppState {
         let note = reading_note(self.display.reading.get_untracked(), self.display.value_scale.get_untracked());
         match subject {
             Subject::SelectedHead => {
-                let (report, layer, head, map) = self.shown_map()?;
+                let (report, layer, head, map) = self.run.shown_map()?;
                 let (model, title) = self.titled(&report, &format!("layer {layer}, head {head}"));
                 let name = format!("attnscope-{model}-L{layer}H{head}");
                 if self.selection.tab.get_untracked() == Tab::Overlay {

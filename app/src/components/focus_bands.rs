@@ -4,16 +4,16 @@
 
 use leptos::prelude::*;
 
-use crate::state::AppState;
+use crate::state::{Run, Selection};
 
 /// A band's place: (index, count) along its axis.
 pub type Band = Option<(usize, usize)>;
 
 /// The focused token of the input's self-attention, as both the row and the column.
-pub fn self_attention_focus(state: AppState) -> Signal<(Band, Band)> {
+pub fn self_attention_focus(run: Run, selection: Selection) -> Signal<(Band, Band)> {
     Signal::derive(move || {
-        let tokens = state.run.report.with(|r| r.as_ref().map(|r| r.tokens().len()));
-        let band = state.focused_token().zip(tokens);
+        let tokens = run.report.with(|r| r.as_ref().map(|r| r.tokens().len()));
+        let band = run.focused_token(&selection).zip(tokens);
         (band, band)
     })
 }
@@ -30,8 +30,7 @@ pub fn FocusBands(
     #[prop(optional, into)]
     focus: Option<Signal<(Band, Band)>>,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let focus = focus.unwrap_or_else(|| self_attention_focus(state));
+    let focus = focus.unwrap_or_else(|| self_attention_focus(expect_context::<Run>(), expect_context::<Selection>()));
     move || {
         let (row, column) = focus.get();
         let row = row.map(|(i, n)| {

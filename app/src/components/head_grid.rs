@@ -8,7 +8,7 @@ use report::analysis::reading::{read, Side};
 use report::analysis::summary::layer_mean;
 use web_sys::KeyboardEvent;
 
-use super::scores::title;
+use super::scores::{shown_scores, title};
 use super::{ExportMenu, FocusBands, ReadingNote, Subject};
 use crate::canvas::paint_pixels;
 use crate::interventions::{EffectKind, SweepState};
@@ -212,9 +212,12 @@ pub fn HeadGrid() -> impl IntoView {
                     <select data-testid="score-select" on:change=move |ev| pick_colouring(state, &event_target_value(&ev))>
                         <option value="maps" selected=move || state.display.grid_colour.get() == GridColour::Maps>"each head's map"</option>
                         <option value="lookahead" selected=move || state.display.grid_colour.get() == GridColour::Lookahead>"look-ahead mass (mask off)"</option>
-                        {HeadScores::NAMES.map(|name| view! {
-                            <option value=name selected=move || state.display.grid_colour.get() == GridColour::Score(name)>{title(name)}</option>
-                        })}
+                        {move || {
+                            let picture = state.selection.is_vision();
+                            shown_scores(picture).iter().map(|&name| view! {
+                                <option value=name selected=move || state.display.grid_colour.get() == GridColour::Score(name)>{title(name, picture)}</option>
+                            }).collect_view()
+                        }}
                         <option value="change" selected=move || state.display.grid_colour.get() == GridColour::Change
                             disabled=move || state.interventions.ablated.with(Vec::is_empty)>"change from every head on"</option>
                         {EffectKind::ALL.map(|kind| view! {

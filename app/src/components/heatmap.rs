@@ -18,7 +18,7 @@ use report::figure::ColourScale;
 impl AppState {
     /// The selected head's map as a figure: the page draws it, the export saves it.
     pub fn heatmap_figure(&self, map: &ShownMap) -> HeatmapFigure {
-        let focus = self.focused_token();
+        let focus = self.run.focused_token(&self.selection);
         HeatmapFigure {
             focus: (focus.and_then(|t| map.read.rows.index_of(t)), focus.and_then(|t| map.read.columns.index_of(t))),
             ..HeatmapFigure::of(map, self.display.value_scale.get(), self.display.colour_scale.get())
@@ -51,17 +51,17 @@ pub fn Heatmap() -> impl IntoView {
     // (query, key) under the pointer.
     let hovered = RwSignal::new(None::<(usize, usize, f64, f64)>);
 
-    let shown = move || state.selected_head();
+    let shown = move || state.run.selected_head(&state.selection);
 
     Effect::new(move |_| {
-        let (Some(canvas), Some((_, _, _, map))) = (canvas_ref.get(), state.shown_map()) else { return };
+        let (Some(canvas), Some((_, _, _, map))) = (canvas_ref.get(), state.run.shown_map()) else { return };
         if draw(canvas, &state.heatmap_figure(&map)).is_none() {
             state.run.status.set(crate::state::Status::Failed("the heatmap could not be drawn".into()));
         }
     });
 
     let on_move = move |ev: web_sys::MouseEvent| {
-        let Some((_, _, _, map)) = state.shown_map() else { return };
+        let Some((_, _, _, map)) = state.run.shown_map() else { return };
         let layout = Layout::of(&state.heatmap_figure(&map), 1.0);
         let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
         // The canvas may be drawn smaller than its pixels (a narrow window): scale back.
@@ -71,7 +71,7 @@ pub fn Heatmap() -> impl IntoView {
 
     let tooltip = move || {
         let (row, column, x, y) = hovered.get()?;
-        let (report, layer, head, map) = state.shown_map()?;
+        let (report, layer, head, map) = state.run.shown_map()?;
         let read = &map.read;
         let value = *map.values().get(row * read.columns.len() + column)?;
         let pair = format!("{} → {}", token_label(read.rows.labels.get(row)?), token_label(read.columns.labels.get(column)?));
@@ -113,9 +113,9 @@ pub fn Heatmap() -> impl IntoView {
             data-layer=move || state.selection.layer.get().to_string()
             data-head=move || state.selection.head.get().to_string()
             data-mask=move || state.selection.mask.get().name()
-            data-weighting=move || state.shown_map().map(|(_, _, _, map)| map.weighting.name())
-            data-top=move || state.shown_map().map(|(_, _, _, map)| map.top.to_string())
-            data-focus=move || state.focused_token().map(|i| i.to_string())
+            data-weighting=move || state.run.shown_map().map(|(_, _, _, map)| map.weighting.name())
+            data-top=move || state.run.shown_map().map(|(_, _, _, map)| map.top.to_string())
+            data-focus=move || state.run.focused_token(&state.selection).map(|i| i.to_string())
             class:empty=move || shown().is_none()
         >
             <div class="map-pickers">
@@ -161,7 +161,7 @@ pub fn Heatmap() -> impl IntoView {
                 "Rows: queries (the token that looks). Columns: keys (the token looked at)."
                 <ReadingNote />
                 // Said only of a map that really is weighted (a run without norms shows attention).
-                {move || (state.shown_map().map(|(_, _, _, map)| map.weighting) == Some(Weighting::ValueNorms)).then(|| view! {
+                {move || (state.run.shown_map().map(|(_, _, _, map)| map.weighting) == Some(Weighting::ValueNorms)).then(|| view! {
                     <span class="weighting-note" data-testid="weighting-note">
                         " Each cell is α·‖f(x_key)‖: the attention times the length of what the key's value adds to \
                         the output through this head (Kobayashi et al., 2020), scaled to the map's largest cell. \

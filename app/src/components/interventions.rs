@@ -8,27 +8,28 @@ use report::{Ablation, HeadId};
 use super::effects_table::EffectsTable;
 use super::token_label;
 use crate::interventions::{unchanged_next_tokens, EffectKind, SweepState};
-use crate::state::AppState;
+use crate::state::{Interventions, Run, Selection};
 
 /// Why heads cannot be switched off for the model and mask in view, if they cannot. A
 /// translator, a speech model and a vision model run under their own masks only.
-pub fn why_not(state: AppState) -> Option<String> {
-    if state.selection.runs_own_masks() {
+pub fn why_not(selection: Selection, run: Run) -> Option<String> {
+    if selection.runs_own_masks() {
         return None;
     }
-    let (info, _) = state.run.loaded.get()?;
+    let (info, _) = run.loaded.get()?;
     let own = info.native_mask();
-    (state.selection.mask.get() != own).then(|| format!("Heads are switched off under the model's own mask ({}): choose it to change the run.", own.name()))
+    (selection.mask.get() != own).then(|| format!("Heads are switched off under the model's own mask ({}): choose it to change the run.", own.name()))
 }
 
 /// The switch for the selected head: off (ablated) or on.
 #[component]
 pub fn AblateToggle() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let interventions = state.interventions;
-    let selected = move || HeadId { layer: state.selection.layer.get(), head: state.selection.head.get() };
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let interventions = expect_context::<Interventions>();
+    let selected = move || HeadId { layer: selection.layer.get(), head: selection.head.get() };
     move || {
-        let blocked = why_not(state);
+        let blocked = why_not(selection, run);
         let head = selected();
         view! {
             <label class="ablate-switch" title=blocked.clone().unwrap_or_else(|| "Switch the head off: its output replaced by zero or by its mean".into())>
@@ -58,10 +59,10 @@ fn TokenSelect(
     none: &'static str,
     test_id: &'static str,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let run = expect_context::<Run>();
     let options = move || {
         let mut texts: Vec<String> =
-            state.run.report.with(|r| r.as_deref().and_then(unchanged_next_tokens)).unwrap_or_default().into_iter().map(|t| t.text).collect();
+            run.report.with(|r| r.as_deref().and_then(unchanged_next_tokens)).unwrap_or_default().into_iter().map(|t| t.text).collect();
         if let Some(c) = chosen.get().filter(|c| !texts.contains(c)) {
             texts.push(c);
         }
@@ -85,8 +86,7 @@ fn TokenSelect(
 }
 
 /// What switching heads off does in a model with no next token to sweep by.
-fn no_answer(state: AppState) -> &'static str {
-    let selection = state.selection;
+fn no_answer(selection: Selection) -> &'static str {
     if selection.is_translator() {
         "A translator's encoder heads switch off here: the translation is written again from the changed encoder, under the unchanged one. Sweeps and attribution need a language model's next token."
     } else if selection.is_speech() {
@@ -100,13 +100,14 @@ fn no_answer(state: AppState) -> &'static str {
 
 #[component]
 pub fn InterventionPanel() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let interventions = state.interventions;
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let interventions = expect_context::<Interventions>();
     let running = move || matches!(interventions.sweep.get(), SweepState::Running { .. } | SweepState::Asked(_));
     // Sweeps measure the answer's logit: a causal language model's.
-    let speaks = move || !state.selection.runs_own_masks() && state.run.loaded.get().is_none_or(|(info, _)| info.causal);
+    let speaks = move || !selection.runs_own_masks() && run.loaded.get().is_none_or(|(info, _)| info.causal);
     // A speech model writes a token at a time: a head has no mean over positions until it ends.
-    let zero_only = move || state.selection.is_speech();
+    let zero_only = move || selection.is_speech();
     let ask = move |kind: EffectKind| interventions.sweep.set(SweepState::Asked(kind));
     let stop = move |_| interventions.sweep.set(SweepState::Stopped("stopped".into()));
     let ablated = move || {
@@ -117,7 +118,7 @@ pub fn InterventionPanel() -> impl IntoView {
             .map(|head| {
                 view! {
                     <li class="chip" data-testid="ablated-head" data-layer=head.layer.to_string() data-head=head.head.to_string()>
-                        <button class="link" title="Select this head" on:click=move |_| { state.selection.layer.set(head.layer); state.selection.head.set(head.head); }>{format!("L{} H{}", head.layer, head.head)}</button>
+                        <button class="link" title="Select this head" on:click=move |_| { selection.layer.set(head.layer); selection.head.set(head.head); }>{format!("L{} H{}", head.layer, head.head)}</button>
                         <button class="remove" aria-label=format!("Switch layer {}, head {} back on", head.layer, head.head) on:click=move |_| interventions.toggle(head)>"×"</button>
                     </li>
                 }
@@ -142,7 +143,7 @@ pub fn InterventionPanel() -> impl IntoView {
         <section class="interventions" aria-label="Which heads matter" data-testid="interventions">
             <h2>"Which heads matter"</h2>
             <p class="hint" class:hidden=move || !speaks()>"Switch heads off with the switch above the selected head's map, or sweep every head: each knocked out (or patched from a second text) in turn, and how far the answer's logit moved."</p>
-            {move || (!speaks()).then(|| view! { <p class="hint" data-testid="no-answer">{no_answer(state)}</p> })}
+            {move || (!speaks()).then(|| view! { <p class="hint" data-testid="no-answer">{no_answer(selection)}</p> })}
             <div class="row" class:hidden=move || !speaks()>
                 <label class="picker">
                     <span class="label">"Answer"</span>

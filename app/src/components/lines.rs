@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 
 use super::{token_label, ReadingNote};
-use crate::state::{AppState, Tab};
+use crate::state::{Run, Selection, Tab};
 
 // The exported figure's measures: the page's lines and the figure's stand alike.
 use report::figure::lines::{FAINTEST, LEFT, RIGHT};
@@ -145,7 +145,8 @@ fn strongest(row: &[f32], k: usize) -> Vec<f32> {
 /// words, the first token hidden or not, as the reading says).
 #[component]
 pub fn LinesView() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
     let limit = RwSignal::new(LineLimit::All);
     let picker = view! {
         <label class="picker">
@@ -159,14 +160,14 @@ pub fn LinesView() -> impl IntoView {
         </label>
     };
     let lines = move || {
-        if state.selection.tab.get() != Tab::Lines {
+        if selection.tab.get() != Tab::Lines {
             return None;
         }
-        let (_, layer, head, map) = state.shown_map()?;
+        let (_, layer, head, map) = run.shown_map()?;
         let read = map.read.clone();
         // The strip's token shows its lines, both ways (as the row and the column that hold it).
         let outside = Signal::derive(move || {
-            let token = state.focused_token();
+            let token = run.focused_token(&selection);
             (token.and_then(|t| read.rows.index_of(t)), token.and_then(|t| read.columns.index_of(t)))
         });
         // Lines are drawn by opacity: on the scale's top (a norm map's largest cell is 1).
@@ -179,7 +180,7 @@ pub fn LinesView() -> impl IntoView {
         })
     };
     view! {
-        <div class="lines-panel" class:hidden=move || state.selection.tab.get() != Tab::Lines>
+        <div class="lines-panel" class:hidden=move || selection.tab.get() != Tab::Lines>
             <div class="map-pickers">{picker}</div>
             {lines}
             <p class="lines-note"><ReadingNote /></p>

@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use web_sys::CanvasRenderingContext2d;
 
 use super::LabelledMap;
-use crate::state::{AppState, ProbeOutcome, ProbeState};
+use crate::state::{Display, Probe, ProbeOutcome, ProbeState, Run, Selection};
 use report::figure::colour::viridis;
 
 /// The canvas's side in pixels, at most.
@@ -76,11 +76,12 @@ fn ProbeView(
     /// The probe's result.
     outcome: std::sync::Arc<ProbeOutcome>,
 ) -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let display = expect_context::<Display>();
+    let probe = expect_context::<Probe>();
     let canvas = NodeRef::<Canvas>::new();
     let drawn = outcome.clone();
     Effect::new(move |_| {
-        let (layer, head) = state.probe.head.get();
+        let (layer, head) = probe.head.get();
         if let Some(canvas) = canvas.get() {
             draw(&canvas, &drawn, layer, head);
         }
@@ -93,7 +94,7 @@ fn ProbeView(
     let (count, side_px) = (tokens.len(), cell_px(tokens.len()) * tokens.len() as f64);
     let tokens = Signal::stored(tokens);
     let caption = move || {
-        let (layer, head) = state.probe.head.get();
+        let (layer, head) = probe.head.get();
         let score = outcome.scores.iter().find(|s| s.layer == layer && s.head == head).map_or(0.0, |s| s.induction);
         let which = if top == Some((layer, head)) { "the strongest induction head" } else { "an induction head" };
         match block {
@@ -119,12 +120,12 @@ fn ProbeView(
     };
     view! {
         <figure class="probe-view" data-testid="probe-view"
-            data-layer=move || state.probe.head.get().0.to_string() data-head=move || state.probe.head.get().1.to_string()
+            data-layer=move || probe.head.get().0.to_string() data-head=move || probe.head.get().1.to_string()
             data-marked=cells.len().to_string() data-cells=cells.join(";")>
             {canvas_view()}
             <figcaption>{caption}
                 // The induction cells are the model's: the map stays as computed.
-                {move || (state.display.reading.get() != Default::default()).then_some(" The reading switches do not apply here: the map is as the model computed it, so the induction cells stand where the scores found them.")}
+                {move || (display.reading.get() != Default::default()).then_some(" The reading switches do not apply here: the map is as the model computed it, so the induction cells stand where the scores found them.")}
             </figcaption>
         </figure>
     }
@@ -132,17 +133,19 @@ fn ProbeView(
 
 #[component]
 pub fn ProbePanel() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let outcome = move || match state.probe.status.get() {
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let probe = expect_context::<Probe>();
+    let outcome = move || match probe.status.get() {
         ProbeState::Done(outcome) => Some(outcome),
         _ => None,
     };
-    let busy = move || matches!(state.probe.status.get(), ProbeState::Running { .. } | ProbeState::Waiting) || state.selection.runs_own_masks();
-    let status = move || match state.probe.status.get() {
-        _ if state.selection.is_translator() => "The probe looks for induction heads in language models; a translator's encoder has none to find.".to_string(),
-        _ if state.selection.is_speech() => "The probe looks for induction heads in language models; it does not run on a speech model.".to_string(),
-        _ if state.selection.is_vision() => "The probe looks for induction heads in language models; a picture's patches have no order to copy.".to_string(),
-        ProbeState::Idle => format!("Runs {} random tokens twice, four times, and ranks every head.", state.probe.length.get()),
+    let busy = move || matches!(probe.status.get(), ProbeState::Running { .. } | ProbeState::Waiting) || selection.runs_own_masks();
+    let status = move || match probe.status.get() {
+        _ if selection.is_translator() => "The probe looks for induction heads in language models; a translator's encoder has none to find.".to_string(),
+        _ if selection.is_speech() => "The probe looks for induction heads in language models; it does not run on a speech model.".to_string(),
+        _ if selection.is_vision() => "The probe looks for induction heads in language models; a picture's patches have no order to copy.".to_string(),
+        ProbeState::Idle => format!("Runs {} random tokens twice, four times, and ranks every head.", probe.length.get()),
         ProbeState::Waiting => "Waiting for the model to load; the probe runs as soon as it has.".to_string(),
         ProbeState::Running { done, total, layers: false } => format!("Probing: run {done} of {total}…"),
         ProbeState::Running { done, total, layers: true } => format!("Probing: {done} of {total} layers (four runs, their maps pooled)…"),
@@ -158,8 +161,8 @@ pub fn ProbePanel() -> impl IntoView {
                 let (layer, head) = (s.layer, s.head);
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string() data-induction=format!("{:.6}", s.induction)
-                        class:selected=move || state.probe.head.get() == (layer, head)
-                        on:click=move |_| { state.probe.head.set((layer, head)); state.selection.layer.set(layer); state.selection.head.set(head); }>
+                        class:selected=move || probe.head.get() == (layer, head)
+                        on:click=move |_| { probe.head.set((layer, head)); selection.layer.set(layer); selection.head.set(head); }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         <td>{format!("{:.4}", s.induction)}</td>
                         <td>{format!("{:.4}", s.previous_token)}</td>
@@ -181,18 +184,18 @@ pub fn ProbePanel() -> impl IntoView {
             <button class="toggle" data-testid="find-induction" disabled=busy
                 on:click=move |_| {
                     // Without a model, and none loading (it failed), waiting would be forever.
-                    let failed = state.run.loaded.with_untracked(Option::is_none) && matches!(state.run.status.get_untracked(), crate::state::Status::Failed(_));
-                    state.probe.status.set(if failed { ProbeState::Failed("no model is loaded: choose one that loads".into()) } else { ProbeState::Waiting });
+                    let failed = run.loaded.with_untracked(Option::is_none) && matches!(run.status.get_untracked(), crate::state::Status::Failed(_));
+                    probe.status.set(if failed { ProbeState::Failed("no model is loaded: choose one that loads".into()) } else { ProbeState::Waiting });
                 }>"Find induction heads"</button>
             <label class="probe-length">"Random tokens a copy "
                 <select data-testid="probe-length" disabled=busy
                     on:change=move |event| {
                         if let Ok(length) = event_target_value(&event).parse() {
-                            state.probe.length.set(length);
+                            probe.length.set(length);
                         }
                     }>
                     {crate::PROBE_LENGTHS.iter().map(|&length| view! {
-                        <option value=length.to_string() selected=move || state.probe.length.get() == length>
+                        <option value=length.to_string() selected=move || probe.length.get() == length>
                             {format!("{length}{}", if crate::probe_runs_pooled(length) { " (pooled, as a long text)" } else { "" })}
                         </option>
                     }).collect_view()}

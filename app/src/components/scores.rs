@@ -5,35 +5,58 @@
 use leptos::prelude::*;
 use report::analysis::heads::HeadScores;
 
-use crate::state::{AppState, GridColour};
+use crate::state::{Display, GridColour, Run, Selection};
 
-/// A score's column title.
-pub fn title(name: &str) -> String {
-    name.replace('_', " ")
+/// The scores that mean something over a picture's patches, which have no order to copy or
+/// repeat: how much a head gives the class token (the first item), the patch itself, and how
+/// spread its rows are.
+const OVER_A_PICTURE: [&str; 3] = ["first_token", "current_token", "entropy_bits"];
+
+/// The scores shown for a model, in the table's order (`picture`: a vision model's).
+pub fn shown_scores(picture: bool) -> &'static [&'static str] {
+    if picture {
+        &OVER_A_PICTURE
+    } else {
+        &HeadScores::NAMES
+    }
+}
+
+/// A score's column title (over a picture, the first item is the class token).
+pub fn title(name: &str, picture: bool) -> String {
+    match (name, picture) {
+        ("first_token", true) => "class token".into(),
+        ("current_token", true) => "the patch itself".into(),
+        _ => name.replace('_', " "),
+    }
 }
 
 #[component]
 pub fn ScoresPanel() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let display = expect_context::<Display>();
+    let run = expect_context::<Run>();
     let sort = RwSignal::new("induction");
 
     // Colouring the grid by a score sorts the table by it too.
     Effect::new(move |_| {
-        if let GridColour::Score(name) = state.display.grid_colour.get() {
+        if let GridColour::Score(name) = display.grid_colour.get() {
             sort.set(name);
         }
     });
 
     let table = move || {
-        let mut scores = state.run.head_scores.get()?;
-        let key = sort.get();
+        let mut scores = run.head_scores.get()?;
+        let picture = selection.is_vision();
+        let shown = shown_scores(picture);
+        // Sorted by the score chosen, or by the first shown where it is not shown.
+        let key = Some(sort.get()).filter(|k| shown.contains(k)).unwrap_or(shown[0]);
         scores.sort_by(|a, b| b.get(key).unwrap_or(0.0).total_cmp(&a.get(key).unwrap_or(0.0)));
-        let header = HeadScores::NAMES
-            .into_iter()
-            .map(|name| {
+        let header = shown
+            .iter()
+            .map(|&name| {
                 view! {
                     <th scope="col" aria-sort=move || if sort.get() == name { "descending" } else { "none" }>
-                        <button class="sort" on:click=move |_| sort.set(name)>{title(name)}</button>
+                        <button class="sort" on:click=move |_| sort.set(name)>{title(name, picture)}</button>
                     </th>
                 }
             })
@@ -42,12 +65,11 @@ pub fn ScoresPanel() -> impl IntoView {
             .into_iter()
             .map(|s| {
                 let (layer, head) = (s.layer, s.head);
-                let cells =
-                    HeadScores::NAMES.into_iter().map(|name| view! { <td data-score=name>{format!("{:.4}", s.get(name).unwrap_or(0.0))}</td> }).collect_view();
+                let cells = shown.iter().map(|&name| view! { <td data-score=name>{format!("{:.4}", s.get(name).unwrap_or(0.0))}</td> }).collect_view();
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string()
-                        class:selected=move || state.selection.layer.get() == layer && state.selection.head.get() == head
-                        on:click=move |_| { state.selection.layer.set(layer); state.selection.head.set(head); }>
+                        class:selected=move || selection.layer.get() == layer && selection.head.get() == head
+                        on:click=move |_| { selection.layer.set(layer); selection.head.set(head); }>
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         {cells}
                     </tr>
@@ -68,7 +90,7 @@ pub fn ScoresPanel() -> impl IntoView {
     view! {
         <section class="scores-panel" aria-label="Head scores">
             <h2>"Head scores"</h2>
-            {move || state.run.head_scores.with(Option::is_none).then(|| view! {
+            {move || run.head_scores.with(Option::is_none).then(|| view! {
                 <p class="hint" data-testid="scores-placeholder">"Every head's scores on the text appear here once it has run."</p>
             })}
             {table}

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::protocol::LoadStage;
-use crate::state::{AppState, Status};
+use crate::state::{Run, Status, Worker};
 use crate::{LONG_MAX_TOKENS, WHOLE_MAX_TOKENS};
 use report::{AttentionReport, Mask, WeightPath};
 
@@ -75,8 +75,9 @@ fn how_it_ran(report: &AttentionReport) -> String {
 /// Progress, timings and errors, always in the page (never only in the console).
 #[component]
 pub fn StatusLine() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let progress = move || match state.run.status.get() {
+    let run = expect_context::<Run>();
+    let worker = expect_context::<Worker>();
+    let progress = move || match run.status.get() {
         Status::Loading { stage: LoadStage::Fetching | LoadStage::Reading, loaded, total: Some(total), .. } if total > 0 => {
             Some(view! { <progress max=total.to_string() value=loaded.to_string()></progress> }.into_any())
         }
@@ -85,40 +86,39 @@ pub fn StatusLine() -> impl IntoView {
         }
         _ => None,
     };
-    let load_time = move || state.run.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0));
-    let token_count = move || {
-        state.run.report.get().map(|r| if r.picture.is_some() { format!("{} items", r.tokens().len()) } else { format!("{} tokens", r.tokens().len()) })
-    };
-    let weights = move || state.run.loaded.get().map(|(info, _)| weights_note(info.weights));
-    let memory = move || Some(state.worker.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
+    let load_time = move || run.loaded.get().map(|(info, millis)| format!("{} loaded in {:.1} s", info.name, millis / 1000.0));
+    let token_count =
+        move || run.report.get().map(|r| if r.picture.is_some() { format!("{} items", r.tokens().len()) } else { format!("{} tokens", r.tokens().len()) });
+    let weights = move || run.loaded.get().map(|(info, _)| weights_note(info.weights));
+    let memory = move || Some(worker.wasm_memory.get()).filter(|&b| b > 0).map(|b| format!("wasm memory {:.0} MB", b as f64 / 1e6));
     // One thread where the page may not share memory between threads: say why.
-    let threads = move || match state.worker.threads.get() {
+    let threads = move || match worker.threads.get() {
         0 => None,
         1 => Some("1 thread (the page is not cross-origin isolated, so the engine cannot share memory between threads)".to_string()),
         n => Some(format!("{n} threads")),
     };
     let notice = move || {
         // A long text says where it was cut as soon as its run begins.
-        let cut = match state.run.status.get() {
+        let cut = match run.status.get() {
             Status::Attending { cut, .. } => cut,
-            _ => state.run.report.get().and_then(|r| r.truncated.clone()),
+            _ => run.report.get().and_then(|r| r.truncated.clone()),
         };
         cut.map(|cut| {
             let whose = if cut.limit == LONG_MAX_TOKENS || cut.limit == WHOLE_MAX_TOKENS { "this page's limit" } else { "the model's limit" };
             format!("The text gives {} tokens; only the first {} ({whose}) are shown.", cut.total_tokens, cut.limit)
         })
     };
-    let failed = move || matches!(state.run.status.get(), Status::Failed(_));
+    let failed = move || matches!(run.status.get(), Status::Failed(_));
     view! {
         <div class="status-bar" role="status" aria-live="polite">
             <span data-testid="status" class="status" class:error=failed>
-                {move || state.run.report.with(|report| describe(&state.run.status.get(), report.as_deref()))}
+                {move || run.report.with(|report| describe(&run.status.get(), report.as_deref()))}
             </span>
             {progress}
             <span class="facts">
                 {move || [load_time(), token_count(), memory()].into_iter().flatten().collect::<Vec<_>>().join(" · ")}
             </span>
-            <span class="facts" data-testid="threads" data-threads=move || state.worker.threads.get().to_string()>
+            <span class="facts" data-testid="threads" data-threads=move || worker.threads.get().to_string()>
                 {threads}
             </span>
             {move || weights().map(|(short, long)| view! { <span data-testid="weights-note" class="facts" title=long>{short}</span> })}

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use super::token_label;
-use crate::state::AppState;
+use crate::state::{Run, Selection};
 
 /// How many tokens the strip shows at once.
 pub const STRIP_WINDOW: usize = 200;
@@ -23,18 +23,19 @@ pub fn window_start(start: usize, token: Option<usize>, tokens: usize, window: u
 
 #[component]
 pub fn TokenStrip() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let count = move || state.run.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let count = move || run.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
     let start = RwSignal::new(0usize);
     // The window follows the token in focus (from the long map's pointer, say).
     Effect::new(move |_| {
-        let moved = window_start(start.get_untracked(), state.focused_token(), count(), STRIP_WINDOW);
+        let moved = window_start(start.get_untracked(), run.focused_token(&selection), count(), STRIP_WINDOW);
         if moved != start.get_untracked() {
             start.set(moved);
         }
     });
     let chips = move || {
-        let report = state.run.report.get()?;
+        let report = run.report.get()?;
         let from = start.get().min(report.tokens().len());
         let tokens = report
             .tokens()
@@ -43,22 +44,22 @@ pub fn TokenStrip() -> impl IntoView {
             .skip(from)
             .take(STRIP_WINDOW)
             .map(|(i, token)| {
-                let pinned = move || state.selection.pinned_token.get() == Some(i);
+                let pinned = move || selection.pinned_token.get() == Some(i);
                 let title = format!("token {i}: id {}{}", token.id, token.span.map_or(String::new(), |[a, b]| format!(", bytes {a}..{b}")));
                 view! {
                     <button
                         class="token"
                         class:pinned=pinned
-                        class:focused=move || state.focused_token() == Some(i)
+                        class:focused=move || run.focused_token(&selection) == Some(i)
                         aria-pressed=move || pinned().to_string()
                         data-testid="token"
                         data-index=i.to_string()
                         title=title
-                        on:mouseenter=move |_| state.selection.hovered_token.set(Some(i))
-                        on:mouseleave=move |_| state.selection.hovered_token.set(None)
-                        on:focus=move |_| state.selection.hovered_token.set(Some(i))
-                        on:blur=move |_| state.selection.hovered_token.set(None)
-                        on:click=move |_| state.selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                        on:mouseenter=move |_| selection.hovered_token.set(Some(i))
+                        on:mouseleave=move |_| selection.hovered_token.set(None)
+                        on:focus=move |_| selection.hovered_token.set(Some(i))
+                        on:blur=move |_| selection.hovered_token.set(None)
+                        on:click=move |_| selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
                     >
                         {token_label(&token.text)}
                     </button>

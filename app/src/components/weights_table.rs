@@ -5,22 +5,23 @@
 use leptos::prelude::*;
 
 use super::{token_label, ReadingNote};
-use crate::state::{AppState, Tab};
+use crate::state::{Run, Selection, Tab};
 
 /// Rows are queries, columns keys (tokens, or words), one cell per weight (or
 /// value-weighted norm), four decimals.
 #[component]
 pub fn WeightsTable() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
     move || {
-        if state.selection.tab.get() != Tab::Table {
+        if selection.tab.get() != Tab::Table {
             return None;
         }
-        let (_, layer, head, map) = state.shown_map()?;
+        let (_, layer, head, map) = run.shown_map()?;
         let read = &map.read;
         let columns = read.columns.len();
         let header = read.columns.labels.iter().map(|l| view! { <th scope="col">{token_label(l)}</th> }).collect_view();
-        let focus = state.focused_token();
+        let focus = run.focused_token(&selection);
         let (focus_row, focus_column) = (focus.and_then(|t| read.rows.index_of(t)), focus.and_then(|t| read.columns.index_of(t)));
         let rows = (0..read.rows.len())
             .map(|q| {

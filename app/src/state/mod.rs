@@ -59,12 +59,6 @@ impl AppState {
         self.run.report.with(Option::is_some) && self.run.report_text.get() != self.selection.draft.get()
     }
 
-    /// The token every view highlights: the hovered one, else the pinned one.
-    pub fn focused_token(&self) -> Option<usize> {
-        let tokens = self.run.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
-        self.selection.hovered_token.get().or(self.selection.pinned_token.get()).filter(|&i| i < tokens)
-    }
-
     /// The view as the URL holds it.
     pub fn view_state(&self) -> ViewState {
         ViewState {
@@ -91,23 +85,8 @@ impl AppState {
         }
     }
 
-    /// The report and the selected (layer, head), when the report has that head.
-    /// Reads the signals, so a view that calls it follows them.
-    pub fn selected_head(&self) -> Option<(Arc<AttentionReport>, usize, usize)> {
-        let report = self.run.report.get()?;
-        let (layer, head) = (self.selection.layer.get(), self.selection.head.get());
-        (layer < report.attention().layers() && head < report.attention().heads()).then_some((report, layer, head))
-    }
-
-    /// The selected head's map as its views show it, weighted and read as chosen. Computed
-    /// once per change of what it depends on (`Run::shown`, a memo), not per view or per
-    /// pointer move.
-    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)> {
-        self.run.shown.get().0
-    }
-
     fn compute_shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)> {
-        let (report, layer, head) = self.selected_head()?;
+        let (report, layer, head) = self.run.selected_head(&self.selection)?;
         let shown = Arc::new(self.map_of(&report, layer, head));
         Some((report, layer, head, shown))
     }

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use report::analysis::heads::HeadScores;
 use report::{AttentionReport, ModelInfo};
 
+use super::selection::Selection;
 use crate::protocol::LoadStage;
 use crate::weighting::ShownMap;
 
@@ -162,6 +163,28 @@ pub struct Run {
 }
 
 impl Run {
+    /// The token every view highlights: the hovered one, else the pinned one (while the
+    /// report has it).
+    pub fn focused_token(&self, selection: &Selection) -> Option<usize> {
+        let tokens = self.report.with(|r| r.as_ref().map_or(0, |r| r.tokens().len()));
+        selection.hovered_token.get().or(selection.pinned_token.get()).filter(|&i| i < tokens)
+    }
+
+    /// The report and the selected (layer, head), when the report has that head.
+    /// Reads the signals, so a view that calls it follows them.
+    pub fn selected_head(&self, selection: &Selection) -> Option<(Arc<AttentionReport>, usize, usize)> {
+        let report = self.report.get()?;
+        let (layer, head) = (selection.layer.get(), selection.head.get());
+        (layer < report.attention().layers() && head < report.attention().heads()).then_some((report, layer, head))
+    }
+
+    /// The selected head's map as its views show it, weighted and read as chosen. Computed
+    /// once per change of what it depends on (`Run::shown`, a memo), not per view or per
+    /// pointer move.
+    pub fn shown_map(&self) -> Option<(Arc<AttentionReport>, usize, usize, Arc<ShownMap>)> {
+        self.shown.get().0
+    }
+
     /// Whether the report in view is a long text's (its maps pooled; see `LONG_MAX_TOKENS`).
     pub fn is_long(&self) -> bool {
         self.report.with(|r| r.as_ref().and_then(|r| r.sites.first()).is_some_and(|s| !s.form.is_whole()))

@@ -23,7 +23,7 @@ use super::family::{Builder, Family};
 use super::nn::{merge_heads, split_heads, Linear};
 use crate::error::{EngineError, Result};
 use crate::forward::{Attending, Layer, Network, Pass, Span, Stack, Start};
-use crate::intervention::{ablation_only, Intervention};
+use crate::intervention::{ablation_only, site_of, Intervention};
 use crate::kernels::relu;
 use crate::load::marian::{MarianFile, Shortlist};
 use crate::observe::{KeepMaps, KeepRawScores, KeepValueNorms, Keys};
@@ -375,6 +375,7 @@ impl MarianNetwork {
             pass = pass.observing(KeepValueNorms::default());
         }
         if let Some(intervention) = options.intervention {
+            site_of(intervention, &["encoder"])?;
             pass = pass.changing(vec![ablation_only(intervention, self.encoder.len(), self.sizes.heads, "text")?]);
         }
         let output = pass.through(&self.encoder, x, 0..self.encoder.len(), Span::whole(Mask::None, source.len()), None, &self.device)?;

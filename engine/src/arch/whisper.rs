@@ -311,8 +311,9 @@ impl Whisper {
     }
 
     /// Encodes a log-mel spectrogram `mel` [mels, 2 × frames] (30 s: [80, 3000]), keeping
-    /// each layer's self-attention pooled into blocks of `block` frames.
-    pub fn encode(&self, mel: &Tensor, block: usize) -> Result<Encoded> {
+    /// each layer's self-attention pooled into blocks of `block` frames, with the heads'
+    /// outputs `changes` says changed.
+    pub(crate) fn encode(&self, mel: &Tensor, block: usize, changes: Option<&Changes>) -> Result<Encoded> {
         let frames = self.sizes.max_source_positions;
         let (mels, width) = mel.dims2()?;
         if mels != self.sizes.num_mel_bins || width != 2 * frames {
@@ -325,6 +326,9 @@ impl Whisper {
         // Pooled where the probabilities lie, a stretch of frames at a time: a whole layer's
         // maps (54 MB) are never held, and its queries and keys give any head's map again.
         let mut pass = Pass::new().pooled(block, None).observing(KeepMaps::default()).observing(KeepQueriesKeys::default());
+        if let Some(changes) = changes {
+            pass = pass.changing(vec![changes.clone()]);
+        }
         let x = pass.through(&self.encoder, x, 0..self.encoder.depth(), Span::whole(Mask::None, frames), None, &self.device)?;
         let pooled = pass.observers.take::<KeepMaps>().map(KeepMaps::into_flat).unwrap_or_default();
         let layers = pass.observers.take::<KeepQueriesKeys>().map(KeepQueriesKeys::into_layers).unwrap_or_default();

@@ -119,10 +119,17 @@ impl<'a> Attending<'a> {
         let output_weight = if wants.output_weight { Some(output_weight()?) } else { None };
         let seen = |out, maps, raw| Attended { layer, keys: Keys::Own, q, k, v, mask, scoring, out, maps, raw, output_weight: output_weight.as_ref() };
         if let Some(pool) = &pass.pool {
-            if !pass.changes.is_empty() || pass.observers.need_whole_maps() {
-                candle_core::bail!("a pooled run keeps block means only: it cannot be changed, traced, or keep norms or raw scores")
+            // A head's output can be zeroed or averaged as the maps are pooled; a pattern put
+            // in its place, or several copies of the input, need the whole maps.
+            let change = pass.changes.first().and_then(|c| c.layer(layer));
+            if pass.changes.len() > 1 || change.is_some_and(|c| c.changes_patterns()) || pass.observers.need_whole_maps() {
+                candle_core::bail!("a pooled run keeps block means only: it cannot have patterns patched, be traced, or keep norms or raw scores")
             }
             let Pooled { out, blocks, sums } = attend_pooled(q, k, v, mask, scoring, pool.block, pool.matches.as_ref())?;
+            let out = match change {
+                Some(change) => change.apply_outputs(out)?,
+                None => out,
+            };
             pass.observers.attended(&seen(&out, Maps::Pooled { blocks: &blocks, sums: &sums }, None))?;
             return Ok(out);
         }

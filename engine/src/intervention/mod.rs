@@ -47,6 +47,19 @@ pub(crate) fn check(intervention: &Intervention, layers: usize, heads: usize) ->
     Ok(())
 }
 
+/// The site whose heads `intervention` changes, of a model whose sites with heads to change
+/// are `sites` (the first is the default), or why the one it names is not among them.
+pub(crate) fn site_of<'a>(intervention: &Intervention, sites: &[&'a str]) -> Result<&'a str> {
+    match intervention.site.as_deref() {
+        None => Ok(sites[0]),
+        Some(named) => sites
+            .iter()
+            .find(|s| **s == named)
+            .copied()
+            .ok_or_else(|| EngineError::Intervention(format!("this model's heads are changed in its {}, not in `{named}`", sites.join(" or its ")))),
+    }
+}
+
 /// The changes of `intervention` to a run that has no second input to patch from or to take
 /// means over (a picture, a translation), after checking its heads against the model's
 /// shape; `input` names that input in the refusal ("picture", "text").
@@ -89,8 +102,19 @@ impl LayerChanges {
             let out = crate::products::attention_product(&probs, v)?;
             (probs, out)
         };
+        Ok((self.apply_outputs(out)?, probs))
+    }
+
+    /// Whether the changes need the layer's whole maps (a pattern put in a head's place): a
+    /// run that keeps its maps pooled can make the others only.
+    pub(crate) fn changes_patterns(&self) -> bool {
+        !self.patterns.is_empty()
+    }
+
+    /// The heads' outputs `out` [heads, q, d] with the new outputs put in.
+    pub(crate) fn apply_outputs(&self, out: Tensor) -> candle_core::Result<Tensor> {
         if self.outputs.is_empty() {
-            return Ok((out, probs));
+            return Ok(out);
         }
         let new = self.outputs.iter().map(|(h, new)| {
             let value = out.narrow(0, *h, 1).and_then(|own| match new {
@@ -101,7 +125,7 @@ impl LayerChanges {
             });
             (*h, value)
         });
-        Ok((replace_heads(&out, new)?, probs))
+        replace_heads(&out, new)
     }
 }
 

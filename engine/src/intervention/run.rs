@@ -108,6 +108,7 @@ impl Model {
     /// intervention, with the unchanged run's next tokens beside its own.
     pub fn change(&self, trace: &Trace, intervention: &Intervention, source: Option<&Trace>, means: Option<&Trace>) -> Result<AttentionReport> {
         let (layers, heads, t) = (self.info.layers, self.info.heads, trace.len());
+        super::site_of(intervention, &["self"])?;
         check(intervention, layers, heads)?;
         same_length(trace, source)?;
         if intervention.means_from.is_some() && means.is_none() {

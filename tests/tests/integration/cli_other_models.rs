@@ -84,6 +84,12 @@ fn ablate_transcribes_again_with_decoder_heads_zeroed_as_transformers_does() {
     assert_eq!(after, report.written().unwrap());
     // Zeroing is all a decoder that writes a token at a time offers.
     assert_input_error(&[&args[..], &["--mean"]].concat(), "mean is not offered");
+    // The encoder's heads, as transformers zeroes them with hooks on its layers.
+    let encoder = ["ablate", "--model", "whisper-tiny-en", "--audio", audio.to_str().unwrap(), "--heads", "1.2,2.0,3.4", "--site", "encoder"];
+    let report = report_of(&attnscope(&[&encoder[..], &["--json"]].concat()));
+    assert_eq!(sequence_ids(&report, "transcript"), ids(&changes, "encoder_zero.ids"), "transformers' transcript from the changed encoder");
+    assert_eq!(report.intervention.as_ref().and_then(|i| i.site.as_deref()), Some("encoder"), "the report says whose heads changed");
+    assert_input_error(&[&args[..], &["--site", "cross"]].concat(), "not in `cross`");
 }
 
 #[test]

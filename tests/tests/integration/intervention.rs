@@ -47,7 +47,7 @@ pub fn intervention_of(case: &Value, source: &str, means: &str) -> Intervention 
     let patched_outputs = heads(case.get("patch_outputs"));
     let patched_patterns = heads(case.get("patch_patterns"));
     let source = (!patched_outputs.is_empty() || !patched_patterns.is_empty()).then(|| source.to_string());
-    Intervention { ablated, ablation, means_from, patched_outputs, patched_patterns, source, next_tokens_before: None, next_token_changes: Vec::new() }
+    Intervention { ablated, ablation, means_from, patched_outputs, patched_patterns, source, ..Intervention::default() }
 }
 
 /// The report's next tokens against the reference's ten: the same ids, the same logits.

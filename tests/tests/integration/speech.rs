@@ -367,3 +367,64 @@ fn a_recordings_heads_are_weighed_and_changed_as_transformers_does() {
     let refused = run(TranscribeOptions { intervention: Some(patch), ..TranscribeOptions::default() }).unwrap_err().to_string();
     assert!(refused.contains("needs a second recording"), "{refused}");
 }
+
+/// The encoder's heads changed as it attends pooled, against transformers with the same
+/// heads zeroed by pre-hooks on the encoder layers' output projections
+/// (`scripts/whisper_reference.py changes`, its ENCODER_ZEROED): the transcript written from
+/// the changed encoder, its cross maps summed over blocks of 30 frames, and the last encoder
+/// layer's maps in blocks of 30 frames (rows averaged, columns summed). The encoder's mean is
+/// offered (it has all its frames at once); a site the model does not have is refused.
+#[test]
+fn a_recordings_encoder_heads_are_changed_as_transformers_does() {
+    use engine::transcriber::TranscribeOptions;
+    use engine::{Ablation, HeadId, Intervention};
+    let path = root().join("tests/fixtures/whisper/flite-cat.changes.safetensors");
+    let changes: HashMap<String, Tensor> = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let ids_of = |key: &str| -> Vec<u32> { changes[key].flatten_all().unwrap().to_dtype(candle_core::DType::U32).unwrap().to_vec1().unwrap() };
+    let model = transcriber();
+    let clip = samples("flite-cat");
+    let on_encoder = |ablation| {
+        let heads = [(1, 2), (2, 0), (3, 4)].map(|(layer, head)| HeadId { layer, head }).to_vec();
+        Intervention { site: Some("encoder".into()), ..Intervention::ablate(heads, ablation) }
+    };
+    let run = |intervention: Intervention| {
+        model.transcribe_with(&clip, TranscribeOptions { intervention: Some(intervention), ..TranscribeOptions::default() }, |_, _, _| {})
+    };
+
+    let changed = run(on_encoder(Ablation::Zero)).unwrap();
+    let ids: Vec<u32> = changed.sequence("transcript").unwrap().tokens.iter().map(|t| t.id).collect();
+    assert_eq!(ids, ids_of("encoder_zero.ids"), "the transcript written from the changed encoder");
+    let cross = &changed.site("cross").unwrap().maps;
+    let summed: Vec<f32> = cross.as_flat().chunks(30).map(|block| block.iter().map(|&w| f64::from(w)).sum::<f64>() as f32).collect();
+    let (diff, at) = max_abs_diff(&summed, &flat(&changes["encoder_zero.cross"]));
+    assert!(diff <= REORDERED, "cross maps (30-frame sums): |Δ| {diff} at {at}");
+    // The engine keeps the encoder in blocks of ENCODER_BLOCK frames: three of them make 30.
+    let encoder = &changed.site("encoder").unwrap().maps;
+    let (heads, blocks) = (encoder.heads(), encoder.queries());
+    let per = 30 / ENCODER_BLOCK;
+    let last = encoder.layers() - 1;
+    let mut repooled = Vec::with_capacity(heads * (blocks / per) * (blocks / per));
+    for head in 0..heads {
+        for row in 0..blocks / per {
+            for column in 0..blocks / per {
+                let cell = |r: usize, c: usize| f64::from(encoder.weight(last, head, row * per + r, column * per + c));
+                let sum: f64 = (0..per).flat_map(|r| (0..per).map(move |c| (r, c))).map(|(r, c)| cell(r, c)).sum();
+                repooled.push((sum / per as f64) as f32);
+            }
+        }
+    }
+    let (diff, at) = max_abs_diff(&repooled, &flat(&changes["encoder_zero.encoder_last"]));
+    assert!(diff <= REORDERED, "the last encoder layer's maps (30-frame blocks): |Δ| {diff} at {at}");
+    let plain = transcribed("flite-cat");
+    let unchanged = &plain.site("encoder").unwrap().maps;
+    let first = blocks * blocks * heads;
+    assert_eq!(&encoder.as_flat()[..2 * first], &unchanged.as_flat()[..2 * first], "layers 0 and 1 attend before any head's output changes");
+    assert_ne!(&encoder.as_flat()[2 * first..], &unchanged.as_flat()[2 * first..], "the layers after a zeroed head attend otherwise");
+
+    let mean = run(on_encoder(Ablation::Mean)).unwrap();
+    let moved = engine::analysis::summary::map_change(&mean.site("encoder").unwrap().maps, unchanged).unwrap();
+    assert!(moved[..2].iter().flatten().all(|&v| v == 0.0) && moved[2].iter().any(|&v| v > 0.0), "the encoder's mean is offered: {moved:?}");
+    let elsewhere = Intervention { site: Some("cross".into()), ..on_encoder(Ablation::Zero) };
+    let refused = run(elsewhere).unwrap_err().to_string();
+    assert!(refused.contains("in its decoder or its encoder, not in `cross`"), "{refused}");
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::audio::{self, Clip, Recording, WINDOW_SECONDS};
-use crate::state::AppState;
+use crate::state::{AppState, Run, Selection};
 
 pub use cross_map::cross_values;
 
@@ -124,10 +124,11 @@ pub fn AudioPanel() -> impl IntoView {
 /// Everything a transcription shows.
 #[component]
 pub fn SpeechView() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let has_transcript = move || state.run.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let has_transcript = move || run.report.with(|r| r.as_ref().is_some_and(|r| r.transcript.is_some()));
     view! {
-        <Show when=move || state.selection.is_speech() && has_transcript()>
+        <Show when=move || selection.is_speech() && has_transcript()>
             <section class="speech" aria-label="What each word listened to">
                 <spectrogram::Transcript />
                 <spectrogram::Spectrogram />

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use super::super::token_label;
 use super::cross_map::{cross_values, frames_heard};
-use crate::state::AppState;
+use crate::state::{Run, Selection, Speech};
 
 /// Pixels per mel bin, and the waveform's height.
 const MEL_ROW: usize = 2;
@@ -17,9 +17,10 @@ const WAVE_HEIGHT: usize = 48;
 /// The transcript's tokens: hover one to light what it listened to, click to keep it.
 #[component]
 pub fn Transcript() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let tokens = move || state.run.report.with(|r| r.as_ref().and_then(|r| r.sequence("transcript")).map(|s| s.tokens.clone())).unwrap_or_default();
-    let text = move || state.run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| t.text.trim().to_string()));
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let tokens = move || run.report.with(|r| r.as_ref().and_then(|r| r.sequence("transcript")).map(|s| s.tokens.clone())).unwrap_or_default();
+    let text = move || run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| t.text.trim().to_string()));
     view! {
         <section class="transcript" aria-label="Transcript">
             <h2>"Transcript"</h2>
@@ -30,18 +31,18 @@ pub fn Transcript() -> impl IntoView {
                     let special = token.text.starts_with("<|");
                     view! {
                         <span class="token" class:special=special data-testid="token" data-index=i.to_string() data-id=token.id.to_string()
-                            class:focused=move || state.selection.hovered_token.get() == Some(i)
-                            class:pinned=move || state.selection.pinned_token.get() == Some(i)
+                            class:focused=move || selection.hovered_token.get() == Some(i)
+                            class:pinned=move || selection.pinned_token.get() == Some(i)
                             role="button" tabindex="0"
-                            aria-pressed=move || (state.selection.pinned_token.get() == Some(i)).to_string()
-                            on:mouseenter=move |_| state.selection.hovered_token.set(Some(i))
-                            on:mouseleave=move |_| state.selection.hovered_token.set(None)
-                            on:focus=move |_| state.selection.hovered_token.set(Some(i))
-                            on:blur=move |_| state.selection.hovered_token.set(None)
-                            on:click=move |_| state.selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
+                            aria-pressed=move || (selection.pinned_token.get() == Some(i)).to_string()
+                            on:mouseenter=move |_| selection.hovered_token.set(Some(i))
+                            on:mouseleave=move |_| selection.hovered_token.set(None)
+                            on:focus=move |_| selection.hovered_token.set(Some(i))
+                            on:blur=move |_| selection.hovered_token.set(None)
+                            on:click=move |_| selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) })
                             on:keydown=move |ev: web_sys::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " {
                                 ev.prevent_default();
-                                state.selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
+                                selection.pinned_token.update(|p| *p = if *p == Some(i) { None } else { Some(i) });
                             }
                         >{token_label(&token.text)}</span>
                     }
@@ -86,14 +87,16 @@ fn paint(canvas: web_sys::HtmlCanvasElement, mels: usize, frames: usize, values:
 /// The spectrogram with the words, the alignment path and the focused token's listening.
 #[component]
 pub fn Spectrogram() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let speech = expect_context::<Speech>();
     let canvas_ref = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
         // The clip is read where it lies (ten minutes of sound is 38 MB: no copy per redraw).
-        let clip = state.speech.audio.get();
+        let clip = speech.audio.get();
         let samples = clip.as_ref().map_or(&[][..], |c| c.samples.as_slice());
-        state.run.report.with(|r| {
+        run.report.with(|r| {
             if let Some(t) = r.as_ref().and_then(|r| r.transcript.as_ref()) {
                 let s = &t.spectrogram;
                 paint(canvas, s.mels, s.frames, &s.values, samples);
@@ -101,11 +104,10 @@ pub fn Spectrogram() -> impl IntoView {
         });
     });
     // The overlay is drawn in mel frames (10 ms) across and mel rows up, as the canvas.
-    let size =
-        move || state.run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| (t.spectrogram.frames.max(1), t.spectrogram.mels * MEL_ROW)));
+    let size = move || run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| (t.spectrogram.frames.max(1), t.spectrogram.mels * MEL_ROW)));
     let overlay =
         move || {
-            let report = state.run.report.get()?;
+            let report = run.report.get()?;
             let transcript = report.transcript.as_ref()?;
             let (width, height) = size()?;
             let full = height + WAVE_HEIGHT;
@@ -139,8 +141,8 @@ pub fn Spectrogram() -> impl IntoView {
                 .join(" ");
             // What the focused token listened to while it was written: its frames, lit.
             let lit =
-                state.focused_token().filter(|&t| t >= 1).and_then(|t| {
-                    let (values, _, frames) = cross_values(&report, state.speech.cross_view.get(), state.selection.layer.get(), state.selection.head.get())?;
+                run.focused_token(&selection).filter(|&t| t >= 1).and_then(|t| {
+                    let (values, _, frames) = cross_values(&report, speech.cross_view.get(), selection.layer.get(), selection.head.get())?;
                     let row = values.get((t - 1) * frames..t * frames)?.to_vec();
                     let top = row.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
                     Some(row.into_iter().enumerate().filter(|(_, v)| *v / top > 0.05).map(|(f, v)| view! {
@@ -161,8 +163,8 @@ pub fn Spectrogram() -> impl IntoView {
             class="spectrogram"
             data-testid="spectrogram"
             data-frames=move || size().map(|s| s.0.to_string())
-            data-seconds=move || state.run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| format!("{:.3}", t.audio_seconds)))
-            data-lit=move || state.focused_token().map(|t| t.to_string())
+            data-seconds=move || run.report.with(|r| r.as_ref().and_then(|r| r.transcript.as_ref()).map(|t| format!("{:.3}", t.audio_seconds)))
+            data-lit=move || run.focused_token(&selection).map(|t| t.to_string())
         >
             <div class="spectrogram-stack">
                 <canvas node_ref=canvas_ref role="img" aria-label="The log-mel spectrogram the model heard, and the waveform"></canvas>
@@ -180,16 +182,18 @@ pub fn Spectrogram() -> impl IntoView {
 /// The words with their times: a click plays the word's piece of sound.
 #[component]
 pub fn WordTimings() -> impl IntoView {
-    let state = expect_context::<AppState>();
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let speech = expect_context::<Speech>();
     let play = move |start: f64, end: f64| {
-        if let Some(clip) = state.speech.audio.get_untracked() {
+        if let Some(clip) = speech.audio.get_untracked() {
             if let Err(message) = crate::audio::play(&clip.samples, start, end - start) {
-                state.speech.notice.set(Some(format!("cannot play the word: {message}")));
+                speech.notice.set(Some(format!("cannot play the word: {message}")));
             }
         }
     };
     let words = move || {
-        let report = state.run.report.get()?;
+        let report = run.report.get()?;
         let transcript = report.transcript.as_ref()?;
         Some(
             transcript
@@ -205,8 +209,8 @@ pub fn WordTimings() -> impl IntoView {
                                 data-start=format!("{start:.2}") data-end=format!("{end:.2}")
                                 title="Play this word"
                                 on:click=move |_| play(start, end)
-                                on:mouseenter=move |_| state.selection.hovered_token.set(first_token)
-                                on:mouseleave=move |_| state.selection.hovered_token.set(None)
+                                on:mouseenter=move |_| selection.hovered_token.set(first_token)
+                                on:mouseleave=move |_| selection.hovered_token.set(None)
                             >
                                 <span class="word-text">{w.word.trim().to_string()}</span>
                                 <span class="word-time">{format!("{start:.2}–{end:.2} s")}</span>
@@ -219,7 +223,7 @@ pub fn WordTimings() -> impl IntoView {
     };
     view! {
         <section class="word-timings" data-testid="word-timings" aria-label="Words and their times"
-            data-frames-heard=move || state.run.report.with(|r| r.as_ref().map(|r| frames_heard(r).to_string()))
+            data-frames-heard=move || run.report.with(|r| r.as_ref().map(|r| frames_heard(r).to_string()))
         >
             <h2>"Words"</h2>
             <ol class="words">{words}</ol>

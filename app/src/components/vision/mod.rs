@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use report::Framing;
 
 use crate::picture::{self, Picture};
-use crate::state::AppState;
+use crate::state::{AppState, Run, Selection};
 
 pub use overlay::PatchOverlay;
 
@@ -122,10 +122,11 @@ pub fn ImagePanel() -> impl IntoView {
 /// Everything a picture's run shows.
 #[component]
 pub fn VisionView() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let has_picture = move || state.run.report.with(|r| r.as_ref().is_some_and(|r| r.picture.is_some()));
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let has_picture = move || run.report.with(|r| r.as_ref().is_some_and(|r| r.picture.is_some()));
     view! {
-        <Show when=move || state.selection.is_vision() && has_picture()>
+        <Show when=move || selection.is_vision() && has_picture()>
             <section class="vision" aria-label="Where each head looks">
                 <overlay::MainOverlay />
                 <overlay::LayerHeads />

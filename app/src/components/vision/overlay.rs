@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{KeyboardEvent, MouseEvent};
 
 use crate::canvas::paint_pixels;
-use crate::state::AppState;
 use crate::state::PatchView;
+use crate::state::{AppState, Run, Selection};
 
 /// The side of the main overlay, and of the small ones, in CSS pixels.
 const MAIN_SIZE: f64 = 448.0;
@@ -216,20 +216,21 @@ pub fn MainOverlay() -> impl IntoView {
 /// Every head of the selected layer side by side; a click selects the head.
 #[component]
 pub fn LayerHeads() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let heads = move || state.run.report.with(|r| r.as_ref().map_or(0, |r| r.attention().heads()));
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let heads = move || run.report.with(|r| r.as_ref().map_or(0, |r| r.attention().heads()));
     view! {
         <div class="layer-heads" data-testid="layer-heads">
-            <h3>{move || format!("Every head of layer {}", state.selection.layer.get())}</h3>
+            <h3>{move || format!("Every head of layer {}", selection.layer.get())}</h3>
             <div class="overlay-row">
                 {move || (0..heads()).map(|head| view! {
-                    <figure class:selected=move || state.selection.head.get() == head>
+                    <figure class:selected=move || selection.head.get() == head>
                         <PatchOverlay
-                            layer=Signal::derive(move || state.selection.layer.get())
+                            layer=Signal::derive(move || selection.layer.get())
                             source=Signal::derive(move || PatchSource::Head(head))
                             size=HEAD_SIZE
                             testid="layer-head"
-                            select=Callback::new(move |_| state.selection.head.set(head))
+                            select=Callback::new(move |_| selection.head.set(head))
                         />
                         <figcaption>{format!("head {head}")}</figcaption>
                     </figure>
@@ -243,8 +244,9 @@ pub fn LayerHeads() -> impl IntoView {
 /// selects the head.
 #[component]
 pub fn AllHeads() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let shape = move || state.run.report.with(|r| r.as_ref().map_or((0, 0), |r| (r.attention().layers(), r.attention().heads())));
+    let selection = expect_context::<Selection>();
+    let run = expect_context::<Run>();
+    let shape = move || run.report.with(|r| r.as_ref().map_or((0, 0), |r| (r.attention().layers(), r.attention().heads())));
     view! {
         <details class="all-heads" data-testid="all-heads">
             <summary>"Every head of every layer"</summary>
@@ -259,7 +261,7 @@ pub fn AllHeads() -> impl IntoView {
                                 source=Signal::derive(move || PatchSource::Head(head))
                                 size=CELL_SIZE
                                 testid="all-heads-cell"
-                                select=Callback::new(move |_| { state.selection.layer.set(layer); state.selection.head.set(head); })
+                                select=Callback::new(move |_| { selection.layer.set(layer); selection.head.set(head); })
                             />
                         }).collect_view()}
                     }).collect_view()
