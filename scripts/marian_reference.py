@@ -37,8 +37,9 @@ What it does, in order:
      of the float64 maps: `<dir>/<i>/encoder_self` [6 layers][8 heads][src][src],
      `<dir>/<i>/cross` [2 layers][8 heads][tgt][src], `<dir>/<i>/source_ids`,
      `<dir>/<i>/target_ids` (int32). Row t of `cross` is the decoder step that produced
-     target token t (the last row is the step that produced </s>). The file's metadata
-     `sentences` maps each key to its text and translation.
+     target token t (the last row is the step that produced </s>). The file's one metadata
+     key `sentences` (JSON) says what the tensors are (`about`) and maps each key to its text
+     and translation (`sentences`).
 5. With `changes` (and nothing else: no other sentence is translated, no other fixture is
    written), writes tests/fixtures/marian/changes.safetensors for CHANGES_SENTENCE in
    CHANGES_DIRECTION, after checking that its unchanged translation equals the package's:
@@ -745,10 +746,13 @@ def write_fixtures(models, records):
             tensors[key + "/source_ids"] = np.asarray(result["source_ids"], np.int32)
             tensors[key + "/target_ids"] = np.asarray(result["target_ids"], np.int32)
             index[direction].append({"key": key, "source": text, "text": result["text"]})
-    metadata = {"about": "float32 copies of the float64 maps of scripts/marian_reference.py; "
-                         "encoder_self [layer][head][src][src], cross [layer][head][tgt][src], "
-                         "row t of cross = the decoder step that produced target token t",
-                "sentences": json.dumps(index, ensure_ascii=False)}
+    # One metadata key: safetensors keeps the metadata in a Rust HashMap, so two keys would
+    # come out in either order and the file's bytes would change from run to run.
+    metadata = {"sentences": json.dumps({
+        "about": "float32 copies of the float64 maps of scripts/marian_reference.py; "
+                 "encoder_self [layer][head][src][src], cross [layer][head][tgt][src], "
+                 "row t of cross = the decoder step that produced target token t",
+        "sentences": index}, ensure_ascii=False)}
     save_file(tensors, os.path.join(FIXTURES, "attention.safetensors"), metadata=metadata)
     total = sum(os.path.getsize(os.path.join(FIXTURES, n)) for n in os.listdir(FIXTURES))
     log(f"wrote tests/fixtures/marian/ ({total / 1024:.0f} KiB)")

@@ -350,6 +350,20 @@ def zero_heads(model, heads, stack="decoder"):
     return handles
 
 
+def changed_run(model, features, cfg, heads, stack):
+    """The greedy run with `heads` of the decoder's (or the encoder's) self-attention zeroed,
+    and the teacher-forced forward over its ids (with every map): (ids, outputs)."""
+    handles = zero_heads(model, heads, stack)
+    try:
+        ids = greedy(model, features, cfg, [50257, 50362], 50256)
+        with torch.no_grad():
+            out = model(input_features=features, decoder_input_ids=torch.tensor([ids]), output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+    return ids, out
+
+
 def blocks_of(cross):
     """Cross maps [.., frames] summed over blocks of CHANGES_CROSS_BLOCK frames, in float64."""
     cross = cross.astype(np.float64)
@@ -395,14 +409,7 @@ def write_changes(model_dir, clip, out_dir):
     value_norms = np.stack(norms).astype(np.float32)
 
     # The changed run: the hooks act on every decoding step and on the forward over its ids.
-    handles = zero_heads(model, ZEROED)
-    try:
-        zero_ids = greedy(model, features, cfg, [50257, 50362], 50256)
-        with torch.no_grad():
-            out = model(input_features=features, decoder_input_ids=torch.tensor([zero_ids]), output_attentions=True)
-    finally:
-        for h in handles:
-            h.remove()
+    zero_ids, out = changed_run(model, features, cfg, ZEROED, "decoder")
     zero_decoder = stack(out.decoder_attentions)
     zero_cross = blocks_of(stack(out.cross_attentions))
 
@@ -420,14 +427,7 @@ def write_changes(model_dir, clip, out_dir):
     assert plain_ids != zero_ids or delta[first + 1:].max() > CHANGES_MIN_EFFECT, "the zeroing changes nothing measurable"
 
     # The encoder's heads zeroed: the transcript written again from the changed encoder.
-    handles = zero_heads(model, ENCODER_ZEROED, "encoder")
-    try:
-        encoder_ids = greedy(model, features, cfg, [50257, 50362], 50256)
-        with torch.no_grad():
-            out = model(input_features=features, decoder_input_ids=torch.tensor([encoder_ids]), output_attentions=True)
-    finally:
-        for h in handles:
-            h.remove()
+    encoder_ids, out = changed_run(model, features, cfg, ENCODER_ZEROED, "encoder")
     encoder_cross = blocks_of(stack(out.cross_attentions))
     # The last encoder layer's maps in blocks of 30 frames: rows averaged, columns summed.
     last = out.encoder_attentions[-1][0].double().numpy()  # [heads, 1500, 1500]
