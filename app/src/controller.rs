@@ -123,6 +123,11 @@ pub fn start(state: AppState) {
             compare,
             intervention: state.interventions.intervention().filter(|_| own_mask),
         };
+        // A translation's unchanged run comes after its changed one, a whole run apart: the
+        // one kept is another text's until then. (A text model's comes with its changed run.)
+        if state.selection.is_translator() {
+            state.interventions.unchanged.set(None);
+        }
         state.run.status.set(Status::Computing);
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
             send(request);
@@ -134,6 +139,8 @@ pub fn start(state: AppState) {
     // switching a head off or asking for norms runs it again.
     let whole_run = move |name: &str| {
         let intervention = state.interventions.intervention();
+        // The unchanged run kept is another input's (or of other heads): it comes anew.
+        state.interventions.unchanged.set(None);
         let (run, unchanged) = scheduler.try_update_value(|s| s.whole_input(name, intervention.is_some())).unwrap_or_default();
         (run, WholeRun { value_norms: value_norms.get(), intervention, unchanged })
     };
