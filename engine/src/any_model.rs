@@ -70,11 +70,7 @@ impl AnyModel {
                     "heads are changed under the model's own mask ({}), the one it was trained with",
                     model.native_mask().name()
                 ))),
-                Some(intervention) => {
-                    let trace = model.trace(text, max_tokens)?;
-                    let other = |text: &Option<String>| text.as_deref().map(|t| model.trace(t, max_tokens)).transpose();
-                    model.change(&trace, intervention, other(&intervention.source)?.as_ref(), other(&intervention.means_from)?.as_ref())
-                }
+                Some(intervention) => Ok(model.change_text(text, intervention, |t| model.trace(t, max_tokens).map(Box::new))?.0),
             },
             (AnyModel::Translator(translator), Input::Text(text)) => {
                 let shortlist = TranslateOptions::new(max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), true);

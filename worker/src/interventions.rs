@@ -23,6 +23,9 @@ const KEPT: usize = 3;
 pub(super) struct Traces {
     kept: RefCell<Vec<(String, usize, Rc<Trace>)>>,
     sweeping: Cell<Option<u64>>,
+    /// The last unchanged run of an input with nothing traced (a translation, a sound, a
+    /// picture), by [`input_key`]: switching another head off answers it again at once.
+    unchanged_whole: RefCell<Option<(u64, AttentionReport)>>,
 }
 
 impl Traces {
@@ -46,6 +49,7 @@ impl Traces {
     /// Forgets every run (another model is loading).
     pub(super) fn clear(&self) {
         self.kept.borrow_mut().clear();
+        self.unchanged_whole.borrow_mut().take();
         self.sweeping.set(None);
     }
 
@@ -68,10 +72,7 @@ fn one_sequence(model: &AnyModel) -> engine::Result<&Model> {
 /// The run of `text` with `intervention` made, and the unchanged run it started from.
 fn change(traces: &Traces, model: &AnyModel, (text, max_tokens): (&str, usize), intervention: &Intervention) -> engine::Result<(AttentionReport, Rc<Trace>)> {
     let model = one_sequence(model)?;
-    let trace = traces.of(model, text, max_tokens)?;
-    let other = |text: &Option<String>| text.as_deref().map(|t| traces.of(model, t, max_tokens)).transpose();
-    let (source, means) = (other(&intervention.source)?, other(&intervention.means_from)?);
-    Ok((model.change(&trace, intervention, source.as_deref(), means.as_deref())?, trace))
+    model.change_text(text, intervention, |t| traces.of(model, t, max_tokens))
 }
 
 /// Answers the changed run (`run`) and the unchanged one (`unchanged`): the trace's own
@@ -104,7 +105,7 @@ pub(super) fn answer_changed(
 /// unchanged run then answers under that number (the page shows what the model wrote before
 /// and after). `on_token` hears the tokens the changed run writes.
 pub(super) fn answer_whole(
-    (name, model): (&str, &AnyModel),
+    (traces, name, model): (&Traces, &str, &AnyModel),
     (input, mask, options): (Input, Mask, RunOptions),
     intervention: Option<&Intervention>,
     (run, unchanged): (u64, Option<u64>),
@@ -114,8 +115,32 @@ pub(super) fn answer_whole(
     super::answer(run, name, started, model.run_input(input, mask, options, intervention, on_token));
     if let (Some(unchanged), Some(_)) = (unchanged, intervention.filter(|i| !i.is_empty())) {
         let started = now();
-        super::answer(unchanged, name, started, model.run_input(input, mask, RunOptions { scores_of_layer: None, ..options }, None, |_, _, _| {}));
+        let options = RunOptions { scores_of_layer: None, ..options };
+        let key = input_key(&input, mask, &options);
+        let kept = traces.unchanged_whole.borrow().as_ref().filter(|(k, _)| *k == key).map(|(_, report)| report.clone());
+        let report = match kept {
+            Some(report) => Ok(report),
+            None => model.run_input(input, mask, options, None, |_, _, _| {}),
+        };
+        if let Ok(report) = &report {
+            *traces.unchanged_whole.borrow_mut() = Some((key, report.clone()));
+        }
+        super::answer(unchanged, name, started, report);
     }
+}
+
+/// One number for an input and what its run keeps, to tell the next run's from it without
+/// keeping a sound or a picture twice over.
+fn input_key(input: &Input, mask: Mask, options: &RunOptions) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match input {
+        Input::Text(text) => (0u8, text).hash(&mut hasher),
+        Input::Sound(samples) => (1u8, samples.iter().map(|s| s.to_bits()).collect::<Vec<u32>>()).hash(&mut hasher),
+        Input::Picture(picture, framing) => (2u8, picture.width, picture.height, &picture.pixels, format!("{framing:?}")).hash(&mut hasher),
+    }
+    (mask.name(), options.max_tokens, options.value_norms).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Finds every head's effect on the answer in the run of `text` (see

@@ -311,7 +311,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
             };
             let input = (engine::any_model::Input::Text(&text), mask, options);
-            interventions::answer_whole((name, loaded), input, intervention.as_ref(), (run, unchanged), translating);
+            interventions::answer_whole((&state.traces, name, loaded), input, intervention.as_ref(), (run, unchanged), translating);
         }
     }
 }
@@ -324,7 +324,7 @@ fn transcribe(state: &State, run: u64, model: String, samples: Vec<f32>, asked: 
     };
     let writing = |step, token: &engine::Token, limit| post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
     let input = (engine::any_model::Input::Sound(&samples), engine::Mask::Causal, whole_options(asked));
-    interventions::answer_whole((name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), writing);
+    interventions::answer_whole((&state.traces, name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), writing);
 }
 
 /// What a sound's or a picture's run asks, as run options.
@@ -355,7 +355,7 @@ fn look(state: &State, run: u64, model: String, (width, height, framing): (usize
     match engine::image::Rgb::from_rgba(width, height, &rgba) {
         Ok(picture) => {
             let input = (engine::any_model::Input::Picture(&picture, framing), engine::Mask::None, whole_options(asked));
-            interventions::answer_whole((name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), |_, _, _| {});
+            interventions::answer_whole((&state.traces, name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), |_, _, _| {});
         }
         Err(e) => answer(run, name, now(), Err(e.into())),
     }

@@ -141,6 +141,21 @@ impl Model {
         Ok(report)
     }
 
+    /// The run of `text` with `intervention` made, and the unchanged run it started from: the
+    /// text's trace, and the traces of the texts it names (patches from `source`, means from
+    /// `means_from`), each got from `trace_of` (which may keep them, as the page's worker does).
+    pub fn change_text<T: std::ops::Deref<Target = Trace>>(
+        &self,
+        text: &str,
+        intervention: &Intervention,
+        mut trace_of: impl FnMut(&str) -> Result<T>,
+    ) -> Result<(AttentionReport, T)> {
+        let trace = trace_of(text)?;
+        let mut other = |text: &Option<String>| text.as_deref().map(&mut trace_of).transpose();
+        let (source, means) = (other(&intervention.source)?, other(&intervention.means_from)?);
+        Ok((self.change(&trace, intervention, source.as_deref(), means.as_deref())?, trace))
+    }
+
     /// Changes every head alone as `sweep` says and measures `answer` after each:
     /// `progress(done, total)` after each head; when it returns false the sweep stops
     /// with [`EngineError::Cancelled`].
