@@ -1,7 +1,8 @@
 //! The blocked product: four rows of `x` times eight columns of the weights, sixteen
 //! running sums in eight vector registers (simd128 in WebAssembly, AVX2 where the processor
-//! has it, plain arrays elsewhere), the weights read in place (no packing), blocked so that a
-//! stretch of rows of `x` and a stretch of the weights' rows stay in the caches. Each output
+//! has it, plain arrays elsewhere), blocked so that a stretch of rows of `x` and a stretch of
+//! the weights' rows stay in the caches; the weights read in place by a few rows, or, by many,
+//! from a copy of a tile's columns side by side (see [`each_tile`]). Each output
 //! is summed over the inner dimension one term after the other (see [`super`]).
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
@@ -78,38 +79,68 @@ fn each_piece(out: &mut [f32], piece_len: usize, matrix_len: usize, piece: impl 
 const ROWS_IN_BLOCK: usize = 48;
 /// The inner dimension in stretches: eight columns of the weights over it stay in L1 (12 KB).
 const DEPTH_IN_BLOCK: usize = 384;
+/// Blocks of this many rows or more read their weights from a panel (see [`each_tile`]).
+/// Measured in the page on GPT-2 small's and Pythia-160m's projections (`bench families`):
+/// packed, 6 rows (two tiles) took 20 % longer, the copy's scattered reads having no
+/// arithmetic to hide behind, while 21, 65 and 149 rows took 5 %, 11 % and 16 % less.
+const PACKED_FROM_ROWS: usize = 16;
 /// A tile: rows of `x` by columns of `w`, its sums held in registers.
 const TILE_ROWS: usize = 4;
 const TILE_COLUMNS: usize = 8;
 
-/// Where a tile lies: its first row and how many rows (at most [`TILE_ROWS`]), its first
-/// column, and the stretch of the inner dimension it sums (`first`: the stretch the sums
-/// start with; a later one adds to what the tile's outputs hold).
-#[derive(Clone, Copy)]
-struct TilePlace {
-    row: usize,
-    rows: usize,
-    column: usize,
-    depth_start: usize,
-    depth: usize,
-    first: bool,
-}
-
-/// Every tile of the columns `columns` (a whole number of tiles `tile_columns` wide) of
-/// out [m, n] = x [m, k] · w, in an order that keeps each output's sum in the naive order:
-/// the inner dimension a stretch at a time, outermost; within it blocks of rows that stay in
-/// the caches.
+/// Every tile of the columns `columns` (a whole number of tiles `COLUMNS` wide) of
+/// out [m, n] = x [m, k] · w, handed to `kernel` with its rows (1 to [`TILE_ROWS`]), in an
+/// order that keeps each output's sum in the naive order: the inner dimension a stretch at a
+/// time, outermost; within it blocks of rows that stay in the caches.
+///
+/// Where a block has [`PACKED_FROM_ROWS`] rows or more, the stretch of a tile's columns they all
+/// read is first copied side by side (a panel, `depth` × `COLUMNS`): read in place, each
+/// of the stretch's terms is on another cache line and, for a wide matrix, another page
+/// (GPT-2's 768 × 3072 projection: 12 KB apart), once for every tile of rows. The copy changes
+/// where the weights are read from, not which terms are summed or in what order.
 #[inline(always)]
-fn each_tile((m, k): (usize, usize), columns: std::ops::Range<usize>, tile_columns: usize, mut tile: impl FnMut(TilePlace)) {
+fn each_tile<const COLUMNS: usize>(
+    x: &[f32],
+    (m, k): (usize, usize),
+    w: Strided,
+    out: &mut [f32],
+    columns: std::ops::Range<usize>,
+    mut kernel: impl FnMut(Tile<'_>, usize),
+) {
+    let n = w.columns;
+    let mut panel: Vec<f32> = Vec::new();
     for depth_start in (0..k).step_by(DEPTH_IN_BLOCK) {
         let depth = DEPTH_IN_BLOCK.min(k - depth_start);
         for row_start in (0..m).step_by(ROWS_IN_BLOCK) {
             let rows_in_block = ROWS_IN_BLOCK.min(m - row_start);
-            for column in columns.clone().step_by(tile_columns) {
+            let packed = rows_in_block >= PACKED_FROM_ROWS;
+            for column in columns.clone().step_by(COLUMNS) {
+                let in_place = &w.values[depth_start * w.row_stride + column..];
+                let (weights, w_stride) = if packed {
+                    // Rows of a length known here, copied as a few vector moves (a call to
+                    // memcpy per row cost more than the packing saved, in WebAssembly).
+                    panel.resize(depth * COLUMNS, 0.0);
+                    for (i, to) in panel.chunks_exact_mut(COLUMNS).enumerate() {
+                        to.copy_from_slice(&in_place[i * w.row_stride..][..COLUMNS]);
+                    }
+                    (&panel[..], COLUMNS)
+                } else {
+                    (in_place, w.row_stride)
+                };
                 let mut row = row_start;
                 while row < row_start + rows_in_block {
                     let rows = TILE_ROWS.min(row_start + rows_in_block - row);
-                    tile(TilePlace { row, rows, column, depth_start, depth, first: depth_start == 0 });
+                    let tile = Tile {
+                        x: &x[row * k + depth_start..],
+                        x_stride: k,
+                        w: weights,
+                        w_stride,
+                        out: &mut out[row * n + column..],
+                        out_stride: n,
+                        depth,
+                        first: depth_start == 0,
+                    };
+                    kernel(tile, rows);
                     row += rows;
                 }
             }
@@ -161,11 +192,10 @@ mod avx2 {
         if whole == 0 || k == 0 {
             return 0;
         }
-        each_tile((m, k), 0..whole, COLUMNS, |at| {
-            let tile = Tile::at(x, k, w, out, at);
+        each_tile::<COLUMNS>(x, (m, k), w, out, 0..whole, |tile, rows| {
             // SAFETY: the processor has AVX2 (this function's contract); `multiply_avx2`
             // checks the tile's reach against its operands.
-            unsafe { by_rows!(at.rows, tile.multiply_avx2) }
+            unsafe { by_rows!(rows, tile.multiply_avx2) }
         });
         whole
     }
@@ -213,10 +243,7 @@ mod avx2 {
 fn multiply_portable(x: &[f32], (m, k): (usize, usize), w: Strided, out: &mut [f32], first_column: usize) {
     let n = w.columns;
     let whole = first_column + (n - first_column) / TILE_COLUMNS * TILE_COLUMNS;
-    each_tile((m, k), first_column..whole, TILE_COLUMNS, |at| {
-        let tile = Tile::at(x, k, w, out, at);
-        by_rows!(at.rows, tile.multiply)
-    });
+    each_tile::<TILE_COLUMNS>(x, (m, k), w, out, first_column..whole, |tile, rows| by_rows!(rows, tile.multiply));
     // The columns past the last whole tile, one at a time, summed in the same order.
     for row in 0..m {
         for column in whole..n {
@@ -242,24 +269,7 @@ struct Tile<'a> {
     first: bool,
 }
 
-impl<'a> Tile<'a> {
-    /// The tile `at` of out [m, n] = x [m, k] · w (n = w's columns): its operands from its
-    /// first row, column and term on.
-    #[inline(always)]
-    fn at(x: &'a [f32], k: usize, w: Strided<'a>, out: &'a mut [f32], at: TilePlace) -> Self {
-        let n = w.columns;
-        Tile {
-            x: &x[at.row * k + at.depth_start..],
-            x_stride: k,
-            w: &w.values[at.depth_start * w.row_stride + at.column..],
-            w_stride: w.row_stride,
-            out: &mut out[at.row * n + at.column..],
-            out_stride: n,
-            depth: at.depth,
-            first: at.first,
-        }
-    }
-
+impl Tile<'_> {
     /// Whether ROWS rows of `columns` columns lie inside the operands: checked once, so that
     /// the loops need no checks.
     #[inline(always)]
