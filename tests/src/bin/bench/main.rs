@@ -23,6 +23,10 @@
 //! docs/benchmark.md and the README. `bench translation`, `bench speech`, `bench vision`,
 //! `bench sweep`, `bench threads` (the native engine and transformers on two threads, at 21 and
 //! 1,024 tokens) and `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
+//! GPT-2 and GPT-NeoX in the sizes of GPT-2 small and Pythia-160m (random weights, made by
+//! tests/bench/family_models.py) in the page beside transformers (`bench families`: only those).
+//! BENCH_DIST measures another build of the page (say the commit before a change, built in
+//! another checkout) in place of dist/.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
 //! see what V8's speculative inlining of WebAssembly costs).
 
@@ -35,6 +39,7 @@ use attnscope_tests::serve::{Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
 use serde_json::{json, Value};
 
+mod families;
 mod page_threads;
 mod sweep;
 mod vision;
@@ -93,6 +98,8 @@ fn main() {
     // `bench sweep`: the sweep's rows alone, printed.
     let sweep_only = std::env::args().skip(1).any(|a| a == "sweep");
     let page_threads_only = std::env::args().skip(1).any(|a| a == "page-threads");
+    // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
+    let families_only = std::env::args().skip(1).any(|a| a == "families");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     // `bench threads`: the native engine and transformers on two threads, printed.
     if std::env::args().skip(1).any(|a| a == "threads") {
@@ -103,7 +110,7 @@ fn main() {
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only;
+    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);
@@ -124,15 +131,20 @@ fn main() {
         eprintln!("bench: the sweep natively, and on torch as TransformerLens runs it");
         sweep::sweep_runs(runs)
     });
-    let translation = if larger_only || speech_only || vision_only || sweep_only || page_threads_only {
+    let families = (!others_only || families_only).then(|| {
+        eprintln!("bench: GPT-2 and GPT-NeoX made, and transformers on them");
+        families::torch_runs(&root().join("tests/fixtures/bench/prompts.json"), runs)
+    });
+    let translation = if larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
         translation_runs(runs)
     };
 
+    let dist = std::env::var_os("BENCH_DIST").map(PathBuf::from).unwrap_or_else(|| root().join("dist"));
     let site = Site {
-        root: root().join("dist"),
+        root: dist.clone(),
         mounts: vec![("bench".into(), root().join("tests/bench")), ("wllama".into(), wllama), ("bench-models".into(), root().join(".cache/bench-models"))],
         isolated: true, // wllama's threads need SharedArrayBuffer
         ..Site::default()
@@ -141,7 +153,7 @@ fn main() {
     let server = StaticServer::serve(site);
     let flags: Vec<String> = std::env::var("BENCH_CHROMIUM_FLAGS").map(|f| f.split_whitespace().map(String::from).collect()).unwrap_or_default();
     let browser = Browser::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
-    let catalog: Value = serde_json::from_slice(&std::fs::read(root().join("dist/models.json")).unwrap()).unwrap();
+    let catalog: Value = serde_json::from_slice(&std::fs::read(dist.join("models.json")).unwrap()).unwrap();
     let files = |id: &str| -> Vec<String> {
         let entry = catalog["models"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap();
         entry["files"].as_array().unwrap().iter().map(|f| format!("/models/{id}/{}", f["name"].as_str().unwrap())).collect()
@@ -198,6 +210,19 @@ fn main() {
             runs,
         );
         println!("{browser_facts}\n\n{}", markdown(&rows));
+        return;
+    }
+    let families_in_page = |torch: &Value, built_in: &[(&str, Vec<String>, &str)]| {
+        eprintln!("bench: GPT-2 and GPT-NeoX in the browser");
+        let config = json!({"runs": runs, "models": families::page_specs(&prompts, built_in)});
+        let ours = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", config);
+        let mut rows = families::family_rows(&ours, torch);
+        rows.extend(families::built_in_rows(&ours));
+        rows
+    };
+    if let (true, Some(torch)) = (families_only, &families) {
+        let built_in = [("smollm2-135m", files("smollm2-135m"), "causal"), ("all-minilm-l6-v2", files("all-minilm-l6-v2"), "none")];
+        println!("{browser_facts}\n\n{}", markdown(&families_in_page(torch, &built_in)));
         return;
     }
     if larger_only {
@@ -268,6 +293,9 @@ fn main() {
         rows.extend(sweep_in_page(times));
     }
     rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
+    if let Some(torch) = &families {
+        rows.extend(families_in_page(torch, &[]));
+    }
     let table = markdown(&rows);
     println!("{facts}\n\n{table}");
     write_results(&facts, &table, runs);
