@@ -67,6 +67,10 @@ pub(crate) fn on_answer(
                 if state.selection.head.get_untracked() >= info.heads {
                     state.selection.head.set(0);
                 }
+                // Heads of a speech model's encoder are of no other kind of model.
+                if info.kind != report::ModelKind::Speech && state.interventions.ablated_site.with_untracked(Option::is_some) {
+                    state.interventions.clear();
+                }
                 // Heads switched off stay off only where the new model has them.
                 if state.interventions.ablated.with_untracked(|a| a.iter().any(|h| h.layer >= info.layers || h.head >= info.heads)) {
                     state.interventions.ablated.update(|a| a.retain(|h| h.layer < info.layers && h.head < info.heads));

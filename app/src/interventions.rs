@@ -92,6 +92,10 @@ pub struct Found {
 pub struct Interventions {
     /// The heads switched off, in the order they were switched.
     pub ablated: RwSignal<Vec<HeadId>>,
+    /// The attention they are heads of, by its site's name (`None`: the report's first site,
+    /// the one the grid shows). One site at a time, as a run changes heads of one: a speech
+    /// model's `encoder` heads are switched with the switch above the encoder's map.
+    pub ablated_site: RwSignal<Option<String>>,
     /// Zero or mean ablation (for the switches and the ablation sweep alike).
     pub ablation: RwSignal<Ablation>,
     /// The answer's token by its text (`None`: the likeliest next token), and a token to
@@ -109,7 +113,7 @@ pub struct Interventions {
 
 impl Interventions {
     pub fn new(
-        ablated: Vec<HeadId>,
+        (ablated, ablated_site): (Vec<HeadId>, Option<String>),
         ablation: Ablation,
         (answer, versus): (Option<String>, Option<String>),
         patch_source: String,
@@ -117,6 +121,7 @@ impl Interventions {
     ) -> Self {
         Self {
             ablated: RwSignal::new(ablated),
+            ablated_site: RwSignal::new(ablated_site),
             ablation: RwSignal::new(ablation),
             answer: RwSignal::new(answer),
             versus: RwSignal::new(versus),
@@ -130,21 +135,47 @@ impl Interventions {
     /// What the main run changes, if anything.
     pub fn intervention(&self) -> Option<Intervention> {
         let ablated = self.ablated.get();
-        (!ablated.is_empty()).then(|| Intervention::ablate(ablated, self.ablation.get()))
+        (!ablated.is_empty()).then(|| Intervention { site: self.ablated_site.get(), ..Intervention::ablate(ablated, self.ablation.get()) })
     }
 
+    /// Whether `head` of the grid's site is switched off.
     pub fn is_ablated(&self, head: HeadId) -> bool {
-        self.ablated.with(|a| a.contains(&head))
+        self.is_ablated_at(None, head)
     }
 
-    /// Switches `head` off, or on again.
+    /// Whether `head` of `site` (`None`: the grid's) is switched off.
+    pub fn is_ablated_at(&self, site: Option<&str>, head: HeadId) -> bool {
+        self.ablated_site.with(|s| s.as_deref() == site) && self.ablated.with(|a| a.contains(&head))
+    }
+
+    /// Switches `head` of the grid's site off, or on again.
     pub fn toggle(&self, head: HeadId) {
+        self.toggle_at(None, head)
+    }
+
+    /// Switches `head` of `site` off, or on again. The heads of another site are switched
+    /// back on first: a run changes the heads of one.
+    pub fn toggle_at(&self, site: Option<&str>, head: HeadId) {
+        if self.ablated_site.with_untracked(|s| s.as_deref() != site) {
+            self.ablated_site.set(site.map(String::from));
+            self.ablated.set(vec![head]);
+            return;
+        }
         self.ablated.update(|a| match a.iter().position(|h| *h == head) {
             Some(i) => {
                 a.remove(i);
             }
             None => a.push(head),
         });
+        if self.ablated.with_untracked(Vec::is_empty) {
+            self.ablated_site.set(None);
+        }
+    }
+
+    /// Every head on again.
+    pub fn clear(&self) {
+        self.ablated.set(Vec::new());
+        self.ablated_site.set(None);
     }
 
     /// What was found by `kind` for the text in view.

@@ -90,7 +90,7 @@ fn no_answer(selection: Selection) -> &'static str {
     if selection.is_translator() {
         "A translator's encoder heads switch off here: the translation is written again from the changed encoder, under the unchanged one. Sweeps and attribution need a language model's next token."
     } else if selection.is_speech() {
-        "A speech model's decoder heads are zeroed here while it writes: the transcript is written again, under the unchanged one. Sweeps and attribution need a language model's next token."
+        "A speech model's heads are zeroed here while it writes (the decoder's with the switch above its map, the encoder's with the one above the encoder's map; one of the two at a time): the transcript is written again, under the unchanged one. Sweeps and attribution need a language model's next token."
     } else if selection.is_vision() {
         "A picture's heads switch off here: colour the grid by each map's change to see the layers after them attend otherwise. Sweeps and attribution need a language model's next token."
     } else {
@@ -111,15 +111,19 @@ pub fn InterventionPanel() -> impl IntoView {
     let ask = move |kind: EffectKind| interventions.sweep.set(SweepState::Asked(kind));
     let stop = move |_| interventions.sweep.set(SweepState::Stopped("stopped".into()));
     let ablated = move || {
+        // The heads' attention, named where it is not the grid's ("encoder L1 H2").
+        let site = interventions.ablated_site.get();
+        let prefix = site.as_ref().map(|s| format!("{s} ")).unwrap_or_default();
         interventions
             .ablated
             .get()
             .into_iter()
             .map(|head| {
+                let (site, shown_site) = (site.clone(), site.clone());
                 view! {
-                    <li class="chip" data-testid="ablated-head" data-layer=head.layer.to_string() data-head=head.head.to_string()>
-                        <button class="link" title="Select this head" on:click=move |_| { selection.layer.set(head.layer); selection.head.set(head.head); }>{format!("L{} H{}", head.layer, head.head)}</button>
-                        <button class="remove" aria-label=format!("Switch layer {}, head {} back on", head.layer, head.head) on:click=move |_| interventions.toggle(head)>"×"</button>
+                    <li class="chip" data-testid="ablated-head" data-layer=head.layer.to_string() data-head=head.head.to_string() data-site=shown_site>
+                        <button class="link" title="Select this head" on:click=move |_| { selection.layer.set(head.layer); selection.head.set(head.head); }>{format!("{prefix}L{} H{}", head.layer, head.head)}</button>
+                        <button class="remove" aria-label=format!("Switch {prefix}layer {}, head {} back on", head.layer, head.head) on:click=move |_| interventions.toggle_at(site.as_deref(), head)>"×"</button>
                     </li>
                 }
             })
@@ -168,7 +172,7 @@ pub fn InterventionPanel() -> impl IntoView {
                     </select>
                 </label>
                 <button class="toggle" data-testid="ablate-clear" disabled=move || interventions.ablated.with(Vec::is_empty)
-                    on:click=move |_| interventions.ablated.set(Vec::new())>"Switch all on"</button>
+                    on:click=move |_| interventions.clear()>"Switch all on"</button>
             </div>
             <div class="row" class:hidden=move || !speaks()>
                 <button class="toggle" data-testid="sweep-ablation" disabled=running on:click=move |_| ask(EffectKind::Ablation)>"Sweep: switch each head off"</button>

@@ -74,6 +74,7 @@ impl AppState {
             reading: self.display.reading.get(),
             value_scale: self.display.value_scale.get(),
             ablated: self.interventions.ablated.get(),
+            ablated_site: self.interventions.ablated_site.get(),
             ablation: self.interventions.ablation.get(),
             answer: self.interventions.answer.get(),
             versus: self.interventions.versus.get(),
@@ -109,7 +110,7 @@ impl AppState {
         // TransformerLens's defaults: nothing left out.
         let head_scores = Memo::new(move |_| report.get().map(|r| score_report(&r, Exclusions::default())));
         let interventions = Interventions::new(
-            initial.ablated.clone(),
+            (initial.ablated.clone(), initial.ablated_site.clone()),
             initial.ablation,
             (initial.answer.clone(), initial.versus.clone()),
             initial.patch_source.clone(),

@@ -1,6 +1,6 @@
 //! The view in the URL: text, model, layer, head, mask, tab, weighting, colour and value
 //! scales, pinned token, a translation's alignment choice, the reading switches, the heads
-//! switched off and how (`ablate`, `ablation`), the answer and what it is measured against
+//! switched off, of which attention and how (`ablate`, `ablate-site`, `ablation`), the answer and what it is measured against
 //! (`answer`, `versus`), the text patched from (`patch`) and the effects the grid is coloured
 //! by (`effects`) live in the query string, so a link brings a colleague to exactly the same view.
 
@@ -32,6 +32,8 @@ pub struct ViewState {
     pub value_scale: ValueScale,
     /// Heads switched off (`ablate=23.3,18.6`), and how (`ablation=mean`).
     pub ablated: Vec<HeadId>,
+    /// The attention they are of, where not the grid's (`ablate-site=encoder`).
+    pub ablated_site: Option<String>,
     pub ablation: Ablation,
     /// The answer effects are measured on, and the token it is measured against.
     pub answer: Option<String>,
@@ -57,6 +59,7 @@ impl Default for ViewState {
             reading: Reading::default(),
             value_scale: ValueScale::Linear,
             ablated: Vec::new(),
+            ablated_site: None,
             ablation: Ablation::Zero,
             answer: None,
             versus: None,
@@ -95,6 +98,7 @@ impl ViewState {
                 "pool" => state.reading.by_words = value == "words",
                 "scale" => state.value_scale = ValueScale::from_name(&value).unwrap_or_default(),
                 "ablate" => state.ablated = value.split(',').filter_map(|h| h.parse().ok()).collect(),
+                "ablate-site" if !value.is_empty() => state.ablated_site = Some(value),
                 "ablation" => state.ablation = if value == "mean" { Ablation::Mean } else { Ablation::Zero },
                 "answer" if !value.is_empty() => state.answer = Some(value),
                 "versus" if !value.is_empty() => state.versus = Some(value),
@@ -138,6 +142,9 @@ impl ViewState {
         if !self.ablated.is_empty() {
             let heads: Vec<String> = self.ablated.iter().map(HeadId::to_string).collect();
             query.push_str(&format!("&ablate={}", encode(&heads.join(","))));
+            if let Some(site) = &self.ablated_site {
+                query.push_str(&format!("&ablate-site={}", encode(site)));
+            }
         }
         if self.ablation != Ablation::Zero {
             query.push_str(&format!("&ablation={}", self.ablation.name()));
@@ -189,6 +196,7 @@ mod tests {
             reading: Reading { hide_first_key: true, by_words: true },
             value_scale: ValueScale::Log,
             ablated: vec![HeadId { layer: 23, head: 3 }, HeadId { layer: 18, head: 6 }],
+            ablated_site: Some("encoder".into()),
             ablation: Ablation::Mean,
             answer: Some(" Mary".into()),
             versus: Some(" John".into()),

@@ -124,7 +124,7 @@ fn a_translators_encoder_heads_switch_off_and_the_translation_is_written_again()
 }
 
 #[test]
-fn a_speech_models_decoder_heads_are_zeroed_and_the_transcript_is_written_again() {
+fn a_speech_models_decoder_or_encoder_heads_are_zeroed_and_the_transcript_is_written_again() {
     let model = load("whisper-tiny-en");
     let samples = engine::audio::wav::read_wav(&std::fs::read(root().join("tests/fixtures/whisper/flite-cat.wav")).unwrap()).unwrap();
     let plain = native(&model, Input::Sound(&samples), &[]);
@@ -152,6 +152,36 @@ fn a_speech_models_decoder_heads_are_zeroed_and_the_transcript_is_written_again(
     let expected: Vec<u32> = changed.sequence("transcript").unwrap().tokens.iter().map(|t| t.id).collect();
     assert_eq!(ids, serde_json::json!(expected), "the changed transcript's tokens");
     assert!(browser.text_of("[data-testid=no-answer]").unwrap_or_default().contains("speech model"));
+
+    // The encoder's heads, with the switch above the encoder's map: the decoder's are
+    // switched back on (a run changes the heads of one attention), and the transcript is
+    // written again from the changed encoder, as the engine writes it (whose encoder run
+    // tests/integration/speech.rs holds to transformers').
+    let encoder_heads = [(1, 2), (2, 0), (3, 4)];
+    let zeroed = Intervention {
+        site: Some("encoder".into()),
+        ..Intervention::ablate(encoder_heads.iter().map(|&(layer, head)| HeadId { layer, head }).collect(), Ablation::Zero)
+    };
+    let options = RunOptions { max_tokens: Some(WHOLE_MAX_TOKENS), ..RunOptions::default() };
+    let encoder_changed = model.run_input(Input::Sound(&samples), model.native_mask(), options, Some(&zeroed), |_, _, _| {}).unwrap();
+    assert_ne!(encoder_changed.written(), plain.written(), "these encoder heads change the transcript");
+    for (layer, head) in encoder_heads {
+        choose(&browser, "layer-select", &layer.to_string());
+        choose(&browser, "head-select", &head.to_string());
+        let ready = "const t = document.querySelector('[data-testid=encoder-ablate-toggle]');
+                     return !!t && t.dataset.layer === arguments[0] && t.dataset.head === arguments[1];";
+        browser.wait_for("the encoder head's switch", Duration::from_secs(30), || {
+            (browser.execute(ready, vec![Value::from(layer.to_string()), Value::from(head.to_string())]) == Value::Bool(true)).then_some(())
+        });
+        browser.click(&browser.by_test_id("encoder-ablate-toggle"));
+    }
+    wait_for_rewritten(&browser, "transcript-text", encoder_changed.written().unwrap(), plain.written().unwrap());
+    let chips = browser.execute(
+        "return [...document.querySelectorAll('[data-testid=ablated-head]')].map(c => `${c.dataset.site}:${c.dataset.layer}.${c.dataset.head}`);",
+        vec![],
+    );
+    assert_eq!(chips, serde_json::json!(["encoder:1.2", "encoder:2.0", "encoder:3.4"]), "only the encoder's heads are off");
+    assert!(browser.text_of("[data-testid=unchanged-written]").unwrap_or_default().contains("encoder L1 H2"));
 }
 
 #[test]

@@ -9,7 +9,10 @@ use report::AttentionReport;
 
 use super::super::heatmap::draw;
 use super::cross_map::frames_heard;
-use crate::state::{Display, Run, Selection, Speech};
+use crate::state::{Display, Interventions, Run, Selection, Speech};
+
+/// The report's name for the encoder's self-attention (its site), as an intervention names it too.
+const ENCODER: &str = "encoder";
 
 /// The most frames a whole-resolution window shows across (6 s).
 pub const WINDOW_FRAMES: usize = 300;
@@ -17,7 +20,7 @@ pub const WINDOW_FRAMES: usize = 300;
 /// The pooled map of `layer`, `head` over the blocks that hold the sound heard:
 /// ([blocks, blocks] flat, blocks, seconds per block).
 fn pooled(report: &AttentionReport, layer: usize, head: usize) -> Option<(Vec<f32>, usize, f64)> {
-    let site = report.site("encoder")?;
+    let site = report.site(ENCODER)?;
     let seconds = report.sequence(&site.keys)?.seconds_per_item?;
     let [layers, heads, blocks, _] = site.maps.shape();
     if layer >= layers || head >= heads {
@@ -35,6 +38,8 @@ pub fn EncoderMap() -> impl IntoView {
     let display = expect_context::<Display>();
     let run = expect_context::<Run>();
     let speech = expect_context::<Speech>();
+    let interventions = expect_context::<Interventions>();
+    let selected = move || report::HeadId { layer: selection.layer.get(), head: selection.head.get() };
     let canvas_ref = NodeRef::<Canvas>::new();
     // Where the whole-resolution window starts, in frames.
     let start = RwSignal::new(0usize);
@@ -80,7 +85,7 @@ pub fn EncoderMap() -> impl IntoView {
         <figure
             class="encoder-map"
             data-testid="encoder-map"
-            data-site="encoder"
+            data-site=ENCODER
             data-layer=move || selection.layer.get().to_string()
             data-head=move || selection.head.get().to_string()
             data-resolution=move || if whole().is_some() { "whole" } else { "pooled" }
@@ -88,6 +93,17 @@ pub fn EncoderMap() -> impl IntoView {
             data-cells=move || figure.with(|f| f.as_ref().map(|f| f.rows.len().to_string()))
         >
             <div class="map-pickers">
+                <label class="ablate-switch" title="Zero this encoder head's output: the decoder then hears the changed encoder, and writes again">
+                    <input
+                        type="checkbox"
+                        data-testid="encoder-ablate-toggle"
+                        data-layer=move || selection.layer.get().to_string()
+                        data-head=move || selection.head.get().to_string()
+                        prop:checked=move || interventions.is_ablated_at(Some(ENCODER), selected())
+                        on:change=move |_| interventions.toggle_at(Some(ENCODER), selected())
+                    />
+                    {move || format!(" Switch encoder layer {}, head {} off", selection.layer.get(), selection.head.get())}
+                </label>
                 <button data-testid="encoder-zoom" class="toggle" aria-pressed=move || speech.encoder_zoom.get().to_string()
                     on:click=move |_| speech.encoder_zoom.update(|z| *z = !*z)>
                     {move || if speech.encoder_zoom.get() { "Pooled 0.2-s blocks" } else { "Zoom: every 20-ms frame" }}
