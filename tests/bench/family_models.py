@@ -20,10 +20,11 @@ THREADS threads (default 1), the median's runs after a warm-up; prints JSON:
 import json
 import os
 import sys
-import time
 
 import torch
 import transformers
+
+from torch_forward import timed_forward  # beside this script
 
 out_dir, tokenizer_path, prompts_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 threads = int(sys.argv[5]) if len(sys.argv) > 5 else 1
@@ -77,17 +78,6 @@ for model_id in FAMILIES:
     tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32, attn_implementation="eager")
     model.eval()
-    timed = []
-    with torch.inference_mode():
-        for text in prompts:
-            ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
-            times = []
-            for i in range(runs + 1):
-                started = time.perf_counter()
-                out = model(ids, output_attentions=True)
-                assert len(out.attentions) == model.config.num_hidden_layers
-                if i > 0:  # the first is a warm-up
-                    times.append((time.perf_counter() - started) * 1000)
-            timed.append({"tokens": ids.shape[1], "ms": times})
+    timed = timed_forward(model, tokenizer, prompts, runs)
     results.append({"id": model_id, "parameters": sum(p.numel() for p in model.parameters()), "prompts": timed})
 print(json.dumps({"models": results}))

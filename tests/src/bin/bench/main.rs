@@ -97,7 +97,10 @@ fn main() {
     let vision_only = std::env::args().skip(1).any(|a| a == "vision");
     // `bench sweep`: the sweep's rows alone, printed.
     let sweep_only = std::env::args().skip(1).any(|a| a == "sweep");
-    let page_threads_only = std::env::args().skip(1).any(|a| a == "page-threads");
+    let page_threads_only = std::env::args().skip(1).any(|a| a == "page-threads" || a == "page-threads-short");
+    // `bench page-threads-short`: only SmolLM2's prompts on two threads and one (no wllama,
+    // no long texts), a minute and a half to tell a row's noise from its code.
+    let short = std::env::args().skip(1).any(|a| a == "page-threads-short");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
     let families_only = std::env::args().skip(1).any(|a| a == "families");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
@@ -194,13 +197,17 @@ fn main() {
     if page_threads_only {
         let labelled: Vec<Value> =
             prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
-        eprintln!("bench: wllama, 2 threads");
-        let wllama = in_page(
-            &browser,
-            &format!("{}bench/wllama.html", server.url()),
-            "benchWllama",
-            json!({"gguf": gguf, "threads": 2, "prompts": labelled, "runs": runs}),
-        );
+        let wllama = if short {
+            Value::Null
+        } else {
+            eprintln!("bench: wllama, 2 threads");
+            in_page(
+                &browser,
+                &format!("{}bench/wllama.html", server.url()),
+                "benchWllama",
+                json!({"gguf": gguf, "threads": 2, "prompts": labelled, "runs": runs}),
+            )
+        };
         let rows = page_threads::page_threads_rows(
             &browser,
             &format!("{}bench/attnscope.html", server.url()),
@@ -208,6 +215,7 @@ fn main() {
             (&files("smollm2-135m"), &files("gemma3-270m")),
             &prompts,
             runs,
+            short,
         );
         println!("{browser_facts}\n\n{}", markdown(&rows));
         return;
@@ -276,6 +284,7 @@ fn main() {
         (&files("smollm2-135m"), &files("gemma3-270m")),
         &prompts,
         runs,
+        false,
     ));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));

@@ -20,7 +20,16 @@ pub fn long_text(prompts: &[String]) -> String {
 /// Heads whose whole maps are asked for after the long text's run (the grid's clicks).
 const HEADS: [[usize; 2]; 3] = [[23, 3], [5, 7], [29, 8]];
 
-pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, gemma): (&[String], &[String]), prompts: &[String], runs: usize) -> Vec<Row> {
+/// `short`: the prompts' rows only (`wllama` may then be null: its column is left empty).
+pub fn page_threads_rows(
+    browser: &Browser,
+    page: &str,
+    wllama: &Value,
+    (gguf, gemma): (&[String], &[String]),
+    prompts: &[String],
+    runs: usize,
+    short: bool,
+) -> Vec<Row> {
     let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
     let smollm2 = |threads: usize| {
         eprintln!("bench: SmolLM2 in the page, {} thread(s)", threads.max(1));
@@ -36,12 +45,15 @@ pub fn page_threads_rows(browser: &Browser, page: &str, wllama: &Value, (gguf, g
         let tokens = text["tokens"].as_u64().unwrap_or(0);
         let what =
             format!("SmolLM2 in the page, {tokens} tokens, all 270 heads' maps, {THREADS} threads; anchors: the page on 1 thread, wllama {THREADS} threads");
-        let (target, met) = if tokens == 21 {
+        let (target, met) = if tokens == 21 && wllama_ms.is_finite() {
             (Some(format!("≤ ⅕ wllama {THREADS} threads ({:.0} ms; ratio {:.2})", wllama_ms / 5.0, ms / wllama_ms)), Some(ms <= wllama_ms / 5.0))
         } else {
             (None, None)
         };
         rows.push(Row::new(what, ms).anchors(&[one_ms, wllama_ms]).target(target, met));
+    }
+    if short {
+        return rows;
     }
     let text = long_text(prompts);
     let long = |threads: usize| {
