@@ -22,7 +22,9 @@
 //! Medians of BENCH_RUNS runs (default 5) after a warm-up; the table goes to stdout,
 //! docs/benchmark.md and the README. `bench translation`, `bench speech`, `bench vision`,
 //! `bench sweep`, `bench threads` (the native engine and transformers on two threads, at 21 and
-//! 1,024 tokens) and `bench larger` (Gemma 3 and the 0.5B) measure only those rows and print them.
+//! 1,024 tokens), `bench larger` (Gemma 3 and the 0.5B), `bench page-threads` (the page on two
+//! threads, long texts included) and `bench page-threads-short` (its prompts' rows alone) measure
+//! only those rows and print them.
 //! GPT-2 and GPT-NeoX in the sizes of GPT-2 small and Pythia-160m (random weights, made by
 //! tests/bench/family_models.py) in the page beside transformers (`bench families`: only those).
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
