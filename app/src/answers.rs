@@ -103,8 +103,9 @@ pub(crate) fn on_answer(
                 state.run.filling.set(None);
                 state.run.report_run.set(run.unwrap_or(0));
                 state.run.report.set(Some(Arc::new(report)));
+                time_the_wait(state, run.unwrap_or(0), &main_text);
                 state.run.report_text.set(main_text);
-                state.run.status.set(Status::Done { millis });
+                state.run.status.set(Status::Done { millis, waited: None });
             } else if is_compare {
                 state.run.compare_report.set(Some(Arc::new(report)));
             } else if is_unchanged {
@@ -199,4 +200,29 @@ pub(crate) fn on_answer(
         send(request);
         state.run.status.set(Status::Computing);
     }
+}
+
+/// Once the report of the text in the box is painted, the status line says how long the person
+/// waited: from the wait's start ([`crate::state::Run::wait_started`]) to the frame after the
+/// one the maps were drawn for. The views draw in effects that run before the next frame; a
+/// timer set in that frame's callback fires after it is painted.
+fn time_the_wait(state: AppState, run: u64, text: &str) {
+    if state.selection.text.with_untracked(|t| t != text) {
+        return; // an older text's report: the wait goes on for the newest
+    }
+    let Some(started) = state.run.wait_started.get_value() else { return };
+    state.run.wait_started.set_value(None);
+    request_animation_frame(move || {
+        set_timeout(
+            move || {
+                if state.run.report_run.get_untracked() != run {
+                    return;
+                }
+                if let Status::Done { millis, waited: None } = state.run.status.get_untracked() {
+                    state.run.status.set(Status::Done { millis, waited: Some(crate::now() - started) });
+                }
+            },
+            std::time::Duration::ZERO,
+        )
+    });
 }

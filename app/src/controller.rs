@@ -129,6 +129,10 @@ pub fn start(state: AppState) {
             state.interventions.unchanged.set(None);
         }
         state.run.status.set(Status::Computing);
+        // A run of the same text (another mask, model or head switched off): the wait starts now.
+        if state.run.wait_started.get_value().is_none() {
+            state.run.wait_started.set_value(Some(crate::now()));
+        }
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
             send(request);
         }
@@ -306,6 +310,8 @@ pub fn start(state: AppState) {
     Effect::new(move |_| {
         let draft = state.selection.draft.get();
         if state.selection.text.get_untracked() != draft {
+            // The person's wait starts here (see `answers::time_the_wait`).
+            state.run.wait_started.set_value(Some(crate::now()));
             state.selection.text.set(draft);
         }
     });

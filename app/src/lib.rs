@@ -33,6 +33,12 @@ use components::{
     ScoresPanel, SpeechView, StatusLine, TokenStrip, TranslationPanel, VisionView,
 };
 
+/// The page's clock (`performance.now()`, in milliseconds): what the status line's waits are
+/// measured on.
+pub fn now() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {

@@ -32,7 +32,10 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
             format!("Translating: “{}” ({} of at most {limit} tokens)…", crate::components::translation::joined(tokens), tokens.len())
         }
         Status::Transcribing { tokens, limit } => format!("Transcribing: “{}” ({} of at most {limit} tokens)…", tokens.concat().trim(), tokens.len()),
-        Status::Done { millis } => format!("Computed in {millis:.0} ms{}", report.map_or(String::new(), how_it_ran)),
+        Status::Done { millis, waited } => {
+            let shown = waited.map_or(String::new(), |w| format!("; on the screen {w:.0} ms after the text changed"));
+            format!("Computed in {millis:.0} ms{}{shown}", report.map_or(String::new(), how_it_ran))
+        }
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
         Status::Failed(message) => format!("Error: {message}"),
     }
@@ -109,9 +112,18 @@ pub fn StatusLine() -> impl IntoView {
         })
     };
     let failed = move || matches!(run.status.get(), Status::Failed(_));
+    // The worker's time and the person's wait, for a benchmark to read as they are shown.
+    let millis = move || match run.status.get() {
+        Status::Done { millis, .. } => Some(format!("{millis:.0}")),
+        _ => None,
+    };
+    let waited = move || match run.status.get() {
+        Status::Done { waited, .. } => waited.map(|w| format!("{w:.0}")),
+        _ => None,
+    };
     view! {
         <div class="status-bar" role="status" aria-live="polite">
-            <span data-testid="status" class="status" class:error=failed>
+            <span data-testid="status" class="status" class:error=failed data-millis=millis data-waited=waited>
                 {move || run.report.with(|report| describe(&run.status.get(), report.as_deref()))}
             </span>
             {progress}

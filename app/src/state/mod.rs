@@ -175,6 +175,7 @@ impl AppState {
             whole_map: RwSignal::new(None),
             whole_map_failed: RwSignal::new(None),
             report_run: RwSignal::new(0),
+            wait_started: StoredValue::new(None),
         };
         let speech = Speech {
             audio: RwSignal::new(None),

@@ -40,9 +40,12 @@ pub enum Status {
         tokens: Vec<String>,
         limit: usize,
     },
-    /// The report in view came back after `millis`.
+    /// The report in view came back after `millis` (the worker's time); `waited`, once its
+    /// maps are painted: the time from the text changing (or the run being asked for) to
+    /// the maps on the screen, what the person waited.
     Done {
         millis: f64,
+        waited: Option<f64>,
     },
     EmptyText,
     Failed(String),
@@ -160,6 +163,10 @@ pub struct Run {
     pub whole_map_failed: RwSignal<Option<String>>,
     /// The number of the run whose report is in view (a long text's whole maps are asked of it).
     pub report_run: RwSignal<u64>,
+    /// When the person's wait for the next report began (`performance.now()`): the text
+    /// changing, or else a run asked for with the text as it was. Taken by the report of the
+    /// text in the box, whose maps then say how long the wait was.
+    pub wait_started: StoredValue<Option<f64>>,
 }
 
 impl Run {

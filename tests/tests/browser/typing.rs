@@ -109,3 +109,30 @@ fn keys_typed_during_a_long_run_wait_for_it_and_its_maps_still_show_meanwhile() 
     // answer there is, so it shows (marked stale) until the waiting text's comes.
     assert!(shown.contains(&long.trim_end()), "the long text's maps never showed: {shown:?}");
 }
+
+/// The status line says how long the person waited: from the text changing to its maps on
+/// the screen. That wait holds the worker's time and lies inside the time this test saw pass
+/// from the paste to reading it.
+#[test]
+fn the_status_line_says_how_long_the_person_waited_for_the_maps() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    let text = "The cat sat on the mat. The dog sat on the rug.";
+    let input = browser.by_test_id("prompt-input");
+    browser.execute(
+        "window.pastedAt = performance.now(); const el = arguments[0]; el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![input.as_arg(), serde_json::json!(text)],
+    );
+    wait_until_shown(&browser, text);
+    let status = browser.by_test_id("status");
+    let (waited, millis) = browser.wait_for("the wait on the status line", Duration::from_secs(30), || {
+        let number = |name: &str| browser.attribute(&status, name).and_then(|v| v.parse::<f64>().ok());
+        Some((number("data-waited")?, number("data-millis")?))
+    });
+    let seen = browser.execute("return performance.now() - window.pastedAt;", vec![]).as_f64().unwrap();
+    let line = browser.text(&status);
+    assert!(line.contains(&format!("on the screen {waited:.0} ms after the text changed")), "{line}");
+    // Both rounded to whole milliseconds on the page.
+    assert!(waited + 1.0 >= millis, "the wait ({waited} ms) holds the worker's {millis} ms");
+    assert!(waited <= seen + 1.0, "the wait ({waited} ms) began at the paste, {seen:.0} ms before it was read");
+}
