@@ -27,6 +27,9 @@
 //! only those rows and print them.
 //! GPT-2 and GPT-NeoX in the sizes of GPT-2 small and Pythia-160m (random weights, made by
 //! tests/bench/family_models.py) in the page beside transformers (`bench families`: only those).
+//! What a person waits for: the page as `make run` serves it, the 21-token prompt and the long
+//! text pasted into it, from the text changing to its maps on the screen as its status line
+//! says, over fresh browser sessions (`bench person`: only those, beside wllama on 2 threads).
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
@@ -43,6 +46,7 @@ use serde_json::{json, Value};
 
 mod families;
 mod page_threads;
+mod person;
 mod sweep;
 mod vision;
 
@@ -103,6 +107,8 @@ fn main() {
     // `bench page-threads-short`: only SmolLM2's prompts on two threads and one (no wllama,
     // no long texts), a minute and a half to tell a row's noise from its code.
     let short = std::env::args().skip(1).any(|a| a == "page-threads-short");
+    // `bench person`: what a person waits for in the served page, over fresh sessions, printed.
+    let person_only = std::env::args().skip(1).any(|a| a == "person");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
     let families_only = std::env::args().skip(1).any(|a| a == "families");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
@@ -115,7 +121,7 @@ fn main() {
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only;
+    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);
@@ -140,7 +146,7 @@ fn main() {
         eprintln!("bench: GPT-2 and GPT-NeoX made, and transformers on them");
         families::torch_runs(&root().join("tests/fixtures/bench/prompts.json"), runs)
     });
-    let translation = if larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only {
+    let translation = if larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -194,6 +200,15 @@ fn main() {
 {}",
             markdown(&sweep_in_page(times))
         );
+        return;
+    }
+    let long_text = page_threads::long_text(&prompts);
+    let person_texts = (prompts[1].as_str(), prompts[0].as_str(), long_text.as_str());
+    let chromium_flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    if person_only {
+        eprintln!("bench: wllama, 2 threads, the 21-token prompt");
+        let wllama_ms = person::wllama_two_threads(&browser, &format!("{}bench/wllama.html", server.url()), &gguf, &prompts[1], runs);
+        println!("{browser_facts}\n\n{}", markdown(&person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags)));
         return;
     }
     if page_threads_only {
@@ -288,6 +303,8 @@ fn main() {
         runs,
         false,
     ));
+    let wllama_21 = median(&numbers(&anchor[1]["prompts"][1]["promptMs"]));
+    rows.extend(person::person_rows(&server.url(), person_texts, runs, wllama_21, &chromium_flags));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);

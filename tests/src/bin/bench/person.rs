@@ -1,0 +1,112 @@
+//! What a person waits for (issue 30): the page itself, served as `make run` serves it (cross-
+//! origin isolated, so its worker runs on both cores), a text pasted into its box, timed from
+//! the text changing to its maps on the screen as the page's own status line says it
+//! (`data-waited`), beside the worker's time for the same run (`data-millis`). Each of several
+//! fresh browser sessions (a new Chromium, a new profile) pastes the 21-token prompt
+//! alternately with another text, and then the 2,000-token text once; a session's number is its
+//! median, and the rows give the median session and the spread of the sessions.
+
+use std::time::Duration;
+
+use attnscope_tests::bench::{median, Row};
+use attnscope_tests::webdriver::Browser;
+use serde_json::{json, Value};
+
+use crate::numbers;
+
+/// Fresh browser sessions, each timed on its own (the issue asks for at least five).
+pub const SESSIONS: usize = 5;
+
+/// How long a page may take to load its model and show its first maps.
+const FIRST_RUN: Duration = Duration::from_secs(120);
+
+/// One session's waits and worker times, in milliseconds.
+#[derive(Default)]
+struct Session {
+    short: Vec<(f64, f64)>,
+    long: Option<(f64, f64)>,
+}
+
+/// Pastes `text` into the box and waits for its maps on the screen: (waited, worker's time).
+fn paste_and_wait(browser: &Browser, text: &str, timeout: Duration) -> (f64, f64) {
+    let input = browser.by_test_id("prompt-input");
+    browser
+        .execute("const el = arguments[0]; el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));", vec![input.as_arg(), json!(text)]);
+    // The workspace shows the text's maps, and the status line says how long that took.
+    let probe = "const ws = document.querySelector('[data-testid=workspace]');
+                 const st = document.querySelector('[data-testid=status]');
+                 if (!ws || ws.dataset.text !== arguments[0] || ws.dataset.stale !== 'false' || !st.dataset.waited) return null;
+                 return [+st.dataset.waited, +st.dataset.millis];";
+    browser.wait_for("the text's maps on the screen", timeout, || {
+        let pair = numbers(&browser.execute(probe, vec![json!(text)]));
+        (pair.len() == 2).then(|| (pair[0], pair[1]))
+    })
+}
+
+fn one_session(url: &str, (prompt, other, long): (&str, &str, &str), runs: usize, flags: &[&str]) -> Session {
+    let browser = Browser::start_with(flags);
+    browser.goto(url);
+    browser.wait_for("the page's first maps", FIRST_RUN, || {
+        let status = browser.execute("return document.querySelector('[data-testid=status]')?.dataset.waited || null;", vec![]);
+        (!status.is_null()).then_some(())
+    });
+    let mut session = Session::default();
+    // The first pair warms the worker, as a person's first texts do.
+    for i in 0..=runs {
+        paste_and_wait(&browser, other, FIRST_RUN);
+        let timed = paste_and_wait(&browser, prompt, FIRST_RUN);
+        if i > 0 {
+            session.short.push(timed);
+        }
+    }
+    session.long = Some(paste_and_wait(&browser, long, Duration::from_secs(300)));
+    session
+}
+
+/// The rows: the 21-token prompt and the long text as a person waits for them, in the median
+/// session, with the worker's time beside each and wllama on two threads (`wllama_ms`, the
+/// same browser and prompt) for the 21 tokens.
+pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms: f64, flags: &[&str]) -> Vec<Row> {
+    let sessions: Vec<Session> = (0..SESSIONS)
+        .map(|i| {
+            eprintln!("bench: a person's wait, fresh browser session {} of {SESSIONS}", i + 1);
+            one_session(url, texts, runs, flags)
+        })
+        .collect();
+    let short: Vec<(f64, f64)> =
+        sessions.iter().map(|s| (median(&s.short.iter().map(|p| p.0).collect::<Vec<_>>()), median(&s.short.iter().map(|p| p.1).collect::<Vec<_>>()))).collect();
+    let long: Vec<(f64, f64)> = sessions.iter().filter_map(|s| s.long).collect();
+    eprintln!("bench: each session's medians (waited, worker): {short:?}; the long text: {long:?}");
+    let spread = |values: &[f64]| format!("{:.0}-{:.0} ms", values.iter().copied().fold(f64::INFINITY, f64::min), values.iter().copied().fold(0.0, f64::max));
+    let waits: Vec<f64> = short.iter().map(|s| s.0).collect();
+    let (waited, worker) = (median(&waits), median(&short.iter().map(|s| s.1).collect::<Vec<_>>()));
+    let mut rows = vec![Row::new(
+        format!(
+            "SmolLM2, 21 tokens pasted in the page (`make run`'s, 2 threads), to every map on the screen as its status line says: the median of {SESSIONS} fresh browser sessions (sessions {}; the worker's own time {worker:.0} ms); anchor: wllama 2 threads",
+            spread(&waits)
+        ),
+        waited,
+    )
+    .anchors(&[wllama_ms])
+    .target(Some(format!("≤ ⅕ wllama 2 threads ({:.0} ms; ratio {:.2})", wllama_ms / 5.0, waited / wllama_ms)), Some(waited <= wllama_ms / 5.0))];
+    let long_waits: Vec<f64> = long.iter().map(|l| l.0).collect();
+    let long_worker = median(&long.iter().map(|l| l.1).collect::<Vec<_>>());
+    rows.push(
+        Row::new(
+            format!(
+                "SmolLM2, the long-text rows' 2,072 tokens pasted in the page (2 threads), to the grid and the selected map on the screen: the median of {SESSIONS} sessions (sessions {}; the worker's own time {long_worker:.0} ms)",
+                spread(&long_waits)
+            ),
+            median(&long_waits),
+        )
+        .target(Some("< 10 s".into()), Some(median(&long_waits) < 10_000.0)),
+    );
+    rows
+}
+
+/// wllama on two threads on the 21-token prompt, in a browser of its own: its median.
+pub fn wllama_two_threads(browser: &Browser, page: &str, gguf: &str, prompt: &str, runs: usize) -> f64 {
+    let config = json!({"gguf": gguf, "threads": 2, "prompts": [{"label": "21 tokens", "text": prompt, "max_tokens": 512}], "runs": runs});
+    let out: Value = crate::in_page(browser, page, "benchWllama", config);
+    median(&numbers(&out["prompts"][0]["promptMs"]))
+}
