@@ -204,22 +204,28 @@ pub(crate) fn on_answer(
 
 /// Once the report of the text in the box is painted, the status line says how long the person
 /// waited: from the wait's start ([`crate::state::Run::wait_started`]) to the frame after the
-/// one the maps were drawn for. The views draw in effects that run before the next frame; a
-/// timer set in that frame's callback fires after it is painted.
+/// one the maps were drawn for, and where the time went ([`state::Wait`]). The views draw in
+/// effects that run before the next frame; a timer set in that frame's callback fires after
+/// it is painted.
 fn time_the_wait(state: AppState, run: u64, text: &str) {
     if state.selection.text.with_untracked(|t| t != text) {
         return; // an older text's report: the wait goes on for the newest
     }
     let Some(started) = state.run.wait_started.get_value() else { return };
     state.run.wait_started.set_value(None);
+    let since = move |at: f64| at - started;
+    let sent = since(state.run.wait_sent.get_value().unwrap_or(started));
+    let (arrived, handled) = (since(crate::engine_client::last_arrival()), since(crate::now()));
     request_animation_frame(move || {
+        let drawn = since(crate::now());
         set_timeout(
             move || {
                 if state.run.report_run.get_untracked() != run {
                     return;
                 }
                 if let Status::Done { millis, waited: None } = state.run.status.get_untracked() {
-                    state.run.status.set(Status::Done { millis, waited: Some(crate::now() - started) });
+                    let wait = state::Wait { sent, arrived, handled, drawn, total: since(crate::now()) };
+                    state.run.status.set(Status::Done { millis, waited: Some(wait) });
                 }
             },
             std::time::Duration::ZERO,

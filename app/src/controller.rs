@@ -133,6 +133,7 @@ pub fn start(state: AppState) {
         if state.run.wait_started.get_value().is_none() {
             state.run.wait_started.set_value(Some(crate::now()));
         }
+        state.run.wait_sent.set_value(Some(crate::now()));
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
             send(request);
         }

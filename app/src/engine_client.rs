@@ -33,6 +33,7 @@ impl EngineClient {
         let on_answer = Rc::new(on_answer);
         let answer = on_answer.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            ARRIVED.with(|a| a.set(crate::now()));
             let message = match decode::<FromWorker>(&event.data()) {
                 Ok((FromWorker::Report { run, report, shapes, millis, memory_bytes }, Some(data))) => match reassemble(report, &shapes, data) {
                     Ok(report) => FromWorker::Report { run, report, shapes, millis, memory_bytes },
@@ -86,4 +87,15 @@ impl EngineClient {
     pub fn send_with_files(&self, request: &ToWorker, files: &js_sys::Array) {
         let _ = self.worker.post_message(&encode_with_files(request, files));
     }
+}
+
+thread_local! {
+    /// When the worker's last answer reached this thread, before it was decoded.
+    static ARRIVED: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// When the worker's last answer reached this thread (`performance.now()`), before decoding:
+/// the page's wait is told apart from the worker's time and the decoding's.
+pub fn last_arrival() -> f64 {
+    ARRIVED.with(|a| a.get())
 }

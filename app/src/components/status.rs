@@ -33,7 +33,7 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
         }
         Status::Transcribing { tokens, limit } => format!("Transcribing: “{}” ({} of at most {limit} tokens)…", tokens.concat().trim(), tokens.len()),
         Status::Done { millis, waited } => {
-            let shown = waited.map_or(String::new(), |w| format!("; on the screen {w:.0} ms after the text changed"));
+            let shown = waited.map_or(String::new(), |w| format!("; on the screen {:.0} ms after the text changed", w.total));
             format!("Computed in {millis:.0} ms{}{shown}", report.map_or(String::new(), how_it_ran))
         }
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
@@ -118,12 +118,17 @@ pub fn StatusLine() -> impl IntoView {
         _ => None,
     };
     let waited = move || match run.status.get() {
-        Status::Done { waited, .. } => waited.map(|w| format!("{w:.0}")),
+        Status::Done { waited, .. } => waited.map(|w| format!("{:.0}", w.total)),
+        _ => None,
+    };
+    // Where the wait went: sent, arrived, handled, drawn (ms from the text changing).
+    let wait_parts = move || match run.status.get() {
+        Status::Done { waited: Some(w), .. } => Some(format!("{:.1},{:.1},{:.1},{:.1}", w.sent, w.arrived, w.handled, w.drawn)),
         _ => None,
     };
     view! {
         <div class="status-bar" role="status" aria-live="polite">
-            <span data-testid="status" class="status" class:error=failed data-millis=millis data-waited=waited>
+            <span data-testid="status" class="status" class:error=failed data-millis=millis data-waited=waited data-wait-parts=wait_parts>
                 {move || run.report.with(|report| describe(&run.status.get(), report.as_deref()))}
             </span>
             {progress}

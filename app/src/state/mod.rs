@@ -25,7 +25,7 @@ use report::{AttentionReport, Framing, Mask, WeightChoice};
 pub use display::{Alignment, Display, GridColour};
 pub use probe::{Probe, ProbeOutcome, ProbeState};
 use run::SelectedMap;
-pub use run::{Filling, Run, Status, WholeMap};
+pub use run::{Filling, Run, Status, Wait, WholeMap};
 pub use selection::{Selection, Tab};
 pub use speech::{CrossView, Speech};
 pub use vision::{PatchView, Vision};
@@ -176,6 +176,7 @@ impl AppState {
             whole_map_failed: RwSignal::new(None),
             report_run: RwSignal::new(0),
             wait_started: StoredValue::new(None),
+            wait_sent: StoredValue::new(None),
         };
         let speech = Speech {
             audio: RwSignal::new(None),

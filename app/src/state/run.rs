@@ -11,6 +11,21 @@ use super::selection::Selection;
 use crate::protocol::LoadStage;
 use crate::weighting::ShownMap;
 
+/// A wait for a report, in milliseconds from its start (the text changing): where it went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Wait {
+    /// The request sent to the worker (the page's own work before it).
+    pub sent: f64,
+    /// The worker's answer in this thread's queue, before it is decoded.
+    pub arrived: f64,
+    /// Decoded and handed to the page's state.
+    pub handled: f64,
+    /// The views drawn (the next frame's callback: every effect has run).
+    pub drawn: f64,
+    /// On the screen (after that frame is painted): the whole wait.
+    pub total: f64,
+}
+
 /// What the status line says.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Status {
@@ -45,7 +60,7 @@ pub enum Status {
     /// the maps on the screen, what the person waited.
     Done {
         millis: f64,
-        waited: Option<f64>,
+        waited: Option<Wait>,
     },
     EmptyText,
     Failed(String),
@@ -167,6 +182,8 @@ pub struct Run {
     /// changing, or else a run asked for with the text as it was. Taken by the report of the
     /// text in the box, whose maps then say how long the wait was.
     pub wait_started: StoredValue<Option<f64>>,
+    /// When the run the wait is for was sent to the worker.
+    pub wait_sent: StoredValue<Option<f64>>,
 }
 
 impl Run {
