@@ -33,7 +33,7 @@ pub fn describe(status: &Status, report: Option<&AttentionReport>) -> String {
         }
         Status::Transcribing { tokens, limit } => format!("Transcribing: “{}” ({} of at most {limit} tokens)…", tokens.concat().trim(), tokens.len()),
         Status::Done { millis, waited } => {
-            let shown = waited.map_or(String::new(), |w| format!("; on the screen {:.0} ms after the text changed", w.total));
+            let shown = waited.map_or(String::new(), |w| format!(", on the screen in {:.0} ms", w.total));
             format!("Computed in {millis:.0} ms{}{shown}", report.map_or(String::new(), how_it_ran))
         }
         Status::EmptyText => "The text is empty: type a sentence to see its attention.".into(),
