@@ -14,7 +14,9 @@ use crate::weighting::ShownMap;
 /// A wait for a report, in milliseconds from its start (the text changing): where it went.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Wait {
-    /// The request sent to the worker (the page's own work before it).
+    /// The run asked of the scheduler (the page's own work before it): sent to the worker at
+    /// once when it is free; while it is busy with an older text, queued until it is, so the
+    /// parts after this one then hold that wait too.
     pub sent: f64,
     /// The worker's answer in this thread's queue, before it is decoded.
     pub arrived: f64,
@@ -182,7 +184,7 @@ pub struct Run {
     /// changing, or else a run asked for with the text as it was. Taken by the report of the
     /// text in the box, whose maps then say how long the wait was.
     pub wait_started: StoredValue<Option<f64>>,
-    /// When the run the wait is for was sent to the worker.
+    /// When the run the wait is for was asked of the scheduler (see [`Wait::sent`]).
     pub wait_sent: StoredValue<Option<f64>>,
 }
 
