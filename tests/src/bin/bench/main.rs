@@ -45,6 +45,7 @@ use attnscope_tests::webdriver::Browser;
 use serde_json::{json, Value};
 
 mod families;
+mod machine;
 mod page_threads;
 mod person;
 mod sweep;
@@ -93,6 +94,8 @@ fn main() {
         std::env::set_var("RAYON_NUM_THREADS", "1");
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    // Before anything runs: whether the machine is quiet, and how fast its core is.
+    let watch = machine::Watch::start();
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
     // `bench translation`: the translation rows alone, printed and not written anywhere.
     let translation_only = std::env::args().skip(1).any(|a| a == "translation");
@@ -114,7 +117,8 @@ fn main() {
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
     // `bench threads`: the native engine and transformers on two threads, printed.
     if std::env::args().skip(1).any(|a| a == "threads") {
-        println!("{}", markdown(&threads_rows(&prompts, runs)));
+        let rows = threads_rows(&prompts, runs);
+        println!("Measured on {}. {}\n\n{}", machine::processor(), watch.verdict(), markdown(&rows));
         return;
     }
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
@@ -170,11 +174,13 @@ fn main() {
         entry["files"].as_array().unwrap().iter().map(|f| format!("/models/{id}/{}", f["name"].as_str().unwrap())).collect()
     };
     let gguf = files("smollm2-135m")[0].clone();
-    let browser_facts = machine_facts(&browser);
+    let browser_facts = machine::facts(&browser);
+    // The table, under the machine it was measured on and whether that machine stayed quiet.
+    let print = |rows: &[Row]| println!("{browser_facts} {}\n\n{}", watch.verdict(), markdown(rows));
     if let (true, Some(speech)) = (speech_only, &speech) {
         let config = json!({"runs": runs, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
         let in_page = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSpeech", config);
-        println!("{browser_facts}\n\n{}", markdown(&speech_rows(&in_page, speech)));
+        print(&speech_rows(&in_page, speech));
         return;
     }
     let vision_in_page = |vision: &vision::VisionTimes| {
@@ -183,7 +189,7 @@ fn main() {
         vision::vision_rows(&in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchVision", config), vision)
     };
     if let (true, Some(vision)) = (vision_only, &vision) {
-        println!("{browser_facts}\n\n{}", markdown(&vision_in_page(vision)));
+        print(&vision_in_page(vision));
         return;
     }
     let sweep_in_page = |times: &sweep::SweepTimes| {
@@ -194,12 +200,7 @@ fn main() {
         )
     };
     if let (true, Some(times)) = (sweep_only, &sweep) {
-        println!(
-            "{browser_facts}
-
-{}",
-            markdown(&sweep_in_page(times))
-        );
+        print(&sweep_in_page(times));
         return;
     }
     let long_text = page_threads::long_text(&prompts);
@@ -208,7 +209,7 @@ fn main() {
     if person_only {
         eprintln!("bench: wllama, 2 threads, the 21-token prompt");
         let wllama_ms = person::wllama_two_threads(&browser, &format!("{}bench/wllama.html", server.url()), &gguf, &prompts[1], runs);
-        println!("{browser_facts}\n\n{}", markdown(&person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags)));
+        print(&person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags));
         return;
     }
     if page_threads_only {
@@ -234,7 +235,7 @@ fn main() {
             runs,
             short,
         );
-        println!("{browser_facts}\n\n{}", markdown(&rows));
+        print(&rows);
         return;
     }
     let families_in_page = |torch: &Value, built_in: &[(&str, Vec<String>, &str)]| {
@@ -247,12 +248,12 @@ fn main() {
     };
     if let (true, Some(torch)) = (families_only, &families) {
         let built_in = [("smollm2-135m", files("smollm2-135m"), "causal"), ("all-minilm-l6-v2", files("all-minilm-l6-v2"), "none")];
-        println!("{browser_facts}\n\n{}", markdown(&families_in_page(torch, &built_in)));
+        print(&families_in_page(torch, &built_in));
         return;
     }
     if larger_only {
         let rows = larger_model_rows(&browser, &server, &files, &prompts[1], runs);
-        println!("{browser_facts}\n\n{}", markdown(&rows));
+        print(&rows);
         return;
     }
 
@@ -276,13 +277,12 @@ fn main() {
     let page_translation = in_page_translator["texts"][0]["translation"].as_str().unwrap_or_default();
     assert_eq!(page_translation, translation.package_text, "the page's translation differs from the package's");
     let translation_rows = translation_rows(&in_page_translator, &translation);
-    let facts = browser_facts;
     if translation_only {
         eprintln!(
             "in the page: {:?} ms; of which in the worker's engine: {:?} ms",
             in_page_translator["texts"][0]["ms"], in_page_translator["texts"][0]["engineMs"]
         );
-        println!("{facts}\n\n{}", markdown(&translation_rows));
+        print(&translation_rows);
         return;
     }
 
@@ -325,6 +325,7 @@ fn main() {
         rows.extend(families_in_page(torch, &[]));
     }
     let table = markdown(&rows);
+    let facts = format!("{browser_facts} {}", watch.verdict());
     println!("{facts}\n\n{table}");
     write_results(&facts, &table, runs);
 }
@@ -651,19 +652,6 @@ fn translation_rows(in_page: &Value, translation: &TranslationTimes) -> Vec<Row>
     rows.push(Row::new(format!("Native engine, the same translation, 1 thread (ratio to the package {:.2})", ms / package), ms).anchors(&[package]));
     rows.push(Row::new("English → Portuguese load (fetch + parse)".into(), median(&numbers(&in_page["loads"]))));
     rows
-}
-
-/// The date, the machine and the browser the table was measured on.
-fn machine_facts(browser: &Browser) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let agent = browser.execute("return navigator.userAgent;", vec![]);
-    let chromium = agent.as_str().and_then(|a| a.split("Chrome/").nth(1)).and_then(|v| v.split(' ').next()).unwrap_or("?").to_string();
-    let date = std::process::Command::new("date").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    format!("Measured {date} on {cpu}, {cores} cores, headless Chromium {chromium}; attnscope's worker runs on one thread but in the rows that say 2 threads (the worker with wasm threads, as a cross-origin isolated page runs it).")
 }
 
 /// docs/benchmark.md, and the README's copy between its bench markers.
