@@ -10,16 +10,18 @@ use web_sys::KeyboardEvent;
 
 use super::scores::{shown_scores, title};
 use super::{ExportMenu, FocusBands, ReadingNote, Subject};
-use crate::canvas::paint_pixels;
+use crate::canvas::{paint_grid, CellImage};
 use crate::interventions::{EffectKind, SweepState};
 use crate::state::Filling;
 use crate::state::{AppState, GridColour};
 use report::analysis::heads::HeadScores;
-use report::figure::colour::{diverging, viridis};
+use report::figure::colour::{diverging, viridis, ColourScale, ValueScale};
+use report::AttentionReport;
+use std::sync::Arc;
 
 /// While a long text's run goes on: its number and whether it has attended `layer` yet
-/// (`None` when no long run is going on). What a thumbnail repaints on: the run's later
-/// layers arriving change nothing here.
+/// (`None` when no long run is going on). What a thumbnail's attributes follow: the run's
+/// later layers arriving change nothing here.
 fn filling_of(state: AppState, layer: usize) -> Memo<Option<(u64, bool)>> {
     Memo::new(move |_| state.run.filling.with(|f| f.as_ref().map(|f| (f.run, f.layers.len() > layer))))
 }
@@ -27,50 +29,113 @@ fn filling_of(state: AppState, layer: usize) -> Memo<Option<(u64, bool)>> {
 /// The colour of a thumbnail whose layer a long text's run has not attended yet.
 const NOT_YET: (u8, u8, u8) = (236, 236, 236);
 
-/// One head's thumbnail.
-#[component]
-fn Thumb(layer: usize, head: usize) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let canvas = NodeRef::<Canvas>::new();
-    let filling_of_layer = filling_of(state, layer);
-    Effect::new(move |_| {
-        let Some(canvas) = canvas.get() else { return };
-        let colouring = state.display.grid_colour.get();
+/// What every thumbnail shows, read from the state once for the whole grid.
+struct GridPainting {
+    colouring: GridColour,
+    values: Option<Vec<Vec<f32>>>,
+    scale: ColourScale,
+    value_scale: ValueScale,
+    filling: Option<Arc<Filling>>,
+    report: Option<Arc<AttentionReport>>,
+}
+
+impl GridPainting {
+    fn read(state: AppState) -> Self {
+        Self {
+            colouring: state.display.grid_colour.get(),
+            values: state.display.grid_values.get(),
+            scale: state.display.colour_scale.get(),
+            value_scale: state.display.value_scale.get(),
+            filling: state.run.filling.get(),
+            report: state.run.report.get(),
+        }
+    }
+
+    /// One head's thumbnail.
+    fn head(&self, state: AppState, layer: usize, head: usize) -> Option<CellImage> {
+        let (scale, value_scale) = (self.scale, self.value_scale);
         // One flat colour: the head's value (look-ahead mass, a score, an effect) on the
         // scale of the largest; signed values blue–white–red around 0. Until the values are
         // there (the other mask still running, a sweep of this text not run), the maps.
-        if let Some(values) = state.display.grid_values.get().filter(|_| colouring != GridColour::Maps) {
+        if let Some(values) = self.values.as_ref().filter(|_| self.colouring != GridColour::Maps) {
             let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
             let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
-            if colouring.is_signed() {
-                paint_pixels(&canvas, &[value / top], (1, 1), &diverging);
-            } else {
-                paint_pixels(&canvas, &[value / top], (1, 1), &viridis);
-            }
-            return;
+            let colour = if self.colouring.is_signed() { diverging(value / top) } else { viridis(value / top) };
+            return Some(CellImage::flat(colour));
         }
-        let scale = state.display.colour_scale.get();
         // A long text's run going on: the layers it has attended, pooled as the report will
-        // hold them (painted as they are); the layers still to come blank. Painted again only
-        // when this layer arrives, not on every layer after it.
-        if filling_of_layer.get().is_some() {
-            let Some(filling) = state.run.filling.get_untracked() else { return };
-            let value_scale = state.display.value_scale.get();
-            match filling.head(layer, head) {
-                Some(map) => paint_pixels(&canvas, map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
-                None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),
-            };
-            return;
+        // hold them (painted as they are); the layers still to come blank.
+        if let Some(filling) = &self.filling {
+            return Some(match filling.head(layer, head) {
+                Some(map) => CellImage::of(map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
+                None => CellImage::flat(NOT_YET),
+            });
         }
-        let Some(report) = state.run.report.get() else { return };
-        if layer < report.attention().layers() && head < report.attention().heads() {
-            // Weighted and read as the heatmap is (by value norms, each on the scale of its
-            // own largest cell; the first token hidden; by words).
-            let map = state.map_of(&report, layer, head);
-            let value_scale = state.display.value_scale.get();
-            paint_pixels(&canvas, map.values(), (map.rows(), map.columns()), &|w| scale.colour(value_scale.fraction(w, map.top)));
+        let report = self.report.as_ref()?;
+        if layer >= report.attention().layers() || head >= report.attention().heads() {
+            return None;
         }
+        // Weighted and read as the heatmap is (by value norms, each on the scale of its
+        // own largest cell; the first token hidden; by words).
+        let map = state.map_of(report, layer, head);
+        Some(CellImage::of(map.values(), (map.rows(), map.columns()), &|w| scale.colour(value_scale.fraction(w, map.top))))
+    }
+
+    /// A layer's mean over its heads.
+    fn layer_mean(&self, state: AppState, layer: usize) -> Option<CellImage> {
+        let (scale, value_scale) = (self.scale, self.value_scale);
+        let colour = |w| scale.colour(value_scale.fraction(w, 1.0));
+        if let Some(filling) = &self.filling {
+            return Some(match filling.layer_mean(layer) {
+                Some(mean) => CellImage::of(&mean, (filling.blocks, filling.blocks), &colour),
+                None => CellImage::flat(NOT_YET),
+            });
+        }
+        let report = self.report.as_ref()?;
+        if layer >= report.attention().layers() {
+            return None;
+        }
+        // Read as the heads are: the mean's rows renormalised without the first token
+        // (pooling and the mean commute).
+        let mean = layer_mean(report.attention(), layer);
+        // A long text's maps are pooled blocks: its mean is painted as it is.
+        if !report.sites[0].form.is_whole() {
+            let blocks = report.attention().tokens();
+            return Some(CellImage::of(&mean, (blocks, blocks), &colour));
+        }
+        let side = Side { tokens: report.tokens(), text: "" };
+        let read = state.run.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.display.reading.get(), true));
+        Some(CellImage::of(&read.values, (read.rows.len(), read.columns.len()), &colour))
+    }
+}
+
+/// Every thumbnail and each layer's mean, painted on one canvas that lies under the grid's
+/// cells (the cells above it take the clicks, the outline and the marks): `layers` rows of
+/// `heads` thumbnails and a mean.
+#[component]
+fn GridCanvas(layers: usize, heads: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let canvas = NodeRef::<Canvas>::new();
+    Effect::new(move |_| {
+        let Some(canvas) = canvas.get() else { return };
+        let painting = GridPainting::read(state);
+        let cells: Vec<Option<CellImage>> = (0..layers)
+            .flat_map(|layer| (0..=heads).map(move |column| (layer, column)))
+            .map(|(layer, column)| if column < heads { painting.head(state, layer, column) } else { painting.layer_mean(state, layer) })
+            .collect();
+        paint_grid(&canvas, (layers, heads + 1), &cells);
     });
+    view! {
+        <canvas node_ref=canvas class="grid-canvas" data-testid="grid-canvas" aria-hidden="true"
+            style=format!("grid-row: 2 / span {layers}; grid-column: 2 / span {}", heads + 1)></canvas>
+    }
+}
+
+/// One head's cell of the grid, over its thumbnail.
+#[component]
+fn Thumb(layer: usize, head: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let filling_of_layer = filling_of(state, layer);
     let selected = move || state.selection.layer.get() == layer && state.selection.head.get() == head;
     let id = report::HeadId { layer, head };
     // While a long text's run goes on: whether this head's layer is shown yet, and where its
@@ -101,50 +166,17 @@ fn Thumb(layer: usize, head: usize) -> impl IntoView {
                 state.selection.head.set(head);
             }
         >
-            <canvas node_ref=canvas aria-hidden="true"></canvas>
             <FocusBands />
         </div>
     }
 }
 
-/// A layer's mean over its heads.
+/// A layer's mean's cell of the grid.
 #[component]
 fn LayerMean(layer: usize) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let canvas = NodeRef::<Canvas>::new();
-    let filling_of_layer = filling_of(state, layer);
-    Effect::new(move |_| {
-        let Some(canvas) = canvas.get() else { return };
-        let (scale, value_scale) = (state.display.colour_scale.get(), state.display.value_scale.get());
-        if filling_of_layer.get().is_some() {
-            let Some(filling) = state.run.filling.get_untracked() else { return };
-            match filling.layer_mean(layer) {
-                Some(mean) => paint_pixels(&canvas, &mean, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
-                None => paint_pixels(&canvas, &[0.0], (1, 1), &|_| NOT_YET),
-            };
-            return;
-        }
-        let Some(report) = state.run.report.get() else { return };
-        if layer < report.attention().layers() {
-            // Read as the heads are: the mean's rows renormalised without the first token
-            // (pooling and the mean commute).
-            let mean = layer_mean(report.attention(), layer);
-            // A long text's maps are pooled blocks: its mean is painted as it is.
-            if !report.sites[0].form.is_whole() {
-                let blocks = report.attention().tokens();
-                paint_pixels(&canvas, &mean, (blocks, blocks), &|w| scale.colour(value_scale.fraction(w, 1.0)));
-                return;
-            }
-            let side = Side { tokens: report.tokens(), text: "" };
-            let read = state.run.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.display.reading.get(), true));
-            paint_pixels(&canvas, &read.values, (read.rows.len(), read.columns.len()), &|w| scale.colour(value_scale.fraction(w, 1.0)));
-        }
-    });
     view! {
         <div class="thumb mean" role="gridcell" data-testid="layer-mean" data-layer=layer.to_string()
-             title=format!("Layer {layer}: mean of its heads")>
-            <canvas node_ref=canvas aria-hidden="true"></canvas>
-        </div>
+             title=format!("Layer {layer}: mean of its heads")></div>
     }
 }
 
@@ -238,6 +270,7 @@ pub fn HeadGrid() -> impl IntoView {
                     <div></div>
                     {header}
                     <div class="head-label" role="columnheader">"mean"</div>
+                    <GridCanvas layers=layers heads=heads />
                     {rows}
                 </div>
             </section>

@@ -52,9 +52,8 @@ fn comparing_masks_shows_both_maps_their_difference_and_the_lookahead_mass() {
     choose(&browser, "score-select", "lookahead");
     let top = mass.iter().flatten().copied().fold(f32::MIN_POSITIVE, f32::max);
     for (layer, head) in [(0, 0), (10, 2), (29, 8)] {
-        let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
         let (side, pixels) = browser.wait_for("a one-colour thumbnail", Duration::from_secs(10), || {
-            let found = canvas_pixels(&browser, &css);
+            let found = grid_cell_pixels(&browser, layer, head);
             (found.0 == 1).then_some(found)
         });
         assert_eq!(side, 1);

@@ -20,10 +20,25 @@ fn the_head_grid_shows_every_head_and_selects_by_click_and_arrow_keys() {
     // Every thumbnail is the head's map, a pixel per weight: check one against the engine.
     let native = opening_report();
     let (layer, head) = (12, 4);
-    let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
-    let (side, pixels) = canvas_pixels(&browser, &css);
+    let (side, pixels) = grid_cell_pixels(&browser, layer, head);
     assert_eq!(side, 6);
     assert_pixels("thumb 12/4", &pixels, native.attention().head(layer, head).iter().map(|&w| viridis(w)));
+    // The last column is the layer's mean over its heads.
+    let (_, pixels) = grid_cell_pixels(&browser, layer, 9);
+    assert_pixels("layer 12's mean", &pixels, engine::analysis::summary::layer_mean(native.attention(), layer).iter().map(|&w| viridis(w)));
+    // The thumbnails are one canvas under the cells: each cell lies on its square (its
+    // pitch the canvas's width over its 10 columns; 1 px for the browser's rounding).
+    let misplaced = browser.execute(
+        "const c = document.querySelector('[data-testid=grid-canvas]').getBoundingClientRect();
+         const pitch = c.width / 10;
+         return [...document.querySelectorAll('[data-testid=head-thumb], [data-testid=layer-mean]')].filter(t => {
+           const r = t.getBoundingClientRect(), layer = +t.dataset.layer;
+           const column = t.dataset.head === undefined ? 9 : +t.dataset.head;
+           return Math.abs(r.left - c.left - column * pitch) > 1 || Math.abs(r.top - c.top - layer * pitch) > 1 || Math.abs(r.width - pitch) > 1;
+         }).length;",
+        vec![],
+    );
+    assert_eq!(misplaced.as_u64(), Some(0), "cells off their squares");
 
     // A click selects the head everywhere: the pickers, the heatmap, the outline.
     let thumb = browser.find_all("[data-testid=head-thumb][data-layer='4'][data-head='5']").remove(0);
@@ -221,7 +236,7 @@ fn the_scores_panel_ranks_every_head_as_the_engine_does_and_colours_the_grid() {
     // The grid shows the score: the top head brightest.
     let top = native.iter().map(|s| s.previous_token).fold(f32::MIN_POSITIVE, f32::max);
     let (layer, head) = (rows[0][0].as_u64().unwrap(), rows[0][1].as_u64().unwrap());
-    let (side, pixels) = canvas_pixels(&browser, &format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas"));
+    let (side, pixels) = grid_cell_pixels(&browser, layer as usize, head as usize);
     assert_eq!(side, 1);
     assert_pixels("top thumb", &pixels, std::iter::once(viridis(native[layer as usize * 9 + head as usize].previous_token / top)));
     // A row selects its head.
@@ -303,7 +318,7 @@ fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
     let colours = heatmap_cell_colours(&browser, n);
     assert_pixels("value-weighted cells", &colours, expected.iter().map(|&v| viridis(v / top)));
     // The grid's thumbnails are weighted the same way, a pixel per cell.
-    let (side, pixels) = canvas_pixels(&browser, &format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas"));
+    let (side, pixels) = grid_cell_pixels(&browser, layer as usize, head as usize);
     assert_eq!(side, n);
     assert_pixels("value-weighted thumbnail", &pixels, expected.iter().map(|&v| viridis(v / top)));
     keep_screenshot_of(&browser, "value-norms", Some("heatmap"));

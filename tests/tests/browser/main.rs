@@ -216,6 +216,30 @@ pub fn canvas_pixels(browser: &Browser, css: &str) -> (usize, Vec<[i64; 3]>) {
     (found[0].as_u64().unwrap() as usize, rgba.chunks(4).map(|p| [p[0], p[1], p[2]]).collect())
 }
 
+/// One cell of the head grid's canvas (`column` a head, or the layer's mean past the last
+/// head), read back as the map it shows: (its columns, its [r, g, b] pixels row by row). The
+/// canvas stretches each map over a square by nearest neighbour (app/src/canvas.rs:
+/// source row = y · rows / side), so source row a is the square's row ⌈a · side / rows⌉.
+pub fn grid_cell_pixels(browser: &Browser, layer: usize, column: usize) -> (usize, Vec<[i64; 3]>) {
+    let found = browser.execute(
+        "const c = document.querySelector('[data-testid=grid-canvas]');
+         const side = +c.dataset.side, columns = +c.dataset.columns;
+         const index = arguments[0] * columns + arguments[1];
+         const [rows, cols] = c.dataset.cells.split(',')[index].split('x').map(Number);
+         const top = Math.floor(index / columns) * (side + 1), left = (index % columns) * (side + 1);
+         const data = c.getContext('2d').getImageData(left, top, side, side).data;
+         const pixels = [];
+         for (let a = 0; a < rows; a++) for (let b = 0; b < cols; b++) {
+           const y = Math.ceil(a * side / rows), x = Math.ceil(b * side / cols), at = (y * side + x) * 4;
+           pixels.push(data[at], data[at + 1], data[at + 2]);
+         }
+         return [cols, pixels];",
+        vec![serde_json::json!(layer), serde_json::json!(column)],
+    );
+    let rgb: Vec<i64> = found[1].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    (found[0].as_u64().unwrap() as usize, rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect())
+}
+
 /// The probe's ten strongest heads as the page ranks them are the first ten of `scores`
 /// (ranked), with their induction scores within `tolerance`.
 pub fn assert_probe_ranking(browser: &Browser, scores: &[engine::analysis::probe::ProbeScores], tolerance: f32) {

@@ -80,8 +80,7 @@ fn hiding_the_first_token_renormalises_every_view_and_the_table_says_both() {
     assert!(caption.contains("renormalised") && caption.contains("first token hidden"), "{caption}");
 
     // The grid's thumbnail of the head: n × (n − 1) pixels.
-    let css = format!("[data-testid=head-thumb][data-layer='{layer}'][data-head='{head}'] canvas");
-    let (width, pixels) = canvas_pixels(&browser, &css);
+    let (width, pixels) = grid_cell_pixels(&browser, layer, head);
     assert_eq!(width, n - 1);
     assert_pixels("thumbnail without the sink", &pixels, renormalised.iter().flatten().map(|&w| viridis(w)));
 

@@ -29,7 +29,8 @@
 //! tests/bench/family_models.py) in the page beside transformers (`bench families`: only those).
 //! What a person waits for: the page as `make run` serves it, the 21-token prompt and the long
 //! text pasted into it, from the text changing to its maps on the screen as its status line
-//! says, over fresh browser sessions (`bench person`: only those, beside wllama on 2 threads).
+//! says, over fresh browser sessions (`bench person`: only those, beside wllama on 2 threads;
+//! `bench person-short`: the 21-token prompt alone).
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
@@ -111,7 +112,9 @@ fn main() {
     // no long texts), a minute and a half to tell a row's noise from its code.
     let short = std::env::args().skip(1).any(|a| a == "page-threads-short");
     // `bench person`: what a person waits for in the served page, over fresh sessions, printed.
-    let person_only = std::env::args().skip(1).any(|a| a == "person");
+    let person_only = std::env::args().skip(1).any(|a| a == "person" || a == "person-short");
+    // `bench person-short`: the 21-token prompt's wait alone, without the long text.
+    let person_long = !std::env::args().skip(1).any(|a| a == "person-short");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
     let families_only = std::env::args().skip(1).any(|a| a == "families");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
@@ -209,7 +212,7 @@ fn main() {
     if person_only {
         eprintln!("bench: wllama, 2 threads, the 21-token prompt");
         let wllama_ms = person::wllama_two_threads(&browser, &format!("{}bench/wllama.html", server.url()), &gguf, &prompts[1], runs);
-        print(&person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags));
+        print(&person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags, person_long));
         return;
     }
     if page_threads_only {
@@ -304,7 +307,7 @@ fn main() {
         false,
     ));
     let wllama_21 = median(&numbers(&anchor[1]["prompts"][1]["promptMs"]));
-    rows.extend(person::person_rows(&server.url(), person_texts, runs, wllama_21, &chromium_flags));
+    rows.extend(person::person_rows(&server.url(), person_texts, runs, wllama_21, &chromium_flags, true));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);

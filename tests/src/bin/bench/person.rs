@@ -64,7 +64,7 @@ fn paste_and_wait(browser: &Browser, text: &str, timeout: Duration) -> Waited {
     })
 }
 
-fn one_session(url: &str, (prompt, other, long): (&str, &str, &str), runs: usize, flags: &[&str]) -> Session {
+fn one_session(url: &str, (prompt, other, long): (&str, &str, &str), runs: usize, flags: &[&str], with_long: bool) -> Session {
     let browser = Browser::start_with(flags);
     browser.goto(url);
     browser.wait_for("the page's first maps", FIRST_RUN, || {
@@ -80,18 +80,19 @@ fn one_session(url: &str, (prompt, other, long): (&str, &str, &str), runs: usize
             session.short.push(timed);
         }
     }
-    session.long = Some(paste_and_wait(&browser, long, Duration::from_secs(300)));
+    session.long = with_long.then(|| paste_and_wait(&browser, long, Duration::from_secs(300)));
     session
 }
 
 /// The rows: the 21-token prompt and the long text as a person waits for them, in the median
 /// session, with the worker's time beside each and wllama on two threads (`wllama_ms`, the
-/// same browser and prompt) for the 21 tokens.
-pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms: f64, flags: &[&str]) -> Vec<Row> {
+/// same browser and prompt) for the 21 tokens. Without `with_long`, the 21 tokens alone (`bench
+/// person-short`: a few minutes to tell a drawing change's gain from the noise).
+pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms: f64, flags: &[&str], with_long: bool) -> Vec<Row> {
     let sessions: Vec<Session> = (0..SESSIONS)
         .map(|i| {
             eprintln!("bench: a person's wait, fresh browser session {} of {SESSIONS}", i + 1);
-            one_session(url, texts, runs, flags)
+            one_session(url, texts, runs, flags, with_long)
         })
         .collect();
     let short: Vec<Waited> = sessions.iter().map(|s| medians(&s.short)).collect();
@@ -107,7 +108,7 @@ pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms:
         sorted.sort_by(|a, b| a.total.total_cmp(&b.total));
         sorted[sorted.len() / 2]
     };
-    let (typical, long_typical) = (middle(&short), middle(&long));
+    let typical = middle(&short);
     let mut rows = vec![Row::new(
         format!(
             "SmolLM2, 21 tokens pasted in the page (`make run`'s, 2 threads), to every map on the screen as its status line says: the median of {SESSIONS} fresh browser sessions (sessions {}; the worker's own time {:.0} ms; {}); anchor: wllama 2 threads",
@@ -119,6 +120,10 @@ pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms:
     )
     .anchors(&[wllama_ms])
     .target(Some(format!("≤ ⅕ wllama 2 threads ({:.0} ms; ratio {:.2})", wllama_ms / 5.0, typical.total / wllama_ms)), Some(typical.total <= wllama_ms / 5.0))];
+    if !with_long {
+        return rows;
+    }
+    let long_typical = middle(&long);
     rows.push(
         Row::new(
             format!(
