@@ -141,6 +141,12 @@ impl Browser {
         self.post("/execute/async", json!({"script": script, "args": args}))
     }
 
+    /// Sends a DevTools protocol command to the page (chromedriver's `goog/cdp/execute`): the
+    /// profiler and tracing that a benchmark's investigation needs.
+    pub fn devtools(&self, command: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({"cmd": command, "params": params}))
+    }
+
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub fn execute(&self, script: &str, args: Vec<Value>) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": args}))

@@ -30,7 +30,8 @@
 //! What a person waits for: the page as `make run` serves it, the 21-token prompt and the long
 //! text pasted into it, from the text changing to its maps on the screen as its status line
 //! says, over fresh browser sessions (`bench person`: only those, beside wllama on 2 threads;
-//! `bench person-short`: the 21-token prompt alone).
+//! `bench person-short`: the 21-token prompt alone). `bench profile-paste`: where the page's
+//! main thread spends one such wait, from the DevTools protocol's profiler (tests/src/bin/bench/profile.rs).
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
@@ -49,6 +50,7 @@ mod families;
 mod machine;
 mod page_threads;
 mod person;
+mod profile;
 mod sweep;
 mod vision;
 
@@ -128,7 +130,8 @@ fn main() {
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let others_only = translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
+    let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste");
+    let others_only = profile_only || translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);
@@ -153,7 +156,7 @@ fn main() {
         eprintln!("bench: GPT-2 and GPT-NeoX made, and transformers on them");
         families::torch_runs(&root().join("tests/fixtures/bench/prompts.json"), runs)
     });
-    let translation = if larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only {
+    let translation = if profile_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
@@ -209,6 +212,10 @@ fn main() {
     let long_text = page_threads::long_text(&prompts);
     let person_texts = (prompts[1].as_str(), prompts[0].as_str(), long_text.as_str());
     let chromium_flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    if std::env::args().skip(1).any(|a| a == "profile-paste") {
+        println!("{}", profile::profile_paste(&server.url(), (person_texts.0, person_texts.1), &chromium_flags));
+        return;
+    }
     if person_only {
         eprintln!("bench: wllama, 2 threads, the 21-token prompt");
         let wllama_ms = person::wllama_two_threads(&browser, &format!("{}bench/wllama.html", server.url()), &gguf, &prompts[1], runs);

@@ -23,10 +23,10 @@ const FIRST_RUN: Duration = Duration::from_secs(120);
 /// One wait as the page tells it, in milliseconds from the text changing: the whole wait, the
 /// worker's time, and where the wait went (request sent, answer arrived, handled, drawn).
 #[derive(Clone, Copy, Debug)]
-struct Waited {
-    total: f64,
-    worker: f64,
-    parts: [f64; 4],
+pub(crate) struct Waited {
+    pub total: f64,
+    pub worker: f64,
+    pub parts: [f64; 4],
 }
 
 /// One session's waits.
@@ -49,7 +49,7 @@ fn parts(w: &Waited) -> String {
 }
 
 /// Pastes `text` into the box and waits for its maps on the screen.
-fn paste_and_wait(browser: &Browser, text: &str, timeout: Duration) -> Waited {
+pub(crate) fn paste_and_wait(browser: &Browser, text: &str, timeout: Duration) -> Waited {
     let input = browser.by_test_id("prompt-input");
     browser
         .execute("const el = arguments[0]; el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));", vec![input.as_arg(), json!(text)]);
@@ -64,13 +64,19 @@ fn paste_and_wait(browser: &Browser, text: &str, timeout: Duration) -> Waited {
     })
 }
 
-fn one_session(url: &str, (prompt, other, long): (&str, &str, &str), runs: usize, flags: &[&str], with_long: bool) -> Session {
+/// A fresh browser session on the page at `url`, once its first maps are on the screen.
+pub(crate) fn open_served_page(url: &str, flags: &[&str]) -> Browser {
     let browser = Browser::start_with(flags);
     browser.goto(url);
     browser.wait_for("the page's first maps", FIRST_RUN, || {
         let status = browser.execute("return document.querySelector('[data-testid=status]')?.dataset.waited || null;", vec![]);
         (!status.is_null()).then_some(())
     });
+    browser
+}
+
+fn one_session(url: &str, (prompt, other, long): (&str, &str, &str), runs: usize, flags: &[&str], with_long: bool) -> Session {
+    let browser = open_served_page(url, flags);
     let mut session = Session::default();
     // The first pair warms the worker, as a person's first texts do.
     for i in 0..=runs {
