@@ -131,7 +131,8 @@ fn main() {
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
     let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste");
-    let others_only = profile_only || translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
+    let others_only =
+        profile_only || translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);

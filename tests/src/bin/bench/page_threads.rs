@@ -33,7 +33,10 @@ pub fn page_threads_rows(
     let labelled: Vec<Value> = prompts.iter().enumerate().map(|(i, text)| json!({"label": format!("prompt {i}"), "text": text, "max_tokens": 512})).collect();
     let smollm2 = |threads: usize| {
         eprintln!("bench: SmolLM2 in the page, {} thread(s)", threads.max(1));
-        let models = json!([{"model": "smollm2-135m", "files": gguf, "mask": "causal", "texts": labelled}]);
+        // BENCH_PAUSE_MS: an idle pause after each run (a person types between runs; V8's
+        // optimizing compiler works in the background meanwhile).
+        let pause: u64 = std::env::var("BENCH_PAUSE_MS").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let models = json!([{"model": "smollm2-135m", "files": gguf, "mask": "causal", "texts": labelled, "pauseMs": pause}]);
         in_page(browser, page, "benchAttnscope", json!({"runs": runs, "threads": threads, "models": models}))
     };
     let (one, two) = (smollm2(0), smollm2(THREADS));
@@ -43,6 +46,7 @@ pub fn page_threads_rows(
         let one_ms = median(&numbers(&one["models"][0]["texts"][i]["ms"]));
         let wllama_ms = median(&numbers(&wllama["prompts"][i]["promptMs"]));
         let tokens = text["tokens"].as_u64().unwrap_or(0);
+        eprintln!("bench: {tokens} tokens, each run on {THREADS} threads {}, on one {}", text["ms"], one["models"][0]["texts"][i]["ms"]);
         let what =
             format!("SmolLM2 in the page, {tokens} tokens, all 270 heads' maps, {THREADS} threads; anchors: the page on 1 thread, wllama {THREADS} threads");
         let (target, met) = if tokens == 21 && wllama_ms.is_finite() {

@@ -29,7 +29,11 @@ pub fn profile_paste(url: &str, (prompt, other): (&str, &str), flags: &[&str]) -
     std::thread::sleep(Duration::from_millis(300));
     let profile = browser.devtools("Profiler.stop", json!({}))["profile"].clone();
     let [_, arrived, _, _] = waited.parts;
-    let spans = [("while the worker computes", 0.0, arrived), ("from the worker's answer to the screen", arrived, waited.total), ("the 300 ms after", waited.total, f64::INFINITY)];
+    let spans = [
+        ("while the worker computes", 0.0, arrived),
+        ("from the worker's answer to the screen", arrived, waited.total),
+        ("the 300 ms after", waited.total, f64::INFINITY),
+    ];
     let mut out = format!(
         "One paste of the 21-token prompt: the worker's own time {:.0} ms, the answer in the page at {arrived:.0}, on the screen at {:.0} ms (times from the profiler's start, a few ms before the paste).\n",
         waited.worker, waited.total
