@@ -52,25 +52,45 @@ impl CellImage {
 /// The smallest side of a grid cell in the canvas's pixels: small maps are scaled up by a
 /// whole factor to at least this, so that the one-pixel gap between cells is thin beside them.
 const MIN_CELL: usize = 32;
-/// The largest: a larger map is sampled down (a cell is a few dozen pixels on the screen).
-const MAX_CELL: usize = 512;
+/// The largest: a larger map is sampled (a cell is a few dozen pixels on the screen, twice
+/// that on a dense display; a long text's 130 blocks would make a 20-MB canvas).
+const MAX_CELL: usize = 96;
 
-/// Paints a grid of `rows` × `columns` cells onto one canvas, `cells` row by row (`None`
-/// left blank): each cell a square of `side` pixels with a one-pixel gap after it, each map
-/// stretched over its square by nearest neighbour (source row = y · rows / side). One canvas
-/// and one `putImageData` for the whole grid: some 300 small canvases cost the browser more
-/// to lay out and paint than their drawing cost (docs/notes/person-wait.md).
+/// A grid of cells on one canvas: `rows` × `columns` squares of `side` pixels, each with a
+/// one-pixel gap after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridShape {
+    pub rows: usize,
+    pub columns: usize,
+    pub side: usize,
+}
+
+impl GridShape {
+    /// A grid whose squares fit the largest of `cells`.
+    pub fn fitting(rows: usize, columns: usize, cells: &[Option<CellImage>]) -> Self {
+        let largest = cells.iter().flatten().map(|c| c.rows.max(c.columns)).max().unwrap_or(1);
+        let side = if largest >= MIN_CELL { largest.min(MAX_CELL) } else { largest * MIN_CELL.div_ceil(largest) };
+        Self { rows, columns, side }
+    }
+}
+
+/// Paints cells of a grid onto one canvas, `cells` row by row from row `first_row` (`None`
+/// left blank): each map stretched over its square by nearest neighbour (source row =
+/// y · rows / side). From row 0 the canvas is sized to the grid and every cell painted; from
+/// a later row only those rows' strip (a long text's layers as they arrive), the rest kept.
+/// One canvas and one `putImageData`: some 300 small canvases cost the browser more to lay
+/// out and paint than their drawing cost (docs/notes/person-wait.md).
 ///
 /// Says on the canvas what it drew, for whoever reads its pixels back: `data-side` (the
 /// square's side), `data-columns` (cells in a row) and `data-cells` (each cell's map as
 /// `rows`x`columns`, blank `0x0`).
-pub fn paint_grid(canvas: &HtmlCanvasElement, (rows, columns): (usize, usize), cells: &[Option<CellImage>]) -> Option<()> {
-    let largest = cells.iter().flatten().map(|c| c.rows.max(c.columns)).max().unwrap_or(1);
-    let side = if largest >= MIN_CELL { largest.min(MAX_CELL) } else { largest * MIN_CELL.div_ceil(largest) };
+pub fn paint_grid(canvas: &HtmlCanvasElement, shape: GridShape, first_row: usize, cells: &[Option<CellImage>]) -> Option<()> {
+    let GridShape { rows, columns, side } = shape;
     let pitch = side + 1;
-    let (width, height) = (columns * pitch, rows * pitch);
+    let strip_rows = cells.len().div_ceil(columns.max(1)).min(rows.saturating_sub(first_row));
+    let (width, height) = (columns * pitch, strip_rows * pitch);
     let mut rgba = vec![0u8; width * height * 4];
-    for (index, cell) in cells.iter().enumerate().take(rows * columns) {
+    for (index, cell) in cells.iter().enumerate().take(strip_rows * columns) {
         let Some(cell) = cell else { continue };
         let (top, left) = ((index / columns) * pitch, (index % columns) * pitch);
         for y in 0..side {
@@ -83,9 +103,22 @@ pub fn paint_grid(canvas: &HtmlCanvasElement, (rows, columns): (usize, usize), c
             }
         }
     }
-    let described: Vec<String> = cells.iter().map(|c| c.as_ref().map_or("0x0".into(), |c| format!("{}x{}", c.rows, c.columns))).collect();
+    let described = cells.iter().map(|c| c.as_ref().map_or("0x0".into(), |c| format!("{}x{}", c.rows, c.columns)));
+    let mut all: Vec<String> = match first_row {
+        0 => Vec::new(),
+        _ => canvas.get_attribute("data-cells").unwrap_or_default().split(',').map(String::from).collect(),
+    };
+    all.resize(rows * columns, "0x0".into());
+    for (i, cell) in described.enumerate().take(strip_rows * columns) {
+        all[first_row * columns + i] = cell;
+    }
     canvas.set_attribute("data-side", &side.to_string()).ok()?;
     canvas.set_attribute("data-columns", &columns.to_string()).ok()?;
-    canvas.set_attribute("data-cells", &described.join(",")).ok()?;
-    put_rgba(canvas, &rgba, (width as u32, height as u32))
+    canvas.set_attribute("data-cells", &all.join(",")).ok()?;
+    if first_row == 0 {
+        return put_rgba(canvas, &rgba, (width as u32, height as u32));
+    }
+    let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width as u32, height.max(1) as u32).ok()?;
+    context.put_image_data(&image, 0.0, (first_row * pitch) as f64).ok()
 }

@@ -10,7 +10,7 @@ use web_sys::KeyboardEvent;
 
 use super::scores::{shown_scores, title};
 use super::{ExportMenu, FocusBands, ReadingNote, Subject};
-use crate::canvas::{paint_grid, CellImage};
+use crate::canvas::{paint_grid, CellImage, GridShape};
 use crate::interventions::{EffectKind, SweepState};
 use crate::state::Filling;
 use crate::state::{AppState, GridColour};
@@ -51,13 +51,18 @@ impl GridPainting {
         }
     }
 
+    /// Whether the thumbnails show maps (not each head's value as one colour).
+    fn shows_maps(&self) -> bool {
+        self.values.is_none() || self.colouring == GridColour::Maps
+    }
+
     /// One head's thumbnail.
     fn head(&self, state: AppState, layer: usize, head: usize) -> Option<CellImage> {
         let (scale, value_scale) = (self.scale, self.value_scale);
         // One flat colour: the head's value (look-ahead mass, a score, an effect) on the
         // scale of the largest; signed values blue–white–red around 0. Until the values are
         // there (the other mask still running, a sweep of this text not run), the maps.
-        if let Some(values) = self.values.as_ref().filter(|_| self.colouring != GridColour::Maps) {
+        if let Some(values) = self.values.as_ref().filter(|_| !self.shows_maps()) {
             let value = values.get(layer).and_then(|l| l.get(head)).copied().unwrap_or(0.0);
             let top = values.iter().flatten().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
             let colour = if self.colouring.is_signed() { diverging(value / top) } else { viridis(value / top) };
@@ -109,6 +114,17 @@ impl GridPainting {
     }
 }
 
+/// What the grid's canvas shows of a long text's run going on: its layers up to `layers`
+/// painted, in these colours, on squares of this shape.
+#[derive(Clone, Copy, PartialEq)]
+struct FillingPainted {
+    run: u64,
+    blocks: usize,
+    colours: (ColourScale, ValueScale),
+    shape: GridShape,
+    layers: usize,
+}
+
 /// Every thumbnail and each layer's mean, painted on one canvas that lies under the grid's
 /// cells (the cells above it take the clicks, the outline and the marks): `layers` rows of
 /// `heads` thumbnails and a mean.
@@ -116,14 +132,34 @@ impl GridPainting {
 fn GridCanvas(layers: usize, heads: usize) -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
+    // A long text's run paints each layer as it arrives, not the whole grid again each time.
+    let painted = StoredValue::new(None::<FillingPainted>);
     Effect::new(move |_| {
         let Some(canvas) = canvas.get() else { return };
         let painting = GridPainting::read(state);
-        let cells: Vec<Option<CellImage>> = (0..layers)
-            .flat_map(|layer| (0..=heads).map(move |column| (layer, column)))
-            .map(|(layer, column)| if column < heads { painting.head(state, layer, column) } else { painting.layer_mean(state, layer) })
-            .collect();
-        paint_grid(&canvas, (layers, heads + 1), &cells);
+        let painting = &painting;
+        let row =
+            |layer: usize| (0..=heads).map(move |column| if column < heads { painting.head(state, layer, column) } else { painting.layer_mean(state, layer) });
+        let filling = painting.filling.as_ref().filter(|_| painting.shows_maps());
+        let colours = (painting.scale, painting.value_scale);
+        let earlier = painted
+            .get_value()
+            .filter(|p| filling.is_some_and(|f| p.run == f.run && p.blocks == f.blocks && p.colours == colours && p.layers <= f.layers.len()));
+        let (shape, first) = match earlier {
+            Some(earlier) => {
+                let arrived = filling.map_or(0, |f| f.layers.len()).min(layers);
+                let cells: Vec<Option<CellImage>> = (earlier.layers..arrived).flat_map(row).collect();
+                paint_grid(&canvas, earlier.shape, earlier.layers, &cells);
+                (earlier.shape, arrived)
+            }
+            None => {
+                let cells: Vec<Option<CellImage>> = (0..layers).flat_map(row).collect();
+                let shape = GridShape::fitting(layers, heads + 1, &cells);
+                paint_grid(&canvas, shape, 0, &cells);
+                (shape, filling.map_or(0, |f| f.layers.len()))
+            }
+        };
+        painted.set_value(filling.map(|f| FillingPainted { run: f.run, blocks: f.blocks, colours, shape, layers: first }));
     });
     view! {
         <canvas node_ref=canvas class="grid-canvas" data-testid="grid-canvas" aria-hidden="true"
