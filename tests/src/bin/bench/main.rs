@@ -34,6 +34,8 @@
 //! main thread spends one such wait, from the DevTools protocol's profiler (tests/src/bin/bench/profile.rs).
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
+//! `page-threads` prints each run, and takes BENCH_WARMUPS (warm-up runs before each text's
+//! timed ones) and BENCH_PAUSE_MS (an idle pause after each run), to tell V8's tiers from the code.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
 //! see what V8's speculative inlining of WebAssembly costs).
 

@@ -36,7 +36,9 @@ pub fn page_threads_rows(
         // BENCH_PAUSE_MS: an idle pause after each run (a person types between runs; V8's
         // optimizing compiler works in the background meanwhile).
         let pause: u64 = std::env::var("BENCH_PAUSE_MS").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let models = json!([{"model": "smollm2-135m", "files": gguf, "mask": "causal", "texts": labelled, "pauseMs": pause}]);
+        // BENCH_WARMUPS: warm-up runs before each text's timed ones (1 unless set).
+        let warmups: u64 = std::env::var("BENCH_WARMUPS").ok().and_then(|p| p.parse().ok()).unwrap_or(1);
+        let models = json!([{"model": "smollm2-135m", "files": gguf, "mask": "causal", "texts": labelled, "pauseMs": pause, "warmups": warmups}]);
         in_page(browser, page, "benchAttnscope", json!({"runs": runs, "threads": threads, "models": models}))
     };
     let (one, two) = (smollm2(0), smollm2(THREADS));
