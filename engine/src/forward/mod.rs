@@ -225,19 +225,22 @@ impl Pass {
     ) -> Result<Tensor> {
         let depth = stack.depth();
         let until = layers.end.min(depth);
-        let mut positions = attending::Positions::new(span, self.copies(), device);
-        for index in layers.start..until {
-            let layer = stack.layer(index);
-            self.observers.entering_layer(index, &x)?;
-            let mut at = Attending::new(index, self, &mut positions, cache.as_deref_mut());
-            let attended = layer.attention(&x, &mut at)?;
-            self.observers.attention_added(index, &attended, layer.attention_post_norm())?;
-            x = layer.feed_forward(&x, &attended)?;
-        }
-        if until == depth {
-            self.observers.leaving(&x)?;
-        }
-        Ok(x)
+        // The layers on the pool's threads, kept awake between their parts (see there).
+        crate::parallel::with_threads_awake(move || {
+            let mut positions = attending::Positions::new(span, self.copies(), device);
+            for index in layers.start..until {
+                let layer = stack.layer(index);
+                self.observers.entering_layer(index, &x)?;
+                let mut at = Attending::new(index, self, &mut positions, cache.as_deref_mut());
+                let attended = layer.attention(&x, &mut at)?;
+                self.observers.attention_added(index, &attended, layer.attention_post_norm())?;
+                x = layer.feed_forward(&x, &attended)?;
+            }
+            if until == depth {
+                self.observers.leaving(&x)?;
+            }
+            Ok(x)
+        })
     }
 }
 
