@@ -21,20 +21,23 @@ pub(crate) struct Watch {
     busy_before: Option<f64>,
     /// The reference loop's median time at the start.
     reference_before: Duration,
+    /// The memory sweep's median time at the start.
+    memory_before: Duration,
 }
 
 impl Watch {
     /// Measures the machine before anything of the benchmark runs, and says so on stderr.
     pub(crate) fn start() -> Self {
         let busy_before = busy_share(Duration::from_secs(1));
-        let reference_before = reference_loop();
+        let (reference_before, memory_before) = (reference_loop(), memory_sweep());
         eprintln!(
-            "bench: {}; before the start {} of the cores busy, the reference loop {:.0} ms",
+            "bench: {}; before the start {} of the cores busy, the reference loop {:.0} ms, the memory sweep {:.0} ms",
             processor(),
             busy_before.map_or("(unknown)".into(), |b| format!("{:.0} %", b * 100.0)),
-            reference_before.as_secs_f64() * 1e3
+            reference_before.as_secs_f64() * 1e3,
+            memory_before.as_secs_f64() * 1e3
         );
-        Watch { busy_before, reference_before }
+        Watch { busy_before, reference_before, memory_before }
     }
 
     /// The reference loop timed again: one sentence for the table, with a warning when the
@@ -43,6 +46,9 @@ impl Watch {
         let after = reference_loop();
         let (before_ms, after_ms) = (self.reference_before.as_secs_f64() * 1e3, after.as_secs_f64() * 1e3);
         let change = after_ms / before_ms - 1.0;
+        let memory_after = memory_sweep();
+        let (memory_before_ms, memory_after_ms) = (self.memory_before.as_secs_f64() * 1e3, memory_after.as_secs_f64() * 1e3);
+        let memory_change = memory_after_ms / memory_before_ms - 1.0;
         let busy = self.busy_before.unwrap_or(0.0);
         let mut warnings = Vec::new();
         if busy > BUSY_SHARE {
@@ -52,8 +58,9 @@ impl Watch {
             warnings.push(format!("the reference loop took {before_ms:.0} ms at the start and {after_ms:.0} ms at the end ({:+.0} %)", change * 100.0));
         }
         let measured = format!(
-            "A reference loop on one core took {before_ms:.0} ms before and {after_ms:.0} ms after ({:+.1} %); {:.0} % of the cores were busy before the start.",
+            "A reference loop on one core took {before_ms:.0} ms before and {after_ms:.0} ms after ({:+.1} %), reading 256 MB eight times {memory_before_ms:.0} and {memory_after_ms:.0} ms ({:+.1} %); {:.0} % of the cores were busy before the start.",
             change * 100.0,
+            memory_change * 100.0,
             busy * 100.0
         );
         if warnings.is_empty() {
@@ -103,6 +110,25 @@ fn busy_share(span: Duration) -> Option<f64> {
     std::thread::sleep(span);
     let (busy1, total1) = read()?;
     (total1 > total0).then(|| (busy1 - busy0) as f64 / (total1 - total0) as f64)
+}
+
+/// The median of 7 timings of one core reading 256 MB eight times (the weights of a model do not fit any
+/// cache: a run waits on memory as much as on arithmetic, and a shared host's neighbours take
+/// memory bandwidth without taking a core, which the reference loop would not see).
+fn memory_sweep() -> Duration {
+    let words = vec![1u64; 32 << 20];
+    // An untimed sweep first: the pages' first touches are not what is measured.
+    black_box(black_box(&words).iter().fold(0u64, |sum, w| sum.wrapping_add(*w)));
+    let times: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..8 {
+                black_box(black_box(&words).iter().fold(0u64, |sum, w| sum.wrapping_add(*w)));
+            }
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    Duration::from_secs_f64(median(&times))
 }
 
 /// The median of 5 timings of a fixed loop on one core (floating-point multiplies and adds
