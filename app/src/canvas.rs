@@ -8,19 +8,24 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 pub fn paint_pixels(canvas: &HtmlCanvasElement, map: &[f32], (rows, columns): (usize, usize), colour: &dyn Fn(f32) -> (u8, u8, u8)) -> Option<()> {
     let image = CellImage::of(map, (rows, columns), colour);
     let (height, width) = (image.rows as u32, image.columns as u32);
-    put_rgba(canvas, &image.rgba, (width, height))
+    resize(canvas, (width, height));
+    put_rgba(canvas, &image.rgba, (width, height), 0)
 }
 
-/// Sizes the canvas (only when its size changes: setting a canvas's width clears it and
-/// reallocates its pixels, which is most of a redraw's cost) and puts `rgba` on it.
-fn put_rgba(canvas: &HtmlCanvasElement, rgba: &[u8], (width, height): (u32, u32)) -> Option<()> {
+/// Sizes the canvas, only when its size changes: setting a canvas's width clears it and
+/// reallocates its pixels, which is most of a redraw's cost.
+fn resize(canvas: &HtmlCanvasElement, (width, height): (u32, u32)) {
     if canvas.width() != width || canvas.height() != height {
         canvas.set_width(width);
         canvas.set_height(height);
     }
+}
+
+/// Puts `rgba` ([height, width] pixels) on the canvas from its row `top`.
+fn put_rgba(canvas: &HtmlCanvasElement, rgba: &[u8], (width, height): (u32, u32), top: u32) -> Option<()> {
     let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width, height).ok()?;
-    context.put_image_data(&image, 0.0, 0.0).ok()
+    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width, height.max(1)).ok()?;
+    context.put_image_data(&image, 0.0, f64::from(top)).ok()
 }
 
 /// A small map's colours, [rows, columns] as RGBA, before it is placed on a canvas.
@@ -115,10 +120,9 @@ pub fn paint_grid(canvas: &HtmlCanvasElement, shape: GridShape, first_row: usize
     canvas.set_attribute("data-side", &side.to_string()).ok()?;
     canvas.set_attribute("data-columns", &columns.to_string()).ok()?;
     canvas.set_attribute("data-cells", &all.join(",")).ok()?;
+    let size = (width as u32, height as u32);
     if first_row == 0 {
-        return put_rgba(canvas, &rgba, (width as u32, height as u32));
+        resize(canvas, size);
     }
-    let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), width as u32, height.max(1) as u32).ok()?;
-    context.put_image_data(&image, 0.0, (first_row * pitch) as f64).ok()
+    put_rgba(canvas, &rgba, size, (first_row * pitch) as u32)
 }
