@@ -222,13 +222,9 @@ impl SoftmaxScaledMasked {
     fn apply(&self, scores: &mut [f32], layout: &Layout, mask: &[f32]) {
         let n = layout.dims().last().copied().unwrap_or(1).max(1);
         let mask_rows = (mask.len() / n).max(1);
+        // Row r of the scores takes row r mod q of the mask.
         each_row(scores, n, |r, row| {
-            // Row r of the scores takes row r mod q of the mask.
-            let mask_row = &mask[(r % mask_rows) * n..][..n];
-            for (s, &m) in row.iter_mut().zip(mask_row) {
-                *s = *s * self.scale + m;
-            }
-            softmax_in_place(row, 1.0);
+            masked_softmax::<false>(row, &mask[(r % mask_rows) * n..][..n], self.scale);
         });
     }
 }
@@ -238,18 +234,32 @@ impl SoftmaxScaledMasked {
 /// run there); in wasm they run in order, as the engine splits attention across the threads
 /// itself (see [`crate::parallel`]).
 fn each_row(values: &mut [f32], n: usize, op: impl Fn(usize, &mut [f32]) + Sync) {
+    let mut unused = vec![0.0f32; values.len() / n.max(1)];
+    each_row_with(values, n, &mut unused, |r, row| {
+        op(r, row);
+        0.0
+    });
+}
+
+/// [`each_row`] where each row also gives a number, kept in `slots` (one a row).
+fn each_row_with(values: &mut [f32], n: usize, slots: &mut [f32], op: impl Fn(usize, &mut [f32]) -> f32 + Sync) {
     #[cfg(not(target_arch = "wasm32"))]
     {
         use rayon::prelude::*;
         // Below this many values a split costs more than it saves.
         const SPLIT_FROM: usize = 1 << 16;
         if values.len() >= SPLIT_FROM && rayon::current_num_threads() > 1 {
-            values.par_chunks_exact_mut(n).enumerate().with_min_len((SPLIT_FROM / n).max(1)).for_each(|(r, row)| op(r, row));
+            values
+                .par_chunks_exact_mut(n)
+                .zip(slots.par_iter_mut())
+                .enumerate()
+                .with_min_len((SPLIT_FROM / n).max(1))
+                .for_each(|(r, (row, slot))| *slot = op(r, row));
             return;
         }
     }
-    for (r, row) in values.chunks_exact_mut(n).enumerate() {
-        op(r, row);
+    for (r, (row, slot)) in values.chunks_exact_mut(n).zip(slots.iter_mut()).enumerate() {
+        *slot = op(r, row);
     }
 }
 
@@ -259,16 +269,147 @@ fn each_row(values: &mut [f32], n: usize, op: impl Fn(usize, &mut [f32]) + Sync)
 /// sums as it exponentiates ran scalar: a third of a long text's time natively).
 #[inline(always)]
 fn softmax_in_place(row: &mut [f32], scale: f32) {
+    softmax_and_entropy::<false>(row, scale);
+}
+
+/// A row of [`softmax_scaled`] in place and, with `ENTROPY`, the weights' entropy in bits
+/// (else 0), from what the softmax has at hand: with e_i = exp(d_i) (d_i the shifted, scaled
+/// score) and Z = Σ e_i, -Σ p_i ln p_i = ln Z − Σ e_i d_i / Z: one multiply and one addition
+/// a weight where the weights' own logarithms took a polynomial each (a tenth of a long
+/// text's run natively). The weights are the same bits either way.
+#[inline(always)]
+fn softmax_and_entropy<const ENTROPY: bool>(row: &mut [f32], scale: f32) -> f32 {
     let max = largest(row);
     if max == f32::NEG_INFINITY {
         row.fill(0.0); // nothing to attend to (every key masked): no weight anywhere
-        return;
+        return 0.0;
     }
-    for v in row.iter_mut() {
-        *v = exp_nonpositive((*v - max) * scale);
+    let mut weighted = [0.0f32; LANES];
+    if ENTROPY {
+        // The exponents d_i first, then a block at a time: e_i from a copy of them, and
+        // Σ e_i d_i in lanes. Three plain loops, each vectorised in WebAssembly too (one
+        // that exponentiates and sums at once ran as scalar code there, slower than taking
+        // the logarithms after). The same operations on each weight, so the same bits.
+        row.iter_mut().for_each(|v| *v = (*v - max) * scale);
+        let mut exponents = [0.0f32; ENTROPY_BLOCK];
+        for block in row.chunks_mut(ENTROPY_BLOCK) {
+            let exponents = &mut exponents[..block.len()];
+            exponents.copy_from_slice(block);
+            for (e, &d) in block.iter_mut().zip(exponents.iter()) {
+                *e = exp_nonpositive(d);
+            }
+            add_weighted_exponents(&mut weighted, block, exponents);
+        }
+    } else {
+        for v in row.iter_mut() {
+            *v = exp_nonpositive((*v - max) * scale);
+        }
     }
-    let inverse = 1.0 / lane_sum(row);
+    let sum = lane_sum(row);
+    let inverse = 1.0 / sum;
     row.iter_mut().for_each(|v| *v *= inverse);
+    if !ENTROPY {
+        return 0.0;
+    }
+    let nats = sum.ln() - weighted.iter().sum::<f32>() / sum;
+    // Never below 0 (a one-hot row's two terms may round a hair apart).
+    (nats * std::f32::consts::LOG2_E).max(0.0)
+}
+
+/// Exponents a block of [`softmax_and_entropy`] takes at a time (a multiple of [`LANES`]):
+/// a copy small enough to stay in the nearest cache.
+const ENTROPY_BLOCK: usize = 64;
+
+/// Σ e_i d_i into `weighted`'s lanes; a masked key (e_i = 0, d_i = -inf) adds nothing.
+#[inline(always)]
+fn add_weighted_exponents(weighted: &mut [f32; LANES], e: &[f32], d: &[f32]) {
+    let term = |e: f32, d: f32| if e > 0.0 { e * d } else { 0.0 };
+    let (whole, rest) = (e.len() / LANES * LANES, e.len() % LANES);
+    for (e, d) in e[..whole].chunks_exact(LANES).zip(d[..whole].chunks_exact(LANES)) {
+        for lane in 0..LANES {
+            weighted[lane] += term(e[lane], d[lane]);
+        }
+    }
+    for lane in 0..rest {
+        weighted[lane] += term(e[whole + lane], d[whole + lane]);
+    }
+}
+
+/// A row of scores scaled, its mask row added (0 or -inf), and made weights in place (with
+/// `ENTROPY`, their entropy in bits returned): each score rounded to float32 at the same
+/// steps as scaling, adding and [`softmax_scaled`] apart.
+#[inline(always)]
+fn masked_softmax<const ENTROPY: bool>(row: &mut [f32], mask_row: &[f32], scale: f32) -> f32 {
+    for (s, &m) in row.iter_mut().zip(mask_row) {
+        *s = *s * scale + m;
+    }
+    softmax_and_entropy::<ENTROPY>(row, 1.0)
+}
+
+/// softmax(scale · x + mask) in place, as [`softmax_in_place_where_possible`] makes it, and
+/// each row's entropy in bits, when `x` is contiguous float32 (and the mask fits as there);
+/// `None`, and `x` left as it was, otherwise.
+pub fn softmax_and_entropies_where_possible(x: &Tensor, scale: f32, mask: Option<&Tensor>) -> Result<Option<Vec<f32>>> {
+    let fits = x.dtype() == candle_core::DType::F32 && x.is_contiguous() && scale > 0.0;
+    let op = SoftmaxAndEntropies { scale, bits: std::sync::Mutex::new(Vec::new()) };
+    let done = match mask {
+        None if fits => x.inplace_op1(&op).map(|_| true)?,
+        Some(mask) if fits && mask.dtype() == candle_core::DType::F32 && mask.is_contiguous() && x.rank() >= 2 && mask.dims() == &x.dims()[x.rank() - 2..] => {
+            x.inplace_op2(mask, &op).map(|_| true)?
+        }
+        _ => false,
+    };
+    Ok(done.then(|| op.bits.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())))
+}
+
+/// The softmax in place, masked or not, keeping each row's entropy in bits.
+struct SoftmaxAndEntropies {
+    scale: f32,
+    bits: std::sync::Mutex<Vec<f32>>,
+}
+
+impl SoftmaxAndEntropies {
+    /// Rows of `n` scores become weights; row r adds row r mod q of `mask` first, if any.
+    fn apply(&self, scores: &mut [f32], n: usize, mask: Option<&[f32]>) {
+        let mut bits = vec![0.0f32; scores.len() / n.max(1)];
+        let mask_rows = mask.map_or(1, |m| (m.len() / n).max(1));
+        each_row_with(scores, n, &mut bits, |r, row| match mask {
+            Some(mask) => masked_softmax::<true>(row, &mask[(r % mask_rows) * n..][..n], self.scale),
+            None => softmax_and_entropy::<true>(row, self.scale),
+        });
+        *self.bits.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = bits;
+    }
+}
+
+impl InplaceOp1 for SoftmaxAndEntropies {
+    fn name(&self) -> &'static str {
+        "softmax-and-entropies"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
+        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+            candle_core::bail!("softmax-and-entropies needs contiguous float32")
+        };
+        self.apply(&mut values[start..end], layout.dims().last().copied().unwrap_or(1).max(1), None);
+        Ok(())
+    }
+}
+
+impl InplaceOp2 for SoftmaxAndEntropies {
+    fn name(&self) -> &'static str {
+        "softmax-and-entropies-masked"
+    }
+
+    fn cpu_fwd(&self, scores: &mut CpuStorage, scores_layout: &Layout, mask: &CpuStorage, mask_layout: &Layout) -> Result<()> {
+        let (CpuStorage::F32(values), Some((start, end)), CpuStorage::F32(masks), Some((mask_start, mask_end))) =
+            (scores, scores_layout.contiguous_offsets(), mask, mask_layout.contiguous_offsets())
+        else {
+            candle_core::bail!("softmax-and-entropies needs contiguous float32")
+        };
+        let n = scores_layout.dims().last().copied().unwrap_or(1).max(1);
+        self.apply(&mut values[start..end], n, Some(&masks[mask_start..mask_end]));
+        Ok(())
+    }
 }
 
 /// The sum of `row`, in [`LANES`] running sums: value i goes to lane i mod [`LANES`], the
@@ -395,6 +536,33 @@ mod tests {
         assert_eq!(fused, apart);
         assert_eq!(fused[1], 0.0, "a masked key gets nothing");
         assert_eq!(fused[0], 1.0, "the first query sees only itself");
+    }
+
+    /// The entropies the softmax gives beside its weights are the weights' own, -Σ p log2 p
+    /// in float64, and the weights are the same bits as the softmax without them.
+    #[test]
+    fn the_softmaxs_entropies_are_the_weights_own() {
+        let (rows, n) = (40, 300);
+        // Scores spread from near one-hot rows (row 0: one key far above the rest) to flat ones.
+        let values: Vec<f32> = (0..rows * n).map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 0.002 * (i / n) as f32 + if i == 3 { 500.0 } else { 0.0 }).collect();
+        let ninf = f32::NEG_INFINITY;
+        let mask: Vec<f32> = (0..rows * n).map(|i| if i % n <= i / n * 7 { 0.0 } else { ninf }).collect();
+        let mask = Tensor::from_vec(mask, (rows, n), &Device::Cpu).unwrap();
+        for mask in [None, Some(&mask)] {
+            let scores = Tensor::from_vec(values.clone(), (1, rows, n), &Device::Cpu).unwrap();
+            let plain = scores.copy().unwrap();
+            assert!(softmax_in_place_where_possible(&plain, 0.125, mask).unwrap());
+            let bits = softmax_and_entropies_where_possible(&scores, 0.125, mask).unwrap().expect("contiguous float32 fits");
+            let (weights, plain) = (scores.flatten_all().unwrap().to_vec1::<f32>().unwrap(), plain.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            assert_eq!(weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>(), plain.iter().map(|w| w.to_bits()).collect::<Vec<_>>());
+            for (row, &ours) in weights.chunks(n).zip(&bits) {
+                let exact: f64 = row.iter().filter(|&&w| w > 0.0).map(|&w| -(w as f64) * (w as f64).log2()).sum();
+                // ln Z and Σ e d / Z each within a few float32 roundings of values up to
+                // ln 300 ≈ 5.7 nats: 2e-6 bits is some ten ulp of the result's 8 bits.
+                assert!((ours as f64 - exact).abs() < 2e-6, "{ours} against {exact}");
+            }
+            assert!(bits[0] < 1e-3, "the near one-hot row: {}", bits[0]);
+        }
     }
 
     #[test]

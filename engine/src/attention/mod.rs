@@ -72,7 +72,25 @@ pub fn attend(
 /// keys a run kept.
 pub fn probabilities(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring, keep_raw: bool) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     let raw = attention_product(q, &k.t()?.contiguous()?)?; // [heads, q, k]
-                                                            // The scores not kept become the weights where they lie (the product's own tensor).
+    weights_of(raw, mask, scoring, keep_raw)
+}
+
+/// [`probabilities`] (the raw scores not kept) and each row's entropy in bits, [heads · q],
+/// from the softmax itself where it can give them (`None` where it cannot: a soft-capped
+/// model's scores, a mask that does not fit; the caller then takes them from the weights).
+pub fn probabilities_and_entropies(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, scoring: Scoring) -> candle_core::Result<(Tensor, Option<Vec<f32>>)> {
+    let raw = attention_product(q, &k.t()?.contiguous()?)?; // [heads, q, k]
+    if scoring.softcap.is_none() {
+        if let Some(bits) = crate::kernels::softmax_and_entropies_where_possible(&raw, scoring.scale, mask)? {
+            return Ok((raw, Some(bits)));
+        }
+    }
+    Ok((weights_of(raw, mask, scoring, false)?.0, None))
+}
+
+/// The weights of the raw scores q·kᵀ `raw` [heads, q, k], and the raw scores when kept.
+fn weights_of(raw: Tensor, mask: Option<&Tensor>, scoring: Scoring, keep_raw: bool) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+    // The scores not kept become the weights where they lie (the product's own tensor).
     if !keep_raw && scoring.softcap.is_none() && crate::kernels::softmax_in_place_where_possible(&raw, scoring.scale, mask)? {
         return Ok((raw, None));
     }

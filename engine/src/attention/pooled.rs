@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::{probabilities, with_slice};
+use super::{probabilities, probabilities_and_entropies, with_slice};
 use crate::analysis::heads::{Exclusions, Matches, ScoreSums};
 use crate::products::attention_product;
 use crate::report::{pool_blocks, Scoring};
@@ -69,16 +69,26 @@ pub fn attend_pooled(
         let (start, n) = (*start, *n);
         let group = |x: &Tensor| x.narrow(0, range.start, range.len());
         let (k, v) = (group(k)?.narrow(1, seen.start, seen.len())?, group(&v)?.narrow(1, seen.start, seen.len())?);
-        let (probs, _) = probabilities(&group(&q.narrow(1, start, n)?)?, &k, mask.as_ref(), scoring, false)?; // [group, n, seen]
+        let queries = group(&q.narrow(1, start, n)?)?;
+        // Each row's entropy from the softmax, where the heads' scores are summed.
+        let (probs, entropies) = match matches {
+            Some(_) => probabilities_and_entropies(&queries, &k, mask.as_ref(), scoring)?,
+            None => (probabilities(&queries, &k, mask.as_ref(), scoring, false)?.0, None),
+        }; // probs: [group, n, seen]; entropies: [group · n]
         let out = attention_product(&probs, &v)?; // [group, n, d]
         let (part, sums) = with_slice(&probs, |maps| {
             // Each head's scores over these rows, from the weights as they are here.
             let sums = maps
                 .chunks_exact(n * seen.len())
-                .map(|rows| {
+                .enumerate()
+                .map(|(i, rows)| {
                     let mut sums = ScoreSums::default();
-                    if let Some(matches) = matches {
-                        sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default());
+                    match (matches, &entropies) {
+                        (Some(matches), Some(bits)) => {
+                            sums.add_rows_with_entropies(rows, start, seen.clone(), matches, Exclusions::default(), &bits[i * n..][..n])
+                        }
+                        (Some(matches), None) => sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default()),
+                        (None, _) => {}
                     }
                     sums
                 })

@@ -27,6 +27,24 @@ pub fn sum_and_entropy_bits(row: &[f32]) -> (f32, f32) {
     (sum, entropy)
 }
 
+/// A row of attention weights' sum, as [`sum_and_entropy_bits`] sums it (the same lanes in the
+/// same order, so the same bits): for a row whose entropy the softmax already gave.
+pub fn row_sum(row: &[f32]) -> f32 {
+    let mut sums = [0.0f32; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for lane in 0..LANES {
+            sums[lane] += chunk[lane];
+        }
+    }
+    let mut sum = sums.iter().sum::<f32>();
+    for &w in rest {
+        sum += w;
+    }
+    sum
+}
+
 /// -w log2 w for a weight w ≥ 0 (0 for 0): w = 2^e · m with m in [√½, √2), ln m by Cephes'
 /// polynomial (as `logf`, within a few ulp), in plain float arithmetic that vectorises.
 #[inline(always)]

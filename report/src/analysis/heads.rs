@@ -154,6 +154,33 @@ impl ScoreSums {
     /// weights on keys `columns` of the text's tokens (as `matches` found them): every key
     /// outside them has weight 0 (a causal stretch of rows holds no key after its last query).
     pub fn add_rows(&mut self, rows: &[f32], first_row: usize, columns: std::ops::Range<usize>, matches: &Matches, exclusions: Exclusions) {
+        self.add(rows, first_row, columns, matches, exclusions, None);
+    }
+
+    /// [`Self::add_rows`] for rows whose entropies in bits the softmax that made them already
+    /// gave (`entropy_bits`, one a row): a long text's weights are then not each taken a
+    /// logarithm of again (a tenth of a 2,000-token run natively).
+    pub fn add_rows_with_entropies(
+        &mut self,
+        rows: &[f32],
+        first_row: usize,
+        columns: std::ops::Range<usize>,
+        matches: &Matches,
+        exclusions: Exclusions,
+        entropy_bits: &[f32],
+    ) {
+        self.add(rows, first_row, columns, matches, exclusions, Some(entropy_bits));
+    }
+
+    fn add(
+        &mut self,
+        rows: &[f32],
+        first_row: usize,
+        columns: std::ops::Range<usize>,
+        matches: &Matches,
+        exclusions: Exclusions,
+        entropy_bits: Option<&[f32]>,
+    ) {
         let keys = matches.tokens();
         if keys == 0 || columns.is_empty() {
             return;
@@ -163,7 +190,10 @@ impl ScoreSums {
             let weight = |k: usize| if columns.contains(&k) { row[k - columns.start] } else { 0.0 };
             let left_out = |k: usize| (exclusions.exclude_bos && k == 0) || (exclusions.exclude_current_token && k == q);
             let counted = |k: usize| if k < keys && !left_out(k) { weight(k) as f64 } else { 0.0 };
-            let (sum, entropy) = super::entropy::sum_and_entropy_bits(row);
+            let (sum, entropy) = match entropy_bits {
+                Some(bits) => (super::entropy::row_sum(row), bits[i]),
+                None => super::entropy::sum_and_entropy_bits(row),
+            };
             let sum = sum as f64;
             let left = if exclusions.exclude_bos { weight(0) as f64 } else { 0.0 }
                 + if exclusions.exclude_current_token && q < keys && !(exclusions.exclude_bos && q == 0) { weight(q) as f64 } else { 0.0 };
