@@ -29,13 +29,15 @@
 //! tests/bench/family_models.py) in the page beside transformers (`bench families`: only those).
 //! What a person waits for: the page as `make run` serves it, the 21-token prompt and the long
 //! text pasted into it, from the text changing to its maps on the screen as its status line
-//! says, over fresh browser sessions (`bench person`: only those, beside wllama on 2 threads;
+//! says, over fresh browser sessions, and the translator's 20 words likewise beside the
+//! package's engine (`bench person`: only those, beside wllama on 2 threads;
 //! `bench person-short`: the 21-token prompt alone). `bench profile-paste`: where the page's
 //! main thread spends one such wait, from the DevTools protocol's profiler (tests/src/bin/bench/profile.rs).
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
 //! `page-threads` prints each run, and takes BENCH_WARMUPS (warm-up runs before each text's
 //! timed ones) and BENCH_PAUSE_MS (an idle pause after each run), to tell V8's tiers from the code.
+//! BENCH_THREADS runs `bench translation`, `speech` and `vision` on the worker with threads.
 //! BENCH_CHROMIUM_FLAGS passes flags to Chromium (say `--js-flags=--no-wasm-inlining`, to
 //! see what V8's speculative inlining of WebAssembly costs).
 
@@ -73,6 +75,8 @@ const GEMMA3: &str = "gemma3-270m";
 const HALF_BILLION: (&str, &str) = ("qwen2.5-coder-0.5b", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
 /// The translator it runs.
 const TRANSLATOR: &str = "en-pt";
+/// The text a person's translation rows paste between two pastes of [`TRANSLATION_TEXT`].
+const OTHER_TRANSLATION_TEXT: &str = "The cat sat on the mat.";
 /// Warm-up runs before the translator's timed ones: its runs are short, and V8 moves the
 /// hot wasm functions to its optimizing compiler only over the first few (measured here:
 /// 87, 60, 36, 41, 29, then 22-25 ms).
@@ -101,6 +105,10 @@ fn main() {
     }
     // Before anything runs: whether the machine is quiet, and how fast its core is.
     let watch = machine::Watch::start();
+    // BENCH_THREADS: the page's worker with threads, on that many, in the rows that say one
+    // thread (`bench translation`, `speech`, `vision`: their rows on both cores as a cross-origin
+    // isolated page runs them); the one-thread worker unless set.
+    let worker_threads: usize = std::env::var("BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(0);
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
     // `bench translation`: the translation rows alone, printed and not written anywhere.
     let translation_only = std::env::args().skip(1).any(|a| a == "translation");
@@ -187,14 +195,14 @@ fn main() {
     // The table, under the machine it was measured on and whether that machine stayed quiet.
     let print = |rows: &[Row]| println!("{browser_facts} {}\n\n{}", watch.verdict(), markdown(rows));
     if let (true, Some(speech)) = (speech_only, &speech) {
-        let config = json!({"runs": runs, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
+        let config = json!({"runs": runs, "threads": worker_threads, "model": "whisper-tiny-en", "files": files("whisper-tiny-en"), "clip": "/bench-models/speech-5s.wav"});
         let in_page = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchSpeech", config);
         print(&speech_rows(&in_page, speech));
         return;
     }
     let vision_in_page = |vision: &vision::VisionTimes| {
         eprintln!("bench: DINOv2 in the browser");
-        let config = json!({"runs": runs, "model": "dinov2-small", "files": files("dinov2-small"), "picture": vision::PICTURE_URL});
+        let config = json!({"runs": runs, "threads": worker_threads, "model": "dinov2-small", "files": files("dinov2-small"), "picture": vision::PICTURE_URL});
         vision::vision_rows(&in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchVision", config), vision)
     };
     if let (true, Some(vision)) = (vision_only, &vision) {
@@ -222,7 +230,13 @@ fn main() {
     if person_only {
         eprintln!("bench: wllama, 2 threads, the 21-token prompt");
         let wllama_ms = person::wllama_two_threads(&browser, &format!("{}bench/wllama.html", server.url()), &gguf, &prompts[1], runs);
-        print(&person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags, person_long));
+        let mut rows = person::person_rows(&server.url(), person_texts, runs, wllama_ms, &chromium_flags, person_long);
+        if person_long {
+            eprintln!("bench: the translator natively, and the package's own engine");
+            let package = median(&translation_runs(runs).package);
+            rows.push(person::translation_row(&server.url(), (TRANSLATION_TEXT, OTHER_TRANSLATION_TEXT), runs, package, &chromium_flags));
+        }
+        print(&rows);
         return;
     }
     if page_threads_only {
@@ -285,7 +299,12 @@ fn main() {
             translator,
         ]
     };
-    let ours = in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchAttnscope", json!({"runs": runs, "models": models}));
+    let ours = in_page(
+        &browser,
+        &format!("{}bench/attnscope.html", server.url()),
+        "benchAttnscope",
+        json!({"runs": runs, "threads": worker_threads, "models": models}),
+    );
     let in_page_translator = ours["models"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
     let page_translation = in_page_translator["texts"][0]["translation"].as_str().unwrap_or_default();
     assert_eq!(page_translation, translation.package_text, "the page's translation differs from the package's");
@@ -318,6 +337,7 @@ fn main() {
     ));
     let wllama_21 = median(&numbers(&anchor[1]["prompts"][1]["promptMs"]));
     rows.extend(person::person_rows(&server.url(), person_texts, runs, wllama_21, &chromium_flags, true));
+    rows.push(person::translation_row(&server.url(), (TRANSLATION_TEXT, OTHER_TRANSLATION_TEXT), runs, median(&translation.package), &chromium_flags));
     eprintln!("bench: the native engine and transformers on two threads");
     rows.extend(threads_rows(&prompts, runs));
     rows.extend(translation_rows);

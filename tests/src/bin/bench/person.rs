@@ -104,16 +104,6 @@ pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms:
     let short: Vec<Waited> = sessions.iter().map(|s| medians(&s.short)).collect();
     let long: Vec<Waited> = sessions.iter().filter_map(|s| s.long).collect();
     eprintln!("bench: each session's medians: {short:?}; the long text: {long:?}");
-    let spread = |values: &[Waited]| {
-        let totals = values.iter().map(|w| w.total);
-        format!("{:.0}-{:.0} ms", totals.clone().fold(f64::INFINITY, f64::min), totals.fold(0.0, f64::max))
-    };
-    // The median session: the one whose wait is the median's (of an odd count, one of them).
-    let middle = |values: &[Waited]| {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(|a, b| a.total.total_cmp(&b.total));
-        sorted[sorted.len() / 2]
-    };
     let typical = middle(&short);
     let mut rows = vec![Row::new(
         format!(
@@ -143,6 +133,46 @@ pub fn person_rows(url: &str, texts: (&str, &str, &str), runs: usize, wllama_ms:
         .target(Some("< 10 s".into()), Some(long_typical.total < 10_000.0)),
     );
     rows
+}
+
+/// The translator as a person waits for it: the page opened on English → Portuguese (2
+/// threads), `text` pasted alternately with `other` in each of [`SESSIONS`] fresh sessions, to
+/// the translation and its maps on the screen; anchor: the package's own engine natively
+/// (`package_ms`), the target twice that.
+pub fn translation_row(url: &str, (text, other): (&str, &str), runs: usize, package_ms: f64, flags: &[&str]) -> Row {
+    let page = format!("{url}?model=en-pt");
+    let sessions: Vec<Waited> = (0..SESSIONS)
+        .map(|i| {
+            eprintln!("bench: a person's translation, fresh browser session {} of {SESSIONS}", i + 1);
+            medians(&one_session(&page, (text, other, ""), runs, flags, false).short)
+        })
+        .collect();
+    eprintln!("bench: each translation session's medians: {sessions:?}");
+    let typical = middle(&sessions);
+    Row::new(
+        format!(
+            "English → Portuguese, the translation rows' 20 words pasted in the page (`make run`'s, 2 threads), to the translation and every map on the screen: the median of {SESSIONS} fresh browser sessions (sessions {}; the worker's own time {:.0} ms; {}); anchor: the package's native engine",
+            spread(&sessions),
+            typical.worker,
+            parts(&typical)
+        ),
+        typical.total,
+    )
+    .anchors(&[package_ms])
+    .target(Some(format!("≤ 2 × the package ({:.0} ms)", 2.0 * package_ms)), Some(typical.total <= 2.0 * package_ms))
+}
+
+/// The sessions' waits, least to most: "a-b ms".
+fn spread(values: &[Waited]) -> String {
+    let totals = values.iter().map(|w| w.total);
+    format!("{:.0}-{:.0} ms", totals.clone().fold(f64::INFINITY, f64::min), totals.fold(0.0, f64::max))
+}
+
+/// The median session: the one whose wait is the median's (of an odd count, one of them).
+fn middle(values: &[Waited]) -> Waited {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total.total_cmp(&b.total));
+    sorted[sorted.len() / 2]
 }
 
 /// wllama on two threads on the 21-token prompt, in a browser of its own: its median.
