@@ -31,6 +31,12 @@ pub enum Linear {
 /// The fewest outputs per thread worth a share of their own.
 const MIN_SPLIT_OUTPUTS: usize = 64;
 
+/// From this many rows a projection is one product cut by rows across the threads (see
+/// `products::blocked`), not one product per share of the outputs joined after: its time is
+/// the arithmetic's, not reading the weights, and the joining copied every output once more
+/// while the other threads waited (a 2,000-token text's projections: 2 × 12 MB a layer).
+const ROWS_SPLIT_FROM: usize = 256;
+
 impl Linear {
     /// A projection of weight [out, in] (made column-major here) and bias [out].
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> candle_core::Result<Self> {
@@ -57,7 +63,9 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::Dense { weight, bias } => match crate::parallel::parts() {
-                parts if parts > 1 && x.rank() == 2 && weight.dim(0)? >= MIN_SPLIT_OUTPUTS * parts => split_forward(weight, bias.as_ref(), x, parts),
+                parts if parts > 1 && x.rank() == 2 && x.dim(0)? < ROWS_SPLIT_FROM && weight.dim(0)? >= MIN_SPLIT_OUTPUTS * parts => {
+                    split_forward(weight, bias.as_ref(), x, parts)
+                }
                 _ => with_bias(times_transposed(x, weight)?, bias.as_ref()),
             },
             Self::Quantized { weight, bias } => {

@@ -59,13 +59,14 @@ impl CustomOp2 for MatrixProduct {
 }
 
 /// `piece(index, its outputs)` for each piece of `out`: pieces of `piece_len` outputs, each
-/// matrix (`matrix_len` outputs) cut apart so that no piece spans two. Natively the pieces
-/// are spread over rayon's threads (attention's products are most of a long text's work);
-/// in WebAssembly they run in order, as the engine splits attention across its threads
-/// itself (see [`crate::parallel`]).
+/// matrix (`matrix_len` outputs) cut apart so that no piece spans two. The pieces are spread
+/// over rayon's threads where there are several: natively (attention's products are most of
+/// a long text's work), and in WebAssembly with threads, where a projection of many rows is
+/// one product cut by rows (see `arch::nn::Linear::forward`) and a piece of attention's own
+/// split may share its rows with a thread that has finished its pieces.
 fn each_piece(out: &mut [f32], piece_len: usize, matrix_len: usize, piece: impl Fn(usize, &mut [f32]) + Sync) {
     // Below this many outputs a split costs more than it saves.
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), feature = "parallel"))]
     if out.len() >= 1 << 14 && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         let pieces: Vec<&mut [f32]> = out.chunks_mut(matrix_len).flat_map(|matrix| matrix.chunks_mut(piece_len)).collect();
