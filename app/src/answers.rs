@@ -102,8 +102,11 @@ pub(crate) fn on_answer(
                 state.run.whole_map.set(None);
                 state.run.filling.set(None);
                 state.run.report_run.set(run.unwrap_or(0));
+                // A picture's or a sound's report is of the input in view (a newer one is sent
+                // the moment it comes); a text's, when the box still holds its text.
+                let of_the_text_in_view = report.picture.is_none() && report.transcript.is_none();
                 state.run.report.set(Some(Arc::new(report)));
-                time_the_wait(state, run.unwrap_or(0), &main_text);
+                time_the_wait(state, run.unwrap_or(0), of_the_text_in_view.then_some(main_text.as_str()));
                 state.run.report_text.set(main_text);
                 state.run.status.set(Status::Done { millis, waited: None });
             } else if is_compare {
@@ -207,8 +210,8 @@ pub(crate) fn on_answer(
 /// one the maps were drawn for, and where the time went ([`state::Wait`]). The views draw in
 /// effects that run before the next frame; a timer set in that frame's callback fires after
 /// it is painted.
-fn time_the_wait(state: AppState, run: u64, text: &str) {
-    if state.selection.text.with_untracked(|t| t != text) {
+fn time_the_wait(state: AppState, run: u64, text: Option<&str>) {
+    if text.is_some_and(|text| state.selection.text.with_untracked(|t| t != text)) {
         return; // an older text's report: the wait goes on for the newest
     }
     let Some(started) = state.run.wait_started.get_value() else { return };

@@ -130,10 +130,7 @@ pub fn start(state: AppState) {
         }
         state.run.status.set(Status::Computing);
         // A run of the same text (another mask, model or head switched off): the wait starts now.
-        if state.run.wait_started.get_value().is_none() {
-            state.run.wait_started.set_value(Some(crate::now()));
-        }
-        state.run.wait_sent.set_value(Some(crate::now()));
+        start_the_wait(state);
         for request in scheduler.try_update_value(|s| s.plan(plan)).unwrap_or_default() {
             send(request);
         }
@@ -166,6 +163,7 @@ pub fn start(state: AppState) {
         let (run, asked) = whole_run(&clip.name);
         state.run.whole_map.set(None);
         state.run.status.set(Status::Computing);
+        start_the_wait(state);
         client.with_value(|c| c.as_ref().map(|c| c.send_with_samples(&ToWorker::Transcribe { run, model: info.name.clone(), asked }, &clip.samples)));
     });
 
@@ -183,6 +181,7 @@ pub fn start(state: AppState) {
         let framing = state.vision.framing.get();
         let (run, asked) = whole_run(&picture.name);
         state.run.status.set(Status::Computing);
+        start_the_wait(state);
         let request = ToWorker::Look { run, model: info.name.clone(), width: picture.width, height: picture.height, framing, asked };
         client.with_value(|c| c.as_ref().map(|c| c.send_with_pixels(&request, &picture.rgba)));
     });
@@ -332,4 +331,13 @@ pub fn on_drop(state: AppState) -> impl Fn(web_sys::DragEvent) + Copy + 'static 
             _ => components::open_model::open_files(state, files),
         }
     }
+}
+
+/// A run is sent: the person's wait starts now unless it started earlier (the text changed
+/// before it was sent), and the request is on its way (see `answers::time_the_wait`).
+fn start_the_wait(state: AppState) {
+    if state.run.wait_started.get_value().is_none() {
+        state.run.wait_started.set_value(Some(crate::now()));
+    }
+    state.run.wait_sent.set_value(Some(crate::now()));
 }

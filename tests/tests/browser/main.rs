@@ -121,6 +121,21 @@ pub fn open_page() -> Browser {
     browser
 }
 
+/// The wait the status line says (the person's, from the input changing to its maps on the
+/// screen) and the worker's time, once it says them: the line ends with the wait, and the
+/// wait holds the worker's time (both rounded to whole milliseconds on the page).
+pub fn status_line_wait(browser: &Browser) -> (f64, f64) {
+    let status = browser.by_test_id("status");
+    let (waited, millis) = browser.wait_for("the wait on the status line", LOAD, || {
+        let number = |name: &str| browser.attribute(&status, name).and_then(|v| v.parse::<f64>().ok());
+        Some((number("data-waited")?, number("data-millis")?))
+    });
+    let line = browser.text(&status);
+    assert!(line.ends_with(&format!(", on the screen in {waited:.0} ms")), "{line}");
+    assert!(waited + 1.0 >= millis, "the wait ({waited} ms) holds the worker's {millis} ms");
+    (waited, millis)
+}
+
 pub fn choose(browser: &Browser, test_id: &str, value: &str) {
     let select = browser.by_test_id(test_id);
     browser.select(&select, value);

@@ -142,6 +142,8 @@ fn whisper_transcribes_the_sample_and_a_file_and_the_views_hold_the_engines_numb
     let real = native("librivox-amiable");
     let shown = wait_for_transcript(&browser, "He might even have been made amiable himself.");
     assert_eq!(shown, ids(&real));
+    // The status line says how long the person waited for the sound's transcript and maps.
+    status_line_wait(&browser);
     let frames = (real.transcript.as_ref().unwrap().audio_seconds / 0.02).ceil() as usize;
     assert_close(&cross_map_numbers(&browser).2, &expected_cross(&real, &alignment, frames), "real speech: alignment heads");
 

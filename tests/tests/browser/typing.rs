@@ -124,15 +124,7 @@ fn the_status_line_says_how_long_the_person_waited_for_the_maps() {
         vec![input.as_arg(), serde_json::json!(text)],
     );
     wait_until_shown(&browser, text);
-    let status = browser.by_test_id("status");
-    let (waited, millis) = browser.wait_for("the wait on the status line", Duration::from_secs(30), || {
-        let number = |name: &str| browser.attribute(&status, name).and_then(|v| v.parse::<f64>().ok());
-        Some((number("data-waited")?, number("data-millis")?))
-    });
+    let (waited, _) = status_line_wait(&browser);
     let seen = browser.execute("return performance.now() - window.pastedAt;", vec![]).as_f64().unwrap();
-    let line = browser.text(&status);
-    assert!(line.ends_with(&format!(", on the screen in {waited:.0} ms")), "{line}");
-    // Both rounded to whole milliseconds on the page.
-    assert!(waited + 1.0 >= millis, "the wait ({waited} ms) holds the worker's {millis} ms");
     assert!(waited <= seen + 1.0, "the wait ({waited} ms) began at the paste, {seen:.0} ms before it was read");
 }

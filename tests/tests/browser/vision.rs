@@ -118,6 +118,8 @@ fn a_vision_model_looks_at_the_sample_and_a_file_and_the_overlays_hold_the_engin
     browser.wait_for("coins.png seen", LOAD, || browser.text(&browser.by_test_id("picture-seen")).contains("coins.png").then_some(()));
     let shown = wait_for_overlay(&browser, "11", "3", 0);
     assert_close(&shown, &expected(&coins, 11, PatchSource::Head(3), 0).values, "coins L11 H3");
+    // The status line says how long the person waited for the picture's maps.
+    status_line_wait(&browser);
     // The overlay shows the picture its numbers are of: coins.png's 384 × 303, letterboxed to
     // 177 of the 224 input rows (303 · 224 / 384 = 176.75, rounded), 354 pixels on the overlay.
     let shown_size = browser.execute(

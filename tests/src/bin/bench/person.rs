@@ -6,6 +6,7 @@
 //! alternately with another text, and then the 2,000-token text once; a session's number is its
 //! median, and the rows give the median session and the spread of the sessions.
 
+use std::path::Path;
 use std::time::Duration;
 
 use attnscope_tests::bench::{median, Row};
@@ -160,6 +161,53 @@ pub fn translation_row(url: &str, (text, other): (&str, &str), runs: usize, pack
     )
     .anchors(&[package_ms])
     .target(Some(format!("≤ 2 × the package ({:.0} ms)", 2.0 * package_ms)), Some(typical.total <= 2.0 * package_ms))
+}
+
+/// A picture or a sound as a person waits for it: the page opened on `model` (2 threads), in
+/// each of [`SESSIONS`] fresh sessions, its file input (`input`, a test id) given `timed` and
+/// `other` alternately, from the input sent to its maps on the screen as the status line says.
+pub fn input_row(url: &str, (model, input): (&str, &str), (timed, other): (&Path, &Path), runs: usize, flags: &[&str], (what, target_ms): (&str, f64)) -> Row {
+    let sessions: Vec<Waited> = (0..SESSIONS)
+        .map(|i| {
+            eprintln!("bench: a person's {model}, fresh browser session {} of {SESSIONS}", i + 1);
+            let browser = open_served_page(&format!("{url}?model={model}"), flags);
+            let mut waits = Vec::new();
+            for i in 0..=runs {
+                open_and_wait(&browser, input, other);
+                let wait = open_and_wait(&browser, input, timed);
+                if i > 0 {
+                    waits.push(wait);
+                }
+            }
+            medians(&waits)
+        })
+        .collect();
+    eprintln!("bench: each {model} session's medians: {sessions:?}");
+    let typical = middle(&sessions);
+    Row::new(
+        format!(
+            "{what} opened in the page (`make run`'s, 2 threads), to every map on the screen as its status line says: the median of {SESSIONS} fresh browser sessions (sessions {}; the worker's own time {:.0} ms; {})",
+            spread(&sessions),
+            typical.worker,
+            parts(&typical)
+        ),
+        typical.total,
+    )
+    .target(Some(format!("under {target_ms:.0} ms")), Some(typical.total < target_ms))
+}
+
+/// Gives `path` to the page's file input `input` and waits for its maps on the screen: the
+/// status line's wait, cleared first, said again for the new input's run.
+fn open_and_wait(browser: &Browser, input: &str, path: &Path) -> Waited {
+    browser.execute("delete document.querySelector('[data-testid=status]').dataset.waited;", vec![]);
+    browser.type_text(&browser.by_test_id(input), &path.display().to_string());
+    let probe = "const st = document.querySelector('[data-testid=status]');
+                 if (!st.dataset.waited) return null;
+                 return [+st.dataset.waited, +st.dataset.millis, ...st.dataset.waitParts.split(',').map(Number)];";
+    browser.wait_for("the input's maps on the screen", FIRST_RUN, || {
+        let n = numbers(&browser.execute(probe, vec![]));
+        (n.len() == 6).then(|| Waited { total: n[0], worker: n[1], parts: [n[2], n[3], n[4], n[5]] })
+    })
 }
 
 /// The sessions' waits, least to most: "a-b ms".
