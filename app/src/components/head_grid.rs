@@ -72,7 +72,7 @@ impl GridPainting {
         // hold them (painted as they are); the layers still to come blank.
         if let Some(filling) = &self.filling {
             return Some(match filling.head(layer, head) {
-                Some(map) => CellImage::of(map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
+                Some(map) => CellImage::thumbnail(map, (filling.blocks, filling.blocks), &|w| scale.colour(value_scale.fraction(w, 1.0))),
                 None => CellImage::flat(NOT_YET),
             });
         }
@@ -83,7 +83,7 @@ impl GridPainting {
         // Weighted and read as the heatmap is (by value norms, each on the scale of its
         // own largest cell; the first token hidden; by words).
         let map = state.map_of(report, layer, head);
-        Some(CellImage::of(map.values(), (map.rows(), map.columns()), &|w| scale.colour(value_scale.fraction(w, map.top))))
+        Some(CellImage::thumbnail(map.values(), (map.rows(), map.columns()), &|w| scale.colour(value_scale.fraction(w, map.top))))
     }
 
     /// A layer's mean over its heads.
@@ -92,7 +92,7 @@ impl GridPainting {
         let colour = |w| scale.colour(value_scale.fraction(w, 1.0));
         if let Some(filling) = &self.filling {
             return Some(match filling.layer_mean(layer) {
-                Some(mean) => CellImage::of(&mean, (filling.blocks, filling.blocks), &colour),
+                Some(mean) => CellImage::thumbnail(&mean, (filling.blocks, filling.blocks), &colour),
                 None => CellImage::flat(NOT_YET),
             });
         }
@@ -106,11 +106,11 @@ impl GridPainting {
         // A long text's maps are pooled blocks: its mean is painted as it is.
         if !report.sites[0].form.is_whole() {
             let blocks = report.attention().tokens();
-            return Some(CellImage::of(&mean, (blocks, blocks), &colour));
+            return Some(CellImage::thumbnail(&mean, (blocks, blocks), &colour));
         }
         let side = Side { tokens: report.tokens(), text: "" };
         let read = state.run.report_text.with(|text| read(&mean, Side { text, ..side }, Side { text, ..side }, state.display.reading.get(), true));
-        Some(CellImage::of(&read.values, (read.rows.len(), read.columns.len()), &colour))
+        Some(CellImage::thumbnail(&read.values, (read.rows.len(), read.columns.len()), &colour))
     }
 }
 
