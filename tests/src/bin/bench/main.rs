@@ -32,7 +32,8 @@
 //! says, over fresh browser sessions, and the translator's 20 words, DINOv2's photo and
 //! Whisper's clip likewise (`bench person`: only those, beside wllama on 2 threads;
 //! `bench person-short`: the 21-token prompt alone). `bench profile-paste`: where the page's
-//! main thread spends one such wait, from the DevTools protocol's profiler (tests/src/bin/bench/profile.rs).
+//! main thread spends one such wait, from the DevTools protocol's profiler (tests/src/bin/bench/profile.rs);
+//! `bench profile-picture` the same for a picture opened on DINOv2.
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
 //! `page-threads` prints each run, and takes BENCH_WARMUPS (warm-up runs before each text's
@@ -140,7 +141,7 @@ fn main() {
     assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste");
+    let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste" || a == "profile-picture");
     let others_only =
         profile_only || translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
     if !others_only {
@@ -223,6 +224,11 @@ fn main() {
     let long_text = page_threads::long_text(&prompts);
     let person_texts = (prompts[1].as_str(), prompts[0].as_str(), long_text.as_str());
     let chromium_flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    if std::env::args().skip(1).any(|a| a == "profile-picture") {
+        let fixture = |name: &str| root().join("tests/fixtures/vit").join(name);
+        println!("{}", profile::profile_picture(&server.url(), (&fixture("chelsea.png"), &fixture("coins.png")), &chromium_flags));
+        return;
+    }
     if std::env::args().skip(1).any(|a| a == "profile-paste") {
         println!("{}", profile::profile_paste(&server.url(), (person_texts.0, person_texts.1), &chromium_flags));
         return;

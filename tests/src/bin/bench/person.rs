@@ -198,7 +198,7 @@ pub fn input_row(url: &str, (model, input): (&str, &str), (timed, other): (&Path
 
 /// Gives `path` to the page's file input `input` and waits for its maps on the screen: the
 /// status line's wait, cleared first, said again for the new input's run.
-fn open_and_wait(browser: &Browser, input: &str, path: &Path) -> Waited {
+pub(crate) fn open_and_wait(browser: &Browser, input: &str, path: &Path) -> Waited {
     browser.execute("delete document.querySelector('[data-testid=status]').dataset.waited;", vec![]);
     browser.type_text(&browser.by_test_id(input), &path.display().to_string());
     let probe = "const st = document.querySelector('[data-testid=status]');

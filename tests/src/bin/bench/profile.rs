@@ -6,11 +6,14 @@
 //! An investigation's tool, not a row of the table.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::person::{open_served_page, paste_and_wait};
+use attnscope_tests::webdriver::Browser;
+
+use crate::person::{open_and_wait, open_served_page, paste_and_wait, Waited};
 
 /// How many functions each span lists.
 const SHOWN: usize = 14;
@@ -22,10 +25,27 @@ pub fn profile_paste(url: &str, (prompt, other): (&str, &str), flags: &[&str]) -
         paste_and_wait(&browser, prompt, Duration::from_secs(60));
         paste_and_wait(&browser, other, Duration::from_secs(60));
     }
+    let what = "One paste of the 21-token prompt";
+    profile_one(&browser, what, || paste_and_wait(&browser, prompt, Duration::from_secs(60)))
+}
+
+/// Profiles one opening of `picture` (after `other`) in the page on DINOv2 (`bench
+/// profile-picture`).
+pub fn profile_picture(url: &str, (picture, other): (&Path, &Path), flags: &[&str]) -> String {
+    let browser = open_served_page(&format!("{url}?model=dinov2-small"), flags);
+    for _ in 0..3 {
+        open_and_wait(&browser, "image-file", picture);
+        open_and_wait(&browser, "image-file", other);
+    }
+    profile_one(&browser, "One picture opened on DINOv2", || open_and_wait(&browser, "image-file", picture))
+}
+
+/// The main thread's profile around `act` (which waits for its maps on the screen).
+fn profile_one(browser: &Browser, what: &str, act: impl FnOnce() -> Waited) -> String {
     browser.devtools("Profiler.enable", json!({}));
     browser.devtools("Profiler.setSamplingInterval", json!({"interval": 200})); // μs
     browser.devtools("Profiler.start", json!({}));
-    let waited = paste_and_wait(&browser, prompt, Duration::from_secs(60));
+    let waited = act();
     std::thread::sleep(Duration::from_millis(300));
     let profile = browser.devtools("Profiler.stop", json!({}))["profile"].clone();
     let [_, arrived, _, _] = waited.parts;
@@ -35,7 +55,7 @@ pub fn profile_paste(url: &str, (prompt, other): (&str, &str), flags: &[&str]) -
         ("the 300 ms after", waited.total, f64::INFINITY),
     ];
     let mut out = format!(
-        "One paste of the 21-token prompt: the worker's own time {:.0} ms, the answer in the page at {arrived:.0}, on the screen at {:.0} ms (times from the profiler's start, a few ms before the paste).\n",
+        "{what}: the worker's own time {:.0} ms, the answer in the page at {arrived:.0}, on the screen at {:.0} ms (times from the profiler's start, a few ms before it).\n",
         waited.worker, waited.total
     );
     let samples = self_times(&profile);
