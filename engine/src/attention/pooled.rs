@@ -83,12 +83,9 @@ pub fn attend_pooled(
                 .enumerate()
                 .map(|(i, rows)| {
                     let mut sums = ScoreSums::default();
-                    match (matches, &entropies) {
-                        (Some(matches), Some(bits)) => {
-                            sums.add_rows_with_entropies(rows, start, seen.clone(), matches, Exclusions::default(), &bits[i * n..][..n])
-                        }
-                        (Some(matches), None) => sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default()),
-                        (None, _) => {}
+                    if let Some(matches) = matches {
+                        let bits = entropies.as_ref().map(|bits| &bits[i * n..][..n]);
+                        sums.add_rows(rows, start, seen.clone(), matches, Exclusions::default(), bits);
                     }
                     sums
                 })

@@ -90,7 +90,7 @@ pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> 
         .flat_map(|layer| (0..maps.heads()).map(move |head| (layer, head)))
         .map(|(layer, head)| {
             let mut sums = ScoreSums::default();
-            sums.add_rows(maps.head(layer, head), 0, 0..maps.keys(), &matches, exclusions);
+            sums.add_rows(maps.head(layer, head), 0, 0..maps.keys(), &matches, exclusions, None);
             sums.scores(layer, head)
         })
         .collect()
@@ -153,26 +153,11 @@ impl ScoreSums {
     /// Adds the map's rows `first_row..` (`rows`: [count, columns] row-major) holding the
     /// weights on keys `columns` of the text's tokens (as `matches` found them): every key
     /// outside them has weight 0 (a causal stretch of rows holds no key after its last query).
-    pub fn add_rows(&mut self, rows: &[f32], first_row: usize, columns: std::ops::Range<usize>, matches: &Matches, exclusions: Exclusions) {
-        self.add(rows, first_row, columns, matches, exclusions, None);
-    }
-
-    /// [`Self::add_rows`] for rows whose entropies in bits the softmax that made them already
-    /// gave (`entropy_bits`, one a row): a long text's weights are then not each taken a
-    /// logarithm of again (a tenth of a 2,000-token run natively).
-    pub fn add_rows_with_entropies(
-        &mut self,
-        rows: &[f32],
-        first_row: usize,
-        columns: std::ops::Range<usize>,
-        matches: &Matches,
-        exclusions: Exclusions,
-        entropy_bits: &[f32],
-    ) {
-        self.add(rows, first_row, columns, matches, exclusions, Some(entropy_bits));
-    }
-
-    fn add(
+    ///
+    /// `entropy_bits`, one a row, where the softmax that made the rows gave their entropies
+    /// (a long text's weights are then not each taken a logarithm of again: a tenth of a
+    /// 2,000-token run natively); `None` takes them from the weights.
+    pub fn add_rows(
         &mut self,
         rows: &[f32],
         first_row: usize,
@@ -349,8 +334,8 @@ mod tests {
             let mut sums = ScoreSums::default();
             // The first three rows as a causal stretch holds them: only keys 0..3, up to its last query.
             let first_rows: Vec<f32> = map[..3 * n].chunks(n).flat_map(|row| row[..3].to_vec()).collect();
-            sums.add_rows(&first_rows, 0, 0..3, &matches, exclusions);
-            sums.add_rows(&map[3 * n..], 3, 0..n, &matches, exclusions);
+            sums.add_rows(&first_rows, 0, 0..3, &matches, exclusions, None);
+            sums.add_rows(&map[3 * n..], 3, 0..n, &matches, exclusions, None);
             let s = sums.scores(0, 0);
             let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
             assert!(close(s.previous_token, previous_token(&map, n, exclusions)), "{exclusions:?}");
