@@ -22,10 +22,18 @@ fn resize(canvas: &HtmlCanvasElement, (width, height): (u32, u32)) {
 }
 
 /// Puts `rgba` ([height, width] pixels) on the canvas from its row `top`.
-fn put_rgba(canvas: &HtmlCanvasElement, rgba: &[u8], (width, height): (u32, u32), top: u32) -> Option<()> {
+fn put_rgba(canvas: &HtmlCanvasElement, rgba: &[u8], size: (u32, u32), top: u32) -> Option<()> {
+    put_rgba_at(canvas, rgba, size, (0, top as i32))
+}
+
+/// Puts `rgba` ([height, width] pixels) on the canvas with its top left at `(left, top)`.
+pub fn put_rgba_at(canvas: &HtmlCanvasElement, rgba: &[u8], (width, height): (u32, u32), (left, top): (i32, i32)) -> Option<()> {
+    if width == 0 || height == 0 {
+        return Some(()); // nothing to put (ImageData has no empty size)
+    }
     let context: CanvasRenderingContext2d = canvas.get_context("2d").ok()??.dyn_into().ok()?;
-    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width, height.max(1)).ok()?;
-    context.put_image_data(&image, 0.0, f64::from(top)).ok()
+    let image = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width, height).ok()?;
+    context.put_image_data(&image, f64::from(left), f64::from(top)).ok()
 }
 
 /// A map's colours before it is placed on a canvas: a map of `rows` × `columns`, its colours

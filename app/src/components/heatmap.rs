@@ -31,10 +31,16 @@ pub(crate) fn draw(canvas: web_sys::HtmlCanvasElement, figure: &HeatmapFigure) -
     let (width, height) = Layout::of(figure, 1.0).size();
     canvas.set_width(width);
     canvas.set_height(height);
-    let root = CanvasBackend::with_canvas_object(canvas)?.into_drawing_area();
+    let root = CanvasBackend::with_canvas_object(canvas.clone())?.into_drawing_area();
     // The page's panel and text colours, light or dark as the system says.
     let theme = if prefers_dark() { Theme::DARK } else { Theme::LIGHT };
-    heatmap::draw(&root, figure, theme, 1.0).ok()?;
+    // The cells as one image (plotters draws on the canvas as it goes, so the outline and the
+    // labels drawn after them lie over them).
+    let put_cells = |cells: &heatmap::CellPixels| {
+        crate::canvas::put_rgba_at(&canvas, &cells.rgba, (cells.width, cells.height), (cells.left, cells.top))
+            .ok_or_else(|| "the heatmap's cells could not be put".to_string())
+    };
+    heatmap::draw_with_cells(&root, figure, theme, 1.0, Some(&put_cells)).ok()?;
     root.present().ok()
 }
 

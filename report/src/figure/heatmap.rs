@@ -137,8 +137,67 @@ impl Layout {
     }
 }
 
+/// The colour of cell (r, c): the overlay's, or the map's value on the figure's scale.
+fn cell_colour(figure: &HeatmapFigure, r: usize, c: usize) -> (u8, u8, u8) {
+    let columns = figure.columns.len();
+    let value = figure.values.get(r * columns + c).copied().unwrap_or(0.0);
+    let painted = figure.overlay.as_ref().and_then(|o| o.colours.get(r * columns + c).copied());
+    painted.unwrap_or_else(|| figure.colours.colour(figure.value_scale.fraction(value, figure.top)))
+}
+
+/// The cells as [`draw`]'s rectangles cover them: cell c spans pixels x(c)..x(c + 1), rows
+/// likewise (a cell narrower than a pixel covers none, as its rectangle fills none).
+fn cell_pixels(figure: &HeatmapFigure, layout: &Layout) -> CellPixels {
+    let (rows, columns) = (layout.rows, layout.columns);
+    let (left, top) = (layout.x(0), layout.y(0));
+    let (width, height) = ((layout.x(columns) - left).max(0) as usize, (layout.y(rows) - top).max(0) as usize);
+    // Which cell each pixel column and row lies in.
+    let spans = |count: usize, edge: &dyn Fn(usize) -> i32, start: i32, pixels: usize| -> Vec<usize> {
+        let mut of = vec![0; pixels];
+        for cell in 0..count {
+            let (from, to) = ((edge(cell) - start).max(0) as usize, ((edge(cell + 1) - start).max(0) as usize).min(pixels));
+            of[from.min(to)..to].fill(cell);
+        }
+        of
+    };
+    let (column_of, row_of) = (spans(columns, &|c| layout.x(c), left, width), spans(rows, &|r| layout.y(r), top, height));
+    let colours: Vec<(u8, u8, u8)> = (0..rows * columns).map(|i| cell_colour(figure, i / columns.max(1), i % columns.max(1))).collect();
+    let mut rgba = Vec::with_capacity(width * height * 4);
+    for &r in &row_of {
+        for &c in &column_of {
+            let (red, green, blue) = colours[r * columns + c];
+            rgba.extend([red, green, blue, 255]);
+        }
+    }
+    CellPixels { left, top, width: width as u32, height: height as u32, rgba }
+}
+
 /// Draws `figure` on `area` (sized as [`Layout::size`] says, at `zoom`).
 pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapFigure, theme: Theme, zoom: f64) -> Result<(), String> {
+    draw_with_cells(area, figure, theme, zoom, None)
+}
+
+/// The cells of a heatmap as one block of pixels: its left and top, its width and height, and
+/// RGBA, each pixel the colour of the cell whose rectangle [`draw`] fills over it (from
+/// its left or top edge up to the next cell's).
+pub struct CellPixels {
+    pub left: i32,
+    pub top: i32,
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+/// [`draw`], its cells put by `put_cells` as one block of pixels where it is given: a
+/// canvas then takes one image where a map of 257 × 257 was 66 thousand rectangles (a sixth
+/// of a picture's wait in the page, drawing and rasterising them). The same pixels.
+pub fn draw_with_cells<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    figure: &HeatmapFigure,
+    theme: Theme,
+    zoom: f64,
+    put_cells: Option<&dyn Fn(&CellPixels) -> Result<(), String>>,
+) -> Result<(), String> {
     let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the heatmap could not be drawn: {e}");
     let layout = Layout::of(figure, zoom);
     let (rows, columns) = (layout.rows, layout.columns);
@@ -147,13 +206,16 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, figure: &HeatmapF
     let font = |size: f64| ("sans-serif", size).into_font().color(&theme.ink);
 
     super::draw_title(area, figure.title.as_deref(), 10.0 + TITLE / 2.0, theme, zoom)?;
-    for r in 0..rows {
-        for c in 0..columns {
-            let value = figure.values.get(r * columns + c).copied().unwrap_or(0.0);
-            let painted = figure.overlay.as_ref().and_then(|o| o.colours.get(r * columns + c).copied());
-            let (red, green, blue) = painted.unwrap_or_else(|| figure.colours.colour(figure.value_scale.fraction(value, figure.top)));
-            let corners = [(layout.x(c), layout.y(r)), (layout.x(c + 1), layout.y(r + 1))];
-            area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+    match put_cells {
+        Some(put) => put(&cell_pixels(figure, &layout))?,
+        None => {
+            for r in 0..rows {
+                for c in 0..columns {
+                    let (red, green, blue) = cell_colour(figure, r, c);
+                    let corners = [(layout.x(c), layout.y(r)), (layout.x(c + 1), layout.y(r + 1))];
+                    area.draw(&Rectangle::new(corners, RGBColor(red, green, blue).filled())).map_err(fail)?;
+                }
+            }
         }
     }
 
@@ -222,6 +284,34 @@ mod tests {
             title: None,
             note: None,
             overlay: None,
+        }
+    }
+
+    /// The cells as one block of pixels are what the rectangles fill on a canvas (`fillRect`
+    /// covers x0 ≤ x < x1 and y0 ≤ y < y1), drawn one after another: cells wider than a
+    /// pixel and narrower, a map taller than wide.
+    #[test]
+    fn the_cells_pixels_are_the_rectangles_a_canvas_fills() {
+        for (rows, columns) in [(7, 7), (257, 257), (3, 40), (600, 20)] {
+            let mut figure = figure(rows, columns);
+            figure.values = (0..rows * columns).map(|i| (i * 7919 % 1000) as f32 / 1000.0).collect();
+            let layout = Layout::of(&figure, 1.0);
+            let block = cell_pixels(&figure, &layout);
+            let (width, height) = (block.width as usize, block.height as usize);
+            let mut filled = vec![0u8; width * height * 4];
+            for r in 0..rows {
+                for c in 0..columns {
+                    let (red, green, blue) = cell_colour(&figure, r, c);
+                    for y in layout.y(r)..layout.y(r + 1) {
+                        for x in layout.x(c)..layout.x(c + 1) {
+                            let at = ((y - block.top) as usize * width + (x - block.left) as usize) * 4;
+                            filled[at..at + 4].copy_from_slice(&[red, green, blue, 255]);
+                        }
+                    }
+                }
+            }
+            assert_eq!(block.rgba.len(), width * height * 4);
+            assert!(block.rgba == filled, "{rows} × {columns}: the block differs from the rectangles");
         }
     }
 
