@@ -188,6 +188,9 @@ pub struct CellPixels {
     pub rgba: Vec<u8>,
 }
 
+/// What puts a heatmap's cells where a backend takes them as one image.
+pub type PutCells<'a> = dyn Fn(&CellPixels) -> Result<(), String> + 'a;
+
 /// [`draw`], its cells put by `put_cells` as one block of pixels where it is given: a
 /// canvas then takes one image where a map of 257 × 257 was 66 thousand rectangles (a sixth
 /// of a picture's wait in the page, drawing and rasterising them). The same pixels.
@@ -196,7 +199,7 @@ pub fn draw_with_cells<DB: DrawingBackend>(
     figure: &HeatmapFigure,
     theme: Theme,
     zoom: f64,
-    put_cells: Option<&dyn Fn(&CellPixels) -> Result<(), String>>,
+    put_cells: Option<&PutCells<'_>>,
 ) -> Result<(), String> {
     let fail = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("the heatmap could not be drawn: {e}");
     let layout = Layout::of(figure, zoom);
