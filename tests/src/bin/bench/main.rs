@@ -31,9 +31,9 @@
 //! text pasted into it, from the text changing to its maps on the screen as its status line
 //! says, over fresh browser sessions, and the translator's 20 words, DINOv2's photo and
 //! Whisper's clip likewise (`bench person`: only those, beside wllama on 2 threads;
-//! `bench person-short`: the 21-token prompt alone). `bench profile-paste`: where the page's
+//! `bench person-short`: the 21-token prompt alone; `bench person-translation`: the translator's). `bench profile-paste`: where the page's
 //! main thread spends one such wait, from the DevTools protocol's profiler (tests/src/bin/bench/profile.rs);
-//! `bench profile-picture` the same for a picture opened on DINOv2.
+//! `bench profile-picture` the same for a picture opened on DINOv2, `bench profile-translation` for the translator's 20 words.
 //! BENCH_DIST measures another build of the page (say the commit before a change, built in
 //! another checkout) in place of dist/.
 //! `page-threads` prints each run, and takes BENCH_WARMUPS (warm-up runs before each text's
@@ -125,7 +125,9 @@ fn main() {
     // no long texts), a minute and a half to tell a row's noise from its code.
     let short = std::env::args().skip(1).any(|a| a == "page-threads-short");
     // `bench person`: what a person waits for in the served page, over fresh sessions, printed.
-    let person_only = std::env::args().skip(1).any(|a| a == "person" || a == "person-short");
+    let person_only = std::env::args().skip(1).any(|a| a == "person" || a == "person-short" || a == "person-translation");
+    // `bench person-translation`: the translator's row alone (no wllama, no SmolLM2).
+    let person_translation = std::env::args().skip(1).any(|a| a == "person-translation");
     // `bench person-short`: the 21-token prompt's wait alone, without the long text.
     let person_long = !std::env::args().skip(1).any(|a| a == "person-short");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
@@ -138,10 +140,11 @@ fn main() {
         return;
     }
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
-    assert!(translation_only || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
+    let without_wllama = translation_only || person_translation || std::env::args().skip(1).any(|a| a.starts_with("profile-"));
+    assert!(without_wllama || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
-    let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste" || a == "profile-picture");
+    let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste" || a == "profile-picture" || a == "profile-translation");
     let others_only =
         profile_only || translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
     if !others_only {
@@ -230,7 +233,18 @@ fn main() {
         return;
     }
     if std::env::args().skip(1).any(|a| a == "profile-paste") {
-        println!("{}", profile::profile_paste(&server.url(), (person_texts.0, person_texts.1), &chromium_flags));
+        let what = "One paste of the 21-token prompt";
+        println!("{}", profile::profile_paste(&server.url(), (person_texts.0, person_texts.1), what, &chromium_flags));
+        return;
+    }
+    if std::env::args().skip(1).any(|a| a == "profile-translation") {
+        let (page, what) = (format!("{}?model={TRANSLATOR}", server.url()), "One paste of the translation rows' 20 words");
+        println!("{}", profile::profile_paste(&page, (TRANSLATION_TEXT, OTHER_TRANSLATION_TEXT), what, &chromium_flags));
+        return;
+    }
+    if person_translation {
+        let package = median(&translation_runs(runs).package);
+        print(&[person::translation_row(&server.url(), (TRANSLATION_TEXT, OTHER_TRANSLATION_TEXT), runs, package, &chromium_flags)]);
         return;
     }
     if person_only {

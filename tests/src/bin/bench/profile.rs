@@ -19,13 +19,12 @@ use crate::person::{open_and_wait, open_served_page, paste_and_wait, Waited};
 const SHOWN: usize = 14;
 
 /// Profiles one paste of `prompt` (after `other`) and returns the report to print.
-pub fn profile_paste(url: &str, (prompt, other): (&str, &str), flags: &[&str]) -> String {
+pub fn profile_paste(url: &str, (prompt, other): (&str, &str), what: &str, flags: &[&str]) -> String {
     let browser = open_served_page(url, flags);
     for _ in 0..3 {
         paste_and_wait(&browser, prompt, Duration::from_secs(60));
         paste_and_wait(&browser, other, Duration::from_secs(60));
     }
-    let what = "One paste of the 21-token prompt";
     profile_one(&browser, what, || paste_and_wait(&browser, prompt, Duration::from_secs(60)))
 }
 
