@@ -140,13 +140,14 @@ pub(crate) fn on_answer(
             scheduler.update_value(Scheduler::effects_ended);
             state.interventions.sweep.set(interventions::SweepState::Failed(message));
         }
-        FromWorker::Translating { step, limit, token, .. } => {
+        FromWorker::Translating { from, limit, tokens: told, .. } => {
             if is_main {
                 let mut tokens = match state.run.status.get_untracked() {
-                    Status::Translating { tokens, .. } | Status::Transcribing { tokens, .. } if step > 0 => tokens,
+                    Status::Translating { tokens, .. } | Status::Transcribing { tokens, .. } if from > 0 => tokens,
                     _ => Vec::new(),
                 };
-                tokens.push(token);
+                tokens.truncate(from);
+                tokens.extend(told);
                 let speech = state.run.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.kind == report::ModelKind::Speech));
                 state.run.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }

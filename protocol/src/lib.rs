@@ -122,8 +122,10 @@ pub enum FromWorker {
     /// A run's report. Its sites' maps arrive empty here and are filled in from the array
     /// beside (every site's data one after another; `shapes` says where each ends).
     Report { run: u64, report: AttentionReport, shapes: Vec<[usize; 4]>, millis: f64, memory_bytes: u64 },
-    /// A translation goes on: target token `step` (from 0) is `token`, of at most `limit`.
-    Translating { run: u64, step: usize, limit: usize, token: String },
+    /// A translation or a transcript goes on: its tokens from index `from` (counted from 0)
+    /// are `tokens`, of at most `limit`. Told only once a run has gone on long enough for a
+    /// person to wait on it, a few tokens at a time (the worker's `growing`).
+    Translating { run: u64, from: usize, limit: usize, tokens: Vec<String> },
     /// A sweep goes on: `done` of `total` heads changed.
     EffectsProgress { run: u64, done: usize, total: usize },
     /// Every head's effect, and how long finding them took.

@@ -23,6 +23,7 @@ use engine::EngineError;
 use protocol::user_files::NO_TOKENIZER;
 use protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker, WholeRun};
 
+mod growing;
 mod interventions;
 pub mod js_bytes;
 pub mod js_file;
@@ -306,12 +307,9 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
                 return interventions::answer_changed(&state.traces, (name, loaded), (&text, max_tokens), intervention, (run, unchanged), now());
             }
             let options = RunOptions { max_tokens: Some(max_tokens), scores_of_layer, value_norms, reuse_prefix };
-            // A translator tells each target token as it comes: the page shows its progress.
-            let translating = |step, token: &engine::Token, limit| {
-                post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
-            };
             let input = (engine::any_model::Input::Text(&text), mask, options);
-            interventions::answer_whole((&state.traces, name, loaded), input, intervention.as_ref(), (run, unchanged), translating);
+            // A translator tells its target tokens as they come, once its run is slow enough to show.
+            interventions::answer_whole((&state.traces, name, loaded), input, intervention.as_ref(), (run, unchanged), growing::telling(run));
         }
     }
 }
@@ -322,9 +320,8 @@ fn transcribe(state: &State, run: u64, model: String, samples: Vec<f32>, asked: 
         let message = format!("the speech model {model} is not loaded yet");
         return post(&FromWorker::Failed { model, run: Some(run), message }, None);
     };
-    let writing = |step, token: &engine::Token, limit| post(&FromWorker::Translating { run, step, limit, token: token.text.clone() }, None);
     let input = (engine::any_model::Input::Sound(&samples), engine::Mask::Causal, whole_options(asked));
-    interventions::answer_whole((&state.traces, name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), writing);
+    interventions::answer_whole((&state.traces, name, loaded), input, asked.intervention.as_ref(), (run, asked.unchanged), growing::telling(run));
 }
 
 /// What a sound's or a picture's run asks, as run options.

@@ -221,8 +221,13 @@ fn a_long_translation_grows_token_by_token_in_the_page() {
          }).observe(document.querySelector('main'), { childList: true, subtree: true, attributes: true });",
         vec![],
     );
-    let text = "Although the weather forecast had promised a sunny afternoon, heavy clouds rolled in from the sea, \
-                and by four o'clock the whole town was soaked by a storm that nobody had expected.";
+    // Three sentences, near the source's 128 tokens: the worker tells a run's tokens once it
+    // has gone on for 0.1 s or written 32, then every 50 ms or 8 tokens (worker/src/growing.rs),
+    // so a translation of well over 48 tokens grows three times or more on any machine.
+    let sentence = "Although the weather forecast had promised a sunny afternoon, heavy clouds rolled in from the sea, \
+                    and by four o'clock the whole town was soaked by a storm that nobody had expected. ";
+    let text = sentence.repeat(3);
+    let text = text.trim_end();
     paste(&browser, &browser.by_test_id("prompt-input"), text);
     wait_until_shown(&browser, text);
     let native = Translator::from_dir("en-pt", &model_dir("en-pt")).unwrap().translate(text, WHOLE_MAX_TOKENS, true).unwrap();
