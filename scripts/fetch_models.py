@@ -124,18 +124,25 @@ def fetch_model(model):
 
 
 def main():
-    """`--catalog FILE --into DIR` fetch another list (the benchmark's extra models)."""
+    """The page's models (assets/models.json) and the RNN aligners (assets/aligners.json),
+    these converted once for the engine (scripts/convert_rnn.py); or, with `--catalog FILE
+    --into DIR`, another list (the benchmark's extra models)."""
     global MODELS_DIR
     args = sys.argv[1:]
-    catalog_path = os.path.join(ROOT, "assets", "models.json")
+    catalogs = [os.path.join(ROOT, "assets", name) for name in ("models.json", "aligners.json")]
     if "--catalog" in args:
-        catalog_path = os.path.join(ROOT, args[args.index("--catalog") + 1])
+        catalogs = [os.path.join(ROOT, args[args.index("--catalog") + 1])]
     if "--into" in args:
         MODELS_DIR = os.path.join(ROOT, args[args.index("--into") + 1])
-    with open(catalog_path) as f:
-        catalog = json.load(f)
-    for model in catalog["models"]:
-        fetch_model(model)
+    for catalog_path in catalogs:
+        with open(catalog_path) as f:
+            catalog = json.load(f)
+        for model in catalog["models"]:
+            fetch_model(model)
+    if "--catalog" not in args:
+        result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert_rnn.py"), os.path.relpath(MODELS_DIR, ROOT)])
+        if result.returncode != 0:
+            fail("converting the RNN aligners failed (above)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The folder of a fetched model. `make models` puts them there; a test run that finds a
-/// file of assets/models.json missing (plain `cargo test` on a fresh clone) fetches them
+/// file of assets/models.json or assets/aligners.json missing (plain `cargo test` on a fresh clone) fetches them
 /// itself first, once, with the same script, which checks every file's sha256.
 pub fn model_dir(name: &str) -> PathBuf {
     models_ready();
@@ -33,18 +33,19 @@ pub fn model_dir(name: &str) -> PathBuf {
 fn models_ready() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
-        let catalog: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(root().join("assets/models.json")).map_err(|e| format!("assets/models.json: {e}"))?)
-                .map_err(|e| format!("assets/models.json: {e}"))?;
-        let models = catalog["models"].as_array().into_iter().flatten();
-        let files = models.flat_map(|m| {
-            m["files"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |f| root().join("assets/models").join(m["id"].as_str().unwrap_or("")).join(f["name"].as_str().unwrap_or("")))
-        });
-        if files.into_iter().all(|path| path.is_file()) {
+        let mut files = Vec::new();
+        // The page's models, and the RNN aligners with what scripts/convert_rnn.py makes of them.
+        for (catalog, made) in [("models.json", &[][..]), ("aligners.json", &["model.safetensors", "config.json", "vocabulary.json"][..])] {
+            let path = root().join("assets").join(catalog);
+            let catalog: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            for model in catalog["models"].as_array().into_iter().flatten() {
+                let dir = root().join("assets/models").join(model["id"].as_str().unwrap_or(""));
+                let names = model["files"].as_array().into_iter().flatten().filter_map(|f| f["name"].as_str()).chain(made.iter().copied());
+                files.extend(names.map(|name| dir.join(name)));
+            }
+        }
+        if files.iter().all(|path| path.is_file()) {
             return Ok(());
         }
         eprintln!("[tests] a model file is missing: fetching them with scripts/fetch_models.py (as `make models` does)");

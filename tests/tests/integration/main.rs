@@ -3,6 +3,7 @@
 //! the `browser` target (tests/browser/), which `make test` runs.
 
 // Each architecture's maps against transformers' and the reference set.
+mod aligners;
 mod audio;
 mod families;
 mod gemma3;
