@@ -29,6 +29,7 @@ pub mod observe;
 pub mod parallel;
 pub mod prefix;
 pub mod products;
+pub mod rnn;
 pub mod transcriber;
 pub mod translator;
 pub mod vision;

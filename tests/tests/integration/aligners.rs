@@ -78,3 +78,59 @@ fn arabic_names_is_a_two_layer_bigru_with_luong_general_attention() {
     assert_eq!(dims(&t, "attention.weight"), [d, 2 * u]);
     assert_eq!(dims(&t, "combine.weight"), [2 * d, d]);
 }
+
+/// khmer-translit loaded by the engine from its converted files.
+fn khmer() -> engine::rnn::KhmerTranslit {
+    let dir = model_dir("khmer-translit");
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let (config, vocabulary, weights) = (read("config.json"), read("vocabulary.json"), read("model.safetensors"));
+    let files = engine::rnn::khmer_translit::AlignerFiles { config: &config, vocabulary: &vocabulary, weights: &weights };
+    engine::rnn::KhmerTranslit::from_bytes("khmer-translit", files).unwrap()
+}
+
+#[test]
+fn khmer_translit_writes_what_keras_writes_and_aligns_as_it_does() {
+    // Keras 3's own layers on the package's file, decoding greedily (scripts/rnn_reference.py).
+    let reference: Value = serde_json::from_slice(&std::fs::read(attnscope_tests::root().join("tests/fixtures/rnn/khmer-translit.json")).unwrap()).unwrap();
+    let model = khmer();
+    let mut largest = 0f32;
+    for case in reference["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let numbers = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>();
+        let (source, _) = model.source(text).unwrap();
+        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
+        assert_eq!(ids.iter().map(|&i| i as f64).collect::<Vec<_>>(), numbers(&case["source_ids"]), "{text}: the slots");
+        let aligned = model.align_ids(&ids, |_, _, _| {}).unwrap();
+        assert_eq!(aligned.target.iter().map(|&i| i as f64).collect::<Vec<_>>(), numbers(&case["target_ids"]), "{text}: the symbols");
+        for (row, expected) in aligned.weights.iter().zip(case["attention"].as_array().unwrap()) {
+            for (got, want) in row.iter().zip(numbers(expected)) {
+                largest = largest.max((got - want as f32).abs());
+            }
+        }
+    }
+    // Both in float32, summed in other orders through 25 encoder and up to 24 decoder steps:
+    // the bound for every weight.
+    assert!(largest < 1e-4, "the largest difference from Keras's weights: {largest}");
+    eprintln!("khmer-translit: the largest difference from Keras's weights {largest:e}");
+}
+
+#[test]
+fn khmer_translit_reports_its_alignment_over_every_slot_padding_included() {
+    let report = khmer().transliterate("Phnom Penh", |_, _, _| {}).unwrap();
+    let source = &report.sequence("source").unwrap().tokens;
+    assert_eq!(source.len(), 25);
+    assert_eq!(source.iter().take(9).map(|t| t.text.as_str()).collect::<String>(), "phnompenh", "the letters a-z, lowercased");
+    assert_eq!(source[5].span, Some([6, 7]), "each letter says where it was in the text");
+    assert!(source[9..].iter().all(|t| t.text == "<pad>" && t.id == 0));
+    assert_eq!(report.translation.as_ref().unwrap().text, "ភ្នំពេញ");
+    let cross = report.sites.iter().find(|s| s.name == "cross").unwrap();
+    let target = report.sequence("target").unwrap().tokens.len();
+    assert_eq!(cross.maps.shape(), [1, 1, target, 25]);
+    for row in cross.maps.as_flat().chunks(25) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "each step's weights sum to 1");
+    }
+    assert!(matches!(khmer().transliterate("  ", |_, _, _| {}), Err(engine::EngineError::EmptyText)));
+    assert!(matches!(khmer().transliterate("2026 ១២", |_, _, _| {}), Err(engine::EngineError::NoTokens)), "no letter a-z: nothing to read");
+    let long = khmer().transliterate("preahvihearkampongthomkratie", |_, _, _| {}).unwrap();
+    assert_eq!(long.truncated.map(|t| (t.limit, t.total_tokens)), Some((25, 28)), "a longer word keeps its last 25 letters, and says so");
+}

@@ -1,0 +1,130 @@
+//! The recurrent cells and the dense layers around them, as each framework defines them.
+
+use super::weights::Weights;
+use crate::error::Result;
+
+/// x·K + b with Keras's kernel [in, out] (row-major).
+pub struct Dense {
+    kernel: Vec<f32>,
+    bias: Vec<f32>,
+    inputs: usize,
+}
+
+impl Dense {
+    /// `<name>.kernel` [inputs, outputs] and `<name>.bias` [outputs].
+    pub fn load(weights: &Weights, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
+        Ok(Self { kernel: weights.get(&format!("{name}.kernel"), &[inputs, outputs])?, bias: weights.get(&format!("{name}.bias"), &[outputs])?, inputs })
+    }
+
+    /// x [inputs] → [outputs]
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        times_kernel(x, &self.kernel, &self.bias, self.inputs)
+    }
+}
+
+/// x [inputs] · kernel [inputs, outputs] + bias [outputs], each output summed over the inputs
+/// in order.
+fn times_kernel(x: &[f32], kernel: &[f32], bias: &[f32], inputs: usize) -> Vec<f32> {
+    let outputs = bias.len();
+    let mut y = bias.to_vec();
+    for (i, &xi) in x.iter().enumerate().take(inputs) {
+        let row = &kernel[i * outputs..(i + 1) * outputs];
+        for (yj, &k) in y.iter_mut().zip(row) {
+            *yj += xi * k;
+        }
+    }
+    y
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Keras's GRU with `reset_after` (its default since 2.x): gates z, r, h in that order along
+/// the kernels' outputs, a bias row for the input and one for the recurrence, and the reset
+/// gate applied after the recurrent product:
+///   z = σ(x W_z + b_z + h U_z + c_z),  r = σ(x W_r + b_r + h U_r + c_r)
+///   ĥ = tanh(x W_h + b_h + r ⊙ (h U_h + c_h)),  h' = z ⊙ h + (1 − z) ⊙ ĥ
+pub struct KerasGru {
+    kernel: Vec<f32>,           // [inputs, 3 units]
+    recurrent_kernel: Vec<f32>, // [units, 3 units]
+    input_bias: Vec<f32>,       // [3 units]
+    recurrent_bias: Vec<f32>,   // [3 units]
+    inputs: usize,
+    units: usize,
+}
+
+impl KerasGru {
+    /// `<name>.kernel`, `<name>.recurrent_kernel` and `<name>.bias` [2, 3 units].
+    pub fn load(weights: &Weights, name: &str, inputs: usize, units: usize) -> Result<Self> {
+        let bias = weights.get(&format!("{name}.bias"), &[2, 3 * units])?;
+        Ok(Self {
+            kernel: weights.get(&format!("{name}.kernel"), &[inputs, 3 * units])?,
+            recurrent_kernel: weights.get(&format!("{name}.recurrent_kernel"), &[units, 3 * units])?,
+            input_bias: bias[..3 * units].to_vec(),
+            recurrent_bias: bias[3 * units..].to_vec(),
+            inputs,
+            units,
+        })
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// One step: x [inputs], h [units] → h' [units].
+    pub fn step(&self, x: &[f32], h: &[f32]) -> Vec<f32> {
+        let u = self.units;
+        let from_input = times_kernel(x, &self.kernel, &self.input_bias, self.inputs); // [3u]
+        let from_state = times_kernel(h, &self.recurrent_kernel, &self.recurrent_bias, u); // [3u]
+        (0..u)
+            .map(|j| {
+                let z = sigmoid(from_input[j] + from_state[j]);
+                let r = sigmoid(from_input[u + j] + from_state[u + j]);
+                let candidate = (from_input[2 * u + j] + r * from_state[2 * u + j]).tanh();
+                z * h[j] + (1.0 - z) * candidate
+            })
+            .collect()
+    }
+
+    /// Runs over `inputs` (each [inputs]) from zeros, backwards when `reverse`: the output at
+    /// each step, in the inputs' order (as Keras's `Bidirectional` aligns its backward layer).
+    pub fn run(&self, inputs: &[Vec<f32>], reverse: bool) -> Vec<Vec<f32>> {
+        let mut state = vec![0.0; self.units];
+        let mut outputs = vec![Vec::new(); inputs.len()];
+        let order: Vec<usize> = if reverse { (0..inputs.len()).rev().collect() } else { (0..inputs.len()).collect() };
+        for t in order {
+            state = self.step(&inputs[t], &state);
+            outputs[t] = state.clone();
+        }
+        outputs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keras_gru_step_is_its_formula_by_hand() {
+        // One input, one unit: W = [0.5, -1, 2] (z, r, h), U = [1, 0.5, -0.5], b = [0.1, 0, -0.2],
+        // c = [0, 0.3, 0.4]; x = 2, h = 0.25.
+        let gru = KerasGru {
+            kernel: vec![0.5, -1.0, 2.0],
+            recurrent_kernel: vec![1.0, 0.5, -0.5],
+            input_bias: vec![0.1, 0.0, -0.2],
+            recurrent_bias: vec![0.0, 0.3, 0.4],
+            inputs: 1,
+            units: 1,
+        };
+        let (x, h) = (2.0f64, 0.25f64);
+        let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let z = s(x * 0.5 + 0.1 + h * 1.0 + 0.0);
+        let r = s(x * -1.0 + 0.0 + h * 0.5 + 0.3);
+        let candidate = (x * 2.0 - 0.2 + r * (h * -0.5 + 0.4)).tanh();
+        let expected = z * h + (1.0 - z) * candidate;
+        let got = gru.step(&[2.0], &[0.25])[0] as f64;
+        // float32 rounding of a few operations on values of order 1: well under 1e-6.
+        assert!((got - expected).abs() < 1e-6, "{got} against {expected}");
+    }
+}

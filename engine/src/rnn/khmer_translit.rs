@@ -1,0 +1,221 @@
+//! Romanised Khmer → Khmer script, letter by letter: `netra-transliterate` 1.0.1's network
+//! (MIT), a character BiGRU encoder, a GRU decoder from zeros and Keras's additive attention.
+//!
+//! - The source is the text lowercased with everything but a-z dropped (the package's
+//!   `clean_text`), in 25 slots: a longer word keeps its last 25 letters and a shorter one is
+//!   padded after with id 0 (`pad_sequences`). Padding runs through the encoder like any
+//!   letter, and the decoder attends to every slot: it was trained so, and puts much of an
+//!   ending row's weight there, so the map shows the padding as `<pad>` columns.
+//! - keys = [forward GRU; backward GRU] · W + b, one per slot [25, 64]; they are the values too.
+//! - Each step: the previous symbol's embedding through the decoder GRU (the tab symbol
+//!   first), its state s as the query, score_j = Σ scale ⊙ tanh(s + key_j), the weights'
+//!   softmax, the context Σ w_j key_j, then the symbol [s; context] · W_out + b scores highest,
+//!   until the end symbol or 24 symbols. This is the network's own greedy decode; the package
+//!   decodes by a beam of 3 and looks words up in a dictionary.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::cells::{Dense, KerasGru};
+use super::scores::{keras_additive, softmax, weighted_sum};
+use super::weights::Weights;
+use crate::error::{EngineError, Result};
+use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, ModelKind, Sequence, Site, Token, TranslationOutput, Truncation};
+
+/// The files of a converted khmer-translit (scripts/convert_rnn.py), as bytes.
+pub struct AlignerFiles<'a> {
+    pub config: &'a [u8],
+    pub vocabulary: &'a [u8],
+    pub weights: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct Config {
+    source_slots: usize,
+    target_limit: usize,
+    embedding: usize,
+    encoder_units: usize,
+    decoder_units: usize,
+}
+
+#[derive(Deserialize)]
+struct Vocabulary {
+    source: Symbols,
+    target: Symbols,
+}
+
+#[derive(Deserialize)]
+struct Symbols {
+    ids: HashMap<String, u32>,
+    start: Option<u32>,
+    end: Option<u32>,
+}
+
+pub struct KhmerTranslit {
+    pub name: String,
+    letters: HashMap<char, u32>,
+    symbols: Vec<String>, // the target's symbol of each id ("" where none)
+    start: u32,
+    end: u32,
+    slots: usize,
+    limit: usize,
+    embedding: usize,
+    source_embedding: Vec<f32>, // [source vocabulary, embedding]
+    target_embedding: Vec<f32>, // [target vocabulary, embedding]
+    forward: KerasGru,
+    backward: KerasGru,
+    keys: Dense,
+    decoder: KerasGru,
+    scale: Vec<f32>, // [decoder units]
+    output: Dense,
+}
+
+/// What one decode wrote: the symbols (the end symbol included when reached) and each step's
+/// weights over the slots.
+pub struct Aligned {
+    pub target: Vec<u32>,
+    pub weights: Vec<Vec<f32>>,
+}
+
+impl KhmerTranslit {
+    pub fn from_bytes(name: &str, files: AlignerFiles) -> Result<Self> {
+        let bad = |what: &str, e: serde_json::Error| EngineError::BadModelFile(format!("{what}: {e}"));
+        let config: Config = serde_json::from_slice(files.config).map_err(|e| bad("config.json", e))?;
+        let vocabulary: Vocabulary = serde_json::from_slice(files.vocabulary).map_err(|e| bad("vocabulary.json", e))?;
+        let weights = Weights::from_safetensors(files.weights)?;
+        let Config { source_slots: slots, target_limit: limit, embedding: e, encoder_units: u, decoder_units: d } = config;
+        let source_vocabulary = weights.dims("source_embedding")?.first().copied().unwrap_or(0);
+        let target_vocabulary = weights.dims("target_embedding")?.first().copied().unwrap_or(0);
+        let mut letters = HashMap::new();
+        for (symbol, &id) in &vocabulary.source.ids {
+            let mut chars = symbol.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                letters.insert(c, id);
+            }
+        }
+        let mut symbols = vec![String::new(); target_vocabulary];
+        for (symbol, &id) in &vocabulary.target.ids {
+            let slot = symbols
+                .get_mut(id as usize)
+                .ok_or_else(|| EngineError::BadModelFile(format!("the target symbol id {id} is past the model's {target_vocabulary}")))?;
+            *slot = symbol.clone();
+        }
+        let missing = |what: &str| EngineError::BadModelFile(format!("vocabulary.json has no target {what} symbol"));
+        let (start, end) = (vocabulary.target.start.ok_or_else(|| missing("start"))?, vocabulary.target.end.ok_or_else(|| missing("end"))?);
+        if letters.values().chain([&start, &end]).any(|&id| id as usize >= source_vocabulary.max(target_vocabulary)) || slots == 0 {
+            return Err(EngineError::BadModelFile("vocabulary.json names ids the embeddings do not have".into()));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            letters,
+            symbols,
+            start,
+            end,
+            slots,
+            limit,
+            embedding: e,
+            source_embedding: weights.get("source_embedding", &[source_vocabulary, e])?,
+            target_embedding: weights.get("target_embedding", &[target_vocabulary, e])?,
+            forward: KerasGru::load(&weights, "encoder.forward", e, u)?,
+            backward: KerasGru::load(&weights, "encoder.backward", e, u)?,
+            keys: Dense::load(&weights, "keys", 2 * u, d)?,
+            decoder: KerasGru::load(&weights, "decoder", e, d)?,
+            scale: weights.get("attention.scale", &[d])?,
+            output: Dense::load(&weights, "output", 2 * d, target_vocabulary)?,
+        })
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            name: self.name.clone(),
+            architecture: "khmer-translit".into(),
+            layers: 1,
+            heads: 1,
+            kv_heads: 1,
+            causal: false,
+            max_positions: self.slots,
+            vocab_size: self.symbols.len(),
+            kind: ModelKind::Translation,
+            ..ModelInfo::default()
+        }
+    }
+
+    /// The slots the encoder reads: each letter of `text` the model keeps (a-z, lowercased;
+    /// the others dropped, as the package drops them) with its place in the text, the last
+    /// `slots` of them when there are more, then padding.
+    pub fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
+        if text.trim().is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        let kept: Vec<Token> = text
+            .char_indices()
+            .flat_map(|(at, c)| c.to_lowercase().map(move |lower| (at, c, lower)))
+            .filter_map(|(at, c, lower)| self.letters.get(&lower).filter(|_| lower.is_ascii_lowercase()).map(|&id| (at, c, lower, id)))
+            .map(|(at, c, lower, id)| Token { id, text: lower.to_string(), span: Some([at, at + c.len_utf8()]) })
+            .collect();
+        if kept.is_empty() {
+            return Err(EngineError::NoTokens);
+        }
+        let truncated = (kept.len() > self.slots).then_some(Truncation { limit: self.slots, total_tokens: kept.len() });
+        let mut slots: Vec<Token> = kept[kept.len().saturating_sub(self.slots)..].to_vec();
+        slots.resize(self.slots, Token { id: 0, text: "<pad>".into(), span: None });
+        Ok((slots, truncated))
+    }
+
+    /// Decodes the source ids (`slots` of them, padding included) greedily.
+    pub fn align_ids(&self, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
+        let embed = |table: &[f32], id: u32| -> Result<Vec<f32>> {
+            let row = table.get(id as usize * self.embedding..(id as usize + 1) * self.embedding);
+            row.map(<[f32]>::to_vec).ok_or(EngineError::TokenOutOfRange { id, vocab: table.len() / self.embedding })
+        };
+        let embedded = ids.iter().map(|&id| embed(&self.source_embedding, id)).collect::<Result<Vec<_>>>()?; // [slots][e]
+        let (forward, backward) = (self.forward.run(&embedded, false), self.backward.run(&embedded, true));
+        let keys: Vec<Vec<f32>> = forward.iter().zip(&backward).map(|(f, b)| self.keys.forward(&[f.as_slice(), b.as_slice()].concat())).collect(); // [slots][d]
+        let mut state = vec![0.0; self.decoder.units()];
+        let (mut previous, mut target, mut all_weights) = (self.start, Vec::new(), Vec::new());
+        for step in 0..self.limit {
+            state = self.decoder.step(&embed(&self.target_embedding, previous)?, &state);
+            let weights = softmax(&keras_additive(&state, &keys, &self.scale));
+            let context = weighted_sum(&weights, &keys);
+            let logits = self.output.forward(&[state.as_slice(), context.as_slice()].concat());
+            // The first of the highest, as NumPy's argmax takes it.
+            let chosen = logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best }) as u32;
+            target.push(chosen);
+            all_weights.push(weights);
+            on_symbol(step, chosen, self.limit);
+            if chosen == self.end {
+                break;
+            }
+            previous = chosen;
+        }
+        Ok(Aligned { target, weights: all_weights })
+    }
+
+    /// A target symbol as the report shows it.
+    fn token(&self, id: u32) -> Token {
+        let text = if id == self.end { "<end>".to_string() } else { self.symbols.get(id as usize).cloned().unwrap_or_default() };
+        Token { id, text, span: None }
+    }
+
+    /// Transliterates `text`: a report with the `source` (its slots) and `target` sequences,
+    /// the `cross` site (every step's weights over the slots) and the transliteration,
+    /// telling `on_token(step, token, limit)` each symbol as it is written.
+    pub fn transliterate(&self, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
+        let (source, truncated) = self.source(text)?;
+        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
+        let Aligned { target, weights } = self.align_ids(&ids, |step, id, limit| on_token(step, &self.token(id), limit))?;
+        let cut_by_limit = target.last() != Some(&self.end);
+        let written: String = target.iter().filter(|&&id| id != self.end).map(|&id| self.token(id).text).collect();
+        let maps = AttentionMaps::from_shape([1, 1, target.len(), self.slots], weights.concat())
+            .ok_or_else(|| EngineError::BadModelFile("the alignment's shape does not add up".into()))?;
+        let target = target.iter().map(|&id| self.token(id)).collect();
+        let sequences = vec![Sequence::text("source", source), Sequence::text("target", target)];
+        let sites = vec![Site::whole("cross", "target", "source", Mask::None, maps)];
+        Ok(AttentionReport {
+            truncated,
+            translation: Some(TranslationOutput { text: written, cut_by_limit }),
+            ..AttentionReport::of(self.info(), Mask::None, sequences, sites)
+        })
+    }
+}
