@@ -103,7 +103,7 @@ fn locate(name_or_path: &str) -> Result<(String, PathBuf), Failure> {
         Some(dir) => Ok((name_or_path.to_string(), dir)),
         None => Err(Failure::Input(format!(
             "no model `{name_or_path}`: not a file or folder, and not a fetched model name \
-             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en, dinov2-small; `make models` fetches them)"
+             (smollm2-135m, all-minilm-l6-v2, gemma3-270m, en-pt, pt-en, whisper-tiny-en, dinov2-small, khmer-translit; `make models` fetches them)"
         ))),
     }
 }
@@ -137,6 +137,7 @@ fn not_for(name_or_path: &str, model: &AnyModel, reads: &str) -> Failure {
         AnyModel::Translator(_) => ("a translator", "`run` shows a translator's attention"),
         AnyModel::Transcriber(_) => ("a speech model", "`run --audio` shows its attention"),
         AnyModel::Vision(_) => ("a vision model", "`run --image` shows its attention"),
+        AnyModel::Aligner(_) => ("an RNN aligner", "`run --text` shows its alignment"),
     };
     Failure::Input(format!("`{name_or_path}` is {kind}: this command reads {reads} ({shows})"))
 }
@@ -175,6 +176,15 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
             let limit = args.max_tokens.unwrap_or(engine::DEFAULT_MAX_TOKENS);
             let options = TranslateOptions { value_norms: args.value_norms, ..TranslateOptions::new(limit, args.shortlist) };
             Ok(translator.translate_with(text, options, |_, _, _| {})?)
+        }
+        AnyModel::Aligner(aligner) => {
+            let Input::Text(text) = &args.input else {
+                return Err(usage(format!("`{}` is an RNN aligner: give it --text", args.model)));
+            };
+            if args.mask.is_some() || args.pool.is_some() || args.value_norms {
+                return Err(usage("an RNN aligner has one attention, over its whole source: no --mask, --pool or --value-norms".into()));
+            }
+            Ok(aligner.align(text, |_, _, _| {})?)
         }
         model @ (AnyModel::Transcriber(_) | AnyModel::Vision(_)) => {
             let (speech, flag) = if matches!(model, AnyModel::Transcriber(_)) { (true, "--audio FILE.wav") } else { (false, "--image FILE") };

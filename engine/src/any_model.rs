@@ -6,6 +6,7 @@ use crate::error::{EngineError, Result};
 use crate::image::Rgb;
 use crate::intervention::Intervention;
 use crate::report::{AttentionReport, Framing, Mask, ModelInfo, Token};
+use crate::rnn::Aligner;
 use crate::transcriber::{TranscribeOptions, Transcriber};
 use crate::translator::{TranslateOptions, Translator};
 use crate::vision::{LookOptions, VisionModel};
@@ -18,6 +19,8 @@ pub enum AnyModel {
     Translator(Translator),
     Transcriber(Transcriber),
     Vision(VisionModel),
+    /// An RNN encoder–decoder with one attention (issue 31).
+    Aligner(Aligner),
 }
 
 impl AnyModel {
@@ -27,6 +30,7 @@ impl AnyModel {
             AnyModel::Translator(translator) => translator.info(),
             AnyModel::Transcriber(transcriber) => transcriber.info(),
             AnyModel::Vision(vision) => vision.info(),
+            AnyModel::Aligner(aligner) => aligner.info(),
         }
     }
 
@@ -34,7 +38,7 @@ impl AnyModel {
     pub fn native_mask(&self) -> Mask {
         match self {
             AnyModel::OneSequence(model) => model.native_mask(),
-            AnyModel::Translator(_) | AnyModel::Transcriber(_) | AnyModel::Vision(_) => Mask::None,
+            AnyModel::Translator(_) | AnyModel::Transcriber(_) | AnyModel::Vision(_) | AnyModel::Aligner(_) => Mask::None,
         }
     }
 
@@ -84,6 +88,10 @@ impl AnyModel {
             (AnyModel::Vision(vision), Input::Picture(picture, framing)) => {
                 vision.look_with(picture, framing, &LookOptions { value_norms, intervention: intervention.cloned() })
             }
+            (AnyModel::Aligner(_), Input::Text(_)) if intervention.is_some() => {
+                Err(EngineError::Intervention("an RNN aligner's one attention has no heads to switch off".into()))
+            }
+            (AnyModel::Aligner(aligner), Input::Text(text)) => aligner.align(text, on_token),
             (AnyModel::Transcriber(_), _) => Err(EngineError::NeedsSound),
             (AnyModel::Vision(_), _) => Err(EngineError::NeedsPicture),
             (_, Input::Sound(_)) => Err(EngineError::NeedsText { given: "sound" }),

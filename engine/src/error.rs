@@ -12,6 +12,10 @@ pub enum EngineError {
     #[error("the text gives no tokens for this model: try letters or digits")]
     NoTokens,
 
+    /// The text has none of the characters a model reads (an aligner of letters a-z, say).
+    #[error("the text has nothing this model reads: it reads {reads}")]
+    NothingToRead { reads: &'static str },
+
     /// The induction probe draws random tokens, and the vocabulary has too few.
     #[error("the induction probe draws random tokens from the vocabulary, and this model's has {vocab} (it needs two at least)")]
     VocabularyTooSmall { vocab: usize },

@@ -14,6 +14,7 @@ pub fn model_name(names: &[String], model: &ModelFiles) -> String {
     let file = match model {
         ModelFiles::Gguf(i) | ModelFiles::Onnx(i) => &names[*i],
         ModelFiles::HuggingFace { weights, .. } => &names[weights[0]],
+        ModelFiles::Aligner { weights, .. } => &names[*weights],
         ModelFiles::CTranslate2 { model, .. } | ModelFiles::Marian { model, .. } => &names[*model],
     };
     let stem = file.rsplit_once('.').map_or(file.as_str(), |(stem, _)| stem);

@@ -15,6 +15,9 @@ pub enum ModelFiles {
     /// A Marian translator as Bergamot ships it: `model*.bin`, its lexical shortlist
     /// `lex.*.bin` when there is one, tokenizer.json.
     Marian { model: usize, shortlist: Option<usize>, tokenizer: usize },
+    /// An RNN aligner as scripts/convert_rnn.py writes it: config.json, vocabulary.json,
+    /// model.safetensors (beside it may lie the files it was converted from).
+    Aligner { config: usize, vocabulary: usize, weights: usize },
     /// Hugging Face's layout: config.json, one or more safetensors files (the shards of a
     /// sharded checkpoint), tokenizer.json (which a vision model has none of), and a speech
     /// model's generation_config.json or a vision model's preprocessor_config.json.
@@ -22,7 +25,7 @@ pub enum ModelFiles {
 }
 
 /// What makes a model, in a sentence (the start of every message that says what is missing).
-pub const WHAT_OPENS: &str = "attnscope opens a .gguf file, a Hugging Face model's config.json + model.safetensors (or all its shards) + tokenizer.json (a Vision Transformer needs none), faster-whisper's model.bin + config.json + tokenizer.json, a Marian translator's model*.bin + tokenizer.json (+ its lex.*.bin shortlist), or a Vision Transformer's .onnx file";
+pub const WHAT_OPENS: &str = "attnscope opens a .gguf file, a Hugging Face model's config.json + model.safetensors (or all its shards) + tokenizer.json (a Vision Transformer needs none), faster-whisper's model.bin + config.json + tokenizer.json, a Marian translator's model*.bin + tokenizer.json (+ its lex.*.bin shortlist), a Vision Transformer's .onnx file, or an RNN aligner's config.json + vocabulary.json + model.safetensors";
 
 /// Which of the files `names` (file names, not paths) make a model; `Err` says what is
 /// missing or wrong, in a sentence. The first that fits, in this order: one .gguf, one .onnx,
@@ -31,6 +34,10 @@ pub fn classify<S: AsRef<str>>(names: &[S]) -> std::result::Result<ModelFiles, S
     let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
     let find = |name: &str| names.iter().position(|n| *n == name);
     let ending = |end: &str| -> Vec<usize> { (0..names.len()).filter(|&i| names[i].to_lowercase().ends_with(end)).collect() };
+    // First: an aligner's folder keeps the Keras or ONNX files it was converted from.
+    if let (Some(config), Some(vocabulary), Some(weights)) = (find("config.json"), find("vocabulary.json"), find("model.safetensors")) {
+        return Ok(ModelFiles::Aligner { config, vocabulary, weights });
+    }
     for (end, kind) in [(".gguf", ModelFiles::Gguf as fn(usize) -> ModelFiles), (".onnx", ModelFiles::Onnx)] {
         match ending(end).as_slice() {
             [one] => return Ok(kind(*one)),
@@ -86,6 +93,9 @@ mod tests {
             Ok(ModelFiles::HuggingFace { config: 0, weights: vec![1], tokenizer: None, generation: None, preprocessor: Some(2) })
         );
         assert_eq!(classify(&["notes.txt", "vit_s_focus.onnx"]), Ok(ModelFiles::Onnx(1)));
+        // An aligner beside the two ONNX graphs it was converted from.
+        let aligner = ["config.json", "decoder.onnx", "encoder.onnx", "model.safetensors", "vocabulary.json"];
+        assert_eq!(classify(&aligner), Ok(ModelFiles::Aligner { config: 0, vocabulary: 4, weights: 3 }));
         assert_eq!(
             classify(&["vocabulary.txt", "model.bin", "tokenizer.json", "config.json"]),
             Ok(ModelFiles::CTranslate2 { model: 1, config: 3, tokenizer: 2 })

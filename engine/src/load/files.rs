@@ -11,6 +11,7 @@ pub use report::files::{classify, ModelFiles, WHAT_OPENS};
 use crate::arch::registry;
 use crate::error::{EngineError, Result};
 use crate::report::ModelKind;
+use crate::rnn::{Aligner, AlignerFiles};
 use crate::transcriber::{Transcriber, TranscriberFiles};
 use crate::translator::{Translator, TranslatorFiles};
 use crate::vision::{VisionFiles, VisionModel};
@@ -51,6 +52,10 @@ pub fn open(name: &str, files: &ModelFiles, source: &mut dyn FileSource, weights
             let (model, tokenizer) = (source.read(model)?, source.read(tokenizer)?);
             let shortlist = shortlist.map(|i| source.read(i)).transpose()?;
             Ok(AnyModel::Translator(Translator::from_bytes(name, TranslatorFiles { model: &model, shortlist: shortlist.as_deref(), tokenizer: &tokenizer })?))
+        }
+        &ModelFiles::Aligner { config, vocabulary, weights } => {
+            let (config, vocabulary, weights) = (source.read(config)?, source.read(vocabulary)?, source.read(weights)?);
+            Ok(AnyModel::Aligner(Aligner::from_bytes(name, AlignerFiles { config: &config, vocabulary: &vocabulary, weights: &weights })?))
         }
         ModelFiles::HuggingFace { config, weights, tokenizer, generation, preprocessor } => {
             let config = source.read(*config)?;

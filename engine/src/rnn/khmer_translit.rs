@@ -155,7 +155,7 @@ impl KhmerTranslit {
             .map(|(at, c, lower, id)| Token { id, text: lower.to_string(), span: Some([at, at + c.len_utf8()]) })
             .collect();
         if kept.is_empty() {
-            return Err(EngineError::NoTokens);
+            return Err(EngineError::NothingToRead { reads: "romanised Khmer, the letters a to z" });
         }
         let truncated = (kept.len() > self.slots).then_some(Truncation { limit: self.slots, total_tokens: kept.len() });
         let mut slots: Vec<Token> = kept[kept.len().saturating_sub(self.slots)..].to_vec();

@@ -12,4 +12,43 @@ pub mod khmer_translit;
 pub mod scores;
 pub mod weights;
 
-pub use khmer_translit::KhmerTranslit;
+pub use khmer_translit::{AlignerFiles, KhmerTranslit};
+
+use crate::error::{EngineError, Result};
+use crate::report::{AttentionReport, ModelInfo, Token};
+
+/// A loaded RNN aligner, of whichever architecture its config.json names.
+pub enum Aligner {
+    KhmerTranslit(KhmerTranslit),
+}
+
+/// The architectures [`Aligner::from_bytes`] reads.
+const ARCHITECTURES: &[&str] = &["khmer-translit"];
+
+impl Aligner {
+    pub fn from_bytes(name: &str, files: AlignerFiles) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            architecture: String,
+        }
+        let named: Named = serde_json::from_slice(files.config).map_err(|e| EngineError::BadModelFile(format!("config.json: {e}")))?;
+        match named.architecture.as_str() {
+            "khmer-translit" => Ok(Self::KhmerTranslit(KhmerTranslit::from_bytes(name, files)?)),
+            other => Err(EngineError::UnsupportedArchitecture { architecture: other.to_string(), supported: ARCHITECTURES.join(", ") }),
+        }
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        match self {
+            Self::KhmerTranslit(model) => model.info(),
+        }
+    }
+
+    /// Runs `text` and its output greedily: a report with the `source` and `target` sequences
+    /// and the `cross` site, telling `on_token(step, token, limit)` each token written.
+    pub fn align(&self, text: &str, on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
+        match self {
+            Self::KhmerTranslit(model) => model.transliterate(text, on_token),
+        }
+    }
+}

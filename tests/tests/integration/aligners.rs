@@ -130,7 +130,26 @@ fn khmer_translit_reports_its_alignment_over_every_slot_padding_included() {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "each step's weights sum to 1");
     }
     assert!(matches!(khmer().transliterate("  ", |_, _, _| {}), Err(engine::EngineError::EmptyText)));
-    assert!(matches!(khmer().transliterate("2026 ១២", |_, _, _| {}), Err(engine::EngineError::NoTokens)), "no letter a-z: nothing to read");
+    assert!(matches!(khmer().transliterate("2026 ១២", |_, _, _| {}), Err(engine::EngineError::NothingToRead { .. })), "no letter a-z: nothing to read");
     let long = khmer().transliterate("preahvihearkampongthomkratie", |_, _, _| {}).unwrap();
     assert_eq!(long.truncated.map(|t| (t.limit, t.total_tokens)), Some((25, 28)), "a longer word keeps its last 25 letters, and says so");
+}
+
+#[test]
+fn the_command_line_runs_khmer_translit_and_writes_bertviz_names() {
+    use super::cli::{assert_input_error, attnscope, report_of};
+    // The report is the engine's own, as run() makes it.
+    let report = report_of(&attnscope(&["run", "--model", "khmer-translit", "--text", "Siem Reap"]));
+    let direct = khmer().transliterate("Siem Reap", |_, _, _| {}).unwrap();
+    assert_eq!(report.translation, direct.translation);
+    assert_eq!(report.sites[0].maps.as_flat(), direct.sites[0].maps.as_flat());
+    // --format hf: BertViz's encoder_tokens, decoder_tokens and cross_attentions.
+    let output = attnscope(&["run", "--model", "khmer-translit", "--text", "Siem Reap", "--format", "hf"]);
+    let hf: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(hf["encoder_tokens"].as_array().unwrap().len(), 25);
+    assert_eq!(hf["decoder_tokens"].as_array().unwrap().len(), direct.sequence("target").unwrap().tokens.len());
+    assert_eq!(hf["cross_attentions"].as_array().unwrap().len(), 1, "one layer");
+    assert_input_error(&["run", "--model", "khmer-translit", "--text", "123"], "it reads romanised Khmer, the letters a to z");
+    assert_input_error(&["run", "--model", "khmer-translit", "--ids", "1,2"], "give it --text");
+    assert_input_error(&["run", "--model", "khmer-translit", "--text", "sok", "--pool", "4"], "no --mask, --pool or --value-norms");
 }
