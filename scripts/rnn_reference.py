@@ -10,6 +10,11 @@ and its own layers run the model's true greedy decode: the encoder as the packag
 back, until the end symbol or the package's target length. The package itself decodes by a beam
 of 3 and a dictionary; the engine shows what the network does, which is this.
 
+cmu-g2p: Keras 2.3.1, which the model was trained and run with, installs nowhere here (it
+needs TensorFlow 1 or 2.0), and Keras 3 masks padding otherwise; so a float64 NumPy forward with
+2.3.1's masking makes the fixtures, after it gives Keras 3's own layers' weights on every word
+with no padding (all 13 slots letters).
+
 Not run by the tests (they read the committed fixtures). Usage, from the project's root:
     KERAS_BACKEND=torch .cache/torch/bin/python scripts/rnn_reference.py
 """
@@ -73,9 +78,119 @@ def khmer_translit():
     return {"model": "khmer-translit", "made_by": f"Keras {keras.__version__} ({keras.backend.backend()} backend)", "cases": cases}
 
 
+# Words of CMUdict's kind, the issue's KNIGHT among them; two of all 13 letters (where Keras 3
+# and Keras 2.3.1 agree: no padding to mask), the rest shorter, and a one-letter word.
+G2P_WORDS = ["KNIGHT", "PSYCHOLOGY", "OX", "ATTENTION", "PHONEME", "A", "QUEUE", "THROUGH",
+             "INTERNATIONAL", "UNBELIEVABLES", "WEDNESDAY"]
+
+
+def g2p_float64(t, ids, config, vocabulary):
+    """cmu-g2p's forward in float64 NumPy, with Keras 2.3.1's masking (what the model was
+    trained and run with): at a masked padding step an LSTM keeps its state and repeats its
+    previous output, so past the word the forward encoder repeats its last letter's output and
+    the backward one (which meets the padding first) writes zeros. The decoder starts from
+    [h_fwd; h_bwd], [c_fwd; c_bwd], reads GO first, then each step's argmax, and ends on PAD;
+    Luong's dot score over all 13 slots, no mask; tanh(Dense [context; state]), Dense."""
+    sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x))
+
+    def lstm_step(prefix, x, h, c):
+        z = x @ t[f"{prefix}.kernel"] + h @ t[f"{prefix}.recurrent_kernel"] + t[f"{prefix}.bias"]
+        i, f, g, o = np.split(z, 4)  # gates i, f, c, o
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        return sigmoid(o) * np.tanh(c), c
+
+    def encode(prefix, order):
+        units = t[f"{prefix}.recurrent_kernel"].shape[0]
+        h, c, out = np.zeros(units), np.zeros(units), [None] * len(ids)
+        for step in order:
+            if ids[step] != vocabulary["source"]["padding"]:
+                h, c = lstm_step(prefix, t["source_embedding"][ids[step]], h, c)
+            out[step] = h  # masked: the previous output again (zeros before any letter)
+        return np.array(out), h, c
+
+    forward, hf, cf = encode("encoder.forward", range(len(ids)))
+    backward, hb, cb = encode("encoder.backward", reversed(range(len(ids))))
+    memory = np.concatenate([forward, backward], axis=1)  # [13, 128]
+    h, c = np.concatenate([hf, hb]), np.concatenate([cf, cb])
+    previous, written, weights = vocabulary["target"]["start"], [], []
+    for _ in range(config["target_limit"]):
+        h, c = lstm_step("decoder", t["target_embedding"][previous], h, c)
+        scores = memory @ h
+        w = np.exp(scores - scores.max())
+        w /= w.sum()
+        context = w @ memory
+        hidden = np.tanh(np.concatenate([context, h]) @ t["combine.kernel"] + t["combine.bias"])
+        logits = hidden @ t["output.kernel"] + t["output.bias"]
+        chosen = int(np.argmax(logits))
+        written.append(chosen)
+        weights.append(w)
+        if chosen == vocabulary["target"]["end"]:
+            break
+        previous = chosen
+    return written, np.array(weights)
+
+
+def g2p_keras3(t, ids, written, vocabulary):
+    """The same network built of Keras 3's own layers (no masks), run teacher-forced on the
+    symbols the float64 forward wrote: its attention, to check that forward on words with
+    no padding."""
+    layers = keras.layers
+    source, target = layers.Input((len(ids),)), layers.Input((len(written),))
+    source_embedding, target_embedding = layers.Embedding(*t["source_embedding"].shape), layers.Embedding(*t["target_embedding"].shape)
+    encoder = layers.Bidirectional(layers.LSTM(64, return_sequences=True, return_state=True))
+    decoder = layers.LSTM(128, return_sequences=True)
+    memory, hf, cf, hb, cb = encoder(source_embedding(source))
+    states = decoder(target_embedding(target), initial_state=[layers.Concatenate()([hf, hb]), layers.Concatenate()([cf, cb])])
+    attention = layers.Activation("softmax")(layers.Dot(axes=[2, 2])([states, memory]))
+    model = keras.Model([source, target], attention)
+    source_embedding.set_weights([t["source_embedding"]])
+    target_embedding.set_weights([t["target_embedding"]])
+    encoder.set_weights([t[f"encoder.{d}.{k}"] for d in ("forward", "backward") for k in ("kernel", "recurrent_kernel", "bias")])
+    decoder.set_weights([t[f"decoder.{k}"] for k in ("kernel", "recurrent_kernel", "bias")])
+    inputs = [vocabulary["target"]["start"]] + written[:-1]
+    return keras.ops.convert_to_numpy(model([np.array([ids]), np.array([inputs])]))[0]
+
+
+def cmu_g2p():
+    folder = os.path.join(MODELS, "cmu-g2p")
+    t = {k: v.astype(np.float64) for k, v in read_safetensors(os.path.join(folder, "model.safetensors")).items()}
+    with open(os.path.join(folder, "vocabulary.json")) as f:
+        vocabulary = json.load(f)
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    slots = config["source_slots"]
+    cases, checked = [], 0
+    for word in G2P_WORDS:
+        ids = [vocabulary["source"]["ids"][c] for c in word] + [0] * (slots - len(word))
+        written, weights = g2p_float64(t, ids, config, vocabulary)
+        if len(word) == slots:
+            # Where no slot is padding, Keras 3's layers must give the float64 forward's weights.
+            keras_weights = g2p_keras3({k: v.astype(np.float32) for k, v in t.items()}, ids, written, vocabulary)
+            gap = float(np.abs(keras_weights - weights).max())
+            assert gap < 1e-4, f"{word}: the float64 forward is {gap} from Keras 3's weights"
+            print(f"cmu-g2p: {word}: the float64 forward within {gap:.1e} of Keras {keras.__version__}")
+            checked += 1
+        cases.append({"text": word, "source_ids": ids, "target_ids": written, "attention": weights.tolist()})
+        print(f"cmu-g2p: {word!r} -> {len(written)} symbols")
+    assert checked >= 2, "no word of 13 letters checked the float64 forward against Keras 3"
+    return {"model": "cmu-g2p", "made_by": f"a float64 NumPy forward with Keras 2.3.1's masking, checked against Keras {keras.__version__} where no slot is padding",
+            "cases": cases}
+
+
+def read_safetensors(path):
+    import struct
+    with open(path, "rb") as f:
+        raw = f.read()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + size])
+    body = raw[8 + size:]
+    return {name: np.frombuffer(body[s:e], dtype="<f4").reshape(info["shape"])
+            for name, info in header.items() for s, e in [info["data_offsets"]]}
+
+
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
-    for make in (khmer_translit,):
+    for make in (khmer_translit, cmu_g2p):
         made = make()
         with open(os.path.join(FIXTURES, f"{made['model']}.json"), "w", encoding="utf-8") as f:
             json.dump(made, f, ensure_ascii=False, separators=(",", ":"))

@@ -101,6 +101,74 @@ impl KerasGru {
     }
 }
 
+/// Keras's LSTM: gates i, f, c, o in that order along the kernels' outputs, one bias:
+///   i = σ(x W_i + h U_i + b_i), f = σ(…), o = σ(…), c' = f ⊙ c + i ⊙ tanh(x W_c + h U_c + b_c),
+///   h' = o ⊙ tanh(c')
+pub struct KerasLstm {
+    kernel: Vec<f32>,           // [inputs, 4 units]
+    recurrent_kernel: Vec<f32>, // [units, 4 units]
+    bias: Vec<f32>,             // [4 units]
+    inputs: usize,
+    units: usize,
+}
+
+/// An LSTM's state: its output h and its cell c.
+#[derive(Clone, Debug)]
+pub struct LstmState {
+    pub h: Vec<f32>,
+    pub c: Vec<f32>,
+}
+
+impl LstmState {
+    pub fn zeros(units: usize) -> Self {
+        Self { h: vec![0.0; units], c: vec![0.0; units] }
+    }
+}
+
+impl KerasLstm {
+    /// `<name>.kernel`, `<name>.recurrent_kernel` and `<name>.bias` [4 units].
+    pub fn load(weights: &Weights, name: &str, inputs: usize, units: usize) -> Result<Self> {
+        Ok(Self {
+            kernel: weights.get(&format!("{name}.kernel"), &[inputs, 4 * units])?,
+            recurrent_kernel: weights.get(&format!("{name}.recurrent_kernel"), &[units, 4 * units])?,
+            bias: weights.get(&format!("{name}.bias"), &[4 * units])?,
+            inputs,
+            units,
+        })
+    }
+
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// One step: x [inputs] and the state → the next state.
+    pub fn step(&self, x: &[f32], state: &LstmState) -> LstmState {
+        let u = self.units;
+        let from_input = times_kernel(x, &self.kernel, &self.bias, self.inputs); // [4u]
+        let from_state = times_kernel(&state.h, &self.recurrent_kernel, &vec![0.0; 4 * u], u); // [4u]
+        let gate = |g: usize, j: usize| from_input[g * u + j] + from_state[g * u + j];
+        let c: Vec<f32> = (0..u).map(|j| sigmoid(gate(1, j)) * state.c[j] + sigmoid(gate(0, j)) * gate(2, j).tanh()).collect();
+        let h = (0..u).map(|j| sigmoid(gate(3, j)) * c[j].tanh()).collect();
+        LstmState { h, c }
+    }
+
+    /// Runs over `inputs` from zeros, backwards when `reverse`, as Keras 2.3.1 masks: where
+    /// `masked[t]`, the state is kept and the output is the previous one (zeros before any
+    /// step). The outputs in the inputs' order, and the last state.
+    pub fn run_masked(&self, inputs: &[Vec<f32>], masked: &[bool], reverse: bool) -> (Vec<Vec<f32>>, LstmState) {
+        let mut state = LstmState::zeros(self.units);
+        let mut outputs = vec![Vec::new(); inputs.len()];
+        let order: Vec<usize> = if reverse { (0..inputs.len()).rev().collect() } else { (0..inputs.len()).collect() };
+        for t in order {
+            if !masked[t] {
+                state = self.step(&inputs[t], &state);
+            }
+            outputs[t] = state.h.clone();
+        }
+        (outputs, state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +194,28 @@ mod tests {
         let got = gru.step(&[2.0], &[0.25])[0] as f64;
         // float32 rounding of a few operations on values of order 1: well under 1e-6.
         assert!((got - expected).abs() < 1e-6, "{got} against {expected}");
+    }
+
+    #[test]
+    fn a_keras_lstm_step_is_its_formula_by_hand_and_a_masked_step_keeps_the_state() {
+        // One input, one unit: W = [0.5, -1, 2, 0.25] (i, f, c, o), U = [1, 0.5, -0.5, 2],
+        // b = [0.1, 1, -0.2, 0]; x = 2, h = 0.25, c = -0.5.
+        let lstm =
+            KerasLstm { kernel: vec![0.5, -1.0, 2.0, 0.25], recurrent_kernel: vec![1.0, 0.5, -0.5, 2.0], bias: vec![0.1, 1.0, -0.2, 0.0], inputs: 1, units: 1 };
+        let s = |v: f64| 1.0 / (1.0 + (-v).exp());
+        let (x, h, c) = (2.0f64, 0.25f64, -0.5f64);
+        let i = s(x * 0.5 + h * 1.0 + 0.1);
+        let f = s(x * -1.0 + h * 0.5 + 1.0);
+        let cell = f * c + i * (x * 2.0 + h * -0.5 - 0.2).tanh();
+        let out = s(x * 0.25 + h * 2.0) * cell.tanh();
+        let got = lstm.step(&[2.0], &LstmState { h: vec![0.25], c: vec![-0.5] });
+        assert!((got.c[0] as f64 - cell).abs() < 1e-6 && (got.h[0] as f64 - out).abs() < 1e-6, "{got:?} against h {out}, c {cell}");
+        // Masked steps: forwards, the last letter's output repeats; backwards, zeros until a letter.
+        let inputs = [vec![2.0], vec![0.0], vec![0.0]];
+        let (forward, last) = lstm.run_masked(&inputs, &[false, true, true], false);
+        assert_eq!((forward[1].clone(), forward[2].clone(), last.h.clone()), (forward[0].clone(), forward[0].clone(), forward[0].clone()));
+        let (backward, _) = lstm.run_masked(&inputs, &[false, true, true], true);
+        assert_eq!((backward[1][0], backward[2][0]), (0.0, 0.0));
+        assert_eq!(backward[0], forward[0], "one letter, from zeros, either way");
     }
 }

@@ -20,15 +20,9 @@ use serde::Deserialize;
 use super::cells::{Dense, KerasGru};
 use super::scores::{keras_additive, softmax, weighted_sum};
 use super::weights::Weights;
+use super::{alignment_report, embedding_row, first_highest, Aligned, AlignerFiles};
 use crate::error::{EngineError, Result};
-use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, ModelKind, Sequence, Site, Token, TranslationOutput, Truncation};
-
-/// The files of a converted khmer-translit (scripts/convert_rnn.py), as bytes.
-pub struct AlignerFiles<'a> {
-    pub config: &'a [u8],
-    pub vocabulary: &'a [u8],
-    pub weights: &'a [u8],
-}
+use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
 
 #[derive(Deserialize)]
 struct Config {
@@ -69,13 +63,6 @@ pub struct KhmerTranslit {
     decoder: KerasGru,
     scale: Vec<f32>, // [decoder units]
     output: Dense,
-}
-
-/// What one decode wrote: the symbols (the end symbol included when reached) and each step's
-/// weights over the slots.
-pub struct Aligned {
-    pub target: Vec<u32>,
-    pub weights: Vec<Vec<f32>>,
 }
 
 impl KhmerTranslit {
@@ -165,10 +152,7 @@ impl KhmerTranslit {
 
     /// Decodes the source ids (`slots` of them, padding included) greedily.
     pub fn align_ids(&self, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
-        let embed = |table: &[f32], id: u32| -> Result<Vec<f32>> {
-            let row = table.get(id as usize * self.embedding..(id as usize + 1) * self.embedding);
-            row.map(<[f32]>::to_vec).ok_or(EngineError::TokenOutOfRange { id, vocab: table.len() / self.embedding })
-        };
+        let embed = |table: &[f32], id: u32| embedding_row(table, self.embedding, id);
         let embedded = ids.iter().map(|&id| embed(&self.source_embedding, id)).collect::<Result<Vec<_>>>()?; // [slots][e]
         let (forward, backward) = (self.forward.run(&embedded, false), self.backward.run(&embedded, true));
         let keys: Vec<Vec<f32>> = forward.iter().zip(&backward).map(|(f, b)| self.keys.forward(&[f.as_slice(), b.as_slice()].concat())).collect(); // [slots][d]
@@ -179,8 +163,7 @@ impl KhmerTranslit {
             let weights = softmax(&keras_additive(&state, &keys, &self.scale));
             let context = weighted_sum(&weights, &keys);
             let logits = self.output.forward(&[state.as_slice(), context.as_slice()].concat());
-            // The first of the highest, as NumPy's argmax takes it.
-            let chosen = logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best }) as u32;
+            let chosen = first_highest(&logits);
             target.push(chosen);
             all_weights.push(weights);
             on_symbol(step, chosen, self.limit);
@@ -207,15 +190,7 @@ impl KhmerTranslit {
         let Aligned { target, weights } = self.align_ids(&ids, |step, id, limit| on_token(step, &self.token(id), limit))?;
         let cut_by_limit = target.last() != Some(&self.end);
         let written: String = target.iter().filter(|&&id| id != self.end).map(|&id| self.token(id).text).collect();
-        let maps = AttentionMaps::from_shape([1, 1, target.len(), self.slots], weights.concat())
-            .ok_or_else(|| EngineError::BadModelFile("the alignment's shape does not add up".into()))?;
         let target = target.iter().map(|&id| self.token(id)).collect();
-        let sequences = vec![Sequence::text("source", source), Sequence::text("target", target)];
-        let sites = vec![Site::whole("cross", "target", "source", Mask::None, maps)];
-        Ok(AttentionReport {
-            truncated,
-            translation: Some(TranslationOutput { text: written, cut_by_limit }),
-            ..AttentionReport::of(self.info(), Mask::None, sequences, sites)
-        })
+        alignment_report(self.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)
     }
 }

@@ -9,6 +9,12 @@ pub fn keras_additive(query: &[f32], keys: &[Vec<f32>], scale: &[f32]) -> Vec<f3
     keys.iter().map(|key| key.iter().zip(query).zip(scale).map(|((&k, &q), &v)| v * (q + k).tanh()).sum()).collect()
 }
 
+/// Luong's dot score: score_j = query · key_j (the decoder's state against each encoder state).
+/// query [d], keys [slots][d] → [slots]
+pub fn dot(query: &[f32], keys: &[Vec<f32>]) -> Vec<f32> {
+    keys.iter().map(|key| key.iter().zip(query).map(|(k, q)| k * q).sum()).collect()
+}
+
 /// The softmax of `scores`, shifted by their largest so that no exponential overflows.
 pub fn softmax(scores: &[f32]) -> Vec<f32> {
     let largest = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);

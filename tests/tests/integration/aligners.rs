@@ -79,44 +79,72 @@ fn arabic_names_is_a_two_layer_bigru_with_luong_general_attention() {
     assert_eq!(dims(&t, "combine.weight"), [2 * d, d]);
 }
 
-/// khmer-translit loaded by the engine from its converted files.
-fn khmer() -> engine::rnn::KhmerTranslit {
-    let dir = model_dir("khmer-translit");
-    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let (config, vocabulary, weights) = (read("config.json"), read("vocabulary.json"), read("model.safetensors"));
-    let files = engine::rnn::khmer_translit::AlignerFiles { config: &config, vocabulary: &vocabulary, weights: &weights };
-    engine::rnn::KhmerTranslit::from_bytes("khmer-translit", files).unwrap()
+/// An aligner loaded by the engine from its converted folder, as `run --model` loads it.
+fn aligner(name: &str) -> engine::rnn::Aligner {
+    match engine::load::files::open_path(name, &model_dir(name), engine::WeightChoice::Float32).unwrap() {
+        engine::AnyModel::Aligner(aligner) => aligner,
+        _ => panic!("{name} did not open as an aligner"),
+    }
 }
 
-#[test]
-fn khmer_translit_writes_what_keras_writes_and_aligns_as_it_does() {
-    // Keras 3's own layers on the package's file, decoding greedily (scripts/rnn_reference.py).
-    let reference: Value = serde_json::from_slice(&std::fs::read(attnscope_tests::root().join("tests/fixtures/rnn/khmer-translit.json")).unwrap()).unwrap();
-    let model = khmer();
+fn khmer() -> engine::rnn::Aligner {
+    aligner("khmer-translit")
+}
+
+/// `name` run on its reference's texts (tests/fixtures/rnn, scripts/rnn_reference.py): the
+/// same slots and symbols, and the largest difference of any weight.
+fn largest_difference_from_reference(name: &str) -> f32 {
+    let path = attnscope_tests::root().join(format!("tests/fixtures/rnn/{name}.json"));
+    let reference: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let model = aligner(name);
     let mut largest = 0f32;
     for case in reference["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
         let numbers = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>();
-        let (source, _) = model.source(text).unwrap();
-        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-        assert_eq!(ids.iter().map(|&i| i as f64).collect::<Vec<_>>(), numbers(&case["source_ids"]), "{text}: the slots");
-        let aligned = model.align_ids(&ids, |_, _, _| {}).unwrap();
-        assert_eq!(aligned.target.iter().map(|&i| i as f64).collect::<Vec<_>>(), numbers(&case["target_ids"]), "{text}: the symbols");
+        let ids: Vec<u32> = model.source(text).unwrap().0.iter().map(|t| t.id).collect();
+        assert_eq!(ids.iter().map(|&i| i as f64).collect::<Vec<_>>(), numbers(&case["source_ids"]), "{name}, {text}: the slots");
+        let aligned = model.align_ids(&ids).unwrap();
+        assert_eq!(aligned.target.iter().map(|&i| i as f64).collect::<Vec<_>>(), numbers(&case["target_ids"]), "{name}, {text}: the symbols");
         for (row, expected) in aligned.weights.iter().zip(case["attention"].as_array().unwrap()) {
             for (got, want) in row.iter().zip(numbers(expected)) {
                 largest = largest.max((got - want as f32).abs());
             }
         }
     }
-    // Both in float32, summed in other orders through 25 encoder and up to 24 decoder steps:
-    // the bound for every weight.
-    assert!(largest < 1e-4, "the largest difference from Keras's weights: {largest}");
-    eprintln!("khmer-translit: the largest difference from Keras's weights {largest:e}");
+    eprintln!("{name}: the largest difference from the reference's weights {largest:e}");
+    largest
+}
+
+#[test]
+fn khmer_translit_writes_what_keras_writes_and_aligns_as_it_does() {
+    // Keras 3's own layers on the package's file, decoding greedily. Both in float32, summed
+    // in other orders through 25 encoder and up to 24 decoder steps: the bound.
+    assert!(largest_difference_from_reference("khmer-translit") < 1e-4);
+}
+
+#[test]
+fn cmu_g2p_writes_what_its_float64_forward_writes_with_keras_2_masking() {
+    // The float64 forward (itself within 2e-6 of Keras 3's layers on words of 13 letters)
+    // against the engine's float32: the bound.
+    assert!(largest_difference_from_reference("cmu-g2p") < 1e-4);
+}
+
+#[test]
+fn cmu_g2p_reads_knight_without_its_k() {
+    let report = aligner("cmu-g2p").align("knight", |_, _, _| {}).unwrap();
+    assert_eq!(report.translation.as_ref().unwrap().text, "N AY1 T");
+    let source: String = report.sequence("source").unwrap().tokens.iter().take(6).map(|t| t.text.as_str()).collect();
+    assert_eq!(source, "KNIGHT", "a person's lowercase, raised");
+    // Where each phoneme looked most: N at the N, and no phoneme at the K.
+    let cross = &report.sites[0].maps;
+    let most: Vec<usize> = cross.as_flat().chunks(13).map(|row| (0..13).fold(0, |b, j| if row[j] > row[b] { j } else { b })).collect();
+    assert_eq!(most[0], 1, "N reads the N: {most:?}");
+    assert!(!most.contains(&0), "nothing reads the K: {most:?}");
 }
 
 #[test]
 fn khmer_translit_reports_its_alignment_over_every_slot_padding_included() {
-    let report = khmer().transliterate("Phnom Penh", |_, _, _| {}).unwrap();
+    let report = khmer().align("Phnom Penh", |_, _, _| {}).unwrap();
     let source = &report.sequence("source").unwrap().tokens;
     assert_eq!(source.len(), 25);
     assert_eq!(source.iter().take(9).map(|t| t.text.as_str()).collect::<String>(), "phnompenh", "the letters a-z, lowercased");
@@ -129,9 +157,9 @@ fn khmer_translit_reports_its_alignment_over_every_slot_padding_included() {
     for row in cross.maps.as_flat().chunks(25) {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "each step's weights sum to 1");
     }
-    assert!(matches!(khmer().transliterate("  ", |_, _, _| {}), Err(engine::EngineError::EmptyText)));
-    assert!(matches!(khmer().transliterate("2026 ១២", |_, _, _| {}), Err(engine::EngineError::NothingToRead { .. })), "no letter a-z: nothing to read");
-    let long = khmer().transliterate("preahvihearkampongthomkratie", |_, _, _| {}).unwrap();
+    assert!(matches!(khmer().align("  ", |_, _, _| {}), Err(engine::EngineError::EmptyText)));
+    assert!(matches!(khmer().align("2026 ១២", |_, _, _| {}), Err(engine::EngineError::NothingToRead { .. })), "no letter a-z: nothing to read");
+    let long = khmer().align("preahvihearkampongthomkratie", |_, _, _| {}).unwrap();
     assert_eq!(long.truncated.map(|t| (t.limit, t.total_tokens)), Some((25, 28)), "a longer word keeps its last 25 letters, and says so");
 }
 
@@ -140,7 +168,7 @@ fn the_command_line_runs_khmer_translit_and_writes_bertviz_names() {
     use super::cli::{assert_input_error, attnscope, report_of};
     // The report is the engine's own, as run() makes it.
     let report = report_of(&attnscope(&["run", "--model", "khmer-translit", "--text", "Siem Reap"]));
-    let direct = khmer().transliterate("Siem Reap", |_, _, _| {}).unwrap();
+    let direct = khmer().align("Siem Reap", |_, _, _| {}).unwrap();
     assert_eq!(report.translation, direct.translation);
     assert_eq!(report.sites[0].maps.as_flat(), direct.sites[0].maps.as_flat());
     // --format hf: BertViz's encoder_tokens, decoder_tokens and cross_attentions.
