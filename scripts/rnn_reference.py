@@ -15,7 +15,13 @@ needs TensorFlow 1 or 2.0), and Keras 3 masks padding otherwise; so a float64 Nu
 2.3.1's masking makes the fixtures, after it gives Keras 3's own layers' weights on every word
 with no padding (all 13 slots letters).
 
-Not run by the tests (they read the committed fixtures). Usage, from the project's root:
+arabic-names: onnxruntime on the package's two graphs (its own normalisation and source ids),
+the decoder's softmax added to the graph's outputs to read the weights.
+
+Not run by the tests (they read the committed fixtures). Usage, from the project's root, in
+the venv `tools.sh --bench` makes (torch, onnxruntime) with Keras and the romanizer's package:
+    .cache/torch/bin/pip install keras==3.10.0
+    .cache/torch/bin/pip install --no-deps arabic-name-romanizer==0.2.0
     KERAS_BACKEND=torch .cache/torch/bin/python scripts/rnn_reference.py
 """
 import json
@@ -177,6 +183,50 @@ def cmu_g2p():
             "cases": cases}
 
 
+# Names as the package's users write them: with a hamza, a ta marbuta, a particle unit (its
+# space is a character), harakat and a tatweel (which normalisation removes), and one letter
+# the vocabulary lacks.
+ARABIC_NAMES = ["محمد", "فاطمة", "عبد الله", "أبو بكر", "يوسف", "عائشة", "مُحَمَّد", "خـالد", "ژاله"]
+
+
+def arabic_names():
+    """arabic-names: the package's own normalisation and source ids (`normalize_arabic`,
+    `encode_source_ids` with no country and no role), then its two ONNX graphs in onnxruntime,
+    the decoder's softmax added to its outputs, decoding greedily from BOS to EOS (the package
+    decodes by a beam of 2 and forbids EOS at the first step)."""
+    import onnx
+    import onnxruntime
+    from arabic_name_romanizer.inference import encode_source_ids
+    from arabic_name_romanizer.normalize import normalize_arabic
+    from arabic_name_romanizer.vocab import CharVocab
+
+    folder = os.path.join(MODELS, "arabic-names")
+    vocab = CharVocab.load(os.path.join(folder, "vocab.json"))
+    with open(os.path.join(folder, "meta.json")) as f:
+        limit = json.load(f)["max_tgt_len"]
+    encoder = onnxruntime.InferenceSession(os.path.join(folder, "encoder.onnx"), providers=["CPUExecutionProvider"])
+    graph = onnx.load(os.path.join(folder, "decoder.onnx"))
+    graph.graph.output.append(onnx.helper.make_tensor_value_info("/Softmax_output_0", onnx.TensorProto.FLOAT, None))
+    decoder = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    cases = []
+    for name in ARABIC_NAMES:
+        ids = encode_source_ids(vocab, normalize_arabic(name), None, None)
+        src = np.array([ids], dtype=np.int64)
+        memory, mask, hidden = encoder.run(None, {"src": src, "src_mask": src == vocab.pad_id})
+        prefix, written, weights = [vocab.bos_id], [], []
+        for _ in range(limit):
+            logprobs, hidden, attention = decoder.run(None, {"prefix": np.array([prefix], dtype=np.int64), "memory": memory, "src_mask": mask, "hidden": hidden})
+            chosen = int(np.argmax(logprobs[0]))
+            written.append(chosen)
+            weights.append([float(w) for w in attention.reshape(-1)])
+            if chosen == vocab.eos_id:
+                break
+            prefix.append(chosen)
+        cases.append({"text": name, "source_ids": ids, "target_ids": written, "attention": weights})
+        print(f"arabic-names: {name} -> {vocab.decode(written)}")
+    return {"model": "arabic-names", "made_by": f"onnxruntime {onnxruntime.__version__} on the package's graphs, its own normalisation and ids", "cases": cases}
+
+
 def read_safetensors(path):
     import struct
     with open(path, "rb") as f:
@@ -190,7 +240,7 @@ def read_safetensors(path):
 
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
-    for make in (khmer_translit, cmu_g2p):
+    for make in (khmer_translit, cmu_g2p, arabic_names):
         made = make()
         with open(os.path.join(FIXTURES, f"{made['model']}.json"), "w", encoding="utf-8") as f:
             json.dump(made, f, ensure_ascii=False, separators=(",", ":"))

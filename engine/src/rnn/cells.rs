@@ -16,6 +16,18 @@ impl Dense {
         Ok(Self { kernel: weights.get(&format!("{name}.kernel"), &[inputs, outputs])?, bias: weights.get(&format!("{name}.bias"), &[outputs])?, inputs })
     }
 
+    /// `<name>` as x·W [inputs, outputs] (`<name>.bias` [outputs] where `with_bias`).
+    pub fn times(weights: &Weights, name: &str, inputs: usize, outputs: usize, with_bias: bool) -> Result<Self> {
+        let bias = if with_bias { weights.get(&format!("{name}.bias"), &[outputs])? } else { vec![0.0; outputs] };
+        Ok(Self { kernel: weights.get(&format!("{name}.weight"), &[inputs, outputs])?, bias, inputs })
+    }
+
+    /// PyTorch's Linear: `<name>.weight` [outputs, inputs] and `<name>.bias` [outputs].
+    pub fn linear(weights: &Weights, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
+        let rows = weights.get(&format!("{name}.weight"), &[outputs, inputs])?;
+        Ok(Self { kernel: transposed(&rows, outputs, inputs), bias: weights.get(&format!("{name}.bias"), &[outputs])?, inputs })
+    }
+
     /// x [inputs] → [outputs]
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         times_kernel(x, &self.kernel, &self.bias, self.inputs)
@@ -40,29 +52,72 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Keras's GRU with `reset_after` (its default since 2.x): gates z, r, h in that order along
-/// the kernels' outputs, a bias row for the input and one for the recurrence, and the reset
-/// gate applied after the recurrent product:
-///   z = σ(x W_z + b_z + h U_z + c_z),  r = σ(x W_r + b_r + h U_r + c_r)
-///   ĥ = tanh(x W_h + b_h + r ⊙ (h U_h + c_h)),  h' = z ⊙ h + (1 − z) ⊙ ĥ
-pub struct KerasGru {
-    kernel: Vec<f32>,           // [inputs, 3 units]
-    recurrent_kernel: Vec<f32>, // [units, 3 units]
-    input_bias: Vec<f32>,       // [3 units]
-    recurrent_bias: Vec<f32>,   // [3 units]
+/// A GRU with the reset gate applied after the recurrent product (Keras's `reset_after`,
+/// ONNX's `linear_before_reset`, PyTorch's only form), whichever order its framework stacks
+/// the gates in:
+///   z = σ(W_z x + b_z + U_z h + c_z),  r = σ(W_r x + b_r + U_r h + c_r)
+///   ĥ = tanh(W_h x + b_h + r ⊙ (U_h h + c_h)),  h' = z ⊙ h + (1 − z) ⊙ ĥ
+pub struct Gru {
+    input: Vec<f32>,          // [3 units, inputs], a row per output
+    recurrent: Vec<f32>,      // [3 units, units]
+    input_bias: Vec<f32>,     // [3 units]
+    recurrent_bias: Vec<f32>, // [3 units]
+    /// Where z, r and h are among the three blocks of outputs.
+    gates: [usize; 3],
     inputs: usize,
     units: usize,
 }
 
-impl KerasGru {
-    /// `<name>.kernel`, `<name>.recurrent_kernel` and `<name>.bias` [2, 3 units].
-    pub fn load(weights: &Weights, name: &str, inputs: usize, units: usize) -> Result<Self> {
+/// [rows, columns] row-major → [columns, rows].
+fn transposed(matrix: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+    (0..columns).flat_map(|c| (0..rows).map(move |r| matrix[r * columns + c])).collect()
+}
+
+impl Gru {
+    /// Keras's: `<name>.kernel` [inputs, 3 units], `<name>.recurrent_kernel` [units, 3 units],
+    /// `<name>.bias` [2, 3 units] (input, recurrent); gates z, r, h.
+    pub fn keras(weights: &Weights, name: &str, inputs: usize, units: usize) -> Result<Self> {
         let bias = weights.get(&format!("{name}.bias"), &[2, 3 * units])?;
         Ok(Self {
-            kernel: weights.get(&format!("{name}.kernel"), &[inputs, 3 * units])?,
-            recurrent_kernel: weights.get(&format!("{name}.recurrent_kernel"), &[units, 3 * units])?,
+            input: transposed(&weights.get(&format!("{name}.kernel"), &[inputs, 3 * units])?, inputs, 3 * units),
+            recurrent: transposed(&weights.get(&format!("{name}.recurrent_kernel"), &[units, 3 * units])?, units, 3 * units),
             input_bias: bias[..3 * units].to_vec(),
             recurrent_bias: bias[3 * units..].to_vec(),
+            gates: [0, 1, 2],
+            inputs,
+            units,
+        })
+    }
+
+    /// Direction `direction` of an ONNX GRU node's W [directions, 3 units, inputs],
+    /// R [directions, 3 units, units] and B [directions, 6 units]; gates z, r, h.
+    pub fn onnx(weights: &Weights, name: &str, direction: usize, inputs: usize, units: usize) -> Result<Self> {
+        let w = weights.get(&format!("{name}.W"), &[2, 3 * units, inputs])?;
+        let r = weights.get(&format!("{name}.R"), &[2, 3 * units, units])?;
+        let b = weights.get(&format!("{name}.B"), &[2, 6 * units])?;
+        let one = |all: &[f32], size: usize| all[direction * size..(direction + 1) * size].to_vec();
+        let bias = one(&b, 6 * units);
+        Ok(Self {
+            input: one(&w, 3 * units * inputs),
+            recurrent: one(&r, 3 * units * units),
+            input_bias: bias[..3 * units].to_vec(),
+            recurrent_bias: bias[3 * units..].to_vec(),
+            gates: [0, 1, 2],
+            inputs,
+            units,
+        })
+    }
+
+    /// PyTorch's layer `layer`: `<name>.weight_ih_l<layer>` [3 units, inputs],
+    /// `weight_hh_l<layer>` [3 units, units], `bias_ih_l<layer>`, `bias_hh_l<layer>`; gates r, z, n.
+    pub fn torch(weights: &Weights, name: &str, layer: usize, inputs: usize, units: usize) -> Result<Self> {
+        let get = |what: &str, dims: &[usize]| weights.get(&format!("{name}.{what}_l{layer}"), dims);
+        Ok(Self {
+            input: get("weight_ih", &[3 * units, inputs])?,
+            recurrent: get("weight_hh", &[3 * units, units])?,
+            input_bias: get("bias_ih", &[3 * units])?,
+            recurrent_bias: get("bias_hh", &[3 * units])?,
+            gates: [1, 0, 2],
             inputs,
             units,
         })
@@ -75,20 +130,21 @@ impl KerasGru {
     /// One step: x [inputs], h [units] → h' [units].
     pub fn step(&self, x: &[f32], h: &[f32]) -> Vec<f32> {
         let u = self.units;
-        let from_input = times_kernel(x, &self.kernel, &self.input_bias, self.inputs); // [3u]
-        let from_state = times_kernel(h, &self.recurrent_kernel, &self.recurrent_bias, u); // [3u]
+        let from_input = times_rows(x, &self.input, &self.input_bias, self.inputs); // [3u]
+        let from_state = times_rows(h, &self.recurrent, &self.recurrent_bias, u); // [3u]
+        let [z_at, r_at, h_at] = self.gates.map(|g| g * u);
         (0..u)
             .map(|j| {
-                let z = sigmoid(from_input[j] + from_state[j]);
-                let r = sigmoid(from_input[u + j] + from_state[u + j]);
-                let candidate = (from_input[2 * u + j] + r * from_state[2 * u + j]).tanh();
+                let z = sigmoid(from_input[z_at + j] + from_state[z_at + j]);
+                let r = sigmoid(from_input[r_at + j] + from_state[r_at + j]);
+                let candidate = (from_input[h_at + j] + r * from_state[h_at + j]).tanh();
                 z * h[j] + (1.0 - z) * candidate
             })
             .collect()
     }
 
     /// Runs over `inputs` (each [inputs]) from zeros, backwards when `reverse`: the output at
-    /// each step, in the inputs' order (as Keras's `Bidirectional` aligns its backward layer).
+    /// each step, in the inputs' order (as a bidirectional layer aligns its backward half).
     pub fn run(&self, inputs: &[Vec<f32>], reverse: bool) -> Vec<Vec<f32>> {
         let mut state = vec![0.0; self.units];
         let mut outputs = vec![Vec::new(); inputs.len()];
@@ -99,6 +155,11 @@ impl KerasGru {
         }
         outputs
     }
+}
+
+/// W [outputs, inputs] (a row per output) · x [inputs] + b [outputs].
+fn times_rows(x: &[f32], rows: &[f32], bias: &[f32], inputs: usize) -> Vec<f32> {
+    bias.iter().enumerate().map(|(j, &b)| b + rows[j * inputs..(j + 1) * inputs].iter().zip(x).map(|(w, xi)| w * xi).sum::<f32>()).collect()
 }
 
 /// Keras's LSTM: gates i, f, c, o in that order along the kernels' outputs, one bias:
@@ -174,14 +235,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_keras_gru_step_is_its_formula_by_hand() {
+    fn a_gru_step_is_its_formula_by_hand_in_either_gate_order() {
         // One input, one unit: W = [0.5, -1, 2] (z, r, h), U = [1, 0.5, -0.5], b = [0.1, 0, -0.2],
         // c = [0, 0.3, 0.4]; x = 2, h = 0.25.
-        let gru = KerasGru {
-            kernel: vec![0.5, -1.0, 2.0],
-            recurrent_kernel: vec![1.0, 0.5, -0.5],
+        let keras = Gru {
+            input: vec![0.5, -1.0, 2.0],
+            recurrent: vec![1.0, 0.5, -0.5],
             input_bias: vec![0.1, 0.0, -0.2],
             recurrent_bias: vec![0.0, 0.3, 0.4],
+            gates: [0, 1, 2],
+            inputs: 1,
+            units: 1,
+        };
+        // PyTorch's order (r, z, n) of the same weights.
+        let torch = Gru {
+            input: vec![-1.0, 0.5, 2.0],
+            recurrent: vec![0.5, 1.0, -0.5],
+            input_bias: vec![0.0, 0.1, -0.2],
+            recurrent_bias: vec![0.3, 0.0, 0.4],
+            gates: [1, 0, 2],
             inputs: 1,
             units: 1,
         };
@@ -191,9 +263,12 @@ mod tests {
         let r = s(x * -1.0 + 0.0 + h * 0.5 + 0.3);
         let candidate = (x * 2.0 - 0.2 + r * (h * -0.5 + 0.4)).tanh();
         let expected = z * h + (1.0 - z) * candidate;
-        let got = gru.step(&[2.0], &[0.25])[0] as f64;
-        // float32 rounding of a few operations on values of order 1: well under 1e-6.
-        assert!((got - expected).abs() < 1e-6, "{got} against {expected}");
+        for gru in [keras, torch] {
+            let got = gru.step(&[2.0], &[0.25])[0] as f64;
+            // float32 rounding of a few operations on values of order 1: well under 1e-6.
+            assert!((got - expected).abs() < 1e-6, "{got} against {expected}");
+        }
+        assert_eq!(transposed(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
     }
 
     #[test]

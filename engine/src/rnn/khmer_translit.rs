@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::cells::{Dense, KerasGru};
+use super::cells::{Dense, Gru};
 use super::scores::{keras_additive, softmax, weighted_sum};
 use super::weights::Weights;
 use super::{alignment_report, embedding_row, first_highest, Aligned, AlignerFiles};
@@ -57,10 +57,10 @@ pub struct KhmerTranslit {
     embedding: usize,
     source_embedding: Vec<f32>, // [source vocabulary, embedding]
     target_embedding: Vec<f32>, // [target vocabulary, embedding]
-    forward: KerasGru,
-    backward: KerasGru,
+    forward: Gru,
+    backward: Gru,
     keys: Dense,
-    decoder: KerasGru,
+    decoder: Gru,
     scale: Vec<f32>, // [decoder units]
     output: Dense,
 }
@@ -104,10 +104,10 @@ impl KhmerTranslit {
             embedding: e,
             source_embedding: weights.get("source_embedding", &[source_vocabulary, e])?,
             target_embedding: weights.get("target_embedding", &[target_vocabulary, e])?,
-            forward: KerasGru::load(&weights, "encoder.forward", e, u)?,
-            backward: KerasGru::load(&weights, "encoder.backward", e, u)?,
+            forward: Gru::keras(&weights, "encoder.forward", e, u)?,
+            backward: Gru::keras(&weights, "encoder.backward", e, u)?,
             keys: Dense::load(&weights, "keys", 2 * u, d)?,
-            decoder: KerasGru::load(&weights, "decoder", e, d)?,
+            decoder: Gru::keras(&weights, "decoder", e, d)?,
             scale: weights.get("attention.scale", &[d])?,
             output: Dense::load(&weights, "output", 2 * d, target_vocabulary)?,
         })

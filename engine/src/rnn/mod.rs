@@ -7,12 +7,14 @@
 //! the same natively and in WebAssembly, with nothing worth splitting across threads.
 //! docs/notes/rnn-attention.md has the plan and what each model's files hold.
 
+pub mod arabic_names;
 pub mod cells;
 pub mod cmu_g2p;
 pub mod khmer_translit;
 pub mod scores;
 pub mod weights;
 
+pub use arabic_names::ArabicNames;
 pub use cmu_g2p::CmuG2p;
 pub use khmer_translit::KhmerTranslit;
 
@@ -64,10 +66,11 @@ fn alignment_report(
 pub enum Aligner {
     KhmerTranslit(KhmerTranslit),
     CmuG2p(CmuG2p),
+    ArabicNames(ArabicNames),
 }
 
 /// The architectures [`Aligner::from_bytes`] reads.
-const ARCHITECTURES: &[&str] = &["khmer-translit", "cmu-g2p"];
+const ARCHITECTURES: &[&str] = &["khmer-translit", "cmu-g2p", "arabic-names"];
 
 impl Aligner {
     pub fn from_bytes(name: &str, files: AlignerFiles) -> Result<Self> {
@@ -79,6 +82,7 @@ impl Aligner {
         match named.architecture.as_str() {
             "khmer-translit" => Ok(Self::KhmerTranslit(KhmerTranslit::from_bytes(name, files)?)),
             "cmu-g2p" => Ok(Self::CmuG2p(CmuG2p::from_bytes(name, files)?)),
+            "arabic-names" => Ok(Self::ArabicNames(ArabicNames::from_bytes(name, files)?)),
             other => Err(EngineError::UnsupportedArchitecture { architecture: other.to_string(), supported: ARCHITECTURES.join(", ") }),
         }
     }
@@ -87,6 +91,7 @@ impl Aligner {
         match self {
             Self::KhmerTranslit(model) => model.info(),
             Self::CmuG2p(model) => model.info(),
+            Self::ArabicNames(model) => model.info(),
         }
     }
 
@@ -95,6 +100,7 @@ impl Aligner {
         match self {
             Self::KhmerTranslit(model) => model.source(text),
             Self::CmuG2p(model) => model.source(text),
+            Self::ArabicNames(model) => model.source(text),
         }
     }
 
@@ -103,6 +109,7 @@ impl Aligner {
         match self {
             Self::KhmerTranslit(model) => model.align_ids(ids, |_, _, _| {}),
             Self::CmuG2p(model) => model.align_ids(ids, |_, _, _| {}),
+            Self::ArabicNames(model) => model.align_ids(ids, |_, _, _| {}),
         }
     }
 
@@ -112,6 +119,7 @@ impl Aligner {
         match self {
             Self::KhmerTranslit(model) => model.transliterate(text, on_token),
             Self::CmuG2p(model) => model.pronounce(text, on_token),
+            Self::ArabicNames(model) => model.romanise(text, on_token),
         }
     }
 }

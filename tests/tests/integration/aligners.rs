@@ -181,3 +181,16 @@ fn the_command_line_runs_khmer_translit_and_writes_bertviz_names() {
     assert_input_error(&["run", "--model", "khmer-translit", "--ids", "1,2"], "give it --text");
     assert_input_error(&["run", "--model", "khmer-translit", "--text", "sok", "--pool", "4"], "no --mask, --pool or --value-norms");
 }
+
+#[test]
+fn arabic_names_writes_what_onnxruntime_writes_and_aligns_as_it_does() {
+    // onnxruntime on the package's graphs, with the package's own normalisation and ids: two
+    // bidirectional GRU layers and two decoder layers in float32, summed in other orders.
+    assert!(largest_difference_from_reference("arabic-names") < 1e-4);
+    let report = aligner("arabic-names").align("أبو بكر", |_, _, _| {}).unwrap();
+    assert_eq!(report.translation.as_ref().unwrap().text, "Abu Bakr");
+    let source: Vec<&str> = report.sequence("source").unwrap().tokens.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(source[..2], ["<UNK_COUNTRY>", "<ROLE_UNKNOWN>"]);
+    assert_eq!(source[5], " ", "the space inside a particle unit is a character");
+    assert_eq!(engine::rnn::arabic_names::normalize_arabic(" مُحَمَّد،  خـالد "), "محمد خالد", "harakat and tatweel go, punctuation is a space");
+}
