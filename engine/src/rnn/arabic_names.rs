@@ -23,7 +23,7 @@ use unicode_normalization_alignments::UnicodeNormalization;
 use super::cells::{Dense, Gru};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{alignment_report, embedding_row, first_highest, Aligned, AlignerFiles};
+use super::{alignment_report, checked_steps, embedding_row, first_highest, Aligned, AlignerFiles};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
 
@@ -69,8 +69,10 @@ impl ArabicNames {
         let bad = |what: &str, e: serde_json::Error| EngineError::BadModelFile(format!("{what}: {e}"));
         let config: Config = serde_json::from_slice(files.config).map_err(|e| bad("config.json", e))?;
         let vocabulary: Vocabulary = serde_json::from_slice(files.vocabulary).map_err(|e| bad("vocabulary.json", e))?;
-        let weights = Weights::from_safetensors(files.weights)?;
         let Config { encoder_layers, encoder_units: u, decoder_layers, decoder_units: d, target_limit: limit } = config;
+        // The source is as long as the name; the layers are counted as steps are.
+        checked_steps(encoder_layers.max(decoder_layers), limit)?;
+        let weights = Weights::from_safetensors(files.weights)?;
         let symbols = vocabulary.symbols;
         let width = weights.dims("embedding")?.get(1).copied().unwrap_or(0);
         let index: HashMap<String, u32> = symbols.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::cells::{Dense, KerasLstm, LstmState};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{alignment_report, embedding_row, first_highest, Aligned, AlignerFiles};
+use super::{alignment_report, checked_steps, embedding_row, first_highest, Aligned, AlignerFiles};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
 
@@ -69,8 +69,9 @@ impl CmuG2p {
         let bad = |what: &str, e: serde_json::Error| EngineError::BadModelFile(format!("{what}: {e}"));
         let config: Config = serde_json::from_slice(files.config).map_err(|e| bad("config.json", e))?;
         let vocabulary: Vocabulary = serde_json::from_slice(files.vocabulary).map_err(|e| bad("vocabulary.json", e))?;
-        let weights = Weights::from_safetensors(files.weights)?;
         let Config { source_slots: slots, target_limit: limit, encoder_units: u, decoder_units: d } = config;
+        checked_steps(slots, limit)?;
+        let weights = Weights::from_safetensors(files.weights)?;
         let (source_dims, target_dims) = (weights.dims("source_embedding")?, weights.dims("target_embedding")?);
         let (&[sv, sw], &[tv, tw]) = (source_dims.as_slice(), target_dims.as_slice()) else {
             return Err(EngineError::BadModelFile("the embeddings are not tables [vocabulary, width]".into()));

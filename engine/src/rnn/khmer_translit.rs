@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::cells::{Dense, Gru};
 use super::scores::{keras_additive, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{alignment_report, embedding_row, first_highest, Aligned, AlignerFiles};
+use super::{alignment_report, checked_steps, embedding_row, first_highest, Aligned, AlignerFiles};
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
 
@@ -70,8 +70,9 @@ impl KhmerTranslit {
         let bad = |what: &str, e: serde_json::Error| EngineError::BadModelFile(format!("{what}: {e}"));
         let config: Config = serde_json::from_slice(files.config).map_err(|e| bad("config.json", e))?;
         let vocabulary: Vocabulary = serde_json::from_slice(files.vocabulary).map_err(|e| bad("vocabulary.json", e))?;
-        let weights = Weights::from_safetensors(files.weights)?;
         let Config { source_slots: slots, target_limit: limit, embedding: e, encoder_units: u, decoder_units: d } = config;
+        checked_steps(slots, limit)?;
+        let weights = Weights::from_safetensors(files.weights)?;
         let source_vocabulary = weights.dims("source_embedding")?.first().copied().unwrap_or(0);
         let target_vocabulary = weights.dims("target_embedding")?.first().copied().unwrap_or(0);
         let mut letters = HashMap::new();
@@ -80,6 +81,9 @@ impl KhmerTranslit {
             if let (Some(c), None) = (chars.next(), chars.next()) {
                 letters.insert(c, id);
             }
+        }
+        if !('a'..='z').all(|c| letters.contains_key(&c)) {
+            return Err(EngineError::BadModelFile("vocabulary.json's source is not the letters a to z this model reads".into()));
         }
         let mut symbols = vec![String::new(); target_vocabulary];
         for (symbol, &id) in &vocabulary.target.ids {

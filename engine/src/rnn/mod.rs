@@ -35,6 +35,19 @@ pub struct Aligned {
     pub weights: Vec<Vec<f32>>,
 }
 
+/// The most slots an aligner reads and symbols it writes: they read and write words and
+/// names, so a config.json asking for more lies, or is not an aligner's (and the slots are
+/// allocated before anything is computed).
+const MOST_STEPS: usize = 1024;
+
+/// `slots` and `limit` from a config.json, refused unless each is 1 to [`MOST_STEPS`].
+fn checked_steps(slots: usize, limit: usize) -> Result<()> {
+    if (1..=MOST_STEPS).contains(&slots) && (1..=MOST_STEPS).contains(&limit) {
+        return Ok(());
+    }
+    Err(EngineError::BadModelFile(format!("config.json asks for {slots} source slots and {limit} output steps; an aligner takes 1 to {MOST_STEPS} of each")))
+}
+
 /// Row `id` of an embedding table [vocabulary, width].
 fn embedding_row(table: &[f32], width: usize, id: u32) -> Result<Vec<f32>> {
     let row = table.get(id as usize * width..(id as usize + 1) * width);

@@ -194,3 +194,45 @@ fn arabic_names_writes_what_onnxruntime_writes_and_aligns_as_it_does() {
     assert_eq!(source[5], " ", "the space inside a particle unit is a character");
     assert_eq!(engine::rnn::arabic_names::normalize_arabic(" مُحَمَّد،  خـالد "), "محمد خالد", "harakat and tatweel go, punctuation is a space");
 }
+
+#[test]
+fn a_corrupt_truncated_or_lying_aligner_folder_is_refused_with_a_message() {
+    let dir = model_dir("khmer-translit");
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let (config, vocabulary, weights) = (read("config.json"), read("vocabulary.json"), read("model.safetensors"));
+    let open = |config: &[u8], vocabulary: &[u8], weights: &[u8]| {
+        engine::rnn::Aligner::from_bytes("khmer-translit", engine::rnn::AlignerFiles { config, vocabulary, weights }).err().map(|e| e.to_string())
+    };
+    let mut config_json: Value = serde_json::from_slice(&config).unwrap();
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("weights cut short", open(&config, &vocabulary, &weights[..weights.len() / 2]), "model.safetensors"),
+        ("not JSON", open(b"{\"architecture\": ", &vocabulary, &weights), "config.json"),
+        ("another architecture", open(br#"{"architecture": "lstm-tagger"}"#, &vocabulary, &weights), "supported: khmer-translit, cmu-g2p, arabic-names"),
+        (
+            "a lying number of slots",
+            {
+                config_json["source_slots"] = serde_json::json!(1u64 << 40);
+                open(config_json.to_string().as_bytes(), &vocabulary, &weights)
+            },
+            "1 to 1024",
+        ),
+        (
+            "a lying width",
+            {
+                config_json["source_slots"] = serde_json::json!(25);
+                config_json["encoder_units"] = serde_json::json!(640);
+                open(config_json.to_string().as_bytes(), &vocabulary, &weights)
+            },
+            "the architecture needs",
+        ),
+        ("the vocabulary of another model", open(&config, &read_other("cmu-g2p", "vocabulary.json"), &weights), "vocabulary.json"),
+    ];
+    for (what, error, expected) in cases {
+        let error = error.unwrap_or_else(|| panic!("{what}: opened"));
+        assert!(error.contains(expected), "{what}: {error:?} lacks {expected:?}");
+    }
+}
+
+fn read_other(model: &str, name: &str) -> Vec<u8> {
+    std::fs::read(model_dir(model).join(name)).unwrap()
+}
