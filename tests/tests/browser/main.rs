@@ -2,6 +2,7 @@
 //! builds): type, choose model, layer, head and mask, open the table, and compare
 //! the numbers the page shows with the engine's own, run natively.
 
+mod aligners;
 mod compare_and_share;
 mod export;
 mod first_look;

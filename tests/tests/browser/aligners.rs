@@ -1,0 +1,46 @@
+//! An RNN aligner in the page (issue 31): picked like any model, a word typed, its output and
+//! its one alignment drawn from the engine's numbers.
+
+use std::time::Duration;
+
+use app::components::token_label;
+use attnscope_tests::model_dir;
+
+use super::*;
+
+#[test]
+fn khmer_translit_transliterates_in_the_page_and_draws_its_alignment_over_every_slot() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    choose(&browser, "model-select", "khmer-translit");
+    let text = "phnom penh";
+    type_text(&browser, &browser.by_test_id("prompt-input"), text);
+    wait_until_shown(&browser, text);
+    let native = match engine::load::files::open_path("khmer-translit", &model_dir("khmer-translit"), engine::WeightChoice::Float32).unwrap() {
+        engine::AnyModel::Aligner(aligner) => aligner.align(text, |_, _, _| {}).unwrap(),
+        _ => panic!("khmer-translit is an aligner"),
+    };
+    let shown = browser.wait_for("the transliteration", LOAD, || {
+        let found = browser.find_all("[data-testid=translation-text]");
+        found.first().map(|e| browser.text(e)).filter(|t| !t.is_empty())
+    });
+    assert_eq!(shown, "ភ្នំពេញ");
+    assert_eq!(native.translation.as_ref().unwrap().text, shown);
+    assert!(browser.text(&browser.by_test_id("status")).starts_with("Computed in"));
+
+    // The alignment: one layer, one head, a pixel per weight, the padding's 16 columns too.
+    let attribute = |name: &str| browser.attribute(&browser.by_test_id("alignment-map"), name).unwrap_or_default();
+    let cross = &native.site("cross").unwrap().maps;
+    let [_, _, rows, columns] = cross.shape();
+    assert_eq!(columns, 25);
+    browser.wait_for("the alignment map", Duration::from_secs(30), || (attribute("data-rows") == rows.to_string()).then_some(()));
+    assert_eq!(attribute("data-columns"), columns.to_string());
+    let (width, pixels) = canvas_pixels(&browser, "[data-testid=alignment-map] canvas");
+    assert_eq!(width, columns);
+    assert_pixels("the alignment", &pixels, cross.as_flat().iter().copied().map(viridis));
+    let labels = browser.execute("return [...document.querySelectorAll('[data-testid=alignment-map] .key-labels li')].map(li => li.textContent);", vec![]);
+    let source: Vec<String> = native.sequence("source").unwrap().tokens.iter().map(|t| token_label(&t.text)).collect();
+    assert_eq!(labels, serde_json::json!(source));
+    browser.execute("document.querySelector('section.alignment').scrollIntoView({block: 'start'});", vec![]);
+    keep_screenshot(&browser, "khmer-translit");
+}
