@@ -260,7 +260,7 @@ mod tests {
         let (x, h) = (2.0f64, 0.25f64);
         let s = |v: f64| 1.0 / (1.0 + (-v).exp());
         let z = s(x * 0.5 + 0.1 + h * 1.0 + 0.0);
-        let r = s(x * -1.0 + 0.0 + h * 0.5 + 0.3);
+        let r = s(-x + 0.0 + h * 0.5 + 0.3);
         let candidate = (x * 2.0 - 0.2 + r * (h * -0.5 + 0.4)).tanh();
         let expected = z * h + (1.0 - z) * candidate;
         for gru in [keras, torch] {
@@ -280,7 +280,7 @@ mod tests {
         let s = |v: f64| 1.0 / (1.0 + (-v).exp());
         let (x, h, c) = (2.0f64, 0.25f64, -0.5f64);
         let i = s(x * 0.5 + h * 1.0 + 0.1);
-        let f = s(x * -1.0 + h * 0.5 + 1.0);
+        let f = s(-x + h * 0.5 + 1.0);
         let cell = f * c + i * (x * 2.0 + h * -0.5 - 0.2).tanh();
         let out = s(x * 0.25 + h * 2.0) * cell.tanh();
         let got = lstm.step(&[2.0], &LstmState { h: vec![0.25], c: vec![-0.5] });
