@@ -32,6 +32,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from convert_rnn import read_safetensors  # noqa: E402  (beside this script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "assets", "models")
@@ -225,17 +226,6 @@ def arabic_names():
         cases.append({"text": name, "source_ids": ids, "target_ids": written, "attention": weights})
         print(f"arabic-names: {name} -> {vocab.decode(written)}")
     return {"model": "arabic-names", "made_by": f"onnxruntime {onnxruntime.__version__} on the package's graphs, its own normalisation and ids", "cases": cases}
-
-
-def read_safetensors(path):
-    import struct
-    with open(path, "rb") as f:
-        raw = f.read()
-    (size,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + size])
-    body = raw[8 + size:]
-    return {name: np.frombuffer(body[s:e], dtype="<f4").reshape(info["shape"])
-            for name, info in header.items() for s, e in [info["data_offsets"]]}
 
 
 def main():

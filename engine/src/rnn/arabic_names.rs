@@ -23,9 +23,9 @@ use unicode_normalization_alignments::UnicodeNormalization;
 use super::cells::{Dense, Gru};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{alignment_report, checked_steps, embedding_row, first_highest, Aligned, AlignerFiles};
+use super::{aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network};
 use crate::error::{EngineError, Result};
-use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
+use crate::report::{ModelInfo, Token, Truncation};
 
 #[derive(Deserialize)]
 struct Config {
@@ -109,24 +109,18 @@ impl ArabicNames {
             index,
         })
     }
+}
 
-    pub fn info(&self) -> ModelInfo {
-        ModelInfo {
-            name: self.name.clone(),
-            architecture: "arabic-names".into(),
-            layers: 1,
-            heads: 1,
-            kv_heads: 1,
-            causal: false,
-            max_positions: u32::MAX as usize,
-            vocab_size: self.symbols.len(),
-            kind: ModelKind::Translation,
-            ..ModelInfo::default()
-        }
+impl Network for ArabicNames {
+    /// The memory [slots][2u], and each decoder layer's state.
+    type Decoding = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
+    fn info(&self) -> ModelInfo {
+        aligner_info(&self.name, "arabic-names", u32::MAX as usize, self.symbols.len())
     }
 
     /// The slots the encoder reads: the prefix, each character of the normalised name, `<EOS>`.
-    pub fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
+    fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
         if text.trim().is_empty() {
             return Err(EngineError::EmptyText);
         }
@@ -144,8 +138,7 @@ impl ArabicNames {
         Ok((slots, None))
     }
 
-    /// Decodes the source ids greedily.
-    pub fn align_ids(&self, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
+    fn encode(&self, ids: &[u32]) -> Result<Self::Decoding> {
         let mut memory = ids.iter().map(|&id| embedding_row(&self.embedding, self.width, id)).collect::<Result<Vec<_>>>()?;
         for (forward, backward) in &self.encoder {
             let (f, b) = (forward.run(&memory, false), backward.run(&memory, true));
@@ -154,51 +147,34 @@ impl ArabicNames {
         }
         let mean: Vec<f32> = (0..memory[0].len()).map(|k| memory.iter().map(|m| m[k]).sum::<f32>() / memory.len() as f32).collect();
         let start: Vec<f32> = self.bridge.forward(&mean).iter().map(|v| v.tanh()).collect();
-        let mut states = vec![start; self.decoder.len()];
-        let (mut previous, mut target, mut all_weights) = (self.start, Vec::new(), Vec::new());
-        for step in 0..self.limit {
-            let mut x = embedding_row(&self.embedding, self.width, previous)?;
-            for (gru, state) in self.decoder.iter().zip(states.iter_mut()) {
-                *state = gru.step(&x, state);
-                x = state.clone();
-            }
-            let weights = softmax(&dot(&self.attention.forward(&x), &memory));
-            let context = weighted_sum(&weights, &memory);
-            let combined: Vec<f32> = self.combine.forward(&[x.as_slice(), context.as_slice()].concat()).iter().map(|v| v.tanh()).collect();
-            let chosen = first_highest(&self.output.forward(&combined));
-            target.push(chosen);
-            all_weights.push(weights);
-            on_symbol(step, chosen, self.limit);
-            if chosen == self.end {
-                break;
-            }
-            previous = chosen;
+        Ok((memory, vec![start; self.decoder.len()]))
+    }
+
+    fn step(&self, (memory, states): &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut x = embedding_row(&self.embedding, self.width, previous)?;
+        for (gru, state) in self.decoder.iter().zip(states.iter_mut()) {
+            *state = gru.step(&x, state);
+            x = state.clone();
         }
-        Ok(Aligned { target, weights: all_weights })
+        let weights = softmax(&dot(&self.attention.forward(&x), memory));
+        let context = weighted_sum(&weights, memory);
+        let combined: Vec<f32> = self.combine.forward(&[x.as_slice(), context.as_slice()].concat()).iter().map(|v| v.tanh()).collect();
+        Ok((weights, self.output.forward(&combined)))
     }
 
-    /// A symbol as the report shows it (EOS as `<end>`).
+    fn bounds(&self) -> (u32, u32, usize) {
+        (self.start, self.end, self.limit)
+    }
+
+    /// A symbol (EOS as `<end>`).
     fn token(&self, id: u32) -> Token {
-        let text = if id == self.end { "<end>".to_string() } else { self.symbols.get(id as usize).cloned().unwrap_or_default() };
-        Token { id, text, span: None }
+        symbol_token(&self.symbols, self.end, id)
     }
 
-    /// Romanises `text`: a report with the `source` and `target` sequences, the `cross` site and
-    /// the Latin name (the package's decoding: special symbols left out).
-    pub fn romanise(&self, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
-        let (source, truncated) = self.source(text)?;
-        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-        let Aligned { target, weights } = self.align_ids(&ids, |step, id, limit| on_token(step, &self.token(id), limit))?;
-        let cut_by_limit = target.last() != Some(&self.end);
-        let written: String = target
-            .iter()
-            .take_while(|&&id| id != self.end)
-            .filter_map(|&id| self.symbols.get(id as usize))
-            .filter(|s| !(s.starts_with('<') && s.ends_with('>')))
-            .map(String::as_str)
-            .collect();
-        let target = target.iter().map(|&id| self.token(id)).collect();
-        alignment_report(self.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)
+    /// The Latin name, as the package decodes it: special symbols (`<...>`) left out.
+    fn written(&self, target: &[u32]) -> String {
+        let symbols = target.iter().filter_map(|&id| self.symbols.get(id as usize));
+        symbols.filter(|s| !(s.starts_with('<') && s.ends_with('>'))).map(String::as_str).collect()
     }
 }
 

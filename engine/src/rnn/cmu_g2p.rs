@@ -21,9 +21,9 @@ use serde::Deserialize;
 use super::cells::{Dense, KerasLstm, LstmState};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{alignment_report, checked_steps, embedding_row, first_highest, Aligned, AlignerFiles};
+use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network};
 use crate::error::{EngineError, Result};
-use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
+use crate::report::{ModelInfo, Token, Truncation};
 
 #[derive(Deserialize)]
 struct Config {
@@ -115,25 +115,19 @@ impl CmuG2p {
             output: Dense::load(&weights, "output", weights.dims("combine.bias")?.first().copied().unwrap_or(0), tv)?,
         })
     }
+}
 
-    pub fn info(&self) -> ModelInfo {
-        ModelInfo {
-            name: self.name.clone(),
-            architecture: "cmu-g2p".into(),
-            layers: 1,
-            heads: 1,
-            kv_heads: 1,
-            causal: false,
-            max_positions: self.slots,
-            vocab_size: self.phonemes.len(),
-            kind: ModelKind::Translation,
-            ..ModelInfo::default()
-        }
+impl Network for CmuG2p {
+    /// The memory [slots][2u], and the decoder's state.
+    type Decoding = (Vec<Vec<f32>>, LstmState);
+
+    fn info(&self) -> ModelInfo {
+        aligner_info(&self.name, "cmu-g2p", self.slots, self.phonemes.len())
     }
 
     /// The slots the encoder reads: the word's letters A-Z (raised from lowercase; the others
     /// dropped) with their places in the text, the first `slots` of them, then padding.
-    pub fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
+    fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
         if text.trim().is_empty() {
             return Err(EngineError::EmptyText);
         }
@@ -144,57 +138,37 @@ impl CmuG2p {
                 self.letters.get(&upper).map(|&id| Token { id, text: upper.to_string(), span: Some([at, at + c.len_utf8()]) })
             })
             .collect();
-        if kept.is_empty() {
-            return Err(EngineError::NothingToRead { reads: "an English word, the letters A to Z" });
-        }
-        let truncated = (kept.len() > self.slots).then_some(Truncation { limit: self.slots, total_tokens: kept.len() });
-        let mut slots: Vec<Token> = kept.into_iter().take(self.slots).collect();
-        slots.resize(self.slots, Token { id: 0, text: "<pad>".into(), span: None });
-        Ok((slots, truncated))
+        into_slots(kept, self.slots, false, "an English word, the letters A to Z")
     }
 
-    /// Decodes the source ids (`slots` of them, padding as 0) greedily.
-    pub fn align_ids(&self, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
-        let (sw, tw) = self.widths;
-        let embedded = ids.iter().map(|&id| embedding_row(&self.source_embedding, sw, id)).collect::<Result<Vec<_>>>()?;
+    fn encode(&self, ids: &[u32]) -> Result<Self::Decoding> {
+        let embedded = ids.iter().map(|&id| embedding_row(&self.source_embedding, self.widths.0, id)).collect::<Result<Vec<_>>>()?;
         let masked: Vec<bool> = ids.iter().map(|&id| id == 0).collect();
         let (forward, last_forward) = self.forward.run_masked(&embedded, &masked, false);
         let (backward, last_backward) = self.backward.run_masked(&embedded, &masked, true);
-        let memory: Vec<Vec<f32>> = forward.iter().zip(&backward).map(|(f, b)| [f.as_slice(), b.as_slice()].concat()).collect(); // [slots][2u]
-        let mut state = LstmState { h: [last_forward.h, last_backward.h].concat(), c: [last_forward.c, last_backward.c].concat() };
-        let (mut previous, mut target, mut all_weights) = (self.start, Vec::new(), Vec::new());
-        for step in 0..self.limit {
-            state = self.decoder.step(&embedding_row(&self.target_embedding, tw, previous)?, &state);
-            let weights = softmax(&dot(&state.h, &memory));
-            let context = weighted_sum(&weights, &memory);
-            let hidden: Vec<f32> = self.combine.forward(&[context.as_slice(), state.h.as_slice()].concat()).iter().map(|v| v.tanh()).collect();
-            let chosen = first_highest(&self.output.forward(&hidden));
-            target.push(chosen);
-            all_weights.push(weights);
-            on_symbol(step, chosen, self.limit);
-            if chosen == self.end {
-                break;
-            }
-            previous = chosen;
-        }
-        Ok(Aligned { target, weights: all_weights })
+        let memory = forward.iter().zip(&backward).map(|(f, b)| [f.as_slice(), b.as_slice()].concat()).collect(); // [slots][2u]
+        Ok((memory, LstmState { h: [last_forward.h, last_backward.h].concat(), c: [last_forward.c, last_backward.c].concat() }))
     }
 
-    /// A phoneme as the report shows it (the end, PAD, as `<end>`).
+    fn step(&self, (memory, state): &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+        *state = self.decoder.step(&embedding_row(&self.target_embedding, self.widths.1, previous)?, state);
+        let weights = softmax(&dot(&state.h, memory));
+        let context = weighted_sum(&weights, memory);
+        let hidden: Vec<f32> = self.combine.forward(&[context.as_slice(), state.h.as_slice()].concat()).iter().map(|v| v.tanh()).collect();
+        Ok((weights, self.output.forward(&hidden)))
+    }
+
+    fn bounds(&self) -> (u32, u32, usize) {
+        (self.start, self.end, self.limit)
+    }
+
+    /// A phoneme (the end, PAD, as `<end>`).
     fn token(&self, id: u32) -> Token {
-        let text = if id == self.end { "<end>".to_string() } else { self.phonemes.get(id as usize).cloned().unwrap_or_default() };
-        Token { id, text, span: None }
+        symbol_token(&self.phonemes, self.end, id)
     }
 
-    /// Pronounces `text`: a report with the `source` (its slots) and `target` sequences, the
-    /// `cross` site and the phonemes, space-separated, telling `on_token` each as it is written.
-    pub fn pronounce(&self, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
-        let (source, truncated) = self.source(text)?;
-        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-        let Aligned { target, weights } = self.align_ids(&ids, |step, id, limit| on_token(step, &self.token(id), limit))?;
-        let cut_by_limit = target.last() != Some(&self.end);
-        let written = target.iter().filter(|&&id| id != self.end).map(|&id| self.token(id).text).collect::<Vec<_>>().join(" ");
-        let target = target.iter().map(|&id| self.token(id)).collect();
-        alignment_report(self.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)
+    /// The phonemes, space-separated, as CMUdict writes them.
+    fn written(&self, target: &[u32]) -> String {
+        target.iter().map(|&id| self.token(id).text).collect::<Vec<_>>().join(" ")
     }
 }

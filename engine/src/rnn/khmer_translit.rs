@@ -20,9 +20,9 @@ use serde::Deserialize;
 use super::cells::{Dense, Gru};
 use super::scores::{keras_additive, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{alignment_report, checked_steps, embedding_row, first_highest, Aligned, AlignerFiles};
+use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network};
 use crate::error::{EngineError, Result};
-use crate::report::{AttentionReport, ModelInfo, ModelKind, Token, TranslationOutput, Truncation};
+use crate::report::{ModelInfo, Token, Truncation};
 
 #[derive(Deserialize)]
 struct Config {
@@ -116,26 +116,20 @@ impl KhmerTranslit {
             output: Dense::load(&weights, "output", 2 * d, target_vocabulary)?,
         })
     }
+}
 
-    pub fn info(&self) -> ModelInfo {
-        ModelInfo {
-            name: self.name.clone(),
-            architecture: "khmer-translit".into(),
-            layers: 1,
-            heads: 1,
-            kv_heads: 1,
-            causal: false,
-            max_positions: self.slots,
-            vocab_size: self.symbols.len(),
-            kind: ModelKind::Translation,
-            ..ModelInfo::default()
-        }
+impl Network for KhmerTranslit {
+    /// The keys (also the values) [slots][d], and the decoder's state.
+    type Decoding = (Vec<Vec<f32>>, Vec<f32>);
+
+    fn info(&self) -> ModelInfo {
+        aligner_info(&self.name, "khmer-translit", self.slots, self.symbols.len())
     }
 
     /// The slots the encoder reads: each letter of `text` the model keeps (a-z, lowercased;
     /// the others dropped, as the package drops them) with its place in the text, the last
     /// `slots` of them when there are more, then padding.
-    pub fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
+    fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
         if text.trim().is_empty() {
             return Err(EngineError::EmptyText);
         }
@@ -145,56 +139,33 @@ impl KhmerTranslit {
             .filter_map(|(at, c, lower)| self.letters.get(&lower).filter(|_| lower.is_ascii_lowercase()).map(|&id| (at, c, lower, id)))
             .map(|(at, c, lower, id)| Token { id, text: lower.to_string(), span: Some([at, at + c.len_utf8()]) })
             .collect();
-        if kept.is_empty() {
-            return Err(EngineError::NothingToRead { reads: "romanised Khmer, the letters a to z" });
-        }
-        let truncated = (kept.len() > self.slots).then_some(Truncation { limit: self.slots, total_tokens: kept.len() });
-        let mut slots: Vec<Token> = kept[kept.len().saturating_sub(self.slots)..].to_vec();
-        slots.resize(self.slots, Token { id: 0, text: "<pad>".into(), span: None });
-        Ok((slots, truncated))
+        into_slots(kept, self.slots, true, "romanised Khmer, the letters a to z")
     }
 
-    /// Decodes the source ids (`slots` of them, padding included) greedily.
-    pub fn align_ids(&self, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
-        let embed = |table: &[f32], id: u32| embedding_row(table, self.embedding, id);
-        let embedded = ids.iter().map(|&id| embed(&self.source_embedding, id)).collect::<Result<Vec<_>>>()?; // [slots][e]
+    fn encode(&self, ids: &[u32]) -> Result<Self::Decoding> {
+        let embedded = ids.iter().map(|&id| embedding_row(&self.source_embedding, self.embedding, id)).collect::<Result<Vec<_>>>()?; // [slots][e]
         let (forward, backward) = (self.forward.run(&embedded, false), self.backward.run(&embedded, true));
-        let keys: Vec<Vec<f32>> = forward.iter().zip(&backward).map(|(f, b)| self.keys.forward(&[f.as_slice(), b.as_slice()].concat())).collect(); // [slots][d]
-        let mut state = vec![0.0; self.decoder.units()];
-        let (mut previous, mut target, mut all_weights) = (self.start, Vec::new(), Vec::new());
-        for step in 0..self.limit {
-            state = self.decoder.step(&embed(&self.target_embedding, previous)?, &state);
-            let weights = softmax(&keras_additive(&state, &keys, &self.scale));
-            let context = weighted_sum(&weights, &keys);
-            let logits = self.output.forward(&[state.as_slice(), context.as_slice()].concat());
-            let chosen = first_highest(&logits);
-            target.push(chosen);
-            all_weights.push(weights);
-            on_symbol(step, chosen, self.limit);
-            if chosen == self.end {
-                break;
-            }
-            previous = chosen;
-        }
-        Ok(Aligned { target, weights: all_weights })
+        let keys = forward.iter().zip(&backward).map(|(f, b)| self.keys.forward(&[f.as_slice(), b.as_slice()].concat())).collect(); // [slots][d]
+        Ok((keys, vec![0.0; self.decoder.units()]))
     }
 
-    /// A target symbol as the report shows it.
+    fn step(&self, (keys, state): &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+        *state = self.decoder.step(&embedding_row(&self.target_embedding, self.embedding, previous)?, state);
+        let weights = softmax(&keras_additive(state, keys, &self.scale));
+        let context = weighted_sum(&weights, keys);
+        Ok((weights, self.output.forward(&[state.as_slice(), context.as_slice()].concat())))
+    }
+
+    fn bounds(&self) -> (u32, u32, usize) {
+        (self.start, self.end, self.limit)
+    }
+
     fn token(&self, id: u32) -> Token {
-        let text = if id == self.end { "<end>".to_string() } else { self.symbols.get(id as usize).cloned().unwrap_or_default() };
-        Token { id, text, span: None }
+        symbol_token(&self.symbols, self.end, id)
     }
 
-    /// Transliterates `text`: a report with the `source` (its slots) and `target` sequences,
-    /// the `cross` site (every step's weights over the slots) and the transliteration,
-    /// telling `on_token(step, token, limit)` each symbol as it is written.
-    pub fn transliterate(&self, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
-        let (source, truncated) = self.source(text)?;
-        let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-        let Aligned { target, weights } = self.align_ids(&ids, |step, id, limit| on_token(step, &self.token(id), limit))?;
-        let cut_by_limit = target.last() != Some(&self.end);
-        let written: String = target.iter().filter(|&&id| id != self.end).map(|&id| self.token(id).text).collect();
-        let target = target.iter().map(|&id| self.token(id)).collect();
-        alignment_report(self.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)
+    /// The Khmer characters, one after another.
+    fn written(&self, target: &[u32]) -> String {
+        target.iter().map(|&id| self.token(id).text).collect()
     }
 }

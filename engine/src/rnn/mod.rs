@@ -59,6 +59,94 @@ fn first_highest(logits: &[f32]) -> u32 {
     logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best }) as u32
 }
 
+/// What each aligner's file gives the greedy decode and the report they share.
+trait Network {
+    /// What the encoder leaves the decoder: the memory, the decoder's state.
+    type Decoding;
+    fn info(&self) -> ModelInfo;
+    /// The slots the encoder reads of `text`, and whether it was cut.
+    fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)>;
+    /// The source ids through the encoder, ready for the first step.
+    fn encode(&self, ids: &[u32]) -> Result<Self::Decoding>;
+    /// One step after the symbol `previous`: its weights over the slots, and its logits.
+    fn step(&self, decoding: &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// The symbol read first, the one that ends, and the most symbols written.
+    fn bounds(&self) -> (u32, u32, usize);
+    /// A symbol as the report shows it.
+    fn token(&self, id: u32) -> Token;
+    /// What the symbols `target` (the end left out) say, as the model's package writes it.
+    fn written(&self, target: &[u32]) -> String;
+}
+
+/// The network's greedy decode of the source ids: the first highest symbol of each step,
+/// fed back, until the end symbol or the limit, telling `on_symbol(step, id, limit)` each.
+fn decode<N: Network>(network: &N, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
+    let (start, end, limit) = network.bounds();
+    let mut decoding = network.encode(ids)?;
+    let (mut previous, mut target, mut all_weights) = (start, Vec::new(), Vec::new());
+    for step in 0..limit {
+        let (weights, logits) = network.step(&mut decoding, previous)?;
+        let chosen = first_highest(&logits);
+        target.push(chosen);
+        all_weights.push(weights);
+        on_symbol(step, chosen, limit);
+        if chosen == end {
+            break;
+        }
+        previous = chosen;
+    }
+    Ok(Aligned { target, weights: all_weights })
+}
+
+/// Runs `text` through `network`: its report, telling `on_token` each symbol written.
+fn run<N: Network>(network: &N, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
+    let (source, truncated) = network.source(text)?;
+    let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
+    let Aligned { target, weights } = decode(network, &ids, |step, id, limit| on_token(step, &network.token(id), limit))?;
+    let end = network.bounds().1;
+    let cut_by_limit = target.last() != Some(&end);
+    let written = network.written(target.strip_suffix(&[end]).unwrap_or(&target));
+    let target = target.iter().map(|&id| network.token(id)).collect();
+    alignment_report(network.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)
+}
+
+/// The facts a report gives of an aligner: one attention, 1 layer × 1 head, over
+/// `positions` slots at most, writing `vocabulary` symbols.
+fn aligner_info(name: &str, architecture: &str, positions: usize, vocabulary: usize) -> ModelInfo {
+    ModelInfo {
+        name: name.to_string(),
+        architecture: architecture.into(),
+        layers: 1,
+        heads: 1,
+        kv_heads: 1,
+        causal: false,
+        max_positions: positions,
+        vocab_size: vocabulary,
+        kind: crate::report::ModelKind::Translation,
+        ..ModelInfo::default()
+    }
+}
+
+/// The characters a model `kept` of a text, in its `slots`: when there are more, the last
+/// `slots` of them (`keep_last`, as Keras's `pad_sequences` cuts) or the first; then padding.
+/// `reads` says what the model reads, for a text with none of it.
+fn into_slots(kept: Vec<Token>, slots: usize, keep_last: bool, reads: &'static str) -> Result<(Vec<Token>, Option<Truncation>)> {
+    if kept.is_empty() {
+        return Err(EngineError::NothingToRead { reads });
+    }
+    let truncated = (kept.len() > slots).then_some(Truncation { limit: slots, total_tokens: kept.len() });
+    let from = if keep_last { kept.len().saturating_sub(slots) } else { 0 };
+    let mut filled: Vec<Token> = kept.into_iter().skip(from).take(slots).collect();
+    filled.resize(slots, Token { id: 0, text: "<pad>".into(), span: None });
+    Ok((filled, truncated))
+}
+
+/// Symbol `id` of `symbols` as a report shows it, the end as `<end>`.
+fn symbol_token(symbols: &[String], end: u32, id: u32) -> Token {
+    let text = if id == end { "<end>".to_string() } else { symbols.get(id as usize).cloned().unwrap_or_default() };
+    Token { id, text, span: None }
+}
+
 /// An aligner's run as a report: the `source` (its slots) and `target` sequences, and the
 /// `cross` site of 1 layer × 1 head, each step's weights over the slots.
 fn alignment_report(
@@ -102,27 +190,27 @@ impl Aligner {
 
     pub fn info(&self) -> ModelInfo {
         match self {
-            Self::KhmerTranslit(model) => model.info(),
-            Self::CmuG2p(model) => model.info(),
-            Self::ArabicNames(model) => model.info(),
+            Self::KhmerTranslit(model) => Network::info(model),
+            Self::CmuG2p(model) => Network::info(model),
+            Self::ArabicNames(model) => Network::info(model),
         }
     }
 
     /// The slots the encoder reads of `text` (padding included), and whether it was cut.
     pub fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)> {
         match self {
-            Self::KhmerTranslit(model) => model.source(text),
-            Self::CmuG2p(model) => model.source(text),
-            Self::ArabicNames(model) => model.source(text),
+            Self::KhmerTranslit(model) => Network::source(model, text),
+            Self::CmuG2p(model) => Network::source(model, text),
+            Self::ArabicNames(model) => Network::source(model, text),
         }
     }
 
     /// Decodes the source ids (every slot) greedily: the symbols and each step's weights.
     pub fn align_ids(&self, ids: &[u32]) -> Result<Aligned> {
         match self {
-            Self::KhmerTranslit(model) => model.align_ids(ids, |_, _, _| {}),
-            Self::CmuG2p(model) => model.align_ids(ids, |_, _, _| {}),
-            Self::ArabicNames(model) => model.align_ids(ids, |_, _, _| {}),
+            Self::KhmerTranslit(model) => decode(model, ids, |_, _, _| {}),
+            Self::CmuG2p(model) => decode(model, ids, |_, _, _| {}),
+            Self::ArabicNames(model) => decode(model, ids, |_, _, _| {}),
         }
     }
 
@@ -130,9 +218,9 @@ impl Aligner {
     /// and the `cross` site, telling `on_token(step, token, limit)` each token written.
     pub fn align(&self, text: &str, on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
         match self {
-            Self::KhmerTranslit(model) => model.transliterate(text, on_token),
-            Self::CmuG2p(model) => model.pronounce(text, on_token),
-            Self::ArabicNames(model) => model.romanise(text, on_token),
+            Self::KhmerTranslit(model) => run(model, text, on_token),
+            Self::CmuG2p(model) => run(model, text, on_token),
+            Self::ArabicNames(model) => run(model, text, on_token),
         }
     }
 }
