@@ -23,7 +23,7 @@ use unicode_normalization_alignments::UnicodeNormalization;
 use super::cells::{Dense, Gru};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network};
+use super::{aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network, MOST_STEPS};
 use crate::error::{EngineError, Result};
 use crate::report::{ModelInfo, Token, Truncation};
 
@@ -116,7 +116,7 @@ impl Network for ArabicNames {
     type Decoding = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
     fn info(&self) -> ModelInfo {
-        aligner_info(&self.name, "arabic-names", u32::MAX as usize, self.symbols.len())
+        aligner_info(&self.name, "arabic-names", MOST_STEPS, self.symbols.len())
     }
 
     /// The slots the encoder reads: the prefix, each character of the normalised name, `<EOS>`.
@@ -129,13 +129,17 @@ impl Network for ArabicNames {
             return Err(EngineError::NothingToRead { reads: "a name in Arabic script" });
         }
         let unknown = self.index[UNKNOWN];
+        // A name is a few words: past MOST_STEPS slots, the characters after are cut, and said to be.
+        let room = MOST_STEPS - PREFIX.len() - 1;
+        let characters = normalised.chars().count();
+        let truncated = (characters > room).then_some(Truncation { limit: MOST_STEPS, total_tokens: characters + PREFIX.len() + 1 });
         let mut slots: Vec<Token> = PREFIX.iter().map(|s| self.token(self.index[*s])).collect();
-        slots.extend(normalised.chars().map(|c| {
+        slots.extend(normalised.chars().take(room).map(|c| {
             let id = self.index.get(&c.to_string()).copied().unwrap_or(unknown);
             Token { id, text: if id == unknown { format!("{UNKNOWN} {c}") } else { c.to_string() }, span: None }
         }));
         slots.push(self.token(self.end));
-        Ok((slots, None))
+        Ok((slots, truncated))
     }
 
     fn encode(&self, ids: &[u32]) -> Result<Self::Decoding> {

@@ -94,7 +94,7 @@ impl CmuG2p {
         }
         let start = vocabulary.target.start.ok_or_else(|| EngineError::BadModelFile("vocabulary.json has no target start symbol".into()))?;
         let end = vocabulary.target.padding;
-        if letters.values().any(|&id| id as usize >= sv) || vocabulary.source.padding as usize >= sv || start as usize >= tv || slots == 0 {
+        if letters.values().any(|&id| id as usize >= sv) || vocabulary.source.padding as usize >= sv || start as usize >= tv {
             return Err(EngineError::BadModelFile("vocabulary.json names ids the embeddings do not have".into()));
         }
         Ok(Self {

@@ -94,7 +94,7 @@ impl KhmerTranslit {
         }
         let missing = |what: &str| EngineError::BadModelFile(format!("vocabulary.json has no target {what} symbol"));
         let (start, end) = (vocabulary.target.start.ok_or_else(|| missing("start"))?, vocabulary.target.end.ok_or_else(|| missing("end"))?);
-        if letters.values().chain([&start, &end]).any(|&id| id as usize >= source_vocabulary.max(target_vocabulary)) || slots == 0 {
+        if letters.values().any(|&id| id as usize >= source_vocabulary) || [start, end].iter().any(|&id| id as usize >= target_vocabulary) {
             return Err(EngineError::BadModelFile("vocabulary.json names ids the embeddings do not have".into()));
         }
         Ok(Self {

@@ -81,6 +81,9 @@ trait Network {
 /// The network's greedy decode of the source ids: the first highest symbol of each step,
 /// fed back, until the end symbol or the limit, telling `on_symbol(step, id, limit)` each.
 fn decode<N: Network>(network: &N, ids: &[u32], mut on_symbol: impl FnMut(usize, u32, usize)) -> Result<Aligned> {
+    if ids.is_empty() {
+        return Err(EngineError::NoTokens);
+    }
     let (start, end, limit) = network.bounds();
     let mut decoding = network.encode(ids)?;
     let (mut previous, mut target, mut all_weights) = (start, Vec::new(), Vec::new());

@@ -236,3 +236,15 @@ fn a_corrupt_truncated_or_lying_aligner_folder_is_refused_with_a_message() {
 fn read_other(model: &str, name: &str) -> Vec<u8> {
     std::fs::read(model_dir(model).join(name)).unwrap()
 }
+
+#[test]
+fn a_very_long_name_is_cut_and_no_aligner_panics_on_no_slots() {
+    // A pasted page, not a name: the slots past 1,024 are cut, and the report says so.
+    let long = "محمد ".repeat(400);
+    let report = aligner("arabic-names").align(&long, |_, _, _| {}).unwrap();
+    assert_eq!(report.sequence("source").unwrap().tokens.len(), 1024);
+    assert_eq!(report.truncated.map(|t| (t.limit, t.total_tokens)), Some((1024, 1999 + 3)));
+    for name in ["khmer-translit", "cmu-g2p", "arabic-names"] {
+        assert!(matches!(aligner(name).align_ids(&[]), Err(engine::EngineError::NoTokens)), "{name}: no slots");
+    }
+}
