@@ -60,6 +60,10 @@ pub enum Command {
     /// Direct logit attribution: what each head (and each feed-forward, and the embeddings) writes toward the answer at
     /// the last position, through the final norm with its scale frozen; they add up to the logit
     Attribute(AttributeFlags),
+    /// Train a small attention model from a seed and write it to a folder that `run`, the page and "Open a model…"
+    /// load: `dates` trains Bahdanau's (--score additive) or Luong's (dot, general, concat, local) encoder-decoder to
+    /// write generated dates ("Saturday, December 5, 2026") as ISO 8601 ("2026-12-05"); progress on stderr
+    Train(TrainFlags),
 }
 
 /// The model flag every command shares.
@@ -426,4 +430,26 @@ pub fn refusal(error: &clap::Error, args: &[String]) -> Option<Failure> {
         ErrorKind::MissingRequiredArgument => usage(format!("{} is required", flag())),
         _ => usage(error.kind().as_str().unwrap_or("the command line cannot be read").to_string()),
     })
+}
+
+#[derive(Args)]
+pub struct TrainFlags {
+    /// what to train: dates
+    #[arg(value_name = "TASK")]
+    pub task: String,
+    /// the score: additive (Bahdanau), dot, general, concat or local (Luong's local-p)
+    #[arg(long, default_value = "additive")]
+    pub score: String,
+    /// the seed of the parameters and the batches: the same seed gives the same model
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// the folder to write config.json, vocabulary.json and model.safetensors into (made if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// the most batches of 64 dates; training stops earlier once 99% of the held-out dates are exact
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    /// stop once this share of the held-out dates is written exactly (1.0: run all --steps)
+    #[arg(long, default_value_t = 0.99)]
+    pub until: f64,
 }

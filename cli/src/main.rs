@@ -8,6 +8,7 @@
 //!                    [--words] [--scale linear|log] --out FILE.svg|FILE.png
 //!     attnscope inspect NAME_OR_PATH
 //!     attnscope ablate | sweep | attribute --model NAME_OR_PATH --text TEXT ... (see intervene.rs)
+//!     attnscope train dates [--score additive|dot|general|concat|local] [--seed N] --out DIR [--steps N] [--until SHARE]
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
 //! 1 when the computation itself fails. The words are clap's to read (flags.rs: each
@@ -25,6 +26,7 @@ mod input;
 mod intervene;
 mod plot;
 mod scores;
+mod train;
 
 use clap::Parser;
 use engine::translator::TranslateOptions;
@@ -244,6 +246,7 @@ fn main() -> ExitCode {
         Command::Ablate(flags) => intervene::ablate(flags),
         Command::Sweep(flags) => intervene::sweep(flags),
         Command::Attribute(flags) => intervene::attribute(flags),
+        Command::Train(flags) => train::train(flags),
         Command::Inspect { model } => {
             locate(&model).and_then(|(_, path)| engine::inspect::inspect(&path).map_err(Failure::from)).map(|inspection| println!("{inspection}"))
         }

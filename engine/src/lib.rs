@@ -30,6 +30,7 @@ pub mod parallel;
 pub mod prefix;
 pub mod products;
 pub mod rnn;
+pub mod train;
 pub mod transcriber;
 pub mod translator;
 pub mod vision;

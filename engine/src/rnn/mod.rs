@@ -12,11 +12,14 @@ pub mod cells;
 pub mod cmu_g2p;
 pub mod khmer_translit;
 pub mod scores;
+pub mod seq2seq;
+pub mod trained;
 pub mod weights;
 
 pub use arabic_names::ArabicNames;
 pub use cmu_g2p::CmuG2p;
 pub use khmer_translit::KhmerTranslit;
+pub use trained::Trained;
 
 use crate::error::{EngineError, Result};
 use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, Sequence, Site, Token, TranslationOutput, Truncation};
@@ -171,10 +174,12 @@ pub enum Aligner {
     KhmerTranslit(KhmerTranslit),
     CmuG2p(CmuG2p),
     ArabicNames(ArabicNames),
+    /// Trained by the project (`attnscope train`, the page's Train).
+    Trained(Trained),
 }
 
 /// The architectures [`Aligner::from_bytes`] reads.
-const ARCHITECTURES: &[&str] = &["khmer-translit", "cmu-g2p", "arabic-names"];
+const ARCHITECTURES: &[&str] = &["khmer-translit", "cmu-g2p", "arabic-names", seq2seq::ARCHITECTURE];
 
 impl Aligner {
     pub fn from_bytes(name: &str, files: AlignerFiles) -> Result<Self> {
@@ -187,6 +192,7 @@ impl Aligner {
             "khmer-translit" => Ok(Self::KhmerTranslit(KhmerTranslit::from_bytes(name, files)?)),
             "cmu-g2p" => Ok(Self::CmuG2p(CmuG2p::from_bytes(name, files)?)),
             "arabic-names" => Ok(Self::ArabicNames(ArabicNames::from_bytes(name, files)?)),
+            seq2seq::ARCHITECTURE => Ok(Self::Trained(Trained::from_bytes(name, files)?)),
             other => Err(EngineError::UnsupportedArchitecture { architecture: other.to_string(), supported: ARCHITECTURES.join(", ") }),
         }
     }
@@ -196,6 +202,7 @@ impl Aligner {
             Self::KhmerTranslit(model) => Network::info(model),
             Self::CmuG2p(model) => Network::info(model),
             Self::ArabicNames(model) => Network::info(model),
+            Self::Trained(model) => Network::info(model),
         }
     }
 
@@ -205,6 +212,7 @@ impl Aligner {
             Self::KhmerTranslit(model) => Network::source(model, text),
             Self::CmuG2p(model) => Network::source(model, text),
             Self::ArabicNames(model) => Network::source(model, text),
+            Self::Trained(model) => Network::source(model, text),
         }
     }
 
@@ -214,6 +222,7 @@ impl Aligner {
             Self::KhmerTranslit(model) => decode(model, ids, |_, _, _| {}),
             Self::CmuG2p(model) => decode(model, ids, |_, _, _| {}),
             Self::ArabicNames(model) => decode(model, ids, |_, _, _| {}),
+            Self::Trained(model) => decode(model, ids, |_, _, _| {}),
         }
     }
 
@@ -224,6 +233,7 @@ impl Aligner {
             Self::KhmerTranslit(model) => run(model, text, on_token),
             Self::CmuG2p(model) => run(model, text, on_token),
             Self::ArabicNames(model) => run(model, text, on_token),
+            Self::Trained(model) => run(model, text, on_token),
         }
     }
 }

@@ -21,12 +21,17 @@ impl Weights {
 
     /// The float32 values of `name`, which must have shape `dims`.
     pub fn get(&self, name: &str, dims: &[usize]) -> Result<Vec<f32>> {
+        let values = self.tensor(name, dims)?.flatten_all().and_then(|t| t.to_vec1::<f32>());
+        values.map_err(|e| EngineError::BadModelFile(format!("`{name}`: {e}")))
+    }
+
+    /// `name` as a float32 tensor, which must have shape `dims`.
+    pub fn tensor(&self, name: &str, dims: &[usize]) -> Result<Tensor> {
         let tensor = self.tensors.get(name).ok_or_else(|| EngineError::BadModelFile(format!("model.safetensors has no `{name}`")))?;
         if tensor.dims() != dims {
             return Err(EngineError::BadModelFile(format!("`{name}` is {:?}, the architecture needs {dims:?}", tensor.dims())));
         }
-        let values = tensor.flatten_all().and_then(|t| t.to_dtype(candle_core::DType::F32)).and_then(|t| t.to_vec1::<f32>());
-        values.map_err(|e| EngineError::BadModelFile(format!("`{name}`: {e}")))
+        tensor.to_dtype(candle_core::DType::F32).map_err(|e| EngineError::BadModelFile(format!("`{name}`: {e}")))
     }
 
     /// The shape of `name`.

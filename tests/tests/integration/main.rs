@@ -5,6 +5,7 @@
 // Each architecture's maps against transformers' and the reference set.
 mod aligners;
 mod audio;
+mod dates;
 mod families;
 mod gemma3;
 mod parity;

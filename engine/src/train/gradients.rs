@@ -1,0 +1,103 @@
+//! Every score's and the GRU's gradients, as candle's autograd computes them for the dates
+//! models, against central finite differences of the loss, in float64.
+//!
+//! The bound: a central difference with step ε = 1e-6 is off by about ε² f''' ≈ 1e-12 plus the
+//! loss's float64 rounding over ε, 1e-16 × |L| / ε ≈ 1e-10 for a loss of about 1; 1e-7
+//! relative to the gradient (at least 1) is far above both and far below a wrong gradient.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::seeded::Seeded;
+use super::seeded_model;
+use crate::rnn::seq2seq::{padded, Score, Seq2SeqConfig, ARCHITECTURE};
+
+fn tiny(score: Score) -> Seq2SeqConfig {
+    Seq2SeqConfig {
+        architecture: ARCHITECTURE.into(),
+        task: "test".into(),
+        score,
+        source_slots: 8,
+        target_limit: 4,
+        embedding: 3,
+        encoder_units: 2,
+        decoder_units: 4,
+        attention_units: 3,
+        window: 2,
+    }
+}
+
+/// The loss of a batch of two sources of different lengths (so padding is blocked and the
+/// backward reading starts late) and targets of three steps.
+fn loss(model: &crate::rnn::seq2seq::Seq2Seq) -> candle_core::Tensor {
+    let (ids, lengths) = padded(&[vec![1, 4, 2, 5, 3], vec![5, 2, 1]], &Device::Cpu).unwrap();
+    let previous = Tensor::new(&[[0u32, 2, 3], [0, 4, 1]], &Device::Cpu).unwrap();
+    let targets = Tensor::new(&[[2u32, 3, 1], [4, 1, 1]], &Device::Cpu).unwrap();
+    let (logits, _) = model.teacher_forced(&ids, &lengths, &previous).unwrap();
+    candle_nn::loss::cross_entropy(&logits.flatten_to(1).unwrap(), &targets.flatten_all().unwrap()).unwrap()
+}
+
+fn value(t: &Tensor) -> f64 {
+    t.to_scalar::<f64>().unwrap()
+}
+
+#[test]
+fn every_scores_gradients_match_finite_differences() {
+    for score in Score::ALL {
+        let (model, vars) = seeded_model(tiny(score), (6, 5), 11, DType::F64).unwrap();
+        let grads = loss(&model).backward().unwrap();
+        let mut rng = Seeded::new(3);
+        let mut checked = 0;
+        for (name, var) in &vars {
+            let grad = grads.get(var).unwrap_or_else(|| panic!("{}: `{name}` gets no gradient", score.name()));
+            let grad: Vec<f64> = grad.flatten_all().unwrap().to_vec1().unwrap();
+            let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            // Three entries of each parameter, chosen by the seed.
+            for _ in 0..3 {
+                let k = rng.below(original.len());
+                let nudged = |by: f64| {
+                    let mut values = original.clone();
+                    values[k] += by;
+                    var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
+                    value(&loss(&model))
+                };
+                let eps = 1e-6;
+                let numeric = (nudged(eps) - nudged(-eps)) / (2.0 * eps);
+                var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
+                let bound = 1e-7 * grad[k].abs().max(1.0);
+                assert!((numeric - grad[k]).abs() < bound, "{}: `{name}`[{k}]: autograd {} against finite differences {numeric}", score.name(), grad[k]);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 3 * 12, "{}: only {checked} entries checked", score.name());
+    }
+}
+
+#[test]
+fn a_gru_steps_gradient_matches_finite_differences() {
+    // The cell alone: L = Σ r ⊙ GRU(x, h), through its inputs as well as its weights.
+    let (model, vars) = seeded_model(tiny(Score::Dot), (6, 5), 5, DType::F64).unwrap();
+    let gru = &model.decoder;
+    let x = Var::from_tensor(&Tensor::new(&[[0.3f64, -0.7, 0.2, 0.9, -0.4, 0.1, 0.5]], &Device::Cpu).unwrap()).unwrap();
+    let h = Var::from_tensor(&Tensor::new(&[[0.6f64, -0.2, 0.8, -0.5]], &Device::Cpu).unwrap()).unwrap();
+    let r = Tensor::new(&[[1.0f64, -2.0, 0.5, 3.0]], &Device::Cpu).unwrap();
+    let loss = || value(&(gru.step(&gru.input_gates(x.as_tensor()).unwrap(), h.as_tensor()).unwrap() * &r).unwrap().sum_all().unwrap());
+    let step = (gru.step(&gru.input_gates(x.as_tensor()).unwrap(), h.as_tensor()).unwrap() * &r).unwrap().sum_all().unwrap();
+    let grads = step.backward().unwrap();
+    let decoder: Vec<&Var> = vars.iter().filter(|(n, _)| n.starts_with("decoder.")).map(|(_, v)| v).collect();
+    assert_eq!(decoder.len(), 4);
+    for var in decoder.into_iter().chain([&x, &h]) {
+        let grad: Vec<f64> = grads.get(var).expect("a gradient").flatten_all().unwrap().to_vec1().unwrap();
+        let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        for k in 0..original.len().min(8) {
+            let nudged = |by: f64| {
+                let mut values = original.clone();
+                values[k] += by;
+                var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
+                loss()
+            };
+            let numeric = (nudged(1e-6) - nudged(-1e-6)) / 2e-6;
+            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
+            assert!((numeric - grad[k]).abs() < 1e-7 * grad[k].abs().max(1.0), "entry {k}: autograd {} against {numeric}", grad[k]);
+        }
+    }
+}
