@@ -48,6 +48,10 @@ pub(crate) fn on_answer(
         _ => None,
     };
     match answer {
+        FromWorker::Training { run, models, going, millis, failed } => state.training.told(run, models, going, millis, failed),
+        FromWorker::TrainedModel { run, index, score, config, vocabulary, weights } => {
+            state.training.trained(run, index, state::TrainedFiles { score, config, vocabulary, weights })
+        }
         FromWorker::Ready { threads } => {
             state.worker.threads.set(threads);
             worker_ready.set(true);

@@ -9,7 +9,12 @@ use crate::limits::{probe_runs_pooled, LONG_MAX_TOKENS, PROBE_SEEDS, WHOLE_MAX_T
 use crate::protocol::{LoadStage, ToWorker, WholeRun};
 use crate::runs::{RunPlan, Scheduler};
 use crate::state::url as url_state;
-use crate::state::{AppState, GridColour, ProbeState, Status, Tab};
+use crate::state::{AppState, GridColour, ProbeState, Status, Tab, TrainAsk};
+
+/// The most batches a model trains in the page, and the share of held-out dates exact that
+/// ends its training (the command line's defaults).
+const TRAINING_STEPS: usize = 3000;
+const TRAINING_UNTIL: f64 = 0.99;
 use crate::{catalog, components, interventions, weighting};
 
 /// Starts the worker and installs every effect of the page on `state`.
@@ -302,6 +307,33 @@ pub fn start(state: AppState) {
             let (layers, total) = if probe_runs_pooled(length) { (true, PROBE_SEEDS.len() * info.layers) } else { (false, PROBE_SEEDS.len()) };
             state.probe.status.set(ProbeState::Running { done: 0, total, layers });
             send(ToWorker::Probe { run, model: info.name, length, seeds: PROBE_SEEDS.to_vec() });
+        }
+    });
+
+    // The Train panel's Train, Resume and Stop. Training runs are numbered on their own: their
+    // answers never meet the scheduler's.
+    Effect::new(move |_| {
+        let training = state.training;
+        let Some(asked) = training.asked.get() else { return };
+        training.asked.set(None);
+        match asked {
+            TrainAsk::Stop => {
+                send(ToWorker::StopTraining { run: training.run.get_untracked() });
+            }
+            TrainAsk::Start { resume } => {
+                let run = training.run.get_untracked() + 1;
+                training.run.set(run);
+                training.going.set(true);
+                training.failed.set(None);
+                if !resume {
+                    training.progress.set(Vec::new());
+                    training.losses.set(Vec::new());
+                    training.files.set(Vec::new());
+                }
+                let scores = training.scores.iter().map(|s| s.get_untracked()).collect();
+                let (seed, example) = (training.seed.get_untracked(), training.example.get_untracked());
+                send(ToWorker::Train { run, scores, seed, steps: TRAINING_STEPS, until: TRAINING_UNTIL, example, resume });
+            }
         }
     });
 

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use crate::protocol::{decode, encode, encode_with_files, encode_with_pixels, reassemble, FromWorker, ToWorker};
+use crate::protocol::{decode, encode, encode_with_bytes, encode_with_files, reassemble, FromWorker, ToWorker};
 
 /// The engine's worker. Cheap to clone.
 #[derive(Clone)]
@@ -49,6 +49,9 @@ impl EngineClient {
                 Ok((FromWorker::Attending { run, done, total, tokens, cut, blocks, .. }, Some(layer_maps))) => {
                     FromWorker::Attending { run, done, total, tokens, cut, blocks, layer_maps }
                 }
+                Ok((FromWorker::TrainedModel { run, index, score, config, vocabulary, .. }, _)) => {
+                    FromWorker::TrainedModel { run, index, score, config, vocabulary, weights: crate::protocol::bytes_of(&event.data()) }
+                }
                 Ok((message, _)) => message,
                 Err(message) => FromWorker::Failed { model: String::new(), run: None, message },
             };
@@ -79,7 +82,7 @@ impl EngineClient {
 
     /// Sends a request with pixels beside it (transferred, not copied).
     pub fn send_with_pixels(&self, request: &ToWorker, pixels: &[u8]) {
-        let (value, transfer) = encode_with_pixels(request, pixels);
+        let (value, transfer) = encode_with_bytes(request, pixels);
         let _ = self.worker.post_message_with_transfer(&value, &transfer);
     }
 

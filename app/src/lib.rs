@@ -30,7 +30,7 @@ pub use state::AppState;
 
 use components::{
     AlignmentView, AudioPanel, CompareView, Controls, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, NextTokens, ProbePanel, PromptInput, RolloutView,
-    ScoresPanel, SpeechView, StatusLine, TokenStrip, TranslationPanel, VisionView,
+    ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel, VisionView,
 };
 
 /// The page's clock (`performance.now()`, in milliseconds): what the status line's waits are
@@ -95,6 +95,8 @@ pub fn App() -> impl IntoView {
                     <ProbePanel />
                 </section>
             </div>
+            // Attention before the Transformer, trained here: needs no model loaded.
+            <TrainingPanel />
         </main>
     }
 }

@@ -90,6 +90,13 @@ pub enum ToWorker {
     /// self-attention of the last transcription, or the self-attention of the long text
     /// whose run was numbered `of` (the worker keeps the last long run's queries and keys).
     WholeMap { run: u64, model: String, of: u64, layer: usize, head: usize },
+    /// Train dates models in the worker, one per score side by side (a batch of each in
+    /// turn), from `seed`, until `until` of the held-out dates are exact or `steps` batches;
+    /// `example` is the text whose alignment is redrawn as they learn. `resume`: go on with
+    /// the models of the run stopped last (their steps, optimiser and data where they were).
+    Train { run: u64, scores: Vec<String>, seed: u64, steps: usize, until: f64, example: String, resume: bool },
+    /// Stop the training numbered `run` after the batch going on (it can be resumed).
+    StopTraining { run: u64 },
 }
 
 /// What a run of a sound or a picture keeps or changes beyond its maps, as a text's run
@@ -163,8 +170,41 @@ pub enum FromWorker {
         #[serde(skip)]
         layer_maps: Vec<f32>,
     },
+    /// A training goes on: each model's progress, and `going` false once it has stopped
+    /// (asked, or done). Each model's files follow a stop as [`FromWorker::TrainedModel`].
+    /// `failed`: why it stopped, when it could not go on.
+    Training { run: u64, models: Vec<TrainingProgress>, going: bool, millis: f64, failed: Option<String> },
+    /// One trained model's files as they are when its training stopped: config.json and
+    /// vocabulary.json here, model.safetensors beside the message (put in `weights` by the
+    /// page's client).
+    TrainedModel {
+        run: u64,
+        index: usize,
+        score: String,
+        config: String,
+        vocabulary: String,
+        #[serde(skip)]
+        weights: Vec<u8>,
+    },
     /// Something failed: a load (`run` is `None`) or a run.
     Failed { model: String, run: Option<u64>, message: String },
+}
+
+/// One model's training so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingProgress {
+    /// The score: additive (Bahdanau), dot, general, concat or local (Luong).
+    pub score: String,
+    /// Batches taken.
+    pub steps: usize,
+    /// The mean loss of the batches since the last message (none: no batch since).
+    pub loss: Option<f64>,
+    /// Measured every few batches on held-out dates: (steps, share exact, share of digits
+    /// read from their field), every measure so far.
+    pub measured: Vec<(usize, f64, f64)>,
+    /// The example's alignment by the model as it is (the report's maps in its JSON: 11
+    /// rows of a few dozen weights).
+    pub example: Option<AttentionReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,7 +218,7 @@ pub enum LoadStage {
 const JSON: &str = "json";
 const ATTENTION: &str = "attention";
 const FILES: &str = "files";
-const PIXELS: &str = "pixels";
+const BYTES: &str = "bytes";
 
 fn set(target: &Object, key: &str, value: &JsValue) {
     // Setting a property on a fresh plain object cannot fail.
@@ -206,18 +246,19 @@ pub fn encode_with_files<T: Serialize>(message: &T, files: &Array) -> JsValue {
     value
 }
 
-/// Packs a message with pixels beside it; returns it and the buffer to transfer.
-pub fn encode_with_pixels<T: Serialize>(message: &T, pixels: &[u8]) -> (JsValue, Array) {
+/// Packs a message with bytes beside it (a picture's pixels, a model's weights); returns it
+/// and the buffer to transfer.
+pub fn encode_with_bytes<T: Serialize>(message: &T, bytes: &[u8]) -> (JsValue, Array) {
     let (value, transfer) = encode(message, None);
-    let array = js_sys::Uint8Array::from(pixels);
+    let array = js_sys::Uint8Array::from(bytes);
     transfer.push(&array.buffer());
-    set(value.unchecked_ref(), PIXELS, &array);
+    set(value.unchecked_ref(), BYTES, &array);
     (value, transfer)
 }
 
-/// The pixels a message carries (empty when it carries none).
-pub fn pixels_of(data: &JsValue) -> Vec<u8> {
-    Reflect::get(data, &JsValue::from_str(PIXELS)).ok().filter(|v| v.is_object()).map(|v| js_sys::Uint8Array::new(&v).to_vec()).unwrap_or_default()
+/// The bytes a message carries (empty when it carries none).
+pub fn bytes_of(data: &JsValue) -> Vec<u8> {
+    Reflect::get(data, &JsValue::from_str(BYTES)).ok().filter(|v| v.is_object()).map(|v| js_sys::Uint8Array::new(&v).to_vec()).unwrap_or_default()
 }
 
 /// The `File` objects a message carries (empty when it carries none).

@@ -21,13 +21,14 @@ use crate::js_file::{JsFile, ReadProgress};
 use engine::load::files::{classify, FileSource, ModelFiles, ReadSeek};
 use engine::EngineError;
 use protocol::user_files::NO_TOKENIZER;
-use protocol::{decode, encode, files_of, pixels_of, FromWorker, LoadStage, ToWorker, WholeRun};
+use protocol::{bytes_of, decode, encode, files_of, FromWorker, LoadStage, ToWorker, WholeRun};
 
 mod growing;
 mod interventions;
 pub mod js_bytes;
 pub mod js_file;
 mod long;
+mod training;
 
 /// The worker's one piece of state: the loaded model, and which model the page wants.
 #[derive(Default)]
@@ -42,6 +43,8 @@ struct State {
     traces: interventions::Traces,
     /// The long text's run going on, and the last one finished (see [`long`]).
     long: long::LongRuns,
+    /// The dates models training in the page (see [`training`]).
+    trainings: Rc<training::Trainings>,
 }
 
 pub(crate) fn scope() -> DedicatedWorkerGlobalScope {
@@ -76,12 +79,17 @@ pub fn start() {
         Ok((ToWorker::Open { model, names, weights }, _)) => open(state.clone(), model, names, weights, files_of(&event.data())),
         Ok((ToWorker::Transcribe { run, model, asked }, samples)) => transcribe(&state.borrow(), run, model, samples.unwrap_or_default(), &asked),
         Ok((ToWorker::Look { run, model, width, height, framing, asked }, _)) => {
-            look(&state.borrow(), run, model, (width, height, framing), pixels_of(&event.data()), &asked)
+            look(&state.borrow(), run, model, (width, height, framing), bytes_of(&event.data()), &asked)
         }
         Ok((ToWorker::Effects { run, model, text, max_tokens, method, answer, versus }, _)) => {
             interventions::effects(state.clone(), run, model, (text, max_tokens), method, (answer, versus))
         }
         Ok((ToWorker::StopEffects { run }, _)) => state.borrow().traces.stop(run),
+        Ok((ToWorker::StopTraining { run }, _)) => state.borrow().trainings.stop(run),
+        Ok((ToWorker::Train { run, scores, seed, steps, until, example, resume }, _)) => {
+            let trainings = state.borrow().trainings.clone();
+            training::train(trainings, run, training::Asked { scores, seed, steps, until, example, resume })
+        }
         Ok((request, _)) => handle(state.clone(), request),
         Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
     });
@@ -220,7 +228,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             let name = model.clone();
             load_as(state, model, Some(weights), move || async move { load(&name, &files, weights).await });
         }
-        ToWorker::Effects { run, .. } | ToWorker::StopEffects { run } => {
+        ToWorker::Effects { run, .. } | ToWorker::StopEffects { run } | ToWorker::Train { run, .. } | ToWorker::StopTraining { run } => {
             post(&FromWorker::Failed { model: String::new(), run: Some(run), message: "a sweep the worker did not start".into() }, None)
         }
         ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),

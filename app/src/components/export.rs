@@ -211,6 +211,13 @@ fn download_url(url: &str, name: &str) -> Option<()> {
     Some(())
 }
 
+/// A download of `bytes` as a file called `name`.
+pub fn download_bytes(bytes: &[u8], name: &str) -> Option<()> {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).ok()?;
+    download_blob(&blob, name)
+}
+
 /// A download of `text` as a file of type `mime`.
 pub fn download_text(text: &str, mime: &str, name: &str) -> Option<()> {
     let options = web_sys::BlobPropertyBag::new();

@@ -43,11 +43,16 @@ pub fn open_files(state: AppState, files: Vec<web_sys::File>) {
         return;
     }
     let names: Vec<String> = files.iter().map(|f| f.name()).collect();
-    let model = match classify(&names) {
-        Ok(model) => model,
-        Err(message) => return state.run.status.set(Status::Failed(message)),
-    };
-    let id = model_name(&names, &model);
+    match classify(&names) {
+        Ok(model) => open_named(state, files, model_name(&names, &model)),
+        Err(message) => state.run.status.set(Status::Failed(message)),
+    }
+}
+
+/// Takes files that make a model (see [`classify`]) under the picker's id `id`: the model
+/// joins the picker and is chosen.
+pub fn open_named(state: AppState, files: Vec<web_sys::File>, id: String) {
+    let names: Vec<String> = files.iter().map(|f| f.name()).collect();
     let array = js_sys::Array::new();
     for file in &files {
         array.push(file.unchecked_ref());

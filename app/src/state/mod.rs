@@ -11,6 +11,7 @@ mod probe;
 mod run;
 mod selection;
 mod speech;
+mod training;
 pub mod url;
 mod vision;
 mod worker;
@@ -28,6 +29,7 @@ use run::SelectedMap;
 pub use run::{Filling, Run, Status, Wait, WholeMap};
 pub use selection::{Selection, Tab};
 pub use speech::{CrossView, Speech};
+pub use training::{TrainAsk, TrainedFiles, Training};
 pub use vision::{PatchView, Vision};
 pub use worker::Worker;
 
@@ -46,6 +48,7 @@ pub struct AppState {
     pub probe: Probe,
     pub worker: Worker,
     pub interventions: Interventions,
+    pub training: Training,
 }
 
 impl AppState {
@@ -193,7 +196,7 @@ impl AppState {
         };
         let probe = Probe { status: RwSignal::new(ProbeState::Idle), head: RwSignal::new((0, 0)), length: RwSignal::new(crate::limits::PROBE_LENGTH) };
         let worker = Worker { threads: RwSignal::new(0), wasm_memory: RwSignal::new(0), local_files: StoredValue::new_local(Default::default()) };
-        let mut state = Self { selection, display, run, speech, vision, probe, worker, interventions };
+        let mut state = Self { selection, display, run, speech, vision, probe, worker, interventions, training: Training::new() };
         // The memo reads the state's own signals, so it is made once they exist.
         state.run.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));
         state
@@ -210,5 +213,6 @@ impl AppState {
         provide_context(self.probe);
         provide_context(self.worker);
         provide_context(self.interventions);
+        provide_context(self.training);
     }
 }

@@ -18,6 +18,20 @@ pub struct Trained {
 }
 
 impl Trained {
+    /// A model and its symbols (a training's, as it goes).
+    pub fn new(name: &str, model: Seq2Seq, symbols: SymbolLists) -> Self {
+        Self { name: name.to_string(), model, symbols }
+    }
+
+    pub fn symbols(&self) -> &SymbolLists {
+        &self.symbols
+    }
+
+    /// Runs `text` greedily: the report of its alignment, as [`super::Aligner::align`].
+    pub fn align(&self, text: &str) -> Result<crate::report::AttentionReport> {
+        super::run(self, text, |_, _, _| {})
+    }
+
     pub fn from_bytes(name: &str, files: AlignerFiles) -> Result<Self> {
         let bad = |what: &str, e: serde_json::Error| EngineError::BadModelFile(format!("{what}: {e}"));
         let config: Seq2SeqConfig = serde_json::from_slice(files.config).map_err(|e| bad("config.json", e))?;
@@ -31,7 +45,7 @@ impl Trained {
         // size is refused here, before anything is computed.
         let model =
             Seq2Seq::build(config, (symbols.source.len(), symbols.target.len()), &mut |name: &str, dims: &[usize], _: Init| weights.tensor(name, dims))?;
-        Ok(Self { name: name.to_string(), model, symbols })
+        Ok(Self::new(name, model, symbols))
     }
 }
 

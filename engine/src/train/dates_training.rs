@@ -13,6 +13,7 @@ use super::dates::{iso_field, DateDraws, Example};
 use super::{gradient_norm, seeded_model};
 use crate::error::{EngineError, Result};
 use crate::rnn::seq2seq::{padded, Greedy, Score, Seq2Seq, Seq2SeqConfig, ARCHITECTURE};
+use crate::rnn::Trained;
 
 /// The target's symbols: the start and end symbols, then what ISO dates are written with.
 pub const TARGET_SYMBOLS: [&str; 13] = ["<start>", "<end>", "-", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -85,11 +86,11 @@ pub struct TrainedFiles {
 }
 
 pub struct DatesTraining {
-    pub model: Seq2Seq,
+    /// The model as it learns, with its symbols: runs like any trained model.
+    pub trained: Trained,
     vars: Vec<(String, Var)>,
     optimizer: AdamW,
     draws: DateDraws,
-    symbols: SymbolLists,
     held_out: Vec<Example>,
     settings: DatesSettings,
     /// Batches taken so far.
@@ -106,20 +107,17 @@ impl DatesTraining {
         let optimizer = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), adam)?;
         let mut held_out_draws = DateDraws::new(HELD_OUT_SEED);
         let held_out = (0..held_out).map(|_| held_out_draws.draw(true)).collect();
-        Ok(Self { model, vars, optimizer, draws, symbols, held_out, settings, steps: 0 })
+        let trained = Trained::new(&format!("dates-{}", settings.score.name()), model, symbols);
+        Ok(Self { trained, vars, optimizer, draws, held_out, settings, steps: 0 })
     }
 
     pub fn settings(&self) -> DatesSettings {
         self.settings
     }
 
-    pub fn symbols(&self) -> &SymbolLists {
-        &self.symbols
-    }
-
     /// The source ids of `text`: each character's, the unknown symbol for one never seen.
     pub fn source_ids(&self, text: &str) -> Vec<u32> {
-        source_ids(&self.symbols.source, text)
+        source_ids(&self.trained.symbols().source, text)
     }
 
     /// One batch: its loss before the step.
@@ -132,7 +130,7 @@ impl DatesTraining {
         let previous: Vec<u32> = targets.iter().flat_map(|t| std::iter::once(START).chain(t[..TARGET_STEPS - 1].iter().copied())).collect();
         let previous = Tensor::from_vec(previous, (examples.len(), TARGET_STEPS), &Device::Cpu)?;
         let targets = Tensor::from_vec(targets.concat(), examples.len() * TARGET_STEPS, &Device::Cpu)?;
-        let (logits, _) = self.model.teacher_forced(&ids, &lengths, &previous)?;
+        let (logits, _) = self.trained.model.teacher_forced(&ids, &lengths, &previous)?;
         let loss = candle_nn::loss::cross_entropy(&logits.flatten_to(1)?, &targets)?;
         let mut grads = loss.backward()?;
         let norm = gradient_norm(&grads, &self.vars)?;
@@ -151,7 +149,7 @@ impl DatesTraining {
 
     /// Greedy decoding of the held-out dates.
     pub fn evaluate(&self) -> Result<Evaluation> {
-        evaluate(&self.model, &self.symbols, &self.held_out)
+        evaluate(&self.trained.model, self.trained.symbols(), &self.held_out)
     }
 
     /// The model as config.json, vocabulary.json and model.safetensors.
@@ -161,8 +159,8 @@ impl DatesTraining {
         let weights = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
             .map_err(|e| EngineError::BadModelFile(format!("cannot write model.safetensors: {e}")))?;
         let json = |e: serde_json::Error| EngineError::BadModelFile(format!("cannot write JSON: {e}"));
-        let config = serde_json::to_vec_pretty(&self.model.config).map_err(json)?;
-        Ok(TrainedFiles { config, vocabulary: serde_json::to_vec_pretty(&self.symbols).map_err(json)?, weights })
+        let config = serde_json::to_vec_pretty(&self.trained.model.config).map_err(json)?;
+        Ok(TrainedFiles { config, vocabulary: serde_json::to_vec_pretty(self.trained.symbols()).map_err(json)?, weights })
     }
 }
 

@@ -16,6 +16,7 @@ mod open_model;
 mod other_models;
 mod reading;
 mod speech;
+mod training;
 mod translation;
 mod typing;
 mod vision;

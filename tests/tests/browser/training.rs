@@ -1,0 +1,97 @@
+//! Dates models trained in the page (issue 31): Train, Stop and Resume, both models reaching
+//! 99% of held-out dates exact, the example's alignment drawn from the model as it is, and a
+//! trained model opened in the page and run on a typed date like any model.
+
+use std::time::Duration;
+
+use engine::rnn::seq2seq::Score;
+use engine::train::dates_training::{DatesSettings, DatesTraining};
+
+use super::*;
+
+/// Training two models to 99% in the page: about a minute on two cores, more on one thread
+/// or a slow machine.
+const TRAINING: Duration = Duration::from_secs(600);
+
+/// A model's batches, share exact and share of digits in field, as the page shows them now
+/// (read in one script: the numbers are redrawn several times a second).
+fn numbers(browser: &Browser, index: usize) -> Option<(usize, f64, f64)> {
+    let script = format!(
+        "const e = document.querySelector('[data-testid=trained-{index}-numbers]'); return e && [+e.dataset.steps, +e.dataset.exact, +e.dataset.field];"
+    );
+    let found = browser.execute(&script, vec![]);
+    let values = found.as_array()?;
+    Some((values[0].as_f64()? as usize, values[1].as_f64()?, values[2].as_f64()?))
+}
+
+fn status(browser: &Browser) -> String {
+    browser.execute("return document.querySelector('[data-testid=training-status]').textContent;", vec![]).as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn two_scores_learn_dates_side_by_side_stop_resume_and_open_as_a_model() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    browser.execute("document.querySelector('[data-testid=training] summary').click();", vec![]);
+    choose(&browser, "train-score-1", "general");
+    browser.click(&browser.by_test_id("train"));
+
+    // Stop once both have told their first batches; nothing moves while stopped.
+    let before = browser.wait_for("the first batches", LOAD, || numbers(&browser, 0).zip(numbers(&browser, 1)).filter(|(a, b)| a.0 > 0 && b.0 > 0));
+    browser.click(&browser.by_test_id("train-stop"));
+    browser.wait_for("the stop", Duration::from_secs(60), || status(&browser).starts_with("Stopped").then_some(()));
+    let stopped = numbers(&browser, 0).unwrap().0;
+    assert!(stopped >= before.0 .0);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(numbers(&browser, 0).unwrap().0, stopped, "a stopped model went on");
+    // A stop hands over the files as the models are.
+    browser.wait_for("the files", Duration::from_secs(30), || (!browser.find_all("[data-testid=trained-1-files]").is_empty()).then_some(()));
+
+    // Resume goes on from the same batch, to 99% of the held-out dates exact.
+    browser.click(&browser.by_test_id("train-resume"));
+    browser.wait_for("both models at 99%", TRAINING, || {
+        let done = status(&browser).starts_with("Stopped");
+        let both = numbers(&browser, 0).zip(numbers(&browser, 1))?;
+        (done && both.0 .1 >= 0.99 && both.1 .1 >= 0.99).then_some(())
+    });
+    let (steps, exact, field) = numbers(&browser, 0).unwrap();
+    assert!(steps > stopped, "resumed at {stopped}, ended at {steps}");
+    // Additive attention reads each digit from its own field (the issue's aim: 95%).
+    assert!(field >= 0.95, "{exact} exact, {field} in field");
+
+    // The example's alignment: the model as it is writes the date, and its first row (the
+    // year's first digit) looks at the year, the last four characters of the example.
+    let alignment = browser.by_test_id("trained-0-alignment");
+    assert_eq!(browser.attribute(&alignment, "data-written").as_deref(), Some("2026-12-05"));
+    let row: Vec<f64> = browser
+        .execute("return [...document.querySelectorAll('[data-testid=trained-0-alignment] rect[data-row=\"0\"]')].map(r => +r.dataset.weight);", vec![])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(row.len(), "Saturday, December 5, 2026".len());
+    assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-3, "a row of 4-decimal weights sums to 1: {row:?}");
+    let looked = row.iter().enumerate().fold(0, |best, (j, &w)| if w > row[best] { j } else { best });
+    assert!((22..26).contains(&looked), "the year's first digit looked at character {looked}");
+
+    // The same seed natively: the same batches, so the same date written from the same start.
+    let mut native = DatesTraining::new(DatesSettings::new(Score::Additive, 1), 0).unwrap();
+    for _ in 0..steps {
+        native.step().unwrap();
+    }
+    let report = native.trained.align("Saturday, December 5, 2026").unwrap();
+    assert_eq!(report.translation.unwrap().text, "2026-12-05");
+
+    keep_screenshot_of(&browser, "training", Some("training"));
+
+    // Opened in the page, the trained model runs a typed date like any model.
+    browser.click(&browser.by_test_id("trained-0-open"));
+    let text = "14th of July 1989";
+    type_text(&browser, &browser.by_test_id("prompt-input"), text);
+    let written = browser.wait_for("the trained model's date", LOAD, || {
+        let found = browser.find_all("[data-testid=translation-text]");
+        found.first().map(|e| browser.text(e)).filter(|t| t == "1989-07-14")
+    });
+    assert_eq!(written, "1989-07-14");
+}
