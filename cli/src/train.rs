@@ -36,7 +36,7 @@ pub fn train(flags: TrainFlags) -> Result<(), Failure> {
     let mut losses = Vec::new();
     while training.steps < steps {
         losses.push(training.step()?);
-        if training.steps % MEASURE_EVERY == 0 || training.steps == steps {
+        if training.steps.is_multiple_of(MEASURE_EVERY) || training.steps == steps {
             let measured = training.evaluate()?;
             let mean_loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
             losses.clear();

@@ -143,7 +143,7 @@ fn batch_each(trainings: &Trainings, steps: usize, until: f64) -> Result<bool, S
     for model in trainings.models.borrow_mut().iter_mut().filter(|m| !m.done) {
         model.losses.push(model.training.step().map_err(|e| e.to_string())?);
         let at = model.training.steps;
-        if at % MEASURE_EVERY == 0 || at >= steps {
+        if at.is_multiple_of(MEASURE_EVERY) || at >= steps {
             let measured = model.training.evaluate().map_err(|e| e.to_string())?;
             model.measured.push((at, measured.exact, measured.digits_in_field));
             model.done = measured.exact >= until || at >= steps;

@@ -7,9 +7,11 @@
 //! the same natively and in WebAssembly, with nothing worth splitting across threads.
 //! docs/notes/rnn-attention.md has the plan and what each model's files hold.
 
+pub mod additive_op;
 pub mod arabic_names;
 pub mod cells;
 pub mod cmu_g2p;
+pub mod gru_op;
 pub mod khmer_translit;
 pub mod scores;
 pub mod seq2seq;

@@ -107,16 +107,11 @@ impl GruWeights {
         Ok(x.broadcast_matmul(&self.input)?.broadcast_add(&self.input_bias)?)
     }
 
-    /// One step from the input's gates `gi` [B, 3H] and the state h [B, H] → h' [B, H].
-    pub fn step(&self, gi: &Tensor, h: &Tensor) -> Result<Tensor> {
-        let units = h.dim(D::Minus1)?;
+    /// One step from the input's gates `gi` [B, 3H] and the state h [B, H] → h' [B, H];
+    /// `keep` [B, 1] is 0 where a row reads padding (its state is kept), 1 elsewhere.
+    pub fn step(&self, gi: &Tensor, h: &Tensor, keep: &Tensor) -> Result<Tensor> {
         let gh = h.matmul(&self.recurrent)?.broadcast_add(&self.recurrent_bias)?; // [B, 3H]
-        let gate = |t: &Tensor, i: usize| t.narrow(1, i * units, units);
-        let r = candle_nn::ops::sigmoid(&(gate(gi, 0)? + gate(&gh, 0)?)?)?;
-        let z = candle_nn::ops::sigmoid(&(gate(gi, 1)? + gate(&gh, 1)?)?)?;
-        let n = (gate(gi, 2)? + (r * gate(&gh, 2)?)?)?.tanh()?;
-        // h' = (1 − z) n + z h = n + z (h − n)
-        Ok((&n + (z * (h - &n)?)?)?)
+        Ok(super::gru_op::gru_step(gi, &gh, h, keep)?)
     }
 }
 
@@ -188,6 +183,7 @@ pub struct Decoding {
     lengths: Vec<usize>, // each source's characters
     state: Tensor,       // [B, D]
     feed: Tensor,        // [B, D]: Luong's h̃ of the previous step (zeros first)
+    every: Tensor,       // [B, 1] ones: every row's decoder steps
 }
 
 /// What one decoder step gives.
@@ -246,10 +242,9 @@ impl Seq2Seq {
             let mut outputs = vec![None; slots];
             let order: Vec<usize> = if reverse { (0..slots).rev().collect() } else { (0..slots).collect() };
             for t in order {
-                let next = gru.step(&gates.i((.., t, ..))?, &h)?;
                 // A padding step keeps the state, so the backward reading starts at each
-                // source's own last character: h ← h + m (h' − h).
-                h = (&h + (next - &h)?.broadcast_mul(&real.i((.., t..t + 1))?)?)?;
+                // source's own last character.
+                h = gru.step(&gates.i((.., t, ..))?.contiguous()?, &h, &real.i((.., t..t + 1))?)?;
                 outputs[t] = Some(h.clone());
             }
             Ok((outputs.into_iter().flatten().collect(), h))
@@ -265,17 +260,15 @@ impl Seq2Seq {
         let blocked = ((real - 1.0)? * 1e9)?;
         let state = self.bridge.forward(&first_backward)?.tanh()?;
         let feed = Tensor::zeros((batch, self.config.decoder_units), dtype, device)?;
-        Ok(Decoding { annotations, keys, blocked, lengths: lengths.to_vec(), state, feed })
+        let every = Tensor::ones((batch, 1), dtype, device)?;
+        Ok(Decoding { annotations, keys, blocked, lengths: lengths.to_vec(), state, feed, every })
     }
 
     /// Scores of the query `state` [B, D] over the annotations → [B, S] (padding blocked).
     fn scores(&self, decoding: &Decoding, state: &Tensor) -> Result<Tensor> {
         let scores = match &self.scorer {
-            Scorer::Additive { query, v, .. } => {
-                let q = query.forward(state)?.unsqueeze(1)?; // [B, 1, A]
-                decoding.keys.broadcast_add(&q)?.tanh()?.broadcast_matmul(&v.unsqueeze(1)?)?.squeeze(2)?
-                // [B, S]
-            }
+            // Σ_a v_a tanh(k_ja + q_a), fused (additive_op.rs): [B, S]
+            Scorer::Additive { query, v, .. } => super::additive_op::additive_scores(&decoding.keys, &query.forward(state)?, v)?,
             _ => decoding.keys.matmul(&state.unsqueeze(2)?)?.squeeze(2)?, // [B, S, D]·[B, D, 1]
         };
         Ok((scores + &decoding.blocked)?)
@@ -317,12 +310,12 @@ impl Seq2Seq {
             let weights = self.weights(decoding, &decoding.state)?;
             let context = read(&weights)?;
             let gates = self.decoder.input_gates(&Tensor::cat(&[&embedded, &context], 1)?)?;
-            decoding.state = self.decoder.step(&gates, &decoding.state)?;
+            decoding.state = self.decoder.step(&gates, &decoding.state, &decoding.every)?;
             let logits = self.output.forward(&Tensor::cat(&[&decoding.state, &context], 1)?)?;
             return Ok(Stepped { weights, logits });
         }
         let gates = self.decoder.input_gates(&Tensor::cat(&[&embedded, &decoding.feed], 1)?)?;
-        decoding.state = self.decoder.step(&gates, &decoding.state)?;
+        decoding.state = self.decoder.step(&gates, &decoding.state, &decoding.every)?;
         let weights = self.weights(decoding, &decoding.state)?;
         let context = read(&weights)?;
         let combine = self.combine.as_ref().ok_or_else(|| EngineError::BadModelFile("a Luong model has no `combine`".into()))?;

@@ -170,7 +170,7 @@ pub fn source_ids(source: &[String], text: &str) -> Vec<u32> {
 }
 
 /// The target ids of an ISO date, the end symbol last.
-fn target_ids(iso: &str) -> Result<Vec<u32>> {
+pub fn target_ids(iso: &str) -> Result<Vec<u32>> {
     let ids: Option<Vec<u32>> =
         iso.chars().map(|c| TARGET_SYMBOLS.iter().position(|s| s.chars().eq(std::iter::once(c))).map(|i| i as u32)).chain(std::iter::once(Some(END))).collect();
     ids.filter(|ids| ids.len() == TARGET_STEPS).ok_or_else(|| EngineError::BadModelFile(format!("`{iso}` is no ISO date")))

@@ -80,8 +80,9 @@ fn a_gru_steps_gradient_matches_finite_differences() {
     let x = Var::from_tensor(&Tensor::new(&[[0.3f64, -0.7, 0.2, 0.9, -0.4, 0.1, 0.5]], &Device::Cpu).unwrap()).unwrap();
     let h = Var::from_tensor(&Tensor::new(&[[0.6f64, -0.2, 0.8, -0.5]], &Device::Cpu).unwrap()).unwrap();
     let r = Tensor::new(&[[1.0f64, -2.0, 0.5, 3.0]], &Device::Cpu).unwrap();
-    let loss = || value(&(gru.step(&gru.input_gates(x.as_tensor()).unwrap(), h.as_tensor()).unwrap() * &r).unwrap().sum_all().unwrap());
-    let step = (gru.step(&gru.input_gates(x.as_tensor()).unwrap(), h.as_tensor()).unwrap() * &r).unwrap().sum_all().unwrap();
+    let keep = Tensor::new(&[[1.0f64]], &Device::Cpu).unwrap();
+    let loss = || value(&(gru.step(&gru.input_gates(x.as_tensor()).unwrap(), h.as_tensor(), &keep).unwrap() * &r).unwrap().sum_all().unwrap());
+    let step = (gru.step(&gru.input_gates(x.as_tensor()).unwrap(), h.as_tensor(), &keep).unwrap() * &r).unwrap().sum_all().unwrap();
     let grads = step.backward().unwrap();
     let decoder: Vec<&Var> = vars.iter().filter(|(n, _)| n.starts_with("decoder.")).map(|(_, v)| v).collect();
     assert_eq!(decoder.len(), 4);

@@ -57,6 +57,7 @@ mod page_threads;
 mod person;
 mod profile;
 mod sweep;
+mod training;
 mod vision;
 
 /// One word appended to the 21-token prompt.
@@ -130,6 +131,8 @@ fn main() {
     let person_translation = std::env::args().skip(1).any(|a| a == "person-translation");
     // `bench person-short`: the 21-token prompt's wait alone, without the long text.
     let person_long = !std::env::args().skip(1).any(|a| a == "person-short");
+    // `bench training`: the dates model trained in the page, natively and in PyTorch, printed.
+    let training_only = std::env::args().skip(1).any(|a| a == "training");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
     let families_only = std::env::args().skip(1).any(|a| a == "families");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
@@ -140,13 +143,21 @@ fn main() {
         return;
     }
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
-    let without_wllama = translation_only || person_translation || std::env::args().skip(1).any(|a| a.starts_with("profile-"));
+    let without_wllama = translation_only || person_translation || training_only || std::env::args().skip(1).any(|a| a.starts_with("profile-"));
     assert!(without_wllama || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
     let profile_only = std::env::args().skip(1).any(|a| a == "profile-paste" || a == "profile-picture" || a == "profile-translation");
-    let others_only =
-        profile_only || translation_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only;
+    let others_only = profile_only
+        || translation_only
+        || larger_only
+        || speech_only
+        || vision_only
+        || sweep_only
+        || page_threads_only
+        || families_only
+        || person_only
+        || training_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);
@@ -171,12 +182,17 @@ fn main() {
         eprintln!("bench: GPT-2 and GPT-NeoX made, and transformers on them");
         families::torch_runs(&root().join("tests/fixtures/bench/prompts.json"), runs)
     });
-    let translation = if profile_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only {
-        TranslationTimes::default()
-    } else {
-        eprintln!("bench: the translator natively, and the package's own engine");
-        translation_runs(runs)
-    };
+    let training = (!others_only || training_only).then(|| {
+        eprintln!("bench: the dates model trained natively, and in PyTorch");
+        training::training_runs(runs)
+    });
+    let translation =
+        if profile_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only || training_only {
+            TranslationTimes::default()
+        } else {
+            eprintln!("bench: the translator natively, and the package's own engine");
+            translation_runs(runs)
+        };
 
     let dist = std::env::var_os("BENCH_DIST").map(PathBuf::from).unwrap_or_else(|| root().join("dist"));
     let site = Site {
@@ -211,6 +227,17 @@ fn main() {
     };
     if let (true, Some(vision)) = (vision_only, &vision) {
         print(&vision_in_page(vision));
+        return;
+    }
+    let training_in_page = |times: &training::TrainingTimes| {
+        eprintln!("bench: the dates model trained in the browser");
+        training::training_rows(
+            &in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchTraining", training::page_config(runs, worker_threads)),
+            times,
+        )
+    };
+    if let (true, Some(times)) = (training_only, &training) {
+        print(&training_in_page(times));
         return;
     }
     let sweep_in_page = |times: &sweep::SweepTimes| {
@@ -374,6 +401,9 @@ fn main() {
     }
     if let Some(times) = &sweep {
         rows.extend(sweep_in_page(times));
+    }
+    if let Some(times) = &training {
+        rows.extend(training_in_page(times));
     }
     rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
     if let Some(torch) = &families {
