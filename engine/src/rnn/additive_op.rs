@@ -89,3 +89,23 @@ impl CustomOp3 for AdditiveScore {
 pub fn additive_scores(keys: &Tensor, query: &Tensor, v: &Tensor) -> Result<Tensor> {
     keys.contiguous()?.apply_op3(&query.contiguous()?, &v.contiguous()?, AdditiveScore)
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn bahdanaus_additive_score_by_hand() {
+        // q W_q = [1, −2] and k W_k = [1.5, 3] made before; v = [2, −1]:
+        // score = 2 tanh(2.5) − tanh(1), in float64 and in float32.
+        let expected = 2.0 * 2.5f64.tanh() - 1f64.tanh();
+        let keys = Tensor::new(&[[[1.5f64, 3.0]]], &Device::Cpu).unwrap();
+        let (query, v) = (Tensor::new(&[[1.0f64, -2.0]], &Device::Cpu).unwrap(), Tensor::new(&[2.0f64, -1.0], &Device::Cpu).unwrap());
+        let exact: Vec<Vec<f64>> = super::additive_scores(&keys, &query, &v).unwrap().to_vec2().unwrap();
+        assert!((exact[0][0] - expected).abs() < 1e-15, "{exact:?} against {expected}");
+        let f32s = |t: &Tensor| t.to_dtype(candle_core::DType::F32).unwrap();
+        let single: Vec<Vec<f32>> = super::additive_scores(&f32s(&keys), &f32s(&query), &f32s(&v)).unwrap().to_vec2().unwrap();
+        // Three tanh terms of float32 within 3e-7 each (gru_op.rs), times |v| ≤ 2.
+        assert!((f64::from(single[0][0]) - expected).abs() < 1e-6, "{single:?} against {expected}");
+    }
+}

@@ -370,3 +370,37 @@ pub fn padded(sources: &[Vec<u32>], device: &Device) -> Result<(Tensor, Vec<usiz
     let flat: Vec<u32> = sources.iter().flat_map(|s| s.iter().copied().chain(std::iter::repeat(0)).take(slots)).collect();
     Ok((Tensor::from_vec(flat, (sources.len(), slots), device)?, sources.iter().map(Vec::len).collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_p_looks_around_its_predicted_position() {
+        // Every parameter zero: v_pᵀ tanh(W_p s) = 0, so p = 8 σ(0) = 4, the middle of 8
+        // characters; general's scores are all 0, so inside the window 4 ± 2 each character
+        // gets a fifth, times the Gaussian of σ = D/2 = 1, and nothing outside it.
+        let config = Seq2SeqConfig {
+            architecture: ARCHITECTURE.into(),
+            task: "test".into(),
+            score: Score::Local,
+            source_slots: 8,
+            target_limit: 2,
+            embedding: 2,
+            encoder_units: 2,
+            decoder_units: 3,
+            attention_units: 2,
+            window: 2,
+        };
+        let zeros = &mut |_: &str, dims: &[usize], _: Init| Ok(Tensor::zeros(dims, DType::F64, &Device::Cpu)?);
+        let model = Seq2Seq::build(config, (3, 3), zeros).unwrap();
+        let ids = Tensor::new(&[[1u32, 2, 1, 2, 1, 2, 1, 2]], &Device::Cpu).unwrap();
+        let mut decoding = model.encode(&ids, &[8]).unwrap();
+        let stepped = model.step(&mut decoding, &Tensor::new(&[0u32], &Device::Cpu).unwrap()).unwrap();
+        let weights: Vec<f64> = stepped.weights.squeeze(0).unwrap().to_vec1().unwrap();
+        let expected: Vec<f64> = (0..8).map(|s: i32| if (s - 4).abs() <= 2 { 0.2 * (-((s - 4) as f64).powi(2) / 2.0).exp() } else { 0.0 }).collect();
+        for (got, want) in weights.iter().zip(&expected) {
+            assert!((got - want).abs() < 1e-12, "{weights:?} against {expected:?}");
+        }
+    }
+}
