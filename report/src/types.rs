@@ -477,6 +477,10 @@ pub struct AttentionReport {
     /// pooled, so they cannot be scored after): see [`crate::analysis::heads::score_report`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_scores: Option<Vec<HeadScores>>,
+    /// An RNN aligner's attention, kept to be taken apart step by step (see
+    /// [`crate::analysis::alignment_math`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alignment_arithmetic: Option<crate::analysis::alignment_math::AlignmentArithmetic>,
 }
 
 impl AttentionReport {
@@ -504,6 +508,7 @@ impl AttentionReport {
             intervention: None,
             head_effects: None,
             head_scores: None,
+            alignment_arithmetic: None,
         }
     }
 

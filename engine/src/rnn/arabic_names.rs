@@ -23,7 +23,8 @@ use unicode_normalization_alignments::UnicodeNormalization;
 use super::cells::{Dense, Gru};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network, MOST_STEPS};
+use super::{ScoreForm, Step, aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network, MOST_STEPS};
+use crate::report::analysis::alignment_math::Term;
 use crate::error::{EngineError, Result};
 use crate::report::{ModelInfo, Token, Truncation};
 
@@ -154,16 +155,27 @@ impl Network for ArabicNames {
         Ok((memory, vec![start; self.decoder.len()]))
     }
 
-    fn step(&self, (memory, states): &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+    fn step(&self, (memory, states): &mut Self::Decoding, previous: u32) -> Result<Step> {
         let mut x = embedding_row(&self.embedding, self.width, previous)?;
         for (gru, state) in self.decoder.iter().zip(states.iter_mut()) {
             *state = gru.step(&x, state);
             x = state.clone();
         }
-        let weights = softmax(&dot(&self.attention.forward(&x), memory));
+        let query = self.attention.forward(&x);
+        let weights = softmax(&dot(&query, memory));
         let context = weighted_sum(&weights, memory);
         let combined: Vec<f32> = self.combine.forward(&[x.as_slice(), context.as_slice()].concat()).iter().map(|v| v.tanh()).collect();
-        Ok((weights, self.output.forward(&combined)))
+        Ok(Step { weights, logits: self.output.forward(&combined), query, local: None })
+    }
+
+    fn score_form(&self, (memory, _): &Self::Decoding) -> Result<ScoreForm> {
+        Ok(ScoreForm {
+            formula: "Luong's general: score_j = (s W_a)ᵀ h_j = Σ_a (s W_a)_a · h_ja",
+            query_is: "s W_a: the top decoder GRU's state through the attention's matrix",
+            key_is: "h_j: the two-layer bidirectional encoder's states",
+            term: Term::Product,
+            keys: memory.clone(),
+        })
     }
 
     fn bounds(&self) -> (u32, u32, usize) {

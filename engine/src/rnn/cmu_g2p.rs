@@ -21,7 +21,8 @@ use serde::Deserialize;
 use super::cells::{Dense, KerasLstm, LstmState};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network};
+use super::{ScoreForm, Step, aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network};
+use crate::report::analysis::alignment_math::Term;
 use crate::error::{EngineError, Result};
 use crate::report::{ModelInfo, Token, Truncation};
 
@@ -150,12 +151,22 @@ impl Network for CmuG2p {
         Ok((memory, LstmState { h: [last_forward.h, last_backward.h].concat(), c: [last_forward.c, last_backward.c].concat() }))
     }
 
-    fn step(&self, (memory, state): &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+    fn step(&self, (memory, state): &mut Self::Decoding, previous: u32) -> Result<Step> {
         *state = self.decoder.step(&embedding_row(&self.target_embedding, self.widths.1, previous)?, state);
         let weights = softmax(&dot(&state.h, memory));
         let context = weighted_sum(&weights, memory);
         let hidden: Vec<f32> = self.combine.forward(&[context.as_slice(), state.h.as_slice()].concat()).iter().map(|v| v.tanh()).collect();
-        Ok((weights, self.output.forward(&hidden)))
+        Ok(Step { weights, logits: self.output.forward(&hidden), query: state.h.clone(), local: None })
+    }
+
+    fn score_form(&self, (memory, _): &Self::Decoding) -> Result<ScoreForm> {
+        Ok(ScoreForm {
+            formula: "Luong's dot: score_j = sᵀh_j = Σ_a s_a · h_ja",
+            query_is: "s: the decoder LSTM's output after the previous phoneme",
+            key_is: "h_j = [→h_j; ←h_j]: the encoder's outputs, padding slots included (Keras 2.3.1 repeats the last output there)",
+            term: Term::Product,
+            keys: memory.clone(),
+        })
     }
 
     fn bounds(&self) -> (u32, u32, usize) {

@@ -20,7 +20,8 @@ use serde::Deserialize;
 use super::cells::{Dense, Gru};
 use super::scores::{keras_additive, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network};
+use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network, ScoreForm, Step};
+use crate::report::analysis::alignment_math::Term;
 use crate::error::{EngineError, Result};
 use crate::report::{ModelInfo, Token, Truncation};
 
@@ -149,11 +150,22 @@ impl Network for KhmerTranslit {
         Ok((keys, vec![0.0; self.decoder.units()]))
     }
 
-    fn step(&self, (keys, state): &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+    fn step(&self, (keys, state): &mut Self::Decoding, previous: u32) -> Result<Step> {
         *state = self.decoder.step(&embedding_row(&self.target_embedding, self.embedding, previous)?, state);
         let weights = softmax(&keras_additive(state, keys, &self.scale));
         let context = weighted_sum(&weights, keys);
-        Ok((weights, self.output.forward(&[state.as_slice(), context.as_slice()].concat())))
+        let logits = self.output.forward(&[state.as_slice(), context.as_slice()].concat());
+        Ok(Step { weights, logits, query: state.clone(), local: None })
+    }
+
+    fn score_form(&self, (keys, _): &Self::Decoding) -> Result<ScoreForm> {
+        Ok(ScoreForm {
+            formula: "Keras's AdditiveAttention(use_scale=True), Bahdanau's form: score_j = Σ_a scale_a · tanh(s_a + k_ja)",
+            query_is: "s: the decoder GRU's state after the previous symbol, unprojected",
+            key_is: "k_j = [→h_j; ←h_j] W + b: the encoder's states through a Dense layer (the values too)",
+            term: Term::Additive { v: self.scale.clone() },
+            keys: keys.clone(),
+        })
     }
 
     fn bounds(&self) -> (u32, u32, usize) {

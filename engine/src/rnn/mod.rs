@@ -24,6 +24,7 @@ pub use khmer_translit::KhmerTranslit;
 pub use trained::Trained;
 
 use crate::error::{EngineError, Result};
+use crate::report::analysis::alignment_math::{AlignmentArithmetic, LocalWindow, Term};
 use crate::report::{AttentionMaps, AttentionReport, Mask, ModelInfo, Sequence, Site, Token, TranslationOutput, Truncation};
 
 /// The files of a converted aligner (scripts/convert_rnn.py), as bytes.
@@ -33,11 +34,31 @@ pub struct AlignerFiles<'a> {
     pub weights: &'a [u8],
 }
 
-/// What one decode wrote: the symbols (the end symbol included when reached) and each step's
-/// weights over the source's slots.
+/// What one decode wrote: the symbols (the end symbol included when reached), each step's
+/// weights over the source's slots, and what takes each step's scores apart.
 pub struct Aligned {
     pub target: Vec<u32>,
     pub weights: Vec<Vec<f32>>,
+    pub arithmetic: AlignmentArithmetic,
+}
+
+/// One decoder step: its weights over the slots, its logits, what met the keys (the query as
+/// the score uses it), and local-p's window.
+pub struct Step {
+    pub weights: Vec<f32>,
+    pub logits: Vec<f32>,
+    pub query: Vec<f32>,
+    pub local: Option<LocalWindow>,
+}
+
+/// How a network's score is made, and the keys its steps met ([`AlignmentArithmetic`] but the
+/// queries).
+pub struct ScoreForm {
+    pub formula: &'static str,
+    pub query_is: &'static str,
+    pub key_is: &'static str,
+    pub term: Term,
+    pub keys: Vec<Vec<f32>>,
 }
 
 /// The most slots an aligner reads and symbols it writes: they read and write words and
@@ -73,8 +94,10 @@ trait Network {
     fn source(&self, text: &str) -> Result<(Vec<Token>, Option<Truncation>)>;
     /// The source ids through the encoder, ready for the first step.
     fn encode(&self, ids: &[u32]) -> Result<Self::Decoding>;
-    /// One step after the symbol `previous`: its weights over the slots, and its logits.
-    fn step(&self, decoding: &mut Self::Decoding, previous: u32) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// One step after the symbol `previous`.
+    fn step(&self, decoding: &mut Self::Decoding, previous: u32) -> Result<Step>;
+    /// How the score is made, with the keys of `decoding`.
+    fn score_form(&self, decoding: &Self::Decoding) -> Result<ScoreForm>;
     /// The symbol read first, the one that ends, and the most symbols written.
     fn bounds(&self) -> (u32, u32, usize);
     /// A symbol as the report shows it.
@@ -91,31 +114,37 @@ fn decode<N: Network>(network: &N, ids: &[u32], mut on_symbol: impl FnMut(usize,
     }
     let (start, end, limit) = network.bounds();
     let mut decoding = network.encode(ids)?;
-    let (mut previous, mut target, mut all_weights) = (start, Vec::new(), Vec::new());
+    let ScoreForm { formula, query_is, key_is, term, keys } = network.score_form(&decoding)?;
+    let (mut previous, mut target, mut all_weights, mut queries, mut windows) = (start, Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for step in 0..limit {
-        let (weights, logits) = network.step(&mut decoding, previous)?;
+        let Step { weights, logits, query, local } = network.step(&mut decoding, previous)?;
         let chosen = first_highest(&logits);
         target.push(chosen);
         all_weights.push(weights);
+        queries.push(query);
+        windows.extend(local);
         on_symbol(step, chosen, limit);
         if chosen == end {
             break;
         }
         previous = chosen;
     }
-    Ok(Aligned { target, weights: all_weights })
+    let local = (!windows.is_empty()).then_some(windows);
+    let arithmetic = AlignmentArithmetic { formula: formula.into(), query_is: query_is.into(), key_is: key_is.into(), term, keys, queries, local };
+    Ok(Aligned { target, weights: all_weights, arithmetic })
 }
 
 /// Runs `text` through `network`: its report, telling `on_token` each symbol written.
 fn run<N: Network>(network: &N, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
     let (source, truncated) = network.source(text)?;
     let ids: Vec<u32> = source.iter().map(|t| t.id).collect();
-    let Aligned { target, weights } = decode(network, &ids, |step, id, limit| on_token(step, &network.token(id), limit))?;
+    let Aligned { target, weights, arithmetic } = decode(network, &ids, |step, id, limit| on_token(step, &network.token(id), limit))?;
     let end = network.bounds().1;
     let cut_by_limit = target.last() != Some(&end);
     let written = network.written(target.strip_suffix(&[end]).unwrap_or(&target));
     let target = target.iter().map(|&id| network.token(id)).collect();
-    alignment_report(network.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)
+    let report = alignment_report(network.info(), (source, target), weights, TranslationOutput { text: written, cut_by_limit }, truncated)?;
+    Ok(AttentionReport { alignment_arithmetic: Some(arithmetic), ..report })
 }
 
 /// The facts a report gives of an aligner: one attention, 1 layer × 1 head, over

@@ -186,10 +186,21 @@ pub struct Decoding {
     every: Tensor,       // [B, 1] ones: every row's decoder steps
 }
 
+impl Decoding {
+    /// The keys [B, S, A or D]: h_j W_k (additive, concat), h_j W_a (general, local) or h_j (dot).
+    pub fn keys(&self) -> &Tensor {
+        &self.keys
+    }
+}
+
 /// What one decoder step gives.
 pub struct Stepped {
     pub weights: Tensor, // [B, S]
     pub logits: Tensor,  // [B, target symbols]
+    /// What met the keys: the projected query [B, A] (additive, concat) or the state [B, D].
+    pub query: Tensor,
+    /// Local-p's predicted position [B, 1].
+    pub position: Option<Tensor>,
 }
 
 impl Seq2Seq {
@@ -264,22 +275,27 @@ impl Seq2Seq {
         Ok(Decoding { annotations, keys, blocked, lengths: lengths.to_vec(), state, feed, every })
     }
 
-    /// Scores of the query `state` [B, D] over the annotations → [B, S] (padding blocked).
-    fn scores(&self, decoding: &Decoding, state: &Tensor) -> Result<Tensor> {
-        let scores = match &self.scorer {
-            // Σ_a v_a tanh(k_ja + q_a), fused (additive_op.rs): [B, S]
-            Scorer::Additive { query, v, .. } => super::additive_op::additive_scores(&decoding.keys, &query.forward(state)?, v)?,
-            _ => decoding.keys.matmul(&state.unsqueeze(2)?)?.squeeze(2)?, // [B, S, D]·[B, D, 1]
+    /// Scores of the query `state` [B, D] over the annotations → [B, S] (padding blocked),
+    /// and what met the keys (see [`Stepped::query`]).
+    fn scores(&self, decoding: &Decoding, state: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (scores, query) = match &self.scorer {
+            Scorer::Additive { query, v, .. } => {
+                let query = query.forward(state)?; // [B, A]
+                // Σ_a v_a tanh(k_ja + q_a), fused (additive_op.rs): [B, S]
+                (super::additive_op::additive_scores(&decoding.keys, &query, v)?, query)
+            }
+            _ => (decoding.keys.matmul(&state.unsqueeze(2)?)?.squeeze(2)?, state.clone()), // [B, S, D]·[B, D, 1]
         };
-        Ok((scores + &decoding.blocked)?)
+        Ok(((scores + &decoding.blocked)?, query))
     }
 
     /// The weights [B, S] of the query `state`: the softmax of the scores, and for local-p
     /// its window and Gaussian around the predicted position.
-    fn weights(&self, decoding: &Decoding, state: &Tensor) -> Result<Tensor> {
-        let scores = self.scores(decoding, state)?;
+    /// What met the keys and local-p's position come along (see [`Stepped`]).
+    fn weights(&self, decoding: &Decoding, state: &Tensor) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+        let (scores, query) = self.scores(decoding, state)?;
         let Scorer::Local { position, v, .. } = &self.scorer else {
-            return Ok(candle_nn::ops::softmax(&scores, D::Minus1)?);
+            return Ok((candle_nn::ops::softmax(&scores, D::Minus1)?, query, None));
         };
         let (batch, slots) = scores.dims2()?;
         let (dtype, device) = (scores.dtype(), scores.device());
@@ -298,7 +314,7 @@ impl Seq2Seq {
         let inside = candle_nn::ops::softmax(&(scores + outside)?, D::Minus1)?;
         let sigma = (window / 2.0).max(f64::MIN_POSITIVE);
         let gaussian = (offset.sqr()? * (-1.0 / (2.0 * sigma * sigma)))?.exp()?;
-        Ok((inside * gaussian)?)
+        Ok(((inside * gaussian)?, query, Some(p)))
     }
 
     /// One step after the symbols `previous` [B] (u32): the weights and the logits, the
@@ -307,20 +323,20 @@ impl Seq2Seq {
         let embedded = self.target_embedding.index_select(previous, 0)?; // [B, e]
         let read = |weights: &Tensor| -> Result<Tensor> { Ok(weights.unsqueeze(1)?.matmul(&decoding.annotations)?.squeeze(1)?) }; // [B, 2U]
         if self.config.score.is_bahdanau() {
-            let weights = self.weights(decoding, &decoding.state)?;
+            let (weights, query, position) = self.weights(decoding, &decoding.state)?;
             let context = read(&weights)?;
             let gates = self.decoder.input_gates(&Tensor::cat(&[&embedded, &context], 1)?)?;
             decoding.state = self.decoder.step(&gates, &decoding.state, &decoding.every)?;
             let logits = self.output.forward(&Tensor::cat(&[&decoding.state, &context], 1)?)?;
-            return Ok(Stepped { weights, logits });
+            return Ok(Stepped { weights, logits, query, position });
         }
         let gates = self.decoder.input_gates(&Tensor::cat(&[&embedded, &decoding.feed], 1)?)?;
         decoding.state = self.decoder.step(&gates, &decoding.state, &decoding.every)?;
-        let weights = self.weights(decoding, &decoding.state)?;
+        let (weights, query, position) = self.weights(decoding, &decoding.state)?;
         let context = read(&weights)?;
         let combine = self.combine.as_ref().ok_or_else(|| EngineError::BadModelFile("a Luong model has no `combine`".into()))?;
         decoding.feed = combine.forward(&Tensor::cat(&[&context, &decoding.state], 1)?)?.tanh()?;
-        Ok(Stepped { weights, logits: self.output.forward(&decoding.feed)? })
+        Ok(Stepped { weights, logits: self.output.forward(&decoding.feed)?, query, position })
     }
 
     /// Teacher forcing: the logits [B, T, target symbols] of each step after the symbols

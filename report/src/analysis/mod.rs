@@ -1,6 +1,7 @@
 //! Pure functions over reports: the arithmetic of one attention row, and
 //! per-head summaries. No tensors here: numbers in, numbers out.
 
+pub mod alignment_math;
 pub mod arithmetic;
 pub mod entropy;
 pub mod heads;

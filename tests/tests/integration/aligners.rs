@@ -248,3 +248,41 @@ fn a_very_long_name_is_cut_and_no_aligner_panics_on_no_slots() {
         assert!(matches!(aligner(name).align_ids(&[]), Err(engine::EngineError::NoTokens)), "{name}: no slots");
     }
 }
+
+/// Every step of a report, taken apart by its arithmetic (the report crate's pure functions
+/// over the queries and keys the run kept), gives the weights the model used: the largest
+/// difference.
+pub fn arithmetic_against_maps(report: &engine::AttentionReport) -> f32 {
+    let arithmetic = report.alignment_arithmetic.as_ref().expect("an aligner's report keeps its arithmetic");
+    let maps = &report.site("cross").unwrap().maps;
+    let [_, _, steps, slots] = maps.shape();
+    assert_eq!((arithmetic.queries.len(), arithmetic.keys.len()), (steps, slots));
+    let mut worst = 0.0f32;
+    for step in 0..steps {
+        for (slot, weight) in arithmetic.weights(step).into_iter().enumerate() {
+            worst = worst.max((weight - maps.weight(0, 0, step, slot)).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn each_aligners_steps_taken_apart_give_the_weights_it_used() {
+    for (name, text) in [("khmer-translit", "phnom penh"), ("cmu-g2p", "KNIGHT"), ("arabic-names", "محمد عبد الله")] {
+        let report = aligner(name).align(text, |_, _, _| {}).unwrap();
+        // The same float32 terms summed in the same order as the model's own loops: equal but
+        // for the softmax's exponentials, computed apart (a few float32 roundings of weights ≤ 1).
+        let worst = arithmetic_against_maps(&report);
+        assert!(worst < 1e-6, "{name}: {worst}");
+        let arithmetic = report.alignment_arithmetic.unwrap();
+        assert!(!arithmetic.formula.is_empty() && !arithmetic.query_is.is_empty() && !arithmetic.key_is.is_empty());
+    }
+    // KNIGHT's first phoneme (N): its terms add up to its score, the largest on the N.
+    let report = aligner("cmu-g2p").align("KNIGHT", |_, _, _| {}).unwrap();
+    let arithmetic = report.alignment_arithmetic.unwrap();
+    let scores = arithmetic.scores(0);
+    let best = scores.iter().enumerate().fold(0, |b, (j, &s)| if s > scores[b] { j } else { b });
+    assert_eq!(report.sequences[0].tokens[best].text.to_uppercase(), "N");
+    let total: f32 = arithmetic.terms(0, best).iter().sum();
+    assert_eq!(total, scores[best]);
+}

@@ -118,6 +118,18 @@ fn the_command_line_runs_a_trained_model_like_any_other() {
 }
 
 #[test]
+fn a_trained_models_steps_taken_apart_give_the_weights_it_used() {
+    let report = load(additive()).unwrap().align("Saturday, December 5, 2026", |_, _, _| {}).unwrap();
+    // The model's tanh is float32's 1 − 2/(e^{2x} + 1), within 3e-7 of the report's; over 32
+    // terms of |v| < 1 a score moves by 1e-5 at most, a weight by as much.
+    let worst = super::aligners::arithmetic_against_maps(&report);
+    assert!(worst < 1e-4, "{worst}");
+    let arithmetic = report.alignment_arithmetic.unwrap();
+    assert!(arithmetic.formula.starts_with("Bahdanau's additive"), "{}", arithmetic.formula);
+    assert_eq!(arithmetic.keys[0].len(), 32, "the attention's 32 units");
+}
+
+#[test]
 fn odd_text_gets_the_unknown_symbol_a_cut_or_a_clear_refusal() {
     let aligner = load(additive()).unwrap();
     let report = aligner.align("5 Déc 2026", |_, _, _| {}).unwrap();
