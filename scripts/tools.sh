@@ -20,7 +20,8 @@ apt_install() { bash scripts/apt.sh "$@"; }
 # apt shares nothing with cargo).
 downloads=()
 if [ "$want_browser" = "--browser" ] || [ "$want_browser" = "--bench" ]; then
-  apt_install chromium chromium-driver &
+  # fonts-khmeros: the Khmer script khmer-translit writes (without it the screenshots show boxes).
+  apt_install chromium chromium-driver fonts-khmeros &
   downloads+=($!)
 fi
 

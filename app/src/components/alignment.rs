@@ -156,28 +156,33 @@ pub fn AlignmentView() -> impl IntoView {
                 label=format!("Cross-attention, {}, as lines from the source (left) to the translation (right)", choice.title())
                 caption="Left: the source. Right: the translation. A line's strength is how much the decoder looked at that source token while writing that translated token." />
         };
-        // For one head: the arithmetic of a row, from the real scores.
-        let arithmetic = match choice {
-            Alignment::Head(layer, head) => cross.scores_of(layer).filter(|s| head < s.dot.len()).map(|scores| {
-                let query = math_query.get().min(model_target.len().saturating_sub(1));
-                let choices = model_target
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| view! { <option value=i.to_string() selected=i == query>{format!("{i}: {}", token_label(t))}</option> })
-                    .collect_view();
-                view! {
-                    <details class="alignment-arithmetic" open>
-                        <summary>"The arithmetic of a row"</summary>
-                        <label class="picker">
-                            <span class="label">"Translated token"</span>
-                            <select data-testid="alignment-math-query" on:change=move |ev| math_query.set(event_target_value(&ev).parse().unwrap_or(0))>{choices}</select>
-                        </label>
-                        {row_arithmetic(scores, &cross.maps, head, query, &model_source)}
-                    </details>
-                }
-            }),
+        // For one head: the arithmetic of a row, from the real scores; an RNN aligner's one
+        // attention from the queries and keys its run kept.
+        let query = math_query.get().min(model_target.len().saturating_sub(1));
+        let choices = model_target
+            .iter()
+            .enumerate()
+            .map(|(i, t)| view! { <option value=i.to_string() selected=i == query>{format!("{i}: {}", token_label(t))}</option> })
+            .collect_view();
+        let worked = match (&report.alignment_arithmetic, choice) {
+            (Some(arithmetic), _) => Some(super::alignment_math::aligner_step(arithmetic, &cross.maps, query, &model_source).into_any()),
+            (None, Alignment::Head(layer, head)) => {
+                cross.scores_of(layer).filter(|s| head < s.dot.len()).map(|scores| row_arithmetic(scores, &cross.maps, head, query, &model_source).into_any())
+            }
             _ => None,
         };
+        let arithmetic = worked.map(|worked| {
+            view! {
+                <details class="alignment-arithmetic" open>
+                    <summary>"The arithmetic of a row"</summary>
+                    <label class="picker">
+                        <span class="label">"Translated token"</span>
+                        <select data-testid="alignment-math-query" on:change=move |ev| math_query.set(event_target_value(&ev).parse().unwrap_or(0))>{choices}</select>
+                    </label>
+                    {worked}
+                </details>
+            }
+        });
         let table = view! {
             <details class="alignment-numbers">
                 <summary>"The numbers"</summary>

@@ -1,6 +1,7 @@
 //! One file per view.
 
 pub mod alignment;
+mod alignment_math;
 pub mod axis_labels;
 mod compare;
 mod controls;

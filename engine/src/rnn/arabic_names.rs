@@ -23,9 +23,9 @@ use unicode_normalization_alignments::UnicodeNormalization;
 use super::cells::{Dense, Gru};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{ScoreForm, Step, aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network, MOST_STEPS};
-use crate::report::analysis::alignment_math::Term;
+use super::{aligner_info, checked_steps, embedding_row, symbol_token, AlignerFiles, Network, ScoreForm, Step, MOST_STEPS};
 use crate::error::{EngineError, Result};
+use crate::report::analysis::alignment_math::Term;
 use crate::report::{ModelInfo, Token, Truncation};
 
 #[derive(Deserialize)]

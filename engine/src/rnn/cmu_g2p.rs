@@ -21,9 +21,9 @@ use serde::Deserialize;
 use super::cells::{Dense, KerasLstm, LstmState};
 use super::scores::{dot, softmax, weighted_sum};
 use super::weights::Weights;
-use super::{ScoreForm, Step, aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network};
-use crate::report::analysis::alignment_math::Term;
+use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network, ScoreForm, Step};
 use crate::error::{EngineError, Result};
+use crate::report::analysis::alignment_math::Term;
 use crate::report::{ModelInfo, Token, Truncation};
 
 #[derive(Deserialize)]

@@ -21,8 +21,8 @@ use super::cells::{Dense, Gru};
 use super::scores::{keras_additive, softmax, weighted_sum};
 use super::weights::Weights;
 use super::{aligner_info, checked_steps, embedding_row, into_slots, symbol_token, AlignerFiles, Network, ScoreForm, Step};
-use crate::report::analysis::alignment_math::Term;
 use crate::error::{EngineError, Result};
+use crate::report::analysis::alignment_math::Term;
 use crate::report::{ModelInfo, Token, Truncation};
 
 #[derive(Deserialize)]

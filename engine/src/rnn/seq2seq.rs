@@ -281,7 +281,7 @@ impl Seq2Seq {
         let (scores, query) = match &self.scorer {
             Scorer::Additive { query, v, .. } => {
                 let query = query.forward(state)?; // [B, A]
-                // Σ_a v_a tanh(k_ja + q_a), fused (additive_op.rs): [B, S]
+                                                   // Σ_a v_a tanh(k_ja + q_a), fused (additive_op.rs): [B, S]
                 (super::additive_op::additive_scores(&decoding.keys, &query, v)?, query)
             }
             _ => (decoding.keys.matmul(&state.unsqueeze(2)?)?.squeeze(2)?, state.clone()), // [B, S, D]·[B, D, 1]

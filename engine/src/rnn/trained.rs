@@ -7,8 +7,8 @@ use candle_core::{Device, Tensor};
 use super::seq2seq::{Decoding, Init, Scorer, Seq2Seq, Seq2SeqConfig};
 use super::weights::Weights;
 use super::{aligner_info, checked_steps, symbol_token, AlignerFiles, Network, ScoreForm, Step};
-use crate::report::analysis::alignment_math::{LocalWindow, Term};
 use crate::error::{EngineError, Result};
+use crate::report::analysis::alignment_math::{LocalWindow, Term};
 use crate::report::{ModelInfo, Token, Truncation};
 use crate::train::dates_training::{source_ids, SymbolLists, END, START, UNKNOWN};
 
@@ -104,13 +104,33 @@ impl Network for Trained {
             Scorer::Additive { v, .. } => {
                 let term = Term::Additive { v: v.to_vec1()? };
                 if self.model.config.score.is_bahdanau() {
-                    form("Bahdanau's additive: score_j = vᵀ tanh(W₂s + W₁h_j) = Σ_a v_a · tanh(q_a + k_ja)", "q = W₂ s_{i−1}: the previous decoder state, projected", "k_j = W₁ h_j: the encoder's state [→h_j; ←h_j], projected", term)
+                    form(
+                        "Bahdanau's additive: score_j = vᵀ tanh(W₂s + W₁h_j) = Σ_a v_a · tanh(q_a + k_ja)",
+                        "q = W₂ s_{i−1}: the previous decoder state, projected",
+                        "k_j = W₁ h_j: the encoder's state [→h_j; ←h_j], projected",
+                        term,
+                    )
                 } else {
-                    form("Luong's concat: score_j = vᵀ tanh(W [s; h_j]) = Σ_a v_a · tanh(q_a + k_ja)", "q = W_s s_i: the current decoder state, projected", "k_j = W_h h_j: the encoder's state [→h_j; ←h_j], projected", term)
+                    form(
+                        "Luong's concat: score_j = vᵀ tanh(W [s; h_j]) = Σ_a v_a · tanh(q_a + k_ja)",
+                        "q = W_s s_i: the current decoder state, projected",
+                        "k_j = W_h h_j: the encoder's state [→h_j; ←h_j], projected",
+                        term,
+                    )
                 }
             }
-            Scorer::Dot => form("Luong's dot: score_j = sᵀh_j = Σ_a s_a · h_ja", "s_i: the current decoder state", "h_j = [→h_j; ←h_j]: the encoder's state", Term::Product),
-            Scorer::General { .. } => form("Luong's general: score_j = sᵀ W_a h_j = Σ_a s_a · (W_a h_j)_a", "s_i: the current decoder state", "W_a h_j: the encoder's state through W_a", Term::Product),
+            Scorer::Dot => form(
+                "Luong's dot: score_j = sᵀh_j = Σ_a s_a · h_ja",
+                "s_i: the current decoder state",
+                "h_j = [→h_j; ←h_j]: the encoder's state",
+                Term::Product,
+            ),
+            Scorer::General { .. } => form(
+                "Luong's general: score_j = sᵀ W_a h_j = Σ_a s_a · (W_a h_j)_a",
+                "s_i: the current decoder state",
+                "W_a h_j: the encoder's state through W_a",
+                Term::Product,
+            ),
             Scorer::Local { .. } => form(
                 "Luong's local-p: general's softmax inside [p − D, p + D], times exp(−(j − p)² / (2 (D/2)²)); p = |x| σ(v_pᵀ tanh(W_p s))",
                 "s_i: the current decoder state",

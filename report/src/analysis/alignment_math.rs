@@ -73,7 +73,11 @@ impl AlignmentArithmetic {
                     let sigma = (w.window as f32 / 2.0).max(f32::MIN_POSITIVE);
                     (-(j as f32 - w.position).powi(2) / (2.0 * sigma * sigma)).exp()
                 });
-                if total > 0.0 { e / total * gaussian } else { 0.0 }
+                if total > 0.0 {
+                    e / total * gaussian
+                } else {
+                    0.0
+                }
             })
             .collect()
     }

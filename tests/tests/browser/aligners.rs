@@ -41,6 +41,19 @@ fn khmer_translit_transliterates_in_the_page_and_draws_its_alignment_over_every_
     let labels = browser.execute("return [...document.querySelectorAll('[data-testid=alignment-map] .key-labels li')].map(li => li.textContent);", vec![]);
     let source: Vec<String> = native.sequence("source").unwrap().tokens.iter().map(|t| token_label(&t.text)).collect();
     assert_eq!(labels, serde_json::json!(source));
+    // The arithmetic of the first step: each slot's score (Σ_a scale_a tanh(s_a + k_ja)) and
+    // weight as the engine takes them apart, to the table's four decimals.
+    let arithmetic = native.alignment_arithmetic.as_ref().unwrap();
+    let column = |class: &str| -> Vec<f64> {
+        let script = format!("return [...document.querySelectorAll('[data-testid=aligner-math-slots] td.{class}')].map(td => +td.textContent);");
+        browser.execute(&script, vec![]).as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    browser.wait_for("the arithmetic of a step", Duration::from_secs(30), || (column("score").len() == columns).then_some(()));
+    for (slot, (score, weight)) in column("score").into_iter().zip(column("weight")).enumerate() {
+        assert!((score - f64::from(arithmetic.scores(0)[slot])).abs() <= 5e-5, "slot {slot}: score {score}");
+        assert!((weight - f64::from(cross.weight(0, 0, 0, slot))).abs() <= 5e-5, "slot {slot}: weight {weight}");
+    }
+    assert!(browser.text(&browser.by_test_id("aligner-math")).contains("Keras's AdditiveAttention"));
     browser.execute("document.querySelector('section.alignment').scrollIntoView({block: 'start'});", vec![]);
     keep_screenshot(&browser, "khmer-translit");
 }
