@@ -62,7 +62,7 @@ impl CustomOp3 for AdditiveScore {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
         let dims = l1.shape().dims3()?;
         let (batch, slots, units) = dims;
-        if l2.shape().dims() != [batch, units] || l3.shape().dims() != [units] {
+        if units == 0 || l2.shape().dims() != [batch, units] || l3.shape().dims() != [units] {
             return Err(Error::Msg(format!("additive scores of keys {:?}, a query {:?} and v {:?}", l1.shape(), l2.shape(), l3.shape())));
         }
         let scores = match s1 {

@@ -108,7 +108,7 @@ impl CustomOp3 for GruGates {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
         let (batch, units) = l2.shape().dims2()?;
-        if l1.shape().elem_count() != batch * 6 * units || l3.shape().elem_count() != batch {
+        if units == 0 || l1.shape().elem_count() != batch * 6 * units || l3.shape().elem_count() != batch {
             return Err(Error::Msg(format!("the GRU step's gates are {:?} for a state of {:?}", l1.shape(), l2.shape())));
         }
         let out = match s1 {

@@ -161,6 +161,9 @@ fn a_broken_or_lying_model_folder_is_refused_with_a_reason() {
     assert!(lie.contains("encoder.forward.input") && lie.contains("12288"), "{lie}");
     let huge = String::from_utf8(config.clone()).unwrap().replace("\"source_slots\": 40", "\"source_slots\": 100000000");
     assert!(refused(huge.as_bytes(), &vocabulary, &weights).contains("source slots"));
+    let nothing = String::from_utf8(config.clone()).unwrap().replace("\"attention_units\": 32", "\"attention_units\": 0");
+    let none = refused(nothing.as_bytes(), &vocabulary, &weights);
+    assert!(none.contains("attention_units") && none.contains("is 0"), "{none}");
     let no_target = refused(&config, br#"{"source": ["<pad>", "<unk>"]}"#, &weights);
     assert!(no_target.contains("vocabulary.json") && no_target.contains("target"), "{no_target}");
 }
