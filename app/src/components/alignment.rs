@@ -196,10 +196,12 @@ pub fn AlignmentView() -> impl IntoView {
             </details>
         };
         let title = format!("Cross-attention of the translation over the source: {}", choice.title());
+        // An RNN aligner has one attention: no head to choose, no grid of heads to choose from.
+        let one_head = layers * heads == 1;
         Some(view! {
             <section class="alignment" aria-label="Where each translated token looked">
                 <h2>"Where each translated token looked"</h2>
-                <label class="picker">
+                <label class="picker" class:hidden=one_head>
                     <span class="label">"Cross-attention"</span>
                     <select data-testid="alignment-select" on:change=move |ev| {
                         if let Some(a) = Alignment::from_name(&event_target_value(&ev)) {
@@ -214,12 +216,12 @@ pub fn AlignmentView() -> impl IntoView {
                         <LabelledMap queries=target keys=source side_px=width height_px=height focus=focus>
                             <PixelMap values=values rows=rows columns=columns width=width height=height label=title />
                         </LabelledMap>
-                        <figcaption>"Rows: the translation's tokens. Columns: the source's. Each row is where the decoder looked, over "
-                            {choice.title()}", while it wrote that token."<ReadingNote /></figcaption>
+                        <figcaption>"Rows: the translation's tokens. Columns: the source's. Each row is where the decoder looked"
+                            {if one_head { String::new() } else { format!(", over {},", choice.title()) }}" while it wrote that token."<ReadingNote /></figcaption>
                         {table}
                         {arithmetic}
                     </figure>
-                    <div class="cross-grid" data-testid="cross-grid" role="group" aria-label="Every cross-attention head">
+                    <div class="cross-grid" class:hidden=one_head data-testid="cross-grid" role="group" aria-label="Every cross-attention head">
                         {grid}
                         <div class="cross-row"><span class="cross-layer">"all"</span>{all_heads}</div>
                     </div>
