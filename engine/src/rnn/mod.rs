@@ -81,7 +81,7 @@ fn embedding_row(table: &[f32], width: usize, id: u32) -> Result<Vec<f32>> {
 }
 
 /// The first of the highest logits, as NumPy's argmax takes it.
-fn first_highest(logits: &[f32]) -> u32 {
+pub(crate) fn first_highest(logits: &[f32]) -> u32 {
     logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best }) as u32
 }
 

@@ -190,7 +190,7 @@ pub fn evaluate(model: &Seq2Seq, symbols: &SymbolLists, examples: &[Example]) ->
         exact += usize::from(target_ids(&example.iso)? == *written);
         for (i, row) in weights.iter().enumerate().take(TARGET_STEPS - 1) {
             let Some(field) = iso_field(i) else { continue };
-            let looked = row.iter().enumerate().fold(0, |best, (j, &w)| if w > row[best] { j } else { best });
+            let looked = crate::rnn::first_highest(row) as usize; // the slot weighed most
             digits += 1;
             in_field += usize::from(example.fields[field].contains(&looked));
         }
