@@ -192,6 +192,25 @@ impl Browser {
         }
     }
 
+    /// Polls `probe` until it gives `Some`, for as long as `progress` (the page's own account of
+    /// a long computation, such as "layer 40 of 120") keeps changing: panics only when it has
+    /// stood still for `stall`. A slow machine gets the time a long run needs; a hung one fails.
+    pub fn wait_while_progressing<T>(&self, what: &str, stall: Duration, mut progress: impl FnMut() -> String, mut probe: impl FnMut() -> Option<T>) -> T {
+        let (mut last, mut since) = (progress(), Instant::now());
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            let now = progress();
+            if now != last {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() > stall {
+                panic!("{what} stood still for {stall:?} at {last:?}; the page's console:\n{}", self.console().join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn click(&self, element: &Element) {
         self.post(&format!("/element/{}/click", element.id), json!({}));
     }

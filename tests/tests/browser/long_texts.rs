@@ -264,11 +264,18 @@ fn the_probe_runs_a_thousand_tokens_a_copy_pooled_and_ranks_the_heads_as_the_eng
         said.contains("layers (four runs, their maps pooled)").then_some(said)
     });
     assert!(told.ends_with("of 120 layers (four runs, their maps pooled)…"), "{told}");
-    browser.wait_for("the probe", LOAD, || {
-        let said = browser.text(&status);
-        assert!(!said.starts_with("Error"), "the probe failed: {said}");
-        said.starts_with("Probed in").then_some(())
-    });
+    // Four runs of 2,001 tokens take minutes on one slow thread: the wait lasts as long as
+    // the page's count of layers keeps moving.
+    browser.wait_while_progressing(
+        "the probe",
+        LOAD,
+        || browser.text(&status),
+        || {
+            let said = browser.text(&status);
+            assert!(!said.starts_with("Error"), "the probe failed: {said}");
+            said.starts_with("Probed in").then_some(())
+        },
+    );
     assert!(browser.text(&status).ends_with("2001 tokens a run."), "{}", browser.text(&status));
 
     // The engine's probe, pooled as the worker runs it.

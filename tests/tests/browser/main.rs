@@ -77,11 +77,18 @@ fn serve_app(isolated: bool) -> StaticServer {
 /// Waits until the status line reports a finished run and returns its text.
 pub fn wait_for_run(browser: &Browser) -> String {
     let status = browser.by_test_id("status");
-    browser.wait_for("a finished run", LOAD, || {
-        let text = browser.text(&status);
-        assert!(!text.starts_with("Error"), "the page shows an error: {text}");
-        text.starts_with("Computed in").then_some(text)
-    })
+    // A long text's run counts its layers on the status line: it may take as long as that
+    // count keeps moving (minutes for 4,096 tokens on one slow thread).
+    browser.wait_while_progressing(
+        "a finished run",
+        LOAD,
+        || browser.text(&status),
+        || {
+            let text = browser.text(&status);
+            assert!(!text.starts_with("Error"), "the page shows an error: {text}");
+            text.starts_with("Computed in").then_some(text)
+        },
+    )
 }
 
 /// Waits until the maps in view are those of `text` (typed or pasted), not of a text
