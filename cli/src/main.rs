@@ -9,6 +9,7 @@
 //!     attnscope inspect NAME_OR_PATH
 //!     attnscope ablate | sweep | attribute --model NAME_OR_PATH --text TEXT ... (see intervene.rs)
 //!     attnscope train dates [--score additive|dot|general|concat|local] [--seed N] --out DIR [--steps N] [--until SHARE]
+//!     attnscope train digits [--attention soft|hard] [--data digits.csv.gz] [--seed N] --out DIR [--steps N] [--until SHARE]
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
 //! 1 when the computation itself fails. The words are clap's to read (flags.rs: each

@@ -49,6 +49,10 @@ pub enum EngineError {
     #[error("cannot read the model file: {0}")]
     BadModelFile(String),
 
+    /// The data a training learns from could not be read (scikit-learn's digits, say).
+    #[error("cannot read the training data: {0}")]
+    BadData(String),
+
     /// The sound could not be read: not audio, a format the engine does not decode, or cut short.
     #[error("cannot read the sound: {0}")]
     BadAudio(String),

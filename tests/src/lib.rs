@@ -27,6 +27,14 @@ pub fn model_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The folder of fetched data (assets/datasets.json), fetched first as [`model_dir`]'s models are.
+pub fn data_dir(name: &str) -> PathBuf {
+    models_ready();
+    let dir = root().join("assets").join("data").join(name);
+    assert!(dir.is_dir(), "{} is missing after `python3 scripts/fetch_models.py`: is {name} in assets/datasets.json?", dir.display());
+    dir
+}
+
 /// Every file assets/models.json lists is in place, fetched by scripts/fetch_models.py if one
 /// was not: checked once for this test binary, and every test that asks meanwhile waits (a
 /// model's folder appears before its last file does), failing with what the script said.
@@ -35,12 +43,14 @@ fn models_ready() {
     let ready = READY.get_or_init(|| {
         let mut files = Vec::new();
         // The page's models, and the RNN aligners with what scripts/convert_rnn.py makes of them.
-        for (catalog, made) in [("models.json", &[][..]), ("aligners.json", &["model.safetensors", "config.json", "vocabulary.json"][..])] {
+        // The data the training learns from, in assets/data/.
+        let converted = &["model.safetensors", "config.json", "vocabulary.json"][..];
+        for (catalog, into, made) in [("models.json", "models", &[][..]), ("aligners.json", "models", converted), ("datasets.json", "data", &[][..])] {
             let path = root().join("assets").join(catalog);
             let catalog: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             for model in catalog["models"].as_array().into_iter().flatten() {
-                let dir = root().join("assets/models").join(model["id"].as_str().unwrap_or(""));
+                let dir = root().join("assets").join(into).join(model["id"].as_str().unwrap_or(""));
                 let names = model["files"].as_array().into_iter().flatten().filter_map(|f| f["name"].as_str()).chain(made.iter().copied());
                 files.extend(names.map(|name| dir.join(name)));
             }

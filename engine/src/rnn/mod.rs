@@ -11,6 +11,7 @@ pub mod additive_op;
 pub mod arabic_names;
 pub mod cells;
 pub mod cmu_g2p;
+pub mod glimpse;
 pub mod gru_op;
 pub mod khmer_translit;
 pub mod scores;
@@ -81,8 +82,8 @@ fn embedding_row(table: &[f32], width: usize, id: u32) -> Result<Vec<f32>> {
 }
 
 /// The first of the highest logits, as NumPy's argmax takes it.
-pub(crate) fn first_highest(logits: &[f32]) -> u32 {
-    logits.iter().enumerate().fold(0, |best, (i, &v)| if v > logits[best] { i } else { best }) as u32
+pub(crate) fn first_highest<T: PartialOrd>(logits: &[T]) -> u32 {
+    logits.iter().enumerate().fold(0, |best, (i, v)| if *v > logits[best] { i } else { best }) as u32
 }
 
 /// What each aligner's file gives the greedy decode and the report they share.

@@ -92,7 +92,7 @@ pub struct GruWeights {
 }
 
 impl GruWeights {
-    fn build(prefix: &str, inputs: usize, units: usize, get: &mut Getter) -> Result<Self> {
+    pub(crate) fn build(prefix: &str, inputs: usize, units: usize, get: &mut Getter) -> Result<Self> {
         let init = Init::Uniform { fan: units };
         Ok(Self {
             input: get(&format!("{prefix}.input"), &[inputs, 3 * units], init)?,
@@ -122,7 +122,7 @@ pub struct Linear {
 }
 
 impl Linear {
-    fn build(prefix: &str, inputs: usize, outputs: usize, bias: bool, get: &mut Getter) -> Result<Self> {
+    pub(crate) fn build(prefix: &str, inputs: usize, outputs: usize, bias: bool, get: &mut Getter) -> Result<Self> {
         let init = Init::Uniform { fan: inputs };
         let weight = get(&format!("{prefix}.weight"), &[inputs, outputs], init)?;
         let bias = if bias { Some(get(&format!("{prefix}.bias"), &[outputs], init)?) } else { None };

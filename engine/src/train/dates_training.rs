@@ -5,12 +5,11 @@
 //! A run is a value that steps one batch at a time, so the page's worker can stop between
 //! batches, tell the page, and go on (resume is the next `step`).
 
-use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::dates::{iso_field, DateDraws, Example};
-use super::{gradient_norm, seeded_model};
+use super::{json_bytes, seeded_model, Learner};
 use crate::error::{EngineError, Result};
 use crate::rnn::seq2seq::{padded, Greedy, Score, Seq2Seq, Seq2SeqConfig, ARCHITECTURE};
 use crate::rnn::Trained;
@@ -88,8 +87,7 @@ pub struct TrainedFiles {
 pub struct DatesTraining {
     /// The model as it learns, with its symbols: runs like any trained model.
     pub trained: Trained,
-    vars: Vec<(String, Var)>,
-    optimizer: AdamW,
+    learner: Learner,
     draws: DateDraws,
     held_out: Vec<Example>,
     settings: DatesSettings,
@@ -103,12 +101,11 @@ impl DatesTraining {
         let source: Vec<String> = [PAD.to_string(), UNKNOWN.to_string()].into_iter().chain(draws.names().alphabet().into_iter().map(String::from)).collect();
         let symbols = SymbolLists { source, target: TARGET_SYMBOLS.iter().map(|s| s.to_string()).collect() };
         let (model, vars) = seeded_model(settings.config(), (symbols.source.len(), symbols.target.len()), settings.seed, DType::F32)?;
-        let adam = ParamsAdamW { lr: settings.learning_rate, weight_decay: 0.0, ..ParamsAdamW::default() };
-        let optimizer = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), adam)?;
+        let learner = Learner::new(vars, settings.learning_rate, settings.clip)?;
         let mut held_out_draws = DateDraws::new(HELD_OUT_SEED);
         let held_out = (0..held_out).map(|_| held_out_draws.draw(true)).collect();
         let trained = Trained::new(&format!("dates-{}", settings.score.name()), model, symbols);
-        Ok(Self { trained, vars, optimizer, draws, held_out, settings, steps: 0 })
+        Ok(Self { trained, learner, draws, held_out, settings, steps: 0 })
     }
 
     pub fn settings(&self) -> DatesSettings {
@@ -132,17 +129,7 @@ impl DatesTraining {
         let targets = Tensor::from_vec(targets.concat(), examples.len() * TARGET_STEPS, &Device::Cpu)?;
         let (logits, _) = self.trained.model.teacher_forced(&ids, &lengths, &previous)?;
         let loss = candle_nn::loss::cross_entropy(&logits.flatten_to(1)?, &targets)?;
-        let mut grads = loss.backward()?;
-        let norm = gradient_norm(&grads, &self.vars)?;
-        if norm > self.settings.clip {
-            let scale = self.settings.clip / norm;
-            for (_, var) in &self.vars {
-                if let Some(g) = grads.remove(var) {
-                    grads.insert(var, (g * scale)?);
-                }
-            }
-        }
-        self.optimizer.step(&grads)?;
+        self.learner.step(&loss)?;
         self.steps += 1;
         Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
     }
@@ -154,13 +141,11 @@ impl DatesTraining {
 
     /// The model as config.json, vocabulary.json and model.safetensors.
     pub fn files(&self) -> Result<TrainedFiles> {
-        let tensors: Vec<(String, Tensor)> =
-            self.vars.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().to_dtype(DType::F32)?))).collect::<Result<_>>()?;
-        let weights = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
-            .map_err(|e| EngineError::BadModelFile(format!("cannot write model.safetensors: {e}")))?;
-        let json = |e: serde_json::Error| EngineError::BadModelFile(format!("cannot write JSON: {e}"));
-        let config = serde_json::to_vec_pretty(&self.trained.model.config).map_err(json)?;
-        Ok(TrainedFiles { config, vocabulary: serde_json::to_vec_pretty(self.trained.symbols()).map_err(json)?, weights })
+        Ok(TrainedFiles {
+            config: json_bytes(&self.trained.model.config)?,
+            vocabulary: json_bytes(self.trained.symbols())?,
+            weights: self.learner.safetensors()?,
+        })
     }
 }
 

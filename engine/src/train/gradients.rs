@@ -102,3 +102,80 @@ fn a_gru_steps_gradient_matches_finite_differences() {
         }
     }
 }
+
+mod readers {
+    use candle_core::{DType, Device, Tensor};
+
+    use super::super::digits_training::{hard_loss, teacher_forced, DigitsSettings, Looks};
+    use super::super::seeded::Seeded;
+    use super::super::seeded_parameters;
+    use crate::rnn::glimpse::{Glimpse, Reader, ReaderConfig, ARCHITECTURE};
+
+    fn tiny(attention: Glimpse) -> ReaderConfig {
+        ReaderConfig {
+            architecture: ARCHITECTURE.into(),
+            task: "test".into(),
+            attention,
+            height: 2,
+            width: 6,
+            window: 2,
+            stride: 2,
+            steps: 3,
+            embedding: 2,
+            glimpse_units: 3,
+            decoder_units: 4,
+            attention_units: 3,
+        }
+    }
+
+    /// Two pictures of 2 × 6 pixels and their three digits.
+    fn batch(config: &ReaderConfig) -> (Tensor, Vec<[u8; 4]>) {
+        let mut rng = Seeded::new(9);
+        let pictures: Vec<Vec<f32>> = (0..2).map(|_| (0..12).map(|_| rng.unit() as f32).collect()).collect();
+        let windows = config.windows(&pictures.iter().map(Vec::as_slice).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+        (windows, vec![[3, 1, 4, 0], [5, 9, 2, 0]])
+    }
+
+    /// The soft reader's loss, and the hard reader's for windows drawn by fixed uniforms and
+    /// fixed advantages (as a step sees them: numbers), against finite differences (bound: see
+    /// the top of this file).
+    #[test]
+    fn both_readers_gradients_match_finite_differences() {
+        for attention in Glimpse::BOTH {
+            let config = tiny(attention);
+            let (windows, labels) = batch(&config);
+            let labels: Vec<[u8; 4]> = labels;
+            let (reader, vars) = seeded_parameters(13, DType::F64, |get| Reader::build(config.clone(), get)).unwrap();
+            let uniforms = vec![vec![0.1, 0.8], vec![0.45, 0.3], vec![0.95, 0.6]];
+            let advantages = vec![vec![0.7, -1.2, 0.4], vec![-0.3, 0.9, 1.5]];
+            let settings = DigitsSettings::new(attention, 1);
+            let loss = |reader: &Reader| -> Tensor {
+                let labels: Vec<[u8; super::super::digits::STRIP_DIGITS]> = labels.clone();
+                match attention {
+                    Glimpse::Soft => (teacher_forced(reader, &windows, &labels, &Looks::Expected).unwrap().likelihood.mean_all().unwrap() * -1.0).unwrap(),
+                    Glimpse::Hard => hard_loss(&teacher_forced(reader, &windows, &labels, &Looks::Drawn(&uniforms)).unwrap(), &advantages, &settings).unwrap(),
+                }
+            };
+            let grads = loss(&reader).backward().unwrap();
+            let mut rng = Seeded::new(4);
+            for (name, var) in &vars {
+                let grad: Vec<f64> =
+                    grads.get(var).unwrap_or_else(|| panic!("{}: `{name}` gets no gradient", attention.name())).flatten_all().unwrap().to_vec1().unwrap();
+                let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+                for _ in 0..3 {
+                    let k = rng.below(original.len());
+                    let nudged = |by: f64| {
+                        let mut values = original.clone();
+                        values[k] += by;
+                        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
+                        loss(&reader).to_scalar::<f64>().unwrap()
+                    };
+                    let numeric = (nudged(1e-6) - nudged(-1e-6)) / 2e-6;
+                    var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
+                    let bound = 1e-7 * grad[k].abs().max(1.0);
+                    assert!((numeric - grad[k]).abs() < bound, "{}: `{name}`[{k}]: autograd {} against {numeric}", attention.name(), grad[k]);
+                }
+            }
+        }
+    }
+}

@@ -5,22 +5,25 @@
 
 pub mod dates;
 pub mod dates_training;
+pub mod digits;
+pub mod digits_training;
 #[cfg(test)]
 mod gradients;
 pub mod seeded;
 
 use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 
-use crate::error::Result;
-use crate::rnn::seq2seq::{Init, Seq2Seq, Seq2SeqConfig};
+use crate::error::{EngineError, Result};
+use crate::rnn::seq2seq::{Getter, Init, Seq2Seq, Seq2SeqConfig};
 use seeded::Seeded;
 
-/// A fresh model of `config` with `sizes` (source, target) symbols, every parameter drawn
-/// from `seed` in the order the model is built: the model and its variables by name.
-pub fn seeded_model(config: Seq2SeqConfig, sizes: (usize, usize), seed: u64, dtype: DType) -> Result<(Seq2Seq, Vec<(String, Var)>)> {
+/// A model built by `build`, every parameter drawn from `seed` in the order `build` asks for
+/// them: the model and its variables by name.
+pub fn seeded_parameters<M>(seed: u64, dtype: DType, build: impl FnOnce(&mut Getter) -> Result<M>) -> Result<(M, Vec<(String, Var)>)> {
     let mut rng = Seeded::new(seed);
     let mut vars = Vec::new();
-    let model = Seq2Seq::build(config, sizes, &mut |name: &str, dims: &[usize], init: Init| {
+    let model = build(&mut |name: &str, dims: &[usize], init: Init| {
         let count = dims.iter().product();
         let values: Vec<f64> = match init {
             Init::Uniform { fan } => {
@@ -37,6 +40,11 @@ pub fn seeded_model(config: Seq2SeqConfig, sizes: (usize, usize), seed: u64, dty
     Ok((model, vars))
 }
 
+/// A fresh dates model of `config` with `sizes` (source, target) symbols, from `seed`.
+pub fn seeded_model(config: Seq2SeqConfig, sizes: (usize, usize), seed: u64, dtype: DType) -> Result<(Seq2Seq, Vec<(String, Var)>)> {
+    seeded_parameters(seed, dtype, |get| Seq2Seq::build(config, sizes, get))
+}
+
 /// The square root of the sum of every gradient's squares (for clipping by the global norm,
 /// which candle's optimisers do not do).
 pub fn gradient_norm(grads: &candle_core::backprop::GradStore, vars: &[(String, Var)]) -> Result<f64> {
@@ -47,4 +55,48 @@ pub fn gradient_norm(grads: &candle_core::backprop::GradStore, vars: &[(String, 
         }
     }
     Ok(total.sqrt())
+}
+
+/// A model's variables and Adam over them, the gradient's global norm clipped: what every
+/// training here steps with.
+pub struct Learner {
+    pub vars: Vec<(String, Var)>,
+    optimizer: AdamW,
+    clip: f64,
+}
+
+impl Learner {
+    pub fn new(vars: Vec<(String, Var)>, learning_rate: f64, clip: f64) -> Result<Self> {
+        let adam = ParamsAdamW { lr: learning_rate, weight_decay: 0.0, ..ParamsAdamW::default() };
+        let optimizer = AdamW::new(vars.iter().map(|(_, v)| v.clone()).collect(), adam)?;
+        Ok(Self { vars, optimizer, clip })
+    }
+
+    /// One step down `loss`'s gradient, scaled to a global norm of at most the clip.
+    pub fn step(&mut self, loss: &Tensor) -> Result<()> {
+        let mut grads = loss.backward()?;
+        let norm = gradient_norm(&grads, &self.vars)?;
+        if norm > self.clip {
+            let scale = self.clip / norm;
+            for (_, var) in &self.vars {
+                if let Some(g) = grads.remove(var) {
+                    grads.insert(var, (g * scale)?);
+                }
+            }
+        }
+        Ok(self.optimizer.step(&grads)?)
+    }
+
+    /// The variables as model.safetensors (float32).
+    pub fn safetensors(&self) -> Result<Vec<u8>> {
+        let tensors: Vec<(String, Tensor)> =
+            self.vars.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().to_dtype(DType::F32)?))).collect::<Result<_>>()?;
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+            .map_err(|e| EngineError::BadModelFile(format!("cannot write model.safetensors: {e}")))
+    }
+}
+
+/// A value as pretty JSON bytes (a model's config.json, vocabulary.json).
+pub fn json_bytes<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| EngineError::BadModelFile(format!("cannot write JSON: {e}")))
 }

@@ -2,6 +2,7 @@
 //! same numbers natively and in WebAssembly, which the operating system's randomness (what
 //! candle's `VarMap` initialises from) does not.
 
+#[derive(Clone)]
 pub struct Seeded {
     state: u64,
 }
