@@ -6,6 +6,7 @@
 mod aligners;
 mod audio;
 mod dates;
+mod digits;
 mod families;
 mod gemma3;
 mod parity;
