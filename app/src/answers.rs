@@ -48,9 +48,9 @@ pub(crate) fn on_answer(
         _ => None,
     };
     match answer {
-        FromWorker::Training { run, models, going, millis, failed } => state.training.told(run, models, going, millis, failed),
-        FromWorker::TrainedModel { run, index, score, config, vocabulary, weights } => {
-            state.training.trained(run, index, state::TrainedFiles { score, config, vocabulary, weights })
+        FromWorker::Training { run, task, models, going, millis, failed } => state.training.of(task).told(run, models, going, millis, failed),
+        FromWorker::TrainedModel { run, task, index, score, config, vocabulary, weights } => {
+            state.training.of(task).trained(run, index, state::TrainedFiles { score, config, vocabulary, weights })
         }
         FromWorker::Ready { threads } => {
             state.worker.threads.set(threads);

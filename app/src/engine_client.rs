@@ -49,8 +49,8 @@ impl EngineClient {
                 Ok((FromWorker::Attending { run, done, total, tokens, cut, blocks, .. }, Some(layer_maps))) => {
                     FromWorker::Attending { run, done, total, tokens, cut, blocks, layer_maps }
                 }
-                Ok((FromWorker::TrainedModel { run, index, score, config, vocabulary, .. }, _)) => {
-                    FromWorker::TrainedModel { run, index, score, config, vocabulary, weights: crate::protocol::bytes_of(&event.data()) }
+                Ok((FromWorker::TrainedModel { run, task, index, score, config, vocabulary, .. }, _)) => {
+                    FromWorker::TrainedModel { run, task, index, score, config, vocabulary, weights: crate::protocol::bytes_of(&event.data()) }
                 }
                 Ok((message, _)) => message,
                 Err(message) => FromWorker::Failed { model: String::new(), run: None, message },

@@ -96,7 +96,8 @@ pub fn App() -> impl IntoView {
                 </section>
             </div>
             // Attention before the Transformer, trained here: needs no model loaded.
-            <TrainingPanel />
+            <TrainingPanel task=protocol::TrainingTask::Dates />
+            <TrainingPanel task=protocol::TrainingTask::Digits />
         </main>
     }
 }

@@ -94,7 +94,20 @@ pub enum ToWorker {
     /// turn), from `seed`, until `until` of the held-out dates are exact or `steps` batches;
     /// `example` is the text whose alignment is redrawn as they learn. `resume`: go on with
     /// the models of the run stopped last (their steps, optimiser and data where they were).
-    Train { run: u64, scores: Vec<String>, seed: u64, steps: usize, until: f64, example: String, resume: bool },
+    /// `task` digits: glimpse readers of handwritten digits, `scores` soft and hard, `until`
+    /// the share of held-out strips read whole, `example` the number of the held-out strip
+    /// whose glimpses are redrawn.
+    Train {
+        run: u64,
+        #[serde(default)]
+        task: TrainingTask,
+        scores: Vec<String>,
+        seed: u64,
+        steps: usize,
+        until: f64,
+        example: String,
+        resume: bool,
+    },
     /// Stop the training numbered `run` after the batch going on (it can be resumed).
     StopTraining { run: u64 },
 }
@@ -173,12 +186,22 @@ pub enum FromWorker {
     /// A training goes on: each model's progress, and `going` false once it has stopped
     /// (asked, or done). Each model's files follow a stop as [`FromWorker::TrainedModel`].
     /// `failed`: why it stopped, when it could not go on.
-    Training { run: u64, models: Vec<TrainingProgress>, going: bool, millis: f64, failed: Option<String> },
+    Training {
+        run: u64,
+        #[serde(default)]
+        task: TrainingTask,
+        models: Vec<TrainingProgress>,
+        going: bool,
+        millis: f64,
+        failed: Option<String>,
+    },
     /// One trained model's files as they are when its training stopped: config.json and
     /// vocabulary.json here, model.safetensors beside the message (put in `weights` by the
     /// page's client).
     TrainedModel {
         run: u64,
+        #[serde(default)]
+        task: TrainingTask,
         index: usize,
         score: String,
         config: String,
@@ -190,21 +213,56 @@ pub enum FromWorker {
     Failed { model: String, run: Option<u64>, message: String },
 }
 
+/// What the page trains: dates models (Bahdanau's and Luong's scores) or readers of
+/// handwritten digits (soft and hard attention).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainingTask {
+    #[default]
+    Dates,
+    Digits,
+}
+
+/// Where a digits reader looked on a strip, step by step (a strip of four handwritten digits,
+/// seen through windows `window` pixels wide, `stride` apart).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StripGlimpses {
+    pub height: usize,
+    pub width: usize,
+    /// [height × width] row by row, ink from 0 to 1.
+    pub pixels: Vec<f32>,
+    pub window: usize,
+    pub stride: usize,
+    /// The strip's digits, and each one's first column.
+    pub labels: Vec<u8>,
+    pub starts: Vec<usize>,
+    /// Each step's weights over the windows [steps][windows].
+    pub weights: Vec<Vec<f32>>,
+    /// The window each step read through: soft, its most weighed; hard, one drawn.
+    pub chosen: Vec<usize>,
+    pub written: Vec<u8>,
+}
+
 /// One model's training so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingProgress {
-    /// The score: additive (Bahdanau), dot, general, concat or local (Luong).
+    /// The score: additive (Bahdanau), dot, general, concat or local (Luong); a digits
+    /// reader's attention: soft or hard.
     pub score: String,
     /// Batches taken.
     pub steps: usize,
     /// The mean loss of the batches since the last message (none: no batch since).
     pub loss: Option<f64>,
     /// Measured every few batches on held-out dates: (steps, share exact, share of digits
-    /// read from their field), every measure so far.
+    /// read from their field), every measure so far; for digits readers, (steps, share of
+    /// strips read whole, share of steps that looked at the digit they wrote).
     pub measured: Vec<(usize, f64, f64)>,
     /// The example's alignment by the model as it is (the report's maps in its JSON: 11
     /// rows of a few dozen weights).
     pub example: Option<AttentionReport>,
+    /// A digits reader's glimpses of the example strip, as it is.
+    #[serde(default)]
+    pub glimpses: Option<StripGlimpses>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

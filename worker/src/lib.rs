@@ -86,9 +86,9 @@ pub fn start() {
         }
         Ok((ToWorker::StopEffects { run }, _)) => state.borrow().traces.stop(run),
         Ok((ToWorker::StopTraining { run }, _)) => state.borrow().trainings.stop(run),
-        Ok((ToWorker::Train { run, scores, seed, steps, until, example, resume }, _)) => {
+        Ok((ToWorker::Train { run, task, scores, seed, steps, until, example, resume }, _)) => {
             let trainings = state.borrow().trainings.clone();
-            training::train(trainings, run, training::Asked { scores, seed, steps, until, example, resume })
+            training::train(trainings, run, training::Asked { task, scores, seed, steps, until, example, resume })
         }
         Ok((request, _)) => handle(state.clone(), request),
         Err(message) => post(&FromWorker::Failed { model: String::new(), run: None, message }, None),
@@ -430,7 +430,7 @@ fn from_page(url: &str) -> String {
 }
 
 /// Fetches one file into JavaScript's memory, posting progress as its bytes arrive.
-async fn fetch(model: &str, url: &str) -> Result<Uint8Array, String> {
+pub(crate) async fn fetch(model: &str, url: &str) -> Result<Uint8Array, String> {
     let response: Response =
         JsFuture::from(scope().fetch_with_str(&from_page(url))).await.map_err(|e| js_error(&format!("cannot fetch {url}"), e))?.unchecked_into();
     if !response.ok() {

@@ -1,19 +1,96 @@
-//! Training in the worker: dates models side by side (a batch of each in turn), telling the
-//! page their progress a few times a second and yielding to the message loop between
-//! batches, so Stop is heard at once and the models wait, whole, to be resumed.
+//! Training in the worker: dates models or digits readers side by side (a batch of each in
+//! turn), telling the page their progress a few times a second and yielding to the message
+//! loop between batches, so Stop is heard at once and the models wait, whole, to be resumed.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
+use engine::rnn::glimpse::Glimpse;
 use engine::rnn::seq2seq::Score;
 use engine::train::dates_training::{DatesSettings, DatesTraining};
-use protocol::{encode_with_bytes, FromWorker, TrainingProgress};
+use engine::train::digits::Digits;
+use engine::train::digits_training::{DigitsSettings, DigitsTraining};
+use protocol::{encode_with_bytes, FromWorker, StripGlimpses, TrainingProgress, TrainingTask};
 
 use super::{give_a_turn, now, post, scope};
 
-/// How many held-out dates the page's measure decodes (the command line decodes 1,000): the
-/// share exact within about ±0.9% at 99%, in a fraction of a batch's time.
+/// How many held-out dates (or strips) the page's measure reads (the command line reads
+/// 1,000): the share exact within about ±0.9% at 99%, in a fraction of a batch's time.
 const HELD_OUT: usize = 500;
+/// Where the page serves scikit-learn's digits (assets/datasets.json).
+const DIGITS_URL: &str = "data/digits/digits.csv.gz";
+
+/// A model learning one task or the other.
+enum Learning {
+    Dates(DatesTraining),
+    Digits(DigitsTraining),
+}
+
+impl Learning {
+    fn step(&mut self) -> engine::Result<f64> {
+        match self {
+            Learning::Dates(t) => t.step(),
+            Learning::Digits(t) => t.step(),
+        }
+    }
+
+    fn steps(&self) -> usize {
+        match self {
+            Learning::Dates(t) => t.steps,
+            Learning::Digits(t) => t.steps,
+        }
+    }
+
+    /// The score or the attention, as the page names it.
+    fn name(&self) -> &'static str {
+        match self {
+            Learning::Dates(t) => t.settings().score.name(),
+            Learning::Digits(t) => t.settings().attention.name(),
+        }
+    }
+
+    /// (share exact, share read from the right place).
+    fn measure(&self) -> engine::Result<(f64, f64)> {
+        Ok(match self {
+            Learning::Dates(t) => t.evaluate().map(|m| (m.exact, m.digits_in_field))?,
+            Learning::Digits(t) => t.evaluate().map(|m| (m.exact, m.on_digit))?,
+        })
+    }
+
+    /// config.json, vocabulary.json (none for a reader) and model.safetensors.
+    fn files(&self) -> engine::Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        match self {
+            Learning::Dates(t) => t.files().map(|f| (f.config, f.vocabulary, f.weights)),
+            Learning::Digits(t) => t.files().map(|(config, weights)| (config, Vec::new(), weights)),
+        }
+    }
+
+    /// The example as the model reads it now: a date's alignment, or a held-out strip's
+    /// glimpses (the strip numbered `example`; a hard reader's windows drawn from seed 1).
+    fn example(&self, example: &str, progress: &mut TrainingProgress) {
+        match self {
+            Learning::Dates(t) => progress.example = t.trained.align(example).ok(),
+            Learning::Digits(t) => {
+                let strips = t.held_out();
+                let Some(strip) = example.trim().parse::<usize>().ok().and_then(|n| strips.get(n % strips.len().max(1))) else { return };
+                let config = &t.reader.config;
+                progress.glimpses = t.glimpses(strip, 1).ok().map(|seen| StripGlimpses {
+                    height: config.height,
+                    width: config.width,
+                    pixels: strip.pixels.clone(),
+                    window: config.window,
+                    stride: config.stride,
+                    labels: strip.labels.to_vec(),
+                    starts: strip.starts.to_vec(),
+                    weights: seen.weights,
+                    chosen: seen.chosen,
+                    written: seen.written,
+                });
+            }
+        }
+    }
+}
 /// Batches between measures.
 const MEASURE_EVERY: usize = 25;
 /// How often the page hears of the training (and redraws the example's alignment).
@@ -21,7 +98,7 @@ const TELL_EVERY_MS: f64 = 250.0;
 
 /// One model of a run, and what it has done.
 struct Model {
-    training: DatesTraining,
+    training: Learning,
     losses: Vec<f64>,
     measured: Vec<(usize, f64, f64)>,
     done: bool,
@@ -31,7 +108,11 @@ struct Model {
 #[derive(Default)]
 pub(super) struct Trainings {
     going: Cell<Option<u64>>,
+    /// The task of the models kept: a resume goes on with them only for the same task.
+    task: Cell<TrainingTask>,
     models: RefCell<Vec<Model>>,
+    /// scikit-learn's digits, fetched once.
+    digits: RefCell<Option<Arc<Digits>>>,
 }
 
 impl Trainings {
@@ -45,6 +126,7 @@ impl Trainings {
 /// What a request asks: the scores side by side, the seed, the most batches, the share of
 /// exact dates that ends a model's training, the example to redraw.
 pub(super) struct Asked {
+    pub task: TrainingTask,
     pub scores: Vec<String>,
     pub seed: u64,
     pub steps: usize,
@@ -55,34 +137,73 @@ pub(super) struct Asked {
 
 fn tell(trainings: &Trainings, run: u64, example: &str, (going, started): (bool, f64), failed: Option<String>) {
     let models = trainings.models.borrow_mut().iter_mut().map(|m| progress(m, example)).collect();
-    post(&FromWorker::Training { run, models, going, millis: now() - started, failed }, None);
+    post(&FromWorker::Training { run, task: trainings.task.get(), models, going, millis: now() - started, failed }, None);
 }
 
 fn progress(model: &mut Model, example: &str) -> TrainingProgress {
     let loss = (!model.losses.is_empty()).then(|| model.losses.iter().sum::<f64>() / model.losses.len() as f64);
     model.losses.clear();
-    TrainingProgress {
-        score: model.training.settings().score.name().to_string(),
-        steps: model.training.steps,
+    let mut progress = TrainingProgress {
+        score: model.training.name().to_string(),
+        steps: model.training.steps(),
         loss,
         measured: model.measured.clone(),
-        example: model.training.trained.align(example).ok(),
-    }
+        example: None,
+        glimpses: None,
+    };
+    model.training.example(example, &mut progress);
+    progress
 }
 
 /// Each model's files, as its training left them.
 fn send_files(trainings: &Trainings, run: u64) {
+    let task = trainings.task.get();
     for (index, model) in trainings.models.borrow().iter().enumerate() {
-        let score = model.training.settings().score.name().to_string();
+        let score = model.training.name().to_string();
         match model.training.files() {
-            Ok(files) => {
+            Ok((config, vocabulary, weights)) => {
                 let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap_or_default();
-                let message =
-                    FromWorker::TrainedModel { run, index, score, config: text(files.config), vocabulary: text(files.vocabulary), weights: Vec::new() };
-                let (value, transfer) = encode_with_bytes(&message, &files.weights);
+                let message = FromWorker::TrainedModel { run, task, index, score, config: text(config), vocabulary: text(vocabulary), weights: Vec::new() };
+                let (value, transfer) = encode_with_bytes(&message, &weights);
                 let _ = scope().post_message_with_transfer(&value, &transfer);
             }
-            Err(e) => post(&FromWorker::Training { run, models: Vec::new(), going: false, millis: 0.0, failed: Some(e.to_string()) }, None),
+            Err(e) => post(&FromWorker::Training { run, task, models: Vec::new(), going: false, millis: 0.0, failed: Some(e.to_string()) }, None),
+        }
+    }
+}
+
+/// scikit-learn's digits, fetched from beside the page the first time.
+async fn digits(trainings: &Trainings) -> Result<Arc<Digits>, String> {
+    if let Some(digits) = trainings.digits.borrow().clone() {
+        return Ok(digits);
+    }
+    let bytes = super::fetch("", DIGITS_URL).await?.to_vec();
+    let digits = Arc::new(Digits::from_gzip(&bytes).map_err(|e| e.to_string())?);
+    *trainings.digits.borrow_mut() = Some(digits.clone());
+    Ok(digits)
+}
+
+/// The models a request asks for, fresh.
+async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], seed: u64) -> Result<Vec<Model>, String> {
+    let model = |training| Model { training, losses: Vec::new(), measured: Vec::new(), done: false };
+    match task {
+        TrainingTask::Dates => scores
+            .iter()
+            .map(|name| {
+                let score = Score::parse(name).ok_or_else(|| format!("`{name}` is not a score: additive, dot, general, concat or local"))?;
+                Ok(model(Learning::Dates(DatesTraining::new(DatesSettings::new(score, seed), HELD_OUT).map_err(|e| e.to_string())?)))
+            })
+            .collect(),
+        TrainingTask::Digits => {
+            let digits = digits(trainings).await?;
+            scores
+                .iter()
+                .map(|name| {
+                    let attention = Glimpse::parse(name).ok_or_else(|| format!("`{name}` is no attention of a reader: soft or hard"))?;
+                    let training = DigitsTraining::new(DigitsSettings::new(attention, seed), digits.clone(), HELD_OUT).map_err(|e| e.to_string())?;
+                    Ok(model(Learning::Digits(training)))
+                })
+                .collect()
         }
     }
 }
@@ -90,27 +211,24 @@ fn send_files(trainings: &Trainings, run: u64) {
 /// Starts (or resumes) the run `run`, a batch of each model in turn until each is done or
 /// the run is stopped.
 pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
-    let Asked { scores, seed, steps, until, example, resume } = asked;
-    let go_on = resume && !trainings.models.borrow().is_empty();
-    if !go_on {
-        let made: Result<Vec<Model>, String> = scores
-            .iter()
-            .map(|name| {
-                let score = Score::parse(name).ok_or_else(|| format!("`{name}` is not a score: additive, dot, general, concat or local"))?;
-                let training = DatesTraining::new(DatesSettings::new(score, seed), HELD_OUT).map_err(|e| e.to_string())?;
-                Ok(Model { training, losses: Vec::new(), measured: Vec::new(), done: false })
-            })
-            .collect();
-        match made {
-            Ok(models) => *trainings.models.borrow_mut() = models,
-            Err(message) => return tell(&trainings, run, &example, (false, now()), Some(message)),
-        }
-    }
-    for model in trainings.models.borrow_mut().iter_mut() {
-        model.done = model.training.steps >= steps || model.measured.last().is_some_and(|m| m.1 >= until);
-    }
+    let Asked { task, scores, seed, steps, until, example, resume } = asked;
     trainings.going.set(Some(run));
     wasm_bindgen_futures::spawn_local(async move {
+        let go_on = resume && trainings.task.get() == task && !trainings.models.borrow().is_empty();
+        if !go_on {
+            trainings.task.set(task);
+            match fresh(&trainings, task, &scores, seed).await {
+                Ok(models) => *trainings.models.borrow_mut() = models,
+                Err(message) => {
+                    trainings.models.borrow_mut().clear();
+                    trainings.stop(run);
+                    return tell(&trainings, run, &example, (false, now()), Some(message));
+                }
+            }
+        }
+        for model in trainings.models.borrow_mut().iter_mut() {
+            model.done = model.training.steps() >= steps || model.measured.last().is_some_and(|m| m.1 >= until);
+        }
         let started = now();
         let mut told = started;
         let mut failed = None;
@@ -142,11 +260,11 @@ pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
 fn batch_each(trainings: &Trainings, steps: usize, until: f64) -> Result<bool, String> {
     for model in trainings.models.borrow_mut().iter_mut().filter(|m| !m.done) {
         model.losses.push(model.training.step().map_err(|e| e.to_string())?);
-        let at = model.training.steps;
+        let at = model.training.steps();
         if at.is_multiple_of(MEASURE_EVERY) || at >= steps {
-            let measured = model.training.evaluate().map_err(|e| e.to_string())?;
-            model.measured.push((at, measured.exact, measured.digits_in_field));
-            model.done = measured.exact >= until || at >= steps;
+            let (exact, placed) = model.training.measure().map_err(|e| e.to_string())?;
+            model.measured.push((at, exact, placed));
+            model.done = exact >= until || at >= steps;
         }
     }
     Ok(trainings.models.borrow().iter().all(|m| m.done))

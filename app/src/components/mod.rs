@@ -8,6 +8,7 @@ mod controls;
 mod effects_table;
 pub mod export;
 mod focus_bands;
+mod glimpses;
 mod head_detail;
 pub mod head_grid;
 mod heatmap;

@@ -1,15 +1,17 @@
-//! Train attention on dates, in this tab: two encoder–decoders (Bahdanau's additive score
+//! Train attention in this tab. Dates: two encoder–decoders (Bahdanau's additive score
 //! against one of Luong's, by default dot) learn side by side, on the same generated dates,
-//! to write "Saturday, December 5, 2026" as "2026-12-05". Each model's held-out accuracy,
-//! its loss, and its alignment of an example redrawn as it learns; Stop, Resume, the files
-//! to download, and the trained model opened in the page like a person's own.
+//! to write "Saturday, December 5, 2026" as "2026-12-05". Digits: a soft and a hard reader of
+//! handwritten digits (see `glimpses`). Each model's held-out accuracy, its loss, and its
+//! reading of an example redrawn as it learns; Stop, Resume, the files to download, and a
+//! trained dates model opened in the page like a person's own.
 
 use leptos::prelude::*;
-use protocol::TrainingProgress;
+use protocol::{TrainingProgress, TrainingTask};
 use report::AttentionReport;
 use wasm_bindgen::JsCast;
 
 use super::export::download_bytes;
+use super::glimpses::GlimpseStrips;
 use super::open_model::open_named;
 use crate::state::{AppState, Display, TrainAsk, TrainedFiles, Training};
 
@@ -24,6 +26,8 @@ const SCORES: [(&str, &str); 5] = [
 
 fn score_title(score: &str) -> String {
     match score {
+        "soft" => "Soft attention: the expected glimpse".into(),
+        "hard" => "Hard attention: one window drawn, learnt by REINFORCE".into(),
         "additive" => "Bahdanau, additive".into(),
         "local" => "Luong, local-p".into(),
         other => format!("Luong, {other}"),
@@ -31,8 +35,8 @@ fn score_title(score: &str) -> String {
 }
 
 #[component]
-pub fn TrainingPanel() -> impl IntoView {
-    let training = expect_context::<Training>();
+pub fn TrainingPanel(task: TrainingTask) -> impl IntoView {
+    let training = expect_context::<AppState>().training.of(task);
     let has_models = move || training.progress.with(|p| !p.is_empty());
     let picker = move |side: usize| {
         let chosen = training.scores[side];
@@ -45,37 +49,67 @@ pub fn TrainingPanel() -> impl IntoView {
             </label>
         }
     };
+    let id = move |name: &str| match task {
+        TrainingTask::Dates => name.to_string(),
+        TrainingTask::Digits => format!("digits-{name}"),
+    };
+    let (summary, explain) = match task {
+        TrainingTask::Dates => (
+            "Train attention on dates, in this tab",
+            "Attention was born in RNN translators (Bahdanau, Cho and Bengio 2015; Luong, Pham and Manning 2015). Here two of them learn, in this tab, \
+             to write a date as ISO 8601: \"Saturday, December 5, 2026\" → \"2026-12-05\". Each reads the text's characters with a bidirectional GRU and \
+             writes one character at a time, weighing every source character by its score. They train side by side on the same generated dates (ten \
+             forms, month and day names from glibc's locale data), and are measured on 500 held-out days no batch ever draws. Watch each model's \
+             alignment of the example go from noise to the year, month and day.",
+        ),
+        TrainingTask::Digits => (
+            "Soft and hard attention on handwritten digits, in this tab",
+            "Xu et al. (2015) captioned photographs with soft and with hard attention. No trained captioner and no caption data can be fetched here, \
+             so this stands in for captioning: a reader writes the four handwritten digits of a strip one at a time, looking at the strip through one \
+             of 17 windows eight pixels wide. The soft reader reads the windows' mean under its weights and learns by backpropagation; the hard reader \
+             reads one window drawn from its weights, and learns where to look by REINFORCE with a baseline (the digit it wrote rewards the window it \
+             drew). The digits are scikit-learn's copy of UCI's (CC BY 4.0); one picture in five is never drawn for training, and the readers are \
+             measured on 500 strips of those. Under each reader: the example strip, each step's weights over it, and the window it read.",
+        ),
+    };
+    let controls = match task {
+        TrainingTask::Dates => view! {
+            {picker(0)}
+            {picker(1)}
+            <label>"Example: "
+                <input type="text" data-testid="train-example" prop:value=move || training.example.get()
+                    on:change=move |event| training.example.set(event_target_value(&event)) />
+            </label>
+        }
+        .into_any(),
+        TrainingTask::Digits => view! {
+            <label>"Held-out strip: "
+                <input type="number" min="0" max="499" data-testid="digits-train-example" prop:value=move || training.example.get()
+                    on:change=move |event| training.example.set(event_target_value(&event).trim().to_string()) />
+            </label>
+        }
+        .into_any(),
+    };
     view! {
-        <details class="training" data-testid="training">
-            <summary>"Train attention on dates, in this tab"</summary>
-            <p class="explain">
-                "Attention was born in RNN translators (Bahdanau, Cho and Bengio 2015; Luong, Pham and Manning 2015). Here two of them learn, in this tab, \
-                to write a date as ISO 8601: \"Saturday, December 5, 2026\" → \"2026-12-05\". Each reads the text's characters with a bidirectional GRU and \
-                writes one character at a time, weighing every source character by its score. They train side by side on the same generated dates (ten \
-                forms, month and day names from glibc's locale data), and are measured on 500 held-out days no batch ever draws. Watch each model's \
-                alignment of the example go from noise to the year, month and day."
-            </p>
+        <details class="training" data-testid=id("training")>
+            <summary>{summary}</summary>
+            <p class="explain">{explain}</p>
             <div class="training-controls">
-                {picker(0)}
-                {picker(1)}
+                {controls}
                 <label>"Seed: "
-                    <input type="number" min="0" data-testid="train-seed" prop:value=move || training.seed.get().to_string() disabled=move || training.going.get()
+                    <input type="number" min="0" data-testid=id("train-seed") prop:value=move || training.seed.get().to_string() disabled=move || training.going.get()
                         on:change=move |event| if let Ok(seed) = event_target_value(&event).trim().parse() { training.seed.set(seed) } />
                 </label>
-                <label>"Example: "
-                    <input type="text" data-testid="train-example" prop:value=move || training.example.get()
-                        on:change=move |event| training.example.set(event_target_value(&event)) />
-                </label>
-                <button type="button" data-testid="train" disabled=move || training.going.get()
+                <button type="button" data-testid=id("train") disabled=move || training.going.get()
                     on:click=move |_| training.asked.set(Some(TrainAsk::Start { resume: false }))>"Train"</button>
-                <button type="button" data-testid="train-stop" disabled=move || !training.going.get()
+                <button type="button" data-testid=id("train-stop") disabled=move || !training.going.get()
                     on:click=move |_| training.asked.set(Some(TrainAsk::Stop))>"Stop"</button>
-                <button type="button" data-testid="train-resume" disabled=move || training.going.get() || !has_models()
+                <button type="button" data-testid=id("train-resume") disabled=move || training.going.get() || !has_models()
                     on:click=move |_| training.asked.set(Some(TrainAsk::Start { resume: true }))>"Resume"</button>
             </div>
-            <p class="training-status" data-testid="training-status" aria-live="polite">{move || status(&training)}</p>
+            <p class="training-status" data-testid=id("training-status") aria-live="polite">{move || status(&training)}</p>
             <div class="training-models">
-                {move || (0..training.progress.with(Vec::len)).map(|index| view! { <TrainedModel index /> }).collect_view()}
+                {move || (0..training.progress.with(Vec::len)).map(|index| view! { <TrainedModel training index prefix=id("trained") /> }).collect_view()}
             </div>
         </details>
     }
@@ -88,9 +122,18 @@ fn status(training: &Training) -> String {
     }
     let seconds = training.millis.get() / 1000.0;
     let going = training.going.get();
+    let (starting, idle) = match training.task {
+        TrainingTask::Dates => {
+            ("Starting: making the models and the held-out dates…", "Press Train: a model reaches 99% of held-out dates exact in a few hundred batches of 64.")
+        }
+        TrainingTask::Digits => (
+            "Starting: fetching the digits, making the readers and the held-out strips…",
+            "Press Train: a soft reader reads 85% of held-out strips whole in about 600 batches of 32, a hard one in about 2,000.",
+        ),
+    };
     match (going, training.progress.with(Vec::is_empty)) {
-        (true, true) => "Starting: making the models and the held-out dates…".into(),
-        (false, true) => "Press Train: a model reaches 99% of held-out dates exact in a few hundred batches of 64.".into(),
+        (true, true) => starting.into(),
+        (false, true) => idle.into(),
         (true, false) => format!("Training… {seconds:.1} s"),
         (false, false) => format!("Stopped after {seconds:.1} s: Resume goes on from here; the files below are the models as they are."),
     }
@@ -102,37 +145,46 @@ fn latest(progress: &TrainingProgress) -> Option<(usize, f64, f64)> {
 }
 
 #[component]
-fn TrainedModel(index: usize) -> impl IntoView {
-    let training = expect_context::<Training>();
+fn TrainedModel(training: Training, index: usize, prefix: String) -> impl IntoView {
     let progress = Memo::new(move |_| training.progress.with(|p| p.get(index).cloned()));
     let files = Memo::new(move |_| training.files.with(|f| f.get(index).cloned().flatten()));
+    let id = format!("{prefix}-{index}");
+    let task = training.task;
+    let shown = id.clone();
     view! {
-        <section class="trained-model" data-testid=format!("trained-{index}")>
+        <section class="trained-model" data-testid=id.clone()>
             {move || progress.get().map(|p| {
-                let measured = latest(&p).map_or("not measured yet".to_string(), |(at, exact, field)| {
-                    format!("{:.1}% of held-out dates exact, {:.1}% of digits read from their field (at batch {at})", 100.0 * exact, 100.0 * field)
+                let id = shown.clone();
+                let measured = latest(&p).map_or("not measured yet".to_string(), |(at, exact, field)| match task {
+                    TrainingTask::Dates => format!("{:.1}% of held-out dates exact, {:.1}% of digits read from their field (at batch {at})", 100.0 * exact, 100.0 * field),
+                    TrainingTask::Digits => format!("{:.1}% of held-out strips read whole, {:.1}% of steps looked at their digit (at batch {at})", 100.0 * exact, 100.0 * field),
                 });
                 let (exact, field) = latest(&p).map_or((0.0, 0.0), |(_, e, f)| (e, f));
                 // The last loss told: a model done waits for the other without batches of its own.
                 let last_loss = training.losses.with(|l| l.get(index).and_then(|h| h.last()).map(|&(_, loss)| loss));
+                let legend = match task {
+                    TrainingTask::Dates => "solid: held-out dates exact · dashed: digits read from their field · grey: loss (1 = its first value) · across: batches",
+                    TrainingTask::Digits => "solid: held-out strips read whole · dashed: steps that looked at their digit · grey: loss (1 = its first value) · across: batches",
+                };
                 view! {
                     <h3>{score_title(&p.score)}</h3>
-                    <p class="training-numbers" data-testid=format!("trained-{index}-numbers") data-steps=p.steps.to_string()
+                    <p class="training-numbers" data-testid=format!("{id}-numbers") data-steps=p.steps.to_string()
                         data-exact=format!("{exact:.4}") data-field=format!("{field:.4}")>
                         {format!("batch {} · loss {} · {measured}", p.steps, last_loss.map_or("…".into(), |l| format!("{l:.3}")))}
                     </p>
-                    <Curves measured=p.measured.clone() losses=training.losses.with(|l| l.get(index).cloned().unwrap_or_default()) />
+                    <Curves measured=p.measured.clone() losses=training.losses.with(|l| l.get(index).cloned().unwrap_or_default()) legend />
                     {p.example.map(|report| view! { <ExampleAlignment report index /> })}
+                    {p.glimpses.map(|glimpses| view! { <GlimpseStrips glimpses id=format!("{id}-glimpses") /> })}
                 }
             })}
-            {move || files.get().map(|files| view! { <ModelFiles files index /> })}
+            {move || files.get().map(|files| view! { <ModelFiles files index task /> })}
         </section>
     }
 }
 
 /// Held-out accuracy (exact, digits from their field) and the loss, against batches.
 #[component]
-fn Curves(measured: Vec<(usize, f64, f64)>, losses: Vec<(usize, f64)>) -> impl IntoView {
+fn Curves(measured: Vec<(usize, f64, f64)>, losses: Vec<(usize, f64)>, legend: &'static str) -> impl IntoView {
     const WIDTH: f64 = 260.0;
     const HEIGHT: f64 = 90.0;
     let last = measured.iter().map(|m| m.0).chain(losses.iter().map(|l| l.0)).max().unwrap_or(1).max(1) as f64;
@@ -142,18 +194,19 @@ fn Curves(measured: Vec<(usize, f64, f64)>, losses: Vec<(usize, f64)>) -> impl I
     };
     let exact = points(measured.iter().map(|m| (m.0, m.1)).collect());
     let field = points(measured.iter().map(|m| (m.0, m.2)).collect());
-    // The loss starts near ln 13 ≈ 2.6 (a guess among 13 symbols): shown as a share of its first value.
+    // The loss starts near ln 13 ≈ 2.6 (a guess among 13 symbols; ln 10 among digits): shown
+    // as a share of its first value.
     let first = losses.first().map_or(1.0, |l| l.1).max(1e-9);
     let loss = points(losses.iter().map(|&(s, l)| (s, l / first)).collect());
     view! {
         <svg class="curves" width=WIDTH height=HEIGHT viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img"
-            aria-label="held-out dates exact (solid), digits read from their field (dashed), loss as a share of its first value (grey), against batches">
+            aria-label=legend>
             <rect x="0" y="0" width=WIDTH height=HEIGHT class="frame" />
             <polyline class="loss" points=loss />
             <polyline class="field" points=field />
             <polyline class="exact" points=exact />
         </svg>
-        <p class="legend">"solid: held-out dates exact · dashed: digits read from their field · grey: loss (1 = its first value) · across: batches"</p>
+        <p class="legend">{legend}</p>
     }
 }
 
@@ -219,16 +272,22 @@ fn visible(token: &str) -> String {
     }
 }
 
-/// The model's files to download, and the model opened in the page.
+/// The model's files to download, and a dates model opened in the page.
 #[component]
-fn ModelFiles(files: TrainedFiles, index: usize) -> impl IntoView {
+fn ModelFiles(files: TrainedFiles, index: usize, task: TrainingTask) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let name = format!("dates-{}", files.score);
-    let pieces = [
+    let (name, id) = match task {
+        TrainingTask::Dates => (format!("dates-{}", files.score), format!("trained-{index}")),
+        TrainingTask::Digits => (format!("digits-{}", files.score), format!("digits-trained-{index}")),
+    };
+    let pieces: Vec<(&str, Vec<u8>)> = [
         ("config.json", files.config.clone().into_bytes()),
         ("vocabulary.json", files.vocabulary.clone().into_bytes()),
         ("model.safetensors", files.weights.clone()),
-    ];
+    ]
+    .into_iter()
+    .filter(|(_, bytes)| !bytes.is_empty()) // a reader has no vocabulary
+    .collect();
     let download = pieces
         .iter()
         .cloned()
@@ -241,11 +300,18 @@ fn ModelFiles(files: TrainedFiles, index: usize) -> impl IntoView {
         let made: Vec<web_sys::File> = pieces.iter().filter_map(|(file, bytes)| file_of(file, bytes)).collect();
         open_named(state, made, format!("file:{name}"));
     };
-    view! {
-        <div class="model-files" data-testid=format!("trained-{index}-files")>
-            "Download: " {download}
+    let after = match task {
+        TrainingTask::Dates => view! {
             " (put the three in a folder: `attnscope run --model FOLDER --text …` runs it) "
-            <button type="button" data-testid=format!("trained-{index}-open") on:click=open>"Open in the page"</button>
+            <button type="button" data-testid=format!("{id}-open") on:click=open>"Open in the page"</button>
+        }
+        .into_any(),
+        TrainingTask::Digits => " (the same files as `attnscope train digits` writes)".into_any(),
+    };
+    view! {
+        <div class="model-files" data-testid=format!("{id}-files")>
+            "Download: " {download}
+            {after}
         </div>
     }
 }

@@ -29,7 +29,7 @@ use run::SelectedMap;
 pub use run::{Filling, Run, Status, Wait, WholeMap};
 pub use selection::{Selection, Tab};
 pub use speech::{CrossView, Speech};
-pub use training::{TrainAsk, TrainedFiles, Training};
+pub use training::{TrainAsk, TrainedFiles, Training, Trainings};
 pub use vision::{PatchView, Vision};
 pub use worker::Worker;
 
@@ -48,7 +48,7 @@ pub struct AppState {
     pub probe: Probe,
     pub worker: Worker,
     pub interventions: Interventions,
-    pub training: Training,
+    pub training: Trainings,
 }
 
 impl AppState {
@@ -196,7 +196,7 @@ impl AppState {
         };
         let probe = Probe { status: RwSignal::new(ProbeState::Idle), head: RwSignal::new((0, 0)), length: RwSignal::new(crate::limits::PROBE_LENGTH) };
         let worker = Worker { threads: RwSignal::new(0), wasm_memory: RwSignal::new(0), local_files: StoredValue::new_local(Default::default()) };
-        let mut state = Self { selection, display, run, speech, vision, probe, worker, interventions, training: Training::new() };
+        let mut state = Self { selection, display, run, speech, vision, probe, worker, interventions, training: Trainings::new() };
         // The memo reads the state's own signals, so it is made once they exist.
         state.run.shown = Memo::new(move |_| SelectedMap(state.compute_shown_map()));
         state

@@ -1,8 +1,8 @@
-//! Dates models trained in the page: what the person asked, and what the worker says of
-//! them as they learn.
+//! Models trained in the page (dates models, digits readers): what the person asked, and
+//! what the worker says of them as they learn.
 
 use leptos::prelude::*;
-use protocol::TrainingProgress;
+use protocol::{TrainingProgress, TrainingTask};
 
 /// What the Train panel asks the controller to send.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,13 +23,15 @@ pub struct TrainedFiles {
     pub weights: Vec<u8>,
 }
 
-/// The Train panel's state.
+/// A Train panel's state.
 #[derive(Clone, Copy)]
 pub struct Training {
-    /// The scores side by side (left, right).
+    pub task: TrainingTask,
+    /// The scores (or a reader's attentions) side by side (left, right).
     pub scores: [RwSignal<String>; 2],
     pub seed: RwSignal<u64>,
-    /// The text whose alignment is redrawn as the models learn.
+    /// The text whose alignment is redrawn as the models learn (digits: the number of the
+    /// held-out strip whose glimpses are).
     pub example: RwSignal<String>,
     pub asked: RwSignal<Option<TrainAsk>>,
     /// The number of the training run last sent.
@@ -47,11 +49,16 @@ pub struct Training {
 }
 
 impl Training {
-    pub fn new() -> Self {
+    pub fn new(task: TrainingTask) -> Self {
+        let (left, right, example) = match task {
+            TrainingTask::Dates => ("additive", "dot", "Saturday, December 5, 2026"),
+            TrainingTask::Digits => ("soft", "hard", "0"),
+        };
         Self {
-            scores: [RwSignal::new("additive".into()), RwSignal::new("dot".into())],
+            task,
+            scores: [RwSignal::new(left.into()), RwSignal::new(right.into())],
             seed: RwSignal::new(1),
-            example: RwSignal::new("Saturday, December 5, 2026".into()),
+            example: RwSignal::new(example.into()),
             asked: RwSignal::new(None),
             run: RwSignal::new(0),
             going: RwSignal::new(false),
@@ -101,6 +108,32 @@ impl Training {
 }
 
 impl Default for Training {
+    fn default() -> Self {
+        Self::new(TrainingTask::Dates)
+    }
+}
+
+/// Both Train panels.
+#[derive(Clone, Copy)]
+pub struct Trainings {
+    pub dates: Training,
+    pub digits: Training,
+}
+
+impl Trainings {
+    pub fn new() -> Self {
+        Self { dates: Training::new(TrainingTask::Dates), digits: Training::new(TrainingTask::Digits) }
+    }
+
+    pub fn of(&self, task: TrainingTask) -> Training {
+        match task {
+            TrainingTask::Dates => self.dates,
+            TrainingTask::Digits => self.digits,
+        }
+    }
+}
+
+impl Default for Trainings {
     fn default() -> Self {
         Self::new()
     }
