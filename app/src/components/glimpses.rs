@@ -9,7 +9,7 @@ use protocol::StripGlimpses;
 const PIXEL: f64 = 6.0;
 /// Room for the weights' bars above each strip, and for the words at its left.
 const BARS: f64 = 22.0;
-const LEFT: f64 = 86.0;
+const LEFT: f64 = 112.0;
 
 #[component]
 pub fn GlimpseStrips(glimpses: StripGlimpses, id: String) -> impl IntoView {

@@ -160,6 +160,7 @@ fn TrainedModel(training: Training, index: usize, prefix: String) -> impl IntoVi
                     TrainingTask::Digits => format!("{:.1}% of held-out strips read whole, {:.1}% of steps looked at their digit (at batch {at})", 100.0 * exact, 100.0 * field),
                 });
                 let (exact, field) = latest(&p).map_or((0.0, 0.0), |(_, e, f)| (e, f));
+                let history = p.measured.iter().map(|(s, e, f)| format!("{s}:{e:.4}:{f:.4}")).collect::<Vec<_>>().join(" ");
                 // The last loss told: a model done waits for the other without batches of its own.
                 let last_loss = training.losses.with(|l| l.get(index).and_then(|h| h.last()).map(|&(_, loss)| loss));
                 let legend = match task {
@@ -169,7 +170,8 @@ fn TrainedModel(training: Training, index: usize, prefix: String) -> impl IntoVi
                 view! {
                     <h3>{score_title(&p.score)}</h3>
                     <p class="training-numbers" data-testid=format!("{id}-numbers") data-steps=p.steps.to_string()
-                        data-exact=format!("{exact:.4}") data-field=format!("{field:.4}")>
+                        data-exact=format!("{exact:.4}") data-field=format!("{field:.4}")
+                        data-measured=history>
                         {format!("batch {} · loss {} · {measured}", p.steps, last_loss.map_or("…".into(), |l| format!("{l:.3}")))}
                     </p>
                     <Curves measured=p.measured.clone() losses=training.losses.with(|l| l.get(index).cloned().unwrap_or_default()) legend />
