@@ -134,7 +134,9 @@ fn soft_and_hard_readers_learn_digits_side_by_side_as_natively() {
     use engine::train::digits::Digits;
     use engine::train::digits_training::{DigitsSettings, DigitsTraining};
 
-    let browser = open_page();
+    let downloads = super::export::Downloads::new("digits");
+    let browser = Browser::start_downloading_to(&downloads);
+    browser.goto(&app_url());
     wait_for_run(&browser);
     browser.execute("document.querySelector('[data-testid=digits-training] summary').click();", vec![]);
     browser.click(&browser.by_test_id("digits-train"));
@@ -193,4 +195,34 @@ fn soft_and_hard_readers_learn_digits_side_by_side_as_natively() {
         assert_eq!(page, ours, "{}: the page's first measures against the native run's", attention.name());
     }
     keep_screenshot_of(&browser, "digits-training", Some("digits-training"));
+
+    // Saved: the soft reader's glimpses as JSON (the numbers drawn) and as an SVG (the picture
+    // drawn), and the hard reader's files, which the engine loads and runs on unseen strips.
+    let saved = |button: Element, name: &str| -> Vec<u8> {
+        browser.click(&button);
+        let path = downloads.join(name);
+        browser.wait_for(&format!("{name} saved"), Duration::from_secs(30), || {
+            let partial = std::fs::read_dir(&*downloads).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+            (!partial && path.is_file()).then(|| std::fs::read(&path).unwrap()).filter(|b| !b.is_empty())
+        })
+    };
+    let json: app::protocol::StripGlimpses = serde_json::from_slice(&saved(browser.by_test_id("digits-trained-0-glimpses-json"), "digits-trained-0-glimpses.json")).unwrap();
+    for ((_, written, _, bars), (weights, wrote)) in drawn_glimpses(&browser, 0).iter().zip(json.weights.iter().zip(&json.written)) {
+        assert_eq!(written, wrote);
+        assert!(bars.iter().zip(weights).all(|(bar, &w)| (bar - f64::from(w)).abs() <= 5e-5), "the JSON's weights are the bars' (shown to 4 decimals)");
+    }
+    let svg = String::from_utf8(saved(browser.by_test_id("digits-trained-0-glimpses-svg"), "digits-trained-0-glimpses.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("http://www.w3.org/2000/svg"), "{}", &svg[..svg.len().min(200)]);
+    assert_eq!(svg.matches("class=\"glimpse-step\"").count(), 4);
+    assert_eq!(svg.matches("class=\"glimpse-bar\"").count(), 4 * 17);
+    let mut files = browser.find_all("[data-testid=digits-trained-1-files] button");
+    let weights = saved(files.pop().unwrap(), "digits-hard-model.safetensors");
+    let config = saved(files.pop().unwrap(), "digits-hard-config.json");
+    let reader = engine::rnn::glimpse::Reader::from_files(&config, &weights).unwrap();
+    assert_eq!(reader.config.attention, Glimpse::Hard);
+    let mut draws = engine::train::digits::StripDraws::new(&digits, 77);
+    let strips: Vec<_> = (0..500).map(|_| draws.draw(&digits, true)).collect();
+    let measured = engine::train::digits_training::evaluate(&reader, &strips).unwrap();
+    // The page stopped it at 85% of its own held-out strips; these are others.
+    assert!(measured.exact >= 0.75 && measured.on_digit >= 0.95, "the saved hard reader: {measured:?}");
 }
