@@ -40,6 +40,21 @@ fn value(t: &Tensor) -> f64 {
     t.to_scalar::<f64>().unwrap()
 }
 
+/// Entry `k` of `var`'s gradient, `grad`, against the central difference of `loss` with step
+/// 1e-6 (the variable put back after).
+fn assert_entry_matches(what: &str, var: &Var, k: usize, grad: f64, loss: impl Fn() -> f64) {
+    let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+    let nudged = |by: f64| {
+        let mut values = original.clone();
+        values[k] += by;
+        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
+        loss()
+    };
+    let numeric = (nudged(1e-6) - nudged(-1e-6)) / 2e-6;
+    var.set(&Tensor::from_vec(original, var.shape(), &Device::Cpu).unwrap()).unwrap();
+    assert!((numeric - grad).abs() < 1e-7 * grad.abs().max(1.0), "{what}[{k}]: autograd {grad} against finite differences {numeric}");
+}
+
 #[test]
 fn every_scores_gradients_match_finite_differences() {
     for score in Score::ALL {
@@ -50,21 +65,10 @@ fn every_scores_gradients_match_finite_differences() {
         for (name, var) in &vars {
             let grad = grads.get(var).unwrap_or_else(|| panic!("{}: `{name}` gets no gradient", score.name()));
             let grad: Vec<f64> = grad.flatten_all().unwrap().to_vec1().unwrap();
-            let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
             // Three entries of each parameter, chosen by the seed.
             for _ in 0..3 {
-                let k = rng.below(original.len());
-                let nudged = |by: f64| {
-                    let mut values = original.clone();
-                    values[k] += by;
-                    var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
-                    value(&loss(&model))
-                };
-                let eps = 1e-6;
-                let numeric = (nudged(eps) - nudged(-eps)) / (2.0 * eps);
-                var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
-                let bound = 1e-7 * grad[k].abs().max(1.0);
-                assert!((numeric - grad[k]).abs() < bound, "{}: `{name}`[{k}]: autograd {} against finite differences {numeric}", score.name(), grad[k]);
+                let k = rng.below(grad.len());
+                assert_entry_matches(&format!("{}: `{name}`", score.name()), var, k, grad[k], || value(&loss(&model)));
                 checked += 1;
             }
         }
@@ -88,17 +92,8 @@ fn a_gru_steps_gradient_matches_finite_differences() {
     assert_eq!(decoder.len(), 4);
     for var in decoder.into_iter().chain([&x, &h]) {
         let grad: Vec<f64> = grads.get(var).expect("a gradient").flatten_all().unwrap().to_vec1().unwrap();
-        let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
-        for k in 0..original.len().min(8) {
-            let nudged = |by: f64| {
-                let mut values = original.clone();
-                values[k] += by;
-                var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
-                loss()
-            };
-            let numeric = (nudged(1e-6) - nudged(-1e-6)) / 2e-6;
-            var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
-            assert!((numeric - grad[k]).abs() < 1e-7 * grad[k].abs().max(1.0), "entry {k}: autograd {} against {numeric}", grad[k]);
+        for k in 0..grad.len().min(8) {
+            assert_entry_matches("the GRU", var, k, grad[k], &loss);
         }
     }
 }
@@ -109,6 +104,7 @@ mod readers {
     use super::super::digits_training::{hard_loss, teacher_forced, DigitsSettings, Looks};
     use super::super::seeded::Seeded;
     use super::super::seeded_parameters;
+    use super::assert_entry_matches;
     use crate::rnn::glimpse::{Glimpse, Reader, ReaderConfig, ARCHITECTURE};
 
     fn tiny(attention: Glimpse) -> ReaderConfig {
@@ -161,19 +157,9 @@ mod readers {
             for (name, var) in &vars {
                 let grad: Vec<f64> =
                     grads.get(var).unwrap_or_else(|| panic!("{}: `{name}` gets no gradient", attention.name())).flatten_all().unwrap().to_vec1().unwrap();
-                let original: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
                 for _ in 0..3 {
-                    let k = rng.below(original.len());
-                    let nudged = |by: f64| {
-                        let mut values = original.clone();
-                        values[k] += by;
-                        var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap()).unwrap();
-                        loss(&reader).to_scalar::<f64>().unwrap()
-                    };
-                    let numeric = (nudged(1e-6) - nudged(-1e-6)) / 2e-6;
-                    var.set(&Tensor::from_vec(original.clone(), var.shape(), &Device::Cpu).unwrap()).unwrap();
-                    let bound = 1e-7 * grad[k].abs().max(1.0);
-                    assert!((numeric - grad[k]).abs() < bound, "{}: `{name}`[{k}]: autograd {} against {numeric}", attention.name(), grad[k]);
+                    let k = rng.below(grad.len());
+                    assert_entry_matches(&format!("{}: `{name}`", attention.name()), var, k, grad[k], || loss(&reader).to_scalar::<f64>().unwrap());
                 }
             }
         }

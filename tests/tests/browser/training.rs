@@ -13,11 +13,12 @@ use super::*;
 /// or a slow machine.
 const TRAINING: Duration = Duration::from_secs(600);
 
-/// A model's batches, share exact and share of digits in field, as the page shows them now
-/// (read in one script: the numbers are redrawn several times a second).
-fn numbers(browser: &Browser, index: usize) -> Option<(usize, f64, f64)> {
+/// A model's batches, share exact and share read from the right place, as the page shows
+/// them now (read in one script: the numbers are redrawn several times a second); `panel`:
+/// `trained` (dates) or `digits-trained`.
+fn numbers(browser: &Browser, panel: &str, index: usize) -> Option<(usize, f64, f64)> {
     let script = format!(
-        "const e = document.querySelector('[data-testid=trained-{index}-numbers]'); return e && [+e.dataset.steps, +e.dataset.exact, +e.dataset.field];"
+        "const e = document.querySelector('[data-testid={panel}-{index}-numbers]'); return e && [+e.dataset.steps, +e.dataset.exact, +e.dataset.field];"
     );
     let found = browser.execute(&script, vec![]);
     let values = found.as_array()?;
@@ -37,13 +38,14 @@ fn two_scores_learn_dates_side_by_side_stop_resume_and_open_as_a_model() {
     browser.click(&browser.by_test_id("train"));
 
     // Stop once both have told their first batches; nothing moves while stopped.
-    let before = browser.wait_for("the first batches", LOAD, || numbers(&browser, 0).zip(numbers(&browser, 1)).filter(|(a, b)| a.0 > 0 && b.0 > 0));
+    let before = browser
+        .wait_for("the first batches", LOAD, || numbers(&browser, "trained", 0).zip(numbers(&browser, "trained", 1)).filter(|(a, b)| a.0 > 0 && b.0 > 0));
     browser.click(&browser.by_test_id("train-stop"));
     browser.wait_for("the stop", Duration::from_secs(60), || status(&browser).starts_with("Stopped").then_some(()));
-    let stopped = numbers(&browser, 0).unwrap().0;
+    let stopped = numbers(&browser, "trained", 0).unwrap().0;
     assert!(stopped >= before.0 .0);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(numbers(&browser, 0).unwrap().0, stopped, "a stopped model went on");
+    assert_eq!(numbers(&browser, "trained", 0).unwrap().0, stopped, "a stopped model went on");
     // A stop hands over the files as the models are.
     browser.wait_for("the files", Duration::from_secs(30), || (!browser.find_all("[data-testid=trained-1-files]").is_empty()).then_some(()));
 
@@ -51,10 +53,10 @@ fn two_scores_learn_dates_side_by_side_stop_resume_and_open_as_a_model() {
     browser.click(&browser.by_test_id("train-resume"));
     browser.wait_for("both models at 99%", TRAINING, || {
         let done = status(&browser).starts_with("Stopped");
-        let both = numbers(&browser, 0).zip(numbers(&browser, 1))?;
+        let both = numbers(&browser, "trained", 0).zip(numbers(&browser, "trained", 1))?;
         (done && both.0 .1 >= 0.99 && both.1 .1 >= 0.99).then_some(())
     });
-    let (steps, exact, field) = numbers(&browser, 0).unwrap();
+    let (steps, exact, field) = numbers(&browser, "trained", 0).unwrap();
     assert!(steps > stopped, "resumed at {stopped}, ended at {steps}");
     // Additive attention reads each digit from its own field (the aim: 95%).
     assert!(field >= 0.95, "{exact} exact, {field} in field");
@@ -96,14 +98,8 @@ fn two_scores_learn_dates_side_by_side_stop_resume_and_open_as_a_model() {
     assert_eq!(written, "1989-07-14");
 }
 
-/// A digits reader's batches, share of strips whole and share of steps on their digit.
 fn reader_numbers(browser: &Browser, index: usize) -> Option<(usize, f64, f64)> {
-    let script = format!(
-        "const e = document.querySelector('[data-testid=digits-trained-{index}-numbers]'); return e && [+e.dataset.steps, +e.dataset.exact, +e.dataset.field];"
-    );
-    let found = browser.execute(&script, vec![]);
-    let values = found.as_array()?;
-    Some((values[0].as_f64()? as usize, values[1].as_f64()?, values[2].as_f64()?))
+    numbers(browser, "digits-trained", index)
 }
 
 /// Each step of a reader's glimpses as the page draws them: (window read, digit written,
@@ -206,7 +202,8 @@ fn soft_and_hard_readers_learn_digits_side_by_side_as_natively() {
             (!partial && path.is_file()).then(|| std::fs::read(&path).unwrap()).filter(|b| !b.is_empty())
         })
     };
-    let json: app::protocol::StripGlimpses = serde_json::from_slice(&saved(browser.by_test_id("digits-trained-0-glimpses-json"), "digits-trained-0-glimpses.json")).unwrap();
+    let json: app::protocol::StripGlimpses =
+        serde_json::from_slice(&saved(browser.by_test_id("digits-trained-0-glimpses-json"), "digits-trained-0-glimpses.json")).unwrap();
     for ((_, written, _, bars), (weights, wrote)) in drawn_glimpses(&browser, 0).iter().zip(json.weights.iter().zip(&json.written)) {
         assert_eq!(written, wrote);
         assert!(bars.iter().zip(weights).all(|(bar, &w)| (bar - f64::from(w)).abs() <= 5e-5), "the JSON's weights are the bars' (shown to 4 decimals)");
@@ -225,4 +222,48 @@ fn soft_and_hard_readers_learn_digits_side_by_side_as_natively() {
     let measured = engine::train::digits_training::evaluate(&reader, &strips).unwrap();
     // The page stopped it at 85% of its own held-out strips; these are others.
     assert!(measured.exact >= 0.75 && measured.on_digit >= 0.95, "the saved hard reader: {measured:?}");
+}
+
+/// All five scores side by side on the same dates: five models, each drawing the example; a
+/// new example typed while they are stopped is drawn at once by each, as it is natively.
+#[test]
+fn five_scores_side_by_side_and_a_new_example_drawn_while_stopped() {
+    let browser = open_page();
+    wait_for_run(&browser);
+    browser.execute("document.querySelector('[data-testid=training] summary').click();", vec![]);
+    browser.click(&browser.by_test_id("train-all-scores"));
+    browser.click(&browser.by_test_id("train"));
+    let names: Vec<String> = browser.wait_for("five models", LOAD, || {
+        let titles = browser.execute("return [...document.querySelectorAll('[data-testid=training] .trained-model h3')].map(h => h.textContent);", vec![]);
+        let titles: Vec<String> = titles.as_array()?.iter().filter_map(|t| t.as_str().map(String::from)).collect();
+        (titles.len() == 5).then_some(titles)
+    });
+    assert_eq!(names, ["Bahdanau, additive", "Luong, dot", "Luong, general", "Luong, concat", "Luong, local-p"]);
+    // 100 batches each, then Stop.
+    browser.wait_for("100 batches each", LOAD, || (0..5).all(|i| numbers(&browser, "trained", i).is_some_and(|n| n.0 >= 100)).then_some(()));
+    browser.click(&browser.by_test_id("train-stop"));
+    browser.wait_for("the stop", Duration::from_secs(60), || status(&browser).starts_with("Stopped").then_some(()));
+    let steps: Vec<usize> = (0..5).map(|i| numbers(&browser, "trained", i).unwrap().0).collect();
+
+    // A new example, typed while stopped: every model's alignment of it, at once.
+    let example = "14th of July 1989";
+    let input = browser.by_test_id("train-example");
+    browser.clear(&input);
+    type_text(&browser, &input, example);
+    browser.execute("arguments[0].dispatchEvent(new Event('change', {bubbles: true}));", vec![input.as_arg()]);
+    let columns = |i: usize| {
+        browser
+            .execute(&format!("return document.querySelectorAll('[data-testid=trained-{i}-alignment] rect[data-row=\"0\"]').length;"), vec![])
+            .as_u64()
+            .unwrap_or(0) as usize
+    };
+    browser.wait_for("the new example drawn by all five", Duration::from_secs(30), || (0..5).all(|i| columns(i) == example.len()).then_some(()));
+    // The additive model, natively from the same seed and batches, writes what the page shows.
+    let mut native = DatesTraining::new(DatesSettings::new(Score::Additive, 1), 0).unwrap();
+    for _ in 0..steps[0] {
+        native.step().unwrap();
+    }
+    let written = native.trained.align(example).unwrap().translation.unwrap().text;
+    let shown = browser.attribute(&browser.by_test_id("trained-0-alignment"), "data-written").unwrap_or_default();
+    assert_eq!(shown, written, "the page's additive model at {} batches against the native one", steps[0]);
 }
