@@ -334,7 +334,7 @@ pub fn start(state: AppState) {
                         training.losses.set(Vec::new());
                         training.files.set(Vec::new());
                     }
-                    let scores = training.scores.iter().map(|s| s.get_untracked()).collect();
+                    let scores = training.scores_asked();
                     let (seed, example) = (training.seed.get_untracked(), training.example.get_untracked());
                     let (steps, until) = match training.task {
                         TrainingTask::Dates => (TRAINING_STEPS, TRAINING_UNTIL),
@@ -343,6 +343,14 @@ pub fn start(state: AppState) {
                     send(ToWorker::Train { run, task: training.task, scores, seed, steps, until, example, resume });
                 }
             }
+        });
+        // A new example is read by the models as they are, stopped or training.
+        Effect::new(move |previous: Option<String>| {
+            let example = training.example.get();
+            if previous.is_some_and(|p| p != example) && training.progress.with_untracked(|p| !p.is_empty()) {
+                send(ToWorker::TrainingExample { task: training.task, example: example.clone() });
+            }
+            example
         });
     }
 

@@ -73,8 +73,18 @@ pub fn App() -> impl IntoView {
             </Show>
             // While the text in the box computes, the maps of the text before stay, dimmed
             // and marked, so none is taken for the box's.
+            // An RNN aligner has one attention, drawn above with the arithmetic of its steps:
+            // the grid of heads, the head scores and the probe are for models of many.
+            <Show when=move || state.is_aligner()>
+                <p class="hint aligner-note" data-testid="aligner-note">
+                    "An RNN aligner has one attention: the alignment map above shows it, each output symbol's row over the source, \
+                     and the arithmetic of the row you pick. The grid of heads, the head scores and the induction probe are for \
+                     Transformers, with many heads to compare; pick one in the model list to see them."
+                </p>
+            </Show>
             <div
                 class="workspace"
+                class:aligner=move || state.is_aligner()
                 class:stale=move || state.stale()
                 aria-busy=move || state.stale().to_string()
                 data-testid="workspace"

@@ -110,6 +110,13 @@ pub enum ToWorker {
     },
     /// Stop the training numbered `run` after the batch going on (it can be resumed).
     StopTraining { run: u64 },
+    /// The example a training's models show (a date, or a held-out strip's number) changed:
+    /// their reading of it, at once if they are stopped.
+    TrainingExample {
+        #[serde(default)]
+        task: TrainingTask,
+        example: String,
+    },
 }
 
 /// What a run of a sound or a picture keeps or changes beyond its maps, as a text's run

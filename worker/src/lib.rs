@@ -86,6 +86,7 @@ pub fn start() {
         }
         Ok((ToWorker::StopEffects { run }, _)) => state.borrow().traces.stop(run),
         Ok((ToWorker::StopTraining { run }, _)) => state.borrow().trainings.stop(run),
+        Ok((ToWorker::TrainingExample { task, example }, _)) => training::show_example(&state.borrow().trainings, task, example),
         Ok((ToWorker::Train { run, task, scores, seed, steps, until, example, resume }, _)) => {
             let trainings = state.borrow().trainings.clone();
             training::train(trainings, run, training::Asked { task, scores, seed, steps, until, example, resume })
@@ -232,6 +233,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             post(&FromWorker::Failed { model: String::new(), run: Some(run), message: "a sweep the worker did not start".into() }, None)
         }
         ToWorker::Open { model, .. } => post(&FromWorker::Failed { model, run: None, message: "the files did not arrive".into() }, None),
+        ToWorker::TrainingExample { .. } => {} // heard before it gets here
         ToWorker::Probe { run, model, length, seeds } => {
             let state_handle = state.clone();
             let state = state.borrow();

@@ -113,6 +113,10 @@ pub(super) struct Trainings {
     models: RefCell<Vec<Model>>,
     /// scikit-learn's digits, fetched once.
     digits: RefCell<Option<Arc<Digits>>>,
+    /// The example the page shows (it may change while the models train, or after).
+    example: RefCell<String>,
+    /// The run last ended, and how long it went on.
+    ended: Cell<Option<(u64, f64)>>,
 }
 
 impl Trainings {
@@ -135,9 +139,26 @@ pub(super) struct Asked {
     pub resume: bool,
 }
 
-fn tell(trainings: &Trainings, run: u64, example: &str, (going, started): (bool, f64), failed: Option<String>) {
-    let models = trainings.models.borrow_mut().iter_mut().map(|m| progress(m, example)).collect();
-    post(&FromWorker::Training { run, task: trainings.task.get(), models, going, millis: now() - started, failed }, None);
+fn tell(trainings: &Trainings, run: u64, (going, started): (bool, f64), failed: Option<String>) {
+    tell_after(trainings, run, going, now() - started, failed);
+}
+
+fn tell_after(trainings: &Trainings, run: u64, going: bool, millis: f64, failed: Option<String>) {
+    let example = trainings.example.borrow().clone();
+    let models = trainings.models.borrow_mut().iter_mut().map(|m| progress(m, &example)).collect();
+    post(&FromWorker::Training { run, task: trainings.task.get(), models, going, millis, failed }, None);
+}
+
+/// The page shows another example: the models' reading of it, at once if they are stopped
+/// (else with the next word of their progress).
+pub(super) fn show_example(trainings: &Trainings, task: TrainingTask, example: String) {
+    if trainings.task.get() != task {
+        return;
+    }
+    *trainings.example.borrow_mut() = example;
+    if let (None, Some((run, millis))) = (trainings.going.get(), trainings.ended.get()) {
+        tell_after(trainings, run, false, millis, None);
+    }
 }
 
 fn progress(model: &mut Model, example: &str) -> TrainingProgress {
@@ -213,6 +234,7 @@ async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], see
 pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
     let Asked { task, scores, seed, steps, until, example, resume } = asked;
     trainings.going.set(Some(run));
+    *trainings.example.borrow_mut() = example;
     wasm_bindgen_futures::spawn_local(async move {
         let go_on = resume && trainings.task.get() == task && !trainings.models.borrow().is_empty();
         if !go_on {
@@ -222,7 +244,7 @@ pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
                 Err(message) => {
                     trainings.models.borrow_mut().clear();
                     trainings.stop(run);
-                    return tell(&trainings, run, &example, (false, now()), Some(message));
+                    return tell(&trainings, run, (false, now()), Some(message));
                 }
             }
         }
@@ -244,14 +266,15 @@ pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
                 break;
             }
             if now() - told >= TELL_EVERY_MS {
-                tell(&trainings, run, &example, (true, started), None);
+                tell(&trainings, run, (true, started), None);
                 told = now();
             }
             // Stop, a new text or a new request is heard between batches.
             give_a_turn().await;
         }
         trainings.stop(run);
-        tell(&trainings, run, &example, (false, started), failed);
+        trainings.ended.set(Some((run, now() - started)));
+        tell(&trainings, run, (false, started), failed);
         send_files(&trainings, run);
     });
 }

@@ -2,8 +2,8 @@
 //! bar above its columns and the window read through outlined (soft: the most weighed; hard:
 //! the one drawn), with the digit written beside the digit there.
 
-use leptos::svg::Svg;
 use leptos::prelude::*;
+use leptos::svg::Svg;
 use protocol::StripGlimpses;
 
 use super::export::download_text;

@@ -42,7 +42,8 @@ pub fn TrainingPanel(task: TrainingTask) -> impl IntoView {
         let chosen = training.scores[side];
         view! {
             <label>{if side == 0 { "Left: " } else { "Right: " }}
-                <select data-testid=format!("train-score-{side}") prop:value=move || chosen.get() disabled=move || training.going.get()
+                <select data-testid=format!("train-score-{side}") prop:value=move || chosen.get()
+                    disabled=move || training.going.get() || training.all_scores.get()
                     on:change=move |event| chosen.set(event_target_value(&event))>
                     {SCORES.iter().map(|(name, label)| view! { <option value=*name selected=move || chosen.get() == *name>{*label}</option> }).collect_view()}
                 </select>
@@ -76,6 +77,11 @@ pub fn TrainingPanel(task: TrainingTask) -> impl IntoView {
         TrainingTask::Dates => view! {
             {picker(0)}
             {picker(1)}
+            <label title="the same dates and the same example under Bahdanau's score and Luong's four, side by side">
+                <input type="checkbox" data-testid="train-all-scores" prop:checked=move || training.all_scores.get() disabled=move || training.going.get()
+                    on:change=move |event| training.all_scores.set(event_target_checked(&event)) />
+                " all five scores"
+            </label>
             <label>"Example: "
                 <input type="text" data-testid="train-example" prop:value=move || training.example.get()
                     on:change=move |event| training.example.set(event_target_value(&event)) />

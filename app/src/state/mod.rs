@@ -54,6 +54,12 @@ pub struct AppState {
 impl AppState {
     /// Whether the maps in view are of a text other than the one in the box (the box's
     /// text is still computing): the views dim and say so.
+    /// Whether the report shown is an RNN aligner's (one attention of an output over a
+    /// source): the views made for many heads have nothing to choose among.
+    pub fn is_aligner(&self) -> bool {
+        self.run.report.with(|r| r.as_ref().is_some_and(|r| r.alignment_arithmetic.is_some()))
+    }
+
     pub fn stale(&self) -> bool {
         // A speech or vision model's report is of the input named in `report_text`, not of the box's text.
         if self.selection.takes_whole_input() {

@@ -14,6 +14,20 @@ pub enum TrainAsk {
     Stop,
 }
 
+/// The dates models' scores: Bahdanau's, then Luong's.
+pub const DATES_SCORES: [&str; 5] = ["additive", "dot", "general", "concat", "local"];
+
+impl Training {
+    /// The scores a Train asks for: every one, or the two chosen.
+    pub fn scores_asked(&self) -> Vec<String> {
+        if self.task == TrainingTask::Dates && self.all_scores.get_untracked() {
+            DATES_SCORES.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.scores.iter().map(|s| s.get_untracked()).collect()
+        }
+    }
+}
+
 /// One trained model's files, as its training left them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainedFiles {
@@ -27,6 +41,8 @@ pub struct TrainedFiles {
 #[derive(Clone, Copy)]
 pub struct Training {
     pub task: TrainingTask,
+    /// Every score at once, side by side (dates), in place of the two chosen.
+    pub all_scores: RwSignal<bool>,
     /// The scores (or a reader's attentions) side by side (left, right).
     pub scores: [RwSignal<String>; 2],
     pub seed: RwSignal<u64>,
@@ -56,6 +72,7 @@ impl Training {
         };
         Self {
             task,
+            all_scores: RwSignal::new(false),
             scores: [RwSignal::new(left.into()), RwSignal::new(right.into())],
             seed: RwSignal::new(1),
             example: RwSignal::new(example.into()),
