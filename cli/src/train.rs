@@ -95,6 +95,7 @@ pub fn train(flags: TrainFlags) -> Result<(), Failure> {
         // Set before any product of this process runs, so before rayon's threads start.
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
+    engine::train::keep_freed_memory();
     std::fs::create_dir_all(&out).map_err(|e| Failure::Input(format!("cannot make {}: {e}", out.display())))?;
     let started = Instant::now();
     let mut losses = Vec::new();

@@ -34,6 +34,8 @@ fn fresh() -> DatesTraining {
 }
 
 pub fn training_runs(runs: usize) -> TrainingTimes {
+    // As `attnscope train` does.
+    engine::train::keep_freed_memory();
     let (mut to_goal, mut steps) = (Vec::new(), 0);
     for _ in 0..runs {
         let started = Instant::now();
