@@ -77,32 +77,35 @@ pub fn App() -> impl IntoView {
             // the grid of heads, the head scores and the probe are for models of many.
             <Show when=move || state.is_aligner()>
                 <p class="hint aligner-note" data-testid="aligner-note">
-                    "An RNN aligner has one attention: the alignment map above shows it, each output symbol's row over the source, \
-                     and the arithmetic of the row you pick. The grid of heads, the head scores and the induction probe are for \
-                     Transformers, with many heads to compare; pick one in the model list to see them."
+                    "An RNN aligner has one attention: the alignment map above shows it with the arithmetic of the row you pick, \
+                     and the heatmap, lines and table below show it too. The grid of heads, the head scores, the induction probe and \
+                     the interventions are for Transformers, with many heads to compare; pick one in the model list to see them."
                 </p>
             </Show>
             <div
                 class="workspace"
-                class:aligner=move || state.is_aligner()
                 class:stale=move || state.stale()
                 aria-busy=move || state.stale().to_string()
                 data-testid="workspace"
                 data-stale=move || state.stale().to_string()
                 data-text=move || state.run.report_text.get()
             >
-                <HeadGrid />
+                <Show when=move || !state.is_aligner()>
+                    <HeadGrid />
+                </Show>
                 <section class="views">
                     <HeadDetail />
-                    <CompareView />
-                    <NextTokens />
-                    <InterventionPanel />
-                    // Over a picture, the rollout is the overlay's and no text's.
-                    <Show when=move || !state.selection.is_vision()>
-                        <RolloutView />
+                    <Show when=move || !state.is_aligner()>
+                        <CompareView />
+                        <NextTokens />
+                        <InterventionPanel />
+                        // Over a picture, the rollout is the overlay's and no text's.
+                        <Show when=move || !state.selection.is_vision()>
+                            <RolloutView />
+                        </Show>
+                        <ScoresPanel />
+                        <ProbePanel />
                     </Show>
-                    <ScoresPanel />
-                    <ProbePanel />
                 </section>
             </div>
             // Attention before the Transformer, trained here: needs no model loaded.

@@ -12,8 +12,9 @@ use super::*;
 fn khmer_translit_transliterates_in_the_page_and_draws_its_alignment_over_every_slot() {
     let browser = open_page();
     wait_for_run(&browser);
-    let workspace_shown = || browser.execute("return getComputedStyle(document.querySelector('[data-testid=workspace]')).display !== 'none';", vec![]);
-    assert_eq!(workspace_shown(), serde_json::json!(true), "a Transformer's views of many heads");
+    let many_heads =
+        || browser.find_all("[data-testid=head-grid], [data-testid=scores-table], [data-testid=scores-placeholder], [data-testid=probe-status]").len();
+    assert_eq!(many_heads(), 3, "a Transformer's views of many heads");
     assert!(browser.find_all("[data-testid=aligner-note]").is_empty());
     choose(&browser, "model-select", "khmer-translit");
     let text = "phnom penh";
@@ -30,9 +31,11 @@ fn khmer_translit_transliterates_in_the_page_and_draws_its_alignment_over_every_
     assert_eq!(shown, "ភ្នំពេញ");
     assert_eq!(native.translation.as_ref().unwrap().text, shown);
     assert!(browser.text(&browser.by_test_id("status")).starts_with("Computed in"));
-    // One attention: the views of many heads step aside, and the page says why.
-    assert_eq!(workspace_shown(), serde_json::json!(false), "an aligner's report hides the grid of heads and their views");
+    // One attention: the views of many heads step aside, and the page says why; the head's
+    // own views (heatmap, lines, table) stay.
+    assert_eq!(many_heads(), 0, "an aligner's report sets the grid of heads, the head scores and the probe aside");
     assert!(browser.text(&browser.by_test_id("aligner-note")).starts_with("An RNN aligner has one attention"));
+    assert_eq!(browser.find_all("[data-testid=heatmap]").len(), 1, "the head detail shows the alignment too");
 
     // The alignment: one layer, one head, a pixel per weight, the padding's 16 columns too.
     let attribute = |name: &str| browser.attribute(&browser.by_test_id("alignment-map"), name).unwrap_or_default();
