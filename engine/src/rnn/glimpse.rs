@@ -194,7 +194,7 @@ impl Reader {
         let embedded = self.embedding.index_select(previous, 0)?; // [B, e]
         let gates = self.decoder.input_gates(&Tensor::cat(&[&embedded, &glimpse], 1)?)?;
         reading.state = self.decoder.step(&gates, &reading.state, &reading.every)?;
-        Ok(self.output.forward(&Tensor::cat(&[&reading.state, &glimpse], 1)?)?)
+        self.output.forward(&Tensor::cat(&[&reading.state, &glimpse], 1)?)
     }
 }
 

@@ -266,19 +266,18 @@ pub fn hard_loss(pass: &Pass, advantages: &[Vec<f64>], settings: &DigitsSettings
     Ok(((digits + reinforce)? - (&pass.entropy * settings.entropy)?)?)
 }
 
+/// How a hard reader's window is drawn from a step's weights.
+type DrawWindow<'a> = &'a mut dyn FnMut(&[f64]) -> usize;
+
 /// Greedy reading: each step's digit is the first highest logit, read after the digit
-/// written before it; `draw` gives a hard reader's location from the weights of a row
-/// (none: soft, the expected glimpse).
-fn greedy(
-    reader: &Reader,
-    strips: &[&Strip],
-    mut draw: Option<&mut dyn FnMut(&[f64]) -> usize>,
-) -> Result<(Vec<Vec<u8>>, Vec<Vec<Vec<f32>>>, Vec<Vec<usize>>)> {
+/// written before it; `draw` gives a hard reader's window from the weights of a row (none:
+/// the most weighed; a soft reader reads the expected glimpse whatever it is).
+fn greedy(reader: &Reader, strips: &[&Strip], mut draw: Option<DrawWindow>) -> Result<Vec<Glimpses>> {
     let windows = reader.config.windows(&strips.iter().map(|s| s.pixels.as_slice()).collect::<Vec<_>>(), &Device::Cpu)?;
     let (batch, locations) = (strips.len(), reader.config.locations());
     let mut reading = reader.encode(&windows)?;
     let mut previous = Tensor::from_vec(vec![START; batch], batch, &Device::Cpu)?;
-    let (mut written, mut weights, mut chosen) = (vec![Vec::new(); batch], vec![Vec::new(); batch], vec![Vec::new(); batch]);
+    let mut seen = vec![Glimpses { weights: Vec::new(), chosen: Vec::new(), written: Vec::new() }; batch];
     for _ in 0..reader.config.steps {
         let alpha = candle_nn::ops::softmax_last_dim(&reader.scores(&reading)?)?;
         let rows = alpha.to_dtype(DType::F64)?.to_vec2::<f64>()?;
@@ -293,21 +292,21 @@ fn greedy(
         let logits = reader.read(&mut reading, &previous, &looked)?;
         previous = logits.argmax(candle_core::D::Minus1)?;
         for (b, digit) in previous.to_vec1::<u32>()?.into_iter().enumerate() {
-            written[b].push(digit as u8);
-            weights[b].push(rows[b].iter().map(|&w| w as f32).collect());
-            chosen[b].push(picked[b]);
+            seen[b].written.push(digit as u8);
+            seen[b].weights.push(rows[b].iter().map(|&w| w as f32).collect());
+            seen[b].chosen.push(picked[b]);
         }
     }
-    Ok((written, weights, chosen))
+    Ok(seen)
 }
 
 pub fn evaluate(reader: &Reader, strips: &[Strip]) -> Result<DigitsEvaluation> {
     if strips.is_empty() {
         return Ok(DigitsEvaluation::default());
     }
-    let (written, weights, _) = greedy(reader, &strips.iter().collect::<Vec<_>>(), None)?;
+    let seen = greedy(reader, &strips.iter().collect::<Vec<_>>(), None)?;
     let (mut exact, mut digits, mut on_digit) = (0, 0, 0);
-    for ((strip, written), weights) in strips.iter().zip(&written).zip(&weights) {
+    for (strip, Glimpses { written, weights, .. }) in strips.iter().zip(&seen) {
         exact += usize::from(written[..] == strip.labels[..]);
         for (k, (digit, row)) in written.iter().zip(weights).enumerate() {
             digits += usize::from(*digit == strip.labels[k]);
@@ -324,10 +323,9 @@ pub fn evaluate(reader: &Reader, strips: &[Strip]) -> Result<DigitsEvaluation> {
 pub fn glimpses(reader: &Reader, strip: &Strip, seed: u64) -> Result<Glimpses> {
     let mut rng = Seeded::new(seed);
     let mut draw = |row: &[f64]| drawn(row, rng.unit());
-    let draw: Option<&mut dyn FnMut(&[f64]) -> usize> = match reader.config.attention {
+    let draw: Option<DrawWindow> = match reader.config.attention {
         Glimpse::Soft => None,
         Glimpse::Hard => Some(&mut draw),
     };
-    let (mut written, mut weights, mut chosen) = greedy(reader, &[strip], draw)?;
-    Ok(Glimpses { weights: weights.remove(0), chosen: chosen.remove(0), written: written.remove(0) })
+    Ok(greedy(reader, &[strip], draw)?.remove(0))
 }

@@ -92,8 +92,8 @@ fn a_gru_steps_gradient_matches_finite_differences() {
     assert_eq!(decoder.len(), 4);
     for var in decoder.into_iter().chain([&x, &h]) {
         let grad: Vec<f64> = grads.get(var).expect("a gradient").flatten_all().unwrap().to_vec1().unwrap();
-        for k in 0..grad.len().min(8) {
-            assert_entry_matches("the GRU", var, k, grad[k], &loss);
+        for (k, &entry) in grad.iter().enumerate().take(8) {
+            assert_entry_matches("the GRU", var, k, entry, loss);
         }
     }
 }
