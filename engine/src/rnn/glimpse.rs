@@ -147,7 +147,7 @@ impl Reader {
         if config.architecture != ARCHITECTURE {
             return Err(EngineError::BadModelFile(format!("config.json's architecture is `{}`, not a glimpse reader's `{ARCHITECTURE}`", config.architecture)));
         }
-        let sizes = [
+        super::no_zero_sizes(&[
             ("height", config.height),
             ("window", config.window),
             ("stride", config.stride),
@@ -156,10 +156,7 @@ impl Reader {
             ("glimpse_units", config.glimpse_units),
             ("decoder_units", config.decoder_units),
             ("attention_units", config.attention_units),
-        ];
-        if let Some((name, _)) = sizes.iter().find(|(_, size)| *size == 0) {
-            return Err(EngineError::BadModelFile(format!("config.json's `{name}` is 0: a reader of nothing")));
-        }
+        ])?;
         if config.window > config.width || config.height * config.width > MOST_PIXELS || config.steps > MOST_STEPS {
             return Err(EngineError::BadModelFile(format!(
                 "config.json's picture ({} × {}, windows {} wide) or its {} steps are no reader's (at most {MOST_PIXELS} pixels, {MOST_STEPS} steps)",

@@ -81,6 +81,15 @@ fn embedding_row(table: &[f32], width: usize, id: u32) -> Result<Vec<f32>> {
     row.map(<[f32]>::to_vec).ok_or(EngineError::TokenOutOfRange { id, vocab: table.len() / width.max(1) })
 }
 
+/// Refuses a trained model's config.json that gives any of `sizes` as 0: a layer of no units
+/// computes nothing (and the fused steps would divide their rows by zero).
+pub(crate) fn no_zero_sizes(sizes: &[(&str, usize)]) -> Result<()> {
+    match sizes.iter().find(|(_, size)| *size == 0) {
+        Some((name, _)) => Err(EngineError::BadModelFile(format!("config.json's `{name}` is 0: a layer of no units computes nothing"))),
+        None => Ok(()),
+    }
+}
+
 /// The first of the highest logits, as NumPy's argmax takes it.
 pub(crate) fn first_highest<T: PartialOrd>(logits: &[T]) -> u32 {
     logits.iter().enumerate().fold(0, |best, (i, v)| if *v > logits[best] { i } else { best }) as u32

@@ -38,15 +38,12 @@ impl Trained {
         let config: Seq2SeqConfig = serde_json::from_slice(files.config).map_err(|e| bad("config.json", e))?;
         let symbols: SymbolLists = serde_json::from_slice(files.vocabulary).map_err(|e| bad("vocabulary.json", e))?;
         checked_steps(config.source_slots, config.target_limit)?;
-        let sizes = [
+        super::no_zero_sizes(&[
             ("embedding", config.embedding),
             ("encoder_units", config.encoder_units),
             ("decoder_units", config.decoder_units),
             ("attention_units", config.attention_units),
-        ];
-        if let Some((name, _)) = sizes.iter().find(|(_, size)| *size == 0) {
-            return Err(EngineError::BadModelFile(format!("config.json's `{name}` is 0: a layer of no units computes nothing")));
-        }
+        ])?;
         if symbols.source.len() < 2 || symbols.target.len() < 2 {
             return Err(EngineError::BadModelFile("vocabulary.json needs the source's <pad> and <unk> and the target's <start> and <end> first".into()));
         }

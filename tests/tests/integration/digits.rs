@@ -123,6 +123,9 @@ fn bad_digits_or_a_lying_reader_are_refused_with_a_reason() {
     let lying = String::from_utf8(config.clone()).unwrap().replace("\"glimpse_units\": 32", "\"glimpse_units\": 33");
     let err = Reader::from_files(lying.as_bytes(), &weights).err().unwrap().to_string();
     assert!(err.contains("`glimpse.weight` is [64, 32], the architecture needs [64, 33]"), "{err}");
+    let empty = String::from_utf8(config.clone()).unwrap().replace("\"stride\": 2", "\"stride\": 0");
+    let err = Reader::from_files(empty.as_bytes(), &weights).err().unwrap().to_string();
+    assert!(err.contains("config.json's `stride` is 0"), "{err}");
     let huge = String::from_utf8(config.clone()).unwrap().replace("\"width\": 40", "\"width\": 4000000");
     let err = Reader::from_files(huge.as_bytes(), &weights).err().unwrap().to_string();
     assert!(err.contains("are no reader's"), "{err}");
