@@ -221,7 +221,15 @@ fn the_mask_comparisons_maps_have_their_tokens_on_both_axes() {
                 let css = format!("[data-testid={map}] .{axis} li");
                 let indices =
                     browser.execute("return [...document.querySelectorAll(arguments[0])].map(li => +li.dataset.index);", vec![serde_json::json!(css)]);
-                let (labels, canvas) = (labels(&browser, &css), boxes(&browser, &format!("[data-testid={map}] canvas")).remove(0).1);
+                // The labels and the map read while the layout stands still (on a busy machine
+                // the page may still be laying out a line above between two reads).
+                let canvas_css = format!("[data-testid={map}] canvas");
+                let (labels, canvas) = browser.wait_for("a layout standing still", Duration::from_secs(30), || {
+                    let before = boxes(&browser, &canvas_css).remove(0).1;
+                    let labels = labels(&browser, &css);
+                    let after = boxes(&browser, &canvas_css).remove(0).1;
+                    (before == after).then_some((labels, after))
+                });
                 let cell = (canvas[3] - canvas[1]) / n as f64;
                 // Thinned only as much as legibility asks: every `stride`th token from the first,
                 // and one label more would not fit (9-pixel labels need 11 pixels each).
