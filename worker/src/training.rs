@@ -11,6 +11,7 @@ use engine::rnn::seq2seq::Score;
 use engine::train::dates_training::{DatesSettings, DatesTraining};
 use engine::train::digits::Digits;
 use engine::train::digits_training::{DigitsSettings, DigitsTraining};
+use engine::train::Learning;
 use protocol::{encode_with_bytes, FromWorker, StripGlimpses, TrainingProgress, TrainingTask};
 
 use super::{give_a_turn, now, post, scope};
@@ -22,47 +23,23 @@ const HELD_OUT: usize = 500;
 const DIGITS_URL: &str = "data/digits/digits.csv.gz";
 
 /// A model learning one task or the other.
-enum Learning {
+enum Learner {
     Dates(DatesTraining),
     Digits(DigitsTraining),
 }
 
-impl Learning {
-    fn step(&mut self) -> engine::Result<f64> {
+impl Learner {
+    fn learning(&self) -> &dyn Learning {
         match self {
-            Learning::Dates(t) => t.step(),
-            Learning::Digits(t) => t.step(),
+            Learner::Dates(t) => t,
+            Learner::Digits(t) => t,
         }
     }
 
-    fn steps(&self) -> usize {
+    fn learning_mut(&mut self) -> &mut dyn Learning {
         match self {
-            Learning::Dates(t) => t.steps,
-            Learning::Digits(t) => t.steps,
-        }
-    }
-
-    /// The score or the attention, as the page names it.
-    fn name(&self) -> &'static str {
-        match self {
-            Learning::Dates(t) => t.settings().score.name(),
-            Learning::Digits(t) => t.settings().attention.name(),
-        }
-    }
-
-    /// (share exact, share read from the right place).
-    fn measure(&self) -> engine::Result<(f64, f64)> {
-        Ok(match self {
-            Learning::Dates(t) => t.evaluate().map(|m| (m.exact, m.digits_in_field))?,
-            Learning::Digits(t) => t.evaluate().map(|m| (m.exact, m.on_digit))?,
-        })
-    }
-
-    /// config.json, vocabulary.json (none for a reader) and model.safetensors.
-    fn files(&self) -> engine::Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
-        match self {
-            Learning::Dates(t) => t.files().map(|f| (f.config, f.vocabulary, f.weights)),
-            Learning::Digits(t) => t.files().map(|(config, weights)| (config, Vec::new(), weights)),
+            Learner::Dates(t) => t,
+            Learner::Digits(t) => t,
         }
     }
 
@@ -70,8 +47,8 @@ impl Learning {
     /// glimpses (the strip numbered `example`; a hard reader's windows drawn from seed 1).
     fn example(&self, example: &str, progress: &mut TrainingProgress) {
         match self {
-            Learning::Dates(t) => progress.example = t.trained.align(example).ok(),
-            Learning::Digits(t) => {
+            Learner::Dates(t) => progress.example = t.trained.align(example).ok(),
+            Learner::Digits(t) => {
                 let strips = t.held_out();
                 let Some(strip) = example.trim().parse::<usize>().ok().and_then(|n| strips.get(n % strips.len().max(1))) else { return };
                 let config = &t.reader.config;
@@ -98,7 +75,7 @@ const TELL_EVERY_MS: f64 = 250.0;
 
 /// One model of a run, and what it has done.
 struct Model {
-    training: Learning,
+    training: Learner,
     losses: Vec<f64>,
     measured: Vec<(usize, f64, f64)>,
     done: bool,
@@ -165,8 +142,8 @@ fn progress(model: &mut Model, example: &str) -> TrainingProgress {
     let loss = (!model.losses.is_empty()).then(|| model.losses.iter().sum::<f64>() / model.losses.len() as f64);
     model.losses.clear();
     let mut progress = TrainingProgress {
-        score: model.training.name().to_string(),
-        steps: model.training.steps(),
+        score: model.training.learning().name().to_string(),
+        steps: model.training.learning().steps(),
         loss,
         measured: model.measured.clone(),
         example: None,
@@ -180,9 +157,12 @@ fn progress(model: &mut Model, example: &str) -> TrainingProgress {
 fn send_files(trainings: &Trainings, run: u64) {
     let task = trainings.task.get();
     for (index, model) in trainings.models.borrow().iter().enumerate() {
-        let score = model.training.name().to_string();
-        match model.training.files() {
-            Ok((config, vocabulary, weights)) => {
+        let score = model.training.learning().name().to_string();
+        match model.training.learning().files() {
+            Ok(files) => {
+                // By name: a reader has no vocabulary.json (an empty one is left out by the page).
+                let file = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone()).unwrap_or_default();
+                let (config, vocabulary, weights) = (file("config.json"), file("vocabulary.json"), file("model.safetensors"));
                 let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap_or_default();
                 let message = FromWorker::TrainedModel { run, task, index, score, config: text(config), vocabulary: text(vocabulary), weights: Vec::new() };
                 let (value, transfer) = encode_with_bytes(&message, &weights);
@@ -212,7 +192,7 @@ async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], see
             .iter()
             .map(|name| {
                 let score = Score::parse(name).ok_or_else(|| format!("`{name}` is not a score: additive, dot, general, concat or local"))?;
-                Ok(model(Learning::Dates(DatesTraining::new(DatesSettings::new(score, seed), HELD_OUT).map_err(|e| e.to_string())?)))
+                Ok(model(Learner::Dates(DatesTraining::new(DatesSettings::new(score, seed), HELD_OUT).map_err(|e| e.to_string())?)))
             })
             .collect(),
         TrainingTask::Digits => {
@@ -222,7 +202,7 @@ async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], see
                 .map(|name| {
                     let attention = Glimpse::parse(name).ok_or_else(|| format!("`{name}` is no attention of a reader: soft or hard"))?;
                     let training = DigitsTraining::new(DigitsSettings::new(attention, seed), digits.clone(), HELD_OUT).map_err(|e| e.to_string())?;
-                    Ok(model(Learning::Digits(training)))
+                    Ok(model(Learner::Digits(training)))
                 })
                 .collect()
         }
@@ -249,7 +229,7 @@ pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
             }
         }
         for model in trainings.models.borrow_mut().iter_mut() {
-            model.done = model.training.steps() >= steps || model.measured.last().is_some_and(|m| m.1 >= until);
+            model.done = model.training.learning().steps() >= steps || model.measured.last().is_some_and(|m| m.1 >= until);
         }
         let started = now();
         let mut told = started;
@@ -282,10 +262,10 @@ pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
 /// A batch of each model not yet done (and its measure, every few batches); whether all are.
 fn batch_each(trainings: &Trainings, steps: usize, until: f64) -> Result<bool, String> {
     for model in trainings.models.borrow_mut().iter_mut().filter(|m| !m.done) {
-        model.losses.push(model.training.step().map_err(|e| e.to_string())?);
-        let at = model.training.steps();
+        model.losses.push(model.training.learning_mut().step().map_err(|e| e.to_string())?);
+        let at = model.training.learning().steps();
         if at.is_multiple_of(MEASURE_EVERY) || at >= steps {
-            let (exact, placed) = model.training.measure().map_err(|e| e.to_string())?;
+            let (exact, placed) = model.training.learning().measure().map_err(|e| e.to_string())?;
             model.measured.push((at, exact, placed));
             model.done = exact >= until || at >= steps;
         }

@@ -112,6 +112,61 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Any training here, as the command line and the page's worker drive it: a batch at a
+/// time, measured on its held-out examples, written as a model's files.
+pub trait Learning {
+    /// One batch: its loss before the step.
+    fn step(&mut self) -> Result<f64>;
+    /// Batches taken so far.
+    fn steps(&self) -> usize;
+    /// The score or the attention it learns with, as the page and the command line name it.
+    fn name(&self) -> &'static str;
+    /// On the held-out examples: the share written exactly, and the share read from the
+    /// right place (dates: digits from their field; digits: steps on their digit).
+    fn measure(&self) -> Result<(f64, f64)>;
+    /// The model's files by name (config.json, vocabulary.json where it has one,
+    /// model.safetensors).
+    fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>>;
+}
+
+impl Learning for dates_training::DatesTraining {
+    fn step(&mut self) -> Result<f64> {
+        dates_training::DatesTraining::step(self)
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn name(&self) -> &'static str {
+        self.settings().score.name()
+    }
+    fn measure(&self) -> Result<(f64, f64)> {
+        self.evaluate().map(|m| (m.exact, m.digits_in_field))
+    }
+    fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let files = dates_training::DatesTraining::files(self)?;
+        Ok(vec![("config.json", files.config), ("vocabulary.json", files.vocabulary), ("model.safetensors", files.weights)])
+    }
+}
+
+impl Learning for digits_training::DigitsTraining {
+    fn step(&mut self) -> Result<f64> {
+        digits_training::DigitsTraining::step(self)
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn name(&self) -> &'static str {
+        self.settings().attention.name()
+    }
+    fn measure(&self) -> Result<(f64, f64)> {
+        self.evaluate().map(|m| (m.exact, m.on_digit))
+    }
+    fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let (config, weights) = digits_training::DigitsTraining::files(self)?;
+        Ok(vec![("config.json", config), ("model.safetensors", weights)])
+    }
+}
+
 /// A value as pretty JSON bytes (a model's config.json, vocabulary.json).
 pub fn json_bytes<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(value).map_err(|e| EngineError::BadModelFile(format!("cannot write JSON: {e}")))
