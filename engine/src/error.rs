@@ -53,6 +53,11 @@ pub enum EngineError {
     #[error("cannot read the training data: {0}")]
     BadData(String),
 
+    /// A memory network's story cannot be answered as typed: no question, a word it never
+    /// learned, someone the story never mentions.
+    #[error("cannot read the story: {0}")]
+    BadStory(String),
+
     /// The sound could not be read: not audio, a format the engine does not decode, or cut short.
     #[error("cannot read the sound: {0}")]
     BadAudio(String),

@@ -130,7 +130,7 @@ impl Reader {
             glimpse: Linear::build("glimpse", pixels, g, true, get)?,
             positions: get("positions", &[config.locations(), g], Init::Uniform { fan: g })?,
             start: Linear::build("start", g, d, true, get)?,
-            embedding: get("embedding", &[DIGITS + 1, e], Init::Normal)?,
+            embedding: get("embedding", &[DIGITS + 1, e], Init::Normal { std: 1.0 })?,
             decoder: GruWeights::build("decoder", e + g, d, get)?,
             query: Linear::build("attention.query", d, a, false, get)?,
             key: Linear::build("attention.key", g, a, false, get)?,

@@ -14,6 +14,7 @@ pub mod cmu_g2p;
 pub mod glimpse;
 pub mod gru_op;
 pub mod khmer_translit;
+pub mod memory;
 pub mod scores;
 pub mod seq2seq;
 pub mod trained;
@@ -217,10 +218,13 @@ pub enum Aligner {
     ArabicNames(ArabicNames),
     /// Trained by the project (`attnscope train`, the page's Train).
     Trained(Trained),
+    /// A memory network trained by the project (`attnscope train memory`): it reads a story
+    /// and answers its question, one hop of attention over the sentences after another.
+    Memory(memory::MemoryNetwork),
 }
 
 /// The architectures [`Aligner::from_bytes`] reads.
-const ARCHITECTURES: &[&str] = &["khmer-translit", "cmu-g2p", "arabic-names", seq2seq::ARCHITECTURE];
+const ARCHITECTURES: &[&str] = &["khmer-translit", "cmu-g2p", "arabic-names", seq2seq::ARCHITECTURE, memory::ARCHITECTURE];
 
 impl Aligner {
     pub fn from_bytes(name: &str, files: AlignerFiles) -> Result<Self> {
@@ -234,6 +238,7 @@ impl Aligner {
             "cmu-g2p" => Ok(Self::CmuG2p(CmuG2p::from_bytes(name, files)?)),
             "arabic-names" => Ok(Self::ArabicNames(ArabicNames::from_bytes(name, files)?)),
             seq2seq::ARCHITECTURE => Ok(Self::Trained(Trained::from_bytes(name, files)?)),
+            memory::ARCHITECTURE => Ok(Self::Memory(memory::MemoryNetwork::from_bytes(name, files.config, files.vocabulary, files.weights)?)),
             other => Err(EngineError::UnsupportedArchitecture { architecture: other.to_string(), supported: ARCHITECTURES.join(", ") }),
         }
     }
@@ -244,6 +249,7 @@ impl Aligner {
             Self::CmuG2p(model) => Network::info(model),
             Self::ArabicNames(model) => Network::info(model),
             Self::Trained(model) => Network::info(model),
+            Self::Memory(model) => model.info(),
         }
     }
 
@@ -254,6 +260,11 @@ impl Aligner {
             Self::CmuG2p(model) => Network::source(model, text),
             Self::ArabicNames(model) => Network::source(model, text),
             Self::Trained(model) => Network::source(model, text),
+            Self::Memory(model) => {
+                let story = model.parse(text)?;
+                let tokens = story.statements.into_iter().enumerate().map(|(i, (text, span))| Token { id: i as u32, text, span: Some(span) }).collect();
+                Ok((tokens, story.truncated))
+            }
         }
     }
 
@@ -264,17 +275,25 @@ impl Aligner {
             Self::CmuG2p(model) => decode(model, ids, |_, _, _| {}),
             Self::ArabicNames(model) => decode(model, ids, |_, _, _| {}),
             Self::Trained(model) => decode(model, ids, |_, _, _| {}),
+            Self::Memory(_) => Err(EngineError::BadStory("a memory network reads a story and its question, not slots of symbols".into())),
         }
     }
 
     /// Runs `text` and its output greedily: a report with the `source` and `target` sequences
     /// and the `cross` site, telling `on_token(step, token, limit)` each token written.
-    pub fn align(&self, text: &str, on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
+    pub fn align(&self, text: &str, mut on_token: impl FnMut(usize, &Token, usize)) -> Result<AttentionReport> {
         match self {
             Self::KhmerTranslit(model) => run(model, text, on_token),
             Self::CmuG2p(model) => run(model, text, on_token),
             Self::ArabicNames(model) => run(model, text, on_token),
             Self::Trained(model) => run(model, text, on_token),
+            Self::Memory(model) => {
+                let report = model.answer(text)?;
+                if let Some(answer) = report.sequence("target").and_then(|s| s.tokens.first()) {
+                    on_token(0, answer, 1);
+                }
+                Ok(report)
+            }
         }
     }
 }

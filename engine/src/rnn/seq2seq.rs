@@ -79,8 +79,8 @@ pub const ARCHITECTURE: &str = "seq2seq-attention";
 pub enum Init {
     /// Uniform in ±1/√fan (PyTorch's GRU and Linear).
     Uniform { fan: usize },
-    /// Standard normal (PyTorch's Embedding).
-    Normal,
+    /// Normal with mean 0 (PyTorch's Embedding: standard deviation 1).
+    Normal { std: f64 },
 }
 
 /// One GRU: x·W_ih + b_ih and h·W_hh + b_hh, gates r, z, n in that order.
@@ -210,8 +210,8 @@ impl Seq2Seq {
         if config.score == Score::Dot && d != 2 * u {
             return Err(EngineError::BadModelFile(format!("a dot score needs the decoder's {d} units to equal the annotations' 2 × {u}")));
         }
-        let source_embedding = get("source_embedding", &[source, e], Init::Normal)?;
-        let target_embedding = get("target_embedding", &[target, e], Init::Normal)?;
+        let source_embedding = get("source_embedding", &[source, e], Init::Normal { std: 1.0 })?;
+        let target_embedding = get("target_embedding", &[target, e], Init::Normal { std: 1.0 })?;
         let forward = GruWeights::build("encoder.forward", e, u, get)?;
         let backward = GruWeights::build("encoder.backward", e, u, get)?;
         let bridge = Linear::build("bridge", u, d, true, get)?;

@@ -165,3 +165,60 @@ mod readers {
         }
     }
 }
+
+mod memory_networks {
+    use candle_core::{DType, Device, Tensor};
+
+    use super::super::babi::{Task, WORDS};
+    use super::super::seeded_parameters;
+    use super::assert_entry_matches;
+    use crate::rnn::memory::{MemoryConfig, MemoryNetwork, ARCHITECTURE};
+
+    /// A memory network's loss on three stories (one longer than its memory of 5, one of a
+    /// single sentence) with the softmax in and left out (the linear start), against finite
+    /// differences (bound: see the top of this file). Each table's entries checked are the
+    /// three of largest gradient (the words the stories use) and one more by the seed.
+    #[test]
+    fn a_memory_networks_gradients_match_finite_differences() {
+        let config = MemoryConfig { architecture: ARCHITECTURE.into(), task: Task::TwoFacts, hops: 3, embedding: 4, memory: 5 };
+        let words: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
+        let (network, vars) = seeded_parameters(17, DType::F64, |get| MemoryNetwork::build("test", config, words.clone(), get)).unwrap();
+        // Weights of 0.5 rather than the paper's starting 0.1, so the scores are far from
+        // even and every gradient is large enough for the bound to test it.
+        for (_, var) in &vars {
+            var.set(&(var.as_tensor() * 5.0).unwrap()).unwrap();
+        }
+        let stories: Vec<(Vec<&str>, &str)> = vec![
+            (
+                vec![
+                    "Mary moved to the bathroom.",
+                    "John went to the hallway.",
+                    "Mary picked up the football there.",
+                    "Sandra journeyed to the office.",
+                    "Daniel went back to the kitchen.",
+                    "Mary travelled to the garden.",
+                ],
+                "Where is the football?",
+            ),
+            (vec!["Sandra went to the bedroom."], "Where is Sandra?"),
+            (vec!["John grabbed the milk there.", "John put down the milk.", "John moved to the office."], "Where is the milk?"),
+        ];
+        let answers = Tensor::new(&[7u32, 6, 10], &Device::Cpu).unwrap();
+        let batch = network.batch(&stories).unwrap();
+        for softmax in [true, false] {
+            let loss = || candle_nn::loss::cross_entropy(&network.forward(&batch, softmax).unwrap().logits, &answers).unwrap();
+            let grads = loss().backward().unwrap();
+            let mut rng = super::super::seeded::Seeded::new(6);
+            for (name, var) in &vars {
+                let grad: Vec<f64> = grads.get(var).unwrap_or_else(|| panic!("`{name}` gets no gradient")).flatten_all().unwrap().to_vec1().unwrap();
+                let mut largest: Vec<usize> = (0..grad.len()).collect();
+                largest.sort_by(|&a, &b| grad[b].abs().total_cmp(&grad[a].abs()));
+                assert!(grad[largest[0]].abs() > 1e-3, "`{name}`: gradient {} at most", grad[largest[0]]);
+                for k in largest.into_iter().take(3).chain([rng.below(grad.len())]) {
+                    let what = format!("softmax {softmax}: `{name}`");
+                    assert_entry_matches(&what, var, k, grad[k], || loss().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap());
+                }
+            }
+        }
+    }
+}

@@ -3,12 +3,14 @@
 //! generator (candle's `VarMap` draws from the operating system), so a seed gives the same
 //! model.
 
+pub mod babi;
 pub mod dates;
 pub mod dates_training;
 pub mod digits;
 pub mod digits_training;
 #[cfg(test)]
 mod gradients;
+pub mod memory_training;
 pub mod seeded;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -30,7 +32,7 @@ pub fn seeded_parameters<M>(seed: u64, dtype: DType, build: impl FnOnce(&mut Get
                 let bound = 1.0 / (fan.max(1) as f64).sqrt();
                 (0..count).map(|_| rng.uniform(-bound, bound)).collect()
             }
-            Init::Normal => (0..count).map(|_| rng.normal()).collect(),
+            Init::Normal { std } => (0..count).map(|_| std * rng.normal()).collect(),
         };
         let var = Var::from_tensor(&Tensor::from_vec(values, dims, &Device::Cpu)?.to_dtype(dtype)?)?;
         let tensor = var.as_tensor().clone(); // shares the variable's storage: updates show
@@ -164,6 +166,27 @@ impl Learning for digits_training::DigitsTraining {
     fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
         let (config, weights) = digits_training::DigitsTraining::files(self)?;
         Ok(vec![("config.json", config), ("model.safetensors", weights)])
+    }
+}
+
+impl Learning for memory_training::MemoryTraining {
+    fn step(&mut self) -> Result<f64> {
+        memory_training::MemoryTraining::step(self)
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn name(&self) -> &'static str {
+        match self.settings().task {
+            babi::Task::SingleFact => "task 1",
+            babi::Task::TwoFacts => "task 2",
+        }
+    }
+    fn measure(&self) -> Result<(f64, f64)> {
+        self.evaluate().map(|m| (m.answered, m.facts_found))
+    }
+    fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        memory_training::MemoryTraining::files(self)
     }
 }
 

@@ -9,6 +9,7 @@ mod dates;
 mod digits;
 mod families;
 mod gemma3;
+mod memory;
 mod parity;
 mod speech;
 mod translation;
