@@ -29,8 +29,8 @@ use leptos::prelude::*;
 pub use state::AppState;
 
 use components::{
-    AlignmentView, AudioPanel, CompareView, Controls, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, NextTokens, ProbePanel, PromptInput, RolloutView,
-    ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel, VisionView,
+    AlignmentView, AudioPanel, CompareView, Controls, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, MemoryHops, NextTokens, ProbePanel, PromptInput,
+    RolloutView, ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel, VisionView,
 };
 
 /// The page's clock (`performance.now()`, in milliseconds): what the status line's waits are
@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
             <Controls />
             <StatusLine />
             <TranslationPanel />
+            <MemoryHops />
             <SpeechView />
             <VisionView />
             <AlignmentView />
@@ -77,9 +78,16 @@ pub fn App() -> impl IntoView {
             // the grid of heads, the head scores and the probe are for models of many.
             <Show when=move || state.is_aligner()>
                 <p class="hint aligner-note" data-testid="aligner-note">
-                    "An RNN aligner has one attention: the alignment map above shows it with the arithmetic of the row you pick, \
-                     and the heatmap, lines and table below show it too. The grid of heads, the head scores, the induction probe and \
-                     the interventions are for Transformers, with many heads to compare; pick one in the model list to see them."
+                    {move || if state.run.report.with(|r| r.as_ref().is_some_and(|r| components::story_hops::is_memory_network(r))) {
+                        "A memory network reads a story a sentence a line, its question last, and answers with a word: the table above \
+                         shows each hop's weights over the sentences, and the alignment map, heatmap, lines and table show one hop at a \
+                         time (a hop is a layer). The grid of heads, the head scores, the induction probe and the interventions are for \
+                         Transformers; pick one in the model list to see them."
+                    } else {
+                        "An RNN aligner has one attention: the alignment map above shows it with the arithmetic of the row you pick, \
+                         and the heatmap, lines and table below show it too. The grid of heads, the head scores, the induction probe and \
+                         the interventions are for Transformers, with many heads to compare; pick one in the model list to see them."
+                    }}
                 </p>
             </Show>
             <div
@@ -111,6 +119,7 @@ pub fn App() -> impl IntoView {
             // Attention before the Transformer, trained here: needs no model loaded.
             <TrainingPanel task=protocol::TrainingTask::Dates />
             <TrainingPanel task=protocol::TrainingTask::Digits />
+            <TrainingPanel task=protocol::TrainingTask::Memory />
         </main>
     }
 }

@@ -96,7 +96,8 @@ pub enum ToWorker {
     /// the models of the run stopped last (their steps, optimiser and data where they were).
     /// `task` digits: glimpse readers of handwritten digits, `scores` soft and hard, `until`
     /// the share of held-out strips read whole, `example` the number of the held-out strip
-    /// whose glimpses are redrawn.
+    /// whose glimpses are redrawn. `task` memory: memory networks, `scores` babi-1 and babi-2,
+    /// `until` the share of held-out stories answered, `example` a held-out story's number.
     Train {
         run: u64,
         #[serde(default)]
@@ -220,14 +221,16 @@ pub enum FromWorker {
     Failed { model: String, run: Option<u64>, message: String },
 }
 
-/// What the page trains: dates models (Bahdanau's and Luong's scores) or readers of
-/// handwritten digits (soft and hard attention).
+/// What the page trains: dates models (Bahdanau's and Luong's scores), readers of
+/// handwritten digits (soft and hard attention), or memory networks (bAbI-style tasks 1
+/// and 2, `scores` "babi-1" and "babi-2").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrainingTask {
     #[default]
     Dates,
     Digits,
+    Memory,
 }
 
 /// Where a digits reader looked on a strip, step by step (a strip of four handwritten digits,
@@ -270,6 +273,10 @@ pub struct TrainingProgress {
     /// A digits reader's glimpses of the example strip, as it is.
     #[serde(default)]
     pub glimpses: Option<StripGlimpses>,
+    /// A memory network's example story's supporting facts (by sentence, from 0): its
+    /// `example` is the report of its hops over the story.
+    #[serde(default)]
+    pub supporting: Vec<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Training in the worker: dates models or digits readers side by side (a batch of each in
+//! Training in the worker: dates models, digits readers or memory networks side by side (a batch of each in
 //! turn), telling the page their progress a few times a second and yielding to the message
 //! loop between batches, so Stop is heard at once and the models wait, whole, to be resumed.
 
@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use engine::rnn::glimpse::Glimpse;
 use engine::rnn::seq2seq::Score;
+use engine::train::babi::Task;
 use engine::train::dates_training::{DatesSettings, DatesTraining};
 use engine::train::digits::Digits;
 use engine::train::digits_training::{DigitsSettings, DigitsTraining};
+use engine::train::memory_training::{MemorySettings, MemoryTraining};
 use engine::train::Learning;
 use protocol::{encode_with_bytes, FromWorker, StripGlimpses, TrainingProgress, TrainingTask};
 
@@ -26,6 +28,7 @@ const DIGITS_URL: &str = "data/digits/digits.csv.gz";
 enum Learner {
     Dates(DatesTraining),
     Digits(DigitsTraining),
+    Memory(MemoryTraining),
 }
 
 impl Learner {
@@ -33,6 +36,7 @@ impl Learner {
         match self {
             Learner::Dates(t) => t,
             Learner::Digits(t) => t,
+            Learner::Memory(t) => t,
         }
     }
 
@@ -40,17 +44,25 @@ impl Learner {
         match self {
             Learner::Dates(t) => t,
             Learner::Digits(t) => t,
+            Learner::Memory(t) => t,
         }
     }
 
     /// The example as the model reads it now: a date's alignment, or a held-out strip's
-    /// glimpses (the strip numbered `example`; a hard reader's windows drawn from seed 1).
+    /// glimpses (the strip numbered `example`; a hard reader's windows drawn from seed 1), or
+    /// a network's hops over the held-out story numbered `example`.
     fn example(&self, example: &str, progress: &mut TrainingProgress) {
+        let numbered = |count: usize| example.trim().parse::<usize>().ok().map(|n| n % count.max(1));
         match self {
             Learner::Dates(t) => progress.example = t.trained.align(example).ok(),
+            Learner::Memory(t) => {
+                let Some(story) = numbered(t.held_out().len()).and_then(|n| t.held_out().get(n)) else { return };
+                progress.example = t.network.answer(&story.text()).ok();
+                progress.supporting = story.supporting.clone();
+            }
             Learner::Digits(t) => {
                 let strips = t.held_out();
-                let Some(strip) = example.trim().parse::<usize>().ok().and_then(|n| strips.get(n % strips.len().max(1))) else { return };
+                let Some(strip) = numbered(strips.len()).and_then(|n| strips.get(n)) else { return };
                 let config = &t.reader.config;
                 progress.glimpses = t.glimpses(strip, 1).ok().map(|seen| StripGlimpses {
                     height: config.height,
@@ -148,6 +160,7 @@ fn progress(model: &mut Model, example: &str) -> TrainingProgress {
         measured: model.measured.clone(),
         example: None,
         glimpses: None,
+        supporting: Vec::new(),
     };
     model.training.example(example, &mut progress);
     progress
@@ -206,6 +219,13 @@ async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], see
                 })
                 .collect()
         }
+        TrainingTask::Memory => scores
+            .iter()
+            .map(|name| {
+                let task = Task::parse(name).ok_or_else(|| format!("`{name}` is no task of a memory network: babi-1 or babi-2"))?;
+                Ok(model(Learner::Memory(MemoryTraining::new(MemorySettings::new(task, seed), HELD_OUT).map_err(|e| e.to_string())?)))
+            })
+            .collect(),
     }
 }
 

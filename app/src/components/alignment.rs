@@ -198,9 +198,14 @@ pub fn AlignmentView() -> impl IntoView {
         let title = format!("Cross-attention of the translation over the source: {}", choice.title());
         // An RNN aligner has one attention: no head to choose, no grid of heads to choose from.
         let one_head = layers * heads == 1;
+        let heading = if super::story_hops::is_memory_network(&report) {
+            "Where the question looked, hop by hop (a hop is a layer)"
+        } else {
+            "Where each translated token looked"
+        };
         Some(view! {
-            <section class="alignment" aria-label="Where each translated token looked">
-                <h2>"Where each translated token looked"</h2>
+            <section class="alignment" aria-label=heading>
+                <h2>{heading}</h2>
                 <label class="picker" class:hidden=one_head>
                     <span class="label">"Cross-attention"</span>
                     <select data-testid="alignment-select" on:change=move |ev| {

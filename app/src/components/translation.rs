@@ -72,16 +72,41 @@ pub fn TranslationPanel() -> impl IntoView {
                 <p class="notice" data-testid="translation-cut">"The translation reached its length limit (2.5 × the source's tokens) before it ended."</p>
             }
         });
-        Some(view! {
-            <section class="translation" aria-label="Translation">
-                <h2>"Translation"</h2>
-                <p class="translation-text" data-testid="translation-text" data-streaming="false">{translation.text.clone()}</p>
-                <div class="token-strip" data-testid="translation-output" data-streaming="false" aria-label="The translation's tokens">{tokens}</div>
-                {limit_note}
-                <super::UnchangedWritten />
-                <p class="hint">"Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token (or click to pin it) to see where the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at the others."</p>
-            </section>
-        }.into_any())
+        // What wrote the output: Marian's greedy search, an aligner's, or a memory network's
+        // answer after its hops.
+        let (heading, hint) = if super::story_hops::is_memory_network(&report) {
+            (
+                "Answer",
+                "The word the network's state after its last hop scores highest. The table below shows each hop's weights over the story's \
+                 sentences; the views further down show one hop at a time (a hop is a layer).",
+            )
+        } else if report.alignment_arithmetic.is_some() {
+            (
+                "Translation",
+                "Greedy: each step writes the symbol it scores highest and reads it back. Hover a token (or click to pin it) to see where the \
+                 decoder looked while writing it.",
+            )
+        } else {
+            (
+                "Translation",
+                "Greedy, over the model's lexical shortlist, as Mozilla's engine translates. Hover a token (or click to pin it) to see where \
+                 the decoder looked while writing it. The views further down show the encoder's self-attention: how each source token looks at \
+                 the others.",
+            )
+        };
+        Some(
+            view! {
+                <section class="translation" aria-label=heading>
+                    <h2>{heading}</h2>
+                    <p class="translation-text" data-testid="translation-text" data-streaming="false">{translation.text.clone()}</p>
+                    <div class="token-strip" data-testid="translation-output" data-streaming="false" aria-label="The translation's tokens">{tokens}</div>
+                    {limit_note}
+                    <super::UnchangedWritten />
+                    <p class="hint">{hint}</p>
+                </section>
+            }
+            .into_any(),
+        )
     }
 }
 

@@ -57,7 +57,7 @@ impl AppState {
     /// Whether the report shown is an RNN aligner's (one attention of an output over a
     /// source): the views made for many heads have nothing to choose among.
     pub fn is_aligner(&self) -> bool {
-        self.run.report.with(|r| r.as_ref().is_some_and(|r| r.alignment_arithmetic.is_some()))
+        self.run.report.with(|r| r.as_ref().is_some_and(|r| r.alignment_arithmetic.is_some() || crate::components::story_hops::is_memory_network(r)))
     }
 
     pub fn stale(&self) -> bool {

@@ -1,4 +1,4 @@
-//! Models trained in the page (dates models, digits readers): what the person asked, and
+//! Models trained in the page (dates models, digits readers, memory networks): what the person asked, and
 //! what the worker says of them as they learn.
 
 use leptos::prelude::*;
@@ -69,6 +69,7 @@ impl Training {
         let (left, right, example) = match task {
             TrainingTask::Dates => ("additive", "dot", "Saturday, December 5, 2026"),
             TrainingTask::Digits => ("soft", "hard", "0"),
+            TrainingTask::Memory => ("babi-1", "babi-2", "0"),
         };
         Self {
             task,
@@ -135,17 +136,19 @@ impl Default for Training {
 pub struct Trainings {
     pub dates: Training,
     pub digits: Training,
+    pub memory: Training,
 }
 
 impl Trainings {
     pub fn new() -> Self {
-        Self { dates: Training::new(TrainingTask::Dates), digits: Training::new(TrainingTask::Digits) }
+        Self { dates: Training::new(TrainingTask::Dates), digits: Training::new(TrainingTask::Digits), memory: Training::new(TrainingTask::Memory) }
     }
 
     pub fn of(&self, task: TrainingTask) -> Training {
         match task {
             TrainingTask::Dates => self.dates,
             TrainingTask::Digits => self.digits,
+            TrainingTask::Memory => self.memory,
         }
     }
 }

@@ -76,7 +76,7 @@ pub struct Read {
 /// A typed story: its statements (the last `memory` kept) and question, as words.
 pub struct ParsedStory {
     pub statements: Vec<(String, [usize; 2])>, // the kept statements, their text and bytes
-    pub question: String,
+    pub question: (String, [usize; 2]),
     pub truncated: Option<Truncation>,
 }
 
@@ -224,7 +224,7 @@ impl MemoryNetwork {
             let lead = text[start..].len() - text[start..].trim_start().len();
             sentences.push((text[start..].trim().to_string(), [start + lead, start + lead + text[start..].trim().len()]));
         }
-        let Some((question, _)) = sentences.pop().filter(|(q, _)| q.ends_with('?')) else {
+        let Some((question, question_span)) = sentences.pop().filter(|(q, _)| q.ends_with('?')) else {
             return Err(EngineError::BadStory("the last sentence must be the question, ending in “?” (for example “Where is Mary?”)".into()));
         };
         if let Some((asked, _)) = sentences.iter().find(|(s, _)| s.ends_with('?')) {
@@ -246,15 +246,16 @@ impl MemoryNetwork {
         let limit = self.config.memory;
         let truncated = (total > limit).then_some(Truncation { limit, total_tokens: total });
         let statements = sentences.split_off(total.saturating_sub(limit));
-        Ok(ParsedStory { statements, question, truncated })
+        Ok(ParsedStory { statements, question: (question, question_span), truncated })
     }
 
     /// Answers a typed story: the report of its hops, the kept sentences as the `source`
-    /// sequence, the answer as the `target`, and the `cross` site of one layer a hop.
+    /// sequence, the answer as the `target` (and the question as the `question`), and the
+    /// `cross` site of one layer a hop.
     pub fn answer(&self, text: &str) -> Result<AttentionReport> {
         let story = self.parse(text)?;
         let statements: Vec<&str> = story.statements.iter().map(|(s, _)| s.as_str()).collect();
-        let read = self.forward(&self.batch(&[(statements.clone(), story.question.as_str())])?, true)?;
+        let read = self.forward(&self.batch(&[(statements.clone(), story.question.0.as_str())])?, true)?;
         let logits: Vec<f32> = read.logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()?;
         let answer = super::first_highest(&logits);
         let n = statements.len();
@@ -270,7 +271,9 @@ impl MemoryNetwork {
         let target = vec![Token { id: answer, text: answer_word.clone(), span: None }];
         let maps = AttentionMaps::from_shape([self.config.hops, 1, 1, n], weights)
             .ok_or_else(|| EngineError::BadModelFile("the hops' shape does not add up".into()))?;
-        let sequences = vec![Sequence::text("source", source), Sequence::text("target", target)];
+        let (question, span) = story.question;
+        let question = vec![Token { id: 0, text: question, span: Some(span) }];
+        let sequences = vec![Sequence::text("source", source), Sequence::text("target", target), Sequence::text("question", question)];
         let sites = vec![Site::whole("cross", "target", "source", Mask::None, maps)];
         Ok(AttentionReport {
             truncated: story.truncated,

@@ -91,6 +91,18 @@ impl Task {
         Self::BOTH.into_iter().find(|t| t.number() == number)
     }
 
+    /// The name a trained network's config.json and the page give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SingleFact => "babi-1",
+            Self::TwoFacts => "babi-2",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::BOTH.into_iter().find(|t| t.name() == name)
+    }
+
     /// How many statements a story of this task holds, at least and at most. Task 1 asks
     /// after 2 to 10 as bAbI's stories of five questions do; task 2's answers lie further
     /// back, among more distractions.

@@ -89,7 +89,7 @@ fn as_read(story: &Story) -> (Vec<&str>, &str) {
 impl MemoryTraining {
     pub fn new(settings: MemorySettings, held_out: usize) -> Result<Self> {
         let words: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
-        let name = format!("memory-babi-{}", settings.task.number());
+        let name = format!("memory-{}", settings.task.name());
         let (network, vars) = seeded_parameters(settings.seed, DType::F32, |get| MemoryNetwork::build(&name, settings.config(), words, get))?;
         let learner = Learner::new(vars, settings.learning_rate, settings.clip)?;
         let mut held_out_draws = StoryDraws::new(settings.task, HELD_OUT_SEED);

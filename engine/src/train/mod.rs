@@ -177,10 +177,7 @@ impl Learning for memory_training::MemoryTraining {
         self.steps
     }
     fn name(&self) -> &'static str {
-        match self.settings().task {
-            babi::Task::SingleFact => "task 1",
-            babi::Task::TwoFacts => "task 2",
-        }
+        self.settings().task.name()
     }
     fn measure(&self) -> Result<(f64, f64)> {
         self.evaluate().map(|m| (m.answered, m.facts_found))
