@@ -36,7 +36,7 @@ impl Source {
     fn keys(&self) -> &'static [&'static str] {
         match self {
             Source::Probe(_) => &["induction", "previous_token"],
-            Source::Text(_) | Source::Whole(_) => &HeadScores::NAMES,
+            Source::Text(_) | Source::Whole(_) => &HeadScores::SHOWN,
         }
     }
 }

@@ -814,11 +814,20 @@ pub struct HeadScores {
     pub first_token: f32,
     pub current_token: f32,
     pub entropy_bits: f32,
+    /// How much of the head's map its offset profile alone explains
+    /// ([`crate::analysis::offsets::positional_score`]): from whole maps only (a long run's
+    /// pooled report has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positional: Option<f32>,
 }
 
 impl HeadScores {
     /// The scores' names, as the CLI and the page show them.
     pub const NAMES: [&'static str; 6] = ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"];
+
+    /// Every score of a text's heads: [`Self::NAMES`], which a long run sums as it goes, and
+    /// the positional score, which needs a head's whole map.
+    pub const SHOWN: [&'static str; 7] = ["induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits", "positional"];
 
     /// A score by its name.
     pub fn get(&self, name: &str) -> Option<f32> {
@@ -829,6 +838,7 @@ impl HeadScores {
             "first_token" => self.first_token,
             "current_token" => self.current_token,
             "entropy_bits" => self.entropy_bits,
+            "positional" => return self.positional,
             _ => return None,
         })
     }

@@ -59,6 +59,7 @@ pub fn HeadDetail() -> impl IntoView {
                 <LinesView />
                 <MathView />
                 <OverlayView />
+                <super::offsets::OffsetsView />
             </div>
         </div>
         </Show>

@@ -232,7 +232,7 @@ fn pick_colouring(state: AppState, choice: &str) {
             }
             GridColour::Effect(kind)
         }
-        name => HeadScores::NAMES.into_iter().find(|n| *n == name).map_or(GridColour::Maps, GridColour::Score),
+        name => HeadScores::SHOWN.into_iter().find(|n| *n == name).map_or(GridColour::Maps, GridColour::Score),
     };
     state.display.grid_colour.set(colouring);
 }

@@ -17,6 +17,7 @@ mod lines;
 pub mod long_map;
 mod math;
 mod next_tokens;
+mod offsets;
 pub mod open_model;
 mod overlay;
 mod probe;

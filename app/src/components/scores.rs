@@ -17,7 +17,7 @@ pub fn shown_scores(picture: bool) -> &'static [&'static str] {
     if picture {
         &OVER_A_PICTURE
     } else {
-        &HeadScores::NAMES
+        &HeadScores::SHOWN
     }
 }
 
@@ -65,7 +65,9 @@ pub fn ScoresPanel() -> impl IntoView {
             .into_iter()
             .map(|s| {
                 let (layer, head) = (s.layer, s.head);
-                let cells = shown.iter().map(|&name| view! { <td data-score=name>{format!("{:.4}", s.get(name).unwrap_or(0.0))}</td> }).collect_view();
+                // A long run's pooled maps give no positional score: a dash, not a 0.
+                let cells =
+                    shown.iter().map(|&name| view! { <td data-score=name>{s.get(name).map_or("—".to_string(), |v| format!("{v:.4}"))}</td> }).collect_view();
                 view! {
                     <tr data-layer=layer.to_string() data-head=head.to_string()
                         class:selected=move || selection.layer.get() == layer && selection.head.get() == head

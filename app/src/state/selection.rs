@@ -15,10 +15,12 @@ pub enum Tab {
     Math,
     /// Several heads of the layer at once.
     Overlay,
+    /// The head's attention by relative offset, and its positional score.
+    Offsets,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [Tab::Heatmap, Tab::Lines, Tab::Table, Tab::Math, Tab::Overlay];
+    pub const ALL: [Tab; 6] = [Tab::Heatmap, Tab::Lines, Tab::Table, Tab::Math, Tab::Overlay, Tab::Offsets];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +29,7 @@ impl Tab {
             Tab::Table => "table",
             Tab::Math => "math",
             Tab::Overlay => "overlay",
+            Tab::Offsets => "offsets",
         }
     }
 
@@ -37,6 +40,7 @@ impl Tab {
             Tab::Table => "Table",
             Tab::Math => "Math",
             Tab::Overlay => "Overlay",
+            Tab::Offsets => "Offsets",
         }
     }
 }

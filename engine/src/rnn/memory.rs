@@ -125,7 +125,7 @@ impl MemoryNetwork {
     }
 
     /// The id of each word of `sentence`, or a message naming the first it never learned.
-    fn word_ids(&self, sentence: &str) -> Result<Vec<u32>> {
+    pub fn word_ids(&self, sentence: &str) -> Result<Vec<u32>> {
         words(sentence)
             .into_iter()
             .map(|word| {

@@ -108,6 +108,11 @@ impl MemoryTraining {
         &self.held_out
     }
 
+    /// The stories whose loss ends the linear start.
+    pub fn validation(&self) -> &[Story] {
+        &self.validation
+    }
+
     /// The answers' ids in the vocabulary.
     fn answer_ids(&self, stories: &[Story]) -> Vec<u32> {
         stories.iter().map(|s| self.network.words.iter().position(|w| *w == s.answer).unwrap_or(0) as u32).collect()

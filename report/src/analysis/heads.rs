@@ -91,7 +91,9 @@ pub fn score_report(report: &crate::AttentionReport, exclusions: Exclusions) -> 
         .map(|(layer, head)| {
             let mut sums = ScoreSums::default();
             sums.add_rows(maps.head(layer, head), 0, 0..maps.keys(), &matches, exclusions, None);
-            sums.scores(layer, head)
+            let square = maps.queries() == maps.keys();
+            let positional = square.then(|| super::offsets::positional_score(maps.head(layer, head), maps.keys()));
+            HeadScores { positional, ..sums.scores(layer, head) }
         })
         .collect()
 }
@@ -233,6 +235,7 @@ impl ScoreSums {
             first_token: mean(self.first),
             current_token: mean(self.current),
             entropy_bits: mean(self.entropy_bits),
+            positional: None,
         }
     }
 }

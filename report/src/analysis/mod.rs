@@ -6,6 +6,7 @@ pub mod arithmetic;
 pub mod entropy;
 pub mod heads;
 pub mod norms;
+pub mod offsets;
 pub mod patches;
 pub mod probe;
 pub mod reading;

@@ -335,3 +335,57 @@ fn value_weighted_norms_recolour_the_map_with_the_engines_numbers() {
     let caption = browser.text(&browser.find_all("[data-testid=weights-table] caption").remove(0));
     assert!(caption.contains("value-weighted"), "{caption}");
 }
+
+/// The Offsets tab: the selected head's mean weight by offset and its positional score, the
+/// engine's numbers for the same head of the same text; the grid coloured by the positional
+/// score, and the scores table sorted by it.
+#[test]
+fn the_offsets_tab_draws_a_heads_weight_by_offset_and_its_positional_score() {
+    use engine::analysis::offsets::{positional_score, OffsetProfile};
+    let browser = open_page();
+    wait_for_run(&browser);
+    let text = "The cat sat on the mat. The dog lay on the rug.";
+    paste(&browser, &browser.by_test_id("prompt-input"), text);
+    let native = shared_model("smollm2-135m").run_text(text, Mask::Causal, None).unwrap();
+    let n = native.tokens().len();
+    choose(&browser, "layer-select", "16");
+    choose(&browser, "head-select", "0");
+    browser.click(&browser.by_test_id("tab-offsets"));
+    let map = native.attention().head(16, 0);
+    let (profile, score) = (OffsetProfile::of(map, n), positional_score(map, n));
+    let bars = browser.wait_for("the new text's offsets", Duration::from_secs(30), || {
+        let drawn = browser.execute(
+            "const svg = document.querySelector('[data-testid=offsets]');
+             return svg && svg.dataset.layer === '16' && [+svg.dataset.positional, [...svg.querySelectorAll('.offset-bar')].map(r => [+r.dataset.offset, +r.dataset.weight])];",
+            vec![],
+        );
+        let drawn = drawn.as_array()?.clone();
+        let bars = drawn[1].as_array()?.clone();
+        (bars.len() == n && (drawn[0].as_f64()? - f64::from(score)).abs() < 1e-4).then_some(bars)
+    });
+    // A causal map: the offsets 0 to n − 1 back, none ahead, each the engine's mean (shown to 4
+    // decimals).
+    for (d, bar) in bars.iter().enumerate() {
+        assert_eq!(bar[0].as_i64(), Some(d as i64));
+        assert!((bar[1].as_f64().unwrap() - f64::from(profile.back[d])).abs() <= 5e-5, "offset {d}: {bar:?} against {}", profile.back[d]);
+    }
+    // The head looks one back most of all.
+    let most = profile.back.iter().enumerate().fold(0, |best, (d, &w)| if w > profile.back[best] { d } else { best });
+    assert_eq!(most, 1, "{:?}", profile.back);
+    keep_screenshot_of(&browser, "offsets", Some("offsets"));
+
+    // The grid coloured by the positional score sorts the table by it: the engine's ranking.
+    choose(&browser, "score-select", "positional");
+    let first = browser.wait_for("the table sorted by positional", Duration::from_secs(30), || {
+        let row = browser.execute(
+            "const tr = document.querySelector('[data-testid=scores-table] tbody tr'); return tr && [+tr.dataset.layer, +tr.dataset.head, +tr.querySelector('td[data-score=positional]').textContent];",
+            vec![],
+        );
+        let row = row.as_array()?.clone();
+        Some((row[0].as_u64()? as usize, row[1].as_u64()? as usize, row[2].as_f64()?))
+    });
+    let scores = engine::analysis::heads::score_report(&native, engine::analysis::heads::Exclusions::default());
+    let best = scores.iter().max_by(|a, b| a.positional.unwrap().total_cmp(&b.positional.unwrap())).unwrap();
+    assert_eq!((first.0, first.1), (best.layer, best.head));
+    assert!((first.2 - f64::from(best.positional.unwrap())).abs() <= 5e-5);
+}

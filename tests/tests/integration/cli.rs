@@ -317,11 +317,49 @@ fn scores_on_a_text_print_a_ranked_table() {
     let text = String::from_utf8(output.stdout).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["rank", "layer", "head", "induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits"]);
+    assert_eq!(
+        header,
+        ["rank", "layer", "head", "induction", "previous_token", "duplicate_token", "first_token", "current_token", "entropy_bits", "positional"]
+    );
     let rows: Vec<Vec<f64>> = lines.map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();
     assert_eq!(rows.len(), 6 * 12);
     assert!(rows.windows(2).all(|w| w[0][4] >= w[1][4]), "ranked by previous_token");
     assert_eq!(rows[0][0], 1.0);
+}
+
+/// `--sort positional`: every head ranked by how much its offset profile alone explains of its
+/// map, the engine's numbers. On SmolLM2 the heads that look at the previous token come first
+/// and the attention sinks last: a sink looks at one absolute position, a different offset on
+/// every row, which no offset profile predicts.
+#[test]
+fn scores_sort_the_heads_by_how_positional_they_are() {
+    let text = "The cat sat on the mat. The dog lay on the rug. A bird sang in the tree.";
+    let output = attnscope(&["scores", "--model", "smollm2-135m", "--text", text, "--sort", "positional", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(rows.len(), 30 * 9);
+    let positional: Vec<f64> = rows.iter().map(|r| r["positional"].as_f64().unwrap()).collect();
+    assert!(positional.windows(2).all(|w| w[0] >= w[1]), "ranked by positional");
+    let report = shared_model("smollm2-135m").run_text(text, engine::Mask::Causal, None).unwrap();
+    let scores = engine::analysis::heads::score_report(&report, engine::analysis::heads::Exclusions::default());
+    let rank_of =
+        |layer: usize, head: usize| rows.iter().position(|r| (r["layer"].as_u64(), r["head"].as_u64()) == (Some(layer as u64), Some(head as u64))).unwrap();
+    for row in &rows {
+        let (layer, head) = (row["layer"].as_u64().unwrap() as usize, row["head"].as_u64().unwrap() as usize);
+        let ours = scores.iter().find(|s| (s.layer, s.head) == (layer, head)).unwrap();
+        assert_eq!(row["positional"].as_f64().map(|v| v as f32), ours.positional, "{layer}.{head}: the engine's score");
+    }
+    let most_previous = scores.iter().max_by(|a, b| a.previous_token.total_cmp(&b.previous_token)).unwrap();
+    assert!(
+        rank_of(most_previous.layer, most_previous.head) < 5,
+        "the strongest previous-token head {}.{} ranks among the first",
+        most_previous.layer,
+        most_previous.head
+    );
+    for sink in scores.iter().filter(|s| s.first_token > 0.99) {
+        assert!(rank_of(sink.layer, sink.head) >= 3 * rows.len() / 4, "the sink {}.{} ranks in the last quarter", sink.layer, sink.head);
+    }
+    assert!(scores.iter().any(|s| s.first_token > 0.99), "SmolLM2 has sinks on this text");
 }
 
 #[test]

@@ -49,6 +49,7 @@ use attnscope_tests::bench::{markdown, median, Row};
 use attnscope_tests::root;
 use attnscope_tests::serve::{Site, StaticServer};
 use attnscope_tests::webdriver::Browser;
+use engine::train::babi::Task;
 use serde_json::{json, Value};
 
 mod families;
@@ -131,7 +132,8 @@ fn main() {
     let person_translation = std::env::args().skip(1).any(|a| a == "person-translation");
     // `bench person-short`: the 21-token prompt's wait alone, without the long text.
     let person_long = !std::env::args().skip(1).any(|a| a == "person-short");
-    // `bench training`: the dates model trained in the page, natively and in PyTorch, printed.
+    // `bench training`: the dates model and the memory networks trained in the page, natively
+    // and in PyTorch, printed.
     let training_only = std::env::args().skip(1).any(|a| a == "training");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
     let families_only = std::env::args().skip(1).any(|a| a == "families");
@@ -184,7 +186,10 @@ fn main() {
     });
     let training = (!others_only || training_only).then(|| {
         eprintln!("bench: the dates model trained natively, and in PyTorch");
-        training::training_runs(runs)
+        let dates = training::training_runs(runs);
+        eprintln!("bench: the memory networks trained natively, and in PyTorch");
+        let memory = Task::BOTH.map(|task| training::memory::memory_runs(task, runs));
+        (dates, memory)
     });
     let translation =
         if profile_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only || training_only {
@@ -229,12 +234,16 @@ fn main() {
         print(&vision_in_page(vision));
         return;
     }
-    let training_in_page = |times: &training::TrainingTimes| {
+    let training_in_page = |(times, memory): &(training::TrainingTimes, [training::memory::MemoryTimes; 2])| {
         eprintln!("bench: the dates model trained in the browser");
-        training::training_rows(
-            &in_page(&browser, &format!("{}bench/attnscope.html", server.url()), "benchTraining", training::page_config(runs, worker_threads)),
-            times,
-        )
+        let page = format!("{}bench/attnscope.html", server.url());
+        let mut rows = training::training_rows(&in_page(&browser, &page, "benchTraining", training::page_config(runs, worker_threads)), times);
+        for (task, times) in Task::BOTH.into_iter().zip(memory) {
+            eprintln!("bench: memory task {} trained in the browser", task.number());
+            let config = training::memory::page_config(task, runs, worker_threads);
+            rows.extend(training::memory::memory_rows(&in_page(&browser, &page, "benchTraining", config), times));
+        }
+        rows
     };
     if let (true, Some(times)) = (training_only, &training) {
         print(&training_in_page(times));
