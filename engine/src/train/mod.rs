@@ -11,6 +11,7 @@ pub mod digits_training;
 #[cfg(test)]
 mod gradients;
 pub mod memory_training;
+pub mod omniglot;
 pub mod seeded;
 
 use candle_core::{DType, Device, Tensor, Var};

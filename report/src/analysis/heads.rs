@@ -242,16 +242,8 @@ impl ScoreSums {
 
 #[cfg(test)]
 mod tests {
+    use super::super::one_hot;
     use super::*;
-
-    /// A causal map whose every query puts all its weight on one key: `key_of(query)`.
-    fn one_hot(n: usize, key_of: impl Fn(usize) -> usize) -> Vec<f32> {
-        let mut map = vec![0.0; n * n];
-        for q in 0..n {
-            map[q * n + key_of(q)] = 1.0;
-        }
-        map
-    }
 
     /// The causal uniform map: query q spreads over keys 0..=q.
     fn uniform(n: usize) -> Vec<f32> {

@@ -75,15 +75,8 @@ pub fn positional_score(map: &[f32], n: usize) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::one_hot;
     use super::*;
-
-    fn one_hot(n: usize, key_of: impl Fn(usize) -> usize) -> Vec<f32> {
-        let mut map = vec![0.0; n * n];
-        for q in 0..n {
-            map[q * n + key_of(q)] = 1.0;
-        }
-        map
-    }
 
     #[test]
     fn a_previous_token_head_is_wholly_positional_and_its_profile_is_one_back() {

@@ -372,7 +372,7 @@ fn the_offsets_tab_draws_a_heads_weight_by_offset_and_its_positional_score() {
     // The head looks one back most of all.
     let most = profile.back.iter().enumerate().fold(0, |best, (d, &w)| if w > profile.back[best] { d } else { best });
     assert_eq!(most, 1, "{:?}", profile.back);
-    keep_screenshot_of(&browser, "offsets", Some("offsets"));
+    keep_screenshot_of(&browser, "offsets", Some("tab-offsets"));
 
     // The grid coloured by the positional score sorts the table by it: the engine's ranking.
     choose(&browser, "score-select", "positional");

@@ -10,6 +10,7 @@ mod digits;
 mod families;
 mod gemma3;
 mod memory;
+mod omniglot;
 mod parity;
 mod speech;
 mod translation;

@@ -33,6 +33,24 @@ fn fresh() -> DatesTraining {
     DatesTraining::new(DatesSettings::new(Score::Additive, SEED), HELD_OUT).unwrap()
 }
 
+/// `runs` fresh trainings (made by `fresh`) of `steps` batches each, without measures (what
+/// PyTorch does): each run's milliseconds, and the first batch's loss.
+fn time_batches<T: engine::train::Learning>(runs: usize, steps: usize, fresh: impl Fn() -> T) -> (Vec<f64>, f64) {
+    let (mut batches_only, mut first_loss) = (Vec::new(), 0.0);
+    for _ in 0..runs {
+        let mut training = fresh();
+        let started = Instant::now();
+        for i in 0..steps {
+            let loss = training.step().unwrap();
+            if i == 0 {
+                first_loss = loss;
+            }
+        }
+        batches_only.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    (batches_only, first_loss)
+}
+
 pub fn training_runs(runs: usize) -> TrainingTimes {
     // As `attnscope train` does.
     engine::train::keep_freed_memory();
@@ -49,18 +67,7 @@ pub fn training_runs(runs: usize) -> TrainingTimes {
         to_goal.push(started.elapsed().as_secs_f64() * 1000.0);
         steps = training.steps;
     }
-    let (mut batches_only, mut first_loss) = (Vec::new(), 0.0);
-    for _ in 0..runs {
-        let mut training = fresh();
-        let started = Instant::now();
-        for i in 0..steps {
-            let loss = training.step().unwrap();
-            if i == 0 {
-                first_loss = loss;
-            }
-        }
-        batches_only.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
+    let (batches_only, first_loss) = time_batches(runs, steps, fresh);
     // The same model at step 0 and the same batches, for PyTorch.
     let folder = root().join("target/bench-dates");
     std::fs::create_dir_all(&folder).unwrap();
@@ -184,18 +191,7 @@ pub mod memory {
             to_goal.push(started.elapsed().as_secs_f64() * 1000.0);
             steps = training.steps;
         }
-        let (mut batches_only, mut first_loss) = (Vec::new(), 0.0);
-        for _ in 0..runs {
-            let mut training = fresh(task);
-            let started = Instant::now();
-            for i in 0..steps {
-                let loss = training.step().unwrap();
-                if i == 0 {
-                    first_loss = loss;
-                }
-            }
-            batches_only.push(started.elapsed().as_secs_f64() * 1000.0);
-        }
+        let (batches_only, first_loss) = super::time_batches(runs, steps, || fresh(task));
         // The same network at step 0 and the same stories, for PyTorch.
         let folder = root().join(format!("target/bench-memory-{}", task.number()));
         std::fs::create_dir_all(&folder).unwrap();

@@ -1,0 +1,36 @@
+//! Omniglot as the project keeps it (assets/data/omniglot, scripts/omniglot_compact.py): every
+//! drawing read, the counts and the ink its README states (which the script measured in
+//! Python), and the 20 one-shot runs whole.
+
+use engine::train::omniglot::{Omniglot, SIDE};
+
+fn omniglot() -> Omniglot {
+    let folder = attnscope_tests::root().join("assets/data/omniglot");
+    let read = |name: &str| std::fs::read(folder.join(name)).unwrap();
+    Omniglot::from_files(&read("index.json"), &read("images.bin.gz")).unwrap()
+}
+
+#[test]
+fn every_drawing_and_run_is_there_with_the_ink_the_script_measured() {
+    let omniglot = omniglot();
+    // 2,720 and 3,120 background drawings, then 20 runs of 40.
+    assert_eq!(omniglot.len(), 2720 + 3120 + 800);
+    let characters: usize = omniglot.background.iter().map(|a| a.characters.len()).sum();
+    assert_eq!((omniglot.background.len(), characters), (10, 136 + 156));
+    assert!(omniglot.background.iter().flat_map(|a| &a.characters).all(|c| c.count == 20));
+    assert_eq!(omniglot.runs.len(), 20);
+    for run in &omniglot.runs {
+        assert_eq!((run.training.len(), run.test.len()), (20, 20));
+        assert!(run.training.iter().chain(&run.test).all(|&i| i >= 5840), "run {}: its drawings follow the background's", run.run);
+    }
+    // The README's measure: 16 to 184 pixels of ink a drawing, 71 the median.
+    let mut ink: Vec<usize> = (0..omniglot.len()).map(|i| omniglot.ink(i)).collect();
+    ink.sort_unstable();
+    assert_eq!((ink[0], ink[ink.len() - 1], ink[ink.len() / 2]), (16, 184, 71));
+    assert_eq!(omniglot.pixels(0).len(), SIDE * SIDE);
+    // Greek and Latin are in both small sets, drawing for drawing (the README says so).
+    let greek: Vec<_> = omniglot.background.iter().filter(|a| a.alphabet == "Greek").collect();
+    assert_eq!(greek.len(), 2);
+    let (a, b) = (&greek[0].characters[0], &greek[1].characters[0]);
+    assert_eq!(omniglot.pixels(a.first), omniglot.pixels(b.first));
+}
