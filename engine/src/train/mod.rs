@@ -4,6 +4,7 @@
 //! model.
 
 pub mod babi;
+pub mod character_embedding;
 pub mod dates;
 pub mod dates_training;
 pub mod digits;

@@ -34,3 +34,26 @@ fn every_drawing_and_run_is_there_with_the_ink_the_script_measured() {
     let (a, b) = (&greek[0].characters[0], &greek[1].characters[0]);
     assert_eq!(omniglot.pixels(a.first), omniglot.pixels(b.first));
 }
+
+/// The picture embedding SNAIL will read through, pre-trained as a classifier of the
+/// background characters: it classifies their held-out drawings far above chance, and a
+/// nearest neighbour in it reads the one-shot runs' new alphabets better than one in raw
+/// pixels. Measured on seed 1 after 1,500 batches of 64: 29.2% of the 968 held-out drawings of
+/// 242 characters (chance 0.4%); one-shot 20-way 32.3% embedded against 21.0% in pixels (chance
+/// 5%). The bounds leave room for another machine's order of summing, which moves a training's
+/// path but not how far it gets.
+#[test]
+fn a_classifier_of_the_background_characters_embeds_new_alphabets_better_than_pixels() {
+    use engine::train::character_embedding::{one_shot_accuracy, pictures, EmbeddingTraining};
+    let omniglot = omniglot();
+    let pixels = one_shot_accuracy(&omniglot, |d| Ok(pictures(&omniglot, d)?.to_vec2()?)).unwrap();
+    let mut training = EmbeddingTraining::new(&omniglot, 1).unwrap();
+    for _ in 0..1500 {
+        training.step(&omniglot).unwrap();
+    }
+    let held_out = training.held_out_accuracy(&omniglot).unwrap();
+    let embedded = one_shot_accuracy(&omniglot, |d| training.embeddings(&omniglot, d)).unwrap();
+    assert!(held_out > 0.2, "{held_out} of held-out drawings classified");
+    assert!((0.15..0.3).contains(&pixels), "pixels' nearest neighbour: {pixels}");
+    assert!(embedded >= pixels + 0.05, "one-shot: embedded {embedded} against pixels {pixels}");
+}
