@@ -88,6 +88,11 @@ pub struct WholeInputFlags {
     /// letterbox (default: the whole picture, its longer side scaled to the input, centred on black) or centre-crop
     #[arg(long, value_parser = framing)]
     pub framing: Option<Framing>,
+    /// a few-shot learner's (SNAIL's) labelled drawings, comma-separated picture files, class by class (A's, then
+    /// B's, …); --image is the query: the report's sequence `episode` is the drawings, the query last, with `episode`
+    /// holding them and the query's class
+    #[arg(long, value_name = "FILES", value_delimiter = ',')]
+    pub examples: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -435,8 +440,8 @@ pub fn refusal(error: &clap::Error, args: &[String]) -> Option<Failure> {
 
 #[derive(Args)]
 pub struct TrainFlags {
-    /// what to train: dates, digits (a reader of four handwritten digits in a strip), or memory (a memory network on
-    /// bAbI-style stories)
+    /// what to train: dates, digits (a reader of four handwritten digits in a strip), memory (a memory network on
+    /// bAbI-style stories) or snail (a few-shot learner of Omniglot's handwritten characters)
     #[arg(value_name = "TASK")]
     pub task: String,
     /// the score: additive (Bahdanau), dot, general, concat or local (Luong's local-p)
@@ -445,7 +450,8 @@ pub struct TrainFlags {
     /// digits: soft attention (the expected glimpse) or hard (a window drawn per digit, trained with REINFORCE)
     #[arg(long, default_value = "soft")]
     pub attention: String,
-    /// digits: scikit-learn's digits.csv.gz (default: the one `make models` fetches into assets/data/digits)
+    /// digits: scikit-learn's digits.csv.gz (default: the one `make models` fetches into assets/data/digits); snail:
+    /// the folder of Omniglot's index.json and images.bin.gz (default: assets/data/omniglot)
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// memory: the bAbI-style task, 1 (one supporting fact: "Where is Mary?") or 2 (two: "Where is the football?")
@@ -457,11 +463,13 @@ pub struct TrainFlags {
     /// the folder to write config.json, vocabulary.json and model.safetensors into (made if missing)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// the most batches (of 64 dates, 32 strips or 32 stories); training stops earlier once --until is reached
-    #[arg(long, default_value_t = 3000)]
-    pub steps: usize,
+    /// the most batches (of 64 dates, 32 strips, 32 stories, or 64 drawings then 32 episodes); training stops earlier
+    /// once --until is reached; default 3000, 6000 for snail (3000 of them pre-train its picture embedding)
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// stop once this share of the held-out dates (strips, stories) is written (answered) exactly (1.0: run all
-    /// --steps); default: 0.99 for dates, 0.85 for digits, 0.96 for memory task 1 and 0.91 for task 2
+    /// --steps); default: 0.99 for dates, 0.85 for digits, 0.96 for memory task 1 and 0.91 for task 2, 0.72 for snail
+    /// (the share of held-out 5-way 1-shot episodes answered)
     #[arg(long)]
     pub until: Option<f64>,
 }

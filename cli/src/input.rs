@@ -16,12 +16,24 @@ pub(crate) enum Input {
     Ids(Vec<u32>),
     Audio(PathBuf),
     Image(PathBuf, Framing),
+    /// A few-shot learner's labelled drawings, class by class, and its query.
+    Episode {
+        examples: Vec<PathBuf>,
+        query: PathBuf,
+    },
 }
 
 impl Input {
     /// The one input of those given (`None` when none is), or why they do not go together.
     pub(crate) fn of(text: Option<String>, ids: Option<Vec<u32>>, whole: WholeInputFlags) -> Result<Option<Input>, Failure> {
-        let WholeInputFlags { audio, image, framing } = whole;
+        let WholeInputFlags { audio, image, framing, examples } = whole;
+        if !examples.is_empty() {
+            return match (text, ids, audio, image, framing) {
+                (None, None, None, Some(query), None) => Ok(Some(Input::Episode { examples, query })),
+                (_, _, _, None, _) => Err(usage("--examples are a few-shot learner's labelled drawings: give the query drawing with --image".into())),
+                _ => Err(usage("an episode is --examples and --image (the query), without --text, --ids, --audio or --framing".into())),
+            };
+        }
         let input = match (text, ids, audio, image) {
             (Some(text), None, None, None) => Input::Text(text),
             (None, Some(ids), None, None) => Input::Ids(ids),
@@ -52,6 +64,7 @@ impl Input {
                 Read::Sound(samples)
             }
             Input::Image(path, framing) => Read::Picture(read_image(path)?, *framing),
+            Input::Episode { .. } => return Err(usage("--examples are for a few-shot learner (a SNAIL `attnscope train snail` wrote)".into())),
         })
     }
 }
@@ -72,6 +85,12 @@ impl Read {
             Read::Picture(picture, framing) => any_model::Input::Picture(picture, *framing),
         }
     }
+}
+
+/// A picture file of a handwritten character, as a few-shot learner reads it (28 × 28, 1 for
+/// ink), or why it is not one.
+pub(crate) fn read_drawing(path: &Path) -> Result<Vec<f32>, Failure> {
+    engine::image::character::drawing(&read_image(path)?).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 /// An image file, decoded.

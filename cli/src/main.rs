@@ -10,6 +10,9 @@
 //!     attnscope ablate | sweep | attribute --model NAME_OR_PATH --text TEXT ... (see intervene.rs)
 //!     attnscope train dates [--score additive|dot|general|concat|local] [--seed N] --out DIR [--steps N] [--until SHARE]
 //!     attnscope train digits [--attention soft|hard] [--data digits.csv.gz] [--seed N] --out DIR [--steps N] [--until SHARE]
+//!     attnscope train memory [--task 1|2] [--seed N] --out DIR [--steps N] [--until SHARE]
+//!     attnscope train snail [--data OMNIGLOT_DIR] [--seed N] --out DIR [--steps N] [--until SHARE]
+//!     attnscope run --model SNAIL_DIR --examples A.png,B.png,… --image QUERY.png
 //!
 //! Exit status: 0 on success, 2 on a usage or input error (one line on stderr),
 //! 1 when the computation itself fails. The words are clap's to read (flags.rs: each
@@ -141,6 +144,7 @@ fn not_for(name_or_path: &str, model: &AnyModel, reads: &str) -> Failure {
         AnyModel::Transcriber(_) => ("a speech model", "`run --audio` shows its attention"),
         AnyModel::Vision(_) => ("a vision model", "`run --image` shows its attention"),
         AnyModel::Aligner(_) => ("an RNN aligner", "`run --text` shows its alignment"),
+        AnyModel::FewShot(_) => ("a few-shot learner", "`run --examples A.png,B.png,… --image QUERY.png` shows its attention"),
     };
     Failure::Input(format!("`{name_or_path}` is {kind}: this command reads {reads} ({shows})"))
 }
@@ -167,6 +171,7 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
                 Input::Ids(ids) => model.run_ids_with(ids, mask, options)?,
                 Input::Audio(_) => return Err(usage(format!("`{}` reads text: --audio is for a speech model (whisper-tiny-en)", args.model))),
                 Input::Image(..) => return Err(usage(format!("`{}` reads text: --image is for a vision model (dinov2-small)", args.model))),
+                Input::Episode { .. } => return Err(usage(format!("`{}` reads text: --examples are for a few-shot learner (a SNAIL)", args.model))),
             })
         }
         AnyModel::Translator(translator) => {
@@ -188,6 +193,20 @@ fn report_of(args: &RunArgs) -> Result<AttentionReport, Failure> {
                 return Err(usage("an RNN aligner has one attention, over its whole source: no --mask, --pool or --value-norms".into()));
             }
             Ok(aligner.align(text, |_, _, _| {})?)
+        }
+        AnyModel::FewShot(snail) => {
+            let Input::Episode { examples, query } = &args.input else {
+                return Err(usage(format!(
+                    "`{}` is a few-shot learner: give it --examples A.png,B.png,… (its labelled drawings) and --image QUERY.png",
+                    args.model
+                )));
+            };
+            if args.mask.is_some() || args.pool.is_some() || args.value_norms || args.format == Format::Hf {
+                return Err(usage("a SNAIL runs under its own causal mask, whole, as a report: no --mask, --pool, --value-norms or --format hf".into()));
+            }
+            let shots = snail.config.shots;
+            let examples = examples.iter().enumerate().map(|(i, path)| Ok((input::read_drawing(path)?, i / shots))).collect::<Result<Vec<_>, Failure>>()?;
+            Ok(snail.read_episode(&examples, &input::read_drawing(query)?)?)
         }
         model @ (AnyModel::Transcriber(_) | AnyModel::Vision(_)) => {
             let (speech, flag) = if matches!(model, AnyModel::Transcriber(_)) { (true, "--audio FILE.wav") } else { (false, "--image FILE") };

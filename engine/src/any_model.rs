@@ -6,6 +6,7 @@ use crate::error::{EngineError, Result};
 use crate::image::Rgb;
 use crate::intervention::Intervention;
 use crate::report::{AttentionReport, Framing, Mask, ModelInfo, Token};
+use crate::rnn::snail::{Drawing, Snail};
 use crate::rnn::Aligner;
 use crate::transcriber::{TranscribeOptions, Transcriber};
 use crate::translator::{TranslateOptions, Translator};
@@ -21,6 +22,8 @@ pub enum AnyModel {
     Vision(VisionModel),
     /// An RNN encoder–decoder with one attention (issue 31).
     Aligner(Aligner),
+    /// A few-shot learner over episodes of drawings (SNAIL, issue 32).
+    FewShot(Snail),
 }
 
 impl AnyModel {
@@ -31,6 +34,7 @@ impl AnyModel {
             AnyModel::Transcriber(transcriber) => transcriber.info(),
             AnyModel::Vision(vision) => vision.info(),
             AnyModel::Aligner(aligner) => aligner.info(),
+            AnyModel::FewShot(snail) => snail.info(),
         }
     }
 
@@ -39,6 +43,7 @@ impl AnyModel {
         match self {
             AnyModel::OneSequence(model) => model.native_mask(),
             AnyModel::Translator(_) | AnyModel::Transcriber(_) | AnyModel::Vision(_) | AnyModel::Aligner(_) => Mask::None,
+            AnyModel::FewShot(_) => Mask::Causal,
         }
     }
 
@@ -92,10 +97,16 @@ impl AnyModel {
                 Err(EngineError::Intervention("an RNN aligner's one attention has no heads to switch off".into()))
             }
             (AnyModel::Aligner(aligner), Input::Text(text)) => aligner.align(text, on_token),
+            (AnyModel::FewShot(_), Input::Episode { .. }) if intervention.is_some() => {
+                Err(EngineError::Intervention("a SNAIL's heads are not switched off here".into()))
+            }
+            (AnyModel::FewShot(snail), Input::Episode { examples, query }) => snail.read_episode(examples, query),
+            (AnyModel::FewShot(_), _) => Err(EngineError::NeedsEpisode),
             (AnyModel::Transcriber(_), _) => Err(EngineError::NeedsSound),
             (AnyModel::Vision(_), _) => Err(EngineError::NeedsPicture),
             (_, Input::Sound(_)) => Err(EngineError::NeedsText { given: "sound" }),
             (_, Input::Picture(..)) => Err(EngineError::NeedsText { given: "a picture" }),
+            (_, Input::Episode { .. }) => Err(EngineError::NeedsText { given: "an episode of drawings" }),
         }
     }
 }
@@ -108,4 +119,9 @@ pub enum Input<'a> {
     Sound(&'a [f32]),
     /// A picture and how it is framed into the model's input.
     Picture(&'a Rgb, Framing),
+    /// Labelled drawings (each with its class) and a query drawing, for a few-shot learner.
+    Episode {
+        examples: &'a [(Drawing, usize)],
+        query: &'a Drawing,
+    },
 }

@@ -58,6 +58,11 @@ pub enum EngineError {
     #[error("cannot read the story: {0}")]
     BadStory(String),
 
+    /// A few-shot learner's episode cannot be read: empty, the wrong number of examples of a
+    /// class, a drawing with no ink, a picture that is not a character.
+    #[error("cannot read the episode: {0}")]
+    BadEpisode(String),
+
     /// The sound could not be read: not audio, a format the engine does not decode, or cut short.
     #[error("cannot read the sound: {0}")]
     BadAudio(String),
@@ -69,6 +74,10 @@ pub enum EngineError {
     /// A vision model was given text or sound.
     #[error("this model looks: give it a picture (a photo or an image file), not text")]
     NeedsPicture,
+
+    /// A few-shot learner was given text, sound or one picture.
+    #[error("this model learns from an episode: give it labelled drawings, one of each class, and a query drawing")]
+    NeedsEpisode,
 
     /// A model that reads text was given sound or a picture (`given`).
     #[error("this model reads text: give it a text, not {given}")]

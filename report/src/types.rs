@@ -72,6 +72,9 @@ pub enum ModelKind {
     Speech,
     /// A vision model: a picture in, its patches' attention out.
     Vision,
+    /// A few-shot learner (SNAIL): an episode of labelled drawings and a query in, the
+    /// query's class out.
+    FewShot,
 }
 
 /// Facts about the model that produced a report.
@@ -434,6 +437,25 @@ pub struct PictureInput {
     pub placed: [f64; 4],
 }
 
+/// A few-shot learner's episode: the drawings it was shown (the labelled examples, the query
+/// last) and what it made of the query, so that a view can draw each drawing under its weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    /// The drawings' side in pixels (28).
+    pub side: usize,
+    /// Each drawing, row by row, 1 for ink: the `episode` sequence's items in order.
+    pub drawings: Vec<Vec<u8>>,
+    /// Each drawing's class as the episode labels it (classes 0 to `ways` − 1; `None`: the
+    /// query).
+    pub labels: Vec<Option<usize>>,
+    /// How many classes the episode tells apart.
+    pub ways: usize,
+    /// The query's probability of each class.
+    pub probabilities: Vec<f32>,
+    /// The likeliest class.
+    pub answer: usize,
+}
+
 /// Everything one run of one input through one model shows: the sequences, every
 /// attention site over them, and what the model made of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -481,6 +503,9 @@ pub struct AttentionReport {
     /// [`crate::analysis::alignment_math`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alignment_arithmetic: Option<crate::analysis::alignment_math::AlignmentArithmetic>,
+    /// A few-shot learner's episode: its drawings, their labels, the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<Episode>,
 }
 
 impl AttentionReport {
@@ -509,6 +534,7 @@ impl AttentionReport {
             head_effects: None,
             head_scores: None,
             alignment_arithmetic: None,
+            episode: None,
         }
     }
 

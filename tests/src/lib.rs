@@ -232,12 +232,23 @@ pub fn wav_16k(samples: &[f32]) -> Vec<u8> {
 
 /// An 8-bit RGBA PNG of `width` × `height` pixels, every one `rgba`.
 pub fn png_rgba(width: u32, height: u32, rgba: &[u8; 4]) -> Vec<u8> {
+    png_of(width, height, png::ColorType::Rgba, &rgba.repeat((width * height) as usize))
+}
+
+/// An 8-bit gray PNG of `side` × `side` pixels, black where `ink(x, y)`, else white: a
+/// drawing on paper.
+pub fn png_drawing(side: u32, ink: impl Fn(u32, u32) -> bool) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..side * side).map(|i| if ink(i % side, i / side) { 0 } else { 255 }).collect();
+    png_of(side, side, png::ColorType::Grayscale, &pixels)
+}
+
+fn png_of(width: u32, height: u32, color: png::ColorType, pixels: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().unwrap();
-    writer.write_image_data(&rgba.repeat((width * height) as usize)).unwrap();
+    writer.write_image_data(pixels).unwrap();
     writer.finish().unwrap();
     bytes
 }

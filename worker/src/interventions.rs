@@ -138,6 +138,10 @@ fn input_key(input: &Input, mask: Mask, options: &RunOptions) -> u64 {
         Input::Text(text) => (0u8, text).hash(&mut hasher),
         Input::Sound(samples) => (1u8, samples.iter().map(|s| s.to_bits()).collect::<Vec<u32>>()).hash(&mut hasher),
         Input::Picture(picture, framing) => (2u8, picture.width, picture.height, &picture.pixels, format!("{framing:?}")).hash(&mut hasher),
+        Input::Episode { examples, query } => {
+            let bits = |d: &Vec<f32>| d.iter().map(|p| p.to_bits()).collect::<Vec<u32>>();
+            (3u8, examples.iter().map(|(d, label)| (bits(d), *label)).collect::<Vec<_>>(), bits(query)).hash(&mut hasher)
+        }
     }
     (mask.name(), options.max_tokens, options.value_norms).hash(&mut hasher);
     hasher.finish()

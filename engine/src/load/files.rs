@@ -81,6 +81,10 @@ pub fn open(name: &str, files: &ModelFiles, source: &mut dyn FileSource, weights
                         VisionFiles::HuggingFace { config: &config, weights: &weights, preprocessor: preprocessor.as_deref() },
                     )?))
                 }
+                ModelKind::FewShot => {
+                    let weights = one_weights_file(source, "SNAIL")?;
+                    Ok(AnyModel::FewShot(crate::rnn::snail::Snail::from_bytes(name, &config, &weights)?))
+                }
                 ModelKind::Text | ModelKind::Translation => {
                     let tokenizer = optional(source, *tokenizer)?;
                     let shards = weights.iter().map(|&i| source.reader(i)).collect::<Result<Vec<_>>>()?;
@@ -92,10 +96,14 @@ pub fn open(name: &str, files: &ModelFiles, source: &mut dyn FileSource, weights
 }
 
 /// The kind of model a config.json describes, by its family (a text model when its family
-/// is not known: loading it then says so).
+/// is not known: loading it then says so); the project's SNAIL by its architecture.
 pub fn kind_of(config: &[u8]) -> ModelKind {
-    let model_type = serde_json::from_slice::<serde_json::Value>(config).ok().and_then(|c| c.get("model_type")?.as_str().map(str::to_owned));
-    model_type.and_then(|t| registry::by_model_type(&t)).map_or(ModelKind::Text, |f| f.kind)
+    let config = serde_json::from_slice::<serde_json::Value>(config).ok();
+    let field = |name: &str| config.as_ref().and_then(|c| c.get(name)?.as_str().map(str::to_owned));
+    if field("architecture").as_deref() == Some(crate::rnn::snail::ARCHITECTURE) {
+        return ModelKind::FewShot;
+    }
+    field("model_type").and_then(|t| registry::by_model_type(&t)).map_or(ModelKind::Text, |f| f.kind)
 }
 
 /// The files of a folder or a file on disk, read as they are asked for.

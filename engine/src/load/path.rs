@@ -16,6 +16,7 @@ pub fn load(name: &str, path: &Path, weights: WeightChoice) -> Result<Model> {
         AnyModel::Transcriber(_) => Err(EngineError::BadModelFile(format!("{}: is a speech model, not a text model of one sequence", path.display()))),
         AnyModel::Vision(_) => Err(EngineError::BadModelFile(format!("{}: is a vision model, not a text model of one sequence", path.display()))),
         AnyModel::Aligner(_) => Err(EngineError::BadModelFile(format!("{}: is an RNN aligner, not a text model of one sequence", path.display()))),
+        AnyModel::FewShot(_) => Err(EngineError::BadModelFile(format!("{}: is a few-shot learner (SNAIL), not a text model of one sequence", path.display()))),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod khmer_translit;
 pub mod memory;
 pub mod scores;
 pub mod seq2seq;
+pub mod snail;
 pub mod trained;
 pub mod weights;
 

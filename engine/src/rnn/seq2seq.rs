@@ -116,6 +116,7 @@ impl GruWeights {
 }
 
 /// x·W + b.
+#[derive(Clone)]
 pub struct Linear {
     pub weight: Tensor, // [inputs, outputs]
     pub bias: Option<Tensor>,
@@ -123,7 +124,13 @@ pub struct Linear {
 
 impl Linear {
     pub(crate) fn build(prefix: &str, inputs: usize, outputs: usize, bias: bool, get: &mut Getter) -> Result<Self> {
-        let init = Init::Uniform { fan: inputs };
+        Self::build_with_fan(prefix, inputs, outputs, bias, inputs, get)
+    }
+
+    /// With PyTorch's initial bound ±1/√fan for a fan other than the inputs (a convolution's
+    /// taps split into products).
+    pub(crate) fn build_with_fan(prefix: &str, inputs: usize, outputs: usize, bias: bool, fan: usize, get: &mut Getter) -> Result<Self> {
+        let init = Init::Uniform { fan };
         let weight = get(&format!("{prefix}.weight"), &[inputs, outputs], init)?;
         let bias = if bias { Some(get(&format!("{prefix}.bias"), &[outputs], init)?) } else { None };
         Ok(Self { weight, bias })

@@ -16,31 +16,58 @@ use crate::error::{EngineError, Result};
 use crate::rnn::seq2seq::{Getter, Linear};
 
 /// Each character's drawings 0..16 train the classifier, 16..20 measure it.
-const TRAINING_DRAWINGS: usize = 16;
+pub const TRAINING_DRAWINGS: usize = 16;
+/// Each training drawing is moved up to this many pixels each way, a fresh draw each time:
+/// 16 drawings a character are few, and the classifier learns them by heart otherwise.
+const SHIFT: usize = 2;
 
+/// The picture embedding: what SNAIL keeps, frozen, of the classifier.
+#[derive(Clone)]
 pub struct CharacterEmbedding {
     pub hidden: Linear,    // [784] → [128]
     pub embedding: Linear, // [128] → [64]
-    pub classes: Linear,   // [64] → [characters]
 }
 
+/// The width of the embedding's hidden layer and of the embedding.
+pub const HIDDEN: usize = 128;
+pub const FEATURES: usize = 64;
+
 impl CharacterEmbedding {
-    pub fn build(characters: usize, get: &mut Getter) -> Result<Self> {
-        Ok(Self {
-            hidden: Linear::build("hidden", SIDE * SIDE, 128, true, get)?,
-            embedding: Linear::build("embedding", 128, 64, true, get)?,
-            classes: Linear::build("classes", 64, characters, true, get)?,
-        })
+    /// Of `hidden` units and `features` out (the pre-training's: [`HIDDEN`], [`FEATURES`]).
+    pub fn build(hidden: usize, features: usize, get: &mut Getter) -> Result<Self> {
+        Ok(Self { hidden: Linear::build("hidden", SIDE * SIDE, hidden, true, get)?, embedding: Linear::build("embedding", hidden, features, true, get)? })
     }
 
-    /// Pictures [B, 784] → embeddings [B, 64].
+    /// Pictures [B, 784] → embeddings [B, features].
     pub fn embed(&self, pictures: &Tensor) -> Result<Tensor> {
         Ok(self.embedding.forward(&self.hidden.forward(pictures)?.relu()?)?.relu()?)
     }
 
+    /// Pictures [B, 784] → the embeddings layer-normalised (each to mean 0 and variance 1, no
+    /// learned scale: the SNAIL's first products scale them as they need), which is what the
+    /// SNAIL reads: [B, features].
+    pub fn features(&self, pictures: &Tensor) -> Result<Tensor> {
+        let embedded = self.embed(pictures)?;
+        let centred = embedded.broadcast_sub(&embedded.mean_keepdim(1)?)?;
+        let variance = centred.sqr()?.mean_keepdim(1)?;
+        Ok(centred.broadcast_div(&(variance + 1e-5)?.sqrt()?)?)
+    }
+}
+
+/// The embedding with a logit per background character after it: what is pre-trained.
+pub struct CharacterClassifier {
+    pub picture: CharacterEmbedding,
+    pub classes: Linear, // [64] → [characters]
+}
+
+impl CharacterClassifier {
+    pub fn build(characters: usize, get: &mut Getter) -> Result<Self> {
+        Ok(Self { picture: CharacterEmbedding::build(HIDDEN, FEATURES, get)?, classes: Linear::build("classes", FEATURES, characters, true, get)? })
+    }
+
     /// Pictures [B, 784] → logits over the background characters [B, characters].
     pub fn classify(&self, pictures: &Tensor) -> Result<Tensor> {
-        self.classes.forward(&self.embed(pictures)?)
+        self.classes.forward(&self.picture.embed(pictures)?)
     }
 }
 
@@ -72,10 +99,6 @@ pub fn one_shot_accuracy(omniglot: &Omniglot, features: impl Fn(&[usize]) -> Res
     for run in &omniglot.runs {
         let (known, asking) = (features(&run.training)?, features(&run.test)?);
         for (query, &answer) in asking.iter().zip(&run.answers) {
-            let cosine = |a: &[f32], b: &[f32]| {
-                let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-                dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt()).max(1e-12)
-            };
             let similarities: Vec<f32> = known.iter().map(|k| cosine(query, k)).collect();
             right += usize::from(crate::rnn::first_highest(&similarities) as usize == answer);
             asked += 1;
@@ -84,8 +107,14 @@ pub fn one_shot_accuracy(omniglot: &Omniglot, features: impl Fn(&[usize]) -> Res
     Ok(right as f64 / asked.max(1) as f64)
 }
 
+/// The cosine of the angle between two vectors (0 for a zero vector).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    dot / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt()).max(1e-12)
+}
+
 pub struct EmbeddingTraining {
-    pub network: CharacterEmbedding,
+    pub network: CharacterClassifier,
     learner: Learner,
     characters: Vec<Vec<usize>>,
     rng: Seeded,
@@ -99,20 +128,22 @@ impl EmbeddingTraining {
         if characters.iter().any(|c| c.len() <= TRAINING_DRAWINGS) {
             return Err(EngineError::BadData(format!("Omniglot: a character with {TRAINING_DRAWINGS} drawings or fewer")));
         }
-        let (network, vars) = seeded_parameters(seed, DType::F32, |get| CharacterEmbedding::build(characters.len(), get))?;
+        let (network, vars) = seeded_parameters(seed, DType::F32, |get| CharacterClassifier::build(characters.len(), get))?;
         let learner = Learner::new(vars, 0.001, 5.0)?;
         Ok(Self { network, learner, characters, rng: Seeded::new(seed ^ 0x5A17), batch: 64, steps: 0 })
     }
 
     /// One batch of training drawings: its loss before the step.
     pub fn step(&mut self, omniglot: &Omniglot) -> Result<f64> {
-        let (mut drawings, mut labels) = (Vec::with_capacity(self.batch), Vec::with_capacity(self.batch));
+        let (mut pixels, mut labels) = (Vec::with_capacity(self.batch * SIDE * SIDE), Vec::with_capacity(self.batch));
         for _ in 0..self.batch {
             let class = self.rng.below(self.characters.len());
-            drawings.push(self.characters[class][self.rng.below(TRAINING_DRAWINGS)]);
+            let drawing = self.characters[class][self.rng.below(TRAINING_DRAWINGS)];
+            let (dx, dy) = (self.rng.below(2 * SHIFT + 1) as isize - SHIFT as isize, self.rng.below(2 * SHIFT + 1) as isize - SHIFT as isize);
+            pixels.extend(omniglot.shifted(drawing, dx, dy));
             labels.push(class as u32);
         }
-        let logits = self.network.classify(&pictures(omniglot, &drawings)?)?;
+        let logits = self.network.classify(&Tensor::from_vec(pixels, (self.batch, SIDE * SIDE), &Device::Cpu)?)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &Tensor::new(labels, &Device::Cpu)?)?;
         self.learner.step(&loss)?;
         self.steps += 1;
@@ -129,8 +160,24 @@ impl EmbeddingTraining {
         Ok(right as f64 / labels.len().max(1) as f64)
     }
 
+    /// The background characters, each its drawings' indices (the first 16 train).
+    pub fn characters(&self) -> &[Vec<usize>] {
+        &self.characters
+    }
+
+    /// The picture embedding's tensors by name, under `picture.` (the classes' layer left
+    /// out), as a SNAIL's model.safetensors keeps them.
+    pub fn picture_tensors(&self) -> Vec<(String, Tensor)> {
+        self.learner
+            .vars
+            .iter()
+            .filter(|(name, _)| !name.starts_with("classes."))
+            .map(|(name, var)| (format!("picture.{name}"), var.as_tensor().clone()))
+            .collect()
+    }
+
     /// The embeddings of `drawings`.
     pub fn embeddings(&self, omniglot: &Omniglot, drawings: &[usize]) -> Result<Vec<Vec<f32>>> {
-        Ok(self.network.embed(&pictures(omniglot, drawings)?)?.to_vec2()?)
+        Ok(self.network.picture.embed(&pictures(omniglot, drawings)?)?.to_vec2()?)
     }
 }

@@ -222,3 +222,60 @@ mod memory_networks {
         }
     }
 }
+
+mod snail {
+    use candle_core::{DType, Device, Tensor};
+
+    use super::super::character_embedding::CharacterEmbedding;
+    use super::super::seeded::Seeded;
+    use super::super::seeded_parameters;
+    use super::assert_entry_matches;
+    use crate::rnn::snail::{Snail, SnailConfig, ARCHITECTURE};
+
+    const FEATURES: usize = 6;
+
+    /// A SNAIL's loss on three 3-way 1-shot episodes of random features (the picture
+    /// embedding is frozen: its gradients are never taken), through both attention blocks and
+    /// the TC block's gated, dilated convolutions, against finite differences (bound: see the
+    /// top of this file). Three entries of each parameter, the largest and two by the seed.
+    #[test]
+    fn a_snails_gradients_match_finite_differences() {
+        let config = SnailConfig {
+            architecture: ARCHITECTURE.into(),
+            hidden: 4,
+            features: FEATURES,
+            ways: 3,
+            shots: 1,
+            heads: 2,
+            key: 3,
+            values: vec![2, 3],
+            filters: 2,
+        };
+        assert_eq!(config.dilations(), vec![1, 2], "T = 4: two dense blocks");
+        let (picture, _) = seeded_parameters(1, DType::F64, |get| CharacterEmbedding::build(4, FEATURES, get)).unwrap();
+        let (snail, vars) = seeded_parameters(19, DType::F64, |get| Snail::build("test", config.clone(), picture, get)).unwrap();
+        let mut rng = Seeded::new(8);
+        let features: Vec<f64> = (0..3 * 4 * FEATURES).map(|_| rng.normal()).collect();
+        let features = Tensor::from_vec(features, (3, 4, FEATURES), &Device::Cpu).unwrap();
+        let labels = vec![vec![Some(2), Some(0), Some(1), None], vec![Some(0), Some(1), Some(2), None], vec![Some(1), Some(2), Some(0), None]];
+        let inputs = snail.inputs(&features, &labels).unwrap();
+        let answers = Tensor::new(&[0u32, 2, 1], &Device::Cpu).unwrap();
+        let loss = || candle_nn::loss::cross_entropy(&snail.forward(&inputs).unwrap().logits, &answers).unwrap();
+        let grads = loss().backward().unwrap();
+        assert_eq!(vars.len(), 2 * 3 * 2 + 2 * 3 + 2, "queries, keys and values of two blocks, two dense blocks' three, the output's two");
+        for (name, var) in &vars {
+            let grad: Vec<f64> = grads.get(var).unwrap_or_else(|| panic!("`{name}` gets no gradient")).flatten_all().unwrap().to_vec1().unwrap();
+            let largest = (0..grad.len()).max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs())).unwrap_or(0);
+            if name.ends_with("key.bias") {
+                // A key's bias adds q·b to every score of a row, which the softmax takes away:
+                // its gradient is zero, and finite differences must find it so.
+                assert!(grad[largest].abs() < 1e-12, "`{name}`: gradient {}", grad[largest]);
+            } else {
+                assert!(grad[largest].abs() > 1e-4, "`{name}`: gradient {} at most", grad[largest]);
+            }
+            for k in [largest, rng.below(grad.len()), rng.below(grad.len())] {
+                assert_entry_matches(&format!("`{name}`"), var, k, grad[k], || loss().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap());
+            }
+        }
+    }
+}

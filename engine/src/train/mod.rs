@@ -14,6 +14,7 @@ mod gradients;
 pub mod memory_training;
 pub mod omniglot;
 pub mod seeded;
+pub mod snail_training;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -93,11 +94,15 @@ impl Learner {
 
     /// The variables as model.safetensors (float32).
     pub fn safetensors(&self) -> Result<Vec<u8>> {
-        let tensors: Vec<(String, Tensor)> =
-            self.vars.iter().map(|(name, var)| Ok((name.clone(), var.as_tensor().to_dtype(DType::F32)?))).collect::<Result<_>>()?;
-        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
-            .map_err(|e| EngineError::BadModelFile(format!("cannot write model.safetensors: {e}")))
+        safetensors_bytes(self.vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())))
     }
+}
+
+/// Tensors by name as model.safetensors (float32).
+pub fn safetensors_bytes(tensors: impl IntoIterator<Item = (String, Tensor)>) -> Result<Vec<u8>> {
+    let tensors: Vec<(String, Tensor)> = tensors.into_iter().map(|(name, t)| Ok((name, t.to_dtype(DType::F32)?))).collect::<Result<_>>()?;
+    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+        .map_err(|e| EngineError::BadModelFile(format!("cannot write model.safetensors: {e}")))
 }
 
 /// Asks the C library to keep memory it frees for the next allocation. A training allocates
@@ -128,6 +133,11 @@ pub trait Learning {
     /// On the held-out examples: the share written exactly, and the share read from the
     /// right place (dates: digits from their field; digits: steps on their digit).
     fn measure(&self) -> Result<(f64, f64)>;
+    /// Whether the training is still preparing what the model learns on (a SNAIL's picture
+    /// embedding): its measures are not yet the model's, and no aim stops it.
+    fn is_preparing(&self) -> bool {
+        false
+    }
     /// The model's files by name (config.json, vocabulary.json where it has one,
     /// model.safetensors).
     fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>>;
@@ -186,6 +196,27 @@ impl Learning for memory_training::MemoryTraining {
     }
     fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
         memory_training::MemoryTraining::files(self)
+    }
+}
+
+impl Learning for snail_training::SnailTraining {
+    fn step(&mut self) -> Result<f64> {
+        snail_training::SnailTraining::step(self)
+    }
+    fn steps(&self) -> usize {
+        self.steps
+    }
+    fn name(&self) -> &'static str {
+        "snail"
+    }
+    fn measure(&self) -> Result<(f64, f64)> {
+        snail_training::SnailTraining::measure(self)
+    }
+    fn is_preparing(&self) -> bool {
+        self.is_pretraining()
+    }
+    fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        snail_training::SnailTraining::files(self)
     }
 }
 

@@ -127,6 +127,23 @@ impl Omniglot {
         (0..SIDE * SIDE).map(|p| f32::from((drawing[p / 8] >> (7 - p % 8)) & 1)).collect()
     }
 
+    /// Drawing `i` moved `dx` pixels right and `dy` down (what leaves the frame is lost, what
+    /// comes in is paper).
+    pub fn shifted(&self, i: usize, dx: isize, dy: isize) -> Vec<f32> {
+        let pixels = self.pixels(i);
+        let side = SIDE as isize;
+        (0..SIDE * SIDE)
+            .map(|p| {
+                let (x, y) = (p as isize % side - dx, p as isize / side - dy);
+                if (0..side).contains(&x) && (0..side).contains(&y) {
+                    pixels[(y * side + x) as usize]
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
     /// How many of drawing `i`'s pixels are ink.
     pub fn ink(&self, i: usize) -> usize {
         self.drawings.get(i).map_or(0, |d| d.iter().map(|b| b.count_ones() as usize).sum())

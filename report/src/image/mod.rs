@@ -1,6 +1,7 @@
 //! Pictures in: RGB pixels made into what a Vision Transformer reads. The page decodes the
 //! file with the browser, the command line natively; the engine gets 8-bit RGB or RGBA.
 
+pub mod character;
 pub mod letterbox;
 
 use crate::types::{Framing, PictureInput};

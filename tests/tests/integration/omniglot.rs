@@ -35,13 +35,14 @@ fn every_drawing_and_run_is_there_with_the_ink_the_script_measured() {
     assert_eq!(omniglot.pixels(a.first), omniglot.pixels(b.first));
 }
 
-/// The picture embedding SNAIL will read through, pre-trained as a classifier of the
-/// background characters: it classifies their held-out drawings far above chance, and a
-/// nearest neighbour in it reads the one-shot runs' new alphabets better than one in raw
-/// pixels. Measured on seed 1 after 1,500 batches of 64: 29.2% of the 968 held-out drawings of
-/// 242 characters (chance 0.4%); one-shot 20-way 32.3% embedded against 21.0% in pixels (chance
-/// 5%). The bounds leave room for another machine's order of summing, which moves a training's
-/// path but not how far it gets.
+/// The picture embedding the SNAIL reads through, pre-trained as a classifier of the
+/// background characters (each drawing moved by up to 2 pixels each way, afresh each time):
+/// it classifies their held-out drawings far above chance, and a nearest neighbour in it
+/// reads the one-shot runs' new alphabets far better than one in raw pixels. Measured on seed
+/// 1 after 1,500 batches of 64: 48.2% of the 968 held-out drawings of 242 characters (chance
+/// 0.4%; 29.2% without the moves); one-shot 20-way 46.8% embedded against 21.0% in pixels
+/// (chance 5%). The bounds leave room for another machine's order of summing, which moves a
+/// training's path but not how far it gets.
 #[test]
 fn a_classifier_of_the_background_characters_embeds_new_alphabets_better_than_pixels() {
     use engine::train::character_embedding::{one_shot_accuracy, pictures, EmbeddingTraining};
@@ -53,7 +54,7 @@ fn a_classifier_of_the_background_characters_embeds_new_alphabets_better_than_pi
     }
     let held_out = training.held_out_accuracy(&omniglot).unwrap();
     let embedded = one_shot_accuracy(&omniglot, |d| training.embeddings(&omniglot, d)).unwrap();
-    assert!(held_out > 0.2, "{held_out} of held-out drawings classified");
+    assert!(held_out > 0.35, "{held_out} of held-out drawings classified");
     assert!((0.15..0.3).contains(&pixels), "pixels' nearest neighbour: {pixels}");
-    assert!(embedded >= pixels + 0.05, "one-shot: embedded {embedded} against pixels {pixels}");
+    assert!(embedded >= pixels + 0.15, "one-shot: embedded {embedded} against pixels {pixels}");
 }
