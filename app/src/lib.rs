@@ -29,8 +29,8 @@ use leptos::prelude::*;
 pub use state::AppState;
 
 use components::{
-    AlignmentView, AudioPanel, CompareView, Controls, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, MemoryHops, NextTokens, ProbePanel, PromptInput,
-    RolloutView, ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel, VisionView,
+    AlignmentView, AudioPanel, CompareView, Controls, EpisodePanel, FewShotEpisode, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, MemoryHops,
+    NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel, VisionView,
 };
 
 /// The page's clock (`performance.now()`, in milliseconds): what the status line's waits are
@@ -58,6 +58,8 @@ pub fn App() -> impl IntoView {
                 view! { <AudioPanel /> }.into_any()
             } else if state.selection.is_vision() {
                 view! { <ImagePanel /> }.into_any()
+            } else if state.selection.is_few_shot() {
+                view! { <EpisodePanel /> }.into_any()
             } else {
                 view! { <PromptInput /> }.into_any()
             }}
@@ -65,6 +67,7 @@ pub fn App() -> impl IntoView {
             <StatusLine />
             <TranslationPanel />
             <MemoryHops />
+            <FewShotEpisode />
             <SpeechView />
             <VisionView />
             <AlignmentView />
@@ -120,6 +123,7 @@ pub fn App() -> impl IntoView {
             <TrainingPanel task=protocol::TrainingTask::Dates />
             <TrainingPanel task=protocol::TrainingTask::Digits />
             <TrainingPanel task=protocol::TrainingTask::Memory />
+            <TrainingPanel task=protocol::TrainingTask::Snail />
         </main>
     }
 }

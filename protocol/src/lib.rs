@@ -86,6 +86,10 @@ pub enum ToWorker {
         #[serde(default)]
         asked: WholeRun,
     },
+    /// Read an episode with the loaded few-shot learner (a SNAIL): its drawings in order, the
+    /// labelled examples class by class (A's, then B's, …) and the query last, each 28 × 28
+    /// pixels row by row, 1 for ink.
+    ReadEpisode { run: u64, model: String, drawings: Vec<Vec<u8>> },
     /// One head's whole map where a report holds its maps pooled: the encoder's
     /// self-attention of the last transcription, or the self-attention of the long text
     /// whose run was numbered `of` (the worker keeps the last long run's queries and keys).
@@ -222,8 +226,8 @@ pub enum FromWorker {
 }
 
 /// What the page trains: dates models (Bahdanau's and Luong's scores), readers of
-/// handwritten digits (soft and hard attention), or memory networks (bAbI-style tasks 1
-/// and 2, `scores` "babi-1" and "babi-2").
+/// handwritten digits (soft and hard attention), memory networks (bAbI-style tasks 1
+/// and 2, `scores` "babi-1" and "babi-2"), or a SNAIL (few-shot Omniglot, `scores` "snail").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrainingTask {
@@ -231,6 +235,7 @@ pub enum TrainingTask {
     Dates,
     Digits,
     Memory,
+    Snail,
 }
 
 /// Where a digits reader looked on a strip, step by step (a strip of four handwritten digits,
@@ -274,9 +279,14 @@ pub struct TrainingProgress {
     #[serde(default)]
     pub glimpses: Option<StripGlimpses>,
     /// A memory network's example story's supporting facts (by sentence, from 0): its
-    /// `example` is the report of its hops over the story.
+    /// `example` is the report of its hops over the story. A SNAIL's: the example episode's
+    /// drawing of the query's class (its `example` is the report of the episode).
     #[serde(default)]
     pub supporting: Vec<usize>,
+    /// Whether the training is still preparing what the model learns on (a SNAIL's picture
+    /// embedding): `measured` is then the embedding's own measure, and no aim stops it.
+    #[serde(default)]
+    pub preparing: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -456,6 +456,17 @@ pub struct Episode {
     pub answer: usize,
 }
 
+impl Episode {
+    /// A class as the page and the command line name it: A, B, C, …
+    pub fn class_name(class: usize) -> String {
+        if class < 26 {
+            char::from(b'A' + class as u8).to_string()
+        } else {
+            format!("class {}", class + 1)
+        }
+    }
+}
+
 /// Everything one run of one input through one model shows: the sequences, every
 /// attention site over them, and what the model made of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

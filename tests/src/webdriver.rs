@@ -277,6 +277,21 @@ impl Browser {
         );
     }
 
+    /// Presses the mouse at `from` (CSS pixels from the element's top-left corner), moves it
+    /// to `to` in `steps` moves, and lets go: a person's stroke.
+    pub fn drag(&self, element: &Element, from: (i64, i64), to: (i64, i64), steps: i64) {
+        self.hover(element, from.0, from.1);
+        let corner = self.execute("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top];", vec![element.as_arg()]);
+        let (left, top) = (corner[0].as_f64().unwrap().round() as i64, corner[1].as_f64().unwrap().round() as i64);
+        let mut actions = vec![json!({"type": "pointerDown", "button": 0})];
+        for i in 1..=steps.max(1) {
+            let (x, y) = (from.0 + (to.0 - from.0) * i / steps.max(1), from.1 + (to.1 - from.1) * i / steps.max(1));
+            actions.push(json!({"type": "pointerMove", "duration": 10, "origin": "viewport", "x": left + x, "y": top + y}));
+        }
+        actions.push(json!({"type": "pointerUp", "button": 0}));
+        self.post("/actions", json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]}));
+    }
+
     /// Moves the pointer to the element's centre.
     pub fn hover_centre(&self, element: &Element) {
         self.post(

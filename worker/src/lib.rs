@@ -270,6 +270,7 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
             }
         }
         ToWorker::Transcribe { run, model, asked } => transcribe(&state.borrow(), run, model, Vec::new(), &asked),
+        ToWorker::ReadEpisode { run, model, drawings } => read_episode(&state.borrow(), run, model, &drawings),
         ToWorker::Look { run, model, width, height, framing, asked } => look(&state.borrow(), run, model, (width, height, framing), Vec::new(), &asked),
         ToWorker::WholeMap { run, model, of, layer, head } => {
             let state = state.borrow();
@@ -366,6 +367,24 @@ fn look(state: &State, run: u64, model: String, (width, height, framing): (usize
         }
         Err(e) => answer(run, name, now(), Err(e.into())),
     }
+}
+
+/// Reads an episode (the labelled drawings class by class, the query last) with the loaded
+/// few-shot learner.
+fn read_episode(state: &State, run: u64, model: String, drawings: &[Vec<u8>]) {
+    let Some((name, loaded @ AnyModel::FewShot(snail))) = state.loaded.as_ref().filter(|(name, _)| *name == model) else {
+        let message = format!("the few-shot learner {model} is not loaded yet");
+        return post(&FromWorker::Failed { model, run: Some(run), message }, None);
+    };
+    let pixels = |d: &Vec<u8>| d.iter().map(|&p| f32::from(p.min(1))).collect::<Vec<f32>>();
+    let started = now();
+    let Some((query, examples)) = drawings.split_last() else {
+        return answer(run, name, started, Err(engine::EngineError::BadEpisode("the episode is empty".into())));
+    };
+    let shots = snail.config.shots.max(1);
+    let examples: Vec<(Vec<f32>, usize)> = examples.iter().enumerate().map(|(i, d)| (pixels(d), i / shots)).collect();
+    let input = engine::any_model::Input::Episode { examples: &examples, query: &pixels(query) };
+    answer(run, name, started, loaded.run_input(input, engine::Mask::Causal, engine::RunOptions::default(), None, |_, _, _| {}));
 }
 
 /// Lets the worker's message loop take the messages waiting (a Stop, a new text's run):

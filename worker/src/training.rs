@@ -1,4 +1,4 @@
-//! Training in the worker: dates models, digits readers or memory networks side by side (a batch of each in
+//! Training in the worker: dates models, digits readers, memory networks or a SNAIL side by side (a batch of each in
 //! turn), telling the page their progress a few times a second and yielding to the message
 //! loop between batches, so Stop is heard at once and the models wait, whole, to be resumed.
 
@@ -13,6 +13,8 @@ use engine::train::dates_training::{DatesSettings, DatesTraining};
 use engine::train::digits::Digits;
 use engine::train::digits_training::{DigitsSettings, DigitsTraining};
 use engine::train::memory_training::{MemorySettings, MemoryTraining};
+use engine::train::omniglot::Omniglot;
+use engine::train::snail_training::{SnailSettings, SnailTraining};
 use engine::train::Learning;
 use protocol::{encode_with_bytes, FromWorker, StripGlimpses, TrainingProgress, TrainingTask};
 
@@ -23,12 +25,15 @@ use super::{give_a_turn, now, post, scope};
 const HELD_OUT: usize = 500;
 /// Where the page serves scikit-learn's digits (assets/datasets.json).
 const DIGITS_URL: &str = "data/digits/digits.csv.gz";
+/// Where the page serves Omniglot as the project keeps it (assets/data/omniglot).
+const OMNIGLOT_URL: &str = "data/omniglot/";
 
 /// A model learning one task or the other.
 enum Learner {
     Dates(DatesTraining),
     Digits(DigitsTraining),
     Memory(MemoryTraining),
+    Snail(Box<SnailTraining>),
 }
 
 impl Learner {
@@ -37,6 +42,7 @@ impl Learner {
             Learner::Dates(t) => t,
             Learner::Digits(t) => t,
             Learner::Memory(t) => t,
+            Learner::Snail(t) => t.as_ref(),
         }
     }
 
@@ -45,12 +51,14 @@ impl Learner {
             Learner::Dates(t) => t,
             Learner::Digits(t) => t,
             Learner::Memory(t) => t,
+            Learner::Snail(t) => t.as_mut(),
         }
     }
 
     /// The example as the model reads it now: a date's alignment, or a held-out strip's
     /// glimpses (the strip numbered `example`; a hard reader's windows drawn from seed 1), or
-    /// a network's hops over the held-out story numbered `example`.
+    /// a network's hops over the held-out story numbered `example`, or a SNAIL's reading of
+    /// the held-out episode numbered `example`.
     fn example(&self, example: &str, progress: &mut TrainingProgress) {
         let numbered = |count: usize| example.trim().parse::<usize>().ok().map(|n| n % count.max(1));
         match self {
@@ -59,6 +67,11 @@ impl Learner {
                 let Some(story) = numbered(t.held_out().len()).and_then(|n| t.held_out().get(n)) else { return };
                 progress.example = t.network.answer(&story.text()).ok();
                 progress.supporting = story.supporting.clone();
+            }
+            Learner::Snail(t) => {
+                let Some(n) = numbered(t.held_out().len()) else { return };
+                progress.example = t.read_held_out(n).ok();
+                progress.supporting = vec![t.held_out()[n].answer_example()];
             }
             Learner::Digits(t) => {
                 let strips = t.held_out();
@@ -102,6 +115,8 @@ pub(super) struct Trainings {
     models: RefCell<Vec<Model>>,
     /// scikit-learn's digits, fetched once.
     digits: RefCell<Option<Arc<Digits>>>,
+    /// Omniglot, fetched once.
+    omniglot: RefCell<Option<Arc<Omniglot>>>,
     /// The example the page shows (it may change while the models train, or after).
     example: RefCell<String>,
     /// The run last ended, and how long it went on.
@@ -161,6 +176,7 @@ fn progress(model: &mut Model, example: &str) -> TrainingProgress {
         example: None,
         glimpses: None,
         supporting: Vec::new(),
+        preparing: model.training.learning().is_preparing(),
     };
     model.training.example(example, &mut progress);
     progress
@@ -197,6 +213,18 @@ async fn digits(trainings: &Trainings) -> Result<Arc<Digits>, String> {
     Ok(digits)
 }
 
+/// Omniglot, fetched from beside the page the first time.
+async fn omniglot(trainings: &Trainings) -> Result<Arc<Omniglot>, String> {
+    if let Some(omniglot) = trainings.omniglot.borrow().clone() {
+        return Ok(omniglot);
+    }
+    let index = super::fetch("", &format!("{OMNIGLOT_URL}index.json")).await?.to_vec();
+    let images = super::fetch("", &format!("{OMNIGLOT_URL}images.bin.gz")).await?.to_vec();
+    let omniglot = Arc::new(Omniglot::from_files(&index, &images).map_err(|e| e.to_string())?);
+    *trainings.omniglot.borrow_mut() = Some(omniglot.clone());
+    Ok(omniglot)
+}
+
 /// The models a request asks for, fresh.
 async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], seed: u64) -> Result<Vec<Model>, String> {
     let model = |training| Model { training, losses: Vec::new(), measured: Vec::new(), done: false };
@@ -226,6 +254,11 @@ async fn fresh(trainings: &Trainings, task: TrainingTask, scores: &[String], see
                 Ok(model(Learner::Memory(MemoryTraining::new(MemorySettings::new(task, seed), HELD_OUT).map_err(|e| e.to_string())?)))
             })
             .collect(),
+        TrainingTask::Snail => {
+            let omniglot = omniglot(trainings).await?;
+            let training = SnailTraining::new(SnailSettings::new(seed), omniglot).map_err(|e| e.to_string())?;
+            Ok(vec![model(Learner::Snail(Box::new(training)))])
+        }
     }
 }
 
@@ -249,7 +282,8 @@ pub(super) fn train(trainings: Rc<Trainings>, run: u64, asked: Asked) {
             }
         }
         for model in trainings.models.borrow_mut().iter_mut() {
-            model.done = model.training.learning().steps() >= steps || model.measured.last().is_some_and(|m| m.1 >= until);
+            let preparing = model.training.learning().is_preparing();
+            model.done = model.training.learning().steps() >= steps || (!preparing && model.measured.last().is_some_and(|m| m.1 >= until));
         }
         let started = now();
         let mut told = started;
@@ -287,7 +321,7 @@ fn batch_each(trainings: &Trainings, steps: usize, until: f64) -> Result<bool, S
         if at.is_multiple_of(MEASURE_EVERY) || at >= steps {
             let (exact, placed) = model.training.learning().measure().map_err(|e| e.to_string())?;
             model.measured.push((at, exact, placed));
-            model.done = exact >= until || at >= steps;
+            model.done = (exact >= until && !model.training.learning().is_preparing()) || at >= steps;
         }
     }
     Ok(trainings.models.borrow().iter().all(|m| m.done))

@@ -132,9 +132,9 @@ pub fn Controls() -> impl IntoView {
                 label="Mask"
                 test_id="mask-select"
                 options=masks
-                selected=Signal::derive(move || if selection.is_translator() || selection.is_vision() { "none".into() } else if selection.is_speech() { "causal".into() } else { selection.mask.get().name().to_string() })
+                selected=Signal::derive(move || if selection.is_translator() || selection.is_vision() { "none".into() } else if selection.is_speech() || selection.is_few_shot() { "causal".into() } else { selection.mask.get().name().to_string() })
                 on_pick=move |v| selection.mask.set(v.parse().unwrap_or(Mask::Causal))
-                fixed=Signal::derive(move || if selection.is_translator() { Some("A translator's encoder sees the whole source; its decoder, the tokens before") } else if selection.is_vision() { Some("A Vision Transformer sees every patch from every patch") } else { selection.is_speech().then_some("Whisper's decoder sees the tokens before; its encoder and the cross-attention, all the sound") })
+                fixed=Signal::derive(move || if selection.is_translator() { Some("A translator's encoder sees the whole source; its decoder, the tokens before") } else if selection.is_vision() { Some("A Vision Transformer sees every patch from every patch") } else if selection.is_few_shot() { Some("A SNAIL reads each drawing after the ones before it: causal") } else { selection.is_speech().then_some("Whisper's decoder sees the tokens before; its encoder and the cross-attention, all the sound") })
             />
             // A shortcut between the map and its numbers (the Table tab).
             <button

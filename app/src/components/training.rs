@@ -2,7 +2,8 @@
 //! against one of Luong's, by default dot) learn side by side, on the same generated dates,
 //! to write "Saturday, December 5, 2026" as "2026-12-05". Digits: a soft and a hard reader of
 //! handwritten digits (see `glimpses`). Memory: networks of bAbI-style tasks 1 and 2 answer
-//! stories (see `story_hops`). Each model's held-out accuracy, its loss, and its
+//! stories (see `story_hops`). SNAIL: a few-shot learner of handwritten characters reads
+//! episodes (see `episode`). Each model's held-out accuracy, its loss, and its
 //! reading of an example redrawn as it learns; Stop, Resume, the files to download, and a
 //! trained dates model opened in the page like a person's own.
 
@@ -11,6 +12,7 @@ use protocol::{TrainingProgress, TrainingTask};
 use report::AttentionReport;
 use wasm_bindgen::JsCast;
 
+use super::episode::EpisodeView;
 use super::export::download_bytes;
 use super::glimpses::GlimpseStrips;
 use super::open_model::open_named;
@@ -32,6 +34,7 @@ fn score_title(score: &str) -> String {
         "hard" => "Hard attention: one window drawn, learnt by REINFORCE".into(),
         "babi-1" => "Task 1: a single supporting fact (“Where is Mary?”)".into(),
         "babi-2" => "Task 2: two supporting facts (“Where is the football?”)".into(),
+        "snail" => "SNAIL: 5-way 1-shot, on alphabets it never saw".into(),
         "additive" => "Bahdanau, additive".into(),
         "local" => "Luong, local-p".into(),
         other => format!("Luong, {other}"),
@@ -58,6 +61,7 @@ pub fn TrainingPanel(task: TrainingTask) -> impl IntoView {
         TrainingTask::Dates => name.to_string(),
         TrainingTask::Digits => format!("digits-{name}"),
         TrainingTask::Memory => format!("memory-{name}"),
+        TrainingTask::Snail => format!("snail-{name}"),
     };
     let (summary, explain) = match task {
         TrainingTask::Dates => (
@@ -87,6 +91,17 @@ pub fn TrainingPanel(task: TrainingTask) -> impl IntoView {
              in the hops until the validation loss stops falling). Measured on 500 held-out stories no batch ever draws; under each network, a \
              held-out story with its hops and its supporting facts marked. Open a trained network in the page to ask it your own stories.",
         ),
+        TrainingTask::Snail => (
+            "A few-shot learner attends over the examples it was just shown (SNAIL), in this tab",
+            "SNAIL (Mishra, Rohaninejad, Chen and Abbeel 2018) is shown an episode: one drawing of each of five handwritten characters it has never \
+             seen, each labelled A to E, then a new drawing to name. It reads them in turn; its attention blocks let the new drawing look back at the \
+             labelled ones, and its temporal convolutions (gated, dilated, causal) carry what the steps before held. The drawings are Omniglot's (Lake, \
+             Salakhutdinov and Tenenbaum 2015, MIT), 28 × 28. A SNAIL this small trained from pixels stays at chance, so, as the issue's notes found: \
+             first a picture embedding learns to classify the 242 characters of the background alphabets (the first 3,000 batches; the curve then \
+             shows how well a nearest neighbour in it does), then it is frozen and layer-normalised, and the SNAIL learns from episodes of background \
+             characters. It is measured on 400 episodes of the 20 one-shot runs, whose alphabets neither phase ever sees; chance is 20%. Under it, a \
+             held-out episode with the query's attention on each drawing, per block and head. Open it in the page to give it your own drawings.",
+        ),
     };
     let controls = match task {
         TrainingTask::Dates => view! {
@@ -103,11 +118,15 @@ pub fn TrainingPanel(task: TrainingTask) -> impl IntoView {
             </label>
         }
         .into_any(),
-        TrainingTask::Digits | TrainingTask::Memory => {
-            let what = if task == TrainingTask::Digits { "Held-out strip: " } else { "Held-out story: " };
+        TrainingTask::Digits | TrainingTask::Memory | TrainingTask::Snail => {
+            let (what, most) = match task {
+                TrainingTask::Digits => ("Held-out strip: ", "499"),
+                TrainingTask::Memory => ("Held-out story: ", "499"),
+                _ => ("Held-out episode: ", "399"),
+            };
             view! {
                 <label>{what}
-                    <input type="number" min="0" max="499" data-testid=id("train-example") prop:value=move || training.example.get()
+                    <input type="number" min="0" max=most data-testid=id("train-example") prop:value=move || training.example.get()
                         on:change=move |event| training.example.set(event_target_value(&event).trim().to_string()) />
                 </label>
             }
@@ -158,10 +177,17 @@ fn status(training: &Training) -> String {
             "Starting: making the networks, the validation and the held-out stories…",
             "Press Train: task 1 answers 95% of held-out stories in about 1,000 batches of 32, task 2 in about 2,500.",
         ),
+        TrainingTask::Snail => (
+            "Starting: fetching Omniglot, making the picture embedding, the SNAIL and the held-out episodes…",
+            "Press Train: 3,000 batches of 64 drawings pre-train the picture embedding, then about 1,000 batches of 32 episodes take the SNAIL to 72% of unseen alphabets' episodes (chance 20%).",
+        ),
     };
     match (going, training.progress.with(Vec::is_empty)) {
         (true, true) => starting.into(),
         (false, true) => idle.into(),
+        (true, false) if training.progress.with(|p| p.iter().any(|m| m.preparing)) => {
+            format!("Pre-training the picture embedding on the background alphabets… {seconds:.1} s")
+        }
         (true, false) => format!("Training… {seconds:.1} s"),
         (false, false) => format!("Stopped after {seconds:.1} s: Resume goes on from here; the files below are the models as they are."),
     }
@@ -187,6 +213,11 @@ fn TrainedModel(training: Training, index: usize, prefix: String) -> impl IntoVi
                     TrainingTask::Dates => format!("{:.1}% of held-out dates exact, {:.1}% of digits read from their field (at batch {at})", 100.0 * exact, 100.0 * field),
                     TrainingTask::Digits => format!("{:.1}% of held-out strips read whole, {:.1}% of steps looked at their digit (at batch {at})", 100.0 * exact, 100.0 * field),
                     TrainingTask::Memory => format!("{:.1}% of held-out stories answered, {:.1}% of supporting facts weighed most by a hop (at batch {at})", 100.0 * exact, 100.0 * field),
+                    TrainingTask::Snail if p.preparing => format!(
+                        "picture embedding: {:.1}% of held-out episodes by its nearest neighbour, {:.1}% of held-out background drawings classified (at batch {at})",
+                        100.0 * exact, 100.0 * field
+                    ),
+                    TrainingTask::Snail => format!("{:.1}% of held-out episodes answered (chance 20%), {:.1}% with the last block's attention on the right drawing (at batch {at})", 100.0 * exact, 100.0 * field),
                 });
                 let (exact, field) = latest(&p).map_or((0.0, 0.0), |(_, e, f)| (e, f));
                 let history = p.measured.iter().map(|(s, e, f)| format!("{s}:{e:.4}:{f:.4}")).collect::<Vec<_>>().join(" ");
@@ -196,6 +227,7 @@ fn TrainedModel(training: Training, index: usize, prefix: String) -> impl IntoVi
                     TrainingTask::Dates => "solid: held-out dates exact · dashed: digits read from their field · grey: loss (1 = its first value) · across: batches",
                     TrainingTask::Digits => "solid: held-out strips read whole · dashed: steps that looked at their digit · grey: loss (1 = its first value) · across: batches",
                     TrainingTask::Memory => "solid: held-out stories answered · dashed: supporting facts weighed most by a hop · grey: loss (1 = its first value) · across: batches",
+                    TrainingTask::Snail => "solid: held-out episodes answered (before batch 3,000: by the embedding's nearest neighbour) · dashed: the last block's attention on the right drawing (before: background drawings classified) · grey: loss · across: batches",
                 };
                 let supporting = p.supporting.clone();
                 let is_story = task == TrainingTask::Memory;
@@ -209,6 +241,8 @@ fn TrainedModel(training: Training, index: usize, prefix: String) -> impl IntoVi
                     <Curves measured=p.measured.clone() losses=training.losses.with(|l| l.get(index).cloned().unwrap_or_default()) legend />
                     {p.example.map(|report| if is_story {
                         view! { <StoryHops report supporting id=format!("{id}-hops") /> }.into_any()
+                    } else if task == TrainingTask::Snail {
+                        view! { <EpisodeView report right=supporting.first().copied() id=format!("{id}-episode") /> }.into_any()
                     } else {
                         view! { <ExampleAlignment report index /> }.into_any()
                     })}
@@ -318,6 +352,7 @@ fn ModelFiles(files: TrainedFiles, index: usize, task: TrainingTask) -> impl Int
         TrainingTask::Dates => (format!("dates-{}", files.score), format!("trained-{index}")),
         TrainingTask::Digits => (format!("digits-{}", files.score), format!("digits-trained-{index}")),
         TrainingTask::Memory => (format!("memory-{}", files.score), format!("memory-trained-{index}")),
+        TrainingTask::Snail => ("snail-omniglot".to_string(), format!("snail-trained-{index}")),
     };
     let pieces: Vec<(&str, Vec<u8>)> = [
         ("config.json", files.config.clone().into_bytes()),
@@ -346,6 +381,11 @@ fn ModelFiles(files: TrainedFiles, index: usize, task: TrainingTask) -> impl Int
         }
         .into_any(),
         TrainingTask::Digits => " (the same files as `attnscope train digits` writes)".into_any(),
+        TrainingTask::Snail => view! {
+            " (put the two in a folder: `attnscope run --model FOLDER --examples A.png,B.png,… --image QUERY.png` runs it) "
+            <button type="button" data-testid=format!("{id}-open") on:click=open>"Open in the page"</button>
+        }
+        .into_any(),
     };
     view! {
         <div class="model-files" data-testid=format!("{id}-files")>

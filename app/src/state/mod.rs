@@ -52,14 +52,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Whether the maps in view are of a text other than the one in the box (the box's
-    /// text is still computing): the views dim and say so.
     /// Whether the report shown is an RNN aligner's (one attention of an output over a
     /// source): the views made for many heads have nothing to choose among.
     pub fn is_aligner(&self) -> bool {
         self.run.report.with(|r| r.as_ref().is_some_and(|r| r.alignment_arithmetic.is_some() || crate::components::story_hops::is_memory_network(r)))
     }
 
+    /// Whether the maps in view are of a text other than the one in the box (the box's
+    /// text is still computing): the views dim and say so.
     pub fn stale(&self) -> bool {
         // A speech or vision model's report is of the input named in `report_text`, not of the box's text.
         if self.selection.takes_whole_input() {
@@ -199,6 +199,7 @@ impl AppState {
             notice: RwSignal::new(None),
             framing: RwSignal::new(Framing::Letterbox),
             patch_view: RwSignal::new(Default::default()),
+            episode: RwSignal::new(Vec::new()),
         };
         let probe = Probe { status: RwSignal::new(ProbeState::Idle), head: RwSignal::new((0, 0)), length: RwSignal::new(crate::limits::PROBE_LENGTH) };
         let worker = Worker { threads: RwSignal::new(0), wasm_memory: RwSignal::new(0), local_files: StoredValue::new_local(Default::default()) };

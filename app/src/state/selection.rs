@@ -95,6 +95,11 @@ impl Selection {
         self.model_is(ModelKind::Vision)
     }
 
+    /// Whether the chosen model is a few-shot learner (its input is an episode of drawings).
+    pub fn is_few_shot(&self) -> bool {
+        self.model_is(ModelKind::FewShot)
+    }
+
     /// Whether the chosen model is an encoder–decoder (a translator, a speech model).
     pub fn is_encoder_decoder(&self) -> bool {
         self.is_translator() || self.is_speech()
@@ -103,13 +108,13 @@ impl Selection {
     /// Whether the chosen model runs with its own masks only (an encoder–decoder, a Vision
     /// Transformer): no mask to compare, and its heads change under those masks.
     pub fn runs_own_masks(&self) -> bool {
-        self.is_encoder_decoder() || self.is_vision()
+        self.is_encoder_decoder() || self.is_vision() || self.is_few_shot()
     }
 
     /// Whether the input is a whole thing that runs as it arrives (a sound, a picture), not
     /// a text typed.
     pub fn takes_whole_input(&self) -> bool {
-        self.is_speech() || self.is_vision()
+        self.is_speech() || self.is_vision() || self.is_few_shot()
     }
 
     /// Whether the chosen model is a GGUF file (whose weights may stay quantized).

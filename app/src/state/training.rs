@@ -1,4 +1,4 @@
-//! Models trained in the page (dates models, digits readers, memory networks): what the person asked, and
+//! Models trained in the page (dates models, digits readers, memory networks, a SNAIL): what the person asked, and
 //! what the worker says of them as they learn.
 
 use leptos::prelude::*;
@@ -20,7 +20,9 @@ pub const DATES_SCORES: [&str; 5] = ["additive", "dot", "general", "concat", "lo
 impl Training {
     /// The scores a Train asks for: every one, or the two chosen.
     pub fn scores_asked(&self) -> Vec<String> {
-        if self.task == TrainingTask::Dates && self.all_scores.get_untracked() {
+        if self.task == TrainingTask::Snail {
+            vec!["snail".into()]
+        } else if self.task == TrainingTask::Dates && self.all_scores.get_untracked() {
             DATES_SCORES.iter().map(|s| s.to_string()).collect()
         } else {
             self.scores.iter().map(|s| s.get_untracked()).collect()
@@ -70,6 +72,7 @@ impl Training {
             TrainingTask::Dates => ("additive", "dot", "Saturday, December 5, 2026"),
             TrainingTask::Digits => ("soft", "hard", "0"),
             TrainingTask::Memory => ("babi-1", "babi-2", "0"),
+            TrainingTask::Snail => ("snail", "snail", "0"),
         };
         Self {
             task,
@@ -137,11 +140,17 @@ pub struct Trainings {
     pub dates: Training,
     pub digits: Training,
     pub memory: Training,
+    pub snail: Training,
 }
 
 impl Trainings {
     pub fn new() -> Self {
-        Self { dates: Training::new(TrainingTask::Dates), digits: Training::new(TrainingTask::Digits), memory: Training::new(TrainingTask::Memory) }
+        Self {
+            dates: Training::new(TrainingTask::Dates),
+            digits: Training::new(TrainingTask::Digits),
+            memory: Training::new(TrainingTask::Memory),
+            snail: Training::new(TrainingTask::Snail),
+        }
     }
 
     pub fn of(&self, task: TrainingTask) -> Training {
@@ -149,6 +158,7 @@ impl Trainings {
             TrainingTask::Dates => self.dates,
             TrainingTask::Digits => self.digits,
             TrainingTask::Memory => self.memory,
+            TrainingTask::Snail => self.snail,
         }
     }
 }

@@ -63,4 +63,7 @@ pub struct Vision {
     pub framing: RwSignal<Framing>,
     /// What the picture's overlay shows: the selected head, its layer's mean, or the rollout.
     pub patch_view: RwSignal<PatchView>,
+    /// A few-shot learner's episode: each slot's drawing (the labelled examples class by
+    /// class, the query last), 28 × 28 pixels row by row, 1 for ink; empty where none yet.
+    pub episode: RwSignal<Vec<Vec<u8>>>,
 }

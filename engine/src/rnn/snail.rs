@@ -258,14 +258,14 @@ impl Snail {
         if let Some((_, label)) = examples.iter().find(|(_, label)| *label >= n) {
             return Err(EngineError::BadEpisode(format!(
                 "class {} is not one of this SNAIL's {n} ({} to {})",
-                class_name(*label),
-                class_name(0),
-                class_name(n - 1)
+                Episode::class_name(*label),
+                Episode::class_name(0),
+                Episode::class_name(n - 1)
             )));
         }
         let counts: Vec<usize> = (0..n).map(|c| examples.iter().filter(|(_, l)| *l == c).count()).collect();
         if counts.iter().any(|&count| count != k) {
-            let told: Vec<String> = counts.iter().enumerate().map(|(c, count)| format!("{}: {count}", class_name(c))).collect();
+            let told: Vec<String> = counts.iter().enumerate().map(|(c, count)| format!("{}: {count}", Episode::class_name(c))).collect();
             return Err(EngineError::BadEpisode(format!(
                 "this SNAIL reads {k} drawing of each of {n} classes before the query; this episode has {}",
                 told.join(", ")
@@ -293,8 +293,11 @@ impl Snail {
         }
         let maps = AttentionMaps::from_shape([read.attention.len(), heads, t, t], weights)
             .ok_or_else(|| EngineError::BadModelFile("the attention's shape does not add up".into()))?;
-        let tokens =
-            labels.iter().enumerate().map(|(i, label)| Token { id: i as u32, text: label.map_or("query".to_string(), class_name), span: None }).collect();
+        let tokens = labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| Token { id: i as u32, text: label.map_or("query".to_string(), Episode::class_name), span: None })
+            .collect();
         let sequences = vec![Sequence::text("episode", tokens)];
         let sites = vec![Site::whole("self", "episode", "episode", Mask::Causal, maps)];
         let drawings = drawings.iter().map(|d| d.iter().map(|&p| u8::from(p > 0.5)).collect()).collect();
@@ -316,14 +319,5 @@ impl Snail {
             kind: ModelKind::FewShot,
             ..ModelInfo::default()
         }
-    }
-}
-
-/// A class as the page and the command line name it: A, B, C, …
-pub fn class_name(class: usize) -> String {
-    if class < 26 {
-        char::from(b'A' + class as u8).to_string()
-    } else {
-        format!("class {}", class + 1)
     }
 }

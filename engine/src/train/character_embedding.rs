@@ -133,16 +133,28 @@ impl EmbeddingTraining {
         Ok(Self { network, learner, characters, rng: Seeded::new(seed ^ 0x5A17), batch: 64, steps: 0 })
     }
 
+    /// The next batch's drawings, each with its move and its class: (drawing, dx, dy, class).
+    pub fn draw_batch(&mut self) -> Vec<(usize, isize, isize, u32)> {
+        (0..self.batch)
+            .map(|_| {
+                let class = self.rng.below(self.characters.len());
+                let drawing = self.characters[class][self.rng.below(TRAINING_DRAWINGS)];
+                let (dx, dy) = (self.rng.below(2 * SHIFT + 1) as isize - SHIFT as isize, self.rng.below(2 * SHIFT + 1) as isize - SHIFT as isize);
+                (drawing, dx, dy, class as u32)
+            })
+            .collect()
+    }
+
+    /// Every parameter by name (the classes' layer too), as they are now.
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        self.learner.vars.iter().map(|(name, var)| (name.clone(), var.as_tensor().clone())).collect()
+    }
+
     /// One batch of training drawings: its loss before the step.
     pub fn step(&mut self, omniglot: &Omniglot) -> Result<f64> {
-        let (mut pixels, mut labels) = (Vec::with_capacity(self.batch * SIDE * SIDE), Vec::with_capacity(self.batch));
-        for _ in 0..self.batch {
-            let class = self.rng.below(self.characters.len());
-            let drawing = self.characters[class][self.rng.below(TRAINING_DRAWINGS)];
-            let (dx, dy) = (self.rng.below(2 * SHIFT + 1) as isize - SHIFT as isize, self.rng.below(2 * SHIFT + 1) as isize - SHIFT as isize);
-            pixels.extend(omniglot.shifted(drawing, dx, dy));
-            labels.push(class as u32);
-        }
+        let drawn = self.draw_batch();
+        let pixels: Vec<f32> = drawn.iter().flat_map(|&(drawing, dx, dy, _)| omniglot.shifted(drawing, dx, dy)).collect();
+        let labels: Vec<u32> = drawn.iter().map(|d| d.3).collect();
         let logits = self.network.classify(&Tensor::from_vec(pixels, (self.batch, SIDE * SIDE), &Device::Cpu)?)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &Tensor::new(labels, &Device::Cpu)?)?;
         self.learner.step(&loss)?;

@@ -112,7 +112,8 @@ pub fn draw_episode(rng: &mut Seeded, characters: &[Vec<usize>], ways: usize, sh
 
 /// The 5-way 1-shot episodes of the one-shot runs: each test drawing of each run, beside its
 /// character's training drawing and `ways` − 1 other characters' of the same run, in a drawn
-/// order under drawn labels.
+/// order, labelled A, B, C, … in that order (as a person's pads are: any order of labels is
+/// one the training draws).
 pub fn held_out_episodes(omniglot: &Omniglot, ways: usize, seed: u64) -> Vec<EpisodeDraw> {
     let mut rng = Seeded::new(seed);
     let mut episodes = Vec::new();
@@ -120,12 +121,13 @@ pub fn held_out_episodes(omniglot: &Omniglot, ways: usize, seed: u64) -> Vec<Epi
         for (&test, &asked) in run.test.iter().zip(&run.answers) {
             let mut characters: Vec<usize> = distinct(&mut rng, ways, run.training.len()).into_iter().filter(|&c| c != asked).take(ways - 1).collect();
             characters.push(asked);
-            let (order, labels) = (distinct(&mut rng, characters.len(), characters.len()), distinct(&mut rng, characters.len(), characters.len()));
+            let order = distinct(&mut rng, characters.len(), characters.len());
             let mut drawings: Vec<usize> = order.iter().map(|&i| run.training[characters[i]]).collect();
-            let mut classes: Vec<Option<usize>> = order.iter().map(|&i| Some(labels[i])).collect();
+            let mut labels: Vec<Option<usize>> = (0..order.len()).map(Some).collect();
+            let answer = order.iter().position(|&i| characters[i] == asked).unwrap_or(0);
             drawings.push(test);
-            classes.push(None);
-            episodes.push(EpisodeDraw { drawings, labels: classes, answer: labels[characters.len() - 1] });
+            labels.push(None);
+            episodes.push(EpisodeDraw { drawings, labels, answer });
         }
     }
     episodes
@@ -202,6 +204,15 @@ impl SnailTraining {
         &self.held_out
     }
 
+    /// Held-out episode `n` (of [`Self::held_out`]) read by the SNAIL as it is, as a person's
+    /// episode is read: the report with its drawings and the query's attention.
+    pub fn read_held_out(&self, n: usize) -> Result<crate::report::AttentionReport> {
+        let episode = self.held_out.get(n).ok_or_else(|| EngineError::BadEpisode(format!("there are {} held-out episodes", self.held_out.len())))?;
+        let t = episode.drawings.len();
+        let examples: Vec<(Vec<f32>, usize)> = (0..t - 1).map(|i| (self.omniglot.pixels(episode.drawings[i]), episode.labels[i].unwrap_or(0))).collect();
+        self.snail.read_episode(&examples, &self.omniglot.pixels(episode.drawings[t - 1]))
+    }
+
     /// One batch: its loss before the step (the classifier's while the embedding learns).
     pub fn step(&mut self) -> Result<f64> {
         if let Phase::Embedding = self.phase {
@@ -212,16 +223,36 @@ impl SnailTraining {
             }
             return Ok(loss);
         }
+        let episodes = self.draw_episodes();
         let Phase::Snail { features, learner } = &mut self.phase else { unreachable!("the embedding's phase returned above") };
-        let config = self.snail.config.clone();
-        let episodes: Vec<EpisodeDraw> =
-            (0..self.settings.batch).map(|_| draw_episode(&mut self.rng, &self.characters, config.ways, config.shots, None)).collect();
         let logits = read(&self.snail, features, &episodes)?.logits;
         let answers = Tensor::new(episodes.iter().map(|e| e.answer as u32).collect::<Vec<_>>(), &Device::Cpu)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &answers)?;
         learner.step(&loss)?;
         self.steps += 1;
         Ok(loss.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
+    /// The next batch of the SNAIL's episodes.
+    pub fn draw_episodes(&mut self) -> Vec<EpisodeDraw> {
+        let config = &self.snail.config;
+        (0..self.settings.batch).map(|_| draw_episode(&mut self.rng, &self.characters, config.ways, config.shots, None)).collect()
+    }
+
+    /// The next batch of the picture embedding's drawings: (drawing, dx, dy, class).
+    pub fn draw_embedding_batch(&mut self) -> Vec<(usize, isize, isize, u32)> {
+        self.embedding.draw_batch()
+    }
+
+    /// Every parameter as it is now, by name: the classifier's under `classifier.`, the
+    /// SNAIL's as its files name them (what a benchmark hands another framework).
+    pub fn tensors(&self) -> Vec<(String, Tensor)> {
+        let snail = match (&self.phase, &self.snail_vars) {
+            (Phase::Snail { learner, .. }, _) => learner.vars.clone(),
+            (Phase::Embedding, vars) => vars.clone().unwrap_or_default(),
+        };
+        let classifier = self.embedding.tensors().into_iter().map(|(name, t)| (format!("classifier.{name}"), t));
+        classifier.chain(snail.into_iter().map(|(name, var)| (name, var.as_tensor().clone()))).collect()
     }
 
     /// Ends the embedding's phase: every drawing's features, computed once, cut from the
@@ -253,12 +284,8 @@ impl SnailTraining {
 
     /// config.json and model.safetensors (the picture embedding under `picture.`).
     pub fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
-        let snail = match (&self.phase, &self.snail_vars) {
-            (Phase::Snail { learner, .. }, _) => learner.vars.clone(),
-            (Phase::Embedding, Some(vars)) => vars.clone(),
-            (Phase::Embedding, None) => Vec::new(),
-        };
-        let tensors = self.embedding.picture_tensors().into_iter().chain(snail.into_iter().map(|(n, v)| (n, v.as_tensor().clone())));
+        let snail = self.tensors().into_iter().filter(|(name, _)| !name.starts_with("classifier."));
+        let tensors = self.embedding.picture_tensors().into_iter().chain(snail);
         Ok(vec![("config.json", json_bytes(&self.snail.config)?), ("model.safetensors", safetensors_bytes(tensors)?)])
     }
 }

@@ -5,6 +5,7 @@
 mod aligners;
 mod compare_and_share;
 mod export;
+mod few_shot;
 mod first_look;
 mod first_visit;
 mod foundation;

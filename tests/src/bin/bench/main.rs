@@ -53,6 +53,7 @@ use engine::train::babi::Task;
 use serde_json::{json, Value};
 
 mod families;
+mod few_shot;
 mod machine;
 mod page_threads;
 mod person;
@@ -135,6 +136,8 @@ fn main() {
     // `bench training`: the dates model and the memory networks trained in the page, natively
     // and in PyTorch, printed.
     let training_only = std::env::args().skip(1).any(|a| a == "training");
+    // `bench few-shot`: the SNAIL's rows alone (natively, in PyTorch, in the page), printed.
+    let few_shot_only = std::env::args().skip(1).any(|a| a == "few-shot");
     // `bench families`: GPT-2's and GPT-NeoX's rows alone, printed.
     let families_only = std::env::args().skip(1).any(|a| a == "families");
     let prompts: Vec<String> = serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/bench/prompts.json")).unwrap()).unwrap();
@@ -145,7 +148,8 @@ fn main() {
         return;
     }
     let wllama = std::env::var_os("WLLAMA_DIR").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/wllama/node_modules/@wllama/wllama/esm"));
-    let without_wllama = translation_only || person_translation || training_only || std::env::args().skip(1).any(|a| a.starts_with("profile-"));
+    let without_wllama =
+        translation_only || person_translation || training_only || few_shot_only || std::env::args().skip(1).any(|a| a.starts_with("profile-"));
     assert!(without_wllama || wllama.join("index.js").is_file(), "{} is missing: `make bench` installs @wllama/wllama", wllama.display());
 
     let (mut native, mut command, mut torch) = (Vec::new(), Vec::new(), Vec::new());
@@ -159,7 +163,8 @@ fn main() {
         || page_threads_only
         || families_only
         || person_only
-        || training_only;
+        || training_only
+        || few_shot_only;
     if !others_only {
         eprintln!("bench: native engine, one thread");
         native = native_runs(&prompts, runs, None);
@@ -184,6 +189,10 @@ fn main() {
         eprintln!("bench: GPT-2 and GPT-NeoX made, and transformers on them");
         families::torch_runs(&root().join("tests/fixtures/bench/prompts.json"), runs)
     });
+    let snail = (!others_only || training_only || few_shot_only).then(|| {
+        eprintln!("bench: SNAIL trained natively, and in PyTorch");
+        few_shot::few_shot_runs(runs)
+    });
     let training = (!others_only || training_only).then(|| {
         eprintln!("bench: the dates model trained natively, and in PyTorch");
         let dates = training::training_runs(runs);
@@ -191,13 +200,22 @@ fn main() {
         let memory = Task::BOTH.map(|task| training::memory::memory_runs(task, runs));
         (dates, memory)
     });
-    let translation =
-        if profile_only || larger_only || speech_only || vision_only || sweep_only || page_threads_only || families_only || person_only || training_only {
-            TranslationTimes::default()
-        } else {
-            eprintln!("bench: the translator natively, and the package's own engine");
-            translation_runs(runs)
-        };
+    let translation = if profile_only
+        || larger_only
+        || speech_only
+        || vision_only
+        || sweep_only
+        || page_threads_only
+        || families_only
+        || person_only
+        || training_only
+        || few_shot_only
+    {
+        TranslationTimes::default()
+    } else {
+        eprintln!("bench: the translator natively, and the package's own engine");
+        translation_runs(runs)
+    };
 
     let dist = std::env::var_os("BENCH_DIST").map(PathBuf::from).unwrap_or_else(|| root().join("dist"));
     let site = Site {
@@ -245,8 +263,19 @@ fn main() {
         }
         rows
     };
+    let snail_in_page = |times: &few_shot::FewShotTimes| {
+        eprintln!("bench: SNAIL trained in the browser");
+        let page = format!("{}bench/attnscope.html", server.url());
+        few_shot::few_shot_rows(&in_page(&browser, &page, "benchTraining", few_shot::page_config(runs, worker_threads)), times)
+    };
+    if let (true, Some(times)) = (few_shot_only, &snail) {
+        print(&snail_in_page(times));
+        return;
+    }
     if let (true, Some(times)) = (training_only, &training) {
-        print(&training_in_page(times));
+        let mut rows = training_in_page(times);
+        rows.extend(snail.as_ref().map(snail_in_page).unwrap_or_default());
+        print(&rows);
         return;
     }
     let sweep_in_page = |times: &sweep::SweepTimes| {
@@ -413,6 +442,7 @@ fn main() {
     }
     if let Some(times) = &training {
         rows.extend(training_in_page(times));
+        rows.extend(snail.as_ref().map(snail_in_page).unwrap_or_default());
     }
     rows.extend(larger_model_rows(&browser, &server, &files, &prompts[1], runs));
     if let Some(torch) = &families {

@@ -35,7 +35,7 @@ fn fresh() -> DatesTraining {
 
 /// `runs` fresh trainings (made by `fresh`) of `steps` batches each, without measures (what
 /// PyTorch does): each run's milliseconds, and the first batch's loss.
-fn time_batches<T: engine::train::Learning>(runs: usize, steps: usize, fresh: impl Fn() -> T) -> (Vec<f64>, f64) {
+pub(crate) fn time_batches<T: engine::train::Learning>(runs: usize, steps: usize, fresh: impl Fn() -> T) -> (Vec<f64>, f64) {
     let (mut batches_only, mut first_loss) = (Vec::new(), 0.0);
     for _ in 0..runs {
         let mut training = fresh();
