@@ -207,3 +207,21 @@ fn bad_episodes_and_pictures_get_a_clear_message() {
     assert!(message.contains("is a few-shot learner"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same seed gives the same SNAIL, file for file, through both phases (a short embedding
+/// phase here); another seed, another.
+#[test]
+fn a_seed_gives_the_same_snail() {
+    use engine::train::snail_training::{SnailSettings, SnailTraining};
+    let data = std::sync::Arc::new(omniglot().clone());
+    let run = |seed: u64| {
+        let settings = SnailSettings { embedding_batches: 20, ..SnailSettings::new(seed) };
+        let mut training = SnailTraining::new(settings, data.clone()).unwrap();
+        let losses: Vec<f64> = (0..40).map(|_| training.step().unwrap()).collect();
+        assert!(!training.is_pretraining(), "20 batches of the embedding, then 20 of the SNAIL");
+        (losses, training.files().unwrap())
+    };
+    let (first, again, other) = (run(1), run(1), run(2));
+    assert_eq!(first, again);
+    assert_ne!(first.1[1].1, other.1[1].1, "seed 2's weights are not seed 1's");
+}
