@@ -35,7 +35,7 @@ impl Source {
     /// The scores each source gives, in the order the table shows them.
     fn keys(&self) -> &'static [&'static str] {
         match self {
-            Source::Probe(_) => &["induction", "previous_token"],
+            Source::Probe(_) => &["induction", "previous_token", "positional"],
             Source::Text(_) | Source::Whole(_) => &HeadScores::SHOWN,
         }
     }
@@ -70,6 +70,14 @@ pub fn parse(flags: ScoresFlags) -> Result<ScoresArgs, Failure> {
     let sort = sort.unwrap_or_else(|| "induction".into());
     if !source.keys().contains(&sort.as_str()) {
         return Err(usage(format!("cannot sort by `{sort}`: the scores here are {}", source.keys().join(", "))));
+    }
+    if let (Source::Probe(spec), "positional") = (&source, sort.as_str()) {
+        if spec.length > WHOLE_PROBE_LENGTH {
+            return Err(usage(format!(
+                "a probe of {} tokens a copy runs pooled, and a pooled map has no offsets to score: sort by positional with --length {WHOLE_PROBE_LENGTH} or less",
+                spec.length
+            )));
+        }
     }
     Ok(ScoresArgs { model, source, sort, json, mask })
 }
@@ -137,7 +145,11 @@ fn table(rows: &[Value], keys: &[&str]) -> String {
         let index = |name: &str| row[name].as_u64().unwrap_or_default();
         out.push_str(&format!("{:>4} {:>5} {:>4}", rank + 1, index("layer"), index("head")));
         for key in keys {
-            out.push_str(&format!(" {:>15.4}", row[*key].as_f64().unwrap_or(f64::NAN)));
+            // A score a run does not give (a pooled probe's positional) shows as a dash.
+            match row[*key].as_f64() {
+                Some(value) => out.push_str(&format!(" {value:>15.4}")),
+                None => out.push_str(&format!(" {:>15}", "—")),
+            }
         }
         out.push('\n');
     }

@@ -166,6 +166,7 @@ pub fn ProbePanel() -> impl IntoView {
                         <th scope="row">{format!("L{layer} H{head}")}</th>
                         <td>{format!("{:.4}", s.induction)}</td>
                         <td>{format!("{:.4}", s.previous_token)}</td>
+                        <td data-positional=s.positional.map_or(String::new(), |p| format!("{p:.4}"))>{s.positional.map_or("—".to_string(), |p| format!("{p:.2}"))}</td>
                     </tr>
                 }
             })
@@ -173,7 +174,8 @@ pub fn ProbePanel() -> impl IntoView {
         view! {
             <table data-testid="probe-table" class="weights probe">
                 <caption>"The ten strongest induction heads (click one to see its pattern)"</caption>
-                <thead><tr><th scope="col">"head"</th><th scope="col">"induction"</th><th scope="col">"previous token"</th></tr></thead>
+                <thead><tr><th scope="col">"head"</th><th scope="col">"induction"</th><th scope="col">"previous token"</th>
+                    <th scope="col" title="how much of the head's map over the first random copy its offset profile alone explains (the Offsets tab draws it)">"positional (random tokens)"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         }

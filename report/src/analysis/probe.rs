@@ -66,6 +66,12 @@ pub struct ProbeScores {
     pub induction: f32,
     /// Mean attention from each query (but the first) to the key before it.
     pub previous_token: f32,
+    /// How positional the head is over a text of random tokens, which has no content to look
+    /// by: [`super::offsets::positional_score`] of the map's part up to the end of the first
+    /// copy (under the causal mask a whole map of the tokens before and the random copy).
+    /// None for a pooled probe (its maps are block means).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positional: Option<f32>,
 }
 
 /// The (query, key) cells an induction head attends to on a probe whose random copy
@@ -86,7 +92,9 @@ pub fn score_probe(maps: &AttentionMaps, offset: usize, length: usize) -> Vec<Pr
             // ([`crate::analysis::heads::ScoreSums`]): on the same weights, the same scores.
             let induction = (induction_cells(offset, length).fold(0.0f64, |sum, (q, k)| sum + f64::from(map[q * n + k])) / length.max(1) as f64) as f32;
             let previous_token = ((1..n).fold(0.0f64, |sum, q| sum + f64::from(map[q * n + q - 1])) / (n - 1).max(1) as f64) as f32;
-            scores.push(ProbeScores { layer, head, induction, previous_token });
+            let random = random_part(map, n, (offset + length).min(n));
+            let positional = Some(super::offsets::positional_score(&random, (offset + length).min(n)));
+            scores.push(ProbeScores { layer, head, induction, previous_token, positional });
         }
     }
     scores
@@ -105,8 +113,14 @@ pub fn score_pooled_probe(report: &crate::AttentionReport, head_sums: &[super::h
             head: i % heads,
             induction: (sums.induction_sum() / length.max(1) as f64) as f32,
             previous_token: (sums.previous_sum() / (n - 1).max(1) as f64) as f32,
+            positional: None,
         })
         .collect()
+}
+
+/// The top-left m × m part of an n × n map: the tokens before and the first random copy.
+pub fn random_part(map: &[f32], n: usize, m: usize) -> Vec<f32> {
+    (0..m).flat_map(|q| map[q * n..q * n + m].iter().copied()).collect()
 }
 
 /// The mean of several runs' scores, head by head.
@@ -121,6 +135,7 @@ pub fn mean_scores(runs: &[Vec<ProbeScores>]) -> Vec<ProbeScores> {
             head: head.head,
             induction: runs.iter().map(|r| r[i].induction).sum::<f32>() / count,
             previous_token: runs.iter().map(|r| r[i].previous_token).sum::<f32>() / count,
+            positional: runs.iter().map(|r| r[i].positional).sum::<Option<f32>>().map(|s| s / count),
         })
         .collect()
 }
@@ -173,5 +188,14 @@ mod tests {
         assert_eq!(scores[0].previous_token, 1.0 / 6.0);
         let mean = mean_scores(&[scores.clone(), vec![ProbeScores { induction: 0.0, ..scores[0].clone() }]]);
         assert_eq!(mean[0].induction, 0.5);
+        // Over the first token and the first copy (queries and keys 0..4) every query looks at
+        // key 0, offset q. The profile: 1/3 at offset 1 (queries 1..3: only query 1 there), 1/2
+        // at 2, 1 at 3, 0 at 0. Predicted rows renormalised: query 1 [1, 0] exactly (distance
+        // 0); query 2 [0.6, 0.4, 0] against [1, 0, 0] (0.4); query 3 [6, 3, 2, 0]/11 (5/11).
+        // 1 − (0 + 0.4 + 5/11) / 3.
+        let want = 1.0 - (0.4 + 5.0 / 11.0) / 3.0;
+        assert!((f64::from(scores[0].positional.unwrap()) - want).abs() < 1e-6, "{:?} against {want}", scores[0].positional);
+        assert_eq!(mean[0].positional, scores[0].positional);
+        assert_eq!(random_part(&maps.head(0, 0), n, 4).len(), 16);
     }
 }

@@ -388,4 +388,31 @@ fn the_offsets_tab_draws_a_heads_weight_by_offset_and_its_positional_score() {
     let best = scores.iter().max_by(|a, b| a.positional.unwrap().total_cmp(&b.positional.unwrap())).unwrap();
     assert_eq!((first.0, first.1), (best.layer, best.head));
     assert!((first.2 - f64::from(best.positional.unwrap())).abs() <= 5e-5);
+
+    // Over random tokens: once the probe has run, the same head over its first run's first
+    // token and random copy, as the engine's probe makes them.
+    assert!(!browser.find_all("[data-testid=offsets-random-hint]").is_empty());
+    browser.click(&browser.by_test_id("find-induction"));
+    let spec = engine::analysis::probe::ProbeSpec::default();
+    let (probe_scores, first_run) = shared_model("smollm2-135m").induction_probe(&spec, |_, _| {}).unwrap();
+    let m = shared_model("smollm2-135m").frame().0.len() + spec.length; // the tokens before the copy, and the copy
+    let random = engine::analysis::probe::random_part(first_run.attention().head(16, 0), first_run.tokens().len(), m);
+    let want = positional_score(&random, m);
+    let shown = browser.wait_for("the head over random tokens", LOAD, || {
+        let drawn = browser.execute(
+            "const svg = document.querySelector('[data-testid=offsets-random]'); return svg && svg.dataset.layer === '16' && [+svg.dataset.positional, svg.querySelectorAll('.offset-bar').length];",
+            vec![],
+        );
+        let drawn = drawn.as_array()?.clone();
+        Some((drawn[0].as_f64()?, drawn[1].as_u64()? as usize))
+    });
+    assert!((shown.0 - f64::from(want)).abs() <= 5e-5, "{shown:?} against {want}");
+    assert_eq!(shown.1, m, "offsets 0 to {} back", m - 1);
+    // The probe's table gives each head's mean over the four runs, as the engine's.
+    let row = browser.execute("return [...document.querySelectorAll('[data-testid=probe-table] tbody tr')].map(r => [+r.dataset.layer, +r.dataset.head, +r.querySelector('td[data-positional]').dataset.positional]);", vec![]);
+    for row in row.as_array().unwrap() {
+        let (layer, head, shown) = (row[0].as_u64().unwrap() as usize, row[1].as_u64().unwrap() as usize, row[2].as_f64().unwrap());
+        let engine = probe_scores.iter().find(|s| (s.layer, s.head) == (layer, head)).unwrap().positional.unwrap();
+        assert!((shown - f64::from(engine)).abs() <= 5e-5, "L{layer} H{head}: {shown} against {engine}");
+    }
 }

@@ -290,6 +290,30 @@ fn scores_rank_the_heads_on_the_induction_probe_as_the_engine_does() {
     assert!(induction[0] > 0.8, "a real induction head: {}", induction[0]);
 }
 
+/// Over the probe's random tokens, where no head has words to look by, `--sort positional`
+/// ranks the heads by how much of each map its offset profile explains: the engine's own
+/// probe's numbers (the mean over its four runs), highest first; and a pooled probe, whose
+/// maps are block means, is refused the sort by name.
+#[test]
+fn scores_rank_the_heads_by_how_positional_they_are_over_random_tokens() {
+    use engine::analysis::probe::ProbeSpec;
+    let output = attnscope(&["scores", "--model", "smollm2-135m", "--probe", "induction", "--sort", "positional", "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let positional: Vec<f64> = rows.iter().map(|r| r["positional"].as_f64().unwrap()).collect();
+    assert!(positional.windows(2).all(|w| w[0] >= w[1]), "ranked by positional, highest first");
+    let (native, _) = shared_model("smollm2-135m").induction_probe(&ProbeSpec::default(), |_, _| {}).unwrap();
+    for row in &rows {
+        let (layer, head) = (row["layer"].as_u64().unwrap() as usize, row["head"].as_u64().unwrap() as usize);
+        let engine = native.iter().find(|s| (s.layer, s.head) == (layer, head)).unwrap();
+        assert_eq!(row["positional"].as_f64().unwrap() as f32, engine.positional.unwrap());
+    }
+    // The most positional head over random tokens is one that reads the token before (its
+    // previous-token score is high), the least one that does not.
+    assert!(rows[0]["previous_token"].as_f64().unwrap() > 0.5, "{}", rows[0]);
+    assert_input_error(&["scores", "--model", "smollm2-135m", "--probe", "induction", "--length", "300", "--sort", "positional"], "runs pooled");
+}
+
 /// A long probe (300 random tokens a copy) runs pooled and gives the engine's pooled probe's
 /// scores, which the whole probe's equal (tests/integration/long_texts.rs).
 #[test]
