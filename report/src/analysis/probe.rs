@@ -196,6 +196,6 @@ mod tests {
         let want = 1.0 - (0.4 + 5.0 / 11.0) / 3.0;
         assert!((f64::from(scores[0].positional.unwrap()) - want).abs() < 1e-6, "{:?} against {want}", scores[0].positional);
         assert_eq!(mean[0].positional, scores[0].positional);
-        assert_eq!(random_part(&maps.head(0, 0), n, 4).len(), 16);
+        assert_eq!(random_part(maps.head(0, 0), n, 4).len(), 16);
     }
 }
