@@ -18,9 +18,10 @@ pub fn MemoryHops() -> impl IntoView {
     }
 }
 
-/// Whether a report is a memory network's (its cross site's layers are hops over sentences).
+/// Whether a report is a memory network's: it has the `question` its hops asked over the
+/// `source` sentences (no other model's report has one).
 pub fn is_memory_network(report: &AttentionReport) -> bool {
-    report.model.architecture.starts_with("memory-network")
+    report.sequence("question").is_some()
 }
 
 #[component]

@@ -80,6 +80,13 @@ pub struct ParsedStory {
     pub truncated: Option<Truncation>,
 }
 
+impl ParsedStory {
+    /// The kept statements as the report's `source` tokens (id: the statement's number).
+    pub fn tokens(&self) -> Vec<Token> {
+        self.statements.iter().enumerate().map(|(i, (text, span))| Token { id: i as u32, text: text.clone(), span: Some(*span) }).collect()
+    }
+}
+
 /// α_j and β_j of a sentence's words, added at their ids into two rows of `width`.
 fn encode_words(ids: &[u32], flat: &mut [f64], slope: &mut [f64]) {
     let count = ids.len() as f64;
@@ -265,8 +272,7 @@ impl MemoryNetwork {
             let slots: Vec<f32> = hop.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()?;
             weights.extend((0..n).map(|s| slots[n - 1 - s]));
         }
-        let source: Vec<Token> =
-            story.statements.iter().enumerate().map(|(i, (text, span))| Token { id: i as u32, text: text.clone(), span: Some(*span) }).collect();
+        let source = story.tokens();
         let answer_word = self.words.get(answer as usize).cloned().unwrap_or_default();
         let target = vec![Token { id: answer, text: answer_word.clone(), span: None }];
         let maps = AttentionMaps::from_shape([self.config.hops, 1, 1, n], weights)

@@ -263,8 +263,7 @@ impl Aligner {
             Self::Trained(model) => Network::source(model, text),
             Self::Memory(model) => {
                 let story = model.parse(text)?;
-                let tokens = story.statements.into_iter().enumerate().map(|(i, (text, span))| Token { id: i as u32, text, span: Some(span) }).collect();
-                Ok((tokens, story.truncated))
+                Ok((story.tokens(), story.truncated))
             }
         }
     }
