@@ -39,6 +39,10 @@ pub enum Command {
     Run(RunFlags),
     /// Every head's scores, ranked, on the induction probe or on a text
     Scores(ScoresFlags),
+    /// Where the model tells each token where it stands: its rotary frequencies (and which layers use which base),
+    /// its learned or sinusoidal tables, or a vision model's grid, with each table's first rows and their cosine
+    /// similarity (--json: the whole report)
+    Positions(PositionsFlags),
     /// One head's heatmap or lines, heads overlaid, every head's grid, or attention over a picture, as SVG or PNG
     Plot(PlotFlags),
     /// What a model is, from its headers alone: architecture, layers, heads, key/value heads, head size, how its
@@ -136,6 +140,18 @@ pub struct RunFlags {
     /// write the JSON to FILE instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PositionsFlags {
+    #[arg(long, value_name = "NAME_OR_PATH", help = MODEL_HELP)]
+    pub model: Option<String>,
+    /// how many of each table's rows to report and compare (default 128)
+    #[arg(long, value_name = "N", value_parser = |v: &str| positive("--rows", v))]
+    pub rows: Option<usize>,
+    /// print the positions as JSON (report::positions::Positions) instead of a summary
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

@@ -6,6 +6,7 @@
 //!     attnscope scores --model NAME_OR_PATH (--probe induction | --text TEXT) [--sort KEY] [--json]
 //!     attnscope plot --model NAME_OR_PATH --text TEXT [--layer L --head H | --grid] [--site S] [--hide-sink]
 //!                    [--words] [--scale linear|log] --out FILE.svg|FILE.png
+//!     attnscope positions --model NAME_OR_PATH [--rows N] [--json]
 //!     attnscope inspect NAME_OR_PATH
 //!     attnscope ablate | sweep | attribute --model NAME_OR_PATH --text TEXT ... (see intervene.rs)
 //!     attnscope train dates [--score additive|dot|general|concat|local] [--seed N] --out DIR [--steps N] [--until SHARE]
@@ -29,6 +30,7 @@ mod flags;
 mod input;
 mod intervene;
 mod plot;
+mod positions;
 mod scores;
 mod train;
 
@@ -263,6 +265,8 @@ fn main() -> ExitCode {
             .and_then(scores::run)
             .and_then(|text| std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the scores: {e}")))),
         Command::Plot(flags) => plot::parse(flags).and_then(plot::run),
+        Command::Positions(flags) => positions::run(flags)
+            .and_then(|text| std::io::stdout().lock().write_all(text.as_bytes()).map_err(|e| Failure::Input(format!("cannot write the positions: {e}")))),
         Command::Ablate(flags) => intervene::ablate(flags),
         Command::Sweep(flags) => intervene::sweep(flags),
         Command::Attribute(flags) => intervene::attribute(flags),

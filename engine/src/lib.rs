@@ -27,6 +27,7 @@ pub mod load;
 pub mod long;
 pub mod observe;
 pub mod parallel;
+pub mod positions;
 pub mod prefix;
 pub mod products;
 pub mod rnn;
@@ -303,6 +304,11 @@ impl Model {
 }
 
 impl Model {
+    /// How its network tells each token where it stands, each table's first `shown` rows.
+    pub fn network_positions(&self, shown: usize) -> Vec<report::positions::PositionSet> {
+        self.network.positions(shown)
+    }
+
     /// Runs the induction probe (see [`analysis::probe`]) once per seed under the causal
     /// mask; returns every head's mean scores and the first seed's report (to show the
     /// pattern); `progress(done, total)` after each run.

@@ -80,6 +80,11 @@ pub struct Transcriber {
 }
 
 impl Transcriber {
+    /// Its encoder's and decoder's position tables, their first `shown` rows.
+    pub fn position_sets(&self, shown: usize) -> Result<Vec<crate::report::positions::PositionSet>> {
+        self.network.position_sets(shown)
+    }
+
     pub fn from_bytes(name: &str, files: TranscriberFiles) -> Result<Self> {
         let (weights, tokenizer) = match files {
             TranscriberFiles::CTranslate2 { model, config, tokenizer } => (whisper::from_ctranslate2(model, config)?, tokenizer),

@@ -54,6 +54,11 @@ pub struct Translator {
 }
 
 impl Translator {
+    /// The sinusoids its encoder and decoder add, the first `shown` rows.
+    pub fn position_sets(&self, shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        self.network.position_sets(shown)
+    }
+
     pub fn from_bytes(name: &str, files: TranslatorFiles) -> Result<Self> {
         let file = MarianFile::parse(files.model)?;
         let network = MarianNetwork::load(&file, &Device::Cpu)?;

@@ -48,6 +48,11 @@ pub struct VisionModel {
 }
 
 impl VisionModel {
+    /// Its positions on the grid of the picture it reads (the input's side over the patch's).
+    pub fn position_sets(&self, _shown: usize) -> Result<Vec<crate::report::positions::PositionSet>> {
+        Ok(vec![self.network.position_set(self.input_size / self.network.sizes.patch.max(1))?])
+    }
+
     pub fn from_bytes(name: &str, files: VisionFiles) -> Result<Self> {
         let checkpoint = match files {
             VisionFiles::Onnx(bytes) => VitCheckpoint {

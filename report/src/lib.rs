@@ -10,6 +10,7 @@ pub mod files;
 pub mod image;
 pub mod intervention;
 mod next_token;
+pub mod positions;
 mod types;
 
 pub use intervention::{Ablation, Answer, AnswerToken, EffectMethod, HeadEffects, HeadId, Intervention, NextTokenChange};

@@ -248,6 +248,11 @@ impl Network for Bert {
         &self.blocks
     }
 
+    /// Its learned table as stored (BERT adds the token-type row 0 to every position too).
+    fn positions(&self, shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        crate::positions::learned("input", &self.position_embeddings, self.cfg.position_offset, shown).into_iter().collect()
+    }
+
     /// An encoder never continues from a cache: `start` is 0.
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let offset = self.cfg.position_offset;

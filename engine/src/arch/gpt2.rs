@@ -142,6 +142,10 @@ impl Network for Gpt2 {
         &self.blocks
     }
 
+    fn positions(&self, shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        crate::positions::learned("input", &self.wpe, 0, shown).into_iter().collect()
+    }
+
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         let positions = position_tensor(start, ids.len(), &self.device)?;
         self.wte.index_select(&id_tensor(&ids[start..], &self.device)?, 0)? + self.wpe.index_select(&positions, 0)?

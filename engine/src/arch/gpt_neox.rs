@@ -203,6 +203,12 @@ impl Network for GptNeoX {
         &self.blocks
     }
 
+    /// One rotary set, on a part of each head.
+    fn positions(&self, _shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        let layers = (0..self.blocks.len()).collect();
+        self.blocks.first().map(|b| b.rotary.position_set("every layer", layers, self.cfg.head_dim(), self.cfg.max_position_embeddings)).into_iter().collect()
+    }
+
     fn embed(&self, ids: &[u32], start: usize) -> candle_core::Result<Tensor> {
         self.embed_in.index_select(&id_tensor(&ids[start..], &self.device)?, 0) // [new, hidden]
     }

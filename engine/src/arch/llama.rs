@@ -230,6 +230,24 @@ impl Layer for Block {
 }
 
 impl Network for Llama {
+    /// One rotary set a base: every layer's, or Gemma 3's global and windowed layers apart.
+    fn positions(&self, _shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        let mut sets: Vec<(Arc<Rotary>, bool, Vec<usize>)> = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            match sets.iter_mut().find(|(rotary, _, _)| Arc::ptr_eq(rotary, &block.attention.rotary)) {
+                Some((_, _, layers)) => layers.push(i),
+                None => sets.push((block.attention.rotary.clone(), block.attention.window.is_some(), vec![i])),
+            }
+        }
+        let named = |windowed: bool| match (sets.len(), windowed) {
+            (1, _) => "every layer",
+            (_, true) => "windowed layers",
+            (_, false) => "global layers",
+        };
+        let (head_dim, context) = (self.cfg.head_dim, self.cfg.max_positions);
+        sets.iter().map(|(rotary, windowed, layers)| rotary.position_set(named(*windowed), layers.clone(), head_dim, context)).collect()
+    }
+
     fn layers(&self) -> &dyn Stack {
         &self.blocks
     }

@@ -344,15 +344,16 @@ impl MarianNetwork {
 
     /// The sinusoidal encodings of `count` positions from `start`, [count, width].
     fn positions(&self, start: usize, count: usize) -> candle_core::Result<Tensor> {
-        let half = self.sizes.width / 2;
-        let step = -(10_000f64.ln()) / (half as f64 - 1.0).max(1.0);
-        let mut values = Vec::with_capacity(count * self.sizes.width);
-        for p in start..start + count {
-            let angles = (0..half).map(|k| p as f64 * (k as f64 * step).exp());
-            values.extend(angles.clone().map(|a| a.sin() as f32));
-            values.extend(angles.map(|a| a.cos() as f32));
-        }
-        Tensor::from_vec(values, (count, self.sizes.width), &self.device)
+        Tensor::from_vec(crate::report::positions::sinusoids(start, count, self.sizes.width), (count, self.sizes.width), &self.device)
+    }
+
+    /// The positions it adds (to the source's tokens and to the translation's), its first
+    /// `shown` rows.
+    pub fn position_sets(&self, shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        use crate::report::positions::{sinusoids, PositionKind, PositionSet, Table};
+        let width = self.sizes.width;
+        let table = Table::of(&sinusoids(0, shown, width), width, shown);
+        vec![PositionSet { name: "encoder and decoder".into(), layers: Vec::new(), kind: PositionKind::Sinusoidal { width, table } }]
     }
 
     /// √width · E[ids], [t, width].

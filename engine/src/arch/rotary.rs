@@ -21,6 +21,8 @@ pub enum RopeScaling {
 /// The rotary embedding of one model.
 #[derive(Clone, Debug)]
 pub struct Rotary {
+    /// The base its frequencies were made from (before any rescaling).
+    base: f32,
     /// One inverse frequency per rotated pair, [rotated / 2].
     inv_freq: Vec<f32>,
     /// Adjacent pairs (x0, x1), (x2, x3), … (llama.cpp's permuted Llama weights) instead of
@@ -31,6 +33,15 @@ pub struct Rotary {
 }
 
 impl Rotary {
+    /// What it turns, as a position set of `layers` (a head of `head_dim`, trained for
+    /// `context` tokens).
+    pub fn position_set(&self, name: &str, layers: Vec<usize>, head_dim: usize, context: usize) -> crate::report::positions::PositionSet {
+        use crate::report::positions::{PositionKind, PositionSet};
+        let kind =
+            PositionKind::Rotary { base: self.base, head_dim, rotated: self.rotated, interleaved: self.interleaved, inv_freq: self.inv_freq.clone(), context };
+        PositionSet { name: name.into(), layers, kind }
+    }
+
     /// `rotated` dimensions (even) of each head rotate at base^(-2i/rotated), rescaled as `scaling` says.
     pub fn new(base: f32, rotated: usize, interleaved: bool, scaling: &RopeScaling) -> Self {
         // As Hugging Face computes them, in float32: 1 / base^(2i / d).
@@ -62,7 +73,7 @@ impl Rotary {
                 }
             }
         }
-        Self { inv_freq, interleaved, rotated }
+        Self { base, inv_freq, interleaved, rotated }
     }
 
     /// cos and sin of the angles for positions `start..end`, each [end - start, rotated / 2].

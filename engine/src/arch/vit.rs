@@ -171,6 +171,18 @@ impl VisionTransformer {
         Ok(Tensor::from_vec(out, (rows * columns, 3 * p * p), &self.device)?)
     }
 
+    /// Its positions on a `side` × `side` grid of patches (the picture it reads), as added:
+    /// the leading rows and every patch's (not cut to `shown`: 257 for DINOv2 at 224 px).
+    pub fn position_set(&self, side: usize) -> Result<crate::report::positions::PositionSet> {
+        use crate::report::positions::{PositionKind, PositionSet, Table};
+        let (width, leading) = (self.sizes.width, self.sizes.leading);
+        let values: Vec<f32> = self.positions_for(side, side)?.flatten_all()?.to_vec1()?;
+        let rows = leading + side * side;
+        let table = Table::of(&values, width, rows);
+        let kind = PositionKind::Grid { leading, rows: side, columns: side, trained: self.sizes.grid, width, table };
+        Ok(PositionSet { name: "patches".into(), layers: Vec::new(), kind })
+    }
+
     /// The position table for a grid of `rows` × `columns` patches: the trained table as it
     /// is when it fits, else its patch part resized bicubically (see [`bicubic`]).
     fn positions_for(&self, rows: usize, columns: usize) -> Result<Tensor> {

@@ -232,6 +232,16 @@ pub struct StepOptions<'a> {
     pub value_norms: bool,
 }
 
+impl Whisper {
+    /// The encoder's table (sinusoids, stored in the checkpoint) and the decoder's (learned),
+    /// each one's first `shown` rows.
+    pub fn position_sets(&self, shown: usize) -> Result<Vec<crate::report::positions::PositionSet>> {
+        let encoder = crate::positions::learned("encoder (sinusoidal, as stored)", &self.encoder_positions, 0, shown)?;
+        let decoder = crate::positions::learned("decoder", &self.decoder.positions, 0, shown)?;
+        Ok(vec![encoder, decoder])
+    }
+}
+
 pub struct Whisper {
     pub sizes: WhisperSizes,
     conv1: Conv1d,

@@ -78,6 +78,12 @@ pub trait Network: Send + Sync {
         false
     }
 
+    /// How it tells each token where it stands (nothing: a network with no positions), a
+    /// table's first `shown` rows.
+    fn positions(&self, _shown: usize) -> Vec<crate::report::positions::PositionSet> {
+        Vec::new()
+    }
+
     /// How the last residual stream becomes the logits of `ids`: the final norm and those
     /// tokens' unembedding rows, for direct logit attribution (`None` without a
     /// language-model head).

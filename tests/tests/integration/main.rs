@@ -12,6 +12,7 @@ mod gemma3;
 mod memory;
 mod omniglot;
 mod parity;
+mod positions;
 mod snail;
 mod speech;
 mod translation;
