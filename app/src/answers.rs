@@ -156,6 +156,12 @@ pub(crate) fn on_answer(
                 state.run.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
         }
+        FromWorker::Positions { positions } => {
+            // Only the loaded model's (another may have loaded since it was asked).
+            if state.run.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.name == positions.model)) {
+                state.run.positions.set(Some(std::sync::Arc::new(positions)));
+            }
+        }
         FromWorker::WholeMap { layer, head, queries, keys, values, millis, .. } => {
             if is_whole_map {
                 state.run.whole_map.set(Some(Arc::new(state::WholeMap { layer, head, queries, keys, values, millis })));

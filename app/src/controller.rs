@@ -164,6 +164,16 @@ pub fn start(state: AppState) {
         (run, WholeRun { value_norms: value_norms.get(), intervention, unchanged })
     };
 
+    // The Positions panel, once open, has the loaded model's positions (asked again for each
+    // model that loads).
+    Effect::new(move |_| {
+        let Some((info, _)) = state.run.loaded.get() else { return };
+        if !state.run.positions_wanted.get() || state.run.positions.with_untracked(|p| p.as_ref().is_some_and(|p| p.model == info.name)) {
+            return;
+        }
+        send(ToWorker::Positions { model: info.name.clone() });
+    });
+
     // A few-shot learner reads the episode whenever a drawing or the loaded model changes,
     // once every slot holds one.
     Effect::new(move |_| {

@@ -30,7 +30,8 @@ pub use state::AppState;
 
 use components::{
     AlignmentView, AudioPanel, CompareView, Controls, EpisodePanel, FewShotEpisode, HeadDetail, HeadGrid, ImagePanel, InterventionPanel, MemoryHops,
-    NextTokens, ProbePanel, PromptInput, RolloutView, ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel, VisionView,
+    NextTokens, PositionsPanel, ProbePanel, PromptInput, RolloutView, ScoresPanel, SpeechView, StatusLine, TokenStrip, TrainingPanel, TranslationPanel,
+    VisionView,
 };
 
 /// The page's clock (`performance.now()`, in milliseconds): what the status line's waits are
@@ -119,6 +120,7 @@ pub fn App() -> impl IntoView {
                     </Show>
                 </section>
             </div>
+            <PositionsPanel />
             // Attention before the Transformer, trained here: needs no model loaded.
             <TrainingPanel task=protocol::TrainingTask::Dates />
             <TrainingPanel task=protocol::TrainingTask::Digits />

@@ -86,6 +86,9 @@ pub enum ToWorker {
         #[serde(default)]
         asked: WholeRun,
     },
+    /// The loaded model's positions (its rotary frequencies, tables, grid), asked when the
+    /// page's Positions panel opens.
+    Positions { model: String },
     /// Read an episode with the loaded few-shot learner (a SNAIL): its drawings in order, the
     /// labelled examples class by class (A's, then B's, …) and the query last, each 28 × 28
     /// pixels row by row, 1 for ink.
@@ -168,6 +171,8 @@ pub enum FromWorker {
     /// pooled when the probe is long). `offset`: where the random copy of `length` tokens
     /// starts (after the model's first token).
     ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, length: usize, millis: f64 },
+    /// The loaded model's positions (see `report::positions`), each table's first rows.
+    Positions { positions: report::positions::Positions },
     /// A head's whole map, [queries, keys] flat, beside the message (put in `values` by
     /// the page's client).
     WholeMap {

@@ -183,6 +183,8 @@ impl AppState {
             shown: Memo::new(|_| SelectedMap(None)),
             whole_map: RwSignal::new(None),
             whole_map_failed: RwSignal::new(None),
+            positions: RwSignal::new(None),
+            positions_wanted: RwSignal::new(false),
             report_run: RwSignal::new(0),
             wait_started: StoredValue::new(None),
             wait_sent: StoredValue::new(None),

@@ -178,6 +178,10 @@ pub struct Run {
     pub whole_map: RwSignal<Option<Arc<WholeMap>>>,
     /// Why the whole map asked for did not come (the view says so).
     pub whole_map_failed: RwSignal<Option<String>>,
+    /// The loaded model's positions, once the Positions panel has asked for them.
+    pub positions: RwSignal<Option<Arc<report::positions::Positions>>>,
+    /// Whether the Positions panel is open (the positions are fetched for each model then).
+    pub positions_wanted: RwSignal<bool>,
     /// The number of the run whose report is in view (a long text's whole maps are asked of it).
     pub report_run: RwSignal<u64>,
     /// When the person's wait for the next report began (`performance.now()`): the text

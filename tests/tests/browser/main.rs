@@ -15,6 +15,7 @@ mod long_texts;
 mod looks;
 mod open_model;
 mod other_models;
+mod positions;
 mod reading;
 mod speech;
 mod training;
