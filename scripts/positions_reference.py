@@ -21,8 +21,12 @@ What each entry is, and who made it (none of it is the engine's code):
   scripts/whisper_reference.py's reader), and of `sinusoids(1500, 384)`, which transformers
   fills the encoder's table with.
 - dinov2-small: transformers' `Dinov2Embeddings.interpolate_pos_encoding` at 224 pixels on the
-  ONNX file's table (mapped by scripts/vit_reference.py): the class row and four patches, and
+  ONNX file's table (mapped by scripts/vit_reference.py): the class row and two patches, and
   patch (8, 8)'s cosine similarity with every patch.
+- tiny/<family> (tests/fixtures/tiny, the families a person's files may be): the rotary
+  frequencies of the model transformers builds from the family's config.json (its
+  `rotary_emb` buffers: Gemma 3's two), and which layers Gemma 3 windows; a learned table's
+  first rows as the checkpoint stores them, from the row position 0 reads (RoBERTa: 2).
 """
 import json
 import os
@@ -108,6 +112,34 @@ def dinov2():
     return {"grid": [{"rows": rows(table, GRID_ROWS), "which": GRID_ROWS, "middle_similarity": [short(s) for s in similarity]}]}
 
 
+def tiny():
+    from safetensors.numpy import load_file
+    from transformers import AutoConfig, AutoModel
+    made = {}
+    folder = os.path.join(ROOT, "tests", "fixtures", "tiny")
+    learned = {"gpt2": ("wpe.weight", 0), "bert": ("embeddings.position_embeddings.weight", 0),
+               "distilbert": ("embeddings.position_embeddings.weight", 0), "roberta": ("embeddings.position_embeddings.weight", 2)}
+    for name in sorted(os.listdir(folder)):
+        config = AutoConfig.from_pretrained(os.path.join(folder, name))
+        if config.model_type in learned:
+            tensors = load_file(os.path.join(folder, name, "model.safetensors"))
+            key, offset = learned[config.model_type]
+            table = next(v for k, v in tensors.items() if k.endswith(key))
+            made[name] = {"learned": [{"offset": offset, "rows": rows(table, range(offset, offset + 8)), "which": list(range(8))}]}
+            continue
+        model = AutoModel.from_config(config)
+        rotary = model.rotary_emb
+        if hasattr(rotary, "sliding_attention_inv_freq"):
+            windowed = [i for i, t in enumerate(config.layer_types) if t == "sliding_attention"]
+            full = [i for i, t in enumerate(config.layer_types) if t == "full_attention"]
+            sets = [{"layers": windowed, "inv_freq": [short(f) for f in rotary.sliding_attention_inv_freq]},
+                    {"layers": full, "inv_freq": [short(f) for f in rotary.full_attention_inv_freq]}]
+        else:
+            sets = [{"layers": list(range(config.num_hidden_layers)), "inv_freq": [short(f) for f in rotary.inv_freq]}]
+        made[name] = {"rotary": sets}
+    return made
+
+
 def main():
     import transformers
     made = {"made_by": "scripts/positions_reference.py", "transformers": transformers.__version__, "torch": torch.__version__}
@@ -116,6 +148,7 @@ def main():
     made["en-pt"] = {"sinusoidal": [{"rows": sinusoid_rows(128, 256, SINUSOID_ROWS), "which": SINUSOID_ROWS}]}
     made["whisper-tiny-en"] = whisper()
     made["dinov2-small"] = dinov2()
+    made["tiny"] = tiny()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "positions.json"), "w") as f:
         json.dump(made, f)

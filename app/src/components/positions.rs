@@ -34,11 +34,9 @@ pub fn PositionsPanel() -> impl IntoView {
         <details class="positions" data-testid="positions" on:toggle=on_toggle>
             <summary>"Where each token stands: the model's positions"</summary>
             <p class="explain">
-                "A Transformer has no recurrence: each family tells a token where it stands in its own way. Rotary models (SmolLM2, Gemma) turn each \
-                 head's query and key pairs by the position times a frequency, so that q·k depends on how far apart two tokens are; Gemma 3 turns its \
-                 windowed layers at another base than its global ones. BERT, MiniLM, GPT-2 and Whisper's decoder learn a row a position; Marian \
-                 computes sines and cosines (Whisper's encoder stores them); a Vision Transformer learns a row a patch, resized to the picture's grid. \
-                 Below, the numbers as this engine holds them — checked against each model's own package."
+                "A Transformer has no recurrence: each model is told where each token stands in its own way — its heads' queries and keys turned \
+                 by an angle that grows with the position (rotary), a learned row a position, sines and cosines at many frequencies, or, over a \
+                 picture, a learned row a patch. Below, this model's, as the engine holds them, checked against the model's own package."
             </p>
             {move || sets().unwrap_or_else(|| view! { <p class="hint">"Reading the model's positions…"</p> }.into_any())}
         </details>

@@ -39,22 +39,26 @@ fn assert_rows(what: &str, table: &Table, want: &Value, bound: f32) {
 fn rotary_frequencies_and_gemma3s_two_bases_are_transformers_own() {
     let reference = reference();
     for name in ["smollm2-135m", "gemma3-270m"] {
-        let sets = positions(name).sets;
-        let want = reference[name]["rotary"].as_array().unwrap();
-        assert_eq!(sets.len(), want.len(), "{name}: one set a base");
-        for (set, want) in sets.iter().zip(want) {
-            let PositionKind::Rotary { inv_freq, rotated, .. } = &set.kind else { panic!("{name}: {} is not rotary", set.name) };
-            let layers: Vec<usize> = want["layers"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect();
-            assert_eq!(set.layers, layers, "{name}: {}'s layers", set.name);
-            let theirs = floats(&want["inv_freq"]);
-            assert_eq!((inv_freq.len(), *rotated), (theirs.len(), 2 * theirs.len()));
-            // Both are 1 / base^(2i/d) in float32; `powf` and torch's `pow` round apart by up to
-            // 2 units in the last place (docs/notes/positions.md), 2.4e-7 relative: 1e-6 holds
-            // on any machine's libm and catches a base or a width that is not theirs (a factor
-            // of 10 in the base moves θ_1 by 7%).
-            for (i, (ours, theirs)) in inv_freq.iter().zip(&theirs).enumerate() {
-                assert!((ours - theirs).abs() <= 1e-6 * theirs.abs(), "{name} {}: pair {i}: {ours} against {theirs}", set.name);
-            }
+        assert_rotary(name, &positions(name).sets, &reference[name]["rotary"]);
+    }
+}
+
+/// Rotary sets against transformers': the same layers, and θ for every pair.
+fn assert_rotary(name: &str, sets: &[engine::report::positions::PositionSet], want: &Value) {
+    let want = want.as_array().unwrap();
+    assert_eq!(sets.len(), want.len(), "{name}: one set a base");
+    for (set, want) in sets.iter().zip(want) {
+        let PositionKind::Rotary { inv_freq, rotated, .. } = &set.kind else { panic!("{name}: {} is not rotary", set.name) };
+        let layers: Vec<usize> = want["layers"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as usize).collect();
+        assert_eq!(set.layers, layers, "{name}: {}'s layers", set.name);
+        let theirs = floats(&want["inv_freq"]);
+        assert_eq!((inv_freq.len(), *rotated), (theirs.len(), 2 * theirs.len()), "{name}: pairs");
+        // Both are 1 / base^(2i/d) in float32; `powf` and torch's `pow` round apart by up to
+        // 2 units in the last place (docs/notes/positions.md), 2.4e-7 relative: 1e-6 holds on
+        // any machine's libm and catches a base or a width that is not theirs (a factor of 10
+        // in the base moves θ_1 by 7%).
+        for (i, (ours, theirs)) in inv_freq.iter().zip(&theirs).enumerate() {
+            assert!((ours - theirs).abs() <= 1e-6 * theirs.abs(), "{name} {}: pair {i}: {ours} against {theirs}", set.name);
         }
     }
 }
@@ -133,4 +137,28 @@ fn the_command_line_tells_each_models_positions() {
     let json: Positions = serde_json::from_str(&run("en-pt", true)).unwrap();
     assert_eq!(json, positions("en-pt"));
     assert!(run("khmer-translit", false).contains("no positions"));
+}
+
+/// Every family a person's files may be (the tiny models of tests/fixtures/tiny): the engine's
+/// sets against the model transformers builds from the same config.json (its rotary buffers;
+/// Gemma 3's two bases and its windowed layers) and against the checkpoints' learned tables
+/// from the row position 0 reads (RoBERTa's third).
+#[test]
+fn every_familys_positions_are_its_packages() {
+    let reference = reference();
+    let tiny = reference["tiny"].as_object().unwrap();
+    assert!(tiny.len() >= 17, "every tiny family: {}", tiny.len());
+    for (name, want) in tiny {
+        let folder = root().join("tests/fixtures/tiny").join(name);
+        let model = engine::load::files::open_path(name, &folder, engine::WeightChoice::Float32).unwrap();
+        let sets = model.positions(64).unwrap().sets;
+        if let Some(rotary) = want.get("rotary") {
+            assert_rotary(name, &sets, rotary);
+        } else {
+            let want = &want["learned"][0];
+            let PositionKind::Learned { table, offset, .. } = &sets[0].kind else { panic!("{name}: a learned table") };
+            assert_eq!(*offset as u64, want["offset"].as_u64().unwrap(), "{name}: the row position 0 reads");
+            assert_rows(name, table, want, 0.0);
+        }
+    }
 }

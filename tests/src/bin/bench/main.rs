@@ -200,17 +200,8 @@ fn main() {
         let memory = Task::BOTH.map(|task| training::memory::memory_runs(task, runs));
         (dates, memory)
     });
-    let translation = if profile_only
-        || larger_only
-        || speech_only
-        || vision_only
-        || sweep_only
-        || page_threads_only
-        || families_only
-        || person_only
-        || training_only
-        || few_shot_only
-    {
+    // Every selection but `bench translation` leaves the translator out.
+    let translation = if others_only && !translation_only {
         TranslationTimes::default()
     } else {
         eprintln!("bench: the translator natively, and the package's own engine");
