@@ -156,9 +156,10 @@ pub(crate) fn on_answer(
                 state.run.status.set(if speech { Status::Transcribing { tokens, limit } } else { Status::Translating { tokens, limit } });
             }
         }
-        FromWorker::Positions { positions } => {
+        FromWorker::Positions { positions, failed } => {
             // Only the loaded model's (another may have loaded since it was asked).
             if state.run.loaded.with_untracked(|l| l.as_ref().is_some_and(|(info, _)| info.name == positions.model)) {
+                state.run.positions_failed.set(failed);
                 state.run.positions.set(Some(std::sync::Arc::new(positions)));
             }
         }

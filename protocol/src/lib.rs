@@ -171,8 +171,14 @@ pub enum FromWorker {
     /// pooled when the probe is long). `offset`: where the random copy of `length` tokens
     /// starts (after the model's first token).
     ProbeResult { run: u64, scores: Vec<ProbeScores>, report: AttentionReport, shapes: Vec<[usize; 4]>, offset: usize, length: usize, millis: f64 },
-    /// The loaded model's positions (see `report::positions`), each table's first rows.
-    Positions { positions: report::positions::Positions },
+    /// The loaded model's positions (see `report::positions`), each table's first rows; or why
+    /// they could not be read (`failed`, the sets then empty). Not a run's failure: the page
+    /// keeps its model and its runs.
+    Positions {
+        positions: report::positions::Positions,
+        #[serde(default)]
+        failed: Option<String>,
+    },
     /// A head's whole map, [queries, keys] flat, beside the message (put in `values` by
     /// the page's client).
     WholeMap {

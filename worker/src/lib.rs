@@ -273,13 +273,15 @@ fn handle(state: Rc<RefCell<State>>, request: ToWorker) {
         ToWorker::ReadEpisode { run, model, drawings } => read_episode(&state.borrow(), run, model, &drawings),
         ToWorker::Positions { model } => {
             let state = state.borrow();
-            match state.loaded.as_ref().filter(|(name, _)| *name == model) {
-                Some((_, loaded)) => match loaded.positions(engine::positions::SHOWN_ROWS) {
-                    Ok(positions) => post(&FromWorker::Positions { positions }, None),
-                    Err(e) => post(&FromWorker::Failed { model, run: None, message: e.to_string() }, None),
-                },
-                None => post(&FromWorker::Failed { message: format!("the model {model} is not loaded"), model, run: None }, None),
-            }
+            let read = match state.loaded.as_ref().filter(|(name, _)| *name == model) {
+                Some((_, loaded)) => loaded.positions(engine::positions::SHOWN_ROWS).map_err(|e| e.to_string()),
+                None => Err(format!("the model {model} is not loaded")),
+            };
+            let (positions, failed) = match read {
+                Ok(positions) => (positions, None),
+                Err(message) => (engine::report::positions::Positions { model, sets: Vec::new() }, Some(message)),
+            };
+            post(&FromWorker::Positions { positions, failed }, None);
         }
         ToWorker::Look { run, model, width, height, framing, asked } => look(&state.borrow(), run, model, (width, height, framing), Vec::new(), &asked),
         ToWorker::WholeMap { run, model, of, layer, head } => {

@@ -67,7 +67,11 @@ fn Pad(index: usize, steps: usize, name: String) -> impl IntoView {
     let slot = index;
     let state = expect_context::<AppState>();
     let episode = state.vision.episode;
-    let pixels = move || episode.with(|e| e.get(slot).cloned().filter(|d| d.len() == SIDE * SIDE).unwrap_or_else(|| vec![0; SIDE * SIDE]));
+    let kept = move || episode.with(|e| e.get(slot).cloned().filter(|d| d.len() == SIDE * SIDE).unwrap_or_else(|| vec![0; SIDE * SIDE]));
+    // The drawing while a stroke goes on: the pad shows it, and the episode takes it when the
+    // stroke ends (the SNAIL reads the episode once a stroke, not once a pointer move).
+    let drawing_now = RwSignal::new(None::<Vec<u8>>);
+    let pixels = move || drawing_now.get().unwrap_or_else(kept);
     let last = StoredValue::new(None::<(i32, i32)>);
     let set = move |drawing: Vec<u8>| {
         episode.update(|e| {
@@ -90,7 +94,15 @@ fn Pad(index: usize, steps: usize, name: String) -> impl IntoView {
             let (cx, cy) = (x0 + (x - x0) * i / steps_along, y0 + (y - y0) * i / steps_along);
             drawing[cy as usize * SIDE + cx as usize] = 1;
         }
-        set(drawing);
+        drawing_now.set(Some(drawing));
+    };
+    // The stroke ends: the episode takes the drawing.
+    let end = move || {
+        last.set_value(None);
+        if let Some(drawing) = drawing_now.get_untracked() {
+            drawing_now.set(None);
+            set(drawing);
+        }
     };
     let on_file = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
@@ -119,8 +131,8 @@ fn Pad(index: usize, steps: usize, name: String) -> impl IntoView {
             <div class="pad"
                 on:pointerdown=move |event: web_sys::PointerEvent| { event.prevent_default(); last.set_value(None); stroke(&event); }
                 on:pointermove=move |event: web_sys::PointerEvent| if event.buttons() & 1 == 1 { stroke(&event) }
-                on:pointerup=move |_| last.set_value(None)
-                on:pointerleave=move |_| last.set_value(None)>
+                on:pointerup=move |_| end()
+                on:pointerleave=move |_| end()>
                 {move || view! { <Drawing pixels=pixels() side=SIDE size=PAD label=format!("the drawing of {label}") /> }}
             </div>
             <button type="button" data-testid=format!("episode-pad-{slot}-clear") on:click=move |_| set(Vec::new())>"Clear"</button>

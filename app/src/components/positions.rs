@@ -25,6 +25,12 @@ pub fn PositionsPanel() -> impl IntoView {
     let sets = move || {
         let loaded = run.loaded.with(|l| l.as_ref().map(|(info, _)| info.name.clone()))?;
         let positions = run.positions.get().filter(|p| p.model == loaded)?;
+        if let Some(failed) = run.positions_failed.get() {
+            return Some(
+                view! { <p class="notice" data-testid="positions-failed" role="status">{format!("Cannot read this model's positions: {failed}")}</p> }
+                    .into_any(),
+            );
+        }
         if positions.sets.is_empty() {
             return Some(view! { <p class="hint" data-testid="positions-none">"This model has no positions: recurrence, or an episode's steps, tell it where it is."</p> }.into_any());
         }

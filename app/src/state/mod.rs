@@ -184,6 +184,7 @@ impl AppState {
             whole_map: RwSignal::new(None),
             whole_map_failed: RwSignal::new(None),
             positions: RwSignal::new(None),
+            positions_failed: RwSignal::new(None),
             positions_wanted: RwSignal::new(false),
             report_run: RwSignal::new(0),
             wait_started: StoredValue::new(None),

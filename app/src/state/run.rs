@@ -180,6 +180,8 @@ pub struct Run {
     pub whole_map_failed: RwSignal<Option<String>>,
     /// The loaded model's positions, once the Positions panel has asked for them.
     pub positions: RwSignal<Option<Arc<report::positions::Positions>>>,
+    /// Why the loaded model's positions could not be read (the panel says so).
+    pub positions_failed: RwSignal<Option<String>>,
     /// Whether the Positions panel is open (the positions are fetched for each model then).
     pub positions_wanted: RwSignal<bool>,
     /// The number of the run whose report is in view (a long text's whole maps are asked of it).

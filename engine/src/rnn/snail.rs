@@ -273,9 +273,12 @@ impl Snail {
         }
         let drawings: Vec<&Drawing> = examples.iter().map(|(d, _)| d).chain([query]).collect();
         for (i, drawing) in drawings.iter().enumerate() {
-            if drawing.len() != SIDE * SIDE || !drawing.iter().any(|&p| p > 0.5) {
-                let which = if i == examples.len() { "the query".to_string() } else { format!("drawing {}", i + 1) };
-                return Err(EngineError::BadEpisode(format!("{which} has no ink: draw a character ({SIDE} × {SIDE} pixels)")));
+            let which = if i == examples.len() { "the query".to_string() } else { format!("drawing {}", i + 1) };
+            if drawing.len() != SIDE * SIDE {
+                return Err(EngineError::BadEpisode(format!("{which} has {} pixels; a drawing here is {SIDE} × {SIDE}", drawing.len())));
+            }
+            if !drawing.iter().any(|&p| p > 0.5) {
+                return Err(EngineError::BadEpisode(format!("{which} has no ink: draw a character")));
             }
         }
         let pixels: Vec<f32> = drawings.iter().flat_map(|d| d.iter().copied()).collect();

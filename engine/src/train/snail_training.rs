@@ -85,9 +85,8 @@ fn distinct(rng: &mut Seeded, count: usize, n: usize) -> Vec<usize> {
 }
 
 /// An episode of `ways` characters, each with `shots` examples from its `drawings` and labels
-/// in a fresh random order, and a query: another drawing of one of them (`query_of`: given
-/// the character's index in `characters`, its query drawing; else one more of its own).
-pub fn draw_episode(rng: &mut Seeded, characters: &[Vec<usize>], ways: usize, shots: usize, query_of: Option<&dyn Fn(usize) -> usize>) -> EpisodeDraw {
+/// in a fresh random order, the examples shuffled, and a query: another drawing of one of them.
+pub fn draw_episode(rng: &mut Seeded, characters: &[Vec<usize>], ways: usize, shots: usize) -> EpisodeDraw {
     let chosen = distinct(rng, ways, characters.len());
     let labels = distinct(rng, ways, ways);
     let asked = rng.below(ways);
@@ -95,10 +94,10 @@ pub fn draw_episode(rng: &mut Seeded, characters: &[Vec<usize>], ways: usize, sh
     let mut query = 0;
     for (k, &character) in chosen.iter().enumerate() {
         let drawings = &characters[character];
-        let picked = distinct(rng, shots + usize::from(query_of.is_none() && k == asked), drawings.len());
+        let picked = distinct(rng, shots + usize::from(k == asked), drawings.len());
         examples.extend(picked[..shots].iter().map(|&d| (drawings[d], labels[k])));
         if k == asked {
-            query = query_of.map_or_else(|| drawings[picked[shots]], |q| q(character));
+            query = drawings[picked[shots]];
         }
     }
     for i in (1..examples.len()).rev() {
@@ -236,7 +235,7 @@ impl SnailTraining {
     /// The next batch of the SNAIL's episodes.
     pub fn draw_episodes(&mut self) -> Vec<EpisodeDraw> {
         let config = &self.snail.config;
-        (0..self.settings.batch).map(|_| draw_episode(&mut self.rng, &self.characters, config.ways, config.shots, None)).collect()
+        (0..self.settings.batch).map(|_| draw_episode(&mut self.rng, &self.characters, config.ways, config.shots)).collect()
     }
 
     /// The next batch of the picture embedding's drawings: (drawing, dx, dy, class).

@@ -177,7 +177,7 @@ fn bad_episodes_and_pictures_get_a_clear_message() {
     let beyond: Vec<(Vec<f32>, usize)> = (0..5).map(|i| (drawing(i), i + 1)).collect();
     assert!(refused(&beyond, &drawing(0)).contains("class F is not one of this SNAIL's 5 (A to E)"));
     assert!(refused(&examples, &vec![0.0; SIDE * SIDE]).contains("the query has no ink"));
-    assert!(refused(&examples, &vec![1.0; 10]).contains("the query has no ink"), "a drawing of the wrong size is refused too");
+    assert!(refused(&examples, &vec![1.0; 10]).contains("the query has 10 pixels; a drawing here is 28 × 28"));
 
     // From the command line: a picture that is not a character, an unreadable file, no query.
     let dir = std::env::temp_dir().join(format!("attnscope-bad-episode-{}", std::process::id()));
